@@ -1,0 +1,102 @@
+// Package bugs is the registry of planted bugs: named switches, off by
+// default, that make the engine break one real PostgreSQL rule on purpose.
+// They exist to prove that the checkers can fail: a campaign with a bug on
+// must report it, and the same campaign with it off must stay quiet.
+//
+// The engine reads a Set from its configuration; nothing else in the engine
+// may change behaviour for testing.
+package bugs
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Bug is one planted bug.
+type Bug struct {
+	Name string // lowercase with dashes
+	// What says what the bug breaks and which PostgreSQL rule it violates.
+	What string
+}
+
+// ID indexes a Bug in the registry.
+type ID uint
+
+const (
+	AckBeforeFlush ID = iota
+	numBugs
+)
+
+var registry = [numBugs]Bug{
+	AckBeforeFlush: {
+		Name: "ack-before-flush",
+		What: "A commit is acknowledged before its WAL is flushed; violates RecordTransactionCommit's XLogFlush before the client is told (synchronous_commit=on), so a crash loses acknowledged commits.",
+	},
+}
+
+// All lists every bug, sorted by name.
+func All() []Bug {
+	out := append([]Bug(nil), registry[:]...)
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Set is a set of switched-on bugs.
+type Set uint64
+
+// Has reports whether bug id is on.
+func (s Set) Has(id ID) bool { return s&(1<<id) != 0 }
+
+// With returns s with id switched on.
+func (s Set) With(id ID) Set { return s | 1<<id }
+
+// Names lists the switched-on bugs, sorted.
+func (s Set) Names() []string {
+	var out []string
+	for id := ID(0); id < numBugs; id++ {
+		if s.Has(id) {
+			out = append(out, registry[id].Name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (s Set) String() string {
+	if s == 0 {
+		return "none"
+	}
+	return strings.Join(s.Names(), ",")
+}
+
+// Parse looks a bug up by name.
+func Parse(name string) (ID, error) {
+	for id := ID(0); id < numBugs; id++ {
+		if registry[id].Name == name {
+			return id, nil
+		}
+	}
+	names := make([]string, 0, numBugs)
+	for _, b := range All() {
+		names = append(names, b.Name)
+	}
+	return 0, fmt.Errorf("unknown bug %q (known: %s)", name, strings.Join(names, ", "))
+}
+
+// ParseSet parses a comma-separated list of bug names ("" and "none" are
+// the empty set).
+func ParseSet(list string) (Set, error) {
+	var s Set
+	if list == "" || list == "none" {
+		return s, nil
+	}
+	for _, name := range strings.Split(list, ",") {
+		id, err := Parse(strings.TrimSpace(name))
+		if err != nil {
+			return 0, err
+		}
+		s = s.With(id)
+	}
+	return s, nil
+}

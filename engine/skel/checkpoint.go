@@ -1,0 +1,115 @@
+package skel
+
+import (
+	"fmt"
+
+	"github.com/pgdst/pgdst/engine/env"
+	"github.com/pgdst/pgdst/engine/wal"
+)
+
+// Checkpoint is CreateCheckPoint in PostgreSQL's order: take the REDO
+// pointer under the WAL insert lock, write every dirty buffer (WAL first),
+// fsync the heap, insert and flush the checkpoint record, then update the
+// control file. Only after the control file names the new checkpoint may
+// recovery start from its REDO pointer.
+func (db *DB) Checkpoint() error {
+	db.ckptMu.Lock()
+	defer db.ckptMu.Unlock()
+	var redo wal.LSN
+	db.wal.WithInsertLock(func(next wal.LSN) {
+		redo = next
+		db.redoPtr = next
+	})
+	db.e.Inject("checkpointer-after-redo")
+	for pg := range db.pages {
+		if err := db.flushPage(pg); err != nil {
+			return err
+		}
+	}
+	db.e.Inject("checkpointer-after-write-buffers")
+	if err := db.heap.Sync(); err != nil {
+		// PostgreSQL PANICs on a failed data-file fsync (since 2018): the
+		// kernel may have dropped the dirty pages and marked them clean.
+		env.Panicf("could not fsync file %q: %v", heapPath, err)
+	}
+	db.e.Inject("checkpointer-after-fsync")
+	var rec wal.Record
+	start, end := db.wal.InsertWith(func(wal.LSN) *wal.Record {
+		rec = checkpointRecord(redo, db.nextXid)
+		return &rec
+	})
+	db.e.Inject("checkpointer-after-record")
+	db.wal.Flush(end)
+	db.e.Inject("checkpointer-after-flush")
+	if err := writeControl(db.e, controlData{checkpoint: start, redo: redo}); err != nil {
+		return err
+	}
+	db.e.Inject("checkpointer-after-control")
+	db.e.Logf("checkpoint complete: redo %s, record %s", redo, start)
+	return nil
+}
+
+// flushPage is FlushBuffer: copy a dirty page under its lock, flush WAL up
+// to its LSN (WAL before data), then write it without fsync. On a write
+// error the page is dirty again, so the next attempt retries it.
+func (db *DB) flushPage(pg int) error {
+	buf := make([]byte, PageSize)
+	db.bufMu.Lock()
+	p := db.pages[pg]
+	if !p.dirty {
+		db.bufMu.Unlock()
+		return nil
+	}
+	p.encode(buf)
+	lsn := p.lsn
+	p.dirty = false
+	db.bufMu.Unlock()
+
+	db.wal.Flush(lsn)
+	db.e.Inject("bufmgr-before-write")
+	if _, err := db.heap.WriteAt(buf, int64(pg)*PageSize); err != nil {
+		db.bufMu.Lock()
+		db.pages[pg].dirty = true
+		db.bufMu.Unlock()
+		return fmt.Errorf("could not write block %d of %q: %w", pg, heapPath, err)
+	}
+	db.e.Inject("bufmgr-after-write")
+	return nil
+}
+
+// BgwriterLoop is the background writer's main loop (BackgroundWriterMain):
+// every bgwriter_delay, write up to bgwriter_lru_maxpages dirty pages,
+// without fsync, continuing round-robin where it stopped.
+func (db *DB) BgwriterLoop() {
+	next := 0
+	for {
+		db.e.Clock.Sleep(db.cfg.BgwriterDelay)
+		written := 0
+		for i := 0; i < len(db.pages) && written < db.cfg.BgwriterLRUMaxPages; i++ {
+			pg := next
+			next = (next + 1) % len(db.pages)
+			db.bufMu.Lock()
+			dirty := db.pages[pg].dirty
+			db.bufMu.Unlock()
+			if !dirty {
+				continue
+			}
+			if err := db.flushPage(pg); err != nil {
+				db.e.Logf("bgwriter: %v", err)
+				break
+			}
+			written++
+		}
+	}
+}
+
+// CheckpointerLoop is the checkpointer's main loop: a checkpoint every
+// checkpoint_timeout. A failed checkpoint is logged and retried next time.
+func (db *DB) CheckpointerLoop() {
+	for {
+		db.e.Clock.Sleep(db.cfg.CheckpointTimeout)
+		if err := db.Checkpoint(); err != nil {
+			db.e.Logf("checkpoint failed: %v", err)
+		}
+	}
+}
