@@ -1,0 +1,94 @@
+package simtest
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"time"
+)
+
+// Trace feeds every scheduling decision, env call and injection point into a
+// 64-bit FNV-1a hash, and optionally writes a readable line per event. The
+// hash is the run's identity: same seed and same build give the same hash in
+// any process under any GOMAXPROCS, so a changed hash is a changed run.
+type Trace struct {
+	h   uint64
+	n   uint64 // events hashed
+	out *bufio.Writer
+}
+
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+func newTrace(w io.Writer) *Trace {
+	t := &Trace{h: fnvOffset}
+	if w != nil {
+		t.out = bufio.NewWriterSize(w, 64<<10)
+	}
+	return t
+}
+
+func (t *Trace) u64(v uint64) {
+	h := t.h
+	for i := 0; i < 8; i++ {
+		h ^= v & 0xff
+		h *= fnvPrime
+		v >>= 8
+	}
+	t.h = h
+}
+
+func (t *Trace) str(s string) {
+	h := t.h
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= fnvPrime
+	}
+	// Terminate so that ("ab","c") and ("a","bc") differ.
+	h ^= 0xff
+	h *= fnvPrime
+	t.h = h
+}
+
+// event hashes one event: a kind, the process, and up to two integers and a
+// string. Readable output is formatted only when a trace file was asked for,
+// so the hot path stays allocation-free.
+func (t *Trace) event(now time.Duration, pid int, kind string, a, b int64, s string) {
+	t.n++
+	t.str(kind)
+	t.u64(uint64(pid))
+	t.u64(uint64(a))
+	t.u64(uint64(b))
+	t.str(s)
+	if t.out != nil {
+		fmt.Fprintf(t.out, "%12d p%-3d %-14s %d %d %s\n", now.Microseconds(), pid, kind, a, b, s)
+	}
+}
+
+// note writes a free-form readable line (it is also hashed).
+func (t *Trace) note(now time.Duration, pid int, line string) {
+	t.n++
+	t.str("note")
+	t.str(line)
+	if t.out != nil {
+		fmt.Fprintf(t.out, "%12d p%-3d | %s\n", now.Microseconds(), pid, line)
+	}
+}
+
+// Hash is the trace hash so far.
+func (t *Trace) Hash() uint64 { return t.h }
+
+// Events is the number of events hashed.
+func (t *Trace) Events() uint64 { return t.n }
+
+// HashString is the 16-hex-digit form printed on every run's last line.
+func (t *Trace) HashString() string { return fmt.Sprintf("%016x", t.h) }
+
+func (t *Trace) flush() error {
+	if t.out != nil {
+		return t.out.Flush()
+	}
+	return nil
+}
