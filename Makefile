@@ -1,0 +1,39 @@
+# pgdst: build, test, bench, lint, campaign. Everything it needs comes from
+# go.mod through the Go module proxy.
+GO ?= go
+PKGS := ./...
+
+.PHONY: all build test test-short bench lint fuzz campaign clean
+
+all: build test
+
+build:
+	$(GO) build -o bin/pgdst ./cmd/pgdst
+
+# The full test suite: unit, property (rapid), determinism across processes,
+# planted bugs. `go vet` runs first so a vet failure fails the tests.
+test:
+	$(GO) vet $(PKGS)
+	$(GO) test -count=1 -timeout 15m $(PKGS)
+
+test-short:
+	$(GO) test -count=1 -short $(PKGS)
+
+# Speed goals live here, never in timed tests.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s $(PKGS)
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+# Each decoder's fuzz target, briefly; FUZZTIME=10m for a real session.
+FUZZTIME ?= 20s
+fuzz:
+	$(GO) test ./engine/wal -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
+
+campaign:
+	$(GO) run ./cmd/pgdst campaign --seeds 200
+
+clean:
+	rm -rf bin

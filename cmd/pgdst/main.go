@@ -1,0 +1,215 @@
+// Command pgdst runs the deterministic simulator: one seed (run), many seeds
+// on all cores (campaign), and the registry of planted bugs (bugs).
+//
+// Exit status: 0 all checks passed, 1 a check failed, 2 bad usage.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/pgdst/pgdst/engine/bugs"
+	"github.com/pgdst/pgdst/simtest"
+)
+
+const usage = `usage: pgdst <command> [flags]
+
+commands:
+  run       run one seed: pgdst run --seed N
+  campaign  run many seeds on all cores: pgdst campaign --seeds N [--start S] [--jobs J]
+  bugs      list the planted bugs that --bug switches on
+
+'pgdst <command> -h' lists a command's flags.`
+
+// exitError carries an exit status out of a command.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+func usageErr(format string, args ...any) error {
+	return &exitError{code: 2, msg: fmt.Sprintf(format, args...)}
+}
+
+func main() {
+	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func realMain(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "run":
+		err = cmdRun(args[1:], stdout, stderr)
+	case "campaign":
+		err = cmdCampaign(args[1:], stdout, stderr)
+	case "bugs":
+		err = cmdBugs(args[1:], stdout)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprintln(stdout, usage)
+		return 0
+	default:
+		err = usageErr("pgdst: unknown command %q (want run, campaign or bugs)", args[0])
+	}
+	if err == nil {
+		return 0
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.msg != "" {
+			fmt.Fprintln(stderr, ee.msg)
+		}
+		return ee.code
+	}
+	fmt.Fprintln(stderr, "pgdst:", err)
+	return 1
+}
+
+// workloadFlags are the flags that define a run besides its seed; run and
+// campaign share them, and the reproduce command repeats them.
+type workloadFlags struct {
+	clients, txns, writes int
+	crashMode             string
+	crashStep             uint64
+	noSwarm               bool
+	bugList               bugList
+}
+
+type bugList []string
+
+func (b *bugList) String() string { return strings.Join(*b, ",") }
+func (b *bugList) Set(v string) error {
+	if _, err := bugs.ParseSet(v); err != nil {
+		return err
+	}
+	*b = append(*b, v)
+	return nil
+}
+
+func (w *workloadFlags) register(fs *flag.FlagSet) {
+	d := simtest.DefaultConfig(1)
+	fs.IntVar(&w.clients, "clients", d.Clients, "simulated client processes")
+	fs.IntVar(&w.txns, "txns", d.Txns, "transactions per client")
+	fs.IntVar(&w.writes, "writes", d.WritesMax, "most writes per transaction")
+	fs.StringVar(&w.crashMode, "crash-mode", "", "what survives of unsynced writes: drop-all, random-subset or torn (default: drawn from the seed)")
+	fs.Uint64Var(&w.crashStep, "crash-step", 0, "crash at this scheduler step (default: drawn from the seed)")
+	fs.BoolVar(&w.noSwarm, "no-swarm", false, "use fixed engine timings instead of drawing them from the seed")
+	fs.Var(&w.bugList, "bug", "switch on a planted bug (repeatable; see 'pgdst bugs')")
+}
+
+func (w *workloadFlags) config(seed uint64) (simtest.Config, error) {
+	c := simtest.DefaultConfig(seed)
+	c.Clients, c.Txns, c.WritesMax = w.clients, w.txns, w.writes
+	c.CrashMode, c.CrashStep, c.Swarm = w.crashMode, w.crashStep, !w.noSwarm
+	set, err := bugs.ParseSet(w.bugList.String())
+	if err != nil {
+		return c, err
+	}
+	c.Bugs = set
+	return c, c.Validate()
+}
+
+// reproFlags renders the non-default flags, so that the printed command
+// reproduces the run exactly.
+func (w *workloadFlags) reproFlags() string {
+	d := simtest.DefaultConfig(1)
+	var parts []string
+	if w.clients != d.Clients {
+		parts = append(parts, fmt.Sprintf("--clients %d", w.clients))
+	}
+	if w.txns != d.Txns {
+		parts = append(parts, fmt.Sprintf("--txns %d", w.txns))
+	}
+	if w.writes != d.WritesMax {
+		parts = append(parts, fmt.Sprintf("--writes %d", w.writes))
+	}
+	if w.crashMode != "" {
+		parts = append(parts, "--crash-mode "+w.crashMode)
+	}
+	if w.crashStep != 0 {
+		parts = append(parts, fmt.Sprintf("--crash-step %d", w.crashStep))
+	}
+	if w.noSwarm {
+		parts = append(parts, "--no-swarm")
+	}
+	for _, b := range w.bugList {
+		parts = append(parts, "--bug "+b)
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " " + strings.Join(parts, " ")
+}
+
+func reproCommand(seed uint64, w *workloadFlags) string {
+	return fmt.Sprintf("go run ./cmd/pgdst run --seed %d%s", seed, w.reproFlags())
+}
+
+// parseFlags parses a command's flags, turning every problem into one line
+// and exit status 2 (-h prints the flags and exits 0).
+func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error {
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fmt.Fprintf(stdout, "usage: pgdst %s [flags]\n", fs.Name())
+			fs.PrintDefaults()
+			return &exitError{code: 0}
+		}
+		return usageErr("pgdst %s: %v", fs.Name(), err)
+	}
+	if fs.NArg() > 0 {
+		return usageErr("pgdst %s: unexpected argument %q", fs.Name(), fs.Arg(0))
+	}
+	return nil
+}
+
+func cmdRun(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	seed := fs.Uint64("seed", 1, "the seed")
+	traceFile := fs.String("trace", "", "write the readable trace to this file")
+	var w workloadFlags
+	w.register(fs)
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return err
+	}
+	cfg, err := w.config(*seed)
+	if err != nil {
+		return usageErr("pgdst run: %v", err)
+	}
+	if *traceFile != "" {
+		f, err := os.Create(*traceFile)
+		if err != nil {
+			return usageErr("pgdst run: %v", err)
+		}
+		defer f.Close()
+		cfg.TraceOut = f
+	}
+	res := simtest.Run(cfg)
+	fmt.Fprintln(stdout, res.Summary())
+	if !res.OK {
+		fmt.Fprintf(stderr, "reproduce: %s\n", reproCommand(*seed, &w))
+		return &exitError{code: 1}
+	}
+	return nil
+}
+
+func cmdBugs(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("bugs", flag.ContinueOnError)
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return err
+	}
+	for _, b := range bugs.All() {
+		fmt.Fprintf(stdout, "%s\t%s\n", b.Name, b.What)
+	}
+	return nil
+}

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pgdst/pgdst/simtest"
+)
+
+func runCLI(args ...string) (code int, stdout, stderr string) {
+	var o, e bytes.Buffer
+	code = realMain(args, &o, &e)
+	return code, o.String(), e.String()
+}
+
+var verdictLine = regexp.MustCompile(`^seed=(\d+) verdict=(ok|fail) trace=([0-9a-f]{16})$`)
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return lines[len(lines)-1]
+}
+
+func TestRunPrintsVerdictLast(t *testing.T) {
+	code, out, _ := runCLI("run", "--seed", "7")
+	require.Equal(t, 0, code, out)
+	m := verdictLine.FindStringSubmatch(lastLine(out))
+	require.NotNil(t, m, "last line %q", lastLine(out))
+	require.Equal(t, "7", m[1])
+	require.Equal(t, simtest.Run(simtest.DefaultConfig(7)).TraceString(), m[3])
+}
+
+func TestBadInputIsOneLineAndExit2(t *testing.T) {
+	cases := [][]string{
+		{},
+		{"frobnicate"},
+		{"run", "--seed", "abc"},
+		{"run", "--seed", "-1"},
+		{"run", "--no-such-flag"},
+		{"run", "--clients", "0"},
+		{"run", "--crash-mode", "sideways"},
+		{"run", "--bug", "no-such-bug"},
+		{"run", "extra-arg"},
+		{"campaign"},
+		{"campaign", "--seeds", "0"},
+		{"campaign", "--seeds", "x"},
+		{"campaign", "--seeds", "5", "--jobs", "0"},
+		{"campaign", "--seeds", "5", "--start", "18446744073709551615"},
+		{"bugs", "--verbose"},
+	}
+	for _, args := range cases {
+		code, out, errOut := runCLI(args...)
+		require.Equal(t, 2, code, "args %q: stdout %q stderr %q", args, out, errOut)
+		if len(args) == 0 {
+			continue // bare pgdst prints the usage
+		}
+		require.Equal(t, 1, strings.Count(errOut, "\n"), "args %q: want one line, got %q", args, errOut)
+		require.NotContains(t, errOut, "goroutine", "args %q", args)
+	}
+}
+
+func TestHelpExitsZero(t *testing.T) {
+	code, out, _ := runCLI("run", "-h")
+	require.Equal(t, 0, code)
+	require.Contains(t, out, "-seed")
+}
+
+func TestBugsListsRegistry(t *testing.T) {
+	code, out, _ := runCLI("bugs")
+	require.Equal(t, 0, code)
+	require.Regexp(t, `(?m)^ack-before-flush\t.*XLogFlush`, out)
+}
+
+// TestCampaignFailureReproduces: a failing campaign exits 1 and prints, per
+// failing seed, a command; running that command gives the same failure.
+func TestCampaignFailureReproduces(t *testing.T) {
+	code, out, _ := runCLI("campaign", "--seeds", "20", "--bug", "ack-before-flush", "--jobs", "2")
+	require.Equal(t, 1, code, out)
+	m := regexp.MustCompile(`(?m)^FAIL seed=(\d+) (\S+): .*\n  reproduce: go run ./cmd/pgdst (run .*)$`).FindStringSubmatch(out)
+	require.NotNil(t, m, out)
+	code, runOut, _ := runCLI(strings.Fields(m[3])...)
+	require.Equal(t, 1, code, runOut)
+	require.Contains(t, runOut, "FAIL "+m[2])
+	require.Regexp(t, "seed="+m[1]+" verdict=fail", lastLine(runOut))
+}
+
+func TestCampaignPassesAndSummarises(t *testing.T) {
+	code, out, errOut := runCLI("campaign", "--seeds", "30", "--start", "100")
+	require.Equal(t, 0, code, out+errOut)
+	require.Contains(t, out, "seeds run:      30")
+	require.Contains(t, out, "failures:       0")
+	require.Contains(t, errOut, "progress: 30/30 seeds")
+}
+
+// TestDeterminismAcrossProcesses runs seeds in separate OS processes under
+// GOMAXPROCS=1 and GOMAXPROCS=2 and requires the same verdict line from
+// each, and the same as in this process.
+func TestDeterminismAcrossProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "pgdst")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Stderr = os.Stderr
+	require.NoError(t, build.Run())
+	for seed := uint64(1); seed <= 12; seed++ {
+		want := fmt.Sprintf("seed=%d verdict=ok trace=%s", seed, simtest.Run(simtest.DefaultConfig(seed)).TraceString())
+		for _, procs := range []string{"1", "2"} {
+			cmd := exec.Command(bin, "run", "--seed", fmt.Sprint(seed))
+			cmd.Env = append(os.Environ(), "GOMAXPROCS="+procs)
+			out, err := cmd.Output()
+			require.NoError(t, err, "seed %d GOMAXPROCS=%s: %s", seed, procs, out)
+			require.Equal(t, want, lastLine(string(out)), "seed %d GOMAXPROCS=%s", seed, procs)
+		}
+	}
+}

@@ -1,0 +1,148 @@
+package simtest
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// The determinism rule: code that runs inside a simulation must reach the
+// world only through engine/env. These packages are scanned.
+var scannedDirs = []string{"engine", "fault", "simtest", "linearizability"}
+
+// allowed lists every exception, file by file, with the reason. Nothing
+// else in the scanned trees may use what scanSource forbids.
+var allowed = map[string]map[string]string{
+	"engine/env/real.go": {
+		"*": "the real environment is the one place the engine meets the OS",
+	},
+	"simtest/sched.go": {
+		"go": "each simulated process is a goroutine; the handoff protocol lets exactly one run at a time",
+	},
+}
+
+// forbiddenTime are the time functions that read or wait on the wall clock.
+var forbiddenTime = map[string]bool{
+	"Now": true, "Sleep": true, "After": true, "AfterFunc": true, "Tick": true,
+	"NewTimer": true, "NewTicker": true, "Since": true, "Until": true,
+}
+
+// scanSource returns every violation in the Go files (tests excluded) under
+// root/dirs, as "path:line: what".
+func scanSource(t *testing.T, root string, dirs []string) []string {
+	var out []string
+	fset := token.NewFileSet()
+	for _, d := range dirs {
+		base := filepath.Join(root, d)
+		if _, err := os.Stat(base); err != nil {
+			continue
+		}
+		err := filepath.WalkDir(base, func(path string, de fs.DirEntry, err error) error {
+			if err != nil || de.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+				return err
+			}
+			rel, _ := filepath.Rel(root, path)
+			rel = filepath.ToSlash(rel)
+			ok := allowed[rel]
+			if ok["*"] != "" {
+				return nil
+			}
+			f, err := parser.ParseFile(fset, path, nil, 0)
+			if err != nil {
+				return err
+			}
+			report := func(pos token.Pos, what string) {
+				if ok[what] == "" {
+					out = append(out, rel+":"+strconv.Itoa(fset.Position(pos).Line)+": "+what)
+				}
+			}
+			timeName := ""
+			for _, imp := range f.Imports {
+				p, _ := strconv.Unquote(imp.Path.Value)
+				switch {
+				case p == "os" || strings.HasPrefix(p, "os/"):
+					report(imp.Pos(), "import "+p)
+				case p == "sync" || p == "sync/atomic":
+					report(imp.Pos(), "import "+p)
+				case p == "math/rand" || p == "math/rand/v2":
+					report(imp.Pos(), "import "+p)
+				case p == "time":
+					timeName = "time"
+					if imp.Name != nil {
+						timeName = imp.Name.Name
+					}
+				}
+			}
+			ast.Inspect(f, func(n ast.Node) bool {
+				switch n := n.(type) {
+				case *ast.GoStmt:
+					report(n.Pos(), "go")
+				case *ast.SelectorExpr:
+					if id, isID := n.X.(*ast.Ident); isID && timeName != "" && id.Name == timeName && forbiddenTime[n.Sel.Name] {
+						report(n.Pos(), "time."+n.Sel.Name)
+					}
+				}
+				return true
+			})
+			return nil
+		})
+		require.NoError(t, err)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestDeterminismSourceScan(t *testing.T) {
+	violations := scanSource(t, "..", scannedDirs)
+	require.Empty(t, violations, "code that runs in the simulation must reach the world only through engine/env")
+}
+
+// TestDeterminismSourceScanCatches proves the scan can fail: a file with
+// every forbidden construct must be reported once per construct.
+func TestDeterminismSourceScanCatches(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "engine", "planted")
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	src := `package planted
+
+import (
+	"math/rand"
+	"os"
+	"sync"
+	clock "time"
+)
+
+var mu sync.Mutex
+
+func f() {
+	_ = clock.Now()
+	clock.Sleep(1)
+	<-clock.After(1)
+	go f()
+	_ = rand.Int()
+	_, _ = os.Open("x")
+	_ = clock.Duration(5) // allowed: a type, not the wall clock
+}
+`
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "planted.go"), []byte(src), 0o644))
+	got := scanSource(t, root, []string{"engine"})
+	want := []string{
+		"engine/planted/planted.go:13: time.Now",
+		"engine/planted/planted.go:14: time.Sleep",
+		"engine/planted/planted.go:15: time.After",
+		"engine/planted/planted.go:16: go",
+		"engine/planted/planted.go:4: import math/rand",
+		"engine/planted/planted.go:5: import os",
+		"engine/planted/planted.go:6: import sync",
+	}
+	require.Equal(t, want, got)
+}

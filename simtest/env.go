@@ -1,0 +1,82 @@
+package simtest
+
+import (
+	"time"
+
+	"github.com/pgdst/pgdst/engine/env"
+)
+
+// Latency is the virtual time each kind of disk operation costs. The
+// calling process sleeps for it (other processes run meanwhile), so I/O
+// overlaps as it does on a real machine.
+type Latency struct {
+	Read, Write, Sync, Meta time.Duration
+}
+
+// DefaultLatency is a datacenter SSD's order of magnitude.
+var DefaultLatency = Latency{Read: 20 * time.Microsecond, Write: 20 * time.Microsecond, Sync: time.Millisecond, Meta: 50 * time.Microsecond}
+
+// eventName caches "disk.<op>" per node, so that the hot path does not
+// allocate and parallel campaign workers share no mutable state.
+func (n *Node) eventName(k DiskOpKind) string {
+	i := int(k)
+	if i < 0 || i >= len(n.names) {
+		return "disk." + k.String()
+	}
+	if n.names[i] == "" {
+		n.names[i] = "disk." + k.String()
+	}
+	return n.names[i]
+}
+
+// Node is one simulated machine: a scheduler with its clock, a disk that
+// outlives crashes, and the env the engine sees.
+type Node struct {
+	Sim   *Sim
+	Disk  *SimDisk
+	Env   *env.Env
+	lat   Latency
+	names [32]string
+}
+
+// NewNode builds a node whose scheduling, engine randomness and disk
+// behaviour are all derived from rng.
+func NewNode(rng *Rand, trace *Trace, sched SchedConfig, lat Latency) *Node {
+	n := &Node{lat: lat}
+	n.Sim = NewSim(rng.Fork(1), trace, sched)
+	n.Disk = NewSimDisk(n.diskHook)
+	n.Env = &env.Env{
+		Clock:  simClock{n.Sim},
+		Disk:   n.Disk,
+		Sched:  n.Sim,
+		Rand:   tracedRand{r: rng.Fork(2), s: n.Sim},
+		Points: n.Sim,
+		Log:    n.Sim,
+	}
+	return n
+}
+
+// diskHook makes every disk operation a scheduling point that is hashed
+// into the trace and costs virtual time.
+func (n *Node) diskHook(op DiskOp) error {
+	s := n.Sim
+	s.yieldPoint(n.eventName(op.Kind), op.Off, int64(op.Len), op.Path)
+	if !s.running {
+		return nil
+	}
+	var d time.Duration
+	switch op.Kind {
+	case OpRead:
+		d = n.lat.Read
+	case OpWrite:
+		d = n.lat.Write
+	case OpSync, OpSyncDir:
+		d = n.lat.Sync
+	case OpOpen, OpRemove, OpRename, OpMkdir, OpTruncate:
+		d = n.lat.Meta
+	}
+	if d > 0 {
+		s.block("disk i/o", d)
+	}
+	return nil
+}

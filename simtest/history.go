@@ -1,0 +1,72 @@
+package simtest
+
+import (
+	"fmt"
+	"time"
+)
+
+// Outcome is what a client learned about an operation.
+type Outcome uint8
+
+const (
+	// Unknown: the client never heard back (a crash or terminated
+	// connection); the operation may or may not have taken effect.
+	Unknown Outcome = iota
+	// OK: the operation was acknowledged.
+	OK
+	// Failed: the engine reported an error; the operation had no effect.
+	Failed
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case OK:
+		return "ok"
+	case Failed:
+		return "failed"
+	}
+	return "unknown"
+}
+
+// Op is one recorded client operation: here, a write transaction.
+type Op struct {
+	Client  int
+	Index   int // the client's n-th transaction
+	Call    time.Duration
+	Return  time.Duration // meaningful only when Outcome is not Unknown
+	Keys    []uint64
+	Values  []uint64
+	Outcome Outcome
+	Xid     uint64
+	Err     string
+}
+
+func (op *Op) String() string {
+	ret := "never returned"
+	if op.Outcome != Unknown {
+		ret = fmt.Sprintf("returned %s at %v", op.Outcome, op.Return)
+	}
+	return fmt.Sprintf("client %d txn %d (xid %d, %d writes, called at %v, %s)", op.Client, op.Index, op.Xid, len(op.Keys), op.Call, ret)
+}
+
+// History is every operation of a run, in call order.
+type History struct {
+	Ops []*Op
+}
+
+func (h *History) begin(client, index int, keys, vals []uint64, now time.Duration) *Op {
+	op := &Op{Client: client, Index: index, Call: now, Keys: keys, Values: vals}
+	h.Ops = append(h.Ops, op)
+	return op
+}
+
+// Count returns how many operations ended with outcome o.
+func (h *History) Count(o Outcome) int {
+	n := 0
+	for _, op := range h.Ops {
+		if op.Outcome == o {
+			n++
+		}
+	}
+	return n
+}

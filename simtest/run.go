@@ -1,0 +1,394 @@
+package simtest
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/pgdst/pgdst/engine/bugs"
+	"github.com/pgdst/pgdst/engine/env"
+	"github.com/pgdst/pgdst/engine/skel"
+)
+
+// Config is everything that defines a run besides the build: with the same
+// Config, a run is byte-for-byte the same run.
+type Config struct {
+	Seed      uint64
+	Clients   int
+	Txns      int // per client
+	WritesMax int // writes per transaction, drawn in [1, WritesMax]
+	// CrashMode is what the disk keeps of unsynced writes at the crash;
+	// "" draws one from the seed.
+	CrashMode string
+	// CrashStep is the step at which power fails; 0 draws one from the seed.
+	CrashStep uint64
+	// Swarm draws the engine's timing knobs and the scheduler's switch
+	// probability from the seed, as TigerBeetle's VOPR and FoundationDB's
+	// knobs do, so that many seeds explore many configurations.
+	Swarm bool
+	Bugs  bugs.Set
+	// TraceOut, when set, receives the readable trace.
+	TraceOut io.Writer
+}
+
+// DefaultConfig is the embedded default workload.
+func DefaultConfig(seed uint64) Config {
+	return Config{Seed: seed, Clients: 4, Txns: 12, WritesMax: 3, Swarm: true}
+}
+
+// Validate rejects a configuration the run cannot honour.
+func (c Config) Validate() error {
+	if c.Clients < 1 || c.Clients > 64 {
+		return fmt.Errorf("clients must be in [1, 64], got %d", c.Clients)
+	}
+	if c.Txns < 1 || c.Txns > 10000 {
+		return fmt.Errorf("txns must be in [1, 10000], got %d", c.Txns)
+	}
+	if c.WritesMax < 1 || c.WritesMax > 64 {
+		return fmt.Errorf("writes must be in [1, 64], got %d", c.WritesMax)
+	}
+	if c.CrashMode != "" {
+		if _, err := ParseCrashMode(c.CrashMode); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// resolved is a Config with every seeded choice made.
+type resolved struct {
+	Config
+	crash  CrashMode
+	engine skel.Config
+	sched  SchedConfig
+	lat    Latency
+}
+
+func resolve(c Config, rng *Rand) resolved {
+	r := resolved{Config: c, engine: skel.DefaultConfig(), sched: DefaultSchedConfig, lat: DefaultLatency}
+	r.engine.Bugs = c.Bugs
+	// PostgreSQL's defaults (checkpoint_timeout 5min, bgwriter_delay
+	// 200ms) would never fire within a run of a few hundred milliseconds
+	// of virtual time; the simulator scales them down.
+	r.engine.CheckpointTimeout = 20 * time.Millisecond
+	r.engine.BgwriterDelay = 5 * time.Millisecond
+	r.engine.BgwriterLRUMaxPages = 4
+	needKeys := uint64(c.Clients) * uint64(c.Txns) * uint64(c.WritesMax)
+	for uint64(r.engine.Pages)*skel.SlotsPerPage < needKeys {
+		r.engine.Pages *= 2
+	}
+	if c.Swarm {
+		r.sched.SwitchProb = 0.02 + 0.5*rng.Float64()
+		r.engine.CheckpointTimeout = time.Duration(2+rng.Intn(60)) * time.Millisecond
+		r.engine.BgwriterDelay = time.Duration(1+rng.Intn(20)) * time.Millisecond
+		r.engine.BgwriterLRUMaxPages = 1 + rng.Intn(8)
+	}
+	if c.CrashMode == "" {
+		r.crash = CrashMode(rng.Intn(3))
+	} else {
+		r.crash, _ = ParseCrashMode(c.CrashMode)
+	}
+	return r
+}
+
+func (r resolved) String() string {
+	return fmt.Sprintf("clients=%d txns=%d writes<=%d crash-mode=%s switch=%.3f checkpoint_timeout=%v bgwriter_delay=%v bgwriter_lru_maxpages=%d pages=%d bugs=%s",
+		r.Clients, r.Txns, r.WritesMax, r.crash, r.sched.SwitchProb, r.engine.CheckpointTimeout,
+		r.engine.BgwriterDelay, r.engine.BgwriterLRUMaxPages, r.engine.Pages, r.Bugs)
+}
+
+// Result is what a run found.
+type Result struct {
+	Seed     uint64
+	OK       bool
+	Checker  string   // the checker that failed ("" when OK)
+	Failures []string // what it found, first few
+	Config   string   // the resolved configuration
+	Trace    uint64
+	Events   uint64
+	Steps    uint64
+	Virtual  time.Duration
+
+	CrashStep   uint64
+	CrashKind   string // "power-loss" or "crash-restart"
+	CrashDetail string
+	Acked       int
+	Unknown     int
+	Recovery    skel.RecoveryStats
+	History     *History
+}
+
+// TraceString is the 16-hex-digit trace hash.
+func (r *Result) TraceString() string { return fmt.Sprintf("%016x", r.Trace) }
+
+// Verdict is "ok" or "fail".
+func (r *Result) Verdict() string {
+	if r.OK {
+		return "ok"
+	}
+	return "fail"
+}
+
+// The checkers a run applies, by name.
+const (
+	CheckDurability = "durability" // acknowledged commits survive
+	CheckAtomicity  = "atomicity"  // all or nothing; nothing never committed
+	CheckSelf       = "self-check" // engine self-checks after recovery
+	CheckRecovery   = "recovery"   // recovery must succeed
+	CheckLiveness   = "liveness"   // no deadlock, no engine bug panic
+)
+
+const maxFailures = 8
+
+func (r *Result) fail(checker, format string, args ...any) {
+	if r.OK {
+		r.OK = false
+		r.Checker = checker
+	}
+	if len(r.Failures) < maxFailures {
+		r.Failures = append(r.Failures, checker+": "+fmt.Sprintf(format, args...))
+	}
+}
+
+// crashStepsPerTxn estimates the yield points a transaction costs, so that
+// the seeded crash step falls anywhere in the workload.
+const crashStepsPerTxn = 30
+
+// Run performs one run: initdb, boot, the workload with background
+// processes, a crash at a seeded step, recovery, and the checks.
+func Run(c Config) *Result {
+	res := &Result{Seed: c.Seed, OK: true, History: &History{}}
+	if err := c.Validate(); err != nil {
+		res.fail(CheckRecovery, "invalid config: %v", err)
+		return res
+	}
+	rng := NewRand(c.Seed)
+	trace := newTrace(c.TraceOut)
+	defer trace.flush()
+	rc := resolve(c, rng.Fork(3))
+	res.Config = rc.String()
+	trace.note(0, 0, "seed "+fmt.Sprint(c.Seed)+" config "+res.Config)
+	node := NewNode(rng, trace, rc.sched, rc.lat)
+	sim := node.Sim
+	defer func() {
+		sim.KillAll()
+		res.Trace, res.Events, res.Steps, res.Virtual = trace.Hash(), trace.Events(), sim.Steps(), sim.Now()
+	}()
+
+	// initdb runs to completion before anything can crash.
+	var initErr error
+	sim.Spawn("initdb", func() { initErr = skel.InitDB(node.Env, rc.engine) })
+	if st := sim.Run(); st.Kind != StopAllDone || initErr != nil {
+		res.fail(CheckRecovery, "initdb: %v %v", st, initErr)
+		return res
+	}
+
+	// Boot and run the workload until the crash step.
+	wl := &workload{rc: rc, node: node, hist: res.History, rng: rng.Fork(5)}
+	sim.Spawn("startup", func() {
+		db, _, err := skel.Open(node.Env, rc.engine)
+		if err != nil {
+			env.Panicf("startup: %v", err)
+		}
+		node.Env.Sched.Spawn("bgwriter", db.BgwriterLoop)
+		node.Env.Sched.Spawn("checkpointer", db.CheckpointerLoop)
+		wl.start(db)
+	})
+	res.CrashStep = c.CrashStep
+	if res.CrashStep == 0 {
+		est := uint64(rc.Clients*rc.Txns*crashStepsPerTxn) + 1
+		res.CrashStep = sim.Steps() + 1 + uint64(rng.Fork(4).Intn(int(est)))
+	}
+	sim.SetStepLimit(res.CrashStep)
+	st := sim.Run()
+	sim.SetStepLimit(0)
+	powerLoss := true
+	switch st.Kind {
+	case StopStepLimit, StopRequested:
+		res.CrashKind = "power-loss"
+		res.CrashDetail = fmt.Sprintf("%s (in %s)", st, st.Proc)
+	case StopPanic:
+		if _, ok := st.Value.(*env.PanicError); !ok {
+			res.fail(CheckLiveness, "engine bug: process %s panicked: %v\n%s", st.Proc, st.Value, st.Stack)
+			return res
+		}
+		// A PANIC kills the process; the postmaster then kills every
+		// other process and recovers, but the OS and its page cache
+		// survive: unsynced writes are not lost.
+		res.CrashKind = "crash-restart"
+		res.CrashDetail = st.Detail
+		powerLoss = false
+	default:
+		res.fail(CheckLiveness, "workload stopped: %s", st)
+		return res
+	}
+	trace.note(sim.Now(), 0, "crash: "+res.CrashKind+" "+res.CrashDetail)
+	sim.KillAll()
+	if powerLoss {
+		node.Disk.Crash(rng.Fork(6), rc.crash)
+	}
+	res.Acked = res.History.Count(OK)
+	res.Unknown = res.History.Count(Unknown)
+
+	// Recover and check.
+	var checkErr error
+	sim.Spawn("startup", func() {
+		db, stats, err := skel.Open(node.Env, rc.engine)
+		if err != nil {
+			checkErr = err
+			return
+		}
+		res.Recovery = stats
+		wl.check(db, res)
+		if err := db.SelfCheck(); err != nil {
+			res.fail(CheckSelf, "%v", err)
+		}
+	})
+	st = sim.Run()
+	switch {
+	case st.Kind == StopPanic:
+		res.fail(CheckRecovery, "recovery failed: %s", st.Detail)
+	case st.Kind != StopAllDone:
+		res.fail(CheckLiveness, "recovery stopped: %s", st)
+	case checkErr != nil:
+		res.fail(CheckRecovery, "recovery failed: %v", checkErr)
+	}
+	return res
+}
+
+// workload is the simulated clients: each runs Txns write transactions of
+// fresh keys, so that every key has exactly one writer and the checker can
+// tell exactly which transactions survived.
+type workload struct {
+	rc      resolved
+	node    *Node
+	hist    *History
+	rng     *Rand
+	running int
+}
+
+func (w *workload) key(client, txn, i int) uint64 {
+	return uint64((client*w.rc.Txns+txn)*w.rc.WritesMax + i)
+}
+
+func value(client, txn, i int) uint64 {
+	return uint64(client+1)<<40 | uint64(txn+1)<<8 | uint64(i+1)
+}
+
+func (w *workload) start(db *skel.DB) {
+	w.running = w.rc.Clients
+	for c := 0; c < w.rc.Clients; c++ {
+		crng := w.rng.Fork(uint64(c))
+		w.node.Env.Sched.Spawn(fmt.Sprintf("client-%d", c), func() { w.client(db, c, crng) })
+	}
+}
+
+func (w *workload) client(db *skel.DB, c int, rng *Rand) {
+	e := w.node.Env
+	for t := 0; t < w.rc.Txns; t++ {
+		e.Clock.Sleep(time.Duration(rng.Intn(2000)) * time.Microsecond)
+		n := 1 + rng.Intn(w.rc.WritesMax)
+		keys := make([]uint64, n)
+		vals := make([]uint64, n)
+		for i := range keys {
+			keys[i], vals[i] = w.key(c, t, i), value(c, t, i)
+		}
+		op := w.hist.begin(c, t, keys, vals, e.Clock.Now())
+		tx := db.Begin()
+		var err error
+		for i := range keys {
+			if err = tx.Put(keys[i], vals[i]); err != nil {
+				break
+			}
+		}
+		if err == nil {
+			op.Xid, err = tx.Commit()
+		} else {
+			tx.Rollback()
+		}
+		op.Return = e.Clock.Now()
+		if err != nil {
+			op.Outcome, op.Err = Failed, err.Error()
+		} else {
+			op.Outcome = OK
+		}
+	}
+	w.running--
+	if w.running == 0 {
+		w.node.Sim.RequestStop("workload done")
+	}
+}
+
+// check judges what recovery kept: every acknowledged transaction fully
+// present (durability); every unknown one all or nothing, and nothing of a
+// transaction that never began or failed (atomicity); no key holds a value
+// nobody wrote.
+func (w *workload) check(db *skel.DB, res *Result) {
+	byKey := make(map[uint64]*Op)
+	for _, op := range w.hist.Ops {
+		for _, k := range op.Keys {
+			byKey[k] = op
+		}
+	}
+	present := make(map[*Op]int)
+	total := uint64(w.rc.Clients * w.rc.Txns * w.rc.WritesMax)
+	for k := uint64(0); k < total; k++ {
+		v, err := db.Get(k)
+		if err != nil {
+			res.fail(CheckRecovery, "read key %d: %v", k, err)
+			return
+		}
+		op := byKey[k]
+		switch {
+		case v == 0:
+		case op == nil:
+			res.fail(CheckAtomicity, "key %d holds %#x but no transaction that began wrote it", k, v)
+		default:
+			want := uint64(0)
+			for i, ok := range op.Keys {
+				if ok == k {
+					want = op.Values[i]
+				}
+			}
+			if v != want {
+				res.fail(CheckAtomicity, "key %d holds %#x, want %#x from %s", k, v, want, op)
+				continue
+			}
+			present[op]++
+		}
+	}
+	for _, op := range w.hist.Ops {
+		n := present[op]
+		switch op.Outcome {
+		case OK:
+			if n != len(op.Keys) {
+				res.fail(CheckDurability, "acknowledged %s: %d of %d writes lost after %s", op, len(op.Keys)-n, len(op.Keys), res.CrashKind)
+			}
+		case Failed:
+			if n != 0 {
+				res.fail(CheckAtomicity, "failed %s: %d writes present", op, n)
+			}
+		case Unknown:
+			if n != 0 && n != len(op.Keys) {
+				res.fail(CheckAtomicity, "partial transaction: %s: %d of %d writes present", op, n, len(op.Keys))
+			}
+		}
+	}
+}
+
+// Summary is the readable report of a run, ending with the verdict line.
+func (r *Result) Summary() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "config: %s\n", r.Config)
+	fmt.Fprintf(&b, "workload: %d transactions, %d acknowledged, %d unknown at the crash\n", len(r.History.Ops), r.Acked, r.Unknown)
+	fmt.Fprintf(&b, "crash: %s at step %d: %s\n", r.CrashKind, r.CrashStep, r.CrashDetail)
+	fmt.Fprintf(&b, "recovery: checkpoint %s redo %s..%s, %d records, %d commits, %d full-page images; end: %s\n",
+		r.Recovery.Checkpoint, r.Recovery.Redo, r.Recovery.End, r.Recovery.Records, r.Recovery.Commits, r.Recovery.FPIs, r.Recovery.EndReason)
+	fmt.Fprintf(&b, "simulated: %v virtual, %d steps, %d trace events\n", r.Virtual, r.Steps, r.Events)
+	for _, f := range r.Failures {
+		fmt.Fprintf(&b, "FAIL %s\n", f)
+	}
+	fmt.Fprintf(&b, "seed=%d verdict=%s trace=%s", r.Seed, r.Verdict(), r.TraceString())
+	return b.String()
+}
