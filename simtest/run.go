@@ -18,6 +18,9 @@ type Config struct {
 	Clients   int
 	Txns      int // per client
 	WritesMax int // writes per transaction, drawn in [1, WritesMax]
+	// ThinkMax is the longest pause of a client before each transaction,
+	// drawn uniformly in [0, ThinkMax) of virtual time.
+	ThinkMax time.Duration
 	// CrashMode is what the disk keeps of unsynced writes at the crash;
 	// "" draws one from the seed.
 	CrashMode string
@@ -27,15 +30,23 @@ type Config struct {
 	// probability from the seed, as TigerBeetle's VOPR and FoundationDB's
 	// knobs do, so that many seeds explore many configurations.
 	Swarm bool
-	Bugs  bugs.Set
+	// PGTimings keeps PostgreSQL's own defaults for the background
+	// processes (bgwriter_delay 200ms, checkpoint_timeout 5min) instead of
+	// the scaled-down timings that make checkpoints happen within a run.
+	// It overrides Swarm's timing draws.
+	PGTimings bool
+	Bugs      bugs.Set
 	// TraceOut, when set, receives the readable trace.
 	TraceOut io.Writer
 }
 
 // DefaultConfig is the embedded default workload.
 func DefaultConfig(seed uint64) Config {
-	return Config{Seed: seed, Clients: 4, Txns: 12, WritesMax: 3, Swarm: true}
+	return Config{Seed: seed, Clients: 4, Txns: 12, WritesMax: 3, ThinkMax: 2 * time.Millisecond, Swarm: true}
 }
+
+// CampaignGCPercent is the GOGC a campaign runs with (see cmd/pgdst).
+const CampaignGCPercent = 1000
 
 // Validate rejects a configuration the run cannot honour.
 func (c Config) Validate() error {
@@ -47,6 +58,9 @@ func (c Config) Validate() error {
 	}
 	if c.WritesMax < 1 || c.WritesMax > 64 {
 		return fmt.Errorf("writes must be in [1, 64], got %d", c.WritesMax)
+	}
+	if c.ThinkMax < 0 || c.ThinkMax > time.Minute {
+		return fmt.Errorf("think-max must be in [0, 1m], got %v", c.ThinkMax)
 	}
 	if c.CrashMode != "" {
 		if _, err := ParseCrashMode(c.CrashMode); err != nil {
@@ -84,6 +98,10 @@ func resolve(c Config, rng *Rand) resolved {
 		r.engine.BgwriterDelay = time.Duration(1+rng.Intn(20)) * time.Millisecond
 		r.engine.BgwriterLRUMaxPages = 1 + rng.Intn(8)
 	}
+	if c.PGTimings {
+		d := skel.DefaultConfig()
+		r.engine.CheckpointTimeout, r.engine.BgwriterDelay, r.engine.BgwriterLRUMaxPages = d.CheckpointTimeout, d.BgwriterDelay, d.BgwriterLRUMaxPages
+	}
 	if c.CrashMode == "" {
 		r.crash = CrashMode(rng.Intn(3))
 	} else {
@@ -93,8 +111,8 @@ func resolve(c Config, rng *Rand) resolved {
 }
 
 func (r resolved) String() string {
-	return fmt.Sprintf("clients=%d txns=%d writes<=%d crash-mode=%s switch=%.3f checkpoint_timeout=%v bgwriter_delay=%v bgwriter_lru_maxpages=%d pages=%d bugs=%s",
-		r.Clients, r.Txns, r.WritesMax, r.crash, r.sched.SwitchProb, r.engine.CheckpointTimeout,
+	return fmt.Sprintf("clients=%d txns=%d writes<=%d think<%v crash-mode=%s switch=%.3f checkpoint_timeout=%v bgwriter_delay=%v bgwriter_lru_maxpages=%d pages=%d bugs=%s",
+		r.Clients, r.Txns, r.WritesMax, r.ThinkMax, r.crash, r.sched.SwitchProb, r.engine.CheckpointTimeout,
 		r.engine.BgwriterDelay, r.engine.BgwriterLRUMaxPages, r.engine.Pages, r.Bugs)
 }
 
@@ -287,7 +305,9 @@ func (w *workload) start(db *skel.DB) {
 func (w *workload) client(db *skel.DB, c int, rng *Rand) {
 	e := w.node.Env
 	for t := 0; t < w.rc.Txns; t++ {
-		e.Clock.Sleep(time.Duration(rng.Intn(2000)) * time.Microsecond)
+		if w.rc.ThinkMax > 0 {
+			e.Clock.Sleep(time.Duration(rng.Intn(int(w.rc.ThinkMax))))
+		}
 		n := 1 + rng.Intn(w.rc.WritesMax)
 		keys := make([]uint64, n)
 		vals := make([]uint64, n)

@@ -79,26 +79,29 @@ func (db *DB) flushPage(pg int) error {
 
 // BgwriterLoop is the background writer's main loop (BackgroundWriterMain):
 // every bgwriter_delay, write up to bgwriter_lru_maxpages dirty pages,
-// without fsync, continuing round-robin where it stopped.
+// without fsync, continuing round-robin where it stopped. Like
+// BgBufferSync, it reads the dirty flags in one pass rather than taking
+// each page's content lock.
 func (db *DB) BgwriterLoop() {
 	next := 0
+	dirty := make([]int, 0, len(db.pages))
 	for {
 		db.e.Clock.Sleep(db.cfg.BgwriterDelay)
-		written := 0
-		for i := 0; i < len(db.pages) && written < db.cfg.BgwriterLRUMaxPages; i++ {
-			pg := next
-			next = (next + 1) % len(db.pages)
-			db.bufMu.Lock()
-			dirty := db.pages[pg].dirty
-			db.bufMu.Unlock()
-			if !dirty {
-				continue
+		dirty = dirty[:0]
+		db.bufMu.Lock()
+		for i := 0; i < len(db.pages) && len(dirty) < db.cfg.BgwriterLRUMaxPages; i++ {
+			pg := (next + i) % len(db.pages)
+			if db.pages[pg].dirty {
+				dirty = append(dirty, pg)
 			}
+		}
+		db.bufMu.Unlock()
+		for _, pg := range dirty {
+			next = (pg + 1) % len(db.pages)
 			if err := db.flushPage(pg); err != nil {
 				db.e.Logf("bgwriter: %v", err)
 				break
 			}
-			written++
 		}
 	}
 }
