@@ -258,7 +258,12 @@ func Run(c Config) *Result {
 			return
 		}
 		res.Recovery = stats
-		wl.check(db, res)
+		committed, err := skel.CommittedWrites(node.Env)
+		if err != nil {
+			res.fail(CheckSelf, "reading the recovered WAL: %v", err)
+			return
+		}
+		wl.check(db, committed, res)
 		if err := db.SelfCheck(); err != nil {
 			res.fail(CheckSelf, "%v", err)
 		}
@@ -343,8 +348,10 @@ func (w *workload) client(db *skel.DB, c int, rng *Rand) {
 // check judges what recovery kept: every acknowledged transaction fully
 // present (durability); every unknown one all or nothing, and nothing of a
 // transaction that never began or failed (atomicity); no key holds a value
-// nobody wrote.
-func (w *workload) check(db *skel.DB, res *Result) {
+// nobody wrote. Against the durable WAL (committed): every present value
+// has a commit record — so nothing from a transaction that never wrote one
+// survives — and every commit record was fully redone (self-check).
+func (w *workload) check(db *skel.DB, committed map[uint64]uint64, res *Result) {
 	byKey := make(map[uint64]*Op)
 	for _, op := range w.hist.Ops {
 		for _, k := range op.Keys {
@@ -360,6 +367,11 @@ func (w *workload) check(db *skel.DB, res *Result) {
 			return
 		}
 		op := byKey[k]
+		if cv, ok := committed[k]; ok && v != cv {
+			res.fail(CheckSelf, "key %d holds %#x but the durable WAL commits %#x", k, v, cv)
+		} else if !ok && v != 0 {
+			res.fail(CheckAtomicity, "key %d holds %#x but no durable commit record wrote it", k, v)
+		}
 		switch {
 		case v == 0:
 		case op == nil:

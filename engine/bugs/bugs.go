@@ -25,6 +25,8 @@ type ID uint
 
 const (
 	AckBeforeFlush ID = iota
+	FullPageWritesOff
+	WriteBeforeWAL
 	numBugs
 )
 
@@ -32,6 +34,14 @@ var registry = [numBugs]Bug{
 	AckBeforeFlush: {
 		Name: "ack-before-flush",
 		What: "A commit is acknowledged before its WAL is flushed; violates RecordTransactionCommit's XLogFlush before the client is told (synchronous_commit=on), so a crash loses acknowledged commits.",
+	},
+	FullPageWritesOff: {
+		Name: "full-page-writes-off",
+		What: "No full-page image on a page's first change after a checkpoint (full_page_writes=off); a page torn by a crash mid-write is then unrepairable by redo and fails its checksum.",
+	},
+	WriteBeforeWAL: {
+		Name: "write-before-wal",
+		What: "A dirty page is written without first flushing WAL up to its LSN; violates FlushBuffer's XLogFlush (WAL before data), so a crash leaves data on disk whose commit record never became durable.",
 	},
 }
 

@@ -3,6 +3,7 @@ package skel
 import (
 	"fmt"
 
+	"github.com/pgdst/pgdst/engine/bugs"
 	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/wal"
 )
@@ -65,7 +66,9 @@ func (db *DB) flushPage(pg int) error {
 	p.dirty = false
 	db.bufMu.Unlock()
 
-	db.wal.Flush(lsn)
+	if !db.cfg.Bugs.Has(bugs.WriteBeforeWAL) {
+		db.wal.Flush(lsn)
+	}
 	db.e.Inject("bufmgr-before-write")
 	if _, err := db.heap.WriteAt(buf, int64(pg)*PageSize); err != nil {
 		db.bufMu.Lock()

@@ -218,3 +218,36 @@ func (db *DB) SelfCheck() error {
 	}
 	return nil
 }
+
+// CommittedWrites scans the whole durable WAL and returns, per key, the
+// value of the last commit record that wrote it. Checkers use it to prove
+// that recovery kept exactly what the WAL says committed: nothing without a
+// commit record, everything with one. It must run after recovery, when the
+// WAL holds exactly the valid records (the skeleton never removes WAL).
+func CommittedWrites(e *env.Env) (map[uint64]uint64, error) {
+	r, err := wal.NewReader(e, wal.FirstLSN, wal.InvalidLSN)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	out := make(map[uint64]uint64)
+	for {
+		rec, ok, err := r.Next()
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return out, nil
+		}
+		if rec.Rmid != rmSkel || rec.Info != infoCommit {
+			continue
+		}
+		c, err := decodeCommit(rec.Payload)
+		if err != nil {
+			return nil, fmt.Errorf("commit record at %s: %w", rec.LSN, err)
+		}
+		for _, w := range c.writes {
+			out[w.key] = w.val
+		}
+	}
+}
