@@ -1,0 +1,29 @@
+package simtest
+
+import (
+	"github.com/pgdst/pgdst/engine/env"
+)
+
+// InSim runs fn as the first process of a fresh simulated node with the
+// given seed and returns why the simulation stopped, and the node (its disk
+// survives for inspection or a Crash). Engine package tests use it to
+// exercise their code under the deterministic scheduler; fn may spawn more
+// processes through e.Sched. Test packages that import simtest must be
+// external (package foo_test) once simtest imports them.
+func InSim(seed uint64, fn func(e *env.Env)) (Stop, *Node) {
+	node := NewNode(NewRand(seed), newTrace(nil), DefaultSchedConfig, DefaultLatency)
+	node.Sim.Spawn("test", func() { fn(node.Env) })
+	st := node.Sim.Run()
+	node.Sim.KillAll()
+	return st, node
+}
+
+// Reboot runs fn as the first process on the same node after its previous
+// processes were killed, as after a crash (call node.Disk.Crash first for a
+// power loss).
+func (n *Node) Reboot(fn func(e *env.Env)) Stop {
+	n.Sim.Spawn("test", func() { fn(n.Env) })
+	st := n.Sim.Run()
+	n.Sim.KillAll()
+	return st
+}
