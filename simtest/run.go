@@ -9,6 +9,7 @@ import (
 	"github.com/pgdst/pgdst/engine/bugs"
 	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/skel"
+	"github.com/pgdst/pgdst/engine/wal"
 )
 
 // Config is everything that defines a run besides the build: with the same
@@ -92,6 +93,16 @@ func resolve(c Config, rng *Rand) resolved {
 	for uint64(r.engine.Pages)*skel.SlotsPerPage < needKeys {
 		r.engine.Pages *= 2
 	}
+	// Small WAL segments, so that runs cross segment boundaries; the
+	// smallest that still holds the largest commit record the workload
+	// can make.
+	r.engine.WAL.SegmentSize = 256 << 10
+	if c.Swarm {
+		r.engine.WAL.SegmentSize = int64(64<<10) << rng.Intn(4)
+	}
+	for r.engine.MaxWrites() < c.WritesMax && r.engine.WAL.SegmentSize < wal.SegmentSizeMax {
+		r.engine.WAL.SegmentSize *= 2
+	}
 	if c.Swarm {
 		r.sched.SwitchProb = 0.02 + 0.5*rng.Float64()
 		r.engine.CheckpointTimeout = time.Duration(2+rng.Intn(60)) * time.Millisecond
@@ -111,9 +122,9 @@ func resolve(c Config, rng *Rand) resolved {
 }
 
 func (r resolved) String() string {
-	return fmt.Sprintf("clients=%d txns=%d writes<=%d think<%v crash-mode=%s switch=%.3f checkpoint_timeout=%v bgwriter_delay=%v bgwriter_lru_maxpages=%d pages=%d bugs=%s",
+	return fmt.Sprintf("clients=%d txns=%d writes<=%d think<%v crash-mode=%s switch=%.3f checkpoint_timeout=%v bgwriter_delay=%v bgwriter_lru_maxpages=%d pages=%d wal_segment_size=%dkB bugs=%s",
 		r.Clients, r.Txns, r.WritesMax, r.ThinkMax, r.crash, r.sched.SwitchProb, r.engine.CheckpointTimeout,
-		r.engine.BgwriterDelay, r.engine.BgwriterLRUMaxPages, r.engine.Pages, r.Bugs)
+		r.engine.BgwriterDelay, r.engine.BgwriterLRUMaxPages, r.engine.Pages, r.engine.WAL.SegmentSize>>10, r.Bugs)
 }
 
 // Result is what a run found.
@@ -258,7 +269,7 @@ func Run(c Config) *Result {
 			return
 		}
 		res.Recovery = stats
-		committed, err := skel.CommittedWrites(node.Env)
+		committed, err := skel.CommittedWrites(node.Env, rc.engine)
 		if err != nil {
 			res.fail(CheckSelf, "reading the recovered WAL: %v", err)
 			return

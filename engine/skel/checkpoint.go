@@ -35,10 +35,10 @@ func (db *DB) Checkpoint() error {
 	}
 	db.e.Inject("checkpointer-after-fsync")
 	var rec wal.Record
-	start, end := db.wal.InsertWith(func(wal.LSN) *wal.Record {
+	start, end := db.wal.InsertWith(func() *wal.Record {
 		rec = checkpointRecord(redo, db.nextXid)
 		return &rec
-	})
+	}, nil)
 	db.e.Inject("checkpointer-after-record")
 	db.wal.Flush(end)
 	db.e.Inject("checkpointer-after-flush")
@@ -51,29 +51,43 @@ func (db *DB) Checkpoint() error {
 }
 
 // flushPage is FlushBuffer: copy a dirty page under its lock, flush WAL up
-// to its LSN (WAL before data), then write it without fsync. On a write
-// error the page is dirty again, so the next attempt retries it.
+// to its LSN (WAL before data), then write it without fsync. The page stays
+// dirty until the write has finished (StartBufferIO / TerminateBufferIO):
+// a checkpoint that meets a page under I/O waits for it (WaitIO) and writes
+// it again if it was changed meanwhile, so its fsync covers every change
+// before its REDO pointer. Clearing the dirty flag before the write instead
+// lets a checkpoint skip a page whose write lands after its fsync — the
+// simulator found exactly that. On a write error the page stays dirty.
 func (db *DB) flushPage(pg int) error {
 	buf := make([]byte, PageSize)
 	db.bufMu.Lock()
 	p := db.pages[pg]
+	for p.ioInProgress {
+		db.ioCV.Wait()
+	}
 	if !p.dirty {
 		db.bufMu.Unlock()
 		return nil
 	}
+	p.ioInProgress = true
+	p.justDirtied = false
 	p.encode(buf)
 	lsn := p.lsn
-	p.dirty = false
 	db.bufMu.Unlock()
 
 	if !db.cfg.Bugs.Has(bugs.WriteBeforeWAL) {
 		db.wal.Flush(lsn)
 	}
 	db.e.Inject("bufmgr-before-write")
-	if _, err := db.heap.WriteAt(buf, int64(pg)*PageSize); err != nil {
-		db.bufMu.Lock()
-		db.pages[pg].dirty = true
-		db.bufMu.Unlock()
+	_, err := db.heap.WriteAt(buf, int64(pg)*PageSize)
+	db.bufMu.Lock()
+	p.ioInProgress = false
+	if err == nil && !p.justDirtied {
+		p.dirty = false
+	}
+	db.ioCV.Broadcast()
+	db.bufMu.Unlock()
+	if err != nil {
 		return fmt.Errorf("could not write block %d of %q: %w", pg, heapPath, err)
 	}
 	db.e.Inject("bufmgr-after-write")

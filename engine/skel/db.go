@@ -42,6 +42,7 @@ type Config struct {
 	BgwriterDelay       time.Duration
 	BgwriterLRUMaxPages int
 	CheckpointTimeout   time.Duration
+	WAL                 wal.Config
 	Bugs                bugs.Set
 }
 
@@ -53,11 +54,30 @@ func DefaultConfig() Config {
 		BgwriterDelay:       200 * time.Millisecond,
 		BgwriterLRUMaxPages: 100,
 		CheckpointTimeout:   5 * time.Minute,
+		WAL:                 wal.DefaultConfig(),
 	}
 }
 
 // ErrKeyRange is returned for a key the heap cannot hold.
 var ErrKeyRange = errors.New("key out of range")
+
+// ErrTooLarge is a transaction whose commit record would not fit in a WAL
+// segment (SQLSTATE 54000, program_limit_exceeded).
+var ErrTooLarge = errors.New("program_limit_exceeded")
+
+// MaxWrites is the most writes one transaction may make: its commit record,
+// with a full-page image of every page it touches, must fit in a segment.
+func (c Config) MaxWrites() int {
+	room := c.WAL.MaxRecordSize() - wal.HeaderSize - 4
+	n := 0
+	for {
+		fpis := min(n+1, c.Pages)
+		if 16*(n+1)+fpiEntrySize*fpis > room {
+			return n
+		}
+		n++
+	}
+}
 
 // DB is one running instance.
 type DB struct {
@@ -67,6 +87,7 @@ type DB struct {
 	heap env.File
 
 	bufMu env.Mutex // guards pages (the buffer mapping and content locks)
+	ioCV  env.Cond  // signalled when a page's write finishes (WaitIO)
 	pages []*page
 
 	// Guarded by the WAL insert lock (set inside WithInsertLock/InsertWith).
@@ -83,7 +104,7 @@ func (c Config) validate() error {
 	if c.BgwriterDelay <= 0 || c.CheckpointTimeout <= 0 || c.BgwriterLRUMaxPages < 0 {
 		return errors.New("bgwriter_delay and checkpoint_timeout must be positive")
 	}
-	return nil
+	return c.WAL.Validate()
 }
 
 // MaxKey is one past the largest key.
@@ -137,6 +158,9 @@ func (tx *Tx) Put(key, val uint64) error {
 	if _, _, err := tx.db.locate(key); err != nil {
 		return err
 	}
+	if len(tx.writes)+1 > tx.db.cfg.MaxWrites() {
+		return fmt.Errorf("%w: more than %d writes in one transaction", ErrTooLarge, tx.db.cfg.MaxWrites())
+	}
 	tx.writes = append(tx.writes, kv{key, val})
 	return nil
 }
@@ -158,11 +182,18 @@ func (tx *Tx) Commit() (xid uint64, err error) {
 	}
 	db := tx.db
 	var rec wal.Record
-	_, end := db.wal.InsertWith(func(next wal.LSN) *wal.Record {
+	var touched []int
+	_, end := db.wal.InsertWith(func() *wal.Record {
 		xid = db.nextXid
 		db.nextXid++
-		rec = db.applyCommit(next, xid, tx.writes)
+		db.bufMu.Lock()
+		rec, touched = db.applyCommit(xid, tx.writes)
 		return &rec
+	}, func(_, end wal.LSN) {
+		for _, pg := range touched {
+			db.pages[pg].lsn = end
+		}
+		db.bufMu.Unlock()
 	})
 	db.e.Inject("backend-after-commit-insert")
 	if !db.cfg.Bugs.Has(bugs.AckBeforeFlush) {
@@ -172,32 +203,34 @@ func (tx *Tx) Commit() (xid uint64, err error) {
 	return xid, nil
 }
 
-// applyCommit changes the pages and builds the commit record. It runs under
-// the WAL insert lock, so the full-page-image decision against the REDO
-// pointer and the page LSN are consistent with the record's position
+// applyCommit changes the pages and builds the commit record. It runs
+// under the WAL insert lock with the buffer lock held, so the full-page-image
+// decision against the REDO pointer is consistent with the record's position
 // (XLogInsertRecord re-checks RedoRecPtr under the insertion lock for the
-// same reason). Each page's first change after the REDO pointer logs its
-// whole image, so that a torn write of it is repaired by redo.
-func (db *DB) applyCommit(start wal.LSN, xid uint64, writes []kv) wal.Record {
-	db.bufMu.Lock()
-	defer db.bufMu.Unlock()
-	var fpis []int
+// same reason); the caller stamps the record's end LSN on the touched pages
+// once the record is placed, before releasing the buffer lock. Each page's
+// first change after the REDO pointer logs its whole image, so that a torn
+// write of it is repaired by redo.
+func (db *DB) applyCommit(xid uint64, writes []kv) (wal.Record, []int) {
+	var fpis, touched []int
 	for _, w := range writes {
 		pg, _, _ := db.locate(w.key)
-		p := db.pages[pg]
-		if p.lsn <= db.redoPtr && !contains(fpis, pg) && !db.cfg.Bugs.Has(bugs.FullPageWritesOff) {
+		if contains(touched, pg) {
+			continue
+		}
+		touched = append(touched, pg)
+		if db.pages[pg].lsn <= db.redoPtr && !db.cfg.Bugs.Has(bugs.FullPageWritesOff) {
 			fpis = append(fpis, pg)
 		}
 	}
-	payloadLen := 2 + 16*len(writes) + 2 + fpiEntrySize*len(fpis)
-	end := start + wal.LSN(wal.AlignUp(uint64(wal.HeaderSize+payloadLen)))
 	for _, w := range writes {
 		pg, slot, _ := db.locate(w.key)
 		p := db.pages[pg]
 		p.vals[slot] = w.val
-		p.lsn = end
 		p.dirty = true
+		p.justDirtied = true
 	}
+	payloadLen := 2 + 16*len(writes) + 2 + fpiEntrySize*len(fpis)
 	payload := make([]byte, payloadLen)
 	binary.LittleEndian.PutUint16(payload, uint16(len(writes)))
 	off := 2
@@ -210,13 +243,15 @@ func (db *DB) applyCommit(start wal.LSN, xid uint64, writes []kv) wal.Record {
 	off += 2
 	for _, pg := range fpis {
 		binary.LittleEndian.PutUint32(payload[off:], uint32(pg))
+		// The image's pd_lsn is stale; redo stamps the record's end LSN
+		// on a restored image, as RestoreBlockImage's caller does.
 		db.pages[pg].encode(payload[off+4 : off+4+PageSize])
 		off += fpiEntrySize
 	}
 	if off != payloadLen {
 		panic("skel: commit payload length mismatch")
 	}
-	return wal.Record{Xid: xid, Rmid: rmSkel, Info: infoCommit, Payload: payload}
+	return wal.Record{Xid: xid, Rmid: rmSkel, Info: infoCommit, Payload: payload}, touched
 }
 
 func contains(s []int, x int) bool {
@@ -275,7 +310,7 @@ func InitDB(e *env.Env, cfg Config) error {
 			return err
 		}
 	}
-	if err := wal.Create(e); err != nil {
+	if err := wal.Create(e, cfg.WAL); err != nil {
 		return fmt.Errorf("initdb: %w", err)
 	}
 	f, err := e.Disk.Open(heapPath, env.OpenCreateExcl)
@@ -286,7 +321,7 @@ func InitDB(e *env.Env, cfg Config) error {
 		return err
 	}
 	f.Close()
-	w, err := wal.Open(e, wal.FirstLSN, wal.InvalidLSN)
+	w, err := wal.Open(e, cfg.WAL, wal.FirstLSN, wal.InvalidLSN)
 	if err != nil {
 		return err
 	}

@@ -35,6 +35,11 @@ type page struct {
 	vals  [SlotsPerPage]uint64
 	lsn   wal.LSN
 	dirty bool
+	// ioInProgress and justDirtied are BM_IO_IN_PROGRESS and
+	// BM_JUST_DIRTIED: a page stays dirty while it is being written, so a
+	// checkpoint can never skip a page whose write has not finished.
+	ioInProgress bool
+	justDirtied  bool
 }
 
 func (p *page) encode(b []byte) {

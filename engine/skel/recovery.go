@@ -35,7 +35,7 @@ func Open(e *env.Env, cfg Config) (*DB, RecoveryStats, error) {
 	}
 	st.Checkpoint, st.Redo = ctl.checkpoint, ctl.redo
 
-	r, err := wal.NewReader(e, ctl.checkpoint, wal.InvalidLSN)
+	r, err := wal.NewReader(e, cfg.WAL, ctl.checkpoint, wal.InvalidLSN)
 	if err != nil {
 		env.Panicf("could not locate a valid checkpoint record: %v", err)
 	}
@@ -63,9 +63,11 @@ func Open(e *env.Env, cfg Config) (*DB, RecoveryStats, error) {
 		nextXid: nextXid,
 	}
 
+	db.ioCV = e.Sched.NewCond("BufferIO", db.bufMu)
+
 	// Redo. Pages are read on first use; a page restored from a full-page
 	// image is never read, which is how a torn page is repaired.
-	r, err = wal.NewReader(e, redo, wal.InvalidLSN)
+	r, err = wal.NewReader(e, cfg.WAL, redo, wal.InvalidLSN)
 	if err != nil {
 		env.Panicf("%v", err)
 	}
@@ -118,7 +120,7 @@ func Open(e *env.Env, cfg Config) (*DB, RecoveryStats, error) {
 	if last == wal.InvalidLSN || st.End < ctl.checkpoint {
 		env.Panicf("WAL ends at %s, before the checkpoint at %s", st.End, ctl.checkpoint)
 	}
-	if db.wal, err = wal.Open(e, st.End, last); err != nil {
+	if db.wal, err = wal.Open(e, cfg.WAL, st.End, last); err != nil {
 		env.Panicf("%v", err)
 	}
 	db.redoPtr = redo
@@ -224,8 +226,15 @@ func (db *DB) SelfCheck() error {
 // that recovery kept exactly what the WAL says committed: nothing without a
 // commit record, everything with one. It must run after recovery, when the
 // WAL holds exactly the valid records (the skeleton never removes WAL).
-func CommittedWrites(e *env.Env) (map[uint64]uint64, error) {
-	r, err := wal.NewReader(e, wal.FirstLSN, wal.InvalidLSN)
+func CommittedWrites(e *env.Env, cfg Config) (map[uint64]uint64, error) {
+	first, err := wal.FirstSegmentStart(e, cfg.WAL)
+	if err != nil {
+		return nil, err
+	}
+	if first != wal.FirstLSN {
+		return nil, fmt.Errorf("WAL before %s was removed: the history is incomplete", first)
+	}
+	r, err := wal.NewReader(e, cfg.WAL, first, wal.InvalidLSN)
 	if err != nil {
 		return nil, err
 	}

@@ -9,20 +9,8 @@ import (
 	"github.com/pgdst/pgdst/engine/env"
 )
 
-// The walking skeleton keeps the whole WAL stream in one file whose byte
-// offset is the LSN; segments (and their recycling) arrive with the storage
-// engine. The file starts with a small header so that LSN 0 stays invalid.
-const (
-	Dir         = "pg_wal"
-	FileName    = "pg_wal/wal"
-	FileHdrSize = 64
-	// FirstLSN is where the first record of a fresh WAL goes.
-	FirstLSN LSN = FileHdrSize
-	// readChunk bounds each read when scanning WAL.
-	readChunk = 64 << 10
-)
-
-var fileMagic = [8]byte{'P', 'G', 'D', 'S', 'T', 'W', 'A', 'L'}
+// readChunk bounds each read when scanning WAL.
+const readChunk = 64 << 10
 
 // WAL is the log of one running node: its in-memory WAL buffers, the insert
 // position, and how far the log is written and flushed.
@@ -32,75 +20,102 @@ var fileMagic = [8]byte{'P', 'G', 'D', 'S', 'T', 'W', 'A', 'L'}
 // (writing and fsyncing). Insert never waits for I/O.
 type WAL struct {
 	e        *env.Env
-	f        env.File
+	cfg      Config
 	insertMu env.Mutex
 	writeMu  env.Mutex
 
-	// Guarded by insertMu.
-	buf       []byte // stream bytes from bufStart to insertLSN
+	// Guarded by insertMu. buf mirrors the stream from bufStart to
+	// insertLSN, including the (unused) bytes of segment headers and of the
+	// space after switch records, so that LSN arithmetic stays trivial.
+	buf       []byte
 	bufStart  LSN
 	insertLSN LSN // where the next record goes
 	prevLSN   LSN // the last inserted record
 
 	written LSN // guarded by writeMu
 	flushed LSN // written under writeMu and insertMu; read under either
+
+	// The open segment, guarded by writeMu.
+	seg     uint64
+	segFile env.File
 }
 
-// Create makes a fresh, empty WAL (initdb) and fsyncs it and its directory.
-func Create(e *env.Env) error {
+// Create makes a fresh WAL (initdb): pg_wal and its first segment, durable.
+func Create(e *env.Env, c Config) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
 	if err := e.Disk.MkdirAll(Dir); err != nil {
 		return err
 	}
-	f, err := e.Disk.Open(FileName, env.OpenCreateExcl)
+	if err := e.Disk.SyncDir(""); err != nil {
+		return err
+	}
+	f, err := createSegment(e, c, 0)
 	if err != nil {
 		return err
 	}
-	hdr := make([]byte, FileHdrSize)
-	copy(hdr, fileMagic[:])
-	binary.LittleEndian.PutUint32(hdr[8:], 1) // format version
-	if _, err := f.WriteAt(hdr, 0); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return e.Disk.SyncDir(Dir)
+	return f.Close()
 }
 
 // Open opens the WAL for appending at end, the end of valid WAL that
 // recovery found, after last (the LSN of the last valid record, or
-// InvalidLSN for an empty log). Whatever follows end in the file is
-// invalid and is cut away and fsynced before anything new is written, so
-// that a stale record beyond the old end can never be read as the
-// continuation of new records. (PostgreSQL zeroes the rest of the last WAL
-// page in StartupXLOG and relies on xlp_pageaddr checks for later pages;
-// one file without page headers needs the truncation instead.)
-func Open(e *env.Env, end, last LSN) (*WAL, error) {
-	if end < FirstLSN || uint64(end)%Align != 0 {
+// InvalidLSN for an empty log). Whatever follows end is invalid: the rest of
+// end's segment is cut away and later segments are removed, all durably,
+// before anything new is written, so that a stale record can never be read
+// as the continuation of new ones. (PostgreSQL zeroes the rest of the last
+// WAL page in StartupXLOG and relies on xlp_pageaddr for later pages.)
+func Open(e *env.Env, c Config, end, last LSN) (*WAL, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	if end < FirstLSN || uint64(end)%Align != 0 || c.segOff(end) < SegHdrSize {
 		return nil, fmt.Errorf("wal: invalid end of WAL %s", end)
 	}
-	f, err := e.Disk.Open(FileName, env.OpenExisting)
+	seg := c.segOf(end)
+	segs, err := listSegments(e, c)
 	if err != nil {
-		return nil, fmt.Errorf("wal: could not open %s: %w", FileName, err)
+		return nil, err
+	}
+	removed := false
+	for _, s := range segs {
+		if s > seg {
+			if err := e.Disk.Remove(SegmentPath(c, s)); err != nil {
+				return nil, err
+			}
+			removed = true
+		}
+	}
+	var f env.File
+	if len(segs) == 0 || segs[len(segs)-1] < seg {
+		// The end is at the start of a segment that was never created (the
+		// previous one ended with a switch record).
+		if f, err = createSegment(e, c, seg); err != nil {
+			return nil, err
+		}
+	} else if f, err = e.Disk.Open(SegmentPath(c, seg), env.OpenExisting); err != nil {
+		return nil, fmt.Errorf("wal: could not open segment: %w", err)
 	}
 	size, err := f.Size()
 	if err != nil {
 		return nil, err
 	}
-	if size != int64(end) {
-		if err := f.Truncate(int64(end)); err != nil {
+	if size != c.segOff(end) {
+		if err := f.Truncate(c.segOff(end)); err != nil {
 			return nil, err
 		}
 		if err := f.Sync(); err != nil {
-			env.Panicf("could not fsync file %q: %v", FileName, err)
+			env.Panicf("could not fsync file %q: %v", f.Path(), err)
+		}
+	}
+	if removed {
+		if err := e.Disk.SyncDir(Dir); err != nil {
+			env.Panicf("could not fsync directory %q: %v", Dir, err)
 		}
 	}
 	return &WAL{
 		e:         e,
-		f:         f,
+		cfg:       c,
 		insertMu:  e.Sched.NewMutex("WALInsertLock"),
 		writeMu:   e.Sched.NewMutex("WALWriteLock"),
 		bufStart:  end,
@@ -108,8 +123,13 @@ func Open(e *env.Env, end, last LSN) (*WAL, error) {
 		prevLSN:   last,
 		written:   end,
 		flushed:   end,
+		seg:       seg,
+		segFile:   f,
 	}, nil
 }
+
+// Config is the WAL's configuration.
+func (w *WAL) Config() Config { return w.cfg }
 
 // Insert appends a record to the WAL buffers and returns its start LSN and
 // the end LSN a commit must flush to. It does no I/O (XLogInsert).
@@ -120,13 +140,19 @@ func (w *WAL) Insert(rec *Record) (start, end LSN) {
 	return start, end
 }
 
-// InsertWith runs fn with the insert lock held, then inserts the record fn
-// returns. Callers that must order a page change with its record (the page
-// LSN, a full-page-image decision against the REDO pointer) do both here.
-func (w *WAL) InsertWith(fn func(next LSN) *Record) (start, end LSN) {
+// InsertWith inserts the record build returns and then calls placed with
+// its start and end LSN, both under the insert lock. Callers that must
+// order a page change with its record do both inside: build decides
+// full-page images against the REDO pointer and changes the page; placed
+// stamps the record's end LSN on the page (PageSetLSN after XLogInsert,
+// with the buffer still locked). placed may be nil.
+func (w *WAL) InsertWith(build func() *Record, placed func(start, end LSN)) (start, end LSN) {
 	w.insertMu.Lock()
-	rec := fn(w.insertLSN)
+	rec := build()
 	start, end = w.insertLocked(rec)
+	if placed != nil {
+		placed(start, end)
+	}
 	w.insertMu.Unlock()
 	return start, end
 }
@@ -140,15 +166,38 @@ func (w *WAL) WithInsertLock(fn func(next LSN)) {
 	w.insertMu.Unlock()
 }
 
+// makeRoomLocked ends the current segment with a switch record if a record
+// of size bytes would not fit before the room a switch record needs.
+func (w *WAL) makeRoomLocked(size uint64) {
+	if size > uint64(w.cfg.MaxRecordSize()) {
+		panic(fmt.Sprintf("wal: record of %d bytes exceeds the maximum %d", size, w.cfg.MaxRecordSize()))
+	}
+	segEnd := w.cfg.segStart(w.cfg.segOf(w.insertLSN) + 1)
+	if uint64(w.insertLSN)+size <= uint64(segEnd)-switchSize {
+		return
+	}
+	sw := Record{Rmid: RMXLog, Info: InfoSwitch}
+	w.appendLocked(&sw)
+	// The rest of the segment and the next segment's header are skipped.
+	pad := int(segEnd-w.insertLSN) + SegHdrSize
+	w.buf = append(w.buf, make([]byte, pad)...)
+	w.insertLSN = segEnd + SegHdrSize
+}
+
 func (w *WAL) insertLocked(rec *Record) (start, end LSN) {
+	w.makeRoomLocked(rec.EncodedSize())
+	return w.appendLocked(rec)
+}
+
+func (w *WAL) appendLocked(rec *Record) (start, end LSN) {
 	start = w.insertLSN
 	rec.Prev = w.prevLSN
 	rec.LSN = start
 	w.buf = rec.AppendEncoded(w.buf)
 	w.prevLSN = start
 	w.insertLSN = w.bufStart + LSN(len(w.buf))
-	if w.insertLSN <= start {
-		panic("wal: insert position did not advance")
+	if w.insertLSN <= start || w.cfg.segOf(w.insertLSN-1) != w.cfg.segOf(start) {
+		panic("wal: record crosses a segment boundary")
 	}
 	return start, w.insertLSN
 }
@@ -189,23 +238,39 @@ func (w *WAL) Flush(upto LSN) {
 	w.insertMu.Lock()
 	from := w.written
 	to := w.insertLSN
+	// The slice stays valid: Insert only appends (possibly reallocating
+	// w.buf, but never changing bytes already in it), and only this
+	// function, under writeMu, trims the front.
 	data := w.buf[from-w.bufStart : to-w.bufStart]
 	w.insertMu.Unlock()
 	if upto > to {
 		panic(fmt.Sprintf("wal: flush request %s beyond insert position %s", upto, to))
 	}
-	// The slice stays valid: Insert only appends (possibly reallocating
-	// w.buf, but never changing bytes already in it), and only this
-	// function, under writeMu, trims the front.
 	w.e.Inject("walwriter-before-write")
-	if _, err := w.f.WriteAt(data, int64(from)); err != nil {
-		env.Panicf("could not write to WAL file %q at %s: %v", FileName, from, err)
+	for pos := from; pos < to; {
+		seg := w.cfg.segOf(pos)
+		segEnd := w.cfg.segStart(seg + 1)
+		chunkEnd := min(to, segEnd)
+		w.openSegment(seg)
+		lo := pos
+		if w.cfg.segOff(lo) < SegHdrSize {
+			lo = w.cfg.segStart(seg) + SegHdrSize // never overwrite the header
+		}
+		if lo < chunkEnd {
+			chunk := data[lo-from : chunkEnd-from]
+			if _, err := w.segFile.WriteAt(chunk, w.cfg.segOff(lo)); err != nil {
+				env.Panicf("could not write to WAL segment %q at %s: %v", w.segFile.Path(), lo, err)
+			}
+		}
+		if chunkEnd == segEnd || chunkEnd == to {
+			w.e.Inject("walwriter-before-fsync")
+			if err := w.segFile.Sync(); err != nil {
+				env.Panicf("could not fsync WAL segment %q: %v", w.segFile.Path(), err)
+			}
+		}
+		pos = chunkEnd
 	}
 	w.written = to
-	w.e.Inject("walwriter-before-fsync")
-	if err := w.f.Sync(); err != nil {
-		env.Panicf("could not fsync WAL file %q: %v", FileName, err)
-	}
 	w.e.Inject("walwriter-after-fsync")
 
 	w.insertMu.Lock()
@@ -216,17 +281,85 @@ func (w *WAL) Flush(upto LSN) {
 	w.insertMu.Unlock()
 }
 
-// Close closes the WAL file. Unflushed records are lost, as at a crash.
-func (w *WAL) Close() error { return w.f.Close() }
+// openSegment makes seg the open segment, creating it durably if needed.
+func (w *WAL) openSegment(seg uint64) {
+	if w.segFile != nil && w.seg == seg {
+		return
+	}
+	if w.segFile != nil {
+		w.segFile.Close()
+		w.segFile = nil
+	}
+	f, err := w.e.Disk.Open(SegmentPath(w.cfg, seg), env.OpenExisting)
+	if errors.Is(err, env.ErrNotExist) {
+		f, err = createSegment(w.e, w.cfg, seg)
+	}
+	if err != nil {
+		env.Panicf("could not open WAL segment %d: %v", seg, err)
+	}
+	w.seg, w.segFile = seg, f
+}
+
+// RemoveSegmentsBefore removes every segment that ends at or before the
+// segment holding keep (RemoveOldXlogFiles), then fsyncs pg_wal. It returns
+// how many it removed.
+func (w *WAL) RemoveSegmentsBefore(keep LSN) (int, error) {
+	segs, err := listSegments(w.e, w.cfg)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, s := range segs {
+		if s >= w.cfg.segOf(keep) {
+			break
+		}
+		if err := w.e.Disk.Remove(SegmentPath(w.cfg, s)); err != nil {
+			return n, err
+		}
+		n++
+	}
+	if n > 0 {
+		if err := w.e.Disk.SyncDir(Dir); err != nil {
+			env.Panicf("could not fsync directory %q: %v", Dir, err)
+		}
+	}
+	return n, nil
+}
+
+// Close closes the WAL. Unflushed records are lost, as at a crash.
+func (w *WAL) Close() error {
+	if w.segFile != nil {
+		return w.segFile.Close()
+	}
+	return nil
+}
+
+// FirstSegmentStart is the LSN of the first record in the oldest segment
+// still in pg_wal (FirstLSN for a WAL that never removed a segment).
+func FirstSegmentStart(e *env.Env, c Config) (LSN, error) {
+	segs, err := listSegments(e, c)
+	if err != nil {
+		return InvalidLSN, err
+	}
+	if len(segs) == 0 {
+		return InvalidLSN, errors.New("wal: no WAL segments")
+	}
+	return c.segStart(segs[0]) + SegHdrSize, nil
+}
 
 // Reader scans the WAL from a start LSN to the end of valid WAL.
 type Reader struct {
+	e     *env.Env
+	cfg   Config
 	f     env.File
+	seg   uint64
 	size  int64
 	next  LSN
 	prev  LSN
 	buf   []byte
 	bufAt LSN
+	// Switches counts the switch records crossed.
+	Switches int
 	// EndErr is why the scan ended (nil until it has).
 	EndErr error
 }
@@ -234,36 +367,84 @@ type Reader struct {
 // NewReader opens the WAL for reading from start. prev is the LSN of the
 // record before start when known (InvalidLSN otherwise: the first record's
 // prev-link is then not checked).
-func NewReader(e *env.Env, start, prev LSN) (*Reader, error) {
-	f, err := e.Disk.Open(FileName, env.OpenExisting)
+func NewReader(e *env.Env, c Config, start, prev LSN) (*Reader, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	r := &Reader{e: e, cfg: c, next: start, prev: prev}
+	if err := r.openSeg(c.segOf(start)); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *Reader) openSeg(seg uint64) error {
+	if r.f != nil {
+		r.f.Close()
+		r.f = nil
+	}
+	f, err := r.e.Disk.Open(SegmentPath(r.cfg, seg), env.OpenExisting)
 	if err != nil {
-		return nil, fmt.Errorf("wal: could not open %s: %w", FileName, err)
+		return fmt.Errorf("wal: could not open WAL segment %d: %w", seg, err)
 	}
 	size, err := f.Size()
 	if err != nil {
-		return nil, err
+		f.Close()
+		return err
 	}
-	hdr := make([]byte, FileHdrSize)
-	if _, err := f.ReadAt(hdr, 0); err != nil {
-		return nil, fmt.Errorf("wal: could not read WAL file header: %w", err)
+	hdr := make([]byte, SegHdrSize)
+	if _, err := f.ReadAt(hdr, 0); err != nil && !errors.Is(err, io.EOF) {
+		f.Close()
+		return fmt.Errorf("wal: could not read segment header: %w", err)
 	}
-	if [8]byte(hdr[:8]) != fileMagic {
-		return nil, errors.New("wal: WAL file has a bad magic number")
+	if err := checkSegHeader(r.cfg, seg, hdr); err != nil {
+		f.Close()
+		return err
 	}
-	return &Reader{f: f, size: size, next: start, prev: prev}, nil
+	r.f, r.seg, r.size = f, seg, size
+	r.buf, r.bufAt = r.buf[:0], 0
+	return nil
 }
 
 // Next returns the next valid record, or false at the end of valid WAL
-// (with EndErr saying why). An I/O error is returned as an error.
+// (with EndErr saying why). Switch records are crossed, not returned. An
+// I/O error is returned as an error.
 func (r *Reader) Next() (Record, bool, error) {
-	if r.EndErr != nil {
+	for {
+		if r.EndErr != nil {
+			return Record{}, false, nil
+		}
+		rec, ok, err := r.readOne()
+		if err != nil || !ok {
+			return rec, ok, err
+		}
+		if rec.Rmid != RMXLog || rec.Info != InfoSwitch {
+			return rec, true, nil
+		}
+		r.Switches++
+		next := r.cfg.segStart(r.seg+1) + SegHdrSize
+		if err := r.openSeg(r.seg + 1); err != nil {
+			// The switch record is durable but the next segment is not
+			// there: the WAL ends at the start of that segment.
+			r.EndErr = err
+			r.next = next
+			return Record{}, false, nil
+		}
+		r.next = next
+	}
+}
+
+func (r *Reader) readOne() (Record, bool, error) {
+	off := r.cfg.segOff(r.next)
+	if r.cfg.segOf(r.next) != r.seg || off < SegHdrSize {
+		r.EndErr = fmt.Errorf("wal: LSN %s is not a record position in segment %d", r.next, r.seg)
 		return Record{}, false, nil
 	}
-	if int64(r.next)+4 > r.size {
+	if off+4 > r.size {
 		r.EndErr = io.EOF
 		return Record{}, false, nil
 	}
-	b, err := r.window(r.next, HeaderSize)
+	b, err := r.window(off, HeaderSize)
 	if err != nil {
 		return Record{}, false, err
 	}
@@ -273,7 +454,7 @@ func (r *Reader) Next() (Record, bool, error) {
 			need = int(total)
 		}
 	}
-	if b, err = r.window(r.next, need); err != nil {
+	if b, err = r.window(off, need); err != nil {
 		return Record{}, false, err
 	}
 	rec, err := Decode(b, r.next, r.prev)
@@ -281,10 +462,13 @@ func (r *Reader) Next() (Record, bool, error) {
 		r.EndErr = err
 		return Record{}, false, nil
 	}
+	if r.cfg.segOf(rec.LSN+LSN(rec.EncodedSize())-1) != r.seg {
+		r.EndErr = fmt.Errorf("wal: record at %s crosses a segment boundary", rec.LSN)
+		return Record{}, false, nil
+	}
 	r.prev = rec.LSN
 	r.next = rec.LSN + LSN(rec.EncodedSize())
-	// Copy: the window is reused.
-	rec.Payload = append([]byte(nil), rec.Payload...)
+	rec.Payload = append([]byte(nil), rec.Payload...) // the window is reused
 	return rec, true, nil
 }
 
@@ -295,32 +479,32 @@ func (r *Reader) End() LSN { return r.next }
 func (r *Reader) Last() LSN { return r.prev }
 
 // Close closes the file.
-func (r *Reader) Close() error { return r.f.Close() }
+func (r *Reader) Close() error {
+	if r.f != nil {
+		return r.f.Close()
+	}
+	return nil
+}
 
-// window returns up to n bytes of the file at lsn (fewer at the end of file).
-func (r *Reader) window(lsn LSN, n int) ([]byte, error) {
-	if lsn >= r.bufAt && uint64(lsn)+uint64(n) <= uint64(r.bufAt)+uint64(len(r.buf)) {
-		return r.buf[lsn-r.bufAt:], nil
+// window returns up to n bytes of the open segment at offset off.
+func (r *Reader) window(off int64, n int) ([]byte, error) {
+	at := LSN(off)
+	if at >= r.bufAt && uint64(at)+uint64(n) <= uint64(r.bufAt)+uint64(len(r.buf)) {
+		return r.buf[at-r.bufAt:], nil
 	}
-	size := readChunk
-	if n > size {
-		size = n
-	}
-	if int64(lsn)+int64(size) > r.size {
-		size = int(r.size - int64(lsn))
-	}
-	if size < 0 {
-		size = 0
+	size := max(readChunk, n)
+	if off+int64(size) > r.size {
+		size = int(max(r.size-off, 0))
 	}
 	if cap(r.buf) < size {
 		r.buf = make([]byte, size)
 	}
 	r.buf = r.buf[:size]
-	got, err := r.f.ReadAt(r.buf, int64(lsn))
+	got, err := r.f.ReadAt(r.buf, off)
 	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("wal: could not read WAL at %s: %w", lsn, err)
+		return nil, fmt.Errorf("wal: could not read WAL segment %d at %d: %w", r.seg, off, err)
 	}
 	r.buf = r.buf[:got]
-	r.bufAt = lsn
+	r.bufAt = at
 	return r.buf, nil
 }

@@ -95,6 +95,8 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
+var testCfg = Config{SegmentSize: SegmentSizeMin}
+
 func newRealEnv(t *testing.T) *env.Env {
 	e, err := env.NewReal(t.TempDir(), 1)
 	require.NoError(t, err)
@@ -103,7 +105,7 @@ func newRealEnv(t *testing.T) *env.Env {
 
 // readAll scans the WAL from start and returns the records and the reader.
 func readAll(t *testing.T, e *env.Env, start LSN) ([]Record, *Reader) {
-	r, err := NewReader(e, start, InvalidLSN)
+	r, err := NewReader(e, testCfg, start, InvalidLSN)
 	require.NoError(t, err)
 	var out []Record
 	for {
@@ -118,8 +120,8 @@ func readAll(t *testing.T, e *env.Env, start LSN) ([]Record, *Reader) {
 
 func TestWALInsertFlushRead(t *testing.T) {
 	e := newRealEnv(t)
-	require.NoError(t, Create(e))
-	w, err := Open(e, FirstLSN, InvalidLSN)
+	require.NoError(t, Create(e, testCfg))
+	w, err := Open(e, testCfg, FirstLSN, InvalidLSN)
 	require.NoError(t, err)
 	var ends []LSN
 	for i := 0; i < 100; i++ {
@@ -149,8 +151,8 @@ func TestWALInsertFlushRead(t *testing.T) {
 // that records written later are never read behind stale bytes.
 func TestWALTornTailIsCutAtOpen(t *testing.T) {
 	e := newRealEnv(t)
-	require.NoError(t, Create(e))
-	w, err := Open(e, FirstLSN, InvalidLSN)
+	require.NoError(t, Create(e, testCfg))
+	w, err := Open(e, testCfg, FirstLSN, InvalidLSN)
 	require.NoError(t, err)
 	var starts []LSN
 	for i := 0; i < 5; i++ {
@@ -161,7 +163,7 @@ func TestWALTornTailIsCutAtOpen(t *testing.T) {
 	}
 	require.NoError(t, w.Close())
 	// Tear record 3 (index 2): flip a payload byte on disk.
-	f, err := e.Disk.Open(FileName, env.OpenExisting)
+	f, err := e.Disk.Open(SegmentPath(testCfg, 0), env.OpenExisting)
 	require.NoError(t, err)
 	_, err = f.WriteAt([]byte{0xff}, int64(starts[2])+HeaderSize+3)
 	require.NoError(t, err)
@@ -172,7 +174,7 @@ func TestWALTornTailIsCutAtOpen(t *testing.T) {
 	require.ErrorIs(t, r.EndErr, ErrBadCRC)
 	require.Equal(t, starts[2], r.End())
 
-	w, err = Open(e, r.End(), r.Last())
+	w, err = Open(e, testCfg, r.End(), r.Last())
 	require.NoError(t, err)
 	rec := Record{Xid: 99, Rmid: 1, Payload: make([]byte, 40)} // same size as the stale ones
 	_, end := w.Insert(&rec)
@@ -181,4 +183,123 @@ func TestWALTornTailIsCutAtOpen(t *testing.T) {
 	recs, _ = readAll(t, e, FirstLSN)
 	require.Len(t, recs, 3, "stale records 4 and 5 must not follow the new record")
 	require.EqualValues(t, 99, recs[2].Xid)
+}
+
+func TestSegmentNames(t *testing.T) {
+	c := DefaultConfig()
+	require.Equal(t, "000000010000000000000000", SegmentName(c, 0))
+	require.Equal(t, "0000000100000000000000FF", SegmentName(c, 255))
+	require.Equal(t, "000000010000000100000000", SegmentName(c, 256)) // 256 x 16 MiB = 4 GiB
+	for _, seg := range []uint64{0, 1, 255, 256, 70000} {
+		got, ok := ParseSegmentName(c, SegmentName(c, seg))
+		require.True(t, ok)
+		require.Equal(t, seg, got)
+	}
+	for _, bad := range []string{"", "xlogtemp", "00000001000000000000010", "000000020000000000000001", "0000000100000000000001ff"} {
+		_, ok := ParseSegmentName(c, bad)
+		require.False(t, ok, bad)
+	}
+	require.Error(t, Config{SegmentSize: 100000}.Validate())
+	require.Error(t, Config{SegmentSize: 1 << 10}.Validate())
+}
+
+// Records of every size cross many small segments; the reader follows the
+// switch records and returns exactly what was inserted.
+func TestWALAcrossSegments(t *testing.T) {
+	e := newRealEnv(t)
+	require.NoError(t, Create(e, testCfg))
+	w, err := Open(e, testCfg, FirstLSN, InvalidLSN)
+	require.NoError(t, err)
+	sizes := []int{0, 100, 5000, 20000, testCfg.MaxRecordSize() - HeaderSize}
+	var want []Record
+	for i := 0; i < 60; i++ {
+		rec := Record{Xid: uint64(i + 1), Rmid: 1, Payload: make([]byte, sizes[i%len(sizes)])}
+		if len(rec.Payload) > 0 {
+			rec.Payload[len(rec.Payload)/2] = byte(i) // a mark, so payloads differ
+		}
+		start, end := w.Insert(&rec)
+		require.Equal(t, testCfg.segOf(start), testCfg.segOf(end-1), "record %d crosses a segment", i)
+		want = append(want, rec)
+		if i%7 == 0 {
+			w.Flush(end)
+		}
+	}
+	w.Flush(w.InsertLSN())
+	require.NoError(t, w.Close())
+	got, r := readAll(t, e, FirstLSN)
+	require.Len(t, got, len(want))
+	for i := range want {
+		require.Equal(t, want[i].Xid, got[i].Xid)
+		require.Equal(t, string(want[i].Payload), string(got[i].Payload))
+	}
+	require.Greater(t, r.Switches, 5)
+	require.Equal(t, w.InsertLSN(), r.End())
+
+	// Removing the old segments keeps the one holding keep and later.
+	segs, err := listSegments(e, testCfg)
+	require.NoError(t, err)
+	keep := got[len(got)-3].LSN
+	w2, err := Open(e, testCfg, r.End(), r.Last())
+	require.NoError(t, err)
+	n, err := w2.RemoveSegmentsBefore(keep)
+	require.NoError(t, err)
+	require.Equal(t, int(testCfg.segOf(keep)-segs[0]), n)
+	first, err := FirstSegmentStart(e, testCfg)
+	require.NoError(t, err)
+	require.Equal(t, testCfg.segStart(testCfg.segOf(keep))+SegHdrSize, first)
+	got2, _ := readAll(t, e, keep)
+	require.Len(t, got2, 3)
+}
+
+// At the end of recovery, segments after the end of valid WAL are stale:
+// Open removes them so they can never be read behind new records.
+func TestWALOpenRemovesLaterSegments(t *testing.T) {
+	e := newRealEnv(t)
+	require.NoError(t, Create(e, testCfg))
+	w, err := Open(e, testCfg, FirstLSN, InvalidLSN)
+	require.NoError(t, err)
+	var ends []LSN
+	for i := 0; i < 12; i++ {
+		rec := Record{Xid: uint64(i + 1), Rmid: 1, Payload: make([]byte, 20000)}
+		_, end := w.Insert(&rec)
+		w.Flush(end)
+		ends = append(ends, end)
+	}
+	require.NoError(t, w.Close())
+	// Pretend recovery ended after record 2 (a torn record 3).
+	recs, _ := readAll(t, e, FirstLSN)
+	w, err = Open(e, testCfg, ends[1], recs[1].LSN)
+	require.NoError(t, err)
+	segs, err := listSegments(e, testCfg)
+	require.NoError(t, err)
+	require.Equal(t, []uint64{testCfg.segOf(ends[1])}, segs)
+	rec := Record{Xid: 99, Rmid: 1, Payload: make([]byte, 20000)}
+	_, end := w.Insert(&rec)
+	w.Flush(end)
+	require.NoError(t, w.Close())
+	recs, _ = readAll(t, e, FirstLSN)
+	require.Len(t, recs, 3)
+	require.EqualValues(t, 99, recs[2].Xid)
+}
+
+// A segment whose header names another segment ends the WAL.
+func TestWALWrongSegmentHeaderEndsWAL(t *testing.T) {
+	e := newRealEnv(t)
+	require.NoError(t, Create(e, testCfg))
+	w, err := Open(e, testCfg, FirstLSN, InvalidLSN)
+	require.NoError(t, err)
+	for i := 0; i < 8; i++ {
+		rec := Record{Xid: uint64(i + 1), Rmid: 1, Payload: make([]byte, 20000)}
+		_, end := w.Insert(&rec)
+		w.Flush(end)
+	}
+	require.NoError(t, w.Close())
+	f, err := e.Disk.Open(SegmentPath(testCfg, 1), env.OpenExisting)
+	require.NoError(t, err)
+	_, err = f.WriteAt(segHeader(testCfg, 7), 0)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	recs, r := readAll(t, e, FirstLSN)
+	require.ErrorIs(t, r.EndErr, ErrBadSegment)
+	require.Equal(t, testCfg.segOf(recs[len(recs)-1].LSN), uint64(0))
 }

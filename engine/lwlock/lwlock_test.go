@@ -1,0 +1,265 @@
+package lwlock_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pgdst/pgdst/engine/env"
+	"github.com/pgdst/pgdst/engine/lwlock"
+	"github.com/pgdst/pgdst/simtest"
+)
+
+// waitAll blocks the calling process until n spawned processes have called
+// done, using a plain env mutex and condition variable.
+type group struct {
+	mu   env.Mutex
+	cond env.Cond
+	left int
+}
+
+func newGroup(e *env.Env, n int) *group {
+	g := &group{mu: e.Sched.NewMutex("group"), left: n}
+	g.cond = e.Sched.NewCond("group", g.mu)
+	return g
+}
+
+func (g *group) done() {
+	g.mu.Lock()
+	g.left--
+	g.cond.Broadcast()
+	g.mu.Unlock()
+}
+
+func (g *group) wait() {
+	g.mu.Lock()
+	for g.left > 0 {
+		g.cond.Wait()
+	}
+	g.mu.Unlock()
+}
+
+// rwScenario runs readers and writers against one lock and returns an
+// event log plus the invariant violations it saw.
+func rwScenario(seed uint64, readers, writers, rounds int) (log []string, maxReaders int, violations []string, st simtest.Stop) {
+	st, _ = simtest.InSim(seed, func(e *env.Env) {
+		l := lwlock.New(e, "test")
+		g := newGroup(e, readers+writers)
+		nReaders, nWriters := 0, 0
+		check := func(who string) {
+			if nWriters > 1 || (nWriters == 1 && nReaders > 0) {
+				violations = append(violations, fmt.Sprintf("%s: readers=%d writers=%d", who, nReaders, nWriters))
+			}
+		}
+		for r := 0; r < readers; r++ {
+			name := fmt.Sprintf("r%d", r)
+			e.Sched.Spawn(name, func() {
+				defer g.done()
+				for i := 0; i < rounds; i++ {
+					l.Acquire(lwlock.Shared)
+					nReaders++
+					if nReaders > maxReaders {
+						maxReaders = nReaders
+					}
+					check(name)
+					if !l.HeldByMeInMode(lwlock.Shared) || l.HeldByMeInMode(lwlock.Exclusive) {
+						violations = append(violations, name+": wrong held mode")
+					}
+					log = append(log, name+"+")
+					e.Clock.Sleep(time.Duration(1+e.Rand.Intn(20)) * time.Microsecond)
+					nReaders--
+					l.Release()
+					if l.HeldByMe() {
+						violations = append(violations, name+": still held after release")
+					}
+				}
+			})
+		}
+		for w := 0; w < writers; w++ {
+			name := fmt.Sprintf("w%d", w)
+			e.Sched.Spawn(name, func() {
+				defer g.done()
+				for i := 0; i < rounds; i++ {
+					l.Acquire(lwlock.Exclusive)
+					nWriters++
+					check(name)
+					if !l.HeldByMeInMode(lwlock.Exclusive) {
+						violations = append(violations, name+": wrong held mode")
+					}
+					log = append(log, name+"+")
+					e.Clock.Sleep(time.Duration(1+e.Rand.Intn(20)) * time.Microsecond)
+					check(name)
+					nWriters--
+					l.Release()
+				}
+			})
+		}
+		g.wait()
+	})
+	return log, maxReaders, violations, st
+}
+
+func TestReadersShareWritersExclude(t *testing.T) {
+	sawConcurrentReaders := false
+	for seed := uint64(1); seed <= 100; seed++ {
+		log, maxReaders, violations, st := rwScenario(seed, 5, 2, 10)
+		require.Equal(t, simtest.StopAllDone, st.Kind, "seed %d: %s", seed, st)
+		require.Empty(t, violations, "seed %d", seed)
+		require.Len(t, log, 70, "seed %d", seed)
+		if maxReaders > 1 {
+			sawConcurrentReaders = true
+		}
+	}
+	require.True(t, sawConcurrentReaders, "readers never held the lock together")
+}
+
+func TestDeterministic(t *testing.T) {
+	distinct := map[string]bool{}
+	for seed := uint64(1); seed <= 30; seed++ {
+		a, _, _, _ := rwScenario(seed, 4, 2, 5)
+		b, _, _, _ := rwScenario(seed, 4, 2, 5)
+		require.Equal(t, a, b, "seed %d gave two different runs", seed)
+		distinct[strings.Join(a, ",")] = true
+	}
+	require.Greater(t, len(distinct), 20, "seeds should give different interleavings")
+}
+
+// TestWriterNotStarved runs a continuous stream of overlapping readers and
+// checks that a writer that asks for the lock gets it after at most one
+// grant per reader (the readers that held or were granted the lock before
+// it queued): no reader overtakes a queued writer.
+func TestWriterNotStarved(t *testing.T) {
+	const readers = 6
+	for seed := uint64(1); seed <= 100; seed++ {
+		var worst int
+		st, _ := simtest.InSim(seed, func(e *env.Env) {
+			l := lwlock.New(e, "stream")
+			stop := false
+			g := newGroup(e, readers)
+			grants := 0
+			for r := 0; r < readers; r++ {
+				e.Sched.Spawn(fmt.Sprintf("r%d", r), func() {
+					defer g.done()
+					for !stop {
+						l.Acquire(lwlock.Shared)
+						grants++
+						e.Clock.Sleep(time.Duration(5+e.Rand.Intn(10)) * time.Microsecond)
+						l.Release()
+					}
+				})
+			}
+			for i := 0; i < 20; i++ {
+				e.Clock.Sleep(time.Duration(e.Rand.Intn(30)) * time.Microsecond)
+				before := grants
+				l.Acquire(lwlock.Exclusive)
+				if d := grants - before; d > worst {
+					worst = d
+				}
+				l.Release()
+			}
+			stop = true
+			g.wait()
+		})
+		require.Equal(t, simtest.StopAllDone, st.Kind, "seed %d: %s", seed, st)
+		require.LessOrEqual(t, worst, readers, "seed %d: readers overtook a queued writer", seed)
+	}
+}
+
+func TestConditionalAcquire(t *testing.T) {
+	st, _ := simtest.InSim(7, func(e *env.Env) {
+		l := lwlock.New(e, "cond")
+		require.True(t, l.ConditionalAcquire(lwlock.Exclusive))
+		g := newGroup(e, 2)
+		var gotShared, gotExclusive bool
+		e.Sched.Spawn("other", func() {
+			defer g.done()
+			gotShared = l.ConditionalAcquire(lwlock.Shared)
+			gotExclusive = l.ConditionalAcquire(lwlock.Exclusive)
+		})
+		// A writer queues behind our exclusive hold.
+		e.Sched.Spawn("writer", func() {
+			defer g.done()
+			l.Acquire(lwlock.Exclusive)
+			l.Release()
+		})
+		for l.Snapshot().Waiting == 0 {
+			e.Clock.Sleep(time.Microsecond)
+		}
+		l.Release()
+		g.wait()
+		require.False(t, gotShared)
+		require.False(t, gotExclusive)
+
+		// Shared holders admit a conditional shared acquire but not an
+		// exclusive one; a queued writer blocks even the shared one.
+		require.True(t, l.ConditionalAcquire(lwlock.Shared))
+		g2 := newGroup(e, 1)
+		var shared2, excl2, sharedBehindWriter bool
+		e.Sched.Spawn("other2", func() {
+			defer g2.done()
+			shared2 = l.ConditionalAcquire(lwlock.Shared)
+			excl2 = l.ConditionalAcquire(lwlock.Exclusive)
+			if shared2 {
+				l.Release()
+			}
+		})
+		g2.wait()
+		require.True(t, shared2)
+		require.False(t, excl2)
+		g3 := newGroup(e, 2)
+		e.Sched.Spawn("writer2", func() {
+			defer g3.done()
+			l.Acquire(lwlock.Exclusive)
+			l.Release()
+		})
+		for l.Snapshot().Waiting == 0 {
+			e.Clock.Sleep(time.Microsecond)
+		}
+		e.Sched.Spawn("reader3", func() {
+			defer g3.done()
+			sharedBehindWriter = l.ConditionalAcquire(lwlock.Shared)
+		})
+		e.Clock.Sleep(100 * time.Microsecond)
+		require.False(t, sharedBehindWriter)
+		l.Release()
+		g3.wait()
+	})
+	require.Equal(t, simtest.StopAllDone, st.Kind, "%s", st)
+}
+
+func TestMisusePanics(t *testing.T) {
+	st, _ := simtest.InSim(1, func(e *env.Env) {
+		l := lwlock.New(e, "twice")
+		l.Acquire(lwlock.Shared)
+		l.Acquire(lwlock.Shared)
+	})
+	require.Equal(t, simtest.StopPanic, st.Kind)
+	require.Contains(t, fmt.Sprint(st.Value), "already holds it")
+
+	st, _ = simtest.InSim(1, func(e *env.Env) {
+		l := lwlock.New(e, "unheld")
+		l.Release()
+	})
+	require.Equal(t, simtest.StopPanic, st.Kind)
+	require.Contains(t, fmt.Sprint(st.Value), "does not hold it")
+}
+
+// TestDeadlockReported shows that a lock cycle ends the run with the
+// simulator's deadlock report rather than a hang.
+func TestDeadlockReported(t *testing.T) {
+	st, _ := simtest.InSim(3, func(e *env.Env) {
+		a, b := lwlock.New(e, "a"), lwlock.New(e, "b")
+		a.Acquire(lwlock.Exclusive)
+		e.Sched.Spawn("other", func() {
+			b.Acquire(lwlock.Exclusive)
+			a.Acquire(lwlock.Exclusive)
+		})
+		e.Clock.Sleep(time.Millisecond)
+		b.Acquire(lwlock.Exclusive)
+	})
+	require.Equal(t, simtest.StopDeadlock, st.Kind)
+	require.Contains(t, st.Detail, "lwlock")
+}

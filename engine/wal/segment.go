@@ -1,0 +1,174 @@
+package wal
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"strings"
+
+	"github.com/pgdst/pgdst/engine/env"
+)
+
+// Segments. The WAL stream is cut into files of SegmentSize bytes named as
+// PostgreSQL names them (timeline 1): pg_wal/000000010000000000000003 holds
+// LSNs [3*SegmentSize, 4*SegmentSize). Each segment starts with a 64-byte
+// header (like XLogLongPageHeaderData: magic, version, segment size, segment
+// number) so that a file holding the wrong segment is never read as WAL.
+// Records never span segments: when the next record does not fit, a switch
+// record (XLOG_SWITCH) ends the segment and the record starts in the next.
+//
+// Deviation: PostgreSQL preallocates and zero-fills each segment (or, with
+// wal_init_zero=off, extends it) and recycles old ones. Here a new segment
+// is an empty file made durable by durable_rename (create a temporary file,
+// fsync it, rename it into place, fsync pg_wal), and old segments are
+// removed, not recycled. Stale bytes can therefore only follow the end of
+// WAL inside the last segment, which the end of recovery truncates away.
+const (
+	Dir          = "pg_wal"
+	SegHdrSize   = 64
+	segVersion   = 1
+	segNameChars = 24
+	// RMXLog is the resource manager of WAL-internal records (RM_XLOG_ID).
+	RMXLog = 0
+	// InfoSwitch is XLOG_SWITCH: the rest of the segment is unused.
+	InfoSwitch = 0x40
+	// switchSize is the aligned size of a switch record, which always fits
+	// because an insert never leaves less room than this in a segment.
+	switchSize = (HeaderSize + Align - 1) &^ (Align - 1)
+	// SegmentSizeMin and SegmentSizeMax bound the segment size.
+	SegmentSizeMin = 64 << 10
+	SegmentSizeMax = 1 << 30
+)
+
+// FirstLSN is where the first record of a fresh WAL goes: just after the
+// header of segment 0.
+const FirstLSN LSN = SegHdrSize
+
+var segMagic = [8]byte{'P', 'G', 'D', 'S', 'T', 'W', 'A', 'L'}
+
+// Config is the WAL's configuration.
+type Config struct {
+	// SegmentSize is a power of two in [SegmentSizeMin, SegmentSizeMax]
+	// (wal_segment_size; PostgreSQL's default is 16 MiB).
+	SegmentSize int64
+}
+
+// DefaultConfig is PostgreSQL's default.
+func DefaultConfig() Config { return Config{SegmentSize: 16 << 20} }
+
+// Validate rejects a segment size that is not a power of two in range.
+func (c Config) Validate() error {
+	s := c.SegmentSize
+	if s < SegmentSizeMin || s > SegmentSizeMax || s&(s-1) != 0 {
+		return fmt.Errorf("wal segment size must be a power of two in [%d, %d], got %d", SegmentSizeMin, SegmentSizeMax, s)
+	}
+	return nil
+}
+
+// MaxRecordSize is the largest record a segment can hold.
+func (c Config) MaxRecordSize() int {
+	m := c.SegmentSize - SegHdrSize - switchSize
+	if m > RecordSizeMax {
+		m = RecordSizeMax
+	}
+	return int(m)
+}
+
+func (c Config) segOf(l LSN) uint64      { return uint64(l) / uint64(c.SegmentSize) }
+func (c Config) segStart(seg uint64) LSN { return LSN(seg * uint64(c.SegmentSize)) }
+func (c Config) segOff(l LSN) int64      { return int64(uint64(l) % uint64(c.SegmentSize)) }
+
+// SegmentName is the file name of segment seg (XLogFileName, timeline 1).
+func SegmentName(c Config, seg uint64) string {
+	perID := uint64(0x100000000) / uint64(c.SegmentSize)
+	return fmt.Sprintf("%08X%08X%08X", 1, seg/perID, seg%perID)
+}
+
+// SegmentPath is the path of segment seg.
+func SegmentPath(c Config, seg uint64) string { return Dir + "/" + SegmentName(c, seg) }
+
+// ParseSegmentName returns the segment number of a WAL file name.
+func ParseSegmentName(c Config, name string) (uint64, bool) {
+	if len(name) != segNameChars || strings.ToUpper(name) != name {
+		return 0, false
+	}
+	var tli, hi, lo uint64
+	if _, err := fmt.Sscanf(name, "%08X%08X%08X", &tli, &hi, &lo); err != nil || tli != 1 {
+		return 0, false
+	}
+	perID := uint64(0x100000000) / uint64(c.SegmentSize)
+	if lo >= perID {
+		return 0, false
+	}
+	return hi*perID + lo, true
+}
+
+func segHeader(c Config, seg uint64) []byte {
+	b := make([]byte, SegHdrSize)
+	copy(b, segMagic[:])
+	binary.LittleEndian.PutUint32(b[8:], segVersion)
+	binary.LittleEndian.PutUint64(b[16:], uint64(c.SegmentSize))
+	binary.LittleEndian.PutUint64(b[24:], seg)
+	binary.LittleEndian.PutUint32(b[12:], crc32.Checksum(b[16:], castagnoli))
+	return b
+}
+
+// ErrBadSegment is a segment whose header does not name it.
+var ErrBadSegment = errors.New("wal: invalid segment header")
+
+func checkSegHeader(c Config, seg uint64, b []byte) error {
+	if len(b) < SegHdrSize {
+		return fmt.Errorf("%w: short header in segment %d", ErrBadSegment, seg)
+	}
+	want := segHeader(c, seg)
+	if string(b[:SegHdrSize]) != string(want) {
+		return fmt.Errorf("%w: segment %d", ErrBadSegment, seg)
+	}
+	return nil
+}
+
+// createSegment makes segment seg durable and empty but for its header, by
+// durable_rename: a temporary file is written and fsynced, renamed into
+// place, and pg_wal is fsynced, so the segment can never vanish at a crash
+// once a record in it has been flushed.
+func createSegment(e *env.Env, c Config, seg uint64) (env.File, error) {
+	tmp := Dir + "/xlogtemp"
+	_ = e.Disk.Remove(tmp) // a leftover from a crash mid-creation
+	f, err := e.Disk.Open(tmp, env.OpenCreateExcl)
+	if err != nil {
+		return nil, fmt.Errorf("could not create file %q: %w", tmp, err)
+	}
+	if _, err := f.WriteAt(segHeader(c, seg), 0); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("could not write to file %q: %w", tmp, err)
+	}
+	if err := f.Sync(); err != nil {
+		env.Panicf("could not fsync file %q: %v", tmp, err)
+	}
+	f.Close()
+	path := SegmentPath(c, seg)
+	if err := e.Disk.Rename(tmp, path); err != nil {
+		return nil, fmt.Errorf("could not rename file %q to %q: %w", tmp, path, err)
+	}
+	if err := e.Disk.SyncDir(Dir); err != nil {
+		env.Panicf("could not fsync directory %q: %v", Dir, err)
+	}
+	e.Inject("wal-after-segment-create")
+	return e.Disk.Open(path, env.OpenExisting)
+}
+
+// listSegments returns the segment numbers present in pg_wal, ascending.
+func listSegments(e *env.Env, c Config) ([]uint64, error) {
+	names, err := e.Disk.List(Dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []uint64
+	for _, n := range names { // List is sorted, and names sort as numbers
+		if seg, ok := ParseSegmentName(c, n); ok {
+			out = append(out, seg)
+		}
+	}
+	return out, nil
+}
