@@ -1,0 +1,306 @@
+// Package xact owns transaction identity and snapshots: transaction ids
+// (64-bit, never wrapping), the proc array of running transactions, MVCC
+// snapshots and the global xmin horizon that vacuum may remove below. It
+// mirrors PostgreSQL's procarray.c, varsup.c (GetNewTransactionId) and
+// snapmgr.c's XidInMVCCSnapshot.
+//
+// It must never touch tuples, pages, the WAL or the clog directly: callers
+// pass in what must happen under XidGenLock (extending the clog) and decide
+// commit or abort themselves.
+//
+// Deviation: transaction ids are 64 bits and never wrap around, so there is
+// no freezing, no epoch and no wraparound vacuum; comparisons are plain
+// integer comparisons instead of TransactionIdPrecedes' modulo-2^32 ones.
+package xact
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/pgdst/pgdst/engine/env"
+)
+
+// XID is a transaction id.
+type XID uint64
+
+// The special transaction ids (transam.h).
+const (
+	InvalidXID     XID = 0
+	BootstrapXID   XID = 1
+	FrozenXID      XID = 2
+	FirstNormalXID XID = 3
+)
+
+// IsNormal reports whether x is an ordinary transaction id.
+func (x XID) IsNormal() bool { return x >= FirstNormalXID }
+
+// Snapshot is an MVCC snapshot (SnapshotData): every xid below Xmin had
+// finished when it was taken, every xid at or above Xmax had not started,
+// and Xip lists the ones in between that were still running.
+type Snapshot struct {
+	Xmin XID
+	Xmax XID
+	Xip  []XID // sorted ascending
+}
+
+// InProgress is XidInMVCCSnapshot: whether xid must be treated as still
+// running by a reader using s, i.e. its effects are invisible whatever its
+// final status.
+func (s *Snapshot) InProgress(xid XID) bool {
+	if xid < s.Xmin {
+		return false
+	}
+	if xid >= s.Xmax {
+		return true
+	}
+	_, found := slices.BinarySearch(s.Xip, xid)
+	return found
+}
+
+func (s *Snapshot) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d:%d:", s.Xmin, s.Xmax)
+	for i, x := range s.Xip {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprint(&b, x)
+	}
+	return b.String() // the form of pg_current_snapshot()
+}
+
+// Proc is one backend's entry in the proc array (PGPROC's xid, xmin and
+// delayChkptFlags).
+type Proc struct {
+	slot       int
+	xid        XID
+	xmin       XID
+	delayChkpt bool
+}
+
+// XID is the proc's current transaction id (InvalidXID if none assigned).
+func (p *Proc) XID() XID { return p.xid }
+
+// ProcArray is the shared array of running transactions.
+type ProcArray struct {
+	lock    env.Mutex // ProcArrayLock (taken exclusively: env has no shared mode)
+	genLock env.Mutex // XidGenLock
+	procs   []*Proc   // by slot; nil for a free slot
+	// nextXid is guarded by genLock; latestCompleted by lock.
+	nextXid         XID
+	latestCompleted XID
+	procsMax        int
+}
+
+// NewProcArray makes a proc array for at most procsMax backends, assigning
+// xids from nextXid on (which recovery sets past every xid in the WAL).
+func NewProcArray(e *env.Env, procsMax int, nextXid XID) *ProcArray {
+	if procsMax <= 0 {
+		panic("xact: procsMax must be positive")
+	}
+	if nextXid < FirstNormalXID {
+		nextXid = FirstNormalXID
+	}
+	return &ProcArray{
+		lock:            e.Sched.NewMutex("ProcArrayLock"),
+		genLock:         e.Sched.NewMutex("XidGenLock"),
+		procs:           make([]*Proc, procsMax),
+		nextXid:         nextXid,
+		latestCompleted: nextXid - 1,
+		procsMax:        procsMax,
+	}
+}
+
+// ErrTooManyProcs is returned when every slot is taken (SQLSTATE 53300).
+var ErrTooManyProcs = fmt.Errorf("too_many_connections: sorry, too many clients already")
+
+// Register takes a slot for a backend (InitProcess / ProcArrayAdd).
+func (pa *ProcArray) Register() (*Proc, error) {
+	pa.lock.Lock()
+	defer pa.lock.Unlock()
+	for i, p := range pa.procs {
+		if p == nil {
+			np := &Proc{slot: i}
+			pa.procs[i] = np
+			return np, nil
+		}
+	}
+	return nil, ErrTooManyProcs
+}
+
+// Unregister frees p's slot. p must have no transaction.
+func (pa *ProcArray) Unregister(p *Proc) {
+	pa.lock.Lock()
+	defer pa.lock.Unlock()
+	if p.xid != InvalidXID {
+		panic("xact: unregistering a proc with a running transaction")
+	}
+	if pa.procs[p.slot] != p {
+		panic("xact: unregistering a proc twice")
+	}
+	pa.procs[p.slot] = nil
+}
+
+// AssignXID gives p a new transaction id (GetNewTransactionId). extend runs
+// under XidGenLock before the id is handed out, as ExtendCLOG does, so that
+// the clog page for the id exists before anyone can see the id. The id is
+// published in the proc array while XidGenLock is still held: a snapshot
+// taken afterwards either sees it running or has Xmax at or below it.
+func (pa *ProcArray) AssignXID(p *Proc, extend func(XID)) XID {
+	if p.xid != InvalidXID {
+		panic("xact: proc already has a transaction id")
+	}
+	pa.genLock.Lock()
+	xid := pa.nextXid
+	if extend != nil {
+		extend(xid)
+	}
+	pa.nextXid++
+	pa.lock.Lock()
+	p.xid = xid
+	pa.lock.Unlock()
+	pa.genLock.Unlock()
+	return xid
+}
+
+// NextXID is the id the next assignment will give (ReadNextTransactionId).
+func (pa *ProcArray) NextXID() XID {
+	pa.genLock.Lock()
+	x := pa.nextXid
+	pa.genLock.Unlock()
+	return x
+}
+
+// AdvanceNextXID makes sure ids from x on are never handed out again
+// (recovery, after replaying records that carry x-1).
+func (pa *ProcArray) AdvanceNextXID(x XID) {
+	pa.genLock.Lock()
+	if x > pa.nextXid {
+		pa.nextXid = x
+	}
+	pa.genLock.Unlock()
+	pa.lock.Lock()
+	if x-1 > pa.latestCompleted {
+		pa.latestCompleted = x - 1
+	}
+	pa.lock.Unlock()
+}
+
+// GetSnapshot takes an MVCC snapshot for p (GetSnapshotData): Xmax is
+// latestCompletedXid + 1; Xip is every other running xid below it; Xmin
+// the smallest of those (or Xmax). p's advertised xmin is set if it has
+// none, which holds the global horizon back for as long as p keeps it.
+func (pa *ProcArray) GetSnapshot(p *Proc) *Snapshot {
+	pa.lock.Lock()
+	defer pa.lock.Unlock()
+	s := &Snapshot{Xmax: pa.latestCompleted + 1}
+	s.Xmin = s.Xmax
+	for _, q := range pa.procs {
+		if q == nil || q == p || q.xid == InvalidXID || q.xid >= s.Xmax {
+			continue
+		}
+		s.Xip = append(s.Xip, q.xid)
+		if q.xid < s.Xmin {
+			s.Xmin = q.xid
+		}
+	}
+	slices.Sort(s.Xip)
+	if p != nil && p.xmin == InvalidXID {
+		p.xmin = s.Xmin
+	}
+	return s
+}
+
+// EndTransaction clears p's transaction (ProcArrayEndTransaction), at
+// commit after the commit record and clog update, or at abort. It also
+// drops p's snapshot xmin.
+func (pa *ProcArray) EndTransaction(p *Proc) {
+	pa.lock.Lock()
+	defer pa.lock.Unlock()
+	if p.xid != InvalidXID && p.xid > pa.latestCompleted {
+		pa.latestCompleted = p.xid
+	}
+	p.xid = InvalidXID
+	p.xmin = InvalidXID
+	p.delayChkpt = false
+}
+
+// ClearXmin drops p's advertised snapshot xmin (between statements of a
+// READ COMMITTED transaction with no snapshot left).
+func (pa *ProcArray) ClearXmin(p *Proc) {
+	pa.lock.Lock()
+	p.xmin = InvalidXID
+	pa.lock.Unlock()
+}
+
+// OldestXmin is the horizon below which no running or future snapshot can
+// see a deleted tuple as live (GetOldestNonRemovableTransactionId): the
+// smallest running xid or advertised xmin, or latestCompleted + 1.
+func (pa *ProcArray) OldestXmin() XID {
+	pa.lock.Lock()
+	defer pa.lock.Unlock()
+	h := pa.latestCompleted + 1
+	for _, q := range pa.procs {
+		if q == nil {
+			continue
+		}
+		if q.xid != InvalidXID && q.xid < h {
+			h = q.xid
+		}
+		if q.xmin != InvalidXID && q.xmin < h {
+			h = q.xmin
+		}
+	}
+	return h
+}
+
+// SetDelayCheckpoint marks p as inside its commit critical section
+// (MyProc->delayChkptFlags |= DELAY_CHKPT_START): the checkpointer must not
+// take its REDO pointer's effect as complete until p has updated the clog.
+func (pa *ProcArray) SetDelayCheckpoint(p *Proc, on bool) {
+	pa.lock.Lock()
+	p.delayChkpt = on
+	pa.lock.Unlock()
+}
+
+// DelayingCheckpoint lists the slots of procs in a commit critical section
+// (GetVirtualXIDsDelayingChkpt), sorted.
+func (pa *ProcArray) DelayingCheckpoint() []int {
+	pa.lock.Lock()
+	defer pa.lock.Unlock()
+	var out []int
+	for _, q := range pa.procs {
+		if q != nil && q.delayChkpt {
+			out = append(out, q.slot)
+		}
+	}
+	return out
+}
+
+// StillDelaying reports whether any of slots is still delaying the
+// checkpoint (HaveVirtualXIDsDelayingChkpt).
+func (pa *ProcArray) StillDelaying(slots []int) bool {
+	pa.lock.Lock()
+	defer pa.lock.Unlock()
+	for _, s := range slots {
+		if q := pa.procs[s]; q != nil && q.delayChkpt {
+			return true
+		}
+	}
+	return false
+}
+
+// Running lists the running xids, sorted (for checks and traces).
+func (pa *ProcArray) Running() []XID {
+	pa.lock.Lock()
+	defer pa.lock.Unlock()
+	var out []XID
+	for _, q := range pa.procs {
+		if q != nil && q.xid != InvalidXID {
+			out = append(out, q.xid)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
