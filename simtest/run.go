@@ -218,7 +218,7 @@ func Run(c Config) *Result {
 	sim.Spawn("startup", func() {
 		db, _, err := skel.Open(node.Env, rc.engine)
 		if err != nil {
-			env.Panicf("startup: %v", err)
+			node.Env.Panicf("startup: %v", err)
 		}
 		node.Env.Sched.Spawn("bgwriter", db.BgwriterLoop)
 		node.Env.Sched.Spawn("checkpointer", db.CheckpointerLoop)

@@ -222,7 +222,9 @@ func (s *Sim) checkAlive() {
 }
 
 func (s *Sim) finish(p *proc, r any) {
-	if _, ok := r.(killSignal); ok && p.killed {
+	if p.killed {
+		// Whatever a killed process's deferred calls raised, it is dead:
+		// acknowledge the kill, and leave the process list to KillAll.
 		s.harness <- struct{}{}
 		return
 	}
@@ -283,6 +285,7 @@ func (s *Sim) Run() Stop {
 	next.wake <- struct{}{}
 	<-s.harness
 	s.running = false
+	s.cur = nil
 	return s.stop
 }
 
@@ -294,7 +297,8 @@ func (s *Sim) KillAll() {
 		panic("simtest: KillAll called from inside the simulation")
 	}
 	s.running = true
-	for _, p := range s.procs {
+	procs := append([]*proc(nil), s.procs...)
+	for _, p := range procs {
 		p.killed = true
 		s.cur = p
 		p.wake <- struct{}{}
@@ -307,6 +311,27 @@ func (s *Sim) KillAll() {
 	s.procs = s.procs[:0]
 	s.runnable = s.runnable[:0]
 	s.timers = s.timers[:0]
+}
+
+// Crash is env.Crasher: a PANIC ends the calling process on the spot, as
+// abort() does, with no deferred cleanup and no other process running in
+// between. The run stops with StopPanic; the process stays parked until
+// KillAll unwinds it (its deferred env calls then raise the kill again and
+// do nothing).
+func (s *Sim) Crash(err *env.PanicError) {
+	p := s.cur
+	if !s.running || p == nil {
+		panic(err)
+	}
+	s.trace.event(s.now, p.id, "proc-panic", 0, 0, err.Msg)
+	s.stop = Stop{Kind: StopPanic, Proc: p.name, Value: err, Detail: fmt.Sprintf("%s: %v", p.name, err), Stack: string(debug.Stack())}
+	p.state = stBlocked
+	p.waitOn = "death (PANIC)"
+	s.removeRunnable(p)
+	s.cur = nil
+	s.harness <- struct{}{}
+	s.park(p) // only a kill wakes it
+	panic("simtest: a crashed process was resumed")
 }
 
 // RequestStop, called by a running process, ends the current Run with
@@ -339,6 +364,12 @@ func (s *Sim) yieldPoint(kind string, a, b int64, str string) {
 	}
 	if s.stepLimit != 0 && s.steps >= s.stepLimit {
 		s.stop = Stop{Kind: StopStepLimit, Detail: fmt.Sprintf("step %d", s.steps), Proc: p.name}
+		s.harness <- struct{}{}
+		s.park(p)
+		return
+	}
+	if s.timeLimit != 0 && s.now > s.timeLimit {
+		s.stop = Stop{Kind: StopTimeLimit, Detail: fmt.Sprintf("virtual time %v", s.timeLimit), Proc: p.name}
 		s.harness <- struct{}{}
 		s.park(p)
 		return
@@ -399,8 +430,8 @@ func (s *Sim) fireDue() {
 	for len(s.timers) > 0 && s.timers[0].when <= s.now {
 		t := s.timers.pop()
 		p := t.p
-		if p.state != stBlocked || p.waitGen != t.gen {
-			continue // woken earlier; the timer is stale
+		if t.stale() {
+			continue // woken earlier
 		}
 		if p.cond != nil {
 			p.cond.remove(p)
@@ -419,6 +450,9 @@ func (s *Sim) pickNext() *proc {
 		if len(s.procs) == 0 {
 			s.stop = Stop{Kind: StopAllDone}
 			return nil
+		}
+		for len(s.timers) > 0 && s.timers[0].stale() {
+			s.timers.pop()
 		}
 		if len(s.timers) == 0 {
 			s.stop = Stop{Kind: StopDeadlock, Detail: s.deadlockReport()}
@@ -627,6 +661,9 @@ type timer struct {
 	p    *proc
 	gen  uint64
 }
+
+// stale reports whether the wait the timer was set for is already over.
+func (t timer) stale() bool { return t.p.state != stBlocked || t.p.waitGen != t.gen }
 
 // timerHeap is a binary min-heap ordered by (when, seq): equal deadlines
 // fire in the order they were set, so ties never depend on heap layout.

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/pgdst/pgdst/engine/env"
 )
 
 func newTestSim(seed uint64, p float64) *Sim {
@@ -208,4 +210,82 @@ func BenchmarkSchedSwitch(b *testing.B) {
 	// With SwitchProb 1 and two runnable processes, half the yields pick
 	// the other process.
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/yield")
+}
+
+// A PANIC ends the process at once, as abort() does: its deferred unlock
+// does not run, and no other process runs after it.
+func TestSchedPanicfStopsAtOnce(t *testing.T) {
+	s := newTestSim(9, 0.5)
+	e := &env.Env{Sched: s}
+	mu := s.NewMutex("WALWriteLock")
+	ranAfter := false
+	s.Spawn("walwriter", func() {
+		mu.Lock()
+		defer mu.Unlock()
+		s.Yield()
+		e.Panicf("could not fsync")
+	})
+	s.Spawn("backend", func() {
+		s.Sleep(time.Microsecond)
+		mu.Lock() // must never get the lock the dead process held
+		ranAfter = true
+		mu.Unlock()
+	})
+	st := s.Run()
+	require.Equal(t, StopPanic, st.Kind, st.String())
+	perr, ok := st.Value.(*env.PanicError)
+	require.True(t, ok)
+	require.Equal(t, "could not fsync", perr.Msg)
+	require.Equal(t, "walwriter", st.Proc)
+	s.KillAll()
+	require.False(t, ranAfter)
+	require.Equal(t, 0, s.Live())
+}
+
+// A killed process whose deferred code panics for real must still count as
+// killed, and KillAll must unwind every other process.
+func TestSchedKillAllWithPanickingDefer(t *testing.T) {
+	s := newTestSim(4, 0.5)
+	var nilMap map[int]int
+	for _, name := range []string{"a", "b", "c"} {
+		s.Spawn(name, func() {
+			defer func() { nilMap[1] = 1 }() // panics during the kill
+			for {
+				s.Sleep(time.Millisecond)
+			}
+		})
+	}
+	s.SetStepLimit(20)
+	require.Equal(t, StopStepLimit, s.Run().Kind)
+	s.KillAll()
+	require.Equal(t, 0, s.Live())
+}
+
+// A timer left behind by a signalled wait must not move the clock when the
+// simulation then deadlocks: the deadlock is reported at the time it began.
+func TestSchedStaleTimerDoesNotMoveClock(t *testing.T) {
+	s := newTestSim(2, 0)
+	mu := s.NewMutex("m")
+	c := s.NewCond("c", mu)
+	a, b := s.NewMutex("A"), s.NewMutex("B")
+	s.Spawn("waiter", func() {
+		mu.Lock()
+		c.WaitTimeout(time.Hour) // signalled long before the hour
+		mu.Unlock()
+		a.Lock()
+		s.Sleep(time.Millisecond)
+		b.Lock()
+	})
+	s.Spawn("signaller", func() {
+		mu.Lock()
+		c.Signal()
+		mu.Unlock()
+		b.Lock()
+		s.Sleep(time.Millisecond)
+		a.Lock()
+	})
+	st := s.Run()
+	require.Equal(t, StopDeadlock, st.Kind, st.String())
+	require.Less(t, s.Now(), time.Second)
+	s.KillAll()
 }

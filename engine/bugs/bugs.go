@@ -27,6 +27,7 @@ const (
 	AckBeforeFlush ID = iota
 	FullPageWritesOff
 	WriteBeforeWAL
+	EarlyClean
 	numBugs
 )
 
@@ -42,6 +43,10 @@ var registry = [numBugs]Bug{
 	WriteBeforeWAL: {
 		Name: "write-before-wal",
 		What: "A dirty page is written without first flushing WAL up to its LSN; violates FlushBuffer's XLogFlush (WAL before data), so a crash leaves data on disk whose commit record never became durable.",
+	},
+	EarlyClean: {
+		Name: "early-clean",
+		What: "A page is marked clean when its write starts, not when it ends; violates FlushBuffer's BM_IO_IN_PROGRESS/BM_JUST_DIRTIED protocol, so a checkpoint can skip a page whose write lands after its fsync, and REDO moves past a change that is then lost.",
 	},
 }
 

@@ -183,7 +183,29 @@ type PanicError struct {
 
 func (p *PanicError) Error() string { return "PANIC: " + p.Msg }
 
-// Panicf raises a PANIC: it never returns.
+// Crasher is implemented by schedulers that can end a process abnormally on
+// the spot. PostgreSQL's PANIC ends in abort(): the process runs no cleanup,
+// and no other process may run in between. A Go panic would run deferred
+// calls (unlocks, closes) that let other processes go on after the PANIC;
+// the simulator's Crash stops the run there instead.
+type Crasher interface {
+	// Crash ends the calling process abnormally with err; it does not
+	// return.
+	Crash(err *PanicError)
+}
+
+// Panicf raises a PANIC: it never returns. Engine code with an *Env uses
+// e.Panicf, which lets the scheduler end the process at once.
 func Panicf(format string, args ...any) {
 	panic(&PanicError{Msg: fmt.Sprintf(format, args...)})
+}
+
+// Panicf raises a PANIC in the calling process: through the scheduler's
+// Crasher when it has one, else as a Go panic. It never returns.
+func (e *Env) Panicf(format string, args ...any) {
+	err := &PanicError{Msg: fmt.Sprintf(format, args...)}
+	if c, ok := e.Sched.(Crasher); ok {
+		c.Crash(err)
+	}
+	panic(err)
 }

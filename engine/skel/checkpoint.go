@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/pgdst/pgdst/engine/bugs"
-	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/wal"
 )
 
@@ -31,7 +30,7 @@ func (db *DB) Checkpoint() error {
 	if err := db.heap.Sync(); err != nil {
 		// PostgreSQL PANICs on a failed data-file fsync (since 2018): the
 		// kernel may have dropped the dirty pages and marked them clean.
-		env.Panicf("could not fsync file %q: %v", heapPath, err)
+		db.e.Panicf("could not fsync file %q: %v", heapPath, err)
 	}
 	db.e.Inject("checkpointer-after-fsync")
 	var rec wal.Record
@@ -62,7 +61,8 @@ func (db *DB) flushPage(pg int) error {
 	buf := make([]byte, PageSize)
 	db.bufMu.Lock()
 	p := db.pages[pg]
-	for p.ioInProgress {
+	early := db.cfg.Bugs.Has(bugs.EarlyClean)
+	for p.ioInProgress && !early {
 		db.ioCV.Wait()
 	}
 	if !p.dirty {
@@ -71,6 +71,9 @@ func (db *DB) flushPage(pg int) error {
 	}
 	p.ioInProgress = true
 	p.justDirtied = false
+	if early {
+		p.dirty = false
+	}
 	p.encode(buf)
 	lsn := p.lsn
 	db.bufMu.Unlock()

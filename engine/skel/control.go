@@ -68,7 +68,7 @@ func writeControl(e *env.Env, c controlData) error {
 		return fmt.Errorf("could not write control file: %w", err)
 	}
 	if err := f.Sync(); err != nil {
-		env.Panicf("could not fsync control file: %v", err)
+		e.Panicf("could not fsync control file: %v", err)
 	}
 	return nil
 }

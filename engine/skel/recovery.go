@@ -31,27 +31,27 @@ func Open(e *env.Env, cfg Config) (*DB, RecoveryStats, error) {
 	}
 	ctl, err := readControl(e)
 	if err != nil {
-		env.Panicf("%v", err)
+		e.Panicf("%v", err)
 	}
 	st.Checkpoint, st.Redo = ctl.checkpoint, ctl.redo
 
 	r, err := wal.NewReader(e, cfg.WAL, ctl.checkpoint, wal.InvalidLSN)
 	if err != nil {
-		env.Panicf("could not locate a valid checkpoint record: %v", err)
+		e.Panicf("could not locate a valid checkpoint record: %v", err)
 	}
 	ckrec, ok, err := r.Next()
 	r.Close()
 	if err != nil || !ok {
-		env.Panicf("could not locate a valid checkpoint record at %s: %v %v", ctl.checkpoint, err, r.EndErr)
+		e.Panicf("could not locate a valid checkpoint record at %s: %v %v", ctl.checkpoint, err, r.EndErr)
 	}
 	redo, nextXid, err := decodeCheckpoint(ckrec)
 	if err != nil || redo != ctl.redo {
-		env.Panicf("invalid checkpoint record at %s", ctl.checkpoint)
+		e.Panicf("invalid checkpoint record at %s", ctl.checkpoint)
 	}
 
 	heap, err := e.Disk.Open(heapPath, env.OpenExisting)
 	if err != nil {
-		env.Panicf("could not open heap: %v", err)
+		e.Panicf("could not open heap: %v", err)
 	}
 	db := &DB{
 		e:       e,
@@ -69,13 +69,13 @@ func Open(e *env.Env, cfg Config) (*DB, RecoveryStats, error) {
 	// image is never read, which is how a torn page is repaired.
 	r, err = wal.NewReader(e, cfg.WAL, redo, wal.InvalidLSN)
 	if err != nil {
-		env.Panicf("%v", err)
+		e.Panicf("%v", err)
 	}
 	e.Logf("redo starts at %s", redo)
 	for {
 		rec, ok, err := r.Next()
 		if err != nil {
-			env.Panicf("could not read WAL during recovery: %v", err)
+			e.Panicf("could not read WAL during recovery: %v", err)
 		}
 		if !ok {
 			break
@@ -86,7 +86,7 @@ func Open(e *env.Env, cfg Config) (*DB, RecoveryStats, error) {
 			db.nextXid = rec.Xid + 1
 		}
 		if rec.Rmid != rmSkel {
-			env.Panicf("unknown resource manager %d at %s", rec.Rmid, rec.LSN)
+			e.Panicf("unknown resource manager %d at %s", rec.Rmid, rec.LSN)
 		}
 		switch rec.Info {
 		case infoCkpt:
@@ -96,12 +96,12 @@ func Open(e *env.Env, cfg Config) (*DB, RecoveryStats, error) {
 		case infoCommit:
 			n, err := db.redoCommit(rec, r.End())
 			if err != nil {
-				env.Panicf("redo of commit at %s failed: %v", rec.LSN, err)
+				e.Panicf("redo of commit at %s failed: %v", rec.LSN, err)
 			}
 			st.Commits++
 			st.FPIs += n
 		default:
-			env.Panicf("unknown record type %d at %s", rec.Info, rec.LSN)
+			e.Panicf("unknown record type %d at %s", rec.Info, rec.LSN)
 		}
 		e.Inject("startup-after-redo-record")
 	}
@@ -113,21 +113,21 @@ func Open(e *env.Env, cfg Config) (*DB, RecoveryStats, error) {
 	for pg := range db.pages {
 		if db.pages[pg] == nil {
 			if err := db.loadPage(pg); err != nil {
-				env.Panicf("%v", err)
+				e.Panicf("%v", err)
 			}
 		}
 	}
 	if last == wal.InvalidLSN || st.End < ctl.checkpoint {
-		env.Panicf("WAL ends at %s, before the checkpoint at %s", st.End, ctl.checkpoint)
+		e.Panicf("WAL ends at %s, before the checkpoint at %s", st.End, ctl.checkpoint)
 	}
 	if db.wal, err = wal.Open(e, cfg.WAL, st.End, last); err != nil {
-		env.Panicf("%v", err)
+		e.Panicf("%v", err)
 	}
 	db.redoPtr = redo
 	// The end-of-recovery checkpoint (CreateEndOfRecoveryRecord's
 	// checkpoint variant): makes redone pages durable before new WAL.
 	if err := db.Checkpoint(); err != nil {
-		env.Panicf("end-of-recovery checkpoint failed: %v", err)
+		e.Panicf("end-of-recovery checkpoint failed: %v", err)
 	}
 	return db, st, nil
 }

@@ -144,7 +144,7 @@ func createSegment(e *env.Env, c Config, seg uint64) (env.File, error) {
 		return nil, fmt.Errorf("could not write to file %q: %w", tmp, err)
 	}
 	if err := f.Sync(); err != nil {
-		env.Panicf("could not fsync file %q: %v", tmp, err)
+		e.Panicf("could not fsync file %q: %v", tmp, err)
 	}
 	f.Close()
 	path := SegmentPath(c, seg)
@@ -152,7 +152,7 @@ func createSegment(e *env.Env, c Config, seg uint64) (env.File, error) {
 		return nil, fmt.Errorf("could not rename file %q to %q: %w", tmp, path, err)
 	}
 	if err := e.Disk.SyncDir(Dir); err != nil {
-		env.Panicf("could not fsync directory %q: %v", Dir, err)
+		e.Panicf("could not fsync directory %q: %v", Dir, err)
 	}
 	e.Inject("wal-after-segment-create")
 	return e.Disk.Open(path, env.OpenExisting)

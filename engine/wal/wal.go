@@ -105,12 +105,12 @@ func Open(e *env.Env, c Config, end, last LSN) (*WAL, error) {
 			return nil, err
 		}
 		if err := f.Sync(); err != nil {
-			env.Panicf("could not fsync file %q: %v", f.Path(), err)
+			e.Panicf("could not fsync file %q: %v", f.Path(), err)
 		}
 	}
 	if removed {
 		if err := e.Disk.SyncDir(Dir); err != nil {
-			env.Panicf("could not fsync directory %q: %v", Dir, err)
+			e.Panicf("could not fsync directory %q: %v", Dir, err)
 		}
 	}
 	return &WAL{
@@ -259,13 +259,13 @@ func (w *WAL) Flush(upto LSN) {
 		if lo < chunkEnd {
 			chunk := data[lo-from : chunkEnd-from]
 			if _, err := w.segFile.WriteAt(chunk, w.cfg.segOff(lo)); err != nil {
-				env.Panicf("could not write to WAL segment %q at %s: %v", w.segFile.Path(), lo, err)
+				w.e.Panicf("could not write to WAL segment %q at %s: %v", w.segFile.Path(), lo, err)
 			}
 		}
 		if chunkEnd == segEnd || chunkEnd == to {
 			w.e.Inject("walwriter-before-fsync")
 			if err := w.segFile.Sync(); err != nil {
-				env.Panicf("could not fsync WAL segment %q: %v", w.segFile.Path(), err)
+				w.e.Panicf("could not fsync WAL segment %q: %v", w.segFile.Path(), err)
 			}
 		}
 		pos = chunkEnd
@@ -295,7 +295,7 @@ func (w *WAL) openSegment(seg uint64) {
 		f, err = createSegment(w.e, w.cfg, seg)
 	}
 	if err != nil {
-		env.Panicf("could not open WAL segment %d: %v", seg, err)
+		w.e.Panicf("could not open WAL segment %d: %v", seg, err)
 	}
 	w.seg, w.segFile = seg, f
 }
@@ -320,7 +320,7 @@ func (w *WAL) RemoveSegmentsBefore(keep LSN) (int, error) {
 	}
 	if n > 0 {
 		if err := w.e.Disk.SyncDir(Dir); err != nil {
-			env.Panicf("could not fsync directory %q: %v", Dir, err)
+			w.e.Panicf("could not fsync directory %q: %v", Dir, err)
 		}
 	}
 	return n, nil
