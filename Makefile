@@ -30,7 +30,8 @@ lint:
 # Each decoder's fuzz target, briefly; FUZZTIME=10m for a real session.
 FUZZTIME ?= 20s
 fuzz:
-	$(GO) test ./engine/wal -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
+	$(GO) test ./engine/wal -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./engine/wal -run '^$$' -fuzz '^FuzzDecodeBody$$' -fuzztime $(FUZZTIME)
 
 campaign:
 	$(GO) run ./cmd/pgdst campaign --seeds 200
