@@ -1,0 +1,139 @@
+// Package lmgr is the lock manager for what transactions wait on: another
+// transaction's end (XactLockTableWait, used when a row lock or an update
+// meets a tuple changed by a running transaction). Every transaction holds
+// the lock on its own xid until it ends; a waiter blocks until the holder
+// releases it. After deadlock_timeout of waiting, the waiter runs the
+// deadlock check (DeadLockCheck) over the wait-for graph and, if it is part
+// of a cycle, fails with deadlock_detected (40P01), as PostgreSQL's
+// CheckDeadLock does: the process that finds the cycle is the victim.
+//
+// It owns the wait-for graph and nothing else; it never touches tuples,
+// pages or the clog.
+package lmgr
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/pgdst/pgdst/engine/env"
+	"github.com/pgdst/pgdst/engine/pgerr"
+)
+
+// XID is a transaction id (the same integer as xact.XID).
+type XID = uint64
+
+// Manager tracks which backend holds which xid and who waits for whom.
+type Manager struct {
+	e       *env.Env
+	mu      env.Mutex   // the lock manager's partition lock
+	cv      env.Cond    // broadcast whenever an xid is released
+	holder  map[XID]int // xid -> backend id holding it
+	waiting map[int]XID // backend id -> xid it waits for
+	// DeadlockTimeout is deadlock_timeout (PostgreSQL's default is 1s).
+	DeadlockTimeout time.Duration
+	// Checks counts deadlock checks run, for tests and traces.
+	Checks int
+}
+
+// New makes a lock manager.
+func New(e *env.Env, deadlockTimeout time.Duration) *Manager {
+	mu := e.Sched.NewMutex("LockManager")
+	return &Manager{
+		e:               e,
+		mu:              mu,
+		cv:              e.Sched.NewCond("LockManagerWait", mu),
+		holder:          make(map[XID]int),
+		waiting:         make(map[int]XID),
+		DeadlockTimeout: deadlockTimeout,
+	}
+}
+
+// Hold registers backend as the holder of xid (at xid assignment).
+func (m *Manager) Hold(backend int, xid XID) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, taken := m.holder[xid]; taken {
+		panic(fmt.Sprintf("lmgr: xid %d already held", xid))
+	}
+	m.holder[xid] = backend
+}
+
+// Release ends xid's lock (at commit or abort) and wakes its waiters.
+func (m *Manager) Release(xid XID) {
+	m.mu.Lock()
+	delete(m.holder, xid)
+	m.cv.Broadcast()
+	m.mu.Unlock()
+}
+
+// Wait blocks backend until xid ends (XactLockTableWait). It returns nil
+// once xid is no longer held, or a deadlock_detected error if waiting
+// would close a cycle in the wait-for graph.
+func (m *Manager) Wait(backend int, xid XID) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if h, ok := m.holder[xid]; ok && h == backend {
+		panic("lmgr: a backend waiting for its own transaction")
+	}
+	checked := false
+	for {
+		if _, running := m.holder[xid]; !running {
+			delete(m.waiting, backend)
+			return nil
+		}
+		m.waiting[backend] = xid
+		if checked {
+			m.cv.Wait()
+			continue
+		}
+		if signalled := m.cv.WaitTimeout(m.DeadlockTimeout); signalled {
+			continue
+		}
+		checked = true
+		m.Checks++
+		if cycle := m.cycleFrom(backend); cycle != nil {
+			delete(m.waiting, backend)
+			return pgerr.New(pgerr.DeadlockDetected, "deadlock detected: %s", m.describe(cycle))
+		}
+	}
+}
+
+// cycleFrom follows wait-for edges from start: backend -> the holder of the
+// xid it waits for. It returns the cycle through start, or nil. The walk is
+// bounded by the number of waiters, since each has one outgoing edge.
+func (m *Manager) cycleFrom(start int) []int {
+	path := []int{start}
+	cur := start
+	for i := 0; i <= len(m.waiting); i++ {
+		xid, ok := m.waiting[cur]
+		if !ok {
+			return nil
+		}
+		next, held := m.holder[xid]
+		if !held {
+			return nil
+		}
+		if next == start {
+			return path
+		}
+		if slices.Contains(path, next) {
+			return nil // a cycle not through start: someone else's to break
+		}
+		path = append(path, next)
+		cur = next
+	}
+	return nil
+}
+
+func (m *Manager) describe(cycle []int) string {
+	s := ""
+	for i, b := range cycle {
+		xid := m.waiting[b]
+		s += fmt.Sprintf("process %d waits for transaction %d held by process %d", b, xid, m.holder[xid])
+		if i < len(cycle)-1 {
+			s += "; "
+		}
+	}
+	return s
+}

@@ -1,0 +1,63 @@
+// Package pgerr is the engine's error type: a PostgreSQL SQLSTATE code and a
+// message, so that clients (simulated ones now, pgx over the wire later)
+// see the codes PostgreSQL would send (errcodes.txt).
+package pgerr
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code is a five-character SQLSTATE.
+type Code string
+
+// The codes the engine raises.
+const (
+	UniqueViolation         Code = "23505"
+	SerializationFailure    Code = "40001"
+	DeadlockDetected        Code = "40P01"
+	TooManyConnections      Code = "53300"
+	DiskFull                Code = "53100"
+	ProgramLimitExceeded    Code = "54000"
+	FeatureNotSupported     Code = "0A000"
+	InFailedTransaction     Code = "25P02"
+	NoActiveTransaction     Code = "25P01"
+	ActiveTransaction       Code = "25001"
+	UndefinedTable          Code = "42P01"
+	DuplicateTable          Code = "42P07"
+	DataCorrupted           Code = "XX001"
+	IndexCorrupted          Code = "XX002"
+	InternalError           Code = "XX000"
+	IOError                 Code = "58030"
+	QueryCanceled           Code = "57014"
+	AdminShutdown           Code = "57P01"
+	CrashShutdown           Code = "57P02"
+	InvalidParameterValue   Code = "22023"
+	NullValueNotAllowed     Code = "22004"
+	StringDataRightTruncate Code = "22001"
+)
+
+// Error is an error with a SQLSTATE.
+type Error struct {
+	Code Code
+	Msg  string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%s (SQLSTATE %s)", e.Msg, e.Code) }
+
+// New makes an Error.
+func New(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Msg: fmt.Sprintf(format, args...)}
+}
+
+// CodeOf returns err's SQLSTATE, or "" when it has none.
+func CodeOf(err error) Code {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ""
+}
+
+// Is reports whether err carries code.
+func Is(err error, code Code) bool { return CodeOf(err) == code }
