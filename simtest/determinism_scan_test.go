@@ -65,7 +65,7 @@ func scanSource(t *testing.T, root string, dirs []string) []string {
 					out = append(out, rel+":"+strconv.Itoa(fset.Position(pos).Line)+": "+what)
 				}
 			}
-			timeName := ""
+			timeName, envName := "", ""
 			for _, imp := range f.Imports {
 				p, _ := strconv.Unquote(imp.Path.Value)
 				switch {
@@ -75,6 +75,11 @@ func scanSource(t *testing.T, root string, dirs []string) []string {
 					report(imp.Pos(), "import "+p)
 				case p == "math/rand" || p == "math/rand/v2":
 					report(imp.Pos(), "import "+p)
+				case p == "github.com/pgdst/pgdst/engine/env":
+					envName = "env"
+					if imp.Name != nil {
+						envName = imp.Name.Name
+					}
 				case p == "time":
 					timeName = "time"
 					if imp.Name != nil {
@@ -89,6 +94,11 @@ func scanSource(t *testing.T, root string, dirs []string) []string {
 				case *ast.SelectorExpr:
 					if id, isID := n.X.(*ast.Ident); isID && timeName != "" && id.Name == timeName && forbiddenTime[n.Sel.Name] {
 						report(n.Pos(), "time."+n.Sel.Name)
+					}
+					// A PANIC must go through e.Panicf, so that the
+					// simulator ends the process at once (env.Crasher).
+					if id, isID := n.X.(*ast.Ident); isID && envName != "" && id.Name == envName && n.Sel.Name == "Panicf" {
+						report(n.Pos(), "env.Panicf")
 					}
 				}
 				return true
@@ -119,6 +129,8 @@ import (
 	"os"
 	"sync"
 	clock "time"
+
+	"github.com/pgdst/pgdst/engine/env"
 )
 
 var mu sync.Mutex
@@ -131,15 +143,17 @@ func f() {
 	_ = rand.Int()
 	_, _ = os.Open("x")
 	_ = clock.Duration(5) // allowed: a type, not the wall clock
+	env.Panicf("x")
 }
 `
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "planted.go"), []byte(src), 0o644))
 	got := scanSource(t, root, []string{"engine"})
 	want := []string{
-		"engine/planted/planted.go:13: time.Now",
-		"engine/planted/planted.go:14: time.Sleep",
-		"engine/planted/planted.go:15: time.After",
-		"engine/planted/planted.go:16: go",
+		"engine/planted/planted.go:15: time.Now",
+		"engine/planted/planted.go:16: time.Sleep",
+		"engine/planted/planted.go:17: time.After",
+		"engine/planted/planted.go:18: go",
+		"engine/planted/planted.go:22: env.Panicf",
 		"engine/planted/planted.go:4: import math/rand",
 		"engine/planted/planted.go:5: import os",
 		"engine/planted/planted.go:6: import sync",

@@ -259,13 +259,13 @@ func Bootstrap(e *env.Env) error {
 		return fmt.Errorf("clog: could not write to file %q: %w", path, err)
 	}
 	if err := f.Sync(); err != nil {
-		env.Panicf("could not fsync file %q: %v", path, err)
+		e.Panicf("could not fsync file %q: %v", path, err)
 	}
 	if err := e.Disk.SyncDir(Dir); err != nil {
-		env.Panicf("could not fsync directory %q: %v", Dir, err)
+		e.Panicf("could not fsync directory %q: %v", Dir, err)
 	}
 	if err := e.Disk.SyncDir(""); err != nil {
-		env.Panicf("could not fsync the data directory: %v", err)
+		e.Panicf("could not fsync the data directory: %v", err)
 	}
 	return nil
 }
@@ -532,13 +532,13 @@ func (c *CLOG) Checkpoint() error {
 			return fmt.Errorf("clog: could not open file %q to fsync it: %w", path, err)
 		}
 		if err := f.Sync(); err != nil {
-			env.Panicf("could not fsync file %q: %v", path, err)
+			c.e.Panicf("could not fsync file %q: %v", path, err)
 		}
 		_ = f.Close()
 	}
 	if syncDir {
 		if err := c.e.Disk.SyncDir(Dir); err != nil {
-			env.Panicf("could not fsync directory %q: %v", Dir, err)
+			c.e.Panicf("could not fsync directory %q: %v", Dir, err)
 		}
 	}
 	c.lock.Lock()
