@@ -27,3 +27,43 @@ func (n *Node) Reboot(fn func(e *env.Env)) Stop {
 	n.Sim.KillAll()
 	return st
 }
+
+// Group waits for simulated processes to finish, as sync.WaitGroup does
+// for goroutines (tests spawn workers and wait for them).
+type Group struct {
+	mu   env.Mutex
+	cond env.Cond
+	left int
+}
+
+// NewGroup makes a group that waits for n calls to Done.
+func NewGroup(e *env.Env, n int) *Group {
+	g := &Group{mu: e.Sched.NewMutex("group"), left: n}
+	g.cond = e.Sched.NewCond("group", g.mu)
+	return g
+}
+
+// Done marks one member finished.
+func (g *Group) Done() {
+	g.mu.Lock()
+	g.left--
+	g.cond.Broadcast()
+	g.mu.Unlock()
+}
+
+// Wait blocks until every member is done.
+func (g *Group) Wait() {
+	g.mu.Lock()
+	for g.left > 0 {
+		g.cond.Wait()
+	}
+	g.mu.Unlock()
+}
+
+// Left is how many members have not finished yet.
+func (g *Group) Left() int {
+	g.mu.Lock()
+	n := g.left
+	g.mu.Unlock()
+	return n
+}

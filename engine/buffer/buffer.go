@@ -40,6 +40,7 @@
 package buffer
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -96,23 +97,13 @@ func (t Tag) String() string {
 }
 
 func compareTag(a, b Tag) int {
-	switch {
-	case a.Rel != b.Rel:
-		return cmp(uint64(a.Rel), uint64(b.Rel))
-	case a.Fork != b.Fork:
-		return cmp(uint64(a.Fork), uint64(b.Fork))
+	if c := cmp.Compare(a.Rel, b.Rel); c != 0 {
+		return c
 	}
-	return cmp(uint64(a.Block), uint64(b.Block))
-}
-
-func cmp(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
+	if c := cmp.Compare(a.Fork, b.Fork); c != 0 {
+		return c
 	}
-	return 0
+	return cmp.Compare(a.Block, b.Block)
 }
 
 // WAL is what the buffer manager needs of the write-ahead log: XLogFlush.

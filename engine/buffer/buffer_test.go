@@ -82,11 +82,11 @@ func walWorkload(t *testing.T, seed uint64, broken bool) (violations []string, w
 		ok(f.sm.Create(rel, smgr.MainForkNum, false))
 		f.extend(16)
 		const workers = 3
-		g := newGroup(e, workers+1)
+		g := simtest.NewGroup(e, workers+1)
 		stop := false
 		for i := 0; i < workers; i++ {
 			e.Sched.Spawn(fmt.Sprintf("backend%d", i), func() {
-				defer g.done()
+				defer g.Done()
 				for j := 0; j < 30; j++ {
 					blk := smgr.BlockNumber(e.Rand.Intn(16))
 					b, err := f.pool.ReadBuffer(rel, smgr.MainForkNum, blk)
@@ -97,7 +97,7 @@ func walWorkload(t *testing.T, seed uint64, broken bool) (violations []string, w
 			})
 		}
 		e.Sched.Spawn("bgwriter", func() {
-			defer g.done()
+			defer g.Done()
 			for !stop {
 				_, err := f.pool.BgBufferSync(2)
 				ok(err)
@@ -107,11 +107,11 @@ func walWorkload(t *testing.T, seed uint64, broken bool) (violations []string, w
 		e.Clock.Sleep(2 * time.Millisecond)
 		_, err := f.pool.BufferSync()
 		ok(err)
-		for g.left > 1 {
+		for g.Left() > 1 {
 			e.Clock.Sleep(time.Millisecond)
 		}
 		stop = true
-		g.wait()
+		g.Wait()
 		_, err = f.pool.BufferSync()
 		ok(err)
 		violations, writes = rd.violations, rd.writes
@@ -194,13 +194,13 @@ func concurrentRun(t *testing.T, seed uint64) string {
 		for i := range model {
 			model[i] = 1
 		}
-		g := newGroup(e, workers+1)
+		g := simtest.NewGroup(e, workers+1)
 		stop := false
 		var log []string
 		for i := 0; i < workers; i++ {
 			name := fmt.Sprintf("backend%d", i)
 			e.Sched.Spawn(name, func() {
-				defer g.done()
+				defer g.Done()
 				for j := 0; j < ops; j++ {
 					blk := smgr.BlockNumber(e.Rand.Intn(nblocks))
 					b, err := f.pool.ReadBuffer(rel, smgr.MainForkNum, blk)
@@ -230,7 +230,7 @@ func concurrentRun(t *testing.T, seed uint64) string {
 			})
 		}
 		e.Sched.Spawn("bgwriter", func() {
-			defer g.done()
+			defer g.Done()
 			for !stop {
 				_, err := f.pool.BgBufferSync(1)
 				ok(err)
@@ -240,11 +240,11 @@ func concurrentRun(t *testing.T, seed uint64) string {
 		e.Clock.Sleep(time.Millisecond)
 		_, err := f.pool.BufferSync()
 		ok(err)
-		for g.left > 1 {
+		for g.Left() > 1 {
 			e.Clock.Sleep(time.Millisecond)
 		}
 		stop = true
-		g.wait()
+		g.Wait()
 		ok(f.pool.CheckInvariants())
 		_, err = f.pool.BufferSync()
 		ok(err)
@@ -302,16 +302,16 @@ func TestSingleReadPerMiss(t *testing.T) {
 				ok(err)
 			}
 			before = f.sm.Stats().Reads
-			g := newGroup(e, 5)
+			g := simtest.NewGroup(e, 5)
 			for i := 0; i < 5; i++ {
 				e.Sched.Spawn(fmt.Sprintf("reader%d", i), func() {
-					defer g.done()
+					defer g.Done()
 					v, err := f.readVersion(0)
 					ok(err)
 					check(v == 1, "version %d", v)
 				})
 			}
-			g.wait()
+			g.Wait()
 			reads = f.sm.Stats().Reads
 			ok(f.pool.CheckInvariants())
 		})
@@ -430,12 +430,12 @@ func TestAssertions(t *testing.T) {
 				fn(f, b)
 				return
 			}
-			done := newGroup(e, 1)
+			done := simtest.NewGroup(e, 1)
 			e.Sched.Spawn("other", func() {
-				defer done.done()
+				defer done.Done()
 				f.pool.ReleaseBuffer(b)
 			})
-			done.wait()
+			done.Wait()
 		})
 		require.Equal(t, simtest.StopPanic, st.Kind, "%s: %s", name, st)
 	}

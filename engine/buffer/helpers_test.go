@@ -228,31 +228,3 @@ func (f *fixture) extend(nblocks int) {
 		f.pool.ReleaseBuffer(b)
 	}
 }
-
-// group lets the test process wait for spawned workers.
-type group struct {
-	mu   env.Mutex
-	cond env.Cond
-	left int
-}
-
-func newGroup(e *env.Env, n int) *group {
-	g := &group{mu: e.Sched.NewMutex("group"), left: n}
-	g.cond = e.Sched.NewCond("group", g.mu)
-	return g
-}
-
-func (g *group) done() {
-	g.mu.Lock()
-	g.left--
-	g.cond.Broadcast()
-	g.mu.Unlock()
-}
-
-func (g *group) wait() {
-	g.mu.Lock()
-	for g.left > 0 {
-		g.cond.Wait()
-	}
-	g.mu.Unlock()
-}

@@ -13,41 +13,12 @@ import (
 	"github.com/pgdst/pgdst/simtest"
 )
 
-// waitAll blocks the calling process until n spawned processes have called
-// done, using a plain env mutex and condition variable.
-type group struct {
-	mu   env.Mutex
-	cond env.Cond
-	left int
-}
-
-func newGroup(e *env.Env, n int) *group {
-	g := &group{mu: e.Sched.NewMutex("group"), left: n}
-	g.cond = e.Sched.NewCond("group", g.mu)
-	return g
-}
-
-func (g *group) done() {
-	g.mu.Lock()
-	g.left--
-	g.cond.Broadcast()
-	g.mu.Unlock()
-}
-
-func (g *group) wait() {
-	g.mu.Lock()
-	for g.left > 0 {
-		g.cond.Wait()
-	}
-	g.mu.Unlock()
-}
-
 // rwScenario runs readers and writers against one lock and returns an
 // event log plus the invariant violations it saw.
 func rwScenario(seed uint64, readers, writers, rounds int) (log []string, maxReaders int, violations []string, st simtest.Stop) {
 	st, _ = simtest.InSim(seed, func(e *env.Env) {
 		l := lwlock.New(e, "test")
-		g := newGroup(e, readers+writers)
+		g := simtest.NewGroup(e, readers+writers)
 		nReaders, nWriters := 0, 0
 		check := func(who string) {
 			if nWriters > 1 || (nWriters == 1 && nReaders > 0) {
@@ -57,7 +28,7 @@ func rwScenario(seed uint64, readers, writers, rounds int) (log []string, maxRea
 		for r := 0; r < readers; r++ {
 			name := fmt.Sprintf("r%d", r)
 			e.Sched.Spawn(name, func() {
-				defer g.done()
+				defer g.Done()
 				for i := 0; i < rounds; i++ {
 					l.Acquire(lwlock.Shared)
 					nReaders++
@@ -81,7 +52,7 @@ func rwScenario(seed uint64, readers, writers, rounds int) (log []string, maxRea
 		for w := 0; w < writers; w++ {
 			name := fmt.Sprintf("w%d", w)
 			e.Sched.Spawn(name, func() {
-				defer g.done()
+				defer g.Done()
 				for i := 0; i < rounds; i++ {
 					l.Acquire(lwlock.Exclusive)
 					nWriters++
@@ -97,7 +68,7 @@ func rwScenario(seed uint64, readers, writers, rounds int) (log []string, maxRea
 				}
 			})
 		}
-		g.wait()
+		g.Wait()
 	})
 	return log, maxReaders, violations, st
 }
@@ -143,10 +114,10 @@ func TestWriterNotStarved(t *testing.T) {
 			// writer shows up as a failed bound rather than a hang.
 			deadline := e.Clock.Now() + 100*time.Millisecond
 			stop := false
-			g := newGroup(e, readers)
+			g := simtest.NewGroup(e, readers)
 			for r := 0; r < readers; r++ {
 				e.Sched.Spawn(fmt.Sprintf("r%d", r), func() {
-					defer g.done()
+					defer g.Done()
 					for !stop && e.Clock.Now() < deadline {
 						l.Acquire(lwlock.Shared)
 						e.Clock.Sleep(time.Duration(5+e.Rand.Intn(10)) * time.Microsecond)
@@ -164,7 +135,7 @@ func TestWriterNotStarved(t *testing.T) {
 				l.Release()
 			}
 			stop = true
-			g.wait()
+			g.Wait()
 		})
 		require.Equal(t, simtest.StopAllDone, st.Kind, "seed %d: %s", seed, st)
 		require.LessOrEqual(t, worst, waitBound, "seed %d: writer waited %v", seed, worst)
@@ -175,16 +146,16 @@ func TestConditionalAcquire(t *testing.T) {
 	st, _ := simtest.InSim(7, func(e *env.Env) {
 		l := lwlock.New(e, "cond")
 		require.True(t, l.ConditionalAcquire(lwlock.Exclusive))
-		g := newGroup(e, 2)
+		g := simtest.NewGroup(e, 2)
 		var gotShared, gotExclusive bool
 		e.Sched.Spawn("other", func() {
-			defer g.done()
+			defer g.Done()
 			gotShared = l.ConditionalAcquire(lwlock.Shared)
 			gotExclusive = l.ConditionalAcquire(lwlock.Exclusive)
 		})
 		// A writer queues behind our exclusive hold.
 		e.Sched.Spawn("writer", func() {
-			defer g.done()
+			defer g.Done()
 			l.Acquire(lwlock.Exclusive)
 			l.Release()
 		})
@@ -192,29 +163,29 @@ func TestConditionalAcquire(t *testing.T) {
 			e.Clock.Sleep(time.Microsecond)
 		}
 		l.Release()
-		g.wait()
+		g.Wait()
 		require.False(t, gotShared)
 		require.False(t, gotExclusive)
 
 		// Shared holders admit a conditional shared acquire but not an
 		// exclusive one; a queued writer blocks even the shared one.
 		require.True(t, l.ConditionalAcquire(lwlock.Shared))
-		g2 := newGroup(e, 1)
+		g2 := simtest.NewGroup(e, 1)
 		var shared2, excl2, sharedBehindWriter bool
 		e.Sched.Spawn("other2", func() {
-			defer g2.done()
+			defer g2.Done()
 			excl2 = l.ConditionalAcquire(lwlock.Exclusive)
 			shared2 = l.ConditionalAcquire(lwlock.Shared)
 			if shared2 {
 				l.Release()
 			}
 		})
-		g2.wait()
+		g2.Wait()
 		require.True(t, shared2)
 		require.False(t, excl2)
-		g3 := newGroup(e, 2)
+		g3 := simtest.NewGroup(e, 2)
 		e.Sched.Spawn("writer2", func() {
-			defer g3.done()
+			defer g3.Done()
 			l.Acquire(lwlock.Exclusive)
 			l.Release()
 		})
@@ -222,13 +193,13 @@ func TestConditionalAcquire(t *testing.T) {
 			e.Clock.Sleep(time.Microsecond)
 		}
 		e.Sched.Spawn("reader3", func() {
-			defer g3.done()
+			defer g3.Done()
 			sharedBehindWriter = l.ConditionalAcquire(lwlock.Shared)
 		})
 		e.Clock.Sleep(100 * time.Microsecond)
 		require.False(t, sharedBehindWriter)
 		l.Release()
-		g3.wait()
+		g3.Wait()
 	})
 	require.Equal(t, simtest.StopAllDone, st.Kind, "%s", st)
 }

@@ -66,6 +66,7 @@
 package smgr
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -176,23 +177,13 @@ type SegTag struct {
 func (t SegTag) path() string { return SegPath(t.Rel, t.Fork, t.Segno) }
 
 func compareSegTag(a, b SegTag) int {
-	switch {
-	case a.Rel != b.Rel:
-		return cmpU(uint64(a.Rel), uint64(b.Rel))
-	case a.Fork != b.Fork:
-		return cmpU(uint64(a.Fork), uint64(b.Fork))
+	if c := cmp.Compare(a.Rel, b.Rel); c != 0 {
+		return c
 	}
-	return cmpU(uint64(a.Segno), uint64(b.Segno))
-}
-
-func cmpU(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
+	if c := cmp.Compare(a.Fork, b.Fork); c != 0 {
+		return c
 	}
-	return 0
+	return cmp.Compare(a.Segno, b.Segno)
 }
 
 // SMgr is the storage manager of one node.
