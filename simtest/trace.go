@@ -92,3 +92,7 @@ func (t *Trace) flush() error {
 	}
 	return nil
 }
+
+// NewTrace makes a trace hash; w, when not nil, receives the readable
+// trace. Tests that build a Node themselves use it.
+func NewTrace(w io.Writer) *Trace { return newTrace(w) }

@@ -1,0 +1,203 @@
+package xact
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/pgdst/pgdst/engine/clog"
+	"github.com/pgdst/pgdst/engine/env"
+	"github.com/pgdst/pgdst/engine/lmgr"
+	"github.com/pgdst/pgdst/engine/wal"
+)
+
+// Resource managers and record types of transactions (RM_XACT_ID, RM_CLOG_ID).
+const (
+	RMXact        = 1
+	RMClog        = 3
+	InfoCommit    = 0x00 // XLOG_XACT_COMMIT
+	InfoAbort     = 0x20 // XLOG_XACT_ABORT
+	InfoZeroPage  = 0x00 // CLOG_ZEROPAGE
+	xactRecordLen = 8
+)
+
+// The injection points of a commit, in order (see Commit).
+const (
+	PointAfterCommitInsert = "backend-after-commit-insert"
+	PointAfterXLogFlush    = "backend-after-xlogflush"
+	PointAfterClogUpdate   = "backend-after-clog-update"
+	PointBeforeAck         = "backend-before-ack"
+)
+
+// Manager runs transactions over the proc array, the clog, the WAL and the
+// lock manager (xact.c's StartTransaction / CommitTransaction /
+// AbortTransaction and RecordTransactionCommit).
+type Manager struct {
+	e     *env.Env
+	Procs *ProcArray
+	Clog  *clog.CLOG
+	WAL   *wal.WAL
+	Locks *lmgr.Manager
+	// SynchronousCommit is synchronous_commit: when off, a commit returns
+	// before its record is durable and the WAL writer flushes it later.
+	SynchronousCommit bool
+}
+
+// Txn is one backend's current transaction (TransactionStateData).
+type Txn struct {
+	m    *Manager
+	proc *Proc
+	xid  XID
+	cid  uint32
+	done bool
+}
+
+// SetEnv gives the manager its environment (for injection points and
+// PANICs).
+func (m *Manager) SetEnv(e *env.Env) { m.e = e }
+
+// Begin starts a transaction for proc; no xid is assigned until the
+// transaction first writes (AssignTransactionId is lazy).
+func (m *Manager) Begin(proc *Proc) *Txn {
+	if proc.xid != InvalidXID {
+		panic("xact: Begin while the proc has a transaction")
+	}
+	return &Txn{m: m, proc: proc}
+}
+
+// XID is the transaction's id, InvalidXID if it has not written.
+func (t *Txn) XID() XID { return t.xid }
+
+// CID is the current command id (GetCurrentCommandId).
+func (t *Txn) CID() uint32 { return t.cid }
+
+// NextCommand makes the next command see this one's changes
+// (CommandCounterIncrement).
+func (t *Txn) NextCommand() { t.cid++ }
+
+// AssignXID gives the transaction an id if it has none
+// (GetCurrentTransactionId): the clog page for the id is created first —
+// and its creation WAL-logged, as ExtendCLOG does — under XidGenLock, and
+// the transaction takes the lock on its own id that waiters block on.
+func (t *Txn) AssignXID() (XID, error) {
+	if t.xid != InvalidXID {
+		return t.xid, nil
+	}
+	m := t.m
+	var extErr error
+	xid := m.Procs.AssignXID(t.proc, func(x XID) {
+		created, err := m.Clog.ExtendCLOG(uint64(x))
+		if err != nil {
+			extErr = err
+			return
+		}
+		if created {
+			page := make([]byte, 8)
+			binary.LittleEndian.PutUint64(page, clog.PageOf(uint64(x)))
+			// PostgreSQL's WriteZeroPageXlogRec: inserted, not flushed.
+			m.WAL.Insert(&wal.Record{Rmid: RMClog, Info: InfoZeroPage, Payload: page})
+		}
+	})
+	if extErr != nil {
+		// The xid was handed out but its clog page could not be made:
+		// PostgreSQL raises ERROR inside GetNewTransactionId's critical
+		// path only before advancing nextXid; here the id is burnt.
+		m.Procs.EndTransaction(t.proc)
+		return InvalidXID, extErr
+	}
+	m.Locks.Hold(t.proc.slot, uint64(xid))
+	t.xid = xid
+	return xid, nil
+}
+
+func xactPayload(xid XID) []byte {
+	b := make([]byte, xactRecordLen)
+	binary.LittleEndian.PutUint64(b, uint64(xid))
+	return b
+}
+
+// Commit is CommitTransaction with RecordTransactionCommit's order: inside
+// a critical section that delays checkpoints (DELAY_CHKPT_START), insert
+// the commit record, flush it when synchronous_commit is on, mark the clog
+// (with the record's LSN for asynchronous commits, so its page waits for
+// the WAL), then leave the critical section, remove the xid from the proc
+// array and release waiters. Only after that may the caller acknowledge.
+func (t *Txn) Commit() (commitLSN wal.LSN, err error) {
+	if t.done {
+		return wal.InvalidLSN, fmt.Errorf("xact: transaction already ended")
+	}
+	t.done = true
+	m := t.m
+	if t.xid == InvalidXID {
+		m.Procs.EndTransaction(t.proc) // read-only: nothing to record
+		return wal.InvalidLSN, nil
+	}
+	m.Procs.SetDelayCheckpoint(t.proc, true)
+	_, end := m.WAL.Insert(&wal.Record{Xid: uint64(t.xid), Rmid: RMXact, Info: InfoCommit, Payload: xactPayload(t.xid)})
+	m.e.Inject(PointAfterCommitInsert)
+	groupLSN := wal.InvalidLSN
+	if m.SynchronousCommit {
+		m.WAL.Flush(end)
+	} else {
+		groupLSN = end
+	}
+	m.e.Inject(PointAfterXLogFlush)
+	if err := m.Clog.SetStatus(uint64(t.xid), clog.Committed, groupLSN); err != nil {
+		// The commit record is in the WAL: PostgreSQL's
+		// TransactionIdCommitTree runs in a critical section, where any
+		// error is a PANIC.
+		m.e.Panicf("could not mark transaction %d committed: %v", t.xid, err)
+	}
+	m.e.Inject(PointAfterClogUpdate)
+	m.Procs.SetDelayCheckpoint(t.proc, false)
+	m.Procs.EndTransaction(t.proc)
+	m.Locks.Release(uint64(t.xid))
+	m.e.Inject(PointBeforeAck)
+	return end, nil
+}
+
+// Abort is AbortTransaction / RecordTransactionAbort: an abort record (never
+// flushed: a lost abort record is the same as a crash, which aborts), the
+// clog marked aborted, the xid removed and waiters released.
+func (t *Txn) Abort() error {
+	if t.done {
+		return nil
+	}
+	t.done = true
+	m := t.m
+	if t.xid != InvalidXID {
+		m.WAL.Insert(&wal.Record{Xid: uint64(t.xid), Rmid: RMXact, Info: InfoAbort, Payload: xactPayload(t.xid)})
+		if err := m.Clog.SetStatus(uint64(t.xid), clog.Aborted, wal.InvalidLSN); err != nil {
+			m.e.Panicf("could not mark transaction %d aborted: %v", t.xid, err)
+		}
+	}
+	m.Procs.EndTransaction(t.proc)
+	if t.xid != InvalidXID {
+		m.Locks.Release(uint64(t.xid))
+	}
+	return nil
+}
+
+// Redo replays the transaction and clog records (xact_redo, clog_redo).
+// It reports whether rec was one of them, and the highest xid it saw.
+func Redo(c *clog.CLOG, rec wal.Record, end wal.LSN) (handled bool, err error) {
+	switch rec.Rmid {
+	case RMXact:
+		if len(rec.Payload) != xactRecordLen {
+			return true, fmt.Errorf("xact record at %s: bad length %d", rec.LSN, len(rec.Payload))
+		}
+		xid := binary.LittleEndian.Uint64(rec.Payload)
+		switch rec.Info {
+		case InfoCommit:
+			return true, c.RedoSetStatus(xid, clog.Committed, end)
+		case InfoAbort:
+			return true, c.RedoSetStatus(xid, clog.Aborted, wal.InvalidLSN)
+		}
+		return true, fmt.Errorf("xact record at %s: unknown info %#x", rec.LSN, rec.Info)
+	case RMClog:
+		if rec.Info != InfoZeroPage || len(rec.Payload) != 8 {
+			return true, fmt.Errorf("clog record at %s: bad record", rec.LSN)
+		}
+		return true, c.RedoZeroPage(binary.LittleEndian.Uint64(rec.Payload))
+	}
+	return false, nil
+}
