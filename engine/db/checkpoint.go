@@ -1,0 +1,100 @@
+package db
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/pgdst/pgdst/engine/wal"
+)
+
+// delayWaitMax bounds the checkpointer's wait for commits in their
+// critical section (each step sleeps 1 ms, as CreateCheckPoint's
+// pg_usleep(10000L) loop does with 10 ms).
+const delayWaitMax = 10000
+
+// Checkpoint is CreateCheckPoint, in PostgreSQL's order:
+//
+//  1. take the REDO pointer under the WAL insert lock;
+//  2. wait for transactions inside their commit critical section
+//     (DELAY_CHKPT_START): a commit record before REDO whose clog update
+//     is still to come must reach the clog before the clog is flushed;
+//  3. CheckPointGuts: flush the clog, then every dirty buffer (WAL first),
+//     then fsync every file written (BufferSync and the pending-sync table);
+//  4. insert the checkpoint record and flush it;
+//  5. update the control file, which is what makes the new REDO pointer
+//     the place recovery starts;
+//  6. remove WAL segments older than the REDO pointer.
+func (db *DB) Checkpoint() error {
+	db.ckptMu.Lock()
+	defer db.ckptMu.Unlock()
+	e := db.e
+	var redo wal.LSN
+	db.WAL.WithInsertLock(func(next wal.LSN) {
+		redo = next
+		db.redoPtr = next
+	})
+	e.Inject(PointAfterRedo)
+	if slots := db.Procs.DelayingCheckpoint(); len(slots) > 0 {
+		for i := 0; db.Procs.StillDelaying(slots); i++ {
+			if i == delayWaitMax {
+				return fmt.Errorf("checkpoint: commits still in their critical section after %d waits", delayWaitMax)
+			}
+			e.Clock.Sleep(time.Millisecond)
+		}
+	}
+	e.Inject(PointAfterDelayWait)
+	if err := db.Clog.Checkpoint(); err != nil {
+		return fmt.Errorf("checkpoint: clog: %w", err)
+	}
+	e.Inject(PointAfterClog)
+	if _, err := db.Pool.BufferSync(); err != nil {
+		return fmt.Errorf("checkpoint: buffers: %w", err)
+	}
+	e.Inject(PointAfterBuffers)
+	nextXid := db.Procs.NextXID()
+	rec := checkpointRecord(redo, nextXid)
+	start, end := db.WAL.Insert(&rec)
+	e.Inject(PointAfterRecord)
+	db.WAL.Flush(end)
+	e.Inject(PointAfterFlush)
+	if err := writeControl(e, controlData{state: StateInProduction, checkpoint: start, redo: redo, nextXid: nextXid, segSize: db.cfg.WAL.SegmentSize}); err != nil {
+		return err
+	}
+	if _, err := db.WAL.RemoveSegmentsBefore(redo); err != nil {
+		return fmt.Errorf("checkpoint: removing old WAL: %w", err)
+	}
+	e.Inject(PointAfterRemoveSegment)
+	e.Logf("checkpoint complete: redo %s, record %s", redo, start)
+	return nil
+}
+
+// CheckpointerLoop is CheckpointerMain: a checkpoint every
+// checkpoint_timeout; a failed one is logged and retried next time.
+func (db *DB) CheckpointerLoop() {
+	for {
+		db.e.Clock.Sleep(db.cfg.CheckpointTimeout)
+		if err := db.Checkpoint(); err != nil {
+			db.e.Logf("checkpoint failed: %v", err)
+		}
+	}
+}
+
+// BgwriterLoop is BackgroundWriterMain: every bgwriter_delay, write up to
+// bgwriter_lru_maxpages dirty buffers ahead of the clock hand.
+func (db *DB) BgwriterLoop() {
+	for {
+		db.e.Clock.Sleep(db.cfg.BgwriterDelay)
+		if _, err := db.Pool.BgBufferSync(db.cfg.BgwriterLRUMax); err != nil {
+			db.e.Logf("bgwriter: %v", err)
+		}
+	}
+}
+
+// WalWriterLoop is WalWriterMain: every wal_writer_delay, flush the WAL,
+// which makes asynchronous commits durable.
+func (db *DB) WalWriterLoop() {
+	for {
+		db.e.Clock.Sleep(db.cfg.WalWriterDelay)
+		db.WAL.Flush(db.WAL.InsertLSN())
+	}
+}

@@ -1,0 +1,108 @@
+package db
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+
+	"github.com/pgdst/pgdst/engine/env"
+	"github.com/pgdst/pgdst/engine/wal"
+	"github.com/pgdst/pgdst/engine/xact"
+)
+
+// The control file (global/pg_control, ControlFileData): where the last
+// checkpoint is, and the cluster state. It is one 512-byte sector rewritten
+// in place and fsynced, which is atomic on the disks PostgreSQL supports
+// (PG_CONTROL_MAX_SAFE_SIZE); a CRC guards it all the same.
+const (
+	controlPath = "global/pg_control"
+	controlSize = 512
+	controlVer  = 2
+)
+
+// State is DBState.
+type State uint32
+
+const (
+	StateShutdowned      State = 1 // DB_SHUTDOWNED
+	StateInCrashRecovery State = 4 // DB_IN_CRASH_RECOVERY
+	StateInProduction    State = 6 // DB_IN_PRODUCTION
+)
+
+var controlMagic = [8]byte{'P', 'G', 'D', 'S', 'T', 'C', 'T', '2'}
+
+type controlData struct {
+	state      State
+	checkpoint wal.LSN // the last checkpoint record
+	redo       wal.LSN // its REDO pointer
+	nextXid    xact.XID
+	segSize    int64
+}
+
+func (c controlData) encode() []byte {
+	b := make([]byte, controlSize)
+	copy(b, controlMagic[:])
+	binary.LittleEndian.PutUint32(b[8:], controlVer)
+	binary.LittleEndian.PutUint32(b[16:], uint32(c.state))
+	binary.LittleEndian.PutUint64(b[24:], uint64(c.checkpoint))
+	binary.LittleEndian.PutUint64(b[32:], uint64(c.redo))
+	binary.LittleEndian.PutUint64(b[40:], uint64(c.nextXid))
+	binary.LittleEndian.PutUint64(b[48:], uint64(c.segSize))
+	binary.LittleEndian.PutUint32(b[12:], crc32.Checksum(b[16:], crc32.MakeTable(crc32.Castagnoli)))
+	return b
+}
+
+func decodeControl(b []byte) (controlData, error) {
+	if len(b) != controlSize {
+		return controlData{}, fmt.Errorf("control file has %d bytes, want %d", len(b), controlSize)
+	}
+	if [8]byte(b[:8]) != controlMagic {
+		return controlData{}, errors.New("control file has a bad magic number")
+	}
+	if v := binary.LittleEndian.Uint32(b[8:]); v != controlVer {
+		return controlData{}, fmt.Errorf("control file version %d, want %d", v, controlVer)
+	}
+	if crc32.Checksum(b[16:], crc32.MakeTable(crc32.Castagnoli)) != binary.LittleEndian.Uint32(b[12:]) {
+		return controlData{}, errors.New("incorrect checksum in control file")
+	}
+	return controlData{
+		state:      State(binary.LittleEndian.Uint32(b[16:])),
+		checkpoint: wal.LSN(binary.LittleEndian.Uint64(b[24:])),
+		redo:       wal.LSN(binary.LittleEndian.Uint64(b[32:])),
+		nextXid:    xact.XID(binary.LittleEndian.Uint64(b[40:])),
+		segSize:    int64(binary.LittleEndian.Uint64(b[48:])),
+	}, nil
+}
+
+// writeControl is UpdateControlFile: write the sector in place, then fsync;
+// a failed fsync is a PANIC.
+func writeControl(e *env.Env, c controlData) error {
+	f, err := e.Disk.Open(controlPath, env.OpenCreate)
+	if err != nil {
+		return fmt.Errorf("could not open control file: %w", err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(c.encode(), 0); err != nil {
+		return fmt.Errorf("could not write control file: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		e.Panicf("could not fsync control file: %v", err)
+	}
+	e.Inject(PointAfterControl)
+	return nil
+}
+
+func readControl(e *env.Env) (controlData, error) {
+	f, err := e.Disk.Open(controlPath, env.OpenExisting)
+	if err != nil {
+		return controlData{}, fmt.Errorf("could not open control file %q: %w", controlPath, err)
+	}
+	defer f.Close()
+	b := make([]byte, controlSize)
+	n, err := f.ReadAt(b, 0)
+	if err != nil && n != controlSize {
+		return controlData{}, fmt.Errorf("could not read control file: %w", err)
+	}
+	return decodeControl(b)
+}

@@ -1,0 +1,198 @@
+// Package db is the storage engine's spine: initdb, the startup process's
+// recovery, the checkpoint, and the background writer, checkpointer and WAL
+// writer loops, over the WAL, the clog, the buffer pool and the transaction
+// manager. Access methods (heap, B-tree) plug their redo into its resource
+// manager table.
+//
+// It owns the control file and the order of the checkpoint and of
+// recovery. It never touches tuples or index pages itself.
+package db
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/pgdst/pgdst/engine/buffer"
+	"github.com/pgdst/pgdst/engine/bugs"
+	"github.com/pgdst/pgdst/engine/clog"
+	"github.com/pgdst/pgdst/engine/env"
+	"github.com/pgdst/pgdst/engine/lmgr"
+	"github.com/pgdst/pgdst/engine/page"
+	"github.com/pgdst/pgdst/engine/smgr"
+	"github.com/pgdst/pgdst/engine/wal"
+	"github.com/pgdst/pgdst/engine/xact"
+)
+
+// The checkpoint's injection points, in order.
+const (
+	PointAfterRedo          = "checkpointer-after-redo"
+	PointAfterDelayWait     = "checkpointer-after-delay-wait"
+	PointAfterClog          = "checkpointer-after-clog"
+	PointAfterBuffers       = "checkpointer-after-buffers"
+	PointAfterRecord        = "checkpointer-after-record"
+	PointAfterFlush         = "checkpointer-after-flush"
+	PointAfterControl       = "checkpointer-after-control"
+	PointAfterRemoveSegment = "checkpointer-after-segment-removal"
+	PointAfterRedoRecord    = "startup-after-redo-record"
+)
+
+// InfoCheckpoint is XLOG_CHECKPOINT_ONLINE, a record of RMXLog.
+const InfoCheckpoint = 0x10
+
+// Config is the engine's configuration, with PostgreSQL's defaults.
+type Config struct {
+	SharedBuffers     int // in pages
+	MaxConnections    int
+	WAL               wal.Config
+	SegBlocks         uint32 // relation segment size in blocks
+	ClogBuffers       int
+	SynchronousCommit bool
+	CheckpointTimeout time.Duration
+	BgwriterDelay     time.Duration
+	BgwriterLRUMax    int
+	WalWriterDelay    time.Duration
+	DeadlockTimeout   time.Duration
+	Bugs              bugs.Set
+}
+
+// DefaultConfig is PostgreSQL's defaults, scaled where memory matters.
+func DefaultConfig() Config {
+	return Config{
+		SharedBuffers:     128,
+		MaxConnections:    100,
+		WAL:               wal.DefaultConfig(),
+		SegBlocks:         smgr.DefaultSegBlocks,
+		ClogBuffers:       clog.DefaultBuffers,
+		SynchronousCommit: true,
+		CheckpointTimeout: 5 * time.Minute,
+		BgwriterDelay:     200 * time.Millisecond,
+		BgwriterLRUMax:    100,
+		WalWriterDelay:    200 * time.Millisecond,
+		DeadlockTimeout:   time.Second,
+	}
+}
+
+// Validate rejects a configuration the engine cannot run with.
+func (c Config) Validate() error {
+	switch {
+	case c.SharedBuffers < 16 || c.SharedBuffers > 1<<20:
+		return fmt.Errorf("shared_buffers must be in [16, 1048576] pages, got %d", c.SharedBuffers)
+	case c.MaxConnections < 1 || c.MaxConnections > 10000:
+		return fmt.Errorf("max_connections must be in [1, 10000], got %d", c.MaxConnections)
+	case c.CheckpointTimeout <= 0 || c.BgwriterDelay <= 0 || c.WalWriterDelay <= 0 || c.DeadlockTimeout <= 0:
+		return errors.New("checkpoint_timeout, bgwriter_delay, wal_writer_delay and deadlock_timeout must be positive")
+	}
+	return c.WAL.Validate()
+}
+
+// RedoFunc replays one record of a resource manager; end is its end LSN,
+// the LSN its changes stamp on pages.
+type RedoFunc func(db *DB, rec wal.Record, end wal.LSN) error
+
+// DB is one running instance: its shared memory.
+type DB struct {
+	e     *env.Env
+	cfg   Config
+	WAL   *wal.WAL
+	SMgr  *smgr.SMgr
+	Pool  *buffer.Pool
+	Clog  *clog.CLOG
+	Procs *xact.ProcArray
+	Locks *lmgr.Manager
+	Xacts *xact.Manager
+
+	ckptMu  env.Mutex // CheckpointLock: one checkpoint at a time
+	redoPtr wal.LSN   // RedoRecPtr, guarded by the WAL insert lock
+	rmgrs   [256]RedoFunc
+}
+
+// Env is the instance's environment.
+func (db *DB) Env() *env.Env { return db.e }
+
+// Config is the instance's configuration.
+func (db *DB) Config() Config { return db.cfg }
+
+// NeedsFPI reports whether a page last changed at pageLSN needs a full-page
+// image in the record about to change it: its first change since the REDO
+// pointer (XLogCheckBufferNeedsBackup). Callers ask it inside
+// wal.InsertWith's build callback, under the insert lock, so a concurrent
+// checkpoint cannot move the REDO pointer between the decision and the
+// record's insertion (XLogInsertRecord's RedoRecPtr re-check).
+func (db *DB) NeedsFPI(pageLSN wal.LSN) bool { return pageLSN <= db.redoPtr }
+
+// RegisterRedo installs the redo function of resource manager rmid.
+func (db *DB) RegisterRedo(rmid uint8, fn RedoFunc) {
+	if db.rmgrs[rmid] != nil {
+		panic(fmt.Sprintf("db: resource manager %d registered twice", rmid))
+	}
+	db.rmgrs[rmid] = fn
+}
+
+func checkpointRecord(redo wal.LSN, nextXid xact.XID) wal.Record {
+	p := make([]byte, 16)
+	binary.LittleEndian.PutUint64(p, uint64(redo))
+	binary.LittleEndian.PutUint64(p[8:], uint64(nextXid))
+	return wal.Record{Rmid: wal.RMXLog, Info: InfoCheckpoint, Payload: p}
+}
+
+func decodeCheckpoint(rec wal.Record) (redo wal.LSN, nextXid xact.XID, err error) {
+	if rec.Rmid != wal.RMXLog || rec.Info != InfoCheckpoint || len(rec.Payload) != 16 {
+		return 0, 0, errors.New("not a checkpoint record")
+	}
+	return wal.LSN(binary.LittleEndian.Uint64(rec.Payload)), xact.XID(binary.LittleEndian.Uint64(rec.Payload[8:])), nil
+}
+
+// InitDB creates a cluster (initdb/BootStrapXLOG): directories, the first
+// WAL segment, the clog, a first checkpoint record and the control file,
+// all durable before it returns.
+func InitDB(e *env.Env, cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	for _, d := range []string{"global", smgr.BaseDir} {
+		if err := e.Disk.MkdirAll(d); err != nil {
+			return err
+		}
+	}
+	if err := wal.Create(e, cfg.WAL); err != nil {
+		return fmt.Errorf("initdb: %w", err)
+	}
+	if err := clog.Bootstrap(e); err != nil {
+		return fmt.Errorf("initdb: %w", err)
+	}
+	w, err := wal.Open(e, cfg.WAL, wal.FirstLSN, wal.InvalidLSN)
+	if err != nil {
+		return err
+	}
+	rec := checkpointRecord(wal.FirstLSN, xact.FirstNormalXID)
+	start, end := w.Insert(&rec)
+	w.Flush(end)
+	w.Close()
+	if err := writeControl(e, controlData{state: StateShutdowned, checkpoint: start, redo: wal.FirstLSN, nextXid: xact.FirstNormalXID, segSize: cfg.WAL.SegmentSize}); err != nil {
+		return err
+	}
+	for _, d := range []string{"", "global", smgr.BaseDir} {
+		if err := e.Disk.SyncDir(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (db *DB) newPool(w buffer.WAL) error {
+	var err error
+	db.SMgr, err = smgr.New(db.e, smgr.Config{SegBlocks: db.cfg.SegBlocks})
+	if err != nil {
+		return err
+	}
+	db.Pool, err = buffer.NewPool(db.e, buffer.Config{
+		NBuffers:    db.cfg.SharedBuffers,
+		SMgr:        db.SMgr,
+		WAL:         w,
+		Verify:      page.Verify,
+		SetChecksum: page.SetChecksum,
+	})
+	return err
+}

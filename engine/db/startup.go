@@ -1,0 +1,206 @@
+package db
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/pgdst/pgdst/engine/clog"
+	"github.com/pgdst/pgdst/engine/env"
+	"github.com/pgdst/pgdst/engine/lmgr"
+	"github.com/pgdst/pgdst/engine/wal"
+	"github.com/pgdst/pgdst/engine/xact"
+)
+
+// RecoveryStats says what the startup process did.
+type RecoveryStats struct {
+	Checkpoint wal.LSN
+	Redo       wal.LSN
+	End        wal.LSN
+	EndReason  string
+	Records    int
+	Synced     int // files fsynced by SyncDataDirectory
+}
+
+// walRef lets the buffer pool flush through the WAL once it is open again.
+// During redo it does nothing: everything replayed was read from WAL that
+// SyncDataDirectory made durable, so pages written then are ordered after
+// their WAL already.
+type walRef struct{ w *wal.WAL }
+
+func (r *walRef) Flush(upto wal.LSN) {
+	if r.w != nil {
+		r.w.Flush(upto)
+	}
+}
+
+// Open starts an instance: the startup process (StartupXLOG). It reads the
+// control file and the checkpoint record it names, fsyncs the data
+// directory if the cluster was not shut down cleanly, redoes every record
+// from the checkpoint's REDO pointer to the end of valid WAL through the
+// resource manager table, trims the clog, reopens the WAL for writing and
+// writes an end-of-recovery checkpoint. A missing or corrupt control file
+// or checkpoint record is a PANIC, never a guess.
+//
+// register is called before redo to install the access methods' redo
+// functions (RegisterRedo).
+func Open(e *env.Env, cfg Config, register func(*DB)) (*DB, RecoveryStats, error) {
+	var st RecoveryStats
+	if err := cfg.Validate(); err != nil {
+		return nil, st, err
+	}
+	ctl, err := readControl(e)
+	if err != nil {
+		e.Panicf("%v", err)
+	}
+	if ctl.segSize != cfg.WAL.SegmentSize {
+		e.Panicf("WAL segment size %d in the control file, %d configured", ctl.segSize, cfg.WAL.SegmentSize)
+	}
+	st.Checkpoint, st.Redo = ctl.checkpoint, ctl.redo
+	if ctl.state != StateShutdowned {
+		// SyncDataDirectory: the OS may still hold unsynced WAL and data
+		// from before the crash; make it durable before trusting it.
+		if st.Synced, err = syncDataDirectory(e); err != nil {
+			e.Panicf("could not sync the data directory: %v", err)
+		}
+	}
+	ctl.state = StateInCrashRecovery
+	if err := writeControl(e, ctl); err != nil {
+		e.Panicf("%v", err)
+	}
+
+	r, err := wal.NewReader(e, cfg.WAL, ctl.checkpoint, wal.InvalidLSN)
+	if err != nil {
+		e.Panicf("could not locate a valid checkpoint record: %v", err)
+	}
+	ckrec, ok, err := r.Next()
+	r.Close()
+	if err != nil || !ok {
+		e.Panicf("could not locate a valid checkpoint record at %s: %v %v", ctl.checkpoint, err, r.EndErr)
+	}
+	redo, nextXid, err := decodeCheckpoint(ckrec)
+	if err != nil || redo != ctl.redo {
+		e.Panicf("invalid checkpoint record at %s", ctl.checkpoint)
+	}
+	nextXid = max(nextXid, ctl.nextXid)
+
+	db := &DB{e: e, cfg: cfg, ckptMu: e.Sched.NewMutex("CheckpointLock")}
+	ref := &walRef{}
+	if db.Clog, err = clog.Open(e, nil, clog.Config{Buffers: cfg.ClogBuffers, InRecovery: true}); err != nil {
+		e.Panicf("could not open the clog: %v", err)
+	}
+	if err := db.newPool(ref); err != nil {
+		e.Panicf("%v", err)
+	}
+	if register != nil {
+		register(db)
+	}
+
+	r, err = wal.NewReader(e, cfg.WAL, redo, wal.InvalidLSN)
+	if err != nil {
+		e.Panicf("%v", err)
+	}
+	e.Logf("redo starts at %s", redo)
+	for {
+		rec, ok, err := r.Next()
+		if err != nil {
+			e.Panicf("could not read WAL during recovery: %v", err)
+		}
+		if !ok {
+			break
+		}
+		st.Records++
+		if x := xact.XID(rec.Xid); x >= nextXid {
+			nextXid = x + 1
+		}
+		if err := db.redoOne(rec, r.End()); err != nil {
+			e.Panicf("redo of record at %s (rmgr %d info %#x) failed: %v", rec.LSN, rec.Rmid, rec.Info, err)
+		}
+		e.Inject(PointAfterRedoRecord)
+	}
+	st.End, st.EndReason = r.End(), fmt.Sprint(r.EndErr)
+	last := r.Last()
+	r.Close()
+	e.Logf("redo done at %s (%d records): %s", st.End, st.Records, st.EndReason)
+	if last == wal.InvalidLSN || st.End <= ctl.checkpoint {
+		e.Panicf("WAL ends at %s, before the end of the checkpoint record at %s", st.End, ctl.checkpoint)
+	}
+
+	if db.WAL, err = wal.Open(e, cfg.WAL, st.End, last); err != nil {
+		e.Panicf("%v", err)
+	}
+	ref.w = db.WAL
+	if err := db.Clog.EndRecovery(db.WAL, uint64(nextXid)); err != nil {
+		e.Panicf("could not trim the clog: %v", err)
+	}
+	db.Procs = xact.NewProcArray(e, cfg.MaxConnections, nextXid)
+	db.Locks = lmgr.New(e, cfg.DeadlockTimeout)
+	db.Xacts = &xact.Manager{Procs: db.Procs, Clog: db.Clog, WAL: db.WAL, Locks: db.Locks, SynchronousCommit: cfg.SynchronousCommit}
+	db.Xacts.SetEnv(e)
+	db.redoPtr = redo
+	// The end-of-recovery checkpoint: redone pages and the trimmed clog are
+	// durable before any new transaction writes WAL.
+	if err := db.Checkpoint(); err != nil {
+		e.Panicf("end-of-recovery checkpoint failed: %v", err)
+	}
+	return db, st, nil
+}
+
+// redoOne dispatches a record to its resource manager (rm_redo).
+func (db *DB) redoOne(rec wal.Record, end wal.LSN) error {
+	switch rec.Rmid {
+	case wal.RMXLog:
+		if rec.Info == InfoCheckpoint {
+			_, _, err := decodeCheckpoint(rec)
+			return err
+		}
+		return fmt.Errorf("unknown xlog record info %#x", rec.Info)
+	case xact.RMXact, xact.RMClog:
+		_, err := xact.Redo(db.Clog, rec, end)
+		return err
+	}
+	fn := db.rmgrs[rec.Rmid]
+	if fn == nil {
+		return errors.New("unknown resource manager")
+	}
+	return fn(db, rec, end)
+}
+
+// syncDataDirectory fsyncs every file and directory of the cluster, in
+// sorted order (SyncDataDirectory with recovery_init_sync_method=fsync).
+func syncDataDirectory(e *env.Env) (int, error) {
+	n := 0
+	var walk func(dir string, depth int) error
+	walk = func(dir string, depth int) error {
+		if depth > 8 {
+			return fmt.Errorf("directory tree deeper than 8 at %q", dir)
+		}
+		names, err := e.Disk.List(dir)
+		if err != nil {
+			return err
+		}
+		for _, name := range names {
+			path := name
+			if dir != "" {
+				path = dir + "/" + name
+			}
+			if _, err := e.Disk.List(path); err == nil {
+				if err := walk(path, depth+1); err != nil {
+					return err
+				}
+				continue
+			}
+			f, err := e.Disk.Open(path, env.OpenExisting)
+			if err != nil {
+				return err
+			}
+			err = f.Sync()
+			f.Close()
+			if err != nil {
+				return err
+			}
+			n++
+		}
+		return e.Disk.SyncDir(dir)
+	}
+	return n, walk("", 0)
+}
