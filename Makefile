@@ -32,6 +32,9 @@ FUZZTIME ?= 20s
 fuzz:
 	$(GO) test ./engine/wal -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./engine/wal -run '^$$' -fuzz '^FuzzDecodeBody$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./engine/catalog -run '^$$' -fuzz '^FuzzDecodeMap$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./engine/page -run '^$$' -fuzz '^FuzzVerify$$' -fuzzminimizetime 100x -fuzztime $(FUZZTIME)
+	$(GO) test ./engine/page -run '^$$' -fuzz '^FuzzDecodeTuple$$' -fuzztime $(FUZZTIME)
 
 campaign:
 	$(GO) run ./cmd/pgdst campaign --seeds 200

@@ -16,6 +16,7 @@ import (
 
 	"github.com/pgdst/pgdst/engine/buffer"
 	"github.com/pgdst/pgdst/engine/bugs"
+	"github.com/pgdst/pgdst/engine/catalog"
 	"github.com/pgdst/pgdst/engine/clog"
 	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/lmgr"
@@ -93,15 +94,16 @@ type RedoFunc func(db *DB, rec wal.Record, end wal.LSN) error
 
 // DB is one running instance: its shared memory.
 type DB struct {
-	e     *env.Env
-	cfg   Config
-	WAL   *wal.WAL
-	SMgr  *smgr.SMgr
-	Pool  *buffer.Pool
-	Clog  *clog.CLOG
-	Procs *xact.ProcArray
-	Locks *lmgr.Manager
-	Xacts *xact.Manager
+	e       *env.Env
+	cfg     Config
+	WAL     *wal.WAL
+	SMgr    *smgr.SMgr
+	Pool    *buffer.Pool
+	Clog    *clog.CLOG
+	Procs   *xact.ProcArray
+	Locks   *lmgr.Manager
+	Xacts   *xact.Manager
+	Catalog *catalog.Catalog
 
 	ckptMu  env.Mutex // CheckpointLock: one checkpoint at a time
 	redoPtr wal.LSN   // RedoRecPtr, guarded by the WAL insert lock
@@ -160,6 +162,9 @@ func InitDB(e *env.Env, cfg Config) error {
 		return fmt.Errorf("initdb: %w", err)
 	}
 	if err := clog.Bootstrap(e); err != nil {
+		return fmt.Errorf("initdb: %w", err)
+	}
+	if err := catalog.Init(e); err != nil {
 		return fmt.Errorf("initdb: %w", err)
 	}
 	w, err := wal.Open(e, cfg.WAL, wal.FirstLSN, wal.InvalidLSN)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/pgdst/pgdst/engine/catalog"
 	"github.com/pgdst/pgdst/engine/clog"
 	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/lmgr"
@@ -91,6 +92,9 @@ func Open(e *env.Env, cfg Config, register func(*DB)) (*DB, RecoveryStats, error
 	if err := db.newPool(ref); err != nil {
 		e.Panicf("%v", err)
 	}
+	if db.Catalog, err = catalog.Load(e, db.SMgr); err != nil {
+		e.Panicf("%v", err)
+	}
 	if register != nil {
 		register(db)
 	}
@@ -129,6 +133,7 @@ func Open(e *env.Env, cfg Config, register func(*DB)) (*DB, RecoveryStats, error
 		e.Panicf("%v", err)
 	}
 	ref.w = db.WAL
+	db.Catalog.SetWAL(db.WAL)
 	if err := db.Clog.EndRecovery(db.WAL, uint64(nextXid)); err != nil {
 		e.Panicf("could not trim the clog: %v", err)
 	}
@@ -157,6 +162,8 @@ func (db *DB) redoOne(rec wal.Record, end wal.LSN) error {
 	case xact.RMXact, xact.RMClog:
 		_, err := xact.Redo(db.Clog, rec, end)
 		return err
+	case catalog.RMRelMap:
+		return db.Catalog.Redo(rec)
 	}
 	fn := db.rmgrs[rec.Rmid]
 	if fn == nil {
