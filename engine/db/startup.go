@@ -190,11 +190,15 @@ func syncDataDirectory(e *env.Env) (int, error) {
 			if dir != "" {
 				path = dir + "/" + name
 			}
-			if _, err := e.Disk.List(path); err == nil {
+			_, err := e.Disk.List(path)
+			if err == nil {
 				if err := walk(path, depth+1); err != nil {
 					return err
 				}
 				continue
+			}
+			if !errors.Is(err, env.ENOTDIR) {
+				return err
 			}
 			f, err := e.Disk.Open(path, env.OpenExisting)
 			if err != nil {

@@ -168,6 +168,8 @@ var (
 	EIO error = syscall.EIO
 	// ENOSPC means the device is full.
 	ENOSPC error = syscall.ENOSPC
+	// ENOTDIR is List of something that is not a directory.
+	ENOTDIR error = syscall.ENOTDIR
 )
 
 // IsIOError reports whether err is an EIO from the disk.
