@@ -41,13 +41,13 @@ package buffer
 
 import (
 	"cmp"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
 
 	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/lwlock"
+	"github.com/pgdst/pgdst/engine/page"
 	"github.com/pgdst/pgdst/engine/smgr"
 	"github.com/pgdst/pgdst/engine/wal"
 )
@@ -645,10 +645,12 @@ func (p *Pool) BufferGetBlockNumber(b Buffer) smgr.BlockNumber {
 }
 
 // PageGetLSN reads pd_lsn, the first 8 bytes of a page, little-endian.
-func PageGetLSN(page []byte) wal.LSN { return wal.LSN(binary.LittleEndian.Uint64(page[0:8])) }
+// The layout is the page package's (PostgreSQL's PageXLogRecPtr: two
+// 32-bit halves, high first); there must be one definition of it.
+func PageGetLSN(p []byte) wal.LSN { return page.LSN(p) }
 
 // PageSetLSN writes pd_lsn.
-func PageSetLSN(page []byte, lsn wal.LSN) { binary.LittleEndian.PutUint64(page[0:8], uint64(lsn)) }
+func PageSetLSN(p []byte, lsn wal.LSN) { page.SetLSN(p, lsn) }
 
 // BufferGetLSN returns the page LSN of a pinned buffer (BufferGetLSNAtomic).
 // The caller should hold the content lock for a stable answer.

@@ -1,10 +1,13 @@
 // Package heapam is the heap access method: tuple visibility under MVCC
-// snapshots (heapam_visibility.c) and, to come, insert, update, delete and
-// row locking (heapam.c) over the buffer pool.
+// snapshots, for updaters and for vacuum (heapam_visibility.c), and insert,
+// fetch, scan, delete, update, row locking, pruning and their WAL records
+// and redo (heapam.c, heapam_xlog.c) over the buffer pool.
 //
 // It owns the rules that decide which tuple versions a snapshot sees and
-// when hint bits may be set. It must never write WAL for hint bits itself
-// nor decide commit status: the clog and the proc array answer that.
+// when hint bits may be set. It must never decide commit status (the clog
+// and the proc array answer that) nor WAL-log hint bits: until the pool
+// has MarkBufferDirtyHint with a full-page image for hints, hint bits ride
+// along with the page's next logged change or are lost, which is harmless.
 package heapam
 
 import (
