@@ -28,10 +28,13 @@ import (
 	"github.com/pgdst/pgdst/engine/wal"
 )
 
-// RMRelMap is the resource manager of map records (RM_RELMAP_ID).
+// RMRelMap is the resource manager of map records (RM_RELMAP_ID); RMSmgr
+// that of relation-file creation (RM_SMGR_ID).
 const (
 	RMRelMap   = 7
 	InfoUpdate = 0x00 // XLOG_RELMAP_UPDATE
+	RMSmgr     = 2
+	InfoCreate = 0x10 // XLOG_SMGR_CREATE
 	mapPath    = "global/pg_catalog.map"
 	tmpPath    = "global/pg_catalog.map.tmp"
 	// FirstOID is where user objects start (FirstNormalObjectId).
@@ -164,10 +167,19 @@ func (c *Catalog) Tables() []Table {
 	return slices.Clone(c.m.Tables)
 }
 
-// Create defines a table and creates its relation files (CREATE TABLE with
-// a primary key). The new map is WAL-logged and flushed before the file is
-// replaced, so the change survives a crash exactly when its record does.
-func (c *Catalog) Create(name string) (Table, error) {
+// Create defines a table (CREATE TABLE with a primary key), in the order
+// that keeps every crash consistent:
+//
+//  1. each relation file's creation is WAL-logged (XLOG_SMGR_CREATE, as
+//     RelationCreateStorage does) and the file created;
+//  2. build fills the new relations (the index's metapage and root),
+//     WAL-logging as it goes;
+//  3. the new map is WAL-logged and flushed — which makes 1 and 2 durable
+//     too — and only then installed.
+//
+// A crash before 3 leaves orphan files and no table; after 3, redo
+// recreates the files, rebuilds the relations and the map.
+func (c *Catalog) Create(name string, build func(Table) error) (Table, error) {
 	if name == "" || len(name) > NameMax {
 		return Table{}, pgerr.New(pgerr.InvalidParameterValue, "invalid table name %q", name)
 	}
@@ -183,6 +195,17 @@ func (c *Catalog) Create(name string) (Table, error) {
 	next := Map{NextOID: c.m.NextOID + 3, Tables: slices.Clone(c.m.Tables)}
 	t := Table{Name: name, OID: c.m.NextOID, Heap: smgr.RelFileNumber(c.m.NextOID + 1), Index: smgr.RelFileNumber(c.m.NextOID + 2)}
 	next.Tables = slices.Insert(next.Tables, i, t)
+	for _, rel := range []smgr.RelFileNumber{t.Heap, t.Index} {
+		c.wal.Insert(&wal.Record{Rmid: RMSmgr, Info: InfoCreate, Payload: binary.LittleEndian.AppendUint32(nil, uint32(rel))})
+		if err := c.smgr.Create(rel, smgr.MainForkNum, false); err != nil && !errors.Is(err, env.ErrExist) {
+			return Table{}, err
+		}
+	}
+	if build != nil {
+		if err := build(t); err != nil {
+			return Table{}, err
+		}
+	}
 	_, end := c.wal.Insert(&wal.Record{Rmid: RMRelMap, Info: InfoUpdate, Payload: next.Encode()})
 	c.wal.Flush(end)
 	c.e.Inject("catalog-after-record")
@@ -209,8 +232,15 @@ func (c *Catalog) apply(m Map, isRedo bool) error {
 	return nil
 }
 
-// Redo replays a map record (relmap_redo): the whole map is rewritten.
+// Redo replays a map record (relmap_redo: the whole map is rewritten) or a
+// relation-file creation (smgr_redo).
 func (c *Catalog) Redo(rec wal.Record) error {
+	if rec.Rmid == RMSmgr {
+		if rec.Info != InfoCreate || len(rec.Payload) != 4 {
+			return fmt.Errorf("catalog: bad smgr record")
+		}
+		return c.smgr.Create(smgr.RelFileNumber(binary.LittleEndian.Uint32(rec.Payload)), smgr.MainForkNum, true)
+	}
 	if rec.Rmid != RMRelMap || rec.Info != InfoUpdate {
 		return fmt.Errorf("catalog: not a map record")
 	}

@@ -105,6 +105,9 @@ type DB struct {
 	Xacts   *xact.Manager
 	Catalog *catalog.Catalog
 
+	relMu  env.Mutex // guards tables
+	tables map[string]*table
+
 	ckptMu  env.Mutex // CheckpointLock: one checkpoint at a time
 	redoPtr wal.LSN   // RedoRecPtr, guarded by the WAL insert lock
 	rmgrs   [256]RedoFunc

@@ -173,12 +173,12 @@ func TestCreateTableSurvivesCrashes(t *testing.T) {
 			node.Env.Sched.Spawn("checkpointer", d.CheckpointerLoop)
 			for i := 0; i < 20; i++ {
 				name := fmt.Sprintf("t%02d", i)
-				if _, err := d.Catalog.Create(name); err != nil {
+				if _, err := d.Catalog.Create(name, nil); err != nil {
 					panic(err)
 				}
 				created = append(created, name)
 			}
-			if _, err := d.Catalog.Create("t00"); err == nil {
+			if _, err := d.Catalog.Create("t00", nil); err == nil {
 				panic("duplicate table accepted")
 			}
 		})

@@ -84,7 +84,7 @@ func Open(e *env.Env, cfg Config, register func(*DB)) (*DB, RecoveryStats, error
 	}
 	nextXid = max(nextXid, ctl.nextXid)
 
-	db := &DB{e: e, cfg: cfg, ckptMu: e.Sched.NewMutex("CheckpointLock")}
+	db := &DB{e: e, cfg: cfg, ckptMu: e.Sched.NewMutex("CheckpointLock"), relMu: e.Sched.NewMutex("RelCache"), tables: map[string]*table{}}
 	ref := &walRef{}
 	if db.Clog, err = clog.Open(e, nil, clog.Config{Buffers: cfg.ClogBuffers, InRecovery: true}); err != nil {
 		e.Panicf("could not open the clog: %v", err)
@@ -162,7 +162,7 @@ func (db *DB) redoOne(rec wal.Record, end wal.LSN) error {
 	case xact.RMXact, xact.RMClog:
 		_, err := xact.Redo(db.Clog, rec, end)
 		return err
-	case catalog.RMRelMap:
+	case catalog.RMRelMap, catalog.RMSmgr:
 		return db.Catalog.Redo(rec)
 	}
 	fn := db.rmgrs[rec.Rmid]

@@ -100,8 +100,16 @@ func Create(e *env.Env, cfg Config) (*Index, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := cfg.SMgr.Create(cfg.Rel, smgr.MainForkNum, false); err != nil {
+	// The catalog may have created the file already (CREATE TABLE makes
+	// both relation files); building over a non-empty one is refused below.
+	exists, err := cfg.SMgr.Exists(cfg.Rel, smgr.MainForkNum)
+	if err != nil {
 		return nil, err
+	}
+	if !exists {
+		if err := cfg.SMgr.Create(cfg.Rel, smgr.MainForkNum, false); err != nil {
+			return nil, err
+		}
 	}
 	mbuf, mblk, err := ix.newPage()
 	if err != nil {

@@ -304,3 +304,23 @@ func (pa *ProcArray) Running() []XID {
 	slices.Sort(out)
 	return out
 }
+
+// Slot is the proc's slot number, which identifies its backend to the lock
+// manager.
+func (p *Proc) Slot() int { return p.slot }
+
+// IsRunning is TransactionIdIsInProgress: whether xid is assigned to a
+// proc right now.
+func (pa *ProcArray) IsRunning(xid XID) bool {
+	if xid == InvalidXID {
+		return false
+	}
+	pa.lock.Lock()
+	defer pa.lock.Unlock()
+	for _, q := range pa.procs {
+		if q != nil && q.xid == xid {
+			return true
+		}
+	}
+	return false
+}

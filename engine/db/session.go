@@ -1,0 +1,449 @@
+package db
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/pgdst/pgdst/engine/catalog"
+	"github.com/pgdst/pgdst/engine/clog"
+	"github.com/pgdst/pgdst/engine/heapam"
+	"github.com/pgdst/pgdst/engine/nbtree"
+	"github.com/pgdst/pgdst/engine/page"
+	"github.com/pgdst/pgdst/engine/pgerr"
+	"github.com/pgdst/pgdst/engine/wal"
+	"github.com/pgdst/pgdst/engine/xact"
+)
+
+// Isolation is a transaction isolation level.
+type Isolation int
+
+const (
+	ReadCommitted Isolation = iota
+	RepeatableRead
+	Serializable
+)
+
+func (i Isolation) String() string {
+	return [...]string{"READ COMMITTED", "REPEATABLE READ", "SERIALIZABLE"}[i]
+}
+
+// retriesMax bounds every wait-and-retry loop of a statement (waits on
+// another transaction, following a chain of updated versions).
+const retriesMax = 1000
+
+// RegisterAccessMethods installs the heap and B-tree redo functions; pass
+// it to Open.
+func RegisterAccessMethods(db *DB) {
+	heap := func(db *DB, rec wal.Record, _ wal.LSN) error { return heapam.Redo(rec, db.Pool, db.SMgr) }
+	db.RegisterRedo(heapam.RMHeap, heap)
+	db.RegisterRedo(heapam.RMHeap2, heap)
+	db.RegisterRedo(nbtree.RMBtree, func(db *DB, rec wal.Record, _ wal.LSN) error {
+		return nbtree.Redo(db.e, db.Pool, db.SMgr, rec)
+	})
+}
+
+// table is an open table: its heap and primary-key index (a relcache
+// entry, shared here because handles hold no per-backend state).
+type table struct {
+	heap *heapam.Relation
+	idx  *nbtree.Index
+}
+
+func (db *DB) openTable(name string) (*table, error) {
+	db.relMu.Lock()
+	defer db.relMu.Unlock()
+	if t, ok := db.tables[name]; ok {
+		return t, nil
+	}
+	def, ok := db.Catalog.Lookup(name)
+	if !ok {
+		return nil, pgerr.New(pgerr.UndefinedTable, "relation %q does not exist", name)
+	}
+	heap, err := heapam.Open(db.e, heapam.Config{Rel: def.Heap, Pool: db.Pool, SMgr: db.SMgr, WAL: db.WAL, NeedsFPI: db.NeedsFPI})
+	if err != nil {
+		return nil, err
+	}
+	idx, err := nbtree.Open(db.e, nbtree.Config{Rel: def.Index, Pool: db.Pool, SMgr: db.SMgr, WAL: db.WAL, NeedsFPI: db.NeedsFPI})
+	if err != nil {
+		return nil, err
+	}
+	t := &table{heap: heap, idx: idx}
+	db.tables[name] = t
+	return t, nil
+}
+
+// CreateTable defines a table with a uint64 primary key and a byte-string
+// value; its empty index is built before the catalog names the table.
+func (db *DB) CreateTable(name string) error {
+	_, err := db.Catalog.Create(name, func(def catalog.Table) error {
+		_, err := nbtree.Create(db.e, nbtree.Config{Rel: def.Index, Pool: db.Pool, SMgr: db.SMgr, WAL: db.WAL, NeedsFPI: db.NeedsFPI})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	_, err = db.openTable(name)
+	return err
+}
+
+// Session is one connection's backend: at most one transaction at a time.
+type Session struct {
+	db     *DB
+	proc   *xact.Proc
+	txn    *xact.Txn
+	iso    Isolation
+	snap   *xact.Snapshot // REPEATABLE READ's transaction snapshot
+	inTxn  bool           // an explicit BEGIN is open
+	failed bool           // a statement failed: only ROLLBACK is allowed
+	combos [][2]uint32
+}
+
+// Connect opens a session (a backend). Past max_connections it fails with
+// too_many_connections, as the postmaster does.
+func (db *DB) Connect() (*Session, error) {
+	p, err := db.Procs.Register()
+	if err != nil {
+		return nil, pgerr.New(pgerr.TooManyConnections, "sorry, too many clients already")
+	}
+	return &Session{db: db, proc: p}, nil
+}
+
+// Close ends the session, rolling back an open transaction.
+func (s *Session) Close() {
+	if s.txn != nil {
+		s.txn.Abort()
+		s.txn = nil
+	}
+	s.db.Procs.Unregister(s.proc)
+}
+
+// Begin starts a transaction block. SERIALIZABLE is refused with
+// feature_not_supported rather than silently run at a weaker level.
+func (s *Session) Begin(iso Isolation) error {
+	if s.inTxn {
+		return pgerr.New(pgerr.ActiveTransaction, "there is already a transaction in progress")
+	}
+	if iso == Serializable {
+		return pgerr.New(pgerr.FeatureNotSupported, "SERIALIZABLE isolation is not supported yet")
+	}
+	s.start(iso)
+	s.inTxn = true
+	return nil
+}
+
+func (s *Session) start(iso Isolation) {
+	s.txn = s.db.Xacts.Begin(s.proc)
+	s.iso = iso
+	s.snap = nil
+	s.failed = false
+	s.combos = s.combos[:0]
+}
+
+// Commit ends the transaction block; a failed transaction rolls back and
+// says so, as COMMIT of an aborted transaction does.
+func (s *Session) Commit() error {
+	if !s.inTxn {
+		return pgerr.New(pgerr.NoActiveTransaction, "there is no transaction in progress")
+	}
+	s.inTxn = false
+	if s.failed {
+		s.txn.Abort()
+		s.txn = nil
+		return pgerr.New(pgerr.InFailedTransaction, "current transaction is aborted, commit rolled back")
+	}
+	_, err := s.txn.Commit()
+	s.txn = nil
+	return err
+}
+
+// Rollback ends the transaction block, undoing it.
+func (s *Session) Rollback() error {
+	if s.txn != nil {
+		s.txn.Abort()
+		s.txn = nil
+	}
+	s.inTxn = false
+	s.failed = false
+	return nil
+}
+
+// statement runs fn as one statement: in the open transaction block, or in
+// a transaction of its own (autocommit). A failing statement aborts the
+// transaction, as every ERROR does in PostgreSQL.
+func (s *Session) statement(fn func(tx *heapam.Tx, snap *xact.Snapshot) error) error {
+	if s.failed {
+		return pgerr.New(pgerr.InFailedTransaction, "current transaction is aborted, commands ignored until end of transaction block")
+	}
+	auto := !s.inTxn
+	if auto {
+		s.start(ReadCommitted)
+	}
+	snap := s.snap
+	if snap == nil {
+		if s.iso == ReadCommitted {
+			s.db.Procs.ClearXmin(s.proc)
+		}
+		snap = s.db.Procs.GetSnapshot(s.proc)
+		if s.iso == RepeatableRead {
+			s.snap = snap
+		}
+	}
+	tx := &heapam.Tx{Xid: s.txn.XID(), Cid: s.txn.CID(), Oracle: oracle{s}, Combo: s.combo, Wait: s.wait}
+	err := fn(tx, snap)
+	s.txn.NextCommand()
+	if auto {
+		if err != nil {
+			s.txn.Abort()
+		} else {
+			_, err = s.txn.Commit()
+		}
+		s.txn = nil
+		return err
+	}
+	if err != nil {
+		s.failed = true
+	}
+	return err
+}
+
+// writable gives the transaction an xid and tx its value.
+func (s *Session) writable(tx *heapam.Tx) error {
+	xid, err := s.txn.AssignXID()
+	if err != nil {
+		return err
+	}
+	tx.Xid = xid
+	return nil
+}
+
+func (s *Session) wait(xid xact.XID) error { return s.db.Locks.Wait(s.proc.Slot(), uint64(xid)) }
+
+func (s *Session) combo(cmin, cmax uint32) uint32 {
+	s.combos = append(s.combos, [2]uint32{cmin, cmax})
+	return uint32(len(s.combos) - 1)
+}
+
+// oracle answers the heap's questions about transactions for a session.
+type oracle struct{ s *Session }
+
+func (o oracle) IsCurrent(x xact.XID) bool {
+	return o.s.txn != nil && x != xact.InvalidXID && x == o.s.txn.XID()
+}
+
+func (o oracle) Status(x xact.XID) (clog.Status, wal.LSN) {
+	st, lsn, err := o.s.db.Clog.GetStatus(uint64(x))
+	if err != nil {
+		// The clog cannot be read: PostgreSQL's SlruReportIOError is an
+		// ERROR that aborts the statement; here it must not be mistaken
+		// for an answer.
+		o.s.db.e.Panicf("could not access status of transaction %d: %v", x, err)
+	}
+	return st, lsn
+}
+
+func (o oracle) Combo(cid uint32) (uint32, uint32) {
+	c := o.s.combos[cid]
+	return c[0], c[1]
+}
+
+func (o oracle) IsInProgress(x xact.XID) bool { return o.s.db.Procs.IsRunning(x) }
+
+func encodeRow(key uint64, val []byte) []byte {
+	b := binary.LittleEndian.AppendUint64(make([]byte, 0, 8+len(val)), key)
+	return append(b, val...)
+}
+
+func decodeRow(b []byte) (uint64, []byte, error) {
+	if len(b) < 8 {
+		return 0, nil, pgerr.New(pgerr.DataCorrupted, "row of %d bytes", len(b))
+	}
+	return binary.LittleEndian.Uint64(b), b[8:], nil
+}
+
+// visible finds the version of key that snap sees, through the index.
+func (t *table) visible(tx *heapam.Tx, key uint64, snap *xact.Snapshot) (page.ItemPointer, []byte, bool, error) {
+	tids, err := t.idx.Search(key)
+	if err != nil {
+		return page.ItemPointer{}, nil, false, err
+	}
+	for _, tid := range tids {
+		data, ok, err := t.heap.Fetch(tx, tid, snap)
+		if err != nil {
+			return tid, nil, false, err
+		}
+		if !ok {
+			continue
+		}
+		k, val, err := decodeRow(data)
+		if err != nil {
+			return tid, nil, false, err
+		}
+		if k != key {
+			return tid, nil, false, pgerr.New(pgerr.IndexCorrupted, "index entry for key %d points at a row with key %d", key, k)
+		}
+		return tid, val, true, nil
+	}
+	return page.ItemPointer{}, nil, false, nil
+}
+
+// Get returns key's value as the statement's snapshot sees it.
+func (s *Session) Get(tableName string, key uint64) (val []byte, found bool, err error) {
+	t, err := s.db.openTable(tableName)
+	if err != nil {
+		return nil, false, err
+	}
+	err = s.statement(func(tx *heapam.Tx, snap *xact.Snapshot) error {
+		_, val, found, err = t.visible(tx, key, snap)
+		return err
+	})
+	return val, found, err
+}
+
+// Scan calls fn for every visible row with lo <= key <= hi, in key order.
+func (s *Session) Scan(tableName string, lo, hi uint64, fn func(key uint64, val []byte) bool) error {
+	t, err := s.db.openTable(tableName)
+	if err != nil {
+		return err
+	}
+	return s.statement(func(tx *heapam.Tx, snap *xact.Snapshot) error {
+		var entries []nbtree.Entry
+		if err := t.idx.Scan(lo, hi, func(en nbtree.Entry) bool { entries = append(entries, en); return true }); err != nil {
+			return err
+		}
+		for _, en := range entries {
+			data, ok, err := t.heap.Fetch(tx, en.TID, snap)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				continue
+			}
+			k, val, err := decodeRow(data)
+			if err != nil {
+				return err
+			}
+			if !fn(k, val) {
+				return nil
+			}
+		}
+		return nil
+	})
+}
+
+// Insert adds a row. A key that a committed or concurrent transaction holds
+// waits for that transaction (as _bt_check_unique does) and then fails
+// with unique_violation if the row is still there.
+func (s *Session) Insert(tableName string, key uint64, val []byte) error {
+	t, err := s.db.openTable(tableName)
+	if err != nil {
+		return err
+	}
+	return s.statement(func(tx *heapam.Tx, _ *xact.Snapshot) error {
+		if err := s.writable(tx); err != nil {
+			return err
+		}
+		tid, err := t.heap.Insert(tx, encodeRow(key, val))
+		if err != nil {
+			return err
+		}
+		for i := 0; i < retriesMax; i++ {
+			waitXid, err := t.idx.InsertUnique(key, tid, func(other page.ItemPointer) (bool, uint64) {
+				if other == tid {
+					return false, 0
+				}
+				present, wait, err := t.heap.FetchDirty(tx, other)
+				if err != nil {
+					return true, 0 // an unreadable row blocks the key rather than risk a duplicate
+				}
+				return present && wait == xact.InvalidXID, uint64(wait)
+			})
+			if err != nil {
+				return err
+			}
+			if waitXid == 0 {
+				return nil
+			}
+			if err := s.wait(xact.XID(waitXid)); err != nil {
+				return err
+			}
+		}
+		return fmt.Errorf("insert of key %d: still waiting after %d retries", key, retriesMax)
+	})
+}
+
+// Update sets key's value; it reports whether a row was updated.
+func (s *Session) Update(tableName string, key uint64, val []byte) (bool, error) {
+	return s.modify(tableName, key, val, false)
+}
+
+// Delete removes key's row; it reports whether a row was deleted.
+func (s *Session) Delete(tableName string, key uint64) (bool, error) {
+	return s.modify(tableName, key, nil, true)
+}
+
+// modify is UPDATE or DELETE of one key, with PostgreSQL's concurrency
+// rules (ExecUpdate/ExecDelete): the row version the snapshot sees is
+// locked for the change, waiting for a concurrent updater to finish. If
+// that transaction committed a newer version, READ COMMITTED follows the
+// update chain and applies the change to the newest version (EvalPlanQual;
+// the key cannot change, so the re-check always holds), while REPEATABLE
+// READ fails with serialization_failure.
+func (s *Session) modify(tableName string, key uint64, val []byte, del bool) (done bool, err error) {
+	t, err := s.db.openTable(tableName)
+	if err != nil {
+		return false, err
+	}
+	err = s.statement(func(tx *heapam.Tx, snap *xact.Snapshot) error {
+		if err := s.writable(tx); err != nil {
+			return err
+		}
+		tid, _, found, err := t.visible(tx, key, snap)
+		if err != nil || !found {
+			return err
+		}
+		// No crosscheck snapshot: PostgreSQL passes one only for RI
+		// checks. A committed concurrent update shows up as TMUpdated on
+		// its own, and ExecUpdate raises serialization_failure for
+		// IsolationUsesXactSnapshot levels.
+		var crosscheck *xact.Snapshot
+		for i := 0; i < retriesMax; i++ {
+			var res heapam.TMResult
+			var fd heapam.TMFailure
+			var newTid page.ItemPointer
+			if del {
+				res, fd, err = t.heap.Delete(tx, tid, crosscheck, true)
+			} else {
+				newTid, res, fd, err = t.heap.Update(tx, tid, encodeRow(key, val), crosscheck, true)
+			}
+			if err != nil {
+				return err
+			}
+			switch res {
+			case heapam.TMOk:
+				done = true
+				if !del {
+					return t.idx.Insert(key, newTid) // no HOT: every version is indexed
+				}
+				return nil
+			case heapam.TMSelfModified, heapam.TMInvisible:
+				return nil // changed by an earlier command of this statement
+			case heapam.TMUpdated, heapam.TMDeleted:
+				if s.iso != ReadCommitted {
+					return pgerr.New(pgerr.SerializationFailure, "could not serialize access due to concurrent update")
+				}
+				if res == heapam.TMDeleted || fd.Ctid == tid {
+					return nil // the row is gone
+				}
+				tid = fd.Ctid // EvalPlanQual: the newest version
+			case heapam.TMBeingModified:
+				if err := s.wait(fd.Xmax); err != nil {
+					return err
+				}
+			default:
+				return fmt.Errorf("unexpected TM result %d", res)
+			}
+		}
+		return fmt.Errorf("update of key %d: still retrying after %d attempts", key, retriesMax)
+	})
+	return done, err
+}

@@ -1,0 +1,230 @@
+package db_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pgdst/pgdst/engine/db"
+	"github.com/pgdst/pgdst/engine/env"
+	"github.com/pgdst/pgdst/engine/pgerr"
+	"github.com/pgdst/pgdst/simtest"
+)
+
+// withDB boots a fresh cluster with table "t" and runs fn as a process.
+func withDB(t *testing.T, seed uint64, fn func(e *env.Env, d *db.DB)) {
+	st, _ := simtest.InSim(seed, func(e *env.Env) {
+		cfg := testConfig()
+		cfg.SharedBuffers = 64
+		if err := db.InitDB(e, cfg); err != nil {
+			panic(err)
+		}
+		d, _, err := db.Open(e, cfg, db.RegisterAccessMethods)
+		if err != nil {
+			panic(err)
+		}
+		if err := d.CreateTable("t"); err != nil {
+			panic(err)
+		}
+		fn(e, d)
+	})
+	require.Equal(t, simtest.StopAllDone, st.Kind, "%s\n%s", st, st.Stack)
+}
+
+func must(err error) {
+	if err != nil {
+		panic(err)
+	}
+}
+
+func connect(d *db.DB) *db.Session {
+	s, err := d.Connect()
+	must(err)
+	return s
+}
+
+func get(s *db.Session, key uint64) string {
+	v, ok, err := s.Get("t", key)
+	must(err)
+	if !ok {
+		return "<none>"
+	}
+	return string(v)
+}
+
+func TestSessionCRUD(t *testing.T) {
+	withDB(t, 1, func(e *env.Env, d *db.DB) {
+		s := connect(d)
+		must(s.Insert("t", 1, []byte("one")))
+		must(s.Insert("t", 2, []byte("two")))
+		require.Equal(t, "one", get(s, 1))
+		err := s.Insert("t", 1, []byte("again"))
+		require.True(t, pgerr.Is(err, pgerr.UniqueViolation), "%v", err)
+		ok, err := s.Update("t", 1, []byte("uno"))
+		must(err)
+		require.True(t, ok)
+		require.Equal(t, "uno", get(s, 1))
+		ok, err = s.Delete("t", 2)
+		must(err)
+		require.True(t, ok)
+		require.Equal(t, "<none>", get(s, 2))
+		must(s.Insert("t", 2, []byte("dos"))) // the key is free again
+		var keys []uint64
+		must(s.Scan("t", 0, 100, func(k uint64, _ []byte) bool { keys = append(keys, k); return true }))
+		require.Equal(t, []uint64{1, 2}, keys)
+
+		must(s.Begin(db.ReadCommitted))
+		must(s.Insert("t", 3, []byte("three")))
+		require.Equal(t, "three", get(s, 3), "a transaction sees its own insert")
+		must(s.Rollback())
+		require.Equal(t, "<none>", get(s, 3))
+
+		err = s.Begin(db.Serializable)
+		require.True(t, pgerr.Is(err, pgerr.FeatureNotSupported), "%v", err)
+		_, _, err = s.Get("nope", 1)
+		require.True(t, pgerr.Is(err, pgerr.UndefinedTable), "%v", err)
+	})
+}
+
+// The scenarios below run each session as a process; virtual-time sleeps
+// write the interleaving down in the test.
+
+func TestReadCommittedUpdateWaitsThenFollowsNewVersion(t *testing.T) {
+	for seed := uint64(1); seed <= 5; seed++ {
+		withDB(t, seed, func(e *env.Env, d *db.DB) {
+			setup := connect(d)
+			must(setup.Insert("t", 1, []byte("v0")))
+			g := simtest.NewGroup(e, 2)
+			var t2err error
+			var t2waited time.Duration
+			e.Sched.Spawn("t1", func() {
+				defer g.Done()
+				s := connect(d)
+				must(s.Begin(db.ReadCommitted))
+				_, err := s.Update("t", 1, []byte("v1"))
+				must(err)
+				e.Clock.Sleep(50 * time.Millisecond) // hold the row
+				must(s.Commit())
+			})
+			e.Sched.Spawn("t2", func() {
+				defer g.Done()
+				e.Clock.Sleep(10 * time.Millisecond)
+				s := connect(d)
+				must(s.Begin(db.ReadCommitted))
+				require.Equal(t, "v0", get(s, 1), "no dirty read")
+				start := e.Clock.Now()
+				_, t2err = s.Update("t", 1, []byte("v2"))
+				t2waited = e.Clock.Now() - start
+				must(s.Commit())
+			})
+			g.Wait()
+			require.NoError(t, t2err)
+			require.Greater(t, t2waited, 30*time.Millisecond, "t2 must wait for t1")
+			require.Equal(t, "v2", get(setup, 1), "t2's update applies to t1's version")
+		})
+	}
+}
+
+func TestRepeatableReadConcurrentUpdateFails(t *testing.T) {
+	withDB(t, 2, func(e *env.Env, d *db.DB) {
+		setup := connect(d)
+		must(setup.Insert("t", 1, []byte("v0")))
+		g := simtest.NewGroup(e, 2)
+		var t2err error
+		var reread string
+		e.Sched.Spawn("t1", func() {
+			defer g.Done()
+			e.Clock.Sleep(10 * time.Millisecond)
+			s := connect(d)
+			_, err := s.Update("t", 1, []byte("v1")) // autocommit
+			must(err)
+		})
+		e.Sched.Spawn("t2", func() {
+			defer g.Done()
+			s := connect(d)
+			must(s.Begin(db.RepeatableRead))
+			require.Equal(t, "v0", get(s, 1))
+			e.Clock.Sleep(30 * time.Millisecond) // t1 commits meanwhile
+			reread = get(s, 1)
+			_, t2err = s.Update("t", 1, []byte("v2"))
+			s.Rollback()
+		})
+		g.Wait()
+		require.Equal(t, "v0", reread, "REPEATABLE READ rereads the same value")
+		require.True(t, pgerr.Is(t2err, pgerr.SerializationFailure), "%v", t2err)
+		require.Equal(t, "v1", get(setup, 1))
+	})
+}
+
+func TestDeadlockBetweenSessions(t *testing.T) {
+	withDB(t, 3, func(e *env.Env, d *db.DB) {
+		setup := connect(d)
+		must(setup.Insert("t", 1, []byte("a")))
+		must(setup.Insert("t", 2, []byte("b")))
+		g := simtest.NewGroup(e, 2)
+		errs := make([]error, 2)
+		for i, order := range [][2]uint64{{1, 2}, {2, 1}} {
+			e.Sched.Spawn(fmt.Sprintf("t%d", i+1), func() {
+				defer g.Done()
+				s := connect(d)
+				must(s.Begin(db.ReadCommitted))
+				_, err := s.Update("t", order[0], []byte("x"))
+				must(err)
+				e.Clock.Sleep(10 * time.Millisecond)
+				_, errs[i] = s.Update("t", order[1], []byte("y"))
+				if errs[i] != nil {
+					s.Rollback()
+					return
+				}
+				must(s.Commit())
+			})
+		}
+		g.Wait()
+		victims := 0
+		for _, err := range errs {
+			if err != nil {
+				victims++
+				require.True(t, pgerr.Is(err, pgerr.DeadlockDetected), "%v", err)
+			}
+		}
+		require.Equal(t, 1, victims)
+	})
+}
+
+func TestConcurrentInsertSameKey(t *testing.T) {
+	for _, commit := range []bool{true, false} {
+		withDB(t, 4, func(e *env.Env, d *db.DB) {
+			g := simtest.NewGroup(e, 2)
+			var t2err error
+			e.Sched.Spawn("t1", func() {
+				defer g.Done()
+				s := connect(d)
+				must(s.Begin(db.ReadCommitted))
+				must(s.Insert("t", 7, []byte("first")))
+				e.Clock.Sleep(20 * time.Millisecond)
+				if commit {
+					must(s.Commit())
+				} else {
+					must(s.Rollback())
+				}
+			})
+			e.Sched.Spawn("t2", func() {
+				defer g.Done()
+				e.Clock.Sleep(5 * time.Millisecond)
+				s := connect(d)
+				t2err = s.Insert("t", 7, []byte("second")) // waits for t1
+			})
+			g.Wait()
+			s := connect(d)
+			if commit {
+				require.True(t, pgerr.Is(t2err, pgerr.UniqueViolation), "%v", t2err)
+				require.Equal(t, "first", get(s, 7))
+			} else {
+				require.NoError(t, t2err)
+				require.Equal(t, "second", get(s, 7))
+			}
+		})
+	}
+}
