@@ -69,14 +69,11 @@ var ErrTooLarge = errors.New("program_limit_exceeded")
 // with a full-page image of every page it touches, must fit in a segment.
 func (c Config) MaxWrites() int {
 	room := c.WAL.MaxRecordSize() - wal.HeaderSize - 4
-	n := 0
-	for {
-		fpis := min(n+1, c.Pages)
-		if 16*(n+1)+fpiEntrySize*fpis > room {
-			return n
-		}
-		n++
+	// n writes touch at most min(n, Pages) pages, each with an image.
+	if n := room / (16 + fpiEntrySize); n < c.Pages {
+		return n
 	}
+	return (room - fpiEntrySize*c.Pages) / 16
 }
 
 // DB is one running instance.

@@ -12,6 +12,9 @@ import (
 // readChunk bounds each read when scanning WAL.
 const readChunk = 64 << 10
 
+// zeroChunk is read-only padding for the WAL buffers after a switch record.
+var zeroChunk [8192]byte
+
 // WAL is the log of one running node: its in-memory WAL buffers, the insert
 // position, and how far the log is written and flushed.
 //
@@ -31,6 +34,10 @@ type WAL struct {
 	bufStart  LSN
 	insertLSN LSN // where the next record goes
 	prevLSN   LSN // the last inserted record
+	// switchEnds are the ends of switch records not yet flushed: the
+	// bytes after each, to its segment's end, are padding that is never
+	// written (XLogWrite does not write the rest of a switched segment).
+	switchEnds []LSN
 
 	written LSN // guarded by writeMu
 	flushed LSN // written under writeMu and insertMu; read under either
@@ -177,10 +184,14 @@ func (w *WAL) makeRoomLocked(size uint64) {
 		return
 	}
 	sw := Record{Rmid: RMXLog, Info: InfoSwitch}
-	w.appendLocked(&sw)
+	_, swEnd := w.appendLocked(&sw)
+	w.switchEnds = append(w.switchEnds, swEnd)
 	// The rest of the segment and the next segment's header are skipped.
-	pad := int(segEnd-w.insertLSN) + SegHdrSize
-	w.buf = append(w.buf, make([]byte, pad)...)
+	for pad := int(segEnd-w.insertLSN) + SegHdrSize; pad > 0; {
+		n := min(pad, len(zeroChunk))
+		w.buf = append(w.buf, zeroChunk[:n]...)
+		pad -= n
+	}
 	w.insertLSN = segEnd + SegHdrSize
 }
 
@@ -238,6 +249,7 @@ func (w *WAL) Flush(upto LSN) {
 	w.insertMu.Lock()
 	from := w.written
 	to := w.insertLSN
+	switches := append([]LSN(nil), w.switchEnds...)
 	// The slice stays valid: Insert only appends (possibly reallocating
 	// w.buf, but never changing bytes already in it), and only this
 	// function, under writeMu, trims the front.
@@ -256,8 +268,14 @@ func (w *WAL) Flush(upto LSN) {
 		if w.cfg.segOff(lo) < SegHdrSize {
 			lo = w.cfg.segStart(seg) + SegHdrSize // never overwrite the header
 		}
-		if lo < chunkEnd {
-			chunk := data[lo-from : chunkEnd-from]
+		hi := chunkEnd
+		for _, sw := range switches {
+			if sw > lo && sw <= hi && w.cfg.segOf(sw-1) == seg {
+				hi = sw // padding after a switch record is not written
+			}
+		}
+		if lo < hi {
+			chunk := data[lo-from : hi-from]
 			if _, err := w.segFile.WriteAt(chunk, w.cfg.segOff(lo)); err != nil {
 				w.e.Panicf("could not write to WAL segment %q at %s: %v", w.segFile.Path(), lo, err)
 			}
@@ -275,6 +293,9 @@ func (w *WAL) Flush(upto LSN) {
 
 	w.insertMu.Lock()
 	w.flushed = to
+	for len(w.switchEnds) > 0 && w.switchEnds[0] <= to {
+		w.switchEnds = w.switchEnds[1:]
+	}
 	drop := int(w.flushed - w.bufStart)
 	w.buf = append(w.buf[:0:0], w.buf[drop:]...)
 	w.bufStart = w.flushed
