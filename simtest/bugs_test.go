@@ -25,7 +25,7 @@ var plantedBugCases = map[string]struct {
 	// Rare under random crash points (1 seed in 200 here): the window is a
 	// checkpoint's scan overlapping a bgwriter write.
 	"early-clean": {crashMode: "drop-all", seeds: 200, checkers: []string{CheckSelf, CheckDurability}, minCaught: 1,
-		tweak: func(c *Config) { c.Clients, c.WritesMax, c.ThinkMax, c.Txns = 3, 1, 300 * time.Microsecond, 40 }},
+		tweak: func(c *Config) { c.Clients, c.WritesMax, c.ThinkMax, c.Txns = 3, 1, 300*time.Microsecond, 40 }},
 }
 
 func TestPlantedBugsAllCovered(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pgdst/pgdst/engine/bugs"
+	"github.com/pgdst/pgdst/engine/db"
 	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/skel"
 	"github.com/pgdst/pgdst/engine/wal"
@@ -31,6 +32,9 @@ type Config struct {
 	// probability from the seed, as TigerBeetle's VOPR and FoundationDB's
 	// knobs do, so that many seeds explore many configurations.
 	Swarm bool
+	// Engine is the engine under test: "skel" (the walking skeleton, the
+	// default) or "db" (the storage engine).
+	Engine string
 	// PGTimings keeps PostgreSQL's own defaults for the background
 	// processes (bgwriter_delay 200ms, checkpoint_timeout 5min) instead of
 	// the scaled-down timings that make checkpoints happen within a run.
@@ -68,6 +72,9 @@ func (c Config) Validate() error {
 			return err
 		}
 	}
+	if c.Engine != "" && c.Engine != "skel" && c.Engine != "db" {
+		return fmt.Errorf("unknown engine %q (want skel or db)", c.Engine)
+	}
 	return nil
 }
 
@@ -75,43 +82,47 @@ func (c Config) Validate() error {
 type resolved struct {
 	Config
 	crash  CrashMode
-	engine skel.Config
+	skel   skel.Config
+	engine db.Config
 	sched  SchedConfig
 	lat    Latency
 }
 
 func resolve(c Config, rng *Rand) resolved {
-	r := resolved{Config: c, engine: skel.DefaultConfig(), sched: DefaultSchedConfig, lat: DefaultLatency}
-	r.engine.Bugs = c.Bugs
+	r := resolved{Config: c, skel: skel.DefaultConfig(), sched: DefaultSchedConfig, lat: DefaultLatency}
+	r.skel.Bugs = c.Bugs
 	// PostgreSQL's defaults (checkpoint_timeout 5min, bgwriter_delay
 	// 200ms) would never fire within a run of a few hundred milliseconds
 	// of virtual time; the simulator scales them down.
-	r.engine.CheckpointTimeout = 20 * time.Millisecond
-	r.engine.BgwriterDelay = 5 * time.Millisecond
-	r.engine.BgwriterLRUMaxPages = 4
+	r.skel.CheckpointTimeout = 20 * time.Millisecond
+	r.skel.BgwriterDelay = 5 * time.Millisecond
+	r.skel.BgwriterLRUMaxPages = 4
 	needKeys := uint64(c.Clients) * uint64(c.Txns) * uint64(c.WritesMax)
-	for uint64(r.engine.Pages)*skel.SlotsPerPage < needKeys {
-		r.engine.Pages *= 2
+	for uint64(r.skel.Pages)*skel.SlotsPerPage < needKeys {
+		r.skel.Pages *= 2
 	}
 	// Small WAL segments, so that runs cross segment boundaries; the
 	// smallest that still holds the largest commit record the workload
 	// can make.
-	r.engine.WAL.SegmentSize = 256 << 10
+	r.skel.WAL.SegmentSize = 256 << 10
 	if c.Swarm {
-		r.engine.WAL.SegmentSize = int64(64<<10) << rng.Intn(4)
+		r.skel.WAL.SegmentSize = int64(64<<10) << rng.Intn(4)
 	}
-	for r.engine.MaxWrites() < c.WritesMax && r.engine.WAL.SegmentSize < wal.SegmentSizeMax {
-		r.engine.WAL.SegmentSize *= 2
+	for r.skel.MaxWrites() < c.WritesMax && r.skel.WAL.SegmentSize < wal.SegmentSizeMax {
+		r.skel.WAL.SegmentSize *= 2
 	}
 	if c.Swarm {
 		r.sched.SwitchProb = 0.02 + 0.5*rng.Float64()
-		r.engine.CheckpointTimeout = time.Duration(2+rng.Intn(60)) * time.Millisecond
-		r.engine.BgwriterDelay = time.Duration(1+rng.Intn(20)) * time.Millisecond
-		r.engine.BgwriterLRUMaxPages = 1 + rng.Intn(8)
+		r.skel.CheckpointTimeout = time.Duration(2+rng.Intn(60)) * time.Millisecond
+		r.skel.BgwriterDelay = time.Duration(1+rng.Intn(20)) * time.Millisecond
+		r.skel.BgwriterLRUMaxPages = 1 + rng.Intn(8)
 	}
 	if c.PGTimings {
 		d := skel.DefaultConfig()
-		r.engine.CheckpointTimeout, r.engine.BgwriterDelay, r.engine.BgwriterLRUMaxPages = d.CheckpointTimeout, d.BgwriterDelay, d.BgwriterLRUMaxPages
+		r.skel.CheckpointTimeout, r.skel.BgwriterDelay, r.skel.BgwriterLRUMaxPages = d.CheckpointTimeout, d.BgwriterDelay, d.BgwriterLRUMaxPages
+	}
+	if c.Engine == "db" {
+		resolveDB(c, rng, &r)
 	}
 	if c.CrashMode == "" {
 		r.crash = CrashMode(rng.Intn(3))
@@ -122,9 +133,12 @@ func resolve(c Config, rng *Rand) resolved {
 }
 
 func (r resolved) String() string {
-	return fmt.Sprintf("clients=%d txns=%d writes<=%d think<%v crash-mode=%s switch=%.3f checkpoint_timeout=%v bgwriter_delay=%v bgwriter_lru_maxpages=%d pages=%d wal_segment_size=%dkB bugs=%s",
-		r.Clients, r.Txns, r.WritesMax, r.ThinkMax, r.crash, r.sched.SwitchProb, r.engine.CheckpointTimeout,
-		r.engine.BgwriterDelay, r.engine.BgwriterLRUMaxPages, r.engine.Pages, r.engine.WAL.SegmentSize>>10, r.Bugs)
+	if r.Engine == "db" {
+		return r.stringDB()
+	}
+	return fmt.Sprintf("engine=skel clients=%d txns=%d writes<=%d think<%v crash-mode=%s switch=%.3f checkpoint_timeout=%v bgwriter_delay=%v bgwriter_lru_maxpages=%d pages=%d wal_segment_size=%dkB bugs=%s",
+		r.Clients, r.Txns, r.WritesMax, r.ThinkMax, r.crash, r.sched.SwitchProb, r.skel.CheckpointTimeout,
+		r.skel.BgwriterDelay, r.skel.BgwriterLRUMaxPages, r.skel.Pages, r.skel.WAL.SegmentSize>>10, r.Bugs)
 }
 
 // Result is what a run found.
@@ -145,6 +159,10 @@ type Result struct {
 	Acked       int
 	Unknown     int
 	Recovery    skel.RecoveryStats
+	RecoveryDB  db.RecoveryStats
+	Rows        int    // visible rows after recovery (engine db)
+	CrashPoint  string // "point#k" when the crash was at an injection point
+	Pause       string // "point#j for d" when a process was paused there
 	History     *History
 }
 
@@ -187,6 +205,9 @@ const crashStepsPerTxn = 30
 // Run performs one run: initdb, boot, the workload with background
 // processes, a crash at a seeded step, recovery, and the checks.
 func Run(c Config) *Result {
+	if c.Engine == "db" {
+		return runDB(c)
+	}
 	res := &Result{Seed: c.Seed, OK: true, History: &History{}}
 	if err := c.Validate(); err != nil {
 		res.fail(CheckRecovery, "invalid config: %v", err)
@@ -207,7 +228,7 @@ func Run(c Config) *Result {
 
 	// initdb runs to completion before anything can crash.
 	var initErr error
-	sim.Spawn("initdb", func() { initErr = skel.InitDB(node.Env, rc.engine) })
+	sim.Spawn("initdb", func() { initErr = skel.InitDB(node.Env, rc.skel) })
 	if st := sim.Run(); st.Kind != StopAllDone || initErr != nil {
 		res.fail(CheckRecovery, "initdb: %v %v", st, initErr)
 		return res
@@ -216,7 +237,7 @@ func Run(c Config) *Result {
 	// Boot and run the workload until the crash step.
 	wl := &workload{rc: rc, node: node, hist: res.History, rng: rng.Fork(5)}
 	sim.Spawn("startup", func() {
-		db, _, err := skel.Open(node.Env, rc.engine)
+		db, _, err := skel.Open(node.Env, rc.skel)
 		if err != nil {
 			node.Env.Panicf("startup: %v", err)
 		}
@@ -263,13 +284,13 @@ func Run(c Config) *Result {
 	// Recover and check.
 	var checkErr error
 	sim.Spawn("startup", func() {
-		db, stats, err := skel.Open(node.Env, rc.engine)
+		db, stats, err := skel.Open(node.Env, rc.skel)
 		if err != nil {
 			checkErr = err
 			return
 		}
 		res.Recovery = stats
-		committed, err := skel.CommittedWrites(node.Env, rc.engine)
+		committed, err := skel.CommittedWrites(node.Env, rc.skel)
 		if err != nil {
 			res.fail(CheckSelf, "reading the recovered WAL: %v", err)
 			return
@@ -425,9 +446,21 @@ func (r *Result) Summary() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "config: %s\n", r.Config)
 	fmt.Fprintf(&b, "workload: %d transactions, %d acknowledged, %d unknown at the crash\n", len(r.History.Ops), r.Acked, r.Unknown)
-	fmt.Fprintf(&b, "crash: %s at step %d: %s\n", r.CrashKind, r.CrashStep, r.CrashDetail)
-	fmt.Fprintf(&b, "recovery: checkpoint %s redo %s..%s, %d records, %d commits, %d full-page images; end: %s\n",
-		r.Recovery.Checkpoint, r.Recovery.Redo, r.Recovery.End, r.Recovery.Records, r.Recovery.Commits, r.Recovery.FPIs, r.Recovery.EndReason)
+	if r.CrashPoint != "" {
+		fmt.Fprintf(&b, "crash: %s at injection point %s: %s\n", r.CrashKind, r.CrashPoint, r.CrashDetail)
+	} else {
+		fmt.Fprintf(&b, "crash: %s at step %d: %s\n", r.CrashKind, r.CrashStep, r.CrashDetail)
+	}
+	if r.Pause != "" {
+		fmt.Fprintf(&b, "pause: the process reaching %s\n", r.Pause)
+	}
+	if r.RecoveryDB.End != 0 {
+		fmt.Fprintf(&b, "recovery: checkpoint %s redo %s..%s, %d records, %d files synced; %d rows after; end of WAL: %s\n",
+			r.RecoveryDB.Checkpoint, r.RecoveryDB.Redo, r.RecoveryDB.End, r.RecoveryDB.Records, r.RecoveryDB.Synced, r.Rows, r.RecoveryDB.EndReason)
+	} else {
+		fmt.Fprintf(&b, "recovery: checkpoint %s redo %s..%s, %d records, %d commits, %d full-page images; end: %s\n",
+			r.Recovery.Checkpoint, r.Recovery.Redo, r.Recovery.End, r.Recovery.Records, r.Recovery.Commits, r.Recovery.FPIs, r.Recovery.EndReason)
+	}
 	fmt.Fprintf(&b, "simulated: %v virtual, %d steps, %d trace events\n", r.Virtual, r.Steps, r.Events)
 	for _, f := range r.Failures {
 		fmt.Fprintf(&b, "FAIL %s\n", f)

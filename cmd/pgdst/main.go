@@ -100,6 +100,7 @@ type workloadFlags struct {
 	crashStep             uint64
 	noSwarm               bool
 	pgTimings             bool
+	engine                string
 	bugList               bugList
 }
 
@@ -123,6 +124,7 @@ func (w *workloadFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&w.crashMode, "crash-mode", "", "what survives of unsynced writes: drop-all, random-subset or torn (default: drawn from the seed)")
 	fs.Uint64Var(&w.crashStep, "crash-step", 0, "crash at this scheduler step (default: drawn from the seed)")
 	fs.BoolVar(&w.noSwarm, "no-swarm", false, "use fixed engine timings instead of drawing them from the seed")
+	fs.StringVar(&w.engine, "engine", "skel", "engine under test: skel (the walking skeleton) or db (the storage engine)")
 	fs.BoolVar(&w.pgTimings, "pg-timings", false, "keep PostgreSQL's default bgwriter_delay and checkpoint_timeout")
 	fs.Var(&w.bugList, "bug", "switch on a planted bug (repeatable; see 'pgdst bugs')")
 }
@@ -130,7 +132,7 @@ func (w *workloadFlags) register(fs *flag.FlagSet) {
 func (w *workloadFlags) config(seed uint64) (simtest.Config, error) {
 	c := simtest.DefaultConfig(seed)
 	c.Clients, c.Txns, c.WritesMax, c.ThinkMax = w.clients, w.txns, w.writes, w.thinkMax
-	c.CrashMode, c.CrashStep, c.Swarm, c.PGTimings = w.crashMode, w.crashStep, !w.noSwarm, w.pgTimings
+	c.CrashMode, c.CrashStep, c.Swarm, c.PGTimings, c.Engine = w.crashMode, w.crashStep, !w.noSwarm, w.pgTimings, w.engine
 	set, err := bugs.ParseSet(w.bugList.String())
 	if err != nil {
 		return c, err
@@ -167,6 +169,9 @@ func (w *workloadFlags) reproFlags() string {
 	}
 	if w.pgTimings {
 		parts = append(parts, "--pg-timings")
+	}
+	if w.engine != "" && w.engine != "skel" {
+		parts = append(parts, "--engine "+w.engine)
 	}
 	for _, b := range w.bugList {
 		parts = append(parts, "--bug "+b)

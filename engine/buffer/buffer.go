@@ -46,6 +46,7 @@ import (
 	"slices"
 
 	"github.com/pgdst/pgdst/engine/env"
+	"github.com/pgdst/pgdst/engine/bugs"
 	"github.com/pgdst/pgdst/engine/lwlock"
 	"github.com/pgdst/pgdst/engine/page"
 	"github.com/pgdst/pgdst/engine/smgr"
@@ -125,6 +126,8 @@ type Config struct {
 	// SetChecksum stamps the checksum on a private copy of a page about
 	// to be written (PageSetChecksumCopy). nil writes pages as they are.
 	SetChecksum func(page []byte, blkno uint32)
+	// Bugs switches on planted bugs (engine/bugs); zero in production.
+	Bugs bugs.Set
 }
 
 // bufferDesc is a buffer header (BufferDesc).
@@ -677,7 +680,8 @@ func (p *Pool) BufferIsDirty(b Buffer) bool {
 func (p *Pool) flushBuffer(d *bufferDesc) error {
 	// StartBufferIO(forInput = false).
 	p.mu.Lock()
-	for d.ioInProgress {
+	early := p.cfg.Bugs.Has(bugs.EarlyClean)
+	for d.ioInProgress && !early {
 		d.ioCV.Wait()
 	}
 	if !d.valid || !d.dirty {
@@ -686,6 +690,9 @@ func (p *Pool) flushBuffer(d *bufferDesc) error {
 	}
 	d.ioInProgress = true
 	d.justDirtied = false
+	if early {
+		d.dirty, d.ckptNeeded = false, false
+	}
 	tag := d.tag
 	p.mu.Unlock()
 
@@ -693,7 +700,7 @@ func (p *Pool) flushBuffer(d *bufferDesc) error {
 	copy(buf, p.page(d.id))
 	// XLogFlush before the write: the WAL that describes every change on
 	// this page must be durable before the page can reach disk.
-	if lsn := PageGetLSN(buf); lsn != 0 {
+	if lsn := PageGetLSN(buf); lsn != 0 && !p.cfg.Bugs.Has(bugs.WriteBeforeWAL) {
 		p.cfg.WAL.Flush(lsn)
 	}
 	if p.cfg.SetChecksum != nil {

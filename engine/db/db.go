@@ -125,7 +125,9 @@ func (db *DB) Config() Config { return db.cfg }
 // wal.InsertWith's build callback, under the insert lock, so a concurrent
 // checkpoint cannot move the REDO pointer between the decision and the
 // record's insertion (XLogInsertRecord's RedoRecPtr re-check).
-func (db *DB) NeedsFPI(pageLSN wal.LSN) bool { return pageLSN <= db.redoPtr }
+func (db *DB) NeedsFPI(pageLSN wal.LSN) bool {
+	return pageLSN <= db.redoPtr && !db.cfg.Bugs.Has(bugs.FullPageWritesOff)
+}
 
 // RegisterRedo installs the redo function of resource manager rmid.
 func (db *DB) RegisterRedo(rmid uint8, fn RedoFunc) {
@@ -201,6 +203,7 @@ func (db *DB) newPool(w buffer.WAL) error {
 		WAL:         w,
 		Verify:      page.Verify,
 		SetChecksum: page.SetChecksum,
+		Bugs:        db.cfg.Bugs,
 	})
 	return err
 }

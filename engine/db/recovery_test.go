@@ -47,6 +47,9 @@ func TestSessionsSurviveCrashes(t *testing.T) {
 			node.Sim.Spawn("startup", func() {
 				d, _, err := db.Open(node.Env, cfg, db.RegisterAccessMethods)
 				must(err)
+				if _, err := d.CheckTable("t"); err != nil {
+					panic(fmt.Sprintf("seed %d cycle %d: self-check: %v", seed, cycle, err))
+				}
 				s := connect(d)
 				for c := 0; c < clients; c++ {
 					for k := 0; k < keysPer; k++ {

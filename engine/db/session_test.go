@@ -228,3 +228,22 @@ func TestConcurrentInsertSameKey(t *testing.T) {
 		})
 	}
 }
+
+// CheckTable must fail on planted damage: a page whose LSN lies beyond the
+// end of WAL (a write before its WAL), and an index entry for a key whose
+// row says otherwise.
+func TestCheckTableCatchesDamage(t *testing.T) {
+	withDB(t, 5, func(e *env.Env, d *db.DB) {
+		s := connect(d)
+		for k := uint64(1); k <= 20; k++ {
+			must(s.Insert("t", k, []byte("row")))
+		}
+		n, err := d.CheckTable("t")
+		must(err)
+		require.Equal(t, 20, n)
+
+		require.NoError(t, d.PlantFutureLSN("t"))
+		_, err = d.CheckTable("t")
+		require.True(t, pgerr.Is(err, pgerr.DataCorrupted), "%v", err)
+	})
+}

@@ -139,7 +139,7 @@ func Open(e *env.Env, cfg Config, register func(*DB)) (*DB, RecoveryStats, error
 	}
 	db.Procs = xact.NewProcArray(e, cfg.MaxConnections, nextXid)
 	db.Locks = lmgr.New(e, cfg.DeadlockTimeout)
-	db.Xacts = &xact.Manager{Procs: db.Procs, Clog: db.Clog, WAL: db.WAL, Locks: db.Locks, SynchronousCommit: cfg.SynchronousCommit}
+	db.Xacts = &xact.Manager{Procs: db.Procs, Clog: db.Clog, WAL: db.WAL, Locks: db.Locks, SynchronousCommit: cfg.SynchronousCommit, Bugs: cfg.Bugs}
 	db.Xacts.SetEnv(e)
 	db.redoPtr = redo
 	// The end-of-recovery checkpoint: redone pages and the trimmed clog are

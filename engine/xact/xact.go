@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 
+	"github.com/pgdst/pgdst/engine/bugs"
 	"github.com/pgdst/pgdst/engine/clog"
 	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/lmgr"
@@ -40,6 +41,8 @@ type Manager struct {
 	// SynchronousCommit is synchronous_commit: when off, a commit returns
 	// before its record is durable and the WAL writer flushes it later.
 	SynchronousCommit bool
+	// Bugs switches on planted bugs (engine/bugs); zero in production.
+	Bugs bugs.Set
 }
 
 // Txn is one backend's current transaction (TransactionStateData).
@@ -136,7 +139,9 @@ func (t *Txn) Commit() (commitLSN wal.LSN, err error) {
 	m.e.Inject(PointAfterCommitInsert)
 	groupLSN := wal.InvalidLSN
 	if m.SynchronousCommit {
-		m.WAL.Flush(end)
+		if !m.Bugs.Has(bugs.AckBeforeFlush) {
+			m.WAL.Flush(end)
+		}
 	} else {
 		groupLSN = end
 	}
