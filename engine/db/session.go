@@ -232,13 +232,16 @@ func (o oracle) IsCurrent(x xact.XID) bool {
 	return o.s.txn != nil && x != xact.InvalidXID && x == o.s.txn.XID()
 }
 
-func (o oracle) Status(x xact.XID) (clog.Status, wal.LSN) {
-	st, lsn, err := o.s.db.Clog.GetStatus(uint64(x))
+func (o oracle) Status(x xact.XID) (clog.Status, wal.LSN) { return o.s.db.xidStatus(x) }
+
+// xidStatus is the clog's answer for x. A clog that cannot be read is a
+// PANIC here: PostgreSQL's SlruReportIOError is an ERROR, but the
+// visibility code has no way to return one, and a guess could show rows
+// that never committed.
+func (db *DB) xidStatus(x xact.XID) (clog.Status, wal.LSN) {
+	st, lsn, err := db.Clog.GetStatus(uint64(x))
 	if err != nil {
-		// The clog cannot be read: PostgreSQL's SlruReportIOError is an
-		// ERROR that aborts the statement; here it must not be mistaken
-		// for an answer.
-		o.s.db.e.Panicf("could not access status of transaction %d: %v", x, err)
+		db.e.Panicf("could not access status of transaction %d: %v", x, err)
 	}
 	return st, lsn
 }
