@@ -45,8 +45,8 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/bugs"
+	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/lwlock"
 	"github.com/pgdst/pgdst/engine/page"
 	"github.com/pgdst/pgdst/engine/smgr"
