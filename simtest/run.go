@@ -253,24 +253,8 @@ func Run(c Config) *Result {
 	sim.SetStepLimit(res.CrashStep)
 	st := sim.Run()
 	sim.SetStepLimit(0)
-	powerLoss := true
-	switch st.Kind {
-	case StopStepLimit, StopRequested:
-		res.CrashKind = "power-loss"
-		res.CrashDetail = fmt.Sprintf("%s (in %s)", st, st.Proc)
-	case StopPanic:
-		if _, ok := st.Value.(*env.PanicError); !ok {
-			res.fail(CheckLiveness, "engine bug: process %s panicked: %v\n%s", st.Proc, st.Value, st.Stack)
-			return res
-		}
-		// A PANIC kills the process; the postmaster then kills every
-		// other process and recovers, but the OS and its page cache
-		// survive: unsynced writes are not lost.
-		res.CrashKind = "crash-restart"
-		res.CrashDetail = st.Detail
-		powerLoss = false
-	default:
-		res.fail(CheckLiveness, "workload stopped: %s", st)
+	powerLoss, ok := res.classifyCrash(st)
+	if !ok {
 		return res
 	}
 	trace.note(sim.Now(), 0, "crash: "+res.CrashKind+" "+res.CrashDetail)
@@ -310,6 +294,29 @@ func Run(c Config) *Result {
 		res.fail(CheckRecovery, "recovery failed: %v", checkErr)
 	}
 	return res
+}
+
+// classifyCrash records how the workload phase ended: power loss at the
+// crash point, or crash-restart after a PANIC (the postmaster kills every
+// other process and recovers, but the OS and its page cache survive, so
+// unsynced writes are not lost). Any other stop is a failure; ok is false.
+func (res *Result) classifyCrash(st Stop) (powerLoss, ok bool) {
+	switch st.Kind {
+	case StopStepLimit, StopRequested, StopInject:
+		res.CrashKind = "power-loss"
+		res.CrashDetail = fmt.Sprintf("%s (in %s)", st, st.Proc)
+		return true, true
+	case StopPanic:
+		if _, isPanic := st.Value.(*env.PanicError); !isPanic {
+			res.fail(CheckLiveness, "engine bug: process %s panicked: %v\n%s", st.Proc, st.Value, st.Stack)
+			return false, false
+		}
+		res.CrashKind = "crash-restart"
+		res.CrashDetail = st.Detail
+		return false, true
+	}
+	res.fail(CheckLiveness, "workload stopped: %s", st)
+	return false, false
 }
 
 // workload is the simulated clients: each runs Txns write transactions of

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/pgdst/pgdst/engine/db"
-	"github.com/pgdst/pgdst/engine/env"
 )
 
 // The run on the storage engine (--engine db). It is not the default yet:
@@ -162,24 +161,8 @@ func runDB(c Config) *Result {
 	st := sim.Run()
 	sim.SetStepLimit(0)
 	sim.SetInjectHook(nil)
-	powerLoss := true
-	switch st.Kind {
-	case StopStepLimit, StopRequested, StopInject:
-		res.CrashKind = "power-loss"
-		res.CrashDetail = fmt.Sprintf("%s (in %s)", st, st.Proc)
-	case StopPanic:
-		if _, ok := st.Value.(*env.PanicError); !ok {
-			res.fail(CheckLiveness, "engine bug: process %s panicked: %v\n%s", st.Proc, st.Value, st.Stack)
-			return res
-		}
-		// A PANIC kills the process; the postmaster then kills every
-		// other process and recovers, but the OS and its page cache
-		// survive: unsynced writes are not lost.
-		res.CrashKind = "crash-restart"
-		res.CrashDetail = st.Detail
-		powerLoss = false
-	default:
-		res.fail(CheckLiveness, "workload stopped: %s", st)
+	powerLoss, ok := res.classifyCrash(st)
+	if !ok {
 		return res
 	}
 	trace.note(sim.Now(), 0, "crash: "+res.CrashKind+" "+res.CrashDetail)

@@ -2,11 +2,7 @@ package nbtree_test
 
 import (
 	"cmp"
-	"fmt"
 	"slices"
-	"testing"
-
-	"github.com/stretchr/testify/require"
 
 	"github.com/pgdst/pgdst/engine/buffer"
 	"github.com/pgdst/pgdst/engine/env"
@@ -14,37 +10,16 @@ import (
 	"github.com/pgdst/pgdst/engine/page"
 	"github.com/pgdst/pgdst/engine/smgr"
 	"github.com/pgdst/pgdst/engine/wal"
-	"github.com/pgdst/pgdst/simtest"
+	"github.com/pgdst/pgdst/simtest/simt"
 )
 
-// Test bodies run as simulated processes; they report failures by
-// panicking (the run stops with the message), because a failed require
-// would end the process goroutine, not the test.
-
-func ok(err error) {
-	if err != nil {
-		panic(err)
-	}
-}
-
-func check(cond bool, format string, args ...any) {
-	if !cond {
-		panic(fmt.Sprintf(format, args...))
-	}
-}
-
-func sim(t testing.TB, seed uint64, fn func(e *env.Env)) *simtest.Node {
-	t.Helper()
-	st, node := simtest.InSim(seed, fn)
-	require.Equal(t, simtest.StopAllDone, st.Kind, "seed %d: %s\n%s", seed, st, st.Stack)
-	return node
-}
-
-func reboot(t testing.TB, node *simtest.Node, fn func(e *env.Env)) {
-	t.Helper()
-	st := node.Reboot(fn)
-	require.Equal(t, simtest.StopAllDone, st.Kind, "%s\n%s", st, st.Stack)
-}
+// The process-side test helpers every engine package shares (simtest/simt).
+var (
+	ok     = simt.Must
+	check  = simt.Check
+	sim    = simt.Sim
+	reboot = simt.Reboot
+)
 
 const rel = smgr.RelFileNumber(16384)
 

@@ -3,7 +3,6 @@ package smgr_test
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -11,36 +10,20 @@ import (
 	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/smgr"
 	"github.com/pgdst/pgdst/simtest"
+	"github.com/pgdst/pgdst/simtest/simt"
+)
+
+// The process-side test helpers every engine package shares (simtest/simt).
+var (
+	ok     = simt.Must
+	check  = simt.Check
+	sim    = simt.Sim
+	reboot = simt.Reboot
 )
 
 // The test bodies run as simulated processes, where a failed require would
 // end the process goroutine; they report failures by panicking instead,
 // which stops the run with StopPanic and the message.
-
-func ok(err error) {
-	if err != nil {
-		panic(err)
-	}
-}
-
-func check(cond bool, format string, args ...any) {
-	if !cond {
-		panic(fmt.Sprintf(format, args...))
-	}
-}
-
-func sim(t *testing.T, seed uint64, fn func(e *env.Env)) *simtest.Node {
-	t.Helper()
-	st, node := simtest.InSim(seed, fn)
-	require.Equal(t, simtest.StopAllDone, st.Kind, "%s\n%s", st, st.Stack)
-	return node
-}
-
-func reboot(t *testing.T, node *simtest.Node, fn func(e *env.Env)) {
-	t.Helper()
-	st := node.Reboot(fn)
-	require.Equal(t, simtest.StopAllDone, st.Kind, "%s\n%s", st, st.Stack)
-}
 
 func block(rel smgr.RelFileNumber, blkno smgr.BlockNumber, version byte) []byte {
 	b := make([]byte, smgr.BLCKSZ)
