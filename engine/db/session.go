@@ -151,6 +151,7 @@ func (s *Session) Commit() error {
 	if s.failed {
 		s.txn.Abort()
 		s.txn = nil
+		s.failed = false // the block has ended; the session is usable again
 		return pgerr.New(pgerr.InFailedTransaction, "current transaction is aborted, commit rolled back")
 	}
 	_, err := s.txn.Commit()
