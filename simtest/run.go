@@ -205,9 +205,6 @@ const crashStepsPerTxn = 30
 // Run performs one run: initdb, boot, the workload with background
 // processes, a crash at a seeded step, recovery, and the checks.
 func Run(c Config) *Result {
-	if c.Engine == "db" {
-		return runDB(c)
-	}
 	res := &Result{Seed: c.Seed, OK: true, History: &History{}}
 	if err := c.Validate(); err != nil {
 		res.fail(CheckRecovery, "invalid config: %v", err)
@@ -225,6 +222,10 @@ func Run(c Config) *Result {
 		sim.KillAll()
 		res.Trace, res.Events, res.Steps, res.Virtual = trace.Hash(), trace.Events(), sim.Steps(), sim.Now()
 	}()
+	if c.Engine == "db" {
+		runDB(res, rc, node, rng, trace)
+		return res
+	}
 
 	// initdb runs to completion before anything can crash.
 	var initErr error

@@ -66,24 +66,9 @@ func resolveDB(c Config, rng *Rand, r *resolved) {
 // background processes, a crash at a seeded step or injection point (and
 // sometimes a seeded pause), recovery, the engine self-check and the
 // checkers.
-func runDB(c Config) *Result {
-	res := &Result{Seed: c.Seed, OK: true, History: &History{}}
-	if err := c.Validate(); err != nil {
-		res.fail(CheckRecovery, "invalid config: %v", err)
-		return res
-	}
-	rng := NewRand(c.Seed)
-	trace := newTrace(c.TraceOut)
-	defer trace.flush()
-	rc := resolve(c, rng.Fork(3))
-	res.Config = rc.String()
-	trace.note(0, 0, "seed "+fmt.Sprint(c.Seed)+" config "+res.Config)
-	node := NewNode(rng, trace, rc.sched, rc.lat)
+func runDB(res *Result, rc resolved, node *Node, rng *Rand, trace *Trace) {
+	c := rc.Config
 	sim := node.Sim
-	defer func() {
-		sim.KillAll()
-		res.Trace, res.Events, res.Steps, res.Virtual = trace.Hash(), trace.Events(), sim.Steps(), sim.Now()
-	}()
 
 	// initdb and CREATE TABLE run to completion before anything can crash.
 	var initErr error
@@ -102,7 +87,7 @@ func runDB(c Config) *Result {
 	})
 	if st := sim.Run(); st.Kind != StopAllDone || initErr != nil {
 		res.fail(CheckRecovery, "initdb: %v %v", st, initErr)
-		return res
+		return
 	}
 	sim.KillAll()
 
@@ -163,7 +148,7 @@ func runDB(c Config) *Result {
 	sim.SetInjectHook(nil)
 	powerLoss, ok := res.classifyCrash(st)
 	if !ok {
-		return res
+		return
 	}
 	trace.note(sim.Now(), 0, "crash: "+res.CrashKind+" "+res.CrashDetail)
 	sim.KillAll()
@@ -194,7 +179,6 @@ func runDB(c Config) *Result {
 	case st.Kind != StopAllDone:
 		res.fail(CheckLiveness, "recovery stopped: %s", st)
 	}
-	return res
 }
 
 // rowBytes is the size of a row's value: large enough that a run's rows
