@@ -93,8 +93,9 @@ func (m *Manager) Wait(backend int, xid XID) error {
 		checked = true
 		m.Checks++
 		if cycle := m.cycleFrom(backend); cycle != nil {
+			msg := m.describe(cycle) // before the victim's edge goes
 			delete(m.waiting, backend)
-			return pgerr.New(pgerr.DeadlockDetected, "deadlock detected: %s", m.describe(cycle))
+			return pgerr.New(pgerr.DeadlockDetected, "deadlock detected: %s", msg)
 		}
 	}
 }

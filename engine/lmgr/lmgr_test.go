@@ -90,3 +90,27 @@ func TestDeadlockThreeWayAndChain(t *testing.T) {
 	})
 	require.Equal(t, simtest.StopAllDone, st.Kind, st.String())
 }
+
+// The deadlock message names every edge of the cycle correctly, the
+// victim's own included.
+func TestDeadlockMessage(t *testing.T) {
+	var msg string
+	st, _ := simtest.InSim(1, func(e *env.Env) {
+		m := lmgr.New(e, time.Second)
+		m.Hold(1, 10)
+		m.Hold(2, 20)
+		e.Sched.Spawn("b2", func() {
+			if err := m.Wait(2, 10); err != nil {
+				msg = err.Error()
+			}
+			m.Release(20)
+		})
+		if err := m.Wait(1, 20); err != nil {
+			msg = err.Error()
+		}
+		m.Release(10)
+	})
+	require.Equal(t, simtest.StopAllDone, st.Kind, st.String())
+	require.Contains(t, msg, "waits for transaction 20 held by process 2")
+	require.Contains(t, msg, "waits for transaction 10 held by process 1")
+}

@@ -1,0 +1,205 @@
+package db_test
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/cockroachdb/datadriven"
+
+	"github.com/pgdst/pgdst/engine/db"
+	"github.com/pgdst/pgdst/engine/env"
+	"github.com/pgdst/pgdst/simtest"
+)
+
+// TestIsolationTranscripts runs the transcripts in testdata/isolation: two
+// or three sessions interleaving statements, each session a simulated
+// process. A statement that blocks shows "<waiting>"; its result appears,
+// marked "(was waiting)", when a later statement unblocks it. Rewrite the
+// expected output with -rewrite after a deliberate change.
+func TestIsolationTranscripts(t *testing.T) {
+	datadriven.Walk(t, "testdata/isolation", func(t *testing.T, path string) {
+		h := newTranscript(t)
+		defer h.node.Sim.KillAll()
+		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
+			if d.Cmd != "run" {
+				d.Fatalf(t, "unknown directive %q (want run)", d.Cmd)
+			}
+			var out strings.Builder
+			for _, line := range strings.Split(strings.TrimSpace(d.Input), "\n") {
+				name, stmt, ok := strings.Cut(line, ":")
+				if !ok {
+					d.Fatalf(t, "want \"session: statement\", got %q", line)
+				}
+				h.deliver(t, strings.TrimSpace(name), strings.TrimSpace(stmt), &out)
+			}
+			return out.String()
+		})
+	})
+}
+
+type transcript struct {
+	node     *simtest.Node
+	d        *db.DB
+	sessions map[string]*tsession
+	order    []string // session names in creation order
+	done     []string // results finished since the last report
+}
+
+type tsession struct {
+	name    string
+	mu      env.Mutex
+	cond    env.Cond
+	inbox   []string
+	pending string // a statement that has not returned yet
+	waited  bool   // pending was reported as <waiting>
+}
+
+func newTranscript(t *testing.T) *transcript {
+	h := &transcript{sessions: map[string]*tsession{}}
+	h.node = simtest.NewNode(simtest.NewRand(1), simtest.NewTrace(nil), simtest.DefaultSchedConfig, simtest.DefaultLatency)
+	h.node.Sim.Spawn("initdb", func() {
+		cfg := testConfig()
+		cfg.SharedBuffers = 32
+		must(db.InitDB(h.node.Env, cfg))
+		var err error
+		h.d, _, err = db.Open(h.node.Env, cfg, db.RegisterAccessMethods)
+		must(err)
+		must(h.d.CreateTable("t"))
+	})
+	if st := h.node.Sim.Run(); st.Kind != simtest.StopAllDone {
+		t.Fatalf("boot: %s\n%s", st, st.Stack)
+	}
+	return h
+}
+
+// deliver hands stmt to session name and runs the simulation until nothing
+// more can happen (every session waits for a statement or for a lock).
+func (h *transcript) deliver(t *testing.T, name, stmt string, out *strings.Builder) {
+	s := h.sessions[name]
+	if s == nil {
+		s = &tsession{name: name}
+		h.sessions[name] = s
+		h.order = append(h.order, name)
+		h.node.Sim.Spawn("session-"+name, func() { h.serve(s) })
+	}
+	if s.pending != "" {
+		t.Fatalf("session %s is still waiting in %q; it cannot take %q", name, s.pending, stmt)
+	}
+	s.pending = stmt
+	h.node.Sim.Spawn("deliver", func() {
+		if s.mu == nil {
+			s.mu = h.node.Env.Sched.NewMutex("inbox-" + name)
+			s.cond = h.node.Env.Sched.NewCond("inbox-"+name, s.mu)
+		}
+		s.mu.Lock()
+		s.inbox = append(s.inbox, stmt)
+		s.cond.Broadcast()
+		s.mu.Unlock()
+	})
+	if st := h.node.Sim.Run(); st.Kind != simtest.StopDeadlock {
+		t.Fatalf("%s: %s: the simulation did not come to rest: %s\n%s", name, stmt, st, st.Stack)
+	}
+	for _, line := range h.done {
+		out.WriteString(line + "\n")
+	}
+	h.done = h.done[:0]
+	if s.pending == stmt {
+		fmt.Fprintf(out, "%s: %s -> <waiting>\n", name, stmt)
+		s.waited = true
+	}
+}
+
+// serve is a session's process: it runs statements from its inbox forever.
+func (h *transcript) serve(s *tsession) {
+	e := h.node.Env
+	for s.mu == nil {
+		e.Sched.Yield() // the deliver process makes the inbox
+	}
+	conn, err := h.d.Connect()
+	must(err)
+	for {
+		s.mu.Lock()
+		for len(s.inbox) == 0 {
+			s.cond.Wait()
+		}
+		stmt := s.inbox[0]
+		s.inbox = s.inbox[1:]
+		s.mu.Unlock()
+		line := fmt.Sprintf("%s: %s -> %s", s.name, stmt, h.exec(conn, stmt))
+		if s.waited {
+			line += " (was waiting)"
+		}
+		h.done = append(h.done, line)
+		s.pending, s.waited = "", false
+	}
+}
+
+func (h *transcript) exec(s *db.Session, stmt string) string {
+	f := strings.Fields(stmt)
+	arg := func(i int) uint64 {
+		if i >= len(f) {
+			return 0
+		}
+		n, _ := strconv.ParseUint(f[i], 10, 64)
+		return n
+	}
+	val := func(i int) []byte {
+		if i >= len(f) {
+			return nil
+		}
+		return []byte(f[i])
+	}
+	var err error
+	res := "ok"
+	switch f[0] {
+	case "begin":
+		iso := db.ReadCommitted
+		if len(f) > 1 {
+			switch f[1] {
+			case "rr":
+				iso = db.RepeatableRead
+			case "serializable":
+				iso = db.Serializable
+			}
+		}
+		err = s.Begin(iso)
+	case "commit":
+		err = s.Commit()
+	case "rollback":
+		err = s.Rollback()
+	case "get":
+		var v []byte
+		var found bool
+		v, found, err = s.Get("t", arg(1))
+		res = "<none>"
+		if found {
+			res = string(v)
+		}
+	case "insert":
+		err = s.Insert("t", arg(1), val(2))
+		res = "INSERT 1"
+	case "update", "delete":
+		var n bool
+		if f[0] == "update" {
+			n, err = s.Update("t", arg(1), val(2))
+		} else {
+			n, err = s.Delete("t", arg(1))
+		}
+		res = strings.ToUpper(f[0]) + map[bool]string{true: " 1", false: " 0"}[n]
+	case "scan":
+		var parts []string
+		err = s.Scan("t", arg(1), arg(2), func(k uint64, v []byte) bool {
+			parts = append(parts, fmt.Sprintf("%d=%s", k, v))
+			return true
+		})
+		res = strings.Join(parts, " ")
+	default:
+		res = "unknown statement"
+	}
+	if err != nil {
+		return "ERROR: " + err.Error()
+	}
+	return res
+}
