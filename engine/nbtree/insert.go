@@ -555,6 +555,7 @@ func (ix *Index) newRoot(lbuf buffer.Buffer, lblk uint32, rbuf buffer.Buffer, rb
 		return err
 	}
 	m := meta{root: nblk, level: level + 1}
+	defer ix.dropMetaCache()
 	ix.logChange(InfoNewRoot, []buffer.Buffer{nbuf, lbuf, mbuf}, func() wal.Body {
 		initPage(npg, opaque{prev: NoBlock, next: NoBlock, level: level + 1, flags: FlagRoot})
 		ix.mustAdd(npg, pivotTuple(bkey{}, lblk, true))

@@ -159,6 +159,39 @@ type Config struct {
 type Index struct {
 	e   *env.Env
 	cfg Config
+	// The cached metapage (rd_amcache, as _bt_getroot keeps it): a search
+	// starts at the cached root and checks that the page is still a root
+	// of the cached level; if not, it drops the cache and reads the
+	// metapage. cacheMu guards the two fields.
+	cacheMu env.Mutex
+	cached  meta
+	cacheOK bool
+}
+
+// metaForSearch returns the metapage, from the cache when it holds one
+// (fromCache tells the caller to validate the root it names).
+func (ix *Index) metaForSearch() (m meta, fromCache bool, err error) {
+	ix.cacheMu.Lock()
+	m, ok := ix.cached, ix.cacheOK
+	ix.cacheMu.Unlock()
+	if ok {
+		return m, true, nil
+	}
+	if m, err = ix.readMeta(); err != nil {
+		return meta{}, false, err
+	}
+	ix.cacheMu.Lock()
+	ix.cached, ix.cacheOK = m, true
+	ix.cacheMu.Unlock()
+	return m, false, nil
+}
+
+// dropMetaCache forgets the cached metapage (after a new root, or when the
+// cached root turned out stale).
+func (ix *Index) dropMetaCache() {
+	ix.cacheMu.Lock()
+	ix.cacheOK = false
+	ix.cacheMu.Unlock()
 }
 
 // Open returns a handle on an index that Create made earlier.
@@ -166,7 +199,7 @@ func Open(e *env.Env, cfg Config) (*Index, error) {
 	if cfg.Pool == nil || cfg.SMgr == nil || cfg.WAL == nil {
 		return nil, errors.New("nbtree: Config needs Pool, SMgr and WAL")
 	}
-	return &Index{e: e, cfg: cfg}, nil
+	return &Index{e: e, cfg: cfg, cacheMu: e.Sched.NewMutex("BtreeMetaCache")}, nil
 }
 
 // ---------------------------------------------------------------------

@@ -35,22 +35,41 @@ type Entry struct {
 // leaf exclusively locked, and for incomplete splits met on the way to be
 // finished, as BT_WRITE does.
 func (ix *Index) search(key bkey, forWrite bool) (buffer.Buffer, uint32, []stackEntry, error) {
-	m, err := ix.readMeta()
-	if err != nil {
-		return buffer.InvalidBuffer, 0, nil, err
-	}
 	p := ix.cfg.Pool
-	blk := m.root
-	// The root is locked exclusively at once when it is a leaf and we are
-	// inserting; if the root split since we read the metapage, the lock is
-	// merely stronger than needed.
-	mode := buffer.Share
-	if forWrite && m.level == 0 {
-		mode = buffer.Exclusive
-	}
-	buf, err := ix.getbuf(blk, mode)
-	if err != nil {
-		return buffer.InvalidBuffer, 0, nil, err
+	var (
+		buf  buffer.Buffer
+		blk  uint32
+		mode buffer.LockMode
+		err  error
+	)
+	// At most two tries: from the cached metapage, validated, then from a
+	// freshly read one, which is used as it is (during a root split the
+	// metapage may name a page that has just lost its root flag; the
+	// descent moves right from it as before).
+	for try := 0; ; try++ {
+		m, fromCache, merr := ix.metaForSearch()
+		if merr != nil {
+			return buffer.InvalidBuffer, 0, nil, merr
+		}
+		blk = m.root
+		// The root is locked exclusively at once when it is a leaf and we
+		// are inserting; if the root split since we read the metapage, the
+		// lock is merely stronger than needed.
+		mode = buffer.Share
+		if forWrite && m.level == 0 {
+			mode = buffer.Exclusive
+		}
+		if buf, err = ix.getbuf(blk, mode); err != nil {
+			return buffer.InvalidBuffer, 0, nil, err
+		}
+		if !fromCache || try > 0 {
+			break
+		}
+		if o := getOpaque(p.BufferGetPage(buf)); o.flags&FlagRoot != 0 && o.level == m.level {
+			break
+		}
+		ix.relbuf(buf)
+		ix.dropMetaCache()
 	}
 	var stack []stackEntry
 	for steps := 0; ; steps++ {
