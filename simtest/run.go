@@ -430,6 +430,14 @@ func (w *workload) check(db *skel.DB, committed map[uint64]uint64, res *Result) 
 			present[op]++
 		}
 	}
+	w.judge(present, res)
+}
+
+// judge applies the per-transaction rules to how many of each
+// transaction's writes recovery kept: an acknowledged transaction fully
+// (durability); a failed one not at all, an unknown one all or nothing
+// (atomicity).
+func (w *workload) judge(present map[*Op]int, res *Result) {
 	for _, op := range w.hist.Ops {
 		n := present[op]
 		switch op.Outcome {

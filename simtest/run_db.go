@@ -284,23 +284,7 @@ func (w *workload) checkDB(d *db.DB, res *Result) {
 		res.fail(CheckRecovery, "scan after recovery: %v", err)
 		return
 	}
-	for _, op := range w.hist.Ops {
-		n := present[op]
-		switch op.Outcome {
-		case OK:
-			if n != len(op.Keys) {
-				res.fail(CheckDurability, "acknowledged %s: %d of %d writes lost after %s", op, len(op.Keys)-n, len(op.Keys), res.CrashKind)
-			}
-		case Failed:
-			if n != 0 {
-				res.fail(CheckAtomicity, "failed %s: %d writes present", op, n)
-			}
-		case Unknown:
-			if n != 0 && n != len(op.Keys) {
-				res.fail(CheckAtomicity, "partial transaction: %s: %d of %d writes present", op, n, len(op.Keys))
-			}
-		}
-	}
+	w.judge(present, res)
 }
 
 func (r resolved) stringDB() string {
