@@ -283,6 +283,12 @@ func (op *diskNsOp) applyDurable() {
 // describes its semantics and fault model. It implements env.Disk.
 type SimDisk struct {
 	hook    DiskHook
+	// Faults (disk_faults.go).
+	faultHook       DiskFaultHook
+	faultRng        *Rand
+	faultStats      DiskFaultStats
+	nonAtomicRename bool
+
 	gen     uint64 // bumped by Crash; handles from older generations are dead
 	nextIno uint64
 	root    *diskInode
@@ -601,6 +607,9 @@ func (d *SimDisk) Crash(rng *Rand, mode CrashMode) {
 	d.stats.Crashes++
 
 	// The metadata journal: a prefix of the unsynced namespace operations.
+	if d.nonAtomicRename {
+		d.nslog = splitRenames(d.nslog)
+	}
 	keep := 0
 	if mode != CrashDropAll && len(d.nslog) > 0 {
 		keep = rng.Intn(len(d.nslog) + 1)
@@ -782,6 +791,16 @@ func (f *simFile) ReadAt(p []byte, off int64) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	switch flt := f.d.fault(op); flt.Kind {
+	case FaultNone:
+	case FaultBitFlip:
+		f.flipBits(off, len(p), flt.Bits)
+	default:
+		if err := flt.err(); err != nil {
+			return 0, op.wrap(err)
+		}
+		panic(fmt.Sprintf("simtest: fault %v on a read", flt.Kind))
+	}
 	cur := f.node.cur
 	if off >= int64(len(cur)) {
 		return 0, io.EOF
@@ -810,20 +829,36 @@ func (f *simFile) WriteAt(p []byte, off int64) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	n := f.node
-	n.cur = diskWrite(n.cur, off, p)
-	n.log = append(n.log, diskDataOp{off: off, data: slices.Clone(p)})
-	n.logBytes += int64(len(p))
+	switch flt := f.d.fault(op); flt.Kind {
+	case FaultNone:
+		f.store(p, off)
+	case FaultTornWrite, FaultLostWrite, FaultMisdirectedWrite:
+		f.faultyWrite(flt, p, off)
+	default:
+		if err := flt.err(); err != nil {
+			return 0, op.wrap(err)
+		}
+		panic(fmt.Sprintf("simtest: fault %v on a write", flt.Kind))
+	}
 	f.d.stats.BytesWritten += uint64(len(p))
 	return len(p), nil
 }
 
 // Sync makes the file's data durable (not its directory entry).
 func (f *simFile) Sync() error {
-	if err := f.begin(DiskOp{Kind: OpSync, Path: f.path}); err != nil {
+	op := DiskOp{Kind: OpSync, Path: f.path}
+	if err := f.begin(op); err != nil {
 		return err
 	}
 	n := f.node
+	switch flt := f.d.fault(op); flt.Kind {
+	case FaultNone:
+	case FaultSyncEIO:
+		n.dropUnsynced()
+		return op.wrap(flt.err())
+	default:
+		panic(fmt.Sprintf("simtest: fault %v on an fsync", flt.Kind))
+	}
 	if len(n.log) > 0 {
 		if n.logBytes >= int64(len(n.cur)) {
 			// Cheaper to copy the file than to replay the log.
