@@ -276,7 +276,7 @@ func parseLine(s string) (f Fault, ok bool, err error) {
 		}
 		return Fault{}, false, fmt.Errorf("expected ARG=VALUE, when, or end of line, found %s", t.describe())
 	}
-	if err := f.Action.Validate(); err != nil {
+	if err := f.Validate(); err != nil {
 		return Fault{}, false, err
 	}
 	return f, true, nil

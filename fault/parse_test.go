@@ -194,6 +194,8 @@ func TestParseErrors(t *testing.T) {
 		{"crash when " + strings.Repeat("not ", 70) + "true", `line 1: expression nested deeper than 64`},
 		{"crash " + strings.Repeat("x", maxLineLen), `line 1: line longer than 4096 bytes`},
 		{strings.Repeat("\n", maxLines) + "crash", `line 10001: more than 10000 lines`},
+		// Fits as written, but not in canonical form: 1h prints as 1h0m0s.
+		{"crash when time>=1h" + strings.Repeat(" and time>=1h", 300), `line 1: crash: prints as 5123 bytes, more than 4096`},
 	}
 	for _, tt := range tests {
 		name := tt.in

@@ -39,6 +39,11 @@ func (f Fault) Validate() error {
 	if f.Times < 0 || f.Times > maxTimes {
 		return fmt.Errorf("%s: times must be in 0..%d, got %d", f.Action.Kind, maxTimes, f.Times)
 	}
+	// The canonical form can be longer than what was written (1h prints
+	// as 1h0m0s), and it must fit the parser's line limit to parse back.
+	if n := len(f.appendTo(nil)); n > maxLineLen {
+		return fmt.Errorf("%s: prints as %d bytes, more than %d", f.Action.Kind, n, maxLineLen)
+	}
 	return nil
 }
 
