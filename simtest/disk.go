@@ -144,6 +144,9 @@ type DiskOp struct {
 	Path2 string
 	Off   int64
 	Len   int
+	// Data is what a write is about to store, for observers that judge
+	// the I/O history; hooks must not modify or keep it.
+	Data []byte
 }
 
 func (op DiskOp) String() string {
@@ -816,7 +819,7 @@ func (f *simFile) ReadAt(p []byte, off int64) (int, error) {
 // WriteAt writes into the page cache; a write past the end zero-fills the
 // gap.
 func (f *simFile) WriteAt(p []byte, off int64) (int, error) {
-	op := DiskOp{Kind: OpWrite, Path: f.path, Off: off, Len: len(p)}
+	op := DiskOp{Kind: OpWrite, Path: f.path, Off: off, Len: len(p), Data: p}
 	if err := f.begin(op); err != nil {
 		return 0, err
 	}

@@ -232,3 +232,18 @@ func splitRenames(log []diskNsOp) []diskNsOp {
 	}
 	return out
 }
+
+// DurableAt returns the durable bytes [off, off+n) of the file currently
+// named path (fewer at the durable end of file; nil if there is no such
+// file), for checkers that ask what a crash would leave of a page.
+func (d *SimDisk) DurableAt(path string, off int64, n int) []byte {
+	comps, err := diskSplitPath(path)
+	if err != nil || len(comps) == 0 {
+		return nil
+	}
+	_, _, node, err := d.lookup(comps)
+	if err != nil || node == nil || node.isDir || off < 0 || off >= int64(len(node.dur)) {
+		return nil
+	}
+	return node.dur[off:min(off+int64(n), int64(len(node.dur)))]
+}

@@ -37,6 +37,11 @@ type Node struct {
 	Env   *env.Env
 	lat   Latency
 	names [32]string
+	// Watch, when set, sees every disk operation as it starts (before
+	// any latency or fault): the I/O-history checkers hang here.
+	Watch func(op DiskOp)
+	// faults is the fault plan's runner, when one is installed.
+	faults *planRunner
 }
 
 // NewNode builds a node whose scheduling, engine randomness and disk
@@ -60,6 +65,9 @@ func NewNode(rng *Rand, trace *Trace, sched SchedConfig, lat Latency) *Node {
 // into the trace and costs virtual time.
 func (n *Node) diskHook(op DiskOp) error {
 	s := n.Sim
+	if n.Watch != nil && s.running {
+		n.Watch(op)
+	}
 	s.yieldPoint(n.eventName(op.Kind), op.Off, int64(op.Len), op.Path)
 	if !s.running {
 		return nil
@@ -77,6 +85,9 @@ func (n *Node) diskHook(op DiskOp) error {
 	}
 	if d > 0 {
 		s.block("disk i/o", d)
+	}
+	if n.faults != nil {
+		n.faults.disk(op)
 	}
 	return nil
 }

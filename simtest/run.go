@@ -11,6 +11,7 @@ import (
 	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/skel"
 	"github.com/pgdst/pgdst/engine/wal"
+	"github.com/pgdst/pgdst/fault"
 )
 
 // Config is everything that defines a run besides the build: with the same
@@ -41,6 +42,12 @@ type Config struct {
 	// It overrides Swarm's timing draws.
 	PGTimings bool
 	Bugs      bugs.Set
+	// Faults is the fault plan, in package fault's text form; "" draws
+	// one from the seed (engine db).
+	Faults string
+	// FaultIntensity in [0, 1] adds the swarm's disk and clock faults to
+	// a plan drawn from the seed (0: none).
+	FaultIntensity float64
 	// TraceOut, when set, receives the readable trace.
 	TraceOut io.Writer
 }
@@ -71,6 +78,17 @@ func (c Config) Validate() error {
 		if _, err := ParseCrashMode(c.CrashMode); err != nil {
 			return err
 		}
+	}
+	if c.Faults != "" {
+		if _, err := fault.Parse(c.Faults); err != nil {
+			return fmt.Errorf("fault plan: %w", err)
+		}
+		if c.Engine != "db" {
+			return fmt.Errorf("fault plans need --engine db")
+		}
+	}
+	if c.FaultIntensity < 0 || c.FaultIntensity > 1 {
+		return fmt.Errorf("fault intensity must be in [0, 1], got %v", c.FaultIntensity)
 	}
 	if c.Engine != "" && c.Engine != "skel" && c.Engine != "db" {
 		return fmt.Errorf("unknown engine %q (want skel or db)", c.Engine)
@@ -161,8 +179,19 @@ type Result struct {
 	Recovery    skel.RecoveryStats
 	RecoveryDB  db.RecoveryStats
 	Rows        int    // visible rows after recovery (engine db)
-	CrashPoint  string // "point#k" when the crash was at an injection point
-	Pause       string // "point#j for d" when a process was paused there
+	CrashMode   string // what the disk kept at a power loss
+	CrashPoint  string // "point#k" when the crash was at an injection point (engine skel)
+	// Plan is the fault plan the run carried (engine db), one fault per
+	// line; FaultsApplied counts the faults that fired, FaultLog lists the
+	// first few, Destructive the ones beyond the recoverability limits.
+	Plan          string
+	FaultsApplied int
+	FaultLog      []string
+	Destructive   []string
+	// Detected, on a passing run, is the damage a destructive fault did
+	// that the engine reported or that the limits allow (see
+	// judgeBeyondLimits).
+	Detected string
 	History     *History
 }
 
@@ -184,6 +213,12 @@ const (
 	CheckSelf       = "self-check" // engine self-checks after recovery
 	CheckRecovery   = "recovery"   // recovery must succeed
 	CheckLiveness   = "liveness"   // no deadlock, no engine bug panic
+	// CheckWALBeforeData judges the I/O history as it happens: no data
+	// page reaches the disk before the WAL up to its LSN is durable.
+	CheckWALBeforeData = "wal-before-data"
+	// CheckCheckpoint judges each checkpoint as it completes: every change
+	// before its REDO pointer is durable on disk.
+	CheckCheckpoint = "checkpoint"
 )
 
 const maxFailures = 8
@@ -254,7 +289,7 @@ func Run(c Config) *Result {
 	sim.SetStepLimit(res.CrashStep)
 	st := sim.Run()
 	sim.SetStepLimit(0)
-	powerLoss, ok := res.classifyCrash(st)
+	powerLoss, ok := res.classifyCrash(st, fault.Action{})
 	if !ok {
 		return res
 	}
@@ -301,8 +336,17 @@ func Run(c Config) *Result {
 // crash point, or crash-restart after a PANIC (the postmaster kills every
 // other process and recovers, but the OS and its page cache survive, so
 // unsynced writes are not lost). Any other stop is a failure; ok is false.
-func (res *Result) classifyCrash(st Stop) (powerLoss, ok bool) {
+func (res *Result) classifyCrash(st Stop, stopAction fault.Action) (powerLoss, ok bool) {
 	switch st.Kind {
+	case StopFault:
+		if stopAction.Kind == fault.ActKill {
+			res.CrashKind = "crash-restart"
+			res.CrashDetail = fmt.Sprintf("%s (killed %s)", st.Detail, st.Proc)
+			return false, true
+		}
+		res.CrashKind = "power-loss"
+		res.CrashDetail = fmt.Sprintf("%s (in %s)", st.Detail, st.Proc)
+		return true, true
 	case StopStepLimit, StopRequested, StopInject:
 		res.CrashKind = "power-loss"
 		res.CrashDetail = fmt.Sprintf("%s (in %s)", st, st.Proc)
@@ -462,13 +506,22 @@ func (r *Result) Summary() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "config: %s\n", r.Config)
 	fmt.Fprintf(&b, "workload: %d transactions, %d acknowledged, %d unknown at the crash\n", len(r.History.Ops), r.Acked, r.Unknown)
-	if r.CrashPoint != "" {
+	if r.Plan != "" {
+		fmt.Fprintf(&b, "crash: %s: %s\n", r.CrashKind, r.CrashDetail)
+	} else if r.CrashPoint != "" {
 		fmt.Fprintf(&b, "crash: %s at injection point %s: %s\n", r.CrashKind, r.CrashPoint, r.CrashDetail)
 	} else {
 		fmt.Fprintf(&b, "crash: %s at step %d: %s\n", r.CrashKind, r.CrashStep, r.CrashDetail)
 	}
-	if r.Pause != "" {
-		fmt.Fprintf(&b, "pause: the process reaching %s\n", r.Pause)
+	if r.Plan != "" {
+		fmt.Fprintf(&b, "fault plan:\n")
+		for _, l := range strings.Split(strings.TrimSuffix(r.Plan, "\n"), "\n") {
+			fmt.Fprintf(&b, "  %s\n", l)
+		}
+		fmt.Fprintf(&b, "faults applied: %d\n", r.FaultsApplied)
+		for _, l := range r.FaultLog {
+			fmt.Fprintf(&b, "  %s\n", l)
+		}
 	}
 	if r.RecoveryDB.End != 0 {
 		fmt.Fprintf(&b, "recovery: checkpoint %s redo %s..%s, %d records, %d files synced; %d rows after; end of WAL: %s\n",
@@ -478,6 +531,9 @@ func (r *Result) Summary() string {
 			r.Recovery.Checkpoint, r.Recovery.Redo, r.Recovery.End, r.Recovery.Records, r.Recovery.Commits, r.Recovery.FPIs, r.Recovery.EndReason)
 	}
 	fmt.Fprintf(&b, "simulated: %v virtual, %d steps, %d trace events\n", r.Virtual, r.Steps, r.Events)
+	if r.Detected != "" {
+		fmt.Fprintf(&b, "beyond the recoverability limits, detected: %s\n", r.Detected)
+	}
 	for _, f := range r.Failures {
 		fmt.Fprintf(&b, "FAIL %s\n", f)
 	}

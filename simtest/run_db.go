@@ -3,9 +3,16 @@ package simtest
 import (
 	"encoding/binary"
 	"fmt"
+	"strings"
 	"time"
 
+	"github.com/pgdst/pgdst/engine/buffer"
+	"github.com/pgdst/pgdst/engine/catalog"
 	"github.com/pgdst/pgdst/engine/db"
+	"github.com/pgdst/pgdst/engine/page"
+	"github.com/pgdst/pgdst/engine/smgr"
+	"github.com/pgdst/pgdst/engine/wal"
+	"github.com/pgdst/pgdst/fault"
 )
 
 // The run on the storage engine (--engine db). It is not the default yet:
@@ -72,6 +79,7 @@ func runDB(res *Result, rc resolved, node *Node, rng *Rand, trace *Trace) {
 
 	// initdb and CREATE TABLE run to completion before anything can crash.
 	var initErr error
+	var tbl catalog.Table
 	sim.Spawn("initdb", func() {
 		if initErr = db.InitDB(node.Env, rc.engine); initErr != nil {
 			return
@@ -82,6 +90,7 @@ func runDB(res *Result, rc resolved, node *Node, rng *Rand, trace *Trace) {
 			return
 		}
 		if initErr = d.CreateTable(table); initErr == nil {
+			tbl, _ = d.Catalog.Lookup(table)
 			initErr = d.Checkpoint()
 		}
 	})
@@ -93,60 +102,42 @@ func runDB(res *Result, rc resolved, node *Node, rng *Rand, trace *Trace) {
 
 	// Boot and run the workload until the crash step.
 	wl := &workload{rc: rc, node: node, hist: res.History, rng: rng.Fork(5)}
+	var live *db.DB
+	node.Watch = func(op DiskOp) { checkWALBeforeData(res, live, op) }
 	sim.Spawn("startup", func() {
 		d, _, err := db.Open(node.Env, rc.engine, db.RegisterAccessMethods)
 		if err != nil {
 			node.Env.Panicf("startup: %v", err)
 		}
+		live = d
 		node.Env.Sched.Spawn("checkpointer", d.CheckpointerLoop)
 		node.Env.Sched.Spawn("bgwriter", d.BgwriterLoop)
 		node.Env.Sched.Spawn("walwriter", d.WalWriterLoop)
 		wl.startDB(d)
 	})
-	res.CrashStep = c.CrashStep
-	crng := rng.Fork(4)
-	var crashHook func(string) bool
-	var pauseHook func(string)
-	if res.CrashStep == 0 {
-		est := uint64(rc.Clients*rc.Txns*crashStepsPerTxnDB) + 1
-		res.CrashStep = sim.Steps() + 1 + uint64(crng.Intn(int(est)))
-		// Half the seeds crash instead at the k-th hit of an injection
-		// point, where the interesting windows are (a random step lands
-		// in them rarely).
-		if crng.Intn(2) == 0 {
-			point := crashPoints[crng.Intn(len(crashPoints))]
-			k := uint64(1 + crng.Intn(8*rc.Clients))
-			res.CrashPoint = fmt.Sprintf("%s#%d", point, k)
-			crashHook = func(p string) bool { return p == point && sim.hits[p] == k }
-			res.CrashStep = 1 << 62
-		}
-	}
-	// Some seeds also pause the process that reaches the j-th hit of a
-	// point for a few virtual milliseconds, which widens a race window
-	// (a bgwriter stalled between marking a page clean and writing it,
-	// say) until other processes run through it.
-	if crng.Intn(2) == 0 {
-		point := crashPoints[crng.Intn(len(crashPoints))]
-		j := uint64(1 + crng.Intn(8*rc.Clients))
-		d := time.Duration(1+crng.Intn(20)) * time.Millisecond
-		res.Pause = fmt.Sprintf("%s#%d for %v", point, j, d)
-		pauseHook = func(p string) {
-			if p == point && sim.hits[p] == j {
-				sim.Sleep(d)
-			}
-		}
-	}
+	plan := dbPlan(c, rc, rng.Fork(4), sim.Steps())
+	res.Plan = plan.String()
+	trace.note(0, 0, "fault plan:\n"+res.Plan)
+	runner := newPlanRunner(node, plan, rng.Fork(7))
+	runner.indexRels[tbl.Index] = true
 	sim.SetInjectHook(func(p string) bool {
-		if pauseHook != nil {
-			pauseHook(p)
+		if p == db.PointAfterControl {
+			checkCheckpointComplete(res, live, node.Disk, rc.engine.SegBlocks)
 		}
-		return crashHook != nil && crashHook(p)
+		return false
 	})
-	sim.SetStepLimit(res.CrashStep)
 	st := sim.Run()
-	sim.SetStepLimit(0)
 	sim.SetInjectHook(nil)
-	powerLoss, ok := res.classifyCrash(st)
+	runner.uninstall()
+	node.Watch = nil
+	res.FaultsApplied, res.FaultLog, res.Destructive = runner.nApplied, runner.applied, runner.destroyed
+	if st.Kind == StopFault && runner.stopAction.Kind == fault.ActCrash {
+		if runner.stopAction.Mode != "" {
+			rc.crash, _ = ParseCrashMode(runner.stopAction.Mode)
+		}
+		node.Disk.SetNonAtomicRename(runner.stopAction.NonAtomicRename)
+	}
+	powerLoss, ok := res.classifyCrash(st, runner.stopAction)
 	if !ok {
 		return
 	}
@@ -154,7 +145,9 @@ func runDB(res *Result, rc resolved, node *Node, rng *Rand, trace *Trace) {
 	sim.KillAll()
 	if powerLoss {
 		node.Disk.Crash(rng.Fork(6), rc.crash)
+		res.CrashMode = rc.crash.String()
 	}
+	node.Disk.SetNonAtomicRename(false)
 	res.Acked = res.History.Count(OK)
 	res.Unknown = res.History.Count(Unknown)
 
@@ -179,6 +172,125 @@ func runDB(res *Result, rc resolved, node *Node, rng *Rand, trace *Trace) {
 	case st.Kind != StopAllDone:
 		res.fail(CheckLiveness, "recovery stopped: %s", st)
 	}
+	res.judgeBeyondLimits()
+}
+
+// judgeBeyondLimits applies the recoverability limits (disk_faults.go):
+// after a fault that destroys data on the medium (a torn, lost or
+// misdirected write, a bit flip), the engine is not required to keep
+// everything — the damaged bytes may have been the only copy — but it must
+// never return wrong data. So a lost acknowledged commit, a recovery that
+// stops with a clear error, or a self-check that reports the corruption is
+// a pass ("detected"); wrong or partial data (atomicity) and a broken
+// protocol (wal-before-data, checkpoint) still fail.
+func (res *Result) judgeBeyondLimits() {
+	if res.OK || len(res.Destructive) == 0 {
+		return
+	}
+	switch res.Checker {
+	case CheckDurability, CheckRecovery, CheckSelf:
+		res.Detected = fmt.Sprintf("after %s: %s", strings.Join(res.Destructive, ", "), res.Failures[0])
+		res.OK, res.Checker, res.Failures = true, "", nil
+	}
+}
+
+// dbPlan is the run's fault plan: the one the Config gives, or one drawn
+// from the seed — a crash at a random step or at the k-th hit of an
+// injection point (where the interesting windows are: a random step lands
+// in them rarely), sometimes a pause at a point that widens a race window
+// (a bgwriter stalled between marking a page clean and writing it, say)
+// until other processes run through it, and, with a fault intensity, the
+// swarm's disk and clock faults.
+func dbPlan(c Config, rc resolved, rng *Rand, stepsSoFar uint64) fault.Plan {
+	var plan fault.Plan
+	if c.Faults != "" {
+		plan, _ = fault.Parse(c.Faults) // Validate has parsed it once already
+	}
+	crashAt := func(e *fault.Expr) {
+		plan.Faults = append(plan.Faults, fault.Fault{Action: fault.Action{Kind: fault.ActCrash}, When: e, Times: 1})
+	}
+	if c.CrashStep != 0 {
+		crashAt(fault.AtomExpr(fault.Atom{Kind: fault.AtomStepGE, N: c.CrashStep}))
+	}
+	if c.Faults != "" || c.CrashStep != 0 {
+		return plan
+	}
+	est := uint64(rc.Clients*rc.Txns*crashStepsPerTxnDB) + 1
+	step := stepsSoFar + 1 + uint64(rng.Intn(int(est)))
+	if rng.Intn(2) == 0 {
+		point := crashPoints[rng.Intn(len(crashPoints))]
+		k := uint64(1 + rng.Intn(8*rc.Clients))
+		crashAt(fault.AtomExpr(fault.Atom{Kind: fault.AtomPoint, Name: point, Hit: k}))
+	} else {
+		crashAt(fault.AtomExpr(fault.Atom{Kind: fault.AtomStepGE, N: step}))
+	}
+	if rng.Intn(2) == 0 {
+		point := crashPoints[rng.Intn(len(crashPoints))]
+		j := uint64(1 + rng.Intn(8*rc.Clients))
+		d := time.Duration(1+rng.Intn(20)) * time.Millisecond
+		plan.Faults = append(plan.Faults, fault.Fault{
+			Action: fault.Action{Kind: fault.ActPause, For: d},
+			When:   fault.AtomExpr(fault.Atom{Kind: fault.AtomPoint, Name: point, Hit: j}),
+			Times:  1,
+		})
+	}
+	if c.FaultIntensity > 0 {
+		for _, f := range fault.Swarm(rng.Fork(1), c.FaultIntensity, crashPoints).Faults {
+			if f.Action.Kind != fault.ActCrash && f.Action.Kind != fault.ActKill {
+				plan.Faults = append(plan.Faults, f)
+			}
+		}
+	}
+	return plan
+}
+
+// checkWALBeforeData judges every data-page write as it starts: the WAL
+// that describes the page (up to its pd_lsn) must already be durable
+// (FlushBuffer's XLogFlush; src/backend/access/transam/README, "Write-Ahead
+// Log Coding"). It reads the WAL's flushed pointer from the running
+// instance, not from the code path that is supposed to have flushed it, so
+// a violation is caught the moment it happens, crash or no crash.
+func checkWALBeforeData(res *Result, d *db.DB, op DiskOp) {
+	if d == nil || op.Kind != OpWrite || !strings.HasPrefix(op.Path, smgr.BaseDir+"/") || len(op.Data)%page.BlockSize != 0 {
+		return
+	}
+	flushed := d.WAL.Flushed()
+	for off := 0; off < len(op.Data); off += page.BlockSize {
+		if lsn := page.LSN(op.Data[off : off+page.BlockSize]); lsn > flushed {
+			res.fail(CheckWALBeforeData, "%s block %d written with pd_lsn %s but WAL is durable only to %s",
+				op.Path, (op.Off+int64(off))/page.BlockSize, lsn, flushed)
+		}
+	}
+}
+
+// checkCheckpointComplete judges a checkpoint at the moment its control
+// file update makes it the place recovery starts: every buffer whose last
+// WAL-logged change (pd_lsn) precedes the REDO pointer must be on disk,
+// durably, with that same pd_lsn — recovery from REDO will never replay
+// those changes again (CreateCheckPoint's guarantee, via CheckPointGuts:
+// BufferSync then ProcessSyncRequests). Later changes are covered by the
+// full-page image their first record carries, so only LSNs are compared.
+func checkCheckpointComplete(res *Result, d *db.DB, disk *SimDisk, segBlocks uint32) {
+	if d == nil {
+		return
+	}
+	redo := d.RedoPtr()
+	d.Pool.InspectValid(func(tag buffer.Tag, lsn wal.LSN, dirty bool) {
+		if lsn == 0 || lsn >= redo {
+			return
+		}
+		path := smgr.SegPath(tag.Rel, tag.Fork, uint32(tag.Block)/segBlocks)
+		off := int64(uint32(tag.Block)%segBlocks) * page.BlockSize
+		onDisk := disk.DurableAt(path, off, page.BlockSize)
+		var durable wal.LSN
+		if len(onDisk) == page.BlockSize {
+			durable = page.LSN(onDisk)
+		}
+		if durable != lsn {
+			res.fail(CheckCheckpoint, "checkpoint with REDO %s completed, but %s (dirty=%v) has pd_lsn %s in memory and %s durably on disk",
+				redo, tag, dirty, lsn, durable)
+		}
+	})
 }
 
 // rowBytes is the size of a row's value: large enough that a run's rows

@@ -1,6 +1,7 @@
 package simtest
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -26,10 +27,10 @@ func TestEngineDBDeterministicAndClean(t *testing.T) {
 		require.True(t, a[i].OK, "seed %d: %v", a[i].Seed, a[i].Failures)
 		require.Equal(t, a[i].Trace, b[i].Trace, "seed %d not deterministic", a[i].Seed)
 		distinct[a[i].Trace] = true
-		if a[i].CrashPoint != "" {
+		if strings.Contains(a[i].Plan, "crash when point=") {
 			points++
 		}
-		if a[i].Pause != "" {
+		if strings.Contains(a[i].Plan, "pause ") {
 			pauses++
 		}
 	}
@@ -51,6 +52,7 @@ func TestEngineDBPlantedBugs(t *testing.T) {
 	}{
 		{bugs.AckBeforeFlush, "", []string{CheckDurability, CheckSelf}, 60},
 		{bugs.FullPageWritesOff, "torn", []string{CheckRecovery}, 1},
+		{bugs.WriteBeforeWAL, "", []string{CheckWALBeforeData}, 10},
 	} {
 		caught := 0
 		for _, r := range runSeeds(100, func(seed uint64) Config {

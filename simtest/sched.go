@@ -55,6 +55,19 @@ type Sim struct {
 	// run must stop there (the crash plan's "k-th hit of point P").
 	injectHook func(point string) bool
 	hits       map[string]uint64
+
+	// faults, when set, is the fault plan's runner (faults.go): asked at
+	// every step, injection point and timer.
+	faults faultHooks
+}
+
+// faultHooks is how a running fault plan sees the scheduler's events. The
+// hooks run in the current process and may block it (a pause) or stop the
+// run (Sim.stopForFault).
+type faultHooks interface {
+	step()
+	point(name string, hit uint64)
+	timer(d time.Duration) time.Duration
 }
 
 // SchedConfig is how a Sim interleaves processes.
@@ -80,9 +93,10 @@ const (
 	StopInject                    // the inject hook asked to stop at a point
 	StopDeadlock                  // processes remain, none runnable, no timer
 	StopPanic                     // a process died abnormally
+	StopFault                     // the fault plan crashed the node or killed a process
 )
 
-var stopNames = [...]string{"all-done", "requested", "step-limit", "time-limit", "inject", "deadlock", "panic"}
+var stopNames = [...]string{"all-done", "requested", "step-limit", "time-limit", "inject", "deadlock", "panic", "fault"}
 
 func (k StopKind) String() string { return stopNames[k] }
 
@@ -334,6 +348,21 @@ func (s *Sim) Crash(err *env.PanicError) {
 	panic("simtest: a crashed process was resumed")
 }
 
+// stopForFault, called in a running process by the fault plan's runner,
+// ends the current Run with StopFault: the node crashes, or a process dies,
+// right here. The caller stays parked until KillAll.
+func (s *Sim) stopForFault(detail string) {
+	p := s.cur
+	s.stop = Stop{Kind: StopFault, Detail: detail, Proc: p.name}
+	s.trace.event(s.now, p.id, "fault-stop", 0, 0, detail)
+	s.harness <- struct{}{}
+	s.park(p)
+}
+
+// pauseCurrent blocks the running process for d of virtual time (a fault
+// plan's pause).
+func (s *Sim) pauseCurrent(d time.Duration) { s.block("paused by the fault plan", d) }
+
 // RequestStop, called by a running process, ends the current Run with
 // StopRequested. The caller stays runnable and continues on a later Run.
 func (s *Sim) RequestStop(reason string) {
@@ -373,6 +402,9 @@ func (s *Sim) yieldPoint(kind string, a, b int64, str string) {
 		s.harness <- struct{}{}
 		s.park(p)
 		return
+	}
+	if s.faults != nil {
+		s.faults.step()
 	}
 	if len(s.runnable) > 1 && s.rng.Float64() < s.switchProb {
 		q := s.runnable[s.rng.Intn(len(s.runnable))]
@@ -503,6 +535,9 @@ func (s *Sim) Exit() {
 // Sleep blocks the calling process for d of virtual time.
 func (s *Sim) Sleep(d time.Duration) {
 	s.yieldPoint("sleep", int64(d), 0, "")
+	if s.faults != nil && s.running && d > 0 {
+		d = s.faults.timer(d)
+	}
 	if d <= 0 {
 		return
 	}
@@ -517,6 +552,9 @@ func (s *Sim) Inject(point string) {
 		return
 	}
 	s.hits[point]++
+	if s.faults != nil {
+		s.faults.point(point, s.hits[point])
+	}
 	if s.injectHook != nil && s.injectHook(point) {
 		p := s.cur
 		s.stop = Stop{Kind: StopInject, Detail: point, Proc: p.name}
@@ -605,6 +643,9 @@ func (c *simCond) Wait() { c.wait(-1) }
 func (c *simCond) WaitTimeout(d time.Duration) bool {
 	if d < 0 {
 		d = 0
+	}
+	if c.s.faults != nil && c.s.running && d > 0 {
+		d = c.s.faults.timer(d)
 	}
 	return c.wait(d)
 }

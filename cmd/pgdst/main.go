@@ -102,6 +102,8 @@ type workloadFlags struct {
 	pgTimings             bool
 	engine                string
 	bugList               bugList
+	faultsFile            string
+	faultIntensity        float64
 }
 
 type bugList []string
@@ -127,6 +129,8 @@ func (w *workloadFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&w.engine, "engine", "skel", "engine under test: skel (the walking skeleton) or db (the storage engine)")
 	fs.BoolVar(&w.pgTimings, "pg-timings", false, "keep PostgreSQL's default bgwriter_delay and checkpoint_timeout")
 	fs.Var(&w.bugList, "bug", "switch on a planted bug (repeatable; see 'pgdst bugs')")
+	fs.StringVar(&w.faultsFile, "faults", "", "run this fault plan (a file, one fault per line; see 'pgdst faults') instead of one drawn from the seed (engine db)")
+	fs.Float64Var(&w.faultIntensity, "fault-intensity", 0, "add the swarm's disk and clock faults, drawn from the seed, at this intensity in [0, 1] (engine db)")
 }
 
 func (w *workloadFlags) config(seed uint64) (simtest.Config, error) {
@@ -138,6 +142,17 @@ func (w *workloadFlags) config(seed uint64) (simtest.Config, error) {
 		return c, err
 	}
 	c.Bugs = set
+	c.FaultIntensity = w.faultIntensity
+	if w.faultsFile != "" {
+		text, err := os.ReadFile(w.faultsFile)
+		if err != nil {
+			return c, fmt.Errorf("reading the fault plan: %w", err)
+		}
+		if len(text) == 0 {
+			return c, fmt.Errorf("fault plan %s is empty", w.faultsFile)
+		}
+		c.Faults = string(text)
+	}
 	return c, c.Validate()
 }
 
@@ -175,6 +190,12 @@ func (w *workloadFlags) reproFlags() string {
 	}
 	for _, b := range w.bugList {
 		parts = append(parts, "--bug "+b)
+	}
+	if w.faultsFile != "" {
+		parts = append(parts, "--faults "+w.faultsFile)
+	}
+	if w.faultIntensity != 0 {
+		parts = append(parts, fmt.Sprintf("--fault-intensity %v", w.faultIntensity))
 	}
 	if len(parts) == 0 {
 		return ""

@@ -898,3 +898,18 @@ func (p *Pool) CheckInvariants() error {
 	}
 	return nil
 }
+
+// InspectValid calls fn with the tag, pd_lsn and dirty bit of every valid
+// buffer, in buffer order, without taking any lock (taking one would be a
+// scheduling point). It is for the simulator's checkers, which run between
+// two yield points of a single-threaded simulation and see the pool as it
+// is at that instant, other processes parked wherever they were. Engine
+// code must not call it.
+func (p *Pool) InspectValid(fn func(tag Tag, lsn wal.LSN, dirty bool)) {
+	for i := range p.descs {
+		d := &p.descs[i]
+		if d.valid {
+			fn(d.tag, PageGetLSN(p.page(i)), d.dirty)
+		}
+	}
+}

@@ -129,6 +129,10 @@ func (db *DB) NeedsFPI(pageLSN wal.LSN) bool {
 	return pageLSN <= db.redoPtr && !db.cfg.Bugs.Has(bugs.FullPageWritesOff)
 }
 
+// RedoPtr is the REDO pointer of the latest checkpoint begun (RedoRecPtr),
+// for checkers; it is read without the insert lock.
+func (db *DB) RedoPtr() wal.LSN { return db.redoPtr }
+
 // RegisterRedo installs the redo function of resource manager rmid.
 func (db *DB) RegisterRedo(rmid uint8, fn RedoFunc) {
 	if db.rmgrs[rmid] != nil {

@@ -1,0 +1,350 @@
+package simtest
+
+// The fault plan's runner: it shows a fault.Plan every scheduler step,
+// injection point, disk operation and timer of a run, and carries out what
+// fires. The plan itself is data (package fault); this file decides what
+// each action does to the simulated node:
+//
+//   - crash: power loss of the node, right at the event (the run stops; the
+//     disk then keeps what the action's crash mode, or the run's, keeps).
+//   - kill: the process dies abnormally. Until the postmaster exists (issue
+//     4) this stops the run as a PANIC does, and the run goes through
+//     crash-restart: every process is terminated, the OS and its page
+//     cache survive, recovery runs. The target is chosen by the trigger: a
+//     kill with proc= or role= fires only on that process's events.
+//   - pause: the process that raised the event sleeps for the duration (a
+//     pause with proc= or role= fires only on that process's events).
+//   - latency: the disk operation costs that much more virtual time.
+//   - clock-skew: a sleep or timed wait lasts up to max longer or shorter
+//     (never negative).
+//   - the disk faults (fsync-eio, write-eio, read-eio, enospc, torn-write,
+//     lost-write, misdirected-write, bitflip): the operation misbehaves as
+//     disk_faults.go describes, which also states what the engine must
+//     survive and what it must only detect.
+//
+// The runner draws its randomness (prob=, torn sectors, flipped bits, skew)
+// from its own stream of the run's seed, so a plan never changes the
+// scheduler's or the workload's draws except through its effects.
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/pgdst/pgdst/engine/clog"
+	"github.com/pgdst/pgdst/engine/smgr"
+	"github.com/pgdst/pgdst/engine/wal"
+	"github.com/pgdst/pgdst/fault"
+)
+
+// maxFaultLog bounds the applied-fault log a Result keeps.
+const maxFaultLog = 32
+
+// planRunner runs one plan on one node.
+type planRunner struct {
+	node *Node
+	plan fault.Plan
+	st   *fault.State
+	rng  *Rand
+
+	// indexRels tells index relation files from heap ones.
+	indexRels map[smgr.RelFileNumber]bool
+
+	// pending is, per process id, the disk fault decided in the
+	// (yielding) disk hook for the operation that process is doing,
+	// applied by the (non-yielding) fault hook.
+	pending map[int]DiskFault
+
+	// What happened.
+	stopAction fault.Action // the crash or kill that stopped the run
+	stopped    bool
+	applied    []string // first maxFaultLog faults applied, readable
+	nApplied   int
+	destroyed  []string // destructive faults applied (beyond-limits faults)
+	ev         fault.Event
+	// fired collects what one Eval fired; the actions run after Eval
+	// returns, because a pause blocks and other processes then evaluate
+	// the plan themselves.
+	fired []firedFault
+}
+
+type firedFault struct {
+	i int
+	a fault.Action
+}
+
+// eval evaluates the plan on ev and returns what fired, in plan order. The
+// result is valid until the next eval.
+func (r *planRunner) eval(ev *fault.Event) []firedFault {
+	r.fired = r.fired[:0]
+	r.st.Eval(ev, r.collect)
+	return r.fired
+}
+
+func (r *planRunner) collect(i int, a fault.Action) { r.fired = append(r.fired, firedFault{i, a}) }
+
+// actAll carries out the process and node actions of fired, on a copy of
+// the event (a pause lets other processes reuse the runner's buffers).
+func (r *planRunner) actAll(fired []firedFault, ev *fault.Event) {
+	if len(fired) == 0 {
+		return
+	}
+	evc := *ev
+	fs := append([]firedFault(nil), fired...)
+	for _, f := range fs {
+		r.act(f.i, f.a, &evc)
+	}
+}
+
+// newPlanRunner installs plan on node. Kill and pause with a target get
+// the target folded into their trigger, so that they fire on the target's
+// own events (and nth= counts only those).
+func newPlanRunner(node *Node, plan fault.Plan, rng *Rand) *planRunner {
+	eval := fault.Plan{Faults: make([]fault.Fault, len(plan.Faults))}
+	for i, f := range plan.Faults {
+		g := f
+		a := f.Action
+		if a.Kind == fault.ActKill || a.Kind == fault.ActPause {
+			var target *fault.Expr
+			switch {
+			case a.Proc != "":
+				target = fault.AtomExpr(fault.Atom{Kind: fault.AtomProc, Name: a.Proc})
+			case a.HasRole:
+				target = fault.AtomExpr(fault.Atom{Kind: fault.AtomRole, Role: a.Role})
+			}
+			if target != nil {
+				if g.When == nil {
+					g.When = target
+				} else {
+					g.When = fault.And(target, g.When)
+				}
+			}
+		}
+		eval.Faults[i] = g
+	}
+	r := &planRunner{
+		node:      node,
+		plan:      plan,
+		st:        fault.NewState(eval, rng.Fork(1)),
+		rng:       rng.Fork(2),
+		indexRels: map[smgr.RelFileNumber]bool{},
+		pending:   map[int]DiskFault{},
+	}
+	node.Sim.faults = r
+	node.faults = r
+	node.Disk.SetFaultHook(r.diskFault, rng.Fork(3))
+	return r
+}
+
+// uninstall detaches the runner (recovery and the checks run fault-free).
+func (r *planRunner) uninstall() {
+	r.node.Sim.faults = nil
+	r.node.faults = nil
+	r.node.Disk.SetFaultHook(nil, nil)
+}
+
+// roleOf maps a simulated process name to its PostgreSQL role.
+func roleOf(name string) fault.Role {
+	switch {
+	case strings.HasPrefix(name, "client-"), strings.HasPrefix(name, "backend"):
+		return fault.RoleBackend
+	case name == "bgwriter":
+		return fault.RoleBgwriter
+	case name == "checkpointer":
+		return fault.RoleCheckpointer
+	case name == "walwriter":
+		return fault.RoleWalwriter
+	case name == "startup":
+		return fault.RoleStartup
+	case strings.HasPrefix(name, "autovacuum"):
+		return fault.RoleAutovacuum
+	case name == "archiver":
+		return fault.RoleArchiver
+	case name == "postmaster":
+		return fault.RolePostmaster
+	case name == "logger":
+		return fault.RoleLogger
+	}
+	return fault.RoleOther
+}
+
+// fileClass classifies a path by PostgreSQL's data directory layout.
+func (r *planRunner) fileClass(path string) fault.FileClass {
+	switch {
+	case strings.HasPrefix(path, wal.Dir+"/"):
+		return fault.FileWAL
+	case strings.HasPrefix(path, clog.Dir+"/"):
+		return fault.FileClog
+	case path == "global/pg_control":
+		return fault.FileControl
+	case strings.HasPrefix(path, "global/"):
+		return fault.FileCatalog
+	case strings.HasPrefix(path, "archive/"), strings.HasPrefix(path, "pg_wal/archive_status"):
+		return fault.FileArchive
+	case strings.HasPrefix(path, smgr.BaseDir+"/"):
+		var rel uint64
+		if _, err := fmt.Sscanf(strings.TrimPrefix(path, smgr.BaseDir+"/"), "%d", &rel); err == nil && r.indexRels[smgr.RelFileNumber(rel)] {
+			return fault.FileIndex
+		}
+		return fault.FileHeap
+	}
+	return fault.FileOther
+}
+
+var diskOpToFault = [diskOpKinds]fault.OpKind{
+	OpOpen: fault.OpOpen, OpRead: fault.OpRead, OpWrite: fault.OpWrite, OpSync: fault.OpSync,
+	OpTruncate: fault.OpTruncate, OpSize: fault.OpOther, OpClose: fault.OpOther, OpRemove: fault.OpRemove,
+	OpRename: fault.OpRename, OpList: fault.OpOther, OpMkdir: fault.OpOther, OpSyncDir: fault.OpSyncDir,
+}
+
+// event fills the reusable event with what every kind has.
+func (r *planRunner) event(kind fault.EventKind) *fault.Event {
+	s := r.node.Sim
+	r.ev = fault.Event{Kind: kind, Time: s.now, Step: s.steps}
+	if p := s.cur; p != nil {
+		r.ev.Proc = p.name
+		r.ev.Role = roleOf(p.name)
+	}
+	return &r.ev
+}
+
+func (r *planRunner) note(i int, a fault.Action, ev *fault.Event) {
+	r.nApplied++
+	what := fmt.Sprintf("%v %s: fault %d (%s) on %s", r.node.Sim.now, ev.Proc, i+1, a, describeEvent(ev))
+	r.node.Sim.trace.note(r.node.Sim.now, 0, "fault: "+what)
+	if len(r.applied) < maxFaultLog {
+		r.applied = append(r.applied, what)
+	}
+	switch a.Kind {
+	case fault.ActTornWrite, fault.ActLostWrite, fault.ActMisdirectedWrite, fault.ActBitFlip:
+		if len(r.destroyed) < maxFaultLog {
+			r.destroyed = append(r.destroyed, fmt.Sprintf("%s on %s", a.Kind, ev.Path))
+		}
+	}
+}
+
+func describeEvent(ev *fault.Event) string {
+	switch ev.Kind {
+	case fault.EventPoint:
+		return fmt.Sprintf("point %s#%d", ev.Point, ev.Hit)
+	case fault.EventDisk:
+		return fmt.Sprintf("%s %s (%s)", ev.Op, ev.Path, ev.File)
+	case fault.EventTimer:
+		return "a timer"
+	}
+	return fmt.Sprintf("step %d", ev.Step)
+}
+
+// act carries out a process or node action. A crash or kill stops the run:
+// the calling process is parked and only KillAll unwinds it.
+func (r *planRunner) act(i int, a fault.Action, ev *fault.Event) {
+	switch a.Kind {
+	case fault.ActCrash, fault.ActKill:
+		if r.stopped {
+			return
+		}
+		r.note(i, a, ev)
+		r.stopped, r.stopAction = true, a
+		r.node.Sim.stopForFault(fmt.Sprintf("fault %d: %s on %s", i+1, a, describeEvent(ev)))
+	case fault.ActPause:
+		r.note(i, a, ev)
+		r.node.Sim.pauseCurrent(a.For)
+	}
+}
+
+// step is the faultHooks step hook.
+func (r *planRunner) step() {
+	ev := r.event(fault.EventStep)
+	r.actAll(r.eval(ev), ev)
+}
+
+// point is the faultHooks injection-point hook.
+func (r *planRunner) point(name string, hit uint64) {
+	ev := r.event(fault.EventPoint)
+	ev.Point, ev.Hit = name, hit
+	r.actAll(r.eval(ev), ev)
+}
+
+// timer is the faultHooks timer hook: clock skew.
+func (r *planRunner) timer(d time.Duration) time.Duration {
+	ev := r.event(fault.EventTimer)
+	for _, f := range r.eval(ev) {
+		if f.a.Kind != fault.ActClockSkew || f.a.Max <= 0 {
+			continue
+		}
+		r.note(f.i, f.a, ev)
+		skew := time.Duration(r.rng.Intn(int(2*f.a.Max)+1)) - f.a.Max
+		d = max(d+skew, 0)
+	}
+	return d
+}
+
+// disk is called by the node's disk hook for every operation, in the
+// process doing it, after its latency: it may add latency, pause, crash,
+// or decide a disk fault for diskFault to apply.
+func (r *planRunner) disk(op DiskOp) {
+	s := r.node.Sim
+	p := s.cur
+	if p == nil {
+		return
+	}
+	delete(r.pending, p.id)
+	ev := r.event(fault.EventDisk)
+	if int(op.Kind) < len(diskOpToFault) {
+		ev.Op = diskOpToFault[op.Kind]
+	}
+	ev.Path = op.Path
+	ev.File = r.fileClass(op.Path)
+	var extra time.Duration
+	var flt DiskFault
+	var procActs []firedFault
+	for _, f := range r.eval(ev) {
+		i, a := f.i, f.a
+		switch a.Kind {
+		case fault.ActCrash, fault.ActKill, fault.ActPause:
+			procActs = append(procActs, f)
+			continue
+		case fault.ActLatency:
+			extra += a.For
+		case fault.ActFsyncEIO:
+			flt = DiskFault{Kind: FaultSyncEIO}
+		case fault.ActWriteEIO, fault.ActReadEIO:
+			flt = DiskFault{Kind: FaultEIO}
+		case fault.ActENOSPC:
+			flt = DiskFault{Kind: FaultENOSPC}
+		case fault.ActTornWrite:
+			flt = DiskFault{Kind: FaultTornWrite}
+		case fault.ActLostWrite:
+			flt = DiskFault{Kind: FaultLostWrite}
+		case fault.ActMisdirectedWrite:
+			flt = DiskFault{Kind: FaultMisdirectedWrite, By: a.By}
+		case fault.ActBitFlip:
+			flt = DiskFault{Kind: FaultBitFlip, Bits: a.Bits}
+		default:
+			continue
+		}
+		r.note(i, a, ev)
+	}
+	if flt.Kind != FaultNone {
+		r.pending[p.id] = flt
+	}
+	r.actAll(procActs, ev)
+	if extra > 0 {
+		s.block("disk i/o (added latency)", extra)
+	}
+}
+
+// diskFault is the disk's fault hook: the fault decided for this process's
+// current operation, if any.
+func (r *planRunner) diskFault(op DiskOp) DiskFault {
+	p := r.node.Sim.cur
+	if p == nil {
+		return DiskFault{}
+	}
+	f, ok := r.pending[p.id]
+	if !ok {
+		return DiskFault{}
+	}
+	delete(r.pending, p.id)
+	return f
+}
