@@ -285,7 +285,7 @@ func (op *diskNsOp) applyDurable() {
 // SimDisk is the simulated disk; the comment at the top of this file
 // describes its semantics and fault model. It implements env.Disk.
 type SimDisk struct {
-	hook    DiskHook
+	hook DiskHook
 	// Faults (disk_faults.go).
 	faultHook       DiskFaultHook
 	faultRng        *Rand

@@ -192,7 +192,7 @@ type Result struct {
 	// that the engine reported or that the limits allow (see
 	// judgeBeyondLimits).
 	Detected string
-	History     *History
+	History  *History
 }
 
 // TraceString is the 16-hex-digit trace hash.
