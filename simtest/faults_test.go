@@ -1,0 +1,125 @@
+package simtest
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pgdst/pgdst/fault"
+)
+
+// faultCases shows, for every fault action, its effect on a run of the
+// storage engine and the engine's reaction. A new action without a case
+// fails TestFaultActionsAllCovered.
+var faultCases = map[fault.ActionKind]struct {
+	plan  string
+	check func(t *testing.T, base, r *Result)
+}{
+	fault.ActCrash: {"crash mode=torn when point=backend-after-xlogflush#5", func(t *testing.T, base, r *Result) {
+		require.Equal(t, "power-loss", r.CrashKind)
+		require.Equal(t, "torn", r.CrashMode, "the action's crash mode overrides the run's")
+		require.Contains(t, r.CrashDetail, "backend-after-xlogflush#5")
+		require.Less(t, r.Acked, base.Acked)
+	}},
+	fault.ActKill: {"kill role=checkpointer when point=checkpointer-after-buffers", func(t *testing.T, base, r *Result) {
+		require.Equal(t, "crash-restart", r.CrashKind, "a killed process means crash-restart, not power loss")
+		require.Contains(t, r.CrashDetail, "killed checkpointer")
+	}},
+	fault.ActPause: {"pause for=80ms role=backend when point=backend-after-xlogflush#3", func(t *testing.T, base, r *Result) {
+		require.Contains(t, r.FaultLog[0], ": fault 1 (pause for=80ms role=backend) on point backend-after-xlogflush#3")
+		require.Greater(t, r.Virtual, base.Virtual+40*1e6, "the paused client finishes late")
+	}},
+	fault.ActFsyncEIO: {"fsync-eio when file=heap and role=checkpointer", func(t *testing.T, base, r *Result) {
+		// PostgreSQL PANICs on a failed fsync since 2018; recovery from
+		// WAL then restores what the dropped pages held.
+		require.Equal(t, "crash-restart", r.CrashKind)
+		require.Contains(t, r.CrashDetail, "PANIC: could not fsync file")
+		require.Positive(t, r.Acked)
+	}},
+	fault.ActWriteEIO: {"write-eio when file=heap and role=backend times=0", func(t *testing.T, base, r *Result) {
+		requireFailedWith(t, r, "input/output error")
+	}},
+	fault.ActENOSPC: {"enospc when file=heap and role=backend times=0", func(t *testing.T, base, r *Result) {
+		requireFailedWith(t, r, "no space left on device")
+	}},
+	fault.ActReadEIO: {"read-eio when file=heap times=0", func(t *testing.T, base, r *Result) {
+		// The workload rarely reads the heap back (it appends); the
+		// engine-level reaction is TestFaultReadEIOAndBitFlipOnHeapPages.
+		require.Equal(t, base.Acked, r.Acked)
+		if r.FaultsApplied > 0 {
+			requireFailedWith(t, r, "input/output error")
+		}
+	}},
+	fault.ActBitFlip: {"bitflip when file=heap times=0", func(t *testing.T, base, r *Result) {
+		require.Equal(t, base.Acked, r.Acked) // see TestFaultReadEIOAndBitFlipOnHeapPages
+	}},
+	fault.ActTornWrite: {"torn-write when file=heap times=3", func(t *testing.T, base, r *Result) {
+		// A torn page reported as written fails its checksum when read
+		// back: statements touching it fail, never return wrong rows.
+		requireFailedWith(t, r, "checksum", "unexpected data beyond EOF")
+		require.NotEmpty(t, r.Destructive)
+	}},
+	fault.ActLostWrite: {"lost-write when file=heap and role=checkpointer times=0", func(t *testing.T, base, r *Result) {
+		// Beyond the limits: the engine cannot know; the checkpoint
+		// checker sees the disk did not keep what the checkpoint wrote.
+		require.Contains(t, r.Detected, "lost-write")
+		require.Contains(t, r.Detected, "checkpoint")
+	}},
+	fault.ActMisdirectedWrite: {"misdirected-write by=8192 when file=heap times=2", func(t *testing.T, base, r *Result) {
+		require.NotEmpty(t, r.Destructive)
+	}},
+	fault.ActLatency: {"latency for=5ms when file=wal and op=fsync times=0", func(t *testing.T, base, r *Result) {
+		require.Greater(t, r.Virtual, base.Virtual+50*1e6, "every WAL fsync costs 5ms more")
+	}},
+	fault.ActClockSkew: {"clock-skew max=3ms times=0", func(t *testing.T, base, r *Result) {
+		require.NotEqual(t, base.Trace, r.Trace)
+	}},
+}
+
+// requireFailedWith asserts that some transaction failed with one of msgs.
+func requireFailedWith(t *testing.T, r *Result, msgs ...string) {
+	t.Helper()
+	for _, op := range r.History.Ops {
+		for _, m := range msgs {
+			if op.Outcome == Failed && strings.Contains(op.Err, m) {
+				return
+			}
+		}
+	}
+	t.Fatalf("no transaction failed with any of %q", msgs)
+}
+
+func TestFaultActionsAllCovered(t *testing.T) {
+	for k := fault.ActionKind(1); k.String() != fmt.Sprintf("ActionKind(%d)", k) && k < 64; k++ {
+		_, ok := faultCases[k]
+		require.True(t, ok, "fault action %s has no test case", k)
+	}
+}
+
+// TestFaultActions runs each case's plan on a few seeds: the plan's fault
+// fires, the run passes (every checker, the recoverability limits applied),
+// and the case's own effect is there.
+func TestFaultActions(t *testing.T) {
+	for k, tc := range faultCases {
+		t.Run(k.String(), func(t *testing.T) {
+			for seed := uint64(1); seed <= 3; seed++ {
+				c := dbConfig(seed)
+				c.Txns = 30
+				c.Faults = "# no faults\n" // an empty plan: no crash drawn from the seed
+				base := Run(c)
+				require.True(t, base.OK, "seed %d without faults: %v", seed, base.Failures)
+				c.Faults = tc.plan
+				r := Run(c)
+				require.True(t, r.OK, "seed %d: %v\n%s", seed, r.Failures, r.Summary())
+				if k != fault.ActReadEIO && k != fault.ActBitFlip {
+					require.Positive(t, r.FaultsApplied, "seed %d: the fault never fired", seed)
+				}
+				tc.check(t, base, r)
+				again := Run(c)
+				require.Equal(t, r.Trace, again.Trace, "seed %d: same seed and plan, same trace", seed)
+			}
+		})
+	}
+}
