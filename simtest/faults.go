@@ -50,6 +50,9 @@ type planRunner struct {
 	// indexRels tells index relation files from heap ones.
 	indexRels map[smgr.RelFileNumber]bool
 
+	// hits counts injection-point hits since the plan was installed, so
+	// that point=P#K means the K-th hit of the phase the plan runs in.
+	hits map[string]uint64
 	// pending is, per process id, the disk fault decided in the
 	// (yielding) disk hook for the operation that process is doing,
 	// applied by the (non-yielding) fault hook.
@@ -129,6 +132,7 @@ func newPlanRunner(node *Node, plan fault.Plan, rng *Rand) *planRunner {
 		rng:       rng.Fork(2),
 		indexRels: map[smgr.RelFileNumber]bool{},
 		pending:   map[int]DiskFault{},
+		hits:      map[string]uint64{},
 	}
 	node.Sim.faults = r
 	node.faults = r
@@ -259,9 +263,10 @@ func (r *planRunner) step() {
 }
 
 // point is the faultHooks injection-point hook.
-func (r *planRunner) point(name string, hit uint64) {
+func (r *planRunner) point(name string, _ uint64) {
+	r.hits[name]++
 	ev := r.event(fault.EventPoint)
-	ev.Point, ev.Hit = name, hit
+	ev.Point, ev.Hit = name, r.hits[name]
 	r.actAll(r.eval(ev), ev)
 }
 

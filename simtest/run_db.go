@@ -39,6 +39,14 @@ var crashPoints = []string{
 	"clog-after-fsync", "smgr-after-fsync", "wal-after-segment-create",
 }
 
+// pausePoints are where a pause widens a race window: a page marked clean
+// but not yet written, a commit between its WAL and its clog update, a
+// checkpoint between taking REDO and flushing, a WAL write not yet synced.
+var pausePoints = []string{
+	"bufmgr-before-write", "backend-after-commit-insert", "backend-after-xlogflush",
+	"checkpointer-after-redo", "checkpointer-after-buffers", "walwriter-before-fsync",
+}
+
 func resolveDB(c Config, rng *Rand, r *resolved) {
 	r.engine = db.DefaultConfig()
 	r.engine.Bugs = c.Bugs
@@ -59,7 +67,7 @@ func resolveDB(c Config, rng *Rand, r *resolved) {
 		r.engine.CheckpointTimeout = time.Duration(2+rng.Intn(60)) * time.Millisecond
 		r.engine.BgwriterDelay = time.Duration(1+rng.Intn(20)) * time.Millisecond
 		r.engine.BgwriterLRUMax = 1 + rng.Intn(8)
-		r.engine.SharedBuffers = 16 << rng.Intn(3)
+		r.engine.SharedBuffers = []int{16, 16, 32}[rng.Intn(3)]
 		r.engine.WAL.SegmentSize = int64(64<<10) << rng.Intn(4)
 	}
 	if c.PGTimings {
@@ -215,23 +223,39 @@ func dbPlan(c Config, rc resolved, rng *Rand, stepsSoFar uint64) fault.Plan {
 	if c.Faults != "" || c.CrashStep != 0 {
 		return plan
 	}
-	est := uint64(rc.Clients*rc.Txns*crashStepsPerTxnDB) + 1
-	step := stepsSoFar + 1 + uint64(rng.Intn(int(est)))
-	if rng.Intn(2) == 0 {
+	// logUniform draws k in [1, 64], small values as often as large ones
+	// in log scale: a rare point's first hits, a hot point's later ones.
+	logUniform := func() uint64 { return 1 + uint64(rng.Intn(1<<rng.Intn(7))) }
+	switch rng.Intn(3) {
+	case 0:
+		est := uint64(rc.Clients*rc.Txns*crashStepsPerTxnDB) + 1
+		crashAt(fault.AtomExpr(fault.Atom{Kind: fault.AtomStepGE, N: stepsSoFar + 1 + uint64(rng.Intn(int(est)))}))
+	case 1:
 		point := crashPoints[rng.Intn(len(crashPoints))]
-		k := uint64(1 + rng.Intn(8*rc.Clients))
-		crashAt(fault.AtomExpr(fault.Atom{Kind: fault.AtomPoint, Name: point, Hit: k}))
-	} else {
-		crashAt(fault.AtomExpr(fault.Atom{Kind: fault.AtomStepGE, N: step}))
+		crashAt(fault.AtomExpr(fault.Atom{Kind: fault.AtomPoint, Name: point, Hit: logUniform()}))
+	default:
+		// Just before the k-th data-page write: the writes before it
+		// are likely still unsynced, which is what a torn or partial
+		// crash needs to bite.
+		class := []fault.FileClass{fault.FileHeap, fault.FileIndex}[rng.Intn(2)]
+		crashAt(fault.And(
+			fault.AtomExpr(fault.Atom{Kind: fault.AtomOp, Op: fault.OpWrite}),
+			fault.AtomExpr(fault.Atom{Kind: fault.AtomFile, File: class}),
+			fault.AtomExpr(fault.Atom{Kind: fault.AtomNth, N: logUniform()})))
 	}
 	if rng.Intn(2) == 0 {
-		point := crashPoints[rng.Intn(len(crashPoints))]
-		j := uint64(1 + rng.Intn(8*rc.Clients))
-		d := time.Duration(1+rng.Intn(20)) * time.Millisecond
+		// Swarm-style: one role's hits of one point, paused at a seeded
+		// fraction of them, a few times (a backend or the bgwriter
+		// stalled mid-write while the checkpointer runs past it). A pause
+		// of every role's hits would mostly stall the checkpointer too.
+		point := pausePoints[rng.Intn(len(pausePoints))]
+		act := fault.Action{Kind: fault.ActPause, For: time.Duration(1+rng.Intn(40)) * time.Millisecond, HasRole: true,
+			Role: []fault.Role{fault.RoleBackend, fault.RoleBgwriter, fault.RoleCheckpointer, fault.RoleWalwriter}[rng.Intn(4)]}
 		plan.Faults = append(plan.Faults, fault.Fault{
-			Action: fault.Action{Kind: fault.ActPause, For: d},
-			When:   fault.AtomExpr(fault.Atom{Kind: fault.AtomPoint, Name: point, Hit: j}),
-			Times:  1,
+			Action: act,
+			When: fault.And(fault.AtomExpr(fault.Atom{Kind: fault.AtomPoint, Name: point}),
+				fault.AtomExpr(fault.Atom{Kind: fault.AtomProb, Prob: []float64{0.05, 0.1, 0.25, 0.5}[rng.Intn(4)]})),
+			Times: 1 + rng.Intn(8),
 		})
 	}
 	if c.FaultIntensity > 0 {
@@ -296,7 +320,7 @@ func checkCheckpointComplete(res *Result, d *db.DB, disk *SimDisk, segBlocks uin
 // rowBytes is the size of a row's value: large enough that a run's rows
 // outgrow shared buffers, so pages are evicted and written by the bgwriter
 // and by backends, not only by checkpoints.
-const rowBytes = 1000
+const rowBytes = 2000
 
 // rowValue is a row's value: the id, then bytes derived from it, so that a
 // torn or misplaced row never passes for a good one.
