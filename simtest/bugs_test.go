@@ -2,30 +2,36 @@ package simtest
 
 import (
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/pgdst/pgdst/engine/bugs"
 )
 
-// plantedBugCases says, for every planted bug, which seeds of which campaign
-// must catch it and which checker must report it. A bug missing here fails
+// plantedBugCases says, for every planted bug, which campaign must catch
+// it and which checker must report it: the default seeded plans where they
+// reach the bug's window often enough, otherwise the fault plan that aims
+// at the window (as a researcher would write it). A bug missing here fails
 // TestPlantedBugsAllCovered, so none can be added unproven.
 var plantedBugCases = map[string]struct {
+	plan      string // "" = the plans drawn from the seeds
 	crashMode string
-	seeds     int // at most 200 of the default campaign
+	seeds     int
 	checkers  []string
 	minCaught int
-	tweak     func(*Config) // a workload that reaches the bug's window
 }{
-	"ack-before-flush":     {crashMode: "", seeds: 100, checkers: []string{CheckDurability}, minCaught: 50},
-	"full-page-writes-off": {crashMode: "torn", seeds: 100, checkers: []string{CheckRecovery}, minCaught: 30},
-	"write-before-wal":     {crashMode: "torn", seeds: 200, checkers: []string{CheckAtomicity, CheckRecovery}, minCaught: 1},
-	// Rare under random crash points (1 seed in 200 here): the window is a
-	// checkpoint's scan overlapping a bgwriter write.
-	"early-clean": {crashMode: "drop-all", seeds: 200, checkers: []string{CheckSelf, CheckDurability}, minCaught: 1,
-		tweak: func(c *Config) { c.Clients, c.WritesMax, c.ThinkMax, c.Txns = 3, 1, 300*time.Microsecond, 40 }},
+	"ack-before-flush": {seeds: 100, checkers: []string{CheckDurability}, minCaught: 50},
+	"write-before-wal": {seeds: 100, checkers: []string{CheckWALBeforeData}, minCaught: 10},
+	// An append-only workload modifies few pages that existed before a
+	// REDO pointer (new pages are initialised by redo, never read), so a
+	// torn page needs a crash between a later checkpoint's writes and its
+	// fsyncs.
+	"full-page-writes-off": {plan: "crash mode=torn when point=checkpointer-after-buffers#3", seeds: 200,
+		checkers: []string{CheckRecovery}, minCaught: 2},
+	// The window: a backend stalled between marking a page clean and
+	// writing it, while a checkpoint runs past.
+	"early-clean": {plan: "pause for=40ms role=backend when point=bufmgr-before-write", seeds: 200,
+		checkers: []string{CheckCheckpoint, CheckDurability, CheckSelf}, minCaught: 10},
 }
 
 func TestPlantedBugsAllCovered(t *testing.T) {
@@ -44,10 +50,7 @@ func TestPlantedBugsAreCaught(t *testing.T) {
 			require.NoError(t, err)
 			mk := func(seed uint64) Config {
 				c := DefaultConfig(seed)
-				c.CrashMode = tc.crashMode
-				if tc.tweak != nil {
-					tc.tweak(&c)
-				}
+				c.CrashMode, c.Faults = tc.crashMode, tc.plan
 				return c
 			}
 			caught := 0

@@ -9,9 +9,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/pgdst/pgdst/engine/skel"
-	"github.com/pgdst/pgdst/engine/wal"
 )
 
 // runSeeds runs seeds [1, n] on two goroutines (the campaign's shape: runs
@@ -65,16 +62,16 @@ func TestDeterminismTraceFileDoesNotChangeRun(t *testing.T) {
 	require.Greater(t, bytes.Count(buf.Bytes(), []byte("\n")), 100)
 }
 
-func TestDeterminismCrashModesAndStepsVary(t *testing.T) {
+func TestDeterminismCrashModesAndPlansVary(t *testing.T) {
 	modes := map[string]int{}
-	steps := map[uint64]bool{}
+	plans := map[string]bool{}
 	for _, r := range runSeeds(60, DefaultConfig) {
 		require.True(t, r.OK, "%v", r.Failures)
 		modes[field(r.Config, "crash-mode")]++
-		steps[r.CrashStep] = true
+		plans[r.Plan] = true
 	}
 	require.Len(t, modes, 3, "all three crash modes must be drawn")
-	require.Greater(t, len(steps), 50, "the crash step must vary with the seed")
+	require.Greater(t, len(plans), 50, "the fault plan must vary with the seed")
 }
 
 // field returns the value of key=value in a space-separated config line.
@@ -99,22 +96,4 @@ func TestRunLeaksNoGoroutines(t *testing.T) {
 		time.Sleep(time.Millisecond) // killed goroutines finish exiting
 	}
 	require.LessOrEqual(t, runtime.NumGoroutine(), before)
-}
-
-// MaxWrites' closed form must agree with the definition: the largest n
-// whose worst-case commit record fits.
-func TestMaxWritesClosedForm(t *testing.T) {
-	for _, seg := range []int64{64 << 10, 128 << 10, 1 << 20, 16 << 20} {
-		for _, pages := range []int{1, 8, 64} {
-			c := skel.DefaultConfig()
-			c.Pages = pages
-			c.WAL.SegmentSize = seg
-			n := c.MaxWrites()
-			fits := func(n int) bool {
-				return 2+16*n+2+(4+skel.PageSize)*min(n, pages)+wal.HeaderSize <= c.WAL.MaxRecordSize()
-			}
-			require.True(t, fits(n), "seg %d pages %d: %d writes do not fit", seg, pages, n)
-			require.False(t, fits(n+1), "seg %d pages %d: %d writes would fit", seg, pages, n+1)
-		}
-	}
 }

@@ -28,6 +28,7 @@ package simtest
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -63,7 +64,7 @@ type planRunner struct {
 	stopped    bool
 	applied    []string // first maxFaultLog faults applied, readable
 	nApplied   int
-	destroyed  []string // destructive faults applied (beyond-limits faults)
+	destroyed  map[string]int // destructive faults applied, by "kind on class"
 	ev         fault.Event
 	// fired collects what one Eval fired; the actions run after Eval
 	// returns, because a pause blocks and other processes then evaluate
@@ -133,11 +134,22 @@ func newPlanRunner(node *Node, plan fault.Plan, rng *Rand) *planRunner {
 		indexRels: map[smgr.RelFileNumber]bool{},
 		pending:   map[int]DiskFault{},
 		hits:      map[string]uint64{},
+		destroyed: map[string]int{},
 	}
 	node.Sim.faults = r
 	node.faults = r
 	node.Disk.SetFaultHook(r.diskFault, rng.Fork(3))
 	return r
+}
+
+// destructive lists the destructive faults applied, sorted, with counts.
+func (r *planRunner) destructive() []string {
+	out := make([]string, 0, len(r.destroyed))
+	for k, n := range r.destroyed {
+		out = append(out, fmt.Sprintf("%dx %s", n, k))
+	}
+	sort.Strings(out)
+	return out
 }
 
 // uninstall detaches the runner (recovery and the checks run fault-free).
@@ -221,9 +233,7 @@ func (r *planRunner) note(i int, a fault.Action, ev *fault.Event) {
 	}
 	switch a.Kind {
 	case fault.ActTornWrite, fault.ActLostWrite, fault.ActMisdirectedWrite, fault.ActBitFlip:
-		if len(r.destroyed) < maxFaultLog {
-			r.destroyed = append(r.destroyed, fmt.Sprintf("%s on %s", a.Kind, ev.Path))
-		}
+		r.destroyed[fmt.Sprintf("%s on %s", a.Kind, ev.File)]++
 	}
 }
 

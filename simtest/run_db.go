@@ -15,10 +15,8 @@ import (
 	"github.com/pgdst/pgdst/fault"
 )
 
-// The run on the storage engine (--engine db). It is not the default yet:
-// the planted bugs write-before-wal and early-clean live in windows that a
-// random crash point or pause reaches too rarely on this engine (measured
-// in the README); issue 5's fault plans are to reach them on purpose.
+// The run on the storage engine (engine/db): the workload, the fault
+// plan, the online I/O checkers, recovery and the judges.
 
 // table is the workload's table.
 const table = "t"
@@ -138,7 +136,7 @@ func runDB(res *Result, rc resolved, node *Node, rng *Rand, trace *Trace) {
 	sim.SetInjectHook(nil)
 	runner.uninstall()
 	node.Watch = nil
-	res.FaultsApplied, res.FaultLog, res.Destructive = runner.nApplied, runner.applied, runner.destroyed
+	res.FaultsApplied, res.FaultLog, res.Destructive = runner.nApplied, runner.applied, runner.destructive()
 	if st.Kind == StopFault && runner.stopAction.Kind == fault.ActCrash {
 		if runner.stopAction.Mode != "" {
 			rc.crash, _ = ParseCrashMode(runner.stopAction.Mode)
@@ -424,7 +422,7 @@ func (w *workload) checkDB(d *db.DB, res *Result) {
 }
 
 func (r resolved) stringDB() string {
-	return fmt.Sprintf("engine=db clients=%d txns=%d writes<=%d think<%v crash-mode=%s switch=%.3f checkpoint_timeout=%v bgwriter_delay=%v bgwriter_lru_maxpages=%d shared_buffers=%d wal_segment_size=%dkB bugs=%s",
+	return fmt.Sprintf("clients=%d txns=%d writes<=%d think<%v crash-mode=%s switch=%.3f checkpoint_timeout=%v bgwriter_delay=%v bgwriter_lru_maxpages=%d shared_buffers=%d wal_segment_size=%dkB bugs=%s",
 		r.Clients, r.Txns, r.WritesMax, r.ThinkMax, r.crash, r.sched.SwitchProb, r.engine.CheckpointTimeout,
 		r.engine.BgwriterDelay, r.engine.BgwriterLRUMax, r.engine.SharedBuffers, r.engine.WAL.SegmentSize>>10, r.Bugs)
 }

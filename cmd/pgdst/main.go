@@ -100,7 +100,6 @@ type workloadFlags struct {
 	crashStep             uint64
 	noSwarm               bool
 	pgTimings             bool
-	engine                string
 	bugList               bugList
 	faultsFile            string
 	faultIntensity        float64
@@ -126,17 +125,16 @@ func (w *workloadFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&w.crashMode, "crash-mode", "", "what survives of unsynced writes: drop-all, random-subset or torn (default: drawn from the seed)")
 	fs.Uint64Var(&w.crashStep, "crash-step", 0, "crash at this scheduler step (default: drawn from the seed)")
 	fs.BoolVar(&w.noSwarm, "no-swarm", false, "use fixed engine timings instead of drawing them from the seed")
-	fs.StringVar(&w.engine, "engine", "skel", "engine under test: skel (the walking skeleton) or db (the storage engine)")
 	fs.BoolVar(&w.pgTimings, "pg-timings", false, "keep PostgreSQL's default bgwriter_delay and checkpoint_timeout")
 	fs.Var(&w.bugList, "bug", "switch on a planted bug (repeatable; see 'pgdst bugs')")
-	fs.StringVar(&w.faultsFile, "faults", "", "run this fault plan (a file, one fault per line; see 'pgdst faults') instead of one drawn from the seed (engine db)")
-	fs.Float64Var(&w.faultIntensity, "fault-intensity", 0, "add the swarm's disk and clock faults, drawn from the seed, at this intensity in [0, 1] (engine db)")
+	fs.StringVar(&w.faultsFile, "faults", "", "run this fault plan (a file, one fault per line; see 'pgdst faults') instead of one drawn from the seed")
+	fs.Float64Var(&w.faultIntensity, "fault-intensity", 0, "add the swarm's disk and clock faults, drawn from the seed, at this intensity in [0, 1]")
 }
 
 func (w *workloadFlags) config(seed uint64) (simtest.Config, error) {
 	c := simtest.DefaultConfig(seed)
 	c.Clients, c.Txns, c.WritesMax, c.ThinkMax = w.clients, w.txns, w.writes, w.thinkMax
-	c.CrashMode, c.CrashStep, c.Swarm, c.PGTimings, c.Engine = w.crashMode, w.crashStep, !w.noSwarm, w.pgTimings, w.engine
+	c.CrashMode, c.CrashStep, c.Swarm, c.PGTimings = w.crashMode, w.crashStep, !w.noSwarm, w.pgTimings
 	set, err := bugs.ParseSet(w.bugList.String())
 	if err != nil {
 		return c, err
@@ -184,9 +182,6 @@ func (w *workloadFlags) reproFlags() string {
 	}
 	if w.pgTimings {
 		parts = append(parts, "--pg-timings")
-	}
-	if w.engine != "" && w.engine != "skel" {
-		parts = append(parts, "--engine "+w.engine)
 	}
 	for _, b := range w.bugList {
 		parts = append(parts, "--bug "+b)

@@ -48,7 +48,7 @@ func TestBadInputIsOneLineAndExit2(t *testing.T) {
 		{"run", "--crash-mode", "sideways"},
 		{"run", "--bug", "no-such-bug"},
 		{"run", "extra-arg"},
-		{"run", "--engine", "oracle"},
+		{"run", "--engine", "db"},
 		{"campaign"},
 		{"campaign", "--seeds", "0"},
 		{"campaign", "--seeds", "x"},
