@@ -1,6 +1,7 @@
 package simtest
 
 import (
+	"encoding/binary"
 	"strings"
 	"testing"
 
@@ -31,4 +32,16 @@ func TestEngineDBDeterministicAndClean(t *testing.T) {
 	require.Len(t, distinct, n)
 	require.Greater(t, points, n/4, "some seeds crash at injection points")
 	require.Greater(t, pauses, n/4, "some seeds pause a process")
+}
+
+// rowValue's word-at-a-time form must equal its byte-wise definition.
+func TestRowValueDefinition(t *testing.T) {
+	for _, id := range []uint64{0, 1, 0xdeadbeefcafe, ^uint64(0)} {
+		b := rowValue(id)
+		require.Len(t, b, rowBytes)
+		require.Equal(t, id, binary.LittleEndian.Uint64(b))
+		for i := 8; i < rowBytes; i++ {
+			require.Equal(t, byte(id>>(8*(i%8)))^byte(i), b[i], "id %#x byte %d", id, i)
+		}
+	}
 }

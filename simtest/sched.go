@@ -575,6 +575,10 @@ func (s *Sim) Logf(format string, args ...any) {
 // NewMutex makes a simulated LWLock with FIFO handoff.
 func (s *Sim) NewMutex(name string) env.Mutex { return &simMutex{s: s, name: name} }
 
+// NewSpinLock makes a mutex whose uncontended Lock and whose Unlock are not
+// yield points (see env.Scheduler).
+func (s *Sim) NewSpinLock(name string) env.Mutex { return &simMutex{s: s, name: name, spin: true} }
+
 // NewCond makes a simulated condition variable over m.
 func (s *Sim) NewCond(name string, m env.Mutex) env.Cond {
 	sm, ok := m.(*simMutex)
@@ -587,12 +591,18 @@ func (s *Sim) NewCond(name string, m env.Mutex) env.Cond {
 type simMutex struct {
 	s       *Sim
 	name    string
+	spin    bool
 	owner   *proc
 	waiters []*proc
 }
 
 func (m *simMutex) Lock() {
 	s := m.s
+	if m.spin && s.running && m.owner == nil {
+		s.checkAlive()
+		m.owner = s.cur
+		return
+	}
 	s.yieldPoint("lock", 0, 0, m.name)
 	p := s.cur
 	if m.owner == nil {
@@ -616,7 +626,9 @@ func (m *simMutex) Unlock() {
 		panic("simtest: mutex " + m.name + " unlocked by a process that does not hold it")
 	}
 	m.release()
-	s.yieldPoint("unlock", 0, 0, m.name)
+	if !m.spin {
+		s.yieldPoint("unlock", 0, 0, m.name)
+	}
 }
 
 // release hands the mutex to the oldest waiter, FIFO as LWLock queues are.

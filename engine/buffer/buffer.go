@@ -197,7 +197,7 @@ func NewPool(e *env.Env, cfg Config) (*Pool, error) {
 		e:          e,
 		cfg:        cfg,
 		pages:      make([]byte, cfg.NBuffers*BLCKSZ),
-		mu:         e.Sched.NewMutex("BufHdrLock"),
+		mu:         e.Sched.NewSpinLock("BufHdrLock"),
 		descs:      make([]bufferDesc, cfg.NBuffers),
 		table:      make(map[Tag]int, cfg.NBuffers),
 		freeList:   make([]int, cfg.NBuffers),

@@ -74,6 +74,12 @@ type Scheduler interface {
 	Exit()
 	// NewMutex makes a lock (an LWLock). Names appear in deadlock reports.
 	NewMutex(name string) Mutex
+	// NewSpinLock makes a spinlock (s_lock.h): held for a few
+	// instructions around shared state, never across a wait. Taking a
+	// free one, and releasing one, is not a scheduling point, so a
+	// simulator spends its interleavings on the LWLocks and I/O where
+	// they matter; a held one is waited for like a mutex.
+	NewSpinLock(name string) Mutex
 	// NewCond makes a condition variable tied to m (a ConditionVariable).
 	NewCond(name string, m Mutex) Cond
 }

@@ -404,6 +404,10 @@ func (s *RealScheduler) Exit() { runtime.Goexit() }
 // NewMutex returns a sync.Mutex-based lock.
 func (s *RealScheduler) NewMutex(name string) Mutex { return &realMutex{name: name} }
 
+// NewSpinLock returns a sync.Mutex-based lock: the OS scheduler has no
+// scheduling points to save.
+func (s *RealScheduler) NewSpinLock(name string) Mutex { return &realMutex{name: name} }
+
 // NewCond returns a condition variable over m.
 func (s *RealScheduler) NewCond(name string, m Mutex) Cond {
 	return &realCond{name: name, m: m}
