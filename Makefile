@@ -35,6 +35,7 @@ fuzz:
 	$(GO) test ./engine/catalog -run '^$$' -fuzz '^FuzzDecodeMap$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./engine/page -run '^$$' -fuzz '^FuzzVerify$$' -fuzzminimizetime 100x -fuzztime $(FUZZTIME)
 	$(GO) test ./engine/page -run '^$$' -fuzz '^FuzzDecodeTuple$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./fault -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 
 campaign:
 	$(GO) run ./cmd/pgdst campaign --seeds 200

@@ -25,6 +25,10 @@ const table = "t"
 // storage engine (measured: about 330).
 const crashStepsPerTxnDB = 330
 
+// CrashPoints lists the injection points seeded plans crash at, and that
+// systematic campaigns enumerate.
+func CrashPoints() []string { return append([]string(nil), crashPoints...) }
+
 // crashPoints are the injection points a run may crash at: where a crash
 // changes what recovery must do (after a page write, between a commit's
 // WAL insertion and its flush, inside a checkpoint).

@@ -14,7 +14,7 @@ func BenchmarkCampaign(b *testing.B) {
 	defer debug.SetGCPercent(old)
 	for _, jobs := range []int{1, 2} {
 		b.Run("jobs="+string(rune('0'+jobs)), func(b *testing.B) {
-			st := runCampaign(1, uint64(b.N), jobs, simtest.DefaultConfig, nil, nil)
+			st := runCampaign(uint64(b.N), jobs, func(i uint64) job { return job{cfg: simtest.DefaultConfig(i + 1)} }, nil, nil)
 			if len(st.failed) != 0 {
 				b.Fatalf("%d seeds failed", len(st.failed))
 			}

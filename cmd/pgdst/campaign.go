@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"runtime"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,13 +16,30 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
+	"github.com/pgdst/pgdst/fault"
 	"github.com/pgdst/pgdst/simtest"
 )
+
+// job is one run of a campaign: its config and the command that repeats it.
+type job struct {
+	cfg   simtest.Config
+	repro string
+}
+
+// failure is a failed run and the command that reproduces it.
+type failure struct {
+	idx   uint64
+	res   *simtest.Result
+	repro string
+}
 
 // campaignStats is what a campaign gathered.
 type campaignStats struct {
 	runs        int
-	failed      []*simtest.Result // sorted by seed
+	failed      []failure // sorted by job
+	detected    int       // passing runs whose destructive faults were detected
+	faults      int       // faults applied over all runs
+	planFired   []bool    // by job: the plan's crash fired (systematic campaigns)
 	byChecker   map[string]int
 	byCrash     map[string]int
 	virtual     time.Duration
@@ -31,32 +49,38 @@ type campaignStats struct {
 	interrupted bool
 }
 
-// runCampaign runs seeds [start, start+n) on jobs workers. Each worker runs
-// one seed at a time, each seed single-threaded and deterministic, so the
-// results do not depend on the number of workers. stop, when closed, ends
-// the campaign after the seeds in flight.
-func runCampaign(start, n uint64, jobs int, mk func(seed uint64) simtest.Config, progress func(done int, failed int), stop <-chan struct{}) *campaignStats {
-	st := &campaignStats{byChecker: map[string]int{}, byCrash: map[string]int{}, jobs: jobs}
-	seeds := make(chan uint64)
-	results := make(chan *simtest.Result, jobs)
+// runCampaign runs jobs [0, n) on workers goroutines. Each worker runs one
+// job at a time, each single-threaded and deterministic, so the results do
+// not depend on the number of workers. stop, when closed, ends the campaign
+// after the jobs in flight.
+func runCampaign(n uint64, workers int, mk func(i uint64) job, progress func(done int, failed int), stop <-chan struct{}) *campaignStats {
+	st := &campaignStats{byChecker: map[string]int{}, byCrash: map[string]int{}, jobs: workers, planFired: make([]bool, n)}
+	type done struct {
+		idx   uint64
+		res   *simtest.Result
+		repro string
+	}
+	idxs := make(chan uint64)
+	results := make(chan done, workers)
 	var wg sync.WaitGroup
-	for i := 0; i < jobs; i++ {
+	for i := 0; i < workers; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for s := range seeds {
-				r := simtest.Run(mk(s))
+			for i := range idxs {
+				j := mk(i)
+				r := simtest.Run(j.cfg)
 				r.History = nil // keep memory flat over many seeds
-				results <- r
+				results <- done{i, r, j.repro}
 			}
 		}()
 	}
 	var interrupted atomic.Bool
 	go func() {
-		defer close(seeds)
-		for s := start; s < start+n; s++ {
+		defer close(idxs)
+		for i := uint64(0); i < n; i++ {
 			select {
-			case seeds <- s:
+			case idxs <- i:
 			case <-stop:
 				interrupted.Store(true)
 				return
@@ -65,13 +89,19 @@ func runCampaign(start, n uint64, jobs int, mk func(seed uint64) simtest.Config,
 	}()
 	go func() { wg.Wait(); close(results) }()
 	began := time.Now()
-	for r := range results {
+	for d := range results {
+		r := d.res
 		st.runs++
 		st.virtual += r.Virtual
 		st.steps += r.Steps
 		st.byCrash[r.CrashKind]++
+		st.faults += r.FaultsApplied
+		st.planFired[d.idx] = strings.Contains(r.CrashDetail, "fault 1: crash")
+		if r.Detected != "" {
+			st.detected++
+		}
 		if !r.OK {
-			st.failed = append(st.failed, r)
+			st.failed = append(st.failed, failure{d.idx, r, d.repro})
 			st.byChecker[r.Checker]++
 		}
 		if progress != nil {
@@ -80,21 +110,31 @@ func runCampaign(start, n uint64, jobs int, mk func(seed uint64) simtest.Config,
 	}
 	st.wall = time.Since(began)
 	st.interrupted = interrupted.Load()
-	sort.Slice(st.failed, func(i, j int) bool { return st.failed[i].Seed < st.failed[j].Seed })
+	sort.Slice(st.failed, func(i, j int) bool { return st.failed[i].idx < st.failed[j].idx })
 	return st
 }
 
 func cmdCampaign(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("campaign", flag.ContinueOnError)
-	n := fs.Uint64("seeds", 0, "how many seeds to run (required, > 0)")
+	n := fs.Uint64("seeds", 0, "how many seeds to run (required, > 0, unless --systematic)")
 	start := fs.Uint64("start", 1, "the first seed")
 	jobs := fs.Int("jobs", runtime.NumCPU(), "seeds run in parallel")
+	systematic := fs.Int("systematic", 0, "instead of seeds: crash at each crash point's first K hits, one run each, all on seed --start")
 	var w workloadFlags
 	w.register(fs)
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
-	if *n == 0 {
+	var plans []fault.Plan
+	switch {
+	case *systematic < 0 || *systematic > 1000:
+		return usageErr("pgdst campaign: --systematic must be in [1, 1000]")
+	case *systematic > 0 && (*n != 0 || w.faultsFile != "" || len(w.faultLines) > 0 || w.crashStep != 0):
+		return usageErr("pgdst campaign: --systematic makes its own plans; drop --seeds, --faults, --fault and --crash-step")
+	case *systematic > 0:
+		plans = fault.Systematic(simtest.CrashPoints(), *systematic)
+		*n = uint64(len(plans))
+	case *n == 0:
 		return usageErr("pgdst campaign: --seeds must be > 0")
 	}
 	if *start+*n < *start {
@@ -106,12 +146,23 @@ func cmdCampaign(args []string, stdout, stderr io.Writer) error {
 	if _, err := w.config(*start); err != nil {
 		return usageErr("pgdst campaign: %v", err)
 	}
-	mk := func(seed uint64) simtest.Config {
-		c, _ := w.config(seed) // validated above; only the seed differs
-		return c
+	mk := func(i uint64) job {
+		if plans != nil {
+			c, _ := w.config(*start) // validated above
+			line := strings.TrimSuffix(plans[i].String(), "\n")
+			c.Faults = line + "\n"
+			return job{c, fmt.Sprintf("%s --fault '%s'", reproCommand(*start, &w), line)}
+		}
+		c, _ := w.config(*start + i) // validated above; only the seed differs
+		return job{c, reproCommand(*start+i, &w)}
 	}
 
-	fmt.Fprintf(stdout, "campaign: seeds %d..%d on %d workers%s\n", *start, *start+*n-1, *jobs, w.reproFlags())
+	if plans != nil {
+		fmt.Fprintf(stdout, "campaign: systematic, %d crash points x first %d hits = %d runs on seed %d, %d workers%s\n",
+			len(simtest.CrashPoints()), *systematic, *n, *start, *jobs, w.reproFlags())
+	} else {
+		fmt.Fprintf(stdout, "campaign: seeds %d..%d on %d workers%s\n", *start, *start+*n-1, *jobs, w.reproFlags())
+	}
 	progress := progressReporter(*n, stderr)
 	stop := make(chan struct{})
 	sig := make(chan os.Signal, 1)
@@ -122,8 +173,11 @@ func cmdCampaign(args []string, stdout, stderr io.Writer) error {
 			close(stop)
 		}
 	}()
-	st := runCampaign(*start, *n, *jobs, mk, progress, stop)
-	printCampaign(stdout, st, &w)
+	st := runCampaign(*n, *jobs, mk, progress, stop)
+	printCampaign(stdout, st)
+	if plans != nil {
+		printSystematic(stdout, st, plans, *systematic)
+	}
 	if len(st.failed) > 0 || st.interrupted {
 		return &exitError{code: 1}
 	}
@@ -161,7 +215,31 @@ func progressReporter(total uint64, stderr io.Writer) func(done, failed int) {
 	}
 }
 
-func printCampaign(out io.Writer, st *campaignStats, w *workloadFlags) {
+// printSystematic reports which crash points the enumeration reached, and
+// the blind spots: points whose first hit never came in this workload.
+func printSystematic(out io.Writer, st *campaignStats, plans []fault.Plan, k int) {
+	points := simtest.CrashPoints()
+	var blind []string
+	for p, name := range points {
+		reached := 0
+		for h := 0; h < k; h++ {
+			if i := p*k + h; i < len(st.planFired) && st.planFired[i] {
+				reached++
+			}
+		}
+		fmt.Fprintf(out, "  %-36s crashed at %d of its first %d hits\n", name, reached, k)
+		if reached == 0 {
+			blind = append(blind, name)
+		}
+	}
+	if len(blind) > 0 {
+		fmt.Fprintf(out, "blind spots (never reached): %s\n", strings.Join(blind, ", "))
+	} else {
+		fmt.Fprintf(out, "every crash point was tried\n")
+	}
+}
+
+func printCampaign(out io.Writer, st *campaignStats) {
 	rate := float64(st.runs) / st.wall.Seconds()
 	fmt.Fprintf(out, "seeds run:      %d%s\n", st.runs, map[bool]string{true: " (interrupted)", false: ""}[st.interrupted])
 	fmt.Fprintf(out, "failures:       %d\n", len(st.failed))
@@ -173,16 +251,17 @@ func printCampaign(out io.Writer, st *campaignStats, w *workloadFlags) {
 		fmt.Fprintf(out, " %s=%d", k, st.byCrash[k])
 	}
 	fmt.Fprintln(out)
+	fmt.Fprintf(out, "faults:         %d applied, %d runs beyond the recoverability limits and detected\n", st.faults, st.detected)
 	fmt.Fprintf(out, "simulated:      %v virtual, %d steps\n", st.virtual.Round(time.Millisecond), st.steps)
 	fmt.Fprintf(out, "wall:           %v on %d workers, %.0f seeds/s, virtual/wall %.0fx\n",
 		st.wall.Round(time.Millisecond), st.jobs, rate, st.virtual.Seconds()/st.wall.Seconds())
 	const show = 20
-	for i, r := range st.failed {
+	for i, f := range st.failed {
 		if i == show {
-			fmt.Fprintf(out, "... and %d more failing seeds\n", len(st.failed)-show)
+			fmt.Fprintf(out, "... and %d more failing runs\n", len(st.failed)-show)
 			break
 		}
-		fmt.Fprintf(out, "FAIL seed=%d %s\n  reproduce: %s\n", r.Seed, r.Failures[0], reproCommand(r.Seed, w))
+		fmt.Fprintf(out, "FAIL seed=%d %s\n  reproduce: %s\n", f.res.Seed, f.res.Failures[0], f.repro)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/pgdst/pgdst/engine/bugs"
+	"github.com/pgdst/pgdst/fault"
 	"github.com/pgdst/pgdst/simtest"
 )
 
@@ -23,7 +24,9 @@ const usage = `usage: pgdst <command> [flags]
 commands:
   run       run one seed: pgdst run --seed N
   campaign  run many seeds on all cores: pgdst campaign --seeds N [--start S] [--jobs J]
+            or every crash point's first K hits: pgdst campaign --systematic K
   bugs      list the planted bugs that --bug switches on
+  faults    the fault plan language that --faults and --fault take
 
 'pgdst <command> -h' lists a command's flags.`
 
@@ -71,11 +74,13 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		err = cmdCampaign(args[1:], stdout, stderr)
 	case "bugs":
 		err = cmdBugs(args[1:], stdout)
+	case "faults":
+		err = cmdFaults(args[1:], stdout)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprintln(stdout, usage)
 		return 0
 	default:
-		err = usageErr("pgdst: unknown command %q (want run, campaign or bugs)", args[0])
+		err = usageErr("pgdst: unknown command %q (want run, campaign, bugs or faults)", args[0])
 	}
 	if err == nil {
 		return 0
@@ -102,7 +107,20 @@ type workloadFlags struct {
 	pgTimings             bool
 	bugList               bugList
 	faultsFile            string
+	faultLines            faultList
 	faultIntensity        float64
+}
+
+// faultList is the repeatable --fault flag: fault lines given inline.
+type faultList []string
+
+func (f *faultList) String() string { return strings.Join(*f, "; ") }
+func (f *faultList) Set(v string) error {
+	if _, err := fault.ParseFault(v); err != nil {
+		return err
+	}
+	*f = append(*f, v)
+	return nil
 }
 
 type bugList []string
@@ -128,6 +146,7 @@ func (w *workloadFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&w.pgTimings, "pg-timings", false, "keep PostgreSQL's default bgwriter_delay and checkpoint_timeout")
 	fs.Var(&w.bugList, "bug", "switch on a planted bug (repeatable; see 'pgdst bugs')")
 	fs.StringVar(&w.faultsFile, "faults", "", "run this fault plan (a file, one fault per line; see 'pgdst faults') instead of one drawn from the seed")
+	fs.Var(&w.faultLines, "fault", "run this fault, written as a line of a plan (repeatable; see 'pgdst faults'); the plan is then exactly the faults given (with --faults: the file's and these)")
 	fs.Float64Var(&w.faultIntensity, "fault-intensity", 0, "add the swarm's disk and clock faults, drawn from the seed, at this intensity in [0, 1]")
 }
 
@@ -150,6 +169,9 @@ func (w *workloadFlags) config(seed uint64) (simtest.Config, error) {
 			return c, fmt.Errorf("fault plan %s is empty", w.faultsFile)
 		}
 		c.Faults = string(text)
+	}
+	for _, l := range w.faultLines {
+		c.Faults += "\n" + l + "\n"
 	}
 	return c, c.Validate()
 }
@@ -188,6 +210,9 @@ func (w *workloadFlags) reproFlags() string {
 	}
 	if w.faultsFile != "" {
 		parts = append(parts, "--faults "+w.faultsFile)
+	}
+	for _, l := range w.faultLines {
+		parts = append(parts, "--fault '"+l+"'")
 	}
 	if w.faultIntensity != 0 {
 		parts = append(parts, fmt.Sprintf("--fault-intensity %v", w.faultIntensity))

@@ -122,3 +122,71 @@ func TestDeterminismAcrossProcesses(t *testing.T) {
 		}
 	}
 }
+
+// shellFields splits a command line as a POSIX shell would for the quoting
+// reproduce commands use (single quotes only).
+func shellFields(s string) []string {
+	var out []string
+	var cur strings.Builder
+	in, have := false, false
+	for _, r := range s {
+		switch {
+		case r == '\'':
+			in, have = !in, true
+		case r == ' ' && !in:
+			if have {
+				out = append(out, cur.String())
+				cur.Reset()
+				have = false
+			}
+		default:
+			cur.WriteRune(r)
+			have = true
+		}
+	}
+	if have {
+		out = append(out, cur.String())
+	}
+	return out
+}
+
+// A systematic campaign reports every crash point, and a failing plan's
+// reproduce command (with its --fault line) fails the same way.
+func TestSystematicCampaignAndItsRepro(t *testing.T) {
+	code, out, _ := runCLI("campaign", "--systematic", "2", "--no-swarm", "--txns", "40", "--bug", "ack-before-flush")
+	require.Equal(t, 1, code, out)
+	require.Contains(t, out, "systematic, 19 crash points x first 2 hits = 38 runs")
+	require.Contains(t, out, "every crash point was tried")
+	m := regexp.MustCompile(`(?m)^FAIL seed=(\d+) (\S+): .*\n  reproduce: go run ./cmd/pgdst (run .*--fault '.*')$`).FindStringSubmatch(out)
+	require.NotNil(t, m, out)
+	code, runOut, _ := runCLI(shellFields(m[3])...)
+	require.Equal(t, 1, code, runOut)
+	require.Contains(t, runOut, "FAIL "+m[2])
+
+	code, out, _ = runCLI("campaign", "--systematic", "1", "--no-swarm", "--txns", "40")
+	require.Equal(t, 0, code, out)
+}
+
+func TestFaultsCommandAndBadPlans(t *testing.T) {
+	code, out, _ := runCLI("faults")
+	require.Equal(t, 0, code)
+	require.Contains(t, out, "misdirected-write")
+	require.Contains(t, out, "checkpointer-after-control")
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.plan")
+	require.NoError(t, os.WriteFile(bad, []byte("crash\npause when (\n"), 0o644))
+	for _, args := range [][]string{
+		{"run", "--faults", bad},
+		{"run", "--faults", filepath.Join(dir, "missing.plan")},
+		{"run", "--fault", "crsh"},
+		{"run", "--fault-intensity", "2"},
+		{"campaign", "--systematic", "-1"},
+		{"campaign", "--systematic", "2", "--seeds", "5"},
+	} {
+		code, out, errOut := runCLI(args...)
+		require.Equal(t, 2, code, "args %q: %s %s", args, out, errOut)
+		require.Equal(t, 1, strings.Count(errOut, "\n"), "args %q: %q", args, errOut)
+	}
+	_, _, errOut := runCLI("run", "--faults", bad)
+	require.Contains(t, errOut, "line 2")
+}
