@@ -136,6 +136,9 @@ type Result struct {
 	FaultsApplied int
 	FaultLog      []string
 	Destructive   []string
+	// RecoveryCrashes lists the crashes the plan caused during recovery,
+	// each followed by another recovery.
+	RecoveryCrashes []string
 	// Detected, on a passing run, is the damage a destructive fault did
 	// that the engine reported or that the limits allow (see
 	// judgeBeyondLimits).
@@ -295,6 +298,9 @@ func (r *Result) Summary() string {
 		for _, l := range r.FaultLog {
 			fmt.Fprintf(&b, "  %s\n", l)
 		}
+	}
+	for _, c := range r.RecoveryCrashes {
+		fmt.Fprintf(&b, "crash during recovery: %s\n", c)
 	}
 	fmt.Fprintf(&b, "recovery: checkpoint %s redo %s..%s, %d records, %d files synced; %d rows after; end of WAL: %s\n",
 		r.RecoveryDB.Checkpoint, r.RecoveryDB.Redo, r.RecoveryDB.End, r.RecoveryDB.Records, r.RecoveryDB.Synced, r.Rows, r.RecoveryDB.EndReason)

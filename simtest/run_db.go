@@ -9,6 +9,7 @@ import (
 	"github.com/pgdst/pgdst/engine/buffer"
 	"github.com/pgdst/pgdst/engine/catalog"
 	"github.com/pgdst/pgdst/engine/db"
+	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/page"
 	"github.com/pgdst/pgdst/engine/smgr"
 	"github.com/pgdst/pgdst/engine/wal"
@@ -39,6 +40,9 @@ var crashPoints = []string{
 	"checkpointer-after-redo", "checkpointer-after-clog", "checkpointer-after-buffers",
 	"checkpointer-after-record", "checkpointer-after-flush", "checkpointer-after-control",
 	"clog-after-fsync", "smgr-after-fsync", "wal-after-segment-create",
+	// Recovery itself: the plan stays installed while the startup process
+	// replays WAL, so a crash here is a crash during redo.
+	db.PointAfterRedoRecord,
 }
 
 // pausePoints are where a pause widens a race window: a page marked clean
@@ -138,51 +142,97 @@ func runDB(res *Result, rc resolved, node *Node, rng *Rand, trace *Trace) {
 	})
 	st := sim.Run()
 	sim.SetInjectHook(nil)
-	runner.uninstall()
 	node.Watch = nil
-	res.FaultsApplied, res.FaultLog, res.Destructive = runner.nApplied, runner.applied, runner.destructive()
-	if st.Kind == StopFault && runner.stopAction.Kind == fault.ActCrash {
-		if runner.stopAction.Mode != "" {
-			rc.crash, _ = ParseCrashMode(runner.stopAction.Mode)
-		}
-		node.Disk.SetNonAtomicRename(runner.stopAction.NonAtomicRename)
-	}
-	powerLoss, ok := res.classifyCrash(st, runner.stopAction)
-	if !ok {
-		return
-	}
-	trace.note(sim.Now(), 0, "crash: "+res.CrashKind+" "+res.CrashDetail)
-	sim.KillAll()
-	if powerLoss {
-		node.Disk.Crash(rng.Fork(6), rc.crash)
-		res.CrashMode = rc.crash.String()
-	}
-	node.Disk.SetNonAtomicRename(false)
 	res.Acked = res.History.Count(OK)
 	res.Unknown = res.History.Count(Unknown)
 
-	// Recover and check.
-	sim.Spawn("startup", func() {
-		d, stats, err := db.Open(node.Env, rc.engine, db.RegisterAccessMethods)
-		if err != nil {
-			res.fail(CheckRecovery, "recovery failed: %v", err)
-			return
+	// Crash, then recover and check. The plan stays installed while the
+	// startup process recovers, so a crash, a kill or a disk fault can hit
+	// recovery itself, which must then start over and still succeed (a
+	// few times at most); the checks run fault-free.
+	for attempt := 0; ; attempt++ {
+		if st.Kind == StopFault && runner.stopAction.Kind == fault.ActCrash {
+			if runner.stopAction.Mode != "" {
+				rc.crash, _ = ParseCrashMode(runner.stopAction.Mode)
+			}
+			node.Disk.SetNonAtomicRename(runner.stopAction.NonAtomicRename)
 		}
-		res.RecoveryDB = stats
-		if res.Rows, err = d.CheckTable(table); err != nil {
-			res.fail(CheckSelf, "%v", err)
-			return
+		if attempt == 0 {
+			powerLoss, ok := res.classifyCrash(st, runner.stopAction)
+			if !ok {
+				break
+			}
+			trace.note(sim.Now(), 0, "crash: "+res.CrashKind+" "+res.CrashDetail)
+			sim.KillAll()
+			if powerLoss {
+				node.Disk.Crash(rng.Fork(6), rc.crash)
+				res.CrashMode = rc.crash.String()
+			}
+		} else {
+			res.RecoveryCrashes = append(res.RecoveryCrashes, st.String())
+			trace.note(sim.Now(), 0, "crash during recovery: "+st.String())
+			sim.KillAll()
+			if st.Kind == StopFault && runner.stopAction.Kind == fault.ActCrash {
+				node.Disk.Crash(rng.Fork(6+uint64(attempt)), rc.crash)
+			}
 		}
-		wl.checkDB(d, res)
-	})
-	st = sim.Run()
-	switch {
-	case st.Kind == StopPanic:
-		res.fail(CheckRecovery, "recovery failed: %s", st.Detail)
-	case st.Kind != StopAllDone:
-		res.fail(CheckLiveness, "recovery stopped: %s", st)
+		node.Disk.SetNonAtomicRename(false)
+		runner.stopped = false
+		if attempt >= maxRecoveryCrashes {
+			runner.uninstall()
+		}
+		appliedBefore := runner.nApplied
+		recovered := false
+		var openErr error
+		sim.Spawn("startup", func() {
+			d, stats, err := db.Open(node.Env, rc.engine, db.RegisterAccessMethods)
+			if err != nil {
+				openErr = err
+				return
+			}
+			recovered = true
+			runner.uninstall()
+			res.RecoveryDB = stats
+			if res.Rows, err = d.CheckTable(table); err != nil {
+				res.fail(CheckSelf, "%v", err)
+				return
+			}
+			wl.checkDB(d, res)
+		})
+		st = sim.Run()
+		faultHit := runner.nApplied > appliedBefore
+		switch {
+		case !recovered && faultHit && (st.Kind == StopFault || st.Kind == StopPanic && isEnginePanic(st) || openErr != nil):
+			// The plan crashed recovery, or failed it with an I/O
+			// error (the startup process exits; the operator, here
+			// the loop, starts the server again).
+			if openErr != nil {
+				st = Stop{Kind: StopPanic, Detail: "startup: " + openErr.Error()}
+			}
+			continue
+		case openErr != nil:
+			res.fail(CheckRecovery, "recovery failed: %v", openErr)
+		case st.Kind == StopPanic:
+			res.fail(CheckRecovery, "recovery failed: %s", st.Detail)
+		case st.Kind != StopAllDone:
+			res.fail(CheckLiveness, "recovery stopped: %s", st)
+		}
+		break
 	}
+	runner.uninstall()
+	res.FaultsApplied, res.FaultLog, res.Destructive = runner.nApplied, runner.applied, runner.destructive()
 	res.judgeBeyondLimits()
+}
+
+// maxRecoveryCrashes bounds how often the plan may crash recovery before
+// the run recovers without it.
+const maxRecoveryCrashes = 4
+
+// isEnginePanic reports whether a stop is an engine PANIC (a clean crash
+// the postmaster restarts from), not a Go panic (an engine bug).
+func isEnginePanic(st Stop) bool {
+	_, ok := st.Value.(*env.PanicError)
+	return ok
 }
 
 // judgeBeyondLimits applies the recoverability limits (disk_faults.go):
@@ -244,6 +294,12 @@ func dbPlan(c Config, rc resolved, rng *Rand, stepsSoFar uint64) fault.Plan {
 			fault.AtomExpr(fault.Atom{Kind: fault.AtomOp, Op: fault.OpWrite}),
 			fault.AtomExpr(fault.Atom{Kind: fault.AtomFile, File: class}),
 			fault.AtomExpr(fault.Atom{Kind: fault.AtomNth, N: logUniform()})))
+	}
+	if rng.Intn(4) == 0 {
+		// A second crash, in the middle of the recovery from the first:
+		// redo must be restartable.
+		crashAt(fault.And(fault.AtomExpr(fault.Atom{Kind: fault.AtomRole, Role: fault.RoleStartup}),
+			fault.AtomExpr(fault.Atom{Kind: fault.AtomPoint, Name: db.PointAfterRedoRecord, Hit: logUniform()})))
 	}
 	if rng.Intn(2) == 0 {
 		// Swarm-style: one role's hits of one point, paused at a seeded

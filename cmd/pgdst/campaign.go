@@ -97,6 +97,9 @@ func runCampaign(n uint64, workers int, mk func(i uint64) job, progress func(don
 		st.byCrash[r.CrashKind]++
 		st.faults += r.FaultsApplied
 		st.planFired[d.idx] = strings.Contains(r.CrashDetail, "fault 1: crash")
+		for _, c := range r.RecoveryCrashes {
+			st.planFired[d.idx] = st.planFired[d.idx] || strings.Contains(c, "fault 1: crash")
+		}
 		if r.Detected != "" {
 			st.detected++
 		}

@@ -155,7 +155,8 @@ func shellFields(s string) []string {
 func TestSystematicCampaignAndItsRepro(t *testing.T) {
 	code, out, _ := runCLI("campaign", "--systematic", "2", "--no-swarm", "--txns", "40", "--bug", "ack-before-flush")
 	require.Equal(t, 1, code, out)
-	require.Contains(t, out, "systematic, 19 crash points x first 2 hits = 38 runs")
+	n := len(simtest.CrashPoints())
+	require.Contains(t, out, fmt.Sprintf("systematic, %d crash points x first 2 hits = %d runs", n, 2*n))
 	require.Contains(t, out, "every crash point was tried")
 	m := regexp.MustCompile(`(?m)^FAIL seed=(\d+) (\S+): .*\n  reproduce: go run ./cmd/pgdst (run .*--fault '.*')$`).FindStringSubmatch(out)
 	require.NotNil(t, m, out)
