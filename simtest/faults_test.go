@@ -139,3 +139,19 @@ func TestFaultActions(t *testing.T) {
 		})
 	}
 }
+
+// The engine makes every rename it depends on durable with a directory
+// fsync (durable_rename), so a crash between a rename and that fsync on a
+// file system whose renames are not atomic across power loss must not
+// hurt: the WAL segment being created, or the catalog map being replaced.
+func TestNonAtomicRenameCrashIsSurvived(t *testing.T) {
+	for _, dir := range []string{"pg_wal", "global"} {
+		for seed := uint64(1); seed <= 20; seed++ {
+			c := dbConfig(seed)
+			c.Faults = "crash mode=random-subset rename=non-atomic when op=syncdir and path=" + dir + "\n"
+			r := Run(c)
+			require.True(t, r.OK, "seed %d: %v", seed, r.Failures)
+			require.Contains(t, r.CrashDetail, "rename=non-atomic", "seed %d: the crash must fire", seed)
+		}
+	}
+}
