@@ -48,6 +48,8 @@ type planRunner struct {
 	st   *fault.State
 	rng  *Rand
 
+	diskRng *Rand // the disk's draws for torn sectors and flipped bits
+
 	// indexRels tells index relation files from heap ones.
 	indexRels map[smgr.RelFileNumber]bool
 
@@ -100,7 +102,8 @@ func (r *planRunner) actAll(fired []firedFault, ev *fault.Event) {
 	}
 }
 
-// newPlanRunner installs plan on node. Kill and pause with a target get
+// newPlanRunner makes plan's runner for node (install starts it). Kill and
+// pause with a target get
 // the target folded into their trigger, so that they fire on the target's
 // own events (and nth= counts only those).
 func newPlanRunner(node *Node, plan fault.Plan, rng *Rand) *planRunner {
@@ -135,11 +138,16 @@ func newPlanRunner(node *Node, plan fault.Plan, rng *Rand) *planRunner {
 		pending:   map[int]DiskFault{},
 		hits:      map[string]uint64{},
 		destroyed: map[string]int{},
+		diskRng:   rng.Fork(3),
 	}
-	node.Sim.faults = r
-	node.faults = r
-	node.Disk.SetFaultHook(r.diskFault, rng.Fork(3))
 	return r
+}
+
+// install starts the plan: from now on it sees every event.
+func (r *planRunner) install() {
+	r.node.Sim.faults = r
+	r.node.faults = r
+	r.node.Disk.SetFaultHook(r.diskFault, r.diskRng)
 }
 
 // destructive lists the destructive faults applied, sorted, with counts.
@@ -152,7 +160,7 @@ func (r *planRunner) destructive() []string {
 	return out
 }
 
-// uninstall detaches the runner (recovery and the checks run fault-free).
+// uninstall detaches the runner (the checks run fault-free).
 func (r *planRunner) uninstall() {
 	r.node.Sim.faults = nil
 	r.node.faults = nil

