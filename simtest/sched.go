@@ -59,7 +59,17 @@ type Sim struct {
 	// faults, when set, is the fault plan's runner (faults.go): asked at
 	// every step, injection point and timer.
 	faults faultHooks
+
+	// panicKills makes a PANIC end only the panicking process (its parent,
+	// the postmaster, reaps it and crash-restarts) instead of the run.
+	panicKills bool
+	killingAll bool // inside KillAll
 }
+
+// SetPanicKillsProcess chooses what a PANIC does: end the run (false, the
+// default: the harness crash-restarts) or end only the process, which its
+// parent reaps as an abnormal exit (true: the postmaster crash-restarts).
+func (s *Sim) SetPanicKillsProcess(on bool) { s.panicKills = on }
 
 // faultHooks is how a running fault plan sees the scheduler's events. The
 // hooks run in the current process and may block it (a pause) or stop the
@@ -134,8 +144,13 @@ type proc struct {
 	killed   bool
 	waitGen  uint64   // bumped at every block; timers carry it
 	waitOn   string   // what a blocked process waits for (deadlock reports)
-	cond     *simCond // the condition a WaitTimeout is queued on
-	timedOut bool
+	cond      *simCond  // the condition a wait is queued on
+	mutexWait *simMutex // the mutex a Lock is queued on
+	timedOut  bool
+
+	parent     *proc      // the process that spawned it (nil: the harness)
+	exits      []env.Exit // ended children not yet reaped
+	killReason string     // why it dies, once killed inside a run
 }
 
 func (p *proc) ID() int      { return p.id }
@@ -199,7 +214,7 @@ func (s *Sim) Live() int { return len(s.procs) }
 func (s *Sim) Spawn(name string, fn func()) env.Proc {
 	s.checkAlive()
 	s.nextID++
-	p := &proc{s: s, id: s.nextID, name: name, fn: fn, wake: make(chan struct{}, 1)}
+	p := &proc{s: s, id: s.nextID, name: name, fn: fn, wake: make(chan struct{}, 1), parent: s.cur}
 	s.procs = append(s.procs, p)
 	s.runnable = append(s.runnable, p)
 	pid := 0
@@ -236,7 +251,7 @@ func (s *Sim) checkAlive() {
 }
 
 func (s *Sim) finish(p *proc, r any) {
-	if p.killed {
+	if p.killed && s.killingAll {
 		// Whatever a killed process's deferred calls raised, it is dead:
 		// acknowledge the kill, and leave the process list to KillAll.
 		s.harness <- struct{}{}
@@ -244,6 +259,15 @@ func (s *Sim) finish(p *proc, r any) {
 	}
 	s.removeProc(p)
 	p.state = stDone
+	if p.killed {
+		// Killed inside the run (Kill, or a PANIC under panicKills):
+		// whatever its deferred calls raised, it is dead. Its parent reaps
+		// an abnormal exit; the run goes on.
+		s.trace.event(s.now, p.id, "killed", 0, 0, p.killReason)
+		s.recordExit(p, env.Exit{Proc: p, Abnormal: true, Reason: p.killReason})
+		s.handOff()
+		return
+	}
 	if r != nil {
 		if _, ok := r.(exitSignal); !ok {
 			s.trace.event(s.now, p.id, "proc-panic", 0, 0, fmt.Sprint(r))
@@ -254,6 +278,12 @@ func (s *Sim) finish(p *proc, r any) {
 		}
 	}
 	s.trace.event(s.now, p.id, "exit", 0, 0, "")
+	s.recordExit(p, env.Exit{Proc: p})
+	s.handOff()
+}
+
+// handOff passes control from a process that ended to the next one.
+func (s *Sim) handOff() {
 	next := s.pickNext()
 	if next == nil {
 		s.cur = nil
@@ -262,6 +292,55 @@ func (s *Sim) finish(p *proc, r any) {
 	}
 	s.cur = next
 	next.wake <- struct{}{}
+}
+
+// recordExit queues p's end for its parent's Reap.
+func (s *Sim) recordExit(p *proc, e env.Exit) {
+	if p.parent != nil && p.parent.state != stDone {
+		p.parent.exits = append(p.parent.exits, e)
+	}
+}
+
+// Kill is env.Scheduler.Kill: q dies at once if it is the caller,
+// otherwise the next time it is scheduled, which is made to happen: it is
+// taken off whatever it waits on.
+func (s *Sim) Kill(q env.Proc) {
+	p, ok := q.(*proc)
+	if !ok || p.s != s || p.state == stDone || p.killed {
+		return
+	}
+	s.checkAlive()
+	p.killed = true
+	p.killReason = "killed"
+	if s.cur != nil {
+		p.killReason = "killed by " + s.cur.name
+	}
+	if p == s.cur {
+		panic(killSignal{})
+	}
+	if p.state == stBlocked {
+		if p.cond != nil {
+			p.cond.remove(p)
+			p.cond = nil
+		}
+		if m := p.mutexWait; m != nil {
+			m.removeWaiter(p)
+			p.mutexWait = nil
+		}
+		s.makeRunnable(p)
+	}
+}
+
+// Reap is env.Scheduler.Reap.
+func (s *Sim) Reap() []env.Exit {
+	s.checkAlive()
+	p := s.cur
+	if p == nil {
+		return nil
+	}
+	out := p.exits
+	p.exits = nil
+	return out
 }
 
 func (s *Sim) removeProc(p *proc) {
@@ -311,6 +390,8 @@ func (s *Sim) KillAll() {
 		panic("simtest: KillAll called from inside the simulation")
 	}
 	s.running = true
+	s.killingAll = true
+	defer func() { s.killingAll = false }()
 	procs := append([]*proc(nil), s.procs...)
 	for _, p := range procs {
 		p.killed = true
@@ -336,6 +417,12 @@ func (s *Sim) Crash(err *env.PanicError) {
 	p := s.cur
 	if !s.running || p == nil {
 		panic(err)
+	}
+	if s.panicKills {
+		s.trace.event(s.now, p.id, "proc-panic", 0, 0, err.Msg)
+		p.killed = true
+		p.killReason = err.Error()
+		panic(killSignal{})
 	}
 	s.trace.event(s.now, p.id, "proc-panic", 0, 0, err.Msg)
 	s.stop = Stop{Kind: StopPanic, Proc: p.name, Value: err, Detail: fmt.Sprintf("%s: %v", p.name, err), Stack: string(debug.Stack())}
@@ -613,7 +700,9 @@ func (m *simMutex) Lock() {
 		panic("simtest: mutex " + m.name + " locked twice by " + p.name)
 	}
 	m.waiters = append(m.waiters, p)
+	p.mutexWait = m
 	s.block("mutex "+m.name+" held by "+m.owner.name, -1)
+	p.mutexWait = nil
 	if m.owner != p {
 		panic("simtest: woke without owning mutex " + m.name)
 	}
@@ -628,6 +717,15 @@ func (m *simMutex) Unlock() {
 	m.release()
 	if !m.spin {
 		s.yieldPoint("unlock", 0, 0, m.name)
+	}
+}
+
+func (m *simMutex) removeWaiter(p *proc) {
+	for i, q := range m.waiters {
+		if q == p {
+			m.waiters = append(m.waiters[:i], m.waiters[i+1:]...)
+			return
+		}
 	}
 }
 

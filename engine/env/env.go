@@ -82,6 +82,23 @@ type Scheduler interface {
 	NewSpinLock(name string) Mutex
 	// NewCond makes a condition variable tied to m (a ConditionVariable).
 	NewCond(name string, m Mutex) Cond
+	// Kill terminates p abnormally, as SIGKILL does: p runs none of its
+	// remaining work and never touches shared state again. A process may
+	// kill itself. Killing a process that has ended does nothing.
+	Kill(p Proc)
+	// Reap returns the children of the calling process (the processes it
+	// spawned) that ended since its last Reap, in the order they ended, and
+	// how (waitpid with WNOHANG).
+	Reap() []Exit
+}
+
+// Exit is how a process ended, as its parent's Reap reports it.
+type Exit struct {
+	Proc Proc
+	// Abnormal is a PANIC, a kill or a crash: what makes the postmaster
+	// start a crash-restart. A return or an Exit is normal.
+	Abnormal bool
+	Reason   string
 }
 
 // Proc identifies a process. IDs are small, unique within a scheduler and

@@ -315,8 +315,11 @@ func NewRealScheduler() *RealScheduler {
 }
 
 type realProc struct {
-	id   int
-	name string
+	id     int
+	name   string
+	parent *realProc
+	killed atomic.Bool
+	exits  []Exit // ended children not yet reaped; guarded by RealScheduler.mu
 }
 
 func (p *realProc) ID() int      { return p.id }
@@ -343,7 +346,7 @@ func goid() uint64 {
 // Spawn starts fn in a new goroutine as a process named name. IDs start at
 // 1 and increase.
 func (s *RealScheduler) Spawn(name string, fn func()) Proc {
-	p := &realProc{id: int(s.nextID.Add(1)), name: name}
+	p := &realProc{id: int(s.nextID.Add(1)), name: name, parent: s.self()}
 	s.mu.Lock()
 	s.running++
 	s.mu.Unlock()
@@ -361,6 +364,10 @@ func (s *RealScheduler) run(p *realProc, fn func()) {
 	// while the OS process is crashing.
 	defer func() {
 		// recover returns nil on a normal return and on Exit (Goexit).
+		exit := Exit{Proc: p, Abnormal: p.killed.Load()}
+		if exit.Abnormal {
+			exit.Reason = "killed"
+		}
 		if r := recover(); r != nil {
 			pe, ok := r.(*PanicError)
 			if !ok {
@@ -370,8 +377,10 @@ func (s *RealScheduler) run(p *realProc, fn func()) {
 			s.mu.Lock()
 			s.failures = append(s.failures, Failure{Proc: p, Err: pe, Stack: stack})
 			s.mu.Unlock()
+			exit.Abnormal, exit.Reason = true, pe.Error()
 		}
 		s.mu.Lock()
+		p.parent.exits = append(p.parent.exits, exit)
 		delete(s.procs, id)
 		s.running--
 		if s.running == 0 {
@@ -383,7 +392,9 @@ func (s *RealScheduler) run(p *realProc, fn func()) {
 }
 
 // Self returns the calling process (ID 0 "main" outside any process).
-func (s *RealScheduler) Self() Proc {
+func (s *RealScheduler) Self() Proc { return s.self() }
+
+func (s *RealScheduler) self() *realProc {
 	id := goid()
 	s.mu.Lock()
 	p, ok := s.procs[id]
@@ -394,8 +405,37 @@ func (s *RealScheduler) Self() Proc {
 	return p
 }
 
-// Yield is runtime.Gosched.
-func (s *RealScheduler) Yield() { runtime.Gosched() }
+// Yield is runtime.Gosched; a killed process ends here.
+func (s *RealScheduler) Yield() {
+	if s.self().killed.Load() {
+		runtime.Goexit()
+	}
+	runtime.Gosched()
+}
+
+// Kill marks p killed. A goroutine cannot be stopped from outside: p ends
+// at its next Yield (at once if it kills itself), and its parent's Reap
+// then reports it abnormal. Under the simulator, Kill is immediate.
+func (s *RealScheduler) Kill(p Proc) {
+	rp, ok := p.(*realProc)
+	if !ok || rp == mainProc {
+		return
+	}
+	rp.killed.Store(true)
+	if rp == s.self() {
+		runtime.Goexit()
+	}
+}
+
+// Reap returns the calling process's ended children since its last Reap.
+func (s *RealScheduler) Reap() []Exit {
+	p := s.self()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := p.exits
+	p.exits = nil
+	return out
+}
 
 // Exit ends the calling goroutine with runtime.Goexit, running its deferred
 // calls. It must be called from a process, not from main.
