@@ -135,15 +135,15 @@ const (
 )
 
 type proc struct {
-	s        *Sim
-	id       int
-	name     string
-	fn       func()
-	wake     chan struct{}
-	state    procState
-	killed   bool
-	waitGen  uint64   // bumped at every block; timers carry it
-	waitOn   string   // what a blocked process waits for (deadlock reports)
+	s         *Sim
+	id        int
+	name      string
+	fn        func()
+	wake      chan struct{}
+	state     procState
+	killed    bool
+	waitGen   uint64    // bumped at every block; timers carry it
+	waitOn    string    // what a blocked process waits for (deadlock reports)
 	cond      *simCond  // the condition a wait is queued on
 	mutexWait *simMutex // the mutex a Lock is queued on
 	timedOut  bool
