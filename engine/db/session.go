@@ -7,6 +7,7 @@ import (
 	"github.com/pgdst/pgdst/engine/buffer"
 	"github.com/pgdst/pgdst/engine/catalog"
 	"github.com/pgdst/pgdst/engine/clog"
+	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/heapam"
 	"github.com/pgdst/pgdst/engine/nbtree"
 	"github.com/pgdst/pgdst/engine/page"
@@ -49,6 +50,10 @@ func RegisterAccessMethods(db *DB) {
 type table struct {
 	heap *heapam.Relation
 	idx  *nbtree.Index
+	stat *tableStat // its shared statistics entry (pgstat.go)
+	// vacuumLock is the part of ShareUpdateExclusiveLock that matters
+	// here: one vacuum of the table at a time.
+	vacuumLock env.Mutex
 }
 
 func (db *DB) openTable(name string) (*table, error) {
@@ -69,7 +74,7 @@ func (db *DB) openTable(name string) (*table, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &table{heap: heap, idx: idx}
+	t := &table{heap: heap, idx: idx, stat: newTableStat(db.e), vacuumLock: db.e.Sched.NewMutex("VacuumLock " + name)}
 	db.tables[name] = t
 	return t, nil
 }
@@ -98,6 +103,7 @@ type Session struct {
 	inTxn  bool           // an explicit BEGIN is open
 	failed bool           // a statement failed: only ROLLBACK is allowed
 	combos [][2]uint32
+	pgstat []*xactTabStat // the transaction's pending table counts (pgstat.go)
 }
 
 // Connect opens a session (a backend). Past max_connections it fails with
@@ -114,6 +120,7 @@ func (db *DB) Connect() (*Session, error) {
 func (s *Session) Close() {
 	if s.txn != nil {
 		s.txn.Abort()
+		s.atEOXactPgStat(false)
 		s.txn = nil
 	}
 	s.db.Procs.Unregister(s.proc)
@@ -150,11 +157,13 @@ func (s *Session) Commit() error {
 	s.inTxn = false
 	if s.failed {
 		s.txn.Abort()
+		s.atEOXactPgStat(false)
 		s.txn = nil
 		s.failed = false // the block has ended; the session is usable again
 		return pgerr.New(pgerr.InFailedTransaction, "current transaction is aborted, commit rolled back")
 	}
 	_, err := s.txn.Commit()
+	s.atEOXactPgStat(err == nil)
 	s.txn = nil
 	return err
 }
@@ -163,6 +172,7 @@ func (s *Session) Commit() error {
 func (s *Session) Rollback() error {
 	if s.txn != nil {
 		s.txn.Abort()
+		s.atEOXactPgStat(false)
 		s.txn = nil
 	}
 	s.inTxn = false
@@ -197,8 +207,10 @@ func (s *Session) statement(fn func(tx *heapam.Tx, snap *xact.Snapshot) error) e
 	if auto {
 		if err != nil {
 			s.txn.Abort()
+			s.atEOXactPgStat(false)
 		} else {
 			_, err = s.txn.Commit()
+			s.atEOXactPgStat(err == nil)
 		}
 		s.txn = nil
 		return err
@@ -352,6 +364,7 @@ func (s *Session) Insert(tableName string, key uint64, val []byte) error {
 		if err != nil {
 			return err
 		}
+		s.pgstatCountInsert(t)
 		for i := 0; i < retriesMax; i++ {
 			waitXid, err := t.idx.InsertUnique(key, tid, func(other page.ItemPointer) (bool, uint64) {
 				if other == tid {
@@ -428,8 +441,10 @@ func (s *Session) modify(tableName string, key uint64, val []byte, del bool) (do
 			case heapam.TMOk:
 				done = true
 				if !del {
+					s.pgstatCountUpdate(t)
 					return t.idx.Insert(key, newTid) // no HOT: every version is indexed
 				}
+				s.pgstatCountDelete(t)
 				return nil
 			case heapam.TMSelfModified, heapam.TMInvisible:
 				return nil // changed by an earlier command of this statement

@@ -24,6 +24,9 @@ type VacuumStats struct {
 	Pages        int
 	DeadTuples   int // line pointers made LP_DEAD or found so
 	IndexRemoved int
+	// Tuples counts the tuples left with storage after pruning: the
+	// live ones and those still recently dead (num_tuples).
+	Tuples int
 }
 
 // Vacuum is lazy vacuum of one table (lazy_scan_heap, lazy_vacuum), in
@@ -34,12 +37,20 @@ type VacuumStats struct {
 // pointers reusable (lazy_vacuum_heap_page). A line pointer is freed only
 // after no index entry can lead to it, so no new tuple can be reached
 // through a stale entry.
+//
+// One vacuum of a table runs at a time (the self-conflicting
+// ShareUpdateExclusiveLock): two would collect the same LP_DEAD items and
+// the second would free them twice. A vacuum that completes reports to the
+// table's statistics (pgstat_report_vacuum); one that fails reports
+// nothing, and the next finds the LP_DEAD items it left.
 func (db *DB) Vacuum(name string) (VacuumStats, error) {
 	var st VacuumStats
 	t, err := db.openTable(name)
 	if err != nil {
 		return st, err
 	}
+	t.vacuumLock.Lock()
+	defer t.vacuumLock.Unlock()
 	horizon := db.Procs.OldestXmin()
 	orc := vacuumOracle{db}
 	nblocks, err := t.heap.NBlocks()
@@ -53,10 +64,11 @@ func (db *DB) Vacuum(name string) (VacuumStats, error) {
 		if _, err := t.heap.Prune(blk, horizon, orc); err != nil {
 			return st, err
 		}
-		offs, err := db.deadItems(def.Heap, blk)
+		offs, tuples, err := db.deadItems(def.Heap, blk)
 		if err != nil {
 			return st, err
 		}
+		st.Tuples += tuples
 		for _, off := range offs {
 			tid := page.ItemPointer{Block: uint32(blk), Offset: off}
 			dead[tid] = true
@@ -67,6 +79,7 @@ func (db *DB) Vacuum(name string) (VacuumStats, error) {
 	st.DeadTuples = len(order)
 	db.e.Inject(PointVacuumAfterHeap)
 	if len(order) == 0 {
+		db.pgstatReportVacuum(t, st)
 		return st, nil
 	}
 	var victims []nbtree.Entry
@@ -98,29 +111,35 @@ func (db *DB) Vacuum(name string) (VacuumStats, error) {
 			return st, err
 		}
 	}
+	db.pgstatReportVacuum(t, st)
 	return st, nil
 }
 
-// deadItems lists the LP_DEAD line pointers of a heap page, ascending.
-func (db *DB) deadItems(rel smgr.RelFileNumber, blk smgr.BlockNumber) ([]page.OffsetNumber, error) {
+// deadItems lists the LP_DEAD line pointers of a heap page, ascending,
+// and counts its tuples with storage.
+func (db *DB) deadItems(rel smgr.RelFileNumber, blk smgr.BlockNumber) ([]page.OffsetNumber, int, error) {
 	buf, err := db.Pool.ReadBuffer(rel, smgr.MainForkNum, blk)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer db.Pool.ReleaseBuffer(buf)
 	db.Pool.LockBuffer(buf, buffer.Share)
 	defer db.Pool.UnlockBuffer(buf)
 	p := db.Pool.BufferGetPage(buf)
 	if page.IsNew(p) {
-		return nil, nil
+		return nil, 0, nil
 	}
 	var out []page.OffsetNumber
+	tuples := 0
 	for off := page.OffsetNumber(1); off <= page.MaxOffset(p); off++ {
-		if page.GetItemID(p, off).IsDead() {
+		switch id := page.GetItemID(p, off); {
+		case id.IsDead():
 			out = append(out, off)
+		case id.IsNormal():
+			tuples++
 		}
 	}
-	return slices.Clip(out), nil
+	return slices.Clip(out), tuples, nil
 }
 
 // vacuumOracle answers for a vacuum, which has no transaction of its own.
