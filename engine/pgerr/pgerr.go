@@ -35,6 +35,12 @@ const (
 	InvalidParameterValue   Code = "22023"
 	NullValueNotAllowed     Code = "22004"
 	StringDataRightTruncate Code = "22001"
+
+	// Connection establishment and loss (class 08, and 57P03), as a
+	// client sees them through libpq.
+	CannotConnectNow  Code = "57P03" // the postmaster is not accepting connections yet
+	ConnectionFailure Code = "08006" // the server closed the connection
+	UnableToConnect   Code = "08001" // sqlclient_unable_to_establish_sqlconnection
 )
 
 // Error is an error with a SQLSTATE.
