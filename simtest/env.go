@@ -42,6 +42,9 @@ type Node struct {
 	Watch func(op DiskOp)
 	// faults is the fault plan's runner, when one is installed.
 	faults *planRunner
+	// postmaster says a postmaster supervises the server processes, so a
+	// killed one is crash-restarted by it rather than by the harness.
+	postmaster bool
 }
 
 // NewNode builds a node whose scheduling, engine randomness and disk

@@ -7,11 +7,15 @@ package simtest
 //
 //   - crash: power loss of the node, right at the event (the run stops; the
 //     disk then keeps what the action's crash mode, or the run's, keeps).
-//   - kill: the process dies abnormally. Until the postmaster exists (issue
-//     4) this stops the run as a PANIC does, and the run goes through
-//     crash-restart: every process is terminated, the OS and its page
-//     cache survive, recovery runs. The target is chosen by the trigger: a
-//     kill with proc= or role= fires only on that process's events.
+//   - kill: the server process dies abnormally (SIGKILL); the postmaster
+//     reaps it and crash-restarts: every other server process is
+//     terminated, client connections end, the OS and its page cache
+//     survive, recovery runs, connections are accepted again, and the
+//     workload goes on. The target is chosen by the trigger: a kill with
+//     proc= or role= fires only on that process's events. Clients are not
+//     server processes and are never killed; killing the postmaster (or a
+//     process in a run without one) crash-restarts the node from the
+//     harness.
 //   - pause: the process that raised the event sleeps for the duration (a
 //     pause with proc= or role= fires only on that process's events).
 //   - latency: the disk operation costs that much more virtual time.
@@ -66,6 +70,7 @@ type planRunner struct {
 	stopped    bool
 	applied    []string // first maxFaultLog faults applied, readable
 	nApplied   int
+	kills      int            // server processes killed (each a crash-restart)
 	destroyed  map[string]int // destructive faults applied, by "kind on class"
 	ev         fault.Event
 	// fired collects what one Eval fired; the actions run after Eval
@@ -170,7 +175,7 @@ func (r *planRunner) uninstall() {
 // roleOf maps a simulated process name to its PostgreSQL role.
 func roleOf(name string) fault.Role {
 	switch {
-	case strings.HasPrefix(name, "client-"), strings.HasPrefix(name, "backend"):
+	case strings.HasPrefix(name, "backend"):
 		return fault.RoleBackend
 	case name == "bgwriter":
 		return fault.RoleBgwriter
@@ -261,7 +266,26 @@ func describeEvent(ev *fault.Event) string {
 // the calling process is parked and only KillAll unwinds it.
 func (r *planRunner) act(i int, a fault.Action, ev *fault.Event) {
 	switch a.Kind {
-	case fault.ActCrash, fault.ActKill:
+	case fault.ActKill:
+		s := r.node.Sim
+		cur := s.cur
+		switch {
+		case cur == nil || r.stopped || strings.HasPrefix(cur.name, "client-"):
+			// Clients are not server processes; nothing to kill.
+		case r.node.postmaster && cur.name != "postmaster":
+			// SIGKILL of one server process: its parent, the
+			// postmaster, reaps it and crash-restarts.
+			r.note(i, a, ev)
+			r.kills++
+			s.Kill(cur)
+		default:
+			// No postmaster to restart it (or the postmaster itself):
+			// the harness crash-restarts the node.
+			r.note(i, a, ev)
+			r.stopped, r.stopAction = true, a
+			s.stopForFault(fmt.Sprintf("fault %d: %s on %s", i+1, a, describeEvent(ev)))
+		}
+	case fault.ActCrash:
 		if r.stopped {
 			return
 		}

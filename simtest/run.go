@@ -9,6 +9,7 @@ import (
 	"github.com/pgdst/pgdst/engine/bugs"
 	"github.com/pgdst/pgdst/engine/db"
 	"github.com/pgdst/pgdst/engine/env"
+	pgproc "github.com/pgdst/pgdst/engine/proc"
 	"github.com/pgdst/pgdst/fault"
 )
 
@@ -90,6 +91,7 @@ type resolved struct {
 	Config
 	crash  CrashMode
 	engine db.Config
+	server pgproc.Config
 	sched  SchedConfig
 	lat    Latency
 }
@@ -136,6 +138,9 @@ type Result struct {
 	FaultsApplied int
 	FaultLog      []string
 	Destructive   []string
+	// CrashRestarts lists the postmaster's crash-restarts during the
+	// workload: which server process died (a PANIC, a kill) and why.
+	CrashRestarts []string
 	// RecoveryCrashes lists the crashes the plan caused during recovery,
 	// each followed by another recovery.
 	RecoveryCrashes []string
@@ -244,6 +249,7 @@ func (res *Result) classifyCrash(st Stop, stopAction fault.Action) (powerLoss, o
 // fresh keys, so that every key has exactly one writer and the checker can
 // tell exactly which transactions survived.
 type workload struct {
+	pm      *pgproc.Postmaster
 	rc      resolved
 	node    *Node
 	hist    *History
@@ -288,6 +294,9 @@ func (r *Result) Summary() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "config: %s\n", r.Config)
 	fmt.Fprintf(&b, "workload: %d transactions, %d acknowledged, %d unknown at the crash\n", len(r.History.Ops), r.Acked, r.Unknown)
+	for _, c := range r.CrashRestarts {
+		fmt.Fprintf(&b, "crash-restart during the workload: %s\n", c)
+	}
 	fmt.Fprintf(&b, "crash: %s: %s\n", r.CrashKind, r.CrashDetail)
 	if r.Plan != "" {
 		fmt.Fprintf(&b, "fault plan:\n")

@@ -11,6 +11,7 @@ import (
 	"github.com/pgdst/pgdst/engine/db"
 	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/page"
+	pgproc "github.com/pgdst/pgdst/engine/proc"
 	"github.com/pgdst/pgdst/engine/smgr"
 	"github.com/pgdst/pgdst/engine/wal"
 	"github.com/pgdst/pgdst/fault"
@@ -80,6 +81,17 @@ func resolveDB(c Config, rng *Rand, r *resolved) {
 		d := db.DefaultConfig()
 		r.engine.CheckpointTimeout, r.engine.BgwriterDelay, r.engine.BgwriterLRUMax, r.engine.WalWriterDelay = d.CheckpointTimeout, d.BgwriterDelay, d.BgwriterLRUMax, d.WalWriterDelay
 	}
+	// max_wal_size: a few segments, so the WAL writer requests checkpoints.
+	r.engine.MaxWALSize = 4 * r.engine.WAL.SegmentSize
+	r.server = pgproc.DefaultConfig()
+	r.server.AutovacuumConf.Naptime = 20 * time.Millisecond
+	if c.Swarm {
+		r.server.AutovacuumConf.Naptime = time.Duration(5+rng.Intn(50)) * time.Millisecond
+	}
+	if c.PGTimings {
+		r.server.AutovacuumConf.Naptime = pgproc.DefaultAutovacuumConfig().Naptime
+	}
+	r.server.DB = r.engine
 }
 
 // runDB is Run on the storage engine (engine/db): initdb and CREATE
@@ -114,26 +126,34 @@ func runDB(res *Result, rc resolved, node *Node, rng *Rand, trace *Trace) {
 	}
 	sim.KillAll()
 
-	// Boot and run the workload until the crash step.
+	// Boot: the postmaster runs the startup process (nothing to recover
+	// after initdb), then the auxiliary processes, and accepts the
+	// clients' connections; a PANIC or a killed server process makes it
+	// crash-restart while the clients carry on.
 	wl := &workload{rc: rc, node: node, hist: res.History, rng: rng.Fork(5)}
-	var live *db.DB
 	var runner *planRunner
-	node.Watch = func(op DiskOp) { checkWALBeforeData(res, live, op) }
-	sim.Spawn("startup", func() {
-		d, _, err := db.Open(node.Env, rc.engine, db.RegisterAccessMethods)
-		if err != nil {
-			node.Env.Panicf("startup: %v", err)
-		}
-		live = d
+	listener := pgproc.NewListener(node.Env)
+	pm, err := pgproc.NewPostmaster(node.Env, rc.server, listener)
+	if err != nil {
+		res.fail(CheckRecovery, "postmaster: %v", err)
+		return
+	}
+	wl.pm = pm
+	node.postmaster = true
+	sim.SetPanicKillsProcess(true)
+	installed := false
+	pm.OnReady(func(*db.DB) {
 		// The plan starts once the boot's recovery is done, so that its
 		// hit numbers and nth counters mean the workload's events (the
 		// boot after initdb has nothing to recover).
-		runner.install()
-		node.Env.Sched.Spawn("checkpointer", d.CheckpointerLoop)
-		node.Env.Sched.Spawn("bgwriter", d.BgwriterLoop)
-		node.Env.Sched.Spawn("walwriter", d.WalWriterLoop)
-		wl.startDB(d)
+		if !installed {
+			runner.install()
+			installed = true
+		}
 	})
+	node.Watch = func(op DiskOp) { checkWALBeforeData(res, pm.DB(), op) }
+	sim.Spawn("postmaster", pm.Main)
+	wl.startClients(listener)
 	plan := dbPlan(c, rc, rng.Fork(4), sim.Steps())
 	res.Plan = plan.String()
 	trace.note(0, 0, "fault plan:\n"+res.Plan)
@@ -141,13 +161,20 @@ func runDB(res *Result, rc resolved, node *Node, rng *Rand, trace *Trace) {
 	runner.indexRels[tbl.Index] = true
 	sim.SetInjectHook(func(p string) bool {
 		if p == db.PointAfterControl {
-			checkCheckpointComplete(res, live, node.Disk, rc.engine.SegBlocks)
+			checkCheckpointComplete(res, pm.DB(), node.Disk, rc.engine.SegBlocks)
 		}
 		return false
 	})
 	st := sim.Run()
 	sim.SetInjectHook(nil)
+	sim.SetPanicKillsProcess(false)
+	node.postmaster = false
 	node.Watch = nil
+	res.CrashRestarts = pm.Crashes()
+	if err := pm.Fatal(); err != nil {
+		res.fail(CheckRecovery, "%v", err)
+		return
+	}
 	res.Acked = res.History.Count(OK)
 	res.Unknown = res.History.Count(Unknown)
 
@@ -411,20 +438,57 @@ var rowPattern = func() (p [rowBytes/8 + 1]uint64) {
 	return p
 }()
 
-func (w *workload) startDB(d *db.DB) {
+// maxDialAttempts bounds a client's reconnection attempts (1 ms apart):
+// longer than any recovery of a run takes.
+const maxDialAttempts = 10000
+
+func (w *workload) startClients(l *pgproc.Listener) {
 	w.running = w.rc.Clients
 	for c := 0; c < w.rc.Clients; c++ {
 		crng := w.rng.Fork(uint64(c))
-		w.node.Env.Sched.Spawn(fmt.Sprintf("client-%d", c), func() { w.clientDB(d, c, crng) })
+		w.node.Env.Sched.Spawn(fmt.Sprintf("client-%d", c), func() { w.client(l, c, crng) })
 	}
 }
 
-func (w *workload) clientDB(d *db.DB, c int, rng *Rand) {
-	e := w.node.Env
-	s, err := d.Connect()
-	if err != nil {
-		e.Panicf("client %d: %v", c, err)
+// dial connects through the postmaster, retrying while it is starting up
+// or recovering (57P03), as a client's connection pool does.
+func (w *workload) dial(l *pgproc.Listener) (*pgproc.Conn, error) {
+	var err error
+	for i := 0; i < maxDialAttempts; i++ {
+		var c *pgproc.Conn
+		if c, err = l.Dial(); err == nil {
+			return c, nil
+		}
+		if w.pm.Fatal() != nil {
+			return nil, err
+		}
+		w.node.Env.Clock.Sleep(time.Millisecond)
 	}
+	return nil, err
+}
+
+// client is one simulated application: write transactions of fresh keys,
+// each recorded with its outcome. A connection the server ends (a
+// crash-restart) makes the transaction in flight unknown if its COMMIT was
+// sent, failed otherwise; the client then reconnects.
+//
+// The last client to finish stops the run; not in a deferred call, which a
+// kill's unwinding would run too.
+func (w *workload) client(l *pgproc.Listener, c int, rng *Rand) {
+	if conn := w.transactions(l, c, rng); conn != nil {
+		conn.Close()
+	}
+	w.running--
+	if w.running == 0 {
+		w.node.Sim.RequestStop("workload done")
+	}
+}
+
+// transactions runs the client's transactions and returns its open
+// connection, if any.
+func (w *workload) transactions(l *pgproc.Listener, c int, rng *Rand) *pgproc.Conn {
+	e := w.node.Env
+	var conn *pgproc.Conn
 	for t := 0; t < w.rc.Txns; t++ {
 		if w.rc.ThinkMax > 0 {
 			e.Clock.Sleep(time.Duration(rng.Intn(int(w.rc.ThinkMax))))
@@ -435,27 +499,44 @@ func (w *workload) clientDB(d *db.DB, c int, rng *Rand) {
 		for i := range keys {
 			keys[i], vals[i] = w.key(c, t, i), value(c, t, i)
 		}
-		op := w.hist.begin(c, t, keys, vals, e.Clock.Now())
-		err := s.Begin(db.ReadCommitted)
-		for i := 0; i < n && err == nil; i++ {
-			err = s.Insert(table, keys[i], rowValue(vals[i]))
+		if conn == nil {
+			var err error
+			if conn, err = w.dial(l); err != nil {
+				return nil // the server is gone for good; the harness reports why
+			}
 		}
-		if err == nil {
-			err = s.Commit()
-		} else {
-			s.Rollback()
+		op := w.hist.begin(c, t, keys, vals, e.Clock.Now())
+		call := func(r pgproc.Request) error {
+			resp, err := conn.Call(r)
+			if err != nil {
+				return err
+			}
+			return resp.Err
+		}
+		err := call(pgproc.Request{Op: pgproc.OpBegin, Iso: db.ReadCommitted})
+		for i := 0; i < n && err == nil; i++ {
+			err = call(pgproc.Request{Op: pgproc.OpInsert, Table: table, Key: keys[i], Val: rowValue(vals[i])})
+		}
+		committing := err == nil
+		if committing {
+			err = call(pgproc.Request{Op: pgproc.OpCommit})
+		} else if !conn.Terminated() {
+			_ = call(pgproc.Request{Op: pgproc.OpRollback})
 		}
 		op.Return = e.Clock.Now()
-		if err != nil {
-			op.Outcome, op.Err = Failed, err.Error()
-		} else {
+		switch {
+		case err == nil:
 			op.Outcome = OK
+		case conn.Terminated() && committing:
+			op.Outcome, op.Err = Unknown, err.Error()
+		default:
+			op.Outcome, op.Err = Failed, err.Error()
+		}
+		if conn.Terminated() {
+			conn = nil
 		}
 	}
-	w.running--
-	if w.running == 0 {
-		w.node.Sim.RequestStop("workload done")
-	}
+	return conn
 }
 
 // checkDB judges what recovery kept, from a scan of the table: every

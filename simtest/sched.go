@@ -453,6 +453,7 @@ func (s *Sim) pauseCurrent(d time.Duration) { s.block("paused by the fault plan"
 // RequestStop, called by a running process, ends the current Run with
 // StopRequested. The caller stays runnable and continues on a later Run.
 func (s *Sim) RequestStop(reason string) {
+	s.checkAlive()
 	p := s.cur
 	s.stop = Stop{Kind: StopRequested, Detail: reason, Proc: p.name}
 	s.trace.event(s.now, p.id, "stop", 0, 0, reason)

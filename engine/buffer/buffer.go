@@ -765,15 +765,12 @@ func (p *Pool) syncOneBuffer(id int, want func(d *bufferDesc) bool) (bool, error
 	return err == nil, err
 }
 
-// BufferSync writes every buffer that is dirty when it starts (the buffer
-// phase of a checkpoint, BufferSync with CHECKPOINT_FLUSH_ALL semantics
-// for permanent relations), then fsyncs every file with pending writes
-// (smgr SyncAll, as CheckPointGuts does next). Buffers are marked
-// checkpoint-needed first and written in tag order; a buffer written by
-// someone else meanwhile loses the mark and is skipped, and buffers dirtied
-// after the start are left for the next checkpoint. A failed fsync is a
-// PANIC (in SyncAll); a failed write is returned.
-func (p *Pool) BufferSync() (written int, err error) {
+// CheckPointBuffers is the write phase of a checkpoint (BufferSync): every
+// buffer dirty when it starts is written (WAL first), in tag order; buffers
+// dirtied later are left for the next checkpoint. It does not fsync: that
+// is ProcessSyncRequests' job (SMgr.SyncAll), which the checkpointer runs
+// next.
+func (p *Pool) CheckPointBuffers() (written int, err error) {
 	type item struct {
 		id  int
 		tag Tag
@@ -797,6 +794,22 @@ func (p *Pool) BufferSync() (written int, err error) {
 		if ok {
 			written++
 		}
+	}
+	return written, nil
+}
+
+// BufferSync writes every buffer that is dirty when it starts (the buffer
+// phase of a checkpoint, BufferSync with CHECKPOINT_FLUSH_ALL semantics
+// for permanent relations), then fsyncs every file with pending writes
+// (smgr SyncAll, as CheckPointGuts does next). Buffers are marked
+// checkpoint-needed first and written in tag order; a buffer written by
+// someone else meanwhile loses the mark and is skipped, and buffers dirtied
+// after the start are left for the next checkpoint. A failed fsync is a
+// PANIC (in SyncAll); a failed write is returned.
+func (p *Pool) BufferSync() (written int, err error) {
+	written, err = p.CheckPointBuffers()
+	if err != nil {
+		return written, err
 	}
 	p.cfg.SMgr.SyncAll()
 	return written, nil

@@ -18,8 +18,9 @@ const delayWaitMax = 10000
 //  2. wait for transactions inside their commit critical section
 //     (DELAY_CHKPT_START): a commit record before REDO whose clog update
 //     is still to come must reach the clog before the clog is flushed;
-//  3. CheckPointGuts: flush the clog, then every dirty buffer (WAL first),
-//     then fsync every file written (BufferSync and the pending-sync table);
+//  3. CheckPointGuts: flush the clog, then write every dirty buffer (WAL
+//     first; CheckPointBuffers), then fsync every file written
+//     (ProcessSyncRequests: the pending-sync table, SMgr.SyncAll);
 //  4. insert the checkpoint record and flush it;
 //  5. update the control file, which is what makes the new REDO pointer
 //     the place recovery starts;
@@ -47,10 +48,12 @@ func (db *DB) Checkpoint() error {
 		return fmt.Errorf("checkpoint: clog: %w", err)
 	}
 	e.Inject(PointAfterClog)
-	if _, err := db.Pool.BufferSync(); err != nil {
+	if _, err := db.Pool.CheckPointBuffers(); err != nil {
 		return fmt.Errorf("checkpoint: buffers: %w", err)
 	}
 	e.Inject(PointAfterBuffers)
+	db.SMgr.SyncAll()
+	e.Inject(PointAfterSync)
 	nextXid := db.Procs.NextXID()
 	rec := checkpointRecord(redo, nextXid)
 	start, end := db.WAL.Insert(&rec)
@@ -66,35 +69,4 @@ func (db *DB) Checkpoint() error {
 	e.Inject(PointAfterRemoveSegment)
 	e.Logf("checkpoint complete: redo %s, record %s", redo, start)
 	return nil
-}
-
-// CheckpointerLoop is CheckpointerMain: a checkpoint every
-// checkpoint_timeout; a failed one is logged and retried next time.
-func (db *DB) CheckpointerLoop() {
-	for {
-		db.e.Clock.Sleep(db.cfg.CheckpointTimeout)
-		if err := db.Checkpoint(); err != nil {
-			db.e.Logf("checkpoint failed: %v", err)
-		}
-	}
-}
-
-// BgwriterLoop is BackgroundWriterMain: every bgwriter_delay, write up to
-// bgwriter_lru_maxpages dirty buffers ahead of the clock hand.
-func (db *DB) BgwriterLoop() {
-	for {
-		db.e.Clock.Sleep(db.cfg.BgwriterDelay)
-		if _, err := db.Pool.BgBufferSync(db.cfg.BgwriterLRUMax); err != nil {
-			db.e.Logf("bgwriter: %v", err)
-		}
-	}
-}
-
-// WalWriterLoop is WalWriterMain: every wal_writer_delay, flush the WAL,
-// which makes asynchronous commits durable.
-func (db *DB) WalWriterLoop() {
-	for {
-		db.e.Clock.Sleep(db.cfg.WalWriterDelay)
-		db.WAL.Flush(db.WAL.InsertLSN())
-	}
 }

@@ -32,6 +32,7 @@ const (
 	PointAfterDelayWait     = "checkpointer-after-delay-wait"
 	PointAfterClog          = "checkpointer-after-clog"
 	PointAfterBuffers       = "checkpointer-after-buffers"
+	PointAfterSync          = "checkpointer-after-fsyncs"
 	PointAfterRecord        = "checkpointer-after-record"
 	PointAfterFlush         = "checkpointer-after-flush"
 	PointAfterControl       = "checkpointer-after-control"
@@ -51,11 +52,14 @@ type Config struct {
 	ClogBuffers       int
 	SynchronousCommit bool
 	CheckpointTimeout time.Duration
-	BgwriterDelay     time.Duration
-	BgwriterLRUMax    int
-	WalWriterDelay    time.Duration
-	DeadlockTimeout   time.Duration
-	Bugs              bugs.Set
+	// MaxWALSize is max_wal_size in bytes: this much WAL since the last
+	// REDO pointer requests a checkpoint.
+	MaxWALSize      int64
+	BgwriterDelay   time.Duration
+	BgwriterLRUMax  int
+	WalWriterDelay  time.Duration
+	DeadlockTimeout time.Duration
+	Bugs            bugs.Set
 }
 
 // DefaultConfig is PostgreSQL's defaults, scaled where memory matters.
@@ -68,6 +72,7 @@ func DefaultConfig() Config {
 		ClogBuffers:       clog.DefaultBuffers,
 		SynchronousCommit: true,
 		CheckpointTimeout: 5 * time.Minute,
+		MaxWALSize:        1 << 30,
 		BgwriterDelay:     200 * time.Millisecond,
 		BgwriterLRUMax:    100,
 		WalWriterDelay:    200 * time.Millisecond,
@@ -84,6 +89,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("max_connections must be in [1, 10000], got %d", c.MaxConnections)
 	case c.CheckpointTimeout <= 0 || c.BgwriterDelay <= 0 || c.WalWriterDelay <= 0 || c.DeadlockTimeout <= 0:
 		return errors.New("checkpoint_timeout, bgwriter_delay, wal_writer_delay and deadlock_timeout must be positive")
+	case c.MaxWALSize < 0:
+		return errors.New("max_wal_size must not be negative")
 	}
 	return c.WAL.Validate()
 }
@@ -108,9 +115,14 @@ type DB struct {
 	relMu  env.Mutex // guards tables
 	tables map[string]*table
 
-	ckptMu  env.Mutex // CheckpointLock: one checkpoint at a time
-	redoPtr wal.LSN   // RedoRecPtr, guarded by the WAL insert lock
-	rmgrs   [256]RedoFunc
+	ckptMu env.Mutex // CheckpointLock: one checkpoint at a time
+	// CheckpointerShmem's request flag, and the latch that wakes the
+	// checkpointer (RequestCheckpoint).
+	ckptReqMu env.Mutex
+	ckptReqCV env.Cond
+	ckptReq   bool
+	redoPtr   wal.LSN // RedoRecPtr, guarded by the WAL insert lock
+	rmgrs     [256]RedoFunc
 }
 
 // Env is the instance's environment.

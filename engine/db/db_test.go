@@ -74,9 +74,9 @@ func TestCrashCycles(t *testing.T) {
 					}
 				}
 				e := node.Env
-				e.Sched.Spawn("checkpointer", d.CheckpointerLoop)
-				e.Sched.Spawn("bgwriter", d.BgwriterLoop)
-				e.Sched.Spawn("walwriter", d.WalWriterLoop)
+				e.Sched.Spawn("checkpointer", checkpointerLoop(d))
+				e.Sched.Spawn("bgwriter", bgwriterLoop(d))
+				e.Sched.Spawn("walwriter", walwriterLoop(d))
 				for b := 0; b < 3; b++ {
 					e.Sched.Spawn(fmt.Sprintf("backend-%d", b), func() {
 						p, err := d.Procs.Register()
@@ -170,7 +170,7 @@ func TestCreateTableSurvivesCrashes(t *testing.T) {
 			if err != nil {
 				panic(err)
 			}
-			node.Env.Sched.Spawn("checkpointer", d.CheckpointerLoop)
+			node.Env.Sched.Spawn("checkpointer", checkpointerLoop(d))
 			for i := 0; i < 20; i++ {
 				name := fmt.Sprintf("t%02d", i)
 				if _, err := d.Catalog.Create(name, nil); err != nil {

@@ -79,9 +79,9 @@ func TestSessionsSurviveCrashes(t *testing.T) {
 				}
 				s.Close()
 				e := node.Env
-				e.Sched.Spawn("checkpointer", d.CheckpointerLoop)
-				e.Sched.Spawn("bgwriter", d.BgwriterLoop)
-				e.Sched.Spawn("walwriter", d.WalWriterLoop)
+				e.Sched.Spawn("checkpointer", checkpointerLoop(d))
+				e.Sched.Spawn("bgwriter", bgwriterLoop(d))
+				e.Sched.Spawn("walwriter", walwriterLoop(d))
 				for c := 0; c < clients; c++ {
 					e.Sched.Spawn(fmt.Sprintf("client-%d", c), func() {
 						s := connect(d)

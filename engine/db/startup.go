@@ -85,6 +85,8 @@ func Open(e *env.Env, cfg Config, register func(*DB)) (*DB, RecoveryStats, error
 	nextXid = max(nextXid, ctl.nextXid)
 
 	db := &DB{e: e, cfg: cfg, ckptMu: e.Sched.NewMutex("CheckpointLock"), relMu: e.Sched.NewMutex("RelCache"), tables: map[string]*table{}}
+	db.ckptReqMu = e.Sched.NewMutex("CheckpointerComm")
+	db.ckptReqCV = e.Sched.NewCond("CheckpointerComm", db.ckptReqMu)
 	ref := &walRef{}
 	if db.Clog, err = clog.Open(e, nil, clog.Config{Buffers: cfg.ClogBuffers, InRecovery: true}); err != nil {
 		e.Panicf("could not open the clog: %v", err)

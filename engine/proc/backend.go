@@ -1,0 +1,62 @@
+package proc
+
+import (
+	"github.com/pgdst/pgdst/engine/db"
+	"github.com/pgdst/pgdst/engine/env"
+)
+
+// BackendMain is a backend (PostgresMain): it serves one connection's
+// statements through a session of the storage engine until the client
+// closes it, then ends. Its session — the open transaction, its snapshot,
+// its row values — is its own private memory; everything shared goes
+// through db. A PANIC in it (a failed WAL write, say) ends it abnormally,
+// and the postmaster crash-restarts.
+func BackendMain(e *env.Env, d *db.DB, c *Conn) {
+	s, err := d.Connect()
+	if err != nil {
+		// Refuse the connection the way PostgreSQL's backend does: the
+		// client's first request gets the error, then the end.
+		if _, ok := c.Recv(); ok {
+			c.Reply(Response{Err: err})
+		}
+		c.Terminate()
+		return
+	}
+	defer s.Close()
+	for {
+		req, ok := c.Recv()
+		if !ok {
+			return // the client went away: the session's transaction rolls back
+		}
+		c.Reply(execute(s, req))
+	}
+}
+
+// execute runs one request on the session (exec_simple_query).
+func execute(s *db.Session, r Request) Response {
+	var resp Response
+	switch r.Op {
+	case OpBegin:
+		resp.Err = s.Begin(r.Iso)
+	case OpGet:
+		resp.Val, resp.Found, resp.Err = s.Get(r.Table, r.Key)
+	case OpInsert:
+		resp.Err = s.Insert(r.Table, r.Key, r.Val)
+	case OpUpdate:
+		resp.Done, resp.Err = s.Update(r.Table, r.Key, r.Val)
+	case OpDelete:
+		resp.Done, resp.Err = s.Delete(r.Table, r.Key)
+	case OpScan:
+		resp.Err = s.Scan(r.Table, r.Lo, r.Hi, func(k uint64, v []byte) bool {
+			resp.Rows = append(resp.Rows, Row{Key: k, Val: append([]byte(nil), v...)})
+			return true
+		})
+	case OpCommit:
+		resp.Err = s.Commit()
+	case OpRollback:
+		resp.Err = s.Rollback()
+	default:
+		panic("proc: unknown request op")
+	}
+	return resp
+}

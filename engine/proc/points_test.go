@@ -1,0 +1,70 @@
+package proc_test
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pgdst/pgdst/engine/proc"
+)
+
+// injectedPoints finds, in the engine's non-test source, every point name
+// passed to Inject: literal names, and the Point... constants.
+func injectedPoints(t *testing.T) map[string]string {
+	t.Helper()
+	lit := regexp.MustCompile(`Inject\("([a-z0-9-]+)"\)`)
+	cst := regexp.MustCompile(`\bPoint[A-Za-z]*\s*=\s*"([a-z0-9-]+)"`)
+	found := map[string]string{}
+	err := filepath.WalkDir("..", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return err
+		}
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, re := range []*regexp.Regexp{lit, cst} {
+			for _, m := range re.FindAllStringSubmatch(string(src), -1) {
+				found[m[1]] = path
+			}
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	return found
+}
+
+// TestPointsTableIsComplete: the table in points.go lists exactly the
+// points the engine injects, so none is added without its sentence (and
+// without the crash test simtest runs for every listed point).
+func TestPointsTableIsComplete(t *testing.T) {
+	injected := injectedPoints(t)
+	listed := map[string]bool{}
+	for _, p := range proc.Points {
+		require.False(t, listed[p.Name], "point %q listed twice", p.Name)
+		listed[p.Name] = true
+		require.NotEmpty(t, p.Process, p.Name)
+		require.NotEmpty(t, p.What, p.Name)
+	}
+	var missing, stale []string
+	for name, path := range injected {
+		if !listed[name] {
+			missing = append(missing, name+" ("+path+")")
+		}
+	}
+	for name := range listed {
+		if _, ok := injected[name]; !ok {
+			stale = append(stale, name)
+		}
+	}
+	sort.Strings(missing)
+	sort.Strings(stale)
+	require.Empty(t, missing, "injected but not in proc.Points")
+	require.Empty(t, stale, "in proc.Points but injected nowhere")
+}

@@ -1,0 +1,320 @@
+package proc
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/pgdst/pgdst/engine/db"
+	"github.com/pgdst/pgdst/engine/env"
+	"github.com/pgdst/pgdst/engine/pgerr"
+)
+
+// Config is the server's configuration: the storage engine's, and the
+// processes' own, each with PostgreSQL's default.
+type Config struct {
+	DB db.Config
+	// Autovacuum turns the autovacuum launcher on (autovacuum = on).
+	Autovacuum     bool
+	AutovacuumConf AutovacuumConfig
+	// ArchiveMode starts the archiver (archive_mode = on); the WAL then
+	// keeps segments until they are archived.
+	ArchiveMode bool
+	Archiver    ArchiverConfig
+	// ServerLoopTimeout is how long the postmaster's ServerLoop waits for
+	// a connection before it looks for ended children again (PostgreSQL
+	// learns of them by SIGCHLD at once; polling is the simulator's
+	// stand-in for the signal).
+	ServerLoopTimeout time.Duration
+	// MaxCrashRestarts bounds crash-restarts in one postmaster lifetime,
+	// so that a fault that recurs forever ends the run instead of looping
+	// (PostgreSQL has no bound; restart_after_crash = on).
+	MaxCrashRestarts int
+}
+
+// DefaultConfig is PostgreSQL's defaults.
+func DefaultConfig() Config {
+	return Config{
+		DB:                db.DefaultConfig(),
+		Autovacuum:        true,
+		AutovacuumConf:    DefaultAutovacuumConfig(),
+		Archiver:          DefaultArchiverConfig(),
+		ServerLoopTimeout: time.Millisecond,
+		MaxCrashRestarts:  100,
+	}
+}
+
+// Validate rejects a configuration the server cannot run with.
+func (c Config) Validate() error {
+	if err := c.DB.Validate(); err != nil {
+		return err
+	}
+	switch {
+	case c.ServerLoopTimeout <= 0:
+		return errors.New("the postmaster's server loop timeout must be positive")
+	case c.MaxCrashRestarts < 0:
+		return errors.New("max crash restarts must not be negative")
+	}
+	return nil
+}
+
+// pmState is the postmaster's state (PMState).
+type pmState uint8
+
+const (
+	pmStartup  pmState = iota // PM_STARTUP: the startup process recovers
+	pmRun                     // PM_RUN: accepting connections
+	pmWaitDead                // PM_WAIT_DEAD_END: crash-restart, waiting for children to die
+	pmDead                    // the postmaster gave up
+)
+
+// Postmaster is the postmaster (PostmasterMain, ServerLoop): it starts the
+// startup process, then the auxiliary processes, accepts connections and
+// starts one backend per connection, up to max_connections. When any
+// server process dies abnormally it performs PostgreSQL's crash-restart
+// (HandleChildCrash, PostmasterStateMachine): terminate every other server
+// process, end every client connection, reinitialise shared memory and run
+// recovery again, then accept connections again.
+type Postmaster struct {
+	e   *env.Env // the postmaster's own environment (its Log is the logger)
+	cfg Config
+	l   *Listener
+	log *Logger
+
+	state     pmState
+	gen       int              // shared-memory generation, bumped at each crash-restart
+	shmem     *db.DB           // the current generation's shared memory (nil while recovering)
+	live      map[int]env.Proc // every server process of this generation, by id
+	backends  map[int]*Conn    // by process id
+	aux       map[int]string   // auxiliary process ids of this generation, by id
+	restarts  int              // crash-restarts so far
+	crashes   []string         // why each crash-restart happened
+	nBackends int              // backends started, for their names
+	fatal     error            // why the postmaster gave up, if it did
+	onReady   func(d *db.DB)   // called when a generation starts accepting connections
+	recovery  []db.RecoveryStats
+}
+
+// NewPostmaster makes the postmaster for a data directory already created
+// by db.InitDB, serving connections made through l.
+func NewPostmaster(e *env.Env, cfg Config, l *Listener) (*Postmaster, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	pm := &Postmaster{cfg: cfg, l: l, live: map[int]env.Proc{}, backends: map[int]*Conn{}, aux: map[int]string{}}
+	pm.log = NewLogger(e)
+	pe := *e
+	pe.Log = pm.log
+	pm.e = &pe
+	return pm, nil
+}
+
+// OnReady registers fn, called in the postmaster each time a generation of
+// shared memory is recovered and starts accepting connections.
+func (pm *Postmaster) OnReady(fn func(d *db.DB)) { pm.onReady = fn }
+
+// DB is the current generation's shared memory, nil while recovering.
+func (pm *Postmaster) DB() *db.DB { return pm.shmem }
+
+// Restarts is how many crash-restarts happened.
+func (pm *Postmaster) Restarts() int { return pm.restarts }
+
+// Crashes says, for each crash-restart, which process died and why.
+func (pm *Postmaster) Crashes() []string { return pm.crashes }
+
+// Fatal is why the postmaster gave up, or nil.
+func (pm *Postmaster) Fatal() error { return pm.fatal }
+
+// Recoveries is what each recovery of this postmaster's life found.
+func (pm *Postmaster) Recoveries() []db.RecoveryStats { return pm.recovery }
+
+// Spawn is the Spawner of the current generation: the process is
+// terminated by the next crash-restart.
+func (pm *Postmaster) Spawn(name string, fn func()) env.Proc {
+	p := pm.e.Sched.Spawn(name, fn)
+	pm.live[p.ID()] = p
+	return p
+}
+
+// Main is the postmaster process's body. It returns only when it gives up
+// (a failed recovery, or too many crash-restarts); Fatal then says why.
+func (pm *Postmaster) Main() {
+	e := pm.e
+	pm.e.Sched.Spawn("logger", pm.log.SysLoggerMain)
+	for {
+		if !pm.startup() {
+			return
+		}
+		pm.startAuxiliaries()
+		pm.state = pmRun
+		pm.l.Listen()
+		e.Logf("database system is ready to accept connections")
+		if pm.onReady != nil {
+			pm.onReady(pm.shmem)
+		}
+		crashed := pm.serverLoop()
+		pm.crashRestart(crashed)
+		if pm.restarts >= pm.cfg.MaxCrashRestarts {
+			pm.giveUp(fmt.Errorf("postmaster: %d crash-restarts; giving up", pm.restarts))
+			return
+		}
+	}
+}
+
+// startup runs the startup process to completion and reports whether it
+// recovered (PM_STARTUP). A startup process that dies is fatal, as in
+// PostgreSQL ("aborting startup due to startup process failure").
+func (pm *Postmaster) startup() bool {
+	e := pm.e
+	pm.state = pmStartup
+	pm.shmem = nil
+	var d *db.DB
+	var stats db.RecoveryStats
+	sp := pm.Spawn("startup", func() {
+		StartupProcessMain(pm.e, pm.cfg.DB, func(got *db.DB, st db.RecoveryStats) { d, stats = got, st })
+	})
+	for {
+		for _, x := range e.Sched.Reap() {
+			if x.Proc.ID() != sp.ID() {
+				continue // a process of the previous generation, already killed
+			}
+			delete(pm.live, sp.ID())
+			if x.Abnormal || d == nil {
+				pm.giveUp(fmt.Errorf("startup process failed: %s; aborting startup due to startup process failure", x.Reason))
+				return false
+			}
+			pm.shmem = d
+			pm.recovery = append(pm.recovery, stats)
+			return true
+		}
+		e.Clock.Sleep(pm.cfg.ServerLoopTimeout)
+	}
+}
+
+func (pm *Postmaster) giveUp(err error) {
+	pm.state = pmDead
+	pm.fatal = err
+	pm.l.Unlisten()
+	pm.e.Logf("%v", err)
+}
+
+// startAuxiliaries starts the processes that run beside the backends
+// (reaper's "start the auxiliary processes" once the startup is done).
+func (pm *Postmaster) startAuxiliaries() {
+	e, d := pm.e, pm.shmem
+	start := func(name string, fn func()) {
+		p := pm.Spawn(name, fn)
+		pm.aux[p.ID()] = name
+	}
+	start("checkpointer", func() { CheckpointerMain(e, d) })
+	start("bgwriter", func() { BackgroundWriterMain(e, d) })
+	start("walwriter", func() { WalWriterMain(e, d) })
+	if pm.cfg.Autovacuum {
+		start("autovacuum launcher", func() { AutovacuumLauncherMain(e, d, pm, pm.cfg.AutovacuumConf) })
+	}
+	if pm.cfg.ArchiveMode {
+		start("archiver", func() { ArchiverMain(e, pm.cfg.Archiver) })
+	}
+}
+
+// serverLoop accepts connections and reaps children until one dies
+// abnormally, which it returns (ServerLoop, reaper).
+func (pm *Postmaster) serverLoop() env.Exit {
+	e := pm.e
+	for {
+		if c, ok := pm.l.Accept(pm.cfg.ServerLoopTimeout); ok {
+			if len(pm.backends) >= pm.cfg.DB.MaxConnections {
+				pm.l.Reject(c, pgerr.New(pgerr.TooManyConnections, "sorry, too many clients already"))
+			} else {
+				pm.startBackend(c)
+			}
+		}
+		for _, x := range e.Sched.Reap() {
+			id := x.Proc.ID()
+			if _, ours := pm.live[id]; !ours {
+				continue // killed by an earlier crash-restart, or the logger
+			}
+			delete(pm.live, id)
+			if x.Abnormal {
+				return x
+			}
+			if c, ok := pm.backends[id]; ok {
+				c.Terminate() // the backend ended; its client sees the end
+				delete(pm.backends, id)
+			}
+			if name, ok := pm.aux[id]; ok {
+				// An auxiliary process never ends by itself; one that did
+				// is restarted (reaper restarts the bgwriter and others).
+				delete(pm.aux, id)
+				e.Logf("%s exited; restarting it", name)
+				pm.restartAux(name)
+			}
+		}
+	}
+}
+
+func (pm *Postmaster) restartAux(name string) {
+	e, d := pm.e, pm.shmem
+	var fn func()
+	switch name {
+	case "checkpointer":
+		fn = func() { CheckpointerMain(e, d) }
+	case "bgwriter":
+		fn = func() { BackgroundWriterMain(e, d) }
+	case "walwriter":
+		fn = func() { WalWriterMain(e, d) }
+	case "autovacuum launcher":
+		fn = func() { AutovacuumLauncherMain(e, d, pm, pm.cfg.AutovacuumConf) }
+	case "archiver":
+		fn = func() { ArchiverMain(e, pm.cfg.Archiver) }
+	default:
+		panic("proc: restarting an unknown auxiliary process " + name)
+	}
+	p := pm.Spawn(name, fn)
+	pm.aux[p.ID()] = name
+}
+
+// startBackend forks a backend for an accepted connection (BackendStartup).
+func (pm *Postmaster) startBackend(c *Conn) {
+	d := pm.shmem
+	pm.nBackends++
+	p := pm.Spawn(fmt.Sprintf("backend %d", pm.nBackends), func() { BackendMain(pm.e, d, c) })
+	pm.backends[p.ID()] = c
+}
+
+// crashRestart is HandleChildCrash followed by the reinitialisation: stop
+// accepting, terminate every other server process of this generation (they
+// may have been in the middle of changing shared memory), end every client
+// connection, and drop the shared memory; Main then runs recovery again.
+func (pm *Postmaster) crashRestart(crashed env.Exit) {
+	e := pm.e
+	pm.state = pmWaitDead
+	pm.restarts++
+	why := fmt.Sprintf("server process %q (PID %d) was terminated: %s", crashed.Proc.Name(), crashed.Proc.ID(), crashed.Reason)
+	pm.crashes = append(pm.crashes, why)
+	e.Logf("%s", why)
+	e.Logf("terminating any other active server processes")
+	pm.l.Unlisten()
+	ids := make([]int, 0, len(pm.live))
+	for id := range pm.live {
+		ids = append(ids, id)
+	}
+	sort.Ints(ids)
+	for _, id := range ids {
+		e.Sched.Kill(pm.live[id])
+	}
+	ids = ids[:0]
+	for id := range pm.backends {
+		ids = append(ids, id)
+	}
+	sort.Ints(ids)
+	for _, id := range ids {
+		pm.backends[id].Terminate()
+	}
+	clear(pm.backends)
+	clear(pm.aux)
+	clear(pm.live)
+	pm.gen++
+	e.Logf("all server processes terminated; reinitializing")
+}
