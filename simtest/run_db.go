@@ -2,6 +2,7 @@ package simtest
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -28,23 +29,13 @@ const table = "t"
 const crashStepsPerTxnDB = 330
 
 // CrashPoints lists the injection points seeded plans crash at, and that
-// systematic campaigns enumerate.
-func CrashPoints() []string { return append([]string(nil), crashPoints...) }
+// systematic campaigns enumerate: every point of the engine (proc.Points).
+func CrashPoints() []string { return pgproc.PointNames() }
 
 // crashPoints are the injection points a run may crash at: where a crash
-// changes what recovery must do (after a page write, between a commit's
-// WAL insertion and its flush, inside a checkpoint).
-var crashPoints = []string{
-	"bufmgr-after-write", "bufmgr-before-write", "smgr-after-write",
-	"backend-after-commit-insert", "backend-after-xlogflush", "backend-after-clog-update", "backend-before-ack",
-	"walwriter-before-write", "walwriter-before-fsync", "walwriter-after-fsync",
-	"checkpointer-after-redo", "checkpointer-after-clog", "checkpointer-after-buffers",
-	"checkpointer-after-record", "checkpointer-after-flush", "checkpointer-after-control",
-	"clog-after-fsync", "smgr-after-fsync", "wal-after-segment-create",
-	// Recovery itself: the plan stays installed while the startup process
-	// replays WAL, so a crash here is a crash during redo.
-	db.PointAfterRedoRecord,
-}
+// changes what recovery must do. Recovery's own point is among them: the
+// plan stays installed while the startup process replays WAL.
+var crashPoints = pgproc.PointNames()
 
 // pausePoints are where a pause widens a race window: a page marked clean
 // but not yet written, a commit between its WAL and its clog update, a
@@ -517,10 +508,18 @@ func (w *workload) transactions(l *pgproc.Listener, c int, rng *Rand) *pgproc.Co
 		for i := 0; i < n && err == nil; i++ {
 			err = call(pgproc.Request{Op: pgproc.OpInsert, Table: table, Key: keys[i], Val: rowValue(vals[i])})
 		}
-		committing := err == nil
-		if committing {
+		// One transaction in eight is rolled back by the client: its
+		// rows must never be seen, and they give vacuum dead tuples.
+		abort := rng.Intn(8) == 0
+		committing := err == nil && !abort
+		switch {
+		case committing:
 			err = call(pgproc.Request{Op: pgproc.OpCommit})
-		} else if !conn.Terminated() {
+		case err == nil:
+			if err = call(pgproc.Request{Op: pgproc.OpRollback}); err == nil {
+				err = errRolledBack
+			}
+		case !conn.Terminated():
 			_ = call(pgproc.Request{Op: pgproc.OpRollback})
 		}
 		op.Return = e.Clock.Now()
@@ -534,10 +533,27 @@ func (w *workload) transactions(l *pgproc.Listener, c int, rng *Rand) *pgproc.Co
 		}
 		if conn.Terminated() {
 			conn = nil
+			continue
+		}
+		// Maintenance and DDL between transactions: client 0 vacuums
+		// the table every eighth transaction, client 1 creates a second
+		// table halfway (VACUUM and CREATE TABLE are WAL-logged too, and
+		// recovery must replay them wherever a crash cuts them).
+		switch {
+		case c == 0 && t%8 == 7:
+			_ = call(pgproc.Request{Op: pgproc.OpVacuum, Table: table})
+		case c == 1 && t == w.rc.Txns/2:
+			_ = call(pgproc.Request{Op: pgproc.OpCreateTable, Table: table + "2"})
+		}
+		if conn.Terminated() {
+			conn = nil
 		}
 	}
 	return conn
 }
+
+// errRolledBack is the outcome of a transaction the client rolled back.
+var errRolledBack = errors.New("rolled back by the client")
 
 // checkDB judges what recovery kept, from a scan of the table: every
 // acknowledged transaction fully present (durability); every unknown one

@@ -28,12 +28,14 @@ func BackendMain(e *env.Env, d *db.DB, c *Conn) {
 		if !ok {
 			return // the client went away: the session's transaction rolls back
 		}
-		c.Reply(execute(s, req))
+		c.Reply(execute(d, s, req))
 	}
 }
 
-// execute runs one request on the session (exec_simple_query).
-func execute(s *db.Session, r Request) Response {
+// execute runs one request on the session (exec_simple_query); VACUUM
+// and CREATE TABLE act on the database itself, outside any transaction
+// block, as in PostgreSQL.
+func execute(d *db.DB, s *db.Session, r Request) Response {
 	var resp Response
 	switch r.Op {
 	case OpBegin:
@@ -55,6 +57,10 @@ func execute(s *db.Session, r Request) Response {
 		resp.Err = s.Commit()
 	case OpRollback:
 		resp.Err = s.Rollback()
+	case OpVacuum:
+		_, resp.Err = d.Vacuum(r.Table)
+	case OpCreateTable:
+		resp.Err = d.CreateTable(r.Table)
 	default:
 		panic("proc: unknown request op")
 	}

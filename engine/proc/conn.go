@@ -89,9 +89,11 @@ const (
 	OpScan
 	OpCommit
 	OpRollback
+	OpVacuum      // VACUUM Table
+	OpCreateTable // CREATE TABLE Table
 )
 
-var opNames = [...]string{"", "begin", "get", "insert", "update", "delete", "scan", "commit", "rollback"}
+var opNames = [...]string{"", "begin", "get", "insert", "update", "delete", "scan", "commit", "rollback", "vacuum", "create table"}
 
 func (o Op) String() string {
 	if int(o) < len(opNames) && o != 0 {
