@@ -200,6 +200,8 @@ func roleOf(name string) fault.Role {
 // fileClass classifies a path by PostgreSQL's data directory layout.
 func (r *planRunner) fileClass(path string) fault.FileClass {
 	switch {
+	case strings.HasPrefix(path, wal.Dir+"/archive_status/"), strings.HasPrefix(path, "archive/"):
+		return fault.FileArchive
 	case strings.HasPrefix(path, wal.Dir+"/"):
 		return fault.FileWAL
 	case strings.HasPrefix(path, clog.Dir+"/"):
@@ -208,8 +210,6 @@ func (r *planRunner) fileClass(path string) fault.FileClass {
 		return fault.FileControl
 	case strings.HasPrefix(path, "global/"):
 		return fault.FileCatalog
-	case strings.HasPrefix(path, "archive/"), strings.HasPrefix(path, "pg_wal/archive_status"):
-		return fault.FileArchive
 	case strings.HasPrefix(path, smgr.BaseDir+"/"):
 		var rel uint64
 		if _, err := fmt.Sscanf(strings.TrimPrefix(path, smgr.BaseDir+"/"), "%d", &rel); err == nil && r.indexRels[smgr.RelFileNumber(rel)] {

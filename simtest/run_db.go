@@ -82,6 +82,18 @@ func resolveDB(c Config, rng *Rand, r *resolved) {
 	if c.PGTimings {
 		r.server.AutovacuumConf.Naptime = pgproc.DefaultAutovacuumConfig().Naptime
 	}
+	// archive_mode: on in half the swarm's runs and in fixed-timing runs
+	// (so systematic campaigns reach the archiver's points).
+	archive := !c.Swarm || rng.Intn(2) == 0
+	r.engine.WAL.ArchiveMode = archive
+	r.server.ArchiveMode = archive
+	r.server.Archiver = pgproc.ArchiverConfig{WAL: r.engine.WAL, ArchiveDir: "archive", Delay: 5 * time.Millisecond}
+	if c.Swarm {
+		r.server.Archiver.Delay = time.Duration(1+rng.Intn(20)) * time.Millisecond
+	}
+	if c.PGTimings {
+		r.server.Archiver.Delay = pgproc.DefaultArchiverConfig().Delay
+	}
 	r.server.DB = r.engine
 }
 
@@ -600,7 +612,12 @@ func (w *workload) checkDB(d *db.DB, res *Result) {
 }
 
 func (r resolved) stringDB() string {
-	return fmt.Sprintf("clients=%d txns=%d writes<=%d think<%v crash-mode=%s switch=%.3f checkpoint_timeout=%v bgwriter_delay=%v bgwriter_lru_maxpages=%d shared_buffers=%d wal_segment_size=%dkB bugs=%s",
-		r.Clients, r.Txns, r.WritesMax, r.ThinkMax, r.crash, r.sched.SwitchProb, r.engine.CheckpointTimeout,
-		r.engine.BgwriterDelay, r.engine.BgwriterLRUMax, r.engine.SharedBuffers, r.engine.WAL.SegmentSize>>10, r.Bugs)
+	archive := "off"
+	if r.server.ArchiveMode {
+		archive = fmt.Sprintf("on archiver_delay=%v", r.server.Archiver.Delay)
+	}
+	return fmt.Sprintf("clients=%d txns=%d writes<=%d think<%v crash-mode=%s switch=%.3f checkpoint_timeout=%v max_wal_size=%dkB bgwriter_delay=%v bgwriter_lru_maxpages=%d wal_writer_delay=%v shared_buffers=%d wal_segment_size=%dkB autovacuum_naptime=%v archive_mode=%s bugs=%s",
+		r.Clients, r.Txns, r.WritesMax, r.ThinkMax, r.crash, r.sched.SwitchProb, r.engine.CheckpointTimeout, r.engine.MaxWALSize>>10,
+		r.engine.BgwriterDelay, r.engine.BgwriterLRUMax, r.engine.WalWriterDelay, r.engine.SharedBuffers, r.engine.WAL.SegmentSize>>10,
+		r.server.AutovacuumConf.Naptime, archive, r.Bugs)
 }
