@@ -52,6 +52,10 @@ type Config struct {
 	// SegmentSize is a power of two in [SegmentSizeMin, SegmentSizeMax]
 	// (wal_segment_size; PostgreSQL's default is 16 MiB).
 	SegmentSize int64
+	// ArchiveMode is archive_mode = on: a completed segment is notified to
+	// the archiver (pg_wal/archive_status/<segment>.ready) and is removed
+	// only once archived (.done). See archive.go. Default off.
+	ArchiveMode bool
 }
 
 // DefaultConfig is PostgreSQL's default.

@@ -58,6 +58,11 @@ func Create(e *env.Env, c Config) error {
 	if err := e.Disk.SyncDir(""); err != nil {
 		return err
 	}
+	if c.ArchiveMode {
+		if err := NewArchiveStatus(e, c).makeDir(); err != nil {
+			return err
+		}
+	}
 	f, err := createSegment(e, c, 0)
 	if err != nil {
 		return err
@@ -118,6 +123,16 @@ func Open(e *env.Env, c Config, end, last LSN) (*WAL, error) {
 	if removed {
 		if err := e.Disk.SyncDir(Dir); err != nil {
 			e.Panicf("could not fsync directory %q: %v", Dir, err)
+		}
+	}
+	if c.ArchiveMode {
+		// Segments before seg are complete: re-notify any whose .ready was
+		// lost (XLogArchiveCheckDone), drop stale status files.
+		if segs, err = listSegments(e, c); err == nil {
+			err = renotify(e, c, segs, seg)
+		}
+		if err != nil {
+			e.Logf("could not repair archive status: %v", err)
 		}
 	}
 	return &WAL{
@@ -285,6 +300,9 @@ func (w *WAL) Flush(upto LSN) {
 			if err := w.segFile.Sync(); err != nil {
 				w.e.Panicf("could not fsync WAL segment %q: %v", w.segFile.Path(), err)
 			}
+			if chunkEnd == segEnd && w.cfg.ArchiveMode {
+				w.notifyArchive(seg) // XLogArchiveNotifySeg: seg is complete
+			}
 		}
 		pos = chunkEnd
 	}
@@ -323,19 +341,28 @@ func (w *WAL) openSegment(seg uint64) {
 
 // RemoveSegmentsBefore removes every segment that ends at or before the
 // segment holding keep (RemoveOldXlogFiles), then fsyncs pg_wal. It returns
-// how many it removed.
+// how many it removed. In archive mode it removes only the oldest segments
+// already archived (.done, XLogArchiveCheckDone) and keeps the first one
+// that is not and all after it; the removed segments' status files go
+// after pg_wal is fsynced (XLogArchiveCleanup), so a durable .done never
+// disappears before its segment does.
 func (w *WAL) RemoveSegmentsBefore(keep LSN) (int, error) {
 	segs, err := listSegments(w.e, w.cfg)
 	if err != nil {
 		return 0, err
 	}
-	n := 0
-	for _, s := range segs {
+	old := len(segs)
+	for i, s := range segs {
 		if s >= w.cfg.segOf(keep) {
+			old = i
 			break
 		}
+	}
+	segs = segs[:w.archivedPrefix(segs[:old])]
+	n := 0
+	for _, s := range segs {
 		if err := w.e.Disk.Remove(SegmentPath(w.cfg, s)); err != nil {
-			return n, err
+			return n, err // .done files stay: RenotifyArchive drops orphans
 		}
 		n++
 	}
@@ -344,6 +371,7 @@ func (w *WAL) RemoveSegmentsBefore(keep LSN) (int, error) {
 			w.e.Panicf("could not fsync directory %q: %v", Dir, err)
 		}
 	}
+	w.cleanupArchiveStatus(segs)
 	return n, nil
 }
 
