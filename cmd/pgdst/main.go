@@ -27,6 +27,7 @@ commands:
             or every crash point's first K hits: pgdst campaign --systematic K
   bugs      list the planted bugs that --bug switches on
   faults    the fault plan language that --faults and --fault take
+  points    the injection points, and what a crash at each means
 
 'pgdst <command> -h' lists a command's flags.`
 
@@ -76,11 +77,13 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		err = cmdBugs(args[1:], stdout)
 	case "faults":
 		err = cmdFaults(args[1:], stdout)
+	case "points":
+		err = cmdPoints(args[1:], stdout)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprintln(stdout, usage)
 		return 0
 	default:
-		err = usageErr("pgdst: unknown command %q (want run, campaign, bugs or faults)", args[0])
+		err = usageErr("pgdst: unknown command %q (want run, campaign, bugs, faults or points)", args[0])
 	}
 	if err == nil {
 		return 0

@@ -168,6 +168,13 @@ func TestSystematicCampaignAndItsRepro(t *testing.T) {
 	require.Equal(t, 0, code, out)
 }
 
+func TestPointsListsTheTable(t *testing.T) {
+	code, out, _ := runCLI("points")
+	require.Equal(t, 0, code)
+	require.Regexp(t, `(?m)^checkpointer-after-control\s+checkpointer, startup\s+the control file names`, out)
+	require.Equal(t, len(simtest.CrashPoints())+1, strings.Count(out, "\n"))
+}
+
 func TestFaultsCommandAndBadPlans(t *testing.T) {
 	code, out, _ := runCLI("faults")
 	require.Equal(t, 0, code)
