@@ -761,10 +761,17 @@ func (c *simCond) WaitTimeout(d time.Duration) bool {
 	return c.wait(d)
 }
 
+// wait queues the caller, releases the mutex and blocks, with no
+// scheduling point in between: as with a kernel's wait queue, a wakeup that
+// comes after the caller decided to wait is never lost, and a process is
+// never killed while it holds the mutex of the condition it is entering.
 func (c *simCond) wait(timeout time.Duration) bool {
 	s := c.s
-	s.yieldPoint("cond-wait", int64(timeout), 0, c.name)
+	s.checkAlive()
 	p := s.cur
+	if s.running && p != nil {
+		s.trace.event(s.now, p.id, "cond-wait", int64(timeout), 0, c.name)
+	}
 	if c.m.owner != p {
 		panic("simtest: cond " + c.name + " waited on without holding its mutex")
 	}

@@ -19,23 +19,23 @@ package proc
 // operation is one atomic step); a process can never die holding it.
 //
 // Second, a process that waits must hold the mutex of its condition
-// variable, and the simulator's Cond.Wait is a scheduling point before it
-// releases that mutex. A waiter killed there would keep its mutex for ever.
-// So no waiter ever sleeps on mu: each wait makes a private mutex and
+// variable, and a process may be killed while it holds a mutex. So no
+// waiter ever sleeps on mu: each wait makes a private mutex and
 // condition variable of its own (a waiter, like a wait-queue entry or a
 // PostgreSQL latch) and registers it in the socket's state; wakers take
 // only mu and Signal the registered waiter without taking its mutex. A
 // dead waiter's mutex is then garbage that nobody else ever locks.
 //
 // The price of never taking the waiter's mutex is that a wakeup can be
-// lost: a waker that runs exactly between the waiter's last look at the
-// state and its entering the condition variable's queue signals nobody.
-// Every wait is therefore a WaitTimeout whose timeout doubles from pollMin
-// to pollMax, and the waiter looks at the state again after each one: a
-// lost wakeup costs at most one poll interval, and no more than the time
-// the waiter had already waited. (In a seeded run of clients, backends and
-// a killer, about one wait in twenty ends by a poll after a lost wakeup,
-// some 40µs late on average.) Because every wait has a timer, a hang on a
+// lost in the real environment: a waker that runs exactly between the
+// waiter's last look at the state and its entering the condition
+// variable's queue signals nobody. (The simulator's Cond.Wait queues,
+// releases and blocks with no scheduling point in between, and mu is a
+// spinlock, so there a wakeup is never lost.) Every wait is therefore a
+// WaitTimeout whose timeout doubles from pollMin to pollMax, and the waiter
+// looks at the state again after each one: a lost wakeup costs at most one
+// poll interval, and no more than the time the waiter had already waited.
+// Because every wait has a timer, a hang on a
 // socket shows as a run reaching its time or step limit, never as the
 // simulator's "no process runnable and no timer pending" — as in any run
 // of the whole system, whose postmaster and auxiliary processes always
@@ -59,7 +59,7 @@ const ListenBacklog = 1024
 // The poll interval of every socket wait (see the file comment): it starts
 // at pollMin and doubles up to pollMax.
 const (
-	pollMin = 50 * time.Microsecond
+	pollMin = time.Millisecond
 	pollMax = 100 * time.Millisecond
 )
 
