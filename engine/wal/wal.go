@@ -421,38 +421,43 @@ func NewReader(e *env.Env, c Config, start, prev LSN) (*Reader, error) {
 		return nil, err
 	}
 	r := &Reader{e: e, cfg: c, next: start, prev: prev}
-	if err := r.openSeg(c.segOf(start)); err != nil {
+	if _, err := r.openSegment(c.segOf(start)); err != nil {
 		return nil, err
 	}
 	return r, nil
 }
 
-func (r *Reader) openSeg(seg uint64) error {
+// openSegment opens segment seg for reading. A missing segment or one whose
+// header is not this segment's is the end of the WAL (end true); any other
+// failure is an I/O error, which must never be taken for the end of the
+// WAL: redo would stop early and the end-of-recovery checkpoint would then
+// throw away acknowledged commits that a retry could have read.
+func (r *Reader) openSegment(seg uint64) (end bool, err error) {
 	if r.f != nil {
 		r.f.Close()
 		r.f = nil
 	}
 	f, err := r.e.Disk.Open(SegmentPath(r.cfg, seg), env.OpenExisting)
 	if err != nil {
-		return fmt.Errorf("wal: could not open WAL segment %d: %w", seg, err)
+		return errors.Is(err, env.ErrNotExist), fmt.Errorf("wal: could not open WAL segment %d: %w", seg, err)
 	}
 	size, err := f.Size()
 	if err != nil {
 		f.Close()
-		return err
+		return false, fmt.Errorf("wal: could not read the size of WAL segment %d: %w", seg, err)
 	}
 	hdr := make([]byte, SegHdrSize)
 	if _, err := f.ReadAt(hdr, 0); err != nil && !errors.Is(err, io.EOF) {
 		f.Close()
-		return fmt.Errorf("wal: could not read segment header: %w", err)
+		return false, fmt.Errorf("wal: could not read segment header: %w", err)
 	}
 	if err := checkSegHeader(r.cfg, seg, hdr); err != nil {
 		f.Close()
-		return err
+		return true, err
 	}
 	r.f, r.seg, r.size = f, seg, size
 	r.buf, r.bufAt = r.buf[:0], 0
-	return nil
+	return false, nil
 }
 
 // Next returns the next valid record, or false at the end of valid WAL
@@ -472,7 +477,10 @@ func (r *Reader) Next() (Record, bool, error) {
 		}
 		r.Switches++
 		next := r.cfg.segStart(r.seg+1) + SegHdrSize
-		if err := r.openSeg(r.seg + 1); err != nil {
+		if end, err := r.openSegment(r.seg + 1); err != nil {
+			if !end {
+				return Record{}, false, err
+			}
 			// The switch record is durable but the next segment is not
 			// there: the WAL ends at the start of that segment.
 			r.EndErr = err

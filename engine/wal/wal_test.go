@@ -2,6 +2,7 @@ package wal
 
 import (
 	"encoding/binary"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -302,4 +303,53 @@ func TestWALWrongSegmentHeaderEndsWAL(t *testing.T) {
 	recs, r := readAll(t, e, FirstLSN)
 	require.ErrorIs(t, r.EndErr, ErrBadSegment)
 	require.Equal(t, testCfg.segOf(recs[len(recs)-1].LSN), uint64(0))
+}
+
+// eioDisk fails every read of one file with EIO, as a failing disk does.
+type eioDisk struct {
+	env.Disk
+	path string
+}
+
+type eioFile struct{ env.File }
+
+func (f eioFile) ReadAt(p []byte, off int64) (int, error) { return 0, syscall.EIO }
+
+func (d eioDisk) Open(path string, flag env.OpenFlag) (env.File, error) {
+	f, err := d.Disk.Open(path, flag)
+	if err == nil && path == d.path {
+		return eioFile{f}, nil
+	}
+	return f, err
+}
+
+// A read error in the next segment is an error, never the end of the WAL:
+// redo that stopped there would let the end-of-recovery checkpoint throw
+// away every acknowledged commit after it (found by a fault campaign: a
+// read EIO on a segment header during recovery lost commits).
+func TestWALReadErrorIsNotEndOfWAL(t *testing.T) {
+	e := newRealEnv(t)
+	require.NoError(t, Create(e, testCfg))
+	w, err := Open(e, testCfg, FirstLSN, InvalidLSN)
+	require.NoError(t, err)
+	for i := 0; i < 8; i++ {
+		rec := Record{Xid: uint64(i + 1), Rmid: 1, Payload: make([]byte, 20000)}
+		_, end := w.Insert(&rec)
+		w.Flush(end)
+	}
+	require.NoError(t, w.Close())
+	fe := *e
+	fe.Disk = eioDisk{Disk: e.Disk, path: SegmentPath(testCfg, 1)}
+	r, err := NewReader(&fe, testCfg, FirstLSN, InvalidLSN)
+	require.NoError(t, err)
+	var readErr error
+	for i := 0; i < 100; i++ {
+		_, ok, err := r.Next()
+		if err != nil {
+			readErr = err
+			break
+		}
+		require.True(t, ok, "the WAL must not end at the unreadable segment: %v", r.EndErr)
+	}
+	require.ErrorIs(t, readErr, syscall.EIO)
 }
