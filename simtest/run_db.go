@@ -361,8 +361,10 @@ func dbPlan(c Config, rc resolved, rng *Rand, stepsSoFar uint64) fault.Plan {
 		})
 	}
 	if c.FaultIntensity > 0 {
+		// The swarm's kill stays (the postmaster crash-restarts and the
+		// workload goes on); its crash does not: the plan has one.
 		for _, f := range fault.Swarm(rng.Fork(1), c.FaultIntensity, crashPoints).Faults {
-			if f.Action.Kind != fault.ActCrash && f.Action.Kind != fault.ActKill {
+			if f.Action.Kind != fault.ActCrash {
 				plan.Faults = append(plan.Faults, f)
 			}
 		}
