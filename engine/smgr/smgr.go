@@ -241,7 +241,7 @@ func New(e *env.Env, cfg Config) (*SMgr, error) {
 	return &SMgr{
 		e:       e,
 		cfg:     cfg,
-		mu:      e.Sched.NewMutex("SMgr"),
+		mu:      e.Sched.NewSpinLock("SMgr"),
 		syncMu:  e.Sched.NewMutex("SMgrSync"),
 		files:   make(map[SegTag]env.File),
 		pending: make(map[SegTag]struct{}),
