@@ -54,6 +54,7 @@ type planRunner struct {
 
 	diskRng *Rand // the disk's draws for torn sectors and flipped bits
 
+	classes map[string]fault.FileClass // fileClass's cache
 	// indexRels tells index relation files from heap ones.
 	indexRels map[smgr.RelFileNumber]bool
 
@@ -143,6 +144,7 @@ func newPlanRunner(node *Node, plan fault.Plan, rng *Rand) *planRunner {
 		pending:   map[int]DiskFault{},
 		hits:      map[string]uint64{},
 		destroyed: map[string]int{},
+		classes:   map[string]fault.FileClass{},
 		diskRng:   rng.Fork(3),
 	}
 	return r
@@ -197,8 +199,24 @@ func roleOf(name string) fault.Role {
 	return fault.RoleOther
 }
 
-// fileClass classifies a path by PostgreSQL's data directory layout.
+// fileClass classifies a path by PostgreSQL's data directory layout,
+// remembering each path's class (a run touches a few dozen files, and this
+// runs at every disk operation).
 func (r *planRunner) fileClass(path string) fault.FileClass {
+	if c, ok := r.classes[path]; ok {
+		return c
+	}
+	c := r.classify(path)
+	if len(r.classes) < maxClassCache {
+		r.classes[path] = c
+	}
+	return c
+}
+
+// maxClassCache bounds the path-class cache.
+const maxClassCache = 4096
+
+func (r *planRunner) classify(path string) fault.FileClass {
 	switch {
 	case strings.HasPrefix(path, wal.Dir+"/archive_status/"), strings.HasPrefix(path, "archive/"):
 		return fault.FileArchive
