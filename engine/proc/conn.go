@@ -160,6 +160,7 @@ type Listener struct {
 	listening bool
 	backlog   []*Conn // queued by Dial, oldest first; at most ListenBacklog
 	acceptor  *waiter // the postmaster's wait in Accept
+	acceptorW *waiter // the postmaster's reusable waiter
 	conns     int     // connections ever dialled (Conn ids)
 }
 
@@ -198,6 +199,8 @@ type Conn struct {
 	respReady  bool     // resp waits for the client's Call
 	client     *waiter  // the client's wait in Dial or Call
 	backend    *waiter  // the backend's wait in Recv
+	clientW    *waiter  // the client's reusable waiter
+	backendW   *waiter  // the backend's reusable waiter
 }
 
 // ID numbers the connection (1, 2, ... in the order of Dial), for logs.
@@ -207,9 +210,17 @@ func (c *Conn) ID() int { return c.id }
 // returns true (try completes the operation when it can), or until limit
 // has passed (limit < 0: no limit). It reports whether try succeeded.
 // Between tries the process sleeps on a fresh waiter registered in *slot.
-func (l *Listener) await(what string, slot **waiter, try func() bool, limit time.Duration) bool {
-	w := &waiter{mu: l.e.Sched.NewMutex("socket " + what)}
-	w.cv = l.e.Sched.NewCond("socket "+what, w.mu)
+//
+// The waiter is made once per cache and reused: each cache belongs to one
+// process (a connection's client end, its backend end, the listener's
+// acceptor), so no two processes ever share a waiter's mutex.
+func (l *Listener) await(what string, slot, cache **waiter, try func() bool, limit time.Duration) bool {
+	w := *cache
+	if w == nil {
+		w = &waiter{mu: l.e.Sched.NewMutex("socket " + what)}
+		w.cv = l.e.Sched.NewCond("socket "+what, w.mu)
+		*cache = w
+	}
 	var deadline time.Duration
 	if limit >= 0 {
 		deadline = l.e.Clock.Now() + limit
@@ -305,7 +316,7 @@ func (l *Listener) Dial() (*Conn, error) {
 	l.mu.Unlock()
 
 	var err error
-	l.await("connect", &c.client, func() bool {
+	l.await("client", &c.client, &c.clientW, func() bool {
 		switch {
 		case c.state == connReady:
 			return true
@@ -330,7 +341,7 @@ func (l *Listener) Dial() (*Conn, error) {
 // children, so it never waits for ever.
 func (l *Listener) Accept(timeout time.Duration) (*Conn, bool) {
 	var c *Conn
-	l.await("accept", &l.acceptor, func() bool {
+	l.await("accept", &l.acceptor, &l.acceptorW, func() bool {
 		if len(l.backlog) == 0 {
 			return false
 		}
@@ -393,7 +404,7 @@ func (c *Conn) Call(req Request) (Response, error) {
 
 	var resp Response
 	var err error
-	l.await("reply", &c.client, func() bool {
+	l.await("client", &c.client, &c.clientW, func() bool {
 		switch {
 		case c.respReady:
 			resp, c.resp, c.respReady = c.resp, Response{}, false
@@ -444,7 +455,7 @@ func (c *Conn) Recv() (Request, bool) {
 
 	var req Request
 	ok := false
-	l.await("recv", &c.backend, func() bool {
+	l.await("backend", &c.backend, &c.backendW, func() bool {
 		switch {
 		case c.terminated:
 			return true
