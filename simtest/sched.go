@@ -716,8 +716,11 @@ func (m *simMutex) Unlock() {
 		panic("simtest: mutex " + m.name + " unlocked by a process that does not hold it")
 	}
 	m.release()
-	if !m.spin {
-		s.yieldPoint("unlock", 0, 0, m.name)
+	// Releasing is not a scheduling point, as LWLockRelease is not: it
+	// makes the next waiter runnable and the releaser carries on to its
+	// next scheduling point. (Traced, so that the trace still shows it.)
+	if s.running && s.cur != nil {
+		s.trace.event(s.now, s.cur.id, "unlock", 0, 0, m.name)
 	}
 }
 
