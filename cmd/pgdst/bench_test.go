@@ -1,6 +1,7 @@
 package main
 
 import (
+	"runtime"
 	"runtime/debug"
 	"testing"
 
@@ -14,6 +15,8 @@ func BenchmarkCampaign(b *testing.B) {
 	defer debug.SetGCPercent(old)
 	for _, jobs := range []int{1, 2} {
 		b.Run("jobs="+string(rune('0'+jobs)), func(b *testing.B) {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+			useCores(jobs)
 			st := runCampaign(uint64(b.N), jobs, func(i uint64) job { return job{cfg: simtest.DefaultConfig(i + 1)} }, nil, nil)
 			if len(st.failed) != 0 {
 				b.Fatalf("%d seeds failed", len(st.failed))

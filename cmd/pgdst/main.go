@@ -270,6 +270,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 		defer f.Close()
 		cfg.TraceOut = f
 	}
+	useCores(1)
 	res := simtest.Run(cfg)
 	fmt.Fprintln(stdout, res.Summary())
 	if !res.OK {
