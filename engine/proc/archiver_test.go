@@ -49,39 +49,6 @@ func writeSegments(e *env.Env, w *wal.WAL, upto uint64, pause time.Duration) {
 	w.Flush(w.InsertLSN())
 }
 
-// recoverWAL opens the WAL at the end of valid WAL, as the startup does
-// (wal.Open re-notifies complete segments that lost their .ready).
-func recoverWAL(e *env.Env) *wal.WAL {
-	start, err := wal.FirstSegmentStart(e, archWAL)
-	simt.Must(err)
-	r, err := wal.NewReader(e, archWAL, start, wal.InvalidLSN)
-	simt.Must(err)
-	for i := 0; ; i++ {
-		simt.Check(i < 1_000_000, "no end of WAL")
-		_, ok, err := r.Next()
-		simt.Must(err)
-		if !ok {
-			break
-		}
-	}
-	end, last := r.End(), r.Last()
-	simt.Must(r.Close())
-	w, err := wal.Open(e, archWAL, end, last)
-	simt.Must(err)
-	return w
-}
-
-// segmentsIn lists the segments in snap's pg_wal, ascending.
-func segmentsIn(snap map[string][]byte) []uint64 {
-	var out []uint64
-	for s := uint64(0); s < 1000; s++ {
-		if _, ok := snap[wal.SegmentPath(archWAL, s)]; ok {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
 // checkArchived fails unless every segment in want is in snap's archive,
 // byte-identical to want's content, and marked done, with no .ready left
 // for it and no copy in progress left in the archive.
@@ -105,7 +72,7 @@ func checkArchived(t *testing.T, what string, snap map[string][]byte, want map[u
 // completeSegments returns the content of every complete segment in snap's
 // pg_wal (all but the newest).
 func completeSegments(snap map[string][]byte) map[uint64][]byte {
-	segs := segmentsIn(snap)
+	segs := simt.WALSegments(archWAL, snap)
 	out := map[uint64][]byte{}
 	for i, s := range segs {
 		if i < len(segs)-1 {
@@ -235,7 +202,7 @@ func TestArchiverCrashAtEachPoint(t *testing.T) {
 
 			node.Sim.Spawn("startup", func() {
 				e := node.Env
-				simt.Must(recoverWAL(e).Close())
+				simt.Must(simt.RecoverWAL(e, archWAL).Close())
 				e.Sched.Spawn("archiver", func() { proc.ArchiverMain(e, archConfig()) })
 			})
 			node.Sim.SetTimeLimit(node.Sim.Now() + 3*time.Second)
@@ -289,7 +256,7 @@ func TestArchiverSurvivesRandomCrashes(t *testing.T) {
 			what := fmt.Sprintf("seed %d cycle %d", seed, cycle)
 			node.Sim.Spawn("startup", func() {
 				e := node.Env
-				w := recoverWAL(e)
+				w := simt.RecoverWAL(e, archWAL)
 				e.Sched.Spawn("archiver", func() { proc.ArchiverMain(e, archConfig()) })
 				e.Sched.Spawn("checkpointer", func() {
 					for {
@@ -318,7 +285,7 @@ func TestArchiverSurvivesRandomCrashes(t *testing.T) {
 			// Every segment gone from pg_wal (below the oldest left) is
 			// durably archived, identical to what was removed.
 			durable := node.Disk.DurableSnapshot()
-			segs := segmentsIn(durable)
+			segs := simt.WALSegments(archWAL, durable)
 			require.NotEmpty(t, segs, what)
 			gone := map[uint64][]byte{}
 			for s, b := range removed {

@@ -39,42 +39,6 @@ func fillSegments(w *wal.WAL, upto uint64) {
 	w.Flush(w.InsertLSN())
 }
 
-// recoverWAL scans the WAL from its oldest segment and opens it at the end
-// of valid WAL, as the startup does.
-func recoverWAL(e *env.Env, c wal.Config) *wal.WAL {
-	start, err := wal.FirstSegmentStart(e, c)
-	simt.Must(err)
-	r, err := wal.NewReader(e, c, start, wal.InvalidLSN)
-	simt.Must(err)
-	for i := 0; ; i++ {
-		simt.Check(i < 1_000_000, "recoverWAL: no end of WAL")
-		_, ok, err := r.Next()
-		simt.Must(err)
-		if !ok {
-			break
-		}
-	}
-	end, last := r.End(), r.Last()
-	simt.Must(r.Close())
-	w, err := wal.Open(e, c, end, last)
-	simt.Must(err)
-	return w
-}
-
-// segmentsIn lists the segment numbers whose files are in snap's pg_wal.
-func segmentsIn(c wal.Config, snap map[string][]byte) []uint64 {
-	var out []uint64
-	for p := range snap {
-		if name, ok := strings.CutPrefix(p, wal.Dir+"/"); ok {
-			if seg, ok := wal.ParseSegmentName(c, name); ok {
-				out = append(out, seg)
-			}
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
-	return out
-}
-
 // statusIn lists snap's archive status files as "<seg>.ready"/"<seg>.done"
 // keyed by segment number.
 func statusIn(c wal.Config, snap map[string][]byte) map[uint64][]string {
@@ -167,7 +131,7 @@ func TestArchiveModeOffChangesNothing(t *testing.T) {
 		simt.Must(err)
 		simt.Check(n == 4, "removed %d segments, want 4", n)
 		simt.Must(w.Close())
-		w = recoverWAL(e, c)
+		w = simt.RecoverWAL(e, c)
 		simt.Must(w.Close())
 		simt.Must(wal.RenotifyArchive(e, c))
 		_, err = e.Disk.List(wal.StatusDir)
@@ -176,7 +140,7 @@ func TestArchiveModeOffChangesNothing(t *testing.T) {
 	for p := range node.Disk.Snapshot() {
 		require.False(t, strings.HasPrefix(p, wal.StatusDir), p)
 	}
-	require.Equal(t, []uint64{4}, segmentsIn(c, node.Disk.Snapshot()))
+	require.Equal(t, []uint64{4}, simt.WALSegments(c, node.Disk.Snapshot()))
 }
 
 // RemoveSegmentsBefore removes only archived segments, oldest first, never
@@ -217,7 +181,7 @@ func TestRemoveSegmentsBeforeKeepsUnarchived(t *testing.T) {
 		simt.Must(w.Close())
 	})
 	snap := node.Disk.Snapshot()
-	require.Equal(t, []uint64{5}, segmentsIn(archCfg, snap))
+	require.Equal(t, []uint64{5}, simt.WALSegments(archCfg, snap))
 	require.Empty(t, statusIn(archCfg, snap))
 }
 
@@ -239,7 +203,7 @@ func TestRemoveSegmentsBeforeRenotifiesMissingReady(t *testing.T) {
 		simt.Must(w.Close())
 	})
 	durable := node.Disk.DurableSnapshot()
-	require.Equal(t, []uint64{1, 2, 3}, segmentsIn(archCfg, durable))
+	require.Equal(t, []uint64{1, 2, 3}, simt.WALSegments(archCfg, durable))
 	require.Equal(t, map[uint64][]string{1: {"ready"}, 2: {"ready"}}, statusIn(archCfg, durable))
 }
 
@@ -308,7 +272,7 @@ func TestArchiveStatusAcrossCrashes(t *testing.T) {
 		for cycle := 0; cycle < 4; cycle++ {
 			node.Sim.SetStepLimit(node.Sim.Steps() + 200 + uint64(rng.Intn(3000)))
 			st := node.Reboot(func(e *env.Env) {
-				w := recoverWAL(e, archCfg)
+				w := simt.RecoverWAL(e, archCfg)
 				a := wal.NewArchiveStatus(e, archCfg)
 				for i := 0; i < 60; i++ {
 					rec := wal.Record{Xid: uint64(i + 1), Rmid: 1, Payload: make([]byte, 5000+e.Rand.Intn(20000))}
@@ -335,11 +299,11 @@ func TestArchiveStatusAcrossCrashes(t *testing.T) {
 			node.Sim.SetStepLimit(0)
 			node.Disk.Crash(rng, simtest.CrashMode(rng.Intn(3)))
 
-			st = node.Reboot(func(e *env.Env) { simt.Must(recoverWAL(e, archCfg).Close()) })
+			st = node.Reboot(func(e *env.Env) { simt.Must(simt.RecoverWAL(e, archCfg).Close()) })
 			require.Equal(t, simtest.StopAllDone, st.Kind, "seed %d: %s\n%s", seed, st, st.Stack)
 			durable := node.Disk.DurableSnapshot()
 			require.Equal(t, node.Disk.Snapshot(), durable, "seed %d: recovery left undurable state", seed)
-			segs := segmentsIn(archCfg, durable)
+			segs := simt.WALSegments(archCfg, durable)
 			require.NotEmpty(t, segs)
 			require.Equal(t, seq(segs[0], segs[len(segs)-1]+1), segs, "seed %d: hole in pg_wal", seed)
 			status := statusIn(archCfg, durable)
