@@ -283,8 +283,10 @@ func TestWALOpenRemovesLaterSegments(t *testing.T) {
 	require.EqualValues(t, 99, recs[2].Xid)
 }
 
-// A segment whose header names another segment ends the WAL.
-func TestWALWrongSegmentHeaderEndsWAL(t *testing.T) {
+// writeEightBigRecords makes a WAL of eight flushed 20 kB records, which
+// fill segment 0 and run into segment 1.
+func writeEightBigRecords(t *testing.T) *env.Env {
+	t.Helper()
 	e := newRealEnv(t)
 	require.NoError(t, Create(e, testCfg))
 	w, err := Open(e, testCfg, FirstLSN, InvalidLSN)
@@ -295,6 +297,12 @@ func TestWALWrongSegmentHeaderEndsWAL(t *testing.T) {
 		w.Flush(end)
 	}
 	require.NoError(t, w.Close())
+	return e
+}
+
+// A segment whose header names another segment ends the WAL.
+func TestWALWrongSegmentHeaderEndsWAL(t *testing.T) {
+	e := writeEightBigRecords(t)
 	f, err := e.Disk.Open(SegmentPath(testCfg, 1), env.OpenExisting)
 	require.NoError(t, err)
 	_, err = f.WriteAt(segHeader(testCfg, 7), 0)
@@ -328,16 +336,7 @@ func (d eioDisk) Open(path string, flag env.OpenFlag) (env.File, error) {
 // away every acknowledged commit after it (found by a fault campaign: a
 // read EIO on a segment header during recovery lost commits).
 func TestWALReadErrorIsNotEndOfWAL(t *testing.T) {
-	e := newRealEnv(t)
-	require.NoError(t, Create(e, testCfg))
-	w, err := Open(e, testCfg, FirstLSN, InvalidLSN)
-	require.NoError(t, err)
-	for i := 0; i < 8; i++ {
-		rec := Record{Xid: uint64(i + 1), Rmid: 1, Payload: make([]byte, 20000)}
-		_, end := w.Insert(&rec)
-		w.Flush(end)
-	}
-	require.NoError(t, w.Close())
+	e := writeEightBigRecords(t)
 	fe := *e
 	fe.Disk = eioDisk{Disk: e.Disk, path: SegmentPath(testCfg, 1)}
 	r, err := NewReader(&fe, testCfg, FirstLSN, InvalidLSN)
