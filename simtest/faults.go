@@ -249,8 +249,11 @@ func (r *planRunner) event(kind fault.EventKind) *fault.Event {
 	s := r.node.Sim
 	r.ev = fault.Event{Kind: kind, Time: s.now, Step: s.steps}
 	if p := s.cur; p != nil {
+		if !p.roleKnown {
+			p.role, p.roleKnown = roleOf(p.name), true
+		}
 		r.ev.Proc = p.name
-		r.ev.Role = roleOf(p.name)
+		r.ev.Role = p.role
 	}
 	return &r.ev
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pgdst/pgdst/engine/env"
+	"github.com/pgdst/pgdst/fault"
 )
 
 // Sim is the deterministic scheduler and virtual clock of one simulated node.
@@ -151,6 +152,9 @@ type proc struct {
 	parent     *proc      // the process that spawned it (nil: the harness)
 	exits      []env.Exit // ended children not yet reaped
 	killReason string     // why it dies, once killed inside a run
+
+	role      fault.Role // for fault plans, from the name; once roleKnown
+	roleKnown bool
 }
 
 func (p *proc) ID() int      { return p.id }
