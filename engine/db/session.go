@@ -304,6 +304,24 @@ func (t *table) visible(tx *heapam.Tx, key uint64, snap *xact.Snapshot) (page.It
 	return page.ItemPointer{}, nil, false, nil
 }
 
+// fetchLatest returns the value of the row version at tid as snap sees
+// it, or nil if snap does not see it (the update that follows then fails
+// and leads further along the chain).
+func (t *table) fetchLatest(tx *heapam.Tx, key uint64, tid page.ItemPointer, snap *xact.Snapshot) ([]byte, error) {
+	data, ok, err := t.heap.Fetch(tx, tid, snap)
+	if err != nil || !ok {
+		return nil, err
+	}
+	k, val, err := decodeRow(data)
+	if err != nil {
+		return nil, err
+	}
+	if k != key {
+		return nil, pgerr.New(pgerr.IndexCorrupted, "update chain of key %d leads to a row with key %d", key, k)
+	}
+	return val, nil
+}
+
 // Get returns key's value as the statement's snapshot sees it.
 func (s *Session) Get(tableName string, key uint64) (val []byte, found bool, err error) {
 	t, err := s.db.openTable(tableName)
@@ -392,7 +410,17 @@ func (s *Session) Insert(tableName string, key uint64, val []byte) error {
 
 // Update sets key's value; it reports whether a row was updated.
 func (s *Session) Update(tableName string, key uint64, val []byte) (bool, error) {
-	return s.modify(tableName, key, val, false)
+	return s.modify(tableName, key, func([]byte) ([]byte, bool) { return val, true }, false)
+}
+
+// Modify is UPDATE t SET val = f(val) WHERE key = k AND q(val): fn gets the
+// row version the update applies to and returns the new value, or false
+// when the qualification fails. Under READ COMMITTED, a concurrent update
+// makes fn run again on the newest version (EvalPlanQual re-evaluates the
+// quals and the target list on it), so an append or an increment is never
+// lost. It reports whether a row was updated.
+func (s *Session) Modify(tableName string, key uint64, fn func(old []byte) (val []byte, ok bool)) (bool, error) {
+	return s.modify(tableName, key, fn, false)
 }
 
 // Delete removes key's row; it reports whether a row was deleted.
@@ -407,7 +435,7 @@ func (s *Session) Delete(tableName string, key uint64) (bool, error) {
 // update chain and applies the change to the newest version (EvalPlanQual;
 // the key cannot change, so the re-check always holds), while REPEATABLE
 // READ fails with serialization_failure.
-func (s *Session) modify(tableName string, key uint64, val []byte, del bool) (done bool, err error) {
+func (s *Session) modify(tableName string, key uint64, fn func(old []byte) ([]byte, bool), del bool) (done bool, err error) {
 	t, err := s.db.openTable(tableName)
 	if err != nil {
 		return false, err
@@ -416,7 +444,7 @@ func (s *Session) modify(tableName string, key uint64, val []byte, del bool) (do
 		if err := s.writable(tx); err != nil {
 			return err
 		}
-		tid, _, found, err := t.visible(tx, key, snap)
+		tid, cur, found, err := t.visible(tx, key, snap)
 		if err != nil || !found {
 			return err
 		}
@@ -432,6 +460,10 @@ func (s *Session) modify(tableName string, key uint64, val []byte, del bool) (do
 			if del {
 				res, fd, err = t.heap.Delete(tx, tid, crosscheck, true)
 			} else {
+				val, ok := fn(cur)
+				if !ok {
+					return nil // the qualification fails on this version
+				}
 				newTid, res, fd, err = t.heap.Update(tx, tid, encodeRow(key, val), crosscheck, true)
 			}
 			if err != nil {
@@ -455,7 +487,16 @@ func (s *Session) modify(tableName string, key uint64, val []byte, del bool) (do
 				if res == heapam.TMDeleted || fd.Ctid == tid {
 					return nil // the row is gone
 				}
-				tid = fd.Ctid // EvalPlanQual: the newest version
+				// EvalPlanQual: the next version, which its updater
+				// committed. A fresh snapshot sees it unless a later
+				// committed update replaced it too, and then the next
+				// attempt follows the chain further.
+				tid = fd.Ctid
+				if !del {
+					if cur, err = t.fetchLatest(tx, key, tid, s.db.Procs.GetSnapshot(s.proc)); err != nil {
+						return err
+					}
+				}
 			case heapam.TMBeingModified:
 				if err := s.wait(fd.Xmax); err != nil {
 					return err

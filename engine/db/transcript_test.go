@@ -180,14 +180,24 @@ func (h *transcript) exec(s *db.Session, stmt string) string {
 	case "insert":
 		err = s.Insert("t", arg(1), val(2))
 		res = "INSERT 1"
-	case "update", "delete":
+	case "update", "delete", "append", "cas":
 		var n bool
-		if f[0] == "update" {
+		switch f[0] {
+		case "update":
 			n, err = s.Update("t", arg(1), val(2))
-		} else {
+		case "delete":
 			n, err = s.Delete("t", arg(1))
+		case "append": // UPDATE t SET val = val || $2 WHERE key = $1
+			n, err = s.Modify("t", arg(1), func(old []byte) ([]byte, bool) {
+				return append(append([]byte(nil), old...), val(2)...), true
+			})
+		case "cas": // UPDATE t SET val = $3 WHERE key = $1 AND val = $2
+			n, err = s.Modify("t", arg(1), func(old []byte) ([]byte, bool) {
+				return val(3), string(old) == string(val(2))
+			})
 		}
-		res = strings.ToUpper(f[0]) + map[bool]string{true: " 1", false: " 0"}[n]
+		verb := map[string]string{"update": "UPDATE", "delete": "DELETE", "append": "UPDATE", "cas": "UPDATE"}[f[0]]
+		res = verb + map[bool]string{true: " 1", false: " 0"}[n]
 	case "scan":
 		var parts []string
 		err = s.Scan("t", arg(1), arg(2), func(k uint64, v []byte) bool {

@@ -1,6 +1,9 @@
 package proc
 
 import (
+	"bytes"
+	"encoding/binary"
+
 	"github.com/pgdst/pgdst/engine/db"
 	"github.com/pgdst/pgdst/engine/env"
 )
@@ -48,6 +51,23 @@ func execute(d *db.DB, s *db.Session, r Request) Response {
 		resp.Done, resp.Err = s.Update(r.Table, r.Key, r.Val)
 	case OpDelete:
 		resp.Done, resp.Err = s.Delete(r.Table, r.Key)
+	case OpAppend:
+		resp.Done, resp.Err = s.Modify(r.Table, r.Key, func(old []byte) ([]byte, bool) {
+			return append(append(make([]byte, 0, len(old)+len(r.Val)), old...), r.Val...), true
+		})
+	case OpCAS:
+		resp.Done, resp.Err = s.Modify(r.Table, r.Key, func(old []byte) ([]byte, bool) {
+			return r.Val, bytes.Equal(old, r.Expect)
+		})
+	case OpAdd:
+		resp.Done, resp.Err = s.Modify(r.Table, r.Key, func(old []byte) ([]byte, bool) {
+			if len(old) != 8 {
+				return nil, false // not an integer: the statement updates nothing
+			}
+			v := make([]byte, 8)
+			binary.LittleEndian.PutUint64(v, binary.LittleEndian.Uint64(old)+uint64(r.Delta))
+			return v, true
+		})
 	case OpScan:
 		resp.Err = s.Scan(r.Table, r.Lo, r.Hi, func(k uint64, v []byte) bool {
 			resp.Rows = append(resp.Rows, Row{Key: k, Val: append([]byte(nil), v...)})

@@ -91,9 +91,16 @@ const (
 	OpRollback
 	OpVacuum      // VACUUM Table
 	OpCreateTable // CREATE TABLE Table
+	// OpAppend is UPDATE Table SET val = val || Val WHERE key = Key.
+	OpAppend
+	// OpCAS is UPDATE Table SET val = Val WHERE key = Key AND val = Expect.
+	OpCAS
+	// OpAdd is UPDATE Table SET val = val + Delta WHERE key = Key, on a
+	// value that is an 8-byte little-endian integer.
+	OpAdd
 )
 
-var opNames = [...]string{"", "begin", "get", "insert", "update", "delete", "scan", "commit", "rollback", "vacuum", "create table"}
+var opNames = [...]string{"", "begin", "get", "insert", "update", "delete", "scan", "commit", "rollback", "vacuum", "create table", "append", "cas", "add"}
 
 func (o Op) String() string {
 	if int(o) < len(opNames) && o != 0 {
@@ -104,15 +111,18 @@ func (o Op) String() string {
 
 // Request is one protocol message from client to backend (a statement).
 // Which fields matter depends on Op: Iso for OpBegin, Table and Key for
-// the row operations, Val for OpInsert and OpUpdate, Lo and Hi for OpScan.
+// the row operations, Val for OpInsert, OpUpdate, OpAppend and OpCAS,
+// Expect for OpCAS, Delta for OpAdd, Lo and Hi for OpScan.
 type Request struct {
-	Op    Op
-	Iso   db.Isolation
-	Table string
-	Key   uint64
-	Val   []byte
-	Lo    uint64
-	Hi    uint64
+	Op     Op
+	Iso    db.Isolation
+	Table  string
+	Key    uint64
+	Val    []byte
+	Expect []byte
+	Delta  int64
+	Lo     uint64
+	Hi     uint64
 }
 
 // Row is one row of a scan's result.
@@ -122,8 +132,8 @@ type Row struct {
 }
 
 // Response is the backend's reply to one Request: the statement's error,
-// if any, and its result (Found and Val for OpGet, Done for OpUpdate and
-// OpDelete, Rows for OpScan).
+// if any, and its result (Found and Val for OpGet, Done for OpUpdate,
+// OpDelete, OpAppend, OpCAS and OpAdd, Rows for OpScan).
 type Response struct {
 	Err   error
 	Found bool
