@@ -43,6 +43,7 @@ package proc
 // whose check-and-sleep is atomic) would remove the poll.
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -393,7 +394,25 @@ func (l *Listener) Reject(c *Conn, err error) {
 // ErrConnectionTerminated, now and on every later Call; a reply the
 // backend sent before the end is still delivered, as bytes already in a
 // socket are. req's bytes are copied, as a socket copies them.
-func (c *Conn) Call(req Request) (Response, error) {
+func (c *Conn) Call(req Request) (Response, error) { return c.call(req, -1) }
+
+// CallTimeout is Call with a client-side timeout, as a driver's socket
+// timeout: when no reply arrives within limit, the client gives up on the
+// connection and closes it (ErrClientTimeout). The statement's effect is
+// then unknown: the backend finishes it, finds the socket closed and
+// exits, which rolls back its open transaction (an idle or finished
+// statement is not undone).
+func (c *Conn) CallTimeout(req Request, limit time.Duration) (Response, error) {
+	if limit <= 0 {
+		panic(fmt.Sprintf("proc: CallTimeout with limit %v", limit))
+	}
+	return c.call(req, limit)
+}
+
+// ErrClientTimeout is CallTimeout's error when no reply came in time.
+var ErrClientTimeout = errors.New("client timeout: no reply, connection abandoned")
+
+func (c *Conn) call(req Request, limit time.Duration) (Response, error) {
 	l := c.l
 	req.Val = cloneBytes(req.Val)
 	l.mu.Lock()
@@ -414,7 +433,7 @@ func (c *Conn) Call(req Request) (Response, error) {
 
 	var resp Response
 	var err error
-	l.await("client", &c.client, &c.clientW, func() bool {
+	replied := l.await("client", &c.client, &c.clientW, func() bool {
 		switch {
 		case c.respReady:
 			resp, c.resp, c.respReady = c.resp, Response{}, false
@@ -424,7 +443,14 @@ func (c *Conn) Call(req Request) (Response, error) {
 			return true
 		}
 		return false
-	}, -1)
+	}, limit)
+	if !replied {
+		l.mu.Lock()
+		c.closed = true
+		c.backend.wake()
+		l.mu.Unlock()
+		return Response{}, ErrClientTimeout
+	}
 	return resp, err
 }
 
@@ -435,6 +461,10 @@ func (c *Conn) Close() {
 	l.mu.Lock()
 	if c.state != connReady {
 		l.unlockAndPanic("Close of connection %d that Dial did not return", c.id)
+	}
+	if c.closed {
+		l.mu.Unlock() // abandoned by a CallTimeout, or closed already
+		return
 	}
 	if !c.terminated && (c.reqSent || c.inFlight || c.respReady) {
 		l.unlockAndPanic("Close of connection %d while a Call is in progress", c.id)
@@ -496,6 +526,10 @@ func (c *Conn) Reply(resp Response) {
 		l.unlockAndPanic("Reply on connection %d without a request", c.id)
 	}
 	c.inFlight = false
+	if c.closed {
+		l.mu.Unlock() // the client gave up waiting (CallTimeout)
+		return
+	}
 	c.resp, c.respReady = resp, true
 	c.client.wake()
 	l.mu.Unlock()

@@ -319,6 +319,42 @@ func TestClientClose(t *testing.T) {
 	})
 }
 
+// TestCallTimeoutAbandons: a client that gives up waiting closes its end;
+// the slow backend still finishes the statement, its reply is dropped, and
+// its next Recv sees the close (so a real backend would exit and roll back).
+func TestCallTimeoutAbandons(t *testing.T) {
+	sim(t, 8, func(e *env.Env) {
+		l := proc.NewListener(e)
+		l.Listen()
+		g := simtest.NewGroup(e, 1)
+		finished := false
+		e.Sched.Spawn("postmaster", func() {
+			c, ok := l.Accept(time.Second)
+			simt.Check(ok, "no connection to accept")
+			e.Sched.Spawn("backend", func() {
+				req, ok := c.Recv()
+				simt.Check(ok && req.Key == 9, "first Recv: %v %v", req, ok)
+				e.Clock.Sleep(50 * time.Millisecond) // a statement slower than the client's patience
+				finished = true
+				c.Reply(proc.Response{Found: true})
+				_, ok = c.Recv()
+				simt.Check(!ok, "Recv after the client abandoned the connection")
+				g.Done()
+			})
+		})
+		c, err := l.Dial()
+		simt.Must(err)
+		start := e.Clock.Now()
+		_, err = c.CallTimeout(proc.Request{Op: proc.OpGet, Key: 9}, 10*time.Millisecond)
+		simt.Check(errors.Is(err, proc.ErrClientTimeout), "CallTimeout: %v", err)
+		waited := e.Clock.Now() - start
+		simt.Check(waited >= 10*time.Millisecond && waited < 11*time.Millisecond, "gave up after %v", waited)
+		c.Close() // closing an abandoned connection does nothing
+		g.Wait()
+		simt.Check(finished && !c.Terminated(), "finished %v terminated %v", finished, c.Terminated())
+	})
+}
+
 // TestProtocolViolationsPanic: the programmer errors the sockets assert.
 func TestProtocolViolationsPanic(t *testing.T) {
 	sim(t, 8, func(e *env.Env) {
