@@ -1,0 +1,124 @@
+// Package linearizability owns the histories that simulated clients record
+// and the checkers that judge them: linearizability of single-key register
+// operations (with porcupine), Elle-style isolation anomalies of
+// list-append transactions, and the bank workload's invariant.
+//
+// It is pure: it never touches the engine, the simulator, the disk or the
+// clock. A history is plain data (virtual times are nanoseconds since the
+// run began), so a checker can be fed a history recorded by the simulator,
+// one built by hand in a test, or one decoded from a repro file.
+package linearizability
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Outcome is what a client learned about an operation.
+type Outcome uint8
+
+const (
+	// Unknown: the client never heard back (a crash or a terminated
+	// connection); the operation may or may not have taken effect.
+	Unknown Outcome = iota
+	// OK: the operation was acknowledged.
+	OK
+	// Failed: the engine reported an error; the operation had no effect.
+	Failed
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case OK:
+		return "ok"
+	case Failed:
+		return "failed"
+	}
+	return "unknown"
+}
+
+// MopKind is the kind of one micro-operation of a list-append transaction.
+type MopKind uint8
+
+const (
+	// MopRead reads a key's whole list.
+	MopRead MopKind = iota + 1
+	// MopAppend appends one value, unique over the whole history, to a
+	// key's list.
+	MopAppend
+)
+
+// Mop is one micro-operation of a list-append transaction, as Elle's
+// [:r k v] and [:append k v].
+type Mop struct {
+	Kind MopKind
+	Key  uint64
+	// Value is the appended value (MopAppend).
+	Value uint64
+	// List is what a read returned (MopRead, when the transaction's
+	// outcome is OK; nil means the key was empty or the read never
+	// returned).
+	List []uint64
+}
+
+func (m Mop) String() string {
+	if m.Kind == MopAppend {
+		return fmt.Sprintf("append(%d, %d)", m.Key, m.Value)
+	}
+	s := make([]string, len(m.List))
+	for i, v := range m.List {
+		s[i] = fmt.Sprint(v)
+	}
+	return fmt.Sprintf("r(%d)=[%s]", m.Key, strings.Join(s, " "))
+}
+
+// Txn is one list-append transaction as its client recorded it.
+type Txn struct {
+	ID     int // index in the history
+	Client int
+	// Call and Return are virtual nanoseconds; Return is meaningful only
+	// when Outcome is not Unknown.
+	Call, Return int64
+	Outcome      Outcome
+	Mops         []Mop
+	Err          string // why it failed, or what ended it unknown
+}
+
+func (t *Txn) String() string {
+	m := make([]string, len(t.Mops))
+	for i, mop := range t.Mops {
+		m[i] = mop.String()
+	}
+	return fmt.Sprintf("T%d (client %d, %s) [%s]", t.ID, t.Client, t.Outcome, strings.Join(m, " "))
+}
+
+// RegKind is the kind of a register operation.
+type RegKind uint8
+
+const (
+	RegRead RegKind = iota + 1
+	RegWrite
+	RegCAS // compare-and-set: write Value if the register holds Expect
+)
+
+// RegOp is one single-key register operation, an autocommit statement.
+// Registers start at 0 (the workload creates every key with value 0
+// before the clients start).
+type RegOp struct {
+	Client       int
+	Call, Return int64 // virtual nanoseconds; Return only when not Unknown
+	Kind         RegKind
+	Key          uint64
+	Value        uint64 // RegWrite, RegCAS: the value written
+	Expect       uint64 // RegCAS: the value compared
+	Result       uint64 // RegRead: the value read
+	Swapped      bool   // RegCAS: whether the comparison held
+	Outcome      Outcome
+}
+
+// BankRead is one read of every account in one snapshot.
+type BankRead struct {
+	Client       int
+	Call, Return int64
+	Balances     map[uint64]int64 // account -> balance, as read
+}
