@@ -28,6 +28,11 @@ const (
 	FullPageWritesOff
 	WriteBeforeWAL
 	EarlyClean
+	SnapshotNoInProgress
+	RRNoSerializationFailure
+	AbortedRead
+	RedoAfterFlush
+	FsyncRetry
 	numBugs
 )
 
@@ -47,6 +52,26 @@ var registry = [numBugs]Bug{
 	EarlyClean: {
 		Name: "early-clean",
 		What: "A page is marked clean when its write starts, not when it ends; violates FlushBuffer's BM_IO_IN_PROGRESS/BM_JUST_DIRTIED protocol, so a checkpoint can skip a page whose write lands after its fsync, and REDO moves past a change that is then lost.",
+	},
+	SnapshotNoInProgress: {
+		Name: "snapshot-no-inprogress",
+		What: "A snapshot is built without its list of running transactions; violates GetSnapshotData's xip array (XidInMVCCSnapshot), so a transaction that commits after the snapshot was taken becomes visible to it and a REPEATABLE READ transaction sees non-repeatable reads and read skew.",
+	},
+	RRNoSerializationFailure: {
+		Name: "rr-no-serialization-failure",
+		What: "REPEATABLE READ follows a concurrent update's chain as READ COMMITTED does instead of failing with serialization_failure; violates ExecUpdate/ExecDelete's IsolationUsesXactSnapshot check, so an update based on the transaction's snapshot overwrites a newer committed one (lost update).",
+	},
+	AbortedRead: {
+		Name: "aborted-read",
+		What: "A plain MVCC read returns row versions inserted by aborted transactions; violates HeapTupleSatisfiesMVCC's TransactionIdDidCommit check on xmin, so readers see writes that never committed (Adya G1a).",
+	},
+	RedoAfterFlush: {
+		Name: "redo-after-flush",
+		What: "A checkpoint takes its REDO pointer after writing and fsyncing the buffers instead of before; violates CreateCheckPoint's order (REDO is the WAL insert position before CheckPointGuts), so a change logged while the buffers were being written is neither on disk nor replayed after a crash.",
+	},
+	FsyncRetry: {
+		Name: "fsync-retry",
+		What: "A failed fsync of a data file is logged and retried at the next checkpoint instead of raising a PANIC, as PostgreSQL did before 2018; violates data_sync_retry=off (ProcessSyncRequests), so the checkpoint completes although the kernel dropped the unwritten pages, and the retry succeeds over data that is gone.",
 	},
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/pgdst/pgdst/engine/bugs"
 	"github.com/pgdst/pgdst/engine/wal"
 )
 
@@ -30,11 +31,24 @@ func (db *DB) Checkpoint() error {
 	defer db.ckptMu.Unlock()
 	e := db.e
 	var redo wal.LSN
-	db.WAL.WithInsertLock(func(next wal.LSN) {
-		redo = next
-		db.redoPtr = next
-	})
-	e.Inject(PointAfterRedo)
+	takeRedo := func() {
+		db.WAL.WithInsertLock(func(next wal.LSN) {
+			redo = next
+			db.redoPtr = next
+		})
+		e.Inject(PointAfterRedo)
+	}
+	// Planted bug redo-after-flush: the REDO pointer is taken after
+	// CheckPointGuts (clog, buffers, fsync) instead of before, against
+	// CreateCheckPoint's order. A change logged while the guts ran, to a
+	// buffer already written or never dirty when its turn came, is then
+	// before REDO (not replayed) and not on disk. (The wait for commits in
+	// their critical section stays before the clog flush, so a commit
+	// whose record lands before the late REDO can lose its clog bit too.)
+	lateRedo := db.cfg.Bugs.Has(bugs.RedoAfterFlush)
+	if !lateRedo {
+		takeRedo()
+	}
 	if slots := db.Procs.DelayingCheckpoint(); len(slots) > 0 {
 		for i := 0; db.Procs.StillDelaying(slots); i++ {
 			if i == delayWaitMax {
@@ -54,6 +68,9 @@ func (db *DB) Checkpoint() error {
 	e.Inject(PointAfterBuffers)
 	db.SMgr.SyncAll()
 	e.Inject(PointAfterSync)
+	if lateRedo {
+		takeRedo()
+	}
 	nextXid := db.Procs.NextXID()
 	rec := checkpointRecord(redo, nextXid)
 	start, end := db.WAL.Insert(&rec)

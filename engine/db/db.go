@@ -209,7 +209,7 @@ func InitDB(e *env.Env, cfg Config) error {
 
 func (db *DB) newPool(w buffer.WAL) error {
 	var err error
-	db.SMgr, err = smgr.New(db.e, smgr.Config{SegBlocks: db.cfg.SegBlocks})
+	db.SMgr, err = smgr.New(db.e, smgr.Config{SegBlocks: db.cfg.SegBlocks, Bugs: db.cfg.Bugs})
 	if err != nil {
 		return err
 	}

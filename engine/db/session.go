@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/pgdst/pgdst/engine/buffer"
+	"github.com/pgdst/pgdst/engine/bugs"
 	"github.com/pgdst/pgdst/engine/catalog"
 	"github.com/pgdst/pgdst/engine/clog"
 	"github.com/pgdst/pgdst/engine/env"
@@ -481,7 +482,11 @@ func (s *Session) modify(tableName string, key uint64, fn func(old []byte) ([]by
 			case heapam.TMSelfModified, heapam.TMInvisible:
 				return nil // changed by an earlier command of this statement
 			case heapam.TMUpdated, heapam.TMDeleted:
-				if s.iso != ReadCommitted {
+				// Planted bug rr-no-serialization-failure: ExecUpdate and
+				// ExecDelete without their IsolationUsesXactSnapshot
+				// check, so REPEATABLE READ falls through to
+				// EvalPlanQual as READ COMMITTED does.
+				if s.iso != ReadCommitted && !s.db.cfg.Bugs.Has(bugs.RRNoSerializationFailure) {
 					return pgerr.New(pgerr.SerializationFailure, "could not serialize access due to concurrent update")
 				}
 				if res == heapam.TMDeleted || fd.Ctid == tid {

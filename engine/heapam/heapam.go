@@ -477,7 +477,7 @@ func (r *Relation) checkModify(tx *Tx, p []byte, t page.HeapTuple, tid TID, snap
 	if res == TMBeingModified && page.XmaxIsLockedOnly(mask) && tx.Oracle.IsCurrent(xact.XID(t.Xmax())) {
 		res = TMOk
 	}
-	if res == TMOk && snap != nil && !SatisfiesMVCC(t, snap, tx.Cid, tx.Oracle, h) {
+	if res == TMOk && snap != nil && !satisfiesMVCC(t, snap, tx.Cid, tx.Oracle, h, false) {
 		res = TMUpdated
 	}
 	if res == TMOk {

@@ -11,6 +11,7 @@
 package heapam
 
 import (
+	"github.com/pgdst/pgdst/engine/bugs"
 	"github.com/pgdst/pgdst/engine/clog"
 	"github.com/pgdst/pgdst/engine/page"
 	"github.com/pgdst/pgdst/engine/wal"
@@ -93,6 +94,19 @@ func didCommit(o Oracle, xid xact.XID) bool {
 // side effect when h is not nil. Multixacts do not exist here (one locker
 // or updater at a time).
 func SatisfiesMVCC(t page.HeapTuple, snap *xact.Snapshot, curcid uint32, o Oracle, h HintTarget) bool {
+	return satisfiesMVCC(t, snap, curcid, o, h, true)
+}
+
+// satisfiesMVCC is SatisfiesMVCC; read says the caller is a plain read
+// (heap_fetch, a scan) rather than an update's crosscheck, the only place
+// where the planted bug aborted-read applies.
+func satisfiesMVCC(t page.HeapTuple, snap *xact.Snapshot, curcid uint32, o Oracle, h HintTarget, read bool) bool {
+	// Planted bug snapshot-no-inprogress: snap has no xip, so an xid it
+	// calls finished may still be running, and a "not committed" answer
+	// from the clog proves nothing: the abort hints below are not set
+	// (setting them would make the bug corrupt the tuple, not only hide
+	// or show it).
+	noXip := snap.Bugs.Has(bugs.SnapshotNoInProgress)
 	mask := t.Infomask()
 	xmin := xact.XID(t.Xmin())
 	if mask&page.HeapXminCommitted == 0 {
@@ -117,12 +131,23 @@ func SatisfiesMVCC(t page.HeapTuple, snap *xact.Snapshot, curcid uint32, o Oracl
 		if snap.InProgress(xmin) {
 			return false
 		}
-		if !didCommit(o, xmin) {
+		switch {
+		case didCommit(o, xmin):
+			setHintBits(t, h, o, page.HeapXminCommitted, xmin)
+		case read && snap.Bugs.Has(bugs.AbortedRead):
+			// Planted bug aborted-read: HeapTupleSatisfiesMVCC without
+			// its TransactionIdDidCommit check on xmin, so a version
+			// whose inserter aborted (or was running at a crash) reads
+			// as committed. No hint bit is set: the page keeps the
+			// truth, and vacuum, uniqueness and update checks, which
+			// have their own rules, still see the abort.
+		default:
 			// Aborted, or running when the system crashed.
-			setHintBits(t, h, o, page.HeapXminInvalid, xact.InvalidXID)
+			if !noXip {
+				setHintBits(t, h, o, page.HeapXminInvalid, xact.InvalidXID)
+			}
 			return false
 		}
-		setHintBits(t, h, o, page.HeapXminCommitted, xmin)
 	} else if mask&page.HeapXminFrozen != page.HeapXminFrozen && snap.InProgress(xmin) {
 		return false // committed, but after the snapshot was taken
 	}
@@ -141,7 +166,9 @@ func SatisfiesMVCC(t page.HeapTuple, snap *xact.Snapshot, curcid uint32, o Oracl
 			return true
 		}
 		if !didCommit(o, xmax) {
-			setHintBits(t, h, o, page.HeapXmaxInvalid, xact.InvalidXID)
+			if !noXip {
+				setHintBits(t, h, o, page.HeapXmaxInvalid, xact.InvalidXID)
+			}
 			return true
 		}
 		setHintBits(t, h, o, page.HeapXmaxCommitted, xmax)

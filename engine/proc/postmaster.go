@@ -82,18 +82,19 @@ type Postmaster struct {
 	l   *Listener
 	log *Logger
 
-	state     pmState
-	gen       int              // shared-memory generation, bumped at each crash-restart
-	shmem     *db.DB           // the current generation's shared memory (nil while recovering)
-	live      map[int]env.Proc // every server process of this generation, by id
-	backends  map[int]*Conn    // by process id
-	aux       map[int]string   // auxiliary process ids of this generation, by id
-	restarts  int              // crash-restarts so far
-	crashes   []string         // why each crash-restart happened
-	nBackends int              // backends started, for their names
-	fatal     error            // why the postmaster gave up, if it did
-	onReady   func(d *db.DB)   // called when a generation starts accepting connections
-	recovery  []db.RecoveryStats
+	state      pmState
+	gen        int              // shared-memory generation, bumped at each crash-restart
+	shmem      *db.DB           // the current generation's shared memory (nil while recovering)
+	live       map[int]env.Proc // every server process of this generation, by id
+	backends   map[int]*Conn    // by process id
+	aux        map[int]string   // auxiliary process ids of this generation, by id
+	restarts   int              // crash-restarts so far
+	crashes    []string         // why each crash-restart happened
+	crashTimes []time.Duration  // when each crash-restart began
+	nBackends  int              // backends started, for their names
+	fatal      error            // why the postmaster gave up, if it did
+	onReady    func(d *db.DB)   // called when a generation starts accepting connections
+	recovery   []db.RecoveryStats
 }
 
 // NewPostmaster makes the postmaster for a data directory already created
@@ -122,6 +123,9 @@ func (pm *Postmaster) Restarts() int { return pm.restarts }
 
 // Crashes says, for each crash-restart, which process died and why.
 func (pm *Postmaster) Crashes() []string { return pm.crashes }
+
+// CrashTimes is when each crash-restart began, in the order of Crashes.
+func (pm *Postmaster) CrashTimes() []time.Duration { return pm.crashTimes }
 
 // Fatal is why the postmaster gave up, or nil.
 func (pm *Postmaster) Fatal() error { return pm.fatal }
@@ -293,6 +297,7 @@ func (pm *Postmaster) crashRestart(crashed env.Exit) {
 	pm.restarts++
 	why := fmt.Sprintf("server process %q (PID %d) was terminated: %s", crashed.Proc.Name(), crashed.Proc.ID(), crashed.Reason)
 	pm.crashes = append(pm.crashes, why)
+	pm.crashTimes = append(pm.crashTimes, e.Clock.Now())
 	e.Logf("%s", why)
 	e.Logf("terminating any other active server processes")
 	pm.l.Unlisten()

@@ -73,6 +73,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/pgdst/pgdst/engine/bugs"
 	"github.com/pgdst/pgdst/engine/env"
 )
 
@@ -165,6 +166,8 @@ type Config struct {
 	// MaxPendingSyncs bounds the pending-sync table. 0 means
 	// DefaultMaxPendingSyncs.
 	MaxPendingSyncs int
+	// Bugs switches on planted bugs (engine/bugs); zero in production.
+	Bugs bugs.Set
 }
 
 // SegTag names one segment file (FileTag in sync.c).
@@ -565,8 +568,10 @@ func (s *SMgr) sortedPendingLocked() []SegTag {
 // SyncAll makes every write registered so far durable (the sync phase of a
 // checkpoint, ProcessSyncRequests): it fsyncs each pending segment in
 // (relation, fork, segment) order, then base/ if files were created or
-// removed (and the data directory if it made base/). Requests registered while it runs are left for the next call. Any
-// fsync failure is a PANIC.
+// removed (and the data directory if it made base/). Requests registered
+// while it runs are left for the next call. Any fsync failure is a PANIC
+// (with the planted bug fsync-retry, a segment's is logged and the segment
+// stays pending instead).
 func (s *SMgr) SyncAll() {
 	s.syncMu.Lock()
 	defer s.syncMu.Unlock()
@@ -582,6 +587,7 @@ func (s *SMgr) SyncAll() {
 	s.dirDirty, s.rootDirty = false, false
 	s.mu.Unlock()
 
+	synced := 0
 	for i, t := range tags {
 		f := files[i]
 		if f == nil {
@@ -590,7 +596,22 @@ func (s *SMgr) SyncAll() {
 			s.e.Panicf("smgr: pending fsync of %q without an open file", t.path())
 		}
 		if err := f.Sync(); err != nil {
-			s.e.Panicf("could not fsync file %q: %v", t.path(), err)
+			if !s.cfg.Bugs.Has(bugs.FsyncRetry) {
+				s.e.Panicf("could not fsync file %q: %v", t.path(), err)
+			}
+			// Planted bug fsync-retry: ProcessSyncRequests before 2018
+			// (data_sync_retry = on): the failure is logged and the
+			// segment stays in the table for the next checkpoint, whose
+			// fsync succeeds once the kernel has dropped the unwritten
+			// pages. Only the checkpointer's fsyncs retry; a writer's
+			// own fsync of a full table (registerLocked) and the
+			// directory fsyncs still PANIC.
+			s.e.Logf("could not fsync file %q: %v; will retry at the next checkpoint", t.path(), err)
+			s.mu.Lock()
+			s.pending[t] = struct{}{}
+			s.mu.Unlock()
+		} else {
+			synced++
 		}
 		s.e.Inject(PointAfterFsync)
 	}
@@ -605,7 +626,7 @@ func (s *SMgr) SyncAll() {
 		}
 	}
 	s.mu.Lock()
-	s.stats.Fsyncs += uint64(len(tags))
+	s.stats.Fsyncs += uint64(synced)
 	if dirDirty {
 		s.stats.DirFsyncs++
 	}

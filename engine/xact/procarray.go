@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/pgdst/pgdst/engine/bugs"
 	"github.com/pgdst/pgdst/engine/env"
 )
 
@@ -42,6 +43,10 @@ type Snapshot struct {
 	Xmin XID
 	Xmax XID
 	Xip  []XID // sorted ascending
+	// Bugs are the planted bugs (engine/bugs) in force where the snapshot
+	// was taken, for the visibility rules that read it; zero in
+	// production.
+	Bugs bugs.Set
 }
 
 // InProgress is XidInMVCCSnapshot: whether xid must be treated as still
@@ -91,6 +96,9 @@ type ProcArray struct {
 	nextXid         XID
 	latestCompleted XID
 	procsMax        int
+	// Bugs switches on planted bugs (engine/bugs); zero in production.
+	// Manager.SetEnv copies its own Bugs here.
+	Bugs bugs.Set
 }
 
 // NewProcArray makes a proc array for at most procsMax backends, assigning
@@ -194,7 +202,7 @@ func (pa *ProcArray) AdvanceNextXID(x XID) {
 func (pa *ProcArray) GetSnapshot(p *Proc) *Snapshot {
 	pa.lock.Lock()
 	defer pa.lock.Unlock()
-	s := &Snapshot{Xmax: pa.latestCompleted + 1}
+	s := &Snapshot{Xmax: pa.latestCompleted + 1, Bugs: pa.Bugs}
 	s.Xmin = s.Xmax
 	for _, q := range pa.procs {
 		if q == nil || q == p || q.xid == InvalidXID || q.xid >= s.Xmax {
@@ -206,6 +214,16 @@ func (pa *ProcArray) GetSnapshot(p *Proc) *Snapshot {
 		}
 	}
 	slices.Sort(s.Xip)
+	if pa.Bugs.Has(bugs.SnapshotNoInProgress) {
+		// Planted bug: GetSnapshotData without its xip array. Xmin (and
+		// with it the advertised xmin that holds vacuum back) stays right,
+		// but every xid in [Xmin, Xmax) now counts as finished for
+		// XidInMVCCSnapshot, so the clog decides: a transaction running
+		// now becomes visible to this snapshot once it commits. heapam
+		// sees the bug in s.Bugs and sets no hint bit from a "not
+		// committed" answer, which may belong to a running transaction.
+		s.Xip = nil
+	}
 	if p != nil && p.xmin == InvalidXID {
 		p.xmin = s.Xmin
 	}

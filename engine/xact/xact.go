@@ -55,8 +55,14 @@ type Txn struct {
 }
 
 // SetEnv gives the manager its environment (for injection points and
-// PANICs).
-func (m *Manager) SetEnv(e *env.Env) { m.e = e }
+// PANICs). It also hands the manager's planted bugs to its proc array,
+// whose snapshots carry them to the visibility rules.
+func (m *Manager) SetEnv(e *env.Env) {
+	m.e = e
+	if m.Procs != nil {
+		m.Procs.Bugs = m.Bugs
+	}
+}
 
 // Begin starts a transaction for proc; no xid is assigned until the
 // transaction first writes (AssignTransactionId is lazy).
