@@ -1,6 +1,7 @@
 package simtest
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -9,30 +10,62 @@ import (
 )
 
 // plantedBugCases says, for every planted bug, which campaign must catch
-// it and which checker must report it: the default seeded plans where they
-// reach the bug's window often enough, otherwise the fault plan that aims
-// at the window (as a researcher would write it). A bug missing here fails
-// TestPlantedBugsAllCovered, so none can be added unproven.
+// it and which checker must report it: the default campaign where it
+// reaches the bug's window often enough, otherwise the workload, isolation
+// level or fault plan that aims at the window (as a researcher would
+// choose them). A bug missing here fails TestPlantedBugsAllCovered, so
+// none can be added unproven.
 var plantedBugCases = map[string]struct {
+	workload  string // "" = the default (mixed)
+	isolation string // "" = drawn from the seed
 	plan      string // "" = the plans drawn from the seeds
-	crashMode string
 	seeds     int
 	checkers  []string
 	minCaught int
+	// anomalies, when set, must include one of the isolation checker's
+	// forbidden findings in at least minCaught/2 of the caught runs: the
+	// bug must be named for what it is, not only noticed.
+	anomalies []string
 }{
-	"ack-before-flush": {seeds: 100, checkers: []string{CheckDurability, CheckSelf}, minCaught: 50},
+	// Lost acknowledged commits: the insert checker, porcupine (a final
+	// read older than an acknowledged write), or the list and bank
+	// checkers.
+	"ack-before-flush": {seeds: 100, checkers: []string{CheckDurability, CheckSelf, CheckLinearizability, CheckIsolation, CheckBank}, minCaught: 50},
 	"write-before-wal": {seeds: 100, checkers: []string{CheckWALBeforeData}, minCaught: 10},
 	// An append-only workload's pages are mostly written by checkpoints,
 	// which fsync them at once, and new pages are initialised by redo,
 	// never read: a torn page needs a crash between a checkpoint's page
 	// writes and its last fsync (the seeded plans reach it on about 1
 	// seed in 150).
-	"full-page-writes-off": {plan: "crash mode=torn when role=checkpointer and point=smgr-after-fsync", seeds: 200,
+	"full-page-writes-off": {workload: WorkloadInsert, plan: "crash mode=torn when role=checkpointer and point=smgr-after-fsync", seeds: 200,
 		checkers: []string{CheckRecovery}, minCaught: 20},
 	// The window: a backend stalled between marking a page clean and
 	// writing it, while a checkpoint runs past.
-	"early-clean": {plan: "pause for=40ms role=backend when point=bufmgr-before-write", seeds: 200,
+	"early-clean": {workload: WorkloadInsert, plan: "pause for=40ms role=backend when point=bufmgr-before-write", seeds: 200,
 		checkers: []string{CheckCheckpoint, CheckDurability, CheckSelf}, minCaught: 10},
+	// Reads see the appends of rolled-back transactions (G1a); the final
+	// read after recovery sees them too, which the list recovery check
+	// (atomicity) reports first.
+	"aborted-read": {workload: WorkloadAppend, isolation: IsoReadCommitted, seeds: 200,
+		checkers: []string{CheckIsolation, CheckAtomicity, CheckSelf}, minCaught: 60, anomalies: []string{"G1a"}},
+	// Two transactions append to the same list from the same snapshot:
+	// PostgreSQL fails the second with 40001, the bug lets both commit.
+	// When both read the list first, that is a lost update; otherwise
+	// the second's snapshot missed the first's append, which it then
+	// followed (G-single), and a read after its own append can even show
+	// the snapshot's older version (internal).
+	"rr-no-serialization-failure": {workload: WorkloadAppend, isolation: IsoRepeatableRead, seeds: 200,
+		checkers: []string{CheckIsolation}, minCaught: 60, anomalies: []string{"lost-update", "G-single", "internal"}},
+	// A transfer that commits while a REPEATABLE READ transaction reads
+	// the accounts one statement at a time shows up halfway.
+	"snapshot-no-inprogress": {workload: WorkloadBank, isolation: IsoRepeatableRead, seeds: 200,
+		checkers: []string{CheckBank}, minCaught: 20},
+	"redo-after-flush": {seeds: 200, checkers: []string{CheckCheckpoint}, minCaught: 8},
+	// A checkpoint's fsync of a heap file fails and the kernel drops the
+	// pages; the bug completes the checkpoint anyway, and power fails
+	// after the next one.
+	"fsync-retry": {plan: "fsync-eio when file=heap and role=checkpointer\ncrash mode=drop-all when role=checkpointer and point=checkpointer-after-control#2", seeds: 200,
+		checkers: []string{CheckCheckpoint, CheckDurability, CheckLinearizability, CheckIsolation, CheckBank}, minCaught: 10},
 }
 
 func TestPlantedBugsAllCovered(t *testing.T) {
@@ -51,22 +84,39 @@ func TestPlantedBugsAreCaught(t *testing.T) {
 			require.NoError(t, err)
 			mk := func(seed uint64) Config {
 				c := DefaultConfig(seed)
-				c.CrashMode, c.Faults = tc.crashMode, tc.plan
+				c.Faults, c.Isolation = tc.plan, tc.isolation
+				if tc.workload != "" {
+					c.Workload = tc.workload
+				}
 				return c
 			}
-			caught := 0
+			caught, named := 0, 0
 			for _, r := range runSeeds(tc.seeds, func(seed uint64) Config {
 				c := mk(seed)
 				c.Bugs = c.Bugs.With(id)
 				return c
 			}) {
-				if !r.OK {
-					caught++
-					require.Contains(t, tc.checkers, r.Checker, "seed %d: %v", r.Seed, r.Failures)
+				if r.OK {
+					continue
+				}
+				caught++
+				require.Contains(t, tc.checkers, r.Checker, "seed %d: %v", r.Seed, r.Failures)
+				if r.Isolation != nil {
+					for _, f := range r.Isolation.Forbidden {
+						if slices.Contains(tc.anomalies, string(f.Anomaly)) {
+							named++
+							break
+						}
+					}
 				}
 			}
 			require.GreaterOrEqual(t, caught, tc.minCaught, "%s must be caught", name)
-			t.Logf("%s: caught on %d of %d seeds", name, caught, tc.seeds)
+			if len(tc.anomalies) > 0 {
+				require.GreaterOrEqual(t, named, tc.minCaught/2, "%s must be named %v", name, tc.anomalies)
+				t.Logf("%s: caught on %d of %d seeds, %d of them named %v", name, caught, tc.seeds, named, tc.anomalies)
+			} else {
+				t.Logf("%s: caught on %d of %d seeds", name, caught, tc.seeds)
+			}
 			for _, r := range runSeeds(tc.seeds, mk) {
 				require.True(t, r.OK, "seed %d: false alarm without the bug: %v", r.Seed, r.Failures)
 			}

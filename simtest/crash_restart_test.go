@@ -16,6 +16,7 @@ import (
 func TestCrashRestartAfterABackendDies(t *testing.T) {
 	for seed := uint64(1); seed <= 10; seed++ {
 		c := pointsConfig(seed)
+		c.Workload = WorkloadInsert
 		c.Faults = "kill role=backend when point=backend-after-xlogflush#20\n"
 		r := Run(c)
 		require.True(t, r.OK, "seed %d: %v", seed, r.Failures)

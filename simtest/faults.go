@@ -72,6 +72,7 @@ type planRunner struct {
 	applied    []string // first maxFaultLog faults applied, readable
 	nApplied   int
 	kills      int            // server processes killed (each a crash-restart)
+	stalls     int            // pauses, latencies and clock skews applied
 	destroyed  map[string]int // destructive faults applied, by "kind on class"
 	ev         fault.Event
 	// fired collects what one Eval fired; the actions run after Eval
@@ -268,6 +269,8 @@ func (r *planRunner) note(i int, a fault.Action, ev *fault.Event) {
 	switch a.Kind {
 	case fault.ActTornWrite, fault.ActLostWrite, fault.ActMisdirectedWrite, fault.ActBitFlip:
 		r.destroyed[fmt.Sprintf("%s on %s", a.Kind, ev.File)]++
+	case fault.ActPause, fault.ActLatency, fault.ActClockSkew:
+		r.stalls++
 	}
 }
 

@@ -148,7 +148,7 @@ func TestFaultActions(t *testing.T) {
 	for k, tc := range faultCases {
 		t.Run(k.String(), func(t *testing.T) {
 			for seed := uint64(1); seed <= 3; seed++ {
-				c := dbConfig(seed)
+				c := insertConfig(seed)
 				c.Txns = 30
 				c.Faults = "# no faults\n" // an empty plan: no crash drawn from the seed
 				base := Run(c)
@@ -173,7 +173,7 @@ func TestFaultActions(t *testing.T) {
 func TestNonAtomicRenameCrashIsSurvived(t *testing.T) {
 	fired := 0
 	for seed := uint64(1); seed <= 20; seed++ {
-		c := dbConfig(seed)
+		c := insertConfig(seed)
 		c.Txns = 40
 		c.Faults = "crash mode=random-subset rename=non-atomic when op=syncdir and path=pg_wal\n"
 		r := Run(c)

@@ -3,30 +3,25 @@ package simtest
 import (
 	"fmt"
 	"time"
+
+	lin "github.com/pgdst/pgdst/linearizability"
 )
 
-// Outcome is what a client learned about an operation.
-type Outcome uint8
+// Outcome is what a client learned about an operation (package
+// linearizability's, so that histories pass to its checkers as they are).
+type Outcome = lin.Outcome
 
+// The outcomes.
 const (
-	// Unknown: the client never heard back (a crash or terminated
-	// connection); the operation may or may not have taken effect.
-	Unknown Outcome = iota
+	// Unknown: the client never heard back (a crash, a terminated or
+	// abandoned connection); the operation may or may not have taken
+	// effect.
+	Unknown = lin.Unknown
 	// OK: the operation was acknowledged.
-	OK
+	OK = lin.OK
 	// Failed: the engine reported an error; the operation had no effect.
-	Failed
+	Failed = lin.Failed
 )
-
-func (o Outcome) String() string {
-	switch o {
-	case OK:
-		return "ok"
-	case Failed:
-		return "failed"
-	}
-	return "unknown"
-}
 
 // Op is one recorded client operation: here, a write transaction.
 type Op struct {
@@ -49,9 +44,13 @@ func (op *Op) String() string {
 	return fmt.Sprintf("client %d txn %d (xid %d, %d writes, called at %v, %s)", op.Client, op.Index, op.Xid, len(op.Keys), op.Call, ret)
 }
 
-// History is every operation of a run, in call order.
+// History is every operation of a run, in call order, by workload.
 type History struct {
-	Ops []*Op
+	Ops       []*Op          // the insert workload's transactions
+	Registers []lin.RegOp    // the register workload's statements
+	Lists     []lin.Txn      // the list-append transactions
+	BankReads []lin.BankRead // the bank workload's snapshot reads
+	BankTxns  int            // bank transactions, reads and transfers
 }
 
 func (h *History) begin(client, index int, keys, vals []uint64, now time.Duration) *Op {

@@ -17,6 +17,7 @@ import (
 // archive mode for the archiver's.
 func pointsConfig(seed uint64) Config {
 	c := DefaultConfig(seed)
+	c.Workload = WorkloadInsert // its 1000-byte rows fill WAL segments, which the archiver's points need
 	c.Swarm = false
 	c.Txns = 40
 	return c

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	lin "github.com/pgdst/pgdst/linearizability"
+
 	"github.com/pgdst/pgdst/engine/bugs"
 	"github.com/pgdst/pgdst/engine/db"
 	"github.com/pgdst/pgdst/engine/env"
@@ -37,7 +39,23 @@ type Config struct {
 	// the scaled-down timings that make checkpoints happen within a run.
 	// It overrides Swarm's timing draws.
 	PGTimings bool
-	Bugs      bugs.Set
+	// Workload is what the clients do (workload.go): insert, register,
+	// bank, append or mixed.
+	Workload string
+	// Isolation is the level of the clients' transaction blocks
+	// (read-committed or repeatable-read); "" draws one from the seed
+	// under Swarm and is read-committed otherwise.
+	Isolation string
+	// ClientTimeout is how long a client waits for a statement's reply
+	// before it abandons the connection (the outcome is then unknown); 0
+	// waits forever, or under Swarm draws one from the seed.
+	ClientTimeout time.Duration
+	// AsyncCommit runs the server with synchronous_commit = off: a commit
+	// is acknowledged before its WAL is durable, and the WAL writer
+	// flushes it within a few wal_writer_delays. Only the insert workload
+	// can be judged so (its checker knows the loss PostgreSQL allows).
+	AsyncCommit bool
+	Bugs        bugs.Set
 	// Faults is the fault plan, in package fault's text form; "" draws
 	// one from the seed.
 	Faults string
@@ -50,7 +68,7 @@ type Config struct {
 
 // DefaultConfig is the embedded default workload.
 func DefaultConfig(seed uint64) Config {
-	return Config{Seed: seed, Clients: 4, Txns: 12, WritesMax: 3, ThinkMax: 2 * time.Millisecond, Swarm: true}
+	return Config{Seed: seed, Clients: 4, Txns: 12, WritesMax: 3, ThinkMax: 2 * time.Millisecond, Swarm: true, Workload: WorkloadMixed}
 }
 
 // CampaignGCPercent is the GOGC a campaign runs with (see cmd/pgdst).
@@ -69,6 +87,20 @@ func (c Config) Validate() error {
 	}
 	if c.ThinkMax < 0 || c.ThinkMax > time.Minute {
 		return fmt.Errorf("think-max must be in [0, 1m], got %v", c.ThinkMax)
+	}
+	if err := validWorkload(c.Workload); err != nil {
+		return err
+	}
+	if c.Isolation != "" {
+		if _, err := parseIsolation(c.Isolation); err != nil {
+			return err
+		}
+	}
+	if c.AsyncCommit && c.Workload != WorkloadInsert {
+		return fmt.Errorf("synchronous_commit=off needs the insert workload: the %s workload's checkers assume acknowledged commits are durable", c.Workload)
+	}
+	if c.ClientTimeout < 0 || c.ClientTimeout > time.Hour {
+		return fmt.Errorf("client timeout must be in [0, 1h], got %v", c.ClientTimeout)
 	}
 	if c.CrashMode != "" {
 		if _, err := ParseCrashMode(c.CrashMode); err != nil {
@@ -89,11 +121,13 @@ func (c Config) Validate() error {
 // resolved is a Config with every seeded choice made.
 type resolved struct {
 	Config
-	crash  CrashMode
-	engine db.Config
-	server pgproc.Config
-	sched  SchedConfig
-	lat    Latency
+	crash   CrashMode
+	engine  db.Config
+	server  pgproc.Config
+	sched   SchedConfig
+	lat     Latency
+	iso     db.Isolation  // the clients' transaction blocks
+	timeout time.Duration // the clients' statement timeout (0: none)
 }
 
 func resolve(c Config, rng *Rand) resolved {
@@ -102,6 +136,16 @@ func resolve(c Config, rng *Rand) resolved {
 		r.sched.SwitchProb = 0.02 + 0.5*rng.Float64()
 	}
 	resolveDB(c, rng, &r)
+	r.iso, _ = parseIsolation(IsoReadCommitted)
+	if c.Isolation != "" {
+		r.iso, _ = parseIsolation(c.Isolation) // Validate has checked it
+	} else if c.Swarm && rng.Intn(2) == 0 {
+		r.iso = db.RepeatableRead
+	}
+	r.timeout = c.ClientTimeout
+	if c.Swarm && c.ClientTimeout == 0 {
+		r.timeout = time.Duration(20+rng.Intn(180)) * time.Millisecond
+	}
 	if c.CrashMode == "" {
 		r.crash = CrashMode(rng.Intn(3))
 	} else {
@@ -149,6 +193,17 @@ type Result struct {
 	// judgeBeyondLimits).
 	Detected string
 	History  *History
+	// Linearizability and Isolation are the history checkers' results
+	// (nil when the workload has no registers or no lists): porcupine's
+	// visualization and the anomalies found, allowed ones included.
+	Linearizability *lin.LinResult
+	Isolation       *lin.IsolationResult
+	// Notes are what the checkers could not decide, for the summary.
+	Notes []string
+	// AsyncLost counts acknowledged transactions lost under
+	// synchronous_commit = off (within PostgreSQL's bound, or the run
+	// fails).
+	AsyncLost int
 }
 
 // TraceString is the 16-hex-digit trace hash.
@@ -245,16 +300,20 @@ func (res *Result) classifyCrash(st Stop, stopAction fault.Action) (powerLoss, o
 	return false, false
 }
 
-// workload is the simulated clients: each runs Txns write transactions of
-// fresh keys, so that every key has exactly one writer and the checker can
-// tell exactly which transactions survived.
+// workload is the simulated clients (workload.go): each runs Txns
+// transactions of the run's workload kinds, recorded in hist.
 type workload struct {
-	pm      *pgproc.Postmaster
-	rc      resolved
-	node    *Node
-	hist    *History
-	rng     *Rand
-	running int
+	pm         *pgproc.Postmaster
+	rc         resolved
+	node       *Node
+	hist       *History
+	rng        *Rand
+	running    int
+	crashAt    time.Duration    // virtual time the workload phase ended
+	crashTimes []time.Duration  // the crash-restarts during the workload
+	stalls     int              // process stalls the plan applied (async-commit bound)
+	regSeq     uint64           // register writes so far: values are unique
+	listSeq    [listKeys]uint64 // appends so far, per list: values are unique per key
 }
 
 func (w *workload) key(client, txn, i int) uint64 {
@@ -268,12 +327,20 @@ func value(client, txn, i int) uint64 {
 // judge applies the per-transaction rules to how many of each
 // transaction's writes recovery kept: an acknowledged transaction fully
 // (durability); a failed one not at all, an unknown one all or nothing
-// (atomicity).
+// (atomicity). With synchronous_commit = off an acknowledged transaction
+// may be lost, but only as PostgreSQL allows (asyncLossAllowed).
 func (w *workload) judge(present map[*Op]int, res *Result) {
 	for _, op := range w.hist.Ops {
 		n := present[op]
 		switch op.Outcome {
 		case OK:
+			if n == 0 && w.rc.AsyncCommit {
+				if why := w.asyncLossAllowed(op, present); why != "" {
+					res.fail(CheckDurability, "acknowledged %s lost under synchronous_commit=off, %s", op, why)
+				}
+				res.AsyncLost++
+				continue
+			}
 			if n != len(op.Keys) {
 				res.fail(CheckDurability, "acknowledged %s: %d of %d writes lost after %s", op, len(op.Keys)-n, len(op.Keys), res.CrashKind)
 			}
@@ -289,11 +356,69 @@ func (w *workload) judge(present map[*Op]int, res *Result) {
 	}
 }
 
+// asyncBound is how long an asynchronous commit may stay not durable:
+// PostgreSQL's three wal_writer_delays, which assume the flush itself
+// takes no time, plus the simulated disk's time for the flushes one
+// commit may queue behind (the WAL writer's fsync in progress, then a new
+// segment's file and directory fsyncs, then its own).
+func (w *workload) asyncBound() time.Duration {
+	return 3*w.rc.engine.WalWriterDelay + 4*w.rc.lat.Sync
+}
+
+// asyncLossAllowed judges one acknowledged transaction that recovery lost
+// under synchronous_commit = off, and says why the loss is not allowed
+// ("" when it is). PostgreSQL's promise (runtime-config-wal,
+// "synchronous_commit"; XLogSetAsyncXactLSN wakes the WAL writer) is
+// twofold: the loss is a suffix of the commit order — commit records are
+// replayed in WAL order, so if a transaction that committed later
+// survived, every earlier one did — and it is bounded in time: the WAL
+// writer makes an asynchronous commit durable within three times
+// wal_writer_delay. The time bound holds only for a running system, so it
+// is not applied when the plan paused, slowed or skewed a process.
+func (w *workload) asyncLossAllowed(op *Op, present map[*Op]int) string {
+	// A crash-restart discards WAL not yet written, as a power loss does:
+	// the loss is judged within the epoch that ends at the first crash
+	// after the acknowledgement.
+	end := w.crashAt
+	for _, t := range w.crashTimes {
+		if t >= op.Return {
+			end = min(end, t)
+		}
+	}
+	for _, later := range w.hist.Ops {
+		if later.Call > op.Return && later.Call < end && present[later] > 0 {
+			return fmt.Sprintf("yet %s, which began after it was acknowledged, survived (the loss must be a suffix of the commit order)", later)
+		}
+	}
+	bound := w.asyncBound()
+	if w.stalls == 0 && end-op.Return > bound {
+		return fmt.Sprintf("acknowledged %v before the crash, longer than 3 x wal_writer_delay + 4 fsyncs = %v", end-op.Return, bound)
+	}
+	return ""
+}
+
 // Summary is the readable report of a run, ending with the verdict line.
 func (r *Result) Summary() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "config: %s\n", r.Config)
-	fmt.Fprintf(&b, "workload: %d transactions, %d acknowledged, %d unknown at the crash\n", len(r.History.Ops), r.Acked, r.Unknown)
+	h := r.History
+	fmt.Fprintf(&b, "workload: %d insert transactions, %d acknowledged, %d unknown at the crash\n", len(h.Ops), r.Acked, r.Unknown)
+	if len(h.Registers) > 0 && r.Linearizability != nil {
+		fmt.Fprintf(&b, "registers: %d operations (final reads included); linearizability: %s\n", len(h.Registers), r.Linearizability.Verdict)
+	}
+	if h.BankTxns > 0 {
+		fmt.Fprintf(&b, "bank: %d transactions, %d snapshot reads judged (final read included)\n", h.BankTxns, len(h.BankReads))
+	}
+	if len(h.Lists) > 0 && r.Isolation != nil {
+		fmt.Fprintf(&b, "list-append: %d transactions (final read included); anomalies found: %d, forbidden at the run's level: %d\n",
+			len(h.Lists), len(r.Isolation.Findings), len(r.Isolation.Forbidden))
+	}
+	if r.AsyncLost > 0 {
+		fmt.Fprintf(&b, "synchronous_commit=off: %d acknowledged transactions lost, within the bound\n", r.AsyncLost)
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(&b, "note: %s\n", n)
+	}
 	for _, c := range r.CrashRestarts {
 		fmt.Fprintf(&b, "crash-restart during the workload: %s\n", c)
 	}

@@ -10,6 +10,14 @@ import (
 
 func dbConfig(seed uint64) Config { return DefaultConfig(seed) }
 
+// insertConfig is the default run with the insert workload only, whose
+// history the tests that count transactions read.
+func insertConfig(seed uint64) Config {
+	c := DefaultConfig(seed)
+	c.Workload = WorkloadInsert
+	return c
+}
+
 // The storage engine under the simulator: deterministic, seed-sensitive,
 // and no false alarms over the seeds.
 func TestEngineDBDeterministicAndClean(t *testing.T) {

@@ -112,6 +112,9 @@ type workloadFlags struct {
 	faultsFile            string
 	faultLines            faultList
 	faultIntensity        float64
+	workload, isolation   string
+	clientTimeout         time.Duration
+	syncCommit            string
 }
 
 // faultList is the repeatable --fault flag: fault lines given inline.
@@ -139,6 +142,10 @@ func (b *bugList) Set(v string) error {
 
 func (w *workloadFlags) register(fs *flag.FlagSet) {
 	d := simtest.DefaultConfig(1)
+	fs.StringVar(&w.workload, "workload", d.Workload, "what the clients do: "+strings.Join(simtest.Workloads, ", "))
+	fs.StringVar(&w.isolation, "isolation", "", "isolation level of the clients' transactions: "+strings.Join(simtest.Isolations, ", ")+" (default: drawn from the seed)")
+	fs.DurationVar(&w.clientTimeout, "client-timeout", 0, "how long a client waits for a reply before it abandons the connection (default: drawn from the seed; with --no-swarm, forever)")
+	fs.StringVar(&w.syncCommit, "synchronous-commit", "on", "synchronous_commit: on, or off (acknowledged commits may be lost within PostgreSQL's bound; needs --workload insert)")
 	fs.IntVar(&w.clients, "clients", d.Clients, "simulated client processes")
 	fs.IntVar(&w.txns, "txns", d.Txns, "transactions per client")
 	fs.IntVar(&w.writes, "writes", d.WritesMax, "most writes per transaction")
@@ -157,6 +164,14 @@ func (w *workloadFlags) config(seed uint64) (simtest.Config, error) {
 	c := simtest.DefaultConfig(seed)
 	c.Clients, c.Txns, c.WritesMax, c.ThinkMax = w.clients, w.txns, w.writes, w.thinkMax
 	c.CrashMode, c.CrashStep, c.Swarm, c.PGTimings = w.crashMode, w.crashStep, !w.noSwarm, w.pgTimings
+	c.Workload, c.Isolation, c.ClientTimeout = w.workload, w.isolation, w.clientTimeout
+	switch w.syncCommit {
+	case "on":
+	case "off":
+		c.AsyncCommit = true
+	default:
+		return c, fmt.Errorf("synchronous-commit must be on or off, got %q", w.syncCommit)
+	}
 	set, err := bugs.ParseSet(w.bugList.String())
 	if err != nil {
 		return c, err
@@ -184,6 +199,18 @@ func (w *workloadFlags) config(seed uint64) (simtest.Config, error) {
 func (w *workloadFlags) reproFlags() string {
 	d := simtest.DefaultConfig(1)
 	var parts []string
+	if w.workload != d.Workload {
+		parts = append(parts, "--workload "+w.workload)
+	}
+	if w.isolation != "" {
+		parts = append(parts, "--isolation "+w.isolation)
+	}
+	if w.syncCommit != "on" {
+		parts = append(parts, "--synchronous-commit "+w.syncCommit)
+	}
+	if w.clientTimeout != 0 {
+		parts = append(parts, fmt.Sprintf("--client-timeout %v", w.clientTimeout))
+	}
 	if w.clients != d.Clients {
 		parts = append(parts, fmt.Sprintf("--clients %d", w.clients))
 	}

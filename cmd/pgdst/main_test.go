@@ -153,7 +153,7 @@ func shellFields(s string) []string {
 // A systematic campaign reports every crash point, and a failing plan's
 // reproduce command (with its --fault line) fails the same way.
 func TestSystematicCampaignAndItsRepro(t *testing.T) {
-	code, out, _ := runCLI("campaign", "--systematic", "2", "--no-swarm", "--txns", "40", "--bug", "ack-before-flush")
+	code, out, _ := runCLI("campaign", "--systematic", "2", "--workload", "insert", "--no-swarm", "--txns", "40", "--bug", "ack-before-flush")
 	require.Equal(t, 1, code, out)
 	n := len(simtest.CrashPoints())
 	require.Contains(t, out, fmt.Sprintf("systematic, %d crash points x first 2 hits = %d runs", n, 2*n))
@@ -164,7 +164,7 @@ func TestSystematicCampaignAndItsRepro(t *testing.T) {
 	require.Equal(t, 1, code, runOut)
 	require.Contains(t, runOut, "FAIL "+m[2])
 
-	code, out, _ = runCLI("campaign", "--systematic", "1", "--no-swarm", "--txns", "40")
+	code, out, _ = runCLI("campaign", "--systematic", "1", "--workload", "insert", "--no-swarm", "--txns", "40")
 	require.Equal(t, 0, code, out)
 }
 
@@ -190,6 +190,13 @@ func TestFaultsCommandAndBadPlans(t *testing.T) {
 		{"run", "--fault-intensity", "2"},
 		{"campaign", "--systematic", "-1"},
 		{"campaign", "--systematic", "2", "--seeds", "5"},
+		{"run", "--workload", "nope"},
+		{"campaign", "--seeds", "3", "--workload", "nope"},
+		{"run", "--isolation", "serializable"},
+		{"run", "--isolation", "snapshot"},
+		{"run", "--synchronous-commit", "maybe"},
+		{"run", "--synchronous-commit", "off"}, // needs --workload insert
+		{"run", "--client-timeout", "-1s"},
 	} {
 		code, out, errOut := runCLI(args...)
 		require.Equal(t, 2, code, "args %q: %s %s", args, out, errOut)

@@ -1,0 +1,183 @@
+package simtest
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"time"
+
+	"github.com/pgdst/pgdst/engine/db"
+	lin "github.com/pgdst/pgdst/linearizability"
+)
+
+// The history checkers of the register, bank and list-append workloads,
+// run after recovery with the engine quiet: a final read of every
+// workload table joins each history as its last operation (after every
+// other one in real time), so that what recovery kept is judged by the
+// same rules as what clients saw.
+
+// The history checkers, by name (see also run.go's crash checkers).
+const (
+	// CheckLinearizability: the register history is linearizable
+	// (porcupine), final reads included.
+	CheckLinearizability = "linearizability"
+	// CheckIsolation: the list-append history shows no anomaly the
+	// run's isolation level forbids (Elle-style).
+	CheckIsolation = "isolation"
+	// CheckBank: every snapshot read of the accounts balances.
+	CheckBank = "bank"
+)
+
+// porcupineTimeout bounds the linearizability check of one run; a history
+// porcupine cannot decide within it is reported as unknown, not failed.
+const porcupineTimeout = 10 * time.Second
+
+// createWorkloadTables is initdb's part for the workload: its tables with
+// their opening rows, committed before anything can crash.
+func createWorkloadTables(d *db.DB, workload string) error {
+	for _, name := range tablesFor(workload) {
+		if err := d.CreateTable(name); err != nil {
+			return err
+		}
+		s, err := d.Connect()
+		if err != nil {
+			return err
+		}
+		keys, vals := initialRows(name)
+		for i, k := range keys {
+			if err = s.Insert(name, k, vals[i]); err != nil {
+				break
+			}
+		}
+		s.Close()
+		if err != nil {
+			return fmt.Errorf("initial rows of %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// checkHistories reads every workload table after recovery and judges
+// the register, bank and list-append histories.
+func (w *workload) checkHistories(d *db.DB, res *Result) {
+	tables := tablesFor(w.rc.Workload)
+	if len(tables) == 0 {
+		return
+	}
+	s, err := d.Connect()
+	if err != nil {
+		res.fail(CheckRecovery, "connect after recovery: %v", err)
+		return
+	}
+	defer s.Close()
+	final := map[string]map[uint64][]byte{}
+	for _, name := range tables {
+		rows := map[uint64][]byte{}
+		if err := s.Scan(name, 0, math.MaxUint64, func(k uint64, v []byte) bool {
+			rows[k] = append([]byte(nil), v...)
+			return true
+		}); err != nil {
+			res.fail(CheckRecovery, "scan of %s after recovery: %v", name, err)
+			return
+		}
+		final[name] = rows
+	}
+	at := w.now()
+	for _, name := range tables {
+		switch name {
+		case tableRegister:
+			w.checkRegisters(final[name], at, res)
+		case tableBank:
+			w.checkBank(final[name], at, res)
+		case tableLists:
+			w.checkLists(final[name], at, res)
+		}
+	}
+}
+
+// checkRegisters adds a final read of each register and runs porcupine.
+func (w *workload) checkRegisters(rows map[uint64][]byte, at int64, res *Result) {
+	h := w.hist
+	for k := uint64(0); k < registerKeys; k++ {
+		v := uint64(math.MaxUint64)
+		if b, ok := rows[k]; ok {
+			v = decodeU64(b)
+		}
+		h.Registers = append(h.Registers, lin.RegOp{Client: -1, Call: at, Return: at + 1, Kind: lin.RegRead, Key: k, Result: v, Outcome: lin.OK})
+	}
+	r := lin.CheckRegisters(h.Registers, porcupineTimeout)
+	res.Linearizability = r
+	switch r.Verdict {
+	case "illegal":
+		res.fail(CheckLinearizability, "register history of %d operations is not linearizable: %s", len(h.Registers), r.Explanation)
+	case "unknown":
+		res.Notes = append(res.Notes, fmt.Sprintf("linearizability: porcupine gave up after %v on %d operations", porcupineTimeout, len(h.Registers)))
+	}
+}
+
+// checkBank adds a final read of every account and checks that every
+// snapshot read balances.
+func (w *workload) checkBank(rows map[uint64][]byte, at int64, res *Result) {
+	h := w.hist
+	balances := map[uint64]int64{}
+	for k, b := range rows {
+		balances[k] = int64(decodeU64(b))
+	}
+	h.BankReads = append(h.BankReads, lin.BankRead{Client: -1, Call: at, Return: at + 1, Balances: balances})
+	r := lin.CheckBank(h.BankReads, bankAccounts, bankTotal)
+	for _, v := range r.Violations {
+		res.fail(CheckBank, "%s", v)
+	}
+}
+
+// checkLists judges what recovery kept of the lists (every append of an
+// acknowledged transaction present, none of a failed one, all or none of
+// an unknown one's, and no value nobody appended), then adds a final read
+// of every list and runs the isolation checker at the run's level.
+func (w *workload) checkLists(rows map[uint64][]byte, at int64, res *Result) {
+	h := w.hist
+	kept := map[[2]uint64]bool{} // (key, value) present after recovery
+	final := lin.Txn{ID: len(h.Lists), Client: -1, Call: at, Return: at + 1, Outcome: lin.OK}
+	keys := make([]uint64, 0, len(rows))
+	for k := range rows {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
+	for _, k := range keys {
+		list := decodeList(rows[k])
+		for _, v := range list {
+			kept[[2]uint64{k, v}] = true
+		}
+		final.Mops = append(final.Mops, lin.Mop{Kind: lin.MopRead, Key: k, List: list})
+	}
+	for i := range h.Lists {
+		t := &h.Lists[i]
+		n, appends := 0, 0
+		for _, m := range t.Mops {
+			if m.Kind == lin.MopAppend {
+				appends++
+				if kept[[2]uint64{m.Key, m.Value}] {
+					n++
+				}
+			}
+		}
+		switch {
+		case t.Outcome == lin.OK && n != appends:
+			res.fail(CheckDurability, "acknowledged list-append %s: %d of %d appends lost after %s", t, appends-n, appends, res.CrashKind)
+		case t.Outcome == lin.Failed && n != 0:
+			res.fail(CheckAtomicity, "failed list-append %s: %d appends present", t, n)
+		case t.Outcome == lin.Unknown && n != 0 && n != appends:
+			res.fail(CheckAtomicity, "partial list-append %s: %d of %d appends present", t, n, appends)
+		}
+	}
+	h.Lists = append(h.Lists, final)
+	level := lin.ReadCommitted
+	if w.rc.iso == db.RepeatableRead {
+		level = lin.RepeatableRead
+	}
+	r := lin.CheckIsolation(h.Lists, level)
+	res.Isolation = r
+	for _, f := range r.Forbidden {
+		res.fail(CheckIsolation, "%s at %s: %s", f.Anomaly, level, f.Explanation)
+	}
+}

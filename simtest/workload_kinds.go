@@ -1,0 +1,247 @@
+package simtest
+
+import (
+	"encoding/binary"
+	"errors"
+	"math"
+
+	"github.com/pgdst/pgdst/engine/db"
+	pgproc "github.com/pgdst/pgdst/engine/proc"
+	lin "github.com/pgdst/pgdst/linearizability"
+)
+
+// The register, bank and list-append transactions (workload.go describes
+// the workloads). Each returns false when the server is gone for good.
+
+func u64(v uint64) []byte {
+	b := make([]byte, 8)
+	binary.LittleEndian.PutUint64(b, v)
+	return b
+}
+
+// decodeU64 reads a register or a balance; a value of the wrong size reads
+// as MaxUint64, which no client ever writes, so the checker sees garbage
+// as garbage.
+func decodeU64(b []byte) uint64 {
+	if len(b) != 8 {
+		return math.MaxUint64
+	}
+	return binary.LittleEndian.Uint64(b)
+}
+
+// decodeList reads a list of appended values; a ragged list reads with
+// MaxUint64 at its end, a value nobody appended.
+func decodeList(b []byte) []uint64 {
+	out := make([]uint64, 0, len(b)/8+1)
+	for len(b) >= 8 {
+		out = append(out, binary.LittleEndian.Uint64(b))
+		b = b[8:]
+	}
+	if len(b) > 0 {
+		out = append(out, math.MaxUint64)
+	}
+	return out
+}
+
+// registerOp is one autocommit read, write or compare-and-set of a hot
+// key. Written values are unique: the client in the high bits.
+func (s *session) registerOp() bool {
+	if !s.connect() {
+		return false
+	}
+	w := s.w
+	key := uint64(s.rng.Intn(registerKeys))
+	w.regSeq++
+	op := lin.RegOp{Client: s.c, Key: key, Call: w.now()}
+	req := pgproc.Request{Table: tableRegister, Key: key}
+	switch s.rng.Intn(3) {
+	case 0:
+		op.Kind, req.Op = lin.RegRead, pgproc.OpGet
+	case 1:
+		op.Kind, req.Op = lin.RegWrite, pgproc.OpUpdate
+		op.Value = uint64(s.c+1)<<32 | w.regSeq
+		req.Val = u64(op.Value)
+	default:
+		op.Kind, req.Op = lin.RegCAS, pgproc.OpCAS
+		op.Value = uint64(s.c+1)<<32 | w.regSeq
+		op.Expect = s.lastReg[key]
+		req.Val, req.Expect = u64(op.Value), u64(op.Expect)
+	}
+	// Recorded before the call: a crash parks the client mid-call, and
+	// the operation must then stand in the history as unknown.
+	i := len(w.hist.Registers)
+	w.hist.Registers = append(w.hist.Registers, op)
+	resp, err := s.call(req)
+	op.Return = w.now()
+	switch {
+	case err == nil:
+		op.Outcome = lin.OK
+		switch op.Kind {
+		case lin.RegRead:
+			op.Result = math.MaxUint64 // a missing row reads as garbage
+			if resp.Found {
+				op.Result = decodeU64(resp.Val)
+			}
+			s.lastReg[key] = op.Result
+		case lin.RegWrite:
+			if !resp.Done {
+				op.Outcome = lin.Failed // UPDATE 0: the row is gone, which the final read shows
+			}
+			s.lastReg[key] = op.Value
+		case lin.RegCAS:
+			op.Swapped = resp.Done
+			if resp.Done {
+				s.lastReg[key] = op.Value
+			}
+		}
+	case s.lost(err):
+		op.Outcome = lin.Unknown
+	default:
+		op.Outcome = lin.Failed
+	}
+	w.hist.Registers[i] = op
+	return true
+}
+
+// bankTxn is a transfer between two accounts, or a read of every account
+// in one snapshot, retried on serialization failures. Under READ
+// COMMITTED a read is one statement (one snapshot); under REPEATABLE READ
+// it may also be one statement per account, all in the transaction's
+// snapshot. Transfers add and subtract in place (UPDATE ... SET balance =
+// balance + d), so READ COMMITTED loses no update either.
+func (s *session) bankTxn() bool {
+	w := s.w
+	read := s.rng.Intn(3) == 0
+	perAccount := w.rc.iso == db.RepeatableRead && s.rng.Intn(2) == 0
+	from, to := uint64(s.rng.Intn(bankAccounts)), uint64(s.rng.Intn(bankAccounts-1))
+	if to >= from {
+		to++
+	}
+	amount := int64(1 + s.rng.Intn(20))
+	for attempt := 0; attempt < retriesMax; attempt++ {
+		if !s.connect() {
+			return false
+		}
+		call := w.now()
+		_, err := s.call(pgproc.Request{Op: pgproc.OpBegin, Iso: w.rc.iso})
+		balances := map[uint64]int64{}
+		switch {
+		case err != nil:
+		case read && !perAccount:
+			var resp pgproc.Response
+			if resp, err = s.stmt(pgproc.Request{Op: pgproc.OpScan, Table: tableBank, Lo: 0, Hi: math.MaxUint64}); err == nil {
+				for _, r := range resp.Rows {
+					balances[r.Key] = int64(decodeU64(r.Val))
+				}
+			}
+		case read:
+			for a := uint64(0); a < bankAccounts && err == nil; a++ {
+				var resp pgproc.Response
+				if resp, err = s.stmt(pgproc.Request{Op: pgproc.OpGet, Table: tableBank, Key: a}); err == nil && resp.Found {
+					balances[a] = int64(decodeU64(resp.Val))
+				}
+			}
+		case w.rc.iso == db.RepeatableRead:
+			// Read, then write what was read: safe only because
+			// REPEATABLE READ fails the write with 40001 when another
+			// transfer changed the account since the snapshot.
+			var bal [2]uint64
+			for i, acct := range []uint64{from, to} {
+				var resp pgproc.Response
+				if err == nil {
+					if resp, err = s.stmt(pgproc.Request{Op: pgproc.OpGet, Table: tableBank, Key: acct}); err == nil {
+						bal[i] = decodeU64(resp.Val)
+					}
+				}
+			}
+			for i, acct := range []uint64{from, to} {
+				if err == nil {
+					_, err = s.stmt(pgproc.Request{Op: pgproc.OpUpdate, Table: tableBank, Key: acct, Val: u64(bal[i] + uint64([2]int64{-amount, amount}[i]))})
+				}
+			}
+		default:
+			// READ COMMITTED: UPDATE ... SET balance = balance + d, which
+			// EvalPlanQual applies to the newest version.
+			for _, leg := range []struct {
+				acct  uint64
+				delta int64
+			}{{from, -amount}, {to, amount}} {
+				if err == nil {
+					_, err = s.stmt(pgproc.Request{Op: pgproc.OpAdd, Table: tableBank, Key: leg.acct, Delta: leg.delta})
+				}
+			}
+		}
+		readOK := read && err == nil
+		outcome, err := s.end(err, false)
+		w.hist.BankTxns++
+		if readOK {
+			// Every statement of the read succeeded: whatever the
+			// COMMIT says, the snapshot it read must balance.
+			w.hist.BankReads = append(w.hist.BankReads, lin.BankRead{Client: s.c, Call: call, Return: w.now(), Balances: balances})
+		}
+		if outcome != Failed || !retryable(err) {
+			return true
+		}
+	}
+	return true
+}
+
+// appendTxn is one list-append transaction: reads of whole lists and
+// appends of values unique per key, retried (as a new transaction with
+// new values) on serialization failures.
+func (s *session) appendTxn() bool {
+	w := s.w
+	n := 1 + s.rng.Intn(listMopsMax)
+	for attempt := 0; attempt < retriesMax; attempt++ {
+		if !s.connect() {
+			return false
+		}
+		// Recorded before the first call and updated in place: a crash
+		// parks the client mid-transaction, which must then stand in
+		// the history as unknown with the appends it sent.
+		id := len(w.hist.Lists)
+		w.hist.Lists = append(w.hist.Lists, lin.Txn{ID: id, Client: s.c, Call: w.now()})
+		// Other clients append to the history while this one waits, so
+		// the entry is looked up afresh after every call, never held.
+		txn := func() *lin.Txn { return &w.hist.Lists[id] }
+		_, err := s.call(pgproc.Request{Op: pgproc.OpBegin, Iso: w.rc.iso})
+		for i := 0; i < n && err == nil; i++ {
+			key := uint64(s.rng.Intn(listKeys))
+			if s.rng.Intn(2) == 0 {
+				var resp pgproc.Response
+				if resp, err = s.stmt(pgproc.Request{Op: pgproc.OpGet, Table: tableLists, Key: key}); err == nil {
+					txn().Mops = append(txn().Mops, lin.Mop{Kind: lin.MopRead, Key: key, List: decodeList(resp.Val)})
+				}
+				continue
+			}
+			w.listSeq[key]++
+			v := w.listSeq[key]
+			txn().Mops = append(txn().Mops, lin.Mop{Kind: lin.MopAppend, Key: key, Value: v})
+			var resp pgproc.Response
+			if resp, err = s.stmt(pgproc.Request{Op: pgproc.OpAppend, Table: tableLists, Key: key, Val: u64(v)}); err == nil && !resp.Done {
+				err = errListGone
+			}
+		}
+		abort := s.rng.Intn(16) == 0
+		outcome, err := s.end(err, abort)
+		t := txn()
+		t.Return, t.Outcome = w.now(), outcome
+		if err != nil {
+			t.Err = err.Error()
+		}
+		if outcome == Unknown {
+			// Reads of a transaction that never returned are not
+			// trusted: its statements' replies may be partial.
+			for i := range t.Mops {
+				t.Mops[i].List = nil
+			}
+		}
+		if outcome != Failed || !retryable(err) {
+			return true
+		}
+	}
+	return true
+}
+
+// errListGone is an append that updated no row: the list's row is gone.
+var errListGone = errors.New("append updated no row: the list's row is missing")
