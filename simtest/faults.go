@@ -73,6 +73,7 @@ type planRunner struct {
 	nApplied   int
 	kills      int            // server processes killed (each a crash-restart)
 	stalls     int            // pauses, latencies and clock skews applied
+	crashedAt  []string       // the injection points crashes fired at, in order
 	destroyed  map[string]int // destructive faults applied, by "kind on class"
 	ev         fault.Event
 	// fired collects what one Eval fired; the actions run after Eval
@@ -315,6 +316,9 @@ func (r *planRunner) act(i int, a fault.Action, ev *fault.Event) {
 		}
 		r.note(i, a, ev)
 		r.stopped, r.stopAction = true, a
+		if ev.Kind == fault.EventPoint {
+			r.crashedAt = append(r.crashedAt, ev.Point)
+		}
 		r.node.Sim.stopForFault(fmt.Sprintf("fault %d: %s on %s", i+1, a, describeEvent(ev)))
 	case fault.ActPause:
 		r.note(i, a, ev)

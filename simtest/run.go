@@ -16,54 +16,56 @@ import (
 )
 
 // Config is everything that defines a run besides the build: with the same
-// Config, a run is byte-for-byte the same run.
+// Config, a run is byte-for-byte the same run. It is plain data, written
+// to and read from repro files as JSON (durations in nanoseconds, bugs by
+// name).
 type Config struct {
-	Seed      uint64
-	Clients   int
-	Txns      int // per client
-	WritesMax int // writes per transaction, drawn in [1, WritesMax]
+	Seed      uint64 `json:"seed"`
+	Clients   int    `json:"clients"`
+	Txns      int    `json:"txns"`       // per client
+	WritesMax int    `json:"writes_max"` // writes per transaction, drawn in [1, WritesMax]
 	// ThinkMax is the longest pause of a client before each transaction,
 	// drawn uniformly in [0, ThinkMax) of virtual time.
-	ThinkMax time.Duration
+	ThinkMax time.Duration `json:"think_max_ns"`
 	// CrashMode is what the disk keeps of unsynced writes at the crash;
 	// "" draws one from the seed.
-	CrashMode string
+	CrashMode string `json:"crash_mode"`
 	// CrashStep is the step at which power fails; 0 draws one from the seed.
-	CrashStep uint64
+	CrashStep uint64 `json:"crash_step"`
 	// Swarm draws the engine's timing knobs and the scheduler's switch
 	// probability from the seed, as TigerBeetle's VOPR and FoundationDB's
 	// knobs do, so that many seeds explore many configurations.
-	Swarm bool
+	Swarm bool `json:"swarm"`
 	// PGTimings keeps PostgreSQL's own defaults for the background
 	// processes (bgwriter_delay 200ms, checkpoint_timeout 5min) instead of
 	// the scaled-down timings that make checkpoints happen within a run.
 	// It overrides Swarm's timing draws.
-	PGTimings bool
+	PGTimings bool `json:"pg_timings"`
 	// Workload is what the clients do (workload.go): insert, register,
 	// bank, append or mixed.
-	Workload string
+	Workload string `json:"workload"`
 	// Isolation is the level of the clients' transaction blocks
 	// (read-committed or repeatable-read); "" draws one from the seed
 	// under Swarm and is read-committed otherwise.
-	Isolation string
+	Isolation string `json:"isolation"`
 	// ClientTimeout is how long a client waits for a statement's reply
 	// before it abandons the connection (the outcome is then unknown); 0
 	// waits forever, or under Swarm draws one from the seed.
-	ClientTimeout time.Duration
+	ClientTimeout time.Duration `json:"client_timeout_ns"`
 	// AsyncCommit runs the server with synchronous_commit = off: a commit
 	// is acknowledged before its WAL is durable, and the WAL writer
 	// flushes it within a few wal_writer_delays. Only the insert workload
 	// can be judged so (its checker knows the loss PostgreSQL allows).
-	AsyncCommit bool
-	Bugs        bugs.Set
+	AsyncCommit bool     `json:"async_commit"`
+	Bugs        bugs.Set `json:"bugs"`
 	// Faults is the fault plan, in package fault's text form; "" draws
 	// one from the seed.
-	Faults string
+	Faults string `json:"faults"`
 	// FaultIntensity in [0, 1] adds the swarm's disk and clock faults to
 	// a plan drawn from the seed (0: none).
-	FaultIntensity float64
+	FaultIntensity float64 `json:"fault_intensity"`
 	// TraceOut, when set, receives the readable trace.
-	TraceOut io.Writer
+	TraceOut io.Writer `json:"-"`
 }
 
 // DefaultConfig is the embedded default workload.
@@ -200,6 +202,12 @@ type Result struct {
 	Isolation       *lin.IsolationResult
 	// Notes are what the checkers could not decide, for the summary.
 	Notes []string
+	// PointHits counts, per injection point, the hits while the fault
+	// plan was installed (the workload and the recoveries it crashed);
+	// CrashedAt lists the points where the plan's crashes fired. A
+	// campaign sums them to find blind spots.
+	PointHits map[string]uint64
+	CrashedAt []string
 	// AsyncLost counts acknowledged transactions lost under
 	// synchronous_commit = off (within PostgreSQL's bound, or the run
 	// fails).

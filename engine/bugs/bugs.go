@@ -110,6 +110,21 @@ func (s Set) String() string {
 	return strings.Join(s.Names(), ",")
 }
 
+// MarshalText writes the set as its sorted names ("none" when empty), so
+// that a repro file names bugs rather than bit positions, which a later
+// build may renumber.
+func (s Set) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText reads what MarshalText wrote; an unknown name is an error.
+func (s *Set) UnmarshalText(b []byte) error {
+	set, err := ParseSet(string(b))
+	if err != nil {
+		return err
+	}
+	*s = set
+	return nil
+}
+
 // Parse looks a bug up by name.
 func Parse(name string) (ID, error) {
 	for id := ID(0); id < numBugs; id++ {

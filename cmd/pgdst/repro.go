@@ -1,0 +1,125 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+
+	"github.com/pgdst/pgdst/simtest"
+)
+
+// A repro file is everything needed to run one failing seed again, exactly:
+// the full Config (the fault plan made explicit), the build that failed,
+// and what failed. `pgdst replay` re-runs it; `pgdst shrink` reduces it.
+
+// reproFormat is the repro file format's version; a reader refuses others.
+const reproFormat = 1
+
+// Repro is one repro file.
+type Repro struct {
+	Format int    `json:"format"`
+	Build  string `json:"build"` // buildID() of the binary that wrote it
+	Seed   uint64 `json:"seed"`
+	// Config is the run's full configuration, with Faults set to the plan
+	// the run carried, so a later build's plan draws cannot change it.
+	Config simtest.Config `json:"config"`
+	// ResolvedConfig is the configuration with every seeded choice made,
+	// as the run printed it (for people; replay uses Config).
+	ResolvedConfig string  `json:"resolved_config"`
+	Failure        Failure `json:"failure"`
+	// Command reproduces the run from the command line.
+	Command string `json:"command"`
+}
+
+// Failure is what a failing run found.
+type Failure struct {
+	Checker  string   `json:"checker"`
+	Failures []string `json:"failures"`
+	Trace    string   `json:"trace"` // the run's trace hash
+}
+
+// newRepro describes a finished run for its repro file.
+func newRepro(cfg simtest.Config, res *simtest.Result, command string) *Repro {
+	cfg.TraceOut = nil
+	if cfg.Faults == "" {
+		cfg.Faults = res.Plan
+	}
+	return &Repro{
+		Format: reproFormat, Build: buildID(), Seed: res.Seed, Config: cfg, ResolvedConfig: res.Config,
+		Failure: Failure{Checker: res.Checker, Failures: res.Failures, Trace: res.TraceString()},
+		Command: command,
+	}
+}
+
+// buildID names the binary: the module version and, when built from a
+// VCS checkout, the revision and whether the tree was modified.
+func buildID() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	id := bi.Main.Path + "@" + bi.Main.Version
+	var rev, modified string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				modified = "+modified"
+			}
+		}
+	}
+	if rev != "" {
+		id += " " + rev + modified
+	}
+	return id
+}
+
+// writeRepro writes r as indented JSON to path.
+func writeRepro(path string, r *Repro) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// readRepro reads and validates a repro file: malformed or truncated JSON,
+// unknown fields, another format version or an invalid config is an error
+// of one line.
+func readRepro(path string) (*Repro, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var r Repro
+	if err := dec.Decode(&r); err != nil {
+		return nil, fmt.Errorf("%s: not a repro file: %v", path, err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("%s: not a repro file: trailing data after the JSON object", path)
+	}
+	if r.Format != reproFormat {
+		return nil, fmt.Errorf("%s: repro format %d, this build reads format %d", path, r.Format, reproFormat)
+	}
+	if r.Config.Seed != r.Seed {
+		return nil, fmt.Errorf("%s: seed %d disagrees with the config's seed %d", path, r.Seed, r.Config.Seed)
+	}
+	if err := r.Config.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: invalid config: %v", path, err)
+	}
+	if r.Failure.Checker == "" {
+		return nil, errors.New(path + ": the repro file records no failure")
+	}
+	return &r, nil
+}
