@@ -53,7 +53,7 @@ func benchRuns(b *testing.B, c Config) {
 // transactions (5 clients x 10) with the background writer and
 // checkpointer, power loss, recovery and the checks. Goal: < 5 ms.
 func BenchmarkRun(b *testing.B) {
-	c := DefaultConfig(1)
+	c := insertConfig(1) // 50 inserting transactions: the shape of PostgreSQL's side of the comparison
 	c.Clients, c.Txns = 5, 10
 	benchRuns(b, c)
 }
@@ -63,7 +63,7 @@ func BenchmarkRun(b *testing.B) {
 // PostgreSQL's default background timings: the simulator skips idle virtual
 // time, so the virtual/wall ratio is the figure to read (goal >= 1000).
 func BenchmarkRunIdle(b *testing.B) {
-	c := DefaultConfig(1)
+	c := insertConfig(1) // 50 inserting transactions: the shape of PostgreSQL's side of the comparison
 	c.Clients, c.Txns = 5, 10
 	c.ThinkMax = 100 * time.Millisecond
 	c.PGTimings = true
@@ -74,7 +74,7 @@ func BenchmarkRunIdle(b *testing.B) {
 // background timings (bgwriter every 1-20 ms): background wakeups, not
 // client work, then bound the ratio.
 func BenchmarkRunIdleSwarm(b *testing.B) {
-	c := DefaultConfig(1)
+	c := insertConfig(1) // 50 inserting transactions: the shape of PostgreSQL's side of the comparison
 	c.Clients, c.Txns = 5, 10
 	c.ThinkMax = 100 * time.Millisecond
 	benchRuns(b, c)
