@@ -100,6 +100,11 @@ func readRepro(path string) (*Repro, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseRepro(path, b)
+}
+
+// parseRepro is readRepro on the file's bytes (fuzzed: FuzzParseRepro).
+func parseRepro(path string, b []byte) (*Repro, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	var r Repro
