@@ -2,6 +2,7 @@ package simtest
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -119,6 +120,48 @@ func TestPlantedBugsAreCaught(t *testing.T) {
 			}
 			for _, r := range runSeeds(tc.seeds, mk) {
 				require.True(t, r.OK, "seed %d: false alarm without the bug: %v", r.Seed, r.Failures)
+			}
+		})
+	}
+}
+
+// TestEachHistoryCheckerCatchesABug: every history checker, alone with its
+// workload, fails runs of a planted bug and passes the same runs without
+// it — so none of them is wired in but unable to fail.
+func TestEachHistoryCheckerCatchesABug(t *testing.T) {
+	for _, tc := range []struct {
+		workload, isolation, bug, checker string
+		minCaught                         int
+	}{
+		{WorkloadRegister, "", "ack-before-flush", CheckLinearizability, 10},
+		{WorkloadBank, IsoRepeatableRead, "rr-no-serialization-failure", CheckBank, 20},
+		{WorkloadAppend, IsoReadCommitted, "aborted-read", CheckIsolation, 10},
+	} {
+		t.Run(tc.checker, func(t *testing.T) {
+			id, err := bugs.Parse(tc.bug)
+			require.NoError(t, err)
+			mk := func(seed uint64) Config {
+				c := DefaultConfig(seed)
+				c.Workload, c.Isolation = tc.workload, tc.isolation
+				return c
+			}
+			caught := 0
+			for _, r := range runSeeds(100, func(seed uint64) Config {
+				c := mk(seed)
+				c.Bugs = c.Bugs.With(id)
+				return c
+			}) {
+				for _, f := range r.Failures {
+					if strings.HasPrefix(f, tc.checker+":") {
+						caught++
+						break
+					}
+				}
+			}
+			t.Logf("%s with %s: caught on %d of 100 seeds", tc.checker, tc.bug, caught)
+			require.GreaterOrEqual(t, caught, tc.minCaught)
+			for _, r := range runSeeds(100, mk) {
+				require.True(t, r.OK, "seed %d: false alarm: %v", r.Seed, r.Failures)
 			}
 		})
 	}
