@@ -44,6 +44,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 
 	"github.com/pgdst/pgdst/engine/bugs"
 	"github.com/pgdst/pgdst/engine/env"
@@ -169,7 +170,13 @@ type Pool struct {
 	e   *env.Env
 	cfg Config
 
-	pages []byte // NBuffers pages, BufferBlocks
+	// pages are the NBuffers pages (BufferBlocks), each allocated on its
+	// first use: a run opens the database several times and seldom
+	// touches every buffer.
+	pages [][]byte
+	// scratch are BLCKSZ buffers for flushBuffer's private copies, reused
+	// once a write is done (a process killed mid-write drops its own).
+	scratch [][]byte
 
 	mu         env.Mutex // the header lock; see the package comment
 	descs      []bufferDesc
@@ -196,7 +203,7 @@ func NewPool(e *env.Env, cfg Config) (*Pool, error) {
 	p := &Pool{
 		e:          e,
 		cfg:        cfg,
-		pages:      make([]byte, cfg.NBuffers*BLCKSZ),
+		pages:      make([][]byte, cfg.NBuffers),
 		mu:         e.Sched.NewSpinLock("BufHdrLock"),
 		descs:      make([]bufferDesc, cfg.NBuffers),
 		table:      make(map[Tag]int, cfg.NBuffers),
@@ -206,8 +213,9 @@ func NewPool(e *env.Env, cfg Config) (*Pool, error) {
 	for i := range p.descs {
 		d := &p.descs[i]
 		d.id = i
-		d.content = lwlock.New(e, fmt.Sprintf("BufferContent %d", i+1))
-		d.ioCV = e.Sched.NewCond(fmt.Sprintf("BufferIO %d", i+1), p.mu)
+		n := strconv.Itoa(i + 1)
+		d.content = lwlock.New(e, "BufferContent "+n)
+		d.ioCV = e.Sched.NewCond("BufferIO "+n, p.mu)
 		p.freeList[i] = i
 	}
 	return p, nil
@@ -223,7 +231,14 @@ func (p *Pool) Stats() Stats {
 	return p.stats
 }
 
-func (p *Pool) page(id int) []byte { return p.pages[id*BLCKSZ : (id+1)*BLCKSZ] }
+func (p *Pool) page(id int) []byte {
+	pg := p.pages[id]
+	if pg == nil {
+		pg = make([]byte, BLCKSZ)
+		p.pages[id] = pg
+	}
+	return pg
+}
 
 func (p *Pool) self() int {
 	pr := p.e.Sched.Self()
@@ -696,7 +711,12 @@ func (p *Pool) flushBuffer(d *bufferDesc) error {
 	tag := d.tag
 	p.mu.Unlock()
 
-	buf := make([]byte, BLCKSZ)
+	var buf []byte
+	if n := len(p.scratch); n > 0 {
+		buf, p.scratch = p.scratch[n-1], p.scratch[:n-1]
+	} else {
+		buf = make([]byte, BLCKSZ)
+	}
 	copy(buf, p.page(d.id))
 	// XLogFlush before the write: the WAL that describes every change on
 	// this page must be durable before the page can reach disk.
@@ -708,6 +728,7 @@ func (p *Pool) flushBuffer(d *bufferDesc) error {
 	}
 	p.e.Inject(PointBeforeWrite)
 	err := p.cfg.SMgr.Write(tag.Rel, tag.Fork, tag.Block, buf)
+	p.scratch = append(p.scratch, buf) // the disk keeps no reference
 	if err == nil {
 		p.e.Inject(PointAfterWrite)
 	}

@@ -235,10 +235,8 @@ func Open(e *env.Env, w WALFlusher, cfg Config) (*CLOG, error) {
 		slots:       make([]slot, n),
 		pendingSync: make(map[uint64]bool),
 	}
-	for i := range c.slots {
-		c.slots[i].data = make([]byte, PageSize)
-		c.slots[i].groupLSN = make([]wal.LSN, LSNsPerPage)
-	}
+	// Each slot's page is allocated when the slot is first used (victim):
+	// a run seldom needs more than one or two.
 	return c, nil
 }
 

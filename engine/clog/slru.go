@@ -68,6 +68,10 @@ func (c *CLOG) victim() int {
 	for i := range c.slots {
 		s := &c.slots[i]
 		if !s.valid {
+			if s.data == nil {
+				s.data = make([]byte, PageSize)
+				s.groupLSN = make([]wal.LSN, LSNsPerPage)
+			}
 			return i
 		}
 		if c.hasLatest && s.pageno == c.latestPage {

@@ -87,6 +87,9 @@ type Relation struct {
 	mu     env.Mutex // guards target and stats
 	target smgr.BlockNumber
 	stats  Stats
+	// tuple is scratch for putTuple's encoded tuple, which the page copies
+	// at once (nothing yields in between).
+	tuple []byte
 }
 
 // Tx is the transaction context of one heap operation: the current
@@ -444,7 +447,8 @@ func (r *Relation) putTuple(p []byte, blk smgr.BlockNumber, hdr page.HeapTupleHe
 	if page.MaxOffset(p) == 0 {
 		page.Init(p, 0)
 	}
-	off, err := page.AddItemExtended(p, page.EncodeHeapTuple(hdr, data), page.InvalidOffset, page.AddIsHeap)
+	r.tuple = page.AppendHeapTuple(r.tuple[:0], hdr, data)
+	off, err := page.AddItemExtended(p, r.tuple, page.InvalidOffset, page.AddIsHeap)
 	if err != nil {
 		r.e.Panicf("failed to add tuple to page %d of relation %d: %v", blk, r.cfg.Rel, err)
 	}

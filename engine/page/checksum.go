@@ -51,25 +51,36 @@ func checksumComp(sum, value uint32) uint32 {
 // are none in pgdst, but the buffer manager may pass a frame it only reads)
 // never see it change.
 func checksumBlock(p []byte) uint32 {
+	// pd_checksum is the low half of word 2 of row 0.
+	const _ = uint(offChecksum-8) + uint(8-offChecksum)
 	assertPage(p)
-	sums := checksumBaseOffsets
 	const rowBytes = nSums * 4
-	for i := 0; i < BlockSize/rowBytes; i++ {
-		row := p[i*rowBytes : i*rowBytes+rowBytes : i*rowBytes+rowBytes]
-		for j := range nSums {
-			v := binary.LittleEndian.Uint32(row[j*4:])
-			if i == 0 && j == offChecksum/4 {
-				// Word 2 is pd_checksum (low half) and pd_flags (high half).
-				v &= 0xFFFF0000
-			}
-			sums[j] = checksumComp(sums[j], v)
-		}
-	}
+	pg := (*[BlockSize]byte)(p)
 	var result uint32
-	for j := range nSums {
-		sums[j] = checksumComp(sums[j], 0)
-		sums[j] = checksumComp(sums[j], 0)
-		result ^= sums[j]
+	// Eight lanes at a time, so that their sums stay in registers.
+	for l := 0; l < nSums; l += 8 {
+		b := checksumBaseOffsets[l : l+8 : l+8]
+		s0, s1, s2, s3, s4, s5, s6, s7 := b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]
+		for off := l * 4; off < BlockSize; off += rowBytes {
+			w := (*[32]byte)(pg[off : off+32])
+			v2 := binary.LittleEndian.Uint32(w[8:])
+			if off == 0 {
+				// Word 2 of row 0 is pd_checksum (low half, taken as
+				// zero) and pd_flags (high half).
+				v2 &= 0xFFFF0000
+			}
+			s0 = checksumComp(s0, binary.LittleEndian.Uint32(w[0:]))
+			s1 = checksumComp(s1, binary.LittleEndian.Uint32(w[4:]))
+			s2 = checksumComp(s2, v2)
+			s3 = checksumComp(s3, binary.LittleEndian.Uint32(w[12:]))
+			s4 = checksumComp(s4, binary.LittleEndian.Uint32(w[16:]))
+			s5 = checksumComp(s5, binary.LittleEndian.Uint32(w[20:]))
+			s6 = checksumComp(s6, binary.LittleEndian.Uint32(w[24:]))
+			s7 = checksumComp(s7, binary.LittleEndian.Uint32(w[28:]))
+		}
+		for _, s := range [8]uint32{s0, s1, s2, s3, s4, s5, s6, s7} {
+			result ^= checksumComp(checksumComp(s, 0), 0)
+		}
 	}
 	return result
 }

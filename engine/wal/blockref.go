@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // Block references: the body of a data-changing record names the pages it
@@ -86,6 +87,7 @@ func (b *Body) Encode(dst []byte) []byte {
 	if len(b.Blocks) > BlocksMax {
 		panic("wal: too many block references")
 	}
+	dst = slices.Grow(dst, b.EncodedSize())
 	dst = append(dst, uint8(len(b.Blocks)))
 	for i := range b.Blocks {
 		r := &b.Blocks[i]
