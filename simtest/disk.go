@@ -83,10 +83,12 @@ package simtest
 // time); it has no locks.
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"io/fs"
 	"maps"
+	"math/bits"
 	"slices"
 	"sort"
 	"strings"
@@ -147,6 +149,9 @@ type DiskOp struct {
 	// Data is what a write is about to store, for observers that judge
 	// the I/O history; hooks must not modify or keep it.
 	Data []byte
+	// pathH is hashString(Path) when the disk knows it (an open file's),
+	// else 0.
+	pathH uint64
 }
 
 func (op DiskOp) String() string {
@@ -233,20 +238,269 @@ type diskInode struct {
 	isDir bool
 
 	// Files.
-	cur, dur []byte       // current and durable content; never aliased
+	cur, dur []byte       // current and durable content (see shared)
 	log      []diskDataOp // unsynced data operations, in order
-	logBytes int64        // bytes held by log writes
+	logBytes int64        // bytes written by log writes
+	// shared says dur is cur's first len(dur) bytes, in cur's own array
+	// (dur's capacity is capped at its length, so growing it copies):
+	// after a File.Sync the durable content is the current content, and
+	// nothing is copied until a write or truncate is about to change a byte
+	// below len(dur) (unshare). Writes past the durable end (appends: WAL,
+	// relation extension) keep sharing.
+	shared bool
+	// diverged says cur may differ from replaying the log onto dur (a bit
+	// flip hit a byte no log write holds); Sync then replays the log, as
+	// the model says, instead of sharing cur.
+	diverged bool
+	// private says dur keeps its own array across Syncs, which replay the
+	// log into it: set once a write or truncate changed a durable byte
+	// (relation pages written again, the control file), after which sharing
+	// would copy the whole file at every Sync's first such write.
+	private bool
+	// liveLo and liveHi bound the log writes whose data is still in cur
+	// (data == nil): no later operation has changed their bytes. A write or
+	// truncate that would change them copies their data out first
+	// (prepare), so a log write costs no copy unless it is overwritten
+	// before the next Sync.
+	liveLo, liveHi int64
+	// saved holds the data prepare copied out, back to back; it is reused
+	// once the log is cleared.
+	saved []byte
+	mem   *diskMem // the disk's spare arrays
 
 	// Directories.
 	curEnt, durEnt map[string]*diskInode
 }
 
-// diskDataOp is an unsynced write (data at off) or truncate (trunc, to size).
+// diskDataOp is an unsynced write (n bytes at off) or truncate (trunc, to
+// size). A write's bytes are data; or zeros (zero); or, while data is nil
+// and zero is not set, cur[off:off+n] (the write is live).
 type diskDataOp struct {
 	off   int64 // write offset
+	n     int64 // write length
 	data  []byte
+	zero  bool
 	trunc bool
 	size  int64 // truncate target
+}
+
+// diskZeros backs the data of zero writes (never written).
+var diskZeros [64 << 10]byte
+
+func (op *diskDataOp) live() bool { return !op.trunc && !op.zero && op.data == nil }
+
+// bytes returns the write's data (read-only).
+func (op *diskDataOp) bytes(n *diskInode) []byte {
+	switch {
+	case op.data != nil:
+		return op.data
+	case op.zero:
+		return diskZeros[:op.n]
+	}
+	return n.cur[op.off : op.off+op.n]
+}
+
+// unshare gives dur its own copy before cur changes below len(dur).
+func (n *diskInode) unshare() {
+	if n.shared {
+		d, _ := n.mem.get(len(n.dur))
+		copy(d, n.dur)
+		n.dur = d
+		n.shared = false
+	}
+}
+
+// setCur installs a new value of cur. When it moved to a new array, the old
+// one stays dur's if dur shared it, and is spare otherwise.
+func (n *diskInode) setCur(b []byte) {
+	if cap(b) != cap(n.cur) || !sameStart(b, n.cur) {
+		if n.shared {
+			n.shared = false
+		} else {
+			n.mem.put(n.cur)
+		}
+	}
+	n.cur = b
+}
+
+// setDur installs a new value of a private dur, sparing its old array when
+// it moved.
+func (n *diskInode) setDur(b []byte) {
+	if cap(b) != cap(n.dur) || !sameStart(b, n.dur) {
+		n.mem.put(n.dur)
+	}
+	n.dur = b
+}
+
+// prepare is called before cur's bytes [lo, hi) change: dur stops sharing
+// them, and log writes that still keep their data there copy it out.
+func (n *diskInode) prepare(lo, hi int64) {
+	if n.shared && lo < int64(len(n.dur)) {
+		n.unshare()
+		n.private = true
+	}
+	if lo >= n.liveHi || hi <= n.liveLo {
+		return
+	}
+	n.liveLo, n.liveHi = 0, 0
+	first := true
+	for i := range n.log {
+		op := &n.log[i]
+		if !op.live() {
+			continue
+		}
+		if op.off < hi && lo < op.off+op.n {
+			if b := n.cur[op.off : op.off+op.n]; len(b) <= len(diskZeros) && bytes.Equal(b, diskZeros[:len(b)]) {
+				op.zero = true // a new page, say: nothing to copy
+				continue
+			}
+			at := len(n.saved)
+			n.saved = append(n.saved, n.cur[op.off:op.off+op.n]...)
+			op.data = n.saved[at:len(n.saved):len(n.saved)]
+			continue
+		}
+		if first {
+			n.liveLo, n.liveHi, first = op.off, op.off+op.n, false
+		} else {
+			n.liveLo, n.liveHi = min(n.liveLo, op.off), max(n.liveHi, op.off+op.n)
+		}
+	}
+}
+
+// clearLog empties the log (after a Sync, a crash or a failed fsync).
+func (n *diskInode) clearLog() {
+	clear(n.log) // drop references to saved bytes
+	n.log, n.logBytes = n.log[:0], 0
+	n.liveLo, n.liveHi = 0, 0
+	if cap(n.saved) > 1<<20 {
+		n.saved = nil
+	}
+	n.saved = n.saved[:0]
+}
+
+// shareDur makes cur the durable content too, without copying.
+func (n *diskInode) shareDur() {
+	if !n.shared {
+		n.mem.put(n.dur)
+	}
+	n.dur = n.cur[:len(n.cur):len(n.cur)]
+	n.shared = true
+	n.diverged = false
+}
+
+// replayLog applies the log to a private dur, as the model defines Sync.
+func (n *diskInode) replayLog() {
+	if n.logBytes >= int64(len(n.cur)) {
+		// Cheaper to copy the file than to replay the log.
+		n.setDur(n.mem.resize(n.dur, int64(len(n.cur))))
+		copy(n.dur, n.cur)
+		n.diverged = false
+		return
+	}
+	for i := range n.log {
+		op := &n.log[i]
+		if op.trunc {
+			n.setDur(n.mem.resize(n.dur, op.size))
+		} else {
+			n.setDur(n.mem.write(n.dur, op.off, op.bytes(n)))
+		}
+	}
+}
+
+// diskMem keeps the arrays files let go of (grown out of, or no longer
+// durable), by power-of-two capacity, for the next file that grows: a
+// run's files grow by doubling, and fresh memory costs page faults. It
+// belongs to one disk, so to one run.
+type diskMem struct {
+	spare [diskMemClasses][][]byte
+}
+
+const (
+	diskMemMin     = 12 // classes start at 4 kB
+	diskMemClasses = 20 // and end at 2 GB
+	diskMemKeep    = 8  // spare arrays kept per class
+)
+
+// diskMemClass is the class of capacity c, or -1 for a capacity that is
+// not a power of two in range.
+func diskMemClass(c int) int {
+	if c < 1<<diskMemMin || c&(c-1) != 0 {
+		return -1
+	}
+	k := bits.Len(uint(c)) - 1 - diskMemMin
+	if k >= diskMemClasses {
+		return -1
+	}
+	return k
+}
+
+// get returns an array of n bytes with a power-of-two capacity (or a
+// plain one for small n), and whether it is fresh (all zeros); a spare one
+// has any content.
+func (m *diskMem) get(n int) ([]byte, bool) {
+	if n < 1<<diskMemMin {
+		return make([]byte, n), true
+	}
+	c := 1 << bits.Len(uint(n-1))
+	if k := diskMemClass(c); k >= 0 {
+		if l := len(m.spare[k]); l > 0 {
+			b := m.spare[k][l-1]
+			m.spare[k][l-1] = nil
+			m.spare[k] = m.spare[k][:l-1]
+			return b[:n], false
+		}
+	}
+	return make([]byte, n, c), true
+}
+
+// put spares b's array: nothing else may refer to it.
+func (m *diskMem) put(b []byte) {
+	if k := diskMemClass(cap(b)); k >= 0 && len(m.spare[k]) < diskMemKeep {
+		m.spare[k] = append(m.spare[k], b[:0])
+	}
+}
+
+// resize returns b resized to n bytes, zero-filling any growth. A grown or
+// shrunk copy does not release b: the caller knows whether it may.
+func (m *diskMem) resize(b []byte, n int64) []byte {
+	old := int64(len(b))
+	if n <= old {
+		b = b[:n]
+		if cap(b) > 1<<16 && n < int64(cap(b)/4) {
+			nb, _ := m.get(int(n)) // let a big array go
+			copy(nb, b)
+			return nb
+		}
+		return b
+	}
+	if n <= int64(cap(b)) {
+		b = b[:n]
+		clear(b[old:]) // stale bytes from an earlier shrink or user
+		return b
+	}
+	// Grow geometrically so that appends are amortized O(1).
+	c := int64(cap(b))
+	if c < 1<<20 {
+		c *= 2
+	} else {
+		c += c / 4
+	}
+	nb, fresh := m.get(int(max(n, c)))
+	nb = nb[:n]
+	copy(nb, b)
+	if !fresh {
+		clear(nb[old:])
+	}
+	return nb
+}
+
+// write writes p into b at off, growing b as needed.
+func (m *diskMem) write(b []byte, off int64, p []byte) []byte {
+	if end := off + int64(len(p)); end > int64(len(b)) {
+		b = m.resize(b, end)
+	}
+	copy(b[off:], p)
+	return b
 }
 
 // diskEdit sets dir's entry name to target, or removes it if target is nil.
@@ -297,6 +551,8 @@ type SimDisk struct {
 	root    *diskInode
 	nslog   []diskNsOp
 	stats   DiskStats
+	mem     diskMem
+	comps   [2][]string // path components (split)
 }
 
 var _ env.Disk = (*SimDisk)(nil)
@@ -316,7 +572,7 @@ func (d *SimDisk) Stats() DiskStats { return d.stats }
 
 func (d *SimDisk) newInode(isDir bool) *diskInode {
 	d.nextIno++
-	n := &diskInode{ino: d.nextIno, isDir: isDir}
+	n := &diskInode{ino: d.nextIno, isDir: isDir, mem: &d.mem}
 	if isDir {
 		n.curEnt = make(map[string]*diskInode)
 		n.durEnt = make(map[string]*diskInode)
@@ -339,23 +595,36 @@ func (d *SimDisk) logNs(kind DiskOpKind, edits ...diskEdit) {
 	d.nslog = append(d.nslog, diskNsOp{kind: kind, edits: edits})
 }
 
-// diskSplitPath validates p and returns its components; the root ("", ".")
-// has none. Paths must be relative and must not contain "..".
-func diskSplitPath(p string) ([]string, error) {
+// diskAppendPath validates p and appends its components to comps; the root
+// ("", ".") has none. Paths must be relative and must not contain "..".
+func diskAppendPath(comps []string, p string) ([]string, error) {
 	if strings.HasPrefix(p, "/") {
 		return nil, fs.ErrInvalid
 	}
-	var comps []string
-	for _, c := range strings.Split(p, "/") {
+	for rest := p; ; {
+		c, after, more := strings.Cut(rest, "/")
 		switch c {
 		case "", ".":
-			continue
 		case "..":
 			return nil, fs.ErrInvalid
+		default:
+			comps = append(comps, c)
 		}
-		comps = append(comps, c)
+		if !more {
+			return comps, nil
+		}
+		rest = after
 	}
-	return comps, nil
+}
+
+// split is diskAppendPath into one of the disk's scratch slices (i = 0 or
+// 1), valid until the next split into it.
+func (d *SimDisk) split(i int, p string) ([]string, error) {
+	comps, err := diskAppendPath(d.comps[i][:0], p)
+	if comps != nil {
+		d.comps[i] = comps
+	}
+	return comps, err
 }
 
 // walkDir returns the directory at comps in the current namespace.
@@ -395,7 +664,7 @@ func (d *SimDisk) Open(path string, flag env.OpenFlag) (env.File, error) {
 	if err := d.call(op); err != nil {
 		return nil, err
 	}
-	comps, err := diskSplitPath(path)
+	comps, err := d.split(0, path)
 	if err != nil {
 		return nil, op.wrap(err)
 	}
@@ -417,7 +686,7 @@ func (d *SimDisk) Open(path string, flag env.OpenFlag) (env.File, error) {
 		parent.curEnt[name] = node
 		d.logNs(OpOpen, diskEdit{dir: parent, name: name, target: node})
 	}
-	return &simFile{d: d, node: node, path: path, gen: d.gen}, nil
+	return &simFile{d: d, node: node, path: path, pathH: hashString(path), gen: d.gen}, nil
 }
 
 // Remove removes a file or an empty directory.
@@ -426,7 +695,7 @@ func (d *SimDisk) Remove(path string) error {
 	if err := d.call(op); err != nil {
 		return err
 	}
-	comps, err := diskSplitPath(path)
+	comps, err := d.split(0, path)
 	if err != nil {
 		return op.wrap(err)
 	}
@@ -453,11 +722,11 @@ func (d *SimDisk) Rename(oldPath, newPath string) error {
 	if err := d.call(op); err != nil {
 		return err
 	}
-	oc, err := diskSplitPath(oldPath)
+	oc, err := d.split(0, oldPath)
 	if err != nil {
 		return op.wrap(err)
 	}
-	nc, err := diskSplitPath(newPath)
+	nc, err := d.split(1, newPath)
 	if err != nil {
 		return op.wrap(err)
 	}
@@ -508,7 +777,7 @@ func (d *SimDisk) List(dir string) ([]string, error) {
 	if err := d.call(op); err != nil {
 		return nil, err
 	}
-	comps, err := diskSplitPath(dir)
+	comps, err := d.split(0, dir)
 	if err != nil {
 		return nil, op.wrap(err)
 	}
@@ -530,7 +799,7 @@ func (d *SimDisk) MkdirAll(dir string) error {
 	if err := d.call(op); err != nil {
 		return err
 	}
-	comps, err := diskSplitPath(dir)
+	comps, err := d.split(0, dir)
 	if err != nil {
 		return op.wrap(err)
 	}
@@ -555,7 +824,7 @@ func (d *SimDisk) SyncDir(dir string) error {
 	if err := d.call(op); err != nil {
 		return err
 	}
-	comps, err := diskSplitPath(dir)
+	comps, err := d.split(0, dir)
 	if err != nil {
 		return op.wrap(err)
 	}
@@ -653,31 +922,75 @@ func (n *diskInode) crash(rng *Rand, mode CrashMode) {
 	if len(n.log) == 0 {
 		return // cur already equals dur
 	}
+	// Replaying into dur never writes into cur's array: a shared dur is
+	// capped at its length, and every logged operation lies at or past it
+	// (prepare unshares otherwise), so the data still in cur stays intact
+	// until the replay is done.
 	if mode != CrashDropAll {
-		for _, op := range n.log {
+		durAt := func(b []byte) {
+			if n.shared {
+				n.dur = b // dur's first array is cur's
+				if !sameStart(b, n.cur) {
+					n.shared = false
+				}
+			} else {
+				n.setDur(b)
+			}
+		}
+		for i := range n.log {
+			op := &n.log[i]
 			switch {
 			case op.trunc:
 				if rng.Intn(2) == 0 {
-					n.dur = diskResize(n.dur, op.size)
+					durAt(n.mem.resize(n.dur, op.size))
 				}
 			case mode == CrashRandomSubset:
 				if rng.Intn(2) == 0 {
-					n.dur = diskWrite(n.dur, op.off, op.data)
+					durAt(n.mem.write(n.dur, op.off, op.bytes(n)))
 				}
 			default: // CrashTorn: each sector piece on its own
-				off, data := op.off, op.data
+				off, data := op.off, op.bytes(n)
 				for len(data) > 0 {
 					k := min(int64(len(data)), (off/DiskSectorSize+1)*DiskSectorSize-off)
 					if rng.Intn(2) == 0 {
-						n.dur = diskWrite(n.dur, off, data[:k])
+						durAt(n.mem.write(n.dur, off, data[:k]))
 					}
 					off, data = off+k, data[k:]
 				}
 			}
 		}
 	}
-	n.log, n.logBytes = nil, 0
-	n.cur = slices.Clone(n.dur)
+	n.clearLog()
+	n.log = nil
+	n.resetCur()
+}
+
+// sameStart reports whether a and b begin at the same byte of one array.
+func sameStart(a, b []byte) bool {
+	return cap(a) > 0 && cap(b) > 0 && &a[:1][0] == &b[:1][0]
+}
+
+// resetCur makes the current content the durable content (after a crash or
+// a failed fsync), keeping cur's array, and its room to grow, when it is
+// large enough.
+func (n *diskInode) resetCur() {
+	switch {
+	case n.shared:
+		// dur is still the start of cur's array (the replay changed
+		// only bytes of both).
+		n.cur = n.cur[:len(n.dur)]
+	case len(n.dur) <= cap(n.cur):
+		n.cur = n.cur[:len(n.dur)]
+		copy(n.cur, n.dur)
+		if n.private {
+			n.diverged = false
+			return
+		}
+	default:
+		n.mem.put(n.cur)
+		n.cur, n.shared = n.dur, true
+	}
+	n.shareDur()
 }
 
 // Snapshot returns the current content of every file, by path.
@@ -720,48 +1033,12 @@ func bytesOrEmpty(b []byte) []byte {
 	return slices.Clone(b)
 }
 
-// diskResize returns b resized to n bytes, zero-filling any growth.
-func diskResize(b []byte, n int64) []byte {
-	old := int64(len(b))
-	if n <= old {
-		b = b[:n]
-		if cap(b) > 1<<16 && n < int64(cap(b)/4) {
-			b = append([]byte(nil), b...) // let a big buffer go
-		}
-		return b
-	}
-	if n <= int64(cap(b)) {
-		b = b[:n]
-		clear(b[old:]) // stale bytes from an earlier shrink
-		return b
-	}
-	// Grow geometrically (like append) so that appends are amortized O(1);
-	// fresh memory is already zero.
-	c := int64(cap(b))
-	if c < 1<<20 {
-		c *= 2
-	} else {
-		c += c / 4
-	}
-	nb := make([]byte, n, max(n, c))
-	copy(nb, b)
-	return nb
-}
-
-// diskWrite writes p into b at off, growing b as needed.
-func diskWrite(b []byte, off int64, p []byte) []byte {
-	if end := off + int64(len(p)); end > int64(len(b)) {
-		b = diskResize(b, end)
-	}
-	copy(b[off:], p)
-	return b
-}
-
 // simFile is an open file handle.
 type simFile struct {
 	d      *SimDisk
 	node   *diskInode
 	path   string
+	pathH  uint64 // hashString(path), for the trace
 	gen    uint64
 	closed bool
 }
@@ -784,7 +1061,7 @@ func (f *simFile) Path() string { return f.path }
 
 // ReadAt reads as os.File.ReadAt does: a short read returns io.EOF.
 func (f *simFile) ReadAt(p []byte, off int64) (int, error) {
-	op := DiskOp{Kind: OpRead, Path: f.path, Off: off, Len: len(p)}
+	op := DiskOp{Kind: OpRead, Path: f.path, Off: off, Len: len(p), pathH: f.pathH}
 	if err := f.begin(op); err != nil {
 		return 0, err
 	}
@@ -819,7 +1096,7 @@ func (f *simFile) ReadAt(p []byte, off int64) (int, error) {
 // WriteAt writes into the page cache; a write past the end zero-fills the
 // gap.
 func (f *simFile) WriteAt(p []byte, off int64) (int, error) {
-	op := DiskOp{Kind: OpWrite, Path: f.path, Off: off, Len: len(p), Data: p}
+	op := DiskOp{Kind: OpWrite, Path: f.path, Off: off, Len: len(p), Data: p, pathH: f.pathH}
 	if err := f.begin(op); err != nil {
 		return 0, err
 	}
@@ -849,7 +1126,7 @@ func (f *simFile) WriteAt(p []byte, off int64) (int, error) {
 
 // Sync makes the file's data durable (not its directory entry).
 func (f *simFile) Sync() error {
-	op := DiskOp{Kind: OpSync, Path: f.path}
+	op := DiskOp{Kind: OpSync, Path: f.path, pathH: f.pathH}
 	if err := f.begin(op); err != nil {
 		return err
 	}
@@ -862,29 +1139,23 @@ func (f *simFile) Sync() error {
 	default:
 		panic(fmt.Sprintf("simtest: fault %v on an fsync", flt.Kind))
 	}
-	if len(n.log) > 0 {
-		if n.logBytes >= int64(len(n.cur)) {
-			// Cheaper to copy the file than to replay the log.
-			n.dur = diskResize(n.dur, int64(len(n.cur)))
-			copy(n.dur, n.cur)
-		} else {
-			for _, op := range n.log {
-				if op.trunc {
-					n.dur = diskResize(n.dur, op.size)
-				} else {
-					n.dur = diskWrite(n.dur, op.off, op.data)
-				}
-			}
-		}
-		clear(n.log) // drop references to the written bytes
-		n.log, n.logBytes = n.log[:0], 0
+	switch {
+	case len(n.log) == 0:
+	case !n.diverged && !(n.private && !n.shared):
+		// cur is the log replayed onto dur: share it.
+		n.clearLog()
+		n.shareDur()
+	default:
+		n.unshare()
+		n.replayLog()
+		n.clearLog()
 	}
 	f.d.stats.Fsyncs++
 	return nil
 }
 
 func (f *simFile) Truncate(size int64) error {
-	op := DiskOp{Kind: OpTruncate, Path: f.path, Off: size}
+	op := DiskOp{Kind: OpTruncate, Path: f.path, Off: size, pathH: f.pathH}
 	if err := f.begin(op); err != nil {
 		return err
 	}
@@ -895,13 +1166,16 @@ func (f *simFile) Truncate(size int64) error {
 		return op.wrap(syscall.EFBIG)
 	}
 	n := f.node
-	n.cur = diskResize(n.cur, size)
+	if size < int64(len(n.cur)) {
+		n.prepare(size, int64(len(n.cur)))
+	}
+	n.setCur(n.mem.resize(n.cur, size))
 	n.log = append(n.log, diskDataOp{trunc: true, size: size})
 	return nil
 }
 
 func (f *simFile) Size() (int64, error) {
-	if err := f.begin(DiskOp{Kind: OpSize, Path: f.path}); err != nil {
+	if err := f.begin(DiskOp{Kind: OpSize, Path: f.path, pathH: f.pathH}); err != nil {
 		return 0, err
 	}
 	return int64(len(f.node.cur)), nil
@@ -909,7 +1183,7 @@ func (f *simFile) Size() (int64, error) {
 
 // Close invalidates the handle. Closing twice returns ErrClosed.
 func (f *simFile) Close() error {
-	if err := f.begin(DiskOp{Kind: OpClose, Path: f.path}); err != nil {
+	if err := f.begin(DiskOp{Kind: OpClose, Path: f.path, pathH: f.pathH}); err != nil {
 		return err
 	}
 	f.closed = true

@@ -38,7 +38,6 @@ package simtest
 
 import (
 	"fmt"
-	"slices"
 	"syscall"
 )
 
@@ -122,9 +121,8 @@ func (f DiskFault) err() error {
 // dropUnsynced is FaultSyncEIO's effect: unsynced data is gone and the
 // pages are clean.
 func (n *diskInode) dropUnsynced() {
-	clear(n.log)
-	n.log, n.logBytes = n.log[:0], 0
-	n.cur = slices.Clone(n.dur)
+	n.clearLog()
+	n.resetCur()
 }
 
 // faultyWrite applies a silently failing write (torn, lost, misdirected)
@@ -177,8 +175,16 @@ func (f *simFile) faultyWrite(flt DiskFault, p []byte, off int64) {
 // store is the page-cache write shared by WriteAt and the write faults.
 func (f *simFile) store(p []byte, off int64) {
 	n := f.node
-	n.cur = diskWrite(n.cur, off, p)
-	n.log = append(n.log, diskDataOp{off: off, data: slices.Clone(p)})
+	end := off + int64(len(p))
+	n.prepare(off, end)
+	n.setCur(n.mem.write(n.cur, off, p))
+	// The data stays in cur until something changes it (prepare).
+	n.log = append(n.log, diskDataOp{off: off, n: int64(len(p))})
+	if n.liveLo == n.liveHi {
+		n.liveLo, n.liveHi = off, end
+	} else {
+		n.liveLo, n.liveHi = min(n.liveLo, off), max(n.liveHi, end)
+	}
 	n.logBytes += int64(len(p))
 }
 
@@ -191,6 +197,9 @@ func (f *simFile) flipBits(off int64, length, bits int) {
 	if off < 0 || off >= end {
 		return
 	}
+	// A log write whose data is still in cur is flipped with cur.
+	n.unshare()
+	n.diverged = true
 	for range max(bits, 1) {
 		at := off + int64(f.d.faultRng.Intn(int(end-off)))
 		mask := byte(1) << f.d.faultRng.Intn(8)
@@ -200,9 +209,13 @@ func (f *simFile) flipBits(off int64, length, bits int) {
 		}
 		for i := range n.log {
 			op := &n.log[i]
-			if !op.trunc && at >= op.off && at < op.off+int64(len(op.data)) {
-				op.data[at-op.off] ^= mask
+			if op.trunc || op.live() || at < op.off || at >= op.off+op.n {
+				continue
 			}
+			if op.zero {
+				op.data, op.zero = make([]byte, op.n), false
+			}
+			op.data[at-op.off] ^= mask
 		}
 	}
 }
@@ -237,7 +250,7 @@ func splitRenames(log []diskNsOp) []diskNsOp {
 // named path (fewer at the durable end of file; nil if there is no such
 // file), for checkers that ask what a crash would leave of a page.
 func (d *SimDisk) DurableAt(path string, off int64, n int) []byte {
-	comps, err := diskSplitPath(path)
+	comps, err := d.split(0, path)
 	if err != nil || len(comps) == 0 {
 		return nil
 	}

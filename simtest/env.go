@@ -16,27 +16,31 @@ type Latency struct {
 // DefaultLatency is a datacenter SSD's order of magnitude.
 var DefaultLatency = Latency{Read: 20 * time.Microsecond, Write: 20 * time.Microsecond, Sync: time.Millisecond, Meta: 50 * time.Microsecond}
 
-// eventName caches "disk.<op>" per node, so that the hot path does not
-// allocate and parallel campaign workers share no mutable state.
-func (n *Node) eventName(k DiskOpKind) string {
-	i := int(k)
-	if i < 0 || i >= len(n.names) {
-		return "disk." + k.String()
+// diskEventNames are the trace's "disk.<op>" event kinds (read-only).
+var diskEventNames = func() (out [diskOpKinds]traceName) {
+	for k := range out {
+		out[k] = newTraceName("disk." + DiskOpKind(k).String())
 	}
-	if n.names[i] == "" {
-		n.names[i] = "disk." + k.String()
+	return out
+}()
+
+// eventName is "disk.<op>" with its digest.
+func eventName(k DiskOpKind) traceName {
+	if k < diskOpKinds {
+		return diskEventNames[k]
 	}
-	return n.names[i]
+	return newTraceName("disk." + k.String())
 }
+
+var waitDiskIO = plainWait("disk i/o")
 
 // Node is one simulated machine: a scheduler with its clock, a disk that
 // outlives crashes, and the env the engine sees.
 type Node struct {
-	Sim   *Sim
-	Disk  *SimDisk
-	Env   *env.Env
-	lat   Latency
-	names [32]string
+	Sim  *Sim
+	Disk *SimDisk
+	Env  *env.Env
+	lat  Latency
 	// Watch, when set, sees every disk operation as it starts (before
 	// any latency or fault): the I/O-history checkers hang here.
 	Watch func(op DiskOp)
@@ -71,7 +75,11 @@ func (n *Node) diskHook(op DiskOp) error {
 	if n.Watch != nil && s.running {
 		n.Watch(op)
 	}
-	s.yieldPoint(n.eventName(op.Kind), op.Off, int64(op.Len), op.Path)
+	path := traceName{s: op.Path, h: op.pathH}
+	if path.h == 0 {
+		path.h = hashString(op.Path)
+	}
+	s.yieldPoint(eventName(op.Kind), op.Off, int64(op.Len), path)
 	if !s.running {
 		return nil
 	}
@@ -87,7 +95,7 @@ func (n *Node) diskHook(op DiskOp) error {
 		d = n.lat.Meta
 	}
 	if d > 0 {
-		s.block("disk i/o", d)
+		s.block(waitDiskIO, d)
 	}
 	if n.faults != nil {
 		n.faults.disk(op)

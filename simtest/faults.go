@@ -328,6 +328,9 @@ func (r *planRunner) act(i int, a fault.Action, ev *fault.Event) {
 
 // step is the faultHooks step hook.
 func (r *planRunner) step() {
+	if len(r.plan.Faults) == 0 {
+		return // nothing can fire: skip building the event
+	}
 	ev := r.event(fault.EventStep)
 	r.actAll(r.eval(ev), ev)
 }
@@ -335,6 +338,9 @@ func (r *planRunner) step() {
 // point is the faultHooks injection-point hook.
 func (r *planRunner) point(name string, _ uint64) {
 	r.hits[name]++
+	if len(r.plan.Faults) == 0 {
+		return
+	}
 	ev := r.event(fault.EventPoint)
 	ev.Point, ev.Hit = name, r.hits[name]
 	r.actAll(r.eval(ev), ev)
@@ -342,6 +348,9 @@ func (r *planRunner) point(name string, _ uint64) {
 
 // timer is the faultHooks timer hook: clock skew.
 func (r *planRunner) timer(d time.Duration) time.Duration {
+	if len(r.plan.Faults) == 0 {
+		return d
+	}
 	ev := r.event(fault.EventTimer)
 	for _, f := range r.eval(ev) {
 		if f.a.Kind != fault.ActClockSkew || f.a.Max <= 0 {
@@ -360,8 +369,8 @@ func (r *planRunner) timer(d time.Duration) time.Duration {
 func (r *planRunner) disk(op DiskOp) {
 	s := r.node.Sim
 	p := s.cur
-	if p == nil {
-		return
+	if p == nil || len(r.plan.Faults) == 0 {
+		return // with no fault in the plan, nothing is ever pending
 	}
 	delete(r.pending, p.id)
 	ev := r.event(fault.EventDisk)
@@ -405,7 +414,7 @@ func (r *planRunner) disk(op DiskOp) {
 	}
 	r.actAll(procActs, ev)
 	if extra > 0 {
-		s.block("disk i/o (added latency)", extra)
+		s.block(plainWait("disk i/o (added latency)"), extra)
 	}
 }
 

@@ -107,6 +107,8 @@ func resolveDB(c Config, rng *Rand, r *resolved) {
 func runDB(res *Result, rc resolved, node *Node, rng *Rand, trace *Trace) {
 	c := rc.Config
 	sim := node.Sim
+	sim.reuseGoroutines(true)
+	defer sim.reuseGoroutines(false)
 
 	// initdb and CREATE TABLE run to completion before anything can crash.
 	var initErr error

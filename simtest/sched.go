@@ -2,6 +2,7 @@ package simtest
 
 import (
 	"fmt"
+	"iter"
 	"runtime/debug"
 	"sort"
 	"strings"
@@ -13,9 +14,13 @@ import (
 
 // Sim is the deterministic scheduler and virtual clock of one simulated node.
 //
-// Every simulated process is a goroutine, but exactly one of them runs at a
-// time: control passes from one process to the next by a direct handoff on a
-// per-process channel, only inside env calls (the yield points). Which
+// Every simulated process runs on a coroutine (iter.Pull), and exactly one of
+// them runs at a time: control passes from one process to the next only
+// inside env calls (the yield points), by the running process suspending
+// itself and naming the next one, which the harness's goroutine resumes
+// (drive). A coroutine switch is a few tens of nanoseconds on the same
+// thread, where a channel handoff between goroutines costs several times
+// that and may cross threads. Which
 // runnable process goes next is a choice drawn from the seeded RNG, so the
 // seed alone fixes the interleaving. When nothing is runnable, virtual time
 // jumps to the earliest pending timer; when nothing is runnable and no timer
@@ -49,7 +54,7 @@ type Sim struct {
 	stepCost   time.Duration
 
 	running bool
-	harness chan struct{}
+	handTo  *proc // who runs when the running process suspends (nil: the harness)
 	stop    Stop
 
 	// injectHook, when set, is asked at every injection point whether the
@@ -65,6 +70,9 @@ type Sim struct {
 	// the postmaster, reaps it and crash-restarts) instead of the run.
 	panicKills bool
 	killingAll bool // inside KillAll
+
+	reuse bool      // ended processes' goroutines wait for new ones
+	idle  []*worker // such goroutines, waiting
 }
 
 // SetPanicKillsProcess chooses what a PANIC does: end the run (false, the
@@ -136,15 +144,19 @@ const (
 )
 
 type proc struct {
-	s         *Sim
-	id        int
-	name      string
-	fn        func()
-	wake      chan struct{}
+	s     *Sim
+	id    int
+	name  string
+	nameH uint64 // hashString(name)
+	fn    func()
+	// resume runs the process until it suspends or ends; yield, called
+	// by the process, suspends it. Both belong to the worker running it.
+	resume    func() (struct{}, bool)
+	yield     func(struct{}) bool
 	state     procState
 	killed    bool
 	waitGen   uint64    // bumped at every block; timers carry it
-	waitOn    string    // what a blocked process waits for (deadlock reports)
+	waitOn    waitOn    // what a blocked process waits for (deadlock reports)
 	cond      *simCond  // the condition a wait is queued on
 	mutexWait *simMutex // the mutex a Lock is queued on
 	timedOut  bool
@@ -160,6 +172,56 @@ type proc struct {
 func (p *proc) ID() int      { return p.id }
 func (p *proc) Name() string { return p.name }
 
+// waitOn is what a blocked process waits for: a plain reason, or a mutex
+// (and who held it) or a condition variable. The string is built only for
+// a deadlock report or a readable trace.
+type waitOn struct {
+	kind  waitKind
+	what  traceName // the reason, or the mutex's or condition's name
+	owner *proc     // waitMutex: the holder when the wait began
+}
+
+type waitKind uint8
+
+const (
+	waitPlain waitKind = iota
+	waitMutex
+	waitCond
+)
+
+func plainWait(what string) waitOn { return waitOn{what: newTraceName(what)} }
+
+func (w waitOn) String() string {
+	switch w.kind {
+	case waitMutex:
+		return "mutex " + w.what.s + " held by " + w.owner.name
+	case waitCond:
+		return "cond " + w.what.s
+	}
+	return w.what.s
+}
+
+// hash is the digest of String(), taken from the parts' digests.
+func (w waitOn) hash() uint64 {
+	switch w.kind {
+	case waitMutex:
+		return mix(mix(mix(fnvOffset, uint64(waitMutex)), w.what.h), w.owner.nameH)
+	case waitCond:
+		return mix(mix(fnvOffset, uint64(waitCond)), w.what.h)
+	}
+	return w.what.h
+}
+
+// traceName is the wait as a trace string (formatted only for a readable
+// trace).
+func (w waitOn) traceName(t *Trace) traceName {
+	n := traceName{h: w.hash()}
+	if t.out != nil {
+		n.s = w.String()
+	}
+	return n
+}
+
 type killSignal struct{}
 type exitSignal struct{}
 
@@ -174,7 +236,6 @@ func NewSim(rng *Rand, trace *Trace, cfg SchedConfig) *Sim {
 		trace:      trace,
 		switchProb: cfg.SwitchProb,
 		stepCost:   cfg.StepCost,
-		harness:    make(chan struct{}, 1),
 		hits:       make(map[string]uint64),
 	}
 }
@@ -218,31 +279,97 @@ func (s *Sim) Live() int { return len(s.procs) }
 func (s *Sim) Spawn(name string, fn func()) env.Proc {
 	s.checkAlive()
 	s.nextID++
-	p := &proc{s: s, id: s.nextID, name: name, fn: fn, wake: make(chan struct{}, 1), parent: s.cur}
+	p := &proc{s: s, id: s.nextID, name: name, nameH: hashString(name), fn: fn, parent: s.cur}
 	s.procs = append(s.procs, p)
 	s.runnable = append(s.runnable, p)
 	pid := 0
 	if s.cur != nil {
 		pid = s.cur.id
 	}
-	s.trace.event(s.now, pid, "spawn", int64(p.id), 0, name)
-	go s.procMain(p)
+	s.trace.ev(s.now, pid, tnSpawn, int64(p.id), 0, traceName{s: name, h: p.nameH})
+	var w *worker
+	if n := len(s.idle); n > 0 {
+		w = s.idle[n-1]
+		s.idle[n-1] = nil
+		s.idle = s.idle[:n-1]
+	} else {
+		w = &worker{}
+		w.resume, w.stop = iter.Pull(func(yield func(struct{}) bool) { s.work(w, yield) })
+	}
+	w.p = p
+	p.resume = w.resume
 	return p
 }
 
-// procMain is the body of every process goroutine. The goroutine waits for
-// its first turn, runs fn, and on the way out (return, Exit, kill or panic)
-// passes control on.
+// worker is a coroutine that runs processes: one, or, with reuse, one
+// after another (a new coroutine's stack starts small and grows by copying
+// as the engine's calls deepen, which a reused one has already done).
+type worker struct {
+	resume func() (struct{}, bool)
+	stop   func()
+	p      *proc // the process to run when next resumed
+}
+
+func (s *Sim) work(w *worker, yield func(struct{}) bool) {
+	for {
+		p := w.p
+		w.p = nil
+		p.yield = yield
+		s.procMain(p)
+		if !s.reuse {
+			return // control goes where finish said (s.handTo)
+		}
+		s.idle = append(s.idle, w)
+		if !yield(struct{}{}) || w.p == nil {
+			return // reuse ended
+		}
+	}
+}
+
+// reuseGoroutines makes ended processes' coroutines run later processes
+// (on) or, from now on, end (off: idle ones end at once). A run turns it on
+// for its length and off before it returns, so no coroutine outlives it.
+// Which coroutine runs a process is invisible to the simulation. It must
+// be called from outside the simulation.
+func (s *Sim) reuseGoroutines(on bool) {
+	s.reuse = on
+	if !on {
+		for i, w := range s.idle {
+			w.stop()
+			s.idle[i] = nil
+		}
+		s.idle = s.idle[:0]
+	}
+}
+
+// procMain runs a process: fn, and on the way out (return, Exit, kill or
+// panic) it decides who runs next (finish).
 func (s *Sim) procMain(p *proc) {
 	defer func() { s.finish(p, recover()) }()
-	s.park(p)
+	if p.killed {
+		panic(killSignal{}) // killed before its first turn
+	}
 	p.fn()
 }
 
-func (s *Sim) park(p *proc) {
-	<-p.wake
+// suspend is how the running process p gives up control: to q, or to the
+// harness when q is nil. It returns when p is resumed, unless p was killed
+// meanwhile.
+func (s *Sim) suspend(p, q *proc) {
+	s.handTo = q
+	p.yield(struct{}{})
 	if p.killed {
 		panic(killSignal{})
+	}
+}
+
+// drive runs processes, starting with q, until one hands control to the
+// harness. Only the harness calls it.
+func (s *Sim) drive(q *proc) {
+	for q != nil {
+		s.handTo = nil // a process that ends without a word returns control
+		q.resume()
+		q = s.handTo
 	}
 }
 
@@ -258,7 +385,7 @@ func (s *Sim) finish(p *proc, r any) {
 	if p.killed && s.killingAll {
 		// Whatever a killed process's deferred calls raised, it is dead:
 		// acknowledge the kill, and leave the process list to KillAll.
-		s.harness <- struct{}{}
+		s.handTo = nil
 		return
 	}
 	s.removeProc(p)
@@ -277,11 +404,11 @@ func (s *Sim) finish(p *proc, r any) {
 			s.trace.event(s.now, p.id, "proc-panic", 0, 0, fmt.Sprint(r))
 			s.stop = Stop{Kind: StopPanic, Proc: p.name, Value: r, Detail: fmt.Sprintf("%s: %v", p.name, r), Stack: string(debug.Stack())}
 			s.cur = nil
-			s.harness <- struct{}{}
+			s.handTo = nil
 			return
 		}
 	}
-	s.trace.event(s.now, p.id, "exit", 0, 0, "")
+	s.trace.ev(s.now, p.id, tnExit, 0, 0, tnEmpty)
 	s.recordExit(p, env.Exit{Proc: p})
 	s.handOff()
 }
@@ -289,13 +416,8 @@ func (s *Sim) finish(p *proc, r any) {
 // handOff passes control from a process that ended to the next one.
 func (s *Sim) handOff() {
 	next := s.pickNext()
-	if next == nil {
-		s.cur = nil
-		s.harness <- struct{}{}
-		return
-	}
 	s.cur = next
-	next.wake <- struct{}{}
+	s.handTo = next // nil: the harness
 }
 
 // recordExit queues p's end for its parent's Reap.
@@ -379,8 +501,7 @@ func (s *Sim) Run() Stop {
 	}
 	s.running = true
 	s.cur = next
-	next.wake <- struct{}{}
-	<-s.harness
+	s.drive(next)
 	s.running = false
 	s.cur = nil
 	return s.stop
@@ -400,10 +521,9 @@ func (s *Sim) KillAll() {
 	for _, p := range procs {
 		p.killed = true
 		s.cur = p
-		p.wake <- struct{}{}
-		<-s.harness
+		s.drive(p)
 		p.state = stDone
-		s.trace.event(s.now, p.id, "killed", 0, 0, p.name)
+		s.trace.ev(s.now, p.id, tnKilled, 0, 0, traceName{s: p.name, h: p.nameH})
 	}
 	s.running = false
 	s.cur = nil
@@ -431,11 +551,10 @@ func (s *Sim) Crash(err *env.PanicError) {
 	s.trace.event(s.now, p.id, "proc-panic", 0, 0, err.Msg)
 	s.stop = Stop{Kind: StopPanic, Proc: p.name, Value: err, Detail: fmt.Sprintf("%s: %v", p.name, err), Stack: string(debug.Stack())}
 	p.state = stBlocked
-	p.waitOn = "death (PANIC)"
+	p.waitOn = plainWait("death (PANIC)")
 	s.removeRunnable(p)
 	s.cur = nil
-	s.harness <- struct{}{}
-	s.park(p) // only a kill wakes it
+	s.suspend(p, nil) // only a kill resumes it
 	panic("simtest: a crashed process was resumed")
 }
 
@@ -446,13 +565,12 @@ func (s *Sim) stopForFault(detail string) {
 	p := s.cur
 	s.stop = Stop{Kind: StopFault, Detail: detail, Proc: p.name}
 	s.trace.event(s.now, p.id, "fault-stop", 0, 0, detail)
-	s.harness <- struct{}{}
-	s.park(p)
+	s.suspend(p, nil)
 }
 
 // pauseCurrent blocks the running process for d of virtual time (a fault
 // plan's pause).
-func (s *Sim) pauseCurrent(d time.Duration) { s.block("paused by the fault plan", d) }
+func (s *Sim) pauseCurrent(d time.Duration) { s.block(plainWait("paused by the fault plan"), d) }
 
 // RequestStop, called by a running process, ends the current Run with
 // StopRequested. The caller stays runnable and continues on a later Run.
@@ -461,15 +579,19 @@ func (s *Sim) RequestStop(reason string) {
 	p := s.cur
 	s.stop = Stop{Kind: StopRequested, Detail: reason, Proc: p.name}
 	s.trace.event(s.now, p.id, "stop", 0, 0, reason)
-	s.harness <- struct{}{}
-	s.park(p)
+	s.suspend(p, nil)
 }
 
 // yieldPoint is called at the start of every env call that is a scheduling
 // point. It hashes the event, charges CPU time, fires due timers, stops the
 // run at the step limit and, with probability switchProb, lets a seeded
 // choice of runnable process continue.
-func (s *Sim) yieldPoint(kind string, a, b int64, str string) {
+func (s *Sim) yieldPoint(kind traceName, a, b int64, str traceName) {
+	s.yieldPointE(eventDigest(kind, a, b, str), &kind, a, b, &str)
+}
+
+// yieldPointE is yieldPoint with the event's digest known.
+func (s *Sim) yieldPointE(e uint64, kind *traceName, a, b int64, str *traceName) {
 	if !s.running {
 		return // the harness itself (setup, checks) is not scheduled
 	}
@@ -479,20 +601,20 @@ func (s *Sim) yieldPoint(kind string, a, b int64, str string) {
 	}
 	s.steps++
 	s.now += s.stepCost
-	s.trace.event(s.now, p.id, kind, a, b, str)
+	if s.trace.evd(e, p.id) {
+		s.trace.line(s.now, p.id, kind, a, b, str)
+	}
 	if len(s.timers) > 0 && s.timers[0].when <= s.now {
 		s.fireDue()
 	}
 	if s.stepLimit != 0 && s.steps >= s.stepLimit {
 		s.stop = Stop{Kind: StopStepLimit, Detail: fmt.Sprintf("step %d", s.steps), Proc: p.name}
-		s.harness <- struct{}{}
-		s.park(p)
+		s.suspend(p, nil)
 		return
 	}
 	if s.timeLimit != 0 && s.now > s.timeLimit {
 		s.stop = Stop{Kind: StopTimeLimit, Detail: fmt.Sprintf("virtual time %v", s.timeLimit), Proc: p.name}
-		s.harness <- struct{}{}
-		s.park(p)
+		s.suspend(p, nil)
 		return
 	}
 	if s.faults != nil {
@@ -501,20 +623,19 @@ func (s *Sim) yieldPoint(kind string, a, b int64, str string) {
 	if len(s.runnable) > 1 && s.rng.Float64() < s.switchProb {
 		q := s.runnable[s.rng.Intn(len(s.runnable))]
 		if q != p {
-			s.trace.event(s.now, p.id, "switch", int64(q.id), 0, "")
+			s.trace.ev(s.now, p.id, tnSwitch, int64(q.id), 0, tnEmpty)
 			s.cur = q
-			q.wake <- struct{}{}
-			s.park(p)
+			s.suspend(p, q)
 		}
 	}
 }
 
 // block takes the current process off the run queue until another process
 // makes it runnable or, when timeout >= 0, until the timeout expires.
-func (s *Sim) block(what string, timeout time.Duration) {
+func (s *Sim) block(what waitOn, timeout time.Duration) {
 	p := s.cur
 	if !s.running || p == nil {
-		panic("simtest: blocking env call outside a simulated process: " + what)
+		panic("simtest: blocking env call outside a simulated process: " + what.String())
 	}
 	p.state = stBlocked
 	p.waitGen++
@@ -530,14 +651,12 @@ func (s *Sim) block(what string, timeout time.Duration) {
 	}
 	if next == nil {
 		s.cur = nil
-		s.harness <- struct{}{}
-		s.park(p)
+		s.suspend(p, nil)
 		return
 	}
-	s.trace.event(s.now, p.id, "block", int64(next.id), 0, what)
+	s.trace.ev(s.now, p.id, tnBlock, int64(next.id), 0, what.traceName(s.trace))
 	s.cur = next
-	next.wake <- struct{}{}
-	s.park(p)
+	s.suspend(p, next)
 }
 
 func (s *Sim) makeRunnable(p *proc) {
@@ -545,7 +664,7 @@ func (s *Sim) makeRunnable(p *proc) {
 		panic("simtest: waking a process that is not blocked: " + p.name)
 	}
 	p.state = stRunnable
-	p.waitOn = ""
+	p.waitOn = waitOn{}
 	s.runnable = append(s.runnable, p)
 }
 
@@ -602,7 +721,7 @@ func (s *Sim) deadlockReport() string {
 	var b strings.Builder
 	b.WriteString("no process runnable and no timer pending;")
 	for _, p := range s.procs {
-		fmt.Fprintf(&b, " [p%d %s waits on %s]", p.id, p.name, p.waitOn)
+		fmt.Fprintf(&b, " [p%d %s waits on %s]", p.id, p.name, p.waitOn.String())
 	}
 	return b.String()
 }
@@ -616,7 +735,7 @@ func (s *Sim) Self() env.Proc {
 }
 
 // Yield is an explicit scheduling point.
-func (s *Sim) Yield() { s.yieldPoint("yield", 0, 0, "") }
+func (s *Sim) Yield() { s.yieldPoint(tnYield, 0, 0, tnEmpty) }
 
 // Exit ends the calling process, running its deferred calls.
 func (s *Sim) Exit() {
@@ -626,20 +745,20 @@ func (s *Sim) Exit() {
 
 // Sleep blocks the calling process for d of virtual time.
 func (s *Sim) Sleep(d time.Duration) {
-	s.yieldPoint("sleep", int64(d), 0, "")
+	s.yieldPoint(tnSleep, int64(d), 0, tnEmpty)
 	if s.faults != nil && s.running && d > 0 {
 		d = s.faults.timer(d)
 	}
 	if d <= 0 {
 		return
 	}
-	s.block("sleep", d)
+	s.block(waitOn{what: tnSleep}, d)
 }
 
 // Inject is a named injection point: hashed, counted, a scheduling point,
 // and the place where the inject hook may stop the run (crash there).
 func (s *Sim) Inject(point string) {
-	s.yieldPoint("inject", 0, 0, point)
+	s.yieldPoint(tnInject, 0, 0, newTraceName(point))
 	if !s.running {
 		return
 	}
@@ -650,8 +769,7 @@ func (s *Sim) Inject(point string) {
 	if s.injectHook != nil && s.injectHook(point) {
 		p := s.cur
 		s.stop = Stop{Kind: StopInject, Detail: point, Proc: p.name}
-		s.harness <- struct{}{}
-		s.park(p)
+		s.suspend(p, nil)
 	}
 }
 
@@ -665,11 +783,15 @@ func (s *Sim) Logf(format string, args ...any) {
 }
 
 // NewMutex makes a simulated LWLock with FIFO handoff.
-func (s *Sim) NewMutex(name string) env.Mutex { return &simMutex{s: s, name: name} }
+func (s *Sim) NewMutex(name string) env.Mutex {
+	return newSimMutex(s, name, false)
+}
 
 // NewSpinLock makes a mutex whose uncontended Lock and whose Unlock are not
 // yield points (see env.Scheduler).
-func (s *Sim) NewSpinLock(name string) env.Mutex { return &simMutex{s: s, name: name, spin: true} }
+func (s *Sim) NewSpinLock(name string) env.Mutex {
+	return newSimMutex(s, name, true)
+}
 
 // NewCond makes a simulated condition variable over m.
 func (s *Sim) NewCond(name string, m env.Mutex) env.Cond {
@@ -677,15 +799,25 @@ func (s *Sim) NewCond(name string, m env.Mutex) env.Cond {
 	if !ok || sm.s != s {
 		panic("simtest: NewCond needs a mutex of the same Sim")
 	}
-	return &simCond{s: s, name: name, m: sm}
+	return &simCond{s: s, name: name, nameT: newTraceName(name), m: sm}
+}
+
+func newSimMutex(s *Sim, name string, spin bool) *simMutex {
+	m := &simMutex{s: s, name: name, nameT: newTraceName(name), spin: spin}
+	m.lockE = eventDigest(tnLock, 0, 0, m.nameT)
+	m.unlockE = eventDigest(tnUnlock, 0, 0, m.nameT)
+	return m
 }
 
 type simMutex struct {
-	s       *Sim
-	name    string
-	spin    bool
-	owner   *proc
-	waiters []*proc
+	s     *Sim
+	name  string
+	nameT traceName
+	// The digests of this mutex's lock and unlock events (eventDigest).
+	lockE, unlockE uint64
+	spin           bool
+	owner          *proc
+	waiters        []*proc
 }
 
 func (m *simMutex) Lock() {
@@ -695,7 +827,7 @@ func (m *simMutex) Lock() {
 		m.owner = s.cur
 		return
 	}
-	s.yieldPoint("lock", 0, 0, m.name)
+	s.yieldPointE(m.lockE, &tnLock, 0, 0, &m.nameT)
 	p := s.cur
 	if m.owner == nil {
 		m.owner = p
@@ -706,7 +838,7 @@ func (m *simMutex) Lock() {
 	}
 	m.waiters = append(m.waiters, p)
 	p.mutexWait = m
-	s.block("mutex "+m.name+" held by "+m.owner.name, -1)
+	s.block(waitOn{kind: waitMutex, what: m.nameT, owner: m.owner}, -1)
 	p.mutexWait = nil
 	if m.owner != p {
 		panic("simtest: woke without owning mutex " + m.name)
@@ -724,7 +856,9 @@ func (m *simMutex) Unlock() {
 	// makes the next waiter runnable and the releaser carries on to its
 	// next scheduling point. (Traced, so that the trace still shows it.)
 	if s.running && s.cur != nil {
-		s.trace.event(s.now, s.cur.id, "unlock", 0, 0, m.name)
+		if s.trace.evd(m.unlockE, s.cur.id) {
+			s.trace.line(s.now, s.cur.id, &tnUnlock, 0, 0, &m.nameT)
+		}
 	}
 }
 
@@ -744,14 +878,23 @@ func (m *simMutex) release() {
 		return
 	}
 	q := m.waiters[0]
-	m.waiters = m.waiters[1:]
+	m.waiters = popFront(m.waiters)
 	m.owner = q
 	m.s.makeRunnable(q)
+}
+
+// popFront removes q's first element in place, so that the queue keeps its
+// array (slicing q[1:] would make every later append reallocate).
+func popFront(q []*proc) []*proc {
+	n := copy(q, q[1:])
+	q[n] = nil
+	return q[:n]
 }
 
 type simCond struct {
 	s       *Sim
 	name    string
+	nameT   traceName
 	m       *simMutex
 	waiters []*proc
 }
@@ -777,7 +920,7 @@ func (c *simCond) wait(timeout time.Duration) bool {
 	s.checkAlive()
 	p := s.cur
 	if s.running && p != nil {
-		s.trace.event(s.now, p.id, "cond-wait", int64(timeout), 0, c.name)
+		s.trace.ev(s.now, p.id, tnCondWait, int64(timeout), 0, c.nameT)
 	}
 	if c.m.owner != p {
 		panic("simtest: cond " + c.name + " waited on without holding its mutex")
@@ -786,7 +929,7 @@ func (c *simCond) wait(timeout time.Duration) bool {
 	p.cond = c
 	p.timedOut = false
 	c.m.release()
-	s.block("cond "+c.name, timeout)
+	s.block(waitOn{kind: waitCond, what: c.nameT}, timeout)
 	signalled := !p.timedOut
 	p.timedOut = false
 	c.m.Lock()
@@ -806,7 +949,7 @@ func (c *simCond) Signal() {
 	c.s.checkAlive()
 	if len(c.waiters) > 0 {
 		q := c.waiters[0]
-		c.waiters = c.waiters[1:]
+		c.waiters = popFront(c.waiters)
 		q.cond = nil
 		c.s.makeRunnable(q)
 	}
@@ -885,7 +1028,7 @@ func (h *timerHeap) pop() timer {
 type simClock struct{ s *Sim }
 
 func (c simClock) Now() time.Duration {
-	c.s.trace.event(c.s.now, 0, "now", int64(c.s.now), 0, "")
+	c.s.trace.ev(c.s.now, 0, tnNow, int64(c.s.now), 0, tnEmpty)
 	return c.s.now
 }
 func (c simClock) Sleep(d time.Duration) { c.s.Sleep(d) }
@@ -898,12 +1041,12 @@ type tracedRand struct {
 
 func (t tracedRand) Uint64() uint64 {
 	v := t.r.Uint64()
-	t.s.trace.event(t.s.now, 0, "rand", int64(v), 0, "")
+	t.s.trace.ev(t.s.now, 0, tnRand, int64(v), 0, tnEmpty)
 	return v
 }
 
 func (t tracedRand) Intn(n int) int {
 	v := t.r.Intn(n)
-	t.s.trace.event(t.s.now, 0, "rand", int64(v), int64(n), "")
+	t.s.trace.ev(t.s.now, 0, tnRand, int64(v), int64(n), tnEmpty)
 	return v
 }
