@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -24,41 +25,85 @@ import (
 type job struct {
 	cfg   simtest.Config
 	repro string
+	// index is the run's place in the whole campaign (seed - start, or the
+	// plan's number under --systematic), whatever the shard.
+	index uint64
+	// name is the base name of the run's artifacts: seed-N, or under
+	// --systematic, where every run has the same seed, seed-N-plan-K.
+	name string
+	plan string // the --systematic plan's fault line ("" otherwise)
 }
 
-// failure is a failed run and the command that reproduces it.
+// failure is a failed run, reduced to what the reports need: a campaign
+// keeps no *simtest.Result, so that its memory grows only with the number
+// of failures, by a few hundred bytes each.
 type failure struct {
-	idx   uint64
-	res   *simtest.Result
-	repro string
+	idx       uint64 // job number within this campaign (shard)
+	index     uint64 // job.index
+	seed      uint64
+	checker   string
+	failures  []string // the first few
+	trace     string
+	repro     string
+	plan      string
+	artifacts artifactPaths
+}
+
+// pointAgg is one injection point's totals over a campaign.
+type pointAgg struct {
+	hits        uint64 // hits summed over runs
+	runsHit     int    // runs that hit it at least once
+	runsCrashed int    // runs whose plan crashed there
+}
+
+// campaignOpts are runCampaign's optional parts.
+type campaignOpts struct {
+	progress func(done, failed int) // after each run, on one goroutine
+	stop     <-chan struct{}        // closed: start no more runs
+	budget   time.Duration          // > 0: start no more runs after this much wall time
+	// onFail, when set, runs on the worker after a failing run (to write
+	// its artifacts); its error is kept for the report.
+	onFail     func(j job, r *simtest.Result) (artifactPaths, error)
+	systematic bool // keep planFired
 }
 
 // campaignStats is what a campaign gathered.
 type campaignStats struct {
-	runs        int
-	failed      []failure // sorted by job
-	detected    int       // passing runs whose destructive faults were detected
-	faults      int       // faults applied over all runs
-	planFired   []bool    // by job: the plan's crash fired (systematic campaigns)
-	byChecker   map[string]int
-	byCrash     map[string]int
-	virtual     time.Duration
-	steps       uint64
-	wall        time.Duration
-	jobs        int
-	interrupted bool
+	planned         uint64
+	runs            int
+	failed          []failure // sorted by job
+	detected        int       // passing runs whose destructive faults were detected
+	faults          int       // faults applied over all runs
+	planFired       []bool    // by job: the plan's crash fired (systematic campaigns only)
+	byChecker       map[string]int
+	byCrash         map[string]int
+	points          map[string]*pointAgg
+	virtual         time.Duration
+	steps           uint64
+	wall            time.Duration
+	jobs            int
+	interrupted     bool
+	budgetExhausted bool
+	artifactErr     error // the first error writing artifacts
 }
 
 // runCampaign runs jobs [0, n) on workers goroutines. Each worker runs one
-// job at a time, each single-threaded and deterministic, so the results do
-// not depend on the number of workers. stop, when closed, ends the campaign
-// after the jobs in flight.
-func runCampaign(n uint64, workers int, mk func(i uint64) job, progress func(done int, failed int), stop <-chan struct{}) *campaignStats {
-	st := &campaignStats{byChecker: map[string]int{}, byCrash: map[string]int{}, jobs: workers, planFired: make([]bool, n)}
+// job at a time, each single-threaded and deterministic, and jobs are
+// handed out in order, so the results do not depend on the number of
+// workers; when the campaign stops early (opts.stop, opts.budget) the jobs
+// run are a prefix of [0, n), all finished. Nothing of a passing run is
+// kept but its counts.
+func runCampaign(n uint64, workers int, mk func(i uint64) job, opts campaignOpts) *campaignStats {
+	st := &campaignStats{planned: n, byChecker: map[string]int{}, byCrash: map[string]int{}, points: map[string]*pointAgg{}, jobs: workers}
+	if opts.systematic {
+		st.planFired = make([]bool, n)
+	}
 	type done struct {
-		idx   uint64
-		res   *simtest.Result
-		repro string
+		idx    uint64
+		job    job
+		res    *simtest.Result
+		art    artifactPaths
+		artErr error
 	}
 	idxs := make(chan uint64)
 	results := make(chan done, workers)
@@ -71,24 +116,48 @@ func runCampaign(n uint64, workers int, mk func(i uint64) job, progress func(don
 				j := mk(i)
 				r := simtest.Run(j.cfg)
 				r.History = nil // keep memory flat over many seeds
-				results <- done{i, r, j.repro}
+				d := done{idx: i, job: j, res: r}
+				if !r.OK && opts.onFail != nil {
+					d.art, d.artErr = opts.onFail(j, r)
+				}
+				results <- d
 			}
 		}()
 	}
-	var interrupted atomic.Bool
+	var interrupted, budgetOut atomic.Bool
+	began := time.Now()
 	go func() {
 		defer close(idxs)
+		var budget <-chan time.Time
+		if opts.budget > 0 {
+			t := time.NewTimer(opts.budget)
+			defer t.Stop()
+			budget = t.C
+		}
 		for i := uint64(0); i < n; i++ {
+			// Look at the stop conditions first: a select among ready
+			// cases picks at random, and would start runs past them.
+			select {
+			case <-opts.stop:
+				interrupted.Store(true)
+				return
+			case <-budget:
+				budgetOut.Store(true)
+				return
+			default:
+			}
 			select {
 			case idxs <- i:
-			case <-stop:
+			case <-opts.stop:
 				interrupted.Store(true)
+				return
+			case <-budget:
+				budgetOut.Store(true)
 				return
 			}
 		}
 	}()
 	go func() { wg.Wait(); close(results) }()
-	began := time.Now()
 	for d := range results {
 		r := d.res
 		st.runs++
@@ -96,33 +165,81 @@ func runCampaign(n uint64, workers int, mk func(i uint64) job, progress func(don
 		st.steps += r.Steps
 		st.byCrash[r.CrashKind]++
 		st.faults += r.FaultsApplied
-		st.planFired[d.idx] = strings.Contains(r.CrashDetail, "fault 1: crash")
-		for _, c := range r.RecoveryCrashes {
-			st.planFired[d.idx] = st.planFired[d.idx] || strings.Contains(c, "fault 1: crash")
+		if st.planFired != nil {
+			st.planFired[d.idx] = strings.Contains(r.CrashDetail, "fault 1: crash")
+			for _, c := range r.RecoveryCrashes {
+				st.planFired[d.idx] = st.planFired[d.idx] || strings.Contains(c, "fault 1: crash")
+			}
 		}
+		st.addPoints(r)
 		if r.Detected != "" {
 			st.detected++
 		}
 		if !r.OK {
-			st.failed = append(st.failed, failure{d.idx, r, d.repro})
+			fs := r.Failures
+			if len(fs) > maxReportedFailures {
+				fs = fs[:maxReportedFailures]
+			}
+			st.failed = append(st.failed, failure{
+				idx: d.idx, index: d.job.index, seed: r.Seed, checker: r.Checker, failures: fs,
+				trace: r.TraceString(), repro: d.job.repro, plan: d.job.plan, artifacts: d.art,
+			})
 			st.byChecker[r.Checker]++
+			if d.artErr != nil && st.artifactErr == nil {
+				st.artifactErr = d.artErr
+			}
 		}
-		if progress != nil {
-			progress(st.runs, len(st.failed))
+		if opts.progress != nil {
+			opts.progress(st.runs, len(st.failed))
 		}
 	}
 	st.wall = time.Since(began)
 	st.interrupted = interrupted.Load()
+	st.budgetExhausted = budgetOut.Load()
 	sort.Slice(st.failed, func(i, j int) bool { return st.failed[i].idx < st.failed[j].idx })
 	return st
 }
 
+// maxReportedFailures is how many of a failing run's failures the reports
+// keep (the repro file has them all).
+const maxReportedFailures = 3
+
+// addPoints adds a run's injection point hits and crashes.
+func (st *campaignStats) addPoints(r *simtest.Result) {
+	for name, h := range r.PointHits {
+		a := st.point(name)
+		a.hits += h
+		if h > 0 {
+			a.runsHit++
+		}
+	}
+	for i, name := range r.CrashedAt {
+		if !slices.Contains(r.CrashedAt[:i], name) {
+			st.point(name).runsCrashed++
+		}
+	}
+}
+
+func (st *campaignStats) point(name string) *pointAgg {
+	a := st.points[name]
+	if a == nil {
+		a = &pointAgg{}
+		st.points[name] = a
+	}
+	return a
+}
+
 func cmdCampaign(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("campaign", flag.ContinueOnError)
-	n := fs.Uint64("seeds", 0, "how many seeds to run (required, > 0, unless --systematic)")
+	n := fs.Uint64("seeds", 0, "how many seeds to run (required, > 0, unless --systematic); with --shard, of all shards together")
 	start := fs.Uint64("start", 1, "the first seed")
 	jobs := fs.Int("jobs", runtime.NumCPU(), "seeds run in parallel")
 	systematic := fs.Int("systematic", 0, "instead of seeds: crash at each crash point's first K hits, one run each, all on seed --start")
+	jsonOut := fs.String("json", "", "write the results as JSON to this file (see 'pgdst merge')")
+	junitOut := fs.String("junit", "", "write the results as JUnit XML to this file: a testcase per failing seed and a summary testcase")
+	artifacts := fs.String("artifacts", "", "write each failing seed's repro file, trace and porcupine visualization, and campaign.json, to this directory")
+	shardFlag := fs.String("shard", "", "run shard I of N: the seeds whose index (seed - start) is I mod N; 'auto/N' takes I from $JOB_COMPLETION_INDEX (Kubernetes Indexed Jobs)")
+	budget := fs.Duration("time-budget", 0, "start no new seed after this much wall time (0: no limit); running out is not a failure")
 	var w workloadFlags
 	w.register(fs)
 	if err := parseFlags(fs, args, stdout); err != nil {
@@ -134,6 +251,8 @@ func cmdCampaign(args []string, stdout, stderr io.Writer) error {
 		return usageErr("pgdst campaign: --systematic must be in [1, 1000]")
 	case *systematic > 0 && (*n != 0 || w.faultsFile != "" || len(w.faultLines) > 0 || w.crashStep != 0):
 		return usageErr("pgdst campaign: --systematic makes its own plans; drop --seeds, --faults, --fault and --crash-step")
+	case *systematic > 0 && *shardFlag != "":
+		return usageErr("pgdst campaign: --shard splits --seeds; a --systematic campaign is not sharded")
 	case *systematic > 0:
 		plans = fault.Systematic(simtest.CrashPoints(), *systematic)
 		*n = uint64(len(plans))
@@ -146,46 +265,141 @@ func cmdCampaign(args []string, stdout, stderr io.Writer) error {
 	if *jobs < 1 || *jobs > 1024 {
 		return usageErr("pgdst campaign: --jobs must be in [1, 1024]")
 	}
-	if _, err := w.config(*start); err != nil {
+	if *budget < 0 {
+		return usageErr("pgdst campaign: --time-budget must be >= 0, got %v", *budget)
+	}
+	shard, shards, err := parseShard(*shardFlag, os.Getenv)
+	if err != nil {
+		return usageErr("pgdst campaign: --shard: %v", err)
+	}
+	base, err := w.config(*start)
+	if err != nil {
 		return usageErr("pgdst campaign: %v", err)
 	}
-	mk := func(i uint64) job {
-		if plans != nil {
-			c, _ := w.config(*start) // validated above
-			line := strings.TrimSuffix(plans[i].String(), "\n")
-			c.Faults = line + "\n"
-			return job{c, fmt.Sprintf("%s --fault '%s'", reproCommand(*start, &w), line)}
+	// The outputs are checked before any seed runs: a path that cannot be
+	// written is a usage error, not an hour's campaign lost at the end.
+	for _, p := range []struct{ flag, path string }{{"json", *jsonOut}, {"junit", *junitOut}} {
+		if err := checkWritable(p.path); err != nil {
+			return usageErr("pgdst campaign: --%s: %v", p.flag, err)
 		}
-		c, _ := w.config(*start + i) // validated above; only the seed differs
-		return job{c, reproCommand(*start+i, &w)}
+	}
+	if *artifacts != "" {
+		if err := os.MkdirAll(*artifacts, 0o755); err != nil {
+			return usageErr("pgdst campaign: --artifacts: %v", err)
+		}
+		if err := checkWritable(artifactReportPath(*artifacts)); err != nil {
+			return usageErr("pgdst campaign: --artifacts: %v", err)
+		}
 	}
 
-	if plans != nil {
-		fmt.Fprintf(stdout, "campaign: systematic, %d crash points x first %d hits = %d runs on seed %d, %d workers%s\n",
-			len(simtest.CrashPoints()), *systematic, *n, *start, *jobs, w.reproFlags())
-	} else {
-		fmt.Fprintf(stdout, "campaign: seeds %d..%d on %d workers%s\n", *start, *start+*n-1, *jobs, w.reproFlags())
+	count := shardSize(*n, shard, shards)
+	mk := func(i uint64) job {
+		g := uint64(shard) + i*uint64(shards) // the run's index in the whole campaign
+		if plans != nil {
+			c, _ := w.config(*start) // validated above
+			line := strings.TrimSuffix(plans[g].String(), "\n")
+			c.Faults = line + "\n"
+			return job{cfg: c, repro: fmt.Sprintf("%s --fault '%s'", reproCommand(*start, &w), line),
+				index: g, name: fmt.Sprintf("seed-%d-plan-%d", *start, g), plan: line}
+		}
+		c, _ := w.config(*start + g) // validated above; only the seed differs
+		return job{cfg: c, repro: reproCommand(*start+g, &w), index: g, name: fmt.Sprintf("seed-%d", *start+g)}
 	}
-	progress := progressReporter(*n, stderr)
+
+	// Ctrl-C stops the campaign after the runs in flight, and the results
+	// gathered so far are written; a second Ctrl-C kills it as usual.
 	stop := make(chan struct{})
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt)
-	defer signal.Stop(sig)
+	defer func() { signal.Stop(sig); close(sig) }()
 	go func() {
 		if _, ok := <-sig; ok {
+			signal.Stop(sig)
 			close(stop)
 		}
 	}()
+	switch {
+	case plans != nil:
+		fmt.Fprintf(stdout, "campaign: systematic, %d crash points x first %d hits = %d runs on seed %d, %d workers%s\n",
+			len(simtest.CrashPoints()), *systematic, *n, *start, *jobs, w.reproFlags())
+	case shards > 1:
+		fmt.Fprintf(stdout, "campaign: shard %d/%d of seeds %d..%d (%d seeds) on %d workers%s\n",
+			shard, shards, *start, *start+*n-1, count, *jobs, w.reproFlags())
+	default:
+		fmt.Fprintf(stdout, "campaign: seeds %d..%d on %d workers%s\n", *start, *start+*n-1, *jobs, w.reproFlags())
+	}
+	progress, finish := progressReporter(count, stderr)
+	opts := campaignOpts{progress: progress, stop: stop, budget: *budget, systematic: plans != nil}
+	if *artifacts != "" {
+		dir := *artifacts
+		opts.onFail = func(j job, r *simtest.Result) (artifactPaths, error) {
+			return writeArtifacts(dir, j.name, j.cfg, r, j.repro)
+		}
+	}
 	useCores(*jobs)
-	st := runCampaign(*n, *jobs, mk, progress, stop)
-	printCampaign(stdout, st)
+	st := runCampaign(count, *jobs, mk, opts)
+	finish(st.runs)
+
+	// Whatever ended the campaign, the outputs are written.
+	base.Seed = 0
+	params := campaignParams{
+		Start: *start, Seeds: *n, Systematic: *systematic, ShardCount: shards, Shards: []int{shard},
+		Flags: strings.TrimSpace(w.reproFlags()), Config: base,
+	}
+	if *budget > 0 {
+		params.TimeBudget = budget.String()
+	}
+	rep := newCampaignReport(params, st)
+	// The files first: they are what CI keeps, and stdout may be a pipe
+	// already closed.
+	wrote, werr := writeReportFiles(rep, *jsonOut, *junitOut, *artifacts)
+	printCampaign(stdout, rep)
 	if plans != nil {
-		printSystematic(stdout, st, plans, *systematic)
+		printSystematic(stdout, st, *systematic)
+	}
+	printWrote(stdout, wrote)
+	if st.artifactErr != nil {
+		fmt.Fprintf(stderr, "pgdst campaign: artifacts: %v\n", st.artifactErr)
+		if werr == nil {
+			werr = &exitError{code: 1}
+		}
+	}
+	if werr != nil {
+		return werr
 	}
 	if len(st.failed) > 0 || st.interrupted {
 		return &exitError{code: 1}
 	}
 	return nil
+}
+
+// writeReportFiles writes the report where the flags ask (any may be "")
+// and returns what it wrote. It writes all it can; its error is the first.
+func writeReportFiles(rep *campaignReport, jsonPath, junitPath, artifactsDir string) (wrote []string, err error) {
+	keep := func(what string, e error) {
+		if e == nil {
+			wrote = append(wrote, what)
+		} else if err == nil {
+			err = fmt.Errorf("writing the results: %w", e)
+		}
+	}
+	if jsonPath != "" {
+		keep(jsonPath, writeCampaignJSON(jsonPath, rep))
+	}
+	if junitPath != "" {
+		keep(junitPath, writeJUnit(junitPath, rep))
+	}
+	if artifactsDir != "" {
+		keep(fmt.Sprintf("%s (%d failing seeds)", artifactsDir, len(rep.FailingSeeds)),
+			writeCampaignJSON(artifactReportPath(artifactsDir), rep))
+	}
+	return wrote, err
+}
+
+func printWrote(out io.Writer, wrote []string) {
+	if len(wrote) > 0 {
+		fmt.Fprintf(out, "results:        %s\n", strings.Join(wrote, ", "))
+	}
 }
 
 // useCores runs the Go scheduler on as many threads as there are runs at
@@ -199,8 +413,10 @@ func useCores(jobs int) {
 }
 
 // progressReporter draws a progress bar on a terminal and prints a plain
-// line every 10% otherwise (CI logs).
-func progressReporter(total uint64, stderr io.Writer) func(done, failed int) {
+// line every 10% otherwise (CI logs). finish, called once the campaign
+// ends, clears the bar, or prints the last line if the campaign stopped
+// early.
+func progressReporter(total uint64, stderr io.Writer) (update func(done, failed int), finish func(done int)) {
 	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		bar := progressbar.NewOptions64(int64(total),
 			progressbar.OptionSetWriter(stderr),
@@ -212,27 +428,45 @@ func progressReporter(total uint64, stderr io.Writer) func(done, failed int) {
 			progressbar.OptionClearOnFinish(),
 		)
 		return func(done, failed int) {
-			bar.Describe(fmt.Sprintf("seeds (%d failed)", failed))
-			_ = bar.Set(done)
-		}
+				bar.Describe(fmt.Sprintf("seeds (%d failed)", failed))
+				_ = bar.Set(done)
+			}, func(done int) {
+				if uint64(done) < total {
+					_ = bar.Clear()
+					_ = bar.Exit()
+				}
+			}
 	}
 	step := int(total / 10)
 	if step == 0 {
 		step = 1
 	}
 	began := time.Now()
-	return func(done, failed int) {
-		if done%step == 0 || done == int(total) {
-			el := time.Since(began).Seconds()
-			fmt.Fprintf(stderr, "progress: %d/%d seeds, %d failed, %.0f seeds/s\n", done, total, failed, float64(done)/el)
-		}
+	var lastDone, lastFailed, printed int
+	line := func(done, failed int) {
+		el := time.Since(began).Seconds()
+		fmt.Fprintf(stderr, "progress: %d/%d seeds, %d failed, %.0f seeds/s\n", done, total, failed, float64(done)/el)
+		printed = done
 	}
+	return func(done, failed int) {
+			lastDone, lastFailed = done, failed
+			if done%step == 0 || done == int(total) {
+				line(done, failed)
+			}
+		}, func(done int) {
+			if printed != lastDone {
+				line(lastDone, lastFailed)
+			}
+		}
 }
 
 // printSystematic reports which crash points the enumeration reached, and
 // the blind spots: points whose first hit never came in this workload.
-func printSystematic(out io.Writer, st *campaignStats, plans []fault.Plan, k int) {
+func printSystematic(out io.Writer, st *campaignStats, k int) {
 	points := simtest.CrashPoints()
+	if uint64(st.runs) < st.planned {
+		fmt.Fprintf(out, "only %d of %d plans ran: the counts below miss the rest\n", st.runs, st.planned)
+	}
 	var blind []string
 	for p, name := range points {
 		reached := 0
@@ -253,30 +487,83 @@ func printSystematic(out io.Writer, st *campaignStats, plans []fault.Plan, k int
 	}
 }
 
-func printCampaign(out io.Writer, st *campaignStats) {
-	rate := float64(st.runs) / st.wall.Seconds()
-	fmt.Fprintf(out, "seeds run:      %d%s\n", st.runs, map[bool]string{true: " (interrupted)", false: ""}[st.interrupted])
-	fmt.Fprintf(out, "failures:       %d\n", len(st.failed))
-	for _, k := range sortedKeys(st.byChecker) {
-		fmt.Fprintf(out, "  %-14s%d\n", k+":", st.byChecker[k])
+// printCampaign prints a campaign's (or merged campaign's) summary table.
+func printCampaign(out io.Writer, rep *campaignReport) {
+	t := rep.Totals
+	fmt.Fprintf(out, "seeds run:      %d", t.Runs)
+	if uint64(t.Runs) < t.Planned {
+		fmt.Fprintf(out, " of %d", t.Planned)
 	}
-	fmt.Fprintf(out, "crashes:       ")
-	for _, k := range sortedKeys(st.byCrash) {
-		fmt.Fprintf(out, " %s=%d", k, st.byCrash[k])
+	switch {
+	case rep.Interrupted:
+		fmt.Fprintf(out, " (interrupted)")
+	case rep.TimeBudgetExhausted:
+		fmt.Fprintf(out, " (time budget of %s used up)", rep.Params.TimeBudget)
 	}
 	fmt.Fprintln(out)
-	fmt.Fprintf(out, "faults:         %d applied, %d runs beyond the recoverability limits and detected\n", st.faults, st.detected)
-	fmt.Fprintf(out, "simulated:      %v virtual, %d steps\n", st.virtual.Round(time.Millisecond), st.steps)
+	if p := rep.Params; p.ShardCount > 1 {
+		fmt.Fprintf(out, "shards:         %s of %d", joinInts(p.Shards), p.ShardCount)
+		if len(rep.MissingShards) > 0 {
+			fmt.Fprintf(out, " (missing: %s)", joinInts(rep.MissingShards))
+		}
+		fmt.Fprintln(out)
+	}
+	fmt.Fprintf(out, "failures:       %d\n", t.Failed)
+	for _, k := range sortedKeys(rep.FailuresByChecker) {
+		fmt.Fprintf(out, "  %-20s%d\n", k+":", rep.FailuresByChecker[k])
+	}
+	fmt.Fprintf(out, "crashes:       ")
+	for _, k := range sortedKeys(rep.CrashesByKind) {
+		fmt.Fprintf(out, " %s=%d", k, rep.CrashesByKind[k])
+	}
+	fmt.Fprintln(out)
+	all := simtest.CrashPoints()
+	hit, crashed := 0, 0
+	for _, p := range rep.Points {
+		if slices.Contains(all, p.Name) && p.Hits > 0 {
+			hit++
+		}
+		if slices.Contains(all, p.Name) && p.RunsCrashed > 0 {
+			crashed++
+		}
+	}
+	fmt.Fprintf(out, "crash points:   %d of %d hit, %d crashed at\n", hit, len(all), crashed)
+	if len(rep.BlindSpots) > 0 {
+		fmt.Fprintf(out, "blind spots:    %s\n", strings.Join(rep.BlindSpots, ", "))
+	}
+	fmt.Fprintf(out, "faults:         %d applied, %d runs beyond the recoverability limits and detected\n", t.FaultsApplied, t.Detected)
+	fmt.Fprintf(out, "simulated:      %v virtual, %d steps\n", time.Duration(t.VirtualNS).Round(time.Millisecond), t.Steps)
+	wall := time.Duration(t.WallNS)
 	fmt.Fprintf(out, "wall:           %v on %d workers, %.0f seeds/s, virtual/wall %.0fx\n",
-		st.wall.Round(time.Millisecond), st.jobs, rate, st.virtual.Seconds()/st.wall.Seconds())
+		wall.Round(time.Millisecond), t.Workers, t.SeedsPerSec, quotient(time.Duration(t.VirtualNS).Seconds(), wall.Seconds()))
 	const show = 20
-	for i, f := range st.failed {
+	for i, f := range rep.FailingSeeds {
 		if i == show {
-			fmt.Fprintf(out, "... and %d more failing runs\n", len(st.failed)-show)
+			fmt.Fprintf(out, "... and %d more failing runs\n", len(rep.FailingSeeds)-show)
 			break
 		}
-		fmt.Fprintf(out, "FAIL seed=%d %s\n  reproduce: %s\n", f.res.Seed, f.res.Failures[0], f.repro)
+		first := f.Checker
+		if len(f.Failures) > 0 {
+			first = f.Failures[0]
+		}
+		fmt.Fprintf(out, "FAIL seed=%d %s\n  reproduce: %s\n", f.Seed, first, f.Repro)
 	}
+}
+
+// quotient is a / b, or 0 when b is not positive (an empty campaign).
+func quotient(a, b float64) float64 {
+	if b <= 0 {
+		return 0
+	}
+	return a / b
+}
+
+func joinInts(xs []int) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = fmt.Sprint(x)
+	}
+	return strings.Join(s, ",")
 }
 
 func sortedKeys(m map[string]int) []string {

@@ -25,6 +25,10 @@ commands:
   run       run one seed: pgdst run --seed N
   campaign  run many seeds on all cores: pgdst campaign --seeds N [--start S] [--jobs J]
             or every crash point's first K hits: pgdst campaign --systematic K
+  merge     combine the JSON results of campaign shards: pgdst merge a.json b.json ... [-o all.json]
+  replay    re-run a repro file and say whether it fails identically: pgdst replay FILE
+  shrink    reduce a repro file to a minimal one that still fails: pgdst shrink FILE [-o OUT]
+  report    one self-contained HTML page for a failing run: pgdst report DIR
   bugs      list the planted bugs that --bug switches on
   faults    the fault plan language that --faults and --fault take
   points    the injection points, and what a crash at each means
@@ -73,6 +77,14 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		err = cmdRun(args[1:], stdout, stderr)
 	case "campaign":
 		err = cmdCampaign(args[1:], stdout, stderr)
+	case "merge":
+		err = cmdMerge(args[1:], stdout, stderr)
+	case "replay":
+		err = cmdReplay(args[1:], stdout, stderr)
+	case "shrink":
+		err = cmdShrink(args[1:], stdout, stderr)
+	case "report":
+		err = cmdReport(args[1:], stdout, stderr)
 	case "bugs":
 		err = cmdBugs(args[1:], stdout)
 	case "faults":
@@ -83,7 +95,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, usage)
 		return 0
 	default:
-		err = usageErr("pgdst: unknown command %q (want run, campaign, bugs, faults or points)", args[0])
+		err = usageErr("pgdst: unknown command %q (want run, campaign, merge, replay, shrink, report, bugs, faults or points)", args[0])
 	}
 	if err == nil {
 		return 0
@@ -280,6 +292,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	seed := fs.Uint64("seed", 1, "the seed")
 	traceFile := fs.String("trace", "", "write the readable trace to this file")
+	artifacts := fs.String("artifacts", "", "if the run fails, write its repro file, trace and porcupine visualization to this directory (as campaign --artifacts does)")
 	var w workloadFlags
 	w.register(fs)
 	if err := parseFlags(fs, args, stdout); err != nil {
@@ -297,8 +310,22 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 		defer f.Close()
 		cfg.TraceOut = f
 	}
+	if *artifacts != "" {
+		if err := os.MkdirAll(*artifacts, 0o755); err != nil {
+			return usageErr("pgdst run: --artifacts: %v", err)
+		}
+	}
 	useCores(1)
 	res := simtest.Run(cfg)
+	if !res.OK && *artifacts != "" {
+		cfg.TraceOut = nil
+		p, err := writeArtifacts(*artifacts, fmt.Sprintf("seed-%d", *seed), cfg, res, reproCommand(*seed, &w))
+		if err != nil {
+			fmt.Fprintf(stderr, "pgdst run: artifacts: %v\n", err)
+		} else {
+			fmt.Fprintf(stderr, "artifacts: %s\n", strings.Join(p.list(), " "))
+		}
+	}
 	fmt.Fprintln(stdout, res.Summary())
 	if !res.OK {
 		fmt.Fprintf(stderr, "reproduce: %s\n", reproCommand(*seed, &w))

@@ -4,22 +4,65 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 
 	pgproc "github.com/pgdst/pgdst/engine/proc"
 )
 
 // cmdPoints lists the injection points: where fault plans can crash, kill
-// or pause, and what a crash there means for recovery.
+// or pause, and what a crash there means for recovery. With --campaign, it
+// also shows how often a campaign hit each point and crashed there, and the
+// blind spots: the points no run hit.
 func cmdPoints(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("points", flag.ContinueOnError)
+	campaign := fs.String("campaign", "", "a campaign's JSON results (campaign --json, merge -o): show its hits per point and its blind spots")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "POINT\tPROCESS\tWHAT A CRASH THERE MEANS")
-	for _, p := range pgproc.Points {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", p.Name, p.Process, p.What)
+	if *campaign == "" {
+		tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
+		fmt.Fprintln(tw, "POINT\tPROCESS\tWHAT A CRASH THERE MEANS")
+		for _, p := range pgproc.Points {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", p.Name, p.Process, p.What)
+		}
+		return tw.Flush()
 	}
-	return tw.Flush()
+	rep, err := readCampaignReport(*campaign)
+	if err != nil {
+		return usageErr("pgdst points: %v", err)
+	}
+	stats := map[string]pointStat{}
+	for _, p := range rep.Points {
+		stats[p.Name] = p
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "POINT\tPROCESS\tHITS\tRUNS HIT\tRUNS CRASHED")
+	seen := map[string]bool{}
+	for _, p := range pgproc.Points {
+		s := stats[p.Name]
+		seen[p.Name] = true
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\n", p.Name, p.Process, s.Hits, s.RunsHit, s.RunsCrashed)
+	}
+	for _, s := range rep.Points { // points this build does not know
+		if !seen[s.Name] {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\n", s.Name, "?", s.Hits, s.RunsHit, s.RunsCrashed)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	var blind []string
+	for _, p := range pgproc.Points {
+		if stats[p.Name].Hits == 0 {
+			blind = append(blind, p.Name)
+		}
+	}
+	fmt.Fprintf(stdout, "campaign: %d runs of %s\n", rep.Totals.Runs, rep.Params.scope())
+	if len(blind) == 0 {
+		fmt.Fprintln(stdout, "blind spots: none, every point was hit")
+	} else {
+		fmt.Fprintf(stdout, "blind spots (%d of %d points never hit): %s\n", len(blind), len(pgproc.Points), strings.Join(blind, ", "))
+	}
+	return nil
 }

@@ -46,7 +46,10 @@ type Failure struct {
 func newRepro(cfg simtest.Config, res *simtest.Result, command string) *Repro {
 	cfg.TraceOut = nil
 	if cfg.Faults == "" {
-		cfg.Faults = res.Plan
+		// The drawn plan already holds --crash-step's crash (and the
+		// swarm faults of --fault-intensity): with an explicit plan the
+		// crash step would add its crash a second time.
+		cfg.Faults, cfg.CrashStep = res.Plan, 0
 	}
 	return &Repro{
 		Format: reproFormat, Build: buildID(), Seed: res.Seed, Config: cfg, ResolvedConfig: res.Config,

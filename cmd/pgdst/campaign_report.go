@@ -1,0 +1,474 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	lin "github.com/pgdst/pgdst/linearizability"
+	"github.com/pgdst/pgdst/simtest"
+)
+
+// A campaign's results as data: `campaign --json` and `--artifacts` write
+// them, `merge` combines the shards' and `points --campaign` reads them.
+// Everything in a report but the wall-clock figures, the worker count and
+// the build is a function of the parameters: the same campaign on any
+// number of workers or shards gives the same counts and failing seeds.
+
+// campaignFormat is the campaign JSON format's version; readers refuse
+// others.
+const campaignFormat = 1
+
+// campaignReport is one campaign JSON file.
+type campaignReport struct {
+	Format int            `json:"format"`
+	Build  string         `json:"build"` // buildID() of the binary that ran it
+	Params campaignParams `json:"params"`
+	Totals campaignTotals `json:"totals"`
+	// FailuresByChecker counts failing runs by the checker that failed
+	// first; CrashesByKind counts runs by how the workload ended.
+	FailuresByChecker map[string]int `json:"failures_by_checker"`
+	CrashesByKind     map[string]int `json:"crashes_by_kind"`
+	// Points lists every injection point, in the order of 'pgdst points':
+	// hits summed over the runs, the runs that hit it, the runs whose plan
+	// crashed there. BlindSpots are the points no run hit.
+	Points     []pointStat `json:"points"`
+	BlindSpots []string    `json:"blind_spots"`
+	// FailingSeeds lists the failing runs, by seed (by plan under
+	// --systematic).
+	FailingSeeds []failingSeed `json:"failing_seeds"`
+	// Interrupted: Ctrl-C stopped the campaign. TimeBudgetExhausted: the
+	// --time-budget did. Either way the runs done are a prefix of each
+	// shard's seeds, and Totals.Runs < Totals.Planned.
+	Interrupted         bool `json:"interrupted"`
+	TimeBudgetExhausted bool `json:"time_budget_exhausted"`
+	// MissingShards, in a merged report, are the shards no input covered.
+	MissingShards []int `json:"missing_shards,omitempty"`
+}
+
+// campaignParams define a campaign: shards of one campaign differ only in
+// Shards, and merge refuses inputs that differ in anything else.
+type campaignParams struct {
+	Start      uint64 `json:"start"`
+	Seeds      uint64 `json:"seeds"` // of all the shards together
+	Systematic int    `json:"systematic,omitempty"`
+	TimeBudget string `json:"time_budget,omitempty"`
+	// ShardCount is N of --shard I/N (1 unsharded); Shards are the shard
+	// indices the report covers: one for a shard, several once merged.
+	ShardCount int   `json:"shard_count"`
+	Shards     []int `json:"shards"`
+	// Flags are the workload flags as the reproduce commands repeat them;
+	// Config is the run configuration they make (Seed 0: every seed).
+	Flags  string         `json:"workload_flags"`
+	Config simtest.Config `json:"config"`
+}
+
+// campaignTotals are the campaign's sums.
+type campaignTotals struct {
+	Planned       uint64  `json:"planned"` // runs the covered shards were to do
+	Runs          int     `json:"runs"`
+	Failed        int     `json:"failed"`
+	VirtualNS     int64   `json:"virtual_ns"`
+	Steps         uint64  `json:"steps"`
+	FaultsApplied int     `json:"faults_applied"`
+	Detected      int     `json:"detected"` // passing runs whose destructive faults were detected
+	WallNS        int64   `json:"wall_ns"`  // merged: the longest shard's
+	Workers       int     `json:"workers"`  // merged: summed over shards
+	SeedsPerSec   float64 `json:"seeds_per_sec"`
+}
+
+// pointStat is one injection point's totals.
+type pointStat struct {
+	Name        string `json:"name"`
+	Hits        uint64 `json:"hits"`
+	RunsHit     int    `json:"runs_hit"`
+	RunsCrashed int    `json:"runs_crashed"`
+}
+
+// failingSeed is one failing run.
+type failingSeed struct {
+	Seed  uint64 `json:"seed"`
+	Index uint64 `json:"index"` // seed - start, or the plan's number under --systematic
+	// Plan is the --systematic run's fault line.
+	Plan     string   `json:"plan,omitempty"`
+	Checker  string   `json:"checker"`
+	Failures []string `json:"failures"` // the first few
+	Trace    string   `json:"trace"`    // the run's trace hash
+	Repro    string   `json:"repro_command"`
+	// The artifacts written for it under --artifacts, as paths joined to
+	// the directory given.
+	ReproFile     string `json:"repro_file,omitempty"`
+	TraceFile     string `json:"trace_file,omitempty"`
+	PorcupineFile string `json:"porcupine_file,omitempty"`
+}
+
+func newCampaignReport(p campaignParams, st *campaignStats) *campaignReport {
+	rep := &campaignReport{
+		Format: campaignFormat, Build: buildID(), Params: p,
+		Totals: campaignTotals{
+			Planned: st.planned, Runs: st.runs, Failed: len(st.failed), VirtualNS: int64(st.virtual), Steps: st.steps,
+			FaultsApplied: st.faults, Detected: st.detected, WallNS: int64(st.wall), Workers: st.jobs,
+			SeedsPerSec: quotient(float64(st.runs), st.wall.Seconds()),
+		},
+		FailuresByChecker: st.byChecker, CrashesByKind: st.byCrash,
+		Interrupted: st.interrupted, TimeBudgetExhausted: st.budgetExhausted,
+		FailingSeeds: []failingSeed{},
+	}
+	for name, a := range st.points {
+		rep.Points = append(rep.Points, pointStat{Name: name, Hits: a.hits, RunsHit: a.runsHit, RunsCrashed: a.runsCrashed})
+	}
+	rep.settlePoints()
+	for _, f := range st.failed {
+		rep.FailingSeeds = append(rep.FailingSeeds, failingSeed{
+			Seed: f.seed, Index: f.index, Plan: f.plan, Checker: f.checker, Failures: f.failures, Trace: f.trace, Repro: f.repro,
+			ReproFile: f.artifacts.Repro, TraceFile: f.artifacts.Trace, PorcupineFile: f.artifacts.Porcupine,
+		})
+	}
+	return rep
+}
+
+// settlePoints lists every crash point (hit or not) in the order of
+// 'pgdst points', then any other point hit, by name, and finds the blind
+// spots.
+func (rep *campaignReport) settlePoints() {
+	all := simtest.CrashPoints()
+	order := map[string]int{}
+	for i, name := range all {
+		order[name] = i
+	}
+	for _, name := range all {
+		if !rep.hasPoint(name) {
+			rep.Points = append(rep.Points, pointStat{Name: name})
+		}
+	}
+	sort.Slice(rep.Points, func(i, j int) bool {
+		a, b := rep.Points[i].Name, rep.Points[j].Name
+		oa, ka := order[a]
+		ob, kb := order[b]
+		switch {
+		case ka && kb:
+			return oa < ob
+		case ka != kb:
+			return ka
+		}
+		return a < b
+	})
+	rep.BlindSpots = []string{}
+	for _, p := range rep.Points {
+		if p.Hits == 0 {
+			rep.BlindSpots = append(rep.BlindSpots, p.Name)
+		}
+	}
+}
+
+func (rep *campaignReport) hasPoint(name string) bool {
+	for _, p := range rep.Points {
+		if p.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// scope says which runs the campaign was made of.
+func (p campaignParams) scope() string {
+	if p.Systematic > 0 {
+		return fmt.Sprintf("%d systematic plans on seed %d", p.Seeds, p.Start)
+	}
+	return fmt.Sprintf("seeds %d..%d", p.Start, p.Start+p.Seeds-1)
+}
+
+func writeCampaignJSON(path string, rep *campaignReport) error {
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// readCampaignReport reads a campaign JSON file; anything else is an error
+// of one line.
+func readCampaignReport(path string) (*campaignReport, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var rep campaignReport
+	if err := dec.Decode(&rep); err != nil {
+		return nil, fmt.Errorf("%s: not a campaign JSON file: %v", path, err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("%s: not a campaign JSON file: trailing data after the JSON object", path)
+	}
+	if rep.Format != campaignFormat {
+		return nil, fmt.Errorf("%s: campaign format %d, this build reads format %d", path, rep.Format, campaignFormat)
+	}
+	p := rep.Params
+	if p.ShardCount < 1 || len(p.Shards) == 0 {
+		return nil, fmt.Errorf("%s: no shards recorded", path)
+	}
+	for _, s := range p.Shards {
+		if s < 0 || s >= p.ShardCount {
+			return nil, fmt.Errorf("%s: shard %d out of [0, %d)", path, s, p.ShardCount)
+		}
+	}
+	if rep.FailuresByChecker == nil {
+		rep.FailuresByChecker = map[string]int{}
+	}
+	if rep.CrashesByKind == nil {
+		rep.CrashesByKind = map[string]int{}
+	}
+	return &rep, nil
+}
+
+// artifactReportPath is where --artifacts puts the campaign's JSON.
+func artifactReportPath(dir string) string { return filepath.Join(dir, "campaign.json") }
+
+// checkWritable reports whether path can be created or written ("" can).
+func checkWritable(path string) error {
+	if path == "" {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err == nil {
+		return f.Close()
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	// Not there yet: create it, and remove it again so that a campaign
+	// killed before its end leaves no empty file behind.
+	if f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644); err != nil {
+		return err
+	}
+	f.Close()
+	return os.Remove(path)
+}
+
+// artifactPaths are the files written for one failing run ("" not written).
+type artifactPaths struct{ Repro, Trace, Porcupine string }
+
+// list is the paths written.
+func (p artifactPaths) list() []string {
+	var out []string
+	for _, s := range []string{p.Repro, p.Trace, p.Porcupine} {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// writeArtifacts writes a failing run's artifacts to dir: NAME.repro.json
+// (see repro.go), NAME.trace.txt, the readable trace, and when the
+// registers were found not linearizable, NAME.porcupine.html, porcupine's
+// visualization. The trace comes from running cfg again with the trace
+// on, which is the same run (the trace hashes are compared): only failing
+// runs pay for formatting a trace.
+func writeArtifacts(dir, name string, cfg simtest.Config, res *simtest.Result, command string) (artifactPaths, error) {
+	p := artifactPaths{Repro: filepath.Join(dir, name+".repro.json"), Trace: filepath.Join(dir, name+".trace.txt")}
+	if err := writeRepro(p.Repro, newRepro(cfg, res, command)); err != nil {
+		return artifactPaths{}, err
+	}
+	f, err := os.Create(p.Trace)
+	if err != nil {
+		return artifactPaths{Repro: p.Repro}, err
+	}
+	w := bufio.NewWriterSize(f, 256<<10)
+	cfg.TraceOut = w
+	again := simtest.Run(cfg)
+	err = w.Flush()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return p, err
+	}
+	if again.Trace != res.Trace {
+		return p, fmt.Errorf("seed %d: running it again for its trace gave trace %s, not %s: the run is not deterministic", res.Seed, again.TraceString(), res.TraceString())
+	}
+	if l := again.Linearizability; l != nil && l.Verdict == lin.VerdictIllegal {
+		p.Porcupine = filepath.Join(dir, name+".porcupine.html")
+		if err := l.WriteVisualization(p.Porcupine); err != nil {
+			return p, err
+		}
+	}
+	return p, nil
+}
+
+// parseShard parses --shard: "" (the whole campaign, 0 of 1), "I/N" with
+// 0 <= I < N, or "auto/N", which takes I from $JOB_COMPLETION_INDEX as a
+// Kubernetes Indexed Job sets it.
+func parseShard(s string, getenv func(string) string) (i, n int, err error) {
+	if s == "" {
+		return 0, 1, nil
+	}
+	is, ns, ok := strings.Cut(s, "/")
+	if !ok {
+		return 0, 0, fmt.Errorf("want I/N or auto/N, got %q", s)
+	}
+	n, err = strconv.Atoi(ns)
+	if err != nil || n < 1 || n > 1<<20 {
+		return 0, 0, fmt.Errorf("N must be an integer in [1, 1048576], got %q", ns)
+	}
+	if is == "auto" {
+		is = getenv("JOB_COMPLETION_INDEX")
+		if is == "" {
+			return 0, 0, errors.New("auto needs $JOB_COMPLETION_INDEX, which is not set")
+		}
+	}
+	i, err = strconv.Atoi(is)
+	if err != nil || i < 0 || i >= n {
+		return 0, 0, fmt.Errorf("I must be an integer in [0, %d), got %q", n, is)
+	}
+	return i, n, nil
+}
+
+// shardSize is how many of the indices [0, seeds) are i mod n.
+func shardSize(seeds uint64, i, n int) uint64 {
+	if uint64(i) >= seeds {
+		return 0
+	}
+	return (seeds-uint64(i)-1)/uint64(n) + 1
+}
+
+// JUnit XML. One testcase per failing seed and one summary testcase,
+// rather than one per seed: a 100k-seed campaign's file stays the size of
+// its failures, and CI systems still list each failing seed, its failure
+// and the command that reproduces it. The summary testcase fails when the
+// campaign was interrupted or merged with shards missing (it did not run
+// what it was asked to) and passes otherwise, a used-up time budget
+// included.
+
+type junitSuites struct {
+	XMLName  xml.Name     `xml:"testsuites"`
+	Name     string       `xml:"name,attr"`
+	Tests    int          `xml:"tests,attr"`
+	Failures int          `xml:"failures,attr"`
+	Time     string       `xml:"time,attr"`
+	Suites   []junitSuite `xml:"testsuite"`
+}
+
+type junitSuite struct {
+	Name       string          `xml:"name,attr"`
+	Tests      int             `xml:"tests,attr"`
+	Failures   int             `xml:"failures,attr"`
+	Errors     int             `xml:"errors,attr"`
+	Skipped    int             `xml:"skipped,attr"`
+	Time       string          `xml:"time,attr"`
+	Properties []junitProperty `xml:"properties>property"`
+	Cases      []junitCase     `xml:"testcase"`
+}
+
+type junitProperty struct {
+	Name  string `xml:"name,attr"`
+	Value string `xml:"value,attr"`
+}
+
+type junitCase struct {
+	Name      string        `xml:"name,attr"`
+	Classname string        `xml:"classname,attr"`
+	Time      string        `xml:"time,attr"`
+	Failure   *junitFailure `xml:"failure,omitempty"`
+	SystemOut *junitText    `xml:"system-out,omitempty"`
+}
+
+type junitFailure struct {
+	Message string `xml:"message,attr"`
+	Type    string `xml:"type,attr"`
+	Text    string `xml:",cdata"`
+}
+
+type junitText struct {
+	Text string `xml:",cdata"`
+}
+
+const junitClass = "pgdst.campaign"
+
+func newJUnit(rep *campaignReport) *junitSuites {
+	wall := fmt.Sprintf("%.3f", time.Duration(rep.Totals.WallNS).Seconds())
+	p := rep.Params
+	s := junitSuite{
+		Name: "pgdst campaign", Time: wall,
+		Properties: []junitProperty{
+			{"build", rep.Build},
+			{"start", fmt.Sprint(p.Start)},
+			{"seeds", fmt.Sprint(p.Seeds)},
+			{"shards", fmt.Sprintf("%s of %d", joinInts(p.Shards), p.ShardCount)},
+			{"workload_flags", p.Flags},
+			{"runs", fmt.Sprint(rep.Totals.Runs)},
+			{"planned", fmt.Sprint(rep.Totals.Planned)},
+		},
+	}
+	for _, f := range rep.FailingSeeds {
+		name := fmt.Sprintf("seed %d", f.Seed)
+		if f.Plan != "" {
+			name = fmt.Sprintf("seed %d plan %d", f.Seed, f.Index)
+		}
+		first := f.Checker
+		if len(f.Failures) > 0 {
+			first = f.Failures[0]
+		}
+		if len(first) > 300 {
+			first = first[:300] + "..."
+		}
+		var text strings.Builder
+		for _, l := range f.Failures {
+			fmt.Fprintf(&text, "%s\n", l)
+		}
+		fmt.Fprintf(&text, "reproduce: %s\n", f.Repro)
+		if f.ReproFile != "" {
+			fmt.Fprintf(&text, "repro file: %s (pgdst replay %s)\n", f.ReproFile, f.ReproFile)
+		}
+		if f.TraceFile != "" {
+			fmt.Fprintf(&text, "trace: %s\n", f.TraceFile)
+		}
+		if f.PorcupineFile != "" {
+			fmt.Fprintf(&text, "linearizability visualization: %s\n", f.PorcupineFile)
+		}
+		fmt.Fprintf(&text, "trace hash: %s\n", f.Trace)
+		s.Cases = append(s.Cases, junitCase{
+			Name: name, Classname: junitClass, Time: "0",
+			Failure: &junitFailure{Message: first + " | reproduce: " + f.Repro, Type: f.Checker, Text: text.String()},
+		})
+	}
+	var sum bytes.Buffer
+	printCampaign(&sum, rep)
+	summary := junitCase{
+		Name: fmt.Sprintf("campaign summary: %d seeds run, %d failed", rep.Totals.Runs, rep.Totals.Failed), Classname: junitClass,
+		Time: wall, SystemOut: &junitText{sum.String()},
+	}
+	switch {
+	case rep.Interrupted:
+		summary.Failure = &junitFailure{Message: fmt.Sprintf("interrupted after %d of %d seeds", rep.Totals.Runs, rep.Totals.Planned), Type: "interrupted"}
+	case len(rep.MissingShards) > 0:
+		summary.Failure = &junitFailure{Message: fmt.Sprintf("shards missing from the merge: %s", joinInts(rep.MissingShards)), Type: "incomplete"}
+	}
+	s.Cases = append(s.Cases, summary)
+	s.Tests = len(s.Cases)
+	for _, c := range s.Cases {
+		if c.Failure != nil {
+			s.Failures++
+		}
+	}
+	return &junitSuites{Name: "pgdst", Tests: s.Tests, Failures: s.Failures, Time: wall, Suites: []junitSuite{s}}
+}
+
+func writeJUnit(path string, rep *campaignReport) error {
+	b, err := xml.MarshalIndent(newJUnit(rep), "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append([]byte(xml.Header), append(b, '\n')...), 0o644)
+}

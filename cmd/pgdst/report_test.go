@@ -1,0 +1,182 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pgdst/pgdst/simtest"
+)
+
+// requireSelfContained: no reference to anything outside the page but
+// relative links.
+func requireSelfContained(t *testing.T, page string) {
+	t.Helper()
+	require.NotContains(t, page, "http://")
+	require.NotContains(t, page, "https://")
+	require.NotRegexp(t, `<(script|img|iframe)[^>]*\ssrc=`, page)
+	require.NotContains(t, page, "<link")
+	require.NotContains(t, page, "@import")
+	require.NotRegexp(t, `url\(`, page)
+}
+
+// TestReportWithoutTrace: with only the repro file, report re-runs it for
+// the trace and writes one page with the verdict, the lanes and the crash.
+func TestReportWithoutTrace(t *testing.T) {
+	dir := t.TempDir()
+	cfg := plantedConfig(t)
+	_, r := writeTestRepro(t, dir, cfg)
+	code, out, errOut := runCLI("report", dir)
+	require.Equal(t, 0, code, out+errOut)
+	want := filepath.Join(dir, fmt.Sprintf("report-seed-%d.html", cfg.Seed))
+	require.Contains(t, out, "wrote "+want)
+	require.Contains(t, out, "re-running")
+	b, err := os.ReadFile(want)
+	require.NoError(t, err)
+	page := string(b)
+	require.True(t, strings.HasPrefix(page, "<!DOCTYPE html>"))
+	require.Contains(t, page, "FAIL durability")
+	require.Contains(t, page, esc(r.Failure.Failures[0]))
+	for _, lane := range []string{"postmaster", "checkpointer", "bgwriter", "walwriter", "startup", "client-0", "backend 1", "autovacuum launcher"} {
+		require.Regexp(t, `class="lane-name"[^>]*>p\d+ `+lane+`<`, page, lane)
+	}
+	require.Contains(t, page, `class="crash" id="crash-1"`, "the crash marker on the axis")
+	require.Contains(t, page, `class="mk crash"`, "the crash line across the lanes")
+	require.Contains(t, page, "identical: trace "+r.Failure.Trace)
+	for _, l := range planLines(r.Config.Faults) {
+		require.Contains(t, page, esc(l))
+	}
+	require.NotContains(t, page, "porcupine")
+	requireSelfContained(t, page)
+}
+
+// TestReportWithArtifacts: the trace file is read rather than the run
+// repeated, and the porcupine visualization is linked relatively, from
+// wherever -o puts the page.
+func TestReportWithArtifacts(t *testing.T) {
+	dir := t.TempDir()
+	cfg := plantedConfig(t)
+	writeTestRepro(t, dir, cfg)
+	name := fmt.Sprintf("seed-%d", cfg.Seed)
+	f, err := os.Create(filepath.Join(dir, name+".trace.txt"))
+	require.NoError(t, err)
+	c := cfg
+	c.TraceOut = f
+	simtest.Run(c)
+	require.NoError(t, f.Close())
+	require.NoError(t, os.WriteFile(filepath.Join(dir, name+".porcupine.html"), []byte("<html></html>"), 0o644))
+	// Another failing seed in the same directory: --seed picks one.
+	other := cfg
+	other.Seed = cfg.Seed + 1
+	for simtest.Run(other).OK {
+		other.Seed++
+	}
+	writeTestRepro(t, dir, other)
+
+	page := filepath.Join(dir, "pages", "one.html")
+	code, out, errOut := runCLI("report", dir, "--seed", fmt.Sprint(cfg.Seed), "-o", page)
+	require.Equal(t, 0, code, out+errOut)
+	require.Contains(t, out, "trace from "+filepath.Join(dir, name+".trace.txt"))
+	b, err := os.ReadFile(page)
+	require.NoError(t, err)
+	require.Contains(t, string(b), `class="porcupine" href="../`+name+`.porcupine.html"`)
+	require.Contains(t, string(b), `href="../`+name+`.trace.txt"`)
+	require.Contains(t, string(b), "the trace file "+name+".trace.txt")
+	requireSelfContained(t, strings.Replace(string(b), "../"+name+".porcupine.html", "", -1))
+
+	// Without --seed, a page per repro file.
+	code, out, errOut = runCLI("report", dir)
+	require.Equal(t, 0, code, out+errOut)
+	require.Equal(t, 2, strings.Count(out, "wrote "), out)
+	require.FileExists(t, filepath.Join(dir, fmt.Sprintf("report-seed-%d.html", other.Seed)))
+}
+
+// TestReportIsBounded: a lane draws at most --max-events marks, thinned
+// over the whole run, and the page says so.
+func TestReportIsBounded(t *testing.T) {
+	dir := t.TempDir()
+	path, _ := writeTestRepro(t, dir, plantedConfig(t))
+	code, out, errOut := runCLI("report", path, "--max-events", "10")
+	require.Equal(t, 0, code, out+errOut)
+	m := regexp.MustCompile(`wrote (\S+)`).FindStringSubmatch(out)
+	require.NotNil(t, m, out)
+	require.Equal(t, filepath.Join(dir, "report-"+strings.TrimSuffix(filepath.Base(path), ".repro.json")+".html"), m[1])
+	b, err := os.ReadFile(m[1])
+	require.NoError(t, err)
+	require.Contains(t, string(b), "At most 10 I/O events are drawn per lane")
+
+	tm := newTraceModel(100)
+	for i := 0; i < 100000; i++ {
+		tm.Write([]byte(fmt.Sprintf("%12d p%-3d %-14s %d %d %s\n", i, 3, "disk.write", 0, 8192, "base/16385")))
+	}
+	tm.finish()
+	l := tm.lanes[3]
+	require.LessOrEqual(t, l.drawn, 100)
+	require.Greater(t, l.drawn, 40)
+	require.Equal(t, 100000, l.counts[tickDataWrite])
+	ticks := l.ticks[tickDataWrite]
+	require.Greater(t, ticks[len(ticks)-1], int64(90000), "the marks cover the whole run")
+}
+
+func TestReportBadInput(t *testing.T) {
+	dir := t.TempDir()
+	empty := t.TempDir()
+	cfg := plantedConfig(t)
+	writeTestRepro(t, dir, cfg)
+	other := cfg
+	other.Seed++
+	for simtest.Run(other).OK {
+		other.Seed++
+	}
+	writeTestRepro(t, dir, other)
+	bad := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(bad, "seed-1.repro.json"), []byte(`{"format":1,`), 0o644))
+	for _, args := range [][]string{
+		{"report"},
+		{"report", filepath.Join(dir, "missing")},
+		{"report", empty},
+		{"report", dir, "-o", filepath.Join(dir, "x.html")}, // two repros, one page
+		{"report", dir, "--seed", "999999"},
+		{"report", dir, "--max-events", "0"},
+		{"report", bad},
+		{"report", filepath.Join(bad, "seed-1.repro.json")},
+	} {
+		code, out, errOut := runCLI(args...)
+		require.Equal(t, 2, code, "%q: %s %s", args, out, errOut)
+		require.NotContains(t, errOut, "goroutine")
+		lines := strings.Count(errOut, "\n")
+		require.True(t, lines == 1 || (lines == 2 && strings.Contains(errOut, "skipped")), "%q: %q", args, errOut)
+	}
+}
+
+func TestParseTraceLine(t *testing.T) {
+	for _, c := range []struct {
+		line       string
+		t          int64
+		pid        int
+		note       bool
+		kind, rest string
+		a          int64
+	}{
+		{"       98231 p17  disk.write     64 48 pg_wal/000000010000000000000000", 98231, 17, false, "disk.write", "pg_wal/000000010000000000000000", 64},
+		{"       48472 p0   spawn          2 0 postmaster", 48472, 0, false, "spawn", "postmaster", 2},
+		{"       48472 p2   spawn          14 0 backend 1", 48472, 2, false, "spawn", "backend 1", 14},
+		{"       48472 p1   exit           0 0 ", 48472, 1, false, "exit", "", 0},
+		{"       12345 p99  rand           -5 7 ", 12345, 99, false, "rand", "", -5},
+		{"       75081 p0   | crash: power-loss fault 1: crash on write", 75081, 0, true, "", "crash: power-loss fault 1: crash on write", 0},
+		{"           0 p0   | ", 0, 0, true, "", "", 0},
+	} {
+		tm, pid, note, kind, a, rest, ok := parseTraceLine(c.line)
+		require.True(t, ok, c.line)
+		require.Equal(t, []any{c.t, c.pid, c.note, c.kind, c.a, c.rest}, []any{tm, pid, note, kind, a, rest}, c.line)
+	}
+	for _, bad := range []string{"", "crash when op=write", "  12 q3 x 1 2", "12 p3", "12 p3 kind x y", "12 p3 kind 1 2x"} {
+		_, _, _, _, _, _, ok := parseTraceLine(bad)
+		require.False(t, ok, bad)
+	}
+}
