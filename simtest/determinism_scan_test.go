@@ -30,8 +30,8 @@ var allowed = map[string]map[string]string{
 		"time.Since": "as time.Now: telling whether porcupine's timeout fired",
 		"import os":  "WriteVisualization writes porcupine's HTML next to a failing run's artifacts, after the simulation",
 	},
-	"simtest/sched.go": {
-		"go": "each simulated process is a goroutine; the handoff protocol lets exactly one run at a time",
+	"simtest/workers.go": {
+		"import sync": "the pool of idle coroutines is shared by a campaign's concurrent runs, between runs; which worker runs a process is invisible to any simulation",
 	},
 }
 

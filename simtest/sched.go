@@ -292,27 +292,37 @@ func (s *Sim) Spawn(name string, fn func()) env.Proc {
 		w = s.idle[n-1]
 		s.idle[n-1] = nil
 		s.idle = s.idle[:n-1]
-	} else {
-		w = &worker{}
-		w.resume, w.stop = iter.Pull(func(yield func(struct{}) bool) { s.work(w, yield) })
+	} else if s.reuse {
+		w = workers.get()
 	}
-	w.p = p
+	if w == nil {
+		w = newWorker()
+	}
+	w.s, w.p = s, p
 	p.resume = w.resume
 	return p
 }
 
 // worker is a coroutine that runs processes: one, or, with reuse, one
-// after another (a new coroutine's stack starts small and grows by copying
-// as the engine's calls deepen, which a reused one has already done).
+// after another, and across runs (a new coroutine's stack starts small and
+// grows by copying as the engine's calls deepen, which a reused one has
+// already done: stack growth was a twentieth of a run).
 type worker struct {
 	resume func() (struct{}, bool)
 	stop   func()
+	s      *Sim  // the simulation of the process below
 	p      *proc // the process to run when next resumed
 }
 
-func (s *Sim) work(w *worker, yield func(struct{}) bool) {
+func newWorker() *worker {
+	w := &worker{}
+	w.resume, w.stop = iter.Pull(w.work)
+	return w
+}
+
+func (w *worker) work(yield func(struct{}) bool) {
 	for {
-		p := w.p
+		s, p := w.s, w.p
 		w.p = nil
 		p.yield = yield
 		s.procMain(p)
@@ -327,15 +337,15 @@ func (s *Sim) work(w *worker, yield func(struct{}) bool) {
 }
 
 // reuseGoroutines makes ended processes' coroutines run later processes
-// (on) or, from now on, end (off: idle ones end at once). A run turns it on
-// for its length and off before it returns, so no coroutine outlives it.
-// Which coroutine runs a process is invisible to the simulation. It must
-// be called from outside the simulation.
+// (on) or, from now on, end (off: idle ones go back to the pool). A run
+// turns it on for its length and off before it returns, so no coroutine
+// outlives it other than idle in the pool. It must be called from outside
+// the simulation.
 func (s *Sim) reuseGoroutines(on bool) {
 	s.reuse = on
 	if !on {
 		for i, w := range s.idle {
-			w.stop()
+			workers.put(w)
 			s.idle[i] = nil
 		}
 		s.idle = s.idle[:0]

@@ -24,7 +24,10 @@ package proc
 // condition variable of its own (a waiter, like a wait-queue entry or a
 // PostgreSQL latch) and registers it in the socket's state; wakers take
 // only mu and Signal the registered waiter without taking its mutex. A
-// dead waiter's mutex is then garbage that nobody else ever locks.
+// dead waiter's mutex is then garbage that nobody else ever locks. That
+// mutex is a spinlock too: never contended, and never held across a
+// scheduling point (Cond.Wait releases it), so a socket call is one
+// atomic step from its start to its wait.
 //
 // The price of never taking the waiter's mutex is that a wakeup can be
 // lost in the real environment: a waker that runs exactly between the
@@ -228,7 +231,10 @@ func (c *Conn) ID() int { return c.id }
 func (l *Listener) await(what string, slot, cache **waiter, try func() bool, limit time.Duration) bool {
 	w := *cache
 	if w == nil {
-		w = &waiter{mu: l.e.Sched.NewMutex("socket " + what)}
+		// Only this process ever locks the waiter's mutex, so it is never
+		// contended: a spinlock, whose free Lock is not a scheduling
+		// point, keeps a socket call the one atomic step a system call is.
+		w = &waiter{mu: l.e.Sched.NewSpinLock("socket " + what)}
 		w.cv = l.e.Sched.NewCond("socket "+what, w.mu)
 		*cache = w
 	}
