@@ -2,6 +2,7 @@ package simtest
 
 import (
 	"encoding/binary"
+	"slices"
 	"strings"
 	"testing"
 
@@ -50,6 +51,16 @@ func TestRowValueDefinition(t *testing.T) {
 		require.Equal(t, id, binary.LittleEndian.Uint64(b))
 		for i := 8; i < rowBytes; i++ {
 			require.Equal(t, byte(id>>(8*(i%8)))^byte(i), b[i], "id %#x byte %d", id, i)
+		}
+		// rowIs accepts exactly that row: any changed byte, or length, is
+		// another row.
+		require.True(t, rowIs(b, id))
+		require.False(t, rowIs(b[:rowBytes-1], id))
+		require.False(t, rowIs(b, id+1))
+		for _, i := range []int{0, 9, 500, rowBytes - 1} {
+			c := slices.Clone(b)
+			c[i] ^= 0x10
+			require.False(t, rowIs(c, id), "byte %d flipped", i)
 		}
 	}
 }
