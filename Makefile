@@ -37,6 +37,7 @@ fuzz:
 	$(GO) test ./engine/page -run '^$$' -fuzz '^FuzzDecodeTuple$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./fault -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./cmd/pgdst -run '^$$' -fuzz '^FuzzParseRepro$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./cmd/pgdst -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $(FUZZTIME)
 
 campaign:
 	$(GO) run ./cmd/pgdst campaign --seeds 200

@@ -249,8 +249,8 @@ func cmdCampaign(args []string, stdout, stderr io.Writer) error {
 	switch {
 	case *systematic < 0 || *systematic > 1000:
 		return usageErr("pgdst campaign: --systematic must be in [1, 1000]")
-	case *systematic > 0 && (*n != 0 || w.faultsFile != "" || len(w.faultLines) > 0 || w.crashStep != 0):
-		return usageErr("pgdst campaign: --systematic makes its own plans; drop --seeds, --faults, --fault and --crash-step")
+	case *systematic > 0 && (*n != 0 || w.planGiven() || w.crashStep != 0):
+		return usageErr("pgdst campaign: --systematic makes its own plans; drop --seeds, --faults, --fault, --no-faults and --crash-step")
 	case *systematic > 0 && *shardFlag != "":
 		return usageErr("pgdst campaign: --shard splits --seeds; a --systematic campaign is not sharded")
 	case *systematic > 0:
@@ -272,9 +272,20 @@ func cmdCampaign(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return usageErr("pgdst campaign: --shard: %v", err)
 	}
+	if err := w.prepare(fs); err != nil {
+		return usageErr("pgdst campaign: %v", err)
+	}
 	base, err := w.config(*start)
 	if err != nil {
 		return usageErr("pgdst campaign: %v", err)
+	}
+	if plans != nil {
+		// Each run's plan is one of the systematic plans; a --config
+		// file's plan and crash step would add their faults to it.
+		base.Faults, base.CrashStep = "", 0
+	}
+	if parseOnly {
+		return errParseOnly
 	}
 	// The outputs are checked before any seed runs: a path that cannot be
 	// written is a usage error, not an hour's campaign lost at the end.
@@ -295,15 +306,20 @@ func cmdCampaign(args []string, stdout, stderr io.Writer) error {
 	count := shardSize(*n, shard, shards)
 	mk := func(i uint64) job {
 		g := uint64(shard) + i*uint64(shards) // the run's index in the whole campaign
+		// Every run is base but for its seed or, under --systematic,
+		// its plan.
+		c := base
 		if plans != nil {
-			c, _ := w.config(*start) // validated above
 			line := strings.TrimSuffix(plans[g].String(), "\n")
 			c.Faults = line + "\n"
-			return job{cfg: c, repro: fmt.Sprintf("%s --fault '%s'", reproCommand(*start, &w), line),
-				index: g, name: fmt.Sprintf("seed-%d-plan-%d", *start, g), plan: line}
+			repro := fmt.Sprintf("%s --fault '%s'", w.command(base), line)
+			if w.file != nil {
+				repro = w.command(c)
+			}
+			return job{cfg: c, repro: repro, index: g, name: fmt.Sprintf("seed-%d-plan-%d", *start, g), plan: line}
 		}
-		c, _ := w.config(*start + g) // validated above; only the seed differs
-		return job{cfg: c, repro: reproCommand(*start+g, &w), index: g, name: fmt.Sprintf("seed-%d", *start+g)}
+		c.Seed = *start + g
+		return job{cfg: c, repro: w.command(c), index: g, name: fmt.Sprintf("seed-%d", c.Seed)}
 	}
 
 	// Ctrl-C stops the campaign after the runs in flight, and the results
@@ -321,12 +337,12 @@ func cmdCampaign(args []string, stdout, stderr io.Writer) error {
 	switch {
 	case plans != nil:
 		fmt.Fprintf(stdout, "campaign: systematic, %d crash points x first %d hits = %d runs on seed %d, %d workers%s\n",
-			len(simtest.CrashPoints()), *systematic, *n, *start, *jobs, w.reproFlags())
+			len(simtest.CrashPoints()), *systematic, *n, *start, *jobs, w.flagsOf(base))
 	case shards > 1:
 		fmt.Fprintf(stdout, "campaign: shard %d/%d of seeds %d..%d (%d seeds) on %d workers%s\n",
-			shard, shards, *start, *start+*n-1, count, *jobs, w.reproFlags())
+			shard, shards, *start, *start+*n-1, count, *jobs, w.flagsOf(base))
 	default:
-		fmt.Fprintf(stdout, "campaign: seeds %d..%d on %d workers%s\n", *start, *start+*n-1, *jobs, w.reproFlags())
+		fmt.Fprintf(stdout, "campaign: seeds %d..%d on %d workers%s\n", *start, *start+*n-1, *jobs, w.flagsOf(base))
 	}
 	progress, finish := progressReporter(count, stderr)
 	opts := campaignOpts{progress: progress, stop: stop, budget: *budget, systematic: plans != nil}
@@ -341,10 +357,11 @@ func cmdCampaign(args []string, stdout, stderr io.Writer) error {
 	finish(st.runs)
 
 	// Whatever ended the campaign, the outputs are written.
+	flags := strings.TrimSpace(w.flagsOf(base))
 	base.Seed = 0
 	params := campaignParams{
 		Start: *start, Seeds: *n, Systematic: *systematic, ShardCount: shards, Shards: []int{shard},
-		Flags: strings.TrimSpace(w.reproFlags()), Config: base,
+		Flags: flags, Config: base,
 	}
 	if *budget > 0 {
 		params.TimeBudget = budget.String()

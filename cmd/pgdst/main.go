@@ -71,32 +71,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, usage)
 		return 2
 	}
-	var err error
-	switch args[0] {
-	case "run":
-		err = cmdRun(args[1:], stdout, stderr)
-	case "campaign":
-		err = cmdCampaign(args[1:], stdout, stderr)
-	case "merge":
-		err = cmdMerge(args[1:], stdout, stderr)
-	case "replay":
-		err = cmdReplay(args[1:], stdout, stderr)
-	case "shrink":
-		err = cmdShrink(args[1:], stdout, stderr)
-	case "report":
-		err = cmdReport(args[1:], stdout, stderr)
-	case "bugs":
-		err = cmdBugs(args[1:], stdout)
-	case "faults":
-		err = cmdFaults(args[1:], stdout)
-	case "points":
-		err = cmdPoints(args[1:], stdout)
-	case "-h", "-help", "--help", "help":
-		fmt.Fprintln(stdout, usage)
-		return 0
-	default:
-		err = usageErr("pgdst: unknown command %q (want run, campaign, merge, replay, shrink, report, bugs, faults or points)", args[0])
-	}
+	err := dispatch(args, stdout, stderr)
 	if err == nil {
 		return 0
 	}
@@ -111,6 +86,44 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	return 1
 }
 
+// dispatch runs the command args[0] names (args is not empty).
+func dispatch(args []string, stdout, stderr io.Writer) error {
+	switch args[0] {
+	case "run":
+		return cmdRun(args[1:], stdout, stderr)
+	case "campaign":
+		return cmdCampaign(args[1:], stdout, stderr)
+	case "merge":
+		return cmdMerge(args[1:], stdout, stderr)
+	case "replay":
+		return cmdReplay(args[1:], stdout, stderr)
+	case "shrink":
+		return cmdShrink(args[1:], stdout, stderr)
+	case "report":
+		return cmdReport(args[1:], stdout, stderr)
+	case "bugs":
+		return cmdBugs(args[1:], stdout)
+	case "faults":
+		return cmdFaults(args[1:], stdout)
+	case "points":
+		return cmdPoints(args[1:], stdout)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	default:
+		return usageErr("pgdst: unknown command %q (want run, campaign, merge, replay, shrink, report, bugs, faults or points)", args[0])
+	}
+}
+
+// parseOnly, which only tests set, makes run, campaign, merge, replay,
+// shrink, report and points return errParseOnly as soon as their flags and
+// arguments are parsed and checked, before they read a repro or campaign
+// file, write anything or run a seed: docs_test.go checks every command
+// line of docs/campaigns.md so, in no time.
+var parseOnly bool
+
+var errParseOnly = errors.New("parse only: the command line is well formed")
+
 // workloadFlags are the flags that define a run besides its seed; run and
 // campaign share them, and the reproduce command repeats them.
 type workloadFlags struct {
@@ -124,9 +137,19 @@ type workloadFlags struct {
 	faultsFile            string
 	faultLines            faultList
 	faultIntensity        float64
+	noFaults              bool
 	workload, isolation   string
 	clientTimeout         time.Duration
 	syncCommit            string
+	configFile            string
+
+	// Filled by prepare, once the flags are parsed.
+	set        map[string]bool // the flags given on the command line
+	faultsText string          // the --faults file's contents
+	// file is the --config file's configuration (nil without --config),
+	// and fileSeed the seed it names, which the run does not use.
+	file     *simtest.Config
+	fileSeed uint64
 }
 
 // faultList is the repeatable --fault flag: fault lines given inline.
@@ -170,38 +193,132 @@ func (w *workloadFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&w.faultsFile, "faults", "", "run this fault plan (a file, one fault per line; see 'pgdst faults') instead of one drawn from the seed")
 	fs.Var(&w.faultLines, "fault", "run this fault, written as a line of a plan (repeatable; see 'pgdst faults'); the plan is then exactly the faults given (with --faults: the file's and these)")
 	fs.Float64Var(&w.faultIntensity, "fault-intensity", 0, "add the swarm's disk and clock faults, drawn from the seed, at this intensity in [0, 1]")
+	fs.BoolVar(&w.noFaults, "no-faults", false, "run with an empty fault plan: no fault at all, the run ends in a power loss after the workload (not with --fault, --faults, --crash-step or --fault-intensity)")
+	fs.StringVar(&w.configFile, "config", "", "start from this configuration (JSON: a repro file, or the \"config\" object of one); the flags given override its fields, and its seed is not used")
 }
 
-func (w *workloadFlags) config(seed uint64) (simtest.Config, error) {
-	c := simtest.DefaultConfig(seed)
-	c.Clients, c.Txns, c.WritesMax, c.ThinkMax = w.clients, w.txns, w.writes, w.thinkMax
-	c.CrashMode, c.CrashStep, c.Swarm, c.PGTimings = w.crashMode, w.crashStep, !w.noSwarm, w.pgTimings
-	c.Workload, c.Isolation, c.ClientTimeout = w.workload, w.isolation, w.clientTimeout
-	switch w.syncCommit {
-	case "on":
-	case "off":
-		c.AsyncCommit = true
-	default:
-		return c, fmt.Errorf("synchronous-commit must be on or off, got %q", w.syncCommit)
+// planGiven says whether the plan flags (--faults, --fault, --no-faults)
+// say what the fault plan is.
+func (w *workloadFlags) planGiven() bool {
+	return w.faultsFile != "" || len(w.faultLines) > 0 || w.noFaults
+}
+
+// prepare checks the flags together once they are parsed, and reads the
+// files they name: the --config file and the --faults plan. It must run
+// before config.
+func (w *workloadFlags) prepare(fs *flag.FlagSet) error {
+	w.set = map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { w.set[f.Name] = true })
+	if w.noFaults {
+		var clash []string
+		for _, name := range []string{"fault", "faults", "crash-step", "fault-intensity"} {
+			if w.set[name] {
+				clash = append(clash, "--"+name)
+			}
+		}
+		if len(clash) > 0 {
+			return fmt.Errorf("--no-faults makes the plan exactly empty: drop %s", strings.Join(clash, " and "))
+		}
 	}
-	set, err := bugs.ParseSet(w.bugList.String())
-	if err != nil {
-		return c, err
+	if w.configFile != "" {
+		c, err := readConfigFile(w.configFile)
+		if err != nil {
+			return fmt.Errorf("--config: %s", oneLine(err.Error()))
+		}
+		w.fileSeed = c.Seed
+		w.file = &c
 	}
-	c.Bugs = set
-	c.FaultIntensity = w.faultIntensity
 	if w.faultsFile != "" {
 		text, err := os.ReadFile(w.faultsFile)
 		if err != nil {
-			return c, fmt.Errorf("reading the fault plan: %w", err)
+			return fmt.Errorf("reading the fault plan: %w", err)
 		}
 		if len(text) == 0 {
-			return c, fmt.Errorf("fault plan %s is empty", w.faultsFile)
+			return fmt.Errorf("fault plan %s is empty", w.faultsFile)
 		}
-		c.Faults = string(text)
+		w.faultsText = string(text)
 	}
-	for _, l := range w.faultLines {
-		c.Faults += "\n" + l + "\n"
+	return nil
+}
+
+// config is the run of seed the flags describe. Without --config every
+// flag counts, at its default if not given; with --config the file's
+// configuration is the base and only the flags given on the command line
+// change it, each replacing the fields it sets (--bug the whole set of
+// bugs, --fault, --faults and --no-faults the whole plan).
+func (w *workloadFlags) config(seed uint64) (simtest.Config, error) {
+	c := simtest.DefaultConfig(seed)
+	if w.file != nil {
+		c = *w.file
+		c.Seed = seed
+	}
+	given := func(name string) bool { return w.file == nil || w.set[name] }
+	if given("clients") {
+		c.Clients = w.clients
+	}
+	if given("txns") {
+		c.Txns = w.txns
+	}
+	if given("writes") {
+		c.WritesMax = w.writes
+	}
+	if given("think-max") {
+		c.ThinkMax = w.thinkMax
+	}
+	if given("crash-mode") {
+		c.CrashMode = w.crashMode
+	}
+	if given("crash-step") {
+		c.CrashStep = w.crashStep
+	}
+	if given("no-swarm") {
+		c.Swarm = !w.noSwarm
+	}
+	if given("pg-timings") {
+		c.PGTimings = w.pgTimings
+	}
+	if given("workload") {
+		c.Workload = w.workload
+	}
+	if given("isolation") {
+		c.Isolation = w.isolation
+	}
+	if given("client-timeout") {
+		c.ClientTimeout = w.clientTimeout
+	}
+	if given("synchronous-commit") {
+		switch w.syncCommit {
+		case "on":
+			c.AsyncCommit = false
+		case "off":
+			c.AsyncCommit = true
+		default:
+			return c, fmt.Errorf("synchronous-commit must be on or off, got %q", w.syncCommit)
+		}
+	}
+	if given("bug") {
+		set, err := bugs.ParseSet(w.bugList.String())
+		if err != nil {
+			return c, err
+		}
+		c.Bugs = set
+	}
+	if given("fault-intensity") {
+		c.FaultIntensity = w.faultIntensity
+	}
+	// A --config file's plan stays unless a plan flag replaces it: an
+	// explicit --no-faults=false, say, is no plan of its own.
+	if w.file == nil || w.planGiven() {
+		c.Faults = w.faultsText
+		for _, l := range w.faultLines {
+			c.Faults += "\n" + l + "\n"
+		}
+		if w.noFaults {
+			// Exactly empty: the file's crash step and swarm faults
+			// would add faults to it (the flags cannot: prepare
+			// rejects them with --no-faults).
+			c.Faults, c.CrashStep, c.FaultIntensity = emptyPlan, 0, 0
+		}
 	}
 	return c, c.Validate()
 }
@@ -259,14 +376,32 @@ func (w *workloadFlags) reproFlags() string {
 	if w.faultIntensity != 0 {
 		parts = append(parts, fmt.Sprintf("--fault-intensity %v", w.faultIntensity))
 	}
+	if w.noFaults {
+		parts = append(parts, "--no-faults")
+	}
 	if len(parts) == 0 {
 		return ""
 	}
 	return " " + strings.Join(parts, " ")
 }
 
-func reproCommand(seed uint64, w *workloadFlags) string {
-	return fmt.Sprintf("go run ./cmd/pgdst run --seed %d%s", seed, w.reproFlags())
+// command is the command line that runs c, a config these flags made.
+// With --config it is rendered from the config itself (configCommand), so
+// that it needs neither the file nor the flags that overrode it.
+func (w *workloadFlags) command(c simtest.Config) string {
+	if w.file != nil {
+		return configCommand(c)
+	}
+	return fmt.Sprintf("go run ./cmd/pgdst run --seed %d%s", c.Seed, w.reproFlags())
+}
+
+// flagsOf is the flags part of command(c), with a leading space unless it
+// is empty: what a campaign prints and records as its workload flags.
+func (w *workloadFlags) flagsOf(c simtest.Config) string {
+	if w.file != nil {
+		return strings.TrimPrefix(configCommand(c), fmt.Sprintf("go run ./cmd/pgdst run --seed %d", c.Seed))
+	}
+	return w.reproFlags()
 }
 
 // parseFlags parses a command's flags, turning every problem into one line
@@ -298,9 +433,23 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
+	if err := w.prepare(fs); err != nil {
+		return usageErr("pgdst run: %v", err)
+	}
 	cfg, err := w.config(*seed)
 	if err != nil {
 		return usageErr("pgdst run: %v", err)
+	}
+	if parseOnly {
+		return errParseOnly
+	}
+	seedGiven := false
+	fs.Visit(func(f *flag.Flag) { seedGiven = seedGiven || f.Name == "seed" })
+	if w.file != nil && w.fileSeed != 0 && w.fileSeed != *seed && !seedGiven {
+		// Most likely a repro file given to reproduce it: say that this
+		// is another run, not that one.
+		fmt.Fprintf(stderr, "pgdst run: %s names seed %d, which --config does not use: running seed %d (--seed %d runs that one)\n",
+			w.configFile, w.fileSeed, *seed, w.fileSeed)
 	}
 	if *traceFile != "" {
 		f, err := os.Create(*traceFile)
@@ -319,7 +468,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	res := simtest.Run(cfg)
 	if !res.OK && *artifacts != "" {
 		cfg.TraceOut = nil
-		p, err := writeArtifacts(*artifacts, fmt.Sprintf("seed-%d", *seed), cfg, res, reproCommand(*seed, &w))
+		p, err := writeArtifacts(*artifacts, fmt.Sprintf("seed-%d", *seed), cfg, res, w.command(cfg))
 		if err != nil {
 			fmt.Fprintf(stderr, "pgdst run: artifacts: %v\n", err)
 		} else {
@@ -328,7 +477,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintln(stdout, res.Summary())
 	if !res.OK {
-		fmt.Fprintf(stderr, "reproduce: %s\n", reproCommand(*seed, &w))
+		fmt.Fprintf(stderr, "reproduce: %s\n", w.command(cfg))
 		return &exitError{code: 1}
 	}
 	return nil

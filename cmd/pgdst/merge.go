@@ -27,6 +27,9 @@ func cmdMerge(args []string, stdout, stderr io.Writer) error {
 	if len(inputs) == 0 {
 		return usageErr("pgdst merge: no input files (usage: pgdst merge a.json b.json ... [-o out.json])")
 	}
+	if parseOnly {
+		return errParseOnly
+	}
 	for _, p := range []struct{ flag, path string }{{"o", *out}, {"junit", *junit}} {
 		if err := checkWritable(p.path); err != nil {
 			return usageErr("pgdst merge: -%s: %v", p.flag, err)

@@ -29,6 +29,9 @@ func cmdReplay(args []string, stdout, stderr io.Writer) error {
 	if len(files) != 1 {
 		return usageErr("pgdst replay: want one repro file, got %d (usage: pgdst replay FILE [--force])", len(files))
 	}
+	if parseOnly {
+		return errParseOnly
+	}
 	r, err := readRepro(files[0])
 	if err != nil {
 		return usageErr("pgdst replay: %s", oneLine(err.Error()))

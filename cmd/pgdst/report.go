@@ -54,6 +54,9 @@ func cmdReport(args []string, stdout, stderr io.Writer) error {
 	}
 	seedSet := false
 	fs.Visit(func(f *flag.Flag) { seedSet = seedSet || f.Name == "seed" })
+	if parseOnly {
+		return errParseOnly
+	}
 
 	paths, err := reproFiles(args2[0])
 	if err != nil {

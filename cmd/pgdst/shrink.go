@@ -33,10 +33,6 @@ const (
 	defaultShrinkAttempts = 500
 )
 
-// emptyPlan is the Faults text of an explicit plan without faults: "" would
-// mean "draw a plan from the seed", so the comment keeps it explicit.
-const emptyPlan = "# no faults\n"
-
 func cmdShrink(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("shrink", flag.ContinueOnError)
 	out := fs.String("o", "", "write the shrunk repro here (default: FILE with .min.json)")
@@ -55,6 +51,9 @@ func cmdShrink(args []string, stdout, stderr io.Writer) error {
 	}
 	if *maxAttempts < 1 {
 		return usageErr("pgdst shrink: --max-attempts must be >= 1")
+	}
+	if parseOnly {
+		return errParseOnly
 	}
 	in := files[0]
 	r, err := readRepro(in)
@@ -100,7 +99,6 @@ func cmdShrink(args []string, stdout, stderr io.Writer) error {
 	}
 	if len(planLines(small.Faults)) == 0 {
 		fmt.Fprintf(stdout, "  (none: the failure needs no injected fault; the run ends in a power loss after the workload)\n")
-		fmt.Fprintf(stdout, "  (no flag gives an empty plan, so the command's --fault '%s' never fires: the same failure, another trace hash; 'pgdst replay' of the file is exact)\n", neverFires)
 	}
 	fmt.Fprintln(stdout, sh.res.Failures[0])
 	fmt.Fprintln(stdout, verdictOf(sh.res))
@@ -595,15 +593,10 @@ func sizeOf(c simtest.Config) string {
 	return fmt.Sprintf("%d clients x %d txns, writes<=%d, %s workload, %s", c.Clients, c.Txns, c.WritesMax, c.Workload, faults)
 }
 
-// neverFires is a fault that never fires: the flag form of an explicit
-// empty plan, which has none of its own (without any --fault the plan is
-// drawn from the seed). Its run is the same run but for the plan line in
-// the trace, so the trace hash differs from the repro file's.
-const neverFires = "crash when step<0"
-
 // configCommand renders the command line that runs c: the flags of
 // 'pgdst run' for every field that differs from its default, and one
-// --fault per line of an explicit plan.
+// --fault per line of an explicit plan, or --no-faults for an explicit
+// empty one. The run of the command is c's run, to the trace hash.
 func configCommand(c simtest.Config) string {
 	d := simtest.DefaultConfig(c.Seed)
 	parts := []string{fmt.Sprintf("go run ./cmd/pgdst run --seed %d", c.Seed)}
@@ -647,16 +640,21 @@ func configCommand(c simtest.Config) string {
 	for _, b := range c.Bugs.Names() {
 		add("--bug %s", b)
 	}
-	if c.Faults != "" {
-		lines := planLines(c.Faults)
-		if len(lines) == 0 {
-			lines = []string{neverFires}
-		}
-		for _, l := range lines {
-			add("--fault '%s'", l)
-		}
+	// An explicit plan without faults: the run's plan is --crash-step's
+	// crash alone, if there is one, which --crash-step without a plan
+	// flag gives too (a crash step leaves nothing to draw); otherwise it is
+	// exactly empty, which is --no-faults. Either way the fault intensity
+	// draws nothing, since the plan is not drawn, and --no-faults refuses
+	// it: it is left out.
+	lines := planLines(c.Faults)
+	emptyExplicit := c.Faults != "" && len(lines) == 0
+	for _, l := range lines {
+		add("--fault '%s'", l)
 	}
-	if c.FaultIntensity != 0 {
+	if emptyExplicit && c.CrashStep == 0 {
+		add("--no-faults")
+	}
+	if c.FaultIntensity != 0 && !emptyExplicit {
 		add("--fault-intensity %v", c.FaultIntensity)
 	}
 	return strings.Join(parts, " ")

@@ -44,12 +44,12 @@ func TestShrinkPlantedBug(t *testing.T) {
 	require.Equal(t, 0, code, out+errOut)
 	require.Contains(t, out, "identical")
 
-	// The command line fails with the same checker (its trace hash may
-	// differ when the plan is empty: see neverFires).
+	// The command line is the same run: the same failure and trace hash.
 	args := shellFields(strings.TrimPrefix(min.Command, "go run ./cmd/pgdst "))
 	code, out, _ = runCLI(args...)
 	require.Equal(t, 1, code, out)
 	require.Contains(t, out, "FAIL durability")
+	require.Equal(t, "seed="+itoa(min.Seed)+" verdict=fail trace="+min.Failure.Trace, lastLine(out))
 }
 
 // TestShrinkIsDeterministic: the same file shrinks to the same repro.
