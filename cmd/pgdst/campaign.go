@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -322,11 +323,13 @@ func cmdCampaign(args []string, stdout, stderr io.Writer) error {
 		return job{cfg: c, repro: w.command(c), index: g, name: fmt.Sprintf("seed-%d", c.Seed)}
 	}
 
-	// Ctrl-C stops the campaign after the runs in flight, and the results
-	// gathered so far are written; a second Ctrl-C kills it as usual.
+	// Ctrl-C, or the SIGTERM a CI runner or Kubernetes sends at its
+	// deadline, stops the campaign after the runs in flight, and the
+	// results gathered so far are written; a second signal kills it as
+	// usual.
 	stop := make(chan struct{})
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	defer func() { signal.Stop(sig); close(sig) }()
 	go func() {
 		if _, ok := <-sig; ok {

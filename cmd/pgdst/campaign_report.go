@@ -247,8 +247,12 @@ func checkWritable(path string) error {
 	if !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	// Not there yet: create it, and remove it again so that a campaign
-	// killed before its end leaves no empty file behind.
+	// Not there yet: make its directory (a CI step names results/x.json
+	// before anything made results/), create it, and remove it again so
+	// that a campaign killed before its end leaves no empty file behind.
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
 	if f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644); err != nil {
 		return err
 	}

@@ -349,7 +349,7 @@ func TestMergeRefuses(t *testing.T) {
 		{[]string{p("a0.json"), p("junk.json")}, "not a campaign JSON file"},
 		{[]string{p("a0.json"), p("missing.json")}, "no such file"},
 		{[]string{}, "no input files"},
-		{[]string{p("a0.json"), "-o", filepath.Join(dir, "no", "such", "dir.json")}, "-o"},
+		{[]string{p("a0.json"), "-o", filepath.Join(p("junk.json"), "dir.json")}, "-o"},
 		{[]string{p("a0.json"), "--bogus"}, "flag provided but not defined"},
 	} {
 		code, out, errOut := runCLI(append([]string{"merge"}, c.args...)...)
@@ -412,9 +412,9 @@ func TestCampaignBadFlags(t *testing.T) {
 		{[]string{"--shard", "0/2", "--systematic", "1", "--seeds", "0"}, "not sharded"},
 		{[]string{"--time-budget", "-1s"}, "--time-budget must be >= 0"},
 		{[]string{"--time-budget", "soon"}, "time-budget"},
-		{[]string{"--json", filepath.Join(dir, "missing", "c.json")}, "--json"},
+		{[]string{"--json", filepath.Join(file, "sub", "c.json")}, "--json"}, // under a regular file: no directory can be made
 		{[]string{"--json", dir}, "--json"},
-		{[]string{"--junit", filepath.Join(dir, "missing", "c.xml")}, "--junit"},
+		{[]string{"--junit", filepath.Join(file, "c.xml")}, "--junit"},
 		{[]string{"--artifacts", filepath.Join(file, "sub")}, "--artifacts"},
 	} {
 		args := append([]string{"campaign", "--seeds", "4"}, c.args...)
@@ -567,4 +567,15 @@ func TestCampaignJSONSameOnAnyWorkers(t *testing.T) {
 		reps[i], _ = json.Marshal(machineFree(mustReadCampaign(t, path)))
 	}
 	require.Equal(t, string(reps[0]), string(reps[1]))
+}
+
+// A results path in a directory that does not exist yet is made, as a CI
+// step that names results/shard-3.json expects.
+func TestCampaignMakesResultDirectories(t *testing.T) {
+	dir := t.TempDir()
+	j, x := filepath.Join(dir, "new", "sub", "c.json"), filepath.Join(dir, "other", "c.xml")
+	code, out, errOut := runCLI("campaign", "--seeds", "2", "--json", j, "--junit", x)
+	require.Equal(t, 0, code, "%s %s", out, errOut)
+	require.Equal(t, 2, mustReadCampaign(t, j).Totals.Runs)
+	require.FileExists(t, x)
 }

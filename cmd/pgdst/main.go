@@ -220,6 +220,19 @@ func (w *workloadFlags) prepare(fs *flag.FlagSet) error {
 			return fmt.Errorf("--no-faults makes the plan exactly empty: drop %s", strings.Join(clash, " and "))
 		}
 	}
+	if w.set["fault-intensity"] {
+		// The swarm's faults join a plan drawn from the seed; a plan
+		// given by flags is exactly what it says (simtest's dbPlan).
+		var clash []string
+		for _, name := range []string{"fault", "faults", "crash-step"} {
+			if w.set[name] {
+				clash = append(clash, "--"+name)
+			}
+		}
+		if len(clash) > 0 {
+			return fmt.Errorf("--fault-intensity adds faults to the plan drawn from the seed, and %s give the plan exactly: drop one", strings.Join(clash, " and "))
+		}
+	}
 	if w.configFile != "" {
 		c, err := readConfigFile(w.configFile)
 		if err != nil {
@@ -368,10 +381,10 @@ func (w *workloadFlags) reproFlags() string {
 		parts = append(parts, "--bug "+b)
 	}
 	if w.faultsFile != "" {
-		parts = append(parts, "--faults "+w.faultsFile)
+		parts = append(parts, "--faults "+shellQuote(w.faultsFile))
 	}
 	for _, l := range w.faultLines {
-		parts = append(parts, "--fault '"+l+"'")
+		parts = append(parts, "--fault "+shellQuote(l))
 	}
 	if w.faultIntensity != 0 {
 		parts = append(parts, fmt.Sprintf("--fault-intensity %v", w.faultIntensity))
@@ -402,6 +415,16 @@ func (w *workloadFlags) flagsOf(c simtest.Config) string {
 		return strings.TrimPrefix(configCommand(c), fmt.Sprintf("go run ./cmd/pgdst run --seed %d", c.Seed))
 	}
 	return w.reproFlags()
+}
+
+// shellQuote makes s one word for a POSIX shell: as it is when it holds
+// only characters no shell treats specially, else in single quotes (a
+// single quote inside written as '\'').
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:,+@%") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // parseFlags parses a command's flags, turning every problem into one line

@@ -55,6 +55,8 @@ func TestBadInputIsOneLineAndExit2(t *testing.T) {
 		{"campaign", "--seeds", "5", "--jobs", "0"},
 		{"campaign", "--seeds", "5", "--start", "18446744073709551615"},
 		{"bugs", "--verbose"},
+		{"run", "--fault-intensity", "0.5", "--fault", "crash when step>=10"},
+		{"campaign", "--seeds", "5", "--fault-intensity", "0.5", "--crash-step", "100"},
 	}
 	for _, args := range cases {
 		code, out, errOut := runCLI(args...)
@@ -204,4 +206,15 @@ func TestFaultsCommandAndBadPlans(t *testing.T) {
 	}
 	_, _, errOut := runCLI("run", "--faults", bad)
 	require.Contains(t, errOut, "line 2")
+}
+
+// A quoted word reaches the program as it was, whatever it holds: the
+// shell itself is the judge.
+func TestShellQuoteRoundTrips(t *testing.T) {
+	for _, s := range []string{"plain", "crash when step>=10", "it's", "a b'c\"d$e`f\\g", "", "my plans/x.plan", "*"} {
+		out, err := exec.Command("sh", "-c", "printf %s "+shellQuote(s)).Output()
+		require.NoError(t, err, s)
+		require.Equal(t, s, string(out))
+	}
+	require.Equal(t, "seeds/a.plan", shellQuote("seeds/a.plan"), "plain words stay bare")
 }

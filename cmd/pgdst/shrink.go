@@ -649,7 +649,7 @@ func configCommand(c simtest.Config) string {
 	lines := planLines(c.Faults)
 	emptyExplicit := c.Faults != "" && len(lines) == 0
 	for _, l := range lines {
-		add("--fault '%s'", l)
+		add("--fault %s", shellQuote(l))
 	}
 	if emptyExplicit && c.CrashStep == 0 {
 		add("--no-faults")
