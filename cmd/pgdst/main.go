@@ -419,7 +419,7 @@ func (w *workloadFlags) flagsOf(c simtest.Config) string {
 
 // shellQuote makes s one word for a POSIX shell: as it is when it holds
 // only characters no shell treats specially, else in single quotes (a
-// single quote inside written as '\'').
+// single quote inside written as '\”).
 func shellQuote(s string) string {
 	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:,+@%") == "" {
 		return s
