@@ -418,8 +418,8 @@ func (w *workloadFlags) flagsOf(c simtest.Config) string {
 }
 
 // shellQuote makes s one word for a POSIX shell: as it is when it holds
-// only characters no shell treats specially, else in single quotes (a
-// single quote inside written as '\”).
+// only characters no shell treats specially, else in single quotes, with
+// each single quote inside closing the quotes, escaped, and reopening them.
 func shellQuote(s string) string {
 	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:,+@%") == "" {
 		return s
