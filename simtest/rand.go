@@ -1,5 +1,7 @@
 package simtest
 
+import "math/bits"
+
 // Rand is the simulator's deterministic random source: xoshiro256** seeded
 // through splitmix64. It is written out here rather than taken from
 // math/rand/v2 so that its output never changes with the Go release: a seed
@@ -66,16 +68,5 @@ func (r *Rand) Fork(label uint64) *Rand {
 	return NewRand(r.Uint64() ^ (label * 0x9e3779b97f4a7c15))
 }
 
-func mul64(a, b uint64) (hi, lo uint64) {
-	const mask32 = 1<<32 - 1
-	a0, a1 := a&mask32, a>>32
-	b0, b1 := b&mask32, b>>32
-	w0 := a0 * b0
-	t := a1*b0 + w0>>32
-	w1 := t & mask32
-	w2 := t >> 32
-	w1 += a0 * b1
-	hi = a1*b1 + w2 + w1>>32
-	lo = a * b
-	return
-}
+// mul64 is the 128-bit product of a and b (an intrinsic: one instruction).
+func mul64(a, b uint64) (hi, lo uint64) { return bits.Mul64(a, b) }
