@@ -32,7 +32,6 @@ type Op struct {
 	Keys    []uint64
 	Values  []uint64
 	Outcome Outcome
-	Xid     uint64
 	Err     string
 }
 
@@ -41,7 +40,9 @@ func (op *Op) String() string {
 	if op.Outcome != Unknown {
 		ret = fmt.Sprintf("returned %s at %v", op.Outcome, op.Return)
 	}
-	return fmt.Sprintf("client %d txn %d (xid %d, %d writes, called at %v, %s)", op.Client, op.Index, op.Xid, len(op.Keys), op.Call, ret)
+	// No xid: a client over a connection never learns it, as a
+	// PostgreSQL client does not unless it asks (txid_current()).
+	return fmt.Sprintf("client %d txn %d (%d writes, called at %v, %s)", op.Client, op.Index, len(op.Keys), op.Call, ret)
 }
 
 // History is every operation of a run, in call order, by workload.
