@@ -49,8 +49,8 @@ func (db *DB) Checkpoint() error {
 	if !lateRedo {
 		takeRedo()
 	}
-	if slots := db.Procs.DelayingCheckpoint(); len(slots) > 0 {
-		for i := 0; db.Procs.StillDelaying(slots); i++ {
+	if ds := db.Procs.DelayingCheckpoint(); len(ds) > 0 {
+		for i := 0; db.Procs.StillDelaying(ds); i++ {
 			if i == delayWaitMax {
 				return fmt.Errorf("checkpoint: commits still in their critical section after %d waits", delayWaitMax)
 			}

@@ -82,6 +82,11 @@ type Proc struct {
 	xid        XID
 	xmin       XID
 	delayChkpt bool
+	// delayGen counts p's entries into a commit critical section: with
+	// slot, it names one critical section as a VXID names one
+	// transaction, so that a checkpoint waits for the sections it saw
+	// and not for the next ones of the same backend.
+	delayGen uint64
 }
 
 // XID is the proc's current transaction id (InvalidXID if none assigned).
@@ -278,31 +283,44 @@ func (pa *ProcArray) OldestXmin() XID {
 // take its REDO pointer's effect as complete until p has updated the clog.
 func (pa *ProcArray) SetDelayCheckpoint(p *Proc, on bool) {
 	pa.lock.Lock()
+	if on && !p.delayChkpt {
+		p.delayGen++
+	}
 	p.delayChkpt = on
 	pa.lock.Unlock()
 }
 
-// DelayingCheckpoint lists the slots of procs in a commit critical section
-// (GetVirtualXIDsDelayingChkpt), sorted.
-func (pa *ProcArray) DelayingCheckpoint() []int {
+// Delayer is one commit critical section a checkpoint waits for: a
+// backend's slot and which of its critical sections (a VXID's role in
+// GetVirtualXIDsDelayingChkpt).
+type Delayer struct {
+	slot int
+	gen  uint64
+}
+
+// DelayingCheckpoint lists the commit critical sections in progress
+// (GetVirtualXIDsDelayingChkpt), by slot.
+func (pa *ProcArray) DelayingCheckpoint() []Delayer {
 	pa.lock.Lock()
 	defer pa.lock.Unlock()
-	var out []int
+	var out []Delayer
 	for _, q := range pa.procs {
 		if q != nil && q.delayChkpt {
-			out = append(out, q.slot)
+			out = append(out, Delayer{slot: q.slot, gen: q.delayGen})
 		}
 	}
 	return out
 }
 
-// StillDelaying reports whether any of slots is still delaying the
-// checkpoint (HaveVirtualXIDsDelayingChkpt).
-func (pa *ProcArray) StillDelaying(slots []int) bool {
+// StillDelaying reports whether any of the critical sections ds is still
+// in progress (HaveVirtualXIDsDelayingChkpt). A later critical section of
+// the same backend does not count, as a later VXID does not in
+// PostgreSQL: a stream of commits must not starve the checkpoint.
+func (pa *ProcArray) StillDelaying(ds []Delayer) bool {
 	pa.lock.Lock()
 	defer pa.lock.Unlock()
-	for _, s := range slots {
-		if q := pa.procs[s]; q != nil && q.delayChkpt {
+	for _, d := range ds {
+		if q := pa.procs[d.slot]; q != nil && q.delayChkpt && q.delayGen == d.gen {
 			return true
 		}
 	}

@@ -111,6 +111,18 @@ func TestDelayCheckpoint(t *testing.T) {
 		pa.SetDelayCheckpoint(b, false)
 		pa.EndTransaction(a)
 		require.False(t, pa.StillDelaying(slots))
+
+		// The same backend's next commit is not what the checkpoint
+		// waited for (a later VXID): a stream of commits from one
+		// backend must not starve it.
+		pa.AssignXID(a, nil)
+		pa.SetDelayCheckpoint(a, true)
+		seen := pa.DelayingCheckpoint()
+		pa.EndTransaction(a)
+		pa.AssignXID(a, nil)
+		pa.SetDelayCheckpoint(a, true)
+		require.False(t, pa.StillDelaying(seen), "a later critical section of the same backend")
+		require.True(t, pa.StillDelaying(pa.DelayingCheckpoint()))
 	})
 }
 
