@@ -56,8 +56,14 @@ type Config struct {
 	// is acknowledged before its WAL is durable, and the WAL writer
 	// flushes it within a few wal_writer_delays. Only the insert workload
 	// can be judged so (its checker knows the loss PostgreSQL allows).
-	AsyncCommit bool     `json:"async_commit"`
-	Bugs        bugs.Set `json:"bugs"`
+	AsyncCommit bool `json:"async_commit"`
+	// Autocommit makes every insert transaction one INSERT of one row
+	// outside a transaction block, as psql sends a script's lines
+	// (PostgreSQL commits each statement on its own: exec_simple_query's
+	// implicit transaction), and none is rolled back by its client.
+	// WritesMax then plays no part in them.
+	Autocommit bool     `json:"autocommit"`
+	Bugs       bugs.Set `json:"bugs"`
 	// Faults is the fault plan, in package fault's text form; "" draws
 	// one from the seed.
 	Faults string `json:"faults"`
@@ -100,6 +106,9 @@ func (c Config) Validate() error {
 	}
 	if c.AsyncCommit && c.Workload != WorkloadInsert {
 		return fmt.Errorf("synchronous_commit=off needs the insert workload: the %s workload's checkers assume acknowledged commits are durable", c.Workload)
+	}
+	if c.Autocommit && c.Workload != WorkloadInsert && c.Workload != WorkloadMixed {
+		return fmt.Errorf("autocommit makes the insert transactions autocommit INSERTs, and the %s workload has none", c.Workload)
 	}
 	if c.ClientTimeout < 0 || c.ClientTimeout > time.Hour {
 		return fmt.Errorf("client timeout must be in [0, 1h], got %v", c.ClientTimeout)

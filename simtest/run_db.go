@@ -605,6 +605,9 @@ func (s *session) insertTxn(t int) bool {
 		return false
 	}
 	w, c := s.w, s.c
+	if w.rc.Autocommit {
+		return s.insertAutocommit(t)
+	}
 	n := 1 + s.rng.Intn(w.rc.WritesMax)
 	keys := make([]uint64, n)
 	vals := make([]uint64, n)
@@ -619,6 +622,29 @@ func (s *session) insertTxn(t int) bool {
 	abort := s.rng.Intn(8) == 0
 	outcome, err := s.end(err, abort)
 	op.Return, op.Outcome = w.node.Env.Clock.Now(), outcome
+	if err != nil {
+		op.Err = err.Error()
+	}
+	return true
+}
+
+// insertAutocommit is insertTxn as one autocommit INSERT of one row: the
+// server commits it before it replies, so a reply is an acknowledgement
+// and a lost connection leaves the outcome unknown.
+func (s *session) insertAutocommit(t int) bool {
+	w, c := s.w, s.c
+	key, val := w.key(c, t, 0), value(c, t, 0)
+	op := w.hist.begin(c, t, []uint64{key}, []uint64{val}, w.node.Env.Clock.Now())
+	_, err := s.call(pgproc.Request{Op: pgproc.OpInsert, Table: table, Key: key, Val: rowValue(val)})
+	op.Return = w.node.Env.Clock.Now()
+	switch {
+	case err == nil:
+		op.Outcome = OK
+	case s.lost(err):
+		op.Outcome = Unknown
+	default:
+		op.Outcome = Failed
+	}
 	if err != nil {
 		op.Err = err.Error()
 	}
@@ -681,8 +707,8 @@ func (r resolved) stringDB() string {
 	if r.iso == db.RepeatableRead {
 		iso = IsoRepeatableRead
 	}
-	return fmt.Sprintf("workload=%s isolation=%s client_timeout=%v synchronous_commit=%v clients=%d txns=%d writes<=%d think<%v crash-mode=%s switch=%.3f checkpoint_timeout=%v max_wal_size=%dkB bgwriter_delay=%v bgwriter_lru_maxpages=%d wal_writer_delay=%v shared_buffers=%d wal_segment_size=%dkB autovacuum_naptime=%v archive_mode=%s bugs=%s",
-		r.Workload, iso, r.timeout, map[bool]string{true: "on", false: "off"}[r.engine.SynchronousCommit], r.Clients, r.Txns, r.WritesMax, r.ThinkMax, r.crash, r.sched.SwitchProb, r.engine.CheckpointTimeout, r.engine.MaxWALSize>>10,
+	return fmt.Sprintf("workload=%s isolation=%s client_timeout=%v synchronous_commit=%v autocommit=%v clients=%d txns=%d writes<=%d think<%v crash-mode=%s switch=%.3f checkpoint_timeout=%v max_wal_size=%dkB bgwriter_delay=%v bgwriter_lru_maxpages=%d wal_writer_delay=%v shared_buffers=%d wal_segment_size=%dkB autovacuum_naptime=%v archive_mode=%s bugs=%s",
+		r.Workload, iso, r.timeout, map[bool]string{true: "on", false: "off"}[r.engine.SynchronousCommit], r.Autocommit, r.Clients, r.Txns, r.WritesMax, r.ThinkMax, r.crash, r.sched.SwitchProb, r.engine.CheckpointTimeout, r.engine.MaxWALSize>>10,
 		r.engine.BgwriterDelay, r.engine.BgwriterLRUMax, r.engine.WalWriterDelay, r.engine.SharedBuffers, r.engine.WAL.SegmentSize>>10,
 		r.server.AutovacuumConf.Naptime, archive, r.Bugs)
 }

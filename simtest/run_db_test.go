@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/pgdst/pgdst/engine/bugs"
 )
 
 func dbConfig(seed uint64) Config { return DefaultConfig(seed) }
@@ -63,4 +65,52 @@ func TestRowValueDefinition(t *testing.T) {
 			require.False(t, rowIs(c, id), "byte %d flipped", i)
 		}
 	}
+}
+
+// autocommitConfig is psql's shape: one client, single-row autocommit
+// INSERTs back to back, under the plan drawn from the seed.
+func autocommitConfig(seed uint64) Config {
+	c := insertConfig(seed)
+	c.Clients, c.Txns, c.ThinkMax, c.Autocommit = 2, 25, 0, true
+	return c
+}
+
+// Autocommit INSERTs under the seeds' fault plans: every run passes, each
+// transaction is one row, none is rolled back by its client, and the
+// crashes leave some of them unknown (the reply never came), which the
+// checkers must accept either way. With ack-before-flush on, the same
+// seeds lose acknowledged autocommit rows and the durability checker says
+// so.
+func TestAutocommitInserts(t *testing.T) {
+	n := 100
+	unknown, checkpoints := 0, 0
+	for _, r := range runSeeds(n, autocommitConfig) {
+		require.True(t, r.OK, "seed %d: %v", r.Seed, r.Failures)
+		require.Contains(t, r.Config, "autocommit=true")
+		for _, op := range r.History.Ops {
+			require.Len(t, op.Keys, 1, "seed %d: an autocommit INSERT writes one row", r.Seed)
+			require.NotEqual(t, errRolledBack.Error(), op.Err, "seed %d: no client rollback", r.Seed)
+		}
+		unknown += r.Unknown
+		if r.RecoveryDB.Checkpoint > 0x200 {
+			checkpoints++ // recovery started past initdb's checkpoint
+		}
+	}
+	require.Positive(t, unknown, "some crashes cut an INSERT off from its reply")
+	// A stream of commits from one backend must not starve the
+	// checkpointer (HaveVirtualXIDsDelayingChkpt compares VXIDs).
+	require.Greater(t, checkpoints, n/4, "checkpoints complete under a stream of autocommits")
+
+	caught := 0
+	for _, r := range runSeeds(n, func(seed uint64) Config {
+		c := autocommitConfig(seed)
+		c.Bugs = bugs.Set(0).With(bugs.AckBeforeFlush)
+		return c
+	}) {
+		if !r.OK {
+			require.Equal(t, CheckDurability, r.Checker, "seed %d: %v", r.Seed, r.Failures)
+			caught++
+		}
+	}
+	require.Greater(t, caught, n/10, "ack-before-flush loses acknowledged autocommit rows")
 }

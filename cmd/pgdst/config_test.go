@@ -57,6 +57,11 @@ func TestConfigFileIsTheSameRunAsFlags(t *testing.T) {
 			flags: []string{"--think-max", "1.5ms", "--client-timeout", "50ms", "--isolation", "repeatable-read", "--crash-mode", "torn", "--pg-timings"},
 		},
 		{
+			name:  "autocommit inserts",
+			json:  `{"workload": "insert", "autocommit": true, "clients": 1, "writes_max": 1}`,
+			flags: []string{"--workload", "insert", "--autocommit", "--clients", "1", "--writes", "1"},
+		},
+		{
 			name:  "asynchronous commit",
 			json:  `{"workload": "insert", "async_commit": true, "txns": 6}`,
 			flags: []string{"--workload", "insert", "--synchronous-commit", "off", "--txns", "6"},

@@ -133,6 +133,7 @@ type workloadFlags struct {
 	crashStep             uint64
 	noSwarm               bool
 	pgTimings             bool
+	autocommit            bool
 	bugList               bugList
 	faultsFile            string
 	faultLines            faultList
@@ -189,6 +190,7 @@ func (w *workloadFlags) register(fs *flag.FlagSet) {
 	fs.Uint64Var(&w.crashStep, "crash-step", 0, "crash at this scheduler step (default: drawn from the seed)")
 	fs.BoolVar(&w.noSwarm, "no-swarm", false, "use fixed engine timings instead of drawing them from the seed")
 	fs.BoolVar(&w.pgTimings, "pg-timings", false, "keep PostgreSQL's default bgwriter_delay and checkpoint_timeout")
+	fs.BoolVar(&w.autocommit, "autocommit", false, "make each insert transaction one autocommit INSERT of one row, as psql runs a script (insert and mixed workloads)")
 	fs.Var(&w.bugList, "bug", "switch on a planted bug (repeatable; see 'pgdst bugs')")
 	fs.StringVar(&w.faultsFile, "faults", "", "run this fault plan (a file, one fault per line; see 'pgdst faults') instead of one drawn from the seed")
 	fs.Var(&w.faultLines, "fault", "run this fault, written as a line of a plan (repeatable; see 'pgdst faults'); the plan is then exactly the faults given (with --faults: the file's and these)")
@@ -290,6 +292,9 @@ func (w *workloadFlags) config(seed uint64) (simtest.Config, error) {
 	if given("pg-timings") {
 		c.PGTimings = w.pgTimings
 	}
+	if given("autocommit") {
+		c.Autocommit = w.autocommit
+	}
 	if given("workload") {
 		c.Workload = w.workload
 	}
@@ -376,6 +381,9 @@ func (w *workloadFlags) reproFlags() string {
 	}
 	if w.pgTimings {
 		parts = append(parts, "--pg-timings")
+	}
+	if w.autocommit {
+		parts = append(parts, "--autocommit")
 	}
 	for _, b := range w.bugList {
 		parts = append(parts, "--bug "+b)

@@ -318,6 +318,10 @@ func (s *shrinker) towardDefaults() {
 		c.PGTimings = false
 		s.try(c, "pg-timings off")
 	}
+	if c = s.cfg; c.Autocommit {
+		c.Autocommit = false
+		s.try(c, "autocommit off: transaction blocks")
+	}
 	if s.cfg.Workload == simtest.WorkloadMixed {
 		for _, w := range checkerWorkloads(s.want) {
 			c = s.cfg
@@ -636,6 +640,9 @@ func configCommand(c simtest.Config) string {
 	}
 	if c.PGTimings {
 		add("--pg-timings")
+	}
+	if c.Autocommit {
+		add("--autocommit")
 	}
 	for _, b := range c.Bugs.Names() {
 		add("--bug %s", b)
