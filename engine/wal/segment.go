@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"strings"
 
 	"github.com/pgdst/pgdst/engine/env"
 )
@@ -92,13 +91,18 @@ func SegmentName(c Config, seg uint64) string {
 // SegmentPath is the path of segment seg.
 func SegmentPath(c Config, seg uint64) string { return Dir + "/" + SegmentName(c, seg) }
 
-// ParseSegmentName returns the segment number of a WAL file name.
+// ParseSegmentName returns the segment number of a WAL file name: 24
+// upper-case hex digits (IsXLogFileName), timeline 1. It runs on every
+// name of every pg_wal listing, so it reads the digits itself rather than
+// through fmt.Sscanf.
 func ParseSegmentName(c Config, name string) (uint64, bool) {
-	if len(name) != segNameChars || strings.ToUpper(name) != name {
+	if len(name) != segNameChars {
 		return 0, false
 	}
-	var tli, hi, lo uint64
-	if _, err := fmt.Sscanf(name, "%08X%08X%08X", &tli, &hi, &lo); err != nil || tli != 1 {
+	tli, ok1 := hex8(name[0:8])
+	hi, ok2 := hex8(name[8:16])
+	lo, ok3 := hex8(name[16:24])
+	if !ok1 || !ok2 || !ok3 || tli != 1 {
 		return 0, false
 	}
 	perID := uint64(0x100000000) / uint64(c.SegmentSize)
@@ -106,6 +110,23 @@ func ParseSegmentName(c Config, name string) (uint64, bool) {
 		return 0, false
 	}
 	return hi*perID + lo, true
+}
+
+// hex8 parses 8 upper-case hex digits.
+func hex8(s string) (uint64, bool) {
+	var v uint64
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		switch {
+		case '0' <= ch && ch <= '9':
+			v = v<<4 | uint64(ch-'0')
+		case 'A' <= ch && ch <= 'F':
+			v = v<<4 | uint64(ch-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return v, true
 }
 
 func segHeader(c Config, seg uint64) []byte {

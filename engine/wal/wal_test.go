@@ -196,7 +196,7 @@ func TestSegmentNames(t *testing.T) {
 		require.True(t, ok)
 		require.Equal(t, seg, got)
 	}
-	for _, bad := range []string{"", "xlogtemp", "00000001000000000000010", "000000020000000000000001", "0000000100000000000001ff"} {
+	for _, bad := range []string{"", "xlogtemp", "00000001000000000000010", "000000020000000000000001", "0000000100000000000001ff", "00000001+0000000000000FF", "00000001 0000000000000FF", "0000000100000000000001G0"} {
 		_, ok := ParseSegmentName(c, bad)
 		require.False(t, ok, bad)
 	}
