@@ -3,8 +3,9 @@
 // operations (with porcupine), Elle-style isolation anomalies of
 // list-append transactions, and the bank workload's invariant.
 //
-// It is pure: it never touches the engine, the simulator, the disk or the
-// clock. A history is plain data (virtual times are nanoseconds since the
+// It is pure: it never touches the engine, the simulator or the disk, and
+// reads no clock but one: the wall clock behind CheckRegisters' timeout,
+// which can turn a verdict into "unknown" and does nothing else. A history is plain data (virtual times are nanoseconds since the
 // run began), so a checker can be fed a history recorded by the simulator,
 // one built by hand in a test, or one decoded from a repro file.
 package linearizability
