@@ -5,9 +5,10 @@
 //
 // It is pure: it never touches the engine, the simulator or the disk, and
 // reads no clock but one: the wall clock behind CheckRegisters' timeout,
-// which can turn a verdict into "unknown" and does nothing else. A history is plain data (virtual times are nanoseconds since the
-// run began), so a checker can be fed a history recorded by the simulator,
-// one built by hand in a test, or one decoded from a repro file.
+// which can turn a verdict into "unknown" and does nothing else. A history
+// is plain data (virtual times are nanoseconds since the run began), so a
+// checker can be fed a history recorded by the simulator, one built by hand
+// in a test, or one decoded from a repro file.
 package linearizability
 
 import (

@@ -628,23 +628,13 @@ func (s *session) insertTxn(t int) bool {
 	return true
 }
 
-// insertAutocommit is insertTxn as one autocommit INSERT of one row: the
-// server commits it before it replies, so a reply is an acknowledgement
-// and a lost connection leaves the outcome unknown.
+// insertAutocommit is insertTxn as one autocommit INSERT of one row.
 func (s *session) insertAutocommit(t int) bool {
 	w, c := s.w, s.c
 	key, val := w.key(c, t, 0), value(c, t, 0)
 	op := w.hist.begin(c, t, []uint64{key}, []uint64{val}, w.node.Env.Clock.Now())
 	_, err := s.call(pgproc.Request{Op: pgproc.OpInsert, Table: table, Key: key, Val: rowValue(val)})
-	op.Return = w.node.Env.Clock.Now()
-	switch {
-	case err == nil:
-		op.Outcome = OK
-	case s.lost(err):
-		op.Outcome = Unknown
-	default:
-		op.Outcome = Failed
-	}
+	op.Return, op.Outcome = w.node.Env.Clock.Now(), s.autocommitOutcome(err)
 	if err != nil {
 		op.Err = err.Error()
 	}

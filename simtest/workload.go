@@ -198,6 +198,20 @@ func (s *session) lost(err error) bool {
 		(s.conn != nil && s.conn.Terminated())
 }
 
+// autocommitOutcome is what the client of an autocommit statement learned
+// from its reply: the server commits before it replies, so a reply is an
+// acknowledgement, a lost connection leaves the commit unknown, and an
+// error is a statement that took no effect.
+func (s *session) autocommitOutcome(err error) Outcome {
+	switch {
+	case err == nil:
+		return OK
+	case s.lost(err):
+		return Unknown
+	}
+	return Failed
+}
+
 // end finishes a transaction block: COMMIT if err is nil and the client
 // does not abort, ROLLBACK otherwise (if the connection is still there).
 // It returns the outcome and, unless OK, why.

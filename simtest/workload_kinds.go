@@ -73,9 +73,8 @@ func (s *session) registerOp() bool {
 	w.hist.Registers = append(w.hist.Registers, op)
 	resp, err := s.call(req)
 	op.Return = w.now()
-	switch {
-	case err == nil:
-		op.Outcome = lin.OK
+	op.Outcome = s.autocommitOutcome(err)
+	if err == nil {
 		switch op.Kind {
 		case lin.RegRead:
 			op.Result = math.MaxUint64 // a missing row reads as garbage
@@ -94,10 +93,6 @@ func (s *session) registerOp() bool {
 				s.lastReg[key] = op.Value
 			}
 		}
-	case s.lost(err):
-		op.Outcome = lin.Unknown
-	default:
-		op.Outcome = lin.Failed
 	}
 	w.hist.Registers[i] = op
 	return true
