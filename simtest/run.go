@@ -62,8 +62,14 @@ type Config struct {
 	// (PostgreSQL commits each statement on its own: exec_simple_query's
 	// implicit transaction), and none is rolled back by its client.
 	// WritesMax then plays no part in them.
-	Autocommit bool     `json:"autocommit"`
-	Bugs       bugs.Set `json:"bugs"`
+	Autocommit bool `json:"autocommit"`
+	// RowBytes is the size of each inserted row's value, in
+	// [rowBytesMin, rowBytesMax]; 0 is the default, 1000. Small rows pack
+	// a page with tuples (pg_crash_cycle.sh's table holds one int); large
+	// ones spread a run over many pages, which the bgwriter and backends
+	// then evict.
+	RowBytes int      `json:"row_bytes"`
+	Bugs     bugs.Set `json:"bugs"`
 	// Faults is the fault plan, in package fault's text form; "" draws
 	// one from the seed.
 	Faults string `json:"faults"`
@@ -77,6 +83,15 @@ type Config struct {
 // DefaultConfig is the embedded default workload.
 func DefaultConfig(seed uint64) Config {
 	return Config{Seed: seed, Clients: 4, Txns: 12, WritesMax: 3, ThinkMax: 2 * time.Millisecond, Swarm: true, Workload: WorkloadMixed}
+}
+
+// RowBytesOrDefault is the size of the rows' values, with the default
+// filled in.
+func (c Config) RowBytesOrDefault() int {
+	if c.RowBytes == 0 {
+		return rowBytes
+	}
+	return c.RowBytes
 }
 
 // CampaignGCPercent is the GOGC a campaign runs with (see cmd/pgdst).
@@ -109,6 +124,9 @@ func (c Config) Validate() error {
 	}
 	if c.Autocommit && c.Workload != WorkloadInsert && c.Workload != WorkloadMixed {
 		return fmt.Errorf("autocommit makes the insert transactions autocommit INSERTs, and the %s workload has none", c.Workload)
+	}
+	if c.RowBytes != 0 && (c.RowBytes < rowBytesMin || c.RowBytes > rowBytesMax) {
+		return fmt.Errorf("row bytes must be in [%d, %d], got %d", rowBytesMin, rowBytesMax, c.RowBytes)
 	}
 	if c.ClientTimeout < 0 || c.ClientTimeout > time.Hour {
 		return fmt.Errorf("client timeout must be in [0, 1h], got %v", c.ClientTimeout)

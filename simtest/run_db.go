@@ -447,39 +447,47 @@ func checkCheckpointComplete(res *Result, d *db.DB, disk *SimDisk, segBlocks uin
 	})
 }
 
-// rowBytes is the size of a row's value: large enough that a run's rows
-// outgrow shared buffers, so pages are evicted and written by the bgwriter
-// and by backends, not only by checkpoints.
+// rowBytes is the default size of a row's value (Config.RowBytes): large
+// enough that a run's rows outgrow shared buffers, so pages are evicted and
+// written by the bgwriter and by backends, not only by checkpoints.
 const rowBytes = 1000
+
+// rowBytesMin and rowBytesMax bound Config.RowBytes: the id must fit, and
+// a row must stay below PostgreSQL's TOAST_TUPLE_THRESHOLD (about 2 kB), as
+// the engine has no TOAST and keeps every value in its heap tuple.
+const (
+	rowBytesMin = 8
+	rowBytesMax = 2000
+)
 
 // rowValue is a row's value: the id, then bytes derived from it, so that a
 // torn or misplaced row never passes for a good one.
 // Byte i (past the id) is byte i%8 of the id xor i, computed a word at a
 // time: rows are made and compared millions of times in a campaign.
-func rowValue(id uint64) []byte {
-	b := make([]byte, rowBytes)
+func rowValue(id uint64, n int) []byte {
+	b := make([]byte, n)
 	binary.LittleEndian.PutUint64(b, id)
-	for i := 8; i+8 <= rowBytes; i += 8 {
+	for i := 8; i+8 <= n; i += 8 {
 		binary.LittleEndian.PutUint64(b[i:], id^rowPattern[i/8])
 	}
-	for i := rowBytes &^ 7; i < rowBytes; i++ {
+	for i := n &^ 7; i < n; i++ {
 		b[i] = byte(id>>(8*(i%8))) ^ byte(i)
 	}
 	return b
 }
 
-// rowIs reports whether b is rowValue(id), without making it: the final
+// rowIs reports whether b is rowValue(id, n), without making it: the final
 // check compares every row.
-func rowIs(b []byte, id uint64) bool {
-	if len(b) != rowBytes || binary.LittleEndian.Uint64(b) != id {
+func rowIs(b []byte, id uint64, n int) bool {
+	if len(b) != n || binary.LittleEndian.Uint64(b) != id {
 		return false
 	}
-	for i := 8; i+8 <= rowBytes; i += 8 {
+	for i := 8; i+8 <= n; i += 8 {
 		if binary.LittleEndian.Uint64(b[i:]) != id^rowPattern[i/8] {
 			return false
 		}
 	}
-	for i := rowBytes &^ 7; i < rowBytes; i++ {
+	for i := n &^ 7; i < n; i++ {
 		if b[i] != byte(id>>(8*(i%8)))^byte(i) {
 			return false
 		}
@@ -488,7 +496,7 @@ func rowIs(b []byte, id uint64) bool {
 }
 
 // rowPattern[k] holds the bytes byte(8k), ..., byte(8k+7), little-endian.
-var rowPattern = func() (p [rowBytes/8 + 1]uint64) {
+var rowPattern = func() (p [rowBytesMax/8 + 1]uint64) {
 	for k := range p {
 		for j := 0; j < 8; j++ {
 			p[k] |= uint64(byte(8*k+j)) << (8 * j)
@@ -617,7 +625,7 @@ func (s *session) insertTxn(t int) bool {
 	op := w.hist.begin(c, t, keys, vals, w.node.Env.Clock.Now())
 	_, err := s.call(pgproc.Request{Op: pgproc.OpBegin, Iso: db.ReadCommitted})
 	for i := 0; i < n && err == nil; i++ {
-		_, err = s.call(pgproc.Request{Op: pgproc.OpInsert, Table: table, Key: keys[i], Val: rowValue(vals[i])})
+		_, err = s.call(pgproc.Request{Op: pgproc.OpInsert, Table: table, Key: keys[i], Val: rowValue(vals[i], w.rc.RowBytesOrDefault())})
 	}
 	abort := s.rng.Intn(8) == 0
 	outcome, err := s.end(err, abort)
@@ -633,7 +641,7 @@ func (s *session) insertAutocommit(t int) bool {
 	w, c := s.w, s.c
 	key, val := w.key(c, t, 0), value(c, t, 0)
 	op := w.hist.begin(c, t, []uint64{key}, []uint64{val}, w.node.Env.Clock.Now())
-	_, err := s.call(pgproc.Request{Op: pgproc.OpInsert, Table: table, Key: key, Val: rowValue(val)})
+	_, err := s.call(pgproc.Request{Op: pgproc.OpInsert, Table: table, Key: key, Val: rowValue(val, w.rc.RowBytesOrDefault())})
 	op.Return, op.Outcome = w.node.Env.Clock.Now(), s.autocommitOutcome(err)
 	if err != nil {
 		op.Err = err.Error()
@@ -674,7 +682,7 @@ func (w *workload) checkDB(d *db.DB, res *Result) {
 				want = op.Values[i]
 			}
 		}
-		if !rowIs(val, want) {
+		if !rowIs(val, want, w.rc.RowBytesOrDefault()) {
 			res.fail(CheckAtomicity, "key %d holds %x, want %#x from %s", k, val, want, op)
 			return true
 		}
@@ -697,8 +705,8 @@ func (r resolved) stringDB() string {
 	if r.iso == db.RepeatableRead {
 		iso = IsoRepeatableRead
 	}
-	return fmt.Sprintf("workload=%s isolation=%s client_timeout=%v synchronous_commit=%v autocommit=%v clients=%d txns=%d writes<=%d think<%v crash-mode=%s switch=%.3f checkpoint_timeout=%v max_wal_size=%dkB bgwriter_delay=%v bgwriter_lru_maxpages=%d wal_writer_delay=%v shared_buffers=%d wal_segment_size=%dkB autovacuum_naptime=%v archive_mode=%s bugs=%s",
-		r.Workload, iso, r.timeout, map[bool]string{true: "on", false: "off"}[r.engine.SynchronousCommit], r.Autocommit, r.Clients, r.Txns, r.WritesMax, r.ThinkMax, r.crash, r.sched.SwitchProb, r.engine.CheckpointTimeout, r.engine.MaxWALSize>>10,
+	return fmt.Sprintf("workload=%s isolation=%s client_timeout=%v synchronous_commit=%v autocommit=%v row_bytes=%d clients=%d txns=%d writes<=%d think<%v crash-mode=%s switch=%.3f checkpoint_timeout=%v max_wal_size=%dkB bgwriter_delay=%v bgwriter_lru_maxpages=%d wal_writer_delay=%v shared_buffers=%d wal_segment_size=%dkB autovacuum_naptime=%v archive_mode=%s bugs=%s",
+		r.Workload, iso, r.timeout, map[bool]string{true: "on", false: "off"}[r.engine.SynchronousCommit], r.Autocommit, r.RowBytesOrDefault(), r.Clients, r.Txns, r.WritesMax, r.ThinkMax, r.crash, r.sched.SwitchProb, r.engine.CheckpointTimeout, r.engine.MaxWALSize>>10,
 		r.engine.BgwriterDelay, r.engine.BgwriterLRUMax, r.engine.WalWriterDelay, r.engine.SharedBuffers, r.engine.WAL.SegmentSize>>10,
 		r.server.AutovacuumConf.Naptime, archive, r.Bugs)
 }

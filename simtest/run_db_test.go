@@ -47,22 +47,28 @@ func TestEngineDBDeterministicAndClean(t *testing.T) {
 
 // rowValue's word-at-a-time form must equal its byte-wise definition.
 func TestRowValueDefinition(t *testing.T) {
-	for _, id := range []uint64{0, 1, 0xdeadbeefcafe, ^uint64(0)} {
-		b := rowValue(id)
-		require.Len(t, b, rowBytes)
-		require.Equal(t, id, binary.LittleEndian.Uint64(b))
-		for i := 8; i < rowBytes; i++ {
-			require.Equal(t, byte(id>>(8*(i%8)))^byte(i), b[i], "id %#x byte %d", id, i)
-		}
-		// rowIs accepts exactly that row: any changed byte, or length, is
-		// another row.
-		require.True(t, rowIs(b, id))
-		require.False(t, rowIs(b[:rowBytes-1], id))
-		require.False(t, rowIs(b, id+1))
-		for _, i := range []int{0, 9, 500, rowBytes - 1} {
-			c := slices.Clone(b)
-			c[i] ^= 0x10
-			require.False(t, rowIs(c, id), "byte %d flipped", i)
+	for _, n := range []int{rowBytesMin, 13, rowBytes, rowBytesMax} {
+		for _, id := range []uint64{0, 1, 0xdeadbeefcafe, ^uint64(0)} {
+			b := rowValue(id, n)
+			require.Len(t, b, n)
+			require.Equal(t, id, binary.LittleEndian.Uint64(b))
+			for i := 8; i < n; i++ {
+				require.Equal(t, byte(id>>(8*(i%8)))^byte(i), b[i], "id %#x byte %d", id, i)
+			}
+			// rowIs accepts exactly that row: any changed byte, or length, is
+			// another row.
+			require.True(t, rowIs(b, id, n))
+			require.False(t, rowIs(b[:n-1], id, n))
+			require.False(t, rowIs(append(slices.Clone(b), 0), id, n))
+			require.False(t, rowIs(b, id+1, n))
+			for _, i := range []int{0, 7, 9, n / 2, n - 1} {
+				if i < 0 || i >= n {
+					continue
+				}
+				c := slices.Clone(b)
+				c[i] ^= 0x10
+				require.False(t, rowIs(c, id, n), "%d bytes: byte %d flipped", n, i)
+			}
 		}
 	}
 }

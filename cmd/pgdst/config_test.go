@@ -62,6 +62,11 @@ func TestConfigFileIsTheSameRunAsFlags(t *testing.T) {
 			flags: []string{"--workload", "insert", "--autocommit", "--clients", "1", "--writes", "1"},
 		},
 		{
+			name:  "small rows",
+			json:  `{"workload": "insert", "row_bytes": 8}`,
+			flags: []string{"--workload", "insert", "--row-bytes", "8"},
+		},
+		{
 			name:  "asynchronous commit",
 			json:  `{"workload": "insert", "async_commit": true, "txns": 6}`,
 			flags: []string{"--workload", "insert", "--synchronous-commit", "off", "--txns", "6"},

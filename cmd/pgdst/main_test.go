@@ -45,6 +45,8 @@ func TestBadInputIsOneLineAndExit2(t *testing.T) {
 		{"run", "--seed", "-1"},
 		{"run", "--no-such-flag"},
 		{"run", "--clients", "0"},
+		{"run", "--workload", "insert", "--row-bytes", "7"},
+		{"run", "--workload", "insert", "--row-bytes", "2001"},
 		{"run", "--crash-mode", "sideways"},
 		{"run", "--bug", "no-such-bug"},
 		{"run", "extra-arg"},

@@ -322,6 +322,10 @@ func (s *shrinker) towardDefaults() {
 		c.Autocommit = false
 		s.try(c, "autocommit off: transaction blocks")
 	}
+	if c = s.cfg; c.RowBytes != 0 {
+		c.RowBytes = 0
+		s.try(c, fmt.Sprintf("row-bytes %d -> default", s.cfg.RowBytes))
+	}
 	if s.cfg.Workload == simtest.WorkloadMixed {
 		for _, w := range checkerWorkloads(s.want) {
 			c = s.cfg
@@ -643,6 +647,9 @@ func configCommand(c simtest.Config) string {
 	}
 	if c.Autocommit {
 		add("--autocommit")
+	}
+	if c.RowBytes != 0 {
+		add("--row-bytes %d", c.RowBytes)
 	}
 	for _, b := range c.Bugs.Names() {
 		add("--bug %s", b)
