@@ -84,6 +84,7 @@ package simtest
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"io"
 	"io/fs"
@@ -1188,4 +1189,93 @@ func (f *simFile) Close() error {
 	}
 	f.closed = true
 	return nil
+}
+
+// quiescent reports whether nothing on the disk is unsynced: no namespace
+// operation awaits a SyncDir and no file has a data operation awaiting a
+// Sync, so a crash of any mode would leave the disk as it is.
+func (d *SimDisk) quiescent() bool {
+	if len(d.nslog) > 0 {
+		return false
+	}
+	quiet := true
+	d.eachInode(func(n *diskInode) {
+		if len(n.log) > 0 || n.diverged {
+			quiet = false
+		}
+	})
+	return quiet
+}
+
+// eachInode calls fn for every inode reachable from the root, in inode
+// number order (directories first reached through their parents).
+func (d *SimDisk) eachInode(fn func(n *diskInode)) {
+	var all []*diskInode
+	seen := map[*diskInode]bool{}
+	stack := []*diskInode{d.root}
+	for len(stack) > 0 {
+		n := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if seen[n] {
+			continue
+		}
+		seen[n] = true
+		all = append(all, n)
+		for _, child := range n.curEnt {
+			stack = append(stack, child)
+		}
+		for _, child := range n.durEnt {
+			stack = append(stack, child)
+		}
+	}
+	slices.SortFunc(all, func(a, b *diskInode) int { return cmp.Compare(a.ino, b.ino) })
+	for _, n := range all {
+		fn(n)
+	}
+}
+
+// copyQuiescent makes d, an empty disk no handle was ever opened on, a copy
+// of src, a quiescent disk (every file and entry durable): the same
+// namespace, contents and inode numbers, so that crash-time draws, which
+// go in inode number order, are those src would make. d keeps its hooks
+// and its statistics; the copy shares no array with src, which may serve
+// many copies.
+func (d *SimDisk) copyQuiescent(src *SimDisk) {
+	if !src.quiescent() {
+		panic("simtest: copyQuiescent from a disk with unsynced operations")
+	}
+	if d.gen != 0 || d.nextIno != 1 || len(d.root.curEnt) != 0 || len(d.root.durEnt) != 0 || len(d.nslog) != 0 {
+		panic("simtest: copyQuiescent onto a disk already in use")
+	}
+	copies := map[*diskInode]*diskInode{src.root: d.root}
+	d.root.ino = src.root.ino
+	src.eachInode(func(n *diskInode) {
+		c := copies[n]
+		if c == nil {
+			c = &diskInode{ino: n.ino, isDir: n.isDir, mem: &d.mem}
+			copies[n] = c
+		}
+		if !n.isDir {
+			c.cur, _ = d.mem.get(len(n.cur))
+			copy(c.cur, n.cur)
+			c.dur, c.shared = c.cur[:len(c.cur):len(c.cur)], true
+			return
+		}
+		c.curEnt = make(map[string]*diskInode, len(n.curEnt))
+		c.durEnt = make(map[string]*diskInode, len(n.durEnt))
+		for _, ents := range [2]struct{ from, to map[string]*diskInode }{{n.curEnt, c.curEnt}, {n.durEnt, c.durEnt}} {
+			for name, child := range ents.from {
+				cc := copies[child]
+				if cc == nil {
+					cc = &diskInode{ino: child.ino, isDir: child.isDir, mem: &d.mem}
+					copies[child] = cc
+				}
+				ents.to[name] = cc
+			}
+		}
+	})
+	d.nextIno = src.nextIno
+	if !d.quiescent() {
+		panic("simtest: copyQuiescent made a disk with unsynced operations")
+	}
 }

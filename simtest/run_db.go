@@ -110,35 +110,15 @@ func runDB(res *Result, rc resolved, node *Node, rng *Rand, trace *Trace) {
 	sim.reuseGoroutines(true)
 	defer sim.reuseGoroutines(false)
 
-	// initdb and CREATE TABLE run to completion before anything can crash.
-	var initErr error
-	var indexes []smgr.RelFileNumber // every table's index, for fault plans' file classes
-	sim.Spawn("initdb", func() {
-		if initErr = db.InitDB(node.Env, rc.engine); initErr != nil {
-			return
-		}
-		d, _, err := db.Open(node.Env, rc.engine, db.RegisterAccessMethods)
-		if err != nil {
-			initErr = err
-			return
-		}
-		if initErr = d.CreateTable(table); initErr != nil {
-			return
-		}
-		if initErr = createWorkloadTables(d, rc.Workload); initErr != nil {
-			return
-		}
-		for _, name := range append([]string{table}, tablesFor(rc.Workload)...) {
-			tbl, _ := d.Catalog.Lookup(name)
-			indexes = append(indexes, tbl.Index)
-		}
-		initErr = d.Checkpoint()
-	})
-	if st := sim.Run(); st.Kind != StopAllDone || initErr != nil {
-		res.fail(CheckRecovery, "initdb: %v %v", st, initErr)
+	// initdb and CREATE TABLE run to completion before anything can crash:
+	// the run starts from their image (initdb_image.go).
+	img := imageFor(rc, trace)
+	if img.err != nil {
+		res.fail(CheckRecovery, "%v", img.err)
 		return
 	}
-	sim.KillAll()
+	img.startFrom(node, trace)
+	indexes := img.indexes // every table's index, for fault plans' file classes
 
 	// Boot: the postmaster runs the startup process (nothing to recover
 	// after initdb), then the auxiliary processes, and accepts the

@@ -246,6 +246,17 @@ func (s *Sim) Now() time.Duration { return s.now }
 // Steps is the number of yield points passed so far.
 func (s *Sim) Steps() uint64 { return s.steps }
 
+// resumeAt starts a fresh simulation where another one ended: at virtual
+// time now, after steps yield points, with process IDs above lastID. The
+// run then continues from a copy of that simulation's disk (an initdb
+// image) as if it had run those steps itself.
+func (s *Sim) resumeAt(now time.Duration, steps uint64, lastID int) {
+	if s.now != 0 || s.steps != 0 || s.nextID != 0 || len(s.procs) != 0 || s.running {
+		panic("simtest: resumeAt on a simulation that has already run")
+	}
+	s.now, s.steps, s.nextID = now, steps, lastID
+}
+
 // SetStepLimit makes Run stop when the step count reaches n (0: no limit).
 func (s *Sim) SetStepLimit(n uint64) { s.stepLimit = n }
 
