@@ -211,14 +211,24 @@ func NewPool(e *env.Env, cfg Config) (*Pool, error) {
 		extendLock: make(map[relFork]env.Mutex),
 	}
 	for i := range p.descs {
-		d := &p.descs[i]
-		d.id = i
-		n := strconv.Itoa(i + 1)
-		d.content = lwlock.New(e, "BufferContent "+n)
-		d.ioCV = e.Sched.NewCond("BufferIO "+n, p.mu)
+		p.descs[i].id = i
 		p.freeList[i] = i
 	}
 	return p, nil
+}
+
+// initLocksLocked gives a buffer its content lock and I/O condition the
+// first time it leaves the free list: a run uses a few of its buffers, and
+// making every buffer's named lock when the pool is made cost a crash
+// cycle 3%. Every use of them is on a buffer taken from the free list
+// before, under p.mu, so the locks exist by then.
+func (p *Pool) initLocksLocked(d *bufferDesc) {
+	if d.content != nil {
+		return
+	}
+	n := strconv.Itoa(d.id + 1)
+	d.content = lwlock.New(p.e, "BufferContent "+n)
+	d.ioCV = p.e.Sched.NewCond("BufferIO "+n, p.mu)
 }
 
 // NBuffers is the pool size.
@@ -478,6 +488,7 @@ func (p *Pool) strategyGetBufferLocked(pid int) (int, error) {
 		p.freeList = p.freeList[1:]
 		d := &p.descs[id]
 		if d.refcount == 0 && d.usageCount == 0 && !d.tagValid {
+			p.initLocksLocked(d)
 			p.pinLocked(d, pid, false)
 			return id, nil
 		}
