@@ -305,9 +305,45 @@ func (t *table) visible(tx *heapam.Tx, key uint64, snap *xact.Snapshot) (page.It
 	return page.ItemPointer{}, nil, false, nil
 }
 
+// lockLatest is EvalPlanQual's table_tuple_lock with
+// TUPLE_LOCK_FLAG_FIND_LAST_VERSION (heapam_tuple_lock, LockTupleExclusive):
+// from tid, the version a committed update made, it follows the update
+// chain to the row's newest version, waiting for every updater still in
+// progress, and locks that version for tx (heap_lock_tuple), so that no one
+// updates it before tx's own change does. It returns the locked version and
+// its value, which snap, taken after the lock, sees; or found false when
+// the chain ends in a delete. Looking at the next version alone is not
+// enough: when two updates commit between a statement's snapshot and its
+// update, the version after the one it saw is already superseded.
+func (t *table) lockLatest(tx *heapam.Tx, key uint64, tid page.ItemPointer, snap func() *xact.Snapshot) (page.ItemPointer, []byte, bool, error) {
+	for i := 0; i < retriesMax; i++ {
+		res, fd, err := t.heap.LockTuple(tx, tid, nil, true)
+		if err != nil {
+			return tid, nil, false, err
+		}
+		switch res {
+		case heapam.TMOk:
+			cur, err := t.fetchLatest(tx, key, tid, snap())
+			if err == nil && cur == nil {
+				err = fmt.Errorf("update of key %d: the version at %v is locked but not visible to a new snapshot", key, tid)
+			}
+			return tid, cur, err == nil, err
+		case heapam.TMUpdated:
+			if fd.Ctid == tid {
+				return tid, nil, false, nil // deleted
+			}
+			tid = fd.Ctid
+		case heapam.TMDeleted, heapam.TMSelfModified, heapam.TMInvisible:
+			return tid, nil, false, nil
+		default:
+			return tid, nil, false, fmt.Errorf("update of key %d: unexpected TM result %d locking %v", key, res, tid)
+		}
+	}
+	return tid, nil, false, fmt.Errorf("update of key %d: update chain longer than %d versions", key, retriesMax)
+}
+
 // fetchLatest returns the value of the row version at tid as snap sees
-// it, or nil if snap does not see it (the update that follows then fails
-// and leads further along the chain).
+// it, or nil if snap does not see it.
 func (t *table) fetchLatest(tx *heapam.Tx, key uint64, tid page.ItemPointer, snap *xact.Snapshot) ([]byte, error) {
 	data, ok, err := t.heap.Fetch(tx, tid, snap)
 	if err != nil || !ok {
@@ -492,15 +528,11 @@ func (s *Session) modify(tableName string, key uint64, fn func(old []byte) ([]by
 				if res == heapam.TMDeleted || fd.Ctid == tid {
 					return nil // the row is gone
 				}
-				// EvalPlanQual: the next version, which its updater
-				// committed. A fresh snapshot sees it unless a later
-				// committed update replaced it too, and then the next
-				// attempt follows the chain further.
-				tid = fd.Ctid
-				if !del {
-					if cur, err = t.fetchLatest(tx, key, tid, s.db.Procs.GetSnapshot(s.proc)); err != nil {
-						return err
-					}
+				// EvalPlanQual: lock the newest version of the row, then
+				// evaluate the change on it (the next attempt).
+				var found bool
+				if tid, cur, found, err = t.lockLatest(tx, key, fd.Ctid, func() *xact.Snapshot { return s.db.Procs.GetSnapshot(s.proc) }); err != nil || !found {
+					return err
 				}
 			case heapam.TMBeingModified:
 				if err := s.wait(fd.Xmax); err != nil {

@@ -2,6 +2,7 @@ package db_test
 
 import (
 	"fmt"
+	"strconv"
 	"testing"
 	"time"
 
@@ -123,6 +124,59 @@ func TestReadCommittedUpdateWaitsThenFollowsNewVersion(t *testing.T) {
 			require.NoError(t, t2err)
 			require.Greater(t, t2waited, 30*time.Millisecond, "t2 must wait for t1")
 			require.Equal(t, "v2", get(setup, 1), "t2's update applies to t1's version")
+		})
+	}
+}
+
+// An UPDATE ... SET val = val + d under READ COMMITTED whose row gets two
+// committed updates between its snapshot and its own update: the version
+// after the one its snapshot saw is already superseded when EvalPlanQual
+// looks at it, so it must go on along the chain to the newest version
+// (table_tuple_lock with TUPLE_LOCK_FLAG_FIND_LAST_VERSION) and add there.
+// It used to evaluate the increment on "no row" and update nothing: a
+// campaign's bank workload lost a transfer's credit this way (seed 91543,
+// --row-bytes 1500, a 10 ms backend pause).
+func TestReadCommittedUpdateFollowsChainPastCommittedVersions(t *testing.T) {
+	add := func(d int64, pause func()) func(old []byte) ([]byte, bool) {
+		return func(old []byte) ([]byte, bool) {
+			if pause != nil {
+				pause()
+				pause = nil
+			}
+			v, err := strconv.ParseInt(string(old), 10, 64)
+			if err != nil {
+				return nil, false // not a number: the qualification fails
+			}
+			return []byte(strconv.FormatInt(v+d, 10)), true
+		}
+	}
+	for seed := uint64(1); seed <= 5; seed++ {
+		withDB(t, seed, func(e *env.Env, d *db.DB) {
+			setup := connect(d)
+			must(setup.Insert("t", 1, []byte("10")))
+			g := simtest.NewGroup(e, 3)
+			var slowDone bool
+			var slowErr error
+			e.Sched.Spawn("slow", func() {
+				defer g.Done()
+				s := connect(d)
+				// The pause falls between the statement's snapshot
+				// (which sees 10) and its heap update.
+				slowDone, slowErr = s.Modify("t", 1, add(4, func() { e.Clock.Sleep(30 * time.Millisecond) }))
+			})
+			for i, delta := range []int64{1, 2} {
+				e.Sched.Spawn(fmt.Sprintf("fast%d", i), func() {
+					defer g.Done()
+					e.Clock.Sleep(time.Duration(5+5*i) * time.Millisecond)
+					done, err := connect(d).Modify("t", 1, add(delta, nil)) // autocommit
+					must(err)
+					require.True(t, done)
+				})
+			}
+			g.Wait()
+			require.NoError(t, slowErr)
+			require.True(t, slowDone, "seed %d: the slow increment updated nothing", seed)
+			require.Equal(t, "17", get(setup, 1), "seed %d: no increment may be lost", seed)
 		})
 	}
 }

@@ -180,7 +180,7 @@ func (h *transcript) exec(s *db.Session, stmt string) string {
 	case "insert":
 		err = s.Insert("t", arg(1), val(2))
 		res = "INSERT 1"
-	case "update", "delete", "append", "cas":
+	case "update", "delete", "append", "cas", "add":
 		var n bool
 		switch f[0] {
 		case "update":
@@ -195,8 +195,16 @@ func (h *transcript) exec(s *db.Session, stmt string) string {
 			n, err = s.Modify("t", arg(1), func(old []byte) ([]byte, bool) {
 				return val(3), string(old) == string(val(2))
 			})
+		case "add": // UPDATE t SET val = val + $2 WHERE key = $1 AND val is a number
+			n, err = s.Modify("t", arg(1), func(old []byte) ([]byte, bool) {
+				v, perr := strconv.ParseInt(string(old), 10, 64)
+				if perr != nil {
+					return nil, false
+				}
+				return []byte(strconv.FormatInt(v+int64(arg(2)), 10)), true
+			})
 		}
-		verb := map[string]string{"update": "UPDATE", "delete": "DELETE", "append": "UPDATE", "cas": "UPDATE"}[f[0]]
+		verb := map[string]string{"update": "UPDATE", "delete": "DELETE", "append": "UPDATE", "cas": "UPDATE", "add": "UPDATE"}[f[0]]
 		res = verb + map[bool]string{true: " 1", false: " 0"}[n]
 	case "scan":
 		var parts []string
