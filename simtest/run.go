@@ -64,10 +64,11 @@ type Config struct {
 	// WritesMax then plays no part in them.
 	Autocommit bool `json:"autocommit"`
 	// RowBytes is the size of each inserted row's value, in
-	// [rowBytesMin, rowBytesMax]; 0 is the default, 1000. Small rows pack
-	// a page with tuples (pg_crash_cycle.sh's table holds one int); large
-	// ones spread a run over many pages, which the bgwriter and backends
-	// then evict.
+	// [rowBytesMin, rowBytesMax]; 0 draws one from the seed under Swarm
+	// and is 1000 otherwise. Small rows pack a page with tuples
+	// (pg_crash_cycle.sh's table holds one int); large ones spread a run
+	// over many pages, which the bgwriter and backends then evict, and
+	// change every WAL record's size and so the run's timing.
 	RowBytes int      `json:"row_bytes"`
 	Bugs     bugs.Set `json:"bugs"`
 	// Faults is the fault plan, in package fault's text form; "" draws
@@ -83,15 +84,6 @@ type Config struct {
 // DefaultConfig is the embedded default workload.
 func DefaultConfig(seed uint64) Config {
 	return Config{Seed: seed, Clients: 4, Txns: 12, WritesMax: 3, ThinkMax: 2 * time.Millisecond, Swarm: true, Workload: WorkloadMixed}
-}
-
-// RowBytesOrDefault is the size of the rows' values, with the default
-// filled in.
-func (c Config) RowBytesOrDefault() int {
-	if c.RowBytes == 0 {
-		return rowBytes
-	}
-	return c.RowBytes
 }
 
 // CampaignGCPercent is the GOGC a campaign runs with (see cmd/pgdst).
@@ -150,14 +142,19 @@ func (c Config) Validate() error {
 // resolved is a Config with every seeded choice made.
 type resolved struct {
 	Config
-	crash   CrashMode
-	engine  db.Config
-	server  pgproc.Config
-	sched   SchedConfig
-	lat     Latency
-	iso     db.Isolation  // the clients' transaction blocks
-	timeout time.Duration // the clients' statement timeout (0: none)
+	crash    CrashMode
+	engine   db.Config
+	server   pgproc.Config
+	sched    SchedConfig
+	lat      Latency
+	iso      db.Isolation  // the clients' transaction blocks
+	timeout  time.Duration // the clients' statement timeout (0: none)
+	rowBytes int           // the inserted rows' values
 }
+
+// swarmRowBytes are the row sizes the swarm draws from: 1000 most often,
+// as before there was a choice.
+var swarmRowBytes = [...]int{rowBytesMin, 100, rowBytes, rowBytes, rowBytesMax}
 
 func resolve(c Config, rng *Rand) resolved {
 	r := resolved{Config: c, sched: DefaultSchedConfig, lat: DefaultLatency}
@@ -179,6 +176,14 @@ func resolve(c Config, rng *Rand) resolved {
 		r.crash = CrashMode(rng.Intn(3))
 	} else {
 		r.crash, _ = ParseCrashMode(c.CrashMode)
+	}
+	switch {
+	case c.RowBytes != 0:
+		r.rowBytes = c.RowBytes
+	case c.Swarm:
+		r.rowBytes = swarmRowBytes[rng.Intn(len(swarmRowBytes))]
+	default:
+		r.rowBytes = rowBytes
 	}
 	return r
 }

@@ -605,7 +605,7 @@ func (s *session) insertTxn(t int) bool {
 	op := w.hist.begin(c, t, keys, vals, w.node.Env.Clock.Now())
 	_, err := s.call(pgproc.Request{Op: pgproc.OpBegin, Iso: db.ReadCommitted})
 	for i := 0; i < n && err == nil; i++ {
-		_, err = s.call(pgproc.Request{Op: pgproc.OpInsert, Table: table, Key: keys[i], Val: rowValue(vals[i], w.rc.RowBytesOrDefault())})
+		_, err = s.call(pgproc.Request{Op: pgproc.OpInsert, Table: table, Key: keys[i], Val: rowValue(vals[i], w.rc.rowBytes)})
 	}
 	abort := s.rng.Intn(8) == 0
 	outcome, err := s.end(err, abort)
@@ -621,7 +621,7 @@ func (s *session) insertAutocommit(t int) bool {
 	w, c := s.w, s.c
 	key, val := w.key(c, t, 0), value(c, t, 0)
 	op := w.hist.begin(c, t, []uint64{key}, []uint64{val}, w.node.Env.Clock.Now())
-	_, err := s.call(pgproc.Request{Op: pgproc.OpInsert, Table: table, Key: key, Val: rowValue(val, w.rc.RowBytesOrDefault())})
+	_, err := s.call(pgproc.Request{Op: pgproc.OpInsert, Table: table, Key: key, Val: rowValue(val, w.rc.rowBytes)})
 	op.Return, op.Outcome = w.node.Env.Clock.Now(), s.autocommitOutcome(err)
 	if err != nil {
 		op.Err = err.Error()
@@ -662,7 +662,7 @@ func (w *workload) checkDB(d *db.DB, res *Result) {
 				want = op.Values[i]
 			}
 		}
-		if !rowIs(val, want, w.rc.RowBytesOrDefault()) {
+		if !rowIs(val, want, w.rc.rowBytes) {
 			res.fail(CheckAtomicity, "key %d holds %x, want %#x from %s", k, val, want, op)
 			return true
 		}
@@ -686,7 +686,7 @@ func (r resolved) stringDB() string {
 		iso = IsoRepeatableRead
 	}
 	return fmt.Sprintf("workload=%s isolation=%s client_timeout=%v synchronous_commit=%v autocommit=%v row_bytes=%d clients=%d txns=%d writes<=%d think<%v crash-mode=%s switch=%.3f checkpoint_timeout=%v max_wal_size=%dkB bgwriter_delay=%v bgwriter_lru_maxpages=%d wal_writer_delay=%v shared_buffers=%d wal_segment_size=%dkB autovacuum_naptime=%v archive_mode=%s bugs=%s",
-		r.Workload, iso, r.timeout, map[bool]string{true: "on", false: "off"}[r.engine.SynchronousCommit], r.Autocommit, r.RowBytesOrDefault(), r.Clients, r.Txns, r.WritesMax, r.ThinkMax, r.crash, r.sched.SwitchProb, r.engine.CheckpointTimeout, r.engine.MaxWALSize>>10,
+		r.Workload, iso, r.timeout, map[bool]string{true: "on", false: "off"}[r.engine.SynchronousCommit], r.Autocommit, r.rowBytes, r.Clients, r.Txns, r.WritesMax, r.ThinkMax, r.crash, r.sched.SwitchProb, r.engine.CheckpointTimeout, r.engine.MaxWALSize>>10,
 		r.engine.BgwriterDelay, r.engine.BgwriterLRUMax, r.engine.WalWriterDelay, r.engine.SharedBuffers, r.engine.WAL.SegmentSize>>10,
 		r.server.AutovacuumConf.Naptime, archive, r.Bugs)
 }

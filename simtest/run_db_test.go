@@ -2,6 +2,7 @@ package simtest
 
 import (
 	"encoding/binary"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -18,6 +19,9 @@ func dbConfig(seed uint64) Config { return DefaultConfig(seed) }
 func insertConfig(seed uint64) Config {
 	c := DefaultConfig(seed)
 	c.Workload = WorkloadInsert
+	// 1000-byte rows outgrow shared buffers, so pages are evicted and read
+	// back: the fault and planted-bug tests on this workload count on it.
+	c.RowBytes = rowBytes
 	return c
 }
 
@@ -130,4 +134,24 @@ func TestAutocommitInserts(t *testing.T) {
 		}
 	}
 	require.Greater(t, caught, n/10, "ack-before-flush loses acknowledged autocommit rows")
+}
+
+// Under Swarm the row size is drawn from the seed unless given; without
+// it the default is 1000 bytes. The resolved size is in the printed
+// configuration.
+func TestRowBytesDrawnUnderSwarm(t *testing.T) {
+	drawn := map[int]int{}
+	for seed := uint64(1); seed <= 100; seed++ {
+		rc := resolve(DefaultConfig(seed), NewRand(seed))
+		drawn[rc.rowBytes]++
+		require.Contains(t, rc.String(), fmt.Sprintf("row_bytes=%d ", rc.rowBytes))
+	}
+	require.Len(t, drawn, len(slices.Compact(slices.Sorted(slices.Values(swarmRowBytes[:])))), "every size is drawn: %v", drawn)
+	require.Greater(t, drawn[rowBytes], drawn[rowBytesMin], "1000 bytes is the common case")
+	fixed := DefaultConfig(1)
+	fixed.Swarm = false
+	require.Equal(t, rowBytes, resolve(fixed, NewRand(1)).rowBytes)
+	given := DefaultConfig(1)
+	given.RowBytes = 8
+	require.Equal(t, 8, resolve(given, NewRand(1)).rowBytes)
 }

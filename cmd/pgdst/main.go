@@ -192,7 +192,7 @@ func (w *workloadFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&w.noSwarm, "no-swarm", false, "use fixed engine timings instead of drawing them from the seed")
 	fs.BoolVar(&w.pgTimings, "pg-timings", false, "keep PostgreSQL's default bgwriter_delay and checkpoint_timeout")
 	fs.BoolVar(&w.autocommit, "autocommit", false, "make each insert transaction one autocommit INSERT of one row, as psql runs a script (insert and mixed workloads)")
-	fs.IntVar(&w.rowBytes, "row-bytes", 0, "size of each inserted row's value, in [8, 2000] (default 1000)")
+	fs.IntVar(&w.rowBytes, "row-bytes", 0, "size of each inserted row's value, in [8, 2000] (default: drawn from the seed; with --no-swarm, 1000)")
 	fs.Var(&w.bugList, "bug", "switch on a planted bug (repeatable; see 'pgdst bugs')")
 	fs.StringVar(&w.faultsFile, "faults", "", "run this fault plan (a file, one fault per line; see 'pgdst faults') instead of one drawn from the seed")
 	fs.Var(&w.faultLines, "fault", "run this fault, written as a line of a plan (repeatable; see 'pgdst faults'); the plan is then exactly the faults given (with --faults: the file's and these)")

@@ -703,6 +703,17 @@ const (
 
 var esc = html.EscapeString
 
+// rowBytesText is the configured row size, or where it comes from.
+func rowBytesText(c simtest.Config) string {
+	switch {
+	case c.RowBytes != 0:
+		return fmt.Sprint(c.RowBytes)
+	case c.Swarm:
+		return "(drawn)"
+	}
+	return "(default: 1000)"
+}
+
 func renderReport(r *Repro, m *traceModel, links reportLinks) string {
 	var b strings.Builder
 	verdict := "FAIL " + r.Failure.Checker
@@ -759,7 +770,7 @@ func renderReport(r *Repro, m *traceModel, links reportLinks) string {
 		{"seed", fmt.Sprint(c.Seed)}, {"workload", c.Workload}, {"clients", fmt.Sprint(c.Clients)}, {"txns per client", fmt.Sprint(c.Txns)},
 		{"writes per txn", fmt.Sprintf("1..%d", c.WritesMax)}, {"think max", c.ThinkMax.String()}, {"isolation", orDefault(c.Isolation, "(drawn / default)")},
 		{"client timeout", c.ClientTimeout.String()}, {"synchronous_commit", map[bool]string{true: "off", false: "on"}[c.AsyncCommit]},
-		{"autocommit inserts", fmt.Sprint(c.Autocommit)}, {"row bytes", fmt.Sprint(c.RowBytesOrDefault())},
+		{"autocommit inserts", fmt.Sprint(c.Autocommit)}, {"row bytes", rowBytesText(c)},
 		{"swarm", fmt.Sprint(c.Swarm)}, {"pg timings", fmt.Sprint(c.PGTimings)}, {"crash mode", orDefault(c.CrashMode, "(drawn)")},
 		{"crash step", fmt.Sprint(c.CrashStep)}, {"fault intensity", fmt.Sprint(c.FaultIntensity)}, {"bugs", c.Bugs.String()},
 	} {
