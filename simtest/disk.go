@@ -552,7 +552,7 @@ type SimDisk struct {
 	root    *diskInode
 	nslog   []diskNsOp
 	stats   DiskStats
-	mem     diskMem
+	mem     *diskMem    // spare arrays, from diskMems and back there at release
 	comps   [2][]string // path components (split)
 }
 
@@ -560,9 +560,32 @@ var _ env.Disk = (*SimDisk)(nil)
 
 // NewSimDisk returns an empty disk. hook may be nil.
 func NewSimDisk(hook DiskHook) *SimDisk {
-	d := &SimDisk{hook: hook}
+	d := &SimDisk{hook: hook, mem: diskMems.get()}
 	d.root = d.newInode(true)
 	return d
+}
+
+// release ends the disk's life: every file's arrays become spare, for the
+// next disk that takes its diskMem (a run's files are written again from
+// empty by the next run: fresh arrays cost a quarter of a crash cycle's
+// allocation). Nothing may use the disk, or any byte slice it returned
+// (Snapshot's, DurableSnapshot's), afterwards. A spare array's content is
+// whatever it held, which every taker overwrites or clears (diskMem.get).
+func (d *SimDisk) release() {
+	d.eachInode(func(n *diskInode) {
+		if n.isDir {
+			return
+		}
+		if !n.shared && cap(n.dur) > 0 && !sameStart(n.dur, n.cur) {
+			d.mem.put(n.dur)
+		}
+		if cap(n.cur) > 0 {
+			d.mem.put(n.cur)
+		}
+		n.cur, n.dur, n.log, n.saved = nil, nil, nil, nil
+	})
+	diskMems.put(d.mem)
+	d.mem, d.root, d.nslog = nil, nil, nil
 }
 
 // SetHook replaces the hook (nil: none).
@@ -573,7 +596,7 @@ func (d *SimDisk) Stats() DiskStats { return d.stats }
 
 func (d *SimDisk) newInode(isDir bool) *diskInode {
 	d.nextIno++
-	n := &diskInode{ino: d.nextIno, isDir: isDir, mem: &d.mem}
+	n := &diskInode{ino: d.nextIno, isDir: isDir, mem: d.mem}
 	if isDir {
 		n.curEnt = make(map[string]*diskInode)
 		n.durEnt = make(map[string]*diskInode)
@@ -1252,7 +1275,7 @@ func (d *SimDisk) copyQuiescent(src *SimDisk) {
 	src.eachInode(func(n *diskInode) {
 		c := copies[n]
 		if c == nil {
-			c = &diskInode{ino: n.ino, isDir: n.isDir, mem: &d.mem}
+			c = &diskInode{ino: n.ino, isDir: n.isDir, mem: d.mem}
 			copies[n] = c
 		}
 		if !n.isDir {
@@ -1267,7 +1290,7 @@ func (d *SimDisk) copyQuiescent(src *SimDisk) {
 			for name, child := range ents.from {
 				cc := copies[child]
 				if cc == nil {
-					cc = &diskInode{ino: child.ino, isDir: child.isDir, mem: &d.mem}
+					cc = &diskInode{ino: child.ino, isDir: child.isDir, mem: d.mem}
 					copies[child] = cc
 				}
 				ents.to[name] = cc

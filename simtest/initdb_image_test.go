@@ -15,6 +15,16 @@ import (
 // readable trace and the cached image hold the same disk and end at the
 // same point, and a run copies that disk exactly.
 func TestInitdbImageIsPure(t *testing.T) {
+	// An empty cache, whatever earlier tests left in it.
+	images.Lock()
+	saved := images.m
+	images.m = nil
+	images.Unlock()
+	defer func() {
+		images.Lock()
+		images.m = saved
+		images.Unlock()
+	}()
 	rc := resolve(DefaultConfig(3), NewRand(3))
 	cached := imageFor(rc, nil)
 	require.NoError(t, cached.err)

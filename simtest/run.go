@@ -303,6 +303,7 @@ func Run(c Config) *Result {
 	defer func() {
 		sim.KillAll()
 		res.Trace, res.Events, res.Steps, res.Virtual = trace.Hash(), trace.Events(), sim.Steps(), sim.Now()
+		node.Disk.release()
 	}()
 	runDB(res, rc, node, rng, trace)
 	return res
