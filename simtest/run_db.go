@@ -150,7 +150,7 @@ func runDB(res *Result, rc resolved, node *Node, rng *Rand, trace *Trace) {
 	wl.startClients(listener)
 	plan := dbPlan(c, rc, rng.Fork(4), sim.Steps())
 	res.Plan = plan.String()
-	trace.note(0, 0, "fault plan:\n"+res.Plan)
+	trace.note(sim.Now(), 0, "fault plan:\n"+res.Plan)
 	runner = newPlanRunner(node, plan, rng.Fork(7))
 	for _, idx := range indexes {
 		runner.indexRels[idx] = true
