@@ -413,13 +413,15 @@ func (n *diskInode) replayLog() {
 // run's files grow by doubling, and fresh memory costs page faults. It
 // belongs to one disk, so to one run.
 type diskMem struct {
-	spare [diskMemClasses][][]byte
+	spare      [diskMemClasses][][]byte
+	spareBytes int // the capacity of every spare array
 }
 
 const (
-	diskMemMin     = 12 // classes start at 4 kB
-	diskMemClasses = 20 // and end at 2 GB
-	diskMemKeep    = 8  // spare arrays kept per class
+	diskMemMin     = 12      // classes start at 4 kB
+	diskMemClasses = 20      // and end at 2 GB
+	diskMemKeep    = 8       // spare arrays kept per class
+	diskMemMax     = 4 << 20 // spare bytes kept in all (a default run leaves about 1 MiB)
 )
 
 // diskMemClass is the class of capacity c, or -1 for a capacity that is
@@ -448,6 +450,7 @@ func (m *diskMem) get(n int) ([]byte, bool) {
 			b := m.spare[k][l-1]
 			m.spare[k][l-1] = nil
 			m.spare[k] = m.spare[k][:l-1]
+			m.spareBytes -= cap(b)
 			return b[:n], false
 		}
 	}
@@ -456,8 +459,9 @@ func (m *diskMem) get(n int) ([]byte, bool) {
 
 // put spares b's array: nothing else may refer to it.
 func (m *diskMem) put(b []byte) {
-	if k := diskMemClass(cap(b)); k >= 0 && len(m.spare[k]) < diskMemKeep {
+	if k := diskMemClass(cap(b)); k >= 0 && len(m.spare[k]) < diskMemKeep && m.spareBytes+cap(b) <= diskMemMax {
 		m.spare[k] = append(m.spare[k], b[:0])
+		m.spareBytes += cap(b)
 	}
 }
 

@@ -12,7 +12,9 @@ type diskMemPool struct {
 }
 
 // diskMemsKept bounds the pool: a campaign has one disk per worker alive.
-const diskMemsKept = 16
+// With diskMemMax, the pool holds at most 256 MiB, and about 1 MiB per
+// campaign worker in practice.
+const diskMemsKept = 64
 
 var diskMems diskMemPool
 
@@ -35,4 +37,17 @@ func (p *diskMemPool) put(m *diskMem) {
 	if len(p.idle) < diskMemsKept {
 		p.idle = append(p.idle, m)
 	}
+}
+
+// DropCaches empties the process-wide caches runs share: the spare disk
+// arrays and the initdb images. Both are bounded and hold nothing of any
+// run's outcome; a test that measures what a campaign retains per run
+// drops them first.
+func DropCaches() {
+	diskMems.mu.Lock()
+	diskMems.idle = nil
+	diskMems.mu.Unlock()
+	images.Lock()
+	images.m = nil
+	images.Unlock()
 }
