@@ -54,11 +54,12 @@ func benchRuns(b *testing.B, c Config) {
 // to back, as psql runs the script's lines, with every server process
 // running; then the power fails, the startup process recovers, and the
 // checks verify. Goal: >= 1000 times the script's cycles per second on
-// one core. The rows are 8 bytes, the script's one int column with room
-// for pgdst's row id. pgdst does more per cycle than the script: initdb
-// every cycle (the script runs it once), a power loss that drops unsynced
-// writes (the script's kill -9 leaves the OS page cache), a VACUUM every
-// eighth transaction, and every checker and self-check.
+// one core. Like the script's, each cycle starts from a cluster initdb
+// made once (the initdb image), and its rows are 8 bytes, the script's one
+// int column with room for pgdst's row id. pgdst does more per cycle than
+// the script: a power loss that drops unsynced writes (the script's kill
+// -9 leaves the OS page cache), a VACUUM every eighth transaction, and
+// every checker and self-check.
 func BenchmarkCrashCycle(b *testing.B) {
 	c := insertConfig(1)
 	c.Clients, c.Txns, c.WritesMax, c.ThinkMax, c.Autocommit, c.RowBytes = 1, 50, 1, 0, true, rowBytesMin
