@@ -33,6 +33,7 @@ const (
 	AbortedRead
 	RedoAfterFlush
 	FsyncRetry
+	EPQNextVersion
 	numBugs
 )
 
@@ -72,6 +73,10 @@ var registry = [numBugs]Bug{
 	FsyncRetry: {
 		Name: "fsync-retry",
 		What: "A failed fsync of a data file is logged and retried at the next checkpoint instead of raising a PANIC, as PostgreSQL did before 2018; violates data_sync_retry=off (ProcessSyncRequests), so the checkpoint completes although the kernel dropped the unwritten pages, and the retry succeeds over data that is gone.",
+	},
+	EPQNextVersion: {
+		Name: "epq-next-version",
+		What: "A READ COMMITTED UPDATE whose row was updated concurrently re-evaluates its change on the next version of the row, as a fresh snapshot sees it, instead of locking the newest one; violates ExecUpdate's table_tuple_lock with TUPLE_LOCK_FLAG_FIND_LAST_VERSION, so when a second committed update already superseded that version, the UPDATE finds no row and its change is lost (pgdst's own bug until a campaign found it).",
 	},
 }
 

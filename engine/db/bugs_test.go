@@ -208,3 +208,25 @@ func TestBugRedoAfterFlush(t *testing.T) {
 		}
 	})
 }
+
+// epq-next-version: the increment stalled past two committed increments
+// (incrementPastTwoCommits) finds no row on the next version and is lost
+// with the bug; without it, it lands on the newest version.
+func TestBugEPQNextVersion(t *testing.T) {
+	bugCases(t, bugs.EPQNextVersion, func(t *testing.T, on bool, set bugs.Set) {
+		var done bool
+		var final string
+		withBugs(t, set, func(e *env.Env, d *db.DB) {
+			done, final = incrementPastTwoCommits(e, d)
+			_, err := d.CheckTable("t")
+			must(err)
+		})
+		if on {
+			require.False(t, done, "the bug loses the stalled increment")
+			require.Equal(t, "13", final)
+			return
+		}
+		require.True(t, done)
+		require.Equal(t, "17", final)
+	})
+}

@@ -528,6 +528,19 @@ func (s *Session) modify(tableName string, key uint64, fn func(old []byte) ([]by
 				if res == heapam.TMDeleted || fd.Ctid == tid {
 					return nil // the row is gone
 				}
+				if s.db.cfg.Bugs.Has(bugs.EPQNextVersion) {
+					// Planted bug epq-next-version: the next version as a
+					// fresh snapshot sees it, nil when a later committed
+					// update superseded it, and the change evaluated on
+					// that (the next attempt).
+					tid = fd.Ctid
+					if !del {
+						if cur, err = t.fetchLatest(tx, key, tid, s.db.Procs.GetSnapshot(s.proc)); err != nil {
+							return err
+						}
+					}
+					continue
+				}
 				// EvalPlanQual: lock the newest version of the row, then
 				// evaluate the change on it (the next attempt).
 				var found bool
