@@ -485,9 +485,15 @@ var rowPattern = func() (p [rowBytesMax/8 + 1]uint64) {
 	return p
 }()
 
-// maxDialAttempts bounds a client's reconnection attempts (1 ms apart):
-// longer than any recovery of a run takes.
-const maxDialAttempts = 10000
+// A client reconnects for dialBudget of virtual time at most, longer than
+// any recovery of a run takes, pausing between attempts from 1 ms up to
+// dialBackoffMax, doubling, as a connection pool backs off: at a fixed
+// 1 ms, 16 clients waiting out a one-second recovery made 16,000 dials
+// and most of their run's work.
+const (
+	dialBudget     = 10 * time.Second
+	dialBackoffMax = 32 * time.Millisecond
+)
 
 func (w *workload) startClients(l *pgproc.Listener) {
 	w.running = w.rc.Clients
@@ -500,18 +506,20 @@ func (w *workload) startClients(l *pgproc.Listener) {
 // dial connects through the postmaster, retrying while it is starting up
 // or recovering (57P03), as a client's connection pool does.
 func (w *workload) dial(l *pgproc.Listener) (*pgproc.Conn, error) {
-	var err error
-	for i := 0; i < maxDialAttempts; i++ {
-		var c *pgproc.Conn
-		if c, err = l.Dial(); err == nil {
+	clock := w.node.Env.Clock
+	deadline := clock.Now() + dialBudget
+	pause := time.Millisecond
+	for {
+		c, err := l.Dial()
+		if err == nil {
 			return c, nil
 		}
-		if w.pm.Fatal() != nil {
+		if w.pm.Fatal() != nil || clock.Now() >= deadline {
 			return nil, err
 		}
-		w.node.Env.Clock.Sleep(time.Millisecond)
+		clock.Sleep(pause) // at least 1 ms: the loop ends by dialBudget/1ms attempts
+		pause = min(2*pause, dialBackoffMax)
 	}
-	return nil, err
 }
 
 // client is one simulated application: Txns transactions of the
