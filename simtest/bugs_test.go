@@ -20,6 +20,7 @@ var plantedBugCases = map[string]struct {
 	workload  string // "" = the default (mixed)
 	isolation string // "" = drawn from the seed
 	plan      string // "" = the plans drawn from the seeds
+	tweak     func(c *Config) // any other change to the default config
 	seeds     int
 	checkers  []string
 	minCaught int
@@ -67,6 +68,14 @@ var plantedBugCases = map[string]struct {
 	// evaluates the increment on no row, and the transfer loses a leg. The
 	// default campaign reaches that window on about 1 seed in 2000; short
 	// backend pauses aim at it.
+	// One client's back-to-back autocommit INSERTs (psql running a
+	// script) keep its backend in a commit critical section whenever the
+	// checkpointer looks, so the bug's wait never ends: the checkpoint
+	// liveness check sees it outlast ckptDelayWaitMax. No fault: the
+	// check judges only runs without any.
+	"delay-chkpt-by-backend": {workload: WorkloadInsert, plan: "# no faults\n", seeds: 100, tweak: func(c *Config) {
+		c.Autocommit, c.Clients, c.Txns, c.WritesMax, c.ThinkMax = true, 1, 200, 1, 0
+	}, checkers: []string{CheckLiveness}, minCaught: 20},
 	"epq-next-version": {workload: WorkloadBank, isolation: IsoReadCommitted, plan: "pause for=10ms role=backend when prob=0.005", seeds: 200,
 		checkers: []string{CheckBank}, minCaught: 10},
 	// A checkpoint's fsync of a heap file fails and the kernel drops the
@@ -97,6 +106,9 @@ func TestPlantedBugsAreCaught(t *testing.T) {
 				c.Faults, c.Isolation = tc.plan, tc.isolation
 				if tc.workload != "" {
 					c.Workload = tc.workload
+				}
+				if tc.tweak != nil {
+					tc.tweak(&c)
 				}
 				return c
 			}

@@ -34,6 +34,7 @@ const (
 	RedoAfterFlush
 	FsyncRetry
 	EPQNextVersion
+	DelayChkptByBackend
 	numBugs
 )
 
@@ -77,6 +78,10 @@ var registry = [numBugs]Bug{
 	EPQNextVersion: {
 		Name: "epq-next-version",
 		What: "A READ COMMITTED UPDATE whose row was updated concurrently re-evaluates its change on the next version of the row, as a fresh snapshot sees it, instead of locking the newest one; violates ExecUpdate's table_tuple_lock with TUPLE_LOCK_FLAG_FIND_LAST_VERSION, so when a second committed update already superseded that version, the UPDATE finds no row and its change is lost (pgdst's own bug until a campaign found it).",
+	},
+	DelayChkptByBackend: {
+		Name: "delay-chkpt-by-backend",
+		What: "A checkpoint waits while the backends it saw in a commit critical section are in one, instead of while those critical sections last; violates HaveVirtualXIDsDelayingChkpt's comparison of VXIDs, so one backend committing back to back keeps the checkpoint from ever completing (pgdst's own bug until the crash-cycle benchmark's recovery log showed it).",
 	},
 }
 

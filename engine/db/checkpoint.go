@@ -49,8 +49,15 @@ func (db *DB) Checkpoint() error {
 	if !lateRedo {
 		takeRedo()
 	}
+	// Planted bug delay-chkpt-by-backend: wait while the backends seen in a
+	// commit critical section are in one, not while those critical
+	// sections last (HaveVirtualXIDsDelayingChkpt compares VXIDs).
+	still := db.Procs.StillDelaying
+	if db.cfg.Bugs.Has(bugs.DelayChkptByBackend) {
+		still = db.Procs.StillDelayingBackends
+	}
 	if ds := db.Procs.DelayingCheckpoint(); len(ds) > 0 {
-		for i := 0; db.Procs.StillDelaying(ds); i++ {
+		for i := 0; still(ds); i++ {
 			if i == delayWaitMax {
 				return fmt.Errorf("checkpoint: commits still in their critical section after %d waits", delayWaitMax)
 			}

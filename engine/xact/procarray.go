@@ -327,6 +327,21 @@ func (pa *ProcArray) StillDelaying(ds []Delayer) bool {
 	return false
 }
 
+// StillDelayingBackends reports whether any backend of ds is in a commit
+// critical section, the one seen or a later one: the wait planted bug
+// delay-chkpt-by-backend makes, which one backend's back-to-back commits
+// keep true for ever. Only that bug calls it.
+func (pa *ProcArray) StillDelayingBackends(ds []Delayer) bool {
+	pa.lock.Lock()
+	defer pa.lock.Unlock()
+	for _, d := range ds {
+		if q := pa.procs[d.slot]; q != nil && q.delayChkpt {
+			return true
+		}
+	}
+	return false
+}
+
 // Running lists the running xids, sorted (for checks and traces).
 func (pa *ProcArray) Running() []XID {
 	pa.lock.Lock()

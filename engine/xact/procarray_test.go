@@ -123,6 +123,12 @@ func TestDelayCheckpoint(t *testing.T) {
 		pa.SetDelayCheckpoint(a, true)
 		require.False(t, pa.StillDelaying(seen), "a later critical section of the same backend")
 		require.True(t, pa.StillDelaying(pa.DelayingCheckpoint()))
+		// Planted bug delay-chkpt-by-backend's wait counts that later
+		// critical section, and so waits for ever under back-to-back
+		// commits.
+		require.True(t, pa.StillDelayingBackends(seen))
+		pa.EndTransaction(a)
+		require.False(t, pa.StillDelayingBackends(seen))
 	})
 }
 
