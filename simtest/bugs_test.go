@@ -17,9 +17,9 @@ import (
 // choose them). A bug missing here fails TestPlantedBugsAllCovered, so
 // none can be added unproven.
 var plantedBugCases = map[string]struct {
-	workload  string // "" = the default (mixed)
-	isolation string // "" = drawn from the seed
-	plan      string // "" = the plans drawn from the seeds
+	workload  string          // "" = the default (mixed)
+	isolation string          // "" = drawn from the seed
+	plan      string          // "" = the plans drawn from the seeds
 	tweak     func(c *Config) // any other change to the default config
 	seeds     int
 	checkers  []string
