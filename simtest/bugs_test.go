@@ -62,12 +62,10 @@ var plantedBugCases = map[string]struct {
 	// the accounts one statement at a time shows up halfway.
 	"snapshot-no-inprogress": {workload: WorkloadBank, isolation: IsoRepeatableRead, seeds: 200,
 		checkers: []string{CheckBank}, minCaught: 20},
-	"redo-after-flush": {seeds: 200, checkers: []string{CheckCheckpoint}, minCaught: 8},
-	// A transfer's UPDATE stalled between its snapshot and its heap update
-	// while two other transfers on the same account commit: the bug
-	// evaluates the increment on no row, and the transfer loses a leg. The
-	// default campaign reaches that window on about 1 seed in 2000; short
-	// backend pauses aim at it.
+	// A change logged while the guts ran is neither on disk nor replayed:
+	// the checkpoint checker sees the page, or a power loss after the
+	// checkpoint loses acknowledged commits.
+	"redo-after-flush": {seeds: 200, checkers: []string{CheckCheckpoint, CheckDurability}, minCaught: 8},
 	// One client's back-to-back autocommit INSERTs (psql running a
 	// script) keep its backend in a commit critical section whenever the
 	// checkpointer looks, so the bug's wait never ends: the checkpoint
@@ -76,8 +74,14 @@ var plantedBugCases = map[string]struct {
 	"delay-chkpt-by-backend": {workload: WorkloadInsert, plan: "# no faults\n", seeds: 100, tweak: func(c *Config) {
 		c.Autocommit, c.Clients, c.Txns, c.WritesMax, c.ThinkMax = true, 1, 200, 1, 0
 	}, checkers: []string{CheckLiveness}, minCaught: 20},
-	"epq-next-version": {workload: WorkloadBank, isolation: IsoReadCommitted, plan: "pause for=10ms role=backend when prob=0.005", seeds: 200,
-		checkers: []string{CheckBank}, minCaught: 10},
+	// A transfer's UPDATE stalled between its snapshot and its heap update
+	// while two other transfers on the same account commit: the bug
+	// evaluates the increment on no row, and the transfer loses a leg. The
+	// default campaign reaches that window on about 1 seed in 2000; a
+	// pause at the statement's snapshot aims at it (pauses at random
+	// backend steps catch it on 27 of 200 seeds).
+	"epq-next-version": {workload: WorkloadBank, isolation: IsoReadCommitted, plan: "pause for=10ms role=backend when point=backend-after-snapshot and prob=0.1", seeds: 200,
+		checkers: []string{CheckBank}, minCaught: 40},
 	// A checkpoint's fsync of a heap file fails and the kernel drops the
 	// pages; the bug completes the checkpoint anyway, and power fails
 	// after the next one. When the dropped pages were a relation's only

@@ -42,7 +42,7 @@ var crashPoints = pgproc.PointNames()
 // but not yet written, a commit between its WAL and its clog update, a
 // checkpoint between taking REDO and flushing, a WAL write not yet synced.
 var pausePoints = []string{
-	"bufmgr-before-write", "backend-after-commit-insert", "backend-after-xlogflush",
+	"backend-after-snapshot", "bufmgr-before-write", "backend-after-commit-insert", "backend-after-xlogflush",
 	"checkpointer-after-redo", "checkpointer-after-buffers", "walwriter-before-fsync",
 }
 

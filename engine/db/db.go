@@ -40,6 +40,12 @@ const (
 	PointAfterRedoRecord    = "startup-after-redo-record"
 )
 
+// PointAfterSnapshot is where a statement has its snapshot and has read or
+// changed no row yet: a pause there lets other transactions commit
+// changes to the rows it is about to update, which it must then follow
+// along their update chains (EvalPlanQual).
+const PointAfterSnapshot = "backend-after-snapshot"
+
 // InfoCheckpoint is XLOG_CHECKPOINT_ONLINE, a record of RMXLog.
 const InfoCheckpoint = 0x10
 

@@ -202,6 +202,7 @@ func (s *Session) statement(fn func(tx *heapam.Tx, snap *xact.Snapshot) error) e
 			s.snap = snap
 		}
 	}
+	s.db.e.Inject(PointAfterSnapshot)
 	tx := &heapam.Tx{Xid: s.txn.XID(), Cid: s.txn.CID(), Oracle: oracle{s}, Combo: s.combo, Wait: s.wait}
 	err := fn(tx, snap)
 	s.txn.NextCommand()

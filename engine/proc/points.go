@@ -15,6 +15,7 @@ type Point struct {
 // every point the engine's source injects is listed here (and nothing
 // else), and simtest crashes at each of them.
 var Points = []Point{
+	{"backend-after-snapshot", "backend", "a statement has its snapshot and has touched no row: nothing of it is in the WAL, and a pause here lets other transactions commit updates that its own must follow along the update chain (EvalPlanQual)"},
 	{"backend-after-commit-insert", "backend", "the commit record is in the WAL buffers, not yet on disk: the transaction must be lost if it never flushes, kept if a later flush takes it along"},
 	{"backend-after-xlogflush", "backend", "the commit record is durable but the clog does not say committed yet and the client has no answer: recovery must redo the commit"},
 	{"backend-after-clog-update", "backend", "the clog page in memory says committed; the commit is durable, not acknowledged"},
