@@ -381,6 +381,18 @@ func dbPlan(c Config, rc resolved, rng *Rand, stepsSoFar uint64) fault.Plan {
 			Times: 1 + rng.Intn(8),
 		})
 	}
+	if rng.Intn(4) == 0 {
+		// A backend stalled with its statement's snapshot taken, a few
+		// times, while others commit updates its own must then follow
+		// along the update chain (EvalPlanQual; planted bug
+		// epq-next-version).
+		plan.Faults = append(plan.Faults, fault.Fault{
+			Action: fault.Action{Kind: fault.ActPause, For: time.Duration(5+rng.Intn(16)) * time.Millisecond, HasRole: true, Role: fault.RoleBackend},
+			When: fault.And(fault.AtomExpr(fault.Atom{Kind: fault.AtomPoint, Name: db.PointAfterSnapshot}),
+				fault.AtomExpr(fault.Atom{Kind: fault.AtomProb, Prob: []float64{0.05, 0.1, 0.25}[rng.Intn(3)]})),
+			Times: 1 + rng.Intn(8),
+		})
+	}
 	if c.FaultIntensity > 0 {
 		// The swarm's kill stays (the postmaster crash-restarts and the
 		// workload goes on); its crash does not: the plan has one.
