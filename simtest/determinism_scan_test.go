@@ -30,14 +30,11 @@ var allowed = map[string]map[string]string{
 		"time.Since": "as time.Now: telling whether porcupine's timeout fired",
 		"import os":  "WriteVisualization writes porcupine's HTML next to a failing run's artifacts, after the simulation",
 	},
-	"simtest/diskmem_pool.go": {
-		"import sync": "the spare arrays of ended runs' disks are shared by a campaign's concurrent runs; a run overwrites or clears every byte it takes from them, so which run left them is invisible to it",
-	},
 	"simtest/initdb_image.go": {
 		"import sync": "the cache of initdb images is shared by a campaign's concurrent runs; an image is a pure function of its key, built by its own constant-seeded simulation, so which run built it is invisible to every run",
 	},
-	"simtest/workers.go": {
-		"import sync": "the pool of idle coroutines is shared by a campaign's concurrent runs, between runs; which worker runs a process is invisible to any simulation",
+	"simtest/shared_pool.go": {
+		"import sync": "the pools a campaign's concurrent runs share between runs (idle coroutines, spare disk arrays); which run left a thing there is invisible to the run that takes it: which worker carries a process changes nothing, and a run overwrites or clears every spare byte it takes (TestSpareDiskArraysAreInvisible)",
 	},
 }
 

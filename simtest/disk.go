@@ -564,7 +564,7 @@ var _ env.Disk = (*SimDisk)(nil)
 
 // NewSimDisk returns an empty disk. hook may be nil.
 func NewSimDisk(hook DiskHook) *SimDisk {
-	d := &SimDisk{hook: hook, mem: diskMems.get()}
+	d := &SimDisk{hook: hook, mem: getDiskMem()}
 	d.root = d.newInode(true)
 	return d
 }

@@ -11,9 +11,7 @@ import (
 // trace and result it gives otherwise.
 func TestSpareDiskArraysAreInvisible(t *testing.T) {
 	poison := func() (arrays int) {
-		diskMems.mu.Lock()
-		defer diskMems.mu.Unlock()
-		for _, m := range diskMems.idle {
+		diskMems.each(func(m *diskMem) {
 			for k := range m.spare {
 				for _, b := range m.spare[k] {
 					b = b[:cap(b)]
@@ -23,7 +21,7 @@ func TestSpareDiskArraysAreInvisible(t *testing.T) {
 					arrays++
 				}
 			}
-		}
+		})
 		return arrays
 	}
 	for seed := uint64(1); seed <= 10; seed++ {

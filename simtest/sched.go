@@ -311,7 +311,7 @@ func (s *Sim) Spawn(name string, fn func()) env.Proc {
 		s.idle[n-1] = nil
 		s.idle = s.idle[:n-1]
 	} else if s.reuse {
-		w = workers.get()
+		w = getWorker()
 	}
 	if w == nil {
 		w = newWorker()
@@ -363,7 +363,7 @@ func (s *Sim) reuseGoroutines(on bool) {
 	s.reuse = on
 	if !on {
 		for i, w := range s.idle {
-			workers.put(w)
+			putWorker(w)
 			s.idle[i] = nil
 		}
 		s.idle = s.idle[:0]

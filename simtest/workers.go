@@ -1,46 +1,26 @@
 package simtest
 
-import "sync"
-
-// workerPool keeps idle workers between runs, for the next run on any
+// workers keeps idle workers between runs, for the next run on any
 // goroutine (a coroutine may be resumed from another goroutine than the
 // one that made it, as long as neither is locked to its thread). Which
 // worker runs a process is invisible to the simulation.
-type workerPool struct {
-	mu   sync.Mutex
-	idle []*worker
-}
+var workers = sharedPool[*worker]{max: workersKept}
 
 // workersKept bounds the pool: a run needs a few dozen at most, and a
 // campaign runs one per core at a time.
 const workersKept = 256
 
-var workers workerPool
-
-func (wp *workerPool) get() *worker {
-	wp.mu.Lock()
-	defer wp.mu.Unlock()
-	n := len(wp.idle)
-	if n == 0 {
-		return nil
-	}
-	w := wp.idle[n-1]
-	wp.idle[n-1] = nil
-	wp.idle = wp.idle[:n-1]
+// getWorker takes an idle worker, or returns nil.
+func getWorker() *worker {
+	w, _ := workers.get()
 	return w
 }
 
-// put keeps w, idle (parked in its yield, with no process), or ends it
-// when the pool is full.
-func (wp *workerPool) put(w *worker) {
+// putWorker keeps w, idle (parked in its yield, with no process), or ends
+// it when the pool is full.
+func putWorker(w *worker) {
 	w.s, w.p = nil, nil
-	wp.mu.Lock()
-	if len(wp.idle) < workersKept {
-		wp.idle = append(wp.idle, w)
-		w = nil
-	}
-	wp.mu.Unlock()
-	if w != nil {
+	if !workers.put(w) {
 		w.stop()
 	}
 }
@@ -48,7 +28,7 @@ func (wp *workerPool) put(w *worker) {
 // DrainWorkers ends every idle worker, so that a test can count the
 // goroutines a run left behind.
 func DrainWorkers() {
-	for w := workers.get(); w != nil; w = workers.get() {
+	for w := getWorker(); w != nil; w = getWorker() {
 		w.stop()
 	}
 }

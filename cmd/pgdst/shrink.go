@@ -324,7 +324,7 @@ func (s *shrinker) towardDefaults() {
 	}
 	if c = s.cfg; c.RowBytes != 0 {
 		c.RowBytes = 0
-		s.try(c, fmt.Sprintf("row-bytes %d -> default", s.cfg.RowBytes))
+		s.try(c, fmt.Sprintf("row-bytes %d -> %s", s.cfg.RowBytes, map[bool]string{true: "(drawn)", false: "(default: 1000)"}[c.Swarm]))
 	}
 	if s.cfg.Workload == simtest.WorkloadMixed {
 		for _, w := range checkerWorkloads(s.want) {
