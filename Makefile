@@ -1,4 +1,4 @@
-# pgdst: build, test, bench, lint, campaign. Everything it needs comes from
+# pgdst: build, test, bench, lint (gofmt, vet, staticcheck), campaign. Everything it needs comes from
 # go.mod through the Go module proxy.
 GO ?= go
 PKGS := ./...
@@ -23,9 +23,15 @@ test-short:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s $(PKGS)
 
+# staticcheck is pinned and fetched through the module proxy by `go run`, so
+# a fresh machine needs nothing installed by hand; it is not a dependency in
+# go.mod because no package imports it.
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(GO) run $(STATICCHECK) $(PKGS)
 
 # Each decoder's fuzz target, briefly; FUZZTIME=10m for a real session.
 FUZZTIME ?= 20s

@@ -59,10 +59,10 @@ package simtest
 // number order), so the same disk history and the same RNG state give the
 // same post-crash disk.
 //
-// Not modelled yet (to come as faults injected through the hook): fsync
-// failing with EIO (and the clean-but-lost page cache Linux leaves behind),
-// bit flips and latent sector errors, ENOSPC, misdirected or lost writes
-// reported as successful, and read errors. The model is deliberately
+// Faults on single operations (fsync EIO with the clean-but-lost page
+// cache Linux leaves behind, read and write EIO, ENOSPC, torn, lost and
+// misdirected writes reported as successful, bit flips) are injected
+// through the hook; disk_faults.go holds their model. The model is deliberately
 // stricter than ext4 in places: File.Sync never persists the file's own
 // directory entry, and there is no implicit flush on rename-over-replace
 // (ext4's auto_da_alloc). A file's size is not tracked apart from its data:

@@ -246,14 +246,18 @@ func runDB(res *Result, rc resolved, node *Node, rng *Rand, trace *Trace) {
 			recovered = true
 			runner.uninstall()
 			res.RecoveryDB = stats
-			if res.Rows, err = d.CheckTable(table); err != nil {
-				res.fail(CheckSelf, "%v", err)
-				return
-			}
-			for _, name := range tablesFor(rc.Workload) {
-				if _, err = d.CheckTable(name); err != nil {
+			// Every table the recovered catalog holds, including those
+			// created mid-run (client 1's second table): a table
+			// that redo rebuilt wrongly is as much a failure as the
+			// workload's own.
+			for _, name := range d.Tables() {
+				rows, err := d.CheckTable(name)
+				if err != nil {
 					res.fail(CheckSelf, "%v", err)
 					return
+				}
+				if name == table {
+					res.Rows = rows
 				}
 			}
 			wl.checkDB(d, res)

@@ -9,11 +9,13 @@
 // the storage manager (package smgr) and enforces WAL-before-data: a dirty
 // page is written only after the WAL is flushed up to the page's LSN.
 //
-// It never interprets a page beyond its first 8 bytes (pd_lsn): checksums are
-// computed and verified by hooks that the page layer supplies (Config.Verify
-// and Config.SetChecksum); it never inserts WAL, never fsyncs a file itself
-// (smgr queues fsync requests and SyncAll runs them), and never decides when
-// to checkpoint or how often the background writer runs.
+// It reads and sets a page's pd_lsn (its first 8 bytes) and leaves the rest
+// of the page format to the page layer, whose hooks compute and verify
+// checksums (Config.Verify and Config.SetChecksum). It never inserts WAL
+// (it only flushes WAL up to a page's LSN before writing the page), never
+// fsyncs a file directly (smgr queues fsync requests; BufferSync, the
+// checkpoint's buffer phase, asks smgr's SyncAll to run them), and never
+// decides when to checkpoint or how often the background writer runs.
 //
 // # Locking
 //

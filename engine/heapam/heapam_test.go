@@ -675,8 +675,22 @@ func TestPruneRemovesExactlyTheDead(t *testing.T) {
 
 		horizon := g.tx.Xid // g's delete is not yet dead to everyone
 		o := view{w, xact.InvalidXID}
-		for _, tid := range tids {
-			check(heapam.SatisfiesVacuum(tupleAt(n, tid), horizon, o, nil) >= 0, "")
+		// HeapTupleSatisfiesVacuum's verdict on each version before pruning:
+		// prune must remove exactly the dead ones.
+		wantHTSV := map[heapam.TID]heapam.HTSVResult{
+			tids[0]: heapam.HeapTupleDead,             // delete committed before the horizon
+			tids[1]: heapam.HeapTupleDead,             // updated before the horizon
+			tids[2]: heapam.HeapTupleLive,             // its deleter aborted
+			tids[3]: heapam.HeapTupleDeleteInProgress, // its deleter still runs
+			tids[4]: heapam.HeapTupleRecentlyDead,     // deleted at the horizon
+			tids[5]: heapam.HeapTupleLive,             // only locked
+			tids[6]: heapam.HeapTupleLive,
+			tids[7]: heapam.HeapTupleLive,
+			deadIns: heapam.HeapTupleDead, // its inserter aborted
+		}
+		for tid, want := range wantHTSV {
+			got := heapam.SatisfiesVacuum(tupleAt(n, tid), horizon, o, nil)
+			check(got == want, "SatisfiesVacuum(%v) = %v, want %v", tid, got, want)
 		}
 		removed, err := n.rel.Prune(0, horizon, o)
 		ok(err)
