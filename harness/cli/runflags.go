@@ -540,8 +540,12 @@ func intFlag(name, jsonName string, lo, hi int, help string, field func(*simtest
 
 func durationFlag(name, jsonName string, lo, hi time.Duration, help string, field func(*simtest.Config) *time.Duration) RunFlag {
 	def := *field(ptr(simtest.DefaultConfig(0)))
+	shown := Duration(def)
+	if def == 0 {
+		shown = "" // the help says what 0 means
+	}
 	return RunFlag{
-		Name: name, JSON: []string{jsonName}, Help: help, Default: Duration(def),
+		Name: name, JSON: []string{jsonName}, Help: help, Default: shown,
 		Check: func(v string) error { _, err := parseDurationIn(v, lo, hi); return err },
 		Apply: func(c *simtest.Config, vals []string) { *field(c), _ = parseDurationIn(last(vals), lo, hi) },
 		Words: func(c simtest.Config) []string { return wordsIf(*field(&c) != def, "--"+name, Duration(*field(&c))) },
