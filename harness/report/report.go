@@ -690,17 +690,6 @@ const (
 
 var esc = html.EscapeString
 
-// rowBytesText is the configured row size, or where it comes from.
-func rowBytesText(c simtest.Config) string {
-	switch {
-	case c.RowBytes != 0:
-		return fmt.Sprint(c.RowBytes)
-	case c.Swarm:
-		return "(drawn)"
-	}
-	return "(default: 1000)"
-}
-
 func renderReport(r *repro.File, m *traceModel, links reportLinks) string {
 	var b strings.Builder
 	verdict := "FAIL " + r.Failure.Checker
@@ -752,16 +741,14 @@ func renderReport(r *repro.File, m *traceModel, links reportLinks) string {
 	}
 	b.WriteString("</pre>\n")
 	fmt.Fprintf(&b, "<h3>Config</h3><table class=\"facts\">")
-	c := r.Config
-	for _, kv := range [][2]string{
-		{"seed", fmt.Sprint(c.Seed)}, {"workload", c.Workload}, {"clients", fmt.Sprint(c.Clients)}, {"txns per client", fmt.Sprint(c.Txns)},
-		{"writes per txn", fmt.Sprintf("1..%d", c.WritesMax)}, {"think max", cli.Duration(c.ThinkMax)}, {"isolation", orDefault(c.Isolation, "(drawn / default)")},
-		{"client timeout", cli.Duration(c.ClientTimeout)}, {"synchronous_commit", map[bool]string{true: "off", false: "on"}[c.AsyncCommit]},
-		{"autocommit inserts", fmt.Sprint(c.Autocommit)}, {"row bytes", rowBytesText(c)},
-		{"swarm", fmt.Sprint(c.Swarm)}, {"pg timings", fmt.Sprint(c.PGTimings)}, {"crash mode", orDefault(c.CrashMode, "(drawn)")},
-		{"crash step", fmt.Sprint(c.CrashStep)}, {"fault intensity", fmt.Sprint(c.FaultIntensity)}, {"bugs", c.Bugs.String()},
-	} {
-		row(kv[0], esc(kv[1]))
+	// The run flags' table says how each field reads on the command
+	// line; the plan is shown above.
+	row("seed", fmt.Sprint(r.Config.Seed))
+	for _, f := range cli.RunFlags {
+		if len(f.JSON) == 0 || f.Words == nil || f.Name == "fault" {
+			continue
+		}
+		row("--"+f.Name, esc(flagValue(f, r.Config)))
 	}
 	b.WriteString("</table></section>\n")
 
@@ -1048,9 +1035,21 @@ const reportJS = `
 })();
 `
 
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
+// flagValue is how c's fields read as the flag f: its value when c sets
+// them, "(default X)" or "(default)" when not.
+func flagValue(f cli.RunFlag, c simtest.Config) string {
+	w := f.Words(c)
+	switch {
+	case len(w) > 0 && f.Bool:
+		return "given" // --no-swarm
+	case len(w) > 0:
+		var vals []string // --bug a --bug b: a, b
+		for i := 1; i < len(w); i += 2 {
+			vals = append(vals, w[i])
+		}
+		return strings.Join(vals, ", ")
+	case f.Default != "":
+		return "(default " + f.Default + ")"
 	}
-	return s
+	return "(default)"
 }
