@@ -75,7 +75,7 @@ const (
 // RunFlags is the table, in the order the reproduce command writes the
 // flags.
 var RunFlags = []RunFlag{
-	enumFlag("workload", "workload", simtest.Workloads, false,
+	enumFlag("workload", "workload", simtest.Workloads, nil,
 		"what the clients do: "+strings.Join(simtest.Workloads, ", "),
 		func(c *simtest.Config) *string { return &c.Workload },
 		func(s Shrinker) {
@@ -90,7 +90,7 @@ var RunFlags = []RunFlag{
 				}
 			}
 		}),
-	enumFlag("isolation", "isolation", simtest.Isolations, true,
+	enumFlag("isolation", "isolation", simtest.Isolations, checkIsolation,
 		"isolation level of the clients' transactions: "+strings.Join(simtest.Isolations, ", ")+" (default: drawn from the seed)",
 		func(c *simtest.Config) *string { return &c.Isolation },
 		func(s Shrinker) {
@@ -123,7 +123,7 @@ var RunFlags = []RunFlag{
 	durationFlag("think-max", "think_max_ns", 0, time.Minute,
 		"longest virtual pause of a client between transactions",
 		func(c *simtest.Config) *time.Duration { return &c.ThinkMax }),
-	enumFlag("crash-mode", "crash_mode", []string{"drop-all", "random-subset", "torn"}, true,
+	enumFlag("crash-mode", "crash_mode", crashModes, checkCrashMode,
 		"what survives of unsynced writes: drop-all, random-subset or torn (default: drawn from the seed)",
 		func(c *simtest.Config) *string { return &c.CrashMode }, nil),
 	{
@@ -494,26 +494,40 @@ func checkerWorkloads(checker string) []string {
 
 // The kinds of flag the table is made of.
 
-func enumFlag(name, jsonName string, values []string, drawn bool, help string, field func(*simtest.Config) *string, shrink func(Shrinker)) RunFlag {
+// enumFlag is a string field that takes one of values; check, when set,
+// judges a value instead (other spellings, a better message).
+func enumFlag(name, jsonName string, values []string, check func(string) error, help string, field func(*simtest.Config) *string, shrink func(Shrinker)) RunFlag {
 	def := *field(ptr(simtest.DefaultConfig(0)))
+	if check == nil {
+		check = func(v string) error { return oneOf(v, values) }
+	}
 	return RunFlag{
 		Name: name, JSON: []string{jsonName}, Help: help, Default: def,
-		Check: func(v string) error {
-			if name == "crash-mode" {
-				// simtest reads other spellings too (drop, subset).
-				if _, err := simtest.ParseCrashMode(v); err == nil {
-					return nil
-				}
-			}
-			if name == "isolation" && v == "serializable" {
-				return fmt.Errorf("the engine refuses SERIALIZABLE (0A000) rather than run it at a weaker level; want %s", orList(values))
-			}
-			return oneOf(v, values)
-		},
+		Check:  check,
 		Apply:  func(c *simtest.Config, vals []string) { *field(c) = last(vals) },
 		Words:  func(c simtest.Config) []string { return wordsIf(*field(&c) != def, "--"+name, *field(&c)) },
 		Shrink: shrink,
 	}
+}
+
+// crashModes are the crash modes as flags write them.
+var crashModes = []string{"drop-all", "random-subset", "torn"}
+
+// checkCrashMode takes the spellings simtest.ParseCrashMode reads (drop,
+// subset), with a message of its own: simtest's carries its package name.
+func checkCrashMode(v string) error {
+	if _, err := simtest.ParseCrashMode(v); err != nil {
+		return fmt.Errorf("want %s", orList(crashModes))
+	}
+	return nil
+}
+
+// checkIsolation says why SERIALIZABLE is not among the levels.
+func checkIsolation(v string) error {
+	if v == "serializable" {
+		return fmt.Errorf("the engine refuses SERIALIZABLE (0A000) rather than run it at a weaker level; want %s", orList(simtest.Isolations))
+	}
+	return oneOf(v, simtest.Isolations)
 }
 
 func intFlag(name, jsonName string, lo, hi int, help string, field func(*simtest.Config) *int, lower bool) RunFlag {
