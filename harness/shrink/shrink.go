@@ -259,11 +259,15 @@ func (s *Shrinker) Lower(cur, floor uint64, mk func(uint64) simtest.Config) {
 }
 
 // describe says how c differs from the current config in the flag being
-// shrunk: "--clients 6 -> --clients 3", "--client-timeout 30ms -> (default)".
+// shrunk: "--clients 6 -> --clients 3", "--clients 4 (default) -> --clients
+// 1", "--client-timeout 30ms -> (default)".
 func (s *Shrinker) describe(c simtest.Config) string {
 	words := func(c simtest.Config) string {
 		if w := s.flag.Words(c); len(w) > 0 {
 			return strings.Join(w, " ")
+		}
+		if s.flag.Default != "" {
+			return "--" + s.flag.Name + " " + s.flag.Default + " (default)"
 		}
 		return "(default)"
 	}
