@@ -3,6 +3,7 @@ package cli
 import (
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"slices"
 	"strconv"
@@ -632,37 +633,12 @@ func orList(values []string) string {
 	return strings.Join(values[:len(values)-1], ", ") + " or " + values[len(values)-1]
 }
 
-func parseInt(v string, lo, hi int) (int, error) {
-	n, err := strconv.Atoi(v)
-	if err != nil {
-		return 0, fmt.Errorf("not an integer")
-	}
-	if n < lo || n > hi {
-		return 0, fmt.Errorf("must be in [%d, %d]", lo, hi)
-	}
-	return n, nil
-}
+func parseInt(v string, lo, hi int) (int, error) { return intNumber.in(v, lo, hi) }
 
-func parseUint(v string, lo uint64) (uint64, error) {
-	n, err := strconv.ParseUint(v, 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("not an integer >= 0")
-	}
-	if n < lo {
-		return 0, fmt.Errorf("must be >= %d", lo)
-	}
-	return n, nil
-}
+func parseUint(v string, lo uint64) (uint64, error) { return uintNumber.in(v, lo, math.MaxUint64) }
 
 func parseDurationIn(v string, lo, hi time.Duration) (time.Duration, error) {
-	d, err := parseDuration(v)
-	if err != nil {
-		return 0, err
-	}
-	if d < lo || d > hi {
-		return 0, fmt.Errorf("must be in [%s, %s]", Duration(lo), Duration(hi))
-	}
-	return d, nil
+	return durationNumber.in(v, lo, hi)
 }
 
 func parseIntensity(v string) (float64, error) {

@@ -11,7 +11,8 @@ import (
 
 // Flag values that check their range as they are parsed, so that a bad
 // value is the flag package's one line, "invalid value "0" for flag
-// -max-attempts: must be >= 1", and never reaches a command.
+// -max-attempts: must be >= 1", and never reaches a command. The run
+// flags' table checks its numbers with the same functions.
 
 // Duration prints d as every command line pgdst prints writes it: Go's
 // form in ASCII (1.5ms, 500us), which the duration flags read back
@@ -20,117 +21,105 @@ func Duration(d time.Duration) string {
 	return strings.Replace(d.String(), "µ", "u", 1)
 }
 
-// rangeErr says what range a value must be in.
-func rangeErr[T int | uint64 | time.Duration](lo, hi, max T, show func(T) string) error {
-	if hi == max {
-		return fmt.Errorf("must be >= %s", show(lo))
+// number is a kind of checked flag value: how it parses and prints, and
+// its largest value (a range up to it has no upper bound to speak of).
+type number[T int | uint64 | time.Duration] struct {
+	parse func(string) (T, error)
+	show  func(T) string
+	top   T
+}
+
+var (
+	intNumber = number[int]{
+		parse: func(s string) (int, error) {
+			n, err := strconv.ParseInt(s, 10, strconv.IntSize)
+			if err != nil {
+				return 0, fmt.Errorf("not an integer")
+			}
+			return int(n), nil
+		},
+		show: strconv.Itoa, top: math.MaxInt,
 	}
-	return fmt.Errorf("must be in [%s, %s]", show(lo), show(hi))
+	uintNumber = number[uint64]{
+		parse: func(s string) (uint64, error) {
+			n, err := strconv.ParseUint(s, 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("not an integer >= 0")
+			}
+			return n, nil
+		},
+		show: func(n uint64) string { return strconv.FormatUint(n, 10) }, top: math.MaxUint64,
+	}
+	durationNumber = number[time.Duration]{
+		parse: func(s string) (time.Duration, error) {
+			d, err := time.ParseDuration(s)
+			if err != nil {
+				// The flag package quotes the value already.
+				return 0, fmt.Errorf("not a duration (such as 1.5ms, 30s, 2m)")
+			}
+			return d, nil
+		},
+		show: Duration, top: math.MaxInt64,
+	}
+)
+
+// in parses s and checks that it lies in [lo, hi].
+func (k number[T]) in(s string, lo, hi T) (T, error) {
+	v, err := k.parse(s)
+	if err != nil {
+		return 0, err
+	}
+	if v < lo || v > hi {
+		if hi == k.top {
+			return 0, fmt.Errorf("must be >= %s", k.show(lo))
+		}
+		return 0, fmt.Errorf("must be in [%s, %s]", k.show(lo), k.show(hi))
+	}
+	return v, nil
 }
 
-type intValue struct {
-	p      *int
-	lo, hi int
+// rangeValue is a flag.Value of a kind of number in [lo, hi].
+type rangeValue[T int | uint64 | time.Duration] struct {
+	p      *T
+	kind   number[T]
+	lo, hi T
 }
 
-func (v *intValue) String() string {
+func (v *rangeValue[T]) String() string {
 	if v == nil || v.p == nil {
 		return ""
 	}
-	return strconv.Itoa(*v.p)
+	return v.kind.show(*v.p)
 }
 
-func (v *intValue) Set(s string) error {
-	n, err := strconv.ParseInt(s, 0, strconv.IntSize)
+func (v *rangeValue[T]) Set(s string) error {
+	n, err := v.kind.in(s, v.lo, v.hi)
 	if err != nil {
-		return fmt.Errorf("not an integer")
-	}
-	if int(n) < v.lo || int(n) > v.hi {
-		return rangeErr(v.lo, v.hi, math.MaxInt, strconv.Itoa)
-	}
-	*v.p = int(n)
-	return nil
-}
-
-// Int defines an int flag whose values must lie in [lo, hi] (the default
-// may lie outside: 0 for "not given", say).
-func Int(fs *flag.FlagSet, name string, def, lo, hi int, help string) *int {
-	p := new(int)
-	*p = def
-	fs.Var(&intValue{p, lo, hi}, name, help)
-	return p
-}
-
-type uintValue struct {
-	p      *uint64
-	lo, hi uint64
-}
-
-func (v *uintValue) String() string {
-	if v == nil || v.p == nil {
-		return ""
-	}
-	return strconv.FormatUint(*v.p, 10)
-}
-
-func (v *uintValue) Set(s string) error {
-	n, err := strconv.ParseUint(s, 0, 64)
-	if err != nil {
-		return fmt.Errorf("not an integer >= 0")
-	}
-	if n < v.lo || n > v.hi {
-		return rangeErr(v.lo, v.hi, math.MaxUint64, func(x uint64) string { return strconv.FormatUint(x, 10) })
+		return err
 	}
 	*v.p = n
 	return nil
 }
 
-// Uint64 defines a uint64 flag whose values must lie in [lo, hi].
-func Uint64(fs *flag.FlagSet, name string, def, lo, hi uint64, help string) *uint64 {
-	p := new(uint64)
+func defineRange[T int | uint64 | time.Duration](fs *flag.FlagSet, kind number[T], name string, def, lo, hi T, help string) *T {
+	p := new(T)
 	*p = def
-	fs.Var(&uintValue{p, lo, hi}, name, help)
+	fs.Var(&rangeValue[T]{p, kind, lo, hi}, name, help)
 	return p
 }
 
-type durationValue struct {
-	p      *time.Duration
-	lo, hi time.Duration
+// Int defines an int flag whose values must lie in [lo, hi] (the default
+// may lie outside: 0 for "not given", say).
+func Int(fs *flag.FlagSet, name string, def, lo, hi int, help string) *int {
+	return defineRange(fs, intNumber, name, def, lo, hi, help)
 }
 
-func (v *durationValue) String() string {
-	if v == nil || v.p == nil {
-		return ""
-	}
-	return Duration(*v.p)
-}
-
-func (v *durationValue) Set(s string) error {
-	d, err := parseDuration(s)
-	if err != nil {
-		return err
-	}
-	if d < v.lo || d > v.hi {
-		return rangeErr(v.lo, v.hi, time.Duration(math.MaxInt64), Duration)
-	}
-	*v.p = d
-	return nil
-}
-
-// parseDuration is time.ParseDuration with an error that does not repeat
-// the value (the flag package quotes it already).
-func parseDuration(s string) (time.Duration, error) {
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, fmt.Errorf("not a duration (such as 1.5ms, 30s, 2m)")
-	}
-	return d, nil
+// Uint64 defines a uint64 flag whose values must lie in [lo, hi].
+func Uint64(fs *flag.FlagSet, name string, def, lo, hi uint64, help string) *uint64 {
+	return defineRange(fs, uintNumber, name, def, lo, hi, help)
 }
 
 // DurationFlag defines a duration flag whose values must lie in [lo, hi].
 func DurationFlag(fs *flag.FlagSet, name string, def, lo, hi time.Duration, help string) *time.Duration {
-	p := new(time.Duration)
-	*p = def
-	fs.Var(&durationValue{p, lo, hi}, name, help)
-	return p
+	return defineRange(fs, durationNumber, name, def, lo, hi, help)
 }
