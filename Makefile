@@ -42,8 +42,8 @@ fuzz:
 	$(GO) test ./engine/page -run '^$$' -fuzz '^FuzzVerify$$' -fuzzminimizetime 100x -fuzztime $(FUZZTIME)
 	$(GO) test ./engine/page -run '^$$' -fuzz '^FuzzDecodeTuple$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./fault -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./cmd/pgdst -run '^$$' -fuzz '^FuzzParseRepro$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./cmd/pgdst -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./harness/repro -run '^$$' -fuzz '^FuzzParseRepro$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./harness/cli -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $(FUZZTIME)
 
 campaign:
 	$(GO) run ./cmd/pgdst campaign --seeds 200

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -20,6 +19,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pgdst/pgdst/engine/bugs"
+	"github.com/pgdst/pgdst/harness/campaign"
+	"github.com/pgdst/pgdst/harness/repro"
 	lin "github.com/pgdst/pgdst/linearizability"
 	"github.com/pgdst/pgdst/simtest"
 )
@@ -31,18 +32,18 @@ func campaignGC(t *testing.T) {
 	t.Cleanup(func() { debug.SetGCPercent(old) })
 }
 
-func mustReadCampaign(t *testing.T, path string) *campaignReport {
+func mustReadCampaign(t *testing.T, path string) *campaign.Report {
 	t.Helper()
-	rep, err := readCampaignReport(path)
+	rep, err := campaign.ReadReport(path)
 	require.NoError(t, err)
 	return rep
 }
 
-func mustReadJUnit(t *testing.T, path string) *junitSuites {
+func mustReadJUnit(t *testing.T, path string) *campaign.JUnitSuites {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	require.NoError(t, err)
-	var j junitSuites
+	var j campaign.JUnitSuites
 	require.NoError(t, xml.Unmarshal(b, &j), "%s", b)
 	return &j
 }
@@ -81,8 +82,8 @@ func TestCampaignJSONAndJUnitWithBug(t *testing.T) {
 	failed, byChecker, steps, virtual := directRuns(1, 20, "ack-before-flush")
 	require.NotEmpty(t, failed)
 	rep := mustReadCampaign(t, jsonPath)
-	require.Equal(t, campaignFormat, rep.Format)
-	require.Equal(t, buildID(), rep.Build)
+	require.Equal(t, campaign.Format, rep.Format)
+	require.Equal(t, repro.BuildID(), rep.Build)
 	require.Equal(t, uint64(1), rep.Params.Start)
 	require.Equal(t, uint64(20), rep.Params.Seeds)
 	require.Equal(t, 1, rep.Params.ShardCount)
@@ -109,7 +110,7 @@ func TestCampaignJSONAndJUnitWithBug(t *testing.T) {
 		}
 		require.Equal(t, f.Seed-1, f.Index)
 		require.Equal(t, r.Checker, f.Checker)
-		require.Equal(t, r.Failures[:min(len(r.Failures), maxReportedFailures)], f.Failures)
+		require.Equal(t, r.Failures[:min(len(r.Failures), campaign.MaxReportedFailures)], f.Failures)
 		require.Equal(t, r.TraceString(), f.Trace)
 		require.Equal(t, fmt.Sprintf("go run ./cmd/pgdst run --seed %d --bug ack-before-flush", f.Seed), f.Repro)
 		require.Empty(t, f.ReproFile, "no --artifacts")
@@ -180,7 +181,7 @@ func TestCampaignJSONAndJUnitClean(t *testing.T) {
 }
 
 // TestCampaignArtifacts: --artifacts writes, per failing seed, a repro file
-// readRepro accepts whose config runs to the same trace, the readable
+// repro.Read accepts whose config runs to the same trace, the readable
 // trace, and porcupine's page when the registers were not linearizable.
 func TestCampaignArtifacts(t *testing.T) {
 	campaignGC(t)
@@ -194,7 +195,7 @@ func TestCampaignArtifacts(t *testing.T) {
 		name := filepath.Join(dir, fmt.Sprintf("seed-%d", f.Seed))
 		require.Equal(t, name+".repro.json", f.ReproFile)
 		require.Equal(t, name+".trace.txt", f.TraceFile)
-		r, err := readRepro(f.ReproFile)
+		r, err := repro.Read(f.ReproFile)
 		require.NoError(t, err)
 		require.Equal(t, f.Seed, r.Seed)
 		require.Equal(t, f.Checker, r.Failure.Checker)
@@ -248,7 +249,7 @@ func TestRunArtifacts(t *testing.T) {
 	m := verdictLine.FindStringSubmatch(lastLine(out))
 	require.NotNil(t, m, lastLine(out))
 	require.Equal(t, "fail", m[2])
-	r, err := readRepro(filepath.Join(dir, "seed-"+seed+".repro.json"))
+	r, err := repro.Read(filepath.Join(dir, "seed-"+seed+".repro.json"))
 	require.NoError(t, err)
 	require.Equal(t, m[3], r.Failure.Trace)
 	require.Equal(t, "go run ./cmd/pgdst run --seed "+seed+" --bug ack-before-flush", r.Command)
@@ -271,7 +272,7 @@ func TestRunArtifacts(t *testing.T) {
 
 // machineFree is a report with what depends on the machine (wall time,
 // workers, build) and on the output paths taken out.
-func machineFree(r *campaignReport) *campaignReport {
+func machineFree(r *campaign.Report) *campaign.Report {
 	c := *r
 	c.Build, c.Params.Shards, c.Params.ShardCount, c.MissingShards = "", nil, 0, nil
 	c.Totals.WallNS, c.Totals.Workers, c.Totals.SeedsPerSec = 0, 0, 0
@@ -420,8 +421,8 @@ func TestCampaignBadFlags(t *testing.T) {
 		{[]string{"--shard", "-1/2"}, "--shard"},
 		{[]string{"--shard", "a/2"}, "--shard"},
 		{[]string{"--shard", "auto/2"}, "JOB_COMPLETION_INDEX"},
-		{[]string{"--shard", "0/2", "--systematic", "1", "--seeds", "0"}, "not sharded"},
-		{[]string{"--time-budget", "-1s"}, "--time-budget must be >= 0"},
+		{[]string{"--shard", "0/2", "--systematic", "1"}, "not sharded"},
+		{[]string{"--time-budget", "-1s"}, "-time-budget: must be >= 0s"},
 		{[]string{"--time-budget", "soon"}, "time-budget"},
 		{[]string{"--json", filepath.Join(file, "sub", "c.json")}, "--json"}, // under a regular file: no directory can be made
 		{[]string{"--json", dir}, "--json"},
@@ -443,32 +444,6 @@ func TestCampaignBadFlags(t *testing.T) {
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	require.Len(t, entries, 1, "only a-file: the checks leave nothing behind")
-}
-
-func TestParseShard(t *testing.T) {
-	env := func(v string) func(string) string { return func(string) string { return v } }
-	for _, c := range []struct {
-		s, env string
-		i, n   int
-	}{{"", "", 0, 1}, {"0/1", "", 0, 1}, {"3/8", "", 3, 8}, {"auto/8", "7", 7, 8}, {"auto/8", "0", 0, 8}} {
-		i, n, err := parseShard(c.s, env(c.env))
-		require.NoError(t, err, c.s)
-		require.Equal(t, [2]int{c.i, c.n}, [2]int{i, n}, c.s)
-	}
-	for _, c := range []struct{ s, env string }{{"auto/8", "8"}, {"auto/8", "x"}, {"1/1", ""}, {"/2", ""}, {"1/", ""}, {"1/2/3", ""}} {
-		_, _, err := parseShard(c.s, env(c.env))
-		require.Error(t, err, "%q with %q", c.s, c.env)
-	}
-	// The shards partition the seeds.
-	for seeds := uint64(0); seeds < 20; seeds++ {
-		for n := 1; n < 6; n++ {
-			var sum uint64
-			for i := 0; i < n; i++ {
-				sum += shardSize(seeds, i, n)
-			}
-			require.Equal(t, seeds, sum, "%d seeds in %d shards", seeds, n)
-		}
-	}
 }
 
 // TestPointsWithCampaign: points --campaign shows each point's hits and the
@@ -494,32 +469,6 @@ func TestPointsWithCampaign(t *testing.T) {
 	// Without --campaign the table is unchanged.
 	_, plain, _ := runCLI("points")
 	require.NotContains(t, plain, "HITS")
-}
-
-// TestCampaignMemoryFlat: a campaign keeps nothing of a passing run. The
-// live heap with a 1200-seed campaign's results held is no more than with
-// a 400-seed one's plus 64 KiB: under 82 bytes per extra seed (a kept
-// Result, or even its point-hit map, is over a kilobyte).
-func TestCampaignMemoryFlat(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs 1600 seeds")
-	}
-	campaignGC(t)
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
-	useCores(2)
-	mk := func(i uint64) job { return job{cfg: simtest.DefaultConfig(i + 1)} }
-	small := runCampaign(400, 2, mk, campaignOpts{})
-	heapSmall := liveHeap()
-	require.Equal(t, 400, small.runs)
-	runtime.KeepAlive(small)
-	small = nil
-	large := runCampaign(1200, 2, mk, campaignOpts{})
-	heapLarge := liveHeap()
-	require.Equal(t, 1200, large.runs)
-	runtime.KeepAlive(large)
-	t.Logf("live heap: %d B after 400 seeds, %d B after 1200 (%+.1f B per extra seed)",
-		heapSmall, heapLarge, float64(int64(heapLarge)-int64(heapSmall))/800)
-	require.LessOrEqual(t, heapLarge, heapSmall+64<<10)
 }
 
 // TestCampaignInterruptWritesResults sends Ctrl-C to a campaign process:

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pgdst/pgdst/harness/cli"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 )
@@ -248,7 +249,7 @@ func TestCampaignsDoc(t *testing.T) {
 				}
 			}
 		case "json":
-			_, err := parseConfigFile(where, []byte(b.text))
+			_, err := cli.ParseConfigFile(where, []byte(b.text))
 			require.NoError(t, err, "%s: a JSON block is a --config file", where)
 			configJSON = append(configJSON, b.text)
 		case "dockerfile":
@@ -346,10 +347,10 @@ func TestCampaignsDoc(t *testing.T) {
 
 	// The reproduce command the page shows for its --config example is the
 	// one such a campaign prints.
-	cfg, err := parseConfigFile("doc.json", []byte(configJSON[0]))
+	cfg, err := cli.ParseConfigFile("doc.json", []byte(configJSON[0]))
 	require.NoError(t, err)
 	cfg.Seed = 17
-	require.Contains(t, string(md), "\n    "+configCommand(cfg)+"\n")
+	require.Contains(t, string(md), "\n    "+cli.Command(cfg)+"\n")
 }
 
 // TestDocCommandsRejectBadLines: the check above fails for a command line

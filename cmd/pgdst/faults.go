@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/pgdst/pgdst/fault"
+	"github.com/pgdst/pgdst/harness/cli"
 	"github.com/pgdst/pgdst/simtest"
 )
 
@@ -50,7 +51,7 @@ Example:
 
 func cmdFaults(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("faults", flag.ContinueOnError)
-	if err := parseFlags(fs, args, stdout); err != nil {
+	if err := cli.ParseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	fmt.Fprint(stdout, faultsHelp)

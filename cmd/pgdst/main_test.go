@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/pgdst/pgdst/harness/cli"
 	"github.com/pgdst/pgdst/simtest"
 )
 
@@ -214,9 +215,9 @@ func TestFaultsCommandAndBadPlans(t *testing.T) {
 // shell itself is the judge.
 func TestShellQuoteRoundTrips(t *testing.T) {
 	for _, s := range []string{"plain", "crash when step>=10", "it's", "a b'c\"d$e`f\\g", "", "my plans/x.plan", "*"} {
-		out, err := exec.Command("sh", "-c", "printf %s "+shellQuote(s)).Output()
+		out, err := exec.Command("sh", "-c", "printf %s "+cli.ShellQuote(s)).Output()
 		require.NoError(t, err, s)
 		require.Equal(t, s, string(out))
 	}
-	require.Equal(t, "seeds/a.plan", shellQuote("seeds/a.plan"), "plain words stay bare")
+	require.Equal(t, "seeds/a.plan", cli.ShellQuote("seeds/a.plan"), "plain words stay bare")
 }

@@ -9,6 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pgdst/pgdst/engine/bugs"
+	"github.com/pgdst/pgdst/harness/cli"
+	"github.com/pgdst/pgdst/harness/repro"
 	"github.com/pgdst/pgdst/simtest"
 )
 
@@ -17,12 +19,12 @@ import (
 func TestNoFaultsIsTheEmptyPlan(t *testing.T) {
 	for _, seed := range []uint64{3, 4} {
 		c := simtest.DefaultConfig(seed)
-		c.Faults = emptyPlan
+		c.Faults = cli.EmptyPlan
 		want := simtest.Run(c)
 		require.Empty(t, want.Plan)
 		code, out, errOut := runCLI("run", "--seed", itoa(seed), "--no-faults")
 		require.Equal(t, map[bool]int{true: 0, false: 1}[want.OK], code, out+errOut)
-		require.Equal(t, verdictOf(want), lastLine(out))
+		require.Equal(t, cli.Verdict(want), lastLine(out))
 		require.NotContains(t, out, "fault plan:")
 		require.NotEqual(t, simtest.Run(simtest.DefaultConfig(seed)).TraceString(), want.TraceString(), "seed %d: without --no-faults a plan is drawn", seed)
 	}
@@ -61,9 +63,9 @@ func TestNoFaultsReproduces(t *testing.T) {
 	code, out, errOut := runCLI("run", "--seed", "2", "--workload", "insert", "--bug", "ack-before-flush", "--no-faults", "--artifacts", dir)
 	require.Equal(t, 1, code, out+errOut)
 	require.Contains(t, errOut, "reproduce: go run ./cmd/pgdst run --seed 2 --workload insert --bug ack-before-flush --no-faults\n")
-	r, err := readRepro(filepath.Join(dir, "seed-2.repro.json"))
+	r, err := repro.Read(filepath.Join(dir, "seed-2.repro.json"))
 	require.NoError(t, err)
-	require.Equal(t, emptyPlan, r.Config.Faults, "the repro file keeps the plan explicitly empty")
+	require.Equal(t, cli.EmptyPlan, r.Config.Faults, "the repro file keeps the plan explicitly empty")
 	require.Equal(t, lastLine(out), "seed=2 verdict=fail trace="+r.Failure.Trace)
 
 	code, out, _ = runCLI("campaign", "--seeds", "3", "--workload", "insert", "--bug", "ack-before-flush", "--no-faults")
@@ -83,7 +85,7 @@ func TestShrunkEmptyPlanCommandIsExact(t *testing.T) {
 	for seed := uint64(1); seed <= 20 && cfg.Seed == 0; seed++ {
 		c := simtest.DefaultConfig(seed)
 		c.Bugs = c.Bugs.With(bugs.AckBeforeFlush)
-		c.Faults = emptyPlan
+		c.Faults = cli.EmptyPlan
 		if !simtest.Run(c).OK {
 			cfg = c
 		}
@@ -96,9 +98,9 @@ func TestShrunkEmptyPlanCommandIsExact(t *testing.T) {
 	code, out, errOut := runCLI("shrink", path, "-o", min, "-q")
 	require.Equal(t, 0, code, out+errOut)
 	require.Contains(t, out, "(none: the failure needs no injected fault")
-	r, err := readRepro(min)
+	r, err := repro.Read(min)
 	require.NoError(t, err)
-	require.Empty(t, planLines(r.Config.Faults))
+	require.Empty(t, cli.PlanLines(r.Config.Faults))
 	require.NotEmpty(t, r.Config.Faults, "the plan stays explicit")
 	require.Contains(t, r.Command, " --no-faults")
 	require.NotContains(t, r.Command, "--fault ")
@@ -121,11 +123,11 @@ func TestConfigCommandEmptyPlans(t *testing.T) {
 	cs := c
 	cs.CrashStep = 2500
 	for _, c := range []simtest.Config{c, cs} {
-		cmd := configCommand(c)
+		cmd := cli.Command(c)
 		code, out, errOut := runCLI(shellFields(strings.TrimPrefix(cmd, "go run ./cmd/pgdst "))...)
 		require.Contains(t, []int{0, 1}, code, cmd+": "+errOut)
-		require.Equal(t, verdictOf(simtest.Run(c)), lastLine(out), cmd)
+		require.Equal(t, cli.Verdict(simtest.Run(c)), lastLine(out), cmd)
 	}
-	require.Equal(t, "go run ./cmd/pgdst run --seed 4 --no-faults", configCommand(c))
-	require.Equal(t, "go run ./cmd/pgdst run --seed 4 --crash-step 2500", configCommand(cs))
+	require.Equal(t, "go run ./cmd/pgdst run --seed 4 --no-faults", cli.Command(c))
+	require.Equal(t, "go run ./cmd/pgdst run --seed 4 --crash-step 2500", cli.Command(cs))
 }

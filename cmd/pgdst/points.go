@@ -8,6 +8,8 @@ import (
 	"text/tabwriter"
 
 	pgproc "github.com/pgdst/pgdst/engine/proc"
+	"github.com/pgdst/pgdst/harness/campaign"
+	"github.com/pgdst/pgdst/harness/cli"
 )
 
 // cmdPoints lists the injection points: where fault plans can crash, kill
@@ -16,14 +18,14 @@ import (
 // blind spots: the points no run hit.
 func cmdPoints(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("points", flag.ContinueOnError)
-	campaign := fs.String("campaign", "", "a campaign's JSON results (campaign --json, merge -o): show its hits per point and its blind spots")
-	if err := parseFlags(fs, args, stdout); err != nil {
+	campaignFile := fs.String("campaign", "", "a campaign's JSON results (campaign --json, merge -o): show its hits per point and its blind spots")
+	if err := cli.ParseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	if parseOnly {
 		return errParseOnly
 	}
-	if *campaign == "" {
+	if *campaignFile == "" {
 		tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
 		fmt.Fprintln(tw, "POINT\tPROCESS\tWHAT A CRASH THERE MEANS")
 		for _, p := range pgproc.Points {
@@ -31,11 +33,11 @@ func cmdPoints(args []string, stdout io.Writer) error {
 		}
 		return tw.Flush()
 	}
-	rep, err := readCampaignReport(*campaign)
+	rep, err := campaign.ReadReport(*campaignFile)
 	if err != nil {
-		return usageErr("pgdst points: %v", err)
+		return cli.Usage("pgdst points: %v", err)
 	}
-	stats := map[string]pointStat{}
+	stats := map[string]campaign.PointStat{}
 	for _, p := range rep.Points {
 		stats[p.Name] = p
 	}
@@ -61,7 +63,7 @@ func cmdPoints(args []string, stdout io.Writer) error {
 			blind = append(blind, p.Name)
 		}
 	}
-	fmt.Fprintf(stdout, "campaign: %d runs of %s\n", rep.Totals.Runs, rep.Params.scope())
+	fmt.Fprintf(stdout, "campaign: %d runs of %s\n", rep.Totals.Runs, rep.Params.Scope())
 	if len(blind) == 0 {
 		fmt.Fprintln(stdout, "blind spots: none, every point was hit")
 	} else {

@@ -10,6 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pgdst/pgdst/engine/bugs"
+	"github.com/pgdst/pgdst/harness/cli"
+	"github.com/pgdst/pgdst/harness/repro"
 	"github.com/pgdst/pgdst/simtest"
 )
 
@@ -32,13 +34,13 @@ func plantedConfig(t testing.TB) simtest.Config {
 
 // writeTestRepro runs cfg and writes its repro file into dir, as the
 // campaign's --artifacts does.
-func writeTestRepro(t testing.TB, dir string, cfg simtest.Config) (string, *Repro) {
+func writeTestRepro(t testing.TB, dir string, cfg simtest.Config) (string, *repro.File) {
 	t.Helper()
 	res := simtest.Run(cfg)
 	require.False(t, res.OK, "the config must fail")
-	r := newRepro(cfg, res, configCommand(cfg))
+	r := repro.New(cfg, res, cli.Command(cfg))
 	path := filepath.Join(dir, "seed-"+itoa(cfg.Seed)+".repro.json")
-	require.NoError(t, writeRepro(path, r))
+	require.NoError(t, repro.Write(path, r))
 	return path, r
 }
 
@@ -58,7 +60,7 @@ func TestReplayTamperedTraceDiffers(t *testing.T) {
 	dir := t.TempDir()
 	path, r := writeTestRepro(t, dir, plantedConfig(t))
 	r.Failure.Trace = "0123456789abcdef"
-	require.NoError(t, writeRepro(path, r))
+	require.NoError(t, repro.Write(path, r))
 	code, out, _ := runCLI("replay", path)
 	require.Equal(t, 1, code, out)
 	require.Contains(t, out, "differs")
@@ -67,7 +69,7 @@ func TestReplayTamperedTraceDiffers(t *testing.T) {
 
 	// Another checker recorded: the checker differs too.
 	r.Failure.Checker = simtest.CheckAtomicity
-	require.NoError(t, writeRepro(path, r))
+	require.NoError(t, repro.Write(path, r))
 	code, out, _ = runCLI("replay", path)
 	require.Equal(t, 1, code, out)
 	require.Contains(t, out, "checker:    recorded atomicity, now durability")
@@ -77,12 +79,12 @@ func TestReplayOtherBuild(t *testing.T) {
 	dir := t.TempDir()
 	path, r := writeTestRepro(t, dir, plantedConfig(t))
 	r.Build = "github.com/pgdst/pgdst@v0.0.0 deadbeef"
-	require.NoError(t, writeRepro(path, r))
+	require.NoError(t, repro.Write(path, r))
 
 	code, out, errOut := runCLI("replay", path)
 	require.Equal(t, 2, code, out+errOut)
 	require.Equal(t, 1, strings.Count(errOut, "\n"), errOut)
-	require.Contains(t, errOut, "repro file from build github.com/pgdst/pgdst@v0.0.0 deadbeef, this is build "+buildID())
+	require.Contains(t, errOut, "repro file from build github.com/pgdst/pgdst@v0.0.0 deadbeef, this is build "+repro.BuildID())
 	require.Empty(t, out)
 
 	// --force replays it, before or after the file.
@@ -131,7 +133,7 @@ func TestReplayBadFiles(t *testing.T) {
 
 // TestReplayCrashStepRepro: a run with --crash-step and no plan of its own
 // replays identically (the drawn plan already holds the crash step's crash;
-// newRepro must not let it be added a second time).
+// repro.New must not let it be added a second time).
 func TestReplayCrashStepRepro(t *testing.T) {
 	cfg := plantedConfig(t)
 	for cfg.CrashStep = 2500; simtest.Run(cfg).OK; cfg.CrashStep += 250 {
@@ -142,4 +144,10 @@ func TestReplayCrashStepRepro(t *testing.T) {
 	code, out, errOut := runCLI("replay", path)
 	require.Equal(t, 0, code, out+errOut)
 	require.Contains(t, out, "identical")
+}
+
+// failingRepro is the repro of plantedConfig's run.
+func failingRepro(t testing.TB) *repro.File {
+	cfg := plantedConfig(t)
+	return repro.New(cfg, simtest.Run(cfg), cli.Command(cfg))
 }

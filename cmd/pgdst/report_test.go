@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"html"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/pgdst/pgdst/harness/cli"
 	"github.com/pgdst/pgdst/simtest"
 )
 
@@ -41,15 +43,15 @@ func TestReportWithoutTrace(t *testing.T) {
 	page := string(b)
 	require.True(t, strings.HasPrefix(page, "<!DOCTYPE html>"))
 	require.Contains(t, page, "FAIL durability")
-	require.Contains(t, page, esc(r.Failure.Failures[0]))
+	require.Contains(t, page, html.EscapeString(r.Failure.Failures[0]))
 	for _, lane := range []string{"postmaster", "checkpointer", "bgwriter", "walwriter", "startup", "client-0", "backend 1", "autovacuum launcher"} {
 		require.Regexp(t, `class="lane-name"[^>]*>p\d+ `+lane+`<`, page, lane)
 	}
 	require.Contains(t, page, `class="crash" id="crash-1"`, "the crash marker on the axis")
 	require.Contains(t, page, `class="mk crash"`, "the crash line across the lanes")
 	require.Contains(t, page, "identical: trace "+r.Failure.Trace)
-	for _, l := range planLines(r.Config.Faults) {
-		require.Contains(t, page, esc(l))
+	for _, l := range cli.PlanLines(r.Config.Faults) {
+		require.Contains(t, page, html.EscapeString(l))
 	}
 	require.NotContains(t, page, "porcupine")
 	requireSelfContained(t, page)
@@ -109,18 +111,6 @@ func TestReportIsBounded(t *testing.T) {
 	b, err := os.ReadFile(m[1])
 	require.NoError(t, err)
 	require.Contains(t, string(b), "At most 10 I/O events are drawn per lane")
-
-	tm := newTraceModel(100)
-	for i := 0; i < 100000; i++ {
-		tm.Write([]byte(fmt.Sprintf("%12d p%-3d %-14s %d %d %s\n", i, 3, "disk.write", 0, 8192, "base/16385")))
-	}
-	tm.finish()
-	l := tm.lanes[3]
-	require.LessOrEqual(t, l.drawn, 100)
-	require.Greater(t, l.drawn, 40)
-	require.Equal(t, 100000, l.counts[tickDataWrite])
-	ticks := l.ticks[tickDataWrite]
-	require.Greater(t, ticks[len(ticks)-1], int64(90000), "the marks cover the whole run")
 }
 
 func TestReportBadInput(t *testing.T) {
@@ -151,32 +141,5 @@ func TestReportBadInput(t *testing.T) {
 		require.NotContains(t, errOut, "goroutine")
 		lines := strings.Count(errOut, "\n")
 		require.True(t, lines == 1 || (lines == 2 && strings.Contains(errOut, "skipped")), "%q: %q", args, errOut)
-	}
-}
-
-func TestParseTraceLine(t *testing.T) {
-	for _, c := range []struct {
-		line       string
-		t          int64
-		pid        int
-		note       bool
-		kind, rest string
-		a          int64
-	}{
-		{"       98231 p17  disk.write     64 48 pg_wal/000000010000000000000000", 98231, 17, false, "disk.write", "pg_wal/000000010000000000000000", 64},
-		{"       48472 p0   spawn          2 0 postmaster", 48472, 0, false, "spawn", "postmaster", 2},
-		{"       48472 p2   spawn          14 0 backend 1", 48472, 2, false, "spawn", "backend 1", 14},
-		{"       48472 p1   exit           0 0 ", 48472, 1, false, "exit", "", 0},
-		{"       12345 p99  rand           -5 7 ", 12345, 99, false, "rand", "", -5},
-		{"       75081 p0   | crash: power-loss fault 1: crash on write", 75081, 0, true, "", "crash: power-loss fault 1: crash on write", 0},
-		{"           0 p0   | ", 0, 0, true, "", "", 0},
-	} {
-		tm, pid, note, kind, a, rest, ok := parseTraceLine(c.line)
-		require.True(t, ok, c.line)
-		require.Equal(t, []any{c.t, c.pid, c.note, c.kind, c.a, c.rest}, []any{tm, pid, note, kind, a, rest}, c.line)
-	}
-	for _, bad := range []string{"", "crash when op=write", "  12 q3 x 1 2", "12 p3", "12 p3 kind x y", "12 p3 kind 1 2x"} {
-		_, _, _, _, _, _, ok := parseTraceLine(bad)
-		require.False(t, ok, bad)
 	}
 }

@@ -1,12 +1,13 @@
-package main
+// Package campaign is `pgdst campaign` and `pgdst merge`: many runs on
+// all cores, sharded across machines, and their results as JSON, JUnit XML
+// and artifacts (report.go), merged from shards (merge.go).
+package campaign
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/pgdst/pgdst/fault"
+	"github.com/pgdst/pgdst/harness/cli"
 	"github.com/pgdst/pgdst/simtest"
 )
 
@@ -47,7 +49,7 @@ type failure struct {
 	trace     string
 	repro     string
 	plan      string
-	artifacts artifactPaths
+	artifacts ArtifactPaths
 }
 
 // pointAgg is one injection point's totals over a campaign.
@@ -64,7 +66,7 @@ type campaignOpts struct {
 	budget   time.Duration          // > 0: start no more runs after this much wall time
 	// onFail, when set, runs on the worker after a failing run (to write
 	// its artifacts); its error is kept for the report.
-	onFail     func(j job, r *simtest.Result) (artifactPaths, error)
+	onFail     func(j job, r *simtest.Result) (ArtifactPaths, error)
 	systematic bool // keep planFired
 }
 
@@ -103,7 +105,7 @@ func runCampaign(n uint64, workers int, mk func(i uint64) job, opts campaignOpts
 		idx    uint64
 		job    job
 		res    *simtest.Result
-		art    artifactPaths
+		art    ArtifactPaths
 		artErr error
 	}
 	idxs := make(chan uint64)
@@ -178,8 +180,8 @@ func runCampaign(n uint64, workers int, mk func(i uint64) job, opts campaignOpts
 		}
 		if !r.OK {
 			fs := r.Failures
-			if len(fs) > maxReportedFailures {
-				fs = fs[:maxReportedFailures]
+			if len(fs) > MaxReportedFailures {
+				fs = fs[:MaxReportedFailures]
 			}
 			st.failed = append(st.failed, failure{
 				idx: d.idx, index: d.job.index, seed: r.Seed, checker: r.Checker, failures: fs,
@@ -201,9 +203,9 @@ func runCampaign(n uint64, workers int, mk func(i uint64) job, opts campaignOpts
 	return st
 }
 
-// maxReportedFailures is how many of a failing run's failures the reports
+// MaxReportedFailures is how many of a failing run's failures the reports
 // keep (the repro file has them all).
-const maxReportedFailures = 3
+const MaxReportedFailures = 3
 
 // addPoints adds a run's injection point hits and crashes.
 func (st *campaignStats) addPoints(r *simtest.Result) {
@@ -230,81 +232,46 @@ func (st *campaignStats) point(name string) *pointAgg {
 	return a
 }
 
-func cmdCampaign(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("campaign", flag.ContinueOnError)
-	n := fs.Uint64("seeds", 0, "how many seeds to run (required, > 0, unless --systematic); with --shard, of all shards together")
-	start := fs.Uint64("start", 1, "the first seed")
-	jobs := fs.Int("jobs", runtime.NumCPU(), "seeds run in parallel")
-	systematic := fs.Int("systematic", 0, "instead of seeds: crash at each crash point's first K hits, one run each, all on seed --start")
-	jsonOut := fs.String("json", "", "write the results as JSON to this file (see 'pgdst merge')")
-	junitOut := fs.String("junit", "", "write the results as JUnit XML to this file: a testcase per failing seed and a summary testcase")
-	artifacts := fs.String("artifacts", "", "write each failing seed's repro file, trace and porcupine visualization, and campaign.json, to this directory")
-	shardFlag := fs.String("shard", "", "run shard I of N: the seeds whose index (seed - start) is I mod N; 'auto/N' takes I from $JOB_COMPLETION_INDEX (Kubernetes Indexed Jobs)")
-	budget := fs.Duration("time-budget", 0, "start no new seed after this much wall time (0: no limit); running out is not a failure")
-	var w workloadFlags
-	w.register(fs)
-	if err := parseFlags(fs, args, stdout); err != nil {
-		return err
-	}
-	var plans []fault.Plan
-	switch {
-	case *systematic < 0 || *systematic > 1000:
-		return usageErr("pgdst campaign: --systematic must be in [1, 1000]")
-	case *systematic > 0 && (*n != 0 || w.planGiven() || w.crashStep != 0):
-		return usageErr("pgdst campaign: --systematic makes its own plans; drop --seeds, --faults, --fault, --no-faults and --crash-step")
-	case *systematic > 0 && *shardFlag != "":
-		return usageErr("pgdst campaign: --shard splits --seeds; a --systematic campaign is not sharded")
-	case *systematic > 0:
-		plans = fault.Systematic(simtest.CrashPoints(), *systematic)
-		*n = uint64(len(plans))
-	case *n == 0:
-		return usageErr("pgdst campaign: --seeds must be > 0")
-	}
-	if *start+*n < *start {
-		return usageErr("pgdst campaign: --start + --seeds overflows")
-	}
-	if *jobs < 1 || *jobs > 1024 {
-		return usageErr("pgdst campaign: --jobs must be in [1, 1024]")
-	}
-	if *budget < 0 {
-		return usageErr("pgdst campaign: --time-budget must be >= 0, got %v", *budget)
-	}
-	shard, shards, err := parseShard(*shardFlag, os.Getenv)
-	if err != nil {
-		return usageErr("pgdst campaign: --shard: %v", err)
-	}
-	if err := w.prepare(fs); err != nil {
-		return usageErr("pgdst campaign: %v", err)
-	}
-	base, err := w.config(*start)
-	if err != nil {
-		return usageErr("pgdst campaign: %v", err)
-	}
-	if plans != nil {
-		// Each run's plan is one of the systematic plans; a --config
-		// file's plan and crash step would add their faults to it.
-		base.Faults, base.CrashStep = "", 0
-	}
-	if parseOnly {
-		return errParseOnly
-	}
+// Options define a campaign, its run configuration and its outputs; the
+// command line checked them.
+type Options struct {
+	Start, Seeds uint64 // the first seed and how many (of all shards together)
+	Jobs         int    // runs at once
+	// Plans, under --systematic, are the runs' fault plans: run i has
+	// plan i, all on seed Start; Systematic is K of --systematic K.
+	Plans      []fault.Plan
+	Systematic int
+	// Shard, Shards: run shard Shard of Shards (0 of 1: all).
+	Shard, Shards int
+	Budget        time.Duration // > 0: start no new run after this much wall time
+	// JSON, JUnit and Artifacts are where the results go ("": nowhere).
+	JSON, JUnit, Artifacts string
+	// Base is every run's configuration but for its seed, or its plan.
+	Base simtest.Config
+}
+
+// Run runs a campaign and writes its results. It exits 1 (a cli.ExitError)
+// when a run failed or the campaign was interrupted, 2 when an output
+// cannot be written.
+func Run(o Options, stdout, stderr io.Writer) error {
+	base, plans, n, start, shard, shards := o.Base, o.Plans, o.Seeds, o.Start, o.Shard, o.Shards
 	// The outputs are checked before any seed runs: a path that cannot be
 	// written is a usage error, not an hour's campaign lost at the end.
-	for _, p := range []struct{ flag, path string }{{"json", *jsonOut}, {"junit", *junitOut}} {
+	for _, p := range []struct{ flag, path string }{{"json", o.JSON}, {"junit", o.JUnit}} {
 		if err := checkWritable(p.path); err != nil {
-			return usageErr("pgdst campaign: --%s: %v", p.flag, err)
+			return cli.Usage("pgdst campaign: --%s: %v", p.flag, err)
 		}
 	}
-	if *artifacts != "" {
-		if err := os.MkdirAll(*artifacts, 0o755); err != nil {
-			return usageErr("pgdst campaign: --artifacts: %v", err)
+	if o.Artifacts != "" {
+		if err := os.MkdirAll(o.Artifacts, 0o755); err != nil {
+			return cli.Usage("pgdst campaign: --artifacts: %v", err)
 		}
-		if err := checkWritable(artifactReportPath(*artifacts)); err != nil {
-			return usageErr("pgdst campaign: --artifacts: %v", err)
+		if err := checkWritable(reportPath(o.Artifacts)); err != nil {
+			return cli.Usage("pgdst campaign: --artifacts: %v", err)
 		}
 	}
 
-	count := shardSize(*n, shard, shards)
+	count := shardSize(n, shard, shards)
 	mk := func(i uint64) job {
 		g := uint64(shard) + i*uint64(shards) // the run's index in the whole campaign
 		// Every run is base but for its seed or, under --systematic,
@@ -313,14 +280,10 @@ func cmdCampaign(args []string, stdout, stderr io.Writer) error {
 		if plans != nil {
 			line := strings.TrimSuffix(plans[g].String(), "\n")
 			c.Faults = line + "\n"
-			repro := fmt.Sprintf("%s --fault '%s'", w.command(base), line)
-			if w.file != nil {
-				repro = w.command(c)
-			}
-			return job{cfg: c, repro: repro, index: g, name: fmt.Sprintf("seed-%d-plan-%d", *start, g), plan: line}
+			return job{cfg: c, repro: cli.Command(c), index: g, name: fmt.Sprintf("seed-%d-plan-%d", start, g), plan: line}
 		}
-		c.Seed = *start + g
-		return job{cfg: c, repro: w.command(c), index: g, name: fmt.Sprintf("seed-%d", c.Seed)}
+		c.Seed = start + g
+		return job{cfg: c, repro: cli.Command(c), index: g, name: fmt.Sprintf("seed-%d", c.Seed)}
 	}
 
 	// Ctrl-C, or the SIGTERM a CI runner or Kubernetes sends at its
@@ -340,62 +303,62 @@ func cmdCampaign(args []string, stdout, stderr io.Writer) error {
 	switch {
 	case plans != nil:
 		fmt.Fprintf(stdout, "campaign: systematic, %d crash points x first %d hits = %d runs on seed %d, %d workers%s\n",
-			len(simtest.CrashPoints()), *systematic, *n, *start, *jobs, w.flagsOf(base))
+			len(simtest.CrashPoints()), o.Systematic, n, start, o.Jobs, cli.Flags(base))
 	case shards > 1:
 		fmt.Fprintf(stdout, "campaign: shard %d/%d of seeds %d..%d (%d seeds) on %d workers%s\n",
-			shard, shards, *start, *start+*n-1, count, *jobs, w.flagsOf(base))
+			shard, shards, start, start+n-1, count, o.Jobs, cli.Flags(base))
 	default:
-		fmt.Fprintf(stdout, "campaign: seeds %d..%d on %d workers%s\n", *start, *start+*n-1, *jobs, w.flagsOf(base))
+		fmt.Fprintf(stdout, "campaign: seeds %d..%d on %d workers%s\n", start, start+n-1, o.Jobs, cli.Flags(base))
 	}
 	progress, finish := progressReporter(count, stderr)
-	opts := campaignOpts{progress: progress, stop: stop, budget: *budget, systematic: plans != nil}
-	if *artifacts != "" {
-		dir := *artifacts
-		opts.onFail = func(j job, r *simtest.Result) (artifactPaths, error) {
-			return writeArtifacts(dir, j.name, j.cfg, r, j.repro)
+	opts := campaignOpts{progress: progress, stop: stop, budget: o.Budget, systematic: plans != nil}
+	if o.Artifacts != "" {
+		dir := o.Artifacts
+		opts.onFail = func(j job, r *simtest.Result) (ArtifactPaths, error) {
+			return WriteArtifacts(dir, j.name, j.cfg, r, j.repro)
 		}
 	}
-	useCores(*jobs)
-	st := runCampaign(count, *jobs, mk, opts)
+	cli.UseCores(o.Jobs)
+	st := runCampaign(count, o.Jobs, mk, opts)
 	finish(st.runs)
 
 	// Whatever ended the campaign, the outputs are written.
-	flags := strings.TrimSpace(w.flagsOf(base))
+	flags := strings.TrimSpace(cli.Flags(base))
 	base.Seed = 0
-	params := campaignParams{
-		Start: *start, Seeds: *n, Systematic: *systematic, ShardCount: shards, Shards: []int{shard},
+	params := Params{
+		Start: start, Seeds: n, Systematic: o.Systematic, ShardCount: shards, Shards: []int{shard},
 		Flags: flags, Config: base,
 	}
-	if *budget > 0 {
-		params.TimeBudget = budget.String()
+	if o.Budget > 0 {
+		params.TimeBudget = cli.Duration(o.Budget)
 	}
 	rep := newCampaignReport(params, st)
 	// The files first: they are what CI keeps, and stdout may be a pipe
 	// already closed.
-	wrote, werr := writeReportFiles(rep, *jsonOut, *junitOut, *artifacts)
+	wrote, werr := writeReportFiles(rep, o.JSON, o.JUnit, o.Artifacts)
 	printCampaign(stdout, rep)
 	if plans != nil {
-		printSystematic(stdout, st, *systematic)
+		printSystematic(stdout, st, o.Systematic)
 	}
 	printWrote(stdout, wrote)
 	if st.artifactErr != nil {
 		fmt.Fprintf(stderr, "pgdst campaign: artifacts: %v\n", st.artifactErr)
 		if werr == nil {
-			werr = &exitError{code: 1}
+			werr = cli.Failed("")
 		}
 	}
 	if werr != nil {
 		return werr
 	}
 	if len(st.failed) > 0 || st.interrupted {
-		return &exitError{code: 1}
+		return cli.Failed("")
 	}
 	return nil
 }
 
 // writeReportFiles writes the report where the flags ask (any may be "")
 // and returns what it wrote. It writes all it can; its error is the first.
-func writeReportFiles(rep *campaignReport, jsonPath, junitPath, artifactsDir string) (wrote []string, err error) {
+func writeReportFiles(rep *Report, jsonPath, junitPath, artifactsDir string) (wrote []string, err error) {
 	keep := func(what string, e error) {
 		if e == nil {
 			wrote = append(wrote, what)
@@ -404,14 +367,14 @@ func writeReportFiles(rep *campaignReport, jsonPath, junitPath, artifactsDir str
 		}
 	}
 	if jsonPath != "" {
-		keep(jsonPath, writeCampaignJSON(jsonPath, rep))
+		keep(jsonPath, writeJSON(jsonPath, rep))
 	}
 	if junitPath != "" {
 		keep(junitPath, writeJUnit(junitPath, rep))
 	}
 	if artifactsDir != "" {
 		keep(fmt.Sprintf("%s (%d failing seeds)", artifactsDir, len(rep.FailingSeeds)),
-			writeCampaignJSON(artifactReportPath(artifactsDir), rep))
+			writeJSON(reportPath(artifactsDir), rep))
 	}
 	return wrote, err
 }
@@ -419,16 +382,6 @@ func writeReportFiles(rep *campaignReport, jsonPath, junitPath, artifactsDir str
 func printWrote(out io.Writer, wrote []string) {
 	if len(wrote) > 0 {
 		fmt.Fprintf(out, "results:        %s\n", strings.Join(wrote, ", "))
-	}
-}
-
-// useCores runs the Go scheduler on as many threads as there are runs at
-// once (unless GOMAXPROCS is set): each run is single-threaded, and a spare
-// core only lets the runtime move a run's goroutines across threads at
-// every handoff, which costs a quarter of a run.
-func useCores(jobs int) {
-	if os.Getenv("GOMAXPROCS") == "" && jobs < runtime.NumCPU() {
-		runtime.GOMAXPROCS(jobs)
 	}
 }
 
@@ -508,7 +461,7 @@ func printSystematic(out io.Writer, st *campaignStats, k int) {
 }
 
 // printCampaign prints a campaign's (or merged campaign's) summary table.
-func printCampaign(out io.Writer, rep *campaignReport) {
+func printCampaign(out io.Writer, rep *Report) {
 	t := rep.Totals
 	fmt.Fprintf(out, "seeds run:      %d", t.Runs)
 	if uint64(t.Runs) < t.Planned {

@@ -1,7 +1,17 @@
-package main
+// Package report is `pgdst report`: it turns a failing run's artifacts
+// (the repro file, and the readable trace when there is one) into one self-contained HTML page: the
+// verdict and failures, a timeline with a lane per process showing its
+// I/O, checkpoints, faults, the crash and recovery, the key events, the
+// config and the fault plan. The page has no external resources (inline
+// CSS, SVG and a few lines of script); the only link out is the relative
+// one to porcupine's visualization, when the campaign wrote it.
+//
+// The page is bounded whatever the trace's size: at most --max-events I/O
+// marks per lane (the rest are counted, and the page says so), a bounded
+// number of lanes and key events.
+package report
 
 import (
-	"flag"
 	"fmt"
 	"html"
 	"io"
@@ -13,68 +23,45 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pgdst/pgdst/harness/cli"
+	"github.com/pgdst/pgdst/harness/repro"
 	"github.com/pgdst/pgdst/simtest"
 )
 
-// pgdst report turns a failing run's artifacts (the repro file, and the
-// readable trace when there is one) into one self-contained HTML page: the
-// verdict and failures, a timeline with a lane per process showing its
-// I/O, checkpoints, faults, the crash and recovery, the key events, the
-// config and the fault plan. The page has no external resources (inline
-// CSS, SVG and a few lines of script); the only link out is the relative
-// one to porcupine's visualization, when the campaign wrote it.
-//
-// The page is bounded whatever the trace's size: at most --max-events I/O
-// marks per lane (the rest are counted, and the page says so), a bounded
-// number of lanes and key events.
+// DefaultEvents is how many I/O marks a lane draws unless --max-events
+// says otherwise.
+const DefaultEvents = 4000
 
 const (
-	defaultReportEvents = 4000 // I/O marks drawn per lane
-	maxReportLanes      = 400
-	maxLanesPerClass    = 64 // backends, autovacuum workers: the later ones share a lane
-	maxKeyEvents        = 2000
-	maxTraceLine        = 64 << 10
-	crashTailLines      = 80 // trace lines shown before the crash
+	maxReportLanes   = 400
+	maxLanesPerClass = 64 // backends, autovacuum workers: the later ones share a lane
+	maxKeyEvents     = 2000
+	maxTraceLine     = 64 << 10
+	crashTailLines   = 80 // trace lines shown before the crash
 )
 
-func cmdReport(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("report", flag.ContinueOnError)
-	out := fs.String("o", "", "write the page here (default: DIR/report-NAME.html for DIR/NAME.repro.json); only with one repro")
-	seed := fs.Uint64("seed", 0, "only the repro of this seed")
-	maxEvents := fs.Int("max-events", defaultReportEvents, "most I/O events drawn per process lane (the rest are counted)")
-	args2, err := parseFlagsAndFiles(fs, args, stdout)
+// Run writes the report page of each repro file arg names (a file, or an
+// artifacts directory's *.repro.json; with seedSet only seed's): to out, or
+// beside the repro as report-NAME.html. maxEvents bounds the I/O marks
+// drawn per process lane.
+func Run(arg, out string, seed uint64, seedSet bool, maxEvents int, stdout, stderr io.Writer) error {
+	paths, err := reproFiles(arg)
 	if err != nil {
-		return err
-	}
-	if len(args2) != 1 {
-		return usageErr("pgdst report: want one artifacts directory or repro file, got %d (usage: pgdst report DIR [-o report.html] [--seed N])", len(args2))
-	}
-	if *maxEvents < 1 {
-		return usageErr("pgdst report: --max-events must be >= 1")
-	}
-	seedSet := false
-	fs.Visit(func(f *flag.Flag) { seedSet = seedSet || f.Name == "seed" })
-	if parseOnly {
-		return errParseOnly
-	}
-
-	paths, err := reproFiles(args2[0])
-	if err != nil {
-		return usageErr("pgdst report: %s", oneLine(err.Error()))
+		return cli.Usage("pgdst report: %s", err)
 	}
 	type item struct {
 		path string
-		r    *Repro
+		r    *repro.File
 	}
 	var items []item
 	var bad []string
 	for _, p := range paths {
-		r, err := readRepro(p)
+		r, err := repro.Read(p)
 		if err != nil {
-			bad = append(bad, oneLine(err.Error()))
+			bad = append(bad, cli.OneLine(err.Error()))
 			continue
 		}
-		if seedSet && r.Seed != *seed {
+		if seedSet && r.Seed != seed {
 			continue
 		}
 		items = append(items, item{p, r})
@@ -85,29 +72,29 @@ func cmdReport(args []string, stdout, stderr io.Writer) error {
 	}
 	switch {
 	case len(items) == 0 && seedSet:
-		return usageErr("pgdst report: no repro file for seed %d in %s", *seed, args2[0])
+		return cli.Usage("pgdst report: no repro file for seed %d in %s", seed, arg)
 	case len(items) == 0 && len(bad) > 0:
-		return usageErr("pgdst report: no readable repro file in %s", args2[0])
+		return cli.Usage("pgdst report: no readable repro file in %s", arg)
 	case len(items) == 0:
-		return usageErr("pgdst report: no repro files (*.repro.json) in %s", args2[0])
-	case len(items) > 1 && *out != "":
-		return usageErr("pgdst report: -o names one page but %s holds %d repro files; pick one with --seed N", args2[0], len(items))
+		return cli.Usage("pgdst report: no repro files (*.repro.json) in %s", arg)
+	case len(items) > 1 && out != "":
+		return cli.Usage("pgdst report: -o names one page but %s holds %d repro files; pick one with --seed N", arg, len(items))
 	}
-	useCores(1)
+	cli.UseCores(1)
 	for _, it := range items {
 		dir, name := artifactName(it.path)
-		dst := *out
+		dst := out
 		if dst == "" {
 			dst = filepath.Join(dir, "report-"+name+".html")
 		}
-		info, err := writeReport(dst, dir, name, it.path, it.r, *maxEvents)
+		info, err := writeReport(dst, dir, name, it.path, it.r, maxEvents)
 		if err != nil {
 			return fmt.Errorf("report for %s: %w", it.path, err)
 		}
 		fmt.Fprintf(stdout, "wrote %s (%s)\n", dst, info)
 	}
 	if len(bad) > 0 {
-		return usageErr("pgdst report: %d repro files could not be read", len(bad))
+		return cli.Usage("pgdst report: %d repro files could not be read", len(bad))
 	}
 	return nil
 }
@@ -136,7 +123,7 @@ func artifactName(path string) (dir, name string) {
 
 // writeReport builds one run's page and writes it to dst; it returns a
 // short description of where the trace came from.
-func writeReport(dst, dir, name, reproPath string, r *Repro, maxEvents int) (string, error) {
+func writeReport(dst, dir, name, reproPath string, r *repro.File, maxEvents int) (string, error) {
 	m := newTraceModel(maxEvents)
 	src := ""
 	tracePath := filepath.Join(dir, name+".trace.txt")
@@ -686,7 +673,7 @@ func (m *traceModel) note(t int64, pid int, text string) {
 
 // fmtUS prints microseconds of virtual time as a duration.
 func fmtUS(us int64) string {
-	return flagDuration(time.Duration(us) * time.Microsecond)
+	return cli.Duration(time.Duration(us) * time.Microsecond)
 }
 
 // Rendering.
@@ -703,18 +690,7 @@ const (
 
 var esc = html.EscapeString
 
-// rowBytesText is the configured row size, or where it comes from.
-func rowBytesText(c simtest.Config) string {
-	switch {
-	case c.RowBytes != 0:
-		return fmt.Sprint(c.RowBytes)
-	case c.Swarm:
-		return "(drawn)"
-	}
-	return "(default: 1000)"
-}
-
-func renderReport(r *Repro, m *traceModel, links reportLinks) string {
+func renderReport(r *repro.File, m *traceModel, links reportLinks) string {
 	var b strings.Builder
 	verdict := "FAIL " + r.Failure.Checker
 	title := fmt.Sprintf("pgdst seed %d: %s", r.Seed, verdict)
@@ -756,7 +732,7 @@ func renderReport(r *Repro, m *traceModel, links reportLinks) string {
 	b.WriteString("<section><h2>Config and fault plan</h2>\n")
 	fmt.Fprintf(&b, "<h3>Resolved config</h3><pre class=\"wrap\">%s</pre>\n", esc(r.ResolvedConfig))
 	b.WriteString("<h3>Fault plan</h3><pre>")
-	lines := planLines(r.Config.Faults)
+	lines := cli.PlanLines(r.Config.Faults)
 	if len(lines) == 0 {
 		b.WriteString("(no faults: the run ends in a power loss after the workload)")
 	}
@@ -765,16 +741,14 @@ func renderReport(r *Repro, m *traceModel, links reportLinks) string {
 	}
 	b.WriteString("</pre>\n")
 	fmt.Fprintf(&b, "<h3>Config</h3><table class=\"facts\">")
-	c := r.Config
-	for _, kv := range [][2]string{
-		{"seed", fmt.Sprint(c.Seed)}, {"workload", c.Workload}, {"clients", fmt.Sprint(c.Clients)}, {"txns per client", fmt.Sprint(c.Txns)},
-		{"writes per txn", fmt.Sprintf("1..%d", c.WritesMax)}, {"think max", c.ThinkMax.String()}, {"isolation", orDefault(c.Isolation, "(drawn / default)")},
-		{"client timeout", c.ClientTimeout.String()}, {"synchronous_commit", map[bool]string{true: "off", false: "on"}[c.AsyncCommit]},
-		{"autocommit inserts", fmt.Sprint(c.Autocommit)}, {"row bytes", rowBytesText(c)},
-		{"swarm", fmt.Sprint(c.Swarm)}, {"pg timings", fmt.Sprint(c.PGTimings)}, {"crash mode", orDefault(c.CrashMode, "(drawn)")},
-		{"crash step", fmt.Sprint(c.CrashStep)}, {"fault intensity", fmt.Sprint(c.FaultIntensity)}, {"bugs", c.Bugs.String()},
-	} {
-		row(kv[0], esc(kv[1]))
+	// The run flags' table says how each field reads on the command
+	// line; the plan is shown above.
+	row("seed", fmt.Sprint(r.Config.Seed))
+	for _, f := range cli.RunFlags {
+		if len(f.JSON) == 0 || f.Words == nil || f.Name == "fault" {
+			continue
+		}
+		row("--"+f.Name, esc(flagValue(f, r.Config)))
 	}
 	b.WriteString("</table></section>\n")
 
@@ -786,7 +760,7 @@ func renderReport(r *Repro, m *traceModel, links reportLinks) string {
 		}
 		b.WriteString("</pre></section>\n")
 	}
-	fmt.Fprintf(&b, "<footer>written by pgdst report, build %s</footer>\n<script>%s</script>\n</body></html>\n", esc(buildID()), reportJS)
+	fmt.Fprintf(&b, "<footer>written by pgdst report, build %s</footer>\n<script>%s</script>\n</body></html>\n", esc(repro.BuildID()), reportJS)
 	return b.String()
 }
 
@@ -1060,3 +1034,22 @@ const reportJS = `
   if(b)b.onclick=function(){var c=document.getElementById('crash-1');if(c)sc.scrollLeft=c.offsetLeft-sc.clientWidth/2;};
 })();
 `
+
+// flagValue is how c's fields read as the flag f: its value when c sets
+// them, "(default X)" or "(default)" when not.
+func flagValue(f cli.RunFlag, c simtest.Config) string {
+	w := f.Words(c)
+	switch {
+	case len(w) > 0 && f.Bool:
+		return "given" // --no-swarm
+	case len(w) > 0:
+		var vals []string // --bug a --bug b: a, b
+		for i := 1; i < len(w); i += 2 {
+			vals = append(vals, w[i])
+		}
+		return strings.Join(vals, ", ")
+	case f.Default != "":
+		return "(default " + f.Default + ")"
+	}
+	return "(default)"
+}

@@ -1,10 +1,11 @@
-package main
+package campaign
 
 import (
 	"runtime"
 	"runtime/debug"
 	"testing"
 
+	"github.com/pgdst/pgdst/harness/cli"
 	"github.com/pgdst/pgdst/simtest"
 )
 
@@ -21,7 +22,7 @@ func BenchmarkCampaign(b *testing.B) {
 	for _, jobs := range []int{1, 2} {
 		b.Run("jobs="+string(rune('0'+jobs)), func(b *testing.B) {
 			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
-			useCores(jobs)
+			cli.UseCores(jobs)
 			st := runCampaign(uint64(b.N), jobs, func(i uint64) job { return job{cfg: simtest.DefaultConfig(i + 1)} }, campaignOpts{})
 			if len(st.failed) != 0 {
 				b.Fatalf("%d seeds failed", len(st.failed))
@@ -46,7 +47,7 @@ func BenchmarkCampaignMemory(b *testing.B) {
 	old := debug.SetGCPercent(simtest.CampaignGCPercent)
 	defer debug.SetGCPercent(old)
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
-	useCores(2)
+	cli.UseCores(2)
 	before := liveHeap()
 	st := runCampaign(uint64(b.N), 2, func(i uint64) job { return job{cfg: simtest.DefaultConfig(i + 1)} }, campaignOpts{})
 	after := liveHeap()

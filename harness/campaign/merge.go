@@ -1,52 +1,41 @@
-package main
+package campaign
 
 import (
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"sort"
 	"time"
+
+	"github.com/pgdst/pgdst/harness/cli"
 )
 
-// cmdMerge combines the JSON results of a campaign's shards into the
-// campaign's: counts summed, failing seeds together by seed, point hits
-// added up. It refuses inputs of different campaigns (anything but the
-// shard differs, the build included) or that cover a shard twice, prints
-// the campaign summary, and exits 1 when the merged campaign failed, was
-// interrupted or misses shards.
-func cmdMerge(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("merge", flag.ContinueOnError)
-	out := fs.String("o", "", "write the merged JSON to this file")
-	junit := fs.String("junit", "", "write the merged results as JUnit XML to this file")
-	inputs, err := parseInterleaved(fs, args, stdout)
-	if err != nil {
-		return err
-	}
-	if len(inputs) == 0 {
-		return usageErr("pgdst merge: no input files (usage: pgdst merge a.json b.json ... [-o out.json])")
-	}
-	if parseOnly {
-		return errParseOnly
-	}
-	for _, p := range []struct{ flag, path string }{{"o", *out}, {"junit", *junit}} {
+// Merge combines the JSON results of a campaign's shards, the files
+// inputs, into the campaign's: counts summed, failing seeds together by
+// seed, point hits added up. It refuses inputs of different campaigns
+// (anything but the shard differs, the build included) or that cover a
+// shard twice, prints the campaign summary, writes the merged JSON to out
+// and JUnit XML to junit (either may be ""), and exits 1 when the merged
+// campaign failed, was interrupted or misses shards.
+func Merge(inputs []string, out, junit string, stdout, stderr io.Writer) error {
+	var err error
+	for _, p := range []struct{ flag, path string }{{"o", out}, {"junit", junit}} {
 		if err := checkWritable(p.path); err != nil {
-			return usageErr("pgdst merge: -%s: %v", p.flag, err)
+			return cli.Usage("pgdst merge: -%s: %v", p.flag, err)
 		}
 	}
-	reps := make([]*campaignReport, len(inputs))
+	reps := make([]*Report, len(inputs))
 	for i, path := range inputs {
-		if reps[i], err = readCampaignReport(path); err != nil {
-			return usageErr("pgdst merge: %v", err)
+		if reps[i], err = ReadReport(path); err != nil {
+			return cli.Usage("pgdst merge: %v", err)
 		}
 	}
 	rep, err := mergeReports(reps, inputs)
 	if err != nil {
-		return usageErr("pgdst merge: %v", err)
+		return cli.Usage("pgdst merge: %v", err)
 	}
-	wrote, werr := writeReportFiles(rep, *out, *junit, "")
-	fmt.Fprintf(stdout, "merge: %d files, shards %s of %d of %s\n", len(inputs), joinInts(rep.Params.Shards), rep.Params.ShardCount, rep.Params.scope())
+	wrote, werr := writeReportFiles(rep, out, junit, "")
+	fmt.Fprintf(stdout, "merge: %d files, shards %s of %d of %s\n", len(inputs), joinInts(rep.Params.Shards), rep.Params.ShardCount, rep.Params.Scope())
 	printCampaign(stdout, rep)
 	printWrote(stdout, wrote)
 	if werr != nil {
@@ -56,45 +45,22 @@ func cmdMerge(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "pgdst merge: shards %s of %d missing: the merged campaign is incomplete\n", joinInts(rep.MissingShards), rep.Params.ShardCount)
 	}
 	if rep.Totals.Failed > 0 || rep.Interrupted || len(rep.MissingShards) > 0 {
-		return &exitError{code: 1}
+		return cli.Failed("")
 	}
 	return nil
 }
 
-// parseInterleaved parses flags that may come before, between or after
-// the positional arguments, and returns those.
-func parseInterleaved(fs *flag.FlagSet, args []string, stdout io.Writer) ([]string, error) {
-	fs.SetOutput(io.Discard)
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				fs.SetOutput(stdout)
-				fmt.Fprintf(stdout, "usage: pgdst %s [flags] FILE...\n", fs.Name())
-				fs.PrintDefaults()
-				return nil, &exitError{code: 0}
-			}
-			return nil, usageErr("pgdst %s: %v", fs.Name(), err)
-		}
-		if fs.NArg() == 0 {
-			return pos, nil
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
-}
-
 // mergeReports combines reports of shards of one campaign; names are
 // their files, for the errors.
-func mergeReports(reps []*campaignReport, names []string) (*campaignReport, error) {
+func mergeReports(reps []*Report, names []string) (*Report, error) {
 	first := reps[0]
-	m := &campaignReport{
-		Format: campaignFormat, Build: first.Build, Params: first.Params,
-		FailuresByChecker: map[string]int{}, CrashesByKind: map[string]int{}, FailingSeeds: []failingSeed{},
+	m := &Report{
+		Format: Format, Build: first.Build, Params: first.Params,
+		FailuresByChecker: map[string]int{}, CrashesByKind: map[string]int{}, FailingSeeds: []FailingSeed{},
 	}
 	m.Params.Shards = nil
 	covered := map[int]string{}
-	points := map[string]*pointStat{}
+	points := map[string]*PointStat{}
 	var wall int64
 	for i, r := range reps {
 		if r.Build != first.Build {
@@ -129,7 +95,7 @@ func mergeReports(reps []*campaignReport, names []string) (*campaignReport, erro
 		for _, p := range r.Points {
 			a := points[p.Name]
 			if a == nil {
-				a = &pointStat{Name: p.Name}
+				a = &PointStat{Name: p.Name}
 				points[p.Name] = a
 			}
 			a.Hits += p.Hits
@@ -166,7 +132,7 @@ func mergeReports(reps []*campaignReport, names []string) (*campaignReport, erro
 
 // paramsDiff names the first parameter, besides the shards, in which two
 // campaigns differ ("" when none does).
-func paramsDiff(a, b campaignParams) string {
+func paramsDiff(a, b Params) string {
 	a.Shards, b.Shards = nil, nil
 	am, bm := paramsMap(a), paramsMap(b)
 	keys := make([]string, 0, len(am)+len(bm))
@@ -189,7 +155,7 @@ func paramsDiff(a, b campaignParams) string {
 
 // paramsMap flattens params to name -> JSON value (config fields as
 // config.NAME).
-func paramsMap(p campaignParams) map[string]string {
+func paramsMap(p Params) map[string]string {
 	out := map[string]string{}
 	flatten := func(prefix string, v any) {
 		b, _ := json.Marshal(v)

@@ -1,4 +1,4 @@
-package main
+package campaign
 
 import (
 	"bufio"
@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pgdst/pgdst/harness/repro"
 	lin "github.com/pgdst/pgdst/linearizability"
 	"github.com/pgdst/pgdst/simtest"
 )
@@ -24,16 +25,16 @@ import (
 // the build is a function of the parameters: the same campaign on any
 // number of workers or shards gives the same counts and failing seeds.
 
-// campaignFormat is the campaign JSON format's version; readers refuse
+// Format is the campaign JSON format's version; readers refuse
 // others.
-const campaignFormat = 1
+const Format = 1
 
-// campaignReport is one campaign JSON file.
-type campaignReport struct {
-	Format int            `json:"format"`
-	Build  string         `json:"build"` // buildID() of the binary that ran it
-	Params campaignParams `json:"params"`
-	Totals campaignTotals `json:"totals"`
+// Report is one campaign JSON file.
+type Report struct {
+	Format int    `json:"format"`
+	Build  string `json:"build"` // repro.BuildID() of the binary that ran it
+	Params Params `json:"params"`
+	Totals Totals `json:"totals"`
 	// FailuresByChecker counts failing runs by the checker that failed
 	// first; CrashesByKind counts runs by how the workload ended.
 	FailuresByChecker map[string]int `json:"failures_by_checker"`
@@ -41,11 +42,11 @@ type campaignReport struct {
 	// Points lists every injection point, in the order of 'pgdst points':
 	// hits summed over the runs, the runs that hit it, the runs whose plan
 	// crashed there. BlindSpots are the points no run hit.
-	Points     []pointStat `json:"points"`
+	Points     []PointStat `json:"points"`
 	BlindSpots []string    `json:"blind_spots"`
 	// FailingSeeds lists the failing runs, by seed (by plan under
 	// --systematic).
-	FailingSeeds []failingSeed `json:"failing_seeds"`
+	FailingSeeds []FailingSeed `json:"failing_seeds"`
 	// Interrupted: Ctrl-C stopped the campaign. TimeBudgetExhausted: the
 	// --time-budget did. Either way the runs done are a prefix of each
 	// shard's seeds, and Totals.Runs < Totals.Planned.
@@ -55,9 +56,9 @@ type campaignReport struct {
 	MissingShards []int `json:"missing_shards,omitempty"`
 }
 
-// campaignParams define a campaign: shards of one campaign differ only in
+// Params define a campaign: shards of one campaign differ only in
 // Shards, and merge refuses inputs that differ in anything else.
-type campaignParams struct {
+type Params struct {
 	Start      uint64 `json:"start"`
 	Seeds      uint64 `json:"seeds"` // of all the shards together
 	Systematic int    `json:"systematic,omitempty"`
@@ -72,8 +73,8 @@ type campaignParams struct {
 	Config simtest.Config `json:"config"`
 }
 
-// campaignTotals are the campaign's sums.
-type campaignTotals struct {
+// Totals are the campaign's sums.
+type Totals struct {
 	Planned       uint64  `json:"planned"` // runs the covered shards were to do
 	Runs          int     `json:"runs"`
 	Failed        int     `json:"failed"`
@@ -86,16 +87,16 @@ type campaignTotals struct {
 	SeedsPerSec   float64 `json:"seeds_per_sec"`
 }
 
-// pointStat is one injection point's totals.
-type pointStat struct {
+// PointStat is one injection point's totals.
+type PointStat struct {
 	Name        string `json:"name"`
 	Hits        uint64 `json:"hits"`
 	RunsHit     int    `json:"runs_hit"`
 	RunsCrashed int    `json:"runs_crashed"`
 }
 
-// failingSeed is one failing run.
-type failingSeed struct {
+// FailingSeed is one failing run.
+type FailingSeed struct {
 	Seed  uint64 `json:"seed"`
 	Index uint64 `json:"index"` // seed - start, or the plan's number under --systematic
 	// Plan is the --systematic run's fault line.
@@ -111,24 +112,24 @@ type failingSeed struct {
 	PorcupineFile string `json:"porcupine_file,omitempty"`
 }
 
-func newCampaignReport(p campaignParams, st *campaignStats) *campaignReport {
-	rep := &campaignReport{
-		Format: campaignFormat, Build: buildID(), Params: p,
-		Totals: campaignTotals{
+func newCampaignReport(p Params, st *campaignStats) *Report {
+	rep := &Report{
+		Format: Format, Build: repro.BuildID(), Params: p,
+		Totals: Totals{
 			Planned: st.planned, Runs: st.runs, Failed: len(st.failed), VirtualNS: int64(st.virtual), Steps: st.steps,
 			FaultsApplied: st.faults, Detected: st.detected, WallNS: int64(st.wall), Workers: st.jobs,
 			SeedsPerSec: quotient(float64(st.runs), st.wall.Seconds()),
 		},
 		FailuresByChecker: st.byChecker, CrashesByKind: st.byCrash,
 		Interrupted: st.interrupted, TimeBudgetExhausted: st.budgetExhausted,
-		FailingSeeds: []failingSeed{},
+		FailingSeeds: []FailingSeed{},
 	}
 	for name, a := range st.points {
-		rep.Points = append(rep.Points, pointStat{Name: name, Hits: a.hits, RunsHit: a.runsHit, RunsCrashed: a.runsCrashed})
+		rep.Points = append(rep.Points, PointStat{Name: name, Hits: a.hits, RunsHit: a.runsHit, RunsCrashed: a.runsCrashed})
 	}
 	rep.settlePoints()
 	for _, f := range st.failed {
-		rep.FailingSeeds = append(rep.FailingSeeds, failingSeed{
+		rep.FailingSeeds = append(rep.FailingSeeds, FailingSeed{
 			Seed: f.seed, Index: f.index, Plan: f.plan, Checker: f.checker, Failures: f.failures, Trace: f.trace, Repro: f.repro,
 			ReproFile: f.artifacts.Repro, TraceFile: f.artifacts.Trace, PorcupineFile: f.artifacts.Porcupine,
 		})
@@ -139,7 +140,7 @@ func newCampaignReport(p campaignParams, st *campaignStats) *campaignReport {
 // settlePoints lists every crash point (hit or not) in the order of
 // 'pgdst points', then any other point hit, by name, and finds the blind
 // spots.
-func (rep *campaignReport) settlePoints() {
+func (rep *Report) settlePoints() {
 	all := simtest.CrashPoints()
 	order := map[string]int{}
 	for i, name := range all {
@@ -147,7 +148,7 @@ func (rep *campaignReport) settlePoints() {
 	}
 	for _, name := range all {
 		if !rep.hasPoint(name) {
-			rep.Points = append(rep.Points, pointStat{Name: name})
+			rep.Points = append(rep.Points, PointStat{Name: name})
 		}
 	}
 	sort.Slice(rep.Points, func(i, j int) bool {
@@ -170,7 +171,7 @@ func (rep *campaignReport) settlePoints() {
 	}
 }
 
-func (rep *campaignReport) hasPoint(name string) bool {
+func (rep *Report) hasPoint(name string) bool {
 	for _, p := range rep.Points {
 		if p.Name == name {
 			return true
@@ -180,14 +181,14 @@ func (rep *campaignReport) hasPoint(name string) bool {
 }
 
 // scope says which runs the campaign was made of.
-func (p campaignParams) scope() string {
+func (p Params) Scope() string {
 	if p.Systematic > 0 {
 		return fmt.Sprintf("%d systematic plans on seed %d", p.Seeds, p.Start)
 	}
 	return fmt.Sprintf("seeds %d..%d", p.Start, p.Start+p.Seeds-1)
 }
 
-func writeCampaignJSON(path string, rep *campaignReport) error {
+func writeJSON(path string, rep *Report) error {
 	b, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
 		return err
@@ -195,24 +196,24 @@ func writeCampaignJSON(path string, rep *campaignReport) error {
 	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
 
-// readCampaignReport reads a campaign JSON file; anything else is an error
+// ReadReport reads a campaign JSON file; anything else is an error
 // of one line.
-func readCampaignReport(path string) (*campaignReport, error) {
+func ReadReport(path string) (*Report, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
-	var rep campaignReport
+	var rep Report
 	if err := dec.Decode(&rep); err != nil {
 		return nil, fmt.Errorf("%s: not a campaign JSON file: %v", path, err)
 	}
 	if dec.More() {
 		return nil, fmt.Errorf("%s: not a campaign JSON file: trailing data after the JSON object", path)
 	}
-	if rep.Format != campaignFormat {
-		return nil, fmt.Errorf("%s: campaign format %d, this build reads format %d", path, rep.Format, campaignFormat)
+	if rep.Format != Format {
+		return nil, fmt.Errorf("%s: campaign format %d, this build reads format %d", path, rep.Format, Format)
 	}
 	p := rep.Params
 	if p.ShardCount < 1 || len(p.Shards) == 0 {
@@ -232,8 +233,8 @@ func readCampaignReport(path string) (*campaignReport, error) {
 	return &rep, nil
 }
 
-// artifactReportPath is where --artifacts puts the campaign's JSON.
-func artifactReportPath(dir string) string { return filepath.Join(dir, "campaign.json") }
+// reportPath is where --artifacts puts the campaign's JSON.
+func reportPath(dir string) string { return filepath.Join(dir, "campaign.json") }
 
 // checkWritable reports whether path can be created or written ("" can).
 func checkWritable(path string) error {
@@ -260,11 +261,11 @@ func checkWritable(path string) error {
 	return os.Remove(path)
 }
 
-// artifactPaths are the files written for one failing run ("" not written).
-type artifactPaths struct{ Repro, Trace, Porcupine string }
+// ArtifactPaths are the files written for one failing run ("" not written).
+type ArtifactPaths struct{ Repro, Trace, Porcupine string }
 
-// list is the paths written.
-func (p artifactPaths) list() []string {
+// List is the paths written.
+func (p ArtifactPaths) List() []string {
 	var out []string
 	for _, s := range []string{p.Repro, p.Trace, p.Porcupine} {
 		if s != "" {
@@ -274,20 +275,20 @@ func (p artifactPaths) list() []string {
 	return out
 }
 
-// writeArtifacts writes a failing run's artifacts to dir: NAME.repro.json
+// WriteArtifacts writes a failing run's artifacts to dir: NAME.repro.json
 // (see repro.go), NAME.trace.txt, the readable trace, and when the
 // registers were found not linearizable, NAME.porcupine.html, porcupine's
 // visualization. The trace comes from running cfg again with the trace
 // on, which is the same run (the trace hashes are compared): only failing
 // runs pay for formatting a trace.
-func writeArtifacts(dir, name string, cfg simtest.Config, res *simtest.Result, command string) (artifactPaths, error) {
-	p := artifactPaths{Repro: filepath.Join(dir, name+".repro.json"), Trace: filepath.Join(dir, name+".trace.txt")}
-	if err := writeRepro(p.Repro, newRepro(cfg, res, command)); err != nil {
-		return artifactPaths{}, err
+func WriteArtifacts(dir, name string, cfg simtest.Config, res *simtest.Result, command string) (ArtifactPaths, error) {
+	p := ArtifactPaths{Repro: filepath.Join(dir, name+".repro.json"), Trace: filepath.Join(dir, name+".trace.txt")}
+	if err := repro.Write(p.Repro, repro.New(cfg, res, command)); err != nil {
+		return ArtifactPaths{}, err
 	}
 	f, err := os.Create(p.Trace)
 	if err != nil {
-		return artifactPaths{Repro: p.Repro}, err
+		return ArtifactPaths{Repro: p.Repro}, err
 	}
 	w := bufio.NewWriterSize(f, 256<<10)
 	cfg.TraceOut = w
@@ -311,10 +312,10 @@ func writeArtifacts(dir, name string, cfg simtest.Config, res *simtest.Result, c
 	return p, nil
 }
 
-// parseShard parses --shard: "" (the whole campaign, 0 of 1), "I/N" with
+// ParseShard parses --shard: "" (the whole campaign, 0 of 1), "I/N" with
 // 0 <= I < N, or "auto/N", which takes I from $JOB_COMPLETION_INDEX as a
 // Kubernetes Indexed Job sets it.
-func parseShard(s string, getenv func(string) string) (i, n int, err error) {
+func ParseShard(s string, getenv func(string) string) (i, n int, err error) {
 	if s == "" {
 		return 0, 1, nil
 	}
@@ -355,7 +356,7 @@ func shardSize(seeds uint64, i, n int) uint64 {
 // what it was asked to) and passes otherwise, a used-up time budget
 // included.
 
-type junitSuites struct {
+type JUnitSuites struct {
 	XMLName  xml.Name     `xml:"testsuites"`
 	Name     string       `xml:"name,attr"`
 	Tests    int          `xml:"tests,attr"`
@@ -400,7 +401,7 @@ type junitText struct {
 
 const junitClass = "pgdst.campaign"
 
-func newJUnit(rep *campaignReport) *junitSuites {
+func newJUnit(rep *Report) *JUnitSuites {
 	wall := fmt.Sprintf("%.3f", time.Duration(rep.Totals.WallNS).Seconds())
 	p := rep.Params
 	s := junitSuite{
@@ -466,10 +467,10 @@ func newJUnit(rep *campaignReport) *junitSuites {
 			s.Failures++
 		}
 	}
-	return &junitSuites{Name: "pgdst", Tests: s.Tests, Failures: s.Failures, Time: wall, Suites: []junitSuite{s}}
+	return &JUnitSuites{Name: "pgdst", Tests: s.Tests, Failures: s.Failures, Time: wall, Suites: []junitSuite{s}}
 }
 
-func writeJUnit(path string, rep *campaignReport) error {
+func writeJUnit(path string, rep *Report) error {
 	b, err := xml.MarshalIndent(newJUnit(rep), "", "  ")
 	if err != nil {
 		return err

@@ -1,14 +1,14 @@
-package main
+package cli
 
 import (
 	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
-	"reflect"
 	"sort"
 	"strings"
 
+	"github.com/pgdst/pgdst/harness/repro"
 	"github.com/pgdst/pgdst/simtest"
 )
 
@@ -30,25 +30,19 @@ import (
 // of a campaign. Under campaign --systematic each run's plan is one of the
 // systematic plans, in place of the file's plan and crash step.
 
-// emptyPlan is the Faults text of an explicit plan without faults: ""
-// would mean "draw a plan from the seed", so the comment keeps it
-// explicit. It is what --no-faults and the shrinker write, and any plan
-// text without a fault line means the same run.
-const emptyPlan = "# no faults\n"
-
-// readConfigFile reads a --config file.
-func readConfigFile(path string) (simtest.Config, error) {
+// ReadConfigFile reads a --config file.
+func ReadConfigFile(path string) (simtest.Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return simtest.Config{}, err
 	}
-	return parseConfigFile(path, b)
+	return ParseConfigFile(path, b)
 }
 
-// parseConfigFile is readConfigFile on the file's bytes (fuzzed:
+// ParseConfigFile is ReadConfigFile on the file's bytes (fuzzed:
 // FuzzParseConfig). It returns a config that Validate accepts, with the
 // seed the file names (0 if none).
-func parseConfigFile(path string, b []byte) (simtest.Config, error) {
+func ParseConfigFile(path string, b []byte) (simtest.Config, error) {
 	// Decoding into a map first checks the syntax of the whole input,
 	// trailing data included, and gives the field names as written.
 	var fields map[string]json.RawMessage
@@ -59,7 +53,7 @@ func parseConfigFile(path string, b []byte) (simtest.Config, error) {
 		return simtest.Config{}, fmt.Errorf("%s: not a JSON config object: null", path)
 	}
 	if _, ok := fields["format"]; ok {
-		r, err := parseRepro(path, b)
+		r, err := repro.Parse(path, b)
 		if err != nil {
 			return simtest.Config{}, err
 		}
@@ -90,18 +84,17 @@ func parseConfigFile(path string, b []byte) (simtest.Config, error) {
 		return simtest.Config{}, fmt.Errorf("%s: not a config file: %v", path, err)
 	}
 	if err := c.Validate(); err != nil {
-		return simtest.Config{}, fmt.Errorf("%s: invalid config: %v", path, err)
+		return simtest.Config{}, fmt.Errorf("%s: invalid config: %s", path, strings.TrimPrefix(err.Error(), "simtest: "))
 	}
 	return c, nil
 }
 
-// configFieldNames are the JSON names of simtest.Config's fields.
+// configFieldNames are the JSON names of the simtest.Config fields a
+// config file may set: the seed, and the fields of the run flags.
 func configFieldNames() map[string]bool {
-	out := map[string]bool{}
-	t := reflect.TypeFor[simtest.Config]()
-	for i := 0; i < t.NumField(); i++ {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
-		if name != "" && name != "-" {
+	out := map[string]bool{"seed": true}
+	for _, f := range RunFlags {
+		for _, name := range f.JSON {
 			out[name] = true
 		}
 	}
