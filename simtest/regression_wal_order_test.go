@@ -15,7 +15,11 @@ import (
 // then would have lost a change recovery starts past. The transam README's
 // "Write-Ahead Log Coding" puts MarkBufferDirty before XLogInsert for that
 // reason; nbtree's logChange now does. Each seed runs with the exact
-// configuration of the campaign that failed it.
+// configuration of the campaign that failed it; all three failed before
+// the fix. The injection point page-after-xloginsert, added next to the
+// planted bug dirty-after-wal-insert that brings the old order back, is a
+// scheduling point in that window and changed these seeds' schedules: the
+// planted bug's test (bugs_test.go) is what keeps the window covered.
 func TestRegressionWALOrder(t *testing.T) {
 	for _, tc := range []struct {
 		name string

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/pgdst/pgdst/engine/buffer"
+	"github.com/pgdst/pgdst/engine/bugs"
 	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/page"
 	"github.com/pgdst/pgdst/engine/pgerr"
@@ -66,6 +67,8 @@ type Config struct {
 	// pointer between the decision and the insertion; it must not take
 	// that lock itself.
 	NeedsFPI func(pageLSN wal.LSN) bool
+	// Bugs switches on planted bugs (engine/bugs); zero in production.
+	Bugs bugs.Set
 }
 
 // Stats counts a relation's activity.
@@ -266,7 +269,12 @@ type blockChange struct {
 // pool, or it skips them, completes, and recovery from its REDO never
 // replays a change that is not on disk.
 func (r *Relation) log(xid xact.XID, rmid, info uint8, blocks []blockChange, main []byte) wal.LSN {
-	r.markDirty(blocks)
+	// Planted bug dirty-after-wal-insert: the buffers are marked dirty
+	// after the record is inserted.
+	late := r.cfg.Bugs.Has(bugs.DirtyAfterWALInsert)
+	if !late {
+		r.markDirty(blocks)
+	}
 	fpis := 0
 	_, end := r.cfg.WAL.InsertWith(func() *wal.Record {
 		fpis = 0
@@ -289,6 +297,13 @@ func (r *Relation) log(xid xact.XID, rmid, info uint8, blocks []blockChange, mai
 			setPageLSN(b.p, end)
 		}
 	})
+	// The record is in the WAL buffers, the pages still locked: a process
+	// may be preempted here, and a checkpoint may take its REDO pointer
+	// past the record meanwhile.
+	r.e.Inject("page-after-xloginsert")
+	if late {
+		r.markDirty(blocks)
+	}
 	if fpis > 0 {
 		r.count(func(s *Stats) { s.FPIs += uint64(fpis) })
 	}

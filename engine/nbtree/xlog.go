@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/pgdst/pgdst/engine/buffer"
+	"github.com/pgdst/pgdst/engine/bugs"
 	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/page"
 	"github.com/pgdst/pgdst/engine/smgr"
@@ -88,8 +89,14 @@ func (ix *Index) logChange(info uint8, bufs []buffer.Buffer, change func(), desc
 	// START_CRIT_SECTION: nothing from here to the WAL insert may fail;
 	// change panics if it cannot apply.
 	change()
-	for _, b := range bufs {
-		p.MarkBufferDirty(b)
+	// Planted bug dirty-after-wal-insert: the buffers are marked dirty
+	// after the record, as this function did until the checkpoint checker
+	// caught it (issue 16).
+	late := ix.cfg.Bugs.Has(bugs.DirtyAfterWALInsert)
+	if !late {
+		for _, b := range bufs {
+			p.MarkBufferDirty(b)
+		}
 	}
 	_, end := ix.cfg.WAL.InsertWith(func() *wal.Record {
 		body := describe()
@@ -99,6 +106,15 @@ func (ix *Index) logChange(info uint8, bufs []buffer.Buffer, change func(), desc
 			buffer.PageSetLSN(p.BufferGetPage(b), end)
 		}
 	})
+	// The record is in the WAL buffers, the pages still locked: a process
+	// may be preempted here, and a checkpoint may take its REDO pointer
+	// past the record meanwhile.
+	ix.e.Inject("page-after-xloginsert")
+	if late {
+		for _, b := range bufs {
+			p.MarkBufferDirty(b)
+		}
+	}
 	return end
 }
 
