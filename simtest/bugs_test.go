@@ -94,7 +94,7 @@ var plantedBugCases = map[string]struct {
 	// the pool: the checkpoint completes without the page. The plain
 	// campaign's pauses at page-after-xloginsert catch it on about 1 seed
 	// in 500 (4 of seeds 1-2000, the first 317); a pause aimed there on
-	// 48 of these 200.
+	// 42 of these 200.
 	"dirty-after-wal-insert": {plan: "pause for=30ms role=backend when point=page-after-xloginsert and prob=0.05 times=8", seeds: 200,
 		checkers: []string{CheckCheckpoint, CheckDurability}, minCaught: 20},
 }
