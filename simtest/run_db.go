@@ -39,10 +39,11 @@ func CrashPoints() []string { return pgproc.PointNames() }
 var crashPoints = pgproc.PointNames()
 
 // pausePoints are where a pause widens a race window: a page marked clean
-// but not yet written, a commit between its WAL and its clog update, a
-// checkpoint between taking REDO and flushing, a WAL write not yet synced.
+// but not yet written, a page change's record inserted with its buffers
+// still locked, a commit between its WAL and its clog update, a checkpoint
+// between taking REDO and flushing, a WAL write not yet synced.
 var pausePoints = []string{
-	"backend-after-snapshot", "bufmgr-before-write", "backend-after-commit-insert", "backend-after-xlogflush",
+	"backend-after-snapshot", "bufmgr-before-write", "page-after-xloginsert", "backend-after-commit-insert", "backend-after-xlogflush",
 	"checkpointer-after-redo", "checkpointer-after-buffers", "walwriter-before-fsync",
 }
 

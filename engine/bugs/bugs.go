@@ -35,6 +35,7 @@ const (
 	FsyncRetry
 	EPQNextVersion
 	DelayChkptByBackend
+	DirtyAfterWALInsert
 	numBugs
 )
 
@@ -82,6 +83,10 @@ var registry = [numBugs]Bug{
 	DelayChkptByBackend: {
 		Name: "delay-chkpt-by-backend",
 		What: "A checkpoint waits while the backends it saw in a commit critical section are in one, instead of while those critical sections last; violates HaveVirtualXIDsDelayingChkpt's comparison of VXIDs, so one backend committing back to back keeps the checkpoint from ever completing (pgdst's own bug until the crash-cycle benchmark's recovery log showed it).",
+	},
+	DirtyAfterWALInsert: {
+		Name: "dirty-after-wal-insert",
+		What: "A heap or B-tree change marks its buffers dirty after inserting its WAL record instead of before; violates the transam README's WAL coding rule (MarkBufferDirty before XLogInsert, see SyncOneBuffer), so a checkpoint that takes its REDO pointer after the record and scans the buffers before they are dirty skips the page, and a crash after it loses a change that redo starts past (pgdst's own B-tree bug until the checkpoint checker found it).",
 	},
 }
 

@@ -170,8 +170,11 @@ func (c *Catalog) Tables() []Table {
 // Create defines a table (CREATE TABLE with a primary key), in the order
 // that keeps every crash consistent:
 //
-//  1. each relation file's creation is WAL-logged (XLOG_SMGR_CREATE, as
-//     RelationCreateStorage does) and the file created;
+//  1. each relation file is created and its creation WAL-logged
+//     (XLOG_SMGR_CREATE), in RelationCreateStorage's order: smgrcreate,
+//     then log_smgrcreate, so that a failed creation leaves no record
+//     (the transam README's "Write-Ahead Logging for Filesystem Actions":
+//     a crash in between leaves a harmless orphan file);
 //  2. build fills the new relations (the index's metapage and root),
 //     WAL-logging as it goes;
 //  3. the new map is WAL-logged and flushed — which makes 1 and 2 durable
@@ -196,10 +199,10 @@ func (c *Catalog) Create(name string, build func(Table) error) (Table, error) {
 	t := Table{Name: name, OID: c.m.NextOID, Heap: smgr.RelFileNumber(c.m.NextOID + 1), Index: smgr.RelFileNumber(c.m.NextOID + 2)}
 	next.Tables = slices.Insert(next.Tables, i, t)
 	for _, rel := range []smgr.RelFileNumber{t.Heap, t.Index} {
-		c.wal.Insert(&wal.Record{Rmid: RMSmgr, Info: InfoCreate, Payload: binary.LittleEndian.AppendUint32(nil, uint32(rel))})
 		if err := c.smgr.Create(rel, smgr.MainForkNum, false); err != nil && !errors.Is(err, env.ErrExist) {
 			return Table{}, err
 		}
+		c.wal.Insert(&wal.Record{Rmid: RMSmgr, Info: InfoCreate, Payload: binary.LittleEndian.AppendUint32(nil, uint32(rel))})
 	}
 	if build != nil {
 		if err := build(t); err != nil {
@@ -214,6 +217,20 @@ func (c *Catalog) Create(name string, build func(Table) error) (Table, error) {
 		c.e.Panicf("could not install the catalog map: %v", err)
 	}
 	return t, nil
+}
+
+// CheckPoint is CheckPointRelationMap: a checkpoint takes and releases the
+// catalog's lock after taking its REDO pointer, so that a map update whose
+// record precedes the REDO pointer has its map file written and fsynced
+// before the checkpoint completes. Create holds the lock from before the
+// record to after the file is durable (write_relmap_file under
+// RelationMappingLock); without this wait a checkpoint could complete
+// between the two, and recovery from its REDO would never replay a record
+// whose map file a crash then lost.
+func (c *Catalog) CheckPoint() {
+	//lint:ignore SA2001 the wait for the holder is the point
+	c.mu.Lock()
+	c.mu.Unlock()
 }
 
 // apply creates the map's relation files that are missing and installs it.

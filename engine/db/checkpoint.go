@@ -65,6 +65,8 @@ func (db *DB) Checkpoint() error {
 		}
 	}
 	e.Inject(PointAfterDelayWait)
+	// CheckPointGuts begins with CheckPointRelationMap.
+	db.Catalog.CheckPoint()
 	if err := db.Clog.Checkpoint(); err != nil {
 		return fmt.Errorf("checkpoint: clog: %w", err)
 	}

@@ -67,11 +67,11 @@ func (db *DB) openTable(name string) (*table, error) {
 	if !ok {
 		return nil, pgerr.New(pgerr.UndefinedTable, "relation %q does not exist", name)
 	}
-	heap, err := heapam.Open(db.e, heapam.Config{Rel: def.Heap, Pool: db.Pool, SMgr: db.SMgr, WAL: db.WAL, NeedsFPI: db.NeedsFPI})
+	heap, err := heapam.Open(db.e, heapam.Config{Rel: def.Heap, Pool: db.Pool, SMgr: db.SMgr, WAL: db.WAL, NeedsFPI: db.NeedsFPI, Bugs: db.cfg.Bugs})
 	if err != nil {
 		return nil, err
 	}
-	idx, err := nbtree.Open(db.e, nbtree.Config{Rel: def.Index, Pool: db.Pool, SMgr: db.SMgr, WAL: db.WAL, NeedsFPI: db.NeedsFPI})
+	idx, err := nbtree.Open(db.e, nbtree.Config{Rel: def.Index, Pool: db.Pool, SMgr: db.SMgr, WAL: db.WAL, NeedsFPI: db.NeedsFPI, Bugs: db.cfg.Bugs})
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +84,7 @@ func (db *DB) openTable(name string) (*table, error) {
 // value; its empty index is built before the catalog names the table.
 func (db *DB) CreateTable(name string) error {
 	_, err := db.Catalog.Create(name, func(def catalog.Table) error {
-		_, err := nbtree.Create(db.e, nbtree.Config{Rel: def.Index, Pool: db.Pool, SMgr: db.SMgr, WAL: db.WAL, NeedsFPI: db.NeedsFPI})
+		_, err := nbtree.Create(db.e, nbtree.Config{Rel: def.Index, Pool: db.Pool, SMgr: db.SMgr, WAL: db.WAL, NeedsFPI: db.NeedsFPI, Bugs: db.cfg.Bugs})
 		return err
 	})
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/pgdst/pgdst/engine/buffer"
+	"github.com/pgdst/pgdst/engine/bugs"
 	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/page"
 	"github.com/pgdst/pgdst/engine/pgerr"
@@ -66,6 +67,8 @@ type Config struct {
 	// pointer between the decision and the insertion; it must not take
 	// that lock itself.
 	NeedsFPI func(pageLSN wal.LSN) bool
+	// Bugs switches on planted bugs (engine/bugs); zero in production.
+	Bugs bugs.Set
 }
 
 // Stats counts a relation's activity.
@@ -250,16 +253,28 @@ func (r *Relation) getBufferForTuple(size int, avoid smgr.BlockNumber) (buffer.B
 // blockChange is one block a record changes (XLogRegisterBuffer).
 type blockChange struct {
 	id       uint8
+	buf      buffer.Buffer // pinned and exclusively locked
 	blk      smgr.BlockNumber
 	p        []byte
 	data     []byte // block data, dropped when a full-page image is taken
 	willInit bool
 }
 
-// log inserts the record for a change already made to the pages of
-// blocks, all of them exclusively locked and marked dirty, and stamps its
-// end LSN on them (XLogInsert + PageSetLSN in one critical section).
+// log ends the critical section of a change already made to the pages of
+// blocks, all of them exclusively locked, in the order of the transam
+// README's "Write-Ahead Log Coding" (heap_insert's): MarkBufferDirty,
+// XLogInsert, PageSetLSN. The buffers must be dirty before the record
+// exists (the README's step 4, see SyncOneBuffer): a checkpoint that takes
+// its REDO pointer after the record must find them dirty when it scans the
+// pool, or it skips them, completes, and recovery from its REDO never
+// replays a change that is not on disk.
 func (r *Relation) log(xid xact.XID, rmid, info uint8, blocks []blockChange, main []byte) wal.LSN {
+	// Planted bug dirty-after-wal-insert: the buffers are marked dirty
+	// after the record is inserted.
+	late := r.cfg.Bugs.Has(bugs.DirtyAfterWALInsert)
+	if !late {
+		r.markDirty(blocks)
+	}
 	fpis := 0
 	_, end := r.cfg.WAL.InsertWith(func() *wal.Record {
 		fpis = 0
@@ -282,10 +297,24 @@ func (r *Relation) log(xid xact.XID, rmid, info uint8, blocks []blockChange, mai
 			setPageLSN(b.p, end)
 		}
 	})
+	// The record is in the WAL buffers, the pages still locked: a process
+	// may be preempted here, and a checkpoint may take its REDO pointer
+	// past the record meanwhile.
+	r.e.Inject("page-after-xloginsert")
+	if late {
+		r.markDirty(blocks)
+	}
 	if fpis > 0 {
 		r.count(func(s *Stats) { s.FPIs += uint64(fpis) })
 	}
 	return end
+}
+
+// markDirty is MarkBufferDirty on each block's buffer.
+func (r *Relation) markDirty(blocks []blockChange) {
+	for _, b := range blocks {
+		r.cfg.Pool.MarkBufferDirty(b.buf)
+	}
 }
 
 // fullPageImage copies a standard page for a full-page image, with its
@@ -426,13 +455,12 @@ func (r *Relation) Insert(tx *Tx, data []byte) (TID, error) {
 	// START_CRIT_SECTION: nothing from here to the WAL insert may fail.
 	hdr := page.HeapTupleHeader{Xmin: uint64(tx.Xid), Cid: tx.Cid, Infomask: page.HeapXmaxInvalid}
 	tid, init := r.putTuple(p, blk, hdr, data)
-	r.cfg.Pool.MarkBufferDirty(buf)
 	info := XLogHeapInsert
 	if init {
 		info |= XLogHeapInitPage
 	}
 	r.log(tx.Xid, RMHeap, info,
-		[]blockChange{{id: 0, blk: blk, p: p, data: tupleData(hdr, data), willInit: init}},
+		[]blockChange{{id: 0, buf: buf, blk: blk, p: p, data: tupleData(hdr, data), willInit: init}},
 		XLHeapInsert{Offnum: tid.Offset}.encode())
 	r.count(func(s *Stats) { s.Inserts++ })
 	return tid, nil
@@ -568,7 +596,6 @@ func (r *Relation) Delete(tx *Tx, tid TID, snap *xact.Snapshot, wait bool) (TMRe
 		t.SetXmax(uint64(tx.Xid))
 		setCmax(tx, t)
 		t.SetCtid(tid)
-		r.cfg.Pool.MarkBufferDirty(buf)
 		x := XLHeapDelete{
 			Xmax: uint64(tx.Xid), Offnum: tid.Offset,
 			Infobits: computeInfobits(t.Infomask(), t.Infomask2()), Cid: t.Cid(),
@@ -576,7 +603,7 @@ func (r *Relation) Delete(tx *Tx, tid TID, snap *xact.Snapshot, wait bool) (TMRe
 		if t.Infomask()&page.HeapComboCID != 0 {
 			x.Flags |= flagComboCID
 		}
-		r.log(tx.Xid, RMHeap, XLogHeapDelete, []blockChange{{id: 0, blk: smgr.BlockNumber(tid.Block), p: p}}, x.encode())
+		r.log(tx.Xid, RMHeap, XLogHeapDelete, []blockChange{{id: 0, buf: buf, blk: smgr.BlockNumber(tid.Block), p: p}}, x.encode())
 		r.cfg.Pool.UnlockReleaseBuffer(buf)
 		r.count(func(s *Stats) { s.Deletes++ })
 		return TMOk, TMFailure{}, nil
@@ -673,10 +700,6 @@ func (r *Relation) Update(tx *Tx, tid TID, newData []byte, snap *xact.Snapshot, 
 		t.SetXmax(uint64(tx.Xid))
 		setCmax(tx, t)
 		t.SetCtid(newTID)
-		pool.MarkBufferDirty(buf)
-		if newBuf != buf {
-			pool.MarkBufferDirty(newBuf)
-		}
 		x := XLHeapUpdate{
 			OldXmax: uint64(tx.Xid), OldOffnum: tid.Offset,
 			OldInfobits: computeInfobits(t.Infomask(), t.Infomask2()),
@@ -689,9 +712,9 @@ func (r *Relation) Update(tx *Tx, tid TID, newData []byte, snap *xact.Snapshot, 
 		if init {
 			info |= XLogHeapInitPage
 		}
-		blocks := []blockChange{{id: 0, blk: newBlk, p: newP, data: tupleData(newHdr, newData), willInit: init}}
+		blocks := []blockChange{{id: 0, buf: newBuf, blk: newBlk, p: newP, data: tupleData(newHdr, newData), willInit: init}}
 		if newBuf != buf {
-			blocks = append(blocks, blockChange{id: 1, blk: oldBlk, p: p})
+			blocks = append(blocks, blockChange{id: 1, buf: buf, blk: oldBlk, p: p})
 		}
 		r.log(tx.Xid, RMHeap, info, blocks, x.encode())
 		if newBuf != buf {
@@ -748,9 +771,8 @@ func (r *Relation) LockTuple(tx *Tx, tid TID, snap *xact.Snapshot, wait bool) (T
 		t.SetInfomask2(page.HeapKeysUpdated)
 		t.SetXmax(uint64(tx.Xid))
 		t.SetCtid(tid) // a lock-only xmax leaves no forward link
-		r.cfg.Pool.MarkBufferDirty(buf)
 		x := XLHeapLock{LockingXid: uint64(tx.Xid), Offnum: tid.Offset, Infobits: computeInfobits(t.Infomask(), t.Infomask2())}
-		r.log(tx.Xid, RMHeap, XLogHeapLock, []blockChange{{id: 0, blk: smgr.BlockNumber(tid.Block), p: p}}, x.encode())
+		r.log(tx.Xid, RMHeap, XLogHeapLock, []blockChange{{id: 0, buf: buf, blk: smgr.BlockNumber(tid.Block), p: p}}, x.encode())
 		r.cfg.Pool.UnlockReleaseBuffer(buf)
 		r.count(func(s *Stats) { s.Locks++ })
 		return TMOk, TMFailure{}, nil
@@ -800,9 +822,8 @@ func (r *Relation) Prune(blk smgr.BlockNumber, oldestXmin xact.XID, o TxOracle) 
 	// START_CRIT_SECTION.
 	x := XLHeapPrune{Horizon: uint64(oldestXmin), Dead: dead}
 	applyPrune(p, x)
-	r.cfg.Pool.MarkBufferDirty(buf)
 	r.log(xact.InvalidXID, RMHeap2, XLogHeap2Prune,
-		[]blockChange{{id: 0, blk: blk, p: p, data: x.encodeOffsets()}}, x.encodeMain())
+		[]blockChange{{id: 0, buf: buf, blk: blk, p: p, data: x.encodeOffsets()}}, x.encodeMain())
 	tids := make([]TID, len(dead))
 	for i, off := range dead {
 		tids[i] = TID{Block: uint32(blk), Offset: off}
@@ -833,9 +854,8 @@ func (r *Relation) VacuumPage(blk smgr.BlockNumber, offsets []page.OffsetNumber)
 	}
 	x := XLHeapPrune{Unused: offsets}
 	applyPrune(p, x)
-	r.cfg.Pool.MarkBufferDirty(buf)
 	r.log(xact.InvalidXID, RMHeap2, XLogHeap2Vacuum,
-		[]blockChange{{id: 0, blk: blk, p: p, data: x.encodeOffsets()}}, x.encodeMain())
+		[]blockChange{{id: 0, buf: buf, blk: blk, p: p, data: x.encodeOffsets()}}, x.encodeMain())
 	r.count(func(s *Stats) { s.Vacuumed += uint64(len(offsets)) })
 	return nil
 }

@@ -211,16 +211,19 @@ func (ix *Index) insertOnPage(buf buffer.Buffer, blk uint32, stack []stackEntry,
 		cpg = p.BufferGetPage(cbuf)
 		bufs = append(bufs, cbuf)
 	}
-	ix.logChange(info, bufs, func() wal.Body {
+	ix.logChange(info, bufs, func() {
 		if _, err := page.AddItemExtended(pg, tup, off, 0); err != nil {
 			ix.e.Panicf("nbtree: relation %d: failed to add item to block %d: %v", ix.cfg.Rel, blk, err)
 		}
+		if cpg != nil {
+			clearIncompleteSplit(cpg)
+		}
+	}, func() wal.Body {
 		body := wal.Body{
 			Blocks: []wal.BlockRef{ix.blockRef(0, blk, pg, tup, false)},
 			Main:   binary.LittleEndian.AppendUint16(nil, uint16(off)),
 		}
 		if cpg != nil {
-			clearIncompleteSplit(cpg)
 			body.Blocks = append(body.Blocks, ix.blockRef(1, cblk, cpg, nil, false))
 		}
 		return body
@@ -311,7 +314,8 @@ func (ix *Index) split(buf buffer.Buffer, blk uint32, off page.OffsetNumber, tup
 	}
 
 	// Build both halves in private pages first (_bt_split's leftpage
-	// workspace), then copy them in inside the record's build function.
+	// workspace), then copy them in inside the critical section
+	// (logChange's change).
 	left := make([]byte, page.BlockSize)
 	initPage(left, opaque{prev: o.prev, next: rblk, level: o.level,
 		flags: o.flags&^(FlagRoot|FlagIncompleteSplit) | FlagIncompleteSplit})
@@ -348,24 +352,29 @@ func (ix *Index) split(buf buffer.Buffer, blk uint32, off page.OffsetNumber, tup
 		cpg = p.BufferGetPage(cbuf)
 		bufs = append(bufs, cbuf)
 	}
-	ix.logChange(info, bufs, func() wal.Body {
+	ix.logChange(info, bufs, func() {
 		lsn := buffer.PageGetLSN(pg)
 		copy(pg, left)
 		buffer.PageSetLSN(pg, lsn)
 		copy(rpg, right)
+		if spg != nil {
+			so := getOpaque(spg)
+			so.prev = rblk
+			setOpaque(spg, so)
+		}
+		if cpg != nil {
+			clearIncompleteSplit(cpg)
+		}
+	}, func() wal.Body {
 		body := wal.Body{Blocks: []wal.BlockRef{
 			ix.blockRef(0, blk, pg, nil, true),
 			ix.blockRef(1, rblk, rpg, nil, true),
 		}}
 		body.Blocks[1].WillInit = true
 		if spg != nil {
-			so := getOpaque(spg)
-			so.prev = rblk
-			setOpaque(spg, so)
 			body.Blocks = append(body.Blocks, ix.blockRef(2, o.next, spg, nil, false))
 		}
 		if cpg != nil {
-			clearIncompleteSplit(cpg)
 			body.Blocks = append(body.Blocks, ix.blockRef(3, cblk, cpg, nil, false))
 		}
 		var m [8]byte
@@ -556,13 +565,14 @@ func (ix *Index) newRoot(lbuf buffer.Buffer, lblk uint32, rbuf buffer.Buffer, rb
 	}
 	m := meta{root: nblk, level: level + 1}
 	defer ix.dropMetaCache()
-	ix.logChange(InfoNewRoot, []buffer.Buffer{nbuf, lbuf, mbuf}, func() wal.Body {
+	mdata := encodeMeta(m)
+	ix.logChange(InfoNewRoot, []buffer.Buffer{nbuf, lbuf, mbuf}, func() {
 		initPage(npg, opaque{prev: NoBlock, next: NoBlock, level: level + 1, flags: FlagRoot})
 		ix.mustAdd(npg, pivotTuple(bkey{}, lblk, true))
 		ix.mustAdd(npg, pivotTuple(hk, rblk, false))
 		clearIncompleteSplit(lpg)
-		mdata := encodeMeta(m)
 		copy(item, mdata)
+	}, func() wal.Body {
 		body := wal.Body{Blocks: []wal.BlockRef{
 			ix.blockRef(0, nblk, npg, nil, true),
 			ix.blockRef(1, lblk, lpg, nil, false),

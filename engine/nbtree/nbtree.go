@@ -93,6 +93,7 @@ import (
 	"fmt"
 
 	"github.com/pgdst/pgdst/engine/buffer"
+	"github.com/pgdst/pgdst/engine/bugs"
 	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/page"
 	"github.com/pgdst/pgdst/engine/smgr"
@@ -152,6 +153,8 @@ type Config struct {
 	// of every page, so that tests grow deep trees from few keys. Zero
 	// means only space limits a page.
 	MaxTuplesPerPage int
+	// Bugs switches on planted bugs (engine/bugs); zero in production.
+	Bugs bugs.Set
 }
 
 // Index is an open B-tree. Its methods may be called by many processes at

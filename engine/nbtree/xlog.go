@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/pgdst/pgdst/engine/buffer"
+	"github.com/pgdst/pgdst/engine/bugs"
 	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/page"
 	"github.com/pgdst/pgdst/engine/smgr"
@@ -72,22 +73,47 @@ func (ix *Index) blockRef(id uint8, blk uint32, pg []byte, data []byte, force bo
 	return r
 }
 
-// logChange is the critical section of every change: under the WAL insert
-// lock build changes the pages and describes them, the record is inserted,
-// and each page gets the record's end LSN (PageSetLSN) before anyone can
-// see it; then the buffers are marked dirty, still exclusively locked.
-func (ix *Index) logChange(info uint8, bufs []buffer.Buffer, build func() wal.Body) wal.LSN {
+// logChange is the critical section of every change, in the order of the
+// transam README's "Write-Ahead Log Coding" (and _bt_insertonpg's): change
+// the exclusively locked pages, MarkBufferDirty, XLogInsert, PageSetLSN.
+// The buffers must be dirty before the record exists (the README's step 4,
+// see SyncOneBuffer): a checkpoint that takes its REDO pointer after the
+// record must find them dirty when it scans the pool, or it skips them,
+// completes, and recovery from its REDO never replays a change that is not
+// on disk. describe builds the record under the WAL insert lock, where the
+// full-page image decision is made against the REDO pointer that the
+// record is inserted under (XLogInsertRecord's RedoRecPtr re-check); the
+// record's end LSN goes on every page before the insert lock is released.
+func (ix *Index) logChange(info uint8, bufs []buffer.Buffer, change func(), describe func() wal.Body) wal.LSN {
 	p := ix.cfg.Pool
+	// START_CRIT_SECTION: nothing from here to the WAL insert may fail;
+	// change panics if it cannot apply.
+	change()
+	// Planted bug dirty-after-wal-insert: the buffers are marked dirty
+	// after the record, as this function did until the checkpoint checker
+	// caught it (issue 16).
+	late := ix.cfg.Bugs.Has(bugs.DirtyAfterWALInsert)
+	if !late {
+		for _, b := range bufs {
+			p.MarkBufferDirty(b)
+		}
+	}
 	_, end := ix.cfg.WAL.InsertWith(func() *wal.Record {
-		body := build()
+		body := describe()
 		return &wal.Record{Rmid: RMBtree, Info: info, Payload: body.Encode(nil)}
 	}, func(_, end wal.LSN) {
 		for _, b := range bufs {
 			buffer.PageSetLSN(p.BufferGetPage(b), end)
 		}
 	})
-	for _, b := range bufs {
-		p.MarkBufferDirty(b)
+	// The record is in the WAL buffers, the pages still locked: a process
+	// may be preempted here, and a checkpoint may take its REDO pointer
+	// past the record meanwhile.
+	ix.e.Inject("page-after-xloginsert")
+	if late {
+		for _, b := range bufs {
+			p.MarkBufferDirty(b)
+		}
 	}
 	return end
 }
@@ -127,10 +153,11 @@ func Create(e *env.Env, cfg Config) (*Index, error) {
 	}
 	p := cfg.Pool
 	mpg, rpg := p.BufferGetPage(mbuf), p.BufferGetPage(rbuf)
-	ix.logChange(InfoMeta, []buffer.Buffer{mbuf, rbuf}, func() wal.Body {
+	ix.logChange(InfoMeta, []buffer.Buffer{mbuf, rbuf}, func() {
 		initPage(mpg, opaque{prev: NoBlock, next: NoBlock, flags: FlagMeta})
 		ix.mustAdd(mpg, encodeMeta(meta{root: rblk, level: 0}))
 		initPage(rpg, opaque{prev: NoBlock, next: NoBlock, flags: FlagLeaf | FlagRoot})
+	}, func() wal.Body {
 		body := wal.Body{Blocks: []wal.BlockRef{
 			ix.blockRef(0, mblk, mpg, nil, true),
 			ix.blockRef(1, rblk, rpg, nil, true),
@@ -164,8 +191,9 @@ func (ix *Index) Delete(key uint64, tid page.ItemPointer) (bool, error) {
 		ix.relbuf(buf)
 		return false, nil
 	}
-	ix.logChange(InfoVacuum, []buffer.Buffer{buf}, func() wal.Body {
+	ix.logChange(InfoVacuum, []buffer.Buffer{buf}, func() {
 		page.IndexTupleDelete(pg, off)
+	}, func() wal.Body {
 		return wal.Body{
 			Blocks: []wal.BlockRef{ix.blockRef(0, blk, pg, binary.LittleEndian.AppendUint16(nil, uint16(off)), false)},
 			Main:   binary.LittleEndian.AppendUint16(nil, 1),

@@ -16,6 +16,7 @@ type Point struct {
 // else), and simtest crashes at each of them.
 var Points = []Point{
 	{"backend-after-snapshot", "backend", "a statement has its snapshot and has touched no row: nothing of it is in the WAL, and a pause here lets other transactions commit updates that its own must follow along the update chain (EvalPlanQual)"},
+	{"page-after-xloginsert", "initdb, backend, autovacuum worker", "a heap or B-tree change's record is in the WAL buffers and its pages, still exclusively locked, carry its LSN: they must already be dirty (MarkBufferDirty before XLogInsert), since a checkpoint that takes its REDO pointer now is past the record"},
 	{"backend-after-commit-insert", "backend", "the commit record is in the WAL buffers, not yet on disk: the transaction must be lost if it never flushes, kept if a later flush takes it along"},
 	{"backend-after-xlogflush", "backend", "the commit record is durable but the clog does not say committed yet and the client has no answer: recovery must redo the commit"},
 	{"backend-after-clog-update", "backend", "the clog page in memory says committed; the commit is durable, not acknowledged"},

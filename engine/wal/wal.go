@@ -164,10 +164,13 @@ func (w *WAL) Insert(rec *Record) (start, end LSN) {
 
 // InsertWith inserts the record build returns and then calls placed with
 // its start and end LSN, both under the insert lock. Callers that must
-// order a page change with its record do both inside: build decides
-// full-page images against the REDO pointer and changes the page; placed
-// stamps the record's end LSN on the page (PageSetLSN after XLogInsert,
-// with the buffer still locked). placed may be nil.
+// order a page change with its record use both: build decides full-page
+// images against the REDO pointer; placed stamps the record's end LSN on
+// the page (PageSetLSN after XLogInsert, with the buffer still locked).
+// The page must be changed and its buffer marked dirty before the call
+// (the transam README's "Write-Ahead Log Coding"), so that a checkpoint
+// that takes its REDO pointer after the record finds the buffer dirty.
+// placed may be nil.
 func (w *WAL) InsertWith(build func() *Record, placed func(start, end LSN)) (start, end LSN) {
 	w.insertMu.Lock()
 	rec := build()
