@@ -8,6 +8,8 @@ import (
 	"io"
 	"sort"
 	"time"
+
+	"github.com/pgdst/pgdst/simtest"
 )
 
 // cmdMerge combines the JSON results of a campaign's shards into the
@@ -123,6 +125,10 @@ func mergeReports(reps []*campaignReport, names []string) (*campaignReport, erro
 		for k, v := range r.FailuresByChecker {
 			m.FailuresByChecker[k] += v
 		}
+		if m.OnlineCheckers == nil {
+			m.OnlineCheckers = simtest.CheckerCounts{}
+		}
+		m.OnlineCheckers.Add(r.OnlineCheckers)
 		for k, v := range r.CrashesByKind {
 			m.CrashesByKind[k] += v
 		}
