@@ -89,6 +89,11 @@ var plantedBugCases = map[string]struct {
 	// "could not read block 0 ... read only 0 of 8192 bytes").
 	"fsync-retry": {plan: "fsync-eio when file=heap and role=checkpointer\ncrash mode=drop-all when role=checkpointer and point=checkpointer-after-control#2", seeds: 200,
 		checkers: []string{CheckCheckpoint, CheckDurability, CheckLinearizability, CheckIsolation, CheckBank, CheckRecovery}, minCaught: 10},
+	// Every recovery that replayed a change ends in an end-of-recovery
+	// checkpoint whose control file names a REDO pointer past buffers
+	// still dirty: the checkpoint checker, which watches recovery, sees
+	// it at the update itself (on 181 of 200 default seeds).
+	"end-of-recovery-ckpt-early-control": {seeds: 100, checkers: []string{CheckCheckpoint}, minCaught: 70},
 }
 
 func TestPlantedBugsAllCovered(t *testing.T) {

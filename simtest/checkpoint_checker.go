@@ -25,7 +25,7 @@ type checkpointChecker struct {
 func (c *checkpointChecker) controlUpdated() {
 	d := c.instance()
 	if d == nil {
-		c.res.Online.skipped(countControlUpdates, "no running instance (recovering)", 1)
+		c.res.Online.skipped(countControlUpdates, "no instance", 1)
 		return
 	}
 	c.res.Online.judged(countControlUpdates, 1)

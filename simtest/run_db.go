@@ -141,15 +141,16 @@ func runDB(res *Result, rc resolved, node *Node, rng *Rand, trace *Trace) {
 			installed = true
 		}
 	})
-	// The online checkers see the instance the postmaster runs until the
-	// workload ends, then the final recovery's (finalDB).
+	// The online checkers see the postmaster's shared memory until the
+	// workload ends (its startup process's recovery included), then the
+	// final recovery's (finalDB), from its creation.
 	var finalDB *db.DB
 	finalRecovery := false
 	checkers := installOnlineCheckers(res, node, rc.engine.SegBlocks, func() *db.DB {
 		if finalRecovery {
 			return finalDB
 		}
-		return pm.DB()
+		return pm.Shared()
 	})
 	defer checkers.uninstall(node)
 	sim.Spawn("postmaster", pm.Main)
@@ -227,9 +228,14 @@ func runDB(res *Result, rc resolved, node *Node, rng *Rand, trace *Trace) {
 		recovered := false
 		var openErr error
 		sim.Spawn("startup", func() {
-			finalDB = nil
-			d, stats, err := db.Open(node.Env, rc.engine, db.RegisterAccessMethods)
+			// A standalone startup (db.Open's steps), whose shared
+			// memory the online checkers watch from the start.
+			d, err := db.NewShared(node.Env, rc.engine)
 			finalDB = d
+			var stats db.RecoveryStats
+			if err == nil {
+				stats, err = d.StartupXLOG(db.RegisterAccessMethods, false)
+			}
 			if err != nil {
 				openErr = err
 				return

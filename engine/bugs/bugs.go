@@ -35,6 +35,7 @@ const (
 	FsyncRetry
 	EPQNextVersion
 	DelayChkptByBackend
+	EndOfRecoveryCkptEarlyControl
 	numBugs
 )
 
@@ -82,6 +83,10 @@ var registry = [numBugs]Bug{
 	DelayChkptByBackend: {
 		Name: "delay-chkpt-by-backend",
 		What: "A checkpoint waits while the backends it saw in a commit critical section are in one, instead of while those critical sections last; violates HaveVirtualXIDsDelayingChkpt's comparison of VXIDs, so one backend committing back to back keeps the checkpoint from ever completing (pgdst's own bug until the crash-cycle benchmark's recovery log showed it).",
+	},
+	EndOfRecoveryCkptEarlyControl: {
+		Name: "end-of-recovery-ckpt-early-control",
+		What: "The end-of-recovery checkpoint inserts its record and updates the control file before it writes and fsyncs the buffers redo dirtied, instead of after; violates CreateCheckPoint's order (CheckPointGuts before the control file names the new REDO), so a crash while those buffers are written starts the next recovery past changes that are on no disk.",
 	},
 }
 
