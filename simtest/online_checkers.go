@@ -26,6 +26,7 @@ import (
 // Online checker event kinds, the keys of CheckerCounts.
 const (
 	countPageWrites     = CheckWALBeforeData + ": data page writes"
+	countPageWritesRedo = CheckWALBeforeData + ": of those, during redo" // + " by " + process
 	countControlUpdates = CheckCheckpoint + ": control file updates"
 	countCkptWaits      = "checkpoint-liveness: checkpoint waits"
 )
@@ -120,7 +121,7 @@ func installOnlineCheckers(res *Result, node *Node, segBlocks uint32, instance f
 		res.Online = CheckerCounts{}
 	}
 	oc := &onlineCheckers{
-		walBeforeData: &walBeforeDataChecker{res: res, disk: node.Disk, instance: instance},
+		walBeforeData: &walBeforeDataChecker{res: res, disk: node.Disk, sim: node.Sim, instance: instance},
 		checkpoint:    &checkpointChecker{res: res, disk: node.Disk, segBlocks: segBlocks, instance: instance},
 		liveness:      newCheckpointLivenessChecker(res),
 	}

@@ -13,7 +13,8 @@ import (
 
 // TestOnlineCheckersSeeRecovery: the online checkers judge every
 // control-file update and every data-page write of a run, the startup
-// processes' recoveries and the final one included, and skip none.
+// processes' recoveries and the final one included, and skip none; among
+// those writes are the background writer's during redo.
 func TestOnlineCheckersSeeRecovery(t *testing.T) {
 	var pageWrites uint64
 	for _, r := range runSeeds(40, DefaultConfig) {
@@ -26,6 +27,7 @@ func TestOnlineCheckersSeeRecovery(t *testing.T) {
 		if c := r.Online[countPageWrites]; c != nil {
 			pageWrites += c.Judged
 		}
+
 		// The boot, each crash-restart and each recovery attempt write
 		// the control file at their start and at their end-of-recovery
 		// checkpoint: at least the boot's and the final recovery's.
@@ -33,6 +35,31 @@ func TestOnlineCheckersSeeRecovery(t *testing.T) {
 		require.GreaterOrEqual(t, r.Online[countControlUpdates].Judged, uint64(4), "seed %d", r.Seed)
 	}
 	require.Positive(t, pageWrites)
+}
+
+// TestBgwriterWritesDuringRedo: in PostgreSQL 15's layout the background
+// writer runs beside the startup process and writes the pages redo
+// dirties; the WAL-before-data checker judges those writes against the
+// durable WAL on disk. It writes only buffers the clock sweep is about to
+// reuse (BgBufferSync skips recently used ones), so redo must cycle
+// through shared buffers: large rows, many of them; and redo is quick, so
+// the startup process is paused in the middle of the crash-restart's redo
+// for the bgwriter to get a turn.
+func TestBgwriterWritesDuringRedo(t *testing.T) {
+	var bgwriterRedo uint64
+	for _, r := range runSeeds(10, func(seed uint64) Config {
+		c := DefaultConfig(seed)
+		c.Workload, c.RowBytes, c.Txns, c.Clients = WorkloadInsert, 2000, 40, 8
+		c.Faults = "kill role=backend when point=backend-before-ack#150\npause for=50ms role=startup when point=startup-after-redo-record#250\n"
+		return c
+	}) {
+		require.True(t, r.OK, "seed %d: %v", r.Seed, r.Failures)
+		if c := r.Online[countPageWritesRedo+" by bgwriter"]; c != nil {
+			bgwriterRedo += c.Judged
+		}
+	}
+	t.Logf("the bgwriter wrote %d pages during redo", bgwriterRedo)
+	require.Positive(t, bgwriterRedo, "the background writer wrote nothing during redo")
 }
 
 // TestEndOfRecoveryCheckpointOrderCaughtOnline: planted bug

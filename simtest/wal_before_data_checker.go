@@ -33,6 +33,7 @@ import (
 type walBeforeDataChecker struct {
 	res      *Result
 	disk     *SimDisk
+	sim      *Sim // for the writing process's name
 	instance func() *db.DB
 }
 
@@ -47,6 +48,13 @@ func (c *walBeforeDataChecker) diskOp(op DiskOp) {
 		return
 	}
 	c.res.Online.judged(countPageWrites, blocks)
+	if d.WAL == nil {
+		who := "?"
+		if c.sim != nil && c.sim.cur != nil {
+			who = c.sim.cur.name
+		}
+		c.res.Online.judged(countPageWritesRedo+" by "+who, blocks)
+	}
 	for off := 0; off < len(op.Data); off += page.BlockSize {
 		lsn := page.LSN(op.Data[off : off+page.BlockSize])
 		if lsn == 0 {
