@@ -15,10 +15,12 @@ import (
 // (checkpoint_liveness_checker.go). They are observers: registered on the
 // node before the postmaster starts and kept across every crash-restart,
 // every recovery the plan crashes and the final recovery with its
-// end-of-recovery checkpoint. What they need of the engine they take from
-// the instance running at the moment of the event (the postmaster's shared
-// memory, which exists from before the startup process runs), never from
-// the code path that is supposed to have done the right thing.
+// end-of-recovery checkpoint; initdb's image is built under them too
+// (initdb_image.go), and each run adds the build's counts to its own. What
+// they need of the engine they take from the instance running at the
+// moment of the event (the postmaster's shared memory, which exists from
+// before the startup process runs) or from the disk, never from the code
+// path that is supposed to have done the right thing.
 //
 // Each counts the events it judged and those it skipped, by reason, so a
 // campaign shows what its verdicts cover.
@@ -27,8 +29,11 @@ import (
 const (
 	countPageWrites     = CheckWALBeforeData + ": data page writes"
 	countPageWritesRedo = CheckWALBeforeData + ": of those, during redo" // + " by " + process
-	countControlUpdates = CheckCheckpoint + ": control file updates"
-	countCkptWaits      = "checkpoint-liveness: checkpoint waits"
+	// countPageWritesNoInstance counts page writes with no shared memory
+	// at all (none so far: initdb writes no relation page itself).
+	countPageWritesNoInstance = CheckWALBeforeData + ": of those, with no instance"
+	countControlUpdates       = CheckCheckpoint + ": control file updates"
+	countCkptWaits            = "checkpoint-liveness: checkpoint waits"
 )
 
 // CheckerCount is what an online checker did with one kind of event.
@@ -112,17 +117,18 @@ type onlineCheckers struct {
 	liveness      *checkpointLivenessChecker
 }
 
-// installOnlineCheckers registers the online checkers on node; instance
-// says which instance is running (nil between a crash and the next
-// startup's shared memory). They stay until uninstall, after the final
-// recovery.
-func installOnlineCheckers(res *Result, node *Node, segBlocks uint32, instance func() *db.DB) *onlineCheckers {
+// installOnlineCheckers registers the online checkers on node, for a
+// cluster made with cfg's WAL segment and relation segment sizes; instance
+// is the shared memory of the running instance, nil when none exists
+// (initdb, the moment between a crash and the next startup's shared
+// memory). They stay until uninstall.
+func installOnlineCheckers(res *Result, node *Node, cfg db.Config, instance func() *db.DB) *onlineCheckers {
 	if res.Online == nil {
 		res.Online = CheckerCounts{}
 	}
 	oc := &onlineCheckers{
-		walBeforeData: &walBeforeDataChecker{res: res, disk: node.Disk, sim: node.Sim, instance: instance},
-		checkpoint:    &checkpointChecker{res: res, disk: node.Disk, segBlocks: segBlocks, instance: instance},
+		walBeforeData: &walBeforeDataChecker{res: res, disk: node.Disk, sim: node.Sim, wal: cfg.WAL, instance: instance},
+		checkpoint:    &checkpointChecker{res: res, disk: node.Disk, segBlocks: cfg.SegBlocks, instance: instance},
 		liveness:      newCheckpointLivenessChecker(res),
 	}
 	sim := node.Sim

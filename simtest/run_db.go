@@ -146,13 +146,14 @@ func runDB(res *Result, rc resolved, node *Node, rng *Rand, trace *Trace) {
 	// final recovery's (finalDB), from its creation.
 	var finalDB *db.DB
 	finalRecovery := false
-	checkers := installOnlineCheckers(res, node, rc.engine.SegBlocks, func() *db.DB {
+	checkers := installOnlineCheckers(res, node, rc.engine, func() *db.DB {
 		if finalRecovery {
 			return finalDB
 		}
 		return pm.Shared()
 	})
 	defer checkers.uninstall(node)
+	res.Online.Add(img.online) // initdb's events, judged when the image was built
 	sim.Spawn("postmaster", pm.Main)
 	wl.startClients(listener)
 	plan := dbPlan(c, rc, rng.Fork(4), sim.Steps())

@@ -21,7 +21,8 @@ import (
 //
 //   - once the WAL is open for writing (the end of redo on), it reads the
 //     WAL's flushed pointer from the running instance;
-//   - while redo runs, the WAL is not written and nothing flushes it: the
+//   - while redo runs (and in initdb, before any instance), the WAL is not
+//     written through an instance and nothing flushes it: the
 //     pages redo dirtied carry LSNs of records read from pg_wal, which are
 //     safe to write only because that WAL is already on the medium
 //     (SyncDataDirectory fsynced it, or a power loss left it there). So it
@@ -34,6 +35,7 @@ type walBeforeDataChecker struct {
 	res      *Result
 	disk     *SimDisk
 	sim      *Sim // for the writing process's name
+	wal      wal.Config
 	instance func() *db.DB
 }
 
@@ -43,12 +45,10 @@ func (c *walBeforeDataChecker) diskOp(op DiskOp) {
 	}
 	blocks := uint64(len(op.Data) / page.BlockSize)
 	d := c.instance()
-	if d == nil {
-		c.res.Online.skipped(countPageWrites, "no instance", blocks)
-		return
-	}
 	c.res.Online.judged(countPageWrites, blocks)
-	if d.WAL == nil {
+	if d == nil {
+		c.res.Online.judged(countPageWritesNoInstance, blocks)
+	} else if d.WAL == nil {
 		who := "?"
 		if c.sim != nil && c.sim.cur != nil {
 			who = c.sim.cur.name
@@ -60,15 +60,16 @@ func (c *walBeforeDataChecker) diskOp(op DiskOp) {
 		if lsn == 0 {
 			continue // a new page no record has changed yet
 		}
-		if w := d.WAL; w != nil {
+		if d != nil && d.WAL != nil {
+			w := d.WAL
 			if flushed := w.Flushed(); lsn > flushed {
 				c.res.fail(CheckWALBeforeData, "%s block %d written with pd_lsn %s but WAL is durable only to %s",
 					op.Path, (op.Off+int64(off))/page.BlockSize, lsn, flushed)
 			}
 			continue
 		}
-		if !c.walDurableBefore(d.Config().WAL, lsn) {
-			c.res.fail(CheckWALBeforeData, "%s block %d written during redo with pd_lsn %s, but the WAL below it is not durable on disk",
+		if !c.walDurableBefore(c.wal, lsn) {
+			c.res.fail(CheckWALBeforeData, "%s block %d written with pd_lsn %s while no WAL is open for writing (redo, initdb), but the WAL below it is not durable on disk",
 				op.Path, (op.Off+int64(off))/page.BlockSize, lsn)
 		}
 	}
