@@ -77,8 +77,8 @@ func (l *checkpointLivenessChecker) judge(end time.Duration, fair bool, why stri
 	}
 	l.res.Online.judged(countCkptWaits, n)
 	if l.start >= 0 && end-l.start > ckptDelayWaitMax {
-		l.res.fail(CheckLiveness, "the checkpoint that took its REDO pointer at %v was still waiting for commits in their critical section %v later, when the workload ended (without faults the wait ends within %v)",
-			l.start, end-l.start, ckptDelayWaitMax)
+		l.res.fail(CheckLiveness, "the checkpoint that took its REDO pointer at %v was still waiting for commits in their critical section %v later, at %v (without faults the wait ends within %v)",
+			l.start, end-l.start, end, ckptDelayWaitMax)
 		return
 	}
 	if l.longest > ckptDelayWaitMax {
