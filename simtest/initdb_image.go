@@ -28,6 +28,7 @@ package simtest
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -57,6 +58,9 @@ type initdbImage struct {
 	steps   uint64
 	lastID  int   // the highest process ID the build used
 	err     error // initdb failed: every run with this key fails so
+	// online is what the online checkers judged of initdb's events;
+	// each run that copies the image adds it to its own counts.
+	online CheckerCounts
 }
 
 // imageSeed seeds every image build; it is not any run's seed.
@@ -107,13 +111,21 @@ func buildImage(k imageKey, trace *Trace) *initdbImage {
 	node := NewNode(NewRand(imageSeed), trace, DefaultSchedConfig, k.lat)
 	img := &initdbImage{disk: node.Disk}
 	var initErr error
+	// The online checkers watch initdb as they watch a run, from before
+	// its first write.
+	var d *db.DB
+	res := &Result{OK: true}
+	checkers := installOnlineCheckers(res, node, cfg, func() *db.DB { return d })
 	node.Sim.Spawn("initdb", func() {
 		if initErr = db.InitDB(node.Env, cfg); initErr != nil {
 			return
 		}
-		d, _, err := db.Open(node.Env, cfg, db.RegisterAccessMethods)
-		if err != nil {
-			initErr = err
+		// db.Open's steps, so the checkers see the shared memory from
+		// its creation.
+		if d, initErr = db.NewShared(node.Env, cfg); initErr != nil {
+			return
+		}
+		if _, initErr = d.StartupXLOG(db.RegisterAccessMethods, false); initErr != nil {
 			return
 		}
 		if initErr = d.CreateTable(table); initErr != nil {
@@ -130,9 +142,13 @@ func buildImage(k imageKey, trace *Trace) *initdbImage {
 	})
 	st := node.Sim.Run()
 	node.Sim.KillAll()
+	checkers.uninstall(node)
+	img.online = res.Online
 	switch {
 	case st.Kind != StopAllDone || initErr != nil:
 		img.err = fmt.Errorf("initdb: %v %v", st, initErr)
+	case !res.OK:
+		img.err = fmt.Errorf("initdb: %s", strings.Join(res.Failures, "; "))
 	case !node.Disk.quiescent():
 		img.err = fmt.Errorf("initdb: left unsynced writes or directory entries (initdb must end with every file durable)")
 	}

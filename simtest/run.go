@@ -244,6 +244,9 @@ type Result struct {
 	// synchronous_commit = off (within PostgreSQL's bound, or the run
 	// fails).
 	AsyncLost int
+	// Online counts, per kind of event, the events the online checkers
+	// judged and those they skipped, by reason (online_checkers.go).
+	Online CheckerCounts
 }
 
 // TraceString is the 16-hex-digit trace hash.

@@ -7,13 +7,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pgdst/pgdst/engine/buffer"
 	"github.com/pgdst/pgdst/engine/db"
 	"github.com/pgdst/pgdst/engine/env"
-	"github.com/pgdst/pgdst/engine/page"
 	pgproc "github.com/pgdst/pgdst/engine/proc"
-	"github.com/pgdst/pgdst/engine/smgr"
-	"github.com/pgdst/pgdst/engine/wal"
 	"github.com/pgdst/pgdst/fault"
 )
 
@@ -146,7 +142,19 @@ func runDB(res *Result, rc resolved, node *Node, rng *Rand, trace *Trace) {
 			installed = true
 		}
 	})
-	node.Watch = func(op DiskOp) { checkWALBeforeData(res, pm.DB(), op) }
+	// The online checkers see the postmaster's shared memory until the
+	// workload ends (its startup process's recovery included), then the
+	// final recovery's (finalDB), from its creation.
+	var finalDB *db.DB
+	finalRecovery := false
+	checkers := installOnlineCheckers(res, node, rc.engine, func() *db.DB {
+		if finalRecovery {
+			return finalDB
+		}
+		return pm.Shared()
+	})
+	defer checkers.uninstall(node)
+	res.Online.Add(img.online) // initdb's events, judged when the image was built
 	sim.Spawn("postmaster", pm.Main)
 	wl.startClients(listener)
 	plan := dbPlan(c, rc, rng.Fork(4), sim.Steps())
@@ -156,25 +164,10 @@ func runDB(res *Result, rc resolved, node *Node, rng *Rand, trace *Trace) {
 	for _, idx := range indexes {
 		runner.indexRels[idx] = true
 	}
-	var liveness ckptLiveness
-	liveness.start = -1
-	sim.SetInjectHook(func(p string) bool {
-		switch p {
-		case db.PointAfterRedo:
-			liveness.redoTaken(sim.Now())
-		case db.PointAfterDelayWait:
-			liveness.waitEnded(sim.Now())
-		case db.PointAfterControl:
-			checkCheckpointComplete(res, pm.DB(), node.Disk, rc.engine.SegBlocks)
-			liveness.completed()
-		}
-		return false
-	})
 	st := sim.Run()
-	sim.SetInjectHook(nil)
 	sim.SetPanicKillsProcess(false)
 	node.postmaster = false
-	node.Watch = nil
+	finalRecovery = true
 	res.CrashRestarts = pm.Crashes()
 	if err := pm.Fatal(); err != nil {
 		// The postmaster gave up: a startup process failed. Under an
@@ -194,9 +187,7 @@ func runDB(res *Result, rc resolved, node *Node, rng *Rand, trace *Trace) {
 	if st.Kind == StopFault {
 		planStop = 1 // the crash or kill that ended the workload
 	}
-	if runner.nApplied <= planStop && len(pm.CrashTimes()) == 0 {
-		liveness.judge(res, sim.Now())
-	}
+	checkers.liveness.judge(sim.Now(), runner.nApplied <= planStop && len(pm.CrashTimes()) == 0, "faults, pauses or crash-restarts in the workload")
 	res.Acked = res.History.Count(OK)
 	res.Unknown = res.History.Count(Unknown)
 
@@ -239,7 +230,14 @@ func runDB(res *Result, rc resolved, node *Node, rng *Rand, trace *Trace) {
 		recovered := false
 		var openErr error
 		sim.Spawn("startup", func() {
-			d, stats, err := db.Open(node.Env, rc.engine, db.RegisterAccessMethods)
+			// A standalone startup (db.Open's steps), whose shared
+			// memory the online checkers watch from the start.
+			d, err := db.NewShared(node.Env, rc.engine)
+			finalDB = d
+			var stats db.RecoveryStats
+			if err == nil {
+				stats, err = d.StartupXLOG(db.RegisterAccessMethods, false)
+			}
 			if err != nil {
 				openErr = err
 				return
@@ -285,6 +283,7 @@ func runDB(res *Result, rc resolved, node *Node, rng *Rand, trace *Trace) {
 		break
 	}
 	runner.uninstall()
+	checkers.liveness.judge(sim.Now(), len(res.RecoveryCrashes) == 0, "faults in the recovery")
 	res.FaultsApplied, res.FaultLog, res.Destructive = runner.nApplied, runner.applied, runner.destructive()
 	res.PointHits, res.CrashedAt = runner.hits, runner.crashedAt
 	res.judgeBeyondLimits()
@@ -408,111 +407,6 @@ func dbPlan(c Config, rc resolved, rng *Rand, stepsSoFar uint64) fault.Plan {
 		}
 	}
 	return plan
-}
-
-// checkWALBeforeData judges every data-page write as it starts: the WAL
-// that describes the page (up to its pd_lsn) must already be durable
-// (FlushBuffer's XLogFlush; src/backend/access/transam/README, "Write-Ahead
-// Log Coding"). It reads the WAL's flushed pointer from the running
-// instance, not from the code path that is supposed to have flushed it, so
-// a violation is caught the moment it happens, crash or no crash.
-func checkWALBeforeData(res *Result, d *db.DB, op DiskOp) {
-	if d == nil || op.Kind != OpWrite || !strings.HasPrefix(op.Path, smgr.BaseDir+"/") || len(op.Data)%page.BlockSize != 0 {
-		return
-	}
-	flushed := d.WAL.Flushed()
-	for off := 0; off < len(op.Data); off += page.BlockSize {
-		if lsn := page.LSN(op.Data[off : off+page.BlockSize]); lsn > flushed {
-			res.fail(CheckWALBeforeData, "%s block %d written with pd_lsn %s but WAL is durable only to %s",
-				op.Path, (op.Off+int64(off))/page.BlockSize, lsn, flushed)
-		}
-	}
-}
-
-// ckptDelayWaitMax is the longest a checkpoint may wait for the commits it
-// saw in their critical section (DELAY_CHKPT_START), from its REDO pointer
-// to the end of that wait, in a run no fault touched. Each of those
-// commits is one WAL flush and a clog update away from leaving its
-// critical section: in about 3,500 such runs over the workloads and
-// timings, with up to 48 clients committing back to back, the wait took
-// 8.1 ms at most (1-3 ms at the median); the limit is three times that.
-// Pauses, I/O faults and crash-restarts can stretch it without limit, so
-// runs with any of them are not judged.
-const ckptDelayWaitMax = 25 * time.Millisecond
-
-// ckptLiveness is the checkpoint liveness check: a checkpoint's wait for
-// the commits in their critical section when it took its REDO pointer must
-// end within ckptDelayWaitMax. The durability and checkpoint checkers
-// cannot see a checkpoint that never completes, as recovery then starts
-// from an older one, correctly: a checkpointer starved by one backend's
-// back-to-back commits (the wait compared backends, not critical sections;
-// planted bug delay-chkpt-by-backend) was found only by reading a
-// recovery's log. The rest of a checkpoint (buffer writes, fsyncs) takes
-// as long as the load makes it, and is not judged.
-type ckptLiveness struct {
-	start   time.Duration // the checkpoint waiting took its REDO then; -1: none
-	longest time.Duration // the longest wait that ended
-	longAt  time.Duration // when that checkpoint took its REDO
-}
-
-func (l *ckptLiveness) redoTaken(now time.Duration) { l.start = now }
-
-// waitEnded is the end of the wait (PointAfterDelayWait). With planted
-// bug redo-after-flush the REDO pointer comes after it, and there is no
-// wait to time.
-func (l *ckptLiveness) waitEnded(now time.Duration) {
-	if l.start >= 0 && now-l.start > l.longest {
-		l.longest, l.longAt = now-l.start, l.start
-	}
-	l.start = -1
-}
-
-// completed ends the checkpoint: with planted bug redo-after-flush its
-// REDO pointer came after the wait, which is over.
-func (l *ckptLiveness) completed() { l.start = -1 }
-
-// judge fails the run when a checkpoint's wait lasted, or at the end of
-// the workload has been lasting, longer than ckptDelayWaitMax.
-func (l *ckptLiveness) judge(res *Result, end time.Duration) {
-	if l.start >= 0 && end-l.start > ckptDelayWaitMax {
-		res.fail(CheckLiveness, "the checkpoint that took its REDO pointer at %v was still waiting for commits in their critical section %v later, when the workload ended (without faults the wait ends within %v)",
-			l.start, end-l.start, ckptDelayWaitMax)
-		return
-	}
-	if l.longest > ckptDelayWaitMax {
-		res.fail(CheckLiveness, "the checkpoint that took its REDO pointer at %v waited %v for commits in their critical section (without faults the wait ends within %v)",
-			l.longAt, l.longest, ckptDelayWaitMax)
-	}
-}
-
-// checkCheckpointComplete judges a checkpoint at the moment its control
-// file update makes it the place recovery starts: every buffer whose last
-// WAL-logged change (pd_lsn) precedes the REDO pointer must be on disk,
-// durably, with that same pd_lsn — recovery from REDO will never replay
-// those changes again (CreateCheckPoint's guarantee, via CheckPointGuts:
-// BufferSync then ProcessSyncRequests). Later changes are covered by the
-// full-page image their first record carries, so only LSNs are compared.
-func checkCheckpointComplete(res *Result, d *db.DB, disk *SimDisk, segBlocks uint32) {
-	if d == nil {
-		return
-	}
-	redo := d.RedoPtr()
-	d.Pool.InspectValid(func(tag buffer.Tag, lsn wal.LSN, dirty bool) {
-		if lsn == 0 || lsn >= redo {
-			return
-		}
-		path := smgr.SegPath(tag.Rel, tag.Fork, uint32(tag.Block)/segBlocks)
-		off := int64(uint32(tag.Block)%segBlocks) * page.BlockSize
-		onDisk := disk.DurableAt(path, off, page.BlockSize)
-		var durable wal.LSN
-		if len(onDisk) == page.BlockSize {
-			durable = page.LSN(onDisk)
-		}
-		if durable != lsn {
-			res.fail(CheckCheckpoint, "checkpoint with REDO %s completed, but %s (dirty=%v) has pd_lsn %s in memory and %s durably on disk",
-				redo, tag, dirty, lsn, durable)
-		}
-	})
 }
 
 // rowBytes is the default size of a row's value (Config.RowBytes): large

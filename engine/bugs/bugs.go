@@ -36,6 +36,7 @@ const (
 	EPQNextVersion
 	DelayChkptByBackend
 	DirtyAfterWALInsert
+	EndOfRecoveryCkptEarlyControl
 	numBugs
 )
 
@@ -87,6 +88,10 @@ var registry = [numBugs]Bug{
 	DirtyAfterWALInsert: {
 		Name: "dirty-after-wal-insert",
 		What: "A heap or B-tree change marks its buffers dirty after inserting its WAL record instead of before; violates the transam README's WAL coding rule (MarkBufferDirty before XLogInsert, see SyncOneBuffer), so a checkpoint that takes its REDO pointer after the record and scans the buffers before they are dirty skips the page, and a crash after it loses a change that redo starts past (pgdst's own B-tree bug until the checkpoint checker found it).",
+	},
+	EndOfRecoveryCkptEarlyControl: {
+		Name: "end-of-recovery-ckpt-early-control",
+		What: "The end-of-recovery checkpoint inserts its record and updates the control file before it writes and fsyncs the buffers redo dirtied, instead of after; violates CreateCheckPoint's order (CheckPointGuts before the control file names the new REDO), so a crash while those buffers are written starts the next recovery past changes that are on no disk.",
 	},
 }
 

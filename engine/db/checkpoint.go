@@ -26,7 +26,23 @@ const delayWaitMax = 10000
 //  5. update the control file, which is what makes the new REDO pointer
 //     the place recovery starts;
 //  6. remove WAL segments older than the REDO pointer.
-func (db *DB) Checkpoint() error {
+//
+// Checkpoint runs it in the calling process, as the CHECKPOINT command of
+// a standalone backend does; the checkpointer runs it through
+// CheckpointerCheckpoint.
+func (db *DB) Checkpoint() error { return db.createCheckPoint(0) }
+
+// createCheckPoint is CreateCheckPoint with its request's flags. The
+// end-of-recovery checkpoint (CheckpointEndOfRecovery) runs while recovery
+// is still in progress, with the WAL already open for writing; its steps
+// are the same.
+func (db *DB) createCheckPoint(flags CheckpointFlags) error {
+	if db.WAL == nil || db.Procs == nil {
+		panic("db: a checkpoint before the startup process opened the WAL")
+	}
+	if db.inRecovery != (flags&CheckpointEndOfRecovery != 0) {
+		panic("db: an end-of-recovery checkpoint outside recovery, or another checkpoint during it")
+	}
 	db.ckptMu.Lock()
 	defer db.ckptMu.Unlock()
 	e := db.e
@@ -65,6 +81,37 @@ func (db *DB) Checkpoint() error {
 		}
 	}
 	e.Inject(PointAfterDelayWait)
+	// Planted bug end-of-recovery-ckpt-early-control: the end-of-recovery
+	// checkpoint does steps 4 and 5 (record, control file) before step 3,
+	// so the control file names a REDO pointer past changes that redo
+	// left only in shared buffers.
+	if flags&CheckpointEndOfRecovery != 0 && db.cfg.Bugs.Has(bugs.EndOfRecoveryCkptEarlyControl) {
+		start, err := db.logCheckpoint(redo)
+		if err != nil {
+			return err
+		}
+		if err := db.checkPointGuts(); err != nil {
+			return err
+		}
+		return db.removeOldWAL(redo, start)
+	}
+	if err := db.checkPointGuts(); err != nil {
+		return err
+	}
+	if lateRedo {
+		takeRedo()
+	}
+	start, err := db.logCheckpoint(redo)
+	if err != nil {
+		return err
+	}
+	return db.removeOldWAL(redo, start)
+}
+
+// checkPointGuts is step 3 (CheckPointGuts): the clog, then every dirty
+// buffer, then an fsync of every file written.
+func (db *DB) checkPointGuts() error {
+	e := db.e
 	// CheckPointGuts begins with CheckPointRelationMap.
 	db.Catalog.CheckPoint()
 	if err := db.Clog.Checkpoint(); err != nil {
@@ -77,18 +124,25 @@ func (db *DB) Checkpoint() error {
 	e.Inject(PointAfterBuffers)
 	db.SMgr.SyncAll()
 	e.Inject(PointAfterSync)
-	if lateRedo {
-		takeRedo()
-	}
+	return nil
+}
+
+// logCheckpoint is steps 4 and 5: the checkpoint record, flushed, then the
+// control file naming it and its REDO pointer.
+func (db *DB) logCheckpoint(redo wal.LSN) (start wal.LSN, err error) {
+	e := db.e
 	nextXid := db.Procs.NextXID()
 	rec := checkpointRecord(redo, nextXid)
 	start, end := db.WAL.Insert(&rec)
 	e.Inject(PointAfterRecord)
 	db.WAL.Flush(end)
 	e.Inject(PointAfterFlush)
-	if err := writeControl(e, controlData{state: StateInProduction, checkpoint: start, redo: redo, nextXid: nextXid, segSize: db.cfg.WAL.SegmentSize}); err != nil {
-		return err
-	}
+	return start, writeControl(e, controlData{state: StateInProduction, checkpoint: start, redo: redo, nextXid: nextXid, segSize: db.cfg.WAL.SegmentSize})
+}
+
+// removeOldWAL is step 6: WAL segments older than the REDO pointer go.
+func (db *DB) removeOldWAL(redo, start wal.LSN) error {
+	e := db.e
 	if _, err := db.WAL.RemoveSegmentsBefore(redo); err != nil {
 		return fmt.Errorf("checkpoint: removing old WAL: %w", err)
 	}

@@ -106,3 +106,15 @@ func readControl(e *env.Env) (controlData, error) {
 	}
 	return decodeControl(b)
 }
+
+// ControlPath is the control file's path, for checkers that read it off
+// the disk.
+const ControlPath = controlPath
+
+// ControlRedo decodes a control file image and returns the REDO pointer
+// of the checkpoint it names (checkPointCopy.redo), for checkers that read
+// what a crash would leave.
+func ControlRedo(b []byte) (wal.LSN, error) {
+	c, err := decodeControl(b)
+	return c.redo, err
+}

@@ -127,8 +127,20 @@ type DB struct {
 	ckptReqMu env.Mutex
 	ckptReqCV env.Cond
 	ckptReq   bool
-	redoPtr   wal.LSN // RedoRecPtr, guarded by the WAL insert lock
-	rmgrs     [256]RedoFunc
+	// The checkpoints the checkpointer started, finished and failed
+	// (ckpt_started, ckpt_done, ckpt_failed), and the flags requested
+	// for the next one (ckpt_flags); guarded by ckptReqMu.
+	ckptFlags   CheckpointFlags
+	ckptStarted uint64
+	ckptDone    uint64
+	ckptFailed  uint64
+	redoPtr     wal.LSN // RedoRecPtr, guarded by the WAL insert lock
+	// walRef is the buffer pool's way to the WAL, set when the startup
+	// process opens it for writing.
+	walRef *walRef
+	// inRecovery is SharedRecoveryState != RECOVERY_STATE_DONE.
+	inRecovery bool
+	rmgrs      [256]RedoFunc
 }
 
 // Env is the instance's environment.

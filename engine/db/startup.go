@@ -34,20 +34,76 @@ func (r *walRef) Flush(upto wal.LSN) {
 	}
 }
 
-// Open starts an instance: the startup process (StartupXLOG). It reads the
-// control file and the checkpoint record it names, fsyncs the data
-// directory if the cluster was not shut down cleanly, redoes every record
-// from the checkpoint's REDO pointer to the end of valid WAL through the
-// resource manager table, trims the clog, reopens the WAL for writing and
-// writes an end-of-recovery checkpoint. A missing or corrupt control file
-// or checkpoint record is a PANIC, never a guess.
+// NewShared creates an instance's shared memory
+// (CreateSharedMemoryAndSemaphores): the storage manager and the buffer
+// pool, whose WAL flushes go nowhere until the startup process opens the
+// WAL for writing, the checkpointer's request slots and the locks. The
+// postmaster creates it before it starts the checkpointer, the background
+// writer and the startup process, which all attach to it; the startup
+// process then fills in the rest (StartupXLOG). It touches no file.
+func NewShared(e *env.Env, cfg Config) (*DB, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	db := &DB{e: e, cfg: cfg, ckptMu: e.Sched.NewMutex("CheckpointLock"), relMu: e.Sched.NewMutex("RelCache"), tables: map[string]*table{}}
+	db.ckptReqMu = e.Sched.NewMutex("CheckpointerComm")
+	db.ckptReqCV = e.Sched.NewCond("CheckpointerComm", db.ckptReqMu)
+	db.walRef = &walRef{}
+	db.inRecovery = true
+	if err := db.newPool(db.walRef); err != nil {
+		return nil, err
+	}
+	return db, nil
+}
+
+// Open starts an instance standalone, as a single-user backend does:
+// NewShared, then StartupXLOG running the end-of-recovery checkpoint
+// itself (RequestCheckpoint's "if in a standalone backend, just do it
+// ourselves"). Under a postmaster the startup process asks the
+// checkpointer for it instead (proc.StartupProcessMain).
 //
 // register is called before redo to install the access methods' redo
 // functions (RegisterRedo).
 func Open(e *env.Env, cfg Config, register func(*DB)) (*DB, RecoveryStats, error) {
-	var st RecoveryStats
-	if err := cfg.Validate(); err != nil {
+	db, err := NewShared(e, cfg)
+	if err != nil {
+		return nil, RecoveryStats{}, err
+	}
+	st, err := db.StartupXLOG(register, false)
+	if err != nil {
 		return nil, st, err
+	}
+	return db, st, nil
+}
+
+// RecoveryInProgress reports whether the startup process is still
+// recovering (XLogCtl->SharedRecoveryState): the WAL is not open for
+// writing until its end-of-recovery checkpoint is requested.
+func (db *DB) RecoveryInProgress() bool { return db.inRecovery }
+
+// StartupXLOG is the startup process's work on shared memory made by
+// NewShared. It reads the control file and the checkpoint record it
+// names, fsyncs the data directory if the cluster was not shut down
+// cleanly, redoes every record from the checkpoint's REDO pointer to the
+// end of valid WAL through the resource manager table, trims the clog,
+// reopens the WAL for writing and has the end-of-recovery checkpoint
+// written (PerformRecoveryXLogAction): by the checkpointer when
+// underPostmaster (RequestCheckpoint(CHECKPOINT_END_OF_RECOVERY |
+// CHECKPOINT_IMMEDIATE | CHECKPOINT_WAIT)), else in this process. A
+// missing or corrupt control file or checkpoint record is a PANIC, never a
+// guess.
+//
+// The background writer may write the buffers redo dirties while redo
+// runs. That keeps WAL before data without flushing anything: every page
+// change replayed was read from WAL that SyncDataDirectory made durable
+// first (or that a power loss left on the medium), so a page's LSN never
+// passes the durable end of WAL (XLogFlush in crash recovery only
+// updates minRecoveryPoint, and only on a standby).
+func (db *DB) StartupXLOG(register func(*DB), underPostmaster bool) (RecoveryStats, error) {
+	var st RecoveryStats
+	e, cfg := db.e, db.cfg
+	if !db.inRecovery || db.WAL != nil {
+		panic("db: StartupXLOG on shared memory that has already recovered")
 	}
 	ctl, err := readControl(e)
 	if err != nil {
@@ -83,16 +139,12 @@ func Open(e *env.Env, cfg Config, register func(*DB)) (*DB, RecoveryStats, error
 		e.Panicf("invalid checkpoint record at %s", ctl.checkpoint)
 	}
 	nextXid = max(nextXid, ctl.nextXid)
+	// RedoRecPtr starts as the checkpoint's REDO pointer (StartupXLOG
+	// copies checkPoint.redo into XLogCtl and the insert state).
+	db.redoPtr = redo
 
-	db := &DB{e: e, cfg: cfg, ckptMu: e.Sched.NewMutex("CheckpointLock"), relMu: e.Sched.NewMutex("RelCache"), tables: map[string]*table{}}
-	db.ckptReqMu = e.Sched.NewMutex("CheckpointerComm")
-	db.ckptReqCV = e.Sched.NewCond("CheckpointerComm", db.ckptReqMu)
-	ref := &walRef{}
 	if db.Clog, err = clog.Open(e, nil, clog.Config{Buffers: cfg.ClogBuffers, InRecovery: true}); err != nil {
 		e.Panicf("could not open the clog: %v", err)
-	}
-	if err := db.newPool(ref); err != nil {
-		e.Panicf("%v", err)
 	}
 	if db.Catalog, err = catalog.Load(e, db.SMgr); err != nil {
 		e.Panicf("%v", err)
@@ -134,7 +186,7 @@ func Open(e *env.Env, cfg Config, register func(*DB)) (*DB, RecoveryStats, error
 	if db.WAL, err = wal.Open(e, cfg.WAL, st.End, last); err != nil {
 		e.Panicf("%v", err)
 	}
-	ref.w = db.WAL
+	db.walRef.w = db.WAL
 	db.Catalog.SetWAL(db.WAL)
 	if err := db.Clog.EndRecovery(db.WAL, uint64(nextXid)); err != nil {
 		e.Panicf("could not trim the clog: %v", err)
@@ -143,13 +195,19 @@ func Open(e *env.Env, cfg Config, register func(*DB)) (*DB, RecoveryStats, error
 	db.Locks = lmgr.New(e, cfg.DeadlockTimeout)
 	db.Xacts = &xact.Manager{Procs: db.Procs, Clog: db.Clog, WAL: db.WAL, Locks: db.Locks, SynchronousCommit: cfg.SynchronousCommit, Bugs: cfg.Bugs}
 	db.Xacts.SetEnv(e)
-	db.redoPtr = redo
-	// The end-of-recovery checkpoint: redone pages and the trimmed clog are
-	// durable before any new transaction writes WAL.
-	if err := db.Checkpoint(); err != nil {
+	// The end-of-recovery checkpoint (PerformRecoveryXLogAction): redone
+	// pages and the trimmed clog are durable before any new transaction
+	// writes WAL.
+	if underPostmaster {
+		if err := db.RequestCheckpointWait(CheckpointEndOfRecovery); err != nil {
+			return st, fmt.Errorf("end-of-recovery checkpoint: %w", err)
+		}
+	} else if err := db.createCheckPoint(CheckpointEndOfRecovery); err != nil {
 		e.Panicf("end-of-recovery checkpoint failed: %v", err)
 	}
-	return db, st, nil
+	// SharedRecoveryState = RECOVERY_STATE_DONE: backends may write WAL.
+	db.inRecovery = false
+	return st, nil
 }
 
 // redoOne dispatches a record to its resource manager (rm_redo).

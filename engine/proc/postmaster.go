@@ -69,8 +69,11 @@ const (
 	pmDead                    // the postmaster gave up
 )
 
-// Postmaster is the postmaster (PostmasterMain, ServerLoop): it starts the
-// startup process, then the auxiliary processes, accepts connections and
+// Postmaster is the postmaster (PostmasterMain, ServerLoop): it creates
+// shared memory, starts the checkpointer and the background writer so they
+// help with recovery, then the startup process (PostgreSQL 15's order),
+// then, once recovery is done, the other auxiliary processes; it accepts
+// connections and
 // starts one backend per connection, up to max_connections. When any
 // server process dies abnormally it performs PostgreSQL's crash-restart
 // (HandleChildCrash, PostmasterStateMachine): terminate every other server
@@ -84,7 +87,8 @@ type Postmaster struct {
 
 	state      pmState
 	gen        int              // shared-memory generation, bumped at each crash-restart
-	shmem      *db.DB           // the current generation's shared memory (nil while recovering)
+	shared     *db.DB           // the current generation's shared memory, from its creation
+	shmem      *db.DB           // shared, once the startup process has recovered it (nil before)
 	live       map[int]env.Proc // every server process of this generation, by id
 	backends   map[int]*Conn    // by process id
 	aux        map[int]string   // auxiliary process ids of this generation, by id
@@ -118,6 +122,13 @@ func (pm *Postmaster) OnReady(fn func(d *db.DB)) { pm.onReady = fn }
 // DB is the current generation's shared memory, nil while recovering.
 func (pm *Postmaster) DB() *db.DB { return pm.shmem }
 
+// Shared is the current generation's shared memory from the moment it is
+// created, before the checkpointer, the background writer and the startup
+// process attach to it, through recovery (RecoveryInProgress says which)
+// and after; nil only between a crash-restart's kill and the next
+// generation. Checkers that judge events during recovery read it.
+func (pm *Postmaster) Shared() *db.DB { return pm.shared }
+
 // Restarts is how many crash-restarts happened.
 func (pm *Postmaster) Restarts() int { return pm.restarts }
 
@@ -147,8 +158,16 @@ func (pm *Postmaster) Main() {
 	e := pm.e
 	pm.e.Sched.Spawn("logger", pm.log.SysLoggerMain)
 	for {
-		if !pm.startup() {
-			return
+		if crashed, ok := pm.startup(); !ok {
+			if pm.fatal != nil {
+				return
+			}
+			pm.crashRestart(crashed)
+			if pm.restarts >= pm.cfg.MaxCrashRestarts {
+				pm.giveUp(fmt.Errorf("postmaster: %d crash-restarts; giving up", pm.restarts))
+				return
+			}
+			continue
 		}
 		pm.startAuxiliaries()
 		pm.state = pmRun
@@ -166,31 +185,56 @@ func (pm *Postmaster) Main() {
 	}
 }
 
-// startup runs the startup process to completion and reports whether it
-// recovered (PM_STARTUP). A startup process that dies is fatal, as in
-// PostgreSQL ("aborting startup due to startup process failure").
-func (pm *Postmaster) startup() bool {
+// startup creates the generation's shared memory, starts the checkpointer
+// and the background writer, then runs the startup process to completion
+// (PM_STARTUP), and reports whether it recovered. A startup process that
+// dies is fatal, as in PostgreSQL ("aborting startup due to startup
+// process failure"): Fatal is then set. The checkpointer or the
+// background writer dying abnormally meanwhile (a PANIC in the
+// end-of-recovery checkpoint, say) is a crash like any other
+// (HandleChildCrash): startup returns it, not ok, for a crash-restart.
+func (pm *Postmaster) startup() (crashed env.Exit, ok bool) {
 	e := pm.e
 	pm.state = pmStartup
 	pm.shmem = nil
-	var d *db.DB
+	d, err := db.NewShared(e, pm.cfg.DB)
+	if err != nil {
+		pm.giveUp(fmt.Errorf("could not create shared memory: %v", err))
+		return env.Exit{}, false
+	}
+	pm.shared = d
+	// "Start bgwriter and checkpointer so they can help with recovery"
+	// (PostmasterMain), then the startup process.
+	pm.startAux("checkpointer")
+	pm.startAux("bgwriter")
 	var stats db.RecoveryStats
+	done := false
 	sp := pm.Spawn("startup", func() {
-		StartupProcessMain(pm.e, pm.cfg.DB, func(got *db.DB, st db.RecoveryStats) { d, stats = got, st })
+		StartupProcessMain(pm.e, d, func(st db.RecoveryStats) { stats, done = st, true })
 	})
 	for {
 		for _, x := range e.Sched.Reap() {
-			if x.Proc.ID() != sp.ID() {
+			id := x.Proc.ID()
+			if _, ours := pm.live[id]; !ours {
 				continue // a process of the previous generation, already killed
 			}
-			delete(pm.live, sp.ID())
-			if x.Abnormal || d == nil {
-				pm.giveUp(fmt.Errorf("startup process failed: %s; aborting startup due to startup process failure", x.Reason))
-				return false
+			delete(pm.live, id)
+			if id == sp.ID() {
+				if x.Abnormal || !done {
+					pm.giveUp(fmt.Errorf("startup process failed: %s; aborting startup due to startup process failure", x.Reason))
+					return env.Exit{}, false
+				}
+				pm.shmem = d
+				pm.recovery = append(pm.recovery, stats)
+				return env.Exit{}, true
 			}
-			pm.shmem = d
-			pm.recovery = append(pm.recovery, stats)
-			return true
+			if x.Abnormal {
+				return x, false
+			}
+			name := pm.aux[id]
+			delete(pm.aux, id)
+			e.Logf("%s exited; restarting it", name)
+			pm.startAux(name)
 		}
 		e.Clock.Sleep(pm.cfg.ServerLoopTimeout)
 	}
@@ -204,21 +248,15 @@ func (pm *Postmaster) giveUp(err error) {
 }
 
 // startAuxiliaries starts the processes that run beside the backends
-// (reaper's "start the auxiliary processes" once the startup is done).
+// once the startup is done (reaper's "start the auxiliary processes"):
+// the checkpointer and the background writer run already.
 func (pm *Postmaster) startAuxiliaries() {
-	e, d := pm.e, pm.shmem
-	start := func(name string, fn func()) {
-		p := pm.Spawn(name, fn)
-		pm.aux[p.ID()] = name
-	}
-	start("checkpointer", func() { CheckpointerMain(e, d) })
-	start("bgwriter", func() { BackgroundWriterMain(e, d) })
-	start("walwriter", func() { WalWriterMain(e, d) })
+	pm.startAux("walwriter")
 	if pm.cfg.Autovacuum {
-		start("autovacuum launcher", func() { AutovacuumLauncherMain(e, d, pm, pm.cfg.AutovacuumConf) })
+		pm.startAux("autovacuum launcher")
 	}
 	if pm.cfg.ArchiveMode {
-		start("archiver", func() { ArchiverMain(e, pm.cfg.Archiver) })
+		pm.startAux("archiver")
 	}
 }
 
@@ -252,14 +290,16 @@ func (pm *Postmaster) serverLoop() env.Exit {
 				// is restarted (reaper restarts the bgwriter and others).
 				delete(pm.aux, id)
 				e.Logf("%s exited; restarting it", name)
-				pm.restartAux(name)
+				pm.startAux(name)
 			}
 		}
 	}
 }
 
-func (pm *Postmaster) restartAux(name string) {
-	e, d := pm.e, pm.shmem
+// startAux starts, or restarts, the auxiliary process name of this
+// generation.
+func (pm *Postmaster) startAux(name string) {
+	e, d := pm.e, pm.shared
 	var fn func()
 	switch name {
 	case "checkpointer":
@@ -320,6 +360,7 @@ func (pm *Postmaster) crashRestart(crashed env.Exit) {
 	clear(pm.backends)
 	clear(pm.aux)
 	clear(pm.live)
+	pm.shared, pm.shmem = nil, nil
 	pm.gen++
 	e.Logf("all server processes terminated; reinitializing")
 }

@@ -80,6 +80,7 @@ type campaignStats struct {
 	planFired       []bool    // by job: the plan's crash fired (systematic campaigns only)
 	byChecker       map[string]int
 	byCrash         map[string]int
+	online          simtest.CheckerCounts // the online checkers' counts, summed
 	points          map[string]*pointAgg
 	virtual         time.Duration
 	steps           uint64
@@ -97,7 +98,7 @@ type campaignStats struct {
 // run are a prefix of [0, n), all finished. Nothing of a passing run is
 // kept but its counts.
 func runCampaign(n uint64, workers int, mk func(i uint64) job, opts campaignOpts) *campaignStats {
-	st := &campaignStats{planned: n, byChecker: map[string]int{}, byCrash: map[string]int{}, points: map[string]*pointAgg{}, jobs: workers}
+	st := &campaignStats{planned: n, byChecker: map[string]int{}, byCrash: map[string]int{}, points: map[string]*pointAgg{}, online: simtest.CheckerCounts{}, jobs: workers}
 	if opts.systematic {
 		st.planFired = make([]bool, n)
 	}
@@ -167,6 +168,7 @@ func runCampaign(n uint64, workers int, mk func(i uint64) job, opts campaignOpts
 		st.virtual += r.Virtual
 		st.steps += r.Steps
 		st.byCrash[r.CrashKind]++
+		st.online.Add(r.Online)
 		st.faults += r.FaultsApplied
 		if st.planFired != nil {
 			st.planFired[d.idx] = strings.Contains(r.CrashDetail, "fault 1: crash")
@@ -503,6 +505,9 @@ func printCampaign(out io.Writer, rep *Report) {
 	fmt.Fprintf(out, "crash points:   %d of %d hit, %d crashed at\n", hit, len(all), crashed)
 	if len(rep.BlindSpots) > 0 {
 		fmt.Fprintf(out, "blind spots:    %s\n", strings.Join(rep.BlindSpots, ", "))
+	}
+	for _, line := range rep.OnlineCheckers.Lines() {
+		fmt.Fprintf(out, "online checker: %s\n", line)
 	}
 	fmt.Fprintf(out, "faults:         %d applied, %d runs beyond the recoverability limits and detected\n", t.FaultsApplied, t.Detected)
 	fmt.Fprintf(out, "simulated:      %v virtual, %d steps\n", time.Duration(t.VirtualNS).Round(time.Millisecond), t.Steps)

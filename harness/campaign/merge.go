@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pgdst/pgdst/harness/cli"
+	"github.com/pgdst/pgdst/simtest"
 )
 
 // Merge combines the JSON results of a campaign's shards, the files
@@ -89,6 +90,10 @@ func mergeReports(reps []*Report, names []string) (*Report, error) {
 		for k, v := range r.FailuresByChecker {
 			m.FailuresByChecker[k] += v
 		}
+		if m.OnlineCheckers == nil {
+			m.OnlineCheckers = simtest.CheckerCounts{}
+		}
+		m.OnlineCheckers.Add(r.OnlineCheckers)
 		for k, v := range r.CrashesByKind {
 			m.CrashesByKind[k] += v
 		}

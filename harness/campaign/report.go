@@ -39,6 +39,9 @@ type Report struct {
 	// first; CrashesByKind counts runs by how the workload ended.
 	FailuresByChecker map[string]int `json:"failures_by_checker"`
 	CrashesByKind     map[string]int `json:"crashes_by_kind"`
+	// OnlineCheckers counts, per kind of event, what the online checkers
+	// judged and skipped (by reason) over the runs.
+	OnlineCheckers simtest.CheckerCounts `json:"online_checkers"`
 	// Points lists every injection point, in the order of 'pgdst points':
 	// hits summed over the runs, the runs that hit it, the runs whose plan
 	// crashed there. BlindSpots are the points no run hit.
@@ -120,7 +123,7 @@ func newCampaignReport(p Params, st *campaignStats) *Report {
 			FaultsApplied: st.faults, Detected: st.detected, WallNS: int64(st.wall), Workers: st.jobs,
 			SeedsPerSec: quotient(float64(st.runs), st.wall.Seconds()),
 		},
-		FailuresByChecker: st.byChecker, CrashesByKind: st.byCrash,
+		FailuresByChecker: st.byChecker, CrashesByKind: st.byCrash, OnlineCheckers: st.online,
 		Interrupted: st.interrupted, TimeBudgetExhausted: st.budgetExhausted,
 		FailingSeeds: []FailingSeed{},
 	}

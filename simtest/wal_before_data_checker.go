@@ -1,0 +1,110 @@
+package simtest
+
+import (
+	"bytes"
+	"strings"
+
+	"github.com/pgdst/pgdst/engine/db"
+	"github.com/pgdst/pgdst/engine/page"
+	"github.com/pgdst/pgdst/engine/smgr"
+	"github.com/pgdst/pgdst/engine/wal"
+)
+
+// walBeforeDataChecker judges every data-page write as it starts: the WAL
+// that describes the page (up to its pd_lsn) must already be durable
+// (FlushBuffer's XLogFlush; src/backend/access/transam/README, "Write-Ahead
+// Log Coding"), whichever process writes it, whenever: a backend evicting
+// a buffer, the background writer during redo, the checkpointer in the
+// end-of-recovery checkpoint. It never asks the code path that is supposed
+// to have flushed the WAL, so a violation is caught the moment it
+// happens, crash or no crash:
+//
+//   - once the WAL is open for writing (the end of redo on), it reads the
+//     WAL's flushed pointer from the running instance;
+//   - while redo runs (and in initdb, before any instance), the WAL is not
+//     written through an instance and nothing flushes it: the
+//     pages redo dirtied carry LSNs of records read from pg_wal, which are
+//     safe to write only because that WAL is already on the medium
+//     (SyncDataDirectory fsynced it, or a power loss left it there). So it
+//     asks the disk whether the WAL bytes below the page's LSN are durable.
+//     A page redo read but did not change may carry an LSN below the REDO
+//     pointer of the durable control file, whose segment a checkpoint may
+//     have removed: that WAL was durable before the checkpoint's record
+//     was (the checkpoint checker judges that), so it passes.
+type walBeforeDataChecker struct {
+	res      *Result
+	disk     *SimDisk
+	sim      *Sim // for the writing process's name
+	wal      wal.Config
+	instance func() *db.DB
+}
+
+func (c *walBeforeDataChecker) diskOp(op DiskOp) {
+	if op.Kind != OpWrite || !strings.HasPrefix(op.Path, smgr.BaseDir+"/") || len(op.Data)%page.BlockSize != 0 {
+		return
+	}
+	blocks := uint64(len(op.Data) / page.BlockSize)
+	d := c.instance()
+	c.res.Online.judged(countPageWrites, blocks)
+	if d == nil {
+		c.res.Online.judged(countPageWritesNoInstance, blocks)
+	} else if d.WAL == nil {
+		who := "?"
+		if c.sim != nil && c.sim.cur != nil {
+			who = c.sim.cur.name
+		}
+		c.res.Online.judged(countPageWritesRedo+" by "+who, blocks)
+	}
+	for off := 0; off < len(op.Data); off += page.BlockSize {
+		lsn := page.LSN(op.Data[off : off+page.BlockSize])
+		if lsn == 0 {
+			continue // a new page no record has changed yet
+		}
+		if d != nil && d.WAL != nil {
+			w := d.WAL
+			if flushed := w.Flushed(); lsn > flushed {
+				c.res.fail(CheckWALBeforeData, "%s block %d written with pd_lsn %s but WAL is durable only to %s",
+					op.Path, (op.Off+int64(off))/page.BlockSize, lsn, flushed)
+			}
+			continue
+		}
+		if !c.walDurableBefore(c.wal, lsn) {
+			c.res.fail(CheckWALBeforeData, "%s block %d written with pd_lsn %s while no WAL is open for writing (redo, initdb), but the WAL below it is not durable on disk",
+				op.Path, (op.Off+int64(off))/page.BlockSize, lsn)
+		}
+	}
+}
+
+// walDurableBefore reports whether the WAL bytes below lsn are durable:
+// the segment holding the byte before lsn exists and its content up to
+// that byte is durable and is what a read returns. (Earlier segments were
+// fsynced before it was created, at each segment switch.)
+func (c *walBeforeDataChecker) walDurableBefore(cfg wal.Config, lsn wal.LSN) bool {
+	if ctl := c.file(db.ControlPath); ctl != nil {
+		if redo, err := db.ControlRedo(ctl.dur); err == nil && lsn <= redo {
+			return true
+		}
+	}
+	size := uint64(cfg.SegmentSize)
+	seg, n := uint64(lsn-1)/size, int64(uint64(lsn-1)%size)+1
+	f := c.file(wal.SegmentPath(cfg, seg))
+	if f == nil || int64(len(f.dur)) < n || int64(len(f.cur)) < n {
+		return false
+	}
+	return bytes.Equal(f.cur[:n], f.dur[:n])
+}
+
+// file is the file at path in the current namespace, or nil. It splits
+// the path into its own slice: the disk's scratch slices may be in use by
+// the operation being watched.
+func (c *walBeforeDataChecker) file(path string) *diskInode {
+	comps, err := diskAppendPath(nil, path)
+	if err != nil {
+		return nil
+	}
+	_, _, node, err := c.disk.lookup(comps)
+	if err != nil || node == nil || node.isDir {
+		return nil
+	}
+	return node
+}
