@@ -37,7 +37,7 @@ import (
 	"time"
 
 	"github.com/pgdst/pgdst/engine/clog"
-	"github.com/pgdst/pgdst/engine/smgr"
+	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/wal"
 	"github.com/pgdst/pgdst/fault"
 )
@@ -53,10 +53,6 @@ type planRunner struct {
 	rng  *Rand
 
 	diskRng *Rand // the disk's draws for torn sectors and flipped bits
-
-	classes map[string]fault.FileClass // fileClass's cache
-	// indexRels tells index relation files from heap ones.
-	indexRels map[smgr.RelFileNumber]bool
 
 	// hits counts injection-point hits since the plan was installed, so
 	// that point=P#K means the K-th hit of the phase the plan runs in.
@@ -142,11 +138,9 @@ func newPlanRunner(node *Node, plan fault.Plan, rng *Rand) *planRunner {
 		plan:      plan,
 		st:        fault.NewState(eval, rng.Fork(1)),
 		rng:       rng.Fork(2),
-		indexRels: map[smgr.RelFileNumber]bool{},
 		pending:   map[int]DiskFault{},
 		hits:      map[string]uint64{},
 		destroyed: map[string]int{},
-		classes:   map[string]fault.FileClass{},
 		diskRng:   rng.Fork(3),
 	}
 	return r
@@ -176,69 +170,35 @@ func (r *planRunner) uninstall() {
 	r.node.Disk.SetFaultHook(nil, nil)
 }
 
-// roleOf maps a simulated process name to its PostgreSQL role.
-func roleOf(name string) fault.Role {
-	switch {
-	case strings.HasPrefix(name, "backend"):
-		return fault.RoleBackend
-	case name == "bgwriter":
-		return fault.RoleBgwriter
-	case name == "checkpointer":
-		return fault.RoleCheckpointer
-	case name == "walwriter":
-		return fault.RoleWalwriter
-	case name == "startup":
-		return fault.RoleStartup
-	case strings.HasPrefix(name, "autovacuum"):
-		return fault.RoleAutovacuum
-	case name == "archiver":
-		return fault.RoleArchiver
-	case name == "postmaster":
-		return fault.RolePostmaster
-	case name == "logger":
-		return fault.RoleLogger
-	}
-	return fault.RoleOther
-}
-
-// fileClass classifies a path by PostgreSQL's data directory layout,
-// remembering each path's class (a run touches a few dozen files, and this
-// runs at every disk operation).
+// fileClass is what the file at path holds: what the engine registered
+// for it (the catalog's heaps and indexes through the storage manager, the
+// relation map), else the engine's fixed files: the WAL and its archive,
+// the clog and the control file, named by the engine's own constants. A
+// relation file the catalog has not named yet (one redo creates before the
+// map record that names it) is "other".
 func (r *planRunner) fileClass(path string) fault.FileClass {
-	if c, ok := r.classes[path]; ok {
+	if c, ok := r.node.files[path]; ok {
 		return c
 	}
-	c := r.classify(path)
-	if len(r.classes) < maxClassCache {
-		r.classes[path] = c
-	}
-	return c
-}
-
-// maxClassCache bounds the path-class cache.
-const maxClassCache = 4096
-
-func (r *planRunner) classify(path string) fault.FileClass {
 	switch {
-	case strings.HasPrefix(path, wal.Dir+"/archive_status/"), strings.HasPrefix(path, "archive/"):
+	case strings.HasPrefix(path, wal.Dir+"/archive_status/"), strings.HasPrefix(path, archiveDir+"/"):
 		return fault.FileArchive
 	case strings.HasPrefix(path, wal.Dir+"/"):
 		return fault.FileWAL
 	case strings.HasPrefix(path, clog.Dir+"/"):
 		return fault.FileClog
-	case path == "global/pg_control":
+	case path == controlPath:
 		return fault.FileControl
-	case strings.HasPrefix(path, "global/"):
-		return fault.FileCatalog
-	case strings.HasPrefix(path, smgr.BaseDir+"/"):
-		var rel uint64
-		if _, err := fmt.Sscanf(strings.TrimPrefix(path, smgr.BaseDir+"/"), "%d", &rel); err == nil && r.indexRels[smgr.RelFileNumber(rel)] {
-			return fault.FileIndex
-		}
-		return fault.FileHeap
 	}
 	return fault.FileOther
 }
+
+// archiveDir and controlPath are where the runs keep the archive
+// (resolveDB's archive_command target) and the control file.
+const (
+	archiveDir  = "archive"
+	controlPath = "global/pg_control"
+)
 
 var diskOpToFault = [diskOpKinds]fault.OpKind{
 	OpOpen: fault.OpOpen, OpRead: fault.OpRead, OpWrite: fault.OpWrite, OpSync: fault.OpSync,
@@ -251,9 +211,6 @@ func (r *planRunner) event(kind fault.EventKind) *fault.Event {
 	s := r.node.Sim
 	r.ev = fault.Event{Kind: kind, Time: s.now, Step: s.steps}
 	if p := s.cur; p != nil {
-		if !p.roleKnown {
-			p.role, p.roleKnown = roleOf(p.name), true
-		}
 		r.ev.Proc = p.name
 		r.ev.Role = p.role
 	}
@@ -295,9 +252,9 @@ func (r *planRunner) act(i int, a fault.Action, ev *fault.Event) {
 		s := r.node.Sim
 		cur := s.cur
 		switch {
-		case cur == nil || r.stopped || strings.HasPrefix(cur.name, "client-"):
+		case cur == nil || r.stopped || cur.role == env.RoleClient:
 			// Clients are not server processes; nothing to kill.
-		case r.node.postmaster && cur.name != "postmaster":
+		case r.node.postmaster && cur.role != env.RolePostmaster:
 			// SIGKILL of one server process: its parent, the
 			// postmaster, reaps it and crash-restarts.
 			r.note(i, a, ev)

@@ -118,7 +118,6 @@ func runDB(res *Result, rc resolved, node *Node, rng *Rand, trace *Trace) {
 		return
 	}
 	img.startFrom(node, trace)
-	indexes := img.indexes // every table's index, for fault plans' file classes
 
 	// Boot: the postmaster runs the startup process (nothing to recover
 	// after initdb), then the auxiliary processes, and accepts the
@@ -146,15 +145,12 @@ func runDB(res *Result, rc resolved, node *Node, rng *Rand, trace *Trace) {
 		}
 	})
 	node.Watch = func(op DiskOp) { checkWALBeforeData(res, pm.DB(), op) }
-	sim.Spawn("postmaster", pm.Main)
+	sim.SpawnAs(env.RolePostmaster, "postmaster", pm.Main)
 	wl.startClients(listener)
 	plan := dbPlan(c, rc, rng.Fork(4), sim.Steps())
 	res.Plan = plan.String()
 	trace.note(sim.Now(), 0, "fault plan:\n"+res.Plan)
 	runner = newPlanRunner(node, plan, rng.Fork(7))
-	for _, idx := range indexes {
-		runner.indexRels[idx] = true
-	}
 	var liveness ckptLiveness
 	liveness.start = -1
 	sim.SetInjectHook(func(p string) bool {
@@ -237,7 +233,7 @@ func runDB(res *Result, rc resolved, node *Node, rng *Rand, trace *Trace) {
 		appliedBefore := runner.nApplied
 		recovered := false
 		var openErr error
-		sim.Spawn("startup", func() {
+		sim.SpawnAs(env.RoleStartup, "startup", func() {
 			d, stats, err := db.Open(node.Env, rc.engine, db.RegisterAccessMethods)
 			if err != nil {
 				openErr = err
@@ -582,7 +578,7 @@ func (w *workload) startClients(l *pgproc.Listener) {
 	w.running = w.rc.Clients
 	for c := 0; c < w.rc.Clients; c++ {
 		crng := w.rng.Fork(uint64(c))
-		w.node.Env.Sched.Spawn(fmt.Sprintf("client-%d", c), func() { w.client(l, c, crng) })
+		w.node.Env.SpawnAs(env.RoleClient, fmt.Sprintf("client-%d", c), func() { w.client(l, c, crng) })
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/pgdst/pgdst/engine/env"
-	"github.com/pgdst/pgdst/fault"
 )
 
 // Sim is the deterministic scheduler and virtual clock of one simulated node.
@@ -165,8 +164,7 @@ type proc struct {
 	exits      []env.Exit // ended children not yet reaped
 	killReason string     // why it dies, once killed inside a run
 
-	role      fault.Role // for fault plans, from the name; once roleKnown
-	roleKnown bool
+	role env.Role // what the process is, from its spawn (SpawnAs)
 }
 
 func (p *proc) ID() int      { return p.id }
@@ -276,11 +274,24 @@ func (s *Sim) Hits() []PointHits {
 	return out
 }
 
+// PointRoles returns, for each injection point reached while running,
+// the roles of the processes that reached it.
+func (s *Sim) PointRoles() map[string]env.RoleSet {
+	out := make(map[string]env.RoleSet, len(s.hits))
+	for name, h := range s.hits {
+		if h.n > 0 {
+			out[name] = h.roles
+		}
+	}
+	return out
+}
+
 // pointHits is an injection point's name as the trace hashes it, and its
 // hits: one map lookup per injection instead of a string hash and two.
 type pointHits struct {
-	name traceName
-	n    uint64
+	name  traceName
+	n     uint64
+	roles env.RoleSet // the roles that reached it
 }
 
 // PointHits is one injection point's hit count.
@@ -294,10 +305,18 @@ func (s *Sim) Live() int { return len(s.procs) }
 
 // Spawn creates a runnable process. It may be called by the harness or by a
 // running process.
-func (s *Sim) Spawn(name string, fn func()) env.Proc {
+func (s *Sim) Spawn(name string, fn func()) env.Proc { return s.SpawnAs(env.RoleOther, name, fn) }
+
+// SpawnAs is Spawn of a process of the given role (env.RoleSpawner): the
+// engine says what it spawns, fault plans aim at the role, and the
+// injection points record which roles reach them.
+func (s *Sim) SpawnAs(role env.Role, name string, fn func()) env.Proc {
 	s.checkAlive()
+	if role >= env.NumRoles {
+		panic("simtest: spawning a process with an invalid role")
+	}
 	s.nextID++
-	p := &proc{s: s, id: s.nextID, name: name, nameH: hashString(name), fn: fn, parent: s.cur}
+	p := &proc{s: s, id: s.nextID, name: name, nameH: hashString(name), fn: fn, parent: s.cur, role: role}
 	s.procs = append(s.procs, p)
 	s.runnable = append(s.runnable, p)
 	pid := 0
@@ -799,6 +818,9 @@ func (s *Sim) Inject(point string) {
 		return
 	}
 	h.n++
+	if s.cur != nil {
+		h.roles = h.roles.Add(s.cur.role)
+	}
 	if s.faults != nil {
 		s.faults.point(point, h.n)
 	}
