@@ -57,6 +57,9 @@ type planRunner struct {
 	// hits counts injection-point hits since the plan was installed, so
 	// that point=P#K means the K-th hit of the phase the plan runs in.
 	hits map[string]uint64
+	// roles says, per injection point, which roles reached it while the
+	// plan was installed: where a plan can aim a role at a point.
+	roles map[string]env.RoleSet
 	// pending is, per process id, the disk fault decided in the
 	// (yielding) disk hook for the operation that process is doing,
 	// applied by the (non-yielding) fault hook.
@@ -140,6 +143,7 @@ func newPlanRunner(node *Node, plan fault.Plan, rng *Rand) *planRunner {
 		rng:       rng.Fork(2),
 		pending:   map[int]DiskFault{},
 		hits:      map[string]uint64{},
+		roles:     map[string]env.RoleSet{},
 		destroyed: map[string]int{},
 		diskRng:   rng.Fork(3),
 	}
@@ -295,6 +299,9 @@ func (r *planRunner) step() {
 // point is the faultHooks injection-point hook.
 func (r *planRunner) point(name string, _ uint64) {
 	r.hits[name]++
+	if p := r.node.Sim.cur; p != nil {
+		r.roles[name] = r.roles[name].Add(p.role)
+	}
 	if len(r.plan.Faults) == 0 {
 		return
 	}

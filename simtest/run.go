@@ -240,6 +240,10 @@ type Result struct {
 	// campaign sums them to find blind spots.
 	PointHits map[string]uint64
 	CrashedAt []string
+	// PointRoles says, per injection point reached while the fault plan
+	// was installed, which roles reached it: what the points table's role
+	// column is checked against.
+	PointRoles map[string]env.RoleSet
 	// AsyncLost counts acknowledged transactions lost under
 	// synchronous_commit = off (within PostgreSQL's bound, or the run
 	// fails).

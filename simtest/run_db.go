@@ -278,6 +278,7 @@ func runDB(res *Result, rc resolved, node *Node, rng *Rand, trace *Trace) {
 	runner.uninstall()
 	res.FaultsApplied, res.FaultLog, res.Destructive = runner.nApplied, runner.applied, runner.destructive()
 	res.PointHits, res.CrashedAt = runner.hits, runner.crashedAt
+	res.PointRoles = runner.roles
 	res.judgeBeyondLimits()
 }
 

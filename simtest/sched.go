@@ -274,24 +274,11 @@ func (s *Sim) Hits() []PointHits {
 	return out
 }
 
-// PointRoles returns, for each injection point reached while running,
-// the roles of the processes that reached it.
-func (s *Sim) PointRoles() map[string]env.RoleSet {
-	out := make(map[string]env.RoleSet, len(s.hits))
-	for name, h := range s.hits {
-		if h.n > 0 {
-			out[name] = h.roles
-		}
-	}
-	return out
-}
-
 // pointHits is an injection point's name as the trace hashes it, and its
 // hits: one map lookup per injection instead of a string hash and two.
 type pointHits struct {
-	name  traceName
-	n     uint64
-	roles env.RoleSet // the roles that reached it
+	name traceName
+	n    uint64
 }
 
 // PointHits is one injection point's hit count.
@@ -308,8 +295,7 @@ func (s *Sim) Live() int { return len(s.procs) }
 func (s *Sim) Spawn(name string, fn func()) env.Proc { return s.SpawnAs(env.RoleOther, name, fn) }
 
 // SpawnAs is Spawn of a process of the given role (env.RoleSpawner): the
-// engine says what it spawns, fault plans aim at the role, and the
-// injection points record which roles reach them.
+// engine says what it spawns, and fault plans aim at the role.
 func (s *Sim) SpawnAs(role env.Role, name string, fn func()) env.Proc {
 	s.checkAlive()
 	if role >= env.NumRoles {
@@ -818,9 +804,6 @@ func (s *Sim) Inject(point string) {
 		return
 	}
 	h.n++
-	if s.cur != nil {
-		h.roles = h.roles.Add(s.cur.role)
-	}
 	if s.faults != nil {
 		s.faults.point(point, h.n)
 	}
