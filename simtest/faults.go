@@ -70,6 +70,10 @@ type planRunner struct {
 	stopped    bool
 	applied    []string // first maxFaultLog faults applied, readable
 	nApplied   int
+	// fires counts, per fault of the plan, how often it was carried out;
+	// log holds the first maxFaultLog as typed records.
+	fires []int
+	log   []fault.Applied
 	kills      int            // server processes killed (each a crash-restart)
 	stalls     int            // pauses, latencies and clock skews applied
 	crashedAt  []string       // the injection points crashes fired at, in order
@@ -146,6 +150,7 @@ func newPlanRunner(node *Node, plan fault.Plan, rng *Rand) *planRunner {
 		roles:     map[string]env.RoleSet{},
 		destroyed: map[string]int{},
 		diskRng:   rng.Fork(3),
+		fires:     make([]int, len(plan.Faults)),
 	}
 	return r
 }
@@ -223,6 +228,17 @@ func (r *planRunner) event(kind fault.EventKind) *fault.Event {
 
 func (r *planRunner) note(i int, a fault.Action, ev *fault.Event) {
 	r.nApplied++
+	r.fires[i]++
+	if len(r.log) < maxFaultLog {
+		rec := fault.Applied{Fault: i, Action: a.Kind, Event: ev.Kind, Time: ev.Time, Proc: ev.Proc, Role: ev.Role}
+		switch ev.Kind {
+		case fault.EventPoint:
+			rec.Point, rec.Hit = ev.Point, ev.Hit
+		case fault.EventDisk:
+			rec.File = ev.File
+		}
+		r.log = append(r.log, rec)
+	}
 	what := fmt.Sprintf("%v %s: fault %d (%s) on %s", r.node.Sim.now, ev.Proc, i+1, a, describeEvent(ev))
 	r.node.Sim.trace.note(r.node.Sim.now, 0, "fault: "+what)
 	if len(r.applied) < maxFaultLog {

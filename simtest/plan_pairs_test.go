@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/fault"
 )
 
@@ -58,4 +59,42 @@ func TestDrawnPlansPairOnlyReachedPoints(t *testing.T) {
 		t.Logf("intensity %v, seeds 1-2000: %d pauses, %d aimed at a role, 0 at a point the role never reaches", intensity, pauses, aimed)
 		require.Positive(t, aimed, "the test must see role-aimed pauses")
 	}
+}
+
+// TestFaultFiredIsTyped: whether a plan's fault fired, and where, comes
+// from the runner's typed records (Result.FaultFires, Result.Applied), not
+// from the wording of the crash detail: a crash at a point's first hit
+// fired there, in a role that reaches it; one at a hit no run reaches did
+// not fire.
+func TestFaultFiredIsTyped(t *testing.T) {
+	c := pointsConfig(1)
+	c.Faults = "crash when point=checkpointer-after-redo#1\n"
+	r := Run(c)
+	require.True(t, r.OK, r.Summary())
+	require.True(t, r.FaultFired(0))
+	require.Equal(t, []int{1}, r.FaultFires)
+	require.NotEmpty(t, r.Applied)
+	a := r.Applied[0]
+	require.Equal(t, 0, a.Fault)
+	require.Equal(t, fault.ActCrash, a.Action)
+	require.Equal(t, fault.EventPoint, a.Event)
+	require.Equal(t, "checkpointer-after-redo", a.Point)
+	require.Equal(t, uint64(1), a.Hit)
+	require.True(t, planPointRoles("checkpointer-after-redo").Has(a.Role), "fired in %s", a.Role)
+
+	c.Faults = "crash when point=checkpointer-after-redo#100000\n"
+	r = Run(c)
+	require.True(t, r.OK, r.Summary())
+	require.False(t, r.FaultFired(0))
+	require.Equal(t, []int{0}, r.FaultFires)
+	require.Empty(t, r.Applied)
+}
+
+func planPointRoles(name string) env.RoleSet {
+	for _, p := range planPoints {
+		if p.Name == name {
+			return p.Roles
+		}
+	}
+	return 0
 }

@@ -274,6 +274,7 @@ func runDB(res *Result, rc resolved, node *Node, rng *Rand, trace *Trace) {
 	res.FaultsApplied, res.FaultLog, res.Destructive = runner.nApplied, runner.applied, runner.destructive()
 	res.PointHits, res.CrashedAt = runner.hits, runner.crashedAt
 	res.PointRoles = runner.roles
+	res.FaultFires, res.Applied = runner.fires, runner.log
 	res.judgeBeyondLimits()
 }
 
