@@ -257,7 +257,9 @@ type Result struct {
 
 // FaultFired reports whether fault i of the plan (counting from 0) was
 // carried out: how a systematic campaign learns that its one crash fired.
-func (r *Result) FaultFired(i int) bool { return i >= 0 && i < len(r.FaultFires) && r.FaultFires[i] > 0 }
+func (r *Result) FaultFired(i int) bool {
+	return i >= 0 && i < len(r.FaultFires) && r.FaultFires[i] > 0
+}
 
 // TraceString is the 16-hex-digit trace hash.
 func (r *Result) TraceString() string { return fmt.Sprintf("%016x", r.Trace) }
