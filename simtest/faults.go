@@ -70,15 +70,17 @@ type planRunner struct {
 	stopped    bool
 	applied    []string // first maxFaultLog faults applied, readable
 	nApplied   int
+	kills      int            // server processes killed (each a crash-restart)
+	stalls     int            // pauses, latencies and clock skews applied
+	crashedAt  []string       // the injection points crashes fired at, in order
+	destroyed  map[string]int // destructive faults applied, by "kind on class"
+	ev         fault.Event
+
 	// fires counts, per fault of the plan, how often it was carried out;
 	// log holds the first maxFaultLog as typed records.
-	fires     []int
-	log       []fault.Applied
-	kills     int            // server processes killed (each a crash-restart)
-	stalls    int            // pauses, latencies and clock skews applied
-	crashedAt []string       // the injection points crashes fired at, in order
-	destroyed map[string]int // destructive faults applied, by "kind on class"
-	ev        fault.Event
+	fires []int
+	log   []fault.Applied
+
 	// fired collects what one Eval fired; the actions run after Eval
 	// returns, because a pause blocks and other processes then evaluate
 	// the plan themselves.
