@@ -59,10 +59,6 @@ func ParseRole(s string) (Role, error) {
 	return 0, fmt.Errorf("unknown role %q (valid: %s)", s, strings.Join(roleNames[:], ", "))
 }
 
-// IsServer reports whether r is a server process: one whose abnormal
-// death the postmaster answers with a crash-restart.
-func (r Role) IsServer() bool { return r < RoleClient && r != RolePostmaster && r != RoleLogger }
-
 // RoleSet is a set of roles.
 type RoleSet uint32
 

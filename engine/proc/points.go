@@ -17,7 +17,8 @@ type Point struct {
 }
 
 // Who reaches the points, in groups. Every XLogFlush can write and fsync
-// WAL itself when the WAL writer has not yet (XLogWrite in the caller):
+// WAL itself, and create the next segment, when the WAL writer has not yet
+// (XLogWrite in the caller):
 // backends at commit, and whoever writes a page whose WAL is not yet
 // durable (FlushBuffer's XLogFlush: a backend evicting, the bgwriter, the
 // checkpointer, the startup process evicting during redo), the checkpointer
@@ -31,7 +32,6 @@ type Point struct {
 var (
 	reachBackend    = env.NewRoleSet(env.RoleBackend)
 	reachWALFlush   = env.NewRoleSet(env.RoleBackend, env.RoleBgwriter, env.RoleCheckpointer, env.RoleWalwriter, env.RoleStartup)
-	reachWALSegment = env.NewRoleSet(env.RoleBackend, env.RoleCheckpointer, env.RoleWalwriter, env.RoleStartup)
 	reachPageWrite  = env.NewRoleSet(env.RoleBackend, env.RoleBgwriter, env.RoleCheckpointer, env.RoleStartup)
 	reachCheckpoint = env.NewRoleSet(env.RoleCheckpointer, env.RoleStartup)
 	reachStartup    = env.NewRoleSet(env.RoleStartup)
@@ -52,7 +52,7 @@ var Points = []Point{
 	{"walwriter-before-write", reachWALFlush, "WAL is about to be written to the segment: nothing of it is on disk"},
 	{"walwriter-before-fsync", reachWALFlush, "WAL is written but not fsynced: a power loss may keep any part of it, torn at sectors"},
 	{"walwriter-after-fsync", reachWALFlush, "WAL is durable up to the flush point"},
-	{"wal-after-segment-create", reachWALSegment, "a new WAL segment has just been made durable by durable_rename"},
+	{"wal-after-segment-create", reachWALFlush, "a new WAL segment has just been made durable by durable_rename"},
 	{"bufmgr-before-write", reachPageWrite, "a dirty page is about to be written, its WAL flushed (FlushBuffer)"},
 	{"bufmgr-after-write", reachPageWrite, "a page is written to the OS, not fsynced: a power loss may tear it"},
 	{"smgr-before-write", reachPageWrite, "the relation file write itself is about to happen"},
