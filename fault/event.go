@@ -31,3 +31,24 @@ type Event struct {
 	// Path is the path of the file operated on (EventDisk).
 	Path string
 }
+
+// Applied is one fault the simulator carried out: which fault of the plan
+// (its index, from 0), what it did, and the event it fired on. The
+// simulator keeps these as typed records, so that whether a fault fired is
+// read from them and never from trace or log text.
+type Applied struct {
+	// Fault is the fault's index in the plan, counting from 0.
+	Fault  int
+	Action ActionKind
+	Event  EventKind
+	// Time is the virtual time it fired at.
+	Time time.Duration
+	// Proc and Role are the process the event was raised by.
+	Proc string
+	Role Role
+	// Point and Hit name the injection point hit (Event == EventPoint).
+	Point string
+	Hit   uint64
+	// File is the class of the file operated on (Event == EventDisk).
+	File FileClass
+}

@@ -3,6 +3,8 @@ package fault
 import (
 	"fmt"
 	"strconv"
+
+	"github.com/pgdst/pgdst/engine/env"
 )
 
 // This file holds the small enumerations that events and triggers are made
@@ -69,65 +71,54 @@ func ParseOpKind(s string) (OpKind, error) {
 	return OpKind(v), err
 }
 
-// FileClass is what a file holds, as the simulator classifies its path. It
-// lets a plan aim at, say, heap fsyncs without knowing the engine's layout.
-type FileClass uint8
+// FileClass is what a file holds, as the engine registers it (env.FileClass).
+// It lets a plan aim at, say, heap fsyncs without knowing the engine's
+// layout.
+type FileClass = env.FileClass
 
+// The file classes (env's).
 const (
-	FileWAL FileClass = iota
-	FileHeap
-	FileIndex
-	FileClog
-	FileControl
-	FileCatalog
-	FileArchive
-	FileOther
+	FileWAL     = env.FileWAL
+	FileHeap    = env.FileHeap
+	FileIndex   = env.FileIndex
+	FileClog    = env.FileClog
+	FileControl = env.FileControl
+	FileCatalog = env.FileCatalog
+	FileArchive = env.FileArchive
+	FileOther   = env.FileOther
 
-	numFileClasses = iota
+	numFileClasses = env.NumFileClasses
 )
 
-var fileClassNames = [numFileClasses]string{
-	"wal", "heap", "index", "clog", "control", "catalog", "archive", "other",
-}
+// ParseFileClass returns the FileClass named s; an unknown name is an error
+// that lists the valid ones.
+func ParseFileClass(s string) (FileClass, error) { return env.ParseFileClass(s) }
 
-func (c FileClass) String() string { return enumString(fileClassNames[:], uint8(c), "FileClass") }
+// Role is the role of a process, which it carries from its spawn
+// (env.Role): postmaster, backend, the auxiliary processes, clients.
+type Role = env.Role
 
-// ParseFileClass returns the FileClass named s.
-func ParseFileClass(s string) (FileClass, error) {
-	v, err := enumParse(fileClassNames[:], s, "file class")
-	return FileClass(v), err
-}
-
-// Role is the role of a simulated process, as in PostgreSQL's process model.
-type Role uint8
-
+// The roles (env's).
 const (
-	RoleBackend Role = iota
-	RoleBgwriter
-	RoleCheckpointer
-	RoleWalwriter
-	RoleAutovacuum
-	RoleArchiver
-	RoleStartup
-	RolePostmaster
-	RoleLogger
-	RoleOther
+	RoleBackend            = env.RoleBackend
+	RoleBgwriter           = env.RoleBgwriter
+	RoleCheckpointer       = env.RoleCheckpointer
+	RoleWalwriter          = env.RoleWalwriter
+	RoleAutovacuumLauncher = env.RoleAutovacuumLauncher
+	RoleAutovacuumWorker   = env.RoleAutovacuumWorker
+	RoleArchiver           = env.RoleArchiver
+	RoleStartup            = env.RoleStartup
+	RolePostmaster         = env.RolePostmaster
+	RoleLogger             = env.RoleLogger
+	RoleClient             = env.RoleClient
+	RoleOther              = env.RoleOther
 
-	numRoles = iota
+	numRoles = env.NumRoles
 )
 
-var roleNames = [numRoles]string{
-	"backend", "bgwriter", "checkpointer", "walwriter", "autovacuum",
-	"archiver", "startup", "postmaster", "logger", "other",
-}
-
-func (r Role) String() string { return enumString(roleNames[:], uint8(r), "Role") }
-
-// ParseRole returns the Role named s.
-func ParseRole(s string) (Role, error) {
-	v, err := enumParse(roleNames[:], s, "role")
-	return Role(v), err
-}
+// ParseRole returns the Role named s; an unknown name is an error that
+// lists the valid ones.
+func ParseRole(s string) (Role, error) { return env.ParseRole(s) }
 
 // enumString names v, or spells out an out-of-range value so that printing a
 // corrupt value never panics and never looks like a valid name.

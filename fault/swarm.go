@@ -47,7 +47,7 @@ const (
 // The roles Swarm kills or pauses: the ones whose abnormal death PostgreSQL
 // answers with a crash-restart. Killing the postmaster, the startup process
 // or the logger ends or blocks the node instead, which is a different test.
-var swarmRoles = [...]Role{RoleBackend, RoleBgwriter, RoleCheckpointer, RoleWalwriter, RoleAutovacuum}
+var swarmRoles = [...]Role{RoleBackend, RoleBgwriter, RoleCheckpointer, RoleWalwriter, RoleAutovacuumWorker}
 
 // The file classes Swarm aims disk faults at when it narrows one.
 var swarmFiles = [...]FileClass{FileWAL, FileHeap, FileIndex, FileClog, FileControl, FileCatalog}

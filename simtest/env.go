@@ -49,12 +49,30 @@ type Node struct {
 	// postmaster says a postmaster supervises the server processes, so a
 	// killed one is crash-restarted by it rather than by the harness.
 	postmaster bool
+	// files is what the engine said each file holds (env.FileClassifier):
+	// it outlives crashes, as the files do.
+	files map[string]env.FileClass
+}
+
+// maxClassifiedFiles bounds the file-class registry: a run touches a few
+// dozen files.
+const maxClassifiedFiles = 1 << 16
+
+// ClassifyFile records what the engine said the file at path holds.
+func (n *Node) ClassifyFile(path string, class env.FileClass) {
+	if class >= env.NumFileClasses {
+		panic("simtest: an invalid file class")
+	}
+	if _, ok := n.files[path]; !ok && len(n.files) >= maxClassifiedFiles {
+		panic("simtest: more classified files than maxClassifiedFiles")
+	}
+	n.files[path] = class
 }
 
 // NewNode builds a node whose scheduling, engine randomness and disk
 // behaviour are all derived from rng.
 func NewNode(rng *Rand, trace *Trace, sched SchedConfig, lat Latency) *Node {
-	n := &Node{lat: lat}
+	n := &Node{lat: lat, files: map[string]env.FileClass{}}
 	n.Sim = NewSim(rng.Fork(1), trace, sched)
 	n.Disk = NewSimDisk(n.diskHook)
 	n.Env = &env.Env{
@@ -64,6 +82,7 @@ func NewNode(rng *Rand, trace *Trace, sched SchedConfig, lat Latency) *Node {
 		Rand:   tracedRand{r: rng.Fork(2), s: n.Sim},
 		Points: n.Sim,
 		Log:    n.Sim,
+		Files:  n,
 	}
 	return n
 }

@@ -37,7 +37,7 @@ import (
 	"time"
 
 	"github.com/pgdst/pgdst/engine/clog"
-	"github.com/pgdst/pgdst/engine/smgr"
+	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/wal"
 	"github.com/pgdst/pgdst/fault"
 )
@@ -54,13 +54,12 @@ type planRunner struct {
 
 	diskRng *Rand // the disk's draws for torn sectors and flipped bits
 
-	classes map[string]fault.FileClass // fileClass's cache
-	// indexRels tells index relation files from heap ones.
-	indexRels map[smgr.RelFileNumber]bool
-
 	// hits counts injection-point hits since the plan was installed, so
 	// that point=P#K means the K-th hit of the phase the plan runs in.
 	hits map[string]uint64
+	// roles says, per injection point, which roles reached it while the
+	// plan was installed: where a plan can aim a role at a point.
+	roles map[string]env.RoleSet
 	// pending is, per process id, the disk fault decided in the
 	// (yielding) disk hook for the operation that process is doing,
 	// applied by the (non-yielding) fault hook.
@@ -76,6 +75,12 @@ type planRunner struct {
 	crashedAt  []string       // the injection points crashes fired at, in order
 	destroyed  map[string]int // destructive faults applied, by "kind on class"
 	ev         fault.Event
+
+	// fires counts, per fault of the plan, how often it was carried out;
+	// log holds the first maxFaultLog as typed records.
+	fires []int
+	log   []fault.Applied
+
 	// fired collects what one Eval fired; the actions run after Eval
 	// returns, because a pause blocks and other processes then evaluate
 	// the plan themselves.
@@ -142,12 +147,12 @@ func newPlanRunner(node *Node, plan fault.Plan, rng *Rand) *planRunner {
 		plan:      plan,
 		st:        fault.NewState(eval, rng.Fork(1)),
 		rng:       rng.Fork(2),
-		indexRels: map[smgr.RelFileNumber]bool{},
 		pending:   map[int]DiskFault{},
 		hits:      map[string]uint64{},
+		roles:     map[string]env.RoleSet{},
 		destroyed: map[string]int{},
-		classes:   map[string]fault.FileClass{},
 		diskRng:   rng.Fork(3),
+		fires:     make([]int, len(plan.Faults)),
 	}
 	return r
 }
@@ -176,69 +181,35 @@ func (r *planRunner) uninstall() {
 	r.node.Disk.SetFaultHook(nil, nil)
 }
 
-// roleOf maps a simulated process name to its PostgreSQL role.
-func roleOf(name string) fault.Role {
-	switch {
-	case strings.HasPrefix(name, "backend"):
-		return fault.RoleBackend
-	case name == "bgwriter":
-		return fault.RoleBgwriter
-	case name == "checkpointer":
-		return fault.RoleCheckpointer
-	case name == "walwriter":
-		return fault.RoleWalwriter
-	case name == "startup":
-		return fault.RoleStartup
-	case strings.HasPrefix(name, "autovacuum"):
-		return fault.RoleAutovacuum
-	case name == "archiver":
-		return fault.RoleArchiver
-	case name == "postmaster":
-		return fault.RolePostmaster
-	case name == "logger":
-		return fault.RoleLogger
-	}
-	return fault.RoleOther
-}
-
-// fileClass classifies a path by PostgreSQL's data directory layout,
-// remembering each path's class (a run touches a few dozen files, and this
-// runs at every disk operation).
+// fileClass is what the file at path holds: what the engine registered
+// for it (the catalog's heaps and indexes through the storage manager, the
+// relation map), else the engine's fixed files: the WAL and its archive,
+// the clog and the control file, named by the engine's own constants. A
+// relation file the catalog has not named yet (one redo creates before the
+// map record that names it) is "other".
 func (r *planRunner) fileClass(path string) fault.FileClass {
-	if c, ok := r.classes[path]; ok {
+	if c, ok := r.node.files[path]; ok {
 		return c
 	}
-	c := r.classify(path)
-	if len(r.classes) < maxClassCache {
-		r.classes[path] = c
-	}
-	return c
-}
-
-// maxClassCache bounds the path-class cache.
-const maxClassCache = 4096
-
-func (r *planRunner) classify(path string) fault.FileClass {
 	switch {
-	case strings.HasPrefix(path, wal.Dir+"/archive_status/"), strings.HasPrefix(path, "archive/"):
+	case strings.HasPrefix(path, wal.Dir+"/archive_status/"), strings.HasPrefix(path, archiveDir+"/"):
 		return fault.FileArchive
 	case strings.HasPrefix(path, wal.Dir+"/"):
 		return fault.FileWAL
 	case strings.HasPrefix(path, clog.Dir+"/"):
 		return fault.FileClog
-	case path == "global/pg_control":
+	case path == controlPath:
 		return fault.FileControl
-	case strings.HasPrefix(path, "global/"):
-		return fault.FileCatalog
-	case strings.HasPrefix(path, smgr.BaseDir+"/"):
-		var rel uint64
-		if _, err := fmt.Sscanf(strings.TrimPrefix(path, smgr.BaseDir+"/"), "%d", &rel); err == nil && r.indexRels[smgr.RelFileNumber(rel)] {
-			return fault.FileIndex
-		}
-		return fault.FileHeap
 	}
 	return fault.FileOther
 }
+
+// archiveDir and controlPath are where the runs keep the archive
+// (resolveDB's archive_command target) and the control file.
+const (
+	archiveDir  = "archive"
+	controlPath = "global/pg_control"
+)
 
 var diskOpToFault = [diskOpKinds]fault.OpKind{
 	OpOpen: fault.OpOpen, OpRead: fault.OpRead, OpWrite: fault.OpWrite, OpSync: fault.OpSync,
@@ -251,9 +222,6 @@ func (r *planRunner) event(kind fault.EventKind) *fault.Event {
 	s := r.node.Sim
 	r.ev = fault.Event{Kind: kind, Time: s.now, Step: s.steps}
 	if p := s.cur; p != nil {
-		if !p.roleKnown {
-			p.role, p.roleKnown = roleOf(p.name), true
-		}
 		r.ev.Proc = p.name
 		r.ev.Role = p.role
 	}
@@ -262,6 +230,17 @@ func (r *planRunner) event(kind fault.EventKind) *fault.Event {
 
 func (r *planRunner) note(i int, a fault.Action, ev *fault.Event) {
 	r.nApplied++
+	r.fires[i]++
+	if len(r.log) < maxFaultLog {
+		rec := fault.Applied{Fault: i, Action: a.Kind, Event: ev.Kind, Time: ev.Time, Proc: ev.Proc, Role: ev.Role}
+		switch ev.Kind {
+		case fault.EventPoint:
+			rec.Point, rec.Hit = ev.Point, ev.Hit
+		case fault.EventDisk:
+			rec.File = ev.File
+		}
+		r.log = append(r.log, rec)
+	}
 	what := fmt.Sprintf("%v %s: fault %d (%s) on %s", r.node.Sim.now, ev.Proc, i+1, a, describeEvent(ev))
 	r.node.Sim.trace.note(r.node.Sim.now, 0, "fault: "+what)
 	if len(r.applied) < maxFaultLog {
@@ -295,9 +274,9 @@ func (r *planRunner) act(i int, a fault.Action, ev *fault.Event) {
 		s := r.node.Sim
 		cur := s.cur
 		switch {
-		case cur == nil || r.stopped || strings.HasPrefix(cur.name, "client-"):
+		case cur == nil || r.stopped || cur.role == env.RoleClient:
 			// Clients are not server processes; nothing to kill.
-		case r.node.postmaster && cur.name != "postmaster":
+		case r.node.postmaster && cur.role != env.RolePostmaster:
 			// SIGKILL of one server process: its parent, the
 			// postmaster, reaps it and crash-restarts.
 			r.note(i, a, ev)
@@ -338,6 +317,9 @@ func (r *planRunner) step() {
 // point is the faultHooks injection-point hook.
 func (r *planRunner) point(name string, _ uint64) {
 	r.hits[name]++
+	if p := r.node.Sim.cur; p != nil {
+		r.roles[name] = r.roles[name].Add(p.role)
+	}
 	if len(r.plan.Faults) == 0 {
 		return
 	}

@@ -34,7 +34,6 @@ import (
 
 	"github.com/pgdst/pgdst/engine/bugs"
 	"github.com/pgdst/pgdst/engine/db"
-	"github.com/pgdst/pgdst/engine/smgr"
 	"github.com/pgdst/pgdst/engine/wal"
 )
 
@@ -50,14 +49,13 @@ type imageKey struct {
 // initdbImage is a built image: the quiescent disk and where the build's
 // simulation ended.
 type initdbImage struct {
-	disk    *SimDisk // never written after the build
-	indexes []smgr.RelFileNumber
-	trace   uint64 // the build's trace hash: every event of initdb
-	events  uint64
-	now     time.Duration
-	steps   uint64
-	lastID  int   // the highest process ID the build used
-	err     error // initdb failed: every run with this key fails so
+	disk   *SimDisk // never written after the build
+	trace  uint64   // the build's trace hash: every event of initdb
+	events uint64
+	now    time.Duration
+	steps  uint64
+	lastID int   // the highest process ID the build used
+	err    error // initdb failed: every run with this key fails so
 	// online is what the online checkers judged of initdb's events;
 	// each run that copies the image adds it to its own counts.
 	online CheckerCounts
@@ -133,10 +131,6 @@ func buildImage(k imageKey, trace *Trace) *initdbImage {
 		}
 		if initErr = createWorkloadTables(d, k.workload); initErr != nil {
 			return
-		}
-		for _, name := range append([]string{table}, tablesFor(k.workload)...) {
-			tbl, _ := d.Catalog.Lookup(name)
-			img.indexes = append(img.indexes, tbl.Index)
 		}
 		initErr = d.Checkpoint()
 	})

@@ -2,7 +2,6 @@ package simtest
 
 import (
 	"fmt"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -39,11 +38,9 @@ func TestCrashAtEveryInjectionPoint(t *testing.T) {
 				c.Faults = fmt.Sprintf("%s when point=%s#1\n", tc.action, p.Name)
 				r := Run(c)
 				require.True(t, r.OK, "%s at %s: %v\n%s", tc.action, p.Name, r.Failures, r.Summary())
-				fired := strings.Contains(r.CrashDetail, p.Name)
-				for _, x := range append(r.RecoveryCrashes, r.FaultLog...) {
-					fired = fired || strings.Contains(x, p.Name)
-				}
-				require.True(t, fired, "%s at %s never fired:\n%s", tc.action, p.Name, r.Summary())
+				require.True(t, r.FaultFired(0), "%s at %s never fired:\n%s", tc.action, p.Name, r.Summary())
+				require.Equal(t, p.Name, r.Applied[0].Point)
+				require.True(t, p.Roles.Has(r.Applied[0].Role), "%s at %s fired in %s, which the table does not list", tc.action, p.Name, r.Applied[0].Role)
 				if tc.action == "kill" && p.Name != "startup-after-redo-record" {
 					require.NotEmpty(t, r.CrashRestarts, "a killed server process means a crash-restart:\n%s", r.Summary())
 				}

@@ -240,6 +240,15 @@ type Result struct {
 	// campaign sums them to find blind spots.
 	PointHits map[string]uint64
 	CrashedAt []string
+	// PointRoles says, per injection point reached while the fault plan
+	// was installed, which roles reached it: what the points table's role
+	// column is checked against.
+	PointRoles map[string]env.RoleSet
+	// FaultFires counts, per fault of the plan in plan order, how often
+	// the simulator carried it out (in the workload and in the recoveries
+	// it crashed); Applied records the first few as typed records.
+	FaultFires []int
+	Applied    []fault.Applied
 	// AsyncLost counts acknowledged transactions lost under
 	// synchronous_commit = off (within PostgreSQL's bound, or the run
 	// fails).
@@ -247,6 +256,12 @@ type Result struct {
 	// Online counts, per kind of event, the events the online checkers
 	// judged and those they skipped, by reason (online_checkers.go).
 	Online CheckerCounts
+}
+
+// FaultFired reports whether fault i of the plan (counting from 0) was
+// carried out: how a systematic campaign learns that its one crash fired.
+func (r *Result) FaultFired(i int) bool {
+	return i >= 0 && i < len(r.FaultFires) && r.FaultFires[i] > 0
 }
 
 // TraceString is the 16-hex-digit trace hash.

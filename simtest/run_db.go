@@ -29,11 +29,6 @@ const crashStepsPerTxnDB = 100
 // systematic campaigns enumerate: every point of the engine (proc.Points).
 func CrashPoints() []string { return pgproc.PointNames() }
 
-// crashPoints are the injection points a run may crash at: where a crash
-// changes what recovery must do. Recovery's own point is among them: the
-// plan stays installed while the startup process replays WAL.
-var crashPoints = pgproc.PointNames()
-
 // pausePoints are where a pause widens a race window: a page marked clean
 // but not yet written, a page change's record inserted with its buffers
 // still locked, a commit between its WAL and its clog update, a checkpoint
@@ -115,7 +110,6 @@ func runDB(res *Result, rc resolved, node *Node, rng *Rand, trace *Trace) {
 		return
 	}
 	img.startFrom(node, trace)
-	indexes := img.indexes // every table's index, for fault plans' file classes
 
 	// Boot: the postmaster runs the startup process (nothing to recover
 	// after initdb), then the auxiliary processes, and accepts the
@@ -155,15 +149,12 @@ func runDB(res *Result, rc resolved, node *Node, rng *Rand, trace *Trace) {
 	})
 	defer checkers.uninstall(node)
 	res.Online.Add(img.online) // initdb's events, judged when the image was built
-	sim.Spawn("postmaster", pm.Main)
+	sim.SpawnAs(env.RolePostmaster, "postmaster", pm.Main)
 	wl.startClients(listener)
 	plan := dbPlan(c, rc, rng.Fork(4), sim.Steps())
 	res.Plan = plan.String()
 	trace.note(sim.Now(), 0, "fault plan:\n"+res.Plan)
 	runner = newPlanRunner(node, plan, rng.Fork(7))
-	for _, idx := range indexes {
-		runner.indexRels[idx] = true
-	}
 	st := sim.Run()
 	sim.SetPanicKillsProcess(false)
 	node.postmaster = false
@@ -229,7 +220,7 @@ func runDB(res *Result, rc resolved, node *Node, rng *Rand, trace *Trace) {
 		appliedBefore := runner.nApplied
 		recovered := false
 		var openErr error
-		sim.Spawn("startup", func() {
+		sim.SpawnAs(env.RoleStartup, "startup", func() {
 			// A standalone startup (db.Open's steps), whose shared
 			// memory the online checkers watch from the start.
 			d, err := db.NewShared(node.Env, rc.engine)
@@ -286,6 +277,8 @@ func runDB(res *Result, rc resolved, node *Node, rng *Rand, trace *Trace) {
 	checkers.liveness.judge(sim.Now(), len(res.RecoveryCrashes) == 0, "faults in the recovery")
 	res.FaultsApplied, res.FaultLog, res.Destructive = runner.nApplied, runner.applied, runner.destructive()
 	res.PointHits, res.CrashedAt = runner.hits, runner.crashedAt
+	res.PointRoles = runner.roles
+	res.FaultFires, res.Applied = runner.fires, runner.log
 	res.judgeBeyondLimits()
 }
 
@@ -324,90 +317,40 @@ func (res *Result) judgeBeyondLimits() {
 }
 
 // dbPlan is the run's fault plan: the one the Config gives, or one drawn
-// from the seed — a crash at a random step or at the k-th hit of an
-// injection point (where the interesting windows are: a random step lands
-// in them rarely), sometimes a pause at a point that widens a race window
-// (a bgwriter stalled between marking a page clean and writing it, say)
-// until other processes run through it, and, with a fault intensity, the
-// swarm's disk and clock faults.
+// from the seed by the plan generator (fault.Generate), which pairs roles
+// only with the points the engine's table says they reach.
 func dbPlan(c Config, rc resolved, rng *Rand, stepsSoFar uint64) fault.Plan {
 	var plan fault.Plan
 	if c.Faults != "" {
 		plan, _ = fault.Parse(c.Faults) // Validate has parsed it once already
 	}
-	crashAt := func(e *fault.Expr) {
-		plan.Faults = append(plan.Faults, fault.Fault{Action: fault.Action{Kind: fault.ActCrash}, When: e, Times: 1})
-	}
 	if c.CrashStep != 0 {
-		crashAt(fault.AtomExpr(fault.Atom{Kind: fault.AtomStepGE, N: c.CrashStep}))
+		plan.Faults = append(plan.Faults, fault.Fault{Action: fault.Action{Kind: fault.ActCrash},
+			When: fault.AtomExpr(fault.Atom{Kind: fault.AtomStepGE, N: c.CrashStep}), Times: 1})
 	}
 	if c.Faults != "" || c.CrashStep != 0 {
 		return plan
 	}
-	// logUniform draws k in [1, 64], small values as often as large ones
-	// in log scale: a rare point's first hits, a hot point's later ones.
-	logUniform := func() uint64 { return 1 + uint64(rng.Intn(1<<rng.Intn(7))) }
-	switch rng.Intn(3) {
-	case 0:
-		est := uint64(rc.Clients*rc.Txns*crashStepsPerTxnDB) + 1
-		crashAt(fault.AtomExpr(fault.Atom{Kind: fault.AtomStepGE, N: stepsSoFar + 1 + uint64(rng.Intn(int(est)))}))
-	case 1:
-		point := crashPoints[rng.Intn(len(crashPoints))]
-		crashAt(fault.AtomExpr(fault.Atom{Kind: fault.AtomPoint, Name: point, Hit: logUniform()}))
-	default:
-		// Just before the k-th data-page write: the writes before it
-		// are likely still unsynced, which is what a torn or partial
-		// crash needs to bite.
-		class := []fault.FileClass{fault.FileHeap, fault.FileIndex}[rng.Intn(2)]
-		crashAt(fault.And(
-			fault.AtomExpr(fault.Atom{Kind: fault.AtomOp, Op: fault.OpWrite}),
-			fault.AtomExpr(fault.Atom{Kind: fault.AtomFile, File: class}),
-			fault.AtomExpr(fault.Atom{Kind: fault.AtomNth, N: logUniform()})))
-	}
-	if rng.Intn(4) == 0 {
-		// A second crash, in the middle of the recovery from the first:
-		// redo must be restartable.
-		crashAt(fault.And(fault.AtomExpr(fault.Atom{Kind: fault.AtomRole, Role: fault.RoleStartup}),
-			fault.AtomExpr(fault.Atom{Kind: fault.AtomPoint, Name: db.PointAfterRedoRecord, Hit: logUniform()})))
-	}
-	if rng.Intn(2) == 0 {
-		// Swarm-style: one role's hits of one point, paused at a seeded
-		// fraction of them, a few times (a backend or the bgwriter
-		// stalled mid-write while the checkpointer runs past it). A pause
-		// of every role's hits would mostly stall the checkpointer too.
-		point := pausePoints[rng.Intn(len(pausePoints))]
-		act := fault.Action{Kind: fault.ActPause, For: time.Duration(5+rng.Intn(46)) * time.Millisecond, HasRole: true,
-			Role: []fault.Role{fault.RoleBackend, fault.RoleBgwriter, fault.RoleCheckpointer, fault.RoleWalwriter}[rng.Intn(4)]}
-		plan.Faults = append(plan.Faults, fault.Fault{
-			Action: act,
-			When: fault.And(fault.AtomExpr(fault.Atom{Kind: fault.AtomPoint, Name: point}),
-				fault.AtomExpr(fault.Atom{Kind: fault.AtomProb, Prob: []float64{0.05, 0.1, 0.25, 0.5}[rng.Intn(4)]})),
-			Times: 1 + rng.Intn(8),
-		})
-	}
-	if rng.Intn(4) == 0 {
-		// A backend stalled with its statement's snapshot taken, a few
-		// times, while others commit updates its own must then follow
-		// along the update chain (EvalPlanQual; planted bug
-		// epq-next-version).
-		plan.Faults = append(plan.Faults, fault.Fault{
-			Action: fault.Action{Kind: fault.ActPause, For: time.Duration(5+rng.Intn(16)) * time.Millisecond, HasRole: true, Role: fault.RoleBackend},
-			When: fault.And(fault.AtomExpr(fault.Atom{Kind: fault.AtomPoint, Name: db.PointAfterSnapshot}),
-				fault.AtomExpr(fault.Atom{Kind: fault.AtomProb, Prob: []float64{0.05, 0.1, 0.25}[rng.Intn(3)]})),
-			Times: 1 + rng.Intn(8),
-		})
-	}
-	if c.FaultIntensity > 0 {
-		// The swarm's kill stays (the postmaster crash-restarts and the
-		// workload goes on); its crash does not: the plan has one.
-		for _, f := range fault.Swarm(rng.Fork(1), c.FaultIntensity, crashPoints).Faults {
-			if f.Action.Kind != fault.ActCrash {
-				plan.Faults = append(plan.Faults, f)
-			}
-		}
-	}
-	return plan
+	return fault.Generate(rng, fault.Gen{
+		Points:        planPoints,
+		PausePoints:   pausePoints,
+		SnapshotPoint: db.PointAfterSnapshot,
+		RedoPoint:     db.PointAfterRedoRecord,
+		StepsSoFar:    stepsSoFar,
+		CrashSteps:    uint64(rc.Clients * rc.Txns * crashStepsPerTxnDB),
+		Intensity:     c.FaultIntensity,
+		Fork:          func(label uint64) fault.Rand { return rng.Fork(label) },
+	})
 }
+
+// planPoints is the engine's points table as the plan generator reads it.
+var planPoints = func() []fault.PointRoles {
+	out := make([]fault.PointRoles, len(pgproc.Points))
+	for i, p := range pgproc.Points {
+		out[i] = fault.PointRoles{Name: p.Name, Roles: p.Roles}
+	}
+	return out
+}()
 
 // rowBytes is the default size of a row's value (Config.RowBytes): large
 // enough that a run's rows outgrow shared buffers, so pages are evicted and
@@ -481,7 +424,7 @@ func (w *workload) startClients(l *pgproc.Listener) {
 	w.running = w.rc.Clients
 	for c := 0; c < w.rc.Clients; c++ {
 		crng := w.rng.Fork(uint64(c))
-		w.node.Env.Sched.Spawn(fmt.Sprintf("client-%d", c), func() { w.client(l, c, crng) })
+		w.node.Env.SpawnAs(env.RoleClient, fmt.Sprintf("client-%d", c), func() { w.client(l, c, crng) })
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/pgdst/pgdst/engine/env"
-	"github.com/pgdst/pgdst/fault"
 )
 
 // Sim is the deterministic scheduler and virtual clock of one simulated node.
@@ -165,8 +164,7 @@ type proc struct {
 	exits      []env.Exit // ended children not yet reaped
 	killReason string     // why it dies, once killed inside a run
 
-	role      fault.Role // for fault plans, from the name; once roleKnown
-	roleKnown bool
+	role env.Role // what the process is, from its spawn (SpawnAs)
 }
 
 func (p *proc) ID() int      { return p.id }
@@ -294,10 +292,17 @@ func (s *Sim) Live() int { return len(s.procs) }
 
 // Spawn creates a runnable process. It may be called by the harness or by a
 // running process.
-func (s *Sim) Spawn(name string, fn func()) env.Proc {
+func (s *Sim) Spawn(name string, fn func()) env.Proc { return s.SpawnAs(env.RoleOther, name, fn) }
+
+// SpawnAs is Spawn of a process of the given role (env.RoleSpawner): the
+// engine says what it spawns, and fault plans aim at the role.
+func (s *Sim) SpawnAs(role env.Role, name string, fn func()) env.Proc {
 	s.checkAlive()
+	if role >= env.NumRoles {
+		panic("simtest: spawning a process with an invalid role")
+	}
 	s.nextID++
-	p := &proc{s: s, id: s.nextID, name: name, nameH: hashString(name), fn: fn, parent: s.cur}
+	p := &proc{s: s, id: s.nextID, name: name, nameH: hashString(name), fn: fn, parent: s.cur, role: role}
 	s.procs = append(s.procs, p)
 	s.runnable = append(s.runnable, p)
 	pid := 0

@@ -29,7 +29,7 @@ func cmdPoints(args []string, stdout io.Writer) error {
 		tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
 		fmt.Fprintln(tw, "POINT\tPROCESS\tWHAT A CRASH THERE MEANS")
 		for _, p := range pgproc.Points {
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", p.Name, p.Process, p.What)
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", p.Name, p.Roles, p.What)
 		}
 		return tw.Flush()
 	}
@@ -47,7 +47,7 @@ func cmdPoints(args []string, stdout io.Writer) error {
 	for _, p := range pgproc.Points {
 		s := stats[p.Name]
 		seen[p.Name] = true
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\n", p.Name, p.Process, s.Hits, s.RunsHit, s.RunsCrashed)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\n", p.Name, p.Roles, s.Hits, s.RunsHit, s.RunsCrashed)
 	}
 	for _, s := range rep.Points { // points this build does not know
 		if !seen[s.Name] {

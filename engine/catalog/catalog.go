@@ -143,7 +143,18 @@ func Load(e *env.Env, s *smgr.SMgr) (*Catalog, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Catalog{e: e, smgr: s, mu: e.Sched.NewMutex("RelationMappingLock"), m: m}, nil
+	c := &Catalog{e: e, smgr: s, mu: e.Sched.NewMutex("RelationMappingLock"), m: m}
+	for _, t := range m.Tables {
+		c.setClasses(t)
+	}
+	return c, nil
+}
+
+// setClasses tells the storage manager which of t's relations is the heap
+// and which the index, so that their files carry their classes.
+func (c *Catalog) setClasses(t Table) {
+	c.smgr.SetClass(t.Heap, env.FileHeap)
+	c.smgr.SetClass(t.Index, env.FileIndex)
 }
 
 // SetWAL gives the catalog the WAL once recovery has reopened it.
@@ -198,6 +209,7 @@ func (c *Catalog) Create(name string, build func(Table) error) (Table, error) {
 	next := Map{NextOID: c.m.NextOID + 3, Tables: slices.Clone(c.m.Tables)}
 	t := Table{Name: name, OID: c.m.NextOID, Heap: smgr.RelFileNumber(c.m.NextOID + 1), Index: smgr.RelFileNumber(c.m.NextOID + 2)}
 	next.Tables = slices.Insert(next.Tables, i, t)
+	c.setClasses(t)
 	for _, rel := range []smgr.RelFileNumber{t.Heap, t.Index} {
 		if err := c.smgr.Create(rel, smgr.MainForkNum, false); err != nil && !errors.Is(err, env.ErrExist) {
 			return Table{}, err
@@ -236,6 +248,7 @@ func (c *Catalog) CheckPoint() {
 // apply creates the map's relation files that are missing and installs it.
 func (c *Catalog) apply(m Map, isRedo bool) error {
 	for _, t := range m.Tables {
+		c.setClasses(t)
 		for _, rel := range []smgr.RelFileNumber{t.Heap, t.Index} {
 			if err := c.smgr.Create(rel, smgr.MainForkNum, isRedo); err != nil && !(isRedo || errors.Is(err, env.ErrExist)) {
 				return err
@@ -272,6 +285,8 @@ func (c *Catalog) Redo(rec wal.Record) error {
 
 // writeMap replaces the map file durably (durable_rename).
 func writeMap(e *env.Env, m Map) error {
+	e.ClassifyFile(tmpPath, env.FileCatalog)
+	e.ClassifyFile(mapPath, env.FileCatalog)
 	_ = e.Disk.Remove(tmpPath)
 	f, err := e.Disk.Open(tmpPath, env.OpenCreateExcl)
 	if err != nil {
@@ -295,6 +310,7 @@ func writeMap(e *env.Env, m Map) error {
 }
 
 func readMap(e *env.Env) (Map, error) {
+	e.ClassifyFile(mapPath, env.FileCatalog)
 	f, err := e.Disk.Open(mapPath, env.OpenExisting)
 	if err != nil {
 		return Map{}, fmt.Errorf("could not open catalog map %q: %w", mapPath, err)

@@ -31,6 +31,8 @@ type Env struct {
 	Points Injector
 	// Log receives every log line. It may be nil (discarded).
 	Log Logger
+	// Files is told what each file the engine opens holds. It may be nil.
+	Files FileClassifier
 }
 
 // Inject announces that the calling process has reached the named injection

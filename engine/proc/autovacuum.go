@@ -145,7 +145,7 @@ func avLaunchRound(e *env.Env, d *db.DB, sp Spawner, cfg AutovacuumConfig, av *a
 			continue // a worker is on it, or every slot is taken
 		}
 		started++
-		sp.Spawn(fmt.Sprintf("autovacuum worker %d", started), func() {
+		sp.Spawn(env.RoleAutovacuumWorker, fmt.Sprintf("autovacuum worker %d", started), func() {
 			autoVacWorkerMain(e, d, cfg, av, name)
 		})
 	}

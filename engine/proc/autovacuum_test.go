@@ -28,11 +28,14 @@ type avSpawner struct {
 	running, maxRunning int
 }
 
-func (s *avSpawner) Spawn(name string, fn func()) env.Proc {
+func (s *avSpawner) Spawn(role env.Role, name string, fn func()) env.Proc {
+	if role != env.RoleAutovacuumWorker {
+		panic("the launcher spawns workers only")
+	}
 	s.names = append(s.names, name)
 	s.running++
 	s.maxRunning = max(s.maxRunning, s.running)
-	return s.e.Sched.Spawn(name, func() {
+	return s.e.SpawnAs(role, name, func() {
 		defer func() { s.running-- }()
 		if s.delay > 0 {
 			s.e.Clock.Sleep(s.delay)

@@ -1,53 +1,87 @@
 package proc
 
+import "github.com/pgdst/pgdst/engine/env"
+
 // Point is one injection point: a named place where a crash changes what
 // recovery must do. The simulator can crash the node, kill a process or
 // pause it there (fault plans' point=NAME#K), and its systematic campaigns
 // enumerate them.
 type Point struct {
-	Name    string
-	Process string // the process (or processes) that reach it
-	What    string // why a crash there matters
+	Name string
+	// Roles are the processes that reach it, as runs reach it
+	// (simtest's TestPointsTableRolesAreReached checks this column
+	// against every (role, point) a sample of runs reaches, both ways):
+	// the plan generator pairs a role only with a point the role reaches.
+	Roles env.RoleSet
+	What  string // why a crash there matters
 }
+
+// Who reaches the points, in groups. Every XLogFlush can write and fsync
+// WAL itself, and create the next segment, when the WAL writer has not yet
+// (XLogWrite in the caller):
+// backends at commit, and whoever writes a page whose WAL is not yet
+// durable (FlushBuffer's XLogFlush: a backend evicting, the bgwriter, the
+// checkpointer, the startup process evicting during redo), the checkpointer
+// for its record, the startup process for the end-of-recovery checkpoint's.
+// Under the postmaster the startup process requests the end-of-recovery
+// checkpoint from the checkpointer (PerformRecoveryXLogAction); a
+// standalone startup process (the final recovery after a run, as a
+// single-user backend) runs it itself, so the startup role reaches every
+// checkpoint point. A heap or B-tree change is logged by a backend or an
+// autovacuum worker (page-after-xloginsert); redo applies records without
+// logging them. Clog pages are written by checkpoints: a backend would
+// write one only when evicting a clog page to extend the clog, which takes
+// far more transactions than a run has (a page holds 32768). Vacuum runs in
+// a backend (VACUUM) and in autovacuum workers; the launcher reaches none.
+var (
+	reachBackend    = env.NewRoleSet(env.RoleBackend)
+	reachPageChange = env.NewRoleSet(env.RoleBackend, env.RoleAutovacuumWorker)
+	reachWALFlush   = env.NewRoleSet(env.RoleBackend, env.RoleBgwriter, env.RoleCheckpointer, env.RoleWalwriter, env.RoleStartup)
+	reachPageWrite  = env.NewRoleSet(env.RoleBackend, env.RoleBgwriter, env.RoleCheckpointer, env.RoleStartup)
+	reachCheckpoint = env.NewRoleSet(env.RoleCheckpointer, env.RoleStartup)
+	reachStartup    = env.NewRoleSet(env.RoleStartup)
+	reachVacuum     = env.NewRoleSet(env.RoleBackend, env.RoleAutovacuumWorker)
+	reachArchiver   = env.NewRoleSet(env.RoleArchiver)
+)
 
 // Points lists every injection point of the engine, in the order a
 // transaction, a checkpoint and a recovery reach them. A test checks that
 // every point the engine's source injects is listed here (and nothing
 // else), and simtest crashes at each of them.
 var Points = []Point{
-	{"backend-after-snapshot", "backend", "a statement has its snapshot and has touched no row: nothing of it is in the WAL, and a pause here lets other transactions commit updates that its own must follow along the update chain (EvalPlanQual)"},
-	{"page-after-xloginsert", "initdb, backend, autovacuum worker", "a heap or B-tree change's record is in the WAL buffers and its pages, still exclusively locked, carry its LSN: they must already be dirty (MarkBufferDirty before XLogInsert), since a checkpoint that takes its REDO pointer now is past the record"},
-	{"backend-after-commit-insert", "backend", "the commit record is in the WAL buffers, not yet on disk: the transaction must be lost if it never flushes, kept if a later flush takes it along"},
-	{"backend-after-xlogflush", "backend", "the commit record is durable but the clog does not say committed yet and the client has no answer: recovery must redo the commit"},
-	{"backend-after-clog-update", "backend", "the clog page in memory says committed; the commit is durable, not acknowledged"},
-	{"backend-before-ack", "backend", "everything is done but the client has not heard: the outcome is unknown to it, and must be all or nothing"},
-	{"walwriter-before-write", "backend, walwriter", "WAL is about to be written to the segment: nothing of it is on disk"},
-	{"walwriter-before-fsync", "backend, walwriter", "WAL is written but not fsynced: a power loss may keep any part of it, torn at sectors"},
-	{"walwriter-after-fsync", "backend, walwriter", "WAL is durable up to the flush point"},
-	{"wal-after-segment-create", "backend, walwriter", "a new WAL segment has just been made durable by durable_rename"},
-	{"bufmgr-before-write", "backend, bgwriter, checkpointer", "a dirty page is about to be written, its WAL flushed (FlushBuffer)"},
-	{"bufmgr-after-write", "backend, bgwriter, checkpointer", "a page is written to the OS, not fsynced: a power loss may tear it"},
-	{"smgr-before-write", "backend, bgwriter, checkpointer", "the relation file write itself is about to happen"},
-	{"smgr-after-write", "backend, bgwriter, checkpointer", "the relation file write happened; its fsync request is queued"},
-	{"clog-before-write", "checkpointer, backend", "a clog page is about to be written (after its group LSN's WAL is flushed)"},
-	{"clog-after-write", "checkpointer, backend", "a clog page is written, not fsynced"},
-	{"checkpointer-after-redo", "checkpointer, startup", "the REDO pointer is taken; nothing of this checkpoint is durable"},
-	{"checkpointer-after-delay-wait", "checkpointer, startup", "commits in their critical section have reached the clog"},
-	{"checkpointer-after-clog", "checkpointer, startup", "the clog is flushed and fsynced"},
-	{"checkpointer-after-buffers", "checkpointer, startup", "every buffer dirty at REDO is written, none fsynced: a power loss may tear them, and full-page images must repair them"},
-	{"smgr-after-fsync", "checkpointer, startup", "one relation segment is fsynced; others are not yet"},
-	{"checkpointer-after-fsyncs", "checkpointer, startup", "every write the checkpoint needs is durable"},
-	{"clog-after-fsync", "checkpointer, startup", "a clog segment is fsynced"},
-	{"checkpointer-after-record", "checkpointer, startup", "the checkpoint record is in the WAL buffers"},
-	{"checkpointer-after-flush", "checkpointer, startup", "the checkpoint record is durable but the control file still names the previous checkpoint"},
-	{"checkpointer-after-control", "checkpointer, startup", "the control file names the new checkpoint: recovery now starts at its REDO"},
-	{"checkpointer-after-segment-removal", "checkpointer, startup", "WAL before REDO is removed: from now on nothing before it can be replayed"},
-	{"startup-after-redo-record", "startup", "one WAL record is redone: a crash in the middle of recovery, which must be restartable"},
-	{"vacuum-after-heap-prune", "autovacuum worker, backend", "vacuum removed dead tuples from the heap but not yet their index entries"},
-	{"vacuum-after-index", "autovacuum worker, backend", "index entries of dead tuples are removed; the heap's line pointers are not yet free"},
-	{"catalog-after-record", "backend", "CREATE TABLE's catalog record is in the WAL"},
-	{"archiver-after-copy", "archiver", "a WAL segment is copied to the archive, not fsynced"},
-	{"archiver-after-fsync", "archiver", "the archived copy is durable but not yet marked done"},
+	{"backend-after-snapshot", reachBackend, "a statement has its snapshot and has touched no row: nothing of it is in the WAL, and a pause here lets other transactions commit updates that its own must follow along the update chain (EvalPlanQual)"},
+	{"page-after-xloginsert", reachPageChange, "a heap or B-tree change's record is in the WAL buffers and its pages, still exclusively locked, carry its LSN: they must already be dirty (MarkBufferDirty before XLogInsert), since a checkpoint that takes its REDO pointer now is past the record"},
+	{"backend-after-commit-insert", reachBackend, "the commit record is in the WAL buffers, not yet on disk: the transaction must be lost if it never flushes, kept if a later flush takes it along"},
+	{"backend-after-xlogflush", reachBackend, "the commit record is durable but the clog does not say committed yet and the client has no answer: recovery must redo the commit"},
+	{"backend-after-clog-update", reachBackend, "the clog page in memory says committed; the commit is durable, not acknowledged"},
+	{"backend-before-ack", reachBackend, "everything is done but the client has not heard: the outcome is unknown to it, and must be all or nothing"},
+	{"walwriter-before-write", reachWALFlush, "WAL is about to be written to the segment: nothing of it is on disk"},
+	{"walwriter-before-fsync", reachWALFlush, "WAL is written but not fsynced: a power loss may keep any part of it, torn at sectors"},
+	{"walwriter-after-fsync", reachWALFlush, "WAL is durable up to the flush point"},
+	{"wal-after-segment-create", reachWALFlush, "a new WAL segment has just been made durable by durable_rename"},
+	{"bufmgr-before-write", reachPageWrite, "a dirty page is about to be written, its WAL flushed (FlushBuffer)"},
+	{"bufmgr-after-write", reachPageWrite, "a page is written to the OS, not fsynced: a power loss may tear it"},
+	{"smgr-before-write", reachPageWrite, "the relation file write itself is about to happen"},
+	{"smgr-after-write", reachPageWrite, "the relation file write happened; its fsync request is queued"},
+	{"clog-before-write", reachCheckpoint, "a clog page is about to be written (after its group LSN's WAL is flushed)"},
+	{"clog-after-write", reachCheckpoint, "a clog page is written, not fsynced"},
+	{"checkpointer-after-redo", reachCheckpoint, "the REDO pointer is taken; nothing of this checkpoint is durable"},
+	{"checkpointer-after-delay-wait", reachCheckpoint, "commits in their critical section have reached the clog"},
+	{"checkpointer-after-clog", reachCheckpoint, "the clog is flushed and fsynced"},
+	{"checkpointer-after-buffers", reachCheckpoint, "every buffer dirty at REDO is written, none fsynced: a power loss may tear them, and full-page images must repair them"},
+	{"smgr-after-fsync", reachCheckpoint, "one relation segment is fsynced; others are not yet"},
+	{"checkpointer-after-fsyncs", reachCheckpoint, "every write the checkpoint needs is durable"},
+	{"clog-after-fsync", reachCheckpoint, "a clog segment is fsynced"},
+	{"checkpointer-after-record", reachCheckpoint, "the checkpoint record is in the WAL buffers"},
+	{"checkpointer-after-flush", reachCheckpoint, "the checkpoint record is durable but the control file still names the previous checkpoint"},
+	{"checkpointer-after-control", reachCheckpoint, "the control file names the new checkpoint: recovery now starts at its REDO"},
+	{"checkpointer-after-segment-removal", reachCheckpoint, "WAL before REDO is removed: from now on nothing before it can be replayed"},
+	{"startup-after-redo-record", reachStartup, "one WAL record is redone: a crash in the middle of recovery, which must be restartable"},
+	{"vacuum-after-heap-prune", reachVacuum, "vacuum removed dead tuples from the heap but not yet their index entries"},
+	{"vacuum-after-index", reachVacuum, "index entries of dead tuples are removed; the heap's line pointers are not yet free"},
+	{"catalog-after-record", reachBackend, "CREATE TABLE's catalog record is in the WAL"},
+	{"archiver-after-copy", reachArchiver, "a WAL segment is copied to the archive, not fsynced"},
+	{"archiver-after-fsync", reachArchiver, "the archived copy is durable but not yet marked done"},
 }
 
 // PointNames lists the points' names, in table order.

@@ -146,8 +146,8 @@ func (pm *Postmaster) Recoveries() []db.RecoveryStats { return pm.recovery }
 
 // Spawn is the Spawner of the current generation: the process is
 // terminated by the next crash-restart.
-func (pm *Postmaster) Spawn(name string, fn func()) env.Proc {
-	p := pm.e.Sched.Spawn(name, fn)
+func (pm *Postmaster) Spawn(role env.Role, name string, fn func()) env.Proc {
+	p := pm.e.SpawnAs(role, name, fn)
 	pm.live[p.ID()] = p
 	return p
 }
@@ -156,7 +156,7 @@ func (pm *Postmaster) Spawn(name string, fn func()) env.Proc {
 // (a failed recovery, or too many crash-restarts); Fatal then says why.
 func (pm *Postmaster) Main() {
 	e := pm.e
-	pm.e.Sched.Spawn("logger", pm.log.SysLoggerMain)
+	pm.e.SpawnAs(env.RoleLogger, "logger", pm.log.SysLoggerMain)
 	for {
 		if crashed, ok := pm.startup(); !ok {
 			if pm.fatal != nil {
@@ -209,7 +209,7 @@ func (pm *Postmaster) startup() (crashed env.Exit, ok bool) {
 	pm.startAux("bgwriter")
 	var stats db.RecoveryStats
 	done := false
-	sp := pm.Spawn("startup", func() {
+	sp := pm.Spawn(env.RoleStartup, "startup", func() {
 		StartupProcessMain(pm.e, d, func(st db.RecoveryStats) { stats, done = st, true })
 	})
 	for {
@@ -315,15 +315,34 @@ func (pm *Postmaster) startAux(name string) {
 	default:
 		panic("proc: restarting an unknown auxiliary process " + name)
 	}
-	p := pm.Spawn(name, fn)
+	p := pm.Spawn(auxRole(name), name, fn)
 	pm.aux[p.ID()] = name
+}
+
+// auxRole is the role of the auxiliary process the postmaster starts
+// under name (the names are the postmaster's own, one per process kind, as
+// PostgreSQL's BackendType has one description per type).
+func auxRole(name string) env.Role {
+	switch name {
+	case "checkpointer":
+		return env.RoleCheckpointer
+	case "bgwriter":
+		return env.RoleBgwriter
+	case "walwriter":
+		return env.RoleWalwriter
+	case "autovacuum launcher":
+		return env.RoleAutovacuumLauncher
+	case "archiver":
+		return env.RoleArchiver
+	}
+	panic("proc: no role for the auxiliary process " + name)
 }
 
 // startBackend forks a backend for an accepted connection (BackendStartup).
 func (pm *Postmaster) startBackend(c *Conn) {
 	d := pm.shmem
 	pm.nBackends++
-	p := pm.Spawn(fmt.Sprintf("backend %d", pm.nBackends), func() { BackendMain(pm.e, d, c) })
+	p := pm.Spawn(env.RoleBackend, fmt.Sprintf("backend %d", pm.nBackends), func() { BackendMain(pm.e, d, c) })
 	pm.backends[p.ID()] = c
 }
 

@@ -196,6 +196,10 @@ type SMgr struct {
 
 	mu    env.Mutex           // guards the fields below
 	files map[SegTag]env.File // open segment files (md_seg_fds)
+	// classes says which relations are heaps and which indexes, as the
+	// catalog tells it (SetClass), so that every segment file is
+	// registered with its class when it is opened (env.ClassifyFile).
+	classes map[RelFileNumber]env.FileClass
 	// pending is the checkpointer's pending-operations table
 	// (pendingOps): segments written since their last fsync.
 	pending map[SegTag]struct{}
@@ -247,6 +251,7 @@ func New(e *env.Env, cfg Config) (*SMgr, error) {
 		mu:      e.Sched.NewSpinLock("SMgr"),
 		syncMu:  e.Sched.NewMutex("SMgrSync"),
 		files:   make(map[SegTag]env.File),
+		classes: make(map[RelFileNumber]env.FileClass),
 		pending: make(map[SegTag]struct{}),
 	}, nil
 }
@@ -274,6 +279,34 @@ func checkFork(fork ForkNumber) error {
 	return nil
 }
 
+// SetClass records what relation rel holds (heap or index), as the
+// catalog knows it, and registers the class of rel's segment files that are
+// open already (a relation created by redo before the map record that names
+// it). The storage manager itself never interprets pages, so it cannot tell.
+func (s *SMgr) SetClass(rel RelFileNumber, class env.FileClass) {
+	if class != env.FileHeap && class != env.FileIndex {
+		panic("smgr: a relation is a heap or an index")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.classes[rel] = class
+	// Registering is order-free (a path gets its class), so the map's
+	// order cannot reach behaviour.
+	for t := range s.files {
+		if t.Rel == rel {
+			s.classifyLocked(t)
+		}
+	}
+}
+
+// classifyLocked tells the environment what segment t's file holds, when
+// the catalog has said so. Only the main fork holds data here.
+func (s *SMgr) classifyLocked(t SegTag) {
+	if c, ok := s.classes[t.Rel]; ok && t.Fork == MainForkNum {
+		s.e.ClassifyFile(t.path(), c)
+	}
+}
+
 // openSegLocked returns the open handle of a segment, opening it if
 // necessary (_mdfd_openseg). With env.OpenCreate a missing segment is
 // created and base/ is marked for a directory fsync. The caller holds mu.
@@ -281,6 +314,7 @@ func (s *SMgr) openSegLocked(t SegTag, flag env.OpenFlag) (env.File, error) {
 	if f, ok := s.files[t]; ok {
 		return f, nil
 	}
+	s.classifyLocked(t)
 	var f env.File
 	var err error
 	if flag == env.OpenExisting {
@@ -333,6 +367,7 @@ func (s *SMgr) Create(rel RelFileNumber, fork ForkNumber, isRedo bool) error {
 		}
 		return fmt.Errorf("could not create file %q: %w", t.path(), env.ErrExist)
 	}
+	s.classifyLocked(t)
 	f, err := s.e.Disk.Open(t.path(), env.OpenCreateExcl)
 	if err != nil {
 		if !isRedo || !errors.Is(err, env.ErrExist) {

@@ -171,10 +171,8 @@ func runCampaign(n uint64, workers int, mk func(i uint64) job, opts campaignOpts
 		st.online.Add(r.Online)
 		st.faults += r.FaultsApplied
 		if st.planFired != nil {
-			st.planFired[d.idx] = strings.Contains(r.CrashDetail, "fault 1: crash")
-			for _, c := range r.RecoveryCrashes {
-				st.planFired[d.idx] = st.planFired[d.idx] || strings.Contains(c, "fault 1: crash")
-			}
+			// A systematic plan is one crash: fault 0.
+			st.planFired[d.idx] = r.FaultFired(0)
 		}
 		st.addPoints(r)
 		if r.Detected != "" {
