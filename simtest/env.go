@@ -35,11 +35,18 @@ func eventName(k DiskOpKind) traceName {
 var waitDiskIO = plainWait("disk i/o")
 
 // Node is one simulated machine: a scheduler with its clock, a disk that
-// outlives crashes, and the env the engine sees.
+// outlives crashes, its place on the network, and the env the engine sees.
 type Node struct {
 	Sim  *Sim
 	Disk *SimDisk
 	Env  *env.Env
+	// Name is the node's name on the network (Env.Net.Node()).
+	Name string
+	// Net is the network the node is on. Clients is the view of it from
+	// the node ClientsNode, where the workload's clients run, so that a
+	// fault can come between them and the server.
+	Net     *SimNet
+	Clients env.Net
 	lat  Latency
 	// Watch, when set, sees every disk operation as it starts (before
 	// any latency or fault): the I/O-history checkers hang here.
@@ -51,15 +58,25 @@ type Node struct {
 	postmaster bool
 }
 
+// The names of a run's nodes on its network: the database server's, and
+// the one its clients run on.
+const (
+	NodeName    = "n1"
+	ClientsNode = "clients"
+)
+
 // NewNode builds a node whose scheduling, engine randomness and disk
 // behaviour are all derived from rng.
 func NewNode(rng *Rand, trace *Trace, sched SchedConfig, lat Latency) *Node {
-	n := &Node{lat: lat}
+	n := &Node{lat: lat, Name: NodeName}
 	n.Sim = NewSim(rng.Fork(1), trace, sched)
 	n.Disk = NewSimDisk(n.diskHook)
+	n.Net = NewSimNet(n.Sim, DefaultNetConfig)
+	n.Clients = n.Net.Host(ClientsNode)
 	n.Env = &env.Env{
 		Clock:  simClock{n.Sim},
 		Disk:   n.Disk,
+		Net:    n.Net.Host(n.Name),
 		Sched:  n.Sim,
 		Rand:   tracedRand{r: rng.Fork(2), s: n.Sim},
 		Points: n.Sim,
