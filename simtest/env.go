@@ -47,7 +47,7 @@ type Node struct {
 	// fault can come between them and the server.
 	Net     *SimNet
 	Clients env.Net
-	lat  Latency
+	lat     Latency
 	// Watch, when set, sees every disk operation as it starts (before
 	// any latency or fault): the I/O-history checkers hang here.
 	Watch func(op DiskOp)
