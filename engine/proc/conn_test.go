@@ -768,3 +768,19 @@ func TestConnAcrossTheNetwork(t *testing.T) {
 	})
 	require.Equal(t, simtest.StopRequested, st.Kind, "%s\n%s", st, st.Stack)
 }
+
+// TestListenAddressInUse: a second postmaster on the same address cannot
+// listen (its error is returned, and logged), and can once the first
+// stops.
+func TestListenAddressInUse(t *testing.T) {
+	sim(t, 13, func(e *env.Env) {
+		a, b := proc.NewListener(e), proc.NewListener(e)
+		simt.Must(a.Listen())
+		simt.Must(a.Listen()) // listening again does nothing
+		err := b.Listen()
+		simt.Check(err != nil && strings.Contains(err.Error(), "address already in use"), "second Listen: %v", err)
+		a.Unlisten()
+		simt.Must(b.Listen())
+		simt.Check(b.Addr() == env.Addr{Node: simtest.NodeName, Port: proc.DefaultPort}, "listening at %v", b.Addr())
+	})
+}
