@@ -85,8 +85,14 @@ const (
 // SimNet is one simulated network. All of its nodes' processes run on one
 // scheduler, sim.
 type SimNet struct {
-	sim   *Sim
-	cfg   NetConfig
+	sim *Sim
+	cfg NetConfig
+	// Hook, when set, sees every blocking call as it starts, in the
+	// calling process, after its scheduling point and before it looks
+	// at the network: where a fault plan's runner decides, say, to drop
+	// the connection a write is about to use, or to partition the nodes
+	// of a dial. It may call the fault operations (net_faults.go).
+	Hook  func(op NetOp)
 	hosts []*simHost // in the order they joined
 	links map[[2]int]*netLink
 	// conns are the connections not yet closed at both ends nor reset,
@@ -101,6 +107,38 @@ func NewSimNet(sim *Sim, cfg NetConfig) *SimNet {
 		panic(fmt.Sprintf("simtest: NetConfig %+v", cfg))
 	}
 	return &SimNet{sim: sim, cfg: cfg, links: map[[2]int]*netLink{}}
+}
+
+// NetOpKind is a blocking network call.
+type NetOpKind uint8
+
+// The blocking calls a Hook sees.
+const (
+	NetDial NetOpKind = iota
+	NetAccept
+	NetRead
+	NetWrite
+)
+
+var netOpNames = [...]string{"net-dial", "net-accept", "net-read", "net-write"}
+
+func (k NetOpKind) String() string { return netOpNames[k] }
+
+// NetOp is one blocking network call, as a Hook sees it.
+type NetOp struct {
+	Kind  NetOpKind
+	Node  string // the calling process's node
+	Peer  string // the node at the other end (a dial's target; a listener's own node for an accept)
+	Port  int    // the local port (a dial's: the target's)
+	Conn  int    // the connection (0 for a dial or an accept)
+	Bytes int    // a read's buffer or a write's length
+}
+
+// watch shows op to the hook, if any, inside the simulation.
+func (n *SimNet) watch(op NetOp) {
+	if n.Hook != nil && n.sim.running {
+		n.Hook(op)
+	}
 }
 
 // Host is node name's view of the network (its env.Net), made on first use.
@@ -293,6 +331,7 @@ func (l *simListener) Accept() (env.Conn, error) {
 	n := l.host.net
 	s := n.sim
 	s.yieldPoint(tnNetAccept, int64(l.addr.Port), int64(len(l.queue)), l.host.nameT)
+	n.watch(NetOp{Kind: NetAccept, Node: l.host.name, Peer: l.host.name, Port: l.addr.Port})
 	for i := 0; ; i++ {
 		if i >= netWaitsMax {
 			panic("simtest: Accept woke too often")
@@ -420,6 +459,7 @@ func (h *simHost) Dial(addr env.Addr, timeout time.Duration) (env.Conn, error) {
 	n := h.net
 	s := n.sim
 	s.yieldPoint(tnNetDial, int64(addr.Port), 0, h.nameT)
+	n.watch(NetOp{Kind: NetDial, Node: h.name, Peer: addr.Node, Port: addr.Port})
 	dst := n.lookup(addr.Node)
 	if dst == nil {
 		return nil, &env.NetError{Op: "dial", Addr: addr, Err: env.ErrHostUnreachable}
@@ -544,6 +584,7 @@ func (e *simEnd) Read(b []byte) (int, error) {
 	n := c.net
 	s := n.sim
 	s.yieldPoint(tnNetRead, int64(c.id), int64(len(b)), e.host.nameT)
+	n.watch(NetOp{Kind: NetRead, Node: e.host.name, Peer: e.peer().host.name, Port: e.local.Port, Conn: c.id, Bytes: len(b)})
 	p := e.in
 	for i := 0; ; i++ {
 		if i >= netWaitsMax {
@@ -618,6 +659,7 @@ func (e *simEnd) Write(b []byte) (int, error) {
 	n := c.net
 	s := n.sim
 	s.yieldPoint(tnNetWrite, int64(c.id), int64(len(b)), e.host.nameT)
+	n.watch(NetOp{Kind: NetWrite, Node: e.host.name, Peer: e.peer().host.name, Port: e.local.Port, Conn: c.id, Bytes: len(b)})
 	p := e.out
 	for i := 0; ; i++ {
 		if i >= netWaitsMax {

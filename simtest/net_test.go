@@ -456,3 +456,40 @@ func TestNetNoPolling(t *testing.T) {
 	require.Contains(t, st.Detail, "net read")
 	require.Less(t, sim.Steps(), uint64(20), "the wait must not spin")
 }
+
+// TestNetHook: the hook sees every blocking call in its process before
+// the call looks at the network, so a fault it applies there decides the
+// call's fate: here a reset of the connection the second write is about
+// to use.
+func TestNetHook(t *testing.T) {
+	sim := NewSim(NewRand(7), newTrace(nil), DefaultSchedConfig)
+	n := NewSimNet(sim, DefaultNetConfig)
+	n.Host("a")
+	n.Host("b")
+	var seen []string
+	writes := 0
+	n.Hook = func(op NetOp) {
+		seen = append(seen, fmt.Sprintf("%s %s->%s", op.Kind, op.Node, op.Peer))
+		if op.Kind == NetWrite {
+			writes++
+			if writes == 2 {
+				n.DropConnections(op.Node, op.Peer)
+			}
+		}
+	}
+	var errs []error
+	sim.Spawn("test", func() {
+		c, _ := netPair(n, "a", "b")
+		for range 3 {
+			_, err := c.Write([]byte("x"))
+			errs = append(errs, err)
+		}
+	})
+	st := sim.Run()
+	sim.KillAll()
+	require.Equal(t, StopAllDone, st.Kind, "%s", st)
+	require.Equal(t, []string{"net-dial a->b", "net-accept b->b", "net-write a->b", "net-write a->b", "net-write a->b"}, seen)
+	require.NoError(t, errs[0])
+	require.ErrorIs(t, errs[1], env.ErrConnReset)
+	require.ErrorIs(t, errs[2], env.ErrConnReset)
+}
