@@ -119,3 +119,44 @@ func (n *Node) diskHook(op DiskOp) error {
 	}
 	return nil
 }
+
+// NewPeer makes another node on n's scheduler and network (a standby
+// beside a primary): its own disk, its own name on the network, and its
+// own clock, which reads the scheduler's virtual time plus offset. Its
+// engine randomness comes from rng.
+func (n *Node) NewPeer(name string, rng *Rand, offset time.Duration) *Node {
+	if n.Net.lookup(name) != nil {
+		panic("simtest: a node named " + name + " is already on the network")
+	}
+	p := &Node{lat: n.lat, Name: name, Sim: n.Sim, Net: n.Net, Clients: n.Clients}
+	p.Disk = NewSimDisk(p.diskHook)
+	p.Net.SetClockOffset(p.Net.Host(name).Node(), offset)
+	var clock env.Clock = simClock{n.Sim}
+	if offset != 0 {
+		clock = offsetClock{s: n.Sim, offset: offset}
+	}
+	p.Env = &env.Env{
+		Clock:  clock,
+		Disk:   p.Disk,
+		Net:    p.Net.Host(name),
+		Sched:  n.Sim,
+		Rand:   tracedRand{r: rng, s: n.Sim},
+		Points: n.Sim,
+		Log:    n.Sim,
+	}
+	return p
+}
+
+// offsetClock is a node's clock that runs offset ahead of (or, negative,
+// behind) the scheduler's virtual time.
+type offsetClock struct {
+	s      *Sim
+	offset time.Duration
+}
+
+func (c offsetClock) Now() time.Duration {
+	t := c.s.now + c.offset
+	c.s.trace.ev(c.s.now, 0, tnNow, int64(t), 0, tnEmpty)
+	return t
+}
+func (c offsetClock) Sleep(d time.Duration) { c.s.Sleep(d) }

@@ -493,3 +493,45 @@ func TestNetHook(t *testing.T) {
 	require.ErrorIs(t, errs[1], env.ErrConnReset)
 	require.ErrorIs(t, errs[2], env.ErrConnReset)
 }
+
+// TestNetPeers: two nodes on one scheduler and network, each with its own
+// disk and clock (the peer's 1 s ahead): the peer serves, the first node
+// dials it, and a read deadline taken from the peer's clock fires at the
+// virtual time it means.
+func TestNetPeers(t *testing.T) {
+	_, n1 := InSim(8, func(e *env.Env) {})
+	n2 := n1.NewPeer("n2", NewRand(9), time.Second)
+	require.NotSame(t, n1.Disk, n2.Disk)
+	var got string
+	var timedOutAt time.Duration
+	st := n1.Reboot(func(e *env.Env) {
+		l, err := n2.Env.Net.Listen(env.Addr{Port: 5433})
+		if err != nil {
+			panic(err)
+		}
+		n1.Sim.Spawn("peer", func() {
+			c, err := l.Accept()
+			if err != nil {
+				panic(err)
+			}
+			b := make([]byte, 8)
+			k, _ := c.Read(b)
+			got = string(b[:k])
+			start := n1.Sim.Now()
+			c.SetReadDeadline(n2.Env.Clock.Now() + 5*time.Millisecond)
+			if _, err := c.Read(b); !errors.Is(err, env.ErrTimeout) {
+				panic(err)
+			}
+			timedOutAt = n1.Sim.Now() - start
+		})
+		c, err := e.Net.Dial(env.Addr{Node: "n2", Port: 5433}, 0)
+		if err != nil {
+			panic(err)
+		}
+		_, _ = c.Write([]byte("standby"))
+	})
+	require.Equal(t, StopAllDone, st.Kind, "%s", st)
+	require.Equal(t, "standby", got)
+	require.Equal(t, 5*time.Millisecond, timedOutAt)
+	require.Greater(t, n2.Env.Clock.Now()-n1.Env.Clock.Now(), 999*time.Millisecond)
+}
