@@ -360,10 +360,13 @@ func (c *Conn) Terminated() bool {
 	return t
 }
 
-func (c *Conn) end() {
+// lose is the client learning that the server ended the connection: it
+// closes its socket at once, as libpq's pqDropConnection does.
+func (c *Conn) lose() {
 	c.mu.Lock()
 	c.ended = true
 	c.mu.Unlock()
+	_ = c.nc.Close()
 }
 
 // Call sends req and waits for the backend's reply (the client's
@@ -419,13 +422,13 @@ func (c *Conn) call(req Request, limit time.Duration) (Response, error) {
 		_ = c.nc.Close()
 		return Response{}, ErrClientTimeout
 	case err != nil:
-		c.end()
+		c.lose()
 		return Response{}, ErrConnectionTerminated
 	case typ == msgResult:
 		return decodeResponse(body), nil
 	case typ == msgError:
 		// A FATAL error: the server ends the connection after it.
-		c.end()
+		c.lose()
 		return Response{Err: decodeError(body)}, nil
 	}
 	panic(fmt.Sprintf("proc: connection %d: message %q in reply to a request", c.id, typ))

@@ -432,6 +432,9 @@ type crashWorld struct {
 	kills    int
 	restarts int
 	maxLive  int
+	// openConns is how many connections were still open at some end
+	// when the run ended.
+	openConns int
 }
 
 type crashBackend struct {
@@ -558,7 +561,7 @@ func (w *crashWorld) client(id, calls int) {
 func runCrashWorld(seed uint64, cfg simtest.SchedConfig) (simtest.Stop, uint64, *crashWorld) {
 	const clients, calls = 5, 30
 	var w *crashWorld
-	st, hash := simRun(seed, cfg, 10*time.Second, func(e *env.Env) {
+	st, hash, node := simRunNode(seed, cfg, 10*time.Second, func(e *env.Env, _ *simtest.Node) {
 		w = &crashWorld{e: e, l: proc.NewListener(e), maxLive: 3}
 		w.l.Listen()
 		e.Sched.Spawn("postmaster", w.postmaster)
@@ -576,6 +579,7 @@ func runCrashWorld(seed uint64, cfg simtest.SchedConfig) (simtest.Stop, uint64, 
 			e.Clock.Sleep(time.Millisecond) // the backends see their clients' close
 		}
 	})
+	w.openConns = node.Net.Conns()
 	return st, hash, w
 }
 
@@ -594,6 +598,7 @@ func TestConnKillSafety(t *testing.T) {
 		cfg := simtest.SchedConfig{SwitchProb: 0.2 + 0.6*float64(seed%4)/3, StepCost: time.Microsecond}
 		st, _, w := runCrashWorld(seed, cfg)
 		require.Equal(t, simtest.StopAllDone, st.Kind, "seed %d: %s\n%s", seed, st, st.Stack)
+		require.Zero(t, w.openConns, "seed %d: every connection is closed at both ends in the end", seed)
 		kills += w.kills
 		restarts += w.restarts
 	}
