@@ -420,7 +420,7 @@ func (e *simEnd) SetWriteDeadline(t time.Duration) { e.wdl = t; e.out.writers.wa
 
 // segment is bytes written in one Write, or the FIN.
 type segment struct {
-	data    []byte
+	data    []byte // in the pipe's bytes (or an array it had before)
 	off     int // bytes of data already read
 	fin     bool
 	held    bool          // behind a partition: no arrival time yet
@@ -429,12 +429,32 @@ type segment struct {
 
 // pipe is one direction of a connection.
 type pipe struct {
-	link     *netLink
-	segs     []segment
+	link *netLink
+	segs []segment
+	// bytes holds the segments' data, appended; it starts over when
+	// every segment has been read, so that a connection's messages
+	// reuse one array rather than allocate one per Write.
+	bytes    []byte
 	buffered int           // bytes written and not yet read
 	last     time.Duration // the latest arrival so far: segments never overtake
 	readers  waitQ
 	writers  waitQ
+}
+
+// hold copies b into the pipe's bytes and returns the copy.
+func (p *pipe) hold(b []byte, bufferBytes int) []byte {
+	if len(p.segs) == 0 || len(p.bytes) > 4*bufferBytes {
+		// Nothing unread refers to the array's start (or, in a long
+		// stream that never drains, the unread segments keep the old
+		// array and new ones go to a new one).
+		p.bytes = p.bytes[:0]
+		if len(p.segs) > 0 {
+			p.bytes = nil
+		}
+	}
+	start := len(p.bytes)
+	p.bytes = append(p.bytes, b...)
+	return p.bytes[start:len(p.bytes):len(p.bytes)]
 }
 
 // push sends a segment: it arrives after the link's delay, never before
@@ -677,7 +697,7 @@ func (e *simEnd) Write(b []byte) (int, error) {
 		}
 		// A write larger than the buffer goes when the buffer is empty.
 		if p.buffered == 0 || p.buffered+len(b) <= n.cfg.BufferBytes {
-			n.push(p, segment{data: append([]byte(nil), b...)})
+			n.push(p, segment{data: p.hold(b, n.cfg.BufferBytes)})
 			return len(b), nil
 		}
 		until := e.host.world(e.wdl)

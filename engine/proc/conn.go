@@ -338,7 +338,8 @@ type Conn struct {
 	calling bool
 	// Backend side.
 	state    srvState
-	inFlight bool // a request received and not yet replied to
+	inFlight bool   // a request received and not yet replied to
+	table    string // the last request's table name, reused while it repeats
 
 	// mu guards ended: the postmaster terminates a backend's end while
 	// the backend may be using it. A spinlock, as Listener.mu.
@@ -490,7 +491,7 @@ func (c *Conn) Recv() (Request, bool) {
 		panic(fmt.Sprintf("proc: connection %d: message %q, not a request", c.id, typ))
 	}
 	c.inFlight = true
-	return decodeRequest(body), true
+	return decodeRequest(body, &c.table), true
 }
 
 // Reply sends the response to the request the backend received last. On a
@@ -706,16 +707,34 @@ func (d *decoder) bytes() []byte {
 	return append([]byte{}, d.take(int(n))...)
 }
 
+// str is a string (a nil one is "").
+func (d *decoder) str() string {
+	n := d.u32()
+	if n == nilBytes {
+		return ""
+	}
+	return string(d.take(int(n)))
+}
+
 func (d *decoder) done() {
 	if len(d.b) != 0 {
 		panic(fmt.Sprintf("proc: malformed message: %d bytes left over", len(d.b)))
 	}
 }
 
-func decodeRequest(b []byte) Request {
+// decodeRequest decodes a request; *table is the previous request's
+// table name, whose string is reused when the name repeats (the common
+// case), and becomes this one's.
+func decodeRequest(b []byte, table *string) Request {
 	d := decoder{b}
 	r := Request{Op: Op(d.u8()), Iso: db.Isolation(d.u8())}
-	r.Table = string(d.bytes())
+	if n := d.u32(); n != nilBytes {
+		name := d.take(int(n))
+		if string(name) != *table {
+			*table = string(name)
+		}
+		r.Table = *table
+	}
 	r.Key = d.u64()
 	r.Val = d.bytes()
 	r.Expect = d.bytes()
@@ -731,7 +750,7 @@ func (d *decoder) err() error {
 	if code == nil {
 		return nil
 	}
-	return pgerr.New(pgerr.Code(code), "%s", d.bytes())
+	return &pgerr.Error{Code: pgerr.Code(code), Msg: d.str()}
 }
 
 func decodeError(b []byte) error {
