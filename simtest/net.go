@@ -421,7 +421,7 @@ func (e *simEnd) SetWriteDeadline(t time.Duration) { e.wdl = t; e.out.writers.wa
 // segment is bytes written in one Write, or the FIN.
 type segment struct {
 	data    []byte // in the pipe's bytes (or an array it had before)
-	off     int // bytes of data already read
+	off     int    // bytes of data already read
 	fin     bool
 	held    bool          // behind a partition: no arrival time yet
 	arrival time.Duration // when it can be read
