@@ -599,23 +599,39 @@ func (n *SimNet) forget(c *simConn) {
 	}
 }
 
-func (e *simEnd) Read(b []byte) (int, error) {
+// start is a Read's or a Write's scheduling point, and the hook's look
+// at it.
+func (e *simEnd) start(kind traceName, op NetOpKind, bytes int) {
 	c := e.c
-	n := c.net
+	c.net.sim.yieldPoint(kind, int64(c.id), int64(bytes), e.host.nameT)
+	c.net.watch(NetOp{Kind: op, Node: e.host.name, Peer: e.peer().host.name, Port: e.local.Port, Conn: c.id, Bytes: bytes})
+}
+
+// broken is the error of a call on an end that was closed or reset, or
+// nil.
+func (e *simEnd) broken(op string) error {
+	switch {
+	case e.closed:
+		return &env.NetError{Op: op, Addr: e.remote, Err: env.ErrNetClosed}
+	case e.c.reset:
+		return &env.NetError{Op: op, Addr: e.remote, Err: env.ErrConnReset}
+	}
+	return nil
+}
+
+func (e *simEnd) Read(b []byte) (int, error) {
+	n := e.c.net
 	s := n.sim
-	s.yieldPoint(tnNetRead, int64(c.id), int64(len(b)), e.host.nameT)
-	n.watch(NetOp{Kind: NetRead, Node: e.host.name, Peer: e.peer().host.name, Port: e.local.Port, Conn: c.id, Bytes: len(b)})
+	e.start(tnNetRead, NetRead, len(b))
 	p := e.in
 	for i := 0; ; i++ {
 		if i >= netWaitsMax {
 			panic("simtest: Read woke too often")
 		}
-		switch {
-		case e.closed:
-			return 0, &env.NetError{Op: "read", Addr: e.remote, Err: env.ErrNetClosed}
-		case c.reset:
-			return 0, &env.NetError{Op: "read", Addr: e.remote, Err: env.ErrConnReset}
-		case len(b) == 0:
+		if err := e.broken("read"); err != nil {
+			return 0, err
+		}
+		if len(b) == 0 {
 			return 0, nil
 		}
 		k, eof := p.take(b, s.now)
@@ -675,21 +691,18 @@ func (p *pipe) take(b []byte, now time.Duration) (k int, eof bool) {
 }
 
 func (e *simEnd) Write(b []byte) (int, error) {
-	c := e.c
-	n := c.net
+	n := e.c.net
 	s := n.sim
-	s.yieldPoint(tnNetWrite, int64(c.id), int64(len(b)), e.host.nameT)
-	n.watch(NetOp{Kind: NetWrite, Node: e.host.name, Peer: e.peer().host.name, Port: e.local.Port, Conn: c.id, Bytes: len(b)})
+	e.start(tnNetWrite, NetWrite, len(b))
 	p := e.out
 	for i := 0; ; i++ {
 		if i >= netWaitsMax {
 			panic("simtest: Write woke too often")
 		}
+		if err := e.broken("write"); err != nil {
+			return 0, err
+		}
 		switch {
-		case e.closed:
-			return 0, &env.NetError{Op: "write", Addr: e.remote, Err: env.ErrNetClosed}
-		case c.reset:
-			return 0, &env.NetError{Op: "write", Addr: e.remote, Err: env.ErrConnReset}
 		case len(b) == 0:
 			return 0, nil
 		case e.peer().closed:
