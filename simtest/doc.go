@@ -1,11 +1,13 @@
 // Package simtest is the deterministic simulator and the run harness.
 //
 // It owns the simulated environment the engine runs on (env.Env's clock,
-// disk and scheduler): the scheduler (sched.go), whose processes are
-// coroutines interleaved at yield points from one seeded random stream;
+// disk, network and scheduler): the scheduler (sched.go), whose processes
+// are coroutines interleaved at yield points from one seeded random stream;
 // the disk (disk.go, with its fault model in disk_faults.go), an
 // in-memory file system with Linux page-cache semantics and a power-loss
-// model; and the trace (trace.go), a hash of every scheduling decision,
+// model; the network (net.go, with its fault model in net_faults.go),
+// ordered byte streams between named nodes with latency, slow links,
+// partitions and dropped connections; and the trace (trace.go), a hash of every scheduling decision,
 // env call and injection point, which is a run's identity.
 //
 // It also owns a run (run.go, run_db.go): the configuration and what the

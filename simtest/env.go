@@ -35,12 +35,19 @@ func eventName(k DiskOpKind) traceName {
 var waitDiskIO = plainWait("disk i/o")
 
 // Node is one simulated machine: a scheduler with its clock, a disk that
-// outlives crashes, and the env the engine sees.
+// outlives crashes, its place on the network, and the env the engine sees.
 type Node struct {
 	Sim  *Sim
 	Disk *SimDisk
 	Env  *env.Env
-	lat  Latency
+	// Name is the node's name on the network (Env.Net.Node()).
+	Name string
+	// Net is the network the node is on. Clients is the view of it from
+	// the node ClientsNode, where the workload's clients run, so that a
+	// fault can come between them and the server.
+	Net     *SimNet
+	Clients env.Net
+	lat     Latency
 	// Watch, when set, sees every disk operation as it starts (before
 	// any latency or fault): the I/O-history checkers hang here.
 	Watch func(op DiskOp)
@@ -69,15 +76,25 @@ func (n *Node) ClassifyFile(path string, class env.FileClass) {
 	n.files[path] = class
 }
 
+// The names of a run's nodes on its network: the database server's, and
+// the one its clients run on.
+const (
+	NodeName    = "n1"
+	ClientsNode = "clients"
+)
+
 // NewNode builds a node whose scheduling, engine randomness and disk
 // behaviour are all derived from rng.
 func NewNode(rng *Rand, trace *Trace, sched SchedConfig, lat Latency) *Node {
-	n := &Node{lat: lat, files: map[string]env.FileClass{}}
+	n := &Node{lat: lat, Name: NodeName, files: map[string]env.FileClass{}}
 	n.Sim = NewSim(rng.Fork(1), trace, sched)
 	n.Disk = NewSimDisk(n.diskHook)
+	n.Net = NewSimNet(n.Sim, DefaultNetConfig)
+	n.Clients = n.Net.Host(ClientsNode)
 	n.Env = &env.Env{
 		Clock:  simClock{n.Sim},
 		Disk:   n.Disk,
+		Net:    n.Net.Host(n.Name),
 		Sched:  n.Sim,
 		Rand:   tracedRand{r: rng.Fork(2), s: n.Sim},
 		Points: n.Sim,
@@ -121,3 +138,44 @@ func (n *Node) diskHook(op DiskOp) error {
 	}
 	return nil
 }
+
+// NewPeer makes another node on n's scheduler and network (a standby
+// beside a primary): its own disk, its own name on the network, and its
+// own clock, which reads the scheduler's virtual time plus offset. Its
+// engine randomness comes from rng.
+func (n *Node) NewPeer(name string, rng *Rand, offset time.Duration) *Node {
+	if n.Net.lookup(name) != nil {
+		panic("simtest: a node named " + name + " is already on the network")
+	}
+	p := &Node{lat: n.lat, Name: name, Sim: n.Sim, Net: n.Net, Clients: n.Clients}
+	p.Disk = NewSimDisk(p.diskHook)
+	p.Net.SetClockOffset(p.Net.Host(name).Node(), offset)
+	var clock env.Clock = simClock{n.Sim}
+	if offset != 0 {
+		clock = offsetClock{s: n.Sim, offset: offset}
+	}
+	p.Env = &env.Env{
+		Clock:  clock,
+		Disk:   p.Disk,
+		Net:    p.Net.Host(name),
+		Sched:  n.Sim,
+		Rand:   tracedRand{r: rng, s: n.Sim},
+		Points: n.Sim,
+		Log:    n.Sim,
+	}
+	return p
+}
+
+// offsetClock is a node's clock that runs offset ahead of (or, negative,
+// behind) the scheduler's virtual time.
+type offsetClock struct {
+	s      *Sim
+	offset time.Duration
+}
+
+func (c offsetClock) Now() time.Duration {
+	t := c.s.now + c.offset
+	c.s.trace.ev(c.s.now, 0, tnNow, int64(t), 0, tnEmpty)
+	return t
+}
+func (c offsetClock) Sleep(d time.Duration) { c.s.Sleep(d) }

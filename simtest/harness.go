@@ -22,6 +22,7 @@ func InSim(seed uint64, fn func(e *env.Env)) (Stop, *Node) {
 // processes were killed, as after a crash (call node.Disk.Crash first for a
 // power loss).
 func (n *Node) Reboot(fn func(e *env.Env)) Stop {
+	n.Net.CrashNode(n.Name) // its sockets died with its processes
 	n.Sim.Spawn("test", func() { fn(n.Env) })
 	st := n.Sim.Run()
 	n.Sim.KillAll()

@@ -435,7 +435,7 @@ func (w *workload) dial(l *pgproc.Listener) (*pgproc.Conn, error) {
 	deadline := clock.Now() + dialBudget
 	pause := time.Millisecond
 	for {
-		c, err := l.Dial()
+		c, err := l.DialFrom(w.node.Clients)
 		if err == nil {
 			return c, nil
 		}

@@ -1,10 +1,11 @@
 // Package env is the seam between the engine and the world.
 //
 // It owns the interfaces every engine package is written against — Clock,
-// Disk, Scheduler, Rand, fault injection points and logging — and the real
-// implementation of them (OS files with real fsync, the wall clock, goroutines
-// and sync primitives; see real.go). The simulated implementation lives in
-// package simtest.
+// Disk, Net, Scheduler, Rand, fault injection points and logging — and the
+// real implementation of them (OS files with real fsync, the wall clock,
+// goroutines and sync primitives, see real.go; TCP through Go's net
+// package, see realnet.go). The simulated implementation lives in package
+// simtest.
 //
 // Engine code receives an *Env explicitly and must never reach the outside
 // world any other way: no os, time.Now/Sleep, math/rand, sync, or go
@@ -25,6 +26,9 @@ import (
 type Env struct {
 	Clock Clock
 	Disk  Disk
+	// Net is this node's view of the network (net.go). It may be nil
+	// where nothing listens or dials (tests of one package).
+	Net   Net
 	Sched Scheduler
 	Rand  Rand
 	// Points receives every named injection point. It may be nil (no-op).

@@ -32,7 +32,8 @@ import (
 )
 
 // NewReal returns an Env backed by the operating system: files under
-// dataDir (created if missing), the wall clock, goroutines, and randomness
+// dataDir (created if missing), the wall clock, TCP (as node "localhost"),
+// goroutines, and randomness
 // seeded from seed. Log lines go to os.Stderr; Points is a *RealInjector that
 // does nothing until given a hook.
 //
@@ -48,6 +49,7 @@ func NewReal(dataDir string, seed uint64) (*Env, error) {
 	return &Env{
 		Clock:  clock,
 		Disk:   disk,
+		Net:    NewRealNet(clock, ""),
 		Sched:  sched,
 		Rand:   NewRealRand(seed),
 		Points: NewRealInjector(),

@@ -1,53 +1,32 @@
 package proc
 
-// The connection "sockets" between simulated clients and backends.
+// The client/backend protocol over the network (env.Net).
 //
-// They belong to the kernel, not to the database: a Listener and its
-// Conns outlive a crash-restart of the database processes, exactly as a
-// listening socket and the client ends of TCP connections outlive the
-// backends that served them. Two consequences shape this file.
+// The postmaster listens on a socket (Listener); a client dials it, sends
+// a startup message and waits for ReadyForQuery, which the backend sends
+// when it starts serving (its first Recv), or for an ErrorResponse (the
+// postmaster's Reject). Then each request is one message and its reply
+// one message, synchronously, like PostgreSQL's simple query protocol.
+// Messages are framed as PostgreSQL's are: a type byte, a 4-byte length,
+// the payload (encoded below; this is not PostgreSQL's wire format, which
+// the real server will speak through pgproto3).
 //
-// First, a process may be killed (env.Scheduler.Kill, or a fault plan's
-// kill) at any of its scheduling points, and a killed process never runs
-// again, so any env.Mutex it holds stays held for ever. For an LWLock that
-// is PostgreSQL's behaviour too, and the postmaster reinitialises shared
-// memory; for a socket it is not — the kernel finishes every system call
-// atomically whatever happens to the caller. So the socket state is guarded
-// by one spinlock per Listener, mu, held only for a few instructions and
-// never across a scheduling point (under the simulator taking a free
-// spinlock and releasing it are not scheduling points, so every socket
-// operation is one atomic step); a process can never die holding it.
-//
-// Second, a process that waits must hold the mutex of its condition
-// variable, and a process may be killed while it holds a mutex. So no
-// waiter ever sleeps on mu: each wait makes a private mutex and
-// condition variable of its own (a waiter, like a wait-queue entry or a
-// PostgreSQL latch) and registers it in the socket's state; wakers take
-// only mu and Signal the registered waiter without taking its mutex. A
-// dead waiter's mutex is then garbage that nobody else ever locks. That
-// mutex is a spinlock too: never contended, and never held across a
-// scheduling point (Cond.Wait releases it), so a socket call is one
-// atomic step from its start to its wait.
-//
-// The price of never taking the waiter's mutex is that a wakeup can be
-// lost in the real environment: a waker that runs exactly between the
-// waiter's last look at the state and its entering the condition
-// variable's queue signals nobody. (The simulator's Cond.Wait queues,
-// releases and blocks with no scheduling point in between, and mu is a
-// spinlock, so there a wakeup is never lost.) Every wait is therefore a
-// WaitTimeout whose timeout doubles from pollMin to pollMax, and the waiter
-// looks at the state again after each one: a lost wakeup costs at most one
-// poll interval, and no more than the time the waiter had already waited.
-// Because every wait has a timer, a hang on a
-// socket shows as a run reaching its time or step limit, never as the
-// simulator's "no process runnable and no timer pending" — as in any run
-// of the whole system, whose postmaster and auxiliary processes always
-// have timers. A kill-safe wait primitive in env.Scheduler (a wait queue
-// whose check-and-sleep is atomic) would remove the poll.
+// The sockets belong to the kernel, not to the database: a connection
+// outlives the backend that served it until the postmaster closes its end
+// (Terminate), exactly as a client's TCP connection outlives a killed
+// backend until the kernel closes the dead process's socket. A process
+// may be killed at any of its scheduling points, which are the env.Net
+// calls: it never holds anything the network needs (env.Net parks waiting
+// processes on the scheduler, kill-safe), and the only state here besides
+// the socket is each end's own read buffer, which only its owner uses, and
+// the flags below, guarded by spinlocks held for a few instructions, never
+// across a scheduling point.
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/pgdst/pgdst/engine/db"
@@ -55,30 +34,24 @@ import (
 	"github.com/pgdst/pgdst/engine/pgerr"
 )
 
-// ListenBacklog bounds the connections queued for Accept (listen(2)'s
-// backlog). A Dial beyond it fails with ErrBacklogFull, as connect(2) on a
-// Unix-domain socket with a full backlog fails with EAGAIN.
-const ListenBacklog = 1024
-
-// The poll interval of every socket wait (see the file comment): it starts
-// at pollMin and doubles up to pollMax.
-const (
-	pollMin = time.Millisecond
-	pollMax = 100 * time.Millisecond
-)
+// DefaultPort is where the postmaster listens (PostgreSQL's 5432).
+const DefaultPort = 5432
 
 // The errors a client sees from the sockets, with libpq's wording.
 var (
 	// ErrCannotConnectNow is Dial while the postmaster is not listening,
-	// and a queued connection that Unlisten dropped (57P03, as
-	// PostgreSQL's postmaster answers during startup and recovery).
+	// and a connection that Unlisten dropped before a backend served it
+	// (57P03, as PostgreSQL's postmaster answers during startup and
+	// recovery: here it closes its socket meanwhile, and a refused or
+	// reset connection attempt means the same).
 	ErrCannotConnectNow = pgerr.New(pgerr.CannotConnectNow, "the database system is starting up")
-	// ErrBacklogFull is Dial with ListenBacklog connections already queued.
-	ErrBacklogFull = pgerr.New(pgerr.UnableToConnect, "could not connect to server: Resource temporarily unavailable")
 	// ErrConnectionTerminated is every Call on a connection whose backend
 	// ended or was terminated, and a Dial whose connection was.
 	ErrConnectionTerminated = pgerr.New(pgerr.ConnectionFailure, "server closed the connection unexpectedly")
 )
+
+// ErrClientTimeout is CallTimeout's error when no reply came in time.
+var ErrClientTimeout = errors.New("client timeout: no reply, connection abandoned")
 
 // Op is the statement a Request carries.
 type Op uint8
@@ -137,7 +110,9 @@ type Row struct {
 
 // Response is the backend's reply to one Request: the statement's error,
 // if any, and its result (Found and Val for OpGet, Done for OpUpdate,
-// OpDelete, OpAppend, OpCAS and OpAdd, Rows for OpScan).
+// OpDelete, OpAppend, OpCAS and OpAdd, Rows for OpScan). An error crosses
+// the connection as its SQLSTATE and message: the client gets a
+// *pgerr.Error (XX000 for an error that had no SQLSTATE).
 type Response struct {
 	Err   error
 	Found bool
@@ -146,232 +121,117 @@ type Response struct {
 	Rows  []Row
 }
 
-// waiter is one process's wait on socket state: a private mutex and
-// condition variable, made afresh for every wait (see the file comment).
-// Only the waiting process ever locks mu; wakers Signal cv without it.
-type waiter struct {
-	mu env.Mutex
-	cv env.Cond
-}
-
-// wake signals w, which may be nil (nobody waits) or stale (its process
-// finished waiting, or died): both are harmless. Callers hold the
-// Listener's mu, so that they see the current registration.
-func (w *waiter) wake() {
-	if w != nil {
-		w.cv.Signal()
-	}
-}
-
-// Listener is the postmaster's listening socket and every connection made
-// through it.
+// Listener is the postmaster's listening socket, at an address clients
+// dial.
 type Listener struct {
 	e *env.Env
-	// mu guards every field below and every Conn's state. It is a
-	// spinlock held for a few instructions, never across a scheduling
-	// point: no process can die holding it.
-	mu        env.Mutex
-	listening bool
-	backlog   []*Conn // queued by Dial, oldest first; at most ListenBacklog
-	acceptor  *waiter // the postmaster's wait in Accept
-	acceptorW *waiter // the postmaster's reusable waiter
-	conns     int     // connections ever dialled (Conn ids)
+	// mu guards every field below. It is a spinlock held for a few
+	// instructions, never across a scheduling point: no process can die
+	// holding it.
+	mu    env.Mutex
+	addr  env.Addr
+	nl    env.Listener // nil while not listening
+	conns int          // connections dialled through it (client Conn ids)
+	accs  int          // connections accepted (backend Conn ids)
+	// connectTimeout bounds a Dial's TCP handshake (0: the network's
+	// default), as libpq's connect_timeout.
+	connectTimeout time.Duration
 }
 
-// NewListener makes a socket that is not yet listening: Dial fails with
-// ErrCannotConnectNow until Listen.
+// NewListener makes the postmaster's socket at DefaultPort of e's node, not
+// yet listening: Dial fails with ErrCannotConnectNow until Listen.
 func NewListener(e *env.Env) *Listener {
-	return &Listener{e: e, mu: e.Sched.NewSpinLock("socket")}
+	if e.Net == nil {
+		panic("proc: NewListener needs an env with a Net")
+	}
+	return NewListenerAt(e, env.Addr{Node: e.Net.Node(), Port: DefaultPort})
 }
 
-// connState is how far a connection got through its establishment.
-type connState uint8
-
-const (
-	connQueued   connState = iota // in the backlog: Dial waits
-	connAccepted                  // taken by Accept: neither served nor rejected yet
-	connReady                     // a backend called Recv: Dial returned the Conn
-	connRejected                  // Reject or Unlisten refused it: Dial returned the error
-)
-
-// Conn is one connection: its client end (Call, Close) and its backend end
-// (Recv, Reply). The protocol is synchronous, like PostgreSQL's simple
-// query protocol: at most one request is outstanding.
-type Conn struct {
-	l  *Listener
-	id int
-
-	// Guarded by l.mu.
-	state      connState
-	rejectErr  error // why, when connRejected
-	closed     bool  // the client closed its end
-	terminated bool  // the backend's end is gone (Terminate or Reject)
-	req        Request
-	reqSent    bool     // req waits for Recv
-	inFlight   bool     // the backend received req and has not replied
-	resp       Response // the reply, when respReady
-	respReady  bool     // resp waits for the client's Call
-	client     *waiter  // the client's wait in Dial or Call
-	backend    *waiter  // the backend's wait in Recv
-	clientW    *waiter  // the client's reusable waiter
-	backendW   *waiter  // the backend's reusable waiter
+// NewListenerAt is NewListener at addr (port 0: one the network picks at
+// Listen).
+func NewListenerAt(e *env.Env, addr env.Addr) *Listener {
+	if e.Net == nil {
+		panic("proc: NewListenerAt needs an env with a Net")
+	}
+	return &Listener{e: e, mu: e.Sched.NewSpinLock("socket"), addr: addr}
 }
 
-// ID numbers the connection (1, 2, ... in the order of Dial), for logs.
-func (c *Conn) ID() int { return c.id }
-
-// await blocks the calling process until try, called with l.mu held,
-// returns true (try completes the operation when it can), or until limit
-// has passed (limit < 0: no limit). It reports whether try succeeded.
-// Between tries the process sleeps on a fresh waiter registered in *slot.
-//
-// The waiter is made once per cache and reused: each cache belongs to one
-// process (a connection's client end, its backend end, the listener's
-// acceptor), so no two processes ever share a waiter's mutex.
-func (l *Listener) await(what string, slot, cache **waiter, try func() bool, limit time.Duration) bool {
-	w := *cache
-	if w == nil {
-		// Only this process ever locks the waiter's mutex, so it is never
-		// contended: a spinlock, whose free Lock is not a scheduling
-		// point, keeps a socket call the one atomic step a system call is.
-		w = &waiter{mu: l.e.Sched.NewSpinLock("socket " + what)}
-		w.cv = l.e.Sched.NewCond("socket "+what, w.mu)
-		*cache = w
-	}
-	var deadline time.Duration
-	if limit >= 0 {
-		deadline = l.e.Clock.Now() + limit
-	}
-	poll := pollMin
-	w.mu.Lock()
-	for {
-		l.mu.Lock()
-		done := try()
-		if done {
-			if *slot == w {
-				*slot = nil
-			}
-		} else {
-			*slot = w
-		}
-		l.mu.Unlock()
-		if done {
-			w.mu.Unlock()
-			return true
-		}
-		d := poll
-		if limit >= 0 {
-			left := deadline - l.e.Clock.Now()
-			if left <= 0 {
-				l.mu.Lock()
-				if *slot == w {
-					*slot = nil
-				}
-				l.mu.Unlock()
-				w.mu.Unlock()
-				return false
-			}
-			d = min(d, left)
-		}
-		w.cv.WaitTimeout(d)
-		poll = min(2*poll, pollMax)
-	}
-}
-
-// unlockAndPanic reports a programmer error found with l.mu held.
-func (l *Listener) unlockAndPanic(format string, args ...any) {
+// Addr is where the postmaster listens (its port is known once it listens
+// when it was 0).
+func (l *Listener) Addr() env.Addr {
+	l.mu.Lock()
+	a := l.addr
 	l.mu.Unlock()
-	panic(fmt.Sprintf("proc: "+format, args...))
+	return a
+}
+
+// SetConnectTimeout bounds each later Dial's handshake (libpq's
+// connect_timeout; 0: the network's default).
+func (l *Listener) SetConnectTimeout(d time.Duration) {
+	l.mu.Lock()
+	l.connectTimeout = d
+	l.mu.Unlock()
 }
 
 // Listen starts accepting connections (the postmaster opens its socket
-// once the system can serve them).
-func (l *Listener) Listen() {
+// once the system can serve them). Listening again does nothing. An error
+// (the address in use) is logged and returned.
+func (l *Listener) Listen() error {
 	l.mu.Lock()
-	l.listening = true
+	listening, addr := l.nl != nil, l.addr
 	l.mu.Unlock()
+	if listening {
+		return nil
+	}
+	nl, err := l.e.Net.Listen(addr)
+	if err != nil {
+		l.e.Logf("could not create listen socket for %q: %v", addr, err)
+		return err
+	}
+	l.mu.Lock()
+	l.nl, l.addr = nl, nl.Addr()
+	l.mu.Unlock()
+	return nil
 }
 
 // Unlisten stops accepting: Dial fails with ErrCannotConnectNow, and so
-// does every Dial still queued. Accepted connections are not affected.
+// does every Dial whose connection was not yet accepted. Accepted
+// connections are not affected.
 func (l *Listener) Unlisten() {
 	l.mu.Lock()
-	l.listening = false
-	for i, c := range l.backlog {
-		if c.state != connQueued {
-			l.unlockAndPanic("connection %d in the backlog in state %d", c.id, c.state)
-		}
-		c.state, c.rejectErr, c.terminated = connRejected, ErrCannotConnectNow, true
-		c.client.wake()
-		l.backlog[i] = nil
-	}
-	l.backlog = l.backlog[:0]
+	nl := l.nl
+	l.nl = nil
 	l.mu.Unlock()
+	if nl != nil {
+		_ = nl.Close()
+	}
 }
 
-// Dial is the client side of connect(): it queues a connection for Accept
-// and waits until a backend serves it (returns the Conn) or it is refused
-// (returns the error: ErrCannotConnectNow when the postmaster is not
-// listening, ErrBacklogFull, Reject's error, or ErrConnectionTerminated
-// when it was terminated before a backend served it). As with libpq's
-// PQconnectdb, "served" means the backend started reading requests (its
-// first Recv), not merely that the postmaster accepted it.
-func (l *Listener) Dial() (*Conn, error) {
-	l.mu.Lock()
-	if !l.listening {
-		l.mu.Unlock()
-		return nil, ErrCannotConnectNow
-	}
-	if len(l.backlog) >= ListenBacklog {
-		l.mu.Unlock()
-		return nil, ErrBacklogFull
-	}
-	l.conns++
-	c := &Conn{l: l, id: l.conns}
-	l.backlog = append(l.backlog, c)
-	l.acceptor.wake()
-	l.mu.Unlock()
-
-	var err error
-	l.await("client", &c.client, &c.clientW, func() bool {
-		switch {
-		case c.state == connReady:
-			return true
-		case c.state == connRejected:
-			err = c.rejectErr
-			return true
-		case c.terminated:
-			err = ErrConnectionTerminated
-			return true
-		}
-		return false
-	}, -1)
-	if err != nil {
-		return nil, err
-	}
-	return c, nil
-}
-
-// Accept waits for the next queued connection and takes it (the
-// postmaster then starts a backend for it, or Rejects it). It returns nil,
-// false when timeout passes first: the postmaster's ServerLoop also reaps
-// children, so it never waits for ever.
+// Accept waits for the next connection and takes it (the postmaster then
+// starts a backend for it, or Rejects it). It returns nil, false when
+// timeout passes first: the postmaster's ServerLoop also reaps children,
+// so it never waits for ever.
 func (l *Listener) Accept(timeout time.Duration) (*Conn, bool) {
-	var c *Conn
-	l.await("accept", &l.acceptor, &l.acceptorW, func() bool {
-		if len(l.backlog) == 0 {
-			return false
+	l.mu.Lock()
+	nl := l.nl
+	l.mu.Unlock()
+	if nl == nil {
+		if timeout > 0 {
+			l.e.Clock.Sleep(timeout)
 		}
-		c = l.backlog[0]
-		if c.state != connQueued {
-			l.unlockAndPanic("connection %d in the backlog in state %d", c.id, c.state)
-		}
-		l.backlog[0] = nil
-		l.backlog = l.backlog[1:]
-		c.state = connAccepted
-		return true
-	}, max(timeout, 0))
-	return c, c != nil
+		return nil, false
+	}
+	// A deadline of 0 means none: the earliest real one is 1 ns.
+	nl.SetDeadline(max(l.e.Clock.Now()+max(timeout, 0), 1))
+	nc, err := nl.Accept()
+	if err != nil {
+		return nil, false // the timeout, or Unlisten meanwhile
+	}
+	l.mu.Lock()
+	l.accs++
+	c := &Conn{nc: nc, e: l.e, id: l.accs, server: true, l: l, mu: l.e.Sched.NewSpinLock("socket")}
+	l.mu.Unlock()
+	return c, true
 }
 
 // Reject refuses an accepted connection: its Dial returns err (the
@@ -381,26 +241,141 @@ func (l *Listener) Reject(c *Conn, err error) {
 	if err == nil {
 		panic("proc: Reject without an error")
 	}
+	switch {
+	case !c.server || c.l != l:
+		panic(fmt.Sprintf("proc: Reject of connection %d, not accepted through this listener", c.id))
+	case c.state != srvAccepted:
+		panic(fmt.Sprintf("proc: Reject of connection %d in state %d, not just accepted", c.id, c.state))
+	}
+	c.state = srvRejected
+	if c.Terminated() {
+		return
+	}
+	c.wbuf = appendError(c.wbuf[:0], msgError, err)
+	_, _ = c.nc.Write(c.wbuf)
+	c.Terminate()
+}
+
+// Dial connects to the postmaster from e's own node (see DialFrom).
+func (l *Listener) Dial() (*Conn, error) { return l.DialFrom(l.e.Net) }
+
+// DialFrom is the client side of connecting from the node whose network
+// view is n: it connects, sends the startup message and waits until a
+// backend serves the connection (returns the Conn) or it is refused
+// (returns the error: ErrCannotConnectNow when the postmaster is not
+// listening or stops before the connection is accepted, Reject's error,
+// ErrConnectionTerminated when it was terminated before a backend served
+// it, a 08001 error when the network fails the connection). As with
+// libpq's PQconnectdb, "served" means the backend started reading
+// requests (its first Recv), not merely that the postmaster accepted it.
+func (l *Listener) DialFrom(n env.Net) (*Conn, error) {
 	l.mu.Lock()
-	if c.l != l {
-		l.unlockAndPanic("Reject of connection %d through another listener", c.id)
-	}
-	if c.state != connAccepted {
-		l.unlockAndPanic("Reject of connection %d in state %d, not just accepted", c.id, c.state)
-	}
-	if !c.terminated {
-		c.state, c.rejectErr, c.terminated = connRejected, err, true
-		c.client.wake()
-	}
+	addr, timeout := l.addr, l.connectTimeout
+	l.conns++
+	c := &Conn{e: l.e, id: l.conns, mu: l.e.Sched.NewSpinLock("socket")}
 	l.mu.Unlock()
+	nc, err := n.Dial(addr, timeout)
+	if err != nil {
+		return nil, dialError(err)
+	}
+	c.nc = nc
+	c.wbuf = appendFrame(c.wbuf[:0], msgStartup, protocolVersion)
+	if _, err := nc.Write(c.wbuf); err != nil {
+		_ = nc.Close()
+		return nil, dialError(err)
+	}
+	typ, body, err := c.readMsg()
+	switch {
+	case err != nil:
+		_ = nc.Close()
+		return nil, dialError(err)
+	case typ == msgError:
+		_ = nc.Close()
+		return nil, decodeError(body)
+	case typ != msgReady:
+		panic(fmt.Sprintf("proc: connection %d: message %q while connecting", c.id, typ))
+	}
+	return c, nil
+}
+
+// dialError is what a client sees of a network error while connecting.
+func dialError(err error) error {
+	switch {
+	case errors.Is(err, env.ErrConnRefused), errors.Is(err, env.ErrConnReset):
+		return ErrCannotConnectNow
+	case errors.Is(err, io.EOF):
+		return ErrConnectionTerminated
+	}
+	return pgerr.New(pgerr.UnableToConnect, "could not connect to server: %v", err)
+}
+
+// The states of a backend's end.
+type srvState uint8
+
+const (
+	srvAccepted srvState = iota // taken by Accept: neither served nor rejected yet
+	srvServing                  // the backend sent ReadyForQuery
+	srvRejected                 // Reject refused it
+)
+
+// Conn is one end of a connection: the client's (from Dial: Call, Close)
+// or the backend's (from Accept: Recv, Reply, Terminate). The protocol is
+// synchronous, like PostgreSQL's simple query protocol: at most one
+// request is outstanding.
+type Conn struct {
+	nc     env.Conn
+	e      *env.Env
+	id     int
+	server bool
+	l      *Listener // the backend's: the listener that accepted it
+
+	// The owner's own state: only the process using this end touches it.
+	rbuf []byte // bytes read and not yet parsed: rbuf[rpos:]
+	rpos int
+	wbuf []byte // the message being written
+	// Client side.
+	closed  bool // Close, or abandoned by CallTimeout
+	calling bool
+	// Backend side.
+	state    srvState
+	inFlight bool   // a request received and not yet replied to
+	table    string // the last request's table name, reused while it repeats
+
+	// mu guards ended: the postmaster terminates a backend's end while
+	// the backend may be using it. A spinlock, as Listener.mu.
+	mu    env.Mutex
+	ended bool // the client saw the end; the backend's end was terminated
+}
+
+// ID numbers the connection: a client's in the order of Dial, a
+// backend's in the order of Accept (1, 2, ...), for logs.
+func (c *Conn) ID() int { return c.id }
+
+// Terminated reports, at the client's end, whether it has seen the server
+// end the connection (a Call found it closed or reset), and at the
+// backend's, whether Terminate (or Reject) ended it.
+func (c *Conn) Terminated() bool {
+	c.mu.Lock()
+	t := c.ended
+	c.mu.Unlock()
+	return t
+}
+
+// lose is the client learning that the server ended the connection: it
+// closes its socket at once, as libpq's pqDropConnection does.
+func (c *Conn) lose() {
+	c.mu.Lock()
+	c.ended = true
+	c.mu.Unlock()
+	_ = c.nc.Close()
 }
 
 // Call sends req and waits for the backend's reply (the client's
 // PQexec). Once the connection is terminated it returns
 // ErrConnectionTerminated, now and on every later Call; a reply the
 // backend sent before the end is still delivered, as bytes already in a
-// socket are. req's bytes are copied, as a socket copies them.
-func (c *Conn) Call(req Request) (Response, error) { return c.call(req, -1) }
+// socket are.
+func (c *Conn) Call(req Request) (Response, error) { return c.call(req, 0) }
 
 // CallTimeout is Call with a client-side timeout, as a driver's socket
 // timeout: when no reply arrives within limit, the client gives up on the
@@ -415,69 +390,65 @@ func (c *Conn) CallTimeout(req Request, limit time.Duration) (Response, error) {
 	return c.call(req, limit)
 }
 
-// ErrClientTimeout is CallTimeout's error when no reply came in time.
-var ErrClientTimeout = errors.New("client timeout: no reply, connection abandoned")
-
 func (c *Conn) call(req Request, limit time.Duration) (Response, error) {
-	l := c.l
-	req.Val = cloneBytes(req.Val)
-	l.mu.Lock()
 	switch {
-	case c.state != connReady:
-		l.unlockAndPanic("Call on connection %d that Dial did not return", c.id)
+	case c.server:
+		panic(fmt.Sprintf("proc: Call on connection %d, a backend's end", c.id))
 	case c.closed:
-		l.unlockAndPanic("Call on connection %d after Close", c.id)
-	case c.terminated:
-		l.mu.Unlock()
+		panic(fmt.Sprintf("proc: Call on connection %d after Close", c.id))
+	case c.calling:
+		panic(fmt.Sprintf("proc: Call on connection %d while another Call is in progress", c.id))
+	case c.Terminated():
 		return Response{}, ErrConnectionTerminated
-	case c.reqSent || c.inFlight || c.respReady:
-		l.unlockAndPanic("Call on connection %d while another Call is in progress", c.id)
 	}
-	c.req, c.reqSent = req, true
-	c.backend.wake()
-	l.mu.Unlock()
-
-	var resp Response
-	var err error
-	replied := l.await("client", &c.client, &c.clientW, func() bool {
-		switch {
-		case c.respReady:
-			resp, c.resp, c.respReady = c.resp, Response{}, false
-			return true
-		case c.terminated:
-			err = ErrConnectionTerminated
-			return true
-		}
-		return false
-	}, limit)
-	if !replied {
-		l.mu.Lock()
+	c.calling = true
+	defer func() { c.calling = false }()
+	var deadline time.Duration
+	if limit > 0 {
+		deadline = c.e.Clock.Now() + limit
+	}
+	c.nc.SetWriteDeadline(deadline)
+	c.nc.SetReadDeadline(deadline)
+	c.wbuf = appendRequest(appendHeader(c.wbuf[:0], msgQuery), req)
+	finishFrame(c.wbuf)
+	_, err := c.nc.Write(c.wbuf)
+	var typ byte
+	var body []byte
+	if err == nil {
+		typ, body, err = c.readMsg()
+	}
+	switch {
+	case err != nil && errors.Is(err, env.ErrTimeout):
 		c.closed = true
-		c.backend.wake()
-		l.mu.Unlock()
+		_ = c.nc.Close()
 		return Response{}, ErrClientTimeout
+	case err != nil:
+		c.lose()
+		return Response{}, ErrConnectionTerminated
+	case typ == msgResult:
+		return decodeResponse(body), nil
+	case typ == msgError:
+		// A FATAL error: the server ends the connection after it.
+		c.lose()
+		return Response{Err: decodeError(body)}, nil
 	}
-	return resp, err
+	panic(fmt.Sprintf("proc: connection %d: message %q in reply to a request", c.id, typ))
 }
 
 // Close is the client closing its end: the backend's Recv returns false.
-// Closing again, or after the connection was terminated, does nothing.
+// Closing again, after a CallTimeout abandoned it, or after the connection
+// was terminated, does nothing more.
 func (c *Conn) Close() {
-	l := c.l
-	l.mu.Lock()
-	if c.state != connReady {
-		l.unlockAndPanic("Close of connection %d that Dial did not return", c.id)
-	}
-	if c.closed {
-		l.mu.Unlock() // abandoned by a CallTimeout, or closed already
+	switch {
+	case c.server:
+		panic(fmt.Sprintf("proc: Close of connection %d, a backend's end (Terminate it)", c.id))
+	case c.closed:
 		return
-	}
-	if !c.terminated && (c.reqSent || c.inFlight || c.respReady) {
-		l.unlockAndPanic("Close of connection %d while a Call is in progress", c.id)
+	case c.calling:
+		panic(fmt.Sprintf("proc: Close of connection %d while a Call is in progress", c.id))
 	}
 	c.closed = true
-	c.backend.wake()
-	l.mu.Unlock()
+	_ = c.nc.Close()
 }
 
 // Recv is the backend waiting for the next request. It returns false when
@@ -485,60 +456,58 @@ func (c *Conn) Close() {
 // first Recv completes the client's Dial. A backend Replies to each
 // request before it Recvs again.
 func (c *Conn) Recv() (Request, bool) {
-	l := c.l
-	l.mu.Lock()
 	switch {
-	case c.state == connQueued || c.state == connRejected:
-		l.unlockAndPanic("Recv on connection %d that was not accepted", c.id)
-	case c.inFlight && !c.terminated:
-		l.unlockAndPanic("Recv on connection %d before the Reply to its request", c.id)
+	case !c.server:
+		panic(fmt.Sprintf("proc: Recv on connection %d, a client's end", c.id))
+	case c.state == srvRejected:
+		panic(fmt.Sprintf("proc: Recv on connection %d that was not accepted but rejected", c.id))
+	case c.inFlight && !c.Terminated():
+		panic(fmt.Sprintf("proc: Recv on connection %d before the Reply to its request", c.id))
 	}
-	if c.state == connAccepted && !c.terminated {
-		c.state = connReady
-		c.client.wake()
+	c.inFlight = false
+	if c.Terminated() {
+		return Request{}, false
 	}
-	l.mu.Unlock()
-
-	var req Request
-	ok := false
-	l.await("backend", &c.backend, &c.backendW, func() bool {
-		switch {
-		case c.terminated:
-			return true
-		case c.reqSent:
-			req, c.req, c.reqSent, c.inFlight = c.req, Request{}, false, true
-			ok = true
-			return true
-		case c.closed:
-			return true
+	if c.state == srvAccepted {
+		// ProcessStartupPacket, then ReadyForQuery.
+		typ, _, err := c.readMsg()
+		if err != nil {
+			return Request{}, false
 		}
-		return false
-	}, -1)
-	return req, ok
+		if typ != msgStartup {
+			panic(fmt.Sprintf("proc: connection %d: message %q before the startup message", c.id, typ))
+		}
+		c.state = srvServing
+		c.wbuf = appendFrame(c.wbuf[:0], msgReady, nil)
+		if _, err := c.nc.Write(c.wbuf); err != nil {
+			return Request{}, false
+		}
+	}
+	typ, body, err := c.readMsg()
+	if err != nil {
+		return Request{}, false
+	}
+	if typ != msgQuery {
+		panic(fmt.Sprintf("proc: connection %d: message %q, not a request", c.id, typ))
+	}
+	c.inFlight = true
+	return decodeRequest(body, &c.table), true
 }
 
 // Reply sends the response to the request the backend received last. On a
-// terminated connection it is dropped, as a write to a closed socket is.
-// resp's bytes are copied.
+// terminated or closed connection it is dropped, as a write to a closed
+// socket is.
 func (c *Conn) Reply(resp Response) {
-	resp = cloneResponse(resp)
-	l := c.l
-	l.mu.Lock()
-	if c.terminated {
-		l.mu.Unlock()
-		return
-	}
-	if !c.inFlight {
-		l.unlockAndPanic("Reply on connection %d without a request", c.id)
+	if !c.server || !c.inFlight {
+		panic(fmt.Sprintf("proc: Reply on connection %d without a request", c.id))
 	}
 	c.inFlight = false
-	if c.closed {
-		l.mu.Unlock() // the client gave up waiting (CallTimeout)
+	if c.Terminated() {
 		return
 	}
-	c.resp, c.respReady = resp, true
-	c.client.wake()
-	l.mu.Unlock()
+	c.wbuf = appendResponse(appendHeader(c.wbuf[:0], msgResult), resp)
+	finishFrame(c.wbuf)
+	_, _ = c.nc.Write(c.wbuf)
 }
 
 // Terminate ends the connection from the server's side: the backend died,
@@ -547,49 +516,265 @@ func (c *Conn) Reply(resp Response) {
 // returns ErrConnectionTerminated and Recv returns false. Terminating
 // again does nothing.
 func (c *Conn) Terminate() {
-	l := c.l
-	l.mu.Lock()
-	if c.terminated {
-		l.mu.Unlock()
-		return
+	if !c.server {
+		panic(fmt.Sprintf("proc: Terminate of connection %d, a client's end (Close it)", c.id))
 	}
-	c.terminated = true
-	if c.state == connQueued {
-		for i, q := range l.backlog {
-			if q == c {
-				l.backlog = append(l.backlog[:i], l.backlog[i+1:]...)
-				break
-			}
+	c.mu.Lock()
+	was := c.ended
+	c.ended = true
+	c.mu.Unlock()
+	if !was {
+		_ = c.nc.Close()
+	}
+}
+
+// The messages (type bytes as PostgreSQL's where there is one).
+const (
+	msgStartup = 'S' // client: the startup packet
+	msgReady   = 'Z' // backend: ReadyForQuery
+	msgQuery   = 'Q' // client: a Request
+	msgResult  = 'D' // backend: a Response
+	msgError   = 'E' // backend: a FATAL ErrorResponse, then the end
+)
+
+// protocolVersion is the startup message's payload.
+var protocolVersion = []byte{0, 1, 0, 0}
+
+// The frame: type, payload length (4 bytes, big-endian), payload.
+const (
+	headerBytes = 5
+	// msgBytesMax bounds a message, as PostgreSQL's PQ_LARGE_MESSAGE_LIMIT.
+	msgBytesMax = 1 << 30
+	readChunk   = 4 << 10 // bytes asked of each Read at least
+)
+
+func appendHeader(b []byte, typ byte) []byte { return append(b, typ, 0, 0, 0, 0) }
+
+// finishFrame writes the payload length into the frame's header.
+func finishFrame(b []byte) {
+	n := len(b) - headerBytes
+	if n < 0 || n > msgBytesMax {
+		panic(fmt.Sprintf("proc: message of %d bytes", n))
+	}
+	binary.BigEndian.PutUint32(b[1:headerBytes], uint32(n))
+}
+
+func appendFrame(b []byte, typ byte, payload []byte) []byte {
+	b = append(appendHeader(b, typ), payload...)
+	finishFrame(b)
+	return b
+}
+
+// readMsg reads one message: its type and payload (valid until the next
+// readMsg).
+func (c *Conn) readMsg() (byte, []byte, error) {
+	if err := c.fill(headerBytes); err != nil {
+		return 0, nil, err
+	}
+	h := c.rbuf[c.rpos:]
+	typ, n := h[0], int(binary.BigEndian.Uint32(h[1:headerBytes]))
+	if n > msgBytesMax {
+		panic(fmt.Sprintf("proc: connection %d: message of %d bytes", c.id, n))
+	}
+	if err := c.fill(headerBytes + n); err != nil {
+		return 0, nil, err
+	}
+	body := c.rbuf[c.rpos+headerBytes : c.rpos+headerBytes+n]
+	c.rpos += headerBytes + n
+	return typ, body, nil
+}
+
+// fill reads until n unparsed bytes are buffered. A message is at most
+// msgBytesMax, and each Read brings at least one byte, so it ends.
+func (c *Conn) fill(n int) error {
+	if c.rpos > 0 && len(c.rbuf)-c.rpos < n {
+		// Move the unparsed bytes to the front (the previous message's
+		// payload is no longer in use).
+		m := copy(c.rbuf, c.rbuf[c.rpos:])
+		c.rbuf, c.rpos = c.rbuf[:m], 0
+	}
+	for len(c.rbuf)-c.rpos < n {
+		if cap(c.rbuf)-len(c.rbuf) < readChunk {
+			grown := make([]byte, len(c.rbuf), max(2*cap(c.rbuf), len(c.rbuf)+max(n, readChunk)))
+			copy(grown, c.rbuf)
+			c.rbuf = grown
+		}
+		k, err := c.nc.Read(c.rbuf[len(c.rbuf):cap(c.rbuf)])
+		c.rbuf = c.rbuf[:len(c.rbuf)+k]
+		if k == 0 && err == nil {
+			panic("proc: a Read returned nothing and no error")
+		}
+		if err != nil && len(c.rbuf)-c.rpos < n {
+			return err
 		}
 	}
-	c.client.wake()
-	c.backend.wake()
-	l.mu.Unlock()
+	return nil
 }
 
-// Terminated reports whether Terminate (or Reject) ended the connection.
-func (c *Conn) Terminated() bool {
-	c.l.mu.Lock()
-	t := c.terminated
-	c.l.mu.Unlock()
-	return t
+// The payload codec: little-endian integers, byte strings as a 4-byte
+// length (nilBytes for nil) and the bytes.
+const nilBytes = 0xFFFFFFFF
+
+func appendU64(b []byte, v uint64) []byte { return binary.LittleEndian.AppendUint64(b, v) }
+
+func appendBytes(b, v []byte) []byte {
+	if v == nil {
+		return binary.LittleEndian.AppendUint32(b, nilBytes)
+	}
+	return append(binary.LittleEndian.AppendUint32(b, uint32(len(v))), v...)
 }
 
-func cloneBytes(b []byte) []byte {
-	if b == nil {
+func appendBool(b []byte, v bool) []byte {
+	if v {
+		return append(b, 1)
+	}
+	return append(b, 0)
+}
+
+func appendRequest(b []byte, r Request) []byte {
+	b = append(b, byte(r.Op), byte(r.Iso))
+	b = appendBytes(b, []byte(r.Table))
+	b = appendU64(b, r.Key)
+	b = appendBytes(b, r.Val)
+	b = appendBytes(b, r.Expect)
+	b = appendU64(b, uint64(r.Delta))
+	b = appendU64(b, r.Lo)
+	return appendU64(b, r.Hi)
+}
+
+// appendErr encodes an error as its SQLSTATE and message (none: an empty
+// code).
+func appendErr(b []byte, err error) []byte {
+	if err == nil {
+		return appendBytes(b, nil)
+	}
+	code, msg := pgerr.CodeOf(err), err.Error()
+	var pe *pgerr.Error
+	if errors.As(err, &pe) && pe == err {
+		msg = pe.Msg
+	}
+	if code == "" {
+		code = pgerr.InternalError
+	}
+	return appendBytes(appendBytes(b, []byte(code)), []byte(msg))
+}
+
+func appendError(b []byte, typ byte, err error) []byte {
+	b = appendErr(appendHeader(b, typ), err)
+	finishFrame(b)
+	return b
+}
+
+func appendResponse(b []byte, r Response) []byte {
+	b = appendErr(b, r.Err)
+	b = appendBool(b, r.Found)
+	b = appendBytes(b, r.Val)
+	b = appendBool(b, r.Done)
+	if r.Rows == nil {
+		return binary.LittleEndian.AppendUint32(b, nilBytes)
+	}
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(r.Rows)))
+	for _, row := range r.Rows {
+		b = appendBytes(appendU64(b, row.Key), row.Val)
+	}
+	return b
+}
+
+// decoder reads a payload; a malformed one is a bug of this file's
+// encoder (the network never corrupts bytes), so it panics.
+type decoder struct{ b []byte }
+
+func (d *decoder) take(n int) []byte {
+	if n > len(d.b) {
+		panic(fmt.Sprintf("proc: malformed message: %d bytes wanted, %d left", n, len(d.b)))
+	}
+	v := d.b[:n]
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) u8() byte    { return d.take(1)[0] }
+func (d *decoder) u32() uint32 { return binary.LittleEndian.Uint32(d.take(4)) }
+func (d *decoder) u64() uint64 { return binary.LittleEndian.Uint64(d.take(8)) }
+func (d *decoder) bool() bool  { return d.u8() != 0 }
+
+// bytes returns a copy: the payload's buffer is reused by the next read.
+func (d *decoder) bytes() []byte {
+	n := d.u32()
+	if n == nilBytes {
 		return nil
 	}
-	return append([]byte{}, b...)
+	return append([]byte{}, d.take(int(n))...)
 }
 
-func cloneResponse(r Response) Response {
-	r.Val = cloneBytes(r.Val)
-	if r.Rows != nil {
-		rows := make([]Row, len(r.Rows))
-		for i, row := range r.Rows {
-			rows[i] = Row{Key: row.Key, Val: cloneBytes(row.Val)}
-		}
-		r.Rows = rows
+// str is a string (a nil one is "").
+func (d *decoder) str() string {
+	n := d.u32()
+	if n == nilBytes {
+		return ""
 	}
+	return string(d.take(int(n)))
+}
+
+func (d *decoder) done() {
+	if len(d.b) != 0 {
+		panic(fmt.Sprintf("proc: malformed message: %d bytes left over", len(d.b)))
+	}
+}
+
+// decodeRequest decodes a request; *table is the previous request's
+// table name, whose string is reused when the name repeats (the common
+// case), and becomes this one's.
+func decodeRequest(b []byte, table *string) Request {
+	d := decoder{b}
+	r := Request{Op: Op(d.u8()), Iso: db.Isolation(d.u8())}
+	if n := d.u32(); n != nilBytes {
+		name := d.take(int(n))
+		if string(name) != *table {
+			*table = string(name)
+		}
+		r.Table = *table
+	}
+	r.Key = d.u64()
+	r.Val = d.bytes()
+	r.Expect = d.bytes()
+	r.Delta = int64(d.u64())
+	r.Lo = d.u64()
+	r.Hi = d.u64()
+	d.done()
+	return r
+}
+
+func (d *decoder) err() error {
+	code := d.bytes()
+	if code == nil {
+		return nil
+	}
+	return &pgerr.Error{Code: pgerr.Code(code), Msg: d.str()}
+}
+
+func decodeError(b []byte) error {
+	d := decoder{b}
+	err := d.err()
+	d.done()
+	if err == nil {
+		panic("proc: an error message without an error")
+	}
+	return err
+}
+
+func decodeResponse(b []byte) Response {
+	d := decoder{b}
+	r := Response{Err: d.err(), Found: d.bool(), Val: d.bytes(), Done: d.bool()}
+	if n := d.u32(); n != nilBytes {
+		if uint64(n)*12 > uint64(len(d.b)) {
+			panic(fmt.Sprintf("proc: malformed message: %d rows in %d bytes", n, len(d.b)))
+		}
+		r.Rows = make([]Row, n)
+		for i := range r.Rows {
+			r.Rows[i] = Row{Key: d.u64(), Val: d.bytes()}
+		}
+	}
+	d.done()
 	return r
 }

@@ -17,17 +17,23 @@ import (
 )
 
 // simRun runs fn as the first process of a fresh node with the given
-// scheduler and returns why the run stopped and its trace hash. The time
-// limit turns a hang (the socket waits poll, so a stuck run is not a
-// deadlock) into a StopTimeLimit.
+// scheduler and returns why the run stopped and its trace hash. A hang is
+// a StopDeadlock (the socket waits have no timers of their own) or, when
+// some process keeps a timer, a StopTimeLimit.
 func simRun(seed uint64, cfg simtest.SchedConfig, limit time.Duration, fn func(e *env.Env)) (simtest.Stop, uint64) {
+	st, tr, _ := simRunNode(seed, cfg, limit, func(e *env.Env, _ *simtest.Node) { fn(e) })
+	return st, tr
+}
+
+// simRunNode is simRun for a test that needs the node (its network).
+func simRunNode(seed uint64, cfg simtest.SchedConfig, limit time.Duration, fn func(e *env.Env, node *simtest.Node)) (simtest.Stop, uint64, *simtest.Node) {
 	tr := simtest.NewTrace(nil)
 	node := simtest.NewNode(simtest.NewRand(seed), tr, cfg, simtest.DefaultLatency)
 	node.Sim.SetTimeLimit(limit)
-	node.Sim.Spawn("test", func() { fn(node.Env) })
+	node.Sim.Spawn("test", func() { fn(node.Env, node) })
 	st := node.Sim.Run()
 	node.Sim.KillAll()
-	return st, tr.Hash()
+	return st, tr.Hash(), node
 }
 
 // sim runs fn as the first process of a fresh node and fails the test
@@ -199,7 +205,7 @@ func TestReject(t *testing.T) {
 			simt.Check(strings.Contains(msg, "not accepted"), "Recv on a rejected connection: %q", msg)
 		})
 		_, err := l.Dial()
-		simt.Check(err == tooMany && pgerr.Is(err, pgerr.TooManyConnections), "Dial: %v", err)
+		simt.Check(pgerr.Is(err, pgerr.TooManyConnections) && err.Error() == tooMany.Error(), "Dial: %v", err)
 	})
 }
 
@@ -265,7 +271,7 @@ func TestReplyThenTerminate(t *testing.T) {
 		simt.Must(err)
 		resp, err := c.Call(proc.Request{Op: proc.OpBegin})
 		simt.Must(err)
-		simt.Check(resp.Err == tooMany, "the reply before the end: %v", resp.Err)
+		simt.Check(pgerr.Is(resp.Err, pgerr.TooManyConnections) && resp.Err.Error() == tooMany.Error(), "the reply before the end: %v", resp.Err)
 		_, err = c.Call(proc.Request{Op: proc.OpBegin})
 		simt.Check(pgerr.Is(err, pgerr.ConnectionFailure), "after the end: %v", err)
 	})
@@ -383,15 +389,17 @@ func TestProtocolViolationsPanic(t *testing.T) {
 	})
 }
 
-// TestBacklogBound: at most ListenBacklog connections wait for Accept;
-// beyond, Dial fails at once with 08001.
+// TestBacklogBound: at most the network's backlog of connections wait for
+// Accept; beyond, Dial is refused at once (57P03, as a refused connection
+// attempt is).
 func TestBacklogBound(t *testing.T) {
+	backlog := simtest.DefaultNetConfig.Backlog
 	sim(t, 9, func(e *env.Env) {
 		l := proc.NewListener(e)
 		l.Listen()
-		g := simtest.NewGroup(e, proc.ListenBacklog)
+		g := simtest.NewGroup(e, backlog)
 		refused := 0
-		for i := range proc.ListenBacklog {
+		for i := range backlog {
 			e.Sched.Spawn(fmt.Sprintf("client-%d", i), func() {
 				_, err := l.Dial()
 				if pgerr.Is(err, pgerr.CannotConnectNow) {
@@ -401,12 +409,13 @@ func TestBacklogBound(t *testing.T) {
 			})
 		}
 		e.Clock.Sleep(100 * time.Millisecond) // every client is queued
-		simt.Check(g.Left() == proc.ListenBacklog, "a Dial returned with nobody accepting")
+		simt.Check(g.Left() == backlog, "a Dial returned with nobody accepting")
+		start := e.Clock.Now()
 		_, err := l.Dial()
-		simt.Check(errors.Is(err, proc.ErrBacklogFull) && pgerr.Is(err, pgerr.UnableToConnect), "Dial beyond the backlog: %v", err)
+		simt.Check(errors.Is(err, proc.ErrCannotConnectNow) && e.Clock.Now()-start < 10*time.Microsecond, "Dial beyond the backlog: %v after %v", err, e.Clock.Now()-start)
 		l.Unlisten()
 		g.Wait()
-		simt.Check(refused == proc.ListenBacklog, "%d of %d queued Dials refused at Unlisten", refused, proc.ListenBacklog)
+		simt.Check(refused == backlog, "%d of %d queued Dials refused at Unlisten", refused, backlog)
 	})
 }
 
@@ -423,6 +432,9 @@ type crashWorld struct {
 	kills    int
 	restarts int
 	maxLive  int
+	// openConns is how many connections were still open at some end
+	// when the run ended.
+	openConns int
 }
 
 type crashBackend struct {
@@ -549,7 +561,7 @@ func (w *crashWorld) client(id, calls int) {
 func runCrashWorld(seed uint64, cfg simtest.SchedConfig) (simtest.Stop, uint64, *crashWorld) {
 	const clients, calls = 5, 30
 	var w *crashWorld
-	st, hash := simRun(seed, cfg, 10*time.Second, func(e *env.Env) {
+	st, hash, node := simRunNode(seed, cfg, 10*time.Second, func(e *env.Env, _ *simtest.Node) {
 		w = &crashWorld{e: e, l: proc.NewListener(e), maxLive: 3}
 		w.l.Listen()
 		e.Sched.Spawn("postmaster", w.postmaster)
@@ -567,11 +579,12 @@ func runCrashWorld(seed uint64, cfg simtest.SchedConfig) (simtest.Stop, uint64, 
 			e.Clock.Sleep(time.Millisecond) // the backends see their clients' close
 		}
 	})
+	w.openConns = node.Net.Conns()
 	return st, hash, w
 }
 
 // TestConnKillSafety kills backends at random scheduling points — in
-// particular while they sit in a socket wait's condition variable — and
+// particular while they are parked in a socket read — and
 // crash-restarts, many times per seed: no client, backend, postmaster or
 // killer may hang (a hang ends the run at its time limit), every reply is
 // the caller's own, and every end of a connection is 08006.
@@ -585,6 +598,7 @@ func TestConnKillSafety(t *testing.T) {
 		cfg := simtest.SchedConfig{SwitchProb: 0.2 + 0.6*float64(seed%4)/3, StepCost: time.Microsecond}
 		st, _, w := runCrashWorld(seed, cfg)
 		require.Equal(t, simtest.StopAllDone, st.Kind, "seed %d: %s\n%s", seed, st, st.Stack)
+		require.Zero(t, w.openConns, "seed %d: every connection is closed at both ends in the end", seed)
 		kills += w.kills
 		restarts += w.restarts
 	}
@@ -610,15 +624,18 @@ func TestConnDeterminism(t *testing.T) {
 }
 
 // TestConnRealEnv runs clients and backends as goroutines of the real
-// environment (run it with -race): the same sockets serve the real server.
+// environment over loopback TCP (run it with -race): the same protocol
+// serves the real server.
 func TestConnRealEnv(t *testing.T) {
 	const clients, calls = 4, 200
 	e, err := env.NewReal(t.TempDir(), 1)
 	require.NoError(t, err)
-	l := proc.NewListener(e)
-	l.Listen()
+	l := proc.NewListenerAt(e, env.Addr{Node: "127.0.0.1", Port: 0})
+	require.NoError(t, l.Listen())
+	require.NotZero(t, l.Addr().Port)
 	served := make([]int, clients)
 	errs := make([]error, clients)
+	accepted := make(chan *proc.Conn, clients) // the test's goroutine is outside the engine: channels are fine here
 	e.Sched.Spawn("postmaster", func() {
 		for n := 0; n < clients; {
 			c, ok := l.Accept(10 * time.Millisecond)
@@ -627,16 +644,17 @@ func TestConnRealEnv(t *testing.T) {
 			}
 			i := n
 			n++
+			accepted <- c
 			e.Sched.Spawn(fmt.Sprintf("backend %d", i), func() { echoBackend(c, &served[i]) })
 		}
 	})
-	var victim *proc.Conn
-	ready := make(chan struct{}) // the test's own goroutine is outside the engine: a channel is fine here
+	done := make(chan int, clients)
 	for i := range clients {
 		e.Sched.Spawn(fmt.Sprintf("client-%d", i), func() {
 			c, err := l.Dial()
 			if err != nil {
 				errs[i] = err
+				done <- i
 				return
 			}
 			for j := range calls {
@@ -647,28 +665,37 @@ func TestConnRealEnv(t *testing.T) {
 				}
 				if err != nil {
 					errs[i] = err
+					done <- i
 					return
 				}
 			}
-			if i == 0 {
-				victim = c
-				close(ready)
-				// Wait in Call until the test terminates the connection.
-				for {
-					if _, err := c.Call(proc.Request{Op: proc.OpGet}); err != nil {
-						if !errors.Is(err, proc.ErrConnectionTerminated) {
-							errs[i] = err
-						}
-						return
+			if i > 0 {
+				c.Close()
+				done <- i
+				return
+			}
+			done <- i
+			// Wait in Call until the test terminates the connection.
+			for {
+				if _, err := c.Call(proc.Request{Op: proc.OpGet}); err != nil {
+					if !errors.Is(err, proc.ErrConnectionTerminated) {
+						errs[i] = err
 					}
+					return
 				}
 			}
-			c.Close()
 		})
 	}
-	<-ready
-	victim.Terminate()
+	for range clients {
+		<-done
+	}
+	// Every client but 0 has closed its connection; terminating every
+	// backend's end ends client 0's Call loop.
+	for range clients {
+		(<-accepted).Terminate()
+	}
 	e.Sched.(*env.RealScheduler).Wait()
+	l.Unlisten()
 	for i, err := range errs {
 		require.NoError(t, err, "client %d", i)
 	}
@@ -677,4 +704,88 @@ func TestConnRealEnv(t *testing.T) {
 		total += n
 	}
 	require.GreaterOrEqual(t, total, clients*calls)
+	_, err = l.Dial()
+	require.ErrorIs(t, err, proc.ErrCannotConnectNow, "Dial after Unlisten")
+}
+
+// TestConnAcrossTheNetwork: a client on another node reaches the
+// postmaster through the simulated network's faults. With latency each
+// Call takes a round trip; behind a partition a CallTimeout gives up (and
+// the statement's effect is unknown); a dropped connection ends the Call
+// at once with 08006; a Dial into a partition fails when its connect
+// timeout passes (08001), and the same Dial succeeds once it heals.
+func TestConnAcrossTheNetwork(t *testing.T) {
+	st, _, _ := simRunNode(12, simtest.DefaultSchedConfig, time.Minute, func(e *env.Env, node *simtest.Node) {
+		net, server, clients := node.Net, node.Name, node.Clients
+		l := proc.NewListener(e)
+		simt.Must(l.Listen())
+		served := 0
+		e.Sched.Spawn("postmaster", func() {
+			for {
+				c, ok := l.Accept(time.Second)
+				if ok {
+					e.Sched.Spawn("backend", func() { echoBackend(c, &served) })
+				}
+			}
+		})
+		const oneWay = 3 * time.Millisecond
+		net.SetLatency(clients.Node(), server, oneWay)
+		net.SetLatency(server, clients.Node(), oneWay)
+		start := e.Clock.Now()
+		c, err := l.DialFrom(clients)
+		simt.Must(err)
+		// The handshake's round trip, then the startup message's.
+		simt.Check(e.Clock.Now()-start >= 4*oneWay, "Dial took %v", e.Clock.Now()-start)
+		start = e.Clock.Now()
+		req := proc.Request{Op: proc.OpGet, Key: 1}
+		resp, err := c.Call(req)
+		simt.Must(err)
+		took := e.Clock.Now() - start
+		simt.Check(string(resp.Val) == echo(req) && took >= 2*oneWay && took < 2*oneWay+time.Millisecond, "Call took %v: %q", took, resp.Val)
+
+		net.Partition(clients.Node(), server)
+		_, err = c.CallTimeout(proc.Request{Op: proc.OpGet, Key: 2}, 50*time.Millisecond)
+		simt.Check(errors.Is(err, proc.ErrClientTimeout), "CallTimeout behind a partition: %v", err)
+		l.SetConnectTimeout(20 * time.Millisecond)
+		start = e.Clock.Now()
+		_, err = l.DialFrom(clients)
+		simt.Check(pgerr.Is(err, pgerr.UnableToConnect) && strings.Contains(err.Error(), "i/o timeout"), "Dial into a partition: %v", err)
+		simt.Check(e.Clock.Now()-start >= 20*time.Millisecond && e.Clock.Now()-start < 21*time.Millisecond, "Dial gave up after %v", e.Clock.Now()-start)
+		net.Heal(clients.Node(), server)
+		c, err = l.DialFrom(clients)
+		simt.Must(err)
+		_, err = c.Call(req)
+		simt.Must(err)
+
+		g := simtest.NewGroup(e, 1)
+		var callErr error
+		e.Sched.Spawn("client", func() {
+			// The backend's reply is 3 ms away when the drop comes.
+			_, callErr = c.Call(req)
+			g.Done()
+		})
+		e.Clock.Sleep(4 * time.Millisecond)
+		simt.Check(net.DropConnections(server, "") >= 1, "no connection to drop")
+		g.Wait()
+		simt.Check(errors.Is(callErr, proc.ErrConnectionTerminated) && c.Terminated(), "Call on a dropped connection: %v", callErr)
+		simt.Check(served >= 3, "served %d", served)
+		node.Sim.RequestStop("done")
+	})
+	require.Equal(t, simtest.StopRequested, st.Kind, "%s\n%s", st, st.Stack)
+}
+
+// TestListenAddressInUse: a second postmaster on the same address cannot
+// listen (its error is returned, and logged), and can once the first
+// stops.
+func TestListenAddressInUse(t *testing.T) {
+	sim(t, 13, func(e *env.Env) {
+		a, b := proc.NewListener(e), proc.NewListener(e)
+		simt.Must(a.Listen())
+		simt.Must(a.Listen()) // listening again does nothing
+		err := b.Listen()
+		simt.Check(err != nil && strings.Contains(err.Error(), "address already in use"), "second Listen: %v", err)
+		a.Unlisten()
+		simt.Must(b.Listen())
+		simt.Check(b.Addr() == env.Addr{Node: simtest.NodeName, Port: proc.DefaultPort}, "listening at %v", b.Addr())
+	})
 }

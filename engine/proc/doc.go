@@ -6,8 +6,8 @@
 // interleaves them and can crash the system between any two of their steps.
 //
 // It owns the processes' main loops, their timing parameters (with
-// PostgreSQL's defaults), the postmaster's crash-restart, the connection
-// "sockets" between clients and backends, and the table of injection points
+// PostgreSQL's defaults), the postmaster's crash-restart, the protocol
+// between clients and backends over env.Net, and the table of injection points
 // (points.go). It never touches pages, tuples or WAL records itself: that is
 // engine/db and below. Like all of engine/, it sees the world only through
 // engine/env.
