@@ -40,14 +40,24 @@ func TestRegressionAsyncAckAfterCrashRestart(t *testing.T) {
 			c.Workload, c.AsyncCommit, c.FaultIntensity = WorkloadInsert, true, tc.intensity
 			res := Run(c)
 			require.True(t, res.OK, "seed %d:\n%s", tc.seed, res.Summary())
-			// The runs must still be the ones that found the false
-			// alarm: a crash-restart during the workload, and an
-			// acknowledged commit lost with it. Otherwise a change of
-			// timing has made the seed test nothing.
-			require.NotEmpty(t, res.CrashRestarts, "seed %d no longer crash-restarts during the workload", tc.seed)
-			require.Positive(t, res.AsyncLost, "seed %d no longer loses an acknowledged commit", tc.seed)
 		})
 	}
+	// A change of schedule anywhere moves these seeds off the race that
+	// found the false alarm, so the shape itself is searched for too: runs
+	// of the same campaign that crash-restart during the workload and lose
+	// an acknowledged commit with it must pass, and there must be some.
+	// The constructed histories below pin the judge's rule exactly.
+	shaped := 0
+	for seed := uint64(1); seed <= 3000 && shaped < 3; seed++ {
+		c := DefaultConfig(seed)
+		c.Workload, c.AsyncCommit, c.FaultIntensity = WorkloadInsert, true, 0.5
+		res := Run(c)
+		require.True(t, res.OK, "seed %d:\n%s", seed, res.Summary())
+		if len(res.CrashRestarts) > 0 && res.AsyncLost > 0 {
+			shaped++
+		}
+	}
+	require.Positive(t, shaped, "no run of seeds 1..3000 crash-restarted and lost an acknowledged asynchronous commit")
 }
 
 // TestAsyncLossEpochOfTheCommit: the synchronous_commit=off judge on
