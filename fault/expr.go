@@ -21,7 +21,7 @@ import (
 type ExprOp uint8
 
 const (
-	exprInvalid ExprOp = iota
+	_ ExprOp = iota // the invalid zero value
 	// ExprAtom is a leaf: Atom holds the condition, Args is nil.
 	ExprAtom
 	// ExprNot negates its one argument.
@@ -38,7 +38,7 @@ const (
 type AtomKind uint8
 
 const (
-	atomInvalid AtomKind = iota
+	_ AtomKind = iota // the invalid zero value
 	// AtomTrue is "true".
 	AtomTrue
 	// AtomTimeGE is "time>=Dur" and AtomTimeLT "time<Dur", on virtual time.

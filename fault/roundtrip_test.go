@@ -141,9 +141,7 @@ var genFault = rapid.Custom(func(t *rapid.T) Fault {
 var genPlan = rapid.Custom(func(t *rapid.T) Plan {
 	var p Plan
 	// Parse gives a nil slice for an empty plan, so the generator must too.
-	for _, f := range rapid.SliceOfN(genFault, 0, 6).Draw(t, "faults") {
-		p.Faults = append(p.Faults, f)
-	}
+	p.Faults = append(p.Faults, rapid.SliceOfN(genFault, 0, 6).Draw(t, "faults")...)
 	return p
 })
 

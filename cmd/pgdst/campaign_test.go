@@ -413,11 +413,11 @@ func TestCampaignBadFlags(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--shard", "3/2"}, "--shard: I must be an integer in [0, 2)"},
+		{[]string{"--shard", "3/2"}, "--shard: the shard index (I) must be an integer in [0, 2)"},
 		{[]string{"--shard", "2/2"}, "--shard"},
 		{[]string{"--shard", "x"}, "--shard: want I/N or auto/N"},
 		{[]string{"--shard", "1"}, "--shard"},
-		{[]string{"--shard", "0/0"}, "--shard: N must be"},
+		{[]string{"--shard", "0/0"}, "--shard: the shard count (N) must be"},
 		{[]string{"--shard", "-1/2"}, "--shard"},
 		{[]string{"--shard", "a/2"}, "--shard"},
 		{[]string{"--shard", "auto/2"}, "JOB_COMPLETION_INDEX"},

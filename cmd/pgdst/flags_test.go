@@ -63,7 +63,7 @@ func TestBadFlagValues(t *testing.T) {
 		{[]string{"campaign"}, "--seeds N (or --systematic K)"},
 		{[]string{"campaign", "--seeds", "3", "--jobs", "0"}, "-jobs: must be >= 1"},
 		{[]string{"campaign", "--seeds", "3", "--time-budget", "-1s"}, "-time-budget: must be >= 0s"},
-		{[]string{"campaign", "--seeds", "3", "--shard", "2/2"}, "--shard: I must be"},
+		{[]string{"campaign", "--seeds", "3", "--shard", "2/2"}, "--shard: the shard index (I) must be"},
 		{[]string{"shrink", repro, "--max-attempts", "0"}, "-max-attempts: must be >= 1"},
 		{[]string{"shrink", repro, "--time-budget", "0s"}, "-time-budget: must be >= 1ns"},
 		{[]string{"report", dir, "--max-events", "0"}, "-max-events: must be >= 1"},

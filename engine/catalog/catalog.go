@@ -240,8 +240,8 @@ func (c *Catalog) Create(name string, build func(Table) error) (Table, error) {
 // between the two, and recovery from its REDO would never replay a record
 // whose map file a crash then lost.
 func (c *Catalog) CheckPoint() {
-	//lint:ignore SA2001 the wait for the holder is the point
 	c.mu.Lock()
+	//lint:ignore SA2001 the wait for the holder is the point
 	c.mu.Unlock()
 }
 

@@ -222,8 +222,7 @@ func TestSchedulerSelf(t *testing.T) {
 	require.Equal(t, "main", s.Self().Name())
 
 	var parentSelf, childSelf, child Proc
-	var parent Proc
-	parent = s.Spawn("parent", func() {
+	parent := s.Spawn("parent", func() {
 		parentSelf = s.Self()
 		child = s.Spawn("child", func() {
 			childSelf = s.Self()

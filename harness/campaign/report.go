@@ -328,7 +328,7 @@ func ParseShard(s string, getenv func(string) string) (i, n int, err error) {
 	}
 	n, err = strconv.Atoi(ns)
 	if err != nil || n < 1 || n > 1<<20 {
-		return 0, 0, fmt.Errorf("N must be an integer in [1, 1048576], got %q", ns)
+		return 0, 0, fmt.Errorf("the shard count (N) must be an integer in [1, 1048576], got %q", ns)
 	}
 	if is == "auto" {
 		is = getenv("JOB_COMPLETION_INDEX")
@@ -338,7 +338,7 @@ func ParseShard(s string, getenv func(string) string) (i, n int, err error) {
 	}
 	i, err = strconv.Atoi(is)
 	if err != nil || i < 0 || i >= n {
-		return 0, 0, fmt.Errorf("I must be an integer in [0, %d), got %q", n, is)
+		return 0, 0, fmt.Errorf("the shard index (I) must be an integer in [0, %d), got %q", n, is)
 	}
 	return i, n, nil
 }
