@@ -1,8 +1,10 @@
-// Package db is the storage engine's spine: initdb, the startup process's
-// recovery, the checkpoint, and the background writer, checkpointer and WAL
-// writer loops, over the WAL, the clog, the buffer pool and the transaction
-// manager. Access methods (heap, B-tree) plug their redo into its resource
-// manager table.
+// Package db is the storage engine's spine: initdb, shared memory, the
+// startup process's recovery, the checkpoint and the checkpointer's request
+// slots, sessions and vacuum, over the WAL, the clog, the buffer pool and the
+// transaction manager. Access methods (heap, B-tree) plug their redo into its
+// resource manager table. The processes' loops (background writer,
+// checkpointer, WAL writer, autovacuum, startup) are engine/proc's, one file
+// per process; they call into this package for each round of work.
 //
 // It owns the control file and the order of the checkpoint and of
 // recovery. It never touches tuples or index pages itself.

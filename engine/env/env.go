@@ -10,7 +10,7 @@
 // Engine code receives an *Env explicitly and must never reach the outside
 // world any other way: no os, time.Now/Sleep, math/rand, sync, or go
 // statements outside this package's real implementation. The rule is enforced
-// by simtest's source scan (determinism_test.go).
+// by simtest's source scan (determinism_scan_test.go).
 package env
 
 import (
