@@ -1193,13 +1193,18 @@ func (f *simFile) Truncate(size int64) error {
 	if size > diskMaxFileSize {
 		return op.wrap(syscall.EFBIG)
 	}
-	n := f.node
+	f.node.truncate(size)
+	return nil
+}
+
+// truncate sets the file's size in the page cache, zero-filling growth,
+// and logs it as an unsynced truncate.
+func (n *diskInode) truncate(size int64) {
 	if size < int64(len(n.cur)) {
 		n.prepare(size, int64(len(n.cur)))
 	}
 	n.setCur(n.mem.resize(n.cur, size))
 	n.log = append(n.log, diskDataOp{trunc: true, size: size})
-	return nil
 }
 
 func (f *simFile) Size() (int64, error) {

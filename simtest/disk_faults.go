@@ -8,9 +8,10 @@ package simtest
 //
 //   - FaultSyncEIO: File.Sync returns EIO, and the file's unsynced data is
 //     dropped and its pages marked clean: the current content reverts to the
-//     durable content, and a later Sync succeeds without writing anything
-//     (Linux's behaviour behind the 2018 "fsyncgate"; a filesystem that keeps
-//     the new data in the page cache until eviction is not modelled). The
+//     durable content (the file keeps its size: lost bytes past the durable
+//     end read as zeros), and a later Sync succeeds without writing the lost
+//     data (Linux's behaviour behind the 2018 "fsyncgate"; a filesystem that
+//     keeps the new data in the page cache until eviction is not modelled). The
 //     engine must PANIC on any fsync failure (PostgreSQL's data_sync_retry =
 //     off) and recover from WAL: survivable.
 //   - FaultEIO on a read or write, FaultENOSPC on a write: the operation
@@ -119,10 +120,25 @@ func (f DiskFault) err() error {
 }
 
 // dropUnsynced is FaultSyncEIO's effect: unsynced data is gone and the
-// pages are clean.
+// pages are clean, but the file keeps its size. A writeback error on ext4
+// or XFS loses data pages, never the inode's in-memory size (i_size), so
+// lseek(SEEK_END) still counts the lost blocks, which read back as their
+// durable content or, past the durable end, as zeros (the pages were
+// evicted, or the blocks never allocated). Reverting the size too would
+// let a process that runs between the failed fsync and the crash-restart
+// extend the relation over blocks that still hold committed rows in WAL
+// (smgrnblocks answering a stale, shorter length): its new page's
+// XLOG_HEAP_INIT_PAGE record is replayed after theirs and wipes them. The
+// size itself is metadata not yet made durable: it is logged as an
+// unsynced truncate, which a later fsync makes durable and a crash may
+// drop.
 func (n *diskInode) dropUnsynced() {
+	size := int64(len(n.cur))
 	n.clearLog()
 	n.resetCur()
+	if size != int64(len(n.cur)) {
+		n.truncate(size)
+	}
 }
 
 // faultyWrite applies a silently failing write (torn, lost, misdirected)
