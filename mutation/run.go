@@ -123,8 +123,8 @@ type campaignJSON struct {
 // Run applies m to a temporary copy of the module, builds pgdst there, runs
 // the plain campaign and returns what it found. The copy is removed unless
 // o.Keep.
-func Run(ctx context.Context, m *Mutant, o Options) Result {
-	res := Result{Mutant: m.Name, Area: m.Area, File: m.File, Seeds: o.Seeds, Description: m.Description, MutantFile: m.Path}
+func Run(ctx context.Context, m *Mutant, o Options) (res Result) {
+	res = Result{Mutant: m.Name, Area: m.Area, File: m.File, Seeds: o.Seeds, Description: m.Description, MutantFile: m.Path}
 	start := time.Now()
 	defer func() { res.WallNS = int64(time.Since(start)) }()
 	if o.Timeout > 0 {
