@@ -189,8 +189,15 @@ func (m *Mutant) Apply(src []byte) ([]byte, error) {
 	return out, nil
 }
 
+// Baseline is the empty mutant: the engine as it is. Its campaign must pass
+// every seed, or no kill means anything.
+var Baseline = &Mutant{Name: "baseline", Area: "-", Description: "the unmutated engine"}
+
 // ApplyTo applies the mutant to the module tree at root, in place.
 func (m *Mutant) ApplyTo(root string) error {
+	if len(m.Hunks) == 0 {
+		return nil // the baseline
+	}
 	path := filepath.Join(root, filepath.FromSlash(m.File))
 	src, err := os.ReadFile(path)
 	if err != nil {

@@ -248,3 +248,32 @@ func TestRunCompileError(t *testing.T) {
 		t.Fatalf("result %+v", r)
 	}
 }
+
+// The table compares each campaign with the baseline's, and the summary
+// leaves the baseline out.
+func TestTableAgainstBaseline(t *testing.T) {
+	base := Result{Mutant: Baseline.Name, Verdict: Survived, Runs: 10, Steps: 1000, VirtualNS: 2e9}
+	same := Result{Mutant: "01-same", Verdict: Survived, Runs: 10, Steps: 1000, VirtualNS: 2e9}
+	slow := Result{Mutant: "02-slow", Verdict: Survived, Runs: 10, Steps: 1500, VirtualNS: 3e9}
+	dead := Result{Mutant: "03-dead", Verdict: Killed, Runs: 10, Failed: 2, SeedsToDetection: 4, FirstSeed: 4, Checker: "durability", Repro: "go run ./cmd/pgdst run --seed 4"}
+	if got := VersusBaseline(same, &base); got != "identical" {
+		t.Fatalf("same: %q", got)
+	}
+	if got := VersusBaseline(slow, &base); got != "steps +50.0% sim +50.0%" {
+		t.Fatalf("slow: %q", got)
+	}
+	if got := VersusBaseline(slow, nil); got != "-" {
+		t.Fatalf("no baseline: %q", got)
+	}
+	rs := []Result{base, same, slow, dead}
+	if s := Summarize(rs); s != (Summary{Total: 3, Killed: 1, Survived: 2, Judged: 3}) {
+		t.Fatalf("summary %+v", s)
+	}
+	var b strings.Builder
+	WriteTable(&b, rs)
+	for _, want := range []string{"baseline", "passes", "identical", "3 mutants: 1 killed, 2 survived", "--seed 4"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, b.String())
+		}
+	}
+}

@@ -67,6 +67,11 @@ type Result struct {
 	Applied          bool   `json:"applied"`             // the mutant applied cleanly
 	ExitCode         int    `json:"campaign_exit_code"`  // of pgdst campaign
 	TimedOut         bool   `json:"timed_out,omitempty"` // build or campaign hit Options.Timeout
+	// The campaign's simulated time and scheduler steps over all seeds:
+	// beside the baseline's, they show a mutant that made the engine slow
+	// or spin without any checker failing.
+	VirtualNS int64  `json:"virtual_ns"`
+	Steps     uint64 `json:"steps"`
 }
 
 // skipDirs are not copied: version control, build outputs, campaign outputs.
@@ -107,8 +112,10 @@ func CopyTree(src, dst string) error {
 // campaignJSON is the part of `pgdst campaign --json` the runner reads.
 type campaignJSON struct {
 	Totals struct {
-		Runs   int `json:"runs"`
-		Failed int `json:"failed"`
+		Runs      int    `json:"runs"`
+		Failed    int    `json:"failed"`
+		VirtualNS int64  `json:"virtual_ns"`
+		Steps     uint64 `json:"steps"`
 	} `json:"totals"`
 	FailuresByChecker map[string]int `json:"failures_by_checker"`
 	FailingSeeds      []struct {
@@ -203,6 +210,7 @@ func Run(ctx context.Context, m *Mutant, o Options) (res Result) {
 		return res
 	}
 	res.Runs, res.Failed = cj.Totals.Runs, cj.Totals.Failed
+	res.VirtualNS, res.Steps = cj.Totals.VirtualNS, cj.Totals.Steps
 	res.Checkers = checkerCounts(cj.FailuresByChecker)
 	if res.Failed == 0 || len(cj.FailingSeeds) == 0 {
 		res.Verdict = Survived
@@ -265,8 +273,18 @@ func firstLines(s string, n int) string {
 // that could not be judged.
 func WriteTable(w io.Writer, rs []Result) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "mutant\tarea\tverdict\tseeds to first\tfailed/runs\tchecker\twall")
+	var base *Result
+	for i := range rs {
+		if rs[i].Mutant == Baseline.Name && rs[i].Verdict == Survived {
+			base = &rs[i]
+		}
+	}
+	fmt.Fprintln(tw, "mutant\tarea\tverdict\tseeds to first\tfailed/runs\tchecker\tsimulated\tsteps\tvs baseline\twall")
 	for _, r := range rs {
+		verdict := r.Verdict
+		if r.Mutant == Baseline.Name && verdict == Survived {
+			verdict = "passes"
+		}
 		first, checker := "-", "-"
 		if r.Verdict == Killed {
 			first, checker = strconv.FormatUint(r.SeedsToDetection, 10), r.Checker
@@ -275,8 +293,8 @@ func WriteTable(w io.Writer, rs []Result) {
 		if r.Runs > 0 {
 			fr = fmt.Sprintf("%d/%d", r.Failed, r.Runs)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Mutant, r.Area, r.Verdict, first, fr, checker,
-			time.Duration(r.WallNS).Round(100*time.Millisecond))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%v\t%d\t%s\t%s\n", r.Mutant, r.Area, verdict, first, fr, checker,
+			time.Duration(r.VirtualNS).Round(time.Second), r.Steps, VersusBaseline(r, base), time.Duration(r.WallNS).Round(100*time.Millisecond))
 	}
 	tw.Flush()
 	s := Summarize(rs)
@@ -308,10 +326,14 @@ type Summary struct {
 	Total, Killed, Survived, Broken, Judged int
 }
 
-// Summarize counts the verdicts of rs.
+// Summarize counts the verdicts of rs, the baseline left out.
 func Summarize(rs []Result) Summary {
-	s := Summary{Total: len(rs)}
+	var s Summary
 	for _, r := range rs {
+		if r.Mutant == Baseline.Name {
+			continue
+		}
+		s.Total++
 		switch r.Verdict {
 		case Killed:
 			s.Killed++
@@ -323,4 +345,21 @@ func Summarize(rs []Result) Summary {
 	}
 	s.Judged = s.Killed + s.Survived
 	return s
+}
+
+// VersusBaseline compares a campaign with the baseline's: "identical" when
+// it took the same scheduler steps and simulated time over the same seeds
+// (the mutated code never changed any run: it was not reached, or reached
+// only where it makes no difference), else the change in steps and
+// simulated time, which shows a mutant that slows the engine down or makes
+// it spin while every checker passes.
+func VersusBaseline(r Result, base *Result) string {
+	if base == nil || r.Mutant == base.Mutant || r.Runs != base.Runs || r.Runs == 0 || base.Steps == 0 || base.VirtualNS == 0 {
+		return "-"
+	}
+	if r.Steps == base.Steps && r.VirtualNS == base.VirtualNS {
+		return "identical"
+	}
+	pct := func(a, b float64) float64 { return 100 * (a - b) / b }
+	return fmt.Sprintf("steps %+.1f%% sim %+.1f%%", pct(float64(r.Steps), float64(base.Steps)), pct(float64(r.VirtualNS), float64(base.VirtualNS)))
 }

@@ -38,6 +38,7 @@ func run(args []string) int {
 	root := fs.String("root", ".", "the module root to copy")
 	timeout := fs.Duration("timeout", 30*time.Minute, "per mutant, build and campaign (0: none)")
 	keep := fs.Bool("keep", false, "keep each mutant's temporary tree, to reproduce a failing seed in it")
+	baseline := fs.Bool("baseline", true, "first run the campaign on the unmutated engine, which must pass every seed")
 	check := fs.Bool("check", false, "only check that every mutant applies exactly once; build nothing")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -95,6 +96,9 @@ func run(args []string) int {
 	opts := mutation.Options{Root: *root, Seeds: *seeds, Jobs: *jobs, Timeout: *timeout, Keep: *keep}
 	fmt.Printf("mutants: %d mutants, plain campaign of %d seeds each (--jobs %d)\n", len(ms), *seeds, *jobs)
 	var rs []mutation.Result
+	if *baseline {
+		ms = append([]*mutation.Mutant{mutation.Baseline}, ms...)
+	}
 	for i, m := range ms {
 		if ctx.Err() != nil {
 			fmt.Fprintln(os.Stderr, "mutants: interrupted")
@@ -102,6 +106,10 @@ func run(args []string) int {
 		}
 		r := mutation.Run(ctx, m, opts)
 		rs = append(rs, r)
+		if m == mutation.Baseline && r.Verdict != mutation.Survived {
+			fmt.Fprintf(os.Stderr, "mutants: the unmutated engine does not pass the campaign (%s: %s %s); no kill would mean anything\n", r.Verdict, r.Checker, r.Detail)
+			return 1
+		}
 		line := fmt.Sprintf("[%d/%d] %s: %s", i+1, len(ms), m.Name, r.Verdict)
 		if r.Verdict == mutation.Killed {
 			line += fmt.Sprintf(" after %d seeds (%s), %d/%d seeds failed", r.SeedsToDetection, r.Checker, r.Failed, r.Runs)
