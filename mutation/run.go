@@ -35,7 +35,10 @@ type Options struct {
 	Jobs    int           // the campaign's --jobs
 	Timeout time.Duration // per mutant, build and campaign (0: none)
 	Keep    bool          // keep each mutant's temporary tree (to reproduce in it)
-	Log     io.Writer     // progress lines (nil: none)
+	// UnitTests also runs `go test` on the mutated file's package in the
+	// tree, to compare the campaign with the package's own tests.
+	UnitTests bool
+	Log       io.Writer // progress lines (nil: none)
 }
 
 // Result is what one mutant did.
@@ -72,6 +75,10 @@ type Result struct {
 	// or spin without any checker failing.
 	VirtualNS int64  `json:"virtual_ns"`
 	Steps     uint64 `json:"steps"`
+	// Unit is the verdict of the mutated package's own tests (Options.
+	// UnitTests): killed (a test failed), survived, or "" when not run.
+	Unit       string `json:"unit,omitempty"`
+	UnitDetail string `json:"unit_detail,omitempty"` // the first failing test
 }
 
 // skipDirs are not copied: version control, build outputs, campaign outputs.
@@ -178,6 +185,17 @@ func Run(ctx context.Context, m *Mutant, o Options) (res Result) {
 		return res
 	}
 
+	if o.UnitTests {
+		pkg := "./" + filepath.ToSlash(filepath.Dir(filepath.FromSlash(m.File)))
+		test := exec.CommandContext(ctx, "go", "test", "-trimpath", "-count=1", pkg)
+		test.Dir = tree
+		out, err := test.CombinedOutput()
+		res.Unit = Survived
+		if err != nil {
+			res.Unit, res.UnitDetail = Killed, firstFailure(string(out))
+		}
+	}
+
 	jsonPath := filepath.Join(tmp, "campaign.json")
 	args := []string{"campaign", "--seeds", strconv.FormatUint(o.Seeds, 10), "--jobs", strconv.Itoa(max(o.Jobs, 1)), "--json", jsonPath}
 	res.CampaignCommand = "pgdst " + strings.Join(args[:5], " ")
@@ -279,7 +297,7 @@ func WriteTable(w io.Writer, rs []Result) {
 			base = &rs[i]
 		}
 	}
-	fmt.Fprintln(tw, "mutant\tarea\tverdict\tseeds to first\tfailed/runs\tchecker\tsimulated\tsteps\tvs baseline\twall")
+	fmt.Fprintln(tw, "mutant\tarea\tverdict\tseeds to first\tfailed/runs\tchecker\tsimulated\tsteps\tvs baseline\tunit tests\twall")
 	for _, r := range rs {
 		verdict := r.Verdict
 		if r.Mutant == Baseline.Name && verdict == Survived {
@@ -293,8 +311,12 @@ func WriteTable(w io.Writer, rs []Result) {
 		if r.Runs > 0 {
 			fr = fmt.Sprintf("%d/%d", r.Failed, r.Runs)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%v\t%d\t%s\t%s\n", r.Mutant, r.Area, verdict, first, fr, checker,
-			time.Duration(r.VirtualNS).Round(time.Second), r.Steps, VersusBaseline(r, base), time.Duration(r.WallNS).Round(100*time.Millisecond))
+		unit := r.Unit
+		if unit == "" {
+			unit = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%v\t%d\t%s\t%s\t%s\n", r.Mutant, r.Area, verdict, first, fr, checker,
+			time.Duration(r.VirtualNS).Round(time.Second), r.Steps, VersusBaseline(r, base), unit, time.Duration(r.WallNS).Round(100*time.Millisecond))
 	}
 	tw.Flush()
 	s := Summarize(rs)
@@ -314,6 +336,9 @@ func WriteTable(w io.Writer, rs []Result) {
 		case Survived:
 		default:
 			fmt.Fprintf(w, "%s: %s: %s\n", r.Mutant, r.Verdict, r.Detail)
+		}
+		if r.Unit == Killed {
+			fmt.Fprintf(w, "%s: unit tests of its package: %s\n", r.Mutant, r.UnitDetail)
 		}
 		if r.Tree != "" {
 			fmt.Fprintf(w, "  kept tree: %s\n", r.Tree)
@@ -362,4 +387,15 @@ func VersusBaseline(r Result, base *Result) string {
 	}
 	pct := func(a, b float64) float64 { return 100 * (a - b) / b }
 	return fmt.Sprintf("steps %+.1f%% sim %+.1f%%", pct(float64(r.Steps), float64(base.Steps)), pct(float64(r.VirtualNS), float64(base.VirtualNS)))
+}
+
+// firstFailure returns the first "--- FAIL" line of go test's output, or its
+// first lines when there is none (a build failure or a panic).
+func firstFailure(out string) string {
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(l), "--- FAIL") {
+			return strings.TrimSpace(l)
+		}
+	}
+	return firstLines(out, 2)
 }

@@ -39,6 +39,7 @@ func run(args []string) int {
 	timeout := fs.Duration("timeout", 30*time.Minute, "per mutant, build and campaign (0: none)")
 	keep := fs.Bool("keep", false, "keep each mutant's temporary tree, to reproduce a failing seed in it")
 	baseline := fs.Bool("baseline", true, "first run the campaign on the unmutated engine, which must pass every seed")
+	unit := fs.Bool("unit-tests", false, "also run the mutated package's own tests (go test), to compare them with the campaign")
 	check := fs.Bool("check", false, "only check that every mutant applies exactly once; build nothing")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -93,7 +94,7 @@ func run(args []string) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	opts := mutation.Options{Root: *root, Seeds: *seeds, Jobs: *jobs, Timeout: *timeout, Keep: *keep}
+	opts := mutation.Options{Root: *root, Seeds: *seeds, Jobs: *jobs, Timeout: *timeout, Keep: *keep, UnitTests: *unit}
 	fmt.Printf("mutants: %d mutants, plain campaign of %d seeds each (--jobs %d)\n", len(ms), *seeds, *jobs)
 	var rs []mutation.Result
 	if *baseline {
