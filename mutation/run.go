@@ -185,7 +185,7 @@ func Run(ctx context.Context, m *Mutant, o Options) (res Result) {
 		return res
 	}
 
-	if o.UnitTests {
+	if o.UnitTests && len(m.Hunks) > 0 {
 		pkg := "./" + filepath.ToSlash(filepath.Dir(filepath.FromSlash(m.File)))
 		test := exec.CommandContext(ctx, "go", "test", "-trimpath", "-count=1", pkg)
 		test.Dir = tree
