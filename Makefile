@@ -3,7 +3,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: all build test test-short bench lint fuzz campaign clean
+.PHONY: all build test test-short bench lint fuzz campaign mutants clean
 
 all: build test
 
@@ -47,6 +47,14 @@ fuzz:
 
 campaign:
 	$(GO) run ./cmd/pgdst campaign --seeds 200
+
+# Mutation testing: each engine mutant in testdata/mutants against the plain
+# campaign of MUTANT_SEEDS seeds (docs/mutants.md); MUTANTS=name,... for some.
+MUTANT_SEEDS ?= 2000
+MUTANT_JOBS ?= 1
+mutants:
+	mkdir -p bin
+	$(GO) run ./cmd/mutants --seeds $(MUTANT_SEEDS) --jobs $(MUTANT_JOBS) $(if $(MUTANTS),--only $(MUTANTS)) --json bin/mutants.json
 
 clean:
 	rm -rf bin

@@ -1,0 +1,146 @@
+// Command mutants runs pgdst's built-in mutation testing (`make mutants`):
+// each mutant in testdata/mutants is applied to a temporary copy of the
+// module, pgdst is built there, and the plain campaign (pgdst campaign
+// --seeds N, no aiming flag) runs against it. It prints, for each mutant,
+// whether the campaign killed it, after how many seeds, which checker, and
+// the wall time.
+//
+// Exit status: 0 every mutant was judged (survivors are findings, not
+// failures), 1 a mutant was stale, did not compile, or could not be run,
+// 2 bad usage.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/pgdst/pgdst/mutation"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	fs := flag.NewFlagSet("mutants", flag.ContinueOnError)
+	seeds := fs.Uint64("seeds", 2000, "seeds of the plain campaign run against each mutant")
+	only := fs.String("only", "", "run only these mutants (comma-separated; full name or without its number)")
+	jobs := fs.Int("jobs", 1, "the campaign's --jobs")
+	jsonOut := fs.String("json", "", "write the results as JSON to this file")
+	dir := fs.String("dir", "testdata/mutants", "where the mutants are")
+	root := fs.String("root", ".", "the module root to copy")
+	timeout := fs.Duration("timeout", 30*time.Minute, "per mutant, build and campaign (0: none)")
+	keep := fs.Bool("keep", false, "keep each mutant's temporary tree, to reproduce a failing seed in it")
+	baseline := fs.Bool("baseline", true, "first run the campaign on the unmutated engine, which must pass every seed")
+	unit := fs.Bool("unit-tests", false, "also run the mutated package's own tests (go test), to compare them with the campaign")
+	check := fs.Bool("check", false, "only check that every mutant applies exactly once; build nothing")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 || *seeds == 0 {
+		fmt.Fprintln(os.Stderr, "usage: mutants [--seeds N] [--only NAME,...] [--jobs J] [--json FILE] [--check]")
+		return 2
+	}
+	all, err := mutation.Load(*dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mutants:", err)
+		return 1
+	}
+	ms := all
+	if *only != "" {
+		ms = nil
+		for _, name := range strings.Split(*only, ",") {
+			found := false
+			for _, m := range all {
+				if m.Matches(strings.TrimSpace(name)) {
+					ms, found = append(ms, m), true
+				}
+			}
+			if !found {
+				fmt.Fprintf(os.Stderr, "mutants: no mutant called %q in %s\n", name, *dir)
+				return 2
+			}
+		}
+	}
+
+	// Every mutant must apply before any campaign runs: a stale one is a
+	// one-line error, never skipped.
+	stale := 0
+	for _, m := range ms {
+		src, err := os.ReadFile(filepath.Join(*root, filepath.FromSlash(m.File)))
+		if err == nil {
+			_, err = m.Apply(src)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "mutants:", err)
+			stale++
+		}
+	}
+	if stale > 0 {
+		fmt.Fprintf(os.Stderr, "mutants: %d of %d mutants are stale; update them to the engine's code\n", stale, len(ms))
+		return 1
+	}
+	if *check {
+		fmt.Printf("%d mutants apply exactly once\n", len(ms))
+		return 0
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	opts := mutation.Options{Root: *root, Seeds: *seeds, Jobs: *jobs, Timeout: *timeout, Keep: *keep, UnitTests: *unit}
+	fmt.Printf("mutants: %d mutants, plain campaign of %d seeds each (--jobs %d)\n", len(ms), *seeds, *jobs)
+	var rs []mutation.Result
+	if *baseline {
+		ms = append([]*mutation.Mutant{mutation.Baseline}, ms...)
+	}
+	for i, m := range ms {
+		if ctx.Err() != nil {
+			fmt.Fprintln(os.Stderr, "mutants: interrupted")
+			break
+		}
+		r := mutation.Run(ctx, m, opts)
+		rs = append(rs, r)
+		if m == mutation.Baseline && r.Verdict != mutation.Survived {
+			fmt.Fprintf(os.Stderr, "mutants: the unmutated engine does not pass the campaign (%s: %s %s); no kill would mean anything\n", r.Verdict, r.Checker, r.Detail)
+			return 1
+		}
+		line := fmt.Sprintf("[%d/%d] %s: %s", i+1, len(ms), m.Name, r.Verdict)
+		if r.Verdict == mutation.Killed {
+			line += fmt.Sprintf(" after %d seeds (%s), %d/%d seeds failed", r.SeedsToDetection, r.Checker, r.Failed, r.Runs)
+		} else if r.Detail != "" {
+			line += ": " + r.Detail
+		}
+		fmt.Printf("%s in %v\n", line, time.Duration(r.WallNS).Round(100*time.Millisecond))
+		if *jsonOut != "" {
+			if err := writeJSON(*jsonOut, *seeds, rs); err != nil { // after each, so a long run keeps its results
+				fmt.Fprintln(os.Stderr, "mutants:", err)
+				return 1
+			}
+		}
+	}
+	fmt.Println()
+	mutation.WriteTable(os.Stdout, rs)
+	if s := mutation.Summarize(rs); s.Broken > 0 || len(rs) < len(ms) {
+		return 1
+	}
+	return 0
+}
+
+func writeJSON(path string, seeds uint64, rs []mutation.Result) error {
+	b, err := json.MarshalIndent(struct {
+		Seeds   uint64            `json:"seeds"`
+		Summary mutation.Summary  `json:"summary"`
+		Results []mutation.Result `json:"results"`
+	}{seeds, mutation.Summarize(rs), rs}, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
