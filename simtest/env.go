@@ -57,6 +57,11 @@ type Node struct {
 	// files is what the engine said each file holds (env.FileClassifier):
 	// it outlives crashes, as the files do.
 	files map[string]env.FileClass
+	// lastPath and lastClass remember the last fileClass answer: runs of
+	// disk operations on one file are common (an open file's path is the
+	// same string, so the comparison is a pointer check).
+	lastPath  string
+	lastClass env.FileClass
 }
 
 // maxClassifiedFiles bounds the file-class registry: a run touches a few
@@ -72,6 +77,7 @@ func (n *Node) ClassifyFile(path string, class env.FileClass) {
 		panic("simtest: more classified files than maxClassifiedFiles")
 	}
 	n.files[path] = class
+	n.lastPath = ""
 }
 
 // fileClass is what the file at path holds: what the engine registered
@@ -81,6 +87,15 @@ func (n *Node) ClassifyFile(path string, class env.FileClass) {
 // relation file the catalog has not named yet (one redo creates before the
 // map record that names it) is "other".
 func (n *Node) fileClass(path string) env.FileClass {
+	if path == n.lastPath && path != "" {
+		return n.lastClass
+	}
+	c := n.classOf(path)
+	n.lastPath, n.lastClass = path, c
+	return c
+}
+
+func (n *Node) classOf(path string) env.FileClass {
 	if c, ok := n.files[path]; ok {
 		return c
 	}

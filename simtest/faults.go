@@ -219,9 +219,15 @@ func (r *planRunner) note(i int, a fault.Action, ev *fault.Event) {
 		r.log = append(r.log, rec)
 	}
 	what := fmt.Sprintf("%v %s: fault %d (%s) on %s", r.node.Sim.now, ev.Proc, i+1, a, describeEvent(ev))
-	// The fault applied, in the process it fired in (the target).
+	// The fault applied, in the process it fired in (its target): its
+	// number, its action's kind, the file class a disk fault hit, and
+	// the description for a reader.
 	s := r.node.Sim
-	s.event(s.cur, &env.Event{Kind: env.EvFault, Node: r.node.Name, A: int64(i + 1), Name: fmt.Sprintf("(%s) on %s", a, describeEvent(ev))})
+	fe := env.Event{Kind: env.EvFault, Node: r.node.Name, A: int64(i + 1), B: int64(a.Kind), Name: fmt.Sprintf("(%s) on %s", a, describeEvent(ev))}
+	if ev.Kind == fault.EventDisk {
+		fe.Class = ev.File
+	}
+	s.event(s.cur, &fe)
 	if len(r.applied) < maxFaultLog {
 		r.applied = append(r.applied, what)
 	}

@@ -636,7 +636,9 @@ func (s *Sim) yieldPointE(d uint64, e *env.Event) {
 	if d == 0 {
 		d = eventDigest(e)
 	}
-	s.trace.emitD(d, e)
+	if s.trace.hashD(d, p.id) {
+		s.trace.record(e)
+	}
 	if len(s.timers) > 0 && s.timers[0].when <= s.now {
 		s.fireDue()
 	}
@@ -842,8 +844,9 @@ func (s *Sim) NewCond(name string, m env.Mutex) env.Cond {
 
 func newSimMutex(s *Sim, name string, spin bool) *simMutex {
 	m := &simMutex{s: s, name: name, nameT: newTraceName(name), spin: spin}
-	m.lockE = eventDigest(&env.Event{Kind: env.EvLock, Name: name, NameHash: m.nameT.h})
-	m.unlockE = eventDigest(&env.Event{Kind: env.EvUnlock, Name: name, NameHash: m.nameT.h})
+	m.lockEv = env.Event{Kind: env.EvLock, Name: name, NameHash: m.nameT.h}
+	m.unlockEv = env.Event{Kind: env.EvUnlock, Name: name, NameHash: m.nameT.h}
+	m.lockE, m.unlockE = eventDigest(&m.lockEv), eventDigest(&m.unlockEv)
 	return m
 }
 
@@ -851,11 +854,14 @@ type simMutex struct {
 	s     *Sim
 	name  string
 	nameT traceName
-	// The digests of this mutex's lock and unlock events (eventDigest).
-	lockE, unlockE uint64
-	spin           bool
-	owner          *proc
-	waiters        []*proc
+	// This mutex's lock and unlock events, made once (each use stamps
+	// the time and process), and their digests (eventDigest): unlocks
+	// are the commonest event of a run.
+	lockEv, unlockEv env.Event
+	lockE, unlockE   uint64
+	spin             bool
+	owner            *proc
+	waiters          []*proc
 }
 
 func (m *simMutex) Lock() {
@@ -865,7 +871,7 @@ func (m *simMutex) Lock() {
 		m.owner = s.cur
 		return
 	}
-	s.yieldPointE(m.lockE, &env.Event{Kind: env.EvLock, Name: m.name, NameHash: m.nameT.h})
+	s.yieldPointE(m.lockE, &m.lockEv)
 	p := s.cur
 	if m.owner == nil {
 		m.owner = p
@@ -894,8 +900,11 @@ func (m *simMutex) Unlock() {
 	// makes the next waiter runnable and the releaser carries on to its
 	// next scheduling point. (Traced, so that the trace still shows it.)
 	if s.running && s.cur != nil {
-		p := s.cur
-		s.trace.emitD(m.unlockE, &env.Event{Kind: env.EvUnlock, Time: s.now, Pid: p.id, Role: p.role, Name: m.name, NameHash: m.nameT.h})
+		p, e := s.cur, &m.unlockEv
+		e.Time, e.Pid, e.Role = s.now, p.id, p.role
+		if s.trace.hashD(m.unlockE, p.id) {
+			s.trace.record(e)
+		}
 	}
 }
 

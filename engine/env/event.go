@@ -66,7 +66,7 @@ const (
 	EvLog           // Name: a server log line, as the logger wrote it (for reading only)
 	EvCrash         // Name: the crash kind and what caused it
 	EvRecoveryCrash // Name: how recovery stopped
-	EvFault         // A: the fault's number in the plan, from 1; Name: what it did and to what
+	EvFault         // A: the fault's number in the plan, from 1; B: its action's kind (fault.ActionKind); Class: the file class a disk fault hit; Name: what it did and to what
 	EvImage         // A: the image's trace hash; B: its events; the run starts from an initdb image
 
 	// The engine's semantic events (Env.Observe).

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/pgdst/pgdst/engine/env"
+	"github.com/pgdst/pgdst/fault"
 	"github.com/pgdst/pgdst/harness/cli"
 	"github.com/pgdst/pgdst/harness/repro"
 	"github.com/pgdst/pgdst/simtest"
@@ -460,7 +461,7 @@ func (m *traceModel) add(e env.Event) {
 		m.key(keyEvent{t: t, pid: pid, kind: "redo", text: text})
 	case env.EvFault:
 		// The event is stamped with the process the fault fired in.
-		m.key(keyEvent{t: t, pid: pid, kind: "fault", text: fmt.Sprintf("fault %d %s", e.A, e.Name), draw: true, label: "fault"})
+		m.key(keyEvent{t: t, pid: pid, kind: "fault", text: fmt.Sprintf("fault %d %s", e.A, e.Name), draw: true, label: fault.ActionKind(e.B).String()})
 	case env.EvCrash, env.EvRecoveryCrash:
 		ke := keyEvent{t: t, pid: pid, kind: "crash", text: e.Name, label: "crash"}
 		if e.Kind == env.EvRecoveryCrash {

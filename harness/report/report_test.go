@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pgdst/pgdst/engine/env"
+	"github.com/pgdst/pgdst/fault"
 )
 
 // TestTraceModelIsBounded: a lane draws at most its bound of marks,
@@ -48,7 +49,7 @@ func TestTimelineFromEvents(t *testing.T) {
 		{Kind: env.EvDiskSync, Time: us(13), Pid: 7, Class: env.FileWAL},
 		{Kind: env.EvControlUpdate, Time: us(14), Pid: 7, LSN: 0x80, LSN2: 0x70},
 		{Kind: env.EvCheckpointEnd, Time: us(15), Pid: 7, LSN: 0x80, LSN2: 0x70},
-		{Kind: env.EvFault, Time: us(20), Pid: 7, A: 2, Name: "(pause) on point x#1"},
+		{Kind: env.EvFault, Time: us(20), Pid: 7, A: 2, B: int64(fault.ActPause), Name: "(pause) on point x#1"},
 		{Kind: env.EvCrash, Time: us(30), Pid: 0, Name: "power-loss"},
 		{Kind: env.EvKilled, Time: us(30), Pid: 7, Name: "x"},
 	}
@@ -80,6 +81,7 @@ func TestTimelineFromEvents(t *testing.T) {
 	for _, k := range m.keys {
 		if k.kind == "fault" {
 			require.Same(t, cp, k.ln, "a fault is drawn in the lane of the process it fired in")
+			require.Equal(t, "pause", k.label, "the marker names the action, from its kind")
 		}
 	}
 	require.Len(t, m.crashes, 1)
