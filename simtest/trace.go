@@ -86,8 +86,6 @@ type traceName struct {
 
 func newTraceName(s string) traceName { return traceName{s: s, h: hashString(s)} }
 
-var tnEmpty = newTraceName("")
-
 // eventDigest is the digest of an event's kind and payload: the part of an
 // event that does not depend on the process, so that events that recur
 // with the same values (a given mutex's lock and unlock) can compute it

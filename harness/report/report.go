@@ -394,9 +394,8 @@ func (m *traceModel) add(e env.Event) {
 	m.events++
 	t, pid := e.Time.Microseconds(), e.Pid
 	m.tmax = max(m.tmax, t)
-	switch e.Kind {
-	case env.EvNow, env.EvRand, env.EvLock, env.EvUnlock, env.EvYield, env.EvSwitch, env.EvSleep, env.EvCondWait, env.EvBlock:
-		return // not drawn, and too many to keep as context
+	if !simtest.Recorded(e.Kind) {
+		return // the scheduler's bookkeeping: not drawn, and too many to keep as context
 	}
 	m.remember(&e)
 	if _, ok := m.roles[pid]; !ok {
