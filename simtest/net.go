@@ -289,7 +289,7 @@ func (h *simHost) Listen(addr env.Addr) (env.Listener, error) {
 	}
 	l := &simListener{host: h, addr: a}
 	h.listeners[port] = l
-	n.event(&env.Event{Kind: env.EvNetListen, A: int64(port), Name: h.name, NameHash: h.nameT.h})
+	n.event(&env.Event{Kind: env.EvNetListen, A: int64(port), Node: h.name, Name: h.name, NameHash: h.nameT.h})
 	return l, nil
 }
 
@@ -318,7 +318,7 @@ func (l *simListener) SetDeadline(t time.Duration) {
 func (l *simListener) Accept() (env.Conn, error) {
 	n := l.host.net
 	s := n.sim
-	s.yieldPoint(&env.Event{Kind: env.EvNetAccept, A: int64(l.addr.Port), B: int64(len(l.queue)), Name: l.host.name, NameHash: l.host.nameT.h})
+	s.yieldPoint(&env.Event{Kind: env.EvNetAccept, A: int64(l.addr.Port), B: int64(len(l.queue)), Node: l.host.name, Name: l.host.name, NameHash: l.host.nameT.h})
 	n.watch(NetOp{Kind: NetAccept, Node: l.host.name, Peer: l.host.name, Port: l.addr.Port})
 	for i := 0; ; i++ {
 		if i >= netWaitsMax {
@@ -351,7 +351,7 @@ func (l *simListener) Close() error {
 	n := l.host.net
 	l.closed = true
 	delete(l.host.listeners, l.addr.Port)
-	n.event(&env.Event{Kind: env.EvNetClose, A: int64(l.addr.Port), B: int64(len(l.queue)), Name: l.host.name, NameHash: l.host.nameT.h})
+	n.event(&env.Event{Kind: env.EvNetClose, A: int64(l.addr.Port), B: int64(len(l.queue)), Node: l.host.name, Name: l.host.name, NameHash: l.host.nameT.h})
 	for i, c := range l.queue {
 		c.queuedAt = nil
 		n.reset(c)
@@ -466,7 +466,7 @@ func (n *SimNet) push(p *pipe, seg segment) {
 func (h *simHost) Dial(addr env.Addr, timeout time.Duration) (env.Conn, error) {
 	n := h.net
 	s := n.sim
-	s.yieldPoint(&env.Event{Kind: env.EvNetDial, A: int64(addr.Port), Name: h.name, NameHash: h.nameT.h})
+	s.yieldPoint(&env.Event{Kind: env.EvNetDial, A: int64(addr.Port), Node: h.name, Name: h.name, NameHash: h.nameT.h})
 	n.watch(NetOp{Kind: NetDial, Node: h.name, Peer: addr.Node, Port: addr.Port})
 	dst := n.lookup(addr.Node)
 	if dst == nil {
@@ -591,7 +591,7 @@ func (n *SimNet) forget(c *simConn) {
 // at it.
 func (e *simEnd) start(kind env.EventKind, op NetOpKind, bytes int) {
 	c := e.c
-	c.net.sim.yieldPoint(&env.Event{Kind: kind, A: int64(c.id), B: int64(bytes), Name: e.host.name, NameHash: e.host.nameT.h})
+	c.net.sim.yieldPoint(&env.Event{Kind: kind, A: int64(c.id), B: int64(bytes), Node: e.host.name, Name: e.host.name, NameHash: e.host.nameT.h})
 	c.net.watch(NetOp{Kind: op, Node: e.host.name, Peer: e.peer().host.name, Port: e.local.Port, Conn: c.id, Bytes: bytes})
 }
 
@@ -718,7 +718,7 @@ func (e *simEnd) Close() error {
 	c := e.c
 	n := c.net
 	e.closed = true
-	n.event(&env.Event{Kind: env.EvNetClose, A: int64(c.id), B: int64(e.side), Name: e.host.name, NameHash: e.host.nameT.h})
+	n.event(&env.Event{Kind: env.EvNetClose, A: int64(c.id), B: int64(e.side), Node: e.host.name, Name: e.host.name, NameHash: e.host.nameT.h})
 	// What was sent to this end will never be read.
 	clear(e.in.segs)
 	e.in.segs, e.in.buffered = e.in.segs[:0], 0

@@ -137,7 +137,7 @@ type Event struct {
 	Kind EventKind `json:"kind"`
 	// Stamped by the environment.
 	Time time.Duration `json:"t"`              // virtual time
-	Node string        `json:"node,omitempty"` // the node's name on the network ("" for the scheduler's own events)
+	Node string        `json:"node,omitempty"` // the node: of a disk, network or engine event ("" for the scheduler's own)
 	Pid  int           `json:"pid"`            // the process (0: the harness)
 	Role Role          `json:"role"`           // the process's role
 
