@@ -7,8 +7,12 @@
 // in-memory file system with Linux page-cache semantics and a power-loss
 // model; the network (net.go, with its fault model in net_faults.go),
 // ordered byte streams between named nodes with latency, slow links,
-// partitions and dropped connections; and the trace (trace.go), a hash of every scheduling decision,
-// env call and injection point, which is a run's identity.
+// partitions and dropped connections; and the trace (trace.go), a hash of
+// every event of the run (env.Event: scheduling decisions, env calls,
+// injection points, the harness's crashes and faults, the engine's WAL,
+// buffer, checkpoint, commit and recovery events), which is a run's
+// identity; the readable trace (event.go) and the report are rendered from
+// the same events.
 //
 // It also owns a run (run.go, run_db.go): the configuration and what the
 // seed draws of it (the swarm), the initdb image a run starts from

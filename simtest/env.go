@@ -3,7 +3,10 @@ package simtest
 import (
 	"time"
 
+	"github.com/pgdst/pgdst/engine/clog"
 	"github.com/pgdst/pgdst/engine/env"
+	"github.com/pgdst/pgdst/engine/wal"
+	"strings"
 )
 
 // Latency is the virtual time each kind of disk operation costs. The
@@ -16,20 +19,15 @@ type Latency struct {
 // DefaultLatency is a datacenter SSD's order of magnitude.
 var DefaultLatency = Latency{Read: 20 * time.Microsecond, Write: 20 * time.Microsecond, Sync: time.Millisecond, Meta: 50 * time.Microsecond}
 
-// diskEventNames are the trace's "disk.<op>" event kinds (read-only).
-var diskEventNames = func() (out [diskOpKinds]traceName) {
-	for k := range out {
-		out[k] = newTraceName("disk." + DiskOpKind(k).String())
-	}
-	return out
-}()
+// The disk event kinds follow DiskOpKind's order.
+var _ = [1]struct{}{}[int(env.EvDiskSyncDir-env.EvDiskOpen)+1-int(diskOpKinds)]
 
-// eventName is "disk.<op>" with its digest.
-func eventName(k DiskOpKind) traceName {
-	if k < diskOpKinds {
-		return diskEventNames[k]
+// diskEventKind is the event kind of a disk operation.
+func diskEventKind(k DiskOpKind) env.EventKind {
+	if k >= diskOpKinds {
+		panic("simtest: an invalid disk operation kind")
 	}
-	return newTraceName("disk." + k.String())
+	return env.EvDiskOpen + env.EventKind(k)
 }
 
 var waitDiskIO = plainWait("disk i/o")
@@ -59,6 +57,11 @@ type Node struct {
 	// files is what the engine said each file holds (env.FileClassifier):
 	// it outlives crashes, as the files do.
 	files map[string]env.FileClass
+	// lastPath and lastClass remember the last fileClass answer: runs of
+	// disk operations on one file are common (an open file's path is the
+	// same string, so the comparison is a pointer check).
+	lastPath  string
+	lastClass env.FileClass
 }
 
 // maxClassifiedFiles bounds the file-class registry: a run touches a few
@@ -74,6 +77,39 @@ func (n *Node) ClassifyFile(path string, class env.FileClass) {
 		panic("simtest: more classified files than maxClassifiedFiles")
 	}
 	n.files[path] = class
+	n.lastPath = ""
+}
+
+// fileClass is what the file at path holds: what the engine registered
+// for it (the catalog's heaps and indexes through the storage manager, the
+// relation map), else the engine's fixed files: the WAL and its archive,
+// the clog and the control file, named by the engine's own constants. A
+// relation file the catalog has not named yet (one redo creates before the
+// map record that names it) is "other".
+func (n *Node) fileClass(path string) env.FileClass {
+	if path == n.lastPath && path != "" {
+		return n.lastClass
+	}
+	c := n.classOf(path)
+	n.lastPath, n.lastClass = path, c
+	return c
+}
+
+func (n *Node) classOf(path string) env.FileClass {
+	if c, ok := n.files[path]; ok {
+		return c
+	}
+	switch {
+	case strings.HasPrefix(path, wal.Dir+"/archive_status/"), strings.HasPrefix(path, archiveDir+"/"):
+		return env.FileArchive
+	case strings.HasPrefix(path, wal.Dir+"/"):
+		return env.FileWAL
+	case strings.HasPrefix(path, clog.Dir+"/"):
+		return env.FileClog
+	case path == controlPath:
+		return env.FileControl
+	}
+	return env.FileOther
 }
 
 // The names of a run's nodes on its network: the database server's, and
@@ -100,6 +136,7 @@ func NewNode(rng *Rand, trace *Trace, sched SchedConfig, lat Latency) *Node {
 		Points: n.Sim,
 		Log:    n.Sim,
 		Files:  n,
+		Events: n,
 	}
 	return n
 }
@@ -111,11 +148,7 @@ func (n *Node) diskHook(op DiskOp) error {
 	if n.Watch != nil && s.running {
 		n.Watch(op)
 	}
-	path := traceName{s: op.Path, h: op.pathH}
-	if path.h == 0 {
-		path.h = hashString(op.Path)
-	}
-	s.yieldPoint(eventName(op.Kind), op.Off, int64(op.Len), path)
+	s.yieldPoint(&env.Event{Kind: diskEventKind(op.Kind), Node: n.Name, Class: n.fileClass(op.Path), A: op.Off, B: int64(op.Len), Name: op.Path, NameHash: op.pathH})
 	if !s.running {
 		return nil
 	}
@@ -162,6 +195,7 @@ func (n *Node) NewPeer(name string, rng *Rand, offset time.Duration) *Node {
 		Rand:   tracedRand{r: rng, s: n.Sim},
 		Points: n.Sim,
 		Log:    n.Sim,
+		Events: p,
 	}
 	return p
 }
@@ -175,7 +209,7 @@ type offsetClock struct {
 
 func (c offsetClock) Now() time.Duration {
 	t := c.s.now + c.offset
-	c.s.trace.ev(c.s.now, 0, tnNow, int64(t), 0, tnEmpty)
+	c.s.event(nil, &env.Event{Kind: env.EvNow, A: int64(t)})
 	return t
 }
 func (c offsetClock) Sleep(d time.Duration) { c.s.Sleep(d) }

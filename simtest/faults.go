@@ -33,12 +33,9 @@ package simtest
 import (
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
-	"github.com/pgdst/pgdst/engine/clog"
 	"github.com/pgdst/pgdst/engine/env"
-	"github.com/pgdst/pgdst/engine/wal"
 	"github.com/pgdst/pgdst/fault"
 )
 
@@ -181,28 +178,8 @@ func (r *planRunner) uninstall() {
 	r.node.Disk.SetFaultHook(nil, nil)
 }
 
-// fileClass is what the file at path holds: what the engine registered
-// for it (the catalog's heaps and indexes through the storage manager, the
-// relation map), else the engine's fixed files: the WAL and its archive,
-// the clog and the control file, named by the engine's own constants. A
-// relation file the catalog has not named yet (one redo creates before the
-// map record that names it) is "other".
-func (r *planRunner) fileClass(path string) fault.FileClass {
-	if c, ok := r.node.files[path]; ok {
-		return c
-	}
-	switch {
-	case strings.HasPrefix(path, wal.Dir+"/archive_status/"), strings.HasPrefix(path, archiveDir+"/"):
-		return fault.FileArchive
-	case strings.HasPrefix(path, wal.Dir+"/"):
-		return fault.FileWAL
-	case strings.HasPrefix(path, clog.Dir+"/"):
-		return fault.FileClog
-	case path == controlPath:
-		return fault.FileControl
-	}
-	return fault.FileOther
-}
+// fileClass is what the file at path holds (Node.fileClass).
+func (r *planRunner) fileClass(path string) fault.FileClass { return r.node.fileClass(path) }
 
 // archiveDir and controlPath are where the runs keep the archive
 // (resolveDB's archive_command target) and the control file.
@@ -242,7 +219,15 @@ func (r *planRunner) note(i int, a fault.Action, ev *fault.Event) {
 		r.log = append(r.log, rec)
 	}
 	what := fmt.Sprintf("%v %s: fault %d (%s) on %s", r.node.Sim.now, ev.Proc, i+1, a, describeEvent(ev))
-	r.node.Sim.trace.note(r.node.Sim.now, 0, "fault: "+what)
+	// The fault applied, in the process it fired in (its target): its
+	// number, its action's kind, the file class a disk fault hit, and
+	// the description for a reader.
+	s := r.node.Sim
+	fe := env.Event{Kind: env.EvFault, Node: r.node.Name, A: int64(i + 1), B: int64(a.Kind), Name: fmt.Sprintf("(%s) on %s", a, describeEvent(ev))}
+	if ev.Kind == fault.EventDisk {
+		fe.Class = ev.File
+	}
+	s.event(s.cur, &fe)
 	if len(r.applied) < maxFaultLog {
 		r.applied = append(r.applied, what)
 	}

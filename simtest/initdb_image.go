@@ -34,6 +34,7 @@ import (
 
 	"github.com/pgdst/pgdst/engine/bugs"
 	"github.com/pgdst/pgdst/engine/db"
+	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/wal"
 )
 
@@ -78,12 +79,12 @@ func imageKeyOf(rc resolved) imageKey {
 }
 
 // imageFor returns the image for rc, from the cache or built now (into
-// readable, when a readable trace is asked for: never cached then, as the
-// cache's image was built without one).
+// readable, when a readable trace or an event sink is asked for: never
+// cached then, as the cache's image was built without one).
 func imageFor(rc resolved, readable *Trace) *initdbImage {
 	k := imageKeyOf(rc)
-	if readable != nil && readable.out != nil {
-		return buildImage(k, &Trace{h: fnvOffset, out: readable.out})
+	if readable != nil && readable.slow {
+		return buildImage(k, &Trace{h: fnvOffset, out: readable.out, sink: readable.sink, slow: true})
 	}
 	images.Lock()
 	defer images.Unlock()
@@ -158,6 +159,5 @@ func buildImage(k imageKey, trace *Trace) *initdbImage {
 func (img *initdbImage) startFrom(node *Node, trace *Trace) {
 	node.Disk.copyQuiescent(img.disk)
 	node.Sim.resumeAt(img.now, img.steps, img.lastID)
-	trace.note(img.now, 0, fmt.Sprintf("initdb image %016x (%d events, %d steps)", img.trace, img.events, img.steps))
-	trace.u64(img.trace)
+	trace.emit(&env.Event{Kind: env.EvImage, Time: img.now, Role: env.RoleOther, A: int64(img.trace), B: int64(img.events)})
 }

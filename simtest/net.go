@@ -179,15 +179,8 @@ func (n *SimNet) mustHost(name string) *simHost {
 // d, so that its deadlines convert.
 func (n *SimNet) SetClockOffset(node string, d time.Duration) { n.mustHost(node).offset = d }
 
-// The trace's event kinds and waits.
+// The network's waits.
 var (
-	tnNetDial   = newTraceName("net.dial")
-	tnNetAccept = newTraceName("net.accept")
-	tnNetRead   = newTraceName("net.read")
-	tnNetWrite  = newTraceName("net.write")
-	tnNetClose  = newTraceName("net.close")
-	tnNetListen = newTraceName("net.listen")
-
 	waitNetDial   = plainWait("net dial")
 	waitNetAccept = plainWait("net accept")
 	waitNetRead   = plainWait("net read")
@@ -296,18 +289,13 @@ func (h *simHost) Listen(addr env.Addr) (env.Listener, error) {
 	}
 	l := &simListener{host: h, addr: a}
 	h.listeners[port] = l
-	n.event(tnNetListen, int64(port), 0, h.nameT)
+	n.event(&env.Event{Kind: env.EvNetListen, A: int64(port), Node: h.name, Name: h.name, NameHash: h.nameT.h})
 	return l, nil
 }
 
 // event hashes a network event that is not a scheduling point.
-func (n *SimNet) event(kind traceName, a, b int64, str traceName) {
-	s := n.sim
-	pid := 0
-	if s.cur != nil {
-		pid = s.cur.id
-	}
-	s.trace.ev(s.now, pid, kind, a, b, str)
+func (n *SimNet) event(e *env.Event) {
+	n.sim.event(n.sim.cur, e)
 }
 
 // simListener is a listening socket.
@@ -330,7 +318,7 @@ func (l *simListener) SetDeadline(t time.Duration) {
 func (l *simListener) Accept() (env.Conn, error) {
 	n := l.host.net
 	s := n.sim
-	s.yieldPoint(tnNetAccept, int64(l.addr.Port), int64(len(l.queue)), l.host.nameT)
+	s.yieldPoint(&env.Event{Kind: env.EvNetAccept, A: int64(l.addr.Port), B: int64(len(l.queue)), Node: l.host.name, Name: l.host.name, NameHash: l.host.nameT.h})
 	n.watch(NetOp{Kind: NetAccept, Node: l.host.name, Peer: l.host.name, Port: l.addr.Port})
 	for i := 0; ; i++ {
 		if i >= netWaitsMax {
@@ -363,7 +351,7 @@ func (l *simListener) Close() error {
 	n := l.host.net
 	l.closed = true
 	delete(l.host.listeners, l.addr.Port)
-	n.event(tnNetClose, int64(l.addr.Port), int64(len(l.queue)), l.host.nameT)
+	n.event(&env.Event{Kind: env.EvNetClose, A: int64(l.addr.Port), B: int64(len(l.queue)), Node: l.host.name, Name: l.host.name, NameHash: l.host.nameT.h})
 	for i, c := range l.queue {
 		c.queuedAt = nil
 		n.reset(c)
@@ -478,7 +466,7 @@ func (n *SimNet) push(p *pipe, seg segment) {
 func (h *simHost) Dial(addr env.Addr, timeout time.Duration) (env.Conn, error) {
 	n := h.net
 	s := n.sim
-	s.yieldPoint(tnNetDial, int64(addr.Port), 0, h.nameT)
+	s.yieldPoint(&env.Event{Kind: env.EvNetDial, A: int64(addr.Port), Node: h.name, Name: h.name, NameHash: h.nameT.h})
 	n.watch(NetOp{Kind: NetDial, Node: h.name, Peer: addr.Node, Port: addr.Port})
 	dst := n.lookup(addr.Node)
 	if dst == nil {
@@ -576,7 +564,7 @@ func (n *SimNet) reset(c *simConn) {
 		}
 		c.queuedAt = nil
 	}
-	n.event(tnNetClose, int64(c.id), -1, tnEmpty)
+	n.event(&env.Event{Kind: env.EvNetClose, A: int64(c.id), B: -1})
 	for _, p := range [2]*pipe{&c.c2s, &c.s2c} {
 		clear(p.segs)
 		p.segs, p.buffered = p.segs[:0], 0
@@ -601,9 +589,9 @@ func (n *SimNet) forget(c *simConn) {
 
 // start is a Read's or a Write's scheduling point, and the hook's look
 // at it.
-func (e *simEnd) start(kind traceName, op NetOpKind, bytes int) {
+func (e *simEnd) start(kind env.EventKind, op NetOpKind, bytes int) {
 	c := e.c
-	c.net.sim.yieldPoint(kind, int64(c.id), int64(bytes), e.host.nameT)
+	c.net.sim.yieldPoint(&env.Event{Kind: kind, A: int64(c.id), B: int64(bytes), Node: e.host.name, Name: e.host.name, NameHash: e.host.nameT.h})
 	c.net.watch(NetOp{Kind: op, Node: e.host.name, Peer: e.peer().host.name, Port: e.local.Port, Conn: c.id, Bytes: bytes})
 }
 
@@ -622,7 +610,7 @@ func (e *simEnd) broken(op string) error {
 func (e *simEnd) Read(b []byte) (int, error) {
 	n := e.c.net
 	s := n.sim
-	e.start(tnNetRead, NetRead, len(b))
+	e.start(env.EvNetRead, NetRead, len(b))
 	p := e.in
 	for i := 0; ; i++ {
 		if i >= netWaitsMax {
@@ -693,7 +681,7 @@ func (p *pipe) take(b []byte, now time.Duration) (k int, eof bool) {
 func (e *simEnd) Write(b []byte) (int, error) {
 	n := e.c.net
 	s := n.sim
-	e.start(tnNetWrite, NetWrite, len(b))
+	e.start(env.EvNetWrite, NetWrite, len(b))
 	p := e.out
 	for i := 0; ; i++ {
 		if i >= netWaitsMax {
@@ -730,7 +718,7 @@ func (e *simEnd) Close() error {
 	c := e.c
 	n := c.net
 	e.closed = true
-	n.event(tnNetClose, int64(c.id), int64(e.side), e.host.nameT)
+	n.event(&env.Event{Kind: env.EvNetClose, A: int64(c.id), B: int64(e.side), Node: e.host.name, Name: e.host.name, NameHash: e.host.nameT.h})
 	// What was sent to this end will never be read.
 	clear(e.in.segs)
 	e.in.segs, e.in.buffered = e.in.segs[:0], 0

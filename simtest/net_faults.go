@@ -39,6 +39,7 @@ package simtest
 
 import (
 	"fmt"
+	"github.com/pgdst/pgdst/engine/env"
 	"sort"
 	"time"
 )
@@ -76,12 +77,7 @@ func (n *SimNet) send(l *netLink, bytes int) time.Duration {
 
 // faultEvent hashes a fault into the trace.
 func (n *SimNet) faultEvent(kind string, a, b string, v int64) {
-	s := n.sim
-	pid := 0
-	if s.cur != nil {
-		pid = s.cur.id
-	}
-	s.trace.event(s.now, pid, "net."+kind, v, 0, a+" "+b)
+	n.sim.event(n.sim.cur, &env.Event{Kind: env.EvNetFault, A: v, Name: kind + " " + a + " " + b})
 }
 
 // SetLatency makes the link from -> to add d to every segment sent on it

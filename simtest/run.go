@@ -79,6 +79,9 @@ type Config struct {
 	FaultIntensity float64 `json:"fault_intensity"`
 	// TraceOut, when set, receives the readable trace.
 	TraceOut io.Writer `json:"-"`
+	// Events, when set, receives every event of the run as it happens
+	// (the report's timeline and the recorded events come from it).
+	Events env.Observer `json:"-"`
 }
 
 // DefaultConfig is the embedded default workload.
@@ -312,10 +315,13 @@ func Run(c Config) *Result {
 	}
 	rng := NewRand(c.Seed)
 	trace := newTrace(c.TraceOut)
+	if c.Events != nil {
+		trace.SetSink(c.Events.Observe)
+	}
 	defer trace.flush()
 	rc := resolve(c, rng.Fork(3))
 	res.Config = rc.String()
-	trace.note(0, 0, "seed "+fmt.Sprint(c.Seed)+" config "+res.Config)
+	trace.emit(&env.Event{Kind: env.EvNote, Role: env.RoleOther, Name: "seed " + fmt.Sprint(c.Seed) + " config " + res.Config})
 	node := NewNode(rng, trace, rc.sched, rc.lat)
 	sim := node.Sim
 	defer func() {

@@ -153,7 +153,7 @@ func runDB(res *Result, rc resolved, node *Node, rng *Rand, trace *Trace) {
 	wl.startClients(listener)
 	plan := dbPlan(c, rc, rng.Fork(4), sim.Steps())
 	res.Plan = plan.String()
-	trace.note(sim.Now(), 0, "fault plan:\n"+res.Plan)
+	sim.harnessEvent(env.Event{Kind: env.EvNote, Name: "fault plan:\n" + res.Plan})
 	runner = newPlanRunner(node, plan, rng.Fork(7))
 	st := sim.Run()
 	sim.SetPanicKillsProcess(false)
@@ -199,7 +199,7 @@ func runDB(res *Result, rc resolved, node *Node, rng *Rand, trace *Trace) {
 			if !ok {
 				break
 			}
-			trace.note(sim.Now(), 0, "crash: "+res.CrashKind+" "+res.CrashDetail)
+			sim.harnessEvent(env.Event{Kind: env.EvCrash, Node: node.Name, Name: res.CrashKind + " " + res.CrashDetail})
 			sim.KillAll()
 			if powerLoss {
 				node.Disk.Crash(rng.Fork(6), rc.crash)
@@ -207,7 +207,7 @@ func runDB(res *Result, rc resolved, node *Node, rng *Rand, trace *Trace) {
 			}
 		} else {
 			res.RecoveryCrashes = append(res.RecoveryCrashes, st.String())
-			trace.note(sim.Now(), 0, "crash during recovery: "+st.String())
+			sim.harnessEvent(env.Event{Kind: env.EvRecoveryCrash, Node: node.Name, Name: st.String()})
 			sim.KillAll()
 			if st.Kind == StopFault && runner.stopAction.Kind == fault.ActCrash {
 				node.Disk.Crash(rng.Fork(6+uint64(attempt)), rc.crash)

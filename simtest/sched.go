@@ -220,6 +220,9 @@ func (w waitOn) traceName(t *Trace) traceName {
 	return n
 }
 
+// waitSleep is a sleeping process's wait.
+var waitSleep = newTraceName("sleep")
+
 type killSignal struct{}
 type exitSignal struct{}
 
@@ -305,11 +308,7 @@ func (s *Sim) SpawnAs(role env.Role, name string, fn func()) env.Proc {
 	p := &proc{s: s, id: s.nextID, name: name, nameH: hashString(name), fn: fn, parent: s.cur, role: role}
 	s.procs = append(s.procs, p)
 	s.runnable = append(s.runnable, p)
-	pid := 0
-	if s.cur != nil {
-		pid = s.cur.id
-	}
-	s.trace.ev(s.now, pid, tnSpawn, int64(p.id), 0, traceName{s: name, h: p.nameH})
+	s.event(s.cur, &env.Event{Kind: env.EvSpawn, A: int64(p.id), Role2: role, Name: name, NameHash: p.nameH})
 	var w *worker
 	if n := len(s.idle); n > 0 {
 		w = s.idle[n-1]
@@ -427,21 +426,21 @@ func (s *Sim) finish(p *proc, r any) {
 		// Killed inside the run (Kill, or a PANIC under panicKills):
 		// whatever its deferred calls raised, it is dead. Its parent reaps
 		// an abnormal exit; the run goes on.
-		s.trace.event(s.now, p.id, "killed", 0, 0, p.killReason)
+		s.event(p, &env.Event{Kind: env.EvKilled, Name: p.killReason})
 		s.recordExit(p, env.Exit{Proc: p, Abnormal: true, Reason: p.killReason})
 		s.handOff()
 		return
 	}
 	if r != nil {
 		if _, ok := r.(exitSignal); !ok {
-			s.trace.event(s.now, p.id, "proc-panic", 0, 0, fmt.Sprint(r))
+			s.event(p, &env.Event{Kind: env.EvPanic, Name: fmt.Sprint(r)})
 			s.stop = Stop{Kind: StopPanic, Proc: p.name, Value: r, Detail: fmt.Sprintf("%s: %v", p.name, r), Stack: string(debug.Stack())}
 			s.cur = nil
 			s.handTo = nil
 			return
 		}
 	}
-	s.trace.ev(s.now, p.id, tnExit, 0, 0, tnEmpty)
+	s.event(p, &env.Event{Kind: env.EvExit})
 	s.recordExit(p, env.Exit{Proc: p})
 	s.handOff()
 }
@@ -556,7 +555,7 @@ func (s *Sim) KillAll() {
 		s.cur = p
 		s.drive(p)
 		p.state = stDone
-		s.trace.ev(s.now, p.id, tnKilled, 0, 0, traceName{s: p.name, h: p.nameH})
+		s.event(p, &env.Event{Kind: env.EvKilled, Name: p.name, NameHash: p.nameH})
 	}
 	s.running = false
 	s.cur = nil
@@ -576,12 +575,12 @@ func (s *Sim) Crash(err *env.PanicError) {
 		panic(err)
 	}
 	if s.panicKills {
-		s.trace.event(s.now, p.id, "proc-panic", 0, 0, err.Msg)
+		s.event(p, &env.Event{Kind: env.EvPanic, Name: err.Msg})
 		p.killed = true
 		p.killReason = err.Error()
 		panic(killSignal{})
 	}
-	s.trace.event(s.now, p.id, "proc-panic", 0, 0, err.Msg)
+	s.event(p, &env.Event{Kind: env.EvPanic, Name: err.Msg})
 	s.stop = Stop{Kind: StopPanic, Proc: p.name, Value: err, Detail: fmt.Sprintf("%s: %v", p.name, err), Stack: string(debug.Stack())}
 	p.state = stBlocked
 	p.waitOn = plainWait("death (PANIC)")
@@ -597,7 +596,7 @@ func (s *Sim) Crash(err *env.PanicError) {
 func (s *Sim) stopForFault(detail string) {
 	p := s.cur
 	s.stop = Stop{Kind: StopFault, Detail: detail, Proc: p.name}
-	s.trace.event(s.now, p.id, "fault-stop", 0, 0, detail)
+	s.event(p, &env.Event{Kind: env.EvFaultStop, Name: detail})
 	s.suspend(p, nil)
 }
 
@@ -611,7 +610,7 @@ func (s *Sim) RequestStop(reason string) {
 	s.checkAlive()
 	p := s.cur
 	s.stop = Stop{Kind: StopRequested, Detail: reason, Proc: p.name}
-	s.trace.event(s.now, p.id, "stop", 0, 0, reason)
+	s.event(p, &env.Event{Kind: env.EvStop, Name: reason})
 	s.suspend(p, nil)
 }
 
@@ -619,12 +618,11 @@ func (s *Sim) RequestStop(reason string) {
 // point. It hashes the event, charges CPU time, fires due timers, stops the
 // run at the step limit and, with probability switchProb, lets a seeded
 // choice of runnable process continue.
-func (s *Sim) yieldPoint(kind traceName, a, b int64, str traceName) {
-	s.yieldPointE(eventDigest(kind, a, b, str), &kind, a, b, &str)
-}
+func (s *Sim) yieldPoint(e *env.Event) { s.yieldPointE(0, e) }
 
-// yieldPointE is yieldPoint with the event's digest known.
-func (s *Sim) yieldPointE(e uint64, kind *traceName, a, b int64, str *traceName) {
+// yieldPointE is yieldPoint with the event's digest d known (0: compute
+// it).
+func (s *Sim) yieldPointE(d uint64, e *env.Event) {
 	if !s.running {
 		return // the harness itself (setup, checks) is not scheduled
 	}
@@ -634,8 +632,12 @@ func (s *Sim) yieldPointE(e uint64, kind *traceName, a, b int64, str *traceName)
 	}
 	s.steps++
 	s.now += s.stepCost
-	if s.trace.evd(e, p.id) {
-		s.trace.line(s.now, p.id, kind, a, b, str)
+	e.Time, e.Pid, e.Role = s.now, p.id, p.role
+	if d == 0 {
+		d = eventDigest(e)
+	}
+	if s.trace.hashD(d, p.id) {
+		s.trace.record(e)
 	}
 	if len(s.timers) > 0 && s.timers[0].when <= s.now {
 		s.fireDue()
@@ -656,7 +658,7 @@ func (s *Sim) yieldPointE(e uint64, kind *traceName, a, b int64, str *traceName)
 	if len(s.runnable) > 1 && s.rng.Float64() < s.switchProb {
 		q := s.runnable[s.rng.Intn(len(s.runnable))]
 		if q != p {
-			s.trace.ev(s.now, p.id, tnSwitch, int64(q.id), 0, tnEmpty)
+			s.event(p, &env.Event{Kind: env.EvSwitch, A: int64(q.id)})
 			s.cur = q
 			s.suspend(p, q)
 		}
@@ -687,7 +689,8 @@ func (s *Sim) block(what waitOn, timeout time.Duration) {
 		s.suspend(p, nil)
 		return
 	}
-	s.trace.ev(s.now, p.id, tnBlock, int64(next.id), 0, what.traceName(s.trace))
+	wn := what.traceName(s.trace)
+	s.event(p, &env.Event{Kind: env.EvBlock, A: int64(next.id), Name: wn.s, NameHash: wn.h})
 	s.cur = next
 	s.suspend(p, next)
 }
@@ -768,7 +771,7 @@ func (s *Sim) Self() env.Proc {
 }
 
 // Yield is an explicit scheduling point.
-func (s *Sim) Yield() { s.yieldPoint(tnYield, 0, 0, tnEmpty) }
+func (s *Sim) Yield() { s.yieldPoint(&env.Event{Kind: env.EvYield}) }
 
 // Exit ends the calling process, running its deferred calls.
 func (s *Sim) Exit() {
@@ -778,14 +781,14 @@ func (s *Sim) Exit() {
 
 // Sleep blocks the calling process for d of virtual time.
 func (s *Sim) Sleep(d time.Duration) {
-	s.yieldPoint(tnSleep, int64(d), 0, tnEmpty)
+	s.yieldPoint(&env.Event{Kind: env.EvSleep, A: int64(d)})
 	if s.faults != nil && s.running && d > 0 {
 		d = s.faults.timer(d)
 	}
 	if d <= 0 {
 		return
 	}
-	s.block(waitOn{what: tnSleep}, d)
+	s.block(waitOn{what: waitSleep}, d)
 }
 
 // Inject is a named injection point: hashed, counted, a scheduling point,
@@ -796,7 +799,7 @@ func (s *Sim) Inject(point string) {
 		h = &pointHits{name: newTraceName(point)}
 		s.hits[point] = h
 	}
-	s.yieldPoint(tnInject, 0, 0, h.name)
+	s.yieldPoint(&env.Event{Kind: env.EvInject, Name: point, NameHash: h.name.h})
 	if !s.running {
 		if h.n == 0 {
 			delete(s.hits, point) // reached only outside the simulation
@@ -816,11 +819,7 @@ func (s *Sim) Inject(point string) {
 
 // Logf records a log line in the trace, tagged with time and process.
 func (s *Sim) Logf(format string, args ...any) {
-	pid := 0
-	if s.cur != nil {
-		pid = s.cur.id
-	}
-	s.trace.note(s.now, pid, fmt.Sprintf(format, args...))
+	s.event(s.cur, &env.Event{Kind: env.EvLog, Name: fmt.Sprintf(format, args...)})
 }
 
 // NewMutex makes a simulated LWLock with FIFO handoff.
@@ -845,8 +844,9 @@ func (s *Sim) NewCond(name string, m env.Mutex) env.Cond {
 
 func newSimMutex(s *Sim, name string, spin bool) *simMutex {
 	m := &simMutex{s: s, name: name, nameT: newTraceName(name), spin: spin}
-	m.lockE = eventDigest(tnLock, 0, 0, m.nameT)
-	m.unlockE = eventDigest(tnUnlock, 0, 0, m.nameT)
+	m.lockEv = env.Event{Kind: env.EvLock, Name: name, NameHash: m.nameT.h}
+	m.unlockEv = env.Event{Kind: env.EvUnlock, Name: name, NameHash: m.nameT.h}
+	m.lockE, m.unlockE = eventDigest(&m.lockEv), eventDigest(&m.unlockEv)
 	return m
 }
 
@@ -854,11 +854,14 @@ type simMutex struct {
 	s     *Sim
 	name  string
 	nameT traceName
-	// The digests of this mutex's lock and unlock events (eventDigest).
-	lockE, unlockE uint64
-	spin           bool
-	owner          *proc
-	waiters        []*proc
+	// This mutex's lock and unlock events, made once (each use stamps
+	// the time and process), and their digests (eventDigest): unlocks
+	// are the commonest event of a run.
+	lockEv, unlockEv env.Event
+	lockE, unlockE   uint64
+	spin             bool
+	owner            *proc
+	waiters          []*proc
 }
 
 func (m *simMutex) Lock() {
@@ -868,7 +871,7 @@ func (m *simMutex) Lock() {
 		m.owner = s.cur
 		return
 	}
-	s.yieldPointE(m.lockE, &tnLock, 0, 0, &m.nameT)
+	s.yieldPointE(m.lockE, &m.lockEv)
 	p := s.cur
 	if m.owner == nil {
 		m.owner = p
@@ -897,8 +900,10 @@ func (m *simMutex) Unlock() {
 	// makes the next waiter runnable and the releaser carries on to its
 	// next scheduling point. (Traced, so that the trace still shows it.)
 	if s.running && s.cur != nil {
-		if s.trace.evd(m.unlockE, s.cur.id) {
-			s.trace.line(s.now, s.cur.id, &tnUnlock, 0, 0, &m.nameT)
+		p, e := s.cur, &m.unlockEv
+		e.Time, e.Pid, e.Role = s.now, p.id, p.role
+		if s.trace.hashD(m.unlockE, p.id) {
+			s.trace.record(e)
 		}
 	}
 }
@@ -961,7 +966,7 @@ func (c *simCond) wait(timeout time.Duration) bool {
 	s.checkAlive()
 	p := s.cur
 	if s.running && p != nil {
-		s.trace.ev(s.now, p.id, tnCondWait, int64(timeout), 0, c.nameT)
+		s.event(p, &env.Event{Kind: env.EvCondWait, A: int64(timeout), Name: c.name, NameHash: c.nameT.h})
 	}
 	if c.m.owner != p {
 		panic("simtest: cond " + c.name + " waited on without holding its mutex")
@@ -1069,7 +1074,7 @@ func (h *timerHeap) pop() timer {
 type simClock struct{ s *Sim }
 
 func (c simClock) Now() time.Duration {
-	c.s.trace.ev(c.s.now, 0, tnNow, int64(c.s.now), 0, tnEmpty)
+	c.s.event(nil, &env.Event{Kind: env.EvNow, A: int64(c.s.now)})
 	return c.s.now
 }
 func (c simClock) Sleep(d time.Duration) { c.s.Sleep(d) }
@@ -1082,12 +1087,12 @@ type tracedRand struct {
 
 func (t tracedRand) Uint64() uint64 {
 	v := t.r.Uint64()
-	t.s.trace.ev(t.s.now, 0, tnRand, int64(v), 0, tnEmpty)
+	t.s.event(nil, &env.Event{Kind: env.EvRand, A: int64(v)})
 	return v
 }
 
 func (t tracedRand) Intn(n int) int {
 	v := t.r.Intn(n)
-	t.s.trace.ev(t.s.now, 0, tnRand, int64(v), int64(n), tnEmpty)
+	t.s.event(nil, &env.Event{Kind: env.EvRand, A: int64(v), B: int64(n)})
 	return v
 }

@@ -4,22 +4,31 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"time"
+
+	"github.com/pgdst/pgdst/engine/env"
 )
 
-// Trace feeds every scheduling decision, env call and injection point into a
-// 64-bit hash (FNV-1a's constants, applied a 64-bit word at a time with a
-// xor-shift after each multiply so that high bits reach low ones: a step
-// is hashed millions of times per campaign second, and byte-wise FNV cost
-// a tenth of a run), and optionally writes a readable line per event. A
-// string enters the hash as its 64-bit digest (hashString), which the hot
-// paths compute once per name rather than once per event. The
-// hash is the run's identity: same seed and same build give the same hash in
-// any process under any GOMAXPROCS, so a changed hash is a changed run.
+// Trace feeds every event of a run (env.Event: scheduling decisions, env
+// calls, injection points, the harness's crashes and faults, the engine's
+// semantic events) into a 64-bit hash (FNV-1a's constants, applied a 64-bit
+// word at a time with a xor-shift after each multiply so that high bits
+// reach low ones: an event is hashed millions of times per campaign second,
+// and byte-wise FNV cost a tenth of a run), and, when asked, writes the
+// event's readable line and hands the event to a sink. Both the hash
+// (eventDigest) and the line (FormatEvent) are computed from the Event
+// alone: one encoder. A string enters the hash as its 64-bit digest
+// (hashString), which the hot paths compute once per name rather than
+// once per event. The hash is the run's identity: same seed and same build
+// give the same hash in any process under any GOMAXPROCS, so a changed
+// hash is a changed run.
 type Trace struct {
-	h   uint64
-	n   uint64 // events hashed
-	out *bufio.Writer
+	h    uint64
+	n    uint64 // events hashed
+	out  *bufio.Writer
+	sink func(env.Event)
+	// slow says an event must also be written or handed to the sink.
+	slow bool
+	line []byte // the readable line being formatted
 }
 
 const (
@@ -31,16 +40,21 @@ func newTrace(w io.Writer) *Trace {
 	t := &Trace{h: fnvOffset}
 	if w != nil {
 		t.out = bufio.NewWriterSize(w, 64<<10)
+		t.slow = true
 	}
 	return t
+}
+
+// SetSink makes the trace hand every event to sink as it is hashed.
+func (t *Trace) SetSink(sink func(env.Event)) {
+	t.sink = sink
+	t.slow = t.out != nil || sink != nil
 }
 
 func mix(h, v uint64) uint64 {
 	h = (h ^ v) * fnvPrime
 	return h ^ h>>29
 }
-
-func (t *Trace) u64(v uint64) { t.h = mix(t.h, v) }
 
 // hashString hashes s's length and then its bytes eight at a time, so that
 // no two different strings feed the same words, into a 64-bit digest that
@@ -59,12 +73,12 @@ func hashString(s string) uint64 {
 	return mix(h, w)
 }
 
-// str hashes s (its digest, one word).
-func (t *Trace) str(s string) { t.u64(hashString(s)) }
+// hashEmpty is hashString("").
+var hashEmpty = hashString("")
 
 // traceName is a string with its digest (hashString), computed once for the
-// names the trace sees over and over: event kinds, mutex, condition and
-// process names.
+// names the trace sees over and over: mutex, condition, process and file
+// names.
 type traceName struct {
 	s string
 	h uint64
@@ -72,67 +86,60 @@ type traceName struct {
 
 func newTraceName(s string) traceName { return traceName{s: s, h: hashString(s)} }
 
-// The event kinds of the scheduler's hot paths.
-var (
-	tnEmpty    = newTraceName("")
-	tnLock     = newTraceName("lock")
-	tnUnlock   = newTraceName("unlock")
-	tnBlock    = newTraceName("block")
-	tnSwitch   = newTraceName("switch")
-	tnCondWait = newTraceName("cond-wait")
-	tnYield    = newTraceName("yield")
-	tnSleep    = newTraceName("sleep")
-	tnInject   = newTraceName("inject")
-	tnNow      = newTraceName("now")
-	tnRand     = newTraceName("rand")
-	tnSpawn    = newTraceName("spawn")
-	tnExit     = newTraceName("exit")
-	tnKilled   = newTraceName("killed")
-)
-
-// event hashes one event: a kind, the process, and up to two integers and a
-// string. Readable output is formatted only when a trace file was asked for,
-// so the hot path stays allocation-free.
-func (t *Trace) event(now time.Duration, pid int, kind string, a, b int64, s string) {
-	t.ev(now, pid, newTraceName(kind), a, b, newTraceName(s))
+// eventDigest is the digest of an event's kind and payload: the part of an
+// event that does not depend on the process, so that events that recur
+// with the same values (a given mutex's lock and unlock) can compute it
+// once. Time, Node and Role are not hashed: the process (hashed by emit)
+// determines its node and role, and time enters the hash through the
+// events that read the clock.
+func eventDigest(e *env.Event) uint64 {
+	nh := e.NameHash
+	if nh == 0 {
+		nh = hashEmpty
+		if e.Name != "" {
+			nh = hashString(e.Name)
+		}
+	}
+	h := mix(fnvOffset, uint64(e.Kind)|uint64(e.Class)<<8|uint64(e.Role2)<<16|uint64(e.Rmgr)<<24)
+	// The engine's fields are zero in the scheduler's events, which are
+	// most of a run's: they skip the words (the length differs, so no
+	// event of one shape feeds the words of the other).
+	if relBlock := uint64(e.Rel) | uint64(e.Block)<<32; e.Xid|relBlock|e.LSN|e.LSN2 != 0 {
+		h = mix(mix(mix(mix(h, e.Xid), relBlock), e.LSN), e.LSN2)
+	}
+	h = mix(h, uint64(e.A))
+	h = mix(h, uint64(e.B))
+	return mix(h, nh)
 }
 
-// eventDigest is the digest of an event's kind, integers and string: the
-// part of an event that does not depend on the process, so that events
-// that recur with the same values (a given mutex's lock and unlock) can
-// compute it once.
-func eventDigest(kind traceName, a, b int64, s traceName) uint64 {
-	return mix(mix(mix(kind.h, uint64(a)), uint64(b)), s.h)
-}
+// emit hashes one event whose Time and Pid (and Role, Node) are stamped.
+func (t *Trace) emit(e *env.Event) { t.emitD(eventDigest(e), e) }
 
-// ev is event with the strings' digests already known.
-func (t *Trace) ev(now time.Duration, pid int, kind traceName, a, b int64, s traceName) {
-	if t.evd(eventDigest(kind, a, b, s), pid) {
-		t.line(now, pid, &kind, a, b, &s)
+// emitD is emit with the event's digest (eventDigest) known.
+func (t *Trace) emitD(d uint64, e *env.Event) {
+	if t.hashD(d, e.Pid) {
+		t.record(e)
 	}
 }
 
-// evd hashes an event whose digest e (eventDigest) is known, and the
-// process, and reports whether the caller must write the readable line.
-// It is small enough to inline into the hot paths.
-func (t *Trace) evd(e uint64, pid int) bool {
+// hashD hashes an event of digest d in process pid and reports whether
+// the caller must also record it (t.record). It is small enough to inline
+// into the hot paths, which call record themselves.
+func (t *Trace) hashD(d uint64, pid int) bool {
 	t.n++
-	t.h = mix(mix(t.h, e), uint64(pid))
-	return t.out != nil
+	t.h = mix(mix(t.h, d), uint64(pid))
+	return t.slow
 }
 
-// line writes an event's readable line.
-func (t *Trace) line(now time.Duration, pid int, kind *traceName, a, b int64, s *traceName) {
-	fmt.Fprintf(t.out, "%12d p%-3d %-14s %d %d %s\n", now.Microseconds(), pid, kind.s, a, b, s.s)
-}
-
-// note writes a free-form readable line (it is also hashed).
-func (t *Trace) note(now time.Duration, pid int, line string) {
-	t.n++
-	t.str("note")
-	t.str(line)
+// record writes e's readable line and hands it to the sink.
+func (t *Trace) record(e *env.Event) {
 	if t.out != nil {
-		fmt.Fprintf(t.out, "%12d p%-3d | %s\n", now.Microseconds(), pid, line)
+		t.line = AppendEvent(t.line[:0], e)
+		t.line = append(t.line, '\n')
+		t.out.Write(t.line)
+	}
+	if t.sink != nil {
+		t.sink(*e)
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pgdst/pgdst/engine/bugs"
+	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/harness/campaign"
 	"github.com/pgdst/pgdst/harness/repro"
 	lin "github.com/pgdst/pgdst/linearizability"
@@ -209,6 +210,17 @@ func TestCampaignArtifacts(t *testing.T) {
 		require.NoError(t, err)
 		require.True(t, strings.HasPrefix(string(trace), ""), "")
 		require.Contains(t, string(trace), fmt.Sprintf("seed %d config ", f.Seed))
+		require.Equal(t, name+".events.jsonl", f.EventsFile)
+		events, err := os.Open(f.EventsFile)
+		require.NoError(t, err)
+		crashes := 0
+		require.NoError(t, simtest.ReadEvents(events, func(e env.Event) {
+			if e.Kind == env.EvCrash {
+				crashes++
+			}
+		}))
+		events.Close()
+		require.Positive(t, crashes, "seed %d: the recorded events hold the crash", f.Seed)
 
 		illegal := again.Linearizability != nil && again.Linearizability.Verdict == lin.VerdictIllegal
 		_, statErr := os.Stat(name + ".porcupine.html")
@@ -226,10 +238,10 @@ func TestCampaignArtifacts(t *testing.T) {
 	require.Positive(t, porcupines, "seeds 2 and 12 fail linearizability")
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
-	require.Equal(t, 1+2*len(rep.FailingSeeds)+porcupines, len(entries), "nothing for passing seeds")
+	require.Equal(t, 1+3*len(rep.FailingSeeds)+porcupines, len(entries), "nothing for passing seeds")
 }
 
-// TestRunArtifacts: run --artifacts writes the same three files for a
+// TestRunArtifacts: run --artifacts writes the same four files for a
 // failing seed, nothing for a passing one, and keeps the verdict line last.
 func TestRunArtifacts(t *testing.T) {
 	// The first seed ack-before-flush fails under porcupine (about three
@@ -254,7 +266,7 @@ func TestRunArtifacts(t *testing.T) {
 	require.Equal(t, m[3], r.Failure.Trace)
 	require.Equal(t, "go run ./cmd/pgdst run --seed "+seed+" --bug ack-before-flush", r.Command)
 	require.Equal(t, m[3], simtest.Run(r.Config).TraceString())
-	for _, f := range []string{"seed-" + seed + ".trace.txt", "seed-" + seed + ".porcupine.html"} {
+	for _, f := range []string{"seed-" + seed + ".trace.txt", "seed-" + seed + ".events.jsonl", "seed-" + seed + ".porcupine.html"} {
 		st, err := os.Stat(filepath.Join(dir, f))
 		require.NoError(t, err)
 		require.Positive(t, st.Size())

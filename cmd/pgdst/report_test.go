@@ -57,8 +57,8 @@ func TestReportWithoutTrace(t *testing.T) {
 	requireSelfContained(t, page)
 }
 
-// TestReportWithArtifacts: the trace file is read rather than the run
-// repeated, and the porcupine visualization is linked relatively, from
+// TestReportWithArtifacts: the recorded events are read rather than the
+// run repeated, the readable trace is linked, and the porcupine visualization is linked relatively, from
 // wherever -o puts the page.
 func TestReportWithArtifacts(t *testing.T) {
 	dir := t.TempDir()
@@ -67,10 +67,15 @@ func TestReportWithArtifacts(t *testing.T) {
 	name := fmt.Sprintf("seed-%d", cfg.Seed)
 	f, err := os.Create(filepath.Join(dir, name+".trace.txt"))
 	require.NoError(t, err)
+	ef, err := os.Create(filepath.Join(dir, name+".events.jsonl"))
+	require.NoError(t, err)
+	events := simtest.NewEventWriter(ef)
 	c := cfg
-	c.TraceOut = f
+	c.TraceOut, c.Events = f, events
 	simtest.Run(c)
 	require.NoError(t, f.Close())
+	require.NoError(t, events.Err())
+	require.NoError(t, ef.Close())
 	require.NoError(t, os.WriteFile(filepath.Join(dir, name+".porcupine.html"), []byte("<html></html>"), 0o644))
 	// Another failing seed in the same directory: --seed picks one.
 	other := cfg
@@ -83,12 +88,13 @@ func TestReportWithArtifacts(t *testing.T) {
 	page := filepath.Join(dir, "pages", "one.html")
 	code, out, errOut := runCLI("report", dir, "--seed", fmt.Sprint(cfg.Seed), "-o", page)
 	require.Equal(t, 0, code, out+errOut)
-	require.Contains(t, out, "trace from "+filepath.Join(dir, name+".trace.txt"))
+	require.Contains(t, out, "events from "+filepath.Join(dir, name+".events.jsonl"))
 	b, err := os.ReadFile(page)
 	require.NoError(t, err)
 	require.Contains(t, string(b), `class="porcupine" href="../`+name+`.porcupine.html"`)
 	require.Contains(t, string(b), `href="../`+name+`.trace.txt"`)
-	require.Contains(t, string(b), "the trace file "+name+".trace.txt")
+	require.Contains(t, string(b), "the recorded events "+name+".events.jsonl")
+	require.Contains(t, string(b), `class="crash" id="crash-1"`, "the crash, from the recorded events")
 	requireSelfContained(t, strings.Replace(string(b), "../"+name+".porcupine.html", "", -1))
 
 	// Without --seed, a page per repro file.

@@ -743,6 +743,7 @@ func (p *Pool) flushBuffer(d *bufferDesc) error {
 	err := p.cfg.SMgr.Write(tag.Rel, tag.Fork, tag.Block, buf)
 	p.scratch = append(p.scratch, buf) // the disk keeps no reference
 	if err == nil {
+		p.e.BufferWritten(uint32(tag.Rel), uint32(tag.Block), uint64(PageGetLSN(buf))) // buf is intact: nothing ran since the write
 		p.e.Inject(PointAfterWrite)
 	}
 

@@ -46,12 +46,14 @@ func (db *DB) createCheckPoint(flags CheckpointFlags) error {
 	db.ckptMu.Lock()
 	defer db.ckptMu.Unlock()
 	e := db.e
+	e.CheckpointBegan(int64(flags))
 	var redo wal.LSN
 	takeRedo := func() {
 		db.WAL.WithInsertLock(func(next wal.LSN) {
 			redo = next
 			db.redoPtr = next
 		})
+		e.CheckpointRedo(uint64(redo))
 		e.Inject(PointAfterRedo)
 	}
 	// Planted bug redo-after-flush: the REDO pointer is taken after
@@ -137,7 +139,11 @@ func (db *DB) logCheckpoint(redo wal.LSN) (start wal.LSN, err error) {
 	e.Inject(PointAfterRecord)
 	db.WAL.Flush(end)
 	e.Inject(PointAfterFlush)
-	return start, writeControl(e, controlData{state: StateInProduction, checkpoint: start, redo: redo, nextXid: nextXid, segSize: db.cfg.WAL.SegmentSize})
+	if err := writeControl(e, controlData{state: StateInProduction, checkpoint: start, redo: redo, nextXid: nextXid, segSize: db.cfg.WAL.SegmentSize}); err != nil {
+		return start, err
+	}
+	e.CheckpointEnded(uint64(start), uint64(redo))
+	return start, nil
 }
 
 // removeOldWAL is step 6: WAL segments older than the REDO pointer go.

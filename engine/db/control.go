@@ -89,6 +89,7 @@ func writeControl(e *env.Env, c controlData) error {
 	if err := f.Sync(); err != nil {
 		e.Panicf("could not fsync control file: %v", err)
 	}
+	e.ControlUpdated(uint64(c.checkpoint), uint64(c.redo))
 	e.Inject(PointAfterControl)
 	return nil
 }

@@ -105,6 +105,27 @@ type Session struct {
 	failed bool           // a statement failed: only ROLLBACK is allowed
 	combos [][2]uint32
 	pgstat []*xactTabStat // the transaction's pending table counts (pgstat.go)
+	// committed is the transaction the last statement committed, for
+	// the backend's acknowledgement event (TakeCommit).
+	committed struct {
+		xid uint64
+		lsn wal.LSN
+	}
+}
+
+// noteCommit remembers a successful commit of the session's transaction.
+func (s *Session) noteCommit(lsn wal.LSN, err error) {
+	if err == nil && lsn != wal.InvalidLSN {
+		s.committed.xid, s.committed.lsn = uint64(s.txn.XID()), lsn
+	}
+}
+
+// TakeCommit returns, once, the xid and commit LSN of a transaction the
+// last request committed (ok false: none).
+func (s *Session) TakeCommit() (xid uint64, lsn wal.LSN, ok bool) {
+	xid, lsn = s.committed.xid, s.committed.lsn
+	s.committed.xid, s.committed.lsn = 0, wal.InvalidLSN
+	return xid, lsn, lsn != wal.InvalidLSN
 }
 
 // Connect opens a session (a backend). Past max_connections it fails with
@@ -163,7 +184,8 @@ func (s *Session) Commit() error {
 		s.failed = false // the block has ended; the session is usable again
 		return pgerr.New(pgerr.InFailedTransaction, "current transaction is aborted, commit rolled back")
 	}
-	_, err := s.txn.Commit()
+	lsn, err := s.txn.Commit()
+	s.noteCommit(lsn, err)
 	s.atEOXactPgStat(err == nil)
 	s.txn = nil
 	return err
@@ -211,7 +233,9 @@ func (s *Session) statement(fn func(tx *heapam.Tx, snap *xact.Snapshot) error) e
 			s.txn.Abort()
 			s.atEOXactPgStat(false)
 		} else {
-			_, err = s.txn.Commit()
+			var lsn wal.LSN
+			lsn, err = s.txn.Commit()
+			s.noteCommit(lsn, err)
 			s.atEOXactPgStat(err == nil)
 		}
 		s.txn = nil

@@ -158,6 +158,7 @@ func (db *DB) StartupXLOG(register func(*DB), underPostmaster bool) (RecoverySta
 		e.Panicf("%v", err)
 	}
 	e.Logf("redo starts at %s", redo)
+	e.RecoveryBegan(uint64(redo))
 	for {
 		rec, ok, err := r.Next()
 		if err != nil {
@@ -179,6 +180,7 @@ func (db *DB) StartupXLOG(register func(*DB), underPostmaster bool) (RecoverySta
 	last := r.Last()
 	r.Close()
 	e.Logf("redo done at %s (%d records): %s", st.End, st.Records, st.EndReason)
+	e.RecoveryEnded(uint64(redo), uint64(st.End), int64(st.Records))
 	if last == wal.InvalidLSN || st.End <= ctl.checkpoint {
 		e.Panicf("WAL ends at %s, before the end of the checkpoint record at %s", st.End, ctl.checkpoint)
 	}

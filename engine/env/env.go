@@ -37,6 +37,9 @@ type Env struct {
 	Log Logger
 	// Files is told what each file the engine opens holds. It may be nil.
 	Files FileClassifier
+	// Events receives the engine's semantic events (Observe). It may be
+	// nil.
+	Events Observer
 }
 
 // Inject announces that the calling process has reached the named injection

@@ -31,7 +31,11 @@ func BackendMain(e *env.Env, d *db.DB, c *Conn) {
 		if !ok {
 			return // the client went away: the session's transaction rolls back
 		}
-		c.Reply(execute(d, s, req))
+		resp := execute(d, s, req)
+		c.Reply(resp)
+		if xid, lsn, ok := s.TakeCommit(); ok && resp.Err == nil {
+			e.CommitAcked(xid, uint64(lsn)) // the reply that says it committed is sent
+		}
 	}
 }
 

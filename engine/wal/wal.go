@@ -228,6 +228,7 @@ func (w *WAL) appendLocked(rec *Record) (start, end LSN) {
 	if w.insertLSN <= start || w.cfg.segOf(w.insertLSN-1) != w.cfg.segOf(start) {
 		panic("wal: record crosses a segment boundary")
 	}
+	w.e.WALInserted(uint64(start), uint64(w.insertLSN), rec.Rmid, rec.Xid)
 	return start, w.insertLSN
 }
 
@@ -324,6 +325,7 @@ func (w *WAL) Flush(upto LSN) {
 	w.buf = w.buf[:copy(w.buf, w.buf[drop:])]
 	w.bufStart = w.flushed
 	w.insertMu.Unlock()
+	w.e.WALFlushed(uint64(to))
 }
 
 // openSegment makes seg the open segment, creating it durably if needed.

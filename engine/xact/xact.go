@@ -162,6 +162,7 @@ func (t *Txn) Commit() (commitLSN wal.LSN, err error) {
 	m.Procs.SetDelayCheckpoint(t.proc, false)
 	m.Procs.EndTransaction(t.proc)
 	m.Locks.Release(uint64(t.xid))
+	m.e.Committed(uint64(t.xid), uint64(end))
 	m.e.Inject(PointBeforeAck)
 	return end, nil
 }

@@ -112,6 +112,7 @@ type FailingSeed struct {
 	// the directory given.
 	ReproFile     string `json:"repro_file,omitempty"`
 	TraceFile     string `json:"trace_file,omitempty"`
+	EventsFile    string `json:"events_file,omitempty"`
 	PorcupineFile string `json:"porcupine_file,omitempty"`
 }
 
@@ -134,7 +135,7 @@ func newCampaignReport(p Params, st *campaignStats) *Report {
 	for _, f := range st.failed {
 		rep.FailingSeeds = append(rep.FailingSeeds, FailingSeed{
 			Seed: f.seed, Index: f.index, Plan: f.plan, Checker: f.checker, Failures: f.failures, Trace: f.trace, Repro: f.repro,
-			ReproFile: f.artifacts.Repro, TraceFile: f.artifacts.Trace, PorcupineFile: f.artifacts.Porcupine,
+			ReproFile: f.artifacts.Repro, TraceFile: f.artifacts.Trace, EventsFile: f.artifacts.Events, PorcupineFile: f.artifacts.Porcupine,
 		})
 	}
 	return rep
@@ -265,12 +266,12 @@ func checkWritable(path string) error {
 }
 
 // ArtifactPaths are the files written for one failing run ("" not written).
-type ArtifactPaths struct{ Repro, Trace, Porcupine string }
+type ArtifactPaths struct{ Repro, Trace, Events, Porcupine string }
 
 // List is the paths written.
 func (p ArtifactPaths) List() []string {
 	var out []string
-	for _, s := range []string{p.Repro, p.Trace, p.Porcupine} {
+	for _, s := range []string{p.Repro, p.Trace, p.Events, p.Porcupine} {
 		if s != "" {
 			out = append(out, s)
 		}
@@ -279,13 +280,14 @@ func (p ArtifactPaths) List() []string {
 }
 
 // WriteArtifacts writes a failing run's artifacts to dir: NAME.repro.json
-// (see repro.go), NAME.trace.txt, the readable trace, and when the
+// (see repro.go), NAME.trace.txt, the readable trace, NAME.events.jsonl,
+// the run's events (simtest.EventWriter; the report draws them), and when the
 // registers were found not linearizable, NAME.porcupine.html, porcupine's
 // visualization. The trace comes from running cfg again with the trace
 // on, which is the same run (the trace hashes are compared): only failing
 // runs pay for formatting a trace.
 func WriteArtifacts(dir, name string, cfg simtest.Config, res *simtest.Result, command string) (ArtifactPaths, error) {
-	p := ArtifactPaths{Repro: filepath.Join(dir, name+".repro.json"), Trace: filepath.Join(dir, name+".trace.txt")}
+	p := ArtifactPaths{Repro: filepath.Join(dir, name+".repro.json"), Trace: filepath.Join(dir, name+".trace.txt"), Events: filepath.Join(dir, name+".events.jsonl")}
 	if err := repro.Write(p.Repro, repro.New(cfg, res, command)); err != nil {
 		return ArtifactPaths{}, err
 	}
@@ -293,13 +295,17 @@ func WriteArtifacts(dir, name string, cfg simtest.Config, res *simtest.Result, c
 	if err != nil {
 		return ArtifactPaths{Repro: p.Repro}, err
 	}
-	w := bufio.NewWriterSize(f, 256<<10)
-	cfg.TraceOut = w
-	again := simtest.Run(cfg)
-	err = w.Flush()
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	ef, err := os.Create(p.Events)
+	if err != nil {
+		f.Close()
+		return ArtifactPaths{Repro: p.Repro}, err
 	}
+	w := bufio.NewWriterSize(f, 256<<10)
+	ew := bufio.NewWriterSize(ef, 256<<10)
+	events := simtest.NewEventWriter(ew)
+	cfg.TraceOut, cfg.Events = w, events
+	again := simtest.Run(cfg)
+	err = errors.Join(w.Flush(), f.Close(), events.Err(), ew.Flush(), ef.Close())
 	if err != nil {
 		return p, err
 	}

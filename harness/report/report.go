@@ -17,12 +17,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/pgdst/pgdst/engine/env"
+	"github.com/pgdst/pgdst/fault"
 	"github.com/pgdst/pgdst/harness/cli"
 	"github.com/pgdst/pgdst/harness/repro"
 	"github.com/pgdst/pgdst/simtest"
@@ -122,25 +123,26 @@ func artifactName(path string) (dir, name string) {
 }
 
 // writeReport builds one run's page and writes it to dst; it returns a
-// short description of where the trace came from.
+// short description of where the events came from.
 func writeReport(dst, dir, name, reproPath string, r *repro.File, maxEvents int) (string, error) {
 	m := newTraceModel(maxEvents)
 	src := ""
 	tracePath := filepath.Join(dir, name+".trace.txt")
-	if f, err := os.Open(tracePath); err == nil {
-		_, err = io.Copy(m, f)
+	eventsPath := filepath.Join(dir, name+".events.jsonl")
+	if f, err := os.Open(eventsPath); err == nil {
+		err = simtest.ReadEvents(f, m.add)
 		f.Close()
 		if err != nil {
-			return "", err
+			return "", fmt.Errorf("%s: %w", eventsPath, err)
 		}
-		src = "trace from " + tracePath
-		m.source = fmt.Sprintf("the trace file %s", filepath.Base(tracePath))
+		src = "events from " + eventsPath
+		m.source = fmt.Sprintf("the recorded events %s", filepath.Base(eventsPath))
 	} else {
-		// No trace file: run the repro again with the trace on.
+		// No recorded events: run the repro again and take its events.
 		cfg := r.Config
-		cfg.TraceOut = m
+		cfg.Events = m
 		res := simtest.Run(cfg)
-		src = "trace from re-running the repro"
+		src = "events from re-running the repro"
 		m.source = "re-running the repro with this build"
 		if res.TraceString() == r.Failure.Trace && res.Checker == r.Failure.Checker {
 			m.source += fmt.Sprintf(" (identical: trace %s)", res.TraceString())
@@ -190,8 +192,10 @@ func relLink(fromDir, target string) string {
 	return filepath.ToSlash(filepath.Base(target))
 }
 
-// The trace model: what the page draws, gathered from the readable trace
-// one line at a time (see simtest/trace.go for the format).
+// The trace model: what the page draws, gathered from the run's events
+// (env.Event) one at a time. Nothing here reads text: a process's lane, a
+// write's file class, a checkpoint's or redo's span all come from typed
+// fields.
 
 // Tick kinds: the I/O marks drawn in a lane.
 const (
@@ -212,6 +216,7 @@ type lane struct {
 	pid        int // < 0: a lane shared by processes beyond the caps
 	idx        int // its place, from the top
 	name       string
+	role       env.Role
 	merged     int   // processes drawn in this shared lane
 	start, end int64 // µs; end < 0: alive at the end of the trace
 	endHow     string
@@ -243,89 +248,43 @@ type keyEvent struct {
 
 type traceModel struct {
 	maxTicks     int
-	lanes        map[int]*lane  // by pid; processes in a shared lane map to it
-	order        []*lane        // top to bottom
-	perClass     map[string]int // lanes of each class of process (laneClass)
+	lanes        map[int]*lane    // by pid; processes in a shared lane map to it
+	order        []*lane          // top to bottom
+	perClass     map[string]int   // lanes of each role
+	roles        map[int]env.Role // every process's role, by pid
 	shared       map[string]*lane
-	names        map[int]string // every process's name, by pid
-	byName       map[string]int // the latest pid of each process name
+	names        map[int]string // every process's name, by pid (from its spawn)
 	tmax         int64
-	events       int64 // trace lines parsed
-	unparsed     int64 // lines that are neither an event, a note nor a note's continuation
+	events       int64 // events seen
 	keys         []keyEvent
 	keysDropped  int
 	crashes      []keyEvent
-	tail         []string // the last lines, a ring
+	tail         []string // the last events' readable lines, a ring
 	tailAt       int
 	beforeCrash  []string
-	partial      []byte
-	lastNote     *keyEvent
 	source       string
 	rerunDiffers string
-	// planNote: the "fault plan:" note spans lines; its continuation
-	// lines are not key events.
-	inPlanNote bool
 }
 
 func newTraceModel(maxTicks int) *traceModel {
-	return &traceModel{maxTicks: maxTicks, lanes: map[int]*lane{}, perClass: map[string]int{}, shared: map[string]*lane{}, names: map[int]string{}, byName: map[string]int{}}
-}
-
-// Write takes trace text in any chunks (the model is the io.Writer a run's
-// TraceOut writes to, or a trace file is copied into).
-func (m *traceModel) Write(p []byte) (int, error) {
-	n := len(p)
-	for len(p) > 0 {
-		i := indexByte(p, '\n')
-		if i < 0 {
-			m.addPartial(p)
-			break
-		}
-		m.addPartial(p[:i])
-		m.line(string(m.partial))
-		m.partial = m.partial[:0]
-		p = p[i+1:]
-	}
-	return n, nil
-}
-
-func indexByte(p []byte, c byte) int {
-	for i, b := range p {
-		if b == c {
-			return i
-		}
-	}
-	return -1
-}
-
-func (m *traceModel) addPartial(p []byte) {
-	if room := maxTraceLine - len(m.partial); room < len(p) {
-		p = p[:max(room, 0)] // a line this long is cut
-	}
-	m.partial = append(m.partial, p...)
+	return &traceModel{maxTicks: maxTicks, lanes: map[int]*lane{}, perClass: map[string]int{}, shared: map[string]*lane{}, names: map[int]string{}, roles: map[int]env.Role{}}
 }
 
 func (m *traceModel) finish() {
-	if len(m.partial) > 0 {
-		m.line(string(m.partial))
-		m.partial = nil
-	}
 	for _, l := range m.lanes {
 		if l.redoFrom >= 0 {
-			l.spans = append(l.spans, span{l.redoFrom, m.tmax, "redo", "redo (unfinished at the end of the trace)"})
+			l.spans = append(l.spans, span{l.redoFrom, m.tmax, "redo", "redo (unfinished at the end of the run)"})
 		}
 		if l.cpFrom >= 0 {
-			l.spans = append(l.spans, span{l.cpFrom, m.tmax, "cp", "checkpoint (unfinished at the end of the trace)"})
+			l.spans = append(l.spans, span{l.cpFrom, m.tmax, "cp", "checkpoint (unfinished at the end of the run)"})
 		}
 	}
 }
 
-var (
-	loggerRe    = regexp.MustCompile(`^(\S+) \[(\d+)\] ([^:]+): (.*)$`)
-	faultNoteRe = regexp.MustCompile(`^fault: \S+ (.+?): fault (\d+) \((.*?)\) on (.*)$`)
-)
-
-func (m *traceModel) remember(s string) {
+// remember keeps e's readable line (simtest.FormatEvent: rendered from
+// the event, for the reader) in the ring of the last events.
+func (m *traceModel) remember(e *env.Event) {
+	s := simtest.FormatEvent(e)
 	if len(m.tail) < crashTailLines {
 		m.tail = append(m.tail, s)
 		return
@@ -337,103 +296,6 @@ func (m *traceModel) remember(s string) {
 // tailLines is the ring in order.
 func (m *traceModel) tailLines() []string {
 	return append(append([]string{}, m.tail[m.tailAt:]...), m.tail[:m.tailAt]...)
-}
-
-func (m *traceModel) line(s string) {
-	if s == "" {
-		return
-	}
-	if t, pid, note, kind, a, rest, ok := parseTraceLine(s); ok {
-		m.inPlanNote = false
-		m.remember(s)
-		if note {
-			m.note(t, pid, rest)
-		} else {
-			m.event(t, pid, kind, a, rest)
-		}
-		return
-	}
-	// A continuation of a note written over several lines.
-	m.remember(s)
-	if m.lastNote != nil && !m.inPlanNote && len(m.lastNote.text) < 4096 {
-		m.lastNote.text += "\n" + s
-		return
-	}
-	if !m.inPlanNote {
-		m.unparsed++
-	}
-}
-
-// parseTraceLine reads one line of the readable trace: "%12d p%-3d | NOTE"
-// or "%12d p%-3d %-14s %d %d %s" (simtest/trace.go). It is written out by
-// hand, not as a regexp, because a long run's trace has tens of millions
-// of lines.
-func parseTraceLine(s string) (t int64, pid int, note bool, kind string, a int64, rest string, ok bool) {
-	i := 0
-	for i < len(s) && s[i] == ' ' {
-		i++
-	}
-	num := func() (int64, bool) {
-		neg := i < len(s) && s[i] == '-'
-		if neg {
-			i++
-		}
-		j := i
-		var v int64
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' && i-j < 18 {
-			v = v*10 + int64(s[i]-'0')
-			i++
-		}
-		if neg {
-			v = -v
-		}
-		return v, i > j
-	}
-	spaces := func() bool {
-		j := i
-		for i < len(s) && s[i] == ' ' {
-			i++
-		}
-		return i > j
-	}
-	var good bool
-	if t, good = num(); !good || !spaces() || i >= len(s) || s[i] != 'p' {
-		return
-	}
-	i++
-	p, good := num()
-	if !good || !spaces() || i >= len(s) {
-		return
-	}
-	pid = int(p)
-	if s[i] == '|' {
-		if i+1 < len(s) && s[i+1] != ' ' {
-			return
-		}
-		return t, pid, true, "", 0, s[min(i+2, len(s)):], true
-	}
-	j := i
-	for i < len(s) && s[i] != ' ' {
-		i++
-	}
-	kind = s[j:i]
-	if !spaces() {
-		return
-	}
-	if a, good = num(); !good || i >= len(s) || s[i] != ' ' {
-		return
-	}
-	i++
-	if _, good = num(); !good {
-		return
-	}
-	if i < len(s) {
-		if s[i] != ' ' {
-			return
-		}
-		i++
-	}
-	return t, pid, false, kind, a, s[i:], true
 }
 
 // lane returns pid's lane, making it if needed.
@@ -456,14 +318,15 @@ func (m *traceModel) newLane(pid int, name string) *lane {
 			name = "harness"
 		}
 	}
-	class := laneClass(name)
+	role := m.roles[pid]
+	class := role.String()
 	if m.perClass[class] >= maxLanesPerClass || len(m.order) >= maxReportLanes {
 		if len(m.order) >= maxReportLanes {
 			class = "other processes"
 		}
 		l, ok := m.shared[class]
 		if !ok {
-			l = m.addLane(-1-len(m.shared), class)
+			l = m.addLane(-1-len(m.shared), class, role)
 			m.shared[class] = l
 		}
 		l.merged++
@@ -471,20 +334,14 @@ func (m *traceModel) newLane(pid int, name string) *lane {
 		return l
 	}
 	m.perClass[class]++
-	return m.addLane(pid, name)
+	return m.addLane(pid, name, role)
 }
 
-func (m *traceModel) addLane(pid int, name string) *lane {
-	l := &lane{pid: pid, idx: len(m.order), name: name, end: -1, redoFrom: -1, cpFrom: -1}
+func (m *traceModel) addLane(pid int, name string, role env.Role) *lane {
+	l := &lane{pid: pid, idx: len(m.order), name: name, role: role, end: -1, redoFrom: -1, cpFrom: -1}
 	m.lanes[pid] = l
 	m.order = append(m.order, l)
 	return l
-}
-
-// laneClass is a process name without its number: "backend 12" is a
-// backend, "client-3" a client.
-func laneClass(name string) string {
-	return strings.TrimRight(name, "0123456789 -")
 }
 
 func (m *traceModel) key(e keyEvent) *keyEvent {
@@ -527,149 +384,141 @@ func (m *traceModel) tick(l *lane, kind int, t int64) {
 	l.ticks[kind] = append(l.ticks[kind], t)
 }
 
-func (m *traceModel) event(t int64, pid int, kind string, a int64, s string) {
+// Observe is env.Observer: a re-run hands its events to the model.
+func (m *traceModel) Observe(e env.Event) { m.add(e) }
+
+// add takes one event of the run. Its cost is bounded: a lane keeps at
+// most maxTicks marks, the model at most maxKeyEvents key events and
+// crashTailLines lines of context.
+func (m *traceModel) add(e env.Event) {
 	m.events++
+	t, pid := e.Time.Microseconds(), e.Pid
 	m.tmax = max(m.tmax, t)
-	m.lastNote = nil
-	switch kind {
-	case "spawn":
-		child := int(a)
-		m.names[child], m.byName[s] = s, child
+	if !simtest.Recorded(e.Kind) {
+		return // the scheduler's bookkeeping: not drawn, and too many to keep as context
+	}
+	m.remember(&e)
+	if _, ok := m.roles[pid]; !ok {
+		m.roles[pid] = e.Role
+	}
+	switch e.Kind {
+	case env.EvSpawn:
+		child := int(e.A)
+		m.names[child], m.roles[child] = e.Name, e.Role2
 		if l, ok := m.lanes[child]; ok {
-			l.name = s // it had events before its spawn line
+			l.name = e.Name // it had events before its spawn
 			return
 		}
-		if l := m.newLane(child, s); l.pid >= 0 {
+		if l := m.newLane(child, e.Name); l.pid >= 0 {
 			l.start = t
 		} else if l.merged == 1 {
 			l.start = t
 		}
-	case "exit", "killed", "proc-panic":
-		l := m.lane(pid)
-		if l.pid < 0 {
-			// A shared lane stays drawn as alive; its processes' ends
-			// are in the key events.
-			if kind == "proc-panic" {
-				m.key(keyEvent{t: t, pid: pid, kind: "panic", text: s, draw: true, label: "PANIC"})
-			}
-			return
-		}
-		if l.end < 0 {
-			l.end, l.endHow = t, kind
-			if kind == "killed" {
-				l.endHow = "killed"
-				if s != "" && s != l.name {
-					l.endHow += " (" + s + ")"
-				}
-			}
-		}
-		if l.redoFrom >= 0 {
-			l.spans = append(l.spans, span{l.redoFrom, t, "redo", "redo, cut short by " + kind})
-			l.redoFrom = -1
-		}
-		if l.cpFrom >= 0 {
-			l.spans = append(l.spans, span{l.cpFrom, t, "cp", "checkpoint, cut short by " + kind})
-			l.cpFrom = -1
-		}
-		switch kind {
-		case "proc-panic":
-			m.key(keyEvent{t: t, pid: pid, kind: "panic", text: s, draw: true, label: "PANIC"})
-		case "killed":
-			// KillAll at a crash kills everything: the crash line says it,
-			// a marker per process would only clutter the lanes.
-			if len(m.crashes) == 0 || m.crashes[len(m.crashes)-1].t != t {
-				m.key(keyEvent{t: t, pid: pid, kind: "kill", text: l.endHow, draw: true, label: "killed"})
-			}
-		}
-	case "fault-stop", "stop":
-		m.key(keyEvent{t: t, pid: pid, kind: "stop", text: kind + ": " + s})
-	case "disk.write":
+	case env.EvExit, env.EvKilled, env.EvPanic:
+		m.ended(t, pid, e.Kind, e.Name)
+	case env.EvStop, env.EvFaultStop:
+		m.key(keyEvent{t: t, pid: pid, kind: "stop", text: e.Kind.String() + ": " + e.Name})
+	case env.EvDiskWrite:
 		k := tickOtherWrite
-		switch {
-		case strings.HasPrefix(s, "pg_wal/"):
+		switch e.Class {
+		case env.FileWAL:
 			k = tickWALWrite
-		case strings.HasPrefix(s, "base/"), strings.HasPrefix(s, "global/"), strings.HasPrefix(s, "pg_xact/"):
+		case env.FileHeap, env.FileIndex, env.FileClog, env.FileCatalog:
 			k = tickDataWrite
 		}
 		m.tick(m.lane(pid), k, t)
-	case "disk.sync":
+	case env.EvDiskSync:
 		m.tick(m.lane(pid), tickFsync, t)
-	case "disk.syncdir":
+	case env.EvDiskSyncDir:
 		m.tick(m.lane(pid), tickSyncDir, t)
-	case "disk.read":
+	case env.EvDiskRead:
 		m.tick(m.lane(pid), tickRead, t)
-	case "inject":
+	case env.EvInject:
+		m.tick(m.lane(pid), tickPoint, t)
+	case env.EvCheckpointBegin:
+		m.lane(pid).cpFrom = t
+	case env.EvCheckpointEnd:
 		l := m.lane(pid)
-		m.tick(l, tickPoint, t)
-		switch s {
-		case "checkpointer-after-redo":
-			l.cpFrom = t
-		case "checkpointer-after-control":
-			if l.cpFrom >= 0 {
-				l.spans = append(l.spans, span{l.cpFrom, t, "cp", fmt.Sprintf("checkpoint %s .. %s", fmtUS(l.cpFrom), fmtUS(t))})
-				m.key(keyEvent{t: t, pid: pid, kind: "checkpoint", text: "checkpoint complete (control file written), began " + fmtUS(l.cpFrom)})
-				l.cpFrom = -1
-			}
+		from := l.cpFrom
+		if from < 0 {
+			from = t
+		}
+		text := fmt.Sprintf("checkpoint at %s, REDO %s, began %s", lsnString(e.LSN), lsnString(e.LSN2), fmtUS(from))
+		l.spans = append(l.spans, span{from, t, "cp", text})
+		m.key(keyEvent{t: t, pid: pid, kind: "checkpoint", text: text})
+		l.cpFrom = -1
+	case env.EvRecoveryBegin:
+		m.lane(pid).redoFrom = t
+		m.key(keyEvent{t: t, pid: pid, kind: "redo", text: "redo starts at " + lsnString(e.LSN)})
+	case env.EvRecoveryEnd:
+		l := m.lane(pid)
+		text := fmt.Sprintf("redo done: %s .. %s, %d records", lsnString(e.LSN), lsnString(e.LSN2), e.A)
+		if l.redoFrom >= 0 {
+			l.spans = append(l.spans, span{l.redoFrom, t, "redo", "redo " + fmtUS(l.redoFrom) + " .. " + fmtUS(t) + ": " + text})
+			l.redoFrom = -1
+		}
+		m.key(keyEvent{t: t, pid: pid, kind: "redo", text: text})
+	case env.EvFault:
+		// The event is stamped with the process the fault fired in.
+		m.key(keyEvent{t: t, pid: pid, kind: "fault", text: fmt.Sprintf("fault %d %s", e.A, e.Name), draw: true, label: fault.ActionKind(e.B).String()})
+	case env.EvCrash, env.EvRecoveryCrash:
+		ke := keyEvent{t: t, pid: pid, kind: "crash", text: e.Name, label: "crash"}
+		if e.Kind == env.EvRecoveryCrash {
+			ke.kind, ke.label = "recovery-crash", "crash in recovery"
+		} else if len(m.crashes) == 0 {
+			m.beforeCrash = m.tailLines()
+		}
+		m.crashes = append(m.crashes, ke)
+		m.key(ke)
+	case env.EvLog:
+		// A server log line: shown as written, in the lane of the
+		// process that wrote it (the logger), never interpreted.
+		m.lane(pid)
+		m.key(keyEvent{t: t, pid: pid, kind: "log", text: e.Name})
+	}
+}
+
+// ended closes the lane of a process that exited, was killed or
+// panicked.
+func (m *traceModel) ended(t int64, pid int, kind env.EventKind, why string) {
+	l := m.lane(pid)
+	if l.pid < 0 {
+		// A shared lane stays drawn as alive; its processes' ends are in
+		// the key events.
+		if kind == env.EvPanic {
+			m.key(keyEvent{t: t, pid: pid, kind: "panic", text: why, draw: true, label: "PANIC"})
+		}
+		return
+	}
+	how := kind.String()
+	if l.end < 0 {
+		l.end, l.endHow = t, how
+		if kind == env.EvKilled && why != "" && why != l.name {
+			l.endHow += " (" + why + ")"
+		}
+	}
+	if l.redoFrom >= 0 {
+		l.spans = append(l.spans, span{l.redoFrom, t, "redo", "redo, cut short by " + how})
+		l.redoFrom = -1
+	}
+	if l.cpFrom >= 0 {
+		l.spans = append(l.spans, span{l.cpFrom, t, "cp", "checkpoint, cut short by " + how})
+		l.cpFrom = -1
+	}
+	switch kind {
+	case env.EvPanic:
+		m.key(keyEvent{t: t, pid: pid, kind: "panic", text: why, draw: true, label: "PANIC"})
+	case env.EvKilled:
+		// KillAll at a crash kills everything: the crash says it, a
+		// marker per process would only clutter the lanes.
+		if len(m.crashes) == 0 || m.crashes[len(m.crashes)-1].t != t {
+			m.key(keyEvent{t: t, pid: pid, kind: "kill", text: l.endHow, draw: true, label: "killed"})
 		}
 	}
 }
 
-func (m *traceModel) note(t int64, pid int, text string) {
-	m.events++
-	m.tmax = max(m.tmax, t)
-	m.lastNote = nil
-	switch {
-	case strings.HasPrefix(text, "fault plan:"), strings.HasPrefix(text, "seed "):
-		m.inPlanNote = true // shown in the header, from the repro file
-		return
-	case strings.HasPrefix(text, "fault: "):
-		target := 0
-		if f := faultNoteRe.FindStringSubmatch(text); f != nil {
-			if p, ok := m.byName[f[1]]; ok {
-				target = p
-			}
-		}
-		m.lastNote = m.key(keyEvent{t: t, pid: target, kind: "fault", text: strings.TrimPrefix(text, "fault: "), draw: true, label: "fault"})
-		return
-	case strings.HasPrefix(text, "crash: "):
-		e := keyEvent{t: t, pid: pid, kind: "crash", text: strings.TrimPrefix(text, "crash: "), label: "crash"}
-		if len(m.crashes) == 0 {
-			m.beforeCrash = m.tailLines()
-		}
-		m.crashes = append(m.crashes, e)
-		m.lastNote = m.key(e)
-		return
-	case strings.HasPrefix(text, "crash during recovery: "):
-		e := keyEvent{t: t, pid: pid, kind: "recovery-crash", text: strings.TrimPrefix(text, "crash during recovery: "), label: "crash in recovery"}
-		m.crashes = append(m.crashes, e)
-		m.lastNote = m.key(e)
-		return
-	}
-	// A logger line: "68.531ms [8] startup: redo starts at ..." belongs to
-	// process 8.
-	if lg := loggerRe.FindStringSubmatch(text); lg != nil {
-		if p, err := strconv.Atoi(lg[2]); err == nil {
-			pid, text = p, lg[4]
-		}
-	}
-	l := m.lane(pid)
-	kind := "log"
-	{
-		switch {
-		case strings.HasPrefix(text, "redo starts"):
-			l.redoFrom, kind = t, "redo"
-		case strings.HasPrefix(text, "redo done"):
-			if l.redoFrom >= 0 {
-				l.spans = append(l.spans, span{l.redoFrom, t, "redo", "redo " + fmtUS(l.redoFrom) + " .. " + fmtUS(t) + ": " + text})
-				l.redoFrom = -1
-			}
-			kind = "redo"
-		case strings.HasPrefix(text, "checkpoint complete"):
-			kind = "checkpoint"
-		}
-	}
-	m.lastNote = m.key(keyEvent{t: t, pid: pid, kind: kind, text: text})
-}
+// lsnString prints an LSN as PostgreSQL does (%X/%X).
+func lsnString(lsn uint64) string { return fmt.Sprintf("%X/%X", lsn>>32, uint32(lsn)) }
 
 // fmtUS prints microseconds of virtual time as a duration.
 func fmtUS(us int64) string {
@@ -843,7 +692,7 @@ func renderTimeline(b *strings.Builder, m *traceModel) {
 		}
 		fmt.Fprintf(b, "<rect class=\"life\" x=\"%s\" y=\"%d\" width=\"%s\" height=\"2\"><title>%s</title></rect>",
 			xOf(l.start, tmax), y+laneH/2-1, xOf(end-l.start, tmax), esc(laneSummary(l, m.tmax)))
-		if strings.HasPrefix(l.name, "startup") {
+		if l.role == env.RoleStartup {
 			fmt.Fprintf(b, "<rect class=\"recovery\" x=\"%s\" y=\"%d\" width=\"%s\" height=\"%d\"><title>%s</title></rect>",
 				xOf(l.start, tmax), y, xOf(end-l.start, tmax), laneH, esc(fmt.Sprintf("%s: recovery, %s .. %s", laneLabel(l), fmtUS(l.start), fmtUS(end))))
 		}
@@ -880,9 +729,6 @@ func renderTimeline(b *strings.Builder, m *traceModel) {
 	}
 	b.WriteString("</svg></div></div></div>\n")
 	fmt.Fprintf(b, "<p class=\"small\">%d trace events over %s of virtual time; hover a mark, a lane or a name for details. Locks, scheduler switches and clock reads are in the trace but not drawn.", m.events, esc(fmtUS(m.tmax)))
-	if m.unparsed > 0 {
-		fmt.Fprintf(b, " %d lines of the trace were not understood and are left out.", m.unparsed)
-	}
 	b.WriteString("</p></section>\n")
 }
 
