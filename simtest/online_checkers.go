@@ -127,7 +127,7 @@ func installOnlineCheckers(res *Result, node *Node, cfg db.Config, instance func
 		res.Online = CheckerCounts{}
 	}
 	oc := &onlineCheckers{
-		walBeforeData: &walBeforeDataChecker{res: res, disk: node.Disk, sim: node.Sim, wal: cfg.WAL, instance: instance},
+		walBeforeData: &walBeforeDataChecker{res: res, disk: node.Disk, sim: node.Sim, wal: cfg.WAL, instance: instance, classOf: node.fileClass},
 		checkpoint:    &checkpointChecker{res: res, disk: node.Disk, segBlocks: cfg.SegBlocks, instance: instance},
 		liveness:      newCheckpointLivenessChecker(res),
 	}
