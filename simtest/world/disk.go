@@ -569,7 +569,7 @@ func NewSimDisk(hook DiskHook) *SimDisk {
 	return d
 }
 
-// release ends the disk's life: every file's arrays become spare, for the
+// Release ends the disk's life: every file's arrays become spare, for the
 // next disk that takes its diskMem (a run's files are written again from
 // empty by the next run: fresh arrays cost a quarter of a crash cycle's
 // allocation). Nothing may use the disk, or any byte slice it returned
@@ -1223,7 +1223,7 @@ func (f *simFile) Close() error {
 	return nil
 }
 
-// quiescent reports whether nothing on the disk is unsynced: no namespace
+// Quiescent reports whether nothing on the disk is unsynced: no namespace
 // operation awaits a SyncDir and no file has a data operation awaiting a
 // Sync, so a crash of any mode would leave the disk as it is.
 func (d *SimDisk) Quiescent() bool {

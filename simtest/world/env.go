@@ -52,7 +52,7 @@ type Node struct {
 	// (its fixed files: WAL, clog, control file, archive). The world knows
 	// no engine path, so the harness that knows the engine installs it.
 	FixedClass func(path string) env.FileClass
-	// postmaster says a postmaster supervises the server processes, so a
+	// Postmaster says a postmaster supervises the server processes, so a
 	// killed one is crash-restarted by it rather than by the harness.
 	Postmaster bool
 	// files is what the engine said each file holds (env.FileClassifier):

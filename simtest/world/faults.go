@@ -42,7 +42,10 @@ import (
 // maxFaultLog bounds the applied-fault log a Result keeps.
 const maxFaultLog = 32
 
-// PlanRunner runs one plan on one node.
+// PlanRunner runs one plan on one node (NewPlanRunner, Install). The
+// harness reads what happened from its exported fields after the run and
+// clears Stopped to let the plan go on after a crash-restart; only the
+// runner writes them otherwise.
 type PlanRunner struct {
 	node *Node
 	plan fault.Plan
@@ -51,10 +54,10 @@ type PlanRunner struct {
 
 	diskRng *Rand // the disk's draws for torn sectors and flipped bits
 
-	// hits counts injection-point hits since the plan was installed, so
+	// Hits counts injection-point hits since the plan was installed, so
 	// that point=P#K means the K-th hit of the phase the plan runs in.
 	Hits map[string]uint64
-	// roles says, per injection point, which roles reached it while the
+	// Roles says, per injection point, which roles reached it while the
 	// plan was installed: where a plan can aim a role at a point.
 	Roles map[string]env.RoleSet
 	// pending is, per process id, the disk fault decided in the
@@ -63,18 +66,18 @@ type PlanRunner struct {
 	pending map[int]DiskFault
 
 	// What happened.
-	StopAction fault.Action // the crash or kill that stopped the run
-	Stopped    bool
-	Described  []string // first maxFaultLog faults applied, readable
-	NApplied   int
+	StopAction fault.Action   // the crash or kill that stopped the run
+	Stopped    bool           // a crash or kill stopped the run (StopAction)
+	Described  []string       // first maxFaultLog faults applied, readable
+	NApplied   int            // faults applied
 	kills      int            // server processes killed (each a crash-restart)
 	Stalls     int            // pauses, latencies and clock skews applied
 	CrashedAt  []string       // the injection points crashes fired at, in order
 	destroyed  map[string]int // destructive faults applied, by "kind on class"
 	ev         fault.Event
 
-	// fires counts, per fault of the plan, how often it was carried out;
-	// log holds the first maxFaultLog as typed records.
+	// Fires counts, per fault of the plan, how often it was carried out;
+	// Log holds the first maxFaultLog as typed records.
 	Fires []int
 	Log   []fault.Applied
 
@@ -112,7 +115,7 @@ func (r *PlanRunner) actAll(fired []firedFault, ev *fault.Event) {
 	}
 }
 
-// NewPlanRunner makes plan's runner for node (install starts it). Kill and
+// NewPlanRunner makes plan's runner for node (Install starts it). Kill and
 // pause with a target get
 // the target folded into their trigger, so that they fire on the target's
 // own events (and nth= counts only those).

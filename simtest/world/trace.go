@@ -123,7 +123,7 @@ func eventDigest(e *env.Event) uint64 {
 	return mix(h, nh)
 }
 
-// emit hashes one event whose Time and Pid (and Role, Node) are stamped.
+// Emit hashes one event whose Time and Pid (and Role, Node) are stamped.
 func (t *Trace) Emit(e *env.Event) { t.emitD(eventDigest(e), e) }
 
 // emitD is emit with the event's digest (eventDigest) known.
@@ -163,6 +163,7 @@ func (t *Trace) Events() uint64 { return t.n }
 // HashString is the 16-hex-digit form printed on every run's last line.
 func (t *Trace) HashString() string { return fmt.Sprintf("%016x", t.h) }
 
+// Flush writes out what the readable trace has buffered.
 func (t *Trace) Flush() error {
 	if t.out != nil {
 		return t.out.Flush()
