@@ -14,7 +14,7 @@ package fault
 //   - crash: power loss of the whole node. Unsynced writes are dropped, kept
 //     at random, or torn at 512-byte sectors (mode=drop-all, random-subset,
 //     torn; empty means the run's own crash mode), and directory entries
-//     follow the disk model in simtest/disk.go. SURVIVE: recovery from WAL
+//     follow the disk model in simtest/world/disk.go. SURVIVE: recovery from WAL
 //     must restore every acknowledged commit; full-page images repair pages
 //     torn by the crash. With rename=non-atomic (a file system that does not
 //     keep a rename whole across power loss), a rename not yet made durable

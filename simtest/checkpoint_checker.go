@@ -6,6 +6,7 @@ import (
 	"github.com/pgdst/pgdst/engine/page"
 	"github.com/pgdst/pgdst/engine/smgr"
 	"github.com/pgdst/pgdst/engine/wal"
+	"github.com/pgdst/pgdst/simtest/world"
 )
 
 // checkpointChecker judges a checkpoint at the moment its control file
@@ -17,7 +18,7 @@ import (
 // full-page image their first record carries, so only LSNs are compared.
 type checkpointChecker struct {
 	res       *Result
-	disk      *SimDisk
+	disk      *world.SimDisk
 	segBlocks uint32
 	instance  func() *db.DB
 }

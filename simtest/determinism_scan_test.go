@@ -33,7 +33,7 @@ var allowed = map[string]map[string]string{
 	"simtest/initdb_image.go": {
 		"import sync": "the cache of initdb images is shared by a campaign's concurrent runs; an image is a pure function of its key, built by its own constant-seeded simulation, so which run built it is invisible to every run",
 	},
-	"simtest/shared_pool.go": {
+	"simtest/world/shared_pool.go": {
 		"import sync": "the pools a campaign's concurrent runs share between runs (idle coroutines, spare disk arrays); which run left a thing there is invisible to the run that takes it: which worker carries a process changes nothing, and a run overwrites or clears every spare byte it takes (TestSpareDiskArraysAreInvisible)",
 	},
 }

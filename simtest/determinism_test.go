@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/pgdst/pgdst/simtest/world"
 )
 
 // runSeeds runs seeds [1, n] on two goroutines (the campaign's shape: runs
@@ -90,12 +92,12 @@ func TestRunLeaksNoGoroutines(t *testing.T) {
 	Run(DefaultConfig(1)) // warm up anything lazily started
 	// Idle workers wait in the pool between runs by design; every other
 	// goroutine a run left would be a leak.
-	DrainWorkers()
+	world.DrainWorkers()
 	before := runtime.NumGoroutine()
 	for seed := uint64(1); seed <= 200; seed++ {
 		Run(DefaultConfig(seed))
 	}
-	DrainWorkers()
+	world.DrainWorkers()
 	for i := 0; i < 200 && runtime.NumGoroutine() > before; i++ {
 		time.Sleep(time.Millisecond) // killed goroutines finish exiting
 	}

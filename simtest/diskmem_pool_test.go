@@ -4,26 +4,15 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/pgdst/pgdst/simtest/world"
 )
 
 // A run must not see what an earlier run left in the spare arrays it
 // reuses: with every pooled array filled with garbage, each seed gives the
 // trace and result it gives otherwise.
 func TestSpareDiskArraysAreInvisible(t *testing.T) {
-	poison := func() (arrays int) {
-		diskMems.each(func(m *diskMem) {
-			for k := range m.spare {
-				for _, b := range m.spare[k] {
-					b = b[:cap(b)]
-					for i := range b {
-						b[i] = 0xa5
-					}
-					arrays++
-				}
-			}
-		})
-		return arrays
-	}
+	poison := func() (arrays int) { return world.FillSpareDiskArrays(0xa5) }
 	for seed := uint64(1); seed <= 10; seed++ {
 		c := DefaultConfig(seed)
 		c.FaultIntensity = 0.5

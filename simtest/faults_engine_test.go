@@ -10,8 +10,8 @@ import (
 
 	"github.com/pgdst/pgdst/engine/db"
 	"github.com/pgdst/pgdst/engine/env"
-	"github.com/pgdst/pgdst/simtest"
-	"github.com/pgdst/pgdst/simtest/simt"
+	"github.com/pgdst/pgdst/simtest/world"
+	"github.com/pgdst/pgdst/simtest/world/simt"
 )
 
 // TestFaultReadEIOAndBitFlipOnHeapPages is the engine's reaction to the
@@ -23,12 +23,12 @@ func TestFaultReadEIOAndBitFlipOnHeapPages(t *testing.T) {
 	const rows = 200
 	val := func(k uint64) []byte { return bytes.Repeat([]byte{byte(k)}, 500) }
 	for _, tc := range []struct {
-		flt  simtest.DiskFault
+		flt  world.DiskFault
 		want string
 	}{
-		{simtest.DiskFault{Kind: simtest.FaultEIO}, "input/output error"},
-		{simtest.DiskFault{Kind: simtest.FaultBitFlip, Bits: 1}, "checksum"},
-		{simtest.DiskFault{Kind: simtest.FaultBitFlip, Bits: 40}, "checksum"},
+		{world.DiskFault{Kind: world.FaultEIO}, "input/output error"},
+		{world.DiskFault{Kind: world.FaultBitFlip, Bits: 1}, "checksum"},
+		{world.DiskFault{Kind: world.FaultBitFlip, Bits: 40}, "checksum"},
 	} {
 		t.Run(fmt.Sprintf("%v-%d", tc.flt.Kind, tc.flt.Bits), func(t *testing.T) {
 			cfg := db.DefaultConfig()
@@ -54,14 +54,14 @@ func TestFaultReadEIOAndBitFlipOnHeapPages(t *testing.T) {
 				simt.Check(ok, "table t")
 				heap := fmt.Sprintf("base/%d", tbl.Heap)
 				reads := 0
-				node.Disk.SetFaultHook(func(op simtest.DiskOp) simtest.DiskFault {
-					if op.Kind == simtest.OpRead && op.Path == heap {
+				node.Disk.SetFaultHook(func(op world.DiskOp) world.DiskFault {
+					if op.Kind == world.OpRead && op.Path == heap {
 						if reads++; reads == 3 { // the third heap page read
 							return tc.flt
 						}
 					}
-					return simtest.DiskFault{}
-				}, simtest.NewRand(9))
+					return world.DiskFault{}
+				}, world.NewRand(9))
 				s, err := d.Connect()
 				simt.Must(err)
 				scanErr = s.Scan("t", 0, ^uint64(0), func(k uint64, v []byte) bool {

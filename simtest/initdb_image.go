@@ -36,6 +36,7 @@ import (
 	"github.com/pgdst/pgdst/engine/db"
 	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/wal"
+	"github.com/pgdst/pgdst/simtest/world"
 )
 
 // imageKey is everything an initdb image depends on.
@@ -44,14 +45,14 @@ type imageKey struct {
 	segBlocks uint32
 	bugs      bugs.Set
 	workload  string
-	lat       Latency
+	lat       world.Latency
 }
 
 // initdbImage is a built image: the quiescent disk and where the build's
 // simulation ended.
 type initdbImage struct {
-	disk   *SimDisk // never written after the build
-	trace  uint64   // the build's trace hash: every event of initdb
+	disk   *world.SimDisk // never written after the build
+	trace  uint64         // the build's trace hash: every event of initdb
 	events uint64
 	now    time.Duration
 	steps  uint64
@@ -81,17 +82,17 @@ func imageKeyOf(rc resolved) imageKey {
 // imageFor returns the image for rc, from the cache or built now (into
 // readable, when a readable trace or an event sink is asked for: never
 // cached then, as the cache's image was built without one).
-func imageFor(rc resolved, readable *Trace) *initdbImage {
+func imageFor(rc resolved, readable *world.Trace) *initdbImage {
 	k := imageKeyOf(rc)
-	if readable != nil && readable.slow {
-		return buildImage(k, &Trace{h: fnvOffset, out: readable.out, sink: readable.sink, slow: true})
+	if readable != nil && readable.Readable() {
+		return buildImage(k, readable.Fresh())
 	}
 	images.Lock()
 	defer images.Unlock()
 	if img := images.m[k]; img != nil {
 		return img
 	}
-	img := buildImage(k, newTrace(nil))
+	img := buildImage(k, world.NewTrace(nil))
 	if images.m == nil {
 		images.m = make(map[imageKey]*initdbImage)
 	}
@@ -104,10 +105,10 @@ func imageFor(rc resolved, readable *Trace) *initdbImage {
 // buildImage runs initdb and the workload's CREATE TABLEs, then a
 // checkpoint, on a fresh simulation, and checks that they left nothing
 // unsynced (PostgreSQL's initdb ends with fsync_pgdata).
-func buildImage(k imageKey, trace *Trace) *initdbImage {
+func buildImage(k imageKey, trace *world.Trace) *initdbImage {
 	cfg := db.DefaultConfig()
 	cfg.WAL, cfg.SegBlocks, cfg.Bugs = k.wal, k.segBlocks, k.bugs
-	node := NewNode(NewRand(imageSeed), trace, DefaultSchedConfig, k.lat)
+	node := newNode(world.NewRand(imageSeed), trace, world.DefaultSchedConfig, k.lat)
 	img := &initdbImage{disk: node.Disk}
 	var initErr error
 	// The online checkers watch initdb as they watch a run, from before
@@ -140,24 +141,35 @@ func buildImage(k imageKey, trace *Trace) *initdbImage {
 	checkers.uninstall(node)
 	img.online = res.Online
 	switch {
-	case st.Kind != StopAllDone || initErr != nil:
+	case st.Kind != world.StopAllDone || initErr != nil:
 		img.err = fmt.Errorf("initdb: %v %v", st, initErr)
 	case !res.OK:
 		img.err = fmt.Errorf("initdb: %s", strings.Join(res.Failures, "; "))
-	case !node.Disk.quiescent():
+	case !node.Disk.Quiescent():
 		img.err = fmt.Errorf("initdb: left unsynced writes or directory entries (initdb must end with every file durable)")
 	}
 	node.Disk.SetHook(nil)
 	img.trace, img.events = trace.Hash(), trace.Events()
-	img.now, img.steps, img.lastID = node.Sim.Now(), node.Sim.Steps(), node.Sim.nextID
+	img.now, img.steps, img.lastID = node.Sim.Now(), node.Sim.Steps(), node.Sim.LastID()
 	return img
 }
 
 // startFrom puts the image into a fresh node: its disk, and its
 // simulation at the point where the build's ended. The trace hashes the
 // build's hash as one word.
-func (img *initdbImage) startFrom(node *Node, trace *Trace) {
-	node.Disk.copyQuiescent(img.disk)
-	node.Sim.resumeAt(img.now, img.steps, img.lastID)
-	trace.emit(&env.Event{Kind: env.EvImage, Time: img.now, Role: env.RoleOther, A: int64(img.trace), B: int64(img.events)})
+func (img *initdbImage) startFrom(node *world.Node, trace *world.Trace) {
+	node.Disk.CopyQuiescent(img.disk)
+	node.Sim.ResumeAt(img.now, img.steps, img.lastID)
+	trace.Emit(&env.Event{Kind: env.EvImage, Time: img.now, Role: env.RoleOther, A: int64(img.trace), B: int64(img.events)})
+}
+
+// DropCaches empties the process-wide caches runs share: the world's spare
+// disk arrays and the initdb images. Both are bounded and hold nothing of
+// any run's outcome; a test that measures what a campaign retains per run
+// drops them first.
+func DropCaches() {
+	world.DropDiskArrays()
+	images.Lock()
+	images.m = nil
+	images.Unlock()
 }

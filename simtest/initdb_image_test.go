@@ -8,6 +8,7 @@ import (
 	"github.com/pgdst/pgdst/engine/bugs"
 	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/wal"
+	"github.com/pgdst/pgdst/simtest/world"
 	"github.com/stretchr/testify/require"
 )
 
@@ -25,24 +26,24 @@ func TestInitdbImageIsPure(t *testing.T) {
 		images.m = saved
 		images.Unlock()
 	}()
-	rc := resolve(DefaultConfig(3), NewRand(3))
+	rc := resolve(DefaultConfig(3), world.NewRand(3))
 	cached := imageFor(rc, nil)
 	require.NoError(t, cached.err)
 	require.Same(t, cached, imageFor(rc, nil), "the second run must hit the cache")
 	var buf bytes.Buffer
-	readable := newTrace(&buf)
-	for _, img := range []*initdbImage{buildImage(imageKeyOf(rc), newTrace(nil)), imageFor(rc, readable)} {
+	readable := world.NewTrace(&buf)
+	for _, img := range []*initdbImage{buildImage(imageKeyOf(rc), world.NewTrace(nil)), imageFor(rc, readable)} {
 		require.NotSame(t, cached, img)
 		require.Equal(t, cached.disk.Snapshot(), img.disk.Snapshot())
 		require.Equal(t, cached.trace, img.trace)
 		require.Equal(t, [3]uint64{cached.events, cached.steps, uint64(cached.lastID)}, [3]uint64{img.events, img.steps, uint64(img.lastID)})
 		require.Equal(t, cached.now, img.now)
 	}
-	require.NoError(t, readable.flush())
+	require.NoError(t, readable.Flush())
 	require.Contains(t, buf.String(), "initdb", "the readable build shows initdb's events")
 
-	node := NewNode(NewRand(9), newTrace(nil), rc.sched, rc.lat)
-	cached.startFrom(node, newTrace(nil))
+	node := world.NewNode(world.NewRand(9), world.NewTrace(nil), rc.sched, rc.lat)
+	cached.startFrom(node, world.NewTrace(nil))
 	require.Equal(t, cached.disk.Snapshot(), node.Disk.Snapshot())
 	require.Equal(t, cached.disk.DurableSnapshot(), node.Disk.DurableSnapshot())
 	require.Equal(t, cached.now, node.Sim.Now())
@@ -54,7 +55,7 @@ func TestInitdbImageIsPure(t *testing.T) {
 // image, and a different WAL segment size, archive mode, planted bug or
 // workload gets its own.
 func TestInitdbImageKey(t *testing.T) {
-	base := resolve(DefaultConfig(1), NewRand(1))
+	base := resolve(DefaultConfig(1), world.NewRand(1))
 	same := base
 	same.engine.SharedBuffers, same.engine.CheckpointTimeout, same.engine.SynchronousCommit = 77, 1, !base.engine.SynchronousCommit
 	same.Clients, same.Txns, same.Seed = 9, 99, 12345
@@ -83,11 +84,11 @@ func TestInitdbImageKey(t *testing.T) {
 // A copy shares nothing with its image: writing the copy, crashing it and
 // writing again leave the image as it was.
 func TestCopyQuiescentIsIndependent(t *testing.T) {
-	img := imageFor(resolve(insertConfig(1), NewRand(1)), nil)
+	img := imageFor(resolve(insertConfig(1), world.NewRand(1)), nil)
 	require.NoError(t, img.err)
 	before := img.disk.Snapshot()
-	d := NewSimDisk(nil)
-	d.copyQuiescent(img.disk)
+	d := world.NewSimDisk(nil)
+	d.CopyQuiescent(img.disk)
 	paths := make([]string, 0, len(before))
 	for p := range before {
 		paths = append(paths, p)
@@ -98,29 +99,29 @@ func TestCopyQuiescentIsIndependent(t *testing.T) {
 		_, err = f.WriteAt(bytes.Repeat([]byte{0xee}, 100), 0)
 		require.NoError(t, err)
 	}
-	d.Crash(NewRand(1), CrashRandomSubset)
+	d.Crash(world.NewRand(1), world.CrashRandomSubset)
 	require.NoError(t, d.Remove(paths[0]))
 	require.Equal(t, before, img.disk.Snapshot())
-	require.True(t, img.disk.quiescent())
+	require.True(t, img.disk.Quiescent())
 }
 
-// copyQuiescent refuses a source with anything unsynced, and a target
+// CopyQuiescent refuses a source with anything unsynced, and a target
 // already in use: either would make the copy mean something else.
 func TestCopyQuiescentPreconditions(t *testing.T) {
-	src := NewSimDisk(nil)
+	src := world.NewSimDisk(nil)
 	f, err := src.Open("a", env.OpenCreate)
 	require.NoError(t, err)
-	require.Panics(t, func() { NewSimDisk(nil).copyQuiescent(src) }, "unsynced create")
+	require.Panics(t, func() { world.NewSimDisk(nil).CopyQuiescent(src) }, "unsynced create")
 	require.NoError(t, src.SyncDir(""))
 	_, err = f.WriteAt([]byte("x"), 0)
 	require.NoError(t, err)
-	require.Panics(t, func() { NewSimDisk(nil).copyQuiescent(src) }, "unsynced write")
+	require.Panics(t, func() { world.NewSimDisk(nil).CopyQuiescent(src) }, "unsynced write")
 	require.NoError(t, f.Sync())
-	require.True(t, src.quiescent())
-	used := NewSimDisk(nil)
+	require.True(t, src.Quiescent())
+	used := world.NewSimDisk(nil)
 	require.NoError(t, used.MkdirAll("x"))
-	require.Panics(t, func() { used.copyQuiescent(src) })
-	d := NewSimDisk(nil)
-	d.copyQuiescent(src)
+	require.Panics(t, func() { used.CopyQuiescent(src) })
+	d := world.NewSimDisk(nil)
+	d.CopyQuiescent(src)
 	require.Equal(t, map[string][]byte{"a": []byte("x")}, d.DurableSnapshot())
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/pgdst/pgdst/engine/db"
+	"github.com/pgdst/pgdst/simtest/world"
 )
 
 // The online checkers judge the run as it happens, event by event, rather
@@ -122,12 +123,12 @@ type onlineCheckers struct {
 // is the shared memory of the running instance, nil when none exists
 // (initdb, the moment between a crash and the next startup's shared
 // memory). They stay until uninstall.
-func installOnlineCheckers(res *Result, node *Node, cfg db.Config, instance func() *db.DB) *onlineCheckers {
+func installOnlineCheckers(res *Result, node *world.Node, cfg db.Config, instance func() *db.DB) *onlineCheckers {
 	if res.Online == nil {
 		res.Online = CheckerCounts{}
 	}
 	oc := &onlineCheckers{
-		walBeforeData: &walBeforeDataChecker{res: res, disk: node.Disk, sim: node.Sim, wal: cfg.WAL, instance: instance, classOf: node.fileClass},
+		walBeforeData: &walBeforeDataChecker{res: res, disk: node.Disk, sim: node.Sim, wal: cfg.WAL, instance: instance, classOf: node.FileClass},
 		checkpoint:    &checkpointChecker{res: res, disk: node.Disk, segBlocks: cfg.SegBlocks, instance: instance},
 		liveness:      newCheckpointLivenessChecker(res),
 	}
@@ -149,7 +150,7 @@ func installOnlineCheckers(res *Result, node *Node, cfg db.Config, instance func
 }
 
 // uninstall removes the checkers from node.
-func (oc *onlineCheckers) uninstall(node *Node) {
+func (oc *onlineCheckers) uninstall(node *world.Node) {
 	node.Watch = nil
 	node.Sim.SetInjectHook(nil)
 }

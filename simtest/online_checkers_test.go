@@ -9,6 +9,7 @@ import (
 	"github.com/pgdst/pgdst/engine/bugs"
 	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/wal"
+	"github.com/pgdst/pgdst/simtest/world"
 )
 
 // TestOnlineCheckersSeeRecovery: the online checkers judge every
@@ -101,7 +102,7 @@ func TestEndOfRecoveryCheckpointOrderCaughtOnline(t *testing.T) {
 // the checker asks the disk whether the WAL below a page's LSN is durable:
 // not while that WAL is only in the OS cache, yes once it is fsynced.
 func TestWALBeforeDataDuringRedo(t *testing.T) {
-	disk := NewSimDisk(func(DiskOp) error { return nil })
+	disk := world.NewSimDisk(func(world.DiskOp) error { return nil })
 	cfg := wal.Config{SegmentSize: wal.SegmentSizeMin}
 	require.NoError(t, disk.MkdirAll(wal.Dir))
 	f, err := disk.Open(wal.SegmentPath(cfg, 1), env.OpenCreate)

@@ -8,13 +8,14 @@ import (
 
 	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/fault"
+	"github.com/pgdst/pgdst/simtest/world"
 )
 
 // drawnPlan is the plan Run draws for c, without running it: the same
 // forks of the seed's stream in the same order (resolve, the node's
 // scheduler and engine streams, the workload's, then the plan's).
 func drawnPlan(c Config) fault.Plan {
-	rng := NewRand(c.Seed)
+	rng := world.NewRand(c.Seed)
 	rc := resolve(c, rng.Fork(3))
 	rng.Fork(1)
 	rng.Fork(2)

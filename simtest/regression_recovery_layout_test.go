@@ -2,12 +2,9 @@ package simtest
 
 import (
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/pgdst/pgdst/engine/env"
 )
 
 // TestRegressionRecoveryLayoutSeed54 keeps the seed on which the aimed plan
@@ -44,34 +41,4 @@ func TestRegressionRecoveryLayoutSeed54(t *testing.T) {
 	require.Contains(t, r.CrashRestarts[0], `could not fsync file "base/16385"`)
 	require.Equal(t, "power-loss", r.CrashKind)
 	require.True(t, strings.Contains(r.CrashDetail, "checkpointer-after-control#2"), r.CrashDetail)
-}
-
-// TestFaultSyncEIOKeepsTheFileSize: a failed fsync loses the unsynced
-// pages but not the file's length (ext4 and XFS keep i_size): the lost
-// bytes past the durable end read back as zeros. The length itself is not
-// durable until a later fsync succeeds.
-func TestFaultSyncEIOKeepsTheFileSize(t *testing.T) {
-	for _, syncAgain := range []bool{false, true} {
-		d := NewSimDisk(nil)
-		diskCreateDurable(t, d, "a", []byte("old-data"))
-		d.SetFaultHook(faultOnce(OpSync, DiskFault{Kind: FaultSyncEIO}), NewRand(1))
-		f := diskOpen(t, d, "a", env.OpenExisting)
-		diskWriteAll(t, f, 4, []byte("NEW-PAGES"))
-		require.ErrorIs(t, f.Sync(), syscall.EIO)
-		size, err := f.Size()
-		require.NoError(t, err)
-		require.Equal(t, int64(13), size)
-		grown := "old-data\x00\x00\x00\x00\x00"
-		require.Equal(t, map[string]string{"a": grown}, strMap(d.Snapshot()))
-		require.Equal(t, map[string]string{"a": "old-data"}, strMap(d.DurableSnapshot()))
-		want := "old-data"
-		if syncAgain {
-			// The next fsync "succeeds" and makes the zero-filled
-			// length durable.
-			require.NoError(t, f.Sync())
-			want = grown
-		}
-		d.Crash(NewRand(2), CrashDropAll)
-		require.Equal(t, map[string]string{"a": want}, strMap(d.Snapshot()), "sync again: %v", syncAgain)
-	}
 }

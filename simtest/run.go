@@ -13,6 +13,7 @@ import (
 	"github.com/pgdst/pgdst/engine/env"
 	pgproc "github.com/pgdst/pgdst/engine/proc"
 	"github.com/pgdst/pgdst/fault"
+	"github.com/pgdst/pgdst/simtest/world"
 )
 
 // Config is everything that defines a run besides the build: with the same
@@ -127,7 +128,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("client timeout must be in [0, 1h], got %v", c.ClientTimeout)
 	}
 	if c.CrashMode != "" {
-		if _, err := ParseCrashMode(c.CrashMode); err != nil {
+		if _, err := world.ParseCrashMode(c.CrashMode); err != nil {
 			return err
 		}
 	}
@@ -145,11 +146,11 @@ func (c Config) Validate() error {
 // resolved is a Config with every seeded choice made.
 type resolved struct {
 	Config
-	crash    CrashMode
+	crash    world.CrashMode
 	engine   db.Config
 	server   pgproc.Config
-	sched    SchedConfig
-	lat      Latency
+	sched    world.SchedConfig
+	lat      world.Latency
 	iso      db.Isolation  // the clients' transaction blocks
 	timeout  time.Duration // the clients' statement timeout (0: none)
 	rowBytes int           // the inserted rows' values
@@ -159,8 +160,8 @@ type resolved struct {
 // as before there was a choice.
 var swarmRowBytes = [...]int{rowBytesMin, 100, rowBytes, rowBytes, rowBytesMax}
 
-func resolve(c Config, rng *Rand) resolved {
-	r := resolved{Config: c, sched: DefaultSchedConfig, lat: DefaultLatency}
+func resolve(c Config, rng *world.Rand) resolved {
+	r := resolved{Config: c, sched: world.DefaultSchedConfig, lat: world.DefaultLatency}
 	if c.Swarm {
 		r.sched.SwitchProb = 0.02 + 0.5*rng.Float64()
 	}
@@ -176,9 +177,9 @@ func resolve(c Config, rng *Rand) resolved {
 		r.timeout = time.Duration(20+rng.Intn(180)) * time.Millisecond
 	}
 	if c.CrashMode == "" {
-		r.crash = CrashMode(rng.Intn(3))
+		r.crash = world.CrashMode(rng.Intn(3))
 	} else {
-		r.crash, _ = ParseCrashMode(c.CrashMode)
+		r.crash, _ = world.ParseCrashMode(c.CrashMode)
 	}
 	switch {
 	case c.RowBytes != 0:
@@ -313,21 +314,21 @@ func Run(c Config) *Result {
 		res.fail(CheckRecovery, "invalid config: %v", err)
 		return res
 	}
-	rng := NewRand(c.Seed)
-	trace := newTrace(c.TraceOut)
+	rng := world.NewRand(c.Seed)
+	trace := world.NewTrace(c.TraceOut)
 	if c.Events != nil {
 		trace.SetSink(c.Events.Observe)
 	}
-	defer trace.flush()
+	defer trace.Flush()
 	rc := resolve(c, rng.Fork(3))
 	res.Config = rc.String()
-	trace.emit(&env.Event{Kind: env.EvNote, Role: env.RoleOther, Name: "seed " + fmt.Sprint(c.Seed) + " config " + res.Config})
-	node := NewNode(rng, trace, rc.sched, rc.lat)
+	trace.Emit(&env.Event{Kind: env.EvNote, Role: env.RoleOther, Name: "seed " + fmt.Sprint(c.Seed) + " config " + res.Config})
+	node := newNode(rng, trace, rc.sched, rc.lat)
 	sim := node.Sim
 	defer func() {
 		sim.KillAll()
 		res.Trace, res.Events, res.Steps, res.Virtual = trace.Hash(), trace.Events(), sim.Steps(), sim.Now()
-		node.Disk.release()
+		node.Disk.Release()
 	}()
 	runDB(res, rc, node, rng, trace)
 	return res
@@ -337,9 +338,9 @@ func Run(c Config) *Result {
 // crash point, or crash-restart after a PANIC (the postmaster kills every
 // other process and recovers, but the OS and its page cache survive, so
 // unsynced writes are not lost). Any other stop is a failure; ok is false.
-func (res *Result) classifyCrash(st Stop, stopAction fault.Action) (powerLoss, ok bool) {
+func (res *Result) classifyCrash(st world.Stop, stopAction fault.Action) (powerLoss, ok bool) {
 	switch st.Kind {
-	case StopFault:
+	case world.StopFault:
 		if stopAction.Kind == fault.ActKill {
 			res.CrashKind = "crash-restart"
 			res.CrashDetail = fmt.Sprintf("%s (killed %s)", st.Detail, st.Proc)
@@ -348,11 +349,11 @@ func (res *Result) classifyCrash(st Stop, stopAction fault.Action) (powerLoss, o
 		res.CrashKind = "power-loss"
 		res.CrashDetail = fmt.Sprintf("%s (in %s)", st.Detail, st.Proc)
 		return true, true
-	case StopStepLimit, StopRequested, StopInject:
+	case world.StopStepLimit, world.StopRequested, world.StopInject:
 		res.CrashKind = "power-loss"
 		res.CrashDetail = fmt.Sprintf("%s (in %s)", st, st.Proc)
 		return true, true
-	case StopPanic:
+	case world.StopPanic:
 		if _, isPanic := st.Value.(*env.PanicError); !isPanic {
 			res.fail(CheckLiveness, "engine bug: process %s panicked: %v\n%s", st.Proc, st.Value, st.Stack)
 			return false, false
@@ -370,9 +371,9 @@ func (res *Result) classifyCrash(st Stop, stopAction fault.Action) (powerLoss, o
 type workload struct {
 	pm         *pgproc.Postmaster
 	rc         resolved
-	node       *Node
+	node       *world.Node
 	hist       *History
-	rng        *Rand
+	rng        *world.Rand
 	running    int
 	crashAt    time.Duration    // virtual time the workload phase ended
 	crashTimes []time.Duration  // the crash-restarts during the workload

@@ -11,6 +11,7 @@ import (
 	"github.com/pgdst/pgdst/engine/env"
 	pgproc "github.com/pgdst/pgdst/engine/proc"
 	"github.com/pgdst/pgdst/fault"
+	"github.com/pgdst/pgdst/simtest/world"
 )
 
 // The run on the storage engine (engine/db): the workload, the fault
@@ -38,7 +39,7 @@ var pausePoints = []string{
 	"checkpointer-after-redo", "checkpointer-after-buffers", "walwriter-before-fsync",
 }
 
-func resolveDB(c Config, rng *Rand, r *resolved) {
+func resolveDB(c Config, rng *world.Rand, r *resolved) {
 	r.engine = db.DefaultConfig()
 	r.engine.Bugs = c.Bugs
 	r.engine.SynchronousCommit = !c.AsyncCommit
@@ -96,11 +97,11 @@ func resolveDB(c Config, rng *Rand, r *resolved) {
 // fault plan (with crash-restarts when a server process dies), power loss,
 // recovery (which the plan may crash again), the engine self-check and the
 // checkers.
-func runDB(res *Result, rc resolved, node *Node, rng *Rand, trace *Trace) {
+func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *world.Trace) {
 	c := rc.Config
 	sim := node.Sim
-	sim.reuseGoroutines(true)
-	defer sim.reuseGoroutines(false)
+	sim.ReuseGoroutines(true)
+	defer sim.ReuseGoroutines(false)
 
 	// initdb and CREATE TABLE run to completion before anything can crash:
 	// the run starts from their image (initdb_image.go).
@@ -116,7 +117,7 @@ func runDB(res *Result, rc resolved, node *Node, rng *Rand, trace *Trace) {
 	// clients' connections; a PANIC or a killed server process makes it
 	// crash-restart while the clients carry on.
 	wl := &workload{rc: rc, node: node, hist: res.History, rng: rng.Fork(5)}
-	var runner *planRunner
+	var runner *world.PlanRunner
 	listener := pgproc.NewListener(node.Env)
 	pm, err := pgproc.NewPostmaster(node.Env, rc.server, listener)
 	if err != nil {
@@ -124,7 +125,7 @@ func runDB(res *Result, rc resolved, node *Node, rng *Rand, trace *Trace) {
 		return
 	}
 	wl.pm = pm
-	node.postmaster = true
+	node.Postmaster = true
 	sim.SetPanicKillsProcess(true)
 	installed := false
 	pm.OnReady(func(*db.DB) {
@@ -132,7 +133,7 @@ func runDB(res *Result, rc resolved, node *Node, rng *Rand, trace *Trace) {
 		// hit numbers and nth counters mean the workload's events (the
 		// boot after initdb has nothing to recover).
 		if !installed {
-			runner.install()
+			runner.Install()
 			installed = true
 		}
 	})
@@ -153,11 +154,11 @@ func runDB(res *Result, rc resolved, node *Node, rng *Rand, trace *Trace) {
 	wl.startClients(listener)
 	plan := dbPlan(c, rc, rng.Fork(4), sim.Steps())
 	res.Plan = plan.String()
-	sim.harnessEvent(env.Event{Kind: env.EvNote, Name: "fault plan:\n" + res.Plan})
-	runner = newPlanRunner(node, plan, rng.Fork(7))
+	sim.HarnessEvent(env.Event{Kind: env.EvNote, Name: "fault plan:\n" + res.Plan})
+	runner = world.NewPlanRunner(node, plan, rng.Fork(7))
 	st := sim.Run()
 	sim.SetPanicKillsProcess(false)
-	node.postmaster = false
+	node.Postmaster = false
 	finalRecovery = true
 	res.CrashRestarts = pm.Crashes()
 	if err := pm.Fatal(); err != nil {
@@ -167,18 +168,18 @@ func runDB(res *Result, rc resolved, node *Node, rng *Rand, trace *Trace) {
 		// starts the server again: the run goes on to the final
 		// recovery, which must succeed. With no fault, recovery itself
 		// is broken.
-		if runner.nApplied == 0 {
+		if runner.NApplied == 0 {
 			res.fail(CheckRecovery, "%v", err)
 			return
 		}
 		res.CrashRestarts = append(res.CrashRestarts, err.Error())
 	}
-	wl.crashAt, wl.crashTimes, wl.stalls = sim.Now(), pm.CrashTimes(), runner.stalls
+	wl.crashAt, wl.crashTimes, wl.stalls = sim.Now(), pm.CrashTimes(), runner.Stalls
 	planStop := 0
-	if st.Kind == StopFault {
+	if st.Kind == world.StopFault {
 		planStop = 1 // the crash or kill that ended the workload
 	}
-	checkers.liveness.judge(sim.Now(), runner.nApplied <= planStop && len(pm.CrashTimes()) == 0, "faults, pauses or crash-restarts in the workload")
+	checkers.liveness.judge(sim.Now(), runner.NApplied <= planStop && len(pm.CrashTimes()) == 0, "faults, pauses or crash-restarts in the workload")
 	res.Acked = res.History.Count(OK)
 	res.Unknown = res.History.Count(Unknown)
 
@@ -186,20 +187,20 @@ func runDB(res *Result, rc resolved, node *Node, rng *Rand, trace *Trace) {
 	// startup process recovers, so a crash, a kill or a disk fault can hit
 	// recovery itself, which must then start over and still succeed (a
 	// few times at most); the checks run fault-free.
-	appliedAtCrash := runner.nApplied
+	appliedAtCrash := runner.NApplied
 	for attempt := 0; ; attempt++ {
-		if st.Kind == StopFault && runner.stopAction.Kind == fault.ActCrash {
-			if runner.stopAction.Mode != "" {
-				rc.crash, _ = ParseCrashMode(runner.stopAction.Mode)
+		if st.Kind == world.StopFault && runner.StopAction.Kind == fault.ActCrash {
+			if runner.StopAction.Mode != "" {
+				rc.crash, _ = world.ParseCrashMode(runner.StopAction.Mode)
 			}
-			node.Disk.SetNonAtomicRename(runner.stopAction.NonAtomicRename)
+			node.Disk.SetNonAtomicRename(runner.StopAction.NonAtomicRename)
 		}
 		if attempt == 0 {
-			powerLoss, ok := res.classifyCrash(st, runner.stopAction)
+			powerLoss, ok := res.classifyCrash(st, runner.StopAction)
 			if !ok {
 				break
 			}
-			sim.harnessEvent(env.Event{Kind: env.EvCrash, Node: node.Name, Name: res.CrashKind + " " + res.CrashDetail})
+			sim.HarnessEvent(env.Event{Kind: env.EvCrash, Node: node.Name, Name: res.CrashKind + " " + res.CrashDetail})
 			sim.KillAll()
 			if powerLoss {
 				node.Disk.Crash(rng.Fork(6), rc.crash)
@@ -207,18 +208,18 @@ func runDB(res *Result, rc resolved, node *Node, rng *Rand, trace *Trace) {
 			}
 		} else {
 			res.RecoveryCrashes = append(res.RecoveryCrashes, st.String())
-			sim.harnessEvent(env.Event{Kind: env.EvRecoveryCrash, Node: node.Name, Name: st.String()})
+			sim.HarnessEvent(env.Event{Kind: env.EvRecoveryCrash, Node: node.Name, Name: st.String()})
 			sim.KillAll()
-			if st.Kind == StopFault && runner.stopAction.Kind == fault.ActCrash {
+			if st.Kind == world.StopFault && runner.StopAction.Kind == fault.ActCrash {
 				node.Disk.Crash(rng.Fork(6+uint64(attempt)), rc.crash)
 			}
 		}
 		node.Disk.SetNonAtomicRename(false)
-		runner.stopped = false
+		runner.Stopped = false
 		if attempt >= maxRecoveryCrashes {
-			runner.uninstall()
+			runner.Uninstall()
 		}
-		appliedBefore := runner.nApplied
+		appliedBefore := runner.NApplied
 		recovered := false
 		var openErr error
 		sim.SpawnAs(env.RoleStartup, "startup", func() {
@@ -235,7 +236,7 @@ func runDB(res *Result, rc resolved, node *Node, rng *Rand, trace *Trace) {
 				return
 			}
 			recovered = true
-			runner.uninstall()
+			runner.Uninstall()
 			res.RecoveryDB = stats
 			// Every table the recovered catalog holds, including those
 			// created mid-run (client 1's second table): a table
@@ -255,33 +256,33 @@ func runDB(res *Result, rc resolved, node *Node, rng *Rand, trace *Trace) {
 			wl.checkHistories(d, res)
 		})
 		st = sim.Run()
-		faultHit := runner.nApplied > appliedBefore
+		faultHit := runner.NApplied > appliedBefore
 		switch {
-		case !recovered && faultHit && (st.Kind == StopFault || st.Kind == StopPanic && isEnginePanic(st) || openErr != nil):
+		case !recovered && faultHit && (st.Kind == world.StopFault || st.Kind == world.StopPanic && isEnginePanic(st) || openErr != nil):
 			// The plan crashed recovery, or failed it with an I/O
 			// error (the startup process exits; the operator, here
 			// the loop, starts the server again).
 			if openErr != nil {
-				st = Stop{Kind: StopPanic, Detail: "startup: " + openErr.Error()}
+				st = world.Stop{Kind: world.StopPanic, Detail: "startup: " + openErr.Error()}
 			}
 			continue
 		case openErr != nil:
 			res.fail(CheckRecovery, "recovery failed: %v", openErr)
-		case st.Kind == StopPanic:
+		case st.Kind == world.StopPanic:
 			res.fail(CheckRecovery, "recovery failed: %s", st.Detail)
-		case st.Kind != StopAllDone:
+		case st.Kind != world.StopAllDone:
 			res.fail(CheckLiveness, "recovery stopped: %s", st)
 		}
 		break
 	}
-	runner.uninstall()
+	runner.Uninstall()
 	// Any fault in the recovery (a crash, a pause at a checkpoint point,
 	// added latency) can stretch the end-of-recovery checkpoint's wait.
-	checkers.liveness.judge(sim.Now(), runner.nApplied == appliedAtCrash, "faults in the recovery")
-	res.FaultsApplied, res.FaultLog, res.Destructive = runner.nApplied, runner.applied, runner.destructive()
-	res.PointHits, res.CrashedAt = runner.hits, runner.crashedAt
-	res.PointRoles = runner.roles
-	res.FaultFires, res.Applied = runner.fires, runner.log
+	checkers.liveness.judge(sim.Now(), runner.NApplied == appliedAtCrash, "faults in the recovery")
+	res.FaultsApplied, res.FaultLog, res.Destructive = runner.NApplied, runner.Described, runner.Destructive()
+	res.PointHits, res.CrashedAt = runner.Hits, runner.CrashedAt
+	res.PointRoles = runner.Roles
+	res.FaultFires, res.Applied = runner.Fires, runner.Log
 	res.judgeBeyondLimits()
 }
 
@@ -291,7 +292,7 @@ const maxRecoveryCrashes = 4
 
 // isEnginePanic reports whether a stop is an engine PANIC (a clean crash
 // the postmaster restarts from), not a Go panic (an engine bug).
-func isEnginePanic(st Stop) bool {
+func isEnginePanic(st world.Stop) bool {
 	_, ok := st.Value.(*env.PanicError)
 	return ok
 }
@@ -322,7 +323,7 @@ func (res *Result) judgeBeyondLimits() {
 // dbPlan is the run's fault plan: the one the Config gives, or one drawn
 // from the seed by the plan generator (fault.Generate), which pairs roles
 // only with the points the engine's table says they reach.
-func dbPlan(c Config, rc resolved, rng *Rand, stepsSoFar uint64) fault.Plan {
+func dbPlan(c Config, rc resolved, rng *world.Rand, stepsSoFar uint64) fault.Plan {
 	var plan fault.Plan
 	if c.Faults != "" {
 		plan, _ = fault.Parse(c.Faults) // Validate has parsed it once already
@@ -458,7 +459,7 @@ func (w *workload) dial(l *pgproc.Listener) (*pgproc.Conn, error) {
 //
 // The last client to finish stops the run; not in a deferred call, which a
 // kill's unwinding would run too.
-func (w *workload) client(l *pgproc.Listener, c int, rng *Rand) {
+func (w *workload) client(l *pgproc.Listener, c int, rng *world.Rand) {
 	s := &session{w: w, l: l, c: c, rng: rng}
 	w.transactions(s)
 	if s.conn != nil {

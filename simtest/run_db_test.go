@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pgdst/pgdst/engine/bugs"
+	"github.com/pgdst/pgdst/simtest/world"
 )
 
 func dbConfig(seed uint64) Config { return DefaultConfig(seed) }
@@ -142,7 +143,7 @@ func TestAutocommitInserts(t *testing.T) {
 func TestRowBytesDrawnUnderSwarm(t *testing.T) {
 	drawn := map[int]int{}
 	for seed := uint64(1); seed <= 100; seed++ {
-		rc := resolve(DefaultConfig(seed), NewRand(seed))
+		rc := resolve(DefaultConfig(seed), world.NewRand(seed))
 		drawn[rc.rowBytes]++
 		require.Contains(t, rc.String(), fmt.Sprintf("row_bytes=%d ", rc.rowBytes))
 	}
@@ -150,8 +151,8 @@ func TestRowBytesDrawnUnderSwarm(t *testing.T) {
 	require.Greater(t, drawn[rowBytes], drawn[rowBytesMin], "1000 bytes is the common case")
 	fixed := DefaultConfig(1)
 	fixed.Swarm = false
-	require.Equal(t, rowBytes, resolve(fixed, NewRand(1)).rowBytes)
+	require.Equal(t, rowBytes, resolve(fixed, world.NewRand(1)).rowBytes)
 	given := DefaultConfig(1)
 	given.RowBytes = 8
-	require.Equal(t, 8, resolve(given, NewRand(1)).rowBytes)
+	require.Equal(t, 8, resolve(given, world.NewRand(1)).rowBytes)
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/page"
 	"github.com/pgdst/pgdst/engine/wal"
+	"github.com/pgdst/pgdst/simtest/world"
 )
 
 // walBeforeDataChecker judges every data-page write as it starts: the WAL
@@ -32,17 +33,17 @@ import (
 //     was (the checkpoint checker judges that), so it passes.
 type walBeforeDataChecker struct {
 	res      *Result
-	disk     *SimDisk
-	sim      *Sim // for the writing process's name
+	disk     *world.SimDisk
+	sim      *world.Sim // for the writing process's name
 	wal      wal.Config
 	instance func() *db.DB
-	// classOf is what the engine registered the file as (Node.fileClass):
+	// classOf is what the engine registered the file as (world.Node.FileClass):
 	// data pages live in heap and index files, whatever their paths.
 	classOf func(path string) env.FileClass
 }
 
-func (c *walBeforeDataChecker) diskOp(op DiskOp) {
-	if op.Kind != OpWrite || len(op.Data)%page.BlockSize != 0 {
+func (c *walBeforeDataChecker) diskOp(op world.DiskOp) {
+	if op.Kind != world.OpWrite || len(op.Data)%page.BlockSize != 0 {
 		return
 	}
 	blocks := uint64(len(op.Data) / page.BlockSize)
@@ -63,8 +64,10 @@ func (c *walBeforeDataChecker) diskOp(op DiskOp) {
 		c.res.Online.judged(countPageWritesNoInstance, blocks)
 	} else if d.WAL == nil {
 		who := "?"
-		if c.sim != nil && c.sim.cur != nil {
-			who = c.sim.cur.name
+		if c.sim != nil {
+			if p := c.sim.Self(); p != nil {
+				who = p.Name()
+			}
 		}
 		c.res.Online.judged(countPageWritesRedo+" by "+who, blocks)
 	}
@@ -93,31 +96,16 @@ func (c *walBeforeDataChecker) diskOp(op DiskOp) {
 // that byte is durable and is what a read returns. (Earlier segments were
 // fsynced before it was created, at each segment switch.)
 func (c *walBeforeDataChecker) walDurableBefore(cfg wal.Config, lsn wal.LSN) bool {
-	if ctl := c.file(db.ControlPath); ctl != nil {
-		if redo, err := db.ControlRedo(ctl.dur); err == nil && lsn <= redo {
+	if _, ctl, ok := c.disk.Contents(db.ControlPath); ok {
+		if redo, err := db.ControlRedo(ctl); err == nil && lsn <= redo {
 			return true
 		}
 	}
 	size := uint64(cfg.SegmentSize)
 	seg, n := uint64(lsn-1)/size, int64(uint64(lsn-1)%size)+1
-	f := c.file(wal.SegmentPath(cfg, seg))
-	if f == nil || int64(len(f.dur)) < n || int64(len(f.cur)) < n {
+	cur, dur, ok := c.disk.Contents(wal.SegmentPath(cfg, seg))
+	if !ok || int64(len(dur)) < n || int64(len(cur)) < n {
 		return false
 	}
-	return bytes.Equal(f.cur[:n], f.dur[:n])
-}
-
-// file is the file at path in the current namespace, or nil. It splits
-// the path into its own slice: the disk's scratch slices may be in use by
-// the operation being watched.
-func (c *walBeforeDataChecker) file(path string) *diskInode {
-	comps, err := diskAppendPath(nil, path)
-	if err != nil {
-		return nil
-	}
-	_, _, node, err := c.disk.lookup(comps)
-	if err != nil || node == nil || node.isDir {
-		return nil
-	}
-	return node
+	return bytes.Equal(cur[:n], dur[:n])
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/pgdst/pgdst/engine/db"
 	"github.com/pgdst/pgdst/engine/pgerr"
 	pgproc "github.com/pgdst/pgdst/engine/proc"
+	"github.com/pgdst/pgdst/simtest/world"
 )
 
 // The workloads: what the simulated clients do, and the tables they do it
@@ -139,7 +140,7 @@ type session struct {
 	l       *pgproc.Listener
 	conn    *pgproc.Conn
 	c       int
-	rng     *Rand
+	rng     *world.Rand
 	lastReg [registerKeys]uint64 // the register values this client last saw, for its CASes
 }
 

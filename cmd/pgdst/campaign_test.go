@@ -24,6 +24,7 @@ import (
 	"github.com/pgdst/pgdst/harness/repro"
 	lin "github.com/pgdst/pgdst/linearizability"
 	"github.com/pgdst/pgdst/simtest"
+	"github.com/pgdst/pgdst/simtest/world"
 )
 
 // campaignGC runs the test at the campaign's GOGC, as the command does
@@ -214,7 +215,7 @@ func TestCampaignArtifacts(t *testing.T) {
 		events, err := os.Open(f.EventsFile)
 		require.NoError(t, err)
 		crashes := 0
-		require.NoError(t, simtest.ReadEvents(events, func(e env.Event) {
+		require.NoError(t, world.ReadEvents(events, func(e env.Event) {
 			if e.Kind == env.EvCrash {
 				crashes++
 			}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/pgdst/pgdst/harness/cli"
 	"github.com/pgdst/pgdst/simtest"
+	"github.com/pgdst/pgdst/simtest/world"
 )
 
 // requireSelfContained: no reference to anything outside the page but
@@ -69,7 +70,7 @@ func TestReportWithArtifacts(t *testing.T) {
 	require.NoError(t, err)
 	ef, err := os.Create(filepath.Join(dir, name+".events.jsonl"))
 	require.NoError(t, err)
-	events := simtest.NewEventWriter(ef)
+	events := world.NewEventWriter(ef)
 	c := cfg
 	c.TraceOut, c.Events = f, events
 	simtest.Run(c)

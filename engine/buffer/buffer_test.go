@@ -14,7 +14,7 @@ import (
 	"github.com/pgdst/pgdst/engine/buffer"
 	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/smgr"
-	"github.com/pgdst/pgdst/simtest"
+	"github.com/pgdst/pgdst/simtest/world"
 )
 
 // TestRoundTripWithEviction pushes 50 blocks through a pool of 4 buffers
@@ -51,7 +51,7 @@ func TestRoundTripWithEviction(t *testing.T) {
 		_, err := f.pool.BufferSync()
 		ok(err)
 	})
-	node.Disk.Crash(simtest.NewRand(1), simtest.CrashDropAll)
+	node.Disk.Crash(world.NewRand(1), world.CrashDropAll)
 	reboot(t, node, func(e *env.Env) {
 		f := newFixture(e, 4, nil)
 		n, err := f.sm.NBlocks(rel, smgr.MainForkNum)
@@ -82,7 +82,7 @@ func walWorkload(t *testing.T, seed uint64, broken bool) (violations []string, w
 		ok(f.sm.Create(rel, smgr.MainForkNum, false))
 		f.extend(16)
 		const workers = 3
-		g := simtest.NewGroup(e, workers+1)
+		g := world.NewGroup(e, workers+1)
 		stop := false
 		for i := 0; i < workers; i++ {
 			e.Sched.Spawn(fmt.Sprintf("backend%d", i), func() {
@@ -161,7 +161,7 @@ func TestCheckpointSurvivesPowerLoss(t *testing.T) {
 			_, err = f.pool.BgBufferSync(100)
 			ok(err)
 		})
-		node.Disk.Crash(simtest.NewRand(seed), simtest.CrashDropAll)
+		node.Disk.Crash(world.NewRand(seed), world.CrashDropAll)
 		reboot(t, node, func(e *env.Env) {
 			f := newFixture(e, 5, nil)
 			for blk := smgr.BlockNumber(0); blk < nblocks; blk++ {
@@ -194,7 +194,7 @@ func concurrentRun(t *testing.T, seed uint64) string {
 		for i := range model {
 			model[i] = 1
 		}
-		g := simtest.NewGroup(e, workers+1)
+		g := world.NewGroup(e, workers+1)
 		stop := false
 		var log []string
 		for i := 0; i < workers; i++ {
@@ -302,7 +302,7 @@ func TestSingleReadPerMiss(t *testing.T) {
 				ok(err)
 			}
 			before = f.sm.Stats().Reads
-			g := simtest.NewGroup(e, 5)
+			g := world.NewGroup(e, 5)
 			for i := 0; i < 5; i++ {
 				e.Sched.Spawn(fmt.Sprintf("reader%d", i), func() {
 					defer g.Done()
@@ -389,9 +389,9 @@ func TestVerifyFailure(t *testing.T) {
 }
 
 func TestFsyncFailurePanics(t *testing.T) {
-	_, node := simtest.InSim(4, func(e *env.Env) {})
-	node.Disk.SetHook(func(op simtest.DiskOp) error {
-		if op.Kind == simtest.OpSync {
+	_, node := world.InSim(4, func(e *env.Env) {})
+	node.Disk.SetHook(func(op world.DiskOp) error {
+		if op.Kind == world.OpSync {
 			return env.EIO
 		}
 		return nil
@@ -403,7 +403,7 @@ func TestFsyncFailurePanics(t *testing.T) {
 		_, err := f.pool.BufferSync()
 		ok(err) // never reached: SyncAll panics
 	})
-	require.Equal(t, simtest.StopPanic, st.Kind, "%s", st)
+	require.Equal(t, world.StopPanic, st.Kind, "%s", st)
 	pe, isPanic := st.Value.(*env.PanicError)
 	require.True(t, isPanic, "panic value %T %v", st.Value, st.Value)
 	require.Contains(t, pe.Msg, "could not fsync file")
@@ -421,7 +421,7 @@ func TestAssertions(t *testing.T) {
 		"other process's pin": nil,
 	}
 	for name, fn := range cases {
-		st, _ := simtest.InSim(5, func(e *env.Env) {
+		st, _ := world.InSim(5, func(e *env.Env) {
 			f := newFixture(e, 4, nil)
 			ok(f.sm.Create(rel, smgr.MainForkNum, false))
 			b, _, err := f.pool.ExtendBuffer(rel, smgr.MainForkNum)
@@ -430,14 +430,14 @@ func TestAssertions(t *testing.T) {
 				fn(f, b)
 				return
 			}
-			done := simtest.NewGroup(e, 1)
+			done := world.NewGroup(e, 1)
 			e.Sched.Spawn("other", func() {
 				defer done.Done()
 				f.pool.ReleaseBuffer(b)
 			})
 			done.Wait()
 		})
-		require.Equal(t, simtest.StopPanic, st.Kind, "%s: %s", name, st)
+		require.Equal(t, world.StopPanic, st.Kind, "%s: %s", name, st)
 	}
 }
 

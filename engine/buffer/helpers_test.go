@@ -11,10 +11,10 @@ import (
 	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/smgr"
 	"github.com/pgdst/pgdst/engine/wal"
-	"github.com/pgdst/pgdst/simtest/simt"
+	"github.com/pgdst/pgdst/simtest/world/simt"
 )
 
-// The process-side test helpers every engine package shares (simtest/simt).
+// The process-side test helpers every engine package shares (simtest/world/simt).
 var (
 	ok     = simt.Must
 	check  = simt.Check

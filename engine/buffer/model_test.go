@@ -12,7 +12,7 @@ import (
 	"github.com/pgdst/pgdst/engine/buffer"
 	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/smgr"
-	"github.com/pgdst/pgdst/simtest"
+	"github.com/pgdst/pgdst/simtest/world"
 )
 
 // The model-based test drives one process through a random sequence of
@@ -161,16 +161,16 @@ func TestModelRapid(t *testing.T) {
 
 		w := &fakeWAL{}
 		m := &modelState{}
-		st, node := simtest.InSim(seed, func(e *env.Env) { runOps(e, w, m, parts[0], true) })
+		st, node := world.InSim(seed, func(e *env.Env) { runOps(e, w, m, parts[0], true) })
 		for i := 1; ; i++ {
-			if st.Kind != simtest.StopAllDone {
+			if st.Kind != world.StopAllDone {
 				rt.Fatalf("incarnation %d: %s\nops %s", i, st, strings.Trim(fmt.Sprint(ops), "[]"))
 			}
 			if i == len(parts) {
 				break
 			}
 			// Power loss: only the last checkpoint's versions survive.
-			node.Disk.Crash(simtest.NewRand(seed+uint64(i)), simtest.CrashDropAll)
+			node.Disk.Crash(world.NewRand(seed+uint64(i)), world.CrashDropAll)
 			m.versions = slices.Clone(m.durable)
 			part := parts[i]
 			st = node.Reboot(func(e *env.Env) { runOps(e, w, m, part, false) })

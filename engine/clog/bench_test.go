@@ -6,7 +6,7 @@ import (
 	"github.com/pgdst/pgdst/engine/clog"
 	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/wal"
-	"github.com/pgdst/pgdst/simtest"
+	"github.com/pgdst/pgdst/simtest/world"
 )
 
 // benchClog runs fn with a bootstrapped clog, under the real environment
@@ -29,7 +29,7 @@ func benchClog(b *testing.B, fn func(b *testing.B, c *clog.CLOG)) {
 		fn(b, c)
 	})
 	b.Run("sim", func(b *testing.B) {
-		st, _ := simtest.InSim(1, func(e *env.Env) {
+		st, _ := world.InSim(1, func(e *env.Env) {
 			if err := clog.Bootstrap(e); err != nil {
 				panic(err)
 			}
@@ -39,7 +39,7 @@ func benchClog(b *testing.B, fn func(b *testing.B, c *clog.CLOG)) {
 			}
 			fn(b, c)
 		})
-		if st.Kind != simtest.StopAllDone {
+		if st.Kind != world.StopAllDone {
 			b.Fatalf("%v", st)
 		}
 	})

@@ -38,7 +38,7 @@
 // it records comes from a WAL record (commit, abort, or the CLOG_ZEROPAGE
 // record of a new page) that recovery replays from the checkpoint's REDO
 // pointer. What a crash can do to pg_xact, on a disk with Linux page-cache
-// semantics (see simtest/disk.go):
+// semantics (see simtest/world/disk.go):
 //
 //   - lose any page write made since the segment's last fsync, or keep it, or
 //     (torn) keep some of its 512-byte sectors and not others;

@@ -11,14 +11,14 @@ import (
 	"github.com/pgdst/pgdst/engine/clog"
 	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/wal"
-	"github.com/pgdst/pgdst/simtest"
+	"github.com/pgdst/pgdst/simtest/world"
 )
 
 // spread returns a deterministic sample of xids over pages [0, pages): the
 // first and last xid of each page, the edges of some LSN groups, and a
 // pseudo-random few, all at least FirstNormalXid.
 func spread(pages uint64, seed uint64) []uint64 {
-	rng := simtest.NewRand(seed)
+	rng := world.NewRand(seed)
 	var out []uint64
 	seen := map[uint64]bool{}
 	for p := range pages {
@@ -325,7 +325,7 @@ type statusSet struct {
 // checkpoint is on disk before any redo; what came after may be lost, and
 // replaying its records restores it.
 func TestCheckpointCrashRedo(t *testing.T) {
-	modes := []simtest.CrashMode{simtest.CrashDropAll, simtest.CrashTorn, simtest.CrashRandomSubset}
+	modes := []world.CrashMode{world.CrashDropAll, world.CrashTorn, world.CrashRandomSubset}
 	for _, mode := range modes {
 		for seed := uint64(1); seed <= 20; seed++ {
 			t.Run(fmt.Sprintf("%v/%d", mode, seed), func(t *testing.T) {
@@ -335,8 +335,8 @@ func TestCheckpointCrashRedo(t *testing.T) {
 	}
 }
 
-func checkpointCrashRedo(t *testing.T, mode simtest.CrashMode, seed uint64) {
-	rng := simtest.NewRand(seed)
+func checkpointCrashRedo(t *testing.T, mode world.CrashMode, seed uint64) {
+	rng := world.NewRand(seed)
 	w := &fakeWAL{}
 	before := map[uint64]clog.Status{}
 	var after []statusSet
@@ -552,7 +552,7 @@ func TestEndRecoveryTrims(t *testing.T) {
 		require.NoError(t, c.Checkpoint())
 		return nil
 	})
-	node.Disk.Crash(nil, simtest.CrashDropAll)
+	node.Disk.Crash(nil, world.CrashDropAll)
 	reboot(t, node, func(e *env.Env) error {
 		c, err := clog.Open(e, nil, clog.Config{InRecovery: true})
 		require.NoError(t, err)
@@ -576,7 +576,7 @@ func TestEndRecoveryTrims(t *testing.T) {
 // A failed fsync is a PANIC, and the injection points are reached.
 func TestFsyncFailurePanicsAndInjectionPoints(t *testing.T) {
 	spy := &spyDisk{}
-	st, node := simtest.InSim(1, func(e0 *env.Env) {
+	st, node := world.InSim(1, func(e0 *env.Env) {
 		if err := clog.Bootstrap(e0); err != nil {
 			panic(err)
 		}
@@ -599,7 +599,7 @@ func TestFsyncFailurePanicsAndInjectionPoints(t *testing.T) {
 		_ = c.Checkpoint()
 		panic("not reached")
 	})
-	require.Equal(t, simtest.StopPanic, st.Kind, "%v", st)
+	require.Equal(t, world.StopPanic, st.Kind, "%v", st)
 	var pe *env.PanicError
 	require.True(t, errors.As(st.Value.(error), &pe), "%v", st.Value)
 	require.Contains(t, pe.Msg, "could not fsync file \"pg_xact/0000\"")

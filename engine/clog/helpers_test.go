@@ -11,7 +11,7 @@ import (
 	"github.com/pgdst/pgdst/engine/clog"
 	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/wal"
-	"github.com/pgdst/pgdst/simtest"
+	"github.com/pgdst/pgdst/simtest/world"
 )
 
 // The real WAL is what the transaction manager will hand the clog.
@@ -112,19 +112,19 @@ func statusIn(page []byte, xid uint64) clog.Status {
 }
 
 // checkStop fails unless the simulation ran to completion.
-func checkStop(t testing.TB, st simtest.Stop) {
+func checkStop(t testing.TB, st world.Stop) {
 	t.Helper()
-	if st.Kind != simtest.StopAllDone {
+	if st.Kind != world.StopAllDone {
 		t.Fatalf("simulation stopped: %v\n%s", st, st.Stack)
 	}
 }
 
 // inSim runs fn in a fresh simulated node after initdb's Bootstrap and
 // fails the test on an error or an abnormal stop.
-func inSim(t testing.TB, seed uint64, fn func(e *env.Env) error) *simtest.Node {
+func inSim(t testing.TB, seed uint64, fn func(e *env.Env) error) *world.Node {
 	t.Helper()
 	var err error
-	st, node := simtest.InSim(seed, func(e *env.Env) {
+	st, node := world.InSim(seed, func(e *env.Env) {
 		if err = clog.Bootstrap(e); err == nil {
 			err = fn(e)
 		}
@@ -135,7 +135,7 @@ func inSim(t testing.TB, seed uint64, fn func(e *env.Env) error) *simtest.Node {
 }
 
 // reboot runs fn on node after its processes were killed.
-func reboot(t testing.TB, node *simtest.Node, fn func(e *env.Env) error) {
+func reboot(t testing.TB, node *world.Node, fn func(e *env.Env) error) {
 	t.Helper()
 	var err error
 	st := node.Reboot(func(e *env.Env) { err = fn(e) })

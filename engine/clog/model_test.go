@@ -9,7 +9,7 @@ import (
 	"github.com/pgdst/pgdst/engine/clog"
 	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/wal"
-	"github.com/pgdst/pgdst/simtest"
+	"github.com/pgdst/pgdst/simtest/world"
 )
 
 // redoRec is one clog-relevant WAL record: a CLOG_ZEROPAGE (zero) or a
@@ -89,12 +89,12 @@ func TestRedoIdempotent(t *testing.T) {
 			lsn++
 			recs = append(recs, redoRec{lsn: lsn, xid: x, status: final})
 		}
-		mode := simtest.CrashMode(rapid.IntRange(0, 2).Draw(rt, "crash"))
+		mode := world.CrashMode(rapid.IntRange(0, 2).Draw(rt, "crash"))
 
 		run := func(times int, crash bool) map[uint64]string {
 			var out map[uint64]string
 			var err error
-			st, node := simtest.InSim(seed, func(e *env.Env) {
+			st, node := world.InSim(seed, func(e *env.Env) {
 				if err = clog.Bootstrap(e); err != nil {
 					return
 				}
@@ -115,11 +115,11 @@ func TestRedoIdempotent(t *testing.T) {
 					out, err = snapshotStatus(c, xids)
 				}
 			})
-			if st.Kind != simtest.StopAllDone || err != nil {
+			if st.Kind != world.StopAllDone || err != nil {
 				rt.Fatalf("replay x%d: %v %v\n%s", times, st, err, st.Stack)
 			}
 			if crash {
-				node.Disk.Crash(simtest.NewRand(seed), mode)
+				node.Disk.Crash(world.NewRand(seed), mode)
 				stop := node.Reboot(func(e *env.Env) {
 					c, err2 := clog.Open(e, nil, clog.Config{Buffers: buffers, InRecovery: true})
 					if err2 != nil {
@@ -130,7 +130,7 @@ func TestRedoIdempotent(t *testing.T) {
 						out, err = snapshotStatus(c, xids)
 					}
 				})
-				if stop.Kind != simtest.StopAllDone || err != nil {
+				if stop.Kind != world.StopAllDone || err != nil {
 					rt.Fatalf("replay after crash: %v %v\n%s", stop, err, stop.Stack)
 				}
 			}
@@ -409,9 +409,9 @@ func TestModel(t *testing.T) {
 				spyErr = err
 			}
 		}}
-		rng := simtest.NewRand(seed)
+		rng := world.NewRand(seed)
 		pos := 0
-		var node *simtest.Node
+		var node *world.Node
 		var redo []redoRec
 		// Each life runs ops up to the next crash; the last life after
 		// the ops are used up only recovers and checks.
@@ -457,13 +457,13 @@ func TestModel(t *testing.T) {
 					err = err2
 				}
 			}
-			var st simtest.Stop
+			var st world.Stop
 			if node == nil {
-				st, node = simtest.InSim(seed, body)
+				st, node = world.InSim(seed, body)
 			} else {
 				st = node.Reboot(body)
 			}
-			if st.Kind != simtest.StopAllDone {
+			if st.Kind != world.StopAllDone {
 				rt.Fatalf("life %d: %v\n%s", crashes, st, st.Stack)
 			}
 			if err != nil {
@@ -472,7 +472,7 @@ func TestModel(t *testing.T) {
 			if spyErr != nil {
 				rt.Fatalf("life %d: WAL before data: %v", crashes, spyErr)
 			}
-			node.Disk.Crash(rng, simtest.CrashMode(modes[crashes%len(modes)]))
+			node.Disk.Crash(rng, world.CrashMode(modes[crashes%len(modes)]))
 			redo = m.crash()
 		}
 	})

@@ -9,7 +9,7 @@ import (
 	"github.com/pgdst/pgdst/engine/db"
 	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/wal"
-	"github.com/pgdst/pgdst/simtest"
+	"github.com/pgdst/pgdst/simtest/world"
 )
 
 // The storage engine's speed under the simulator, one process at a time
@@ -29,7 +29,7 @@ func benchConfig() db.Config {
 func benchDB(b *testing.B, rows int, fn func(e *env.Env, d *db.DB, s *db.Session)) {
 	old := debug.SetGCPercent(1000)
 	defer debug.SetGCPercent(old)
-	st, _ := simtest.InSim(1, func(e *env.Env) {
+	st, _ := world.InSim(1, func(e *env.Env) {
 		cfg := benchConfig()
 		must(db.InitDB(e, cfg))
 		d, _, err := db.Open(e, cfg, db.RegisterAccessMethods)
@@ -45,7 +45,7 @@ func benchDB(b *testing.B, rows int, fn func(e *env.Env, d *db.DB, s *db.Session
 		fn(e, d, s)
 		b.StopTimer()
 	})
-	if st.Kind != simtest.StopAllDone {
+	if st.Kind != world.StopAllDone {
 		b.Fatalf("%s\n%s", st, st.Stack)
 	}
 }
@@ -96,7 +96,7 @@ func BenchmarkRedo10MB(b *testing.B) {
 	var redo time.Duration
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		node := simtest.NewNode(simtest.NewRand(1), simtest.NewTrace(nil), simtest.DefaultSchedConfig, simtest.DefaultLatency)
+		node := world.NewNode(world.NewRand(1), world.NewTrace(nil), world.DefaultSchedConfig, world.DefaultLatency)
 		var start, end wal.LSN
 		node.Sim.Spawn("load", func() {
 			must(db.InitDB(node.Env, cfg))
@@ -123,7 +123,7 @@ func BenchmarkRedo10MB(b *testing.B) {
 			_, _, err := db.Open(node.Env, cfg, db.RegisterAccessMethods)
 			must(err)
 		})
-		if st := node.Sim.Run(); st.Kind != simtest.StopAllDone {
+		if st := node.Sim.Run(); st.Kind != world.StopAllDone {
 			b.Fatalf("%s\n%s", st, st.Stack)
 		}
 		redo += time.Since(began)

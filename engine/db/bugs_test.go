@@ -10,7 +10,7 @@ import (
 	"github.com/pgdst/pgdst/engine/db"
 	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/pgerr"
-	"github.com/pgdst/pgdst/simtest"
+	"github.com/pgdst/pgdst/simtest/world"
 )
 
 // The planted bugs that live in the engine's session and checkpoint code,
@@ -21,7 +21,7 @@ import (
 // withBugs runs fn as withDB does, on a cluster whose Config.Bugs is set.
 func withBugs(t *testing.T, set bugs.Set, fn func(e *env.Env, d *db.DB)) {
 	t.Helper()
-	st, _ := simtest.InSim(1, func(e *env.Env) {
+	st, _ := world.InSim(1, func(e *env.Env) {
 		cfg := testConfig()
 		cfg.SharedBuffers = 64
 		cfg.Bugs = set
@@ -31,7 +31,7 @@ func withBugs(t *testing.T, set bugs.Set, fn func(e *env.Env, d *db.DB)) {
 		must(d.CreateTable("t"))
 		fn(e, d)
 	})
-	require.Equal(t, simtest.StopAllDone, st.Kind, "%s\n%s", st, st.Stack)
+	require.Equal(t, world.StopAllDone, st.Kind, "%s\n%s", st, st.Stack)
 }
 
 // bugCases runs fn with the bug off and on.
@@ -162,8 +162,8 @@ func TestBugRedoAfterFlush(t *testing.T) {
 		cfg := testConfig()
 		cfg.SharedBuffers = 64
 		cfg.Bugs = set
-		rng := simtest.NewRand(1)
-		node := simtest.NewNode(rng, simtest.NewTrace(nil), simtest.DefaultSchedConfig, simtest.DefaultLatency)
+		rng := world.NewRand(1)
+		node := world.NewNode(rng, world.NewTrace(nil), world.DefaultSchedConfig, world.DefaultLatency)
 		node.Sim.Spawn("test", func() {
 			must(db.InitDB(node.Env, cfg))
 			d, _, err := db.Open(node.Env, cfg, db.RegisterAccessMethods)
@@ -187,9 +187,9 @@ func TestBugRedoAfterFlush(t *testing.T) {
 			node.Sim.SetInjectHook(nil)
 		})
 		st := node.Sim.Run()
-		require.Equal(t, simtest.StopAllDone, st.Kind, "%s\n%s", st, st.Stack)
+		require.Equal(t, world.StopAllDone, st.Kind, "%s\n%s", st, st.Stack)
 		node.Sim.KillAll()
-		node.Disk.Crash(rng, simtest.CrashDropAll)
+		node.Disk.Crash(rng, world.CrashDropAll)
 		var got1, got2 string
 		st = node.Reboot(func(e *env.Env) {
 			d, _, err := db.Open(e, cfg, db.RegisterAccessMethods)
@@ -199,7 +199,7 @@ func TestBugRedoAfterFlush(t *testing.T) {
 			s := connect(d)
 			got1, got2 = get(s, 1), get(s, 2)
 		})
-		require.Equal(t, simtest.StopAllDone, st.Kind, "%s\n%s", st, st.Stack)
+		require.Equal(t, world.StopAllDone, st.Kind, "%s\n%s", st, st.Stack)
 		require.Equal(t, "before", got1)
 		if on {
 			require.Equal(t, "<none>", got2, "the bug: a commit acknowledged during the checkpoint is lost")

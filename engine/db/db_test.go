@@ -12,7 +12,7 @@ import (
 	"github.com/pgdst/pgdst/engine/smgr"
 	"github.com/pgdst/pgdst/engine/wal"
 	"github.com/pgdst/pgdst/engine/xact"
-	"github.com/pgdst/pgdst/simtest"
+	"github.com/pgdst/pgdst/simtest/world"
 )
 
 func testConfig() db.Config {
@@ -39,10 +39,10 @@ func TestCrashCycles(t *testing.T) {
 	cfg := testConfig()
 	ackedTotal := 0
 	for seed := uint64(1); seed <= 12; seed++ {
-		rng := simtest.NewRand(seed)
-		node := simtest.NewNode(rng, simtest.NewTrace(nil), simtest.DefaultSchedConfig, simtest.DefaultLatency)
+		rng := world.NewRand(seed)
+		node := world.NewNode(rng, world.NewTrace(nil), world.DefaultSchedConfig, world.DefaultLatency)
 		node.Sim.Spawn("initdb", func() { require.NoError(t, db.InitDB(node.Env, cfg)) })
-		require.Equal(t, simtest.StopAllDone, node.Sim.Run().Kind)
+		require.Equal(t, world.StopAllDone, node.Sim.Run().Kind)
 		var all []*txnOutcome
 		// An xid whose every record was lost in a crash is legitimately
 		// handed out again (nothing of it survived); an acknowledged
@@ -111,11 +111,11 @@ func TestCrashCycles(t *testing.T) {
 			})
 			node.Sim.SetStepLimit(node.Sim.Steps() + 500 + uint64(rng.Intn(4000)))
 			st := node.Sim.Run()
-			require.Contains(t, []simtest.StopKind{simtest.StopStepLimit, simtest.StopDeadlock}, st.Kind, "seed %d cycle %d: %s\n%s", seed, cycle, st, st.Stack)
+			require.Contains(t, []world.StopKind{world.StopStepLimit, world.StopDeadlock}, st.Kind, "seed %d cycle %d: %s\n%s", seed, cycle, st, st.Stack)
 			node.Sim.KillAll()
 			node.Sim.SetStepLimit(0)
 			if cycle%2 == 0 {
-				node.Disk.Crash(rng, simtest.CrashMode(rng.Intn(3)))
+				node.Disk.Crash(rng, world.CrashMode(rng.Intn(3)))
 			} // odd cycles: crash-restart, the OS page cache survives
 			_ = stats
 		}
@@ -139,7 +139,7 @@ func TestCrashCycles(t *testing.T) {
 			}
 		})
 		st := node.Sim.Run()
-		require.Equal(t, simtest.StopAllDone, st.Kind, "seed %d: %s\n%s", seed, st, st.Stack)
+		require.Equal(t, world.StopAllDone, st.Kind, "seed %d: %s\n%s", seed, st, st.Stack)
 		node.Sim.KillAll()
 		acked := 0
 		for _, o := range all {
@@ -160,10 +160,10 @@ func TestCrashCycles(t *testing.T) {
 func TestCreateTableSurvivesCrashes(t *testing.T) {
 	cfg := testConfig()
 	for seed := uint64(1); seed <= 30; seed++ {
-		rng := simtest.NewRand(seed)
-		node := simtest.NewNode(rng, simtest.NewTrace(nil), simtest.DefaultSchedConfig, simtest.DefaultLatency)
+		rng := world.NewRand(seed)
+		node := world.NewNode(rng, world.NewTrace(nil), world.DefaultSchedConfig, world.DefaultLatency)
 		node.Sim.Spawn("initdb", func() { require.NoError(t, db.InitDB(node.Env, cfg)) })
-		require.Equal(t, simtest.StopAllDone, node.Sim.Run().Kind)
+		require.Equal(t, world.StopAllDone, node.Sim.Run().Kind)
 		var created []string
 		node.Sim.Spawn("startup", func() {
 			d, _, err := db.Open(node.Env, cfg, nil)
@@ -186,7 +186,7 @@ func TestCreateTableSurvivesCrashes(t *testing.T) {
 		node.Sim.Run()
 		node.Sim.KillAll()
 		node.Sim.SetStepLimit(0)
-		node.Disk.Crash(rng, simtest.CrashMode(rng.Intn(3)))
+		node.Disk.Crash(rng, world.CrashMode(rng.Intn(3)))
 		node.Sim.Spawn("startup", func() {
 			d, _, err := db.Open(node.Env, cfg, nil)
 			if err != nil {
@@ -206,7 +206,7 @@ func TestCreateTableSurvivesCrashes(t *testing.T) {
 			}
 		})
 		st := node.Sim.Run()
-		require.Equal(t, simtest.StopAllDone, st.Kind, "seed %d: %s\n%s", seed, st, st.Stack)
+		require.Equal(t, world.StopAllDone, st.Kind, "seed %d: %s\n%s", seed, st, st.Stack)
 		node.Sim.KillAll()
 	}
 }

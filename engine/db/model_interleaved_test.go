@@ -11,7 +11,7 @@ import (
 
 	"github.com/pgdst/pgdst/engine/db"
 	"github.com/pgdst/pgdst/engine/pgerr"
-	"github.com/pgdst/pgdst/simtest"
+	"github.com/pgdst/pgdst/simtest/world"
 )
 
 // TestInterleavedSessionsModel drives two or three sessions, interleaved
@@ -311,7 +311,7 @@ func runInterleaved(rt *rapid.T, seed uint64, nsess int, ops []iop) {
 // simulated process per statement.
 
 type iharness struct {
-	node  *simtest.Node
+	node  *world.Node
 	d     *db.DB
 	conns []*db.Session
 	busy  []bool       // the session's statement has not returned
@@ -357,7 +357,7 @@ func iresults(got map[int]ires) string {
 
 func newIHarness(seed uint64, nsess int) (*iharness, error) {
 	h := &iharness{busy: make([]bool, nsess), stmt: make([]iop, nsess)}
-	h.node = simtest.NewNode(simtest.NewRand(seed), simtest.NewTrace(nil), simtest.DefaultSchedConfig, simtest.DefaultLatency)
+	h.node = world.NewNode(world.NewRand(seed), world.NewTrace(nil), world.DefaultSchedConfig, world.DefaultLatency)
 	h.node.Sim.Spawn("initdb", func() {
 		cfg := testConfig()
 		cfg.SharedBuffers = 32
@@ -373,7 +373,7 @@ func newIHarness(seed uint64, nsess int) (*iharness, error) {
 			must(h.conns[0].Insert("t", k, []byte("init")))
 		}
 	})
-	if st := h.node.Sim.Run(); st.Kind != simtest.StopAllDone {
+	if st := h.node.Sim.Run(); st.Kind != world.StopAllDone {
 		h.node.Sim.KillAll()
 		return nil, fmt.Errorf("%s\n%s", st, st.Stack)
 	}
@@ -394,7 +394,7 @@ func (h *iharness) deliver(o iop) (map[int]ires, error) {
 		h.busy[o.sess] = false
 	})
 	st := h.node.Sim.Run()
-	if st.Kind != simtest.StopDeadlock && st.Kind != simtest.StopAllDone {
+	if st.Kind != world.StopDeadlock && st.Kind != world.StopAllDone {
 		return h.got, fmt.Errorf("the simulation stopped: %s\n%s", st, st.Stack)
 	}
 	return h.got, nil
@@ -495,7 +495,7 @@ func (h *iharness) finalScan() (string, error) {
 		rows = r.res
 		_, err = h.d.CheckTable("t")
 	})
-	if st := h.node.Sim.Run(); st.Kind != simtest.StopAllDone {
+	if st := h.node.Sim.Run(); st.Kind != world.StopAllDone {
 		return "", fmt.Errorf("the simulation stopped: %s\n%s", st, st.Stack)
 	}
 	return rows, err

@@ -12,7 +12,7 @@ import (
 	"github.com/pgdst/pgdst/engine/db"
 	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/pgerr"
-	"github.com/pgdst/pgdst/simtest"
+	"github.com/pgdst/pgdst/simtest/world"
 )
 
 // txnModel is one client's view: committed rows, and the open
@@ -68,7 +68,7 @@ func TestSessionModel(t *testing.T) {
 				val:  fmt.Sprintf("v%d", rapid.IntRange(0, 99).Draw(t, "val")),
 			}
 		}), 1, 80).Draw(rt, "ops")
-		st, _ := simtest.InSim(1, func(e *env.Env) {
+		st, _ := world.InSim(1, func(e *env.Env) {
 			cfg := testConfig()
 			cfg.SharedBuffers = 32
 			must(db.InitDB(e, cfg))
@@ -177,6 +177,6 @@ func TestSessionModel(t *testing.T) {
 				panic(err)
 			}
 		})
-		require.Equal(rt, simtest.StopAllDone, st.Kind, "%s", st)
+		require.Equal(rt, world.StopAllDone, st.Kind, "%s", st)
 	})
 }

@@ -7,8 +7,8 @@ import (
 	"github.com/pgdst/pgdst/engine/db"
 	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/pgerr"
-	"github.com/pgdst/pgdst/simtest"
-	"github.com/pgdst/pgdst/simtest/simt"
+	"github.com/pgdst/pgdst/simtest/world"
+	"github.com/pgdst/pgdst/simtest/world/simt"
 )
 
 func tableStats(d *db.DB, name string) db.TableStats {
@@ -171,7 +171,7 @@ func TestVacuumsOfOneTableSerialize(t *testing.T) {
 					must(err)
 				}
 			}
-			g := simtest.NewGroup(e, 3)
+			g := world.NewGroup(e, 3)
 			removed := make([]int, 3)
 			for i := range 3 {
 				e.Sched.Spawn(fmt.Sprintf("vacuum %d", i), func() {

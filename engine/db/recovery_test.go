@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pgdst/pgdst/engine/db"
-	"github.com/pgdst/pgdst/simtest"
+	"github.com/pgdst/pgdst/simtest/world"
 )
 
 // TestSessionsSurviveCrashes: clients insert and update rows (each key has
@@ -24,15 +24,15 @@ func TestSessionsSurviveCrashes(t *testing.T) {
 	cfg := testConfig()
 	cfg.SharedBuffers = 32
 	for seed := uint64(1); seed <= 10; seed++ {
-		rng := simtest.NewRand(seed)
-		node := simtest.NewNode(rng, simtest.NewTrace(nil), simtest.DefaultSchedConfig, simtest.DefaultLatency)
+		rng := world.NewRand(seed)
+		node := world.NewNode(rng, world.NewTrace(nil), world.DefaultSchedConfig, world.DefaultLatency)
 		node.Sim.Spawn("initdb", func() {
 			must(db.InitDB(node.Env, cfg))
 			d, _, err := db.Open(node.Env, cfg, db.RegisterAccessMethods)
 			must(err)
 			must(d.CreateTable("t"))
 		})
-		require.Equal(t, simtest.StopAllDone, node.Sim.Run().Kind)
+		require.Equal(t, world.StopAllDone, node.Sim.Run().Kind)
 		// acked[key] is the last acknowledged version; sent[key] the last
 		// one sent (it may have committed without the client hearing).
 		acked := map[uint64]int{}
@@ -106,11 +106,11 @@ func TestSessionsSurviveCrashes(t *testing.T) {
 			})
 			node.Sim.SetStepLimit(node.Sim.Steps() + 2000 + uint64(rng.Intn(20000)))
 			st := node.Sim.Run()
-			require.Contains(t, []simtest.StopKind{simtest.StopStepLimit, simtest.StopDeadlock}, st.Kind, "seed %d cycle %d: %s\n%s", seed, cycle, st, st.Stack)
+			require.Contains(t, []world.StopKind{world.StopStepLimit, world.StopDeadlock}, st.Kind, "seed %d cycle %d: %s\n%s", seed, cycle, st, st.Stack)
 			node.Sim.KillAll()
 			node.Sim.SetStepLimit(0)
 			if cycle%2 == 0 {
-				node.Disk.Crash(rng, simtest.CrashMode(rng.Intn(3)))
+				node.Disk.Crash(rng, world.CrashMode(rng.Intn(3)))
 			}
 		}
 	}

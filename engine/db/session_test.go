@@ -11,12 +11,12 @@ import (
 	"github.com/pgdst/pgdst/engine/db"
 	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/pgerr"
-	"github.com/pgdst/pgdst/simtest"
+	"github.com/pgdst/pgdst/simtest/world"
 )
 
 // withDB boots a fresh cluster with table "t" and runs fn as a process.
 func withDB(t *testing.T, seed uint64, fn func(e *env.Env, d *db.DB)) {
-	st, _ := simtest.InSim(seed, func(e *env.Env) {
+	st, _ := world.InSim(seed, func(e *env.Env) {
 		cfg := testConfig()
 		cfg.SharedBuffers = 64
 		if err := db.InitDB(e, cfg); err != nil {
@@ -31,7 +31,7 @@ func withDB(t *testing.T, seed uint64, fn func(e *env.Env, d *db.DB)) {
 		}
 		fn(e, d)
 	})
-	require.Equal(t, simtest.StopAllDone, st.Kind, "%s\n%s", st, st.Stack)
+	require.Equal(t, world.StopAllDone, st.Kind, "%s\n%s", st, st.Stack)
 }
 
 func must(err error) {
@@ -97,7 +97,7 @@ func TestReadCommittedUpdateWaitsThenFollowsNewVersion(t *testing.T) {
 		withDB(t, seed, func(e *env.Env, d *db.DB) {
 			setup := connect(d)
 			must(setup.Insert("t", 1, []byte("v0")))
-			g := simtest.NewGroup(e, 2)
+			g := world.NewGroup(e, 2)
 			var t2err error
 			var t2waited time.Duration
 			e.Sched.Spawn("t1", func() {
@@ -167,7 +167,7 @@ func incrementPastTwoCommits(e *env.Env, d *db.DB) (slowDone bool, final string)
 	}
 	setup := connect(d)
 	must(setup.Insert("t", 1, []byte("10")))
-	g := simtest.NewGroup(e, 3)
+	g := world.NewGroup(e, 3)
 	e.Sched.Spawn("slow", func() {
 		defer g.Done()
 		// The pause falls between the statement's snapshot (which sees
@@ -195,7 +195,7 @@ func TestRepeatableReadConcurrentUpdateFails(t *testing.T) {
 	withDB(t, 2, func(e *env.Env, d *db.DB) {
 		setup := connect(d)
 		must(setup.Insert("t", 1, []byte("v0")))
-		g := simtest.NewGroup(e, 2)
+		g := world.NewGroup(e, 2)
 		var t2err error
 		var reread string
 		e.Sched.Spawn("t1", func() {
@@ -227,7 +227,7 @@ func TestDeadlockBetweenSessions(t *testing.T) {
 		setup := connect(d)
 		must(setup.Insert("t", 1, []byte("a")))
 		must(setup.Insert("t", 2, []byte("b")))
-		g := simtest.NewGroup(e, 2)
+		g := world.NewGroup(e, 2)
 		errs := make([]error, 2)
 		for i, order := range [][2]uint64{{1, 2}, {2, 1}} {
 			e.Sched.Spawn(fmt.Sprintf("t%d", i+1), func() {
@@ -260,7 +260,7 @@ func TestDeadlockBetweenSessions(t *testing.T) {
 func TestConcurrentInsertSameKey(t *testing.T) {
 	for _, commit := range []bool{true, false} {
 		withDB(t, 4, func(e *env.Env, d *db.DB) {
-			g := simtest.NewGroup(e, 2)
+			g := world.NewGroup(e, 2)
 			var t2err error
 			e.Sched.Spawn("t1", func() {
 				defer g.Done()

@@ -10,7 +10,7 @@ import (
 
 	"github.com/pgdst/pgdst/engine/db"
 	"github.com/pgdst/pgdst/engine/env"
-	"github.com/pgdst/pgdst/simtest"
+	"github.com/pgdst/pgdst/simtest/world"
 )
 
 // TestIsolationTranscripts runs the transcripts in testdata/isolation: two
@@ -40,7 +40,7 @@ func TestIsolationTranscripts(t *testing.T) {
 }
 
 type transcript struct {
-	node     *simtest.Node
+	node     *world.Node
 	d        *db.DB
 	sessions map[string]*tsession
 	order    []string // session names in creation order
@@ -58,7 +58,7 @@ type tsession struct {
 
 func newTranscript(t *testing.T) *transcript {
 	h := &transcript{sessions: map[string]*tsession{}}
-	h.node = simtest.NewNode(simtest.NewRand(1), simtest.NewTrace(nil), simtest.DefaultSchedConfig, simtest.DefaultLatency)
+	h.node = world.NewNode(world.NewRand(1), world.NewTrace(nil), world.DefaultSchedConfig, world.DefaultLatency)
 	h.node.Sim.Spawn("initdb", func() {
 		cfg := testConfig()
 		cfg.SharedBuffers = 32
@@ -68,7 +68,7 @@ func newTranscript(t *testing.T) *transcript {
 		must(err)
 		must(h.d.CreateTable("t"))
 	})
-	if st := h.node.Sim.Run(); st.Kind != simtest.StopAllDone {
+	if st := h.node.Sim.Run(); st.Kind != world.StopAllDone {
 		t.Fatalf("boot: %s\n%s", st, st.Stack)
 	}
 	return h
@@ -98,7 +98,7 @@ func (h *transcript) deliver(t *testing.T, name, stmt string, out *strings.Build
 		s.cond.Broadcast()
 		s.mu.Unlock()
 	})
-	if st := h.node.Sim.Run(); st.Kind != simtest.StopDeadlock {
+	if st := h.node.Sim.Run(); st.Kind != world.StopDeadlock {
 		t.Fatalf("%s: %s: the simulation did not come to rest: %s\n%s", name, stmt, st, st.Stack)
 	}
 	for _, line := range h.done {

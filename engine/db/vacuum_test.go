@@ -8,7 +8,7 @@ import (
 
 	"github.com/pgdst/pgdst/engine/db"
 	"github.com/pgdst/pgdst/engine/env"
-	"github.com/pgdst/pgdst/simtest"
+	"github.com/pgdst/pgdst/simtest/world"
 )
 
 func TestVacuumRemovesDeadVersions(t *testing.T) {
@@ -74,8 +74,8 @@ func TestVacuumCrashBetweenPhases(t *testing.T) {
 	cfg.SharedBuffers = 64
 	for _, point := range []string{db.PointVacuumAfterHeap, db.PointVacuumAfterIndex} {
 		for seed := uint64(1); seed <= 4; seed++ {
-			rng := simtest.NewRand(seed)
-			node := simtest.NewNode(rng, simtest.NewTrace(nil), simtest.DefaultSchedConfig, simtest.DefaultLatency)
+			rng := world.NewRand(seed)
+			node := world.NewNode(rng, world.NewTrace(nil), world.DefaultSchedConfig, world.DefaultLatency)
 			node.Sim.Spawn("setup", func() {
 				must(db.InitDB(node.Env, cfg))
 				d, _, err := db.Open(node.Env, cfg, db.RegisterAccessMethods)
@@ -92,10 +92,10 @@ func TestVacuumCrashBetweenPhases(t *testing.T) {
 			})
 			node.Sim.SetInjectHook(func(p string) bool { return p == point })
 			st := node.Sim.Run()
-			require.Equal(t, simtest.StopInject, st.Kind, "%s\n%s", st, st.Stack)
+			require.Equal(t, world.StopInject, st.Kind, "%s\n%s", st, st.Stack)
 			node.Sim.KillAll()
 			node.Sim.SetInjectHook(nil)
-			node.Disk.Crash(rng, simtest.CrashMode(seed%3))
+			node.Disk.Crash(rng, world.CrashMode(seed%3))
 			node.Sim.Spawn("recover", func() {
 				d, _, err := db.Open(node.Env, cfg, db.RegisterAccessMethods)
 				must(err)
@@ -122,7 +122,7 @@ func TestVacuumCrashBetweenPhases(t *testing.T) {
 				}
 			})
 			st = node.Sim.Run()
-			require.Equal(t, simtest.StopAllDone, st.Kind, "%s seed %d: %s\n%s", point, seed, st, st.Stack)
+			require.Equal(t, world.StopAllDone, st.Kind, "%s seed %d: %s\n%s", point, seed, st, st.Stack)
 			node.Sim.KillAll()
 		}
 	}

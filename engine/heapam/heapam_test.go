@@ -17,7 +17,7 @@ import (
 	"github.com/pgdst/pgdst/engine/smgr"
 	"github.com/pgdst/pgdst/engine/wal"
 	"github.com/pgdst/pgdst/engine/xact"
-	"github.com/pgdst/pgdst/simtest"
+	simworld "github.com/pgdst/pgdst/simtest/world"
 )
 
 func fetch(n *node, t *txn, tid heapam.TID) (string, bool) {
@@ -405,13 +405,13 @@ func TestModel(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		ops := drawOps(rt)
 		seed := rapid.Uint64().Draw(rt, "seed")
-		st, _ := simtest.InSim(seed, func(e *env.Env) {
+		st, _ := simworld.InSim(seed, func(e *env.Env) {
 			m := &modelRun{n: newNode(e, 8), w: newWorld()}
 			for _, op := range ops {
 				m.step(op)
 			}
 		})
-		if st.Kind != simtest.StopAllDone {
+		if st.Kind != simworld.StopAllDone {
 			rt.Fatalf("%s", st)
 		}
 	})
@@ -423,7 +423,7 @@ func TestModel(t *testing.T) {
 // crashWorkload runs ops against a fresh node, flushing WAL and writing
 // buffers at random points, and returns, per heap record end LSN, the
 // relation's pages as they were right after that record.
-func crashWorkload(e *env.Env, rng *simtest.Rand, nops int) (start wal.LSN, after map[wal.LSN][]string) {
+func crashWorkload(e *env.Env, rng *simworld.Rand, nops int) (start wal.LSN, after map[wal.LSN][]string) {
 	n := newNode(e, 6)
 	start = n.redo
 	after = map[wal.LSN][]string{start: n.pages()}
@@ -562,13 +562,13 @@ func stripLSN(s string) string {
 
 func TestCrashRecovery(t *testing.T) {
 	for seed := uint64(1); seed <= 60; seed++ {
-		mode := []simtest.CrashMode{simtest.CrashDropAll, simtest.CrashTorn}[seed%2]
+		mode := []simworld.CrashMode{simworld.CrashDropAll, simworld.CrashTorn}[seed%2]
 		var start wal.LSN
 		var after map[wal.LSN][]string
 		node := sim(t, seed, func(e *env.Env) {
-			start, after = crashWorkload(e, simtest.NewRand(seed*7919), 60)
+			start, after = crashWorkload(e, simworld.NewRand(seed*7919), 60)
 		})
-		node.Disk.Crash(simtest.NewRand(seed), mode)
+		node.Disk.Crash(simworld.NewRand(seed), mode)
 		reboot(t, node, func(e *env.Env) {
 			n, recs := recoverNode(e, start, 6)
 			_, end := heapRecords(e, start)
@@ -597,14 +597,14 @@ func TestRedoIdempotentProperty(t *testing.T) {
 		var start wal.LSN
 		var after map[wal.LSN][]string
 		node, err := runSim(seed, func(e *env.Env) {
-			start, after = crashWorkload(e, simtest.NewRand(seed), 25)
+			start, after = crashWorkload(e, simworld.NewRand(seed), 25)
 			// Flush everything so that all records are durable.
 		})
 		if err != nil {
 			rt.Fatal(err)
 		}
 		_ = after
-		node.Disk.Crash(simtest.NewRand(seed), simtest.CrashDropAll)
+		node.Disk.Crash(simworld.NewRand(seed), simworld.CrashDropAll)
 		st := node.Reboot(func(e *env.Env) {
 			n, recs := recoverNode(e, start, 6)
 			once := n.pages()
@@ -618,15 +618,15 @@ func TestRedoIdempotentProperty(t *testing.T) {
 			}
 			check(slices.Equal(once, n.pages()), "replay of %d then %d records differs", k, len(recs))
 		})
-		if st.Kind != simtest.StopAllDone {
+		if st.Kind != simworld.StopAllDone {
 			rt.Fatalf("%s\n%s", st, st.Stack)
 		}
 	})
 }
 
-func runSim(seed uint64, fn func(e *env.Env)) (*simtest.Node, error) {
-	st, node := simtest.InSim(seed, fn)
-	if st.Kind != simtest.StopAllDone {
+func runSim(seed uint64, fn func(e *env.Env)) (*simworld.Node, error) {
+	st, node := simworld.InSim(seed, fn)
+	if st.Kind != simworld.StopAllDone {
 		return nil, fmt.Errorf("%s\n%s", st, st.Stack)
 	}
 	return node, nil
@@ -756,7 +756,7 @@ func TestResultNames(t *testing.T) {
 
 func BenchmarkInsert(b *testing.B) {
 	data := []byte(strings.Repeat("x", 100))
-	st, _ := simtest.InSim(1, func(e *env.Env) {
+	st, _ := simworld.InSim(1, func(e *env.Env) {
 		n := newNode(e, 64)
 		w := newWorld()
 		t := w.begin()
@@ -770,14 +770,14 @@ func BenchmarkInsert(b *testing.B) {
 		}
 		b.StopTimer()
 	})
-	if st.Kind != simtest.StopAllDone {
+	if st.Kind != simworld.StopAllDone {
 		b.Fatal(st)
 	}
 }
 
 func BenchmarkFetch(b *testing.B) {
 	data := []byte(strings.Repeat("x", 100))
-	st, _ := simtest.InSim(1, func(e *env.Env) {
+	st, _ := simworld.InSim(1, func(e *env.Env) {
 		n := newNode(e, 64)
 		w := newWorld()
 		t := w.begin()
@@ -798,7 +798,7 @@ func BenchmarkFetch(b *testing.B) {
 		}
 		b.StopTimer()
 	})
-	if st.Kind != simtest.StopAllDone {
+	if st.Kind != simworld.StopAllDone {
 		b.Fatal(st)
 	}
 }
@@ -831,7 +831,7 @@ func TestRedoOverTornPage(t *testing.T) {
 		ok(n.sm.Write(testRel, smgr.MainForkNum, 0, torn))
 		n.sm.SyncAll()
 	})
-	node.Disk.Crash(simtest.NewRand(6), simtest.CrashDropAll)
+	node.Disk.Crash(simworld.NewRand(6), simworld.CrashDropAll)
 	reboot(t, node, func(e *env.Env) {
 		n, _ := recoverNode(e, start, 8)
 		ok(comparePages(n.pages(), want))

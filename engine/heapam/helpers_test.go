@@ -14,10 +14,10 @@ import (
 	"github.com/pgdst/pgdst/engine/smgr"
 	"github.com/pgdst/pgdst/engine/wal"
 	"github.com/pgdst/pgdst/engine/xact"
-	"github.com/pgdst/pgdst/simtest/simt"
+	"github.com/pgdst/pgdst/simtest/world/simt"
 )
 
-// The process-side test helpers every engine package shares (simtest/simt).
+// The process-side test helpers every engine package shares (simtest/world/simt).
 var (
 	ok     = simt.Must
 	check  = simt.Check

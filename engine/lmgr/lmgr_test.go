@@ -9,12 +9,12 @@ import (
 	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/lmgr"
 	"github.com/pgdst/pgdst/engine/pgerr"
-	"github.com/pgdst/pgdst/simtest"
+	"github.com/pgdst/pgdst/simtest/world"
 )
 
 func TestWaitEndsWhenHolderEnds(t *testing.T) {
 	var waited time.Duration
-	st, _ := simtest.InSim(1, func(e *env.Env) {
+	st, _ := world.InSim(1, func(e *env.Env) {
 		m := lmgr.New(e, time.Second)
 		m.Hold(1, 100)
 		e.Sched.Spawn("holder", func() {
@@ -26,7 +26,7 @@ func TestWaitEndsWhenHolderEnds(t *testing.T) {
 		waited = e.Clock.Now() - start
 		require.Equal(t, 1, m.Checks, "one deadlock check after deadlock_timeout")
 	})
-	require.Equal(t, simtest.StopAllDone, st.Kind, st.String())
+	require.Equal(t, world.StopAllDone, st.Kind, st.String())
 	require.GreaterOrEqual(t, waited, 3*time.Second)
 }
 
@@ -35,7 +35,7 @@ func TestWaitEndsWhenHolderEnds(t *testing.T) {
 func TestDeadlockDetected(t *testing.T) {
 	for seed := uint64(1); seed <= 20; seed++ {
 		var errs [2]error
-		st, _ := simtest.InSim(seed, func(e *env.Env) {
+		st, _ := world.InSim(seed, func(e *env.Env) {
 			m := lmgr.New(e, time.Second)
 			m.Hold(1, 10)
 			m.Hold(2, 20)
@@ -50,7 +50,7 @@ func TestDeadlockDetected(t *testing.T) {
 				})
 			}
 		})
-		require.Equal(t, simtest.StopAllDone, st.Kind, "seed %d: %s", seed, st)
+		require.Equal(t, world.StopAllDone, st.Kind, "seed %d: %s", seed, st)
 		victims := 0
 		for _, err := range errs {
 			if err != nil {
@@ -64,7 +64,7 @@ func TestDeadlockDetected(t *testing.T) {
 
 // A three-way cycle is found too; a chain without a cycle is not a deadlock.
 func TestDeadlockThreeWayAndChain(t *testing.T) {
-	st, _ := simtest.InSim(3, func(e *env.Env) {
+	st, _ := world.InSim(3, func(e *env.Env) {
 		m := lmgr.New(e, time.Second)
 		for b := 1; b <= 4; b++ {
 			m.Hold(b, lmgr.XID(b*10))
@@ -88,14 +88,14 @@ func TestDeadlockThreeWayAndChain(t *testing.T) {
 		// Chain: 4 waits for 10's successor-free holder... 1 has ended by now.
 		require.NoError(t, m.Wait(4, 10))
 	})
-	require.Equal(t, simtest.StopAllDone, st.Kind, st.String())
+	require.Equal(t, world.StopAllDone, st.Kind, st.String())
 }
 
 // The deadlock message names every edge of the cycle correctly, the
 // victim's own included.
 func TestDeadlockMessage(t *testing.T) {
 	var msg string
-	st, _ := simtest.InSim(1, func(e *env.Env) {
+	st, _ := world.InSim(1, func(e *env.Env) {
 		m := lmgr.New(e, time.Second)
 		m.Hold(1, 10)
 		m.Hold(2, 20)
@@ -110,7 +110,7 @@ func TestDeadlockMessage(t *testing.T) {
 		}
 		m.Release(10)
 	})
-	require.Equal(t, simtest.StopAllDone, st.Kind, st.String())
+	require.Equal(t, world.StopAllDone, st.Kind, st.String())
 	require.Contains(t, msg, "waits for transaction 20 held by process 2")
 	require.Contains(t, msg, "waits for transaction 10 held by process 1")
 }

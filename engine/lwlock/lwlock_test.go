@@ -10,15 +10,15 @@ import (
 
 	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/lwlock"
-	"github.com/pgdst/pgdst/simtest"
+	"github.com/pgdst/pgdst/simtest/world"
 )
 
 // rwScenario runs readers and writers against one lock and returns an
 // event log plus the invariant violations it saw.
-func rwScenario(seed uint64, readers, writers, rounds int) (log []string, maxReaders int, violations []string, st simtest.Stop) {
-	st, _ = simtest.InSim(seed, func(e *env.Env) {
+func rwScenario(seed uint64, readers, writers, rounds int) (log []string, maxReaders int, violations []string, st world.Stop) {
+	st, _ = world.InSim(seed, func(e *env.Env) {
 		l := lwlock.New(e, "test")
-		g := simtest.NewGroup(e, readers+writers)
+		g := world.NewGroup(e, readers+writers)
 		nReaders, nWriters := 0, 0
 		check := func(who string) {
 			if nWriters > 1 || (nWriters == 1 && nReaders > 0) {
@@ -77,7 +77,7 @@ func TestReadersShareWritersExclude(t *testing.T) {
 	sawConcurrentReaders := false
 	for seed := uint64(1); seed <= 100; seed++ {
 		log, maxReaders, violations, st := rwScenario(seed, 5, 2, 10)
-		require.Equal(t, simtest.StopAllDone, st.Kind, "seed %d: %s", seed, st)
+		require.Equal(t, world.StopAllDone, st.Kind, "seed %d: %s", seed, st)
 		require.Empty(t, violations, "seed %d", seed)
 		require.Len(t, log, 70, "seed %d", seed)
 		if maxReaders > 1 {
@@ -108,13 +108,13 @@ func TestWriterNotStarved(t *testing.T) {
 	const waitBound = 200 * time.Microsecond
 	for seed := uint64(1); seed <= 100; seed++ {
 		var worst time.Duration
-		st, _ := simtest.InSim(seed, func(e *env.Env) {
+		st, _ := world.InSim(seed, func(e *env.Env) {
 			l := lwlock.New(e, "stream")
 			// The readers give up after a deadline so that a starving
 			// writer shows up as a failed bound rather than a hang.
 			deadline := e.Clock.Now() + 100*time.Millisecond
 			stop := false
-			g := simtest.NewGroup(e, readers)
+			g := world.NewGroup(e, readers)
 			for r := 0; r < readers; r++ {
 				e.Sched.Spawn(fmt.Sprintf("r%d", r), func() {
 					defer g.Done()
@@ -137,16 +137,16 @@ func TestWriterNotStarved(t *testing.T) {
 			stop = true
 			g.Wait()
 		})
-		require.Equal(t, simtest.StopAllDone, st.Kind, "seed %d: %s", seed, st)
+		require.Equal(t, world.StopAllDone, st.Kind, "seed %d: %s", seed, st)
 		require.LessOrEqual(t, worst, waitBound, "seed %d: writer waited %v", seed, worst)
 	}
 }
 
 func TestConditionalAcquire(t *testing.T) {
-	st, _ := simtest.InSim(7, func(e *env.Env) {
+	st, _ := world.InSim(7, func(e *env.Env) {
 		l := lwlock.New(e, "cond")
 		require.True(t, l.ConditionalAcquire(lwlock.Exclusive))
-		g := simtest.NewGroup(e, 2)
+		g := world.NewGroup(e, 2)
 		var gotShared, gotExclusive bool
 		e.Sched.Spawn("other", func() {
 			defer g.Done()
@@ -170,7 +170,7 @@ func TestConditionalAcquire(t *testing.T) {
 		// Shared holders admit a conditional shared acquire but not an
 		// exclusive one; a queued writer blocks even the shared one.
 		require.True(t, l.ConditionalAcquire(lwlock.Shared))
-		g2 := simtest.NewGroup(e, 1)
+		g2 := world.NewGroup(e, 1)
 		var shared2, excl2, sharedBehindWriter bool
 		e.Sched.Spawn("other2", func() {
 			defer g2.Done()
@@ -183,7 +183,7 @@ func TestConditionalAcquire(t *testing.T) {
 		g2.Wait()
 		require.True(t, shared2)
 		require.False(t, excl2)
-		g3 := simtest.NewGroup(e, 2)
+		g3 := world.NewGroup(e, 2)
 		e.Sched.Spawn("writer2", func() {
 			defer g3.Done()
 			l.Acquire(lwlock.Exclusive)
@@ -201,30 +201,30 @@ func TestConditionalAcquire(t *testing.T) {
 		l.Release()
 		g3.Wait()
 	})
-	require.Equal(t, simtest.StopAllDone, st.Kind, "%s", st)
+	require.Equal(t, world.StopAllDone, st.Kind, "%s", st)
 }
 
 func TestMisusePanics(t *testing.T) {
-	st, _ := simtest.InSim(1, func(e *env.Env) {
+	st, _ := world.InSim(1, func(e *env.Env) {
 		l := lwlock.New(e, "twice")
 		l.Acquire(lwlock.Shared)
 		l.Acquire(lwlock.Shared)
 	})
-	require.Equal(t, simtest.StopPanic, st.Kind)
+	require.Equal(t, world.StopPanic, st.Kind)
 	require.Contains(t, fmt.Sprint(st.Value), "already holds it")
 
-	st, _ = simtest.InSim(1, func(e *env.Env) {
+	st, _ = world.InSim(1, func(e *env.Env) {
 		l := lwlock.New(e, "unheld")
 		l.Release()
 	})
-	require.Equal(t, simtest.StopPanic, st.Kind)
+	require.Equal(t, world.StopPanic, st.Kind)
 	require.Contains(t, fmt.Sprint(st.Value), "does not hold it")
 }
 
 // TestDeadlockReported shows that a lock cycle ends the run with the
 // simulator's deadlock report rather than a hang.
 func TestDeadlockReported(t *testing.T) {
-	st, _ := simtest.InSim(3, func(e *env.Env) {
+	st, _ := world.InSim(3, func(e *env.Env) {
 		a, b := lwlock.New(e, "a"), lwlock.New(e, "b")
 		a.Acquire(lwlock.Exclusive)
 		e.Sched.Spawn("other", func() {
@@ -234,6 +234,6 @@ func TestDeadlockReported(t *testing.T) {
 		e.Clock.Sleep(time.Millisecond)
 		b.Acquire(lwlock.Exclusive)
 	})
-	require.Equal(t, simtest.StopDeadlock, st.Kind)
+	require.Equal(t, world.StopDeadlock, st.Kind)
 	require.Contains(t, st.Detail, "lwlock")
 }

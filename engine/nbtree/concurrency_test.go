@@ -11,7 +11,7 @@ import (
 	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/nbtree"
 	"github.com/pgdst/pgdst/engine/wal"
-	"github.com/pgdst/pgdst/simtest"
+	"github.com/pgdst/pgdst/simtest/world"
 )
 
 // runConcurrent runs inserters and readers as simulated processes over one
@@ -29,7 +29,7 @@ func runConcurrent(t *testing.T, seed uint64) uint64 {
 		var redo wal.LSN
 		f := newFixture(e, 64, 5, &redo)
 		var committed []uint64
-		done := simtest.NewGroup(e, inserters+readers)
+		done := world.NewGroup(e, inserters+readers)
 		insertersLeft := inserters
 		for w := 0; w < inserters; w++ {
 			e.Sched.Spawn(fmt.Sprintf("inserter %d", w), func() {

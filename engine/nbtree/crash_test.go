@@ -12,7 +12,7 @@ import (
 	"github.com/pgdst/pgdst/engine/nbtree"
 	"github.com/pgdst/pgdst/engine/smgr"
 	"github.com/pgdst/pgdst/engine/wal"
-	"github.com/pgdst/pgdst/simtest"
+	"github.com/pgdst/pgdst/simtest/world"
 )
 
 // crashRun inserts keys in a seeded order through a small pool (so that
@@ -23,8 +23,8 @@ import (
 // there; the survivors must be a prefix of the insert order (the WAL is
 // replayed in order); Check must pass; and the index must take more
 // inserts afterwards.
-func crashRun(t *testing.T, seed uint64, mode simtest.CrashMode) {
-	rng := simtest.NewRand(seed)
+func crashRun(t *testing.T, seed uint64, mode world.CrashMode) {
+	rng := world.NewRand(seed)
 	n := 300 + rng.Intn(900)
 	flushAt := rng.Intn(n)
 	ckptAt := rng.Intn(n)
@@ -46,7 +46,7 @@ func crashRun(t *testing.T, seed uint64, mode simtest.CrashMode) {
 			}
 		}
 	})
-	node.Disk.Crash(simtest.NewRand(seed^0x9e3779b97f4a7c15), mode)
+	node.Disk.Crash(world.NewRand(seed^0x9e3779b97f4a7c15), mode)
 	reboot(t, node, func(e *env.Env) {
 		f, recs := recoverIndex(e, redo, 16, maxTuples)
 		ok(f.ix.Check())
@@ -105,7 +105,7 @@ func TestCrashRecovery(t *testing.T) {
 	if testing.Short() {
 		seeds = 8
 	}
-	for _, mode := range []simtest.CrashMode{simtest.CrashTorn, simtest.CrashDropAll} {
+	for _, mode := range []world.CrashMode{world.CrashTorn, world.CrashDropAll} {
 		for seed := uint64(1); seed <= uint64(seeds); seed++ {
 			t.Run(fmt.Sprintf("mode%d/seed%d", mode, seed), func(t *testing.T) {
 				crashRun(t, seed, mode)
@@ -147,7 +147,7 @@ func TestIncompleteSplitIsFinished(t *testing.T) {
 		}
 		check(cut != 0, "no leaf split found")
 	})
-	node.Disk.Crash(nil, simtest.CrashDropAll)
+	node.Disk.Crash(nil, world.CrashDropAll)
 	reboot(t, node, func(e *env.Env) {
 		// Recovery that stops at the cut: replay only records ending there.
 		r, err := wal.NewReader(e, walCfg, redo, wal.InvalidLSN)

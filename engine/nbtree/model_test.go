@@ -14,7 +14,7 @@ import (
 	"github.com/pgdst/pgdst/engine/page"
 	"github.com/pgdst/pgdst/engine/pgerr"
 	"github.com/pgdst/pgdst/engine/wal"
-	"github.com/pgdst/pgdst/simtest"
+	"github.com/pgdst/pgdst/simtest/world"
 )
 
 // TestInsertSearchScanBasics fills one index with a few thousand entries in
@@ -131,10 +131,10 @@ func TestModel(t *testing.T) {
 			ops[i] = o
 		}
 		var failure string
-		st, _ := simtest.InSim(seed, func(e *env.Env) {
+		st, _ := world.InSim(seed, func(e *env.Env) {
 			failure = runOps(e, ops, maxTuples)
 		})
-		require.Equal(rt, simtest.StopAllDone, st.Kind, "%s\n%s", st, st.Stack)
+		require.Equal(rt, world.StopAllDone, st.Kind, "%s\n%s", st, st.Stack)
 		if failure != "" {
 			rt.Fatalf("%s", failure)
 		}

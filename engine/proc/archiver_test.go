@@ -11,8 +11,8 @@ import (
 	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/proc"
 	"github.com/pgdst/pgdst/engine/wal"
-	"github.com/pgdst/pgdst/simtest"
-	"github.com/pgdst/pgdst/simtest/simt"
+	"github.com/pgdst/pgdst/simtest/world"
+	"github.com/pgdst/pgdst/simtest/world/simt"
 )
 
 var archWAL = wal.Config{SegmentSize: wal.SegmentSizeMin, ArchiveMode: true}
@@ -24,9 +24,9 @@ func archConfig() proc.ArchiverConfig {
 	return c
 }
 
-func newArchNode(seed uint64) (*simtest.Node, *simtest.Rand) {
-	rng := simtest.NewRand(seed)
-	return simtest.NewNode(rng, simtest.NewTrace(nil), simtest.DefaultSchedConfig, simtest.DefaultLatency), rng
+func newArchNode(seed uint64) (*world.Node, *world.Rand) {
+	rng := world.NewRand(seed)
+	return world.NewNode(rng, world.NewTrace(nil), world.DefaultSchedConfig, world.DefaultLatency), rng
 }
 
 func segOf(l wal.LSN) uint64 { return uint64(l) / uint64(archWAL.SegmentSize) }
@@ -99,7 +99,7 @@ func TestArchiverCopiesCompletedSegments(t *testing.T) {
 		})
 		node.Sim.SetTimeLimit(node.Sim.Now() + 10*time.Second)
 		st := node.Sim.Run()
-		require.Equal(t, simtest.StopTimeLimit, st.Kind, "seed %d: %s\n%s", seed, st, st.Stack)
+		require.Equal(t, world.StopTimeLimit, st.Kind, "seed %d: %s\n%s", seed, st, st.Stack)
 		node.Sim.KillAll()
 		snap := node.Disk.Snapshot()
 		want := completeSegments(snap)
@@ -193,10 +193,10 @@ func TestArchiverCrashAtEachPoint(t *testing.T) {
 			})
 			node.Sim.SetTimeLimit(node.Sim.Now() + 10*time.Second) // if the point is never reached
 			st := node.Sim.Run()
-			require.Equal(t, simtest.StopInject, st.Kind, "%s: %s\n%s", what, st, st.Stack)
+			require.Equal(t, world.StopInject, st.Kind, "%s: %s\n%s", what, st, st.Stack)
 			node.Sim.KillAll()
 			node.Sim.SetInjectHook(nil)
-			mode := simtest.CrashMode(seed % 3)
+			mode := world.CrashMode(seed % 3)
 			node.Disk.Crash(rng, mode)
 			what += " " + mode.String()
 
@@ -207,7 +207,7 @@ func TestArchiverCrashAtEachPoint(t *testing.T) {
 			})
 			node.Sim.SetTimeLimit(node.Sim.Now() + 3*time.Second)
 			st = node.Sim.Run()
-			require.Equal(t, simtest.StopTimeLimit, st.Kind, "%s: %s\n%s", what, st, st.Stack)
+			require.Equal(t, world.StopTimeLimit, st.Kind, "%s: %s\n%s", what, st, st.Stack)
 			node.Sim.KillAll()
 			node.Sim.SetTimeLimit(0)
 			snap := node.Disk.Snapshot()
@@ -234,8 +234,8 @@ func TestArchiverSurvivesRandomCrashes(t *testing.T) {
 		// The content of every segment the checkpointer removes, caught
 		// as the removal starts (a complete segment never changes).
 		removed := map[uint64][]byte{}
-		node.Watch = func(op simtest.DiskOp) {
-			if op.Kind != simtest.OpRemove {
+		node.Watch = func(op world.DiskOp) {
+			if op.Kind != world.OpRemove {
 				return
 			}
 			name, ok := strings.CutPrefix(op.Path, wal.Dir+"/")
@@ -249,7 +249,7 @@ func TestArchiverSurvivesRandomCrashes(t *testing.T) {
 			}
 		}
 		node.Sim.Spawn("initdb", func() { simt.Must(wal.Create(node.Env, archWAL)) })
-		require.Equal(t, simtest.StopAllDone, node.Sim.Run().Kind)
+		require.Equal(t, world.StopAllDone, node.Sim.Run().Kind)
 		node.Sim.KillAll()
 		for cycle := 0; cycle <= 4; cycle++ {
 			last := cycle == 4
@@ -275,12 +275,12 @@ func TestArchiverSurvivesRandomCrashes(t *testing.T) {
 				node.Sim.SetStepLimit(node.Sim.Steps() + 300 + uint64(rng.Intn(4000)))
 			}
 			st := node.Sim.Run()
-			require.Contains(t, []simtest.StopKind{simtest.StopStepLimit, simtest.StopTimeLimit}, st.Kind, "%s: %s\n%s", what, st, st.Stack)
+			require.Contains(t, []world.StopKind{world.StopStepLimit, world.StopTimeLimit}, st.Kind, "%s: %s\n%s", what, st, st.Stack)
 			node.Sim.KillAll()
 			node.Sim.SetStepLimit(0)
 			node.Sim.SetTimeLimit(0)
 			if !last {
-				node.Disk.Crash(rng, simtest.CrashMode(rng.Intn(3)))
+				node.Disk.Crash(rng, world.CrashMode(rng.Intn(3)))
 			}
 			// Every segment gone from pg_wal (below the oldest left) is
 			// durably archived, identical to what was removed.

@@ -14,8 +14,8 @@ import (
 	"github.com/pgdst/pgdst/engine/proc"
 	"github.com/pgdst/pgdst/engine/smgr"
 	"github.com/pgdst/pgdst/engine/wal"
-	"github.com/pgdst/pgdst/simtest"
-	"github.com/pgdst/pgdst/simtest/simt"
+	"github.com/pgdst/pgdst/simtest/world"
+	"github.com/pgdst/pgdst/simtest/world/simt"
 )
 
 // avSpawner stands in for the postmaster: it starts the launcher's
@@ -371,7 +371,7 @@ func TestAutovacuumWithConcurrentWorkload(t *testing.T) {
 			}
 			sp := &avSpawner{e: e}
 			launcher := e.Sched.Spawn("autovacuum launcher", func() { proc.AutovacuumLauncherMain(e, d, sp, cfg) })
-			g := simtest.NewGroup(e, len(tables))
+			g := world.NewGroup(e, len(tables))
 			updates := make([]int64, len(tables)) // committed or not
 			for c, name := range tables {
 				e.Sched.Spawn(fmt.Sprintf("client %d", c), func() {
@@ -422,15 +422,15 @@ func TestAutovacuumWithConcurrentWorkload(t *testing.T) {
 // the worker, which exits normally; the launcher carries on and a later
 // worker succeeds.
 func TestAutovacuumVacuumErrorIsLogged(t *testing.T) {
-	rng := simtest.NewRand(3)
-	node := simtest.NewNode(rng, simtest.NewTrace(nil), simtest.DefaultSchedConfig, simtest.DefaultLatency)
+	rng := world.NewRand(3)
+	node := world.NewNode(rng, world.NewTrace(nil), world.DefaultSchedConfig, world.DefaultLatency)
 	failing := false
 	var heapPath string
-	node.Disk.SetFaultHook(func(op simtest.DiskOp) simtest.DiskFault {
-		if failing && op.Kind == simtest.OpRead && op.Path == heapPath {
-			return simtest.DiskFault{Kind: simtest.FaultEIO}
+	node.Disk.SetFaultHook(func(op world.DiskOp) world.DiskFault {
+		if failing && op.Kind == world.OpRead && op.Path == heapPath {
+			return world.DiskFault{Kind: world.FaultEIO}
 		}
-		return simtest.DiskFault{}
+		return world.DiskFault{}
 	}, rng.Fork(9))
 	logs := &avLog{next: node.Env.Log}
 	node.Env.Log = logs
@@ -474,5 +474,5 @@ func TestAutovacuumVacuumErrorIsLogged(t *testing.T) {
 	})
 	st := node.Sim.Run()
 	node.Sim.KillAll()
-	require.Equal(t, simtest.StopAllDone, st.Kind, "%s\n%s", st, st.Stack)
+	require.Equal(t, world.StopAllDone, st.Kind, "%s\n%s", st, st.Stack)
 }

@@ -12,23 +12,23 @@ import (
 	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/pgerr"
 	"github.com/pgdst/pgdst/engine/proc"
-	"github.com/pgdst/pgdst/simtest"
-	"github.com/pgdst/pgdst/simtest/simt"
+	"github.com/pgdst/pgdst/simtest/world"
+	"github.com/pgdst/pgdst/simtest/world/simt"
 )
 
 // simRun runs fn as the first process of a fresh node with the given
 // scheduler and returns why the run stopped and its trace hash. A hang is
 // a StopDeadlock (the socket waits have no timers of their own) or, when
 // some process keeps a timer, a StopTimeLimit.
-func simRun(seed uint64, cfg simtest.SchedConfig, limit time.Duration, fn func(e *env.Env)) (simtest.Stop, uint64) {
-	st, tr, _ := simRunNode(seed, cfg, limit, func(e *env.Env, _ *simtest.Node) { fn(e) })
+func simRun(seed uint64, cfg world.SchedConfig, limit time.Duration, fn func(e *env.Env)) (world.Stop, uint64) {
+	st, tr, _ := simRunNode(seed, cfg, limit, func(e *env.Env, _ *world.Node) { fn(e) })
 	return st, tr
 }
 
 // simRunNode is simRun for a test that needs the node (its network).
-func simRunNode(seed uint64, cfg simtest.SchedConfig, limit time.Duration, fn func(e *env.Env, node *simtest.Node)) (simtest.Stop, uint64, *simtest.Node) {
-	tr := simtest.NewTrace(nil)
-	node := simtest.NewNode(simtest.NewRand(seed), tr, cfg, simtest.DefaultLatency)
+func simRunNode(seed uint64, cfg world.SchedConfig, limit time.Duration, fn func(e *env.Env, node *world.Node)) (world.Stop, uint64, *world.Node) {
+	tr := world.NewTrace(nil)
+	node := world.NewNode(world.NewRand(seed), tr, cfg, world.DefaultLatency)
 	node.Sim.SetTimeLimit(limit)
 	node.Sim.Spawn("test", func() { fn(node.Env, node) })
 	st := node.Sim.Run()
@@ -40,8 +40,8 @@ func simRunNode(seed uint64, cfg simtest.SchedConfig, limit time.Duration, fn fu
 // unless every process finishes within a minute of virtual time.
 func sim(t *testing.T, seed uint64, fn func(e *env.Env)) {
 	t.Helper()
-	st, _ := simRun(seed, simtest.DefaultSchedConfig, time.Minute, fn)
-	if st.Kind != simtest.StopAllDone {
+	st, _ := simRun(seed, world.DefaultSchedConfig, time.Minute, fn)
+	if st.Kind != world.StopAllDone {
 		t.Fatalf("seed %d: %s\n%s", seed, st, st.Stack)
 	}
 }
@@ -79,7 +79,7 @@ func TestConnCallReply(t *testing.T) {
 	sim(t, 1, func(e *env.Env) {
 		l := proc.NewListener(e)
 		l.Listen()
-		all := simtest.NewGroup(e, 2*clients)
+		all := world.NewGroup(e, 2*clients)
 		e.Sched.Spawn("postmaster", func() {
 			for n := 0; n < clients; {
 				c, ok := l.Accept(time.Millisecond)
@@ -125,7 +125,7 @@ func TestConnCopiesBytes(t *testing.T) {
 	sim(t, 10, func(e *env.Env) {
 		l := proc.NewListener(e)
 		l.Listen()
-		g := simtest.NewGroup(e, 1)
+		g := world.NewGroup(e, 1)
 		e.Sched.Spawn("postmaster", func() {
 			c, ok := l.Accept(time.Second)
 			simt.Check(ok, "no connection to accept")
@@ -164,7 +164,7 @@ func TestDialNotListening(t *testing.T) {
 
 		// A Dial queued when the postmaster stops listening is refused too.
 		l.Listen()
-		g := simtest.NewGroup(e, 1)
+		g := world.NewGroup(e, 1)
 		var queuedErr error
 		e.Sched.Spawn("client-1", func() {
 			_, queuedErr = l.Dial()
@@ -300,7 +300,7 @@ func TestClientClose(t *testing.T) {
 	sim(t, 7, func(e *env.Env) {
 		l := proc.NewListener(e)
 		l.Listen()
-		g := simtest.NewGroup(e, 1)
+		g := world.NewGroup(e, 1)
 		served := 0
 		e.Sched.Spawn("postmaster", func() {
 			c, ok := l.Accept(time.Second)
@@ -332,7 +332,7 @@ func TestCallTimeoutAbandons(t *testing.T) {
 	sim(t, 8, func(e *env.Env) {
 		l := proc.NewListener(e)
 		l.Listen()
-		g := simtest.NewGroup(e, 1)
+		g := world.NewGroup(e, 1)
 		finished := false
 		e.Sched.Spawn("postmaster", func() {
 			c, ok := l.Accept(time.Second)
@@ -393,11 +393,11 @@ func TestProtocolViolationsPanic(t *testing.T) {
 // Accept; beyond, Dial is refused at once (57P03, as a refused connection
 // attempt is).
 func TestBacklogBound(t *testing.T) {
-	backlog := simtest.DefaultNetConfig.Backlog
+	backlog := world.DefaultNetConfig.Backlog
 	sim(t, 9, func(e *env.Env) {
 		l := proc.NewListener(e)
 		l.Listen()
-		g := simtest.NewGroup(e, backlog)
+		g := world.NewGroup(e, backlog)
 		refused := 0
 		for i := range backlog {
 			e.Sched.Spawn(fmt.Sprintf("client-%d", i), func() {
@@ -558,15 +558,15 @@ func (w *crashWorld) client(id, calls int) {
 	}
 }
 
-func runCrashWorld(seed uint64, cfg simtest.SchedConfig) (simtest.Stop, uint64, *crashWorld) {
+func runCrashWorld(seed uint64, cfg world.SchedConfig) (world.Stop, uint64, *crashWorld) {
 	const clients, calls = 5, 30
 	var w *crashWorld
-	st, hash, node := simRunNode(seed, cfg, 10*time.Second, func(e *env.Env, _ *simtest.Node) {
+	st, hash, node := simRunNode(seed, cfg, 10*time.Second, func(e *env.Env, _ *world.Node) {
 		w = &crashWorld{e: e, l: proc.NewListener(e), maxLive: 3}
 		w.l.Listen()
 		e.Sched.Spawn("postmaster", w.postmaster)
 		e.Sched.Spawn("killer", w.killer)
-		g := simtest.NewGroup(e, clients)
+		g := world.NewGroup(e, clients)
 		for i := range clients {
 			e.Sched.Spawn(fmt.Sprintf("client-%d", i), func() {
 				w.client(i, calls)
@@ -595,9 +595,9 @@ func TestConnKillSafety(t *testing.T) {
 	}
 	kills, restarts := 0, 0
 	for seed := uint64(1); seed <= seeds; seed++ {
-		cfg := simtest.SchedConfig{SwitchProb: 0.2 + 0.6*float64(seed%4)/3, StepCost: time.Microsecond}
+		cfg := world.SchedConfig{SwitchProb: 0.2 + 0.6*float64(seed%4)/3, StepCost: time.Microsecond}
 		st, _, w := runCrashWorld(seed, cfg)
-		require.Equal(t, simtest.StopAllDone, st.Kind, "seed %d: %s\n%s", seed, st, st.Stack)
+		require.Equal(t, world.StopAllDone, st.Kind, "seed %d: %s\n%s", seed, st, st.Stack)
 		require.Zero(t, w.openConns, "seed %d: every connection is closed at both ends in the end", seed)
 		kills += w.kills
 		restarts += w.restarts
@@ -609,13 +609,13 @@ func TestConnKillSafety(t *testing.T) {
 // TestConnDeterminism: one seed, one history and one trace hash; seeds
 // steer the interleaving.
 func TestConnDeterminism(t *testing.T) {
-	cfg := simtest.SchedConfig{SwitchProb: 0.3, StepCost: time.Microsecond}
+	cfg := world.SchedConfig{SwitchProb: 0.3, StepCost: time.Microsecond}
 	hashes := map[uint64]bool{}
 	for seed := uint64(1); seed <= 8; seed++ {
 		st1, h1, w1 := runCrashWorld(seed, cfg)
 		st2, h2, w2 := runCrashWorld(seed, cfg)
-		require.Equal(t, simtest.StopAllDone, st1.Kind, "seed %d: %s", seed, st1)
-		require.Equal(t, simtest.StopAllDone, st2.Kind, "seed %d: %s", seed, st2)
+		require.Equal(t, world.StopAllDone, st1.Kind, "seed %d: %s", seed, st1)
+		require.Equal(t, world.StopAllDone, st2.Kind, "seed %d: %s", seed, st2)
 		require.Equal(t, w1.log, w2.log, "seed %d: the clients' histories differ", seed)
 		require.Equal(t, h1, h2, "seed %d: trace hashes differ", seed)
 		hashes[h1] = true
@@ -715,7 +715,7 @@ func TestConnRealEnv(t *testing.T) {
 // at once with 08006; a Dial into a partition fails when its connect
 // timeout passes (08001), and the same Dial succeeds once it heals.
 func TestConnAcrossTheNetwork(t *testing.T) {
-	st, _, _ := simRunNode(12, simtest.DefaultSchedConfig, time.Minute, func(e *env.Env, node *simtest.Node) {
+	st, _, _ := simRunNode(12, world.DefaultSchedConfig, time.Minute, func(e *env.Env, node *world.Node) {
 		net, server, clients := node.Net, node.Name, node.Clients
 		l := proc.NewListener(e)
 		simt.Must(l.Listen())
@@ -757,7 +757,7 @@ func TestConnAcrossTheNetwork(t *testing.T) {
 		_, err = c.Call(req)
 		simt.Must(err)
 
-		g := simtest.NewGroup(e, 1)
+		g := world.NewGroup(e, 1)
 		var callErr error
 		e.Sched.Spawn("client", func() {
 			// The backend's reply is 3 ms away when the drop comes.
@@ -771,7 +771,7 @@ func TestConnAcrossTheNetwork(t *testing.T) {
 		simt.Check(served >= 3, "served %d", served)
 		node.Sim.RequestStop("done")
 	})
-	require.Equal(t, simtest.StopRequested, st.Kind, "%s\n%s", st, st.Stack)
+	require.Equal(t, world.StopRequested, st.Kind, "%s\n%s", st, st.Stack)
 }
 
 // TestListenAddressInUse: a second postmaster on the same address cannot
@@ -786,6 +786,6 @@ func TestListenAddressInUse(t *testing.T) {
 		simt.Check(err != nil && strings.Contains(err.Error(), "address already in use"), "second Listen: %v", err)
 		a.Unlisten()
 		simt.Must(b.Listen())
-		simt.Check(b.Addr() == env.Addr{Node: simtest.NodeName, Port: proc.DefaultPort}, "listening at %v", b.Addr())
+		simt.Check(b.Addr() == env.Addr{Node: world.NodeName, Port: proc.DefaultPort}, "listening at %v", b.Addr())
 	})
 }

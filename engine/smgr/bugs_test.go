@@ -9,7 +9,7 @@ import (
 	"github.com/pgdst/pgdst/engine/bugs"
 	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/smgr"
-	"github.com/pgdst/pgdst/simtest"
+	"github.com/pgdst/pgdst/simtest/world"
 )
 
 // TestBugFsyncRetry: a block is rewritten after a checkpoint and the next
@@ -24,15 +24,15 @@ func TestBugFsyncRetry(t *testing.T) {
 		if on {
 			set = set.With(bugs.FsyncRetry)
 		}
-		_, node := simtest.InSim(9, func(e *env.Env) {})
+		_, node := world.InSim(9, func(e *env.Env) {})
 		armed := false
-		node.Disk.SetFaultHook(func(op simtest.DiskOp) simtest.DiskFault {
-			if armed && op.Kind == simtest.OpSync && op.Path == "base/16384" {
+		node.Disk.SetFaultHook(func(op world.DiskOp) world.DiskFault {
+			if armed && op.Kind == world.OpSync && op.Path == "base/16384" {
 				armed = false
-				return simtest.DiskFault{Kind: simtest.FaultSyncEIO}
+				return world.DiskFault{Kind: world.FaultSyncEIO}
 			}
-			return simtest.DiskFault{}
-		}, simtest.NewRand(9))
+			return world.DiskFault{}
+		}, world.NewRand(9))
 		var pendingAfterFail, pendingAfterRetry []smgr.SegTag
 		var readBack []byte
 		var fsyncs uint64
@@ -52,18 +52,18 @@ func TestBugFsyncRetry(t *testing.T) {
 			ok(s.Read(rel, smgr.MainForkNum, 0, readBack))
 		})
 		if !on {
-			require.Equal(t, simtest.StopPanic, st.Kind, "%s", st)
+			require.Equal(t, world.StopPanic, st.Kind, "%s", st)
 			pe, isPanic := st.Value.(*env.PanicError)
 			require.True(t, isPanic, "panic value %T %v", st.Value, st.Value)
 			require.Contains(t, pe.Msg, "could not fsync")
 			continue
 		}
-		require.Equal(t, simtest.StopAllDone, st.Kind, "%s\n%s", st, st.Stack)
+		require.Equal(t, world.StopAllDone, st.Kind, "%s\n%s", st, st.Stack)
 		require.Equal(t, []smgr.SegTag{{Rel: rel}}, pendingAfterFail, "the failed segment stays pending")
 		require.Empty(t, pendingAfterRetry, "the retry succeeds")
 		require.Equal(t, uint64(2), fsyncs, "two fsyncs succeeded, the failed one is not counted")
 		require.True(t, bytes.Equal(block(rel, 0, 1), readBack), "the rewrite was dropped with the failed fsync")
-		node.Disk.Crash(simtest.NewRand(9), simtest.CrashDropAll)
+		node.Disk.Crash(world.NewRand(9), world.CrashDropAll)
 		require.Equal(t, block(rel, 0, 1), node.Disk.Snapshot()["base/16384"], "after a power loss too")
 	}
 }

@@ -9,11 +9,11 @@ import (
 
 	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/smgr"
-	"github.com/pgdst/pgdst/simtest"
-	"github.com/pgdst/pgdst/simtest/simt"
+	"github.com/pgdst/pgdst/simtest/world"
+	"github.com/pgdst/pgdst/simtest/world/simt"
 )
 
-// The process-side test helpers every engine package shares (simtest/simt).
+// The process-side test helpers every engine package shares (simtest/world/simt).
 var (
 	ok     = simt.Must
 	check  = simt.Check
@@ -222,7 +222,7 @@ func TestSyncAllDurability(t *testing.T) {
 		require.Equal(t, []smgr.SegTag{
 			{Rel: rel, Segno: 0}, {Rel: rel, Segno: 1}, {Rel: rel, Segno: 2}, {Rel: rel + 1},
 		}, pending, "pending syncs are sorted")
-		node.Disk.Crash(simtest.NewRand(seed), simtest.CrashDropAll)
+		node.Disk.Crash(world.NewRand(seed), world.CrashDropAll)
 		reboot(t, node, func(e *env.Env) {
 			s := newSMgr(e, smgr.Config{SegBlocks: 4})
 			n, err := s.NBlocks(rel, smgr.MainForkNum)
@@ -259,7 +259,7 @@ func TestUnlink(t *testing.T) {
 		s.SyncAll()
 		ok(s.Create(rel, smgr.MainForkNum, false)) // the number can be reused
 	})
-	node.Disk.Crash(simtest.NewRand(5), simtest.CrashDropAll)
+	node.Disk.Crash(world.NewRand(5), world.CrashDropAll)
 	files := node.Disk.Snapshot()
 	require.Empty(t, files["base/16384"]) // recreated, empty... or absent
 	require.NotContains(t, files, "base/16384.1")
@@ -269,9 +269,9 @@ func TestUnlink(t *testing.T) {
 // TestFsyncFailurePanics: a failed fsync must be a PANIC, never an error
 // that a caller could retry (fsyncgate).
 func TestFsyncFailurePanics(t *testing.T) {
-	for _, kind := range []simtest.DiskOpKind{simtest.OpSync, simtest.OpSyncDir} {
-		_, node := simtest.InSim(6, func(e *env.Env) {})
-		node.Disk.SetHook(func(op simtest.DiskOp) error {
+	for _, kind := range []world.DiskOpKind{world.OpSync, world.OpSyncDir} {
+		_, node := world.InSim(6, func(e *env.Env) {})
+		node.Disk.SetHook(func(op world.DiskOp) error {
 			if op.Kind == kind {
 				return env.EIO
 			}
@@ -283,7 +283,7 @@ func TestFsyncFailurePanics(t *testing.T) {
 			ok(s.Extend(rel, smgr.MainForkNum, 0, block(rel, 0, 1)))
 			s.SyncAll()
 		})
-		require.Equal(t, simtest.StopPanic, st.Kind, "%s: %s", kind, st)
+		require.Equal(t, world.StopPanic, st.Kind, "%s: %s", kind, st)
 		pe, isPanic := st.Value.(*env.PanicError)
 		require.True(t, isPanic, "%s: panic value %T %v", kind, st.Value, st.Value)
 		require.Contains(t, pe.Msg, "could not fsync")
@@ -304,7 +304,7 @@ func TestFullQueueWriterFsyncs(t *testing.T) {
 		check(len(s.PendingSyncs()) == 2, "pending %d", len(s.PendingSyncs()))
 		s.SyncAll()
 	})
-	node.Disk.Crash(simtest.NewRand(7), simtest.CrashDropAll)
+	node.Disk.Crash(world.NewRand(7), world.CrashDropAll)
 	files := node.Disk.Snapshot()
 	for i, p := range []string{"base/16384", "base/16384.1", "base/16384.2", "base/16384.3"} {
 		require.Equal(t, block(rel, smgr.BlockNumber(i), 1), files[p], p)

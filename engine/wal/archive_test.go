@@ -11,8 +11,8 @@ import (
 
 	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/wal"
-	"github.com/pgdst/pgdst/simtest"
-	"github.com/pgdst/pgdst/simtest/simt"
+	"github.com/pgdst/pgdst/simtest/world"
+	"github.com/pgdst/pgdst/simtest/world/simt"
 )
 
 var archCfg = wal.Config{SegmentSize: wal.SegmentSizeMin, ArchiveMode: true}
@@ -258,8 +258,8 @@ func TestArchiveStatusHelpers(t *testing.T) {
 // had been marked done.
 func TestArchiveStatusAcrossCrashes(t *testing.T) {
 	for seed := uint64(1); seed <= 40; seed++ {
-		rng := simtest.NewRand(seed)
-		node := simtest.NewNode(rng, simtest.NewTrace(nil), simtest.DefaultSchedConfig, simtest.DefaultLatency)
+		rng := world.NewRand(seed)
+		node := world.NewNode(rng, world.NewTrace(nil), world.DefaultSchedConfig, world.DefaultLatency)
 		if seed%4 == 0 {
 			node.Disk.SetNonAtomicRename(true)
 		}
@@ -268,7 +268,7 @@ func TestArchiveStatusAcrossCrashes(t *testing.T) {
 		st := node.Reboot(func(e *env.Env) {
 			simt.Must(wal.Create(e, archCfg))
 		})
-		require.Equal(t, simtest.StopAllDone, st.Kind, "%s\n%s", st, st.Stack)
+		require.Equal(t, world.StopAllDone, st.Kind, "%s\n%s", st, st.Stack)
 		for cycle := 0; cycle < 4; cycle++ {
 			node.Sim.SetStepLimit(node.Sim.Steps() + 200 + uint64(rng.Intn(3000)))
 			st := node.Reboot(func(e *env.Env) {
@@ -295,12 +295,12 @@ func TestArchiveStatusAcrossCrashes(t *testing.T) {
 					}
 				}
 			})
-			require.Contains(t, []simtest.StopKind{simtest.StopStepLimit, simtest.StopAllDone}, st.Kind, "seed %d: %s\n%s", seed, st, st.Stack)
+			require.Contains(t, []world.StopKind{world.StopStepLimit, world.StopAllDone}, st.Kind, "seed %d: %s\n%s", seed, st, st.Stack)
 			node.Sim.SetStepLimit(0)
-			node.Disk.Crash(rng, simtest.CrashMode(rng.Intn(3)))
+			node.Disk.Crash(rng, world.CrashMode(rng.Intn(3)))
 
 			st = node.Reboot(func(e *env.Env) { simt.Must(simt.RecoverWAL(e, archCfg).Close()) })
-			require.Equal(t, simtest.StopAllDone, st.Kind, "seed %d: %s\n%s", seed, st, st.Stack)
+			require.Equal(t, world.StopAllDone, st.Kind, "seed %d: %s\n%s", seed, st, st.Stack)
 			durable := node.Disk.DurableSnapshot()
 			require.Equal(t, node.Disk.Snapshot(), durable, "seed %d: recovery left undurable state", seed)
 			segs := simt.WALSegments(archCfg, durable)

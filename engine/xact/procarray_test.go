@@ -8,14 +8,14 @@ import (
 
 	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/xact"
-	"github.com/pgdst/pgdst/simtest"
+	"github.com/pgdst/pgdst/simtest/world"
 )
 
 // inSim runs fn inside the simulator and fails the test if it does not
 // finish cleanly.
 func inSim(t require.TestingT, fn func(e *env.Env)) {
-	st, _ := simtest.InSim(1, fn)
-	require.Equal(t, simtest.StopAllDone, st.Kind, "%s\n%s", st, st.Stack)
+	st, _ := world.InSim(1, fn)
+	require.Equal(t, world.StopAllDone, st.Kind, "%s\n%s", st, st.Stack)
 }
 
 func TestSnapshotBasics(t *testing.T) {

@@ -12,7 +12,7 @@ import (
 	"github.com/pgdst/pgdst/engine/lmgr"
 	"github.com/pgdst/pgdst/engine/wal"
 	"github.com/pgdst/pgdst/engine/xact"
-	"github.com/pgdst/pgdst/simtest"
+	"github.com/pgdst/pgdst/simtest/world"
 )
 
 var walCfg = wal.Config{SegmentSize: wal.SegmentSizeMin}
@@ -26,10 +26,10 @@ type outcome struct {
 // runWorkload boots a fresh cluster, runs backends that commit or abort,
 // and returns after a crash at step crashAt (0: run to the end). The
 // node's disk survives for recovery.
-func runWorkload(t *testing.T, seed uint64, sync bool, crashAt uint64) (*simtest.Node, []*outcome) {
+func runWorkload(t *testing.T, seed uint64, sync bool, crashAt uint64) (*world.Node, []*outcome) {
 	var outs []*outcome
-	rng := simtest.NewRand(seed)
-	node := simtest.NewNode(rng, simtest.NewTrace(nil), simtest.DefaultSchedConfig, simtest.DefaultLatency)
+	rng := world.NewRand(seed)
+	node := world.NewNode(rng, world.NewTrace(nil), world.DefaultSchedConfig, world.DefaultLatency)
 	node.Sim.Spawn("initdb", func() {
 		e := node.Env
 		if err := wal.Create(e, walCfg); err != nil {
@@ -39,7 +39,7 @@ func runWorkload(t *testing.T, seed uint64, sync bool, crashAt uint64) (*simtest
 			panic(err)
 		}
 	})
-	require.Equal(t, simtest.StopAllDone, node.Sim.Run().Kind)
+	require.Equal(t, world.StopAllDone, node.Sim.Run().Kind)
 	node.Sim.Spawn("postmaster", func() {
 		e := node.Env
 		w, err := wal.Open(e, walCfg, wal.FirstLSN, wal.InvalidLSN)
@@ -99,7 +99,7 @@ func runWorkload(t *testing.T, seed uint64, sync bool, crashAt uint64) (*simtest
 	})
 	node.Sim.SetStepLimit(crashAt)
 	st := node.Sim.Run()
-	require.Contains(t, []simtest.StopKind{simtest.StopStepLimit, simtest.StopDeadlock}, st.Kind, "%s\n%s", st, st.Stack)
+	require.Contains(t, []world.StopKind{world.StopStepLimit, world.StopDeadlock}, st.Kind, "%s\n%s", st, st.Stack)
 	node.Sim.KillAll()
 	node.Sim.SetStepLimit(0)
 	return node, outs
@@ -107,7 +107,7 @@ func runWorkload(t *testing.T, seed uint64, sync bool, crashAt uint64) (*simtest
 
 // recoverClog replays the whole WAL into the clog, as the startup process
 // would, and returns each xid's recovered status.
-func recoverClog(t *testing.T, node *simtest.Node) map[xact.XID]clog.Status {
+func recoverClog(t *testing.T, node *world.Node) map[xact.XID]clog.Status {
 	got := map[xact.XID]clog.Status{}
 	st := node.Reboot(func(e *env.Env) {
 		c, err := clog.Open(e, nil, clog.Config{Buffers: 4, InRecovery: true})
@@ -140,16 +140,16 @@ func recoverClog(t *testing.T, node *simtest.Node) map[xact.XID]clog.Status {
 			got[xact.XID(x)] = s
 		}
 	})
-	require.Equal(t, simtest.StopAllDone, st.Kind, "%s\n%s", st, st.Stack)
+	require.Equal(t, world.StopAllDone, st.Kind, "%s\n%s", st, st.Stack)
 	return got
 }
 
 func TestCommitSurvivesPowerLoss(t *testing.T) {
 	for seed := uint64(1); seed <= 40; seed++ {
-		for _, mode := range []simtest.CrashMode{simtest.CrashDropAll, simtest.CrashTorn} {
+		for _, mode := range []world.CrashMode{world.CrashDropAll, world.CrashTorn} {
 			crashAt := 200 + seed*97%3000
 			node, outs := runWorkload(t, seed, true, crashAt)
-			node.Disk.Crash(simtest.NewRand(seed), mode)
+			node.Disk.Crash(world.NewRand(seed), mode)
 			got := recoverClog(t, node)
 			for _, o := range outs {
 				switch {
@@ -170,7 +170,7 @@ func TestAsyncCommitLosesOnlyASuffix(t *testing.T) {
 	lostSome := false
 	for seed := uint64(1); seed <= 40; seed++ {
 		node, outs := runWorkload(t, seed, false, 300+seed*89%3000)
-		node.Disk.Crash(simtest.NewRand(seed), simtest.CrashDropAll)
+		node.Disk.Crash(world.NewRand(seed), world.CrashDropAll)
 		got := recoverClog(t, node)
 		// Commit records are inserted in xid order only per backend, so
 		// judge by WAL order instead: a surviving commit implies all

@@ -17,6 +17,7 @@ import (
 	"github.com/pgdst/pgdst/harness/repro"
 	lin "github.com/pgdst/pgdst/linearizability"
 	"github.com/pgdst/pgdst/simtest"
+	"github.com/pgdst/pgdst/simtest/world"
 )
 
 // A campaign's results as data: `campaign --json` and `--artifacts` write
@@ -302,7 +303,7 @@ func WriteArtifacts(dir, name string, cfg simtest.Config, res *simtest.Result, c
 	}
 	w := bufio.NewWriterSize(f, 256<<10)
 	ew := bufio.NewWriterSize(ef, 256<<10)
-	events := simtest.NewEventWriter(ew)
+	events := world.NewEventWriter(ew)
 	cfg.TraceOut, cfg.Events = w, events
 	again := simtest.Run(cfg)
 	err = errors.Join(w.Flush(), f.Close(), events.Err(), ew.Flush(), ef.Close())

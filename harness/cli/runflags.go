@@ -13,6 +13,7 @@ import (
 	"github.com/pgdst/pgdst/engine/bugs"
 	"github.com/pgdst/pgdst/fault"
 	"github.com/pgdst/pgdst/simtest"
+	"github.com/pgdst/pgdst/simtest/world"
 )
 
 // RunFlag describes one flag of the run configuration, everything about
@@ -517,7 +518,7 @@ var crashModes = []string{"drop-all", "random-subset", "torn"}
 // checkCrashMode takes the spellings simtest.ParseCrashMode reads (drop,
 // subset), with a message of its own: simtest's carries its package name.
 func checkCrashMode(v string) error {
-	if _, err := simtest.ParseCrashMode(v); err != nil {
+	if _, err := world.ParseCrashMode(v); err != nil {
 		return fmt.Errorf("want %s", orList(crashModes))
 	}
 	return nil

@@ -27,6 +27,7 @@ import (
 	"github.com/pgdst/pgdst/harness/cli"
 	"github.com/pgdst/pgdst/harness/repro"
 	"github.com/pgdst/pgdst/simtest"
+	"github.com/pgdst/pgdst/simtest/world"
 )
 
 // DefaultEvents is how many I/O marks a lane draws unless --max-events
@@ -130,7 +131,7 @@ func writeReport(dst, dir, name, reproPath string, r *repro.File, maxEvents int)
 	tracePath := filepath.Join(dir, name+".trace.txt")
 	eventsPath := filepath.Join(dir, name+".events.jsonl")
 	if f, err := os.Open(eventsPath); err == nil {
-		err = simtest.ReadEvents(f, m.add)
+		err = world.ReadEvents(f, m.add)
 		f.Close()
 		if err != nil {
 			return "", fmt.Errorf("%s: %w", eventsPath, err)
@@ -284,7 +285,7 @@ func (m *traceModel) finish() {
 // remember keeps e's readable line (simtest.FormatEvent: rendered from
 // the event, for the reader) in the ring of the last events.
 func (m *traceModel) remember(e *env.Event) {
-	s := simtest.FormatEvent(e)
+	s := world.FormatEvent(e)
 	if len(m.tail) < crashTailLines {
 		m.tail = append(m.tail, s)
 		return
@@ -394,7 +395,7 @@ func (m *traceModel) add(e env.Event) {
 	m.events++
 	t, pid := e.Time.Microseconds(), e.Pid
 	m.tmax = max(m.tmax, t)
-	if !simtest.Recorded(e.Kind) {
+	if !world.Recorded(e.Kind) {
 		return // the scheduler's bookkeeping: not drawn, and too many to keep as context
 	}
 	m.remember(&e)

@@ -1,4 +1,4 @@
-package simtest
+package world
 
 import (
 	"bufio"
@@ -124,12 +124,12 @@ func (s *Sim) event(p *proc, e *env.Event) {
 	} else {
 		e.Role = env.RoleOther
 	}
-	s.trace.emit(e)
+	s.trace.Emit(e)
 }
 
-// harnessEvent is an event of the harness's own (pid 0): a crash, a fault
+// HarnessEvent is an event of the harness's own (pid 0): a crash, a fault
 // applied, a note for the reader.
-func (s *Sim) harnessEvent(e env.Event) { s.event(nil, &e) }
+func (s *Sim) HarnessEvent(e env.Event) { s.event(nil, &e) }
 
 // Observe is env.Observer: the engine's semantic events, stamped with the
 // node and the running process.

@@ -1,4 +1,4 @@
-package simtest
+package world
 
 // The simulated network's faults, and the links they act on.
 //

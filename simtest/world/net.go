@@ -1,4 +1,4 @@
-package simtest
+package world
 
 // The simulated network: env.Net for every node of a run, on one
 // deterministic network (SimNet). A connection is two pipes, one per

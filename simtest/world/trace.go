@@ -1,4 +1,4 @@
-package simtest
+package world
 
 import (
 	"bufio"
@@ -43,6 +43,17 @@ func newTrace(w io.Writer) *Trace {
 		t.slow = true
 	}
 	return t
+}
+
+// Readable says the trace writes a readable trace or hands events to a
+// sink (the slow path).
+func (t *Trace) Readable() bool { return t.slow }
+
+// Fresh is a new trace hash, from the start, that writes to t's readable
+// output and hands events to t's sink: a readable trace re-runs an initdb
+// image's build into it, with the build's own hash.
+func (t *Trace) Fresh() *Trace {
+	return &Trace{h: fnvOffset, out: t.out, sink: t.sink, slow: t.slow}
 }
 
 // SetSink makes the trace hand every event to sink as it is hashed.
@@ -112,8 +123,8 @@ func eventDigest(e *env.Event) uint64 {
 	return mix(h, nh)
 }
 
-// emit hashes one event whose Time and Pid (and Role, Node) are stamped.
-func (t *Trace) emit(e *env.Event) { t.emitD(eventDigest(e), e) }
+// Emit hashes one event whose Time and Pid (and Role, Node) are stamped.
+func (t *Trace) Emit(e *env.Event) { t.emitD(eventDigest(e), e) }
 
 // emitD is emit with the event's digest (eventDigest) known.
 func (t *Trace) emitD(d uint64, e *env.Event) {
@@ -152,7 +163,8 @@ func (t *Trace) Events() uint64 { return t.n }
 // HashString is the 16-hex-digit form printed on every run's last line.
 func (t *Trace) HashString() string { return fmt.Sprintf("%016x", t.h) }
 
-func (t *Trace) flush() error {
+// Flush writes out what the readable trace has buffered.
+func (t *Trace) Flush() error {
 	if t.out != nil {
 		return t.out.Flush()
 	}

@@ -1,4 +1,4 @@
-package simtest
+package world
 
 // The fault plan's runner: it shows a fault.Plan every scheduler step,
 // injection point, disk operation and timer of a run, and carries out what
@@ -42,8 +42,11 @@ import (
 // maxFaultLog bounds the applied-fault log a Result keeps.
 const maxFaultLog = 32
 
-// planRunner runs one plan on one node.
-type planRunner struct {
+// PlanRunner runs one plan on one node (NewPlanRunner, Install). The
+// harness reads what happened from its exported fields after the run and
+// clears Stopped to let the plan go on after a crash-restart; only the
+// runner writes them otherwise.
+type PlanRunner struct {
 	node *Node
 	plan fault.Plan
 	st   *fault.State
@@ -51,32 +54,32 @@ type planRunner struct {
 
 	diskRng *Rand // the disk's draws for torn sectors and flipped bits
 
-	// hits counts injection-point hits since the plan was installed, so
+	// Hits counts injection-point hits since the plan was installed, so
 	// that point=P#K means the K-th hit of the phase the plan runs in.
-	hits map[string]uint64
-	// roles says, per injection point, which roles reached it while the
+	Hits map[string]uint64
+	// Roles says, per injection point, which roles reached it while the
 	// plan was installed: where a plan can aim a role at a point.
-	roles map[string]env.RoleSet
+	Roles map[string]env.RoleSet
 	// pending is, per process id, the disk fault decided in the
 	// (yielding) disk hook for the operation that process is doing,
 	// applied by the (non-yielding) fault hook.
 	pending map[int]DiskFault
 
 	// What happened.
-	stopAction fault.Action // the crash or kill that stopped the run
-	stopped    bool
-	applied    []string // first maxFaultLog faults applied, readable
-	nApplied   int
+	StopAction fault.Action   // the crash or kill that stopped the run
+	Stopped    bool           // a crash or kill stopped the run (StopAction)
+	Described  []string       // first maxFaultLog faults applied, readable
+	NApplied   int            // faults applied
 	kills      int            // server processes killed (each a crash-restart)
-	stalls     int            // pauses, latencies and clock skews applied
-	crashedAt  []string       // the injection points crashes fired at, in order
+	Stalls     int            // pauses, latencies and clock skews applied
+	CrashedAt  []string       // the injection points crashes fired at, in order
 	destroyed  map[string]int // destructive faults applied, by "kind on class"
 	ev         fault.Event
 
-	// fires counts, per fault of the plan, how often it was carried out;
-	// log holds the first maxFaultLog as typed records.
-	fires []int
-	log   []fault.Applied
+	// Fires counts, per fault of the plan, how often it was carried out;
+	// Log holds the first maxFaultLog as typed records.
+	Fires []int
+	Log   []fault.Applied
 
 	// fired collects what one Eval fired; the actions run after Eval
 	// returns, because a pause blocks and other processes then evaluate
@@ -91,17 +94,17 @@ type firedFault struct {
 
 // eval evaluates the plan on ev and returns what fired, in plan order. The
 // result is valid until the next eval.
-func (r *planRunner) eval(ev *fault.Event) []firedFault {
+func (r *PlanRunner) eval(ev *fault.Event) []firedFault {
 	r.fired = r.fired[:0]
 	r.st.Eval(ev, r.collect)
 	return r.fired
 }
 
-func (r *planRunner) collect(i int, a fault.Action) { r.fired = append(r.fired, firedFault{i, a}) }
+func (r *PlanRunner) collect(i int, a fault.Action) { r.fired = append(r.fired, firedFault{i, a}) }
 
 // actAll carries out the process and node actions of fired, on a copy of
 // the event (a pause lets other processes reuse the runner's buffers).
-func (r *planRunner) actAll(fired []firedFault, ev *fault.Event) {
+func (r *PlanRunner) actAll(fired []firedFault, ev *fault.Event) {
 	if len(fired) == 0 {
 		return
 	}
@@ -112,11 +115,11 @@ func (r *planRunner) actAll(fired []firedFault, ev *fault.Event) {
 	}
 }
 
-// newPlanRunner makes plan's runner for node (install starts it). Kill and
+// NewPlanRunner makes plan's runner for node (Install starts it). Kill and
 // pause with a target get
 // the target folded into their trigger, so that they fire on the target's
 // own events (and nth= counts only those).
-func newPlanRunner(node *Node, plan fault.Plan, rng *Rand) *planRunner {
+func NewPlanRunner(node *Node, plan fault.Plan, rng *Rand) *PlanRunner {
 	eval := fault.Plan{Faults: make([]fault.Fault, len(plan.Faults))}
 	for i, f := range plan.Faults {
 		g := f
@@ -139,30 +142,30 @@ func newPlanRunner(node *Node, plan fault.Plan, rng *Rand) *planRunner {
 		}
 		eval.Faults[i] = g
 	}
-	r := &planRunner{
+	r := &PlanRunner{
 		node:      node,
 		plan:      plan,
 		st:        fault.NewState(eval, rng.Fork(1)),
 		rng:       rng.Fork(2),
 		pending:   map[int]DiskFault{},
-		hits:      map[string]uint64{},
-		roles:     map[string]env.RoleSet{},
+		Hits:      map[string]uint64{},
+		Roles:     map[string]env.RoleSet{},
 		destroyed: map[string]int{},
 		diskRng:   rng.Fork(3),
-		fires:     make([]int, len(plan.Faults)),
+		Fires:     make([]int, len(plan.Faults)),
 	}
 	return r
 }
 
-// install starts the plan: from now on it sees every event.
-func (r *planRunner) install() {
+// Install starts the plan: from now on it sees every event.
+func (r *PlanRunner) Install() {
 	r.node.Sim.faults = r
 	r.node.faults = r
 	r.node.Disk.SetFaultHook(r.diskFault, r.diskRng)
 }
 
-// destructive lists the destructive faults applied, sorted, with counts.
-func (r *planRunner) destructive() []string {
+// Destructive lists the destructive faults applied, sorted, with counts.
+func (r *PlanRunner) Destructive() []string {
 	out := make([]string, 0, len(r.destroyed))
 	for k, n := range r.destroyed {
 		out = append(out, fmt.Sprintf("%dx %s", n, k))
@@ -171,22 +174,15 @@ func (r *planRunner) destructive() []string {
 	return out
 }
 
-// uninstall detaches the runner (the checks run fault-free).
-func (r *planRunner) uninstall() {
+// Uninstall detaches the runner (the checks run fault-free).
+func (r *PlanRunner) Uninstall() {
 	r.node.Sim.faults = nil
 	r.node.faults = nil
 	r.node.Disk.SetFaultHook(nil, nil)
 }
 
 // fileClass is what the file at path holds (Node.fileClass).
-func (r *planRunner) fileClass(path string) fault.FileClass { return r.node.fileClass(path) }
-
-// archiveDir and controlPath are where the runs keep the archive
-// (resolveDB's archive_command target) and the control file.
-const (
-	archiveDir  = "archive"
-	controlPath = "global/pg_control"
-)
+func (r *PlanRunner) fileClass(path string) fault.FileClass { return r.node.fileClass(path) }
 
 var diskOpToFault = [diskOpKinds]fault.OpKind{
 	OpOpen: fault.OpOpen, OpRead: fault.OpRead, OpWrite: fault.OpWrite, OpSync: fault.OpSync,
@@ -195,7 +191,7 @@ var diskOpToFault = [diskOpKinds]fault.OpKind{
 }
 
 // event fills the reusable event with what every kind has.
-func (r *planRunner) event(kind fault.EventKind) *fault.Event {
+func (r *PlanRunner) event(kind fault.EventKind) *fault.Event {
 	s := r.node.Sim
 	r.ev = fault.Event{Kind: kind, Time: s.now, Step: s.steps}
 	if p := s.cur; p != nil {
@@ -205,10 +201,10 @@ func (r *planRunner) event(kind fault.EventKind) *fault.Event {
 	return &r.ev
 }
 
-func (r *planRunner) note(i int, a fault.Action, ev *fault.Event) {
-	r.nApplied++
-	r.fires[i]++
-	if len(r.log) < maxFaultLog {
+func (r *PlanRunner) note(i int, a fault.Action, ev *fault.Event) {
+	r.NApplied++
+	r.Fires[i]++
+	if len(r.Log) < maxFaultLog {
 		rec := fault.Applied{Fault: i, Action: a.Kind, Event: ev.Kind, Time: ev.Time, Proc: ev.Proc, Role: ev.Role}
 		switch ev.Kind {
 		case fault.EventPoint:
@@ -216,7 +212,7 @@ func (r *planRunner) note(i int, a fault.Action, ev *fault.Event) {
 		case fault.EventDisk:
 			rec.File = ev.File
 		}
-		r.log = append(r.log, rec)
+		r.Log = append(r.Log, rec)
 	}
 	what := fmt.Sprintf("%v %s: fault %d (%s) on %s", r.node.Sim.now, ev.Proc, i+1, a, describeEvent(ev))
 	// The fault applied, in the process it fired in (its target): its
@@ -228,14 +224,14 @@ func (r *planRunner) note(i int, a fault.Action, ev *fault.Event) {
 		fe.Class = ev.File
 	}
 	s.event(s.cur, &fe)
-	if len(r.applied) < maxFaultLog {
-		r.applied = append(r.applied, what)
+	if len(r.Described) < maxFaultLog {
+		r.Described = append(r.Described, what)
 	}
 	switch a.Kind {
 	case fault.ActTornWrite, fault.ActLostWrite, fault.ActMisdirectedWrite, fault.ActBitFlip:
 		r.destroyed[fmt.Sprintf("%s on %s", a.Kind, ev.File)]++
 	case fault.ActPause, fault.ActLatency, fault.ActClockSkew:
-		r.stalls++
+		r.Stalls++
 	}
 }
 
@@ -253,15 +249,15 @@ func describeEvent(ev *fault.Event) string {
 
 // act carries out a process or node action. A crash or kill stops the run:
 // the calling process is parked and only KillAll unwinds it.
-func (r *planRunner) act(i int, a fault.Action, ev *fault.Event) {
+func (r *PlanRunner) act(i int, a fault.Action, ev *fault.Event) {
 	switch a.Kind {
 	case fault.ActKill:
 		s := r.node.Sim
 		cur := s.cur
 		switch {
-		case cur == nil || r.stopped || cur.role == env.RoleClient:
+		case cur == nil || r.Stopped || cur.role == env.RoleClient:
 			// Clients are not server processes; nothing to kill.
-		case r.node.postmaster && cur.role != env.RolePostmaster:
+		case r.node.Postmaster && cur.role != env.RolePostmaster:
 			// SIGKILL of one server process: its parent, the
 			// postmaster, reaps it and crash-restarts.
 			r.note(i, a, ev)
@@ -271,17 +267,17 @@ func (r *planRunner) act(i int, a fault.Action, ev *fault.Event) {
 			// No postmaster to restart it (or the postmaster itself):
 			// the harness crash-restarts the node.
 			r.note(i, a, ev)
-			r.stopped, r.stopAction = true, a
+			r.Stopped, r.StopAction = true, a
 			s.stopForFault(fmt.Sprintf("fault %d: %s on %s", i+1, a, describeEvent(ev)))
 		}
 	case fault.ActCrash:
-		if r.stopped {
+		if r.Stopped {
 			return
 		}
 		r.note(i, a, ev)
-		r.stopped, r.stopAction = true, a
+		r.Stopped, r.StopAction = true, a
 		if ev.Kind == fault.EventPoint {
-			r.crashedAt = append(r.crashedAt, ev.Point)
+			r.CrashedAt = append(r.CrashedAt, ev.Point)
 		}
 		r.node.Sim.stopForFault(fmt.Sprintf("fault %d: %s on %s", i+1, a, describeEvent(ev)))
 	case fault.ActPause:
@@ -291,7 +287,7 @@ func (r *planRunner) act(i int, a fault.Action, ev *fault.Event) {
 }
 
 // step is the faultHooks step hook.
-func (r *planRunner) step() {
+func (r *PlanRunner) step() {
 	if len(r.plan.Faults) == 0 {
 		return // nothing can fire: skip building the event
 	}
@@ -300,21 +296,21 @@ func (r *planRunner) step() {
 }
 
 // point is the faultHooks injection-point hook.
-func (r *planRunner) point(name string, _ uint64) {
-	r.hits[name]++
+func (r *PlanRunner) point(name string, _ uint64) {
+	r.Hits[name]++
 	if p := r.node.Sim.cur; p != nil {
-		r.roles[name] = r.roles[name].Add(p.role)
+		r.Roles[name] = r.Roles[name].Add(p.role)
 	}
 	if len(r.plan.Faults) == 0 {
 		return
 	}
 	ev := r.event(fault.EventPoint)
-	ev.Point, ev.Hit = name, r.hits[name]
+	ev.Point, ev.Hit = name, r.Hits[name]
 	r.actAll(r.eval(ev), ev)
 }
 
 // timer is the faultHooks timer hook: clock skew.
-func (r *planRunner) timer(d time.Duration) time.Duration {
+func (r *PlanRunner) timer(d time.Duration) time.Duration {
 	if len(r.plan.Faults) == 0 {
 		return d
 	}
@@ -333,7 +329,7 @@ func (r *planRunner) timer(d time.Duration) time.Duration {
 // disk is called by the node's disk hook for every operation, in the
 // process doing it, after its latency: it may add latency, pause, crash,
 // or decide a disk fault for diskFault to apply.
-func (r *planRunner) disk(op DiskOp) {
+func (r *PlanRunner) disk(op DiskOp) {
 	s := r.node.Sim
 	p := s.cur
 	if p == nil || len(r.plan.Faults) == 0 {
@@ -387,7 +383,7 @@ func (r *planRunner) disk(op DiskOp) {
 
 // diskFault is the disk's fault hook: the fault decided for this process's
 // current operation, if any.
-func (r *planRunner) diskFault(op DiskOp) DiskFault {
+func (r *PlanRunner) diskFault(op DiskOp) DiskFault {
 	p := r.node.Sim.cur
 	if p == nil {
 		return DiskFault{}

@@ -1,4 +1,4 @@
-package simtest
+package world
 
 // Disk faults: what the simulated disk does when the fault hook tells it to
 // misbehave on one operation. The fault plan (package fault) decides when;
@@ -275,4 +275,21 @@ func (d *SimDisk) DurableAt(path string, off int64, n int) []byte {
 		return nil
 	}
 	return node.dur[off:min(off+int64(n), int64(len(node.dur)))]
+}
+
+// Contents returns what a read of the file currently named path returns
+// (the page cache) and what is durable of it, without copying: a checker
+// reads them and must neither keep nor change them. ok is false if there
+// is no such file. It splits the path into its own slice, as the disk's
+// scratch slices may be in use by the operation a checker is watching.
+func (d *SimDisk) Contents(path string) (cur, dur []byte, ok bool) {
+	comps, err := diskAppendPath(nil, path)
+	if err != nil {
+		return nil, nil, false
+	}
+	_, _, node, err := d.lookup(comps)
+	if err != nil || node == nil || node.isDir {
+		return nil, nil, false
+	}
+	return node.cur, node.dur, true
 }

@@ -1,4 +1,4 @@
-package simtest
+package world
 
 import (
 	"github.com/pgdst/pgdst/engine/env"
@@ -8,8 +8,8 @@ import (
 // given seed and returns why the simulation stopped, and the node (its disk
 // survives for inspection or a Crash). Engine package tests use it to
 // exercise their code under the deterministic scheduler; fn may spawn more
-// processes through e.Sched. Test packages that import simtest must be
-// external (package foo_test) once simtest imports them.
+// processes through e.Sched. The world imports no engine package, so an
+// engine package's internal tests may use it too.
 func InSim(seed uint64, fn func(e *env.Env)) (Stop, *Node) {
 	node := NewNode(NewRand(seed), newTrace(nil), DefaultSchedConfig, DefaultLatency)
 	node.Sim.Spawn("test", func() { fn(node.Env) })

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/pgdst/pgdst/engine/env"
-	"github.com/pgdst/pgdst/simtest"
+	"github.com/pgdst/pgdst/simtest/world"
 )
 
 // Must panics if err is not nil.
@@ -30,10 +30,10 @@ func Check(cond bool, format string, args ...any) {
 // Sim runs fn as the first process of a fresh node and fails the test
 // unless every process finishes cleanly. The node's disk survives for a
 // crash and a Reboot.
-func Sim(t testing.TB, seed uint64, fn func(e *env.Env)) *simtest.Node {
+func Sim(t testing.TB, seed uint64, fn func(e *env.Env)) *world.Node {
 	t.Helper()
-	st, node := simtest.InSim(seed, fn)
-	if st.Kind != simtest.StopAllDone {
+	st, node := world.InSim(seed, fn)
+	if st.Kind != world.StopAllDone {
 		t.Fatalf("seed %d: %s\n%s", seed, st, st.Stack)
 	}
 	return node
@@ -41,9 +41,9 @@ func Sim(t testing.TB, seed uint64, fn func(e *env.Env)) *simtest.Node {
 
 // Reboot runs fn on node after its processes were killed and fails the
 // test unless every process finishes cleanly.
-func Reboot(t testing.TB, node *simtest.Node, fn func(e *env.Env)) {
+func Reboot(t testing.TB, node *world.Node, fn func(e *env.Env)) {
 	t.Helper()
-	if st := node.Reboot(fn); st.Kind != simtest.StopAllDone {
+	if st := node.Reboot(fn); st.Kind != world.StopAllDone {
 		t.Fatalf("%s\n%s", st, st.Stack)
 	}
 }

@@ -1,4 +1,4 @@
-package simtest
+package world
 
 // SimDisk is the simulated disk: an in-memory file system with Linux
 // page-cache semantics and a power-loss model.
@@ -569,13 +569,13 @@ func NewSimDisk(hook DiskHook) *SimDisk {
 	return d
 }
 
-// release ends the disk's life: every file's arrays become spare, for the
+// Release ends the disk's life: every file's arrays become spare, for the
 // next disk that takes its diskMem (a run's files are written again from
 // empty by the next run: fresh arrays cost a quarter of a crash cycle's
 // allocation). Nothing may use the disk, or any byte slice it returned
 // (Snapshot's, DurableSnapshot's), afterwards. A spare array's content is
 // whatever it held, which every taker overwrites or clears (diskMem.get).
-func (d *SimDisk) release() {
+func (d *SimDisk) Release() {
 	d.eachInode(func(n *diskInode) {
 		if n.isDir {
 			return
@@ -1223,10 +1223,10 @@ func (f *simFile) Close() error {
 	return nil
 }
 
-// quiescent reports whether nothing on the disk is unsynced: no namespace
+// Quiescent reports whether nothing on the disk is unsynced: no namespace
 // operation awaits a SyncDir and no file has a data operation awaiting a
 // Sync, so a crash of any mode would leave the disk as it is.
-func (d *SimDisk) quiescent() bool {
+func (d *SimDisk) Quiescent() bool {
 	if len(d.nslog) > 0 {
 		return false
 	}
@@ -1266,18 +1266,18 @@ func (d *SimDisk) eachInode(fn func(n *diskInode)) {
 	}
 }
 
-// copyQuiescent makes d, an empty disk no handle was ever opened on, a copy
+// CopyQuiescent makes d, an empty disk no handle was ever opened on, a copy
 // of src, a quiescent disk (every file and entry durable): the same
 // namespace, contents and inode numbers, so that crash-time draws, which
 // go in inode number order, are those src would make. d keeps its hooks
 // and its statistics; the copy shares no array with src, which may serve
 // many copies.
-func (d *SimDisk) copyQuiescent(src *SimDisk) {
-	if !src.quiescent() {
-		panic("simtest: copyQuiescent from a disk with unsynced operations")
+func (d *SimDisk) CopyQuiescent(src *SimDisk) {
+	if !src.Quiescent() {
+		panic("simtest: CopyQuiescent from a disk with unsynced operations")
 	}
 	if d.gen != 0 || d.nextIno != 1 || len(d.root.curEnt) != 0 || len(d.root.durEnt) != 0 || len(d.nslog) != 0 {
-		panic("simtest: copyQuiescent onto a disk already in use")
+		panic("simtest: CopyQuiescent onto a disk already in use")
 	}
 	copies := map[*diskInode]*diskInode{src.root: d.root}
 	d.root.ino = src.root.ino
@@ -1307,7 +1307,7 @@ func (d *SimDisk) copyQuiescent(src *SimDisk) {
 		}
 	})
 	d.nextIno = src.nextIno
-	if !d.quiescent() {
-		panic("simtest: copyQuiescent made a disk with unsynced operations")
+	if !d.Quiescent() {
+		panic("simtest: CopyQuiescent made a disk with unsynced operations")
 	}
 }

@@ -1,12 +1,9 @@
-package simtest
+package world
 
 import (
 	"time"
 
-	"github.com/pgdst/pgdst/engine/clog"
 	"github.com/pgdst/pgdst/engine/env"
-	"github.com/pgdst/pgdst/engine/wal"
-	"strings"
 )
 
 // Latency is the virtual time each kind of disk operation costs. The
@@ -50,10 +47,14 @@ type Node struct {
 	// any latency or fault): the I/O-history checkers hang here.
 	Watch func(op DiskOp)
 	// faults is the fault plan's runner, when one is installed.
-	faults *planRunner
-	// postmaster says a postmaster supervises the server processes, so a
+	faults *PlanRunner
+	// FixedClass, when set, classifies a file the engine did not register
+	// (its fixed files: WAL, clog, control file, archive). The world knows
+	// no engine path, so the harness that knows the engine installs it.
+	FixedClass func(path string) env.FileClass
+	// Postmaster says a postmaster supervises the server processes, so a
 	// killed one is crash-restarted by it rather than by the harness.
-	postmaster bool
+	Postmaster bool
 	// files is what the engine said each file holds (env.FileClassifier):
 	// it outlives crashes, as the files do.
 	files map[string]env.FileClass
@@ -80,12 +81,13 @@ func (n *Node) ClassifyFile(path string, class env.FileClass) {
 	n.lastPath = ""
 }
 
-// fileClass is what the file at path holds: what the engine registered
+// FileClass is what the file at path holds: what the engine registered
 // for it (the catalog's heaps and indexes through the storage manager, the
-// relation map), else the engine's fixed files: the WAL and its archive,
-// the clog and the control file, named by the engine's own constants. A
-// relation file the catalog has not named yet (one redo creates before the
-// map record that names it) is "other".
+// relation map), else what FixedClass says of the engine's fixed files
+// (the WAL, clog, control file and archive, which the harness names), else
+// "other".
+func (n *Node) FileClass(path string) env.FileClass { return n.fileClass(path) }
+
 func (n *Node) fileClass(path string) env.FileClass {
 	if path == n.lastPath && path != "" {
 		return n.lastClass
@@ -99,15 +101,8 @@ func (n *Node) classOf(path string) env.FileClass {
 	if c, ok := n.files[path]; ok {
 		return c
 	}
-	switch {
-	case strings.HasPrefix(path, wal.Dir+"/archive_status/"), strings.HasPrefix(path, archiveDir+"/"):
-		return env.FileArchive
-	case strings.HasPrefix(path, wal.Dir+"/"):
-		return env.FileWAL
-	case strings.HasPrefix(path, clog.Dir+"/"):
-		return env.FileClog
-	case path == controlPath:
-		return env.FileControl
+	if n.FixedClass != nil {
+		return n.FixedClass(path)
 	}
 	return env.FileOther
 }

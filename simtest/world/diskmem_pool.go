@@ -1,4 +1,4 @@
-package simtest
+package world
 
 // diskMems keeps the spare arrays of ended runs' disks for the next run's
 // disk (SimDisk.release), on any goroutine: a campaign's runs write their
@@ -20,13 +20,27 @@ func getDiskMem() *diskMem {
 	return &diskMem{}
 }
 
-// DropCaches empties the process-wide caches runs share: the spare disk
-// arrays and the initdb images. Both are bounded and hold nothing of any
-// run's outcome; a test that measures what a campaign retains per run
-// drops them first.
-func DropCaches() {
+// DropDiskArrays empties the pool of spare disk arrays. It is bounded and
+// holds nothing of any run's outcome; a test that measures what a campaign
+// retains per run drops it first (simtest.DropCaches).
+func DropDiskArrays() {
 	diskMems.drop()
-	images.Lock()
-	images.m = nil
-	images.Unlock()
+}
+
+// FillSpareDiskArrays fills every spare array in the pool with b and says
+// how many there are: a test poisons them to show that a run never sees
+// what an earlier run left (simtest's TestSpareDiskArraysAreInvisible).
+func FillSpareDiskArrays(b byte) (arrays int) {
+	diskMems.each(func(m *diskMem) {
+		for k := range m.spare {
+			for _, a := range m.spare[k] {
+				a = a[:cap(a)]
+				for i := range a {
+					a[i] = b
+				}
+				arrays++
+			}
+		}
+	})
+	return arrays
 }

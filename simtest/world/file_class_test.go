@@ -1,4 +1,4 @@
-package simtest
+package world
 
 import (
 	"testing"
@@ -40,7 +40,7 @@ func TestIndexCreatedMidRunIsClassedIndex(t *testing.T) {
 		require.True(t, ok)
 	})
 	require.Equal(t, StopAllDone, st.Kind, "%s", st)
-	r := &planRunner{node: node}
+	r := &PlanRunner{node: node}
 	check := func() {
 		t.Helper()
 		for _, tc := range []struct {

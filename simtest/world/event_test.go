@@ -1,4 +1,4 @@
-package simtest
+package world
 
 import (
 	"bytes"
@@ -23,9 +23,9 @@ func hashOf(events ...env.Event) (uint64, string) {
 	var buf bytes.Buffer
 	t := newTrace(&buf)
 	for i := range events {
-		t.emit(&events[i])
+		t.Emit(&events[i])
 	}
-	if err := t.flush(); err != nil {
+	if err := t.Flush(); err != nil {
 		panic(err)
 	}
 	return t.Hash(), buf.String()
@@ -113,43 +113,3 @@ func TestEventKindNames(t *testing.T) {
 	require.NoError(t, ReadEvents(&buf, func(e env.Event) { out = append(out, e) }))
 	require.Equal(t, in[:2], out, "scheduler bookkeeping (locks) is not recorded")
 }
-
-// TestRunEventsMatchTrace: a run's event sink sees exactly the events its
-// trace hashes, the engine's semantic ones among them, and asking for
-// events does not change the run.
-func TestRunEventsMatchTrace(t *testing.T) {
-	c := DefaultConfig(3)
-	plain := Run(c)
-	var got []env.Event
-	c.Events = observerFunc(func(e env.Event) { got = append(got, e) })
-	withEvents := Run(c)
-	require.Equal(t, plain.Trace, withEvents.Trace)
-	require.Equal(t, plain.Events, withEvents.Events)
-	// The sink also sees the initdb image's build (it is re-run, as for a
-	// readable trace), so it holds at least the run's events.
-	require.GreaterOrEqual(t, uint64(len(got)), plain.Events)
-	kinds := map[env.EventKind]int{}
-	for _, e := range got {
-		kinds[e.Kind]++
-	}
-	for _, k := range []env.EventKind{env.EvSpawn, env.EvDiskWrite, env.EvInject, env.EvWALInsert, env.EvWALFlush,
-		env.EvBufferWrite, env.EvControlUpdate, env.EvCheckpointBegin, env.EvCheckpointRedo, env.EvCheckpointEnd,
-		env.EvCommit, env.EvCommitAck, env.EvRecoveryBegin, env.EvRecoveryEnd, env.EvCrash, env.EvKilled} {
-		require.Positive(t, kinds[k], "seed 3 has %s events", k)
-	}
-	// Every acknowledged commit was committed first, at the same LSN.
-	committed := map[uint64]uint64{}
-	for _, e := range got {
-		switch e.Kind {
-		case env.EvCommit:
-			committed[e.Xid] = e.LSN
-		case env.EvCommitAck:
-			require.Equal(t, committed[e.Xid], e.LSN, "ack of xid %d", e.Xid)
-			require.Equal(t, env.RoleBackend, e.Role)
-		}
-	}
-}
-
-type observerFunc func(env.Event)
-
-func (f observerFunc) Observe(e env.Event) { f(e) }

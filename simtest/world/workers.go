@@ -1,4 +1,4 @@
-package simtest
+package world
 
 // workers keeps idle workers between runs, for the next run on any
 // goroutine (a coroutine may be resumed from another goroutine than the

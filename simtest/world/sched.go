@@ -1,4 +1,4 @@
-package simtest
+package world
 
 import (
 	"fmt"
@@ -244,16 +244,19 @@ func NewSim(rng *Rand, trace *Trace, cfg SchedConfig) *Sim {
 // Now is the virtual time.
 func (s *Sim) Now() time.Duration { return s.now }
 
+// LastID is the highest process ID given out so far (ResumeAt's lastID).
+func (s *Sim) LastID() int { return s.nextID }
+
 // Steps is the number of yield points passed so far.
 func (s *Sim) Steps() uint64 { return s.steps }
 
-// resumeAt starts a fresh simulation where another one ended: at virtual
+// ResumeAt starts a fresh simulation where another one ended: at virtual
 // time now, after steps yield points, with process IDs above lastID. The
 // run then continues from a copy of that simulation's disk (an initdb
 // image) as if it had run those steps itself.
-func (s *Sim) resumeAt(now time.Duration, steps uint64, lastID int) {
+func (s *Sim) ResumeAt(now time.Duration, steps uint64, lastID int) {
 	if s.now != 0 || s.steps != 0 || s.nextID != 0 || len(s.procs) != 0 || s.running {
-		panic("simtest: resumeAt on a simulation that has already run")
+		panic("simtest: ResumeAt on a simulation that has already run")
 	}
 	s.now, s.steps, s.nextID = now, steps, lastID
 }
@@ -358,12 +361,12 @@ func (w *worker) work(yield func(struct{}) bool) {
 	}
 }
 
-// reuseGoroutines makes ended processes' coroutines run later processes
+// ReuseGoroutines makes ended processes' coroutines run later processes
 // (on) or, from now on, end (off: idle ones go back to the pool). A run
 // turns it on for its length and off before it returns, so no coroutine
 // outlives it other than idle in the pool. It must be called from outside
 // the simulation.
-func (s *Sim) reuseGoroutines(on bool) {
+func (s *Sim) ReuseGoroutines(on bool) {
 	s.reuse = on
 	if !on {
 		for i, w := range s.idle {
