@@ -229,3 +229,31 @@ func ImpossiblePairs(p Plan, points []PointRoles) []string {
 	}
 	return out
 }
+
+// PointNames lists, in order of appearance, every injection point a plan's
+// triggers name (anywhere in an expression, under not and or as well), so
+// that a caller that knows the engine's points can reject a plan naming one
+// that does not exist: such a fault would never fire, and the run would
+// pass without testing what its author meant.
+func (p Plan) PointNames() []string {
+	var out []string
+	var walk func(e *Expr, depth int)
+	walk = func(e *Expr, depth int) {
+		if e == nil || depth > maxExprDepth {
+			return
+		}
+		if e.Op == ExprAtom {
+			if e.Atom.Kind == AtomPoint {
+				out = append(out, e.Atom.Name)
+			}
+			return
+		}
+		for _, a := range e.Args {
+			walk(a, depth+1)
+		}
+	}
+	for _, f := range p.Faults {
+		walk(f.When, 1)
+	}
+	return out
+}

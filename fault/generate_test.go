@@ -82,3 +82,10 @@ func TestImpossiblePairs(t *testing.T) {
 		require.Equal(t, tc.bad, ImpossiblePairs(p, genPoints), tc.plan)
 	}
 }
+
+func TestPlanPointNames(t *testing.T) {
+	p, err := Parse("crash when point=a#2 and role=backend\npause for=1ms when not (point=b or time>=1ms)\nkill role=checkpointer when step>=5\n")
+	require.NoError(t, err)
+	require.Equal(t, []string{"a", "b"}, p.PointNames())
+	require.Empty(t, Plan{}.PointNames())
+}

@@ -133,7 +133,11 @@ func (c Config) Validate() error {
 		}
 	}
 	if c.Faults != "" {
-		if _, err := fault.Parse(c.Faults); err != nil {
+		p, err := fault.Parse(c.Faults)
+		if err != nil {
+			return fmt.Errorf("fault plan: %w", err)
+		}
+		if err := checkPlanPoints(p); err != nil {
 			return fmt.Errorf("fault plan: %w", err)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,6 +30,18 @@ const crashStepsPerTxnDB = 100
 // CrashPoints lists the injection points seeded plans crash at, and that
 // systematic campaigns enumerate: every point of the engine (proc.Points).
 func CrashPoints() []string { return pgproc.PointNames() }
+
+// checkPlanPoints rejects a plan that names an injection point the engine
+// does not have, with the list of those it has: its fault could never fire.
+func checkPlanPoints(p fault.Plan) error {
+	known := pgproc.PointNames()
+	for _, name := range p.PointNames() {
+		if !slices.Contains(known, name) {
+			return fmt.Errorf("unknown injection point %q (the engine's points: %s)", name, strings.Join(known, ", "))
+		}
+	}
+	return nil
+}
 
 // pausePoints are where a pause widens a race window: a page marked clean
 // but not yet written, a page change's record inserted with its buffers

@@ -57,6 +57,8 @@ func TestBadFlagValues(t *testing.T) {
 		{[]string{"run", "--fault-intensity", "lots"}, "-fault-intensity: not a number"},
 		{[]string{"run", "--config", filepath.Join(dir, "missing.json")}, "--config: "},
 		{[]string{"run", "--seed", "-1"}, "-seed: "},
+		{[]string{"run", "--fault", "crash when point=no-such-point"}, `unknown injection point "no-such-point" (the engine's points: backend-after-snapshot,`},
+		{[]string{"campaign", "--seeds", "3", "--fault", "pause for=1ms when not point=nope"}, `unknown injection point "nope"`},
 		{[]string{"campaign", "--systematic", "0"}, "-systematic: must be in [1, 1000]"},
 		{[]string{"campaign", "--systematic", "1001"}, "-systematic: must be in [1, 1000]"},
 		{[]string{"campaign", "--seeds", "0"}, "-seeds: must be >= 1"},
