@@ -43,6 +43,7 @@ commands:
   bugs      list the planted bugs that --bug switches on
   faults    the fault plan language that --faults and --fault take
   points    the injection points, and what a crash at each means
+  version   the build id that repro files record (also --version)
 
 'pgdst <command> -h' lists a command's flags.`
 
@@ -109,8 +110,13 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 	case "-h", "-help", "--help", "help":
 		fmt.Fprintln(stdout, usage)
 		return nil
+	case "version", "-version", "--version":
+		// The build id is what repro files record and replay compares:
+		// module, version, VCS revision (+modified for a dirty tree).
+		fmt.Fprintf(stdout, "pgdst %s %s\n", repro.BuildID(), runtime.Version())
+		return nil
 	default:
-		return cli.Usage("pgdst: unknown command %q (want run, campaign, merge, replay, shrink, report, bugs, faults or points)", args[0])
+		return cli.Usage("pgdst: unknown command %q (want run, campaign, merge, replay, shrink, report, bugs, faults, points or version)", args[0])
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pgdst/pgdst/harness/cli"
+	"github.com/pgdst/pgdst/harness/repro"
 	"github.com/pgdst/pgdst/simtest"
 )
 
@@ -220,4 +221,13 @@ func TestShellQuoteRoundTrips(t *testing.T) {
 		require.Equal(t, s, string(out))
 	}
 	require.Equal(t, "seeds/a.plan", cli.ShellQuote("seeds/a.plan"), "plain words stay bare")
+}
+
+func TestVersion(t *testing.T) {
+	for _, arg := range []string{"version", "--version", "-version"} {
+		code, out, errOut := runCLI(arg)
+		require.Equal(t, 0, code, "%s: %s", arg, errOut)
+		require.True(t, strings.HasPrefix(out, "pgdst "+repro.BuildID()+" go"), "%s: %q", arg, out)
+		require.Equal(t, 1, strings.Count(out, "\n"), "%s: one line, got %q", arg, out)
+	}
 }
