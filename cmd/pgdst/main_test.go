@@ -231,3 +231,14 @@ func TestVersion(t *testing.T) {
 		require.Equal(t, 1, strings.Count(out, "\n"), "%s: one line, got %q", arg, out)
 	}
 }
+
+// TestHelpNamesPositionalArguments: -h of a command that takes a file or a
+// directory says so, not only its flags.
+func TestHelpNamesPositionalArguments(t *testing.T) {
+	for cmd, want := range map[string]string{"replay": "FILE", "shrink": "FILE", "report": "DIR", "merge": "FILE..."} {
+		code, out, errOut := runCLI(cmd, "-h")
+		require.Equal(t, 0, code, "%s -h: %s", cmd, errOut)
+		first, _, _ := strings.Cut(out, "\n")
+		require.Contains(t, first, "usage: pgdst "+cmd+" [flags] "+want, "%s -h", cmd)
+	}
+}

@@ -47,6 +47,19 @@ func OneLine(s string) string {
 	return s
 }
 
+// positional is what a command's -h says it takes besides flags.
+func positional(command string) string {
+	switch command {
+	case "replay", "shrink":
+		return " FILE (a repro file, e.g. out/seed-1.repro.json)"
+	case "report":
+		return " DIR (a campaign's --artifacts directory) --seed N"
+	case "merge":
+		return " FILE... (campaign JSON files of the shards)"
+	}
+	return ""
+}
+
 // ParseFlags parses a command's flags, turning every problem into one line
 // and exit status 2 (-h prints the flags and exits 0).
 func ParseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error {
@@ -54,7 +67,7 @@ func ParseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(stdout)
-			fmt.Fprintf(stdout, "usage: pgdst %s [flags]\n", fs.Name())
+			fmt.Fprintf(stdout, "usage: pgdst %s [flags]%s\n", fs.Name(), positional(fs.Name()))
 			fs.PrintDefaults()
 			return &ExitError{Code: 0}
 		}
@@ -115,7 +128,7 @@ func ParseInterleaved(fs *flag.FlagSet, args []string, stdout io.Writer) ([]stri
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
 				fs.SetOutput(stdout)
-				fmt.Fprintf(stdout, "usage: pgdst %s [flags] FILE...\n", fs.Name())
+				fmt.Fprintf(stdout, "usage: pgdst %s [flags]%s\n", fs.Name(), positional(fs.Name()))
 				fs.PrintDefaults()
 				return nil, &ExitError{Code: 0}
 			}
