@@ -38,7 +38,8 @@ const (
 	EvInject    // Name: the injection point
 
 	// Disk operations, in the simulator's DiskOpKind order. Class: the
-	// file's class; A: offset (truncate: the size); B: length; Name: path.
+	// file's class; A: offset (truncate: the size); B: length; Name: path;
+	// Name2: a rename's destination.
 	EvDiskOpen
 	EvDiskRead
 	EvDiskWrite
@@ -153,6 +154,8 @@ type Event struct {
 	LSN   uint64    `json:"lsn,omitempty"`
 	LSN2  uint64    `json:"lsn2,omitempty"`
 	Name  string    `json:"name,omitempty"`
+	// Name2 is a rename's destination (Name is its source).
+	Name2 string `json:"name2,omitempty"`
 	// NameHash, when not 0, is the simulator's digest of Name, cached by
 	// an emitter that repeats the same name (a mutex, a path).
 	NameHash uint64 `json:"-"`

@@ -143,7 +143,7 @@ func (n *Node) diskHook(op DiskOp) error {
 	if n.Watch != nil && s.running {
 		n.Watch(op)
 	}
-	s.yieldPoint(&env.Event{Kind: diskEventKind(op.Kind), Node: n.Name, Class: n.fileClass(op.Path), A: op.Off, B: int64(op.Len), Name: op.Path, NameHash: op.pathH})
+	s.yieldPoint(&env.Event{Kind: diskEventKind(op.Kind), Node: n.Name, Class: n.fileClass(op.Path), A: op.Off, B: int64(op.Len), Name: op.Path, Name2: op.Path2, NameHash: op.pathH})
 	if !s.running {
 		return nil
 	}

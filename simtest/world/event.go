@@ -76,6 +76,9 @@ func AppendEvent(b []byte, e *env.Event) []byte {
 	b = strconv.AppendInt(b, e.B, 10)
 	b = append(b, ' ')
 	b = append(b, e.Name...)
+	if e.Name2 != "" {
+		b = append(append(b, " -> "...), e.Name2...)
+	}
 	if e.Kind.IsDisk() {
 		b = append(append(b, " class="...), e.Class.String()...)
 	}

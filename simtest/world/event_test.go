@@ -60,6 +60,7 @@ func TestTraceDerivesFromEvents(t *testing.T) {
 		"lsn":   func(e *env.Event) { e.LSN++ },
 		"lsn2":  func(e *env.Event) { e.LSN2++ },
 		"name":  func(e *env.Event) { e.Name += "x" },
+		"name2": func(e *env.Event) { e.Name2 = "global/pg_control" },
 	}
 	seen := map[uint64]string{h0: "base"}
 	for field, change := range hashed {

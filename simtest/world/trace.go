@@ -120,6 +120,9 @@ func eventDigest(e *env.Event) uint64 {
 	}
 	h = mix(h, uint64(e.A))
 	h = mix(h, uint64(e.B))
+	if e.Name2 != "" {
+		h = mix(h, hashString(e.Name2))
+	}
 	return mix(h, nh)
 }
 
