@@ -136,12 +136,14 @@ func readBufferForRedo(ref *wal.BlockRef, end wal.LSN, pool *buffer.Pool, sm *sm
 		setPageLSN(p, end)
 		pool.MarkBufferDirty(buf)
 		rb.action = blkRestored
+		pool.Sometimes("redo-fpi-restored")
 	case ref.WillInit:
 		// XLogInitBufferForRedo: the record rebuilds the page.
 		clear(p)
 		rb.action = blkNeedsRedo
 	case pageLSN(p) >= end:
 		rb.action = blkDone
+		pool.Sometimes("redo-blk-done")
 	case page.IsNew(p):
 		pool.UnlockReleaseBuffer(buf)
 		return redoBlock{}, fmt.Errorf("heap redo of a change to uninitialized page %d of relation %d", blk, rel)

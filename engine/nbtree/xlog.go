@@ -380,6 +380,12 @@ func Redo(e *env.Env, pool *buffer.Pool, sm *smgr.SMgr, rec wal.Record) error {
 		if err != nil {
 			return fmt.Errorf("nbtree redo at %s block %d: %w", rec.LSN, ref.Block, err)
 		}
+		switch action {
+		case blkRestored:
+			e.Sometimes("redo-fpi-restored")
+		case blkDone:
+			e.Sometimes("redo-blk-done")
+		}
 		if action == blkNeedsRedo {
 			pg := pool.BufferGetPage(buf)
 			if err := applyBlock(&d, ref, pg); err != nil {
