@@ -107,6 +107,7 @@ func mergeReports(reps []*Report, names []string) (*Report, error) {
 			a.RunsHit += p.RunsHit
 			a.RunsCrashed += p.RunsCrashed
 		}
+		m.Sometimes = append(m.Sometimes, r.Sometimes...) // settleSometimes sums them
 		m.FailingSeeds = append(m.FailingSeeds, r.FailingSeeds...)
 		m.Interrupted = m.Interrupted || r.Interrupted
 		m.TimeBudgetExhausted = m.TimeBudgetExhausted || r.TimeBudgetExhausted
@@ -125,6 +126,7 @@ func mergeReports(reps []*Report, names []string) (*Report, error) {
 		m.Points = append(m.Points, *p)
 	}
 	m.settlePoints()
+	m.settleSometimes()
 	sort.Slice(m.FailingSeeds, func(i, j int) bool {
 		a, b := m.FailingSeeds[i], m.FailingSeeds[j]
 		if a.Seed != b.Seed {
