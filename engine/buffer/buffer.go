@@ -454,6 +454,7 @@ func (p *Pool) readIn(id int, tag Tag) error {
 	err := p.cfg.SMgr.Read(tag.Rel, tag.Fork, tag.Block, pg)
 	if err == nil && p.cfg.Verify != nil {
 		if verr := p.cfg.Verify(pg, uint32(tag.Block)); verr != nil {
+			p.e.Sometimes("page-verify-failed")
 			err = fmt.Errorf("invalid page in %s: %w", tag, verr)
 		}
 	}

@@ -114,6 +114,7 @@ func readBufferForRedo(ref *wal.BlockRef, end wal.LSN, pool *buffer.Pool, sm *sm
 		// looks at what is on disk, which may be torn. The pool has no
 		// such mode, so the page that redo is about to install anyway is
 		// written first, and read back.
+		pool.Sometimes("redo-unreadable-page-replaced")
 		img := append([]byte(nil), replacement...)
 		if !page.IsNew(img) {
 			page.SetChecksum(img, uint32(blk))

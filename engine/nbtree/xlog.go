@@ -428,6 +428,7 @@ func readBufferForRedo(pool *buffer.Pool, sm *smgr.SMgr, ref *wal.BlockRef, end 
 		if !wholesale {
 			return buffer.InvalidBuffer, 0, err
 		}
+		pool.Sometimes("redo-unreadable-page-replaced")
 		if err := sm.Write(rel, fork, blk, make([]byte, page.BlockSize)); err != nil {
 			return buffer.InvalidBuffer, 0, err
 		}
