@@ -181,6 +181,10 @@ func (h bufHint) PageLSN() wal.LSN            { return pageLSN(h.p) }
 
 // MarkDirtyHint counts the hint but leaves the buffer clean: see the file
 // comment.
+// Sometimes records a sometimes condition met while judging a tuple in
+// the buffer (SatisfiesVacuum's RECENTLY_DEAD).
+func (h bufHint) Sometimes(name string) { h.r.e.Sometimes(name) }
+
 func (h bufHint) MarkDirtyHint() {
 	h.r.count(func(s *Stats) { s.Hints++ })
 	h.r.e.Sometimes("hint-bit-set")
@@ -815,11 +819,8 @@ func (r *Relation) Prune(blk smgr.BlockNumber, oldestXmin xact.XID, o TxOracle) 
 		if !page.GetItemID(p, off).IsNormal() {
 			continue
 		}
-		switch SatisfiesVacuum(page.HeapTuple(page.GetItem(p, off)), oldestXmin, o, h) {
-		case HeapTupleDead:
+		if SatisfiesVacuum(page.HeapTuple(page.GetItem(p, off)), oldestXmin, o, h) == HeapTupleDead {
 			dead = append(dead, off)
-		case HeapTupleRecentlyDead:
-			r.e.Sometimes("vacuum-kept-recently-dead")
 		}
 	}
 	if len(dead) == 0 {

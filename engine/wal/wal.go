@@ -368,11 +368,9 @@ func (w *WAL) RemoveSegmentsBefore(keep LSN) (int, error) {
 			break
 		}
 	}
-	if archived := w.archivedPrefix(segs[:old]); archived < old {
+	segs = segs[:w.archivedPrefix(segs[:old])]
+	if len(segs) < old {
 		w.e.Sometimes("wal-removal-held-by-archive")
-		segs = segs[:archived]
-	} else {
-		segs = segs[:old]
 	}
 	n := 0
 	for _, s := range segs {
