@@ -252,6 +252,7 @@ func cmdMerge(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("merge", flag.ContinueOnError)
 	out := fs.String("o", "", "write the merged JSON to this file")
 	junit := fs.String("junit", "", "write the merged results as JUnit XML to this file")
+	requireCoverage := fs.Bool("require-coverage", false, "fail (exit 1) when a sometimes condition was reached by no run of any shard, naming them: for CI")
 	inputs, err := cli.ParseInterleaved(fs, args, stdout)
 	if err != nil {
 		return err
@@ -262,7 +263,7 @@ func cmdMerge(args []string, stdout, stderr io.Writer) error {
 	if parseOnly {
 		return errParseOnly
 	}
-	return campaign.Merge(inputs, *out, *junit, stdout, stderr)
+	return campaign.Merge(inputs, *out, *junit, *requireCoverage, stdout, stderr)
 }
 
 func cmdShrink(args []string, stdout, stderr io.Writer) error {

@@ -35,6 +35,13 @@ func TestCampaignRequireCoverage(t *testing.T) {
 	require.Contains(t, errOut, fmt.Sprintf("--require-coverage: %d of %d sometimes conditions never reached: %s",
 		len(rep.SometimesBlindSpots), len(env.Conditions), blind))
 
+	// A sharded campaign is judged once merged.
+	code, out, errOut = runCLI("merge", jsonPath, "--require-coverage")
+	require.Equal(t, 1, code, out)
+	require.Contains(t, errOut, "pgdst merge: --require-coverage: "+fmt.Sprint(len(rep.SometimesBlindSpots)))
+	code, _, _ = runCLI("merge", jsonPath)
+	require.Equal(t, 0, code)
+
 	code, out, _ = runCLI("points", "--campaign", jsonPath)
 	require.Equal(t, 0, code, out)
 	for _, s := range rep.Sometimes {

@@ -366,19 +366,19 @@ func Run(o Options, stdout, stderr io.Writer) error {
 		return cli.Failed("")
 	}
 	if o.RequireCoverage {
-		return coverageError(rep)
+		return coverageError("pgdst campaign", rep)
 	}
 	return nil
 }
 
 // coverageError is --require-coverage's verdict on a report: exit 1,
 // naming them, when some sometimes condition was reached by no run.
-func coverageError(rep *Report) error {
+func coverageError(cmd string, rep *Report) error {
 	if len(rep.SometimesBlindSpots) == 0 {
 		return nil
 	}
-	return cli.Failed(fmt.Sprintf("pgdst campaign: --require-coverage: %d of %d sometimes conditions never reached: %s",
-		len(rep.SometimesBlindSpots), len(rep.Sometimes), strings.Join(rep.SometimesBlindSpots, ", ")))
+	return cli.Failed(fmt.Sprintf("%s: --require-coverage: %d of %d sometimes conditions never reached: %s",
+		cmd, len(rep.SometimesBlindSpots), len(rep.Sometimes), strings.Join(rep.SometimesBlindSpots, ", ")))
 }
 
 // writeReportFiles writes the report where the flags ask (any may be "")

@@ -29,13 +29,13 @@ func TestRequireCoverage(t *testing.T) {
 		require.Equal(t, SometimesStat{Name: c.Name, Runs: 1 + i}, all.Sometimes[i])
 	}
 	require.Equal(t, "from-another-build", all.Sometimes[len(env.Conditions)].Name)
-	require.NoError(t, coverageError(all))
+	require.NoError(t, coverageError("pgdst campaign", all))
 
 	some := &Report{Sometimes: []SometimesStat{{Name: "crash-restart", Runs: 5}}}
 	some.settleSometimes()
 	require.Len(t, some.SometimesBlindSpots, len(env.Conditions)-1)
 	require.NotContains(t, some.SometimesBlindSpots, "crash-restart")
-	err := coverageError(some)
+	err := coverageError("pgdst campaign", some)
 	var exit *cli.ExitError
 	require.True(t, errors.As(err, &exit), "%v", err)
 	require.Equal(t, 1, exit.Code)
