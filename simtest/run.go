@@ -248,6 +248,10 @@ type Result struct {
 	// campaign sums them to find blind spots.
 	PointHits map[string]uint64
 	CrashedAt []string
+	// Sometimes is the set of sometimes conditions (env.Conditions) the
+	// engine reached in the run, recovery included: a campaign counts the
+	// runs reaching each and names those none reached.
+	Sometimes env.Reached
 	// PointRoles says, per injection point reached while the fault plan
 	// was installed, which roles reached it: what the points table's role
 	// column is checked against.
@@ -332,6 +336,7 @@ func Run(c Config) *Result {
 	defer func() {
 		sim.KillAll()
 		res.Trace, res.Events, res.Steps, res.Virtual = trace.Hash(), trace.Events(), sim.Steps(), sim.Now()
+		res.Sometimes = node.Reached
 		node.Disk.Release()
 	}()
 	runDB(res, rc, node, rng, trace)

@@ -202,6 +202,7 @@ func cmdCampaign(args []string, stdout, stderr io.Writer) error {
 	artifacts := fs.String("artifacts", "", "write each failing seed's repro file, trace and porcupine visualization, and campaign.json, to this directory")
 	shardFlag := fs.String("shard", "", "run shard I of N: the seeds whose index (seed - start) is I mod N; 'auto/N' takes I from $JOB_COMPLETION_INDEX (Kubernetes Indexed Jobs)")
 	budget := cli.DurationFlag(fs, "time-budget", 0, 0, math.MaxInt64, "start no new seed after this much wall time (0: no limit); running out is not a failure")
+	requireCoverage := fs.Bool("require-coverage", false, "fail (exit 1) when a sometimes condition of the engine ('pgdst points') was reached by no run, naming them: for CI")
 	var w cli.RunFlagSet
 	w.Register(fs)
 	if err := cli.ParseFlags(fs, args, stdout); err != nil {
@@ -249,6 +250,7 @@ func cmdCampaign(args []string, stdout, stderr io.Writer) error {
 		Start: *start, Seeds: *n, Jobs: *jobs, Plans: plans, Systematic: *systematic,
 		Shard: shard, Shards: shards, Budget: *budget,
 		JSON: *jsonOut, JUnit: *junitOut, Artifacts: *artifacts, Base: base,
+		RequireCoverage: *requireCoverage,
 	}, stdout, stderr)
 }
 
@@ -256,6 +258,7 @@ func cmdMerge(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("merge", flag.ContinueOnError)
 	out := fs.String("o", "", "write the merged JSON to this file")
 	junit := fs.String("junit", "", "write the merged results as JUnit XML to this file")
+	requireCoverage := fs.Bool("require-coverage", false, "fail (exit 1) when a sometimes condition was reached by no run of any shard, naming them: for CI")
 	inputs, err := cli.ParseInterleaved(fs, args, stdout)
 	if err != nil {
 		return err
@@ -266,7 +269,7 @@ func cmdMerge(args []string, stdout, stderr io.Writer) error {
 	if parseOnly {
 		return errParseOnly
 	}
-	return campaign.Merge(inputs, *out, *junit, stdout, stderr)
+	return campaign.Merge(inputs, *out, *junit, *requireCoverage, stdout, stderr)
 }
 
 func cmdShrink(args []string, stdout, stderr io.Writer) error {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/harness/cli"
 	"github.com/pgdst/pgdst/harness/repro"
 	"github.com/pgdst/pgdst/simtest"
@@ -178,7 +179,9 @@ func TestPointsListsTheTable(t *testing.T) {
 	code, out, _ := runCLI("points")
 	require.Equal(t, 0, code)
 	require.Regexp(t, `(?m)^checkpointer-after-control\s+checkpointer, startup\s+the control file names`, out)
-	require.Equal(t, len(simtest.CrashPoints())+1, strings.Count(out, "\n"))
+	// The points' table with its header, a blank line, and the sometimes
+	// conditions' table with its header.
+	require.Equal(t, len(simtest.CrashPoints())+1+1+len(env.Conditions)+1, strings.Count(out, "\n"))
 }
 
 func TestFaultsCommandAndBadPlans(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/pgdst/pgdst/engine/env"
 	pgproc "github.com/pgdst/pgdst/engine/proc"
 	"github.com/pgdst/pgdst/harness/campaign"
 	"github.com/pgdst/pgdst/harness/cli"
@@ -30,6 +31,15 @@ func cmdPoints(args []string, stdout io.Writer) error {
 		fmt.Fprintln(tw, "POINT\tPROCESS\tWHAT A CRASH THERE MEANS")
 		for _, p := range pgproc.Points {
 			fmt.Fprintf(tw, "%s\t%s\t%s\n", p.Name, p.Roles, p.What)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout)
+		tw = tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
+		fmt.Fprintln(tw, "SOMETIMES CONDITION\tWHAT THE ENGINE IS DOING")
+		for _, c := range env.Conditions {
+			fmt.Fprintf(tw, "%s\t%s\n", c.Name, c.What)
 		}
 		return tw.Flush()
 	}
@@ -68,6 +78,22 @@ func cmdPoints(args []string, stdout io.Writer) error {
 		fmt.Fprintln(stdout, "blind spots: none, every point was hit")
 	} else {
 		fmt.Fprintf(stdout, "blind spots (%d of %d points never hit): %s\n", len(blind), len(pgproc.Points), strings.Join(blind, ", "))
+	}
+	// The sometimes conditions: the runs reaching each, in table order
+	// (settleSometimes put them so), and those none reached.
+	fmt.Fprintln(stdout)
+	tw = tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "SOMETIMES CONDITION\tRUNS REACHING IT")
+	for _, s := range rep.Sometimes {
+		fmt.Fprintf(tw, "%s\t%d\n", s.Name, s.Runs)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(rep.SometimesBlindSpots) == 0 {
+		fmt.Fprintln(stdout, "blind spots (sometimes): none, every condition was reached")
+	} else {
+		fmt.Fprintf(stdout, "blind spots (sometimes, %d of %d never reached): %s\n", len(rep.SometimesBlindSpots), len(rep.Sometimes), strings.Join(rep.SometimesBlindSpots, ", "))
 	}
 	return nil
 }

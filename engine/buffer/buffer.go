@@ -327,6 +327,10 @@ func (p *Pool) assertPinned(d *bufferDesc) {
 // does when the clock sweep passes NBuffers pinned buffers in a row: a pool
 // needs more buffers than the pins its processes can hold at once (each
 // process also pins the victim it is writing out).
+// Sometimes records a sometimes condition for code that has the pool but
+// not the environment (redo routines).
+func (p *Pool) Sometimes(name string) { p.e.Sometimes(name) }
+
 func (p *Pool) ReadBuffer(rel smgr.RelFileNumber, fork smgr.ForkNumber, blkno smgr.BlockNumber) (Buffer, error) {
 	if blkno == smgr.InvalidBlockNumber {
 		return InvalidBuffer, errors.New("buffer: ReadBuffer of InvalidBlockNumber (use ExtendBuffer)")
@@ -383,6 +387,7 @@ func (p *Pool) bufferAlloc(tag Tag, bump bool) (id int, needIO bool, err error) 
 				p.unpinLocked(d, pid)
 				continue
 			}
+			p.e.Sometimes("buffer-evicted-dirty")
 			werr := p.flushBuffer(d)
 			d.content.Release()
 			p.mu.Lock()
@@ -449,6 +454,7 @@ func (p *Pool) readIn(id int, tag Tag) error {
 	err := p.cfg.SMgr.Read(tag.Rel, tag.Fork, tag.Block, pg)
 	if err == nil && p.cfg.Verify != nil {
 		if verr := p.cfg.Verify(pg, uint32(tag.Block)); verr != nil {
+			p.e.Sometimes("page-verify-failed")
 			err = fmt.Errorf("invalid page in %s: %w", tag, verr)
 		}
 	}

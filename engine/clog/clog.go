@@ -384,6 +384,7 @@ func (c *CLOG) ExtendCLOG(xid uint64) (bool, error) {
 	if _, err := c.zeroPage(PageOf(xid)); err != nil {
 		return false, err
 	}
+	c.e.Sometimes("clog-page-extended")
 	return true, nil
 }
 

@@ -90,6 +90,7 @@ func TestSetGetAcrossSegmentsWithEviction(t *testing.T) {
 		return nil
 	})
 	require.Greater(t, stats.Evictions, uint64(pages), "two buffers must evict")
+	require.True(t, node.Reached.Has("clog-page-extended"), "%v", node.Reached.Names())
 	require.Greater(t, stats.Reads, uint64(0))
 	require.Equal(t, uint64(3), stats.Fsyncs, "three segments written")
 	require.Equal(t, uint64(1), stats.DirFsyncs, "new segments need a directory fsync")

@@ -54,6 +54,9 @@ func (db *DB) createCheckPoint(flags CheckpointFlags) error {
 			db.redoPtr = next
 		})
 		e.CheckpointRedo(uint64(redo))
+		if e.Collecting() && db.Procs.AnyRunningUnlocked() {
+			e.Sometimes("checkpoint-with-open-xact")
+		}
 		e.Inject(PointAfterRedo)
 	}
 	// Planted bug redo-after-flush: the REDO pointer is taken after
@@ -75,6 +78,7 @@ func (db *DB) createCheckPoint(flags CheckpointFlags) error {
 		still = db.Procs.StillDelayingBackends
 	}
 	if ds := db.Procs.DelayingCheckpoint(); len(ds) > 0 {
+		e.Sometimes("checkpoint-delayed-by-commit")
 		for i := 0; still(ds); i++ {
 			if i == delayWaitMax {
 				return fmt.Errorf("checkpoint: commits still in their critical section after %d waits", delayWaitMax)
@@ -107,7 +111,13 @@ func (db *DB) createCheckPoint(flags CheckpointFlags) error {
 	if err != nil {
 		return err
 	}
-	return db.removeOldWAL(redo, start)
+	if err := db.removeOldWAL(redo, start); err != nil {
+		return err
+	}
+	if flags&CheckpointEndOfRecovery != 0 {
+		e.Sometimes("end-of-recovery-checkpoint")
+	}
+	return nil
 }
 
 // checkPointGuts is step 3 (CheckPointGuts): the clog, then every dirty

@@ -548,6 +548,7 @@ func (s *Session) modify(tableName string, key uint64, fn func(old []byte) ([]by
 				// check, so REPEATABLE READ falls through to
 				// EvalPlanQual as READ COMMITTED does.
 				if s.iso != ReadCommitted && !s.db.cfg.Bugs.Has(bugs.RRNoSerializationFailure) {
+					s.db.e.Sometimes("serialization-failure")
 					return pgerr.New(pgerr.SerializationFailure, "could not serialize access due to concurrent update")
 				}
 				if res == heapam.TMDeleted || fd.Ctid == tid {
@@ -568,6 +569,7 @@ func (s *Session) modify(tableName string, key uint64, fn func(old []byte) ([]by
 				}
 				// EvalPlanQual: lock the newest version of the row, then
 				// evaluate the change on it (the next attempt).
+				s.db.e.Sometimes("epq-recheck")
 				var found bool
 				if tid, cur, found, err = t.lockLatest(tx, key, fd.Ctid, func() *xact.Snapshot { return s.db.Procs.GetSnapshot(s.proc) }); err != nil || !found {
 					return err

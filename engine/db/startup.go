@@ -3,6 +3,7 @@ package db
 import (
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/pgdst/pgdst/engine/catalog"
 	"github.com/pgdst/pgdst/engine/clog"
@@ -113,6 +114,9 @@ func (db *DB) StartupXLOG(register func(*DB), underPostmaster bool) (RecoverySta
 		e.Panicf("WAL segment size %d in the control file, %d configured", ctl.segSize, cfg.WAL.SegmentSize)
 	}
 	st.Checkpoint, st.Redo = ctl.checkpoint, ctl.redo
+	if ctl.state == StateInCrashRecovery {
+		e.Sometimes("recovery-restarted")
+	}
 	if ctl.state != StateShutdowned {
 		// SyncDataDirectory: the OS may still hold unsynced WAL and data
 		// from before the crash; make it durable before trusting it.
@@ -177,6 +181,22 @@ func (db *DB) StartupXLOG(register func(*DB), underPostmaster bool) (RecoverySta
 		e.Inject(PointAfterRedoRecord)
 	}
 	st.End, st.EndReason = r.End(), fmt.Sprint(r.EndErr)
+	// Which way the WAL ended (ReadRecord's reasons): a clean end is an
+	// absent or zero next record; a torn one is a record cut short by the
+	// crash; a bad CRC is a record whose bytes are all there but wrong.
+	switch {
+	case errors.Is(r.EndErr, io.EOF) || errors.Is(r.EndErr, wal.ErrZeroRecord):
+		e.Sometimes("recovery-end-clean")
+	case errors.Is(r.EndErr, wal.ErrShortRecord) || errors.Is(r.EndErr, wal.ErrBadLength):
+		e.Sometimes("recovery-end-torn")
+	case errors.Is(r.EndErr, wal.ErrBadCRC):
+		e.Sometimes("recovery-end-bad-crc")
+	default:
+		e.Sometimes("recovery-end-other")
+	}
+	if st.Records > 0 {
+		e.Sometimes("recovery-replayed")
+	}
 	last := r.Last()
 	r.Close()
 	e.Logf("redo done at %s (%d records): %s", st.End, st.Records, st.EndReason)

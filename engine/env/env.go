@@ -40,6 +40,9 @@ type Env struct {
 	// Events receives the engine's semantic events (Observe). It may be
 	// nil.
 	Events Observer
+	// Reached collects the sometimes conditions the engine reaches
+	// (sometimes.go). It may be nil (not collected).
+	Reached *Reached
 }
 
 // Inject announces that the calling process has reached the named injection

@@ -181,7 +181,14 @@ func (h bufHint) PageLSN() wal.LSN            { return pageLSN(h.p) }
 
 // MarkDirtyHint counts the hint but leaves the buffer clean: see the file
 // comment.
-func (h bufHint) MarkDirtyHint() { h.r.count(func(s *Stats) { s.Hints++ }) }
+// Sometimes records a sometimes condition met while judging a tuple in
+// the buffer (SatisfiesVacuum's RECENTLY_DEAD).
+func (h bufHint) Sometimes(name string) { h.r.e.Sometimes(name) }
+
+func (h bufHint) MarkDirtyHint() {
+	h.r.count(func(s *Stats) { s.Hints++ })
+	h.r.e.Sometimes("hint-bit-set")
+}
 
 // ---------------------------------------------------------------------
 // Finding room: RelationGetBufferForTuple without the free space map.
@@ -829,6 +836,7 @@ func (r *Relation) Prune(blk smgr.BlockNumber, oldestXmin xact.XID, o TxOracle) 
 		tids[i] = TID{Block: uint32(blk), Offset: off}
 	}
 	r.count(func(s *Stats) { s.Pruned += uint64(len(dead)) })
+	r.e.Sometimes("heap-page-pruned")
 	return tids, nil
 }
 
@@ -857,6 +865,7 @@ func (r *Relation) VacuumPage(blk smgr.BlockNumber, offsets []page.OffsetNumber)
 	r.log(xact.InvalidXID, RMHeap2, XLogHeap2Vacuum,
 		[]blockChange{{id: 0, buf: buf, blk: blk, p: p, data: x.encodeOffsets()}}, x.encodeMain())
 	r.count(func(s *Stats) { s.Vacuumed += uint64(len(offsets)) })
+	r.e.Sometimes("vacuum-removed-tuple")
 	return nil
 }
 

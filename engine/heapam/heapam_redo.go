@@ -114,6 +114,7 @@ func readBufferForRedo(ref *wal.BlockRef, end wal.LSN, pool *buffer.Pool, sm *sm
 		// looks at what is on disk, which may be torn. The pool has no
 		// such mode, so the page that redo is about to install anyway is
 		// written first, and read back.
+		pool.Sometimes("redo-unreadable-page-replaced")
 		img := append([]byte(nil), replacement...)
 		if !page.IsNew(img) {
 			page.SetChecksum(img, uint32(blk))
@@ -136,12 +137,14 @@ func readBufferForRedo(ref *wal.BlockRef, end wal.LSN, pool *buffer.Pool, sm *sm
 		setPageLSN(p, end)
 		pool.MarkBufferDirty(buf)
 		rb.action = blkRestored
+		pool.Sometimes("redo-fpi-restored")
 	case ref.WillInit:
 		// XLogInitBufferForRedo: the record rebuilds the page.
 		clear(p)
 		rb.action = blkNeedsRedo
 	case pageLSN(p) >= end:
 		rb.action = blkDone
+		pool.Sometimes("redo-blk-done")
 	case page.IsNew(p):
 		pool.UnlockReleaseBuffer(buf)
 		return redoBlock{}, fmt.Errorf("heap redo of a change to uninitialized page %d of relation %d", blk, rel)

@@ -636,7 +636,7 @@ func runSim(seed uint64, fn func(e *env.Env)) (*simworld.Node, error) {
 // Pruning.
 
 func TestPruneRemovesExactlyTheDead(t *testing.T) {
-	sim(t, 5, func(e *env.Env) {
+	simNode := sim(t, 5, func(e *env.Env) {
 		n := newNode(e, 16)
 		w := newWorld()
 		a := w.begin()
@@ -719,6 +719,11 @@ func TestPruneRemovesExactlyTheDead(t *testing.T) {
 		ok(err)
 		check(slices.Equal(removed, []heapam.TID{tids[4]}), "second prune %v", removed)
 	})
+	// The first prune kept g's recently dead version; both pruned, and
+	// vacuum freed line pointers.
+	for _, c := range []string{"vacuum-kept-recently-dead", "heap-page-pruned", "vacuum-removed-tuple"} {
+		require.True(t, simNode.Reached.Has(c), "%s not recorded: %v", c, simNode.Reached.Names())
+	}
 }
 
 func tupleAt(n *node, tid heapam.TID) page.HeapTuple {

@@ -285,6 +285,9 @@ func SatisfiesVacuum(t page.HeapTuple, oldestXmin xact.XID, o TxOracle, h HintTa
 	}
 	if xmax >= oldestXmin {
 		// Deleted, but recently enough that some snapshot may see it.
+		if s, ok := h.(interface{ Sometimes(string) }); ok {
+			s.Sometimes("vacuum-kept-recently-dead")
+		}
 		return HeapTupleRecentlyDead
 	}
 	return HeapTupleDead

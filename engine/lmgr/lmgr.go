@@ -83,6 +83,7 @@ func (m *Manager) Wait(backend int, xid XID) error {
 			return nil
 		}
 		m.waiting[backend] = xid
+		m.e.Sometimes("lock-wait")
 		if checked {
 			m.cv.Wait()
 			continue
@@ -92,9 +93,11 @@ func (m *Manager) Wait(backend int, xid XID) error {
 		}
 		checked = true
 		m.Checks++
+		m.e.Sometimes("deadlock-check-ran")
 		if cycle := m.cycleFrom(backend); cycle != nil {
 			msg := m.describe(cycle) // before the victim's edge goes
 			delete(m.waiting, backend)
+			m.e.Sometimes("deadlock-detected")
 			return pgerr.New(pgerr.DeadlockDetected, "deadlock detected: %s", msg)
 		}
 	}

@@ -183,4 +183,8 @@ func TestIncompleteSplitIsFinished(t *testing.T) {
 		ok(f.ix.Check())
 	})
 	require.NotZero(t, cut)
+	// The node's sometimes conditions saw it happen.
+	for _, c := range []string{"btree-leaf-split", "btree-root-split", "btree-finish-split"} {
+		require.True(t, node.Reached.Has(c), "%s not recorded: %v", c, node.Reached.Names())
+	}
 }

@@ -255,6 +255,11 @@ func (ix *Index) split(buf buffer.Buffer, blk uint32, off page.OffsetNumber, tup
 	if off < first || off > maxOff+1 {
 		ix.e.Panicf("nbtree: relation %d: new item offset %d outside [%d, %d] of block %d", ix.cfg.Rel, off, first, maxOff+1, blk)
 	}
+	if o.isLeaf() {
+		ix.e.Sometimes("btree-leaf-split")
+	} else {
+		ix.e.Sometimes("btree-internal-split")
+	}
 	// The items in order, with the new one in place. They are copied: the
 	// page is rebuilt below.
 	items := make([][]byte, 0, int(maxOff)+1)
@@ -519,6 +524,7 @@ func (ix *Index) finishSplit(lbuf buffer.Buffer, lblk uint32, stack []stackEntry
 		ix.relbuf(lbuf)
 		return fmt.Errorf("%w: block %d has an incomplete split but no right sibling", ErrCorrupt, lblk)
 	}
+	ix.e.Sometimes("btree-finish-split")
 	rbuf, err := ix.getbuf(o.next, buffer.Exclusive)
 	if err != nil {
 		ix.relbuf(lbuf)
@@ -538,6 +544,7 @@ func (ix *Index) finishSplit(lbuf buffer.Buffer, lblk uint32, stack []stackEntry
 // and the left half's high key as the downlink to the right half, and the
 // metapage pointing at it, in one record. It releases every buffer.
 func (ix *Index) newRoot(lbuf buffer.Buffer, lblk uint32, rbuf buffer.Buffer, rblk uint32, level uint32) error {
+	ix.e.Sometimes("btree-root-split")
 	p := ix.cfg.Pool
 	lpg := p.BufferGetPage(lbuf)
 	hk, _ := ix.mustKey(page.GetItem(lpg, page.FirstOffset))

@@ -54,7 +54,7 @@ func TestInsertSearchScanBasics(t *testing.T) {
 func TestDeepTree(t *testing.T) {
 	for _, order := range []string{"asc", "desc", "random"} {
 		t.Run(order, func(t *testing.T) {
-			sim(t, 2, func(e *env.Env) {
+			node := sim(t, 2, func(e *env.Env) {
 				var redo wal.LSN
 				f := newFixture(e, 128, 4, &redo)
 				const n = 3000
@@ -79,6 +79,10 @@ func TestDeepTree(t *testing.T) {
 				ok(f.ix.Check())
 				check(slices.Equal(f.all(), m.entries), "scan differs from the model")
 			})
+			// A tree this deep split pages on every level.
+			for _, c := range []string{"btree-leaf-split", "btree-internal-split", "btree-root-split"} {
+				require.True(t, node.Reached.Has(c), "%s not recorded: %v", c, node.Reached.Names())
+			}
 		})
 	}
 }

@@ -380,6 +380,12 @@ func Redo(e *env.Env, pool *buffer.Pool, sm *smgr.SMgr, rec wal.Record) error {
 		if err != nil {
 			return fmt.Errorf("nbtree redo at %s block %d: %w", rec.LSN, ref.Block, err)
 		}
+		switch action {
+		case blkRestored:
+			e.Sometimes("redo-fpi-restored")
+		case blkDone:
+			e.Sometimes("redo-blk-done")
+		}
 		if action == blkNeedsRedo {
 			pg := pool.BufferGetPage(buf)
 			if err := applyBlock(&d, ref, pg); err != nil {
@@ -422,6 +428,7 @@ func readBufferForRedo(pool *buffer.Pool, sm *smgr.SMgr, ref *wal.BlockRef, end 
 		if !wholesale {
 			return buffer.InvalidBuffer, 0, err
 		}
+		pool.Sometimes("redo-unreadable-page-replaced")
 		if err := sm.Write(rel, fork, blk, make([]byte, page.BlockSize)); err != nil {
 			return buffer.InvalidBuffer, 0, err
 		}

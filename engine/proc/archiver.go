@@ -223,9 +223,13 @@ func (a *archiver) copyLoop() (int, error) {
 		a.e.Logf("archiver: %v", err)
 		return 0, err
 	}
+	if len(ready) > 1 {
+		a.e.Sometimes("archiver-behind")
+	}
 	n := 0
 	for _, seg := range ready {
 		if err := a.archiveSegment(seg); err != nil {
+			a.e.Sometimes("archiver-failed")
 			err = fmt.Errorf("archiving write-ahead log file %q failed: %w", wal.SegmentName(a.cfg.WAL, seg), err)
 			a.e.Logf("archiver: %v; will retry", err)
 			return n, err
@@ -345,6 +349,7 @@ func (a *archiver) alreadyArchived(src env.File, size int64, dstPath string) (bo
 	if err := dst.Sync(); err != nil {
 		return false, fmt.Errorf("could not fsync file %q: %w", dstPath, err)
 	}
+	a.e.Sometimes("archiver-already-archived")
 	return true, nil
 }
 

@@ -116,7 +116,7 @@ func TestArchiverCopiesCompletedSegments(t *testing.T) {
 // only marked done, a different one is refused.
 func TestArchiveReadyPass(t *testing.T) {
 	cfg := archConfig()
-	simt.Sim(t, 1, func(e *env.Env) {
+	node := simt.Sim(t, 1, func(e *env.Env) {
 		simt.Must(wal.Create(e, archWAL))
 		w, err := wal.Open(e, archWAL, wal.FirstLSN, wal.InvalidLSN)
 		simt.Must(err)
@@ -161,6 +161,11 @@ func TestArchiveReadyPass(t *testing.T) {
 		simt.Must(err)
 		simt.Check(len(ready) == 0, "ready list %v", ready)
 	})
+	// Three segments at once, a copy already in the archive after the
+	// crash, and a different file in the way: the archiver's conditions.
+	for _, c := range []string{"archiver-behind", "archiver-already-archived", "archiver-failed"} {
+		require.True(t, node.Reached.Has(c), "%s not recorded: %v", c, node.Reached.Names())
+	}
 }
 
 // A crash at each of the archiver's injection points (on its first,

@@ -168,6 +168,7 @@ func autoVacWorkerMain(e *env.Env, d *db.DB, cfg AutovacuumConfig, av *avShmem, 
 		e.Logf("automatic vacuum of table %q failed: %v", name, err)
 		return
 	}
+	e.Sometimes("autovacuum-ran")
 	e.Logf("automatic vacuum of table %q: pages: %d scanned; tuples: %d removed, %d remain; index entries: %d removed",
 		name, vs.Pages, vs.DeadTuples, vs.Tuples, vs.IndexRemoved)
 }

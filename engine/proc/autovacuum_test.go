@@ -173,7 +173,7 @@ func TestAutovacuumVacuumsTablesOverThreshold(t *testing.T) {
 	hot := []string{"h1", "h2", "h3", "h4", "h5"}
 	sawMax := false
 	for seed := uint64(1); seed <= 4; seed++ {
-		simt.Sim(t, seed, func(e *env.Env) {
+		node := simt.Sim(t, seed, func(e *env.Env) {
 			cfg := proc.DefaultAutovacuumConfig()
 			cfg.MaxWorkers = 2
 			d := avBoot(e, avDBConfig(), append([]string{"q"}, hot...)...)
@@ -245,6 +245,7 @@ func TestAutovacuumVacuumsTablesOverThreshold(t *testing.T) {
 			simt.Check(st.NDeadTup == 0 && st.Reltuples == 15, "seed %d: h1 after second autovacuum: %+v", seed, st)
 			avStop(e, launcher, sp)
 		})
+		require.True(t, node.Reached.Has("autovacuum-ran"), "seed %d: %v", seed, node.Reached.Names())
 	}
 	require.True(t, sawMax, "no seed ran autovacuum_max_workers workers at once")
 }

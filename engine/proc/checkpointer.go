@@ -25,6 +25,7 @@ func CheckpointerMain(e *env.Env, d *db.DB) {
 		for e.Clock.Now()-last < cfg.CheckpointTimeout {
 			var req bool
 			if req, flags = d.WaitForCheckpointRequest(cfg.CheckpointTimeout - (e.Clock.Now() - last)); req {
+				e.Sometimes("checkpoint-requested")
 				break
 			}
 		}
@@ -32,6 +33,7 @@ func CheckpointerMain(e *env.Env, d *db.DB) {
 			continue // a restartpoint: standbys only
 		}
 		if err := d.CheckpointerCheckpoint(flags); err != nil {
+			e.Sometimes("checkpoint-failed")
 			e.Logf("checkpoint failed: %v", err)
 		}
 	}

@@ -354,6 +354,7 @@ func (pm *Postmaster) crashRestart(crashed env.Exit) {
 	e := pm.e
 	pm.state = pmWaitDead
 	pm.restarts++
+	e.Sometimes("crash-restart")
 	why := fmt.Sprintf("server process %q (PID %d) was terminated: %s", crashed.Proc.Name(), crashed.Proc.ID(), crashed.Reason)
 	pm.crashes = append(pm.crashes, why)
 	pm.crashTimes = append(pm.crashTimes, e.Clock.Now())

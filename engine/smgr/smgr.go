@@ -549,6 +549,9 @@ func (s *SMgr) write(rel RelFileNumber, fork ForkNumber, blkno BlockNumber, buf 
 		err = io.ErrShortWrite
 	}
 	if err != nil {
+		if errors.Is(err, env.ENOSPC) {
+			s.e.Sometimes("write-enospc")
+		}
 		if extend {
 			return fmt.Errorf("could not extend file %q: %w", t.path(), err)
 		}
@@ -578,7 +581,9 @@ func (s *SMgr) registerLocked(t SegTag, f env.File) error {
 		return nil
 	}
 	s.stats.WriterFsyncs++
+	s.e.Sometimes("fsync-queue-full")
 	if err := f.Sync(); err != nil {
+		s.e.Sometimes("fsync-eio-panic")
 		s.e.Panicf("could not fsync file %q: %v", t.path(), err)
 	}
 	return nil
@@ -632,6 +637,7 @@ func (s *SMgr) SyncAll() {
 		}
 		if err := f.Sync(); err != nil {
 			if !s.cfg.Bugs.Has(bugs.FsyncRetry) {
+				s.e.Sometimes("fsync-eio-panic")
 				s.e.Panicf("could not fsync file %q: %v", t.path(), err)
 			}
 			// Planted bug fsync-retry: ProcessSyncRequests before 2018

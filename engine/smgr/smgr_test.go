@@ -304,6 +304,7 @@ func TestFullQueueWriterFsyncs(t *testing.T) {
 		check(len(s.PendingSyncs()) == 2, "pending %d", len(s.PendingSyncs()))
 		s.SyncAll()
 	})
+	require.True(t, node.Reached.Has("fsync-queue-full"), "%v", node.Reached.Names())
 	node.Disk.Crash(world.NewRand(7), world.CrashDropAll)
 	files := node.Disk.Snapshot()
 	for i, p := range []string{"base/16384", "base/16384.1", "base/16384.2", "base/16384.3"} {

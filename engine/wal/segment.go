@@ -180,6 +180,7 @@ func createSegment(e *env.Env, c Config, seg uint64) (env.File, error) {
 		e.Panicf("could not fsync directory %q: %v", Dir, err)
 	}
 	e.Inject("wal-after-segment-create")
+	e.Sometimes("wal-segment-created")
 	return e.Disk.Open(path, env.OpenExisting)
 }
 

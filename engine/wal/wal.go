@@ -303,6 +303,7 @@ func (w *WAL) Flush(upto LSN) {
 		if chunkEnd == segEnd || chunkEnd == to {
 			w.e.Inject("walwriter-before-fsync")
 			if err := w.segFile.Sync(); err != nil {
+				w.e.Sometimes("wal-fsync-panic")
 				w.e.Panicf("could not fsync WAL segment %q: %v", w.segFile.Path(), err)
 			}
 			if chunkEnd == segEnd && w.cfg.ArchiveMode {
@@ -334,6 +335,7 @@ func (w *WAL) openSegment(seg uint64) {
 		return
 	}
 	if w.segFile != nil {
+		w.e.Sometimes("wal-segment-switch")
 		w.segFile.Close()
 		w.segFile = nil
 	}
@@ -367,6 +369,9 @@ func (w *WAL) RemoveSegmentsBefore(keep LSN) (int, error) {
 		}
 	}
 	segs = segs[:w.archivedPrefix(segs[:old])]
+	if len(segs) < old {
+		w.e.Sometimes("wal-removal-held-by-archive")
+	}
 	n := 0
 	for _, s := range segs {
 		if err := w.e.Disk.Remove(SegmentPath(w.cfg, s)); err != nil {
@@ -375,6 +380,7 @@ func (w *WAL) RemoveSegmentsBefore(keep LSN) (int, error) {
 		n++
 	}
 	if n > 0 {
+		w.e.Sometimes("wal-segment-removed")
 		if err := w.e.Disk.SyncDir(Dir); err != nil {
 			w.e.Panicf("could not fsync directory %q: %v", Dir, err)
 		}

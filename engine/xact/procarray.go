@@ -356,6 +356,21 @@ func (pa *ProcArray) Running() []XID {
 	return out
 }
 
+// AnyRunningUnlocked reports whether any xid is assigned, without
+// ProcArrayLock: taking it would be a scheduling point, and the answer
+// only feeds a sometimes condition, which must not change the run. It is
+// a racy read where processes run in parallel, so callers ask only when
+// the environment collects conditions (env.Env.Collecting: the simulator,
+// one process at a time).
+func (pa *ProcArray) AnyRunningUnlocked() bool {
+	for _, q := range pa.procs {
+		if q != nil && q.xid != InvalidXID {
+			return true
+		}
+	}
+	return false
+}
+
 // Slot is the proc's slot number, which identifies its backend to the lock
 // manager.
 func (p *Proc) Slot() int { return p.slot }

@@ -19,6 +19,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
+	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/fault"
 	"github.com/pgdst/pgdst/harness/cli"
 	"github.com/pgdst/pgdst/simtest"
@@ -82,6 +83,7 @@ type campaignStats struct {
 	byCrash         map[string]int
 	online          simtest.CheckerCounts // the online checkers' counts, summed
 	points          map[string]*pointAgg
+	sometimes       []int // by env.Conditions: the runs that reached each
 	virtual         time.Duration
 	steps           uint64
 	wall            time.Duration
@@ -99,6 +101,7 @@ type campaignStats struct {
 // kept but its counts.
 func runCampaign(n uint64, workers int, mk func(i uint64) job, opts campaignOpts) *campaignStats {
 	st := &campaignStats{planned: n, byChecker: map[string]int{}, byCrash: map[string]int{}, points: map[string]*pointAgg{}, online: simtest.CheckerCounts{}, jobs: workers}
+	st.sometimes = make([]int, len(env.Conditions))
 	if opts.systematic {
 		st.planFired = make([]bool, n)
 	}
@@ -175,6 +178,11 @@ func runCampaign(n uint64, workers int, mk func(i uint64) job, opts campaignOpts
 			st.planFired[d.idx] = r.FaultFired(0)
 		}
 		st.addPoints(r)
+		for i, c := range env.Conditions {
+			if r.Sometimes.Has(c.Name) {
+				st.sometimes[i]++
+			}
+		}
 		if r.Detected != "" {
 			st.detected++
 		}
@@ -248,6 +256,10 @@ type Options struct {
 	JSON, JUnit, Artifacts string
 	// Base is every run's configuration but for its seed, or its plan.
 	Base simtest.Config
+	// RequireCoverage makes a campaign in which some sometimes condition
+	// (env.Conditions) was never reached fail, for CI: what the engine
+	// declared must happen did not, so its code there went untested.
+	RequireCoverage bool
 }
 
 // Run runs a campaign and writes its results. It exits 1 (a cli.ExitError)
@@ -353,7 +365,20 @@ func Run(o Options, stdout, stderr io.Writer) error {
 	if len(st.failed) > 0 || st.interrupted {
 		return cli.Failed("")
 	}
+	if o.RequireCoverage {
+		return coverageError("pgdst campaign", rep)
+	}
 	return nil
+}
+
+// coverageError is --require-coverage's verdict on a report: exit 1,
+// naming them, when some sometimes condition was reached by no run.
+func coverageError(cmd string, rep *Report) error {
+	if len(rep.SometimesBlindSpots) == 0 {
+		return nil
+	}
+	return cli.Failed(fmt.Sprintf("%s: --require-coverage: %d of %d sometimes conditions never reached: %s",
+		cmd, len(rep.SometimesBlindSpots), len(rep.Sometimes), strings.Join(rep.SometimesBlindSpots, ", ")))
 }
 
 // writeReportFiles writes the report where the flags ask (any may be "")
@@ -503,6 +528,10 @@ func printCampaign(out io.Writer, rep *Report) {
 	fmt.Fprintf(out, "crash points:   %d of %d hit, %d crashed at\n", hit, len(all), crashed)
 	if len(rep.BlindSpots) > 0 {
 		fmt.Fprintf(out, "blind spots:    %s\n", strings.Join(rep.BlindSpots, ", "))
+	}
+	fmt.Fprintf(out, "sometimes:      %d of %d conditions reached\n", len(rep.Sometimes)-len(rep.SometimesBlindSpots), len(rep.Sometimes))
+	if len(rep.SometimesBlindSpots) > 0 {
+		fmt.Fprintf(out, "blind spots (sometimes): %s\n", strings.Join(rep.SometimesBlindSpots, ", "))
 	}
 	for _, line := range rep.OnlineCheckers.Lines() {
 		fmt.Fprintf(out, "online checker: %s\n", line)

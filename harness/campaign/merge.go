@@ -18,7 +18,7 @@ import (
 // shard twice, prints the campaign summary, writes the merged JSON to out
 // and JUnit XML to junit (either may be ""), and exits 1 when the merged
 // campaign failed, was interrupted or misses shards.
-func Merge(inputs []string, out, junit string, stdout, stderr io.Writer) error {
+func Merge(inputs []string, out, junit string, requireCoverage bool, stdout, stderr io.Writer) error {
 	var err error
 	for _, p := range []struct{ flag, path string }{{"o", out}, {"junit", junit}} {
 		if err := checkWritable(p.path); err != nil {
@@ -47,6 +47,11 @@ func Merge(inputs []string, out, junit string, stdout, stderr io.Writer) error {
 	}
 	if rep.Totals.Failed > 0 || rep.Interrupted || len(rep.MissingShards) > 0 {
 		return cli.Failed("")
+	}
+	if requireCoverage {
+		// A sharded campaign's coverage is judged here, on all its
+		// shards: one shard alone may miss what another reached.
+		return coverageError("pgdst merge", rep)
 	}
 	return nil
 }
@@ -107,6 +112,7 @@ func mergeReports(reps []*Report, names []string) (*Report, error) {
 			a.RunsHit += p.RunsHit
 			a.RunsCrashed += p.RunsCrashed
 		}
+		m.Sometimes = append(m.Sometimes, r.Sometimes...) // settleSometimes sums them
 		m.FailingSeeds = append(m.FailingSeeds, r.FailingSeeds...)
 		m.Interrupted = m.Interrupted || r.Interrupted
 		m.TimeBudgetExhausted = m.TimeBudgetExhausted || r.TimeBudgetExhausted
@@ -125,6 +131,7 @@ func mergeReports(reps []*Report, names []string) (*Report, error) {
 		m.Points = append(m.Points, *p)
 	}
 	m.settlePoints()
+	m.settleSometimes()
 	sort.Slice(m.FailingSeeds, func(i, j int) bool {
 		a, b := m.FailingSeeds[i], m.FailingSeeds[j]
 		if a.Seed != b.Seed {

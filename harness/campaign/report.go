@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/harness/repro"
 	lin "github.com/pgdst/pgdst/linearizability"
 	"github.com/pgdst/pgdst/simtest"
@@ -48,6 +49,11 @@ type Report struct {
 	// crashed there. BlindSpots are the points no run hit.
 	Points     []PointStat `json:"points"`
 	BlindSpots []string    `json:"blind_spots"`
+	// Sometimes lists every sometimes condition (env.Conditions, in
+	// their order, then any this build does not know) with the runs that
+	// reached it; SometimesBlindSpots are those no run reached.
+	Sometimes           []SometimesStat `json:"sometimes"`
+	SometimesBlindSpots []string        `json:"sometimes_blind_spots"`
 	// FailingSeeds lists the failing runs, by seed (by plan under
 	// --systematic).
 	FailingSeeds []FailingSeed `json:"failing_seeds"`
@@ -99,6 +105,13 @@ type PointStat struct {
 	RunsCrashed int    `json:"runs_crashed"`
 }
 
+// SometimesStat is one sometimes condition's count: the runs that
+// reached it at least once.
+type SometimesStat struct {
+	Name string `json:"name"`
+	Runs int    `json:"runs"`
+}
+
 // FailingSeed is one failing run.
 type FailingSeed struct {
 	Seed  uint64 `json:"seed"`
@@ -133,6 +146,12 @@ func newCampaignReport(p Params, st *campaignStats) *Report {
 		rep.Points = append(rep.Points, PointStat{Name: name, Hits: a.hits, RunsHit: a.runsHit, RunsCrashed: a.runsCrashed})
 	}
 	rep.settlePoints()
+	for i, c := range env.Conditions {
+		if i < len(st.sometimes) {
+			rep.Sometimes = append(rep.Sometimes, SometimesStat{Name: c.Name, Runs: st.sometimes[i]})
+		}
+	}
+	rep.settleSometimes()
 	for _, f := range st.failed {
 		rep.FailingSeeds = append(rep.FailingSeeds, FailingSeed{
 			Seed: f.seed, Index: f.index, Plan: f.plan, Checker: f.checker, Failures: f.failures, Trace: f.trace, Repro: f.repro,
@@ -172,6 +191,36 @@ func (rep *Report) settlePoints() {
 	for _, p := range rep.Points {
 		if p.Hits == 0 {
 			rep.BlindSpots = append(rep.BlindSpots, p.Name)
+		}
+	}
+}
+
+// settleSometimes lists every condition of env.Conditions (reached or
+// not) in table order, then any other by name, and finds those no run
+// reached.
+func (rep *Report) settleSometimes() {
+	have := map[string]int{}
+	for _, s := range rep.Sometimes {
+		have[s.Name] += s.Runs
+	}
+	out := make([]SometimesStat, 0, len(have)+len(env.Conditions))
+	for _, c := range env.Conditions {
+		out = append(out, SometimesStat{Name: c.Name, Runs: have[c.Name]})
+		delete(have, c.Name)
+	}
+	others := make([]string, 0, len(have))
+	for name := range have {
+		others = append(others, name)
+	}
+	sort.Strings(others)
+	for _, name := range others {
+		out = append(out, SometimesStat{Name: name, Runs: have[name]})
+	}
+	rep.Sometimes = out
+	rep.SometimesBlindSpots = []string{}
+	for _, s := range rep.Sometimes {
+		if s.Runs == 0 {
+			rep.SometimesBlindSpots = append(rep.SometimesBlindSpots, s.Name)
 		}
 	}
 }

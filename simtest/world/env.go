@@ -55,6 +55,10 @@ type Node struct {
 	// Postmaster says a postmaster supervises the server processes, so a
 	// killed one is crash-restarted by it rather than by the harness.
 	Postmaster bool
+	// Reached is the sometimes conditions the engine on this node (and
+	// its peers) reached: the run's coverage, which never touches the
+	// trace.
+	Reached env.Reached
 	// files is what the engine said each file holds (env.FileClassifier):
 	// it outlives crashes, as the files do.
 	files map[string]env.FileClass
@@ -133,6 +137,7 @@ func NewNode(rng *Rand, trace *Trace, sched SchedConfig, lat Latency) *Node {
 		Files:  n,
 		Events: n,
 	}
+	n.Env.Reached = &n.Reached
 	return n
 }
 
@@ -191,6 +196,8 @@ func (n *Node) NewPeer(name string, rng *Rand, offset time.Duration) *Node {
 		Points: n.Sim,
 		Log:    n.Sim,
 		Events: p,
+		// A peer's conditions count for the run, as the primary's do.
+		Reached: &n.Reached,
 	}
 	return p
 }

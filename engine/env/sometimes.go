@@ -1,0 +1,142 @@
+package env
+
+import (
+	"fmt"
+	"math/bits"
+	"sort"
+)
+
+// Condition is a "sometimes" condition: a state of the engine that a
+// healthy campaign must reach in some run (Antithesis' sometimes
+// assertions, FoundationDB's TEST macro). A condition no run reaches is a
+// blind spot: whatever code runs only there is never tested.
+type Condition struct {
+	Name string
+	What string // what the engine is doing there, with PostgreSQL's function
+}
+
+// Conditions lists every condition the engine declares, in one table, so
+// that a campaign can name those it never reached. A test
+// (sometimes_test.go) checks that every Sometimes call in the engine names
+// a listed condition and that every listed one is called somewhere.
+var Conditions = []Condition{
+	{"btree-leaf-split", "a full B-tree leaf page is split in two (_bt_split on a leaf)"},
+	{"btree-internal-split", "a full B-tree internal page is split, its downlink inserted one level up (_bt_split above the leaves)"},
+	{"btree-root-split", "the root splits and a new root is made above it (_bt_newroot)"},
+	{"btree-finish-split", "an insert finds a split whose downlink a crash lost and finishes it (_bt_finish_split)"},
+	{"redo-fpi-restored", "redo restores a full-page image instead of applying the change (XLogReadBufferForRedoExtended: BLK_RESTORED)"},
+	{"redo-blk-done", "redo skips a block whose page LSN already covers the record (XLogReadBufferForRedoExtended: BLK_DONE)"},
+	{"redo-unreadable-page-replaced", "redo meets a page that fails verification (torn) and a record that rebuilds it wholesale, so it zeroes it first (RBM_ZERO_AND_LOCK)"},
+	{"page-verify-failed", "a page read from disk fails verification, a torn or corrupted page (PageIsVerifiedExtended)"},
+	{"hint-bit-set", "a visibility check sets a tuple's commit or abort hint bit (SetHintBits)"},
+	{"heap-page-pruned", "a heap page is pruned of dead tuples (heap_page_prune)"},
+	{"vacuum-kept-recently-dead", "vacuum keeps a dead tuple an older snapshot may still see (HeapTupleSatisfiesVacuum: HEAPTUPLE_RECENTLY_DEAD)"},
+	{"vacuum-removed-tuple", "vacuum removes a dead tuple and its index entries (lazy_vacuum_heap_page)"},
+	{"autovacuum-ran", "an autovacuum worker vacuums a table past its threshold (do_autovacuum)"},
+	{"checkpoint-requested", "the checkpointer wakes for a request rather than checkpoint_timeout (CheckpointerMain's ckpt_flags)"},
+	{"checkpoint-failed", "a checkpoint fails with an ERROR and the checkpointer carries on (CheckpointerMain's error recovery)"},
+	{"checkpoint-with-open-xact", "a checkpoint takes its REDO pointer while a transaction is in progress (CreateCheckPoint)"},
+	{"checkpoint-delayed-by-commit", "a checkpoint waits for a commit in its critical section to reach the clog (HaveVirtualXIDsDelayingChkpt)"},
+	{"clog-page-extended", "the clog is extended by a zeroed page for the next transactions (ExtendCLOG, ZeroCLOGPage)"},
+	{"wal-segment-created", "a new WAL segment is created by durable_rename (XLogFileInit, after initdb's first)"},
+	{"wal-segment-switch", "the WAL writer closes a full segment and opens the next (XLogWrite's XLogFileInit / XLogFileOpen)"},
+	{"wal-segment-removed", "a checkpoint removes WAL segments before its REDO (RemoveOldXlogFiles)"},
+	{"wal-removal-held-by-archive", "a checkpoint keeps a segment it could remove because it is not yet archived (XLogArchiveCheckDone false)"},
+	{"recovery-restarted", "recovery starts from a control file that says a recovery was already in progress: an earlier one crashed (DB_IN_CRASH_RECOVERY)"},
+	{"recovery-replayed", "crash recovery replays at least one record after the checkpoint's REDO (PerformWalRecovery's main loop)"},
+	{"recovery-end-clean", "recovery ends at a clean end of WAL: a zero or missing next record (XLogReadRecord returns NULL)"},
+	{"recovery-end-torn", "recovery ends at a record cut short by the crash: it runs past the end of the WAL written, or its length is invalid (XLogReadRecord's checks)"},
+	{"recovery-end-bad-crc", "recovery ends at a complete record whose CRC is wrong (ValidXLogRecord)"},
+	{"recovery-end-other", "recovery ends at a bad prev-link, misaligned position, segment boundary or bad segment header (ValidXLogRecordHeader, XLogReaderValidatePageHeader)"},
+	{"lock-wait", "a transaction waits for a row lock another holds (LockAcquire sleeping in ProcSleep)"},
+	{"deadlock-check-ran", "a lock wait outlasts deadlock_timeout and the deadlock check runs (CheckDeadLock)"},
+	{"deadlock-detected", "the deadlock detector breaks a cycle of waits (DeadLockCheck)"},
+	{"serialization-failure", "an update or lock conflicts with a concurrent update under REPEATABLE READ: 40001 raised (heap_update's TM_Updated)"},
+	{"epq-recheck", "a READ COMMITTED update finds its row updated by a concurrent commit and rechecks the newest version (EvalPlanQual)"},
+	{"fsync-eio-panic", "a data file's fsync fails and the server PANICs rather than retry (ProcessSyncRequests, data_sync_elevel)"},
+	{"wal-fsync-panic", "a WAL segment's fsync fails and the server PANICs (issue_xlog_fsync)"},
+	{"fsync-queue-full", "the fsync request queue is full and the writer fsyncs the segment itself (register_dirty_segment when ForwardSyncRequest fails)"},
+	{"write-enospc", "a data file write or extension fails with ENOSPC and the error goes to the caller, not a PANIC (mdextend's ereport(ERROR))"},
+	{"archiver-behind", "the archiver finds more than one segment waiting in archive_status: it fell behind (pgarch_readyXlog)"},
+	{"archiver-failed", "archiving a segment fails and the archiver will retry it (pgarch_ArchiverCopyLoop's failure path)"},
+	{"archiver-already-archived", "a segment is found already in the archive with the same contents, as after a crash between copy and .done (the archive_command's idempotence)"},
+	{"crash-restart", "the postmaster reinitializes after a server process died abnormally (HandleChildCrash, PM_WAIT_DEAD_END)"},
+	{"end-of-recovery-checkpoint", "recovery's end-of-recovery checkpoint completes (CreateEndOfRecoveryCheckpoint)"},
+	{"buffer-evicted-dirty", "a backend evicts a dirty buffer and writes it itself (BufferAlloc's FlushBuffer)"},
+}
+
+// condIndex maps a condition's name to its bit.
+var condIndex = func() map[string]int {
+	if len(Conditions) > 64*len(Reached{}) {
+		panic("env: more sometimes conditions than Reached holds")
+	}
+	m := make(map[string]int, len(Conditions))
+	for i, c := range Conditions {
+		if _, dup := m[c.Name]; dup {
+			panic("env: sometimes condition listed twice: " + c.Name)
+		}
+		m[c.Name] = i
+	}
+	return m
+}()
+
+// Reached is a set of conditions, a bit per entry of Conditions.
+type Reached [2]uint64
+
+// Add puts the named condition in the set; an unlisted name panics, so a
+// misspelt call fails the first run that reaches it.
+func (r *Reached) Add(name string) {
+	i, ok := condIndex[name]
+	if !ok {
+		panic(fmt.Sprintf("env: Sometimes(%q): not in env.Conditions", name))
+	}
+	r[i/64] |= 1 << (i % 64)
+}
+
+// Has reports whether the named condition is in the set.
+func (r Reached) Has(name string) bool {
+	i, ok := condIndex[name]
+	return ok && r[i/64]&(1<<(i%64)) != 0
+}
+
+// Len counts the conditions in the set.
+func (r Reached) Len() int { return bits.OnesCount64(r[0]) + bits.OnesCount64(r[1]) }
+
+// Names lists the conditions in the set, in table order.
+func (r Reached) Names() []string {
+	var out []string
+	for i, c := range Conditions {
+		if r[i/64]&(1<<(i%64)) != 0 {
+			out = append(out, c.Name)
+		}
+	}
+	return out
+}
+
+// ConditionNames lists every condition's name, sorted.
+func ConditionNames() []string {
+	out := make([]string, len(Conditions))
+	for i, c := range Conditions {
+		out[i] = c.Name
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Sometimes records that the engine reached the named condition. It is
+// neither a scheduling point nor a traced event, so it changes no run:
+// the simulator only keeps the set for the run's result. Without a set
+// (the real environment, most unit tests) or without an Env it does
+// nothing, after checking the name.
+func (e *Env) Sometimes(name string) {
+	if e != nil && e.Reached != nil {
+		e.Reached.Add(name)
+	} else if _, ok := condIndex[name]; !ok {
+		panic(fmt.Sprintf("env: Sometimes(%q): not in env.Conditions", name))
+	}
+}
+
+// Collecting reports whether the environment collects sometimes
+// conditions: a caller whose test for one costs work, or reads shared
+// state without its lock, asks first.
+func (e *Env) Collecting() bool { return e != nil && e.Reached != nil }
