@@ -10,6 +10,7 @@ import (
 	"github.com/pgdst/pgdst/engine/db"
 	"github.com/pgdst/pgdst/engine/env"
 	pgproc "github.com/pgdst/pgdst/engine/proc"
+	"github.com/pgdst/pgdst/engine/smgr"
 	"github.com/pgdst/pgdst/fault"
 	"github.com/pgdst/pgdst/simtest/world"
 )
@@ -251,6 +252,11 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 				if name == table {
 					res.Rows = rows
 				}
+				if def, ok := d.Catalog.Lookup(name); ok {
+					if n, err := d.SMgr.NBlocks(def.Index, smgr.MainForkNum); err == nil {
+						res.IndexBlocksMax = max(res.IndexBlocksMax, int(n))
+					}
+				}
 			}
 			wl.checkDB(d, res)
 			wl.checkHistories(d, res)
@@ -342,7 +348,7 @@ func dbPlan(c Config, rc resolved, rng *world.Rand, stepsSoFar uint64) fault.Pla
 		RedoPoint:     db.PointAfterRedoRecord,
 		StepsSoFar:    stepsSoFar,
 		CrashSteps:    uint64(rc.Clients * rc.Txns * crashStepsPerTxnDB),
-		Intensity:     c.FaultIntensity,
+		Intensity:     rc.faultIntensity,
 		Fork:          func(label uint64) fault.Rand { return rng.Fork(label) },
 	})
 }
@@ -502,11 +508,12 @@ func (w *workload) transactions(s *session) {
 			continue
 		}
 		// Maintenance and DDL between transactions: client 0 vacuums
-		// the table every eighth transaction, client 1 creates a second
+		// a table every vacuumEvery-th transaction (the eighth, or on
+		// some swarm seeds the second), client 1 creates a second
 		// table halfway (VACUUM and CREATE TABLE are WAL-logged too, and
 		// recovery must replay them wherever a crash cuts them).
 		switch {
-		case s.c == 0 && t%8 == 7:
+		case s.c == 0 && t%w.rc.vacuumEvery == w.rc.vacuumEvery-1:
 			_, _ = s.call(pgproc.Request{Op: pgproc.OpVacuum, Table: w.vacuumTable(t)})
 		case s.c == 1 && t == w.rc.Txns/2:
 			_, _ = s.call(pgproc.Request{Op: pgproc.OpCreateTable, Table: table + "2"})
@@ -519,7 +526,7 @@ func (w *workload) transactions(s *session) {
 // register, bank and list tables are where updates leave dead versions).
 func (w *workload) vacuumTable(t int) string {
 	tables := append([]string{table}, tablesFor(w.rc.Workload)...)
-	return tables[(t/8)%len(tables)]
+	return tables[(t/w.rc.vacuumEvery)%len(tables)]
 }
 
 // insertTxn is one write transaction of fresh keys into table t. One in
@@ -534,10 +541,17 @@ func (s *session) insertTxn(t int) bool {
 		return s.insertAutocommit(t)
 	}
 	n := 1 + s.rng.Intn(w.rc.WritesMax)
+	bulk := w.rc.bulk && s.rng.Intn(bulkTxnsPer) == 0
+	if bulk {
+		n = bulkRowsMin + s.rng.Intn(bulkRowsMax-bulkRowsMin+1)
+	}
 	keys := make([]uint64, n)
 	vals := make([]uint64, n)
 	for i := range keys {
 		keys[i], vals[i] = w.key(c, t, i), value(c, t, i)
+		if bulk {
+			keys[i] = w.bulkKey(c, t, i)
+		}
 	}
 	op := w.hist.begin(c, t, keys, vals, w.node.Env.Clock.Now())
 	_, err := s.call(pgproc.Request{Op: pgproc.OpBegin, Iso: db.ReadCommitted})
@@ -622,8 +636,31 @@ func (r resolved) stringDB() string {
 	if r.iso == db.RepeatableRead {
 		iso = IsoRepeatableRead
 	}
-	return fmt.Sprintf("workload=%s isolation=%s client_timeout=%v synchronous_commit=%v autocommit=%v row_bytes=%d clients=%d txns=%d writes<=%d think<%v crash-mode=%s switch=%.3f checkpoint_timeout=%v max_wal_size=%dkB bgwriter_delay=%v bgwriter_lru_maxpages=%d wal_writer_delay=%v shared_buffers=%d wal_segment_size=%dkB autovacuum_naptime=%v archive_mode=%s bugs=%s",
+	return fmt.Sprintf("workload=%s isolation=%s client_timeout=%v synchronous_commit=%v autocommit=%v row_bytes=%d clients=%d txns=%d writes<=%d think<%v crash-mode=%s switch=%.3f checkpoint_timeout=%v max_wal_size=%dkB bgwriter_delay=%v bgwriter_lru_maxpages=%d wal_writer_delay=%v shared_buffers=%d wal_segment_size=%dkB autovacuum_naptime=%v archive_mode=%s fault_intensity=%g bulk=%v vacuum_every=%d long_reads=%v bugs=%s",
 		r.Workload, iso, r.timeout, map[bool]string{true: "on", false: "off"}[r.engine.SynchronousCommit], r.Autocommit, r.rowBytes, r.Clients, r.Txns, r.WritesMax, r.ThinkMax, r.crash, r.sched.SwitchProb, r.engine.CheckpointTimeout, r.engine.MaxWALSize>>10,
 		r.engine.BgwriterDelay, r.engine.BgwriterLRUMax, r.engine.WalWriterDelay, r.engine.SharedBuffers, r.engine.WAL.SegmentSize>>10,
-		r.server.AutovacuumConf.Naptime, archive, r.Bugs)
+		r.server.AutovacuumConf.Naptime, archive, r.faultIntensity, r.bulk, r.vacuumEvery, r.longReads, r.Bugs)
+}
+
+// Bulk loads: on one swarm seed in bulkSeedsPer, one insert transaction in
+// bulkTxnsPer loads bulkRowsMin..bulkRowsMax rows (as a COPY or a
+// multi-row INSERT would), so that table t's index outgrows its root leaf
+// (about 400 keys) and splits, while the other seeds stay as cheap as
+// before. bulkRowsMax stays below 255 so value's row byte holds i+1.
+const (
+	bulkSeedsPer = 8
+	bulkTxnsPer  = 3
+	bulkRowsMin  = 100
+	bulkRowsMax  = 250
+)
+
+// bulkKeyBase puts bulk-loaded keys above every ordinary key (key), each
+// transaction in a block of 256.
+const bulkKeyBase = 1 << 40
+
+func (w *workload) bulkKey(client, txn, i int) uint64 {
+	if i < 0 || i >= 256 {
+		panic(fmt.Sprintf("simtest: bulk row %d out of range", i))
+	}
+	return bulkKeyBase + uint64(client*w.rc.Txns+txn)<<8 + uint64(i)
 }
