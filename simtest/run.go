@@ -160,7 +160,8 @@ type resolved struct {
 	timeout  time.Duration // the clients' statement timeout (0: none)
 	rowBytes int           // the inserted rows' values
 	// faultIntensity is the swarm faults' intensity a plan drawn from the
-	// seed carries: FaultIntensity, or the seed's draw.
+	// seed carries: FaultIntensity, or the seed's draw (0 when the plan is
+	// given, by Faults or CrashStep).
 	faultIntensity float64
 	// The workload's shape, drawn under Swarm (swarmShape): bulk makes
 	// some insert transactions load hundreds of rows (a B-tree leaf holds
@@ -214,6 +215,16 @@ func resolve(c Config, rng *world.Rand) resolved {
 			r.faultIntensity = sh.faultIntensity
 		}
 		r.bulk, r.vacuumEvery, r.longReads = sh.bulk, sh.vacuumEvery, sh.longReads
+		if r.bulk && c.RowBytes == 0 {
+			// Short rows keep a bulk load's heap to a few pages: the
+			// load is there for its index, and the seed's cost stays
+			// near an ordinary one's.
+			r.rowBytes = bulkRowBytes
+		}
+	}
+	if c.Faults != "" || c.CrashStep != 0 {
+		// The plan is the one given: no intensity takes part (dbPlan).
+		r.faultIntensity = 0
 	}
 	return r
 }
@@ -280,10 +291,15 @@ type Result struct {
 	// Plan is the fault plan the run carried, one fault per
 	// line; FaultsApplied counts the faults that fired, FaultLog lists the
 	// first few, Destructive the ones beyond the recoverability limits.
-	Plan          string
-	FaultsApplied int
-	FaultLog      []string
-	Destructive   []string
+	Plan string
+	// FaultIntensity is the intensity of the swarm's faults in a plan
+	// drawn from the seed: Config.FaultIntensity or the seed's draw (0
+	// with a given plan). The plan holds the faults themselves, so a
+	// reproduction that carries the plan needs no intensity.
+	FaultIntensity float64
+	FaultsApplied  int
+	FaultLog       []string
+	Destructive    []string
 	// CrashRestarts lists the postmaster's crash-restarts during the
 	// workload: which server process died (a PANIC, a kill) and why.
 	CrashRestarts []string
@@ -578,7 +594,11 @@ func (r *Result) Summary() string {
 	}
 	fmt.Fprintf(&b, "crash: %s: %s\n", r.CrashKind, r.CrashDetail)
 	if r.Plan != "" {
-		fmt.Fprintf(&b, "fault plan:\n")
+		if r.FaultIntensity > 0 {
+			fmt.Fprintf(&b, "fault plan (swarm faults at intensity %g):\n", r.FaultIntensity)
+		} else {
+			fmt.Fprintf(&b, "fault plan:\n")
+		}
 		for _, l := range strings.Split(strings.TrimSuffix(r.Plan, "\n"), "\n") {
 			fmt.Fprintf(&b, "  %s\n", l)
 		}

@@ -154,7 +154,7 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 	sim.SpawnAs(env.RolePostmaster, "postmaster", pm.Main)
 	wl.startClients(listener)
 	plan := dbPlan(c, rc, rng.Fork(4), sim.Steps())
-	res.Plan = plan.String()
+	res.Plan, res.FaultIntensity = plan.String(), rc.faultIntensity
 	sim.HarnessEvent(env.Event{Kind: env.EvNote, Name: "fault plan:\n" + res.Plan})
 	runner = world.NewPlanRunner(node, plan, rng.Fork(7))
 	st := sim.Run()
@@ -347,11 +347,24 @@ func dbPlan(c Config, rc resolved, rng *world.Rand, stepsSoFar uint64) fault.Pla
 		SnapshotPoint: db.PointAfterSnapshot,
 		RedoPoint:     db.PointAfterRedoRecord,
 		StepsSoFar:    stepsSoFar,
-		CrashSteps:    uint64(rc.Clients * rc.Txns * crashStepsPerTxnDB),
+		CrashSteps:    crashSteps(rc),
 		Intensity:     rc.faultIntensity,
 		Fork:          func(label uint64) fault.Rand { return rng.Fork(label) },
 	})
 }
+
+// crashSteps estimates the workload's steps, over which a step crash is
+// drawn: a bulk seed's loads add theirs.
+func crashSteps(rc resolved) uint64 {
+	n := uint64(rc.Clients * rc.Txns * crashStepsPerTxnDB)
+	if rc.bulk {
+		n += uint64(rc.Clients * (bulkRowsMin + bulkRowsMax) / 2 * crashStepsPerBulkRow)
+	}
+	return n
+}
+
+// crashStepsPerBulkRow estimates the steps one row of a bulk load costs.
+const crashStepsPerBulkRow = 19
 
 // planPoints is the engine's points table as the plan generator reads it.
 var planPoints = func() []fault.PointRoles {
@@ -490,6 +503,11 @@ func (w *workload) transactions(s *session) {
 		if len(ks) > 1 {
 			kind = ks[s.rng.Intn(len(ks))]
 		}
+		if w.rc.bulk && t == 0 && !w.rc.Autocommit && kindsHave(ks, WorkloadInsert) {
+			// A bulk seed's clients open with a load each, together,
+			// before most of the plan's crash points come.
+			kind = WorkloadInsert
+		}
 		var alive bool
 		switch kind {
 		case WorkloadInsert:
@@ -541,7 +559,7 @@ func (s *session) insertTxn(t int) bool {
 		return s.insertAutocommit(t)
 	}
 	n := 1 + s.rng.Intn(w.rc.WritesMax)
-	bulk := w.rc.bulk && s.rng.Intn(bulkTxnsPer) == 0
+	bulk := w.rc.bulk && t == 0
 	if bulk {
 		n = bulkRowsMin + s.rng.Intn(bulkRowsMax-bulkRowsMin+1)
 	}
@@ -636,23 +654,34 @@ func (r resolved) stringDB() string {
 	if r.iso == db.RepeatableRead {
 		iso = IsoRepeatableRead
 	}
-	return fmt.Sprintf("workload=%s isolation=%s client_timeout=%v synchronous_commit=%v autocommit=%v row_bytes=%d clients=%d txns=%d writes<=%d think<%v crash-mode=%s switch=%.3f checkpoint_timeout=%v max_wal_size=%dkB bgwriter_delay=%v bgwriter_lru_maxpages=%d wal_writer_delay=%v shared_buffers=%d wal_segment_size=%dkB autovacuum_naptime=%v archive_mode=%s fault_intensity=%g bulk=%v vacuum_every=%d long_reads=%v bugs=%s",
+	return fmt.Sprintf("workload=%s isolation=%s client_timeout=%v synchronous_commit=%v autocommit=%v row_bytes=%d clients=%d txns=%d writes<=%d think<%v crash-mode=%s switch=%.3f checkpoint_timeout=%v max_wal_size=%dkB bgwriter_delay=%v bgwriter_lru_maxpages=%d wal_writer_delay=%v shared_buffers=%d wal_segment_size=%dkB autovacuum_naptime=%v archive_mode=%s bulk=%v vacuum_every=%d long_reads=%v bugs=%s",
 		r.Workload, iso, r.timeout, map[bool]string{true: "on", false: "off"}[r.engine.SynchronousCommit], r.Autocommit, r.rowBytes, r.Clients, r.Txns, r.WritesMax, r.ThinkMax, r.crash, r.sched.SwitchProb, r.engine.CheckpointTimeout, r.engine.MaxWALSize>>10,
 		r.engine.BgwriterDelay, r.engine.BgwriterLRUMax, r.engine.WalWriterDelay, r.engine.SharedBuffers, r.engine.WAL.SegmentSize>>10,
-		r.server.AutovacuumConf.Naptime, archive, r.faultIntensity, r.bulk, r.vacuumEvery, r.longReads, r.Bugs)
+		r.server.AutovacuumConf.Naptime, archive, r.bulk, r.vacuumEvery, r.longReads, r.Bugs)
 }
 
-// Bulk loads: on one swarm seed in bulkSeedsPer, one insert transaction in
-// bulkTxnsPer loads bulkRowsMin..bulkRowsMax rows (as a COPY or a
-// multi-row INSERT would), so that table t's index outgrows its root leaf
-// (about 400 keys) and splits, while the other seeds stay as cheap as
-// before. bulkRowsMax stays below 255 so value's row byte holds i+1.
+// Bulk loads: on one swarm seed in bulkSeedsPer, each client's first
+// transaction loads bulkRowsMin..bulkRowsMax rows of bulkRowBytes (as a
+// COPY or a multi-row INSERT would), together about 500, so that table
+// t's index outgrows its root leaf (about 400 keys) and splits while
+// other clients insert. A load row costs about 19 scheduler steps, so the
+// loads cost the campaign about a tenth more steps; the other seeds run
+// as before. bulkRowsMax stays below 255 so value's row byte holds i+1.
 const (
-	bulkSeedsPer = 8
-	bulkTxnsPer  = 3
+	bulkSeedsPer = 16
 	bulkRowsMin  = 100
-	bulkRowsMax  = 250
+	bulkRowsMax  = 150
+	bulkRowBytes = 100
 )
+
+func kindsHave(ks []string, k string) bool {
+	for _, x := range ks {
+		if x == k {
+			return true
+		}
+	}
+	return false
+}
 
 // bulkKeyBase puts bulk-loaded keys above every ordinary key (key), each
 // transaction in a block of 256.

@@ -36,7 +36,11 @@ func TestSwarmDrawsShape(t *testing.T) {
 	for _, r := range runSeeds(seeds, func(seed uint64) Config { return DefaultConfig(seed) }) {
 		require.True(t, r.OK, "seed %d:\n%s", r.Seed, r.Summary())
 		sh := swarmShape(r.Seed)
-		require.Contains(t, r.Config, fmt.Sprintf(" fault_intensity=%g ", sh.faultIntensity), "the printed configuration records the draw")
+		require.Equal(t, sh.faultIntensity, r.FaultIntensity, "the result records the draw")
+		if sh.faultIntensity > 0 {
+			require.Contains(t, r.Summary(), fmt.Sprintf("swarm faults at intensity %g", sh.faultIntensity))
+		}
+		require.Contains(t, r.Config, fmt.Sprintf(" bulk=%v vacuum_every=%d long_reads=%v ", sh.bulk, sh.vacuumEvery, sh.longReads))
 		if sh.faultIntensity > 0 && hasSwarmFault(r.Plan) {
 			faulted++
 		}
