@@ -76,8 +76,13 @@ type Config struct {
 	// one from the seed.
 	Faults string `json:"faults"`
 	// FaultIntensity in [0, 1] adds the swarm's disk and clock faults to
-	// a plan drawn from the seed (0: none).
+	// a plan drawn from the seed (0: none). Under Swarm, unless
+	// FaultIntensitySet, an intensity of 0 draws one from the seed
+	// instead (swarmShape), 0 on half the seeds.
 	FaultIntensity float64 `json:"fault_intensity"`
+	// FaultIntensitySet says FaultIntensity was chosen (--fault-intensity),
+	// so that an explicit 0 means no swarm faults rather than a draw.
+	FaultIntensitySet bool `json:"fault_intensity_set"`
 	// TraceOut, when set, receives the readable trace.
 	TraceOut io.Writer `json:"-"`
 	// Events, when set, receives every event of the run as it happens
@@ -158,6 +163,19 @@ type resolved struct {
 	iso      db.Isolation  // the clients' transaction blocks
 	timeout  time.Duration // the clients' statement timeout (0: none)
 	rowBytes int           // the inserted rows' values
+	// faultIntensity is the swarm faults' intensity a plan drawn from the
+	// seed carries: FaultIntensity, or the seed's draw (0 when the plan is
+	// given, by Faults or CrashStep).
+	faultIntensity float64
+	// The workload's shape, drawn under Swarm (swarmShape): bulk makes
+	// some insert transactions load hundreds of rows (a B-tree leaf holds
+	// about 400 keys, so leaves split); vacuumEvery is how many of client
+	// 0's transactions come between its VACUUMs; longReads makes a
+	// REPEATABLE READ bank read linger between its statements, so its
+	// snapshot outlives other clients' commits and a vacuum.
+	bulk        bool
+	vacuumEvery int
+	longReads   bool
 }
 
 // swarmRowBytes are the row sizes the swarm draws from: 1000 most often,
@@ -193,7 +211,61 @@ func resolve(c Config, rng *world.Rand) resolved {
 	default:
 		r.rowBytes = rowBytes
 	}
+	r.faultIntensity = c.FaultIntensity
+	r.vacuumEvery = vacuumEveryDefault
+	if c.Swarm {
+		sh := swarmShape(c.Seed)
+		if !c.FaultIntensitySet && c.FaultIntensity == 0 {
+			r.faultIntensity = sh.faultIntensity
+		}
+		r.bulk, r.vacuumEvery, r.longReads = sh.bulk, sh.vacuumEvery, sh.longReads
+		if r.bulk && c.RowBytes == 0 {
+			// Short rows keep a bulk load's heap to a few pages: the
+			// load is there for its index, and the seed's cost stays
+			// near an ordinary one's.
+			r.rowBytes = bulkRowBytes
+		}
+	}
+	if c.Faults != "" || c.CrashStep != 0 {
+		// The plan is the one given: no intensity takes part (dbPlan).
+		r.faultIntensity = 0
+	}
 	return r
+}
+
+// vacuumEveryDefault is client 0's VACUUM period outside the swarm's draw.
+const vacuumEveryDefault = 8
+
+// swarmFaultIntensities are the intensities the plain campaign draws its
+// disk and clock faults at (fault.Swarm), 0 on half the seeds: a bug that
+// needs an EIO on fsync (the fsync-retry class) is found by some runs, and
+// one that the faults would drown (their runs end early, or pass as
+// "detected" after a destructive fault) by the others.
+var swarmFaultIntensities = [...]float64{0, 0, 0, 0, 0.1, 0.25, 0.5, 1}
+
+// shape is the part of a run's configuration the swarm draws from a
+// stream of its own (swarmShape).
+type shape struct {
+	faultIntensity float64
+	bulk           bool
+	vacuumEvery    int
+	longReads      bool
+}
+
+// swarmShape draws the seed's fault intensity and workload shape. The
+// stream is its own, not the run's, so that every other draw of a seed is
+// what it was before these dimensions existed: a seed whose draw is the
+// old fixed shape (no faults, no bulk loads, a VACUUM every eighth
+// transaction, short reads) runs exactly as it did. Each dimension is
+// drawn unconditionally, in a fixed order.
+func swarmShape(seed uint64) shape {
+	rng := world.NewRand(seed ^ 0x7377726d73686170) // "swrmshap"
+	var sh shape
+	sh.faultIntensity = swarmFaultIntensities[rng.Intn(len(swarmFaultIntensities))]
+	sh.bulk = rng.Intn(bulkSeedsPer) == 0
+	sh.vacuumEvery = [...]int{vacuumEveryDefault, vacuumEveryDefault, vacuumEveryDefault, 2}[rng.Intn(4)]
+	sh.longReads = rng.Intn(4) == 0
+	return sh
 }
 
 func (r resolved) String() string { return r.stringDB() }
@@ -215,15 +287,23 @@ type Result struct {
 	Acked       int
 	Unknown     int
 	RecoveryDB  db.RecoveryStats
-	Rows        int    // visible rows after recovery
-	CrashMode   string // what the disk kept at a power loss
+	Rows        int // visible rows after recovery
+	// IndexBlocksMax is the largest index after recovery, in blocks: more
+	// than 2 (the metapage and the root leaf) means a B-tree page split.
+	IndexBlocksMax int
+	CrashMode      string // what the disk kept at a power loss
 	// Plan is the fault plan the run carried, one fault per
 	// line; FaultsApplied counts the faults that fired, FaultLog lists the
 	// first few, Destructive the ones beyond the recoverability limits.
-	Plan          string
-	FaultsApplied int
-	FaultLog      []string
-	Destructive   []string
+	Plan string
+	// FaultIntensity is the intensity of the swarm's faults in a plan
+	// drawn from the seed: Config.FaultIntensity or the seed's draw (0
+	// with a given plan). The plan holds the faults themselves, so a
+	// reproduction that carries the plan needs no intensity.
+	FaultIntensity float64
+	FaultsApplied  int
+	FaultLog       []string
+	Destructive    []string
 	// CrashRestarts lists the postmaster's crash-restarts during the
 	// workload: which server process died (a PANIC, a kill) and why.
 	CrashRestarts []string
@@ -523,7 +603,11 @@ func (r *Result) Summary() string {
 	}
 	fmt.Fprintf(&b, "crash: %s: %s\n", r.CrashKind, r.CrashDetail)
 	if r.Plan != "" {
-		fmt.Fprintf(&b, "fault plan:\n")
+		if r.FaultIntensity > 0 {
+			fmt.Fprintf(&b, "fault plan (swarm faults at intensity %g):\n", r.FaultIntensity)
+		} else {
+			fmt.Fprintf(&b, "fault plan:\n")
+		}
 		for _, l := range strings.Split(strings.TrimSuffix(r.Plan, "\n"), "\n") {
 			fmt.Fprintf(&b, "  %s\n", l)
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/pgdst/pgdst/engine/db"
 	"github.com/pgdst/pgdst/engine/env"
 	pgproc "github.com/pgdst/pgdst/engine/proc"
+	"github.com/pgdst/pgdst/engine/smgr"
 	"github.com/pgdst/pgdst/fault"
 	"github.com/pgdst/pgdst/simtest/world"
 )
@@ -166,7 +167,7 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 	sim.SpawnAs(env.RolePostmaster, "postmaster", pm.Main)
 	wl.startClients(listener)
 	plan := dbPlan(c, rc, rng.Fork(4), sim.Steps())
-	res.Plan = plan.String()
+	res.Plan, res.FaultIntensity = plan.String(), rc.faultIntensity
 	sim.HarnessEvent(env.Event{Kind: env.EvNote, Name: "fault plan:\n" + res.Plan})
 	runner = world.NewPlanRunner(node, plan, rng.Fork(7))
 	st := sim.Run()
@@ -264,6 +265,11 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 				if name == table {
 					res.Rows = rows
 				}
+				if def, ok := d.Catalog.Lookup(name); ok {
+					if n, err := d.SMgr.NBlocks(def.Index, smgr.MainForkNum); err == nil {
+						res.IndexBlocksMax = max(res.IndexBlocksMax, int(n))
+					}
+				}
 			}
 			wl.checkDB(d, res)
 			wl.checkHistories(d, res)
@@ -354,11 +360,24 @@ func dbPlan(c Config, rc resolved, rng *world.Rand, stepsSoFar uint64) fault.Pla
 		SnapshotPoint: db.PointAfterSnapshot,
 		RedoPoint:     db.PointAfterRedoRecord,
 		StepsSoFar:    stepsSoFar,
-		CrashSteps:    uint64(rc.Clients * rc.Txns * crashStepsPerTxnDB),
-		Intensity:     c.FaultIntensity,
+		CrashSteps:    crashSteps(rc),
+		Intensity:     rc.faultIntensity,
 		Fork:          func(label uint64) fault.Rand { return rng.Fork(label) },
 	})
 }
+
+// crashSteps estimates the workload's steps, over which a step crash is
+// drawn: a bulk seed's loads add theirs.
+func crashSteps(rc resolved) uint64 {
+	n := uint64(rc.Clients * rc.Txns * crashStepsPerTxnDB)
+	if rc.bulk {
+		n += uint64(rc.Clients * (bulkRowsMin + bulkRowsMax) / 2 * crashStepsPerBulkRow)
+	}
+	return n
+}
+
+// crashStepsPerBulkRow estimates the steps one row of a bulk load costs.
+const crashStepsPerBulkRow = 19
 
 // planPoints is the engine's points table as the plan generator reads it.
 var planPoints = func() []fault.PointRoles {
@@ -497,6 +516,11 @@ func (w *workload) transactions(s *session) {
 		if len(ks) > 1 {
 			kind = ks[s.rng.Intn(len(ks))]
 		}
+		if w.rc.bulk && t == 0 && !w.rc.Autocommit && kindsHave(ks, WorkloadInsert) {
+			// A bulk seed's clients open with a load each, together,
+			// before most of the plan's crash points come.
+			kind = WorkloadInsert
+		}
 		var alive bool
 		switch kind {
 		case WorkloadInsert:
@@ -515,11 +539,12 @@ func (w *workload) transactions(s *session) {
 			continue
 		}
 		// Maintenance and DDL between transactions: client 0 vacuums
-		// the table every eighth transaction, client 1 creates a second
+		// a table every vacuumEvery-th transaction (the eighth, or on
+		// some swarm seeds the second), client 1 creates a second
 		// table halfway (VACUUM and CREATE TABLE are WAL-logged too, and
 		// recovery must replay them wherever a crash cuts them).
 		switch {
-		case s.c == 0 && t%8 == 7:
+		case s.c == 0 && t%w.rc.vacuumEvery == w.rc.vacuumEvery-1:
 			_, _ = s.call(pgproc.Request{Op: pgproc.OpVacuum, Table: w.vacuumTable(t)})
 		case s.c == 1 && t == w.rc.Txns/2:
 			_, _ = s.call(pgproc.Request{Op: pgproc.OpCreateTable, Table: table + "2"})
@@ -532,7 +557,7 @@ func (w *workload) transactions(s *session) {
 // register, bank and list tables are where updates leave dead versions).
 func (w *workload) vacuumTable(t int) string {
 	tables := append([]string{table}, tablesFor(w.rc.Workload)...)
-	return tables[(t/8)%len(tables)]
+	return tables[(t/w.rc.vacuumEvery)%len(tables)]
 }
 
 // insertTxn is one write transaction of fresh keys into table t. One in
@@ -547,10 +572,17 @@ func (s *session) insertTxn(t int) bool {
 		return s.insertAutocommit(t)
 	}
 	n := 1 + s.rng.Intn(w.rc.WritesMax)
+	bulk := w.rc.bulk && t == 0
+	if bulk {
+		n = bulkRowsMin + s.rng.Intn(bulkRowsMax-bulkRowsMin+1)
+	}
 	keys := make([]uint64, n)
 	vals := make([]uint64, n)
 	for i := range keys {
 		keys[i], vals[i] = w.key(c, t, i), value(c, t, i)
+		if bulk {
+			keys[i] = w.bulkKey(c, t, i)
+		}
 	}
 	op := w.hist.begin(c, t, keys, vals, w.node.Env.Clock.Now())
 	_, err := s.call(pgproc.Request{Op: pgproc.OpBegin, Iso: db.ReadCommitted})
@@ -635,8 +667,42 @@ func (r resolved) stringDB() string {
 	if r.iso == db.RepeatableRead {
 		iso = IsoRepeatableRead
 	}
-	return fmt.Sprintf("workload=%s isolation=%s client_timeout=%v synchronous_commit=%v autocommit=%v row_bytes=%d clients=%d txns=%d writes<=%d think<%v crash-mode=%s switch=%.3f checkpoint_timeout=%v max_wal_size=%dkB bgwriter_delay=%v bgwriter_lru_maxpages=%d wal_writer_delay=%v shared_buffers=%d wal_segment_size=%dkB autovacuum_naptime=%v archive_mode=%s bugs=%s",
+	return fmt.Sprintf("workload=%s isolation=%s client_timeout=%v synchronous_commit=%v autocommit=%v row_bytes=%d clients=%d txns=%d writes<=%d think<%v crash-mode=%s switch=%.3f checkpoint_timeout=%v max_wal_size=%dkB bgwriter_delay=%v bgwriter_lru_maxpages=%d wal_writer_delay=%v shared_buffers=%d wal_segment_size=%dkB autovacuum_naptime=%v archive_mode=%s bulk=%v vacuum_every=%d long_reads=%v bugs=%s",
 		r.Workload, iso, r.timeout, map[bool]string{true: "on", false: "off"}[r.engine.SynchronousCommit], r.Autocommit, r.rowBytes, r.Clients, r.Txns, r.WritesMax, r.ThinkMax, r.crash, r.sched.SwitchProb, r.engine.CheckpointTimeout, r.engine.MaxWALSize>>10,
 		r.engine.BgwriterDelay, r.engine.BgwriterLRUMax, r.engine.WalWriterDelay, r.engine.SharedBuffers, r.engine.WAL.SegmentSize>>10,
-		r.server.AutovacuumConf.Naptime, archive, r.Bugs)
+		r.server.AutovacuumConf.Naptime, archive, r.bulk, r.vacuumEvery, r.longReads, r.Bugs)
+}
+
+// Bulk loads: on one swarm seed in bulkSeedsPer, each client's first
+// transaction loads bulkRowsMin..bulkRowsMax rows of bulkRowBytes (as a
+// COPY or a multi-row INSERT would), together about 500, so that table
+// t's index outgrows its root leaf (about 400 keys) and splits while
+// other clients insert. A load row costs about 19 scheduler steps, so the
+// loads cost the campaign about a tenth more steps; the other seeds run
+// as before. bulkRowsMax stays below 255 so value's row byte holds i+1.
+const (
+	bulkSeedsPer = 16
+	bulkRowsMin  = 100
+	bulkRowsMax  = 150
+	bulkRowBytes = 100
+)
+
+func kindsHave(ks []string, k string) bool {
+	for _, x := range ks {
+		if x == k {
+			return true
+		}
+	}
+	return false
+}
+
+// bulkKeyBase puts bulk-loaded keys above every ordinary key (key), each
+// transaction in a block of 256.
+const bulkKeyBase = 1 << 40
+
+func (w *workload) bulkKey(client, txn, i int) uint64 {
+	if i < 0 || i >= 256 {
+		panic(fmt.Sprintf("simtest: bulk row %d out of range", i))
+	}
+	return bulkKeyBase + uint64(client*w.rc.Txns+txn)<<8 + uint64(i)
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"time"
 
 	"github.com/pgdst/pgdst/engine/db"
 	pgproc "github.com/pgdst/pgdst/engine/proc"
@@ -98,6 +99,11 @@ func (s *session) registerOp() bool {
 	return true
 }
 
+// longReadPauseMax bounds a long read's pause before each of its
+// statements: long enough for several transfers and a VACUUM (client 0's
+// transactions take a few milliseconds of virtual time each).
+const longReadPauseMax = 20 * time.Millisecond
+
 // bankTxn is a transfer between two accounts, or a read of every account
 // in one snapshot, retried on serialization failures. Under READ
 // COMMITTED a read is one statement (one snapshot); under REPEATABLE READ
@@ -108,6 +114,12 @@ func (s *session) bankTxn() bool {
 	w := s.w
 	read := s.rng.Intn(3) == 0
 	perAccount := w.rc.iso == db.RepeatableRead && s.rng.Intn(2) == 0
+	// On long-read seeds every REPEATABLE READ read is per account and
+	// lingers between its statements: its snapshot outlives transfers
+	// and the VACUUMs after them, which must keep every version it can
+	// still see (GetOldestNonRemovableTransactionId).
+	long := w.rc.longReads && w.rc.iso == db.RepeatableRead
+	perAccount = perAccount || long
 	from, to := uint64(s.rng.Intn(bankAccounts)), uint64(s.rng.Intn(bankAccounts-1))
 	if to >= from {
 		to++
@@ -131,6 +143,9 @@ func (s *session) bankTxn() bool {
 			}
 		case read:
 			for a := uint64(0); a < bankAccounts && err == nil; a++ {
+				if long {
+					w.node.Env.Clock.Sleep(time.Duration(s.rng.Intn(int(longReadPauseMax))))
+				}
 				var resp pgproc.Response
 				if resp, err = s.stmt(pgproc.Request{Op: pgproc.OpGet, Table: tableBank, Key: a}); err == nil && resp.Found {
 					balances[a] = int64(decodeU64(resp.Val))

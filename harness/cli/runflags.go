@@ -229,15 +229,18 @@ var RunFlags = []RunFlag{
 		},
 	},
 	{
-		Name: flagFaultIntensity, JSON: []string{"fault_intensity"},
-		Help:  "add the swarm's disk and clock faults, drawn from the seed, at this intensity in [0, 1]",
+		Name: flagFaultIntensity, JSON: []string{"fault_intensity", "fault_intensity_set"},
+		Help:  "add the swarm's disk and clock faults, drawn from the seed, at this intensity in [0, 1] (default: drawn from the seed, 0 on half the seeds; 0 turns them off)",
 		Check: func(v string) error { _, err := parseIntensity(v); return err },
-		Apply: func(c *simtest.Config, vals []string) { c.FaultIntensity, _ = parseIntensity(last(vals)) },
+		Apply: func(c *simtest.Config, vals []string) {
+			c.FaultIntensity, _ = parseIntensity(last(vals))
+			c.FaultIntensitySet = true
+		},
 		// Only a plan drawn from the seed takes the swarm's faults
 		// (simtest's dbPlan): with an explicit plan or a crash step the
 		// intensity draws nothing, and the command leaves it out.
 		Words: func(c simtest.Config) []string {
-			return wordsIf(c.FaultIntensity != 0 && c.Faults == "" && c.CrashStep == 0,
+			return wordsIf((c.FaultIntensity != 0 || c.FaultIntensitySet) && c.Faults == "" && c.CrashStep == 0,
 				"--"+flagFaultIntensity, strconv.FormatFloat(c.FaultIntensity, 'g', -1, 64))
 		},
 		Shrink: func(s Shrinker) {

@@ -30,6 +30,11 @@ func sameRun(c simtest.Config) simtest.Config {
 	if explicit || c.CrashStep != 0 {
 		c.FaultIntensity = 0
 	}
+	if c.FaultIntensity != 0 || explicit || c.CrashStep != 0 {
+		// FaultIntensitySet only tells an explicit 0 from the seed's
+		// draw, and only a plan drawn from the seed has either.
+		c.FaultIntensitySet = false
+	}
 	return c
 }
 
@@ -56,6 +61,7 @@ func randomConfig(rng *rand.Rand) simtest.Config {
 	}
 	c.Faults = pick("", EmptyPlan, "crash when nth=3\n", "crash when op=write and file=heap and nth=2\npause for=10ms role=bgwriter when point=bufmgr-before-write and prob=0.5 times=3\n", "latency for=1500us when op=fsync and prob=0.25 times=0\n")
 	c.FaultIntensity = float64(rng.Intn(3)) * rng.Float64() / 2
+	c.FaultIntensitySet = rng.Intn(2) == 0
 	return c
 }
 
