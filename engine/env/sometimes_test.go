@@ -5,13 +5,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/pgdst/pgdst/engine/env"
+	"github.com/pgdst/pgdst/simtest/world/simt"
 )
 
 // TestSometimesTableIsComplete: env.Conditions lists exactly the
@@ -36,27 +36,12 @@ func TestSometimesTableIsComplete(t *testing.T) {
 	})
 	require.NoError(t, err)
 	require.NotEmpty(t, found, "the scan found no Sometimes call: is it run from engine/env?")
-	listed := map[string]bool{}
+	var listed []string
 	for _, c := range env.Conditions {
-		require.False(t, listed[c.Name], "condition %q listed twice", c.Name)
-		listed[c.Name] = true
 		require.NotEmpty(t, c.What, c.Name)
+		listed = append(listed, c.Name)
 	}
-	var missing, stale []string
-	for name, path := range found {
-		if !listed[name] {
-			missing = append(missing, name+" ("+path+")")
-		}
-	}
-	for name := range listed {
-		if _, ok := found[name]; !ok {
-			stale = append(stale, name)
-		}
-	}
-	sort.Strings(missing)
-	sort.Strings(stale)
-	require.Empty(t, missing, "declared by Sometimes but not in env.Conditions")
-	require.Empty(t, stale, "in env.Conditions but declared nowhere")
+	simt.RequireTableMatchesSource(t, found, listed, "env.Conditions")
 }
 
 // TestReachedSet: Add, Has, Len and Names agree, an unlisted name panics

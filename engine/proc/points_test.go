@@ -5,13 +5,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/pgdst/pgdst/engine/proc"
+	"github.com/pgdst/pgdst/simtest/world/simt"
 )
 
 // injectedPoints finds, in the engine's non-test source, every point name
@@ -44,27 +44,11 @@ func injectedPoints(t *testing.T) map[string]string {
 // points the engine injects, so none is added without its sentence (and
 // without the crash test simtest runs for every listed point).
 func TestPointsTableIsComplete(t *testing.T) {
-	injected := injectedPoints(t)
-	listed := map[string]bool{}
+	var listed []string
 	for _, p := range proc.Points {
-		require.False(t, listed[p.Name], "point %q listed twice", p.Name)
-		listed[p.Name] = true
 		require.NotZero(t, p.Roles, p.Name)
 		require.NotEmpty(t, p.What, p.Name)
+		listed = append(listed, p.Name)
 	}
-	var missing, stale []string
-	for name, path := range injected {
-		if !listed[name] {
-			missing = append(missing, name+" ("+path+")")
-		}
-	}
-	for name := range listed {
-		if _, ok := injected[name]; !ok {
-			stale = append(stale, name)
-		}
-	}
-	sort.Strings(missing)
-	sort.Strings(stale)
-	require.Empty(t, missing, "injected but not in proc.Points")
-	require.Empty(t, stale, "in proc.Points but injected nowhere")
+	simt.RequireTableMatchesSource(t, injectedPoints(t), listed, "proc.Points")
 }

@@ -7,6 +7,7 @@ package simt
 
 import (
 	"fmt"
+	"sort"
 	"testing"
 
 	"github.com/pgdst/pgdst/engine/env"
@@ -45,5 +46,40 @@ func Reboot(t testing.TB, node *world.Node, fn func(e *env.Env)) {
 	t.Helper()
 	if st := node.Reboot(fn); st.Kind != world.StopAllDone {
 		t.Fatalf("%s\n%s", st, st.Stack)
+	}
+}
+
+// RequireTableMatchesSource fails t unless a table of names (the injection
+// points, the sometimes-conditions) lists exactly the names the engine's
+// source uses: found maps each name used to the file using it. It names
+// what the source uses and the table lacks, what the table lists and no
+// source uses, and any name listed twice.
+func RequireTableMatchesSource(t testing.TB, found map[string]string, listed []string, table string) {
+	t.Helper()
+	in := make(map[string]bool, len(listed))
+	for _, name := range listed {
+		if in[name] {
+			t.Fatalf("%q listed twice in %s", name, table)
+		}
+		in[name] = true
+	}
+	var missing, stale []string
+	for name, path := range found {
+		if !in[name] {
+			missing = append(missing, name+" ("+path+")")
+		}
+	}
+	for _, name := range listed {
+		if _, ok := found[name]; !ok {
+			stale = append(stale, name)
+		}
+	}
+	sort.Strings(missing)
+	sort.Strings(stale)
+	if len(missing) > 0 {
+		t.Fatalf("used in the source but not in %s: %v", table, missing)
+	}
+	if len(stale) > 0 {
+		t.Fatalf("in %s but used nowhere: %v", table, stale)
 	}
 }
