@@ -553,6 +553,27 @@ func printCampaign(out io.Writer, rep *Report) {
 		}
 		fmt.Fprintf(out, "FAIL seed=%d %s\n  reproduce: %s\n", f.Seed, first, f.Repro)
 	}
+	printVerdict(out, rep)
+}
+
+// printVerdict ends the summary with one word a reader can act on, and
+// what to do next: the campaign's exit status says the same.
+func printVerdict(out io.Writer, rep *Report) {
+	t := rep.Totals
+	switch {
+	case t.Failed > 0:
+		f := rep.FailingSeeds[0]
+		fmt.Fprintf(out, "FAIL: %d of %d seeds failed (first: seed %d, %s). Run a FAIL line's reproduce command; with --artifacts DIR, 'pgdst shrink DIR/seed-%d.repro.json' reduces it and 'pgdst report DIR --seed %d' draws it.\n",
+			t.Failed, t.Runs, f.Seed, f.Checker, f.Seed, f.Seed)
+	case rep.Interrupted || len(rep.MissingShards) > 0:
+		fmt.Fprintf(out, "INCOMPLETE: %d of %d seeds ran, none failed.\n", t.Runs, t.Planned)
+	default:
+		fmt.Fprintf(out, "PASS: %d seeds, no check failed.", t.Runs)
+		if len(rep.BlindSpots) > 0 || len(rep.SometimesBlindSpots) > 0 {
+			fmt.Fprintf(out, " Blind spots are not failures: no run reached them, so nothing was tested there (more seeds, or --fault aimed at them).")
+		}
+		fmt.Fprintln(out)
+	}
 }
 
 // quotient is a / b, or 0 when b is not positive (an empty campaign).
