@@ -101,8 +101,8 @@ func checkBankRead(r *BankRead, accounts int, total int64) string {
 	if len(problems) == 0 {
 		return ""
 	}
-	return fmt.Sprintf("read by client %d at %v: %s; accounts %s",
-		r.Client, time.Duration(r.Call), strings.Join(problems, "; "), bankDescribeBalances(r.Balances))
+	return fmt.Sprintf("read by %s at %v: %s; accounts %s",
+		ClientName(r.Client), time.Duration(r.Call), strings.Join(problems, "; "), bankDescribeBalances(r.Balances))
 }
 
 // bankSum adds the balances exactly, in 128 bits, and reports whether

@@ -13,6 +13,7 @@ package linearizability
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -91,7 +92,7 @@ func (t *Txn) String() string {
 	for i, mop := range t.Mops {
 		m[i] = mop.String()
 	}
-	return fmt.Sprintf("T%d (client %d, %s) [%s]", t.ID, t.Client, t.Outcome, strings.Join(m, " "))
+	return fmt.Sprintf("T%d (%s, %s) [%s]", t.ID, ClientName(t.Client), t.Outcome, strings.Join(m, " "))
 }
 
 // RegKind is the kind of a register operation.
@@ -123,4 +124,33 @@ type BankRead struct {
 	Client       int
 	Call, Return int64
 	Balances     map[uint64]int64 // account -> balance, as read
+}
+
+// FinalReader is the client of the reads a harness adds after recovery,
+// one per key or table, to judge what recovery kept by the same rules as
+// what the clients saw.
+const FinalReader = -1
+
+// ClientName names a client in an explanation: "client 2", or "the reader
+// after recovery" for FinalReader.
+func ClientName(c int) string {
+	if c == FinalReader {
+		return "the reader after recovery"
+	}
+	return fmt.Sprintf("client %d", c)
+}
+
+// Names gives the harness's meaning to the numbers a history holds, so
+// that an explanation says "client 1's write 11" or "no row" where the
+// history has 8589934603 or 18446744073709551615. A nil Value prints the
+// number.
+type Names struct {
+	Value func(v uint64) string
+}
+
+func (nm Names) value(v uint64) string {
+	if nm.Value == nil {
+		return strconv.FormatUint(v, 10)
+	}
+	return nm.Value(v)
 }

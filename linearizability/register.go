@@ -98,7 +98,8 @@ type LinResult struct {
 	Explanation string
 
 	info    porcupine.LinearizationInfo
-	checked bool // info is porcupine's (possibly empty) answer
+	names   Names // for the visualization's descriptions
+	checked bool  // info is porcupine's (possibly empty) answer
 }
 
 // regInput is an operation's input as porcupine sees it. The key is kept
@@ -121,20 +122,25 @@ type regOutput struct {
 // registerModel is the per-key register: its state is the key's value as
 // a uint64, so Equal and Hash are cheap and the cache porcupine keeps of
 // (linearized set, state) pairs stays small.
-var registerModel = porcupine.Model{
-	Partition: regPartitionByKey,
-	Init:      func() any { return uint64(0) },
-	Step: func(state, input, output any) (bool, any) {
-		return regStep(state.(uint64), input.(regInput), output.(regOutput))
-	},
-	Equal: func(a, b any) bool { return a.(uint64) == b.(uint64) },
-	// The state is mixed so that it does not cancel against the bits of
-	// porcupine's linearized-set hash, with which it is XORed.
-	Hash: func(s any) uint64 { return s.(uint64) * 0x9e3779b97f4a7c15 },
-	DescribeOperation: func(input, output any) string {
-		return regDescribeOp(input.(regInput), output.(regOutput))
-	},
-	DescribeState: func(s any) string { return strconv.FormatUint(s.(uint64), 10) },
+var registerModel = regModel(Names{})
+
+// regModel is registerModel with names for its descriptions.
+func regModel(nm Names) porcupine.Model {
+	return porcupine.Model{
+		Partition: regPartitionByKey,
+		Init:      func() any { return uint64(0) },
+		Step: func(state, input, output any) (bool, any) {
+			return regStep(state.(uint64), input.(regInput), output.(regOutput))
+		},
+		Equal: func(a, b any) bool { return a.(uint64) == b.(uint64) },
+		// The state is mixed so that it does not cancel against the bits of
+		// porcupine's linearized-set hash, with which it is XORed.
+		Hash: func(s any) uint64 { return s.(uint64) * 0x9e3779b97f4a7c15 },
+		DescribeOperation: func(input, output any) string {
+			return regDescribeOp(input.(regInput), output.(regOutput), nm)
+		},
+		DescribeState: func(s any) string { return nm.value(s.(uint64)) },
+	}
 }
 
 // regStep is the sequential specification of one register. It returns
@@ -200,7 +206,13 @@ func regPartitionByKey(history []porcupine.Operation) [][]porcupine.Operation {
 // "unknown" and the explanation names the offending operations, because a
 // recorder bug is not evidence about the database.
 func CheckRegisters(ops []RegOp, timeout time.Duration) (res *LinResult) {
-	res = &LinResult{Verdict: VerdictUnknown}
+	return CheckRegistersNamed(ops, timeout, Names{})
+}
+
+// CheckRegistersNamed is CheckRegisters with the harness's names for
+// values and clients in the explanation and the visualization.
+func CheckRegistersNamed(ops []RegOp, timeout time.Duration, nm Names) (res *LinResult) {
+	res = &LinResult{Verdict: VerdictUnknown, names: nm}
 	history, dropped, problems := regBuildHistory(ops)
 	res.Dropped = dropped
 	if len(problems) > 0 {
@@ -230,7 +242,7 @@ func CheckRegisters(ops []RegOp, timeout time.Duration) (res *LinResult) {
 	}
 	// The partitions are built once, here, and handed to porcupine as
 	// they are, so that its partition numbers are ours by construction.
-	model := registerModel
+	model := regModel(nm)
 	model.Partition = func([]porcupine.Operation) [][]porcupine.Operation { return parts }
 	verdict, info := porcupine.CheckOperationsVerbose(model, history, timeout)
 	timedOut := timeout > 0 && time.Since(start) >= timeout
@@ -252,7 +264,7 @@ func CheckRegisters(ops []RegOp, timeout time.Duration) (res *LinResult) {
 		res.Verdict = VerdictOK
 	case porcupine.Illegal:
 		res.Verdict = VerdictIllegal
-		res.Explanation = regExplainIllegal(parts, partials, undecided, timedOut, timeout)
+		res.Explanation = regExplainIllegal(parts, partials, undecided, timedOut, timeout, nm)
 		for _, i := range undecided {
 			res.IllegalKeys = append(res.IllegalKeys, parts[i][0].Input.(regInput).key)
 		}
@@ -351,7 +363,7 @@ func regLongestPartial(partials [][]int) []int {
 }
 
 // regExplainIllegal describes the first few non-linearizable keys.
-func regExplainIllegal(parts [][]porcupine.Operation, partials [][][]int, illegal []int, timedOut bool, timeout time.Duration) string {
+func regExplainIllegal(parts [][]porcupine.Operation, partials [][][]int, illegal []int, timedOut bool, timeout time.Duration, nm Names) string {
 	keys := make([]uint64, len(illegal))
 	for j, i := range illegal {
 		keys[j] = parts[i][0].Input.(regInput).key
@@ -362,7 +374,7 @@ func regExplainIllegal(parts [][]porcupine.Operation, partials [][][]int, illega
 		// The key's own line says it all.
 		part := parts[illegal[0]]
 		fmt.Fprintf(&b, "key %d is not linearizable (%s): ", keys[0], countNoun(len(part), "operation"))
-		b.WriteString(regExplainKey(part, regLongestPartial(regPartialsOf(partials, illegal[0]))))
+		b.WriteString(regExplainKey(part, regLongestPartial(regPartialsOf(partials, illegal[0])), nm))
 		return b.String()
 	case len(illegal) == 1:
 		fmt.Fprintf(&b, "key %d is not linearizable", keys[0])
@@ -379,7 +391,7 @@ func regExplainIllegal(parts [][]porcupine.Operation, partials [][][]int, illega
 			break
 		}
 		fmt.Fprintf(&b, "\nkey %d (%s): ", keys[j], countNoun(len(parts[i]), "operation"))
-		b.WriteString(regExplainKey(parts[i], regLongestPartial(regPartialsOf(partials, i))))
+		b.WriteString(regExplainKey(parts[i], regLongestPartial(regPartialsOf(partials, i)), nm))
 	}
 	return b.String()
 }
@@ -397,7 +409,7 @@ func regPartialsOf(partials [][][]int, i int) [][]int {
 // the longest linearizable prefix porcupine found, then names the operations
 // that could come next (those called before any remaining operation
 // returned) and why each is impossible in the state the prefix leaves.
-func regExplainKey(part []porcupine.Operation, prefix []int) string {
+func regExplainKey(part []porcupine.Operation, prefix []int, nm Names) string {
 	var b strings.Builder
 
 	state := uint64(0)
@@ -410,17 +422,17 @@ func regExplainKey(part []porcupine.Operation, prefix []int) string {
 		_, state = regStep(state, part[id].Input.(regInput), part[id].Output.(regOutput))
 	}
 	if len(prefix) == 0 {
-		fmt.Fprintf(&b, "no operation can be linearized first; the register holds %d initially. ", state)
+		fmt.Fprintf(&b, "no operation can be linearized first; the register holds %s initially. ", nm.value(state))
 	} else {
 		fmt.Fprintf(&b, "the longest linearizable prefix found has %s, ending with ", countNoun(len(prefix), "operation"))
 		tail := prefix[max(0, len(prefix)-regMaxExplainedPrefixTail):]
 		descs := make([]string, 0, len(tail))
 		for _, id := range tail {
 			if id >= 0 && id < len(part) {
-				descs = append(descs, regDescribeFull(part[id]))
+				descs = append(descs, regDescribeFull(part[id], nm))
 			}
 		}
-		fmt.Fprintf(&b, "%s; the register then holds %d. ", strings.Join(descs, ", then "), state)
+		fmt.Fprintf(&b, "%s; the register then holds %s. ", strings.Join(descs, ", then "), nm.value(state))
 	}
 
 	// The operations that could be linearized next are those whose call
@@ -442,10 +454,10 @@ func regExplainKey(part []porcupine.Operation, prefix []int) string {
 	for _, id := range next {
 		in, out := part[id].Input.(regInput), part[id].Output.(regOutput)
 		if ok, _ := regStep(state, in, out); ok {
-			explored = append(explored, regDescribeFull(part[id]))
+			explored = append(explored, regDescribeFull(part[id], nm))
 			continue
 		}
-		impossible = append(impossible, regDescribeFull(part[id])+" ("+regWhyNot(state, in, out)+")")
+		impossible = append(impossible, regDescribeFull(part[id], nm)+" ("+regWhyNot(state, in, out, nm)+")")
 	}
 	if len(impossible) > 0 {
 		b.WriteString("None of the operations that could come next is possible: ")
@@ -465,35 +477,35 @@ func regExplainKey(part []porcupine.Operation, prefix []int) string {
 }
 
 // regWhyNot says why the model rejects an operation in state s.
-func regWhyNot(s uint64, in regInput, out regOutput) string {
+func regWhyNot(s uint64, in regInput, out regOutput, nm Names) string {
 	switch in.kind {
 	case RegRead:
-		return fmt.Sprintf("read %d but the register holds %d", out.result, s)
+		return fmt.Sprintf("read %s but the register holds %s", nm.value(out.result), nm.value(s))
 	case RegCAS:
 		if out.swapped {
-			return fmt.Sprintf("swapped, but the register holds %d, not %d", s, in.expect)
+			return fmt.Sprintf("swapped, but the register holds %s, not %s", nm.value(s), nm.value(in.expect))
 		}
-		return fmt.Sprintf("did not swap, but the register holds %d", s)
+		return fmt.Sprintf("did not swap, but the register holds %s", nm.value(s))
 	}
 	return "impossible"
 }
 
 // regDescribeOp is the short form of an operation, as the visualization
 // shows it.
-func regDescribeOp(in regInput, out regOutput) string {
+func regDescribeOp(in regInput, out regOutput, nm Names) string {
 	var s string
 	switch in.kind {
 	case RegRead:
-		s = fmt.Sprintf("read(k%d) = %d", in.key, out.result)
+		s = fmt.Sprintf("read(k%d) = %s", in.key, nm.value(out.result))
 		if out.unknown {
 			s = fmt.Sprintf("read(k%d) = ?", in.key)
 		}
 	case RegWrite:
-		s = fmt.Sprintf("write(k%d, %d)", in.key, in.value)
+		s = fmt.Sprintf("write(k%d, %s)", in.key, nm.value(in.value))
 	case RegCAS:
-		s = fmt.Sprintf("cas(k%d, %d -> %d) = %t", in.key, in.expect, in.value, out.swapped)
+		s = fmt.Sprintf("cas(k%d, %s -> %s) = %t", in.key, nm.value(in.expect), nm.value(in.value), out.swapped)
 		if out.unknown {
-			s = fmt.Sprintf("cas(k%d, %d -> %d) = ?", in.key, in.expect, in.value)
+			s = fmt.Sprintf("cas(k%d, %s -> %s) = ?", in.key, nm.value(in.expect), nm.value(in.value))
 		}
 	default:
 		s = fmt.Sprintf("op%d(k%d)", in.kind, in.key)
@@ -506,13 +518,13 @@ func regDescribeOp(in regInput, out regOutput) string {
 
 // regDescribeFull adds the client and the interval to regDescribeOp, because an
 // explanation is read without the visualization at hand.
-func regDescribeFull(op porcupine.Operation) string {
+func regDescribeFull(op porcupine.Operation, nm Names) string {
 	in, out := op.Input.(regInput), op.Output.(regOutput)
 	ret := "never returned"
 	if !out.unknown {
 		ret = time.Duration(op.Return).String()
 	}
-	return fmt.Sprintf("client %d %s [%v, %s]", op.ClientId, regDescribeOp(in, out), time.Duration(op.Call), ret)
+	return fmt.Sprintf("%s %s [%v, %s]", ClientName(op.ClientId), regDescribeOp(in, out, nm), time.Duration(op.Call), ret)
 }
 
 // regJoinFirst joins the first n strings and says how many were left out.
@@ -558,7 +570,7 @@ func (r *LinResult) WriteVisualization(path string) (err error) {
 	// Unlike porcupine.VisualizePath, which ignores it, the Close error
 	// is reported: a truncated artifact should not pass silently.
 	w := bufio.NewWriter(f)
-	if err := porcupine.Visualize(registerModel, r.info, w); err != nil {
+	if err := porcupine.Visualize(regModel(r.names), r.info, w); err != nil {
 		f.Close()
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -439,5 +440,39 @@ func TestRegisterGeneratedLarge(t *testing.T) {
 	res := CheckRegisters(ops, 10*time.Second)
 	if res.Verdict != VerdictOK {
 		t.Fatalf("verdict %q: %s", res.Verdict, res.Explanation)
+	}
+}
+
+// TestRegisterNamedExplanation: with the harness's names, the explanation
+// says what each value and client is, and the final reader is named as
+// such rather than by its id.
+func TestRegisterNamedExplanation(t *testing.T) {
+	nm := Names{Value: func(v uint64) string {
+		if v == 0 {
+			return "nothing"
+		}
+		return "value#" + strconv.FormatUint(v, 10)
+	}}
+	ops := []RegOp{regW(0, 0, 10, 7, 1), regR(FinalReader, 20, 30, 7, 0)}
+	r := CheckRegistersNamed(ops, time.Second, nm)
+	if r.Verdict != VerdictIllegal {
+		t.Fatalf("verdict %q, want illegal", r.Verdict)
+	}
+	for _, want := range []string{
+		"client 0 write(k7, value#1)",
+		"the reader after recovery read(k7) = nothing",
+		"read nothing but the register holds value#1",
+	} {
+		if !strings.Contains(r.Explanation, want) {
+			t.Errorf("explanation lacks %q: %s", want, r.Explanation)
+		}
+	}
+	if strings.Contains(r.Explanation, "client -1") {
+		t.Errorf("the final reader named by its id: %s", r.Explanation)
+	}
+	// Without names the numbers print as they are.
+	plain := CheckRegisters(ops, time.Second)
+	if !strings.Contains(plain.Explanation, "read 0 but the register holds 1") || !strings.Contains(plain.Explanation, "the reader after recovery") {
+		t.Errorf("plain explanation: %s", plain.Explanation)
 	}
 }

@@ -95,6 +95,22 @@ func (w *workload) checkHistories(d *db.DB, res *Result) {
 	}
 }
 
+// registerValueName says what a register value is: a register write's
+// value is (client+1)<<32 | the workload's count of register writes so far
+// (unique, workload_kinds.go), a missing row reads as MaxUint64, and the
+// opening rows hold 0.
+func registerValueName(v uint64) string {
+	switch {
+	case v == math.MaxUint64:
+		return "no row"
+	case v == 0:
+		return "0 (the opening value)"
+	case v>>32 == 0 || v>>32 > 1<<16:
+		return fmt.Sprintf("%d (no client writes it)", v)
+	}
+	return fmt.Sprintf("client %d's value %d", v>>32-1, v&0xffffffff)
+}
+
 // checkRegisters adds a final read of each register and runs porcupine.
 func (w *workload) checkRegisters(rows map[uint64][]byte, at int64, res *Result) {
 	h := w.hist
@@ -103,9 +119,9 @@ func (w *workload) checkRegisters(rows map[uint64][]byte, at int64, res *Result)
 		if b, ok := rows[k]; ok {
 			v = decodeU64(b)
 		}
-		h.Registers = append(h.Registers, lin.RegOp{Client: -1, Call: at, Return: at + 1, Kind: lin.RegRead, Key: k, Result: v, Outcome: lin.OK})
+		h.Registers = append(h.Registers, lin.RegOp{Client: lin.FinalReader, Call: at, Return: at + 1, Kind: lin.RegRead, Key: k, Result: v, Outcome: lin.OK})
 	}
-	r := lin.CheckRegisters(h.Registers, porcupineTimeout)
+	r := lin.CheckRegistersNamed(h.Registers, porcupineTimeout, lin.Names{Value: registerValueName})
 	res.Linearizability = r
 	switch r.Verdict {
 	case "illegal":
@@ -123,7 +139,7 @@ func (w *workload) checkBank(rows map[uint64][]byte, at int64, res *Result) {
 	for k, b := range rows {
 		balances[k] = int64(decodeU64(b))
 	}
-	h.BankReads = append(h.BankReads, lin.BankRead{Client: -1, Call: at, Return: at + 1, Balances: balances})
+	h.BankReads = append(h.BankReads, lin.BankRead{Client: lin.FinalReader, Call: at, Return: at + 1, Balances: balances})
 	r := lin.CheckBank(h.BankReads, bankAccounts, bankTotal)
 	for _, v := range r.Violations {
 		res.fail(CheckBank, "%s", v)
@@ -137,7 +153,7 @@ func (w *workload) checkBank(rows map[uint64][]byte, at int64, res *Result) {
 func (w *workload) checkLists(rows map[uint64][]byte, at int64, res *Result) {
 	h := w.hist
 	kept := map[[2]uint64]bool{} // (key, value) present after recovery
-	final := lin.Txn{ID: len(h.Lists), Client: -1, Call: at, Return: at + 1, Outcome: lin.OK}
+	final := lin.Txn{ID: len(h.Lists), Client: lin.FinalReader, Call: at, Return: at + 1, Outcome: lin.OK}
 	keys := make([]uint64, 0, len(rows))
 	for k := range rows {
 		keys = append(keys, k)

@@ -1,0 +1,18 @@
+package simtest
+
+import (
+	"math"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestRegisterValueName: every register value a history can hold reads as
+// what it is, following the encoding the register workload writes.
+func TestRegisterValueName(t *testing.T) {
+	require.Equal(t, "no row", registerValueName(math.MaxUint64))
+	require.Equal(t, "0 (the opening value)", registerValueName(0))
+	require.Equal(t, "client 1's value 11", registerValueName(2<<32|11))
+	require.Equal(t, "client 0's value 1", registerValueName(1<<32|1))
+	require.Equal(t, "7 (no client writes it)", registerValueName(7))
+}
