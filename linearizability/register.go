@@ -119,12 +119,10 @@ type regOutput struct {
 	unknown bool
 }
 
-// registerModel is the per-key register: its state is the key's value as
-// a uint64, so Equal and Hash are cheap and the cache porcupine keeps of
-// (linearized set, state) pairs stays small.
-var registerModel = regModel(Names{})
-
-// regModel is registerModel with names for its descriptions.
+// regModel is the per-key register: its state is the key's value as a
+// uint64, so Equal and Hash are cheap and the cache porcupine keeps of
+// (linearized set, state) pairs stays small. nm names values and clients
+// in its descriptions.
 func regModel(nm Names) porcupine.Model {
 	return porcupine.Model{
 		Partition: regPartitionByKey,
