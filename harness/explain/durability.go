@@ -85,15 +85,15 @@ func (a *account) lostCommit(client int, call, ret time.Duration) {
 	case flushedAck < commitLSN:
 		a.cause("the commit was acknowledged before its commit record was durable, although a later flush made it durable before the crash",
 			"RecordTransactionCommit's XLogFlush must come before the reply; the loss itself then needs another cause")
-		a.lostDurableCommit(crash, end, commitLSN)
+		a.lostDurableCommit(crash, end, commitLSN, ack.Xid)
 	default:
-		a.lostDurableCommit(crash, end, commitLSN)
+		a.lostDurableCommit(crash, end, commitLSN, ack.Xid)
 	}
 }
 
 // lostDurableCommit: the commit record was durable at the crash, and yet
 // its rows are gone.
-func (a *account) lostDurableCommit(crash, end *env.Event, commitLSN uint64) {
+func (a *account) lostDurableCommit(crash, end *env.Event, commitLSN, xid uint64) {
 	if end != nil && end.LSN2 < commitLSN {
 		a.cause(fmt.Sprintf("recovery stopped at %s, before the durable commit record at %s", lsn(end.LSN2), lsn(commitLSN)),
 			"redo must replay every durable WAL record up to the end of valid WAL")
@@ -102,19 +102,35 @@ func (a *account) lostDurableCommit(crash, end *env.Event, commitLSN uint64) {
 	if end != nil && end.LSN > commitLSN {
 		a.say("Recovery started at REDO %s, past the commit record: whatever its changes needed had to be on disk already.", lsn(end.LSN))
 	}
-	a.pageLossContext(crash)
+	a.pageLossContext(crash, xid, end)
 }
 
 // pageLossContext names what can lose a change whose WAL was durable: a
 // checkpoint whose REDO pointer passed it while the page was not on disk.
-func (a *account) pageLossContext(crash *env.Event) {
+func (a *account) pageLossContext(crash *env.Event, xid uint64, end *env.Event) {
 	m := a.m
 	cp := m.lastBefore(crash.Time, func(e *env.Event) bool { return e.Kind == env.EvControlUpdate })
-	if cp != nil {
-		a.say("The last checkpoint before the crash had its control file updated at %s by %s, naming REDO %s: changes before it are not replayed and must be on disk.",
-			ms(cp.Time), m.who(cp.Pid), lsn(cp.LSN2))
-		a.mark(cp, "control file: REDO "+lsn(cp.LSN2))
+	if cp == nil || end == nil || end.LSN != cp.LSN2 {
+		return
 	}
+	a.say("The last checkpoint before the crash had its control file updated at %s by %s, naming REDO %s, where recovery started: changes before it are not replayed and must be on disk.",
+		ms(cp.Time), m.who(cp.Pid), lsn(cp.LSN2))
+	a.mark(cp, "control file: REDO "+lsn(cp.LSN2))
+	start := m.lifetimeStart(crash.Time)
+	var before *env.Event
+	m.each(start, crash.Time, func(e *env.Event) bool { return e.Kind == env.EvWALInsert && e.Xid == xid && e.LSN2 <= cp.LSN2 }, func(e *env.Event) {
+		if before == nil {
+			before = e
+		}
+	})
+	if before == nil {
+		return
+	}
+	a.say("The transaction's change logged by %s at %s (%s..%s) is before that REDO pointer, so recovery relied on its page being on disk, and it was not.",
+		m.who(before.Pid), ms(before.Time), lsn(before.LSN), lsn(before.LSN2))
+	a.faultsNear(before.Time, cp.Time, nil)
+	a.cause("the checkpoint's REDO pointer passed a change whose page was not written",
+		"CreateCheckPoint's guarantee: every change before REDO is on disk, fsynced, before the control file names it")
 }
 
 // flushedBy is " by X at T" for a flush event (nil: none).

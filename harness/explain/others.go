@@ -38,8 +38,17 @@ func (a *account) fsyncFailures() {
 			a.say("A checkpoint completed anyway: its control file update at %s named REDO %s.", ms(cp.Time), lsn(cp.LSN2))
 			a.mark(cp, "checkpoint completes after the failed fsync")
 		}
-		a.cause("the fsync failed and was retried instead of raising a PANIC, and the retry succeeded over pages the kernel had already dropped",
-			"since 2018 (data_sync_retry = off) PostgreSQL PANICs when an fsync of a data file fails, because the kernel may have discarded the dirty pages; recovery then redoes the changes from WAL")
+		// A failed fsync the server survived is the root cause of
+		// whatever was lost after it: it overrides the mechanism the
+		// checker's own account found.
+		mechanism := "the fsync failed and was retried instead of raising a PANIC, and the retry succeeded over pages the kernel had already dropped"
+		rule := "since 2018 (data_sync_retry = off) PostgreSQL PANICs when an fsync of a data file fails, because the kernel may have discarded the dirty pages; recovery then redoes the changes from WAL"
+		if a.Mechanism == "" {
+			a.cause(mechanism, rule)
+		} else {
+			a.Mechanism = upperFirst(mechanism) + "."
+			a.say("The root cause: %s: %s.", mechanism, rule)
+		}
 		return
 	}
 }
@@ -77,8 +86,24 @@ func (a *account) atomicity(f *simtest.Finding) {
 	commit := a.m.firstAfter(f.Call, true, func(e *env.Event) bool {
 		return backends[e.Pid] && e.Time <= end && (e.Kind == env.EvCommit || e.Kind == env.EvInject && e.Name == xact.PointAfterCommitInsert)
 	})
+	notReplayed := false
+	if commit != nil && crash != nil {
+		commitEnd := commit.LSN
+		if commit.Kind == env.EvInject {
+			if ins := a.m.lastBefore(commit.Time, func(e *env.Event) bool { return e.Kind == env.EvWALInsert && e.Pid == commit.Pid }); ins != nil {
+				commitEnd = ins.LSN2
+			}
+		}
+		redoEnd := a.m.firstAfter(crash.Time, true, func(e *env.Event) bool { return e.Kind == env.EvRecoveryEnd })
+		if commitEnd != 0 && redoEnd != nil && redoEnd.LSN2 < commitEnd {
+			notReplayed = true
+			a.say("Its commit record, ending at %s, was not in the WAL recovery replayed (up to %s): after recovery the transaction is aborted, and what recovery shows of it are row versions of an aborted transaction.", lsn(commitEnd), lsn(redoEnd.LSN2))
+		}
+	}
 	if commit == nil && len(backends) > 0 {
 		a.say("No backend of client %d committed anything from the transaction's start at %s to %s: it never committed, so what recovery shows of it are row versions of an aborted transaction.", f.Client, ms(f.Call), ms(end))
+	}
+	if notReplayed || commit == nil && len(backends) > 0 {
 		a.cause("a read returned a row version of an aborted transaction",
 			"HeapTupleSatisfiesMVCC shows a row version only if its inserting transaction committed (TransactionIdDidCommit on xmin); an aborted transaction's versions stay invisible forever, after recovery too")
 		return
@@ -261,17 +286,20 @@ func (a *account) isolation() {
 		a.cause("a transaction read an intermediate row version another transaction later overwrote (G1b)",
 			"a snapshot sees only committed transactions' final row versions")
 	case lin.LostUpdate:
-		a.cause("two transactions updated the same row from the same snapshot and both committed (a lost update)",
+		a.cause("two transactions updated the same row from the same snapshot and both committed (a lost update) where the second should have failed with 'could not serialize access due to concurrent update'",
 			"at REPEATABLE READ, an UPDATE of a row that a concurrent transaction updated and committed fails with 'could not serialize access due to concurrent update' (40001)")
 	case lin.GSingle, lin.GSingleRealtime, lin.Internal, lin.NonRepeatableRead:
-		a.cause("a REPEATABLE READ transaction updated a row version newer than its snapshot, or read one, instead of failing with a serialization failure",
+		a.cause("a REPEATABLE READ transaction read or updated a row version newer than its snapshot instead of failing with 'could not serialize access due to concurrent update'",
 			"at REPEATABLE READ every statement reads the transaction's one snapshot, and an UPDATE of a row that a concurrent transaction changed and committed fails with 'could not serialize access due to concurrent update' (40001)")
 	case lin.G0, lin.G0Realtime:
 		a.cause("two transactions' writes interleaved in a cycle (G0, dirty write)", "a row lock held to commit orders writers")
 	case lin.G1c, lin.G1cRealtime:
 		a.cause("transactions saw each other's writes in a cycle (G1c)", "each snapshot sees only transactions committed before it was taken")
+	case lin.IncompatibleOrder:
+		a.cause("two reads of one list saw orders of its appends that no single history explains: one of them saw an append that was later undone or never committed",
+			"a snapshot sees only committed row versions, and a committed list only grows")
 	default:
-		a.cause(fmt.Sprintf("the history shows %s, which %s forbids", f.Anomaly, r.Level), "see the anomaly's explanation above")
+		a.cause(fmt.Sprintf("the history shows %s, which %s forbids", f.Anomaly, r.Level), "the anomaly's explanation above says which transactions saw what")
 	}
 }
 
@@ -314,7 +342,7 @@ func (a *account) bank() {
 	if final != nil && sum(final) != want {
 		a.say("The accounts after recovery add up to %d: the imbalance was committed.", sum(final))
 		if a.res.Finding != nil && a.res.Finding.Isolation == simtest.IsoRepeatableRead {
-			a.cause("a committed transfer's update was lost: at REPEATABLE READ, one of its UPDATEs worked from a row version its snapshot should not have seen or should have failed on (a lost update)",
+			a.cause("a committed transfer's update was lost at REPEATABLE READ: one of its UPDATEs worked from a row version of a transaction that was still in progress when its snapshot was taken, or overwrote a concurrent update instead of failing with a serialization failure (a lost update)",
 				"a snapshot must not see the transactions that were in progress when it was taken (GetSnapshotData's xip, XidInMVCCSnapshot), and an UPDATE of a row a concurrent transaction changed and committed fails with 'could not serialize access due to concurrent update' (40001)")
 			return
 		}

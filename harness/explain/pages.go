@@ -27,7 +27,11 @@ func (a *account) change(pageLSN uint64, before time.Duration) *env.Event {
 	if rec.Xid != 0 {
 		xid = fmt.Sprintf(" for xid %d", rec.Xid)
 	}
-	a.say("That LSN is the end of the WAL record %s inserted at %s%s (%s..%s).", a.m.who(rec.Pid), ms(rec.Time), xid, lsn(rec.LSN), lsn(rec.LSN2))
+	earlier := ""
+	if rec.Time < a.m.lifetimeStart(before) {
+		earlier = ", in an earlier server lifetime (redo replayed it since)"
+	}
+	a.say("That LSN is the end of the WAL record %s inserted at %s%s (%s..%s)%s.", a.m.who(rec.Pid), ms(rec.Time), xid, lsn(rec.LSN), lsn(rec.LSN2), earlier)
 	a.mark(rec, "WAL record ending at "+lsn(pageLSN))
 	return rec
 }
@@ -143,7 +147,10 @@ func (a *account) checkpoint(f *simtest.Finding) {
 	switch {
 	case a.fsyncFailedBefore(ctl.Time):
 		// fsyncFailures says it.
-	case endOfRecovery && later != nil && later.Pid == cpPid:
+	case endOfRecovery && (later != nil && later.Pid == cpPid || ckptWrites == 0 && rec != nil && rec.Time < m.lifetimeStart(ctl.Time)):
+		if later == nil {
+			a.say("The checkpoint had written no buffer when the control file named its REDO pointer, although redo had dirtied this one.")
+		}
 		a.cause("the end-of-recovery checkpoint updated the control file before it wrote the buffers redo had dirtied",
 			"CreateCheckPoint writes and fsyncs every dirty buffer (CheckPointGuts) before the control file names the new REDO pointer")
 	case redo != nil && firstCkptWrite != nil && firstCkptWrite.Time < redo.Time:
@@ -151,9 +158,9 @@ func (a *account) checkpoint(f *simtest.Finding) {
 		a.cause("the checkpoint took its REDO pointer after writing the buffers, so a change logged meanwhile is before REDO but its page was not written",
 			"CreateCheckPoint takes REDO (the WAL insert position) before CheckPointGuts writes the buffers")
 	case later != nil && later.Pid != cpPid && a.writeBegan(later, ctl.Time):
-		a.cause(fmt.Sprintf("the checkpoint skipped the page while %s was still writing it: the buffer was marked clean when the write started, not when it ended", m.who(later.Pid)),
+		a.cause("the checkpoint skipped a page whose write was still in progress: the buffer was marked clean when the write started, not when it ended",
 			"FlushBuffer clears BM_DIRTY only when the write is done (BM_IO_IN_PROGRESS, BM_JUST_DIRTIED), so a checkpoint waits for a write in progress or writes the page itself")
-	case rec != nil && redo != nil && rec.Time < redo.Time && len(inCkpt) == 0:
+	case rec != nil && redo != nil && rec.Time < redo.Time && rec.Time >= m.lifetimeStart(ctl.Time) && len(inCkpt) == 0:
 		if !f.Dirty {
 			a.say("The buffer was still clean at the control file update although it carried the change's LSN: the change was made, but its buffer not yet marked dirty.")
 		}
