@@ -145,6 +145,9 @@ func (c Config) Validate() error {
 		if err := checkPlanPoints(p); err != nil {
 			return fmt.Errorf("fault plan: %w", err)
 		}
+		if err := checkPlanProcs(p, c.Clients); err != nil {
+			return fmt.Errorf("fault plan: %w", err)
+		}
 	}
 	if c.FaultIntensity < 0 || c.FaultIntensity > 1 {
 		return fmt.Errorf("fault intensity must be in [0, 1], got %v", c.FaultIntensity)
