@@ -191,7 +191,9 @@ func firstFailing(tc bugCase, id bugs.ID) (simtest.Config, *simtest.Result) {
 // TestExplainSurvey (PGDST_EXPLAIN_SURVEY=N) explains every failing run
 // among seeds 1..N of each case and counts the mechanisms: how often the
 // words of the case are what explain says, beyond the seed the
-// acceptance test checks.
+// acceptance test checks. PGDST_EXPLAIN_PLAIN=1 uses the plain
+// campaign's config instead of the case's; PGDST_EXPLAIN_BUG=NAME surveys
+// one bug; PGDST_EXPLAIN_SHOW=1 prints each mechanism's first account.
 func TestExplainSurvey(t *testing.T) {
 	n, _ := strconv.Atoi(os.Getenv("PGDST_EXPLAIN_SURVEY"))
 	if n <= 0 {
@@ -203,6 +205,9 @@ func TestExplainSurvey(t *testing.T) {
 			continue
 		}
 		tc := bugCases[b.Name]
+		if os.Getenv("PGDST_EXPLAIN_PLAIN") != "" {
+			tc.config = small("", nil) // the plain campaign's config
+		}
 		if tc.config == nil {
 			continue
 		}

@@ -27,7 +27,13 @@ type model struct {
 	// of a connection carry the same id in net events).
 	connClient  map[int64]int
 	backendConn map[int]int64
-	dropped     int // events beyond maxEvents, not kept
+	// syncEnd is when each kept fsync (by its index in evs) completed:
+	// the time of its process's next I/O or semantic event (a disk.sync
+	// event is stamped when the fsync starts, and the process does
+	// nothing else until it returns). An fsync a crash killed has none.
+	syncEnd     map[int]time.Duration
+	pendingSync map[int]int // pid -> index in evs of its fsync in progress
+	dropped     int         // events beyond maxEvents, not kept
 }
 
 // maxEvents bounds what a model keeps; a run's kept events are a few
@@ -42,7 +48,8 @@ type procInfo struct {
 }
 
 func newModel() *model {
-	return &model{procs: map[int]*procInfo{}, connClient: map[int64]int{}, backendConn: map[int]int64{}}
+	return &model{procs: map[int]*procInfo{}, connClient: map[int64]int{}, backendConn: map[int]int64{},
+		syncEnd: map[int]time.Duration{}, pendingSync: map[int]int{}}
 }
 
 // Observe is env.Observer.
@@ -50,6 +57,15 @@ func (m *model) Observe(e env.Event) { m.add(e) }
 
 // add takes one event.
 func (m *model) add(e env.Event) {
+	if i, ok := m.pendingSync[e.Pid]; ok && e.Pid != 0 && completes(e.Kind) {
+		delete(m.pendingSync, e.Pid)
+		if e.Kind != env.EvKilled {
+			m.syncEnd[i] = e.Time
+		}
+	}
+	if e.Kind == env.EvDiskSync && len(m.evs) < maxEvents && (e.Class == env.FileHeap || e.Class == env.FileIndex || e.Class == env.FileWAL) {
+		m.pendingSync[e.Pid] = len(m.evs) // the index it is about to get
+	}
 	switch e.Kind {
 	case env.EvSpawn:
 		m.procs[int(e.A)] = &procInfo{pid: int(e.A), name: e.Name, role: e.Role2, spawn: e.Time}
@@ -86,6 +102,29 @@ func (m *model) add(e env.Event) {
 		return
 	}
 	m.evs = append(m.evs, e)
+}
+
+// completes reports whether an event of kind k shows that its process's
+// fsync in progress returned (or, killed, never did): anything it does
+// but the scheduler's own bookkeeping, which the fsync's latency itself
+// emits.
+func completes(k env.EventKind) bool {
+	switch k {
+	case env.EvNow, env.EvRand, env.EvLock, env.EvUnlock, env.EvYield, env.EvSwitch, env.EvSleep, env.EvCondWait, env.EvBlock:
+		return false
+	}
+	return true
+}
+
+// syncedBy reports whether fsync event s (in evs) completed before t.
+func (m *model) syncedBy(s *env.Event, t time.Duration) bool {
+	for i := range m.evs {
+		if &m.evs[i] == s {
+			end, ok := m.syncEnd[i]
+			return ok && end < t
+		}
+	}
+	return false
 }
 
 // who names process pid for a reader: "the checkpointer (p6)", "backend
@@ -156,7 +195,8 @@ func (m *model) backendsOf(c int) map[int]bool {
 }
 
 // lifetimeStart is when the server lifetime holding t began: the last
-// crash (power loss or crash-restart) before t, or 0.
+// crash or start of redo before t (a crash-restart shows as its
+// recovery), or 0.
 func (m *model) lifetimeStart(t time.Duration) time.Duration {
 	var start time.Duration
 	for i := range m.evs {
@@ -164,7 +204,7 @@ func (m *model) lifetimeStart(t time.Duration) time.Duration {
 		if e.Time >= t {
 			break
 		}
-		if e.Kind == env.EvCrash || e.Kind == env.EvRecoveryCrash {
+		if e.Kind == env.EvCrash || e.Kind == env.EvRecoveryCrash || e.Kind == env.EvRecoveryBegin {
 			start = e.Time
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/pgdst/pgdst/engine/env"
+	"github.com/pgdst/pgdst/engine/page"
+	"github.com/pgdst/pgdst/engine/smgr"
 	"github.com/pgdst/pgdst/engine/xact"
 	"github.com/pgdst/pgdst/fault"
 	lin "github.com/pgdst/pgdst/linearizability"
@@ -18,19 +20,12 @@ import (
 // is the failed fsync's consequence.
 func (a *account) fsyncFailures() {
 	m := a.m
-	for i := range m.evs {
-		e := &m.evs[i]
-		if e.Kind != env.EvFault || fault.ActionKind(e.B) != fault.ActFsyncEIO {
-			continue
-		}
+	e := m.survivedFsyncFailure(time.Duration(math.MaxInt64))
+	if e != nil {
 		end := m.crashAfter(e.Time)
 		limit := time.Duration(math.MaxInt64)
 		if end != nil {
 			limit = end.Time
-		}
-		panicked := m.firstAfter(e.Time, true, func(x *env.Event) bool { return x.Kind == env.EvPanic && x.Time <= limit })
-		if panicked != nil {
-			continue
 		}
 		a.mark(e, "fsync failed (EIO)")
 		a.say("At %s an fsync of a %s file failed with EIO in %s (fault %d), and no process raised a PANIC afterwards.", ms(e.Time), e.Class, m.who(e.Pid), e.A)
@@ -49,8 +44,30 @@ func (a *account) fsyncFailures() {
 			a.Mechanism = upperFirst(mechanism) + "."
 			a.say("The root cause: %s: %s.", mechanism, rule)
 		}
-		return
 	}
+}
+
+// survivedFsyncFailure is the first fsync that failed (a fault) before t
+// and that no PANIC followed before the next crash: the server went on
+// as if the data had been written.
+func (m *model) survivedFsyncFailure(t time.Duration) *env.Event {
+	for i := range m.evs {
+		e := &m.evs[i]
+		if e.Time >= t {
+			break
+		}
+		if e.Kind != env.EvFault || fault.ActionKind(e.B) != fault.ActFsyncEIO {
+			continue
+		}
+		limit := time.Duration(math.MaxInt64)
+		if end := m.crashAfter(e.Time); end != nil {
+			limit = end.Time
+		}
+		if m.firstAfter(e.Time, true, func(x *env.Event) bool { return x.Kind == env.EvPanic && x.Time <= limit }) == nil {
+			return e
+		}
+	}
+	return nil
 }
 
 // atomicity: a failed transaction's writes, or part of an unknown one's,
@@ -380,32 +397,71 @@ func (a *account) recovery() {
 		return
 	}
 	a.mark(inv, "invalid page read")
-	crash := m.lastBefore(inv.Time, func(e *env.Event) bool { return e.Kind == env.EvCrash || e.Kind == env.EvRecoveryCrash })
 	a.say("%s read block %d of relation %d at %s and found it invalid (its checksum or header did not verify).", upperFirst(m.who(inv.Pid)), inv.Block, inv.Rel, ms(inv.Time))
+	at := inv.Time
+	if rb := m.lastBefore(inv.Time, func(e *env.Event) bool { return e.Kind == env.EvRecoveryBegin }); rb != nil {
+		at = rb.Time
+	}
+	// The crashes before the reading recovery, latest first.
+	var crashes []*env.Event
+	m.each(0, at, func(e *env.Event) bool { return e.Kind == env.EvCrash || e.Kind == env.EvRecoveryCrash }, func(e *env.Event) {
+		crashes = append([]*env.Event{e}, crashes...)
+	})
+	if len(crashes) == 0 {
+		return
+	}
+	// The page's writes as the disk saw them (a buffer write, a relation
+	// extension: whatever covered its bytes), and its file's fsyncs. An
+	// fsync at a crash's very instant is the operation the crash struck:
+	// it did not complete.
+	path := smgr.SegPath(smgr.RelFileNumber(inv.Rel), smgr.MainForkNum, inv.Block/smgr.DefaultSegBlocks)
+	off := int64(inv.Block%smgr.DefaultSegBlocks) * page.BlockSize
+	lastWrite := func(before time.Duration) *env.Event {
+		return m.lastBefore(before, func(e *env.Event) bool {
+			return e.Kind == env.EvDiskWrite && e.Name == path && e.A < off+page.BlockSize && e.A+e.B > off && e.Time < before
+		})
+	}
+	syncAfter := func(w, crash *env.Event) *env.Event {
+		return m.firstAfter(w.Time, true, func(e *env.Event) bool { return e.Kind == env.EvDiskSync && e.Name == path && e.Time <= crash.Time })
+	}
+	// The crash that caught the page's last write unsynced: the latest
+	// such, going back while the page was not rewritten and made durable
+	// since (a later fsync, SyncDataDirectory's at startup, only makes
+	// what a crash left durable).
+	var crash, w, sync *env.Event
+	for i, c := range crashes {
+		cw := lastWrite(c.Time)
+		if cw == nil {
+			break
+		}
+		cs := syncAfter(cw, c)
+		if cs == nil || !m.syncedBy(cs, c.Time) {
+			crash, w, sync = c, cw, cs
+			break
+		}
+		if i+1 < len(crashes) && cw.Time > crashes[i+1].Time {
+			a.say("%s last wrote it at %s, and %s was fsynced before the crash at %s (%s).", upperFirst(m.who(cw.Pid)), ms(cw.Time), path, ms(c.Time), c.Name)
+			return
+		}
+	}
 	if crash == nil {
+		a.say("No crash caught a write of that page unsynced.")
 		return
 	}
 	a.mark(crash, "crash")
-	w := m.lastBefore(crash.Time, func(e *env.Event) bool {
-		return e.Kind == env.EvBufferWrite && e.Rel == inv.Rel && e.Block == inv.Block
-	})
-	if w == nil {
-		a.say("The crash came at %s (%s); no write of that page is in the events.", ms(crash.Time), crash.Name)
-		return
-	}
-	// The disk write that carried the page: the writer's last data write
-	// before its buffer.write event names the file.
-	dw := m.lastBefore(w.Time, func(e *env.Event) bool { return e.Kind == env.EvDiskWrite && e.Pid == w.Pid })
-	synced := dw != nil && m.firstAfter(w.Time, true, func(e *env.Event) bool {
-		return e.Kind == env.EvDiskSync && e.Name == dw.Name && e.Time <= crash.Time
-	}) != nil
-	if synced {
-		a.say("%s last wrote it at %s (pd_lsn %s), and the file was fsynced before the crash at %s (%s).", upperFirst(m.who(w.Pid)), ms(w.Time), lsn(w.LSN), ms(crash.Time), crash.Name)
-		return
+	pageLSN := ""
+	if bw := m.firstAfter(w.Time, true, func(e *env.Event) bool {
+		return e.Kind == env.EvBufferWrite && e.Pid == w.Pid && e.Rel == inv.Rel && e.Block == inv.Block
+	}); bw != nil && bw.Time <= crash.Time {
+		pageLSN = fmt.Sprintf(" (pd_lsn %s)", lsn(bw.LSN))
 	}
 	a.mark(w, "page written, not fsynced")
-	a.say("%s had written it at %s (pd_lsn %s), and no fsync of its file followed before the power loss at %s (%s), which left that unsynced write %s.",
-		upperFirst(m.who(w.Pid)), ms(w.Time), lsn(w.LSN), ms(crash.Time), crash.Name, crashModeWords(a.res.CrashMode))
+	fsynced := "no fsync of the file followed before the crash"
+	if sync != nil {
+		fsynced = "the crash struck while " + m.who(sync.Pid) + " was fsyncing the file"
+	}
+	a.say("%s had written it to %s at %s%s, and %s at %s (%s), which left that unsynced write %s.",
+		upperFirst(m.who(w.Pid)), path, ms(w.Time), pageLSN, fsynced, ms(crash.Time), crash.Name, crashModeWords(a.res.CrashMode))
 	cp := m.lastBefore(w.Time, func(e *env.Event) bool { return e.Kind == env.EvCheckpointRedo })
 	if a.res.CrashMode == "torn" && inv.Role == env.RoleStartup {
 		redoFrom := ""

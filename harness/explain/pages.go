@@ -7,7 +7,6 @@ import (
 	"github.com/pgdst/pgdst/engine/buffer"
 	"github.com/pgdst/pgdst/engine/db"
 	"github.com/pgdst/pgdst/engine/env"
-	"github.com/pgdst/pgdst/fault"
 	"github.com/pgdst/pgdst/simtest"
 )
 
@@ -203,11 +202,8 @@ func (a *account) faultsNear(from, to time.Duration, rec *env.Event) {
 	}
 }
 
-// fsyncFailedBefore reports whether an fsync failed (a fault) in the
-// server lifetime holding t, before t.
+// fsyncFailedBefore reports whether an fsync failed (a fault) before t
+// and no PANIC followed: fsyncFailures then names the cause.
 func (a *account) fsyncFailedBefore(t time.Duration) bool {
-	start := a.m.lifetimeStart(t)
-	return a.m.lastBefore(t, func(e *env.Event) bool {
-		return e.Kind == env.EvFault && fault.ActionKind(e.B) == fault.ActFsyncEIO && e.Time >= start
-	}) != nil
+	return a.m.survivedFsyncFailure(t) != nil
 }
