@@ -47,12 +47,22 @@ func (a *account) lostCommit(client int, call, ret time.Duration) {
 	if flushedAck >= commitLSN {
 		a.say("The commit record was durable when the client was told.")
 	}
-	crash := m.crashAfter(ack.Time)
+	crash, restart := m.endAfter(ack.Time)
 	if crash == nil {
 		a.say("No crash follows in the events.")
 		return
 	}
 	a.mark(crash, "crash")
+	if restart {
+		// Name the crash-restart as what it is: its event's name is
+		// quoted, never read.
+		how := "panicked"
+		if crash.Kind == env.EvKilled {
+			how = "was killed"
+		}
+		a.say("Then %s %s at %s (%s), and the postmaster crash-restarted the server: WAL still in shared memory's WAL buffers was lost, and only what had been written out survived.", m.who(crash.Pid), how, ms(crash.Time), crash.Name)
+		crash = &env.Event{Kind: env.EvCrash, Time: crash.Time, Pid: crash.Pid, Name: "a crash-restart"}
+	}
 	flushedCrash, lastFlush := m.flushedAt(crash.Time)
 	reached := m.firstAfter(ack.Time, true, func(e *env.Event) bool {
 		return e.Kind == env.EvWALFlush && e.LSN >= commitLSN && e.Time <= crash.Time

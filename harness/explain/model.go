@@ -290,6 +290,34 @@ func (m *model) crashAfter(t time.Duration) *env.Event {
 	return m.firstAfter(t, true, func(e *env.Event) bool { return e.Kind == env.EvCrash })
 }
 
+// serverRole reports whether r is a server process's role.
+func serverRole(r env.Role) bool { return r != env.RoleClient && r != env.RoleOther }
+
+// endAfter is how the server lifetime holding t ended: the first power
+// loss at or after t, or a crash-restart before it, shown as a server
+// process killed or panicking (the first of the postmaster's kills) that
+// a recovery follows with no power loss in between. restart says which.
+func (m *model) endAfter(t time.Duration) (e *env.Event, restart bool) {
+	crash := m.crashAfter(t)
+	var cand *env.Event
+	for i := range m.evs {
+		x := &m.evs[i]
+		if x.Time < t {
+			continue
+		}
+		if crash != nil && x.Time >= crash.Time {
+			break
+		}
+		switch {
+		case cand == nil && (x.Kind == env.EvKilled || x.Kind == env.EvPanic) && serverRole(x.Role):
+			cand = x
+		case cand != nil && x.Kind == env.EvRecoveryBegin:
+			return cand, true
+		}
+	}
+	return crash, false
+}
+
 // faultsBetween lists the faults that fired in [from, to] (in process
 // pid only, unless pid is 0), as sentences.
 func (m *model) faultsBetween(from, to time.Duration, pid int) []string {

@@ -244,7 +244,7 @@ func (a *account) linearizability() {
 	if lost == nil {
 		return
 	}
-	a.say("Client %d's write, acknowledged at %s, was followed by no other acknowledged write of key %d, yet the read after recovery did not return it.", lost.Client, ms(time.Duration(lost.Return)), lost.Key)
+	a.say("Client %d's write of key %d, acknowledged at %s, is missing from what the read after recovery returned.", lost.Client, lost.Key, ms(time.Duration(lost.Return)))
 	a.lostCommit(lost.Client, time.Duration(lost.Call), time.Duration(lost.Return))
 }
 
@@ -263,21 +263,34 @@ func (a *account) lostRegisterWrite() *lin.RegOp {
 		if fin.Client != lin.FinalReader || fin.Kind != lin.RegRead {
 			continue
 		}
-		var writtenEnd int64 // when the value read was written (0: the opening value or no row)
+		// When the value read was written (0: the opening value or no
+		// row): an acknowledged write called after that write began is
+		// a candidate; one called after it returned must follow it.
+		var writtenCall, writtenEnd int64
 		for j := range ops {
 			w := &ops[j]
 			if w.Key == fin.Key && w.Outcome == lin.OK && (w.Kind == lin.RegWrite || w.Kind == lin.RegCAS && w.Swapped) && w.Value == fin.Result {
-				writtenEnd = w.Return
+				writtenCall, writtenEnd = w.Call, w.Return
 			}
 		}
+		var strict, loose *lin.RegOp
 		for j := range ops {
 			w := &ops[j]
 			if w.Key != fin.Key || w.Outcome != lin.OK || !(w.Kind == lin.RegWrite || w.Kind == lin.RegCAS && w.Swapped) || w.Value == fin.Result {
 				continue
 			}
-			if w.Call > writtenEnd && (lost == nil || w.Return > lost.Return) {
-				lost = w
+			if w.Call > writtenEnd && (strict == nil || w.Return > strict.Return) {
+				strict = w
 			}
+			if w.Call > writtenCall && (loose == nil || w.Return > loose.Return) {
+				loose = w
+			}
+		}
+		switch {
+		case strict != nil && (lost == nil || strict.Return > lost.Return):
+			lost = strict
+		case strict == nil && loose != nil && lost == nil:
+			lost = loose
 		}
 	}
 	return lost
@@ -359,12 +372,12 @@ func (a *account) bank() {
 	if final != nil && sum(final) != want {
 		a.say("The accounts after recovery add up to %d: the imbalance was committed.", sum(final))
 		if a.res.Finding != nil && a.res.Finding.Isolation == simtest.IsoRepeatableRead {
-			a.cause("a committed transfer's update was lost at REPEATABLE READ: one of its UPDATEs worked from a row version of a transaction that was still in progress when its snapshot was taken, or overwrote a concurrent update instead of failing with a serialization failure (a lost update)",
-				"a snapshot must not see the transactions that were in progress when it was taken (GetSnapshotData's xip, XidInMVCCSnapshot), and an UPDATE of a row a concurrent transaction changed and committed fails with 'could not serialize access due to concurrent update' (40001)")
+			a.cause("a committed transfer's update was lost at REPEATABLE READ: one of its UPDATEs worked from a row version its snapshot must not show (one of a transaction still in progress when its snapshot was taken, or of an aborted one), or overwrote a concurrent update instead of failing with a serialization failure (a lost update)",
+				"a snapshot shows only the transactions committed before it was taken (GetSnapshotData's xip, XidInMVCCSnapshot; TransactionIdDidCommit), and an UPDATE of a row a concurrent transaction changed and committed fails with 'could not serialize access due to concurrent update' (40001)")
 			return
 		}
-		a.cause("a committed transfer's update was lost: one of its UPDATEs did not apply to the newest version of its row although its transaction committed (a lost update)",
-			"a READ COMMITTED UPDATE whose row was updated concurrently waits for that transaction and then updates the newest version of the row (EvalPlanQual, table_tuple_lock with TUPLE_LOCK_FLAG_FIND_LAST_VERSION)")
+		a.cause("a committed transfer's update was lost: one of its UPDATEs did not apply to the newest version of its row although its transaction committed, or worked from a row version of an aborted transaction (a lost update)",
+			"a READ COMMITTED UPDATE whose row was updated concurrently waits for that transaction and then updates the newest version of the row (EvalPlanQual, table_tuple_lock with TUPLE_LOCK_FLAG_FIND_LAST_VERSION), and no snapshot shows an aborted transaction's row versions")
 		return
 	}
 	a.say("The accounts after recovery add up to %d: every committed transfer is whole, and the read alone saw a state that never existed.", want)
@@ -462,16 +475,25 @@ func (a *account) recovery() {
 	}
 	a.say("%s had written it to %s at %s%s, and %s at %s (%s), which left that unsynced write %s.",
 		upperFirst(m.who(w.Pid)), path, ms(w.Time), pageLSN, fsynced, ms(crash.Time), crash.Name, crashModeWords(a.res.CrashMode))
-	cp := m.lastBefore(w.Time, func(e *env.Event) bool { return e.Kind == env.EvCheckpointRedo })
-	if a.res.CrashMode == "torn" && inv.Role == env.RoleStartup {
-		redoFrom := ""
-		if cp != nil {
-			redoFrom = " since REDO " + lsn(cp.LSN)
-		}
-		a.say("Redo read the page from disk rather than restoring it whole from a full-page image: no WAL record%s carried one for it.", redoFrom)
+	if a.res.CrashMode != "torn" {
+		return
+	}
+	// Where the reading recovery's redo started, and whether the read
+	// was redo's own or came after redo ended (the self-check).
+	rb := m.lastBefore(inv.Time, func(e *env.Event) bool { return e.Kind == env.EvRecoveryBegin && e.Pid == inv.Pid })
+	if rb == nil {
+		return
+	}
+	re := m.firstAfter(rb.Time, true, func(e *env.Event) bool { return e.Kind == env.EvRecoveryEnd && e.Pid == inv.Pid && e.Time <= inv.Time })
+	if re == nil {
+		a.say("Redo (from REDO %s) read the page from disk rather than restoring it whole from a full-page image: the WAL record it was replaying carried none for it.", lsn(rb.LSN))
 		a.cause("a page torn by the crash could not be repaired, because its first change after the checkpoint logged no full-page image",
 			"with full_page_writes = on, the first change of a page after a checkpoint logs the whole page (XLogInsert's backup block), and redo overwrites a torn page with it")
+		return
 	}
+	a.say("Redo (from REDO %s to %s, done at %s) never rewrote the page: no WAL record from REDO on restored it whole.", lsn(re.LSN), lsn(re.LSN2), ms(re.Time))
+	a.cause("a page torn by the crash was never repaired, because the change written to it after the checkpoint logged no full-page image",
+		"every change that reaches a page after a checkpoint must be restorable by redo: the first WAL-logged change logs the whole page (full_page_writes), and with data checksums so does the first hint-bit change (MarkBufferDirtyHint, XLogSaveBufferForHint)")
 }
 
 // crashModeWords says what a crash mode did to unsynced writes.
