@@ -193,7 +193,7 @@ func firstFailing(tc bugCase, id bugs.ID) (simtest.Config, *simtest.Result) {
 // words of the case are what explain says, beyond the seed the
 // acceptance test checks. PGDST_EXPLAIN_PLAIN=1 uses the plain
 // campaign's config instead of the case's; PGDST_EXPLAIN_BUG=NAME surveys
-// one bug; PGDST_EXPLAIN_SHOW=1 prints each mechanism's first account.
+// one bug; PGDST_EXPLAIN_SHOW=1 prints each mechanism's first account, =all every account.
 func TestExplainSurvey(t *testing.T) {
 	n, _ := strconv.Atoi(os.Getenv("PGDST_EXPLAIN_SURVEY"))
 	if n <= 0 {
@@ -227,7 +227,7 @@ func TestExplainSurvey(t *testing.T) {
 			failed++
 			acc := Explain(res, rec)
 			key := res.Checker + ": " + acc.Mechanism
-			if count[key] == 0 && os.Getenv("PGDST_EXPLAIN_SHOW") != "" {
+			if show := os.Getenv("PGDST_EXPLAIN_SHOW"); show == "all" || count[key] == 0 && show != "" {
 				t.Logf("seed %d:\n%s", s, acc)
 			}
 			count[key]++

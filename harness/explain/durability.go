@@ -2,6 +2,7 @@ package explain
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/pgdst/pgdst/engine/env"
@@ -68,14 +69,24 @@ func (a *account) lostCommit(client int, call, ret time.Duration) {
 		return e.Kind == env.EvWALFlush && e.LSN >= commitLSN && e.Time <= crash.Time
 	})
 	flushes := 0
-	m.each(ack.Time, crash.Time, func(e *env.Event) bool { return e.Kind == env.EvWALFlush }, func(*env.Event) { flushes++ })
+	var flushList []string
+	m.each(ack.Time, crash.Time, func(e *env.Event) bool { return e.Kind == env.EvWALFlush }, func(e *env.Event) {
+		flushes++
+		if len(flushList) < maxListed {
+			flushList = append(flushList, fmt.Sprintf("to %s by %s at %s", lsn(e.LSN), m.who(e.Pid), ms(e.Time)))
+		}
+	})
 	switch {
 	case reached != nil:
 		a.say("WAL became durable past it at %s (flushed by %s), before the crash at %s (%s), which left WAL durable to %s.",
 			ms(reached.Time), m.who(reached.Pid), ms(crash.Time), crash.Name, lsn(flushedCrash))
 	case flushes > 0:
-		a.say("Between the acknowledgment and the crash at %s (%s) WAL was flushed %s more (the last%s), but never up to %s: at the crash it was durable only to %s.",
-			ms(crash.Time), crash.Name, plural(flushes, "time"), flushedBy(m, lastFlush), lsn(commitLSN), lsn(flushedCrash))
+		more := ""
+		if flushes > len(flushList) {
+			more = fmt.Sprintf(" and %d more, the last%s", flushes-len(flushList), flushedBy(m, lastFlush))
+		}
+		a.say("Between the acknowledgment and the crash at %s (%s) WAL was flushed %s (%s%s), but never up to %s: at the crash it was durable only to %s.",
+			ms(crash.Time), crash.Name, times(flushes), strings.Join(flushList, "; "), more, lsn(commitLSN), lsn(flushedCrash))
 	default:
 		a.say("Nothing flushed WAL between the acknowledgment and the crash at %s (%s): WAL was durable only to %s.",
 			ms(crash.Time), crash.Name, lsn(flushedCrash))
@@ -143,10 +154,24 @@ func (a *account) pageLossContext(crash *env.Event, xid uint64, end *env.Event) 
 		"CreateCheckPoint's guarantee: every change before REDO is on disk, fsynced, before the control file names it")
 }
 
+// maxListed bounds the events an account lists one by one.
+const maxListed = 4
+
 // flushedBy is " by X at T" for a flush event (nil: none).
 func flushedBy(m *model, e *env.Event) string {
 	if e == nil {
 		return " by nobody yet in this server lifetime"
 	}
 	return fmt.Sprintf(" by %s at %s", m.who(e.Pid), ms(e.Time))
+}
+
+// times is "once", "twice", "3 times".
+func times(n int) string {
+	switch n {
+	case 1:
+		return "once"
+	case 2:
+		return "twice"
+	}
+	return fmt.Sprintf("%d times", n)
 }
