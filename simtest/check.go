@@ -180,19 +180,15 @@ func (w *workload) checkLists(rows map[uint64][]byte, at int64, res *Result) {
 				}
 			}
 		}
-		f := Finding{List: true, Client: t.Client, Txn: t.ID, Call: time.Duration(t.Call), Return: time.Duration(t.Return), Outcome: t.Outcome, Writes: appends, Present: n}
 		switch {
 		case t.Outcome == lin.OK && n != appends:
-			f.Checker = CheckDurability
-			res.found(f)
+			res.found(listFinding(t, CheckDurability, appends, n))
 			res.fail(CheckDurability, "acknowledged list-append %s: %d of %d appends lost after %s", t, appends-n, appends, res.CrashKind)
 		case t.Outcome == lin.Failed && n != 0:
-			f.Checker = CheckAtomicity
-			res.found(f)
+			res.found(listFinding(t, CheckAtomicity, appends, n))
 			res.fail(CheckAtomicity, "failed list-append %s: %d appends present", t, n)
 		case t.Outcome == lin.Unknown && n != 0 && n != appends:
-			f.Checker = CheckAtomicity
-			res.found(f)
+			res.found(listFinding(t, CheckAtomicity, appends, n))
 			res.fail(CheckAtomicity, "partial list-append %s: %d of %d appends present", t, n, appends)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/pgdst/pgdst/engine/db"
+	lin "github.com/pgdst/pgdst/linearizability"
 )
 
 // Finding is what the checker that failed a run found first, as typed
@@ -73,4 +74,11 @@ func (r resolved) isolationName() string {
 		return IsoRepeatableRead
 	}
 	return IsoReadCommitted
+}
+
+// listFinding is list-append t's Finding for checker: n of its appends
+// present.
+func listFinding(t *lin.Txn, checker string, appends, n int) Finding {
+	return Finding{Checker: checker, List: true, Client: t.Client, Txn: t.ID, Call: time.Duration(t.Call), Return: time.Duration(t.Return),
+		Outcome: t.Outcome, Writes: appends, Present: n}
 }
