@@ -52,12 +52,19 @@ func TestExplainBadInput(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.json")
 	require.NoError(t, os.WriteFile(bad, []byte("{not json"), 0o644))
+	// A well-formed repro whose config no run can honour.
+	path, _ := writeTestRepro(t, dir, plantedConfig(t))
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	invalid := filepath.Join(dir, "invalid.json")
+	require.NoError(t, os.WriteFile(invalid, []byte(strings.Replace(string(b), `"clients": `, `"clients": 1000`, 1)), 0o644))
 	for _, args := range [][]string{
 		{"explain"},
 		{"explain", "a.json", "b.json"},
 		{"explain", filepath.Join(dir, "missing.repro.json")},
 		{"explain", bad},
 		{"explain", "--bogus", bad},
+		{"explain", invalid},
 	} {
 		code, out, errOut := runCLI(args...)
 		require.Equal(t, 2, code, "%v: %s%s", args, out, errOut)

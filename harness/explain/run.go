@@ -29,6 +29,9 @@ func Run(path string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return cli.Usage("pgdst explain: %s", cli.OneLine(err.Error()))
 	}
+	if err := r.Config.Validate(); err != nil {
+		return cli.Usage("pgdst explain: %s: %s", path, cli.OneLine(err.Error()))
+	}
 	cli.UseCores(1)
 	acc, res := Replay(r)
 	if res.OK {
