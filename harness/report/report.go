@@ -886,6 +886,9 @@ const reportJS = `
   };
   var b=document.getElementById('tocrash');
   if(b)b.onclick=function(){var c=document.getElementById('crash-1');if(c)sc.scrollLeft=c.offsetLeft-sc.clientWidth/2;};
+  // The crash in the first view: a shrunk run ends with it, past a narrow window's edge.
+  var c1=document.getElementById('crash-1');
+  if(c1&&sc&&c1.offsetLeft>sc.clientWidth-40)sc.scrollLeft=c1.offsetLeft-sc.clientWidth*0.75;
 })();
 `
 
