@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pgdst/pgdst/engine/bugs"
+	"github.com/pgdst/pgdst/harness/shrink"
 	"github.com/pgdst/pgdst/simtest"
 )
 
@@ -132,9 +133,9 @@ var bugCases = map[string]bugCase{
 }
 
 // TestExplainNamesEachPlantedBug: for every planted bug, the first failing
-// run found with its case's config is explained, and the account names
-// the bug's mechanism in the case's words. A new bug without a case fails
-// here, by name.
+// run found with its case's config, and the same run shrunk, are
+// explained, and each account names the bug's mechanism in the case's
+// words. A new bug without a case fails here, by name.
 func TestExplainNamesEachPlantedBug(t *testing.T) {
 	for _, b := range bugs.All() {
 		t.Run(b.Name, func(t *testing.T) {
@@ -150,25 +151,46 @@ func TestExplainNamesEachPlantedBug(t *testing.T) {
 			if res == nil {
 				t.Fatalf("%s: no failing run among the hints %v and seeds 1..%d", b.Name, tc.hints, scanSeeds)
 			}
-			rec := NewRecorder()
-			cfg.Events = rec
-			res = simtest.Run(cfg)
-			if res.OK {
-				t.Fatalf("seed %d: failed without an observer, passed with one", cfg.Seed)
-			}
-			acc := Explain(res, rec)
-			t.Logf("seed %d:\n%s", cfg.Seed, acc)
-			if acc.Mechanism == "" {
-				t.Fatalf("seed %d (%s): the account names no mechanism:\n%s", cfg.Seed, res.Checker, acc)
-			}
-			for _, s := range tc.says {
-				if strings.Contains(acc.Mechanism, s) {
-					return
+			// The run as the campaign found it, then shrunk as `pgdst
+			// shrink` would (bounded: a test must stay fast).
+			sh := shrink.New(cfg, shrinkAttempts, time.Now().Add(shrinkBudget), func(string) {})
+			sh.Shrink()
+			for _, c := range []struct {
+				what string
+				cfg  simtest.Config
+			}{{"found", cfg}, {"shrunk", sh.Config()}} {
+				rec := NewRecorder()
+				c.cfg.Events = rec
+				res = simtest.Run(c.cfg)
+				if res.OK {
+					t.Fatalf("%s seed %d: failed without an observer, passed with one", c.what, c.cfg.Seed)
+				}
+				acc := Explain(res, rec)
+				t.Logf("%s seed %d:\n%s", c.what, c.cfg.Seed, acc)
+				if acc.Mechanism == "" {
+					t.Fatalf("%s seed %d (%s): the account names no mechanism:\n%s", c.what, c.cfg.Seed, res.Checker, acc)
+				}
+				if !saysOneOf(acc.Mechanism, tc.says) {
+					t.Fatalf("%s seed %d (%s): the mechanism %q says none of %q", c.what, c.cfg.Seed, res.Checker, acc.Mechanism, tc.says)
 				}
 			}
-			t.Fatalf("seed %d (%s): the mechanism %q says none of %q", cfg.Seed, res.Checker, acc.Mechanism, tc.says)
 		})
 	}
+}
+
+// The shrink's bounds in the test.
+const (
+	shrinkAttempts = 80
+	shrinkBudget   = 5 * time.Second
+)
+
+func saysOneOf(s string, phrases []string) bool {
+	for _, p := range phrases {
+		if strings.Contains(s, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // firstFailing runs the case's hints, then seeds 1..scanSeeds, with bug

@@ -473,9 +473,10 @@ func (a *account) recovery() {
 	if sync != nil {
 		fsynced = "the crash struck while " + m.who(sync.Pid) + " was fsyncing the file"
 	}
+	mode := a.crashMode(crash)
 	a.say("%s had written it to %s at %s%s, and %s at %s (%s), which left that unsynced write %s.",
-		upperFirst(m.who(w.Pid)), path, ms(w.Time), pageLSN, fsynced, ms(crash.Time), crash.Name, crashModeWords(a.res.CrashMode))
-	if a.res.CrashMode != "torn" {
+		upperFirst(m.who(w.Pid)), path, ms(w.Time), pageLSN, fsynced, ms(crash.Time), crash.Name, crashModeWords(mode))
+	if mode != fault.ModeTorn {
 		return
 	}
 	// Where the reading recovery's redo started, and whether the read
@@ -496,14 +497,32 @@ func (a *account) recovery() {
 		"every change that reaches a page after a checkpoint must be restorable by redo: the first WAL-logged change logs the whole page (full_page_writes), and with data checksums so does the first hint-bit change (MarkBufferDirtyHint, XLogSaveBufferForHint)")
 }
 
+// crashMode is what crash kept of unsynced writes: the mode of the
+// plan's crash fault that caused it (the fault event at the crash's
+// instant names its number in the plan, which the run's config holds),
+// else the run's own crash mode.
+func (a *account) crashMode(crash *env.Event) string {
+	f := a.m.lastBefore(crash.Time, func(e *env.Event) bool {
+		return e.Kind == env.EvFault && e.Time == crash.Time && fault.ActionKind(e.B) == fault.ActCrash
+	})
+	if f != nil {
+		if p, err := fault.Parse(a.res.Plan); err == nil && f.A >= 1 && int(f.A) <= len(p.Faults) {
+			if mode := p.Faults[f.A-1].Action.Mode; mode != "" {
+				return mode
+			}
+		}
+	}
+	return a.res.CrashMode
+}
+
 // crashModeWords says what a crash mode did to unsynced writes.
 func crashModeWords(mode string) string {
 	switch mode {
-	case "torn":
+	case fault.ModeTorn:
 		return "torn (each 512-byte sector kept or lost on its own, so the page can be half old, half new)"
-	case "drop-all":
+	case fault.ModeDropAll:
 		return "lost"
-	case "random-subset":
+	case fault.ModeRandomSubset:
 		return "kept or lost as a whole"
 	}
 	return "to the crash mode " + mode
