@@ -95,6 +95,9 @@ func Explain(res *simtest.Result, rec *Recorder) *Account {
 		a.recovery()
 	}
 	a.fsyncFailures()
+	if rec.m.dropped > 0 {
+		a.say("(Only the run's first %d events of the kinds an account reads were kept; %d later ones were not, so this account may miss facts.)", maxEvents, rec.m.dropped)
+	}
 	if a.Mechanism == "" {
 		a.say("The events do not show which rule broke; the report page (pgdst report) draws the run.")
 	}

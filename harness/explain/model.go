@@ -36,9 +36,9 @@ type model struct {
 	dropped     int         // events beyond maxEvents, not kept
 }
 
-// maxEvents bounds what a model keeps; a run's kept events are a few
-// tens of thousands.
-const maxEvents = 4 << 20
+// maxEvents bounds what a model keeps (about 200 bytes each); a
+// default run's kept events are a few tens of thousands.
+const maxEvents = 1 << 20
 
 type procInfo struct {
 	pid   int
