@@ -141,6 +141,9 @@ func (w *workload) checkBank(rows map[uint64][]byte, at int64, res *Result) {
 	}
 	h.BankReads = append(h.BankReads, lin.BankRead{Client: lin.FinalReader, Call: at, Return: at + 1, Balances: balances})
 	r := lin.CheckBank(h.BankReads, bankAccounts, bankTotal)
+	if len(r.Violations) > 0 {
+		res.found(Finding{Checker: CheckBank, Isolation: w.rc.isolationName()})
+	}
 	for _, v := range r.Violations {
 		res.fail(CheckBank, "%s", v)
 	}
@@ -179,10 +182,13 @@ func (w *workload) checkLists(rows map[uint64][]byte, at int64, res *Result) {
 		}
 		switch {
 		case t.Outcome == lin.OK && n != appends:
+			res.found(listFinding(t, CheckDurability, appends, n))
 			res.fail(CheckDurability, "acknowledged list-append %s: %d of %d appends lost after %s", t, appends-n, appends, res.CrashKind)
 		case t.Outcome == lin.Failed && n != 0:
+			res.found(listFinding(t, CheckAtomicity, appends, n))
 			res.fail(CheckAtomicity, "failed list-append %s: %d appends present", t, n)
 		case t.Outcome == lin.Unknown && n != 0 && n != appends:
+			res.found(listFinding(t, CheckAtomicity, appends, n))
 			res.fail(CheckAtomicity, "partial list-append %s: %d of %d appends present", t, n, appends)
 		}
 	}

@@ -42,6 +42,8 @@ func (c *checkpointChecker) controlUpdated() {
 			durable = page.LSN(onDisk)
 		}
 		if durable != lsn {
+			c.res.found(Finding{Checker: CheckCheckpoint, Path: path, FileBlock: uint32(tag.Block) % c.segBlocks, HasRel: true, Rel: uint32(tag.Rel), Block: uint32(tag.Block),
+				PageLSN: uint64(lsn), DiskLSN: uint64(durable), Redo: uint64(redo), Dirty: dirty})
 			c.res.fail(CheckCheckpoint, "checkpoint with REDO %s completed, but %s (dirty=%v) has pd_lsn %s in memory and %s durably on disk",
 				redo, tag, dirty, lsn, durable)
 		}

@@ -77,11 +77,13 @@ func (l *checkpointLivenessChecker) judge(end time.Duration, fair bool, why stri
 	}
 	l.res.Online.judged(countCkptWaits, n)
 	if l.start >= 0 && end-l.start > ckptDelayWaitMax {
+		l.res.found(Finding{Checker: CheckLiveness, RedoAt: l.start, Waited: end - l.start, StillWaiting: true})
 		l.res.fail(CheckLiveness, "the checkpoint that took its REDO pointer at %v was still waiting for commits in their critical section %v later, at %v (without faults the wait ends within %v)",
 			l.start, end-l.start, end, ckptDelayWaitMax)
 		return
 	}
 	if l.longest > ckptDelayWaitMax {
+		l.res.found(Finding{Checker: CheckLiveness, RedoAt: l.longAt, Waited: l.longest})
 		l.res.fail(CheckLiveness, "the checkpoint that took its REDO pointer at %v waited %v for commits in their critical section (without faults the wait ends within %v)",
 			l.longAt, l.longest, ckptDelayWaitMax)
 	}

@@ -145,6 +145,9 @@ func (c Config) Validate() error {
 		if err := checkPlanPoints(p); err != nil {
 			return fmt.Errorf("fault plan: %w", err)
 		}
+		if err := checkPlanProcs(p, c.Clients); err != nil {
+			return fmt.Errorf("fault plan: %w", err)
+		}
 	}
 	if c.FaultIntensity < 0 || c.FaultIntensity > 1 {
 		return fmt.Errorf("fault intensity must be in [0, 1], got %v", c.FaultIntensity)
@@ -348,6 +351,9 @@ type Result struct {
 	// Online counts, per kind of event, the events the online checkers
 	// judged and those they skipped, by reason (online_checkers.go).
 	Online CheckerCounts
+	// Finding is the first failure's facts as typed values (finding.go),
+	// when its checker records them; nil on a passing run.
+	Finding *Finding
 }
 
 // FaultFired reports whether fault i of the plan (counting from 0) was
@@ -497,14 +503,17 @@ func (w *workload) judge(present map[*Op]int, res *Result) {
 				continue
 			}
 			if n != len(op.Keys) {
+				res.found(op.finding(CheckDurability, n))
 				res.fail(CheckDurability, "acknowledged %s: %d of %d writes lost after %s", op, len(op.Keys)-n, len(op.Keys), res.CrashKind)
 			}
 		case Failed:
 			if n != 0 {
+				res.found(op.finding(CheckAtomicity, n))
 				res.fail(CheckAtomicity, "failed %s: %d writes present", op, n)
 			}
 		case Unknown:
 			if n != 0 && n != len(op.Keys) {
+				res.found(op.finding(CheckAtomicity, n))
 				res.fail(CheckAtomicity, "partial transaction: %s: %d of %d writes present", op, n, len(op.Keys))
 			}
 		}

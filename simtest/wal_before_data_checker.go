@@ -79,12 +79,14 @@ func (c *walBeforeDataChecker) diskOp(op world.DiskOp) {
 		if d != nil && d.WAL != nil {
 			w := d.WAL
 			if flushed := w.Flushed(); lsn > flushed {
+				c.res.found(Finding{Checker: CheckWALBeforeData, Path: op.Path, FileBlock: uint32((op.Off + int64(off)) / page.BlockSize), PageLSN: uint64(lsn), WALDurable: uint64(flushed)})
 				c.res.fail(CheckWALBeforeData, "%s block %d written with pd_lsn %s but WAL is durable only to %s",
 					op.Path, (op.Off+int64(off))/page.BlockSize, lsn, flushed)
 			}
 			continue
 		}
 		if !c.walDurableBefore(c.wal, lsn) {
+			c.res.found(Finding{Checker: CheckWALBeforeData, Path: op.Path, FileBlock: uint32((op.Off + int64(off)) / page.BlockSize), PageLSN: uint64(lsn), NoInstance: true})
 			c.res.fail(CheckWALBeforeData, "%s block %d written with pd_lsn %s while no WAL is open for writing (redo, initdb), but the WAL below it is not durable on disk",
 				op.Path, (op.Off+int64(off))/page.BlockSize, lsn)
 		}

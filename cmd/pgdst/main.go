@@ -24,6 +24,7 @@ import (
 	"github.com/pgdst/pgdst/fault"
 	"github.com/pgdst/pgdst/harness/campaign"
 	"github.com/pgdst/pgdst/harness/cli"
+	"github.com/pgdst/pgdst/harness/explain"
 	"github.com/pgdst/pgdst/harness/report"
 	"github.com/pgdst/pgdst/harness/repro"
 	"github.com/pgdst/pgdst/harness/shrink"
@@ -40,6 +41,7 @@ commands:
   replay    re-run a repro file and say whether it fails identically: pgdst replay FILE
   shrink    reduce a repro file to a minimal one that still fails: pgdst shrink FILE [-o OUT]
   report    one self-contained HTML page for a failing run: pgdst report DIR
+  explain   why a repro file's run failed, in plain words: pgdst explain FILE
   bugs      list the planted bugs that --bug switches on
   faults    the fault plan language that --faults and --fault take
   points    the injection points, and what a crash at each means
@@ -101,6 +103,8 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 		return cmdShrink(args[1:], stdout, stderr)
 	case "report":
 		return cmdReport(args[1:], stdout, stderr)
+	case "explain":
+		return cmdExplain(args[1:], stdout, stderr)
 	case "bugs":
 		return cmdBugs(args[1:], stdout)
 	case "faults":
@@ -116,7 +120,7 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "pgdst %s %s\n", repro.BuildID(), runtime.Version())
 		return nil
 	default:
-		return cli.Usage("pgdst: unknown command %q (want run, campaign, merge, replay, shrink, report, bugs, faults, points or version)", args[0])
+		return cli.Usage("pgdst: unknown command %q (want run, campaign, merge, replay, shrink, report, explain, bugs, faults, points or version)", args[0])
 	}
 }
 
@@ -383,4 +387,23 @@ func cmdReplay(args []string, stdout, stderr io.Writer) error {
 		return cli.Failed("")
 	}
 	return nil
+}
+
+// cmdExplain replays a repro file with an event observer and prints why
+// it failed, in plain words (harness/explain).
+//
+// Exit status: 0 explained, 1 the replay passes, 2 bad input.
+func cmdExplain(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
+	files, err := cli.ParseFlagsAndFiles(fs, args, stdout)
+	if err != nil {
+		return err
+	}
+	if len(files) != 1 {
+		return cli.Usage("pgdst explain: want one repro file, got %d (usage: pgdst explain FILE)", len(files))
+	}
+	if parseOnly {
+		return errParseOnly
+	}
+	return explain.Run(files[0], stdout, stderr)
 }

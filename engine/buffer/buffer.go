@@ -455,6 +455,7 @@ func (p *Pool) readIn(id int, tag Tag) error {
 	if err == nil && p.cfg.Verify != nil {
 		if verr := p.cfg.Verify(pg, uint32(tag.Block)); verr != nil {
 			p.e.Sometimes("page-verify-failed")
+			p.e.PageInvalid(uint32(tag.Rel), uint32(tag.Block))
 			err = fmt.Errorf("invalid page in %s: %w", tag, verr)
 		}
 	}

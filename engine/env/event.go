@@ -82,6 +82,7 @@ const (
 	EvCommitAck       // Xid; LSN: the commit record's end; the backend replies to the client
 	EvRecoveryBegin   // LSN: where redo starts
 	EvRecoveryEnd     // redo is done. LSN: where it started; LSN2: where it ended; A: records replayed
+	EvPageInvalid     // Rel, Block: a page read from disk failed verification (checksum, header)
 
 	NumEventKinds = iota
 )
@@ -97,6 +98,7 @@ var eventKindNames = [NumEventKinds]string{
 	"wal.insert", "wal.flush", "buffer.write", "control.update",
 	"checkpoint.begin", "checkpoint.redo", "checkpoint.end",
 	"commit", "commit.ack", "recovery.begin", "recovery.end",
+	"page.invalid",
 }
 
 func (k EventKind) String() string {
@@ -227,4 +229,12 @@ func (e *Env) RecoveryBegan(redo uint64) { e.Observe(Event{Kind: EvRecoveryBegin
 // ("redo done at").
 func (e *Env) RecoveryEnded(redo, end uint64, records int64) {
 	e.Observe(Event{Kind: EvRecoveryEnd, LSN: redo, LSN2: end, A: records})
+}
+
+// PageInvalid: the page of relation file rel, block block, read from
+// disk, failed verification ("invalid page in block"; ReadBuffer_common's
+// PageIsVerifiedExtended). Rare, so cheap: explain names the page a failed
+// recovery or self-check tripped on.
+func (e *Env) PageInvalid(rel, block uint32) {
+	e.Observe(Event{Kind: EvPageInvalid, Rel: rel, Block: block})
 }

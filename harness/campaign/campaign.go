@@ -563,8 +563,8 @@ func printVerdict(out io.Writer, rep *Report) {
 	switch {
 	case t.Failed > 0:
 		f := rep.FailingSeeds[0]
-		fmt.Fprintf(out, "FAIL: %d of %d seeds failed (first: seed %d, %s). Run a FAIL line's reproduce command; with --artifacts DIR, 'pgdst shrink DIR/seed-%d.repro.json' reduces it and 'pgdst report DIR --seed %d' draws it.\n",
-			t.Failed, t.Runs, f.Seed, f.Checker, f.Seed, f.Seed)
+		fmt.Fprintf(out, "FAIL: %d of %d seeds failed (first: seed %d, %s). Run a FAIL line's reproduce command; with --artifacts DIR, 'pgdst explain DIR/seed-%d.repro.json' says why it failed, 'pgdst shrink DIR/seed-%d.repro.json' reduces it and 'pgdst report DIR --seed %d' draws it.\n",
+			t.Failed, t.Runs, f.Seed, f.Checker, f.Seed, f.Seed, f.Seed)
 	case rep.Interrupted || len(rep.MissingShards) > 0:
 		fmt.Fprintf(out, "INCOMPLETE: %d of %d seeds ran, none failed.\n", t.Runs, t.Planned)
 	default:

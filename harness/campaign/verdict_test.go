@@ -28,6 +28,7 @@ func TestSummaryEndsWithVerdict(t *testing.T) {
 	got := last(fail)
 	require.True(t, strings.HasPrefix(got, "FAIL: 2 of 5 seeds failed (first: seed 3, durability)."), got)
 	require.Contains(t, got, "pgdst shrink DIR/seed-3.repro.json")
+	require.Contains(t, got, "pgdst explain DIR/seed-3.repro.json")
 
 	cut := &Report{Totals: Totals{Planned: 5, Runs: 2}, Interrupted: true}
 	require.Equal(t, "INCOMPLETE: 2 of 5 seeds ran, none failed.", last(cut))

@@ -50,7 +50,7 @@ func OneLine(s string) string {
 // positional is what a command's -h says it takes besides flags.
 func positional(command string) string {
 	switch command {
-	case "replay", "shrink":
+	case "replay", "shrink", "explain":
 		return " FILE (a repro file, e.g. out/seed-1.repro.json)"
 	case "report":
 		return " DIR (a campaign's --artifacts directory) --seed N"

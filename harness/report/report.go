@@ -25,6 +25,7 @@ import (
 	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/fault"
 	"github.com/pgdst/pgdst/harness/cli"
+	"github.com/pgdst/pgdst/harness/explain"
 	"github.com/pgdst/pgdst/harness/repro"
 	"github.com/pgdst/pgdst/simtest"
 	"github.com/pgdst/pgdst/simtest/world"
@@ -153,6 +154,7 @@ func writeReport(dst, dir, name, reproPath string, r *repro.File, maxEvents int)
 		}
 	}
 	m.finish()
+	m.explain(explainRun(r))
 	porcupine := ""
 	if p := filepath.Join(dir, name+".porcupine.html"); fileExists(p) {
 		porcupine = relLink(filepath.Dir(dst), p)
@@ -265,6 +267,9 @@ type traceModel struct {
 	beforeCrash  []string
 	source       string
 	rerunDiffers string
+	// account is explain's paragraph for the failure, drawn at the top,
+	// and its moments marked on the timeline (explain.go).
+	account *explain.Account
 }
 
 func newTraceModel(maxTicks int) *traceModel {
@@ -574,6 +579,7 @@ func renderReport(r *repro.File, m *traceModel, links reportLinks) string {
 	for _, c := range m.crashes {
 		fmt.Fprintf(&b, "<p class=\"crashline\"><b>%s</b> at %s: %s</p>\n", esc(c.label), esc(fmtUS(c.t)), esc(c.text))
 	}
+	renderAccount(&b, m)
 	b.WriteString("</header>\n")
 
 	renderTimeline(&b, m)
@@ -638,7 +644,7 @@ func renderTimeline(b *strings.Builder, m *traceModel) {
 	for k := 0; k < numTicks; k++ {
 		fmt.Fprintf(b, "<span class=\"sw %s\"></span>%s ", tickClass[k], tickNames[k])
 	}
-	b.WriteString("<span class=\"sw cpk\"></span>checkpoint <span class=\"sw redok\"></span>redo <span class=\"sw faultk\"></span>fault <span class=\"sw crashk\"></span>crash <span class=\"sw panick\"></span>panic/kill</span></div>\n")
+	b.WriteString("<span class=\"sw cpk\"></span>checkpoint <span class=\"sw redok\"></span>redo <span class=\"sw faultk\"></span>fault <span class=\"sw crashk\"></span>crash <span class=\"sw panick\"></span>panic/kill <span class=\"sw whyk\"></span>the explanation's moments</span></div>\n")
 	var notes []string
 	for _, l := range m.order {
 		if l.drawn < l.seen {
@@ -845,7 +851,7 @@ tr.fault td,tr.crash td,tr.recovery-crash td{background:#fde8e8} tr.panic td,tr.
 .controls{margin:6px 0;font-size:12px}
 .legend .sw{display:inline-block;width:10px;height:10px;margin:0 3px 0 8px;vertical-align:middle}
 .sw.tw{background:#7b3fb5}.sw.td{background:#e07b00}.sw.to{background:#888}.sw.tf{background:#1f4fbf}.sw.tsd{background:#1a9a9a}.sw.tr{background:#bbb}.sw.tp{background:#ddd}
-.sw.cpk{background:#bcd3f7}.sw.redok{background:#9fd89f}.sw.faultk{background:#e3001b}.sw.crashk{background:#a00}.sw.panick{background:#a0f}
+.sw.whyk{background:#0a8f5a}.sw.cpk{background:#bcd3f7}.sw.redok{background:#9fd89f}.sw.faultk{background:#e3001b}.sw.crashk{background:#a00}.sw.panick{background:#a0f}
 .tl{display:flex;border:1px solid #ccc}
 .labels{flex:none;background:#fafafa;border-right:1px solid #ccc} .axisgap{height:20px}
 .lane-name{font-size:11px;font-family:ui-monospace,monospace}
@@ -862,7 +868,8 @@ svg.timeline{display:block}
 .life{fill:#999} .recovery{fill:#e6f6e6} .redo{fill:#9fd89f} .cp{fill:#bcd3f7}
 .tick{stroke-width:1;fill:none}
 .tick.tw{stroke:#7b3fb5}.tick.td{stroke:#e07b00}.tick.to{stroke:#888}.tick.tf{stroke:#1f4fbf}.tick.tsd{stroke:#1a9a9a}.tick.tr{stroke:#bbb}.tick.tp{stroke:#ccc}
-.mk{stroke-width:3} .mk.fault{stroke:#e3001b} .mk.panic,.mk.kill{stroke:#a0f}
+.mk{stroke-width:3} .mk.fault{stroke:#e3001b} .mk.panic,.mk.kill{stroke:#a0f} .mk.why{stroke:#0a8f5a;stroke-width:4}
+.why{background:#e9f7ef;border-left:3px solid #0a8f5a;padding:6px 10px;max-width:70em} .why b{color:#0a6b45} tr.why td{background:#e9f7ef}
 .mk.crash{stroke:#a00;stroke-width:2;stroke-dasharray:6 3} .mk.recovery-crash{stroke:#e67e00;stroke-width:2;stroke-dasharray:6 3}
 pre.trace{font-size:11px;background:#f7f7f7;padding:6px;overflow-x:auto}
 .small,footer{font-size:11px;color:#666}
@@ -879,6 +886,9 @@ const reportJS = `
   };
   var b=document.getElementById('tocrash');
   if(b)b.onclick=function(){var c=document.getElementById('crash-1');if(c)sc.scrollLeft=c.offsetLeft-sc.clientWidth/2;};
+  // The crash in the first view: a shrunk run ends with it, past a narrow window's edge.
+  var c1=document.getElementById('crash-1');
+  if(c1&&sc&&c1.offsetLeft>sc.clientWidth-40)sc.scrollLeft=c1.offsetLeft-sc.clientWidth*0.75;
 })();
 `
 

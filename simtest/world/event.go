@@ -48,6 +48,9 @@ func AppendEvent(b []byte, e *env.Event) []byte {
 		return strconv.AppendUint(append(b, " xid="...), e.Xid, 10)
 	case env.EvWALFlush:
 		return appendLSN(append(b, "upto="...), e.LSN)
+	case env.EvPageInvalid:
+		b = strconv.AppendUint(append(b, "rel="...), uint64(e.Rel), 10)
+		return strconv.AppendUint(append(b, " block="...), uint64(e.Block), 10)
 	case env.EvBufferWrite:
 		b = strconv.AppendUint(append(b, "rel="...), uint64(e.Rel), 10)
 		b = strconv.AppendUint(append(b, " block="...), uint64(e.Block), 10)

@@ -1,0 +1,268 @@
+package explain
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pgdst/pgdst/engine/bugs"
+	"github.com/pgdst/pgdst/harness/shrink"
+	"github.com/pgdst/pgdst/simtest"
+)
+
+// bugCase is how the test finds a failing run of one planted bug and
+// what explain must say about it: a small config (aimed as a researcher
+// would aim it, as simtest/bugs_test.go does), the seeds known to fail
+// with it when this was written (tried first, so the test stays fast),
+// and the phrases of which the account's mechanism must contain one:
+// the mechanism in a PostgreSQL user's words.
+type bugCase struct {
+	config func(seed uint64) simtest.Config
+	hints  []uint64
+	says   []string
+}
+
+// scanSeeds is how many seeds after the hints the test tries before it
+// gives up on finding a failing run: the hints may stop failing when the
+// engine changes, and another seed must then be found.
+const scanSeeds = 60
+
+func small(workload string, tweak func(c *simtest.Config)) func(uint64) simtest.Config {
+	return func(seed uint64) simtest.Config {
+		c := simtest.DefaultConfig(seed)
+		if workload != "" {
+			c.Workload = workload
+		}
+		if tweak != nil {
+			tweak(&c)
+		}
+		return c
+	}
+}
+
+// bugCases has an entry for every planted bug; a bug without one fails
+// TestExplainNamesEachPlantedBug with its name.
+var bugCases = map[string]bugCase{
+	"ack-before-flush": {
+		config: small(simtest.WorkloadInsert, func(c *simtest.Config) { c.Clients, c.Txns = 2, 4 }),
+		hints:  []uint64{3},
+		says:   []string{"acknowledged before its commit record was durable"},
+	},
+	"write-before-wal": {
+		config: small("", func(c *simtest.Config) { c.Clients, c.Txns = 2, 6 }),
+		hints:  []uint64{3},
+		says:   []string{"page was written before the WAL up to its LSN was flushed"},
+	},
+	"full-page-writes-off": {
+		config: small(simtest.WorkloadInsert, func(c *simtest.Config) {
+			c.Faults = "crash mode=torn when role=checkpointer and point=smgr-after-fsync"
+		}),
+		hints: []uint64{1},
+		says:  []string{"torn by the crash could not be repaired, because its first change after the checkpoint logged no full-page image"},
+	},
+	"early-clean": {
+		config: small(simtest.WorkloadInsert, func(c *simtest.Config) {
+			c.Faults = "pause for=40ms role=backend when point=bufmgr-before-write"
+		}),
+		hints: []uint64{10},
+		says:  []string{"the buffer was marked clean when the write started, not when it ended"},
+	},
+	"snapshot-no-inprogress": {
+		config: small(simtest.WorkloadBank, func(c *simtest.Config) { c.Isolation = simtest.IsoRepeatableRead }),
+		hints:  []uint64{32},
+		says:   []string{"in progress when its snapshot was taken", "in progress when it was taken"},
+	},
+	"rr-no-serialization-failure": {
+		config: small(simtest.WorkloadAppend, func(c *simtest.Config) {
+			c.Isolation, c.Clients, c.Txns = simtest.IsoRepeatableRead, 3, 6
+		}),
+		hints: []uint64{1},
+		says:  []string{"could not serialize access due to concurrent update"},
+	},
+	"aborted-read": {
+		config: small(simtest.WorkloadAppend, func(c *simtest.Config) {
+			c.Isolation, c.Clients, c.Txns = simtest.IsoReadCommitted, 3, 6
+		}),
+		hints: []uint64{4},
+		says:  []string{"row version of an aborted transaction"},
+	},
+	"redo-after-flush": {
+		config: small("", nil),
+		hints:  []uint64{10},
+		says:   []string{"took its REDO pointer after writing the buffers"},
+	},
+	"fsync-retry": {
+		config: small("", func(c *simtest.Config) {
+			c.Faults = "fsync-eio when file=heap and role=checkpointer\ncrash mode=drop-all when role=checkpointer and point=checkpointer-after-control#2"
+		}),
+		hints: []uint64{10},
+		says:  []string{"fsync failed and was retried instead of raising a PANIC"},
+	},
+	"epq-next-version": {
+		config: small(simtest.WorkloadBank, func(c *simtest.Config) {
+			c.Isolation = simtest.IsoReadCommitted
+			c.Faults = "pause for=10ms role=backend when point=backend-after-snapshot and prob=0.1"
+		}),
+		hints: []uint64{1},
+		says:  []string{"did not apply to the newest version of its row"},
+	},
+	"delay-chkpt-by-backend": {
+		config: small(simtest.WorkloadInsert, func(c *simtest.Config) {
+			c.Faults = "# no faults\n"
+			c.Autocommit, c.Clients, c.Txns, c.WritesMax, c.ThinkMax = true, 1, 200, 1, 0
+		}),
+		hints: []uint64{2},
+		says:  []string{"it waited for the backends, not for those critical sections"},
+	},
+	"dirty-after-wal-insert": {
+		config: small("", func(c *simtest.Config) {
+			c.Faults = "pause for=30ms role=backend when point=page-after-xloginsert and prob=0.05 times=8"
+		}),
+		hints: []uint64{14},
+		says:  []string{"its page was not dirty when the checkpoint scanned the buffers"},
+	},
+	"end-of-recovery-ckpt-early-control": {
+		config: small("", nil),
+		hints:  []uint64{1},
+		says:   []string{"end-of-recovery checkpoint updated the control file before it wrote the buffers"},
+	},
+}
+
+// TestExplainNamesEachPlantedBug: for every planted bug, the first failing
+// run found with its case's config, and the same run shrunk, are
+// explained, and each account names the bug's mechanism in the case's
+// words. A new bug without a case fails here, by name.
+func TestExplainNamesEachPlantedBug(t *testing.T) {
+	for _, b := range bugs.All() {
+		t.Run(b.Name, func(t *testing.T) {
+			tc, ok := bugCases[b.Name]
+			if !ok {
+				t.Fatalf("planted bug %q has no case in bugCases (harness/explain/bugs_test.go): add the config that makes it fail and the words explain must say about it", b.Name)
+			}
+			id, err := bugs.Parse(b.Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg, res := firstFailing(tc, id)
+			if res == nil {
+				t.Fatalf("%s: no failing run among the hints %v and seeds 1..%d", b.Name, tc.hints, scanSeeds)
+			}
+			// The run as the campaign found it, then shrunk as `pgdst
+			// shrink` would (bounded: a test must stay fast).
+			sh := shrink.New(cfg, shrinkAttempts, time.Now().Add(shrinkBudget), func(string) {})
+			sh.Shrink()
+			for _, c := range []struct {
+				what string
+				cfg  simtest.Config
+			}{{"found", cfg}, {"shrunk", sh.Config()}} {
+				rec := NewRecorder()
+				c.cfg.Events = rec
+				res = simtest.Run(c.cfg)
+				if res.OK {
+					t.Fatalf("%s seed %d: failed without an observer, passed with one", c.what, c.cfg.Seed)
+				}
+				acc := Explain(res, rec)
+				t.Logf("%s seed %d:\n%s", c.what, c.cfg.Seed, acc)
+				if acc.Mechanism == "" {
+					t.Fatalf("%s seed %d (%s): the account names no mechanism:\n%s", c.what, c.cfg.Seed, res.Checker, acc)
+				}
+				if !saysOneOf(acc.Mechanism, tc.says) {
+					t.Fatalf("%s seed %d (%s): the mechanism %q says none of %q", c.what, c.cfg.Seed, res.Checker, acc.Mechanism, tc.says)
+				}
+			}
+		})
+	}
+}
+
+// The shrink's bounds in the test.
+const (
+	shrinkAttempts = 80
+	shrinkBudget   = 5 * time.Second
+)
+
+func saysOneOf(s string, phrases []string) bool {
+	for _, p := range phrases {
+		if strings.Contains(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// firstFailing runs the case's hints, then seeds 1..scanSeeds, with bug
+// id on, and returns the first failing run's config and result.
+func firstFailing(tc bugCase, id bugs.ID) (simtest.Config, *simtest.Result) {
+	seeds := append([]uint64(nil), tc.hints...)
+	for s := uint64(1); s <= scanSeeds; s++ {
+		seeds = append(seeds, s)
+	}
+	for _, s := range seeds {
+		c := tc.config(s)
+		c.Bugs = c.Bugs.With(id)
+		if r := simtest.Run(c); !r.OK {
+			return c, r
+		}
+	}
+	return simtest.Config{}, nil
+}
+
+// TestExplainSurvey (PGDST_EXPLAIN_SURVEY=N) explains every failing run
+// among seeds 1..N of each case and counts the mechanisms: how often the
+// words of the case are what explain says, beyond the seed the
+// acceptance test checks. PGDST_EXPLAIN_PLAIN=1 uses the plain
+// campaign's config instead of the case's; PGDST_EXPLAIN_BUG=NAME surveys
+// one bug; PGDST_EXPLAIN_SHOW=1 prints each mechanism's first account, =all every account.
+func TestExplainSurvey(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("PGDST_EXPLAIN_SURVEY"))
+	if n <= 0 {
+		t.Skip("set PGDST_EXPLAIN_SURVEY=N to survey N seeds per planted bug")
+	}
+	only := os.Getenv("PGDST_EXPLAIN_BUG")
+	for _, b := range bugs.All() {
+		if only != "" && b.Name != only {
+			continue
+		}
+		tc := bugCases[b.Name]
+		if os.Getenv("PGDST_EXPLAIN_PLAIN") != "" {
+			tc.config = small("", nil) // the plain campaign's config
+		}
+		if tc.config == nil {
+			continue
+		}
+		id, _ := bugs.Parse(b.Name)
+		count := map[string]int{}
+		failed := 0
+		start := time.Now()
+		for s := uint64(1); s <= uint64(n); s++ {
+			c := tc.config(s)
+			c.Bugs = c.Bugs.With(id)
+			rec := NewRecorder()
+			c.Events = rec
+			res := simtest.Run(c)
+			if res.OK {
+				continue
+			}
+			failed++
+			acc := Explain(res, rec)
+			key := res.Checker + ": " + acc.Mechanism
+			if show := os.Getenv("PGDST_EXPLAIN_SHOW"); show == "all" || count[key] == 0 && show != "" {
+				t.Logf("seed %d:\n%s", s, acc)
+			}
+			count[key]++
+		}
+		var keys []string
+		for k := range count {
+			keys = append(keys, k)
+		}
+		sort.Slice(keys, func(i, j int) bool { return count[keys[i]] > count[keys[j]] })
+		var b2 strings.Builder
+		for _, k := range keys {
+			fmt.Fprintf(&b2, "\n  %3d  %s", count[k], k)
+		}
+		t.Logf("%s: %d of %d seeds failed (%v)%s", b.Name, failed, n, time.Since(start).Round(time.Millisecond), b2.String())
+	}
+}

@@ -1,0 +1,177 @@
+package explain
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/pgdst/pgdst/engine/env"
+	"github.com/pgdst/pgdst/simtest"
+)
+
+// durability: an acknowledged transaction is missing after recovery.
+func (a *account) durability(f *simtest.Finding) {
+	what := fmt.Sprintf("client %d's transaction %d", f.Client, f.Txn)
+	unit := "row"
+	if f.List {
+		what, unit = fmt.Sprintf("list-append T%d (client %d)", f.Txn, f.Client), "append"
+	}
+	a.say("%s, acknowledged at %s, lost %d of its %s after recovery.", upperFirst(what), ms(f.Return), f.Writes-f.Present, plural(f.Writes, unit))
+	a.lostCommit(f.Client, f.Call, f.Return)
+}
+
+// lostCommit tells the story of client's acknowledged commit, called at
+// call and acknowledged at ret, that recovery lost: its commit record,
+// the WAL flushes around its acknowledgment, the crash, what recovery
+// replayed.
+func (a *account) lostCommit(client int, call, ret time.Duration) {
+	m := a.m
+	backends := m.backendsOf(client)
+	ack := m.lastBefore(ret, func(e *env.Event) bool {
+		return e.Kind == env.EvCommitAck && e.Time >= call && backends[e.Pid]
+	})
+	if ack == nil {
+		a.say("No backend serving client %d acknowledged a commit between %s and %s in the events.", client, ms(call), ms(ret))
+		a.recovery()
+		return
+	}
+	commitLSN := ack.LSN
+	rec := m.recordEnding(commitLSN, ack.Time)
+	where := "ends at " + lsn(commitLSN)
+	if rec != nil {
+		where = fmt.Sprintf("is at %s..%s", lsn(rec.LSN), lsn(commitLSN))
+	}
+	flushedAck, flushEv := m.flushedAt(ack.Time)
+	a.mark(ack, fmt.Sprintf("xid %d acknowledged (commit record ends at %s)", ack.Xid, lsn(commitLSN)))
+	a.say("It committed as xid %d in %s: its commit record %s, and the backend acknowledged the commit at %s, when WAL was durable only to %s (flushed%s).",
+		ack.Xid, m.who(ack.Pid), where, ms(ack.Time), lsn(flushedAck), flushedBy(m, flushEv))
+	if flushedAck >= commitLSN {
+		a.say("The commit record was durable when the client was told.")
+	}
+	crash, restart := m.endAfter(ack.Time)
+	if crash == nil {
+		a.say("No crash follows in the events.")
+		return
+	}
+	a.mark(crash, "crash")
+	if restart {
+		// Name the crash-restart as what it is: its event's name is
+		// quoted, never read.
+		how := "panicked"
+		if crash.Kind == env.EvKilled {
+			how = "was killed"
+		}
+		a.say("Then %s %s at %s (%s), and the postmaster crash-restarted the server: WAL still in shared memory's WAL buffers was lost, and only what had been written out survived.", m.who(crash.Pid), how, ms(crash.Time), crash.Name)
+		crash = &env.Event{Kind: env.EvCrash, Time: crash.Time, Pid: crash.Pid, Name: "a crash-restart"}
+	}
+	flushedCrash, lastFlush := m.flushedAt(crash.Time)
+	reached := m.firstAfter(ack.Time, true, func(e *env.Event) bool {
+		return e.Kind == env.EvWALFlush && e.LSN >= commitLSN && e.Time <= crash.Time
+	})
+	flushes := 0
+	var flushList []string
+	m.each(ack.Time, crash.Time, func(e *env.Event) bool { return e.Kind == env.EvWALFlush }, func(e *env.Event) {
+		flushes++
+		if len(flushList) < maxListed {
+			flushList = append(flushList, fmt.Sprintf("to %s by %s at %s", lsn(e.LSN), m.who(e.Pid), ms(e.Time)))
+		}
+	})
+	switch {
+	case reached != nil:
+		a.say("WAL became durable past it at %s (flushed by %s), before the crash at %s (%s), which left WAL durable to %s.",
+			ms(reached.Time), m.who(reached.Pid), ms(crash.Time), crash.Name, lsn(flushedCrash))
+	case flushes > 0:
+		more := ""
+		if flushes > len(flushList) {
+			more = fmt.Sprintf(" and %d more, the last%s", flushes-len(flushList), flushedBy(m, lastFlush))
+		}
+		a.say("Between the acknowledgment and the crash at %s (%s) WAL was flushed %s (%s%s), but never up to %s: at the crash it was durable only to %s.",
+			ms(crash.Time), crash.Name, times(flushes), strings.Join(flushList, "; "), more, lsn(commitLSN), lsn(flushedCrash))
+	default:
+		a.say("Nothing flushed WAL between the acknowledgment and the crash at %s (%s): WAL was durable only to %s.",
+			ms(crash.Time), crash.Name, lsn(flushedCrash))
+	}
+	end := m.firstAfter(crash.Time, true, func(e *env.Event) bool { return e.Kind == env.EvRecoveryEnd })
+	if end != nil {
+		a.say("Recovery replayed %s from %s to %s.", plural(int(end.A), "WAL record"), lsn(end.LSN), lsn(end.LSN2))
+		a.mark(end, "redo done at "+lsn(end.LSN2))
+	}
+	switch {
+	case flushedAck < commitLSN && reached == nil:
+		if end != nil && end.LSN2 < commitLSN {
+			a.say("The commit record was not in the WAL it found.")
+		}
+		a.cause("the commit was acknowledged before its commit record was durable",
+			"with synchronous_commit = on, RecordTransactionCommit flushes WAL up to the commit record (XLogFlush) before the backend tells the client, so that a crash can never lose an acknowledged commit")
+	case flushedAck < commitLSN:
+		a.cause("the commit was acknowledged before its commit record was durable, although a later flush made it durable before the crash",
+			"RecordTransactionCommit's XLogFlush must come before the reply; the loss itself then needs another cause")
+		a.lostDurableCommit(crash, end, commitLSN, ack.Xid)
+	default:
+		a.lostDurableCommit(crash, end, commitLSN, ack.Xid)
+	}
+}
+
+// lostDurableCommit: the commit record was durable at the crash, and yet
+// its rows are gone.
+func (a *account) lostDurableCommit(crash, end *env.Event, commitLSN, xid uint64) {
+	if end != nil && end.LSN2 < commitLSN {
+		a.cause(fmt.Sprintf("recovery stopped at %s, before the durable commit record at %s", lsn(end.LSN2), lsn(commitLSN)),
+			"redo must replay every durable WAL record up to the end of valid WAL")
+		return
+	}
+	if end != nil && end.LSN > commitLSN {
+		a.say("Recovery started at REDO %s, past the commit record: whatever its changes needed had to be on disk already.", lsn(end.LSN))
+	}
+	a.pageLossContext(crash, xid, end)
+}
+
+// pageLossContext names what can lose a change whose WAL was durable: a
+// checkpoint whose REDO pointer passed it while the page was not on disk.
+func (a *account) pageLossContext(crash *env.Event, xid uint64, end *env.Event) {
+	m := a.m
+	cp := m.lastBefore(crash.Time, func(e *env.Event) bool { return e.Kind == env.EvControlUpdate })
+	if cp == nil || end == nil || end.LSN != cp.LSN2 {
+		return
+	}
+	a.say("The last checkpoint before the crash had its control file updated at %s by %s, naming REDO %s, where recovery started: changes before it are not replayed and must be on disk.",
+		ms(cp.Time), m.who(cp.Pid), lsn(cp.LSN2))
+	a.mark(cp, "control file: REDO "+lsn(cp.LSN2))
+	start := m.lifetimeStart(crash.Time)
+	var before *env.Event
+	m.each(start, crash.Time, func(e *env.Event) bool { return e.Kind == env.EvWALInsert && e.Xid == xid && e.LSN2 <= cp.LSN2 }, func(e *env.Event) {
+		if before == nil {
+			before = e
+		}
+	})
+	if before == nil {
+		return
+	}
+	a.say("The transaction's change logged by %s at %s (%s..%s) is before that REDO pointer, so recovery relied on its page being on disk, and it was not.",
+		m.who(before.Pid), ms(before.Time), lsn(before.LSN), lsn(before.LSN2))
+	a.faultsNear(before.Time, cp.Time, nil)
+	a.cause("the checkpoint's REDO pointer passed a change whose page was not written",
+		"CreateCheckPoint's guarantee: every change before REDO is on disk, fsynced, before the control file names it")
+}
+
+// maxListed bounds the events an account lists one by one.
+const maxListed = 4
+
+// flushedBy is " by X at T" for a flush event (nil: none).
+func flushedBy(m *model, e *env.Event) string {
+	if e == nil {
+		return " by nobody yet in this server lifetime"
+	}
+	return fmt.Sprintf(" by %s at %s", m.who(e.Pid), ms(e.Time))
+}
+
+// times is "once", "twice", "3 times".
+func times(n int) string {
+	switch n {
+	case 1:
+		return "once"
+	case 2:
+		return "twice"
+	}
+	return fmt.Sprintf("%d times", n)
+}

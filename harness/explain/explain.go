@@ -1,0 +1,165 @@
+// Package explain is `pgdst explain`: from a failing run to its cause in
+// plain language. It replays a repro file with an event observer and
+// writes, for the checker that failed, one paragraph that says what
+// happened in the order it happened: for a lost commit, the commit
+// record's LSN, when the client was acknowledged, how far WAL was durable
+// then and at the crash, who flushed what in between and what recovery
+// found; for a page the checkpoint checker caught, the page, its LSNs,
+// the checkpoint's REDO pointer and who wrote the page when; and so on for
+// every checker.
+//
+// Everything comes from typed values: the run's events (env.Event) and
+// its Result (the Finding its checker recorded, the histories and their
+// checkers' typed results). No failure message is read back; names and
+// messages that events carry are only quoted.
+//
+// An account ends with the mechanism, in the words a PostgreSQL user
+// knows ("the commit was acknowledged before its commit record was
+// durable"), derived from the order of the events, not from knowing which
+// planted bug was on: the rules are PostgreSQL's (XLogFlush before the
+// commit is acknowledged, WAL before data, REDO before CheckPointGuts,
+// PANIC on a failed fsync), so the same words name a bug nobody planted.
+package explain
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/pgdst/pgdst/engine/env"
+	"github.com/pgdst/pgdst/simtest"
+)
+
+// Account is explain's answer for one failing run.
+type Account struct {
+	Seed    uint64
+	Checker string
+	// Mechanism names the cause in a PostgreSQL user's words, one
+	// sentence ("" when the events do not tell).
+	Mechanism string
+	// Text is the whole paragraph, Mechanism included.
+	Text string
+	// Marks are the moments the account rests on, for a timeline: the
+	// acknowledgment of a lost commit, the crash, a page write.
+	Marks []Mark
+}
+
+// Mark is one moment of an account.
+type Mark struct {
+	Time  time.Duration
+	Pid   int
+	Label string
+}
+
+// String is the account as explain prints it.
+func (a *Account) String() string {
+	return fmt.Sprintf("seed %d failed %s.\n%s", a.Seed, a.Checker, wrap(a.Text, 100))
+}
+
+// Recorder collects a run's events for Explain: set it as the run's
+// Config.Events, or feed it recorded events (Observe).
+type Recorder struct{ m *model }
+
+// NewRecorder makes an empty Recorder.
+func NewRecorder() *Recorder { return &Recorder{m: newModel()} }
+
+// Observe is env.Observer.
+func (r *Recorder) Observe(e env.Event) { r.m.add(e) }
+
+// Explain writes the account of res, a failing run whose events rec saw.
+func Explain(res *simtest.Result, rec *Recorder) *Account {
+	a := &account{Account: Account{Seed: res.Seed, Checker: res.Checker}, m: rec.m, res: res}
+	if res.OK {
+		a.say("The run passed: there is nothing to explain.")
+		return a.done()
+	}
+	f := res.Finding
+	switch {
+	case res.Checker == simtest.CheckDurability && f != nil:
+		a.durability(f)
+	case res.Checker == simtest.CheckAtomicity && f != nil:
+		a.atomicity(f)
+	case res.Checker == simtest.CheckWALBeforeData && f != nil:
+		a.walBeforeData(f)
+	case res.Checker == simtest.CheckCheckpoint && f != nil:
+		a.checkpoint(f)
+	case res.Checker == simtest.CheckLiveness && f != nil:
+		a.checkpointWait(f)
+	case res.Checker == simtest.CheckLinearizability:
+		a.linearizability()
+	case res.Checker == simtest.CheckIsolation:
+		a.isolation()
+	case res.Checker == simtest.CheckBank:
+		a.bank()
+	default:
+		a.recovery()
+	}
+	a.fsyncFailures()
+	if rec.m.dropped > 0 {
+		a.say("(Only the run's first %d events of the kinds an account reads were kept; %d later ones were not, so this account may miss facts.)", maxEvents, rec.m.dropped)
+	}
+	if a.Mechanism == "" {
+		a.say("The events do not show which rule broke; the report page (pgdst report) draws the run.")
+	}
+	return a.done()
+}
+
+// account is an Account being written.
+type account struct {
+	Account
+	m    *model
+	res  *simtest.Result
+	text []string
+}
+
+func (a *account) say(format string, args ...any) {
+	a.text = append(a.text, fmt.Sprintf(format, args...))
+}
+
+// cause sets the mechanism and says it, with PostgreSQL's rule.
+func (a *account) cause(mechanism, rule string) {
+	if a.Mechanism != "" {
+		a.say("Also: %s (%s).", mechanism, rule)
+		return
+	}
+	a.Mechanism = upperFirst(mechanism) + "."
+	a.say("So %s: %s.", mechanism, rule)
+}
+
+func (a *account) mark(e *env.Event, label string) {
+	if e != nil {
+		a.Marks = append(a.Marks, Mark{Time: e.Time, Pid: e.Pid, Label: label})
+	}
+}
+
+func (a *account) done() *Account {
+	a.Text = strings.Join(a.text, " ")
+	return &a.Account
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// wrap breaks s into lines of at most width columns at spaces.
+func wrap(s string, width int) string {
+	var b strings.Builder
+	col := 0
+	for i, w := range strings.Fields(s) {
+		if i > 0 {
+			if col+1+len(w) > width {
+				b.WriteByte('\n')
+				col = 0
+			} else {
+				b.WriteByte(' ')
+				col++
+			}
+		}
+		b.WriteString(w)
+		col += len(w)
+	}
+	return b.String()
+}

@@ -1,0 +1,84 @@
+package simtest
+
+import (
+	"time"
+
+	"github.com/pgdst/pgdst/engine/db"
+	lin "github.com/pgdst/pgdst/linearizability"
+)
+
+// Finding is what the checker that failed a run found first, as typed
+// values: `pgdst explain` (harness/explain) joins it with the run's events
+// to say why the run failed, and must never read a failure's words back.
+// Which fields a checker fills is said at each; the others are zero.
+type Finding struct {
+	Checker string
+
+	// The transaction (durability, atomicity): a client's transaction of
+	// the insert workload (List false; Txn is the client's n-th) or a
+	// list-append (List true; Txn is its ID in the list history).
+	List         bool
+	Client, Txn  int
+	Call, Return time.Duration
+	Outcome      Outcome
+	// Writes is how many rows (appends) the transaction wrote, Present how
+	// many of them recovery kept.
+	Writes, Present int
+
+	// The page (wal-before-data, checkpoint): its file and block in the
+	// file (Path, FileBlock) and, when the checker knows it, its relation
+	// and block in the relation (Rel, Block; HasRel).
+	Path       string
+	FileBlock  uint32
+	HasRel     bool
+	Rel, Block uint32
+	PageLSN    uint64 // the page's pd_lsn: as written (wal-before-data), in memory (checkpoint)
+	WALDurable uint64 // wal-before-data: how far WAL was durable at the write (0 with NoInstance)
+	NoInstance bool   // wal-before-data: written while no WAL was open for writing (redo, initdb)
+	DiskLSN    uint64 // checkpoint: the page's pd_lsn durably on disk (0: none)
+	Redo       uint64 // checkpoint: the REDO pointer the control file now names
+	Dirty      bool   // checkpoint: the buffer is dirty in memory
+
+	// The checkpoint's wait (liveness): when the checkpoint that waited
+	// too long for commits in their critical section took its REDO
+	// pointer, and how long it waited (StillWaiting: it was still waiting
+	// at the end).
+	RedoAt, Waited time.Duration
+	StillWaiting   bool
+
+	// Isolation is the level of the clients' transactions (bank):
+	// IsoReadCommitted or IsoRepeatableRead.
+	Isolation string
+}
+
+// found records f as the run's Finding if it is the run's first failure:
+// call it just before the res.fail it goes with.
+func (r *Result) found(f Finding) {
+	if r.OK && r.Finding == nil {
+		r.Finding = &f
+	}
+}
+
+// finding is op's Finding for checker, with n of its writes present.
+func (op *Op) finding(checker string, n int) Finding {
+	return Finding{Checker: checker, Client: op.Client, Txn: op.Index, Call: op.Call, Return: op.Return, Outcome: op.Outcome, Writes: len(op.Keys), Present: n}
+}
+
+// BankTotal is the money the bank workload's accounts hold together: what
+// every snapshot read of them must add up to.
+const BankTotal = bankTotal
+
+// isolationName is the run's level as its configuration spells it.
+func (r resolved) isolationName() string {
+	if r.iso == db.RepeatableRead {
+		return IsoRepeatableRead
+	}
+	return IsoReadCommitted
+}
+
+// listFinding is list-append t's Finding for checker: n of its appends
+// present.
+func listFinding(t *lin.Txn, checker string, appends, n int) Finding {
+	return Finding{Checker: checker, List: true, Client: t.Client, Txn: t.ID, Call: time.Duration(t.Call), Return: time.Duration(t.Return),
+		Outcome: t.Outcome, Writes: appends, Present: n}
+}
