@@ -67,7 +67,13 @@ type Config struct {
 	BgwriterLRUMax  int
 	WalWriterDelay  time.Duration
 	DeadlockTimeout time.Duration
-	Bugs            bugs.Set
+	// FullPageWrites is full_page_writes: the first change of a page
+	// after a checkpoint's REDO pointer logs an image of the whole page,
+	// so that redo can repair a page a crash tore mid-write. Off, a torn
+	// page cannot be repaired, only detected by its checksum, and redo
+	// meets pages already newer than a record (BLK_DONE).
+	FullPageWrites bool
+	Bugs           bugs.Set
 }
 
 // DefaultConfig is PostgreSQL's defaults, scaled where memory matters.
@@ -85,6 +91,7 @@ func DefaultConfig() Config {
 		BgwriterLRUMax:    100,
 		WalWriterDelay:    200 * time.Millisecond,
 		DeadlockTimeout:   time.Second,
+		FullPageWrites:    true,
 	}
 }
 
@@ -156,9 +163,11 @@ func (db *DB) Config() Config { return db.cfg }
 // pointer (XLogCheckBufferNeedsBackup). Callers ask it inside
 // wal.InsertWith's build callback, under the insert lock, so a concurrent
 // checkpoint cannot move the REDO pointer between the decision and the
-// record's insertion (XLogInsertRecord's RedoRecPtr re-check).
+// record's insertion (XLogInsertRecord's RedoRecPtr re-check). With
+// full_page_writes off no page needs one (XLogInsert's doPageWrites); the
+// planted bug full-page-writes-off drops them while the setting says on.
 func (db *DB) NeedsFPI(pageLSN wal.LSN) bool {
-	return pageLSN <= db.redoPtr && !db.cfg.Bugs.Has(bugs.FullPageWritesOff)
+	return pageLSN <= db.redoPtr && db.cfg.FullPageWrites && !db.cfg.Bugs.Has(bugs.FullPageWritesOff)
 }
 
 // RedoPtr is the REDO pointer of the latest checkpoint begun (RedoRecPtr),

@@ -250,6 +250,13 @@ var RunFlags = []RunFlag{
 			}
 		},
 	},
+	// The engine's settings (runflags_settings.go).
+	fullPageWritesFlag(),
+	sharedBuffersFlag(),
+	checkpointTimeoutFlag(),
+	walSegmentSizeFlag(),
+	autovacuumThresholdFlag(),
+	autovacuumScaleFactorFlag(),
 }
 
 // Lookup is the RunFlag named name (nil if none).
