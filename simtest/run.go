@@ -93,6 +93,9 @@ type Config struct {
 	SharedBuffers     int           `json:"shared_buffers"`
 	CheckpointTimeout time.Duration `json:"checkpoint_timeout_ns"`
 	WALSegmentSize    int64         `json:"wal_segment_size"`
+	// ArchiveTimeout is archive_timeout; 0 draws it under Swarm (set on
+	// one seed in three) and is off otherwise.
+	ArchiveTimeout time.Duration `json:"archive_timeout_ns"`
 	// AutovacuumThreshold and AutovacuumScaleFactor are
 	// autovacuum_vacuum_threshold and autovacuum_vacuum_scale_factor; nil
 	// draws them from the seed under Swarm (low ones on a third of the

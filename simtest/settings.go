@@ -59,6 +59,8 @@ type settingsDraw struct {
 	// seed draws eager ones).
 	avThreshold   int
 	avScaleFactor float64
+	// archiveTimeout is archive_timeout (0: off, PostgreSQL's default).
+	archiveTimeout time.Duration
 }
 
 // swarmSettings draws a seed's settings. The stream is its own, not the
@@ -77,8 +79,25 @@ func swarmSettings(seed uint64) settingsDraw {
 	if eager {
 		s.avThreshold, s.avScaleFactor = th, sf
 	}
+	at := time.Duration(archiveTimeoutMinMs+rng.Intn(archiveTimeoutSpanMs)) * time.Millisecond
+	if rng.Intn(archiveTimeoutSeedsPer) == 0 {
+		s.archiveTimeout = at
+	}
 	return s
 }
+
+// archive_timeout, when the swarm sets it (on one seed in
+// archiveTimeoutSeedsPer): 10 to 59 ms of virtual time, against runs of
+// about 200 ms and checkpoint_timeouts of 2 to 61 ms, as PostgreSQL's
+// users set it to a minute or so against checkpoint_timeout's five: a few
+// forced segment switches a run, so that the archiver has segments to
+// copy (and to fall behind on) although a run writes less than a
+// segment.
+const (
+	archiveTimeoutSeedsPer = 3
+	archiveTimeoutMinMs    = 10
+	archiveTimeoutSpanMs   = 50
+)
 
 // resolveSettings applies the seed's draws and the settings' flags to a
 // resolved configuration: a flag wins over a draw, and without Swarm
@@ -106,6 +125,10 @@ func resolveSettings(c Config, r *resolved) {
 	}
 	r.server.AutovacuumConf.VacuumThreshold = d.avThreshold
 	r.server.AutovacuumConf.VacuumScaleFactor = d.avScaleFactor
+	r.engine.ArchiveTimeout = d.archiveTimeout
+	if c.ArchiveTimeout != 0 {
+		r.engine.ArchiveTimeout = c.ArchiveTimeout
+	}
 	if c.SharedBuffers != 0 {
 		r.engine.SharedBuffers = c.SharedBuffers
 	}
@@ -134,6 +157,9 @@ func validSettings(c Config) error {
 	if s := c.WALSegmentSize; s != 0 && (s < WALSegmentSizeMin || s > WALSegmentSizeMax || s&(s-1) != 0) {
 		return fmt.Errorf("wal_segment_size must be a power of two in [%d, %d] bytes, got %d", WALSegmentSizeMin, WALSegmentSizeMax, s)
 	}
+	if c.ArchiveTimeout != 0 && (c.ArchiveTimeout < CheckpointTimeoutMin || c.ArchiveTimeout > CheckpointTimeoutMax) {
+		return fmt.Errorf("archive_timeout must be in [%v, %v], got %v", CheckpointTimeoutMin, CheckpointTimeoutMax, c.ArchiveTimeout)
+	}
 	if t := c.AutovacuumThreshold; t != nil && (*t < 0 || *t > AutovacuumThreshMax) {
 		return fmt.Errorf("autovacuum_vacuum_threshold must be in [0, %d], got %d", AutovacuumThreshMax, *t)
 	}
@@ -149,8 +175,8 @@ func (r resolved) stringSettings() string {
 	if !r.engine.FullPageWrites {
 		fpw = FullPageWritesOff
 	}
-	return fmt.Sprintf(" full_page_writes=%s autovacuum_vacuum_threshold=%d autovacuum_vacuum_scale_factor=%g",
-		fpw, r.server.AutovacuumConf.VacuumThreshold, r.server.AutovacuumConf.VacuumScaleFactor)
+	return fmt.Sprintf(" full_page_writes=%s archive_timeout=%v autovacuum_vacuum_threshold=%d autovacuum_vacuum_scale_factor=%g",
+		fpw, r.engine.ArchiveTimeout, r.server.AutovacuumConf.VacuumThreshold, r.server.AutovacuumConf.VacuumScaleFactor)
 }
 
 // tornWithoutFPW describes the data files a power loss tore while

@@ -73,6 +73,10 @@ type Config struct {
 	// page cannot be repaired, only detected by its checksum, and redo
 	// meets pages already newer than a record (BLK_DONE).
 	FullPageWrites bool
+	// ArchiveTimeout is archive_timeout: this long after the last forced
+	// switch, the checkpointer ends a WAL segment that has records in it,
+	// so that it is archived (CheckArchiveTimeout); 0 never forces one.
+	ArchiveTimeout time.Duration
 	Bugs           bugs.Set
 }
 
@@ -106,6 +110,8 @@ func (c Config) Validate() error {
 		return errors.New("checkpoint_timeout, bgwriter_delay, wal_writer_delay and deadlock_timeout must be positive")
 	case c.MaxWALSize < 0:
 		return errors.New("max_wal_size must not be negative")
+	case c.ArchiveTimeout < 0:
+		return errors.New("archive_timeout must not be negative")
 	}
 	return c.WAL.Validate()
 }
@@ -149,7 +155,12 @@ type DB struct {
 	walRef *walRef
 	// inRecovery is SharedRecoveryState != RECOVERY_STATE_DONE.
 	inRecovery bool
-	rmgrs      [256]RedoFunc
+	// lastXlogSwitch is when the checkpointer last looked at
+	// archive_timeout and switched or found nothing to switch
+	// (CheckArchiveTimeout's last_xlog_switch_time); the checkpointer's
+	// alone.
+	lastXlogSwitch time.Duration
+	rmgrs          [256]RedoFunc
 }
 
 // Env is the instance's environment.

@@ -254,6 +254,7 @@ var RunFlags = []RunFlag{
 	fullPageWritesFlag(),
 	sharedBuffersFlag(),
 	checkpointTimeoutFlag(),
+	archiveTimeoutFlag(),
 	walSegmentSizeFlag(),
 	autovacuumThresholdFlag(),
 	autovacuumScaleFactorFlag(),
