@@ -2,6 +2,7 @@ package simtest
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -155,4 +156,35 @@ func TestSettingsDrawnOnTheirOwnStream(t *testing.T) {
 	r = resolve(c, world.NewRand(c.Seed))
 	require.True(t, r.engine.FullPageWrites)
 	require.Equal(t, 50, r.server.AutovacuumConf.VacuumThreshold)
+}
+
+// TestSettingsReachTheirBranches: each setting pinned to the value that
+// matters runs the branch it is there for, and every seed passes.
+func TestSettingsReachTheirBranches(t *testing.T) {
+	zero, none := 0, 0.0
+	for _, tc := range []struct {
+		name, cond string
+		tweak      func(c *Config)
+		min        int
+	}{
+		{"archive_timeout=10ms", "wal-switch-forced", func(c *Config) { c.ArchiveTimeout = 10 * time.Millisecond }, 10},
+		{"autovacuum thresholds 0", "autovacuum-ran", func(c *Config) { c.AutovacuumThreshold, c.AutovacuumScaleFactor = &zero, &none }, 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const seeds = 40
+			reached := 0
+			for _, r := range runSeeds(seeds, func(seed uint64) Config {
+				c := DefaultConfig(seed)
+				tc.tweak(&c)
+				return c
+			}) {
+				require.True(t, r.OK, "seed %d: %v", r.Seed, r.Failures)
+				if r.Sometimes.Has(tc.cond) {
+					reached++
+				}
+			}
+			t.Logf("%s: %s on %d of %d seeds", tc.name, tc.cond, reached, seeds)
+			require.GreaterOrEqual(t, reached, tc.min)
+		})
+	}
 }
