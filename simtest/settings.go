@@ -79,7 +79,8 @@ func swarmSettings(seed uint64) settingsDraw {
 	if eager {
 		s.avThreshold, s.avScaleFactor = th, sf
 	}
-	at := time.Duration(archiveTimeoutMinMs+rng.Intn(archiveTimeoutSpanMs)) * time.Millisecond
+	base := archiveTimeoutBasesMs[rng.Intn(len(archiveTimeoutBasesMs))]
+	at := time.Duration(base+rng.Intn(base)) * time.Millisecond
 	if rng.Intn(archiveTimeoutSeedsPer) == 0 {
 		s.archiveTimeout = at
 	}
@@ -87,17 +88,16 @@ func swarmSettings(seed uint64) settingsDraw {
 }
 
 // archive_timeout, when the swarm sets it (on one seed in
-// archiveTimeoutSeedsPer): 10 to 59 ms of virtual time, against runs of
-// about 200 ms and checkpoint_timeouts of 2 to 61 ms, as PostgreSQL's
-// users set it to a minute or so against checkpoint_timeout's five: a few
-// forced segment switches a run, so that the archiver has segments to
-// copy (and to fall behind on) although a run writes less than a
-// segment.
-const (
-	archiveTimeoutSeedsPer = 3
-	archiveTimeoutMinMs    = 10
-	archiveTimeoutSpanMs   = 50
-)
+// archiveTimeoutSeedsPer): from 2 to 79 ms of virtual time, spread evenly
+// over the scales (a base, then up to as much again), against runs of
+// about 200 ms and checkpoint_timeouts of 2 to 61 ms. PostgreSQL's users
+// set it from a few seconds to minutes against checkpoint_timeout's five:
+// from a few forced segment switches a run to dozens, so that the archiver
+// has segments to copy, and to fall behind on, although a run writes less
+// than a segment.
+const archiveTimeoutSeedsPer = 3
+
+var archiveTimeoutBasesMs = [...]int{2, 5, 10, 20, 40}
 
 // resolveSettings applies the seed's draws and the settings' flags to a
 // resolved configuration: a flag wins over a draw, and without Swarm

@@ -153,6 +153,6 @@ func autovacuumScaleFactorFlag() RunFlag {
 // archiveTimeoutFlag is --archive-timeout D.
 func archiveTimeoutFlag() RunFlag {
 	return durationFlag("archive-timeout", "archive_timeout_ns", simtest.CheckpointTimeoutMin, simtest.CheckpointTimeoutMax,
-		"archive_timeout, in virtual time: the checkpointer ends a WAL segment holding records this long after the last forced switch (default: drawn from the seed, 10ms to 59ms on a third of the seeds, else off; with --no-swarm, off)",
+		"archive_timeout, in virtual time: the checkpointer ends a WAL segment holding records this long after the last forced switch (default: drawn from the seed, 2ms to 79ms on a third of the seeds, else off; with --no-swarm, off)",
 		func(c *simtest.Config) *time.Duration { return &c.ArchiveTimeout })
 }
