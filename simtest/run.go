@@ -96,6 +96,9 @@ type Config struct {
 	// ArchiveTimeout is archive_timeout; 0 draws it under Swarm (set on
 	// one seed in three) and is off otherwise.
 	ArchiveTimeout time.Duration `json:"archive_timeout_ns"`
+	// DeadlockTimeout is deadlock_timeout; 0 draws it under Swarm (1 to
+	// 39 ms on one seed in three) and is PostgreSQL's 1s otherwise.
+	DeadlockTimeout time.Duration `json:"deadlock_timeout_ns"`
 	// AutovacuumThreshold and AutovacuumScaleFactor are
 	// autovacuum_vacuum_threshold and autovacuum_vacuum_scale_factor; nil
 	// draws them from the seed under Swarm (low ones on a third of the

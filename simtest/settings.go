@@ -61,6 +61,9 @@ type settingsDraw struct {
 	avScaleFactor float64
 	// archiveTimeout is archive_timeout (0: off, PostgreSQL's default).
 	archiveTimeout time.Duration
+	// deadlockTimeout is deadlock_timeout (0: resolveDB's, PostgreSQL's
+	// 1s).
+	deadlockTimeout time.Duration
 }
 
 // swarmSettings draws a seed's settings. The stream is its own, not the
@@ -84,8 +87,23 @@ func swarmSettings(seed uint64) settingsDraw {
 	if rng.Intn(archiveTimeoutSeedsPer) == 0 {
 		s.archiveTimeout = at
 	}
+	dbase := deadlockTimeoutBasesMs[rng.Intn(len(deadlockTimeoutBasesMs))]
+	dt := time.Duration(dbase+rng.Intn(dbase)) * time.Millisecond
+	if rng.Intn(deadlockTimeoutSeedsPer) == 0 {
+		s.deadlockTimeout = dt
+	}
 	return s
 }
+
+// deadlock_timeout, when the swarm lowers it (on one seed in
+// deadlockTimeoutSeedsPer): 1 to 39 ms, spread over the scales. At
+// PostgreSQL's 1s, longer than a whole run, a lock wait almost never
+// outlasts it, and the deadlock check (CheckDeadLock) runs on 3 seeds in
+// 1000; users lower it to see waits sooner, and the scaled-down run's
+// waits last milliseconds.
+const deadlockTimeoutSeedsPer = 3
+
+var deadlockTimeoutBasesMs = [...]int{1, 2, 5, 10, 20}
 
 // archive_timeout, when the swarm sets it (on one seed in
 // archiveTimeoutSeedsPer): from 2 to 79 ms of virtual time, spread evenly
@@ -125,6 +143,12 @@ func resolveSettings(c Config, r *resolved) {
 	}
 	r.server.AutovacuumConf.VacuumThreshold = d.avThreshold
 	r.server.AutovacuumConf.VacuumScaleFactor = d.avScaleFactor
+	if d.deadlockTimeout != 0 {
+		r.engine.DeadlockTimeout = d.deadlockTimeout
+	}
+	if c.DeadlockTimeout != 0 {
+		r.engine.DeadlockTimeout = c.DeadlockTimeout
+	}
 	r.engine.ArchiveTimeout = d.archiveTimeout
 	if c.ArchiveTimeout != 0 {
 		r.engine.ArchiveTimeout = c.ArchiveTimeout
@@ -160,6 +184,9 @@ func validSettings(c Config) error {
 	if c.ArchiveTimeout != 0 && (c.ArchiveTimeout < CheckpointTimeoutMin || c.ArchiveTimeout > CheckpointTimeoutMax) {
 		return fmt.Errorf("archive_timeout must be in [%v, %v], got %v", CheckpointTimeoutMin, CheckpointTimeoutMax, c.ArchiveTimeout)
 	}
+	if c.DeadlockTimeout != 0 && (c.DeadlockTimeout < CheckpointTimeoutMin || c.DeadlockTimeout > CheckpointTimeoutMax) {
+		return fmt.Errorf("deadlock_timeout must be in [%v, %v], got %v", CheckpointTimeoutMin, CheckpointTimeoutMax, c.DeadlockTimeout)
+	}
 	if t := c.AutovacuumThreshold; t != nil && (*t < 0 || *t > AutovacuumThreshMax) {
 		return fmt.Errorf("autovacuum_vacuum_threshold must be in [0, %d], got %d", AutovacuumThreshMax, *t)
 	}
@@ -175,8 +202,8 @@ func (r resolved) stringSettings() string {
 	if !r.engine.FullPageWrites {
 		fpw = FullPageWritesOff
 	}
-	return fmt.Sprintf(" full_page_writes=%s archive_timeout=%v autovacuum_vacuum_threshold=%d autovacuum_vacuum_scale_factor=%g",
-		fpw, r.engine.ArchiveTimeout, r.server.AutovacuumConf.VacuumThreshold, r.server.AutovacuumConf.VacuumScaleFactor)
+	return fmt.Sprintf(" full_page_writes=%s archive_timeout=%v deadlock_timeout=%v autovacuum_vacuum_threshold=%d autovacuum_vacuum_scale_factor=%g",
+		fpw, r.engine.ArchiveTimeout, r.engine.DeadlockTimeout, r.server.AutovacuumConf.VacuumThreshold, r.server.AutovacuumConf.VacuumScaleFactor)
 }
 
 // tornWithoutFPW describes the data files a power loss tore while

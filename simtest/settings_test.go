@@ -168,6 +168,7 @@ func TestSettingsReachTheirBranches(t *testing.T) {
 		min        int
 	}{
 		{"archive_timeout=10ms", "wal-switch-forced", func(c *Config) { c.ArchiveTimeout = 10 * time.Millisecond }, 10},
+		{"deadlock_timeout=1ms", "deadlock-check-ran", func(c *Config) { c.DeadlockTimeout = time.Millisecond }, 5},
 		{"autovacuum thresholds 0", "autovacuum-ran", func(c *Config) { c.AutovacuumThreshold, c.AutovacuumScaleFactor = &zero, &none }, 10},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

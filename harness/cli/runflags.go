@@ -255,6 +255,7 @@ var RunFlags = []RunFlag{
 	sharedBuffersFlag(),
 	checkpointTimeoutFlag(),
 	archiveTimeoutFlag(),
+	deadlockTimeoutFlag(),
 	walSegmentSizeFlag(),
 	autovacuumThresholdFlag(),
 	autovacuumScaleFactorFlag(),

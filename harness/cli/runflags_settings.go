@@ -156,3 +156,10 @@ func archiveTimeoutFlag() RunFlag {
 		"archive_timeout, in virtual time: the checkpointer ends a WAL segment holding records this long after the last forced switch (default: drawn from the seed, 2ms to 79ms on a third of the seeds, else off; with --no-swarm, off)",
 		func(c *simtest.Config) *time.Duration { return &c.ArchiveTimeout })
 }
+
+// deadlockTimeoutFlag is --deadlock-timeout D.
+func deadlockTimeoutFlag() RunFlag {
+	return durationFlag("deadlock-timeout", "deadlock_timeout_ns", simtest.CheckpointTimeoutMin, simtest.CheckpointTimeoutMax,
+		"deadlock_timeout, in virtual time: a lock wait this long runs the deadlock check (default: drawn from the seed, 1ms to 39ms on a third of the seeds, else PostgreSQL's 1s)",
+		func(c *simtest.Config) *time.Duration { return &c.DeadlockTimeout })
+}
