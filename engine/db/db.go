@@ -178,7 +178,10 @@ func (db *DB) Config() Config { return db.cfg }
 // full_page_writes off no page needs one (XLogInsert's doPageWrites); the
 // planted bug full-page-writes-off drops them while the setting says on.
 func (db *DB) NeedsFPI(pageLSN wal.LSN) bool {
-	return pageLSN <= db.redoPtr && db.cfg.FullPageWrites && !db.cfg.Bugs.Has(bugs.FullPageWritesOff)
+	if !db.cfg.FullPageWrites {
+		return false
+	}
+	return pageLSN <= db.redoPtr && !db.cfg.Bugs.Has(bugs.FullPageWritesOff)
 }
 
 // RedoPtr is the REDO pointer of the latest checkpoint begun (RedoRecPtr),
