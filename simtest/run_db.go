@@ -219,6 +219,7 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 			if powerLoss {
 				node.Disk.Crash(rng.Fork(6), rc.crash)
 				res.CrashMode = rc.crash.String()
+				res.noteTornWithoutFPW(rc.engine, node.Disk)
 			}
 		} else {
 			res.RecoveryCrashes = append(res.RecoveryCrashes, st.String())
@@ -226,6 +227,7 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 			sim.KillAll()
 			if st.Kind == world.StopFault && runner.StopAction.Kind == fault.ActCrash {
 				node.Disk.Crash(rng.Fork(6+uint64(attempt)), rc.crash)
+				res.noteTornWithoutFPW(rc.engine, node.Disk)
 			}
 		}
 		node.Disk.SetNonAtomicRename(false)
@@ -325,16 +327,22 @@ func isEnginePanic(st world.Stop) bool {
 // checkpoint whose pages the disk did not keep is a pass ("detected"); wrong
 // or partial data (atomicity) and writing data before its WAL still fail.
 func (res *Result) judgeBeyondLimits() {
-	if res.OK || len(res.Destructive) == 0 {
+	if res.OK || len(res.Destructive)+len(res.tornNoFPW) == 0 {
 		return
 	}
+	if len(res.Destructive) == 0 && !tornPageDetected(res.Failures[0]) {
+		// Only full_page_writes=off's torn pages: the one damage
+		// allowed is a page that fails verification when read.
+		return
+	}
+	destructive := append(append([]string(nil), res.Destructive...), res.tornNoFPW...)
 	switch res.Checker {
 	// A lost page also makes a register read stale, a list lose its
 	// tail or an account lose one leg of a transfer: the history
 	// checkers' verdicts after such a fault are lost data, not an
 	// engine bug, and pass as detected too.
 	case CheckDurability, CheckRecovery, CheckSelf, CheckCheckpoint, CheckLinearizability, CheckIsolation, CheckBank:
-		res.Detected = fmt.Sprintf("after %s: %s", strings.Join(res.Destructive, ", "), res.Failures[0])
+		res.Detected = fmt.Sprintf("after %s: %s", strings.Join(destructive, ", "), res.Failures[0])
 		res.OK, res.Checker, res.Failures = true, "", nil
 	}
 }

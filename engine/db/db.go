@@ -67,7 +67,17 @@ type Config struct {
 	BgwriterLRUMax  int
 	WalWriterDelay  time.Duration
 	DeadlockTimeout time.Duration
-	Bugs            bugs.Set
+	// FullPageWrites is full_page_writes: the first change of a page
+	// after a checkpoint's REDO pointer logs an image of the whole page,
+	// so that redo can repair a page a crash tore mid-write. Off, a torn
+	// page cannot be repaired, only detected by its checksum, and redo
+	// meets pages already newer than a record (BLK_DONE).
+	FullPageWrites bool
+	// ArchiveTimeout is archive_timeout: this long after the last forced
+	// switch, the checkpointer ends a WAL segment that has records in it,
+	// so that it is archived (CheckArchiveTimeout); 0 never forces one.
+	ArchiveTimeout time.Duration
+	Bugs           bugs.Set
 }
 
 // DefaultConfig is PostgreSQL's defaults, scaled where memory matters.
@@ -85,6 +95,7 @@ func DefaultConfig() Config {
 		BgwriterLRUMax:    100,
 		WalWriterDelay:    200 * time.Millisecond,
 		DeadlockTimeout:   time.Second,
+		FullPageWrites:    true,
 	}
 }
 
@@ -99,6 +110,8 @@ func (c Config) Validate() error {
 		return errors.New("checkpoint_timeout, bgwriter_delay, wal_writer_delay and deadlock_timeout must be positive")
 	case c.MaxWALSize < 0:
 		return errors.New("max_wal_size must not be negative")
+	case c.ArchiveTimeout < 0:
+		return errors.New("archive_timeout must not be negative")
 	}
 	return c.WAL.Validate()
 }
@@ -142,7 +155,12 @@ type DB struct {
 	walRef *walRef
 	// inRecovery is SharedRecoveryState != RECOVERY_STATE_DONE.
 	inRecovery bool
-	rmgrs      [256]RedoFunc
+	// lastXlogSwitch is when the checkpointer last looked at
+	// archive_timeout and switched or found nothing to switch
+	// (CheckArchiveTimeout's last_xlog_switch_time); the checkpointer's
+	// alone.
+	lastXlogSwitch time.Duration
+	rmgrs          [256]RedoFunc
 }
 
 // Env is the instance's environment.
@@ -156,8 +174,13 @@ func (db *DB) Config() Config { return db.cfg }
 // pointer (XLogCheckBufferNeedsBackup). Callers ask it inside
 // wal.InsertWith's build callback, under the insert lock, so a concurrent
 // checkpoint cannot move the REDO pointer between the decision and the
-// record's insertion (XLogInsertRecord's RedoRecPtr re-check).
+// record's insertion (XLogInsertRecord's RedoRecPtr re-check). With
+// full_page_writes off no page needs one (XLogInsert's doPageWrites); the
+// planted bug full-page-writes-off drops them while the setting says on.
 func (db *DB) NeedsFPI(pageLSN wal.LSN) bool {
+	if !db.cfg.FullPageWrites {
+		return false
+	}
 	return pageLSN <= db.redoPtr && !db.cfg.Bugs.Has(bugs.FullPageWritesOff)
 }
 

@@ -40,6 +40,7 @@ var Conditions = []Condition{
 	{"clog-page-extended", "the clog is extended by a zeroed page for the next transactions (ExtendCLOG, ZeroCLOGPage)"},
 	{"wal-segment-created", "a new WAL segment is created by durable_rename (XLogFileInit, after initdb's first)"},
 	{"wal-segment-switch", "the WAL writer closes a full segment and opens the next (XLogWrite's XLogFileInit / XLogFileOpen)"},
+	{"wal-switch-forced", "archive_timeout passed and the checkpointer ends a WAL segment that holds records, so it is archived (CheckArchiveTimeout, RequestXLogSwitch)"},
 	{"wal-segment-removed", "a checkpoint removes WAL segments before its REDO (RemoveOldXlogFiles)"},
 	{"wal-removal-held-by-archive", "a checkpoint keeps a segment it could remove because it is not yet archived (XLogArchiveCheckDone false)"},
 	{"recovery-restarted", "recovery starts from a control file that says a recovery was already in progress: an earlier one crashed (DB_IN_CRASH_RECOVERY)"},

@@ -23,11 +23,18 @@ func CheckpointerMain(e *env.Env, d *db.DB) {
 		last := e.Clock.Now()
 		var flags db.CheckpointFlags
 		for e.Clock.Now()-last < cfg.CheckpointTimeout {
+			wait := cfg.CheckpointTimeout - (e.Clock.Now() - last)
+			if cfg.ArchiveTimeout > 0 {
+				// Wake for archive_timeout too (CheckpointerMain's
+				// cur_timeout), and look at it on every wakeup.
+				wait = min(wait, d.ArchiveTimeoutWait())
+			}
 			var req bool
-			if req, flags = d.WaitForCheckpointRequest(cfg.CheckpointTimeout - (e.Clock.Now() - last)); req {
+			if req, flags = d.WaitForCheckpointRequest(wait); req {
 				e.Sometimes("checkpoint-requested")
 				break
 			}
+			d.CheckArchiveTimeout()
 		}
 		if d.RecoveryInProgress() && flags&db.CheckpointEndOfRecovery == 0 {
 			continue // a restartpoint: standbys only

@@ -201,6 +201,14 @@ func (w *WAL) makeRoomLocked(size uint64) {
 	if uint64(w.insertLSN)+size <= uint64(segEnd)-switchSize {
 		return
 	}
+	w.switchLocked()
+}
+
+// switchLocked ends the current segment with a switch record and skips
+// the rest of it and the next segment's header (switch.go's
+// SwitchSegment, and makeRoomLocked when a record does not fit).
+func (w *WAL) switchLocked() {
+	segEnd := w.cfg.segStart(w.cfg.segOf(w.insertLSN) + 1)
 	sw := Record{Rmid: RMXLog, Info: InfoSwitch}
 	_, swEnd := w.appendLocked(&sw)
 	w.switchEnds = append(w.switchEnds, swEnd)

@@ -250,6 +250,15 @@ var RunFlags = []RunFlag{
 			}
 		},
 	},
+	// The engine's settings (runflags_settings.go).
+	fullPageWritesFlag(),
+	sharedBuffersFlag(),
+	checkpointTimeoutFlag(),
+	archiveTimeoutFlag(),
+	deadlockTimeoutFlag(),
+	walSegmentSizeFlag(),
+	autovacuumThresholdFlag(),
+	autovacuumScaleFactorFlag(),
 }
 
 // Lookup is the RunFlag named name (nil if none).

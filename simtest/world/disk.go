@@ -558,7 +558,15 @@ type SimDisk struct {
 	stats   DiskStats
 	mem     *diskMem    // spare arrays, from diskMems and back there at release
 	comps   [2][]string // path components (split)
+	// tornPaths are the files the last Crash tore a write of (CrashTorn
+	// kept some of its sectors and dropped others), sorted.
+	tornPaths []string
 }
+
+// TornByCrash lists the files the last Crash tore a write of: some of the
+// write's sectors reached the medium and others did not, so the file holds
+// a mix of old and new bytes there (sorted; none outside CrashTorn).
+func (d *SimDisk) TornByCrash() []string { return d.tornPaths }
 
 var _ env.Disk = (*SimDisk)(nil)
 
@@ -923,15 +931,24 @@ func (d *SimDisk) Crash(rng *Rand, mode CrashMode) {
 	var files []*diskInode
 	seen := map[*diskInode]bool{d.root: true}
 	stack := []*diskInode{d.root}
+	// The path a file was first reached by, for TornByCrash: only under
+	// CrashTorn, the one mode that tears.
+	var paths map[*diskInode]string
+	if mode == CrashTorn {
+		paths = map[*diskInode]string{d.root: ""}
+	}
 	for len(stack) > 0 {
 		dir := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
 		dir.curEnt = maps.Clone(dir.durEnt)
-		for _, child := range dir.durEnt {
+		for name, child := range dir.durEnt {
 			if seen[child] {
 				continue
 			}
 			seen[child] = true
+			if paths != nil {
+				paths[child] = strings.TrimPrefix(paths[dir]+"/"+name, "/")
+			}
 			if child.isDir {
 				stack = append(stack, child)
 			} else {
@@ -940,15 +957,20 @@ func (d *SimDisk) Crash(rng *Rand, mode CrashMode) {
 		}
 	}
 	sort.Slice(files, func(i, j int) bool { return files[i].ino < files[j].ino })
+	d.tornPaths = nil
 	for _, f := range files {
-		f.crash(rng, mode)
+		if f.crash(rng, mode) && paths != nil {
+			d.tornPaths = append(d.tornPaths, paths[f])
+		}
 	}
+	sort.Strings(d.tornPaths)
 }
 
-// crash resolves the inode's unsynced log into its post-crash content.
-func (n *diskInode) crash(rng *Rand, mode CrashMode) {
+// crash resolves the inode's unsynced log into its post-crash content. It
+// reports whether it tore a write: kept some of its sectors, not all.
+func (n *diskInode) crash(rng *Rand, mode CrashMode) (tore bool) {
 	if len(n.log) == 0 {
-		return // cur already equals dur
+		return false // cur already equals dur
 	}
 	// Replaying into dur never writes into cur's array: a shared dur is
 	// capped at its length, and every logged operation lies at or past it
@@ -978,19 +1000,25 @@ func (n *diskInode) crash(rng *Rand, mode CrashMode) {
 				}
 			default: // CrashTorn: each sector piece on its own
 				off, data := op.off, op.bytes(n)
+				kept, dropped := false, false
 				for len(data) > 0 {
 					k := min(int64(len(data)), (off/DiskSectorSize+1)*DiskSectorSize-off)
 					if rng.Intn(2) == 0 {
 						durAt(n.mem.write(n.dur, off, data[:k]))
+						kept = true
+					} else {
+						dropped = true
 					}
 					off, data = off+k, data[k:]
 				}
+				tore = tore || kept && dropped
 			}
 		}
 	}
 	n.clearLog()
 	n.log = nil
 	n.resetCur()
+	return tore
 }
 
 // sameStart reports whether a and b begin at the same byte of one array.

@@ -1,0 +1,18 @@
+package wal
+
+// SwitchSegment is RequestXLogSwitch: it ends the current segment with a
+// switch record, so that the segment is complete (and archived) once the
+// returned position is flushed, and the next record goes to the next
+// segment. It switches nothing, and reports false, when no record has
+// gone into the current segment since its header: a switch there would
+// only waste a segment (CheckArchiveTimeout's GetLastImportantRecPtr
+// check).
+func (w *WAL) SwitchSegment() (end LSN, switched bool) {
+	w.insertMu.Lock()
+	defer w.insertMu.Unlock()
+	if w.cfg.segOff(w.insertLSN) == SegHdrSize {
+		return w.insertLSN, false
+	}
+	w.switchLocked()
+	return w.insertLSN, true
+}
