@@ -83,6 +83,10 @@ type Config struct {
 	// FaultIntensitySet says FaultIntensity was chosen (--fault-intensity),
 	// so that an explicit 0 means no swarm faults rather than a draw.
 	FaultIntensitySet bool `json:"fault_intensity_set"`
+	// Scheduler is how processes interleave (scheduler.go): "random" or
+	// "pct:D"; "" draws one from the seed under Swarm and is random
+	// otherwise.
+	Scheduler string `json:"scheduler"`
 	// TraceOut, when set, receives the readable trace.
 	TraceOut io.Writer `json:"-"`
 	// Events, when set, receives every event of the run as it happens
@@ -144,6 +148,11 @@ func (c Config) Validate() error {
 		}
 		if err := checkPlanPoints(p); err != nil {
 			return fmt.Errorf("fault plan: %w", err)
+		}
+	}
+	if c.Scheduler != "" {
+		if _, err := world.ParseScheduler(c.Scheduler); err != nil {
+			return err
 		}
 	}
 	if c.FaultIntensity < 0 || c.FaultIntensity > 1 {
@@ -226,6 +235,7 @@ func resolve(c Config, rng *world.Rand) resolved {
 			r.rowBytes = bulkRowBytes
 		}
 	}
+	r.sched.PCTDepth, r.sched.PCTSeed = resolveScheduler(c)
 	if c.Faults != "" || c.CrashStep != 0 {
 		// The plan is the one given: no intensity takes part (dbPlan).
 		r.faultIntensity = 0
@@ -268,7 +278,7 @@ func swarmShape(seed uint64) shape {
 	return sh
 }
 
-func (r resolved) String() string { return r.stringDB() }
+func (r resolved) String() string { return r.stringDB() + " scheduler=" + world.SchedulerName(r.sched.PCTDepth) }
 
 // Result is what a run found.
 type Result struct {

@@ -72,6 +72,8 @@ type Sim struct {
 
 	reuse bool      // ended processes' goroutines wait for new ones
 	idle  []*worker // such goroutines, waiting
+
+	pct *pctState // the PCT scheduler (pct.go); nil: random switches
 }
 
 // SetPanicKillsProcess chooses what a PANIC does: end the run (false, the
@@ -95,6 +97,11 @@ type SchedConfig struct {
 	SwitchProb float64
 	// StepCost is the virtual CPU time charged per yield point.
 	StepCost time.Duration
+	// PCTDepth, when not 0, schedules by PCT of that depth d (pct.go)
+	// instead of SwitchProb, with priorities and change points drawn
+	// from a stream seeded by PCTSeed.
+	PCTDepth int
+	PCTSeed  uint64
 }
 
 // DefaultSchedConfig is used when a run does not randomise the scheduler.
@@ -165,6 +172,7 @@ type proc struct {
 	killReason string     // why it dies, once killed inside a run
 
 	role env.Role // what the process is, from its spawn (SpawnAs)
+	prio int64    // its PCT priority (pct.go)
 }
 
 func (p *proc) ID() int      { return p.id }
@@ -232,13 +240,17 @@ func NewSim(rng *Rand, trace *Trace, cfg SchedConfig) *Sim {
 	if cfg.SwitchProb < 0 || cfg.SwitchProb > 1 {
 		panic("simtest: SwitchProb outside [0,1]")
 	}
-	return &Sim{
+	s := &Sim{
 		rng:        rng,
 		trace:      trace,
 		switchProb: cfg.SwitchProb,
 		stepCost:   cfg.StepCost,
 		hits:       make(map[string]*pointHits),
 	}
+	if cfg.PCTDepth != 0 {
+		s.pct = newPCT(cfg.PCTDepth, cfg.PCTSeed)
+	}
+	return s
 }
 
 // Now is the virtual time.
@@ -309,6 +321,9 @@ func (s *Sim) SpawnAs(role env.Role, name string, fn func()) env.Proc {
 	}
 	s.nextID++
 	p := &proc{s: s, id: s.nextID, name: name, nameH: hashString(name), fn: fn, parent: s.cur, role: role}
+	if s.pct != nil {
+		p.prio = s.pct.prio()
+	}
 	s.procs = append(s.procs, p)
 	s.runnable = append(s.runnable, p)
 	s.event(s.cur, &env.Event{Kind: env.EvSpawn, A: int64(p.id), Role2: role, Name: name, NameHash: p.nameH})
@@ -658,6 +673,10 @@ func (s *Sim) yieldPointE(d uint64, e *env.Event) {
 	if s.faults != nil {
 		s.faults.step()
 	}
+	if s.pct != nil {
+		s.pctYield(p)
+		return
+	}
 	if len(s.runnable) > 1 && s.rng.Float64() < s.switchProb {
 		q := s.runnable[s.rng.Intn(len(s.runnable))]
 		if q != p {
@@ -752,6 +771,9 @@ func (s *Sim) pickNext() *proc {
 	}
 	if len(s.runnable) == 1 {
 		return s.runnable[0]
+	}
+	if s.pct != nil {
+		return s.pctBest()
 	}
 	return s.runnable[s.rng.Intn(len(s.runnable))]
 }
