@@ -278,7 +278,9 @@ func swarmShape(seed uint64) shape {
 	return sh
 }
 
-func (r resolved) String() string { return r.stringDB() + " scheduler=" + world.SchedulerName(r.sched.PCTDepth) }
+func (r resolved) String() string {
+	return r.stringDB() + " scheduler=" + world.SchedulerName(r.sched.PCTDepth)
+}
 
 // Result is what a run found.
 type Result struct {

@@ -164,7 +164,8 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 	})
 	defer checkers.uninstall(node)
 	res.Online.Add(img.online) // initdb's events, judged when the image was built
-	sim.SetPCTHorizon(sim.Steps(), crashSteps(rc)) // PCT's change points fall in the workload
+	// PCT's change points fall in the workload (scheduler.go).
+	sim.SetPCTHorizon(sim.Steps(), crashSteps(rc))
 	sim.SpawnAs(env.RolePostmaster, "postmaster", pm.Main)
 	wl.startClients(listener)
 	plan := dbPlan(c, rc, rng.Fork(4), sim.Steps())
