@@ -51,6 +51,10 @@ func checkPlanPoints(p fault.Plan) error {
 var pausePoints = []string{
 	"backend-after-snapshot", "bufmgr-before-write", "page-after-xloginsert", "backend-after-commit-insert", "backend-after-xlogflush",
 	"checkpointer-after-redo", "checkpointer-after-buffers", "walwriter-before-fsync",
+	// The race windows of the points table (a transaction holding its
+	// fresh xid, a commit between its clog update and leaving the proc
+	// array, an eviction between writing its victim and looking again).
+	"xact-after-xid-assign", "backend-after-clog-update", "bufmgr-after-victim-write",
 }
 
 func resolveDB(c Config, rng *world.Rand, r *resolved) {
