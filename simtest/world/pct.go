@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/pgdst/pgdst/engine/env"
 )
@@ -22,7 +23,9 @@ import (
 //     run is expected to take (SetPCTHorizon): when the running process
 //     passes the i-th, its priority drops to i, below every process's
 //     initial priority, so that the process that was winning yields to
-//     the others from that exact step on.
+//     the others from that exact step on. It is also descheduled for a
+//     short slice of virtual time (pctSliceMin..pctSliceMax, drawn with
+//     the point), a deviation from the paper explained at pctSliceMin.
 //
 // A bug of depth d (d ordering constraints between steps of n processes)
 // is then found with probability at least 1/(n k^(d-1)) per run, whatever
@@ -60,11 +63,32 @@ type pctState struct {
 }
 
 // pctChange is one change point: at step Step, the running process's
-// priority becomes Prio (1 to d-1, in the order the points were drawn).
+// priority becomes Prio (1 to d-1, in the order the points were drawn),
+// and it is descheduled for Slice of virtual time.
 type pctChange struct {
-	Step uint64
-	Prio int64
+	Step  uint64
+	Prio  int64
+	Slice time.Duration
 }
+
+// waitPreempted is the wait of a process descheduled at a change point.
+var waitPreempted = plainWait("descheduled at a PCT change point")
+
+// pctSliceMin and pctSliceMax bound the virtual time a change point
+// deschedules its process for. In the paper a demoted thread stays off
+// the CPU while any other can run, and on a real machine that spans the
+// others' I/O and sleeps; in the simulator a runnable process runs as
+// soon as every other waits for virtual time to pass, so a bare demotion
+// would close the window it opened within the same instant (a commit
+// between its WAL flush and its clog update would be off the CPU only
+// while the others have work that takes no time). A slice of a
+// kernel's preemption length keeps it off while others' fsyncs (1 ms)
+// complete. The longest is short enough that a checkpoint waiting for a
+// descheduled commit stays well within the checkpoint liveness bound.
+const (
+	pctSliceMin = 50 * time.Microsecond
+	pctSliceMax = 2 * time.Millisecond
+)
 
 // pctPrioBase is the lowest initial priority: above every change point's
 // (at most pctDepthMax-1), so that a change point demotes below all of
@@ -130,7 +154,9 @@ func (s *Sim) SetPCTHorizon(base, k uint64) {
 	}
 	t.changes, t.next = t.changes[:0], 0
 	for i := 1; i < t.depth; i++ {
-		t.changes = append(t.changes, pctChange{Step: base + 1 + uint64(t.rng.Intn(int(k))), Prio: int64(i)})
+		step := base + 1 + uint64(t.rng.Intn(int(k)))
+		slice := pctSliceMin + time.Duration(t.rng.Intn(int(pctSliceMax-pctSliceMin)+1))
+		t.changes = append(t.changes, pctChange{Step: step, Prio: int64(i), Slice: slice})
 	}
 	// Sorted by step (insertion: d-1 <= 7), the draw order kept in Prio;
 	// equal steps keep draw order, and the later one wins.
@@ -171,10 +197,19 @@ func (s *Sim) pctYield(p *proc) {
 		t.last, t.run = p, 0
 	}
 	t.run++
+	var slice time.Duration
 	for t.next < len(t.changes) && t.changes[t.next].Step <= s.steps {
 		p.prio = t.changes[t.next].Prio
+		slice = t.changes[t.next].Slice
 		t.next++
 		t.passed++
+	}
+	if slice > 0 {
+		// Descheduled for its slice: the others run, and virtual time
+		// passes for their timers and I/O, before it is runnable again.
+		s.block(waitPreempted, slice)
+		t.last, t.run = p, 0
+		return
 	}
 	if len(s.runnable) < 2 {
 		return

@@ -141,6 +141,12 @@ func TestPCTChangePoint(t *testing.T) {
 		require.Equal(t, want, log, "seed %d: change point at step %d", seed, k)
 		require.Equal(t, uint64(1), passed)
 		require.Equal(t, int64(1), procs[first].prio, "the change point's priority is 1, below all others")
+		// Descheduled for its slice: the other's 30 steps take 30 us of
+		// virtual time, the slice at least pctSliceMin, so the run ends
+		// a slice after the change point.
+		slice := cps[0].Slice
+		require.True(t, slice >= pctSliceMin && slice <= pctSliceMax, "slice %v", slice)
+		require.GreaterOrEqual(t, s.Now(), slice+time.Duration(k)*time.Microsecond)
 	}
 	require.Greater(t, len(seen), 10, "change points must be spread over the horizon")
 }
