@@ -51,11 +51,14 @@ func checkPlanPoints(p fault.Plan) error {
 var pausePoints = []string{
 	"backend-after-snapshot", "bufmgr-before-write", "page-after-xloginsert", "backend-after-commit-insert", "backend-after-xlogflush",
 	"checkpointer-after-redo", "checkpointer-after-buffers", "walwriter-before-fsync",
-	// The race windows of the points table (a transaction holding its
-	// fresh xid, a commit between its clog update and leaving the proc
-	// array, an eviction between writing its victim and looking again).
-	"xact-after-xid-assign", "backend-after-clog-update", "bufmgr-after-victim-write",
 }
+
+// racePoints are the race windows where a short pause of a backend lets
+// others run a scheduling race through (fault.Gen.RacePoints): a
+// transaction holding its fresh xid with nothing in the WAL, a commit
+// between its clog update and leaving the proc array, an eviction between
+// writing its victim and looking at it again.
+var racePoints = []string{"xact-after-xid-assign", "backend-after-clog-update", "bufmgr-after-victim-write"}
 
 func resolveDB(c Config, rng *world.Rand, r *resolved) {
 	r.engine = db.DefaultConfig()
@@ -363,6 +366,7 @@ func dbPlan(c Config, rc resolved, rng *world.Rand, stepsSoFar uint64) fault.Pla
 	return fault.Generate(rng, fault.Gen{
 		Points:        planPoints,
 		PausePoints:   pausePoints,
+		RacePoints:    racePoints,
 		SnapshotPoint: db.PointAfterSnapshot,
 		RedoPoint:     db.PointAfterRedoRecord,
 		StepsSoFar:    stepsSoFar,
