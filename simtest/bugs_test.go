@@ -121,7 +121,7 @@ var plantedBugCases = map[string]struct {
 	// its acknowledged rows are missing after recovery (durability), or
 	// a transfer loses a leg (bank), or a register read goes back
 	// (linearizability). The window is one scheduling point, where the
-	// random scheduler's switches find it (18 of these 200 seeds; see
+	// random scheduler's switches find it (21 of these 200 seeds; see
 	// TestPCTVersusRandomOnADepth2Race for PCT).
 	"clog-status-lost-update": {seeds: 200, tweak: func(c *Config) { c.Scheduler = "random" },
 		checkers: []string{CheckDurability, CheckBank, CheckLinearizability, CheckIsolation}, minCaught: 9},
