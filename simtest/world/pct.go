@@ -29,9 +29,11 @@ import (
 //
 // A bug of depth d (d ordering constraints between steps of n processes)
 // is then found with probability at least 1/(n k^(d-1)) per run, whatever
-// the program; a uniform random switch gives no such bound, and at the
-// switch probabilities a swarm draws it hits a precise interleaving of two
-// steps only by luck.
+// the program. Random switches give no such bound; they are better at a
+// short window that recurs all through a run (each occurrence is a fresh
+// chance for a switch, where PCT has d-1 change points), worse at one
+// precise interleaving among many steps that their other switches break
+// up (README, "The scheduler").
 //
 // The guarantee assumes every process ends, and here the bgwriter, the
 // checkpointer and the WAL writer loop for ever: they sleep between rounds
@@ -49,23 +51,23 @@ type pctState struct {
 	depth int
 	// changes are the d-1 change points, by step, ascending; next is the
 	// first not yet passed.
-	changes []pctChange
+	changes []PCTChange
 	next    int
 	// demoted is the priority the next starvation demotion gives: below
 	// every priority given before it.
 	demoted int64
 	// last is the process that ran the previous yield point, run how many
-	// yield points it has run in a row.
+	// yield points it has run in a row while another was runnable.
 	last *proc
 	run  uint64
 	// stats
 	passed, starved uint64
 }
 
-// pctChange is one change point: at step Step, the running process's
+// PCTChange is one PCT change point: at step Step, the running process's
 // priority becomes Prio (1 to d-1, in the order the points were drawn),
 // and it is descheduled for Slice of virtual time.
-type pctChange struct {
+type PCTChange struct {
 	Step  uint64
 	Prio  int64
 	Slice time.Duration
@@ -102,6 +104,9 @@ const pctDepthMax = 8
 // pctStarveSteps is how many yield points in a row a process may run while
 // another is runnable before it is demoted (see PCT above).
 const pctStarveSteps = 20000
+
+// PCTStarvationNote is the trace note of a starvation demotion.
+const PCTStarvationNote = "PCT: a process ran 20000 yield points in a row and is demoted below all"
 
 // ParseScheduler reads a scheduler's name: "random" (depth 0) or "pct:D"
 // with D in [1, pctDepthMax].
@@ -156,7 +161,7 @@ func (s *Sim) SetPCTHorizon(base, k uint64) {
 	for i := 1; i < t.depth; i++ {
 		step := base + 1 + uint64(t.rng.Intn(int(k)))
 		slice := pctSliceMin + time.Duration(t.rng.Intn(int(pctSliceMax-pctSliceMin)+1))
-		t.changes = append(t.changes, pctChange{Step: step, Prio: int64(i), Slice: slice})
+		t.changes = append(t.changes, PCTChange{Step: step, Prio: int64(i), Slice: slice})
 	}
 	// Sorted by step (insertion: d-1 <= 7), the draw order kept in Prio;
 	// equal steps keep draw order, and the later one wins.
@@ -172,11 +177,11 @@ func (s *Sim) SetPCTHorizon(base, k uint64) {
 
 // PCTChangePoints lists the change points drawn (nil under the random
 // scheduler).
-func (s *Sim) PCTChangePoints() []pctChange {
+func (s *Sim) PCTChangePoints() []PCTChange {
 	if s.pct == nil {
 		return nil
 	}
-	return append([]pctChange(nil), s.pct.changes...)
+	return append([]PCTChange(nil), s.pct.changes...)
 }
 
 // PCTStats says how many change points the run passed and how many
@@ -196,7 +201,6 @@ func (s *Sim) pctYield(p *proc) {
 	if p != t.last {
 		t.last, t.run = p, 0
 	}
-	t.run++
 	var slice time.Duration
 	for t.next < len(t.changes) && t.changes[t.next].Step <= s.steps {
 		p.prio = t.changes[t.next].Prio
@@ -214,10 +218,12 @@ func (s *Sim) pctYield(p *proc) {
 	if len(s.runnable) < 2 {
 		return
 	}
+	t.run++ // a step another runnable process waits through
 	if t.run >= pctStarveSteps {
 		p.prio = t.demoted
 		t.demoted--
 		t.starved++
+		s.event(p, &env.Event{Kind: env.EvNote, Name: PCTStarvationNote})
 	}
 	q := s.pctBest()
 	if q != p {
