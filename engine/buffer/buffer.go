@@ -67,7 +67,7 @@ const BMMaxUsageCount = 5
 const (
 	PointBeforeWrite = "bufmgr-before-write"
 	PointAfterWrite  = "bufmgr-after-write"
-	// PointAfterVictimWrite is a backend's eviction between writing its
+	// PointAfterVictimWrite is an eviction between writing its
 	// dirty victim and looking at it again: the victim is still in the
 	// table, so others may pin it, dirty it, or load the block being
 	// read into another buffer (BufferAlloc's "Somebody could have
