@@ -83,7 +83,6 @@ func (db *DB) createCheckPoint(flags CheckpointFlags) error {
 			if i == delayWaitMax {
 				return fmt.Errorf("checkpoint: commits still in their critical section after %d waits", delayWaitMax)
 			}
-			e.Inject(PointInDelayWait)
 			e.Clock.Sleep(time.Millisecond)
 		}
 	}

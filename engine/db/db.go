@@ -42,13 +42,6 @@ const (
 	PointAfterRedoRecord    = "startup-after-redo-record"
 )
 
-// PointInDelayWait is each round of the checkpoint's wait for the commits
-// it saw in their critical section (CreateCheckPoint's
-// HaveVirtualXIDsDelayingChkpt loop), between PointAfterRedo and
-// PointAfterDelayWait: REDO is taken, and a commit record before it has
-// not reached the clog yet.
-const PointInDelayWait = "checkpointer-in-delay-wait"
-
 // PointAfterSnapshot is where a statement has its snapshot and has read or
 // changed no row yet: a pause there lets other transactions commit
 // changes to the rows it is about to update, which it must then follow

@@ -93,7 +93,6 @@ var Points = []Point{
 	// processes' steps matters.
 	{"xact-after-xid-assign", reachBackend, "a transaction has its xid in the proc array and holds its lock, with nothing in the WAL: a stall here makes later xids commit first, out of xid order, and holds the xmin horizon back"},
 	{"bufmgr-after-victim-write", reachEvict, "an eviction (a backend's, an autovacuum worker's, the startup process's in redo) wrote its dirty victim and has not looked at it again: others may pin it, dirty it again or load the wanted block elsewhere, which BufferAlloc must then notice"},
-	{"checkpointer-in-delay-wait", env.NewRoleSet(env.RoleCheckpointer), "the checkpoint took REDO and waits for a commit it saw in its critical section: that commit's record is before REDO and its clog update still to come"},
 }
 
 // PointNames lists the points' names, in table order.
