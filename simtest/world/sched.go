@@ -68,7 +68,11 @@ type Sim struct {
 	// panicKills makes a PANIC end only the panicking process (its parent,
 	// the postmaster, reaps it and crash-restarts) instead of the run.
 	panicKills bool
-	killingAll bool // inside KillAll
+	// panicPending: under panicKills, a process PANICked and no process
+	// has reaped its abnormal exit yet (the postmaster has not begun its
+	// crash-restart).
+	panicPending bool
+	killingAll   bool // inside KillAll
 
 	reuse bool      // ended processes' goroutines wait for new ones
 	idle  []*worker // such goroutines, waiting
@@ -79,7 +83,7 @@ type Sim struct {
 // SetPanicKillsProcess chooses what a PANIC does: end the run (false, the
 // default: the harness crash-restarts) or end only the process, which its
 // parent reaps as an abnormal exit (true: the postmaster crash-restarts).
-func (s *Sim) SetPanicKillsProcess(on bool) { s.panicKills = on }
+func (s *Sim) SetPanicKillsProcess(on bool) { s.panicKills, s.panicPending = on, false }
 
 // faultHooks is how a running fault plan sees the scheduler's events. The
 // hooks run in the current process and may block it (a pause) or stop the
@@ -449,6 +453,20 @@ func (s *Sim) finish(p *proc, r any) {
 		s.handOff()
 		return
 	}
+	if _, exited := r.(exitSignal); r != nil && !exited && s.panicPending {
+		// A process fails (an engine assertion) after another one's
+		// PANIC, before the postmaster has reaped it: the server is
+		// going down, and PostgreSQL's postmaster would SIGQUIT this
+		// process (quickdie) whatever it was doing. What it met may be
+		// the PANIC's cause (an fsync EIO drops the kernel's dirty
+		// pages, so a page read now goes back in time), so it dies as
+		// a killed process does, and the crash-restart goes on.
+		p.killed, p.killReason = true, fmt.Sprintf("failed after a PANIC, before the crash-restart: %v", r)
+		s.event(p, &env.Event{Kind: env.EvKilled, Name: p.killReason})
+		s.recordExit(p, env.Exit{Proc: p, Abnormal: true, Reason: p.killReason})
+		s.handOff()
+		return
+	}
 	if r != nil {
 		if _, ok := r.(exitSignal); !ok {
 			s.event(p, &env.Event{Kind: env.EvPanic, Name: fmt.Sprint(r)})
@@ -516,6 +534,11 @@ func (s *Sim) Reap() []env.Exit {
 	}
 	out := p.exits
 	p.exits = nil
+	for _, x := range out {
+		if x.Abnormal {
+			s.panicPending = false // the reaper knows: the crash-restart begins
+		}
+	}
 	return out
 }
 
@@ -594,6 +617,7 @@ func (s *Sim) Crash(err *env.PanicError) {
 	}
 	if s.panicKills {
 		s.event(p, &env.Event{Kind: env.EvPanic, Name: err.Msg})
+		s.panicPending = true
 		p.killed = true
 		p.killReason = err.Error()
 		panic(killSignal{})
