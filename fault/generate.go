@@ -41,6 +41,13 @@ type Gen struct {
 	// update, a checkpoint between taking REDO and flushing, a WAL write
 	// not yet synced. Each must be among Points.
 	PausePoints []string
+	// RacePoints are race windows where a short pause of a backend lets
+	// another process's steps land inside them (the points table's race
+	// windows). Each must be among Points and reached by backends. A
+	// pause there is drawn last, from the generator's stream after every
+	// other draw, so that a plan without one is the plan drawn before
+	// they existed.
+	RacePoints []string
 	// SnapshotPoint is where a statement holds its snapshot and has
 	// touched no row (backend-after-snapshot); RedoPoint is where the
 	// startup process has redone one WAL record.
@@ -53,7 +60,8 @@ type Gen struct {
 	// crash: the plan has one) at this intensity in [0, 1].
 	Intensity float64
 	// Fork derives an independent stream from the generator's, for
-	// Swarm's draws. It is called once, after every other draw.
+	// Swarm's draws. It is called once, after every other draw but the
+	// race pause's (RacePoints).
 	Fork func(label uint64) Rand
 }
 
@@ -85,7 +93,7 @@ func Generate(rng Rand, g Gen) Plan {
 		reach[p.Name] = p.Roles
 	}
 	checkPoints(names)
-	for _, pt := range append([]string{g.SnapshotPoint, g.RedoPoint}, g.PausePoints...) {
+	for _, pt := range append(append([]string{g.SnapshotPoint, g.RedoPoint}, g.PausePoints...), g.RacePoints...) {
 		if _, ok := reach[pt]; !ok {
 			panic("fault: Generate's point " + pt + " is not in its table")
 		}
@@ -173,6 +181,21 @@ func Generate(rng Rand, g Gen) Plan {
 				plan.Faults = append(plan.Faults, f)
 			}
 		}
+	}
+	if len(g.RacePoints) > 0 && gen.intn(4) == 0 {
+		// A backend stalled a few times in a race window, briefly: long
+		// enough for others' I/O and commits (a millisecond's fsync) to
+		// land inside it, short enough to leave the run its shape.
+		point := g.RacePoints[gen.intn(len(g.RacePoints))]
+		if !reach[point].Has(RoleBackend) {
+			panic("fault: race point " + point + " is not reached by backends")
+		}
+		plan.Faults = append(plan.Faults, Fault{
+			Action: Action{Kind: ActPause, For: time.Duration(1+gen.intn(10)) * time.Millisecond, HasRole: true, Role: RoleBackend},
+			When: And(AtomExpr(Atom{Kind: AtomPoint, Name: point}),
+				AtomExpr(Atom{Kind: AtomProb, Prob: [...]float64{0.02, 0.05, 0.1, 0.25}[gen.intn(4)]})),
+			Times: 1 + gen.intn(8),
+		})
 	}
 	if err := plan.Validate(); err != nil {
 		panic("fault: Generate made an invalid plan: " + err.Error())

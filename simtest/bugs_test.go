@@ -122,6 +122,17 @@ var plantedBugCases = map[string]struct {
 	// still dirty: the checkpoint checker, which watches recovery, sees
 	// it at the update itself (on 181 of 200 default seeds).
 	"end-of-recovery-ckpt-early-control": {seeds: 100, checkers: []string{CheckCheckpoint}, minCaught: 70},
+	// Two commits whose xids share a clog status byte: the first reads
+	// the byte, gives the control lock up and takes it again, and the
+	// second's status lands in between and is written over. That
+	// transaction then reads as aborted once it leaves the proc array:
+	// its acknowledged rows are missing after recovery (durability), or
+	// a transfer loses a leg (bank), or a register read goes back
+	// (linearizability). The window is one scheduling point, where the
+	// random scheduler's switches find it (21 of these 200 seeds; see
+	// TestPCTVersusRandomOnADepth2Race for PCT).
+	"clog-status-lost-update": {seeds: 200, tweak: func(c *Config) { c.Scheduler = "random" },
+		checkers: []string{CheckDurability, CheckBank, CheckLinearizability, CheckIsolation}, minCaught: 9},
 }
 
 func TestPlantedBugsAllCovered(t *testing.T) {

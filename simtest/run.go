@@ -105,6 +105,10 @@ type Config struct {
 	// seeds, so that autovacuum runs) and is PostgreSQL's otherwise.
 	AutovacuumThreshold   *int     `json:"autovacuum_vacuum_threshold,omitempty"`
 	AutovacuumScaleFactor *float64 `json:"autovacuum_vacuum_scale_factor,omitempty"`
+	// Scheduler is how processes interleave (scheduler.go): "random" or
+	// "pct:D"; "" draws one from the seed under Swarm and is random
+	// otherwise.
+	Scheduler string `json:"scheduler"`
 	// TraceOut, when set, receives the readable trace.
 	TraceOut io.Writer `json:"-"`
 	// Events, when set, receives every event of the run as it happens
@@ -169,6 +173,11 @@ func (c Config) Validate() error {
 		}
 		if err := checkPlanProcs(p, c.Clients); err != nil {
 			return fmt.Errorf("fault plan: %w", err)
+		}
+	}
+	if c.Scheduler != "" {
+		if _, err := world.ParseScheduler(c.Scheduler); err != nil {
+			return err
 		}
 	}
 	if c.FaultIntensity < 0 || c.FaultIntensity > 1 {
@@ -252,6 +261,7 @@ func resolve(c Config, rng *world.Rand) resolved {
 			r.rowBytes = bulkRowBytes
 		}
 	}
+	r.sched.PCTDepth, r.sched.PCTSeed = resolveScheduler(c)
 	if c.Faults != "" || c.CrashStep != 0 {
 		// The plan is the one given: no intensity takes part (dbPlan).
 		r.faultIntensity = 0
@@ -294,7 +304,9 @@ func swarmShape(seed uint64) shape {
 	return sh
 }
 
-func (r resolved) String() string { return r.stringDB() + r.stringSettings() }
+func (r resolved) String() string {
+	return r.stringDB() + r.stringSettings() + " scheduler=" + world.SchedulerName(r.sched.PCTDepth)
+}
 
 // Result is what a run found.
 type Result struct {

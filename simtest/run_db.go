@@ -53,6 +53,13 @@ var pausePoints = []string{
 	"checkpointer-after-redo", "checkpointer-after-buffers", "walwriter-before-fsync",
 }
 
+// racePoints are the race windows where a short pause of a backend lets
+// others run a scheduling race through (fault.Gen.RacePoints): a
+// transaction holding its fresh xid with nothing in the WAL, a commit
+// between its clog update and leaving the proc array, an eviction between
+// writing its victim and looking at it again.
+var racePoints = []string{"xact-after-xid-assign", "backend-after-clog-update", "bufmgr-after-victim-write"}
+
 func resolveDB(c Config, rng *world.Rand, r *resolved) {
 	r.engine = db.DefaultConfig()
 	r.engine.Bugs = c.Bugs
@@ -164,6 +171,8 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 	})
 	defer checkers.uninstall(node)
 	res.Online.Add(img.online) // initdb's events, judged when the image was built
+	// PCT's change points fall in the workload (scheduler.go).
+	sim.SetPCTHorizon(sim.Steps(), crashSteps(rc))
 	sim.SpawnAs(env.RolePostmaster, "postmaster", pm.Main)
 	wl.startClients(listener)
 	plan := dbPlan(c, rc, rng.Fork(4), sim.Steps())
@@ -365,6 +374,7 @@ func dbPlan(c Config, rc resolved, rng *world.Rand, stepsSoFar uint64) fault.Pla
 	return fault.Generate(rng, fault.Gen{
 		Points:        planPoints,
 		PausePoints:   pausePoints,
+		RacePoints:    racePoints,
 		SnapshotPoint: db.PointAfterSnapshot,
 		RedoPoint:     db.PointAfterRedoRecord,
 		StepsSoFar:    stepsSoFar,

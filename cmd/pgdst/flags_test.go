@@ -71,6 +71,7 @@ func TestBadFlagValues(t *testing.T) {
 		{[]string{"campaign", "--systematic", "0"}, "-systematic: must be in [1, 1000]"},
 		{[]string{"campaign", "--systematic", "1001"}, "-systematic: must be in [1, 1000]"},
 		{[]string{"campaign", "--seeds", "0"}, "-seeds: must be >= 1"},
+		{[]string{"run", "--scheduler", "pct:9"}, "scheduler must be random or pct:D with D in [1, 8]"},
 		{[]string{"campaign"}, "--seeds N (or --systematic K)"},
 		{[]string{"campaign", "--seeds", "3", "--jobs", "0"}, "-jobs: must be >= 1"},
 		{[]string{"campaign", "--seeds", "3", "--time-budget", "-1s"}, "-time-budget: must be >= 0s"},

@@ -67,6 +67,12 @@ const BMMaxUsageCount = 5
 const (
 	PointBeforeWrite = "bufmgr-before-write"
 	PointAfterWrite  = "bufmgr-after-write"
+	// PointAfterVictimWrite is an eviction between writing its
+	// dirty victim and looking at it again: the victim is still in the
+	// table, so others may pin it, dirty it, or load the block being
+	// read into another buffer (BufferAlloc's "Somebody could have
+	// pinned or re-dirtied the buffer while we were doing the I/O").
+	PointAfterVictimWrite = "bufmgr-after-victim-write"
 )
 
 // ErrNoUnpinnedBuffers is returned when every buffer is pinned, so no
@@ -390,6 +396,9 @@ func (p *Pool) bufferAlloc(tag Tag, bump bool) (id int, needIO bool, err error) 
 			p.e.Sometimes("buffer-evicted-dirty")
 			werr := p.flushBuffer(d)
 			d.content.Release()
+			if werr == nil {
+				p.e.Inject(PointAfterVictimWrite)
+			}
 			p.mu.Lock()
 			if werr != nil {
 				p.unpinLocked(d, pid)

@@ -37,6 +37,7 @@ const (
 	DelayChkptByBackend
 	DirtyAfterWALInsert
 	EndOfRecoveryCkptEarlyControl
+	ClogStatusLostUpdate
 	numBugs
 )
 
@@ -92,6 +93,10 @@ var registry = [numBugs]Bug{
 	EndOfRecoveryCkptEarlyControl: {
 		Name: "end-of-recovery-ckpt-early-control",
 		What: "The end-of-recovery checkpoint inserts its record and updates the control file before it writes and fsyncs the buffers redo dirtied, instead of after; violates CreateCheckPoint's order (CheckPointGuts before the control file names the new REDO), so a crash while those buffers are written starts the next recovery past changes that are on no disk.",
+	},
+	ClogStatusLostUpdate: {
+		Name: "clog-status-lost-update",
+		What: "Setting a transaction's clog status reads its status byte, releases the control lock and takes it again, then writes back the byte it read with its own bits; violates TransactionIdSetStatusBit's read-modify-write under one exclusive lock, so a commit of another xid of the same byte (four share one) that lands in between is overwritten, and that transaction reads as aborted once it leaves the proc array: a depth-2 race (read, the other's store, write back) for the PCT scheduler.",
 	},
 }
 

@@ -79,6 +79,7 @@ package clog
 import (
 	"fmt"
 
+	"github.com/pgdst/pgdst/engine/bugs"
 	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/wal"
 )
@@ -167,6 +168,8 @@ type Config struct {
 	// WAL may be nil until EndRecovery, and a page whose segment file does
 	// not exist reads as zeroes instead of failing.
 	InRecovery bool
+	// Bugs switches on planted bugs (engine/bugs); zero in production.
+	Bugs bugs.Set
 }
 
 // Stats counts the clog's I/O.
@@ -197,6 +200,7 @@ type CLOG struct {
 
 	wal        WALFlusher
 	inRecovery bool
+	bugs       bugs.Set
 	slots      []slot
 	lruCount   uint64 // cur_lru_count
 	latestPage uint64 // latest_page_number: never chosen for eviction
@@ -232,6 +236,7 @@ func Open(e *env.Env, w WALFlusher, cfg Config) (*CLOG, error) {
 		lock:        e.Sched.NewMutex("CLogControlLock"),
 		wal:         w,
 		inRecovery:  cfg.InRecovery,
+		bugs:        cfg.Bugs,
 		slots:       make([]slot, n),
 		pendingSync: make(map[uint64]bool),
 	}
@@ -333,8 +338,36 @@ func (c *CLOG) SetStatus(xid uint64, status Status, commitLSN wal.LSN) error {
 	if cur := c.statusAt(i, xid); !(cur == InProgress || cur == status || (cur == SubCommitted && status != SubCommitted)) {
 		panic(fmt.Sprintf("clog: xid %d cannot go from %s to %s", xid, cur, status))
 	}
+	if c.bugs.Has(bugs.ClogStatusLostUpdate) {
+		if i, err = c.relockStale(i, xid); err != nil {
+			return err
+		}
+	}
 	c.setStatusBits(i, xid, status, commitLSN)
 	return nil
+}
+
+// relockStale is planted bug clog-status-lost-update: SetStatus reads
+// xid's status byte under the control lock, gives the lock up and takes it
+// again (as code that reads a page under a shared lock and upgrades to an
+// exclusive one does), then stores the byte it read before storing xid's
+// own bits. TransactionIdSetStatusBit changes the byte in place under one
+// exclusive hold; here a commit or abort of another xid of the same byte
+// (four xids share one) that lands while the lock was free is overwritten,
+// and that transaction reads as in progress for ever: once it leaves the
+// proc array, readers take it for aborted. It returns xid's slot, which
+// may have moved.
+func (c *CLOG) relockStale(i int, xid uint64) (int, error) {
+	b, _ := byteAndShift(xid)
+	stale := c.slots[i].data[b]
+	c.lock.Unlock()
+	c.lock.Lock() // a scheduling point: another SetStatus may run here
+	i, err := c.readPage(PageOf(xid), xid)
+	if err != nil {
+		return i, err
+	}
+	c.slots[i].data[b] = stale
+	return i, nil
 }
 
 // statusAt reads xid's bits from slot i, which holds xid's page.

@@ -147,7 +147,7 @@ func (db *DB) StartupXLOG(register func(*DB), underPostmaster bool) (RecoverySta
 	// copies checkPoint.redo into XLogCtl and the insert state).
 	db.redoPtr = redo
 
-	if db.Clog, err = clog.Open(e, nil, clog.Config{Buffers: cfg.ClogBuffers, InRecovery: true}); err != nil {
+	if db.Clog, err = clog.Open(e, nil, clog.Config{Buffers: cfg.ClogBuffers, InRecovery: true, Bugs: cfg.Bugs}); err != nil {
 		e.Panicf("could not open the clog: %v", err)
 	}
 	if db.Catalog, err = catalog.Load(e, db.SMgr); err != nil {

@@ -47,6 +47,7 @@ var (
 	reachStartup    = env.NewRoleSet(env.RoleStartup)
 	reachVacuum     = env.NewRoleSet(env.RoleBackend, env.RoleAutovacuumWorker)
 	reachArchiver   = env.NewRoleSet(env.RoleArchiver)
+	reachEvict      = env.NewRoleSet(env.RoleBackend, env.RoleAutovacuumWorker, env.RoleStartup)
 )
 
 // Points lists every injection point of the engine, in the order a
@@ -87,6 +88,11 @@ var Points = []Point{
 	{"catalog-after-record", reachBackend, "CREATE TABLE's catalog record is in the WAL"},
 	{"archiver-after-copy", reachArchiver, "a WAL segment is copied to the archive, not fsynced"},
 	{"archiver-after-fsync", reachArchiver, "the archived copy is durable but not yet marked done"},
+	// Race windows (simtest's PCT scheduler and the plans' pauses stop
+	// here): each costs a scheduler step, so only where the order of two
+	// processes' steps matters.
+	{"xact-after-xid-assign", reachBackend, "a transaction has its xid in the proc array and holds its lock, with nothing in the WAL: a stall here makes later xids commit first, out of xid order, and holds the xmin horizon back"},
+	{"bufmgr-after-victim-write", reachEvict, "an eviction (a backend's, an autovacuum worker's, the startup process's in redo) wrote its dirty victim and has not looked at it again: others may pin it, dirty it again or load the wanted block elsewhere, which BufferAlloc must then notice"},
 }
 
 // PointNames lists the points' names, in table order.

@@ -29,6 +29,13 @@ const (
 	PointBeforeAck         = "backend-before-ack"
 )
 
+// PointAfterXIDAssign is a transaction that has just been given its xid
+// (AssignTransactionId): the xid is in the proc array, so snapshots count
+// it running and the global xmin horizon is held at it, its lock is held,
+// and nothing of it is in the WAL yet. A stall here makes later xids
+// commit first, out of xid order.
+const PointAfterXIDAssign = "xact-after-xid-assign"
+
 // Manager runs transactions over the proc array, the clog, the WAL and the
 // lock manager (xact.c's StartTransaction / CommitTransaction /
 // AbortTransaction and RecordTransactionCommit).
@@ -115,6 +122,7 @@ func (t *Txn) AssignXID() (XID, error) {
 	}
 	m.Locks.Hold(t.proc.slot, uint64(xid))
 	t.xid = xid
+	m.e.Inject(PointAfterXIDAssign)
 	return xid, nil
 }
 

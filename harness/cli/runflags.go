@@ -165,6 +165,13 @@ var RunFlags = []RunFlag{
 		},
 	},
 	{
+		Name: "scheduler", JSON: []string{"scheduler"},
+		Help:  "how processes interleave: random (a seeded switch at each yield point) or pct:D (PCT of depth D in [1, 8]: random priorities, D-1 priority change points) (default: drawn from the seed; with --no-swarm, random)",
+		Check: func(v string) error { _, err := world.ParseScheduler(v); return err },
+		Apply: func(c *simtest.Config, vals []string) { c.Scheduler = last(vals) },
+		Words: func(c simtest.Config) []string { return wordsIf(c.Scheduler != "", "--scheduler", c.Scheduler) },
+	},
+	{
 		Name: "bug", JSON: []string{"bugs"}, Repeat: true,
 		Help:  "switch on a planted bug (repeatable, or several joined by commas; see 'pgdst bugs')",
 		Check: func(v string) error { _, err := bugs.ParseSet(v); return err },

@@ -68,16 +68,22 @@ type Sim struct {
 	// panicKills makes a PANIC end only the panicking process (its parent,
 	// the postmaster, reaps it and crash-restarts) instead of the run.
 	panicKills bool
-	killingAll bool // inside KillAll
+	// panicPending: under panicKills, a process PANICked and no process
+	// has reaped its abnormal exit yet (the postmaster has not begun its
+	// crash-restart).
+	panicPending bool
+	killingAll   bool // inside KillAll
 
 	reuse bool      // ended processes' goroutines wait for new ones
 	idle  []*worker // such goroutines, waiting
+
+	pct *pctState // the PCT scheduler (pct.go); nil: random switches
 }
 
 // SetPanicKillsProcess chooses what a PANIC does: end the run (false, the
 // default: the harness crash-restarts) or end only the process, which its
 // parent reaps as an abnormal exit (true: the postmaster crash-restarts).
-func (s *Sim) SetPanicKillsProcess(on bool) { s.panicKills = on }
+func (s *Sim) SetPanicKillsProcess(on bool) { s.panicKills, s.panicPending = on, false }
 
 // faultHooks is how a running fault plan sees the scheduler's events. The
 // hooks run in the current process and may block it (a pause) or stop the
@@ -95,6 +101,11 @@ type SchedConfig struct {
 	SwitchProb float64
 	// StepCost is the virtual CPU time charged per yield point.
 	StepCost time.Duration
+	// PCTDepth, when not 0, schedules by PCT of that depth d (pct.go)
+	// instead of SwitchProb, with priorities and change points drawn
+	// from a stream seeded by PCTSeed.
+	PCTDepth int
+	PCTSeed  uint64
 }
 
 // DefaultSchedConfig is used when a run does not randomise the scheduler.
@@ -165,6 +176,7 @@ type proc struct {
 	killReason string     // why it dies, once killed inside a run
 
 	role env.Role // what the process is, from its spawn (SpawnAs)
+	prio int64    // its PCT priority (pct.go)
 }
 
 func (p *proc) ID() int      { return p.id }
@@ -232,13 +244,17 @@ func NewSim(rng *Rand, trace *Trace, cfg SchedConfig) *Sim {
 	if cfg.SwitchProb < 0 || cfg.SwitchProb > 1 {
 		panic("simtest: SwitchProb outside [0,1]")
 	}
-	return &Sim{
+	s := &Sim{
 		rng:        rng,
 		trace:      trace,
 		switchProb: cfg.SwitchProb,
 		stepCost:   cfg.StepCost,
 		hits:       make(map[string]*pointHits),
 	}
+	if cfg.PCTDepth != 0 {
+		s.pct = newPCT(cfg.PCTDepth, cfg.PCTSeed)
+	}
+	return s
 }
 
 // Now is the virtual time.
@@ -309,6 +325,9 @@ func (s *Sim) SpawnAs(role env.Role, name string, fn func()) env.Proc {
 	}
 	s.nextID++
 	p := &proc{s: s, id: s.nextID, name: name, nameH: hashString(name), fn: fn, parent: s.cur, role: role}
+	if s.pct != nil {
+		p.prio = s.pct.prio()
+	}
 	s.procs = append(s.procs, p)
 	s.runnable = append(s.runnable, p)
 	s.event(s.cur, &env.Event{Kind: env.EvSpawn, A: int64(p.id), Role2: role, Name: name, NameHash: p.nameH})
@@ -434,6 +453,20 @@ func (s *Sim) finish(p *proc, r any) {
 		s.handOff()
 		return
 	}
+	if _, exited := r.(exitSignal); r != nil && !exited && s.panicPending {
+		// A process fails (an engine assertion) after another one's
+		// PANIC, before the postmaster has reaped it: the server is
+		// going down, and PostgreSQL's postmaster would SIGQUIT this
+		// process (quickdie) whatever it was doing. What it met may be
+		// the PANIC's cause (an fsync EIO drops the kernel's dirty
+		// pages, so a page read now goes back in time), so it dies as
+		// a killed process does, and the crash-restart goes on.
+		p.killed, p.killReason = true, fmt.Sprintf("failed after a PANIC, before the crash-restart: %v", r)
+		s.event(p, &env.Event{Kind: env.EvKilled, Name: p.killReason})
+		s.recordExit(p, env.Exit{Proc: p, Abnormal: true, Reason: p.killReason})
+		s.handOff()
+		return
+	}
 	if r != nil {
 		if _, ok := r.(exitSignal); !ok {
 			s.event(p, &env.Event{Kind: env.EvPanic, Name: fmt.Sprint(r)})
@@ -501,6 +534,11 @@ func (s *Sim) Reap() []env.Exit {
 	}
 	out := p.exits
 	p.exits = nil
+	for _, x := range out {
+		if x.Abnormal {
+			s.panicPending = false // the reaper knows: the crash-restart begins
+		}
+	}
 	return out
 }
 
@@ -579,6 +617,7 @@ func (s *Sim) Crash(err *env.PanicError) {
 	}
 	if s.panicKills {
 		s.event(p, &env.Event{Kind: env.EvPanic, Name: err.Msg})
+		s.panicPending = true
 		p.killed = true
 		p.killReason = err.Error()
 		panic(killSignal{})
@@ -657,6 +696,10 @@ func (s *Sim) yieldPointE(d uint64, e *env.Event) {
 	}
 	if s.faults != nil {
 		s.faults.step()
+	}
+	if s.pct != nil {
+		s.pctYield(p)
+		return
 	}
 	if len(s.runnable) > 1 && s.rng.Float64() < s.switchProb {
 		q := s.runnable[s.rng.Intn(len(s.runnable))]
@@ -752,6 +795,9 @@ func (s *Sim) pickNext() *proc {
 	}
 	if len(s.runnable) == 1 {
 		return s.runnable[0]
+	}
+	if s.pct != nil {
+		return s.pctBest()
 	}
 	return s.runnable[s.rng.Intn(len(s.runnable))]
 }
