@@ -393,6 +393,11 @@ type Result struct {
 	// Finding is the first failure's facts as typed values (finding.go),
 	// when its checker records them; nil on a passing run.
 	Finding *Finding
+	// XidStatus, on a run that failed durability or atomicity, is each
+	// transaction's status in the recovered clog, indexed by xid (below
+	// xidStatusMax): what explain needs to tell a lost commit record from
+	// a commit whose status was lost. Nil otherwise.
+	XidStatus []uint8 `json:"-"`
 }
 
 // FaultFired reports whether fault i of the plan (counting from 0) was

@@ -12,6 +12,7 @@ import (
 	"github.com/pgdst/pgdst/engine/env"
 	pgproc "github.com/pgdst/pgdst/engine/proc"
 	"github.com/pgdst/pgdst/engine/smgr"
+	"github.com/pgdst/pgdst/engine/xact"
 	"github.com/pgdst/pgdst/fault"
 	"github.com/pgdst/pgdst/simtest/world"
 )
@@ -674,6 +675,27 @@ func (w *workload) checkDB(d *db.DB, res *Result) {
 		return
 	}
 	w.judge(present, res)
+	if !res.OK {
+		res.XidStatus = xidStatuses(d)
+	}
+}
+
+// xidStatusMax bounds the xids whose recovered clog status a failing run
+// records (a run assigns a few hundred).
+const xidStatusMax = 1 << 16
+
+// xidStatuses reads the recovered clog for every xid below nextXid (at
+// most xidStatusMax), clog.InProgress where it cannot be read.
+func xidStatuses(d *db.DB) []uint8 {
+	n := min(uint64(d.Procs.NextXID()), xidStatusMax)
+	out := make([]uint8, n)
+	for xid := uint64(xact.FirstNormalXID); xid < n; xid++ {
+		st, _, err := d.Clog.GetStatus(xid)
+		if err == nil {
+			out[xid] = uint8(st)
+		}
+	}
+	return out
 }
 
 func (r resolved) stringDB() string {

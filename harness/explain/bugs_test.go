@@ -125,6 +125,11 @@ var bugCases = map[string]bugCase{
 		hints: []uint64{14},
 		says:  []string{"its page was not dirty when the checkpoint scanned the buffers"},
 	},
+	"clog-status-lost-update": {
+		config: small("", func(c *simtest.Config) { c.Scheduler = "random" }),
+		hints:  []uint64{33},
+		says:   []string{"clog lost the transaction's commit status"},
+	},
 	"end-of-recovery-ckpt-early-control": {
 		config: small("", nil),
 		hints:  []uint64{1},

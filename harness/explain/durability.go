@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pgdst/pgdst/engine/clog"
 	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/simtest"
 )
@@ -123,7 +124,33 @@ func (a *account) lostDurableCommit(crash, end *env.Event, commitLSN, xid uint64
 	if end != nil && end.LSN > commitLSN {
 		a.say("Recovery started at REDO %s, past the commit record: whatever its changes needed had to be on disk already.", lsn(end.LSN))
 	}
+	if st := a.res.XidStatus; xid < uint64(len(st)) && clog.Status(st[xid]) != clog.Committed {
+		// The rows may all be on disk and yet invisible: the clog page
+		// recovery read no longer says the transaction committed.
+		a.say("After recovery the clog says xid %d is %s, although its commit record was durable.", xid, statusName(clog.Status(st[xid])))
+		if end != nil && end.LSN > commitLSN {
+			a.cause("the clog lost the transaction's commit status, which recovery does not replay from before REDO",
+				"TransactionIdSetTreeStatus must record every commit in its clog page, and CheckPointCLOG must write that page before the checkpoint's REDO passes the commit record")
+			return
+		}
+		a.cause("the clog lost the transaction's commit status although redo replayed its commit record",
+			"xact_redo_commit sets the commit status in the clog (TransactionIdCommitTree)")
+		return
+	}
 	a.pageLossContext(crash, xid, end)
+}
+
+// statusName is a clog status as PostgreSQL's TRANSACTION_STATUS_* reads.
+func statusName(s clog.Status) string {
+	switch s {
+	case clog.InProgress:
+		return "in progress"
+	case clog.Aborted:
+		return "aborted"
+	case clog.SubCommitted:
+		return "sub-committed"
+	}
+	return "committed"
 }
 
 // pageLossContext names what can lose a change whose WAL was durable: a
