@@ -128,7 +128,7 @@ var bugCases = map[string]bugCase{
 	"clog-status-lost-update": {
 		config: small("", func(c *simtest.Config) { c.Scheduler = "random" }),
 		hints:  []uint64{33},
-		says:   []string{"clog lost the transaction's commit status"},
+		says:   []string{"clog lost the transaction's commit status", "the clog says committed are not visible"},
 	},
 	"end-of-recovery-ckpt-early-control": {
 		config: small("", nil),

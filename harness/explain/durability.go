@@ -137,6 +137,15 @@ func (a *account) lostDurableCommit(crash, end *env.Event, commitLSN, xid uint64
 			"xact_redo_commit sets the commit status in the clog (TransactionIdCommitTree)")
 		return
 	}
+	if st := a.res.XidStatus; xid < uint64(len(st)) && end != nil && end.LSN <= commitLSN {
+		// Redo replayed the commit record and the clog says committed,
+		// and still the rows are not seen: what hides them is on the
+		// tuples, which no event records.
+		a.say("After recovery the clog says xid %d committed, and redo replayed its commit record.", xid)
+		a.cause("the rows of a transaction the clog says committed are not visible after recovery: their tuples are marked invalid or their changes are missing",
+			"SetHintBits may mark a tuple's xmin invalid only when TransactionIdDidCommit is false and the transaction is not in progress (HeapTupleSatisfiesMVCC), and redo must restore every logged change")
+		return
+	}
 	a.pageLossContext(crash, xid, end)
 }
 
