@@ -56,7 +56,8 @@ type failure struct {
 	// wall is how long the campaign had run when this run's result came:
 	// with --jobs 1, the wall time to this detection.
 	wall    time.Duration
-	derived bool // job.derived
+	cpu     time.Duration // the process's CPU time by then (cpuTime)
+	derived bool          // job.derived
 }
 
 // pointAgg is one injection point's totals over a campaign.
@@ -82,6 +83,8 @@ type campaignOpts struct {
 	// epoch, when set, is when the campaign began, for failure.wall (a
 	// guided campaign calls runCampaign once per generation).
 	epoch time.Time
+	// cpu0 is the process's CPU time when the campaign began (cpuTime).
+	cpu0 time.Duration
 }
 
 // campaignStats is what a campaign gathered.
@@ -146,9 +149,9 @@ func runCampaign(n uint64, workers int, mk func(i uint64) job, opts campaignOpts
 	}
 	var interrupted, budgetOut atomic.Bool
 	began := time.Now()
-	epoch := began
+	epoch, cpu0 := began, cpuTime()
 	if !opts.epoch.IsZero() {
-		epoch = opts.epoch
+		epoch, cpu0 = opts.epoch, opts.cpu0
 	}
 	go func() {
 		defer close(idxs)
@@ -214,7 +217,7 @@ func runCampaign(n uint64, workers int, mk func(i uint64) job, opts campaignOpts
 			st.failed = append(st.failed, failure{
 				idx: d.idx, index: d.job.index, seed: r.Seed, checker: r.Checker, failures: fs,
 				trace: r.TraceString(), repro: d.job.repro, plan: d.job.plan, artifacts: d.art,
-				wall: time.Since(epoch), derived: d.job.derived,
+				wall: time.Since(epoch), cpu: cpuTime() - cpu0, derived: d.job.derived,
 			})
 			st.byChecker[r.Checker]++
 			if d.artErr != nil && st.artifactErr == nil {

@@ -118,7 +118,7 @@ func newGuided(o Options) *guided {
 func runGuided(o Options, count uint64, mk func(i uint64) job, opts campaignOpts) (*campaignStats, *GuidedReport) {
 	g := newGuided(o)
 	began := time.Now()
-	opts.epoch = began
+	opts.epoch, opts.cpu0 = began, cpuTime()
 	total := &campaignStats{planned: count, byChecker: map[string]int{}, byCrash: map[string]int{}, points: map[string]*pointAgg{},
 		online: simtest.CheckerCounts{}, jobs: o.Jobs, sometimes: make([]int, len(env.Conditions))}
 	progress := opts.progress

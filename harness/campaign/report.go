@@ -137,6 +137,9 @@ type FailingSeed struct {
 	// WallNS is how long the campaign had run when this run finished:
 	// with --jobs 1, the wall time to this detection.
 	WallNS int64 `json:"wall_ns,omitempty"`
+	// CPUNS is the process's CPU time by then: on a shared machine, a
+	// truer measure of the work to this detection than the wall time.
+	CPUNS int64 `json:"cpu_ns,omitempty"`
 }
 
 func newCampaignReport(p Params, st *campaignStats) *Report {
@@ -165,7 +168,7 @@ func newCampaignReport(p Params, st *campaignStats) *Report {
 		rep.FailingSeeds = append(rep.FailingSeeds, FailingSeed{
 			Seed: f.seed, Index: f.index, Plan: f.plan, Checker: f.checker, Failures: f.failures, Trace: f.trace, Repro: f.repro,
 			ReproFile: f.artifacts.Repro, TraceFile: f.artifacts.Trace, EventsFile: f.artifacts.Events, PorcupineFile: f.artifacts.Porcupine,
-			WallNS: int64(f.wall),
+			WallNS: int64(f.wall), CPUNS: int64(f.cpu),
 		})
 	}
 	return rep
