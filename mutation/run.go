@@ -59,7 +59,10 @@ type Result struct {
 	FirstSeed        uint64 `json:"first_seed,omitempty"`
 	// DetectionNS is the campaign's wall time when the first failing
 	// run finished (with --jobs 1, the time to first detection).
-	DetectionNS     int64  `json:"detection_ns,omitempty"`
+	DetectionNS int64 `json:"detection_ns,omitempty"`
+	// DetectionCPUNS is the campaign's CPU time by then: on a shared
+	// machine, a truer measure of the work to first detection.
+	DetectionCPUNS  int64  `json:"detection_cpu_ns,omitempty"`
 	Checker         string `json:"checker,omitempty"`   // of the first failing seed
 	Failure         string `json:"failure,omitempty"`   // its first failure line
 	Repro           string `json:"repro,omitempty"`     // its reproduce command, in the mutated tree
@@ -140,6 +143,7 @@ type campaignJSON struct {
 		Failures []string `json:"failures"`
 		Repro    string   `json:"repro_command"`
 		WallNS   int64    `json:"wall_ns"`
+		CPUNS    int64    `json:"cpu_ns"`
 	} `json:"failing_seeds"`
 }
 
@@ -257,7 +261,7 @@ func Run(ctx context.Context, m *Mutant, o Options) (res Result) {
 	res.Verdict = Killed
 	res.SeedsToDetection = first.Index + 1
 	res.FirstSeed = first.Seed
-	res.DetectionNS = first.WallNS
+	res.DetectionNS, res.DetectionCPUNS = first.WallNS, first.CPUNS
 	res.Checker = first.Checker
 	res.Repro = first.Repro
 	if len(first.Failures) > 0 {
@@ -309,7 +313,7 @@ func WriteTable(w io.Writer, rs []Result) {
 			base = &rs[i]
 		}
 	}
-	fmt.Fprintln(tw, "mutant\tarea\tverdict\tseeds to first\twall to first\tfailed/runs\tchecker\tsimulated\tsteps\tvs baseline\tunit tests\twall")
+	fmt.Fprintln(tw, "mutant\tarea\tverdict\tseeds to first\twall (cpu) to first\tfailed/runs\tchecker\tsimulated\tsteps\tvs baseline\tunit tests\twall")
 	for _, r := range rs {
 		verdict := r.Verdict
 		if r.Mutant == Baseline.Name && verdict == Survived {
@@ -318,7 +322,7 @@ func WriteTable(w io.Writer, rs []Result) {
 		first, checker, firstWall := "-", "-", "-"
 		if r.Verdict == Killed {
 			first, checker = strconv.FormatUint(r.SeedsToDetection, 10), r.Checker
-			firstWall = time.Duration(r.DetectionNS).Round(10 * time.Millisecond).String()
+			firstWall = fmt.Sprintf("%v (%v)", time.Duration(r.DetectionNS).Round(10*time.Millisecond), time.Duration(r.DetectionCPUNS).Round(10*time.Millisecond))
 		}
 		fr := "-"
 		if r.Runs > 0 {
