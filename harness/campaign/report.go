@@ -140,6 +140,10 @@ type FailingSeed struct {
 	// CPUNS is the process's CPU time by then: on a shared machine, a
 	// truer measure of the work to this detection than the wall time.
 	CPUNS int64 `json:"cpu_ns,omitempty"`
+	// Derived: a --guided campaign derived the run from its corpus, so
+	// its config is not the campaign's flags with its seed: the repro
+	// command or file repeats it.
+	Derived bool `json:"derived,omitempty"`
 }
 
 func newCampaignReport(p Params, st *campaignStats) *Report {
@@ -168,7 +172,7 @@ func newCampaignReport(p Params, st *campaignStats) *Report {
 		rep.FailingSeeds = append(rep.FailingSeeds, FailingSeed{
 			Seed: f.seed, Index: f.index, Plan: f.plan, Checker: f.checker, Failures: f.failures, Trace: f.trace, Repro: f.repro,
 			ReproFile: f.artifacts.Repro, TraceFile: f.artifacts.Trace, EventsFile: f.artifacts.Events, PorcupineFile: f.artifacts.Porcupine,
-			WallNS: int64(f.wall), CPUNS: int64(f.cpu),
+			WallNS: int64(f.wall), CPUNS: int64(f.cpu), Derived: f.derived,
 		})
 	}
 	return rep
