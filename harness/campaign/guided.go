@@ -97,6 +97,7 @@ type guided struct {
 	ids    map[string]int32 // feature -> id
 	names  []string         // id -> feature
 	count  []int            // id -> runs that reached it
+	weight []float64        // id -> featureWeights of its kind
 	runs   int
 	steps  uint64
 	rep    GuidedReport
@@ -192,9 +193,17 @@ func (g *guided) makeJob(i, gen uint64, mk func(i uint64) job) job {
 	return job{cfg: c, repro: cli.Command(c), index: j.index, name: name, derived: true}
 }
 
+// featureWeights weigh a feature's rarity by its kind: a state the engine
+// declared worth reaching counts most, a hit count's bucket least (a
+// longer run reaches higher buckets without reaching anything new).
+var featureWeights = map[string]float64{
+	"sometimes": 4, "crashed-at": 2, "point-role": 2, "fault-fired": 1, "hit-bucket": 0.5,
+}
+
 // pick chooses a parent by energy: the sum over its features of how rare
-// each is (1 / the runs that reached it), scaled down for runs that cost
-// more steps than the average and for entries already chosen often.
+// each is (1 / the runs that reached it, weighed by kind), scaled by how
+// cheap the run was against the average (within [1/4, 2], as AFL favours
+// fast inputs) and down for entries already chosen often.
 func (g *guided) pick() *corpusEntry {
 	meanSteps := float64(g.steps) / float64(max(g.runs, 1))
 	weights := make([]float64, len(g.corpus))
@@ -202,10 +211,10 @@ func (g *guided) pick() *corpusEntry {
 	for i, e := range g.corpus {
 		w := 0.0
 		for _, f := range e.features {
-			w += 1 / float64(g.count[f])
+			w += g.weight[f] / float64(g.count[f])
 		}
-		if s := float64(e.steps); s > meanSteps && meanSteps > 0 {
-			w *= meanSteps / s
+		if meanSteps > 0 && e.steps > 0 {
+			w *= min(2, max(0.25, meanSteps/float64(e.steps)))
 		}
 		w /= math.Sqrt(float64(1 + e.picked))
 		weights[i] = w
@@ -239,6 +248,7 @@ func (g *guided) fold(j job, r *simtest.Result) {
 			g.ids[f] = id
 			g.names = append(g.names, f)
 			g.count = append(g.count, 0)
+			g.weight = append(g.weight, featureWeights[featureKind(f)])
 			fresh = true
 		}
 		g.count[id]++
