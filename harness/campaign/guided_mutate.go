@@ -109,9 +109,10 @@ func (m *mutator) mutateOnce(rng *rand.Rand, c *simtest.Config, keepSeed bool, c
 	if keepSeed {
 		// The parent's seed keeps its schedule up to the first fault
 		// that fires differently, and the seed's own swarm draws: a
-		// plan mutation explores the parent's neighbourhood, which a
-		// knob would mostly leave (the run's draws shift with it).
-		x = 20 + x*7/10
+		// plan mutation explores the parent's neighbourhood. A knob
+		// would leave it (every draw of the run after the knob's
+		// shifts), so a kept seed takes plan mutations only.
+		x = 40 + x/2
 	}
 	switch {
 	case x < 40 || c.Faults == "":
@@ -148,7 +149,14 @@ func (m *mutator) mutateKnob(rng *rand.Rand, c *simtest.Config) string {
 	if f == nil || f.Apply == nil {
 		panic("campaign: guided knob " + k.flag + " is not a run flag with a value")
 	}
-	v := k.values[rng.IntN(len(k.values))]
+	// One draw in len+1 sets the knob back to the campaign's own
+	// value, so that knobs do not drift from the plain campaign's
+	// variety generation after generation.
+	i := rng.IntN(len(k.values) + 1)
+	v := ""
+	if i < len(k.values) {
+		v = k.values[i]
+	}
 	if v == "" {
 		resetFields(c, m.base, f.JSON)
 	} else if f.Check(v) == nil {
