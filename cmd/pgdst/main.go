@@ -253,7 +253,7 @@ func cmdCampaign(args []string, stdout, stderr io.Writer) error {
 		Start: *start, Seeds: *n, Jobs: *jobs, Plans: plans, Systematic: *systematic,
 		Shard: shard, Shards: shards, Budget: *budget,
 		JSON: *jsonOut, JUnit: *junitOut, Artifacts: *artifacts, Base: base,
-		RequireCoverage: *requireCoverage, Guided: *guided,
+		RequireCoverage: *requireCoverage, Guided: *guided, Pinned: w.GivenNames(),
 	}, stdout, stderr)
 }
 

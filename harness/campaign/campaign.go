@@ -288,6 +288,9 @@ type Options struct {
 	// first generation, most runs are derived from a corpus of runs that
 	// reached new coverage, by mutating their knobs and fault plans.
 	Guided bool
+	// Pinned are the run flags the command line gave: a guided campaign
+	// mutates none of them (a plan flag pins the plan).
+	Pinned []string
 }
 
 // Run runs a campaign and writes its results. It exits 1 (a cli.ExitError)

@@ -110,7 +110,7 @@ func newGuided(o Options) *guided {
 		base: o.Base,
 		ids:  map[string]int32{},
 		rep:  GuidedReport{Generation: guidedGeneration, Coverage: map[string]int{}, Mutations: map[string]int{}},
-		mut:  newMutator(o.Base),
+		mut:  newMutator(o.Base, o.Pinned),
 	}
 }
 

@@ -56,18 +56,30 @@ var guidedFixed = []string{"bug", "faults", "fault", "no-faults", "crash-step"}
 
 // mutator derives runs; it holds what every derivation reads.
 type mutator struct {
-	base   simtest.Config
-	knobs  []knob // guidedKnobs and the bool run flags
-	points []fault.PointRoles
-	names  []string
+	base simtest.Config
+	// planPinned: a plan flag gave the plan, which derived runs keep.
+	planPinned bool
+	knobs      []knob // guidedKnobs and the bool run flags
+	points     []fault.PointRoles
+	names      []string
 }
 
-func newMutator(base simtest.Config) *mutator {
-	m := &mutator{base: base, knobs: slices.Clone(guidedKnobs)}
+// newMutator derives runs from base; pinned are the run flags the command
+// line gave, which no derived run changes: what a user fixed stays fixed.
+func newMutator(base simtest.Config, pinned []string) *mutator {
+	m := &mutator{base: base}
+	for _, k := range guidedKnobs {
+		if !slices.Contains(pinned, k.flag) {
+			m.knobs = append(m.knobs, k)
+		}
+	}
 	for _, f := range cli.RunFlags {
-		if f.Bool && f.Apply != nil && !slices.Contains(guidedFixed, f.Name) {
+		if f.Bool && f.Apply != nil && !slices.Contains(guidedFixed, f.Name) && !slices.Contains(pinned, f.Name) {
 			m.knobs = append(m.knobs, knob{flag: f.Name, values: []string{"true", "false"}})
 		}
+	}
+	for _, name := range []string{"faults", "fault", "no-faults", "crash-step"} {
+		m.planPinned = m.planPinned || slices.Contains(pinned, name)
 	}
 	for _, p := range pgproc.Points {
 		m.points = append(m.points, fault.PointRoles{Name: p.Name, Roles: p.Roles})
@@ -106,6 +118,12 @@ func (m *mutator) derive(rng *rand.Rand, parent simtest.Config, seed uint64, cor
 // mutateOnce applies one mutation to c and names it.
 func (m *mutator) mutateOnce(rng *rand.Rand, c *simtest.Config, keepSeed bool, corpus []*corpusEntry) string {
 	x := rng.IntN(100)
+	if m.planPinned || len(m.knobs) == 0 {
+		if len(m.knobs) == 0 {
+			return "none"
+		}
+		return m.mutateKnob(rng, c)
+	}
 	if keepSeed {
 		// The parent's seed keeps its schedule up to the first fault
 		// that fires differently, and the seed's own swarm draws: a
@@ -143,6 +161,7 @@ func (m *mutator) mutateOnce(rng *rand.Rand, c *simtest.Config, keepSeed bool, c
 func (m *mutator) mutateKnob(rng *rand.Rand, c *simtest.Config) string {
 	k := m.knobs[rng.IntN(len(m.knobs))]
 	if k.drawnPlan && c.Faults != "" {
+		// It would change nothing: the first knob instead.
 		k = m.knobs[0]
 	}
 	f := cli.Lookup(k.flag)

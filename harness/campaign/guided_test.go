@@ -96,7 +96,7 @@ func TestGuidedKnobsCoverRunFlags(t *testing.T) {
 // the random stream.
 func TestGuidedDerivedRunsAreValid(t *testing.T) {
 	base := simtest.DefaultConfig(0)
-	m := newMutator(base)
+	m := newMutator(base, nil)
 	parent := base
 	parent.Seed = 5
 	parent.Faults = "crash when point=bufmgr-before-write#3\npause for=10ms role=backend when point=backend-after-snapshot and prob=0.1 times=3\nfsync-eio when file=heap and prob=0.05 times=2\n"
@@ -140,4 +140,28 @@ func TestGuidedDerivedRunsAreValid(t *testing.T) {
 			corpus = append(corpus, &corpusEntry{cfg: c})
 		}
 	}
+}
+
+// TestGuidedKeepsPinnedFlags: what the command line gave stays: a pinned
+// knob is never mutated, and a pinned plan never edited.
+func TestGuidedKeepsPinnedFlags(t *testing.T) {
+	base := simtest.DefaultConfig(0)
+	base.Workload, base.Clients = simtest.WorkloadBank, 2
+	base.Faults = "crash when point=bufmgr-before-write#3\n"
+	m := newMutator(base, []string{"workload", "clients", "fault"})
+	rng := rand.New(rand.NewPCG(3, 4))
+	parent := base
+	parent.Seed = 9
+	changed := 0
+	for i := 0; i < 300; i++ {
+		c, muts := m.derive(rng, parent, 100+uint64(i), []*corpusEntry{{cfg: parent}})
+		require.NoError(t, c.Validate())
+		require.Equal(t, simtest.WorkloadBank, c.Workload, "%v", muts)
+		require.Equal(t, 2, c.Clients, "%v", muts)
+		require.Equal(t, base.Faults, c.Faults, "%v", muts)
+		if c.Seed == parent.Seed {
+			changed++ // kept its seed, so some knob changed
+		}
+	}
+	require.Positive(t, changed, "the knobs left free are still mutated")
 }
