@@ -63,6 +63,16 @@ type Mutant struct {
 	Area        string // the engine subsystem, for the table
 	Description string // which PostgreSQL rule it breaks, and the bug class
 	Hunks       []Hunk
+	// Args are more campaign flags for this row alone: a planted bug
+	// (PlantedBug) is the unmutated engine with --bug NAME.
+	Args []string
+}
+
+// PlantedBug is a row for planted bug name (engine/bugs): no hunk, and
+// the campaign run with --bug name, so that a way of campaigning can be
+// measured on the planted bugs beside the mutants.
+func PlantedBug(name string) *Mutant {
+	return &Mutant{Name: "bug:" + name, Area: "planted bug", Description: "planted bug " + name, Args: []string{"--bug", name}}
 }
 
 // Hunk is one replacement of an exact snippet.

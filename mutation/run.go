@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -39,6 +40,10 @@ type Options struct {
 	// tree, to compare the campaign with the package's own tests.
 	UnitTests bool
 	Log       io.Writer // progress lines (nil: none)
+	// CampaignArgs are more flags for the campaign (--guided, say), to
+	// compare a way of campaigning with the plain one on the same
+	// mutants. An aiming flag here makes the campaign no longer plain.
+	CampaignArgs []string
 }
 
 // Result is what one mutant did.
@@ -52,24 +57,30 @@ type Result struct {
 	// not killed).
 	SeedsToDetection uint64 `json:"seeds_to_detection,omitempty"`
 	FirstSeed        uint64 `json:"first_seed,omitempty"`
-	Checker          string `json:"checker,omitempty"`   // of the first failing seed
-	Failure          string `json:"failure,omitempty"`   // its first failure line
-	Repro            string `json:"repro,omitempty"`     // its reproduce command, in the mutated tree
-	Failed           int    `json:"failed"`              // failing seeds
-	Runs             int    `json:"runs"`                // seeds run
-	Checkers         string `json:"checkers,omitempty"`  // failures by checker, all seeds
-	Detail           string `json:"detail,omitempty"`    // why, for compile-error, stale, error
-	Tree             string `json:"tree,omitempty"`      // the kept temporary tree
-	BuildNS          int64  `json:"build_ns"`            // wall time of copy and build
-	CampaignNS       int64  `json:"campaign_ns"`         // wall time of the campaign
-	WallNS           int64  `json:"wall_ns"`             // both
-	Seeds            uint64 `json:"seeds"`               // asked for
-	Description      string `json:"description"`         // the mutant's
-	MutantFile       string `json:"mutant_file"`         // where the mutant is kept
-	CampaignCommand  string `json:"campaign_command"`    // what ran, in the tree
-	Applied          bool   `json:"applied"`             // the mutant applied cleanly
-	ExitCode         int    `json:"campaign_exit_code"`  // of pgdst campaign
-	TimedOut         bool   `json:"timed_out,omitempty"` // build or campaign hit Options.Timeout
+	// DetectionNS is the campaign's wall time when the first failing
+	// run finished (with --jobs 1, the time to first detection).
+	DetectionNS int64 `json:"detection_ns,omitempty"`
+	// DetectionCPUNS is the campaign's CPU time by then: on a shared
+	// machine, a truer measure of the work to first detection.
+	DetectionCPUNS  int64  `json:"detection_cpu_ns,omitempty"`
+	Checker         string `json:"checker,omitempty"`   // of the first failing seed
+	Failure         string `json:"failure,omitempty"`   // its first failure line
+	Repro           string `json:"repro,omitempty"`     // its reproduce command, in the mutated tree
+	Failed          int    `json:"failed"`              // failing seeds
+	Runs            int    `json:"runs"`                // seeds run
+	Checkers        string `json:"checkers,omitempty"`  // failures by checker, all seeds
+	Detail          string `json:"detail,omitempty"`    // why, for compile-error, stale, error
+	Tree            string `json:"tree,omitempty"`      // the kept temporary tree
+	BuildNS         int64  `json:"build_ns"`            // wall time of copy and build
+	CampaignNS      int64  `json:"campaign_ns"`         // wall time of the campaign
+	WallNS          int64  `json:"wall_ns"`             // both
+	Seeds           uint64 `json:"seeds"`               // asked for
+	Description     string `json:"description"`         // the mutant's
+	MutantFile      string `json:"mutant_file"`         // where the mutant is kept
+	CampaignCommand string `json:"campaign_command"`    // what ran, in the tree
+	Applied         bool   `json:"applied"`             // the mutant applied cleanly
+	ExitCode        int    `json:"campaign_exit_code"`  // of pgdst campaign
+	TimedOut        bool   `json:"timed_out,omitempty"` // build or campaign hit Options.Timeout
 	// The campaign's simulated time and scheduler steps over all seeds:
 	// beside the baseline's, they show a mutant that made the engine slow
 	// or spin without any checker failing.
@@ -131,6 +142,8 @@ type campaignJSON struct {
 		Checker  string   `json:"checker"`
 		Failures []string `json:"failures"`
 		Repro    string   `json:"repro_command"`
+		WallNS   int64    `json:"wall_ns"`
+		CPUNS    int64    `json:"cpu_ns"`
 	} `json:"failing_seeds"`
 }
 
@@ -198,7 +211,9 @@ func Run(ctx context.Context, m *Mutant, o Options) (res Result) {
 
 	jsonPath := filepath.Join(tmp, "campaign.json")
 	args := []string{"campaign", "--seeds", strconv.FormatUint(o.Seeds, 10), "--jobs", strconv.Itoa(max(o.Jobs, 1)), "--json", jsonPath}
-	res.CampaignCommand = "pgdst " + strings.Join(args[:5], " ")
+	extra := append(slices.Clone(m.Args), o.CampaignArgs...)
+	args = append(args, extra...)
+	res.CampaignCommand = "pgdst " + strings.Join(append(args[:5:5], extra...), " ")
 	camp := exec.CommandContext(ctx, bin, args...)
 	camp.Dir = tree
 	var stderr bytes.Buffer
@@ -246,6 +261,7 @@ func Run(ctx context.Context, m *Mutant, o Options) (res Result) {
 	res.Verdict = Killed
 	res.SeedsToDetection = first.Index + 1
 	res.FirstSeed = first.Seed
+	res.DetectionNS, res.DetectionCPUNS = first.WallNS, first.CPUNS
 	res.Checker = first.Checker
 	res.Repro = first.Repro
 	if len(first.Failures) > 0 {
@@ -297,15 +313,16 @@ func WriteTable(w io.Writer, rs []Result) {
 			base = &rs[i]
 		}
 	}
-	fmt.Fprintln(tw, "mutant\tarea\tverdict\tseeds to first\tfailed/runs\tchecker\tsimulated\tsteps\tvs baseline\tunit tests\twall")
+	fmt.Fprintln(tw, "mutant\tarea\tverdict\tseeds to first\twall (cpu) to first\tfailed/runs\tchecker\tsimulated\tsteps\tvs baseline\tunit tests\twall")
 	for _, r := range rs {
 		verdict := r.Verdict
 		if r.Mutant == Baseline.Name && verdict == Survived {
 			verdict = "passes"
 		}
-		first, checker := "-", "-"
+		first, checker, firstWall := "-", "-", "-"
 		if r.Verdict == Killed {
 			first, checker = strconv.FormatUint(r.SeedsToDetection, 10), r.Checker
+			firstWall = fmt.Sprintf("%v (%v)", time.Duration(r.DetectionNS).Round(10*time.Millisecond), time.Duration(r.DetectionCPUNS).Round(10*time.Millisecond))
 		}
 		fr := "-"
 		if r.Runs > 0 {
@@ -315,7 +332,7 @@ func WriteTable(w io.Writer, rs []Result) {
 		if unit == "" {
 			unit = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%v\t%d\t%s\t%s\t%s\n", r.Mutant, r.Area, verdict, first, fr, checker,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%v\t%d\t%s\t%s\t%s\n", r.Mutant, r.Area, verdict, first, firstWall, fr, checker,
 			time.Duration(r.VirtualNS).Round(time.Second), r.Steps, VersusBaseline(r, base), unit, time.Duration(r.WallNS).Round(100*time.Millisecond))
 	}
 	tw.Flush()

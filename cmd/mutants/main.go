@@ -41,11 +41,13 @@ func run(args []string) int {
 	baseline := fs.Bool("baseline", true, "first run the campaign on the unmutated engine, which must pass every seed")
 	unit := fs.Bool("unit-tests", false, "also run the mutated package's own tests (go test), to compare them with the campaign")
 	check := fs.Bool("check", false, "only check that every mutant applies exactly once; build nothing")
+	campaignArgs := fs.String("campaign-args", "", "more flags for every campaign, split at spaces (e.g. \"--guided\"): compares a way of campaigning with the plain one on the same mutants")
+	bug := fs.String("bug", "", "instead of mutants, run the campaign against these planted bugs (comma-separated names, see 'pgdst bugs'): each is one row, the campaign given --bug NAME")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if fs.NArg() > 0 || *seeds == 0 {
-		fmt.Fprintln(os.Stderr, "usage: mutants [--seeds N] [--only NAME,...] [--jobs J] [--json FILE] [--check]")
+		fmt.Fprintln(os.Stderr, "usage: mutants [--seeds N] [--only NAME,...] [--bug NAME,...] [--campaign-args FLAGS] [--jobs J] [--json FILE] [--check]")
 		return 2
 	}
 	all, err := mutation.Load(*dir)
@@ -54,6 +56,9 @@ func run(args []string) int {
 		return 1
 	}
 	ms := all
+	if *bug != "" && *only == "" {
+		ms = nil
+	}
 	if *only != "" {
 		ms = nil
 		for _, name := range strings.Split(*only, ",") {
@@ -70,10 +75,19 @@ func run(args []string) int {
 		}
 	}
 
+	if *bug != "" {
+		for _, name := range strings.Split(*bug, ",") {
+			ms = append(ms, mutation.PlantedBug(strings.TrimSpace(name)))
+		}
+	}
+
 	// Every mutant must apply before any campaign runs: a stale one is a
 	// one-line error, never skipped.
 	stale := 0
 	for _, m := range ms {
+		if len(m.Hunks) == 0 {
+			continue // a planted bug: nothing to apply
+		}
 		src, err := os.ReadFile(filepath.Join(*root, filepath.FromSlash(m.File)))
 		if err == nil {
 			_, err = m.Apply(src)
@@ -94,8 +108,13 @@ func run(args []string) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	opts := mutation.Options{Root: *root, Seeds: *seeds, Jobs: *jobs, Timeout: *timeout, Keep: *keep, UnitTests: *unit}
-	fmt.Printf("mutants: %d mutants, plain campaign of %d seeds each (--jobs %d)\n", len(ms), *seeds, *jobs)
+	opts := mutation.Options{Root: *root, Seeds: *seeds, Jobs: *jobs, Timeout: *timeout, Keep: *keep, UnitTests: *unit,
+		CampaignArgs: strings.Fields(*campaignArgs)}
+	what := "plain campaign"
+	if *campaignArgs != "" {
+		what = "campaign " + strings.Join(opts.CampaignArgs, " ")
+	}
+	fmt.Printf("mutants: %d mutants, %s of %d seeds each (--jobs %d)\n", len(ms), what, *seeds, *jobs)
 	var rs []mutation.Result
 	if *baseline {
 		ms = append([]*mutation.Mutant{mutation.Baseline}, ms...)

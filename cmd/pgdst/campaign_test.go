@@ -289,6 +289,11 @@ func machineFree(r *campaign.Report) *campaign.Report {
 	c := *r
 	c.Build, c.Params.Shards, c.Params.ShardCount, c.MissingShards = "", nil, 0, nil
 	c.Totals.WallNS, c.Totals.Workers, c.Totals.SeedsPerSec = 0, 0, 0
+	// When each failing run came, in wall and CPU time, is the machine's.
+	c.FailingSeeds = slices.Clone(c.FailingSeeds)
+	for i := range c.FailingSeeds {
+		c.FailingSeeds[i].WallNS, c.FailingSeeds[i].CPUNS = 0, 0
+	}
 	return &c
 }
 

@@ -36,6 +36,8 @@ type job struct {
 	// --systematic, where every run has the same seed, seed-N-plan-K.
 	name string
 	plan string // the --systematic plan's fault line ("" otherwise)
+	// derived: a guided campaign derived the run from its corpus.
+	derived bool
 }
 
 // failure is a failed run, reduced to what the reports need: a campaign
@@ -51,6 +53,11 @@ type failure struct {
 	repro     string
 	plan      string
 	artifacts ArtifactPaths
+	// wall is how long the campaign had run when this run's result came:
+	// with --jobs 1, the wall time to this detection.
+	wall    time.Duration
+	cpu     time.Duration // the process's CPU time by then (cpuTime)
+	derived bool          // job.derived
 }
 
 // pointAgg is one injection point's totals over a campaign.
@@ -69,6 +76,15 @@ type campaignOpts struct {
 	// its artifacts); its error is kept for the report.
 	onFail     func(j job, r *simtest.Result) (ArtifactPaths, error)
 	systematic bool // keep planFired
+	// observe, when set, sees every run's result on the collecting
+	// goroutine, in the order results arrive (the guided campaign puts
+	// them back in job order).
+	observe func(idx uint64, j job, r *simtest.Result)
+	// epoch, when set, is when the campaign began, for failure.wall (a
+	// guided campaign calls runCampaign once per generation).
+	epoch time.Time
+	// cpu0 is the process's CPU time when the campaign began (cpuTime).
+	cpu0 time.Duration
 }
 
 // campaignStats is what a campaign gathered.
@@ -133,6 +149,10 @@ func runCampaign(n uint64, workers int, mk func(i uint64) job, opts campaignOpts
 	}
 	var interrupted, budgetOut atomic.Bool
 	began := time.Now()
+	epoch, cpu0 := began, cpuTime()
+	if !opts.epoch.IsZero() {
+		epoch, cpu0 = opts.epoch, opts.cpu0
+	}
 	go func() {
 		defer close(idxs)
 		var budget <-chan time.Time
@@ -186,6 +206,9 @@ func runCampaign(n uint64, workers int, mk func(i uint64) job, opts campaignOpts
 		if r.Detected != "" {
 			st.detected++
 		}
+		if opts.observe != nil {
+			opts.observe(d.idx, d.job, r)
+		}
 		if !r.OK {
 			fs := r.Failures
 			if len(fs) > MaxReportedFailures {
@@ -194,6 +217,7 @@ func runCampaign(n uint64, workers int, mk func(i uint64) job, opts campaignOpts
 			st.failed = append(st.failed, failure{
 				idx: d.idx, index: d.job.index, seed: r.Seed, checker: r.Checker, failures: fs,
 				trace: r.TraceString(), repro: d.job.repro, plan: d.job.plan, artifacts: d.art,
+				wall: time.Since(epoch), cpu: cpuTime() - cpu0, derived: d.job.derived,
 			})
 			st.byChecker[r.Checker]++
 			if d.artErr != nil && st.artifactErr == nil {
@@ -260,6 +284,13 @@ type Options struct {
 	// (env.Conditions) was never reached fail, for CI: what the engine
 	// declared must happen did not, so its code there went untested.
 	RequireCoverage bool
+	// Guided runs a feedback-directed campaign (guided.go): after the
+	// first generation, most runs are derived from a corpus of runs that
+	// reached new coverage, by mutating their knobs and fault plans.
+	Guided bool
+	// Pinned are the run flags the command line gave: a guided campaign
+	// mutates none of them (a plan flag pins the plan).
+	Pinned []string
 }
 
 // Run runs a campaign and writes its results. It exits 1 (a cli.ExitError)
@@ -319,6 +350,9 @@ func Run(o Options, stdout, stderr io.Writer) error {
 	case shards > 1:
 		fmt.Fprintf(stdout, "campaign: shard %d/%d of seeds %d..%d (%d seeds) on %d workers%s\n",
 			shard, shards, start, start+n-1, count, o.Jobs, cli.Flags(base))
+	case o.Guided:
+		fmt.Fprintf(stdout, "campaign: guided, %d runs on seeds %d..%d, generations of %d, on %d workers%s\n",
+			n, start, start+n-1, guidedGeneration, o.Jobs, cli.Flags(base))
 	default:
 		fmt.Fprintf(stdout, "campaign: seeds %d..%d on %d workers%s\n", start, start+n-1, o.Jobs, cli.Flags(base))
 	}
@@ -331,7 +365,13 @@ func Run(o Options, stdout, stderr io.Writer) error {
 		}
 	}
 	cli.UseCores(o.Jobs)
-	st := runCampaign(count, o.Jobs, mk, opts)
+	var st *campaignStats
+	var gr *GuidedReport
+	if o.Guided {
+		st, gr = runGuided(o, count, mk, opts)
+	} else {
+		st = runCampaign(count, o.Jobs, mk, opts)
+	}
 	finish(st.runs)
 
 	// Whatever ended the campaign, the outputs are written.
@@ -339,12 +379,13 @@ func Run(o Options, stdout, stderr io.Writer) error {
 	base.Seed = 0
 	params := Params{
 		Start: start, Seeds: n, Systematic: o.Systematic, ShardCount: shards, Shards: []int{shard},
-		Flags: flags, Config: base,
+		Flags: flags, Config: base, Guided: o.Guided,
 	}
 	if o.Budget > 0 {
 		params.TimeBudget = cli.Duration(o.Budget)
 	}
 	rep := newCampaignReport(params, st)
+	rep.Guided = gr
 	// The files first: they are what CI keeps, and stdout may be a pipe
 	// already closed.
 	wrote, werr := writeReportFiles(rep, o.JSON, o.JUnit, o.Artifacts)
@@ -541,6 +582,7 @@ func printCampaign(out io.Writer, rep *Report) {
 	wall := time.Duration(t.WallNS)
 	fmt.Fprintf(out, "wall:           %v on %d workers, %.0f seeds/s, virtual/wall %.0fx\n",
 		wall.Round(time.Millisecond), t.Workers, t.SeedsPerSec, quotient(time.Duration(t.VirtualNS).Seconds(), wall.Seconds()))
+	printGuided(out, rep.Guided)
 	const show = 20
 	for i, f := range rep.FailingSeeds {
 		if i == show {

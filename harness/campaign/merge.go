@@ -115,6 +115,7 @@ func mergeReports(reps []*Report, names []string) (*Report, error) {
 		m.Sometimes = append(m.Sometimes, r.Sometimes...) // settleSometimes sums them
 		m.FailingSeeds = append(m.FailingSeeds, r.FailingSeeds...)
 		m.Interrupted = m.Interrupted || r.Interrupted
+		m.Guided = mergeGuided(m.Guided, r.Guided)
 		m.TimeBudgetExhausted = m.TimeBudgetExhausted || r.TimeBudgetExhausted
 	}
 	// The shards ran side by side: the merged campaign took as long as

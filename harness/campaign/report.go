@@ -64,6 +64,8 @@ type Report struct {
 	TimeBudgetExhausted bool `json:"time_budget_exhausted"`
 	// MissingShards, in a merged report, are the shards no input covered.
 	MissingShards []int `json:"missing_shards,omitempty"`
+	// Guided is a --guided campaign's corpus and coverage growth.
+	Guided *GuidedReport `json:"guided,omitempty"`
 }
 
 // Params define a campaign: shards of one campaign differ only in
@@ -73,6 +75,10 @@ type Params struct {
 	Seeds      uint64 `json:"seeds"` // of all the shards together
 	Systematic int    `json:"systematic,omitempty"`
 	TimeBudget string `json:"time_budget,omitempty"`
+	// Guided: a feedback-directed campaign (--guided); its runs are
+	// derived from a corpus, so a failing run's seed alone does not
+	// repeat it: its repro command or file does.
+	Guided bool `json:"guided,omitempty"`
 	// ShardCount is N of --shard I/N (1 unsharded); Shards are the shard
 	// indices the report covers: one for a shard, several once merged.
 	ShardCount int   `json:"shard_count"`
@@ -128,6 +134,16 @@ type FailingSeed struct {
 	TraceFile     string `json:"trace_file,omitempty"`
 	EventsFile    string `json:"events_file,omitempty"`
 	PorcupineFile string `json:"porcupine_file,omitempty"`
+	// WallNS is how long the campaign had run when this run finished:
+	// with --jobs 1, the wall time to this detection.
+	WallNS int64 `json:"wall_ns,omitempty"`
+	// CPUNS is the process's CPU time by then: on a shared machine, a
+	// truer measure of the work to this detection than the wall time.
+	CPUNS int64 `json:"cpu_ns,omitempty"`
+	// Derived: a --guided campaign derived the run from its corpus, so
+	// its config is not the campaign's flags with its seed: the repro
+	// command or file repeats it.
+	Derived bool `json:"derived,omitempty"`
 }
 
 func newCampaignReport(p Params, st *campaignStats) *Report {
@@ -156,6 +172,7 @@ func newCampaignReport(p Params, st *campaignStats) *Report {
 		rep.FailingSeeds = append(rep.FailingSeeds, FailingSeed{
 			Seed: f.seed, Index: f.index, Plan: f.plan, Checker: f.checker, Failures: f.failures, Trace: f.trace, Repro: f.repro,
 			ReproFile: f.artifacts.Repro, TraceFile: f.artifacts.Trace, EventsFile: f.artifacts.Events, PorcupineFile: f.artifacts.Porcupine,
+			WallNS: int64(f.wall), CPUNS: int64(f.cpu), Derived: f.derived,
 		})
 	}
 	return rep

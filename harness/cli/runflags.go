@@ -383,6 +383,17 @@ func (r *RunFlagSet) Register(fs *flag.FlagSet) {
 // Given reports whether the run flag name was given.
 func (r *RunFlagSet) Given(name string) bool { return len(r.vals[name]) > 0 }
 
+// GivenNames lists the run flags given, in the table's order.
+func (r *RunFlagSet) GivenNames() []string {
+	var out []string
+	for _, f := range RunFlags {
+		if r.Given(f.Name) {
+			out = append(out, f.Name)
+		}
+	}
+	return out
+}
+
 // boolGiven reports whether the bool flag name was given as true.
 func (r *RunFlagSet) boolGiven(name string) bool {
 	v := r.vals[name]

@@ -1,0 +1,430 @@
+package campaign
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/pgdst/pgdst/engine/env"
+	"github.com/pgdst/pgdst/harness/cli"
+	"github.com/pgdst/pgdst/simtest"
+)
+
+// The guided campaign (`pgdst campaign --guided`): feedback-directed
+// exploration, as AFL does for inputs and FoundationDB's and Antithesis'
+// simulators do for runs. It keeps a corpus of runs that reached coverage
+// no earlier run had reached — a sometimes condition, an injection point
+// by a role, a point crashed at, a fault action that fired, or a point's
+// hit count in a new power-of-two bucket (AFL's hit buckets) — and derives
+// most new runs from the corpus by mutating a parent's knobs and fault
+// plan (guided_mutate.go), choosing parents by energy: entries that hold
+// rarely reached coverage, and cheap ones, are chosen more often.
+//
+// Every run is still a complete, deterministic Config: a failing derived
+// run writes its repro file and prints its reproduce command exactly as a
+// plain campaign's failing seed does. The campaign itself is deterministic
+// for its flags whatever --jobs: runs are made in generations of
+// guidedGeneration, each generation's configs are derived from the corpus
+// as it stood when the generation began, and the generation's results are
+// folded into the corpus in run order once all of them have come. Run i
+// has seed start+i unless it keeps its parent's seed (a mutation that
+// stays close to the parent's schedule), so reports, artifacts and 'pgdst
+// report --seed' name runs as in the plain campaign.
+
+// guidedGeneration is how many runs a generation holds: small enough that
+// feedback comes soon, large enough that a few workers stay busy.
+const guidedGeneration = 16
+
+// guidedFreshShare is the share of runs after the first generation that are
+// fresh (the plain campaign's run of that index) rather than derived: the
+// swarm's own variety keeps coming in, and a guided campaign never sees
+// less of the plain campaign's distribution than that share of it.
+const guidedFreshShare = 0.25
+
+// guidedGrowthPoints bounds the coverage growth samples kept for the report.
+const guidedGrowthPoints = 32
+
+// guidedSeedSalt separates the guided campaign's own random stream (parent
+// choice, mutations) from every run's streams.
+const guidedSeedSalt = 0x6775696465646361 // "guidedca"
+
+// GuidedReport is what a guided campaign adds to its report.
+type GuidedReport struct {
+	Generation int `json:"generation_runs"` // runs per generation
+	// Corpus is how many runs reached new coverage and were kept;
+	// Derived how many runs were derived from the corpus (the others are
+	// the plain campaign's runs of their index), DerivedFailed how many
+	// of those failed.
+	Corpus        int `json:"corpus"`
+	Derived       int `json:"derived"`
+	DerivedFailed int `json:"derived_failed"`
+	// Coverage counts the distinct coverage features reached, by kind
+	// (sometimes, point-role, crashed-at, fault-fired, hit-bucket).
+	Coverage map[string]int `json:"coverage"`
+	// Growth samples the features reached and the corpus size as runs
+	// went by.
+	Growth []GrowthPoint `json:"growth"`
+	// Mutations counts the mutations applied to derived runs, by kind.
+	Mutations map[string]int `json:"mutations"`
+}
+
+// GrowthPoint is the coverage after Runs runs.
+type GrowthPoint struct {
+	Runs     int `json:"runs"`
+	Features int `json:"features"`
+	Corpus   int `json:"corpus"`
+}
+
+// corpusEntry is a run that reached new coverage: its config with the plan
+// it carried written out, so that mutations edit the plan itself.
+type corpusEntry struct {
+	cfg      simtest.Config
+	features []int32 // ids in guided.names
+	steps    uint64
+	picked   int // times chosen as a parent
+}
+
+// guided is a guided campaign's state between generations.
+type guided struct {
+	rng    *rand.Rand
+	base   simtest.Config
+	corpus []*corpusEntry
+	ids    map[string]int32 // feature -> id
+	names  []string         // id -> feature
+	count  []int            // id -> runs that reached it
+	weight []float64        // id -> featureWeights of its kind
+	runs   int
+	steps  uint64
+	rep    GuidedReport
+	mut    *mutator
+}
+
+func newGuided(o Options) *guided {
+	return &guided{
+		rng:  rand.New(rand.NewPCG(o.Start^guidedSeedSalt, uint64(o.Shard)<<32|uint64(o.Shards))),
+		base: o.Base,
+		ids:  map[string]int32{},
+		rep:  GuidedReport{Generation: guidedGeneration, Coverage: map[string]int{}, Mutations: map[string]int{}},
+		mut:  newMutator(o.Base, o.Pinned),
+	}
+}
+
+// runGuided runs a guided campaign of count runs; mk makes the plain
+// campaign's job of an index, which fresh runs are.
+func runGuided(o Options, count uint64, mk func(i uint64) job, opts campaignOpts) (*campaignStats, *GuidedReport) {
+	g := newGuided(o)
+	began := time.Now()
+	opts.epoch, opts.cpu0 = began, cpuTime()
+	total := &campaignStats{planned: count, byChecker: map[string]int{}, byCrash: map[string]int{}, points: map[string]*pointAgg{},
+		online: simtest.CheckerCounts{}, jobs: o.Jobs, sometimes: make([]int, len(env.Conditions))}
+	progress := opts.progress
+	maxGenerations := count/guidedGeneration + 2
+	for done, gen := uint64(0), uint64(0); done < count; gen++ {
+		if gen >= maxGenerations {
+			panic("campaign: guided campaign ran past its generations")
+		}
+		n := min(guidedGeneration, count-done)
+		jobs := make([]job, n)
+		for i := range jobs {
+			jobs[i] = g.makeJob(done+uint64(i), gen, mk)
+		}
+		results := make([]*simtest.Result, n)
+		opts.observe = func(idx uint64, _ job, r *simtest.Result) { results[idx] = r }
+		if progress != nil {
+			offRuns, offFailed := total.runs, len(total.failed)
+			opts.progress = func(d, f int) { progress(offRuns+d, offFailed+f) }
+		}
+		if o.Budget > 0 {
+			opts.budget = o.Budget - time.Since(began)
+			if opts.budget <= 0 {
+				total.budgetExhausted = true
+				break
+			}
+		}
+		st := runCampaign(n, o.Jobs, func(i uint64) job { return jobs[i] }, opts)
+		for i := 0; i < st.runs; i++ {
+			g.fold(jobs[i], results[i])
+		}
+		total.add(st, done)
+		done += uint64(st.runs)
+		g.sample(done == count || st.interrupted || st.budgetExhausted, count)
+		if st.interrupted || st.budgetExhausted {
+			break
+		}
+	}
+	total.wall = time.Since(began)
+	for _, f := range total.failed {
+		if f.derived {
+			g.rep.DerivedFailed++
+		}
+	}
+	g.rep.Corpus = len(g.corpus)
+	for _, name := range g.names {
+		g.rep.Coverage[featureKind(name)]++
+	}
+	return total, &g.rep
+}
+
+// makeJob makes run i of the campaign: fresh (the plain campaign's run of
+// its index) in the first generation and for a share of the others, else
+// derived from a parent of the corpus.
+func (g *guided) makeJob(i, gen uint64, mk func(i uint64) job) job {
+	j := mk(i)
+	if gen == 0 || len(g.corpus) == 0 || g.rng.Float64() < guidedFreshShare {
+		return j
+	}
+	parent := g.pick()
+	parent.picked++
+	c, muts := g.mut.derive(g.rng, parent.cfg, j.cfg.Seed, g.corpus)
+	for _, m := range muts {
+		g.rep.Mutations[m]++
+	}
+	g.rep.Derived++
+	name := fmt.Sprintf("seed-%d", c.Seed)
+	if c.Seed != j.cfg.Seed {
+		// The parent's seed, kept: the run's own index names it apart.
+		name = fmt.Sprintf("seed-%d-run-%d", c.Seed, j.index)
+	}
+	return job{cfg: c, repro: cli.Command(c), index: j.index, name: name, derived: true}
+}
+
+// featureWeights weigh a feature's rarity by its kind: a state the engine
+// declared worth reaching counts most, a hit count's bucket least (a
+// longer run reaches higher buckets without reaching anything new).
+var featureWeights = map[string]float64{
+	"sometimes": 4, "crashed-at": 2, "point-role": 2, "fault-fired": 1, "hit-bucket": 0.5,
+}
+
+// pick chooses a parent by energy: the sum over its features of how rare
+// each is (1 / the runs that reached it, weighed by kind), scaled by how
+// cheap the run was against the average (within [1/4, 2], as AFL favours
+// fast inputs) and down for entries already chosen often.
+func (g *guided) pick() *corpusEntry {
+	meanSteps := float64(g.steps) / float64(max(g.runs, 1))
+	weights := make([]float64, len(g.corpus))
+	sum := 0.0
+	for i, e := range g.corpus {
+		w := 0.0
+		for _, f := range e.features {
+			w += g.weight[f] / float64(g.count[f])
+		}
+		if meanSteps > 0 && e.steps > 0 {
+			w *= min(2, max(0.25, meanSteps/float64(e.steps)))
+		}
+		w /= math.Sqrt(float64(1 + e.picked))
+		weights[i] = w
+		sum += w
+	}
+	x := g.rng.Float64() * sum
+	for i, w := range weights {
+		if x < w {
+			return g.corpus[i]
+		}
+		x -= w
+	}
+	return g.corpus[len(g.corpus)-1]
+}
+
+// fold adds one run's coverage, in run order; a run that reached a
+// feature no earlier run had joins the corpus.
+func (g *guided) fold(j job, r *simtest.Result) {
+	if r == nil {
+		panic("campaign: a guided run's result is missing")
+	}
+	g.runs++
+	g.steps += r.Steps
+	feats := features(r)
+	var ids []int32
+	fresh := false
+	for _, f := range feats {
+		id, ok := g.ids[f]
+		if !ok {
+			id = int32(len(g.names))
+			g.ids[f] = id
+			g.names = append(g.names, f)
+			g.count = append(g.count, 0)
+			g.weight = append(g.weight, featureWeights[featureKind(f)])
+			fresh = true
+		}
+		g.count[id]++
+		ids = append(ids, id)
+	}
+	if !fresh || !r.OK {
+		// A failing run is reported, not bred from: its descendants
+		// would mostly find the same failure again.
+		return
+	}
+	c := j.cfg
+	c.Faults = r.Plan
+	if strings.TrimSpace(c.Faults) == "" {
+		c.Faults = cli.EmptyPlan
+	}
+	c.CrashStep = 0 // the plan holds its crash
+	c.FaultIntensity, c.FaultIntensitySet = 0, false
+	g.corpus = append(g.corpus, &corpusEntry{cfg: c, features: ids, steps: r.Steps})
+}
+
+// sample records the coverage growth after a generation, keeping at most
+// guidedGrowthPoints evenly spread samples (and always the last).
+func (g *guided) sample(last bool, count uint64) {
+	every := max(int(count)/guidedGrowthPoints, guidedGeneration)
+	n := len(g.rep.Growth)
+	if !last && n > 0 && g.runs-g.rep.Growth[n-1].Runs < every {
+		return
+	}
+	g.rep.Growth = append(g.rep.Growth, GrowthPoint{Runs: g.runs, Features: len(g.names), Corpus: len(g.corpus)})
+}
+
+// features lists the coverage a run reached, each as "kind:what".
+func features(r *simtest.Result) []string {
+	var out []string
+	for _, name := range r.Sometimes.Names() {
+		out = append(out, "sometimes:"+name)
+	}
+	points := make([]string, 0, len(r.PointHits))
+	for p := range r.PointHits {
+		points = append(points, p)
+	}
+	sort.Strings(points)
+	for _, p := range points {
+		if h := r.PointHits[p]; h > 0 {
+			out = append(out, fmt.Sprintf("hit-bucket:%s#%d", p, hitBucket(h)))
+		}
+	}
+	roles := make([]string, 0, len(r.PointRoles))
+	for p := range r.PointRoles {
+		roles = append(roles, p)
+	}
+	sort.Strings(roles)
+	for _, p := range roles {
+		for _, role := range r.PointRoles[p].Roles() {
+			out = append(out, "point-role:"+p+"/"+role.String())
+		}
+	}
+	for i, p := range r.CrashedAt {
+		if !slices.Contains(r.CrashedAt[:i], p) {
+			out = append(out, "crashed-at:"+p)
+		}
+	}
+	var fired []string
+	for _, a := range r.Applied {
+		k := "fault-fired:" + a.Action.String()
+		if !slices.Contains(fired, k) {
+			fired = append(fired, k)
+		}
+	}
+	sort.Strings(fired)
+	return append(out, fired...)
+}
+
+// hitBucket is AFL's bucket of a hit count: 1, 2, 3, 4-7, 8-15, 16-31,
+// 32-127, 128 and more, as 1..8.
+func hitBucket(h uint64) int {
+	switch {
+	case h <= 3:
+		return int(h)
+	case h < 8:
+		return 4
+	case h < 16:
+		return 5
+	case h < 32:
+		return 6
+	case h < 128:
+		return 7
+	}
+	return 8
+}
+
+func featureKind(f string) string {
+	k, _, _ := strings.Cut(f, ":")
+	return k
+}
+
+// add adds a generation's stats to the campaign's; the generation's jobs
+// are the campaign's from off on.
+func (st *campaignStats) add(g *campaignStats, off uint64) {
+	st.runs += g.runs
+	for _, f := range g.failed {
+		f.idx += off
+		st.failed = append(st.failed, f)
+	}
+	st.detected += g.detected
+	st.faults += g.faults
+	for k, v := range g.byChecker {
+		st.byChecker[k] += v
+	}
+	for k, v := range g.byCrash {
+		st.byCrash[k] += v
+	}
+	st.online.Add(g.online)
+	for name, a := range g.points {
+		t := st.point(name)
+		t.hits += a.hits
+		t.runsHit += a.runsHit
+		t.runsCrashed += a.runsCrashed
+	}
+	for i, v := range g.sometimes {
+		st.sometimes[i] += v
+	}
+	st.virtual += g.virtual
+	st.steps += g.steps
+	st.interrupted = st.interrupted || g.interrupted
+	st.budgetExhausted = st.budgetExhausted || g.budgetExhausted
+	if st.artifactErr == nil {
+		st.artifactErr = g.artifactErr
+	}
+}
+
+// printGuided prints a guided campaign's corpus and coverage growth.
+func printGuided(out io.Writer, gr *GuidedReport) {
+	if gr == nil {
+		return
+	}
+	kinds := make([]string, 0, len(gr.Coverage))
+	total := 0
+	for k, v := range gr.Coverage {
+		kinds = append(kinds, fmt.Sprintf("%s %d", k, v))
+		total += v
+	}
+	sort.Strings(kinds)
+	fmt.Fprintf(out, "guided:         corpus %d runs; %d derived runs (%d failed); coverage %d features (%s)\n",
+		gr.Corpus, gr.Derived, gr.DerivedFailed, total, strings.Join(kinds, ", "))
+	if len(gr.Growth) > 0 {
+		var b strings.Builder
+		step := max(len(gr.Growth)/8, 1)
+		for i, p := range gr.Growth {
+			if i%step == 0 || i == len(gr.Growth)-1 {
+				fmt.Fprintf(&b, " %d:%d", p.Runs, p.Features)
+			}
+		}
+		fmt.Fprintf(out, "coverage growth (runs:features):%s\n", b.String())
+	}
+}
+
+// mergeGuided combines the guided reports of shards: each shard keeps a
+// corpus of its own, so the corpus sizes and the counts add up (coverage
+// by kind is then a sum over shards, not a union), and the growth curves
+// are the shards' own, left out.
+func mergeGuided(a, b *GuidedReport) *GuidedReport {
+	if b == nil {
+		return a
+	}
+	if a == nil {
+		a = &GuidedReport{Generation: b.Generation, Coverage: map[string]int{}, Mutations: map[string]int{}}
+	}
+	a.Corpus += b.Corpus
+	a.Derived += b.Derived
+	a.DerivedFailed += b.DerivedFailed
+	for k, v := range b.Coverage {
+		a.Coverage[k] += v
+	}
+	for k, v := range b.Mutations {
+		a.Mutations[k] += v
+	}
+	return a
+}
