@@ -48,6 +48,15 @@ var guidedKnobs = []knob{
 	{flag: "crash-mode", values: []string{"", "drop-all", "random-subset", "torn"}},
 	{flag: "row-bytes", values: []string{"", "8", "100", "1000", "2000"}},
 	{flag: "fault-intensity", values: []string{"", "0", "0.1", "0.25", "0.5", "1"}, drawnPlan: true},
+	{flag: "scheduler", values: []string{"", "random", "pct:1", "pct:2", "pct:3"}},
+	{flag: "full-page-writes", values: []string{"", "on", "off"}},
+	{flag: "shared-buffers", values: []string{"", "16", "32", "128"}},
+	{flag: "checkpoint-timeout", values: []string{"", "2ms", "10ms", "60ms"}},
+	{flag: "archive-timeout", values: []string{"", "2ms", "20ms"}},
+	{flag: "deadlock-timeout", values: []string{"", "1ms", "10ms", "1s"}},
+	{flag: "wal-segment-size", values: []string{"", "64", "256", "512"}},
+	{flag: "autovacuum-vacuum-threshold", values: []string{"", "0", "5", "50"}},
+	{flag: "autovacuum-vacuum-scale-factor", values: []string{"", "0", "0.05", "0.2"}},
 }
 
 // guidedFixed are the run flags that are not knobs: the planted bugs
