@@ -83,6 +83,14 @@ type Config struct {
 	// FaultIntensitySet says FaultIntensity was chosen (--fault-intensity),
 	// so that an explicit 0 means no swarm faults rather than a draw.
 	FaultIntensitySet bool `json:"fault_intensity_set"`
+	// Deletes, ContendedKeys and BulkReads pin a dimension of the
+	// workload's variety (workload_variety.go) on or off; "" draws it
+	// from the seed under Swarm. RegisterBytes pins the register values'
+	// size (0: drawn, 8 or wide).
+	Deletes       string `json:"deletes"`
+	ContendedKeys string `json:"contended_keys"`
+	BulkReads     string `json:"bulk_reads"`
+	RegisterBytes int    `json:"register_bytes"`
 	// TraceOut, when set, receives the readable trace.
 	TraceOut io.Writer `json:"-"`
 	// Events, when set, receives every event of the run as it happens
@@ -149,7 +157,7 @@ func (c Config) Validate() error {
 	if c.FaultIntensity < 0 || c.FaultIntensity > 1 {
 		return fmt.Errorf("fault intensity must be in [0, 1], got %v", c.FaultIntensity)
 	}
-	return nil
+	return c.validateVariety()
 }
 
 // resolved is a Config with every seeded choice made.
@@ -176,6 +184,7 @@ type resolved struct {
 	bulk        bool
 	vacuumEvery int
 	longReads   bool
+	vary        variety // workload_variety.go
 }
 
 // swarmRowBytes are the row sizes the swarm draws from: 1000 most often,
@@ -226,6 +235,7 @@ func resolve(c Config, rng *world.Rand) resolved {
 			r.rowBytes = bulkRowBytes
 		}
 	}
+	resolveVariety(c, &r)
 	if c.Faults != "" || c.CrashStep != 0 {
 		// The plan is the one given: no intensity takes part (dbPlan).
 		r.faultIntensity = 0
@@ -268,7 +278,7 @@ func swarmShape(seed uint64) shape {
 	return sh
 }
 
-func (r resolved) String() string { return r.stringDB() }
+func (r resolved) String() string { return r.stringDB() + r.stringVariety() }
 
 // Result is what a run found.
 type Result struct {

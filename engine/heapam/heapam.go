@@ -637,12 +637,17 @@ func (r *Relation) Update(tx *Tx, tid TID, newData []byte, snap *xact.Snapshot, 
 	need := (size + page.MaxAlign - 1) &^ (page.MaxAlign - 1)
 	oldBlk := smgr.BlockNumber(tid.Block)
 	pool := r.cfg.Pool
+	movedBefore := false // an attempt let go of the old page to find room
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		buf, p, t, err := r.lockedTuple(tid, buffer.Exclusive)
 		if err != nil {
 			return TID{}, TMInvisible, TMFailure{}, err
 		}
 		res, fd := r.checkModify(tx, p, t, tid, snap)
+		if res != TMOk && movedBefore {
+			// Changed while this update looked for room on another page.
+			r.e.Sometimes("heap-update-recheck-failed")
+		}
 		if res != TMOk {
 			pool.UnlockReleaseBuffer(buf)
 			if res == TMBeingModified {
@@ -663,6 +668,7 @@ func (r *Relation) Update(tx *Tx, tid TID, newData []byte, snap *xact.Snapshot, 
 			// version locked before it lets go of the page; pgdst lets go,
 			// finds a page, locks both in block order and checks again.
 			pool.UnlockBuffer(buf)
+			r.e.Sometimes("heap-update-new-page")
 			nb, blk, err := r.getBufferForTuple(size, oldBlk)
 			if err != nil {
 				pool.ReleaseBuffer(buf)
@@ -690,6 +696,7 @@ func (r *Relation) Update(tx *Tx, tid TID, newData []byte, snap *xact.Snapshot, 
 			t = page.HeapTuple(page.GetItem(p, tid.Offset))
 			if res, _ := r.checkModify(tx, p, t, tid, snap); res != TMOk || page.HeapFreeSpace(newP) < need {
 				release()
+				movedBefore = true
 				continue
 			}
 		}

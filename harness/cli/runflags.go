@@ -164,6 +164,13 @@ var RunFlags = []RunFlag{
 			s.Try(c)
 		},
 	},
+	varietyFlag("deletes", "deletes", "register clients also DELETE keys and INSERT them again",
+		func(c *simtest.Config) *string { return &c.Deletes }, deletesOn),
+	varietyFlag("contended-keys", "contended_keys", "insert transactions also insert keys other clients insert (unique violations are then legitimate)",
+		func(c *simtest.Config) *string { return &c.ContendedKeys }, contendedKeysOn),
+	varietyFlag("bulk-reads", "bulk_reads", "a client reads table t by key and key range while the others' bulk loads split its index (on: forces the bulk loads)",
+		func(c *simtest.Config) *string { return &c.BulkReads }, bulkReadsOn),
+	registerBytesFlag,
 	{
 		Name: "bug", JSON: []string{"bugs"}, Repeat: true,
 		Help:  "switch on a planted bug (repeatable, or several joined by commas; see 'pgdst bugs')",
