@@ -63,7 +63,7 @@ var Points = []Point{
 	{"walwriter-before-write", reachWALWrite, "WAL is about to be written to the segment: nothing of it is on disk"},
 	{"walwriter-before-fsync", reachWALWrite, "WAL is written but not fsynced: a power loss may keep any part of it, torn at sectors"},
 	{"walwriter-after-fsync", reachWALWrite, "WAL is durable up to the flush point"},
-	{"wal-after-segment-create", reachWALFlush, "a new WAL segment has just been made durable by durable_rename"},
+	{"wal-after-segment-create", reachWALWrite, "a new WAL segment has just been made durable by durable_rename"},
 	{"bufmgr-before-write", reachPageWrite, "a dirty page is about to be written, its WAL flushed (FlushBuffer)"},
 	{"bufmgr-after-write", reachPageWrite, "a page is written to the OS, not fsynced: a power loss may tear it"},
 	{"smgr-before-write", reachPageWrite, "the relation file write itself is about to happen"},
