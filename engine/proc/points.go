@@ -32,7 +32,9 @@ type Point struct {
 // logging them. An autovacuum worker that must evict a dirty buffer to
 // read the next page of a table larger than shared buffers writes it
 // (FlushBuffer), writing and flushing WAL first, as the swarm's bulk-loaded
-// tables show; it has never been seen to create a WAL segment. Clog pages
+// tables show; since register deletes give it dead rows to vacuum, it has
+// also been seen to create a WAL segment (XLogWrite's XLogFileInit runs in
+// whichever process writes past a segment's end). Clog pages
 // are written by checkpoints: a backend would write one only when evicting
 // a clog page to extend the clog, which takes far more transactions than a
 // run has (a page holds 32768). Vacuum runs in a backend (VACUUM) and in
@@ -40,7 +42,6 @@ type Point struct {
 var (
 	reachBackend    = env.NewRoleSet(env.RoleBackend)
 	reachPageChange = env.NewRoleSet(env.RoleBackend, env.RoleAutovacuumWorker)
-	reachWALFlush   = env.NewRoleSet(env.RoleBackend, env.RoleBgwriter, env.RoleCheckpointer, env.RoleWalwriter, env.RoleStartup)
 	reachWALWrite   = env.NewRoleSet(env.RoleBackend, env.RoleBgwriter, env.RoleCheckpointer, env.RoleWalwriter, env.RoleStartup, env.RoleAutovacuumWorker)
 	reachPageWrite  = env.NewRoleSet(env.RoleBackend, env.RoleBgwriter, env.RoleCheckpointer, env.RoleStartup, env.RoleAutovacuumWorker)
 	reachCheckpoint = env.NewRoleSet(env.RoleCheckpointer, env.RoleStartup)
