@@ -95,12 +95,12 @@ var plantedBugCases = map[string]struct {
 	// checker as "could not read block 0").
 	"fsync-retry": {plan: "fsync-eio when file=heap and role=checkpointer\ncrash mode=drop-all when role=checkpointer and point=checkpointer-after-control#2", seeds: 200,
 		// The lost heap pages also show as an index entry pointing at
-		// another row's version (self-check), or, on a bulk seed (seed
-		// 194), as vacuum's second pass finding a line pointer its first
-		// pass collected no longer dead, the lost write having taken the
-		// page back in time: the engine's assertion (PostgreSQL's in
-		// lazy_vacuum_heap_page) kills the autovacuum worker, a process
-		// panic the liveness checker reports. A lost row of a contended
+		// another row's version (self-check). On a bulk seed (seed 194)
+		// vacuum's second pass may find a line pointer its first pass
+		// collected no longer dead, the lost write having taken the page
+		// back in time: PostgreSQL only Asserts it (lazy_vacuum_heap_page),
+		// and pgdst ends the VACUUM with data_corrupted (it used to panic,
+		// which the liveness checker reported). A lost row of a contended
 		// key lets a second inserter of the key succeed (unique).
 		checkers: []string{CheckCheckpoint, CheckDurability, CheckLinearizability, CheckIsolation, CheckBank, CheckRecovery, CheckSelf, CheckLiveness, CheckUnique}, minCaught: 10},
 	// A backend preempted between a page change's WAL insert and its
