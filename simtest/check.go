@@ -74,6 +74,9 @@ func (w *workload) checkHistories(d *db.DB, res *Result) {
 	for _, name := range tables {
 		rows := map[uint64][]byte{}
 		if err := s.Scan(name, 0, math.MaxUint64, func(k uint64, v []byte) bool {
+			if _, dup := rows[k]; dup {
+				res.fail(CheckUnique, "the final scan of %s shows key %d twice", name, k)
+			}
 			rows[k] = append([]byte(nil), v...)
 			return true
 		}); err != nil {
@@ -115,9 +118,9 @@ func registerValueName(v uint64) string {
 func (w *workload) checkRegisters(rows map[uint64][]byte, at int64, res *Result) {
 	h := w.hist
 	for k := uint64(0); k < registerKeys; k++ {
-		v := uint64(math.MaxUint64)
+		v := regNone
 		if b, ok := rows[k]; ok {
-			v = decodeU64(b)
+			v = w.regDecode(b)
 		}
 		h.Registers = append(h.Registers, lin.RegOp{Client: lin.FinalReader, Call: at, Return: at + 1, Kind: lin.RegRead, Key: k, Result: v, Outcome: lin.OK})
 	}

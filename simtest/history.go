@@ -52,6 +52,7 @@ type History struct {
 	Lists     []lin.Txn      // the list-append transactions
 	BankReads []lin.BankRead // the bank workload's snapshot reads
 	BankTxns  int            // bank transactions, reads and transfers
+	KeyReads  []KeyRead      // the bulk reader's reads of table t
 }
 
 func (h *History) begin(client, index int, keys, vals []uint64, now time.Duration) *Op {

@@ -109,6 +109,14 @@ type Config struct {
 	// "pct:D"; "" draws one from the seed under Swarm and is random
 	// otherwise.
 	Scheduler string `json:"scheduler"`
+	// Deletes, ContendedKeys and BulkReads pin a dimension of the
+	// workload's variety (workload_variety.go) on or off; "" draws it
+	// from the seed under Swarm. RegisterBytes pins the register values'
+	// size (0: drawn, 8 or wide).
+	Deletes       string `json:"deletes"`
+	ContendedKeys string `json:"contended_keys"`
+	BulkReads     string `json:"bulk_reads"`
+	RegisterBytes int    `json:"register_bytes"`
 	// TraceOut, when set, receives the readable trace.
 	TraceOut io.Writer `json:"-"`
 	// Events, when set, receives every event of the run as it happens
@@ -183,7 +191,10 @@ func (c Config) Validate() error {
 	if c.FaultIntensity < 0 || c.FaultIntensity > 1 {
 		return fmt.Errorf("fault intensity must be in [0, 1], got %v", c.FaultIntensity)
 	}
-	return validSettings(c)
+	if err := validSettings(c); err != nil {
+		return err
+	}
+	return c.validateVariety()
 }
 
 // resolved is a Config with every seeded choice made.
@@ -210,6 +221,7 @@ type resolved struct {
 	bulk        bool
 	vacuumEvery int
 	longReads   bool
+	vary        variety // workload_variety.go
 }
 
 // swarmRowBytes are the row sizes the swarm draws from: 1000 most often,
@@ -262,6 +274,7 @@ func resolve(c Config, rng *world.Rand) resolved {
 		}
 	}
 	r.sched.PCTDepth, r.sched.PCTSeed = resolveScheduler(c)
+	resolveVariety(c, &r)
 	if c.Faults != "" || c.CrashStep != 0 {
 		// The plan is the one given: no intensity takes part (dbPlan).
 		r.faultIntensity = 0
@@ -305,7 +318,7 @@ func swarmShape(seed uint64) shape {
 }
 
 func (r resolved) String() string {
-	return r.stringDB() + r.stringSettings() + " scheduler=" + world.SchedulerName(r.sched.PCTDepth)
+	return r.stringDB() + r.stringSettings() + " scheduler=" + world.SchedulerName(r.sched.PCTDepth) + r.stringVariety()
 }
 
 // Result is what a run found.

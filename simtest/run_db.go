@@ -285,6 +285,7 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 			}
 			wl.checkDB(d, res)
 			wl.checkHistories(d, res)
+			checkLookups(d, res)
 		})
 		st = sim.Run()
 		faultHit := runner.NApplied > appliedBefore
@@ -351,7 +352,9 @@ func (res *Result) judgeBeyondLimits() {
 	// tail or an account lose one leg of a transfer: the history
 	// checkers' verdicts after such a fault are lost data, not an
 	// engine bug, and pass as detected too.
-	case CheckDurability, CheckRecovery, CheckSelf, CheckCheckpoint, CheckLinearizability, CheckIsolation, CheckBank:
+	// A lost delete or update mark can also bring back an old version of
+	// a row next to its new one (CheckUnique).
+	case CheckDurability, CheckRecovery, CheckSelf, CheckCheckpoint, CheckLinearizability, CheckIsolation, CheckBank, CheckUnique:
 		res.Detected = fmt.Sprintf("after %s: %s", strings.Join(destructive, ", "), res.Failures[0])
 		res.OK, res.Checker, res.Failures = true, "", nil
 	}
@@ -540,12 +543,17 @@ func (w *workload) transactions(s *session) {
 			// before most of the plan's crash points come.
 			kind = WorkloadInsert
 		}
+		if w.bulkReadsNow(s, t) {
+			kind = kindBulkRead
+		}
 		var alive bool
 		switch kind {
+		case kindBulkRead:
+			alive = s.bulkReadTxn()
 		case WorkloadInsert:
 			alive = s.insertTxn(t)
 		case WorkloadRegister:
-			alive = s.registerOp()
+			alive = s.registerTxn()
 		case WorkloadBank:
 			alive = s.bankTxn()
 		case WorkloadAppend:
@@ -593,7 +601,7 @@ func (s *session) insertTxn(t int) bool {
 	n := 1 + s.rng.Intn(w.rc.WritesMax)
 	bulk := w.rc.bulk && t == 0
 	if bulk {
-		n = bulkRowsMin + s.rng.Intn(bulkRowsMax-bulkRowsMin+1)
+		n = bulkRowsMin + s.rng.Intn(bulkRowsMax-bulkRowsMin+1) + w.bulkReadExtraRows()
 	}
 	keys := make([]uint64, n)
 	vals := make([]uint64, n)
@@ -602,6 +610,9 @@ func (s *session) insertTxn(t int) bool {
 		if bulk {
 			keys[i] = w.bulkKey(c, t, i)
 		}
+	}
+	if !bulk {
+		s.contend(keys)
 	}
 	op := w.hist.begin(c, t, keys, vals, w.node.Env.Clock.Now())
 	_, err := s.call(pgproc.Request{Op: pgproc.OpBegin, Iso: db.ReadCommitted})
@@ -620,8 +631,10 @@ func (s *session) insertTxn(t int) bool {
 // insertAutocommit is insertTxn as one autocommit INSERT of one row.
 func (s *session) insertAutocommit(t int) bool {
 	w, c := s.w, s.c
-	key, val := w.key(c, t, 0), value(c, t, 0)
-	op := w.hist.begin(c, t, []uint64{key}, []uint64{val}, w.node.Env.Clock.Now())
+	keys, val := []uint64{w.key(c, t, 0)}, value(c, t, 0)
+	s.contend(keys)
+	key := keys[0]
+	op := w.hist.begin(c, t, keys, []uint64{val}, w.node.Env.Clock.Now())
 	_, err := s.call(pgproc.Request{Op: pgproc.OpInsert, Table: table, Key: key, Val: rowValue(val, w.rc.rowBytes)})
 	op.Return, op.Outcome = w.node.Env.Clock.Now(), s.autocommitOutcome(err)
 	if err != nil {
@@ -636,14 +649,13 @@ var errRolledBack = errors.New("rolled back by the client")
 // checkDB judges what recovery kept, from a scan of the table: every
 // acknowledged transaction fully present (durability); every unknown one
 // all or nothing, nothing of a transaction that never began or failed, no
-// row with a value nobody wrote (atomicity).
+// row with a value nobody wrote (atomicity); no key twice, and no key
+// acknowledged by two inserters (CheckUnique). It also judges the bulk
+// reader's reads, against the same history.
 func (w *workload) checkDB(d *db.DB, res *Result) {
-	byKey := make(map[uint64]*Op)
-	for _, op := range w.hist.Ops {
-		for _, k := range op.Keys {
-			byKey[k] = op
-		}
-	}
+	kw := indexWriters(w.hist.Ops)
+	w.judgeContended(kw, res)
+	w.judgeKeyReads(kw, res)
 	present := make(map[*Op]int)
 	s, err := d.Connect()
 	if err != nil {
@@ -651,16 +663,24 @@ func (w *workload) checkDB(d *db.DB, res *Result) {
 		return
 	}
 	defer s.Close()
+	prev, scanned := uint64(0), false
 	err = s.Scan(table, 0, ^uint64(0), func(k uint64, val []byte) bool {
-		op := byKey[k]
-		if op == nil {
+		// The scan is in key order: a key shown twice shows up at once.
+		if scanned && k == prev {
+			res.fail(CheckUnique, "the final scan of %s shows key %d twice", table, k)
+		}
+		prev, scanned = k, true
+		ws := kw[k]
+		if len(ws) == 0 {
 			res.fail(CheckAtomicity, "key %d is present but no transaction that began wrote it", k)
 			return true
 		}
-		want := uint64(0)
-		for i, ok := range op.Keys {
-			if ok == k {
-				want = op.Values[i]
+		// A key one transaction wrote is judged against its value; a
+		// contended key by the writer whose value it holds.
+		op, want := ws[0].op, ws[0].val
+		if len(ws) > 1 {
+			if o, ok := kw.writer(k, rowID(val)); ok {
+				op, want = o, rowID(val)
 			}
 		}
 		if !rowIs(val, want, w.rc.rowBytes) {

@@ -55,18 +55,32 @@ func (s *session) registerOp() bool {
 	w.regSeq++
 	op := lin.RegOp{Client: s.c, Key: key, Call: w.now()}
 	req := pgproc.Request{Table: tableRegister, Key: key}
-	switch s.rng.Intn(3) {
-	case 0:
+	kind := s.regKind()
+	if kind == regKindCAS && s.lastReg[key] == regNone {
+		// A compare-and-set from "no row" is an INSERT (deletes seeds).
+		kind = regKindInsert
+	}
+	switch kind {
+	case regKindRead:
 		op.Kind, req.Op = lin.RegRead, pgproc.OpGet
-	case 1:
+	case regKindWrite:
 		op.Kind, req.Op = lin.RegWrite, pgproc.OpUpdate
 		op.Value = uint64(s.c+1)<<32 | w.regSeq
-		req.Val = u64(op.Value)
-	default:
+		req.Val = w.regEncode(op.Value)
+	case regKindCAS:
 		op.Kind, req.Op = lin.RegCAS, pgproc.OpCAS
 		op.Value = uint64(s.c+1)<<32 | w.regSeq
 		op.Expect = s.lastReg[key]
-		req.Val, req.Expect = u64(op.Value), u64(op.Expect)
+		req.Val, req.Expect = w.regEncode(op.Value), w.regEncode(op.Expect)
+	case regKindDelete:
+		// DELETE makes the register "no row" whether or not it had one.
+		op.Kind, req.Op, op.Value = lin.RegWrite, pgproc.OpDelete, regNone
+	default:
+		// INSERT is a compare-and-set from "no row": a unique violation
+		// is the comparison failing.
+		op.Kind, req.Op = lin.RegCAS, pgproc.OpInsert
+		op.Value, op.Expect = uint64(s.c+1)<<32|w.regSeq, regNone
+		req.Val = w.regEncode(op.Value)
 	}
 	// Recorded before the call: a crash parks the client mid-call, and
 	// the operation must then stand in the history as unknown.
@@ -75,16 +89,21 @@ func (s *session) registerOp() bool {
 	resp, err := s.call(req)
 	op.Return = w.now()
 	op.Outcome = s.autocommitOutcome(err)
-	if err == nil {
+	if req.Op == pgproc.OpInsert {
+		op.Outcome, op.Swapped = s.insertOutcome(err)
+		if op.Swapped {
+			s.lastReg[key] = op.Value
+		}
+	} else if err == nil {
 		switch op.Kind {
 		case lin.RegRead:
-			op.Result = math.MaxUint64 // a missing row reads as garbage
+			op.Result = regNone // a missing row
 			if resp.Found {
-				op.Result = decodeU64(resp.Val)
+				op.Result = w.regDecode(resp.Val)
 			}
 			s.lastReg[key] = op.Result
 		case lin.RegWrite:
-			if !resp.Done {
+			if !resp.Done && req.Op == pgproc.OpUpdate {
 				op.Outcome = lin.Failed // UPDATE 0: the row is gone, which the final read shows
 			}
 			s.lastReg[key] = op.Value

@@ -29,6 +29,8 @@ var Conditions = []Condition{
 	{"redo-unreadable-page-replaced", "redo meets a page that fails verification (torn) and a record that rebuilds it wholesale, so it zeroes it first (RBM_ZERO_AND_LOCK)"},
 	{"page-verify-failed", "a page read from disk fails verification, a torn or corrupted page (PageIsVerifiedExtended)"},
 	{"hint-bit-set", "a visibility check sets a tuple's commit or abort hint bit (SetHintBits)"},
+	{"heap-update-new-page", "an update's new version does not fit the old version's page and goes to another, both pages locked in block order (heap_update's RelationGetBufferForTuple)"},
+	{"heap-update-recheck-failed", "an update that let go of the old page to find room elsewhere finds the old version changed by another transaction meanwhile, and starts over (heap_update's re-check after RelationGetBufferForTuple)"},
 	{"heap-page-pruned", "a heap page is pruned of dead tuples (heap_page_prune)"},
 	{"vacuum-kept-recently-dead", "vacuum keeps a dead tuple an older snapshot may still see (HeapTupleSatisfiesVacuum: HEAPTUPLE_RECENTLY_DEAD)"},
 	{"vacuum-removed-tuple", "vacuum removes a dead tuple and its index entries (lazy_vacuum_heap_page)"},

@@ -637,12 +637,17 @@ func (r *Relation) Update(tx *Tx, tid TID, newData []byte, snap *xact.Snapshot, 
 	need := (size + page.MaxAlign - 1) &^ (page.MaxAlign - 1)
 	oldBlk := smgr.BlockNumber(tid.Block)
 	pool := r.cfg.Pool
+	movedBefore := false // an attempt let go of the old page to find room
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		buf, p, t, err := r.lockedTuple(tid, buffer.Exclusive)
 		if err != nil {
 			return TID{}, TMInvisible, TMFailure{}, err
 		}
 		res, fd := r.checkModify(tx, p, t, tid, snap)
+		if res != TMOk && movedBefore {
+			// Changed while this update looked for room on another page.
+			r.e.Sometimes("heap-update-recheck-failed")
+		}
 		if res != TMOk {
 			pool.UnlockReleaseBuffer(buf)
 			if res == TMBeingModified {
@@ -663,6 +668,7 @@ func (r *Relation) Update(tx *Tx, tid TID, newData []byte, snap *xact.Snapshot, 
 			// version locked before it lets go of the page; pgdst lets go,
 			// finds a page, locks both in block order and checks again.
 			pool.UnlockBuffer(buf)
+			r.e.Sometimes("heap-update-new-page")
 			nb, blk, err := r.getBufferForTuple(size, oldBlk)
 			if err != nil {
 				pool.ReleaseBuffer(buf)
@@ -690,6 +696,7 @@ func (r *Relation) Update(tx *Tx, tid TID, newData []byte, snap *xact.Snapshot, 
 			t = page.HeapTuple(page.GetItem(p, tid.Offset))
 			if res, _ := r.checkModify(tx, p, t, tid, snap); res != TMOk || page.HeapFreeSpace(newP) < need {
 				release()
+				movedBefore = true
 				continue
 			}
 		}
@@ -842,8 +849,12 @@ func (r *Relation) Prune(blk smgr.BlockNumber, oldestXmin xact.XID, o TxOracle) 
 
 // VacuumPage is lazy_vacuum_heap_page: the given LP_DEAD line pointers of
 // blk (whose index entries are gone) become LP_UNUSED, the page is
-// defragmented, and the change is logged as XLOG_HEAP2_VACUUM. Offsets
-// that are not LP_DEAD are a caller bug.
+// defragmented, and the change is logged as XLOG_HEAP2_VACUUM. An offset
+// that is no longer LP_DEAD means the page changed under vacuum, which
+// only a corrupted page does (a lost write that took it back in time
+// while vacuum cleaned the indexes): PostgreSQL only Asserts it here; the
+// page is reported as data_corrupted, an ERROR that ends the VACUUM with
+// nothing changed, not a crash of the process.
 func (r *Relation) VacuumPage(blk smgr.BlockNumber, offsets []page.OffsetNumber) error {
 	if len(offsets) == 0 {
 		return nil
@@ -857,7 +868,7 @@ func (r *Relation) VacuumPage(blk smgr.BlockNumber, offsets []page.OffsetNumber)
 	p := r.cfg.Pool.BufferGetPage(buf)
 	for _, off := range offsets {
 		if off < page.FirstOffset || off > page.MaxOffset(p) || !page.GetItemID(p, off).IsDead() {
-			panic(fmt.Sprintf("heapam: vacuum of line pointer %d of block %d, which is not LP_DEAD", off, blk))
+			return pgerr.New(pgerr.DataCorrupted, "vacuum of line pointer %d of block %d of relation %d, which is no longer LP_DEAD: the page changed under vacuum", off, blk, r.cfg.Rel)
 		}
 	}
 	x := XLHeapPrune{Unused: offsets}

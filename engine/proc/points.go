@@ -33,7 +33,9 @@ type Point struct {
 // read the next page of a table larger than shared buffers writes it
 // (FlushBuffer), writing and flushing WAL first, as the swarm's bulk-loaded
 // tables show, and creating the next WAL segment when its flush crosses
-// into it (seen since the swarm draws low autovacuum thresholds). Clog pages
+// into it (XLogWrite's XLogFileInit runs in whichever process writes past
+// a segment's end; seen since the swarm draws low autovacuum thresholds and
+// register deletes give it dead rows to vacuum). Clog pages
 // are written by checkpoints: a backend would write one only when evicting
 // a clog page to extend the clog, which takes far more transactions than a
 // run has (a page holds 32768). Vacuum runs in a backend (VACUUM) and in

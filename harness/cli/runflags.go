@@ -164,6 +164,13 @@ var RunFlags = []RunFlag{
 			s.Try(c)
 		},
 	},
+	varietyFlag("deletes", "deletes", "register clients also DELETE keys and INSERT them again",
+		func(c *simtest.Config) *string { return &c.Deletes }, deletesOn),
+	varietyFlag("contended-keys", "contended_keys", "insert transactions also insert keys other clients insert (unique violations are then legitimate)",
+		func(c *simtest.Config) *string { return &c.ContendedKeys }, contendedKeysOn),
+	varietyFlag("bulk-reads", "bulk_reads", "a client reads table t by key and key range while the others' bulk loads split its index (on: forces the bulk loads)",
+		func(c *simtest.Config) *string { return &c.BulkReads }, bulkReadsOn),
+	registerBytesFlag,
 	{
 		Name: "scheduler", JSON: []string{"scheduler"},
 		Help:  "how processes interleave: random (a seeded switch at each yield point) or pct:D (PCT of depth D in [1, 8]: random priorities, D-1 priority change points) (default: drawn from the seed; with --no-swarm, random)",
