@@ -49,6 +49,12 @@ type Finding struct {
 	// Isolation is the level of the clients' transactions (bank):
 	// IsoReadCommitted or IsoRepeatableRead.
 	Isolation string
+
+	// The key (unique): the table and key shown twice, or inserted by
+	// two acknowledged transactions, the Finding's and Other's.
+	Table string
+	Key   uint64
+	Other *Finding
 }
 
 // found records f as the run's Finding if it is the run's first failure:

@@ -298,6 +298,9 @@ func (w *workload) judgeContended(kw keyWriters, res *Result) {
 				continue
 			}
 			if first != nil && !(w.rc.AsyncCommit && w.crashBetween(first.Return, x.op.Call)) {
+				f := first.finding(CheckUnique, 0)
+				f.Table, f.Key, f.Other = table, k, &Finding{Client: x.op.Client, Txn: x.op.Index, Call: x.op.Call, Return: x.op.Return, Outcome: x.op.Outcome}
+				res.found(f)
 				res.fail(CheckUnique, "key %d inserted by two acknowledged transactions, %s and %s: the second should have failed with unique_violation", k, first, x.op)
 				break
 			}

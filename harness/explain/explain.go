@@ -91,6 +91,8 @@ func Explain(res *simtest.Result, rec *Recorder) *Account {
 		a.isolation()
 	case res.Checker == simtest.CheckBank:
 		a.bank()
+	case res.Checker == simtest.CheckUnique && f != nil:
+		a.unique(f)
 	default:
 		a.recovery()
 	}
