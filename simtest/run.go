@@ -58,6 +58,12 @@ type Config struct {
 	// flushes it within a few wal_writer_delays. Only the insert workload
 	// can be judged so (its checker knows the loss PostgreSQL allows).
 	AsyncCommit bool `json:"async_commit"`
+	// AsyncShare is the share, in [0, 1], of the clients' insert
+	// transactions and bank transfers that SET LOCAL synchronous_commit =
+	// off (async_share.go); under Swarm, unless AsyncShareSet, it is
+	// drawn from the seed (0 on most seeds).
+	AsyncShare    float64 `json:"async_share"`
+	AsyncShareSet bool    `json:"async_share_set"`
 	// Autocommit makes every insert transaction one INSERT of one row
 	// outside a transaction block, as psql sends a script's lines
 	// (PostgreSQL commits each statement on its own: exec_simple_query's
@@ -123,6 +129,9 @@ func (c Config) Validate() error {
 	if c.AsyncCommit && c.Workload != WorkloadInsert {
 		return fmt.Errorf("synchronous_commit=off needs the insert workload: the %s workload's checkers assume acknowledged commits are durable", c.Workload)
 	}
+	if err := c.validateAsyncShare(); err != nil {
+		return err
+	}
 	if c.Autocommit && c.Workload != WorkloadInsert && c.Workload != WorkloadMixed {
 		return fmt.Errorf("autocommit makes the insert transactions autocommit INSERTs, and the %s workload has none", c.Workload)
 	}
@@ -176,6 +185,9 @@ type resolved struct {
 	bulk        bool
 	vacuumEvery int
 	longReads   bool
+	// asyncShare is the share of insert transactions and bank transfers
+	// that commit asynchronously (async_share.go).
+	asyncShare float64
 }
 
 // swarmRowBytes are the row sizes the swarm draws from: 1000 most often,
@@ -226,6 +238,7 @@ func resolve(c Config, rng *world.Rand) resolved {
 			r.rowBytes = bulkRowBytes
 		}
 	}
+	r.asyncShare = resolveAsyncShare(c)
 	if c.Faults != "" || c.CrashStep != 0 {
 		// The plan is the one given: no intensity takes part (dbPlan).
 		r.faultIntensity = 0
@@ -268,7 +281,7 @@ func swarmShape(seed uint64) shape {
 	return sh
 }
 
-func (r resolved) String() string { return r.stringDB() }
+func (r resolved) String() string { return r.stringDB() + r.stringAsync() }
 
 // Result is what a run found.
 type Result struct {
@@ -469,6 +482,7 @@ type workload struct {
 	stalls     int              // process stalls the plan applied (async-commit bound)
 	regSeq     uint64           // register writes so far: values are unique
 	listSeq    [listKeys]uint64 // appends so far, per list: values are unique per key
+	async      asyncDraws       // which transactions commit asynchronously
 }
 
 func (w *workload) key(client, txn, i int) uint64 {
@@ -489,7 +503,7 @@ func (w *workload) judge(present map[*Op]int, res *Result) {
 		n := present[op]
 		switch op.Outcome {
 		case OK:
-			if n == 0 && w.rc.AsyncCommit {
+			if n == 0 && (w.rc.AsyncCommit || op.Async) {
 				if why := w.asyncLossAllowed(op, present); why != "" {
 					res.fail(CheckDurability, "acknowledged %s lost under synchronous_commit=off, %s", op, why)
 				}
@@ -538,6 +552,9 @@ func (w *workload) asyncLossAllowed(op *Op, present map[*Op]int) string {
 		if later.Call > op.Return && later.Call < end && present[later] > 0 {
 			return fmt.Sprintf("yet %s, which began after it was acknowledged, survived (the loss must be a suffix of the commit order)", later)
 		}
+	}
+	if why := w.flushedByLaterSyncCommit(op, end); why != "" {
+		return why
 	}
 	bound := w.asyncBound()
 	if w.stalls == 0 && end-op.Return > bound {

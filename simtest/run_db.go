@@ -586,12 +586,18 @@ func (s *session) insertTxn(t int) bool {
 	}
 	op := w.hist.begin(c, t, keys, vals, w.node.Env.Clock.Now())
 	_, err := s.call(pgproc.Request{Op: pgproc.OpBegin, Iso: db.ReadCommitted})
+	if err == nil {
+		op.Async, err = s.setLocalAsync()
+	}
 	for i := 0; i < n && err == nil; i++ {
 		_, err = s.call(pgproc.Request{Op: pgproc.OpInsert, Table: table, Key: keys[i], Val: rowValue(vals[i], w.rc.rowBytes)})
 	}
 	abort := s.rng.Intn(8) == 0
 	outcome, err := s.end(err, abort)
 	op.Return, op.Outcome = w.node.Env.Clock.Now(), outcome
+	if outcome == OK && !op.Async && !w.rc.AsyncCommit {
+		w.syncWrite(op.Call, op.Return)
+	}
 	if err != nil {
 		op.Err = err.Error()
 	}
@@ -605,6 +611,9 @@ func (s *session) insertAutocommit(t int) bool {
 	op := w.hist.begin(c, t, []uint64{key}, []uint64{val}, w.node.Env.Clock.Now())
 	_, err := s.call(pgproc.Request{Op: pgproc.OpInsert, Table: table, Key: key, Val: rowValue(val, w.rc.rowBytes)})
 	op.Return, op.Outcome = w.node.Env.Clock.Now(), s.autocommitOutcome(err)
+	if op.Outcome == OK && !w.rc.AsyncCommit {
+		w.syncWrite(op.Call, op.Return)
+	}
 	if err != nil {
 		op.Err = err.Error()
 	}

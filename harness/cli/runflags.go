@@ -229,6 +229,24 @@ var RunFlags = []RunFlag{
 		},
 	},
 	{
+		Name: "async-share", JSON: []string{"async_share", "async_share_set"},
+		Help:  "share in [0, 1] of the insert transactions and bank transfers that SET LOCAL synchronous_commit = off (default: drawn from the seed, 0 on most seeds)",
+		Check: func(v string) error { _, err := parseIntensity(v); return err },
+		Apply: func(c *simtest.Config, vals []string) {
+			c.AsyncShare, _ = parseIntensity(last(vals))
+			c.AsyncShareSet = true
+		},
+		Words: func(c simtest.Config) []string {
+			return wordsIf(c.AsyncShare != 0 || c.AsyncShareSet, "--async-share", strconv.FormatFloat(c.AsyncShare, 'g', -1, 64))
+		},
+		Shrink: func(s Shrinker) {
+			if c := s.Config(); c.AsyncShare != 0 || !c.AsyncShareSet {
+				c.AsyncShare, c.AsyncShareSet = 0, true
+				s.Try(c)
+			}
+		},
+	},
+	{
 		Name: flagFaultIntensity, JSON: []string{"fault_intensity", "fault_intensity_set"},
 		Help:  "add the swarm's disk and clock faults, drawn from the seed, at this intensity in [0, 1] (default: drawn from the seed, 0 on half the seeds; 0 turns them off)",
 		Check: func(v string) error { _, err := parseIntensity(v); return err },
