@@ -143,6 +143,7 @@ type bufferDesc struct {
 	valid        bool // BM_VALID: the page holds the block's contents
 	dirty        bool // BM_DIRTY
 	justDirtied  bool // BM_JUST_DIRTIED: dirtied while being written
+	hintOnly     bool // dirtied by hint bits alone (MarkBufferDirtyHint), for a sometimes condition
 	ioInProgress bool // BM_IO_IN_PROGRESS
 	ioError      bool // BM_IO_ERROR: the last I/O failed
 	ckptNeeded   bool // BM_CHECKPOINT_NEEDED
@@ -419,6 +420,7 @@ func (p *Pool) bufferAlloc(tag Tag, bump bool) (id int, needIO bool, err error) 
 		d.valid = false
 		d.ioError = false
 		d.justDirtied = false
+		d.hintOnly = false
 		d.ckptNeeded = false
 		d.usageCount = 1
 		d.ioInProgress = true // StartBufferIO(forInput) for our read
@@ -655,6 +657,7 @@ func (p *Pool) MarkBufferDirty(b Buffer) {
 	}
 	d.dirty = true
 	d.justDirtied = true
+	d.hintOnly = false
 	p.mu.Unlock()
 }
 
@@ -724,6 +727,7 @@ func (p *Pool) flushBuffer(d *bufferDesc) error {
 	}
 	d.ioInProgress = true
 	d.justDirtied = false
+	hintOnly := d.hintOnly
 	if early {
 		d.dirty, d.ckptNeeded = false, false
 	}
@@ -750,6 +754,9 @@ func (p *Pool) flushBuffer(d *bufferDesc) error {
 	p.scratch = append(p.scratch, buf) // the disk keeps no reference
 	if err == nil {
 		p.e.BufferWritten(uint32(tag.Rel), uint32(tag.Block), uint64(PageGetLSN(buf))) // buf is intact: nothing ran since the write
+		if hintOnly {
+			p.e.Sometimes("hint-page-written")
+		}
 		p.e.Inject(PointAfterWrite)
 	}
 
@@ -763,6 +770,7 @@ func (p *Pool) flushBuffer(d *bufferDesc) error {
 		if !d.justDirtied {
 			d.dirty = false
 			d.ckptNeeded = false
+			d.hintOnly = false
 		}
 		p.stats.Writes++
 	}

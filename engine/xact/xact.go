@@ -154,6 +154,7 @@ func (t *Txn) Commit() (commitLSN wal.LSN, err error) {
 		}
 	} else {
 		groupLSN = end
+		m.e.Sometimes("async-commit")
 	}
 	m.e.Inject(PointAfterXLogFlush)
 	if err := m.Clog.SetStatus(uint64(t.xid), clog.Committed, groupLSN); err != nil {
