@@ -74,6 +74,12 @@ func (w *workload) checkHistories(d *db.DB, res *Result) {
 	for _, name := range tables {
 		rows := map[uint64][]byte{}
 		if err := s.Scan(name, 0, math.MaxUint64, func(k uint64, v []byte) bool {
+			if _, dup := rows[k]; dup {
+				// Two visible versions of one row: an update half
+				// undone, e.g. a commit hint on the new version that
+				// outlived its commit record.
+				res.fail(CheckSelf, "key %d of %s is visible twice after recovery", k, name)
+			}
 			rows[k] = append([]byte(nil), v...)
 			return true
 		}); err != nil {

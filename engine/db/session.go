@@ -607,6 +607,9 @@ func (db *DB) CheckTable(name string) (int, error) {
 			return 0, err
 		}
 	}
+	if err := db.checkHintBits(def.Heap); err != nil {
+		return 0, err
+	}
 	s, err := db.Connect()
 	if err != nil {
 		return 0, err
