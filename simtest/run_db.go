@@ -215,6 +215,7 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 				break
 			}
 			sim.HarnessEvent(env.Event{Kind: env.EvCrash, Node: node.Name, Name: res.CrashKind + " " + res.CrashDetail})
+			checkCleanBuffers(pm, res)
 			sim.KillAll()
 			if powerLoss {
 				node.Disk.Crash(rng.Fork(6), rc.crash)

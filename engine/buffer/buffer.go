@@ -144,6 +144,8 @@ type bufferDesc struct {
 	dirty        bool // BM_DIRTY
 	justDirtied  bool // BM_JUST_DIRTIED: dirtied while being written
 	hintOnly     bool // dirtied by hint bits alone (MarkBufferDirtyHint), for a sometimes condition
+	cleanCRC     uint32 // the page's CRC when last read or written (coherence.go)
+	cleanKnown   bool   // cleanCRC is meaningful
 	ioInProgress bool // BM_IO_IN_PROGRESS
 	ioError      bool // BM_IO_ERROR: the last I/O failed
 	ckptNeeded   bool // BM_CHECKPOINT_NEEDED
@@ -409,6 +411,8 @@ func (p *Pool) bufferAlloc(tag Tag, bump bool) (id int, needIO bool, err error) 
 		if d.refcount != 1 || d.dirty || d.ioInProgress {
 			panic(fmt.Sprintf("buffer: victim %d in bad state (refcount %d dirty %v io %v)", d.id+1, d.refcount, d.dirty, d.ioInProgress))
 		}
+		p.checkCleanLocked(d)
+		d.cleanKnown = false
 		if d.tagValid {
 			delete(p.table, d.tag)
 			if d.valid {
@@ -478,6 +482,7 @@ func (p *Pool) readIn(id int, tag Tag) error {
 	} else {
 		d.valid = true
 		d.ioError = false
+		d.setCleanLocked(pageCRC(pg))
 		p.stats.Reads++
 	}
 	d.ioCV.Broadcast()
@@ -584,6 +589,7 @@ func (p *Pool) ExtendBuffer(rel smgr.RelFileNumber, fork smgr.ForkNumber) (Buffe
 		p.unpinLocked(d, pid)
 	} else {
 		d.valid = true
+		d.setCleanLocked(zeroPageCRC)
 		p.stats.Extends++
 	}
 	d.ioCV.Broadcast()
@@ -741,6 +747,7 @@ func (p *Pool) flushBuffer(d *bufferDesc) error {
 		buf = make([]byte, BLCKSZ)
 	}
 	copy(buf, p.page(d.id))
+	written := pageCRC(buf) // the page as written, before its checksum
 	// XLogFlush before the write: the WAL that describes every change on
 	// this page must be durable before the page can reach disk.
 	if lsn := PageGetLSN(buf); lsn != 0 && !p.cfg.Bugs.Has(bugs.WriteBeforeWAL) {
@@ -771,6 +778,7 @@ func (p *Pool) flushBuffer(d *bufferDesc) error {
 			d.dirty = false
 			d.ckptNeeded = false
 			d.hintOnly = false
+			d.setCleanLocked(written)
 		}
 		p.stats.Writes++
 	}
