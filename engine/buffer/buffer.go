@@ -139,16 +139,20 @@ type bufferDesc struct {
 	tag Tag
 
 	// The state bits of BufferDesc.state.
-	tagValid     bool   // BM_TAG_VALID: tag means something, table maps it here
-	valid        bool   // BM_VALID: the page holds the block's contents
-	dirty        bool   // BM_DIRTY
-	justDirtied  bool   // BM_JUST_DIRTIED: dirtied while being written
-	hintOnly     bool   // dirtied by hint bits alone (MarkBufferDirtyHint), for a sometimes condition
-	cleanCRC     uint32 // the page's CRC when last read or written (coherence.go)
-	cleanKnown   bool   // cleanCRC is meaningful
-	ioInProgress bool   // BM_IO_IN_PROGRESS
-	ioError      bool   // BM_IO_ERROR: the last I/O failed
-	ckptNeeded   bool   // BM_CHECKPOINT_NEEDED
+	tagValid     bool // BM_TAG_VALID: tag means something, table maps it here
+	valid        bool // BM_VALID: the page holds the block's contents
+	dirty        bool // BM_DIRTY
+	justDirtied  bool // BM_JUST_DIRTIED: dirtied while being written
+	ioInProgress bool // BM_IO_IN_PROGRESS
+	ioError      bool // BM_IO_ERROR: the last I/O failed
+	ckptNeeded   bool // BM_CHECKPOINT_NEEDED
+
+	// hintOnly: dirtied by hint bits alone (MarkBufferDirtyHint), for a
+	// sometimes condition. cleanCRC is the page's CRC when last read or
+	// written, if cleanKnown (coherence.go).
+	hintOnly   bool
+	cleanCRC   uint32
+	cleanKnown bool
 
 	refcount   int // pins, pool-wide
 	usageCount int
