@@ -148,10 +148,10 @@ type bufferDesc struct {
 	ckptNeeded   bool // BM_CHECKPOINT_NEEDED
 
 	// hintOnly: dirtied by hint bits alone (MarkBufferDirtyHint), for a
-	// sometimes condition. cleanCRC is the page's CRC when last read or
+	// sometimes condition. cleanCRC is the page's digest when last read or
 	// written, if cleanKnown (coherence.go).
 	hintOnly   bool
-	cleanCRC   uint32
+	cleanCRC   uint64
 	cleanKnown bool
 
 	refcount   int // pins, pool-wide

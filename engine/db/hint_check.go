@@ -1,7 +1,6 @@
 package db
 
 import (
-	"github.com/pgdst/pgdst/engine/buffer"
 	"github.com/pgdst/pgdst/engine/clog"
 	"github.com/pgdst/pgdst/engine/page"
 	"github.com/pgdst/pgdst/engine/pgerr"
@@ -9,35 +8,16 @@ import (
 	"github.com/pgdst/pgdst/engine/xact"
 )
 
-// checkHintBits verifies, after recovery and before anything has looked
-// at the heap, that no commit hint on a page of rel claims a commit the
-// clog does not hold: a HEAP_XMIN_COMMITTED or HEAP_XMAX_COMMITTED hint is
-// a cache of TransactionIdDidCommit, and SetHintBits may set one only once
-// the commit record is durable or the page cannot reach disk before it
-// (XLogNeedsFlush on the commit LSN, the page LSN). A hint that survived
-// a crash which lost its commit record makes a row of an aborted
-// transaction visible, or hides a row its deleter never deleted.
-// (amcheck's verify_heapam checks the xids' status against the clog too.)
-func (db *DB) checkHintBits(rel smgr.RelFileNumber) error {
-	n, err := db.SMgr.NBlocks(rel, smgr.MainForkNum)
-	if err != nil {
-		return err
-	}
-	for blk := smgr.BlockNumber(0); blk < n; blk++ {
-		buf, err := db.Pool.ReadBuffer(rel, smgr.MainForkNum, blk)
-		if err != nil {
-			return err
-		}
-		db.Pool.LockBuffer(buf, buffer.Share)
-		err = db.checkPageHints(db.Pool.BufferGetPage(buf), rel, blk)
-		db.Pool.UnlockReleaseBuffer(buf)
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
+// checkPageHints verifies, on a heap page read after recovery (by
+// CheckTable, before anything has looked at the heap), that no commit
+// hint claims a commit the clog does not hold: a HEAP_XMIN_COMMITTED or
+// HEAP_XMAX_COMMITTED hint is a cache of TransactionIdDidCommit, and
+// SetHintBits may set one only once the commit record is durable or the
+// page cannot reach disk before it (XLogNeedsFlush on the commit LSN, the
+// page LSN). A hint that survived a crash which lost its commit record
+// makes a row of an aborted transaction visible, or hides a row its
+// deleter never deleted. (amcheck's verify_heapam checks xids against
+// the clog too.)
 func (db *DB) checkPageHints(p []byte, rel smgr.RelFileNumber, blk smgr.BlockNumber) error {
 	if page.IsNew(p) {
 		return nil
