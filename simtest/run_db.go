@@ -500,6 +500,7 @@ func (w *workload) client(l *pgproc.Listener, c int, rng *world.Rand) {
 	}
 	w.running--
 	if w.running == 0 {
+		w.quietTail()
 		w.node.Sim.RequestStop("workload done")
 	}
 }
