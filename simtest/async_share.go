@@ -164,3 +164,69 @@ func (w *workload) quietTail() {
 	}
 	w.node.Env.Clock.Sleep(2 * w.asyncBound())
 }
+
+// The WAL flushes, as the injection points inside wal.Flush mark them:
+// the write begins under WALWriteLock, and the last fsync ends it.
+const (
+	pointWALFlushBegan = "walwriter-before-write"
+	pointWALFlushEnded = "walwriter-after-fsync"
+)
+
+// walFlushLog records when each WAL flush of the run began and ended
+// (flushes are serialised by WALWriteLock, so they never overlap). The
+// asynchronous-commit bound needs it: a commit's flush may queue behind
+// one flush in progress and then take one of its own, and a flush that
+// crosses WAL segment boundaries (each a file fsync, an archive_status
+// file and its directory, a new segment and its directory: XLogWrite's
+// XLogFileInit, XLogArchiveNotify) takes several times the four fsyncs the
+// bound allows for them. With hint bits that log full-page images, one
+// flush may cross two 64 kB segments.
+type walFlushLog struct {
+	spans []Span // Call: began, Return: ended (0 while in progress)
+}
+
+func (l *walFlushLog) note(point string, now time.Duration) {
+	n := len(l.spans)
+	switch {
+	case point == pointWALFlushBegan:
+		if n > 0 && l.spans[n-1].Return == 0 {
+			// The flush in progress never ended: its process died (a
+			// crash-restart). It ran at most until this one began.
+			l.spans[n-1].Return = now
+		}
+		l.spans = append(l.spans, Span{Call: now})
+	case n > 0 && l.spans[n-1].Return == 0:
+		l.spans[n-1].Return = now
+	}
+}
+
+// queueAllowance is the time an asynchronous commit acknowledged at from
+// may wait for flushes before it is durable, when the crash came at to:
+// the two longest flushes that overlap [from, to] (one in progress, then
+// its own; one still running at the crash counts until the crash), or min
+// when they were shorter than that.
+func (l *walFlushLog) queueAllowance(from, to, min time.Duration) time.Duration {
+	if l == nil {
+		return 0
+	}
+	var first, second time.Duration
+	for _, s := range l.spans {
+		end := s.Return
+		if end == 0 || end > to {
+			end = to
+		}
+		if end < from || s.Call > to {
+			continue
+		}
+		switch d := end - s.Call; {
+		case d > first:
+			first, second = d, first
+		case d > second:
+			second = d
+		}
+	}
+	if first+second <= min {
+		return 0
+	}
+	return first + second - min
+}

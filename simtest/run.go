@@ -483,6 +483,7 @@ type workload struct {
 	regSeq     uint64           // register writes so far: values are unique
 	listSeq    [listKeys]uint64 // appends so far, per list: values are unique per key
 	async      asyncDraws       // which transactions commit asynchronously
+	flushes    *walFlushLog     // the WAL flushes of the workload (async-commit bound)
 }
 
 func (w *workload) key(client, txn, i int) uint64 {
@@ -556,7 +557,7 @@ func (w *workload) asyncLossAllowed(op *Op, present map[*Op]int) string {
 	if why := w.flushedByLaterSyncCommit(op, end); why != "" {
 		return why
 	}
-	bound := w.asyncBound()
+	bound := w.asyncBound() + w.flushes.queueAllowance(op.Return, end, 4*w.rc.lat.Sync)
 	if w.stalls == 0 && end-op.Return > bound {
 		return fmt.Sprintf("acknowledged %v before the crash, longer than 3 x wal_writer_delay + 4 fsyncs = %v", end-op.Return, bound)
 	}

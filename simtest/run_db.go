@@ -189,6 +189,7 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 		res.CrashRestarts = append(res.CrashRestarts, err.Error())
 	}
 	wl.crashAt, wl.crashTimes, wl.stalls = sim.Now(), pm.CrashTimes(), runner.Stalls
+	wl.flushes = &checkers.walFlushes
 	planStop := 0
 	if st.Kind == world.StopFault {
 		planStop = 1 // the crash or kill that ended the workload
