@@ -74,7 +74,7 @@ func (c Config) validateAsyncShare() error {
 }
 
 func (r resolved) stringAsync() string {
-	return fmt.Sprintf(" async_share=%g", r.asyncShare)
+	return fmt.Sprintf(" async_share=%g hint_bits_dirty=%v", r.asyncShare, r.engine.HintBitsDirty)
 }
 
 // asyncDraws decides, per eligible transaction, whether it commits

@@ -64,6 +64,10 @@ type Config struct {
 	// drawn from the seed (0 on most seeds).
 	AsyncShare    float64 `json:"async_share"`
 	AsyncShareSet bool    `json:"async_share_set"`
+	// HintBits is whether hint bits dirty their page: "dirty" (as
+	// PostgreSQL's MarkBufferDirtyHint), "no-dirty", or "" to draw it
+	// from the seed under Swarm (hint_bits.go).
+	HintBits string `json:"hint_bits"`
 	// Autocommit makes every insert transaction one INSERT of one row
 	// outside a transaction block, as psql sends a script's lines
 	// (PostgreSQL commits each statement on its own: exec_simple_query's
@@ -130,6 +134,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("synchronous_commit=off needs the insert workload: the %s workload's checkers assume acknowledged commits are durable", c.Workload)
 	}
 	if err := c.validateAsyncShare(); err != nil {
+		return err
+	}
+	if err := c.validateHintBits(); err != nil {
 		return err
 	}
 	if c.Autocommit && c.Workload != WorkloadInsert && c.Workload != WorkloadMixed {
@@ -239,6 +246,7 @@ func resolve(c Config, rng *world.Rand) resolved {
 		}
 	}
 	r.asyncShare = resolveAsyncShare(c)
+	r.engine.HintBitsDirty = resolveHintBits(c)
 	if c.Faults != "" || c.CrashStep != 0 {
 		// The plan is the one given: no intensity takes part (dbPlan).
 		r.faultIntensity = 0

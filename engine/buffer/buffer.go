@@ -153,6 +153,10 @@ type bufferDesc struct {
 	hintOnly   bool
 	cleanCRC   uint64
 	cleanKnown bool
+	// hintedClean: a hint changed the page without dirtying it
+	// (HintedWithoutDirtying); no clean image is known until the buffer
+	// holds another block.
+	hintedClean bool
 
 	refcount   int // pins, pool-wide
 	usageCount int
@@ -416,7 +420,7 @@ func (p *Pool) bufferAlloc(tag Tag, bump bool) (id int, needIO bool, err error) 
 			panic(fmt.Sprintf("buffer: victim %d in bad state (refcount %d dirty %v io %v)", d.id+1, d.refcount, d.dirty, d.ioInProgress))
 		}
 		p.checkCleanLocked(d)
-		d.cleanKnown = false
+		d.cleanKnown, d.hintedClean = false, false
 		if d.tagValid {
 			delete(p.table, d.tag)
 			if d.valid {

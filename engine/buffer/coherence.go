@@ -41,7 +41,7 @@ var zeroPageCRC = pageCRC(make([]byte, BLCKSZ))
 // setCleanLocked records that d's page now equals its block on disk,
 // whose CRC is crc. The caller holds the header lock.
 func (d *bufferDesc) setCleanLocked(crc uint64) {
-	d.cleanCRC, d.cleanKnown = crc, true
+	d.cleanCRC, d.cleanKnown = crc, !d.hintedClean
 }
 
 // checkCleanLocked panics if d, a valid clean buffer about to be evicted

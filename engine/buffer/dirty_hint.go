@@ -53,3 +53,17 @@ func (p *Pool) MarkBufferDirtyHint(b Buffer, fpiLSN wal.LSN) {
 	d.dirty = true
 	d.justDirtied = true
 }
+
+// HintedWithoutDirtying records that hint bits changed a buffer's page
+// without dirtying it, as PostgreSQL allows where no WAL may be written
+// (MarkBufferDirtyHint's early return during recovery) and as pgdst does
+// when hints do not dirty pages: the page may then differ from its block
+// on disk while the buffer is clean, so the coherence check
+// (coherence.go) must not judge it until the next read or write.
+func (p *Pool) HintedWithoutDirtying(b Buffer) {
+	d := p.desc(b)
+	p.assertPinned(d)
+	p.mu.Lock()
+	d.cleanKnown, d.hintedClean = false, true
+	p.mu.Unlock()
+}

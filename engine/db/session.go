@@ -67,7 +67,7 @@ func (db *DB) openTable(name string) (*table, error) {
 	if !ok {
 		return nil, pgerr.New(pgerr.UndefinedTable, "relation %q does not exist", name)
 	}
-	heap, err := heapam.Open(db.e, heapam.Config{Rel: def.Heap, Pool: db.Pool, SMgr: db.SMgr, WAL: db.WAL, NeedsFPI: db.NeedsFPI, Bugs: db.cfg.Bugs})
+	heap, err := heapam.Open(db.e, heapam.Config{Rel: def.Heap, Pool: db.Pool, SMgr: db.SMgr, WAL: db.WAL, NeedsFPI: db.NeedsFPI, HintBitsDirty: db.cfg.HintBitsDirty, Bugs: db.cfg.Bugs})
 	if err != nil {
 		return nil, err
 	}

@@ -71,6 +71,9 @@ type Config struct {
 	// pointer between the decision and the insertion; it must not take
 	// that lock itself.
 	NeedsFPI func(pageLSN wal.LSN) bool
+	// HintBitsDirty makes a hint bit dirty its buffer (MarkBufferDirtyHint,
+	// hint_dirty.go); when false the hint only changes the shared page.
+	HintBitsDirty bool
 	// Bugs switches on planted bugs (engine/bugs); zero in production.
 	Bugs bugs.Set
 }

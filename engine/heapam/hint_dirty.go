@@ -26,6 +26,10 @@ import (
 // closes the same window.
 func (r *Relation) markDirtyHint(buf buffer.Buffer, p []byte) {
 	pool := r.cfg.Pool
+	if !r.cfg.HintBitsDirty {
+		pool.HintedWithoutDirtying(buf)
+		return
+	}
 	if !pool.HintNeedsDirtying(buf) {
 		return // dirty, and no write in progress: nothing to do
 	}

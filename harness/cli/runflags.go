@@ -248,6 +248,9 @@ var RunFlags = []RunFlag{
 			}
 		},
 	},
+	enumFlag("hint-bits", "hint_bits", simtest.HintBitsModes, nil,
+		"whether a hint bit dirties its page: dirty (PostgreSQL's MarkBufferDirtyHint, with a full-page image for the first hint after a checkpoint) or no-dirty (default: drawn from the seed, dirty on half the seeds)",
+		func(c *simtest.Config) *string { return &c.HintBits }, nil),
 	{
 		Name: flagFaultIntensity, JSON: []string{"fault_intensity", "fault_intensity_set"},
 		Help:  "add the swarm's disk and clock faults, drawn from the seed, at this intensity in [0, 1] (default: drawn from the seed, 0 on half the seeds; 0 turns them off)",
