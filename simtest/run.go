@@ -567,7 +567,7 @@ func (w *workload) asyncLossAllowed(op *Op, present map[*Op]int) string {
 	}
 	bound := w.asyncBound() + w.flushes.queueAllowance(op.Return, end, 4*w.rc.lat.Sync)
 	if w.stalls == 0 && end-op.Return > bound {
-		return fmt.Sprintf("acknowledged %v before the crash, longer than 3 x wal_writer_delay + 4 fsyncs = %v", end-op.Return, bound)
+		return fmt.Sprintf("acknowledged %v before the crash, longer than 3 x wal_writer_delay + the flushes it queued behind (at least 4 fsyncs) = %v", end-op.Return, bound)
 	}
 	return ""
 }
