@@ -33,6 +33,9 @@ type Op struct {
 	Values  []uint64
 	Outcome Outcome
 	Err     string
+	// Async: the transaction set synchronous_commit off (SET LOCAL), so
+	// its acknowledgement did not wait for its commit to be durable.
+	Async bool
 }
 
 func (op *Op) String() string {
@@ -53,6 +56,10 @@ type History struct {
 	BankReads []lin.BankRead // the bank workload's snapshot reads
 	BankTxns  int            // bank transactions, reads and transfers
 	KeyReads  []KeyRead      // the bulk reader's reads of table t
+	// SyncWrites are the acknowledged transactions, of every workload,
+	// that wrote and committed with synchronous_commit on: each one's
+	// WAL flush made every earlier commit durable (async_share.go).
+	SyncWrites []Span
 }
 
 func (h *History) begin(client, index int, keys, vals []uint64, now time.Duration) *Op {

@@ -116,6 +116,7 @@ type onlineCheckers struct {
 	walBeforeData *walBeforeDataChecker
 	checkpoint    *checkpointChecker
 	liveness      *checkpointLivenessChecker
+	walFlushes    walFlushLog // for the asynchronous-commit bound (async_share.go)
 }
 
 // installOnlineCheckers registers the online checkers on node, for a
@@ -143,6 +144,8 @@ func installOnlineCheckers(res *Result, node *world.Node, cfg db.Config, instanc
 		case db.PointAfterControl:
 			oc.checkpoint.controlUpdated()
 			oc.liveness.completed()
+		case pointWALFlushBegan, pointWALFlushEnded:
+			oc.walFlushes.note(p, sim.Now())
 		}
 		return false
 	})

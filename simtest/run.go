@@ -58,6 +58,16 @@ type Config struct {
 	// flushes it within a few wal_writer_delays. Only the insert workload
 	// can be judged so (its checker knows the loss PostgreSQL allows).
 	AsyncCommit bool `json:"async_commit"`
+	// AsyncShare is the share, in [0, 1], of the clients' insert
+	// transactions and bank transfers that SET LOCAL synchronous_commit =
+	// off (async_share.go); under Swarm, unless AsyncShareSet, it is
+	// drawn from the seed (0 on most seeds).
+	AsyncShare    float64 `json:"async_share"`
+	AsyncShareSet bool    `json:"async_share_set"`
+	// HintBits is whether hint bits dirty their page: "dirty" (as
+	// PostgreSQL's MarkBufferDirtyHint), "no-dirty", or "" to draw it
+	// from the seed under Swarm (hint_bits.go).
+	HintBits string `json:"hint_bits"`
 	// Autocommit makes every insert transaction one INSERT of one row
 	// outside a transaction block, as psql sends a script's lines
 	// (PostgreSQL commits each statement on its own: exec_simple_query's
@@ -157,6 +167,12 @@ func (c Config) Validate() error {
 	if c.AsyncCommit && c.Workload != WorkloadInsert {
 		return fmt.Errorf("synchronous_commit=off needs the insert workload: the %s workload's checkers assume acknowledged commits are durable", c.Workload)
 	}
+	if err := c.validateAsyncShare(); err != nil {
+		return err
+	}
+	if err := c.validateHintBits(); err != nil {
+		return err
+	}
 	if c.Autocommit && c.Workload != WorkloadInsert && c.Workload != WorkloadMixed {
 		return fmt.Errorf("autocommit makes the insert transactions autocommit INSERTs, and the %s workload has none", c.Workload)
 	}
@@ -222,6 +238,9 @@ type resolved struct {
 	vacuumEvery int
 	longReads   bool
 	vary        variety // workload_variety.go
+	// asyncShare is the share of insert transactions and bank transfers
+	// that commit asynchronously (async_share.go).
+	asyncShare float64
 }
 
 // swarmRowBytes are the row sizes the swarm draws from: 1000 most often,
@@ -275,6 +294,8 @@ func resolve(c Config, rng *world.Rand) resolved {
 	}
 	r.sched.PCTDepth, r.sched.PCTSeed = resolveScheduler(c)
 	resolveVariety(c, &r)
+	r.asyncShare = resolveAsyncShare(c)
+	r.engine.HintBitsDirty = resolveHintBits(c)
 	if c.Faults != "" || c.CrashStep != 0 {
 		// The plan is the one given: no intensity takes part (dbPlan).
 		r.faultIntensity = 0
@@ -318,7 +339,7 @@ func swarmShape(seed uint64) shape {
 }
 
 func (r resolved) String() string {
-	return r.stringDB() + r.stringSettings() + " scheduler=" + world.SchedulerName(r.sched.PCTDepth) + r.stringVariety()
+	return r.stringDB() + r.stringSettings() + " scheduler=" + world.SchedulerName(r.sched.PCTDepth) + r.stringVariety() + r.stringAsync()
 }
 
 // Result is what a run found.
@@ -532,6 +553,8 @@ type workload struct {
 	stalls     int              // process stalls the plan applied (async-commit bound)
 	regSeq     uint64           // register writes so far: values are unique
 	listSeq    [listKeys]uint64 // appends so far, per list: values are unique per key
+	async      asyncDraws       // which transactions commit asynchronously
+	flushes    *walFlushLog     // the WAL flushes of the workload (async-commit bound)
 }
 
 func (w *workload) key(client, txn, i int) uint64 {
@@ -552,7 +575,7 @@ func (w *workload) judge(present map[*Op]int, res *Result) {
 		n := present[op]
 		switch op.Outcome {
 		case OK:
-			if n == 0 && w.rc.AsyncCommit {
+			if n == 0 && (w.rc.AsyncCommit || op.Async) {
 				if why := w.asyncLossAllowed(op, present); why != "" {
 					res.fail(CheckDurability, "acknowledged %s lost under synchronous_commit=off, %s", op, why)
 				}
@@ -605,9 +628,12 @@ func (w *workload) asyncLossAllowed(op *Op, present map[*Op]int) string {
 			return fmt.Sprintf("yet %s, which began after it was acknowledged, survived (the loss must be a suffix of the commit order)", later)
 		}
 	}
-	bound := w.asyncBound()
+	if why := w.flushedByLaterSyncCommit(op, end); why != "" {
+		return why
+	}
+	bound := w.asyncBound() + w.flushes.queueAllowance(op.Return, end, 4*w.rc.lat.Sync)
 	if w.stalls == 0 && end-op.Return > bound {
-		return fmt.Sprintf("acknowledged %v before the crash, longer than 3 x wal_writer_delay + 4 fsyncs = %v", end-op.Return, bound)
+		return fmt.Sprintf("acknowledged %v before the crash, longer than 3 x wal_writer_delay + the flushes it queued behind (at least 4 fsyncs) = %v", end-op.Return, bound)
 	}
 	return ""
 }

@@ -199,6 +199,7 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 		res.CrashRestarts = append(res.CrashRestarts, err.Error())
 	}
 	wl.crashAt, wl.crashTimes, wl.stalls = sim.Now(), pm.CrashTimes(), runner.Stalls
+	wl.flushes = &checkers.walFlushes
 	planStop := 0
 	if st.Kind == world.StopFault {
 		planStop = 1 // the crash or kill that ended the workload
@@ -225,6 +226,7 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 				break
 			}
 			sim.HarnessEvent(env.Event{Kind: env.EvCrash, Node: node.Name, Name: res.CrashKind + " " + res.CrashDetail})
+			checkCleanBuffers(pm, res)
 			sim.KillAll()
 			if powerLoss {
 				node.Disk.Crash(rng.Fork(6), rc.crash)
@@ -521,6 +523,7 @@ func (w *workload) client(l *pgproc.Listener, c int, rng *world.Rand) {
 	}
 	w.running--
 	if w.running == 0 {
+		w.quietTail()
 		w.node.Sim.RequestStop("workload done")
 	}
 }
@@ -616,12 +619,18 @@ func (s *session) insertTxn(t int) bool {
 	}
 	op := w.hist.begin(c, t, keys, vals, w.node.Env.Clock.Now())
 	_, err := s.call(pgproc.Request{Op: pgproc.OpBegin, Iso: db.ReadCommitted})
+	if err == nil {
+		op.Async, err = s.setLocalAsync()
+	}
 	for i := 0; i < n && err == nil; i++ {
 		_, err = s.call(pgproc.Request{Op: pgproc.OpInsert, Table: table, Key: keys[i], Val: rowValue(vals[i], w.rc.rowBytes)})
 	}
 	abort := s.rng.Intn(8) == 0
 	outcome, err := s.end(err, abort)
 	op.Return, op.Outcome = w.node.Env.Clock.Now(), outcome
+	if outcome == OK && !op.Async && !w.rc.AsyncCommit {
+		w.syncWrite(op.Call, op.Return)
+	}
 	if err != nil {
 		op.Err = err.Error()
 	}
@@ -637,6 +646,9 @@ func (s *session) insertAutocommit(t int) bool {
 	op := w.hist.begin(c, t, keys, []uint64{val}, w.node.Env.Clock.Now())
 	_, err := s.call(pgproc.Request{Op: pgproc.OpInsert, Table: table, Key: key, Val: rowValue(val, w.rc.rowBytes)})
 	op.Return, op.Outcome = w.node.Env.Clock.Now(), s.autocommitOutcome(err)
+	if op.Outcome == OK && !w.rc.AsyncCommit {
+		w.syncWrite(op.Call, op.Return)
+	}
 	if err != nil {
 		op.Err = err.Error()
 	}

@@ -115,6 +115,9 @@ func (s *session) registerOp() bool {
 		}
 	}
 	w.hist.Registers[i] = op
+	if op.Outcome == lin.OK && (op.Kind == lin.RegWrite || op.Swapped) {
+		w.syncWrite(time.Duration(op.Call), time.Duration(op.Return))
+	}
 	return true
 }
 
@@ -150,6 +153,11 @@ func (s *session) bankTxn() bool {
 		}
 		call := w.now()
 		_, err := s.call(pgproc.Request{Op: pgproc.OpBegin, Iso: w.rc.iso})
+		async := false
+		if err == nil && !read {
+			async, err = s.setLocalAsync()
+		}
+		wrote := true // every UPDATE of the transfer found its row
 		balances := map[uint64]int64{}
 		switch {
 		case err != nil:
@@ -185,7 +193,9 @@ func (s *session) bankTxn() bool {
 			}
 			for i, acct := range []uint64{from, to} {
 				if err == nil {
-					_, err = s.stmt(pgproc.Request{Op: pgproc.OpUpdate, Table: tableBank, Key: acct, Val: u64(bal[i] + uint64([2]int64{-amount, amount}[i]))})
+					var resp pgproc.Response
+					resp, err = s.stmt(pgproc.Request{Op: pgproc.OpUpdate, Table: tableBank, Key: acct, Val: u64(bal[i] + uint64([2]int64{-amount, amount}[i]))})
+					wrote = wrote && resp.Done
 				}
 			}
 		default:
@@ -196,13 +206,18 @@ func (s *session) bankTxn() bool {
 				delta int64
 			}{{from, -amount}, {to, amount}} {
 				if err == nil {
-					_, err = s.stmt(pgproc.Request{Op: pgproc.OpAdd, Table: tableBank, Key: leg.acct, Delta: leg.delta})
+					var resp pgproc.Response
+					resp, err = s.stmt(pgproc.Request{Op: pgproc.OpAdd, Table: tableBank, Key: leg.acct, Delta: leg.delta})
+					wrote = wrote && resp.Done
 				}
 			}
 		}
 		readOK := read && err == nil
 		outcome, err := s.end(err, false)
 		w.hist.BankTxns++
+		if outcome == OK && !read && !async && wrote {
+			w.syncWrite(time.Duration(call), time.Duration(w.now()))
+		}
 		if readOK {
 			// Every statement of the read succeeded: whatever the
 			// COMMIT says, the snapshot it read must balance.
@@ -255,6 +270,9 @@ func (s *session) appendTxn() bool {
 		outcome, err := s.end(err, abort)
 		t := txn()
 		t.Return, t.Outcome = w.now(), outcome
+		if outcome == OK && appended(t) {
+			w.syncWrite(time.Duration(t.Call), time.Duration(t.Return))
+		}
 		if err != nil {
 			t.Err = err.Error()
 		}

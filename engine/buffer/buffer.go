@@ -153,6 +153,17 @@ type bufferDesc struct {
 	ioError      bool // BM_IO_ERROR: the last I/O failed
 	ckptNeeded   bool // BM_CHECKPOINT_NEEDED
 
+	// hintOnly: dirtied by hint bits alone (MarkBufferDirtyHint), for a
+	// sometimes condition. cleanCRC is the page's digest when last read or
+	// written, if cleanKnown (coherence.go).
+	hintOnly   bool
+	cleanCRC   uint64
+	cleanKnown bool
+	// hintedClean: a hint changed the page without dirtying it
+	// (HintedWithoutDirtying); no clean image is known until the buffer
+	// holds another block.
+	hintedClean bool
+
 	refcount   int // pins, pool-wide
 	usageCount int
 	pinners    []pinner // who holds the pins (PrivateRefCount)
@@ -417,6 +428,8 @@ func (p *Pool) bufferAlloc(tag Tag, bump bool) (id int, needIO bool, err error) 
 		if d.refcount != 1 || d.dirty || d.ioInProgress {
 			panic(fmt.Sprintf("buffer: victim %d in bad state (refcount %d dirty %v io %v)", d.id+1, d.refcount, d.dirty, d.ioInProgress))
 		}
+		p.checkCleanLocked(d)
+		d.cleanKnown, d.hintedClean = false, false
 		if d.tagValid {
 			delete(p.table, d.tag)
 			if d.valid {
@@ -428,6 +441,7 @@ func (p *Pool) bufferAlloc(tag Tag, bump bool) (id int, needIO bool, err error) 
 		d.valid = false
 		d.ioError = false
 		d.justDirtied = false
+		d.hintOnly = false
 		d.ckptNeeded = false
 		d.usageCount = 1
 		d.ioInProgress = true // StartBufferIO(forInput) for our read
@@ -486,6 +500,7 @@ func (p *Pool) readIn(id int, tag Tag) error {
 	} else {
 		d.valid = true
 		d.ioError = false
+		d.setCleanLocked(pageCRC(pg))
 		p.stats.Reads++
 	}
 	d.ioCV.Broadcast()
@@ -592,6 +607,7 @@ func (p *Pool) ExtendBuffer(rel smgr.RelFileNumber, fork smgr.ForkNumber) (Buffe
 		p.unpinLocked(d, pid)
 	} else {
 		d.valid = true
+		d.setCleanLocked(zeroPageCRC)
 		p.stats.Extends++
 	}
 	d.ioCV.Broadcast()
@@ -665,6 +681,7 @@ func (p *Pool) MarkBufferDirty(b Buffer) {
 	}
 	d.dirty = true
 	d.justDirtied = true
+	d.hintOnly = false
 	p.mu.Unlock()
 }
 
@@ -734,6 +751,7 @@ func (p *Pool) flushBuffer(d *bufferDesc) error {
 	}
 	d.ioInProgress = true
 	d.justDirtied = false
+	hintOnly := d.hintOnly
 	if early {
 		d.dirty, d.ckptNeeded = false, false
 	}
@@ -747,6 +765,7 @@ func (p *Pool) flushBuffer(d *bufferDesc) error {
 		buf = make([]byte, BLCKSZ)
 	}
 	copy(buf, p.page(d.id))
+	written := pageCRC(buf) // the page as written, before its checksum
 	// XLogFlush before the write: the WAL that describes every change on
 	// this page must be durable before the page can reach disk.
 	if lsn := PageGetLSN(buf); lsn != 0 && !p.cfg.Bugs.Has(bugs.WriteBeforeWAL) {
@@ -760,6 +779,9 @@ func (p *Pool) flushBuffer(d *bufferDesc) error {
 	p.scratch = append(p.scratch, buf) // the disk keeps no reference
 	if err == nil {
 		p.e.BufferWritten(uint32(tag.Rel), uint32(tag.Block), uint64(PageGetLSN(buf))) // buf is intact: nothing ran since the write
+		if hintOnly {
+			p.e.Sometimes("hint-page-written")
+		}
 		p.e.Inject(PointAfterWrite)
 	}
 
@@ -773,6 +795,8 @@ func (p *Pool) flushBuffer(d *bufferDesc) error {
 		if !d.justDirtied {
 			d.dirty = false
 			d.ckptNeeded = false
+			d.hintOnly = false
+			d.setCleanLocked(written)
 		}
 		p.stats.Writes++
 	}

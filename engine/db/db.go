@@ -59,6 +59,13 @@ type Config struct {
 	SegBlocks         uint32 // relation segment size in blocks
 	ClogBuffers       int
 	SynchronousCommit bool
+	// HintBitsDirty makes hint bits dirty their page as PostgreSQL's
+	// MarkBufferDirtyHint does with data checksums (a full-page image for
+	// the first hint after a checkpoint); false keeps pgdst's cheaper
+	// deviation, where a hint rides along with the page's next logged
+	// change or is lost (heapam.Config.HintBitsDirty). DefaultConfig
+	// turns it on.
+	HintBitsDirty     bool
 	CheckpointTimeout time.Duration
 	// MaxWALSize is max_wal_size in bytes: this much WAL since the last
 	// REDO pointer requests a checkpoint.
@@ -89,6 +96,7 @@ func DefaultConfig() Config {
 		SegBlocks:         smgr.DefaultSegBlocks,
 		ClogBuffers:       clog.DefaultBuffers,
 		SynchronousCommit: true,
+		HintBitsDirty:     true,
 		CheckpointTimeout: 5 * time.Minute,
 		MaxWALSize:        1 << 30,
 		BgwriterDelay:     200 * time.Millisecond,

@@ -67,7 +67,7 @@ func (db *DB) openTable(name string) (*table, error) {
 	if !ok {
 		return nil, pgerr.New(pgerr.UndefinedTable, "relation %q does not exist", name)
 	}
-	heap, err := heapam.Open(db.e, heapam.Config{Rel: def.Heap, Pool: db.Pool, SMgr: db.SMgr, WAL: db.WAL, NeedsFPI: db.NeedsFPI, Bugs: db.cfg.Bugs})
+	heap, err := heapam.Open(db.e, heapam.Config{Rel: def.Heap, Pool: db.Pool, SMgr: db.SMgr, WAL: db.WAL, NeedsFPI: db.NeedsFPI, HintBitsDirty: db.cfg.HintBitsDirty, Bugs: db.cfg.Bugs})
 	if err != nil {
 		return nil, err
 	}
@@ -603,7 +603,7 @@ func (db *DB) CheckTable(name string) (int, error) {
 	}
 	def, _ := db.Catalog.Lookup(name)
 	for _, rel := range []smgr.RelFileNumber{def.Heap, def.Index} {
-		if err := db.checkPageLSNs(rel); err != nil {
+		if err := db.checkPageLSNs(rel, rel == def.Heap); err != nil {
 			return 0, err
 		}
 	}
@@ -657,7 +657,10 @@ func (db *DB) CheckTable(name string) (int, error) {
 // checkpoint record), so a page written before its WAL, whose WAL was then
 // lost, shows up here. (PostgreSQL meets such a page when it is next
 // written: "xlog flush request ... is not satisfied".)
-func (db *DB) checkPageLSNs(rel smgr.RelFileNumber) error {
+//
+// On a heap (heap true) it also checks each page's commit hint bits
+// against the clog (checkPageHints).
+func (db *DB) checkPageLSNs(rel smgr.RelFileNumber, heap bool) error {
 	n, err := db.SMgr.NBlocks(rel, smgr.MainForkNum)
 	if err != nil {
 		return err
@@ -669,7 +672,14 @@ func (db *DB) checkPageLSNs(rel smgr.RelFileNumber) error {
 		}
 		db.Pool.LockBuffer(buf, buffer.Share)
 		lsn := db.Pool.BufferGetLSN(buf)
+		var herr error
+		if heap {
+			herr = db.checkPageHints(db.Pool.BufferGetPage(buf), rel, blk)
+		}
 		db.Pool.UnlockReleaseBuffer(buf)
+		if herr != nil {
+			return herr
+		}
 		if end := db.WAL.InsertLSN(); lsn > end {
 			return pgerr.New(pgerr.DataCorrupted, "block %d of relation %d has LSN %s beyond the end of WAL %s: written before its WAL", blk, rel, lsn, end)
 		}

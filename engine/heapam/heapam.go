@@ -31,11 +31,12 @@ import (
 //     waiters for one row are not queued fairly.
 //   - Every update sets HEAP_KEYS_UPDATED, since pgdst does not know which
 //     columns are keys.
-//   - Hint bits are set in the shared buffer but do not dirty it (the pool
-//     has no MarkBufferDirtyHint, and with checksums always on a hint-only
-//     write would need XLogSaveBufferForHint's full-page image): they reach
-//     disk with the page's next WAL-logged change, or never. Either is
-//     correct, since hints are only a cache of the clog.
+//   - Hint bits dirty the buffer as PostgreSQL's do with data checksums
+//     on (MarkBufferDirtyHint, hint_dirty.go): pgdst always has page
+//     checksums, so the first hint after a checkpoint logs a full-page
+//     image (XLogSaveBufferForHint) and a torn hint-only write is repaired
+//     by redo. A commit hint is never set while its commit record may
+//     still be lost (SetHintBits' XLogNeedsFlush).
 //   - pd_lsn is read and written as the buffer pool reads it (a
 //     little-endian uint64, buffer.PageGetLSN), not as page.LSN does (two
 //     32-bit halves): the pool's WAL-before-data rule flushes to what it
@@ -51,6 +52,9 @@ type WAL interface {
 	InsertWith(build func() *wal.Record, placed func(start, end wal.LSN)) (start, end wal.LSN)
 	// NeedsFlush is XLogNeedsFlush, for hint bits.
 	NeedsFlush(lsn wal.LSN) bool
+	// WithInsertLock runs fn under the WAL insert lock, so that no
+	// checkpoint can take its REDO pointer meanwhile (hint_dirty.go).
+	WithInsertLock(fn func(next wal.LSN))
 }
 
 // Config describes one heap relation.
@@ -67,6 +71,9 @@ type Config struct {
 	// pointer between the decision and the insertion; it must not take
 	// that lock itself.
 	NeedsFPI func(pageLSN wal.LSN) bool
+	// HintBitsDirty makes a hint bit dirty its buffer (MarkBufferDirtyHint,
+	// hint_dirty.go); when false the hint only changes the shared page.
+	HintBitsDirty bool
 	// Bugs switches on planted bugs (engine/bugs); zero in production.
 	Bugs bugs.Set
 }
@@ -172,22 +179,24 @@ func setPageLSN(p []byte, l wal.LSN) { buffer.PageSetLSN(p, l) }
 
 // bufHint is the HintTarget of a locked buffer.
 type bufHint struct {
-	r *Relation
-	p []byte
+	r   *Relation
+	buf buffer.Buffer
+	p   []byte
 }
 
 func (h bufHint) NeedsFlush(lsn wal.LSN) bool { return h.r.cfg.WAL.NeedsFlush(lsn) }
 func (h bufHint) PageLSN() wal.LSN            { return pageLSN(h.p) }
 
-// MarkDirtyHint counts the hint but leaves the buffer clean: see the file
-// comment.
 // Sometimes records a sometimes condition met while judging a tuple in
 // the buffer (SatisfiesVacuum's RECENTLY_DEAD).
 func (h bufHint) Sometimes(name string) { h.r.e.Sometimes(name) }
 
+// MarkDirtyHint counts the hint and dirties the buffer the way
+// MarkBufferDirtyHint does (hint_dirty.go).
 func (h bufHint) MarkDirtyHint() {
 	h.r.count(func(s *Stats) { s.Hints++ })
 	h.r.e.Sometimes("hint-bit-set")
+	h.r.markDirtyHint(h.buf, h.p)
 }
 
 // ---------------------------------------------------------------------
@@ -387,7 +396,7 @@ func (r *Relation) Fetch(tx *Tx, tid TID, snap *xact.Snapshot) ([]byte, bool, er
 		return nil, false, err
 	}
 	defer r.cfg.Pool.UnlockReleaseBuffer(buf)
-	if !SatisfiesMVCC(t, snap, tx.Cid, tx.Oracle, bufHint{r, p}) {
+	if !SatisfiesMVCC(t, snap, tx.Cid, tx.Oracle, bufHint{r, buf, p}) {
 		return nil, false, nil
 	}
 	return append([]byte(nil), t.Data()...), true, nil
@@ -417,7 +426,7 @@ func (r *Relation) Scan(tx *Tx, snap *xact.Snapshot, fn func(tid TID, data []byt
 		p := r.cfg.Pool.BufferGetPage(buf)
 		visible = visible[:0]
 		if !page.IsNew(p) {
-			h := bufHint{r, p}
+			h := bufHint{r, buf, p}
 			for off := page.FirstOffset; off <= page.MaxOffset(p); off++ {
 				if !page.GetItemID(p, off).IsNormal() {
 					continue
@@ -509,8 +518,8 @@ func tupleData(hdr page.HeapTupleHeader, data []byte) []byte {
 // lock they hold), and a TMOk tuple that snap (the crosscheck snapshot,
 // may be nil) cannot see counts as TMUpdated, as heap_delete's crosscheck
 // does.
-func (r *Relation) checkModify(tx *Tx, p []byte, t page.HeapTuple, tid TID, snap *xact.Snapshot) (TMResult, TMFailure) {
-	h := bufHint{r, p}
+func (r *Relation) checkModify(tx *Tx, buf buffer.Buffer, p []byte, t page.HeapTuple, tid TID, snap *xact.Snapshot) (TMResult, TMFailure) {
+	h := bufHint{r, buf, p}
 	res := SatisfiesUpdate(t, tid, tx.Cid, tx.Oracle, h)
 	mask := t.Infomask()
 	if res == TMBeingModified && page.XmaxIsLockedOnly(mask) && tx.Oracle.IsCurrent(xact.XID(t.Xmax())) {
@@ -580,7 +589,7 @@ func (r *Relation) Delete(tx *Tx, tid TID, snap *xact.Snapshot, wait bool) (TMRe
 		if err != nil {
 			return TMInvisible, TMFailure{}, err
 		}
-		res, fd := r.checkModify(tx, p, t, tid, snap)
+		res, fd := r.checkModify(tx, buf, p, t, tid, snap)
 		if res != TMOk {
 			r.cfg.Pool.UnlockReleaseBuffer(buf)
 			if res == TMBeingModified {
@@ -643,7 +652,7 @@ func (r *Relation) Update(tx *Tx, tid TID, newData []byte, snap *xact.Snapshot, 
 		if err != nil {
 			return TID{}, TMInvisible, TMFailure{}, err
 		}
-		res, fd := r.checkModify(tx, p, t, tid, snap)
+		res, fd := r.checkModify(tx, buf, p, t, tid, snap)
 		if res != TMOk && movedBefore {
 			// Changed while this update looked for room on another page.
 			r.e.Sometimes("heap-update-recheck-failed")
@@ -694,7 +703,7 @@ func (r *Relation) Update(tx *Tx, tid TID, newData []byte, snap *xact.Snapshot, 
 				return TID{}, TMInvisible, TMFailure{}, errNoTuple(tid)
 			}
 			t = page.HeapTuple(page.GetItem(p, tid.Offset))
-			if res, _ := r.checkModify(tx, p, t, tid, snap); res != TMOk || page.HeapFreeSpace(newP) < need {
+			if res, _ := r.checkModify(tx, buf, p, t, tid, snap); res != TMOk || page.HeapFreeSpace(newP) < need {
 				release()
 				movedBefore = true
 				continue
@@ -763,7 +772,7 @@ func (r *Relation) LockTuple(tx *Tx, tid TID, snap *xact.Snapshot, wait bool) (T
 			r.cfg.Pool.UnlockReleaseBuffer(buf)
 			return TMOk, TMFailure{}, nil
 		}
-		res, fd := r.checkModify(tx, p, t, tid, snap)
+		res, fd := r.checkModify(tx, buf, p, t, tid, snap)
 		if res != TMOk {
 			r.cfg.Pool.UnlockReleaseBuffer(buf)
 			if res == TMBeingModified {
@@ -820,7 +829,7 @@ func (r *Relation) Prune(blk smgr.BlockNumber, oldestXmin xact.XID, o TxOracle) 
 	if page.IsNew(p) {
 		return nil, nil
 	}
-	h := bufHint{r, p}
+	h := bufHint{r, buf, p}
 	var dead []page.OffsetNumber
 	for off := page.FirstOffset; off <= page.MaxOffset(p); off++ {
 		if !page.GetItemID(p, off).IsNormal() {

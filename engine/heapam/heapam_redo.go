@@ -57,6 +57,8 @@ func Redo(rec wal.Record, pool *buffer.Pool, sm *smgr.SMgr) error {
 		err = redoLock(&body, end, pool, sm)
 	case rec.Rmid == RMHeap2 && (rec.Info == XLogHeap2Prune || rec.Info == XLogHeap2Vacuum):
 		err = redoPrune(rec.Info, &body, end, pool, sm)
+	case rec.Rmid == RMHeap2 && rec.Info == XLogHeap2FPIForHint:
+		err = redoFPIForHint(&body, end, pool, sm)
 	default:
 		err = fmt.Errorf("%w: unknown record rmid %d info %#x", ErrBadRecord, rec.Rmid, rec.Info)
 	}

@@ -37,6 +37,10 @@ const (
 const (
 	XLogHeap2Prune  uint8 = 0x10 // XLOG_HEAP2_PRUNE
 	XLogHeap2Vacuum uint8 = 0x20 // XLOG_HEAP2_VACUUM
+	// XLogHeap2FPIForHint is PostgreSQL's XLOG_FPI_FOR_HINT (an RM_XLOG
+	// record there): a full-page image of a heap page whose only change
+	// since the checkpoint is hint bits (hint_dirty.go).
+	XLogHeap2FPIForHint uint8 = 0x70
 )
 
 // infobits of xl_heap_delete, xl_heap_update and xl_heap_lock: the xmax

@@ -68,6 +68,6 @@ func (r *Relation) FetchDirty(tx *Tx, tid TID) (present bool, wait xact.XID, err
 		return false, xact.InvalidXID, err
 	}
 	defer r.cfg.Pool.UnlockReleaseBuffer(buf)
-	present, wait = SatisfiesDirty(t, tx.Oracle, bufHint{r, p})
+	present, wait = SatisfiesDirty(t, tx.Oracle, bufHint{r, buf, p})
 	return present, wait, nil
 }

@@ -72,6 +72,7 @@ func setHintBits(t page.HeapTuple, h HintTarget, o Oracle, bits uint16, xid xact
 	if xid != xact.InvalidXID {
 		_, commitLSN := o.Status(xid)
 		if h.NeedsFlush(commitLSN) && h.PageLSN() < commitLSN {
+			deferredHint(h)
 			return
 		}
 	}

@@ -77,6 +77,8 @@ func execute(d *db.DB, s *db.Session, r Request) Response {
 			resp.Rows = append(resp.Rows, Row{Key: k, Val: append([]byte(nil), v...)})
 			return true
 		})
+	case OpSetLocalAsync:
+		resp.Err = s.SetLocalSynchronousCommitOff()
 	case OpCommit:
 		resp.Err = s.Commit()
 	case OpRollback:

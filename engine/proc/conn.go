@@ -75,9 +75,12 @@ const (
 	// OpAdd is UPDATE Table SET val = val + Delta WHERE key = Key, on a
 	// value that is an 8-byte little-endian integer.
 	OpAdd
+	// OpSetLocalAsync is SET LOCAL synchronous_commit = off, in a
+	// transaction block: its COMMIT does not wait for the WAL flush.
+	OpSetLocalAsync
 )
 
-var opNames = [...]string{"", "begin", "get", "insert", "update", "delete", "scan", "commit", "rollback", "vacuum", "create table", "append", "cas", "add"}
+var opNames = [...]string{"", "begin", "get", "insert", "update", "delete", "scan", "commit", "rollback", "vacuum", "create table", "append", "cas", "add", "set local synchronous_commit off"}
 
 func (o Op) String() string {
 	if int(o) < len(opNames) && o != 0 {

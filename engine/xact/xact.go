@@ -59,6 +59,10 @@ type Txn struct {
 	xid  XID
 	cid  uint32
 	done bool
+	// asyncCommit is SET LOCAL synchronous_commit = off: this
+	// transaction's commit does not wait for its record to be durable,
+	// whatever the server's setting (synchronous_commit.go).
+	asyncCommit bool
 }
 
 // SetEnv gives the manager its environment (for injection points and
@@ -152,12 +156,13 @@ func (t *Txn) Commit() (commitLSN wal.LSN, err error) {
 	_, end := m.WAL.Insert(&wal.Record{Xid: uint64(t.xid), Rmid: RMXact, Info: InfoCommit, Payload: xactPayload(t.xid)})
 	m.e.Inject(PointAfterCommitInsert)
 	groupLSN := wal.InvalidLSN
-	if m.SynchronousCommit {
+	if m.SynchronousCommit && !t.asyncCommit {
 		if !m.Bugs.Has(bugs.AckBeforeFlush) {
 			m.WAL.Flush(end)
 		}
 	} else {
 		groupLSN = end
+		m.e.Sometimes("async-commit")
 	}
 	m.e.Inject(PointAfterXLogFlush)
 	if err := m.Clog.SetStatus(uint64(t.xid), clog.Committed, groupLSN); err != nil {

@@ -243,6 +243,29 @@ var RunFlags = []RunFlag{
 		},
 	},
 	{
+		Name: "async-share", JSON: []string{"async_share", "async_share_set"},
+		Help:  "share in [0, 1] of the insert transactions and bank transfers that SET LOCAL synchronous_commit = off (default: drawn from the seed, 0 on most seeds)",
+		Check: func(v string) error { _, err := parseIntensity(v); return err },
+		Apply: func(c *simtest.Config, vals []string) {
+			c.AsyncShare, _ = parseIntensity(last(vals))
+			c.AsyncShareSet = true
+		},
+		Words: func(c simtest.Config) []string {
+			return wordsIf(c.AsyncShare != 0 || c.AsyncShareSet, "--async-share", strconv.FormatFloat(c.AsyncShare, 'g', -1, 64))
+		},
+		// A share drawn from the seed goes with the swarm, which the
+		// shrinker turns off as a whole; a share given is tried at 0.
+		Shrink: func(s Shrinker) {
+			if c := s.Config(); c.AsyncShare != 0 {
+				c.AsyncShare = 0
+				s.Try(c)
+			}
+		},
+	},
+	enumFlag("hint-bits", "hint_bits", simtest.HintBitsModes, nil,
+		"whether a hint bit dirties its page: dirty (PostgreSQL's MarkBufferDirtyHint, with a full-page image for the first hint after a checkpoint) or no-dirty (default: drawn from the seed, dirty on half the seeds)",
+		func(c *simtest.Config) *string { return &c.HintBits }, nil),
+	{
 		Name: flagFaultIntensity, JSON: []string{"fault_intensity", "fault_intensity_set"},
 		Help:  "add the swarm's disk and clock faults, drawn from the seed, at this intensity in [0, 1] (default: drawn from the seed, 0 on half the seeds; 0 turns them off)",
 		Check: func(v string) error { _, err := parseIntensity(v); return err },
