@@ -231,8 +231,11 @@ func (r *Relation) getBufferForTuple(size int, avoid smgr.BlockNumber) (buffer.B
 		p := r.cfg.Pool.BufferGetPage(buf)
 		if page.IsNew(p) {
 			// Extended but never initialised (its extender crashed, or
-			// has not locked it yet): PostgreSQL initialises it here too.
+			// has not locked it yet): PostgreSQL initialises it here too,
+			// and marks it dirty at once (RelationGetBufferForTuple), for a
+			// caller may give the page up unused (heap_update's re-check).
 			page.Init(p, 0)
+			r.cfg.Pool.MarkBufferDirty(buf)
 		}
 		if page.HeapFreeSpace(p) >= need {
 			return buf, target, nil
@@ -249,6 +252,7 @@ func (r *Relation) getBufferForTuple(size int, avoid smgr.BlockNumber) (buffer.B
 		p := r.cfg.Pool.BufferGetPage(buf)
 		if page.IsNew(p) {
 			page.Init(p, 0)
+			r.cfg.Pool.MarkBufferDirty(buf)
 		}
 		// Another inserter may have found the new block as the last one
 		// and filled it before we locked it.
