@@ -57,6 +57,12 @@ var guidedKnobs = []knob{
 	{flag: "wal-segment-size", values: []string{"", "64", "256", "512"}},
 	{flag: "autovacuum-vacuum-threshold", values: []string{"", "0", "5", "50"}},
 	{flag: "autovacuum-vacuum-scale-factor", values: []string{"", "0", "0.05", "0.2"}},
+	{flag: "deletes", values: []string{"", "on", "off"}},
+	{flag: "contended-keys", values: []string{"", "on", "off"}},
+	{flag: "bulk-reads", values: []string{"", "on", "off"}},
+	{flag: "register-bytes", values: []string{"", "8", "2000"}},
+	{flag: "async-share", values: []string{"", "0", "0.25", "1"}},
+	{flag: "hint-bits", values: []string{"", "dirty", "no-dirty"}},
 }
 
 // guidedFixed are the run flags that are not knobs: the planted bugs

@@ -74,7 +74,7 @@ var bugCases = map[string]bugCase{
 	"snapshot-no-inprogress": {
 		config: small(simtest.WorkloadBank, func(c *simtest.Config) { c.Isolation = simtest.IsoRepeatableRead }),
 		hints:  []uint64{32},
-		says:   []string{"in progress when its snapshot was taken", "in progress when it was taken"},
+		says:   []string{"in progress when its snapshot was taken", "in progress when it was taken", "in progress when the snapshot was taken"},
 	},
 	"rr-no-serialization-failure": {
 		config: small(simtest.WorkloadAppend, func(c *simtest.Config) {
