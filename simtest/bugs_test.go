@@ -134,7 +134,7 @@ var plantedBugCases = map[string]struct {
 	// random scheduler's switches find it (21 of these 200 seeds; see
 	// TestPCTVersusRandomOnADepth2Race for PCT).
 	"clog-status-lost-update": {seeds: 200, tweak: func(c *Config) { c.Scheduler = "random" },
-		checkers: []string{CheckDurability, CheckBank, CheckLinearizability, CheckIsolation}, minCaught: 9},
+		checkers: []string{CheckDurability, CheckBank, CheckLinearizability, CheckIsolation, CheckUnique}, minCaught: 9},
 }
 
 func TestPlantedBugsAllCovered(t *testing.T) {
