@@ -123,6 +123,9 @@ type Config struct {
 	// workload's variety (workload_variety.go) on or off; "" draws it
 	// from the seed under Swarm. RegisterBytes pins the register values'
 	// size (0: drawn, 8 or wide).
+	// ScriptClient pins the script client (script_client.go) on or off;
+	// "" draws it from the seed under Swarm.
+	ScriptClient  string `json:"script_client"`
 	Deletes       string `json:"deletes"`
 	ContendedKeys string `json:"contended_keys"`
 	BulkReads     string `json:"bulk_reads"`
@@ -210,6 +213,9 @@ func (c Config) Validate() error {
 	if err := validSettings(c); err != nil {
 		return err
 	}
+	if err := c.validateScriptClient(); err != nil {
+		return err
+	}
 	return c.validateVariety()
 }
 
@@ -238,6 +244,7 @@ type resolved struct {
 	vacuumEvery int
 	longReads   bool
 	vary        variety // workload_variety.go
+	script      bool    // the last client is a script (script_client.go)
 	// asyncShare is the share of insert transactions and bank transfers
 	// that commit asynchronously (async_share.go).
 	asyncShare float64
@@ -294,6 +301,7 @@ func resolve(c Config, rng *world.Rand) resolved {
 	}
 	r.sched.PCTDepth, r.sched.PCTSeed = resolveScheduler(c)
 	resolveVariety(c, &r)
+	resolveScriptClient(c, &r)
 	r.asyncShare = resolveAsyncShare(c)
 	r.engine.HintBitsDirty = resolveHintBits(c)
 	if c.Faults != "" || c.CrashStep != 0 {
@@ -339,7 +347,7 @@ func swarmShape(seed uint64) shape {
 }
 
 func (r resolved) String() string {
-	return r.stringDB() + r.stringSettings() + " scheduler=" + world.SchedulerName(r.sched.PCTDepth) + r.stringVariety() + r.stringAsync()
+	return r.stringDB() + r.stringSettings() + " scheduler=" + world.SchedulerName(r.sched.PCTDepth) + r.stringVariety() + fmt.Sprintf(" script_client=%v", r.script) + r.stringAsync()
 }
 
 // Result is what a run found.

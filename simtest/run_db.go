@@ -533,7 +533,15 @@ func (w *workload) client(l *pgproc.Listener, c int, rng *world.Rand) {
 func (w *workload) transactions(s *session) {
 	e := w.node.Env
 	ks := kinds(w.rc.Workload)
-	for t := 0; t < w.rc.Txns; t++ {
+	script := w.isScript(s.c)
+	for t := 0; t < w.txnsOf(s.c); t++ {
+		if script {
+			// One statement after another, as psql sends a file.
+			if !s.connect() || !s.insertAutocommit(t) {
+				return
+			}
+			continue
+		}
 		if w.rc.ThinkMax > 0 {
 			e.Clock.Sleep(time.Duration(s.rng.Intn(int(w.rc.ThinkMax))))
 		}
@@ -641,6 +649,9 @@ func (s *session) insertTxn(t int) bool {
 func (s *session) insertAutocommit(t int) bool {
 	w, c := s.w, s.c
 	keys, val := []uint64{w.key(c, t, 0)}, value(c, t, 0)
+	if w.isScript(c) {
+		keys[0] = scriptKey(t)
+	}
 	s.contend(keys)
 	key := keys[0]
 	op := w.hist.begin(c, t, keys, []uint64{val}, w.node.Env.Clock.Now())

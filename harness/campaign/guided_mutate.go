@@ -63,6 +63,7 @@ var guidedKnobs = []knob{
 	{flag: "register-bytes", values: []string{"", "8", "2000"}},
 	{flag: "async-share", values: []string{"", "0", "0.25", "1"}},
 	{flag: "hint-bits", values: []string{"", "dirty", "no-dirty"}},
+	{flag: "script-client", values: []string{"", "on", "off"}},
 }
 
 // guidedFixed are the run flags that are not knobs: the planted bugs

@@ -171,6 +171,8 @@ var RunFlags = []RunFlag{
 	varietyFlag("bulk-reads", "bulk_reads", "a client reads table t by key and key range while the others' bulk loads split its index (on: forces the bulk loads)",
 		func(c *simtest.Config) *string { return &c.BulkReads }, bulkReadsOn),
 	registerBytesFlag,
+	varietyFlag("script-client", "script_client", "the last client is a script: autocommit INSERTs back to back, four times as many as the others' transactions",
+		func(c *simtest.Config) *string { return &c.ScriptClient }, scriptClientOn),
 	{
 		Name: "scheduler", JSON: []string{"scheduler"},
 		Help:  "how processes interleave: random (a seeded switch at each yield point) or pct:D (PCT of depth D in [1, 8]: random priorities, D-1 priority change points) (default: drawn from the seed; with --no-swarm, random)",

@@ -28,6 +28,7 @@ func varietyFlag(name, jsonName, help string, field func(*simtest.Config) *strin
 func deletesOn(c simtest.Config) bool         { d, _, _, _ := simtest.VarietyOf(c); return d }
 func contendedKeysOn(c simtest.Config) bool   { _, k, _, _ := simtest.VarietyOf(c); return k }
 func bulkReadsOn(c simtest.Config) bool       { _, _, b, _ := simtest.VarietyOf(c); return b }
+func scriptClientOn(c simtest.Config) bool    { return simtest.ScriptClientOf(c) }
 func registerBytesWide(c simtest.Config) bool { _, _, _, n := simtest.VarietyOf(c); return n > 8 }
 
 // registerBytesFlag pins the register values' size; the shrinker tries 8.
