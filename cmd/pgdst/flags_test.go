@@ -53,6 +53,8 @@ func TestBadFlagValues(t *testing.T) {
 		{[]string{"run", "--register-bytes", "7"}, "-register-bytes: must be in [8, 2000]"},
 		{[]string{"run", "--register-bytes", "2001"}, "-register-bytes: must be in [8, 2000]"},
 		{[]string{"run", "--workload", "bank", "--deletes", "on"}, "the bank workload has no registers"},
+		{[]string{"run", "--script-client", "maybe"}, "-script-client: want on or off"},
+		{[]string{"run", "--workload", "bank", "--script-client", "on"}, "a script client needs a workload with inserts"},
 		{[]string{"run", "--bug", "no-such-bug"}, `-bug: unknown bug "no-such-bug"`},
 		{[]string{"run", "--faults", ""}, "-faults: want a file name"},
 		{[]string{"run", "--faults", filepath.Join(dir, "missing.plan")}, "reading the fault plan"},
