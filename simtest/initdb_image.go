@@ -76,7 +76,9 @@ var images struct {
 }
 
 func imageKeyOf(rc resolved) imageKey {
-	return imageKey{wal: rc.engine.WAL, segBlocks: rc.engine.SegBlocks, bugs: rc.engine.Bugs, workload: rc.Workload, lat: rc.lat}
+	w := rc.engine.WAL
+	w.ArchiveTimeout = 0 // a runtime setting, which initdb never reads
+	return imageKey{wal: w, segBlocks: rc.engine.SegBlocks, bugs: rc.engine.Bugs, workload: rc.Workload, lat: rc.lat}
 }
 
 // imageFor returns the image for rc, from the cache or built now (into

@@ -83,6 +83,10 @@ type Config struct {
 	// FaultIntensitySet says FaultIntensity was chosen (--fault-intensity),
 	// so that an explicit 0 means no swarm faults rather than a draw.
 	FaultIntensitySet bool `json:"fault_intensity_set"`
+	// ArchiveTimeout is archive_timeout, when archive_mode is on: 0 draws
+	// one from the seed under Swarm (archive_timeout.go) and is off
+	// otherwise; negative is off.
+	ArchiveTimeout time.Duration `json:"archive_timeout_ns"`
 	// TraceOut, when set, receives the readable trace.
 	TraceOut io.Writer `json:"-"`
 	// Events, when set, receives every event of the run as it happens
@@ -149,6 +153,9 @@ func (c Config) Validate() error {
 	if c.FaultIntensity < 0 || c.FaultIntensity > 1 {
 		return fmt.Errorf("fault intensity must be in [0, 1], got %v", c.FaultIntensity)
 	}
+	if c.ArchiveTimeout > archiveTimeoutMax {
+		return fmt.Errorf("archive timeout must be at most %v, got %v", archiveTimeoutMax, c.ArchiveTimeout)
+	}
 	return nil
 }
 
@@ -188,6 +195,7 @@ func resolve(c Config, rng *world.Rand) resolved {
 		r.sched.SwitchProb = 0.02 + 0.5*rng.Float64()
 	}
 	resolveDB(c, rng, &r)
+	resolveArchiveTimeout(c, &r)
 	r.iso, _ = parseIsolation(IsoReadCommitted)
 	if c.Isolation != "" {
 		r.iso, _ = parseIsolation(c.Isolation) // Validate has checked it
@@ -380,6 +388,17 @@ const (
 	// CheckCheckpoint judges each checkpoint as it completes: every change
 	// before its REDO pointer is durable on disk.
 	CheckCheckpoint = "checkpoint"
+	// CheckArchive holds the archiver to PostgreSQL's promise as it
+	// happens and after recovery: a segment is notified only once
+	// complete, marked archived only once its copy is durable and equal,
+	// removed from pg_wal only once archived (archive_checker.go).
+	CheckArchive = "archive"
+	// CheckLockWakeup judges the lock manager's work: a released lock
+	// wakes the backends sleeping on it at once (lock_wait_checker.go).
+	CheckLockWakeup = "lock-wakeup"
+	// CheckLockRetry judges it too: a backend never waits again for a
+	// transaction its earlier wait saw end (a busy retry loop).
+	CheckLockRetry = "lock-retry"
 )
 
 const maxFailures = 8

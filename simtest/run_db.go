@@ -96,7 +96,7 @@ func resolveDB(c Config, rng *world.Rand, r *resolved) {
 	archive := !c.Swarm || rng.Intn(2) == 0
 	r.engine.WAL.ArchiveMode = archive
 	r.server.ArchiveMode = archive
-	r.server.Archiver = pgproc.ArchiverConfig{WAL: r.engine.WAL, ArchiveDir: "archive", Delay: 5 * time.Millisecond}
+	r.server.Archiver = pgproc.ArchiverConfig{WAL: r.engine.WAL, ArchiveDir: archiveDir, Delay: 5 * time.Millisecond}
 	if c.Swarm {
 		r.server.Archiver.Delay = time.Duration(1+rng.Intn(20)) * time.Millisecond
 	}
@@ -194,6 +194,7 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 		planStop = 1 // the crash or kill that ended the workload
 	}
 	checkers.liveness.judge(sim.Now(), runner.NApplied <= planStop && len(pm.CrashTimes()) == 0, "faults, pauses or crash-restarts in the workload")
+	checkers.lockWait.judgeSleepers(sim.Now(), pm.CrashTimes())
 	res.Acked = res.History.Count(OK)
 	res.Unknown = res.History.Count(Unknown)
 
@@ -273,6 +274,9 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 			}
 			wl.checkDB(d, res)
 			wl.checkHistories(d, res)
+			if checkers.archive != nil {
+				checkers.archive.afterRecovery()
+			}
 		})
 		st = sim.Run()
 		faultHit := runner.NApplied > appliedBefore
@@ -333,7 +337,8 @@ func (res *Result) judgeBeyondLimits() {
 	// tail or an account lose one leg of a transfer: the history
 	// checkers' verdicts after such a fault are lost data, not an
 	// engine bug, and pass as detected too.
-	case CheckDurability, CheckRecovery, CheckSelf, CheckCheckpoint, CheckLinearizability, CheckIsolation, CheckBank:
+	// So does an archive whose copy or segment such a fault damaged.
+	case CheckDurability, CheckRecovery, CheckSelf, CheckCheckpoint, CheckLinearizability, CheckIsolation, CheckBank, CheckArchive:
 		res.Detected = fmt.Sprintf("after %s: %s", strings.Join(res.Destructive, ", "), res.Failures[0])
 		res.OK, res.Checker, res.Failures = true, "", nil
 	}
@@ -661,7 +666,7 @@ func (w *workload) checkDB(d *db.DB, res *Result) {
 func (r resolved) stringDB() string {
 	archive := "off"
 	if r.server.ArchiveMode {
-		archive = fmt.Sprintf("on archiver_delay=%v", r.server.Archiver.Delay)
+		archive = fmt.Sprintf("on archiver_delay=%v archive_timeout=%v", r.server.Archiver.Delay, r.engine.WAL.ArchiveTimeout)
 	}
 	iso := IsoReadCommitted
 	if r.iso == db.RepeatableRead {

@@ -82,6 +82,9 @@ const (
 	EvCommitAck       // Xid; LSN: the commit record's end; the backend replies to the client
 	EvRecoveryBegin   // LSN: where redo starts
 	EvRecoveryEnd     // redo is done. LSN: where it started; LSN2: where it ended; A: records replayed
+	EvLockWait        // Xid: the transaction waited for; A: the waiter's backend id; B: 1 if it is held (the waiter sleeps)
+	EvLockWaitEnd     // Xid: the transaction waited for; A: the waiter's backend id; B: 0 it ended, 1 deadlock_detected
+	EvLockRelease     // Xid: the transaction whose lock ends; A: the backends sleeping on it
 
 	NumEventKinds = iota
 )
@@ -97,6 +100,7 @@ var eventKindNames = [NumEventKinds]string{
 	"wal.insert", "wal.flush", "buffer.write", "control.update",
 	"checkpoint.begin", "checkpoint.redo", "checkpoint.end",
 	"commit", "commit.ack", "recovery.begin", "recovery.end",
+	"lock.wait", "lock.wait-end", "lock.release",
 }
 
 func (k EventKind) String() string {
@@ -227,4 +231,31 @@ func (e *Env) RecoveryBegan(redo uint64) { e.Observe(Event{Kind: EvRecoveryBegin
 // ("redo done at").
 func (e *Env) RecoveryEnded(redo, end uint64, records int64) {
 	e.Observe(Event{Kind: EvRecoveryEnd, LSN: redo, LSN2: end, A: records})
+}
+
+// LockWaitBegan: backend starts waiting for transaction xid to end
+// (XactLockTableWait); held says xid's lock is held, so it sleeps.
+func (e *Env) LockWaitBegan(backend int, xid uint64, held bool) {
+	var b int64
+	if held {
+		b = 1
+	}
+	e.Observe(Event{Kind: EvLockWait, Xid: xid, A: int64(backend), B: b})
+}
+
+// LockWaitEnded: backend's wait for xid is over: xid ended, or (deadlock)
+// the wait failed with deadlock_detected.
+func (e *Env) LockWaitEnded(backend int, xid uint64, deadlock bool) {
+	var b int64
+	if deadlock {
+		b = 1
+	}
+	e.Observe(Event{Kind: EvLockWaitEnd, Xid: xid, A: int64(backend), B: b})
+}
+
+// LockReleased: transaction xid's lock ends (LockRelease at commit or
+// abort) with sleepers backends waiting for it, which it must wake
+// (ProcLockWakeup).
+func (e *Env) LockReleased(xid uint64, sleepers int) {
+	e.Observe(Event{Kind: EvLockRelease, Xid: xid, A: int64(sleepers)})
 }

@@ -41,6 +41,7 @@ var Conditions = []Condition{
 	{"wal-segment-created", "a new WAL segment is created by durable_rename (XLogFileInit, after initdb's first)"},
 	{"wal-segment-switch", "the WAL writer closes a full segment and opens the next (XLogWrite's XLogFileInit / XLogFileOpen)"},
 	{"wal-segment-removed", "a checkpoint removes WAL segments before its REDO (RemoveOldXlogFiles)"},
+	{"wal-switch-forced", "archive_timeout expires with WAL written since the last switch, and the checkpointer ends the segment early so the archiver can copy it (CheckArchiveTimeout, RequestXLogSwitch)"},
 	{"wal-removal-held-by-archive", "a checkpoint keeps a segment it could remove because it is not yet archived (XLogArchiveCheckDone false)"},
 	{"recovery-restarted", "recovery starts from a control file that says a recovery was already in progress: an earlier one crashed (DB_IN_CRASH_RECOVERY)"},
 	{"recovery-replayed", "crash recovery replays at least one record after the checkpoint's REDO (PerformWalRecovery's main loop)"},

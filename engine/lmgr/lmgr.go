@@ -63,6 +63,19 @@ func (m *Manager) Hold(backend int, xid XID) {
 func (m *Manager) Release(xid XID) {
 	m.mu.Lock()
 	delete(m.holder, xid)
+	if len(m.waiting) > 0 {
+		// The event says how many sleep on xid, so that an observer can
+		// hold the wakeup to its promise (ProcLockWakeup).
+		sleepers := 0
+		for _, w := range m.waiting {
+			if w == xid {
+				sleepers++
+			}
+		}
+		if sleepers > 0 {
+			m.e.LockReleased(xid, sleepers)
+		}
+	}
 	m.cv.Broadcast()
 	m.mu.Unlock()
 }
@@ -76,10 +89,13 @@ func (m *Manager) Wait(backend int, xid XID) error {
 	if h, ok := m.holder[xid]; ok && h == backend {
 		panic("lmgr: a backend waiting for its own transaction")
 	}
+	_, held := m.holder[xid]
+	m.e.LockWaitBegan(backend, xid, held)
 	checked := false
 	for {
 		if _, running := m.holder[xid]; !running {
 			delete(m.waiting, backend)
+			m.e.LockWaitEnded(backend, xid, false)
 			return nil
 		}
 		m.waiting[backend] = xid
@@ -97,6 +113,7 @@ func (m *Manager) Wait(backend int, xid XID) error {
 		if cycle := m.cycleFrom(backend); cycle != nil {
 			msg := m.describe(cycle) // before the victim's edge goes
 			delete(m.waiting, backend)
+			m.e.LockWaitEnded(backend, xid, true)
 			m.e.Sometimes("deadlock-detected")
 			return pgerr.New(pgerr.DeadlockDetected, "deadlock detected: %s", msg)
 		}

@@ -19,15 +19,17 @@ import (
 // time, as PostgreSQL does (and fails a waiting requester's request).
 func CheckpointerMain(e *env.Env, d *db.DB) {
 	cfg := d.Config()
+	archive := newArchiveTimeout(e, d) // nil without archive_timeout
 	for {
 		last := e.Clock.Now()
 		var flags db.CheckpointFlags
 		for e.Clock.Now()-last < cfg.CheckpointTimeout {
 			var req bool
-			if req, flags = d.WaitForCheckpointRequest(cfg.CheckpointTimeout - (e.Clock.Now() - last)); req {
+			if req, flags = d.WaitForCheckpointRequest(archive.wait(cfg.CheckpointTimeout - (e.Clock.Now() - last))); req {
 				e.Sometimes("checkpoint-requested")
 				break
 			}
+			archive.check()
 		}
 		if d.RecoveryInProgress() && flags&db.CheckpointEndOfRecovery == 0 {
 			continue // a restartpoint: standbys only

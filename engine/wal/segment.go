@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"time"
 
 	"github.com/pgdst/pgdst/engine/env"
 )
@@ -55,6 +56,12 @@ type Config struct {
 	// the archiver (pg_wal/archive_status/<segment>.ready) and is removed
 	// only once archived (.done). See archive.go. Default off.
 	ArchiveMode bool
+	// ArchiveTimeout is archive_timeout: with archive mode on, the
+	// checkpointer ends the current segment with a switch record when
+	// this long has passed since it last did and WAL was written since,
+	// so the archiver copies it (CheckArchiveTimeout). 0 is off, as in
+	// PostgreSQL.
+	ArchiveTimeout time.Duration
 }
 
 // DefaultConfig is PostgreSQL's default.

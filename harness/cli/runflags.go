@@ -165,6 +165,28 @@ var RunFlags = []RunFlag{
 		},
 	},
 	{
+		// archive_timeout: "off", or a duration; the config holds -1ns
+		// for off, as 0 means "draw one from the seed".
+		Name: "archive-timeout", JSON: []string{"archive_timeout_ns"},
+		Help:  "archive_timeout when archive_mode is on: the checkpointer switches out a written segment this often, so the archiver copies it; a duration in [1ms, 1h], or off (default: drawn from the seed; with --no-swarm, off)",
+		Check: func(v string) error { _, err := parseArchiveTimeout(v); return err },
+		Apply: func(c *simtest.Config, vals []string) { c.ArchiveTimeout, _ = parseArchiveTimeout(last(vals)) },
+		Words: func(c simtest.Config) []string {
+			w := Duration(c.ArchiveTimeout)
+			if c.ArchiveTimeout < 0 {
+				w = "off"
+			}
+			return wordsIf(c.ArchiveTimeout != 0, "--archive-timeout", w)
+		},
+		Shrink: func(s Shrinker) {
+			// Off is simpler than any timeout, drawn or given.
+			if c := s.Config(); c.ArchiveTimeout >= 0 {
+				c.ArchiveTimeout = -1
+				s.Try(c)
+			}
+		},
+	},
+	{
 		Name: "bug", JSON: []string{"bugs"}, Repeat: true,
 		Help:  "switch on a planted bug (repeatable, or several joined by commas; see 'pgdst bugs')",
 		Check: func(v string) error { _, err := bugs.ParseSet(v); return err },
@@ -643,6 +665,19 @@ func parseUint(v string, lo uint64) (uint64, error) { return uintNumber.in(v, lo
 
 func parseDurationIn(v string, lo, hi time.Duration) (time.Duration, error) {
 	return durationNumber.in(v, lo, hi)
+}
+
+// parseArchiveTimeout is --archive-timeout's value: "off" (-1ns in the
+// config) or a duration in [1ms, 1h].
+func parseArchiveTimeout(v string) (time.Duration, error) {
+	if v == "off" {
+		return -1, nil
+	}
+	d, err := parseDurationIn(v, time.Millisecond, time.Hour)
+	if err != nil {
+		return 0, fmt.Errorf("want off or a duration in [1ms, 1h]: %v", err)
+	}
+	return d, nil
 }
 
 func parseIntensity(v string) (float64, error) {
