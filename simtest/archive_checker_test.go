@@ -142,7 +142,7 @@ func TestArchiveCheckerDoneBeforeFsync(t *testing.T) {
 	f.write(f.seg(0), f.segment(0, 5, true), true)
 	f.write(f.status(0, ".ready"), nil, true)
 	f.archive(0, true)
-	f.requireFail("not a complete segment")
+	f.requireFail("holds 0 bytes")
 }
 
 // TestArchiveCheckerCopyDiffers: an archived copy that is not the
@@ -151,9 +151,18 @@ func TestArchiveCheckerCopyDiffers(t *testing.T) {
 	f := newArchiveFixture(t)
 	f.write(f.seg(0), f.segment(0, 5, true), true)
 	f.write(f.status(0, ".ready"), nil, true)
-	f.write(archiveDir+"/"+f.name(0), f.segment(0, 4, true), true)
+	cp := f.segment(0, 5, true)
+	cp[wal.SegHdrSize+wal.HeaderSize] ^= 1 // a bit flipped in the first record
+	f.write(archiveDir+"/"+f.name(0), cp, true)
 	require.NoError(t, f.disk.Rename(f.status(0, ".ready"), f.status(0, ".done")))
 	f.requireFail("differs from the completed segment")
+
+	g := newArchiveFixture(t)
+	g.write(g.seg(0), g.segment(0, 5, true), true)
+	g.write(g.status(0, ".ready"), nil, true)
+	g.write(archiveDir+"/"+g.name(0), g.segment(0, 4, true), true) // a shorter one
+	require.NoError(t, g.disk.Rename(g.status(0, ".ready"), g.status(0, ".done")))
+	g.requireFail("not the completed segment's")
 }
 
 // TestArchiveCheckerRemoveUnarchived: the checkpoint removing a completed

@@ -13,7 +13,7 @@ import (
 // the runs): with one, a run in archive mode switches a few to a few dozen
 // segments and the archiver copies them while the workload runs, falls
 // behind, and is cut by the crash mid-copy.
-var swarmArchiveTimeouts = [...]time.Duration{0, 0, 5 * time.Millisecond, 10 * time.Millisecond, 25 * time.Millisecond, 50 * time.Millisecond}
+var swarmArchiveTimeouts = [...]time.Duration{0, 0, 0, 0, 5 * time.Millisecond, 20 * time.Millisecond}
 
 // swarmArchiveTimeout draws the seed's archive_timeout from a stream of
 // its own (so every other draw of the seed is what it was), used only

@@ -121,7 +121,11 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 	// the run starts from their image (initdb_image.go).
 	img := imageFor(rc, trace)
 	if img.err != nil {
-		res.fail(CheckRecovery, "%v", img.err)
+		checker := CheckRecovery
+		if img.checker != "" {
+			checker = img.checker // an online checker judged initdb
+		}
+		res.fail(checker, "%v", img.err)
 		return
 	}
 	img.startFrom(node, trace)

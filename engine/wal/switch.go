@@ -1,5 +1,7 @@
 package wal
 
+import "slices"
+
 // SwitchSegment ends the current segment early with a switch record and
 // flushes it, so that the segment is complete and the archiver can copy
 // it (RequestXLogSwitch, which XLogInsertRecord flushes for an XLOG_SWITCH;
@@ -19,12 +21,13 @@ func (w *WAL) SwitchSegment() (end LSN, switched bool) {
 	_, end = w.appendLocked(&sw)
 	w.switchEnds = append(w.switchEnds, end)
 	// The rest of the segment and the next segment's header are skipped,
-	// as in makeRoomLocked.
-	for pad := int(segEnd-w.insertLSN) + SegHdrSize; pad > 0; {
-		n := min(pad, len(zeroChunk))
-		w.buf = append(w.buf, zeroChunk[:n]...)
-		pad -= n
-	}
+	// as in makeRoomLocked. The padding is most of a segment here, so it
+	// is made in place: one allocation at most (the buffer keeps its
+	// capacity after the flush compacts it), zeroed rather than copied.
+	pad := int(segEnd-w.insertLSN) + SegHdrSize
+	n := len(w.buf)
+	w.buf = slices.Grow(w.buf, pad)[:n+pad]
+	clear(w.buf[n:])
 	w.insertLSN = segEnd + SegHdrSize
 	w.insertMu.Unlock()
 	w.e.Sometimes("wal-switch-forced")
