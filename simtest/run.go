@@ -356,6 +356,10 @@ type Result struct {
 	// Online counts, per kind of event, the events the online checkers
 	// judged and those they skipped, by reason (online_checkers.go).
 	Online CheckerCounts
+	// lockWakeMax is the longest a sleeping lock waiter stayed asleep
+	// after its lock's release (lock_wait_checker.go), for the tests
+	// that measure the bound.
+	lockWakeMax time.Duration
 }
 
 // FaultFired reports whether fault i of the plan (counting from 0) was

@@ -167,6 +167,7 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 		return pm.Shared()
 	})
 	defer checkers.uninstall(node)
+	checkers.lockWait.crashes = pm.CrashTimes
 	res.Online.Add(img.online) // initdb's events, judged when the image was built
 	sim.SpawnAs(env.RolePostmaster, "postmaster", pm.Main)
 	wl.startClients(listener)
@@ -199,6 +200,7 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 	}
 	checkers.liveness.judge(sim.Now(), runner.NApplied <= planStop && len(pm.CrashTimes()) == 0, "faults, pauses or crash-restarts in the workload")
 	checkers.lockWait.judgeSleepers(sim.Now(), pm.CrashTimes())
+	res.lockWakeMax = checkers.lockWait.wakeMax
 	res.Acked = res.History.Count(OK)
 	res.Unknown = res.History.Count(Unknown)
 
