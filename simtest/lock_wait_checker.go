@@ -31,16 +31,17 @@ import (
 // its verdict would need a margin wide enough for the schedule's own
 // variance (the swarm draws the switch probability; a fault-free run takes
 // a different schedule altogether). These two measures are intrinsic
-// instead: each is exact on the unmutated engine (0 repeated waits; a
-// woken waiter runs before virtual time moves on, as nothing advances the
-// clock while a process is runnable), so the bounds need no baseline.
+// instead, and need no baseline: a repeated wait never happens on the
+// unmutated engine, and a woken waiter runs within microseconds of virtual
+// time (nothing advances the clock while a process is runnable), while
+// the bugs they catch cost a retry loop or most of a deadlock_timeout.
 
 // lockWakeMax is the longest a sleeping waiter may stay asleep after the
 // lock it waits for was released. The simulator advances virtual time only
 // when no process can run, and a woken waiter can run, so the delay is the
 // time the processes that run first spend blocked on I/O before it gets
-// its turn: over seeds 1-3000 of the plain campaign and 1-1000 at fault
-// intensity 1 the longest was 76 us (MEASURED_FAULTS at intensity 1).
+// its turn: the longest was 76 us over seeds 1-3000 of the plain campaign
+// and 67 us over seeds 1-2000 at fault intensity 1.
 // The limit is a hundredth of deadlock_timeout (1 s), far above any
 // scheduling delay and far below the sleep a missed wakeup costs.
 const lockWakeMax = 10 * time.Millisecond
