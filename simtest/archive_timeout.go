@@ -23,9 +23,10 @@ func swarmArchiveTimeout(seed uint64) time.Duration {
 	return swarmArchiveTimeouts[rng.Intn(len(swarmArchiveTimeouts))]
 }
 
-// resolveArchiveTimeout sets the run's archive_timeout: Config's when
-// given (negative: off), else under Swarm the seed's draw, else off.
-func resolveArchiveTimeout(c Config, r *resolved) {
+// ArchiveTimeoutOf is the archive_timeout a run of c has when archive_mode
+// is on: Config's when given (negative: off, 0), else under Swarm the
+// seed's draw, else off.
+func ArchiveTimeoutOf(c Config) time.Duration {
 	t := c.ArchiveTimeout
 	switch {
 	case t < 0:
@@ -33,6 +34,12 @@ func resolveArchiveTimeout(c Config, r *resolved) {
 	case t == 0 && c.Swarm:
 		t = swarmArchiveTimeout(c.Seed)
 	}
+	return t
+}
+
+// resolveArchiveTimeout sets the run's archive_timeout (ArchiveTimeoutOf).
+func resolveArchiveTimeout(c Config, r *resolved) {
+	t := ArchiveTimeoutOf(c)
 	r.engine.WAL.ArchiveTimeout = t
 	r.server.DB.WAL.ArchiveTimeout = t
 	r.server.Archiver.WAL.ArchiveTimeout = t

@@ -47,6 +47,8 @@ func TestBadFlagValues(t *testing.T) {
 		{[]string{"run", "--no-swarm=maybe"}, "-no-swarm: want true or false"},
 		{[]string{"run", "--pg-timings=2"}, "-pg-timings: want true or false"},
 		{[]string{"run", "--autocommit=yes"}, "-autocommit: want true or false"},
+		{[]string{"run", "--archive-timeout", "0s"}, "-archive-timeout: want off or a duration in [1ms, 1h]"},
+		{[]string{"run", "--archive-timeout", "never"}, "-archive-timeout: want off or a duration in [1ms, 1h]"},
 		{[]string{"run", "--bug", "no-such-bug"}, `-bug: unknown bug "no-such-bug"`},
 		{[]string{"run", "--faults", ""}, "-faults: want a file name"},
 		{[]string{"run", "--faults", filepath.Join(dir, "missing.plan")}, "reading the fault plan"},

@@ -180,7 +180,7 @@ var RunFlags = []RunFlag{
 		},
 		Shrink: func(s Shrinker) {
 			// Off is simpler than any timeout, drawn or given.
-			if c := s.Config(); c.ArchiveTimeout >= 0 {
+			if c := s.Config(); simtest.ArchiveTimeoutOf(c) > 0 {
 				c.ArchiveTimeout = -1
 				s.Try(c)
 			}
