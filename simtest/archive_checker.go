@@ -44,6 +44,11 @@ type archiveChecker struct {
 	// completed remembers, per segment first seen complete, the length and
 	// CRC-32C of its content then (bounded by the run's segments).
 	completed map[uint64]segDigest
+	// removed holds the completed segments removed from pg_wal since: a
+	// segment of that number written again (only after a fault that
+	// destroyed WAL made recovery end before it) is a new segment, whose
+	// digest replaces the old one.
+	removed map[uint64]bool
 }
 
 // switchRecordBytes is the size of a switch record in the stream.
@@ -62,7 +67,7 @@ func digestOf(b []byte) segDigest {
 }
 
 func newArchiveChecker(res *Result, disk *world.SimDisk, cfg wal.Config, dir string) *archiveChecker {
-	return &archiveChecker{res: res, disk: disk, cfg: cfg, dir: dir, completed: map[uint64]segDigest{}}
+	return &archiveChecker{res: res, disk: disk, cfg: cfg, dir: dir, completed: map[uint64]segDigest{}, removed: map[uint64]bool{}}
 }
 
 // completeLen returns how much of b, a segment's content, its records fill
@@ -120,15 +125,17 @@ func (c *archiveChecker) durableComplete(seg uint64) ([]byte, bool) {
 	if !ok {
 		return nil, false
 	}
-	if d, seen := c.completed[seg]; seen && len(dur) >= d.n {
+	d, seen := c.completed[seg]
+	if seen && !c.removed[seg] && len(dur) >= d.n {
 		return dur[:d.n], true
 	}
 	n, ok := c.completeLen(seg, dur)
 	if !ok {
 		return nil, false
 	}
-	if _, seen := c.completed[seg]; !seen {
+	if !seen || c.removed[seg] {
 		c.completed[seg] = digestOf(dur[:n])
+		delete(c.removed, seg)
 	}
 	return dur[:n], true
 }
@@ -217,6 +224,7 @@ func (c *archiveChecker) diskOp(op world.DiskOp) {
 		}
 		c.res.Online.judged(countArchiveRemoved, 1)
 		want, _ := c.durableComplete(seg)
+		defer func() { c.removed[seg] = true }()
 		// XLogArchiveCheckDone asks whether .done exists, not whether
 		// its rename is durable yet: the checkpoint may remove the
 		// segment between pgarch_archiveDone's rename and its directory
