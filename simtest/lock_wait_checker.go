@@ -76,6 +76,11 @@ type lockWaitChecker struct {
 	// wakeMax is the longest delay from a release to its waiter's wake
 	// seen so far (for the bound's measurement).
 	wakeMax time.Duration
+	// sleepMax is the longest any backend slept on a lock, up to the end
+	// of its wait or of the workload (the client-progress checker does not
+	// judge runs with a long one: a deadlock holds its clients until
+	// deadlock_timeout).
+	sleepMax time.Duration
 	// crashes, when set, are the postmaster's crash-restarts so far: a
 	// crash-restart kills every backend, sleepers included, and the next
 	// lifetime may hand out the xid they slept on again (an xid that left
@@ -118,6 +123,7 @@ func (c *lockWaitChecker) event(e *env.Event) {
 	case env.EvLockWaitEnd:
 		if w := c.sleeping[e.Pid]; w != nil {
 			delete(c.sleeping, e.Pid)
+			c.sleepMax = max(c.sleepMax, e.Time-w.since)
 			if w.released >= 0 {
 				c.judgeWake(e.Pid, w, e.Time, "woke")
 			}
@@ -167,10 +173,17 @@ func (c *lockWaitChecker) judgeSleepers(end time.Duration, crashes []time.Durati
 	slices.Sort(pids)
 	for _, pid := range pids {
 		w := c.sleeping[pid]
+		at := end
+		for _, t := range crashes {
+			if t >= w.since {
+				at = min(at, t)
+			}
+		}
+		c.sleepMax = max(c.sleepMax, at-w.since)
 		if w.released < 0 {
 			continue
 		}
-		at := end
+		at = end
 		for _, t := range crashes {
 			if t >= w.released {
 				at = min(at, t)

@@ -37,6 +37,7 @@ const (
 	countCkptWaits            = "checkpoint-liveness: checkpoint waits"
 	countLockWakeups          = CheckLockWakeup + ": waiters asleep at their lock's release"
 	countLockRetries          = CheckLockRetry + ": waits for a transaction already seen to end"
+	countClientProgress       = CheckProgress + ": runs"
 	countArchiveReady         = CheckArchive + ": segments notified (.ready)"
 	countArchiveDone          = CheckArchive + ": segments marked archived (.done)"
 	countArchiveRemoved       = CheckArchive + ": completed segments removed from pg_wal"

@@ -403,6 +403,9 @@ const (
 	// CheckLockRetry judges it too: a backend never waits again for a
 	// transaction its earlier wait saw end (a busy retry loop).
 	CheckLockRetry = "lock-retry"
+	// CheckProgress judges the clients' progress: in a run no fault
+	// touched, none goes long without a reply (client_progress_checker.go).
+	CheckProgress = "client-progress"
 )
 
 const maxFailures = 8
@@ -487,6 +490,7 @@ type workload struct {
 	hist       *History
 	rng        *world.Rand
 	running    int
+	progress   *clientProgress  // the clients' replies (client_progress_checker.go)
 	crashAt    time.Duration    // virtual time the workload phase ended
 	crashTimes []time.Duration  // the crash-restarts during the workload
 	stalls     int              // process stalls the plan applied (async-commit bound)

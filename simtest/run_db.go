@@ -201,6 +201,15 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 	checkers.liveness.judge(sim.Now(), runner.NApplied <= planStop && len(pm.CrashTimes()) == 0, "faults, pauses or crash-restarts in the workload")
 	checkers.lockWait.judgeSleepers(sim.Now(), pm.CrashTimes())
 	res.lockWakeMax = checkers.lockWait.wakeMax
+	wl.progress.ended(sim.Now())
+	switch {
+	case runner.NApplied > planStop || len(pm.CrashTimes()) > 0:
+		wl.progress.judge(res, false, "faults, pauses or crash-restarts in the workload")
+	case node.Reached.Has("deadlock-check-ran") || checkers.lockWait.sleepMax >= progressLockSleepMax:
+		wl.progress.judge(res, false, "a long lock wait (a deadlock until deadlock_timeout)")
+	default:
+		wl.progress.judge(res, true, "")
+	}
 	res.Acked = res.History.Count(OK)
 	res.Unknown = res.History.Count(Unknown)
 
@@ -469,6 +478,7 @@ const (
 
 func (w *workload) startClients(l *pgproc.Listener) {
 	w.running = w.rc.Clients
+	w.progress = newClientProgress(w.rc.Clients)
 	for c := 0; c < w.rc.Clients; c++ {
 		crng := w.rng.Fork(uint64(c))
 		w.node.Env.SpawnAs(env.RoleClient, fmt.Sprintf("client-%d", c), func() { w.client(l, c, crng) })
@@ -504,7 +514,9 @@ func (w *workload) dial(l *pgproc.Listener) (*pgproc.Conn, error) {
 // kill's unwinding would run too.
 func (w *workload) client(l *pgproc.Listener, c int, rng *world.Rand) {
 	s := &session{w: w, l: l, c: c, rng: rng}
+	w.progress.started(c, w.node.Env.Clock.Now())
 	w.transactions(s)
+	w.progress.finished(c, w.node.Env.Clock.Now())
 	if s.conn != nil {
 		s.conn.Close()
 	}

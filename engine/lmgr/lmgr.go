@@ -92,6 +92,12 @@ func (m *Manager) Wait(backend int, xid XID) error {
 	_, held := m.holder[xid]
 	m.e.LockWaitBegan(backend, xid, held)
 	checked := false
+	// The deadlock check comes deadlock_timeout after the wait began, however
+	// often the waiter is woken meanwhile (ProcSleep arms DEADLOCK_TIMEOUT
+	// once, before its loop): every release broadcasts, and a timer
+	// re-armed at each wakeup would put off the check of a real deadlock
+	// for as long as other transactions keep ending (seed 9888).
+	deadline := m.e.Clock.Now() + m.DeadlockTimeout
 	for {
 		if _, running := m.holder[xid]; !running {
 			delete(m.waiting, backend)
@@ -104,8 +110,10 @@ func (m *Manager) Wait(backend int, xid XID) error {
 			m.cv.Wait()
 			continue
 		}
-		if signalled := m.cv.WaitTimeout(m.DeadlockTimeout); signalled {
-			continue
+		if left := deadline - m.e.Clock.Now(); left > 0 {
+			if signalled := m.cv.WaitTimeout(left); signalled {
+				continue
+			}
 		}
 		checked = true
 		m.Checks++
