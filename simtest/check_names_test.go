@@ -16,3 +16,18 @@ func TestRegisterValueName(t *testing.T) {
 	require.Equal(t, "client 0's value 1", registerValueName(1<<32|1))
 	require.Equal(t, "7 (no client writes it)", registerValueName(7))
 }
+
+// TestCheckerNamesDistinct: every checker a run applies has a name of its
+// own, so a failure's checker says which one judged it (the archive and
+// lock-wait checkers among them).
+func TestCheckerNamesDistinct(t *testing.T) {
+	names := []string{CheckDurability, CheckAtomicity, CheckSelf, CheckRecovery, CheckLiveness,
+		CheckWALBeforeData, CheckCheckpoint, CheckArchive, CheckLockWakeup, CheckLockRetry, CheckProgress,
+		CheckLinearizability, CheckIsolation, CheckBank}
+	seen := map[string]bool{}
+	for _, n := range names {
+		require.NotEmpty(t, n)
+		require.False(t, seen[n], "checker name %q used twice", n)
+		seen[n] = true
+	}
+}

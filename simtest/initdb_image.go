@@ -58,6 +58,9 @@ type initdbImage struct {
 	steps  uint64
 	lastID int   // the highest process ID the build used
 	err    error // initdb failed: every run with this key fails so
+	// checker is the online checker that failed initdb ("" when initdb
+	// itself failed): the run fails with it.
+	checker string
 	// online is what the online checkers judged of initdb's events;
 	// each run that copies the image adds it to its own counts.
 	online CheckerCounts
@@ -145,6 +148,7 @@ func buildImage(k imageKey, trace *world.Trace) *initdbImage {
 		img.err = fmt.Errorf("initdb: %v %v", st, initErr)
 	case !res.OK:
 		img.err = fmt.Errorf("initdb: %s", strings.Join(res.Failures, "; "))
+		img.checker = res.Checker
 	case !node.Disk.Quiescent():
 		img.err = fmt.Errorf("initdb: left unsynced writes or directory entries (initdb must end with every file durable)")
 	}

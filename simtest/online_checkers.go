@@ -35,6 +35,13 @@ const (
 	countPageWritesNoInstance = CheckWALBeforeData + ": of those, with no instance"
 	countControlUpdates       = CheckCheckpoint + ": control file updates"
 	countCkptWaits            = "checkpoint-liveness: checkpoint waits"
+	countLockWakeups          = CheckLockWakeup + ": waiters asleep at their lock's release"
+	countLockRetries          = CheckLockRetry + ": waits for a transaction already seen to end"
+	countClientProgress       = CheckProgress + ": runs"
+	countArchiveReady         = CheckArchive + ": segments notified (.ready)"
+	countArchiveDone          = CheckArchive + ": segments marked archived (.done)"
+	countArchiveRemoved       = CheckArchive + ": completed segments removed from pg_wal"
+	countArchiveAfterRecovery = CheckArchive + ": segments checked after recovery"
 )
 
 // CheckerCount is what an online checker did with one kind of event.
@@ -117,6 +124,8 @@ type onlineCheckers struct {
 	checkpoint    *checkpointChecker
 	liveness      *checkpointLivenessChecker
 	walFlushes    walFlushLog // for the asynchronous-commit bound (async_share.go)
+	lockWait      *lockWaitChecker
+	archive       *archiveChecker // nil without archive_mode
 }
 
 // installOnlineCheckers registers the online checkers on node, for a
@@ -132,9 +141,18 @@ func installOnlineCheckers(res *Result, node *world.Node, cfg db.Config, instanc
 		walBeforeData: &walBeforeDataChecker{res: res, disk: node.Disk, sim: node.Sim, wal: cfg.WAL, instance: instance, classOf: node.FileClass},
 		checkpoint:    &checkpointChecker{res: res, disk: node.Disk, segBlocks: cfg.SegBlocks, instance: instance},
 		liveness:      newCheckpointLivenessChecker(res),
+		lockWait:      newLockWaitChecker(res),
 	}
 	sim := node.Sim
 	node.Watch = oc.walBeforeData.diskOp
+	if cfg.WAL.ArchiveMode {
+		oc.archive = newArchiveChecker(res, node.Disk, cfg.WAL, archiveDir)
+		node.Watch = func(op world.DiskOp) {
+			oc.walBeforeData.diskOp(op)
+			oc.archive.diskOp(op)
+		}
+	}
+	node.WatchEvents = oc.lockWait.event
 	sim.SetInjectHook(func(p string) bool {
 		switch p {
 		case db.PointAfterRedo:
@@ -155,5 +173,6 @@ func installOnlineCheckers(res *Result, node *world.Node, cfg db.Config, instanc
 // uninstall removes the checkers from node.
 func (oc *onlineCheckers) uninstall(node *world.Node) {
 	node.Watch = nil
+	node.WatchEvents = nil
 	node.Sim.SetInjectHook(nil)
 }

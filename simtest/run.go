@@ -440,6 +440,10 @@ type Result struct {
 	// xidStatusMax): what explain needs to tell a lost commit record from
 	// a commit whose status was lost. Nil otherwise.
 	XidStatus []uint8 `json:"-"`
+	// lockWakeMax is the longest a sleeping lock waiter stayed asleep
+	// after its lock's release (lock_wait_checker.go), for the tests
+	// that measure the bound.
+	lockWakeMax time.Duration
 }
 
 // FaultFired reports whether fault i of the plan (counting from 0) was
@@ -472,6 +476,20 @@ const (
 	// CheckCheckpoint judges each checkpoint as it completes: every change
 	// before its REDO pointer is durable on disk.
 	CheckCheckpoint = "checkpoint"
+	// CheckArchive holds the archiver to PostgreSQL's promise as it
+	// happens and after recovery: a segment is notified only once
+	// complete, marked archived only once its copy is durable and equal,
+	// removed from pg_wal only once archived (archive_checker.go).
+	CheckArchive = "archive"
+	// CheckLockWakeup judges the lock manager's work: a released lock
+	// wakes the backends sleeping on it at once (lock_wait_checker.go).
+	CheckLockWakeup = "lock-wakeup"
+	// CheckLockRetry judges it too: a backend never waits again for a
+	// transaction its earlier wait saw end (a busy retry loop).
+	CheckLockRetry = "lock-retry"
+	// CheckProgress judges the clients' progress: in a run no fault
+	// touched, none goes long without a reply (client_progress_checker.go).
+	CheckProgress = "client-progress"
 )
 
 const maxFailures = 8
@@ -556,6 +574,7 @@ type workload struct {
 	hist       *History
 	rng        *world.Rand
 	running    int
+	progress   *clientProgress  // the clients' replies (client_progress_checker.go)
 	crashAt    time.Duration    // virtual time the workload phase ended
 	crashTimes []time.Duration  // the crash-restarts during the workload
 	stalls     int              // process stalls the plan applied (async-commit bound)

@@ -104,7 +104,7 @@ func resolveDB(c Config, rng *world.Rand, r *resolved) {
 	archive := !c.Swarm || rng.Intn(2) == 0
 	r.engine.WAL.ArchiveMode = archive
 	r.server.ArchiveMode = archive
-	r.server.Archiver = pgproc.ArchiverConfig{WAL: r.engine.WAL, ArchiveDir: "archive", Delay: 5 * time.Millisecond}
+	r.server.Archiver = pgproc.ArchiverConfig{WAL: r.engine.WAL, ArchiveDir: archiveDir, Delay: 5 * time.Millisecond}
 	if c.Swarm {
 		r.server.Archiver.Delay = time.Duration(1+rng.Intn(20)) * time.Millisecond
 	}
@@ -129,7 +129,11 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 	// the run starts from their image (initdb_image.go).
 	img := imageFor(rc, trace)
 	if img.err != nil {
-		res.fail(CheckRecovery, "%v", img.err)
+		checker := CheckRecovery
+		if img.checker != "" {
+			checker = img.checker // an online checker judged initdb
+		}
+		res.fail(checker, "%v", img.err)
 		return
 	}
 	img.startFrom(node, trace)
@@ -171,6 +175,7 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 		return pm.Shared()
 	})
 	defer checkers.uninstall(node)
+	checkers.lockWait.crashes = pm.CrashTimes
 	res.Online.Add(img.online) // initdb's events, judged when the image was built
 	// PCT's change points fall in the workload (scheduler.go).
 	sim.SetPCTHorizon(sim.Steps(), crashSteps(rc))
@@ -205,6 +210,17 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 		planStop = 1 // the crash or kill that ended the workload
 	}
 	checkers.liveness.judge(sim.Now(), runner.NApplied <= planStop && len(pm.CrashTimes()) == 0, "faults, pauses or crash-restarts in the workload")
+	checkers.lockWait.judgeSleepers(sim.Now(), pm.CrashTimes())
+	res.lockWakeMax = checkers.lockWait.wakeMax
+	wl.progress.ended(sim.Now())
+	switch {
+	case runner.NApplied > planStop || len(pm.CrashTimes()) > 0:
+		wl.progress.judge(res, false, "faults, pauses or crash-restarts in the workload")
+	case node.Reached.Has("deadlock-check-ran") || checkers.lockWait.sleepMax >= progressLockSleepMax:
+		wl.progress.judge(res, false, "a long lock wait (a deadlock until deadlock_timeout)")
+	default:
+		wl.progress.judge(res, true, "")
+	}
 	res.Acked = res.History.Count(OK)
 	res.Unknown = res.History.Count(Unknown)
 
@@ -288,6 +304,9 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 			wl.checkDB(d, res)
 			wl.checkHistories(d, res)
 			checkLookups(d, res)
+			if checkers.archive != nil {
+				checkers.archive.afterRecovery()
+			}
 		})
 		st = sim.Run()
 		faultHit := runner.NApplied > appliedBefore
@@ -355,8 +374,9 @@ func (res *Result) judgeBeyondLimits() {
 	// checkers' verdicts after such a fault are lost data, not an
 	// engine bug, and pass as detected too.
 	// A lost delete or update mark can also bring back an old version of
-	// a row next to its new one (CheckUnique).
-	case CheckDurability, CheckRecovery, CheckSelf, CheckCheckpoint, CheckLinearizability, CheckIsolation, CheckBank, CheckUnique:
+	// a row next to its new one (CheckUnique); an archive whose copy or
+	// segment such a fault damaged is lost data too (CheckArchive).
+	case CheckDurability, CheckRecovery, CheckSelf, CheckCheckpoint, CheckLinearizability, CheckIsolation, CheckBank, CheckUnique, CheckArchive:
 		res.Detected = fmt.Sprintf("after %s: %s", strings.Join(destructive, ", "), res.Failures[0])
 		res.OK, res.Checker, res.Failures = true, "", nil
 	}
@@ -482,6 +502,7 @@ const (
 
 func (w *workload) startClients(l *pgproc.Listener) {
 	w.running = w.rc.Clients
+	w.progress = newClientProgress(w.rc.Clients)
 	for c := 0; c < w.rc.Clients; c++ {
 		crng := w.rng.Fork(uint64(c))
 		w.node.Env.SpawnAs(env.RoleClient, fmt.Sprintf("client-%d", c), func() { w.client(l, c, crng) })
@@ -517,7 +538,9 @@ func (w *workload) dial(l *pgproc.Listener) (*pgproc.Conn, error) {
 // kill's unwinding would run too.
 func (w *workload) client(l *pgproc.Listener, c int, rng *world.Rand) {
 	s := &session{w: w, l: l, c: c, rng: rng}
+	w.progress.started(c, w.node.Env.Clock.Now())
 	w.transactions(s)
+	w.progress.finished(c, w.node.Env.Clock.Now())
 	if s.conn != nil {
 		s.conn.Close()
 	}

@@ -177,6 +177,9 @@ func (s *session) call(r pgproc.Request) (pgproc.Response, error) {
 	if err == nil {
 		err = resp.Err
 	}
+	if s.w.progress != nil {
+		s.w.progress.replied(s.c, s.w.node.Env.Clock.Now(), err)
+	}
 	if s.lost(err) {
 		s.conn = nil
 	}

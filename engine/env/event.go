@@ -83,6 +83,9 @@ const (
 	EvRecoveryBegin   // LSN: where redo starts
 	EvRecoveryEnd     // redo is done. LSN: where it started; LSN2: where it ended; A: records replayed
 	EvPageInvalid     // Rel, Block: a page read from disk failed verification (checksum, header)
+	EvLockWait        // Xid: the transaction waited for; A: the waiter's backend id; B: 1 if it is held (the waiter sleeps)
+	EvLockWaitEnd     // Xid: the transaction waited for; A: the waiter's backend id; B: 0 it ended, 1 deadlock_detected
+	EvLockRelease     // Xid: the transaction whose lock ends; A: the backends sleeping on it
 
 	NumEventKinds = iota
 )
@@ -99,6 +102,7 @@ var eventKindNames = [NumEventKinds]string{
 	"checkpoint.begin", "checkpoint.redo", "checkpoint.end",
 	"commit", "commit.ack", "recovery.begin", "recovery.end",
 	"page.invalid",
+	"lock.wait", "lock.wait-end", "lock.release",
 }
 
 func (k EventKind) String() string {
@@ -237,4 +241,31 @@ func (e *Env) RecoveryEnded(redo, end uint64, records int64) {
 // recovery or self-check tripped on.
 func (e *Env) PageInvalid(rel, block uint32) {
 	e.Observe(Event{Kind: EvPageInvalid, Rel: rel, Block: block})
+}
+
+// LockWaitBegan: backend starts waiting for transaction xid to end
+// (XactLockTableWait); held says xid's lock is held, so it sleeps.
+func (e *Env) LockWaitBegan(backend int, xid uint64, held bool) {
+	var b int64
+	if held {
+		b = 1
+	}
+	e.Observe(Event{Kind: EvLockWait, Xid: xid, A: int64(backend), B: b})
+}
+
+// LockWaitEnded: backend's wait for xid is over: xid ended, or (deadlock)
+// the wait failed with deadlock_detected.
+func (e *Env) LockWaitEnded(backend int, xid uint64, deadlock bool) {
+	var b int64
+	if deadlock {
+		b = 1
+	}
+	e.Observe(Event{Kind: EvLockWaitEnd, Xid: xid, A: int64(backend), B: b})
+}
+
+// LockReleased: transaction xid's lock ends (LockRelease at commit or
+// abort) with sleepers backends waiting for it, which it must wake
+// (ProcLockWakeup).
+func (e *Env) LockReleased(xid uint64, sleepers int) {
+	e.Observe(Event{Kind: EvLockRelease, Xid: xid, A: int64(sleepers)})
 }

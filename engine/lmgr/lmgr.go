@@ -63,6 +63,19 @@ func (m *Manager) Hold(backend int, xid XID) {
 func (m *Manager) Release(xid XID) {
 	m.mu.Lock()
 	delete(m.holder, xid)
+	if len(m.waiting) > 0 {
+		// The event says how many sleep on xid, so that an observer can
+		// hold the wakeup to its promise (ProcLockWakeup).
+		sleepers := 0
+		for _, w := range m.waiting {
+			if w == xid {
+				sleepers++
+			}
+		}
+		if sleepers > 0 {
+			m.e.LockReleased(xid, sleepers)
+		}
+	}
 	m.cv.Broadcast()
 	m.mu.Unlock()
 }
@@ -76,10 +89,19 @@ func (m *Manager) Wait(backend int, xid XID) error {
 	if h, ok := m.holder[xid]; ok && h == backend {
 		panic("lmgr: a backend waiting for its own transaction")
 	}
+	_, held := m.holder[xid]
+	m.e.LockWaitBegan(backend, xid, held)
 	checked := false
+	// The deadlock check comes deadlock_timeout after the wait began, however
+	// often the waiter is woken meanwhile (ProcSleep arms DEADLOCK_TIMEOUT
+	// once, before its loop): every release broadcasts, and a timer
+	// re-armed at each wakeup would put off the check of a real deadlock
+	// for as long as other transactions keep ending (seed 9888).
+	deadline := m.e.Clock.Now() + m.DeadlockTimeout
 	for {
 		if _, running := m.holder[xid]; !running {
 			delete(m.waiting, backend)
+			m.e.LockWaitEnded(backend, xid, false)
 			return nil
 		}
 		m.waiting[backend] = xid
@@ -88,8 +110,10 @@ func (m *Manager) Wait(backend int, xid XID) error {
 			m.cv.Wait()
 			continue
 		}
-		if signalled := m.cv.WaitTimeout(m.DeadlockTimeout); signalled {
-			continue
+		if left := deadline - m.e.Clock.Now(); left > 0 {
+			if signalled := m.cv.WaitTimeout(left); signalled {
+				continue
+			}
 		}
 		checked = true
 		m.Checks++
@@ -97,6 +121,7 @@ func (m *Manager) Wait(backend int, xid XID) error {
 		if cycle := m.cycleFrom(backend); cycle != nil {
 			msg := m.describe(cycle) // before the victim's edge goes
 			delete(m.waiting, backend)
+			m.e.LockWaitEnded(backend, xid, true)
 			m.e.Sometimes("deadlock-detected")
 			return pgerr.New(pgerr.DeadlockDetected, "deadlock detected: %s", msg)
 		}

@@ -114,3 +114,40 @@ func TestDeadlockMessage(t *testing.T) {
 	require.Contains(t, msg, "waits for transaction 20 held by process 2")
 	require.Contains(t, msg, "waits for transaction 10 held by process 1")
 }
+
+// TestDeadlockCheckNotPutOffByWakeups: the deadlock check comes
+// deadlock_timeout after the wait began, however many other transactions
+// end meanwhile (each release wakes every waiter). A timer re-armed at each
+// wakeup put the check off for as long as others kept committing: in seed
+// 9888 of the plain campaign a deadlock went unchecked 1.16 s into it, and
+// the client-progress checker saw its client without a reply for 994 ms.
+func TestDeadlockCheckNotPutOffByWakeups(t *testing.T) {
+	var found time.Duration
+	st, _ := world.InSim(1, func(e *env.Env) {
+		m := lmgr.New(e, time.Second)
+		m.Hold(1, 10)
+		m.Hold(2, 20)
+		start := e.Clock.Now()
+		e.Sched.Spawn("others", func() {
+			for x := lmgr.XID(100); x < 130; x++ { // a commit every 100 ms, for 3 s
+				m.Hold(3, x)
+				e.Clock.Sleep(100 * time.Millisecond)
+				m.Release(x)
+			}
+		})
+		for _, w := range []struct {
+			me         int
+			mine, want lmgr.XID
+		}{{1, 10, 20}, {2, 20, 10}} {
+			e.Sched.Spawn("backend", func() {
+				if err := m.Wait(w.me, w.want); err != nil && found == 0 {
+					found = e.Clock.Now() - start
+				}
+				m.Release(w.mine)
+			})
+		}
+	})
+	require.Equal(t, world.StopAllDone, st.Kind, st.String())
+	require.NotZero(t, found, "the deadlock was found")
+	require.Less(t, found, 1100*time.Millisecond, "found %v after the waits began (deadlock_timeout is 1 s)", found)
+}

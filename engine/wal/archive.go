@@ -44,8 +44,13 @@ import (
 //     status file's was not) is an orphan that RenotifyArchive removes;
 //     a .ready whose segment is gone is removed by the archiver.
 //
-// A segment is removed only after its .done is durable, so no segment can
-// leave pg_wal before a durable copy of it is in the archive.
+// A segment is removed only once its .done exists, which the archiver
+// renames into place only after the copy is durable, so no segment can
+// leave pg_wal before a durable copy of it is in the archive. (The removal
+// may come between the rename and its directory fsync, as in PostgreSQL,
+// whose XLogArchiveCheckDone only stats .done: a crash that loses the
+// rename then leaves a .ready whose segment is gone, which the archiver
+// removes.)
 
 // StatusDir holds the archive status files (XLOGDIR "/archive_status").
 const StatusDir = Dir + "/archive_status"

@@ -46,6 +46,10 @@ type Node struct {
 	// Watch, when set, sees every disk operation as it starts (before
 	// any latency or fault): the I/O-history checkers hang here.
 	Watch func(op DiskOp)
+	// WatchEvents, when set, sees every semantic event of the engine
+	// (env.Observe), stamped, after the trace has it: the online
+	// checkers of locks hang here. It must not keep e.
+	WatchEvents func(e *env.Event)
 	// faults is the fault plan's runner, when one is installed.
 	faults *PlanRunner
 	// FixedClass, when set, classifies a file the engine did not register

@@ -65,6 +65,10 @@ func AppendEvent(b []byte, e *env.Event) []byte {
 	case env.EvCommit, env.EvCommitAck:
 		b = strconv.AppendUint(append(b, "xid="...), e.Xid, 10)
 		return appendLSN(append(b, " lsn="...), e.LSN)
+	case env.EvLockWait, env.EvLockWaitEnd, env.EvLockRelease:
+		b = strconv.AppendUint(append(b, "xid="...), e.Xid, 10)
+		b = strconv.AppendInt(append(b, " a="...), e.A, 10)
+		return strconv.AppendInt(append(b, " b="...), e.B, 10)
 	case env.EvRecoveryEnd:
 		b = appendLSN(append(b, "redo="...), e.LSN)
 		b = appendLSN(append(b, " end="...), e.LSN2)
@@ -142,6 +146,9 @@ func (s *Sim) HarnessEvent(e env.Event) { s.event(nil, &e) }
 func (n *Node) Observe(e env.Event) {
 	e.Node = n.Name
 	n.Sim.event(n.Sim.cur, &e)
+	if n.WatchEvents != nil && n.Sim.running {
+		n.WatchEvents(&e)
+	}
 }
 
 // Recorded reports whether an event is kept in a run's recorded events

@@ -1,0 +1,289 @@
+package simtest
+
+import (
+	"bytes"
+	"fmt"
+	"hash/crc32"
+	"strings"
+
+	"github.com/pgdst/pgdst/engine/wal"
+	"github.com/pgdst/pgdst/simtest/world"
+)
+
+// archiveChecker holds the archiver (engine/proc/archiver.go) and the WAL's
+// archive status (engine/wal/archive.go) to PostgreSQL's promise, reading
+// only the disk, never the engine's own bookkeeping:
+//
+//   - .ready only for a completed segment (XLogWrite calls
+//     XLogArchiveNotifySeg once the segment is finished; a segment is
+//     finished when its switch record is durable, as every segment ends
+//     with one here): judged when the status file is created;
+//   - .done only once the archive holds a durable copy equal to the
+//     completed segment (pgarch_archiveXlog reports success only after
+//     archive_command did, and the command must not return before the
+//     copy is safe; pgarch_archiveDone then renames .ready to .done):
+//     judged at the rename;
+//   - a completed segment leaves pg_wal only once archived
+//     (RemoveOldXlogFiles asks XLogArchiveCheckDone): judged at the
+//     removal, which needs a .done and a durable, equal copy;
+//   - after the crash and recovery (afterRecovery): every segment whose
+//     .done is durable is in the archive, durably, complete and equal to
+//     the segment the engine completed, and no segment older than pg_wal's
+//     oldest is missing from the archive (archive_mode is on from initdb,
+//     so every segment ever removed had to be archived first).
+//
+// "Equal" is against the content the segment had when it was first seen
+// complete (its CRC is remembered), which no later write may change: a
+// completed segment is never written again, and recovery truncates only
+// the segment it ends in, which is not complete.
+type archiveChecker struct {
+	res  *Result
+	disk *world.SimDisk
+	cfg  wal.Config
+	dir  string
+	// completed remembers, per segment first seen complete, the length and
+	// CRC-32C of its content then (bounded by the run's segments).
+	completed map[uint64]segDigest
+	// removed holds the completed segments removed from pg_wal since: a
+	// segment of that number written again (only after a fault that
+	// destroyed WAL made recovery end before it) is a new segment, whose
+	// digest replaces the old one.
+	removed map[uint64]bool
+}
+
+// switchRecordBytes is the size of a switch record in the stream.
+var switchRecordBytes = int((&wal.Record{Rmid: wal.RMXLog, Info: wal.InfoSwitch}).EncodedSize())
+
+// segDigest identifies a completed segment's content.
+type segDigest struct {
+	n   int
+	crc uint32
+}
+
+var archiveCRCTable = crc32.MakeTable(crc32.Castagnoli)
+
+func digestOf(b []byte) segDigest {
+	return segDigest{n: len(b), crc: crc32.Checksum(b, archiveCRCTable)}
+}
+
+func newArchiveChecker(res *Result, disk *world.SimDisk, cfg wal.Config, dir string) *archiveChecker {
+	return &archiveChecker{res: res, disk: disk, cfg: cfg, dir: dir, completed: map[uint64]segDigest{}, removed: map[uint64]bool{}}
+}
+
+// completeLen returns how much of b, a segment's content, its records fill
+// up to and including its switch record, and whether it has one: a
+// segment is complete once its switch record is written (wal.makeRoomLocked
+// ends every segment with one; the rest of the segment is never written).
+// Records are read as recovery reads them (wal.Decode checks each CRC); a
+// record that does not decode ends the segment's valid records.
+func (c *archiveChecker) completeLen(seg uint64, b []byte) (int, bool) {
+	start := uint64(seg) * uint64(c.cfg.SegmentSize)
+	// The common case, read at once: the file ends with its switch
+	// record (nothing is ever written after it).
+	if last := len(b) - switchRecordBytes; last >= wal.SegHdrSize && last%wal.Align == 0 {
+		rec, err := wal.Decode(b[last:], wal.LSN(start+uint64(last)), wal.InvalidLSN)
+		if err == nil && rec.Rmid == wal.RMXLog && rec.Info == wal.InfoSwitch && int(rec.EncodedSize()) == switchRecordBytes {
+			return len(b), true
+		}
+	}
+	off := wal.SegHdrSize
+	for off < len(b) { // each step moves off forward by a record's size
+		rec, err := wal.Decode(b[off:], wal.LSN(start+uint64(off)), wal.InvalidLSN)
+		if err != nil {
+			return 0, false
+		}
+		off += int(rec.EncodedSize())
+		if rec.Rmid == wal.RMXLog && rec.Info == wal.InfoSwitch {
+			return off, true
+		}
+	}
+	return 0, false
+}
+
+// segmentOf parses a path inside dir naming a segment, with an optional
+// suffix that must then be present.
+func (c *archiveChecker) segmentOf(path, dir, suffix string) (uint64, bool) {
+	name, ok := strings.CutPrefix(path, dir+"/")
+	if !ok {
+		return 0, false
+	}
+	if suffix != "" {
+		if name, ok = strings.CutSuffix(name, suffix); !ok {
+			return 0, false
+		}
+	}
+	return wal.ParseSegmentName(c.cfg, name)
+}
+
+// durableComplete returns the durable content of pg_wal's segment seg if
+// it is complete. The first time, it reads the segment's records to find
+// its switch record and remembers the complete length and digest; later
+// it only checks that the length is still there (archivedCopy compares
+// any copy with both the bytes and the digest).
+func (c *archiveChecker) durableComplete(seg uint64) ([]byte, bool) {
+	dur, ok := c.disk.DurableFile(wal.SegmentPath(c.cfg, seg))
+	if !ok {
+		return nil, false
+	}
+	d, seen := c.completed[seg]
+	if seen && !c.removed[seg] && len(dur) >= d.n {
+		return dur[:d.n], true
+	}
+	n, ok := c.completeLen(seg, dur)
+	if !ok {
+		return nil, false
+	}
+	if !seen || c.removed[seg] {
+		c.completed[seg] = digestOf(dur[:n])
+		delete(c.removed, seg)
+	}
+	return dur[:n], true
+}
+
+// archivedCopy judges the archive's durable copy of seg against the
+// completed segment (want, its durable content in pg_wal, nil if gone; and
+// its digest, if it was seen complete), and says what is wrong ("" if
+// nothing).
+func (c *archiveChecker) archivedCopy(seg uint64, want []byte) string {
+	path := c.dir + "/" + wal.SegmentName(c.cfg, seg)
+	cp, ok := c.disk.DurableFile(path)
+	if !ok {
+		return "the archive holds no durable " + path
+	}
+	d, seen := c.completed[seg]
+	if want == nil && !seen {
+		// Never seen complete in pg_wal: the copy must at least be a
+		// complete segment.
+		n, complete := c.completeLen(seg, cp)
+		switch {
+		case !complete:
+			return fmt.Sprintf("the durable %s is not a complete segment (%d bytes, no switch record)", path, len(cp))
+		case n != len(cp):
+			return fmt.Sprintf("the durable %s holds %d bytes past its switch record", path, len(cp)-n)
+		}
+		return ""
+	}
+	n := len(want)
+	if want == nil {
+		n = d.n
+	}
+	switch {
+	case len(cp) != n:
+		return fmt.Sprintf("the durable %s holds %d bytes, not the completed segment's %d", path, len(cp), n)
+	case want != nil && !bytes.Equal(cp, want):
+		return fmt.Sprintf("the durable %s differs from the completed segment in pg_wal", path)
+	case want == nil && digestOf(cp) != d:
+		return fmt.Sprintf("the durable %s differs from the segment as it was completed", path)
+	}
+	return ""
+}
+
+// diskOp judges the archive status changes and segment removals as they
+// start (world.Node.Watch).
+func (c *archiveChecker) diskOp(op world.DiskOp) {
+	switch op.Kind {
+	case world.OpOpen:
+		// Only XLogArchiveNotify opens a .ready file (to create it).
+		seg, ok := c.segmentOf(op.Path, wal.StatusDir, ".ready")
+		if !ok {
+			return
+		}
+		c.res.Online.judged(countArchiveReady, 1)
+		if _, complete := c.durableComplete(seg); !complete {
+			c.res.fail(CheckArchive, "%s is created, but segment %s is not complete and durable in pg_wal (a segment is notified for archiving only once finished)",
+				op.Path, wal.SegmentName(c.cfg, seg))
+		}
+	case world.OpRename:
+		seg, ok := c.segmentOf(op.Path2, wal.StatusDir, ".done")
+		if !ok {
+			return
+		}
+		c.res.Online.judged(countArchiveDone, 1)
+		want, complete := c.durableComplete(seg)
+		if !complete {
+			if _, seen := c.completed[seg]; !seen {
+				c.res.fail(CheckArchive, "%s marks segment %s archived, but it was never complete and durable in pg_wal",
+					op.Path2, wal.SegmentName(c.cfg, seg))
+				return
+			}
+			want = nil // gone from pg_wal: judged against its digest
+		}
+		if why := c.archivedCopy(seg, want); why != "" {
+			c.res.fail(CheckArchive, "segment %s is marked archived (%s), but %s", wal.SegmentName(c.cfg, seg), op.Path2, why)
+		}
+	case world.OpRemove:
+		seg, ok := c.segmentOf(op.Path, wal.Dir, "")
+		if !ok {
+			return
+		}
+		cur, _, exists := c.disk.Contents(op.Path)
+		if _, complete := c.completeLen(seg, cur); !exists || !complete {
+			// A segment past the end of WAL that recovery removes
+			// (wal.Open) holds no completed WAL.
+			return
+		}
+		c.res.Online.judged(countArchiveRemoved, 1)
+		want, _ := c.durableComplete(seg)
+		defer func() { c.removed[seg] = true }()
+		// XLogArchiveCheckDone asks whether .done exists, not whether
+		// its rename is durable yet: the checkpoint may remove the
+		// segment between pgarch_archiveDone's rename and its directory
+		// fsync. That is safe because the copy was durable before the
+		// rename (judged next); a crash that loses the rename leaves a
+		// .ready for a segment that is gone, which the archiver drops.
+		done := wal.StatusDir + "/" + wal.SegmentName(c.cfg, seg) + ".done"
+		if _, _, ok := c.disk.Contents(done); !ok {
+			c.res.fail(CheckArchive, "completed segment %s is removed from pg_wal, but %s does not exist (it was never archived)",
+				wal.SegmentName(c.cfg, seg), done)
+			return
+		}
+		if why := c.archivedCopy(seg, want); why != "" {
+			c.res.fail(CheckArchive, "completed segment %s is removed from pg_wal, but %s", wal.SegmentName(c.cfg, seg), why)
+		}
+	}
+}
+
+// afterRecovery judges the durable state the crash and recovery left: every
+// segment with a durable .done is in the archive, durable, complete and
+// equal to the segment as completed; every segment older than pg_wal's
+// oldest is in the archive.
+func (c *archiveChecker) afterRecovery() {
+	names := c.disk.DurableNames(wal.Dir)
+	oldest, found := uint64(0), false
+	for _, n := range names { // sorted: segment names sort as numbers
+		if seg, ok := wal.ParseSegmentName(c.cfg, n); ok {
+			oldest, found = seg, true
+			break
+		}
+	}
+	if !found {
+		c.res.fail(CheckArchive, "after recovery pg_wal durably holds no segment")
+		return
+	}
+	judged := map[uint64]bool{}
+	for _, n := range c.disk.DurableNames(wal.StatusDir) {
+		base, ok := strings.CutSuffix(n, ".done")
+		if !ok {
+			continue
+		}
+		seg, ok := wal.ParseSegmentName(c.cfg, base)
+		if !ok {
+			continue
+		}
+		judged[seg] = true
+		want, _ := c.durableComplete(seg)
+		if why := c.archivedCopy(seg, want); why != "" {
+			c.res.fail(CheckArchive, "after recovery segment %s is durably marked archived, but %s", base, why)
+		}
+	}
+	for seg := uint64(0); seg < oldest; seg++ { // bounded by pg_wal's oldest segment number
+		if judged[seg] {
+			continue
+		}
+		judged[seg] = true
+		if why := c.archivedCopy(seg, nil); why != "" {
+			c.res.fail(CheckArchive, "after recovery segment %s is gone from pg_wal, and %s", wal.SegmentName(c.cfg, seg), why)
+		}
+	}
+	c.res.Online.judged(countArchiveAfterRecovery, uint64(len(judged)))
+}
