@@ -281,8 +281,8 @@ func (kw keyWriters) writer(k, id uint64) (*Op, bool) {
 
 // judgeContended fails two acknowledged inserts of one key: the second
 // should have waited for the first and failed with 23505 (_bt_check_unique).
-// Under synchronous_commit = off an acknowledged insert may be lost at a
-// crash-restart, and a later insert of its key then rightly succeeds.
+// An acknowledged asynchronous insert may be lost at a crash-restart, and
+// a later insert of its key then rightly succeeds.
 func (w *workload) judgeContended(kw keyWriters, res *Result) {
 	keys := make([]uint64, 0, contendedKeys)
 	for k := range kw {
@@ -297,7 +297,11 @@ func (w *workload) judgeContended(kw keyWriters, res *Result) {
 			if x.op.Outcome != OK {
 				continue
 			}
-			if first != nil && !(w.rc.AsyncCommit && w.crashBetween(first.Return, x.op.Call)) {
+			// An asynchronous commit (synchronous_commit = off for the
+			// run or SET LOCAL for the transaction) lost at a
+			// crash-restart before the second insert began frees its key;
+			// the crash may come before its client read the reply.
+			if first != nil && !((w.rc.AsyncCommit || first.Async) && w.crashBetween(first.Call, x.op.Call)) {
 				f := first.finding(CheckUnique, 0)
 				f.Table, f.Key, f.Other = table, k, &Finding{Client: x.op.Client, Txn: x.op.Index, Call: x.op.Call, Return: x.op.Return, Outcome: x.op.Outcome}
 				res.found(f)
