@@ -260,23 +260,8 @@ func ImpossiblePairs(p Plan, points []PointRoles) []string {
 // pass without testing what its author meant.
 func (p Plan) PointNames() []string {
 	var out []string
-	var walk func(e *Expr, depth int)
-	walk = func(e *Expr, depth int) {
-		if e == nil || depth > maxExprDepth {
-			return
-		}
-		if e.Op == ExprAtom {
-			if e.Atom.Kind == AtomPoint {
-				out = append(out, e.Atom.Name)
-			}
-			return
-		}
-		for _, a := range e.Args {
-			walk(a, depth+1)
-		}
-	}
 	for _, f := range p.Faults {
-		walk(f.When, 1)
+		out = appendAtomNames(out, f.When, AtomPoint, 1)
 	}
 	return out
 }

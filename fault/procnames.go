@@ -6,26 +6,29 @@ package fault
 // reject a name no process has: its fault could never fire.
 func (p Plan) ProcNames() []string {
 	var out []string
-	var walk func(e *Expr, depth int)
-	walk = func(e *Expr, depth int) {
-		if e == nil || depth > maxExprDepth {
-			return
-		}
-		if e.Op == ExprAtom {
-			if e.Atom.Kind == AtomProc {
-				out = append(out, e.Atom.Name)
-			}
-			return
-		}
-		for _, a := range e.Args {
-			walk(a, depth+1)
-		}
-	}
 	for _, f := range p.Faults {
 		if f.Action.Proc != "" {
 			out = append(out, f.Action.Proc)
 		}
-		walk(f.When, 1)
+		out = appendAtomNames(out, f.When, AtomProc, 1)
+	}
+	return out
+}
+
+// appendAtomNames appends the names of e's atoms of kind, anywhere in the
+// expression (under not and or as well), in order of appearance.
+func appendAtomNames(out []string, e *Expr, kind AtomKind, depth int) []string {
+	if e == nil || depth > maxExprDepth {
+		return out
+	}
+	if e.Op == ExprAtom {
+		if e.Atom.Kind == kind {
+			out = append(out, e.Atom.Name)
+		}
+		return out
+	}
+	for _, a := range e.Args {
+		out = appendAtomNames(out, a, kind, depth+1)
 	}
 	return out
 }
