@@ -5,15 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/pgdst/pgdst/engine/env"
 )
 
 // readChunk bounds each read when scanning WAL.
 const readChunk = 64 << 10
-
-// zeroChunk is read-only padding for the WAL buffers after a switch record.
-var zeroChunk [8192]byte
 
 // WAL is the log of one running node: its in-memory WAL buffers, the insert
 // position, and how far the log is written and flushed.
@@ -213,11 +211,13 @@ func (w *WAL) switchLocked() {
 	_, swEnd := w.appendLocked(&sw)
 	w.switchEnds = append(w.switchEnds, swEnd)
 	// The rest of the segment and the next segment's header are skipped.
-	for pad := int(segEnd-w.insertLSN) + SegHdrSize; pad > 0; {
-		n := min(pad, len(zeroChunk))
-		w.buf = append(w.buf, zeroChunk[:n]...)
-		pad -= n
-	}
+	// The padding is most of a segment when archive_timeout forces the
+	// switch, so it is made in place: one allocation at most (the buffer
+	// keeps its capacity after a flush compacts it), zeroed, not copied.
+	pad := int(segEnd-w.insertLSN) + SegHdrSize
+	n := len(w.buf)
+	w.buf = slices.Grow(w.buf, pad)[:n+pad]
+	clear(w.buf[n:])
 	w.insertLSN = segEnd + SegHdrSize
 }
 
