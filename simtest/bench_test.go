@@ -37,6 +37,8 @@ func benchRuns(b *testing.B, c Config) {
 		// client, deletes or bulk reads, every commit synchronous.
 		c.ContendedKeys, c.Deletes, c.BulkReads, c.ScriptClient = VarietyOff, VarietyOff, VarietyOff, VarietyOff
 		c.AsyncShare, c.AsyncShareSet = 0, true
+		// archive_timeout off, PostgreSQL's default and the script's.
+		c.ArchiveTimeout = ArchiveTimeoutOff
 		r := Run(c)
 		done := 0
 		for _, op := range r.History.Ops {

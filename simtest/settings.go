@@ -36,6 +36,9 @@ const (
 	WALSegmentSizeMin    = wal.SegmentSizeMin
 	WALSegmentSizeMax    = 16 << 20
 	AutovacuumThreshMax  = 1 << 20
+	// ArchiveTimeoutOff in Config.ArchiveTimeout is archive_timeout = 0,
+	// PostgreSQL's default (0 there draws one from the seed).
+	ArchiveTimeoutOff = -1
 )
 
 // fpwOffSeedsPer is how rarely the swarm turns full_page_writes off: one
@@ -150,7 +153,10 @@ func resolveSettings(c Config, r *resolved) {
 		r.engine.DeadlockTimeout = c.DeadlockTimeout
 	}
 	r.engine.ArchiveTimeout = d.archiveTimeout
-	if c.ArchiveTimeout != 0 {
+	switch {
+	case c.ArchiveTimeout == ArchiveTimeoutOff:
+		r.engine.ArchiveTimeout = 0
+	case c.ArchiveTimeout != 0:
 		r.engine.ArchiveTimeout = c.ArchiveTimeout
 	}
 	if c.SharedBuffers != 0 {
@@ -181,7 +187,7 @@ func validSettings(c Config) error {
 	if s := c.WALSegmentSize; s != 0 && (s < WALSegmentSizeMin || s > WALSegmentSizeMax || s&(s-1) != 0) {
 		return fmt.Errorf("wal_segment_size must be a power of two in [%d, %d] bytes, got %d", WALSegmentSizeMin, WALSegmentSizeMax, s)
 	}
-	if c.ArchiveTimeout != 0 && (c.ArchiveTimeout < CheckpointTimeoutMin || c.ArchiveTimeout > CheckpointTimeoutMax) {
+	if c.ArchiveTimeout != 0 && c.ArchiveTimeout != ArchiveTimeoutOff && (c.ArchiveTimeout < CheckpointTimeoutMin || c.ArchiveTimeout > CheckpointTimeoutMax) {
 		return fmt.Errorf("archive_timeout must be in [%v, %v], got %v", CheckpointTimeoutMin, CheckpointTimeoutMax, c.ArchiveTimeout)
 	}
 	if c.DeadlockTimeout != 0 && (c.DeadlockTimeout < CheckpointTimeoutMin || c.DeadlockTimeout > CheckpointTimeoutMax) {

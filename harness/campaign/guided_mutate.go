@@ -52,7 +52,7 @@ var guidedKnobs = []knob{
 	{flag: "full-page-writes", values: []string{"", "on", "off"}},
 	{flag: "shared-buffers", values: []string{"", "16", "32", "128"}},
 	{flag: "checkpoint-timeout", values: []string{"", "2ms", "10ms", "60ms"}},
-	{flag: "archive-timeout", values: []string{"", "2ms", "20ms"}},
+	{flag: "archive-timeout", values: []string{"", "off", "2ms", "20ms"}},
 	{flag: "deadlock-timeout", values: []string{"", "1ms", "10ms", "1s"}},
 	{flag: "wal-segment-size", values: []string{"", "64", "256", "512"}},
 	{flag: "autovacuum-vacuum-threshold", values: []string{"", "0", "5", "50"}},

@@ -150,11 +150,34 @@ func autovacuumScaleFactorFlag() RunFlag {
 	}
 }
 
-// archiveTimeoutFlag is --archive-timeout D.
+// archiveTimeoutFlag is --archive-timeout D|off: "off" is PostgreSQL's
+// default, archive_timeout = 0 (the config holds simtest.ArchiveTimeoutOff,
+// as 0 there means "draw one from the seed").
 func archiveTimeoutFlag() RunFlag {
-	return durationFlag("archive-timeout", "archive_timeout_ns", simtest.CheckpointTimeoutMin, simtest.CheckpointTimeoutMax,
-		"archive_timeout, in virtual time: the checkpointer ends a WAL segment holding records this long after the last forced switch (default: drawn from the seed, 2ms to 79ms on a third of the seeds, else off; with --no-swarm, off)",
+	f := durationFlag("archive-timeout", "archive_timeout_ns", simtest.CheckpointTimeoutMin, simtest.CheckpointTimeoutMax,
+		"archive_timeout, in virtual time, or off: the checkpointer ends a WAL segment holding records this long after the last forced switch (default: drawn from the seed, 2ms to 79ms on a third of the seeds, else off; with --no-swarm, off)",
 		func(c *simtest.Config) *time.Duration { return &c.ArchiveTimeout })
+	check, apply, words := f.Check, f.Apply, f.Words
+	f.Check = func(v string) error {
+		if v == "off" {
+			return nil
+		}
+		return check(v)
+	}
+	f.Apply = func(c *simtest.Config, vals []string) {
+		if last(vals) == "off" {
+			c.ArchiveTimeout = simtest.ArchiveTimeoutOff
+			return
+		}
+		apply(c, vals)
+	}
+	f.Words = func(c simtest.Config) []string {
+		if c.ArchiveTimeout == simtest.ArchiveTimeoutOff {
+			return []string{"--archive-timeout", "off"}
+		}
+		return words(c)
+	}
+	return f
 }
 
 // deadlockTimeoutFlag is --deadlock-timeout D.
