@@ -356,3 +356,22 @@ func BenchmarkEvalFiveFaultsStep(b *testing.B) {
 		s.Eval(&ev, fire)
 	}
 }
+
+// TestPointLedFaultsListedForPointEventsOnly: a fault whose trigger leads
+// with point= is evaluated on point events only (its trigger is false at
+// once on any other event, with no prob= draw), while one whose prob=
+// comes first is still evaluated, and draws, on every event it applies to.
+func TestPointLedFaultsListedForPointEventsOnly(t *testing.T) {
+	s := NewState(mustParse(t, "pause for=1ms when point=x and prob=0.5\npause for=1ms when prob=0.5 and point=x"), &testRand{})
+	require.Equal(t, []int32{1}, s.byKind[EventStep])
+	require.Equal(t, []int32{0, 1}, s.byKind[EventPoint])
+	require.Equal(t, []int32{1}, s.byOp[OpWrite])
+	// The second fault's draws on step events move its stream; the first's
+	// stays where it was, as when it was evaluated and failed at point=.
+	before0, before1 := s.faults[0].stream, s.faults[1].stream
+	for i := 0; i < 10; i++ {
+		s.Eval(&Event{Kind: EventStep, Step: uint64(i)}, func(int, Action) {})
+	}
+	require.Equal(t, before0, s.faults[0].stream)
+	require.NotEqual(t, before1, s.faults[1].stream)
+}
