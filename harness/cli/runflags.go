@@ -148,22 +148,9 @@ var RunFlags = []RunFlag{
 		func(c *simtest.Config) *bool { return &c.PGTimings }, false),
 	boolFlag("autocommit", "autocommit", "make each insert transaction one autocommit INSERT of one row, as psql runs a script (insert and mixed workloads)",
 		func(c *simtest.Config) *bool { return &c.Autocommit }, false),
-	{
-		Name: "row-bytes", JSON: []string{"row_bytes"},
-		Help:  fmt.Sprintf("size of each inserted row's value, in [%d, %d] (default: drawn from the seed; with --no-swarm, 1000)", simtest.RowBytesMin, simtest.RowBytesMax),
-		Check: func(v string) error { _, err := parseInt(v, simtest.RowBytesMin, simtest.RowBytesMax); return err },
-		Apply: func(c *simtest.Config, vals []string) {
-			c.RowBytes, _ = parseInt(last(vals), simtest.RowBytesMin, simtest.RowBytesMax)
-		},
-		Words: func(c simtest.Config) []string {
-			return wordsIf(c.RowBytes != 0, "--row-bytes", strconv.Itoa(c.RowBytes))
-		},
-		Shrink: func(s Shrinker) {
-			c := s.Config()
-			c.RowBytes = 0
-			s.Try(c)
-		},
-	},
+	drawnIntFlag("row-bytes", "row_bytes", simtest.RowBytesMin, simtest.RowBytesMax,
+		fmt.Sprintf("size of each inserted row's value, in [%d, %d] (default: drawn from the seed; with --no-swarm, 1000)", simtest.RowBytesMin, simtest.RowBytesMax),
+		func(c *simtest.Config) *int { return &c.RowBytes }),
 	varietyFlag("deletes", "deletes", "register clients also DELETE keys and INSERT them again",
 		func(c *simtest.Config) *string { return &c.Deletes }, deletesOn),
 	varietyFlag("contended-keys", "contended_keys", "insert transactions also insert keys other clients insert (unique violations are then legitimate)",
@@ -592,6 +579,25 @@ func checkIsolation(v string) error {
 		return fmt.Errorf("the engine refuses SERIALIZABLE (0A000) rather than run it at a weaker level; want %s", orList(simtest.Isolations))
 	}
 	return oneOf(v, simtest.Isolations)
+}
+
+// drawnIntFlag is an int flag in [lo, hi] whose field is 0 when not
+// given (the seed draws it, or the run's default applies): only a given
+// value is written back, and the shrinker tries the field at 0.
+func drawnIntFlag(name, jsonName string, lo, hi int, help string, field func(*simtest.Config) *int) RunFlag {
+	return RunFlag{
+		Name: name, JSON: []string{jsonName}, Help: help,
+		Check: func(v string) error { _, err := parseInt(v, lo, hi); return err },
+		Apply: func(c *simtest.Config, vals []string) { *field(c), _ = parseInt(last(vals), lo, hi) },
+		Words: func(c simtest.Config) []string {
+			return wordsIf(*field(&c) != 0, "--"+name, strconv.Itoa(*field(&c)))
+		},
+		Shrink: func(s Shrinker) {
+			c := s.Config()
+			*field(&c) = 0
+			s.Try(c)
+		},
+	}
 }
 
 func intFlag(name, jsonName string, lo, hi int, help string, field func(*simtest.Config) *int, lower bool) RunFlag {

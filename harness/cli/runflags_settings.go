@@ -35,25 +35,9 @@ func fullPageWritesFlag() RunFlag {
 
 // sharedBuffersFlag is --shared-buffers N (pages).
 func sharedBuffersFlag() RunFlag {
-	return RunFlag{
-		Name: "shared-buffers", JSON: []string{"shared_buffers"},
-		Help: fmt.Sprintf("shared_buffers in 8kB pages, in [%d, %d] (default: drawn from the seed, 16 or 32; with --no-swarm, 32)", simtest.SharedBuffersMin, simtest.SharedBuffersMax),
-		Check: func(v string) error {
-			_, err := parseInt(v, simtest.SharedBuffersMin, simtest.SharedBuffersMax)
-			return err
-		},
-		Apply: func(c *simtest.Config, vals []string) {
-			c.SharedBuffers, _ = parseInt(last(vals), simtest.SharedBuffersMin, simtest.SharedBuffersMax)
-		},
-		Words: func(c simtest.Config) []string {
-			return wordsIf(c.SharedBuffers != 0, "--shared-buffers", strconv.Itoa(c.SharedBuffers))
-		},
-		Shrink: func(s Shrinker) {
-			c := s.Config()
-			c.SharedBuffers = 0
-			s.Try(c)
-		},
-	}
+	return drawnIntFlag("shared-buffers", "shared_buffers", simtest.SharedBuffersMin, simtest.SharedBuffersMax,
+		fmt.Sprintf("shared_buffers in 8kB pages, in [%d, %d] (default: drawn from the seed, 16 or 32; with --no-swarm, 32)", simtest.SharedBuffersMin, simtest.SharedBuffersMax),
+		func(c *simtest.Config) *int { return &c.SharedBuffers })
 }
 
 // checkpointTimeoutFlag is --checkpoint-timeout D.

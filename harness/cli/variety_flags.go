@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"strconv"
 
 	"github.com/pgdst/pgdst/simtest"
 )
@@ -32,22 +31,17 @@ func scriptClientOn(c simtest.Config) bool    { return simtest.ScriptClientOf(c)
 func registerBytesWide(c simtest.Config) bool { _, _, _, n := simtest.VarietyOf(c); return n > 8 }
 
 // registerBytesFlag pins the register values' size; the shrinker tries 8.
-var registerBytesFlag = RunFlag{
-	Name: "register-bytes", JSON: []string{"register_bytes"},
-	Help:  fmt.Sprintf("size of the register values clients write, in [8, %d] (default: drawn from the seed, 8 or %d; with --no-swarm, 8); wide values move most updates of a hot row to another heap page", simtest.RowBytesMax, simtest.RegWideBytes),
-	Check: func(v string) error { _, err := parseInt(v, 8, simtest.RowBytesMax); return err },
-	Apply: func(c *simtest.Config, vals []string) {
-		c.RegisterBytes, _ = parseInt(last(vals), 8, simtest.RowBytesMax)
-	},
-	Words: func(c simtest.Config) []string {
-		return wordsIf(c.RegisterBytes != 0, "--register-bytes", strconv.Itoa(c.RegisterBytes))
-	},
-	Shrink: func(s Shrinker) {
+var registerBytesFlag = func() RunFlag {
+	f := drawnIntFlag("register-bytes", "register_bytes", 8, simtest.RowBytesMax,
+		fmt.Sprintf("size of the register values clients write, in [8, %d] (default: drawn from the seed, 8 or %d; with --no-swarm, 8); wide values move most updates of a hot row to another heap page", simtest.RowBytesMax, simtest.RegWideBytes),
+		func(c *simtest.Config) *int { return &c.RegisterBytes })
+	f.Shrink = func(s Shrinker) {
 		c := s.Config()
 		if !registerBytesWide(c) {
 			return
 		}
 		c.RegisterBytes = 8
 		s.Try(c)
-	},
-}
+	}
+	return f
+}()
