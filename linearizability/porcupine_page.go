@@ -26,7 +26,7 @@ type PageMark struct {
 // as the reader row's name, readerRowName, so that porcupine, which sizes
 // the row names' column from the tags, leaves room for both.
 const (
-	pageMarkTag   = "server: crash, recovery"
+	pageMarkTag   = "crash, recovery"
 	readerRowName = "after recovery"
 )
 
@@ -43,7 +43,9 @@ const renderCall = "\n      render(data)\n"
 // row below the clients; after, that row is named, the operations that
 // cannot come next after the longest linearizable prefix of each illegal
 // key are outlined in red (the first one gets id pgdst-failing), and the
-// first is scrolled into view, so the page opens on the failure.
+// first is scrolled into view, so the page opens on the failure. The
+// failing keys' layers are drawn last: the reader after recovery reads
+// every key at one moment, and its reads would hide each other.
 const pageScript = `
       // pgdst: the reader after recovery gets a row of its own; the failing operations are outlined and in view.
       var pgdstReader = (function () {
@@ -72,19 +74,24 @@ const pageScript = `
           p.History.forEach(function (e, i) { if (!done[i] && e.Start <= earliest) failing.push([pi, i, e.Start]) })
         })
         failing.sort(function (a, b) { return a[2] - b[2] })
+        var marks = svg.children[1 + data.Partitions.length], raise = []
         failing.forEach(function (f, n) {
           var layer = svg.children[1 + f[0]], g = layer && layer.children[f[1]], r = g && g.querySelector('rect')
           if (!r) return
           r.classList.add('pgdst-failing')
           if (n === 0) r.id = 'pgdst-failing'
+          if (raise.indexOf(layer) < 0) raise.push(layer)
         })
-        var marks = svg.children[1 + data.Partitions.length]
+        // The reader after recovery reads every key at one moment, so its
+        // reads are drawn on top of each other: the failing keys' layers go
+        // last, their operations on top.
+        raise.forEach(function (layer) { if (marks) svg.insertBefore(layer, marks.nextSibling) })
         data.Annotations.forEach(function (a, i) {
           var r = marks && marks.children[i] && marks.children[i].querySelector('rect')
           if (r && a.BackgroundColor === '` + crashColor + `') r.classList.add('pgdst-crash')
         })
         var first = document.getElementById('pgdst-failing')
-        if (first) first.scrollIntoView({block: 'center', inline: 'center'})
+        if (first) first.scrollIntoView({block: 'nearest', inline: 'nearest'})
       })()
 `
 
