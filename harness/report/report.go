@@ -250,26 +250,26 @@ type keyEvent struct {
 }
 
 type traceModel struct {
-	maxTicks     int
-	lanes        map[int]*lane    // by pid; processes in a shared lane map to it
-	order        []*lane          // top to bottom
-	perClass     map[string]int   // lanes of each role
-	roles        map[int]env.Role // every process's role, by pid
-	shared       map[string]*lane
-	names        map[int]string // every process's name, by pid (from its spawn)
-	tmax         int64
-	events       int64 // events seen
-	keys         []keyEvent
-	keysDropped  int
-	crashes      []keyEvent
-	tail         []traceLine // the last events' readable lines, a ring
-	tailAt       int
-	beforeCrash  []traceLine
+	maxTicks    int
+	lanes       map[int]*lane    // by pid; processes in a shared lane map to it
+	order       []*lane          // top to bottom
+	perClass    map[string]int   // lanes of each role
+	roles       map[int]env.Role // every process's role, by pid
+	shared      map[string]*lane
+	names       map[int]string // every process's name, by pid (from its spawn)
+	tmax        int64
+	events      int64 // events seen
+	keys        []keyEvent
+	keysDropped int
+	crashes     []keyEvent
+	tail        []traceLine // the last events' readable lines, a ring
+	tailAt      int
+	beforeCrash []traceLine
 	// chainRing holds the last commits, acknowledgments and WAL flushes
 	// before the first crash (chain.go); after it, they go to keys.
-	chainRing   []keyEvent
-	chainAt     int
-	chainSeen   int // commits, acknowledgments and flushes before the first crash
+	chainRing    []keyEvent
+	chainAt      int
+	chainSeen    int // commits, acknowledgments and flushes before the first crash
 	source       string
 	rerunDiffers string
 	// account is explain's paragraph for the failure, drawn at the top,
