@@ -17,6 +17,14 @@ func (a *account) durability(f *simtest.Finding) {
 	if f.List {
 		what, unit = fmt.Sprintf("list-append T%d (client %d)", f.Txn, f.Client), "append"
 	}
+	if f.Async {
+		a.say("%s committed with synchronous_commit = off and, acknowledged at %s, lost %d of its %s after recovery. PostgreSQL may lose such a commit, but only among the newest commits of a server lifetime and only within three wal_writer_delay cycles of its acknowledgment; this loss is outside that.",
+			upperFirst(what), ms(f.Return), f.Writes-f.Present, plural(f.Writes, unit))
+		a.async = true
+		a.lostCommit(f.Client, f.Call, f.Return)
+		a.asyncCause(f)
+		return
+	}
 	a.say("%s, acknowledged at %s, lost %d of its %s after recovery.", upperFirst(what), ms(f.Return), f.Writes-f.Present, plural(f.Writes, unit))
 	a.lostCommit(f.Client, f.Call, f.Return)
 }
@@ -37,6 +45,7 @@ func (a *account) lostCommit(client int, call, ret time.Duration) {
 		return
 	}
 	commitLSN := ack.LSN
+	a.lostAck = ack
 	rec := m.recordEnding(commitLSN, ack.Time)
 	where := "ends at " + lsn(commitLSN)
 	if rec != nil {
@@ -109,6 +118,14 @@ func (a *account) lostCommit(client int, call, ret time.Duration) {
 		a.markStep(end, "redo", fmt.Sprintf("recovery replayed %s to %s", plural(int(end.A), "WAL record"), lsn(end.LSN2)))
 	}
 	switch {
+	case a.async && reached == nil:
+		// An asynchronous commit may be acknowledged before its record
+		// is durable: asyncCause says which promise broke.
+		if end != nil && end.LSN2 < commitLSN {
+			a.say("The commit record was not in the WAL it found.")
+		}
+	case a.async:
+		a.lostDurableCommit(crash, end, commitLSN, ack.Xid)
 	case flushedAck < commitLSN && reached == nil:
 		if end != nil && end.LSN2 < commitLSN {
 			a.say("The commit record was not in the WAL it found.")

@@ -117,6 +117,10 @@ type account struct {
 	m    *model
 	res  *simtest.Result
 	text []string
+	// async: the lost commit was asynchronous (lostCommit then leaves
+	// the cause to asyncCause); lostAck is its acknowledgment.
+	async   bool
+	lostAck *env.Event
 }
 
 func (a *account) say(format string, args ...any) {
