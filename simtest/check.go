@@ -108,6 +108,12 @@ func (w *workload) checkHistories(d *db.DB, res *Result) {
 		res.found(Finding{Checker: CheckUnique, Table: d.table, Key: d.key})
 		res.fail(CheckUnique, "the final scan of %s shows key %d twice", d.table, d.key)
 	}
+	if !res.OK && res.XidStatus == nil {
+		// A lost list append needs the recovered clog as much as a lost
+		// insert does (checkDB): explain tells a lost commit record from
+		// a commit whose status was lost by it.
+		res.XidStatus = xidStatuses(d)
+	}
 }
 
 // registerValueName says what a register value is: a register write's
