@@ -651,7 +651,7 @@ func renderTimeline(b *strings.Builder, m *traceModel) {
 	for k := 0; k < numTicks; k++ {
 		fmt.Fprintf(b, "<span class=\"sw %s\"></span>%s ", tickClass[k], tickNames[k])
 	}
-	b.WriteString("<span class=\"sw cpk\"></span>checkpoint <span class=\"sw redok\"></span>redo <span class=\"sw faultk\"></span>fault <span class=\"sw crashk\"></span>crash <span class=\"sw panick\"></span>panic/kill <span class=\"sw whyk\"></span>the explanation's moments</span></div>\n")
+	b.WriteString("<span class=\"sw cpk\"></span>checkpoint <span class=\"sw redok\"></span>redo <span class=\"sw faultk\"></span>fault <span class=\"sw crashk\"></span>crash <span class=\"sw panick\"></span>panic/kill <span class=\"sw whyk\"></span>the explanation's steps</span></div>\n")
 	var notes []string
 	for _, l := range m.order {
 		if l.drawn < l.seen {
