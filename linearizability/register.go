@@ -497,6 +497,9 @@ func regDescribeOp(in regInput, out regOutput, nm Names) string {
 		}
 	case RegWrite:
 		s = fmt.Sprintf("write(k%d, %s)", in.key, nm.value(in.value))
+		if nm.deletes(in.value) {
+			s = fmt.Sprintf("delete(k%d)", in.key)
+		}
 	case RegCAS:
 		s = fmt.Sprintf("cas(k%d, %s -> %s) = %t", in.key, nm.value(in.expect), nm.value(in.value), out.swapped)
 		if out.unknown {

@@ -142,7 +142,7 @@ func (w *workload) checkRegisters(rows map[uint64][]byte, at int64, res *Result)
 		}
 		h.Registers = append(h.Registers, lin.RegOp{Client: lin.FinalReader, Call: at, Return: at + 1, Kind: lin.RegRead, Key: k, Result: v, Outcome: lin.OK})
 	}
-	r := lin.CheckRegistersNamed(h.Registers, porcupineTimeout, lin.Names{Value: registerValueName})
+	r := lin.CheckRegistersNamed(h.Registers, porcupineTimeout, lin.Names{Value: registerValueName, Deletes: func(v uint64) bool { return v == regNone }})
 	res.Linearizability = r
 	switch r.Verdict {
 	case "illegal":
