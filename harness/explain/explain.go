@@ -52,7 +52,9 @@ type Mark struct {
 	Label string
 	// Step names the moment's part in a lost commit's chain (the report
 	// page and its browser test find it by this name): "commit-record",
-	// "flush-before-ack", "ack", "flush", "crash", "redo"; "" elsewhere.
+	// "flush-before-ack", "ack", "flush", "crash", "redo"; a lost
+	// asynchronous commit's "sync-ack"; a page written too early's
+	// "flush-before-write" and "flush"; "" elsewhere.
 	Step string
 }
 
