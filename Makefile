@@ -3,7 +3,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: all build test test-short bench lint fuzz campaign mutants clean
+.PHONY: all build test test-short bench lint fuzz campaign mutants screenshots clean
 
 all: build test
 
@@ -55,6 +55,12 @@ MUTANT_JOBS ?= 1
 mutants:
 	mkdir -p bin
 	$(GO) run ./cmd/mutants --seeds $(MUTANT_SEEDS) --jobs $(MUTANT_JOBS) $(if $(MUTANTS),--only $(MUTANTS)) --json bin/mutants.json
+
+# The README's screenshots of a failing run's report and porcupine pages,
+# taken by the browser test (harness/report/browser_test.go) in a headless
+# Chromium (Debian's chromium package).
+screenshots:
+	$(GO) test ./harness/report -run '^TestBrowserShowsTheFailure$$' -count=1 -v -args -screenshots $(CURDIR)/docs
 
 clean:
 	rm -rf bin

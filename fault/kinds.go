@@ -3,6 +3,7 @@ package fault
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/pgdst/pgdst/engine/env"
 )
@@ -137,5 +138,11 @@ func enumParse(names []string, s, what string) (uint8, error) {
 			return uint8(i), nil
 		}
 	}
-	return 0, fmt.Errorf("unknown %s %q", what, s)
+	var valid []string
+	for _, n := range names {
+		if n != "" {
+			valid = append(valid, n)
+		}
+	}
+	return 0, fmt.Errorf("unknown %s %q (valid: %s)", what, s, strings.Join(valid, ", "))
 }

@@ -380,6 +380,9 @@ func (p *parser) parseUnary(depth int) (*Expr, error) {
 	return nil, fmt.Errorf("expected a condition, found %s", t.describe())
 }
 
+// conditionNames are the trigger's conditions, as an error lists them.
+const conditionNames = "true, time, step, point, op, file, path, role, proc, nth, prob"
+
 func (p *parser) parseAtom() (*Expr, error) {
 	k := p.next()
 	if k.text == "true" {
@@ -391,7 +394,7 @@ func (p *parser) parseAtom() (*Expr, error) {
 		case "time", "step", "point", "op", "file", "path", "role", "proc", "nth", "prob":
 			return nil, fmt.Errorf("expected a comparison after %q, found %s", k.text, cmp.describe())
 		}
-		return nil, fmt.Errorf("unknown condition %q", k.text)
+		return nil, fmt.Errorf("unknown condition %q (valid: %s)", k.text, conditionNames)
 	}
 	v := p.next()
 	if v.kind != tWord {
@@ -481,7 +484,7 @@ func makeAtom(key string, cmp tokKind, val string) (Atom, error) {
 		}
 		a = Atom{Kind: AtomProb, Prob: f}
 	default:
-		return Atom{}, fmt.Errorf("unknown condition %q", key)
+		return Atom{}, fmt.Errorf("unknown condition %q (valid: %s)", key, conditionNames)
 	}
 	if err := a.Validate(); err != nil {
 		return Atom{}, err

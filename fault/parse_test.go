@@ -131,7 +131,7 @@ func TestParseEmpty(t *testing.T) {
 
 func TestParseErrors(t *testing.T) {
 	tests := []struct{ in, want string }{
-		{"crsh", `line 1: unknown action "crsh"`},
+		{"crsh", `line 1: unknown action "crsh" (valid: crash, kill, pause, fsync-eio, write-eio, read-eio, enospc, torn-write, lost-write, misdirected-write, bitflip, latency, clock-skew)`},
 		{"crash\nfsync-eio for=1ms", `line 2: fsync-eio: unknown argument "for"`},
 		{"\n\n\n\ncrash when (point=a or point=b", `line 5: expected ")" after expression, found end of line`},
 		{"pause", `line 1: pause needs for=DURATION`},
@@ -166,8 +166,8 @@ func TestParseErrors(t *testing.T) {
 		{"crash when point=a role=backend", `line 1: expected "and", "or", times=N or end of line after expression, found "role"`},
 		{"crash (", `line 1: expected ARG=VALUE, when, or end of line, found "("`},
 		{"crash when point", `line 1: expected a comparison after "point", found end of line`},
-		{"crash when speed=1", `line 1: unknown condition "speed"`},
-		{"crash when times=1", `line 1: unknown condition "times"`},
+		{"crash when speed=1", `line 1: unknown condition "speed" (valid: true, time, step, point, op, file, path, role, proc, nth, prob)`},
+		{"crash when times=1", `line 1: unknown condition "times" (valid: true, time, step, point, op, file, path, role, proc, nth, prob)`},
 		{"crash when time=1ms", `line 1: time takes >= or <, not =`},
 		{"crash when step>=x", `line 1: step: not a count: "x"`},
 		{"crash when point>=a", `line 1: point takes =`},
@@ -177,7 +177,7 @@ func TestParseErrors(t *testing.T) {
 		{"crash when point=a#", `line 1: point=a: hit must be a count from 1, got ""`},
 		{"crash when point=#3", `line 1: point=: empty name`},
 		{"crash when point=a#b#3", `line 1: point=a: hit must be a count from 1, got "b#3"`},
-		{"crash when op=sync", `line 1: unknown op "sync"`},
+		{"crash when op=sync", `line 1: unknown op "sync" (valid: read, write, fsync, rename, open, remove, truncate, syncdir, other)`},
 		{"crash when file=toast", `line 1: unknown file class "toast" (valid: wal, heap, index, clog, control, catalog, archive, other)`},
 		{"crash when role=king", `line 1: unknown role "king" (valid: backend, bgwriter, checkpointer, walwriter, autovacuum-launcher, autovacuum-worker, archiver, startup, postmaster, logger, client, other)`},
 		{"crash when path=a[", `line 1: path=: bad pattern "a["`},
@@ -189,7 +189,7 @@ func TestParseErrors(t *testing.T) {
 		{"crash when proc=é", `line 1: proc=: bad character 'é' in name "é"`},
 		{"crash when point>a", `line 1: unexpected ">" (only >= compares)`},
 		{"crash\x00", `line 1: unexpected character '\x00'`},
-		{"crash when point=a\nbogus", `line 2: unknown action "bogus"`},
+		{"crash when point=a\nbogus", `line 2: unknown action "bogus" (valid: crash, kill, pause, fsync-eio, write-eio, read-eio, enospc, torn-write, lost-write, misdirected-write, bitflip, latency, clock-skew)`},
 		{"= crash", `line 1: expected an action, found "="`},
 		{strings.Repeat("(", 5), `line 1: expected an action, found "("`},
 		{"crash when " + strings.Repeat("(", 70) + "true" + strings.Repeat(")", 70), `line 1: expression nested deeper than 64`},
@@ -293,5 +293,5 @@ func TestEnumNames(t *testing.T) {
 	_, err := ParseActionKind("")
 	require.EqualError(t, err, `unknown action ""`)
 	_, err = ParseEventKind("tick")
-	require.EqualError(t, err, `unknown event kind "tick"`)
+	require.EqualError(t, err, `unknown event kind "tick" (valid: step, point, disk, timer)`)
 }

@@ -146,7 +146,13 @@ func ClientName(c int) string {
 // number.
 type Names struct {
 	Value func(v uint64) string
+	// Deletes reports whether a write of v removes the row (the harness
+	// writes its "no row" value for a DELETE): such a write reads
+	// delete(kN), not write(kN, no row). Nil: no write deletes.
+	Deletes func(v uint64) bool
 }
+
+func (nm Names) deletes(v uint64) bool { return nm.Deletes != nil && nm.Deletes(v) }
 
 func (nm Names) value(v uint64) string {
 	if nm.Value == nil {

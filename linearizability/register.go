@@ -37,11 +37,8 @@
 package linearizability
 
 import (
-	"bufio"
-	"errors"
 	"fmt"
 	"math"
-	"os"
 	"slices"
 	"sort"
 	"strconv"
@@ -500,6 +497,9 @@ func regDescribeOp(in regInput, out regOutput, nm Names) string {
 		}
 	case RegWrite:
 		s = fmt.Sprintf("write(k%d, %s)", in.key, nm.value(in.value))
+		if nm.deletes(in.value) {
+			s = fmt.Sprintf("delete(k%d)", in.key)
+		}
 	case RegCAS:
 		s = fmt.Sprintf("cas(k%d, %s -> %s) = %t", in.key, nm.value(in.expect), nm.value(in.value), out.swapped)
 		if out.unknown {
@@ -552,29 +552,6 @@ func regListKeys(keys []uint64) string {
 // verdict. It is an error to call it on a result whose history was never
 // checked (a malformed one). It must not be called concurrently on one
 // result: porcupine sorts the partial linearizations in place.
-func (r *LinResult) WriteVisualization(path string) (err error) {
-	if r == nil || !r.checked {
-		return errors.New("linearizability: no checked history to visualize")
-	}
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("linearizability: visualizing: %v", p)
-		}
-	}()
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	// Unlike porcupine.VisualizePath, which ignores it, the Close error
-	// is reported: a truncated artifact should not pass silently.
-	w := bufio.NewWriter(f)
-	if err := porcupine.Visualize(regModel(r.names), r.info, w); err != nil {
-		f.Close()
-		return err
-	}
-	if err := w.Flush(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+func (r *LinResult) WriteVisualization(path string) error {
+	return r.WriteVisualizationMarked(path, nil)
 }

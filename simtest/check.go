@@ -108,6 +108,12 @@ func (w *workload) checkHistories(d *db.DB, res *Result) {
 		res.found(Finding{Checker: CheckUnique, Table: d.table, Key: d.key})
 		res.fail(CheckUnique, "the final scan of %s shows key %d twice", d.table, d.key)
 	}
+	if !res.OK && res.XidStatus == nil {
+		// A lost list append needs the recovered clog as much as a lost
+		// insert does (checkDB): explain tells a lost commit record from
+		// a commit whose status was lost by it.
+		res.XidStatus = xidStatuses(d)
+	}
 }
 
 // registerValueName says what a register value is: a register write's
@@ -136,7 +142,7 @@ func (w *workload) checkRegisters(rows map[uint64][]byte, at int64, res *Result)
 		}
 		h.Registers = append(h.Registers, lin.RegOp{Client: lin.FinalReader, Call: at, Return: at + 1, Kind: lin.RegRead, Key: k, Result: v, Outcome: lin.OK})
 	}
-	r := lin.CheckRegistersNamed(h.Registers, porcupineTimeout, lin.Names{Value: registerValueName})
+	r := lin.CheckRegistersNamed(h.Registers, porcupineTimeout, lin.Names{Value: registerValueName, Deletes: func(v uint64) bool { return v == regNone }})
 	res.Linearizability = r
 	switch r.Verdict {
 	case "illegal":

@@ -28,7 +28,9 @@ var allowed = map[string]map[string]string{
 	"linearizability/register.go": {
 		"time.Now":   "porcupine's wall-clock timeout: the checker runs after the simulation, and a timeout can only turn a verdict into \"unknown\" (a note, never a failure or a trace change)",
 		"time.Since": "as time.Now: telling whether porcupine's timeout fired",
-		"import os":  "WriteVisualization writes porcupine's HTML next to a failing run's artifacts, after the simulation",
+	},
+	"linearizability/porcupine_page.go": {
+		"import os": "WriteVisualizationMarked writes porcupine's HTML next to a failing run's artifacts, after the simulation",
 	},
 	"simtest/initdb_image.go": {
 		"import sync": "the cache of initdb images is shared by a campaign's concurrent runs; an image is a pure function of its key, built by its own constant-seeded simulation, so which run built it is invisible to every run",

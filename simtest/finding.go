@@ -24,6 +24,13 @@ type Finding struct {
 	// Writes is how many rows (appends) the transaction wrote, Present how
 	// many of them recovery kept.
 	Writes, Present int
+	// Async: the transaction committed with synchronous_commit = off,
+	// and its loss breaks what PostgreSQL promises of such a commit
+	// (asyncFinding): Other is then a later transaction of its server
+	// lifetime that survived, or SyncCall and SyncReturn (non-zero) a
+	// later synchronous commit that should have flushed it.
+	Async                bool
+	SyncCall, SyncReturn time.Duration
 
 	// The page (wal-before-data, checkpoint): its file and block in the
 	// file (Path, FileBlock) and, when the checker knows it, its relation

@@ -604,6 +604,7 @@ func (w *workload) judge(present map[*Op]int, res *Result) {
 		case OK:
 			if n == 0 && (w.rc.AsyncCommit || op.Async) {
 				if why := w.asyncLossAllowed(op, present); why != "" {
+					res.found(w.asyncFinding(op, n, present))
 					res.fail(CheckDurability, "acknowledged %s lost under synchronous_commit=off, %s", op, why)
 				}
 				res.AsyncLost++

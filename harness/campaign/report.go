@@ -370,7 +370,8 @@ func WriteArtifacts(dir, name string, cfg simtest.Config, res *simtest.Result, c
 	w := bufio.NewWriterSize(f, 256<<10)
 	ew := bufio.NewWriterSize(ef, 256<<10)
 	events := world.NewEventWriter(ew)
-	cfg.TraceOut, cfg.Events = w, events
+	marks := newPageMarks(events)
+	cfg.TraceOut, cfg.Events = w, marks
 	again := simtest.Run(cfg)
 	err = errors.Join(w.Flush(), f.Close(), events.Err(), ew.Flush(), ef.Close())
 	if err != nil {
@@ -381,7 +382,7 @@ func WriteArtifacts(dir, name string, cfg simtest.Config, res *simtest.Result, c
 	}
 	if l := again.Linearizability; l != nil && l.Verdict == lin.VerdictIllegal {
 		p.Porcupine = filepath.Join(dir, name+".porcupine.html")
-		if err := l.WriteVisualization(p.Porcupine); err != nil {
+		if err := l.WriteVisualizationMarked(p.Porcupine, marks.done()); err != nil {
 			return p, err
 		}
 	}

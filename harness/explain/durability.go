@@ -17,6 +17,14 @@ func (a *account) durability(f *simtest.Finding) {
 	if f.List {
 		what, unit = fmt.Sprintf("list-append T%d (client %d)", f.Txn, f.Client), "append"
 	}
+	if f.Async {
+		a.say("%s committed with synchronous_commit = off and, acknowledged at %s, lost %d of its %s after recovery. PostgreSQL may lose such a commit, but only among the newest commits of a server lifetime and only within three wal_writer_delay cycles of its acknowledgment; this loss is outside that.",
+			upperFirst(what), ms(f.Return), f.Writes-f.Present, plural(f.Writes, unit))
+		a.async = true
+		a.lostCommit(f.Client, f.Call, f.Return)
+		a.asyncCause(f)
+		return
+	}
 	a.say("%s, acknowledged at %s, lost %d of its %s after recovery.", upperFirst(what), ms(f.Return), f.Writes-f.Present, plural(f.Writes, unit))
 	a.lostCommit(f.Client, f.Call, f.Return)
 }
@@ -37,13 +45,20 @@ func (a *account) lostCommit(client int, call, ret time.Duration) {
 		return
 	}
 	commitLSN := ack.LSN
+	a.lostAck = ack
 	rec := m.recordEnding(commitLSN, ack.Time)
 	where := "ends at " + lsn(commitLSN)
 	if rec != nil {
 		where = fmt.Sprintf("is at %s..%s", lsn(rec.LSN), lsn(commitLSN))
 	}
 	flushedAck, flushEv := m.flushedAt(ack.Time)
-	a.mark(ack, fmt.Sprintf("xid %d acknowledged (commit record ends at %s)", ack.Xid, lsn(commitLSN)))
+	if rec != nil {
+		a.markStep(rec, "commit-record", fmt.Sprintf("xid %d's commit record inserted at %s..%s", ack.Xid, lsn(rec.LSN), lsn(commitLSN)))
+	}
+	if flushEv != nil {
+		a.markStep(flushEv, "flush-before-ack", fmt.Sprintf("WAL flushed to %s, the last flush before the acknowledgment", lsn(flushEv.LSN)))
+	}
+	a.markStep(ack, "ack", fmt.Sprintf("xid %d acknowledged (commit record ends at %s; WAL durable to %s)", ack.Xid, lsn(commitLSN), lsn(flushedAck)))
 	a.say("It committed as xid %d in %s: its commit record %s, and the backend acknowledged the commit at %s, when WAL was durable only to %s (flushed%s).",
 		ack.Xid, m.who(ack.Pid), where, ms(ack.Time), lsn(flushedAck), flushedBy(m, flushEv))
 	if flushedAck >= commitLSN {
@@ -54,7 +69,7 @@ func (a *account) lostCommit(client int, call, ret time.Duration) {
 		a.say("No crash follows in the events.")
 		return
 	}
-	a.mark(crash, "crash")
+	a.markStep(crash, "crash", "crash")
 	if restart {
 		// Name the crash-restart as what it is: its event's name is
 		// quoted, never read.
@@ -77,6 +92,11 @@ func (a *account) lostCommit(client int, call, ret time.Duration) {
 			flushList = append(flushList, fmt.Sprintf("to %s by %s at %s", lsn(e.LSN), m.who(e.Pid), ms(e.Time)))
 		}
 	})
+	if reached != nil {
+		a.markStep(reached, "flush", fmt.Sprintf("WAL flushed to %s, past the commit record", lsn(reached.LSN)))
+	} else if lastFlush != nil && lastFlush.Time > ack.Time {
+		a.markStep(lastFlush, "flush", fmt.Sprintf("WAL flushed to %s, the last flush before the crash, short of %s", lsn(lastFlush.LSN), lsn(commitLSN)))
+	}
 	switch {
 	case reached != nil:
 		a.say("WAL became durable past it at %s (flushed by %s), before the crash at %s (%s), which left WAL durable to %s.",
@@ -95,9 +115,17 @@ func (a *account) lostCommit(client int, call, ret time.Duration) {
 	end := m.firstAfter(crash.Time, true, func(e *env.Event) bool { return e.Kind == env.EvRecoveryEnd })
 	if end != nil {
 		a.say("Recovery replayed %s from %s to %s.", plural(int(end.A), "WAL record"), lsn(end.LSN), lsn(end.LSN2))
-		a.mark(end, "redo done at "+lsn(end.LSN2))
+		a.markStep(end, "redo", fmt.Sprintf("recovery replayed %s to %s", plural(int(end.A), "WAL record"), lsn(end.LSN2)))
 	}
 	switch {
+	case a.async && reached == nil:
+		// An asynchronous commit may be acknowledged before its record
+		// is durable: asyncCause says which promise broke.
+		if end != nil && end.LSN2 < commitLSN {
+			a.say("The commit record was not in the WAL it found.")
+		}
+	case a.async:
+		a.lostDurableCommit(crash, end, commitLSN, ack.Xid)
 	case flushedAck < commitLSN && reached == nil:
 		if end != nil && end.LSN2 < commitLSN {
 			a.say("The commit record was not in the WAL it found.")

@@ -23,6 +23,7 @@ package explain
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -49,6 +50,12 @@ type Mark struct {
 	Time  time.Duration
 	Pid   int
 	Label string
+	// Step names the moment's part in a lost commit's chain (the report
+	// page and its browser test find it by this name): "commit-record",
+	// "flush-before-ack", "ack", "flush", "crash", "redo"; a lost
+	// asynchronous commit's "sync-ack"; a page written too early's
+	// "flush-before-write" and "flush"; "" elsewhere.
+	Step string
 }
 
 // String is the account as explain prints it.
@@ -112,6 +119,10 @@ type account struct {
 	m    *model
 	res  *simtest.Result
 	text []string
+	// async: the lost commit was asynchronous (lostCommit then leaves
+	// the cause to asyncCause); lostAck is its acknowledgment.
+	async   bool
+	lostAck *env.Event
 }
 
 func (a *account) say(format string, args ...any) {
@@ -128,14 +139,19 @@ func (a *account) cause(mechanism, rule string) {
 	a.say("So %s: %s.", mechanism, rule)
 }
 
-func (a *account) mark(e *env.Event, label string) {
+func (a *account) mark(e *env.Event, label string) { a.markStep(e, "", label) }
+
+// markStep marks e as one step of the account's chain.
+func (a *account) markStep(e *env.Event, step, label string) {
 	if e != nil {
-		a.Marks = append(a.Marks, Mark{Time: e.Time, Pid: e.Pid, Label: label})
+		a.Marks = append(a.Marks, Mark{Time: e.Time, Pid: e.Pid, Label: label, Step: step})
 	}
 }
 
 func (a *account) done() *Account {
 	a.Text = strings.Join(a.text, " ")
+	// The marks read as a chain, in the order they happened.
+	sort.SliceStable(a.Marks, func(i, j int) bool { return a.Marks[i].Time < a.Marks[j].Time })
 	return &a.Account
 }
 

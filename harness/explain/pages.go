@@ -54,6 +54,9 @@ func (a *account) walBeforeData(f *simtest.Finding) {
 			upperFirst(m.who(w.Pid)), pageName(f), ms(w.Time), lsn(f.PageLSN))
 	} else {
 		_, fl := m.flushedAt(w.Time)
+		if fl != nil {
+			a.markStep(fl, "flush-before-write", fmt.Sprintf("WAL flushed to %s, the last flush before the page write", lsn(fl.LSN)))
+		}
 		a.say("%s wrote %s at %s with pd_lsn %s, while WAL was durable only to %s (flushed%s).",
 			upperFirst(m.who(w.Pid)), pageName(f), ms(w.Time), lsn(f.PageLSN), lsn(f.WALDurable), flushedBy(m, fl))
 	}
@@ -68,6 +71,7 @@ func (a *account) walBeforeData(f *simtest.Finding) {
 	})
 	switch {
 	case reached != nil:
+		a.markStep(reached, "flush", fmt.Sprintf("WAL flushed to %s, past the page's LSN, after the write", lsn(reached.LSN)))
 		a.say("WAL reached %s only at %s (flushed by %s): a crash in between would have left on disk a change whose WAL record was lost.", lsn(f.PageLSN), ms(reached.Time), m.who(reached.Pid))
 	case crash != nil:
 		a.mark(crash, "crash")

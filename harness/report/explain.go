@@ -52,5 +52,7 @@ func renderAccount(b *strings.Builder, m *traceModel) {
 		fmt.Fprintf(b, "<b>Why: %s</b> ", esc(acc.Mechanism))
 	}
 	b.WriteString(esc(acc.Text))
-	b.WriteString("</p><p class=\"small\">From <code>pgdst explain</code>: derived from the run's events; the green marks on the timeline are its moments.</p></div>\n")
+	b.WriteString("</p>")
+	renderChainList(b, m)
+	b.WriteString("<p class=\"small\">From <code>pgdst explain</code>: derived from the run's events; the numbered badges under the timeline's axis are these steps, and green lines mark them in their processes' lanes.</p></div>\n")
 }

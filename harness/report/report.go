@@ -40,7 +40,7 @@ const (
 	maxLanesPerClass = 64 // backends, autovacuum workers: the later ones share a lane
 	maxKeyEvents     = 2000
 	maxTraceLine     = 64 << 10
-	crashTailLines   = 80 // trace lines shown before the crash
+	crashTailLines   = 400 // trace lines kept before the crash; the noise among them is hidden until asked for
 )
 
 // Run writes the report page of each repro file arg names (a file, or an
@@ -250,21 +250,26 @@ type keyEvent struct {
 }
 
 type traceModel struct {
-	maxTicks     int
-	lanes        map[int]*lane    // by pid; processes in a shared lane map to it
-	order        []*lane          // top to bottom
-	perClass     map[string]int   // lanes of each role
-	roles        map[int]env.Role // every process's role, by pid
-	shared       map[string]*lane
-	names        map[int]string // every process's name, by pid (from its spawn)
-	tmax         int64
-	events       int64 // events seen
-	keys         []keyEvent
-	keysDropped  int
-	crashes      []keyEvent
-	tail         []string // the last events' readable lines, a ring
-	tailAt       int
-	beforeCrash  []string
+	maxTicks    int
+	lanes       map[int]*lane    // by pid; processes in a shared lane map to it
+	order       []*lane          // top to bottom
+	perClass    map[string]int   // lanes of each role
+	roles       map[int]env.Role // every process's role, by pid
+	shared      map[string]*lane
+	names       map[int]string // every process's name, by pid (from its spawn)
+	tmax        int64
+	events      int64 // events seen
+	keys        []keyEvent
+	keysDropped int
+	crashes     []keyEvent
+	tail        []traceLine // the last events' readable lines, a ring
+	tailAt      int
+	beforeCrash []traceLine
+	// chainRing holds the last commits, acknowledgments and WAL flushes
+	// before the first crash (chain.go); after it, they go to keys.
+	chainRing    []keyEvent
+	chainAt      int
+	chainSeen    int // commits, acknowledgments and flushes before the first crash
 	source       string
 	rerunDiffers string
 	// account is explain's paragraph for the failure, drawn at the top,
@@ -277,6 +282,7 @@ func newTraceModel(maxTicks int) *traceModel {
 }
 
 func (m *traceModel) finish() {
+	m.finishChain()
 	for _, l := range m.lanes {
 		if l.redoFrom >= 0 {
 			l.spans = append(l.spans, span{l.redoFrom, m.tmax, "redo", "redo (unfinished at the end of the run)"})
@@ -290,7 +296,7 @@ func (m *traceModel) finish() {
 // remember keeps e's readable line (simtest.FormatEvent: rendered from
 // the event, for the reader) in the ring of the last events.
 func (m *traceModel) remember(e *env.Event) {
-	s := world.FormatEvent(e)
+	s := traceLine{world.FormatEvent(e), traceNoise(e.Kind)}
 	if len(m.tail) < crashTailLines {
 		m.tail = append(m.tail, s)
 		return
@@ -300,8 +306,8 @@ func (m *traceModel) remember(e *env.Event) {
 }
 
 // tailLines is the ring in order.
-func (m *traceModel) tailLines() []string {
-	return append(append([]string{}, m.tail[m.tailAt:]...), m.tail[:m.tailAt]...)
+func (m *traceModel) tailLines() []traceLine {
+	return append(append([]traceLine{}, m.tail[m.tailAt:]...), m.tail[:m.tailAt]...)
 }
 
 // lane returns pid's lane, making it if needed.
@@ -473,9 +479,12 @@ func (m *traceModel) add(e env.Event) {
 			ke.kind, ke.label = "recovery-crash", "crash in recovery"
 		} else if len(m.crashes) == 0 {
 			m.beforeCrash = m.tailLines()
+			m.flushChain()
 		}
 		m.crashes = append(m.crashes, ke)
 		m.key(ke)
+	case env.EvCommit, env.EvCommitAck, env.EvWALFlush:
+		m.chainEvent(&e)
 	case env.EvLog:
 		// A server log line: shown as written, in the lane of the
 		// process that wrote it (the logger), never interpreted.
@@ -549,10 +558,21 @@ func renderReport(r *repro.File, m *traceModel, links reportLinks) string {
 	var b strings.Builder
 	verdict := "FAIL " + r.Failure.Checker
 	title := fmt.Sprintf("pgdst seed %d: %s", r.Seed, verdict)
-	fmt.Fprintf(&b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>%s</title>\n<style>%s</style></head><body>\n", esc(title), reportCSS)
+	fmt.Fprintf(&b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>%s</title>\n<style>%s%s</style></head><body>\n", esc(title), reportCSS, chainCSS)
 
 	// The verdict and failures first.
 	fmt.Fprintf(&b, "<header><h1><span class=\"verdict fail\">%s</span> seed %d</h1>\n", esc(verdict), r.Seed)
+	for _, c := range m.crashes {
+		fmt.Fprintf(&b, "<p class=\"crashline\"><b>%s</b> at %s: %s</p>\n", esc(c.label), esc(fmtUS(c.t)), esc(c.text))
+	}
+	fmt.Fprintf(&b, "<p class=\"small\">reproduce: <code>%s</code></p>\n", esc(r.Command))
+	renderAccount(&b, m)
+	b.WriteString("</header>\n")
+
+	// The timeline right after the explanation, so that a laptop's first
+	// view has both; the checker's own messages and the files follow.
+	renderTimeline(&b, m)
+	b.WriteString("<section><h2>The checker's findings</h2>\n")
 	b.WriteString("<ul class=\"failures\">")
 	for _, f := range r.Failure.Failures {
 		fmt.Fprintf(&b, "<li><pre>%s</pre></li>", esc(f))
@@ -576,14 +596,9 @@ func renderReport(r *repro.File, m *traceModel, links reportLinks) string {
 	if m.rerunDiffers != "" {
 		fmt.Fprintf(&b, "<p class=\"warn\">%s</p>\n", esc(m.rerunDiffers))
 	}
-	for _, c := range m.crashes {
-		fmt.Fprintf(&b, "<p class=\"crashline\"><b>%s</b> at %s: %s</p>\n", esc(c.label), esc(fmtUS(c.t)), esc(c.text))
-	}
-	renderAccount(&b, m)
-	b.WriteString("</header>\n")
-
-	renderTimeline(&b, m)
+	b.WriteString("</section>\n")
 	renderKeyEvents(&b, m)
+	renderTraceExcerpt(&b, m)
 
 	b.WriteString("<section><h2>Config and fault plan</h2>\n")
 	fmt.Fprintf(&b, "<h3>Resolved config</h3><pre class=\"wrap\">%s</pre>\n", esc(r.ResolvedConfig))
@@ -608,15 +623,7 @@ func renderReport(r *repro.File, m *traceModel, links reportLinks) string {
 	}
 	b.WriteString("</table></section>\n")
 
-	if len(m.beforeCrash) > 0 {
-		fmt.Fprintf(&b, "<section><h2>The last %d trace lines before the crash</h2><pre class=\"trace\">", len(m.beforeCrash))
-		for _, l := range m.beforeCrash {
-			b.WriteString(esc(l))
-			b.WriteByte('\n')
-		}
-		b.WriteString("</pre></section>\n")
-	}
-	fmt.Fprintf(&b, "<footer>written by pgdst report, build %s</footer>\n<script>%s</script>\n</body></html>\n", esc(repro.BuildID()), reportJS)
+	fmt.Fprintf(&b, "<footer>written by pgdst report, build %s</footer>\n<script>%s%s</script>\n</body></html>\n", esc(repro.BuildID()), chainJS, reportJS)
 	return b.String()
 }
 
@@ -644,7 +651,7 @@ func renderTimeline(b *strings.Builder, m *traceModel) {
 	for k := 0; k < numTicks; k++ {
 		fmt.Fprintf(b, "<span class=\"sw %s\"></span>%s ", tickClass[k], tickNames[k])
 	}
-	b.WriteString("<span class=\"sw cpk\"></span>checkpoint <span class=\"sw redok\"></span>redo <span class=\"sw faultk\"></span>fault <span class=\"sw crashk\"></span>crash <span class=\"sw panick\"></span>panic/kill <span class=\"sw whyk\"></span>the explanation's moments</span></div>\n")
+	b.WriteString("<span class=\"sw cpk\"></span>checkpoint <span class=\"sw redok\"></span>redo <span class=\"sw faultk\"></span>fault <span class=\"sw crashk\"></span>crash <span class=\"sw panick\"></span>panic/kill <span class=\"sw whyk\"></span>the explanation's steps</span></div>\n")
 	var notes []string
 	for _, l := range m.order {
 		if l.drawn < l.seen {
@@ -661,7 +668,11 @@ func renderTimeline(b *strings.Builder, m *traceModel) {
 	}
 
 	b.WriteString("<div class=\"tl\"><div class=\"labels\">")
-	fmt.Fprintf(b, "<div class=\"axisgap\"></div><svg width=\"%d\" height=\"%d\">", labelW, h)
+	b.WriteString("<div class=\"axisgap\"></div>")
+	if m.account != nil && len(m.account.Marks) > 0 {
+		b.WriteString("<div class=\"chaingap\">the explanation's steps</div>")
+	}
+	fmt.Fprintf(b, "<svg width=\"%d\" height=\"%d\">", labelW, h)
 	for i, l := range m.order {
 		y := laneGap + i*(laneH+laneGap)
 		fmt.Fprintf(b, "<text class=\"lane-name\" x=\"4\" y=\"%d\">%s<title>%s</title></text>", y+13, esc(laneLabel(l)), esc(laneSummary(l, m.tmax)))
@@ -682,6 +693,7 @@ func renderTimeline(b *strings.Builder, m *traceModel) {
 		fmt.Fprintf(b, "<span class=\"%s\" id=\"crash-%d\" style=\"left:%.3f%%\" title=\"%s\">%s</span>", cls, i+1, 100*float64(c.t)/float64(tmax), esc(c.text), esc(c.label))
 	}
 	b.WriteString("</div>")
+	renderChainRow(b, m, tmax)
 
 	fmt.Fprintf(b, "<svg id=\"tl\" class=\"timeline\" width=\"100%%\" height=\"%d\" viewBox=\"0 0 %.0f %d\" preserveAspectRatio=\"none\">", h, tlWidth, h)
 	for _, g := range grid {
@@ -819,6 +831,7 @@ func niceStep(tmax int64) int64 {
 
 func renderKeyEvents(b *strings.Builder, m *traceModel) {
 	b.WriteString("<section><h2>Key events</h2>\n")
+	renderKeyFilter(b, m)
 	if m.keysDropped > 0 {
 		fmt.Fprintf(b, "<p class=\"warn\">The first %d key events; %d more are not listed.</p>\n", maxKeyEvents, m.keysDropped)
 	}
@@ -886,9 +899,14 @@ const reportJS = `
   };
   var b=document.getElementById('tocrash');
   if(b)b.onclick=function(){var c=document.getElementById('crash-1');if(c)sc.scrollLeft=c.offsetLeft-sc.clientWidth/2;};
-  // The crash in the first view: a shrunk run ends with it, past a narrow window's edge.
+  // The crash in the first view (a shrunk run ends with it, past a narrow window's edge),
+  // and with it as many of the explanation's steps before it as fit.
   var c1=document.getElementById('crash-1');
-  if(c1&&sc&&c1.offsetLeft>sc.clientWidth-40)sc.scrollLeft=c1.offsetLeft-sc.clientWidth*0.75;
+  if(c1&&sc&&c1.offsetLeft>sc.clientWidth-40){
+    var from=c1.offsetLeft;
+    document.querySelectorAll('.chain-mark').forEach(function(m){if(m.offsetLeft<from&&c1.offsetLeft-m.offsetLeft<sc.clientWidth*0.8)from=m.offsetLeft;});
+    sc.scrollLeft=Math.max(0,Math.min(from-sc.clientWidth*0.1,c1.offsetLeft-sc.clientWidth*0.75));
+  }
 })();
 `
 
