@@ -179,7 +179,7 @@ func (s *State) compile(e *Expr) int32 {
 		n.sub = uint8(a.File)
 	case AtomRole:
 		n.sub = uint8(a.Role)
-	case AtomPath, AtomProc:
+	case AtomPath, AtomProc, AtomLock:
 		n.name = a.Name
 	case AtomNth:
 		n.u = a.N
@@ -297,6 +297,8 @@ func (s *State) evalAtom(f *compiledFault, n *node, ev *Event) bool {
 		return uint8(ev.Role) == n.sub
 	case AtomProc:
 		return ev.Proc == n.name
+	case AtomLock:
+		return ev.Kind == EventPoint && ev.Lock == n.name
 	case AtomNth:
 		c := &s.nth[n.slot]
 		if *c <= n.u {

@@ -209,6 +209,13 @@ func TestEvalAtoms(t *testing.T) {
 		require.Equal(t, []string{""}, firings(t, "kill when "+cond, 1, []Event{step}), cond)
 	}
 	require.Equal(t, []string{"0"}, firings(t, "kill when role=backend", 1, []Event{step}))
+	// lock= is the tranche an lwlock-acquire point event carries, and
+	// false on every other event.
+	acq := Event{Kind: EventPoint, Point: "lwlock-acquire", Hit: 1, Lock: "ProcArrayLock"}
+	other := Event{Kind: EventPoint, Point: "xact-after-xid-assign", Hit: 1}
+	require.Equal(t, []string{"0", "", "", ""}, firings(t, "pause for=1ms when point=lwlock-acquire and lock=ProcArrayLock times=0", 0,
+		[]Event{acq, {Kind: EventPoint, Point: "lwlock-acquire", Hit: 2, Lock: "XidGenLock"}, other, step}))
+	require.Equal(t, []string{"", "0"}, firings(t, "pause for=1ms when not lock=ProcArrayLock times=0", 0, []Event{acq, other}))
 }
 
 func TestEvalProb(t *testing.T) {
