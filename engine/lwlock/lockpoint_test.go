@@ -26,15 +26,8 @@ func planNode(t *testing.T, plan string, fn func(e *env.Env)) (*world.Node, *wor
 	t.Helper()
 	p, err := fault.Parse(plan)
 	require.NoError(t, err)
-	rng := world.NewRand(1)
-	node := world.NewNode(rng, world.NewTrace(nil), world.DefaultSchedConfig, world.DefaultLatency)
-	r := world.NewPlanRunner(node, p, rng.Fork(9))
-	r.Install()
-	node.Sim.SpawnAs(env.RoleBackend, "first", func() { fn(node.Env) })
-	st := node.Sim.Run()
+	st, node, r := world.InSimPlan(1, p, env.RoleBackend, fn)
 	require.Equal(t, world.StopAllDone, st.Kind, "%v", st)
-	node.Sim.KillAll()
-	r.Uninstall()
 	return node, r
 }
 
@@ -81,7 +74,7 @@ func TestLockPointAtEveryAcquisition(t *testing.T) {
 // pause during which nobody takes it does not, and a plan naming another
 // lock does not pause at all.
 func TestLockPointPauseOvertaken(t *testing.T) {
-	const plan = "pause for=5ms proc=first when point=lwlock-acquire and lock=ProcArrayLock\n"
+	const plan = "pause for=5ms proc=test when point=lwlock-acquire and lock=ProcArrayLock\n"
 	scenario := func(other bool) func(e *env.Env) {
 		return func(e *env.Env) {
 			pa := e.Sched.NewMutex("ProcArrayLock")
