@@ -130,14 +130,21 @@ func NewState(p Plan, rng Rand) *State {
 // leadsWithPoint reports whether e is a point= atom, or an and whose first
 // operand leads with one: and short-circuits left to right, so e is then
 // false, with nothing else evaluated, on every event that is not an
-// injection point's.
+// injection point's. Operands before it that only read the event (role=
+// and proc=, which the simulator puts before a pause's or kill's trigger
+// to aim it) change nothing: they draw nothing and count nothing, so e is
+// still false on those events with no state moved.
 func leadsWithPoint(e *Expr) bool {
 	for depth := 0; depth <= maxExprDepth; depth++ {
 		switch {
 		case e.Op == ExprAtom:
 			return e.Atom.Kind == AtomPoint
 		case e.Op == ExprAnd && len(e.Args) > 0:
-			e = e.Args[0]
+			i := 0
+			for i < len(e.Args)-1 && e.Args[i].Op == ExprAtom && (e.Args[i].Atom.Kind == AtomRole || e.Args[i].Atom.Kind == AtomProc) {
+				i++
+			}
+			e = e.Args[i]
 		default:
 			return false
 		}

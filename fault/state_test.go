@@ -382,3 +382,26 @@ func TestPointLedFaultsListedForPointEventsOnly(t *testing.T) {
 	require.Equal(t, before0, s.faults[0].stream)
 	require.NotEqual(t, before1, s.faults[1].stream)
 }
+
+// TestAimedPointLedFaultsListedForPointEventsOnly: the role= or proc= the
+// simulator folds in front of a pause's trigger (role=backend and
+// (point=x and prob=...)) draws and counts nothing, so such a fault is
+// still listed for point events only; a trigger whose nth= or prob= comes
+// before its point= is not.
+func TestAimedPointLedFaultsListedForPointEventsOnly(t *testing.T) {
+	const plan = "pause for=1ms when role=backend and (point=x and prob=1)\n" +
+		"pause for=1ms when proc=bgwriter and role=backend and point=x\n" +
+		"pause for=1ms when role=backend and nth=2 and point=x\n" +
+		"pause for=1ms when role=backend\n"
+	s := NewState(mustParse(t, plan), &testRand{})
+	require.Equal(t, []int32{2, 3}, s.byKind[EventStep])
+	require.Equal(t, []int32{0, 1, 2, 3}, s.byKind[EventPoint])
+	// On point events the role= still decides, and nth= counts only
+	// what reaches it.
+	got := firings(t, plan, 0, []Event{
+		{Kind: EventPoint, Point: "x", Role: RoleClient},
+		{Kind: EventStep, Role: RoleBackend},
+		{Kind: EventPoint, Point: "x", Role: RoleBackend},
+	})
+	require.Equal(t, []string{"", "3", "0,2"}, got) // fault 3 fired once already (times=1)
+}
