@@ -42,9 +42,12 @@ func TestLockPointAtEveryAcquisition(t *testing.T) {
 		heap := e.Sched.NewMutex("heap 16384")
 		spin := e.Sched.NewSpinLock("BufHdrLock")
 		buf := lwlock.New(e, "BufferContent 3")
+		held := 0 // what each lock guards here
 		pa.Lock()
+		held++
 		pa.Unlock()
 		spin.Lock()
+		held++
 		spin.Unlock()
 		buf.Acquire(lwlock.Shared)
 		require.True(t, buf.HeldByMe())
@@ -52,7 +55,9 @@ func TestLockPointAtEveryAcquisition(t *testing.T) {
 		require.True(t, buf.ConditionalAcquire(lwlock.Exclusive))
 		buf.Release()
 		heap.Lock()
+		held++
 		heap.Unlock()
+		require.Equal(t, 3, held)
 	})
 	want := []string{"ProcArrayLock", "BufferContent", "BufferContent", "heap"}
 	require.Equal(t, len(want), r.Fires[0], "one hit per acquisition")
@@ -78,16 +83,19 @@ func TestLockPointPauseOvertaken(t *testing.T) {
 	scenario := func(other bool) func(e *env.Env) {
 		return func(e *env.Env) {
 			pa := e.Sched.NewMutex("ProcArrayLock")
+			took := false
 			if other {
 				e.Sched.Spawn("other", func() {
 					e.Clock.Sleep(time.Millisecond)
 					pa.Lock()
+					took = true
 					pa.Unlock()
 				})
 			}
 			start := e.Clock.Now()
 			pa.Lock()
 			require.GreaterOrEqual(t, e.Clock.Now()-start, 5*time.Millisecond, "paused before taking the lock")
+			require.Equal(t, other, took, "the other process took the lock during the pause")
 			pa.Unlock()
 		}
 	}
