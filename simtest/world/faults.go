@@ -65,6 +65,9 @@ type PlanRunner struct {
 	// while a plan that names the point is installed (lockpoint.go).
 	LockHits  uint64
 	LockRoles map[string]env.RoleSet
+	// pausedFor is, per process id, how long the plan's pauses held it
+	// in all (PausedFor).
+	pausedFor map[int]time.Duration
 	// pending is, per process id, the disk fault decided in the
 	// (yielding) disk hook for the operation that process is doing,
 	// applied by the (non-yielding) fault hook.
@@ -292,6 +295,7 @@ func (r *PlanRunner) act(i int, a fault.Action, ev *fault.Event) {
 		r.node.Sim.stopForFault(fmt.Sprintf("fault %d: %s on %s", i+1, a, describeEvent(ev)))
 	case fault.ActPause:
 		r.note(i, a, ev)
+		r.notePause(a.For)
 		r.node.Sim.pauseCurrent(a.For)
 	}
 }

@@ -1,6 +1,8 @@
 package world
 
 import (
+	"time"
+
 	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/fault"
 )
@@ -21,6 +23,23 @@ func (s *Sim) InjectLock(tranche string, grants *uint64) {
 		s.faults.lock(tranche, grants)
 	}
 }
+
+// notePause adds a pause of the running process to its total.
+func (r *PlanRunner) notePause(d time.Duration) {
+	p := r.node.Sim.cur
+	if p == nil {
+		return
+	}
+	if r.pausedFor == nil {
+		r.pausedFor = map[int]time.Duration{}
+	}
+	r.pausedFor[p.id] += d
+}
+
+// PausedFor is how long the plan's pauses have held process pid in all:
+// a checker that bounds how long a process may take to do something
+// (the lock-wakeup checker) does not count the plan's time against it.
+func (r *PlanRunner) PausedFor(pid int) time.Duration { return r.pausedFor[pid] }
 
 // namesLockPoint reports whether p names env.PointLWLockAcquire anywhere.
 func namesLockPoint(p fault.Plan) bool {
