@@ -20,6 +20,9 @@ type Event struct {
 	Proc string
 	// Point is the injection point's name (EventPoint).
 	Point string
+	// Lock is the tranche of the lock about to be acquired, at the point
+	// lwlock-acquire (EventPoint); "" at every other point.
+	Lock string
 	// Hit says this is the Hit-th hit of Point in the run, counting from 1
 	// (EventPoint). The simulator counts hits, not the plan, so that a hit
 	// number means the same thing whatever faults the plan holds.
@@ -46,9 +49,11 @@ type Applied struct {
 	// Proc and Role are the process the event was raised by.
 	Proc string
 	Role Role
-	// Point and Hit name the injection point hit (Event == EventPoint).
+	// Point and Hit name the injection point hit (Event == EventPoint),
+	// and Lock the lock's tranche at lwlock-acquire.
 	Point string
 	Hit   uint64
+	Lock  string
 	// File is the class of the file operated on (Event == EventDisk).
 	File FileClass
 }

@@ -65,6 +65,10 @@ const (
 	// AtomProb is "prob=Prob": true with probability Prob, drawn afresh at
 	// every evaluation that reaches it.
 	AtomProb
+	// AtomLock is "lock=Name": an injection point event that carries the
+	// tranche of a lock about to be acquired (point=lwlock-acquire), that
+	// tranche.
+	AtomLock
 
 	numAtomKinds = iota
 )
@@ -80,7 +84,8 @@ type Atom struct {
 	Dur time.Duration
 	// N is the bound of step>= and step<, and the K of nth=K.
 	N uint64
-	// Name is the point name, the process name or the path pattern.
+	// Name is the point name, the process name, the path pattern or the
+	// lock's tranche.
 	Name string
 	// Hit is the K of point=NAME#K; 0 means any hit.
 	Hit  uint64
@@ -210,6 +215,8 @@ func (k AtomKind) String() string {
 		return "nth"
 	case AtomProb:
 		return "prob"
+	case AtomLock:
+		return "lock"
 	}
 	return "AtomKind(" + strconv.Itoa(int(k)) + ")"
 }
@@ -255,6 +262,11 @@ func (a Atom) Validate() error {
 	case AtomProc:
 		if err := checkName(a.Name); err != nil {
 			return fmt.Errorf("proc=: %v", err)
+		}
+		used.Name = a.Name
+	case AtomLock:
+		if err := checkName(a.Name); err != nil {
+			return fmt.Errorf("lock=: %v", err)
 		}
 		used.Name = a.Name
 	case AtomNth:
@@ -366,7 +378,7 @@ func (a Atom) appendTo(b []byte) []byte {
 	case AtomRole:
 		b = append(b, '=')
 		b = append(b, a.Role.String()...)
-	case AtomPath, AtomProc:
+	case AtomPath, AtomProc, AtomLock:
 		b = append(b, '=')
 		b = append(b, a.Name...)
 	case AtomNth:

@@ -265,3 +265,14 @@ func (p Plan) PointNames() []string {
 	}
 	return out
 }
+
+// LockNames lists, in order of appearance, every lock tranche a plan's
+// triggers name (lock=NAME, anywhere in an expression), so that a caller
+// that knows the engine's locks can reject a name no lock has.
+func (p Plan) LockNames() []string {
+	var out []string
+	for _, f := range p.Faults {
+		out = appendAtomNames(out, f.When, AtomLock, 1)
+	}
+	return out
+}

@@ -16,7 +16,7 @@ import (
 //	UNARY:= "not" UNARY | "(" OR ")" | ATOM
 //	ATOM := "true" | time>=DURATION | time<DURATION | step>=N | step<N
 //	      | point=NAME | point=NAME#K | op=KIND | file=CLASS | path=GLOB
-//	      | role=ROLE | proc=NAME | nth=K | prob=P
+//	      | role=ROLE | proc=NAME | nth=K | prob=P | lock=NAME
 //
 // times=N may also stand among the arguments; it may appear once. A "#" at
 // the start of a line or after a space or tab starts a comment that runs to
@@ -391,7 +391,7 @@ func (p *parser) parseAtom() (*Expr, error) {
 	cmp := p.next()
 	if cmp.kind != tEq && cmp.kind != tGE && cmp.kind != tLT {
 		switch k.text {
-		case "time", "step", "point", "op", "file", "path", "role", "proc", "nth", "prob":
+		case "time", "step", "point", "op", "file", "path", "role", "proc", "nth", "prob", "lock":
 			return nil, fmt.Errorf("expected a comparison after %q, found %s", k.text, cmp.describe())
 		}
 		return nil, fmt.Errorf("unknown condition %q (valid: %s)", k.text, conditionNames)
@@ -416,7 +416,7 @@ func makeAtom(key string, cmp tokKind, val string) (Atom, error) {
 		return Atom{}, fmt.Errorf("%s takes >= or <, not =", key)
 	case !ordered && cmp != tEq:
 		switch key {
-		case "point", "op", "file", "path", "role", "proc", "nth", "prob":
+		case "point", "op", "file", "path", "role", "proc", "nth", "prob", "lock":
 			return Atom{}, fmt.Errorf("%s takes =", key)
 		}
 	}
@@ -471,6 +471,8 @@ func makeAtom(key string, cmp tokKind, val string) (Atom, error) {
 		a = Atom{Kind: AtomPath, Name: val}
 	case "proc":
 		a = Atom{Kind: AtomProc, Name: val}
+	case "lock":
+		a = Atom{Kind: AtomLock, Name: val}
 	case "nth":
 		n, err := strconv.ParseUint(val, 10, 64)
 		if err != nil {

@@ -75,6 +75,8 @@ func TestParseValid(t *testing.T) {
 		{in: "write-eio\t when\top=write", want: Fault{Action: Action{Kind: ActWriteEIO}, When: atom(Atom{Kind: AtomOp, Op: OpWrite}), Times: 1}, canon: "write-eio when op=write"},
 		{in: "enospc when path=base/*/1[0-9]*", want: Fault{Action: Action{Kind: ActENOSPC}, When: atom(Atom{Kind: AtomPath, Name: "base/*/1[0-9]*"}), Times: 1}},
 		{in: "torn-write when proc=bgwriter", want: Fault{Action: Action{Kind: ActTornWrite}, When: atom(Atom{Kind: AtomProc, Name: "bgwriter"}), Times: 1}},
+		{in: "pause for=2ms role=backend when point=lwlock-acquire and lock=ProcArrayLock", want: Fault{Action: Action{Kind: ActPause, For: 2 * time.Millisecond, Role: RoleBackend, HasRole: true},
+			When: And(atom(Atom{Kind: AtomPoint, Name: "lwlock-acquire"}), atom(Atom{Kind: AtomLock, Name: "ProcArrayLock"})), Times: 1}},
 		{in: "lost-write when step>=100 and step<200", want: Fault{Action: Action{Kind: ActLostWrite}, When: And(atom(Atom{Kind: AtomStepGE, N: 100}), atom(Atom{Kind: AtomStepLT, N: 200})), Times: 1}},
 		{in: "misdirected-write by=8192", want: Fault{Action: Action{Kind: ActMisdirectedWrite, By: 8192}, Times: 1}, canon: "misdirected-write"},
 		{in: "misdirected-write", want: Fault{Action: Action{Kind: ActMisdirectedWrite, By: 8192}, Times: 1}},
@@ -147,6 +149,8 @@ func TestParseErrors(t *testing.T) {
 		// One role per process kind: the launcher and its workers differ.
 		{"pause role=autovacuum", `line 1: pause: role=: unknown role "autovacuum" (valid: backend, bgwriter, checkpointer, walwriter, autovacuum-launcher, autovacuum-worker, archiver, startup, postmaster, logger, client, other)`},
 		{"kill proc=a,b", `line 1: kill: proc=: bad character ',' in name "a,b"`},
+		{"crash when lock>=ProcArrayLock", `line 1: lock takes =`},
+		{"crash when lock=a,b", `line 1: lock=: bad character ',' in name "a,b"`},
 		{"crash mode=gentle", `line 1: crash: unknown mode "gentle" (want drop-all, random-subset or torn)`},
 		{"crash rename=sometimes", `line 1: crash: unknown rename "sometimes" (want atomic or non-atomic)`},
 		{"crash mode=torn mode=torn", `line 1: crash: argument "mode" given twice`},

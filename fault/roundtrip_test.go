@@ -71,6 +71,8 @@ var genAtom = rapid.Custom(func(t *rapid.T) Atom {
 		a.Role = Role(rapid.IntRange(0, int(numRoles)-1).Draw(t, "role"))
 	case AtomProc:
 		a.Name = genName.Draw(t, "proc")
+	case AtomLock:
+		a.Name = genName.Draw(t, "lock")
 	case AtomNth:
 		a.N = max(genCount.Draw(t, "nth"), 1)
 	case AtomProb:

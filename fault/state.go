@@ -130,14 +130,21 @@ func NewState(p Plan, rng Rand) *State {
 // leadsWithPoint reports whether e is a point= atom, or an and whose first
 // operand leads with one: and short-circuits left to right, so e is then
 // false, with nothing else evaluated, on every event that is not an
-// injection point's.
+// injection point's. Operands before it that only read the event (role=
+// and proc=, which the simulator puts before a pause's or kill's trigger
+// to aim it) change nothing: they draw nothing and count nothing, so e is
+// still false on those events with no state moved.
 func leadsWithPoint(e *Expr) bool {
 	for depth := 0; depth <= maxExprDepth; depth++ {
 		switch {
 		case e.Op == ExprAtom:
 			return e.Atom.Kind == AtomPoint
 		case e.Op == ExprAnd && len(e.Args) > 0:
-			e = e.Args[0]
+			i := 0
+			for i < len(e.Args)-1 && e.Args[i].Op == ExprAtom && (e.Args[i].Atom.Kind == AtomRole || e.Args[i].Atom.Kind == AtomProc) {
+				i++
+			}
+			e = e.Args[i]
 		default:
 			return false
 		}
@@ -179,7 +186,7 @@ func (s *State) compile(e *Expr) int32 {
 		n.sub = uint8(a.File)
 	case AtomRole:
 		n.sub = uint8(a.Role)
-	case AtomPath, AtomProc:
+	case AtomPath, AtomProc, AtomLock:
 		n.name = a.Name
 	case AtomNth:
 		n.u = a.N
@@ -297,6 +304,8 @@ func (s *State) evalAtom(f *compiledFault, n *node, ev *Event) bool {
 		return uint8(ev.Role) == n.sub
 	case AtomProc:
 		return ev.Proc == n.name
+	case AtomLock:
+		return ev.Kind == EventPoint && ev.Lock == n.name
 	case AtomNth:
 		c := &s.nth[n.slot]
 		if *c <= n.u {

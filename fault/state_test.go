@@ -209,6 +209,13 @@ func TestEvalAtoms(t *testing.T) {
 		require.Equal(t, []string{""}, firings(t, "kill when "+cond, 1, []Event{step}), cond)
 	}
 	require.Equal(t, []string{"0"}, firings(t, "kill when role=backend", 1, []Event{step}))
+	// lock= is the tranche an lwlock-acquire point event carries, and
+	// false on every other event.
+	acq := Event{Kind: EventPoint, Point: "lwlock-acquire", Hit: 1, Lock: "ProcArrayLock"}
+	other := Event{Kind: EventPoint, Point: "xact-after-xid-assign", Hit: 1}
+	require.Equal(t, []string{"0", "", "", ""}, firings(t, "pause for=1ms when point=lwlock-acquire and lock=ProcArrayLock times=0", 0,
+		[]Event{acq, {Kind: EventPoint, Point: "lwlock-acquire", Hit: 2, Lock: "XidGenLock"}, other, step}))
+	require.Equal(t, []string{"", "0"}, firings(t, "pause for=1ms when not lock=ProcArrayLock times=0", 0, []Event{acq, other}))
 }
 
 func TestEvalProb(t *testing.T) {
@@ -374,4 +381,27 @@ func TestPointLedFaultsListedForPointEventsOnly(t *testing.T) {
 	}
 	require.Equal(t, before0, s.faults[0].stream)
 	require.NotEqual(t, before1, s.faults[1].stream)
+}
+
+// TestAimedPointLedFaultsListedForPointEventsOnly: the role= or proc= the
+// simulator folds in front of a pause's trigger (role=backend and
+// (point=x and prob=...)) draws and counts nothing, so such a fault is
+// still listed for point events only; a trigger whose nth= or prob= comes
+// before its point= is not.
+func TestAimedPointLedFaultsListedForPointEventsOnly(t *testing.T) {
+	const plan = "pause for=1ms when role=backend and (point=x and prob=1)\n" +
+		"pause for=1ms when proc=bgwriter and role=backend and point=x\n" +
+		"pause for=1ms when role=backend and nth=2 and point=x\n" +
+		"pause for=1ms when role=backend\n"
+	s := NewState(mustParse(t, plan), &testRand{})
+	require.Equal(t, []int32{2, 3}, s.byKind[EventStep])
+	require.Equal(t, []int32{0, 1, 2, 3}, s.byKind[EventPoint])
+	// On point events the role= still decides, and nth= counts only
+	// what reaches it.
+	got := firings(t, plan, 0, []Event{
+		{Kind: EventPoint, Point: "x", Role: RoleClient},
+		{Kind: EventStep, Role: RoleBackend},
+		{Kind: EventPoint, Point: "x", Role: RoleBackend},
+	})
+	require.Equal(t, []string{"", "3", "0,2"}, got) // fault 3 fired once already (times=1)
 }

@@ -68,6 +68,10 @@ type Config struct {
 	// PostgreSQL's MarkBufferDirtyHint), "no-dirty", or "" to draw it
 	// from the seed under Swarm (hint_bits.go).
 	HintBits string `json:"hint_bits"`
+	// LockPause is the drawn plan's pause at LWLock acquisitions: "off",
+	// "any" (one on every seed, the lock drawn), a lock tranche's name,
+	// or "" to draw it from the seed under Swarm (lock_pauses.go).
+	LockPause string `json:"lock_pause"`
 	// Autocommit makes every insert transaction one INSERT of one row
 	// outside a transaction block, as psql sends a script's lines
 	// (PostgreSQL commits each statement on its own: exec_simple_query's
@@ -173,6 +177,9 @@ func (c Config) Validate() error {
 	if err := c.validateAsyncShare(); err != nil {
 		return err
 	}
+	if err := c.validateLockPause(); err != nil {
+		return err
+	}
 	if err := c.validateHintBits(); err != nil {
 		return err
 	}
@@ -196,6 +203,9 @@ func (c Config) Validate() error {
 			return fmt.Errorf("fault plan: %w", err)
 		}
 		if err := checkPlanPoints(p); err != nil {
+			return fmt.Errorf("fault plan: %w", err)
+		}
+		if err := checkPlanLocks(p); err != nil {
 			return fmt.Errorf("fault plan: %w", err)
 		}
 		if err := checkPlanProcs(p, c.Clients); err != nil {
@@ -248,6 +258,7 @@ type resolved struct {
 	// asyncShare is the share of insert transactions and bank transfers
 	// that commit asynchronously (async_share.go).
 	asyncShare float64
+	lockPause  *fault.Fault // the drawn plan's pause at LWLock acquisitions (lock_pauses.go)
 }
 
 // swarmRowBytes are the row sizes the swarm draws from: 1000 most often,
@@ -304,6 +315,7 @@ func resolve(c Config, rng *world.Rand) resolved {
 	resolveScriptClient(c, &r)
 	r.asyncShare = resolveAsyncShare(c)
 	r.engine.HintBitsDirty = resolveHintBits(c)
+	r.lockPause = resolveLockPause(c)
 	if c.Faults != "" || c.CrashStep != 0 {
 		// The plan is the one given: no intensity takes part (dbPlan).
 		r.faultIntensity = 0
@@ -420,6 +432,10 @@ type Result struct {
 	// was installed, which roles reached it: what the points table's role
 	// column is checked against.
 	PointRoles map[string]env.RoleSet
+	// LockRoles says, per lock tranche, which roles acquired its locks
+	// while a fault plan naming point=lwlock-acquire was installed (nil
+	// otherwise: the acquisitions are then not shown to the plan).
+	LockRoles map[string]env.RoleSet
 	// FaultFires counts, per fault of the plan in plan order, how often
 	// the simulator carried it out (in the workload and in the recoveries
 	// it crashed); Applied records the first few as typed records.

@@ -36,7 +36,7 @@ func CrashPoints() []string { return pgproc.PointNames() }
 // checkPlanPoints rejects a plan that names an injection point the engine
 // does not have, with the list of those it has: its fault could never fire.
 func checkPlanPoints(p fault.Plan) error {
-	known := pgproc.PointNames()
+	known := append(pgproc.PointNames(), env.PointLWLockAcquire)
 	for _, name := range p.PointNames() {
 		if !slices.Contains(known, name) {
 			return fmt.Errorf("unknown injection point %q (the engine's points: %s)", name, strings.Join(known, ", "))
@@ -185,6 +185,7 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 	res.Plan, res.FaultIntensity = plan.String(), rc.faultIntensity
 	sim.HarnessEvent(env.Event{Kind: env.EvNote, Name: "fault plan:\n" + res.Plan})
 	runner = world.NewPlanRunner(node, plan, rng.Fork(7))
+	checkers.lockWait.paused = runner.PausedFor
 	st := sim.Run()
 	sim.SetPanicKillsProcess(false)
 	node.Postmaster = false
@@ -335,6 +336,7 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 	res.FaultsApplied, res.FaultLog, res.Destructive = runner.NApplied, runner.Described, runner.Destructive()
 	res.PointHits, res.CrashedAt = runner.Hits, runner.CrashedAt
 	res.PointRoles = runner.Roles
+	res.LockRoles = runner.LockRoles
 	res.FaultFires, res.Applied = runner.Fires, runner.Log
 	res.judgeBeyondLimits()
 }
@@ -397,7 +399,7 @@ func dbPlan(c Config, rc resolved, rng *world.Rand, stepsSoFar uint64) fault.Pla
 	if c.Faults != "" || c.CrashStep != 0 {
 		return plan
 	}
-	return fault.Generate(rng, fault.Gen{
+	return withLockPause(fault.Generate(rng, fault.Gen{
 		Points:        planPoints,
 		PausePoints:   pausePoints,
 		RacePoints:    racePoints,
@@ -407,7 +409,7 @@ func dbPlan(c Config, rc resolved, rng *world.Rand, stepsSoFar uint64) fault.Pla
 		CrashSteps:    crashSteps(rc),
 		Intensity:     rc.faultIntensity,
 		Fork:          func(label uint64) fault.Rand { return rng.Fork(label) },
-	})
+	}), rc)
 }
 
 // crashSteps estimates the workload's steps, over which a step crash is

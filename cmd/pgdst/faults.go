@@ -36,6 +36,7 @@ Actions:
 Triggers combine with and, or, not and parentheses:
     time>=D  time<D  step>=N  step<N   virtual time, scheduler steps
     point=NAME  point=NAME#K           an injection point, its K-th hit
+    point=lwlock-acquire lock=LOCK     any LWLock acquisition; lock= names its tranche
     op=OP  file=CLASS  path=GLOB       the disk operation (disk faults)
     role=ROLE  proc=NAME               the running process
     nth=K                              true on the K-th evaluation reaching it
@@ -46,6 +47,7 @@ Example:
     crash mode=torn when role=checkpointer and point=smgr-after-fsync
     pause for=40ms role=backend when point=bufmgr-before-write
     fsync-eio when file=heap and nth=2
+    pause for=5ms role=backend when point=lwlock-acquire and lock=ProcArrayLock and prob=0.1 times=4
     latency for=5ms when op=fsync and prob=0.1 times=0
 `
 
@@ -59,6 +61,7 @@ func cmdFaults(args []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "File classes: %s\n", names(fault.FileWAL, fault.FileOther, func(k fault.FileClass) string { return k.String() }))
 	fmt.Fprintf(stdout, "Roles:       %s\n", names(fault.RoleBackend, fault.RoleOther, func(k fault.Role) string { return k.String() }))
 	fmt.Fprintf(stdout, "Crash points (seeded plans and --systematic): %s\n", strings.Join(simtest.CrashPoints(), " "))
+	fmt.Fprintf(stdout, "Locks (lock=, at point=lwlock-acquire): %s\n", strings.Join(simtest.LockTranches(), " "))
 	return nil
 }
 

@@ -75,6 +75,7 @@ func TestBadFlagValues(t *testing.T) {
 		{[]string{"run", "--async-share", "1.5"}, "-async-share: must be in [0, 1]"},
 		{[]string{"run", "--async-share", "half"}, "-async-share: not a number"},
 		{[]string{"run", "--hint-bits", "sometimes"}, "-hint-bits: want dirty or no-dirty"},
+		{[]string{"run", "--lock-pause", "ProcArray"}, "-lock-pause: want off, any, ProcArrayLock, XidGenLock,"},
 		{[]string{"run", "--config", filepath.Join(dir, "missing.json")}, "--config: "},
 		{[]string{"run", "--seed", "-1"}, "-seed: "},
 		{[]string{"run", "--fault", "crash when point=no-such-point"}, `unknown injection point "no-such-point" (the engine's points: backend-after-snapshot,`},

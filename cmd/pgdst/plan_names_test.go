@@ -27,6 +27,8 @@ func TestPlanNamesAreChecked(t *testing.T) {
 		{"crash when proc=backend", `unknown process "backend"`},
 		{"pause for=1ms proc=client-4", `unknown process "client-4"`},
 		{"crash when proc=client-01", `unknown process "client-01"`},
+		{"pause for=1ms role=backend when point=lwlock-acquire and lock=ProcArrayLck", `unknown lock "ProcArrayLck" (lock= at point=lwlock-acquire names one of: ProcArrayLock, XidGenLock, CLogControlLock,`},
+		{"crash when not lock=nope", `unknown lock "nope"`},
 	} {
 		for _, cmd := range [][]string{{"run"}, {"campaign", "--seeds", "2"}} {
 			args := append(append([]string{}, cmd...), "--fault", c.fault)
@@ -39,7 +41,8 @@ func TestPlanNamesAreChecked(t *testing.T) {
 		}
 	}
 	// The names the messages offer work.
-	for _, f := range []string{"pause for=1ms proc=client-3 when step>=2000", "kill proc=checkpointer when step>=2000", "crash when proc=bgwriter"} {
+	for _, f := range []string{"pause for=1ms proc=client-3 when step>=2000", "kill proc=checkpointer when step>=2000", "crash when proc=bgwriter",
+		"pause for=1ms role=backend when point=lwlock-acquire and lock=ProcArrayLock times=3"} {
 		code, out, errOut := runCLI("run", "--fault", f)
 		require.NotEqual(t, 2, code, "%q: %s %s", f, out, errOut)
 	}

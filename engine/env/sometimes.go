@@ -59,6 +59,7 @@ var Conditions = []Condition{
 	{"lock-wait", "a transaction waits for a row lock another holds (LockAcquire sleeping in ProcSleep)"},
 	{"deadlock-check-ran", "a lock wait outlasts deadlock_timeout and the deadlock check runs (CheckDeadLock)"},
 	{"deadlock-detected", "the deadlock detector breaks a cycle of waits (DeadLockCheck)"},
+	{"lwlock-pause-overtaken", "a process paused by the fault plan just before acquiring an LWLock finds that another process took the same lock during the pause (a backend descheduled at LWLockAcquire)"},
 	{"serialization-failure", "an update or lock conflicts with a concurrent update under REPEATABLE READ: 40001 raised (heap_update's TM_Updated)"},
 	{"epq-recheck", "a READ COMMITTED update finds its row updated by a concurrent commit and rechecks the newest version (EvalPlanQual)"},
 	{"fsync-eio-panic", "a data file's fsync fails and the server PANICs rather than retry (ProcessSyncRequests, data_sync_elevel)"},

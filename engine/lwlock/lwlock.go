@@ -87,6 +87,15 @@ type LWLock struct {
 	exclusive int   // pid of the exclusive holder; noHolder when none
 	shared    []int // pids of shared holders, in acquisition order
 	queue     []*waiter
+
+	// tranche is the lock's name up to its first space (env.LockTranche);
+	// inj hears each acquisition (env.PointLWLockAcquire), nil where the
+	// environment does not listen (the real one); grants counts the
+	// acquisitions granted, so that inj can tell whether another process
+	// took the lock while it paused the caller.
+	tranche string
+	inj     env.LockInjector
+	grants  uint64
 }
 
 // noHolder marks "no exclusive holder". Proc IDs start at 1 under the
@@ -97,12 +106,15 @@ const noHolder = -1
 // New makes a lock. name appears in deadlock reports and panics (it plays
 // the part of PostgreSQL's tranche name).
 func New(e *env.Env, name string) *LWLock {
-	return &LWLock{
+	l := &LWLock{
 		name:      name,
 		sched:     e.Sched,
-		mu:        e.Sched.NewMutex("lwlock " + name),
+		mu:        e.Sched.NewMutex(env.LWLockMutexPrefix + name),
 		exclusive: noHolder,
+		tranche:   env.LockTranche(name),
 	}
+	l.inj, _ = e.Points.(env.LockInjector)
+	return l
 }
 
 // Name is the lock's name.
@@ -128,6 +140,7 @@ func (l *LWLock) compatibleLocked(mode Mode) bool {
 }
 
 func (l *LWLock) grantLocked(pid int, mode Mode) {
+	l.grants++
 	if mode == Exclusive {
 		l.exclusive = pid
 	} else {
@@ -155,8 +168,13 @@ func checkMode(mode Mode) {
 
 // Acquire takes the lock in mode, waiting as long as necessary
 // (LWLockAcquire). Waiting is FIFO as described in the package comment.
+// Before it tries the lock it reaches env.PointLWLockAcquire, where a
+// simulator's fault plan may pause it.
 func (l *LWLock) Acquire(mode Mode) {
 	checkMode(mode)
+	if l.inj != nil {
+		l.inj.InjectLock(l.tranche, &l.grants)
+	}
 	pid := l.self()
 	l.mu.Lock()
 	if m, held := l.heldLocked(pid); held {
@@ -185,6 +203,9 @@ func (l *LWLock) Acquire(mode Mode) {
 // cannot overtake a waiting writer.
 func (l *LWLock) ConditionalAcquire(mode Mode) bool {
 	checkMode(mode)
+	if l.inj != nil {
+		l.inj.InjectLock(l.tranche, &l.grants)
+	}
 	pid := l.self()
 	l.mu.Lock()
 	defer l.mu.Unlock()

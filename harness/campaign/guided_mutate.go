@@ -63,6 +63,7 @@ var guidedKnobs = []knob{
 	{flag: "register-bytes", values: []string{"", "8", "2000"}},
 	{flag: "async-share", values: []string{"", "0", "0.25", "1"}},
 	{flag: "hint-bits", values: []string{"", "dirty", "no-dirty"}},
+	{flag: "lock-pause", values: append([]string{"", "off", "any"}, simtest.LockTranches()...), drawnPlan: true},
 	{flag: "script-client", values: []string{"", "on", "off"}},
 }
 

@@ -251,6 +251,9 @@ var RunFlags = []RunFlag{
 			}
 		},
 	},
+	enumFlag("lock-pause", "lock_pause", simtest.LockPauseModes(), nil,
+		"a pause of one role at one lock's LWLock acquisitions in the drawn plan (point=lwlock-acquire): off, any (on every seed, the lock drawn) or the lock's name (default: drawn from the seed, on one seed in four, the lock drawn)",
+		func(c *simtest.Config) *string { return &c.LockPause }, nil),
 	enumFlag("hint-bits", "hint_bits", simtest.HintBitsModes, nil,
 		"whether a hint bit dirties its page: dirty (PostgreSQL's MarkBufferDirtyHint, with a full-page image for the first hint after a checkpoint) or no-dirty (default: drawn from the seed, dirty on half the seeds)",
 		func(c *simtest.Config) *string { return &c.HintBits }, nil),

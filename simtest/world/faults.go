@@ -60,6 +60,14 @@ type PlanRunner struct {
 	// Roles says, per injection point, which roles reached it while the
 	// plan was installed: where a plan can aim a role at a point.
 	Roles map[string]env.RoleSet
+	// LockHits counts LWLock acquisitions (env.PointLWLockAcquire's
+	// hits) and LockRoles says which roles took each tranche, both only
+	// while a plan that names the point is installed (lockpoint.go).
+	LockHits  uint64
+	LockRoles map[string]env.RoleSet
+	// pausedFor is, per process id, how long the plan's pauses held it
+	// in all (PausedFor).
+	pausedFor map[int]time.Duration
 	// pending is, per process id, the disk fault decided in the
 	// (yielding) disk hook for the operation that process is doing,
 	// applied by the (non-yielding) fault hook.
@@ -160,6 +168,7 @@ func NewPlanRunner(node *Node, plan fault.Plan, rng *Rand) *PlanRunner {
 // Install starts the plan: from now on it sees every event.
 func (r *PlanRunner) Install() {
 	r.node.Sim.faults = r
+	r.node.Sim.lockPoints = namesLockPoint(r.plan)
 	r.node.faults = r
 	r.node.Disk.SetFaultHook(r.diskFault, r.diskRng)
 }
@@ -177,6 +186,7 @@ func (r *PlanRunner) Destructive() []string {
 // Uninstall detaches the runner (the checks run fault-free).
 func (r *PlanRunner) Uninstall() {
 	r.node.Sim.faults = nil
+	r.node.Sim.lockPoints = false
 	r.node.faults = nil
 	r.node.Disk.SetFaultHook(nil, nil)
 }
@@ -208,7 +218,7 @@ func (r *PlanRunner) note(i int, a fault.Action, ev *fault.Event) {
 		rec := fault.Applied{Fault: i, Action: a.Kind, Event: ev.Kind, Time: ev.Time, Proc: ev.Proc, Role: ev.Role}
 		switch ev.Kind {
 		case fault.EventPoint:
-			rec.Point, rec.Hit = ev.Point, ev.Hit
+			rec.Point, rec.Hit, rec.Lock = ev.Point, ev.Hit, ev.Lock
 		case fault.EventDisk:
 			rec.File = ev.File
 		}
@@ -238,6 +248,9 @@ func (r *PlanRunner) note(i int, a fault.Action, ev *fault.Event) {
 func describeEvent(ev *fault.Event) string {
 	switch ev.Kind {
 	case fault.EventPoint:
+		if ev.Lock != "" {
+			return fmt.Sprintf("point %s#%d lock=%s", ev.Point, ev.Hit, ev.Lock)
+		}
 		return fmt.Sprintf("point %s#%d", ev.Point, ev.Hit)
 	case fault.EventDisk:
 		return fmt.Sprintf("%s %s (%s)", ev.Op, ev.Path, ev.File)
@@ -282,6 +295,7 @@ func (r *PlanRunner) act(i int, a fault.Action, ev *fault.Event) {
 		r.node.Sim.stopForFault(fmt.Sprintf("fault %d: %s on %s", i+1, a, describeEvent(ev)))
 	case fault.ActPause:
 		r.note(i, a, ev)
+		r.notePause(a.For)
 		r.node.Sim.pauseCurrent(a.For)
 	}
 }

@@ -2,6 +2,7 @@ package world
 
 import (
 	"github.com/pgdst/pgdst/engine/env"
+	"github.com/pgdst/pgdst/fault"
 )
 
 // InSim runs fn as the first process of a fresh simulated node with the
@@ -16,6 +17,22 @@ func InSim(seed uint64, fn func(e *env.Env)) (Stop, *Node) {
 	st := node.Sim.Run()
 	node.Sim.KillAll()
 	return st, node
+}
+
+// InSimPlan is InSim with a fault plan installed from the start, fn's
+// process having the given role: engine package tests use it to pause a
+// process at a point (a pause at point=lwlock-acquire, say). It returns
+// the plan's runner too, to read what fired.
+func InSimPlan(seed uint64, plan fault.Plan, role env.Role, fn func(e *env.Env)) (Stop, *Node, *PlanRunner) {
+	rng := NewRand(seed)
+	node := NewNode(rng, newTrace(nil), DefaultSchedConfig, DefaultLatency)
+	r := NewPlanRunner(node, plan, rng.Fork(9))
+	r.Install()
+	node.Sim.SpawnAs(role, "test", func() { fn(node.Env) })
+	st := node.Sim.Run()
+	node.Sim.KillAll()
+	r.Uninstall()
+	return st, node, r
 }
 
 // Reboot runs fn as the first process on the same node after its previous

@@ -64,6 +64,9 @@ type Sim struct {
 	// faults, when set, is the fault plan's runner (faults.go): asked at
 	// every step, injection point and timer.
 	faults faultHooks
+	// lockPoints: the fault plan names env.PointLWLockAcquire, so every
+	// LWLock acquisition is shown to it (lockpoint.go).
+	lockPoints bool
 
 	// panicKills makes a PANIC end only the panicking process (its parent,
 	// the postmaster, reaps it and crash-restarts) instead of the run.
@@ -92,6 +95,7 @@ type faultHooks interface {
 	step()
 	point(name string, hit uint64)
 	timer(d time.Duration) time.Duration
+	lock(tranche string, grants *uint64)
 }
 
 // SchedConfig is how a Sim interleaves processes.
@@ -893,6 +897,9 @@ func (s *Sim) NewCond(name string, m env.Mutex) env.Cond {
 
 func newSimMutex(s *Sim, name string, spin bool) *simMutex {
 	m := &simMutex{s: s, name: name, nameT: newTraceName(name), spin: spin}
+	if !spin {
+		m.tranche = env.LockTranche(name)
+	}
 	m.lockEv = env.Event{Kind: env.EvLock, Name: name, NameHash: m.nameT.h}
 	m.unlockEv = env.Event{Kind: env.EvUnlock, Name: name, NameHash: m.nameT.h}
 	m.lockE, m.unlockE = eventDigest(&m.lockEv), eventDigest(&m.unlockEv)
@@ -911,6 +918,11 @@ type simMutex struct {
 	spin             bool
 	owner            *proc
 	waiters          []*proc
+	// tranche is the lock's tranche for env.PointLWLockAcquire ("" for
+	// a spinlock and an LWLock's inner mutex); grants counts the
+	// acquisitions granted.
+	tranche string
+	grants  uint64
 }
 
 func (m *simMutex) Lock() {
@@ -921,9 +933,13 @@ func (m *simMutex) Lock() {
 		return
 	}
 	s.yieldPointE(m.lockE, &m.lockEv)
+	if s.lockPoints && m.tranche != "" && s.running {
+		s.faults.lock(m.tranche, &m.grants)
+	}
 	p := s.cur
 	if m.owner == nil {
 		m.owner = p
+		m.grants++
 		return
 	}
 	if m.owner == p {
@@ -975,6 +991,7 @@ func (m *simMutex) release() {
 	q := m.waiters[0]
 	m.waiters = popFront(m.waiters)
 	m.owner = q
+	m.grants++
 	m.s.makeRunnable(q)
 }
 
