@@ -206,8 +206,12 @@ func (c *Catalog) Create(name string, build func(Table) error) (Table, error) {
 	if len(c.m.Tables) >= TablesMax {
 		return Table{}, pgerr.New(pgerr.ProgramLimitExceeded, "too many tables")
 	}
-	next := Map{NextOID: c.m.NextOID + 3, Tables: slices.Clone(c.m.Tables)}
-	t := Table{Name: name, OID: c.m.NextOID, Heap: smgr.RelFileNumber(c.m.NextOID + 1), Index: smgr.RelFileNumber(c.m.NextOID + 2)}
+	oid, err := c.newRelFileNumbers()
+	if err != nil {
+		return Table{}, err
+	}
+	next := Map{NextOID: oid + 3, Tables: slices.Clone(c.m.Tables)}
+	t := Table{Name: name, OID: oid, Heap: smgr.RelFileNumber(oid + 1), Index: smgr.RelFileNumber(oid + 2)}
 	next.Tables = slices.Insert(next.Tables, i, t)
 	c.setClasses(t)
 	for _, rel := range []smgr.RelFileNumber{t.Heap, t.Index} {
@@ -229,6 +233,38 @@ func (c *Catalog) Create(name string, build func(Table) error) (Table, error) {
 		c.e.Panicf("could not install the catalog map: %v", err)
 	}
 	return t, nil
+}
+
+// orphansMax bounds the orphaned relation files newRelFileNumbers skips:
+// each is what one crashed CREATE TABLE left.
+const orphansMax = 1000
+
+// newRelFileNumbers is GetNewRelFileNumber for a table's OID and its two
+// relations: the map's next OID, unless a file of those relations exists
+// already. A CREATE TABLE that a crash cut short before its map record was
+// durable leaves its files behind (orphans, step 1 of Create) and the
+// map's next OID where it was; taking that OID again would build the new
+// index over the orphan's pages ("relation is not empty") and fail every
+// later CREATE TABLE too. PostgreSQL checks for such a file and tries the
+// next number; so does this. The caller holds c.mu.
+func (c *Catalog) newRelFileNumbers() (uint32, error) {
+	oid := c.m.NextOID
+	for i := 0; i < orphansMax; i++ {
+		taken := false
+		for _, rel := range []smgr.RelFileNumber{smgr.RelFileNumber(oid + 1), smgr.RelFileNumber(oid + 2)} {
+			ok, err := c.smgr.Exists(rel, smgr.MainForkNum)
+			if err != nil {
+				return 0, err
+			}
+			taken = taken || ok
+		}
+		if !taken {
+			return oid, nil
+		}
+		c.e.Sometimes("create-skipped-orphan-file")
+		oid += 3
+	}
+	return 0, fmt.Errorf("could not find a free relfilenumber after %d orphaned files", orphansMax)
 }
 
 // CheckPoint is CheckPointRelationMap: a checkpoint takes and releases the

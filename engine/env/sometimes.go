@@ -60,6 +60,7 @@ var Conditions = []Condition{
 	{"deadlock-check-ran", "a lock wait outlasts deadlock_timeout and the deadlock check runs (CheckDeadLock)"},
 	{"deadlock-detected", "the deadlock detector breaks a cycle of waits (DeadLockCheck)"},
 	{"serialization-failure", "an update or lock conflicts with a concurrent update under REPEATABLE READ: 40001 raised (heap_update's TM_Updated)"},
+	{"create-skipped-orphan-file", "CREATE TABLE finds a file of the relation number it would take, an orphan a crashed CREATE TABLE left, and takes the next (GetNewRelFileNumber)"},
 	{"scan-skipped-own-write", "a statement's sequential scan reaches a row version its own command wrote after the scan began and skips it (HeapTupleSatisfiesMVCC: cmin >= curcid, the Halloween problem)"},
 	{"epq-recheck", "a READ COMMITTED update finds its row updated by a concurrent commit and rechecks the newest version (EvalPlanQual)"},
 	{"fsync-eio-panic", "a data file's fsync fails and the server PANICs rather than retry (ProcessSyncRequests, data_sync_elevel)"},

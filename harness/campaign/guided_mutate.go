@@ -64,6 +64,7 @@ var guidedKnobs = []knob{
 	{flag: "async-share", values: []string{"", "0", "0.25", "1"}},
 	{flag: "hint-bits", values: []string{"", "dirty", "no-dirty"}},
 	{flag: "script-client", values: []string{"", "on", "off"}},
+	{flag: "range-statements", values: []string{"", "on", "off"}},
 }
 
 // guidedFixed are the run flags that are not knobs: the planted bugs
