@@ -57,7 +57,7 @@ const (
 	// rangeTxnsMax bounds a client's range transactions: its first seeds
 	// and copies a block, which is most of what finds a statement that
 	// reads its own writes, and each one after it scans a larger table.
-	rangeTxnsMax = 2
+	rangeTxnsMax = 1
 )
 
 var rangeRowBytes = [...]int{16, 400, 1000, 1800}

@@ -206,20 +206,34 @@ func (c *Catalog) Create(name string, build func(Table) error) (Table, error) {
 	if len(c.m.Tables) >= TablesMax {
 		return Table{}, pgerr.New(pgerr.ProgramLimitExceeded, "too many tables")
 	}
-	oid, err := c.newRelFileNumbers()
-	if err != nil {
-		return Table{}, err
-	}
-	next := Map{NextOID: oid + 3, Tables: slices.Clone(c.m.Tables)}
-	t := Table{Name: name, OID: oid, Heap: smgr.RelFileNumber(oid + 1), Index: smgr.RelFileNumber(oid + 2)}
-	next.Tables = slices.Insert(next.Tables, i, t)
-	c.setClasses(t)
-	for _, rel := range []smgr.RelFileNumber{t.Heap, t.Index} {
-		if err := c.smgr.Create(rel, smgr.MainForkNum, false); err != nil && !errors.Is(err, env.ErrExist) {
+	// GetNewRelFileNumber: a relation number whose file exists is an
+	// orphan a crashed CREATE TABLE left (step 1 below; the map's next OID
+	// stays where it was, since its record never became durable), and is
+	// skipped rather than reused: building the new index over the
+	// orphan's pages fails with "relation is not empty", and so would
+	// every CREATE TABLE after it. PostgreSQL checks for the file first;
+	// here the exclusive create that step 1 makes anyway is the check, so
+	// a CREATE TABLE that meets no orphan costs nothing more.
+	oid := c.m.NextOID
+	var t Table
+	for attempt := 0; ; attempt++ {
+		if attempt >= orphansMax {
+			return Table{}, fmt.Errorf("could not find a free relfilenumber after %d orphaned files", orphansMax)
+		}
+		t = Table{Name: name, OID: oid, Heap: smgr.RelFileNumber(oid + 1), Index: smgr.RelFileNumber(oid + 2)}
+		c.setClasses(t)
+		fresh, err := c.createStorage(t)
+		if err != nil {
 			return Table{}, err
 		}
-		c.wal.Insert(&wal.Record{Rmid: RMSmgr, Info: InfoCreate, Payload: binary.LittleEndian.AppendUint32(nil, uint32(rel))})
+		if fresh {
+			break
+		}
+		c.e.Sometimes("create-skipped-orphan-file")
+		oid += 3
 	}
+	next := Map{NextOID: oid + 3, Tables: slices.Clone(c.m.Tables)}
+	next.Tables = slices.Insert(next.Tables, i, t)
 	if build != nil {
 		if err := build(t); err != nil {
 			return Table{}, err
@@ -235,36 +249,25 @@ func (c *Catalog) Create(name string, build func(Table) error) (Table, error) {
 	return t, nil
 }
 
-// orphansMax bounds the orphaned relation files newRelFileNumbers skips:
-// each is what one crashed CREATE TABLE left.
+// orphansMax bounds the orphaned relation files Create skips: each is
+// what one crashed CREATE TABLE left.
 const orphansMax = 1000
 
-// newRelFileNumbers is GetNewRelFileNumber for a table's OID and its two
-// relations: the map's next OID, unless a file of those relations exists
-// already. A CREATE TABLE that a crash cut short before its map record was
-// durable leaves its files behind (orphans, step 1 of Create) and the
-// map's next OID where it was; taking that OID again would build the new
-// index over the orphan's pages ("relation is not empty") and fail every
-// later CREATE TABLE too. PostgreSQL checks for such a file and tries the
-// next number; so does this. The caller holds c.mu.
-func (c *Catalog) newRelFileNumbers() (uint32, error) {
-	oid := c.m.NextOID
-	for i := 0; i < orphansMax; i++ {
-		taken := false
-		for _, rel := range []smgr.RelFileNumber{smgr.RelFileNumber(oid + 1), smgr.RelFileNumber(oid + 2)} {
-			ok, err := c.smgr.Exists(rel, smgr.MainForkNum)
-			if err != nil {
-				return 0, err
+// createStorage is step 1 of Create: each of t's relation files created
+// and its creation WAL-logged. fresh is false when a file exists already
+// (an orphan); a file made before it is then an orphan too, as harmless
+// as the others.
+func (c *Catalog) createStorage(t Table) (fresh bool, err error) {
+	for _, rel := range []smgr.RelFileNumber{t.Heap, t.Index} {
+		if err := c.smgr.Create(rel, smgr.MainForkNum, false); err != nil {
+			if errors.Is(err, env.ErrExist) {
+				return false, nil
 			}
-			taken = taken || ok
+			return false, err
 		}
-		if !taken {
-			return oid, nil
-		}
-		c.e.Sometimes("create-skipped-orphan-file")
-		oid += 3
+		c.wal.Insert(&wal.Record{Rmid: RMSmgr, Info: InfoCreate, Payload: binary.LittleEndian.AppendUint32(nil, uint32(rel))})
 	}
-	return 0, fmt.Errorf("could not find a free relfilenumber after %d orphaned files", orphansMax)
+	return true, nil
 }
 
 // CheckPoint is CheckPointRelationMap: a checkpoint takes and releases the
