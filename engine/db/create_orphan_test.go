@@ -50,4 +50,5 @@ func TestCreateTableSkipsOrphanFiles(t *testing.T) {
 		require.Equal(t, "x", string(v))
 	})
 	require.Equal(t, world.StopAllDone, node.Sim.Run().Kind)
+	require.True(t, node.Reached.Has("create-skipped-orphan-file"), "%v", node.Reached.Names())
 }
