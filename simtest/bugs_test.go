@@ -51,9 +51,11 @@ var plantedBugCases = map[string]struct {
 	// Reads see the appends of rolled-back transactions (G1a); the final
 	// read after recovery sees them too, which the list recovery check
 	// (atomicity) reports first, or the final scan shows a list's
-	// aborted version next to its live one (unique).
+	// aborted version next to its live one (unique). An append that reads
+	// the aborted version and tries to update it fails with heap_update's
+	// "attempted to update invisible tuple" (engine-error).
 	"aborted-read": {workload: WorkloadAppend, isolation: IsoReadCommitted, seeds: 200,
-		checkers: []string{CheckIsolation, CheckAtomicity, CheckSelf, CheckUnique}, minCaught: 60, anomalies: []string{"G1a"}},
+		checkers: []string{CheckIsolation, CheckAtomicity, CheckSelf, CheckUnique, CheckEngineError}, minCaught: 60, anomalies: []string{"G1a"}},
 	// Two transactions append to the same list from the same snapshot:
 	// PostgreSQL fails the second with 40001, the bug lets both commit.
 	// When both read the list first, that is a lost update; otherwise

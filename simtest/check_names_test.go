@@ -23,7 +23,7 @@ func TestRegisterValueName(t *testing.T) {
 func TestCheckerNamesDistinct(t *testing.T) {
 	names := []string{CheckDurability, CheckAtomicity, CheckSelf, CheckRecovery, CheckLiveness,
 		CheckWALBeforeData, CheckCheckpoint, CheckArchive, CheckLockWakeup, CheckLockRetry, CheckProgress,
-		CheckLinearizability, CheckIsolation, CheckBank}
+		CheckLinearizability, CheckIsolation, CheckBank, CheckUnique, CheckStatementEffect, CheckEngineError}
 	seen := map[string]bool{}
 	for _, n := range names {
 		require.NotEmpty(t, n)

@@ -56,6 +56,7 @@ type History struct {
 	BankReads []lin.BankRead // the bank workload's snapshot reads
 	BankTxns  int            // bank transactions, reads and transfers
 	KeyReads  []KeyRead      // the bulk reader's reads of table t
+	Ranges    []RangeTxn     // the range transactions (range_statements.go)
 	// SyncWrites are the acknowledged transactions, of every workload,
 	// that wrote and committed with synchronous_commit on: each one's
 	// WAL flush made every earlier commit durable (async_share.go).

@@ -134,6 +134,11 @@ type Config struct {
 	ContendedKeys string `json:"contended_keys"`
 	BulkReads     string `json:"bulk_reads"`
 	RegisterBytes int    `json:"register_bytes"`
+
+	// RangeStatements pins the range statements (range_statements.go)
+	// on or off; "" draws them from the seed under Swarm.
+	RangeStatements string `json:"range_statements"`
+
 	// TraceOut, when set, receives the readable trace.
 	TraceOut io.Writer `json:"-"`
 	// Events, when set, receives every event of the run as it happens
@@ -226,6 +231,9 @@ func (c Config) Validate() error {
 	if err := c.validateScriptClient(); err != nil {
 		return err
 	}
+	if err := c.validateRangeStatements(); err != nil {
+		return err
+	}
 	return c.validateVariety()
 }
 
@@ -255,6 +263,7 @@ type resolved struct {
 	longReads   bool
 	vary        variety // workload_variety.go
 	script      bool    // the last client is a script (script_client.go)
+	ranges      rangeStmts
 	// asyncShare is the share of insert transactions and bank transfers
 	// that commit asynchronously (async_share.go).
 	asyncShare float64
@@ -313,6 +322,7 @@ func resolve(c Config, rng *world.Rand) resolved {
 	r.sched.PCTDepth, r.sched.PCTSeed = resolveScheduler(c)
 	resolveVariety(c, &r)
 	resolveScriptClient(c, &r)
+	resolveRangeStatements(c, &r)
 	r.asyncShare = resolveAsyncShare(c)
 	r.engine.HintBitsDirty = resolveHintBits(c)
 	r.lockPause = resolveLockPause(c)
@@ -359,7 +369,7 @@ func swarmShape(seed uint64) shape {
 }
 
 func (r resolved) String() string {
-	return r.stringDB() + r.stringSettings() + " scheduler=" + world.SchedulerName(r.sched.PCTDepth) + r.stringVariety() + fmt.Sprintf(" script_client=%v", r.script) + r.stringAsync()
+	return r.stringDB() + r.stringSettings() + " scheduler=" + world.SchedulerName(r.sched.PCTDepth) + r.stringVariety() + fmt.Sprintf(" script_client=%v", r.script) + r.stringAsync() + r.stringRanges()
 }
 
 // Result is what a run found.
@@ -598,6 +608,8 @@ type workload struct {
 	listSeq    [listKeys]uint64 // appends so far, per list: values are unique per key
 	async      asyncDraws       // which transactions commit asynchronously
 	flushes    *walFlushLog     // the WAL flushes of the workload (async-commit bound)
+	rangeTable bool             // table hw exists (range_statements.go)
+	engineErrs []string         // internal errors clients received (engine_error_checker.go)
 }
 
 func (w *workload) key(client, txn, i int) uint64 {
@@ -727,6 +739,9 @@ func (r *Result) Summary() string {
 	if len(h.Lists) > 0 && r.Isolation != nil {
 		fmt.Fprintf(&b, "list-append: %d transactions (final read included); anomalies found: %d, forbidden at the run's level: %d\n",
 			len(h.Lists), len(r.Isolation.Findings), len(r.Isolation.Forbidden))
+	}
+	if len(h.Ranges) > 0 {
+		fmt.Fprintf(&b, "range statements: %s\n", rangeSummary(h.Ranges))
 	}
 	if r.AsyncLost > 0 {
 		fmt.Fprintf(&b, "synchronous_commit=off: %d acknowledged transactions lost, within the bound\n", r.AsyncLost)

@@ -304,6 +304,8 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 			}
 			wl.checkDB(d, res)
 			wl.checkHistories(d, res)
+			wl.checkRangeStatements(res)
+			wl.checkEngineErrors(res)
 			checkLookups(d, res)
 			if checkers.archive != nil {
 				checkers.archive.afterRecovery()
@@ -377,8 +379,12 @@ func (res *Result) judgeBeyondLimits() {
 	// engine bug, and pass as detected too.
 	// A lost delete or update mark can also bring back an old version of
 	// a row next to its new one (CheckUnique); an archive whose copy or
-	// segment such a fault damaged is lost data too (CheckArchive).
-	case CheckDurability, CheckRecovery, CheckSelf, CheckCheckpoint, CheckLinearizability, CheckIsolation, CheckBank, CheckUnique, CheckArchive:
+	// segment such a fault damaged is lost data too (CheckArchive). A
+	// range transaction whose page such a fault changed under it reads
+	// lost data as well (CheckStatementEffect), and an engine that meets
+	// a damaged page may fail a statement with an internal error rather
+	// than return wrong data (CheckEngineError).
+	case CheckDurability, CheckRecovery, CheckSelf, CheckCheckpoint, CheckLinearizability, CheckIsolation, CheckBank, CheckUnique, CheckArchive, CheckStatementEffect, CheckEngineError:
 		res.Detected = fmt.Sprintf("after %s: %s", strings.Join(destructive, ", "), res.Failures[0])
 		res.OK, res.Checker, res.Failures = true, "", nil
 	}
@@ -582,10 +588,15 @@ func (w *workload) transactions(s *session) {
 		if w.bulkReadsNow(s, t) {
 			kind = kindBulkRead
 		}
+		if w.rangeNow(s.c, t) && kind != kindBulkRead {
+			kind = kindRange
+		}
 		var alive bool
 		switch kind {
 		case kindBulkRead:
 			alive = s.bulkReadTxn()
+		case kindRange:
+			alive = s.rangeTxn()
 		case WorkloadInsert:
 			alive = s.insertTxn(t)
 		case WorkloadRegister:

@@ -177,6 +177,7 @@ func (s *session) call(r pgproc.Request) (pgproc.Response, error) {
 	if err == nil {
 		err = resp.Err
 	}
+	s.w.noteEngineError(s.c, r, err)
 	if s.w.progress != nil {
 		s.w.progress.replied(s.c, s.w.node.Env.Clock.Now(), err)
 	}

@@ -54,6 +54,7 @@ func TestBadFlagValues(t *testing.T) {
 		{[]string{"run", "--register-bytes", "2001"}, "-register-bytes: must be in [8, 2000]"},
 		{[]string{"run", "--workload", "bank", "--deletes", "on"}, "the bank workload has no registers"},
 		{[]string{"run", "--script-client", "maybe"}, "-script-client: want on or off"},
+		{[]string{"run", "--range-statements", "sometimes"}, "-range-statements: want on or off"},
 		{[]string{"run", "--workload", "bank", "--script-client", "on"}, "a script client needs a workload with inserts"},
 		{[]string{"run", "--bug", "no-such-bug"}, `-bug: unknown bug "no-such-bug"`},
 		{[]string{"run", "--faults", ""}, "-faults: want a file name"},

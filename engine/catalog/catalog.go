@@ -206,16 +206,34 @@ func (c *Catalog) Create(name string, build func(Table) error) (Table, error) {
 	if len(c.m.Tables) >= TablesMax {
 		return Table{}, pgerr.New(pgerr.ProgramLimitExceeded, "too many tables")
 	}
-	next := Map{NextOID: c.m.NextOID + 3, Tables: slices.Clone(c.m.Tables)}
-	t := Table{Name: name, OID: c.m.NextOID, Heap: smgr.RelFileNumber(c.m.NextOID + 1), Index: smgr.RelFileNumber(c.m.NextOID + 2)}
-	next.Tables = slices.Insert(next.Tables, i, t)
-	c.setClasses(t)
-	for _, rel := range []smgr.RelFileNumber{t.Heap, t.Index} {
-		if err := c.smgr.Create(rel, smgr.MainForkNum, false); err != nil && !errors.Is(err, env.ErrExist) {
+	// GetNewRelFileNumber: a relation number whose file exists is an
+	// orphan a crashed CREATE TABLE left (step 1 below; the map's next OID
+	// stays where it was, since its record never became durable), and is
+	// skipped rather than reused: building the new index over the
+	// orphan's pages fails with "relation is not empty", and so would
+	// every CREATE TABLE after it. PostgreSQL checks for the file first;
+	// here the exclusive create that step 1 makes anyway is the check, so
+	// a CREATE TABLE that meets no orphan costs nothing more.
+	oid := c.m.NextOID
+	var t Table
+	for attempt := 0; ; attempt++ {
+		if attempt >= orphansMax {
+			return Table{}, fmt.Errorf("could not find a free relfilenumber after %d orphaned files", orphansMax)
+		}
+		t = Table{Name: name, OID: oid, Heap: smgr.RelFileNumber(oid + 1), Index: smgr.RelFileNumber(oid + 2)}
+		c.setClasses(t)
+		fresh, err := c.createStorage(t)
+		if err != nil {
 			return Table{}, err
 		}
-		c.wal.Insert(&wal.Record{Rmid: RMSmgr, Info: InfoCreate, Payload: binary.LittleEndian.AppendUint32(nil, uint32(rel))})
+		if fresh {
+			break
+		}
+		c.e.Sometimes("create-skipped-orphan-file")
+		oid += 3
 	}
+	next := Map{NextOID: oid + 3, Tables: slices.Clone(c.m.Tables)}
+	next.Tables = slices.Insert(next.Tables, i, t)
 	if build != nil {
 		if err := build(t); err != nil {
 			return Table{}, err
@@ -229,6 +247,27 @@ func (c *Catalog) Create(name string, build func(Table) error) (Table, error) {
 		c.e.Panicf("could not install the catalog map: %v", err)
 	}
 	return t, nil
+}
+
+// orphansMax bounds the orphaned relation files Create skips: each is
+// what one crashed CREATE TABLE left.
+const orphansMax = 1000
+
+// createStorage is step 1 of Create: each of t's relation files created
+// and its creation WAL-logged. fresh is false when a file exists already
+// (an orphan); a file made before it is then an orphan too, as harmless
+// as the others.
+func (c *Catalog) createStorage(t Table) (fresh bool, err error) {
+	for _, rel := range []smgr.RelFileNumber{t.Heap, t.Index} {
+		if err := c.smgr.Create(rel, smgr.MainForkNum, false); err != nil {
+			if errors.Is(err, env.ErrExist) {
+				return false, nil
+			}
+			return false, err
+		}
+		c.wal.Insert(&wal.Record{Rmid: RMSmgr, Info: InfoCreate, Payload: binary.LittleEndian.AppendUint32(nil, uint32(rel))})
+	}
+	return true, nil
 }
 
 // CheckPoint is CheckPointRelationMap: a checkpoint takes and releases the

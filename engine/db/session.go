@@ -440,34 +440,41 @@ func (s *Session) Insert(tableName string, key uint64, val []byte) error {
 		if err := s.writable(tx); err != nil {
 			return err
 		}
-		tid, err := t.heap.Insert(tx, encodeRow(key, val))
+		return s.insertRow(t, tx, key, val)
+	})
+}
+
+// insertRow is ExecInsert of one row by a writable tx: heap_insert, then
+// the index entry with its uniqueness check (_bt_check_unique), waiting
+// for an inserter or deleter of the same key still in progress.
+func (s *Session) insertRow(t *table, tx *heapam.Tx, key uint64, val []byte) error {
+	tid, err := t.heap.Insert(tx, encodeRow(key, val))
+	if err != nil {
+		return err
+	}
+	s.pgstatCountInsert(t)
+	for i := 0; i < retriesMax; i++ {
+		waitXid, err := t.idx.InsertUnique(key, tid, func(other page.ItemPointer) (bool, uint64) {
+			if other == tid {
+				return false, 0
+			}
+			present, wait, err := t.heap.FetchDirty(tx, other)
+			if err != nil {
+				return true, 0 // an unreadable row blocks the key rather than risk a duplicate
+			}
+			return present && wait == xact.InvalidXID, uint64(wait)
+		})
 		if err != nil {
 			return err
 		}
-		s.pgstatCountInsert(t)
-		for i := 0; i < retriesMax; i++ {
-			waitXid, err := t.idx.InsertUnique(key, tid, func(other page.ItemPointer) (bool, uint64) {
-				if other == tid {
-					return false, 0
-				}
-				present, wait, err := t.heap.FetchDirty(tx, other)
-				if err != nil {
-					return true, 0 // an unreadable row blocks the key rather than risk a duplicate
-				}
-				return present && wait == xact.InvalidXID, uint64(wait)
-			})
-			if err != nil {
-				return err
-			}
-			if waitXid == 0 {
-				return nil
-			}
-			if err := s.wait(xact.XID(waitXid)); err != nil {
-				return err
-			}
+		if waitXid == 0 {
+			return nil
 		}
-		return fmt.Errorf("insert of key %d: still waiting after %d retries", key, retriesMax)
-	})
+		if err := s.wait(xact.XID(waitXid)); err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("insert of key %d: still waiting after %d retries", key, retriesMax)
 }
 
 // Update sets key's value; it reports whether a row was updated.
@@ -510,81 +517,107 @@ func (s *Session) modify(tableName string, key uint64, fn func(old []byte) ([]by
 		if err != nil || !found {
 			return err
 		}
-		// No crosscheck snapshot: PostgreSQL passes one only for RI
-		// checks. A committed concurrent update shows up as TMUpdated on
-		// its own, and ExecUpdate raises serialization_failure for
-		// IsolationUsesXactSnapshot levels.
-		var crosscheck *xact.Snapshot
-		for i := 0; i < retriesMax; i++ {
-			var res heapam.TMResult
-			var fd heapam.TMFailure
-			var newTid page.ItemPointer
-			if del {
-				res, fd, err = t.heap.Delete(tx, tid, crosscheck, true)
-			} else {
-				val, ok := fn(cur)
-				if !ok {
-					return nil // the qualification fails on this version
-				}
-				newTid, res, fd, err = t.heap.Update(tx, tid, encodeRow(key, val), crosscheck, true)
-			}
-			if err != nil {
-				return err
-			}
-			switch res {
-			case heapam.TMOk:
-				done = true
-				if !del {
-					s.pgstatCountUpdate(t)
-					return t.idx.Insert(key, newTid) // no HOT: every version is indexed
-				}
-				s.pgstatCountDelete(t)
-				return nil
-			case heapam.TMSelfModified, heapam.TMInvisible:
-				return nil // changed by an earlier command of this statement
-			case heapam.TMUpdated, heapam.TMDeleted:
-				// Planted bug rr-no-serialization-failure: ExecUpdate and
-				// ExecDelete without their IsolationUsesXactSnapshot
-				// check, so REPEATABLE READ falls through to
-				// EvalPlanQual as READ COMMITTED does.
-				if s.iso != ReadCommitted && !s.db.cfg.Bugs.Has(bugs.RRNoSerializationFailure) {
-					s.db.e.Sometimes("serialization-failure")
-					return pgerr.New(pgerr.SerializationFailure, "could not serialize access due to concurrent update")
-				}
-				if res == heapam.TMDeleted || fd.Ctid == tid {
-					return nil // the row is gone
-				}
-				if s.db.cfg.Bugs.Has(bugs.EPQNextVersion) {
-					// Planted bug epq-next-version: the next version as a
-					// fresh snapshot sees it, nil when a later committed
-					// update superseded it, and the change evaluated on
-					// that (the next attempt).
-					tid = fd.Ctid
-					if !del {
-						if cur, err = t.fetchLatest(tx, key, tid, s.db.Procs.GetSnapshot(s.proc)); err != nil {
-							return err
-						}
-					}
-					continue
-				}
-				// EvalPlanQual: lock the newest version of the row, then
-				// evaluate the change on it (the next attempt).
-				s.db.e.Sometimes("epq-recheck")
-				var found bool
-				if tid, cur, found, err = t.lockLatest(tx, key, fd.Ctid, func() *xact.Snapshot { return s.db.Procs.GetSnapshot(s.proc) }); err != nil || !found {
-					return err
-				}
-			case heapam.TMBeingModified:
-				if err := s.wait(fd.Xmax); err != nil {
-					return err
-				}
-			default:
-				return fmt.Errorf("unexpected TM result %d", res)
-			}
-		}
-		return fmt.Errorf("update of key %d: still retrying after %d attempts", key, retriesMax)
+		done, err = s.modifyVersion(t, tx, key, tid, cur, fn, del)
+		return err
 	})
 	return done, err
+}
+
+// modifyVersion is the part of ExecUpdate and ExecDelete after the scan:
+// it updates (fn) or deletes (del) the row version at tid, whose value
+// cur the statement's scan saw, with PostgreSQL's concurrency rules (see
+// modify), and reports whether a row was changed.
+func (s *Session) modifyVersion(t *table, tx *heapam.Tx, key uint64, tid page.ItemPointer, cur []byte, fn func(old []byte) ([]byte, bool), del bool) (done bool, err error) {
+	// No crosscheck snapshot: PostgreSQL passes one only for RI
+	// checks. A committed concurrent update shows up as TMUpdated on
+	// its own, and ExecUpdate raises serialization_failure for
+	// IsolationUsesXactSnapshot levels.
+	var crosscheck *xact.Snapshot
+	for i := 0; i < retriesMax; i++ {
+		var res heapam.TMResult
+		var fd heapam.TMFailure
+		var newTid page.ItemPointer
+		if del {
+			res, fd, err = t.heap.Delete(tx, tid, crosscheck, true)
+		} else {
+			val, ok := fn(cur)
+			if !ok {
+				return done, nil // the qualification fails on this version
+			}
+			newTid, res, fd, err = t.heap.Update(tx, tid, encodeRow(key, val), crosscheck, true)
+		}
+		if err != nil {
+			return done, err
+		}
+		switch res {
+		case heapam.TMOk:
+			done = true
+			if !del {
+				s.pgstatCountUpdate(t)
+				return done, t.idx.Insert(key, newTid) // no HOT: every version is indexed
+			}
+			s.pgstatCountDelete(t)
+			return done, nil
+		case heapam.TMSelfModified:
+			// ExecUpdate and ExecDelete: a version this very command
+			// already changed is skipped; one a later command changed
+			// (a trigger's) is an error.
+			if fd.Cmax != tx.Cid {
+				return done, pgerr.New(pgerr.TriggeredDataChangeViolation, "tuple to be updated was already modified by an operation triggered by the current command")
+			}
+			return done, nil
+		case heapam.TMInvisible:
+			// heap_update and heap_delete: the scan showed a version
+			// the command may not change (one its own command
+			// inserted, say), which PostgreSQL reports rather than
+			// skip: skipping would hide the scan's error behind a
+			// wrong row count.
+			verb := "update"
+			if del {
+				verb = "delete"
+			}
+			return done, pgerr.New(pgerr.ObjectNotInPrerequisiteState, "attempted to %s invisible tuple", verb)
+		case heapam.TMUpdated, heapam.TMDeleted:
+			// Planted bug rr-no-serialization-failure: ExecUpdate and
+			// ExecDelete without their IsolationUsesXactSnapshot
+			// check, so REPEATABLE READ falls through to
+			// EvalPlanQual as READ COMMITTED does.
+			if s.iso != ReadCommitted && !s.db.cfg.Bugs.Has(bugs.RRNoSerializationFailure) {
+				s.db.e.Sometimes("serialization-failure")
+				return done, pgerr.New(pgerr.SerializationFailure, "could not serialize access due to concurrent update")
+			}
+			if res == heapam.TMDeleted || fd.Ctid == tid {
+				return done, nil // the row is gone
+			}
+			if s.db.cfg.Bugs.Has(bugs.EPQNextVersion) {
+				// Planted bug epq-next-version: the next version as a
+				// fresh snapshot sees it, nil when a later committed
+				// update superseded it, and the change evaluated on
+				// that (the next attempt).
+				tid = fd.Ctid
+				if !del {
+					if cur, err = t.fetchLatest(tx, key, tid, s.db.Procs.GetSnapshot(s.proc)); err != nil {
+						return done, err
+					}
+				}
+				continue
+			}
+			// EvalPlanQual: lock the newest version of the row, then
+			// evaluate the change on it (the next attempt).
+			s.db.e.Sometimes("epq-recheck")
+			var found bool
+			if tid, cur, found, err = t.lockLatest(tx, key, fd.Ctid, func() *xact.Snapshot { return s.db.Procs.GetSnapshot(s.proc) }); err != nil || !found {
+				return done, err
+			}
+		case heapam.TMBeingModified:
+			if err := s.wait(fd.Xmax); err != nil {
+				return done, err
+			}
+		default:
+			return done, fmt.Errorf("unexpected TM result %d", res)
+		}
+	}
+	return done, fmt.Errorf("update of key %d: still retrying after %d attempts", key, retriesMax)
 }
 
 // CheckTable is the engine's self-check of one table after recovery, run

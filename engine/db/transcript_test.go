@@ -213,6 +213,34 @@ func (h *transcript) exec(s *db.Session, stmt string) string {
 			return true
 		})
 		res = strings.Join(parts, " ")
+	case "fill": // INSERT key LO..HI, each value its key padded with dots to BYTES
+		n := 0
+		for k := arg(1); k <= arg(2) && err == nil; k++ {
+			if err = s.Insert("t", k, paddedNumber(int64(k), int(arg(3)))); err == nil {
+				n++
+			}
+		}
+		res = fmt.Sprintf("INSERT %d", n)
+	case "insert-select": // INSERT INTO t SELECT key + $3, val FROM t WHERE key BETWEEN $1 AND $2
+		var n int
+		n, err = s.InsertSelect("t", arg(1), arg(2), arg(3), nil)
+		res = fmt.Sprintf("INSERT %d", n)
+	case "update-range": // UPDATE t SET val = val + $3 WHERE key BETWEEN $1 AND $2 (the number before the dots)
+		var n int
+		n, err = s.UpdateRange("t", arg(1), arg(2), func(old []byte) ([]byte, bool) {
+			v, ok := leadingNumber(old)
+			return paddedNumber(v+int64(arg(3)), len(old)), ok
+		}, nil)
+		res = fmt.Sprintf("UPDATE %d", n)
+	case "count": // the rows in LO..HI: how many, their keys as runs, and the sum of their numbers
+		var keys []uint64
+		var sum int64
+		err = s.Scan("t", arg(1), arg(2), func(k uint64, v []byte) bool {
+			n, _ := leadingNumber(v)
+			keys, sum = append(keys, k), sum+n
+			return true
+		})
+		res = fmt.Sprintf("%d rows %s sum %d", len(keys), keyRuns(keys), sum)
 	default:
 		res = "unknown statement"
 	}
@@ -220,4 +248,43 @@ func (h *transcript) exec(s *db.Session, stmt string) string {
 		return "ERROR: " + err.Error()
 	}
 	return res
+}
+
+// paddedNumber is n in decimal, padded with dots to width bytes (or
+// longer when n needs more): a row wide enough to fill pages.
+func paddedNumber(n int64, width int) []byte {
+	b := []byte(strconv.FormatInt(n, 10))
+	for len(b) < width {
+		b = append(b, '.')
+	}
+	return b
+}
+
+// leadingNumber reads the number paddedNumber wrote; ok false when the
+// value does not start with one.
+func leadingNumber(v []byte) (int64, bool) {
+	s, _, _ := strings.Cut(string(v), ".")
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil
+}
+
+// keyRuns writes ascending keys as runs: "1..3,7".
+func keyRuns(keys []uint64) string {
+	var parts []string
+	for i := 0; i < len(keys); {
+		j := i
+		for j+1 < len(keys) && keys[j+1] == keys[j]+1 {
+			j++
+		}
+		if j == i {
+			parts = append(parts, strconv.FormatUint(keys[i], 10))
+		} else {
+			parts = append(parts, fmt.Sprintf("%d..%d", keys[i], keys[j]))
+		}
+		i = j + 1
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, ",")
 }

@@ -61,6 +61,8 @@ var Conditions = []Condition{
 	{"deadlock-detected", "the deadlock detector breaks a cycle of waits (DeadLockCheck)"},
 	{"lwlock-pause-overtaken", "a process paused by the fault plan just before acquiring an LWLock finds that another process took the same lock during the pause (a backend descheduled at LWLockAcquire)"},
 	{"serialization-failure", "an update or lock conflicts with a concurrent update under REPEATABLE READ: 40001 raised (heap_update's TM_Updated)"},
+	{"create-skipped-orphan-file", "CREATE TABLE finds a file of the relation number it would take, an orphan a crashed CREATE TABLE left, and takes the next (GetNewRelFileNumber)"},
+	{"scan-skipped-own-write", "a statement's sequential scan reaches a row version its own command wrote after the scan began and skips it (HeapTupleSatisfiesMVCC: cmin >= curcid, the Halloween problem)"},
 	{"epq-recheck", "a READ COMMITTED update finds its row updated by a concurrent commit and rechecks the newest version (EvalPlanQual)"},
 	{"fsync-eio-panic", "a data file's fsync fails and the server PANICs rather than retry (ProcessSyncRequests, data_sync_elevel)"},
 	{"wal-fsync-panic", "a WAL segment's fsync fails and the server PANICs (issue_xlog_fsync)"},

@@ -35,6 +35,17 @@ const (
 	InvalidParameterValue   Code = "22023"
 	NullValueNotAllowed     Code = "22004"
 	StringDataRightTruncate Code = "22001"
+	// NumericValueOutOfRange is an integer overflow ("bigint out of
+	// range"), as an INSERT ... SELECT key + d meets past 2^64.
+	NumericValueOutOfRange Code = "22003"
+	// ObjectNotInPrerequisiteState is heap_update's and heap_delete's
+	// "attempted to update invisible tuple": the executor handed them a
+	// version its own command may not change, which only a bug does.
+	ObjectNotInPrerequisiteState Code = "55000"
+	// TriggeredDataChangeViolation is ExecUpdate's "tuple to be updated
+	// was already modified by an operation triggered by the current
+	// command".
+	TriggeredDataChangeViolation Code = "27000"
 
 	// Connection establishment and loss (class 08, and 57P03), as a
 	// client sees them through libpq.

@@ -77,6 +77,21 @@ func execute(d *db.DB, s *db.Session, r Request) Response {
 			resp.Rows = append(resp.Rows, Row{Key: k, Val: append([]byte(nil), v...)})
 			return true
 		})
+	case OpInsertSelect:
+		_, resp.Err = s.InsertSelect(r.Table, r.Lo, r.Hi, uint64(r.Delta), func(k uint64, v []byte) {
+			resp.Rows = append(resp.Rows, Row{Key: k, Val: append([]byte(nil), v...)})
+		})
+	case OpUpdateRange:
+		_, resp.Err = s.UpdateRange(r.Table, r.Lo, r.Hi, func(old []byte) ([]byte, bool) {
+			if len(old) < 8 {
+				return nil, false // not an integer: the row fails the qualification
+			}
+			v := append([]byte(nil), old...)
+			binary.LittleEndian.PutUint64(v, binary.LittleEndian.Uint64(old)+uint64(r.Delta))
+			return v, true
+		}, func(k uint64, v []byte) {
+			resp.Rows = append(resp.Rows, Row{Key: k, Val: v})
+		})
 	case OpSetLocalAsync:
 		resp.Err = s.SetLocalSynchronousCommitOff()
 	case OpCommit:

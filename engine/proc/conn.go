@@ -78,9 +78,17 @@ const (
 	// OpSetLocalAsync is SET LOCAL synchronous_commit = off, in a
 	// transaction block: its COMMIT does not wait for the WAL flush.
 	OpSetLocalAsync
+	// OpInsertSelect is INSERT INTO Table SELECT key + Delta, val FROM
+	// Table WHERE key BETWEEN Lo AND Hi RETURNING key, val: one command
+	// whose scan runs while it inserts (range_statements.go in db).
+	OpInsertSelect
+	// OpUpdateRange is UPDATE Table SET val = val + Delta WHERE key
+	// BETWEEN Lo AND Hi RETURNING key, val, on values that begin with an
+	// 8-byte little-endian integer (the rest of the value is kept).
+	OpUpdateRange
 )
 
-var opNames = [...]string{"", "begin", "get", "insert", "update", "delete", "scan", "commit", "rollback", "vacuum", "create table", "append", "cas", "add", "set local synchronous_commit off"}
+var opNames = [...]string{"", "begin", "get", "insert", "update", "delete", "scan", "commit", "rollback", "vacuum", "create table", "append", "cas", "add", "set local synchronous_commit off", "insert select", "update range"}
 
 func (o Op) String() string {
 	if int(o) < len(opNames) && o != 0 {
@@ -92,7 +100,8 @@ func (o Op) String() string {
 // Request is one protocol message from client to backend (a statement).
 // Which fields matter depends on Op: Iso for OpBegin, Table and Key for
 // the row operations, Val for OpInsert, OpUpdate, OpAppend and OpCAS,
-// Expect for OpCAS, Delta for OpAdd, Lo and Hi for OpScan.
+// Expect for OpCAS, Delta for OpAdd, Lo and Hi for OpScan, Lo, Hi and
+// Delta for OpInsertSelect and OpUpdateRange.
 type Request struct {
 	Op     Op
 	Iso    db.Isolation
@@ -113,7 +122,8 @@ type Row struct {
 
 // Response is the backend's reply to one Request: the statement's error,
 // if any, and its result (Found and Val for OpGet, Done for OpUpdate,
-// OpDelete, OpAppend, OpCAS and OpAdd, Rows for OpScan). An error crosses
+// OpDelete, OpAppend, OpCAS and OpAdd, Rows for OpScan and the RETURNING
+// rows of OpInsertSelect and OpUpdateRange). An error crosses
 // the connection as its SQLSTATE and message: the client gets a
 // *pgerr.Error (XX000 for an error that had no SQLSTATE).
 type Response struct {
@@ -657,7 +667,7 @@ func appendErr(b []byte, err error) []byte {
 		msg = pe.Msg
 	}
 	if code == "" {
-		code = pgerr.InternalError
+		code = sqlstateOf(err)
 	}
 	return appendBytes(appendBytes(b, []byte(code)), []byte(msg))
 }

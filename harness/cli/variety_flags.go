@@ -28,6 +28,7 @@ func deletesOn(c simtest.Config) bool         { d, _, _, _ := simtest.VarietyOf(
 func contendedKeysOn(c simtest.Config) bool   { _, k, _, _ := simtest.VarietyOf(c); return k }
 func bulkReadsOn(c simtest.Config) bool       { _, _, b, _ := simtest.VarietyOf(c); return b }
 func scriptClientOn(c simtest.Config) bool    { return simtest.ScriptClientOf(c) }
+func rangeStatementsOn(c simtest.Config) bool { return simtest.RangeStatementsOf(c) }
 func registerBytesWide(c simtest.Config) bool { _, _, _, n := simtest.VarietyOf(c); return n > 8 }
 
 // registerBytesFlag pins the register values' size; the shrinker tries 8.

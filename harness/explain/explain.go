@@ -100,6 +100,8 @@ func Explain(res *simtest.Result, rec *Recorder) *Account {
 		a.bank()
 	case res.Checker == simtest.CheckUnique && f != nil:
 		a.unique(f)
+	case res.Checker == simtest.CheckStatementEffect, res.Checker == simtest.CheckEngineError:
+		a.statement()
 	default:
 		a.recovery()
 	}

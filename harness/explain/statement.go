@@ -1,0 +1,30 @@
+package explain
+
+import (
+	"strings"
+
+	"github.com/pgdst/pgdst/simtest"
+)
+
+// statement explains a statement-effect or engine-error failure. Both are
+// judged on what a client was told while the server ran, inside one
+// transaction, so no crash or recovery takes part: the account is the
+// failure itself and the rule it breaks.
+func (a *account) statement() {
+	first := strings.TrimPrefix(a.res.Failures[0], a.res.Checker+": ")
+	a.say("%s.", strings.TrimSuffix(first, "."))
+	switch {
+	case strings.Contains(first, "saw its own writes"), strings.Contains(first, "saw its own new version"):
+		a.cause("a statement read rows its own command had written",
+			"a scan sees nothing its own command wrote: HeapTupleSatisfiesMVCC hides a version whose cmin (or cmax) is not below the scan's curcid, and CommandCounterIncrement runs only after the statement (the Halloween problem)")
+	case strings.Contains(first, "invisible tuple"):
+		a.cause("a statement asked heap_update or heap_delete to change a version its own command may not see",
+			"the executor only hands heap_update versions its scan's snapshot and command id show, and HeapTupleSatisfiesUpdate judges them by the same cmin/cmax rule as HeapTupleSatisfiesMVCC; TM_Invisible there is an error, never a row to skip")
+	case a.res.Checker == simtest.CheckEngineError:
+		a.cause("the engine raised an error without a SQLSTATE (internal_error)",
+			"every ERROR a client can be shown carries its code (errcode_for_file_access for a failed file operation); XX000 means an invariant broke")
+	default:
+		a.cause("a multi-row statement's result differs from the rows its snapshot held in its range",
+			"the statement's scan sees exactly its snapshot, at its command id, and each row it qualifies is inserted or updated once")
+	}
+}
