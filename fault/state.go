@@ -103,46 +103,24 @@ func NewState(p Plan, rng Rand) *State {
 		}
 		s.faults[i] = cf
 		idx := int32(i)
-		// A trigger that leads with point= is false on any other kind
-		// of event before anything else in it is evaluated (no prob=
-		// draw, no nth= count), so such a fault is listed for point
-		// events only: the plans' pauses are of that form, and a run
-		// has a step event at every scheduling point and a disk event
-		// at every I/O. Leaving them out changes no run.
-		pointOnly := f.When != nil && leadsWithPoint(f.When)
+		// A fault is listed only for the events its trigger's stateless
+		// prefix allows (scope.go): the plans' pauses lead with point=,
+		// their crashes with op= or role= and point=, and a run has a
+		// step event at every scheduling point and a disk event at every
+		// I/O. Leaving the others out changes no run.
+		sc := triggerScope(f.When)
 		for k := EventKind(0); k < numEventKinds; k++ {
-			if pointOnly && k != EventPoint {
-				continue
-			}
-			if k != EventDisk && f.Action.Kind.Applies(&Event{Kind: k}) {
+			if k != EventDisk && sc.has(k, 0) && f.Action.Kind.Applies(&Event{Kind: k}) {
 				s.byKind[k] = append(s.byKind[k], idx)
 			}
 		}
-		for op := OpKind(0); op < numOpKinds && !pointOnly; op++ {
-			if f.Action.Kind.Applies(&Event{Kind: EventDisk, Op: op}) {
+		for op := OpKind(0); op < numOpKinds; op++ {
+			if sc.has(EventDisk, op) && f.Action.Kind.Applies(&Event{Kind: EventDisk, Op: op}) {
 				s.byOp[op] = append(s.byOp[op], idx)
 			}
 		}
 	}
 	return s
-}
-
-// leadsWithPoint reports whether e is a point= atom, or an and whose first
-// operand leads with one: and short-circuits left to right, so e is then
-// false, with nothing else evaluated, on every event that is not an
-// injection point's.
-func leadsWithPoint(e *Expr) bool {
-	for depth := 0; depth <= maxExprDepth; depth++ {
-		switch {
-		case e.Op == ExprAtom:
-			return e.Atom.Kind == AtomPoint
-		case e.Op == ExprAnd && len(e.Args) > 0:
-			e = e.Args[0]
-		default:
-			return false
-		}
-	}
-	return false
 }
 
 // compile appends e's nodes and returns the index of its root. Recursion is

@@ -375,3 +375,31 @@ func TestPointLedFaultsListedForPointEventsOnly(t *testing.T) {
 	require.Equal(t, before0, s.faults[0].stream)
 	require.NotEqual(t, before1, s.faults[1].stream)
 }
+
+// TestFaultsListedForTheirTriggersScope: a fault is listed only for the
+// events its trigger's stateless prefix allows (role= and point=, op=,
+// file=), never past an atom that counts or draws; and a disk-scoped
+// crash evaluated on step events would have counted nothing, as its nth=
+// counter shows after disk events only.
+func TestFaultsListedForTheirTriggersScope(t *testing.T) {
+	s := NewState(mustParse(t, "crash when role=startup and point=x#3\n"+
+		"crash when op=write and file=heap and nth=2\n"+
+		"crash when file=wal and prob=0.5\n"+
+		"crash when prob=0.5 and op=write\n"+
+		"crash when step>=5 and (op=write or point=x)\n"+
+		"crash when not point=x"), &testRand{})
+	require.Equal(t, []int32{3, 4, 5}, s.byKind[EventStep])
+	require.Equal(t, []int32{0, 3, 4, 5}, s.byKind[EventPoint])
+	require.Equal(t, []int32{1, 2, 3, 4, 5}, s.byOp[OpWrite])
+	require.Equal(t, []int32{2, 3, 4, 5}, s.byOp[OpSync])
+	for i := 0; i < 10; i++ {
+		s.Eval(&Event{Kind: EventStep, Step: uint64(i)}, func(int, Action) {})
+	}
+	require.Equal(t, uint64(0), s.nth[0], "a step event reached the disk crash's nth=")
+	var fired []int
+	for i := 0; i < 3; i++ {
+		s.Eval(&Event{Kind: EventDisk, Op: OpWrite, File: FileHeap}, func(i int, _ Action) { fired = append(fired, i) })
+	}
+	require.Contains(t, fired, 1)
+	require.Equal(t, 1, s.Fired(1))
+}
