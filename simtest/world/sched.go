@@ -60,6 +60,8 @@ type Sim struct {
 	// run must stop there (the crash plan's "k-th hit of point P").
 	injectHook func(point string) bool
 	hits       map[string]*pointHits
+	// mutexes is the rest of the chunk newSimMutex takes mutexes from.
+	mutexes []simMutex
 
 	// faults, when set, is the fault plan's runner (faults.go): asked at
 	// every step, injection point and timer.
@@ -892,12 +894,22 @@ func (s *Sim) NewCond(name string, m env.Mutex) env.Cond {
 }
 
 func newSimMutex(s *Sim, name string, spin bool) *simMutex {
-	m := &simMutex{s: s, name: name, nameT: newTraceName(name), spin: spin}
+	// A run makes a few hundred mutexes (every buffer's locks, in every
+	// pool a crash-restart makes): they come a chunk at a time.
+	if len(s.mutexes) == 0 {
+		s.mutexes = make([]simMutex, mutexChunk)
+	}
+	m := &s.mutexes[0]
+	s.mutexes = s.mutexes[1:]
+	*m = simMutex{s: s, name: name, nameT: newTraceName(name), spin: spin}
 	m.lockEv = env.Event{Kind: env.EvLock, Name: name, NameHash: m.nameT.h}
 	m.unlockEv = env.Event{Kind: env.EvUnlock, Name: name, NameHash: m.nameT.h}
 	m.lockE, m.unlockE = eventDigest(&m.lockEv), eventDigest(&m.unlockEv)
 	return m
 }
+
+// mutexChunk is how many mutexes newSimMutex allocates at once.
+const mutexChunk = 64
 
 type simMutex struct {
 	s     *Sim
