@@ -33,6 +33,7 @@ package world
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/pgdst/pgdst/engine/env"
@@ -214,18 +215,20 @@ func (r *PlanRunner) note(i int, a fault.Action, ev *fault.Event) {
 		}
 		r.Log = append(r.Log, rec)
 	}
-	what := fmt.Sprintf("%v %s: fault %d (%s) on %s", r.node.Sim.now, ev.Proc, i+1, a, describeEvent(ev))
 	// The fault applied, in the process it fired in (its target): its
 	// number, its action's kind, the file class a disk fault hit, and
-	// the description for a reader.
+	// the description for a reader. The strings are concatenated, not
+	// formatted: a plan's latencies are noted thousands of times a
+	// campaign second.
 	s := r.node.Sim
-	fe := env.Event{Kind: env.EvFault, Node: r.node.Name, A: int64(i + 1), B: int64(a.Kind), Name: fmt.Sprintf("(%s) on %s", a, describeEvent(ev))}
+	desc := "(" + a.String() + ") on " + describeEvent(ev)
+	fe := env.Event{Kind: env.EvFault, Node: r.node.Name, A: int64(i + 1), B: int64(a.Kind), Name: desc}
 	if ev.Kind == fault.EventDisk {
 		fe.Class = ev.File
 	}
 	s.event(s.cur, &fe)
 	if len(r.Described) < maxFaultLog {
-		r.Described = append(r.Described, what)
+		r.Described = append(r.Described, s.now.String()+" "+ev.Proc+": fault "+strconv.Itoa(i+1)+" "+desc)
 	}
 	switch a.Kind {
 	case fault.ActTornWrite, fault.ActLostWrite, fault.ActMisdirectedWrite, fault.ActBitFlip:
@@ -238,9 +241,9 @@ func (r *PlanRunner) note(i int, a fault.Action, ev *fault.Event) {
 func describeEvent(ev *fault.Event) string {
 	switch ev.Kind {
 	case fault.EventPoint:
-		return fmt.Sprintf("point %s#%d", ev.Point, ev.Hit)
+		return "point " + ev.Point + "#" + strconv.FormatUint(ev.Hit, 10)
 	case fault.EventDisk:
-		return fmt.Sprintf("%s %s (%s)", ev.Op, ev.Path, ev.File)
+		return ev.Op.String() + " " + ev.Path + " (" + ev.File.String() + ")"
 	case fault.EventTimer:
 		return "a timer"
 	}
