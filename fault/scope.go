@@ -11,6 +11,21 @@ package fault
 type scope struct {
 	kinds uint8  // bit k: events of kind k
 	ops   uint16 // bit o: disk events of op o
+	// point, when not empty, is the injection point the prefix's point=
+	// names; role, when hasRole, the role its role= names. Eval checks
+	// them before the trigger: a mismatch makes the prefix false.
+	point   string
+	role    Role
+	hasRole bool
+}
+
+// admits reports whether the prefix's point= and role= allow ev: when
+// false, the trigger is false on ev with nothing counted or drawn.
+func (sc *scope) admits(ev *Event) bool {
+	if sc.point != "" && ev.Point != sc.point {
+		return false
+	}
+	return !sc.hasRole || ev.Role == sc.role
 }
 
 // everything is the scope of a trigger whose prefix says nothing.
@@ -64,14 +79,31 @@ func narrowScope(e *Expr, sc *scope, depth int) bool {
 	switch e.Atom.Kind {
 	case AtomPoint:
 		sc.kinds &= 1 << EventPoint
+		if sc.point == "" {
+			sc.point = e.Atom.Name // a second point= is checked by the trigger
+		}
 	case AtomOp:
 		sc.kinds &= 1 << EventDisk
 		sc.ops &= 1 << e.Atom.Op
 	case AtomFile, AtomPath:
 		sc.kinds &= 1 << EventDisk
-	case AtomTrue, AtomTimeGE, AtomTimeLT, AtomStepGE, AtomStepLT, AtomRole, AtomProc:
+	case AtomRole:
+		if !sc.hasRole {
+			sc.role, sc.hasRole = e.Atom.Role, true // likewise a second role=
+		}
+	case AtomTrue, AtomTimeGE, AtomTimeLT, AtomStepGE, AtomStepLT, AtomProc:
 	default:
 		return false // nth= and prob= change the state: stop before them
 	}
 	return true
+}
+
+// Listens reports whether some fault of the plan is listed for events of
+// kind (a disk event's: of any op), so that a simulator can skip building
+// an event that Eval would return from at once.
+func (s *State) Listens(kind EventKind) bool {
+	if kind == EventDisk {
+		return s.anyDisk
+	}
+	return kind < numEventKinds && len(s.byKind[kind]) > 0
 }

@@ -38,7 +38,9 @@ type State struct {
 	// of each kind; byOp those that apply to disk events of each op.
 	byKind [numEventKinds][]int32
 	byOp   [numOpKinds][]int32
-	inEval bool
+	// anyDisk says some byOp list is not empty (Listens).
+	anyDisk bool
+	inEval  bool
 }
 
 type compiledFault struct {
@@ -48,6 +50,8 @@ type compiledFault struct {
 	times int
 	// stream is the splitmix64 state of this fault's prob= draws.
 	stream uint64
+	// scope is what the trigger's stateless prefix requires (scope.go).
+	scope scope
 }
 
 // node is one compiled expression node. Atom operands are packed into a
@@ -109,6 +113,7 @@ func NewState(p Plan, rng Rand) *State {
 		// step event at every scheduling point and a disk event at every
 		// I/O. Leaving the others out changes no run.
 		sc := triggerScope(f.When)
+		s.faults[i].scope = sc
 		for k := EventKind(0); k < numEventKinds; k++ {
 			if k != EventDisk && sc.has(k, 0) && f.Action.Kind.Applies(&Event{Kind: k}) {
 				s.byKind[k] = append(s.byKind[k], idx)
@@ -117,6 +122,7 @@ func NewState(p Plan, rng Rand) *State {
 		for op := OpKind(0); op < numOpKinds; op++ {
 			if sc.has(EventDisk, op) && f.Action.Kind.Applies(&Event{Kind: EventDisk, Op: op}) {
 				s.byOp[op] = append(s.byOp[op], idx)
+				s.anyDisk = true
 			}
 		}
 	}
@@ -209,6 +215,9 @@ func (s *State) Eval(ev *Event, fire func(i int, a Action)) {
 		f := &s.faults[i]
 		if f.times > 0 && s.fired[i] >= f.times {
 			continue
+		}
+		if !f.scope.admits(ev) {
+			continue // the trigger is false, with nothing counted or drawn
 		}
 		if f.root >= 0 && !s.eval(f, f.root, ev) {
 			continue

@@ -403,3 +403,30 @@ func TestFaultsListedForTheirTriggersScope(t *testing.T) {
 	require.Contains(t, fired, 1)
 	require.Equal(t, 1, s.Fired(1))
 }
+
+// TestListens: a plan listens to the kinds of events some fault of it is
+// listed for, and to no other.
+func TestListens(t *testing.T) {
+	s := NewState(mustParse(t, "pause for=1ms when point=x and prob=0.5\nfsync-eio when prob=0.5"), &testRand{})
+	require.True(t, s.Listens(EventPoint))
+	require.True(t, s.Listens(EventDisk))
+	require.False(t, s.Listens(EventStep))
+	require.False(t, s.Listens(EventTimer))
+	s = NewState(mustParse(t, "clock-skew max=1ms"), &testRand{})
+	require.True(t, s.Listens(EventTimer))
+	require.False(t, s.Listens(EventDisk))
+	require.False(t, NewState(Plan{}, &testRand{}).Listens(EventStep))
+}
+
+// TestScopeAdmits: Eval skips a fault whose prefix names another point or
+// role without evaluating its trigger, so its prob= stream stays where it
+// was; on its own point and role the trigger is evaluated and draws.
+func TestScopeAdmits(t *testing.T) {
+	s := NewState(mustParse(t, "pause for=1ms when role=backend and point=x and prob=0.5"), &testRand{})
+	before := s.faults[0].stream
+	s.Eval(&Event{Kind: EventPoint, Point: "y", Role: RoleBackend}, func(int, Action) {})
+	s.Eval(&Event{Kind: EventPoint, Point: "x", Role: RoleCheckpointer}, func(int, Action) {})
+	require.Equal(t, before, s.faults[0].stream)
+	s.Eval(&Event{Kind: EventPoint, Point: "x", Role: RoleBackend}, func(int, Action) {})
+	require.NotEqual(t, before, s.faults[0].stream)
+}

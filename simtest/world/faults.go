@@ -86,6 +86,9 @@ type PlanRunner struct {
 	// returns, because a pause blocks and other processes then evaluate
 	// the plan themselves.
 	fired []firedFault
+	// touched lists the points whose counts the runner keeps in their
+	// records (point), in the order first hit.
+	touched []*pointHits
 }
 
 type firedFault struct {
@@ -177,6 +180,7 @@ func (r *PlanRunner) Destructive() []string {
 
 // Uninstall detaches the runner (the checks run fault-free).
 func (r *PlanRunner) Uninstall() {
+	r.syncPoints()
 	r.node.Sim.faults = nil
 	r.node.faults = nil
 	r.node.Disk.SetFaultHook(nil, nil)
@@ -291,30 +295,50 @@ func (r *PlanRunner) act(i int, a fault.Action, ev *fault.Event) {
 
 // step is the faultHooks step hook.
 func (r *PlanRunner) step() {
-	if len(r.plan.Faults) == 0 {
+	if !r.st.Listens(fault.EventStep) {
 		return // nothing can fire: skip building the event
 	}
 	ev := r.event(fault.EventStep)
 	r.actAll(r.eval(ev), ev)
 }
 
-// point is the faultHooks injection-point hook.
-func (r *PlanRunner) point(name string, _ uint64) {
-	r.Hits[name]++
-	if p := r.node.Sim.cur; p != nil {
-		r.Roles[name] = r.Roles[name].Add(p.role)
+// point is the faultHooks injection-point hook. The counts live in the
+// point's own record while the runner is installed (touched lists them),
+// and in Hits and Roles once it is uninstalled.
+func (r *PlanRunner) point(h *pointHits) {
+	name := h.name.s
+	if h.plan != r {
+		h.plan, h.planHits = r, r.Hits[name]
+		h.planRoles, h.planProc = r.Roles[name]
+		r.touched = append(r.touched, h)
 	}
-	if len(r.plan.Faults) == 0 {
+	h.planHits++
+	if p := r.node.Sim.cur; p != nil {
+		h.planRoles, h.planProc = h.planRoles.Add(p.role), true
+	}
+	if !r.st.Listens(fault.EventPoint) {
 		return
 	}
 	ev := r.event(fault.EventPoint)
-	ev.Point, ev.Hit = name, r.Hits[name]
+	ev.Point, ev.Hit = name, h.planHits
 	r.actAll(r.eval(ev), ev)
+}
+
+// syncPoints writes the touched points' counts into Hits, and their roles
+// into Roles for those a process reached.
+func (r *PlanRunner) syncPoints() {
+	for _, h := range r.touched {
+		name := h.name.s
+		r.Hits[name] = h.planHits
+		if h.planProc {
+			r.Roles[name] = h.planRoles
+		}
+	}
 }
 
 // timer is the faultHooks timer hook: clock skew.
 func (r *PlanRunner) timer(d time.Duration) time.Duration {
-	if len(r.plan.Faults) == 0 {
+	if !r.st.Listens(fault.EventTimer) {
 		return d
 	}
 	ev := r.event(fault.EventTimer)
@@ -335,8 +359,8 @@ func (r *PlanRunner) timer(d time.Duration) time.Duration {
 func (r *PlanRunner) disk(op DiskOp) {
 	s := r.node.Sim
 	p := s.cur
-	if p == nil || len(r.plan.Faults) == 0 {
-		return // with no fault in the plan, nothing is ever pending
+	if p == nil || !r.st.Listens(fault.EventDisk) {
+		return // with no fault for disk events, nothing is ever pending
 	}
 	delete(r.pending, p.id)
 	ev := r.event(fault.EventDisk)

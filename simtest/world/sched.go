@@ -92,7 +92,7 @@ func (s *Sim) SetPanicKillsProcess(on bool) { s.panicKills, s.panicPending = on,
 // run (Sim.stopForFault).
 type faultHooks interface {
 	step()
-	point(name string, hit uint64)
+	point(h *pointHits)
 	timer(d time.Duration) time.Duration
 }
 
@@ -303,6 +303,13 @@ func (s *Sim) Hits() []PointHits {
 type pointHits struct {
 	name traceName
 	n    uint64
+	// plan is the plan runner that counts this point's hits in
+	// planHits and planRoles (PlanRunner.point), sparing it two map
+	// lookups per hit.
+	plan      *PlanRunner
+	planHits  uint64
+	planRoles env.RoleSet
+	planProc  bool // a process (not the harness) reached it
 }
 
 // PointHits is one injection point's hit count.
@@ -859,7 +866,7 @@ func (s *Sim) Inject(point string) {
 	}
 	h.n++
 	if s.faults != nil {
-		s.faults.point(point, h.n)
+		s.faults.point(h)
 	}
 	if s.injectHook != nil && s.injectHook(point) {
 		p := s.cur
