@@ -38,7 +38,9 @@ type State struct {
 	// of each kind; byOp those that apply to disk events of each op.
 	byKind [numEventKinds][]int32
 	byOp   [numOpKinds][]int32
-	inEval bool
+	// anyDisk says some byOp list is not empty (Listens).
+	anyDisk bool
+	inEval  bool
 }
 
 type compiledFault struct {
@@ -48,6 +50,8 @@ type compiledFault struct {
 	times int
 	// stream is the splitmix64 state of this fault's prob= draws.
 	stream uint64
+	// scope is what the trigger's stateless prefix requires (scope.go).
+	scope scope
 }
 
 // node is one compiled expression node. Atom operands are packed into a
@@ -103,53 +107,26 @@ func NewState(p Plan, rng Rand) *State {
 		}
 		s.faults[i] = cf
 		idx := int32(i)
-		// A trigger that leads with point= is false on any other kind
-		// of event before anything else in it is evaluated (no prob=
-		// draw, no nth= count), so such a fault is listed for point
-		// events only: the plans' pauses are of that form, and a run
-		// has a step event at every scheduling point and a disk event
-		// at every I/O. Leaving them out changes no run.
-		pointOnly := f.When != nil && leadsWithPoint(f.When)
+		// A fault is listed only for the events its trigger's stateless
+		// prefix allows (scope.go): the plans' pauses lead with point=,
+		// their crashes with op= or role= and point=, and a run has a
+		// step event at every scheduling point and a disk event at every
+		// I/O. Leaving the others out changes no run.
+		sc := triggerScope(f.When)
+		s.faults[i].scope = sc
 		for k := EventKind(0); k < numEventKinds; k++ {
-			if pointOnly && k != EventPoint {
-				continue
-			}
-			if k != EventDisk && f.Action.Kind.Applies(&Event{Kind: k}) {
+			if k != EventDisk && sc.has(k, 0) && f.Action.Kind.Applies(&Event{Kind: k}) {
 				s.byKind[k] = append(s.byKind[k], idx)
 			}
 		}
-		for op := OpKind(0); op < numOpKinds && !pointOnly; op++ {
-			if f.Action.Kind.Applies(&Event{Kind: EventDisk, Op: op}) {
+		for op := OpKind(0); op < numOpKinds; op++ {
+			if sc.has(EventDisk, op) && f.Action.Kind.Applies(&Event{Kind: EventDisk, Op: op}) {
 				s.byOp[op] = append(s.byOp[op], idx)
+				s.anyDisk = true
 			}
 		}
 	}
 	return s
-}
-
-// leadsWithPoint reports whether e is a point= atom, or an and whose first
-// operand leads with one: and short-circuits left to right, so e is then
-// false, with nothing else evaluated, on every event that is not an
-// injection point's. Operands before it that only read the event (role=
-// and proc=, which the simulator puts before a pause's or kill's trigger
-// to aim it) change nothing: they draw nothing and count nothing, so e is
-// still false on those events with no state moved.
-func leadsWithPoint(e *Expr) bool {
-	for depth := 0; depth <= maxExprDepth; depth++ {
-		switch {
-		case e.Op == ExprAtom:
-			return e.Atom.Kind == AtomPoint
-		case e.Op == ExprAnd && len(e.Args) > 0:
-			i := 0
-			for i < len(e.Args)-1 && e.Args[i].Op == ExprAtom && (e.Args[i].Atom.Kind == AtomRole || e.Args[i].Atom.Kind == AtomProc) {
-				i++
-			}
-			e = e.Args[i]
-		default:
-			return false
-		}
-	}
-	return false
 }
 
 // compile appends e's nodes and returns the index of its root. Recursion is
@@ -238,6 +215,9 @@ func (s *State) Eval(ev *Event, fire func(i int, a Action)) {
 		f := &s.faults[i]
 		if f.times > 0 && s.fired[i] >= f.times {
 			continue
+		}
+		if !f.scope.admits(ev) {
+			continue // the trigger is false, with nothing counted or drawn
 		}
 		if f.root >= 0 && !s.eval(f, f.root, ev) {
 			continue

@@ -405,3 +405,58 @@ func TestAimedPointLedFaultsListedForPointEventsOnly(t *testing.T) {
 	})
 	require.Equal(t, []string{"", "3", "0,2"}, got) // fault 3 fired once already (times=1)
 }
+
+// TestFaultsListedForTheirTriggersScope: a fault is listed only for the
+// events its trigger's stateless prefix allows (role= and point=, op=,
+// file=), never past an atom that counts or draws; and a disk-scoped
+// crash evaluated on step events would have counted nothing, as its nth=
+// counter shows after disk events only.
+func TestFaultsListedForTheirTriggersScope(t *testing.T) {
+	s := NewState(mustParse(t, "crash when role=startup and point=x#3\n"+
+		"crash when op=write and file=heap and nth=2\n"+
+		"crash when file=wal and prob=0.5\n"+
+		"crash when prob=0.5 and op=write\n"+
+		"crash when step>=5 and (op=write or point=x)\n"+
+		"crash when not point=x"), &testRand{})
+	require.Equal(t, []int32{3, 4, 5}, s.byKind[EventStep])
+	require.Equal(t, []int32{0, 3, 4, 5}, s.byKind[EventPoint])
+	require.Equal(t, []int32{1, 2, 3, 4, 5}, s.byOp[OpWrite])
+	require.Equal(t, []int32{2, 3, 4, 5}, s.byOp[OpSync])
+	for i := 0; i < 10; i++ {
+		s.Eval(&Event{Kind: EventStep, Step: uint64(i)}, func(int, Action) {})
+	}
+	require.Equal(t, uint64(0), s.nth[0], "a step event reached the disk crash's nth=")
+	var fired []int
+	for i := 0; i < 3; i++ {
+		s.Eval(&Event{Kind: EventDisk, Op: OpWrite, File: FileHeap}, func(i int, _ Action) { fired = append(fired, i) })
+	}
+	require.Contains(t, fired, 1)
+	require.Equal(t, 1, s.Fired(1))
+}
+
+// TestListens: a plan listens to the kinds of events some fault of it is
+// listed for, and to no other.
+func TestListens(t *testing.T) {
+	s := NewState(mustParse(t, "pause for=1ms when point=x and prob=0.5\nfsync-eio when prob=0.5"), &testRand{})
+	require.True(t, s.Listens(EventPoint))
+	require.True(t, s.Listens(EventDisk))
+	require.False(t, s.Listens(EventStep))
+	require.False(t, s.Listens(EventTimer))
+	s = NewState(mustParse(t, "clock-skew max=1ms"), &testRand{})
+	require.True(t, s.Listens(EventTimer))
+	require.False(t, s.Listens(EventDisk))
+	require.False(t, NewState(Plan{}, &testRand{}).Listens(EventStep))
+}
+
+// TestScopeAdmits: Eval skips a fault whose prefix names another point or
+// role without evaluating its trigger, so its prob= stream stays where it
+// was; on its own point and role the trigger is evaluated and draws.
+func TestScopeAdmits(t *testing.T) {
+	s := NewState(mustParse(t, "pause for=1ms when role=backend and point=x and prob=0.5"), &testRand{})
+	before := s.faults[0].stream
+	s.Eval(&Event{Kind: EventPoint, Point: "y", Role: RoleBackend}, func(int, Action) {})
+	s.Eval(&Event{Kind: EventPoint, Point: "x", Role: RoleCheckpointer}, func(int, Action) {})
+	require.Equal(t, before, s.faults[0].stream)
+	s.Eval(&Event{Kind: EventPoint, Point: "x", Role: RoleBackend}, func(int, Action) {})
+	require.NotEqual(t, before, s.faults[0].stream)
+}

@@ -111,6 +111,26 @@ type Session struct {
 		xid uint64
 		lsn wal.LSN
 	}
+	// tx is the statement's heap transaction (statementTx), kept so that
+	// a statement allocates neither it nor its two method values; txInUse
+	// says a statement is running with it.
+	tx      heapam.Tx
+	txInUse bool
+}
+
+// statementTx is the heap transaction of a statement about to run: the
+// session's own, or a fresh one should a statement ever run inside
+// another. Nothing keeps a *heapam.Tx past its statement.
+func (s *Session) statementTx() *heapam.Tx {
+	if s.txInUse {
+		return &heapam.Tx{Xid: s.txn.XID(), Cid: s.txn.CID(), Oracle: oracle{s}, Combo: s.combo, Wait: s.wait}
+	}
+	if s.tx.Wait == nil {
+		s.tx.Oracle, s.tx.Combo, s.tx.Wait = oracle{s}, s.combo, s.wait
+	}
+	s.tx.Xid, s.tx.Cid = s.txn.XID(), s.txn.CID()
+	s.txInUse = true
+	return &s.tx
 }
 
 // noteCommit remembers a successful commit of the session's transaction.
@@ -225,8 +245,11 @@ func (s *Session) statement(fn func(tx *heapam.Tx, snap *xact.Snapshot) error) e
 		}
 	}
 	s.db.e.Inject(PointAfterSnapshot)
-	tx := &heapam.Tx{Xid: s.txn.XID(), Cid: s.txn.CID(), Oracle: oracle{s}, Combo: s.combo, Wait: s.wait}
+	tx := s.statementTx()
 	err := fn(tx, snap)
+	if tx == &s.tx {
+		s.txInUse = false
+	}
 	s.txn.NextCommand()
 	if auto {
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/pgdst/pgdst/engine/page"
 )
@@ -120,6 +121,7 @@ const xlHeapHeaderSize = 2 + 2 + 1 + 4
 
 // appendTupleData encodes xl_heap_header and the user data.
 func appendTupleData(dst []byte, hdr XLHeapHeader, data []byte) []byte {
+	dst = slices.Grow(dst, xlHeapHeaderSize+len(data)) // grown once, not per field
 	dst = binary.LittleEndian.AppendUint16(dst, hdr.Infomask2)
 	dst = binary.LittleEndian.AppendUint16(dst, hdr.Infomask)
 	dst = append(dst, hdr.Hoff)
@@ -158,7 +160,7 @@ type XLHeapInsert struct {
 const xlHeapInsertSize = 3
 
 func (x XLHeapInsert) encode() []byte {
-	b := binary.LittleEndian.AppendUint16(nil, uint16(x.Offnum))
+	b := binary.LittleEndian.AppendUint16(make([]byte, 0, xlHeapInsertSize), uint16(x.Offnum))
 	return append(b, x.Flags)
 }
 
@@ -187,7 +189,7 @@ type XLHeapDelete struct {
 const xlHeapDeleteSize = 8 + 2 + 1 + 1 + 4
 
 func (x XLHeapDelete) encode() []byte {
-	b := binary.LittleEndian.AppendUint64(nil, x.Xmax)
+	b := binary.LittleEndian.AppendUint64(make([]byte, 0, xlHeapDeleteSize), x.Xmax)
 	b = binary.LittleEndian.AppendUint16(b, uint16(x.Offnum))
 	b = append(b, x.Infobits, x.Flags)
 	return binary.LittleEndian.AppendUint32(b, x.Cid)
@@ -227,7 +229,7 @@ type XLHeapUpdate struct {
 const xlHeapUpdateSize = 8 + 2 + 1 + 1 + 8 + 2 + 4
 
 func (x XLHeapUpdate) encode() []byte {
-	b := binary.LittleEndian.AppendUint64(nil, x.OldXmax)
+	b := binary.LittleEndian.AppendUint64(make([]byte, 0, xlHeapUpdateSize), x.OldXmax)
 	b = binary.LittleEndian.AppendUint16(b, uint16(x.OldOffnum))
 	b = append(b, x.OldInfobits, x.Flags)
 	b = binary.LittleEndian.AppendUint64(b, x.NewXmax)
@@ -270,7 +272,7 @@ type XLHeapLock struct {
 const xlHeapLockSize = 8 + 2 + 1 + 1 + 4
 
 func (x XLHeapLock) encode() []byte {
-	b := binary.LittleEndian.AppendUint64(nil, x.LockingXid)
+	b := binary.LittleEndian.AppendUint64(make([]byte, 0, xlHeapLockSize), x.LockingXid)
 	b = binary.LittleEndian.AppendUint16(b, uint16(x.Offnum))
 	b = append(b, x.Infobits, x.Flags)
 	return binary.LittleEndian.AppendUint32(b, x.Cid)
@@ -309,7 +311,7 @@ type XLHeapPrune struct {
 const xlHeapPruneSize = 8 + 2 + 2
 
 func (x XLHeapPrune) encodeMain() []byte {
-	b := binary.LittleEndian.AppendUint64(nil, x.Horizon)
+	b := binary.LittleEndian.AppendUint64(make([]byte, 0, xlHeapPruneSize), x.Horizon)
 	b = binary.LittleEndian.AppendUint16(b, uint16(len(x.Dead)))
 	return binary.LittleEndian.AppendUint16(b, uint16(len(x.Unused)))
 }

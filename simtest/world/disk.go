@@ -821,10 +821,14 @@ func (d *SimDisk) List(dir string) ([]string, error) {
 	if err != nil {
 		return nil, op.wrap(err)
 	}
-	names := slices.Sorted(maps.Keys(n.curEnt))
-	if names == nil {
-		names = []string{}
+	// Sized once: slices.Sorted(maps.Keys(...)) grows its slice a few
+	// times, and the startup's sync of the data directory lists every
+	// directory and tries every file.
+	names := make([]string, 0, len(n.curEnt))
+	for name := range n.curEnt {
+		names = append(names, name)
 	}
+	slices.Sort(names)
 	return names, nil
 }
 

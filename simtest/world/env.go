@@ -50,6 +50,11 @@ type Node struct {
 	// (env.Observe), stamped, after the trace has it: the online
 	// checkers of locks hang here. It must not keep e.
 	WatchEvents func(e *env.Event)
+	// watched holds the copies of events WatchEvents is shown, one per
+	// nesting level (Observe): the observed event itself would escape
+	// through the function value and cost an allocation per event.
+	watched    [2]env.Event
+	watchDepth int
 	// faults is the fault plan's runner, when one is installed.
 	faults *PlanRunner
 	// FixedClass, when set, classifies a file the engine did not register

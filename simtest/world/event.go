@@ -147,8 +147,24 @@ func (n *Node) Observe(e env.Event) {
 	e.Node = n.Name
 	n.Sim.event(n.Sim.cur, &e)
 	if n.WatchEvents != nil && n.Sim.running {
-		n.WatchEvents(&e)
+		n.watch(e)
 	}
+}
+
+// watch shows WatchEvents a copy of e that does not escape: one of the
+// node's own (which WatchEvents must not keep), or a fresh one if watchers
+// nest deeper than it holds.
+func (n *Node) watch(e env.Event) {
+	if n.watchDepth >= len(n.watched) {
+		c := e
+		n.WatchEvents(&c)
+		return
+	}
+	w := &n.watched[n.watchDepth]
+	*w = e
+	n.watchDepth++
+	n.WatchEvents(w)
+	n.watchDepth--
 }
 
 // Recorded reports whether an event is kept in a run's recorded events

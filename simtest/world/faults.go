@@ -33,6 +33,7 @@ package world
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/pgdst/pgdst/engine/env"
@@ -93,6 +94,9 @@ type PlanRunner struct {
 	// returns, because a pause blocks and other processes then evaluate
 	// the plan themselves.
 	fired []firedFault
+	// touched lists the points whose counts the runner keeps in their
+	// records (point), in the order first hit.
+	touched []*pointHits
 }
 
 type firedFault struct {
@@ -185,6 +189,7 @@ func (r *PlanRunner) Destructive() []string {
 
 // Uninstall detaches the runner (the checks run fault-free).
 func (r *PlanRunner) Uninstall() {
+	r.syncPoints()
 	r.node.Sim.faults = nil
 	r.node.Sim.lockPoints = false
 	r.node.faults = nil
@@ -224,18 +229,20 @@ func (r *PlanRunner) note(i int, a fault.Action, ev *fault.Event) {
 		}
 		r.Log = append(r.Log, rec)
 	}
-	what := fmt.Sprintf("%v %s: fault %d (%s) on %s", r.node.Sim.now, ev.Proc, i+1, a, describeEvent(ev))
 	// The fault applied, in the process it fired in (its target): its
 	// number, its action's kind, the file class a disk fault hit, and
-	// the description for a reader.
+	// the description for a reader. The strings are concatenated, not
+	// formatted: a plan's latencies are noted thousands of times a
+	// campaign second.
 	s := r.node.Sim
-	fe := env.Event{Kind: env.EvFault, Node: r.node.Name, A: int64(i + 1), B: int64(a.Kind), Name: fmt.Sprintf("(%s) on %s", a, describeEvent(ev))}
+	desc := "(" + a.String() + ") on " + describeEvent(ev)
+	fe := env.Event{Kind: env.EvFault, Node: r.node.Name, A: int64(i + 1), B: int64(a.Kind), Name: desc}
 	if ev.Kind == fault.EventDisk {
 		fe.Class = ev.File
 	}
 	s.event(s.cur, &fe)
 	if len(r.Described) < maxFaultLog {
-		r.Described = append(r.Described, what)
+		r.Described = append(r.Described, s.now.String()+" "+ev.Proc+": fault "+strconv.Itoa(i+1)+" "+desc)
 	}
 	switch a.Kind {
 	case fault.ActTornWrite, fault.ActLostWrite, fault.ActMisdirectedWrite, fault.ActBitFlip:
@@ -249,11 +256,11 @@ func describeEvent(ev *fault.Event) string {
 	switch ev.Kind {
 	case fault.EventPoint:
 		if ev.Lock != "" {
-			return fmt.Sprintf("point %s#%d lock=%s", ev.Point, ev.Hit, ev.Lock)
+			return "point " + ev.Point + "#" + strconv.FormatUint(ev.Hit, 10) + " lock=" + ev.Lock
 		}
-		return fmt.Sprintf("point %s#%d", ev.Point, ev.Hit)
+		return "point " + ev.Point + "#" + strconv.FormatUint(ev.Hit, 10)
 	case fault.EventDisk:
-		return fmt.Sprintf("%s %s (%s)", ev.Op, ev.Path, ev.File)
+		return ev.Op.String() + " " + ev.Path + " (" + ev.File.String() + ")"
 	case fault.EventTimer:
 		return "a timer"
 	}
@@ -302,30 +309,50 @@ func (r *PlanRunner) act(i int, a fault.Action, ev *fault.Event) {
 
 // step is the faultHooks step hook.
 func (r *PlanRunner) step() {
-	if len(r.plan.Faults) == 0 {
+	if !r.st.Listens(fault.EventStep) {
 		return // nothing can fire: skip building the event
 	}
 	ev := r.event(fault.EventStep)
 	r.actAll(r.eval(ev), ev)
 }
 
-// point is the faultHooks injection-point hook.
-func (r *PlanRunner) point(name string, _ uint64) {
-	r.Hits[name]++
-	if p := r.node.Sim.cur; p != nil {
-		r.Roles[name] = r.Roles[name].Add(p.role)
+// point is the faultHooks injection-point hook. The counts live in the
+// point's own record while the runner is installed (touched lists them),
+// and in Hits and Roles once it is uninstalled.
+func (r *PlanRunner) point(h *pointHits) {
+	name := h.name.s
+	if h.plan != r {
+		h.plan, h.planHits = r, r.Hits[name]
+		h.planRoles, h.planProc = r.Roles[name]
+		r.touched = append(r.touched, h)
 	}
-	if len(r.plan.Faults) == 0 {
+	h.planHits++
+	if p := r.node.Sim.cur; p != nil {
+		h.planRoles, h.planProc = h.planRoles.Add(p.role), true
+	}
+	if !r.st.Listens(fault.EventPoint) {
 		return
 	}
 	ev := r.event(fault.EventPoint)
-	ev.Point, ev.Hit = name, r.Hits[name]
+	ev.Point, ev.Hit = name, h.planHits
 	r.actAll(r.eval(ev), ev)
+}
+
+// syncPoints writes the touched points' counts into Hits, and their roles
+// into Roles for those a process reached.
+func (r *PlanRunner) syncPoints() {
+	for _, h := range r.touched {
+		name := h.name.s
+		r.Hits[name] = h.planHits
+		if h.planProc {
+			r.Roles[name] = h.planRoles
+		}
+	}
 }
 
 // timer is the faultHooks timer hook: clock skew.
 func (r *PlanRunner) timer(d time.Duration) time.Duration {
-	if len(r.plan.Faults) == 0 {
+	if !r.st.Listens(fault.EventTimer) {
 		return d
 	}
 	ev := r.event(fault.EventTimer)
@@ -346,8 +373,8 @@ func (r *PlanRunner) timer(d time.Duration) time.Duration {
 func (r *PlanRunner) disk(op DiskOp) {
 	s := r.node.Sim
 	p := s.cur
-	if p == nil || len(r.plan.Faults) == 0 {
-		return // with no fault in the plan, nothing is ever pending
+	if p == nil || !r.st.Listens(fault.EventDisk) {
+		return // with no fault for disk events, nothing is ever pending
 	}
 	delete(r.pending, p.id)
 	ev := r.event(fault.EventDisk)

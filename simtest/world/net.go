@@ -306,6 +306,10 @@ type simListener struct {
 	acceptors waitQ
 	deadline  time.Duration // on the node's clock; 0: none
 	closed    bool
+	// timedOut is the error of every Accept that reaches the deadline,
+	// made once: the postmaster's accept loop times out again and again,
+	// and no caller changes an error it is handed.
+	timedOut *env.NetError
 }
 
 func (l *simListener) Addr() env.Addr { return l.addr }
@@ -337,7 +341,10 @@ func (l *simListener) Accept() (env.Conn, error) {
 		}
 		until := l.host.world(l.deadline)
 		if until >= 0 && until <= s.now {
-			return nil, &env.NetError{Op: "accept", Addr: l.addr, Err: env.ErrTimeout}
+			if l.timedOut == nil {
+				l.timedOut = &env.NetError{Op: "accept", Addr: l.addr, Err: env.ErrTimeout}
+			}
+			return nil, l.timedOut
 		}
 		n.park(&l.acceptors, waitNetAccept, until)
 	}

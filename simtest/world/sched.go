@@ -60,6 +60,8 @@ type Sim struct {
 	// run must stop there (the crash plan's "k-th hit of point P").
 	injectHook func(point string) bool
 	hits       map[string]*pointHits
+	// mutexes is the rest of the chunk newSimMutex takes mutexes from.
+	mutexes []simMutex
 
 	// faults, when set, is the fault plan's runner (faults.go): asked at
 	// every step, injection point and timer.
@@ -93,7 +95,7 @@ func (s *Sim) SetPanicKillsProcess(on bool) { s.panicKills, s.panicPending = on,
 // run (Sim.stopForFault).
 type faultHooks interface {
 	step()
-	point(name string, hit uint64)
+	point(h *pointHits)
 	timer(d time.Duration) time.Duration
 	lock(tranche string, grants *uint64)
 }
@@ -305,6 +307,13 @@ func (s *Sim) Hits() []PointHits {
 type pointHits struct {
 	name traceName
 	n    uint64
+	// plan is the plan runner that counts this point's hits in
+	// planHits and planRoles (PlanRunner.point), sparing it two map
+	// lookups per hit.
+	plan      *PlanRunner
+	planHits  uint64
+	planRoles env.RoleSet
+	planProc  bool // a process (not the harness) reached it
 }
 
 // PointHits is one injection point's hit count.
@@ -861,7 +870,7 @@ func (s *Sim) Inject(point string) {
 	}
 	h.n++
 	if s.faults != nil {
-		s.faults.point(point, h.n)
+		s.faults.point(h)
 	}
 	if s.injectHook != nil && s.injectHook(point) {
 		p := s.cur
@@ -896,7 +905,14 @@ func (s *Sim) NewCond(name string, m env.Mutex) env.Cond {
 }
 
 func newSimMutex(s *Sim, name string, spin bool) *simMutex {
-	m := &simMutex{s: s, name: name, nameT: newTraceName(name), spin: spin}
+	// A run makes a few hundred mutexes (every buffer's locks, in every
+	// pool a crash-restart makes): they come a chunk at a time.
+	if len(s.mutexes) == 0 {
+		s.mutexes = make([]simMutex, mutexChunk)
+	}
+	m := &s.mutexes[0]
+	s.mutexes = s.mutexes[1:]
+	*m = simMutex{s: s, name: name, nameT: newTraceName(name), spin: spin}
 	if !spin {
 		m.tranche = env.LockTranche(name)
 	}
@@ -905,6 +921,9 @@ func newSimMutex(s *Sim, name string, spin bool) *simMutex {
 	m.lockE, m.unlockE = eventDigest(&m.lockEv), eventDigest(&m.unlockEv)
 	return m
 }
+
+// mutexChunk is how many mutexes newSimMutex allocates at once.
+const mutexChunk = 64
 
 type simMutex struct {
 	s     *Sim
