@@ -108,9 +108,10 @@ func newMutator(base simtest.Config, pinned []string) *mutator {
 // them the run is the plain campaign's.
 const guidedDeriveTries = 8
 
-// derive makes a run from parent: seed is the run's own seed. It returns
-// the config and the mutations applied.
-func (m *mutator) derive(rng *rand.Rand, parent simtest.Config, seed uint64, corpus []*corpusEntry) (simtest.Config, []string) {
+// derive makes a run from parent, crossed with mate when it is not nil:
+// seed is the run's own seed. It returns the config and the mutations
+// applied.
+func (m *mutator) derive(rng *rand.Rand, parent simtest.Config, mate *simtest.Config, seed uint64, corpus []*corpusEntry) (simtest.Config, []string) {
 	for try := 0; try < guidedDeriveTries; try++ {
 		c := parent
 		keepSeed := rng.IntN(2) == 0
@@ -118,7 +119,12 @@ func (m *mutator) derive(rng *rand.Rand, parent simtest.Config, seed uint64, cor
 			c.Seed = seed
 		}
 		var muts []string
-		for k, n := 0, 1+rng.IntN(3); k < n; k++ {
+		n := 1 + rng.IntN(3)
+		if mate != nil {
+			muts = append(muts, m.cross(rng, &c, *mate))
+			n = rng.IntN(2) // a crossover is a mutation already
+		}
+		for k := 0; k < n; k++ {
 			muts = append(muts, m.mutateOnce(rng, &c, keepSeed, corpus))
 		}
 		if c.Validate() != nil || reflect.DeepEqual(c, parent) {
@@ -130,6 +136,13 @@ func (m *mutator) derive(rng *rand.Rand, parent simtest.Config, seed uint64, cor
 	c.Seed = seed
 	return c, []string{"none"}
 }
+
+// guidedKeptSeedKnobShare is the share of a kept seed's mutations that
+// change a knob rather than the plan. The seed's swarm shape (bulk loads,
+// vacuum period, long reads, fault intensity) and its workload variety
+// are drawn from streams of their own, so they stay with the seed when a
+// knob changes; the schedule does not.
+const guidedKeptSeedKnobShare = 30
 
 // mutateOnce applies one mutation to c and names it.
 func (m *mutator) mutateOnce(rng *rand.Rand, c *simtest.Config, keepSeed bool, corpus []*corpusEntry) string {
@@ -144,8 +157,10 @@ func (m *mutator) mutateOnce(rng *rand.Rand, c *simtest.Config, keepSeed bool, c
 		// The parent's seed keeps its schedule up to the first fault
 		// that fires differently, and the seed's own swarm draws: a
 		// plan mutation explores the parent's neighbourhood. A knob
-		// would leave it (every draw of the run after the knob's
-		// shifts), so a kept seed takes plan mutations only.
+		// leaves the schedule but keeps the seed's shape.
+		if x < guidedKeptSeedKnobShare {
+			return m.mutateKnob(rng, c)
+		}
 		x = 40 + x/2
 	}
 	switch {
@@ -171,6 +186,38 @@ func (m *mutator) mutateOnce(rng *rand.Rand, c *simtest.Config, keepSeed bool, c
 		return "plan-redraw"
 	}
 	return m.mutateKnob(rng, c)
+}
+
+// cross is AFL's splice for runs: each free knob takes the mate's value
+// with probability one half, and, unless the plan is pinned, the plan is
+// the parent's first faults followed by the mate's last ones. The states
+// two parents reached separately (one's isolation and vacuum period,
+// another's crash point) meet in one run.
+func (m *mutator) cross(rng *rand.Rand, c *simtest.Config, mate simtest.Config) string {
+	var fields []string
+	for _, k := range m.knobs {
+		if rng.IntN(2) == 0 {
+			if f := cli.Lookup(k.flag); f != nil {
+				fields = append(fields, f.JSON...)
+			}
+		}
+	}
+	if len(fields) > 0 {
+		resetFields(c, mate, fields)
+	}
+	if m.planPinned || c.Faults == "" || mate.Faults == "" || rng.IntN(2) == 0 {
+		return "cross-knobs"
+	}
+	other, err := fault.Parse(mate.Faults)
+	if err != nil {
+		panic("campaign: a corpus plan does not parse: " + err.Error())
+	}
+	return m.editPlan(c, func(p *fault.Plan) string {
+		i := rng.IntN(len(p.Faults) + 1)
+		j := rng.IntN(len(other.Faults) + 1)
+		p.Faults = append(slices.Clone(p.Faults[:i]), other.Faults[j:]...)
+		return "cross-plan"
+	})
 }
 
 // mutateKnob sets one knob to another of its values.

@@ -51,6 +51,7 @@ func TestGuidedCorpusGrowsOnNewCoverage(t *testing.T) {
 	require.Equal(t, 9, g.runs)
 
 	// Energy: the entry holding the rarest features is chosen most.
+	g.energize()
 	picks := map[*corpusEntry]int{}
 	for i := 0; i < 2000; i++ {
 		picks[g.pick()]++
@@ -106,7 +107,7 @@ func TestGuidedDerivedRunsAreValid(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	var first []simtest.Config
 	for i := 0; i < 600; i++ {
-		c, muts := m.derive(rng, parent, 1000+uint64(i), corpus)
+		c, muts := m.derive(rng, parent, nil, 1000+uint64(i), corpus)
 		first = append(first, c)
 		require.NoError(t, c.Validate(), "%v", muts)
 		require.NotEqual(t, parent, c, "%v", muts)
@@ -134,7 +135,7 @@ func TestGuidedDerivedRunsAreValid(t *testing.T) {
 	rng = rand.New(rand.NewPCG(1, 2))
 	corpus = []*corpusEntry{{cfg: parent}}
 	for i := 0; i < 50; i++ {
-		c, _ := m.derive(rng, parent, 1000+uint64(i), corpus)
+		c, _ := m.derive(rng, parent, nil, 1000+uint64(i), corpus)
 		require.Equal(t, first[i], c, "derivation %d", i)
 		if c.Faults != "" && i%10 == 0 {
 			corpus = append(corpus, &corpusEntry{cfg: c})
@@ -154,7 +155,7 @@ func TestGuidedKeepsPinnedFlags(t *testing.T) {
 	parent.Seed = 9
 	changed := 0
 	for i := 0; i < 300; i++ {
-		c, muts := m.derive(rng, parent, 100+uint64(i), []*corpusEntry{{cfg: parent}})
+		c, muts := m.derive(rng, parent, nil, 100+uint64(i), []*corpusEntry{{cfg: parent}})
 		require.NoError(t, c.Validate())
 		require.Equal(t, simtest.WorkloadBank, c.Workload, "%v", muts)
 		require.Equal(t, 2, c.Clients, "%v", muts)
