@@ -40,11 +40,20 @@ import (
 // feedback comes soon, large enough that a few workers stay busy.
 const guidedGeneration = 16
 
-// guidedFreshShare is the share of runs after the first generation that are
-// fresh (the plain campaign's run of that index) rather than derived: the
-// swarm's own variety keeps coming in, and a guided campaign never sees
-// less of the plain campaign's distribution than that share of it.
+// guidedFreshShare is the share of runs after the first generations that
+// are fresh (the plain campaign's run of that index) rather than derived:
+// the swarm's own variety keeps coming in, and a guided campaign never
+// sees less of the plain campaign's distribution than that share of it.
+// Early on, while the corpus is a few runs and its counts say little about
+// rarity, the share is higher (guidedFreshWarmup): half the runs of the
+// second generation are fresh, a third of the fourth's, a quarter from the
+// sixth on.
 const guidedFreshShare = 0.25
+
+// guidedFreshWarmup is the fresh share of generation gen (gen >= 1).
+func guidedFreshWarmup(gen uint64) float64 {
+	return max(guidedFreshShare, 1/(1+float64(gen)/2))
+}
 
 // guidedGrowthPoints bounds the coverage growth samples kept for the report.
 const guidedGrowthPoints = 32
@@ -190,7 +199,7 @@ func runGuided(o Options, count uint64, mk func(i uint64) job, opts campaignOpts
 // second parent too (a crossover of their knobs and plans).
 func (g *guided) makeJob(i, gen uint64, mk func(i uint64) job) job {
 	j := mk(i)
-	if gen == 0 || len(g.corpus) == 0 || g.rng.Float64() < guidedFreshShare {
+	if gen == 0 || len(g.corpus) == 0 || g.rng.Float64() < guidedFreshWarmup(gen) {
 		return j
 	}
 	parent := g.pick()
