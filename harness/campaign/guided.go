@@ -18,12 +18,15 @@ import (
 // The guided campaign (`pgdst campaign --guided`): feedback-directed
 // exploration, as AFL does for inputs and FoundationDB's and Antithesis'
 // simulators do for runs. It keeps a corpus of runs that reached coverage
-// no earlier run had reached — a sometimes condition, an injection point
-// by a role, a point crashed at, a fault action that fired, or a point's
-// hit count in a new power-of-two bucket (AFL's hit buckets) — and derives
-// most new runs from the corpus by mutating a parent's knobs and fault
-// plan (guided_mutate.go), choosing parents by energy: entries that hold
-// rarely reached coverage, and cheap ones, are chosen more often.
+// no earlier run had reached (guided_features.go: a sometimes condition,
+// an injection point by a role, a point crashed at, a fault action that
+// fired, a point's hit count in a new power-of-two bucket, and pairs of
+// these with each other and with the run's settings, and its outcomes in
+// buckets) and derives most new runs from the corpus by mutating a
+// parent's knobs and fault plan, or crossing two parents
+// (guided_mutate.go), choosing parents by energy: entries that hold rarely
+// reached coverage, and are the cheapest to reach it, are chosen more
+// often.
 //
 // Every run is still a complete, deterministic Config: a failing derived
 // run writes its repro file and prints its reproduce command exactly as a
@@ -73,7 +76,8 @@ type GuidedReport struct {
 	Derived       int `json:"derived"`
 	DerivedFailed int `json:"derived_failed"`
 	// Coverage counts the distinct coverage features reached, by kind
-	// (sometimes, point-role, crashed-at, fault-fired, hit-bucket).
+	// (featureKinds: sometimes, point-role, crashed-at, fault-fired,
+	// hit-bucket, and the pairs and outcomes of guided_features.go).
 	Coverage map[string]int `json:"coverage"`
 	// Growth samples the features reached and the corpus size as runs
 	// went by.
