@@ -20,3 +20,4 @@ func BenchmarkGuidedFold(b *testing.B) {
 		g.fold(job{cfg: simtest.DefaultConfig(uint64(i))}, rs[i%len(rs)])
 	}
 }
+
