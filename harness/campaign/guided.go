@@ -258,6 +258,9 @@ func (g *guided) energize() {
 				favored += r
 			}
 		}
+		if e.top < 0 || e.top > len(e.features) || (e.top > 0) != (favored > 0) {
+			panic("campaign: a corpus entry's favored features are miscounted")
+		}
 		w := favored + guidedUnfavoredShare*all
 		if meanSteps > 0 && e.steps > 0 {
 			w *= min(guidedCostMax, max(guidedCostMin, meanSteps/float64(e.steps)))
@@ -327,6 +330,9 @@ func (g *guided) fold(j job, r *simtest.Result) {
 		ids = append(ids, id)
 	}
 	g.idBuf, g.newBuf = ids, fresh
+	if len(g.count) != len(g.keys) || len(g.best) != len(g.keys) || len(g.seen) != len(g.keys) || len(g.ids) != len(g.keys) {
+		panic("campaign: the guided campaign's feature tables disagree")
+	}
 	if len(fresh) == 0 || !r.OK {
 		// A failing run is reported, not bred from: its descendants
 		// would mostly find the same failure again.

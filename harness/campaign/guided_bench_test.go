@@ -20,4 +20,3 @@ func BenchmarkGuidedFold(b *testing.B) {
 		g.fold(job{cfg: simtest.DefaultConfig(uint64(i))}, rs[i%len(rs)])
 	}
 }
-
