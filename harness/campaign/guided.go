@@ -18,12 +18,15 @@ import (
 // The guided campaign (`pgdst campaign --guided`): feedback-directed
 // exploration, as AFL does for inputs and FoundationDB's and Antithesis'
 // simulators do for runs. It keeps a corpus of runs that reached coverage
-// no earlier run had reached — a sometimes condition, an injection point
-// by a role, a point crashed at, a fault action that fired, or a point's
-// hit count in a new power-of-two bucket (AFL's hit buckets) — and derives
-// most new runs from the corpus by mutating a parent's knobs and fault
-// plan (guided_mutate.go), choosing parents by energy: entries that hold
-// rarely reached coverage, and cheap ones, are chosen more often.
+// no earlier run had reached (guided_features.go: a sometimes condition,
+// an injection point by a role, a point crashed at, a fault action that
+// fired, a point's hit count in a new power-of-two bucket, and pairs of
+// these with each other and with the run's settings, and its outcomes in
+// buckets) and derives most new runs from the corpus by mutating a
+// parent's knobs and fault plan, or crossing two parents
+// (guided_mutate.go), choosing parents by energy: entries that hold rarely
+// reached coverage, and are the cheapest to reach it, are chosen more
+// often.
 //
 // Every run is still a complete, deterministic Config: a failing derived
 // run writes its repro file and prints its reproduce command exactly as a
@@ -40,11 +43,20 @@ import (
 // feedback comes soon, large enough that a few workers stay busy.
 const guidedGeneration = 16
 
-// guidedFreshShare is the share of runs after the first generation that are
-// fresh (the plain campaign's run of that index) rather than derived: the
-// swarm's own variety keeps coming in, and a guided campaign never sees
-// less of the plain campaign's distribution than that share of it.
+// guidedFreshShare is the share of runs after the first generations that
+// are fresh (the plain campaign's run of that index) rather than derived:
+// the swarm's own variety keeps coming in, and a guided campaign never
+// sees less of the plain campaign's distribution than that share of it.
+// Early on, while the corpus is a few runs and its counts say little about
+// rarity, the share is higher (guidedFreshWarmup): half the runs of the
+// second generation are fresh, a third of the fourth's, a quarter from the
+// sixth on.
 const guidedFreshShare = 0.25
+
+// guidedFreshWarmup is the fresh share of generation gen (gen >= 1).
+func guidedFreshWarmup(gen uint64) float64 {
+	return max(guidedFreshShare, 1/(1+float64(gen)/2))
+}
 
 // guidedGrowthPoints bounds the coverage growth samples kept for the report.
 const guidedGrowthPoints = 32
@@ -64,7 +76,8 @@ type GuidedReport struct {
 	Derived       int `json:"derived"`
 	DerivedFailed int `json:"derived_failed"`
 	// Coverage counts the distinct coverage features reached, by kind
-	// (sometimes, point-role, crashed-at, fault-fired, hit-bucket).
+	// (featureKinds: sometimes, point-role, crashed-at, fault-fired,
+	// hit-bucket, and the pairs and outcomes of guided_features.go).
 	Coverage map[string]int `json:"coverage"`
 	// Growth samples the features reached and the corpus size as runs
 	// went by.
@@ -84,9 +97,16 @@ type GrowthPoint struct {
 // it carried written out, so that mutations edit the plan itself.
 type corpusEntry struct {
 	cfg      simtest.Config
-	features []int32 // ids in guided.names
+	features []int32 // ids in guided.keys
 	steps    uint64
 	picked   int // times chosen as a parent
+	// top counts the features for which this entry is the cheapest in
+	// the corpus (AFL's top_rated): an entry that is cheapest for none
+	// is covered more cheaply by others, and chosen far less.
+	top int
+	// energy is the entry's energy as the generation began (energize),
+	// before the damping for the times it was picked.
+	energy float64
 }
 
 // guided is a guided campaign's state between generations.
@@ -94,21 +114,27 @@ type guided struct {
 	rng    *rand.Rand
 	base   simtest.Config
 	corpus []*corpusEntry
-	ids    map[string]int32 // feature -> id
-	names  []string         // id -> feature
+	ids    map[uint64]int32 // feature key -> id
+	keys   []uint64         // id -> feature key
 	count  []int            // id -> runs that reached it
-	weight []float64        // id -> featureWeights of its kind
+	best   []*corpusEntry   // id -> the cheapest corpus entry holding it
 	runs   int
 	steps  uint64
 	rep    GuidedReport
 	mut    *mutator
+	buf    []uint64 // runFeatures' storage, reused
+	idBuf  []int32  // fold's storage, reused
+	newBuf []uint64 // fold's storage, reused
+	seen   []int    // id -> the last run that counted it
+	// weights is pick's scratch space.
+	weights []float64
 }
 
 func newGuided(o Options) *guided {
 	return &guided{
 		rng:  rand.New(rand.NewPCG(o.Start^guidedSeedSalt, uint64(o.Shard)<<32|uint64(o.Shards))),
 		base: o.Base,
-		ids:  map[string]int32{},
+		ids:  map[uint64]int32{},
 		rep:  GuidedReport{Generation: guidedGeneration, Coverage: map[string]int{}, Mutations: map[string]int{}},
 		mut:  newMutator(o.Base, o.Pinned),
 	}
@@ -130,6 +156,7 @@ func runGuided(o Options, count uint64, mk func(i uint64) job, opts campaignOpts
 		}
 		n := min(guidedGeneration, count-done)
 		jobs := make([]job, n)
+		g.energize()
 		for i := range jobs {
 			jobs[i] = g.makeJob(done+uint64(i), gen, mk)
 		}
@@ -164,23 +191,30 @@ func runGuided(o Options, count uint64, mk func(i uint64) job, opts campaignOpts
 		}
 	}
 	g.rep.Corpus = len(g.corpus)
-	for _, name := range g.names {
-		g.rep.Coverage[featureKind(name)]++
+	for _, k := range g.keys {
+		g.rep.Coverage[featureKinds[featureKindOf(k)]]++
 	}
 	return total, &g.rep
 }
 
 // makeJob makes run i of the campaign: fresh (the plain campaign's run of
 // its index) in the first generation and for a share of the others, else
-// derived from a parent of the corpus.
+// derived from a parent of the corpus, and on some derived runs from a
+// second parent too (a crossover of their knobs and plans).
 func (g *guided) makeJob(i, gen uint64, mk func(i uint64) job) job {
 	j := mk(i)
-	if gen == 0 || len(g.corpus) == 0 || g.rng.Float64() < guidedFreshShare {
+	if gen == 0 || len(g.corpus) == 0 || g.rng.Float64() < guidedFreshWarmup(gen) {
 		return j
 	}
 	parent := g.pick()
 	parent.picked++
-	c, muts := g.mut.derive(g.rng, parent.cfg, j.cfg.Seed, g.corpus)
+	var mate *simtest.Config
+	if len(g.corpus) > 1 && g.rng.Float64() < guidedCrossShare {
+		if e := g.pick(); e != parent {
+			mate = &e.cfg
+		}
+	}
+	c, muts := g.mut.derive(g.rng, parent.cfg, mate, j.cfg.Seed, g.corpus)
 	for _, m := range muts {
 		g.rep.Mutations[m]++
 	}
@@ -193,30 +227,57 @@ func (g *guided) makeJob(i, gen uint64, mk func(i uint64) job) job {
 	return job{cfg: c, repro: cli.Command(c), index: j.index, name: name, derived: true}
 }
 
-// featureWeights weigh a feature's rarity by its kind: a state the engine
-// declared worth reaching counts most, a hit count's bucket least (a
-// longer run reaches higher buckets without reaching anything new).
-var featureWeights = map[string]float64{
-	"sometimes": 4, "crashed-at": 2, "point-role": 2, "fault-fired": 1, "hit-bucket": 0.5,
+// guidedCrossShare is the share of derived runs that cross their parent
+// with a second one.
+const guidedCrossShare = 0.2
+
+// Energy (AFL's calculate_score and AFLFast's power schedules, for runs):
+// an entry's energy is the rarity of what it covers, the sum over its
+// features of weight / runs that reached it, counted in full for the
+// features it is the cheapest entry for (AFL's favored entries) and at a
+// tenth for the rest; times a cost factor, the mean steps of a run over
+// the entry's, within [1/10, 3] as AFL scales by execution time; damped by
+// the square root of the times it was chosen already (AFLFast's "fast"
+// schedule: the neighbourhood of an entry chosen often has been tried).
+const (
+	guidedUnfavoredShare = 0.1
+	guidedCostMin        = 0.1
+	guidedCostMax        = 3
+)
+
+// energize computes every entry's energy as a generation begins: the
+// corpus and the counts change only between generations.
+func (g *guided) energize() {
+	meanSteps := float64(g.steps) / float64(max(g.runs, 1))
+	for _, e := range g.corpus {
+		all, favored := 0.0, 0.0
+		for _, f := range e.features {
+			r := featureWeights[featureKindOf(g.keys[f])] / float64(g.count[f])
+			all += r
+			if g.best[f] == e {
+				favored += r
+			}
+		}
+		if e.top < 0 || e.top > len(e.features) || (e.top > 0) != (favored > 0) {
+			panic("campaign: a corpus entry's favored features are miscounted")
+		}
+		w := favored + guidedUnfavoredShare*all
+		if meanSteps > 0 && e.steps > 0 {
+			w *= min(guidedCostMax, max(guidedCostMin, meanSteps/float64(e.steps)))
+		}
+		e.energy = w
+	}
 }
 
-// pick chooses a parent by energy: the sum over its features of how rare
-// each is (1 / the runs that reached it, weighed by kind), scaled by how
-// cheap the run was against the average (within [1/4, 2], as AFL favours
-// fast inputs) and down for entries already chosen often.
+// pick chooses a parent by energy, damped for the times each was chosen.
 func (g *guided) pick() *corpusEntry {
-	meanSteps := float64(g.steps) / float64(max(g.runs, 1))
-	weights := make([]float64, len(g.corpus))
+	if cap(g.weights) < len(g.corpus) {
+		g.weights = make([]float64, len(g.corpus), 2*len(g.corpus))
+	}
+	weights := g.weights[:len(g.corpus)]
 	sum := 0.0
 	for i, e := range g.corpus {
-		w := 0.0
-		for _, f := range e.features {
-			w += g.weight[f] / float64(g.count[f])
-		}
-		if meanSteps > 0 && e.steps > 0 {
-			w *= min(2, max(0.25, meanSteps/float64(e.steps)))
-		}
-		w /= math.Sqrt(float64(1 + e.picked))
+		w := e.energy / math.Sqrt(float64(1+e.picked))
 		weights[i] = w
 		sum += w
 	}
@@ -238,27 +299,47 @@ func (g *guided) fold(j job, r *simtest.Result) {
 	}
 	g.runs++
 	g.steps += r.Steps
-	feats := features(r)
-	var ids []int32
-	fresh := false
-	for _, f := range feats {
-		id, ok := g.ids[f]
+	g.buf = runFeatures(r, g.buf)
+	// The features come in map order, some twice: a feature known
+	// already is counted once per run (seen), and new ones get their
+	// ids in key order, so that ids, and every sum over them, are the
+	// same in every campaign with these flags.
+	ids := g.idBuf[:0]
+	fresh := g.newBuf[:0]
+	for _, k := range g.buf {
+		id, ok := g.ids[k]
 		if !ok {
-			id = int32(len(g.names))
-			g.ids[f] = id
-			g.names = append(g.names, f)
-			g.count = append(g.count, 0)
-			g.weight = append(g.weight, featureWeights[featureKind(f)])
-			fresh = true
+			fresh = append(fresh, k)
+			continue
 		}
-		g.count[id]++
+		if g.seen[id] != g.runs {
+			g.seen[id] = g.runs
+			g.count[id]++
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(fresh)
+	fresh = slices.Compact(fresh)
+	for _, k := range fresh {
+		id := int32(len(g.keys))
+		g.ids[k] = id
+		g.keys = append(g.keys, k)
+		g.count = append(g.count, 1)
+		g.best = append(g.best, nil)
+		g.seen = append(g.seen, g.runs)
 		ids = append(ids, id)
 	}
-	if !fresh || !r.OK {
+	g.idBuf, g.newBuf = ids, fresh
+	if len(g.count) != len(g.keys) || len(g.best) != len(g.keys) || len(g.seen) != len(g.keys) || len(g.ids) != len(g.keys) {
+		panic("campaign: the guided campaign's feature tables disagree")
+	}
+	if len(fresh) == 0 || !r.OK {
 		// A failing run is reported, not bred from: its descendants
 		// would mostly find the same failure again.
 		return
 	}
+	ids = slices.Clone(ids)
+	slices.Sort(ids)
 	c := j.cfg
 	c.Faults = r.Plan
 	if strings.TrimSpace(c.Faults) == "" {
@@ -266,7 +347,17 @@ func (g *guided) fold(j job, r *simtest.Result) {
 	}
 	c.CrashStep = 0 // the plan holds its crash
 	c.FaultIntensity, c.FaultIntensitySet = 0, false
-	g.corpus = append(g.corpus, &corpusEntry{cfg: c, features: ids, steps: r.Steps})
+	e := &corpusEntry{cfg: c, features: ids, steps: max(r.Steps, 1)}
+	for _, id := range ids {
+		if b := g.best[id]; b == nil || e.steps < b.steps {
+			if b != nil {
+				b.top--
+			}
+			g.best[id] = e
+			e.top++
+		}
+	}
+	g.corpus = append(g.corpus, e)
 }
 
 // sample records the coverage growth after a generation, keeping at most
@@ -277,49 +368,7 @@ func (g *guided) sample(last bool, count uint64) {
 	if !last && n > 0 && g.runs-g.rep.Growth[n-1].Runs < every {
 		return
 	}
-	g.rep.Growth = append(g.rep.Growth, GrowthPoint{Runs: g.runs, Features: len(g.names), Corpus: len(g.corpus)})
-}
-
-// features lists the coverage a run reached, each as "kind:what".
-func features(r *simtest.Result) []string {
-	var out []string
-	for _, name := range r.Sometimes.Names() {
-		out = append(out, "sometimes:"+name)
-	}
-	points := make([]string, 0, len(r.PointHits))
-	for p := range r.PointHits {
-		points = append(points, p)
-	}
-	sort.Strings(points)
-	for _, p := range points {
-		if h := r.PointHits[p]; h > 0 {
-			out = append(out, fmt.Sprintf("hit-bucket:%s#%d", p, hitBucket(h)))
-		}
-	}
-	roles := make([]string, 0, len(r.PointRoles))
-	for p := range r.PointRoles {
-		roles = append(roles, p)
-	}
-	sort.Strings(roles)
-	for _, p := range roles {
-		for _, role := range r.PointRoles[p].Roles() {
-			out = append(out, "point-role:"+p+"/"+role.String())
-		}
-	}
-	for i, p := range r.CrashedAt {
-		if !slices.Contains(r.CrashedAt[:i], p) {
-			out = append(out, "crashed-at:"+p)
-		}
-	}
-	var fired []string
-	for _, a := range r.Applied {
-		k := "fault-fired:" + a.Action.String()
-		if !slices.Contains(fired, k) {
-			fired = append(fired, k)
-		}
-	}
-	sort.Strings(fired)
-	return append(out, fired...)
+	g.rep.Growth = append(g.rep.Growth, GrowthPoint{Runs: g.runs, Features: len(g.keys), Corpus: len(g.corpus)})
 }
 
 // hitBucket is AFL's bucket of a hit count: 1, 2, 3, 4-7, 8-15, 16-31,
@@ -338,11 +387,6 @@ func hitBucket(h uint64) int {
 		return 7
 	}
 	return 8
-}
-
-func featureKind(f string) string {
-	k, _, _ := strings.Cut(f, ":")
-	return k
 }
 
 // add adds a generation's stats to the campaign's; the generation's jobs

@@ -51,6 +51,7 @@ func TestGuidedCorpusGrowsOnNewCoverage(t *testing.T) {
 	require.Equal(t, 9, g.runs)
 
 	// Energy: the entry holding the rarest features is chosen most.
+	g.energize()
 	picks := map[*corpusEntry]int{}
 	for i := 0; i < 2000; i++ {
 		picks[g.pick()]++
@@ -106,7 +107,7 @@ func TestGuidedDerivedRunsAreValid(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	var first []simtest.Config
 	for i := 0; i < 600; i++ {
-		c, muts := m.derive(rng, parent, 1000+uint64(i), corpus)
+		c, muts := m.derive(rng, parent, nil, 1000+uint64(i), corpus)
 		first = append(first, c)
 		require.NoError(t, c.Validate(), "%v", muts)
 		require.NotEqual(t, parent, c, "%v", muts)
@@ -134,7 +135,7 @@ func TestGuidedDerivedRunsAreValid(t *testing.T) {
 	rng = rand.New(rand.NewPCG(1, 2))
 	corpus = []*corpusEntry{{cfg: parent}}
 	for i := 0; i < 50; i++ {
-		c, _ := m.derive(rng, parent, 1000+uint64(i), corpus)
+		c, _ := m.derive(rng, parent, nil, 1000+uint64(i), corpus)
 		require.Equal(t, first[i], c, "derivation %d", i)
 		if c.Faults != "" && i%10 == 0 {
 			corpus = append(corpus, &corpusEntry{cfg: c})
@@ -154,7 +155,7 @@ func TestGuidedKeepsPinnedFlags(t *testing.T) {
 	parent.Seed = 9
 	changed := 0
 	for i := 0; i < 300; i++ {
-		c, muts := m.derive(rng, parent, 100+uint64(i), []*corpusEntry{{cfg: parent}})
+		c, muts := m.derive(rng, parent, nil, 100+uint64(i), []*corpusEntry{{cfg: parent}})
 		require.NoError(t, c.Validate())
 		require.Equal(t, simtest.WorkloadBank, c.Workload, "%v", muts)
 		require.Equal(t, 2, c.Clients, "%v", muts)
@@ -164,4 +165,109 @@ func TestGuidedKeepsPinnedFlags(t *testing.T) {
 		}
 	}
 	require.Positive(t, changed, "the knobs left free are still mutated")
+}
+
+// TestGuidedPairFeatures: a run that reaches only conditions reached
+// before is still new when it reaches them together, under a setting not
+// seen with them, or with a crash at a point not seen with them; and a
+// run reaching nothing new adds nothing.
+func TestGuidedPairFeatures(t *testing.T) {
+	g := newGuided(Options{Base: simtest.DefaultConfig(0), Shards: 1})
+	j := job{cfg: simtest.DefaultConfig(1)}
+	a, b := env.Conditions[0].Name, env.Conditions[1].Name
+	res := func(config string, conds ...string) *simtest.Result {
+		r := &simtest.Result{OK: true, Steps: 100, Config: config}
+		for _, c := range conds {
+			r.Sometimes.Add(c)
+		}
+		return r
+	}
+	g.fold(j, res("isolation=read-committed", a))
+	g.fold(j, res("isolation=read-committed", b))
+	require.Len(t, g.corpus, 2)
+	g.fold(j, res("isolation=read-committed", a, b))
+	require.Len(t, g.corpus, 3, "a and b in one run")
+	g.fold(j, res("isolation=read-committed", a, b))
+	require.Len(t, g.corpus, 3, "the same pair again")
+	g.fold(j, res("isolation=repeatable-read", a))
+	require.Len(t, g.corpus, 4, "a under another setting")
+	g.fold(j, res("isolation=repeatable-read client_timeout=103ms switch=0.422", a))
+	require.Len(t, g.corpus, 4, "settings drawn from a continuum are no features")
+	r := res("isolation=repeatable-read", a)
+	r.CrashedAt = []string{"bufmgr-before-write"}
+	g.fold(j, r)
+	require.Len(t, g.corpus, 5, "a crash point")
+	r = res("isolation=repeatable-read", a, b)
+	r.CrashedAt = []string{"bufmgr-before-write"}
+	g.fold(j, r)
+	require.Len(t, g.corpus, 6, "the crash point with b")
+	r = res("isolation=repeatable-read", a, b)
+	r.CrashedAt = []string{"bufmgr-before-write"}
+	r.Unknown = 5
+	g.fold(j, r)
+	require.Len(t, g.corpus, 7, "commits in flight at the crash: a new bucket")
+	r.Unknown = 6
+	g.fold(j, r)
+	require.Len(t, g.corpus, 7, "the same bucket")
+	for id := range g.keys {
+		require.Equal(t, g.count[id] > 0, true)
+	}
+}
+
+// TestGuidedFavorsCheapestEntry: of two entries holding the same feature,
+// the cheaper is its best, and takes the energy for it.
+func TestGuidedFavorsCheapestEntry(t *testing.T) {
+	g := newGuided(Options{Base: simtest.DefaultConfig(0), Shards: 1})
+	j := job{cfg: simtest.DefaultConfig(1)}
+	mk := func(steps uint64, conds ...string) *simtest.Result {
+		r := &simtest.Result{OK: true, Steps: steps}
+		for _, c := range conds {
+			r.Sometimes.Add(c)
+		}
+		return r
+	}
+	a, b := env.Conditions[0].Name, env.Conditions[1].Name
+	g.fold(j, mk(1000, a))    // entry 0: a, dear
+	g.fold(j, mk(100, a, b))  // entry 1: a and b, cheap: best for both
+	g.fold(j, mk(5000, a, b)) // nothing new
+	require.Len(t, g.corpus, 2)
+	for _, id := range g.corpus[1].features {
+		require.Same(t, g.corpus[1], g.best[id])
+	}
+	require.Zero(t, g.corpus[0].top, "the dear entry is best for nothing")
+	g.energize()
+	require.Greater(t, g.corpus[1].energy, 10*g.corpus[0].energy)
+}
+
+// TestGuidedCrossTakesFromBothParents: a crossover's knobs come from both
+// parents, its plan is a prefix of one's and a suffix of the other's, and
+// every crossed config is valid.
+func TestGuidedCrossTakesFromBothParents(t *testing.T) {
+	base := simtest.DefaultConfig(0)
+	m := newMutator(base, nil)
+	a, b := base, base
+	a.Seed, b.Seed = 5, 6
+	a.Workload, a.Clients, a.Isolation = simtest.WorkloadBank, 2, simtest.IsoReadCommitted
+	b.Workload, b.Clients, b.Isolation = simtest.WorkloadInsert, 6, simtest.IsoRepeatableRead
+	a.Faults = "crash when point=bufmgr-before-write#3\n"
+	b.Faults = "fsync-eio when file=heap and prob=0.05 times=2\n"
+	require.NoError(t, a.Validate())
+	require.NoError(t, b.Validate())
+	rng := rand.New(rand.NewPCG(7, 8))
+	fromA, fromB, plans := 0, 0, map[string]bool{}
+	for i := 0; i < 200; i++ {
+		c, muts := m.derive(rng, a, &b, 100+uint64(i), nil)
+		require.NoError(t, c.Validate(), "%v", muts)
+		require.Contains(t, []string{"cross-knobs", "cross-plan", "cross-plan(rejected)"}, muts[0])
+		if c.Clients == 2 && c.Workload == a.Workload {
+			fromA++
+		}
+		if c.Clients == 6 || c.Workload == b.Workload {
+			fromB++
+		}
+		plans[c.Faults] = true
+	}
+	require.Positive(t, fromA)
+	require.Positive(t, fromB)
+	require.True(t, plans[a.Faults+b.Faults], "a's crash then b's fsync error: %v", plans)
 }
