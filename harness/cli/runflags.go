@@ -278,6 +278,7 @@ var RunFlags = []RunFlag{
 	},
 	// The engine's settings (runflags_settings.go).
 	fullPageWritesFlag(),
+	dataChecksumsFlag(),
 	sharedBuffersFlag(),
 	checkpointTimeoutFlag(),
 	archiveTimeoutFlag(),
