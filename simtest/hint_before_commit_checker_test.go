@@ -73,20 +73,27 @@ func TestHintBeforeCommitChecker(t *testing.T) {
 	require.False(t, bad.OK)
 	require.Equal(t, CheckHintBeforeCommit, bad.Checker)
 	require.Contains(t, bad.Failures[0], "block 1 written with a xmin-committed hint on tuple 2 for transaction 101")
+	require.Equal(t, uint64(1), bad.Online[countHeapPageWrites].Judged)
 	require.Equal(t, uint64(1), bad.Online[countHintedPageWrites].Judged)
 
 	badXmax := run(env.FileHeap, false, pageOf(tuple{xmin: durable, xmax: pending, mask: page.HeapXminCommitted | page.HeapXmaxCommitted}))
 	require.False(t, badXmax.OK)
 	require.Contains(t, badXmax.Failures[0], "xmax-committed hint on tuple 1 for transaction 101")
 
+	broken := pageOf(tuple{xmin: pending, mask: page.HeapXminCommitted})
+	broken[12], broken[13] = 0xff, 0xff // pd_lower past the block: nothing to follow
+	badItem := pageOf(tuple{xmin: pending, mask: page.HeapXminCommitted})
+	badItem[page.HeaderSize+1] &^= 0x1f // lp_off of item 1 moved below pd_upper
 	for name, r := range map[string]*Result{
-		"durable":  run(env.FileHeap, false, pageOf(tuple{xmin: durable, xmax: durable, mask: page.HeapXminCommitted | page.HeapXmaxCommitted})),
-		"frozen":   run(env.FileHeap, false, pageOf(tuple{xmin: pending, mask: page.HeapXminCommitted | page.HeapXminInvalid})),
-		"unseen":   run(env.FileHeap, false, pageOf(tuple{xmin: unseen, mask: page.HeapXminCommitted})),
-		"no hint":  run(env.FileHeap, false, pageOf(tuple{xmin: pending})),
-		"index":    run(env.FileIndex, false, pageOf(tuple{xmin: pending, mask: page.HeapXminCommitted})),
-		"in redo":  run(env.FileHeap, true, pageOf(tuple{xmin: pending, mask: page.HeapXminCommitted})),
-		"new page": run(env.FileHeap, false, make([]byte, page.BlockSize)),
+		"broken header":  run(env.FileHeap, false, broken),
+		"broken pointer": run(env.FileHeap, false, badItem),
+		"durable":        run(env.FileHeap, false, pageOf(tuple{xmin: durable, xmax: durable, mask: page.HeapXminCommitted | page.HeapXmaxCommitted})),
+		"frozen":         run(env.FileHeap, false, pageOf(tuple{xmin: pending, mask: page.HeapXminCommitted | page.HeapXminInvalid})),
+		"unseen":         run(env.FileHeap, false, pageOf(tuple{xmin: unseen, mask: page.HeapXminCommitted})),
+		"no hint":        run(env.FileHeap, false, pageOf(tuple{xmin: pending})),
+		"index":          run(env.FileIndex, false, pageOf(tuple{xmin: pending, mask: page.HeapXminCommitted})),
+		"in redo":        run(env.FileHeap, true, pageOf(tuple{xmin: pending, mask: page.HeapXminCommitted})),
+		"new page":       run(env.FileHeap, false, make([]byte, page.BlockSize)),
 	} {
 		require.True(t, r.OK, "%s: %v", name, r.Failures)
 	}
