@@ -22,7 +22,7 @@ func TestRegisterValueName(t *testing.T) {
 // lock-wait checkers among them).
 func TestCheckerNamesDistinct(t *testing.T) {
 	names := []string{CheckDurability, CheckAtomicity, CheckSelf, CheckRecovery, CheckLiveness,
-		CheckWALBeforeData, CheckCheckpoint, CheckArchive, CheckLockWakeup, CheckLockRetry, CheckProgress,
+		CheckWALBeforeData, CheckHintBeforeCommit, CheckCheckpoint, CheckArchive, CheckLockWakeup, CheckLockRetry, CheckProgress,
 		CheckLinearizability, CheckIsolation, CheckBank, CheckUnique, CheckStatementEffect, CheckEngineError}
 	seen := map[string]bool{}
 	for _, n := range names {

@@ -153,6 +153,10 @@ func TestFaultActions(t *testing.T) {
 				c := insertConfig(seed)
 				c.Txns = 30
 				c.Faults = "# no faults\n" // an empty plan: no crash drawn from the seed
+				// The cases judge what page checksums report (bit
+				// flips, torn writes): without data checksums such
+				// damage may only be detected later, or not at all.
+				c.DataChecksums = DataChecksumsOn
 				base := Run(c)
 				require.True(t, base.OK, "seed %d without faults: %v", seed, base.Failures)
 				c.Faults = tc.plan

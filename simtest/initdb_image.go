@@ -15,7 +15,7 @@ package simtest
 // synchronous_commit, the background processes' timings) are runtime
 // settings there and are PostgreSQL's defaults in the build; the ones
 // initdb fixes for the cluster's life (wal_segment_size, the relation
-// segment size) are in the key, with archive_mode (pgdst's initdb makes
+// segment size, data checksums) are in the key, with archive_mode (pgdst's initdb makes
 // pg_wal/archive_status only with it), the planted bugs (their code runs
 // in initdb too), the workload (its tables) and the disk latencies (the
 // virtual time initdb ends at).
@@ -46,6 +46,8 @@ type imageKey struct {
 	bugs      bugs.Set
 	workload  string
 	lat       world.Latency
+	// dataChecksums: initdb records them in the control file.
+	dataChecksums bool
 }
 
 // initdbImage is a built image: the quiescent disk and where the build's
@@ -79,7 +81,7 @@ var images struct {
 }
 
 func imageKeyOf(rc resolved) imageKey {
-	return imageKey{wal: rc.engine.WAL, segBlocks: rc.engine.SegBlocks, bugs: rc.engine.Bugs, workload: rc.Workload, lat: rc.lat}
+	return imageKey{wal: rc.engine.WAL, segBlocks: rc.engine.SegBlocks, bugs: rc.engine.Bugs, workload: rc.Workload, lat: rc.lat, dataChecksums: rc.engine.DataChecksums}
 }
 
 // imageFor returns the image for rc, from the cache or built now (into
@@ -111,6 +113,7 @@ func imageFor(rc resolved, readable *world.Trace) *initdbImage {
 func buildImage(k imageKey, trace *world.Trace) *initdbImage {
 	cfg := db.DefaultConfig()
 	cfg.WAL, cfg.SegBlocks, cfg.Bugs = k.wal, k.segBlocks, k.bugs
+	cfg.DataChecksums = k.dataChecksums
 	node := newNode(world.NewRand(imageSeed), trace, world.DefaultSchedConfig, k.lat)
 	img := &initdbImage{disk: node.Disk}
 	var initErr error

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/pgdst/pgdst/engine/db"
+	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/simtest/world"
 )
 
@@ -126,6 +127,7 @@ type onlineCheckers struct {
 	walFlushes    walFlushLog // for the asynchronous-commit bound (async_share.go)
 	lockWait      *lockWaitChecker
 	archive       *archiveChecker // nil without archive_mode
+	hints         *hintBeforeCommitChecker
 }
 
 // installOnlineCheckers registers the online checkers on node, for a
@@ -142,17 +144,25 @@ func installOnlineCheckers(res *Result, node *world.Node, cfg db.Config, instanc
 		checkpoint:    &checkpointChecker{res: res, disk: node.Disk, segBlocks: cfg.SegBlocks, instance: instance},
 		liveness:      newCheckpointLivenessChecker(res),
 		lockWait:      newLockWaitChecker(res),
+		hints:         newHintBeforeCommitChecker(res, node, instance),
 	}
 	sim := node.Sim
-	node.Watch = oc.walBeforeData.diskOp
+	node.Watch = func(op world.DiskOp) {
+		oc.walBeforeData.diskOp(op)
+		oc.hints.diskOp(op)
+	}
 	if cfg.WAL.ArchiveMode {
 		oc.archive = newArchiveChecker(res, node.Disk, cfg.WAL, archiveDir)
 		node.Watch = func(op world.DiskOp) {
 			oc.walBeforeData.diskOp(op)
+			oc.hints.diskOp(op)
 			oc.archive.diskOp(op)
 		}
 	}
-	node.WatchEvents = oc.lockWait.event
+	node.WatchEvents = func(e *env.Event) {
+		oc.lockWait.event(e)
+		oc.hints.event(e)
+	}
 	sim.SetInjectHook(func(p string) bool {
 		switch p {
 		case db.PointAfterRedo:

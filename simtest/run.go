@@ -102,6 +102,10 @@ type Config struct {
 	// Off, a data page a power loss tears cannot be repaired, and the run
 	// passes only if its checksum reports it (settings.go).
 	FullPageWrites string `json:"full_page_writes"`
+	// DataChecksums is initdb's --data-checksums, "on" or "off"; "" draws
+	// it from the seed under Swarm (off on half the seeds with
+	// full_page_writes on) and is on otherwise (data_checksums.go).
+	DataChecksums string `json:"data_checksums"`
 	// SharedBuffers (pages), CheckpointTimeout and WALSegmentSize (bytes)
 	// replace the swarm's draws or the fixed timings when not 0.
 	SharedBuffers     int           `json:"shared_buffers"`
@@ -186,6 +190,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := c.validateHintBits(); err != nil {
+		return err
+	}
+	if err := c.validateDataChecksums(); err != nil {
 		return err
 	}
 	if c.Autocommit && c.Workload != WorkloadInsert && c.Workload != WorkloadMixed {
@@ -326,6 +333,10 @@ func resolve(c Config, rng *world.Rand) resolved {
 	r.asyncShare = resolveAsyncShare(c)
 	r.engine.HintBitsDirty = resolveHintBits(c)
 	r.lockPause = resolveLockPause(c)
+	resolveDataChecksums(c, &r)
+	// The postmaster's copy of the engine's settings, taken by
+	// resolveSettings before the draws above that change them.
+	r.server.DB = r.engine
 	if c.Faults != "" || c.CrashStep != 0 {
 		// The plan is the one given: no intensity takes part (dbPlan).
 		r.faultIntensity = 0
@@ -369,7 +380,7 @@ func swarmShape(seed uint64) shape {
 }
 
 func (r resolved) String() string {
-	return r.stringDB() + r.stringSettings() + " scheduler=" + world.SchedulerName(r.sched.PCTDepth) + r.stringVariety() + fmt.Sprintf(" script_client=%v", r.script) + r.stringAsync() + r.stringRanges()
+	return r.stringDB() + r.stringSettings() + r.stringDataChecksums() + " scheduler=" + world.SchedulerName(r.sched.PCTDepth) + r.stringVariety() + fmt.Sprintf(" script_client=%v", r.script) + r.stringAsync() + r.stringRanges()
 }
 
 // Result is what a run found.

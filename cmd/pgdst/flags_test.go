@@ -65,6 +65,8 @@ func TestBadFlagValues(t *testing.T) {
 		{[]string{"run", "--fault-intensity", "NaN"}, "-fault-intensity: must be in [0, 1]"},
 		{[]string{"run", "--fault-intensity", "lots"}, "-fault-intensity: not a number"},
 		{[]string{"run", "--full-page-writes", "maybe"}, "-full-page-writes: want on or off"},
+		{[]string{"run", "--data-checksums", "maybe"}, "-data-checksums: want on or off"},
+		{[]string{"run", "--data-checksums", "off", "--full-page-writes", "off"}, "data checksums off with full_page_writes off: a torn page could be neither repaired nor detected"},
 		{[]string{"run", "--shared-buffers", "8"}, "-shared-buffers: must be in [16, 4096]"},
 		{[]string{"run", "--checkpoint-timeout", "0s"}, "-checkpoint-timeout: must be in [1ms, 1h0m0s]"},
 		{[]string{"run", "--archive-timeout", "2h"}, "-archive-timeout: must be in [1ms, 1h0m0s]"},

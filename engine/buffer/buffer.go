@@ -133,7 +133,8 @@ type Config struct {
 	// it must accept an all-zero page). nil accepts every page.
 	Verify func(page []byte, blkno uint32) error
 	// SetChecksum stamps the checksum on a private copy of a page about
-	// to be written (PageSetChecksumCopy). nil writes pages as they are.
+	// to be written (PageSetChecksumCopy). nil writes pages as they are,
+	// as a cluster without data checksums does (checksum.go).
 	SetChecksum func(page []byte, blkno uint32)
 	// Bugs switches on planted bugs (engine/bugs); zero in production.
 	Bugs bugs.Set
@@ -781,6 +782,9 @@ func (p *Pool) flushBuffer(d *bufferDesc) error {
 		p.e.BufferWritten(uint32(tag.Rel), uint32(tag.Block), uint64(PageGetLSN(buf))) // buf is intact: nothing ran since the write
 		if hintOnly {
 			p.e.Sometimes("hint-page-written")
+			if p.cfg.SetChecksum == nil {
+				p.e.Sometimes("hint-page-written-no-checksum")
+			}
 		}
 		p.e.Inject(PointAfterWrite)
 	}

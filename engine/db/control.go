@@ -18,7 +18,7 @@ import (
 const (
 	controlPath = "global/pg_control"
 	controlSize = 512
-	controlVer  = 2
+	controlVer  = 3 // 3: data_checksum_version
 )
 
 // State is DBState.
@@ -38,6 +38,9 @@ type controlData struct {
 	redo       wal.LSN // its REDO pointer
 	nextXid    xact.XID
 	segSize    int64
+	// dataChecksumVersion is data_checksum_version: 0 without data
+	// checksums, PG_DATA_CHECKSUM_VERSION (1) with them; fixed at initdb.
+	dataChecksumVersion uint32
 }
 
 func (c controlData) encode() []byte {
@@ -49,6 +52,7 @@ func (c controlData) encode() []byte {
 	binary.LittleEndian.PutUint64(b[32:], uint64(c.redo))
 	binary.LittleEndian.PutUint64(b[40:], uint64(c.nextXid))
 	binary.LittleEndian.PutUint64(b[48:], uint64(c.segSize))
+	binary.LittleEndian.PutUint32(b[56:], c.dataChecksumVersion)
 	binary.LittleEndian.PutUint32(b[12:], crc32.Checksum(b[16:], crc32.MakeTable(crc32.Castagnoli)))
 	return b
 }
@@ -72,6 +76,8 @@ func decodeControl(b []byte) (controlData, error) {
 		redo:       wal.LSN(binary.LittleEndian.Uint64(b[32:])),
 		nextXid:    xact.XID(binary.LittleEndian.Uint64(b[40:])),
 		segSize:    int64(binary.LittleEndian.Uint64(b[48:])),
+
+		dataChecksumVersion: binary.LittleEndian.Uint32(b[56:]),
 	}, nil
 }
 

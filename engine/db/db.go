@@ -80,6 +80,14 @@ type Config struct {
 	// page cannot be repaired, only detected by its checksum, and redo
 	// meets pages already newer than a record (BLK_DONE).
 	FullPageWrites bool
+	// DataChecksums is initdb's --data-checksums, which the control file
+	// records (data_checksum_version) for the cluster's life: every page
+	// written carries a checksum that every read verifies, and a hint
+	// bit's first change after a checkpoint logs a full-page image
+	// (XLogHintBitIsNeeded). Off, as PostgreSQL 15's initdb defaults to,
+	// pages keep pd_checksum 0 and hints are never WAL-logged
+	// (data_checksums.go). DefaultConfig turns it on.
+	DataChecksums bool
 	// ArchiveTimeout is archive_timeout: this long after the last forced
 	// switch, the checkpointer ends a WAL segment that has records in it,
 	// so that it is archived (CheckArchiveTimeout); 0 never forces one.
@@ -104,6 +112,7 @@ func DefaultConfig() Config {
 		WalWriterDelay:    200 * time.Millisecond,
 		DeadlockTimeout:   time.Second,
 		FullPageWrites:    true,
+		DataChecksums:     true,
 	}
 }
 
@@ -247,7 +256,7 @@ func InitDB(e *env.Env, cfg Config) error {
 	start, end := w.Insert(&rec)
 	w.Flush(end)
 	w.Close()
-	if err := writeControl(e, controlData{state: StateShutdowned, checkpoint: start, redo: wal.FirstLSN, nextXid: xact.FirstNormalXID, segSize: cfg.WAL.SegmentSize}); err != nil {
+	if err := writeControl(e, controlData{state: StateShutdowned, checkpoint: start, redo: wal.FirstLSN, nextXid: xact.FirstNormalXID, segSize: cfg.WAL.SegmentSize, dataChecksumVersion: cfg.dataChecksumVersion()}); err != nil {
 		return err
 	}
 	for _, d := range []string{"", "global", smgr.BaseDir} {
@@ -264,13 +273,20 @@ func (db *DB) newPool(w buffer.WAL) error {
 	if err != nil {
 		return err
 	}
-	db.Pool, err = buffer.NewPool(db.e, buffer.Config{
+	bc := buffer.Config{
 		NBuffers:    db.cfg.SharedBuffers,
 		SMgr:        db.SMgr,
 		WAL:         w,
 		Verify:      page.Verify,
 		SetChecksum: page.SetChecksum,
 		Bugs:        db.cfg.Bugs,
-	})
+	}
+	if !db.cfg.DataChecksums {
+		// PageIsVerifiedExtended and PageSetChecksumCopy without
+		// DataChecksumsEnabled(): the header is still checked, the
+		// checksum neither written nor read.
+		bc.Verify, bc.SetChecksum = page.VerifyNoChecksum, nil
+	}
+	db.Pool, err = buffer.NewPool(db.e, bc)
 	return err
 }

@@ -34,6 +34,25 @@ func TestHintBitOfAsyncCommitNotDurableBeforeItsRecord(t *testing.T) {
 	cfg := testConfig()
 	cfg.SharedBuffers = 64
 	cfg.Bugs = cfg.Bugs.With(bugs.FullPageWritesOff)
+	hintOfAsyncCommitScenario(t, cfg)
+}
+
+// TestHintBitOfAsyncCommitWithoutDataChecksums is the same scenario with
+// full_page_writes on and data checksums off, the setting the swarm
+// draws: XLogHintBitIsNeeded() is false, so the hint, although the page's
+// first change since the checkpoint, logs no image, and again only
+// SetHintBits' XLogNeedsFlush check keeps the page from reaching disk
+// with a hint its commit record does not back. Recovery restores no image
+// of the page either (its last record precedes the REDO pointer), so the
+// hint would survive the crash and show the aborted row.
+func TestHintBitOfAsyncCommitWithoutDataChecksums(t *testing.T) {
+	cfg := testConfig()
+	cfg.SharedBuffers = 64
+	cfg.DataChecksums = false
+	hintOfAsyncCommitScenario(t, cfg)
+}
+
+func hintOfAsyncCommitScenario(t *testing.T, cfg db.Config) {
 	rng := world.NewRand(1)
 	node := world.NewNode(rng, world.NewTrace(nil), world.DefaultSchedConfig, world.DefaultLatency)
 	var seen string

@@ -113,6 +113,7 @@ func (db *DB) StartupXLOG(register func(*DB), underPostmaster bool) (RecoverySta
 	if ctl.segSize != cfg.WAL.SegmentSize {
 		e.Panicf("WAL segment size %d in the control file, %d configured", ctl.segSize, cfg.WAL.SegmentSize)
 	}
+	checkDataChecksumVersion(e, ctl, cfg)
 	st.Checkpoint, st.Redo = ctl.checkpoint, ctl.redo
 	if ctl.state == StateInCrashRecovery {
 		e.Sometimes("recovery-restarted")

@@ -33,6 +33,8 @@ var Conditions = []Condition{
 	{"heap-update-recheck-failed", "an update that let go of the old page to find room elsewhere finds the old version changed by another transaction meanwhile, and starts over (heap_update's re-check after RelationGetBufferForTuple)"},
 	{"hint-fpi-logged", "a hint bit is a page's first change since the checkpoint, so a full-page image is logged for it (XLogSaveBufferForHint)"},
 	{"hint-page-written", "a page dirtied by hint bits alone is written, hints and all (FlushBuffer after MarkBufferDirtyHint)"},
+	{"hint-first-change-unlogged", "without data checksums, a hint bit is a page's first change since the checkpoint and dirties it with no full-page image (MarkBufferDirtyHint with XLogHintBitIsNeeded() false)"},
+	{"hint-page-written-no-checksum", "without data checksums, a page dirtied by hint bits alone is written with pd_checksum 0 and no WAL record covering the hints (FlushBuffer, PageSetChecksumCopy doing nothing)"},
 	{"hint-during-write", "a hint bit dirties a buffer while it is being written, so the write leaves it dirty (BM_JUST_DIRTIED)"},
 	{"hint-deferred-async-commit", "a commit hint is not set because the asynchronous commit's record is not yet flushed (SetHintBits' XLogNeedsFlush)"},
 	{"async-commit", "a transaction commits without waiting for its commit record to be flushed (synchronous_commit = off)"},

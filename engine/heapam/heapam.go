@@ -31,12 +31,12 @@ import (
 //     waiters for one row are not queued fairly.
 //   - Every update sets HEAP_KEYS_UPDATED, since pgdst does not know which
 //     columns are keys.
-//   - Hint bits dirty the buffer as PostgreSQL's do with data checksums
-//     on (MarkBufferDirtyHint, hint_dirty.go): pgdst always has page
-//     checksums, so the first hint after a checkpoint logs a full-page
-//     image (XLogSaveBufferForHint) and a torn hint-only write is repaired
-//     by redo. A commit hint is never set while its commit record may
-//     still be lost (SetHintBits' XLogNeedsFlush).
+//   - Hint bits dirty the buffer as PostgreSQL's do (MarkBufferDirtyHint,
+//     hint_dirty.go): with data checksums the first hint after a
+//     checkpoint logs a full-page image (XLogSaveBufferForHint) and a torn
+//     hint-only write is repaired by redo; without them no hint is
+//     WAL-logged (XLogHintBitIsNeeded). A commit hint is never set while
+//     its commit record may still be lost (SetHintBits' XLogNeedsFlush).
 //   - pd_lsn is read and written as the buffer pool reads it (a
 //     little-endian uint64, buffer.PageGetLSN), not as page.LSN does (two
 //     32-bit halves): the pool's WAL-before-data rule flushes to what it

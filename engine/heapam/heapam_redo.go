@@ -119,7 +119,7 @@ func readBufferForRedo(ref *wal.BlockRef, end wal.LSN, pool *buffer.Pool, sm *sm
 		pool.Sometimes("redo-unreadable-page-replaced")
 		img := append([]byte(nil), replacement...)
 		if !page.IsNew(img) {
-			page.SetChecksum(img, uint32(blk))
+			pool.SetChecksumCopy(img, uint32(blk))
 		}
 		if werr := sm.Write(rel, fork, blk, img); werr != nil {
 			return redoBlock{}, werr

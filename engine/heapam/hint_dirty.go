@@ -10,12 +10,15 @@ import (
 
 // markDirtyHint is MarkBufferDirtyHint for a heap buffer whose page just
 // had hint bits set, under the caller's content lock (shared is enough).
-// pgdst always has data checksums (engine/page/checksum.go), so
-// XLogHintBitIsNeeded is always true: a hint that is the page's first
-// change since the checkpoint's REDO pointer logs a full-page image first
-// (XLogSaveBufferForHint), because the hint-only write that follows could
-// be torn, failing the checksum, and no other record after REDO would
-// restore the page. Later hints only dirty the buffer.
+// With data checksums XLogHintBitIsNeeded is true: a hint that is the
+// page's first change since the checkpoint's REDO pointer logs a
+// full-page image first (XLogSaveBufferForHint), because the hint-only
+// write that follows could be torn, failing the checksum, and no other
+// record after REDO would restore the page. Later hints only dirty the
+// buffer. Without data checksums (and pgdst has no wal_log_hints)
+// XLogHintBitIsNeeded is false and a hint only dirties the buffer, page
+// LSN untouched: a torn hint-only write mixes sectors that differ in hint
+// bits alone, which no check can notice and nothing needs to repair.
 //
 // PostgreSQL keeps a checkpoint from starting between the image's
 // insertion and the marking (DELAY_CHKPT_START): otherwise a checkpoint
@@ -32,6 +35,16 @@ func (r *Relation) markDirtyHint(buf buffer.Buffer, p []byte) {
 	}
 	if !pool.HintNeedsDirtying(buf) {
 		return // dirty, and no write in progress: nothing to do
+	}
+	if !xlogHintBitIsNeeded(pool) {
+		// The page's first change since the REDO pointer, which with
+		// data checksums would log an image. NeedsFPI is asked outside
+		// the insert lock: only the sometimes condition rides on it.
+		if r.e.Collecting() && r.cfg.NeedsFPI(pageLSN(p)) {
+			r.e.Sometimes("hint-first-change-unlogged")
+		}
+		pool.MarkBufferDirtyHint(buf, wal.InvalidLSN)
+		return
 	}
 	needImage := false
 	r.cfg.WAL.WithInsertLock(func(wal.LSN) {
@@ -55,6 +68,11 @@ func (r *Relation) markDirtyHint(buf buffer.Buffer, p []byte) {
 	r.count(func(s *Stats) { s.FPIs++ })
 	r.e.Sometimes("hint-fpi-logged")
 }
+
+// xlogHintBitIsNeeded is XLogHintBitIsNeeded(): DataChecksumsEnabled() ||
+// wal_log_hints. pgdst has no wal_log_hints, so it is the cluster's data
+// checksums, which the buffer pool writes.
+func xlogHintBitIsNeeded(pool *buffer.Pool) bool { return pool.DataChecksums() }
 
 // redoFPIForHint replays XLogHeap2FPIForHint (xlog_redo's
 // XLOG_FPI_FOR_HINT): the image is restored, unless the block is gone.

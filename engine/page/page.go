@@ -5,7 +5,7 @@
 // from pd_lower, the items growing down from pd_upper, and the special space
 // at the end that an access method (the B-tree) keeps its opaque data in. It
 // also owns the page checksum (pg_checksum_page, checksum_impl.h) and the
-// read-time check (PageIsVerified), the heap tuple header
+// read-time checks with and without data checksums (PageIsVerifiedExtended), the heap tuple header
 // (HeapTupleHeaderData, htup_details.h) and the index tuple header
 // (IndexTupleData, itup.h).
 //
@@ -53,7 +53,10 @@
 //     rest to PageAddItemExtended's PANIC and PageRepairFragmentation's
 //     ERROR; checking at read time lets every later operation treat a
 //     violation as an engine bug.
-//   - There is no "checksums off" mode: every written page carries one.
+//   - Data checksums are a cluster's choice, as initdb's --data-checksums
+//     is: with them, every written page carries one (SetChecksum) and
+//     Verify checks it; without them pd_checksum stays 0 and
+//     VerifyNoChecksum checks the header alone (checksums_off.go).
 package page
 
 import (

@@ -51,6 +51,7 @@ var guidedKnobs = []knob{
 	{flag: "fault-intensity", values: []string{"", "0", "0.1", "0.25", "0.5", "1"}, drawnPlan: true},
 	{flag: "scheduler", values: []string{"", "random", "pct:1", "pct:2", "pct:3"}},
 	{flag: "full-page-writes", values: []string{"", "on", "off"}},
+	{flag: "data-checksums", values: []string{"", "on", "off"}},
 	{flag: "shared-buffers", values: []string{"", "16", "32", "128"}},
 	{flag: "checkpoint-timeout", values: []string{"", "2ms", "10ms", "60ms"}},
 	{flag: "archive-timeout", values: []string{"", "off", "2ms", "20ms"}},

@@ -283,6 +283,7 @@ var RunFlags = []RunFlag{
 	},
 	// The engine's settings (runflags_settings.go).
 	fullPageWritesFlag(),
+	dataChecksumsFlag(),
 	sharedBuffersFlag(),
 	checkpointTimeoutFlag(),
 	archiveTimeoutFlag(),
