@@ -615,6 +615,7 @@ type workload struct {
 	crashAt    time.Duration    // virtual time the workload phase ended
 	crashTimes []time.Duration  // the crash-restarts during the workload
 	stalls     int              // process stalls the plan applied (async-commit bound)
+	stallsTo   time.Duration    // when the last of them stopped holding anything up
 	regSeq     uint64           // register writes so far: values are unique
 	listSeq    [listKeys]uint64 // appends so far, per list: values are unique per key
 	async      asyncDraws       // which transactions commit asynchronously
@@ -686,8 +687,11 @@ func (w *workload) asyncBound() time.Duration {
 // transaction that committed later in the same lifetime survived, every
 // earlier one did — and it is bounded in time: the WAL writer makes an
 // asynchronous commit durable within three times wal_writer_delay. The
-// time bound holds only for a running system, so it is not applied when
-// the plan paused, slowed or skewed a process.
+// time bound holds only for a running system, so it is not applied to a
+// commit acknowledged while the plan held a process up (a pause or a
+// latency not yet over) or after a clock skew (which moves a process's
+// timers for good). A pause that ended before the acknowledgment delays
+// nothing after it: from then on the WAL writer runs unhindered.
 func (w *workload) asyncLossAllowed(op *Op, present map[*Op]int) string {
 	end := w.commitEpochEnd(op)
 	for _, later := range w.hist.Ops {
@@ -699,7 +703,7 @@ func (w *workload) asyncLossAllowed(op *Op, present map[*Op]int) string {
 		return why
 	}
 	bound := w.asyncBound() + w.flushes.queueAllowance(op.Return, end, 4*w.rc.lat.Sync)
-	if w.stalls == 0 && end-op.Return > bound {
+	if (w.stalls == 0 || w.stallsTo <= op.Return) && end-op.Return > bound {
 		return fmt.Sprintf("acknowledged %v before the crash, longer than 3 x wal_writer_delay + the flushes it queued behind (at least 4 fsyncs) = %v", end-op.Return, bound)
 	}
 	return ""

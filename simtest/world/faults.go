@@ -32,6 +32,7 @@ package world
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"time"
@@ -75,15 +76,20 @@ type PlanRunner struct {
 	pending map[int]DiskFault
 
 	// What happened.
-	StopAction fault.Action   // the crash or kill that stopped the run
-	Stopped    bool           // a crash or kill stopped the run (StopAction)
-	Described  []string       // first maxFaultLog faults applied, readable
-	NApplied   int            // faults applied
-	kills      int            // server processes killed (each a crash-restart)
-	Stalls     int            // pauses, latencies and clock skews applied
-	CrashedAt  []string       // the injection points crashes fired at, in order
-	destroyed  map[string]int // destructive faults applied, by "kind on class"
-	ev         fault.Event
+	StopAction fault.Action // the crash or kill that stopped the run
+	Stopped    bool         // a crash or kill stopped the run (StopAction)
+	Described  []string     // first maxFaultLog faults applied, readable
+	NApplied   int          // faults applied
+	kills      int          // server processes killed (each a crash-restart)
+	Stalls     int          // pauses, latencies and clock skews applied
+	// StallsUntil is when the last stall applied stops holding anything
+	// up: a pause's or a latency's end, and for a clock skew, which
+	// moves a process's timers for the rest of the run, forever
+	// (math.MaxInt64). Zero when nothing stalled.
+	StallsUntil time.Duration
+	CrashedAt   []string       // the injection points crashes fired at, in order
+	destroyed   map[string]int // destructive faults applied, by "kind on class"
+	ev          fault.Event
 
 	// Fires counts, per fault of the plan, how often it was carried out;
 	// Log holds the first maxFaultLog as typed records.
@@ -247,8 +253,12 @@ func (r *PlanRunner) note(i int, a fault.Action, ev *fault.Event) {
 	switch a.Kind {
 	case fault.ActTornWrite, fault.ActLostWrite, fault.ActMisdirectedWrite, fault.ActBitFlip:
 		r.destroyed[fmt.Sprintf("%s on %s", a.Kind, ev.File)]++
-	case fault.ActPause, fault.ActLatency, fault.ActClockSkew:
+	case fault.ActPause, fault.ActLatency:
 		r.Stalls++
+		r.StallsUntil = max(r.StallsUntil, s.now+a.For)
+	case fault.ActClockSkew:
+		r.Stalls++
+		r.StallsUntil = math.MaxInt64
 	}
 }
 
