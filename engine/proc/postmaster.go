@@ -25,7 +25,10 @@ type Config struct {
 	// ServerLoopTimeout is how long the postmaster's ServerLoop waits for
 	// a connection before it looks for ended children again (PostgreSQL
 	// learns of them by SIGCHLD at once; polling is the simulator's
-	// stand-in for the signal).
+	// stand-in for the signal). Under the simulator a child's abnormal
+	// exit cuts the wait short, as SIGCHLD does, so that a PANIC's
+	// crash-restart is not delayed (simtest/world's recordExit); the
+	// startup loop's sleep still polls.
 	ServerLoopTimeout time.Duration
 	// MaxCrashRestarts bounds crash-restarts in one postmaster lifetime,
 	// so that a fault that recurs forever ends the run instead of looping

@@ -346,6 +346,12 @@ func (l *simListener) Accept() (env.Conn, error) {
 			}
 			return nil, l.timedOut
 		}
+		if s.cur.abnormalExitPending() {
+			// SIGCHLD for a child that died abnormally interrupts the
+			// wait (EINTR), reported as the timeout it cut short: the
+			// postmaster reaps it and starts the crash-restart at once.
+			return nil, &env.NetError{Op: "accept", Addr: l.addr, Err: env.ErrTimeout}
+		}
 		n.park(&l.acceptors, waitNetAccept, until)
 	}
 }

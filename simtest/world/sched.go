@@ -505,7 +505,30 @@ func (s *Sim) handOff() {
 func (s *Sim) recordExit(p *proc, e env.Exit) {
 	if p.parent != nil && p.parent.state != stDone {
 		p.parent.exits = append(p.parent.exits, e)
+		if q := p.parent; e.Abnormal && q.state == stBlocked && q.waitOn == waitNetAccept {
+			// An abnormal exit wakes a parent waiting in accept, as
+			// SIGCHLD wakes PostgreSQL's postmaster in ServerLoop
+			// (process_pm_child_exit; reaper before PostgreSQL 16),
+			// which then runs HandleChildCrash and SIGQUITs every other
+			// child at once. Waiting out the accept timeout instead
+			// would let backends run on after a PANIC: after an fsync
+			// EIO that dropped the kernel's dirty pages, they would read
+			// pages gone back in time, and WAL-log changes made to them.
+			// A normal exit is reaped at the next timeout, as before.
+			s.makeRunnable(q)
+		}
 	}
+}
+
+// abnormalExitPending reports whether a child of p died abnormally and p
+// has not reaped it yet (a pending SIGCHLD that interrupts a wait).
+func (p *proc) abnormalExitPending() bool {
+	for _, x := range p.exits {
+		if x.Abnormal {
+			return true
+		}
+	}
+	return false
 }
 
 // Kill is env.Scheduler.Kill: q dies at once if it is the caller,
