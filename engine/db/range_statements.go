@@ -27,37 +27,19 @@ import (
 // the statement's row count. A key + delta beyond 2^64 fails the statement
 // with numeric_value_out_of_range, as bigint arithmetic does.
 func (s *Session) InsertSelect(tableName string, lo, hi, delta uint64, fn func(key uint64, val []byte)) (int, error) {
-	t, err := s.db.openTable(tableName)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	err = s.statement(func(tx *heapam.Tx, snap *xact.Snapshot) error {
-		if err := s.writable(tx); err != nil {
-			return err
+	return s.rangeModify(tableName, lo, hi, func(t *table, tx *heapam.Tx, _ page.ItemPointer, key uint64, val []byte) (bool, error) {
+		if key+delta < key {
+			return false, pgerr.New(pgerr.NumericValueOutOfRange, "bigint out of range")
 		}
-		var stmtErr error
-		err := s.rangeScan(t, tx, snap, lo, hi, func(_ page.ItemPointer, key uint64, val []byte) bool {
-			if key+delta < key {
-				stmtErr = pgerr.New(pgerr.NumericValueOutOfRange, "bigint out of range")
-				return false
-			}
-			// ExecInsert, while the scan is still open.
-			if stmtErr = s.insertRow(t, tx, key+delta, val); stmtErr != nil {
-				return false
-			}
-			n++
-			if fn != nil {
-				fn(key+delta, val)
-			}
-			return true
-		})
-		if err != nil {
-			return err
+		// ExecInsert, while the scan is still open.
+		if err := s.insertRow(t, tx, key+delta, val); err != nil {
+			return false, err
 		}
-		return stmtErr
+		if fn != nil {
+			fn(key+delta, val)
+		}
+		return true, nil
 	})
-	return n, err
 }
 
 // UpdateRange is UPDATE tableName SET val = f(val) WHERE key BETWEEN lo
@@ -68,6 +50,31 @@ func (s *Session) InsertSelect(tableName string, lo, hi, delta uint64, fn func(k
 // rules (modifyVersion): a concurrent update is waited for, and under
 // READ COMMITTED followed to the row's newest version (EvalPlanQual).
 func (s *Session) UpdateRange(tableName string, lo, hi uint64, f func(old []byte) ([]byte, bool), fn func(key uint64, val []byte)) (int, error) {
+	return s.rangeModify(tableName, lo, hi, func(t *table, tx *heapam.Tx, tid page.ItemPointer, key uint64, val []byte) (bool, error) {
+		var newVal []byte
+		g := func(old []byte) ([]byte, bool) {
+			v, ok := f(old)
+			newVal = v
+			return v, ok
+		}
+		// ExecUpdate, while the scan is still open.
+		done, err := s.modifyVersion(t, tx, key, tid, val, g, false)
+		if err != nil {
+			return false, err
+		}
+		if done && fn != nil {
+			fn(key, newVal)
+		}
+		return done, nil
+	})
+}
+
+// rangeModify runs one writing statement over the rows of tableName with
+// lo <= key <= hi, as ExecModifyTable does: one command, its scan open
+// while each row goes to row (which writes and says whether the row
+// counts toward the statement's row count). The first error ends the
+// statement.
+func (s *Session) rangeModify(tableName string, lo, hi uint64, row func(t *table, tx *heapam.Tx, tid page.ItemPointer, key uint64, val []byte) (bool, error)) (int, error) {
 	t, err := s.db.openTable(tableName)
 	if err != nil {
 		return 0, err
@@ -77,31 +84,21 @@ func (s *Session) UpdateRange(tableName string, lo, hi uint64, f func(old []byte
 		if err := s.writable(tx); err != nil {
 			return err
 		}
-		var stmtErr error
+		var rowErr error
 		err := s.rangeScan(t, tx, snap, lo, hi, func(tid page.ItemPointer, key uint64, val []byte) bool {
-			var newVal []byte
-			g := func(old []byte) ([]byte, bool) {
-				v, ok := f(old)
-				newVal = v
-				return v, ok
-			}
-			// ExecUpdate, while the scan is still open.
-			var done bool
-			if done, stmtErr = s.modifyVersion(t, tx, key, tid, val, g, false); stmtErr != nil {
+			var counted bool
+			if counted, rowErr = row(t, tx, tid, key, val); rowErr != nil {
 				return false
 			}
-			if done {
+			if counted {
 				n++
-				if fn != nil {
-					fn(key, newVal)
-				}
 			}
 			return true
 		})
 		if err != nil {
 			return err
 		}
-		return stmtErr
+		return rowErr
 	})
 	return n, err
 }

@@ -117,14 +117,8 @@ func SetChecksum(p []byte, blkno uint32) {
 // have a sane header (CheckPage) and a matching checksum. The error wraps
 // ErrChecksum, ErrCorrupt or both. Verify never panics, whatever p holds.
 func Verify(p []byte, blkno uint32) error {
-	if len(p) != BlockSize {
-		return fmt.Errorf("%w: page of %d bytes, want %d", ErrCorrupt, len(p), BlockSize)
-	}
-	if IsNew(p) {
-		if IsZero(p) {
-			return nil
-		}
-		return fmt.Errorf("%w: block %d: pd_upper is 0 but the page is not all zeroes", ErrCorrupt, blkno)
+	if done, err := verifySizeAndNew(p, blkno); done {
+		return err
 	}
 	computed := ComputeChecksum(p, blkno)
 	stored := u16(p, offChecksum)
@@ -140,6 +134,22 @@ func Verify(p []byte, blkno uint32) error {
 		return fmt.Errorf("block %d: %w", blkno, sanity)
 	}
 	return nil
+}
+
+// verifySizeAndNew is what Verify and VerifyNoChecksum both check first:
+// the page's size, and that a new page (pd_upper 0) is all zeroes, which
+// is then valid. done says whether that settled the verdict err.
+func verifySizeAndNew(p []byte, blkno uint32) (done bool, err error) {
+	if len(p) != BlockSize {
+		return true, fmt.Errorf("%w: page of %d bytes, want %d", ErrCorrupt, len(p), BlockSize)
+	}
+	if IsNew(p) {
+		if IsZero(p) {
+			return true, nil
+		}
+		return true, fmt.Errorf("%w: block %d: pd_upper is 0 but the page is not all zeroes", ErrCorrupt, blkno)
+	}
+	return false, nil
 }
 
 // CheckPage checks the structure of an initialized page without its

@@ -19,14 +19,8 @@ import "fmt"
 // pd_checksum is not looked at. The error wraps ErrCorrupt; it never
 // wraps ErrChecksum. It never panics, whatever p holds.
 func VerifyNoChecksum(p []byte, blkno uint32) error {
-	if len(p) != BlockSize {
-		return fmt.Errorf("%w: page of %d bytes, want %d", ErrCorrupt, len(p), BlockSize)
-	}
-	if IsNew(p) {
-		if IsZero(p) {
-			return nil
-		}
-		return fmt.Errorf("%w: block %d: pd_upper is 0 but the page is not all zeroes", ErrCorrupt, blkno)
+	if done, err := verifySizeAndNew(p, blkno); done {
+		return err
 	}
 	if err := CheckPage(p); err != nil {
 		return fmt.Errorf("page verification failed in block %d: %w", blkno, err)
