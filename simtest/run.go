@@ -546,6 +546,7 @@ func (r *Result) fail(checker, format string, args ...any) {
 func Run(c Config) *Result {
 	res := &Result{Seed: c.Seed, OK: true, History: &History{}}
 	if err := c.Validate(); err != nil {
+		res.found(stageFinding(StageConfig, err))
 		res.fail(CheckRecovery, "invalid config: %v", err)
 		return res
 	}
