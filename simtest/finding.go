@@ -104,6 +104,11 @@ type Finding struct {
 	// only. Recovery (recovery): Stage is where starting the server
 	// stopped (a Stage* constant), with Code and Detail likewise.
 	Self, Stage, Code, Detail string
+	// Liveness beyond the checkpoint's wait: Stage is StageEnginePanic
+	// (Proc hit a Go panic, an engine assertion: Detail is its value) or
+	// Stage{Workload,Recovery}Stopped (the simulation stopped for Stop, a
+	// world.StopKind's name such as "deadlock", in Proc if one).
+	Stop, Proc string
 }
 
 // found records f as the run's Finding if it is the run's first failure:

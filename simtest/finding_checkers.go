@@ -79,6 +79,10 @@ const (
 	StageRecovery = "recovery" // the final recovery failed (an error or a PANIC)
 	StageConnect  = "connect"  // connecting after recovery failed
 	StageScan     = "scan"     // a scan after recovery failed
+
+	StageEnginePanic     = "engine-panic"     // liveness: a process hit a Go panic
+	StageWorkloadStopped = "workload-stopped" // liveness: the workload's simulation stopped
+	StageRecoveryStopped = "recovery-stopped" // liveness: the final recovery's simulation stopped
 )
 
 // selfFinding is the Finding of a self-check failure err of kind self in
@@ -109,4 +113,13 @@ func stageFinding(stage string, err error) Finding {
 		f.Detail = err.Error()
 	}
 	return f
+}
+
+// CheckerNames lists every checker a run can fail with (TestCheckerNames
+// keeps it in step with the Check* constants), for explain's test that each
+// has an account.
+func CheckerNames() []string {
+	return []string{CheckDurability, CheckAtomicity, CheckSelf, CheckRecovery, CheckLiveness,
+		CheckWALBeforeData, CheckHintBeforeCommit, CheckCheckpoint, CheckArchive, CheckLockWakeup, CheckLockRetry, CheckProgress,
+		CheckLinearizability, CheckIsolation, CheckBank, CheckUnique, CheckStatementEffect, CheckEngineError}
 }

@@ -592,6 +592,7 @@ func (res *Result) classifyCrash(st world.Stop, stopAction fault.Action) (powerL
 		return true, true
 	case world.StopPanic:
 		if _, isPanic := st.Value.(*env.PanicError); !isPanic {
+			res.found(Finding{Checker: CheckLiveness, Stage: StageEnginePanic, Stop: st.Kind.String(), Proc: st.Proc, Detail: fmt.Sprint(st.Value)})
 			res.fail(CheckLiveness, "engine bug: process %s panicked: %v\n%s", st.Proc, st.Value, st.Stack)
 			return false, false
 		}
@@ -599,6 +600,7 @@ func (res *Result) classifyCrash(st world.Stop, stopAction fault.Action) (powerL
 		res.CrashDetail = st.Detail
 		return false, true
 	}
+	res.found(Finding{Checker: CheckLiveness, Stage: StageWorkloadStopped, Stop: st.Kind.String(), Proc: st.Proc, Detail: st.Detail})
 	res.fail(CheckLiveness, "workload stopped: %s", st)
 	return false, false
 }

@@ -334,6 +334,7 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 			res.found(Finding{Checker: CheckRecovery, Stage: StageRecovery, Detail: st.Detail})
 			res.fail(CheckRecovery, "recovery failed: %s", st.Detail)
 		case st.Kind != world.StopAllDone:
+			res.found(Finding{Checker: CheckLiveness, Stage: StageRecoveryStopped, Stop: st.Kind.String(), Proc: st.Proc, Detail: st.Detail})
 			res.fail(CheckLiveness, "recovery stopped: %s", st)
 		}
 		break
