@@ -109,6 +109,9 @@ type Finding struct {
 	// Stage{Workload,Recovery}Stopped (the simulation stopped for Stop, a
 	// world.StopKind's name such as "deadlock", in Proc if one).
 	Stop, Proc string
+	// Initdb: the checker caught it while initdb built the image every
+	// run starts from (its events come before the run's own).
+	Initdb bool
 }
 
 // found records f as the run's Finding if it is the run's first failure:

@@ -132,6 +132,11 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 		checker := CheckRecovery
 		if img.checker != "" {
 			checker = img.checker // an online checker judged initdb
+			if img.finding != nil {
+				f := *img.finding
+				f.Initdb = true
+				res.found(f)
+			}
 		} else {
 			res.found(stageFinding(StageBoot, img.err))
 		}

@@ -141,14 +141,14 @@ func (a *account) archive(f *simtest.Finding) {
 	// The mechanism, from the order of the steps.
 	switch {
 	case f.Archive == simtest.ArchiveReadyEarly || f.Archive == simtest.ArchiveDoneNeverComplete:
-		a.cause(fmt.Sprintf("segment %s was notified for archiving before it was complete, so the archiver copied a partial segment", seg),
+		a.cause(fmt.Sprintf("segment %s was notified for archiving before it was complete, so the archiver copies a partial segment", seg),
 			"XLogWrite calls XLogArchiveNotifySeg only when it has written and fsynced a segment to its end (the segment switch); the archiver copies whatever the file holds when it runs")
 	case f.Archive == simtest.ArchiveRemovedNotDone || removed != nil && done == nil && f.Copy == simtest.CopyMissing:
 		a.cause(fmt.Sprintf("segment %s was removed from pg_wal before the archiver had archived it", seg),
 			"in archive mode RemoveOldXlogFiles removes a segment only when XLogArchiveCheckDone finds its .done file; until then the segment stays in pg_wal, however old")
 	case firstWrite != nil && done != nil && (copySync == nil || !m.syncedBy(copySync, done.Time)):
-		lost := ""
-		if crash != nil {
+		lost := "; a power loss then would lose the copy"
+		if crash != nil && (f.Archive == simtest.ArchiveRecoveredDoneBadCopy || f.Archive == simtest.ArchiveRecoveredGoneBadCopy) {
 			lost = fmt.Sprintf("; the crash at %s then lost the copy", ms(crash.Time))
 		}
 		a.cause(fmt.Sprintf("the archiver marked segment %s done before its copy was fsynced%s", seg, lost),
@@ -208,8 +208,8 @@ func (a *account) lockRetry(f *simtest.Finding) {
 	if f.Baseline > 0 {
 		baseline = "waits again for it at most " + times(f.Baseline)
 	}
-	a.say("%s (backend id %d) waited for transaction %d again at %s, %s since an earlier wait had seen it end%s; a backend in a fault-free run %s.",
-		upperFirst(m.who(f.Pid)), f.Backend, f.Xid, ms(f.At), times(f.Waits), seen, baseline)
+	a.say("%s waited for transaction %d again at %s, %s since an earlier wait had seen it end%s; a backend in a fault-free run %s.",
+		upperFirst(m.who(f.Pid)), f.Xid, ms(f.At), times(f.Waits), seen, baseline)
 	rel := m.firstAfter(0, true, func(e *env.Event) bool { return e.Kind == env.EvLockRelease && e.Xid == f.Xid })
 	commit := m.firstAfter(0, true, func(e *env.Event) bool { return e.Kind == env.EvCommit && e.Xid == f.Xid })
 	if rel != nil {

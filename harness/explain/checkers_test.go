@@ -83,7 +83,7 @@ func TestExplainArchiveReadyEarlyAndRemovedUnarchived(t *testing.T) {
 	evs := archiveEvents(false)
 	a := Explain(failed(simtest.CheckArchive, simtest.Finding{Archive: simtest.ArchiveReadyEarly, Segment: seg3}), recorderOf(archiveProcs, evs...))
 	t.Log(a)
-	require.Equal(t, "Segment "+seg3+" was notified for archiving before it was complete, so the archiver copied a partial segment.", a.Mechanism)
+	require.Equal(t, "Segment "+seg3+" was notified for archiving before it was complete, so the archiver copies a partial segment.", a.Mechanism)
 	require.Contains(t, a.Text, "the segment's last fsync before it was at 2.000 ms")
 
 	rm := []env.Event{{Kind: env.EvDiskRemove, Time: at(5), Pid: 4, Class: env.FileWAL, Name: "pg_wal/" + seg3}}

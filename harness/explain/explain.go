@@ -81,6 +81,9 @@ func Explain(res *simtest.Result, rec *Recorder) *Account {
 		return a.done()
 	}
 	f := res.Finding
+	if f != nil && f.Initdb {
+		a.say("The checker caught this while initdb built the cluster every run starts from.")
+	}
 	switch {
 	case res.Checker == simtest.CheckDurability && f != nil:
 		a.durability(f)
