@@ -15,7 +15,7 @@ import (
 // plain campaign (docs/mutants.md): each mutant is applied to a copy of
 // the module, its failing seed run there with --artifacts, and `pgdst
 // explain` on the repro must name the mechanism the mutant plants. It
-// builds pgdst once per mutant (tens of seconds each), so -short skips
+// builds pgdst once per mutant (5-10 s each, about 55 s in all), so -short skips
 // it; the hand-made cases in checkers_test.go run always.
 func TestExplainMutantRuns(t *testing.T) {
 	if testing.Short() {
@@ -40,6 +40,10 @@ func TestExplainMutantRuns(t *testing.T) {
 		{"lmgr-release-no-wakeup", 8, nil, "lock-wakeup", "lock did not wake the backend sleeping on it (a lost wakeup)"},
 		{"archive-done-before-fsync", 14, nil, "archive", "done before its copy was fsynced"},
 		{"buf-just-dirtied-ignored", 9, nil, "self-check", "changed without MarkBufferDirty"},
+		{"archive-remove-unarchived", 14, nil, "archive", "was removed from pg_wal before the archiver had archived it"},
+		{"hint-ignores-async-commit-lsn", 3, []string{"--bulk-reads", "on", "--async-share", "1", "--hint-bits", "dirty", "--data-checksums", "off"},
+			"hint-before-commit", "a hint bit marked asynchronously committed xid 21 committed on a page written before its commit record was durable"},
+		{"nbtree-scan-stops-at-highkey", 50, nil, "self-check", "a B-tree search from the root missed a key the leaf level holds"},
 	} {
 		t.Run(tc.mutant, func(t *testing.T) {
 			var m *mutation.Mutant
