@@ -624,7 +624,7 @@ type workload struct {
 	async      asyncDraws       // which transactions commit asynchronously
 	flushes    *walFlushLog     // the WAL flushes of the workload (async-commit bound)
 	rangeTable bool             // table hw exists (range_statements.go)
-	engineErrs []string         // internal errors clients received (engine_error_checker.go)
+	engineErrs []engineErr      // internal errors clients received (engine_error_checker.go)
 }
 
 func (w *workload) key(client, txn, i int) uint64 {

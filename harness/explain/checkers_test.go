@@ -218,3 +218,15 @@ func TestEveryCheckerHasAnAccount(t *testing.T) {
 		require.True(t, ok, "checker %q has no account in explain (add it to Explain and to ownAccount)", c)
 	}
 }
+
+// TestExplainEngineErrorFromFinding: an engine error is told from its
+// Finding's SQLSTATE, not from its words.
+func TestExplainEngineErrorFromFinding(t *testing.T) {
+	f := simtest.Finding{Client: 1, Stage: "update range", Table: "hw", Return: at(5), Code: "55000", Detail: "tuple concurrently gone (SQLSTATE 55000)"}
+	a := Explain(failed(simtest.CheckEngineError, f), NewRecorder())
+	require.Equal(t, "A statement asked heap_update or heap_delete to change a version its own command may not see.", a.Mechanism)
+	require.Contains(t, a.Text, "Client 1's update range on hw at 5.000 ms received the error")
+	f.Code = "XX000"
+	a = Explain(failed(simtest.CheckEngineError, f), NewRecorder())
+	require.Equal(t, "The engine raised an internal error (SQLSTATE XX000): one of its invariants broke.", a.Mechanism)
+}
