@@ -142,13 +142,13 @@ func (c *archiveChecker) durableComplete(seg uint64) ([]byte, bool) {
 
 // archivedCopy judges the archive's durable copy of seg against the
 // completed segment (want, its durable content in pg_wal, nil if gone; and
-// its digest, if it was seen complete), and says what is wrong ("" if
-// nothing).
-func (c *archiveChecker) archivedCopy(seg uint64, want []byte) string {
+// its digest, if it was seen complete), and says what is wrong (its zero
+// value if nothing).
+func (c *archiveChecker) archivedCopy(seg uint64, want []byte) archiveCopy {
 	path := c.dir + "/" + wal.SegmentName(c.cfg, seg)
 	cp, ok := c.disk.DurableFile(path)
 	if !ok {
-		return "the archive holds no durable " + path
+		return archiveCopy{what: CopyMissing, path: path}
 	}
 	d, seen := c.completed[seg]
 	if want == nil && !seen {
@@ -157,11 +157,11 @@ func (c *archiveChecker) archivedCopy(seg uint64, want []byte) string {
 		n, complete := c.completeLen(seg, cp)
 		switch {
 		case !complete:
-			return fmt.Sprintf("the durable %s is not a complete segment (%d bytes, no switch record)", path, len(cp))
+			return archiveCopy{what: CopyIncomplete, path: path, got: len(cp)}
 		case n != len(cp):
-			return fmt.Sprintf("the durable %s holds %d bytes past its switch record", path, len(cp)-n)
+			return archiveCopy{what: CopyTrailing, path: path, got: len(cp), want: n}
 		}
-		return ""
+		return archiveCopy{}
 	}
 	n := len(want)
 	if want == nil {
@@ -169,13 +169,50 @@ func (c *archiveChecker) archivedCopy(seg uint64, want []byte) string {
 	}
 	switch {
 	case len(cp) != n:
-		return fmt.Sprintf("the durable %s holds %d bytes, not the completed segment's %d", path, len(cp), n)
+		return archiveCopy{what: CopySize, path: path, got: len(cp), want: n}
 	case want != nil && !bytes.Equal(cp, want):
-		return fmt.Sprintf("the durable %s differs from the completed segment in pg_wal", path)
+		return archiveCopy{what: CopyDiffers, path: path, got: len(cp), want: n, inPGWAL: true}
 	case want == nil && digestOf(cp) != d:
-		return fmt.Sprintf("the durable %s differs from the segment as it was completed", path)
+		return archiveCopy{what: CopyDiffers, path: path, got: len(cp), want: n}
+	}
+	return archiveCopy{}
+}
+
+// archiveCopy is what is wrong with an archived copy (what: a Copy*
+// constant, "" if nothing): the copy's path, its durable length and the
+// completed segment's.
+type archiveCopy struct {
+	what      string
+	path      string
+	got, want int
+	inPGWAL   bool // CopyDiffers: judged against pg_wal's segment, else its digest
+}
+
+func (a archiveCopy) bad() bool { return a.what != "" }
+
+func (a archiveCopy) String() string {
+	switch a.what {
+	case CopyMissing:
+		return "the archive holds no durable " + a.path
+	case CopyIncomplete:
+		return fmt.Sprintf("the durable %s is not a complete segment (%d bytes, no switch record)", a.path, a.got)
+	case CopyTrailing:
+		return fmt.Sprintf("the durable %s holds %d bytes past its switch record", a.path, a.got-a.want)
+	case CopySize:
+		return fmt.Sprintf("the durable %s holds %d bytes, not the completed segment's %d", a.path, a.got, a.want)
+	case CopyDiffers:
+		if a.inPGWAL {
+			return fmt.Sprintf("the durable %s differs from the completed segment in pg_wal", a.path)
+		}
+		return fmt.Sprintf("the durable %s differs from the segment as it was completed", a.path)
 	}
 	return ""
+}
+
+// archiveFinding is the Finding of an archive failure of kind what on seg,
+// with cp what was wrong with its copy (zero if not judged).
+func (c *archiveChecker) archiveFinding(what string, seg uint64, cp archiveCopy) Finding {
+	return Finding{Checker: CheckArchive, Archive: what, Segment: wal.SegmentName(c.cfg, seg), Copy: cp.what, CopyBytes: cp.got, WantBytes: cp.want}
 }
 
 // diskOp judges the archive status changes and segment removals as they
@@ -190,6 +227,7 @@ func (c *archiveChecker) diskOp(op world.DiskOp) {
 		}
 		c.res.Online.judged(countArchiveReady, 1)
 		if _, complete := c.durableComplete(seg); !complete {
+			c.res.found(c.archiveFinding(ArchiveReadyEarly, seg, archiveCopy{}))
 			c.res.fail(CheckArchive, "%s is created, but segment %s is not complete and durable in pg_wal (a segment is notified for archiving only once finished)",
 				op.Path, wal.SegmentName(c.cfg, seg))
 		}
@@ -202,13 +240,15 @@ func (c *archiveChecker) diskOp(op world.DiskOp) {
 		want, complete := c.durableComplete(seg)
 		if !complete {
 			if _, seen := c.completed[seg]; !seen {
+				c.res.found(c.archiveFinding(ArchiveDoneNeverComplete, seg, archiveCopy{}))
 				c.res.fail(CheckArchive, "%s marks segment %s archived, but it was never complete and durable in pg_wal",
 					op.Path2, wal.SegmentName(c.cfg, seg))
 				return
 			}
 			want = nil // gone from pg_wal: judged against its digest
 		}
-		if why := c.archivedCopy(seg, want); why != "" {
+		if why := c.archivedCopy(seg, want); why.bad() {
+			c.res.found(c.archiveFinding(ArchiveDoneBadCopy, seg, why))
 			c.res.fail(CheckArchive, "segment %s is marked archived (%s), but %s", wal.SegmentName(c.cfg, seg), op.Path2, why)
 		}
 	case world.OpRemove:
@@ -233,11 +273,13 @@ func (c *archiveChecker) diskOp(op world.DiskOp) {
 		// .ready for a segment that is gone, which the archiver drops.
 		done := wal.StatusDir + "/" + wal.SegmentName(c.cfg, seg) + ".done"
 		if _, _, ok := c.disk.Contents(done); !ok {
+			c.res.found(c.archiveFinding(ArchiveRemovedNotDone, seg, archiveCopy{}))
 			c.res.fail(CheckArchive, "completed segment %s is removed from pg_wal, but %s does not exist (it was never archived)",
 				wal.SegmentName(c.cfg, seg), done)
 			return
 		}
-		if why := c.archivedCopy(seg, want); why != "" {
+		if why := c.archivedCopy(seg, want); why.bad() {
+			c.res.found(c.archiveFinding(ArchiveRemovedBadCopy, seg, why))
 			c.res.fail(CheckArchive, "completed segment %s is removed from pg_wal, but %s", wal.SegmentName(c.cfg, seg), why)
 		}
 	}
@@ -257,6 +299,7 @@ func (c *archiveChecker) afterRecovery() {
 		}
 	}
 	if !found {
+		c.res.found(Finding{Checker: CheckArchive, Archive: ArchiveNoSegment})
 		c.res.fail(CheckArchive, "after recovery pg_wal durably holds no segment")
 		return
 	}
@@ -272,7 +315,8 @@ func (c *archiveChecker) afterRecovery() {
 		}
 		judged[seg] = true
 		want, _ := c.durableComplete(seg)
-		if why := c.archivedCopy(seg, want); why != "" {
+		if why := c.archivedCopy(seg, want); why.bad() {
+			c.res.found(c.archiveFinding(ArchiveRecoveredDoneBadCopy, seg, why))
 			c.res.fail(CheckArchive, "after recovery segment %s is durably marked archived, but %s", base, why)
 		}
 	}
@@ -281,7 +325,8 @@ func (c *archiveChecker) afterRecovery() {
 			continue
 		}
 		judged[seg] = true
-		if why := c.archivedCopy(seg, nil); why != "" {
+		if why := c.archivedCopy(seg, nil); why.bad() {
+			c.res.found(c.archiveFinding(ArchiveRecoveredGoneBadCopy, seg, why))
 			c.res.fail(CheckArchive, "after recovery segment %s is gone from pg_wal, and %s", wal.SegmentName(c.cfg, seg), why)
 		}
 	}

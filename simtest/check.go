@@ -66,6 +66,7 @@ func (w *workload) checkHistories(d *db.DB, res *Result) {
 	}
 	s, err := d.Connect()
 	if err != nil {
+		res.found(stageFinding(StageConnect, err))
 		res.fail(CheckRecovery, "connect after recovery: %v", err)
 		return
 	}
@@ -88,6 +89,7 @@ func (w *workload) checkHistories(d *db.DB, res *Result) {
 			rows[k] = append([]byte(nil), v...)
 			return true
 		}); err != nil {
+			res.found(stageFinding(StageScan, err))
 			res.fail(CheckRecovery, "scan of %s after recovery: %v", name, err)
 			return
 		}

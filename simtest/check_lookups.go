@@ -33,6 +33,7 @@ func checkLookups(d *db.DB, res *Result) {
 	}
 	s, err := d.Connect()
 	if err != nil {
+		res.found(stageFinding(StageConnect, err))
 		res.fail(CheckRecovery, "connect after recovery: %v", err)
 		return
 	}
@@ -48,16 +49,19 @@ func checkLookups(d *db.DB, res *Result) {
 			}
 			return true
 		}); err != nil {
+			res.found(selfFinding(SelfScan, name, 0, err))
 			res.fail(CheckSelf, "scan of %s after recovery: %v", name, err)
 			return
 		}
 		for _, k := range keys {
 			_, found, err := s.Get(name, k)
 			if err != nil {
+				res.found(selfFinding(SelfSearch, name, k, err))
 				res.fail(CheckSelf, "search of %s for key %d after recovery: %v", name, k, err)
 				return
 			}
 			if !found {
+				res.found(selfFinding(SelfRootDescend, name, k, nil))
 				res.fail(CheckSelf, "key %d of %s is in a full scan, yet a search for it from the root finds no row (the index has split; amcheck's rootdescend)", k, name)
 			}
 		}

@@ -13,6 +13,7 @@ func checkCleanBuffers(pm *pgproc.Postmaster, res *Result) {
 		return
 	}
 	if err := d.Pool.CheckClean(); err != nil {
+		res.found(selfFinding(SelfBufferCoherence, "", 0, err))
 		res.fail(CheckSelf, "at the end of the workload: %v", err)
 	}
 }

@@ -88,6 +88,7 @@ func (p *clientProgress) judge(res *Result, fair bool, why string) {
 	}
 	res.Online.judged(countClientProgress, 1)
 	if p.gapMax > clientProgressMax {
+		res.found(Finding{Checker: CheckProgress, Client: p.gapOf, Gap: p.gapMax, At: p.gapAt, Limit: clientProgressMax})
 		res.fail(CheckProgress, "client %d went %v without a reply from the server, until %v, in a run no fault touched (limit %v)",
 			p.gapOf, p.gapMax, p.gapAt, clientProgressMax)
 	}

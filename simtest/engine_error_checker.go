@@ -43,12 +43,22 @@ func (w *workload) noteEngineError(c int, r pgproc.Request, err error) {
 	if r.Table != "" {
 		what += " on " + r.Table
 	}
-	w.engineErrs = append(w.engineErrs, fmt.Sprintf("client %d's %s at %v: %v", c, what, w.node.Env.Clock.Now(), err))
+	now := w.node.Env.Clock.Now()
+	w.engineErrs = append(w.engineErrs, engineErr{fmt.Sprintf("client %d's %s at %v: %v", c, what, now, err),
+		Finding{Checker: CheckEngineError, Client: c, Return: now, Table: r.Table, Code: string(pgerr.CodeOf(err)), Stage: r.Op.String(), Detail: err.Error()}})
+}
+
+// engineErr is one engine error a client received: the failure's words
+// and its Finding (Stage is the statement's operation, Detail the error).
+type engineErr struct {
+	msg string
+	f   Finding
 }
 
 // checkEngineErrors fails the run for every engine error a client received.
 func (w *workload) checkEngineErrors(res *Result) {
 	for _, e := range w.engineErrs {
-		res.fail(CheckEngineError, "%s", e)
+		res.found(e.f)
+		res.fail(CheckEngineError, "%s", e.msg)
 	}
 }

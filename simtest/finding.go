@@ -62,6 +62,56 @@ type Finding struct {
 	Table string
 	Key   uint64
 	Other *Finding
+
+	// The segment (archive): its name, what the checker caught (an
+	// Archive* constant), and what the archive durably held of it: Copy
+	// (a Copy* constant, "" when the copy was not judged), CopyBytes held
+	// and WantBytes the completed segment's length (0 if unknown).
+	Segment              string
+	Archive, Copy        string
+	CopyBytes, WantBytes int
+
+	// The lock wait (lock-wakeup, lock-retry): the waiter (Pid, its
+	// backend id Backend) and the transaction whose lock it waited for
+	// (Xid). lock-wakeup: it went to sleep at Since, the lock was released
+	// at Released, and it was still asleep at At (Woke: it woke then; else
+	// the server stopped then), Late after the release not counting Paused
+	// the plan paused it, against Limit. lock-retry: At its Waits-th wait
+	// for Xid since a wait saw Xid end, against Baseline (a fault-free
+	// run's most, lockRetryMax).
+	Pid, Backend                             int
+	Xid                                      uint64
+	Since, Released, At, Late, Paused, Limit time.Duration
+	Woke                                     bool
+	Waits, Baseline                          int
+
+	// The client's silence (client-progress): Client went Gap without a
+	// reply, until At, in a run no fault, pause or crash-restart touched,
+	// against Limit.
+	Gap time.Duration
+
+	// The hint (hint-before-commit): the page (Path, FileBlock, PageLSN,
+	// WALDurable: how far WAL was durable at the write), its line pointer
+	// Tuple whose Hint ("xmin" or "xmax") says committed for Xid, whose
+	// commit record ends at CommitLSN.
+	Tuple     int
+	Hint      string
+	CommitLSN uint64
+
+	// What the engine's self-check found (self-check), a Self* constant,
+	// in Table (and at Key for a search), with the error's SQLSTATE Code
+	// (pgerr.CodeOf: "" when it had none) and its message, Detail, quoted
+	// only. Recovery (recovery): Stage is where starting the server
+	// stopped (a Stage* constant), with Code and Detail likewise.
+	Self, Stage, Code, Detail string
+	// Liveness beyond the checkpoint's wait: Stage is StageEnginePanic
+	// (Proc hit a Go panic, an engine assertion: Detail is its value) or
+	// Stage{Workload,Recovery}Stopped (the simulation stopped for Stop, a
+	// world.StopKind's name such as "deadlock", in Proc if one).
+	Stop, Proc string
+	// Initdb: the checker caught it while initdb built the image every
+	// run starts from (its events come before the run's own).
+	Initdb bool
 }
 
 // found records f as the run's Finding if it is the run's first failure:

@@ -125,7 +125,8 @@ func (c *hintBeforeCommitChecker) judge(op world.DiskOp, off int, item page.Offs
 		return
 	}
 	blk := (op.Off + int64(off)) / page.BlockSize
-	c.res.found(Finding{Checker: CheckHintBeforeCommit, Path: op.Path, FileBlock: uint32(blk), PageLSN: uint64(page.LSN(op.Data[off : off+page.BlockSize])), WALDurable: flushed})
+	c.res.found(Finding{Checker: CheckHintBeforeCommit, Path: op.Path, FileBlock: uint32(blk), PageLSN: uint64(page.LSN(op.Data[off : off+page.BlockSize])), WALDurable: flushed,
+		Tuple: int(item), Hint: what, Xid: xid, CommitLSN: end})
 	c.res.fail(CheckHintBeforeCommit, "%s block %d written with a %s-committed hint on tuple %d for transaction %d, whose commit record ends at %X/%08X, but WAL is durable only to %X/%08X (SetHintBits must wait for XLogNeedsFlush)",
 		op.Path, blk, what, item, xid, end>>32, uint32(end), flushed>>32, uint32(flushed))
 }

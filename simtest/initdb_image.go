@@ -63,6 +63,7 @@ type initdbImage struct {
 	// checker is the online checker that failed initdb ("" when initdb
 	// itself failed): the run fails with it.
 	checker string
+	finding *Finding // that checker's Finding, for explain
 	// online is what the online checkers judged of initdb's events;
 	// each run that copies the image adds it to its own counts.
 	online CheckerCounts
@@ -151,7 +152,7 @@ func buildImage(k imageKey, trace *world.Trace) *initdbImage {
 		img.err = fmt.Errorf("initdb: %v %v", st, initErr)
 	case !res.OK:
 		img.err = fmt.Errorf("initdb: %s", strings.Join(res.Failures, "; "))
-		img.checker = res.Checker
+		img.checker, img.finding = res.Checker, res.Finding
 	case !node.Disk.Quiescent():
 		img.err = fmt.Errorf("initdb: left unsynced writes or directory entries (initdb must end with every file durable)")
 	}

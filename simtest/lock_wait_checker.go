@@ -120,6 +120,7 @@ func (c *lockWaitChecker) event(e *env.Event) {
 			c.res.Online.judged(countLockRetries, 1)
 			c.ended[k] = n + 1
 			if n+1 > lockRetryMax {
+				c.res.found(Finding{Checker: CheckLockRetry, Pid: e.Pid, Backend: int(e.A), Xid: e.Xid, At: e.Time, Waits: n + 1, Baseline: lockRetryMax})
 				c.res.fail(CheckLockRetry, "backend %d (pid %d) waits for transaction %d again at %v, after an earlier wait saw it end (%d waits since): a transaction that ended never runs again, so the backend is retrying in a loop",
 					e.A, e.Pid, e.Xid, e.Time, n+1)
 			}
@@ -177,6 +178,7 @@ func (c *lockWaitChecker) judgeWake(pid int, w *lockWaiter, at time.Duration, ho
 	d := at - w.released - paused
 	c.wakeMax = max(c.wakeMax, d)
 	if d > lockWakeMax {
+		c.res.found(Finding{Checker: CheckLockWakeup, Pid: pid, Xid: w.xid, Since: w.since, Released: w.released, At: at, Woke: how == "woke", Late: d, Paused: paused, Limit: lockWakeMax})
 		c.res.fail(CheckLockWakeup, "pid %d, asleep since %v on transaction %d's lock, %s at %v, %v after the lock was released at %v, not counting %v the fault plan paused it (a released lock wakes its waiters at once; limit %v)",
 			pid, w.since, w.xid, how, at, d, w.released, paused, lockWakeMax)
 	}

@@ -546,6 +546,7 @@ func (r *Result) fail(checker, format string, args ...any) {
 func Run(c Config) *Result {
 	res := &Result{Seed: c.Seed, OK: true, History: &History{}}
 	if err := c.Validate(); err != nil {
+		res.found(stageFinding(StageConfig, err))
 		res.fail(CheckRecovery, "invalid config: %v", err)
 		return res
 	}
@@ -591,6 +592,7 @@ func (res *Result) classifyCrash(st world.Stop, stopAction fault.Action) (powerL
 		return true, true
 	case world.StopPanic:
 		if _, isPanic := st.Value.(*env.PanicError); !isPanic {
+			res.found(Finding{Checker: CheckLiveness, Stage: StageEnginePanic, Stop: st.Kind.String(), Proc: st.Proc, Detail: fmt.Sprint(st.Value)})
 			res.fail(CheckLiveness, "engine bug: process %s panicked: %v\n%s", st.Proc, st.Value, st.Stack)
 			return false, false
 		}
@@ -598,6 +600,7 @@ func (res *Result) classifyCrash(st world.Stop, stopAction fault.Action) (powerL
 		res.CrashDetail = st.Detail
 		return false, true
 	}
+	res.found(Finding{Checker: CheckLiveness, Stage: StageWorkloadStopped, Stop: st.Kind.String(), Proc: st.Proc, Detail: st.Detail})
 	res.fail(CheckLiveness, "workload stopped: %s", st)
 	return false, false
 }
@@ -621,7 +624,7 @@ type workload struct {
 	async      asyncDraws       // which transactions commit asynchronously
 	flushes    *walFlushLog     // the WAL flushes of the workload (async-commit bound)
 	rangeTable bool             // table hw exists (range_statements.go)
-	engineErrs []string         // internal errors clients received (engine_error_checker.go)
+	engineErrs []engineErr      // internal errors clients received (engine_error_checker.go)
 }
 
 func (w *workload) key(client, txn, i int) uint64 {

@@ -132,6 +132,13 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 		checker := CheckRecovery
 		if img.checker != "" {
 			checker = img.checker // an online checker judged initdb
+			if img.finding != nil {
+				f := *img.finding
+				f.Initdb = true
+				res.found(f)
+			}
+		} else {
+			res.found(stageFinding(StageBoot, img.err))
 		}
 		res.fail(checker, "%v", img.err)
 		return
@@ -147,6 +154,7 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 	listener := pgproc.NewListener(node.Env)
 	pm, err := pgproc.NewPostmaster(node.Env, rc.server, listener)
 	if err != nil {
+		res.found(stageFinding(StageBoot, err))
 		res.fail(CheckRecovery, "postmaster: %v", err)
 		return
 	}
@@ -199,6 +207,7 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 		// recovery, which must succeed. With no fault, recovery itself
 		// is broken.
 		if runner.NApplied == 0 {
+			res.found(stageFinding(StageStartup, err))
 			res.fail(CheckRecovery, "%v", err)
 			return
 		}
@@ -290,6 +299,7 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 			for _, name := range d.Tables() {
 				rows, err := d.CheckTable(name)
 				if err != nil {
+					res.found(selfFinding(SelfTable, name, 0, err))
 					res.fail(CheckSelf, "%v", err)
 					return
 				}
@@ -323,10 +333,13 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 			}
 			continue
 		case openErr != nil:
+			res.found(stageFinding(StageRecovery, openErr))
 			res.fail(CheckRecovery, "recovery failed: %v", openErr)
 		case st.Kind == world.StopPanic:
+			res.found(Finding{Checker: CheckRecovery, Stage: StageRecovery, Detail: st.Detail})
 			res.fail(CheckRecovery, "recovery failed: %s", st.Detail)
 		case st.Kind != world.StopAllDone:
+			res.found(Finding{Checker: CheckLiveness, Stage: StageRecoveryStopped, Stop: st.Kind.String(), Proc: st.Proc, Detail: st.Detail})
 			res.fail(CheckLiveness, "recovery stopped: %s", st)
 		}
 		break
@@ -719,6 +732,7 @@ func (w *workload) checkDB(d *db.DB, res *Result) {
 	present := make(map[*Op]int)
 	s, err := d.Connect()
 	if err != nil {
+		res.found(stageFinding(StageConnect, err))
 		res.fail(CheckRecovery, "connect after recovery: %v", err)
 		return
 	}
@@ -754,6 +768,7 @@ func (w *workload) checkDB(d *db.DB, res *Result) {
 		return true
 	})
 	if err != nil {
+		res.found(stageFinding(StageScan, err))
 		res.fail(CheckRecovery, "scan after recovery: %v", err)
 		return
 	}

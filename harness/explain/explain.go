@@ -81,6 +81,9 @@ func Explain(res *simtest.Result, rec *Recorder) *Account {
 		return a.done()
 	}
 	f := res.Finding
+	if f != nil && f.Initdb {
+		a.say("The checker caught this while initdb built the cluster every run starts from.")
+	}
 	switch {
 	case res.Checker == simtest.CheckDurability && f != nil:
 		a.durability(f)
@@ -90,6 +93,8 @@ func Explain(res *simtest.Result, rec *Recorder) *Account {
 		a.walBeforeData(f)
 	case res.Checker == simtest.CheckCheckpoint && f != nil:
 		a.checkpoint(f)
+	case res.Checker == simtest.CheckLiveness && f != nil && f.Stage != "":
+		a.liveness(f)
 	case res.Checker == simtest.CheckLiveness && f != nil:
 		a.checkpointWait(f)
 	case res.Checker == simtest.CheckLinearizability:
@@ -102,6 +107,20 @@ func Explain(res *simtest.Result, rec *Recorder) *Account {
 		a.unique(f)
 	case res.Checker == simtest.CheckStatementEffect, res.Checker == simtest.CheckEngineError:
 		a.statement()
+	case res.Checker == simtest.CheckArchive && f != nil:
+		a.archive(f)
+	case res.Checker == simtest.CheckLockWakeup && f != nil:
+		a.lockWakeup(f)
+	case res.Checker == simtest.CheckLockRetry && f != nil:
+		a.lockRetry(f)
+	case res.Checker == simtest.CheckProgress && f != nil:
+		a.progress(f)
+	case res.Checker == simtest.CheckHintBeforeCommit && f != nil:
+		a.hintBeforeCommit(f)
+	case res.Checker == simtest.CheckSelf && f != nil:
+		a.self(f)
+	case res.Checker == simtest.CheckRecovery && f != nil:
+		a.recoveryFailed(f)
 	default:
 		a.recovery()
 	}
@@ -113,6 +132,20 @@ func Explain(res *simtest.Result, rec *Recorder) *Account {
 		a.say("The events do not show which rule broke; the report page (pgdst report) draws the run.")
 	}
 	return a.done()
+}
+
+// ownAccount lists the checkers Explain gives an account of their own
+// (the switch above): every checker simtest.CheckerNames lists
+// (TestEveryCheckerHasAnAccount). A failure whose checker recorded no
+// Finding (none should) falls to the recovery account, the only generic
+// one left.
+var ownAccount = map[string]bool{
+	simtest.CheckDurability: true, simtest.CheckAtomicity: true, simtest.CheckWALBeforeData: true,
+	simtest.CheckCheckpoint: true, simtest.CheckLiveness: true, simtest.CheckLinearizability: true,
+	simtest.CheckIsolation: true, simtest.CheckBank: true, simtest.CheckUnique: true,
+	simtest.CheckStatementEffect: true, simtest.CheckEngineError: true, simtest.CheckArchive: true,
+	simtest.CheckLockWakeup: true, simtest.CheckLockRetry: true, simtest.CheckProgress: true,
+	simtest.CheckHintBeforeCommit: true, simtest.CheckSelf: true, simtest.CheckRecovery: true,
 }
 
 // account is an Account being written.

@@ -63,7 +63,7 @@ func (m *model) add(e env.Event) {
 			m.syncEnd[i] = e.Time
 		}
 	}
-	if e.Kind == env.EvDiskSync && len(m.evs) < maxEvents && (e.Class == env.FileHeap || e.Class == env.FileIndex || e.Class == env.FileWAL) {
+	if e.Kind == env.EvDiskSync && len(m.evs) < maxEvents && (e.Class == env.FileHeap || e.Class == env.FileIndex || e.Class == env.FileWAL || e.Class == env.FileArchive) {
 		m.pendingSync[e.Pid] = len(m.evs) // the index it is about to get
 	}
 	switch e.Kind {
@@ -85,9 +85,16 @@ func (m *model) add(e env.Event) {
 		env.EvCrash, env.EvRecoveryCrash, env.EvFault,
 		env.EvWALInsert, env.EvWALFlush, env.EvBufferWrite, env.EvControlUpdate,
 		env.EvCheckpointBegin, env.EvCheckpointRedo, env.EvCheckpointEnd,
-		env.EvCommit, env.EvCommitAck, env.EvRecoveryBegin, env.EvRecoveryEnd, env.EvPageInvalid:
+		env.EvCommit, env.EvCommitAck, env.EvRecoveryBegin, env.EvRecoveryEnd, env.EvPageInvalid,
+		env.EvLockWait, env.EvLockWaitEnd, env.EvLockRelease:
 	case env.EvDiskWrite, env.EvDiskSync:
-		if e.Class != env.FileHeap && e.Class != env.FileIndex && e.Class != env.FileWAL {
+		if e.Class != env.FileHeap && e.Class != env.FileIndex && e.Class != env.FileWAL && e.Class != env.FileArchive {
+			return
+		}
+	case env.EvDiskOpen, env.EvDiskRename, env.EvDiskRemove, env.EvDiskSyncDir:
+		// The archive's files and its status files, and pg_wal's
+		// segments removed: the archive account's steps.
+		if e.Class != env.FileArchive && !(e.Kind == env.EvDiskRemove && e.Class == env.FileWAL) && e.Kind != env.EvDiskSyncDir {
 			return
 		}
 	case env.EvInject:

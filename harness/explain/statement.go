@@ -3,6 +3,7 @@ package explain
 import (
 	"strings"
 
+	"github.com/pgdst/pgdst/engine/pgerr"
 	"github.com/pgdst/pgdst/simtest"
 )
 
@@ -11,6 +12,10 @@ import (
 // transaction, so no crash or recovery takes part: the account is the
 // failure itself and the rule it breaks.
 func (a *account) statement() {
+	if f := a.res.Finding; a.res.Checker == simtest.CheckEngineError && f != nil {
+		a.engineError(f)
+		return
+	}
 	first := strings.TrimPrefix(a.res.Failures[0], a.res.Checker+": ")
 	a.say("%s.", strings.TrimSuffix(first, "."))
 	switch {
@@ -27,4 +32,21 @@ func (a *account) statement() {
 		a.cause("a multi-row statement's result differs from the rows its snapshot held in its range",
 			"the statement's scan sees exactly its snapshot, at its command id, and each row it qualifies is inserted or updated once")
 	}
+}
+
+// engineError: a client received an error only a bug raises, told from
+// its Finding's SQLSTATE.
+func (a *account) engineError(f *simtest.Finding) {
+	on := ""
+	if f.Table != "" {
+		on = " on " + f.Table
+	}
+	a.say("Client %d's %s%s at %s received the error %q.", f.Client, f.Stage, on, ms(f.Return), f.Detail)
+	if f.Code == string(pgerr.ObjectNotInPrerequisiteState) {
+		a.cause("a statement asked heap_update or heap_delete to change a version its own command may not see",
+			"the executor only hands heap_update versions its scan's snapshot and command id show, and HeapTupleSatisfiesUpdate judges them by the same cmin/cmax rule as HeapTupleSatisfiesMVCC; TM_Invisible there is an error, never a row to skip")
+		return
+	}
+	a.cause("the engine raised an internal error (SQLSTATE XX000): one of its invariants broke",
+		"every ERROR a client can be shown carries its code (errcode_for_file_access for a failed file operation); XX000 means an invariant broke")
 }
