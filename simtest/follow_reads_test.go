@@ -177,3 +177,47 @@ func TestFollowReadsAreJudged(t *testing.T) {
 	}
 	require.Greater(t, judged, 8)
 }
+
+// TestFollowReadsOfRegisters: on follow seeds a register read reads the
+// key another client last wrote far more often than the hot keys' odds
+// give it without them.
+func TestFollowReadsOfRegisters(t *testing.T) {
+	share := func(follow string) float64 {
+		reads, follows := 0, 0
+		for _, r := range runSeeds(16, func(seed uint64) Config {
+			c := DefaultConfig(seed)
+			c.Workload, c.FollowReads, c.Deletes = WorkloadRegister, follow, VarietyOff
+			return c
+		}) {
+			require.True(t, r.OK, "seed %d:\n%s", r.Seed, r.Summary())
+			ops := r.History.Registers
+			for i, rd := range ops {
+				if rd.Kind != lin.RegRead || rd.Outcome != lin.OK {
+					continue
+				}
+				// The newest acknowledged write of another client
+				// before the read was called.
+				var last *lin.RegOp
+				for j := range ops[:i] {
+					op := &ops[j]
+					wrote := op.Kind == lin.RegWrite || op.Swapped
+					if op.Client != rd.Client && op.Outcome == lin.OK && wrote && op.Return <= rd.Call && (last == nil || op.Return >= last.Return) {
+						last = op
+					}
+				}
+				if last == nil {
+					continue
+				}
+				reads++
+				if last.Key == rd.Key {
+					follows++
+				}
+			}
+		}
+		t.Logf("follow reads %s: %d of %d register reads read the key another client wrote last", follow, follows, reads)
+		require.Greater(t, reads, 100)
+		return float64(follows) / float64(reads)
+	}
+	off, on := share(VarietyOff), share(VarietyOn)
+	require.Greater(t, on, off+0.2)
+}
