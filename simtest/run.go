@@ -142,6 +142,9 @@ type Config struct {
 	// RangeStatements pins the range statements (range_statements.go)
 	// on or off; "" draws them from the seed under Swarm.
 	RangeStatements string `json:"range_statements"`
+	// FollowReads pins the follow reads (follow_reads.go) on or off; ""
+	// draws them from the seed under Swarm.
+	FollowReads string `json:"follow_reads"`
 
 	// TraceOut, when set, receives the readable trace.
 	TraceOut io.Writer `json:"-"`
@@ -241,6 +244,9 @@ func (c Config) Validate() error {
 	if err := c.validateRangeStatements(); err != nil {
 		return err
 	}
+	if err := c.validateFollowReads(); err != nil {
+		return err
+	}
 	return c.validateVariety()
 }
 
@@ -271,6 +277,7 @@ type resolved struct {
 	vary        variety // workload_variety.go
 	script      bool    // the last client is a script (script_client.go)
 	ranges      rangeStmts
+	follow      bool // follow reads (follow_reads.go)
 	// asyncShare is the share of insert transactions and bank transfers
 	// that commit asynchronously (async_share.go).
 	asyncShare float64
@@ -330,6 +337,7 @@ func resolve(c Config, rng *world.Rand) resolved {
 	resolveVariety(c, &r)
 	resolveScriptClient(c, &r)
 	resolveRangeStatements(c, &r)
+	resolveFollowReads(c, &r)
 	r.asyncShare = resolveAsyncShare(c)
 	r.engine.HintBitsDirty = resolveHintBits(c)
 	r.lockPause = resolveLockPause(c)
@@ -380,7 +388,7 @@ func swarmShape(seed uint64) shape {
 }
 
 func (r resolved) String() string {
-	return r.stringDB() + r.stringSettings() + r.stringDataChecksums() + " scheduler=" + world.SchedulerName(r.sched.PCTDepth) + r.stringVariety() + fmt.Sprintf(" script_client=%v", r.script) + r.stringAsync() + r.stringRanges()
+	return r.stringDB() + r.stringSettings() + r.stringDataChecksums() + " scheduler=" + world.SchedulerName(r.sched.PCTDepth) + r.stringVariety() + fmt.Sprintf(" script_client=%v", r.script) + r.stringAsync() + r.stringRanges() + r.stringFollow()
 }
 
 // Result is what a run found.
@@ -625,6 +633,7 @@ type workload struct {
 	flushes    *walFlushLog     // the WAL flushes of the workload (async-commit bound)
 	rangeTable bool             // table hw exists (range_statements.go)
 	engineErrs []engineErr      // internal errors clients received (engine_error_checker.go)
+	follow     followState      // recent commits, for follow reads (follow_reads.go)
 }
 
 func (w *workload) key(client, txn, i int) uint64 {

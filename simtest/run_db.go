@@ -606,12 +606,17 @@ func (w *workload) transactions(s *session) {
 		if w.rangeNow(s.c, t) && kind != kindBulkRead {
 			kind = kindRange
 		}
+		if kind == WorkloadInsert && !(w.rc.bulk && t == 0) && w.followInsertNow(s.c) {
+			kind = kindFollowRead
+		}
 		var alive bool
 		switch kind {
 		case kindBulkRead:
 			alive = s.bulkReadTxn()
 		case kindRange:
 			alive = s.rangeTxn()
+		case kindFollowRead:
+			alive = s.followInsertRead()
 		case WorkloadInsert:
 			alive = s.insertTxn(t)
 		case WorkloadRegister:
@@ -690,6 +695,9 @@ func (s *session) insertTxn(t int) bool {
 	if outcome == OK && !op.Async && !w.rc.AsyncCommit {
 		w.syncWrite(op.Call, op.Return)
 	}
+	if outcome == OK {
+		w.noteCommit(c, WorkloadInsert, keys...)
+	}
 	if err != nil {
 		op.Err = err.Error()
 	}
@@ -710,6 +718,9 @@ func (s *session) insertAutocommit(t int) bool {
 	op.Return, op.Outcome = w.node.Env.Clock.Now(), s.autocommitOutcome(err)
 	if op.Outcome == OK && !w.rc.AsyncCommit {
 		w.syncWrite(op.Call, op.Return)
+	}
+	if op.Outcome == OK {
+		w.noteCommit(c, WorkloadInsert, key)
 	}
 	if err != nil {
 		op.Err = err.Error()

@@ -63,6 +63,8 @@ func (s *session) registerOp() bool {
 	switch kind {
 	case regKindRead:
 		op.Kind, req.Op = lin.RegRead, pgproc.OpGet
+		key = s.followKey(WorkloadRegister, key)
+		op.Key, req.Key = key, key
 	case regKindWrite:
 		op.Kind, req.Op = lin.RegWrite, pgproc.OpUpdate
 		op.Value = uint64(s.c+1)<<32 | w.regSeq
@@ -117,6 +119,7 @@ func (s *session) registerOp() bool {
 	w.hist.Registers[i] = op
 	if op.Outcome == lin.OK && (op.Kind == lin.RegWrite || op.Swapped) {
 		w.syncWrite(time.Duration(op.Call), time.Duration(op.Return))
+		w.noteCommit(s.c, WorkloadRegister, key)
 	}
 	return true
 }
@@ -252,6 +255,7 @@ func (s *session) appendTxn() bool {
 		for i := 0; i < n && err == nil; i++ {
 			key := uint64(s.rng.Intn(listKeys))
 			if s.rng.Intn(2) == 0 {
+				key = s.followKey(WorkloadAppend, key)
 				var resp pgproc.Response
 				if resp, err = s.stmt(pgproc.Request{Op: pgproc.OpGet, Table: tableLists, Key: key}); err == nil {
 					txn().Mops = append(txn().Mops, lin.Mop{Kind: lin.MopRead, Key: key, List: decodeList(resp.Val)})
@@ -272,6 +276,7 @@ func (s *session) appendTxn() bool {
 		t.Return, t.Outcome = w.now(), outcome
 		if outcome == OK && appended(t) {
 			w.syncWrite(time.Duration(t.Call), time.Duration(t.Return))
+			w.noteCommit(s.c, WorkloadAppend, appendedKeys(t)...)
 		}
 		if err != nil {
 			t.Err = err.Error()

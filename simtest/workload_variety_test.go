@@ -299,4 +299,5 @@ func TestRegisterDeleteIsJudged(t *testing.T) {
 // seed's shape.
 func pinVarietyOff(c *Config) {
 	c.Deletes, c.ContendedKeys, c.BulkReads, c.RegisterBytes = VarietyOff, VarietyOff, VarietyOff, 8
+	c.FollowReads = VarietyOff // follow_reads.go came later
 }

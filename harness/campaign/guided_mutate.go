@@ -68,6 +68,7 @@ var guidedKnobs = []knob{
 	{flag: "lock-pause", values: append([]string{"", "off", "any"}, simtest.LockTranches()...), drawnPlan: true},
 	{flag: "script-client", values: []string{"", "on", "off"}},
 	{flag: "range-statements", values: []string{"", "on", "off"}},
+	{flag: "follow-reads", values: []string{"", "on", "off"}},
 }
 
 // guidedFixed are the run flags that are not knobs: the planted bugs

@@ -162,6 +162,8 @@ var RunFlags = []RunFlag{
 		func(c *simtest.Config) *string { return &c.ScriptClient }, scriptClientOn),
 	varietyFlag("range-statements", "range_statements", "clients also run INSERT INTO hw SELECT ... FROM hw and range UPDATEs, statements that must not read the rows they write themselves (the Halloween problem)",
 		func(c *simtest.Config) *string { return &c.RangeStatements }, rangeStatementsOn),
+	varietyFlag("follow-reads", "follow_reads", "clients' reads often read the keys another client committed a moment before (a queue consumer, a dashboard polling a writer)",
+		func(c *simtest.Config) *string { return &c.FollowReads }, followReadsOn),
 	{
 		Name: "scheduler", JSON: []string{"scheduler"},
 		Help:  "how processes interleave: random (a seeded switch at each yield point) or pct:D (PCT of depth D in [1, 8]: random priorities, D-1 priority change points) (default: drawn from the seed; with --no-swarm, random)",

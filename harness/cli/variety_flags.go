@@ -29,6 +29,7 @@ func contendedKeysOn(c simtest.Config) bool   { _, k, _, _ := simtest.VarietyOf(
 func bulkReadsOn(c simtest.Config) bool       { _, _, b, _ := simtest.VarietyOf(c); return b }
 func scriptClientOn(c simtest.Config) bool    { return simtest.ScriptClientOf(c) }
 func rangeStatementsOn(c simtest.Config) bool { return simtest.RangeStatementsOf(c) }
+func followReadsOn(c simtest.Config) bool     { return simtest.FollowReadsOf(c) }
 func registerBytesWide(c simtest.Config) bool { _, _, _, n := simtest.VarietyOf(c); return n > 8 }
 
 // registerBytesFlag pins the register values' size; the shrinker tries 8.
