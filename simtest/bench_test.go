@@ -34,8 +34,11 @@ func benchRuns(b *testing.B, c Config) {
 		c.Faults = "# no faults: power loss after the workload\n"
 		// The workload's shape is the benchmark's own: no contended keys
 		// (whose 23505s are neither commits nor rollbacks), no script
-		// client, deletes or bulk reads, every commit synchronous.
+		// client, deletes, bulk reads, range statements or follow reads
+		// (which turn some insert transactions into reads), every commit
+		// synchronous.
 		c.ContendedKeys, c.Deletes, c.BulkReads, c.ScriptClient = VarietyOff, VarietyOff, VarietyOff, VarietyOff
+		c.RangeStatements, c.FollowReads = VarietyOff, VarietyOff
 		c.AsyncShare, c.AsyncShareSet = 0, true
 		// archive_timeout off, PostgreSQL's default and the script's.
 		c.ArchiveTimeout = ArchiveTimeoutOff
