@@ -109,6 +109,12 @@ type Finding struct {
 	// Stage{Workload,Recovery}Stopped (the simulation stopped for Stop, a
 	// world.StopKind's name such as "deadlock", in Proc if one).
 	Stop, Proc string
+	// The statement (statement-effect): in Client's range transaction
+	// (Call, Return, Outcome), its Stmt-th statement (0: the
+	// transaction's reads) of kind StmtKind (a Range* constant), and what
+	// was wrong, Effect (an Effect* constant); Detail says it in words.
+	Stmt             int
+	StmtKind, Effect string
 	// Initdb: the checker caught it while initdb built the image every
 	// run starts from (its events come before the run's own).
 	Initdb bool

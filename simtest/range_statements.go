@@ -338,36 +338,70 @@ const CheckStatementEffect = "statement-effect"
 // checkRangeStatements replays each range transaction on its first read.
 func (w *workload) checkRangeStatements(res *Result) {
 	for i := range w.hist.Ranges {
-		if why := judgeRangeTxn(&w.hist.Ranges[i]); why != "" {
-			res.fail(CheckStatementEffect, "%s: %s", &w.hist.Ranges[i], why)
+		t := &w.hist.Ranges[i]
+		v := judgeRange(t)
+		if v.why == "" {
+			continue
 		}
+		effect := EffectWrongRows
+		if v.own {
+			effect = EffectOwnWrites
+		}
+		res.found(Finding{Checker: CheckStatementEffect, Client: t.Client, Call: t.Call, Return: t.Return,
+			Outcome: t.Outcome, Stmt: v.stmt, StmtKind: v.kind, Effect: effect, Detail: v.why})
+		res.fail(CheckStatementEffect, "%s: %s", t, v.why)
 	}
 }
+
+// What a statement-effect failure found (Finding.Effect).
+const (
+	// EffectOwnWrites: a statement's scan read rows its own command had
+	// written (a copy of its own copy, a second update of a row).
+	EffectOwnWrites = "own-writes"
+	// EffectWrongRows: the transaction's statements or reads disagree
+	// with the rows its snapshot held in some other way.
+	EffectWrongRows = "wrong-rows"
+)
+
+// rangeVerdict is judgeRange's answer: why the transaction is wrong (""
+// when it is not), the statement that showed it (1-based; 0 for the
+// transaction's reads) and its kind, and whether the statement saw its
+// own writes.
+type rangeVerdict struct {
+	why  string
+	stmt int
+	kind string
+	own  bool
+}
+
+// judgeRangeTxn is judgeRange's reason alone.
+func judgeRangeTxn(t *RangeTxn) string { return judgeRange(t).why }
 
 // judgeRangeTxn says what is wrong with one range transaction ("" when
 // nothing is). Only what the transaction saw itself is judged: its region
 // is its client's alone, so nothing but its own statements changes it
 // between its reads.
-func judgeRangeTxn(t *RangeTxn) string {
+func judgeRange(t *RangeTxn) rangeVerdict {
 	if t.Before == nil && len(t.Stmts) == 0 {
-		return "" // the first read failed: nothing to judge
+		return rangeVerdict{} // the first read failed: nothing to judge
 	}
 	model := make(map[uint64]uint64, len(t.Before))
 	for _, r := range t.Before {
 		if r.Key < t.Lo || r.Key > t.Hi {
-			return fmt.Sprintf("the read of its region returned key %d, outside it", r.Key)
+			return rangeVerdict{why: fmt.Sprintf("the read of its region returned key %d, outside it", r.Key)}
 		}
 		if _, dup := model[r.Key]; dup {
-			return fmt.Sprintf("the read of its region returned key %d twice", r.Key)
+			return rangeVerdict{why: fmt.Sprintf("the read of its region returned key %d twice", r.Key)}
 		}
 		model[r.Key] = r.Val
 	}
 	for i := range t.Stmts {
 		st := &t.Stmts[i]
 		if !st.OK {
-			return "" // the statement failed: the transaction is over
+			return rangeVerdict{} // the statement failed: the transaction is over
 		}
 		var why string
+		var own bool
 		switch st.Kind {
 		case RangeInsert:
 			if _, ok := model[st.Key]; ok {
@@ -375,31 +409,31 @@ func judgeRangeTxn(t *RangeTxn) string {
 			}
 			model[st.Key] = st.Val
 		case RangeInsertSelect:
-			why = judgeInsertSelect(st, model)
+			why, own = judgeInsertSelect(st, model)
 		case RangeUpdate:
-			why = judgeUpdateRange(st, model)
+			why, own = judgeUpdateRange(st, model)
 		}
 		if why != "" {
-			return fmt.Sprintf("statement %d, %s, %s", i+1, st, why)
+			return rangeVerdict{why: fmt.Sprintf("statement %d, %s, %s", i+1, st, why), stmt: i + 1, kind: st.Kind, own: own}
 		}
 	}
 	if !t.AfterOK {
-		return ""
+		return rangeVerdict{}
 	}
 	if len(t.After) != len(model) {
-		return fmt.Sprintf("its last read shows %d rows, its statements leave %d", len(t.After), len(model))
+		return rangeVerdict{why: fmt.Sprintf("its last read shows %d rows, its statements leave %d", len(t.After), len(model))}
 	}
 	for _, r := range t.After {
 		if v, ok := model[r.Key]; !ok || v != r.Val {
-			return fmt.Sprintf("its last read shows key %d = %s, its statements leave %s", r.Key, rangeValName(r.Val), rangeModelName(v, ok))
+			return rangeVerdict{why: fmt.Sprintf("its last read shows key %d = %s, its statements leave %s", r.Key, rangeValName(r.Val), rangeModelName(v, ok))}
 		}
 	}
-	return ""
+	return rangeVerdict{}
 }
 
 // judgeInsertSelect judges an INSERT ... SELECT's RETURNING rows against
 // the rows in its range before it (model), then applies it to model.
-func judgeInsertSelect(st *RangeStmt, model map[uint64]uint64) string {
+func judgeInsertSelect(st *RangeStmt, model map[uint64]uint64) (why string, own bool) {
 	want := make(map[uint64]uint64)
 	for k, v := range model {
 		if k >= st.Lo && k <= st.Hi {
@@ -409,7 +443,7 @@ func judgeInsertSelect(st *RangeStmt, model map[uint64]uint64) string {
 	got := make(map[uint64]uint64, len(st.Rows))
 	for _, r := range st.Rows {
 		if _, dup := got[r.Key]; dup {
-			return fmt.Sprintf("inserted key %d twice", r.Key)
+			return fmt.Sprintf("inserted key %d twice", r.Key), false
 		}
 		got[r.Key] = r.Val
 	}
@@ -421,32 +455,32 @@ func judgeInsertSelect(st *RangeStmt, model map[uint64]uint64) string {
 		}
 		if _, own := got[k-st.Delta]; own {
 			if _, before := model[k-st.Delta]; !before {
-				return fmt.Sprintf("returned %d rows where its snapshot held %d in range: it copied key %d, a row it had inserted itself (the statement saw its own writes)", len(got), len(want), k-st.Delta)
+				return fmt.Sprintf("returned %d rows where its snapshot held %d in range: it copied key %d, a row it had inserted itself (the statement saw its own writes)", len(got), len(want), k-st.Delta), true
 			}
 		}
-		return fmt.Sprintf("returned %d rows where its snapshot held %d in range: key %d is the copy of no row in range", len(got), len(want), k)
+		return fmt.Sprintf("returned %d rows where its snapshot held %d in range: key %d is the copy of no row in range", len(got), len(want), k), false
 	}
 	for _, k := range sortedKeys(want) {
 		v, ok := got[k]
 		switch {
 		case !ok:
-			return fmt.Sprintf("returned %d rows where its snapshot held %d in range: key %d was not copied", len(got), len(want), k-st.Delta)
+			return fmt.Sprintf("returned %d rows where its snapshot held %d in range: key %d was not copied", len(got), len(want), k-st.Delta), false
 		case v != want[k]:
-			return fmt.Sprintf("copied key %d as %s, the row holds %s", k-st.Delta, rangeValName(v), rangeValName(want[k]))
+			return fmt.Sprintf("copied key %d as %s, the row holds %s", k-st.Delta, rangeValName(v), rangeValName(want[k])), false
 		}
 	}
 	for k, v := range want {
 		if _, there := model[k]; there {
-			return fmt.Sprintf("succeeded, but the copy's key %d was already there", k)
+			return fmt.Sprintf("succeeded, but the copy's key %d was already there", k), false
 		}
 		model[k] = v
 	}
-	return ""
+	return "", false
 }
 
 // judgeUpdateRange judges a range UPDATE's RETURNING rows: every row in
 // range, once, its value increased by Delta; then applies it to model.
-func judgeUpdateRange(st *RangeStmt, model map[uint64]uint64) string {
+func judgeUpdateRange(st *RangeStmt, model map[uint64]uint64) (why string, own bool) {
 	want := 0
 	for k := range model {
 		if k >= st.Lo && k <= st.Hi {
@@ -456,30 +490,30 @@ func judgeUpdateRange(st *RangeStmt, model map[uint64]uint64) string {
 	got := make(map[uint64]uint64, len(st.Rows))
 	for _, r := range st.Rows {
 		if _, dup := got[r.Key]; dup {
-			return fmt.Sprintf("returned %d rows where its snapshot held %d in range: it updated key %d twice (the statement saw its own new version)", len(st.Rows), want, r.Key)
+			return fmt.Sprintf("returned %d rows where its snapshot held %d in range: it updated key %d twice (the statement saw its own new version)", len(st.Rows), want, r.Key), true
 		}
 		got[r.Key] = r.Val
 		old, ok := model[r.Key]
 		switch {
 		case r.Key < st.Lo || r.Key > st.Hi:
-			return fmt.Sprintf("updated key %d, outside its range", r.Key)
+			return fmt.Sprintf("updated key %d, outside its range", r.Key), false
 		case !ok:
-			return fmt.Sprintf("returned %d rows where its snapshot held %d in range: it updated key %d, which its snapshot does not hold", len(st.Rows), want, r.Key)
+			return fmt.Sprintf("returned %d rows where its snapshot held %d in range: it updated key %d, which its snapshot does not hold", len(st.Rows), want, r.Key), false
 		case r.Val != old+st.Delta:
-			return fmt.Sprintf("set key %d to %s, from %s", r.Key, rangeValName(r.Val), rangeValName(old))
+			return fmt.Sprintf("set key %d to %s, from %s", r.Key, rangeValName(r.Val), rangeValName(old)), false
 		}
 	}
 	if len(got) != want {
 		for _, k := range sortedKeys(model) {
 			if _, ok := got[k]; !ok && k >= st.Lo && k <= st.Hi {
-				return fmt.Sprintf("returned %d rows where its snapshot held %d in range: key %d was not updated", len(got), want, k)
+				return fmt.Sprintf("returned %d rows where its snapshot held %d in range: key %d was not updated", len(got), want, k), false
 			}
 		}
 	}
 	for k, v := range got {
 		model[k] = v
 	}
-	return ""
+	return "", false
 }
 
 func sortedKeys(m map[uint64]uint64) []uint64 {
