@@ -1,8 +1,6 @@
 package simtest
 
 import (
-	"fmt"
-
 	pgproc "github.com/pgdst/pgdst/engine/proc"
 	lin "github.com/pgdst/pgdst/linearizability"
 	"github.com/pgdst/pgdst/simtest/world"
@@ -89,11 +87,7 @@ func resolveFollowReads(c Config, r *resolved) {
 }
 
 func (c Config) validateFollowReads() error {
-	switch c.FollowReads {
-	case VarietyDraw, VarietyOn, VarietyOff:
-		return nil
-	}
-	return fmt.Errorf("follow reads must be on or off, got %q", c.FollowReads)
+	return validateOnOff("follow reads", c.FollowReads)
 }
 
 // FollowReadsOf reports whether c's run has follow reads, as resolve

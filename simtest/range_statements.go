@@ -95,11 +95,7 @@ func resolveRangeStatements(c Config, r *resolved) {
 }
 
 func (c Config) validateRangeStatements() error {
-	switch c.RangeStatements {
-	case VarietyDraw, VarietyOn, VarietyOff:
-		return nil
-	}
-	return fmt.Errorf("range statements must be on or off, got %q", c.RangeStatements)
+	return validateOnOff("range statements", c.RangeStatements)
 }
 
 // RangeStatementsOf reports whether c's run has range statements, as

@@ -146,11 +146,20 @@ func resolveVariety(c Config, r *resolved) {
 	r.vary = v
 }
 
+// validateOnOff rejects a dimension's pinned value other than on, off or
+// "" (drawn).
+func validateOnOff(name, v string) error {
+	if v != VarietyDraw && v != VarietyOn && v != VarietyOff {
+		return fmt.Errorf("%s must be on or off, got %q", name, v)
+	}
+	return nil
+}
+
 // validateVariety rejects a pinned dimension the workload cannot run.
 func (c Config) validateVariety() error {
 	for _, f := range []struct{ name, v string }{{"deletes", c.Deletes}, {"contended-keys", c.ContendedKeys}, {"bulk-reads", c.BulkReads}} {
-		if f.v != VarietyDraw && f.v != VarietyOn && f.v != VarietyOff {
-			return fmt.Errorf("%s must be on or off, got %q", f.name, f.v)
+		if err := validateOnOff(f.name, f.v); err != nil {
+			return err
 		}
 	}
 	ks := kinds(c.Workload)
