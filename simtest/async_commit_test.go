@@ -54,7 +54,7 @@ func TestAsyncLossRules(t *testing.T) {
 	// the one held up); one over before b's acknowledgment does not,
 	// for nothing held the WAL writer up after it.
 	stalled := func(until time.Duration) *Result {
-		w := &workload{rc: rc, hist: &History{Ops: []*Op{a, b}}, crashAt: 30 * time.Millisecond, stalls: 1, stallsTo: until}
+		w := &workload{rc: rc, hist: &History{Ops: []*Op{a, b}}, crashAt: 30 * time.Millisecond, stallsTo: until}
 		res := &Result{OK: true, History: w.hist}
 		w.judge(map[*Op]int{a: 1}, res)
 		return res

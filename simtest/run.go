@@ -625,8 +625,7 @@ type workload struct {
 	progress   *clientProgress  // the clients' replies (client_progress_checker.go)
 	crashAt    time.Duration    // virtual time the workload phase ended
 	crashTimes []time.Duration  // the crash-restarts during the workload
-	stalls     int              // process stalls the plan applied (async-commit bound)
-	stallsTo   time.Duration    // when the last of them stopped holding anything up
+	stallsTo   time.Duration    // when the plan's last stall stopped holding anything up (async-commit bound; 0: none)
 	regSeq     uint64           // register writes so far: values are unique
 	listSeq    [listKeys]uint64 // appends so far, per list: values are unique per key
 	async      asyncDraws       // which transactions commit asynchronously
@@ -715,7 +714,7 @@ func (w *workload) asyncLossAllowed(op *Op, present map[*Op]int) string {
 		return why
 	}
 	bound := w.asyncBound() + w.flushes.queueAllowance(op.Return, end, 4*w.rc.lat.Sync)
-	if (w.stalls == 0 || w.stallsTo <= op.Return) && end-op.Return > bound {
+	if w.stallsTo <= op.Return && end-op.Return > bound {
 		return fmt.Sprintf("acknowledged %v before the crash, longer than 3 x wal_writer_delay + the flushes it queued behind (at least 4 fsyncs) = %v", end-op.Return, bound)
 	}
 	return ""

@@ -213,7 +213,7 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 		}
 		res.CrashRestarts = append(res.CrashRestarts, err.Error())
 	}
-	wl.crashAt, wl.crashTimes, wl.stalls, wl.stallsTo = sim.Now(), pm.CrashTimes(), runner.Stalls, runner.StallsUntil
+	wl.crashAt, wl.crashTimes, wl.stallsTo = sim.Now(), pm.CrashTimes(), runner.StallsUntil
 	wl.flushes = &checkers.walFlushes
 	planStop := 0
 	if st.Kind == world.StopFault {
