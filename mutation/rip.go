@@ -16,12 +16,18 @@ import "fmt"
 //     reaches the mutated code with a state where it matters (a coverage
 //     gap: more variety is what would kill it);
 //   - runs infected, none judged wrong: the engine behaved differently
-//     and no checker noticed (a checker gap), or the change preserves
-//     behaviour that matters (a different but still total lock order).
+//     and the difference never reached a verdict: no checker looks there
+//     (a checker gap), or the failure needs a later step the workload
+//     never takes (a crash in the window, a page written before a flush),
+//     or the change preserves behaviour (a different but still total
+//     lock order).
 //
-// A killed mutant has at least one infected run: its failing seed.
-// Infection below the trace hash (a byte of a page that no later event
-// depends on) is not counted, and needs none: it cannot fail a run either.
+// The trace holds the mutated code's own events too: a mutant that drops
+// an fsync or a lock acquisition infects every run that reaches it, so
+// for such mutants the count measures reach. A killed mutant has at least
+// one infected run: its failing seed. Infection below the trace (a byte
+// of a page that no later event depends on) is not counted, and needs no
+// counting: it cannot fail a run either.
 
 // Infection compares two campaigns' trace hashes by run index (entry i is
 // the run of seed start + i; "" is a run the campaign did not hold):
@@ -90,6 +96,6 @@ func (r Result) RIP() string {
 	case r.Infected == 0:
 		return "no run infected: equivalent, or out of the workload's reach (a coverage gap)"
 	default:
-		return "runs infected, none judged wrong: a checker gap, or a change that preserves behaviour"
+		return "runs infected, none judged wrong: the change did not propagate to a verdict (a checker gap, or a later step the workload never takes) or preserves behaviour"
 	}
 }

@@ -11,7 +11,7 @@ import (
 // mutated engine's hashes with the unmutated engine's, seed by seed, says
 // which runs the mutation changed at all (the "infection" of the RIP model
 // of mutation analysis: reach, infect, propagate), whether or not any
-// checker judged them wrong. The list is opt-in: 2000 seeds add about 38 KB
+// checker judged them wrong. The list is opt-in: 2000 seeds add about 48 KB
 // to the JSON, which ordinary campaigns do not need.
 
 // traceHashRe is one entry of Report.TraceHashes: a trace hash as
