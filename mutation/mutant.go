@@ -33,6 +33,9 @@ const (
 	markEnd         = "--- end"
 )
 
+// equivalentMin is the shortest equivalence argument accepted.
+const equivalentMin = 40
+
 // hunksMax bounds the hunks of one mutant: a mutant is a slip of a few lines,
 // not a rewrite.
 const hunksMax = 4
@@ -48,6 +51,9 @@ const hunksMax = 4
 //	description: RecordTransactionCommit must XLogFlush the commit record
 //	  before the commit is visible or acknowledged; ... (continuation lines
 //	  start with white space)
+//	equivalent: (optional) why the mutant cannot change any behaviour
+//	  pgdst can observe, argued from the code; continuation lines as for
+//	  the description
 //	--- original
 //	<the exact lines of the original, tabs and all>
 //	--- replacement
@@ -62,7 +68,12 @@ type Mutant struct {
 	File        string // the source file it changes, relative to the module root
 	Area        string // the engine subsystem, for the table
 	Description string // which PostgreSQL rule it breaks, and the bug class
-	Hunks       []Hunk
+	// Equivalent, when not empty, is the argument that the mutant is
+	// equivalent: no run of pgdst can tell it from the engine. The
+	// mutation score is then also given without it; a campaign that
+	// kills it refutes the argument (Result.Refuted).
+	Equivalent string
+	Hunks      []Hunk
 	// Args are more campaign flags for this row alone: a planted bug
 	// (PlantedBug) is the unmutated engine with --bug NAME.
 	Args []string
@@ -87,6 +98,7 @@ func Parse(name string, data []byte) (*Mutant, error) {
 	lines := strings.Split(strings.ReplaceAll(string(data), "\r\n", "\n"), "\n")
 	i := 0
 	lastKey := ""
+	equivalentLine := 0 // of the 'equivalent:' key, 0 when none
 	// The header: key: value lines, continuation lines, comments.
 	for ; i < len(lines); i++ {
 		l := lines[i]
@@ -97,10 +109,14 @@ func Parse(name string, data []byte) (*Mutant, error) {
 			continue
 		}
 		if l[0] == ' ' || l[0] == '\t' {
-			if lastKey != "description" {
+			switch lastKey {
+			case "description":
+				m.Description += " " + strings.TrimSpace(l)
+			case "equivalent":
+				m.Equivalent = strings.TrimSpace(m.Equivalent + " " + strings.TrimSpace(l))
+			default:
 				return nil, fmt.Errorf("mutant %s: line %d: continuation line after %q", name, i+1, lastKey)
 			}
-			m.Description += " " + strings.TrimSpace(l)
 			continue
 		}
 		key, val, ok := strings.Cut(l, ":")
@@ -115,6 +131,12 @@ func Parse(name string, data []byte) (*Mutant, error) {
 			m.Area = val
 		case "description":
 			m.Description = val
+		case "equivalent":
+			if equivalentLine > 0 {
+				return nil, fmt.Errorf("mutant %s: line %d: a second 'equivalent:'", name, i+1)
+			}
+			m.Equivalent = val
+			equivalentLine = i + 1
 		default:
 			return nil, fmt.Errorf("mutant %s: line %d: unknown key %q", name, i+1, key)
 		}
@@ -148,6 +170,12 @@ func Parse(name string, data []byte) (*Mutant, error) {
 		return nil, fmt.Errorf("mutant %s: file %q is not inside the module", name, m.File)
 	case m.Description == "":
 		return nil, fmt.Errorf("mutant %s: no 'description:'", name)
+	case equivalentLine > 0 && len(m.Equivalent) < equivalentMin:
+		// An empty or one-word argument is a claim, not an argument: a
+		// mutant is marked equivalent only with the reason it cannot
+		// change what pgdst observes, for a reader to check.
+		return nil, fmt.Errorf("mutant %s: line %d: 'equivalent:' needs the argument why no run can tell the mutant apart (at least %d characters), got %q",
+			name, equivalentLine, equivalentMin, m.Equivalent)
 	case len(m.Hunks) == 0:
 		return nil, fmt.Errorf("mutant %s: no %q section", name, markOriginal)
 	case len(m.Hunks) > hunksMax:

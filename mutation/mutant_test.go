@@ -219,6 +219,21 @@ func TestRunKillsCommitWithoutFlush(t *testing.T) {
 	if r.Tree != "" {
 		t.Fatalf("tree kept: %s", r.Tree)
 	}
+	// Infection: the unmutated engine's runs of the same seeds, compared
+	// by trace hash. Every failing seed is an infected one, so the first
+	// infected seed comes no later than the first failing one.
+	if len(r.Traces) != 50 || r.TraceStart != 1 {
+		t.Fatalf("trace hashes: %d from seed %d, want 50 from seed 1", len(r.Traces), r.TraceStart)
+	}
+	base := Run(context.Background(), Baseline, Options{Root: root, Seeds: 50, Jobs: 1})
+	if base.Verdict != Survived || len(base.Traces) != 50 {
+		t.Fatalf("baseline %s (%s), %d trace hashes", base.Verdict, base.Detail, len(base.Traces))
+	}
+	CompareWithBaseline(&r, &base)
+	if r.Compared != 50 || r.Infected < r.Failed || r.FirstInfectedSeed < 1 || r.FirstInfectedSeed > r.FirstSeed {
+		t.Fatalf("compared %d, infected %d (first seed %d), failed %d (first seed %d)", r.Compared, r.Infected, r.FirstInfectedSeed, r.Failed, r.FirstSeed)
+	}
+	t.Logf("%d of 50 runs infected (first seed %d), %d failed (first seed %d)", r.Infected, r.FirstInfectedSeed, r.Failed, r.FirstSeed)
 }
 
 // A mutant whose snippet is gone is reported stale by Run, with no build.

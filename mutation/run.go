@@ -90,6 +90,25 @@ type Result struct {
 	// UnitTests): killed (a test failed), survived, or "" when not run.
 	Unit       string `json:"unit,omitempty"`
 	UnitDetail string `json:"unit_detail,omitempty"` // the first failing test
+	// Equivalent is the mutant's equivalence argument (Mutant.Equivalent);
+	// Refuted says the campaign killed it all the same, so the argument
+	// is wrong (and the mutant counts as killed).
+	Equivalent string `json:"equivalent,omitempty"`
+	Refuted    bool   `json:"refuted,omitempty"`
+	// The RIP model (reach, infect, propagate; rip.go): of the Compared
+	// seeds, run by both the baseline and the mutant, Infected traced
+	// differently from the baseline's same seed, the first of them
+	// FirstInfectedSeed. Compared is 0 when there was no baseline to
+	// compare with (--baseline=false) or either campaign gave no trace
+	// hashes.
+	Compared          int    `json:"infection_compared"`
+	Infected          int    `json:"infected_runs"`
+	FirstInfectedSeed uint64 `json:"first_infected_seed,omitempty"`
+	// Traces are the campaign's trace hashes by index, seed TraceStart
+	// first (campaign --trace-hashes); kept out of the JSON, which would
+	// otherwise carry 2000 hashes per mutant.
+	Traces     []string `json:"-"`
+	TraceStart uint64   `json:"-"`
 }
 
 // skipDirs are not copied: version control, build outputs, campaign outputs.
@@ -129,7 +148,11 @@ func CopyTree(src, dst string) error {
 
 // campaignJSON is the part of `pgdst campaign --json` the runner reads.
 type campaignJSON struct {
-	Totals struct {
+	Params struct {
+		Start uint64 `json:"start"`
+	} `json:"params"`
+	TraceHashes []string `json:"trace_hashes"`
+	Totals      struct {
 		Runs      int    `json:"runs"`
 		Failed    int    `json:"failed"`
 		VirtualNS int64  `json:"virtual_ns"`
@@ -151,9 +174,12 @@ type campaignJSON struct {
 // the plain campaign and returns what it found. The copy is removed unless
 // o.Keep.
 func Run(ctx context.Context, m *Mutant, o Options) (res Result) {
-	res = Result{Mutant: m.Name, Area: m.Area, File: m.File, Seeds: o.Seeds, Description: m.Description, MutantFile: m.Path}
+	res = Result{Mutant: m.Name, Area: m.Area, File: m.File, Seeds: o.Seeds, Description: m.Description, MutantFile: m.Path, Equivalent: m.Equivalent}
 	start := time.Now()
-	defer func() { res.WallNS = int64(time.Since(start)) }()
+	defer func() {
+		res.WallNS = int64(time.Since(start))
+		res.Refuted = res.Equivalent != "" && res.Verdict == Killed
+	}()
 	if o.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, o.Timeout)
@@ -210,7 +236,9 @@ func Run(ctx context.Context, m *Mutant, o Options) (res Result) {
 	}
 
 	jsonPath := filepath.Join(tmp, "campaign.json")
-	args := []string{"campaign", "--seeds", strconv.FormatUint(o.Seeds, 10), "--jobs", strconv.Itoa(max(o.Jobs, 1)), "--json", jsonPath}
+	// --trace-hashes: every seed's trace hash, for the RIP comparison
+	// with the baseline (rip.go).
+	args := []string{"campaign", "--seeds", strconv.FormatUint(o.Seeds, 10), "--jobs", strconv.Itoa(max(o.Jobs, 1)), "--json", jsonPath, "--trace-hashes"}
 	extra := append(slices.Clone(m.Args), o.CampaignArgs...)
 	args = append(args, extra...)
 	res.CampaignCommand = "pgdst " + strings.Join(append(args[:5:5], extra...), " ")
@@ -245,6 +273,7 @@ func Run(ctx context.Context, m *Mutant, o Options) (res Result) {
 	res.Runs, res.Failed = cj.Totals.Runs, cj.Totals.Failed
 	res.VirtualNS, res.Steps = cj.Totals.VirtualNS, cj.Totals.Steps
 	res.Checkers = checkerCounts(cj.FailuresByChecker)
+	res.Traces, res.TraceStart = cj.TraceHashes, cj.Params.Start
 	if res.Failed == 0 || len(cj.FailingSeeds) == 0 {
 		res.Verdict = Survived
 		if res.ExitCode != 0 {
@@ -313,11 +342,16 @@ func WriteTable(w io.Writer, rs []Result) {
 			base = &rs[i]
 		}
 	}
-	fmt.Fprintln(tw, "mutant\tarea\tverdict\tseeds to first\twall (cpu) to first\tfailed/runs\tchecker\tsimulated\tsteps\tvs baseline\tunit tests\twall")
+	fmt.Fprintln(tw, "mutant\tarea\tverdict\tseeds to first\twall (cpu) to first\tfailed/runs\tchecker\tinfected/compared runs\tsimulated\tsteps\tvs baseline\tunit tests\twall")
 	for _, r := range rs {
 		verdict := r.Verdict
-		if r.Mutant == Baseline.Name && verdict == Survived {
+		switch {
+		case r.Mutant == Baseline.Name && verdict == Survived:
 			verdict = "passes"
+		case r.Equivalent != "" && verdict == Killed:
+			verdict = "killed: ARGUMENT REFUTED"
+		case r.Equivalent != "" && verdict == Survived:
+			verdict = "survived (argued equivalent)"
 		}
 		first, checker, firstWall := "-", "-", "-"
 		if r.Verdict == Killed {
@@ -332,7 +366,7 @@ func WriteTable(w io.Writer, rs []Result) {
 		if unit == "" {
 			unit = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%v\t%d\t%s\t%s\t%s\n", r.Mutant, r.Area, verdict, first, firstWall, fr, checker,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%v\t%d\t%s\t%s\t%s\n", r.Mutant, r.Area, verdict, first, firstWall, fr, checker, r.InfectedString(),
 			time.Duration(r.VirtualNS).Round(time.Second), r.Steps, VersusBaseline(r, base), unit, time.Duration(r.WallNS).Round(100*time.Millisecond))
 	}
 	tw.Flush()
@@ -344,13 +378,42 @@ func WriteTable(w io.Writer, rs []Result) {
 	if s.Judged > 0 {
 		fmt.Fprintf(w, "; %.0f%% of the judged killed", 100*float64(s.Killed)/float64(s.Judged))
 	}
+	if s.Equivalent > 0 {
+		fmt.Fprintf(w, "; %d argued equivalent, so %d of the other %d killed", s.Equivalent, s.Killed, s.Judged-s.Equivalent)
+		if s.Judged > s.Equivalent {
+			fmt.Fprintf(w, " (%.0f%%)", 100*float64(s.Killed)/float64(s.Judged-s.Equivalent))
+		}
+	}
 	fmt.Fprintln(w)
+	if s.Refuted > 0 {
+		fmt.Fprintf(w, "ARGUMENT REFUTED: %d mutants argued equivalent were killed (counted as killed); fix or remove their 'equivalent:'\n", s.Refuted)
+	}
+	if s.SurvivorsCompared > 0 {
+		fmt.Fprintf(w, "survivors against the baseline's traces: %d infected no run (equivalent or out of reach), %d infected runs no checker judged wrong\n",
+			s.SurvivorsCompared-s.SurvivorsInfected, s.SurvivorsInfected)
+	}
 	for _, r := range rs {
 		switch r.Verdict {
 		case Killed:
 			fmt.Fprintf(w, "%s: seed %d, %s: %s\n  reproduce (in a tree with the mutant applied: --only %s --keep): %s\n",
 				r.Mutant, r.FirstSeed, r.Checker, r.Failure, r.Mutant, r.Repro)
+			if r.Equivalent != "" {
+				fmt.Fprintf(w, "  ARGUMENT REFUTED: it was argued equivalent: %s\n", r.Equivalent)
+			}
+			if r.Compared > 0 && r.Infected == 0 {
+				fmt.Fprintf(w, "  %s\n", r.RIP())
+			}
 		case Survived:
+			if r.Mutant == Baseline.Name {
+				break
+			}
+			if rip := r.RIP(); rip != "" {
+				fmt.Fprintf(w, "%s: survived, %s infected: %s\n", r.Mutant, r.InfectedString(), rip)
+			}
+			if r.Equivalent != "" && r.Infected > 0 {
+				fmt.Fprintf(w, "  note: argued equivalent, yet %d runs traced differently from the baseline (first seed %d): the argument holds only if the change preserves behaviour (a different but still total lock order), not if it says the code never decides\n",
+					r.Infected, r.FirstInfectedSeed)
+			}
 		default:
 			fmt.Fprintf(w, "%s: %s: %s\n", r.Mutant, r.Verdict, r.Detail)
 		}
@@ -366,6 +429,15 @@ func WriteTable(w io.Writer, rs []Result) {
 // Summary counts verdicts.
 type Summary struct {
 	Total, Killed, Survived, Broken, Judged int
+	// Equivalent counts the survivors argued equivalent: the usual
+	// mutation score is Killed / (Judged - Equivalent). Refuted counts the
+	// mutants argued equivalent that were killed (in Killed).
+	Equivalent int
+	Refuted    int
+	// Of the survivors compared with the baseline's traces, how many,
+	// and how many had an infected run.
+	SurvivorsCompared int
+	SurvivorsInfected int
 }
 
 // Summarize counts the verdicts of rs, the baseline left out.
@@ -379,8 +451,20 @@ func Summarize(rs []Result) Summary {
 		switch r.Verdict {
 		case Killed:
 			s.Killed++
+			if r.Equivalent != "" {
+				s.Refuted++
+			}
 		case Survived:
 			s.Survived++
+			if r.Equivalent != "" {
+				s.Equivalent++
+			}
+			if r.Compared > 0 {
+				s.SurvivorsCompared++
+				if r.Infected > 0 {
+					s.SurvivorsInfected++
+				}
+			}
 		default:
 			s.Broken++
 		}

@@ -2,8 +2,12 @@
 // each mutant in testdata/mutants is applied to a temporary copy of the
 // module, pgdst is built there, and the plain campaign (pgdst campaign
 // --seeds N, no aiming flag) runs against it. It prints, for each mutant,
-// whether the campaign killed it, after how many seeds, which checker, and
-// the wall time.
+// whether the campaign killed it, after how many seeds, which checker, how
+// many of its runs traced differently from the unmutated engine's run of
+// the same seed (the RIP model's infection, mutation/rip.go), and the wall
+// time. A mutant file's 'equivalent:' argues that it cannot change what
+// pgdst observes; the summary gives the score with and without those, and
+// a killed one refutes its argument.
 //
 // Exit status: 0 every mutant was judged (survivors are findings, not
 // failures), 1 a mutant was stale, did not compile, or could not be run,
@@ -38,7 +42,7 @@ func run(args []string) int {
 	root := fs.String("root", ".", "the module root to copy")
 	timeout := fs.Duration("timeout", 30*time.Minute, "per mutant, build and campaign (0: none)")
 	keep := fs.Bool("keep", false, "keep each mutant's temporary tree, to reproduce a failing seed in it")
-	baseline := fs.Bool("baseline", true, "first run the campaign on the unmutated engine, which must pass every seed")
+	baseline := fs.Bool("baseline", true, "first run the campaign on the unmutated engine, which must pass every seed; each mutant's runs are compared with its, seed by seed, by trace hash (the infected column: the runs the mutation changed at all, over the seeds both campaigns ran, which is every seed: a campaign does not stop at a failure). Without it the infected column is \"-\"")
 	unit := fs.Bool("unit-tests", false, "also run the mutated package's own tests (go test), to compare them with the campaign")
 	check := fs.Bool("check", false, "only check that every mutant applies exactly once; build nothing")
 	campaignArgs := fs.String("campaign-args", "", "more flags for every campaign, split at spaces (e.g. \"--guided\"): compares a way of campaigning with the plain one on the same mutants")
@@ -102,7 +106,13 @@ func run(args []string) int {
 		return 1
 	}
 	if *check {
-		fmt.Printf("%d mutants apply exactly once\n", len(ms))
+		equivalent := 0
+		for _, m := range ms {
+			if m.Equivalent != "" {
+				equivalent++
+			}
+		}
+		fmt.Printf("%d mutants apply exactly once (%d argued equivalent)\n", len(ms), equivalent)
 		return 0
 	}
 
@@ -125,6 +135,9 @@ func run(args []string) int {
 			break
 		}
 		r := mutation.Run(ctx, m, opts)
+		if *baseline && m != mutation.Baseline {
+			mutation.CompareWithBaseline(&r, &rs[0])
+		}
 		rs = append(rs, r)
 		if m == mutation.Baseline && r.Verdict != mutation.Survived {
 			fmt.Fprintf(os.Stderr, "mutants: the unmutated engine does not pass the campaign (%s: %s %s); no kill would mean anything\n", r.Verdict, r.Checker, r.Detail)
@@ -135,6 +148,15 @@ func run(args []string) int {
 			line += fmt.Sprintf(" after %d seeds (%s), %d/%d seeds failed", r.SeedsToDetection, r.Checker, r.Failed, r.Runs)
 		} else if r.Detail != "" {
 			line += ": " + r.Detail
+		}
+		if r.Compared > 0 {
+			line += fmt.Sprintf(", %s runs infected", r.InfectedString())
+		}
+		switch {
+		case r.Equivalent != "" && r.Verdict == mutation.Killed:
+			line += " (ARGUMENT REFUTED: it was argued equivalent)"
+		case r.Equivalent != "":
+			line += " (argued equivalent)"
 		}
 		fmt.Printf("%s in %v\n", line, time.Duration(r.WallNS).Round(100*time.Millisecond))
 		if *jsonOut != "" {

@@ -207,6 +207,7 @@ func cmdCampaign(args []string, stdout, stderr io.Writer) error {
 	shardFlag := fs.String("shard", "", "run shard I of N: the seeds whose index (seed - start) is I mod N; 'auto/N' takes I from $JOB_COMPLETION_INDEX (Kubernetes Indexed Jobs)")
 	budget := cli.DurationFlag(fs, "time-budget", 0, 0, math.MaxInt64, "start no new seed after this much wall time (0: no limit); running out is not a failure")
 	requireCoverage := fs.Bool("require-coverage", false, "fail (exit 1) when a sometimes condition of the engine ('pgdst points') was reached by no run, naming them: for CI")
+	traceHashes := fs.Bool("trace-hashes", false, "put every run's trace hash into the --json results (trace_hashes, by seed - start): two builds' lists, compared seed by seed, show which runs a change to the engine changed")
 	guided := fs.Bool("guided", false, "feedback-directed: after a first generation of seeds, derive most runs from a corpus of runs that reached new coverage, by mutating their knobs and fault plans (each run is still a full config with its reproduce command; deterministic for the flags, whatever --jobs)")
 	var w cli.RunFlagSet
 	w.Register(fs)
@@ -257,7 +258,7 @@ func cmdCampaign(args []string, stdout, stderr io.Writer) error {
 		Start: *start, Seeds: *n, Jobs: *jobs, Plans: plans, Systematic: *systematic,
 		Shard: shard, Shards: shards, Budget: *budget,
 		JSON: *jsonOut, JUnit: *junitOut, Artifacts: *artifacts, Base: base,
-		RequireCoverage: *requireCoverage, Guided: *guided, Pinned: w.GivenNames(),
+		RequireCoverage: *requireCoverage, Guided: *guided, Pinned: w.GivenNames(), TraceHashes: *traceHashes,
 	}, stdout, stderr)
 }
 

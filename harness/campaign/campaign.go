@@ -85,6 +85,8 @@ type campaignOpts struct {
 	epoch time.Time
 	// cpu0 is the process's CPU time when the campaign began (cpuTime).
 	cpu0 time.Duration
+	// traceHashes keeps every run's trace hash, by job.index.
+	traceHashes bool
 }
 
 // campaignStats is what a campaign gathered.
@@ -107,6 +109,9 @@ type campaignStats struct {
 	interrupted     bool
 	budgetExhausted bool
 	artifactErr     error // the first error writing artifacts
+	// traces are the runs' trace hashes by job.index (campaignOpts.
+	// traceHashes; nil otherwise).
+	traces map[uint64]uint64
 }
 
 // runCampaign runs jobs [0, n) on workers goroutines. Each worker runs one
@@ -120,6 +125,9 @@ func runCampaign(n uint64, workers int, mk func(i uint64) job, opts campaignOpts
 	st.sometimes = make([]int, len(env.Conditions))
 	if opts.systematic {
 		st.planFired = make([]bool, n)
+	}
+	if opts.traceHashes {
+		st.traces = map[uint64]uint64{}
 	}
 	type done struct {
 		idx    uint64
@@ -206,6 +214,9 @@ func runCampaign(n uint64, workers int, mk func(i uint64) job, opts campaignOpts
 		if r.Detected != "" {
 			st.detected++
 		}
+		if st.traces != nil {
+			st.traces[d.job.index] = r.Trace
+		}
 		if opts.observe != nil {
 			opts.observe(d.idx, d.job, r)
 		}
@@ -291,6 +302,9 @@ type Options struct {
 	// Pinned are the run flags the command line gave: a guided campaign
 	// mutates none of them (a plan flag pins the plan).
 	Pinned []string
+	// TraceHashes puts every run's trace hash into the JSON
+	// (Report.TraceHashes), for comparing two builds run by run.
+	TraceHashes bool
 }
 
 // Run runs a campaign and writes its results. It exits 1 (a cli.ExitError)
@@ -357,7 +371,7 @@ func Run(o Options, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "campaign: seeds %d..%d on %d workers%s\n", start, start+n-1, o.Jobs, cli.Flags(base))
 	}
 	progress, finish := progressReporter(count, stderr)
-	opts := campaignOpts{progress: progress, stop: stop, budget: o.Budget, systematic: plans != nil}
+	opts := campaignOpts{progress: progress, stop: stop, budget: o.Budget, systematic: plans != nil, traceHashes: o.TraceHashes}
 	if o.Artifacts != "" {
 		dir := o.Artifacts
 		opts.onFail = func(j job, r *simtest.Result) (ArtifactPaths, error) {
@@ -379,7 +393,7 @@ func Run(o Options, stdout, stderr io.Writer) error {
 	base.Seed = 0
 	params := Params{
 		Start: start, Seeds: n, Systematic: o.Systematic, ShardCount: shards, Shards: []int{shard},
-		Flags: flags, Config: base, Guided: o.Guided,
+		Flags: flags, Config: base, Guided: o.Guided, TraceHashes: o.TraceHashes,
 	}
 	if o.Budget > 0 {
 		params.TimeBudget = cli.Duration(o.Budget)

@@ -417,6 +417,12 @@ func (st *campaignStats) add(g *campaignStats, off uint64) {
 	}
 	st.virtual += g.virtual
 	st.steps += g.steps
+	if g.traces != nil && st.traces == nil {
+		st.traces = map[uint64]uint64{}
+	}
+	for i, h := range g.traces {
+		st.traces[i] = h
+	}
 	st.interrupted = st.interrupted || g.interrupted
 	st.budgetExhausted = st.budgetExhausted || g.budgetExhausted
 	if st.artifactErr == nil {

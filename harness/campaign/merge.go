@@ -128,6 +128,16 @@ func mergeReports(reps []*Report, names []string) (*Report, error) {
 			m.MissingShards = append(m.MissingShards, s)
 		}
 	}
+	if m.Params.TraceHashes {
+		lists := make([][]string, len(reps))
+		for i, r := range reps {
+			lists[i] = r.TraceHashes
+		}
+		var err error
+		if m.TraceHashes, err = mergeTraceHashes(lists); err != nil {
+			return nil, err
+		}
+	}
 	for _, p := range points {
 		m.Points = append(m.Points, *p)
 	}

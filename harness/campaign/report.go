@@ -66,6 +66,12 @@ type Report struct {
 	MissingShards []int `json:"missing_shards,omitempty"`
 	// Guided is a --guided campaign's corpus and coverage growth.
 	Guided *GuidedReport `json:"guided,omitempty"`
+	// TraceHashes (--trace-hashes) are the runs' trace hashes by index
+	// (seed - start, or the plan's number under --systematic): entry i is
+	// run i's, "" for a run the report does not hold (another shard's, or
+	// one an interruption left unrun). Two builds' lists, compared entry
+	// by entry, say which runs a change to the engine changed at all.
+	TraceHashes []string `json:"trace_hashes,omitempty"`
 }
 
 // Params define a campaign: shards of one campaign differ only in
@@ -79,6 +85,9 @@ type Params struct {
 	// derived from a corpus, so a failing run's seed alone does not
 	// repeat it: its repro command or file does.
 	Guided bool `json:"guided,omitempty"`
+	// TraceHashes: the report lists every run's trace hash
+	// (--trace-hashes); merge refuses to mix shards with and without.
+	TraceHashes bool `json:"trace_hashes,omitempty"`
 	// ShardCount is N of --shard I/N (1 unsharded); Shards are the shard
 	// indices the report covers: one for a shard, several once merged.
 	ShardCount int   `json:"shard_count"`
@@ -157,6 +166,9 @@ func newCampaignReport(p Params, st *campaignStats) *Report {
 		FailuresByChecker: st.byChecker, CrashesByKind: st.byCrash, OnlineCheckers: st.online,
 		Interrupted: st.interrupted, TimeBudgetExhausted: st.budgetExhausted,
 		FailingSeeds: []FailingSeed{},
+	}
+	if p.TraceHashes {
+		rep.TraceHashes = traceHashList(st.traces, p.Seeds)
 	}
 	for name, a := range st.points {
 		rep.Points = append(rep.Points, PointStat{Name: name, Hits: a.hits, RunsHit: a.runsHit, RunsCrashed: a.runsCrashed})
@@ -300,6 +312,9 @@ func ReadReport(path string) (*Report, error) {
 	}
 	if rep.CrashesByKind == nil {
 		rep.CrashesByKind = map[string]int{}
+	}
+	if err := checkTraceHashes(&rep); err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
 	}
 	return &rep, nil
 }
