@@ -15,8 +15,10 @@
 // its writer follows that read's last writer (ww) and every transaction
 // that read that whole list (rw). A cycle of dependencies is an
 // anomaly named by the edges it needs: G0 (ww only), G1c (ww and wr),
-// G-single (exactly one rw), G2-item (more rw), each with a "-realtime"
-// variant when the cycle needs a realtime edge. Other anomalies need no
+// G-single (exactly one rw), G-nonadjacent (two or more rw, no two of them
+// next to each other), G2-item (more rw, two of them adjacent), each
+// but G-nonadjacent with a "-realtime" variant when the cycle needs a
+// realtime edge. Other anomalies need no
 // cycle: G1a (a read saw a failed transaction's append), G1b (a read saw
 // a value its writer later extended), lost update (two transactions read
 // the same version of a key and both appended to it) and internal
@@ -61,9 +63,13 @@ type Level uint8
 const (
 	// ReadCommitted forbids G0, G1a, G1b and G1c.
 	ReadCommitted Level = iota + 1
-	// RepeatableRead also forbids G-single and lost update: the rule
-	// PostgreSQL's REPEATABLE READ (snapshot isolation) meets. It allows
-	// G2-item (write skew).
+	// RepeatableRead is snapshot isolation, which PostgreSQL's
+	// REPEATABLE READ provides: it also forbids lost update and every
+	// cycle without two adjacent rw edges (G-single, G-nonadjacent), since
+	// under snapshot isolation every cycle has two rw edges in a row
+	// (Fekete et al., "Making Snapshot Isolation Serializable", TODS 2005;
+	// Cerone and Gotsman, "Analysing Snapshot Isolation", JACM 2018). It
+	// allows G2-item (write skew).
 	RepeatableRead
 	// Serializable forbids every dependency cycle.
 	Serializable
@@ -136,7 +142,13 @@ const (
 	G1c Anomaly = "G1c"
 	// GSingle: a cycle with exactly one rw edge (read skew).
 	GSingle Anomaly = "G-single"
-	// G2Item: a cycle with two or more rw edges (write skew).
+	// GNonadjacent: a cycle with two or more rw edges, no two of them
+	// adjacent (Elle's G-nonadjacent; e.g. the long fork: two readers each
+	// see a different one of two independent writes). Snapshot isolation
+	// forbids it.
+	GNonadjacent Anomaly = "G-nonadjacent"
+	// G2Item: a cycle with two or more rw edges, two of them adjacent
+	// (write skew).
 	G2Item Anomaly = "G2-item"
 	// The realtime variants: the cycle needs a realtime edge, so only
 	// StrictSerializable forbids it.
@@ -152,7 +164,7 @@ const (
 var isoAnomalyOrder = []Anomaly{
 	DuplicateAppend, DuplicateElements, GarbageRead, IncompatibleOrder, Internal, NonRepeatableRead,
 	G1a, G1b, LostUpdate,
-	G0, G1c, GSingle, G2Item,
+	G0, G1c, GSingle, GNonadjacent, G2Item,
 	G0Realtime, G1cRealtime, GSingleRealtime, G2ItemRealtime,
 }
 
@@ -171,7 +183,7 @@ func (l Level) Forbids(a Anomaly) bool {
 	switch a {
 	case G0, G1a, G1b, G1c:
 		return l >= ReadCommitted
-	case GSingle, LostUpdate, NonRepeatableRead:
+	case GSingle, GNonadjacent, LostUpdate, NonRepeatableRead:
 		return l >= RepeatableRead
 	case G2Item:
 		return l >= Serializable
@@ -326,7 +338,13 @@ type isoChecker struct {
 	seen              []uint32
 	epoch             uint32
 	prevNode, prevEdg []int32
-	hasRT             bool
+	// searchNonadjacent's states: 2*node, and 2*node+1 when the edge
+	// into the node was rw.
+	naSeen         []uint32
+	naEpoch        uint32
+	naPrev, naEdge []int32
+	naPathEdges    []int32
+	hasRT          bool
 }
 
 // CheckIsolation infers the dependency graph of a list-append history
@@ -1164,12 +1182,18 @@ var isoSpecs = []isoSpec{
 	{isoWW, isoWW},                         // G0
 	{isoWR, isoWW | isoWR},                 // G1c
 	{isoRW, isoWW | isoWR},                 // G-single
+	isoSpecNonadjacent,                     // G-nonadjacent: searchNonadjacent
 	{isoRW, isoWW | isoWR | isoRW},         // G2-item
 	{isoRT, isoWW | isoRT},                 // G0-realtime
 	{isoRT, isoWW | isoWR | isoRT},         // G1c-realtime
 	{isoRW, isoWW | isoWR | isoRT},         // G-single-realtime
 	{isoRT, isoWW | isoWR | isoRW | isoRT}, // G2-item-realtime
 }
+
+// isoSpecNonadjacent stands in isoSpecs for the search of a cycle whose
+// rw edges are never adjacent, which needs more than a path mask: it is
+// searchNonadjacent's, and no other spec has a zero special kind.
+var isoSpecNonadjacent = isoSpec{0, isoWW | isoWR | isoRW}
 
 type isoCycle struct {
 	nodes []int32 // nodes[i] -> nodes[i+1 mod len] by kinds[i]
@@ -1230,7 +1254,14 @@ func (c *isoChecker) componentCycles(cv int32, members []int32) {
 		if sp.special == isoRT && !c.hasRT {
 			continue
 		}
-		if cyc, ok := c.search(cv, members, sp); ok {
+		var cyc isoCycle
+		var ok bool
+		if sp == isoSpecNonadjacent {
+			cyc, ok = c.searchNonadjacent(cv, members)
+		} else {
+			cyc, ok = c.search(cv, members, sp)
+		}
+		if ok {
 			a := c.classify(cyc)
 			if !found[a] {
 				found[a] = true
@@ -1295,6 +1326,133 @@ func (c *isoChecker) search(cv int32, members []int32, sp isoSpec) (isoCycle, bo
 	return best, best.nodes != nil
 }
 
+// searchNonadjacent finds a short simple cycle of the component whose rw
+// edges are never adjacent, through an rw edge a -> b: a breadth-first
+// search from b back to a over states (node, whether the edge into it
+// was rw), where an rw edge may not follow an rw edge and the edge back
+// into a may not be rw; a walk that repeats a node is not taken (so a
+// cycle may be missed, never invented). Edges are then named as isoPick names them, which can
+// only remove rw edges, so the cycle found may be named by a stronger
+// anomaly (G1c, G-single), never by G2-item. Realtime edges are left
+// out: snapshot isolation says nothing of real time. It charges every
+// examined edge to one budget, as search does.
+func (c *isoChecker) searchNonadjacent(cv int32, members []int32) (isoCycle, bool) {
+	n := len(c.txns)
+	if len(c.naSeen) != 2*n {
+		c.naSeen = make([]uint32, 2*n)
+		c.naPrev = make([]int32, 2*n)
+		c.naEdge = make([]int32, 2*n)
+	}
+	const mask = isoWW | isoWR | isoRW
+	budget := isoSearchBudget
+	var best isoCycle
+	for _, a := range members {
+		for e := c.off[a]; e < c.off[a+1]; e++ {
+			b := c.dst[e]
+			if c.kind[e]&isoRW == 0 || c.comp[b] != cv {
+				continue
+			}
+			if budget <= 0 {
+				return best, best.nodes != nil
+			}
+			path, ok := c.bfsNonadjacent(b, a, cv, &budget)
+			if !ok || (best.nodes != nil && len(path) >= len(best.nodes)) || repeatsNode(path) {
+				continue
+			}
+			// path runs from b to a; the cycle is a, b, ..., and the
+			// edge back into a.
+			best = isoCycle{nodes: append([]int32{a}, path[:len(path)-1]...)}
+			best.kinds = append(best.kinds, isoPick(c.kind[e]&mask))
+			for i := 1; i < len(path); i++ {
+				best.kinds = append(best.kinds, isoPick(c.kind[c.naPathEdges[i]]&mask))
+			}
+			if len(best.nodes) != len(best.kinds) {
+				panic("linearizability: a nonadjacent cycle with as many edges as nodes expected")
+			}
+		}
+	}
+	return best, best.nodes != nil
+}
+
+// repeatsNode reports whether a path visits a node twice. The state
+// search may return such a walk (a node entered once by an rw edge and
+// once by another), and a closed walk without adjacent rw edges can split
+// at its repeated node into cycles that each have them: only a simple
+// cycle shows the anomaly.
+func repeatsNode(path []int32) bool {
+	seen := make(map[int32]bool, len(path))
+	for _, v := range path {
+		if seen[v] {
+			return true
+		}
+		seen[v] = true
+	}
+	return false
+}
+
+// bfsNonadjacent is searchNonadjacent's breadth-first search from state
+// (src, after rw) to state (dst, not after rw). It returns the path's
+// nodes from src to dst, with naPathEdges[i] the edge into the i-th.
+func (c *isoChecker) bfsNonadjacent(src, dst, cv int32, budget *int) ([]int32, bool) {
+	c.naEpoch++
+	if c.naEpoch == 0 {
+		panic("linearizability: nonadjacent search epochs wrapped")
+	}
+	start, goal := 2*src+1, 2*dst
+	c.naSeen[start] = c.naEpoch
+	queue := []int32{start}
+	for qi := 0; qi < len(queue); qi++ {
+		st := queue[qi]
+		v, afterRW := st/2, st%2 == 1
+		for e := c.off[v]; e < c.off[v+1]; e++ {
+			*budget--
+			w := c.dst[e]
+			if c.comp[w] != cv {
+				continue
+			}
+			var next [2]int32
+			nn := 0
+			if c.kind[e]&(isoWW|isoWR) != 0 {
+				next[nn] = 2 * w
+				nn++
+			}
+			if c.kind[e]&isoRW != 0 && !afterRW {
+				next[nn] = 2*w + 1
+				nn++
+			}
+			for _, ns := range next[:nn] {
+				if c.naSeen[ns] == c.naEpoch {
+					continue
+				}
+				c.naSeen[ns] = c.naEpoch
+				c.naPrev[ns], c.naEdge[ns] = st, e
+				if ns == goal {
+					var states []int32
+					for x := goal; ; x = c.naPrev[x] {
+						states = append(states, x)
+						if x == start {
+							break
+						}
+						if len(states) > len(queue)+1 {
+							panic("linearizability: nonadjacent parent chain longer than the search")
+						}
+					}
+					slices.Reverse(states)
+					path := make([]int32, len(states))
+					c.naPathEdges = c.naPathEdges[:0]
+					for i, x := range states {
+						path[i] = x / 2
+						c.naPathEdges = append(c.naPathEdges, c.naEdge[x])
+					}
+					return path, true
+				}
+				queue = append(queue, ns)
+			}
+		}
+	}
+	return nil, false
+}
+
 // isoPick names an edge by its weakest-needed kind, so that a cycle is
 // called by the strongest anomaly it shows: ww before wr before rw before
 // realtime.
@@ -1348,6 +1506,17 @@ func (c *isoChecker) bfs(src, dst, cv int32, mask uint8, lo, hi int32, budget *i
 	return nil, false
 }
 
+// rwAdjacent reports whether two rw edges follow each other anywhere on
+// the cycle, the last edge being followed by the first.
+func rwAdjacent(kinds []uint8) bool {
+	for i, k := range kinds {
+		if k == isoRW && kinds[(i+1)%len(kinds)] == isoRW {
+			return true
+		}
+	}
+	return false
+}
+
 // classify names a cycle by the edges it uses.
 func (c *isoChecker) classify(cyc isoCycle) Anomaly {
 	var wr, rw, rt int
@@ -1369,6 +1538,8 @@ func (c *isoChecker) classify(cyc isoCycle) Anomaly {
 		a = G1c
 	case rw == 1:
 		a = GSingle
+	case rt == 0 && !rwAdjacent(cyc.kinds):
+		a = GNonadjacent
 	default:
 		a = G2Item
 	}

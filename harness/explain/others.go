@@ -321,6 +321,9 @@ func (a *account) isolation() {
 	case lin.GSingle, lin.GSingleRealtime, lin.Internal, lin.NonRepeatableRead:
 		a.cause("a REPEATABLE READ transaction read or updated a row version newer than its snapshot instead of failing with 'could not serialize access due to concurrent update'",
 			"at REPEATABLE READ every statement reads the transaction's one snapshot, and an UPDATE of a row that a concurrent transaction changed and committed fails with 'could not serialize access due to concurrent update' (40001)")
+	case lin.GNonadjacent:
+		a.cause("transactions' snapshots disagreed about which of several concurrent commits happened first (G-nonadjacent, e.g. a long fork: each of two readers saw a different one of two independent writes)",
+			"every snapshot (GetSnapshotData) is one point in the commit order: it sees every transaction that committed before it and none after")
 	case lin.G0, lin.G0Realtime:
 		a.cause("two transactions' writes interleaved in a cycle (G0, dirty write)", "a row lock held to commit orders writers")
 	case lin.G1c, lin.G1cRealtime:
