@@ -275,11 +275,12 @@ func Load(dir string) ([]*Mutant, error) {
 }
 
 // Matches reports whether the mutant is the one called name: its full name
-// (01-commit-no-xlogflush), or the name without the number prefix.
+// (01-commit-no-xlogflush), the name without the number prefix, or the
+// number alone (01).
 func (m *Mutant) Matches(name string) bool {
 	if name == m.Name {
 		return true
 	}
-	_, short, ok := strings.Cut(m.Name, "-")
-	return ok && name == short
+	num, short, ok := strings.Cut(m.Name, "-")
+	return ok && (name == short || name == num)
 }

@@ -41,7 +41,7 @@ func TestParse(t *testing.T) {
 	if len(m.Hunks) != 1 || m.Hunks[0].Original != "\ta := 1\n\tb := 2\n" || m.Hunks[0].Replacement != "\ta := 2\n" {
 		t.Fatalf("hunks %q", m.Hunks)
 	}
-	if !m.Matches("01-sample") || !m.Matches("sample") || m.Matches("01") || m.Matches("other") {
+	if !m.Matches("01-sample") || !m.Matches("sample") || !m.Matches("01") || m.Matches("1") || m.Matches("other") {
 		t.Fatal("Matches")
 	}
 }

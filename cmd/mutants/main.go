@@ -35,7 +35,7 @@ func main() {
 func run(args []string) int {
 	fs := flag.NewFlagSet("mutants", flag.ContinueOnError)
 	seeds := fs.Uint64("seeds", 2000, "seeds of the plain campaign run against each mutant")
-	only := fs.String("only", "", "run only these mutants (comma-separated; full name or without its number)")
+	only := fs.String("only", "", "run only these mutants (comma-separated: a full name, the name without its number, or the number alone, e.g. 24)")
 	jobs := fs.Int("jobs", 1, "the campaign's --jobs")
 	jsonOut := fs.String("json", "", "write the results as JSON to this file")
 	dir := fs.String("dir", "testdata/mutants", "where the mutants are")
