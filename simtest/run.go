@@ -439,7 +439,10 @@ type Result struct {
 	// full_page_writes was off (tornWithoutFPW): damage the limits
 	// allow only if a page's verification reports it.
 	tornNoFPW []string
-	History   *History
+	// noChecksums: the cluster ran without data checksums, so damage to a
+	// data page could not be detected (judgeBeyondLimits).
+	noChecksums bool
+	History     *History
 	// Linearizability and Isolation are the history checkers' results
 	// (nil when the workload has no registers or no lists): porcupine's
 	// visualization and the anomalies found, allowed ones included.

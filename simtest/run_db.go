@@ -353,6 +353,7 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 	res.PointRoles = runner.Roles
 	res.LockRoles = runner.LockRoles
 	res.FaultFires, res.Applied = runner.Fires, runner.Log
+	res.noChecksums = !rc.engine.DataChecksums
 	res.judgeBeyondLimits()
 }
 
@@ -374,7 +375,12 @@ func isEnginePanic(st world.Stop) bool {
 // never return wrong data. So a lost acknowledged commit, a recovery that
 // stops with a clear error, a self-check that reports the corruption, or a
 // checkpoint whose pages the disk did not keep is a pass ("detected"); wrong
-// or partial data (atomicity) and writing data before its WAL still fail.
+// or partial data (atomicity) and writing data before its WAL still fail,
+// except where nothing could have detected the damage: without data
+// checksums a torn, misdirected or bit-flipped heap or index page reads
+// back as a valid page (PageIsVerifiedExtended checks the header alone),
+// so PostgreSQL returns whatever it holds, half a transaction included,
+// and so may pgdst.
 func (res *Result) judgeBeyondLimits() {
 	if res.OK || len(res.Destructive)+len(res.tornNoFPW) == 0 {
 		return
@@ -402,7 +408,23 @@ func (res *Result) judgeBeyondLimits() {
 	case CheckDurability, CheckRecovery, CheckSelf, CheckCheckpoint, CheckLinearizability, CheckIsolation, CheckBank, CheckUnique, CheckArchive, CheckStatementEffect, CheckEngineError, CheckHintBeforeCommit:
 		res.Detected = fmt.Sprintf("after %s: %s", strings.Join(destructive, ", "), res.Failures[0])
 		res.OK, res.Checker, res.Failures = true, "", nil
+	case CheckAtomicity:
+		if res.noChecksums && damagedDataPage(res.Destructive) {
+			res.Detected = fmt.Sprintf("after %s, undetectable without data checksums: %s", strings.Join(destructive, ", "), res.Failures[0])
+			res.OK, res.Checker, res.Failures = true, "", nil
+		}
 	}
+}
+
+// damagedDataPage reports whether a destructive fault (PlanRunner's
+// "Nx KIND on CLASS") hit a heap or index file.
+func damagedDataPage(destructive []string) bool {
+	for _, d := range destructive {
+		if strings.HasSuffix(d, " on heap") || strings.HasSuffix(d, " on index") {
+			return true
+		}
+	}
+	return false
 }
 
 // dbPlan is the run's fault plan: the one the Config gives, or one drawn

@@ -91,6 +91,32 @@ func TestTornWithoutFPWAllowsOnlyAVerificationFailure(t *testing.T) {
 	}
 }
 
+// TestUndetectableDamageWithoutChecksums: after a destructive fault on a
+// heap or index page, partial data (atomicity) passes only when the
+// cluster had no data checksums to detect the damage; with checksums, or
+// after damage elsewhere (the WAL, whose records carry CRCs), it fails.
+func TestUndetectableDamageWithoutChecksums(t *testing.T) {
+	const failure = "transaction 12 half visible: key 3 written, key 9 not"
+	for _, tc := range []struct {
+		noChecksums bool
+		destructive string
+		allowed     bool
+	}{
+		{true, "1x torn-write on heap", true},
+		{true, "2x bitflip on index", true},
+		{false, "1x torn-write on heap", false},
+		{true, "1x torn-write on wal", false},
+	} {
+		res := &Result{OK: true, noChecksums: tc.noChecksums, Destructive: []string{tc.destructive}}
+		res.fail(CheckAtomicity, "%s", failure)
+		res.judgeBeyondLimits()
+		require.Equal(t, tc.allowed, res.OK, "checksums off %v, %s", tc.noChecksums, tc.destructive)
+		if tc.allowed {
+			require.Contains(t, res.Detected, "undetectable without data checksums")
+		}
+	}
+}
+
 // TestRedoBlkDoneReachedWithFullPageWritesOff: with full_page_writes off,
 // redo meets pages the checkpoint or the bgwriter wrote after the record
 // it replays, and skips them (BLK_DONE); with it on, the first change
