@@ -2,6 +2,8 @@ package campaign
 
 import (
 	"math/rand/v2"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -105,4 +107,56 @@ func TestAnchoredRunKeepsThePrefix(t *testing.T) {
 	}
 	require.Equal(t, 12, forks)
 	require.Greater(t, diverged, forks/2, "most forks change the run after the fork")
+}
+
+// TestAnchoredDerivationsAreValid: an anchored run is its parent but for
+// the plan: the same seed and knobs, the parent's faults kept (its crashes
+// and kills held to the steps before the fork, with "and step<F" last),
+// one fault added that cannot fire before the anchor's step, every kind
+// of fork drawn; the plan prints and parses back equal and aims no role at
+// a point it never reaches. A pinned plan is never anchored.
+func TestAnchoredDerivationsAreValid(t *testing.T) {
+	base := simtest.DefaultConfig(0)
+	g := newGuided(Options{Base: base, Shards: 1})
+	parent := base
+	parent.Seed = 5
+	parent.Faults = "crash when point=bufmgr-before-write#3\npause for=10ms role=backend when point=backend-after-snapshot and prob=0.1 times=3\nfsync-eio when file=heap and prob=0.05 times=2\n"
+	require.NoError(t, parent.Validate())
+	e := &corpusEntry{cfg: parent, reach: []reachStep{{cond: 0, step: 1500}, {cond: 3, step: 2500}}}
+	kinds := map[string]int{}
+	for i := 0; i < 400; i++ {
+		c, what, ok := g.anchor(e)
+		require.True(t, ok)
+		kinds[what]++
+		require.NoError(t, c.Validate(), what)
+		require.Equal(t, parent.Seed, c.Seed, "an anchored run keeps its parent's seed")
+		child := c
+		child.Faults = parent.Faults
+		require.Equal(t, parent, child, "%s: only the plan changes", what)
+		p, err := fault.Parse(c.Faults)
+		require.NoError(t, err)
+		require.Equal(t, c.Faults, p.String())
+		require.Empty(t, fault.ImpossiblePairs(p, g.mut.points), c.Faults)
+		require.Len(t, p.Faults, 4, "the parent's three faults and one added")
+		lines := strings.Split(strings.TrimSpace(c.Faults), "\n")
+		require.True(t, strings.HasPrefix(lines[1], "pause for=10ms role=backend when point=backend-after-snapshot"), "the parent's pause is kept as it was")
+		added := lines[3]
+		m := regexp.MustCompile(`step>=(\d+)`).FindStringSubmatch(added)
+		require.NotNil(t, m, added)
+		n, err := strconv.ParseUint(m[1], 10, 64)
+		require.NoError(t, err)
+		require.True(t, (n > 1500 && n <= 1500+4097) || (n > 2500 && n <= 2500+4097), "%s: the added fault cannot fire before the anchor's step", added)
+		if what == "anchor-crash" || what == "anchor-kill" {
+			require.Regexp(t, `^crash when point=bufmgr-before-write#3 and step<\d+$`, lines[0], "the parent's crash is held before the fork")
+		} else {
+			require.Equal(t, "crash when point=bufmgr-before-write#3", lines[0], "%s keeps the parent's crash", what)
+		}
+	}
+	for _, want := range []string{"anchor-crash", "anchor-kill", "anchor-pause", "anchor-disk"} {
+		require.Positive(t, kinds[want], "fork %s never drawn: %v", want, kinds)
+	}
+
+	pinned := newGuided(Options{Base: base, Shards: 1, Pinned: []string{"faults"}})
+	_, _, ok := pinned.anchor(e)
+	require.False(t, ok, "a plan the command line gave is not edited")
 }
