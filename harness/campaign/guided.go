@@ -131,6 +131,9 @@ type guided struct {
 	seen   []int    // id -> the last run that counted it
 	// weights is pick's scratch space.
 	weights []float64
+	// anchorShare is the share of derived runs that are anchored
+	// (Options.GuidedAnchor).
+	anchorShare float64
 }
 
 func newGuided(o Options) *guided {
@@ -140,6 +143,8 @@ func newGuided(o Options) *guided {
 		ids:  map[uint64]int32{},
 		rep:  GuidedReport{Generation: guidedGeneration, Coverage: map[string]int{}, Mutations: map[string]int{}},
 		mut:  newMutator(o.Base, o.Pinned),
+
+		anchorShare: float64(o.GuidedAnchor) / 100,
 	}
 }
 
@@ -211,7 +216,9 @@ func (g *guided) makeJob(i, gen uint64, mk func(i uint64) job) job {
 	}
 	parent := g.pick()
 	parent.picked++
-	if g.rng.Float64() < guidedAnchorShare {
+	// With no anchored runs, nothing is drawn for them: the campaign is
+	// the one it was before they existed.
+	if g.anchorShare > 0 && g.rng.Float64() < g.anchorShare {
 		if c, what, ok := g.anchor(parent); ok {
 			g.rep.Mutations[what]++
 			g.rep.Derived++

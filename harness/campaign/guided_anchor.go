@@ -40,9 +40,6 @@ import (
 // right after the checkpoint that removed WAL, a stall of the process
 // that had just made the rare state, an I/O error while it is in flight.
 
-// guidedAnchorShare is the share of derived runs that are anchored.
-var guidedAnchorShare = 0.5
-
 // anchorDeltaMaxLog2 bounds the fork's distance after the first reach:
 // d in [1, 2^anchorDeltaMaxLog2] steps.
 const anchorDeltaMaxLog2 = 12

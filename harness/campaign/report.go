@@ -79,6 +79,9 @@ type Params struct {
 	// derived from a corpus, so a failing run's seed alone does not
 	// repeat it: its repro command or file does.
 	Guided bool `json:"guided,omitempty"`
+	// GuidedAnchor is --guided-anchor: the percent of derived runs that
+	// are anchored.
+	GuidedAnchor int `json:"guided_anchor,omitempty"`
 	// ShardCount is N of --shard I/N (1 unsharded); Shards are the shard
 	// indices the report covers: one for a shard, several once merged.
 	ShardCount int   `json:"shard_count"`
