@@ -460,6 +460,10 @@ type Result struct {
 	// engine reached in the run, recovery included: a campaign counts the
 	// runs reaching each and names those none reached.
 	Sometimes env.Reached
+	// FirstReach is, per condition in Sometimes (indexed as
+	// env.Conditions), the scheduler step and virtual time of its first
+	// reach (world.Node.FirstReach); zero for the others.
+	FirstReach [64 * len(env.Reached{})]world.ReachAt `json:"-"`
 	// PointRoles says, per injection point reached while the fault plan
 	// was installed, which roles reached it: what the points table's role
 	// column is checked against.
@@ -575,7 +579,7 @@ func Run(c Config) *Result {
 	defer func() {
 		sim.KillAll()
 		res.Trace, res.Events, res.Steps, res.Virtual = trace.Hash(), trace.Events(), sim.Steps(), sim.Now()
-		res.Sometimes = node.Reached
+		res.Sometimes, res.FirstReach = node.Reached, node.FirstReach
 		node.Disk.Release()
 	}()
 	runDB(res, rc, node, rng, trace)

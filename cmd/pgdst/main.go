@@ -209,6 +209,7 @@ func cmdCampaign(args []string, stdout, stderr io.Writer) error {
 	requireCoverage := fs.Bool("require-coverage", false, "fail (exit 1) when a sometimes condition of the engine ('pgdst points') was reached by no run, naming them: for CI")
 	traceHashes := fs.Bool("trace-hashes", false, "put every run's trace hash into the --json results (trace_hashes, by seed - start): two builds' lists, compared seed by seed, show which runs a change to the engine changed")
 	guided := fs.Bool("guided", false, "feedback-directed: after a first generation of seeds, derive most runs from a corpus of runs that reached new coverage, by mutating their knobs and fault plans (each run is still a full config with its reproduce command; deterministic for the flags, whatever --jobs)")
+	anchor := cli.Int(fs, "guided-anchor", 0, 0, 100, "with --guided: the percent of derived runs that fork a corpus run at the first reach of one of its rarest sometimes conditions (0: none; measured no faster, docs/mutants.md)")
 	var w cli.RunFlagSet
 	w.Register(fs)
 	if err := cli.ParseFlags(fs, args, stdout); err != nil {
@@ -216,6 +217,8 @@ func cmdCampaign(args []string, stdout, stderr io.Writer) error {
 	}
 	var plans []fault.Plan
 	switch {
+	case *anchor > 0 && !*guided:
+		return cli.Usage("pgdst campaign: --guided-anchor is a share of a guided campaign's derived runs: add --guided")
 	case *systematic > 0 && *guided:
 		return cli.Usage("pgdst campaign: --systematic enumerates crash points; --guided explores from seeds: give one")
 	case *systematic > 0 && *shardFlag != "":
@@ -258,7 +261,7 @@ func cmdCampaign(args []string, stdout, stderr io.Writer) error {
 		Start: *start, Seeds: *n, Jobs: *jobs, Plans: plans, Systematic: *systematic,
 		Shard: shard, Shards: shards, Budget: *budget,
 		JSON: *jsonOut, JUnit: *junitOut, Artifacts: *artifacts, Base: base,
-		RequireCoverage: *requireCoverage, Guided: *guided, Pinned: w.GivenNames(), TraceHashes: *traceHashes,
+		RequireCoverage: *requireCoverage, Guided: *guided, GuidedAnchor: *anchor, Pinned: w.GivenNames(), TraceHashes: *traceHashes,
 	}, stdout, stderr)
 }
 

@@ -43,6 +43,10 @@ type Env struct {
 	// Reached collects the sometimes conditions the engine reaches
 	// (sometimes.go). It may be nil (not collected).
 	Reached *Reached
+	// OnFirstReach, when set, is told the index in Conditions of each
+	// condition the first time Reached gains it (Sometimes). It may be
+	// nil.
+	OnFirstReach func(cond int)
 }
 
 // Inject announces that the calling process has reached the named injection

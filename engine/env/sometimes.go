@@ -141,11 +141,27 @@ func ConditionNames() []string {
 // the simulator only keeps the set for the run's result. Without a set
 // (the real environment, most unit tests) or without an Env it does
 // nothing, after checking the name.
+//
+// The first time a run reaches a condition, OnFirstReach (when set) is
+// told its index in Conditions: the simulator notes the scheduler step and
+// virtual time there, where a guided campaign forks new runs from
+// (harness/campaign/guided_anchor.go). Every later call only tests the
+// bit, so the hook costs nothing on the hot paths (hint bits, pruning).
 func (e *Env) Sometimes(name string) {
-	if e != nil && e.Reached != nil {
-		e.Reached.Add(name)
-	} else if _, ok := condIndex[name]; !ok {
+	i, ok := condIndex[name]
+	if !ok {
 		panic(fmt.Sprintf("env: Sometimes(%q): not in env.Conditions", name))
+	}
+	if e == nil || e.Reached == nil {
+		return
+	}
+	w, b := i/64, uint64(1)<<(i%64)
+	if e.Reached[w]&b != 0 {
+		return
+	}
+	e.Reached[w] |= b
+	if e.OnFirstReach != nil {
+		e.OnFirstReach(i)
 	}
 }
 

@@ -299,6 +299,9 @@ type Options struct {
 	// first generation, most runs are derived from a corpus of runs that
 	// reached new coverage, by mutating their knobs and fault plans.
 	Guided bool
+	// GuidedAnchor is the percent of a guided campaign's derived runs
+	// that are anchored (guided_anchor.go); 0 makes none.
+	GuidedAnchor int
 	// Pinned are the run flags the command line gave: a guided campaign
 	// mutates none of them (a plan flag pins the plan).
 	Pinned []string
@@ -393,7 +396,7 @@ func Run(o Options, stdout, stderr io.Writer) error {
 	base.Seed = 0
 	params := Params{
 		Start: start, Seeds: n, Systematic: o.Systematic, ShardCount: shards, Shards: []int{shard},
-		Flags: flags, Config: base, Guided: o.Guided, TraceHashes: o.TraceHashes,
+		Flags: flags, Config: base, Guided: o.Guided, GuidedAnchor: o.GuidedAnchor, TraceHashes: o.TraceHashes,
 	}
 	if o.Budget > 0 {
 		params.TimeBudget = cli.Duration(o.Budget)

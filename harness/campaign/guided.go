@@ -107,6 +107,9 @@ type corpusEntry struct {
 	// energy is the entry's energy as the generation began (energize),
 	// before the damping for the times it was picked.
 	energy float64
+	// reach lists the conditions the run reached with the steps of their
+	// first reach: where anchored runs fork (guided_anchor.go).
+	reach []reachStep
 }
 
 // guided is a guided campaign's state between generations.
@@ -128,6 +131,9 @@ type guided struct {
 	seen   []int    // id -> the last run that counted it
 	// weights is pick's scratch space.
 	weights []float64
+	// anchorShare is the share of derived runs that are anchored
+	// (Options.GuidedAnchor).
+	anchorShare float64
 }
 
 func newGuided(o Options) *guided {
@@ -137,6 +143,8 @@ func newGuided(o Options) *guided {
 		ids:  map[uint64]int32{},
 		rep:  GuidedReport{Generation: guidedGeneration, Coverage: map[string]int{}, Mutations: map[string]int{}},
 		mut:  newMutator(o.Base, o.Pinned),
+
+		anchorShare: float64(o.GuidedAnchor) / 100,
 	}
 }
 
@@ -208,6 +216,15 @@ func (g *guided) makeJob(i, gen uint64, mk func(i uint64) job) job {
 	}
 	parent := g.pick()
 	parent.picked++
+	// With no anchored runs, nothing is drawn for them: the campaign is
+	// the one it was before they existed.
+	if g.anchorShare > 0 && g.rng.Float64() < g.anchorShare {
+		if c, what, ok := g.anchor(parent); ok {
+			g.rep.Mutations[what]++
+			g.rep.Derived++
+			return job{cfg: c, repro: cli.Command(c), index: j.index, name: fmt.Sprintf("seed-%d-run-%d", c.Seed, j.index), derived: true}
+		}
+	}
 	var mate *simtest.Config
 	if len(g.corpus) > 1 && g.rng.Float64() < guidedCrossShare {
 		if e := g.pick(); e != parent {
@@ -347,7 +364,7 @@ func (g *guided) fold(j job, r *simtest.Result) {
 	}
 	c.CrashStep = 0 // the plan holds its crash
 	c.FaultIntensity, c.FaultIntensitySet = 0, false
-	e := &corpusEntry{cfg: c, features: ids, steps: max(r.Steps, 1)}
+	e := &corpusEntry{cfg: c, features: ids, steps: max(r.Steps, 1), reach: entryReach(r)}
 	for _, id := range ids {
 		if b := g.best[id]; b == nil || e.steps < b.steps {
 			if b != nil {

@@ -88,6 +88,9 @@ type Params struct {
 	// TraceHashes: the report lists every run's trace hash
 	// (--trace-hashes); merge refuses to mix shards with and without.
 	TraceHashes bool `json:"trace_hashes,omitempty"`
+	// GuidedAnchor is --guided-anchor: the percent of derived runs that
+	// are anchored.
+	GuidedAnchor int `json:"guided_anchor,omitempty"`
 	// ShardCount is N of --shard I/N (1 unsharded); Shards are the shard
 	// indices the report covers: one for a shard, several once merged.
 	ShardCount int   `json:"shard_count"`

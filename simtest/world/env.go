@@ -68,6 +68,12 @@ type Node struct {
 	// its peers) reached: the run's coverage, which never touches the
 	// trace.
 	Reached env.Reached
+	// FirstReach is, per condition of env.Conditions that Reached holds,
+	// the scheduler step and virtual time at which the run first reached
+	// it (reachedFirst): the end of the prefix a derived run with the
+	// same seed, config and plan, and no fault firing before that step,
+	// repeats exactly.
+	FirstReach [64 * len(env.Reached{})]ReachAt
 	// files is what the engine said each file holds (env.FileClassifier):
 	// it outlives crashes, as the files do.
 	files map[string]env.FileClass
@@ -147,7 +153,25 @@ func NewNode(rng *Rand, trace *Trace, sched SchedConfig, lat Latency) *Node {
 		Events: n,
 	}
 	n.Env.Reached = &n.Reached
+	n.Env.OnFirstReach = n.reachedFirst
 	return n
+}
+
+// ReachAt is where a run first reached a sometimes condition: the
+// scheduler's step count (the fault plans' step=) and its virtual time.
+type ReachAt struct {
+	Step uint64
+	Time time.Duration
+}
+
+// reachedFirst is the env's OnFirstReach: it notes the step and time at
+// which condition cond was first reached. It is called once per condition
+// per run, and neither schedules nor traces anything.
+func (n *Node) reachedFirst(cond int) {
+	if cond < 0 || cond >= len(n.FirstReach) {
+		panic("simtest: a sometimes condition's index out of range")
+	}
+	n.FirstReach[cond] = ReachAt{Step: n.Sim.steps, Time: n.Sim.now}
 }
 
 // diskHook makes every disk operation a scheduling point that is hashed
@@ -206,7 +230,8 @@ func (n *Node) NewPeer(name string, rng *Rand, offset time.Duration) *Node {
 		Log:    n.Sim,
 		Events: p,
 		// A peer's conditions count for the run, as the primary's do.
-		Reached: &n.Reached,
+		Reached:      &n.Reached,
+		OnFirstReach: n.reachedFirst,
 	}
 	return p
 }
