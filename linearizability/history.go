@@ -85,6 +85,16 @@ type Txn struct {
 	Outcome      Outcome
 	Mops         []Mop
 	Err          string // why it failed, or what ended it unknown
+	// SnapshotBy, when positive, is a time by which the transaction's
+	// one snapshot was certainly taken (the return of its first
+	// statement): set only for a transaction that runs on one snapshot
+	// (PostgreSQL's REPEATABLE READ), it claims snapshot semantics, and
+	// the checker then forbids it to see a commit begun after that time
+	// (G-SIa).
+	SnapshotBy int64
+	// CommitCall, when positive, is when the transaction's COMMIT was
+	// sent: it cannot have committed earlier.
+	CommitCall int64
 }
 
 func (t *Txn) String() string {

@@ -23,7 +23,10 @@
 // a value its writer later extended), lost update (two transactions read
 // the same version of a key and both appended to it) and internal
 // inconsistency (a transaction's reads disagree with its own appends, or
-// show one it makes only later).
+// show one it makes only later), and, for transactions that say when
+// their snapshot was taken and when their COMMIT was sent, G-SIa (Adya's
+// interference: a transaction read or overwrote the append of one that
+// began to commit only after its snapshot was taken).
 // Malformed histories are findings too, never panics: an appended value
 // repeated (duplicate-append), a read listing a value twice
 // (duplicate-elements), two reads of a key that no one order explains
@@ -53,6 +56,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Level is an isolation level a list-append history is judged against.
@@ -135,6 +139,11 @@ const (
 	// LostUpdate: two committed transactions read the same version of a
 	// key and both appended to it.
 	LostUpdate Anomaly = "lost-update"
+	// GSIa: interference (Adya's G-SIa), a transaction that runs on one
+	// snapshot read or overwrote an append of a transaction whose COMMIT
+	// was sent only after that snapshot was certainly taken
+	// (Txn.SnapshotBy, Txn.CommitCall): a snapshot saw the future.
+	GSIa Anomaly = "G-SIa"
 	// G0: a cycle of ww edges (dirty write).
 	G0 Anomaly = "G0"
 	// G1c: a cycle of ww and wr edges, at least one wr (circular
@@ -163,7 +172,7 @@ const (
 // the strongest to the weakest.
 var isoAnomalyOrder = []Anomaly{
 	DuplicateAppend, DuplicateElements, GarbageRead, IncompatibleOrder, Internal, NonRepeatableRead,
-	G1a, G1b, LostUpdate,
+	G1a, G1b, LostUpdate, GSIa,
 	G0, G1c, GSingle, GNonadjacent, G2Item,
 	G0Realtime, G1cRealtime, GSingleRealtime, G2ItemRealtime,
 }
@@ -183,7 +192,7 @@ func (l Level) Forbids(a Anomaly) bool {
 	switch a {
 	case G0, G1a, G1b, G1c:
 		return l >= ReadCommitted
-	case GSingle, GNonadjacent, LostUpdate, NonRepeatableRead:
+	case GSingle, GNonadjacent, LostUpdate, NonRepeatableRead, GSIa:
 		return l >= RepeatableRead
 	case G2Item:
 		return l >= Serializable
@@ -391,6 +400,7 @@ func CheckIsolation(txns []Txn, level Level) *IsolationResult {
 		c.realtimeEdges()
 	}
 	res.Edges = c.buildGraph()
+	c.interference()
 	res.Cycles = c.findCycles()
 	res.Keys = len(c.keys)
 
@@ -1168,6 +1178,46 @@ func (c *isoChecker) tarjan(nodes []int32, mask uint8, scope []int32, scopeID in
 		panic("linearizability: tarjan left nodes on its stack")
 	}
 	return ncomp
+}
+
+// maxInterference bounds the G-SIa findings kept in words; the first
+// says how many pairs there were in all.
+const maxInterference = 8
+
+// interference reports G-SIa: a wr or ww edge u -> v between committed
+// transactions where u's COMMIT was sent after v's snapshot was certainly
+// taken. Under snapshot isolation v could then neither read u's append
+// (u committed after v's snapshot) nor append after it (first committer
+// wins: v would fail with a serialization error).
+func (c *isoChecker) interference() {
+	var pairs [][2]int32
+	var kinds []uint8
+	for u := range int32(len(c.txns)) {
+		cu := c.txns[u].CommitCall
+		if !c.committed[u] || cu <= 0 {
+			continue
+		}
+		for e := c.off[u]; e < c.off[u+1]; e++ {
+			v := c.dst[e]
+			k := c.kind[e] & (isoWW | isoWR)
+			if sv := c.txns[v].SnapshotBy; k == 0 || sv <= 0 || cu <= sv {
+				continue
+			}
+			pairs, kinds = append(pairs, [2]int32{u, v}), append(kinds, isoPick(k))
+		}
+	}
+	for i, p := range pairs {
+		if i == maxInterference {
+			break
+		}
+		u, v := p[0], p[1]
+		all := ""
+		if i == 0 && len(pairs) > 1 {
+			all = fmt.Sprintf(" (%d such pairs in all)", len(pairs))
+		}
+		c.add(GSIa, []int32{u, v}, "%s; but %s's COMMIT was sent at %v, after %s's snapshot was taken (its first statement returned at %v): %s saw a transaction that committed after its snapshot (interference)%s",
+			c.explain(u, v, kinds[i]), c.name(u), time.Duration(c.txns[u].CommitCall), c.name(v), time.Duration(c.txns[v].SnapshotBy), c.name(v), all)
+	}
 }
 
 // isoSpec is one cycle search: cycles through a special edge of one kind,

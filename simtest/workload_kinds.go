@@ -260,6 +260,7 @@ func (s *session) appendTxn() bool {
 				if resp, err = s.stmt(pgproc.Request{Op: pgproc.OpGet, Table: tableLists, Key: key}); err == nil {
 					txn().Mops = append(txn().Mops, lin.Mop{Kind: lin.MopRead, Key: key, List: decodeList(resp.Val)})
 				}
+				s.noteSnapshot(txn(), i, err)
 				continue
 			}
 			w.listSeq[key]++
@@ -269,8 +270,12 @@ func (s *session) appendTxn() bool {
 			if resp, err = s.stmt(pgproc.Request{Op: pgproc.OpAppend, Table: tableLists, Key: key, Val: u64(v)}); err == nil && !resp.Done {
 				err = errListGone
 			}
+			s.noteSnapshot(txn(), i, err)
 		}
 		abort := s.rng.Intn(16) == 0
+		if err == nil && !abort {
+			txn().CommitCall = w.now()
+		}
 		outcome, err := s.end(err, abort)
 		t := txn()
 		t.Return, t.Outcome = w.now(), outcome
@@ -293,6 +298,18 @@ func (s *session) appendTxn() bool {
 		}
 	}
 	return true
+}
+
+// noteSnapshot records, after a list-append transaction's statement i,
+// when its snapshot was certainly taken: at REPEATABLE READ the first
+// statement takes the transaction's one snapshot (GetTransactionSnapshot
+// with IsolationUsesXactSnapshot), so by the time it returns the
+// snapshot exists, and the isolation checker may hold the transaction to
+// it (G-SIa). READ COMMITTED takes one per statement: nothing is noted.
+func (s *session) noteSnapshot(t *lin.Txn, i int, err error) {
+	if i == 0 && err == nil && s.w.rc.iso == db.RepeatableRead {
+		t.SnapshotBy = s.w.now()
+	}
 }
 
 // errListGone is an append that updated no row: the list's row is gone.
