@@ -321,6 +321,9 @@ func (a *account) isolation() {
 	case lin.GSingle, lin.GSingleRealtime, lin.Internal, lin.NonRepeatableRead:
 		a.cause("a REPEATABLE READ transaction read or updated a row version newer than its snapshot instead of failing with 'could not serialize access due to concurrent update'",
 			"at REPEATABLE READ every statement reads the transaction's one snapshot, and an UPDATE of a row that a concurrent transaction changed and committed fails with 'could not serialize access due to concurrent update' (40001)")
+	case lin.GSIa:
+		a.cause("a REPEATABLE READ transaction saw a transaction that began to commit only after its snapshot was taken (G-SIa, interference)",
+			"a REPEATABLE READ transaction's snapshot, taken by its first statement (GetTransactionSnapshot), lists every transaction then running as in progress (GetSnapshotData's xip), and a transaction in progress stays invisible to it")
 	case lin.GNonadjacent:
 		a.cause("transactions' snapshots disagreed about which of several concurrent commits happened first (G-nonadjacent, e.g. a long fork: each of two readers saw a different one of two independent writes)",
 			"every snapshot (GetSnapshotData) is one point in the commit order: it sees every transaction that committed before it and none after")
