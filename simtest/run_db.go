@@ -188,6 +188,10 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 	// PCT's change points fall in the workload (scheduler.go).
 	sim.SetPCTHorizon(sim.Steps(), crashSteps(rc))
 	sim.SpawnAs(env.RolePostmaster, "postmaster", pm.Main)
+	standbys := newStandbys(rc, node)
+	if standbys != nil {
+		standbys.start(sim, listener)
+	}
 	wl.startClients(listener)
 	plan := dbPlan(c, rc, rng.Fork(4), sim.Steps())
 	res.Plan, res.FaultIntensity = plan.String(), rc.faultIntensity
@@ -345,6 +349,9 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 		break
 	}
 	runner.Uninstall()
+	if standbys != nil && finalDB != nil && finalDB.WAL != nil && st.Kind == world.StopAllDone {
+		standbys.converge(res, sim, finalDB, listener)
+	}
 	// Any fault in the recovery (a crash, a pause at a checkpoint point,
 	// added latency) can stretch the end-of-recovery checkpoint's wait.
 	checkers.liveness.judge(sim.Now(), runner.NApplied == appliedAtCrash, "faults in the recovery")

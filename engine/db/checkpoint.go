@@ -159,7 +159,14 @@ func (db *DB) logCheckpoint(redo wal.LSN) (start wal.LSN, err error) {
 // removeOldWAL is step 6: WAL segments older than the REDO pointer go.
 func (db *DB) removeOldWAL(redo, start wal.LSN) error {
 	e := db.e
-	if _, err := db.WAL.RemoveSegmentsBefore(redo); err != nil {
+	keep := redo
+	if k := db.cfg.WALKeepSize; k > 0 {
+		// KeepLogSeg: wal_keep_size of WAL before the insert position
+		// stays for standbys that have yet to stream it.
+		ins := db.WAL.InsertLSN()
+		keep = min(keep, wal.LSN(max(int64(ins)-k, int64(wal.FirstLSN))))
+	}
+	if _, err := db.WAL.RemoveSegmentsBefore(keep); err != nil {
 		return fmt.Errorf("checkpoint: removing old WAL: %w", err)
 	}
 	e.Inject(PointAfterRemoveSegment)

@@ -1,0 +1,509 @@
+package simtest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/pgdst/pgdst/engine/db"
+	"github.com/pgdst/pgdst/engine/env"
+	pgproc "github.com/pgdst/pgdst/engine/proc"
+	"github.com/pgdst/pgdst/engine/wal"
+	"github.com/pgdst/pgdst/simtest/world"
+)
+
+// Standbys (issue 19, slice 1): with --standbys N the run also has N
+// standby nodes, each with its own disk and clock offset on the primary's
+// network. Each is made from a base backup of the running primary: a
+// process on the primary's machine (pg_basebackup run there, copying
+// through the primary node's disk, so that every read is a scheduling
+// point and the primary's processes write between them; a copy torn by
+// that is what full-page writes, forced for the backup, repair). The copy
+// is the harness's rather than the BASE_BACKUP replication command's so
+// that this slice's protocol is START_REPLICATION alone; the engine's
+// do_pg_backup_start and do_pg_backup_stop are used as pg_basebackup uses
+// them. The standby then starts in standby mode and streams from the
+// primary for the rest of the workload.
+//
+// The checker (CheckStandby): when the workload stops, every process of
+// every node is killed (the standbys' machines keep their page cache);
+// after the primary's final recovery, the recovered primary serves
+// replication and each standby starts again from its disk, streams and
+// replays; it must catch up, within standbyCatchUpMax of virtual time, to
+// the primary's flushed WAL. Its data directory, started as a primary
+// (standby.signal ignored, which is what promotion comes to once the WAL
+// is all replayed), must then hold exactly the rows of every table the
+// recovered primary holds, and pass the engine's self-check.
+
+// CheckStandby judges the standbys (standby.go).
+const CheckStandby = "standby"
+
+// standbysMax bounds --standbys.
+const standbysMax = 3
+
+// standbyCatchUpMax bounds the virtual time a standby has to catch up
+// after the primary's final recovery.
+const standbyCatchUpMax = 5 * time.Second
+
+// standbyBackupWaitMax bounds the base backup's wait for the primary to
+// accept connections.
+const standbyBackupWaitMax = 10 * time.Second
+
+// standbyStream is the stream of the standbys' own draws (their clock
+// offsets), so that no other draw of a seed moves.
+const standbyStream = 0x73746e6462797331 // "stndbys1"
+
+func (c Config) validateStandbys() error {
+	if c.Standbys < 0 || c.Standbys > standbysMax {
+		return fmt.Errorf("standbys must be in [0, %d], got %d", standbysMax, c.Standbys)
+	}
+	return nil
+}
+
+// resolveStandbys sets what the primary needs for standbys: WAL kept for
+// them (wal_keep_size: a run's WAL is a few megabytes), and the
+// scaled-down wal_sender_timeout.
+func resolveStandbys(c Config, r *resolved) {
+	r.standbys = c.Standbys
+	if r.standbys == 0 {
+		return
+	}
+	r.engine.WALKeepSize = 1 << 30
+	r.engine.WalSenderTimeout = 2 * time.Second
+}
+
+func (r resolved) stringStandbys() string {
+	if r.standbys == 0 {
+		return "" // the config line, and so the trace, of a run without standbys is as before
+	}
+	return fmt.Sprintf(" standbys=%d", r.standbys)
+}
+
+// standby is one standby node and its server.
+type standby struct {
+	node *world.Node
+	pm   *pgproc.Postmaster
+	// made says its base backup completed (it then has a data directory).
+	made  bool
+	start wal.LSN // the backup's start point
+}
+
+// standbySet is a run's standbys.
+type standbySet struct {
+	rc      resolved
+	primary *world.Node
+	nodes   []*standby
+	backups int // base backups begun
+	notes   []string
+}
+
+// newStandbys makes the run's standby nodes, n2, n3, ..., each with a
+// clock offset of up to ±5ms drawn from the standbys' own stream.
+func newStandbys(rc resolved, primary *world.Node) *standbySet {
+	if rc.standbys == 0 {
+		return nil
+	}
+	rng := world.NewRand(rc.Seed ^ standbyStream)
+	s := &standbySet{rc: rc, primary: primary}
+	for i := 0; i < rc.standbys; i++ {
+		offset := time.Duration(rng.Intn(10001)-5000) * time.Microsecond
+		n := primary.NewPeer(fmt.Sprintf("n%d", i+2), rng.Fork(uint64(i+1)), offset)
+		n.FixedClass = fixedFileClass
+		// The fault plan and the online checkers hang on the scheduler's
+		// injection points, and aim at the primary: a standby's points
+		// (its control file update, its redo) are not shown to them in
+		// this slice. Faults on standbys are a later slice's.
+		n.Env.Points = nil
+		s.nodes = append(s.nodes, &standby{node: n})
+	}
+	return s
+}
+
+// standbyConfig is a standby's server configuration: the primary's
+// engine settings, in standby mode, streaming from the primary. It does
+// not archive (archive_mode = on archives nothing during recovery).
+func (s *standbySet) standbyConfig() pgproc.Config {
+	cfg := s.rc.server
+	cfg.DB.ArchiveRecovery = true
+	cfg.DB.WAL.ArchiveMode = false
+	cfg.ArchiveMode = false
+	cfg.Autovacuum = s.rc.server.Autovacuum
+	cfg.PrimaryConninfo = env.Addr{Node: s.primary.Name, Port: pgproc.DefaultPort}
+	cfg.WalReceiver = pgproc.WalReceiverConfig{RetryInterval: 10 * time.Millisecond, StatusInterval: 20 * time.Millisecond, Timeout: time.Second, ConnectTimeout: 50 * time.Millisecond}
+	return cfg
+}
+
+// start spawns, for each standby, the base backup of the primary
+// listening at l, then the standby's postmaster.
+func (s *standbySet) start(sim *world.Sim, l *pgproc.Listener) {
+	for _, sb := range s.nodes {
+		sim.SpawnAs(env.RoleOther, "pg_basebackup "+sb.node.Name, func() {
+			if err := s.baseBackup(sb, l); err != nil {
+				s.notes = append(s.notes, fmt.Sprintf("%s: base backup: %v", sb.node.Name, err))
+				return
+			}
+			sb.pm = s.startStandby(sim, sb)
+		})
+	}
+}
+
+// startStandby starts a standby's postmaster on its node.
+func (s *standbySet) startStandby(sim *world.Sim, sb *standby) *pgproc.Postmaster {
+	l := pgproc.NewListener(sb.node.Env)
+	pm, err := pgproc.NewPostmaster(sb.node.Env, s.standbyConfig(), l)
+	if err != nil {
+		panic(fmt.Sprintf("simtest: standby postmaster: %v", err))
+	}
+	sim.SpawnAs(env.RolePostmaster, "postmaster "+sb.node.Name, pm.Main)
+	return pm
+}
+
+// baseBackup is a base backup into sb's disk as PostgreSQL 15's
+// low-level API makes one: a session on the primary runs
+// pg_backup_start (do_pg_backup_start: full-page writes forced, a
+// checkpoint, its REDO pointer the start point), every file but pg_wal's
+// and the archive's is copied through the primary machine's disk with
+// the control file last (basebackup.c sends global/pg_control last),
+// then pg_backup_stop (do_pg_backup_stop: XLOG_BACKUP_END) gives the
+// backup label, written into the copy with standby.signal, and
+// everything is fsynced. A session that dies meanwhile (a crash-restart)
+// aborts the backup, which then fails.
+func (s *standbySet) baseBackup(sb *standby, l *pgproc.Listener) error {
+	e, dst := s.primary.Env, sb.node.Env
+	var c *pgproc.Conn
+	for waited := time.Duration(0); ; waited += time.Millisecond {
+		var err error
+		if c, err = l.DialFrom(e.Net); err == nil {
+			break
+		}
+		if waited >= standbyBackupWaitMax {
+			return fmt.Errorf("could not connect: %w", err)
+		}
+		e.Clock.Sleep(time.Millisecond)
+	}
+	defer c.Close()
+	s.backups++
+	resp, err := c.Call(pgproc.Request{Op: pgproc.OpBackupStart})
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		return fmt.Errorf("pg_backup_start: %w", err)
+	}
+	if err := copyTree(e, dst, "", 0); err != nil {
+		return err
+	}
+	if err := copyFile(e, dst, db.ControlPath); err != nil {
+		return err
+	}
+	resp, err = c.Call(pgproc.Request{Op: pgproc.OpBackupStop})
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		return fmt.Errorf("pg_backup_stop: %w", err)
+	}
+	start, _, err := db.ParseBackupLabel(resp.Val)
+	if err != nil {
+		return err
+	}
+	if err := writeDurable(dst, db.BackupLabelPath, resp.Val); err != nil {
+		return err
+	}
+	if err := writeDurable(dst, db.StandbySignalPath, nil); err != nil {
+		return err
+	}
+	if err := dst.Disk.MkdirAll(wal.Dir); err != nil {
+		return err
+	}
+	for _, dir := range []string{wal.Dir, ""} {
+		if err := dst.Disk.SyncDir(dir); err != nil {
+			return err
+		}
+	}
+	sb.made, sb.start = true, start
+	return nil
+}
+
+// copyTree copies dir's files from src's disk to dst's, fsyncing each,
+// skipping pg_wal (the standby streams it), the archive and the control
+// file (copied last). A file that vanishes meanwhile is skipped, as
+// basebackup.c skips it.
+func copyTree(src, dst *env.Env, dir string, depth int) error {
+	if depth > 8 {
+		return fmt.Errorf("directory tree deeper than 8 at %q", dir)
+	}
+	names, err := src.Disk.List(dir)
+	if err != nil {
+		return err
+	}
+	if dir != "" {
+		if err := dst.Disk.MkdirAll(dir); err != nil {
+			return err
+		}
+	}
+	for _, name := range names {
+		path := name
+		if dir != "" {
+			path = dir + "/" + name
+		}
+		switch path {
+		case wal.Dir, archiveDir, db.ControlPath:
+			continue
+		}
+		if _, err := src.Disk.List(path); err == nil {
+			if err := copyTree(src, dst, path, depth+1); err != nil {
+				return err
+			}
+			continue
+		} else if !errors.Is(err, env.ENOTDIR) && !errors.Is(err, env.ErrNotExist) {
+			return err
+		}
+		if err := copyFile(src, dst, path); err != nil {
+			return err
+		}
+	}
+	return dst.Disk.SyncDir(dir)
+}
+
+// copyBlockBytes is the copy's read size: a page at a time.
+const copyBlockBytes = 8192
+
+// copyFile copies one file a page at a time.
+func copyFile(src, dst *env.Env, path string) error {
+	in, err := src.Disk.Open(path, env.OpenExisting)
+	if errors.Is(err, env.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := dst.Disk.Open(path, env.OpenCreate)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	buf := make([]byte, copyBlockBytes)
+	for off := int64(0); ; off += copyBlockBytes {
+		size, err := in.Size()
+		if err != nil {
+			return err
+		}
+		if off >= size {
+			break
+		}
+		n, err := in.ReadAt(buf[:min(int64(copyBlockBytes), size-off)], off)
+		if n == 0 && err != nil {
+			return err
+		}
+		if _, err := out.WriteAt(buf[:n], off); err != nil {
+			return err
+		}
+	}
+	return out.Sync()
+}
+
+// writeDurable creates path on e's disk with b, fsynced.
+func writeDurable(e *env.Env, path string, b []byte) error {
+	f, err := e.Disk.Open(path, env.OpenCreate)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if len(b) > 0 {
+		if _, err := f.WriteAt(b, 0); err != nil {
+			return err
+		}
+	}
+	return f.Sync()
+}
+
+// converge is the checker's second half, after the primary's final
+// recovery: the recovered primary (d, standalone, on the primary node)
+// serves replication, each standby starts again from its disk and must
+// catch up to d's flushed WAL; then each is opened as a primary and its
+// tables compared with d's.
+func (s *standbySet) converge(res *Result, sim *world.Sim, d *db.DB, l *pgproc.Listener) {
+	if s == nil {
+		return
+	}
+	for _, n := range s.notes {
+		sim.HarnessEvent(env.Event{Kind: env.EvNote, Name: "standby: " + n})
+	}
+	var made []*standby
+	for _, sb := range s.nodes {
+		if sb.made {
+			made = append(made, sb)
+		}
+	}
+	res.StandbysMade = len(made)
+	if len(made) == 0 {
+		return
+	}
+	// The primary's rows first, before any WAL sender waits on its WAL:
+	// reading may write (a hint's full-page image, an eviction's flush).
+	want := map[string][]pgproc.Row{}
+	var tables []string
+	var readErr error
+	sim.SpawnAs(env.RoleOther, "primary rows", func() {
+		tables = d.Tables()
+		for _, name := range tables {
+			rows, err := tableRows(d, name)
+			if err != nil {
+				readErr = err
+				return
+			}
+			want[name] = rows
+		}
+	})
+	if st := sim.Run(); st.Kind != world.StopAllDone || readErr != nil {
+		res.found(Finding{Checker: CheckStandby, Detail: fmt.Sprint(readErr, st)})
+		res.fail(CheckStandby, "reading the primary's rows failed: %v (%s)", readErr, st)
+		return
+	}
+	target := d.WAL.Flushed()
+	pe := s.primary.Env
+	sim.SpawnAs(env.RolePostmaster, "replication server", func() {
+		// The recovered primary serves replication connections on the
+		// primary's socket, opened again (the killed postmaster's is
+		// closed first, dropping connections nobody accepted): a
+		// postmaster's ServerLoop without the rest of it.
+		l.Unlisten()
+		if err := l.Listen(); err != nil {
+			panic(fmt.Sprintf("simtest: replication server: %v", err))
+		}
+		for i := 0; ; i++ {
+			if c, ok := l.Accept(10 * time.Millisecond); ok {
+				pe.SpawnAs(env.RoleBackend, fmt.Sprintf("walsender %d", i), func() { pgproc.BackendMain(pe, d, c) })
+			}
+		}
+	})
+	for _, sb := range made {
+		sb.pm = s.startStandby(sim, sb)
+	}
+	caught := map[*standby]wal.LSN{}
+	sim.SpawnAs(env.RoleOther, "standby catch-up", func() {
+		for waited := time.Duration(0); waited < standbyCatchUpMax; waited += time.Millisecond {
+			all := true
+			for _, sb := range made {
+				sd := sb.pm.Shared()
+				if sd == nil || sd.ReplayedLSN() < target {
+					all = false
+					continue
+				}
+				caught[sb] = sd.ReplayedLSN()
+			}
+			if all {
+				break
+			}
+			pe.Clock.Sleep(time.Millisecond)
+		}
+		sim.RequestStop("standbys caught up, or gave up")
+	})
+	sim.Run()
+	sim.KillAll()
+	for _, sb := range made {
+		if _, ok := caught[sb]; !ok {
+			replayed := wal.InvalidLSN
+			if sd := sb.pm.Shared(); sd != nil {
+				replayed = sd.ReplayedLSN()
+			}
+			why := ""
+			if err := sb.pm.Fatal(); err != nil {
+				why = fmt.Sprintf("; its postmaster gave up: %v", err)
+			}
+			res.found(Finding{Checker: CheckStandby, Detail: fmt.Sprintf("%s replayed to %s", sb.node.Name, replayed)})
+			res.fail(CheckStandby, "standby %s did not catch up within %v: it replayed to %s, the primary's WAL is flushed to %s%s", sb.node.Name, standbyCatchUpMax, replayed, target, why)
+			continue
+		}
+		s.compare(res, sim, sb, tables, want)
+	}
+}
+
+// compare opens sb's data directory as a primary would after promotion
+// (crash recovery over the WAL it holds, standby.signal ignored) and
+// compares every table with the primary's.
+func (s *standbySet) compare(res *Result, sim *world.Sim, sb *standby, tables []string, want map[string][]pgproc.Row) {
+	cfg := s.standbyConfig().DB
+	cfg.ArchiveRecovery = false
+	var openErr error
+	sim.SpawnAs(env.RoleStartup, "standby check "+sb.node.Name, func() {
+		d, err := db.NewShared(sb.node.Env, cfg)
+		if err == nil {
+			_, err = d.StartupXLOG(db.RegisterAccessMethods, false)
+		}
+		if err != nil {
+			openErr = err
+			return
+		}
+		if got := d.Tables(); fmt.Sprint(tables) != fmt.Sprint(got) {
+			res.found(Finding{Checker: CheckStandby, Detail: fmt.Sprintf("tables %v, primary %v", got, tables)})
+			res.fail(CheckStandby, "standby %s holds tables %v, the primary %v", sb.node.Name, got, tables)
+			return
+		}
+		for _, name := range tables {
+			if _, err := d.CheckTable(name); err != nil {
+				res.found(Finding{Checker: CheckStandby, Table: name, Detail: err.Error()})
+				res.fail(CheckStandby, "standby %s: self-check of table %s: %v", sb.node.Name, name, err)
+				return
+			}
+			got, err := tableRows(d, name)
+			if err != nil {
+				res.found(Finding{Checker: CheckStandby, Table: name, Detail: err.Error()})
+				res.fail(CheckStandby, "standby %s: reading table %s: %v", sb.node.Name, name, err)
+				return
+			}
+			if diff := compareRows(want[name], got); diff != "" {
+				res.found(Finding{Checker: CheckStandby, Table: name, Detail: diff})
+				res.fail(CheckStandby, "standby %s, table %s: %s", sb.node.Name, name, diff)
+				return
+			}
+		}
+		res.StandbysConverged++
+	})
+	st := sim.Run()
+	if openErr != nil || st.Kind != world.StopAllDone {
+		detail := fmt.Sprint(openErr)
+		if openErr == nil {
+			detail = st.String()
+		}
+		res.found(Finding{Checker: CheckStandby, Detail: detail})
+		res.fail(CheckStandby, "standby %s: opening its data directory failed: %s", sb.node.Name, detail)
+	}
+	sim.KillAll()
+}
+
+// compareRows is "" when the primary's rows p and the standby's s are
+// the same, else the first difference.
+func compareRows(p, s []pgproc.Row) string {
+	for i := 0; i < len(p) || i < len(s); i++ {
+		switch {
+		case i >= len(s):
+			return fmt.Sprintf("key %d (and %d more rows) missing on the standby", p[i].Key, len(p)-i-1)
+		case i >= len(p):
+			return fmt.Sprintf("key %d (and %d more rows) on the standby only", s[i].Key, len(s)-i-1)
+		case p[i].Key != s[i].Key:
+			return fmt.Sprintf("key %d on the primary where the standby has key %d", p[i].Key, s[i].Key)
+		case !bytes.Equal(p[i].Val, s[i].Val):
+			return fmt.Sprintf("key %d holds %x on the standby, %x on the primary", p[i].Key, s[i].Val, p[i].Val)
+		}
+	}
+	return ""
+}
+
+// tableRows is every visible row of table, in key order.
+func tableRows(d *db.DB, table string) ([]pgproc.Row, error) {
+	s, err := d.Connect()
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	var rows []pgproc.Row
+	err = s.Scan(table, 0, ^uint64(0), func(k uint64, v []byte) bool {
+		rows = append(rows, pgproc.Row{Key: k, Val: append([]byte(nil), v...)})
+		return true
+	})
+	return rows, err
+}
