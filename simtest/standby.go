@@ -87,6 +87,9 @@ type standby struct {
 	// made says its base backup completed (it then has a data directory).
 	made  bool
 	start wal.LSN // the backup's start point
+	// received is how far its WAL receiver had written when the workload
+	// stopped (the last postmaster generation's, when it had one).
+	received wal.LSN
 }
 
 // standbySet is a run's standbys.
@@ -96,6 +99,9 @@ type standbySet struct {
 	nodes   []*standby
 	backups int // base backups begun
 	notes   []string
+	// primaryEnd is where the primary's final recovery found its WAL
+	// ended.
+	primaryEnd wal.LSN
 }
 
 // newStandbys makes the run's standby nodes, n2, n3, ..., each with a
@@ -348,6 +354,11 @@ func (s *standbySet) converge(res *Result, sim *world.Sim, d *db.DB, l *pgproc.L
 	var tables []string
 	var readErr error
 	sim.SpawnAs(env.RoleOther, "primary rows", func() {
+		for _, sb := range made {
+			if sd := sb.pm.Shared(); sd != nil && sd.WalRcv() != nil {
+				sb.received, _ = sd.WalRcv().Positions()
+			}
+		}
 		tables = d.Tables()
 		for _, name := range tables {
 			rows, err := tableRows(d, name)
@@ -364,6 +375,7 @@ func (s *standbySet) converge(res *Result, sim *world.Sim, d *db.DB, l *pgproc.L
 		return
 	}
 	target := d.WAL.Flushed()
+	s.primaryEnd = res.RecoveryDB.End
 	pe := s.primary.Env
 	sim.SpawnAs(env.RolePostmaster, "replication server", func() {
 		// The recovered primary serves replication connections on the
@@ -414,7 +426,7 @@ func (s *standbySet) converge(res *Result, sim *world.Sim, d *db.DB, l *pgproc.L
 			if err := sb.pm.Fatal(); err != nil {
 				why = fmt.Sprintf("; its postmaster gave up: %v", err)
 			}
-			res.found(Finding{Checker: CheckStandby, Detail: fmt.Sprintf("%s replayed to %s", sb.node.Name, replayed)})
+			res.found(s.finding(sb, Finding{Detail: fmt.Sprintf("%s replayed to %s", sb.node.Name, replayed)}))
 			res.fail(CheckStandby, "standby %s did not catch up within %v: it replayed to %s, the primary's WAL is flushed to %s%s", sb.node.Name, standbyCatchUpMax, replayed, target, why)
 			continue
 		}
@@ -439,24 +451,24 @@ func (s *standbySet) compare(res *Result, sim *world.Sim, sb *standby, tables []
 			return
 		}
 		if got := d.Tables(); fmt.Sprint(tables) != fmt.Sprint(got) {
-			res.found(Finding{Checker: CheckStandby, Detail: fmt.Sprintf("tables %v, primary %v", got, tables)})
+			res.found(s.finding(sb, Finding{Detail: fmt.Sprintf("tables %v, primary %v", got, tables)}))
 			res.fail(CheckStandby, "standby %s holds tables %v, the primary %v", sb.node.Name, got, tables)
 			return
 		}
 		for _, name := range tables {
 			if _, err := d.CheckTable(name); err != nil {
-				res.found(Finding{Checker: CheckStandby, Table: name, Detail: err.Error()})
+				res.found(s.finding(sb, Finding{Table: name, Detail: err.Error()}))
 				res.fail(CheckStandby, "standby %s: self-check of table %s: %v", sb.node.Name, name, err)
 				return
 			}
 			got, err := tableRows(d, name)
 			if err != nil {
-				res.found(Finding{Checker: CheckStandby, Table: name, Detail: err.Error()})
+				res.found(s.finding(sb, Finding{Table: name, Detail: err.Error()}))
 				res.fail(CheckStandby, "standby %s: reading table %s: %v", sb.node.Name, name, err)
 				return
 			}
 			if diff := compareRows(want[name], got); diff != "" {
-				res.found(Finding{Checker: CheckStandby, Table: name, Detail: diff})
+				res.found(s.finding(sb, Finding{Table: name, Detail: diff}))
 				res.fail(CheckStandby, "standby %s, table %s: %s", sb.node.Name, name, diff)
 				return
 			}
@@ -469,7 +481,7 @@ func (s *standbySet) compare(res *Result, sim *world.Sim, sb *standby, tables []
 		if openErr == nil {
 			detail = st.String()
 		}
-		res.found(Finding{Checker: CheckStandby, Detail: detail})
+		res.found(s.finding(sb, Finding{Detail: detail}))
 		res.fail(CheckStandby, "standby %s: opening its data directory failed: %s", sb.node.Name, detail)
 	}
 	sim.KillAll()
@@ -487,7 +499,7 @@ func compareRows(p, s []pgproc.Row) string {
 		case p[i].Key != s[i].Key:
 			return fmt.Sprintf("key %d on the primary where the standby has key %d", p[i].Key, s[i].Key)
 		case !bytes.Equal(p[i].Val, s[i].Val):
-			return fmt.Sprintf("key %d holds %x on the standby, %x on the primary", p[i].Key, s[i].Val, p[i].Val)
+			return fmt.Sprintf("key %d holds %d bytes %x... on the standby, %d bytes %x... on the primary", p[i].Key, len(s[i].Val), valuePrefix(s[i].Val), len(p[i].Val), valuePrefix(p[i].Val))
 		}
 	}
 	return ""
@@ -506,4 +518,16 @@ func tableRows(d *db.DB, table string) ([]pgproc.Row, error) {
 		return true
 	})
 	return rows, err
+}
+
+// valuePrefix is a value's first 16 bytes, enough to tell rows apart in a
+// failure line (a row's value begins with its id).
+func valuePrefix(v []byte) []byte { return v[:min(len(v), 16)] }
+
+// finding is a standby checker's Finding about sb, with the positions
+// that say whether the standby held WAL the primary lost.
+func (s *standbySet) finding(sb *standby, f Finding) Finding {
+	f.Checker, f.Node = CheckStandby, sb.node.Name
+	f.StandbyWAL, f.PrimaryWAL = uint64(sb.received), uint64(s.primaryEnd)
+	return f
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/pgdst/pgdst/engine/bugs"
 	"github.com/pgdst/pgdst/engine/db"
 	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/pgerr"
@@ -111,6 +112,11 @@ func WalSenderMain(e *env.Env, d *db.DB, c *Conn) {
 			}
 		}
 		flushed := d.WAL.Flushed()
+		if cfg.Bugs.Has(bugs.WalSenderUnflushed) {
+			// Planted bug walsender-unflushed: send what the segment
+			// file holds, durable or not.
+			flushed = max(flushed, wal.SegmentFileEnd(e, cfg.WAL, sent))
+		}
 		if sent >= flushed {
 			// WalSndWaitForWal: nothing durable left to send.
 			d.WAL.WaitFlushed(sent, walSndPoll)

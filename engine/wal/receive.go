@@ -167,3 +167,20 @@ func ReadStream(e *env.Env, c Config, start, limit LSN, maxBytes int, buf []byte
 	}
 	return buf, start + LSN(n), nil
 }
+
+// SegmentFileEnd is the LSN just past the bytes the file of lsn's segment
+// holds, written or not yet durable (InvalidLSN if there is no such
+// file). Only the planted bug walsender-unflushed reads WAL so far.
+func SegmentFileEnd(e *env.Env, c Config, lsn LSN) LSN {
+	seg := c.segOf(lsn)
+	f, err := e.Disk.Open(SegmentPath(c, seg), env.OpenExisting)
+	if err != nil {
+		return InvalidLSN
+	}
+	defer f.Close()
+	size, err := f.Size()
+	if err != nil || size <= SegHdrSize {
+		return InvalidLSN
+	}
+	return c.segStart(seg) + LSN(size)
+}

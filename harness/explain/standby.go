@@ -1,6 +1,9 @@
 package explain
 
-import "github.com/pgdst/pgdst/simtest"
+import (
+	"github.com/pgdst/pgdst/engine/wal"
+	"github.com/pgdst/pgdst/simtest"
+)
 
 // standby is the account of a standby checker failure (simtest's
 // standby.go): a standby made from a base backup of the primary did not
@@ -13,7 +16,14 @@ func (a *account) standby(f *simtest.Finding) {
 	if f.Table != "" {
 		where = " in table " + f.Table
 	}
-	a.say("A standby made from a base backup of the primary disagreed with the primary%s: %s.", where, f.Detail)
+	a.say("Standby %s, made from a base backup of the primary, disagreed with the primary%s: %s.", f.Node, where, f.Detail)
+	if f.StandbyWAL > f.PrimaryWAL && f.PrimaryWAL != 0 {
+		a.say("When the workload stopped, the standby's WAL receiver had written WAL up to %s, but the primary's recovery found its WAL ended at %s: the standby held WAL the primary's power loss took back.",
+			wal.LSN(f.StandbyWAL), wal.LSN(f.PrimaryWAL))
+		a.cause("WAL was streamed to the standby before it was durable on the primary",
+			"a WAL sender sends only WAL the primary has flushed (WalSndWaitForWal's GetFlushRecPtr), so that no standby ever holds WAL a crash of the primary can take back")
+		return
+	}
 	a.cause("a standby's replay of the primary's streamed WAL did not reproduce the primary's committed state",
 		"a standby's data directory is the base backup plus the redo of every WAL record from the backup's start point, and the primary streams only WAL it has flushed (WalSndWaitForWal), so once the standby has replayed up to the primary's flushed WAL it holds exactly the primary's committed rows")
 }
