@@ -89,3 +89,15 @@ func TestStandbyCheckerCatchesUnflushedStreaming(t *testing.T) {
 		require.True(t, r.OK, "seed %d without the bug: %v", r.Seed, r.Failures)
 	}
 }
+
+// TestStandbyRegressionSwitchAtSegmentEnd: seed 2916 (--standbys 1)
+// streams a switch record that ends exactly at its segment's end. The WAL
+// sender's ReadStream once returned the segment's end as the next
+// position, inside the next segment's header, and the standby never
+// caught up ("did not catch up within 5s: it replayed to 0/0001FFE0").
+func TestStandbyRegressionSwitchAtSegmentEnd(t *testing.T) {
+	r := Run(standbyConfig(2916, 1))
+	require.True(t, r.OK, "%v", r.Failures)
+	require.Equal(t, 1, r.StandbysMade)
+	require.Equal(t, 1, r.StandbysConverged)
+}

@@ -165,7 +165,13 @@ func ReadStream(e *env.Env, c Config, start, limit LSN, maxBytes int, buf []byte
 	if int64(got) != n {
 		return nil, start, fmt.Errorf("could not read WAL segment %q at %s: %d of %d bytes: %v", f.Path(), start, got, n, err)
 	}
-	return buf, start + LSN(n), nil
+	next = start + LSN(n)
+	if next == segEnd {
+		// A switch record that ends exactly at the segment's end: the
+		// next record is after the next segment's header.
+		next += SegHdrSize
+	}
+	return buf, next, nil
 }
 
 // SegmentFileEnd is the LSN just past the bytes the file of lsn's segment
