@@ -2,8 +2,10 @@ package simtest
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/pgdst/pgdst/engine/db"
@@ -62,15 +64,16 @@ func (c Config) validateStandbys() error {
 }
 
 // resolveStandbys sets what the primary needs for standbys: WAL kept for
-// them (wal_keep_size: a run's WAL is a few megabytes), and the
-// scaled-down wal_sender_timeout.
+// them (wal_keep_size: a run's WAL is a few megabytes), and
+// wal_sender_timeout scaled down from a minute to 60 ms as the run's
+// other timings are (the standbys' receivers: 40 ms, status every 10 ms).
 func resolveStandbys(c Config, r *resolved) {
 	r.standbys = c.Standbys
 	if r.standbys == 0 {
 		return
 	}
 	r.engine.WALKeepSize = 1 << 30
-	r.engine.WalSenderTimeout = 2 * time.Second
+	r.engine.WalSenderTimeout = 60 * time.Millisecond
 }
 
 func (r resolved) stringStandbys() string {
@@ -78,6 +81,40 @@ func (r resolved) stringStandbys() string {
 		return "" // the config line, and so the trace, of a run without standbys is as before
 	}
 	return fmt.Sprintf(" standbys=%d", r.standbys)
+}
+
+// standbyNetFault is a network fault between the primary and one
+// standby during the workload, drawn from the standbys' stream: at At
+// after the run starts, the connections between them are reset (Drop), or
+// the link is cut for For and then healed. Partitions longer than
+// wal_receiver_timeout (40 ms here) and wal_sender_timeout (60 ms) end
+// the connection from both sides; shorter ones only delay the stream.
+type standbyNetFault struct {
+	At, For time.Duration
+	Drop    bool
+}
+
+// standbyNetFaultsMax bounds the faults drawn per standby.
+const standbyNetFaultsMax = 3
+
+// drawNetFaults draws a standby's network faults: none on half the
+// seeds, else one to three, each a reset or a partition of 5 ms to 200 ms,
+// between 70 ms and 300 ms into the run (the workload's stretch).
+func drawNetFaults(rng *world.Rand) []standbyNetFault {
+	on := rng.Intn(2) == 0
+	n := 1 + rng.Intn(standbyNetFaultsMax)
+	var out []standbyNetFault
+	for i := 0; i < standbyNetFaultsMax; i++ {
+		f := standbyNetFault{
+			At:   time.Duration(70+rng.Intn(230)) * time.Millisecond,
+			For:  []time.Duration{5 * time.Millisecond, 20 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond}[rng.Intn(5)],
+			Drop: rng.Intn(3) == 0,
+		}
+		if on && i < n {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // standby is one standby node and its server.
@@ -90,6 +127,8 @@ type standby struct {
 	// received is how far its WAL receiver had written when the workload
 	// stopped (the last postmaster generation's, when it had one).
 	received wal.LSN
+	// faults are its network faults with the primary (drawNetFaults).
+	faults []standbyNetFault
 }
 
 // standbySet is a run's standbys.
@@ -121,7 +160,7 @@ func newStandbys(rc resolved, primary *world.Node) *standbySet {
 		// (its control file update, its redo) are not shown to them in
 		// this slice. Faults on standbys are a later slice's.
 		n.Env.Points = nil
-		s.nodes = append(s.nodes, &standby{node: n})
+		s.nodes = append(s.nodes, &standby{node: n, faults: drawNetFaults(rng)})
 	}
 	return s
 }
@@ -136,7 +175,7 @@ func (s *standbySet) standbyConfig() pgproc.Config {
 	cfg.ArchiveMode = false
 	cfg.Autovacuum = s.rc.server.Autovacuum
 	cfg.PrimaryConninfo = env.Addr{Node: s.primary.Name, Port: pgproc.DefaultPort}
-	cfg.WalReceiver = pgproc.WalReceiverConfig{RetryInterval: 10 * time.Millisecond, StatusInterval: 20 * time.Millisecond, Timeout: time.Second, ConnectTimeout: 50 * time.Millisecond}
+	cfg.WalReceiver = pgproc.WalReceiverConfig{RetryInterval: 10 * time.Millisecond, StatusInterval: 10 * time.Millisecond, Timeout: 40 * time.Millisecond, ConnectTimeout: 20 * time.Millisecond}
 	return cfg
 }
 
@@ -151,6 +190,27 @@ func (s *standbySet) start(sim *world.Sim, l *pgproc.Listener) {
 			}
 			sb.pm = s.startStandby(sim, sb)
 		})
+		if len(sb.faults) > 0 {
+			sim.SpawnAs(env.RoleOther, "network faults "+sb.node.Name, func() { s.applyNetFaults(sb) })
+		}
+	}
+}
+
+// applyNetFaults carries out sb's network faults with the primary, in
+// time order, each healed before the next.
+func (s *standbySet) applyNetFaults(sb *standby) {
+	e, net := s.primary.Env, s.primary.Net
+	for _, f := range slices.SortedFunc(slices.Values(sb.faults), func(a, b standbyNetFault) int { return cmp.Compare(a.At, b.At) }) {
+		if now := e.Clock.Now(); f.At > now {
+			e.Clock.Sleep(f.At - now)
+		}
+		if f.Drop {
+			net.DropConnections(s.primary.Name, sb.node.Name)
+			continue
+		}
+		net.Partition(s.primary.Name, sb.node.Name)
+		e.Clock.Sleep(f.For)
+		net.Heal(s.primary.Name, sb.node.Name)
 	}
 }
 
@@ -348,6 +408,8 @@ func (s *standbySet) converge(res *Result, sim *world.Sim, d *db.DB, l *pgproc.L
 	if len(made) == 0 {
 		return
 	}
+	// A partition the workload's stop interrupted ends with it.
+	s.primary.Net.HealAll()
 	// The primary's rows first, before any WAL sender waits on its WAL:
 	// reading may write (a hint's full-page image, an eviction's flush).
 	want := map[string][]pgproc.Row{}
