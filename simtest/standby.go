@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"path"
 	"slices"
 	"time"
 
@@ -29,7 +30,8 @@ import (
 // primary for the rest of the workload.
 //
 // The checker (CheckStandby): when the workload stops, every process of
-// every node is killed (the standbys' machines keep their page cache);
+// every node is killed, and on half the seeds each standby's machine loses
+// power too (unsynced writes dropped, all or a random subset);
 // after the primary's final recovery, the recovered primary serves
 // replication and each standby starts again from its disk, streams and
 // replays; it must catch up, within standbyCatchUpMax of virtual time, to
@@ -129,6 +131,15 @@ type standby struct {
 	received wal.LSN
 	// faults are its network faults with the primary (drawNetFaults).
 	faults []standbyNetFault
+	// powerLoss says its machine loses power with the primary's when the
+	// workload stops (else only its processes die), with crash losing
+	// unsynced writes by crashRng. Torn writes are not drawn: a standby
+	// without restartpoints replays from its backup's start point, past
+	// full-page images older than a torn page (restartpoints, a later
+	// slice, bound that as checkpoints do on the primary).
+	powerLoss bool
+	crash     world.CrashMode
+	crashRng  *world.Rand
 }
 
 // standbySet is a run's standbys.
@@ -160,7 +171,11 @@ func newStandbys(rc resolved, primary *world.Node) *standbySet {
 		// (its control file update, its redo) are not shown to them in
 		// this slice. Faults on standbys are a later slice's.
 		n.Env.Points = nil
-		s.nodes = append(s.nodes, &standby{node: n, faults: drawNetFaults(rng)})
+		sb := &standby{node: n, faults: drawNetFaults(rng)}
+		sb.powerLoss = rng.Intn(2) == 0
+		sb.crash = []world.CrashMode{world.CrashDropAll, world.CrashRandomSubset}[rng.Intn(2)]
+		sb.crashRng = rng.Fork(uint64(100 + i))
+		s.nodes = append(s.nodes, sb)
 	}
 	return s
 }
@@ -261,6 +276,11 @@ func (s *standbySet) baseBackup(sb *standby, l *pgproc.Listener) error {
 		return err
 	}
 	if err := copyFile(e, dst, db.ControlPath); err != nil {
+		return err
+	}
+	// Its directory entry too (pg_basebackup's fsync_pgdata fsyncs every
+	// file and directory of the copy at the end).
+	if err := dst.Disk.SyncDir(path.Dir(db.ControlPath)); err != nil {
 		return err
 	}
 	resp, err = c.Call(pgproc.Request{Op: pgproc.OpBackupStop})
@@ -410,6 +430,12 @@ func (s *standbySet) converge(res *Result, sim *world.Sim, d *db.DB, l *pgproc.L
 	}
 	// A partition the workload's stop interrupted ends with it.
 	s.primary.Net.HealAll()
+	for _, sb := range made {
+		if sb.powerLoss {
+			sb.node.Disk.Crash(sb.crashRng, sb.crash)
+			sim.HarnessEvent(env.Event{Kind: env.EvCrash, Node: sb.node.Name, Name: "power-loss " + sb.crash.String()})
+		}
+	}
 	// The primary's rows first, before any WAL sender waits on its WAL:
 	// reading may write (a hint's full-page image, an eviction's flush).
 	want := map[string][]pgproc.Row{}
