@@ -210,7 +210,14 @@ type DB struct {
 	replayed       wal.LSN
 	consistent     bool
 	backupStart    wal.LSN // the control file's backupStartPoint at startup
-	walSnds        []WalSnd
+	// standbyMode says the startup process runs in standby mode, and
+	// restartPoint is the last checkpoint record it replayed, a
+	// restartpoint's candidate (RecoveryRestartPoint); restartRedo is the
+	// REDO pointer of the control file's checkpoint (standby.go).
+	standbyMode  bool
+	restartPoint restartPoint
+	restartRedo  wal.LSN
+	walSnds      []WalSnd
 }
 
 // Env is the instance's environment.

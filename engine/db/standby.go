@@ -133,6 +133,12 @@ func (db *DB) standbyRedo(s *standbySource, redo wal.LSN, nextXid *xact.XID, st 
 					e.Panicf("redo of record at %s (rmgr %d info %#x) failed: %v", rec.LSN, rec.Rmid, rec.Info, err)
 				}
 				db.replayed = r.End()
+				if rec.Rmid == wal.RMXLog && rec.Info == InfoCheckpoint {
+					// RecoveryRestartPoint: a restartpoint may now
+					// start redo here after a restart.
+					ckRedo, ckXid, _ := decodeCheckpoint(rec)
+					db.restartPoint = restartPoint{checkpoint: rec.LSN, redo: ckRedo, nextXid: max(ckXid, *nextXid)}
+				}
 				e.Inject(PointAfterRedoRecord)
 			}
 			next, prev = r.End(), r.Last()
@@ -167,4 +173,50 @@ func (db *DB) redoBackupEnd(rec wal.Record) error {
 		db.e.Sometimes("standby-consistent")
 	}
 	return nil
+}
+
+// restartPoint is a checkpoint record a standby replayed.
+type restartPoint struct {
+	checkpoint, redo wal.LSN
+	nextXid          xact.XID
+}
+
+// StandbyMode reports whether the startup process runs in standby mode
+// (the checkpointer then makes restartpoints).
+func (db *DB) StandbyMode() bool { return db.standbyMode }
+
+// CreateRestartPoint is the checkpointer's restartpoint on a standby
+// (CreateRestartPoint): at the last checkpoint record replayed, if it is
+// newer than the control file's, the same guts as a checkpoint's (clog,
+// every dirty buffer, fsync of every file written), then the control file
+// names that checkpoint, so that a restart replays from its REDO pointer
+// rather than from the base backup's start. Every page change before that
+// REDO pointer is then durable, and a page a power loss tears afterwards
+// is restored by the full-page image of its first change after it, as on
+// the primary. None is made before the standby is consistent (its base
+// backup's end replayed): until then a restart must replay from the
+// backup's start. It reports whether it made one.
+func (db *DB) CreateRestartPoint() (bool, error) {
+	if !db.standbyMode || !db.inRecovery {
+		panic("db: a restartpoint outside standby mode")
+	}
+	db.ckptMu.Lock()
+	defer db.ckptMu.Unlock()
+	e := db.e
+	rp := db.restartPoint
+	if rp.checkpoint == wal.InvalidLSN || rp.redo <= db.restartRedo || !db.consistent {
+		return false, nil // "skipping restartpoint, already performed at ..."
+	}
+	if err := db.checkPointGuts(); err != nil {
+		return false, fmt.Errorf("restartpoint: %w", err)
+	}
+	ctl := controlData{state: StateInArchiveRecovery, checkpoint: rp.checkpoint, redo: rp.redo, nextXid: rp.nextXid,
+		segSize: db.cfg.WAL.SegmentSize, dataChecksumVersion: db.cfg.dataChecksumVersion()}
+	if err := writeControl(e, ctl); err != nil {
+		return false, err
+	}
+	db.restartRedo = rp.redo
+	e.Logf("restartpoint complete: redo %s, record %s", rp.redo, rp.checkpoint)
+	e.Sometimes("standby-restartpoint")
+	return true, nil
 }

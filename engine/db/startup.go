@@ -179,6 +179,7 @@ func (db *DB) StartupXLOG(register func(*DB), underPostmaster bool) (RecoverySta
 	}
 
 	if standby {
+		db.standbyMode, db.restartRedo = true, redo
 		e.Logf("entering standby mode; redo starts at %s", redo)
 		e.RecoveryBegan(uint64(redo))
 		db.standbyRedo(src, redo, &nextXid, &st)

@@ -86,6 +86,7 @@ var Conditions = []Condition{
 	{"walsender-refused-max", "a replication connection beyond max_wal_senders is refused with 53300 (InitWalSenderSlot)"},
 	{"walsender-timeout", "a WAL sender ends its connection after wal_sender_timeout of silence from its standby (WalSndCheckTimeOut)"},
 	{"walreceiver-streaming", "a WAL receiver connects and starts streaming (WalReceiverMain)"},
+	{"standby-restartpoint", "a standby's checkpointer makes a restartpoint at the last checkpoint record replayed, so a restart replays from there (CreateRestartPoint)"},
 	{"walreceiver-retry", "a WAL receiver's connection fails or ends, and it connects again after wal_retrieve_retry_interval (WalReceiverMain)"},
 }
 
