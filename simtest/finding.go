@@ -69,6 +69,10 @@ type Finding struct {
 	// (a standby ahead of it holds WAL the primary lost).
 	Node                   string
 	StandbyWAL, PrimaryWAL uint64
+	// StandbyAhead: the standby wrote WAL beyond what the primary had
+	// flushed at that moment (the online check; StandbyWAL and
+	// PrimaryWAL are then those two positions).
+	StandbyAhead bool
 
 	// The segment (archive): its name, what the checker caught (an
 	// Archive* constant), and what the archive durably held of it: Copy

@@ -190,7 +190,7 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 	sim.SpawnAs(env.RolePostmaster, "postmaster", pm.Main)
 	standbys := newStandbys(rc, node)
 	if standbys != nil {
-		standbys.start(sim, listener)
+		standbys.start(res, sim, listener, pm)
 	}
 	wl.startClients(listener)
 	plan := dbPlan(c, rc, rng.Fork(4), sim.Steps())

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/pgdst/pgdst/engine/db"
@@ -42,6 +43,9 @@ import (
 
 // CheckStandby judges the standbys (standby.go).
 const CheckStandby = "standby"
+
+// countStandbyWALWrites counts the standbys' WAL writes watchWAL judged.
+const countStandbyWALWrites = CheckStandby + ": WAL writes on standbys"
 
 // standbysMax bounds --standbys.
 const standbysMax = 3
@@ -140,6 +144,8 @@ type standby struct {
 	powerLoss bool
 	crash     world.CrashMode
 	crashRng  *world.Rand
+	// aheadReported: watchWAL reported this standby once already.
+	aheadReported bool
 }
 
 // standbySet is a run's standbys.
@@ -201,9 +207,11 @@ func (s *standbySet) standbyConfig() pgproc.Config {
 }
 
 // start spawns, for each standby, the base backup of the primary
-// listening at l, then the standby's postmaster.
-func (s *standbySet) start(sim *world.Sim, l *pgproc.Listener) {
+// listening at l, then the standby's postmaster, and installs the online
+// check of each standby's WAL writes against pm's flushed WAL.
+func (s *standbySet) start(res *Result, sim *world.Sim, l *pgproc.Listener, pm *pgproc.Postmaster) {
 	for _, sb := range s.nodes {
+		sb.node.Watch = func(op world.DiskOp) { s.watchWAL(res, sb, pm, op) }
 		sim.SpawnAs(env.RoleOther, "pg_basebackup "+sb.node.Name, func() {
 			if err := s.baseBackup(sb, l); err != nil {
 				s.notes = append(s.notes, fmt.Sprintf("%s: base backup: %v", sb.node.Name, err))
@@ -214,6 +222,40 @@ func (s *standbySet) start(sim *world.Sim, l *pgproc.Listener) {
 		if len(sb.faults) > 0 {
 			sim.SpawnAs(env.RoleOther, "network faults "+sb.node.Name, func() { s.applyNetFaults(sb) })
 		}
+	}
+}
+
+// watchWAL is the online half of the standby checker: a standby never
+// writes WAL beyond what the primary has flushed (WalSndWaitForWal's
+// GetFlushRecPtr bound), judged at each write into a standby's WAL
+// segment against the primary's flushed position at that moment. While
+// the primary recovers from a crash-restart its flushed position is not
+// known and the write is not judged; it only grows, within a lifetime and
+// across crash-restarts (recovery finds every byte the kernel kept), so a
+// write judged fine stays fine. It is uninstalled when the workload stops
+// (converge judges the rest).
+func (s *standbySet) watchWAL(res *Result, sb *standby, pm *pgproc.Postmaster, op world.DiskOp) {
+	if op.Kind != world.OpWrite || !strings.HasPrefix(op.Path, wal.Dir+"/") {
+		return
+	}
+	cfg := s.rc.engine.WAL
+	seg, ok := wal.ParseSegmentName(cfg, op.Path[len(wal.Dir)+1:])
+	if !ok {
+		return // a segment's header, written before it is renamed into place
+	}
+	d := pm.Shared()
+	if d == nil || d.WAL == nil {
+		res.Online.skipped(countStandbyWALWrites, "the primary was recovering", 1)
+		return
+	}
+	res.Online.judged(countStandbyWALWrites, 1)
+	end := wal.LSN(seg*uint64(cfg.SegmentSize) + uint64(op.Off) + uint64(op.Len))
+	if flushed := d.WAL.FlushedNoLock(); end > flushed && !sb.aheadReported {
+		sb.aheadReported = true
+		f := s.finding(sb, Finding{Detail: fmt.Sprintf("WAL written to %s while the primary had flushed to %s", end, flushed), StandbyAhead: true})
+		f.StandbyWAL, f.PrimaryWAL = uint64(end), uint64(flushed)
+		res.found(f)
+		res.fail(CheckStandby, "standby %s wrote WAL up to %s while the primary had flushed its WAL only to %s: a WAL sender sent WAL that was not yet durable", sb.node.Name, end, flushed)
 	}
 }
 
@@ -434,8 +476,12 @@ func (s *standbySet) converge(res *Result, sim *world.Sim, d *db.DB, l *pgproc.L
 	if len(made) == 0 {
 		return
 	}
-	// A partition the workload's stop interrupted ends with it.
+	// A partition the workload's stop interrupted ends with it, and the
+	// online check with the primary's lifetime.
 	s.primary.Net.HealAll()
+	for _, sb := range s.nodes {
+		sb.node.Watch = nil
+	}
 	for _, sb := range made {
 		if sb.powerLoss {
 			sb.node.Disk.Crash(sb.crashRng, sb.crash)

@@ -63,10 +63,11 @@ func TestStandbyDeterminism(t *testing.T) {
 // TestStandbyCheckerCatchesUnflushedStreaming: the planted bug
 // walsender-unflushed streams WAL the primary has written but not
 // fsynced. With WAL fsyncs slowed (a wide window) and a power loss in the
-// workload, the primary loses WAL its standby already replayed: the
-// standby checker must catch it on some seeds, and the same seeds without
-// the bug must all pass. The plain campaign with --standbys 1 reaches the
-// window rarely (1 ms fsyncs): see the README.
+// workload, the primary loses WAL its standby already holds: the standby
+// checker must catch it on some seeds (its online half as the standby
+// writes that WAL, or its final half when the standby has diverged), and
+// the same seeds without the bug must all pass. The default campaign with
+// one standby is simtest/bugs_test.go's case.
 func TestStandbyCheckerCatchesUnflushedStreaming(t *testing.T) {
 	const plan = "latency for=5ms when op=fsync and file=wal times=0\ncrash mode=drop-all when time>=250ms"
 	mk := func(seed uint64, on bool) Config {

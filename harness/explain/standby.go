@@ -17,6 +17,12 @@ func (a *account) standby(f *simtest.Finding) {
 		where = " in table " + f.Table
 	}
 	a.say("Standby %s, made from a base backup of the primary, disagreed with the primary%s: %s.", f.Node, where, f.Detail)
+	if f.StandbyAhead {
+		a.say("During the workload the standby wrote WAL up to %s into its pg_wal while the primary had flushed its WAL only to %s.", wal.LSN(f.StandbyWAL), wal.LSN(f.PrimaryWAL))
+		a.cause("WAL was streamed to the standby before it was durable on the primary",
+			"a WAL sender sends only WAL the primary has flushed (WalSndWaitForWal's GetFlushRecPtr), so that no standby ever holds WAL a crash of the primary can take back")
+		return
+	}
 	if f.StandbyWAL > f.PrimaryWAL && f.PrimaryWAL != 0 {
 		a.say("When the workload stopped, the standby's WAL receiver had written WAL up to %s, but the primary's recovery found its WAL ended at %s: the standby held WAL the primary's power loss took back.",
 			wal.LSN(f.StandbyWAL), wal.LSN(f.PrimaryWAL))
