@@ -143,6 +143,11 @@ var plantedBugCases = map[string]struct {
 	// primary, its final half sees the standby diverge). The default
 	// campaign with one standby.
 	"walsender-unflushed": {seeds: 100, tweak: func(c *Config) { c.Standbys = 1 }, checkers: []string{CheckStandby}, minCaught: 8},
+	// A standby replays WAL its receiver has written but not fsynced: its
+	// background writer or checkpointer then writes a page whose WAL is
+	// not durable on the standby, which the wal-before-data checker,
+	// watching each standby's disk as the primary's, sees as it happens.
+	"standby-applies-unflushed": {seeds: 200, tweak: func(c *Config) { c.Standbys = 1 }, checkers: []string{CheckWALBeforeData}, minCaught: 2},
 	"clog-status-lost-update": {seeds: 200, tweak: func(c *Config) { c.Scheduler = "random" },
 		checkers: []string{CheckDurability, CheckBank, CheckLinearizability, CheckIsolation, CheckUnique}, minCaught: 9},
 }

@@ -211,7 +211,20 @@ func (s *standbySet) standbyConfig() pgproc.Config {
 // check of each standby's WAL writes against pm's flushed WAL.
 func (s *standbySet) start(res *Result, sim *world.Sim, l *pgproc.Listener, pm *pgproc.Postmaster) {
 	for _, sb := range s.nodes {
-		sb.node.Watch = func(op world.DiskOp) { s.watchWAL(res, sb, pm, op) }
+		// The wal-before-data checker watches each standby's disk as it
+		// watches the primary's: a page a standby writes must have its
+		// WAL durable on the standby (the startup process replays only
+		// what the receiver flushed). The base backup's own writes are
+		// not judged (the copy holds pages whose WAL the standby has not
+		// received yet; its redo repairs them).
+		wbd := &walBeforeDataChecker{res: res, disk: sb.node.Disk, sim: sim, wal: s.rc.engine.WAL, classOf: sb.node.FileClass, node: sb.node.Name,
+			instance: func() *db.DB { return sb.pm.Shared() }}
+		sb.node.Watch = func(op world.DiskOp) {
+			s.watchWAL(res, sb, pm, op)
+			if sb.pm != nil {
+				wbd.diskOp(op)
+			}
+		}
 		sim.SpawnAs(env.RoleOther, "pg_basebackup "+sb.node.Name, func() {
 			if err := s.baseBackup(sb, l); err != nil {
 				s.notes = append(s.notes, fmt.Sprintf("%s: base backup: %v", sb.node.Name, err))

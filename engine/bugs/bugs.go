@@ -39,6 +39,7 @@ const (
 	EndOfRecoveryCkptEarlyControl
 	ClogStatusLostUpdate
 	WalSenderUnflushed
+	StandbyAppliesUnflushed
 	numBugs
 )
 
@@ -102,6 +103,10 @@ var registry = [numBugs]Bug{
 	WalSenderUnflushed: {
 		Name: "walsender-unflushed",
 		What: "A WAL sender streams the WAL its segment files hold, written but not yet fsynced, instead of only what is flushed; violates WalSndWaitForWal's GetFlushRecPtr bound, so a power loss of the primary takes back WAL a standby already holds and replays, and the standby's history diverges from the primary's (caught only by runs with --standbys).",
+	},
+	StandbyAppliesUnflushed: {
+		Name: "standby-applies-unflushed",
+		What: "A standby's startup process replays WAL its WAL receiver has written but not yet fsynced, instead of only what it flushed; violates XLogPageRead's flushedUpto bound, so the standby's background writer or a restartpoint can write a data page whose WAL a power loss of the standby takes back (WAL before data, on the standby; caught only by runs with --standbys).",
 	},
 }
 

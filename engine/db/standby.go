@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/pgdst/pgdst/engine/bugs"
 	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/wal"
 	"github.com/pgdst/pgdst/engine/xact"
@@ -46,7 +47,14 @@ func (s *standbySource) open(start, prev wal.LSN) (*wal.Reader, wal.LSN) {
 	db := s.db
 	limit := wal.InvalidLSN
 	if s.streaming {
-		_, limit = db.walRcv.Positions()
+		written, flushed := db.walRcv.Positions()
+		limit = flushed
+		// Planted bug standby-applies-unflushed: the startup process
+		// replays what the receiver has written, not only what it has
+		// flushed (XLogPageRead's flushedUpto).
+		if db.cfg.Bugs.Has(bugs.StandbyAppliesUnflushed) {
+			limit = written
+		}
 		if limit <= start {
 			return nil, limit
 		}

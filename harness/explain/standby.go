@@ -33,3 +33,13 @@ func (a *account) standby(f *simtest.Finding) {
 	a.cause("a standby's replay of the primary's streamed WAL did not reproduce the primary's committed state",
 		"a standby's data directory is the base backup plus the redo of every WAL record from the backup's start point, and the primary streams only WAL it has flushed (WalSndWaitForWal), so once the standby has replayed up to the primary's flushed WAL it holds exactly the primary's committed rows")
 }
+
+// standbyWALBeforeData is the wal-before-data account of a page a standby
+// wrote (the Finding names the standby): the standby's own events are
+// stamped with its own clock, so the account does not weave them into the
+// primary's timeline; it says what the checker saw and the rule.
+func (a *account) standbyWALBeforeData(f *simtest.Finding) {
+	a.say("Standby %s wrote %s with pd_lsn %s during redo, while the standby's WAL below that LSN was not durable on its disk.", f.Node, pageName(f), wal.LSN(f.PageLSN))
+	a.cause("the standby replayed WAL before its WAL receiver had flushed it",
+		"a standby's startup process replays only WAL its receiver has fsynced (XLogPageRead reads up to flushedUpto), so that every page its background writer, checkpointer or startup process writes has its WAL durable on the standby first, the write-ahead rule on a standby")
+}
