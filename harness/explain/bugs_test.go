@@ -58,8 +58,8 @@ var bugCases = map[string]bugCase{
 			c.Standbys = 1
 			return c
 		},
-		hints:  []uint64{93},
-		says:   []string{"standby replayed WAL before its WAL receiver had flushed it"},
+		hints: []uint64{93},
+		says:  []string{"standby replayed WAL before its WAL receiver had flushed it"},
 	},
 	// A standby holds WAL the primary's power loss took back: slow WAL
 	// fsyncs widen the window between a write and its fsync, in which
