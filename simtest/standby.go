@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/pgdst/pgdst/engine/db"
 	"github.com/pgdst/pgdst/engine/env"
 	pgproc "github.com/pgdst/pgdst/engine/proc"
+	"github.com/pgdst/pgdst/engine/smgr"
 	"github.com/pgdst/pgdst/engine/wal"
 	"github.com/pgdst/pgdst/simtest/world"
 )
@@ -217,7 +219,7 @@ func (s *standbySet) start(res *Result, sim *world.Sim, l *pgproc.Listener, pm *
 		// what the receiver flushed). The base backup's own writes are
 		// not judged (the copy holds pages whose WAL the standby has not
 		// received yet; its redo repairs them).
-		wbd := &walBeforeDataChecker{res: res, disk: sb.node.Disk, sim: sim, wal: s.rc.engine.WAL, classOf: sb.node.FileClass, node: sb.node.Name,
+		wbd := &walBeforeDataChecker{res: res, disk: sb.node.Disk, sim: sim, wal: s.rc.engine.WAL, classOf: sb.relationClass, node: sb.node.Name,
 			instance: func() *db.DB { return sb.pm.Shared() }}
 		sb.node.Watch = func(op world.DiskOp) {
 			s.watchWAL(res, sb, pm, op)
@@ -236,6 +238,28 @@ func (s *standbySet) start(res *Result, sim *world.Sim, l *pgproc.Listener, pm *
 			sim.SpawnAs(env.RoleOther, "network faults "+sb.node.Name, func() { s.applyNetFaults(sb) })
 		}
 	}
+}
+
+// relationClass is what the file at path holds on sb, for the
+// wal-before-data checker: what the standby's engine registered, except
+// that a relation file under base/ that the standby's redo created before
+// replaying the relation map record that names it (a table the primary
+// created after the base backup) is taken for a relation file: its pages
+// are judged, whether heap or index.
+func (sb *standby) relationClass(path string) env.FileClass {
+	c := sb.node.FileClass(path)
+	if c != env.FileOther {
+		return c
+	}
+	rest, ok := strings.CutPrefix(path, smgr.BaseDir+"/")
+	if !ok {
+		return c
+	}
+	rel, _, _ := strings.Cut(rest, ".")
+	if _, err := strconv.ParseUint(rel, 10, 32); err != nil || rel == "" {
+		return c
+	}
+	return env.FileHeap
 }
 
 // watchWAL is the online half of the standby checker: a standby never
