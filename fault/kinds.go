@@ -113,6 +113,7 @@ const (
 	RoleLogger             = env.RoleLogger
 	RoleClient             = env.RoleClient
 	RoleOther              = env.RoleOther
+	RoleWalreceiver        = env.RoleWalreceiver
 
 	numRoles = env.NumRoles
 )

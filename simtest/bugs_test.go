@@ -137,6 +137,17 @@ var plantedBugCases = map[string]struct {
 	// (linearizability). The window is one scheduling point, where the
 	// random scheduler's switches find it (21 of these 200 seeds; see
 	// TestPCTVersusRandomOnADepth2Race for PCT).
+	// A WAL sender streams WAL written but not yet fsynced: the standby
+	// checker's online half sees a standby write WAL beyond the
+	// primary's flushed position (and, after a power loss of the
+	// primary, its final half sees the standby diverge). The default
+	// campaign with one standby.
+	"walsender-unflushed": {seeds: 100, tweak: func(c *Config) { c.Standbys = 1 }, checkers: []string{CheckStandby}, minCaught: 8},
+	// A standby replays WAL its receiver has written but not fsynced: its
+	// background writer or checkpointer then writes a page whose WAL is
+	// not durable on the standby, which the wal-before-data checker,
+	// watching each standby's disk as the primary's, sees as it happens.
+	"standby-applies-unflushed": {seeds: 200, tweak: func(c *Config) { c.Standbys = 1 }, checkers: []string{CheckWALBeforeData}, minCaught: 2},
 	"clog-status-lost-update": {seeds: 200, tweak: func(c *Config) { c.Scheduler = "random" },
 		checkers: []string{CheckDurability, CheckBank, CheckLinearizability, CheckIsolation, CheckUnique}, minCaught: 9},
 }

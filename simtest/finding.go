@@ -63,6 +63,17 @@ type Finding struct {
 	Key   uint64
 	Other *Finding
 
+	// The standby (standby): Node is the standby's name; StandbyWAL is
+	// how far its WAL receiver had flushed when the workload stopped,
+	// PrimaryWAL where the primary's final recovery found its WAL ended
+	// (a standby ahead of it holds WAL the primary lost).
+	Node                   string
+	StandbyWAL, PrimaryWAL uint64
+	// StandbyAhead: the standby wrote WAL beyond what the primary had
+	// flushed at that moment (the online check; StandbyWAL and
+	// PrimaryWAL are then those two positions).
+	StandbyAhead bool
+
 	// The segment (archive): its name, what the checker caught (an
 	// Archive* constant), and what the archive durably held of it: Copy
 	// (a Copy* constant, "" when the copy was not judged), CopyBytes held

@@ -145,6 +145,10 @@ type Config struct {
 	// FollowReads pins the follow reads (follow_reads.go) on or off; ""
 	// draws them from the seed under Swarm.
 	FollowReads string `json:"follow_reads"`
+	// Standbys is how many standby nodes stream the primary's WAL
+	// (standby.go), in [0, 3]; 0, the default, leaves the run as it
+	// was before replication existed (and the field out of the JSON).
+	Standbys int `json:"standbys,omitempty"`
 
 	// TraceOut, when set, receives the readable trace.
 	TraceOut io.Writer `json:"-"`
@@ -247,6 +251,9 @@ func (c Config) Validate() error {
 	if err := c.validateFollowReads(); err != nil {
 		return err
 	}
+	if err := c.validateStandbys(); err != nil {
+		return err
+	}
 	return c.validateVariety()
 }
 
@@ -278,6 +285,7 @@ type resolved struct {
 	script      bool    // the last client is a script (script_client.go)
 	ranges      rangeStmts
 	follow      bool // follow reads (follow_reads.go)
+	standbys    int  // standby nodes (standby.go)
 	// asyncShare is the share of insert transactions and bank transfers
 	// that commit asynchronously (async_share.go).
 	asyncShare float64
@@ -342,6 +350,7 @@ func resolve(c Config, rng *world.Rand) resolved {
 	r.engine.HintBitsDirty = resolveHintBits(c)
 	r.lockPause = resolveLockPause(c)
 	resolveDataChecksums(c, &r)
+	resolveStandbys(c, &r)
 	// The postmaster's copy of the engine's settings, taken by
 	// resolveSettings before the draws above that change them.
 	r.server.DB = r.engine
@@ -388,7 +397,7 @@ func swarmShape(seed uint64) shape {
 }
 
 func (r resolved) String() string {
-	return r.stringDB() + r.stringSettings() + r.stringDataChecksums() + " scheduler=" + world.SchedulerName(r.sched.PCTDepth) + r.stringVariety() + fmt.Sprintf(" script_client=%v", r.script) + r.stringAsync() + r.stringRanges() + r.stringFollow()
+	return r.stringDB() + r.stringSettings() + r.stringDataChecksums() + " scheduler=" + world.SchedulerName(r.sched.PCTDepth) + r.stringVariety() + fmt.Sprintf(" script_client=%v", r.script) + r.stringAsync() + r.stringRanges() + r.stringFollow() + r.stringStandbys()
 }
 
 // Result is what a run found.
@@ -492,6 +501,11 @@ type Result struct {
 	// xidStatusMax): what explain needs to tell a lost commit record from
 	// a commit whose status was lost. Nil otherwise.
 	XidStatus []uint8 `json:"-"`
+	// StandbysMade counts the standbys whose base backup completed, and
+	// StandbysConverged those the standby checker found equal to the
+	// primary (standby.go).
+	StandbysMade      int `json:",omitempty"`
+	StandbysConverged int `json:",omitempty"`
 	// lockWakeMax is the longest a sleeping lock waiter stayed asleep
 	// after its lock's release (lock_wait_checker.go), for the tests
 	// that measure the bound.
@@ -778,6 +792,9 @@ func (r *Result) Summary() string {
 	}
 	if r.AsyncLost > 0 {
 		fmt.Fprintf(&b, "synchronous_commit=off: %d acknowledged transactions lost, within the bound\n", r.AsyncLost)
+	}
+	if r.StandbysMade > 0 {
+		fmt.Fprintf(&b, "standbys: %d made from a base backup, %d caught up and equal to the primary\n", r.StandbysMade, r.StandbysConverged)
 	}
 	for _, n := range r.Notes {
 		fmt.Fprintf(&b, "note: %s\n", n)

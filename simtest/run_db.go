@@ -188,6 +188,10 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 	// PCT's change points fall in the workload (scheduler.go).
 	sim.SetPCTHorizon(sim.Steps(), crashSteps(rc))
 	sim.SpawnAs(env.RolePostmaster, "postmaster", pm.Main)
+	standbys := newStandbys(rc, node)
+	if standbys != nil {
+		standbys.start(res, sim, listener, pm)
+	}
 	wl.startClients(listener)
 	plan := dbPlan(c, rc, rng.Fork(4), sim.Steps())
 	res.Plan, res.FaultIntensity = plan.String(), rc.faultIntensity
@@ -345,6 +349,9 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 		break
 	}
 	runner.Uninstall()
+	if standbys != nil && finalDB != nil && finalDB.WAL != nil && st.Kind == world.StopAllDone {
+		standbys.converge(res, sim, finalDB, listener)
+	}
 	// Any fault in the recovery (a crash, a pause at a checkpoint point,
 	// added latency) can stretch the end-of-recovery checkpoint's wait.
 	checkers.liveness.judge(sim.Now(), runner.NApplied == appliedAtCrash, "faults in the recovery")
@@ -404,8 +411,10 @@ func (res *Result) judgeBeyondLimits() {
 	// a damaged page may fail a statement with an internal error rather
 	// than return wrong data (CheckEngineError). A bit flipped into a
 	// commit hint on a page read back without data checksums is the
-	// medium's, not the engine's (CheckHintBeforeCommit).
-	case CheckDurability, CheckRecovery, CheckSelf, CheckCheckpoint, CheckLinearizability, CheckIsolation, CheckBank, CheckUnique, CheckArchive, CheckStatementEffect, CheckEngineError, CheckHintBeforeCommit:
+	// medium's, not the engine's (CheckHintBeforeCommit). A lost or
+	// misdirected write of the primary's WAL can take back WAL a standby
+	// already holds, which then diverges from the primary (CheckStandby).
+	case CheckDurability, CheckRecovery, CheckSelf, CheckCheckpoint, CheckLinearizability, CheckIsolation, CheckBank, CheckUnique, CheckArchive, CheckStatementEffect, CheckEngineError, CheckHintBeforeCommit, CheckStandby:
 		res.Detected = fmt.Sprintf("after %s: %s", strings.Join(destructive, ", "), res.Failures[0])
 		res.OK, res.Checker, res.Failures = true, "", nil
 	case CheckAtomicity:

@@ -40,6 +40,9 @@ type walBeforeDataChecker struct {
 	// classOf is what the engine registered the file as (world.Node.FileClass):
 	// data pages live in heap and index files, whatever their paths.
 	classOf func(path string) env.FileClass
+	// node, on a standby's checker, names the standby (standby.go); ""
+	// on the primary's.
+	node string
 }
 
 func (c *walBeforeDataChecker) diskOp(op world.DiskOp) {
@@ -86,9 +89,13 @@ func (c *walBeforeDataChecker) diskOp(op world.DiskOp) {
 			continue
 		}
 		if !c.walDurableBefore(c.wal, lsn) {
-			c.res.found(Finding{Checker: CheckWALBeforeData, Path: op.Path, FileBlock: uint32((op.Off + int64(off)) / page.BlockSize), PageLSN: uint64(lsn), NoInstance: true})
-			c.res.fail(CheckWALBeforeData, "%s block %d written with pd_lsn %s while no WAL is open for writing (redo, initdb), but the WAL below it is not durable on disk",
-				op.Path, (op.Off+int64(off))/page.BlockSize, lsn)
+			c.res.found(Finding{Checker: CheckWALBeforeData, Path: op.Path, FileBlock: uint32((op.Off + int64(off)) / page.BlockSize), PageLSN: uint64(lsn), NoInstance: true, Node: c.node})
+			where := ""
+			if c.node != "" {
+				where = "on standby " + c.node + ": "
+			}
+			c.res.fail(CheckWALBeforeData, "%s%s block %d written with pd_lsn %s while no WAL is open for writing (redo, initdb), but the WAL below it is not durable on disk",
+				where, op.Path, (op.Off+int64(off))/page.BlockSize, lsn)
 		}
 	}
 }

@@ -59,7 +59,7 @@ func cmdFaults(args []string, stdout io.Writer) error {
 	fmt.Fprint(stdout, faultsHelp)
 	fmt.Fprintf(stdout, "\nOps:         %s\n", names(fault.OpRead, fault.OpOther, func(k fault.OpKind) string { return k.String() }))
 	fmt.Fprintf(stdout, "File classes: %s\n", names(fault.FileWAL, fault.FileOther, func(k fault.FileClass) string { return k.String() }))
-	fmt.Fprintf(stdout, "Roles:       %s\n", names(fault.RoleBackend, fault.RoleOther, func(k fault.Role) string { return k.String() }))
+	fmt.Fprintf(stdout, "Roles:       %s\n", names(fault.RoleBackend, fault.RoleWalreceiver, func(k fault.Role) string { return k.String() }))
 	fmt.Fprintf(stdout, "Crash points (seeded plans and --systematic): %s\n", strings.Join(simtest.CrashPoints(), " "))
 	fmt.Fprintf(stdout, "Locks (lock=, at point=lwlock-acquire): %s\n", strings.Join(simtest.LockTranches(), " "))
 	return nil

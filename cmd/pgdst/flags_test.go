@@ -29,6 +29,7 @@ func TestBadFlagValues(t *testing.T) {
 		{[]string{"run", "--clients", "0"}, "-clients: must be in [1, 64]"},
 		{[]string{"run", "--clients", "65"}, "-clients: must be in [1, 64]"},
 		{[]string{"run", "--clients", "many"}, "-clients: not an integer"},
+		{[]string{"run", "--standbys", "4"}, "-standbys: must be in [0, 3]"},
 		{[]string{"run", "--txns", "0"}, "-txns: must be in [1, 10000]"},
 		{[]string{"run", "--txns", "10001"}, "-txns: must be in [1, 10000]"},
 		{[]string{"run", "--writes", "0"}, "-writes: must be in [1, 64]"},

@@ -38,6 +38,8 @@ const (
 	DirtyAfterWALInsert
 	EndOfRecoveryCkptEarlyControl
 	ClogStatusLostUpdate
+	WalSenderUnflushed
+	StandbyAppliesUnflushed
 	numBugs
 )
 
@@ -97,6 +99,14 @@ var registry = [numBugs]Bug{
 	ClogStatusLostUpdate: {
 		Name: "clog-status-lost-update",
 		What: "Setting a transaction's clog status reads its status byte, releases the control lock and takes it again, then writes back the byte it read with its own bits; violates TransactionIdSetStatusBit's read-modify-write under one exclusive lock, so a commit of another xid of the same byte (four share one) that lands in between is overwritten, and that transaction reads as aborted once it leaves the proc array: a depth-2 race (read, the other's store, write back) for the PCT scheduler.",
+	},
+	WalSenderUnflushed: {
+		Name: "walsender-unflushed",
+		What: "A WAL sender streams the WAL its segment files hold, written but not yet fsynced, instead of only what is flushed; violates WalSndWaitForWal's GetFlushRecPtr bound, so a power loss of the primary takes back WAL a standby already holds and replays, and the standby's history diverges from the primary's (caught only by runs with --standbys).",
+	},
+	StandbyAppliesUnflushed: {
+		Name: "standby-applies-unflushed",
+		What: "A standby's startup process replays WAL its WAL receiver has written but not yet fsynced, instead of only what it flushed; violates XLogPageRead's flushedUpto bound, so the standby's background writer or a restartpoint can write a data page whose WAL a power loss of the standby takes back (WAL before data, on the standby; caught only by runs with --standbys).",
 	},
 }
 

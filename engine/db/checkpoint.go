@@ -156,13 +156,27 @@ func (db *DB) logCheckpoint(redo wal.LSN) (start wal.LSN, err error) {
 	return start, nil
 }
 
-// removeOldWAL is step 6: WAL segments older than the REDO pointer go.
-func (db *DB) removeOldWAL(redo, start wal.LSN) error {
+// removeOldWAL is step 6: WAL segments older than the REDO pointer go,
+// but for the wal_keep_size kept for standbys (keepLogSeg).
+func (db *DB) removeOldWAL(ckptRedo, start wal.LSN) error {
 	e := db.e
+	redo := db.keepLogSeg(ckptRedo)
 	if _, err := db.WAL.RemoveSegmentsBefore(redo); err != nil {
 		return fmt.Errorf("checkpoint: removing old WAL: %w", err)
 	}
 	e.Inject(PointAfterRemoveSegment)
-	e.Logf("checkpoint complete: redo %s, record %s", redo, start)
+	e.Logf("checkpoint complete: redo %s, record %s", ckptRedo, start)
 	return nil
+}
+
+// keepLogSeg is KeepLogSeg: the oldest WAL position to keep, redo or,
+// with wal_keep_size, that much WAL before the insert position if that is
+// older, so that standbys yet to stream it find it.
+func (db *DB) keepLogSeg(redo wal.LSN) wal.LSN {
+	k := db.cfg.WALKeepSize
+	if k <= 0 {
+		return redo
+	}
+	ins := db.WAL.InsertLSN()
+	return min(redo, wal.LSN(max(int64(ins)-k, int64(wal.FirstLSN))))
 }

@@ -41,6 +41,11 @@ type controlData struct {
 	// dataChecksumVersion is data_checksum_version: 0 without data
 	// checksums, PG_DATA_CHECKSUM_VERSION (1) with them; fixed at initdb.
 	dataChecksumVersion uint32
+	// backupStart is backupStartPoint: a standby made from a base backup
+	// that began there is not consistent until it replays the backup's
+	// XLOG_BACKUP_END. Zero, as on every node without a standby, it
+	// leaves the encoded bytes what they were before it existed.
+	backupStart wal.LSN
 }
 
 func (c controlData) encode() []byte {
@@ -53,6 +58,7 @@ func (c controlData) encode() []byte {
 	binary.LittleEndian.PutUint64(b[40:], uint64(c.nextXid))
 	binary.LittleEndian.PutUint64(b[48:], uint64(c.segSize))
 	binary.LittleEndian.PutUint32(b[56:], c.dataChecksumVersion)
+	binary.LittleEndian.PutUint64(b[64:], uint64(c.backupStart))
 	binary.LittleEndian.PutUint32(b[12:], crc32.Checksum(b[16:], crc32.MakeTable(crc32.Castagnoli)))
 	return b
 }
@@ -78,6 +84,7 @@ func decodeControl(b []byte) (controlData, error) {
 		segSize:    int64(binary.LittleEndian.Uint64(b[48:])),
 
 		dataChecksumVersion: binary.LittleEndian.Uint32(b[56:]),
+		backupStart:         wal.LSN(binary.LittleEndian.Uint64(b[64:])),
 	}, nil
 }
 

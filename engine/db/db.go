@@ -92,7 +92,22 @@ type Config struct {
 	// switch, the checkpointer ends a WAL segment that has records in it,
 	// so that it is archived (CheckArchiveTimeout); 0 never forces one.
 	ArchiveTimeout time.Duration
-	Bugs           bugs.Set
+	// MaxWalSenders is max_wal_senders: the WAL senders that may run at
+	// once (replication.go).
+	MaxWalSenders int
+	// WalSenderTimeout is wal_sender_timeout: a WAL sender whose standby
+	// says nothing for this long ends its connection.
+	WalSenderTimeout time.Duration
+	// WALKeepSize is wal_keep_size in bytes: a checkpoint keeps this much
+	// WAL before the insert position for standbys (KeepLogSeg), 0 none.
+	WALKeepSize int64
+	// ArchiveRecovery makes the startup process look for standby.signal
+	// and backup_label (replication.go). PostgreSQL always looks; pgdst
+	// looks only on the nodes of a run with standbys, so that a
+	// single-node run's disk operations, and so its trace, are the same
+	// as before replication existed.
+	ArchiveRecovery bool
+	Bugs            bugs.Set
 }
 
 // DefaultConfig is PostgreSQL's defaults, scaled where memory matters.
@@ -113,6 +128,8 @@ func DefaultConfig() Config {
 		DeadlockTimeout:   time.Second,
 		FullPageWrites:    true,
 		DataChecksums:     true,
+		MaxWalSenders:     10,
+		WalSenderTimeout:  time.Minute,
 	}
 }
 
@@ -129,6 +146,10 @@ func (c Config) Validate() error {
 		return errors.New("max_wal_size must not be negative")
 	case c.ArchiveTimeout < 0:
 		return errors.New("archive_timeout must not be negative")
+	case c.MaxWalSenders < 0 || c.MaxWalSenders > 100:
+		return fmt.Errorf("max_wal_senders must be in [0, 100], got %d", c.MaxWalSenders)
+	case c.WalSenderTimeout < 0 || c.WALKeepSize < 0:
+		return errors.New("wal_sender_timeout and wal_keep_size must not be negative")
 	}
 	return c.WAL.Validate()
 }
@@ -178,6 +199,25 @@ type DB struct {
 	// alone.
 	lastXlogSwitch time.Duration
 	rmgrs          [256]RedoFunc
+
+	// Replication (replication.go). runningBackups forces full-page
+	// writes (XLogCtl->Insert.runningBackups), guarded by the WAL insert
+	// lock. walRcv is a standby's WAL receiver state; replayed and
+	// consistent are its startup process's (lastReplayedEndRecPtr,
+	// reachedConsistency); walSnds are a primary's WAL sender slots.
+	runningBackups int
+	walRcv         *WalRcv
+	replayed       wal.LSN
+	consistent     bool
+	backupStart    wal.LSN // the control file's backupStartPoint at startup
+	// standbyMode says the startup process runs in standby mode, and
+	// restartPoint is the last checkpoint record it replayed, a
+	// restartpoint's candidate (RecoveryRestartPoint); restartRedo is the
+	// REDO pointer of the control file's checkpoint (standby.go).
+	standbyMode  bool
+	restartPoint restartPoint
+	restartRedo  wal.LSN
+	walSnds      []WalSnd
 }
 
 // Env is the instance's environment.
@@ -195,7 +235,7 @@ func (db *DB) Config() Config { return db.cfg }
 // full_page_writes off no page needs one (XLogInsert's doPageWrites); the
 // planted bug full-page-writes-off drops them while the setting says on.
 func (db *DB) NeedsFPI(pageLSN wal.LSN) bool {
-	if !db.cfg.FullPageWrites {
+	if !db.cfg.FullPageWrites && db.runningBackups == 0 {
 		return false
 	}
 	return pageLSN <= db.redoPtr && !db.cfg.Bugs.Has(bugs.FullPageWritesOff)

@@ -96,8 +96,11 @@ func (db *DB) CreateTable(name string) error {
 
 // Session is one connection's backend: at most one transaction at a time.
 type Session struct {
-	db     *DB
-	proc   *xact.Proc
+	db   *DB
+	proc *xact.Proc
+	// backup is the session's base backup in progress, if any
+	// (replication.go: pg_backup_start's sessionBackupState).
+	backup sessionBackup
 	txn    *xact.Txn
 	iso    Isolation
 	snap   *xact.Snapshot // REPEATABLE READ's transaction snapshot
@@ -160,6 +163,7 @@ func (db *DB) Connect() (*Session, error) {
 
 // Close ends the session, rolling back an open transaction.
 func (s *Session) Close() {
+	s.abortBackup()
 	if s.txn != nil {
 		s.txn.Abort()
 		s.atEOXactPgStat(false)

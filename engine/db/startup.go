@@ -114,6 +114,10 @@ func (db *DB) StartupXLOG(register func(*DB), underPostmaster bool) (RecoverySta
 		e.Panicf("WAL segment size %d in the control file, %d configured", ctl.segSize, cfg.WAL.SegmentSize)
 	}
 	checkDataChecksumVersion(e, ctl, cfg)
+	standby, hasLabel := false, false
+	if cfg.ArchiveRecovery {
+		standby, hasLabel = readRecoverySignals(e, &ctl)
+	}
 	st.Checkpoint, st.Redo = ctl.checkpoint, ctl.redo
 	if ctl.state == StateInCrashRecovery {
 		e.Sometimes("recovery-restarted")
@@ -126,18 +130,34 @@ func (db *DB) StartupXLOG(register func(*DB), underPostmaster bool) (RecoverySta
 		}
 	}
 	ctl.state = StateInCrashRecovery
+	if standby {
+		ctl.state = StateInArchiveRecovery
+	}
 	if err := writeControl(e, ctl); err != nil {
 		e.Panicf("%v", err)
 	}
-
-	r, err := wal.NewReader(e, cfg.WAL, ctl.checkpoint, wal.InvalidLSN)
-	if err != nil {
-		e.Panicf("could not locate a valid checkpoint record: %v", err)
+	if hasLabel {
+		removeBackupLabel(e)
 	}
-	ckrec, ok, err := r.Next()
-	r.Close()
-	if err != nil || !ok {
-		e.Panicf("could not locate a valid checkpoint record at %s: %v %v", ctl.checkpoint, err, r.EndErr)
+	db.backupStart = ctl.backupStart
+	db.consistent = ctl.backupStart == wal.InvalidLSN
+
+	var src *standbySource
+	var ckrec wal.Record
+	if standby {
+		src = db.newStandbySource()
+		ckrec = src.recordAt(ctl.checkpoint, ctl.redo)
+	} else {
+		r, err := wal.NewReader(e, cfg.WAL, ctl.checkpoint, wal.InvalidLSN)
+		if err != nil {
+			e.Panicf("could not locate a valid checkpoint record: %v", err)
+		}
+		var ok bool
+		ckrec, ok, err = r.Next()
+		r.Close()
+		if err != nil || !ok {
+			e.Panicf("could not locate a valid checkpoint record at %s: %v %v", ctl.checkpoint, err, r.EndErr)
+		}
 	}
 	redo, nextXid, err := decodeCheckpoint(ckrec)
 	if err != nil || redo != ctl.redo {
@@ -158,7 +178,14 @@ func (db *DB) StartupXLOG(register func(*DB), underPostmaster bool) (RecoverySta
 		register(db)
 	}
 
-	r, err = wal.NewReader(e, cfg.WAL, redo, wal.InvalidLSN)
+	if standby {
+		db.standbyMode, db.restartRedo = true, redo
+		e.Logf("entering standby mode; redo starts at %s", redo)
+		e.RecoveryBegan(uint64(redo))
+		db.standbyRedo(src, redo, &nextXid, &st)
+		panic("db: standby redo returned") // it ends only with its process
+	}
+	r, err := wal.NewReader(e, cfg.WAL, redo, wal.InvalidLSN)
 	if err != nil {
 		e.Panicf("%v", err)
 	}
@@ -240,6 +267,9 @@ func (db *DB) redoOne(rec wal.Record, end wal.LSN) error {
 		if rec.Info == InfoCheckpoint {
 			_, _, err := decodeCheckpoint(rec)
 			return err
+		}
+		if rec.Info == InfoBackupEnd {
+			return db.redoBackupEnd(rec)
 		}
 		return fmt.Errorf("unknown xlog record info %#x", rec.Info)
 	case xact.RMXact, xact.RMClog:

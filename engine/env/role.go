@@ -13,9 +13,9 @@ import (
 // point, and nothing guesses a role from a process's name.
 type Role uint8
 
-// The roles. Backend is first and Other last, so that [RoleBackend,
-// RoleOther] spans every role; the names are part of the fault plans' text
-// form (and so of repro files) and must never change.
+// The roles. Backend is first, so that [RoleBackend, NumRoles) spans
+// every role; the names are part of the fault plans' text form (and so of
+// repro files) and must never change, nor their numbers (the trace).
 const (
 	RoleBackend Role = iota
 	RoleBgwriter
@@ -32,13 +32,18 @@ const (
 	// RoleOther is anything else: a test's or the harness's own process
 	// (initdb's bootstrap, a check run after recovery).
 	RoleOther
+	// RoleWalreceiver is a standby's WAL receiver (B_WAL_RECEIVER). It
+	// comes after RoleOther, which was last before replication existed,
+	// so that no older role's number (and no trace) changed. A WAL
+	// sender is a backend (am_walsender), as PostgreSQL forks it.
+	RoleWalreceiver
 
 	NumRoles = iota
 )
 
 var roleNames = [NumRoles]string{
 	"backend", "bgwriter", "checkpointer", "walwriter", "autovacuum-launcher",
-	"autovacuum-worker", "archiver", "startup", "postmaster", "logger", "client", "other",
+	"autovacuum-worker", "archiver", "startup", "postmaster", "logger", "client", "other", "walreceiver",
 }
 
 func (r Role) String() string {

@@ -76,6 +76,18 @@ var Conditions = []Condition{
 	{"crash-restart", "the postmaster reinitializes after a server process died abnormally (HandleChildCrash, PM_WAIT_DEAD_END)"},
 	{"end-of-recovery-checkpoint", "recovery's end-of-recovery checkpoint completes (CreateEndOfRecoveryCheckpoint)"},
 	{"buffer-evicted-dirty", "a backend evicts a dirty buffer and writes it itself (BufferAlloc's FlushBuffer)"},
+	// Replication (issue 19), reached only by runs with standbys; appended
+	// so that no older condition's index moves.
+	{"backup-label-read", "a standby's startup process takes its first checkpoint from backup_label, not the control file (read_backup_label)"},
+	{"standby-streaming-requested", "a standby's startup process has replayed all of pg_wal and asks for streaming from where it ends (RequestXLogStreaming)"},
+	{"standby-waited-for-wal", "a standby has replayed all the WAL its receiver flushed and waits for more (WaitForWALToBecomeAvailable)"},
+	{"standby-consistent", "a standby replays its base backup's XLOG_BACKUP_END and is consistent (reachedConsistency)"},
+	{"walsender-streaming", "a WAL sender starts streaming from the LSN a standby asked for (StartReplication)"},
+	{"walsender-refused-max", "a replication connection beyond max_wal_senders is refused with 53300 (InitWalSenderSlot)"},
+	{"walsender-timeout", "a WAL sender ends its connection after wal_sender_timeout of silence from its standby (WalSndCheckTimeOut)"},
+	{"walreceiver-streaming", "a WAL receiver connects and starts streaming (WalReceiverMain)"},
+	{"standby-restartpoint", "a standby's checkpointer makes a restartpoint at the last checkpoint record replayed, so a restart replays from there (CreateRestartPoint)"},
+	{"walreceiver-retry", "a WAL receiver's connection fails or ends, and it connects again after wal_retrieve_retry_interval (WalReceiverMain)"},
 }
 
 // condIndex maps a condition's name to its bit.

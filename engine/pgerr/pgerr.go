@@ -52,6 +52,10 @@ const (
 	CannotConnectNow  Code = "57P03" // the postmaster is not accepting connections yet
 	ConnectionFailure Code = "08006" // the server closed the connection
 	UnableToConnect   Code = "08001" // sqlclient_unable_to_establish_sqlconnection
+	ProtocolViolation Code = "08P01" // a replication command out of turn
+	// Replication (walsender.c's errors).
+	UndefinedObject Code = "42704" // a timeline not in the server's history
+	UndefinedFile   Code = "58P01" // requested WAL segment has already been removed
 )
 
 // Error is an error with a SQLSTATE.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/pgdst/pgdst/engine/db"
 	"github.com/pgdst/pgdst/engine/env"
+	"github.com/pgdst/pgdst/engine/wal"
 )
 
 // BackendMain is a backend (PostgresMain): it serves one connection's
@@ -29,6 +30,11 @@ func BackendMain(e *env.Env, d *db.DB, c *Conn) {
 	for {
 		req, ok := c.Recv()
 		if !ok {
+			if c.Replication() {
+				// am_walsender: the startup message asked for
+				// replication, and this backend serves a standby.
+				WalSenderMain(e, d, c)
+			}
 			return // the client went away: the session's transaction rolls back
 		}
 		resp := execute(d, s, req)
@@ -102,6 +108,13 @@ func execute(d *db.DB, s *db.Session, r Request) Response {
 		_, resp.Err = d.Vacuum(r.Table)
 	case OpCreateTable:
 		resp.Err = d.CreateTable(r.Table)
+	case OpBackupStart:
+		var start wal.LSN
+		if start, resp.Err = s.BackupStart(); resp.Err == nil {
+			resp.Val = binary.LittleEndian.AppendUint64(nil, uint64(start))
+		}
+	case OpBackupStop:
+		resp.Val, resp.Err = s.BackupStop()
 	default:
 		panic("proc: unknown request op")
 	}

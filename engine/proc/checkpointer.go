@@ -11,8 +11,8 @@ import (
 // last REDO pointer, and the startup process requests the end-of-recovery
 // checkpoint and waits for it. It starts before the startup process, as
 // in PostgreSQL 15. While recovery is in progress the only checkpoint it
-// makes is the end-of-recovery one: the others would be restartpoints,
-// which only a standby makes (CreateRestartPoint; pgdst has no standby).
+// makes is the end-of-recovery one; on a standby it makes restartpoints
+// instead (CreateRestartPoint).
 // The checkpoint itself is db.CheckpointerCheckpoint, in CreateCheckPoint's
 // order; a failed fsync inside it is a PANIC, which the postmaster answers
 // with a crash-restart. Any other failure is logged and retried next
@@ -37,7 +37,13 @@ func CheckpointerMain(e *env.Env, d *db.DB) {
 			d.CheckArchiveTimeout()
 		}
 		if d.RecoveryInProgress() && flags&db.CheckpointEndOfRecovery == 0 {
-			continue // a restartpoint: standbys only
+			// A restartpoint: standbys only (crash recovery makes none).
+			if d.StandbyMode() {
+				if _, err := d.CreateRestartPoint(); err != nil {
+					e.Logf("restartpoint failed: %v", err)
+				}
+			}
+			continue
 		}
 		if err := d.CheckpointerCheckpoint(flags); err != nil {
 			e.Sometimes("checkpoint-failed")

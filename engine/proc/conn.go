@@ -86,9 +86,15 @@ const (
 	// BETWEEN Lo AND Hi RETURNING key, val, on values that begin with an
 	// 8-byte little-endian integer (the rest of the value is kept).
 	OpUpdateRange
+	// OpBackupStart is SELECT pg_backup_start(...): Val of the reply is
+	// the backup's start LSN, 8 bytes little-endian.
+	OpBackupStart
+	// OpBackupStop is SELECT labelfile FROM pg_backup_stop(): Val of the
+	// reply is the backup label.
+	OpBackupStop
 )
 
-var opNames = [...]string{"", "begin", "get", "insert", "update", "delete", "scan", "commit", "rollback", "vacuum", "create table", "append", "cas", "add", "set local synchronous_commit off", "insert select", "update range"}
+var opNames = [...]string{"", "begin", "get", "insert", "update", "delete", "scan", "commit", "rollback", "vacuum", "create table", "append", "cas", "add", "set local synchronous_commit off", "insert select", "update range", "pg_backup_start", "pg_backup_stop"}
 
 func (o Op) String() string {
 	if int(o) < len(opNames) && o != 0 {
@@ -351,8 +357,11 @@ type Conn struct {
 	calling bool
 	// Backend side.
 	state    srvState
-	inFlight bool   // a request received and not yet replied to
-	table    string // the last request's table name, reused while it repeats
+	inFlight bool // a request received and not yet replied to
+	// replication says the startup message asked for a replication
+	// connection (replication=true): the backend becomes a WAL sender.
+	replication bool
+	table       string // the last request's table name, reused while it repeats
 
 	// mu guards ended: the postmaster terminates a backend's end while
 	// the backend may be using it. A spinlock, as Listener.mu.
@@ -483,17 +492,21 @@ func (c *Conn) Recv() (Request, bool) {
 	}
 	if c.state == srvAccepted {
 		// ProcessStartupPacket, then ReadyForQuery.
-		typ, _, err := c.readMsg()
+		typ, body, err := c.readMsg()
 		if err != nil {
 			return Request{}, false
 		}
 		if typ != msgStartup {
 			panic(fmt.Sprintf("proc: connection %d: message %q before the startup message", c.id, typ))
 		}
+		c.replication = string(body) == string(replicationStartup)
 		c.state = srvServing
 		c.wbuf = appendFrame(c.wbuf[:0], msgReady, nil)
 		if _, err := c.nc.Write(c.wbuf); err != nil {
 			return Request{}, false
+		}
+		if c.replication {
+			return Request{}, false // the backend becomes a WAL sender
 		}
 	}
 	typ, body, err := c.readMsg()

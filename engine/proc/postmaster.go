@@ -30,6 +30,11 @@ type Config struct {
 	// crash-restart is not delayed (simtest/world's recordExit); the
 	// startup loop's sleep still polls.
 	ServerLoopTimeout time.Duration
+	// PrimaryConninfo is primary_conninfo: where a standby's WAL
+	// receiver connects. The zero Addr (a primary's) starts no receiver
+	// and makes no WAL receiver shared memory.
+	PrimaryConninfo env.Addr
+	WalReceiver     WalReceiverConfig
 	// MaxCrashRestarts bounds crash-restarts in one postmaster lifetime,
 	// so that a fault that recurs forever ends the run instead of looping
 	// (PostgreSQL has no bound; restart_after_crash = on).
@@ -43,6 +48,7 @@ func DefaultConfig() Config {
 		Autovacuum:        true,
 		AutovacuumConf:    DefaultAutovacuumConfig(),
 		Archiver:          DefaultArchiverConfig(),
+		WalReceiver:       DefaultWalReceiverConfig(),
 		ServerLoopTimeout: time.Millisecond,
 		MaxCrashRestarts:  100,
 	}
@@ -58,6 +64,9 @@ func (c Config) Validate() error {
 		return errors.New("the postmaster's server loop timeout must be positive")
 	case c.MaxCrashRestarts < 0:
 		return errors.New("max crash restarts must not be negative")
+	}
+	if c.PrimaryConninfo != (env.Addr{}) {
+		return c.WalReceiver.Validate()
 	}
 	return nil
 }
@@ -206,6 +215,9 @@ func (pm *Postmaster) startup() (crashed env.Exit, ok bool) {
 		return env.Exit{}, false
 	}
 	pm.shared = d
+	if pm.cfg.PrimaryConninfo != (env.Addr{}) {
+		d.InitWalRcv() // WalRcvShmemInit: a standby's receiver state
+	}
 	// "Start bgwriter and checkpointer so they can help with recovery"
 	// (PostmasterMain), then the startup process.
 	pm.startAux("checkpointer")
@@ -239,8 +251,28 @@ func (pm *Postmaster) startup() (crashed env.Exit, ok bool) {
 			e.Logf("%s exited; restarting it", name)
 			pm.startAux(name)
 		}
+		pm.maybeStartWalReceiver(d)
 		e.Clock.Sleep(pm.cfg.ServerLoopTimeout)
 	}
+}
+
+// maybeStartWalReceiver starts the WAL receiver once the startup process
+// has asked for streaming (the postmaster's PMSIGNAL_START_WALRECEIVER
+// handling, MaybeStartWalReceiver), unless one runs already.
+func (pm *Postmaster) maybeStartWalReceiver(d *db.DB) {
+	rcv := d.WalRcv()
+	if rcv == nil {
+		return
+	}
+	if _, _, wanted := rcv.Wanted(); !wanted {
+		return
+	}
+	for _, name := range pm.aux {
+		if name == "walreceiver" {
+			return
+		}
+	}
+	pm.startAux("walreceiver")
 }
 
 func (pm *Postmaster) giveUp(err error) {
@@ -315,6 +347,8 @@ func (pm *Postmaster) startAux(name string) {
 		fn = func() { AutovacuumLauncherMain(e, d, pm, pm.cfg.AutovacuumConf) }
 	case "archiver":
 		fn = func() { ArchiverMain(e, pm.cfg.Archiver) }
+	case "walreceiver":
+		fn = func() { WalReceiverMain(e, d, pm.cfg.PrimaryConninfo, pm.cfg.WalReceiver) }
 	default:
 		panic("proc: restarting an unknown auxiliary process " + name)
 	}
@@ -337,6 +371,8 @@ func auxRole(name string) env.Role {
 		return env.RoleAutovacuumLauncher
 	case "archiver":
 		return env.RoleArchiver
+	case "walreceiver":
+		return env.RoleWalreceiver
 	}
 	panic("proc: no role for the auxiliary process " + name)
 }

@@ -102,6 +102,10 @@ var (
 	ErrBadPrev      = errors.New("wal: record with incorrect prev-link")
 	ErrNonZeroPad   = errors.New("wal: non-zero header padding")
 	ErrBadAlignment = errors.New("wal: misaligned LSN")
+	// ErrBeyondLimit ends a scan at its Limit (Reader.Limit): the WAL
+	// after it is not known durable yet, so it is not the end of valid
+	// WAL either.
+	ErrBeyondLimit = errors.New("wal: the next record is beyond the durable WAL")
 )
 
 // Decode decodes the record at the start of b, which holds the stream from

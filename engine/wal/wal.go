@@ -43,6 +43,10 @@ type WAL struct {
 	// The open segment, guarded by writeMu.
 	seg     uint64
 	segFile env.File
+
+	// flushCV wakes the WAL senders waiting for a flush (flushwait.go);
+	// nil until one waits. Guarded by insertMu.
+	flushCV env.Cond
 }
 
 // Create makes a fresh WAL (initdb): pg_wal and its first segment, durable.
@@ -333,6 +337,9 @@ func (w *WAL) Flush(upto LSN) {
 	drop := int(w.flushed - w.bufStart)
 	w.buf = w.buf[:copy(w.buf, w.buf[drop:])]
 	w.bufStart = w.flushed
+	if w.flushCV != nil {
+		w.flushCV.Broadcast() // WalSndWakeup
+	}
 	w.insertMu.Unlock()
 	w.e.WALFlushed(uint64(to))
 }
@@ -433,6 +440,12 @@ type Reader struct {
 	Switches int
 	// EndErr is why the scan ended (nil until it has).
 	EndErr error
+	// Limit, when valid, is where the WAL known durable ends: a record
+	// that does not end at or before it is not returned, and the scan
+	// ends with ErrBeyondLimit. A standby's startup process reads only
+	// WAL its WAL receiver has flushed (XLogPageRead reads up to
+	// WalRcv->flushedUpto, never beyond), whatever more the files hold.
+	Limit LSN
 }
 
 // NewReader opens the WAL for reading from start. prev is the LSN of the
@@ -519,6 +532,10 @@ func (r *Reader) readOne() (Record, bool, error) {
 		r.EndErr = fmt.Errorf("wal: LSN %s is not a record position in segment %d", r.next, r.seg)
 		return Record{}, false, nil
 	}
+	if r.Limit != InvalidLSN && r.next >= r.Limit {
+		r.EndErr = ErrBeyondLimit
+		return Record{}, false, nil
+	}
 	if off+4 > r.size {
 		r.EndErr = io.EOF
 		return Record{}, false, nil
@@ -537,6 +554,13 @@ func (r *Reader) readOne() (Record, bool, error) {
 		return Record{}, false, err
 	}
 	rec, err := Decode(b, r.next, r.prev)
+	if r.Limit != InvalidLSN && (err != nil && uint64(r.next)+uint64(need) > uint64(r.Limit) || err == nil && rec.LSN+LSN(rec.EncodedSize()) > r.Limit) {
+		// The record is not wholly durable yet: what follows the limit
+		// is not WAL to judge, valid or not (a record cut short by the
+		// limit is the common case, not an end of valid WAL).
+		r.EndErr = ErrBeyondLimit
+		return Record{}, false, nil
+	}
 	if err != nil {
 		r.EndErr = err
 		return Record{}, false, nil

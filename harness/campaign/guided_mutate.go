@@ -72,8 +72,9 @@ var guidedKnobs = []knob{
 }
 
 // guidedFixed are the run flags that are not knobs: the planted bugs
-// define what is tested, and the plan flags are mutated as a plan.
-var guidedFixed = []string{"bug", "faults", "fault", "no-faults", "crash-step"}
+// define what is tested, and the plan flags are mutated as a plan;
+// --standbys (issue 19) changes which nodes a run has, not a knob of one.
+var guidedFixed = []string{"bug", "faults", "fault", "no-faults", "crash-step", "standbys"}
 
 // mutator derives runs; it holds what every derivation reads.
 type mutator struct {

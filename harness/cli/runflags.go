@@ -164,6 +164,8 @@ var RunFlags = []RunFlag{
 		func(c *simtest.Config) *string { return &c.RangeStatements }, rangeStatementsOn),
 	varietyFlag("follow-reads", "follow_reads", "clients' reads often read the keys another client committed a moment before (a queue consumer, a dashboard polling a writer)",
 		func(c *simtest.Config) *string { return &c.FollowReads }, followReadsOn),
+	intFlag("standbys", "standbys", 0, 3, "standby nodes made from a base backup of the primary, streaming its WAL, and judged after the run by the standby checker (issue 19; 0: none)",
+		func(c *simtest.Config) *int { return &c.Standbys }, true),
 	{
 		Name: "scheduler", JSON: []string{"scheduler"},
 		Help:  "how processes interleave: random (a seeded switch at each yield point) or pct:D (PCT of depth D in [1, 8]: random priorities, D-1 priority change points) (default: drawn from the seed; with --no-swarm, random)",

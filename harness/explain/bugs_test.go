@@ -50,6 +50,28 @@ func small(workload string, tweak func(c *simtest.Config)) func(uint64) simtest.
 // bugCases has an entry for every planted bug; a bug without one fails
 // TestExplainNamesEachPlantedBug with its name.
 var bugCases = map[string]bugCase{
+	// The default campaign's config with one standby (follow reads as the
+	// seed draws them): its seed 93 fails.
+	"standby-applies-unflushed": {
+		config: func(seed uint64) simtest.Config {
+			c := simtest.DefaultConfig(seed)
+			c.Standbys = 1
+			return c
+		},
+		hints: []uint64{93},
+		says:  []string{"standby replayed WAL before its WAL receiver had flushed it"},
+	},
+	// A standby holds WAL the primary's power loss took back: slow WAL
+	// fsyncs widen the window between a write and its fsync, in which
+	// the bug streams the written WAL.
+	"walsender-unflushed": {
+		config: small("", func(c *simtest.Config) {
+			c.Standbys = 1
+			c.Faults = "latency for=5ms when op=fsync and file=wal times=0\ncrash mode=drop-all when time>=250ms"
+		}),
+		hints: []uint64{6},
+		says:  []string{"WAL was streamed to the standby before it was durable on the primary"},
+	},
 	"ack-before-flush": {
 		config: small(simtest.WorkloadInsert, func(c *simtest.Config) { c.Clients, c.Txns = 2, 4 }),
 		hints:  []uint64{3},

@@ -121,6 +121,8 @@ func Explain(res *simtest.Result, rec *Recorder) *Account {
 		a.self(f)
 	case res.Checker == simtest.CheckRecovery && f != nil:
 		a.recoveryFailed(f)
+	case res.Checker == simtest.CheckStandby && f != nil:
+		a.standby(f)
 	default:
 		a.recovery()
 	}
@@ -146,6 +148,7 @@ var ownAccount = map[string]bool{
 	simtest.CheckStatementEffect: true, simtest.CheckEngineError: true, simtest.CheckArchive: true,
 	simtest.CheckLockWakeup: true, simtest.CheckLockRetry: true, simtest.CheckProgress: true,
 	simtest.CheckHintBeforeCommit: true, simtest.CheckSelf: true, simtest.CheckRecovery: true,
+	simtest.CheckStandby: true,
 }
 
 // account is an Account being written.

@@ -37,6 +37,10 @@ func (a *account) change(pageLSN uint64, before time.Duration) *env.Event {
 
 // walBeforeData: a data page reached the disk before the WAL up to its LSN.
 func (a *account) walBeforeData(f *simtest.Finding) {
+	if f.Node != "" {
+		a.standbyWALBeforeData(f)
+		return
+	}
 	m := a.m
 	w := m.firstAfter(0, true, func(e *env.Event) bool {
 		return e.Kind == env.EvBufferWrite && e.LSN == f.PageLSN && e.Block == f.FileBlock

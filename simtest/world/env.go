@@ -213,7 +213,7 @@ func (n *Node) NewPeer(name string, rng *Rand, offset time.Duration) *Node {
 	if n.Net.lookup(name) != nil {
 		panic("simtest: a node named " + name + " is already on the network")
 	}
-	p := &Node{lat: n.lat, Name: name, Sim: n.Sim, Net: n.Net, Clients: n.Clients}
+	p := &Node{lat: n.lat, Name: name, Sim: n.Sim, Net: n.Net, Clients: n.Clients, files: map[string]env.FileClass{}}
 	p.Disk = NewSimDisk(p.diskHook)
 	p.Net.SetClockOffset(p.Net.Host(name).Node(), offset)
 	var clock env.Clock = simClock{n.Sim}
@@ -228,6 +228,7 @@ func (n *Node) NewPeer(name string, rng *Rand, offset time.Duration) *Node {
 		Rand:   tracedRand{r: rng, s: n.Sim},
 		Points: n.Sim,
 		Log:    n.Sim,
+		Files:  p,
 		Events: p,
 		// A peer's conditions count for the run, as the primary's do.
 		Reached:      &n.Reached,

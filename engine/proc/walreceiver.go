@@ -1,0 +1,225 @@
+package proc
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/pgdst/pgdst/engine/db"
+	"github.com/pgdst/pgdst/engine/env"
+	"github.com/pgdst/pgdst/engine/wal"
+)
+
+// The WAL receiver (walreceiver.c): an auxiliary process of a standby.
+// The startup process asks for streaming from where its WAL ends
+// (RequestXLogStreaming); the postmaster then starts the receiver, which
+// connects to primary_conninfo with a replication startup message, sends
+// START_REPLICATION, writes each XLogData into its pg_wal segments
+// (XLogWalRcvWrite), fsyncs them (XLogWalRcvFlush), and only then
+// publishes the flushed position to the startup process and reports it to
+// the primary (XLogWalRcvSendReply: write, flush and apply). A failed
+// connection is retried after wal_retrieve_retry_interval from where the
+// flushed WAL ends.
+
+// WalReceiverConfig is the standby's receiver settings, each with
+// PostgreSQL's default.
+type WalReceiverConfig struct {
+	// RetryInterval is wal_retrieve_retry_interval: the wait before
+	// connecting again after a failure.
+	RetryInterval time.Duration
+	// StatusInterval is wal_receiver_status_interval: a status update
+	// at least this often, even with nothing received.
+	StatusInterval time.Duration
+	// Timeout is wal_receiver_timeout: a primary silent this long is
+	// taken for gone, and the connection is dropped.
+	Timeout time.Duration
+	// ConnectTimeout is primary_conninfo's connect_timeout (0: the
+	// network's own).
+	ConnectTimeout time.Duration
+}
+
+// DefaultWalReceiverConfig is PostgreSQL's defaults.
+func DefaultWalReceiverConfig() WalReceiverConfig {
+	return WalReceiverConfig{RetryInterval: 5 * time.Second, StatusInterval: 10 * time.Second, Timeout: time.Minute}
+}
+
+// Validate rejects settings the receiver cannot run with.
+func (c WalReceiverConfig) Validate() error {
+	if c.RetryInterval <= 0 || c.StatusInterval <= 0 || c.Timeout <= 0 || c.ConnectTimeout < 0 {
+		return errors.New("wal_retrieve_retry_interval, wal_receiver_status_interval and wal_receiver_timeout must be positive")
+	}
+	return nil
+}
+
+// walRcvMsgsMax bounds the messages one connection takes before the
+// receiver looks at the startup process's request again: a bound on the
+// inner loop, not on the stream (the outer loop reconnects).
+const walRcvMsgsMax = 1 << 20
+
+// WalReceiverMain is the WAL receiver on the standby whose shared memory
+// is d, streaming from the primary at primary. It runs until it is
+// killed; each pass of its loop waits, connects or streams, all bounded.
+func WalReceiverMain(e *env.Env, d *db.DB, primary env.Addr, cfg WalReceiverConfig) {
+	rcv := d.WalRcv()
+	if rcv == nil {
+		panic("proc: a WAL receiver on a node without WAL receiver shared memory")
+	}
+	served, from := -1, wal.InvalidLSN
+	for {
+		start, gen, ok := rcv.Wanted()
+		if !ok {
+			rcv.WaitWanted(served, cfg.RetryInterval)
+			continue
+		}
+		if gen != served {
+			served, from = gen, start
+		}
+		var err error
+		from, err = walRcvStream(e, d, rcv, primary, cfg, gen, from)
+		if err != nil {
+			e.Logf("walreceiver: %v", err)
+			e.Sometimes("walreceiver-retry")
+			e.Clock.Sleep(cfg.RetryInterval)
+		}
+	}
+}
+
+// walRcvStream connects and streams from from for request gen, until
+// the connection fails (the error) or the startup process asks for
+// another start (nil). It returns where the flushed WAL ends.
+func walRcvStream(e *env.Env, d *db.DB, rcv *db.WalRcv, primary env.Addr, cfg WalReceiverConfig, gen int, from wal.LSN) (wal.LSN, error) {
+	c, err := DialReplication(e, primary, cfg.ConnectTimeout)
+	if err != nil {
+		return from, fmt.Errorf("could not connect to the primary server: %w", err)
+	}
+	defer c.Close()
+	if !c.sendRepl(ReplMsg{Kind: ReplStart, Start: from, Timeline: 1}) {
+		return from, errors.New("could not send START_REPLICATION")
+	}
+	c.nc.SetReadDeadline(e.Clock.Now() + cfg.Timeout)
+	typ, body, err := c.readMsg()
+	switch {
+	case err != nil:
+		return from, fmt.Errorf("could not start WAL streaming: %w", err)
+	case typ == msgError:
+		return from, fmt.Errorf("could not start WAL streaming: %w", decodeReplError(body))
+	case typ != msgCopyBoth:
+		return from, fmt.Errorf("unexpected message %q after START_REPLICATION", typ)
+	}
+	w, err := wal.NewReceiver(e, d.Config().WAL, from)
+	if err != nil {
+		return from, err
+	}
+	defer w.Close()
+	e.Logf("walreceiver: started streaming WAL from primary at %s", from)
+	e.Sometimes("walreceiver-streaming")
+	rcv.Report(gen, w.Written(), w.Flushed(), true)
+	defer func() { rcv.Report(gen, w.Written(), w.Flushed(), false) }()
+	lastRecv := e.Clock.Now()
+	for i := 0; i < walRcvMsgsMax; i++ {
+		if _, g, _ := rcv.Wanted(); g != gen {
+			return w.Flushed(), nil
+		}
+		c.nc.SetReadDeadline(e.Clock.Now() + cfg.StatusInterval)
+		typ, body, err := c.readMsg()
+		now := e.Clock.Now()
+		if errors.Is(err, env.ErrTimeout) {
+			if now-lastRecv >= cfg.Timeout {
+				return w.Flushed(), errors.New("terminating walreceiver due to timeout")
+			}
+			if !c.sendStatus(e, d, w) {
+				return w.Flushed(), errors.New("could not send a status update")
+			}
+			continue
+		}
+		if err != nil {
+			return w.Flushed(), fmt.Errorf("replication terminated by primary server: %w", err)
+		}
+		if typ == msgError {
+			return w.Flushed(), fmt.Errorf("replication terminated by primary server: %w", decodeReplError(body))
+		}
+		m, err := DecodeRepl(typ, body)
+		if err != nil {
+			return w.Flushed(), err
+		}
+		lastRecv = now
+		switch m.Kind {
+		case ReplXLogData:
+			if m.Start+wal.LSN(len(m.Data)) > m.End {
+				return w.Flushed(), fmt.Errorf("primary sent WAL to %s beyond its flush position %s", m.Start+wal.LSN(len(m.Data)), m.End)
+			}
+			if err := w.Write(m.Start, m.Data); err != nil {
+				return w.Flushed(), err
+			}
+			rcv.Report(gen, w.Written(), w.Flushed(), true)
+			// XLogWalRcvFlush: fsync, then publish the flushed
+			// position to the startup process, then report it.
+			w.Flush()
+			rcv.Report(gen, w.Written(), w.Flushed(), true)
+			if !c.sendStatus(e, d, w) {
+				return w.Flushed(), errors.New("could not send a status update")
+			}
+		case ReplKeepalive:
+			if m.ReplyRequested && !c.sendStatus(e, d, w) {
+				return w.Flushed(), errors.New("could not send a status update")
+			}
+		default:
+			return w.Flushed(), fmt.Errorf("unexpected replication message %q", m.Kind)
+		}
+	}
+	return w.Flushed(), nil
+}
+
+// sendStatus is XLogWalRcvSendReply: write, flush and apply positions.
+func (c *Conn) sendStatus(e *env.Env, d *db.DB, w *wal.Receiver) bool {
+	return c.sendRepl(ReplMsg{Kind: ReplStatus, Write: w.Written(), Flush: w.Flushed(), Apply: d.ReplayedLSN(), SendTime: e.Clock.Now()})
+}
+
+// decodeReplError decodes an ErrorResponse from the primary without
+// trusting it to be well formed.
+func decodeReplError(b []byte) (err error) {
+	defer func() {
+		if recover() != nil {
+			err = errors.New("malformed error message")
+		}
+	}()
+	return decodeError(b)
+}
+
+// DialReplication connects to the server at addr from e's node with a
+// replication startup message (replication=true) and waits for it to be
+// served (ReadyForQuery) or refused (its error, 53300 beyond
+// max_wal_senders).
+func DialReplication(e *env.Env, addr env.Addr, timeout time.Duration) (*Conn, error) {
+	if e.Net == nil {
+		panic("proc: DialReplication needs an env with a Net")
+	}
+	c := &Conn{e: e, mu: e.Sched.NewSpinLock("socket")}
+	nc, err := e.Net.Dial(addr, timeout)
+	if err != nil {
+		return nil, dialError(err)
+	}
+	c.nc = nc
+	c.wbuf = appendFrame(c.wbuf[:0], msgStartup, replicationStartup)
+	if _, err := nc.Write(c.wbuf); err != nil {
+		_ = nc.Close()
+		return nil, dialError(err)
+	}
+	if timeout > 0 {
+		nc.SetReadDeadline(e.Clock.Now() + timeout)
+	}
+	typ, body, err := c.readMsg()
+	switch {
+	case err != nil:
+		_ = nc.Close()
+		return nil, dialError(err)
+	case typ == msgError:
+		_ = nc.Close()
+		return nil, decodeReplError(body)
+	case typ != msgReady:
+		_ = nc.Close()
+		return nil, fmt.Errorf("unexpected message %q while connecting", typ)
+	}
+	nc.SetReadDeadline(0)
+	return c, nil
+}

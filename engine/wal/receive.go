@@ -1,0 +1,192 @@
+package wal
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/pgdst/pgdst/engine/env"
+)
+
+// Receiving WAL on a standby (walreceiver.c's XLogWalRcvWrite and
+// XLogWalRcvFlush). The primary streams its WAL as bytes at their LSNs,
+// exactly as its segments hold them; the receiver writes each chunk into
+// the segment holding it here, creating the segment (header first,
+// durable_rename) when it is new, and fsyncs on request. It knows nothing
+// of records: the standby's startup process reads them, up to the flushed
+// position only (Reader.Limit).
+
+// Receiver writes streamed WAL into this node's pg_wal.
+type Receiver struct {
+	e   *env.Env
+	cfg Config
+	seg uint64
+	f   env.File // the segment written last, nil before the first write
+	// written is the end of the bytes written so far, flushed the end of
+	// those fsynced (LogstreamResult.Write and .Flush).
+	written LSN
+	flushed LSN
+}
+
+// NewReceiver starts receiving at start: nothing before it is written or
+// flushed by this receiver.
+func NewReceiver(e *env.Env, c Config, start LSN) (*Receiver, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	if start < FirstLSN || c.segOff(start) < SegHdrSize || uint64(start)%Align != 0 {
+		return nil, fmt.Errorf("wal: cannot receive WAL from %s, not a record position", start)
+	}
+	return &Receiver{e: e, cfg: c, written: start, flushed: start}, nil
+}
+
+// Written is the end of the WAL written (not necessarily durable).
+func (r *Receiver) Written() LSN { return r.written }
+
+// Flushed is the end of the WAL written and fsynced.
+func (r *Receiver) Flushed() LSN { return r.flushed }
+
+// Write writes data, the stream's bytes from start on. Chunks come in
+// order; one may begin past the end of the last (the primary skips the
+// unused rest of a segment a switch record ended, and the next segment's
+// header), never before it. A chunk never holds a segment header.
+func (r *Receiver) Write(start LSN, data []byte) error {
+	if start < r.written {
+		return fmt.Errorf("wal: received WAL at %s, before the end %s already written", start, r.written)
+	}
+	if len(data) == 0 {
+		return nil
+	}
+	for pos := start; pos < start+LSN(len(data)); {
+		seg := r.cfg.segOf(pos)
+		if r.cfg.segOff(pos) < SegHdrSize {
+			return fmt.Errorf("wal: received WAL at %s, inside segment %d's header", pos, seg)
+		}
+		end := min(start+LSN(len(data)), r.cfg.segStart(seg+1))
+		if err := r.open(seg); err != nil {
+			return err
+		}
+		if _, err := r.f.WriteAt(data[pos-start:end-start], r.cfg.segOff(pos)); err != nil {
+			return fmt.Errorf("could not write to WAL segment %q at %s: %w", r.f.Path(), pos, err)
+		}
+		pos = end
+	}
+	r.written = start + LSN(len(data))
+	return nil
+}
+
+// Flush fsyncs what was written (XLogWalRcvFlush). A failed fsync is a
+// PANIC, as issue_xlog_fsync's: the kernel may have dropped the pages.
+func (r *Receiver) Flush() {
+	if r.flushed == r.written {
+		return
+	}
+	if r.f != nil {
+		if err := r.f.Sync(); err != nil {
+			r.e.Panicf("could not fsync WAL segment %q: %v", r.f.Path(), err)
+		}
+	}
+	r.flushed = r.written
+}
+
+// open makes seg the segment written, creating it when it is not there. A
+// segment already there is kept: the bytes it holds before the chunk are
+// the same stream received earlier (a receiver restarted mid-segment).
+// Moving to another segment fsyncs the one left, as XLogWalRcvWrite does
+// before it closes a segment, so that flushed never covers bytes of a
+// closed file that were not synced.
+func (r *Receiver) open(seg uint64) error {
+	if r.f != nil && r.seg == seg {
+		return nil
+	}
+	if r.f != nil {
+		if err := r.f.Sync(); err != nil {
+			r.e.Panicf("could not fsync WAL segment %q: %v", r.f.Path(), err)
+		}
+		r.f.Close()
+		r.f = nil
+	}
+	f, err := r.e.Disk.Open(SegmentPath(r.cfg, seg), env.OpenExisting)
+	if errors.Is(err, env.ErrNotExist) {
+		f, err = createSegment(r.e, r.cfg, seg)
+	}
+	if err != nil {
+		return fmt.Errorf("could not open WAL segment %d: %w", seg, err)
+	}
+	r.seg, r.f = seg, f
+	return nil
+}
+
+// Close closes the open segment; what was not flushed may be lost.
+func (r *Receiver) Close() {
+	if r.f != nil {
+		r.f.Close()
+		r.f = nil
+	}
+}
+
+// ReadStream reads the stream's bytes from start up to limit, at most
+// maxBytes of them, from this node's segments, for a WAL sender (WALRead). limit
+// must be durable WAL (the flushed position), so every byte before it is
+// in its segment, except the unused rest of a segment a switch record
+// ended, which the segment's file does not hold: the read then returns
+// next, the first position after that gap, and no bytes. It returns the
+// bytes read (at start) and the position after them.
+func ReadStream(e *env.Env, c Config, start, limit LSN, maxBytes int, buf []byte) (data []byte, next LSN, err error) {
+	if start >= limit || maxBytes <= 0 {
+		return buf[:0], start, nil
+	}
+	seg := c.segOf(start)
+	segEnd := c.segStart(seg + 1)
+	want := min(limit, segEnd, start+LSN(maxBytes)) - start
+	f, err := e.Disk.Open(SegmentPath(c, seg), env.OpenExisting)
+	if err != nil {
+		return nil, start, fmt.Errorf("requested WAL segment %s has already been removed: %w", SegmentName(c, seg), err)
+	}
+	defer f.Close()
+	size, err := f.Size()
+	if err != nil {
+		return nil, start, err
+	}
+	have := max(0, size-c.segOff(start))
+	if have == 0 {
+		// The gap after a switch record: the next segment's first
+		// record comes next.
+		if limit <= segEnd {
+			return nil, start, fmt.Errorf("wal: segment %d ends at %d, before the durable WAL at %s", seg, size, limit)
+		}
+		return buf[:0], segEnd + SegHdrSize, nil
+	}
+	n := min(int64(want), have)
+	if cap(buf) < int(n) {
+		buf = make([]byte, n)
+	}
+	buf = buf[:n]
+	got, err := f.ReadAt(buf, c.segOff(start))
+	if int64(got) != n {
+		return nil, start, fmt.Errorf("could not read WAL segment %q at %s: %d of %d bytes: %v", f.Path(), start, got, n, err)
+	}
+	next = start + LSN(n)
+	if next == segEnd {
+		// A switch record that ends exactly at the segment's end: the
+		// next record is after the next segment's header.
+		next += SegHdrSize
+	}
+	return buf, next, nil
+}
+
+// SegmentFileEnd is the LSN just past the bytes the file of lsn's segment
+// holds, written or not yet durable (InvalidLSN if there is no such
+// file). Only the planted bug walsender-unflushed reads WAL so far.
+func SegmentFileEnd(e *env.Env, c Config, lsn LSN) LSN {
+	seg := c.segOf(lsn)
+	f, err := e.Disk.Open(SegmentPath(c, seg), env.OpenExisting)
+	if err != nil {
+		return InvalidLSN
+	}
+	defer f.Close()
+	size, err := f.Size()
+	if err != nil || size <= SegHdrSize {
+		return InvalidLSN
+	}
+	return c.segStart(seg) + LSN(size)
+}
