@@ -133,13 +133,7 @@ func (db *DB) standbyRedo(s *standbySource, redo wal.LSN, nextXid *xact.XID, st 
 				if !ok {
 					break
 				}
-				st.Records++
-				if x := xact.XID(rec.Xid); x >= *nextXid {
-					*nextXid = x + 1
-				}
-				if err := db.redoOne(rec, r.End()); err != nil {
-					e.Panicf("redo of record at %s (rmgr %d info %#x) failed: %v", rec.LSN, rec.Rmid, rec.Info, err)
-				}
+				db.replayRecord(rec, r.End(), nextXid, st)
 				db.replayed = r.End()
 				if rec.Rmid == wal.RMXLog && rec.Info == InfoCheckpoint {
 					// RecoveryRestartPoint: a restartpoint may now

@@ -199,13 +199,7 @@ func (db *DB) StartupXLOG(register func(*DB), underPostmaster bool) (RecoverySta
 		if !ok {
 			break
 		}
-		st.Records++
-		if x := xact.XID(rec.Xid); x >= nextXid {
-			nextXid = x + 1
-		}
-		if err := db.redoOne(rec, r.End()); err != nil {
-			e.Panicf("redo of record at %s (rmgr %d info %#x) failed: %v", rec.LSN, rec.Rmid, rec.Info, err)
-		}
+		db.replayRecord(rec, r.End(), &nextXid, &st)
 		e.Inject(PointAfterRedoRecord)
 	}
 	st.End, st.EndReason = r.End(), fmt.Sprint(r.EndErr)
@@ -327,4 +321,19 @@ func syncDataDirectory(e *env.Env) (int, error) {
 		return e.Disk.SyncDir(dir)
 	}
 	return n, walk("", 0)
+}
+
+// replayRecord is the startup process's step for one record, in crash
+// recovery and in standby mode alike (PerformWalRecovery's loop body):
+// count it, advance nextXid past its xid (as xlogrecovery.c advances
+// TransamVariables->nextXid), and apply it. A record that cannot be
+// applied is a PANIC, as a failed rm_redo is.
+func (db *DB) replayRecord(rec wal.Record, end wal.LSN, nextXid *xact.XID, st *RecoveryStats) {
+	st.Records++
+	if x := xact.XID(rec.Xid); x >= *nextXid {
+		*nextXid = x + 1
+	}
+	if err := db.redoOne(rec, end); err != nil {
+		db.e.Panicf("redo of record at %s (rmgr %d info %#x) failed: %v", rec.LSN, rec.Rmid, rec.Info, err)
+	}
 }

@@ -297,24 +297,38 @@ func (l *Listener) DialFrom(n env.Net) (*Conn, error) {
 	if err != nil {
 		return nil, dialError(err)
 	}
+	typ, err := c.startup(nc, protocolVersion, decodeError)
+	if err == nil && typ != msgReady {
+		panic(fmt.Sprintf("proc: connection %d: message %q while connecting", c.id, typ))
+	}
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// startup sends the startup message on the freshly dialled nc and reads
+// the server's answer: the type of the first message that is not an
+// error, or the refusal (decode turns an ErrorResponse's body into its
+// error) or the network's error as a client sees it. On an error nc is
+// closed; on an unexpected message the caller decides.
+func (c *Conn) startup(nc env.Conn, payload []byte, decode func([]byte) error) (byte, error) {
 	c.nc = nc
-	c.wbuf = appendFrame(c.wbuf[:0], msgStartup, protocolVersion)
+	c.wbuf = appendFrame(c.wbuf[:0], msgStartup, payload)
 	if _, err := nc.Write(c.wbuf); err != nil {
 		_ = nc.Close()
-		return nil, dialError(err)
+		return 0, dialError(err)
 	}
 	typ, body, err := c.readMsg()
 	switch {
 	case err != nil:
 		_ = nc.Close()
-		return nil, dialError(err)
+		return 0, dialError(err)
 	case typ == msgError:
 		_ = nc.Close()
-		return nil, decodeError(body)
-	case typ != msgReady:
-		panic(fmt.Sprintf("proc: connection %d: message %q while connecting", c.id, typ))
+		return 0, decode(body)
 	}
-	return c, nil
+	return typ, nil
 }
 
 // dialError is what a client sees of a network error while connecting.

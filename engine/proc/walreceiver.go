@@ -199,23 +199,13 @@ func DialReplication(e *env.Env, addr env.Addr, timeout time.Duration) (*Conn, e
 	if err != nil {
 		return nil, dialError(err)
 	}
-	c.nc = nc
-	c.wbuf = appendFrame(c.wbuf[:0], msgStartup, replicationStartup)
-	if _, err := nc.Write(c.wbuf); err != nil {
-		_ = nc.Close()
-		return nil, dialError(err)
-	}
 	if timeout > 0 {
 		nc.SetReadDeadline(e.Clock.Now() + timeout)
 	}
-	typ, body, err := c.readMsg()
+	typ, err := c.startup(nc, replicationStartup, decodeReplError)
 	switch {
 	case err != nil:
-		_ = nc.Close()
-		return nil, dialError(err)
-	case typ == msgError:
-		_ = nc.Close()
-		return nil, decodeReplError(body)
+		return nil, err
 	case typ != msgReady:
 		_ = nc.Close()
 		return nil, fmt.Errorf("unexpected message %q while connecting", typ)
