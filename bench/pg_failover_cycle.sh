@@ -66,7 +66,8 @@ for c in $(seq 1 "$CYCLES"); do
 	kids=$(pgrep -P "$pid" || true)
 	kill -9 "$pid" $kids 2>/dev/null || true
 	while kill -0 "$pid" 2>/dev/null; do sleep 0.01; done
-	[ "$(sql "$oport" "select pg_promote(true, 60)")" = t ] || { echo "pg_failover_cycle: pg_promote failed" >&2; exit 1; }
+	p=$(sql "$oport" "select pg_promote(true, 60)" 2>&1 || true)
+	[ "$p" = t ] || { echo "pg_failover_cycle: cycle $c: pg_promote on port $oport said: $p" >&2; tail -5 "$D/$other.log" >&2; exit 1; }
 	n=$(sql "$oport" "select count(*) from t")
 	if [ "$n" != "$acked" ]; then
 		echo "pg_failover_cycle: cycle $c: $acked acknowledged, $n on the promoted standby" >&2
@@ -74,7 +75,7 @@ for c in $(seq 1 "$CYCLES"); do
 	fi
 	# The old primary is rebuilt from the new one and follows it.
 	standby "$primary" "$pport" "$oport"
-	primary=$other other=$primary
+	t=$primary primary=$other other=$t
 	t=$pport pport=$oport oport=$t
 done
 end=$(date +%s.%N)
