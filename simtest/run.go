@@ -149,6 +149,9 @@ type Config struct {
 	// (standby.go), in [0, 3]; 0, the default, leaves the run as it
 	// was before replication existed (and the field out of the JSON).
 	Standbys int `json:"standbys,omitempty"`
+	// StandbysSet pins Standbys even at 0; otherwise a 0 leaves the
+	// count to the swarm's draw (standby_swarm.go).
+	StandbysSet bool `json:"standbys_set,omitempty"`
 
 	// TraceOut, when set, receives the readable trace.
 	TraceOut io.Writer `json:"-"`

@@ -76,7 +76,7 @@ func (c Config) validateStandbys() error {
 // wal_sender_timeout scaled down from a minute to 60 ms as the run's
 // other timings are (the standbys' receivers: 40 ms, status every 10 ms).
 func resolveStandbys(c Config, r *resolved) {
-	r.standbys = c.Standbys
+	r.standbys = standbysOf(c)
 	if r.standbys == 0 {
 		return
 	}

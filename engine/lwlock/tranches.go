@@ -43,7 +43,7 @@ var Tranches = []Tranche{
 	{"SMgrSync", env.NewRoleSet(trCheckpointer), "the queue of pending fsync requests (the checkpointer's request queue, CheckpointerCommLock)"},
 	{"LockManager", env.NewRoleSet(trBackend), "the heavyweight lock table (the lock manager's partition locks)"},
 	{"CheckpointLock", env.NewRoleSet(trCheckpointer), "one checkpoint at a time (CheckpointLock, before PostgreSQL 14)"},
-	{"CheckpointerComm", env.NewRoleSet(trCheckpointer, trWalwriter), "checkpoint requests to the checkpointer (CheckpointerCommLock)"},
+	{"CheckpointerComm", env.NewRoleSet(trBackend, trCheckpointer, trWalwriter), "checkpoint requests to the checkpointer, from the WAL writer past max_wal_size and from a backend's pg_backup_start (CheckpointerCommLock, RequestCheckpoint)"},
 	{"RelCache", env.NewRoleSet(trBackend), "the relation cache of open tables (RelationCacheInsert)"},
 	{"VacuumLock", env.NewRoleSet(trBackend), "one VACUUM of a table at a time (the ShareUpdateExclusiveLock VACUUM takes)"},
 }

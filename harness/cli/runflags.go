@@ -164,8 +164,27 @@ var RunFlags = []RunFlag{
 		func(c *simtest.Config) *string { return &c.RangeStatements }, rangeStatementsOn),
 	varietyFlag("follow-reads", "follow_reads", "clients' reads often read the keys another client committed a moment before (a queue consumer, a dashboard polling a writer)",
 		func(c *simtest.Config) *string { return &c.FollowReads }, followReadsOn),
-	intFlag("standbys", "standbys", 0, 3, "standby nodes made from a base backup of the primary, streaming its WAL, and judged after the run by the standby checker (issue 19; 0: none)",
-		func(c *simtest.Config) *int { return &c.Standbys }, true),
+	{
+		Name: "standbys", JSON: []string{"standbys", "standbys_set"},
+		Help:  "standby nodes made from a base backup of the primary, streaming its WAL, and judged after the run by the standby checker (issue 19), in [0, 3] (default: drawn from the seed, one or two on one seed in 16, else none; with --no-swarm, none)",
+		Check: func(v string) error { _, err := parseInt(v, 0, 3); return err },
+		Apply: func(c *simtest.Config, vals []string) {
+			c.Standbys, _ = parseInt(last(vals), 0, 3)
+			c.StandbysSet = true
+		},
+		Words: func(c simtest.Config) []string {
+			return wordsIf(c.Standbys != 0 || c.StandbysSet, "--standbys", strconv.Itoa(c.Standbys))
+		},
+		// A count drawn from the seed goes with the swarm, which the
+		// shrinker turns off as a whole; a count given is tried lower.
+		Shrink: func(s Shrinker) {
+			if c := s.Config(); c.Standbys > 0 {
+				c.Standbys--
+				c.StandbysSet = true
+				s.Try(c)
+			}
+		},
+	},
 	{
 		Name: "scheduler", JSON: []string{"scheduler"},
 		Help:  "how processes interleave: random (a seeded switch at each yield point) or pct:D (PCT of depth D in [1, 8]: random priorities, D-1 priority change points) (default: drawn from the seed; with --no-swarm, random)",
