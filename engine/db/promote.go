@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pgdst/pgdst/engine/bugs"
 	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/wal"
 	"github.com/pgdst/pgdst/engine/xact"
@@ -267,7 +268,13 @@ func (db *DB) promote(end wal.LSN) {
 	e := db.e
 	old := db.timeline
 	newTLI := findNewestTimeLine(e, old) + 1
-	writeTimeLineHistory(e, newTLI, old, end)
+	// Planted bug promotion-reuses-timeline: the promoted standby keeps
+	// its parent's timeline ID, so two nodes write on the same timeline.
+	if db.cfg.Bugs.Has(bugs.PromotionReusesTimeline) {
+		newTLI = old
+	} else {
+		writeTimeLineHistory(e, newTLI, old, end)
+	}
 	db.timeline = newTLI
 	e.Logf("selected new timeline ID: %d", newTLI)
 	e.Sometimes("standby-promoted")
