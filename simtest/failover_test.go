@@ -2,6 +2,7 @@ package simtest
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -98,4 +99,40 @@ func TestFailoverValidation(t *testing.T) {
 	require.NoError(t, c.Validate())
 	c.Workload = WorkloadRegister
 	require.ErrorContains(t, c.Validate(), "insert workload")
+}
+
+// TestFailoverLossBound: the async loss bound on a made-up history. Two
+// clients' acknowledged transactions before the failover; what the new
+// primary lacks is a suffix of each client's (counted, made unknown), and
+// a lost transaction followed by a kept one of the same client is a hole.
+func TestFailoverLossBound(t *testing.T) {
+	mk := func(present []int) (*workload, map[*Op]int, *Result) {
+		res := &Result{OK: true, History: &History{}, Failover: &FailoverResult{At: 100}}
+		w := &workload{hist: res.History, failoverAt: 100}
+		pres := map[*Op]int{}
+		for i, n := range present {
+			op := &Op{Client: i % 2, Index: i / 2, Return: time.Duration(10 + 10*i), Keys: []uint64{uint64(i)}, Outcome: OK}
+			w.hist.Ops = append(w.hist.Ops, op)
+			pres[op] = n
+		}
+		// One acknowledged after the failover, by the new primary: not
+		// the old primary's, never counted.
+		late := &Op{Client: 0, Index: 9, Return: 200, Keys: []uint64{99}, Outcome: OK}
+		w.hist.Ops = append(w.hist.Ops, late)
+		return w, pres, res
+	}
+	// Client 0: kept, kept, lost; client 1: kept, lost, lost.
+	w, pres, res := mk([]int{1, 1, 1, 0, 0, 0})
+	w.failoverLoss(pres, res)
+	require.True(t, res.OK, "%v", res.Failures)
+	require.Equal(t, 3, res.Failover.Lost)
+	require.Equal(t, 3, res.Failover.Kept)
+	require.Equal(t, Unknown, w.hist.Ops[5].Outcome)
+	require.Equal(t, OK, w.hist.Ops[6].Outcome)
+	// Client 0: lost, then kept: a hole.
+	w, pres, res = mk([]int{0, 1, 1, 1})
+	w.failoverLoss(pres, res)
+	require.False(t, res.OK)
+	require.Equal(t, CheckFailover, res.Checker)
+	require.Contains(t, res.Failures[0], "hole")
 }
