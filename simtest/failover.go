@@ -11,6 +11,7 @@ import (
 	pgproc "github.com/pgdst/pgdst/engine/proc"
 	"github.com/pgdst/pgdst/engine/smgr"
 	"github.com/pgdst/pgdst/engine/wal"
+	"github.com/pgdst/pgdst/fault"
 	"github.com/pgdst/pgdst/simtest/world"
 )
 
@@ -65,6 +66,9 @@ type failoverPlan struct {
 	// primary's machine loses power when the workload ends.
 	at              time.Duration
 	crash, endCrash world.CrashMode
+	// planned: the fault plan has a promote action, which picks the
+	// moment instead of at.
+	planned bool
 }
 
 // FailoverResult is what a failover did.
@@ -83,6 +87,9 @@ type FailoverResult struct {
 
 func (c Config) validateFailover() error {
 	if !c.Failover {
+		if planPromotes(c.Faults) {
+			return errors.New("a promote action needs --failover (and --standbys)")
+		}
 		return nil
 	}
 	switch {
@@ -94,6 +101,23 @@ func (c Config) validateFailover() error {
 		return errors.New("failover and synchronous_commit=off are not judged together yet")
 	}
 	return nil
+}
+
+// planPromotes reports whether a fault plan's text has a promote action.
+func planPromotes(text string) bool {
+	if text == "" {
+		return false
+	}
+	p, err := fault.Parse(text)
+	if err != nil {
+		return false // Validate reports it
+	}
+	for _, f := range p.Faults {
+		if f.Action.Kind == fault.ActPromote {
+			return true
+		}
+	}
+	return false
 }
 
 // resolveFailover draws the failover from its own stream: the moment the
@@ -116,6 +140,7 @@ func resolveFailover(c Config, r *resolved) {
 		// only report (settings.go): not what this checker judges.
 		p.crash, p.endCrash = min(p.crash, world.CrashRandomSubset), min(p.endCrash, world.CrashRandomSubset)
 	}
+	p.planned = planPromotes(c.Faults)
 	r.failover = p
 	r.Workload = WorkloadInsert
 	r.asyncShare, r.bulk, r.longReads, r.script, r.follow = 0, false, false, false, false
@@ -131,18 +156,19 @@ func (r resolved) stringFailover() string {
 
 // failover is a run's failover in progress.
 type failover struct {
-	p        failoverPlan
-	res      *Result
-	primary  *world.Node
-	pm       *pgproc.Postmaster
-	sb       *standby
-	standbys *standbySet
-	killed   bool // the primary lost power
-	done     bool // the promotion ended
-	oldTLI   uint32
-	newTLI   uint32
-	switchAt wal.LSN
-	rng      *world.Rand
+	p         failoverPlan
+	res       *Result
+	primary   *world.Node
+	pm        *pgproc.Postmaster
+	sb        *standby
+	standbys  *standbySet
+	triggered bool // the plan's promote action fired
+	killed    bool // the primary lost power
+	done      bool // the promotion ended
+	oldTLI    uint32
+	newTLI    uint32
+	switchAt  wal.LSN
+	rng       *world.Rand
 }
 
 // startFailover spawns the failover's process when the run draws one; nil
@@ -156,6 +182,14 @@ func startFailover(res *Result, rc resolved, sim *world.Sim, primary *world.Node
 	return f
 }
 
+// trigger is the plan runner's OnPromote: the failover's process fails
+// over at its next look (at most a millisecond later).
+func (f *failover) trigger() {
+	if f != nil {
+		f.triggered = true
+	}
+}
+
 // promoted reports whether the failover began: the primary lost power.
 func (f *failover) promoted() bool { return f != nil && f.killed }
 
@@ -166,7 +200,16 @@ func (f *failover) promoted() bool { return f != nil && f.killed }
 // redirection.
 func (f *failover) run(sim *world.Sim, pmProc env.Proc, w *workload) {
 	e := f.primary.Env
-	if now := e.Clock.Now(); f.p.at > now {
+	if f.p.planned {
+		// The plan's promote action picks the moment: look every
+		// millisecond until it fires or the workload ends.
+		for !f.triggered {
+			if w.running == 0 {
+				return
+			}
+			e.Clock.Sleep(time.Millisecond)
+		}
+	} else if now := e.Clock.Now(); f.p.at > now {
 		e.Clock.Sleep(f.p.at - now)
 	}
 	var sd *db.DB

@@ -136,3 +136,26 @@ func TestFailoverLossBound(t *testing.T) {
 	require.Equal(t, CheckFailover, res.Checker)
 	require.Contains(t, res.Failures[0], "hole")
 }
+
+// TestFailoverPlanPromote: a fault plan's promote action picks the
+// failover's moment (here the first step at or after 90 ms), in place of
+// the drawn one; without --failover a plan with promote is refused.
+func TestFailoverPlanPromote(t *testing.T) {
+	promoted := 0
+	for _, r := range runSeeds(6, func(seed uint64) Config {
+		c := failoverConfig(seed)
+		c.Faults = "promote when time>=90ms"
+		return c
+	}) {
+		require.True(t, r.OK, "seed %d: %v", r.Seed, r.Failures)
+		if f := r.Failover; f != nil && f.PromotedAt != 0 {
+			require.GreaterOrEqual(t, f.At, 90*time.Millisecond, "seed %d", r.Seed)
+			require.Less(t, f.At, 92*time.Millisecond, "seed %d: the failover waited", r.Seed)
+			promoted++
+		}
+	}
+	require.Greater(t, promoted, 0)
+	c := standbyConfig(1, 1)
+	c.Faults = "promote when time>=90ms"
+	require.ErrorContains(t, c.Validate(), "needs --failover")
+}
