@@ -419,8 +419,10 @@ func (res *Result) judgeBeyondLimits() {
 	// commit hint on a page read back without data checksums is the
 	// medium's, not the engine's (CheckHintBeforeCommit). A lost or
 	// misdirected write of the primary's WAL can take back WAL a standby
-	// already holds, which then diverges from the primary (CheckStandby).
-	case CheckDurability, CheckRecovery, CheckSelf, CheckCheckpoint, CheckLinearizability, CheckIsolation, CheckBank, CheckUnique, CheckArchive, CheckStatementEffect, CheckEngineError, CheckHintBeforeCommit, CheckStandby:
+	// already holds, which then diverges from the primary (CheckStandby),
+	// or that the promoted standby then lacks or holds out of order
+	// (CheckFailover).
+	case CheckDurability, CheckRecovery, CheckSelf, CheckCheckpoint, CheckLinearizability, CheckIsolation, CheckBank, CheckUnique, CheckArchive, CheckStatementEffect, CheckEngineError, CheckHintBeforeCommit, CheckStandby, CheckFailover:
 		res.Detected = fmt.Sprintf("after %s: %s", strings.Join(destructive, ", "), res.Failures[0])
 		res.OK, res.Checker, res.Failures = true, "", nil
 	case CheckAtomicity:
