@@ -162,9 +162,10 @@ type failover struct {
 	pm        *pgproc.Postmaster
 	sb        *standby
 	standbys  *standbySet
-	triggered bool // the plan's promote action fired
-	killed    bool // the primary lost power
-	done      bool // the promotion ended
+	proc      env.Proc // the failover's process
+	triggered bool     // the plan's promote action fired
+	killed    bool     // the primary lost power
+	done      bool     // the promotion ended
 	oldTLI    uint32
 	newTLI    uint32
 	switchAt  wal.LSN
@@ -178,8 +179,16 @@ func startFailover(res *Result, rc resolved, sim *world.Sim, primary *world.Node
 		return nil
 	}
 	f := &failover{p: rc.failover, res: res, primary: primary, pm: pm, sb: s.nodes[0], standbys: s, rng: world.NewRand(rc.Seed ^ failoverStream).Fork(1)}
-	sim.SpawnAs(env.RoleOther, "failover", func() { f.run(sim, pmProc, w) })
+	f.proc = sim.SpawnAs(env.RoleOther, "failover", func() { f.run(sim, pmProc, w) })
 	return f
+}
+
+// attach has the plan runner carry out the plan's promote actions
+// through the failover, and spare its process from the plan's kills.
+func (f *failover) attach(r *world.PlanRunner) {
+	if f != nil {
+		r.OnPromote, r.Spare = f.trigger, f.proc
+	}
 }
 
 // trigger is the plan runner's OnPromote: the failover's process fails

@@ -198,7 +198,7 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 	res.Plan, res.FaultIntensity = plan.String(), rc.faultIntensity
 	sim.HarnessEvent(env.Event{Kind: env.EvNote, Name: "fault plan:\n" + res.Plan})
 	runner = world.NewPlanRunner(node, plan, rng.Fork(7))
-	runner.OnPromote = fo.trigger
+	fo.attach(runner)
 	checkers.lockWait.paused = runner.PausedFor
 	st := sim.Run()
 	sim.SetPanicKillsProcess(false)

@@ -52,6 +52,10 @@ type PlanRunner struct {
 	// OnPromote carries out a promote action (a failover); nil: the run
 	// has none to carry out, and the action does nothing.
 	OnPromote func()
+	// Spare is a harness process the plan's kills pass over (nil: none):
+	// the failover's, which carries out the plan's promote and must not
+	// die half-way through a failover as a server process may.
+	Spare env.Proc
 
 	node *Node
 	plan fault.Plan
@@ -289,7 +293,7 @@ func (r *PlanRunner) act(i int, a fault.Action, ev *fault.Event) {
 		s := r.node.Sim
 		cur := s.cur
 		switch {
-		case cur == nil || r.Stopped || cur.role == env.RoleClient:
+		case cur == nil || r.Stopped || cur.role == env.RoleClient || (r.Spare != nil && env.Proc(cur) == r.Spare):
 			// Clients are not server processes; nothing to kill.
 		case r.node.Postmaster && cur.role != env.RolePostmaster:
 			// SIGKILL of one server process: its parent, the
