@@ -159,3 +159,15 @@ func TestFailoverPlanPromote(t *testing.T) {
 	c.Faults = "promote when time>=90ms"
 	require.ErrorContains(t, c.Validate(), "needs --failover")
 }
+
+// TestFailoverRegressionPlanKill: seed 2122's plan kills whatever process
+// raises its step event, once the failover's process did: killed half-way
+// through the failover, it left the workload's count one short and the run
+// never stopped. The plan's kills now pass over it (PlanRunner.Spare).
+func TestFailoverRegressionPlanKill(t *testing.T) {
+	r := Run(failoverConfig(2122))
+	require.True(t, r.OK, "%v", r.Failures)
+	require.NotNil(t, r.Failover)
+	require.NotZero(t, r.Failover.PromotedAt)
+	require.Less(t, r.Failover.PromotedAt, 200*time.Millisecond)
+}
