@@ -369,7 +369,7 @@ func (f *failover) judgeTimelines(res *Result, d *db.DB) {
 		if op.Outcome != OK {
 			continue
 		}
-		if op.Return < res.Failover.At {
+		if op.Return <= res.Failover.At {
 			oldAcked++
 		} else if op.Return >= res.Failover.PromotedAt {
 			newAcked++
@@ -412,7 +412,10 @@ func (w *workload) failoverLoss(present map[*Op]int, res *Result) {
 	}
 	lost := map[int]*Op{} // each client's first lost transaction
 	for _, op := range w.hist.Ops {
-		if op.Outcome != OK || op.Return >= w.failoverAt {
+		// An acknowledgement at the very instant of the power-off is
+		// the old primary's: the new one acknowledges nothing before
+		// its promotion ends, later.
+		if op.Outcome != OK || op.Return > w.failoverAt {
 			continue
 		}
 		n := present[op]

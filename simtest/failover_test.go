@@ -171,3 +171,15 @@ func TestFailoverRegressionPlanKill(t *testing.T) {
 	require.NotZero(t, r.Failover.PromotedAt)
 	require.Less(t, r.Failover.PromotedAt, 200*time.Millisecond)
 }
+
+// TestFailoverRegressionAckAtPowerOff: on seed 3049 a client's commit is
+// acknowledged by the old primary at the very instant the failover powers
+// it off, and the promoted standby lacks it: a loss at the end of the old
+// primary's commit order, which the checker took for the new primary's
+// (acknowledged at or after the power-off) and failed as lost.
+func TestFailoverRegressionAckAtPowerOff(t *testing.T) {
+	r := Run(failoverConfig(3049))
+	require.True(t, r.OK, "%v", r.Failures)
+	require.NotNil(t, r.Failover)
+	require.Positive(t, r.Failover.Lost)
+}
