@@ -191,6 +191,21 @@ func (f *failover) attach(r *world.PlanRunner) {
 	}
 }
 
+// crashTimes are the moments a server process of the run was killed
+// wholesale: the old primary's crash-restarts, the failover's power-off,
+// and the new primary's crash-restarts (the plan's kills reach its
+// processes too), for the lock-wait checker.
+func (f *failover) crashTimes() []time.Duration {
+	out := slices.Clone(f.pm.CrashTimes())
+	if f.killed {
+		out = append(out, f.res.Failover.At)
+	}
+	if f.sb.pm != nil {
+		out = append(out, f.sb.pm.CrashTimes()...)
+	}
+	return out
+}
+
 // trigger is the plan runner's OnPromote: the failover's process fails
 // over at its next look (at most a millisecond later).
 func (f *failover) trigger() {
@@ -262,8 +277,12 @@ func (f *failover) run(sim *world.Sim, pmProc env.Proc, w *workload) {
 		for waited := time.Duration(0); waited < failoverPromoteMax; waited += time.Millisecond {
 			if d := f.sb.pm.DB(); d != nil {
 				f.done, f.newTLI = true, d.TimeLineID()
+				// Its first recovery to end is the promotion's: a
+				// standby's never ends otherwise. (A crash-restart of
+				// the new primary, which the plan's kills may cause
+				// before this look, adds another.)
 				if rs := f.sb.pm.Recoveries(); len(rs) > 0 {
-					f.switchAt = rs[len(rs)-1].End
+					f.switchAt = rs[0].End
 				}
 				break
 			}

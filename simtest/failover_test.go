@@ -183,3 +183,18 @@ func TestFailoverRegressionAckAtPowerOff(t *testing.T) {
 	require.NotNil(t, r.Failover)
 	require.Positive(t, r.Failover.Lost)
 }
+
+// TestFailoverRegressionKilledWaiterAndRestart: on seed 4627 a backend of
+// the old primary was asleep on a lock when the failover's power-off
+// killed it, which the lock-wait checker took for a waiter never woken
+// (the power-off is a crash of its node now); on seed 4810 the plan's
+// kill crash-restarted the new primary before the failover's process
+// looked, and the checker read the switch point from that second
+// recovery instead of the promotion's.
+func TestFailoverRegressionKilledWaiterAndRestart(t *testing.T) {
+	for _, seed := range []uint64{4627, 4810} {
+		r := Run(failoverConfig(seed))
+		require.True(t, r.OK, "seed %d: %v", seed, r.Failures)
+		require.NotNil(t, r.Failover, "seed %d", seed)
+	}
+}

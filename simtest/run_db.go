@@ -193,6 +193,9 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 		standbys.start(res, sim, listener, pm)
 	}
 	fo := startFailover(res, rc, sim, node, pmProc, pm, standbys, wl)
+	if fo != nil {
+		checkers.lockWait.crashes = fo.crashTimes // the failover's power-off kills lock waiters too
+	}
 	wl.startClients(listener)
 	plan := dbPlan(c, rc, rng.Fork(4), sim.Steps())
 	res.Plan, res.FaultIntensity = plan.String(), rc.faultIntensity
@@ -226,7 +229,7 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 		planStop = 1 // the crash or kill that ended the workload
 	}
 	checkers.liveness.judge(sim.Now(), runner.NApplied <= planStop && len(pm.CrashTimes()) == 0 && !fo.promoted(), "faults, pauses or crash-restarts in the workload")
-	checkers.lockWait.judgeSleepers(sim.Now(), pm.CrashTimes())
+	checkers.lockWait.judgeSleepers(sim.Now(), checkers.lockWait.crashes())
 	res.lockWakeMax = checkers.lockWait.wakeMax
 	wl.progress.ended(sim.Now())
 	switch {
