@@ -104,13 +104,16 @@ const (
 	ActBitFlip
 	ActLatency
 	ActClockSkew
+	// ActPromote is a failover (simtest's failover.go): the primary
+	// loses power and standby 1 is promoted. The swarm never draws it.
+	ActPromote
 
 	numActionKinds = iota
 )
 
 var actionNames = [numActionKinds]string{
 	"", "crash", "kill", "pause", "fsync-eio", "write-eio", "read-eio", "enospc",
-	"torn-write", "lost-write", "misdirected-write", "bitflip", "latency", "clock-skew",
+	"torn-write", "lost-write", "misdirected-write", "bitflip", "latency", "clock-skew", "promote",
 }
 
 func (k ActionKind) String() string {
@@ -151,6 +154,8 @@ func (k ActionKind) Applies(ev *Event) bool {
 		return ev.Kind == EventDisk
 	case ActClockSkew:
 		return ev.Kind == EventTimer
+	case ActPromote:
+		return ev.Kind == EventStep || ev.Kind == EventPoint || ev.Kind == EventDisk
 	}
 	panic("fault: Applies on invalid action kind " + k.String())
 }

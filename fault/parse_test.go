@@ -133,7 +133,7 @@ func TestParseEmpty(t *testing.T) {
 
 func TestParseErrors(t *testing.T) {
 	tests := []struct{ in, want string }{
-		{"crsh", `line 1: unknown action "crsh" (valid: crash, kill, pause, fsync-eio, write-eio, read-eio, enospc, torn-write, lost-write, misdirected-write, bitflip, latency, clock-skew)`},
+		{"crsh", `line 1: unknown action "crsh" (valid: crash, kill, pause, fsync-eio, write-eio, read-eio, enospc, torn-write, lost-write, misdirected-write, bitflip, latency, clock-skew, promote)`},
 		{"crash\nfsync-eio for=1ms", `line 2: fsync-eio: unknown argument "for"`},
 		{"\n\n\n\ncrash when (point=a or point=b", `line 5: expected ")" after expression, found end of line`},
 		{"pause", `line 1: pause needs for=DURATION`},
@@ -193,7 +193,7 @@ func TestParseErrors(t *testing.T) {
 		{"crash when proc=é", `line 1: proc=: bad character 'é' in name "é"`},
 		{"crash when point>a", `line 1: unexpected ">" (only >= compares)`},
 		{"crash\x00", `line 1: unexpected character '\x00'`},
-		{"crash when point=a\nbogus", `line 2: unknown action "bogus" (valid: crash, kill, pause, fsync-eio, write-eio, read-eio, enospc, torn-write, lost-write, misdirected-write, bitflip, latency, clock-skew)`},
+		{"crash when point=a\nbogus", `line 2: unknown action "bogus" (valid: crash, kill, pause, fsync-eio, write-eio, read-eio, enospc, torn-write, lost-write, misdirected-write, bitflip, latency, clock-skew, promote)`},
 		{"= crash", `line 1: expected an action, found "="`},
 		{strings.Repeat("(", 5), `line 1: expected an action, found "("`},
 		{"crash when " + strings.Repeat("(", 70) + "true" + strings.Repeat(")", 70), `line 1: expression nested deeper than 64`},

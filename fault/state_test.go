@@ -137,6 +137,7 @@ func TestApplies(t *testing.T) {
 	want := map[ActionKind]string{
 		ActCrash:            "step point read write fsync rename open remove truncate syncdir other",
 		ActKill:             "step point read write fsync rename open remove truncate syncdir other",
+		ActPromote:          "step point read write fsync rename open remove truncate syncdir other",
 		ActPause:            "step point read write fsync rename open remove truncate syncdir other",
 		ActFsyncEIO:         "fsync",
 		ActWriteEIO:         "write",

@@ -148,6 +148,12 @@ var plantedBugCases = map[string]struct {
 	// not durable on the standby, which the wal-before-data checker,
 	// watching each standby's disk as the primary's, sees as it happens.
 	"standby-applies-unflushed": {seeds: 200, tweak: func(c *Config) { c.Standbys = 1 }, checkers: []string{CheckWALBeforeData}, minCaught: 2},
+	// A promoted standby keeps its parent's timeline ID: the old primary
+	// acknowledged commits on timeline 1 before it lost power, and the
+	// new one acknowledges commits on timeline 1 too. The failover
+	// checker's split-brain half sees it on every seed that fails over
+	// and whose clients commit on both sides (about a third fail over).
+	"promotion-reuses-timeline": {seeds: 60, tweak: func(c *Config) { c.Standbys, c.Failover = 1, true }, checkers: []string{CheckFailover}, minCaught: 10},
 	"clog-status-lost-update": {seeds: 200, tweak: func(c *Config) { c.Scheduler = "random" },
 		checkers: []string{CheckDurability, CheckBank, CheckLinearizability, CheckIsolation, CheckUnique}, minCaught: 9},
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/pgdst/pgdst/engine/db"
 	"github.com/pgdst/pgdst/engine/env"
 	pgproc "github.com/pgdst/pgdst/engine/proc"
+	"github.com/pgdst/pgdst/engine/wal"
 	"github.com/pgdst/pgdst/fault"
 	"github.com/pgdst/pgdst/simtest/world"
 )
@@ -152,6 +153,11 @@ type Config struct {
 	// StandbysSet pins Standbys even at 0; otherwise a 0 leaves the
 	// count to the swarm's draw (standby_swarm.go).
 	StandbysSet bool `json:"standbys_set,omitempty"`
+	// Failover powers off the primary at a moment drawn from the seed,
+	// promotes standby 1 and redirects the clients to it (failover.go);
+	// off, the default, the run is as it was (and the field out of the
+	// JSON).
+	Failover bool `json:"failover,omitempty"`
 
 	// TraceOut, when set, receives the readable trace.
 	TraceOut io.Writer `json:"-"`
@@ -257,6 +263,9 @@ func (c Config) Validate() error {
 	if err := c.validateStandbys(); err != nil {
 		return err
 	}
+	if err := c.validateFailover(); err != nil {
+		return err
+	}
 	return c.validateVariety()
 }
 
@@ -287,8 +296,9 @@ type resolved struct {
 	vary        variety // workload_variety.go
 	script      bool    // the last client is a script (script_client.go)
 	ranges      rangeStmts
-	follow      bool // follow reads (follow_reads.go)
-	standbys    int  // standby nodes (standby.go)
+	follow      bool         // follow reads (follow_reads.go)
+	standbys    int          // standby nodes (standby.go)
+	failover    failoverPlan // failover.go
 	// asyncShare is the share of insert transactions and bank transfers
 	// that commit asynchronously (async_share.go).
 	asyncShare float64
@@ -354,6 +364,7 @@ func resolve(c Config, rng *world.Rand) resolved {
 	r.lockPause = resolveLockPause(c)
 	resolveDataChecksums(c, &r)
 	resolveStandbys(c, &r)
+	resolveFailover(c, &r)
 	// The postmaster's copy of the engine's settings, taken by
 	// resolveSettings before the draws above that change them.
 	r.server.DB = r.engine
@@ -400,7 +411,7 @@ func swarmShape(seed uint64) shape {
 }
 
 func (r resolved) String() string {
-	return r.stringDB() + r.stringSettings() + r.stringDataChecksums() + " scheduler=" + world.SchedulerName(r.sched.PCTDepth) + r.stringVariety() + fmt.Sprintf(" script_client=%v", r.script) + r.stringAsync() + r.stringRanges() + r.stringFollow() + r.stringStandbys()
+	return r.stringDB() + r.stringSettings() + r.stringDataChecksums() + " scheduler=" + world.SchedulerName(r.sched.PCTDepth) + r.stringVariety() + fmt.Sprintf(" script_client=%v", r.script) + r.stringAsync() + r.stringRanges() + r.stringFollow() + r.stringStandbys() + r.stringFailover()
 }
 
 // Result is what a run found.
@@ -509,6 +520,10 @@ type Result struct {
 	// primary (standby.go).
 	StandbysMade      int `json:",omitempty"`
 	StandbysConverged int `json:",omitempty"`
+	// Failover says what the failover did (failover.go): when the primary
+	// was powered off and the standby promoted, and how many commits the
+	// old primary acknowledged that the new one lacks (the async loss).
+	Failover *FailoverResult `json:",omitempty"`
 	// lockWakeMax is the longest a sleeping lock waiter stayed asleep
 	// after its lock's release (lock_wait_checker.go), for the tests
 	// that measure the bound.
@@ -657,6 +672,8 @@ type workload struct {
 	rangeTable bool             // table hw exists (range_statements.go)
 	engineErrs []engineErr      // internal errors clients received (engine_error_checker.go)
 	follow     followState      // recent commits, for follow reads (follow_reads.go)
+	redirect   *pgproc.Listener // the promoted standby's socket, after a failover (failover.go)
+	failoverAt time.Duration    // when the failover powered the primary off (0: none)
 }
 
 func (w *workload) key(client, txn, i int) uint64 {
@@ -795,6 +812,9 @@ func (r *Result) Summary() string {
 	}
 	if r.AsyncLost > 0 {
 		fmt.Fprintf(&b, "synchronous_commit=off: %d acknowledged transactions lost, within the bound\n", r.AsyncLost)
+	}
+	if f := r.Failover; f != nil {
+		fmt.Fprintf(&b, "failover: primary powered off at %v, %s promoted at %v from timeline %d to %d (switch %s); %d acknowledged commits lost, %d kept\n", f.At, f.Node, f.PromotedAt, f.OldTLI, f.NewTLI, wal.LSN(f.Switch), f.Lost, f.Kept)
 	}
 	if r.StandbysMade > 0 {
 		fmt.Fprintf(&b, "standbys: %d made from a base backup, %d caught up and equal to the primary\n", r.StandbysMade, r.StandbysConverged)

@@ -187,16 +187,21 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 	res.Online.Add(img.online) // initdb's events, judged when the image was built
 	// PCT's change points fall in the workload (scheduler.go).
 	sim.SetPCTHorizon(sim.Steps(), crashSteps(rc))
-	sim.SpawnAs(env.RolePostmaster, "postmaster", pm.Main)
+	pmProc := sim.SpawnAs(env.RolePostmaster, "postmaster", pm.Main)
 	standbys := newStandbys(rc, node)
 	if standbys != nil {
 		standbys.start(res, sim, listener, pm)
+	}
+	fo := startFailover(res, rc, sim, node, pmProc, pm, standbys, wl)
+	if fo != nil {
+		checkers.lockWait.crashes = fo.crashTimes // the failover's power-off kills lock waiters too
 	}
 	wl.startClients(listener)
 	plan := dbPlan(c, rc, rng.Fork(4), sim.Steps())
 	res.Plan, res.FaultIntensity = plan.String(), rc.faultIntensity
 	sim.HarnessEvent(env.Event{Kind: env.EvNote, Name: "fault plan:\n" + res.Plan})
 	runner = world.NewPlanRunner(node, plan, rng.Fork(7))
+	fo.attach(runner)
 	checkers.lockWait.paused = runner.PausedFor
 	st := sim.Run()
 	sim.SetPanicKillsProcess(false)
@@ -223,12 +228,12 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 	if st.Kind == world.StopFault {
 		planStop = 1 // the crash or kill that ended the workload
 	}
-	checkers.liveness.judge(sim.Now(), runner.NApplied <= planStop && len(pm.CrashTimes()) == 0, "faults, pauses or crash-restarts in the workload")
-	checkers.lockWait.judgeSleepers(sim.Now(), pm.CrashTimes())
+	checkers.liveness.judge(sim.Now(), runner.NApplied <= planStop && len(pm.CrashTimes()) == 0 && !fo.promoted(), "faults, pauses or crash-restarts in the workload")
+	checkers.lockWait.judgeSleepers(sim.Now(), checkers.lockWait.crashes())
 	res.lockWakeMax = checkers.lockWait.wakeMax
 	wl.progress.ended(sim.Now())
 	switch {
-	case runner.NApplied > planStop || len(pm.CrashTimes()) > 0:
+	case runner.NApplied > planStop || len(pm.CrashTimes()) > 0 || fo.promoted():
 		wl.progress.judge(res, false, "faults, pauses or crash-restarts in the workload")
 	case node.Reached.Has("deadlock-check-ran") || checkers.lockWait.sleepMax >= progressLockSleepMax:
 		wl.progress.judge(res, false, "a long lock wait (a deadlock until deadlock_timeout)")
@@ -244,6 +249,10 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 	// few times at most); the checks run fault-free.
 	appliedAtCrash := runner.NApplied
 	for attempt := 0; ; attempt++ {
+		if fo.promoted() {
+			fo.final(res, sim, wl, runner) // the new primary's end, not the old one's (failover.go)
+			break
+		}
 		if st.Kind == world.StopFault && runner.StopAction.Kind == fault.ActCrash {
 			if runner.StopAction.Mode != "" {
 				rc.crash, _ = world.ParseCrashMode(runner.StopAction.Mode)
@@ -413,8 +422,10 @@ func (res *Result) judgeBeyondLimits() {
 	// commit hint on a page read back without data checksums is the
 	// medium's, not the engine's (CheckHintBeforeCommit). A lost or
 	// misdirected write of the primary's WAL can take back WAL a standby
-	// already holds, which then diverges from the primary (CheckStandby).
-	case CheckDurability, CheckRecovery, CheckSelf, CheckCheckpoint, CheckLinearizability, CheckIsolation, CheckBank, CheckUnique, CheckArchive, CheckStatementEffect, CheckEngineError, CheckHintBeforeCommit, CheckStandby:
+	// already holds, which then diverges from the primary (CheckStandby),
+	// or that the promoted standby then lacks or holds out of order
+	// (CheckFailover).
+	case CheckDurability, CheckRecovery, CheckSelf, CheckCheckpoint, CheckLinearizability, CheckIsolation, CheckBank, CheckUnique, CheckArchive, CheckStatementEffect, CheckEngineError, CheckHintBeforeCommit, CheckStandby, CheckFailover:
 		res.Detected = fmt.Sprintf("after %s: %s", strings.Join(destructive, ", "), res.Failures[0])
 		res.OK, res.Checker, res.Failures = true, "", nil
 	case CheckAtomicity:
@@ -570,6 +581,9 @@ func (w *workload) dial(l *pgproc.Listener) (*pgproc.Conn, error) {
 	deadline := clock.Now() + dialBudget
 	pause := time.Millisecond
 	for {
+		if w.redirect != nil {
+			l = w.redirect // a failover moved the clients to the new primary (failover.go)
+		}
 		c, err := l.DialFrom(w.node.Clients)
 		if err == nil {
 			return c, nil
@@ -770,7 +784,9 @@ var errRolledBack = errors.New("rolled back by the client")
 // reader's reads, against the same history.
 func (w *workload) checkDB(d *db.DB, res *Result) {
 	kw := indexWriters(w.hist.Ops)
-	w.judgeKeyReads(kw, res)
+	if w.failoverAt == 0 {
+		w.judgeKeyReads(kw, res)
+	}
 	present := make(map[*Op]int)
 	s, err := d.Connect()
 	if err != nil {
@@ -813,6 +829,12 @@ func (w *workload) checkDB(d *db.DB, res *Result) {
 		res.found(stageFinding(StageScan, err))
 		res.fail(CheckRecovery, "scan after recovery: %v", err)
 		return
+	}
+	if w.failoverAt != 0 {
+		// failover.go: the commits the failover lost become unknown
+		// before the reads and the durability checker judge them.
+		w.failoverLoss(present, res)
+		w.judgeKeyReads(kw, res)
 	}
 	w.judge(present, res)
 	w.judgeContended(kw, res)

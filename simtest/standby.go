@@ -148,6 +148,11 @@ type standby struct {
 	crashRng  *world.Rand
 	// aheadReported: watchWAL reported this standby once already.
 	aheadReported bool
+	// l is its server's socket (startStandby); promoted says a failover
+	// promoted it (failover.go): its WAL is its own from then on, and
+	// watchWAL no longer compares it with the old primary's.
+	l        *pgproc.Listener
+	promoted bool
 }
 
 // standbySet is a run's standbys.
@@ -272,7 +277,7 @@ func (sb *standby) relationClass(path string) env.FileClass {
 // write judged fine stays fine. It is uninstalled when the workload stops
 // (converge judges the rest).
 func (s *standbySet) watchWAL(res *Result, sb *standby, pm *pgproc.Postmaster, op world.DiskOp) {
-	if op.Kind != world.OpWrite || !strings.HasPrefix(op.Path, wal.Dir+"/") {
+	if op.Kind != world.OpWrite || !strings.HasPrefix(op.Path, wal.Dir+"/") || sb.promoted {
 		return
 	}
 	cfg := s.rc.engine.WAL
@@ -317,6 +322,7 @@ func (s *standbySet) applyNetFaults(sb *standby) {
 // startStandby starts a standby's postmaster on its node.
 func (s *standbySet) startStandby(sim *world.Sim, sb *standby) *pgproc.Postmaster {
 	l := pgproc.NewListener(sb.node.Env)
+	sb.l = l
 	pm, err := pgproc.NewPostmaster(sb.node.Env, s.standbyConfig(), l)
 	if err != nil {
 		panic(fmt.Sprintf("simtest: standby postmaster: %v", err))

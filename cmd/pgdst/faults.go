@@ -32,6 +32,8 @@ Actions:
     bitflip [bits=N]                             latent corruption of what a read covers
     latency for=DURATION                         a disk operation takes longer
     clock-skew max=DURATION                      timers fire early or late
+    promote                                      failover: the primary loses power, standby 1 is promoted
+                                                 (needs --standbys and --failover; the swarm never draws it)
 
 Triggers combine with and, or, not and parentheses:
     time>=D  time<D  step>=N  step<N   virtual time, scheduler steps

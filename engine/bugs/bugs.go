@@ -40,6 +40,7 @@ const (
 	ClogStatusLostUpdate
 	WalSenderUnflushed
 	StandbyAppliesUnflushed
+	PromotionReusesTimeline
 	numBugs
 )
 
@@ -107,6 +108,10 @@ var registry = [numBugs]Bug{
 	StandbyAppliesUnflushed: {
 		Name: "standby-applies-unflushed",
 		What: "A standby's startup process replays WAL its WAL receiver has written but not yet fsynced, instead of only what it flushed; violates XLogPageRead's flushedUpto bound, so the standby's background writer or a restartpoint can write a data page whose WAL a power loss of the standby takes back (WAL before data, on the standby; caught only by runs with --standbys).",
+	},
+	PromotionReusesTimeline: {
+		Name: "promotion-reuses-timeline",
+		What: "A promoted standby keeps its parent's timeline ID and writes no timeline history file; violates StartupXLOG's findNewestTimeLine + 1 and writeTimeLineHistory, so the old and the new primary write WAL on the same timeline and their histories cannot be told apart (caught only by runs with --standbys and --failover).",
 	},
 }
 

@@ -46,6 +46,11 @@ type controlData struct {
 	// XLOG_BACKUP_END. Zero, as on every node without a standby, it
 	// leaves the encoded bytes what they were before it existed.
 	backupStart wal.LSN
+	// timeline is ThisTimeLineID (checkPointCopy.ThisTimeLineID): the
+	// timeline the checkpoint is on. Timeline 1 is encoded as zero, so
+	// that the control file of every node that was never promoted keeps
+	// the bytes it had before timelines existed; decode gives 1 back.
+	timeline uint32
 }
 
 func (c controlData) encode() []byte {
@@ -59,6 +64,9 @@ func (c controlData) encode() []byte {
 	binary.LittleEndian.PutUint64(b[48:], uint64(c.segSize))
 	binary.LittleEndian.PutUint32(b[56:], c.dataChecksumVersion)
 	binary.LittleEndian.PutUint64(b[64:], uint64(c.backupStart))
+	if c.timeline > 1 {
+		binary.LittleEndian.PutUint32(b[72:], c.timeline)
+	}
 	binary.LittleEndian.PutUint32(b[12:], crc32.Checksum(b[16:], crc32.MakeTable(crc32.Castagnoli)))
 	return b
 }
@@ -76,7 +84,12 @@ func decodeControl(b []byte) (controlData, error) {
 	if crc32.Checksum(b[16:], crc32.MakeTable(crc32.Castagnoli)) != binary.LittleEndian.Uint32(b[12:]) {
 		return controlData{}, errors.New("incorrect checksum in control file")
 	}
+	tli := binary.LittleEndian.Uint32(b[72:])
+	if tli == 0 {
+		tli = 1
+	}
 	return controlData{
+		timeline:   tli,
 		state:      State(binary.LittleEndian.Uint32(b[16:])),
 		checkpoint: wal.LSN(binary.LittleEndian.Uint64(b[24:])),
 		redo:       wal.LSN(binary.LittleEndian.Uint64(b[32:])),

@@ -218,6 +218,12 @@ type DB struct {
 	restartPoint restartPoint
 	restartRedo  wal.LSN
 	walSnds      []WalSnd
+	// timeline is ThisTimeLineID (promote.go): 1 from initdb, a new one
+	// at each promotion.
+	timeline uint32
+	// promoteSignaled is the startup process's promote_signaled flag
+	// (IsPromoteSignaled), set by RequestPromote.
+	promoteSignaled bool
 }
 
 // Env is the instance's environment.

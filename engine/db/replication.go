@@ -221,6 +221,10 @@ type WalRcv struct {
 	flushed wal.LSN
 	// Connected says the receiver streams now (WALRCV_STREAMING).
 	connected bool
+	// running says the receiver is inside a stream and may write into
+	// pg_wal; stopping says the startup process waits for it to leave
+	// (ShutdownWalRcv, promote.go).
+	running, stopping bool
 }
 
 // InitWalRcv makes the WAL receiver's shared memory (WalRcvShmemInit), on

@@ -115,51 +115,67 @@ func (s *standbySource) recordAt(lsn, from wal.LSN) wal.Record {
 
 // standbyRedo is the standby's redo loop: it replays every record from
 // redo on, reading pg_wal, then streaming, and waits for more at the end
-// of what was flushed. It never returns: the standby's startup process
-// ends only when it is killed (promotion is a later slice). Its loop has
-// no bound for that reason; each pass replays records or waits for the
-// receiver, at most standbyPoll.
-func (db *DB) standbyRedo(s *standbySource, redo wal.LSN, nextXid *xact.XID, st *RecoveryStats) {
+// of what was flushed. It returns only on promotion (promote.go): where
+// the WAL it replayed ends, and the start of its last record. Its loop
+// has no bound for that reason; each pass replays records or waits for
+// the receiver, at most standbyPoll.
+func (db *DB) standbyRedo(s *standbySource, redo wal.LSN, nextXid *xact.XID, st *RecoveryStats) (end, last wal.LSN) {
 	e := db.e
 	next, prev := redo, wal.InvalidLSN
 	for {
-		r, limit := s.open(next, prev)
-		if r != nil {
-			for {
-				rec, ok, err := r.Next()
-				if err != nil {
-					e.Panicf("could not read WAL during recovery: %v", err)
-				}
-				if !ok {
-					break
-				}
-				db.replayRecord(rec, r.End(), nextXid, st)
-				db.replayed = r.End()
-				if rec.Rmid == wal.RMXLog && rec.Info == InfoCheckpoint {
-					// RecoveryRestartPoint: a restartpoint may now
-					// start redo here after a restart.
-					ckRedo, ckXid, _ := decodeCheckpoint(rec)
-					db.restartPoint = restartPoint{checkpoint: rec.LSN, redo: ckRedo, nextXid: max(ckXid, *nextXid)}
-				}
-				e.Inject(PointAfterRedoRecord)
-			}
-			next, prev = r.End(), r.Last()
-			endErr := r.EndErr
-			r.Close()
-			if s.streaming && !errors.Is(endErr, wal.ErrBeyondLimit) && next < limit && !errors.Is(endErr, wal.ErrBadSegment) {
-				// The receiver flushed it, so it is the primary's WAL:
-				// a record there that does not read back is damage.
-				e.Panicf("invalid record at %s in streamed WAL flushed to %s: %v", next, limit, endErr)
-			}
-		}
+		var limit wal.LSN
+		next, prev, limit = db.standbyPass(s, next, prev, nextXid, st)
 		if !s.streaming {
 			e.Logf("end of WAL in pg_wal at %s", next)
 			s.stream(next)
 			continue
 		}
+		// WaitForWALToBecomeAvailable looks for a promote request each
+		// time it has no more WAL to give (CheckForStandbyTrigger).
+		if db.checkForStandbyTrigger() {
+			return db.finishStandby(s, next, prev, nextXid, st)
+		}
 		e.Sometimes("standby-waited-for-wal")
 		s.wait(max(limit, next))
 	}
+}
+
+// standbyPass replays what can be read from next on (prev: the record
+// before it) and returns where it stopped, the last record and the limit
+// it read to.
+func (db *DB) standbyPass(s *standbySource, next, prev wal.LSN, nextXid *xact.XID, st *RecoveryStats) (wal.LSN, wal.LSN, wal.LSN) {
+	e := db.e
+	r, limit := s.open(next, prev)
+	if r == nil {
+		return next, prev, limit
+	}
+	for {
+		rec, ok, err := r.Next()
+		if err != nil {
+			e.Panicf("could not read WAL during recovery: %v", err)
+		}
+		if !ok {
+			break
+		}
+		db.replayRecord(rec, r.End(), nextXid, st)
+		db.replayed = r.End()
+		if rec.Rmid == wal.RMXLog && rec.Info == InfoCheckpoint {
+			// RecoveryRestartPoint: a restartpoint may now
+			// start redo here after a restart.
+			ckRedo, ckXid, _ := decodeCheckpoint(rec)
+			db.restartPoint = restartPoint{checkpoint: rec.LSN, redo: ckRedo, nextXid: max(ckXid, *nextXid)}
+		}
+		e.Inject(PointAfterRedoRecord)
+	}
+	next, prev = r.End(), r.Last()
+	endErr := r.EndErr
+	r.Close()
+	if s.streaming && !errors.Is(endErr, wal.ErrBeyondLimit) && next < limit && !errors.Is(endErr, wal.ErrBadSegment) {
+		// The receiver flushed it, so it is the primary's WAL:
+		// a record there that does not read back is damage.
+		e.Panicf("invalid record at %s in streamed WAL flushed to %s: %v", next, limit, endErr)
+	}
+	return next, prev, limit
 }
 
 // redoBackupEnd replays XLOG_BACKUP_END (xlog_redo): the end of the
@@ -213,7 +229,7 @@ func (db *DB) CreateRestartPoint() (bool, error) {
 		return false, fmt.Errorf("restartpoint: %w", err)
 	}
 	ctl := controlData{state: StateInArchiveRecovery, checkpoint: rp.checkpoint, redo: rp.redo, nextXid: rp.nextXid,
-		segSize: db.cfg.WAL.SegmentSize, dataChecksumVersion: db.cfg.dataChecksumVersion()}
+		segSize: db.cfg.WAL.SegmentSize, dataChecksumVersion: db.cfg.dataChecksumVersion(), timeline: db.timeline}
 	if err := writeControl(e, ctl); err != nil {
 		return false, err
 	}

@@ -140,6 +140,7 @@ func (db *DB) StartupXLOG(register func(*DB), underPostmaster bool) (RecoverySta
 		removeBackupLabel(e)
 	}
 	db.backupStart = ctl.backupStart
+	db.timeline = ctl.timeline
 	db.consistent = ctl.backupStart == wal.InvalidLSN
 
 	var src *standbySource
@@ -182,8 +183,12 @@ func (db *DB) StartupXLOG(register func(*DB), underPostmaster bool) (RecoverySta
 		db.standbyMode, db.restartRedo = true, redo
 		e.Logf("entering standby mode; redo starts at %s", redo)
 		e.RecoveryBegan(uint64(redo))
-		db.standbyRedo(src, redo, &nextXid, &st)
-		panic("db: standby redo returned") // it ends only with its process
+		var last wal.LSN
+		st.End, last = db.standbyRedo(src, redo, &nextXid, &st)
+		st.EndReason = "promoted"
+		e.RecoveryEnded(uint64(redo), uint64(st.End), int64(st.Records))
+		db.promote(st.End)
+		return st, db.endRecovery(&st, last, nextXid, underPostmaster)
 	}
 	r, err := wal.NewReader(e, cfg.WAL, redo, wal.InvalidLSN)
 	if err != nil {
@@ -226,7 +231,16 @@ func (db *DB) StartupXLOG(register func(*DB), underPostmaster bool) (RecoverySta
 	if last == wal.InvalidLSN || st.End <= ctl.checkpoint {
 		e.Panicf("WAL ends at %s, before the end of the checkpoint record at %s", st.End, ctl.checkpoint)
 	}
+	return st, db.endRecovery(&st, last, nextXid, underPostmaster)
+}
 
+// endRecovery is the end of StartupXLOG after redo, for crash recovery and
+// promotion alike: open the WAL for writing at the end of what was
+// replayed, trim the clog, make the transaction machinery, and have the
+// end-of-recovery checkpoint written before any backend may write.
+func (db *DB) endRecovery(st *RecoveryStats, last wal.LSN, nextXid xact.XID, underPostmaster bool) error {
+	e, cfg := db.e, db.cfg
+	var err error
 	if db.WAL, err = wal.Open(e, cfg.WAL, st.End, last); err != nil {
 		e.Panicf("%v", err)
 	}
@@ -244,14 +258,14 @@ func (db *DB) StartupXLOG(register func(*DB), underPostmaster bool) (RecoverySta
 	// writes WAL.
 	if underPostmaster {
 		if err := db.RequestCheckpointWait(CheckpointEndOfRecovery); err != nil {
-			return st, fmt.Errorf("end-of-recovery checkpoint: %w", err)
+			return fmt.Errorf("end-of-recovery checkpoint: %w", err)
 		}
 	} else if err := db.createCheckPoint(CheckpointEndOfRecovery); err != nil {
 		e.Panicf("end-of-recovery checkpoint failed: %v", err)
 	}
 	// SharedRecoveryState = RECOVERY_STATE_DONE: backends may write WAL.
 	db.inRecovery = false
-	return st, nil
+	return nil
 }
 
 // redoOne dispatches a record to its resource manager (rm_redo).

@@ -88,6 +88,8 @@ var Conditions = []Condition{
 	{"walreceiver-streaming", "a WAL receiver connects and starts streaming (WalReceiverMain)"},
 	{"standby-restartpoint", "a standby's checkpointer makes a restartpoint at the last checkpoint record replayed, so a restart replays from there (CreateRestartPoint)"},
 	{"walreceiver-retry", "a WAL receiver's connection fails or ends, and it connects again after wal_retrieve_retry_interval (WalReceiverMain)"},
+	{"standby-promote-requested", "a standby's startup process finds the promote signal file while it waits for WAL (CheckForStandbyTrigger)"},
+	{"standby-promoted", "a promoted standby picks a new timeline and ends recovery (StartupXLOG after findNewestTimeLine)"},
 }
 
 // condIndex maps a condition's name to its bit.

@@ -88,6 +88,10 @@ func WalReceiverMain(e *env.Env, d *db.DB, primary env.Addr, cfg WalReceiverConf
 // the connection fails (the error) or the startup process asks for
 // another start (nil). It returns where the flushed WAL ends.
 func walRcvStream(e *env.Env, d *db.DB, rcv *db.WalRcv, primary env.Addr, cfg WalReceiverConfig, gen int, from wal.LSN) (wal.LSN, error) {
+	if !rcv.Begin(gen) {
+		return from, nil // stopped or asked again meanwhile
+	}
+	defer rcv.End()
 	c, err := DialReplication(e, primary, cfg.ConnectTimeout)
 	if err != nil {
 		return from, fmt.Errorf("could not connect to the primary server: %w", err)
@@ -145,6 +149,11 @@ func walRcvStream(e *env.Env, d *db.DB, rcv *db.WalRcv, primary env.Addr, cfg Wa
 		lastRecv = now
 		switch m.Kind {
 		case ReplXLogData:
+			if rcv.Stopped(gen) {
+				// Asked to stop while it read (ShutdownWalRcv): a
+				// promoted standby's WAL is its own from now on.
+				return w.Flushed(), nil
+			}
 			if m.Start+wal.LSN(len(m.Data)) > m.End {
 				return w.Flushed(), fmt.Errorf("primary sent WAL to %s beyond its flush position %s", m.Start+wal.LSN(len(m.Data)), m.End)
 			}

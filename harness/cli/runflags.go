@@ -185,6 +185,8 @@ var RunFlags = []RunFlag{
 			}
 		},
 	},
+	boolFlag("failover", "failover", "at a moment drawn from the seed, power off the primary, promote standby 1 and redirect the clients to it; the old primary stays off (issue 19; needs --standbys)",
+		func(c *simtest.Config) *bool { return &c.Failover }, false),
 	{
 		Name: "scheduler", JSON: []string{"scheduler"},
 		Help:  "how processes interleave: random (a seeded switch at each yield point) or pct:D (PCT of depth D in [1, 8]: random priorities, D-1 priority change points) (default: drawn from the seed; with --no-swarm, random)",

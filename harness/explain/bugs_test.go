@@ -64,6 +64,17 @@ var bugCases = map[string]bugCase{
 	// A standby holds WAL the primary's power loss took back: slow WAL
 	// fsyncs widen the window between a write and its fsync, in which
 	// the bug streams the written WAL.
+	// A promoted standby keeps the old timeline: the old primary and the
+	// new one both acknowledge commits on timeline 1.
+	"promotion-reuses-timeline": {
+		config: func(seed uint64) simtest.Config {
+			c := simtest.DefaultConfig(seed)
+			c.Standbys, c.Failover = 1, true
+			return c
+		},
+		hints: []uint64{3},
+		says:  []string{"reused the old timeline ID"},
+	},
 	"walsender-unflushed": {
 		config: small("", func(c *simtest.Config) {
 			c.Standbys = 1

@@ -123,6 +123,8 @@ func Explain(res *simtest.Result, rec *Recorder) *Account {
 		a.recoveryFailed(f)
 	case res.Checker == simtest.CheckStandby && f != nil:
 		a.standby(f)
+	case res.Checker == simtest.CheckFailover && f != nil:
+		a.failover(f)
 	default:
 		a.recovery()
 	}
@@ -148,7 +150,7 @@ var ownAccount = map[string]bool{
 	simtest.CheckStatementEffect: true, simtest.CheckEngineError: true, simtest.CheckArchive: true,
 	simtest.CheckLockWakeup: true, simtest.CheckLockRetry: true, simtest.CheckProgress: true,
 	simtest.CheckHintBeforeCommit: true, simtest.CheckSelf: true, simtest.CheckRecovery: true,
-	simtest.CheckStandby: true,
+	simtest.CheckStandby: true, simtest.CheckFailover: true,
 }
 
 // account is an Account being written.

@@ -49,6 +49,14 @@ const maxFaultLog = 32
 // clears Stopped to let the plan go on after a crash-restart; only the
 // runner writes them otherwise.
 type PlanRunner struct {
+	// OnPromote carries out a promote action (a failover); nil: the run
+	// has none to carry out, and the action does nothing.
+	OnPromote func()
+	// Spare is a harness process the plan's kills pass over (nil: none):
+	// the failover's, which carries out the plan's promote and must not
+	// die half-way through a failover as a server process may.
+	Spare env.Proc
+
 	node *Node
 	plan fault.Plan
 	st   *fault.State
@@ -285,7 +293,7 @@ func (r *PlanRunner) act(i int, a fault.Action, ev *fault.Event) {
 		s := r.node.Sim
 		cur := s.cur
 		switch {
-		case cur == nil || r.Stopped || cur.role == env.RoleClient:
+		case cur == nil || r.Stopped || cur.role == env.RoleClient || (r.Spare != nil && env.Proc(cur) == r.Spare):
 			// Clients are not server processes; nothing to kill.
 		case r.node.Postmaster && cur.role != env.RolePostmaster:
 			// SIGKILL of one server process: its parent, the
@@ -314,6 +322,14 @@ func (r *PlanRunner) act(i int, a fault.Action, ev *fault.Event) {
 		r.note(i, a, ev)
 		r.notePause(a.For)
 		r.node.Sim.pauseCurrent(a.For)
+	case fault.ActPromote:
+		// A failover: the harness's failover process carries it out
+		// (simtest's failover.go); the event's process goes on.
+		if r.Stopped || r.OnPromote == nil {
+			return
+		}
+		r.note(i, a, ev)
+		r.OnPromote()
 	}
 }
 
@@ -399,7 +415,7 @@ func (r *PlanRunner) disk(op DiskOp) {
 	for _, f := range r.eval(ev) {
 		i, a := f.i, f.a
 		switch a.Kind {
-		case fault.ActCrash, fault.ActKill, fault.ActPause:
+		case fault.ActCrash, fault.ActKill, fault.ActPause, fault.ActPromote:
 			procActs = append(procActs, f)
 			continue
 		case fault.ActLatency:

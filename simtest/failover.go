@@ -1,0 +1,476 @@
+package simtest
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/pgdst/pgdst/engine/db"
+	"github.com/pgdst/pgdst/engine/env"
+	pgproc "github.com/pgdst/pgdst/engine/proc"
+	"github.com/pgdst/pgdst/engine/smgr"
+	"github.com/pgdst/pgdst/engine/wal"
+	"github.com/pgdst/pgdst/fault"
+	"github.com/pgdst/pgdst/simtest/world"
+)
+
+// Failover (issue 19, slice 2): with --failover, at a moment drawn from
+// the seed, the primary's machine loses power (every process of its
+// server killed, its unsynced writes dropped or torn by a drawn crash
+// mode), standby 1 is promoted (pg_promote: engine/db/promote.go) and the
+// clients are redirected to it: they reconnect, as a connection pool
+// with the new primary's address does, and carry on with their
+// transactions. The old primary is left off: nothing rebuilds it (no
+// pg_rewind, no new base backup), so it never rejoins. When the workload
+// ends the new primary's machine loses power too, and its data directory
+// is recovered and judged.
+//
+// The checker (CheckFailover) judges what a failover may and may not do:
+//   - split brain: two nodes that accepted writes on the same timeline
+//     (each node's acknowledged commits, and the timeline it was on when
+//     it acknowledged them) are a failure: a promoted standby must move
+//     to a new timeline (findNewestTimeLine + 1) and say where it
+//     branched off in the timeline history file;
+//   - the async loss bound: with asynchronous replication the promoted
+//     standby may lack commits the old primary acknowledged, but only a
+//     suffix of the old primary's commit order: a lost commit followed
+//     by a kept one is a hole. Each client's transactions are one after
+//     the other, so its commits are in the primary's commit order, and a
+//     hole within one client's is a hole in that order. The loss is
+//     counted (FailoverResult.Lost), not failed, and a lost commit
+//     becomes an unknown outcome for the history checkers, which judge
+//     the rest of the lifetime as ever: a commit the new primary
+//     acknowledged must survive its power loss, and no data may appear
+//     that no transaction wrote.
+
+// CheckFailover judges a failover (failover.go).
+const CheckFailover = "failover"
+
+// failoverStream is the stream of the failover's own draws, so that no
+// other draw of a seed moves.
+const failoverStream = 0x6661696c6f766572 // "failover"
+
+// failoverReadyMax bounds the wait for standby 1 to be consistent, and
+// failoverPromoteMax the wait for its promotion to end.
+const (
+	failoverReadyMax   = 300 * time.Millisecond
+	failoverPromoteMax = 5 * time.Second
+)
+
+// failoverPlan is the failover a run draws (resolveFailover).
+type failoverPlan struct {
+	on bool
+	// at is when the primary loses power, crash how (its unsynced writes
+	// dropped, a random subset of them, or torn); endCrash is how the new
+	// primary's machine loses power when the workload ends.
+	at              time.Duration
+	crash, endCrash world.CrashMode
+	// planned: the fault plan has a promote action, which picks the
+	// moment instead of at.
+	planned bool
+}
+
+// FailoverResult is what a failover did.
+type FailoverResult struct {
+	At         time.Duration // when the primary lost power
+	PromotedAt time.Duration `json:",omitempty"` // when the promotion ended (0: it did not)
+	Node       string        // the promoted standby
+	OldTLI     uint32
+	NewTLI     uint32 `json:",omitempty"`
+	Switch     uint64 `json:",omitempty"` // the switch point in the history file
+	// Lost counts the transactions the old primary acknowledged that the
+	// promoted standby lacks (the async loss, a suffix), Kept those it
+	// holds.
+	Lost, Kept int
+}
+
+func (c Config) validateFailover() error {
+	if !c.Failover {
+		if planPromotes(c.Faults) {
+			return errors.New("a promote action needs --failover (and --standbys)")
+		}
+		return nil
+	}
+	switch {
+	case c.Standbys < 1:
+		return errors.New("failover needs a standby to promote (--standbys 1 or more)")
+	case c.Workload != WorkloadInsert && c.Workload != WorkloadMixed:
+		return fmt.Errorf("failover needs the insert workload: the %s workload's checkers do not yet judge across a failover", c.Workload)
+	case c.AsyncCommit:
+		return errors.New("failover and synchronous_commit=off are not judged together yet")
+	}
+	return nil
+}
+
+// planPromotes reports whether a fault plan's text has a promote action.
+func planPromotes(text string) bool {
+	if text == "" {
+		return false
+	}
+	p, err := fault.Parse(text)
+	if err != nil {
+		return false // Validate reports it
+	}
+	for _, f := range p.Faults {
+		if f.Action.Kind == fault.ActPromote {
+			return true
+		}
+	}
+	return false
+}
+
+// resolveFailover draws the failover from its own stream: the moment the
+// primary loses power, 20 to 120 ms into the run (the workload's
+// stretch, once a standby has had time to be made), and the two crash
+// modes. The clients run the insert workload alone, with no asynchronous
+// commits, bulk reads, range statements, follow reads or script client:
+// the other workloads' checkers assume that an acknowledged commit
+// survives, which an asynchronous failover does not promise.
+func resolveFailover(c Config, r *resolved) {
+	if !c.Failover {
+		return
+	}
+	rng := world.NewRand(c.Seed ^ failoverStream)
+	modes := []world.CrashMode{world.CrashDropAll, world.CrashRandomSubset, world.CrashTorn}
+	p := failoverPlan{on: true, at: time.Duration(20+rng.Intn(100)) * time.Millisecond}
+	p.crash, p.endCrash = modes[rng.Intn(3)], modes[rng.Intn(3)]
+	if !r.engine.FullPageWrites {
+		// A torn page without full-page images is damage the engine may
+		// only report (settings.go): not what this checker judges.
+		p.crash, p.endCrash = min(p.crash, world.CrashRandomSubset), min(p.endCrash, world.CrashRandomSubset)
+	}
+	p.planned = planPromotes(c.Faults)
+	r.failover = p
+	r.Workload = WorkloadInsert
+	r.asyncShare, r.bulk, r.longReads, r.script, r.follow = 0, false, false, false, false
+	r.ranges = rangeStmts{}
+}
+
+func (r resolved) stringFailover() string {
+	if !r.failover.on {
+		return ""
+	}
+	return fmt.Sprintf(" failover=%v/%s/%s", r.failover.at, r.failover.crash, r.failover.endCrash)
+}
+
+// failover is a run's failover in progress.
+type failover struct {
+	p         failoverPlan
+	res       *Result
+	primary   *world.Node
+	pm        *pgproc.Postmaster
+	sb        *standby
+	standbys  *standbySet
+	proc      env.Proc // the failover's process
+	triggered bool     // the plan's promote action fired
+	killed    bool     // the primary lost power
+	done      bool     // the promotion ended
+	oldTLI    uint32
+	newTLI    uint32
+	switchAt  wal.LSN
+	rng       *world.Rand
+}
+
+// startFailover spawns the failover's process when the run draws one; nil
+// otherwise (every method takes a nil failover for none).
+func startFailover(res *Result, rc resolved, sim *world.Sim, primary *world.Node, pmProc env.Proc, pm *pgproc.Postmaster, s *standbySet, w *workload) *failover {
+	if !rc.failover.on || s == nil || len(s.nodes) == 0 {
+		return nil
+	}
+	f := &failover{p: rc.failover, res: res, primary: primary, pm: pm, sb: s.nodes[0], standbys: s, rng: world.NewRand(rc.Seed ^ failoverStream).Fork(1)}
+	f.proc = sim.SpawnAs(env.RoleOther, "failover", func() { f.run(sim, pmProc, w) })
+	return f
+}
+
+// attach has the plan runner carry out the plan's promote actions
+// through the failover, and spare its process from the plan's kills.
+func (f *failover) attach(r *world.PlanRunner) {
+	if f != nil {
+		r.OnPromote, r.Spare = f.trigger, f.proc
+	}
+}
+
+// crashTimes are the moments a server process of the run was killed
+// wholesale: the old primary's crash-restarts, the failover's power-off,
+// and the new primary's crash-restarts (the plan's kills reach its
+// processes too), for the lock-wait checker.
+func (f *failover) crashTimes() []time.Duration {
+	out := slices.Clone(f.pm.CrashTimes())
+	if f.killed {
+		out = append(out, f.res.Failover.At)
+	}
+	if f.sb.pm != nil {
+		out = append(out, f.sb.pm.CrashTimes()...)
+	}
+	return out
+}
+
+// trigger is the plan runner's OnPromote: the failover's process fails
+// over at its next look (at most a millisecond later).
+func (f *failover) trigger() {
+	if f != nil {
+		f.triggered = true
+	}
+}
+
+// promoted reports whether the failover began: the primary lost power.
+func (f *failover) promoted() bool { return f != nil && f.killed }
+
+// run is the failover's process: at the drawn moment, once standby 1 is
+// consistent (or not at all), power off the primary, promote the standby
+// and redirect the clients. It counts as a client while it works, so
+// that the workload does not end between the power-off and the
+// redirection.
+func (f *failover) run(sim *world.Sim, pmProc env.Proc, w *workload) {
+	e := f.primary.Env
+	if f.p.planned {
+		// The plan's promote action picks the moment: look every
+		// millisecond until it fires or the workload ends.
+		for !f.triggered {
+			if w.running == 0 {
+				return
+			}
+			e.Clock.Sleep(time.Millisecond)
+		}
+	} else if now := e.Clock.Now(); f.p.at > now {
+		e.Clock.Sleep(f.p.at - now)
+	}
+	var sd *db.DB
+	for waited := time.Duration(0); ; waited += time.Millisecond {
+		if w.running == 0 {
+			return // the workload ended first: no failover
+		}
+		if f.sb.pm != nil {
+			if d := f.sb.pm.Shared(); d != nil && d.StandbyMode() && d.Consistent() {
+				sd = d
+				break
+			}
+		}
+		if waited >= failoverReadyMax {
+			sim.HarnessEvent(env.Event{Kind: env.EvNote, Name: "failover: standby " + f.sb.node.Name + " not consistent in time; no failover"})
+			return
+		}
+		e.Clock.Sleep(time.Millisecond)
+	}
+	w.running++
+	// The old primary's timeline: its shared memory's, or, while it
+	// crash-restarts and has none, the one the standby replays (the
+	// primary's, streamed).
+	f.oldTLI = sd.TimeLineID()
+	if d := f.pm.Shared(); d != nil && d.TimeLineID() != 0 {
+		f.oldTLI = d.TimeLineID()
+	}
+	// The primary's machine loses power: its server's processes die,
+	// its sockets with them, and its disk keeps what it had synced.
+	sim.KillTree(pmProc)
+	f.primary.Net.CrashNode(f.primary.Name)
+	f.primary.Disk.Crash(f.rng.Fork(1), f.p.crash)
+	f.killed = true
+	w.failoverAt = e.Clock.Now()
+	f.res.Failover = &FailoverResult{At: w.failoverAt, Node: f.sb.node.Name, OldTLI: f.oldTLI}
+	sim.HarnessEvent(env.Event{Kind: env.EvCrash, Node: f.primary.Name, Name: "failover: power-loss " + f.p.crash.String()})
+	f.sb.promoted = true
+	if err := sd.RequestPromote(); err != nil {
+		f.fail("pg_promote on %s: %v", f.sb.node.Name, err)
+	} else {
+		for waited := time.Duration(0); waited < failoverPromoteMax; waited += time.Millisecond {
+			if d := f.sb.pm.DB(); d != nil {
+				f.done, f.newTLI = true, d.TimeLineID()
+				// Its first recovery to end is the promotion's: a
+				// standby's never ends otherwise. (A crash-restart of
+				// the new primary, which the plan's kills may cause
+				// before this look, adds another.)
+				if rs := f.sb.pm.Recoveries(); len(rs) > 0 {
+					f.switchAt = rs[0].End
+				}
+				break
+			}
+			e.Clock.Sleep(time.Millisecond)
+		}
+		if !f.done {
+			f.fail("standby %s did not end its promotion within %v (its postmaster: %v)", f.sb.node.Name, failoverPromoteMax, f.sb.pm.Fatal())
+		}
+	}
+	if f.done {
+		f.res.Failover.PromotedAt, f.res.Failover.NewTLI, f.res.Failover.Switch = e.Clock.Now(), f.newTLI, uint64(f.switchAt)
+		sim.HarnessEvent(env.Event{Kind: env.EvNote, Name: fmt.Sprintf("failover: %s promoted on timeline %d at %s; clients redirected", f.sb.node.Name, f.newTLI, f.switchAt)})
+		w.redirect = f.sb.l
+	}
+	w.running--
+	if w.running == 0 {
+		w.quietTail()
+		sim.RequestStop("workload done")
+	}
+}
+
+func (f *failover) fail(format string, args ...any) {
+	f.res.found(Finding{Checker: CheckFailover, Node: f.sb.node.Name, Detail: fmt.Sprintf(format, args...)})
+	f.res.fail(CheckFailover, format, args...)
+}
+
+// final ends a run that failed over: every process is killed, the new
+// primary's machine loses power, and its data directory is recovered
+// (crash recovery; standby.signal, if a promotion that did not end left
+// it, ignored as the standby checker ignores it) and judged by the
+// history checkers and the failover checker, without faults.
+func (f *failover) final(res *Result, sim *world.Sim, w *workload, runner *world.PlanRunner) {
+	// The plan aims at the old primary: its faults end with the workload.
+	runner.Uninstall()
+	sim.KillAll()
+	f.primary.Net.HealAll()
+	f.sb.node.Watch = nil
+	f.sb.node.Disk.Crash(f.rng.Fork(2), f.p.endCrash)
+	sim.HarnessEvent(env.Event{Kind: env.EvCrash, Node: f.sb.node.Name, Name: "power-loss " + f.p.endCrash.String()})
+	w.crashAt = sim.Now()
+	w.crashTimes = append(slices.Clone(w.crashTimes), w.failoverAt)
+	cfg := f.standbys.standbyConfig().DB
+	cfg.ArchiveRecovery = false
+	var openErr error
+	sim.SpawnAs(env.RoleStartup, "startup "+f.sb.node.Name, func() {
+		d, err := db.NewShared(f.sb.node.Env, cfg)
+		var stats db.RecoveryStats
+		if err == nil {
+			stats, err = d.StartupXLOG(db.RegisterAccessMethods, false)
+		}
+		if err != nil {
+			openErr = err
+			return
+		}
+		res.RecoveryDB = stats
+		for _, name := range d.Tables() {
+			rows, err := d.CheckTable(name)
+			if err != nil {
+				res.found(selfFinding(SelfTable, name, 0, err))
+				res.fail(CheckSelf, "%v", err)
+				return
+			}
+			if name == table {
+				res.Rows = rows
+			}
+			if def, ok := d.Catalog.Lookup(name); ok {
+				if n, err := d.SMgr.NBlocks(def.Index, smgr.MainForkNum); err == nil {
+					res.IndexBlocksMax = max(res.IndexBlocksMax, int(n))
+				}
+			}
+		}
+		f.judgeTimelines(res, d)
+		w.checkDB(d, res)
+		w.checkEngineErrors(res)
+	})
+	st := sim.Run()
+	switch {
+	case openErr != nil:
+		res.found(stageFinding(StageRecovery, openErr))
+		res.fail(CheckRecovery, "recovery of the promoted standby %s failed: %v", f.sb.node.Name, openErr)
+	case st.Kind == world.StopPanic:
+		res.found(Finding{Checker: CheckRecovery, Stage: StageRecovery, Detail: st.Detail})
+		res.fail(CheckRecovery, "recovery of the promoted standby %s failed: %s", f.sb.node.Name, st.Detail)
+	case st.Kind != world.StopAllDone:
+		res.found(Finding{Checker: CheckLiveness, Stage: StageRecoveryStopped, Stop: st.Kind.String(), Proc: st.Proc, Detail: st.Detail})
+		res.fail(CheckLiveness, "recovery of the promoted standby stopped: %s", st)
+	}
+	sim.KillAll()
+}
+
+// judgeTimelines is the split-brain half of the failover checker, on the
+// recovered new primary d: the old primary accepted writes on its
+// timeline until it lost power, the new one on the timeline it was
+// promoted to; if both acknowledged commits, the timelines must differ,
+// and the new timeline's history file must name the old one as its
+// parent with the switch point the promotion chose (readTimeLineHistory).
+func (f *failover) judgeTimelines(res *Result, d *db.DB) {
+	if !f.done {
+		return
+	}
+	oldAcked, newAcked := 0, 0
+	for _, op := range res.History.Ops {
+		if op.Outcome != OK {
+			continue
+		}
+		if op.Return <= res.Failover.At {
+			oldAcked++
+		} else if op.Return >= res.Failover.PromotedAt {
+			newAcked++
+		}
+	}
+	if oldAcked > 0 && newAcked > 0 && f.oldTLI == f.newTLI {
+		f.fail("split brain: %s and %s both accepted writes on timeline %d (%d and %d acknowledged commits)", f.primary.Name, f.sb.node.Name, f.newTLI, oldAcked, newAcked)
+		return
+	}
+	if d.TimeLineID() != f.newTLI {
+		f.fail("the promoted standby %s was promoted to timeline %d but recovers on timeline %d", f.sb.node.Name, f.newTLI, d.TimeLineID())
+		return
+	}
+	b, err := readFile(f.sb.node.Env, db.HistoryPath(f.newTLI))
+	if err != nil {
+		f.fail("timeline %d has no history file: %v", f.newTLI, err)
+		return
+	}
+	tlis, switches, err := db.ParseHistory(b)
+	switch {
+	case err != nil:
+		f.fail("timeline %d's history file: %v", f.newTLI, err)
+	case tlis[len(tlis)-1] != f.oldTLI || tlis[len(tlis)-1] >= f.newTLI:
+		f.fail("timeline %d's history file names timeline %d as its parent, the old primary was on %d", f.newTLI, tlis[len(tlis)-1], f.oldTLI)
+	case switches[len(switches)-1] != f.switchAt:
+		f.fail("timeline %d's history file has its switch point at %s, the promotion ended redo at %s", f.newTLI, switches[len(switches)-1], f.switchAt)
+	}
+}
+
+// failoverLoss is the async loss bound of the failover checker: among
+// the transactions the old primary acknowledged, those the new primary
+// lacks entirely must be, for each client, a suffix of its transactions
+// (a hole fails); they are counted and become unknown outcomes, so that
+// the durability checker, which judges the rest, does not count them as
+// lost. One whose writes are partly there stays as it is: atomicity
+// judges it.
+func (w *workload) failoverLoss(present map[*Op]int, res *Result) {
+	if w.failoverAt == 0 || res.Failover == nil {
+		return
+	}
+	lost := map[int]*Op{} // each client's first lost transaction
+	for _, op := range w.hist.Ops {
+		// An acknowledgement at the very instant of the power-off is
+		// the old primary's: the new one acknowledges nothing before
+		// its promotion ends, later.
+		if op.Outcome != OK || op.Return > w.failoverAt {
+			continue
+		}
+		n := present[op]
+		switch {
+		case n == 0:
+			if lost[op.Client] == nil {
+				lost[op.Client] = op
+			}
+			res.Failover.Lost++
+			op.Outcome, op.Err = Unknown, "acknowledged by the old primary, lost by asynchronous replication at the failover"
+		case lost[op.Client] != nil:
+			first := lost[op.Client]
+			res.found(Finding{Checker: CheckFailover, Client: op.Client, Txn: op.Index, Call: op.Call, Return: op.Return, Outcome: OK, Writes: len(op.Keys), Present: n,
+				Detail: fmt.Sprintf("client %d's transaction %d was lost, its later transaction %d kept", op.Client, first.Index, op.Index)})
+			res.fail(CheckFailover, "async loss bound: the promoted standby lacks %s but holds the same client's later %s: a hole in the old primary's commit order", first, op)
+			res.Failover.Kept++
+		default:
+			res.Failover.Kept++
+		}
+	}
+}
+
+// readFile reads a whole small file from e's disk.
+func readFile(e *env.Env, path string) ([]byte, error) {
+	f, err := e.Disk.Open(path, env.OpenExisting)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	size, err := f.Size()
+	if err != nil || size > 1<<20 {
+		return nil, fmt.Errorf("size %d: %v", size, err)
+	}
+	b := make([]byte, size)
+	if n, err := f.ReadAt(b, 0); int64(n) != size {
+		return nil, err
+	}
+	return b, nil
+}
