@@ -9,7 +9,6 @@ import (
 	"github.com/pgdst/pgdst/engine/db"
 	"github.com/pgdst/pgdst/engine/env"
 	pgproc "github.com/pgdst/pgdst/engine/proc"
-	"github.com/pgdst/pgdst/engine/smgr"
 	"github.com/pgdst/pgdst/engine/wal"
 	"github.com/pgdst/pgdst/fault"
 	"github.com/pgdst/pgdst/simtest/world"
@@ -338,21 +337,8 @@ func (f *failover) final(res *Result, sim *world.Sim, w *workload, runner *world
 			return
 		}
 		res.RecoveryDB = stats
-		for _, name := range d.Tables() {
-			rows, err := d.CheckTable(name)
-			if err != nil {
-				res.found(selfFinding(SelfTable, name, 0, err))
-				res.fail(CheckSelf, "%v", err)
-				return
-			}
-			if name == table {
-				res.Rows = rows
-			}
-			if def, ok := d.Catalog.Lookup(name); ok {
-				if n, err := d.SMgr.NBlocks(def.Index, smgr.MainForkNum); err == nil {
-					res.IndexBlocksMax = max(res.IndexBlocksMax, int(n))
-				}
-			}
+		if !checkTables(d, res) {
+			return
 		}
 		f.judgeTimelines(res, d)
 		w.checkDB(d, res)

@@ -305,25 +305,8 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 			recovered = true
 			runner.Uninstall()
 			res.RecoveryDB = stats
-			// Every table the recovered catalog holds, including those
-			// created mid-run (client 1's second table): a table
-			// that redo rebuilt wrongly is as much a failure as the
-			// workload's own.
-			for _, name := range d.Tables() {
-				rows, err := d.CheckTable(name)
-				if err != nil {
-					res.found(selfFinding(SelfTable, name, 0, err))
-					res.fail(CheckSelf, "%v", err)
-					return
-				}
-				if name == table {
-					res.Rows = rows
-				}
-				if def, ok := d.Catalog.Lookup(name); ok {
-					if n, err := d.SMgr.NBlocks(def.Index, smgr.MainForkNum); err == nil {
-						res.IndexBlocksMax = max(res.IndexBlocksMax, int(n))
-					}
-				}
+			if !checkTables(d, res) {
+				return
 			}
 			wl.checkDB(d, res)
 			wl.checkHistories(d, res)
@@ -382,6 +365,31 @@ const maxRecoveryCrashes = 4
 func isEnginePanic(st world.Stop) bool {
 	_, ok := st.Value.(*env.PanicError)
 	return ok
+}
+
+// checkTables self-checks every table the recovered catalog holds,
+// including those created mid-run (client 1's second table): a table
+// that redo rebuilt wrongly is as much a failure as the workload's own.
+// It notes the workload table's row count and the largest index, and
+// reports whether every table passed.
+func checkTables(d *db.DB, res *Result) bool {
+	for _, name := range d.Tables() {
+		rows, err := d.CheckTable(name)
+		if err != nil {
+			res.found(selfFinding(SelfTable, name, 0, err))
+			res.fail(CheckSelf, "%v", err)
+			return false
+		}
+		if name == table {
+			res.Rows = rows
+		}
+		if def, ok := d.Catalog.Lookup(name); ok {
+			if n, err := d.SMgr.NBlocks(def.Index, smgr.MainForkNum); err == nil {
+				res.IndexBlocksMax = max(res.IndexBlocksMax, int(n))
+			}
+		}
+	}
+	return true
 }
 
 // judgeBeyondLimits applies the recoverability limits (disk_faults.go):
