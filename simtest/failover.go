@@ -119,6 +119,37 @@ func planPromotes(text string) bool {
 	return false
 }
 
+// failoverSeedsPer: of the seeds whose standbys the swarm drew, one in
+// failoverSeedsPer also fails over, so that the plain campaign reaches
+// promotion and the failover checker without being aimed at them.
+const failoverSeedsPer = 2
+
+// failoverDrawStream keys the swarm's failover draw ("failswrm").
+const failoverDrawStream = 0x6661696c7377726d
+
+// failoverDrawn reports whether the swarm gives the run a failover: only
+// on a seed whose standbys it drew itself (a count given with --standbys
+// keeps its runs as they were), and only where nothing given pins what a
+// failover run must leave out (resolveFailover narrows the run to
+// synchronous inserts, since the other workloads' checkers assume an
+// acknowledged commit survives): the mixed or insert workload, no
+// asynchronous commit and no pinned workload shape. A plan given does not
+// matter: a repro file carries the plan its run drew, and replaying it
+// must fail over again.
+func failoverDrawn(c Config, r resolved) bool {
+	switch {
+	case !c.Swarm || c.Standbys != 0 || c.StandbysSet || r.standbys < 1:
+		return false
+	case c.AsyncCommit || c.AsyncShare != 0 || c.AsyncShareSet:
+		return false
+	case c.Workload != WorkloadMixed && c.Workload != WorkloadInsert:
+		return false
+	case c.FollowReads != "" || c.RangeStatements != "" || c.BulkReads != "" || c.ScriptClient != "":
+		return false
+	}
+	return world.NewRand(c.Seed^failoverDrawStream).Intn(failoverSeedsPer) == 0
+}
+
 // resolveFailover draws the failover from its own stream: the moment the
 // primary loses power, 20 to 120 ms into the run (the workload's
 // stretch, once a standby has had time to be made), and the two crash
@@ -127,7 +158,7 @@ func planPromotes(text string) bool {
 // the other workloads' checkers assume that an acknowledged commit
 // survives, which an asynchronous failover does not promise.
 func resolveFailover(c Config, r *resolved) {
-	if !c.Failover {
+	if !c.Failover && !failoverDrawn(c, *r) {
 		return
 	}
 	rng := world.NewRand(c.Seed ^ failoverStream)
