@@ -1477,17 +1477,7 @@ func (c *isoChecker) bfsNonadjacent(src, dst, cv int32, budget *int) ([]int32, b
 				c.naSeen[ns] = c.naEpoch
 				c.naPrev[ns], c.naEdge[ns] = st, e
 				if ns == goal {
-					var states []int32
-					for x := goal; ; x = c.naPrev[x] {
-						states = append(states, x)
-						if x == start {
-							break
-						}
-						if len(states) > len(queue)+1 {
-							panic("linearizability: nonadjacent parent chain longer than the search")
-						}
-					}
-					slices.Reverse(states)
+					states := chainBack(start, goal, c.naPrev, len(queue)+1)
 					path := make([]int32, len(states))
 					c.naPathEdges = c.naPathEdges[:0]
 					for i, x := range states {
@@ -1501,6 +1491,24 @@ func (c *isoChecker) bfsNonadjacent(src, dst, cv int32, budget *int) ([]int32, b
 		}
 	}
 	return nil, false
+}
+
+// chainBack follows a breadth-first search's parent links back from
+// goal to start and returns the chain from start to goal. A chain longer
+// than bound (the states the search queued) means the links are broken.
+func chainBack(start, goal int32, prev []int32, bound int) []int32 {
+	var chain []int32
+	for x := goal; ; x = prev[x] {
+		chain = append(chain, x)
+		if x == start {
+			break
+		}
+		if len(chain) > bound {
+			panic("linearizability: a search's parent chain is longer than the search")
+		}
+	}
+	slices.Reverse(chain)
+	return chain
 }
 
 // isoPick names an edge by its weakest-needed kind, so that a cycle is
@@ -1537,17 +1545,7 @@ func (c *isoChecker) bfs(src, dst, cv int32, mask uint8, lo, hi int32, budget *i
 			c.seen[w] = c.epoch
 			c.prevNode[w], c.prevEdg[w] = v, e
 			if w == dst {
-				var path []int32
-				for x := dst; ; x = c.prevNode[x] {
-					path = append(path, x)
-					if x == src {
-						break
-					}
-					if len(path) > len(queue) {
-						panic("linearizability: bfs parent chain longer than the search")
-					}
-				}
-				slices.Reverse(path)
+				path := chainBack(src, dst, c.prevNode, len(queue))
 				return path, true
 			}
 			queue = append(queue, w)
