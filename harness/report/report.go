@@ -168,7 +168,7 @@ func writeReport(dst, dir, name, reproPath string, r *repro.File, maxEvents int)
 	if err := os.WriteFile(dst, []byte(page), 0o644); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("%s; %d lanes, %d events", src, len(m.order), m.events), nil
+	return fmt.Sprintf("%s; %d lanes, %d events", src, m.processLanes(), m.events), nil
 }
 
 func fileExists(p string) bool {
@@ -231,6 +231,12 @@ type lane struct {
 	spans      []span
 	redoFrom   int64 // -1: no redo in progress
 	cpFrom     int64 // -1: no checkpoint in progress
+	// node is the machine the process ran on (nodes.go), parent the
+	// process that spawned it, evNode the node of its first event that
+	// names one; header marks the row that titles a node's group.
+	node, evNode string
+	parent       int
+	header       bool
 }
 
 type span struct {
@@ -283,6 +289,7 @@ func newTraceModel(maxTicks int) *traceModel {
 
 func (m *traceModel) finish() {
 	m.finishChain()
+	m.groupByNode()
 	for _, l := range m.lanes {
 		if l.redoFrom >= 0 {
 			l.spans = append(l.spans, span{l.redoFrom, m.tmax, "redo", "redo (unfinished at the end of the run)"})
@@ -413,19 +420,25 @@ func (m *traceModel) add(e env.Event) {
 	if _, ok := m.roles[pid]; !ok {
 		m.roles[pid] = e.Role
 	}
+	if e.Node != "" {
+		m.ranOn(pid, e.Node)
+	}
 	switch e.Kind {
 	case env.EvSpawn:
 		child := int(e.A)
 		m.names[child], m.roles[child] = e.Name, e.Role2
 		if l, ok := m.lanes[child]; ok {
 			l.name = e.Name // it had events before its spawn
+			m.spawnedOn(l, pid)
 			return
 		}
-		if l := m.newLane(child, e.Name); l.pid >= 0 {
+		l := m.newLane(child, e.Name)
+		if l.pid >= 0 {
 			l.start = t
 		} else if l.merged == 1 {
 			l.start = t
 		}
+		m.spawnedOn(l, pid)
 	case env.EvExit, env.EvKilled, env.EvPanic:
 		m.ended(t, pid, e.Kind, e.Name)
 	case env.EvStop, env.EvFaultStop:
@@ -662,7 +675,7 @@ func renderTimeline(b *strings.Builder, m *traceModel) {
 		fmt.Fprintf(b, "<p class=\"warn\">At most %d I/O events are drawn per lane, thinned evenly over the run (--max-events); drawn of all: %s. The lane's tooltip counts them all.</p>\n", m.maxTicks, esc(strings.Join(notes, "; ")))
 	}
 	for _, l := range m.order {
-		if l.pid < 0 {
+		if l.pid < 0 && !l.header {
 			fmt.Fprintf(b, "<p class=\"warn\">%d later processes share the lane %q (at most %d lanes per kind of process, %d in all).</p>\n", l.merged, laneLabel(l), maxLanesPerClass, maxReportLanes)
 		}
 	}
@@ -675,6 +688,10 @@ func renderTimeline(b *strings.Builder, m *traceModel) {
 	fmt.Fprintf(b, "<svg width=\"%d\" height=\"%d\">", labelW, h)
 	for i, l := range m.order {
 		y := laneGap + i*(laneH+laneGap)
+		if l.header {
+			fmt.Fprintf(b, "<text class=\"node-name\" x=\"4\" y=\"%d\">%s</text>", y+13, esc(l.name))
+			continue
+		}
 		fmt.Fprintf(b, "<text class=\"lane-name\" x=\"4\" y=\"%d\">%s<title>%s</title></text>", y+13, esc(laneLabel(l)), esc(laneSummary(l, m.tmax)))
 	}
 	b.WriteString("</svg></div>\n<div class=\"scroll\" id=\"scroll\"><div class=\"inner\" id=\"inner\">")
@@ -702,6 +719,10 @@ func renderTimeline(b *strings.Builder, m *traceModel) {
 	}
 	for i, l := range m.order {
 		y := laneGap + i*(laneH+laneGap)
+		if l.header {
+			fmt.Fprintf(b, "<rect class=\"nodehdr\" x=\"0\" y=\"%d\" width=\"%.0f\" height=\"%d\"><title>%s</title></rect>", y-1, tlWidth, laneH+laneGap, esc(l.name))
+			continue
+		}
 		if i%2 == 1 {
 			fmt.Fprintf(b, "<rect class=\"band\" x=\"0\" y=\"%d\" width=\"%.0f\" height=\"%d\"/>", y-1, tlWidth, laneH+laneGap)
 		}
@@ -877,7 +898,8 @@ svg.timeline{display:block}
 .g4,.g16,.g64{display:none}
 .inner.z4 .g4,.inner.z16 .g4,.inner.z16 .g16,.inner.z64 .g4,.inner.z64 .g16,.inner.z64 .g64{display:inline}
 .timeline *{vector-effect:non-scaling-stroke}
-.grid{stroke:#eee;stroke-width:1} .band{fill:#f7f7f7}
+.grid{stroke:#eee;stroke-width:1} .band{fill:#f7f7f7} .nodehdr{fill:#e8e4f4}
+.node-name{font-size:11px;font-weight:bold;font-family:system-ui,sans-serif}
 .life{fill:#999} .recovery{fill:#e6f6e6} .redo{fill:#9fd89f} .cp{fill:#bcd3f7}
 .tick{stroke-width:1;fill:none}
 .tick.tw{stroke:#7b3fb5}.tick.td{stroke:#e07b00}.tick.to{stroke:#888}.tick.tf{stroke:#1f4fbf}.tick.tsd{stroke:#1a9a9a}.tick.tr{stroke:#bbb}.tick.tp{stroke:#ccc}
