@@ -93,30 +93,49 @@ func (r resolved) stringStandbys() string {
 
 // standbyNetFault is a network fault between the primary and one
 // standby during the workload, drawn from the standbys' stream: at At
-// after the run starts, the connections between them are reset (Drop), or
-// the link is cut for For and then healed. Partitions longer than
-// wal_receiver_timeout (40 ms here) and wal_sender_timeout (60 ms) end
-// the connection from both sides; shorter ones only delay the stream.
+// after the run starts, the connections between them are reset
+// (netDrop), or for For the link is cut both ways (netPartition) or one
+// way (netOneWayToStandby: the WAL stops, the standby's replies still
+// arrive; netOneWayToPrimary: the replies stop, which only the WAL
+// sender's timeout notices), or slowed by Latency each way (netLatency),
+// and then healed. Partitions longer than wal_receiver_timeout (40 ms
+// here) and wal_sender_timeout (60 ms) end the connection from the side
+// that stops hearing; shorter ones only delay the stream.
 type standbyNetFault struct {
 	At, For time.Duration
-	Drop    bool
+	Kind    standbyNetKind
+	Latency time.Duration
 }
+
+type standbyNetKind uint8
+
+const (
+	netDrop standbyNetKind = iota
+	netPartition
+	netOneWayToStandby
+	netOneWayToPrimary
+	netLatency
+)
 
 // standbyNetFaultsMax bounds the faults drawn per standby.
 const standbyNetFaultsMax = 3
 
 // drawNetFaults draws a standby's network faults: none on half the
-// seeds, else one to three, each a reset or a partition of 5 ms to 200 ms,
-// between 70 ms and 300 ms into the run (the workload's stretch).
+// seeds, else one to three, each a reset, a partition (both ways on two
+// draws in six, one way on two) or added latency of 1 to 20 ms, for 5 ms
+// to 200 ms, between 70 ms and 300 ms into the run (the workload's
+// stretch).
 func drawNetFaults(rng *world.Rand) []standbyNetFault {
 	on := rng.Intn(2) == 0
 	n := 1 + rng.Intn(standbyNetFaultsMax)
+	kinds := [6]standbyNetKind{netDrop, netPartition, netPartition, netOneWayToStandby, netOneWayToPrimary, netLatency}
 	var out []standbyNetFault
 	for i := 0; i < standbyNetFaultsMax; i++ {
 		f := standbyNetFault{
-			At:   time.Duration(70+rng.Intn(230)) * time.Millisecond,
-			For:  []time.Duration{5 * time.Millisecond, 20 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond}[rng.Intn(5)],
-			Drop: rng.Intn(3) == 0,
+			At:      time.Duration(70+rng.Intn(230)) * time.Millisecond,
+			For:     []time.Duration{5 * time.Millisecond, 20 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond}[rng.Intn(5)],
+			Kind:    kinds[rng.Intn(len(kinds))],
+			Latency: []time.Duration{time.Millisecond, 5 * time.Millisecond, 20 * time.Millisecond}[rng.Intn(3)],
 		}
 		if on && i < n {
 			out = append(out, f)
@@ -309,13 +328,28 @@ func (s *standbySet) applyNetFaults(sb *standby) {
 		if now := e.Clock.Now(); f.At > now {
 			e.Clock.Sleep(f.At - now)
 		}
-		if f.Drop {
-			net.DropConnections(s.primary.Name, sb.node.Name)
+		p, st := s.primary.Name, sb.node.Name
+		switch f.Kind {
+		case netDrop:
+			net.DropConnections(p, st)
+			continue
+		case netPartition:
+			net.Partition(p, st)
+		case netOneWayToStandby:
+			net.PartitionOneWay(p, st)
+		case netOneWayToPrimary:
+			net.PartitionOneWay(st, p)
+		case netLatency:
+			net.SetLatency(p, st, f.Latency)
+			net.SetLatency(st, p, f.Latency)
+		}
+		e.Clock.Sleep(f.For)
+		if f.Kind == netLatency {
+			net.SetLatency(p, st, 0)
+			net.SetLatency(st, p, 0)
 			continue
 		}
-		net.Partition(s.primary.Name, sb.node.Name)
-		e.Clock.Sleep(f.For)
-		net.Heal(s.primary.Name, sb.node.Name)
+		net.Heal(p, st)
 	}
 }
 
@@ -519,9 +553,15 @@ func (s *standbySet) converge(res *Result, sim *world.Sim, d *db.DB, l *pgproc.L
 	if len(made) == 0 {
 		return
 	}
-	// A partition the workload's stop interrupted ends with it, and the
-	// online check with the primary's lifetime.
+	// A partition or a slow link the workload's stop interrupted ends
+	// with it, and the online check with the primary's lifetime.
 	s.primary.Net.HealAll()
+	for _, sb := range s.nodes {
+		if slices.ContainsFunc(sb.faults, func(f standbyNetFault) bool { return f.Kind == netLatency }) {
+			s.primary.Net.SetLatency(s.primary.Name, sb.node.Name, 0)
+			s.primary.Net.SetLatency(sb.node.Name, s.primary.Name, 0)
+		}
+	}
 	for _, sb := range s.nodes {
 		sb.node.Watch = nil
 	}
