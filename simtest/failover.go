@@ -305,6 +305,19 @@ func (f *failover) run(sim *world.Sim, pmProc env.Proc, w *workload) {
 		f.fail("pg_promote on %s: %v", f.sb.node.Name, err)
 	} else {
 		for waited := time.Duration(0); waited < failoverPromoteMax; waited += time.Millisecond {
+			if d := f.sb.pm.Shared(); d != nil && d != sd && d.StandbyMode() && d.Consistent() {
+				// A crash-restart of the standby during its promotion
+				// (a plan's kill), before the startup process removed
+				// standby.signal, brings it back in standby mode with
+				// the request forgotten, as PostgreSQL's does (the
+				// promote file was removed when it was seen); a
+				// failover manager then asks again.
+				sd = d
+				if err := sd.RequestPromote(); err != nil {
+					f.fail("pg_promote on %s, again after its restart: %v", f.sb.node.Name, err)
+					break
+				}
+			}
 			if d := f.sb.pm.DB(); d != nil {
 				f.done, f.newTLI = true, d.TimeLineID()
 				// Its first recovery to end is the promotion's: a

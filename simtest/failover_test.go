@@ -198,3 +198,17 @@ func TestFailoverRegressionKilledWaiterAndRestart(t *testing.T) {
 		require.NotNil(t, r.Failover, "seed %d", seed)
 	}
 }
+
+// TestFailoverRegressionPromoteAgainAfterRestart: on seed 1618 the plan
+// kills the standby's background writer while the standby is promoted,
+// before its startup process removed standby.signal; the standby comes
+// back in standby mode with the request forgotten, as PostgreSQL's does.
+// The failover asked only once and waited 5 s for nothing. It now asks
+// again when the standby's shared memory is new, as a failover manager
+// retries pg_promote.
+func TestFailoverRegressionPromoteAgainAfterRestart(t *testing.T) {
+	r := Run(failoverConfig(1618))
+	require.True(t, r.OK, "%v", r.Failures)
+	require.NotNil(t, r.Failover)
+	require.NotZero(t, r.Failover.PromotedAt)
+}

@@ -520,6 +520,9 @@ type Result struct {
 	// primary (standby.go).
 	StandbysMade      int `json:",omitempty"`
 	StandbysConverged int `json:",omitempty"`
+	// StandbyRestarts counts the standbys' crash-restarts and power
+	// losses during the workload (standby.go's netRestart, netPowerLoss).
+	StandbyRestarts int `json:",omitempty"`
 	// Failover says what the failover did (failover.go): when the primary
 	// was powered off and the standby promoted, and how many commits the
 	// old primary acknowledged that the new one lacks (the async loss).

@@ -100,7 +100,14 @@ func (r resolved) stringStandbys() string {
 // sender's timeout notices), or slowed by Latency each way (netLatency),
 // and then healed. Partitions longer than wal_receiver_timeout (40 ms
 // here) and wal_sender_timeout (60 ms) end the connection from the side
-// that stops hearing; shorter ones only delay the stream.
+// that stops hearing; shorter ones only delay the stream. Two kinds act on
+// the standby's machine rather than the link: for For its server is down,
+// then started again from its disk: netRestart kills every process of it
+// (kill -9 of the instance: the OS closes its sockets and keeps its page
+// cache), netPowerLoss also drops (or tears) the unsynced writes of its
+// disk. Its startup process then recovers from the last restartpoint and
+// its receiver streams again from where its WAL ends. A standby a
+// failover promoted is left alone.
 type standbyNetFault struct {
 	At, For time.Duration
 	Kind    standbyNetKind
@@ -115,20 +122,22 @@ const (
 	netOneWayToStandby
 	netOneWayToPrimary
 	netLatency
+	netRestart
+	netPowerLoss
 )
 
 // standbyNetFaultsMax bounds the faults drawn per standby.
 const standbyNetFaultsMax = 3
 
-// drawNetFaults draws a standby's network faults: none on half the
-// seeds, else one to three, each a reset, a partition (both ways on two
-// draws in six, one way on two) or added latency of 1 to 20 ms, for 5 ms
-// to 200 ms, between 70 ms and 300 ms into the run (the workload's
-// stretch).
+// drawNetFaults draws a standby's faults: none on half the seeds, else
+// one to three, each (in eighths) a reset, a partition (both ways on two
+// eighths, one way on two), added latency of 1 to 20 ms, a restart or a
+// power loss of the standby, for 5 ms to 200 ms, between 70 ms and 300 ms
+// into the run (the workload's stretch).
 func drawNetFaults(rng *world.Rand) []standbyNetFault {
 	on := rng.Intn(2) == 0
 	n := 1 + rng.Intn(standbyNetFaultsMax)
-	kinds := [6]standbyNetKind{netDrop, netPartition, netPartition, netOneWayToStandby, netOneWayToPrimary, netLatency}
+	kinds := [8]standbyNetKind{netDrop, netPartition, netPartition, netOneWayToStandby, netOneWayToPrimary, netLatency, netRestart, netPowerLoss}
 	var out []standbyNetFault
 	for i := 0; i < standbyNetFaultsMax; i++ {
 		f := standbyNetFault{
@@ -172,6 +181,10 @@ type standby struct {
 	// watchWAL no longer compares it with the old primary's.
 	l        *pgproc.Listener
 	promoted bool
+	// pmProc is its postmaster's process, for a restart to kill
+	// (applyNetFaults); restarts counts them.
+	pmProc   env.Proc
+	restarts int
 }
 
 // standbySet is a run's standbys.
@@ -259,7 +272,7 @@ func (s *standbySet) start(res *Result, sim *world.Sim, l *pgproc.Listener, pm *
 			sb.pm = s.startStandby(sim, sb)
 		})
 		if len(sb.faults) > 0 {
-			sim.SpawnAs(env.RoleOther, "network faults "+sb.node.Name, func() { s.applyNetFaults(sb) })
+			sim.SpawnAs(env.RoleOther, "network faults "+sb.node.Name, func() { s.applyNetFaults(sim, sb) })
 		}
 	}
 }
@@ -322,7 +335,7 @@ func (s *standbySet) watchWAL(res *Result, sb *standby, pm *pgproc.Postmaster, o
 
 // applyNetFaults carries out sb's network faults with the primary, in
 // time order, each healed before the next.
-func (s *standbySet) applyNetFaults(sb *standby) {
+func (s *standbySet) applyNetFaults(sim *world.Sim, sb *standby) {
 	e, net := s.primary.Env, s.primary.Net
 	for _, f := range slices.SortedFunc(slices.Values(sb.faults), func(a, b standbyNetFault) int { return cmp.Compare(a.At, b.At) }) {
 		if now := e.Clock.Now(); f.At > now {
@@ -342,6 +355,9 @@ func (s *standbySet) applyNetFaults(sb *standby) {
 		case netLatency:
 			net.SetLatency(p, st, f.Latency)
 			net.SetLatency(st, p, f.Latency)
+		case netRestart, netPowerLoss:
+			s.restart(sim, sb, f)
+			continue
 		}
 		e.Clock.Sleep(f.For)
 		if f.Kind == netLatency {
@@ -353,6 +369,28 @@ func (s *standbySet) applyNetFaults(sb *standby) {
 	}
 }
 
+// restart takes sb's server down for f.For and starts it again from its
+// disk (netRestart, netPowerLoss). While it is down sb.pm is nil, so that
+// a failover does not pick it; a standby not yet made, or promoted, is
+// left alone.
+func (s *standbySet) restart(sim *world.Sim, sb *standby, f standbyNetFault) {
+	if sb.pm == nil || sb.promoted {
+		return
+	}
+	sim.KillTree(sb.pmProc)
+	sb.pm = nil
+	sb.node.Net.CrashNode(sb.node.Name)
+	what := "restart"
+	if f.Kind == netPowerLoss {
+		sb.node.Disk.Crash(sb.crashRng.Fork(uint64(1000+sb.restarts)), sb.crash)
+		what = "power-loss " + sb.crash.String()
+	}
+	sb.restarts++
+	sim.HarnessEvent(env.Event{Kind: env.EvCrash, Node: sb.node.Name, Name: "standby " + what})
+	s.primary.Env.Clock.Sleep(f.For)
+	sb.pm = s.startStandby(sim, sb)
+}
+
 // startStandby starts a standby's postmaster on its node.
 func (s *standbySet) startStandby(sim *world.Sim, sb *standby) *pgproc.Postmaster {
 	l := pgproc.NewListener(sb.node.Env)
@@ -361,7 +399,7 @@ func (s *standbySet) startStandby(sim *world.Sim, sb *standby) *pgproc.Postmaste
 	if err != nil {
 		panic(fmt.Sprintf("simtest: standby postmaster: %v", err))
 	}
-	sim.SpawnAs(env.RolePostmaster, "postmaster "+sb.node.Name, pm.Main)
+	sb.pmProc = sim.SpawnAs(env.RolePostmaster, "postmaster "+sb.node.Name, pm.Main)
 	return pm
 }
 
@@ -550,6 +588,9 @@ func (s *standbySet) converge(res *Result, sim *world.Sim, d *db.DB, l *pgproc.L
 		}
 	}
 	res.StandbysMade = len(made)
+	for _, sb := range s.nodes {
+		res.StandbyRestarts += sb.restarts
+	}
 	if len(made) == 0 {
 		return
 	}
@@ -578,6 +619,9 @@ func (s *standbySet) converge(res *Result, sim *world.Sim, d *db.DB, l *pgproc.L
 	var readErr error
 	sim.SpawnAs(env.RoleOther, "primary rows", func() {
 		for _, sb := range made {
+			if sb.pm == nil {
+				continue // the workload stopped while it was down
+			}
 			if sd := sb.pm.Shared(); sd != nil && sd.WalRcv() != nil {
 				sb.received, _ = sd.WalRcv().Positions()
 			}

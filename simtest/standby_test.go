@@ -25,13 +25,19 @@ func TestStandbyConverges(t *testing.T) {
 	if testing.Short() {
 		n = 20
 	}
-	made := 0
+	made, restarted := 0, 0
 	for _, r := range runSeeds(n, func(seed uint64) Config { return standbyConfig(seed, 1) }) {
 		require.True(t, r.OK, "seed %d: %v", r.Seed, r.Failures)
 		require.Equal(t, r.StandbysMade, r.StandbysConverged, "seed %d: a standby was made but not judged equal", r.Seed)
 		made += r.StandbysMade
+		restarted += r.StandbyRestarts
 	}
 	require.GreaterOrEqual(t, made, n/3, "too few seeds made a standby for the check to mean anything")
+	if !testing.Short() {
+		// A standby killed or powered off mid-workload starts again from
+		// its disk and still converges.
+		require.Greater(t, restarted, 0, "no standby restarted mid-workload")
+	}
 }
 
 // TestStandbysThree: three standbys on one primary, each with its own
