@@ -22,6 +22,10 @@ var plantedBugCases = map[string]struct {
 	plan      string          // "" = the plans drawn from the seeds
 	tweak     func(c *Config) // any other change to the default config
 	seeds     int
+	// seedList, when set, replaces seeds 1..seeds: the seeds a campaign
+	// with the bug on failed, for a bug whose window is too rare for a
+	// test's range of seeds. Without the bug they must pass too.
+	seedList  []uint64
 	checkers  []string
 	minCaught int
 	// anomalies, when set, must include one of the isolation checker's
@@ -154,6 +158,12 @@ var plantedBugCases = map[string]struct {
 	// checker's split-brain half sees it on every seed that fails over
 	// and whose clients commit on both sides (about a third fail over).
 	"promotion-reuses-timeline": {seeds: 60, tweak: func(c *Config) { c.Standbys, c.Failover = 1, true }, checkers: []string{CheckFailover}, minCaught: 10},
+	// A standby that restarts without minRecoveryPoint covering the
+	// pages it wrote calls itself consistent too soon: the standby
+	// checker's restart half sees it. Restarts of a standby with pages of
+	// its own on disk are rare (9 of 3000 seeds with --standbys 1 fail),
+	// so the test runs the seeds that campaign failed.
+	"min-recovery-point-not-updated": {seedList: []uint64{93, 260, 848, 893, 1655, 1730, 1761, 2293, 2815}, tweak: func(c *Config) { c.Standbys = 1 }, checkers: []string{CheckStandby}, minCaught: 7},
 	"clog-status-lost-update": {seeds: 200, tweak: func(c *Config) { c.Scheduler = "random" },
 		checkers: []string{CheckDurability, CheckBank, CheckLinearizability, CheckIsolation, CheckUnique}, minCaught: 9},
 }
@@ -184,7 +194,13 @@ func TestPlantedBugsAreCaught(t *testing.T) {
 				return c
 			}
 			caught, named := 0, 0
-			for _, r := range runSeeds(tc.seeds, func(seed uint64) Config {
+			run := func(mk func(seed uint64) Config) []*Result {
+				if len(tc.seedList) == 0 {
+					return runSeeds(tc.seeds, mk)
+				}
+				return runSeeds(len(tc.seedList), func(i uint64) Config { return mk(tc.seedList[i-1]) })
+			}
+			for _, r := range run(func(seed uint64) Config {
 				c := mk(seed)
 				c.Bugs = c.Bugs.With(id)
 				return c
@@ -208,9 +224,9 @@ func TestPlantedBugsAreCaught(t *testing.T) {
 				require.GreaterOrEqual(t, named, tc.minCaught/2, "%s must be named %v", name, tc.anomalies)
 				t.Logf("%s: caught on %d of %d seeds, %d of them named %v", name, caught, tc.seeds, named, tc.anomalies)
 			} else {
-				t.Logf("%s: caught on %d of %d seeds", name, caught, tc.seeds)
+				t.Logf("%s: caught on %d of %d seeds", name, caught, max(tc.seeds, len(tc.seedList)))
 			}
-			for _, r := range runSeeds(tc.seeds, mk) {
+			for _, r := range run(mk) {
 				require.True(t, r.OK, "seed %d: false alarm without the bug: %v", r.Seed, r.Failures)
 			}
 		})

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"path"
 	"slices"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/pgdst/pgdst/engine/db"
 	"github.com/pgdst/pgdst/engine/env"
+	"github.com/pgdst/pgdst/engine/page"
 	pgproc "github.com/pgdst/pgdst/engine/proc"
 	"github.com/pgdst/pgdst/engine/smgr"
 	"github.com/pgdst/pgdst/engine/wal"
@@ -185,6 +187,11 @@ type standby struct {
 	// (applyNetFaults); restarts counts them.
 	pmProc   env.Proc
 	restarts int
+	// futureLSN is the newest page LSN on its disk when it last
+	// restarted (InvalidLSN once judged): until it has replayed that far,
+	// its data directory holds pages from its future, and it must not
+	// call itself consistent (checkConsistentAfterRestart).
+	futureLSN wal.LSN
 }
 
 // standbySet is a run's standbys.
@@ -262,6 +269,7 @@ func (s *standbySet) start(res *Result, sim *world.Sim, l *pgproc.Listener, pm *
 			s.watchWAL(res, sb, pm, op)
 			if sb.pm != nil {
 				wbd.diskOp(op)
+				s.checkConsistentAfterRestart(res, sb)
 			}
 		}
 		sim.SpawnAs(env.RoleOther, "pg_basebackup "+sb.node.Name, func() {
@@ -273,6 +281,15 @@ func (s *standbySet) start(res *Result, sim *world.Sim, l *pgproc.Listener, pm *
 		})
 		if len(sb.faults) > 0 {
 			sim.SpawnAs(env.RoleOther, "network faults "+sb.node.Name, func() { s.applyNetFaults(sim, sb) })
+		}
+		if slices.ContainsFunc(sb.faults, isRestart) {
+			sim.SpawnAs(env.RoleOther, "restarts "+sb.node.Name, func() {
+				for _, f := range sb.faults {
+					if isRestart(f) {
+						s.restart(sim, sb, f)
+					}
+				}
+			})
 		}
 	}
 }
@@ -356,8 +373,7 @@ func (s *standbySet) applyNetFaults(sim *world.Sim, sb *standby) {
 			net.SetLatency(p, st, f.Latency)
 			net.SetLatency(st, p, f.Latency)
 		case netRestart, netPowerLoss:
-			s.restart(sim, sb, f)
-			continue
+			continue // restartStandby's
 		}
 		e.Clock.Sleep(f.For)
 		if f.Kind == netLatency {
@@ -369,11 +385,36 @@ func (s *standbySet) applyNetFaults(sim *world.Sim, sb *standby) {
 	}
 }
 
-// restart takes sb's server down for f.For and starts it again from its
-// disk (netRestart, netPowerLoss). While it is down sb.pm is nil, so that
-// a failover does not pick it; a standby not yet made, or promoted, is
-// left alone.
+// isRestart says f acts on the standby's machine (restart).
+func isRestart(f standbyNetFault) bool { return f.Kind == netRestart || f.Kind == netPowerLoss }
+
+// restart takes sb's server down for f.For/4 and starts it again from
+// its disk (netRestart, netPowerLoss). While it is down sb.pm is nil, so
+// that a failover does not pick it; a promoted standby is left alone.
+// Unlike the link's faults it is timed from the standby's own start, not
+// from the run's: the workload is often over before the link's window
+// ends, and a restart before the standby exists tests nothing.
 func (s *standbySet) restart(sim *world.Sim, sb *standby, f standbyNetFault) {
+	// A restart is aimed at a standby that runs: one not yet made (its
+	// base backup still copying) is waited for, up to restartWaitMax,
+	// and once it is consistent it streams and replays for a drawn
+	// while, 0 to 23 ms (a tenth of At's offset into its window), before
+	// it goes down, so that pages of its own may be on its disk.
+	for waited := time.Duration(0); ; waited += time.Millisecond {
+		if sb.promoted {
+			return
+		}
+		if sb.pm != nil {
+			if sd := sb.pm.Shared(); sd != nil && sd.Consistent() {
+				break
+			}
+		}
+		if waited >= restartWaitMax {
+			return
+		}
+		s.primary.Env.Clock.Sleep(time.Millisecond)
+	}
+	s.primary.Env.Clock.Sleep((f.At - 70*time.Millisecond) / 10)
 	if sb.pm == nil || sb.promoted {
 		return
 	}
@@ -386,10 +427,15 @@ func (s *standbySet) restart(sim *world.Sim, sb *standby, f standbyNetFault) {
 		what = "power-loss " + sb.crash.String()
 	}
 	sb.restarts++
+	sb.futureLSN = sb.newestPageLSN()
 	sim.HarnessEvent(env.Event{Kind: env.EvCrash, Node: sb.node.Name, Name: "standby " + what})
-	s.primary.Env.Clock.Sleep(f.For)
+	s.primary.Env.Clock.Sleep(f.For / 4)
 	sb.pm = s.startStandby(sim, sb)
 }
+
+// restartWaitMax bounds a restart's wait for its standby to be made and
+// consistent.
+const restartWaitMax = 300 * time.Millisecond
 
 // startStandby starts a standby's postmaster on its node.
 func (s *standbySet) startStandby(sim *world.Sim, sb *standby) *pgproc.Postmaster {
@@ -797,4 +843,45 @@ func (s *standbySet) finding(sb *standby, f Finding) Finding {
 	f.Checker, f.Node = CheckStandby, sb.node.Name
 	f.StandbyWAL, f.PrimaryWAL = uint64(sb.received), uint64(s.primaryEnd)
 	return f
+}
+
+// newestPageLSN is the newest LSN of any data page on sb's disk, as a
+// restart finds it (the OS's view after a kill, what survived after a
+// power loss).
+func (sb *standby) newestPageLSN() wal.LSN {
+	var newest wal.LSN
+	snap := sb.node.Disk.Snapshot()
+	for _, p := range slices.Sorted(maps.Keys(snap)) {
+		if c := sb.relationClass(p); c != env.FileHeap && c != env.FileIndex {
+			continue
+		}
+		b := snap[p]
+		for off := 0; off+page.BlockSize <= len(b); off += page.BlockSize {
+			newest = max(newest, page.LSN(b[off:off+page.BlockSize]))
+		}
+	}
+	return newest
+}
+
+// checkConsistentAfterRestart is the standby checker's online half for
+// restarts (minRecoveryPoint, engine/db/minrecovery.go): at each disk
+// operation of a restarted standby, until it has replayed past the newest
+// page LSN its disk held when it restarted, it must not be consistent —
+// a consistent standby may be promoted, or (hot standby) serve reads, and
+// its data directory would mix pages from its future with pages from its
+// past.
+func (s *standbySet) checkConsistentAfterRestart(res *Result, sb *standby) {
+	if sb.futureLSN == wal.InvalidLSN || sb.promoted {
+		return
+	}
+	sd := sb.pm.Shared()
+	if sd == nil || !sd.Consistent() {
+		return
+	}
+	future := sb.futureLSN
+	sb.futureLSN = wal.InvalidLSN
+	if replayed := sd.ReplayedLSN(); replayed < future {
+		res.found(s.finding(sb, Finding{Detail: fmt.Sprintf("%s consistent at %s, pages up to %s", sb.node.Name, replayed, future)}))
+		res.fail(CheckStandby, "standby %s called itself consistent after its restart having replayed only to %s, while its disk held data pages changed up to %s: it would serve or promote a data directory that mixes pages from its future with pages from its past (minRecoveryPoint: UpdateMinRecoveryPoint, CheckRecoveryConsistency)", sb.node.Name, replayed, future)
+	}
 }

@@ -41,6 +41,7 @@ const (
 	WalSenderUnflushed
 	StandbyAppliesUnflushed
 	PromotionReusesTimeline
+	MinRecoveryPointNotUpdated
 	numBugs
 )
 
@@ -112,6 +113,10 @@ var registry = [numBugs]Bug{
 	PromotionReusesTimeline: {
 		Name: "promotion-reuses-timeline",
 		What: "A promoted standby keeps its parent's timeline ID and writes no timeline history file; violates StartupXLOG's findNewestTimeLine + 1 and writeTimeLineHistory, so the old and the new primary write WAL on the same timeline and their histories cannot be told apart (caught only by runs with --standbys and --failover).",
+	},
+	MinRecoveryPointNotUpdated: {
+		Name: "min-recovery-point-not-updated",
+		What: "A standby writes a data page during recovery without first moving minRecoveryPoint in its control file past the page's LSN; violates XLogFlush's UpdateMinRecoveryPoint in recovery (PostgreSQL fixed a bug of this kind in 2018 for processes other than the startup process), so a standby that restarts calls itself consistent (it may then be promoted or serve reads) while its disk holds pages from its future (caught only by runs with standbys that restart).",
 	},
 }
 

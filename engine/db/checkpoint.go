@@ -149,7 +149,10 @@ func (db *DB) logCheckpoint(redo wal.LSN) (start wal.LSN, err error) {
 	e.Inject(PointAfterRecord)
 	db.WAL.Flush(end)
 	e.Inject(PointAfterFlush)
-	if err := writeControl(e, controlData{state: StateInProduction, checkpoint: start, redo: redo, nextXid: nextXid, segSize: db.cfg.WAL.SegmentSize, dataChecksumVersion: db.cfg.dataChecksumVersion(), timeline: db.timeline}); err != nil {
+	db.ctlMu.Lock()
+	err = writeControl(e, controlData{state: StateInProduction, checkpoint: start, redo: redo, nextXid: nextXid, segSize: db.cfg.WAL.SegmentSize, dataChecksumVersion: db.cfg.dataChecksumVersion(), timeline: db.timeline})
+	db.ctlMu.Unlock()
+	if err != nil {
 		return start, err
 	}
 	e.CheckpointEnded(uint64(start), uint64(redo))

@@ -51,6 +51,11 @@ type controlData struct {
 	// that the control file of every node that was never promoted keeps
 	// the bytes it had before timelines existed; decode gives 1 back.
 	timeline uint32
+	// minRecoveryPoint is minRecoveryPoint (minrecovery.go): a standby
+	// restarted from this control file is consistent only once it has
+	// replayed that far. Zero, as on every node that never wrote a page
+	// in archive recovery, it leaves the encoded bytes as they were.
+	minRecoveryPoint wal.LSN
 }
 
 func (c controlData) encode() []byte {
@@ -67,6 +72,7 @@ func (c controlData) encode() []byte {
 	if c.timeline > 1 {
 		binary.LittleEndian.PutUint32(b[72:], c.timeline)
 	}
+	binary.LittleEndian.PutUint64(b[80:], uint64(c.minRecoveryPoint))
 	binary.LittleEndian.PutUint32(b[12:], crc32.Checksum(b[16:], crc32.MakeTable(crc32.Castagnoli)))
 	return b
 }
@@ -98,6 +104,7 @@ func decodeControl(b []byte) (controlData, error) {
 
 		dataChecksumVersion: binary.LittleEndian.Uint32(b[56:]),
 		backupStart:         wal.LSN(binary.LittleEndian.Uint64(b[64:])),
+		minRecoveryPoint:    wal.LSN(binary.LittleEndian.Uint64(b[80:])),
 	}, nil
 }
 

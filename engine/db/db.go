@@ -210,6 +210,13 @@ type DB struct {
 	replayed       wal.LSN
 	consistent     bool
 	backupStart    wal.LSN // the control file's backupStartPoint at startup
+	// backupEndReached says the startup process replayed the backup's
+	// XLOG_BACKUP_END; minRecoveryPoint is the control file's, guarded
+	// by ctlMu (ControlFileLock) with every control file write that can
+	// race with it (minrecovery.go).
+	backupEndReached bool
+	minRecoveryPoint wal.LSN
+	ctlMu            env.Mutex
 	// standbyMode says the startup process runs in standby mode, and
 	// restartPoint is the last checkpoint record it replayed, a
 	// restartpoint's candidate (RecoveryRestartPoint); restartRedo is the

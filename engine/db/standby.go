@@ -159,11 +159,12 @@ func (db *DB) standbyPass(s *standbySource, next, prev wal.LSN, nextXid *xact.XI
 		}
 		db.replayRecord(rec, r.End(), nextXid, st)
 		db.replayed = r.End()
+		db.checkRecoveryConsistency()
 		if rec.Rmid == wal.RMXLog && rec.Info == InfoCheckpoint {
 			// RecoveryRestartPoint: a restartpoint may now
 			// start redo here after a restart.
 			ckRedo, ckXid, _ := decodeCheckpoint(rec)
-			db.restartPoint = restartPoint{checkpoint: rec.LSN, redo: ckRedo, nextXid: max(ckXid, *nextXid)}
+			db.restartPoint = restartPoint{checkpoint: rec.LSN, end: r.End(), redo: ckRedo, nextXid: max(ckXid, *nextXid)}
 		}
 		e.Inject(PointAfterRedoRecord)
 	}
@@ -185,18 +186,17 @@ func (db *DB) redoBackupEnd(rec wal.Record) error {
 		return fmt.Errorf("backup end record of %d bytes", len(rec.Payload))
 	}
 	start := wal.LSN(binary.LittleEndian.Uint64(rec.Payload))
-	if db.backupStart != wal.InvalidLSN && start == db.backupStart && !db.consistent {
-		db.consistent = true
-		db.e.Logf("backup end reached at %s; consistent recovery state reached", rec.LSN)
-		db.e.Sometimes("standby-consistent")
+	if db.backupStart != wal.InvalidLSN && start == db.backupStart && !db.backupEndReached {
+		db.backupEndReached = true
+		db.e.Logf("backup end reached at %s", rec.LSN)
 	}
 	return nil
 }
 
 // restartPoint is a checkpoint record a standby replayed.
 type restartPoint struct {
-	checkpoint, redo wal.LSN
-	nextXid          xact.XID
+	checkpoint, end, redo wal.LSN
+	nextXid               xact.XID
 }
 
 // StandbyMode reports whether the startup process runs in standby mode
@@ -228,9 +228,17 @@ func (db *DB) CreateRestartPoint() (bool, error) {
 	if err := db.checkPointGuts(); err != nil {
 		return false, fmt.Errorf("restartpoint: %w", err)
 	}
+	// CreateRestartPoint: minRecoveryPoint at least the end of the
+	// checkpoint record, so that a restart from it is not consistent
+	// before it has replayed that record again.
+	db.ctlMu.Lock()
+	db.minRecoveryPoint = max(db.minRecoveryPoint, rp.end)
 	ctl := controlData{state: StateInArchiveRecovery, checkpoint: rp.checkpoint, redo: rp.redo, nextXid: rp.nextXid,
-		segSize: db.cfg.WAL.SegmentSize, dataChecksumVersion: db.cfg.dataChecksumVersion(), timeline: db.timeline}
-	if err := writeControl(e, ctl); err != nil {
+		segSize: db.cfg.WAL.SegmentSize, dataChecksumVersion: db.cfg.dataChecksumVersion(), timeline: db.timeline,
+		minRecoveryPoint: db.minRecoveryPoint}
+	err := writeControl(e, ctl)
+	db.ctlMu.Unlock()
+	if err != nil {
 		return false, err
 	}
 	db.restartRedo = rp.redo

@@ -27,12 +27,19 @@ type RecoveryStats struct {
 // During redo it does nothing: everything replayed was read from WAL that
 // SyncDataDirectory made durable, so pages written then are ordered after
 // their WAL already.
-type walRef struct{ w *wal.WAL }
+type walRef struct {
+	w  *wal.WAL
+	db *DB
+}
 
 func (r *walRef) Flush(upto wal.LSN) {
 	if r.w != nil {
 		r.w.Flush(upto)
+		return
 	}
+	// XLogFlush during recovery: in archive recovery it moves
+	// minRecoveryPoint instead (minrecovery.go).
+	r.db.updateMinRecoveryPoint(upto)
 }
 
 // NewShared creates an instance's shared memory
@@ -49,7 +56,8 @@ func NewShared(e *env.Env, cfg Config) (*DB, error) {
 	db := &DB{e: e, cfg: cfg, ckptMu: e.Sched.NewMutex("CheckpointLock"), relMu: e.Sched.NewMutex("RelCache"), tables: map[string]*table{}}
 	db.ckptReqMu = e.Sched.NewMutex("CheckpointerComm")
 	db.ckptReqCV = e.Sched.NewCond("CheckpointerComm", db.ckptReqMu)
-	db.walRef = &walRef{}
+	db.walRef = &walRef{db: db}
+	db.ctlMu = e.Sched.NewMutex("ControlFileLock")
 	db.inRecovery = true
 	if err := db.newPool(db.walRef); err != nil {
 		return nil, err
@@ -141,7 +149,8 @@ func (db *DB) StartupXLOG(register func(*DB), underPostmaster bool) (RecoverySta
 	}
 	db.backupStart = ctl.backupStart
 	db.timeline = ctl.timeline
-	db.consistent = ctl.backupStart == wal.InvalidLSN
+	db.minRecoveryPoint = ctl.minRecoveryPoint
+	db.consistent = ctl.backupStart == wal.InvalidLSN && (!standby || ctl.minRecoveryPoint == wal.InvalidLSN)
 
 	var src *standbySource
 	var ckrec wal.Record
