@@ -41,6 +41,8 @@ const (
 	WalSenderUnflushed
 	StandbyAppliesUnflushed
 	PromotionReusesTimeline
+	KnownAssignedNoGaps
+	StandbySnapshotBeforeReady
 	numBugs
 )
 
@@ -112,6 +114,14 @@ var registry = [numBugs]Bug{
 	PromotionReusesTimeline: {
 		Name: "promotion-reuses-timeline",
 		What: "A promoted standby keeps its parent's timeline ID and writes no timeline history file; violates StartupXLOG's findNewestTimeLine + 1 and writeTimeLineHistory, so the old and the new primary write WAL on the same timeline and their histories cannot be told apart (caught only by runs with --standbys and --failover).",
+	},
+	KnownAssignedNoGaps: {
+		Name: "known-assigned-no-gaps",
+		What: "A hot standby records only the xid of each replayed record in KnownAssignedXids, not the xids between the last observed one and it; violates RecordKnownAssignedTransactionIds, so a transaction whose first record comes after a later xid's counts as finished to standby snapshots while it runs: a standby read sets its rows' abort hints or sees it commit mid-snapshot (read skew, not a prefix of the primary's commits).",
+	},
+	StandbySnapshotBeforeReady: {
+		Name: "standby-snapshot-before-ready",
+		What: "A hot standby takes snapshots before any running-xacts record (STANDBY_SNAPSHOT_READY at once); violates ProcArrayApplyRecoveryInfo's initialisation, so the transactions the primary ran before the standby started to observe are never in KnownAssignedXids and count as finished while they run.",
 	},
 }
 

@@ -180,6 +180,9 @@ func (db *DB) StartupXLOG(register func(*DB), underPostmaster bool) (RecoverySta
 	}
 
 	if standby {
+		if cfg.HotStandby {
+			db.initHotStandby(nextXid) // STANDBY_INITIALIZED (hotstandby.go)
+		}
 		db.standbyMode, db.restartRedo = true, redo
 		e.Logf("entering standby mode; redo starts at %s", redo)
 		e.RecoveryBegan(uint64(redo))
@@ -249,7 +252,14 @@ func (db *DB) endRecovery(st *RecoveryStats, last wal.LSN, nextXid xact.XID, und
 	if err := db.Clog.EndRecovery(db.WAL, uint64(nextXid)); err != nil {
 		e.Panicf("could not trim the clog: %v", err)
 	}
-	db.Procs = xact.NewProcArray(e, cfg.MaxConnections, nextXid)
+	if db.Procs != nil {
+		// A hot standby's backends stay connected across the promotion
+		// in the same proc array (hotstandby.go); their relcache
+		// entries were never cached.
+		db.Procs.EndStandby(nextXid)
+	} else {
+		db.Procs = xact.NewProcArray(e, cfg.MaxConnections, nextXid)
+	}
 	db.Locks = lmgr.New(e, cfg.DeadlockTimeout)
 	db.Xacts = &xact.Manager{Procs: db.Procs, Clog: db.Clog, WAL: db.WAL, Locks: db.Locks, SynchronousCommit: cfg.SynchronousCommit, Bugs: cfg.Bugs}
 	db.Xacts.SetEnv(e)
@@ -285,6 +295,8 @@ func (db *DB) redoOne(rec wal.Record, end wal.LSN) error {
 		return err
 	case catalog.RMRelMap, catalog.RMSmgr:
 		return db.Catalog.Redo(rec)
+	case RMStandby:
+		return db.redoStandby(rec)
 	}
 	fn := db.rmgrs[rec.Rmid]
 	if fn == nil {
@@ -347,7 +359,9 @@ func (db *DB) replayRecord(rec wal.Record, end wal.LSN, nextXid *xact.XID, st *R
 	if x := xact.XID(rec.Xid); x >= *nextXid {
 		*nextXid = x + 1
 	}
+	db.hotStandbyBeforeRedo(rec)
 	if err := db.redoOne(rec, end); err != nil {
 		db.e.Panicf("redo of record at %s (rmgr %d info %#x) failed: %v", rec.LSN, rec.Rmid, rec.Info, err)
 	}
+	db.hotStandbyAfterRedo(rec)
 }
