@@ -64,7 +64,7 @@ const (
 	// when they are done too.
 	hsReadsTarget = 12
 	hsReadBudget  = 500 * time.Millisecond
-	hsTokenBytes      = 4
+	hsTokenBytes  = 4
 	// standbyReadsStream keys the draw ("hstbyrds").
 	standbyReadsStream = 0x687374627972647
 )
