@@ -826,7 +826,7 @@ func (r *Result) Summary() string {
 		fmt.Fprintf(&b, "failover: primary powered off at %v, %s promoted at %v from timeline %d to %d (switch %s); %d acknowledged commits lost, %d kept\n", f.At, f.Node, f.PromotedAt, f.OldTLI, f.NewTLI, wal.LSN(f.Switch), f.Lost, f.Kept)
 	}
 	if h := r.StandbyReads; h != nil {
-		fmt.Fprintf(&b, "standby reads: %d read transactions judged on %d connections, the longest a prefix of %d of the primary's %d hs commits\n", h.Reads, h.Conns, h.LongestPrefix, h.Commits)
+		fmt.Fprintf(&b, "standby reads: %d read transactions judged on %d connections, the longest a prefix of %d of the primary's %d hs commits; %d writes refused (25006)\n", h.Reads, h.Conns, h.LongestPrefix, h.Commits, h.WritesRefused)
 	}
 	if r.StandbysMade > 0 {
 		fmt.Fprintf(&b, "standbys: %d made from a base backup, %d caught up and equal to the primary\n", r.StandbysMade, r.StandbysConverged)

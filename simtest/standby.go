@@ -85,10 +85,10 @@ func resolveStandbys(c Config, r *resolved) {
 	// Hot standby (standby_reads.go): wal_level = replica's running-xacts
 	// records on the primary, read-only sessions on the standbys, with
 	// the background writer's interval (15 s) and
-	// max_standby_streaming_delay (30 s) scaled as the other timings.
+	// max_standby_streaming_delay (30 s) scaled down (50 ms, 1 ms: a reader holds its snapshot for up to 2 ms, so that conflicts both resolve by waiting and cancel).
 	r.engine.HotStandby = true
 	r.engine.LogSnapshotInterval = 50 * time.Millisecond
-	r.engine.MaxStandbyStreamingDelay = 30 * time.Millisecond
+	r.engine.MaxStandbyStreamingDelay = time.Millisecond
 }
 
 func (r resolved) stringStandbys() string {

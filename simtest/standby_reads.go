@@ -64,7 +64,13 @@ const (
 	// when they are done too.
 	hsReadsTarget = 12
 	hsReadBudget  = 500 * time.Millisecond
-	hsTokenBytes  = 4
+	// hsVacuumEvery: writer 0 vacuums hs after every hsVacuumEvery-th
+	// transaction; hsWriteTryEvery: a reader's transaction tries a
+	// write on its standby once in hsWriteTryEvery (an application that
+	// sends a write to a replica), which must fail with 25006.
+	hsVacuumEvery   = 4
+	hsWriteTryEvery = 6
+	hsTokenBytes    = 4
 	// standbyReadsStream keys the draw ("hstbyrds").
 	standbyReadsStream = 0x687374627972647
 )
@@ -123,7 +129,12 @@ type standbyReads struct {
 	ready bool // table hs and its rows exist on the primary
 	conns int
 	reads []hsRead
-	w     *workload // the run's workload, whose clients the readers count among
+	// refused counts the writes standbys refused with 25006; wroteOn
+	// names the standbys where a write succeeded (a failure).
+	refused int
+	wroteOn []string
+	rng     *world.Rand // the readers' draws inside a transaction
+	w       *workload   // the run's workload, whose clients the readers count among
 }
 
 // startStandbyReads spawns the writers on the primary at l and the
@@ -132,7 +143,7 @@ func startStandbyReads(rc resolved, node *world.Node, l *pgproc.Listener, s *sta
 	if s == nil || !standbyReadsOn(rc) {
 		return nil
 	}
-	h := &standbyReads{rc: rc, node: node, w: w}
+	h := &standbyReads{rc: rc, node: node, w: w, rng: world.NewRand(rc.Seed ^ standbyReadsStream).Fork(2)}
 	w.running += len(s.nodes) * hsReadersPer
 	rng := world.NewRand(rc.Seed ^ standbyReadsStream).Fork(1)
 	for w := 0; w < hsWriters; w++ {
@@ -207,6 +218,12 @@ func (h *standbyReads) writer(l *pgproc.Listener, w int, rng *world.Rand) {
 		mask := byte(1 + rng.Intn(1<<hsKeys-1))
 		tok := []byte{byte(w), byte(t >> 8), byte(t), mask}
 		h.writeTxn(c, tok, rng)
+		if w == 0 && t%hsVacuumEvery == hsVacuumEvery-1 {
+			// VACUUM hs: its prune records, replayed, conflict with
+			// the standby snapshots that may still need the versions
+			// they remove.
+			_, _ = hsCall(c, pgproc.Request{Op: pgproc.OpVacuum, Table: hsTable})
+		}
 		e.Clock.Sleep(time.Duration(rng.Intn(3000)) * time.Microsecond)
 	}
 	if c != nil {
@@ -295,8 +312,28 @@ func (h *standbyReads) readTxn(c *pgproc.Conn, sb *standby, conn int) bool {
 		if !resp.Found {
 			r.log = nil
 		}
+		// The application's work between its statements: the
+		// snapshot is held meanwhile, and replay goes on.
+		e.Clock.Sleep(time.Duration(h.rng.Intn(2000)) * time.Microsecond)
 		resp, err = hsCall(c, pgproc.Request{Op: pgproc.OpScan, Table: hsTable, Lo: 0, Hi: hsKeys})
 		r.rows = resp.Rows
+	}
+	if err == nil && h.rng.Intn(hsWriteTryEvery) == 0 {
+		_, werr := hsCall(c, pgproc.Request{Op: pgproc.OpAppend, Table: hsTable, Key: 1, Val: []byte{0xff, 0xff, 0xff, 0xff}})
+		code := pgerr.CodeOf(werr)
+		switch {
+		case code == pgerr.ReadOnlySQLTransaction:
+			h.refused++
+		case werr == nil:
+			h.wroteOn = append(h.wroteOn, sb.node.Name)
+		}
+		if werr == nil || code != "" {
+			// The transaction block failed (or, wrongly, wrote):
+			// it ends here without its read.
+			_, _ = hsCall(c, pgproc.Request{Op: pgproc.OpRollback})
+			return false
+		}
+		err = werr
 	}
 	if err != nil {
 		if !c.Terminated() {
@@ -322,6 +359,10 @@ func (h *standbyReads) judge(res *Result, final []pgproc.Row, destructive bool) 
 		res.Online.skipped(countStandbyReads, "a destructive fault on the primary", uint64(len(h.reads)))
 		return
 	}
+	if len(h.wroteOn) > 0 {
+		h.fail(res, hsRead{node: h.wroteOn[0]}, "an UPDATE succeeded in a transaction on hot standby %s, which must refuse it with 25006", h.wroteOn[0])
+		return
+	}
 	var F []byte
 	for _, r := range final {
 		if r.Key == 0 {
@@ -332,7 +373,7 @@ func (h *standbyReads) judge(res *Result, final []pgproc.Row, destructive bool) 
 		h.fail(res, hsRead{}, "the primary's final log row has %d bytes, not whole tokens", len(F))
 		return
 	}
-	sum := &StandbyReadsResult{Commits: len(F) / hsTokenBytes, Conns: h.conns}
+	sum := &StandbyReadsResult{Commits: len(F) / hsTokenBytes, Conns: h.conns, WritesRefused: h.refused}
 	res.StandbyReads = sum
 	prefix := map[int]int{} // connection -> the longest log it read
 	for _, r := range h.reads {
@@ -361,6 +402,7 @@ func (h *standbyReads) judge(res *Result, final []pgproc.Row, destructive bool) 
 type StandbyReadsResult struct {
 	Reads, Conns           int
 	Commits, LongestPrefix int
+	WritesRefused          int
 }
 
 // hsJudgeRead is the checker's rule for one read against the primary's

@@ -42,7 +42,7 @@ const (
 	StandbyAppliesUnflushed
 	PromotionReusesTimeline
 	KnownAssignedNoGaps
-	StandbySnapshotBeforeReady
+	StandbyNoSnapshotConflict
 	numBugs
 )
 
@@ -119,9 +119,9 @@ var registry = [numBugs]Bug{
 		Name: "known-assigned-no-gaps",
 		What: "A hot standby records only the xid of each replayed record in KnownAssignedXids, not the xids between the last observed one and it; violates RecordKnownAssignedTransactionIds, so a transaction whose first record comes after a later xid's counts as finished to standby snapshots while it runs: a standby read sets its rows' abort hints or sees it commit mid-snapshot (read skew, not a prefix of the primary's commits).",
 	},
-	StandbySnapshotBeforeReady: {
-		Name: "standby-snapshot-before-ready",
-		What: "A hot standby takes snapshots before any running-xacts record (STANDBY_SNAPSHOT_READY at once); violates ProcArrayApplyRecoveryInfo's initialisation, so the transactions the primary ran before the standby started to observe are never in KnownAssignedXids and count as finished while they run.",
+	StandbyNoSnapshotConflict: {
+		Name: "standby-no-snapshot-conflict",
+		What: "A hot standby replays prune and vacuum records without resolving their conflict with standby snapshots; violates ResolveRecoveryConflictWithSnapshot (heap_xlog_prune's call with the record's snapshotConflictHorizon), so a standby query whose snapshot still needs a removed row version finds it gone: rows vanish or show an older state mid-transaction.",
 	},
 }
 

@@ -173,13 +173,6 @@ func (db *DB) initHotStandby(nextXid xact.XID) {
 	db.Locks = lmgr.New(e, cfg.DeadlockTimeout)
 	db.Xacts = &xact.Manager{Procs: db.Procs, Clog: db.Clog, Locks: db.Locks, SynchronousCommit: cfg.SynchronousCommit, Bugs: cfg.Bugs}
 	db.Xacts.SetEnv(e)
-	if cfg.Bugs.Has(bugs.StandbySnapshotBeforeReady) {
-		// Planted bug standby-snapshot-before-ready: the snapshot
-		// counts as ready at once, before any running-xacts record, so
-		// the transactions the primary ran before the standby's start
-		// are never in KnownAssignedXids.
-		db.Procs.MarkSnapshotReady()
-	}
 }
 
 // hotStandby reports whether the startup process keeps KnownAssignedXids.
@@ -210,7 +203,9 @@ func (db *DB) hotStandbyBeforeRedo(rec wal.Record) {
 		if err != nil || len(body.Main) < 8 {
 			return // redo reports the damage
 		}
-		if h := xact.XID(binary.LittleEndian.Uint64(body.Main)); h.IsNormal() {
+		// Planted bug standby-no-snapshot-conflict: the removal is
+		// replayed whatever the standby's snapshots still need.
+		if h := xact.XID(binary.LittleEndian.Uint64(body.Main)); h.IsNormal() && !db.cfg.Bugs.Has(bugs.StandbyNoSnapshotConflict) {
 			db.resolveConflictWithSnapshot(h - 1)
 		}
 	}

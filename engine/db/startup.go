@@ -164,6 +164,11 @@ func (db *DB) StartupXLOG(register func(*DB), underPostmaster bool) (RecoverySta
 	if err != nil || redo != ctl.redo {
 		e.Panicf("invalid checkpoint record at %s", ctl.checkpoint)
 	}
+	// Hot standby observes xids from the checkpoint record's own nextXid
+	// (StartupXLOG's ProcArrayInitRecovery(checkPoint.nextXid)): a control
+	// file copied after the backup's checkpoint may hold a later one,
+	// past xids whose first records replay has yet to see.
+	ckptNextXid := nextXid
 	nextXid = max(nextXid, ctl.nextXid)
 	// RedoRecPtr starts as the checkpoint's REDO pointer (StartupXLOG
 	// copies checkPoint.redo into XLogCtl and the insert state).
@@ -181,7 +186,7 @@ func (db *DB) StartupXLOG(register func(*DB), underPostmaster bool) (RecoverySta
 
 	if standby {
 		if cfg.HotStandby {
-			db.initHotStandby(nextXid) // STANDBY_INITIALIZED (hotstandby.go)
+			db.initHotStandby(ckptNextXid) // STANDBY_INITIALIZED (hotstandby.go)
 		}
 		db.standbyMode, db.restartRedo = true, redo
 		e.Logf("entering standby mode; redo starts at %s", redo)

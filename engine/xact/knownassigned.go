@@ -206,16 +206,6 @@ func (pa *ProcArray) ApplyRecoveryInfo(r RunningXacts, completed func(XID) bool)
 	return true
 }
 
-// MarkSnapshotReady is the planted bug standby-snapshot-before-ready's
-// shortcut: STANDBY_SNAPSHOT_READY without a running-xacts record.
-func (pa *ProcArray) MarkSnapshotReady() {
-	pa.lock.Lock()
-	if pa.known != nil {
-		pa.known.state = StandbySnapshotReady
-	}
-	pa.lock.Unlock()
-}
-
 // KnownAssignedXids is a copy of the array and latestObservedXid, for
 // tests and the transcript.
 func (pa *ProcArray) KnownAssignedXids() (xids []XID, latestObserved XID) {
