@@ -163,7 +163,11 @@ func (db *DB) BgwriterLogStandbySnapshot() {
 // on: the proc array read-only backends register in, KnownAssignedXids
 // observing xids from nextXid on, and a transaction manager that never
 // assigns an xid in recovery.
-func (db *DB) initHotStandby(nextXid xact.XID) {
+//
+// Starting from a clean shutdown's checkpoint, nothing ran on the primary
+// then: the snapshot is ready at once, from an empty running-xacts set
+// (StartupXLOG's wasShutdown branch).
+func (db *DB) initHotStandby(nextXid xact.XID, wasShutdown bool) {
 	if db.Procs != nil {
 		panic("db: hot standby initialised twice")
 	}
@@ -173,6 +177,10 @@ func (db *DB) initHotStandby(nextXid xact.XID) {
 	db.Locks = lmgr.New(e, cfg.DeadlockTimeout)
 	db.Xacts = &xact.Manager{Procs: db.Procs, Clog: db.Clog, Locks: db.Locks, SynchronousCommit: cfg.SynchronousCommit, Bugs: cfg.Bugs}
 	db.Xacts.SetEnv(e)
+	if wasShutdown {
+		db.Procs.ApplyRecoveryInfo(xact.RunningXacts{NextXid: nextXid, OldestRunningXid: nextXid, LatestCompletedXid: nextXid - 1}, func(xact.XID) bool { return true })
+		e.Sometimes("hot-standby-snapshot-ready")
+	}
 }
 
 // hotStandby reports whether the startup process keeps KnownAssignedXids.

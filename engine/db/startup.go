@@ -119,6 +119,7 @@ func (db *DB) StartupXLOG(register func(*DB), underPostmaster bool) (RecoverySta
 		standby, hasLabel = readRecoverySignals(e, &ctl)
 	}
 	st.Checkpoint, st.Redo = ctl.checkpoint, ctl.redo
+	wasShutdown := ctl.state == StateShutdowned && !hasLabel
 	if ctl.state == StateInCrashRecovery {
 		e.Sometimes("recovery-restarted")
 	}
@@ -186,7 +187,7 @@ func (db *DB) StartupXLOG(register func(*DB), underPostmaster bool) (RecoverySta
 
 	if standby {
 		if cfg.HotStandby {
-			db.initHotStandby(ckptNextXid) // STANDBY_INITIALIZED (hotstandby.go)
+			db.initHotStandby(ckptNextXid, wasShutdown) // STANDBY_INITIALIZED (hotstandby.go)
 		}
 		db.standbyMode, db.restartRedo = true, redo
 		e.Logf("entering standby mode; redo starts at %s", redo)
