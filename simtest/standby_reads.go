@@ -61,14 +61,18 @@ const (
 	// committed reads, or that much virtual time after the run's start
 	// (a standby is ready some 100-250 ms in, after its base backup).
 	// The readers count among the workload's clients, so the run stops
-	// when they are done too.
+	// when they are done too, at most hsGrace after the others.
 	hsReadsTarget = 12
 	hsReadBudget  = 500 * time.Millisecond
+	// hsGrace is how long the readers go on once every other client is
+	// done: a standby not ready by then would hold the run open for
+	// nothing.
+	hsGrace = 100 * time.Millisecond
 	// hsVacuumEvery: writer 0 vacuums hs after every hsVacuumEvery-th
 	// transaction; hsWriteTryEvery: a reader's transaction tries a
 	// write on its standby once in hsWriteTryEvery (an application that
 	// sends a write to a replica), which must fail with 25006.
-	hsVacuumEvery   = 4
+	hsVacuumEvery   = 2
 	hsWriteTryEvery = 6
 	hsTokenBytes    = 4
 	// standbyReadsStream keys the draw ("hstbyrds").
@@ -136,6 +140,23 @@ type standbyReads struct {
 	wroteOn []string
 	rng     *world.Rand // the readers' draws inside a transaction
 	w       *workload   // the run's workload, whose clients the readers count among
+	// readers is how many readers still run; othersDoneAt is when the
+	// workload's other clients were first seen all done (0: not yet).
+	readers      int
+	othersDoneAt time.Duration
+}
+
+// overtime reports whether the readers have gone on hsGrace past the
+// end of every other client.
+func (h *standbyReads) overtime() bool {
+	now := h.node.Env.Clock.Now()
+	if h.w.running > h.readers {
+		return false
+	}
+	if h.othersDoneAt == 0 {
+		h.othersDoneAt = now
+	}
+	return now-h.othersDoneAt > hsGrace
 }
 
 // startStandbyReads spawns the writers on the primary at l and the
@@ -145,7 +166,8 @@ func startStandbyReads(rc resolved, node *world.Node, l *pgproc.Listener, s *sta
 		return nil
 	}
 	h := &standbyReads{rc: rc, node: node, w: w, rng: world.NewRand(rc.Seed ^ standbyReadsStream).Fork(2)}
-	w.running += len(s.nodes) * hsReadersPer
+	h.readers = len(s.nodes) * hsReadersPer
+	w.running += h.readers
 	rng := world.NewRand(rc.Seed ^ standbyReadsStream).Fork(1)
 	for w := 0; w < hsWriters; w++ {
 		wr := rng.Fork(uint64(w))
@@ -266,7 +288,7 @@ func (h *standbyReads) reader(sb *standby, rng *world.Rand) {
 	e := h.node.Env
 	var c *pgproc.Conn
 	conn, done := 0, 0
-	for t := 0; t < hsTxnsMax && done < hsReadsTarget && e.Clock.Now() < hsReadBudget; t++ {
+	for t := 0; t < hsTxnsMax && done < hsReadsTarget && e.Clock.Now() < hsReadBudget && !h.overtime(); t++ {
 		e.Clock.Sleep(time.Duration(500+rng.Intn(2500)) * time.Microsecond)
 		if c == nil || c.Terminated() {
 			if c != nil {
@@ -292,6 +314,7 @@ func (h *standbyReads) reader(sb *standby, rng *world.Rand) {
 		c.Close()
 	}
 	// The last client to finish stops the run (workload.client).
+	h.readers--
 	h.w.running--
 	if h.w.running == 0 {
 		h.w.quietTail()
