@@ -146,6 +146,9 @@ type Config struct {
 	// FollowReads pins the follow reads (follow_reads.go) on or off; ""
 	// draws them from the seed under Swarm.
 	FollowReads string `json:"follow_reads"`
+	// StandbyReads pins the standby reads (standby_reads.go) on or off;
+	// "" draws them from the seed under Swarm on seeds with standbys.
+	StandbyReads string `json:"standby_reads,omitempty"`
 	// Standbys is how many standby nodes stream the primary's WAL
 	// (standby.go), in [0, 3]; 0, the default, leaves the run as it
 	// was before replication existed (and the field out of the JSON).
@@ -264,6 +267,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := c.validateFailover(); err != nil {
+		return err
+	}
+	if err := c.validateStandbyReads(); err != nil {
 		return err
 	}
 	return c.validateVariety()
@@ -411,7 +417,7 @@ func swarmShape(seed uint64) shape {
 }
 
 func (r resolved) String() string {
-	return r.stringDB() + r.stringSettings() + r.stringDataChecksums() + " scheduler=" + world.SchedulerName(r.sched.PCTDepth) + r.stringVariety() + fmt.Sprintf(" script_client=%v", r.script) + r.stringAsync() + r.stringRanges() + r.stringFollow() + r.stringStandbys() + r.stringFailover()
+	return r.stringDB() + r.stringSettings() + r.stringDataChecksums() + " scheduler=" + world.SchedulerName(r.sched.PCTDepth) + r.stringVariety() + fmt.Sprintf(" script_client=%v", r.script) + r.stringAsync() + r.stringRanges() + r.stringFollow() + r.stringStandbys() + r.stringFailover() + r.stringStandbyReads()
 }
 
 // Result is what a run found.
@@ -527,6 +533,9 @@ type Result struct {
 	// was powered off and the standby promoted, and how many commits the
 	// old primary acknowledged that the new one lacks (the async loss).
 	Failover *FailoverResult `json:",omitempty"`
+	// StandbyReads says what the standby-read checker judged
+	// (standby_reads.go).
+	StandbyReads *StandbyReadsResult `json:",omitempty"`
 	// lockWakeMax is the longest a sleeping lock waiter stayed asleep
 	// after its lock's release (lock_wait_checker.go), for the tests
 	// that measure the bound.
@@ -818,6 +827,9 @@ func (r *Result) Summary() string {
 	}
 	if f := r.Failover; f != nil {
 		fmt.Fprintf(&b, "failover: primary powered off at %v, %s promoted at %v from timeline %d to %d (switch %s); %d acknowledged commits lost, %d kept\n", f.At, f.Node, f.PromotedAt, f.OldTLI, f.NewTLI, wal.LSN(f.Switch), f.Lost, f.Kept)
+	}
+	if h := r.StandbyReads; h != nil {
+		fmt.Fprintf(&b, "standby reads: %d read transactions judged on %d connections, the longest a prefix of %d of the primary's %d hs commits; %d writes refused (25006)\n", h.Reads, h.Conns, h.LongestPrefix, h.Commits, h.WritesRefused)
 	}
 	if r.StandbysMade > 0 {
 		fmt.Fprintf(&b, "standbys: %d made from a base backup, %d caught up and equal to the primary\n", r.StandbysMade, r.StandbysConverged)

@@ -197,6 +197,7 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 		checkers.lockWait.crashes = fo.crashTimes // the failover's power-off kills lock waiters too
 	}
 	wl.startClients(listener)
+	hsReads := startStandbyReads(rc, node, listener, standbys, wl)
 	plan := dbPlan(c, rc, rng.Fork(4), sim.Steps())
 	res.Plan, res.FaultIntensity = plan.String(), rc.faultIntensity
 	sim.HarnessEvent(env.Event{Kind: env.EvNote, Name: "fault plan:\n" + res.Plan})
@@ -353,6 +354,9 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 	res.LockRoles = runner.LockRoles
 	res.FaultFires, res.Applied = runner.Fires, runner.Log
 	res.noChecksums = !rc.engine.DataChecksums
+	if standbys != nil && standbys.primaryRows != nil {
+		hsReads.judge(res, standbys.primaryRows[hsTable], len(res.Destructive) > 0)
+	}
 	res.judgeBeyondLimits()
 }
 

@@ -84,6 +84,13 @@ func resolveStandbys(c Config, r *resolved) {
 	}
 	r.engine.WALKeepSize = 1 << 30
 	r.engine.WalSenderTimeout = 60 * time.Millisecond
+	// Hot standby (standby_reads.go): wal_level = replica's running-xacts
+	// records on the primary, read-only sessions on the standbys, with
+	// the background writer's interval (15 s) and
+	// max_standby_streaming_delay (30 s) scaled down (50 ms, 1 ms: a reader holds its snapshot for up to 2 ms, so that conflicts both resolve by waiting and cancel).
+	r.engine.HotStandby = true
+	r.engine.LogSnapshotInterval = 50 * time.Millisecond
+	r.engine.MaxStandbyStreamingDelay = time.Millisecond
 }
 
 func (r resolved) stringStandbys() string {
@@ -204,6 +211,9 @@ type standbySet struct {
 	// primaryEnd is where the primary's final recovery found its WAL
 	// ended.
 	primaryEnd wal.LSN
+	// primaryRows are the recovered primary's rows, by table, read by
+	// converge (the standby-read checker's truth, standby_reads.go).
+	primaryRows map[string][]pgproc.Row
 }
 
 // newStandbys makes the run's standby nodes, n2, n3, ..., each with a
@@ -687,6 +697,7 @@ func (s *standbySet) converge(res *Result, sim *world.Sim, d *db.DB, l *pgproc.L
 		res.fail(CheckStandby, "reading the primary's rows failed: %v (%s)", readErr, st)
 		return
 	}
+	s.primaryRows = want
 	target := d.WAL.Flushed()
 	s.primaryEnd = res.RecoveryDB.End
 	pe := s.primary.Env

@@ -58,6 +58,7 @@ func TestBadFlagValues(t *testing.T) {
 		{[]string{"run", "--script-client", "maybe"}, "-script-client: want on or off"},
 		{[]string{"run", "--range-statements", "sometimes"}, "-range-statements: want on or off"},
 		{[]string{"run", "--follow-reads", "sometimes"}, "-follow-reads: want on or off"},
+		{[]string{"run", "--standby-reads", "maybe"}, "-standby-reads: want on or off"},
 		{[]string{"run", "--workload", "bank", "--script-client", "on"}, "a script client needs a workload with inserts"},
 		{[]string{"run", "--bug", "no-such-bug"}, `-bug: unknown bug "no-such-bug"`},
 		{[]string{"run", "--faults", ""}, "-faults: want a file name"},

@@ -42,6 +42,8 @@ const (
 	StandbyAppliesUnflushed
 	PromotionReusesTimeline
 	MinRecoveryPointNotUpdated
+	KnownAssignedNoGaps
+	StandbyNoSnapshotConflict
 	numBugs
 )
 
@@ -117,6 +119,14 @@ var registry = [numBugs]Bug{
 	MinRecoveryPointNotUpdated: {
 		Name: "min-recovery-point-not-updated",
 		What: "A standby writes a data page during recovery without first moving minRecoveryPoint in its control file past the page's LSN; violates XLogFlush's UpdateMinRecoveryPoint in recovery (PostgreSQL fixed a bug of this kind in 2018 for processes other than the startup process), so a standby that restarts calls itself consistent (it may then be promoted or serve reads) while its disk holds pages from its future (caught only by runs with standbys that restart).",
+	},
+	KnownAssignedNoGaps: {
+		Name: "known-assigned-no-gaps",
+		What: "A hot standby records only the xid of each replayed record in KnownAssignedXids, not the xids between the last observed one and it; violates RecordKnownAssignedTransactionIds, so a transaction whose first record comes after a later xid's counts as finished to standby snapshots while it runs: a standby read sets its rows' abort hints or sees it commit mid-snapshot (read skew, not a prefix of the primary's commits).",
+	},
+	StandbyNoSnapshotConflict: {
+		Name: "standby-no-snapshot-conflict",
+		What: "A hot standby replays prune and vacuum records without resolving their conflict with standby snapshots; violates ResolveRecoveryConflictWithSnapshot (heap_xlog_prune's call with the record's snapshotConflictHorizon), so a standby query whose snapshot still needs a removed row version finds it gone: rows vanish or show an older state mid-transaction.",
 	},
 }
 

@@ -104,6 +104,8 @@ func (db *DB) createCheckPoint(flags CheckpointFlags) error {
 	if err := db.checkPointGuts(); err != nil {
 		return err
 	}
+	// CreateCheckPoint's LogStandbySnapshot (hotstandby.go).
+	db.logStandbySnapshot()
 	if lateRedo {
 		takeRedo()
 	}

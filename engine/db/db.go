@@ -107,7 +107,16 @@ type Config struct {
 	// single-node run's disk operations, and so its trace, are the same
 	// as before replication existed.
 	ArchiveRecovery bool
-	Bugs            bugs.Set
+	// HotStandby is hot_standby = on on a standby (read-only sessions
+	// during recovery) and, on a primary, wal_level = replica's
+	// running-xacts records (hotstandby.go); off on single-node runs.
+	HotStandby bool
+	// LogSnapshotInterval is the background writer's
+	// LOG_SNAPSHOT_INTERVAL_MS; MaxStandbyStreamingDelay is
+	// max_standby_streaming_delay (hotstandby.go).
+	LogSnapshotInterval      time.Duration
+	MaxStandbyStreamingDelay time.Duration
+	Bugs                     bugs.Set
 }
 
 // DefaultConfig is PostgreSQL's defaults, scaled where memory matters.
@@ -130,6 +139,9 @@ func DefaultConfig() Config {
 		DataChecksums:     true,
 		MaxWalSenders:     10,
 		WalSenderTimeout:  time.Minute,
+		// Hot standby's timings (hotstandby.go).
+		LogSnapshotInterval:      DefaultLogSnapshotInterval,
+		MaxStandbyStreamingDelay: DefaultMaxStandbyStreamingDelay,
 	}
 }
 
@@ -148,6 +160,8 @@ func (c Config) Validate() error {
 		return errors.New("archive_timeout must not be negative")
 	case c.MaxWalSenders < 0 || c.MaxWalSenders > 100:
 		return fmt.Errorf("max_wal_senders must be in [0, 100], got %d", c.MaxWalSenders)
+	case c.HotStandby && (c.LogSnapshotInterval <= 0 || c.MaxStandbyStreamingDelay < 0):
+		return errors.New("hot standby needs a positive snapshot interval and a non-negative max_standby_streaming_delay")
 	case c.WalSenderTimeout < 0 || c.WALKeepSize < 0:
 		return errors.New("wal_sender_timeout and wal_keep_size must not be negative")
 	}
@@ -231,6 +245,10 @@ type DB struct {
 	// promoteSignaled is the startup process's promote_signaled flag
 	// (IsPromoteSignaled), set by RequestPromote.
 	promoteSignaled bool
+	// lastSnapshotLog and lastSnapshotAt are the end and time of the last
+	// running-xacts record (hotstandby.go), the logging process's.
+	lastSnapshotLog wal.LSN
+	lastSnapshotAt  time.Duration
 }
 
 // Env is the instance's environment.

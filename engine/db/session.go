@@ -63,6 +63,9 @@ func (db *DB) openTable(name string) (*table, error) {
 	if t, ok := db.tables[name]; ok {
 		return t, nil
 	}
+	if db.inRecovery {
+		return db.openTableInRecovery(name)
+	}
 	def, ok := db.Catalog.Lookup(name)
 	if !ok {
 		return nil, pgerr.New(pgerr.UndefinedTable, "relation %q does not exist", name)
@@ -101,6 +104,8 @@ type Session struct {
 	// backup is the session's base backup in progress, if any
 	// (replication.go: pg_backup_start's sessionBackupState).
 	backup sessionBackup
+	// hs is the session's hot standby state (hotstandby.go).
+	hs     sessionHotStandby
 	txn    *xact.Txn
 	iso    Isolation
 	snap   *xact.Snapshot // REPEATABLE READ's transaction snapshot
@@ -188,6 +193,7 @@ func (s *Session) Begin(iso Isolation) error {
 
 func (s *Session) start(iso Isolation) {
 	s.txn = s.db.Xacts.Begin(s.proc)
+	s.hs.readOnly = s.db.RecoveryInProgress()
 	s.iso = iso
 	s.snap = nil
 	s.failed = false
@@ -251,6 +257,11 @@ func (s *Session) statement(fn func(tx *heapam.Tx, snap *xact.Snapshot) error) e
 	s.db.e.Inject(PointAfterSnapshot)
 	tx := s.statementTx()
 	err := fn(tx, snap)
+	if s.hs.readOnly {
+		if cerr := s.recoveryConflict(); cerr != nil {
+			err = cerr
+		}
+	}
 	if tx == &s.tx {
 		s.txInUse = false
 	}
@@ -276,6 +287,9 @@ func (s *Session) statement(fn func(tx *heapam.Tx, snap *xact.Snapshot) error) e
 
 // writable gives the transaction an xid and tx its value.
 func (s *Session) writable(tx *heapam.Tx) error {
+	if s.hs.readOnly {
+		return pgerr.New(pgerr.ReadOnlySQLTransaction, "cannot execute a write in a read-only transaction")
+	}
 	xid, err := s.txn.AssignXID()
 	if err != nil {
 		return err

@@ -127,6 +127,7 @@ func (db *DB) StartupXLOG(register func(*DB), underPostmaster bool) (RecoverySta
 		standby, hasLabel = readRecoverySignals(e, &ctl)
 	}
 	st.Checkpoint, st.Redo = ctl.checkpoint, ctl.redo
+	wasShutdown := ctl.state == StateShutdowned && !hasLabel
 	if ctl.state == StateInCrashRecovery {
 		e.Sometimes("recovery-restarted")
 	}
@@ -173,6 +174,11 @@ func (db *DB) StartupXLOG(register func(*DB), underPostmaster bool) (RecoverySta
 	if err != nil || redo != ctl.redo {
 		e.Panicf("invalid checkpoint record at %s", ctl.checkpoint)
 	}
+	// Hot standby observes xids from the checkpoint record's own nextXid
+	// (StartupXLOG's ProcArrayInitRecovery(checkPoint.nextXid)): a control
+	// file copied after the backup's checkpoint may hold a later one,
+	// past xids whose first records replay has yet to see.
+	ckptNextXid := nextXid
 	nextXid = max(nextXid, ctl.nextXid)
 	// RedoRecPtr starts as the checkpoint's REDO pointer (StartupXLOG
 	// copies checkPoint.redo into XLogCtl and the insert state).
@@ -189,6 +195,9 @@ func (db *DB) StartupXLOG(register func(*DB), underPostmaster bool) (RecoverySta
 	}
 
 	if standby {
+		if cfg.HotStandby {
+			db.initHotStandby(ckptNextXid, wasShutdown) // STANDBY_INITIALIZED (hotstandby.go)
+		}
 		db.standbyMode, db.restartRedo = true, redo
 		e.Logf("entering standby mode; redo starts at %s", redo)
 		e.RecoveryBegan(uint64(redo))
@@ -258,7 +267,14 @@ func (db *DB) endRecovery(st *RecoveryStats, last wal.LSN, nextXid xact.XID, und
 	if err := db.Clog.EndRecovery(db.WAL, uint64(nextXid)); err != nil {
 		e.Panicf("could not trim the clog: %v", err)
 	}
-	db.Procs = xact.NewProcArray(e, cfg.MaxConnections, nextXid)
+	if db.Procs != nil {
+		// A hot standby's backends stay connected across the promotion
+		// in the same proc array (hotstandby.go); their relcache
+		// entries were never cached.
+		db.Procs.EndStandby(nextXid)
+	} else {
+		db.Procs = xact.NewProcArray(e, cfg.MaxConnections, nextXid)
+	}
 	db.Locks = lmgr.New(e, cfg.DeadlockTimeout)
 	db.Xacts = &xact.Manager{Procs: db.Procs, Clog: db.Clog, WAL: db.WAL, Locks: db.Locks, SynchronousCommit: cfg.SynchronousCommit, Bugs: cfg.Bugs}
 	db.Xacts.SetEnv(e)
@@ -294,6 +310,8 @@ func (db *DB) redoOne(rec wal.Record, end wal.LSN) error {
 		return err
 	case catalog.RMRelMap, catalog.RMSmgr:
 		return db.Catalog.Redo(rec)
+	case RMStandby:
+		return db.redoStandby(rec)
 	}
 	fn := db.rmgrs[rec.Rmid]
 	if fn == nil {
@@ -356,7 +374,9 @@ func (db *DB) replayRecord(rec wal.Record, end wal.LSN, nextXid *xact.XID, st *R
 	if x := xact.XID(rec.Xid); x >= *nextXid {
 		*nextXid = x + 1
 	}
+	db.hotStandbyBeforeRedo(rec)
 	if err := db.redoOne(rec, end); err != nil {
 		db.e.Panicf("redo of record at %s (rmgr %d info %#x) failed: %v", rec.LSN, rec.Rmid, rec.Info, err)
 	}
+	db.hotStandbyAfterRedo(rec)
 }

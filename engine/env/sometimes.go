@@ -92,6 +92,14 @@ var Conditions = []Condition{
 	{"walreceiver-retry", "a WAL receiver's connection fails or ends, and it connects again after wal_retrieve_retry_interval (WalReceiverMain)"},
 	{"standby-promote-requested", "a standby's startup process finds the promote signal file while it waits for WAL (CheckForStandbyTrigger)"},
 	{"standby-promoted", "a promoted standby picks a new timeline and ends recovery (StartupXLOG after findNewestTimeLine)"},
+	// Hot standby (engine/db/hotstandby.go).
+	{"running-xacts-logged", "a primary logs XLOG_RUNNING_XACTS, at a checkpoint or from the background writer (LogStandbySnapshot)"},
+	{"hot-standby-snapshot-ready", "a hot standby applies its first running-xacts record and may take snapshots (STANDBY_SNAPSHOT_READY)"},
+	{"hot-standby-accepting", "a standby's postmaster accepts read-only connections while recovery goes on (PM_HOT_STANDBY)"},
+	{"hot-standby-write-refused", "a write on a hot standby, or in a transaction that began in recovery, fails with 25006 (PreventCommandIfReadOnly)"},
+	{"standby-snapshot-conflict", "a replayed prune or vacuum record conflicts with a standby snapshot, and the startup process waits (ResolveRecoveryConflictWithSnapshot)"},
+	{"standby-query-cancelled", "the startup process cancels a standby snapshot after max_standby_streaming_delay"},
+	{"standby-statement-cancelled", "a standby statement fails with 40001, canceling statement due to conflict with recovery"},
 }
 
 // condIndex maps a condition's name to its bit.

@@ -301,7 +301,8 @@ func DecodeLock(b []byte) (XLHeapLock, error) {
 // LP_DEAD (pruning) and those that become LP_UNUSED (vacuum's second pass,
 // xl_heap_vacuum, once index entries are gone). The offsets are the block
 // data, dead ones first, as u16s. Horizon is the snapshotConflictHorizon
-// (for hot standby, which pgdst does not have; logged for fidelity).
+// (a hot standby resolves its conflict with standby snapshots before
+// replaying the removal: engine/db/hotstandby.go).
 type XLHeapPrune struct {
 	Horizon uint64
 	Dead    []page.OffsetNumber

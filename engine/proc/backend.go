@@ -50,6 +50,10 @@ func BackendMain(e *env.Env, d *db.DB, c *Conn) {
 // block, as in PostgreSQL.
 func execute(d *db.DB, s *db.Session, r Request) Response {
 	var resp Response
+	if err := readOnlyCheck(s, r.Op); err != nil {
+		resp.Err = err
+		return resp
+	}
 	switch r.Op {
 	case OpBegin:
 		resp.Err = s.Begin(r.Iso)

@@ -20,5 +20,6 @@ func BackgroundWriterMain(e *env.Env, d *db.DB) {
 		if _, err := d.Pool.BgBufferSync(cfg.BgwriterLRUMax); err != nil {
 			e.Logf("background writer: %v", err)
 		}
+		d.BgwriterLogStandbySnapshot()
 	}
 }

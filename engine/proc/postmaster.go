@@ -246,12 +246,20 @@ func (pm *Postmaster) startup() (crashed env.Exit, ok bool) {
 			if x.Abnormal {
 				return x, false
 			}
+			if c, ok := pm.backends[id]; ok {
+				c.Terminate() // a hot standby backend ended (hotstandby.go)
+				delete(pm.backends, id)
+				continue
+			}
 			name := pm.aux[id]
 			delete(pm.aux, id)
 			e.Logf("%s exited; restarting it", name)
 			pm.startAux(name)
 		}
 		pm.maybeStartWalReceiver(d)
+		if pm.hotStandbyServe(d) {
+			continue
+		}
 		e.Clock.Sleep(pm.cfg.ServerLoopTimeout)
 	}
 }

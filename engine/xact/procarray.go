@@ -87,6 +87,10 @@ type Proc struct {
 	// transaction, so that a checkpoint waits for the sections it saw
 	// and not for the next ones of the same backend.
 	delayGen uint64
+	// conflict is a hot standby backend's recovery conflict
+	// (knownassigned.go): the startup process cancelled the snapshot
+	// this proc advertises, and its statement must not return.
+	conflict bool
 }
 
 // XID is the proc's current transaction id (InvalidXID if none assigned).
@@ -101,6 +105,9 @@ type ProcArray struct {
 	nextXid         XID
 	latestCompleted XID
 	procsMax        int
+	// known is KnownAssignedXids while a hot standby replays
+	// (knownassigned.go); nil on a primary.
+	known *knownAssigned
 	// Bugs switches on planted bugs (engine/bugs); zero in production.
 	// Manager.SetEnv copies its own Bugs here.
 	Bugs bugs.Set
@@ -207,6 +214,9 @@ func (pa *ProcArray) AdvanceNextXID(x XID) {
 func (pa *ProcArray) GetSnapshot(p *Proc) *Snapshot {
 	pa.lock.Lock()
 	defer pa.lock.Unlock()
+	if pa.known != nil {
+		return pa.standbySnapshot(p)
+	}
 	s := &Snapshot{Xmax: pa.latestCompleted + 1, Bugs: pa.Bugs}
 	s.Xmin = s.Xmax
 	for _, q := range pa.procs {

@@ -69,6 +69,7 @@ var guidedKnobs = []knob{
 	{flag: "script-client", values: []string{"", "on", "off"}},
 	{flag: "range-statements", values: []string{"", "on", "off"}},
 	{flag: "follow-reads", values: []string{"", "on", "off"}},
+	{flag: "standby-reads", values: []string{"", "on", "off"}},
 }
 
 // guidedFixed are the run flags that are not knobs: the planted bugs

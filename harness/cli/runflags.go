@@ -185,6 +185,8 @@ var RunFlags = []RunFlag{
 			}
 		},
 	},
+	varietyFlag("standby-reads", "standby_reads", "clients on each standby run REPEATABLE READ reads of table hs, which writers on the primary append to, judged by the standby-read checker (a prefix of the primary's commit order, monotonic per connection); only on runs with standbys and no failover",
+		func(c *simtest.Config) *string { return &c.StandbyReads }, standbyReadsOn),
 	boolFlag("failover", "failover", "at a moment drawn from the seed, power off the primary, promote standby 1 and redirect the clients to it; the old primary stays off (issue 19; needs --standbys)",
 		func(c *simtest.Config) *bool { return &c.Failover }, false),
 	{

@@ -47,3 +47,5 @@ var registerBytesFlag = func() RunFlag {
 	}
 	return f
 }()
+
+func standbyReadsOn(c simtest.Config) bool { return simtest.StandbyReadsOf(c) }

@@ -83,6 +83,24 @@ var bugCases = map[string]bugCase{
 		hints: []uint64{6},
 		says:  []string{"WAL was streamed to the standby before it was durable on the primary"},
 	},
+	"known-assigned-no-gaps": {
+		config: func(seed uint64) simtest.Config {
+			c := simtest.DefaultConfig(seed)
+			c.Standbys, c.StandbyReads = 1, simtest.VarietyOn
+			return c
+		},
+		hints: []uint64{3, 7},
+		says:  []string{"KnownAssignedXids"},
+	},
+	"standby-no-snapshot-conflict": {
+		config: func(seed uint64) simtest.Config {
+			c := simtest.DefaultConfig(seed)
+			c.Standbys, c.StandbyReads = 1, simtest.VarietyOn
+			return c
+		},
+		hints: []uint64{3, 12},
+		says:  []string{"ResolveRecoveryConflictWithSnapshot"},
+	},
 	"ack-before-flush": {
 		config: small(simtest.WorkloadInsert, func(c *simtest.Config) { c.Clients, c.Txns = 2, 4 }),
 		hints:  []uint64{3},
