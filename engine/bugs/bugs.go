@@ -41,6 +41,10 @@ const (
 	WalSenderUnflushed
 	StandbyAppliesUnflushed
 	PromotionReusesTimeline
+	SSIReadNoSIREAD
+	SSINoT3FirstCheck
+	SSISplitNoTransfer
+	SSIUpdateConflictOutXmax
 	numBugs
 )
 
@@ -112,6 +116,22 @@ var registry = [numBugs]Bug{
 	PromotionReusesTimeline: {
 		Name: "promotion-reuses-timeline",
 		What: "A promoted standby keeps its parent's timeline ID and writes no timeline history file; violates StartupXLOG's findNewestTimeLine + 1 and writeTimeLineHistory, so the old and the new primary write WAL on the same timeline and their histories cannot be told apart (caught only by runs with --standbys and --failover).",
+	},
+	SSIReadNoSIREAD: {
+		Name: "ssi-read-no-siread",
+		What: "A serializable transaction's heap tuple read takes no SIREAD lock; violates heapam_fetch's PredicateLockTID, so a concurrent transaction that later updates the row flags no rw-conflict and write skew commits under SERIALIZABLE.",
+	},
+	SSINoT3FirstCheck: {
+		Name: "ssi-no-t3-first-check",
+		What: "The dangerous-structure test asks whether Tout has committed instead of whether it has passed its pre-commit check; violates OnConflict_CheckForSerializationFailure's SxactIsPrepared test, so a pivot whose out-conflict is between PreCommit_CheckForSerializationFailure and the end of its commit is let through (too permissive).",
+	},
+	SSISplitNoTransfer: {
+		Name: "ssi-split-no-transfer",
+		What: "A B-tree page split leaves the page's SIREAD locks on the left half only; violates _bt_split's PredicateLockPageSplit, so an insert into the keys that moved right flags no rw-conflict with a scan that read the page before the split (a phantom).",
+	},
+	SSIUpdateConflictOutXmax: {
+		Name: "ssi-update-conflict-out-xmax",
+		What: "A serializable read of a version it cannot see that was deleted or updated by a concurrent transaction checks for a conflict out to the deleter instead of the inserter; the bug of PostgreSQL 12.3 that Jepsen's Elle found (G2-item under SERIALIZABLE), fixed in 12.4 by commit 5940ffb221 in HeapCheckForSerializableConflictOut.",
 	},
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/lmgr"
 	"github.com/pgdst/pgdst/engine/page"
+	"github.com/pgdst/pgdst/engine/predicate"
 	"github.com/pgdst/pgdst/engine/smgr"
 	"github.com/pgdst/pgdst/engine/wal"
 	"github.com/pgdst/pgdst/engine/xact"
@@ -108,6 +109,9 @@ type Config struct {
 	// as before replication existed.
 	ArchiveRecovery bool
 	Bugs            bugs.Set
+	// PredicateLocks sizes SERIALIZABLE's predicate lock manager
+	// (serializable.go); zero fields take PostgreSQL's defaults.
+	PredicateLocks PredicateLockConfig
 }
 
 // DefaultConfig is PostgreSQL's defaults, scaled where memory matters.
@@ -170,6 +174,7 @@ type DB struct {
 	Locks   *lmgr.Manager
 	Xacts   *xact.Manager
 	Catalog *catalog.Catalog
+	pred    *predicate.Manager // SERIALIZABLE's predicate locks (serializable.go)
 
 	relMu  env.Mutex // guards tables
 	tables map[string]*table
