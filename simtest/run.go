@@ -73,6 +73,13 @@ type Config struct {
 	// "any" (one on every seed, the lock drawn), a lock tranche's name,
 	// or "" to draw it from the seed under Swarm (lock_pauses.go).
 	LockPause string `json:"lock_pause"`
+	// PredLocks is a serializable run's predicate lock limits: "default",
+	// "scaled", or "" to draw them from the seed (serializable.go).
+	PredLocks string `json:"pred_locks,omitempty"`
+	// ListInserts is whether a serializable run's lists are made by their
+	// first append (an upsert) and its B-tree pages are scaled down:
+	// "on", "off", or "" to draw it from the seed (serializable.go).
+	ListInserts string `json:"list_inserts,omitempty"`
 	// Autocommit makes every insert transaction one INSERT of one row
 	// outside a transaction block, as psql sends a script's lines
 	// (PostgreSQL commits each statement on its own: exec_simple_query's
@@ -202,6 +209,12 @@ func (c Config) Validate() error {
 	if err := c.validateAsyncShare(); err != nil {
 		return err
 	}
+	if err := c.validatePredLocks(); err != nil {
+		return err
+	}
+	if err := c.validateListInserts(); err != nil {
+		return err
+	}
 	if err := c.validateLockPause(); err != nil {
 		return err
 	}
@@ -302,7 +315,10 @@ type resolved struct {
 	// asyncShare is the share of insert transactions and bank transfers
 	// that commit asynchronously (async_share.go).
 	asyncShare float64
-	lockPause  *fault.Fault // the drawn plan's pause at LWLock acquisitions (lock_pauses.go)
+	// listInserts: half of the lists start missing and appends upsert
+	// (serializable.go).
+	listInserts bool
+	lockPause   *fault.Fault // the drawn plan's pause at LWLock acquisitions (lock_pauses.go)
 }
 
 // swarmRowBytes are the row sizes the swarm draws from: 1000 most often,
@@ -365,6 +381,7 @@ func resolve(c Config, rng *world.Rand) resolved {
 	resolveDataChecksums(c, &r)
 	resolveStandbys(c, &r)
 	resolveFailover(c, &r)
+	resolveSerializable(c, &r)
 	// The postmaster's copy of the engine's settings, taken by
 	// resolveSettings before the draws above that change them.
 	r.server.DB = r.engine
@@ -661,19 +678,19 @@ type workload struct {
 	hist       *History
 	rng        *world.Rand
 	running    int
-	progress   *clientProgress  // the clients' replies (client_progress_checker.go)
-	crashAt    time.Duration    // virtual time the workload phase ended
-	crashTimes []time.Duration  // the crash-restarts during the workload
-	stallsTo   time.Duration    // when the plan's last stall stopped holding anything up (async-commit bound; 0: none)
-	regSeq     uint64           // register writes so far: values are unique
-	listSeq    [listKeys]uint64 // appends so far, per list: values are unique per key
-	async      asyncDraws       // which transactions commit asynchronously
-	flushes    *walFlushLog     // the WAL flushes of the workload (async-commit bound)
-	rangeTable bool             // table hw exists (range_statements.go)
-	engineErrs []engineErr      // internal errors clients received (engine_error_checker.go)
-	follow     followState      // recent commits, for follow reads (follow_reads.go)
-	redirect   *pgproc.Listener // the promoted standby's socket, after a failover (failover.go)
-	failoverAt time.Duration    // when the failover powered the primary off (0: none)
+	progress   *clientProgress      // the clients' replies (client_progress_checker.go)
+	crashAt    time.Duration        // virtual time the workload phase ended
+	crashTimes []time.Duration      // the crash-restarts during the workload
+	stallsTo   time.Duration        // when the plan's last stall stopped holding anything up (async-commit bound; 0: none)
+	regSeq     uint64               // register writes so far: values are unique
+	listSeq    [2 * listKeys]uint64 // appends so far, per list (list-inserts runs add listKeys more): values are unique per key
+	async      asyncDraws           // which transactions commit asynchronously
+	flushes    *walFlushLog         // the WAL flushes of the workload (async-commit bound)
+	rangeTable bool                 // table hw exists (range_statements.go)
+	engineErrs []engineErr          // internal errors clients received (engine_error_checker.go)
+	follow     followState          // recent commits, for follow reads (follow_reads.go)
+	redirect   *pgproc.Listener     // the promoted standby's socket, after a failover (failover.go)
+	failoverAt time.Duration        // when the failover powered the primary off (0: none)
 }
 
 func (w *workload) key(client, txn, i int) uint64 {

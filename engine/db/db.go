@@ -109,6 +109,10 @@ type Config struct {
 	// as before replication existed.
 	ArchiveRecovery bool
 	Bugs            bugs.Set
+	// BtreeMaxTuplesPerPage, when positive, caps the items of every
+	// B-tree page (nbtree's MaxTuplesPerPage): a page size scaled down to
+	// a run's few rows, so that leaf splits happen.
+	BtreeMaxTuplesPerPage int
 	// PredicateLocks sizes SERIALIZABLE's predicate lock manager
 	// (serializable.go); zero fields take PostgreSQL's defaults.
 	PredicateLocks PredicateLockConfig

@@ -72,7 +72,7 @@ func (db *DB) openTable(name string) (*table, error) {
 	if err != nil {
 		return nil, err
 	}
-	idx, err := nbtree.Open(db.e, nbtree.Config{Rel: def.Index, Pool: db.Pool, SMgr: db.SMgr, WAL: db.WAL, NeedsFPI: db.NeedsFPI, Bugs: db.cfg.Bugs, PredicateLocks: db.predicateLocks()})
+	idx, err := nbtree.Open(db.e, nbtree.Config{Rel: def.Index, Pool: db.Pool, SMgr: db.SMgr, WAL: db.WAL, NeedsFPI: db.NeedsFPI, Bugs: db.cfg.Bugs, PredicateLocks: db.predicateLocks(), MaxTuplesPerPage: db.cfg.BtreeMaxTuplesPerPage})
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +85,7 @@ func (db *DB) openTable(name string) (*table, error) {
 // value; its empty index is built before the catalog names the table.
 func (db *DB) CreateTable(name string) error {
 	_, err := db.Catalog.Create(name, func(def catalog.Table) error {
-		_, err := nbtree.Create(db.e, nbtree.Config{Rel: def.Index, Pool: db.Pool, SMgr: db.SMgr, WAL: db.WAL, NeedsFPI: db.NeedsFPI, Bugs: db.cfg.Bugs})
+		_, err := nbtree.Create(db.e, nbtree.Config{Rel: def.Index, Pool: db.Pool, SMgr: db.SMgr, WAL: db.WAL, NeedsFPI: db.NeedsFPI, Bugs: db.cfg.Bugs, MaxTuplesPerPage: db.cfg.BtreeMaxTuplesPerPage})
 		return err
 	})
 	if err != nil {
