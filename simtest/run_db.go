@@ -648,6 +648,7 @@ func (w *workload) transactions(s *session) {
 		if len(ks) > 1 {
 			kind = ks[s.rng.Intn(len(ks))]
 		}
+		kind = w.rc.listInsertsKind(kind)
 		if w.rc.bulk && t == 0 && !w.rc.Autocommit && kindsHave(ks, WorkloadInsert) {
 			// A bulk seed's clients open with a load each, together,
 			// before most of the plan's crash points come.

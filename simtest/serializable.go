@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/pgdst/pgdst/engine/db"
+	lin "github.com/pgdst/pgdst/linearizability"
 	pgproc "github.com/pgdst/pgdst/engine/proc"
 	"github.com/pgdst/pgdst/simtest/world"
 )
@@ -80,16 +81,44 @@ const btreeScaledTuples = 8
 
 // listKey is the list a list-append micro-operation drawing k touches:
 // k itself, or on list-inserts runs, for odd k, a list that does not
-// exist until its first append inserts it (keys listKeys and up), so
-// that reads of missing lists are predicate reads a concurrent insert
-// must conflict with (phantoms, through the B-tree leaf pages' SIREAD
-// locks) -- the shape of Jepsen's PostgreSQL test, where every list is
-// made by INSERT ... ON CONFLICT DO UPDATE.
-func (r resolved) listKey(k uint64) uint64 {
-	if r.listInserts && k%2 == 1 {
-		return k + listKeys
+// exist until its first append inserts it, so that reads of missing lists
+// are predicate reads a concurrent insert must conflict with (phantoms,
+// through the B-tree leaf pages' SIREAD locks) -- the shape of Jepsen's
+// PostgreSQL test, where every list is made by INSERT ... ON CONFLICT DO
+// UPDATE. The new lists move on as the run goes (every
+// listEpochTxns list-append transactions, four new keys), so that
+// inserts go on all run long: odd keys from listKeys+1 up.
+func (w *workload) listKey(k uint64) uint64 {
+	if !w.rc.listInserts || k%2 == 0 {
+		return k
 	}
-	return k
+	epoch := min(uint64(len(w.hist.Lists)/listEpochTxns), (listKeysMax-2*listKeys)/listKeys)
+	return listKeys + k + listKeys*epoch
+}
+
+// listEpochTxns is how many list-append transactions a list-inserts
+// run's new lists last; listKeysMax bounds every list key.
+const (
+	listEpochTxns = 6
+	listKeysMax   = 256
+)
+
+// isListKey reports whether the workload can make list key.
+func (r resolved) isListKey(key uint64) bool {
+	if key < listKeys {
+		return !r.listInserts || key%2 == 0
+	}
+	return r.listInserts && key%2 == 1 && key < listKeysMax
+}
+
+// listInsertsKind is the kind of a transaction whose drawn kind is kind:
+// on list-inserts runs the register transactions are list-append ones,
+// so that half of a mixed run's transactions append.
+func (r resolved) listInsertsKind(kind string) string {
+	if r.listInserts && kind == WorkloadRegister {
+		return WorkloadAppend
+	}
+	return kind
 }
 
 // appendOp is the statement of a list append: an upsert on list-inserts
@@ -121,4 +150,36 @@ func (c Config) validatePredLocks() error {
 // SERIALIZABLE read from one snapshot taken by the first statement.
 func (r resolved) usesXactSnapshot() bool {
 	return r.iso == db.RepeatableRead || r.iso == db.Serializable
+}
+
+// listRangeWidth is how many keys past its first a range read of lists
+// covers.
+const listRangeWidth = 4
+
+// readListRange is a predicate read of list-inserts runs: SELECT key, val
+// FROM lists WHERE key BETWEEN lo AND lo+listRangeWidth, recorded as a
+// read of every list the workload can make in the range, an empty list
+// for one with no row yet. Its index scan locks the leaf pages it reads,
+// which later inserts and splits of those pages must respect.
+func (s *session) readListRange(txn func() *lin.Txn, lo uint64) error {
+	hi := lo + listRangeWidth
+	resp, err := s.stmt(pgproc.Request{Op: pgproc.OpScan, Table: tableLists, Lo: lo, Hi: hi})
+	if err != nil {
+		return err
+	}
+	rows := make(map[uint64][]byte, len(resp.Rows))
+	for _, r := range resp.Rows {
+		rows[r.Key] = r.Val
+	}
+	for key := lo; key <= hi; key++ {
+		if !s.w.rc.isListKey(key) {
+			continue
+		}
+		txn().Mops = append(txn().Mops, lin.Mop{Kind: lin.MopRead, Key: key, List: decodeList(rows[key])})
+		delete(rows, key)
+	}
+	for k := range rows {
+		return fmt.Errorf("range read of lists %d..%d: row %d is no list the workload makes", lo, hi, k)
+	}
+	return nil
 }

@@ -252,9 +252,14 @@ func (s *session) appendTxn() bool {
 		txn := func() *lin.Txn { return &w.hist.Lists[id] }
 		_, err := s.call(pgproc.Request{Op: pgproc.OpBegin, Iso: w.rc.iso})
 		for i := 0; i < n && err == nil; i++ {
-			key := w.rc.listKey(uint64(s.rng.Intn(listKeys)))
+			key := w.listKey(uint64(s.rng.Intn(listKeys)))
 			if s.rng.Intn(2) == 0 {
 				key = s.followKey(WorkloadAppend, key)
+				if w.rc.listInserts && s.rng.Intn(2) == 0 {
+					err = s.readListRange(txn, key)
+					s.noteSnapshot(txn(), i, err)
+					continue
+				}
 				var resp pgproc.Response
 				if resp, err = s.stmt(pgproc.Request{Op: pgproc.OpGet, Table: tableLists, Key: key}); err == nil {
 					txn().Mops = append(txn().Mops, lin.Mop{Kind: lin.MopRead, Key: key, List: decodeList(resp.Val)})

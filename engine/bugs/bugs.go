@@ -119,7 +119,7 @@ var registry = [numBugs]Bug{
 	},
 	SSIReadNoSIREAD: {
 		Name: "ssi-read-no-siread",
-		What: "A serializable transaction's heap tuple read takes no SIREAD lock; violates heapam_fetch's PredicateLockTID, so a concurrent transaction that later updates the row flags no rw-conflict and write skew commits under SERIALIZABLE.",
+		What: "A serializable transaction's read takes no SIREAD lock, neither on the heap tuple it reads nor on the B-tree leaf pages its index scan visits; violates heapam_fetch's PredicateLockTID and _bt_readpage's PredicateLockPage, so a concurrent transaction that later writes the row flags no rw-conflict and write skew commits under SERIALIZABLE.",
 	},
 	SSINoT3FirstCheck: {
 		Name: "ssi-no-t3-first-check",

@@ -123,7 +123,10 @@ func (s *Session) ssiRelease(commit bool) {
 // (PredicateLockPage), so that an insert of a key in the scanned range,
 // even one that did not exist, conflicts with it.
 func (s *Session) ssiIndexScan(t *table, lo, hi uint64, fn func(nbtree.Entry) bool) error {
-	if s.sx == nil {
+	if s.sx == nil || s.db.cfg.Bugs.Has(bugs.SSIReadNoSIREAD) {
+		// Planted bug ssi-read-no-siread: the read's index scan takes
+		// no SIREAD lock on its leaf pages either (see
+		// predicate.LockTID).
 		return t.idx.Scan(lo, hi, fn)
 	}
 	pl, rel := s.db.predicateLocks(), uint32(t.idx.Rel())

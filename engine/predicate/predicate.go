@@ -306,7 +306,8 @@ func (m *Manager) LockTID(s *Sxact, rel, blk uint32, off uint16, tupleXid xact.X
 	}
 	if m.cfg.Bugs.Has(bugs.SSIReadNoSIREAD) {
 		// Planted bug ssi-read-no-siread: a heap tuple read takes no
-		// SIREAD lock, so a later write of it by a concurrent
+		// SIREAD lock (nor does the index scan that found it: db's
+		// ssiIndexScan), so a later write of it by a concurrent
 		// transaction flags no rw-conflict.
 		return
 	}
