@@ -44,7 +44,6 @@ const (
 	SSIReadNoSIREAD
 	SSINoT3FirstCheck
 	SSISplitNoTransfer
-	SSIUpdateConflictOutXmax
 	numBugs
 )
 
@@ -128,10 +127,6 @@ var registry = [numBugs]Bug{
 	SSISplitNoTransfer: {
 		Name: "ssi-split-no-transfer",
 		What: "A B-tree page split leaves the page's SIREAD locks on the left half only; violates _bt_split's PredicateLockPageSplit, so an insert into the keys that moved right flags no rw-conflict with a scan that read the page before the split (a phantom).",
-	},
-	SSIUpdateConflictOutXmax: {
-		Name: "ssi-update-conflict-out-xmax",
-		What: "A serializable read of a version it cannot see that was deleted or updated by a concurrent transaction checks for a conflict out to the deleter instead of the inserter; the bug of PostgreSQL 12.3 that Jepsen's Elle found (G2-item under SERIALIZABLE), fixed in 12.4 by commit 5940ffb221 in HeapCheckForSerializableConflictOut.",
 	},
 }
 

@@ -70,7 +70,6 @@ func (r ssiReader) ConflictIn(rel uint32, tid page.ItemPointer) error {
 }
 
 func (r ssiReader) Xmin() xact.XID { return r.s.sx.Xmin() }
-func (r ssiReader) Bugs() bugs.Set { return r.s.db.cfg.Bugs }
 
 // ssiStatement prepares a statement of the session's transaction: a
 // SERIALIZABLE transaction's first snapshot registers it with the

@@ -1,7 +1,6 @@
 package heapam
 
 import (
-	"github.com/pgdst/pgdst/engine/bugs"
 	"github.com/pgdst/pgdst/engine/page"
 	"github.com/pgdst/pgdst/engine/xact"
 )
@@ -22,8 +21,6 @@ type Serializable interface {
 	// Xmin is the reader's TransactionXmin: no xid before it is
 	// concurrent.
 	Xmin() xact.XID
-	// Bugs are the planted bugs in force.
-	Bugs() bugs.Set
 }
 
 // checkSerializable is the SSI side of reading tuple t at tid (visible
@@ -84,14 +81,14 @@ func conflictOutXid(tx *Tx, t page.HeapTuple, visible bool) xact.XID {
 			xid = xmin
 		case visible:
 			xid = xmax
-		case tx.SSI.Bugs().Has(bugs.SSIUpdateConflictOutXmax):
-			// Planted bug ssi-update-conflict-out-xmax (PostgreSQL
-			// 12.3): the deleter's xid for an invisible version
-			// too, so a reader that misses both a concurrent
-			// insert and the update of it never conflicts out to
-			// the inserter.
-			xid = xmax
 		default:
+			// The inserter, not the deleter: PostgreSQL before 12.4
+			// (and 11.9, ...) took the deleter here too, so a reader
+			// that missed both a concurrent insert and a concurrent
+			// update of it never conflicted out to the inserter --
+			// the G2-item Jepsen's Elle found in 12.3, fixed by
+			// commit 5940ffb221 ("Avoid update conflict out
+			// serialization anomalies").
 			xid = xmin
 		}
 	}
