@@ -38,7 +38,7 @@ var PredLocksModes = []string{PredLocksDefault, PredLocksScaled}
 
 // serializablePer is one seed in serializablePer of those whose level is
 // drawn that runs at SERIALIZABLE.
-const serializablePer = 8
+const serializablePer = 5
 
 const serializableStream = 0x73657269616c697a // "serializ"
 
@@ -52,7 +52,7 @@ func resolveSerializable(c Config, r *resolved) {
 	if r.iso != db.Serializable {
 		return
 	}
-	scaled := rng.Intn(2) == 0
+	scaled := rng.Intn(4) == 0
 	switch c.PredLocks {
 	case PredLocksDefault:
 		scaled = false
@@ -62,7 +62,7 @@ func resolveSerializable(c Config, r *resolved) {
 	if scaled {
 		r.engine.PredicateLocks = db.PredicateLockConfig{MaxPredLocksPerTransaction: 8, MaxSerializableXacts: r.engine.MaxConnections + 2}
 	}
-	r.listInserts = rng.Intn(2) == 0
+	r.listInserts = rng.Intn(4) != 0
 	switch c.ListInserts {
 	case "on":
 		r.listInserts = true
@@ -112,10 +112,12 @@ func (r resolved) isListKey(key uint64) bool {
 }
 
 // listInsertsKind is the kind of a transaction whose drawn kind is kind:
-// on list-inserts runs the register transactions are list-append ones,
-// so that half of a mixed run's transactions append.
+// on list-inserts runs the register and bank transactions are
+// list-append ones, so that three quarters of a mixed run's transactions
+// append and serializable list-append transactions overlap often (the
+// bank workload runs at SERIALIZABLE on the other serializable seeds).
 func (r resolved) listInsertsKind(kind string) string {
-	if r.listInserts && kind == WorkloadRegister {
+	if r.listInserts && (kind == WorkloadRegister || kind == WorkloadBank) {
 		return WorkloadAppend
 	}
 	return kind
@@ -154,7 +156,7 @@ func (r resolved) usesXactSnapshot() bool {
 
 // listRangeWidth is how many keys past its first a range read of lists
 // covers.
-const listRangeWidth = 4
+const listRangeWidth = 16
 
 // readListRange is a predicate read of list-inserts runs: SELECT key, val
 // FROM lists WHERE key BETWEEN lo AND lo+listRangeWidth, recorded as a
@@ -182,4 +184,14 @@ func (s *session) readListRange(txn func() *lin.Txn, lo uint64) error {
 		return fmt.Errorf("range read of lists %d..%d: row %d is no list the workload makes", lo, hi, k)
 	}
 	return nil
+}
+
+// listMopsMax is the most micro-operations a list-append transaction
+// draws: twice the usual on list-inserts runs, whose longer transactions
+// overlap more and so meet more rw-conflicts.
+func (r resolved) listMopsMax() int {
+	if r.listInserts {
+		return 2 * listMopsMax
+	}
+	return listMopsMax
 }

@@ -237,7 +237,7 @@ func (s *session) bankTxn() bool {
 // new values) on serialization failures.
 func (s *session) appendTxn() bool {
 	w := s.w
-	n := 1 + s.rng.Intn(listMopsMax)
+	n := 1 + s.rng.Intn(w.rc.listMopsMax())
 	for attempt := 0; attempt < retriesMax; attempt++ {
 		if !s.connect() {
 			return false
