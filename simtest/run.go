@@ -683,7 +683,7 @@ type workload struct {
 	crashTimes []time.Duration      // the crash-restarts during the workload
 	stallsTo   time.Duration        // when the plan's last stall stopped holding anything up (async-commit bound; 0: none)
 	regSeq     uint64               // register writes so far: values are unique
-	listSeq    [listKeysMax]uint64 // appends so far, per list: values are unique per key
+	listSeq    [maxLists]uint64 // appends so far, per list: values are unique per key
 	async      asyncDraws           // which transactions commit asynchronously
 	flushes    *walFlushLog         // the WAL flushes of the workload (async-commit bound)
 	rangeTable bool                 // table hw exists (range_statements.go)

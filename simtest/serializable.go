@@ -4,8 +4,8 @@ import (
 	"fmt"
 
 	"github.com/pgdst/pgdst/engine/db"
-	lin "github.com/pgdst/pgdst/linearizability"
 	pgproc "github.com/pgdst/pgdst/engine/proc"
+	lin "github.com/pgdst/pgdst/linearizability"
 	"github.com/pgdst/pgdst/simtest/world"
 )
 
@@ -38,7 +38,7 @@ var PredLocksModes = []string{PredLocksDefault, PredLocksScaled}
 
 // serializablePer is one seed in serializablePer of those whose level is
 // drawn that runs at SERIALIZABLE.
-const serializablePer = 5
+const serializablePer = 10
 
 const serializableStream = 0x73657269616c697a // "serializ"
 
@@ -92,15 +92,15 @@ func (w *workload) listKey(k uint64) uint64 {
 	if !w.rc.listInserts || k%2 == 0 {
 		return k
 	}
-	epoch := min(uint64(len(w.hist.Lists)/listEpochTxns), (listKeysMax-2*listKeys)/listKeys)
+	epoch := min(uint64(len(w.hist.Lists)/listEpochTxns), (maxLists-2*listKeys)/listKeys)
 	return listKeys + k + listKeys*epoch
 }
 
 // listEpochTxns is how many list-append transactions a list-inserts
-// run's new lists last; listKeysMax bounds every list key.
+// run's new lists last; maxLists bounds every list key.
 const (
 	listEpochTxns = 6
-	listKeysMax   = 256
+	maxLists      = 256
 )
 
 // isListKey reports whether the workload can make list key.
@@ -108,7 +108,7 @@ func (r resolved) isListKey(key uint64) bool {
 	if key < listKeys {
 		return !r.listInserts || key%2 == 0
 	}
-	return r.listInserts && key%2 == 1 && key < listKeysMax
+	return r.listInserts && key%2 == 1 && key < maxLists
 }
 
 // listInsertsKind is the kind of a transaction whose drawn kind is kind:

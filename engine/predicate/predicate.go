@@ -533,11 +533,14 @@ func (m *Manager) ConflictOut(s *Sxact, xid xact.XID) error {
 	w := m.xids[xid]
 	if w == nil {
 		// Not a serializable transaction, or summarized to pg_serial.
+		// SerialGetMinConflictCommitSeqNo: a summarized transaction
+		// without a conflict out was recorded as InvalidSerCommitSeqNo,
+		// which reads the same as no record.
 		seq, ok := m.serial[xid]
-		if !ok {
+		if !ok || seq == invalidSeqNo {
 			return nil
 		}
-		if seq != invalidSeqNo && (!s.has(flagReadOnly) || seq <= s.lastCommitBeforeSnapshot) {
+		if !s.has(flagReadOnly) || seq <= s.lastCommitBeforeSnapshot {
 			return failure("Canceled on conflict out to old pivot %d.", xid)
 		}
 		if s.has(flagSummaryConflictIn) || len(s.in) > 0 {
