@@ -315,10 +315,11 @@ type resolved struct {
 	// asyncShare is the share of insert transactions and bank transfers
 	// that commit asynchronously (async_share.go).
 	asyncShare float64
-	// listInserts: half of the lists start missing and appends upsert
+	lockPause  *fault.Fault // the drawn plan's pause at LWLock acquisitions (lock_pauses.go)
+
+	// listInserts: some lists start missing and appends upsert
 	// (serializable.go).
 	listInserts bool
-	lockPause   *fault.Fault // the drawn plan's pause at LWLock acquisitions (lock_pauses.go)
 }
 
 // swarmRowBytes are the row sizes the swarm draws from: 1000 most often,
@@ -678,19 +679,19 @@ type workload struct {
 	hist       *History
 	rng        *world.Rand
 	running    int
-	progress   *clientProgress      // the clients' replies (client_progress_checker.go)
-	crashAt    time.Duration        // virtual time the workload phase ended
-	crashTimes []time.Duration      // the crash-restarts during the workload
-	stallsTo   time.Duration        // when the plan's last stall stopped holding anything up (async-commit bound; 0: none)
-	regSeq     uint64               // register writes so far: values are unique
+	progress   *clientProgress  // the clients' replies (client_progress_checker.go)
+	crashAt    time.Duration    // virtual time the workload phase ended
+	crashTimes []time.Duration  // the crash-restarts during the workload
+	stallsTo   time.Duration    // when the plan's last stall stopped holding anything up (async-commit bound; 0: none)
+	regSeq     uint64           // register writes so far: values are unique
 	listSeq    [maxLists]uint64 // appends so far, per list: values are unique per key
-	async      asyncDraws           // which transactions commit asynchronously
-	flushes    *walFlushLog         // the WAL flushes of the workload (async-commit bound)
-	rangeTable bool                 // table hw exists (range_statements.go)
-	engineErrs []engineErr          // internal errors clients received (engine_error_checker.go)
-	follow     followState          // recent commits, for follow reads (follow_reads.go)
-	redirect   *pgproc.Listener     // the promoted standby's socket, after a failover (failover.go)
-	failoverAt time.Duration        // when the failover powered the primary off (0: none)
+	async      asyncDraws       // which transactions commit asynchronously
+	flushes    *walFlushLog     // the WAL flushes of the workload (async-commit bound)
+	rangeTable bool             // table hw exists (range_statements.go)
+	engineErrs []engineErr      // internal errors clients received (engine_error_checker.go)
+	follow     followState      // recent commits, for follow reads (follow_reads.go)
+	redirect   *pgproc.Listener // the promoted standby's socket, after a failover (failover.go)
+	failoverAt time.Duration    // when the failover powered the primary off (0: none)
 }
 
 func (w *workload) key(client, txn, i int) uint64 {
