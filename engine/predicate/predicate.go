@@ -220,12 +220,6 @@ func New(e *env.Env, cfg Config) *Manager {
 	return m
 }
 
-func (m *Manager) sometimes(name string) {
-	if m.e != nil {
-		m.e.Sometimes(name)
-	}
-}
-
 // failure is a 40001 with PostgreSQL's message, detail and hint.
 func failure(detail string, args ...any) error {
 	err := pgerr.New(pgerr.SerializationFailure, "could not serialize access due to read/write dependencies among transactions")
@@ -347,9 +341,9 @@ func (m *Manager) acquire(s *Sxact, t Target) {
 		// lock, which deletes this one and its siblings.
 		m.Promoted++
 		if promoted.isRelation() {
-			m.sometimes("ssi-promote-relation")
+			m.e.Sometimes("ssi-promote-relation")
 		} else {
-			m.sometimes("ssi-promote-page")
+			m.e.Sometimes("ssi-promote-page")
 		}
 		t = promoted
 	}
@@ -505,7 +499,7 @@ func (m *Manager) transfer(from, to Target) {
 	if len(holders) == 0 {
 		return
 	}
-	m.sometimes("ssi-page-split-transfer")
+	m.e.Sometimes("ssi-page-split-transfer")
 	for _, s := range slices.Clone(holders) {
 		m.createLock(s, to, s.locks[from])
 	}
@@ -655,7 +649,7 @@ func (m *Manager) flagRWConflict(reader, writer, me *Sxact) error {
 		reader.out = append(reader.out, writer)
 		writer.in = append(writer.in, reader)
 	}
-	m.sometimes("ssi-rw-conflict")
+	m.e.Sometimes("ssi-rw-conflict")
 	return nil
 }
 
@@ -701,7 +695,7 @@ func (m *Manager) onConflictCheck(reader, writer, me *Sxact) error {
 	if !failed {
 		return nil
 	}
-	m.sometimes("ssi-dangerous-structure")
+	m.e.Sometimes("ssi-dangerous-structure")
 	if me == writer {
 		return failure("Canceled on identification as a pivot, during write.")
 	}
@@ -762,7 +756,7 @@ func (m *Manager) PreCommit(s *Sxact) error {
 					return failure("Canceled on commit attempt with conflict in from prepared pivot.")
 				}
 				near.flags |= flagDoomed
-				m.sometimes("ssi-pivot-doomed-at-commit")
+				m.e.Sometimes("ssi-pivot-doomed-at-commit")
 				break
 			}
 		}
@@ -969,7 +963,7 @@ func (m *Manager) summarizeOldestCommitted() bool {
 	}
 	m.releaseOne(s, false, true)
 	m.Summarized++
-	m.sometimes("ssi-summarized")
+	m.e.Sometimes("ssi-summarized")
 	return true
 }
 

@@ -69,6 +69,8 @@ var guidedKnobs = []knob{
 	{flag: "script-client", values: []string{"", "on", "off"}},
 	{flag: "range-statements", values: []string{"", "on", "off"}},
 	{flag: "follow-reads", values: []string{"", "on", "off"}},
+	{flag: "pred-locks", values: []string{"", simtest.PredLocksDefault, simtest.PredLocksScaled}},
+	{flag: "list-inserts", values: []string{"", "on", "off"}},
 }
 
 // guidedFixed are the run flags that are not knobs: the planted bugs

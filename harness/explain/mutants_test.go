@@ -36,7 +36,7 @@ func TestExplainMutantRuns(t *testing.T) {
 		checker string
 		says    string
 	}{
-		{"lock-release-before-clog", 3, nil, "lock-retry", "released its lock before its commit was recorded, so its waiter saw it still in progress and waited again"},
+		{"lock-release-before-clog", 9, nil, "lock-retry", "released its lock before its commit was recorded, so its waiter saw it still in progress and waited again"},
 		{"lmgr-release-no-wakeup", 9, nil, "lock-wakeup", "lock did not wake the backend sleeping on it (a lost wakeup)"},
 		{"archive-done-before-fsync", 14, nil, "archive", "done before its copy was fsynced"},
 		{"buf-just-dirtied-ignored", 9, nil, "self-check", "changed without MarkBufferDirty"},
