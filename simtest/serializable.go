@@ -46,7 +46,11 @@ const serializableStream = 0x73657269616c697a // "serializ"
 // not given, and the predicate lock limits of a serializable run.
 func resolveSerializable(c Config, r *resolved) {
 	rng := world.NewRand(c.Seed ^ serializableStream)
-	if c.Isolation == "" && c.Swarm && rng.Intn(serializablePer) == 0 {
+	ks := kinds(c.Workload)
+	judged := kindsHave(ks, WorkloadAppend) || kindsHave(ks, WorkloadBank)
+	if c.Isolation == "" && c.Swarm && judged && rng.Intn(serializablePer) == 0 {
+		// Only where a checker judges transaction blocks at the run's
+		// level: the list-append and bank workloads.
 		r.iso = db.Serializable
 	}
 	if r.iso != db.Serializable {
@@ -68,6 +72,9 @@ func resolveSerializable(c Config, r *resolved) {
 		r.listInserts = true
 	case "off":
 		r.listInserts = false
+	}
+	if !kindsHave(ks, WorkloadAppend) {
+		r.listInserts = false // no lists to insert
 	}
 	if r.listInserts {
 		// Few items per B-tree page, so that the lists' index splits

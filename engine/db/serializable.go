@@ -236,3 +236,15 @@ func (s *Session) PredicateLocks() string {
 	}
 	return out
 }
+
+// ssiBegin is check_transaction_isolation's rule for a hot standby: no
+// SERIALIZABLE during recovery, where no predicate locks exist to see the
+// primary's writers.
+func (s *Session) ssiBegin(iso Isolation) error {
+	if iso != Serializable || !s.db.inRecovery {
+		return nil
+	}
+	err := pgerr.New(pgerr.FeatureNotSupported, "cannot use serializable mode in a hot standby")
+	err.Hint = "You can use REPEATABLE READ instead."
+	return err
+}

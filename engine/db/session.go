@@ -185,6 +185,9 @@ func (s *Session) Begin(iso Isolation) error {
 	if s.inTxn {
 		return pgerr.New(pgerr.ActiveTransaction, "there is already a transaction in progress")
 	}
+	if err := s.ssiBegin(iso); err != nil {
+		return err
+	}
 	s.start(iso)
 	s.inTxn = true
 	return nil
