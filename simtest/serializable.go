@@ -202,3 +202,16 @@ func (r resolved) listMopsMax() int {
 	}
 	return listMopsMax
 }
+
+// stringSerializable is the serializable draws for the run's config line
+// (nothing on other runs, whose line stays as it was).
+func (r resolved) stringSerializable() string {
+	if r.iso != db.Serializable {
+		return ""
+	}
+	locks := PredLocksDefault
+	if r.engine.PredicateLocks.MaxPredLocksPerTransaction != 0 {
+		locks = PredLocksScaled
+	}
+	return fmt.Sprintf(" pred_locks=%s list_inserts=%s", locks, map[bool]string{true: "on", false: "off"}[r.listInserts])
+}
