@@ -178,7 +178,28 @@ var plantedBugCases = map[string]struct {
 	// that still needs the removed versions: a REPEATABLE READ read
 	// finds rows gone or older than its own first statement saw.
 	"standby-no-snapshot-conflict": {seeds: 200, tweak: func(c *Config) { c.Standbys, c.StandbyReads = 1, VarietyOn }, checkers: []string{CheckStandbyReads}, minCaught: 6},
+	// SERIALIZABLE (issue 20), aimed at the list-append workload at
+	// serializable with lists made by their first append and
+	// PostgreSQL's predicate lock limits (scaled ones promote to relation
+	// locks, which hide the page-level bugs). A read without SIREAD
+	// locks lets write skew between two appenders commit: a two-
+	// transaction rw cycle, G2-item.
+	"ssi-read-no-siread": {workload: WorkloadAppend, isolation: IsoSerializable, seeds: 100, tweak: ssiAimed,
+		checkers: []string{CheckIsolation}, minCaught: 6, anomalies: []string{"G2-item", "G2"}},
+	// A pivot whose out-conflict is between its pre-commit check and the
+	// end of its commit (the commit record's flush) is let through.
+	"ssi-no-t3-first-check": {workload: WorkloadAppend, isolation: IsoSerializable, seeds: 200, tweak: ssiAimed,
+		checkers: []string{CheckIsolation}, minCaught: 4, anomalies: []string{"G2-item", "G2"}},
+	// A range read of lists locks the B-tree leaves it read; a leaf
+	// splits, and a list inserted into its right half is a phantom the
+	// reader never conflicts with.
+	"ssi-split-no-transfer": {workload: WorkloadAppend, isolation: IsoSerializable, seeds: 400, tweak: ssiAimed,
+		checkers: []string{CheckIsolation}, minCaught: 2, anomalies: []string{"G2-item", "G2"}},
 }
+
+// ssiAimed pins a serializable run's draws to lists made by their first
+// append and PostgreSQL's predicate lock limits.
+func ssiAimed(c *Config) { c.ListInserts, c.PredLocks = "on", PredLocksDefault }
 
 func TestPlantedBugsAllCovered(t *testing.T) {
 	for _, b := range bugs.All() {

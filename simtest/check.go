@@ -217,8 +217,11 @@ func (w *workload) checkLists(rows map[uint64][]byte, at int64, res *Result) {
 	}
 	h.Lists = append(h.Lists, final)
 	level := lin.ReadCommitted
-	if w.rc.iso == db.RepeatableRead {
+	switch w.rc.iso {
+	case db.RepeatableRead:
 		level = lin.RepeatableRead
+	case db.Serializable:
+		level = lin.Serializable
 	}
 	r := lin.CheckIsolation(h.Lists, level)
 	res.Isolation = r

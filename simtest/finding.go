@@ -150,8 +150,11 @@ const BankTotal = bankTotal
 
 // isolationName is the run's level as its configuration spells it.
 func (r resolved) isolationName() string {
-	if r.iso == db.RepeatableRead {
+	switch r.iso {
+	case db.RepeatableRead:
 		return IsoRepeatableRead
+	case db.Serializable:
+		return IsoSerializable
 	}
 	return IsoReadCommitted
 }

@@ -73,6 +73,13 @@ type Config struct {
 	// "any" (one on every seed, the lock drawn), a lock tranche's name,
 	// or "" to draw it from the seed under Swarm (lock_pauses.go).
 	LockPause string `json:"lock_pause"`
+	// PredLocks is a serializable run's predicate lock limits: "default",
+	// "scaled", or "" to draw them from the seed (serializable.go).
+	PredLocks string `json:"pred_locks,omitempty"`
+	// ListInserts is whether a serializable run's lists are made by their
+	// first append (an upsert) and its B-tree pages are scaled down:
+	// "on", "off", or "" to draw it from the seed (serializable.go).
+	ListInserts string `json:"list_inserts,omitempty"`
 	// Autocommit makes every insert transaction one INSERT of one row
 	// outside a transaction block, as psql sends a script's lines
 	// (PostgreSQL commits each statement on its own: exec_simple_query's
@@ -205,6 +212,12 @@ func (c Config) Validate() error {
 	if err := c.validateAsyncShare(); err != nil {
 		return err
 	}
+	if err := c.validatePredLocks(); err != nil {
+		return err
+	}
+	if err := c.validateListInserts(); err != nil {
+		return err
+	}
 	if err := c.validateLockPause(); err != nil {
 		return err
 	}
@@ -309,6 +322,10 @@ type resolved struct {
 	// that commit asynchronously (async_share.go).
 	asyncShare float64
 	lockPause  *fault.Fault // the drawn plan's pause at LWLock acquisitions (lock_pauses.go)
+
+	// listInserts: some lists start missing and appends upsert
+	// (serializable.go).
+	listInserts bool
 }
 
 // swarmRowBytes are the row sizes the swarm draws from: 1000 most often,
@@ -371,6 +388,7 @@ func resolve(c Config, rng *world.Rand) resolved {
 	resolveDataChecksums(c, &r)
 	resolveStandbys(c, &r)
 	resolveFailover(c, &r)
+	resolveSerializable(c, &r)
 	// The postmaster's copy of the engine's settings, taken by
 	// resolveSettings before the draws above that change them.
 	r.server.DB = r.engine
@@ -417,7 +435,7 @@ func swarmShape(seed uint64) shape {
 }
 
 func (r resolved) String() string {
-	return r.stringDB() + r.stringSettings() + r.stringDataChecksums() + " scheduler=" + world.SchedulerName(r.sched.PCTDepth) + r.stringVariety() + fmt.Sprintf(" script_client=%v", r.script) + r.stringAsync() + r.stringRanges() + r.stringFollow() + r.stringStandbys() + r.stringFailover() + r.stringStandbyReads()
+	return r.stringDB() + r.stringSettings() + r.stringDataChecksums() + " scheduler=" + world.SchedulerName(r.sched.PCTDepth) + r.stringVariety() + fmt.Sprintf(" script_client=%v", r.script) + r.stringAsync() + r.stringRanges() + r.stringFollow() + r.stringStandbys() + r.stringFailover() + r.stringStandbyReads() + r.stringSerializable()
 }
 
 // Result is what a run found.
@@ -678,7 +696,7 @@ type workload struct {
 	crashTimes []time.Duration  // the crash-restarts during the workload
 	stallsTo   time.Duration    // when the plan's last stall stopped holding anything up (async-commit bound; 0: none)
 	regSeq     uint64           // register writes so far: values are unique
-	listSeq    [listKeys]uint64 // appends so far, per list: values are unique per key
+	listSeq    [maxLists]uint64 // appends so far, per list: values are unique per key
 	async      asyncDraws       // which transactions commit asynchronously
 	flushes    *walFlushLog     // the WAL flushes of the workload (async-commit bound)
 	rangeTable bool             // table hw exists (range_statements.go)

@@ -652,6 +652,7 @@ func (w *workload) transactions(s *session) {
 		if len(ks) > 1 {
 			kind = ks[s.rng.Intn(len(ks))]
 		}
+		kind = w.rc.listInsertsKind(kind)
 		if w.rc.bulk && t == 0 && !w.rc.Autocommit && kindsHave(ks, WorkloadInsert) {
 			// A bulk seed's clients open with a load each, together,
 			// before most of the plan's crash points come.
@@ -882,10 +883,7 @@ func (r resolved) stringDB() string {
 	if r.server.ArchiveMode {
 		archive = fmt.Sprintf("on archiver_delay=%v", r.server.Archiver.Delay)
 	}
-	iso := IsoReadCommitted
-	if r.iso == db.RepeatableRead {
-		iso = IsoRepeatableRead
-	}
+	iso := r.isolationName()
 	return fmt.Sprintf("workload=%s isolation=%s client_timeout=%v synchronous_commit=%v autocommit=%v row_bytes=%d clients=%d txns=%d writes<=%d think<%v crash-mode=%s switch=%.3f checkpoint_timeout=%v max_wal_size=%dkB bgwriter_delay=%v bgwriter_lru_maxpages=%d wal_writer_delay=%v shared_buffers=%d wal_segment_size=%dkB autovacuum_naptime=%v archive_mode=%s bulk=%v vacuum_every=%d long_reads=%v bugs=%s",
 		r.Workload, iso, r.timeout, map[bool]string{true: "on", false: "off"}[r.engine.SynchronousCommit], r.Autocommit, r.rowBytes, r.Clients, r.Txns, r.WritesMax, r.ThinkMax, r.crash, r.sched.SwitchProb, r.engine.CheckpointTimeout, r.engine.MaxWALSize>>10,
 		r.engine.BgwriterDelay, r.engine.BgwriterLRUMax, r.engine.WalWriterDelay, r.engine.SharedBuffers, r.engine.WAL.SegmentSize>>10,

@@ -47,9 +47,8 @@ const (
 	IsoRepeatableRead = "repeatable-read"
 )
 
-// Isolations lists the isolation levels a run may ask for. SERIALIZABLE is
-// not among them: the engine refuses it (0A000) rather than run it weaker.
-var Isolations = []string{IsoReadCommitted, IsoRepeatableRead}
+// Isolations lists the isolation levels a run may ask for.
+var Isolations = []string{IsoReadCommitted, IsoRepeatableRead, IsoSerializable}
 
 func parseIsolation(s string) (db.Isolation, error) {
 	switch s {
@@ -57,8 +56,8 @@ func parseIsolation(s string) (db.Isolation, error) {
 		return db.ReadCommitted, nil
 	case IsoRepeatableRead:
 		return db.RepeatableRead, nil
-	case "serializable":
-		return 0, errors.New("isolation serializable: the engine refuses SERIALIZABLE (0A000) rather than run it at a weaker level")
+	case IsoSerializable:
+		return db.Serializable, nil
 	}
 	return 0, fmt.Errorf("unknown isolation level %q (known: %s)", s, strings.Join(Isolations, ", "))
 }

@@ -6,7 +6,6 @@ import (
 	"math"
 	"time"
 
-	"github.com/pgdst/pgdst/engine/db"
 	pgproc "github.com/pgdst/pgdst/engine/proc"
 	lin "github.com/pgdst/pgdst/linearizability"
 )
@@ -138,12 +137,12 @@ const longReadPauseMax = 20 * time.Millisecond
 func (s *session) bankTxn() bool {
 	w := s.w
 	read := s.rng.Intn(3) == 0
-	perAccount := w.rc.iso == db.RepeatableRead && s.rng.Intn(2) == 0
+	perAccount := w.rc.usesXactSnapshot() && s.rng.Intn(2) == 0
 	// On long-read seeds every REPEATABLE READ read is per account and
 	// lingers between its statements: its snapshot outlives transfers
 	// and the VACUUMs after them, which must keep every version it can
 	// still see (GetOldestNonRemovableTransactionId).
-	long := w.rc.longReads && w.rc.iso == db.RepeatableRead
+	long := w.rc.longReads && w.rc.usesXactSnapshot()
 	perAccount = perAccount || long
 	from, to := uint64(s.rng.Intn(bankAccounts)), uint64(s.rng.Intn(bankAccounts-1))
 	if to >= from {
@@ -181,7 +180,7 @@ func (s *session) bankTxn() bool {
 					balances[a] = int64(decodeU64(resp.Val))
 				}
 			}
-		case w.rc.iso == db.RepeatableRead:
+		case w.rc.usesXactSnapshot():
 			// Read, then write what was read: safe only because
 			// REPEATABLE READ fails the write with 40001 when another
 			// transfer changed the account since the snapshot.
@@ -238,7 +237,7 @@ func (s *session) bankTxn() bool {
 // new values) on serialization failures.
 func (s *session) appendTxn() bool {
 	w := s.w
-	n := 1 + s.rng.Intn(listMopsMax)
+	n := 1 + s.rng.Intn(w.rc.listMopsMax())
 	for attempt := 0; attempt < retriesMax; attempt++ {
 		if !s.connect() {
 			return false
@@ -253,9 +252,14 @@ func (s *session) appendTxn() bool {
 		txn := func() *lin.Txn { return &w.hist.Lists[id] }
 		_, err := s.call(pgproc.Request{Op: pgproc.OpBegin, Iso: w.rc.iso})
 		for i := 0; i < n && err == nil; i++ {
-			key := uint64(s.rng.Intn(listKeys))
+			key := w.listKey(uint64(s.rng.Intn(listKeys)))
 			if s.rng.Intn(2) == 0 {
 				key = s.followKey(WorkloadAppend, key)
+				if w.rc.listInserts && s.rng.Intn(2) == 0 {
+					err = s.readListRange(txn, key)
+					s.noteSnapshot(txn(), i, err)
+					continue
+				}
 				var resp pgproc.Response
 				if resp, err = s.stmt(pgproc.Request{Op: pgproc.OpGet, Table: tableLists, Key: key}); err == nil {
 					txn().Mops = append(txn().Mops, lin.Mop{Kind: lin.MopRead, Key: key, List: decodeList(resp.Val)})
@@ -267,7 +271,7 @@ func (s *session) appendTxn() bool {
 			v := w.listSeq[key]
 			txn().Mops = append(txn().Mops, lin.Mop{Kind: lin.MopAppend, Key: key, Value: v})
 			var resp pgproc.Response
-			if resp, err = s.stmt(pgproc.Request{Op: pgproc.OpAppend, Table: tableLists, Key: key, Val: u64(v)}); err == nil && !resp.Done {
+			if resp, err = s.stmt(pgproc.Request{Op: w.rc.appendOp(), Table: tableLists, Key: key, Val: u64(v)}); err == nil && !resp.Done {
 				err = errListGone
 			}
 			s.noteSnapshot(txn(), i, err)
@@ -307,7 +311,7 @@ func (s *session) appendTxn() bool {
 // snapshot exists, and the isolation checker may hold the transaction to
 // it (G-SIa). READ COMMITTED takes one per statement: nothing is noted.
 func (s *session) noteSnapshot(t *lin.Txn, i int, err error) {
-	if i == 0 && err == nil && s.w.rc.iso == db.RepeatableRead {
+	if i == 0 && err == nil && s.w.rc.usesXactSnapshot() {
 		t.SnapshotBy = s.w.now()
 	}
 }

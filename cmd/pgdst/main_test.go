@@ -201,7 +201,6 @@ func TestFaultsCommandAndBadPlans(t *testing.T) {
 		{"campaign", "--systematic", "2", "--seeds", "5"},
 		{"run", "--workload", "nope"},
 		{"campaign", "--seeds", "3", "--workload", "nope"},
-		{"run", "--isolation", "serializable"},
 		{"run", "--isolation", "snapshot"},
 		{"run", "--synchronous-commit", "maybe"},
 		{"run", "--synchronous-commit", "off"}, // needs --workload insert

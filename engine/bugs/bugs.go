@@ -44,6 +44,9 @@ const (
 	MinRecoveryPointNotUpdated
 	KnownAssignedNoGaps
 	StandbyNoSnapshotConflict
+	SSIReadNoSIREAD
+	SSINoT3FirstCheck
+	SSISplitNoTransfer
 	numBugs
 )
 
@@ -127,6 +130,18 @@ var registry = [numBugs]Bug{
 	StandbyNoSnapshotConflict: {
 		Name: "standby-no-snapshot-conflict",
 		What: "A hot standby replays prune and vacuum records without resolving their conflict with standby snapshots; violates ResolveRecoveryConflictWithSnapshot (heap_xlog_prune's call with the record's snapshotConflictHorizon), so a standby query whose snapshot still needs a removed row version finds it gone: rows vanish or show an older state mid-transaction.",
+	},
+	SSIReadNoSIREAD: {
+		Name: "ssi-read-no-siread",
+		What: "A serializable transaction's read takes no SIREAD lock, neither on the heap tuple it reads nor on the B-tree leaf pages its index scan visits; violates heapam_fetch's PredicateLockTID and _bt_readpage's PredicateLockPage, so a concurrent transaction that later writes the row flags no rw-conflict and write skew commits under SERIALIZABLE.",
+	},
+	SSINoT3FirstCheck: {
+		Name: "ssi-no-t3-first-check",
+		What: "The dangerous-structure test asks whether Tout has committed instead of whether it has passed its pre-commit check; violates OnConflict_CheckForSerializationFailure's SxactIsPrepared test, so a pivot whose out-conflict is between PreCommit_CheckForSerializationFailure and the end of its commit is let through (too permissive).",
+	},
+	SSISplitNoTransfer: {
+		Name: "ssi-split-no-transfer",
+		What: "A B-tree page split leaves the page's SIREAD locks on the left half only; violates _bt_split's PredicateLockPageSplit, so an insert into the keys that moved right flags no rw-conflict with a scan that read the page before the split (a phantom).",
 	},
 }
 

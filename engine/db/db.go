@@ -23,6 +23,7 @@ import (
 	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/lmgr"
 	"github.com/pgdst/pgdst/engine/page"
+	"github.com/pgdst/pgdst/engine/predicate"
 	"github.com/pgdst/pgdst/engine/smgr"
 	"github.com/pgdst/pgdst/engine/wal"
 	"github.com/pgdst/pgdst/engine/xact"
@@ -117,6 +118,13 @@ type Config struct {
 	LogSnapshotInterval      time.Duration
 	MaxStandbyStreamingDelay time.Duration
 	Bugs                     bugs.Set
+	// BtreeMaxTuplesPerPage, when positive, caps the items of every
+	// B-tree page (nbtree's MaxTuplesPerPage): a page size scaled down to
+	// a run's few rows, so that leaf splits happen.
+	BtreeMaxTuplesPerPage int
+	// PredicateLocks sizes SERIALIZABLE's predicate lock manager
+	// (serializable.go); zero fields take PostgreSQL's defaults.
+	PredicateLocks PredicateLockConfig
 }
 
 // DefaultConfig is PostgreSQL's defaults, scaled where memory matters.
@@ -184,6 +192,7 @@ type DB struct {
 	Locks   *lmgr.Manager
 	Xacts   *xact.Manager
 	Catalog *catalog.Catalog
+	pred    *predicate.Manager // SERIALIZABLE's predicate locks (serializable.go)
 
 	relMu  env.Mutex // guards tables
 	tables map[string]*table

@@ -108,6 +108,7 @@ func (s *Session) rangeModify(tableName string, lo, hi uint64, row func(t *table
 // buffer lock held, so that it may write to t.
 func (s *Session) rangeScan(t *table, tx *heapam.Tx, snap *xact.Snapshot, lo, hi uint64, fn func(tid page.ItemPointer, key uint64, val []byte) bool) error {
 	var decodeErr error
+	s.ssiHeapScan(t)
 	err := t.heap.Scan(tx, snap, func(tid page.ItemPointer, data []byte) bool {
 		key, val, err := decodeRow(data)
 		if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/pgdst/pgdst/engine/nbtree"
 	"github.com/pgdst/pgdst/engine/page"
 	"github.com/pgdst/pgdst/engine/pgerr"
+	"github.com/pgdst/pgdst/engine/predicate"
 	"github.com/pgdst/pgdst/engine/smgr"
 	"github.com/pgdst/pgdst/engine/wal"
 	"github.com/pgdst/pgdst/engine/xact"
@@ -74,7 +75,7 @@ func (db *DB) openTable(name string) (*table, error) {
 	if err != nil {
 		return nil, err
 	}
-	idx, err := nbtree.Open(db.e, nbtree.Config{Rel: def.Index, Pool: db.Pool, SMgr: db.SMgr, WAL: db.WAL, NeedsFPI: db.NeedsFPI, Bugs: db.cfg.Bugs})
+	idx, err := nbtree.Open(db.e, nbtree.Config{Rel: def.Index, Pool: db.Pool, SMgr: db.SMgr, WAL: db.WAL, NeedsFPI: db.NeedsFPI, Bugs: db.cfg.Bugs, PredicateLocks: db.predicateLocks(), MaxTuplesPerPage: db.cfg.BtreeMaxTuplesPerPage})
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +88,7 @@ func (db *DB) openTable(name string) (*table, error) {
 // value; its empty index is built before the catalog names the table.
 func (db *DB) CreateTable(name string) error {
 	_, err := db.Catalog.Create(name, func(def catalog.Table) error {
-		_, err := nbtree.Create(db.e, nbtree.Config{Rel: def.Index, Pool: db.Pool, SMgr: db.SMgr, WAL: db.WAL, NeedsFPI: db.NeedsFPI, Bugs: db.cfg.Bugs})
+		_, err := nbtree.Create(db.e, nbtree.Config{Rel: def.Index, Pool: db.Pool, SMgr: db.SMgr, WAL: db.WAL, NeedsFPI: db.NeedsFPI, Bugs: db.cfg.Bugs, MaxTuplesPerPage: db.cfg.BtreeMaxTuplesPerPage})
 		return err
 	})
 	if err != nil {
@@ -124,6 +125,11 @@ type Session struct {
 	// says a statement is running with it.
 	tx      heapam.Tx
 	txInUse bool
+	// sx is the SERIALIZABLE transaction's predicate lock record, from
+	// its first snapshot to its end; readOnly is READ ONLY
+	// (serializable.go).
+	sx       *predicate.Sxact
+	readOnly bool
 }
 
 // statementTx is the heap transaction of a statement about to run: the
@@ -171,20 +177,21 @@ func (s *Session) Close() {
 	s.abortBackup()
 	if s.txn != nil {
 		s.txn.Abort()
+		s.ssiRelease(false)
 		s.atEOXactPgStat(false)
 		s.txn = nil
 	}
 	s.db.Procs.Unregister(s.proc)
 }
 
-// Begin starts a transaction block. SERIALIZABLE is refused with
-// feature_not_supported rather than silently run at a weaker level.
+// Begin starts a transaction block. SERIALIZABLE is serializable
+// snapshot isolation (serializable.go).
 func (s *Session) Begin(iso Isolation) error {
 	if s.inTxn {
 		return pgerr.New(pgerr.ActiveTransaction, "there is already a transaction in progress")
 	}
-	if iso == Serializable {
-		return pgerr.New(pgerr.FeatureNotSupported, "SERIALIZABLE isolation is not supported yet")
+	if err := s.ssiBegin(iso); err != nil {
+		return err
 	}
 	s.start(iso)
 	s.inTxn = true
@@ -198,6 +205,7 @@ func (s *Session) start(iso Isolation) {
 	s.snap = nil
 	s.failed = false
 	s.combos = s.combos[:0]
+	s.sx, s.readOnly = nil, false
 }
 
 // Commit ends the transaction block; a failed transaction rolls back and
@@ -209,12 +217,21 @@ func (s *Session) Commit() error {
 	s.inTxn = false
 	if s.failed {
 		s.txn.Abort()
+		s.ssiRelease(false)
 		s.atEOXactPgStat(false)
 		s.txn = nil
 		s.failed = false // the block has ended; the session is usable again
 		return pgerr.New(pgerr.InFailedTransaction, "current transaction is aborted, commit rolled back")
 	}
+	if err := s.ssiPreCommit(); err != nil {
+		s.txn.Abort()
+		s.ssiRelease(false)
+		s.atEOXactPgStat(false)
+		s.txn = nil
+		return err
+	}
 	lsn, err := s.txn.Commit()
+	s.ssiRelease(err == nil)
 	s.noteCommit(lsn, err)
 	s.atEOXactPgStat(err == nil)
 	s.txn = nil
@@ -225,6 +242,7 @@ func (s *Session) Commit() error {
 func (s *Session) Rollback() error {
 	if s.txn != nil {
 		s.txn.Abort()
+		s.ssiRelease(false)
 		s.atEOXactPgStat(false)
 		s.txn = nil
 	}
@@ -250,12 +268,13 @@ func (s *Session) statement(fn func(tx *heapam.Tx, snap *xact.Snapshot) error) e
 			s.db.Procs.ClearXmin(s.proc)
 		}
 		snap = s.db.Procs.GetSnapshot(s.proc)
-		if s.iso == RepeatableRead {
+		if s.iso != ReadCommitted {
 			s.snap = snap
 		}
 	}
-	s.db.e.Inject(PointAfterSnapshot)
 	tx := s.statementTx()
+	s.ssiStatement(tx, snap)
+	s.db.e.Inject(PointAfterSnapshot)
 	err := fn(tx, snap)
 	if s.hs.readOnly {
 		if cerr := s.recoveryConflict(); cerr != nil {
@@ -287,14 +306,17 @@ func (s *Session) statement(fn func(tx *heapam.Tx, snap *xact.Snapshot) error) e
 
 // writable gives the transaction an xid and tx its value.
 func (s *Session) writable(tx *heapam.Tx) error {
-	if s.hs.readOnly {
-		return pgerr.New(pgerr.ReadOnlySQLTransaction, "cannot execute a write in a read-only transaction")
+	if s.hs.readOnly || s.readOnly {
+		// A hot standby's session (hotstandby.go), or a READ ONLY
+		// transaction (serializable.go): PreventCommandIfReadOnly.
+		return errReadOnly()
 	}
 	xid, err := s.txn.AssignXID()
 	if err != nil {
 		return err
 	}
 	tx.Xid = xid
+	s.ssiWritable(xid)
 	return nil
 }
 
@@ -347,7 +369,8 @@ func decodeRow(b []byte) (uint64, []byte, error) {
 
 // visible finds the version of key that snap sees, through the index.
 func (t *table) visible(tx *heapam.Tx, key uint64, snap *xact.Snapshot) (page.ItemPointer, []byte, bool, error) {
-	tids, err := t.idx.Search(key)
+	var tids []page.ItemPointer
+	err := t.search(tx, key, func(en nbtree.Entry) bool { tids = append(tids, en.TID); return true })
 	if err != nil {
 		return page.ItemPointer{}, nil, false, err
 	}
@@ -446,7 +469,7 @@ func (s *Session) Scan(tableName string, lo, hi uint64, fn func(key uint64, val 
 	}
 	return s.statement(func(tx *heapam.Tx, snap *xact.Snapshot) error {
 		var entries []nbtree.Entry
-		if err := t.idx.Scan(lo, hi, func(en nbtree.Entry) bool { entries = append(entries, en); return true }); err != nil {
+		if err := s.ssiIndexScan(t, lo, hi, func(en nbtree.Entry) bool { entries = append(entries, en); return true }); err != nil {
 			return err
 		}
 		for _, en := range entries {
@@ -489,13 +512,16 @@ func (s *Session) Insert(tableName string, key uint64, val []byte) error {
 // the index entry with its uniqueness check (_bt_check_unique), waiting
 // for an inserter or deleter of the same key still in progress.
 func (s *Session) insertRow(t *table, tx *heapam.Tx, key uint64, val []byte) error {
+	if err := s.ssiHeapInsert(t); err != nil {
+		return err
+	}
 	tid, err := t.heap.Insert(tx, encodeRow(key, val))
 	if err != nil {
 		return err
 	}
 	s.pgstatCountInsert(t)
 	for i := 0; i < retriesMax; i++ {
-		waitXid, err := t.idx.InsertUnique(key, tid, func(other page.ItemPointer) (bool, uint64) {
+		waitXid, err := t.idx.InsertUniqueChecked(key, tid, func(other page.ItemPointer) (bool, uint64) {
 			if other == tid {
 				return false, 0
 			}
@@ -504,7 +530,7 @@ func (s *Session) insertRow(t *table, tx *heapam.Tx, key uint64, val []byte) err
 				return true, 0 // an unreadable row blocks the key rather than risk a duplicate
 			}
 			return present && wait == xact.InvalidXID, uint64(wait)
-		})
+		}, s.ssiIndexConflictIn(t))
 		if err != nil {
 			return err
 		}
@@ -595,7 +621,7 @@ func (s *Session) modifyVersion(t *table, tx *heapam.Tx, key uint64, tid page.It
 			done = true
 			if !del {
 				s.pgstatCountUpdate(t)
-				return done, t.idx.Insert(key, newTid) // no HOT: every version is indexed
+				return done, t.idx.InsertChecked(key, newTid, s.ssiIndexConflictIn(t)) // no HOT: every version is indexed
 			}
 			s.pgstatCountDelete(t)
 			return done, nil

@@ -1,6 +1,7 @@
 package db_test
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/pgdst/pgdst/engine/db"
 	"github.com/pgdst/pgdst/engine/env"
+	"github.com/pgdst/pgdst/engine/pgerr"
 	"github.com/pgdst/pgdst/simtest/world"
 )
 
@@ -164,7 +166,11 @@ func (h *transcript) exec(s *db.Session, stmt string) string {
 				iso = db.Serializable
 			}
 		}
-		err = s.Begin(iso)
+		if len(f) > 3 && f[2] == "read" && f[3] == "only" {
+			err = s.BeginReadOnly(iso)
+		} else {
+			err = s.Begin(iso)
+		}
 	case "commit":
 		err = s.Commit()
 	case "rollback":
@@ -241,8 +247,14 @@ func (h *transcript) exec(s *db.Session, stmt string) string {
 			return true
 		})
 		res = fmt.Sprintf("%d rows %s sum %d", len(keys), keyRuns(keys), sum)
+	case "locks": // the SIREAD locks of the session's serializable transaction
+		res = s.PredicateLocks()
 	default:
 		res = "unknown statement"
+	}
+	var pe *pgerr.Error
+	if errors.As(err, &pe) && pe.Detail != "" {
+		return "ERROR: " + err.Error() + " DETAIL: " + pe.Detail + " HINT: " + pe.Hint
 	}
 	if err != nil {
 		return "ERROR: " + err.Error()

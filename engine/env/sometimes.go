@@ -100,6 +100,15 @@ var Conditions = []Condition{
 	{"standby-snapshot-conflict", "a replayed prune or vacuum record conflicts with a standby snapshot, and the startup process waits (ResolveRecoveryConflictWithSnapshot)"},
 	{"standby-query-cancelled", "the startup process cancels a standby snapshot after max_standby_streaming_delay"},
 	{"standby-statement-cancelled", "a standby statement fails with 40001, canceling statement due to conflict with recovery"},
+	// SERIALIZABLE (issue 20), reached only by runs at serializable;
+	// appended so that no older condition's index moves.
+	{"ssi-rw-conflict", "a serializable transaction's read or write meets a concurrent serializable transaction's write or SIREAD lock: a rw-conflict is flagged (FlagRWConflict)"},
+	{"ssi-dangerous-structure", "a new rw-conflict completes a dangerous structure Tin -rw-> Tpivot -rw-> Tout with Tout committing first (OnConflict_CheckForSerializationFailure)"},
+	{"ssi-pivot-doomed-at-commit", "a committing serializable transaction dooms the pivot of a dangerous structure it ends (PreCommit_CheckForSerializationFailure)"},
+	{"ssi-promote-page", "a SIREAD tuple lock past max_pred_locks_per_page is promoted to a page lock (CheckAndPromotePredicateLockRequest)"},
+	{"ssi-promote-relation", "a SIREAD lock past max_pred_locks_per_relation is promoted to a relation lock (CheckAndPromotePredicateLockRequest)"},
+	{"ssi-page-split-transfer", "a B-tree leaf split copies SIREAD locks of the page to its new right sibling (PredicateLockPageSplit)"},
+	{"ssi-summarized", "the serializable transaction records are full and the oldest committed one is summarized (SummarizeOldestCommittedSxact)"},
 }
 
 // condIndex maps a condition's name to its bit.

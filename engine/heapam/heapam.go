@@ -120,6 +120,9 @@ type Tx struct {
 	// LockTuple with wait set use it and retry; otherwise they return
 	// TMBeingModified for the caller to wait and retry.
 	Wait func(xid xact.XID) error
+	// SSI, when not nil, is the reader's serializable transaction: reads
+	// check for conflicts out and take SIREAD locks (predicate.go).
+	SSI Serializable
 }
 
 // TMFailure is what a modification that did not happen found
@@ -400,7 +403,13 @@ func (r *Relation) Fetch(tx *Tx, tid TID, snap *xact.Snapshot) ([]byte, bool, er
 		return nil, false, err
 	}
 	defer r.cfg.Pool.UnlockReleaseBuffer(buf)
-	if !SatisfiesMVCC(t, snap, tx.Cid, tx.Oracle, bufHint{r, buf, p}) {
+	visible := SatisfiesMVCC(t, snap, tx.Cid, tx.Oracle, bufHint{r, buf, p})
+	if tx.SSI != nil {
+		if err := r.checkSerializable(tx, t, tid, visible); err != nil {
+			return nil, false, err
+		}
+	}
+	if !visible {
 		return nil, false, nil
 	}
 	return append([]byte(nil), t.Data()...), true, nil
@@ -436,7 +445,18 @@ func (r *Relation) Scan(tx *Tx, snap *xact.Snapshot, fn func(tid TID, data []byt
 					continue
 				}
 				t := page.HeapTuple(page.GetItem(p, off))
-				if SatisfiesMVCC(t, snap, tx.Cid, tx.Oracle, h) {
+				seen := SatisfiesMVCC(t, snap, tx.Cid, tx.Oracle, h)
+				if tx.SSI != nil {
+					// heapgetpage's HeapCheckForSerializableConflictOut;
+					// the scan's relation lock covers the tuples.
+					if xid := conflictOutXid(tx, t, seen); xid != xact.InvalidXID {
+						if err := tx.SSI.ConflictOut(xid); err != nil {
+							r.cfg.Pool.UnlockReleaseBuffer(buf)
+							return err
+						}
+					}
+				}
+				if seen {
 					visible = append(visible, item{TID{Block: uint32(blk), Offset: off}, append([]byte(nil), t.Data()...)})
 				} else if tx.Xid.IsNormal() && xact.XID(t.Xmin()) == tx.Xid && cmin(t, tx.Oracle) >= tx.Cid {
 					// A version the scanning command wrote itself, on a
@@ -612,6 +632,14 @@ func (r *Relation) Delete(tx *Tx, tid TID, snap *xact.Snapshot, wait bool) (TMRe
 			}
 			return res, fd, nil
 		}
+		if tx.SSI != nil {
+			// heap_delete's CheckForSerializableConflictIn, before
+			// the delete, with the page locked.
+			if err := tx.SSI.ConflictIn(uint32(r.cfg.Rel), tid); err != nil {
+				r.cfg.Pool.UnlockReleaseBuffer(buf)
+				return TMOk, TMFailure{}, err
+			}
+		}
 
 		// START_CRIT_SECTION.
 		page.SetPrunable(p, uint64(tx.Xid))
@@ -718,6 +746,17 @@ func (r *Relation) Update(tx *Tx, tid TID, newData []byte, snap *xact.Snapshot, 
 				continue
 			}
 		}
+		if tx.SSI != nil {
+			// heap_update's CheckForSerializableConflictIn, before
+			// the update, with the page locked.
+			if err := tx.SSI.ConflictIn(uint32(r.cfg.Rel), tid); err != nil {
+				if newBuf != buf {
+					pool.UnlockReleaseBuffer(newBuf)
+				}
+				pool.UnlockReleaseBuffer(buf)
+				return TID{}, TMOk, TMFailure{}, err
+			}
+		}
 
 		// START_CRIT_SECTION.
 		page.SetPrunable(p, uint64(tx.Xid))
@@ -794,6 +833,14 @@ func (r *Relation) LockTuple(tx *Tx, tid TID, snap *xact.Snapshot, wait bool) (T
 				}
 			}
 			return res, fd, nil
+		}
+		if tx.SSI != nil {
+			// heap_delete's CheckForSerializableConflictIn, before
+			// the delete, with the page locked.
+			if err := tx.SSI.ConflictIn(uint32(r.cfg.Rel), tid); err != nil {
+				r.cfg.Pool.UnlockReleaseBuffer(buf)
+				return TMOk, TMFailure{}, err
+			}
 		}
 
 		// START_CRIT_SECTION. heap_lock_tuple leaves t_cid alone.

@@ -23,7 +23,7 @@ const (
 // entry with the same key and TID already in the index is
 // ErrDuplicateEntry; other entries with the same key are fine.
 func (ix *Index) Insert(key uint64, tid page.ItemPointer) error {
-	_, err := ix.doInsert(key, tid, nil)
+	_, err := ix.doInsert(key, tid, nil, nil)
 	return err
 }
 
@@ -43,11 +43,13 @@ func (ix *Index) InsertUnique(key uint64, tid page.ItemPointer, isLive func(tid 
 	if isLive == nil {
 		return 0, fmt.Errorf("nbtree: InsertUnique without an isLive function")
 	}
-	return ix.doInsert(key, tid, isLive)
+	return ix.doInsert(key, tid, isLive, nil)
 }
 
-// doInsert is _bt_doinsert.
-func (ix *Index) doInsert(key uint64, tid page.ItemPointer, isLive func(page.ItemPointer) (bool, uint64)) (uint64, error) {
+// doInsert is _bt_doinsert. conflictIn, when not nil, is
+// CheckForSerializableConflictIn on the leaf page the entry goes to,
+// asked with that page locked, before the entry is added.
+func (ix *Index) doInsert(key uint64, tid page.ItemPointer, isLive func(page.ItemPointer) (bool, uint64), conflictIn func(blk uint32) error) (uint64, error) {
 	if !tid.IsValid() {
 		return 0, fmt.Errorf("nbtree: insert of key %d with invalid TID %v", key, tid)
 	}
@@ -70,6 +72,12 @@ func (ix *Index) doInsert(key uint64, tid page.ItemPointer, isLive func(page.Ite
 			return xwait, err
 		}
 		if buf, blk, err = ix.stepRight(buf, blk, ins, stack); err != nil {
+			return 0, err
+		}
+	}
+	if conflictIn != nil {
+		if err := conflictIn(blk); err != nil {
+			ix.relbuf(buf)
 			return 0, err
 		}
 	}
@@ -303,6 +311,9 @@ func (ix *Index) split(buf buffer.Buffer, blk uint32, off page.OffsetNumber, tup
 	rbuf, rblk, err := ix.newPage()
 	if err != nil {
 		return buffer.InvalidBuffer, 0, err
+	}
+	if o.isLeaf() {
+		ix.predicateLockPageSplit(blk, rblk)
 	}
 	sbuf := buffer.InvalidBuffer
 	if !o.rightmost() {

@@ -155,6 +155,9 @@ type Config struct {
 	MaxTuplesPerPage int
 	// Bugs switches on planted bugs (engine/bugs); zero in production.
 	Bugs bugs.Set
+	// PredicateLocks, when not nil, is told of leaf page splits
+	// (predicate.go).
+	PredicateLocks PageSplitter
 }
 
 // Index is an open B-tree. Its methods may be called by many processes at

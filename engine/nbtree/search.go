@@ -216,6 +216,12 @@ func (ix *Index) Search(key uint64) ([]page.ItemPointer, error) {
 // the index for the whole scan is seen exactly once, because a split only
 // moves entries right, onto a page the scan has not read yet.
 func (ix *Index) Scan(lo, hi uint64, fn func(Entry) bool) error {
+	return ix.scan(lo, hi, fn, nil)
+}
+
+// scan is Scan; leaf, when not nil, is called with each leaf page the
+// scan reads while the page is still locked (predicate.go).
+func (ix *Index) scan(lo, hi uint64, fn func(Entry) bool, leaf func(blk uint32)) error {
 	if lo > hi {
 		return nil
 	}
@@ -233,6 +239,9 @@ func (ix *Index) Scan(lo, hi uint64, fn func(Entry) bool) error {
 		}
 		pg := p.BufferGetPage(buf)
 		o := getOpaque(pg)
+		if leaf != nil {
+			leaf(blk)
+		}
 		batch = batch[:0]
 		more := !o.rightmost()
 		maxOff := page.MaxOffset(pg)

@@ -15,6 +15,7 @@ type Code string
 const (
 	UniqueViolation         Code = "23505"
 	SerializationFailure    Code = "40001"
+	ReadOnlySQLTransaction  Code = "25006" // a write in a READ ONLY transaction, or on a hot standby (PreventCommandIfReadOnly)
 	DeadlockDetected        Code = "40P01"
 	TooManyConnections      Code = "53300"
 	DiskFull                Code = "53100"
@@ -62,6 +63,8 @@ const (
 type Error struct {
 	Code Code
 	Msg  string
+	// Detail and Hint are errdetail and errhint, when the error has them.
+	Detail, Hint string
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("%s (SQLSTATE %s)", e.Msg, e.Code) }

@@ -65,6 +65,8 @@ func execute(d *db.DB, s *db.Session, r Request) Response {
 		resp.Done, resp.Err = s.Update(r.Table, r.Key, r.Val)
 	case OpDelete:
 		resp.Done, resp.Err = s.Delete(r.Table, r.Key)
+	case OpUpsertAppend:
+		resp.Done, resp.Err = s.UpsertAppend(r.Table, r.Key, r.Val)
 	case OpAppend:
 		resp.Done, resp.Err = s.Modify(r.Table, r.Key, func(old []byte) ([]byte, bool) {
 			return append(append(make([]byte, 0, len(old)+len(r.Val)), old...), r.Val...), true

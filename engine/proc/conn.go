@@ -92,9 +92,12 @@ const (
 	// OpBackupStop is SELECT labelfile FROM pg_backup_stop(): Val of the
 	// reply is the backup label.
 	OpBackupStop
+	// OpUpsertAppend is INSERT INTO Table VALUES (Key, Val) ON CONFLICT
+	// (key) DO UPDATE SET val = val || Val (db's UpsertAppend).
+	OpUpsertAppend
 )
 
-var opNames = [...]string{"", "begin", "get", "insert", "update", "delete", "scan", "commit", "rollback", "vacuum", "create table", "append", "cas", "add", "set local synchronous_commit off", "insert select", "update range", "pg_backup_start", "pg_backup_stop"}
+var opNames = [...]string{"", "begin", "get", "insert", "update", "delete", "scan", "commit", "rollback", "vacuum", "create table", "append", "cas", "add", "set local synchronous_commit off", "insert select", "update range", "pg_backup_start", "pg_backup_stop", "upsert append"}
 
 func (o Op) String() string {
 	if int(o) < len(opNames) && o != 0 {

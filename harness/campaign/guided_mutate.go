@@ -70,6 +70,8 @@ var guidedKnobs = []knob{
 	{flag: "range-statements", values: []string{"", "on", "off"}},
 	{flag: "follow-reads", values: []string{"", "on", "off"}},
 	{flag: "standby-reads", values: []string{"", "on", "off"}},
+	{flag: "pred-locks", values: []string{"", simtest.PredLocksDefault, simtest.PredLocksScaled}},
+	{flag: "list-inserts", values: []string{"", "on", "off"}},
 }
 
 // guidedFixed are the run flags that are not knobs: the planted bugs

@@ -50,6 +50,13 @@ func small(workload string, tweak func(c *simtest.Config)) func(uint64) simtest.
 // bugCases has an entry for every planted bug; a bug without one fails
 // TestExplainNamesEachPlantedBug with its name.
 var bugCases = map[string]bugCase{
+	// SERIALIZABLE's planted bugs, on the list-append workload at
+	// serializable with lists made by their first append and
+	// PostgreSQL's predicate lock limits: each lets a two-transaction
+	// rw cycle commit.
+	"ssi-read-no-siread":    {config: ssiAimed, hints: []uint64{10}, says: []string{"G2-item"}},
+	"ssi-no-t3-first-check": {config: ssiAimed, hints: []uint64{12}, says: []string{"G2-item"}},
+	"ssi-split-no-transfer": {config: ssiAimed, hints: []uint64{14}, says: []string{"G2-item"}},
 	// The default campaign's config with one standby (follow reads as the
 	// seed draws them): its seed 93 fails.
 	"standby-applies-unflushed": {
@@ -324,4 +331,13 @@ func TestExplainSurvey(t *testing.T) {
 		}
 		t.Logf("%s: %d of %d seeds failed (%v)%s", b.Name, failed, n, time.Since(start).Round(time.Millisecond), b2.String())
 	}
+}
+
+// ssiAimed is the list-append workload at SERIALIZABLE with lists made by
+// their first append and PostgreSQL's predicate lock limits.
+func ssiAimed(seed uint64) simtest.Config {
+	c := simtest.DefaultConfig(seed)
+	c.Workload, c.Isolation = simtest.WorkloadAppend, simtest.IsoSerializable
+	c.ListInserts, c.PredLocks = "on", simtest.PredLocksDefault
+	return c
 }
