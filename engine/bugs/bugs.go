@@ -41,6 +41,7 @@ const (
 	WalSenderUnflushed
 	StandbyAppliesUnflushed
 	PromotionReusesTimeline
+	SyncRepReleaseAtWrite
 	numBugs
 )
 
@@ -112,6 +113,10 @@ var registry = [numBugs]Bug{
 	PromotionReusesTimeline: {
 		Name: "promotion-reuses-timeline",
 		What: "A promoted standby keeps its parent's timeline ID and writes no timeline history file; violates StartupXLOG's findNewestTimeLine + 1 and writeTimeLineHistory, so the old and the new primary write WAL on the same timeline and their histories cannot be told apart (caught only by runs with --standbys and --failover).",
+	},
+	SyncRepReleaseAtWrite: {
+		Name: "syncrep-release-at-write",
+		What: "SyncRepReleaseWaiters releases a commit waiting for its standbys' flush (synchronous_commit = on) once their write position passes it, as if remote_write were asked; violates SyncRepWakeQueue's per-mode release by walsndctl->lsn[SYNC_REP_WAIT_FLUSH], so a commit is acknowledged while the standby holds it only in its page cache, and a power loss of both machines followed by the standby's promotion loses it (caught only by runs with synchronous standbys and a failover).",
 	},
 }
 

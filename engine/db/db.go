@@ -107,7 +107,13 @@ type Config struct {
 	// single-node run's disk operations, and so its trace, are the same
 	// as before replication existed.
 	ArchiveRecovery bool
-	Bugs            bugs.Set
+	// SynchronousStandbyNames is synchronous_standby_names and
+	// SynchronousCommitLevel refines SynchronousCommit with
+	// synchronous_commit's remote levels (syncrep.go); the zero values
+	// are asynchronous replication and SynchronousCommit's on or off.
+	SynchronousStandbyNames string
+	SynchronousCommitLevel  SyncCommitLevel
+	Bugs                    bugs.Set
 }
 
 // DefaultConfig is PostgreSQL's defaults, scaled where memory matters.
@@ -150,6 +156,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("max_wal_senders must be in [0, 100], got %d", c.MaxWalSenders)
 	case c.WalSenderTimeout < 0 || c.WALKeepSize < 0:
 		return errors.New("wal_sender_timeout and wal_keep_size must not be negative")
+	}
+	if err := c.validateSyncRep(); err != nil {
+		return err
 	}
 	return c.WAL.Validate()
 }
@@ -218,6 +227,9 @@ type DB struct {
 	restartPoint restartPoint
 	restartRedo  wal.LSN
 	walSnds      []WalSnd
+	// syncRep is synchronous replication's shared state (syncrep.go),
+	// nil when no commit waits for a standby.
+	syncRep *syncRepCtl
 	// timeline is ThisTimeLineID (promote.go): 1 from initdb, a new one
 	// at each promotion.
 	timeline uint32

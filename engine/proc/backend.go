@@ -38,9 +38,23 @@ func BackendMain(e *env.Env, d *db.DB, c *Conn) {
 			return // the client went away: the session's transaction rolls back
 		}
 		resp := execute(d, s, req)
+		warning, terminate := s.TakeSyncRepWarning()
+		if terminate {
+			// pg_terminate_backend ended a sync-rep wait: the commit
+			// stands locally, and the backend ends without a word to
+			// its client (SyncRepWaitForLSN's whereToSendOutput =
+			// DestNone, then ProcessInterrupts' FATAL).
+			s.TakeCommit()
+			c.Terminate()
+			return
+		}
+		resp.Warning = warning
 		c.Reply(resp)
-		if xid, lsn, ok := s.TakeCommit(); ok && resp.Err == nil {
-			e.CommitAcked(xid, uint64(lsn)) // the reply that says it committed is sent
+		if xid, lsn, ok := s.TakeCommit(); ok && resp.Err == nil && warning == "" {
+			// The reply that says it committed is sent. One with a
+			// sync-rep WARNING is not an acknowledgement a careful
+			// client takes: the commit may not be replicated.
+			e.CommitAcked(xid, uint64(lsn))
 		}
 	}
 }

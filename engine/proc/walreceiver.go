@@ -36,6 +36,10 @@ type WalReceiverConfig struct {
 	// ConnectTimeout is primary_conninfo's connect_timeout (0: the
 	// network's own).
 	ConnectTimeout time.Duration
+	// ApplicationName is primary_conninfo's application_name, the name
+	// synchronous_standby_names knows the standby by; "" is the
+	// standby's node name.
+	ApplicationName string
 }
 
 // DefaultWalReceiverConfig is PostgreSQL's defaults.
@@ -92,7 +96,11 @@ func walRcvStream(e *env.Env, d *db.DB, rcv *db.WalRcv, primary env.Addr, cfg Wa
 		return from, nil // stopped or asked again meanwhile
 	}
 	defer rcv.End()
-	c, err := DialReplication(e, primary, cfg.ConnectTimeout)
+	name := cfg.ApplicationName
+	if name == "" {
+		name = e.Net.Node()
+	}
+	c, err := DialReplicationAs(e, primary, cfg.ConnectTimeout, name)
 	if err != nil {
 		return from, fmt.Errorf("could not connect to the primary server: %w", err)
 	}
@@ -161,6 +169,13 @@ func walRcvStream(e *env.Env, d *db.DB, rcv *db.WalRcv, primary env.Addr, cfg Wa
 				return w.Flushed(), err
 			}
 			rcv.Report(gen, w.Written(), w.Flushed(), true)
+			// WalReceiverMain's XLogWalRcvSendReply after the write
+			// ("let the primary know that we received some data"):
+			// the written position reaches the primary before the
+			// fsync, which is what remote_write waits for.
+			if !c.sendStatus(e, d, w) {
+				return w.Flushed(), errors.New("could not send a status update")
+			}
 			// XLogWalRcvFlush: fsync, then publish the flushed
 			// position to the startup process, then report it.
 			w.Flush()
@@ -203,6 +218,15 @@ func DialReplication(e *env.Env, addr env.Addr, timeout time.Duration) (*Conn, e
 	if e.Net == nil {
 		panic("proc: DialReplication needs an env with a Net")
 	}
+	return DialReplicationAs(e, addr, timeout, e.Net.Node())
+}
+
+// DialReplicationAs is DialReplication with application_name name in the
+// startup message (the standby's name for synchronous_standby_names).
+func DialReplicationAs(e *env.Env, addr env.Addr, timeout time.Duration, name string) (*Conn, error) {
+	if e.Net == nil {
+		panic("proc: DialReplication needs an env with a Net")
+	}
 	c := &Conn{e: e, mu: e.Sched.NewSpinLock("socket")}
 	nc, err := e.Net.Dial(addr, timeout)
 	if err != nil {
@@ -211,7 +235,7 @@ func DialReplication(e *env.Env, addr env.Addr, timeout time.Duration) (*Conn, e
 	if timeout > 0 {
 		nc.SetReadDeadline(e.Clock.Now() + timeout)
 	}
-	typ, err := c.startup(nc, replicationStartup, decodeReplError)
+	typ, err := c.startup(nc, append(append([]byte(nil), replicationStartup...), name...), decodeReplError)
 	switch {
 	case err != nil:
 		return nil, err
