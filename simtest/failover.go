@@ -68,6 +68,11 @@ type failoverPlan struct {
 	// planned: the fault plan has a promote action, which picks the
 	// moment instead of at.
 	planned bool
+	// standbyPowerLoss: standby1's machine loses power with the
+	// primary's, by standbyCrash, and boots before its promotion
+	// (syncrep.go draws it for synchronous runs).
+	standbyPowerLoss bool
+	standbyCrash     world.CrashMode
 }
 
 // FailoverResult is what a failover did.
@@ -301,6 +306,17 @@ func (f *failover) run(sim *world.Sim, pmProc env.Proc, w *workload) {
 	f.res.Failover = &FailoverResult{At: w.failoverAt, Node: f.sb.node.Name, OldTLI: f.oldTLI}
 	sim.HarnessEvent(env.Event{Kind: env.EvCrash, Node: f.primary.Name, Name: "failover: power-loss " + f.p.crash.String()})
 	f.sb.promoted = true
+	if f.p.standbyPowerLoss {
+		if sd = f.crashStandby(sim); sd == nil {
+			f.fail("standby %s did not become consistent again within %v of its power loss", f.sb.node.Name, failoverReadyMax)
+			w.running--
+			if w.running == 0 {
+				w.quietTail()
+				sim.RequestStop("workload done")
+			}
+			return
+		}
+	}
 	if err := sd.RequestPromote(); err != nil {
 		f.fail("pg_promote on %s: %v", f.sb.node.Name, err)
 	} else {
@@ -456,6 +472,9 @@ func (w *workload) failoverLoss(present map[*Op]int, res *Result) {
 		}
 		n := present[op]
 		switch {
+		case n == 0 && w.syncRepLost(op, res):
+			// syncrep.go: the setting promised this commit to the
+			// promoted standby.
 		case n == 0:
 			if lost[op.Client] == nil {
 				lost[op.Client] = op

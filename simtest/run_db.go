@@ -196,6 +196,8 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 	if fo != nil {
 		checkers.lockWait.crashes = fo.crashTimes // the failover's power-off kills lock waiters too
 	}
+	wl.fo = fo
+	startSyncRep(res, rc, sim, node, pm, standbys, wl, fo)
 	wl.startClients(listener)
 	plan := dbPlan(c, rc, rng.Fork(4), sim.Steps())
 	res.Plan, res.FaultIntensity = plan.String(), rc.faultIntensity
@@ -235,6 +237,10 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 	switch {
 	case runner.NApplied > planStop || len(pm.CrashTimes()) > 0 || fo.promoted():
 		wl.progress.judge(res, false, "faults, pauses or crash-restarts in the workload")
+	case rc.syncRep.on() && rc.syncRep.cancelAfter == 0:
+		// syncrep.go: with nobody to cancel them, commits wait for as
+		// long as a synchronous standby is away, as in PostgreSQL.
+		wl.progress.judge(res, false, "sync-rep waits with no canceller")
 	case node.Reached.Has("deadlock-check-ran") || checkers.lockWait.sleepMax >= progressLockSleepMax:
 		wl.progress.judge(res, false, "a long lock wait (a deadlock until deadlock_timeout)")
 	default:

@@ -153,6 +153,9 @@ type standby struct {
 	// watchWAL no longer compares it with the old primary's.
 	l        *pgproc.Listener
 	promoted bool
+	// pmProc is its postmaster's process (a failover that powers its
+	// machine off kills it: syncrep.go).
+	pmProc env.Proc
 }
 
 // standbySet is a run's standbys.
@@ -209,6 +212,9 @@ func (s *standbySet) standbyConfig() pgproc.Config {
 	cfg.ArchiveMode = false
 	cfg.Autovacuum = s.rc.server.Autovacuum
 	cfg.PrimaryConninfo = env.Addr{Node: s.primary.Name, Port: pgproc.DefaultPort}
+	// A standby's own synchronous_standby_names is empty: once promoted
+	// it has no standby of its own to wait for (syncrep.go).
+	cfg.DB.SynchronousStandbyNames = ""
 	cfg.WalReceiver = pgproc.WalReceiverConfig{RetryInterval: 10 * time.Millisecond, StatusInterval: 10 * time.Millisecond, Timeout: 40 * time.Millisecond, ConnectTimeout: 20 * time.Millisecond}
 	return cfg
 }
@@ -323,11 +329,13 @@ func (s *standbySet) applyNetFaults(sb *standby) {
 func (s *standbySet) startStandby(sim *world.Sim, sb *standby) *pgproc.Postmaster {
 	l := pgproc.NewListener(sb.node.Env)
 	sb.l = l
-	pm, err := pgproc.NewPostmaster(sb.node.Env, s.standbyConfig(), l)
+	cfg := s.standbyConfig()
+	cfg.WalReceiver.ApplicationName = standbyAppName(slices.Index(s.nodes, sb)) // syncrep.go
+	pm, err := pgproc.NewPostmaster(sb.node.Env, cfg, l)
 	if err != nil {
 		panic(fmt.Sprintf("simtest: standby postmaster: %v", err))
 	}
-	sim.SpawnAs(env.RolePostmaster, "postmaster "+sb.node.Name, pm.Main)
+	sb.pmProc = sim.SpawnAs(env.RolePostmaster, "postmaster "+sb.node.Name, pm.Main)
 	return pm
 }
 
