@@ -73,6 +73,10 @@ type failoverPlan struct {
 	// (syncrep.go draws it for synchronous runs).
 	standbyPowerLoss bool
 	standbyCrash     world.CrashMode
+	// afterReady delays the power-off past the moment standby1 is
+	// consistent, so that a synchronous primary acknowledges commits
+	// with its standby before it fails (syncrep.go draws it).
+	afterReady time.Duration
 }
 
 // FailoverResult is what a failover did.
@@ -287,6 +291,12 @@ func (f *failover) run(sim *world.Sim, pmProc env.Proc, w *workload) {
 			return
 		}
 		e.Clock.Sleep(time.Millisecond)
+	}
+	if f.p.afterReady > 0 {
+		e.Clock.Sleep(f.p.afterReady)
+		if w.running == 0 {
+			return // the workload ended first: no failover
+		}
 	}
 	w.running++
 	// The old primary's timeline: its shared memory's, or, while it

@@ -153,6 +153,7 @@ func resolveSyncRep(c Config, r *resolved) {
 	cancel := syncRepCancels[rng.Intn(len(syncRepCancels))]
 	bothDown := rng.Intn(2) == 0
 	crash := []world.CrashMode{world.CrashDropAll, world.CrashRandomSubset, world.CrashTorn}[rng.Intn(3)]
+	afterReady := time.Duration(5+rng.Intn(60)) * time.Millisecond
 
 	var p syncRepPlan
 	switch {
@@ -186,7 +187,7 @@ func resolveSyncRep(c Config, r *resolved) {
 		case VarietyOff:
 			bothDown = false
 		}
-		r.failover.standbyPowerLoss, r.failover.standbyCrash = bothDown, crash
+		r.failover.standbyPowerLoss, r.failover.standbyCrash, r.failover.afterReady = bothDown, crash, afterReady
 		if crash == world.CrashTorn && !r.engine.FullPageWrites {
 			r.failover.standbyCrash = world.CrashRandomSubset
 		}
@@ -199,6 +200,9 @@ func (r resolved) stringSyncRep() string {
 		return ""
 	}
 	s := fmt.Sprintf(" synchronous_standby_names=%q synchronous_commit=%s syncrep_cancel=%v", p.names, p.level, p.cancelAfter)
+	if r.failover.on {
+		s += fmt.Sprintf(" failover_after_ready=%v", r.failover.afterReady)
+	}
 	if r.failover.standbyPowerLoss {
 		s += " failover_standby_power_loss=" + r.failover.standbyCrash.String()
 	}
