@@ -156,6 +156,14 @@ var plantedBugCases = map[string]struct {
 	"promotion-reuses-timeline": {seeds: 60, tweak: func(c *Config) { c.Standbys, c.Failover = 1, true }, checkers: []string{CheckFailover}, minCaught: 10},
 	"clog-status-lost-update": {seeds: 200, tweak: func(c *Config) { c.Scheduler = "random" },
 		checkers: []string{CheckDurability, CheckBank, CheckLinearizability, CheckIsolation, CheckUnique}, minCaught: 9},
+	// SyncRepReleaseWaiters releases an 'on' commit by its standby's
+	// write position: the sync-rep checker's online half sees the commit
+	// acknowledged while the standby has not fsynced it (and, after a
+	// failover that powers both machines off, its failover half sees it
+	// lost). One synchronous standby, synchronous_commit = on.
+	"syncrep-release-at-write": {seeds: 60, tweak: func(c *Config) {
+		c.Standbys, c.SyncStandbyNames, c.SyncCommit = 1, "FIRST 1 (standby1)", "on"
+	}, checkers: []string{CheckSyncRep}, minCaught: 15},
 }
 
 func TestPlantedBugsAllCovered(t *testing.T) {

@@ -438,8 +438,8 @@ func (res *Result) judgeBeyondLimits() {
 	// misdirected write of the primary's WAL can take back WAL a standby
 	// already holds, which then diverges from the primary (CheckStandby),
 	// or that the promoted standby then lacks or holds out of order
-	// (CheckFailover).
-	case CheckDurability, CheckRecovery, CheckSelf, CheckCheckpoint, CheckLinearizability, CheckIsolation, CheckBank, CheckUnique, CheckArchive, CheckStatementEffect, CheckEngineError, CheckHintBeforeCommit, CheckStandby, CheckFailover:
+	// (CheckFailover), under synchronous replication too (CheckSyncRep).
+	case CheckDurability, CheckRecovery, CheckSelf, CheckCheckpoint, CheckLinearizability, CheckIsolation, CheckBank, CheckUnique, CheckArchive, CheckStatementEffect, CheckEngineError, CheckHintBeforeCommit, CheckStandby, CheckFailover, CheckSyncRep:
 		res.Detected = fmt.Sprintf("after %s: %s", strings.Join(destructive, ", "), res.Failures[0])
 		res.OK, res.Checker, res.Failures = true, "", nil
 	case CheckAtomicity:
