@@ -82,7 +82,11 @@ func TestSyncRepConfigRejects(t *testing.T) {
 		syncRepConfig(1, "", "remote_flush", ""),
 		syncRepConfig(1, "", "", "forever"),
 		syncRepConfig(1, "", "", "2s"),
-		func() Config { c := syncRepConfig(1, "standby1", "", ""); c.Standbys, c.StandbysSet = 0, true; return c }(),
+		func() Config {
+			c := syncRepConfig(1, "standby1", "", "")
+			c.Standbys, c.StandbysSet = 0, true
+			return c
+		}(),
 		func() Config { c := syncRepConfig(1, "standby1", "", ""); c.AsyncCommit = true; return c }(),
 		func() Config { c := syncRepConfig(1, "", "", ""); c.FailoverStandbyPowerLoss = "maybe"; return c }(),
 	} {

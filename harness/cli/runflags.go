@@ -221,7 +221,9 @@ var RunFlags = []RunFlag{
 		Help:  "with synchronous standbys, an operator cancels (or on one in four terminates) every backend waiting for them longer than this: off, or a duration up to 1s (default: drawn from the seed, 20ms to 200ms)",
 		Check: func(v string) error { _, err := simtest.ParseSyncRepCancel(v); return err },
 		Apply: func(c *simtest.Config, vals []string) { c.SyncRepCancel = last(vals) },
-		Words: func(c simtest.Config) []string { return wordsIf(c.SyncRepCancel != "", "--syncrep-cancel", c.SyncRepCancel) },
+		Words: func(c simtest.Config) []string {
+			return wordsIf(c.SyncRepCancel != "", "--syncrep-cancel", c.SyncRepCancel)
+		},
 	},
 	varietyFlag("failover-standby-power-loss", "failover_standby_power_loss", "with synchronous standbys, a failover powers off standby1's machine with the primary's; it boots and is promoted from what its disk kept",
 		func(c *simtest.Config) *string { return &c.FailoverStandbyPowerLoss }, func(c simtest.Config) bool { return c.FailoverStandbyPowerLoss == simtest.VarietyOn }),
