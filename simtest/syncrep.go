@@ -3,6 +3,8 @@ package simtest
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/pgdst/pgdst/engine/db"
@@ -37,8 +39,8 @@ import (
 //     This is what SyncRepReleaseWaiters promises for FIRST n (each of
 //     the n synchronous standbys) and ANY n (the n-th newest) alike;
 //   - after a failover (failover.go) that promotes standby1 when the
-//     setting makes it part of every quorum (it is named and n is the
-//     number of standbys named), no commit the old primary acknowledged
+//     setting makes it part of every quorum (it is the one standby named,
+//     n is 1), no commit the old primary acknowledged
 //     may be missing from it: the async loss bound allows none. With
 //     remote_write this holds only when the standby's machine kept its
 //     page cache: remote_write survives the primary's power loss, not the
@@ -226,11 +228,13 @@ func (p syncRepPlan) syncCandidates(s *standbySet) []*standby {
 }
 
 // guarantees reports whether every commit acknowledged under p is on
-// standby sb: sb is a candidate and every candidate is needed (n is the
-// number of candidates), whatever FIRST or ANY.
+// standby sb: sb is the one candidate and one is needed. With two
+// candidates even FIRST 2 or ANY 2 does not promise it to a given one:
+// PostgreSQL counts WAL senders, and the other standby's two (one stale,
+// one new after a reconnection) meet the number (judgeSyncAck).
 func (p syncRepPlan) guarantees(s *standbySet, sb *standby) bool {
 	c := p.syncCandidates(s)
-	if !p.on() || len(c) != p.cfg.Num {
+	if !p.on() || len(c) != 1 || p.cfg.Num != 1 {
 		return false
 	}
 	for _, x := range c {
@@ -250,6 +254,10 @@ func startSyncRep(res *Result, rc resolved, sim *world.Sim, node *world.Node, pm
 		return
 	}
 	cands := p.syncCandidates(s)
+	var names []string // the candidates' application_names
+	for _, sb := range cands {
+		names = append(names, standbyAppName(slices.Index(s.nodes, sb)))
+	}
 	failed := false // one failure line per run: the first ack is the story
 	prev := node.WatchEvents
 	node.WatchEvents = func(e *env.Event) {
@@ -257,7 +265,7 @@ func startSyncRep(res *Result, rc resolved, sim *world.Sim, node *world.Node, pm
 			prev(e)
 		}
 		if e.Kind == env.EvCommitAck {
-			judgeSyncAck(res, rc, cands, wal.LSN(e.LSN), sim.Now(), &failed)
+			judgeSyncAck(res, rc, cands, names, pm.Shared(), wal.LSN(e.LSN), sim.Now(), &failed)
 		}
 	}
 	if p.cancelAfter <= 0 {
@@ -289,16 +297,31 @@ func startSyncRep(res *Result, rc resolved, sim *world.Sim, node *world.Node, pm
 // must hold it at the level's position. A run with transactions that SET
 // LOCAL synchronous_commit = off (they do not wait, by design) is not
 // judged: the acknowledgement does not say which kind it was.
-func judgeSyncAck(res *Result, rc resolved, cands []*standby, lsn wal.LSN, now time.Duration, failed *bool) {
+//
+// PostgreSQL counts WAL senders, not machines (SyncRepGetCandidateStandbys
+// walks WalSndCtl->walsnds): a standby that reconnects while its old WAL
+// sender has not yet noticed the loss (wal_sender_timeout) counts once
+// per streaming WAL sender with its name, so FIRST 2 or ANY 2 may be met
+// by one standby twice. The checker counts as PostgreSQL does, weighing
+// each standby that holds the commit by its streaming WAL senders on the
+// primary d.
+func judgeSyncAck(res *Result, rc resolved, cands []*standby, names []string, d *db.DB, lsn wal.LSN, now time.Duration, failed *bool) {
 	p := rc.syncRep
 	if rc.asyncShare > 0 {
 		res.Online.skipped(countSyncRepAcks, "transactions with SET LOCAL synchronous_commit = off", 1)
 		return
 	}
-	res.Online.judged(countSyncRepAcks, 1)
-	have := 0
+	have, reset := 0, 0
 	var at []string
-	for _, sb := range cands {
+	senders := map[string]int{}
+	if d != nil {
+		for _, ws := range d.WalSenders() {
+			if ws.InUse && ws.Streaming {
+				senders[strings.ToLower(ws.AppName)]++
+			}
+		}
+	}
+	for i, sb := range cands {
 		pos := wal.InvalidLSN
 		if sb.pm != nil {
 			if sd := sb.pm.Shared(); sd != nil && sd.WalRcv() != nil {
@@ -313,11 +336,24 @@ func judgeSyncAck(res *Result, rc resolved, cands []*standby, lsn wal.LSN, now t
 				}
 			}
 		}
-		if pos >= lsn {
-			have++
+		weight := max(1, senders[strings.ToLower(names[i])])
+		switch {
+		case pos >= lsn:
+			have += weight
+		case sb.pm != nil && len(sb.pm.CrashTimes()) > 0:
+			// A standby that crash-restarted starts its shared
+			// positions again from where its streaming restarts:
+			// what it flushed before is on its disk, but no longer
+			// in the positions read here.
+			reset++
 		}
 		at = append(at, fmt.Sprintf("%s at %s", sb.node.Name, pos))
 	}
+	if have < p.cfg.Num && have+reset >= p.cfg.Num {
+		res.Online.skipped(countSyncRepAcks, "a synchronous standby crash-restarted", 1)
+		return
+	}
+	res.Online.judged(countSyncRepAcks, 1)
 	if have < p.cfg.Num && !*failed {
 		*failed = true
 		detail := fmt.Sprintf("commit ending at %s acknowledged with synchronous_commit=%s under %q while %d of the %d synchronous standbys needed had it (%v)", lsn, p.level, p.names, have, p.cfg.Num, at)

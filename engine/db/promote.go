@@ -105,6 +105,16 @@ func (db *DB) checkForStandbyTrigger() bool {
 func (db *DB) finishStandby(s *standbySource, next, prev wal.LSN, nextXid *xact.XID, st *RecoveryStats) (wal.LSN, wal.LSN) {
 	e := db.e
 	db.walRcv.shutdown()
+	// After the trigger WaitForWALToBecomeAvailable reads pg_wal
+	// (XLOG_FROM_PG_WAL), not up to the receiver's last published flush
+	// position: the receiver flushed all it wrote as it left its stream
+	// (WalRcvDie), and a report it made after ShutdownWalRcv bumped the
+	// request is dropped, so that position may lag what pg_wal holds. A
+	// commit a remote_write or on standby confirmed must survive the
+	// promotion (simtest's sync-rep checker caught the loss: seed 258 of
+	// --standbys 1 --synchronous-standby-names standby1 --failover
+	// --synchronous-commit remote_write).
+	s.streaming = false
 	next, prev, _ = db.standbyPass(s, next, prev, nextXid, st)
 	if !db.consistent {
 		e.Panicf("requested recovery stop point is before consistent recovery point")

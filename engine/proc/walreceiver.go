@@ -130,29 +130,29 @@ func walRcvStream(e *env.Env, d *db.DB, rcv *db.WalRcv, primary env.Addr, cfg Wa
 	lastRecv := e.Clock.Now()
 	for i := 0; i < walRcvMsgsMax; i++ {
 		if _, g, _ := rcv.Wanted(); g != gen {
-			return w.Flushed(), nil
+			return walRcvDie(rcv, gen, w), nil
 		}
 		c.nc.SetReadDeadline(e.Clock.Now() + cfg.StatusInterval)
 		typ, body, err := c.readMsg()
 		now := e.Clock.Now()
 		if errors.Is(err, env.ErrTimeout) {
 			if now-lastRecv >= cfg.Timeout {
-				return w.Flushed(), errors.New("terminating walreceiver due to timeout")
+				return walRcvDie(rcv, gen, w), errors.New("terminating walreceiver due to timeout")
 			}
 			if !c.sendStatus(e, d, w) {
-				return w.Flushed(), errors.New("could not send a status update")
+				return walRcvDie(rcv, gen, w), errors.New("could not send a status update")
 			}
 			continue
 		}
 		if err != nil {
-			return w.Flushed(), fmt.Errorf("replication terminated by primary server: %w", err)
+			return walRcvDie(rcv, gen, w), fmt.Errorf("replication terminated by primary server: %w", err)
 		}
 		if typ == msgError {
-			return w.Flushed(), fmt.Errorf("replication terminated by primary server: %w", decodeReplError(body))
+			return walRcvDie(rcv, gen, w), fmt.Errorf("replication terminated by primary server: %w", decodeReplError(body))
 		}
 		m, err := DecodeRepl(typ, body)
 		if err != nil {
-			return w.Flushed(), err
+			return walRcvDie(rcv, gen, w), err
 		}
 		lastRecv = now
 		switch m.Kind {
@@ -160,13 +160,13 @@ func walRcvStream(e *env.Env, d *db.DB, rcv *db.WalRcv, primary env.Addr, cfg Wa
 			if rcv.Stopped(gen) {
 				// Asked to stop while it read (ShutdownWalRcv): a
 				// promoted standby's WAL is its own from now on.
-				return w.Flushed(), nil
+				return walRcvDie(rcv, gen, w), nil
 			}
 			if m.Start+wal.LSN(len(m.Data)) > m.End {
-				return w.Flushed(), fmt.Errorf("primary sent WAL to %s beyond its flush position %s", m.Start+wal.LSN(len(m.Data)), m.End)
+				return walRcvDie(rcv, gen, w), fmt.Errorf("primary sent WAL to %s beyond its flush position %s", m.Start+wal.LSN(len(m.Data)), m.End)
 			}
 			if err := w.Write(m.Start, m.Data); err != nil {
-				return w.Flushed(), err
+				return walRcvDie(rcv, gen, w), err
 			}
 			rcv.Report(gen, w.Written(), w.Flushed(), true)
 			// WalReceiverMain's XLogWalRcvSendReply after the write
@@ -174,24 +174,36 @@ func walRcvStream(e *env.Env, d *db.DB, rcv *db.WalRcv, primary env.Addr, cfg Wa
 			// the written position reaches the primary before the
 			// fsync, which is what remote_write waits for.
 			if !c.sendStatus(e, d, w) {
-				return w.Flushed(), errors.New("could not send a status update")
+				return walRcvDie(rcv, gen, w), errors.New("could not send a status update")
 			}
 			// XLogWalRcvFlush: fsync, then publish the flushed
 			// position to the startup process, then report it.
 			w.Flush()
 			rcv.Report(gen, w.Written(), w.Flushed(), true)
 			if !c.sendStatus(e, d, w) {
-				return w.Flushed(), errors.New("could not send a status update")
+				return walRcvDie(rcv, gen, w), errors.New("could not send a status update")
 			}
 		case ReplKeepalive:
 			if m.ReplyRequested && !c.sendStatus(e, d, w) {
-				return w.Flushed(), errors.New("could not send a status update")
+				return walRcvDie(rcv, gen, w), errors.New("could not send a status update")
 			}
 		default:
-			return w.Flushed(), fmt.Errorf("unexpected replication message %q", m.Kind)
+			return walRcvDie(rcv, gen, w), fmt.Errorf("unexpected replication message %q", m.Kind)
 		}
 	}
-	return w.Flushed(), nil
+	return walRcvDie(rcv, gen, w), nil
+}
+
+// walRcvDie is WalRcvDie's XLogWalRcvFlush(true): however a stream
+// ends (an error, the connection's loss, a stop request), what was
+// received and written is fsynced and published before the receiver
+// leaves it, so the startup process, and a promotion, replay it. (A kill
+// or a power loss runs nothing, as on_shmem_exit does not.) It returns
+// where the flushed WAL ends.
+func walRcvDie(rcv *db.WalRcv, gen int, w *wal.Receiver) wal.LSN {
+	w.Flush()
+	rcv.Report(gen, w.Written(), w.Flushed(), true)
+	return w.Flushed()
 }
 
 // sendStatus is XLogWalRcvSendReply: write, flush and apply positions.
