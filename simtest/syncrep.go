@@ -174,8 +174,11 @@ func resolveSyncRep(c Config, r *resolved) {
 	if c.SyncRepCancel != "" {
 		p.cancelAfter, _ = ParseSyncRepCancel(c.SyncRepCancel)
 	}
-	if !p.cfg.Defined() {
-		return // asynchronous: nothing changes, and the run is as it was
+	if !p.cfg.Defined() || r.standbys == 0 {
+		// Asynchronous, or a seed whose swarm drew no standby to name
+		// (a setting given applies to the seeds with standbys):
+		// nothing changes, and the run is as it was.
+		return
 	}
 	r.syncRep = p
 	r.engine.SynchronousStandbyNames = p.names
