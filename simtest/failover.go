@@ -276,14 +276,24 @@ func (f *failover) run(sim *world.Sim, pmProc env.Proc, w *workload) {
 		e.Clock.Sleep(f.p.at - now)
 	}
 	var sd *db.DB
+	delayed := f.p.afterReady == 0
 	for waited := time.Duration(0); ; waited += time.Millisecond {
 		if w.running == 0 {
 			return // the workload ended first: no failover
 		}
 		if f.sb.pm != nil {
 			if d := f.sb.pm.Shared(); d != nil && d.StandbyMode() && d.Consistent() {
-				sd = d
-				break
+				if delayed {
+					sd = d
+					break
+				}
+				// syncrep.go's delay past consistency; then look
+				// again, since the standby may have crash-restarted
+				// meanwhile (its old shared memory would never see
+				// the promote request).
+				e.Clock.Sleep(f.p.afterReady)
+				delayed, waited = true, 0
+				continue
 			}
 		}
 		if waited >= failoverReadyMax {
@@ -291,12 +301,6 @@ func (f *failover) run(sim *world.Sim, pmProc env.Proc, w *workload) {
 			return
 		}
 		e.Clock.Sleep(time.Millisecond)
-	}
-	if f.p.afterReady > 0 {
-		e.Clock.Sleep(f.p.afterReady)
-		if w.running == 0 {
-			return // the workload ended first: no failover
-		}
 	}
 	w.running++
 	// The old primary's timeline: its shared memory's, or, while it

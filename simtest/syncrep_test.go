@@ -122,6 +122,13 @@ func TestSyncRepRegressions(t *testing.T) {
 		{"standby crash-restart resets its positions", 959, func(c *Config) {
 			c.SyncStandbyNames, c.SyncCommit, c.Failover, c.FailoverStandbyPowerLoss = "FIRST 1 (standby1)", "on", true, VarietyOn
 		}},
+		// The standby crash-restarted during the failover's delay past
+		// its consistency: the promote request went to its old shared
+		// memory and the promotion never ended; the failover now looks
+		// at the standby again after the delay.
+		{"promote request lost to a crash-restarted standby", 959, func(c *Config) {
+			c.SyncStandbyNames, c.SyncCommit, c.Failover, c.FailoverStandbyPowerLoss = "standby1", "remote_write", true, VarietyOff
+		}},
 		// standby1 reconnected while its old WAL sender lived on: two
 		// WAL senders named standby1 met FIRST 2, as in PostgreSQL.
 		{"one standby's two WAL senders meet FIRST 2", 186, func(c *Config) {
