@@ -371,7 +371,7 @@ func judgeSyncAck(res *Result, rc resolved, cands []*standby, names []string, d 
 // (true), else it is the async loss the bound counts (false).
 func (w *workload) syncRepLost(op *Op, res *Result) bool {
 	f := w.fo
-	if f == nil || !w.rc.syncRep.guarantees(f.standbys, f.sb) || w.rc.asyncShare > 0 {
+	if f == nil || op.Async || !w.rc.syncRep.guarantees(f.standbys, f.sb) {
 		return false
 	}
 	if w.rc.syncRep.level == db.SyncCommitRemoteWrite && f.p.standbyPowerLoss {

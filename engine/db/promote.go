@@ -288,6 +288,22 @@ func (db *DB) promote(end wal.LSN) {
 	db.timeline = newTLI
 	e.Logf("selected new timeline ID: %d", newTLI)
 	e.Sometimes("standby-promoted")
+	// The control file names the new timeline (CreateEndOfRecoveryRecord's
+	// UpdateControlFile, minRecoveryPointTLI there) before standby.signal
+	// goes and anything is written on it, so that a crash before the
+	// end-of-recovery checkpoint recovers on the new timeline, not the
+	// parent's: a split brain (found by simtest's failover seed 2122 once
+	// sync rep moved its timing; TestPromotionCrashBeforeEndOfRecovery-
+	// Checkpoint). A crash before the signal's removal comes back a
+	// standby, to be promoted again, as in PostgreSQL.
+	ctl, err := readControl(e)
+	if err != nil {
+		e.Panicf("%v", err)
+	}
+	ctl.timeline = newTLI
+	if err := writeControl(e, ctl); err != nil {
+		e.Panicf("%v", err)
+	}
 	for _, p := range []string{StandbySignalPath} {
 		if err := e.Disk.Remove(p); err != nil && !errors.Is(err, env.ErrNotExist) {
 			e.Panicf("could not remove file %q: %v", p, err)
