@@ -237,10 +237,11 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 	switch {
 	case runner.NApplied > planStop || len(pm.CrashTimes()) > 0 || fo.promoted():
 		wl.progress.judge(res, false, "faults, pauses or crash-restarts in the workload")
-	case rc.syncRep.on() && rc.syncRep.cancelAfter == 0:
-		// syncrep.go: with nobody to cancel them, commits wait for as
-		// long as a synchronous standby is away, as in PostgreSQL.
-		wl.progress.judge(res, false, "sync-rep waits with no canceller")
+	case rc.syncRep.on() && (rc.syncRep.cancelAfter == 0 || rc.syncRep.cancelAfter > clientProgressMax/2):
+		// syncrep.go: commits wait for as long as a synchronous
+		// standby is away, as in PostgreSQL, unless the canceller
+		// ends the wait well within the rule's limit.
+		wl.progress.judge(res, false, "sync-rep waits the canceller does not bound")
 	case node.Reached.Has("deadlock-check-ran") || checkers.lockWait.sleepMax >= progressLockSleepMax:
 		wl.progress.judge(res, false, "a long lock wait (a deadlock until deadlock_timeout)")
 	default:

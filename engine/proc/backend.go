@@ -22,17 +22,33 @@ func BackendMain(e *env.Env, d *db.DB, c *Conn) {
 		// client's first request gets the error, then the end.
 		if _, ok := c.Recv(); ok {
 			c.Reply(Response{Err: err})
+		} else if c.Replication() {
+			// A WAL sender does not count against max_connections
+			// (PostgreSQL 12's reserved WAL sender slots, bounded by
+			// max_wal_senders alone): a standby still connects when
+			// ordinary backends fill the server, as they do when
+			// commits wait for that very standby (sync rep).
+			WalSenderMain(e, d, c)
+			return
 		}
 		c.Terminate()
 		return
 	}
-	defer s.Close()
+	closed := false
+	defer func() {
+		if !closed {
+			s.Close()
+		}
+	}()
 	for {
 		req, ok := c.Recv()
 		if !ok {
 			if c.Replication() {
 				// am_walsender: the startup message asked for
-				// replication, and this backend serves a standby.
+				// replication, and this backend serves a standby,
+				// in a WAL sender slot rather than a backend's.
+				closed = true
+				s.Close()
 				WalSenderMain(e, d, c)
 			}
 			return // the client went away: the session's transaction rolls back
