@@ -405,7 +405,12 @@ func (db *DB) initSyncRep() {
 		db.syncRep = nil
 		return
 	}
-	mu := db.e.Sched.NewMutex("SyncRepLock")
+	// SyncRepLock is an LWLock in PostgreSQL; here a spinlock (held for
+	// a few instructions, never across a scheduling point, and released
+	// by the condition's Wait), so that the LWLock tranche table, from
+	// which the swarm draws its lock pauses by index, and with it every
+	// seed's draw, stays as it was.
+	mu := db.e.Sched.NewSpinLock("SyncRepLock")
 	db.syncRep = &syncRepCtl{mu: mu, cv: db.e.Sched.NewCond("SyncRep", mu), cfg: cfg, ending: map[int]syncRepEnd{}}
 	mode := syncRepMode(level)
 	db.Xacts.SyncRepWait = func(p *xact.Proc, end wal.LSN) { db.syncRepWaitForLSN(p.Slot(), end, mode) }
@@ -418,9 +423,25 @@ func (db *DB) initSyncRep() {
 func (db *DB) syncRepWaitForLSN(slot int, lsn wal.LSN, mode int) {
 	sr, e := db.syncRep, db.e
 	sr.mu.Lock()
-	defer sr.mu.Unlock()
+	end := sr.wait(e, slot, lsn, mode)
+	sr.mu.Unlock()
+	// The WARNING is written once the lock is given up: logging is a
+	// scheduling point, and the lock a spinlock.
+	switch {
+	case end.die:
+		e.Logf("WARNING: %s\nDETAIL: %s", SyncRepTerminateWarning, SyncRepWarningDetail)
+		e.Sometimes("syncrep-wait-terminated")
+	case end.warning != "":
+		e.Logf("WARNING: %s\nDETAIL: %s", SyncRepCancelWarning, SyncRepWarningDetail)
+		e.Sometimes("syncrep-wait-canceled")
+	}
+}
+
+// wait is syncRepWaitForLSN's part under SyncRepLock: it returns how an
+// unconfirmed wait ended (the zero value when the standbys confirmed).
+func (sr *syncRepCtl) wait(e *env.Env, slot int, lsn wal.LSN, mode int) syncRepEnd {
 	if lsn <= sr.lsn[mode] {
-		return // already confirmed by an earlier release
+		return syncRepEnd{} // already confirmed by an earlier release
 	}
 	w := &syncRepWaiter{slot: slot, lsn: lsn, mode: mode, since: e.Clock.Now()}
 	// SyncRepQueueInsert: the queue is kept in LSN order, searched from
@@ -440,24 +461,22 @@ func (db *DB) syncRepWaitForLSN(slot int, lsn wal.LSN, mode int) {
 			panic("db: sync-rep wait woken a billion times")
 		}
 		if w.done {
-			return
+			return syncRepEnd{}
 		}
 		if w.die {
 			// ProcDiePending: the backend will end after the commit;
 			// nothing more goes to its client (whereToSendOutput =
 			// DestNone).
-			e.Logf("WARNING: %s\nDETAIL: %s", SyncRepTerminateWarning, SyncRepWarningDetail)
-			e.Sometimes("syncrep-wait-terminated")
 			sr.cancelWait(w)
-			sr.ending[slot] = syncRepEnd{warning: SyncRepTerminateWarning, die: true}
-			return
+			end := syncRepEnd{warning: SyncRepTerminateWarning, die: true}
+			sr.ending[slot] = end
+			return end
 		}
 		if w.cancel {
-			e.Logf("WARNING: %s\nDETAIL: %s", SyncRepCancelWarning, SyncRepWarningDetail)
-			e.Sometimes("syncrep-wait-canceled")
 			sr.cancelWait(w)
-			sr.ending[slot] = syncRepEnd{warning: SyncRepCancelWarning}
-			return
+			end := syncRepEnd{warning: SyncRepCancelWarning}
+			sr.ending[slot] = end
+			return end
 		}
 		sr.cv.Wait()
 	}
