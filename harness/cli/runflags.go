@@ -202,7 +202,12 @@ var RunFlags = []RunFlag{
 	{
 		Name: "synchronous-standby-names", JSON: []string{"synchronous_standby_names", "synchronous_standby_names_set"},
 		Help:  "the primary's synchronous_standby_names, PostgreSQL's grammar over the standbys' names standby1, standby2, ...: 'FIRST 1 (standby1)', 'ANY 1 (standby1, standby2)', 'standby1', '*'; '' pins asynchronous replication (default: drawn from the seed on half the seeds that draw standbys, else asynchronous)",
-		Check: func(v string) error { _, err := db.ParseSyncStandbyNames(v); return err },
+		Check: func(v string) error {
+			if _, err := db.ParseSyncStandbyNames(v); err != nil {
+				return fmt.Errorf("want FIRST n (names), ANY n (names), a list of names, or *")
+			}
+			return nil
+		},
 		Apply: func(c *simtest.Config, vals []string) {
 			c.SyncStandbyNames, c.SyncStandbyNamesSet = last(vals), true
 		},
