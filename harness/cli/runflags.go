@@ -201,7 +201,7 @@ var RunFlags = []RunFlag{
 		func(c *simtest.Config) *bool { return &c.Failover }, false),
 	{
 		Name: "synchronous-standby-names", JSON: []string{"synchronous_standby_names", "synchronous_standby_names_set"},
-		Help:  "the primary's synchronous_standby_names, PostgreSQL's grammar over the standbys' names standby1, standby2, ...: 'FIRST 1 (standby1)', 'ANY 1 (standby1, standby2)', 'standby1', '*'; '' pins asynchronous replication (default: drawn from the seed on half the seeds that draw standbys, else asynchronous)",
+		Help: "the primary's synchronous_standby_names, PostgreSQL's grammar over the standbys' names standby1, standby2, ...: 'FIRST 1 (standby1)', 'ANY 1 (standby1, standby2)', 'standby1', '*'; '' pins asynchronous replication (default: drawn from the seed on half the seeds that draw standbys, else asynchronous)",
 		Check: func(v string) error {
 			if _, err := db.ParseSyncStandbyNames(v); err != nil {
 				return fmt.Errorf("want FIRST n (names), ANY n (names), a list of names, or *")
