@@ -129,6 +129,14 @@ func TestSyncRepRegressions(t *testing.T) {
 		{"promote request lost to a crash-restarted standby", 959, func(c *Config) {
 			c.SyncStandbyNames, c.SyncCommit, c.Failover, c.FailoverStandbyPowerLoss = "standby1", "remote_write", true, VarietyOff
 		}},
+		// The plan killed the restarted standby's startup process while
+		// it promoted, and its postmaster gave up, as PostgreSQL's does
+		// ("aborting startup due to startup process failure"): not a
+		// failover failure; final recovers its data directory and judges
+		// it.
+		{"the plan's kill aborts the standby's promotion", 1533, func(c *Config) {
+			c.SyncStandbyNames, c.SyncCommit, c.Failover, c.FailoverStandbyPowerLoss = "FIRST 1 (standby1)", "on", true, VarietyOn
+		}},
 		// standby1 reconnected while its old WAL sender lived on: two
 		// WAL senders named standby1 met FIRST 2, as in PostgreSQL.
 		{"one standby's two WAL senders meet FIRST 2", 186, func(c *Config) {
