@@ -71,9 +71,13 @@ var plantedBugCases = map[string]struct {
 	"rr-no-serialization-failure": {workload: WorkloadAppend, isolation: IsoRepeatableRead, seeds: 200,
 		checkers: []string{CheckIsolation}, minCaught: 60, anomalies: []string{"lost-update", "G-single", "internal"}},
 	// A transfer that commits while a REPEATABLE READ transaction reads
-	// the accounts one statement at a time shows up halfway.
+	// the accounts one statement at a time shows up halfway. A transfer
+	// whose snapshot missed a running one may also update a row version
+	// it cannot see, which the engine refuses with 55000 "attempted to
+	// update invisible tuple" (seed 158, a sync-rep seed whose waits
+	// keep the other transfer running longer).
 	"snapshot-no-inprogress": {workload: WorkloadBank, isolation: IsoRepeatableRead, seeds: 200,
-		checkers: []string{CheckBank}, minCaught: 20},
+		checkers: []string{CheckBank, CheckEngineError}, minCaught: 20},
 	// A change logged while the guts ran is neither on disk nor replayed:
 	// the checkpoint checker sees the page, or a power loss after the
 	// checkpoint loses acknowledged commits, or the self-check after
@@ -195,6 +199,14 @@ var plantedBugCases = map[string]struct {
 	// reader never conflicts with.
 	"ssi-split-no-transfer": {workload: WorkloadAppend, isolation: IsoSerializable, seeds: 400, tweak: ssiAimed,
 		checkers: []string{CheckIsolation}, minCaught: 2, anomalies: []string{"G2-item", "G2"}},
+	// SyncRepReleaseWaiters releases an 'on' commit by its standby's
+	// write position: the sync-rep checker's online half sees the commit
+	// acknowledged while the standby has not fsynced it (and, after a
+	// failover that powers both machines off, its failover half sees it
+	// lost). One synchronous standby, synchronous_commit = on.
+	"syncrep-release-at-write": {seeds: 60, tweak: func(c *Config) {
+		c.Standbys, c.SyncStandbyNames, c.SyncCommit = 1, "FIRST 1 (standby1)", "on"
+	}, checkers: []string{CheckSyncRep}, minCaught: 15},
 }
 
 // ssiAimed pins a serializable run's draws to lists made by their first

@@ -68,6 +68,15 @@ type failoverPlan struct {
 	// planned: the fault plan has a promote action, which picks the
 	// moment instead of at.
 	planned bool
+	// standbyPowerLoss: standby1's machine loses power with the
+	// primary's, by standbyCrash, and boots before its promotion
+	// (syncrep.go draws it for synchronous runs).
+	standbyPowerLoss bool
+	standbyCrash     world.CrashMode
+	// afterReady delays the power-off past the moment standby1 is
+	// consistent, so that a synchronous primary acknowledges commits
+	// with its standby before it fails (syncrep.go draws it).
+	afterReady time.Duration
 }
 
 // FailoverResult is what a failover did.
@@ -200,6 +209,7 @@ type failover struct {
 	newTLI    uint32
 	switchAt  wal.LSN
 	rng       *world.Rand
+	runner    *world.PlanRunner // the plan's runner (attach), nil before
 }
 
 // startFailover spawns the failover's process when the run draws one; nil
@@ -218,6 +228,7 @@ func startFailover(res *Result, rc resolved, sim *world.Sim, primary *world.Node
 func (f *failover) attach(r *world.PlanRunner) {
 	if f != nil {
 		r.OnPromote, r.Spare = f.trigger, f.proc
+		f.runner = r
 	}
 }
 
@@ -267,14 +278,24 @@ func (f *failover) run(sim *world.Sim, pmProc env.Proc, w *workload) {
 		e.Clock.Sleep(f.p.at - now)
 	}
 	var sd *db.DB
+	delayed := f.p.afterReady == 0
 	for waited := time.Duration(0); ; waited += time.Millisecond {
 		if w.running == 0 {
 			return // the workload ended first: no failover
 		}
 		if f.sb.pm != nil {
 			if d := f.sb.pm.Shared(); d != nil && d.StandbyMode() && d.Consistent() {
-				sd = d
-				break
+				if delayed {
+					sd = d
+					break
+				}
+				// syncrep.go's delay past consistency; then look
+				// again, since the standby may have crash-restarted
+				// meanwhile (its old shared memory would never see
+				// the promote request).
+				e.Clock.Sleep(f.p.afterReady)
+				delayed, waited = true, 0
+				continue
 			}
 		}
 		if waited >= failoverReadyMax {
@@ -301,6 +322,17 @@ func (f *failover) run(sim *world.Sim, pmProc env.Proc, w *workload) {
 	f.res.Failover = &FailoverResult{At: w.failoverAt, Node: f.sb.node.Name, OldTLI: f.oldTLI}
 	sim.HarnessEvent(env.Event{Kind: env.EvCrash, Node: f.primary.Name, Name: "failover: power-loss " + f.p.crash.String()})
 	f.sb.promoted = true
+	if f.p.standbyPowerLoss {
+		if sd = f.crashStandby(sim); sd == nil {
+			f.fail("standby %s did not become consistent again within %v of its power loss", f.sb.node.Name, failoverReadyMax)
+			w.running--
+			if w.running == 0 {
+				w.quietTail()
+				sim.RequestStop("workload done")
+			}
+			return
+		}
+	}
 	if err := sd.RequestPromote(); err != nil {
 		f.fail("pg_promote on %s: %v", f.sb.node.Name, err)
 	} else {
@@ -331,8 +363,17 @@ func (f *failover) run(sim *world.Sim, pmProc env.Proc, w *workload) {
 			}
 			e.Clock.Sleep(time.Millisecond)
 		}
-		if !f.done {
-			f.fail("standby %s did not end its promotion within %v (its postmaster: %v)", f.sb.node.Name, failoverPromoteMax, f.sb.pm.Fatal())
+		switch err := f.sb.pm.Fatal(); {
+		case f.done:
+		case err != nil && f.runner != nil && f.runner.NApplied > 0:
+			// The plan killed a process of the standby's server while
+			// it promoted, and its postmaster gave up ("aborting
+			// startup due to startup process failure"): PostgreSQL's
+			// answer too. The operator starts it again, which final
+			// does: its recovery must succeed and keep what it must.
+			sim.HarnessEvent(env.Event{Kind: env.EvNote, Name: fmt.Sprintf("failover: standby %s's server gave up under the plan's faults: %v", f.sb.node.Name, err)})
+		default:
+			f.fail("standby %s did not end its promotion within %v (its postmaster: %v)", f.sb.node.Name, failoverPromoteMax, err)
 		}
 	}
 	if f.done {
@@ -469,6 +510,9 @@ func (w *workload) failoverLoss(present map[*Op]int, res *Result) {
 		}
 		n := present[op]
 		switch {
+		case n == 0 && w.syncRepLost(op, res):
+			// syncrep.go: the setting promised this commit to the
+			// promoted standby.
 		case n == 0:
 			if lost[op.Client] == nil {
 				lost[op.Client] = op

@@ -177,11 +177,28 @@ func TestFailoverRegressionPlanKill(t *testing.T) {
 // it off, and the promoted standby lacks it: a loss at the end of the old
 // primary's commit order, which the checker took for the new primary's
 // (acknowledged at or after the power-off) and failed as lost.
+//
+// The WAL receiver's status update after each write (sync rep, issue 19)
+// moved the seed's timing: it no longer acknowledges at that instant (no
+// seed of 1-4000 does now), so the rule is also held by a unit test of
+// failoverLoss below.
 func TestFailoverRegressionAckAtPowerOff(t *testing.T) {
 	r := Run(failoverConfig(3049))
 	require.True(t, r.OK, "%v", r.Failures)
 	require.NotNil(t, r.Failover)
-	require.Positive(t, r.Failover.Lost)
+	at := 100 * time.Millisecond
+	w := &workload{hist: &History{Ops: []*Op{
+		{Client: 0, Index: 0, Return: at - time.Millisecond, Keys: []uint64{1}, Outcome: OK},
+		{Client: 0, Index: 1, Return: at, Keys: []uint64{2}, Outcome: OK}, // at the very instant
+		{Client: 1, Index: 0, Return: at + time.Millisecond, Keys: []uint64{3}, Outcome: OK},
+	}}, failoverAt: at}
+	res := &Result{OK: true, Failover: &FailoverResult{}}
+	present := map[*Op]int{w.hist.Ops[0]: 1}
+	w.failoverLoss(present, res)
+	require.True(t, res.OK, "%v", res.Failures)
+	require.Equal(t, 1, res.Failover.Lost, "the ack at the power-off's instant is the old primary's, lost as a suffix")
+	require.Equal(t, 1, res.Failover.Kept)
+	require.Equal(t, Unknown, w.hist.Ops[1].Outcome)
 }
 
 // TestFailoverRegressionKilledWaiterAndRestart: on seed 4627 a backend of

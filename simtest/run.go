@@ -168,6 +168,17 @@ type Config struct {
 	// off, the default, the run is as it was (and the field out of the
 	// JSON).
 	Failover bool `json:"failover,omitempty"`
+	// SyncStandbyNames is the primary's synchronous_standby_names
+	// (syncrep.go; SyncStandbyNamesSet pins it even empty), SyncCommit
+	// its synchronous_commit (local, remote_write, on, remote_apply),
+	// SyncRepCancel the sync-rep canceller's limit (off or a duration),
+	// FailoverStandbyPowerLoss whether a failover powers off standby1's
+	// machine too (on, off); "" draws each under Swarm.
+	SyncStandbyNames         string `json:"synchronous_standby_names,omitempty"`
+	SyncStandbyNamesSet      bool   `json:"synchronous_standby_names_set,omitempty"`
+	SyncCommit               string `json:"synchronous_commit,omitempty"`
+	SyncRepCancel            string `json:"syncrep_cancel,omitempty"`
+	FailoverStandbyPowerLoss string `json:"failover_standby_power_loss,omitempty"`
 
 	// TraceOut, when set, receives the readable trace.
 	TraceOut io.Writer `json:"-"`
@@ -285,6 +296,9 @@ func (c Config) Validate() error {
 	if err := c.validateStandbyReads(); err != nil {
 		return err
 	}
+	if err := c.validateSyncRep(); err != nil {
+		return err
+	}
 	return c.validateVariety()
 }
 
@@ -318,6 +332,7 @@ type resolved struct {
 	follow      bool         // follow reads (follow_reads.go)
 	standbys    int          // standby nodes (standby.go)
 	failover    failoverPlan // failover.go
+	syncRep     syncRepPlan  // syncrep.go
 	// asyncShare is the share of insert transactions and bank transfers
 	// that commit asynchronously (async_share.go).
 	asyncShare float64
@@ -389,6 +404,7 @@ func resolve(c Config, rng *world.Rand) resolved {
 	resolveStandbys(c, &r)
 	resolveFailover(c, &r)
 	resolveSerializable(c, &r)
+	resolveSyncRep(c, &r)
 	// The postmaster's copy of the engine's settings, taken by
 	// resolveSettings before the draws above that change them.
 	r.server.DB = r.engine
@@ -435,7 +451,7 @@ func swarmShape(seed uint64) shape {
 }
 
 func (r resolved) String() string {
-	return r.stringDB() + r.stringSettings() + r.stringDataChecksums() + " scheduler=" + world.SchedulerName(r.sched.PCTDepth) + r.stringVariety() + fmt.Sprintf(" script_client=%v", r.script) + r.stringAsync() + r.stringRanges() + r.stringFollow() + r.stringStandbys() + r.stringFailover() + r.stringStandbyReads() + r.stringSerializable()
+	return r.stringDB() + r.stringSettings() + r.stringDataChecksums() + " scheduler=" + world.SchedulerName(r.sched.PCTDepth) + r.stringVariety() + fmt.Sprintf(" script_client=%v", r.script) + r.stringAsync() + r.stringRanges() + r.stringFollow() + r.stringStandbys() + r.stringFailover() + r.stringStandbyReads() + r.stringSerializable() + r.stringSyncRep()
 }
 
 // Result is what a run found.
@@ -704,6 +720,7 @@ type workload struct {
 	follow     followState      // recent commits, for follow reads (follow_reads.go)
 	redirect   *pgproc.Listener // the promoted standby's socket, after a failover (failover.go)
 	failoverAt time.Duration    // when the failover powered the primary off (0: none)
+	fo         *failover        // the run's failover, nil without one (syncrep.go asks it)
 }
 
 func (w *workload) key(client, txn, i int) uint64 {

@@ -196,6 +196,8 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 	if fo != nil {
 		checkers.lockWait.crashes = fo.crashTimes // the failover's power-off kills lock waiters too
 	}
+	wl.fo = fo
+	startSyncRep(res, rc, sim, node, pm, standbys, wl, fo)
 	wl.startClients(listener)
 	hsReads := startStandbyReads(rc, node, listener, standbys, wl)
 	plan := dbPlan(c, rc, rng.Fork(4), sim.Steps())
@@ -236,6 +238,11 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 	switch {
 	case runner.NApplied > planStop || len(pm.CrashTimes()) > 0 || fo.promoted():
 		wl.progress.judge(res, false, "faults, pauses or crash-restarts in the workload")
+	case rc.syncRep.on() && (rc.syncRep.cancelAfter == 0 || rc.syncRep.cancelAfter > clientProgressMax/2):
+		// syncrep.go: commits wait for as long as a synchronous
+		// standby is away, as in PostgreSQL, unless the canceller
+		// ends the wait well within the rule's limit.
+		wl.progress.judge(res, false, "sync-rep waits the canceller does not bound")
 	case node.Reached.Has("deadlock-check-ran") || checkers.lockWait.sleepMax >= progressLockSleepMax:
 		wl.progress.judge(res, false, "a long lock wait (a deadlock until deadlock_timeout)")
 	default:
@@ -436,8 +443,8 @@ func (res *Result) judgeBeyondLimits() {
 	// misdirected write of the primary's WAL can take back WAL a standby
 	// already holds, which then diverges from the primary (CheckStandby),
 	// or that the promoted standby then lacks or holds out of order
-	// (CheckFailover).
-	case CheckDurability, CheckRecovery, CheckSelf, CheckCheckpoint, CheckLinearizability, CheckIsolation, CheckBank, CheckUnique, CheckArchive, CheckStatementEffect, CheckEngineError, CheckHintBeforeCommit, CheckStandby, CheckFailover:
+	// (CheckFailover), under synchronous replication too (CheckSyncRep).
+	case CheckDurability, CheckRecovery, CheckSelf, CheckCheckpoint, CheckLinearizability, CheckIsolation, CheckBank, CheckUnique, CheckArchive, CheckStatementEffect, CheckEngineError, CheckHintBeforeCommit, CheckStandby, CheckFailover, CheckSyncRep:
 		res.Detected = fmt.Sprintf("after %s: %s", strings.Join(destructive, ", "), res.Failures[0])
 		res.OK, res.Checker, res.Failures = true, "", nil
 	case CheckAtomicity:

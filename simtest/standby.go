@@ -191,7 +191,8 @@ type standby struct {
 	l        *pgproc.Listener
 	promoted bool
 	// pmProc is its postmaster's process, for a restart to kill
-	// (applyNetFaults); restarts counts them.
+	// (restart) and a failover that powers its machine off
+	// (syncrep.go); restarts counts the restarts.
 	pmProc   env.Proc
 	restarts int
 	// futureLSN is the newest page LSN on its disk when it last
@@ -258,6 +259,9 @@ func (s *standbySet) standbyConfig() pgproc.Config {
 	cfg.ArchiveMode = false
 	cfg.Autovacuum = s.rc.server.Autovacuum
 	cfg.PrimaryConninfo = env.Addr{Node: s.primary.Name, Port: pgproc.DefaultPort}
+	// A standby's own synchronous_standby_names is empty: once promoted
+	// it has no standby of its own to wait for (syncrep.go).
+	cfg.DB.SynchronousStandbyNames = ""
 	cfg.WalReceiver = pgproc.WalReceiverConfig{RetryInterval: 10 * time.Millisecond, StatusInterval: 10 * time.Millisecond, Timeout: 40 * time.Millisecond, ConnectTimeout: 20 * time.Millisecond}
 	return cfg
 }
@@ -451,7 +455,9 @@ const restartWaitMax = 300 * time.Millisecond
 func (s *standbySet) startStandby(sim *world.Sim, sb *standby) *pgproc.Postmaster {
 	l := pgproc.NewListener(sb.node.Env)
 	sb.l = l
-	pm, err := pgproc.NewPostmaster(sb.node.Env, s.standbyConfig(), l)
+	cfg := s.standbyConfig()
+	cfg.WalReceiver.ApplicationName = standbyAppName(slices.Index(s.nodes, sb)) // syncrep.go
+	pm, err := pgproc.NewPostmaster(sb.node.Env, cfg, l)
 	if err != nil {
 		panic(fmt.Sprintf("simtest: standby postmaster: %v", err))
 	}

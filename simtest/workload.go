@@ -176,6 +176,13 @@ func (s *session) call(r pgproc.Request) (pgproc.Response, error) {
 	if err == nil {
 		err = resp.Err
 	}
+	if err == nil && resp.Warning != "" {
+		// A sync-rep WARNING (syncrep.go): committed locally, perhaps
+		// not replicated; the client gives the connection up and takes
+		// the commit's outcome for unknown.
+		err = errSyncRepWarning
+		s.conn.Close()
+	}
 	s.w.noteEngineError(s.c, r, err)
 	if s.w.progress != nil {
 		s.w.progress.replied(s.c, s.w.node.Env.Clock.Now(), err)
@@ -198,7 +205,7 @@ func (s *session) stmt(r pgproc.Request) (pgproc.Response, error) {
 // lost reports whether err means the connection is gone, so the fate of a
 // COMMIT in flight is unknown.
 func (s *session) lost(err error) bool {
-	return errors.Is(err, pgproc.ErrConnectionTerminated) || errors.Is(err, pgproc.ErrClientTimeout) ||
+	return errors.Is(err, pgproc.ErrConnectionTerminated) || errors.Is(err, pgproc.ErrClientTimeout) || errors.Is(err, errSyncRepWarning) ||
 		(s.conn != nil && s.conn.Terminated())
 }
 

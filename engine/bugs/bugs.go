@@ -47,6 +47,7 @@ const (
 	SSIReadNoSIREAD
 	SSINoT3FirstCheck
 	SSISplitNoTransfer
+	SyncRepReleaseAtWrite
 	numBugs
 )
 
@@ -142,6 +143,10 @@ var registry = [numBugs]Bug{
 	SSISplitNoTransfer: {
 		Name: "ssi-split-no-transfer",
 		What: "A B-tree page split leaves the page's SIREAD locks on the left half only; violates _bt_split's PredicateLockPageSplit, so an insert into the keys that moved right flags no rw-conflict with a scan that read the page before the split (a phantom).",
+	},
+	SyncRepReleaseAtWrite: {
+		Name: "syncrep-release-at-write",
+		What: "SyncRepReleaseWaiters releases a commit waiting for its standbys' flush (synchronous_commit = on) once their write position passes it, as if remote_write were asked; violates SyncRepWakeQueue's per-mode release by walsndctl->lsn[SYNC_REP_WAIT_FLUSH], so a commit is acknowledged while the standby holds it only in its page cache, and a power loss of both machines followed by the standby's promotion loses it (caught only by runs with synchronous standbys and a failover).",
 	},
 }
 

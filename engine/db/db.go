@@ -125,6 +125,12 @@ type Config struct {
 	// PredicateLocks sizes SERIALIZABLE's predicate lock manager
 	// (serializable.go); zero fields take PostgreSQL's defaults.
 	PredicateLocks PredicateLockConfig
+	// SynchronousStandbyNames is synchronous_standby_names and
+	// SynchronousCommitLevel refines SynchronousCommit with
+	// synchronous_commit's remote levels (syncrep.go); the zero values
+	// are asynchronous replication and SynchronousCommit's on or off.
+	SynchronousStandbyNames string
+	SynchronousCommitLevel  SyncCommitLevel
 }
 
 // DefaultConfig is PostgreSQL's defaults, scaled where memory matters.
@@ -172,6 +178,9 @@ func (c Config) Validate() error {
 		return errors.New("hot standby needs a positive snapshot interval and a non-negative max_standby_streaming_delay")
 	case c.WalSenderTimeout < 0 || c.WALKeepSize < 0:
 		return errors.New("wal_sender_timeout and wal_keep_size must not be negative")
+	}
+	if err := c.validateSyncRep(); err != nil {
+		return err
 	}
 	return c.WAL.Validate()
 }
@@ -248,6 +257,9 @@ type DB struct {
 	restartPoint restartPoint
 	restartRedo  wal.LSN
 	walSnds      []WalSnd
+	// syncRep is synchronous replication's shared state (syncrep.go),
+	// nil when no commit waits for a standby.
+	syncRep *syncRepCtl
 	// timeline is ThisTimeLineID (promote.go): 1 from initdb, a new one
 	// at each promotion.
 	timeline uint32

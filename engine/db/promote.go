@@ -105,6 +105,16 @@ func (db *DB) checkForStandbyTrigger() bool {
 func (db *DB) finishStandby(s *standbySource, next, prev wal.LSN, nextXid *xact.XID, st *RecoveryStats) (wal.LSN, wal.LSN) {
 	e := db.e
 	db.walRcv.shutdown()
+	// After the trigger WaitForWALToBecomeAvailable reads pg_wal
+	// (XLOG_FROM_PG_WAL), not up to the receiver's last published flush
+	// position: the receiver flushed all it wrote as it left its stream
+	// (WalRcvDie), and a report it made after ShutdownWalRcv bumped the
+	// request is dropped, so that position may lag what pg_wal holds. A
+	// commit a remote_write or on standby confirmed must survive the
+	// promotion (simtest's sync-rep checker caught the loss: seed 258 of
+	// --standbys 1 --synchronous-standby-names standby1 --failover
+	// --synchronous-commit remote_write).
+	s.streaming = false
 	next, prev, _ = db.standbyPass(s, next, prev, nextXid, st)
 	if !db.consistent {
 		e.Panicf("requested recovery stop point is before consistent recovery point")
@@ -278,6 +288,22 @@ func (db *DB) promote(end wal.LSN) {
 	db.timeline = newTLI
 	e.Logf("selected new timeline ID: %d", newTLI)
 	e.Sometimes("standby-promoted")
+	// The control file names the new timeline (CreateEndOfRecoveryRecord's
+	// UpdateControlFile, minRecoveryPointTLI there) before standby.signal
+	// goes and anything is written on it, so that a crash before the
+	// end-of-recovery checkpoint recovers on the new timeline, not the
+	// parent's: a split brain (found by simtest's failover seed 2122 once
+	// sync rep moved its timing; TestPromotionCrashBeforeEndOfRecovery-
+	// Checkpoint). A crash before the signal's removal comes back a
+	// standby, to be promoted again, as in PostgreSQL.
+	ctl, err := readControl(e)
+	if err != nil {
+		e.Panicf("%v", err)
+	}
+	ctl.timeline = newTLI
+	if err := writeControl(e, ctl); err != nil {
+		e.Panicf("%v", err)
+	}
 	for _, p := range []string{StandbySignalPath} {
 		if err := e.Disk.Remove(p); err != nil && !errors.Is(err, env.ErrNotExist) {
 			e.Panicf("could not remove file %q: %v", p, err)

@@ -320,7 +320,11 @@ func (db *DB) Consistent() bool { return db.consistent }
 // WalSnd is one WAL sender's slot (WalSnd): how far it sent, and what its
 // standby last said it wrote, flushed and applied.
 type WalSnd struct {
-	InUse                bool
+	InUse bool
+	// AppName is the standby's application_name (its sync-rep name);
+	// Streaming says START_REPLICATION was served (WALSNDSTATE_STREAMING).
+	AppName              string
+	Streaming            bool
 	Sent                 wal.LSN
 	Write, Flush, Apply  wal.LSN
 	LastReplyAt          time.Duration

@@ -106,14 +106,17 @@ type Session struct {
 	// (replication.go: pg_backup_start's sessionBackupState).
 	backup sessionBackup
 	// hs is the session's hot standby state (hotstandby.go).
-	hs     sessionHotStandby
-	txn    *xact.Txn
-	iso    Isolation
-	snap   *xact.Snapshot // REPEATABLE READ's transaction snapshot
-	inTxn  bool           // an explicit BEGIN is open
-	failed bool           // a statement failed: only ROLLBACK is allowed
-	combos [][2]uint32
-	pgstat []*xactTabStat // the transaction's pending table counts (pgstat.go)
+	hs  sessionHotStandby
+	txn *xact.Txn
+	// syncRepEnd is how the last commit's sync-rep wait ended when the
+	// standbys did not confirm it (TakeSyncRepWarning).
+	syncRepEnd syncRepEnd
+	iso        Isolation
+	snap       *xact.Snapshot // REPEATABLE READ's transaction snapshot
+	inTxn      bool           // an explicit BEGIN is open
+	failed     bool           // a statement failed: only ROLLBACK is allowed
+	combos     [][2]uint32
+	pgstat     []*xactTabStat // the transaction's pending table counts (pgstat.go)
 	// committed is the transaction the last statement committed, for
 	// the backend's acknowledgement event (TakeCommit).
 	committed struct {
@@ -151,7 +154,18 @@ func (s *Session) statementTx() *heapam.Tx {
 func (s *Session) noteCommit(lsn wal.LSN, err error) {
 	if err == nil && lsn != wal.InvalidLSN {
 		s.committed.xid, s.committed.lsn = uint64(s.txn.XID()), lsn
+		s.syncRepEnd = s.db.takeSyncRepEnd(s.proc.Slot())
 	}
+}
+
+// TakeSyncRepWarning returns, once, the WARNING of the last commit's
+// sync-rep wait when a cancel or a termination ended it before the
+// standbys confirmed the commit (syncrep.go), and whether the backend
+// must then end without replying (a termination: ProcDiePending).
+func (s *Session) TakeSyncRepWarning() (warning string, terminate bool) {
+	end := s.syncRepEnd
+	s.syncRepEnd = syncRepEnd{}
+	return end.warning, end.die
 }
 
 // TakeCommit returns, once, the xid and commit LSN of a transaction the

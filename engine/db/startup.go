@@ -278,6 +278,12 @@ func (db *DB) endRecovery(st *RecoveryStats, last wal.LSN, nextXid xact.XID, und
 	db.Locks = lmgr.New(e, cfg.DeadlockTimeout)
 	db.Xacts = &xact.Manager{Procs: db.Procs, Clog: db.Clog, WAL: db.WAL, Locks: db.Locks, SynchronousCommit: cfg.SynchronousCommit, Bugs: cfg.Bugs}
 	db.Xacts.SetEnv(e)
+	if underPostmaster {
+		// The checkpointer sets sync_standbys_defined
+		// (SyncRepUpdateSyncStandbysDefined): a standalone backend has
+		// none and never waits.
+		db.initSyncRep()
+	}
 	// The end-of-recovery checkpoint (PerformRecoveryXLogAction): redone
 	// pages and the trimmed clog are durable before any new transaction
 	// writes WAL.

@@ -22,25 +22,55 @@ func BackendMain(e *env.Env, d *db.DB, c *Conn) {
 		// client's first request gets the error, then the end.
 		if _, ok := c.Recv(); ok {
 			c.Reply(Response{Err: err})
+		} else if c.Replication() {
+			// A WAL sender does not count against max_connections
+			// (PostgreSQL 12's reserved WAL sender slots, bounded by
+			// max_wal_senders alone): a standby still connects when
+			// ordinary backends fill the server, as they do when
+			// commits wait for that very standby (sync rep).
+			WalSenderMain(e, d, c)
+			return
 		}
 		c.Terminate()
 		return
 	}
-	defer s.Close()
+	closed := false
+	defer func() {
+		if !closed {
+			s.Close()
+		}
+	}()
 	for {
 		req, ok := c.Recv()
 		if !ok {
 			if c.Replication() {
 				// am_walsender: the startup message asked for
-				// replication, and this backend serves a standby.
+				// replication, and this backend serves a standby,
+				// in a WAL sender slot rather than a backend's.
+				closed = true
+				s.Close()
 				WalSenderMain(e, d, c)
 			}
 			return // the client went away: the session's transaction rolls back
 		}
 		resp := execute(d, s, req)
+		warning, terminate := s.TakeSyncRepWarning()
+		if terminate {
+			// pg_terminate_backend ended a sync-rep wait: the commit
+			// stands locally, and the backend ends without a word to
+			// its client (SyncRepWaitForLSN's whereToSendOutput =
+			// DestNone, then ProcessInterrupts' FATAL).
+			s.TakeCommit()
+			c.Terminate()
+			return
+		}
+		resp.Warning = warning
 		c.Reply(resp)
-		if xid, lsn, ok := s.TakeCommit(); ok && resp.Err == nil {
-			e.CommitAcked(xid, uint64(lsn)) // the reply that says it committed is sent
+		if xid, lsn, ok := s.TakeCommit(); ok && resp.Err == nil && warning == "" {
+			// The reply that says it committed is sent. One with a
+			// sync-rep WARNING is not an acknowledgement a careful
+			// client takes: the commit may not be replicated.
+			e.CommitAcked(xid, uint64(lsn))
 		}
 	}
 }

@@ -23,6 +23,7 @@ package proc
 // across a scheduling point.
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -141,6 +142,10 @@ type Response struct {
 	Val   []byte
 	Done  bool
 	Rows  []Row
+	// Warning is a WARNING the statement raised (a NoticeResponse before
+	// its result): a COMMIT whose sync-rep wait was canceled
+	// (db.SyncRepCancelWarning).
+	Warning string
 }
 
 // Listener is the postmaster's listening socket, at an address clients
@@ -378,6 +383,7 @@ type Conn struct {
 	// replication says the startup message asked for a replication
 	// connection (replication=true): the backend becomes a WAL sender.
 	replication bool
+	appName     string // a replication connection's application_name
 	table       string // the last request's table name, reused while it repeats
 
 	// mu guards ended: the postmaster terminates a backend's end while
@@ -516,7 +522,10 @@ func (c *Conn) Recv() (Request, bool) {
 		if typ != msgStartup {
 			panic(fmt.Sprintf("proc: connection %d: message %q before the startup message", c.id, typ))
 		}
-		c.replication = string(body) == string(replicationStartup)
+		c.replication = bytes.HasPrefix(body, replicationStartup)
+		if c.replication {
+			c.appName = string(body[len(replicationStartup):]) // application_name
+		}
 		c.state = srvServing
 		c.wbuf = appendFrame(c.wbuf[:0], msgReady, nil)
 		if _, err := c.nc.Write(c.wbuf); err != nil {
@@ -714,13 +723,22 @@ func appendResponse(b []byte, r Response) []byte {
 	b = appendBytes(b, r.Val)
 	b = appendBool(b, r.Done)
 	if r.Rows == nil {
-		return binary.LittleEndian.AppendUint32(b, nilBytes)
+		return appendWarning(binary.LittleEndian.AppendUint32(b, nilBytes), r.Warning)
 	}
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(r.Rows)))
 	for _, row := range r.Rows {
 		b = appendBytes(appendU64(b, row.Key), row.Val)
 	}
-	return b
+	return appendWarning(b, r.Warning)
+}
+
+// appendWarning appends a response's warning, only when there is one, so
+// that every other response keeps its length (and a run its trace).
+func appendWarning(b []byte, w string) []byte {
+	if w == "" {
+		return b
+	}
+	return appendBytes(b, []byte(w))
 }
 
 // decoder reads a payload; a malformed one is a bug of this file's
@@ -817,6 +835,9 @@ func decodeResponse(b []byte) Response {
 		for i := range r.Rows {
 			r.Rows[i] = Row{Key: d.u64(), Val: d.bytes()}
 		}
+	}
+	if len(d.b) > 0 {
+		r.Warning = string(d.bytes())
 	}
 	d.done()
 	return r

@@ -309,7 +309,12 @@ func (pm *Postmaster) serverLoop() env.Exit {
 	e := pm.e
 	for {
 		if c, ok := pm.l.Accept(pm.cfg.ServerLoopTimeout); ok {
-			if len(pm.backends) >= pm.cfg.DB.MaxConnections {
+			// canAcceptConnections' MaxLivePostmasterChildren: twice
+			// the backends and WAL senders there may be. A backend
+			// beyond max_connections is refused by its own
+			// InitProcess (db.Connect), and a WAL sender, which has
+			// reserved slots, is not (BackendMain).
+			if len(pm.backends) >= 2*(pm.cfg.DB.MaxConnections+pm.cfg.DB.MaxWalSenders) {
 				pm.l.Reject(c, pgerr.New(pgerr.TooManyConnections, "sorry, too many clients already"))
 			} else {
 				pm.startBackend(c)

@@ -36,6 +36,10 @@ type WalReceiverConfig struct {
 	// ConnectTimeout is primary_conninfo's connect_timeout (0: the
 	// network's own).
 	ConnectTimeout time.Duration
+	// ApplicationName is primary_conninfo's application_name, the name
+	// synchronous_standby_names knows the standby by; "" is the
+	// standby's node name.
+	ApplicationName string
 }
 
 // DefaultWalReceiverConfig is PostgreSQL's defaults.
@@ -92,7 +96,11 @@ func walRcvStream(e *env.Env, d *db.DB, rcv *db.WalRcv, primary env.Addr, cfg Wa
 		return from, nil // stopped or asked again meanwhile
 	}
 	defer rcv.End()
-	c, err := DialReplication(e, primary, cfg.ConnectTimeout)
+	name := cfg.ApplicationName
+	if name == "" {
+		name = e.Net.Node()
+	}
+	c, err := DialReplicationAs(e, primary, cfg.ConnectTimeout, name)
 	if err != nil {
 		return from, fmt.Errorf("could not connect to the primary server: %w", err)
 	}
@@ -122,29 +130,29 @@ func walRcvStream(e *env.Env, d *db.DB, rcv *db.WalRcv, primary env.Addr, cfg Wa
 	lastRecv := e.Clock.Now()
 	for i := 0; i < walRcvMsgsMax; i++ {
 		if _, g, _ := rcv.Wanted(); g != gen {
-			return w.Flushed(), nil
+			return walRcvDie(rcv, gen, w), nil
 		}
 		c.nc.SetReadDeadline(e.Clock.Now() + cfg.StatusInterval)
 		typ, body, err := c.readMsg()
 		now := e.Clock.Now()
 		if errors.Is(err, env.ErrTimeout) {
 			if now-lastRecv >= cfg.Timeout {
-				return w.Flushed(), errors.New("terminating walreceiver due to timeout")
+				return walRcvDie(rcv, gen, w), errors.New("terminating walreceiver due to timeout")
 			}
 			if !c.sendStatus(e, d, w) {
-				return w.Flushed(), errors.New("could not send a status update")
+				return walRcvDie(rcv, gen, w), errors.New("could not send a status update")
 			}
 			continue
 		}
 		if err != nil {
-			return w.Flushed(), fmt.Errorf("replication terminated by primary server: %w", err)
+			return walRcvDie(rcv, gen, w), fmt.Errorf("replication terminated by primary server: %w", err)
 		}
 		if typ == msgError {
-			return w.Flushed(), fmt.Errorf("replication terminated by primary server: %w", decodeReplError(body))
+			return walRcvDie(rcv, gen, w), fmt.Errorf("replication terminated by primary server: %w", decodeReplError(body))
 		}
 		m, err := DecodeRepl(typ, body)
 		if err != nil {
-			return w.Flushed(), err
+			return walRcvDie(rcv, gen, w), err
 		}
 		lastRecv = now
 		switch m.Kind {
@@ -152,31 +160,50 @@ func walRcvStream(e *env.Env, d *db.DB, rcv *db.WalRcv, primary env.Addr, cfg Wa
 			if rcv.Stopped(gen) {
 				// Asked to stop while it read (ShutdownWalRcv): a
 				// promoted standby's WAL is its own from now on.
-				return w.Flushed(), nil
+				return walRcvDie(rcv, gen, w), nil
 			}
 			if m.Start+wal.LSN(len(m.Data)) > m.End {
-				return w.Flushed(), fmt.Errorf("primary sent WAL to %s beyond its flush position %s", m.Start+wal.LSN(len(m.Data)), m.End)
+				return walRcvDie(rcv, gen, w), fmt.Errorf("primary sent WAL to %s beyond its flush position %s", m.Start+wal.LSN(len(m.Data)), m.End)
 			}
 			if err := w.Write(m.Start, m.Data); err != nil {
-				return w.Flushed(), err
+				return walRcvDie(rcv, gen, w), err
 			}
 			rcv.Report(gen, w.Written(), w.Flushed(), true)
+			// WalReceiverMain's XLogWalRcvSendReply after the write
+			// ("let the primary know that we received some data"):
+			// the written position reaches the primary before the
+			// fsync, which is what remote_write waits for.
+			if !c.sendStatus(e, d, w) {
+				return walRcvDie(rcv, gen, w), errors.New("could not send a status update")
+			}
 			// XLogWalRcvFlush: fsync, then publish the flushed
 			// position to the startup process, then report it.
 			w.Flush()
 			rcv.Report(gen, w.Written(), w.Flushed(), true)
 			if !c.sendStatus(e, d, w) {
-				return w.Flushed(), errors.New("could not send a status update")
+				return walRcvDie(rcv, gen, w), errors.New("could not send a status update")
 			}
 		case ReplKeepalive:
 			if m.ReplyRequested && !c.sendStatus(e, d, w) {
-				return w.Flushed(), errors.New("could not send a status update")
+				return walRcvDie(rcv, gen, w), errors.New("could not send a status update")
 			}
 		default:
-			return w.Flushed(), fmt.Errorf("unexpected replication message %q", m.Kind)
+			return walRcvDie(rcv, gen, w), fmt.Errorf("unexpected replication message %q", m.Kind)
 		}
 	}
-	return w.Flushed(), nil
+	return walRcvDie(rcv, gen, w), nil
+}
+
+// walRcvDie is WalRcvDie's XLogWalRcvFlush(true): however a stream
+// ends (an error, the connection's loss, a stop request), what was
+// received and written is fsynced and published before the receiver
+// leaves it, so the startup process, and a promotion, replay it. (A kill
+// or a power loss runs nothing, as on_shmem_exit does not.) It returns
+// where the flushed WAL ends.
+func walRcvDie(rcv *db.WalRcv, gen int, w *wal.Receiver) wal.LSN {
+	w.Flush()
+	rcv.Report(gen, w.Written(), w.Flushed(), true)
+	return w.Flushed()
 }
 
 // sendStatus is XLogWalRcvSendReply: write, flush and apply positions.
@@ -203,6 +230,15 @@ func DialReplication(e *env.Env, addr env.Addr, timeout time.Duration) (*Conn, e
 	if e.Net == nil {
 		panic("proc: DialReplication needs an env with a Net")
 	}
+	return DialReplicationAs(e, addr, timeout, e.Net.Node())
+}
+
+// DialReplicationAs is DialReplication with application_name name in the
+// startup message (the standby's name for synchronous_standby_names).
+func DialReplicationAs(e *env.Env, addr env.Addr, timeout time.Duration, name string) (*Conn, error) {
+	if e.Net == nil {
+		panic("proc: DialReplication needs an env with a Net")
+	}
 	c := &Conn{e: e, mu: e.Sched.NewSpinLock("socket")}
 	nc, err := e.Net.Dial(addr, timeout)
 	if err != nil {
@@ -211,7 +247,7 @@ func DialReplication(e *env.Env, addr env.Addr, timeout time.Duration) (*Conn, e
 	if timeout > 0 {
 		nc.SetReadDeadline(e.Clock.Now() + timeout)
 	}
-	typ, err := c.startup(nc, replicationStartup, decodeReplError)
+	typ, err := c.startup(nc, append(append([]byte(nil), replicationStartup...), name...), decodeReplError)
 	switch {
 	case err != nil:
 		return nil, err

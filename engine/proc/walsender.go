@@ -85,13 +85,14 @@ func WalSenderMain(e *env.Env, d *db.DB, c *Conn) {
 	}
 	sent := m.Start
 	ws.Sent = sent
+	ws.AppName, ws.Streaming = c.appName, true
 	ws.LastReplyAt = e.Clock.Now()
 	pingedFor := time.Duration(-1) // the LastReplyAt a keepalive asked past
 	var buf []byte
 	// One pass sends one chunk or waits walSndPoll at most, so the loop's
 	// bound is the connection's life; it ends with the standby.
 	for {
-		if !c.pollStatus(e, ws) {
+		if !c.pollStatus(e, d, slot, ws) {
 			return
 		}
 		now := e.Clock.Now()
@@ -146,7 +147,7 @@ func WalSenderMain(e *env.Env, d *db.DB, c *Conn) {
 // pollStatus takes every status update that has arrived, without
 // waiting (ProcessRepliesIfAny). It returns false when the standby has
 // gone.
-func (c *Conn) pollStatus(e *env.Env, ws *db.WalSnd) bool {
+func (c *Conn) pollStatus(e *env.Env, d *db.DB, slot int, ws *db.WalSnd) bool {
 	for i := 0; i < 64; i++ {
 		c.nc.SetReadDeadline(max(e.Clock.Now(), 1))
 		typ, body, err := c.readMsg()
@@ -169,6 +170,7 @@ func (c *Conn) pollStatus(e *env.Env, ws *db.WalSnd) bool {
 		}
 		ws.Write, ws.Flush, ws.Apply = max(ws.Write, m.Write), max(ws.Flush, m.Flush), max(ws.Apply, m.Apply)
 		ws.LastReplyAt = e.Clock.Now()
+		d.SyncRepReleaseWaiters(slot)
 	}
 	return true
 }

@@ -166,3 +166,29 @@ func TestWalSenderRefusals(t *testing.T) {
 		require.Equal(t, pgerr.ObjectNotInPrerequisiteState, pgerr.CodeOf(err), "%v", err)
 	})
 }
+
+// TestWalSenderBeyondMaxConnections: a standby connects for replication
+// when ordinary sessions fill max_connections (PostgreSQL 12's reserved
+// WAL sender slots), as they do when commits wait for that standby under
+// synchronous replication (simtest seed 797 with --syncrep-cancel 1s: the
+// standby was refused for as long as the waiting backends lived).
+func TestWalSenderBeyondMaxConnections(t *testing.T) {
+	onPrimary(t, 2, time.Minute, func(e *env.Env, d *db.DB, l *Listener) {
+		var sessions []*db.Session
+		for i := 0; ; i++ {
+			require.Less(t, i, 100000)
+			s, err := d.Connect()
+			if err != nil {
+				require.True(t, pgerr.Is(err, pgerr.TooManyConnections), "%v", err)
+				break
+			}
+			sessions = append(sessions, s)
+		}
+		c, err := startStreaming(e, l, wal.FirstLSN)
+		require.NoError(t, err, "a replication connection refused with max_connections full")
+		c.Close()
+		for _, s := range sessions {
+			s.Close()
+		}
+	})
+}

@@ -48,6 +48,10 @@ type Manager struct {
 	// SynchronousCommit is synchronous_commit: when off, a commit returns
 	// before its record is durable and the WAL writer flushes it later.
 	SynchronousCommit bool
+	// SyncRepWait, when set, is SyncRepWaitForLSN (engine/db/syncrep.go):
+	// a synchronous commit waits in it for the synchronous standbys after
+	// its clog update and before it leaves the proc array.
+	SyncRepWait func(p *Proc, end wal.LSN)
 	// Bugs switches on planted bugs (engine/bugs); zero in production.
 	Bugs bugs.Set
 }
@@ -173,6 +177,11 @@ func (t *Txn) Commit() (commitLSN wal.LSN, err error) {
 	}
 	m.e.Inject(PointAfterClogUpdate)
 	m.Procs.SetDelayCheckpoint(t.proc, false)
+	if m.SyncRepWait != nil && groupLSN == wal.InvalidLSN {
+		// RecordTransactionCommit's SyncRepWaitForLSN(XactLastRecEnd):
+		// committed locally, not yet visible to others, its locks held.
+		m.SyncRepWait(t.proc, end)
+	}
 	m.Procs.EndTransaction(t.proc)
 	m.Locks.Release(uint64(t.xid))
 	m.e.Committed(uint64(t.xid), uint64(end))

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pgdst/pgdst/engine/bugs"
+	"github.com/pgdst/pgdst/engine/db"
 	"github.com/pgdst/pgdst/fault"
 	"github.com/pgdst/pgdst/simtest"
 	"github.com/pgdst/pgdst/simtest/world"
@@ -105,14 +106,25 @@ var RunFlags = []RunFlag{
 			s.Try(c)
 		}),
 	{
-		Name: "synchronous-commit", JSON: []string{"async_commit"}, Default: "on",
-		Help:  "synchronous_commit: on, or off (acknowledged commits may be lost within PostgreSQL's bound; needs --workload insert)",
-		Check: func(v string) error { return oneOf(v, []string{"on", "off"}) },
-		Apply: func(c *simtest.Config, vals []string) { c.AsyncCommit = last(vals) == "off" },
-		Words: func(c simtest.Config) []string { return wordsIf(c.AsyncCommit, "--synchronous-commit", "off") },
+		Name: "synchronous-commit", JSON: []string{"async_commit", "synchronous_commit"}, Default: "on",
+		Help:  "synchronous_commit: off (acknowledged commits may be lost within PostgreSQL's bound; needs --workload insert), or local, remote_write, on or remote_apply, which differ with synchronous standbys (--synchronous-standby-names; the level is drawn from the seed when not given)",
+		Check: func(v string) error { return oneOf(v, append([]string{"off"}, simtest.SyncCommitLevels...)) },
+		Apply: func(c *simtest.Config, vals []string) {
+			v := last(vals)
+			c.AsyncCommit, c.SyncCommit = v == "off", v
+			if v == "off" {
+				c.SyncCommit = ""
+			}
+		},
+		Words: func(c simtest.Config) []string {
+			if c.AsyncCommit {
+				return []string{"--synchronous-commit", "off"}
+			}
+			return wordsIf(c.SyncCommit != "", "--synchronous-commit", c.SyncCommit)
+		},
 		Shrink: func(s Shrinker) {
 			c := s.Config()
-			c.AsyncCommit = false
+			c.AsyncCommit, c.SyncCommit = false, ""
 			s.Try(c)
 		},
 	},
@@ -189,6 +201,39 @@ var RunFlags = []RunFlag{
 		func(c *simtest.Config) *string { return &c.StandbyReads }, standbyReadsOn),
 	boolFlag("failover", "failover", "at a moment drawn from the seed, power off the primary, promote standby 1 and redirect the clients to it; the old primary stays off (issue 19; needs --standbys)",
 		func(c *simtest.Config) *bool { return &c.Failover }, false),
+	{
+		Name: "synchronous-standby-names", JSON: []string{"synchronous_standby_names", "synchronous_standby_names_set"},
+		Help: "the primary's synchronous_standby_names, PostgreSQL's grammar over the standbys' names standby1, standby2, ...: 'FIRST 1 (standby1)', 'ANY 1 (standby1, standby2)', 'standby1', '*'; '' pins asynchronous replication (default: drawn from the seed on half the seeds that draw standbys, else asynchronous)",
+		Check: func(v string) error {
+			if _, err := db.ParseSyncStandbyNames(v); err != nil {
+				return fmt.Errorf("want FIRST n (names), ANY n (names), a list of names, or *")
+			}
+			return nil
+		},
+		Apply: func(c *simtest.Config, vals []string) {
+			c.SyncStandbyNames, c.SyncStandbyNamesSet = last(vals), true
+		},
+		Words: func(c simtest.Config) []string {
+			return wordsIf(c.SyncStandbyNames != "" || c.SyncStandbyNamesSet, "--synchronous-standby-names", ShellQuote(c.SyncStandbyNames))
+		},
+		Shrink: func(s Shrinker) {
+			if c := s.Config(); c.SyncStandbyNames != "" {
+				c.SyncStandbyNames, c.SyncStandbyNamesSet = "", true
+				s.Try(c)
+			}
+		},
+	},
+	{
+		Name: "syncrep-cancel", JSON: []string{"syncrep_cancel"},
+		Help:  "with synchronous standbys, an operator cancels (or on one in four terminates) every backend waiting for them longer than this: off, or a duration up to 1s (default: drawn from the seed, 20ms to 200ms)",
+		Check: func(v string) error { _, err := simtest.ParseSyncRepCancel(v); return err },
+		Apply: func(c *simtest.Config, vals []string) { c.SyncRepCancel = last(vals) },
+		Words: func(c simtest.Config) []string {
+			return wordsIf(c.SyncRepCancel != "", "--syncrep-cancel", c.SyncRepCancel)
+		},
+	},
+	varietyFlag("failover-standby-power-loss", "failover_standby_power_loss", "with synchronous standbys, a failover powers off standby1's machine with the primary's; it boots and is promoted from what its disk kept",
+		func(c *simtest.Config) *string { return &c.FailoverStandbyPowerLoss }, func(c simtest.Config) bool { return c.FailoverStandbyPowerLoss == simtest.VarietyOn }),
 	{
 		Name: "scheduler", JSON: []string{"scheduler"},
 		Help:  "how processes interleave: random (a seeded switch at each yield point) or pct:D (PCT of depth D in [1, 8]: random priorities, D-1 priority change points) (default: drawn from the seed; with --no-swarm, random)",

@@ -82,6 +82,17 @@ var bugCases = map[string]bugCase{
 		hints: []uint64{3},
 		says:  []string{"reused the old timeline ID"},
 	},
+	// An 'on' commit released by the standby's write position: the
+	// sync-rep checker sees it acknowledged before the standby fsynced it.
+	"syncrep-release-at-write": {
+		config: func(seed uint64) simtest.Config {
+			c := simtest.DefaultConfig(seed)
+			c.Standbys, c.SyncStandbyNames, c.SyncCommit = 1, "FIRST 1 (standby1)", "on"
+			return c
+		},
+		hints: []uint64{3},
+		says:  []string{"released before its standbys confirmed"},
+	},
 	"walsender-unflushed": {
 		config: small("", func(c *simtest.Config) {
 			c.Standbys = 1

@@ -127,6 +127,8 @@ func Explain(res *simtest.Result, rec *Recorder) *Account {
 		a.failover(f)
 	case res.Checker == simtest.CheckStandbyReads && f != nil:
 		a.standbyReads(f)
+	case res.Checker == simtest.CheckSyncRep && f != nil:
+		a.syncRep(f)
 	default:
 		a.recovery()
 	}
@@ -152,7 +154,7 @@ var ownAccount = map[string]bool{
 	simtest.CheckStatementEffect: true, simtest.CheckEngineError: true, simtest.CheckArchive: true,
 	simtest.CheckLockWakeup: true, simtest.CheckLockRetry: true, simtest.CheckProgress: true,
 	simtest.CheckHintBeforeCommit: true, simtest.CheckSelf: true, simtest.CheckRecovery: true,
-	simtest.CheckStandby: true, simtest.CheckFailover: true, simtest.CheckStandbyReads: true,
+	simtest.CheckStandby: true, simtest.CheckFailover: true, simtest.CheckStandbyReads: true, simtest.CheckSyncRep: true,
 }
 
 // account is an Account being written.
