@@ -154,6 +154,11 @@ var plantedBugCases = map[string]struct {
 	// checker's split-brain half sees it on every seed that fails over
 	// and whose clients commit on both sides (about a third fail over).
 	"promotion-reuses-timeline": {seeds: 60, tweak: func(c *Config) { c.Standbys, c.Failover = 1, true }, checkers: []string{CheckFailover}, minCaught: 10},
+	// The archiver marks a segment done without fsyncing its copy: the
+	// archive checker sees the copy not durable at the .done rename (the
+	// durable archive file is empty), on every seed with archive_mode on
+	// that archives a segment.
+	"archiver-done-before-durable": {seeds: 60, checkers: []string{CheckArchive}, minCaught: 5},
 	"clog-status-lost-update": {seeds: 200, tweak: func(c *Config) { c.Scheduler = "random" },
 		checkers: []string{CheckDurability, CheckBank, CheckLinearizability, CheckIsolation, CheckUnique}, minCaught: 9},
 }

@@ -158,6 +158,9 @@ type Config struct {
 	// off, the default, the run is as it was (and the field out of the
 	// JSON).
 	Failover bool `json:"failover,omitempty"`
+	// PITR pins the point-in-time recovery (pitr.go) on or off; ""
+	// draws it from the seed under Swarm.
+	PITR string `json:"pitr,omitempty"`
 
 	// TraceOut, when set, receives the readable trace.
 	TraceOut io.Writer `json:"-"`
@@ -266,6 +269,9 @@ func (c Config) Validate() error {
 	if err := c.validateFailover(); err != nil {
 		return err
 	}
+	if err := c.validatePITR(); err != nil {
+		return err
+	}
 	return c.validateVariety()
 }
 
@@ -299,6 +305,7 @@ type resolved struct {
 	follow      bool         // follow reads (follow_reads.go)
 	standbys    int          // standby nodes (standby.go)
 	failover    failoverPlan // failover.go
+	pitr        pitrPlan     // pitr.go
 	// asyncShare is the share of insert transactions and bank transfers
 	// that commit asynchronously (async_share.go).
 	asyncShare float64
@@ -365,6 +372,7 @@ func resolve(c Config, rng *world.Rand) resolved {
 	resolveDataChecksums(c, &r)
 	resolveStandbys(c, &r)
 	resolveFailover(c, &r)
+	resolvePITR(c, &r)
 	// The postmaster's copy of the engine's settings, taken by
 	// resolveSettings before the draws above that change them.
 	r.server.DB = r.engine
@@ -411,7 +419,7 @@ func swarmShape(seed uint64) shape {
 }
 
 func (r resolved) String() string {
-	return r.stringDB() + r.stringSettings() + r.stringDataChecksums() + " scheduler=" + world.SchedulerName(r.sched.PCTDepth) + r.stringVariety() + fmt.Sprintf(" script_client=%v", r.script) + r.stringAsync() + r.stringRanges() + r.stringFollow() + r.stringStandbys() + r.stringFailover()
+	return r.stringDB() + r.stringSettings() + r.stringDataChecksums() + " scheduler=" + world.SchedulerName(r.sched.PCTDepth) + r.stringVariety() + fmt.Sprintf(" script_client=%v", r.script) + r.stringAsync() + r.stringRanges() + r.stringFollow() + r.stringStandbys() + r.stringFailover() + r.stringPITR()
 }
 
 // Result is what a run found.
@@ -520,6 +528,8 @@ type Result struct {
 	// primary (standby.go).
 	StandbysMade      int `json:",omitempty"`
 	StandbysConverged int `json:",omitempty"`
+	// PITR says what the point-in-time recovery did (pitr.go).
+	PITR string `json:",omitempty"`
 	// Failover says what the failover did (failover.go): when the primary
 	// was powered off and the standby promoted, and how many commits the
 	// old primary acknowledged that the new one lacks (the async loss).
@@ -815,6 +825,9 @@ func (r *Result) Summary() string {
 	}
 	if f := r.Failover; f != nil {
 		fmt.Fprintf(&b, "failover: primary powered off at %v, %s promoted at %v from timeline %d to %d (switch %s); %d acknowledged commits lost, %d kept\n", f.At, f.Node, f.PromotedAt, f.OldTLI, f.NewTLI, wal.LSN(f.Switch), f.Lost, f.Kept)
+	}
+	if r.PITR != "" {
+		fmt.Fprintf(&b, "pitr: %s\n", r.PITR)
 	}
 	if r.StandbysMade > 0 {
 		fmt.Fprintf(&b, "standbys: %d made from a base backup, %d caught up and equal to the primary\n", r.StandbysMade, r.StandbysConverged)

@@ -41,6 +41,7 @@ const (
 	WalSenderUnflushed
 	StandbyAppliesUnflushed
 	PromotionReusesTimeline
+	ArchiverDoneBeforeDurable
 	numBugs
 )
 
@@ -112,6 +113,10 @@ var registry = [numBugs]Bug{
 	PromotionReusesTimeline: {
 		Name: "promotion-reuses-timeline",
 		What: "A promoted standby keeps its parent's timeline ID and writes no timeline history file; violates StartupXLOG's findNewestTimeLine + 1 and writeTimeLineHistory, so the old and the new primary write WAL on the same timeline and their histories cannot be told apart (caught only by runs with --standbys and --failover).",
+	},
+	ArchiverDoneBeforeDurable: {
+		Name: "archiver-done-before-durable",
+		What: "The archiver renames a segment's copy into the archive and marks the segment .done without fsyncing the copy; violates pgarch_archiveXlog's promise that archive_command returns only once the copy is safe, so a power loss empties the archived copy while the checkpoint removes pg_wal's.",
 	},
 }
 

@@ -107,7 +107,12 @@ type Config struct {
 	// single-node run's disk operations, and so its trace, are the same
 	// as before replication existed.
 	ArchiveRecovery bool
-	Bugs            bugs.Set
+	// PITR is the targeted archive recovery's configuration
+	// (restore_command and recovery_target_*; archive_recovery.go), nil
+	// where none is configured. It is read only with ArchiveRecovery and a
+	// recovery.signal file.
+	PITR *PITRConfig
+	Bugs bugs.Set
 }
 
 // DefaultConfig is PostgreSQL's defaults, scaled where memory matters.
@@ -224,6 +229,9 @@ type DB struct {
 	// promoteSignaled is the startup process's promote_signaled flag
 	// (IsPromoteSignaled), set by RequestPromote.
 	promoteSignaled bool
+	// pitr is the targeted archive recovery in progress, nil if none
+	// (archive_recovery.go).
+	pitr *pitrState
 }
 
 // Env is the instance's environment.

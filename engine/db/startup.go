@@ -114,9 +114,10 @@ func (db *DB) StartupXLOG(register func(*DB), underPostmaster bool) (RecoverySta
 		e.Panicf("WAL segment size %d in the control file, %d configured", ctl.segSize, cfg.WAL.SegmentSize)
 	}
 	checkDataChecksumVersion(e, ctl, cfg)
-	standby, hasLabel := false, false
+	standby, hasLabel, targeted := false, false, false
 	if cfg.ArchiveRecovery {
 		standby, hasLabel = readRecoverySignals(e, &ctl)
+		targeted = !standby && db.readRecoverySignal() // archive_recovery.go
 	}
 	st.Checkpoint, st.Redo = ctl.checkpoint, ctl.redo
 	if ctl.state == StateInCrashRecovery {
@@ -130,7 +131,7 @@ func (db *DB) StartupXLOG(register func(*DB), underPostmaster bool) (RecoverySta
 		}
 	}
 	ctl.state = StateInCrashRecovery
-	if standby {
+	if standby || targeted {
 		ctl.state = StateInArchiveRecovery
 	}
 	if err := writeControl(e, ctl); err != nil {
@@ -149,7 +150,7 @@ func (db *DB) StartupXLOG(register func(*DB), underPostmaster bool) (RecoverySta
 		src = db.newStandbySource()
 		ckrec = src.recordAt(ctl.checkpoint, ctl.redo)
 	} else {
-		r, err := wal.NewReader(e, cfg.WAL, ctl.checkpoint, wal.InvalidLSN)
+		r, err := db.recoveryReader(ctl.checkpoint, wal.InvalidLSN)
 		if err != nil {
 			e.Panicf("could not locate a valid checkpoint record: %v", err)
 		}
@@ -188,6 +189,15 @@ func (db *DB) StartupXLOG(register func(*DB), underPostmaster bool) (RecoverySta
 		st.EndReason = "promoted"
 		e.RecoveryEnded(uint64(redo), uint64(st.End), int64(st.Records))
 		db.promote(st.End)
+		return st, db.endRecovery(&st, last, nextXid, underPostmaster)
+	}
+	if targeted {
+		e.RecoveryBegan(uint64(redo))
+		var last wal.LSN
+		st.End, last = db.pitrRedo(redo, &nextXid, &st)
+		st.EndReason = "recovery target"
+		e.RecoveryEnded(uint64(redo), uint64(st.End), int64(st.Records))
+		db.finishPITR(st.End)
 		return st, db.endRecovery(&st, last, nextXid, underPostmaster)
 	}
 	r, err := wal.NewReader(e, cfg.WAL, redo, wal.InvalidLSN)

@@ -90,6 +90,11 @@ var Conditions = []Condition{
 	{"walreceiver-retry", "a WAL receiver's connection fails or ends, and it connects again after wal_retrieve_retry_interval (WalReceiverMain)"},
 	{"standby-promote-requested", "a standby's startup process finds the promote signal file while it waits for WAL (CheckForStandbyTrigger)"},
 	{"standby-promoted", "a promoted standby picks a new timeline and ends recovery (StartupXLOG after findNewestTimeLine)"},
+	{"pitr-started", "a base backup with recovery.signal starts a targeted archive recovery (readRecoverySignalFiles)"},
+	{"pitr-segment-restored", "targeted recovery restores a WAL segment from the archive with restore_command (XLOG_FROM_ARCHIVE, RestoreArchivedFile)"},
+	{"pitr-segment-from-pg-wal", "the archive lacks a segment targeted recovery needs, which reads pg_wal's copy (XLOG_FROM_PG_WAL)"},
+	{"pitr-target-reached", "targeted recovery reaches its recovery target (recoveryStopsBefore or recoveryStopsAfter)"},
+	{"pitr-promoted", "targeted recovery ends at its target on a new timeline (recovery_target_action)"},
 }
 
 // condIndex maps a condition's name to its bit.

@@ -436,6 +436,9 @@ type Reader struct {
 	prev  LSN
 	buf   []byte
 	bufAt LSN
+	// restore, when set, is called with each segment's number before the
+	// segment is opened (NewRestoringReader).
+	restore func(seg uint64)
 	// Switches counts the switch records crossed.
 	Switches int
 	// EndErr is why the scan ended (nil until it has).
@@ -471,6 +474,9 @@ func (r *Reader) openSegment(seg uint64) (end bool, err error) {
 	if r.f != nil {
 		r.f.Close()
 		r.f = nil
+	}
+	if r.restore != nil {
+		r.restore(seg)
 	}
 	f, err := r.e.Disk.Open(SegmentPath(r.cfg, seg), env.OpenExisting)
 	if err != nil {

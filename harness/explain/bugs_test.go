@@ -75,6 +75,14 @@ var bugCases = map[string]bugCase{
 		hints: []uint64{3},
 		says:  []string{"reused the old timeline ID"},
 	},
+	// The archiver marks a segment done before its copy is fsynced; the
+	// archive checker sees the copy not durable at the .done rename. The
+	// mutant 39-archive-done-before-fsync makes the same slip.
+	"archiver-done-before-durable": {
+		config: small("", nil),
+		hints:  []uint64{14},
+		says:   []string{"done before its copy was fsynced"},
+	},
 	"walsender-unflushed": {
 		config: small("", func(c *simtest.Config) {
 			c.Standbys = 1

@@ -125,6 +125,8 @@ func Explain(res *simtest.Result, rec *Recorder) *Account {
 		a.standby(f)
 	case res.Checker == simtest.CheckFailover && f != nil:
 		a.failover(f)
+	case res.Checker == simtest.CheckPITR && f != nil:
+		a.pitr(f)
 	default:
 		a.recovery()
 	}
@@ -150,7 +152,7 @@ var ownAccount = map[string]bool{
 	simtest.CheckStatementEffect: true, simtest.CheckEngineError: true, simtest.CheckArchive: true,
 	simtest.CheckLockWakeup: true, simtest.CheckLockRetry: true, simtest.CheckProgress: true,
 	simtest.CheckHintBeforeCommit: true, simtest.CheckSelf: true, simtest.CheckRecovery: true,
-	simtest.CheckStandby: true, simtest.CheckFailover: true,
+	simtest.CheckStandby: true, simtest.CheckFailover: true, simtest.CheckPITR: true,
 }
 
 // account is an Account being written.

@@ -1,0 +1,317 @@
+package db
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/pgdst/pgdst/engine/env"
+	"github.com/pgdst/pgdst/engine/wal"
+	"github.com/pgdst/pgdst/engine/xact"
+)
+
+// Targeted archive recovery (point-in-time recovery, xlogrecovery.c): with
+// recovery.signal in the data directory (and no standby.signal), the
+// startup process restores WAL from the archive with restore_command,
+// replays it until the recovery target, and then ends recovery on a new
+// timeline, as PostgreSQL 15 does:
+//
+//   - WAL source (XLogFileReadAnyTLI, WaitForWALToBecomeAvailable without
+//     standby mode): before each segment is read, restore_command is asked
+//     for it (XLOG_FROM_ARCHIVE, RestoreArchivedFile copies it into
+//     pg_wal/RECOVERYXLOG); where the archive does not have it, pg_wal's
+//     own copy is read (XLOG_FROM_PG_WAL); where neither has it, the WAL
+//     ends. Deviation: a restored segment is always kept under its own
+//     name in pg_wal (KeepFileRestoredFromArchive, which PostgreSQL does
+//     in standby mode only), so that the reader reads it from there.
+//   - Targets (recoveryStopsBefore, recoveryStopsAfter): recovery_target_lsn
+//     stops before (exclusive) or after (inclusive, the default) the first
+//     record that starts at or past the LSN; recovery_target_xid stops
+//     before or after the commit or abort record of that transaction.
+//     recovery_target_time is not modelled: commit records here carry no
+//     timestamp (xact_time), and adding one would change every run's WAL.
+//   - The end (StartupXLOG after redo): the target must have been reached
+//     ("recovery ended before configured recovery target was reached") at
+//     or after the consistent point ("requested recovery stop point is
+//     before consistent recovery point"); then recovery_target_action:
+//     promote ends recovery; pause is modelled as pg_wal_replay_resume()
+//     called after the inspection, which is a promote; shutdown is not
+//     modelled. A new timeline is selected (the newest one whose history
+//     file pg_wal or the archive holds, plus one: findNewestTimeLine with
+//     recovery_target_timeline = latest), its history file written,
+//     recovery.signal removed, and the WAL opened for writing at the stop
+//     point, the rest of that segment and every later one cut off.
+
+// RecoverySignalPath is RECOVERY_SIGNAL_FILE.
+const RecoverySignalPath = "recovery.signal"
+
+// recoveryXLogPath is where RestoreArchivedFile restores a file to
+// (pg_wal/RECOVERYXLOG).
+const recoveryXLogPath = wal.Dir + "/RECOVERYXLOG"
+
+// RestoreCommand is restore_command: it copies the archived file named
+// file into dst (a path in the node's data directory, made durable) and
+// reports whether the archive held it. The simulation supplies it (the
+// archive may be on another machine's disk); an error is a failed command.
+type RestoreCommand func(e *env.Env, file, dst string) (bool, error)
+
+// Recovery target kinds (recovery_target_*).
+const (
+	TargetNone = iota
+	TargetLSN
+	TargetXid
+)
+
+// Recovery target actions (recovery_target_action).
+const (
+	ActionPause = iota // the default
+	ActionPromote
+)
+
+// PITRConfig is the targeted archive recovery's configuration.
+type PITRConfig struct {
+	Restore   RestoreCommand
+	Target    int // TargetNone, TargetLSN or TargetXid
+	LSN       wal.LSN
+	Xid       xact.XID
+	Inclusive bool // recovery_target_inclusive (PostgreSQL's default: true)
+	Action    int  // ActionPause or ActionPromote
+}
+
+// pitrState is the startup process's progress towards the target.
+type pitrState struct {
+	cfg     *PITRConfig
+	reached bool
+	reason  string // recoveryStopReason, for the history file and the log
+}
+
+// readRecoverySignal reports whether recovery.signal asks for targeted
+// recovery (readRecoverySignalFiles; standby.signal wins over it).
+func (db *DB) readRecoverySignal() bool {
+	e := db.e
+	f, err := e.Disk.Open(RecoverySignalPath, env.OpenExisting)
+	if errors.Is(err, env.ErrNotExist) {
+		return false
+	}
+	if err != nil {
+		e.Panicf("could not open file %q: %v", RecoverySignalPath, err)
+	}
+	f.Close()
+	if db.cfg.PITR == nil || db.cfg.PITR.Restore == nil {
+		e.Panicf("must specify restore_command when standby mode is not enabled")
+	}
+	db.pitr = &pitrState{cfg: db.cfg.PITR}
+	e.Logf("starting point-in-time recovery to %s", db.pitr.describe())
+	e.Sometimes("pitr-started")
+	return true
+}
+
+// describe is the target as PostgreSQL's startup log line names it.
+func (p *pitrState) describe() string {
+	switch p.cfg.Target {
+	case TargetLSN:
+		return fmt.Sprintf("WAL location (LSN) %q", p.cfg.LSN.String())
+	case TargetXid:
+		return fmt.Sprintf("XID %d", p.cfg.Xid)
+	}
+	return "the end of the archived WAL"
+}
+
+// recoveryReader opens the WAL at start for recovery: through the archive
+// during targeted recovery, else pg_wal alone.
+func (db *DB) recoveryReader(start, prev wal.LSN) (*wal.Reader, error) {
+	if db.pitr == nil {
+		return wal.NewReader(db.e, db.cfg.WAL, start, prev)
+	}
+	return wal.NewRestoringReader(db.e, db.cfg.WAL, start, prev, db.restoreSegment)
+}
+
+// restoreSegment is XLogFileReadAnyTLI's XLOG_FROM_ARCHIVE for segment
+// seg: restore it into RECOVERYXLOG and keep it under its own name
+// (KeepFileRestoredFromArchive: durable_rename over pg_wal's copy). A
+// failed or empty-handed restore_command leaves pg_wal's copy to be read
+// (XLOG_FROM_PG_WAL).
+func (db *DB) restoreSegment(seg uint64) {
+	e := db.e
+	name := wal.SegmentName(db.cfg.WAL, seg)
+	if !db.restoreArchivedFile(name, recoveryXLogPath) {
+		e.Sometimes("pitr-segment-from-pg-wal")
+		return
+	}
+	dst := wal.SegmentPath(db.cfg.WAL, seg)
+	if err := e.Disk.Rename(recoveryXLogPath, dst); err != nil {
+		e.Panicf("could not rename file %q to %q: %v", recoveryXLogPath, dst, err)
+	}
+	if err := e.Disk.SyncDir(wal.Dir); err != nil {
+		e.Panicf("could not fsync directory %q: %v", wal.Dir, err)
+	}
+	e.Sometimes("pitr-segment-restored")
+}
+
+// restoreArchivedFile is RestoreArchivedFile: run restore_command for
+// file into dst. A command that fails is logged and taken as "not in the
+// archive", as PostgreSQL does for a command that exits non-zero without
+// being killed by a signal.
+func (db *DB) restoreArchivedFile(file, dst string) bool {
+	e := db.e
+	_ = e.Disk.Remove(dst) // a leftover of an earlier restore
+	ok, err := db.pitr.cfg.Restore(e, file, dst)
+	switch {
+	case err != nil:
+		e.Logf("could not restore file %q from archive: %v", file, err)
+		return false
+	case !ok:
+		e.Logf("could not restore file %q from archive: not found", file)
+		return false
+	}
+	e.Logf("restored log file %q from archive", file)
+	return true
+}
+
+// isXactEnd reports whether rec ends a transaction (a commit or abort
+// record), and which.
+func isXactEnd(rec wal.Record) (commit, ok bool) {
+	if rec.Rmid != xact.RMXact {
+		return false, false
+	}
+	switch rec.Info {
+	case xact.InfoCommit:
+		return true, true
+	case xact.InfoAbort:
+		return false, true
+	}
+	return false, false
+}
+
+// stopsBefore is recoveryStopsBefore: whether redo must stop before
+// replaying rec.
+func (p *pitrState) stopsBefore(e *env.Env, rec wal.Record) bool {
+	if p.cfg.Inclusive {
+		return false
+	}
+	switch p.cfg.Target {
+	case TargetLSN:
+		if rec.LSN >= p.cfg.LSN {
+			p.reason = fmt.Sprintf("before LSN %s", p.cfg.LSN)
+			e.Logf("recovery stopping before WAL location (LSN) %q", rec.LSN.String())
+			return p.stop(e)
+		}
+	case TargetXid:
+		if commit, ok := isXactEnd(rec); ok && xact.XID(rec.Xid) == p.cfg.Xid {
+			p.reason = fmt.Sprintf("before transaction %d", rec.Xid)
+			e.Logf("recovery stopping before %s of transaction %d", map[bool]string{true: "commit", false: "abort"}[commit], rec.Xid)
+			return p.stop(e)
+		}
+	}
+	return false
+}
+
+// stopsAfter is recoveryStopsAfter: whether redo must stop after rec,
+// which was just replayed.
+func (p *pitrState) stopsAfter(e *env.Env, rec wal.Record) bool {
+	if !p.cfg.Inclusive {
+		return false
+	}
+	switch p.cfg.Target {
+	case TargetLSN:
+		if rec.LSN >= p.cfg.LSN {
+			p.reason = fmt.Sprintf("at LSN %s", p.cfg.LSN)
+			e.Logf("recovery stopping after WAL location (LSN) %q", rec.LSN.String())
+			return p.stop(e)
+		}
+	case TargetXid:
+		if commit, ok := isXactEnd(rec); ok && xact.XID(rec.Xid) == p.cfg.Xid {
+			p.reason = fmt.Sprintf("after transaction %d", rec.Xid)
+			e.Logf("recovery stopping after %s of transaction %d", map[bool]string{true: "commit", false: "abort"}[commit], rec.Xid)
+			return p.stop(e)
+		}
+	}
+	return false
+}
+
+func (p *pitrState) stop(e *env.Env) bool {
+	p.reached = true
+	e.Sometimes("pitr-target-reached")
+	return true
+}
+
+// pitrRedo is StartupXLOG's redo loop for targeted recovery: replay from
+// redo until the target or the end of the WAL the archive and pg_wal
+// hold. It returns the end of the WAL to keep and its last record.
+func (db *DB) pitrRedo(redo wal.LSN, nextXid *xact.XID, st *RecoveryStats) (end, last wal.LSN) {
+	e := db.e
+	r, err := db.recoveryReader(redo, wal.InvalidLSN)
+	if err != nil {
+		e.Panicf("%v", err)
+	}
+	defer r.Close()
+	e.Logf("redo starts at %s", redo)
+	for {
+		rec, ok, err := r.Next()
+		if err != nil {
+			e.Panicf("could not read WAL during recovery: %v", err)
+		}
+		if !ok {
+			break
+		}
+		if db.pitr.stopsBefore(e, rec) {
+			// The WAL kept ends where rec starts: rec and everything
+			// after it are cut off at the end of recovery.
+			return rec.LSN, rec.Prev
+		}
+		db.replayRecord(rec, r.End(), nextXid, st)
+		e.Inject(PointAfterRedoRecord)
+		if db.pitr.stopsAfter(e, rec) {
+			return r.End(), r.Last()
+		}
+	}
+	return r.End(), r.Last()
+}
+
+// finishPITR is the end of targeted recovery (StartupXLOG after redo,
+// with recoveryTargetAction): the checks, the action, the new timeline
+// and the removal of recovery.signal.
+func (db *DB) finishPITR(end wal.LSN) {
+	e := db.e
+	p := db.pitr
+	if p.cfg.Target != TargetNone && !p.reached {
+		e.Panicf("recovery ended before configured recovery target was reached")
+	}
+	if !db.consistent {
+		e.Panicf("requested recovery stop point is before consistent recovery point")
+	}
+	if p.cfg.Action == ActionPause {
+		// recoveryPausesHere at the target; the inspection is the
+		// caller's, and pg_wal_replay_resume() then promotes.
+		e.Logf("pausing at the end of recovery")
+		e.Logf("Execute pg_wal_replay_resume() to promote.")
+	}
+	old := db.timeline
+	newTLI := max(findNewestTimeLine(e, old), db.newestArchivedTimeLine(old)) + 1
+	writeTimeLineHistory(e, newTLI, old, end)
+	db.timeline = newTLI
+	e.Logf("selected new timeline ID: %d", newTLI)
+	if err := e.Disk.Remove(RecoverySignalPath); err != nil && !errors.Is(err, env.ErrNotExist) {
+		e.Panicf("could not remove file %q: %v", RecoverySignalPath, err)
+	}
+	if err := e.Disk.SyncDir(""); err != nil {
+		e.Panicf("could not fsync the data directory: %v", err)
+	}
+	e.Logf("archive recovery complete")
+	e.Sometimes("pitr-promoted")
+}
+
+// newestArchivedTimeLine is findNewestTimeLine's probe of the archive
+// (existsTimeLineHistory restores <TLI>.history with restore_command):
+// the newest timeline after start whose history file the archive holds,
+// or start. The restored file goes to RECOVERYHISTORY and is removed.
+func (db *DB) newestArchivedTimeLine(start uint32) uint32 {
+	newest := start
+	for probe := start + 1; probe < start+historyFilesMax; probe++ {
+		if !db.restoreArchivedFile(fmt.Sprintf("%08X.history", probe), wal.Dir+"/RECOVERYHISTORY") {
+			break
+		}
+		newest = probe
+	}
+	_ = db.e.Disk.Remove(wal.Dir + "/RECOVERYHISTORY")
+	return newest
+}

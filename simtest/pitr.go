@@ -1,0 +1,442 @@
+package simtest
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/pgdst/pgdst/engine/db"
+	"github.com/pgdst/pgdst/engine/env"
+	pgproc "github.com/pgdst/pgdst/engine/proc"
+	"github.com/pgdst/pgdst/engine/wal"
+	"github.com/pgdst/pgdst/engine/xact"
+	"github.com/pgdst/pgdst/simtest/world"
+)
+
+// Point-in-time recovery (issue 19): on a seed that draws it, a base
+// backup of the running primary is taken into a node of its own ("pitr")
+// while the workload runs, with recovery.signal in place of
+// standby.signal. After the run (the primary's final recovery), a
+// recovery target is drawn among the commits the primary's WAL holds
+// after the backup's end (recovery_target_lsn or recovery_target_xid,
+// inclusive or not, action pause or promote), and the backup is
+// restored to it: the engine's startup process restores the primary's
+// archived segments with restore_command (a simulated command that
+// copies archive/<file> from the primary's disk, where the archiver
+// keeps the archive) and reads the unarchived tail from its own pg_wal,
+// into which the harness copied the primary's unarchived segments, as a
+// DBA does before a PITR.
+//
+// The checker (CheckPITR) judges the restored node against a reference
+// made without any of the machinery under test: a second copy of the same
+// backup whose pg_wal the harness fills with the primary's own WAL (its
+// pg_wal's segments, else the archive's) cut exactly where the target
+// says (after the target's record if inclusive, before it if not), and
+// opened by plain crash recovery. Crash recovery over a WAL that ends at
+// the cut holds exactly the effects of the transactions whose commit
+// records lie before the cut: that is the commit order of the primary's
+// WAL, exact whatever the clients learned (a transaction of unknown
+// outcome is in or out by its commit record). The restored node must
+// reach its target, hold exactly the reference's tables and rows, and
+// pass the engine's self-check. A shortfall of the archive (a segment
+// missing or emptied) shows as a restore that ends before its target or
+// holds fewer rows.
+//
+// Deviations: the target is drawn after the run, not before the restore
+// is configured by an operator who knows it; recovery_target_time is
+// not drawn (commit records carry no timestamp here); the shutdown
+// action is not modelled (archive_recovery.go).
+
+// CheckPITR judges point-in-time recovery (pitr.go).
+const CheckPITR = "pitr"
+
+// pitrSeedsPer: one archive_mode seed in pitrSeedsPer draws a PITR under
+// the swarm (about one seed in 32: a PITR run costs a base backup and two
+// recoveries more).
+const pitrSeedsPer = 16
+
+// pitrDrawStream keys the swarm's PITR draw ("pitrdraw"), pitrStream the
+// PITR's own draws ("pitrplan").
+const (
+	pitrDrawStream = 0x7069747264726177
+	pitrStream     = 0x70697472706c616e
+)
+
+// pitrBackupAtMax bounds when the base backup starts, after the
+// workload does (a crash of the primary ends the workload, and a backup
+// it interrupts is not made).
+const pitrBackupAtMax = 10 * time.Millisecond
+
+// pitrPlan is a run's PITR (resolvePITR).
+type pitrPlan struct {
+	on        bool
+	backupAt  time.Duration // when the base backup starts
+	kind      int           // db.TargetLSN or db.TargetXid
+	inclusive bool
+	action    int    // db.ActionPause or db.ActionPromote
+	pick      uint32 // which commit after the backup's end (modulo their count)
+	mid       bool   // an LSN target just after the start of the record before the commit
+}
+
+func (c Config) validatePITR() error {
+	switch c.PITR {
+	case "", VarietyOn, VarietyOff:
+	default:
+		return fmt.Errorf("pitr must be on or off, got %q", c.PITR)
+	}
+	if c.PITR == VarietyOn && c.Failover {
+		return errors.New("pitr and failover are not judged together yet")
+	}
+	return nil
+}
+
+// resolvePITR draws the PITR: pinned by PITR, else on one archive_mode
+// seed in pitrSeedsPer under Swarm, never with a failover. A PITR run has
+// archive_mode on (the archive is what it restores from).
+func resolvePITR(c Config, r *resolved) {
+	on := false
+	switch c.PITR {
+	case VarietyOn:
+		on = true
+	case VarietyOff:
+	default:
+		on = c.Swarm && r.server.ArchiveMode && !r.failover.on && world.NewRand(c.Seed^pitrDrawStream).Intn(pitrSeedsPer) == 0
+	}
+	if !on || r.failover.on {
+		return
+	}
+	rng := world.NewRand(c.Seed ^ pitrStream)
+	r.pitr = pitrPlan{on: true, backupAt: time.Duration(rng.Intn(int(pitrBackupAtMax/time.Millisecond))) * time.Millisecond,
+		kind: []int{db.TargetLSN, db.TargetXid}[rng.Intn(2)], inclusive: rng.Intn(3) != 0,
+		action: []int{db.ActionPause, db.ActionPromote}[rng.Intn(2)], pick: uint32(rng.Intn(1 << 30)), mid: rng.Intn(2) == 0}
+	r.engine.WAL.ArchiveMode = true
+	r.server.ArchiveMode = true
+	r.server.Archiver.WAL = r.engine.WAL
+}
+
+// PITROf reports whether c's run restores a base backup to a point in
+// time, as resolve decides.
+func PITROf(c Config) bool { return resolve(c, world.NewRand(c.Seed).Fork(3)).pitr.on }
+
+func (r resolved) stringPITR() string {
+	if !r.pitr.on {
+		return "" // runs without it print, and hash, as before
+	}
+	return fmt.Sprintf(" pitr=%v/%s/%v/%d", r.pitr.backupAt, map[int]string{db.TargetLSN: "lsn", db.TargetXid: "xid"}[r.pitr.kind], map[bool]string{true: "inclusive", false: "exclusive"}[r.pitr.inclusive], r.pitr.action)
+}
+
+// pitrRun is a run's PITR in progress.
+type pitrRun struct {
+	rc      resolved
+	primary *world.Node
+	backup  *standby // the backup's node (a standby that never starts)
+	// ready says the backup was made and its signal file is
+	// recovery.signal, durably.
+	ready bool
+	notes []string
+}
+
+// startPITR spawns the base backup, which starts at the plan's moment.
+func startPITR(rc resolved, sim *world.Sim, primary *world.Node, l *pgproc.Listener) *pitrRun {
+	if !rc.pitr.on {
+		return nil
+	}
+	n := primary.NewPeer("pitr", world.NewRand(rc.Seed^pitrStream).Fork(1), 0)
+	n.FixedClass = fixedFileClass
+	n.Env.Points = nil // the fault plan and the online checkers aim at the primary
+	p := &pitrRun{rc: rc, primary: primary, backup: &standby{node: n}}
+	sim.SpawnAs(env.RoleOther, "pg_basebackup pitr", func() {
+		e := primary.Env
+		if rc.pitr.backupAt > 0 {
+			e.Clock.Sleep(rc.pitr.backupAt)
+		}
+		s := &standbySet{rc: rc, primary: primary}
+		if err := s.baseBackup(p.backup, l); err != nil {
+			p.notes = append(p.notes, fmt.Sprintf("base backup: %v", err))
+			return
+		}
+		// A targeted recovery, not a standby: recovery.signal.
+		d := n.Env
+		if err := d.Disk.Remove(db.StandbySignalPath); err != nil {
+			panic(fmt.Sprintf("simtest: pitr: %v", err))
+		}
+		if err := writeDurable(d, db.RecoverySignalPath, nil); err != nil {
+			panic(fmt.Sprintf("simtest: pitr: %v", err))
+		}
+		if err := d.Disk.SyncDir(""); err != nil {
+			panic(fmt.Sprintf("simtest: pitr: %v", err))
+		}
+		p.ready = true
+	})
+	return p
+}
+
+// pitrRecord is a record of the primary's WAL the target may name.
+type pitrRecord struct {
+	lsn, end, prev wal.LSN
+	xid            uint64
+}
+
+// primaryWAL is the primary's WAL after its final recovery, segment by
+// segment from seg on: pg_wal's copy where it still has the segment,
+// else the archive's. It stops at the first segment neither has.
+func (p *pitrRun) primaryWAL(seg uint64) map[uint64][]byte {
+	cfg := p.rc.engine.WAL
+	out := map[uint64][]byte{}
+	for s := seg; ; s++ { // bounded by the segments the primary wrote
+		cur, _, ok := p.primary.Disk.Contents(wal.SegmentPath(cfg, s))
+		if !ok {
+			cur, _, ok = p.primary.Disk.Contents(archiveDir + "/" + wal.SegmentName(cfg, s))
+		}
+		if !ok {
+			return out
+		}
+		out[s] = append([]byte(nil), cur...)
+	}
+}
+
+// commitsAfterBackup reads the segments' records from seg on and returns
+// the commit records after the XLOG_BACKUP_END of the backup that started
+// at start (none if that record is not found).
+func (p *pitrRun) commitsAfterBackup(segs map[uint64][]byte, seg uint64, start wal.LSN) []pitrRecord {
+	cfg := p.rc.engine.WAL
+	var out []pitrRecord
+	ended := false
+	prev := wal.InvalidLSN
+	for s := seg; segs[s] != nil; s++ { // bounded by the segments read
+		b := segs[s]
+		base := s * uint64(cfg.SegmentSize)
+		switched := false
+		for off := wal.SegHdrSize; off < len(b); { // each step moves off forward by a record
+			rec, err := wal.Decode(b[off:], wal.LSN(base+uint64(off)), wal.InvalidLSN)
+			if err != nil {
+				return out
+			}
+			end := rec.LSN + wal.LSN(rec.EncodedSize())
+			switch {
+			case rec.Rmid == wal.RMXLog && rec.Info == wal.InfoSwitch:
+				switched = true
+			case rec.Rmid == wal.RMXLog && rec.Info == db.InfoBackupEnd && len(rec.Payload) == 8 && wal.LSN(binary.LittleEndian.Uint64(rec.Payload)) == start:
+				ended = true
+			case ended && rec.Rmid == xact.RMXact && rec.Info == xact.InfoCommit:
+				out = append(out, pitrRecord{lsn: rec.LSN, end: end, prev: prev, xid: rec.Xid})
+			}
+			prev = rec.LSN
+			off += int(rec.EncodedSize())
+			if switched {
+				break
+			}
+		}
+		if !switched {
+			return out
+		}
+	}
+	return out
+}
+
+// restore is the PITR and its checker, after the primary's final
+// recovery.
+func (p *pitrRun) restore(res *Result, sim *world.Sim) {
+	if p == nil {
+		return
+	}
+	for _, n := range p.notes {
+		sim.HarnessEvent(env.Event{Kind: env.EvNote, Name: "pitr: " + n})
+	}
+	if !p.ready {
+		res.PITR = "no base backup was made"
+		return
+	}
+	cfg := p.rc.engine.WAL
+	seg := uint64(p.backup.start) / uint64(cfg.SegmentSize)
+	segs := p.primaryWAL(seg)
+	commits := p.commitsAfterBackup(segs, seg, p.backup.start)
+	if len(commits) == 0 {
+		res.PITR = "no commit after the base backup's end to restore to"
+		return
+	}
+	if !p.backup.node.Disk.Quiescent() {
+		panic("simtest: pitr: the backup's disk has unsynced operations")
+	}
+	plan := p.rc.pitr
+	c := commits[int(plan.pick%uint32(len(commits)))]
+	target := &db.PITRConfig{Target: plan.kind, Inclusive: plan.inclusive, Action: plan.action, Xid: xact.XID(c.xid), LSN: c.lsn}
+	if plan.kind == db.TargetLSN && plan.mid && c.prev != wal.InvalidLSN {
+		target.LSN = c.prev + 1 // the first record at or past it is the commit
+	}
+	cut := c.lsn
+	if plan.inclusive {
+		cut = c.end
+	}
+	what := fmt.Sprintf("%s %s", map[bool]string{true: "after", false: "before"}[plan.inclusive], map[int]string{db.TargetLSN: "LSN " + target.LSN.String(), db.TargetXid: fmt.Sprintf("transaction %d", c.xid)}[plan.kind])
+
+	// The reference: the same backup, the primary's WAL cut at the
+	// target, crash recovery.
+	ref := p.primary.NewPeer("pitr-ref", world.NewRand(p.rc.Seed^pitrStream).Fork(2), 0)
+	ref.FixedClass = fixedFileClass
+	ref.Env.Points = nil
+	ref.Disk.CopyQuiescent(p.backup.node.Disk)
+	dbCfg := p.rc.server.DB
+	dbCfg.ArchiveRecovery, dbCfg.WAL.ArchiveMode = true, false
+	want := map[string][]pgproc.Row{}
+	var tables []string
+	var refErr error
+	sim.SpawnAs(env.RoleStartup, "pitr reference", func() {
+		e := ref.Env
+		if err := e.Disk.Remove(db.RecoverySignalPath); err != nil {
+			refErr = err
+			return
+		}
+		last := uint64(cut) / uint64(cfg.SegmentSize)
+		for s := seg; s <= last; s++ {
+			b := segs[s]
+			if s == last {
+				b = b[:min(len(b), int(uint64(cut)%uint64(cfg.SegmentSize)))]
+			}
+			if err := writeDurable(e, wal.SegmentPath(cfg, s), b); err != nil {
+				refErr = err
+				return
+			}
+		}
+		if err := e.Disk.SyncDir(wal.Dir); err != nil {
+			refErr = err
+			return
+		}
+		d, err := db.NewShared(e, dbCfg)
+		if err == nil {
+			_, err = d.StartupXLOG(db.RegisterAccessMethods, false)
+		}
+		if err != nil {
+			refErr = err
+			return
+		}
+		tables = d.Tables()
+		for _, name := range tables {
+			rows, err := tableRows(d, name)
+			if err != nil {
+				refErr = err
+				return
+			}
+			want[name] = rows
+		}
+	})
+	if st := sim.Run(); st.Kind != world.StopAllDone || refErr != nil {
+		sim.KillAll()
+		res.found(Finding{Checker: CheckPITR, Node: ref.Name, Detail: fmt.Sprint(refErr, " ", st)})
+		res.fail(CheckPITR, "the reference recovery of the base backup to %s failed: %v (%s)", what, refErr, st)
+		return
+	}
+	sim.KillAll()
+
+	// The PITR: restore_command reads the primary's archive.
+	pe := p.primary.Env
+	restore := func(e *env.Env, file, dst string) (bool, error) {
+		return copyAcross(pe, e, archiveDir+"/"+file, dst)
+	}
+	target.Restore = restore
+	pcfg := dbCfg
+	pcfg.PITR = target
+	n := p.backup.node
+	var openErr error
+	sim.SpawnAs(env.RoleStartup, "pitr startup", func() {
+		e := n.Env
+		// The DBA copies the primary's unarchived segments into pg_wal.
+		for s := seg; segs[s] != nil; s++ {
+			name := wal.SegmentName(cfg, s)
+			if _, _, archived := p.primary.Disk.Contents(archiveDir + "/" + name); archived {
+				continue
+			}
+			if _, err := copyAcross(pe, e, wal.SegmentPath(cfg, s), wal.SegmentPath(cfg, s)); err != nil {
+				openErr = err
+				return
+			}
+		}
+		if err := e.Disk.SyncDir(wal.Dir); err != nil {
+			openErr = err
+			return
+		}
+		d, err := db.NewShared(e, pcfg)
+		if err == nil {
+			_, err = d.StartupXLOG(db.RegisterAccessMethods, false)
+		}
+		if err != nil {
+			openErr = err
+			return
+		}
+		if got := d.Tables(); fmt.Sprint(tables) != fmt.Sprint(got) {
+			res.found(Finding{Checker: CheckPITR, Node: n.Name, Detail: fmt.Sprintf("tables %v, reference %v", got, tables)})
+			res.fail(CheckPITR, "restored to %s, the node holds tables %v, the primary's WAL cut there %v", what, got, tables)
+			return
+		}
+		for _, name := range tables {
+			if _, err := d.CheckTable(name); err != nil {
+				res.found(Finding{Checker: CheckPITR, Node: n.Name, Table: name, Detail: err.Error()})
+				res.fail(CheckPITR, "restored to %s: self-check of table %s: %v", what, name, err)
+				return
+			}
+			got, err := tableRows(d, name)
+			if err != nil {
+				res.found(Finding{Checker: CheckPITR, Node: n.Name, Table: name, Detail: err.Error()})
+				res.fail(CheckPITR, "restored to %s: reading table %s: %v", what, name, err)
+				return
+			}
+			if diff := compareRows(want[name], got); diff != "" {
+				res.found(Finding{Checker: CheckPITR, Node: n.Name, Table: name, Detail: diff})
+				res.fail(CheckPITR, "restored to %s, table %s differs from the primary's commits before the target (\"standby\" below is the restored node, \"primary\" the reference): %s", what, name, diff)
+				return
+			}
+		}
+		res.PITR = fmt.Sprintf("restored to %s (%d commits after the backup; commit record at %s): %d tables equal to the primary's WAL cut there", what, len(commits), c.lsn, len(tables))
+	})
+	st := sim.Run()
+	sim.KillAll()
+	if openErr != nil || st.Kind != world.StopAllDone {
+		detail := fmt.Sprint(openErr)
+		if openErr == nil {
+			detail = st.String()
+		}
+		res.found(Finding{Checker: CheckPITR, Node: n.Name, Detail: detail})
+		res.fail(CheckPITR, "restoring the base backup to %s failed: %s", what, detail)
+	}
+}
+
+// copyAcross copies src's file at from into dst's disk at to, fsynced, a
+// page at a time (restore_command's cp, and the DBA's). It reports false
+// when there is no such file.
+func copyAcross(src, dst *env.Env, from, to string) (bool, error) {
+	in, err := src.Disk.Open(from, env.OpenExisting)
+	if errors.Is(err, env.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer in.Close()
+	size, err := in.Size()
+	if err != nil {
+		return false, err
+	}
+	out, err := dst.Disk.Open(to, env.OpenCreate)
+	if err != nil {
+		return false, err
+	}
+	defer out.Close()
+	if err := out.Truncate(0); err != nil {
+		return false, err
+	}
+	buf := make([]byte, copyBlockBytes)
+	for off := int64(0); off < size; off += copyBlockBytes { // size/page steps
+		n, err := in.ReadAt(buf[:min(int64(copyBlockBytes), size-off)], off)
+		if n == 0 && err != nil {
+			return false, err
+		}
+		if _, err := out.WriteAt(buf[:n], off); err != nil {
+			return false, err
+		}
+	}
+	if err := out.Sync(); err != nil {
+		return false, err
+	}
+	return true, nil
+}
