@@ -68,6 +68,42 @@ const (
 // it interrupts is not made).
 const pitrBackupAtMax = 10 * time.Millisecond
 
+// pitrBackupAttempts bounds the base backup's attempts, and
+// pitrBackupRetryWait is the pause between two.
+const (
+	pitrBackupAttempts  = 4
+	pitrBackupRetryWait = 5 * time.Millisecond
+)
+
+// wipeTree removes every file under dir on e's disk (directories stay,
+// empty) and fsyncs each directory, so that a failed backup leaves
+// nothing a new attempt could mistake for its own.
+func wipeTree(e *env.Env, dir string, depth int) error {
+	if depth > 8 {
+		return fmt.Errorf("directory tree deeper than 8 at %q", dir)
+	}
+	names, err := e.Disk.List(dir)
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		path := name
+		if dir != "" {
+			path = dir + "/" + name
+		}
+		if _, err := e.Disk.List(path); err == nil {
+			if err := wipeTree(e, path, depth+1); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := e.Disk.Remove(path); err != nil && !errors.Is(err, env.ErrNotExist) {
+			return err
+		}
+	}
+	return e.Disk.SyncDir(dir)
+}
+
 // pitrPlan is a run's PITR (resolvePITR).
 type pitrPlan struct {
 	on        bool
@@ -152,9 +188,23 @@ func startPITR(rc resolved, sim *world.Sim, primary *world.Node, l *pgproc.Liste
 			e.Clock.Sleep(rc.pitr.backupAt)
 		}
 		s := &standbySet{rc: rc, primary: primary}
-		if err := s.baseBackup(p.backup, l); err != nil {
-			p.notes = append(p.notes, fmt.Sprintf("base backup: %v", err))
-			return
+		// A backup that fails (the primary's crash-restart ends its
+		// session) is taken again, as an operator would, onto a wiped
+		// directory.
+		for attempt := 1; ; attempt++ {
+			err := s.baseBackup(p.backup, l)
+			if err == nil {
+				break
+			}
+			p.notes = append(p.notes, fmt.Sprintf("base backup, attempt %d: %v", attempt, err))
+			if attempt == pitrBackupAttempts {
+				return
+			}
+			if err := wipeTree(n.Env, "", 0); err != nil {
+				p.notes = append(p.notes, fmt.Sprintf("wiping the failed backup: %v", err))
+				return
+			}
+			e.Clock.Sleep(pitrBackupRetryWait)
 		}
 		// A targeted recovery, not a standby: recovery.signal.
 		d := n.Env
