@@ -144,7 +144,7 @@ func resolvePITR(c Config, r *resolved) {
 	}
 	rng := world.NewRand(c.Seed ^ pitrStream)
 	r.pitr = pitrPlan{on: true, backupAt: time.Duration(rng.Intn(int(pitrBackupAtMax/time.Millisecond))) * time.Millisecond,
-		kind: []int{db.TargetLSN, db.TargetXid}[rng.Intn(2)], inclusive: rng.Intn(3) != 0,
+		kind: []int{db.TargetLSN, db.TargetLSN, db.TargetXid, db.TargetXid, db.TargetNone}[rng.Intn(5)], inclusive: rng.Intn(3) != 0,
 		action: []int{db.ActionPause, db.ActionPromote}[rng.Intn(2)], pick: uint32(rng.Intn(1 << 30)), mid: rng.Intn(2) == 0}
 	r.engine.WAL.ArchiveMode = true
 	r.server.ArchiveMode = true
@@ -159,7 +159,7 @@ func (r resolved) stringPITR() string {
 	if !r.pitr.on {
 		return "" // runs without it print, and hash, as before
 	}
-	return fmt.Sprintf(" pitr=%v/%s/%v/%d", r.pitr.backupAt, map[int]string{db.TargetLSN: "lsn", db.TargetXid: "xid"}[r.pitr.kind], map[bool]string{true: "inclusive", false: "exclusive"}[r.pitr.inclusive], r.pitr.action)
+	return fmt.Sprintf(" pitr=%v/%s/%v/%d", r.pitr.backupAt, map[int]string{db.TargetLSN: "lsn", db.TargetXid: "xid", db.TargetNone: "end"}[r.pitr.kind], map[bool]string{true: "inclusive", false: "exclusive"}[r.pitr.inclusive], r.pitr.action)
 }
 
 // pitrRun is a run's PITR in progress.
@@ -248,12 +248,17 @@ func (p *pitrRun) primaryWAL(seg uint64) map[uint64][]byte {
 
 // commitsAfterBackup reads the segments' records from seg on and returns
 // the commit records after the XLOG_BACKUP_END of the backup that started
-// at start (none if that record is not found).
-func (p *pitrRun) commitsAfterBackup(segs map[uint64][]byte, seg uint64, start wal.LSN) []pitrRecord {
+// at start (none if that record is not found), and where the WAL ends
+// (InvalidLSN if it ends before that record).
+func (p *pitrRun) commitsAfterBackup(segs map[uint64][]byte, seg uint64, start wal.LSN) (out []pitrRecord, walEnd wal.LSN) {
 	cfg := p.rc.engine.WAL
-	var out []pitrRecord
 	ended := false
 	prev := wal.InvalidLSN
+	defer func() {
+		if !ended {
+			walEnd = wal.InvalidLSN
+		}
+	}()
 	for s := seg; segs[s] != nil; s++ { // bounded by the segments read
 		b := segs[s]
 		base := s * uint64(cfg.SegmentSize)
@@ -261,7 +266,7 @@ func (p *pitrRun) commitsAfterBackup(segs map[uint64][]byte, seg uint64, start w
 		for off := wal.SegHdrSize; off < len(b); { // each step moves off forward by a record
 			rec, err := wal.Decode(b[off:], wal.LSN(base+uint64(off)), wal.InvalidLSN)
 			if err != nil {
-				return out
+				return out, wal.LSN(base + uint64(off))
 			}
 			end := rec.LSN + wal.LSN(rec.EncodedSize())
 			switch {
@@ -279,10 +284,12 @@ func (p *pitrRun) commitsAfterBackup(segs map[uint64][]byte, seg uint64, start w
 			}
 		}
 		if !switched {
-			return out
+			return out, wal.LSN(base + uint64(len(b)))
 		}
 	}
-	return out
+	// The last segment read ends with a switch record: the WAL ends at
+	// the start of the next one, which does not exist (wal.Reader.Next).
+	return out, wal.LSN(uint64(seg+uint64(len(segs)))*uint64(cfg.SegmentSize) + wal.SegHdrSize)
 }
 
 // restore is the PITR and its checker, after the primary's final
@@ -301,8 +308,8 @@ func (p *pitrRun) restore(res *Result, sim *world.Sim) {
 	cfg := p.rc.engine.WAL
 	seg := uint64(p.backup.start) / uint64(cfg.SegmentSize)
 	segs := p.primaryWAL(seg)
-	commits := p.commitsAfterBackup(segs, seg, p.backup.start)
-	if len(commits) == 0 {
+	commits, walEnd := p.commitsAfterBackup(segs, seg, p.backup.start)
+	if walEnd == wal.InvalidLSN || len(commits) == 0 && p.rc.pitr.kind != db.TargetNone {
 		res.PITR = "no commit after the base backup's end to restore to"
 		return
 	}
@@ -310,16 +317,21 @@ func (p *pitrRun) restore(res *Result, sim *world.Sim) {
 		panic("simtest: pitr: the backup's disk has unsynced operations")
 	}
 	plan := p.rc.pitr
-	c := commits[int(plan.pick%uint32(len(commits)))]
-	target := &db.PITRConfig{Target: plan.kind, Inclusive: plan.inclusive, Action: plan.action, Xid: xact.XID(c.xid), LSN: c.lsn}
-	if plan.kind == db.TargetLSN && plan.mid && c.prev != wal.InvalidLSN {
-		target.LSN = c.prev + 1 // the first record at or past it is the commit
+	target := &db.PITRConfig{Target: plan.kind, Inclusive: plan.inclusive, Action: plan.action}
+	var c pitrRecord
+	cut, what := walEnd, "the end of the archived WAL"
+	if plan.kind != db.TargetNone {
+		c = commits[int(plan.pick%uint32(len(commits)))]
+		target.Xid, target.LSN = xact.XID(c.xid), c.lsn
+		if plan.kind == db.TargetLSN && plan.mid && c.prev != wal.InvalidLSN {
+			target.LSN = c.prev + 1 // the first record at or past it is the commit
+		}
+		cut = c.lsn
+		if plan.inclusive {
+			cut = c.end
+		}
+		what = fmt.Sprintf("%s %s", map[bool]string{true: "after", false: "before"}[plan.inclusive], map[int]string{db.TargetLSN: "LSN " + target.LSN.String(), db.TargetXid: fmt.Sprintf("transaction %d", c.xid)}[plan.kind])
 	}
-	cut := c.lsn
-	if plan.inclusive {
-		cut = c.end
-	}
-	what := fmt.Sprintf("%s %s", map[bool]string{true: "after", false: "before"}[plan.inclusive], map[int]string{db.TargetLSN: "LSN " + target.LSN.String(), db.TargetXid: fmt.Sprintf("transaction %d", c.xid)}[plan.kind])
 
 	// The reference: the same backup, the primary's WAL cut at the
 	// target, crash recovery.
@@ -339,7 +351,7 @@ func (p *pitrRun) restore(res *Result, sim *world.Sim) {
 			return
 		}
 		last := uint64(cut) / uint64(cfg.SegmentSize)
-		for s := seg; s <= last; s++ {
+		for s := seg; s <= last && segs[s] != nil; s++ {
 			b := segs[s]
 			if s == last {
 				b = b[:min(len(b), int(uint64(cut)%uint64(cfg.SegmentSize)))]
@@ -437,7 +449,7 @@ func (p *pitrRun) restore(res *Result, sim *world.Sim) {
 				return
 			}
 		}
-		res.PITR = fmt.Sprintf("restored to %s (%d commits after the backup; commit record at %s): %d tables equal to the primary's WAL cut there", what, len(commits), c.lsn, len(tables))
+		res.PITR = fmt.Sprintf("restored to %s (%d commits after the backup; WAL cut at %s): %d tables equal to the primary's WAL cut there", what, len(commits), cut, len(tables))
 	})
 	st := sim.Run()
 	sim.KillAll()
