@@ -426,6 +426,13 @@ func (p *pitrRun) restore(res *Result, sim *world.Sim) {
 			openErr = err
 			return
 		}
+		// The new timeline branches off exactly at the cut
+		// (writeTimeLineHistory's switch point is where redo stopped).
+		if why := pitrSwitchPoint(e, d.TimeLineID(), cut); why != "" {
+			res.found(Finding{Checker: CheckPITR, Node: n.Name, Detail: why})
+			res.fail(CheckPITR, "restored to %s, the WAL should end at %s: %s", what, cut, why)
+			return
+		}
 		if got := d.Tables(); fmt.Sprint(tables) != fmt.Sprint(got) {
 			res.found(Finding{Checker: CheckPITR, Node: n.Name, Detail: fmt.Sprintf("tables %v, reference %v", got, tables)})
 			res.fail(CheckPITR, "restored to %s, the node holds tables %v, the primary's WAL cut there %v", what, got, tables)
@@ -461,6 +468,38 @@ func (p *pitrRun) restore(res *Result, sim *world.Sim) {
 		res.found(Finding{Checker: CheckPITR, Node: n.Name, Detail: detail})
 		res.fail(CheckPITR, "restoring the base backup to %s failed: %s", what, detail)
 	}
+}
+
+// pitrSwitchPoint says what is wrong ("" if nothing) with the history
+// file of tli, the timeline a PITR ended on: it must exist, be a child of
+// timeline 1 (the primary's), and name cut as its switch point.
+func pitrSwitchPoint(e *env.Env, tli uint32, cut wal.LSN) string {
+	if tli < 2 {
+		return fmt.Sprintf("the restored node is on timeline %d, not a new one", tli)
+	}
+	f, err := e.Disk.Open(db.HistoryPath(tli), env.OpenExisting)
+	if err != nil {
+		return fmt.Sprintf("the new timeline's history file: %v", err)
+	}
+	defer f.Close()
+	size, err := f.Size()
+	if err != nil || size > 1<<16 {
+		return fmt.Sprintf("the new timeline's history file: size %d: %v", size, err)
+	}
+	b := make([]byte, size)
+	if n, err := f.ReadAt(b, 0); int64(n) != size {
+		return fmt.Sprintf("reading the new timeline's history file: %v", err)
+	}
+	tlis, switches, err := db.ParseHistory(b)
+	switch {
+	case err != nil:
+		return err.Error()
+	case len(tlis) != 1 || tlis[0] != 1:
+		return fmt.Sprintf("the new timeline %d's history names timelines %v, not timeline 1 alone", tli, tlis)
+	case switches[0] != cut:
+		return fmt.Sprintf("timeline %d branched off timeline 1 at %s", tli, switches[0])
+	}
+	return ""
 }
 
 // copyAcross copies src's file at from into dst's disk at to, fsynced, a
