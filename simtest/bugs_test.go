@@ -159,6 +159,11 @@ var plantedBugCases = map[string]struct {
 	// durable archive file is empty), on every seed with archive_mode on
 	// that archives a segment.
 	"archiver-done-before-durable": {seeds: 60, checkers: []string{CheckArchive}, minCaught: 5},
+	// Archive recovery reads a segment from the oldest timeline that has
+	// it: the second restore of a PITR that branched (pitrBranch) then
+	// follows the primary's timeline past the switch point, and its new
+	// timeline's history (or its rows) differ from the reference's.
+	"restore-wrong-timeline": {seeds: 60, tweak: func(c *Config) { c.PITR = VarietyOn }, checkers: []string{CheckPITR}, minCaught: 4},
 	"clog-status-lost-update": {seeds: 200, tweak: func(c *Config) { c.Scheduler = "random" },
 		checkers: []string{CheckDurability, CheckBank, CheckLinearizability, CheckIsolation, CheckUnique}, minCaught: 9},
 }

@@ -113,6 +113,11 @@ type pitrPlan struct {
 	action    int    // db.ActionPause or db.ActionPromote
 	pick      uint32 // which commit after the backup's end (modulo their count)
 	mid       bool   // an LSN target just after the start of the record before the commit
+	// twice: the restored node then commits a few rows on its new
+	// timeline and archives it, and a second copy of the backup is
+	// restored to the end of the archive, across the timeline switch
+	// (pitrBranch).
+	twice bool
 }
 
 func (c Config) validatePITR() error {
@@ -146,6 +151,7 @@ func resolvePITR(c Config, r *resolved) {
 	r.pitr = pitrPlan{on: true, backupAt: time.Duration(rng.Intn(int(pitrBackupAtMax/time.Millisecond))) * time.Millisecond,
 		kind: []int{db.TargetLSN, db.TargetLSN, db.TargetXid, db.TargetXid, db.TargetNone}[rng.Intn(5)], inclusive: rng.Intn(3) != 0,
 		action: []int{db.ActionPause, db.ActionPromote}[rng.Intn(2)], pick: uint32(rng.Intn(1 << 30)), mid: rng.Intn(2) == 0}
+	r.pitr.twice = rng.Intn(2) == 0
 	r.engine.WAL.ArchiveMode = true
 	r.server.ArchiveMode = true
 	r.server.Archiver.WAL = r.engine.WAL
@@ -159,7 +165,7 @@ func (r resolved) stringPITR() string {
 	if !r.pitr.on {
 		return "" // runs without it print, and hash, as before
 	}
-	return fmt.Sprintf(" pitr=%v/%s/%v/%d", r.pitr.backupAt, map[int]string{db.TargetLSN: "lsn", db.TargetXid: "xid", db.TargetNone: "end"}[r.pitr.kind], map[bool]string{true: "inclusive", false: "exclusive"}[r.pitr.inclusive], r.pitr.action)
+	return fmt.Sprintf(" pitr=%v/%s/%v/%d/twice=%v", r.pitr.backupAt, map[int]string{db.TargetLSN: "lsn", db.TargetXid: "xid", db.TargetNone: "end"}[r.pitr.kind], map[bool]string{true: "inclusive", false: "exclusive"}[r.pitr.inclusive], r.pitr.action, r.pitr.twice)
 }
 
 // pitrRun is a run's PITR in progress.
@@ -400,21 +406,14 @@ func (p *pitrRun) restore(res *Result, sim *world.Sim) {
 	pcfg := dbCfg
 	pcfg.PITR = target
 	n := p.backup.node
+	var br *pitrBranch
+	if plan.twice {
+		br = p.newBranch(cut)
+	}
 	var openErr error
 	sim.SpawnAs(env.RoleStartup, "pitr startup", func() {
 		e := n.Env
-		// The DBA copies the primary's unarchived segments into pg_wal.
-		for s := seg; segs[s] != nil; s++ {
-			name := wal.SegmentName(cfg, s)
-			if _, _, archived := p.primary.Disk.Contents(archiveDir + "/" + name); archived {
-				continue
-			}
-			if _, err := copyAcross(pe, e, wal.SegmentPath(cfg, s), wal.SegmentPath(cfg, s)); err != nil {
-				openErr = err
-				return
-			}
-		}
-		if err := e.Disk.SyncDir(wal.Dir); err != nil {
+		if err := p.copyUnarchived(e, segs, seg); err != nil {
 			openErr = err
 			return
 		}
@@ -428,35 +427,20 @@ func (p *pitrRun) restore(res *Result, sim *world.Sim) {
 		}
 		// The new timeline branches off exactly at the cut
 		// (writeTimeLineHistory's switch point is where redo stopped).
-		if why := pitrSwitchPoint(e, d.TimeLineID(), cut); why != "" {
+		if why := pitrSwitchPoint(e, d.TimeLineID(), []uint32{1}, []wal.LSN{cut}); why != "" {
 			res.found(Finding{Checker: CheckPITR, Node: n.Name, Detail: why})
 			res.fail(CheckPITR, "restored to %s, the WAL should end at %s: %s", what, cut, why)
 			return
 		}
-		if got := d.Tables(); fmt.Sprint(tables) != fmt.Sprint(got) {
-			res.found(Finding{Checker: CheckPITR, Node: n.Name, Detail: fmt.Sprintf("tables %v, reference %v", got, tables)})
-			res.fail(CheckPITR, "restored to %s, the node holds tables %v, the primary's WAL cut there %v", what, got, tables)
+		if !judgeRestored(res, d, n.Name, what, tables, want) {
 			return
 		}
-		for _, name := range tables {
-			if _, err := d.CheckTable(name); err != nil {
-				res.found(Finding{Checker: CheckPITR, Node: n.Name, Table: name, Detail: err.Error()})
-				res.fail(CheckPITR, "restored to %s: self-check of table %s: %v", what, name, err)
-				return
-			}
-			got, err := tableRows(d, name)
-			if err != nil {
-				res.found(Finding{Checker: CheckPITR, Node: n.Name, Table: name, Detail: err.Error()})
-				res.fail(CheckPITR, "restored to %s: reading table %s: %v", what, name, err)
-				return
-			}
-			if diff := compareRows(want[name], got); diff != "" {
-				res.found(Finding{Checker: CheckPITR, Node: n.Name, Table: name, Detail: diff})
-				res.fail(CheckPITR, "restored to %s, table %s differs from the primary's commits before the target (\"standby\" below is the restored node, \"primary\" the reference): %s", what, name, diff)
-				return
+		res.PITR = fmt.Sprintf("restored to %s (%d commits after the backup; WAL cut at %s): %d tables equal to the primary's WAL cut there", what, len(commits), cut, len(tables))
+		if br != nil {
+			if err := br.grow(d, tables); err != nil {
+				openErr = fmt.Errorf("the new timeline's workload: %w", err)
 			}
 		}
-		res.PITR = fmt.Sprintf("restored to %s (%d commits after the backup; WAL cut at %s): %d tables equal to the primary's WAL cut there", what, len(commits), cut, len(tables))
 	})
 	st := sim.Run()
 	sim.KillAll()
@@ -467,13 +451,64 @@ func (p *pitrRun) restore(res *Result, sim *world.Sim) {
 		}
 		res.found(Finding{Checker: CheckPITR, Node: n.Name, Detail: detail})
 		res.fail(CheckPITR, "restoring the base backup to %s failed: %s", what, detail)
+		return
+	}
+	if br != nil && br.grown {
+		br.restore(res, sim, segs, seg, dbCfg)
 	}
 }
 
+// copyUnarchived is the DBA's step before a PITR: the primary's pg_wal
+// segments from seg on that the archive does not hold are copied into
+// e's pg_wal.
+func (p *pitrRun) copyUnarchived(e *env.Env, segs map[uint64][]byte, seg uint64) error {
+	cfg := p.rc.engine.WAL
+	for s := seg; segs[s] != nil; s++ { // bounded by the segments read
+		name := wal.SegmentName(cfg, s)
+		if _, _, archived := p.primary.Disk.Contents(archiveDir + "/" + name); archived {
+			continue
+		}
+		if _, err := copyAcross(p.primary.Env, e, wal.SegmentPath(cfg, s), wal.SegmentPath(cfg, s)); err != nil {
+			return err
+		}
+	}
+	return e.Disk.SyncDir(wal.Dir)
+}
+
+// judgeRestored compares the restored node d's tables with the
+// reference's, each table's rows and self-check, and fails the run on
+// the first difference.
+func judgeRestored(res *Result, d *db.DB, node, what string, tables []string, want map[string][]pgproc.Row) bool {
+	if got := d.Tables(); fmt.Sprint(tables) != fmt.Sprint(got) {
+		res.found(Finding{Checker: CheckPITR, Node: node, Detail: fmt.Sprintf("tables %v, reference %v", got, tables)})
+		res.fail(CheckPITR, "restored to %s, the node holds tables %v, the primary's WAL cut there %v", what, got, tables)
+		return false
+	}
+	for _, name := range tables {
+		if _, err := d.CheckTable(name); err != nil {
+			res.found(Finding{Checker: CheckPITR, Node: node, Table: name, Detail: err.Error()})
+			res.fail(CheckPITR, "restored to %s: self-check of table %s: %v", what, name, err)
+			return false
+		}
+		got, err := tableRows(d, name)
+		if err != nil {
+			res.found(Finding{Checker: CheckPITR, Node: node, Table: name, Detail: err.Error()})
+			res.fail(CheckPITR, "restored to %s: reading table %s: %v", what, name, err)
+			return false
+		}
+		if diff := compareRows(want[name], got); diff != "" {
+			res.found(Finding{Checker: CheckPITR, Node: node, Table: name, Detail: diff})
+			res.fail(CheckPITR, "restored to %s, table %s differs from the primary's commits before the target (\"standby\" below is the restored node, \"primary\" the reference): %s", what, name, diff)
+			return false
+		}
+	}
+	return true
+}
+
 // pitrSwitchPoint says what is wrong ("" if nothing) with the history
-// file of tli, the timeline a PITR ended on: it must exist, be a child of
-// timeline 1 (the primary's), and name cut as its switch point.
-func pitrSwitchPoint(e *env.Env, tli uint32, cut wal.LSN) string {
+// file of tli, the timeline a PITR ended on: it must exist and name the
+// parents wantTLIs with their switch points wantSwitches.
+func pitrSwitchPoint(e *env.Env, tli uint32, wantTLIs []uint32, wantSwitches []wal.LSN) string {
 	if tli < 2 {
 		return fmt.Sprintf("the restored node is on timeline %d, not a new one", tli)
 	}
@@ -494,10 +529,10 @@ func pitrSwitchPoint(e *env.Env, tli uint32, cut wal.LSN) string {
 	switch {
 	case err != nil:
 		return err.Error()
-	case len(tlis) != 1 || tlis[0] != 1:
-		return fmt.Sprintf("the new timeline %d's history names timelines %v, not timeline 1 alone", tli, tlis)
-	case switches[0] != cut:
-		return fmt.Sprintf("timeline %d branched off timeline 1 at %s", tli, switches[0])
+	case fmt.Sprint(tlis) != fmt.Sprint(wantTLIs):
+		return fmt.Sprintf("the new timeline %d's history names timelines %v, not %v", tli, tlis, wantTLIs)
+	case fmt.Sprint(switches) != fmt.Sprint(wantSwitches):
+		return fmt.Sprintf("timeline %d's history has switch points %v, not %v", tli, switches, wantSwitches)
 	}
 	return ""
 }

@@ -42,6 +42,7 @@ const (
 	StandbyAppliesUnflushed
 	PromotionReusesTimeline
 	ArchiverDoneBeforeDurable
+	RestoreWrongTimeline
 	numBugs
 )
 
@@ -117,6 +118,10 @@ var registry = [numBugs]Bug{
 	ArchiverDoneBeforeDurable: {
 		Name: "archiver-done-before-durable",
 		What: "The archiver renames a segment's copy into the archive and marks the segment .done without fsyncing the copy; violates pgarch_archiveXlog's promise that archive_command returns only once the copy is safe, so a power loss empties the archived copy while the checkpoint removes pg_wal's.",
+	},
+	RestoreWrongTimeline: {
+		Name: "restore-wrong-timeline",
+		What: "Archive recovery reads each segment from the oldest timeline that has it rather than the newest one whose history covers it; violates XLogFileReadAnyTLI's newest-first walk of expectedTLEs, so a recovery that follows a newer timeline replays the old timeline's WAL past the switch point.",
 	},
 }
 

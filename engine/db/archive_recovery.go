@@ -3,7 +3,9 @@ package db
 import (
 	"errors"
 	"fmt"
+	"slices"
 
+	"github.com/pgdst/pgdst/engine/bugs"
 	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/wal"
 	"github.com/pgdst/pgdst/engine/xact"
@@ -82,6 +84,28 @@ type pitrState struct {
 	cfg     *PITRConfig
 	reached bool
 	reason  string // recoveryStopReason, for the history file and the log
+	// targetTLI is recoveryTargetTLI (recovery_target_timeline = latest:
+	// the newest timeline whose history the archive or pg_wal holds), and
+	// tles its expectedTLEs, newest first; nil until the first read.
+	targetTLI uint32
+	tles      []timeLineEntry
+}
+
+// timeLineEntry is a TimeLineHistoryEntry: a timeline and where it
+// begins (InvalidLSN for the first).
+type timeLineEntry struct {
+	tli   uint32
+	begin wal.LSN
+}
+
+// walTimeline is the timeline whose names the WAL opened at the end of
+// recovery writes: the new one after an archive recovery, timeline 1
+// otherwise (a promoted standby continues timeline 1's files, promote.go).
+func (db *DB) walTimeline() uint32 {
+	if db.pitr == nil {
+		return 1
+	}
+	return db.timeline
 }
 
 // readRecoverySignal reports whether recovery.signal asks for targeted
@@ -122,7 +146,94 @@ func (db *DB) recoveryReader(start, prev wal.LSN) (*wal.Reader, error) {
 	if db.pitr == nil {
 		return wal.NewReader(db.e, db.cfg.WAL, start, prev)
 	}
-	return wal.NewRestoringReader(db.e, db.cfg.WAL, start, prev, db.restoreSegment)
+	if db.pitr.tles == nil {
+		db.initTimelines()
+	}
+	return wal.NewRestoringReader(db.e, db.cfg.WAL, start, prev, db.tlisFor, db.restoreSegment)
+}
+
+// initTimelines is the part of InitWalRecovery and validateRecoveryParameters
+// that picks the recovery target timeline: with recovery_target_timeline =
+// latest, the newest timeline whose history file pg_wal or the archive
+// holds (findNewestTimeLine), and its history read into expectedTLEs
+// (readTimeLineHistory). A history file restored from the archive is kept
+// in pg_wal (PostgreSQL restores it again when it needs it), so that the
+// history of the timeline this recovery ends on can copy it.
+func (db *DB) initTimelines() {
+	e, p := db.e, db.pitr
+	start := db.timeline
+	p.targetTLI = max(findNewestTimeLine(e, start), db.newestArchivedTimeLine(start))
+	p.tles = []timeLineEntry{{tli: p.targetTLI}}
+	if p.targetTLI == start {
+		return
+	}
+	path := historyPath(p.targetTLI)
+	if f, err := e.Disk.Open(path, env.OpenExisting); err == nil {
+		f.Close()
+	} else if !db.restoreArchivedFile(fmt.Sprintf("%08X.history", p.targetTLI), path) {
+		e.Panicf("could not read timeline history file %q", path)
+	}
+	b := readWhole(e, path)
+	tlis, switches, err := ParseHistory(b)
+	if err != nil {
+		e.Panicf("invalid data in history file %q: %v", path, err)
+	}
+	// expectedTLEs, newest first: each timeline begins where its parent
+	// switched off.
+	p.tles[0].begin = switches[len(switches)-1]
+	for i := len(tlis) - 1; i >= 0; i-- {
+		begin := wal.InvalidLSN
+		if i > 0 {
+			begin = switches[i-1]
+		}
+		p.tles = append(p.tles, timeLineEntry{tli: tlis[i], begin: begin})
+	}
+	if p.tles[len(p.tles)-1].tli != start {
+		e.Panicf("requested timeline %d is not a child of this server's history", p.targetTLI)
+	}
+	e.Logf("recovery target timeline %d (%d timelines in its history)", p.targetTLI, len(p.tles))
+	e.Sometimes("pitr-follows-timeline")
+}
+
+// readWhole reads a small file whole.
+func readWhole(e *env.Env, path string) []byte {
+	f, err := e.Disk.Open(path, env.OpenExisting)
+	if err != nil {
+		e.Panicf("could not open file %q: %v", path, err)
+	}
+	defer f.Close()
+	size, err := f.Size()
+	if err != nil || size > 1<<20 {
+		e.Panicf("could not read file %q: size %d: %v", path, size, err)
+	}
+	b := make([]byte, size)
+	if n, err := f.ReadAt(b, 0); int64(n) != size {
+		e.Panicf("could not read file %q: %v", path, err)
+	}
+	return b
+}
+
+// tlisFor is XLogFileReadAnyTLI's order for segment seg: the timelines of
+// expectedTLEs, newest first, skipping those that begin after the
+// segment, so that a segment two timelines hold is read from the newer
+// one, whose copy holds the older one's WAL up to the switch and its own
+// after it.
+func (db *DB) tlisFor(seg uint64) []uint32 {
+	segSize := uint64(db.cfg.WAL.SegmentSize)
+	var out []uint32
+	for _, t := range db.pitr.tles {
+		if t.begin != wal.InvalidLSN && seg < uint64(t.begin)/segSize {
+			continue
+		}
+		out = append(out, t.tli)
+	}
+	// Planted bug restore-wrong-timeline: the oldest timeline that has
+	// the segment wins, so recovery reads the old timeline's WAL past
+	// the switch point.
+	if db.cfg.Bugs.Has(bugs.RestoreWrongTimeline) {
+		slices.Reverse(out)
+	}
+	return out
 }
 
 // restoreSegment is XLogFileReadAnyTLI's XLOG_FROM_ARCHIVE for segment
@@ -130,14 +241,14 @@ func (db *DB) recoveryReader(start, prev wal.LSN) (*wal.Reader, error) {
 // (KeepFileRestoredFromArchive: durable_rename over pg_wal's copy). A
 // failed or empty-handed restore_command leaves pg_wal's copy to be read
 // (XLOG_FROM_PG_WAL).
-func (db *DB) restoreSegment(seg uint64) {
+func (db *DB) restoreSegment(tli uint32, seg uint64) {
 	e := db.e
-	name := wal.SegmentName(db.cfg.WAL, seg)
+	name := wal.SegmentNameTLI(db.cfg.WAL, tli, seg)
 	if !db.restoreArchivedFile(name, recoveryXLogPath) {
 		e.Sometimes("pitr-segment-from-pg-wal")
 		return
 	}
-	dst := wal.SegmentPath(db.cfg.WAL, seg)
+	dst := wal.SegmentPathTLI(db.cfg.WAL, tli, seg)
 	if err := e.Disk.Rename(recoveryXLogPath, dst); err != nil {
 		e.Panicf("could not rename file %q to %q: %v", recoveryXLogPath, dst, err)
 	}
@@ -285,9 +396,26 @@ func (db *DB) finishPITR(end wal.LSN) {
 		e.Logf("pausing at the end of recovery")
 		e.Logf("Execute pg_wal_replay_resume() to promote.")
 	}
-	old := db.timeline
+	if p.tles == nil {
+		panic("db: archive recovery ended before reading any WAL")
+	}
+	old := p.targetTLI
 	newTLI := max(findNewestTimeLine(e, old), db.newestArchivedTimeLine(old)) + 1
 	writeTimeLineHistory(e, newTLI, old, end)
+	// The timeline whose copy of the last segment was read (the first
+	// of XLogFileReadAnyTLI's order that pg_wal holds) is the one
+	// XLogInitNewTimeline copies from.
+	endTLI := old
+	for _, t := range db.tlisFor(uint64(end) / uint64(db.cfg.WAL.SegmentSize)) {
+		if f, err := e.Disk.Open(wal.SegmentPathTLI(db.cfg.WAL, t, uint64(end)/uint64(db.cfg.WAL.SegmentSize)), env.OpenExisting); err == nil {
+			f.Close()
+			endTLI = t
+			break
+		}
+	}
+	if err := wal.InitNewTimeline(e, db.cfg.WAL, endTLI, newTLI, end); err != nil {
+		e.Panicf("%v", err)
+	}
 	db.timeline = newTLI
 	e.Logf("selected new timeline ID: %d", newTLI)
 	if err := e.Disk.Remove(RecoverySignalPath); err != nil && !errors.Is(err, env.ErrNotExist) {

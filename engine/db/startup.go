@@ -251,7 +251,7 @@ func (db *DB) StartupXLOG(register func(*DB), underPostmaster bool) (RecoverySta
 func (db *DB) endRecovery(st *RecoveryStats, last wal.LSN, nextXid xact.XID, underPostmaster bool) error {
 	e, cfg := db.e, db.cfg
 	var err error
-	if db.WAL, err = wal.Open(e, cfg.WAL, st.End, last); err != nil {
+	if db.WAL, err = wal.OpenOnTimeline(e, cfg.WAL, db.walTimeline(), st.End, last); err != nil {
 		e.Panicf("%v", err)
 	}
 	db.walRef.w = db.WAL
