@@ -5,6 +5,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/pgdst/pgdst/engine/bugs"
 	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/wal"
 	"github.com/pgdst/pgdst/engine/xact"
@@ -63,4 +64,21 @@ func TestRecoveryStops(t *testing.T) {
 		require.Equal(t, tc.at, at, "%+v", tc.cfg)
 		require.Equal(t, tc.after, after, "%+v", tc.cfg)
 	}
+}
+
+// TestXLogFileReadAnyTLIOrder: a segment is read from the newest timeline
+// of expectedTLEs that begins at or before it; the planted bug
+// restore-wrong-timeline turns the order round.
+func TestXLogFileReadAnyTLIOrder(t *testing.T) {
+	const segSize = 64 << 10
+	d := &DB{cfg: Config{WAL: wal.Config{SegmentSize: segSize}}}
+	// Timeline 3 began in segment 5, timeline 2 in segment 2.
+	d.pitr = &pitrState{tles: []timeLineEntry{{3, 5*segSize + 0x100}, {2, 2*segSize + 0x40}, {1, wal.InvalidLSN}}}
+	require.Equal(t, []uint32{1}, d.tlisFor(1))
+	require.Equal(t, []uint32{2, 1}, d.tlisFor(2))
+	require.Equal(t, []uint32{2, 1}, d.tlisFor(4))
+	require.Equal(t, []uint32{3, 2, 1}, d.tlisFor(5))
+	require.Equal(t, []uint32{3, 2, 1}, d.tlisFor(9))
+	d.cfg.Bugs = d.cfg.Bugs.With(bugs.RestoreWrongTimeline)
+	require.Equal(t, []uint32{1, 2, 3}, d.tlisFor(5))
 }
