@@ -31,6 +31,13 @@ import (
 //     before or after the commit or abort record of that transaction.
 //     recovery_target_time is not modelled: commit records here carry no
 //     timestamp (xact_time), and adding one would change every run's WAL.
+//   - Timelines (InitWalRecovery, readTimeLineHistory, XLogFileReadAnyTLI):
+//     recovery_target_timeline is latest: the newest timeline whose history
+//     file pg_wal or the archive holds. Its history gives expectedTLEs, and
+//     each segment is read from the newest of them that begins at or
+//     before the segment, never going back to an older timeline once a
+//     newer one's file was read (curFileTLI), so that past a switch point
+//     the new timeline's WAL is replayed, not the old one's.
 //   - The end (StartupXLOG after redo): the target must have been reached
 //     ("recovery ended before configured recovery target was reached") at
 //     or after the consistent point ("requested recovery stop point is
@@ -39,9 +46,11 @@ import (
 //     called after the inspection, which is a promote; shutdown is not
 //     modelled. A new timeline is selected (the newest one whose history
 //     file pg_wal or the archive holds, plus one: findNewestTimeLine with
-//     recovery_target_timeline = latest), its history file written,
-//     recovery.signal removed, and the WAL opened for writing at the stop
-//     point, the rest of that segment and every later one cut off.
+//     recovery_target_timeline = latest), its history file written, the
+//     last segment copied to the new timeline's name and the old copy
+//     renamed .partial (XLogInitNewTimeline), recovery.signal removed, and
+//     the WAL opened for writing on the new timeline's file names at the
+//     stop point, every later segment removed.
 
 // RecoverySignalPath is RECOVERY_SIGNAL_FILE.
 const RecoverySignalPath = "recovery.signal"
