@@ -94,10 +94,8 @@ type pitrState struct {
 	reached bool
 	reason  string // recoveryStopReason, for the history file and the log
 	// targetTLI is recoveryTargetTLI (recovery_target_timeline = latest:
-	// the newest timeline whose history the archive or pg_wal holds), and
-	// tles its expectedTLEs, newest first; nil until the first read.
+	// the newest timeline whose history the archive or pg_wal holds).
 	targetTLI uint32
-	tles      []timeLineEntry
 }
 
 // timeLineEntry is a TimeLineHistoryEntry: a timeline and where it
@@ -108,13 +106,37 @@ type timeLineEntry struct {
 }
 
 // walTimeline is the timeline whose names the WAL opened at the end of
-// recovery writes: the new one after an archive recovery, timeline 1
-// otherwise (a promoted standby continues timeline 1's files, promote.go).
-func (db *DB) walTimeline() uint32 {
-	if db.pitr == nil {
-		return 1
+// recovery writes: ThisTimeLineID.
+func (db *DB) walTimeline() uint32 { return max(db.timeline, 1) }
+
+// newTimeline is XLogInitNewTimeline at the end of an archive recovery or
+// a promotion that switched from timeline old to new at end; the old
+// timeline's copy becomes .partial after the end-of-recovery checkpoint
+// (endRecovery calls markPartial).
+func (db *DB) newTimeline(old, new uint32, end wal.LSN) {
+	if err := wal.InitNewTimeline(db.e, db.cfg.WAL, old, new, end); err != nil {
+		db.e.Panicf("%v", err)
 	}
-	return db.timeline
+	db.partial = &partialSegment{tli: old, end: end}
+}
+
+// partialSegment is the old timeline's copy of the switch point's
+// segment, to be renamed .partial.
+type partialSegment struct {
+	tli uint32
+	end wal.LSN
+}
+
+// markPartial is CleanupAfterArchiveRecovery's rename, after the
+// end-of-recovery checkpoint.
+func (db *DB) markPartial() {
+	if db.partial == nil {
+		return
+	}
+	if err := wal.MarkPartial(db.e, db.cfg.WAL, db.partial.tli, db.partial.end); err != nil {
+		db.e.Panicf("%v", err)
+	}
+	db.partial = nil
 }
 
 // readRecoverySignal reports whether recovery.signal asks for targeted
@@ -152,11 +174,15 @@ func (p *pitrState) describe() string {
 // recoveryReader opens the WAL at start for recovery: through the archive
 // during targeted recovery, else pg_wal alone.
 func (db *DB) recoveryReader(start, prev wal.LSN) (*wal.Reader, error) {
-	if db.pitr == nil {
-		return wal.NewReader(db.e, db.cfg.WAL, start, prev)
-	}
-	if db.pitr.tles == nil {
+	if db.tles == nil {
 		db.initTimelines()
+	}
+	if db.pitr == nil {
+		if len(db.tles) == 1 && db.tles[0].tli == 1 {
+			return wal.NewReader(db.e, db.cfg.WAL, start, prev)
+		}
+		// Crash recovery on a later timeline: pg_wal alone.
+		return wal.NewRestoringReader(db.e, db.cfg.WAL, start, prev, db.tlisFor, func(uint32, uint64) {})
 	}
 	return wal.NewRestoringReader(db.e, db.cfg.WAL, start, prev, db.tlisFor, db.restoreSegment)
 }
@@ -170,16 +196,22 @@ func (db *DB) recoveryReader(start, prev wal.LSN) (*wal.Reader, error) {
 // history of the timeline this recovery ends on can copy it.
 func (db *DB) initTimelines() {
 	e, p := db.e, db.pitr
-	start := db.timeline
-	p.targetTLI = max(findNewestTimeLine(e, start), db.newestArchivedTimeLine(start))
-	p.tles = []timeLineEntry{{tli: p.targetTLI}}
-	if p.targetTLI == start {
+	start := max(db.timeline, 1)
+	target := start
+	if p != nil {
+		target = max(findNewestTimeLine(e, start), db.newestArchivedTimeLine(start))
+		p.targetTLI = target
+	}
+	db.tles = []timeLineEntry{{tli: target}}
+	if target == 1 || p != nil && target == start {
 		return
 	}
-	path := historyPath(p.targetTLI)
+	// Crash recovery reads ThisTimeLineID's history from pg_wal
+	// (readTimeLineHistory); archive recovery from the archive if need be.
+	path := historyPath(target)
 	if f, err := e.Disk.Open(path, env.OpenExisting); err == nil {
 		f.Close()
-	} else if !db.restoreArchivedFile(fmt.Sprintf("%08X.history", p.targetTLI), path) {
+	} else if p == nil || !db.restoreArchivedFile(fmt.Sprintf("%08X.history", target), path) {
 		e.Panicf("could not read timeline history file %q", path)
 	}
 	b := readWhole(e, path)
@@ -189,18 +221,21 @@ func (db *DB) initTimelines() {
 	}
 	// expectedTLEs, newest first: each timeline begins where its parent
 	// switched off.
-	p.tles[0].begin = switches[len(switches)-1]
+	db.tles[0].begin = switches[len(switches)-1]
 	for i := len(tlis) - 1; i >= 0; i-- {
 		begin := wal.InvalidLSN
 		if i > 0 {
 			begin = switches[i-1]
 		}
-		p.tles = append(p.tles, timeLineEntry{tli: tlis[i], begin: begin})
+		db.tles = append(db.tles, timeLineEntry{tli: tlis[i], begin: begin})
 	}
-	if p.tles[len(p.tles)-1].tli != start {
-		e.Panicf("requested timeline %d is not a child of this server's history", p.targetTLI)
+	if p == nil {
+		return
 	}
-	e.Logf("recovery target timeline %d (%d timelines in its history)", p.targetTLI, len(p.tles))
+	if db.tles[len(db.tles)-1].tli != start {
+		e.Panicf("requested timeline %d is not a child of this server's history", target)
+	}
+	e.Logf("recovery target timeline %d (%d timelines in its history)", target, len(db.tles))
 	e.Sometimes("pitr-follows-timeline")
 }
 
@@ -230,7 +265,7 @@ func readWhole(e *env.Env, path string) []byte {
 func (db *DB) tlisFor(seg uint64) []uint32 {
 	segSize := uint64(db.cfg.WAL.SegmentSize)
 	var out []uint32
-	for _, t := range db.pitr.tles {
+	for _, t := range db.tles {
 		if t.begin != wal.InvalidLSN && seg < uint64(t.begin)/segSize {
 			continue
 		}
@@ -405,7 +440,7 @@ func (db *DB) finishPITR(end wal.LSN) {
 		e.Logf("pausing at the end of recovery")
 		e.Logf("Execute pg_wal_replay_resume() to promote.")
 	}
-	if p.tles == nil {
+	if db.tles == nil {
 		panic("db: archive recovery ended before reading any WAL")
 	}
 	old := p.targetTLI
@@ -422,9 +457,7 @@ func (db *DB) finishPITR(end wal.LSN) {
 			break
 		}
 	}
-	if err := wal.InitNewTimeline(e, db.cfg.WAL, endTLI, newTLI, end); err != nil {
-		e.Panicf("%v", err)
-	}
+	db.newTimeline(endTLI, newTLI, end)
 	db.timeline = newTLI
 	e.Logf("selected new timeline ID: %d", newTLI)
 	if err := e.Disk.Remove(RecoverySignalPath); err != nil && !errors.Is(err, env.ErrNotExist) {

@@ -73,7 +73,7 @@ func TestXLogFileReadAnyTLIOrder(t *testing.T) {
 	const segSize = 64 << 10
 	d := &DB{cfg: Config{WAL: wal.Config{SegmentSize: segSize}}}
 	// Timeline 3 began in segment 5, timeline 2 in segment 2.
-	d.pitr = &pitrState{tles: []timeLineEntry{{3, 5*segSize + 0x100}, {2, 2*segSize + 0x40}, {1, wal.InvalidLSN}}}
+	d.tles = []timeLineEntry{{3, 5*segSize + 0x100}, {2, 2*segSize + 0x40}, {1, wal.InvalidLSN}}
 	require.Equal(t, []uint32{1}, d.tlisFor(1))
 	require.Equal(t, []uint32{2, 1}, d.tlisFor(2))
 	require.Equal(t, []uint32{2, 1}, d.tlisFor(4))

@@ -232,6 +232,11 @@ type DB struct {
 	// pitr is the targeted archive recovery in progress, nil if none
 	// (archive_recovery.go).
 	pitr *pitrState
+	// tles is expectedTLEs, newest first (archive_recovery.go), nil until
+	// recovery reads its first record; partial is the old timeline's
+	// segment to rename .partial after the end-of-recovery checkpoint.
+	tles    []timeLineEntry
+	partial *partialSegment
 }
 
 // Env is the instance's environment.

@@ -200,7 +200,7 @@ func (db *DB) StartupXLOG(register func(*DB), underPostmaster bool) (RecoverySta
 		db.finishPITR(st.End)
 		return st, db.endRecovery(&st, last, nextXid, underPostmaster)
 	}
-	r, err := wal.NewReader(e, cfg.WAL, redo, wal.InvalidLSN)
+	r, err := db.recoveryReader(redo, wal.InvalidLSN)
 	if err != nil {
 		e.Panicf("%v", err)
 	}
@@ -273,6 +273,7 @@ func (db *DB) endRecovery(st *RecoveryStats, last wal.LSN, nextXid xact.XID, und
 	} else if err := db.createCheckPoint(CheckpointEndOfRecovery); err != nil {
 		e.Panicf("end-of-recovery checkpoint failed: %v", err)
 	}
+	db.markPartial()
 	// SharedRecoveryState = RECOVERY_STATE_DONE: backends may write WAL.
 	db.inRecovery = false
 	return nil

@@ -108,11 +108,9 @@ func (w *WAL) createSegment(seg uint64) (env.File, error) {
 // newTLI is a copy of the segment holding end on timeline oldTLI, up to
 // end (PostgreSQL zero-fills the rest; here the file ends there, as every
 // segment this WAL opens at its end does), made durable under the new
-// name; the old timeline's copy is then renamed to .partial, so that it
-// is never taken for a complete segment of that timeline
-// (CleanupAfterArchiveRecovery, which PostgreSQL runs after the
-// end-of-recovery checkpoint; here at once). A missing old segment (end
-// at the start of a segment never created) leaves nothing to copy.
+// name (MarkPartial later renames the old timeline's copy). A missing old
+// segment (end at the start of a segment never created) leaves nothing to
+// copy.
 func InitNewTimeline(e *env.Env, c Config, oldTLI, newTLI uint32, end LSN) error {
 	if newTLI <= oldTLI {
 		return fmt.Errorf("wal: new timeline %d is not after %d", newTLI, oldTLI)
@@ -150,13 +148,28 @@ func InitNewTimeline(e *env.Env, c Config, oldTLI, newTLI uint32, end LSN) error
 	if err := e.Disk.Rename(tmp, to); err != nil {
 		return fmt.Errorf("could not rename file %q to %q: %w", tmp, to, err)
 	}
+	if err := e.Disk.SyncDir(Dir); err != nil {
+		e.Panicf("could not fsync directory %q: %v", Dir, err)
+	}
+	e.Sometimes("wal-new-timeline-segment")
+	return nil
+}
+
+// MarkPartial renames the old timeline's copy of the segment holding end
+// to .partial (CleanupAfterArchiveRecovery), once the end-of-recovery
+// checkpoint has put the new timeline in the control file: a crash
+// before then recovers on the old timeline, from that very file.
+func MarkPartial(e *env.Env, c Config, oldTLI uint32, end LSN) error {
+	from := SegmentPathTLI(c, oldTLI, c.segOf(end))
 	if err := e.Disk.Rename(from, from+".partial"); err != nil {
+		if errors.Is(err, env.ErrNotExist) {
+			return nil
+		}
 		return fmt.Errorf("could not rename file %q to %q: %w", from, from+".partial", err)
 	}
 	if err := e.Disk.SyncDir(Dir); err != nil {
 		e.Panicf("could not fsync directory %q: %v", Dir, err)
 	}
-	e.Sometimes("wal-new-timeline-segment")
 	return nil
 }
 
