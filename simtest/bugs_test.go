@@ -168,6 +168,16 @@ var plantedBugCases = map[string]struct {
 	// its own on disk are rare (9 of 3000 seeds with --standbys 1 fail),
 	// so the test runs the seeds that campaign failed.
 	"min-recovery-point-not-updated": {seedList: []uint64{93, 260, 848, 893, 1655, 1730, 1761, 2293, 2815}, tweak: func(c *Config) { c.Standbys = 1 }, checkers: []string{CheckStandby}, minCaught: 7},
+	// The archiver marks a segment done without fsyncing its copy: the
+	// archive checker sees the copy not durable at the .done rename (the
+	// durable archive file is empty), on every seed with archive_mode on
+	// that archives a segment.
+	"archiver-done-before-durable": {seeds: 60, checkers: []string{CheckArchive}, minCaught: 5},
+	// Archive recovery reads a segment from the oldest timeline that has
+	// it: the second restore of a PITR that branched (pitrBranch) then
+	// follows the primary's timeline past the switch point, and its new
+	// timeline's history (or its rows) differ from the reference's.
+	"restore-wrong-timeline": {seeds: 60, tweak: func(c *Config) { c.PITR = VarietyOn }, checkers: []string{CheckPITR}, minCaught: 4},
 	"clog-status-lost-update": {seeds: 200, tweak: func(c *Config) { c.Scheduler = "random" },
 		checkers: []string{CheckDurability, CheckBank, CheckLinearizability, CheckIsolation, CheckUnique}, minCaught: 9},
 	// A hot standby records only observed xids: a writer of hs that

@@ -23,7 +23,7 @@ func TestRegisterValueName(t *testing.T) {
 func TestCheckerNamesDistinct(t *testing.T) {
 	names := []string{CheckDurability, CheckAtomicity, CheckSelf, CheckRecovery, CheckLiveness,
 		CheckWALBeforeData, CheckHintBeforeCommit, CheckCheckpoint, CheckArchive, CheckLockWakeup, CheckLockRetry, CheckProgress,
-		CheckLinearizability, CheckIsolation, CheckBank, CheckUnique, CheckStatementEffect, CheckEngineError, CheckStandby, CheckFailover, CheckStandbyReads}
+		CheckLinearizability, CheckIsolation, CheckBank, CheckUnique, CheckStatementEffect, CheckEngineError, CheckStandby, CheckFailover, CheckStandbyReads, CheckPITR}
 	seen := map[string]bool{}
 	for _, n := range names {
 		require.NotEmpty(t, n)

@@ -121,5 +121,5 @@ func stageFinding(stage string, err error) Finding {
 func CheckerNames() []string {
 	return []string{CheckDurability, CheckAtomicity, CheckSelf, CheckRecovery, CheckLiveness,
 		CheckWALBeforeData, CheckHintBeforeCommit, CheckCheckpoint, CheckArchive, CheckLockWakeup, CheckLockRetry, CheckProgress,
-		CheckLinearizability, CheckIsolation, CheckBank, CheckUnique, CheckStatementEffect, CheckEngineError, CheckStandby, CheckFailover, CheckStandbyReads, CheckSyncRep}
+		CheckLinearizability, CheckIsolation, CheckBank, CheckUnique, CheckStatementEffect, CheckEngineError, CheckStandby, CheckFailover, CheckStandbyReads, CheckSyncRep, CheckPITR}
 }

@@ -179,6 +179,9 @@ type Config struct {
 	SyncCommit               string `json:"synchronous_commit,omitempty"`
 	SyncRepCancel            string `json:"syncrep_cancel,omitempty"`
 	FailoverStandbyPowerLoss string `json:"failover_standby_power_loss,omitempty"`
+	// PITR pins the point-in-time recovery (pitr.go) on or off; ""
+	// draws it from the seed under Swarm.
+	PITR string `json:"pitr,omitempty"`
 
 	// TraceOut, when set, receives the readable trace.
 	TraceOut io.Writer `json:"-"`
@@ -299,6 +302,9 @@ func (c Config) Validate() error {
 	if err := c.validateSyncRep(); err != nil {
 		return err
 	}
+	if err := c.validatePITR(); err != nil {
+		return err
+	}
 	return c.validateVariety()
 }
 
@@ -333,6 +339,7 @@ type resolved struct {
 	standbys    int          // standby nodes (standby.go)
 	failover    failoverPlan // failover.go
 	syncRep     syncRepPlan  // syncrep.go
+	pitr        pitrPlan     // pitr.go
 	// asyncShare is the share of insert transactions and bank transfers
 	// that commit asynchronously (async_share.go).
 	asyncShare float64
@@ -405,6 +412,7 @@ func resolve(c Config, rng *world.Rand) resolved {
 	resolveFailover(c, &r)
 	resolveSerializable(c, &r)
 	resolveSyncRep(c, &r)
+	resolvePITR(c, &r)
 	// The postmaster's copy of the engine's settings, taken by
 	// resolveSettings before the draws above that change them.
 	r.server.DB = r.engine
@@ -451,7 +459,7 @@ func swarmShape(seed uint64) shape {
 }
 
 func (r resolved) String() string {
-	return r.stringDB() + r.stringSettings() + r.stringDataChecksums() + " scheduler=" + world.SchedulerName(r.sched.PCTDepth) + r.stringVariety() + fmt.Sprintf(" script_client=%v", r.script) + r.stringAsync() + r.stringRanges() + r.stringFollow() + r.stringStandbys() + r.stringFailover() + r.stringStandbyReads() + r.stringSerializable() + r.stringSyncRep()
+	return r.stringDB() + r.stringSettings() + r.stringDataChecksums() + " scheduler=" + world.SchedulerName(r.sched.PCTDepth) + r.stringVariety() + fmt.Sprintf(" script_client=%v", r.script) + r.stringAsync() + r.stringRanges() + r.stringFollow() + r.stringStandbys() + r.stringFailover() + r.stringStandbyReads() + r.stringSerializable() + r.stringSyncRep() + r.stringPITR()
 }
 
 // Result is what a run found.
@@ -563,6 +571,8 @@ type Result struct {
 	// StandbyRestarts counts the standbys' crash-restarts and power
 	// losses during the workload (standby.go's netRestart, netPowerLoss).
 	StandbyRestarts int `json:",omitempty"`
+	// PITR says what the point-in-time recovery did (pitr.go).
+	PITR string `json:",omitempty"`
 	// Failover says what the failover did (failover.go): when the primary
 	// was powered off and the standby promoted, and how many commits the
 	// old primary acknowledged that the new one lacks (the async loss).
@@ -865,6 +875,9 @@ func (r *Result) Summary() string {
 	}
 	if h := r.StandbyReads; h != nil {
 		fmt.Fprintf(&b, "standby reads: %d read transactions judged on %d connections, the longest a prefix of %d of the primary's %d hs commits; %d writes refused (25006)\n", h.Reads, h.Conns, h.LongestPrefix, h.Commits, h.WritesRefused)
+	}
+	if r.PITR != "" {
+		fmt.Fprintf(&b, "pitr: %s\n", r.PITR)
 	}
 	if r.StandbysMade > 0 {
 		fmt.Fprintf(&b, "standbys: %d made from a base backup, %d caught up and equal to the primary\n", r.StandbysMade, r.StandbysConverged)

@@ -193,6 +193,7 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 		standbys.start(res, sim, listener, pm)
 	}
 	fo := startFailover(res, rc, sim, node, pmProc, pm, standbys, wl)
+	pitr := startPITR(rc, sim, node, listener)
 	if fo != nil {
 		checkers.lockWait.crashes = fo.crashTimes // the failover's power-off kills lock waiters too
 	}
@@ -352,6 +353,9 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 	if standbys != nil && finalDB != nil && finalDB.WAL != nil && st.Kind == world.StopAllDone {
 		standbys.converge(res, sim, finalDB, listener)
 	}
+	if pitr != nil && finalDB != nil && finalDB.WAL != nil && st.Kind == world.StopAllDone {
+		pitr.restore(res, sim)
+	}
 	// Any fault in the recovery (a crash, a pause at a checkpoint point,
 	// added latency) can stretch the end-of-recovery checkpoint's wait.
 	checkers.liveness.judge(sim.Now(), runner.NApplied == appliedAtCrash, "faults in the recovery")
@@ -443,8 +447,8 @@ func (res *Result) judgeBeyondLimits() {
 	// misdirected write of the primary's WAL can take back WAL a standby
 	// already holds, which then diverges from the primary (CheckStandby),
 	// or that the promoted standby then lacks or holds out of order
-	// (CheckFailover), under synchronous replication too (CheckSyncRep).
-	case CheckDurability, CheckRecovery, CheckSelf, CheckCheckpoint, CheckLinearizability, CheckIsolation, CheckBank, CheckUnique, CheckArchive, CheckStatementEffect, CheckEngineError, CheckHintBeforeCommit, CheckStandby, CheckFailover, CheckSyncRep:
+	// (CheckFailover), under synchronous replication too (CheckSyncRep), or a PITR restore (CheckPITR).
+	case CheckDurability, CheckRecovery, CheckSelf, CheckCheckpoint, CheckLinearizability, CheckIsolation, CheckBank, CheckUnique, CheckArchive, CheckStatementEffect, CheckEngineError, CheckHintBeforeCommit, CheckStandby, CheckFailover, CheckSyncRep, CheckPITR:
 		res.Detected = fmt.Sprintf("after %s: %s", strings.Join(destructive, ", "), res.Failures[0])
 		res.OK, res.Checker, res.Failures = true, "", nil
 	case CheckAtomicity:

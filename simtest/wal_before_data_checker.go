@@ -112,9 +112,30 @@ func (c *walBeforeDataChecker) walDurableBefore(cfg wal.Config, lsn wal.LSN) boo
 	}
 	size := uint64(cfg.SegmentSize)
 	seg, n := uint64(lsn-1)/size, int64(uint64(lsn-1)%size)+1
-	cur, dur, ok := c.disk.Contents(wal.SegmentPath(cfg, seg))
+	cur, dur, ok := c.segmentContents(cfg, seg)
 	if !ok || int64(len(dur)) < n || int64(len(cur)) < n {
 		return false
 	}
 	return bytes.Equal(cur[:n], dur[:n])
+}
+
+// segmentContents is the current and durable content of segment seg:
+// timeline 1's file, or, on a node that has switched timelines (a
+// promoted standby: timeline 2's history file exists), the file of the
+// newest timeline that holds the segment (XLogFileReadAnyTLI's choice;
+// engine/wal/restore.go).
+func (c *walBeforeDataChecker) segmentContents(cfg wal.Config, seg uint64) (cur, dur []byte, ok bool) {
+	if _, _, switched := c.disk.Contents(db.HistoryPath(2)); !switched {
+		return c.disk.Contents(wal.SegmentPath(cfg, seg))
+	}
+	best := uint32(0)
+	for _, n := range c.disk.DurableNames(wal.Dir) {
+		if tli, s, isSeg := wal.ParseSegmentNameTLI(cfg, n); isSeg && s == seg && tli > best {
+			best = tli
+		}
+	}
+	if best == 0 {
+		return nil, nil, false
+	}
+	return c.disk.Contents(wal.SegmentPathTLI(cfg, best, seg))
 }

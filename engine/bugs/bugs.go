@@ -48,6 +48,8 @@ const (
 	SSINoT3FirstCheck
 	SSISplitNoTransfer
 	SyncRepReleaseAtWrite
+	ArchiverDoneBeforeDurable
+	RestoreWrongTimeline
 	numBugs
 )
 
@@ -147,6 +149,14 @@ var registry = [numBugs]Bug{
 	SyncRepReleaseAtWrite: {
 		Name: "syncrep-release-at-write",
 		What: "SyncRepReleaseWaiters releases a commit waiting for its standbys' flush (synchronous_commit = on) once their write position passes it, as if remote_write were asked; violates SyncRepWakeQueue's per-mode release by walsndctl->lsn[SYNC_REP_WAIT_FLUSH], so a commit is acknowledged while the standby holds it only in its page cache, and a power loss of both machines followed by the standby's promotion loses it (caught only by runs with synchronous standbys and a failover).",
+	},
+	ArchiverDoneBeforeDurable: {
+		Name: "archiver-done-before-durable",
+		What: "The archiver renames a segment's copy into the archive and marks the segment .done without fsyncing the copy; violates pgarch_archiveXlog's promise that archive_command returns only once the copy is safe, so a power loss empties the archived copy while the checkpoint removes pg_wal's.",
+	},
+	RestoreWrongTimeline: {
+		Name: "restore-wrong-timeline",
+		What: "Archive recovery reads each segment from the oldest timeline that has it rather than the newest one whose history covers it; violates XLogFileReadAnyTLI's newest-first walk of expectedTLEs, so a recovery that follows a newer timeline replays the old timeline's WAL past the switch point.",
 	},
 }
 

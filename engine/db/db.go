@@ -131,6 +131,11 @@ type Config struct {
 	// are asynchronous replication and SynchronousCommit's on or off.
 	SynchronousStandbyNames string
 	SynchronousCommitLevel  SyncCommitLevel
+	// PITR is the targeted archive recovery's configuration
+	// (restore_command and recovery_target_*; archive_recovery.go), nil
+	// where none is configured. It is read only with ArchiveRecovery and a
+	// recovery.signal file.
+	PITR *PITRConfig
 }
 
 // DefaultConfig is PostgreSQL's defaults, scaled where memory matters.
@@ -270,6 +275,14 @@ type DB struct {
 	// running-xacts record (hotstandby.go), the logging process's.
 	lastSnapshotLog wal.LSN
 	lastSnapshotAt  time.Duration
+	// pitr is the targeted archive recovery in progress, nil if none
+	// (archive_recovery.go).
+	pitr *pitrState
+	// tles is expectedTLEs, newest first (archive_recovery.go), nil until
+	// recovery reads its first record; partial is the old timeline's
+	// segment to rename .partial after the end-of-recovery checkpoint.
+	tles    []timeLineEntry
+	partial *partialSegment
 }
 
 // Env is the instance's environment.

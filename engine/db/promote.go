@@ -21,14 +21,12 @@ import (
 // last segment cut off) and the end-of-recovery checkpoint is written on
 // the new timeline before any backend may write.
 //
-// pgdst's WAL segment file names keep timeline 1 (wal.SegmentName):
-// adding the timeline to them would touch every WAL path of every run.
-// So the new timeline is recorded in the control file (its checkpoint's
-// ThisTimeLineID) and in the history file, and the switch point's segment
-// is continued in place instead of being copied to a new name
-// (XLogInitNewTimeline): its valid part is what wal.Open keeps, and the
-// part after the switch point is truncated, which is what the copy's
-// zero-filled tail is in PostgreSQL.
+// The new timeline is recorded in the control file (its checkpoint's
+// ThisTimeLineID) and in the history file, and its WAL segments carry its
+// ID in their names: the switch point's segment is copied to the new
+// timeline's name up to the switch point (XLogInitNewTimeline), and the
+// old timeline's copy is renamed .partial once the end-of-recovery
+// checkpoint is done (engine/wal/restore.go, archive_recovery.go).
 
 // PromoteSignalPath is the promote signal file (PROMOTE_SIGNAL_FILE).
 const PromoteSignalPath = "promote"
@@ -284,6 +282,7 @@ func (db *DB) promote(end wal.LSN) {
 		newTLI = old
 	} else {
 		writeTimeLineHistory(e, newTLI, old, end)
+		db.newTimeline(old, newTLI, end) // XLogInitNewTimeline (archive_recovery.go)
 	}
 	db.timeline = newTLI
 	e.Logf("selected new timeline ID: %d", newTLI)

@@ -122,9 +122,10 @@ func (db *DB) StartupXLOG(register func(*DB), underPostmaster bool) (RecoverySta
 		e.Panicf("WAL segment size %d in the control file, %d configured", ctl.segSize, cfg.WAL.SegmentSize)
 	}
 	checkDataChecksumVersion(e, ctl, cfg)
-	standby, hasLabel := false, false
+	standby, hasLabel, targeted := false, false, false
 	if cfg.ArchiveRecovery {
 		standby, hasLabel = readRecoverySignals(e, &ctl)
+		targeted = !standby && db.readRecoverySignal() // archive_recovery.go
 	}
 	st.Checkpoint, st.Redo = ctl.checkpoint, ctl.redo
 	wasShutdown := ctl.state == StateShutdowned && !hasLabel
@@ -139,7 +140,7 @@ func (db *DB) StartupXLOG(register func(*DB), underPostmaster bool) (RecoverySta
 		}
 	}
 	ctl.state = StateInCrashRecovery
-	if standby {
+	if standby || targeted {
 		ctl.state = StateInArchiveRecovery
 	}
 	if err := writeControl(e, ctl); err != nil {
@@ -159,7 +160,7 @@ func (db *DB) StartupXLOG(register func(*DB), underPostmaster bool) (RecoverySta
 		src = db.newStandbySource()
 		ckrec = src.recordAt(ctl.checkpoint, ctl.redo)
 	} else {
-		r, err := wal.NewReader(e, cfg.WAL, ctl.checkpoint, wal.InvalidLSN)
+		r, err := db.recoveryReader(ctl.checkpoint, wal.InvalidLSN)
 		if err != nil {
 			e.Panicf("could not locate a valid checkpoint record: %v", err)
 		}
@@ -208,7 +209,16 @@ func (db *DB) StartupXLOG(register func(*DB), underPostmaster bool) (RecoverySta
 		db.promote(st.End)
 		return st, db.endRecovery(&st, last, nextXid, underPostmaster)
 	}
-	r, err := wal.NewReader(e, cfg.WAL, redo, wal.InvalidLSN)
+	if targeted {
+		e.RecoveryBegan(uint64(redo))
+		var last wal.LSN
+		st.End, last = db.pitrRedo(redo, &nextXid, &st)
+		st.EndReason = "recovery target"
+		e.RecoveryEnded(uint64(redo), uint64(st.End), int64(st.Records))
+		db.finishPITR(st.End)
+		return st, db.endRecovery(&st, last, nextXid, underPostmaster)
+	}
+	r, err := db.recoveryReader(redo, wal.InvalidLSN)
 	if err != nil {
 		e.Panicf("%v", err)
 	}
@@ -259,7 +269,7 @@ func (db *DB) StartupXLOG(register func(*DB), underPostmaster bool) (RecoverySta
 func (db *DB) endRecovery(st *RecoveryStats, last wal.LSN, nextXid xact.XID, underPostmaster bool) error {
 	e, cfg := db.e, db.cfg
 	var err error
-	if db.WAL, err = wal.Open(e, cfg.WAL, st.End, last); err != nil {
+	if db.WAL, err = wal.OpenOnTimeline(e, cfg.WAL, db.walTimeline(), st.End, last); err != nil {
 		e.Panicf("%v", err)
 	}
 	db.walRef.w = db.WAL
@@ -294,6 +304,7 @@ func (db *DB) endRecovery(st *RecoveryStats, last wal.LSN, nextXid xact.XID, und
 	} else if err := db.createCheckPoint(CheckpointEndOfRecovery); err != nil {
 		e.Panicf("end-of-recovery checkpoint failed: %v", err)
 	}
+	db.markPartial()
 	// SharedRecoveryState = RECOVERY_STATE_DONE: backends may write WAL.
 	db.inRecovery = false
 	return nil

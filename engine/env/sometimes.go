@@ -115,6 +115,13 @@ var Conditions = []Condition{
 	{"ssi-promote-relation", "a SIREAD lock past max_pred_locks_per_relation is promoted to a relation lock (CheckAndPromotePredicateLockRequest)"},
 	{"ssi-page-split-transfer", "a B-tree leaf split copies SIREAD locks of the page to its new right sibling (PredicateLockPageSplit)"},
 	{"ssi-summarized", "the serializable transaction records are full and the oldest committed one is summarized (SummarizeOldestCommittedSxact)"},
+	{"pitr-started", "a base backup with recovery.signal starts a targeted archive recovery (readRecoverySignalFiles)"},
+	{"pitr-segment-restored", "targeted recovery restores a WAL segment from the archive with restore_command (XLOG_FROM_ARCHIVE, RestoreArchivedFile)"},
+	{"pitr-segment-from-pg-wal", "the archive lacks a segment targeted recovery needs, which reads pg_wal's copy (XLOG_FROM_PG_WAL)"},
+	{"pitr-target-reached", "targeted recovery reaches its recovery target (recoveryStopsBefore or recoveryStopsAfter)"},
+	{"pitr-promoted", "targeted recovery ends at its target on a new timeline (recovery_target_action)"},
+	{"wal-new-timeline-segment", "the end of an archive recovery copies the last segment to the new timeline's name and renames the old one .partial (XLogInitNewTimeline)"},
+	{"pitr-follows-timeline", "archive recovery follows a timeline history from the archive to a timeline after the backup's (recovery_target_timeline = latest)"},
 }
 
 // condIndex maps a condition's name to its bit.

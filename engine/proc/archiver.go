@@ -69,6 +69,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pgdst/pgdst/engine/bugs"
 	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/wal"
 )
@@ -99,6 +100,9 @@ type ArchiverConfig struct {
 	// 60 s timeout (PGARCH_AUTOWAKE_INTERVAL); here it simply wakes every
 	// Delay.
 	Delay time.Duration
+	// Bugs are the planted bugs (the server's; the postmaster copies them
+	// in).
+	Bugs bugs.Set
 }
 
 // DefaultArchiverConfig is PostgreSQL's default WAL with archive mode on,
@@ -292,6 +296,11 @@ func (a *archiver) archiveSegment(seg uint64) error {
 	if err != nil {
 		return fmt.Errorf("could not create file %q: %w", tmpPath, err)
 	}
+	// Planted bug archiver-done-before-durable: the copy is never
+	// fsynced, yet it is renamed into place and marked done.
+	if a.cfg.Bugs.Has(bugs.ArchiverDoneBeforeDurable) {
+		dst = noSyncFile{dst}
+	}
 	err = a.copyTo(dst, src, size)
 	if err == nil {
 		e.Inject(PointArchiverAfterCopy)
@@ -412,3 +421,10 @@ func readFull(f env.File, p []byte, off int64) error {
 	}
 	return fmt.Errorf("could not read file %q at %d: %w", f.Path(), off, err)
 }
+
+// noSyncFile is a file whose fsync does nothing (the planted bug
+// archiver-done-before-durable).
+type noSyncFile struct{ env.File }
+
+// Sync does not make the file durable.
+func (noSyncFile) Sync() error { return nil }

@@ -359,7 +359,11 @@ func (pm *Postmaster) startAux(name string) {
 	case "autovacuum launcher":
 		fn = func() { AutovacuumLauncherMain(e, d, pm, pm.cfg.AutovacuumConf) }
 	case "archiver":
-		fn = func() { ArchiverMain(e, pm.cfg.Archiver) }
+		fn = func() {
+			cfg := pm.cfg.Archiver
+			cfg.Bugs = pm.cfg.DB.Bugs
+			ArchiverMain(e, cfg)
+		}
 	case "walreceiver":
 		fn = func() { WalReceiverMain(e, d, pm.cfg.PrimaryConninfo, pm.cfg.WalReceiver) }
 	default:

@@ -158,6 +158,12 @@ func checkSegHeader(c Config, seg uint64, b []byte) error {
 // place, and pg_wal is fsynced, so the segment can never vanish at a crash
 // once a record in it has been flushed.
 func createSegment(e *env.Env, c Config, seg uint64) (env.File, error) {
+	return createSegmentAt(e, c, seg, SegmentPath(c, seg))
+}
+
+// createSegmentAt is createSegment under the file name path (a segment of
+// a timeline other than 1, restore.go).
+func createSegmentAt(e *env.Env, c Config, seg uint64, path string) (env.File, error) {
 	tmp := Dir + "/xlogtemp"
 	_ = e.Disk.Remove(tmp) // a leftover from a crash mid-creation
 	f, err := e.Disk.Open(tmp, env.OpenCreateExcl)
@@ -172,7 +178,6 @@ func createSegment(e *env.Env, c Config, seg uint64) (env.File, error) {
 		e.Panicf("could not fsync file %q: %v", tmp, err)
 	}
 	f.Close()
-	path := SegmentPath(c, seg)
 	if err := e.Disk.Rename(tmp, path); err != nil {
 		return nil, fmt.Errorf("could not rename file %q to %q: %w", tmp, path, err)
 	}

@@ -47,6 +47,9 @@ type WAL struct {
 	// flushCV wakes the WAL senders waiting for a flush (flushwait.go);
 	// nil until one waits. Guarded by insertMu.
 	flushCV env.Cond
+
+	// tli names the segments this WAL writes (0: timeline 1; restore.go).
+	tli uint32
 }
 
 // Create makes a fresh WAL (initdb): pg_wal and its first segment, durable.
@@ -80,6 +83,17 @@ func Create(e *env.Env, c Config) error {
 // as the continuation of new ones. (PostgreSQL zeroes the rest of the last
 // WAL page in StartupXLOG and relies on xlp_pageaddr for later pages.)
 func Open(e *env.Env, c Config, end, last LSN) (*WAL, error) {
+	return OpenOnTimeline(e, c, 1, end, last)
+}
+
+// OpenOnTimeline is Open for a WAL on timeline tli: its segments are
+// named with tli (XLogFileName), the segment holding end must be there
+// under that name already (XLogInitNewTimeline made it, restore.go) or is
+// created, and segments after it are removed whatever their timeline.
+func OpenOnTimeline(e *env.Env, c Config, tli uint32, end, last LSN) (*WAL, error) {
+	if tli != 1 {
+		return openOnNewTimeline(e, c, tli, end, last)
+	}
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -354,9 +368,9 @@ func (w *WAL) openSegment(seg uint64) {
 		w.segFile.Close()
 		w.segFile = nil
 	}
-	f, err := w.e.Disk.Open(SegmentPath(w.cfg, seg), env.OpenExisting)
+	f, err := w.e.Disk.Open(w.segmentPath(seg), env.OpenExisting)
 	if errors.Is(err, env.ErrNotExist) {
-		f, err = createSegment(w.e, w.cfg, seg)
+		f, err = w.createSegment(seg)
 	}
 	if err != nil {
 		w.e.Panicf("could not open WAL segment %d: %v", seg, err)
@@ -436,6 +450,13 @@ type Reader struct {
 	prev  LSN
 	buf   []byte
 	bufAt LSN
+	// restore, when set, is called with each timeline and segment number
+	// before that segment is opened (NewRestoringReader); tlisFor, when
+	// set, lists the timelines whose copy of a segment to try, in order
+	// (XLogFileReadAnyTLI; restore.go). Without it, timeline 1 alone.
+	restore func(tli uint32, seg uint64)
+	tlisFor func(seg uint64) []uint32
+	curTLI  uint32 // the timeline of the last segment file opened (curFileTLI)
 	// Switches counts the switch records crossed.
 	Switches int
 	// EndErr is why the scan ended (nil until it has).
@@ -472,7 +493,7 @@ func (r *Reader) openSegment(seg uint64) (end bool, err error) {
 		r.f.Close()
 		r.f = nil
 	}
-	f, err := r.e.Disk.Open(SegmentPath(r.cfg, seg), env.OpenExisting)
+	f, err := r.openFile(seg)
 	if err != nil {
 		return errors.Is(err, env.ErrNotExist), fmt.Errorf("wal: could not open WAL segment %d: %w", seg, err)
 	}

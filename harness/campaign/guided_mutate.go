@@ -76,10 +76,10 @@ var guidedKnobs = []knob{
 
 // guidedFixed are the run flags that are not knobs: the planted bugs
 // define what is tested, and the plan flags are mutated as a plan;
-// --standbys (issue 19) changes which nodes a run has, not a knob of one,
-// and the synchronous-replication flags act only with the standbys it
-// fixes (a setting naming standbys a run lacks is refused).
-var guidedFixed = []string{"bug", "faults", "fault", "no-faults", "crash-step", "standbys",
+// --standbys and --pitr (issue 19) change which nodes a run has, not a
+// knob of one, and the synchronous-replication flags act only with the
+// standbys it fixes (a setting naming standbys a run lacks is refused).
+var guidedFixed = []string{"bug", "faults", "fault", "no-faults", "crash-step", "standbys", "pitr",
 	"synchronous-standby-names", "syncrep-cancel", "failover-standby-power-loss"}
 
 // mutator derives runs; it holds what every derivation reads.

@@ -199,6 +199,8 @@ var RunFlags = []RunFlag{
 	},
 	varietyFlag("standby-reads", "standby_reads", "clients on each standby run REPEATABLE READ reads of table hs, which writers on the primary append to, judged by the standby-read checker (a prefix of the primary's commit order, monotonic per connection); only on runs with standbys and no failover",
 		func(c *simtest.Config) *string { return &c.StandbyReads }, standbyReadsOn),
+	varietyFlag("pitr", "pitr", "take a base backup with recovery.signal while the workload runs, and after it restore the backup from the archive to a recovery target drawn among the commits (recovery_target_lsn or _xid, inclusive or not), judged by the PITR checker against the primary's WAL cut at the target; archive_mode on (issue 19)",
+		func(c *simtest.Config) *string { return &c.PITR }, simtest.PITROf),
 	boolFlag("failover", "failover", "at a moment drawn from the seed, power off the primary, promote standby 1 and redirect the clients to it; the old primary stays off (issue 19; needs --standbys)",
 		func(c *simtest.Config) *bool { return &c.Failover }, false),
 	{

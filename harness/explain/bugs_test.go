@@ -93,6 +93,21 @@ var bugCases = map[string]bugCase{
 		hints: []uint64{3},
 		says:  []string{"released before its standbys confirmed"},
 	},
+	// The archiver marks a segment done before its copy is fsynced; the
+	// archive checker sees the copy not durable at the .done rename. The
+	// mutant 39-archive-done-before-fsync makes the same slip.
+	"archiver-done-before-durable": {
+		config: small("", nil),
+		hints:  []uint64{14},
+		says:   []string{"done before its copy was fsynced"},
+	},
+	// Archive recovery reads the old timeline's segment: the second
+	// restore across the PITR's timeline switch diverges.
+	"restore-wrong-timeline": {
+		config: small("", func(c *simtest.Config) { c.PITR = simtest.VarietyOn }),
+		hints:  []uint64{3},
+		says:   []string{"did not follow the timeline history"},
+	},
 	"walsender-unflushed": {
 		config: small("", func(c *simtest.Config) {
 			c.Standbys = 1

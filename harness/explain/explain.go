@@ -129,6 +129,8 @@ func Explain(res *simtest.Result, rec *Recorder) *Account {
 		a.standbyReads(f)
 	case res.Checker == simtest.CheckSyncRep && f != nil:
 		a.syncRep(f)
+	case res.Checker == simtest.CheckPITR && f != nil:
+		a.pitr(f)
 	default:
 		a.recovery()
 	}
@@ -154,7 +156,7 @@ var ownAccount = map[string]bool{
 	simtest.CheckStatementEffect: true, simtest.CheckEngineError: true, simtest.CheckArchive: true,
 	simtest.CheckLockWakeup: true, simtest.CheckLockRetry: true, simtest.CheckProgress: true,
 	simtest.CheckHintBeforeCommit: true, simtest.CheckSelf: true, simtest.CheckRecovery: true,
-	simtest.CheckStandby: true, simtest.CheckFailover: true, simtest.CheckStandbyReads: true, simtest.CheckSyncRep: true,
+	simtest.CheckStandby: true, simtest.CheckFailover: true, simtest.CheckStandbyReads: true, simtest.CheckSyncRep: true, simtest.CheckPITR: true,
 }
 
 // account is an Account being written.

@@ -1,0 +1,26 @@
+package explain
+
+import (
+	"strings"
+
+	"github.com/pgdst/pgdst/simtest"
+)
+
+// pitr is the account of a point-in-time recovery failure
+// (simtest/pitr.go): the restored node did not hold exactly the effects
+// of the commits before its target, did not reach it, or ended on a
+// timeline that branched off somewhere else.
+func (a *account) pitr(f *simtest.Finding) {
+	where := ""
+	if f.Table != "" {
+		where = " in table " + f.Table
+	}
+	a.say("A base backup restored from the archive on node %s disagreed with the primary's WAL cut at its target%s: %s.", f.Node, where, f.Detail)
+	if strings.Contains(f.Detail, "history has switch points") && f.Node == "pitr2" {
+		a.cause("archive recovery did not follow the timeline history",
+			"a recovery that follows a newer timeline (recovery_target_timeline = latest) reads each segment from the newest timeline of the history (expectedTLEs) that begins at or before it (XLogFileReadAnyTLI), so that past the switch point it replays the new timeline's WAL, never the old one's")
+		return
+	}
+	a.cause("point-in-time recovery did not reproduce the primary's commits before the target",
+		"a base backup plus every archived WAL segment from its start point, replayed up to the recovery target (recoveryStopsBefore/recoveryStopsAfter), holds exactly the effects of the transactions whose commit records precede the target; that needs every segment in the archive, durable and equal to the one the primary completed (pgarch_archiveXlog returns only once the copy is safe)")
+}

@@ -1,0 +1,578 @@
+package simtest
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/pgdst/pgdst/engine/db"
+	"github.com/pgdst/pgdst/engine/env"
+	pgproc "github.com/pgdst/pgdst/engine/proc"
+	"github.com/pgdst/pgdst/engine/wal"
+	"github.com/pgdst/pgdst/engine/xact"
+	"github.com/pgdst/pgdst/simtest/world"
+)
+
+// Point-in-time recovery (issue 19): on a seed that draws it, a base
+// backup of the running primary is taken into a node of its own ("pitr")
+// while the workload runs, with recovery.signal in place of
+// standby.signal. After the run (the primary's final recovery), a
+// recovery target is drawn among the commits the primary's WAL holds
+// after the backup's end (recovery_target_lsn or recovery_target_xid,
+// inclusive or not, action pause or promote), and the backup is
+// restored to it: the engine's startup process restores the primary's
+// archived segments with restore_command (a simulated command that
+// copies archive/<file> from the primary's disk, where the archiver
+// keeps the archive) and reads the unarchived tail from its own pg_wal,
+// into which the harness copied the primary's unarchived segments, as a
+// DBA does before a PITR.
+//
+// The checker (CheckPITR) judges the restored node against a reference
+// made without any of the machinery under test: a second copy of the same
+// backup whose pg_wal the harness fills with the primary's own WAL (its
+// pg_wal's segments, else the archive's) cut exactly where the target
+// says (after the target's record if inclusive, before it if not), and
+// opened by plain crash recovery. Crash recovery over a WAL that ends at
+// the cut holds exactly the effects of the transactions whose commit
+// records lie before the cut: that is the commit order of the primary's
+// WAL, exact whatever the clients learned (a transaction of unknown
+// outcome is in or out by its commit record). The restored node must
+// reach its target, hold exactly the reference's tables and rows, and
+// pass the engine's self-check. A shortfall of the archive (a segment
+// missing or emptied) shows as a restore that ends before its target or
+// holds fewer rows.
+//
+// Deviations: the target is drawn after the run, not before the restore
+// is configured by an operator who knows it; recovery_target_time is
+// not drawn (commit records carry no timestamp here); the shutdown
+// action is not modelled (archive_recovery.go).
+
+// CheckPITR judges point-in-time recovery (pitr.go).
+const CheckPITR = "pitr"
+
+// pitrSeedsPer: one archive_mode seed in pitrSeedsPer draws a PITR under
+// the swarm (about one seed in 32: a PITR run costs a base backup and two
+// recoveries more).
+const pitrSeedsPer = 16
+
+// pitrDrawStream keys the swarm's PITR draw ("pitrdraw"), pitrStream the
+// PITR's own draws ("pitrplan").
+const (
+	pitrDrawStream = 0x7069747264726177
+	pitrStream     = 0x70697472706c616e
+)
+
+// pitrBackupAtMax bounds when the base backup starts, after the
+// workload does (a crash of the primary ends the workload, and a backup
+// it interrupts is not made).
+const pitrBackupAtMax = 10 * time.Millisecond
+
+// pitrBackupAttempts bounds the base backup's attempts, and
+// pitrBackupRetryWait is the pause between two.
+const (
+	pitrBackupAttempts  = 4
+	pitrBackupRetryWait = 5 * time.Millisecond
+)
+
+// wipeTree removes every file under dir on e's disk (directories stay,
+// empty) and fsyncs each directory, so that a failed backup leaves
+// nothing a new attempt could mistake for its own.
+func wipeTree(e *env.Env, dir string, depth int) error {
+	if depth > 8 {
+		return fmt.Errorf("directory tree deeper than 8 at %q", dir)
+	}
+	names, err := e.Disk.List(dir)
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		path := name
+		if dir != "" {
+			path = dir + "/" + name
+		}
+		if _, err := e.Disk.List(path); err == nil {
+			if err := wipeTree(e, path, depth+1); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := e.Disk.Remove(path); err != nil && !errors.Is(err, env.ErrNotExist) {
+			return err
+		}
+	}
+	return e.Disk.SyncDir(dir)
+}
+
+// pitrPlan is a run's PITR (resolvePITR).
+type pitrPlan struct {
+	on        bool
+	backupAt  time.Duration // when the base backup starts
+	kind      int           // db.TargetLSN or db.TargetXid
+	inclusive bool
+	action    int    // db.ActionPause or db.ActionPromote
+	pick      uint32 // which commit after the backup's end (modulo their count)
+	mid       bool   // an LSN target just after the start of the record before the commit
+	// twice: the restored node then commits a few rows on its new
+	// timeline and archives it, and a second copy of the backup is
+	// restored to the end of the archive, across the timeline switch
+	// (pitrBranch).
+	twice bool
+}
+
+func (c Config) validatePITR() error {
+	switch c.PITR {
+	case "", VarietyOn, VarietyOff:
+	default:
+		return fmt.Errorf("pitr must be on or off, got %q", c.PITR)
+	}
+	if c.PITR == VarietyOn && c.Failover {
+		return errors.New("pitr and failover are not judged together yet")
+	}
+	return nil
+}
+
+// resolvePITR draws the PITR: pinned by PITR, else on one archive_mode
+// seed in pitrSeedsPer under Swarm, never with a failover. A PITR run has
+// archive_mode on (the archive is what it restores from).
+func resolvePITR(c Config, r *resolved) {
+	on := false
+	switch c.PITR {
+	case VarietyOn:
+		on = true
+	case VarietyOff:
+	default:
+		on = c.Swarm && r.server.ArchiveMode && !r.failover.on && world.NewRand(c.Seed^pitrDrawStream).Intn(pitrSeedsPer) == 0
+	}
+	if !on || r.failover.on {
+		return
+	}
+	rng := world.NewRand(c.Seed ^ pitrStream)
+	r.pitr = pitrPlan{on: true, backupAt: time.Duration(rng.Intn(int(pitrBackupAtMax/time.Millisecond))) * time.Millisecond,
+		kind: []int{db.TargetLSN, db.TargetLSN, db.TargetXid, db.TargetXid, db.TargetNone}[rng.Intn(5)], inclusive: rng.Intn(3) != 0,
+		action: []int{db.ActionPause, db.ActionPromote}[rng.Intn(2)], pick: uint32(rng.Intn(1 << 30)), mid: rng.Intn(2) == 0}
+	r.pitr.twice = rng.Intn(2) == 0
+	r.engine.WAL.ArchiveMode = true
+	r.server.ArchiveMode = true
+	r.server.Archiver.WAL = r.engine.WAL
+}
+
+// PITROf reports whether c's run restores a base backup to a point in
+// time, as resolve decides.
+func PITROf(c Config) bool { return resolve(c, world.NewRand(c.Seed).Fork(3)).pitr.on }
+
+func (r resolved) stringPITR() string {
+	if !r.pitr.on {
+		return "" // runs without it print, and hash, as before
+	}
+	return fmt.Sprintf(" pitr=%v/%s/%v/%d/twice=%v", r.pitr.backupAt, map[int]string{db.TargetLSN: "lsn", db.TargetXid: "xid", db.TargetNone: "end"}[r.pitr.kind], map[bool]string{true: "inclusive", false: "exclusive"}[r.pitr.inclusive], r.pitr.action, r.pitr.twice)
+}
+
+// pitrRun is a run's PITR in progress.
+type pitrRun struct {
+	rc      resolved
+	primary *world.Node
+	backup  *standby // the backup's node (a standby that never starts)
+	// ready says the backup was made and its signal file is
+	// recovery.signal, durably.
+	ready bool
+	notes []string
+}
+
+// startPITR spawns the base backup, which starts at the plan's moment.
+func startPITR(rc resolved, sim *world.Sim, primary *world.Node, l *pgproc.Listener) *pitrRun {
+	if !rc.pitr.on {
+		return nil
+	}
+	n := primary.NewPeer("pitr", world.NewRand(rc.Seed^pitrStream).Fork(1), 0)
+	n.FixedClass = fixedFileClass
+	n.Env.Points = nil // the fault plan and the online checkers aim at the primary
+	p := &pitrRun{rc: rc, primary: primary, backup: &standby{node: n}}
+	sim.SpawnAs(env.RoleOther, "pg_basebackup pitr", func() {
+		e := primary.Env
+		if rc.pitr.backupAt > 0 {
+			e.Clock.Sleep(rc.pitr.backupAt)
+		}
+		s := &standbySet{rc: rc, primary: primary}
+		// A backup that fails (the primary's crash-restart ends its
+		// session) is taken again, as an operator would, onto a wiped
+		// directory.
+		for attempt := 1; ; attempt++ {
+			err := s.baseBackup(p.backup, l)
+			if err == nil {
+				break
+			}
+			p.notes = append(p.notes, fmt.Sprintf("base backup, attempt %d: %v", attempt, err))
+			if attempt == pitrBackupAttempts {
+				return
+			}
+			if err := wipeTree(n.Env, "", 0); err != nil {
+				p.notes = append(p.notes, fmt.Sprintf("wiping the failed backup: %v", err))
+				return
+			}
+			e.Clock.Sleep(pitrBackupRetryWait)
+		}
+		// A targeted recovery, not a standby: recovery.signal.
+		d := n.Env
+		if err := d.Disk.Remove(db.StandbySignalPath); err != nil {
+			panic(fmt.Sprintf("simtest: pitr: %v", err))
+		}
+		if err := writeDurable(d, db.RecoverySignalPath, nil); err != nil {
+			panic(fmt.Sprintf("simtest: pitr: %v", err))
+		}
+		if err := d.Disk.SyncDir(""); err != nil {
+			panic(fmt.Sprintf("simtest: pitr: %v", err))
+		}
+		p.ready = true
+	})
+	return p
+}
+
+// pitrRecord is a record of the primary's WAL the target may name.
+type pitrRecord struct {
+	lsn, end, prev wal.LSN
+	xid            uint64
+}
+
+// primaryWAL is the primary's WAL after its final recovery, segment by
+// segment from seg on: pg_wal's copy where it still has the segment,
+// else the archive's. It stops at the first segment neither has.
+func (p *pitrRun) primaryWAL(seg uint64) map[uint64][]byte {
+	cfg := p.rc.engine.WAL
+	out := map[uint64][]byte{}
+	for s := seg; ; s++ { // bounded by the segments the primary wrote
+		cur, _, ok := p.primary.Disk.Contents(wal.SegmentPath(cfg, s))
+		if !ok {
+			cur, _, ok = p.primary.Disk.Contents(archiveDir + "/" + wal.SegmentName(cfg, s))
+		}
+		if !ok {
+			return out
+		}
+		out[s] = append([]byte(nil), cur...)
+	}
+}
+
+// commitsAfterBackup reads the segments' records from seg on and returns
+// the commit records after the XLOG_BACKUP_END of the backup that started
+// at start (none if that record is not found), and where the WAL ends
+// (InvalidLSN if it ends before that record).
+func (p *pitrRun) commitsAfterBackup(segs map[uint64][]byte, seg uint64, start wal.LSN) (out []pitrRecord, walEnd wal.LSN) {
+	cfg := p.rc.engine.WAL
+	ended := false
+	prev := wal.InvalidLSN
+	defer func() {
+		if !ended {
+			walEnd = wal.InvalidLSN
+		}
+	}()
+	for s := seg; segs[s] != nil; s++ { // bounded by the segments read
+		b := segs[s]
+		base := s * uint64(cfg.SegmentSize)
+		switched := false
+		for off := wal.SegHdrSize; off < len(b); { // each step moves off forward by a record
+			rec, err := wal.Decode(b[off:], wal.LSN(base+uint64(off)), wal.InvalidLSN)
+			if err != nil {
+				return out, wal.LSN(base + uint64(off))
+			}
+			end := rec.LSN + wal.LSN(rec.EncodedSize())
+			switch {
+			case rec.Rmid == wal.RMXLog && rec.Info == wal.InfoSwitch:
+				switched = true
+			case rec.Rmid == wal.RMXLog && rec.Info == db.InfoBackupEnd && len(rec.Payload) == 8 && wal.LSN(binary.LittleEndian.Uint64(rec.Payload)) == start:
+				ended = true
+			case ended && rec.Rmid == xact.RMXact && rec.Info == xact.InfoCommit:
+				out = append(out, pitrRecord{lsn: rec.LSN, end: end, prev: prev, xid: rec.Xid})
+			}
+			prev = rec.LSN
+			off += int(rec.EncodedSize())
+			if switched {
+				break
+			}
+		}
+		if !switched {
+			return out, wal.LSN(base + uint64(len(b)))
+		}
+	}
+	// The last segment read ends with a switch record: the WAL ends at
+	// the start of the next one, which does not exist (wal.Reader.Next).
+	return out, wal.LSN(uint64(seg+uint64(len(segs)))*uint64(cfg.SegmentSize) + wal.SegHdrSize)
+}
+
+// restore is the PITR and its checker, after the primary's final
+// recovery.
+func (p *pitrRun) restore(res *Result, sim *world.Sim) {
+	if p == nil {
+		return
+	}
+	for _, n := range p.notes {
+		sim.HarnessEvent(env.Event{Kind: env.EvNote, Name: "pitr: " + n})
+	}
+	if !p.ready {
+		res.PITR = "no base backup was made"
+		return
+	}
+	cfg := p.rc.engine.WAL
+	seg := uint64(p.backup.start) / uint64(cfg.SegmentSize)
+	segs := p.primaryWAL(seg)
+	commits, walEnd := p.commitsAfterBackup(segs, seg, p.backup.start)
+	if walEnd == wal.InvalidLSN || len(commits) == 0 && p.rc.pitr.kind != db.TargetNone {
+		res.PITR = "no commit after the base backup's end to restore to"
+		return
+	}
+	if !p.backup.node.Disk.Quiescent() {
+		panic("simtest: pitr: the backup's disk has unsynced operations")
+	}
+	plan := p.rc.pitr
+	target := &db.PITRConfig{Target: plan.kind, Inclusive: plan.inclusive, Action: plan.action}
+	var c pitrRecord
+	cut, what := walEnd, "the end of the archived WAL"
+	if plan.kind != db.TargetNone {
+		c = commits[int(plan.pick%uint32(len(commits)))]
+		target.Xid, target.LSN = xact.XID(c.xid), c.lsn
+		if plan.kind == db.TargetLSN && plan.mid && c.prev != wal.InvalidLSN {
+			target.LSN = c.prev + 1 // the first record at or past it is the commit
+		}
+		cut = c.lsn
+		if plan.inclusive {
+			cut = c.end
+		}
+		what = fmt.Sprintf("%s %s", map[bool]string{true: "after", false: "before"}[plan.inclusive], map[int]string{db.TargetLSN: "LSN " + target.LSN.String(), db.TargetXid: fmt.Sprintf("transaction %d", c.xid)}[plan.kind])
+	}
+
+	// The reference: the same backup, the primary's WAL cut at the
+	// target, crash recovery.
+	ref := p.primary.NewPeer("pitr-ref", world.NewRand(p.rc.Seed^pitrStream).Fork(2), 0)
+	ref.FixedClass = fixedFileClass
+	ref.Env.Points = nil
+	ref.Disk.CopyQuiescent(p.backup.node.Disk)
+	dbCfg := p.rc.server.DB
+	dbCfg.ArchiveRecovery, dbCfg.WAL.ArchiveMode = true, false
+	want := map[string][]pgproc.Row{}
+	var tables []string
+	var refErr error
+	sim.SpawnAs(env.RoleStartup, "pitr reference", func() {
+		e := ref.Env
+		if err := e.Disk.Remove(db.RecoverySignalPath); err != nil {
+			refErr = err
+			return
+		}
+		last := uint64(cut) / uint64(cfg.SegmentSize)
+		for s := seg; s <= last && segs[s] != nil; s++ {
+			b := segs[s]
+			if s == last {
+				b = b[:min(len(b), int(uint64(cut)%uint64(cfg.SegmentSize)))]
+			}
+			if err := writeDurable(e, wal.SegmentPath(cfg, s), b); err != nil {
+				refErr = err
+				return
+			}
+		}
+		if err := e.Disk.SyncDir(wal.Dir); err != nil {
+			refErr = err
+			return
+		}
+		d, err := db.NewShared(e, dbCfg)
+		if err == nil {
+			_, err = d.StartupXLOG(db.RegisterAccessMethods, false)
+		}
+		if err != nil {
+			refErr = err
+			return
+		}
+		tables = d.Tables()
+		for _, name := range tables {
+			rows, err := tableRows(d, name)
+			if err != nil {
+				refErr = err
+				return
+			}
+			want[name] = rows
+		}
+	})
+	if st := sim.Run(); st.Kind != world.StopAllDone || refErr != nil {
+		sim.KillAll()
+		res.found(Finding{Checker: CheckPITR, Node: ref.Name, Detail: fmt.Sprint(refErr, " ", st)})
+		res.fail(CheckPITR, "the reference recovery of the base backup to %s failed: %v (%s)", what, refErr, st)
+		return
+	}
+	sim.KillAll()
+
+	// The PITR: restore_command reads the primary's archive.
+	pe := p.primary.Env
+	restore := func(e *env.Env, file, dst string) (bool, error) {
+		return copyAcross(pe, e, archiveDir+"/"+file, dst)
+	}
+	target.Restore = restore
+	pcfg := dbCfg
+	pcfg.PITR = target
+	n := p.backup.node
+	var br *pitrBranch
+	if plan.twice {
+		br = p.newBranch(cut)
+	}
+	var openErr error
+	sim.SpawnAs(env.RoleStartup, "pitr startup", func() {
+		e := n.Env
+		if err := p.copyUnarchived(e, segs, seg); err != nil {
+			openErr = err
+			return
+		}
+		d, err := db.NewShared(e, pcfg)
+		if err == nil {
+			_, err = d.StartupXLOG(db.RegisterAccessMethods, false)
+		}
+		if err != nil {
+			openErr = err
+			return
+		}
+		// The new timeline branches off exactly at the cut
+		// (writeTimeLineHistory's switch point is where redo stopped).
+		if why := pitrSwitchPoint(e, d.TimeLineID(), []uint32{1}, []wal.LSN{cut}); why != "" {
+			res.found(Finding{Checker: CheckPITR, Node: n.Name, Detail: why})
+			res.fail(CheckPITR, "restored to %s, the WAL should end at %s: %s", what, cut, why)
+			return
+		}
+		if !judgeRestored(res, d, n.Name, what, tables, want) {
+			return
+		}
+		res.PITR = fmt.Sprintf("restored to %s (%d commits after the backup; WAL cut at %s): %d tables equal to the primary's WAL cut there", what, len(commits), cut, len(tables))
+		if br != nil {
+			if err := br.grow(d, tables); err != nil {
+				openErr = fmt.Errorf("the new timeline's workload: %w", err)
+			}
+		}
+	})
+	st := sim.Run()
+	sim.KillAll()
+	if openErr != nil || st.Kind != world.StopAllDone {
+		detail := fmt.Sprint(openErr)
+		if openErr == nil {
+			detail = st.String()
+		}
+		res.found(Finding{Checker: CheckPITR, Node: n.Name, Detail: detail})
+		res.fail(CheckPITR, "restoring the base backup to %s failed: %s", what, detail)
+		return
+	}
+	if br != nil && br.grown {
+		br.restore(res, sim, segs, seg, dbCfg)
+	}
+}
+
+// copyUnarchived is the DBA's step before a PITR: the primary's pg_wal
+// segments from seg on that the archive does not hold are copied into
+// e's pg_wal.
+func (p *pitrRun) copyUnarchived(e *env.Env, segs map[uint64][]byte, seg uint64) error {
+	cfg := p.rc.engine.WAL
+	for s := seg; segs[s] != nil; s++ { // bounded by the segments read
+		name := wal.SegmentName(cfg, s)
+		if _, _, archived := p.primary.Disk.Contents(archiveDir + "/" + name); archived {
+			continue
+		}
+		if _, err := copyAcross(p.primary.Env, e, wal.SegmentPath(cfg, s), wal.SegmentPath(cfg, s)); err != nil {
+			return err
+		}
+	}
+	return e.Disk.SyncDir(wal.Dir)
+}
+
+// judgeRestored compares the restored node d's tables with the
+// reference's, each table's rows and self-check, and fails the run on
+// the first difference.
+func judgeRestored(res *Result, d *db.DB, node, what string, tables []string, want map[string][]pgproc.Row) bool {
+	if got := d.Tables(); fmt.Sprint(tables) != fmt.Sprint(got) {
+		res.found(Finding{Checker: CheckPITR, Node: node, Detail: fmt.Sprintf("tables %v, reference %v", got, tables)})
+		res.fail(CheckPITR, "restored to %s, the node holds tables %v, the primary's WAL cut there %v", what, got, tables)
+		return false
+	}
+	for _, name := range tables {
+		if _, err := d.CheckTable(name); err != nil {
+			res.found(Finding{Checker: CheckPITR, Node: node, Table: name, Detail: err.Error()})
+			res.fail(CheckPITR, "restored to %s: self-check of table %s: %v", what, name, err)
+			return false
+		}
+		got, err := tableRows(d, name)
+		if err != nil {
+			res.found(Finding{Checker: CheckPITR, Node: node, Table: name, Detail: err.Error()})
+			res.fail(CheckPITR, "restored to %s: reading table %s: %v", what, name, err)
+			return false
+		}
+		if diff := compareRows(want[name], got); diff != "" {
+			res.found(Finding{Checker: CheckPITR, Node: node, Table: name, Detail: diff})
+			res.fail(CheckPITR, "restored to %s, table %s differs from the primary's commits before the target (\"standby\" below is the restored node, \"primary\" the reference): %s", what, name, diff)
+			return false
+		}
+	}
+	return true
+}
+
+// pitrSwitchPoint says what is wrong ("" if nothing) with the history
+// file of tli, the timeline a PITR ended on: it must exist and name the
+// parents wantTLIs with their switch points wantSwitches.
+func pitrSwitchPoint(e *env.Env, tli uint32, wantTLIs []uint32, wantSwitches []wal.LSN) string {
+	if tli < 2 {
+		return fmt.Sprintf("the restored node is on timeline %d, not a new one", tli)
+	}
+	f, err := e.Disk.Open(db.HistoryPath(tli), env.OpenExisting)
+	if err != nil {
+		return fmt.Sprintf("the new timeline's history file: %v", err)
+	}
+	defer f.Close()
+	size, err := f.Size()
+	if err != nil || size > 1<<16 {
+		return fmt.Sprintf("the new timeline's history file: size %d: %v", size, err)
+	}
+	b := make([]byte, size)
+	if n, err := f.ReadAt(b, 0); int64(n) != size {
+		return fmt.Sprintf("reading the new timeline's history file: %v", err)
+	}
+	tlis, switches, err := db.ParseHistory(b)
+	switch {
+	case err != nil:
+		return err.Error()
+	case fmt.Sprint(tlis) != fmt.Sprint(wantTLIs):
+		return fmt.Sprintf("the new timeline %d's history names timelines %v, not %v", tli, tlis, wantTLIs)
+	case fmt.Sprint(switches) != fmt.Sprint(wantSwitches):
+		return fmt.Sprintf("timeline %d's history has switch points %v, not %v", tli, switches, wantSwitches)
+	}
+	return ""
+}
+
+// copyAcross copies src's file at from into dst's disk at to, fsynced, a
+// page at a time (restore_command's cp, and the DBA's). It reports false
+// when there is no such file.
+func copyAcross(src, dst *env.Env, from, to string) (bool, error) {
+	in, err := src.Disk.Open(from, env.OpenExisting)
+	if errors.Is(err, env.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer in.Close()
+	size, err := in.Size()
+	if err != nil {
+		return false, err
+	}
+	out, err := dst.Disk.Open(to, env.OpenCreate)
+	if err != nil {
+		return false, err
+	}
+	defer out.Close()
+	if err := out.Truncate(0); err != nil {
+		return false, err
+	}
+	buf := make([]byte, copyBlockBytes)
+	for off := int64(0); off < size; off += copyBlockBytes { // size/page steps
+		n, err := in.ReadAt(buf[:min(int64(copyBlockBytes), size-off)], off)
+		if n == 0 && err != nil {
+			return false, err
+		}
+		if _, err := out.WriteAt(buf[:n], off); err != nil {
+			return false, err
+		}
+	}
+	if err := out.Sync(); err != nil {
+		return false, err
+	}
+	return true, nil
+}
