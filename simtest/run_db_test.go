@@ -109,6 +109,9 @@ func TestAutocommitInserts(t *testing.T) {
 			require.NotEqual(t, errRolledBack.Error(), op.Err, "seed %d: no client rollback", r.Seed)
 		}
 		unknown += r.Unknown
+		if r.Detected != "" && r.RecoveryDB.Checkpoint == 0 {
+			continue // recovery reported damage beyond its limits (a torn page without full-page writes): nothing recovered
+		}
 		require.GreaterOrEqual(t, uint64(r.RecoveryDB.Checkpoint), uint64(bootCheckpoint), "seed %d", r.Seed)
 		switch {
 		case r.RecoveryDB.Checkpoint > bootCheckpoint:
@@ -130,7 +133,10 @@ func TestAutocommitInserts(t *testing.T) {
 		return c
 	}) {
 		if !r.OK {
-			require.Equal(t, CheckDurability, r.Checker, "seed %d: %v", r.Seed, r.Failures)
+			// The commit acknowledged before its flush is lost, or a
+			// hint bit set for it reaches disk first (the checker
+			// that sees it first reports).
+			require.Contains(t, []string{CheckDurability, CheckHintBeforeCommit}, r.Checker, "seed %d: %v", r.Seed, r.Failures)
 			caught++
 		}
 	}

@@ -45,7 +45,15 @@ type walBeforeDataChecker struct {
 	node string
 }
 
+// countMinRecoveryPoints counts the standbys' control file writes
+// naming a minRecoveryPoint that minRecoveryPoint judged.
+const countMinRecoveryPoints = CheckWALBeforeData + ": standby minRecoveryPoint updates"
+
 func (c *walBeforeDataChecker) diskOp(op world.DiskOp) {
+	if op.Kind == world.OpWrite && op.Path == db.ControlPath && c.node != "" {
+		c.minRecoveryPoint(op)
+		return
+	}
 	if op.Kind != world.OpWrite || len(op.Data)%page.BlockSize != 0 {
 		return
 	}
@@ -138,4 +146,28 @@ func (c *walBeforeDataChecker) segmentContents(cfg wal.Config, seg uint64) (cur,
 		return nil, nil, false
 	}
 	return c.disk.Contents(wal.SegmentPathTLI(cfg, best, seg))
+}
+
+// minRecoveryPoint judges a standby's control file write: the
+// minRecoveryPoint it names must be WAL the standby holds durably. The
+// startup process replays only what the WAL receiver has flushed
+// (XLogPageRead's flushedUpto) or what pg_wal held when it started
+// (fsynced by SyncDataDirectory), and UpdateMinRecoveryPoint moves
+// minRecoveryPoint only to the end of what it replayed, so a
+// minRecoveryPoint past the durable WAL means a page whose WAL a power
+// loss of the standby can take back was, or is about to be, written.
+func (c *walBeforeDataChecker) minRecoveryPoint(op world.DiskOp) {
+	if op.Off != 0 {
+		return
+	}
+	mrp, err := db.ControlMinRecoveryPoint(op.Data)
+	if err != nil || mrp == wal.InvalidLSN {
+		return
+	}
+	c.res.Online.judged(countMinRecoveryPoints, 1)
+	if c.walDurableBefore(c.wal, mrp) {
+		return
+	}
+	c.res.found(Finding{Checker: CheckWALBeforeData, Path: op.Path, PageLSN: uint64(mrp), NoInstance: true, Node: c.node})
+	c.res.fail(CheckWALBeforeData, "on standby %s: the control file's minRecoveryPoint moved to %s, but the standby's WAL below it is not durable on disk: its startup process replayed WAL its receiver had not flushed (XLogPageRead's flushedUpto)", c.node, mrp)
 }

@@ -52,7 +52,13 @@ func TestWorkloadsPassAndRecordRealHistories(t *testing.T) {
 				case WorkloadRegister:
 					require.Greater(t, regs, seeds*20)
 				case WorkloadBank:
-					require.Greater(t, reads, seeds*5)
+					// SERIALIZABLE aborts more transfers and reads
+					// (40001 on rw-conflicts), so fewer reads commit.
+					min := seeds * 5
+					if iso == IsoSerializable {
+						min = seeds * 4
+					}
+					require.Greater(t, reads, min)
 				case WorkloadAppend:
 					require.Greater(t, lists, seeds*20)
 					require.Positive(t, failed, "no list-append transaction failed or was rolled back")

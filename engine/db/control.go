@@ -152,3 +152,10 @@ func ControlRedo(b []byte) (wal.LSN, error) {
 	c, err := decodeControl(b)
 	return c.redo, err
 }
+
+// ControlMinRecoveryPoint decodes a control file's minRecoveryPoint
+// (InvalidLSN when none), for checkers that read it off a disk or a write.
+func ControlMinRecoveryPoint(b []byte) (wal.LSN, error) {
+	c, err := decodeControl(b)
+	return c.minRecoveryPoint, err
+}

@@ -74,7 +74,10 @@ func (db *DB) checkRecoveryConsistency() {
 		return
 	}
 	db.consistent = true
-	db.e.Logf("consistent recovery state reached at %s", db.replayed)
+	db.e.Logf("consistent recovery state reached")
+	if !db.standbyMode {
+		return // a targeted recovery's (archive_recovery.go)
+	}
 	db.e.Sometimes("standby-consistent")
 	if db.minRecoveryPoint != wal.InvalidLSN && db.backupStart == wal.InvalidLSN {
 		db.e.Sometimes("standby-consistent-at-min-recovery-point")

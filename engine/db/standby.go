@@ -189,6 +189,9 @@ func (db *DB) redoBackupEnd(rec wal.Record) error {
 	if db.backupStart != wal.InvalidLSN && start == db.backupStart && !db.backupEndReached {
 		db.backupEndReached = true
 		db.e.Logf("backup end reached at %s", rec.LSN)
+		// A targeted recovery (archive_recovery.go) is consistent here;
+		// a standby also checks after each record it replays.
+		db.checkRecoveryConsistency()
 	}
 	return nil
 }

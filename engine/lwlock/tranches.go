@@ -30,8 +30,8 @@ var (
 // every name the engine's source gives NewMutex and New starts with a
 // listed tranche, and that nothing else is listed.
 var Tranches = []Tranche{
-	{"ProcArrayLock", env.NewRoleSet(trBackend, trCheckpointer), "the proc array of running transactions and latestCompletedXid: taken to publish an xid, to take a snapshot and to end a transaction (ProcArrayLock)"},
-	{"XidGenLock", env.NewRoleSet(trBackend, trCheckpointer), "the next transaction id, and the clog extension for it (XidGenLock, GetNewTransactionId)"},
+	{"ProcArrayLock", env.NewRoleSet(trBackend, trBgwriter, trCheckpointer), "the proc array of running transactions and latestCompletedXid: taken to publish an xid, to take a snapshot and to end a transaction, and by the background writer's running-xacts record on a primary with standbys (ProcArrayLock, LogStandbySnapshot)"},
+	{"XidGenLock", env.NewRoleSet(trBackend, trBgwriter, trCheckpointer), "the next transaction id, and the clog extension for it (XidGenLock, GetNewTransactionId)"},
 	{"CLogControlLock", env.NewRoleSet(trBackend, trCheckpointer), "the clog's pages in memory: commit and abort status updates and lookups (XactSLRULock, once CLogControlLock)"},
 	{"WALInsertLock", env.NewRoleSet(trBackend, trBgwriter, trCheckpointer, trWalwriter), "the WAL insert position and buffers (WALInsertLocks)"},
 	{"WALWriteLock", env.NewRoleSet(trBackend, trBgwriter, trCheckpointer, trWalwriter), "writing and flushing WAL (WALWriteLock, XLogWrite)"},
@@ -46,6 +46,7 @@ var Tranches = []Tranche{
 	{"CheckpointerComm", env.NewRoleSet(trBackend, trCheckpointer, trWalwriter), "checkpoint requests to the checkpointer, from the WAL writer past max_wal_size and from a backend's pg_backup_start (CheckpointerCommLock, RequestCheckpoint)"},
 	{"RelCache", env.NewRoleSet(trBackend), "the relation cache of open tables (RelationCacheInsert)"},
 	{"VacuumLock", env.NewRoleSet(trBackend), "one VACUUM of a table at a time (the ShareUpdateExclusiveLock VACUUM takes)"},
+	{"ControlFileLock", env.NewRoleSet(trCheckpointer), "the control file: a checkpoint's or restartpoint's update, and a standby's minRecoveryPoint moved before a page write (ControlFileLock, UpdateMinRecoveryPoint)"},
 }
 
 // TrancheNames lists the tranches' names, in table order.

@@ -60,6 +60,10 @@ func (c WalReceiverConfig) Validate() error {
 // inner loop, not on the stream (the outer loop reconnects).
 const walRcvMsgsMax = 1 << 20
 
+// walRcvUnflushedMax bounds the XLogData messages the receiver writes
+// before it fsyncs them.
+const walRcvUnflushedMax = 16
+
 // WalReceiverMain is the WAL receiver on the standby whose shared memory
 // is d, streaming from the primary at primary. It runs until it is
 // killed; each pass of its loop waits, connects or streams, all bounded.
@@ -128,13 +132,36 @@ func walRcvStream(e *env.Env, d *db.DB, rcv *db.WalRcv, primary env.Addr, cfg Wa
 	rcv.Report(gen, w.Written(), w.Flushed(), true)
 	defer func() { rcv.Report(gen, w.Written(), w.Flushed(), false) }()
 	lastRecv := e.Clock.Now()
+	// unflushed counts the XLogData messages written since the last
+	// fsync: WalReceiverMain writes every message the socket holds
+	// (XLogWalRcvProcessMsg in its inner loop), reporting the written
+	// position after each, and fsyncs once the socket has nothing more
+	// (XLogWalRcvFlush), so the startup process, which reads only what
+	// is flushed, may lag the written WAL by several messages.
+	unflushed := 0
 	for i := 0; i < walRcvMsgsMax; i++ {
 		if _, g, _ := rcv.Wanted(); g != gen {
 			return walRcvDie(rcv, gen, w), nil
 		}
-		c.nc.SetReadDeadline(e.Clock.Now() + cfg.StatusInterval)
+		deadline := e.Clock.Now() + cfg.StatusInterval
+		if unflushed > 0 {
+			deadline = max(e.Clock.Now(), 1) // only what has arrived
+		}
+		c.nc.SetReadDeadline(deadline)
 		typ, body, err := c.readMsg()
 		now := e.Clock.Now()
+		if errors.Is(err, env.ErrTimeout) && (unflushed > 0) {
+			// The socket is drained: XLogWalRcvFlush, then publish
+			// the flushed position to the startup process and
+			// report it to the primary.
+			unflushed = 0
+			w.Flush()
+			rcv.Report(gen, w.Written(), w.Flushed(), true)
+			if !c.sendStatus(e, d, w) {
+				return walRcvDie(rcv, gen, w), errors.New("could not send a status update")
+			}
+			continue
+		}
 		if errors.Is(err, env.ErrTimeout) {
 			if now-lastRecv >= cfg.Timeout {
 				return walRcvDie(rcv, gen, w), errors.New("terminating walreceiver due to timeout")
@@ -176,12 +203,17 @@ func walRcvStream(e *env.Env, d *db.DB, rcv *db.WalRcv, primary env.Addr, cfg Wa
 			if !c.sendStatus(e, d, w) {
 				return walRcvDie(rcv, gen, w), errors.New("could not send a status update")
 			}
-			// XLogWalRcvFlush: fsync, then publish the flushed
-			// position to the startup process, then report it.
-			w.Flush()
-			rcv.Report(gen, w.Written(), w.Flushed(), true)
-			if !c.sendStatus(e, d, w) {
-				return walRcvDie(rcv, gen, w), errors.New("could not send a status update")
+			unflushed++
+			if unflushed >= walRcvUnflushedMax {
+				// A bound on the messages written before an fsync,
+				// however fast they come (the loop above flushes
+				// once the socket is drained).
+				unflushed = 0
+				w.Flush()
+				rcv.Report(gen, w.Written(), w.Flushed(), true)
+				if !c.sendStatus(e, d, w) {
+					return walRcvDie(rcv, gen, w), errors.New("could not send a status update")
+				}
 			}
 		case ReplKeepalive:
 			if m.ReplyRequested && !c.sendStatus(e, d, w) {
