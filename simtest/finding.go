@@ -73,6 +73,12 @@ type Finding struct {
 	// flushed at that moment (the online check; StandbyWAL and
 	// PrimaryWAL are then those two positions).
 	StandbyAhead bool
+	// MinRecoveryPoint: a standby's minRecoveryPoint was wrong. From the
+	// standby checker, the standby called itself consistent after a
+	// restart having replayed only to StandbyWAL while its disk held
+	// data pages changed up to PageLSN; from wal-before-data, its
+	// control file named minRecoveryPoint PageLSN beyond its durable WAL.
+	MinRecoveryPoint bool
 
 	// The segment (archive): its name, what the checker caught (an
 	// Archive* constant), and what the archive durably held of it: Copy

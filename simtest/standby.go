@@ -898,7 +898,8 @@ func (s *standbySet) checkConsistentAfterRestart(res *Result, sb *standby) {
 	future := sb.futureLSN
 	sb.futureLSN = wal.InvalidLSN
 	if replayed := sd.ReplayedLSN(); replayed < future {
-		res.found(s.finding(sb, Finding{Detail: fmt.Sprintf("%s consistent at %s, pages up to %s", sb.node.Name, replayed, future)}))
+		res.found(s.finding(sb, Finding{Detail: fmt.Sprintf("%s consistent at %s, pages up to %s", sb.node.Name, replayed, future),
+			MinRecoveryPoint: true, StandbyWAL: uint64(replayed), PageLSN: uint64(future)}))
 		res.fail(CheckStandby, "standby %s called itself consistent after its restart having replayed only to %s, while its disk held data pages changed up to %s: it would serve or promote a data directory that mixes pages from its future with pages from its past (minRecoveryPoint: UpdateMinRecoveryPoint, CheckRecoveryConsistency)", sb.node.Name, replayed, future)
 	}
 }

@@ -168,6 +168,6 @@ func (c *walBeforeDataChecker) minRecoveryPoint(op world.DiskOp) {
 	if c.walDurableBefore(c.wal, mrp) {
 		return
 	}
-	c.res.found(Finding{Checker: CheckWALBeforeData, Path: op.Path, PageLSN: uint64(mrp), NoInstance: true, Node: c.node})
+	c.res.found(Finding{Checker: CheckWALBeforeData, Path: op.Path, PageLSN: uint64(mrp), NoInstance: true, Node: c.node, MinRecoveryPoint: true})
 	c.res.fail(CheckWALBeforeData, "on standby %s: the control file's minRecoveryPoint moved to %s, but the standby's WAL below it is not durable on disk: its startup process replayed WAL its receiver had not flushed (XLogPageRead's flushedUpto)", c.node, mrp)
 }

@@ -125,6 +125,17 @@ var bugCases = map[string]bugCase{
 		hints: []uint64{3, 7},
 		says:  []string{"KnownAssignedXids"},
 	},
+	// A restarted standby calls itself consistent with pages from its
+	// future on disk: the standby checker's restart half.
+	"min-recovery-point-not-updated": {
+		config: func(seed uint64) simtest.Config {
+			c := simtest.DefaultConfig(seed)
+			c.Standbys = 1
+			return c
+		},
+		hints: []uint64{93, 105},
+		says:  []string{"consistent before it had replayed past the pages on its disk"},
+	},
 	"standby-no-snapshot-conflict": {
 		config: func(seed uint64) simtest.Config {
 			c := simtest.DefaultConfig(seed)
