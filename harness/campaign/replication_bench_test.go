@@ -16,7 +16,8 @@ var singleNodeRate float64
 // BenchmarkCampaignReplication measures the replication campaign (issue
 // 19) on one worker, in seeds/s, beside the same seeds with no standby:
 // the plain campaign's swarm with the standby count pinned. Goal: the
-// "primary + 1 standby + failover" case at >= 200 seeds/s on one core.
+// "primary + 1 synchronous standby + failover" case at >= 200 seeds/s on
+// one core.
 // Each case also reports its rate as a fraction of the single-node one
 // just measured, which is the figure to compare across machines.
 func BenchmarkCampaignReplication(b *testing.B) {
@@ -26,11 +27,13 @@ func BenchmarkCampaignReplication(b *testing.B) {
 		name     string
 		standbys int
 		failover bool
+		sync     bool
 	}{
-		{"standbys=0", 0, false},
-		{"standbys=1", 1, false},
-		{"standbys=1/failover", 1, true},
-		{"standbys=2/failover", 2, true},
+		{"standbys=0", 0, false, false},
+		{"standbys=1", 1, false, false},
+		{"standbys=1/failover", 1, true, false},
+		{"standbys=1/sync/failover", 1, true, true},
+		{"standbys=2/failover", 2, true, false},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
@@ -38,6 +41,9 @@ func BenchmarkCampaignReplication(b *testing.B) {
 			st := runCampaign(uint64(b.N), 1, func(i uint64) job {
 				c := simtest.DefaultConfig(i + 1)
 				c.Standbys, c.StandbysSet, c.Failover = tc.standbys, true, tc.failover
+				if tc.sync {
+					c.SyncStandbyNames, c.SyncStandbyNamesSet, c.SyncCommit = "FIRST 1 (standby1)", true, "on"
+				}
 				return job{cfg: c}
 			}, campaignOpts{})
 			if len(st.failed) != 0 {
