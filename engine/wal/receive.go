@@ -201,3 +201,24 @@ func SegmentFileEnd(e *env.Env, c Config, lsn LSN) LSN {
 	}
 	return c.segStart(seg) + LSN(size)
 }
+
+// FirstSegmentStartAnyTLI is FirstSegmentStart over the segments of every
+// timeline (a promoted standby's oldest segments are its parent
+// timeline's, the later ones its own): the first record position of the
+// oldest segment pg_wal holds.
+func FirstSegmentStartAnyTLI(e *env.Env, c Config) (LSN, error) {
+	names, err := e.Disk.List(Dir)
+	if err != nil {
+		return InvalidLSN, err
+	}
+	first, found := uint64(0), false
+	for _, n := range names {
+		if _, seg, ok := ParseSegmentNameTLI(c, n); ok && (!found || seg < first) {
+			first, found = seg, true
+		}
+	}
+	if !found {
+		return InvalidLSN, errors.New("wal: no WAL segments")
+	}
+	return c.segStart(first) + SegHdrSize, nil
+}
