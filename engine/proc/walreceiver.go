@@ -291,6 +291,7 @@ func walRcvAnswer(e *env.Env, c *Conn, want ReplKind) (ReplMsg, error) {
 	if m.Kind != want {
 		return ReplMsg{}, fmt.Errorf("unexpected replication message %q, want %q", m.Kind, want)
 	}
+	m.Data = append([]byte(nil), m.Data...) // it aliased the connection's buffer
 	return m, nil
 }
 
