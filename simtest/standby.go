@@ -215,7 +215,7 @@ type standbySet struct {
 	// follow judges the standbys re-pointed at a failover's new primary
 	// (timeline_follow.go), nil otherwise.
 	follow *followJudge
-	notes   []string
+	notes  []string
 	// primaryEnd is where the primary's final recovery found its WAL
 	// ended.
 	primaryEnd wal.LSN
