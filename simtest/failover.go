@@ -95,6 +95,9 @@ type FailoverResult struct {
 	// and matched the new primary, LeftOut those that could not follow
 	// (their replay was past the switch point; timeline_follow.go).
 	Followed, LeftOut int `json:",omitempty"`
+	// Unservable counts the other standbys that needed WAL from before
+	// the new primary's own base backup (timeline_follow.go).
+	Unservable int `json:",omitempty"`
 }
 
 func (c Config) validateFailover() error {
@@ -214,6 +217,9 @@ type failover struct {
 	switchAt  wal.LSN
 	rng       *world.Rand
 	runner    *world.PlanRunner // the plan's runner (attach), nil before
+	// unservable are the standbys re-pointed that need WAL the new
+	// primary never had (timeline_follow.go).
+	unservable []*standby
 }
 
 // startFailover spawns the failover's process when the run draws one; nil

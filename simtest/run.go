@@ -872,8 +872,8 @@ func (r *Result) Summary() string {
 	}
 	if f := r.Failover; f != nil {
 		fmt.Fprintf(&b, "failover: primary powered off at %v, %s promoted at %v from timeline %d to %d (switch %s); %d acknowledged commits lost, %d kept\n", f.At, f.Node, f.PromotedAt, f.OldTLI, f.NewTLI, wal.LSN(f.Switch), f.Lost, f.Kept)
-		if f.Followed+f.LeftOut > 0 {
-			fmt.Fprintf(&b, "failover: %d other standbys followed timeline %d, %d left out (replayed past the switch point)\n", f.Followed, f.NewTLI, f.LeftOut)
+		if f.Followed+f.LeftOut+f.Unservable > 0 {
+			fmt.Fprintf(&b, "failover: %d other standbys followed timeline %d, %d left out (replayed past the switch point), %d left out (needed WAL from before the new primary's base backup)\n", f.Followed, f.NewTLI, f.LeftOut, f.Unservable)
 		}
 	}
 	if h := r.StandbyReads; h != nil {

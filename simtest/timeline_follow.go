@@ -45,6 +45,24 @@ type followJudge struct {
 func (f *failover) repoint(sim *world.Sim) {
 	for _, sb := range f.standbys.nodes[1:] {
 		sb.primaryNode = f.sb.node.Name
+		// The WAL the standby needs next: where its received WAL ends,
+		// or, when it has received none yet, its base backup's start.
+		need := sb.start
+		if sb.pm != nil {
+			if sd := sb.pm.Shared(); sd != nil && sd.WalRcv() != nil {
+				_, flushed := sd.WalRcv().Positions()
+				need = max(need, flushed)
+			}
+		}
+		if need < f.sb.start {
+			// The new primary's WAL begins at its own base backup's
+			// start: its receiver started there, mid-segment, where
+			// PostgreSQL's starts at the segment's beginning
+			// (RequestXLogStreaming). A standby that needs older WAL
+			// would need a rebuild from the new primary; it is left
+			// out of the checks and counted.
+			f.unservable = append(f.unservable, sb)
+		}
 		if sb.pm == nil || !sb.made {
 			continue
 		}
@@ -64,13 +82,17 @@ func (f *failover) convergeFollowers(res *Result, sim *world.Sim, d *db.DB) {
 	}
 	s := &standbySet{rc: f.standbys.rc, primary: f.sb.node, nodes: f.standbys.nodes[1:]}
 	s.follow = &followJudge{newTLI: f.newTLI, switchAt: f.switchAt, left: map[*standby]bool{}, res: res}
+	for _, sb := range f.unservable {
+		s.follow.left[sb] = true
+		res.Failover.Unservable++
+	}
 	s.converge(res, sim, d, f.sb.l)
 	for _, sb := range s.nodes {
 		if sb.made && !s.follow.left[sb] {
 			res.Failover.Followed++
 		}
 	}
-	res.Failover.LeftOut = len(s.follow.left)
+	res.Failover.LeftOut = len(s.follow.left) - res.Failover.Unservable
 }
 
 // leftOut reports whether sb refused the new timeline because its replay

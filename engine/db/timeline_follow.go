@@ -219,20 +219,22 @@ func (w *WalRcv) Refused() bool { return w.refused }
 // SetRefused records whether START_REPLICATION was refused.
 func (w *WalRcv) SetRefused(r bool) { w.refused = r }
 
-// requestOn is RequestXLogStreaming(tli, start).
+// requestOn is RequestXLogStreaming(tli, start). PostgreSQL starts
+// streaming at the beginning of start's segment; here the receiver starts
+// at start, as on timeline 1 (the engine's receivers always have), and a
+// new timeline's copy of the switch segment is made by followTimeline.
 func (w *WalRcv) requestOn(tli uint32, start wal.LSN) {
 	w.tli, w.ended = tli, false
 	w.RequestStreaming(start)
 }
 
-// TimelineForkRefused reports whether the startup process refused a
-// new timeline that forked off before its replay position.
-func (db *DB) TimelineForkRefused() bool { return db.forkRefused }
-
 // tliOfPoint is tliOfPointInHistory over expectedTLEs: the timeline whose
 // WAL holds ptr (1 when recovery follows timeline 1 alone).
-func (db *DB) tliOfPoint(ptr wal.LSN) uint32 {
-	for _, t := range db.tles { // newest first
+func (db *DB) tliOfPoint(ptr wal.LSN) uint32 { return tliOfPointIn(db.tles, ptr) }
+
+// tliOfPointIn is tliOfPointInHistory over tles, newest first.
+func tliOfPointIn(tles []timeLineEntry, ptr wal.LSN) uint32 {
+	for _, t := range tles { // newest first
 		if t.begin == wal.InvalidLSN || t.begin <= ptr {
 			return t.tli
 		}
@@ -278,15 +280,6 @@ func (db *DB) followTimeline(next wal.LSN) bool {
 		return false
 	}
 	tli := db.streamTimeline(next)
-	if tli > old {
-		// The switch point's segment under the new timeline's name
-		// holds the old timeline's WAL before the point the stream
-		// starts from (XLogInitNewTimeline's copy; the receiver writes
-		// the rest).
-		if err := wal.InitNewTimeline(db.e, db.cfg.WAL, old, tli, next); err != nil {
-			db.e.Panicf("%v", err)
-		}
-	}
 	w.requestOn(tli, next)
 	db.e.Logf("restarted WAL streaming at %s on timeline %d", next, tli)
 	return true
@@ -326,6 +319,17 @@ func (db *DB) rescanLatestTimeLine(cur uint32, replayed wal.LSN) bool {
 			return false
 		}
 	}
+	// The segment holding the replay position, under the name of the
+	// timeline that owns that position in the new history, holds the old
+	// timeline's WAL before it (XLogInitNewTimeline's copy), durable
+	// before the control file names the new timeline: a restart then
+	// reads the records before the switch point from it, and the
+	// receiver writes the new timeline's WAL after them.
+	if tli := tliOfPointIn(tles, replayed); tli > cur {
+		if err := wal.InitNewTimeline(e, db.cfg.WAL, cur, tli, replayed); err != nil {
+			e.Panicf("%v", err)
+		}
+	}
 	db.tles, db.timeline = tles, newest
 	// The control file names the timeline recovery now follows (as a
 	// restartpoint would, CreateRestartPoint's minRecoveryPointTLI), so
@@ -345,3 +349,7 @@ func (db *DB) rescanLatestTimeLine(cur uint32, replayed wal.LSN) bool {
 	e.Sometimes("standby-followed-timeline")
 	return true
 }
+
+// TimelineForkRefused reports whether the startup process refused a
+// new timeline that forked off before its replay position.
+func (db *DB) TimelineForkRefused() bool { return db.forkRefused }

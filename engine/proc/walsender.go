@@ -79,6 +79,14 @@ func WalSenderMain(e *env.Env, d *db.DB, c *Conn) {
 			if !c.sendRepl(ReplMsg{Kind: ReplHistory, Timeline: m.Timeline, Data: b}) {
 				return
 			}
+		case err == nil && m.Kind == ReplStatus:
+			// A status update the standby sent before it saw a
+			// historic timeline's stream end (PostgreSQL's
+			// ProcessRepliesIfAny takes them until the CopyDone).
+			i--
+			if i < -walSndCommandsMax {
+				return
+			}
 		case err == nil && m.Kind == ReplStart:
 			if !walSndStream(e, d, c, slot, ws, m) {
 				return
