@@ -135,7 +135,11 @@ func (db *DB) standbyRedo(s *standbySource, redo wal.LSN, nextXid *xact.XID, st 
 		if db.checkForStandbyTrigger() {
 			return db.finishStandby(s, next, prev, nextXid, st)
 		}
-		if db.followTimeline(next) { // timeline_follow.go
+		if n, ok := db.followTimeline(next); ok { // timeline_follow.go
+			if n != next {
+				prev = wal.InvalidLSN // read back from the switch point
+			}
+			next = n
 			continue
 		}
 		e.Sometimes("standby-waited-for-wal")

@@ -269,20 +269,31 @@ func (db *DB) streamTimeline(start wal.LSN) uint32 {
 // the last look, rescanLatestTimeLine; on a switch, streaming starts
 // again from next on the timeline that owns it. It reports whether it
 // asked for streaming again.
-func (db *DB) followTimeline(next wal.LSN) bool {
+//
+// The next record is read from the switch point when the last record
+// replayed ends there: the old timeline's next record may lie past a
+// segment switch's unused rest, but the new timeline's follows the switch
+// point at once (the promotion ended its redo there). It returns where
+// to read next.
+func (db *DB) followTimeline(next wal.LSN) (wal.LSN, bool) {
 	w := db.walRcv
 	if w.histories == w.historiesSeen {
-		return false
+		return next, false
 	}
 	w.historiesSeen = w.histories
 	old := max(db.timeline, 1)
 	if !db.rescanLatestTimeLine(old, db.replayed) {
-		return false
+		return next, false
+	}
+	for i := 1; i < len(db.tles); i++ {
+		if db.tles[i].tli == old && db.tles[i-1].begin == db.replayed {
+			next = db.replayed
+		}
 	}
 	tli := db.streamTimeline(next)
 	w.requestOn(tli, next)
 	db.e.Logf("restarted WAL streaming at %s on timeline %d", next, tli)
-	return true
+	return next, true
 }
 
 // rescanLatestTimeLine is rescanLatestTimeLine: the newest timeline whose
