@@ -2,6 +2,7 @@ package simtest
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/pgdst/pgdst/engine/db"
 	"github.com/pgdst/pgdst/engine/env"
@@ -80,19 +81,27 @@ func (f *failover) convergeFollowers(res *Result, sim *world.Sim, d *db.DB) {
 	if !f.done || len(f.standbys.nodes) < 2 || d == nil || d.WAL == nil {
 		return
 	}
-	s := &standbySet{rc: f.standbys.rc, primary: f.sb.node, nodes: f.standbys.nodes[1:]}
-	s.follow = &followJudge{newTLI: f.newTLI, switchAt: f.switchAt, left: map[*standby]bool{}, res: res}
-	for _, sb := range f.unservable {
-		s.follow.left[sb] = true
-		res.Failover.Unservable++
+	// A standby the new primary cannot serve is not started again: its
+	// startup process would find garbage where it needs WAL.
+	var nodes []*standby
+	for _, sb := range f.standbys.nodes[1:] {
+		if !slices.Contains(f.unservable, sb) {
+			nodes = append(nodes, sb)
+		}
 	}
+	res.Failover.Unservable = len(f.unservable)
+	if len(nodes) == 0 {
+		return
+	}
+	s := &standbySet{rc: f.standbys.rc, primary: f.sb.node, nodes: nodes}
+	s.follow = &followJudge{newTLI: f.newTLI, switchAt: f.switchAt, left: map[*standby]bool{}, res: res}
 	s.converge(res, sim, d, f.sb.l)
 	for _, sb := range s.nodes {
 		if sb.made && !s.follow.left[sb] {
 			res.Failover.Followed++
 		}
 	}
-	res.Failover.LeftOut = len(s.follow.left) - res.Failover.Unservable
+	res.Failover.LeftOut = len(s.follow.left)
 }
 
 // leftOut reports whether sb refused the new timeline because its replay
