@@ -280,9 +280,12 @@ func (db *DB) followTimeline(next wal.LSN) (wal.LSN, bool) {
 	if w.histories == w.historiesSeen {
 		return next, false
 	}
-	w.historiesSeen = w.histories
 	old := max(db.timeline, 1)
-	if !db.rescanLatestTimeLine(old, db.replayed) {
+	followed, deferred := db.rescanLatestTimeLine(old, db.replayed)
+	if !deferred {
+		w.historiesSeen = w.histories
+	}
+	if !followed {
 		return next, false
 	}
 	for i := 1; i < len(db.tles); i++ {
@@ -300,16 +303,23 @@ func (db *DB) followTimeline(next wal.LSN) (wal.LSN, bool) {
 // history pg_wal holds becomes the recovery target if the current one is
 // in its history and it forked off at or after replayed, the end of the
 // last record replayed.
-func (db *DB) rescanLatestTimeLine(cur uint32, replayed wal.LSN) bool {
+//
+// A standby that has not yet replayed up to the switch point defers the
+// switch (deferred) until it has: the receiver stopped at the switch
+// point, and the records before it are read from the old timeline's
+// segments. PostgreSQL switches expectedTLEs at once and reads them
+// through XLogFileReadAnyTLI all the same; deferring lets the new
+// timeline's copy of the switch segment be made at the switch point.
+func (db *DB) rescanLatestTimeLine(cur uint32, replayed wal.LSN) (followed, deferred bool) {
 	e := db.e
 	newest := findNewestTimeLine(e, cur)
 	if newest == cur {
-		return false
+		return false, false
 	}
 	tles, err := db.readHistoryTLEs(newest)
 	if err != nil {
 		e.Logf("%v", err)
-		return false
+		return false, false
 	}
 	i := 0
 	for i < len(tles) && tles[i].tli != cur {
@@ -317,7 +327,7 @@ func (db *DB) rescanLatestTimeLine(cur uint32, replayed wal.LSN) bool {
 	}
 	if i == len(tles) || i == 0 {
 		e.Logf("new timeline %d is not a child of database system timeline %d", newest, cur)
-		return false
+		return false, false
 	}
 	// The current timeline ends where its child in the new history
 	// begins.
@@ -327,8 +337,12 @@ func (db *DB) rescanLatestTimeLine(cur uint32, replayed wal.LSN) bool {
 		// Planted bug timeline-follow-past-fork: follow it anyway.
 		if !db.cfg.Bugs.Has(bugs.TimelineFollowPastFork) {
 			db.forkRefused = true
-			return false
+			return false, false
 		}
+	}
+	if end := tles[i-1].begin; end > replayed {
+		e.Sometimes("standby-timeline-switch-deferred")
+		return false, true
 	}
 	// The segment holding the replay position, under the name of the
 	// timeline that owns that position in the new history, holds the old
@@ -358,7 +372,7 @@ func (db *DB) rescanLatestTimeLine(cur uint32, replayed wal.LSN) bool {
 	}
 	e.Logf("new target timeline is %d", newest)
 	e.Sometimes("standby-followed-timeline")
-	return true
+	return true, false
 }
 
 // TimelineForkRefused reports whether the startup process refused a
