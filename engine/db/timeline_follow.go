@@ -281,21 +281,27 @@ func (db *DB) followTimeline(next wal.LSN) (wal.LSN, bool) {
 		return next, false
 	}
 	old := max(db.timeline, 1)
-	followed, deferred := db.rescanLatestTimeLine(old, db.replayed)
-	if !deferred {
-		w.historiesSeen = w.histories
-	}
-	if !followed {
+	w.historiesSeen = w.histories
+	if !db.rescanLatestTimeLine(old, db.replayed) {
 		return next, false
 	}
+	// The stream starts on the new timeline at its switch point, or
+	// where the WAL read next is if that is later (only the planted bug
+	// follows from there): the WAL before the switch point is in pg_wal
+	// already, the receiver having stopped there.
+	sw := wal.InvalidLSN
 	for i := 1; i < len(db.tles); i++ {
-		if db.tles[i].tli == old && db.tles[i-1].begin == db.replayed {
-			next = db.replayed
+		if db.tles[i].tli == old {
+			sw = db.tles[i-1].begin
 		}
 	}
-	tli := db.streamTimeline(next)
-	w.requestOn(tli, next)
-	db.e.Logf("restarted WAL streaming at %s on timeline %d", next, tli)
+	if sw == db.replayed {
+		next = sw
+	}
+	start := max(next, sw)
+	tli := db.streamTimeline(start)
+	w.requestOn(tli, start)
+	db.e.Logf("restarted WAL streaming at %s on timeline %d", start, tli)
 	return next, true
 }
 
@@ -303,23 +309,16 @@ func (db *DB) followTimeline(next wal.LSN) (wal.LSN, bool) {
 // history pg_wal holds becomes the recovery target if the current one is
 // in its history and it forked off at or after replayed, the end of the
 // last record replayed.
-//
-// A standby that has not yet replayed up to the switch point defers the
-// switch (deferred) until it has: the receiver stopped at the switch
-// point, and the records before it are read from the old timeline's
-// segments. PostgreSQL switches expectedTLEs at once and reads them
-// through XLogFileReadAnyTLI all the same; deferring lets the new
-// timeline's copy of the switch segment be made at the switch point.
-func (db *DB) rescanLatestTimeLine(cur uint32, replayed wal.LSN) (followed, deferred bool) {
+func (db *DB) rescanLatestTimeLine(cur uint32, replayed wal.LSN) bool {
 	e := db.e
 	newest := findNewestTimeLine(e, cur)
 	if newest == cur {
-		return false, false
+		return false
 	}
 	tles, err := db.readHistoryTLEs(newest)
 	if err != nil {
 		e.Logf("%v", err)
-		return false, false
+		return false
 	}
 	i := 0
 	for i < len(tles) && tles[i].tli != cur {
@@ -327,7 +326,7 @@ func (db *DB) rescanLatestTimeLine(cur uint32, replayed wal.LSN) (followed, defe
 	}
 	if i == len(tles) || i == 0 {
 		e.Logf("new timeline %d is not a child of database system timeline %d", newest, cur)
-		return false, false
+		return false
 	}
 	// The current timeline ends where its child in the new history
 	// begins.
@@ -337,24 +336,10 @@ func (db *DB) rescanLatestTimeLine(cur uint32, replayed wal.LSN) (followed, defe
 		// Planted bug timeline-follow-past-fork: follow it anyway.
 		if !db.cfg.Bugs.Has(bugs.TimelineFollowPastFork) {
 			db.forkRefused = true
-			return false, false
+			return false
 		}
 	}
-	if end := tles[i-1].begin; end > replayed {
-		e.Sometimes("standby-timeline-switch-deferred")
-		return false, true
-	}
-	// The segment holding the replay position, under the name of the
-	// timeline that owns that position in the new history, holds the old
-	// timeline's WAL before it (XLogInitNewTimeline's copy), durable
-	// before the control file names the new timeline: a restart then
-	// reads the records before the switch point from it, and the
-	// receiver writes the new timeline's WAL after them.
-	if tli := tliOfPointIn(tles, replayed); tli > cur {
-		if err := wal.InitNewTimeline(e, db.cfg.WAL, cur, tli, replayed); err != nil {
-			e.Panicf("%v", err)
-		}
-	}
+
 	db.tles, db.timeline = tles, newest
 	// The control file names the timeline recovery now follows (as a
 	// restartpoint would, CreateRestartPoint's minRecoveryPointTLI), so
@@ -372,9 +357,39 @@ func (db *DB) rescanLatestTimeLine(cur uint32, replayed wal.LSN) (followed, defe
 	}
 	e.Logf("new target timeline is %d", newest)
 	e.Sometimes("standby-followed-timeline")
-	return true, false
+	return true
 }
 
 // TimelineForkRefused reports whether the startup process refused a
 // new timeline that forked off before its replay position.
 func (db *DB) TimelineForkRefused() bool { return db.forkRefused }
+
+// PrepareTimelineSegment is called by the WAL receiver before it streams
+// timeline tli from from: when pg_wal has no copy of from's segment
+// under tli's name, the newest older timeline's copy is copied up to from
+// (XLogInitNewTimeline), so that the new timeline's segment holds the WAL
+// before from that a restart reads from it. (PostgreSQL's receiver
+// streams whole segments from their start, RequestXLogStreaming; here it
+// starts at from, so the prefix comes from this node's own copy.)
+func (db *DB) PrepareTimelineSegment(tli uint32, from wal.LSN) {
+	e, c := db.e, db.cfg.WAL
+	if tli <= 1 {
+		return
+	}
+	seg := uint64(from) / uint64(c.SegmentSize)
+	if f, err := e.Disk.Open(wal.SegmentPathTLI(c, tli, seg), env.OpenExisting); err == nil {
+		f.Close()
+		return
+	}
+	for src := tli - 1; src >= 1 && src+64 > tli; src-- {
+		f, err := e.Disk.Open(wal.SegmentPathTLI(c, src, seg), env.OpenExisting)
+		if err != nil {
+			continue
+		}
+		f.Close()
+		if err := wal.InitNewTimeline(e, c, src, tli, from); err != nil {
+			e.Panicf("%v", err)
+		}
+		return
+	}
+}

@@ -127,7 +127,6 @@ var Conditions = []Condition{
 	{"walreceiver-end-of-timeline", "a WAL receiver reaches the end of the timeline it streamed and waits for new orders (walrcv_endstreaming)"},
 	{"walreceiver-history-fetched", "a WAL receiver writes a timeline history file the primary sent (WalRcvFetchTimeLineHistoryFiles, writeTimeLineHistoryFile)"},
 	{"standby-followed-timeline", "a standby's startup process follows a new timeline (rescanLatestTimeLine)"},
-	{"standby-timeline-switch-deferred", "a standby that has not replayed up to a new timeline's switch point waits for it before it follows (rescanLatestTimeLine)"},
 	{"standby-timeline-forked-before-replay", "a standby refuses a new timeline that forked off before its replay position (rescanLatestTimeLine)"},
 }
 

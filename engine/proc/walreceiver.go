@@ -134,6 +134,7 @@ func walRcvStream(e *env.Env, d *db.DB, rcv *db.WalRcv, primary env.Addr, cfg Wa
 		return from, fmt.Errorf("unexpected message %q after START_REPLICATION", typ)
 	}
 	rcv.SetRefused(false)
+	d.PrepareTimelineSegment(tli, from) // the new timeline's copy of from's segment
 	w, err := wal.NewReceiver(e, d.Config().WAL, from)
 	if err != nil {
 		return from, err
