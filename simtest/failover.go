@@ -91,6 +91,13 @@ type FailoverResult struct {
 	// promoted standby lacks (the async loss, a suffix), Kept those it
 	// holds.
 	Lost, Kept int
+	// Followed counts the other standbys that followed the new timeline
+	// and matched the new primary, LeftOut those that could not follow
+	// (their replay was past the switch point; timeline_follow.go).
+	Followed, LeftOut int `json:",omitempty"`
+	// Unservable counts the other standbys that needed WAL from before
+	// the new primary's own base backup (timeline_follow.go).
+	Unservable int `json:",omitempty"`
 }
 
 func (c Config) validateFailover() error {
@@ -210,6 +217,9 @@ type failover struct {
 	switchAt  wal.LSN
 	rng       *world.Rand
 	runner    *world.PlanRunner // the plan's runner (attach), nil before
+	// unservable are the standbys re-pointed that need WAL the new
+	// primary never had (timeline_follow.go).
+	unservable []*standby
 }
 
 // startFailover spawns the failover's process when the run draws one; nil
@@ -388,6 +398,7 @@ func (f *failover) run(sim *world.Sim, pmProc env.Proc, w *workload) {
 		f.res.Failover.PromotedAt, f.res.Failover.NewTLI, f.res.Failover.Switch = e.Clock.Now(), f.newTLI, uint64(f.switchAt)
 		sim.HarnessEvent(env.Event{Kind: env.EvNote, Name: fmt.Sprintf("failover: %s promoted on timeline %d at %s; clients redirected", f.sb.node.Name, f.newTLI, f.switchAt)})
 		w.redirect = f.sb.l
+		f.repoint(sim) // timeline_follow.go
 	}
 	w.running--
 	if w.running == 0 {
@@ -419,6 +430,7 @@ func (f *failover) final(res *Result, sim *world.Sim, w *workload, runner *world
 	cfg := f.standbys.standbyConfig().DB
 	cfg.ArchiveRecovery = false
 	var openErr error
+	var newPrimary *db.DB
 	sim.SpawnAs(env.RoleStartup, "startup "+f.sb.node.Name, func() {
 		d, err := db.NewShared(f.sb.node.Env, cfg)
 		var stats db.RecoveryStats
@@ -436,6 +448,7 @@ func (f *failover) final(res *Result, sim *world.Sim, w *workload, runner *world
 		f.judgeTimelines(res, d)
 		w.checkDB(d, res)
 		w.checkEngineErrors(res)
+		newPrimary = d
 	})
 	st := sim.Run()
 	switch {
@@ -448,6 +461,9 @@ func (f *failover) final(res *Result, sim *world.Sim, w *workload, runner *world
 	case st.Kind != world.StopAllDone:
 		res.found(Finding{Checker: CheckLiveness, Stage: StageRecoveryStopped, Stop: st.Kind.String(), Proc: st.Proc, Detail: st.Detail})
 		res.fail(CheckLiveness, "recovery of the promoted standby stopped: %s", st)
+	default:
+		sim.KillAll()
+		f.convergeFollowers(res, sim, newPrimary) // timeline_follow.go
 	}
 	sim.KillAll()
 }

@@ -872,6 +872,9 @@ func (r *Result) Summary() string {
 	}
 	if f := r.Failover; f != nil {
 		fmt.Fprintf(&b, "failover: primary powered off at %v, %s promoted at %v from timeline %d to %d (switch %s); %d acknowledged commits lost, %d kept\n", f.At, f.Node, f.PromotedAt, f.OldTLI, f.NewTLI, wal.LSN(f.Switch), f.Lost, f.Kept)
+		if f.Followed+f.LeftOut+f.Unservable > 0 {
+			fmt.Fprintf(&b, "failover: %d other standbys followed timeline %d, %d left out (replayed past the switch point), %d left out (needed WAL from before the new primary's base backup)\n", f.Followed, f.NewTLI, f.LeftOut, f.Unservable)
+		}
 	}
 	if h := r.StandbyReads; h != nil {
 		fmt.Fprintf(&b, "standby reads: %d read transactions judged on %d connections, the longest a prefix of %d of the primary's %d hs commits; %d writes refused (25006)\n", h.Reads, h.Conns, h.LongestPrefix, h.Commits, h.WritesRefused)

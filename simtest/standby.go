@@ -190,6 +190,10 @@ type standby struct {
 	// watchWAL no longer compares it with the old primary's.
 	l        *pgproc.Listener
 	promoted bool
+	// primaryNode is the node its primary_conninfo names once a failover
+	// re-pointed it at the new primary ("": the run's primary;
+	// timeline_follow.go).
+	primaryNode string
 	// pmProc is its postmaster's process, for a restart to kill
 	// (restart) and a failover that powers its machine off
 	// (syncrep.go); restarts counts the restarts.
@@ -208,7 +212,10 @@ type standbySet struct {
 	primary *world.Node
 	nodes   []*standby
 	backups int // base backups begun
-	notes   []string
+	// follow judges the standbys re-pointed at a failover's new primary
+	// (timeline_follow.go), nil otherwise.
+	follow *followJudge
+	notes  []string
 	// primaryEnd is where the primary's final recovery found its WAL
 	// ended.
 	primaryEnd wal.LSN
@@ -340,7 +347,7 @@ func (sb *standby) relationClass(path string) env.FileClass {
 // write judged fine stays fine. It is uninstalled when the workload stops
 // (converge judges the rest).
 func (s *standbySet) watchWAL(res *Result, sb *standby, pm *pgproc.Postmaster, op world.DiskOp) {
-	if op.Kind != world.OpWrite || !strings.HasPrefix(op.Path, wal.Dir+"/") || sb.promoted {
+	if op.Kind != world.OpWrite || !strings.HasPrefix(op.Path, wal.Dir+"/") || sb.promoted || sb.primaryNode != "" {
 		return
 	}
 	cfg := s.rc.engine.WAL
@@ -457,6 +464,9 @@ func (s *standbySet) startStandby(sim *world.Sim, sb *standby) *pgproc.Postmaste
 	sb.l = l
 	cfg := s.standbyConfig()
 	cfg.WalReceiver.ApplicationName = standbyAppName(slices.Index(s.nodes, sb)) // syncrep.go
+	if sb.primaryNode != "" {
+		cfg.PrimaryConninfo.Node = sb.primaryNode // timeline_follow.go
+	}
 	pm, err := pgproc.NewPostmaster(sb.node.Env, cfg, l)
 	if err != nil {
 		panic(fmt.Sprintf("simtest: standby postmaster: %v", err))
@@ -731,7 +741,10 @@ func (s *standbySet) converge(res *Result, sim *world.Sim, d *db.DB, l *pgproc.L
 			all := true
 			for _, sb := range made {
 				sd := sb.pm.Shared()
-				if sd == nil || sd.ReplayedLSN() < target {
+				if s.leftOut(sb, sd) { // timeline_follow.go
+					continue
+				}
+				if sd == nil || sd.ReplayedLSN() < target || !s.onNewTimeline(sd) {
 					all = false
 					continue
 				}
@@ -747,6 +760,9 @@ func (s *standbySet) converge(res *Result, sim *world.Sim, d *db.DB, l *pgproc.L
 	sim.Run()
 	sim.KillAll()
 	for _, sb := range made {
+		if s.follow != nil && s.follow.left[sb] {
+			continue // timeline_follow.go: it could not follow, counted
+		}
 		if _, ok := caught[sb]; !ok {
 			replayed := wal.InvalidLSN
 			if sd := sb.pm.Shared(); sd != nil {

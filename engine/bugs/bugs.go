@@ -50,6 +50,7 @@ const (
 	SyncRepReleaseAtWrite
 	ArchiverDoneBeforeDurable
 	RestoreWrongTimeline
+	TimelineFollowPastFork
 	numBugs
 )
 
@@ -157,6 +158,10 @@ var registry = [numBugs]Bug{
 	RestoreWrongTimeline: {
 		Name: "restore-wrong-timeline",
 		What: "Archive recovery reads each segment from the oldest timeline that has it rather than the newest one whose history covers it; violates XLogFileReadAnyTLI's newest-first walk of expectedTLEs, so a recovery that follows a newer timeline replays the old timeline's WAL past the switch point.",
+	},
+	TimelineFollowPastFork: {
+		Name: "timeline-follow-past-fork",
+		What: "A standby's startup process follows a new timeline even when it forked off before the standby's replay position; violates rescanLatestTimeLine's check (\"new timeline forked off current database system timeline before current recovery point\"), so the standby splices the new timeline's WAL after records the new primary never had and diverges from it.",
 	},
 }
 

@@ -283,6 +283,9 @@ type DB struct {
 	// segment to rename .partial after the end-of-recovery checkpoint.
 	tles    []timeLineEntry
 	partial *partialSegment
+	// forkRefused: rescanLatestTimeLine refused a timeline that forked
+	// off before the replay position (timeline_follow.go).
+	forkRefused bool
 }
 
 // Env is the instance's environment.

@@ -225,6 +225,13 @@ type WalRcv struct {
 	// pg_wal; stopping says the startup process waits for it to leave
 	// (ShutdownWalRcv, promote.go).
 	running, stopping bool
+	// tli is the timeline streaming was asked for (receiveStartTLI);
+	// ended says the stream reached its end (timeline_follow.go);
+	// histories counts the history files the receiver fetched, and
+	// historiesSeen those the startup process has rescanned after.
+	tli                      uint32
+	ended, refused           bool
+	histories, historiesSeen int
 }
 
 // InitWalRcv makes the WAL receiver's shared memory (WalRcvShmemInit), on

@@ -59,7 +59,7 @@ func (s *standbySource) open(start, prev wal.LSN) (*wal.Reader, wal.LSN) {
 			return nil, limit
 		}
 	}
-	r, err := wal.NewReader(db.e, db.cfg.WAL, start, prev)
+	r, err := db.standbyReader(start, prev) // timeline_follow.go
 	if err != nil {
 		if errors.Is(err, env.ErrNotExist) || errors.Is(err, wal.ErrBadSegment) {
 			return nil, limit // not in pg_wal (yet)
@@ -78,7 +78,7 @@ func (s *standbySource) stream(start wal.LSN) {
 	s.streaming = true
 	s.db.e.Logf("started streaming WAL from primary at %s", start)
 	s.db.e.Sometimes("standby-streaming-requested")
-	s.db.walRcv.RequestStreaming(start)
+	s.db.walRcv.requestOn(s.db.streamTimeline(start), start) // timeline_follow.go
 }
 
 // wait waits until the receiver has flushed beyond limit.
@@ -134,6 +134,13 @@ func (db *DB) standbyRedo(s *standbySource, redo wal.LSN, nextXid *xact.XID, st 
 		// time it has no more WAL to give (CheckForStandbyTrigger).
 		if db.checkForStandbyTrigger() {
 			return db.finishStandby(s, next, prev, nextXid, st)
+		}
+		if n, ok := db.followTimeline(next); ok { // timeline_follow.go
+			if n != next {
+				prev = wal.InvalidLSN // read back from the switch point
+			}
+			next = n
+			continue
 		}
 		e.Sometimes("standby-waited-for-wal")
 		s.wait(max(limit, next))

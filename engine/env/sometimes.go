@@ -122,6 +122,12 @@ var Conditions = []Condition{
 	{"pitr-promoted", "targeted recovery ends at its target on a new timeline (recovery_target_action)"},
 	{"wal-new-timeline-segment", "the end of an archive recovery copies the last segment to the new timeline's name and renames the old one .partial (XLogInitNewTimeline)"},
 	{"pitr-follows-timeline", "archive recovery follows a timeline history from the archive to a timeline after the backup's (recovery_target_timeline = latest)"},
+	{"walsender-historic-timeline", "a WAL sender streams a timeline of its history that is not its own, up to the switch point (StartReplication, tliSwitchPoint)"},
+	{"walsender-end-of-timeline", "a WAL sender ends a historic timeline's stream at its switch point with the next timeline (XLogSendPhysical, WalSndDone)"},
+	{"walreceiver-end-of-timeline", "a WAL receiver reaches the end of the timeline it streamed and waits for new orders (walrcv_endstreaming)"},
+	{"walreceiver-history-fetched", "a WAL receiver writes a timeline history file the primary sent (WalRcvFetchTimeLineHistoryFiles, writeTimeLineHistoryFile)"},
+	{"standby-followed-timeline", "a standby's startup process follows a new timeline (rescanLatestTimeLine)"},
+	{"standby-timeline-forked-before-replay", "a standby refuses a new timeline that forked off before its replay position (rescanLatestTimeLine)"},
 }
 
 // condIndex maps a condition's name to its bit.

@@ -43,7 +43,23 @@ const (
 	ReplKeepalive ReplKind = 'k'
 	// ReplStatus is the standby status update: Write, Flush and Apply.
 	ReplStatus ReplKind = 'r'
+	// ReplIdentify is IDENTIFY_SYSTEM; ReplIdentified its answer: the
+	// server's timeline (Timeline) and flushed WAL end (End).
+	ReplIdentify   ReplKind = 'I'
+	ReplIdentified ReplKind = 'i'
+	// ReplHistoryReq is TIMELINE_HISTORY Timeline; ReplHistory its
+	// answer: the history file of Timeline, its content in Data.
+	ReplHistoryReq ReplKind = 'H'
+	ReplHistory    ReplKind = 'h'
+	// ReplEndOfTimeline ends a stream of a historic timeline at its
+	// switch point (the CopyDone and the result set after it that
+	// StartReplication sends): Timeline is the next timeline's ID, Start
+	// where it begins.
+	ReplEndOfTimeline ReplKind = 'e'
 )
+
+// replHistoryBytesMax bounds a history file's content in one message.
+const replHistoryBytesMax = 64 << 10
 
 // ReplMsg is one replication message. Which fields matter depends on
 // Kind.
@@ -69,7 +85,7 @@ const replDataBytesMax = 128 << 10
 // AppendRepl appends m's frame to b.
 func AppendRepl(b []byte, m ReplMsg) []byte {
 	typ := byte(msgCopyData)
-	if m.Kind == ReplStart {
+	if m.Kind == ReplStart || m.Kind == ReplIdentify || m.Kind == ReplHistoryReq {
 		typ = msgQuery
 	}
 	start := len(b)
@@ -97,6 +113,18 @@ func AppendRepl(b []byte, m ReplMsg) []byte {
 		b = appendU64(b, uint64(m.Apply))
 		b = appendU64(b, uint64(m.SendTime))
 		b = appendBool(b, m.ReplyRequested)
+	case ReplIdentify:
+	case ReplIdentified, ReplEndOfTimeline:
+		b = binary.LittleEndian.AppendUint32(b, m.Timeline)
+		b = appendU64(b, uint64(m.Start))
+	case ReplHistoryReq:
+		b = binary.LittleEndian.AppendUint32(b, m.Timeline)
+	case ReplHistory:
+		if len(m.Data) > replHistoryBytesMax {
+			panic(fmt.Sprintf("proc: history file of %d bytes", len(m.Data)))
+		}
+		b = binary.LittleEndian.AppendUint32(b, m.Timeline)
+		b = append(b, m.Data...)
 	default:
 		panic(fmt.Sprintf("proc: encoding replication message kind %q", m.Kind))
 	}
@@ -125,10 +153,19 @@ func DecodeRepl(typ byte, body []byte) (ReplMsg, error) {
 		want = 17
 	case typ == msgCopyData && m.Kind == ReplStatus:
 		want = 33
+	case typ == msgQuery && m.Kind == ReplIdentify:
+		want = 0
+	case typ == msgCopyData && (m.Kind == ReplIdentified || m.Kind == ReplEndOfTimeline):
+		want = 12
+	case typ == msgQuery && m.Kind == ReplHistoryReq:
+		want = 4
+	case typ == msgCopyData && m.Kind == ReplHistory:
+		want = 4
 	default:
 		return ReplMsg{}, fmt.Errorf("%w: kind %q in a %q message", ErrBadReplMsg, body[0], typ)
 	}
-	if len(p) < want || m.Kind != ReplXLogData && len(p) != want {
+	variable := m.Kind == ReplXLogData || m.Kind == ReplHistory
+	if len(p) < want || !variable && len(p) != want {
 		return ReplMsg{}, fmt.Errorf("%w: %q message of %d bytes", ErrBadReplMsg, m.Kind, len(body))
 	}
 	u64 := func(i int) uint64 { return binary.LittleEndian.Uint64(p[8*i:]) }
@@ -156,6 +193,18 @@ func DecodeRepl(typ byte, body []byte) (ReplMsg, error) {
 			return ReplMsg{}, fmt.Errorf("%w: status flag %d", ErrBadReplMsg, p[32])
 		}
 		m.ReplyRequested = p[32] == 1
+	case ReplIdentified, ReplEndOfTimeline:
+		m.Timeline, m.Start = binary.LittleEndian.Uint32(p), wal.LSN(binary.LittleEndian.Uint64(p[4:]))
+	case ReplHistoryReq:
+		m.Timeline = binary.LittleEndian.Uint32(p)
+	case ReplHistory:
+		m.Timeline, m.Data = binary.LittleEndian.Uint32(p), p[4:]
+		if len(m.Data) > replHistoryBytesMax {
+			return ReplMsg{}, fmt.Errorf("%w: history file of %d bytes", ErrBadReplMsg, len(m.Data))
+		}
+	}
+	if (m.Kind == ReplHistoryReq || m.Kind == ReplHistory || m.Kind == ReplEndOfTimeline) && m.Timeline == 0 {
+		return ReplMsg{}, fmt.Errorf("%w: timeline 0 in a %q message", ErrBadReplMsg, m.Kind)
 	}
 	return m, nil
 }

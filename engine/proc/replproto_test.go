@@ -32,6 +32,11 @@ func TestReplMessagesRoundTrip(t *testing.T) {
 		{Kind: ReplKeepalive, End: 0x10},
 		{Kind: ReplStatus, Write: 0x300, Flush: 0x200, Apply: 0x100, SendTime: 7, ReplyRequested: false},
 		{Kind: ReplStatus, Write: 1 << 40, Flush: 1 << 40, Apply: 1 << 39, ReplyRequested: true},
+		{Kind: ReplIdentify},
+		{Kind: ReplIdentified, Timeline: 2, Start: 0x5000},
+		{Kind: ReplHistoryReq, Timeline: 3},
+		{Kind: ReplHistory, Timeline: 2, Data: []byte("1\t0/5000\tno recovery target specified\n")},
+		{Kind: ReplEndOfTimeline, Timeline: 2, Start: 0x1_0000_0040},
 	}
 	for _, m := range msgs {
 		b := AppendRepl([]byte("prefix"), m)
@@ -43,7 +48,7 @@ func TestReplMessagesRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%q: %v", m.Kind, err)
 		}
-		if got.Kind == ReplXLogData && len(got.Data) == 0 {
+		if (got.Kind == ReplXLogData || got.Kind == ReplHistory) && len(got.Data) == 0 {
 			got.Data = m.Data // empty and nil are the same payload
 		}
 		if !reflect.DeepEqual(got, m) {
@@ -68,6 +73,13 @@ func TestDecodeReplRejects(t *testing.T) {
 		"bad flag":          {typ, append(append([]byte(nil), body[:len(body)-1]...), 2)},
 		"short xlogdata":    {msgCopyData, []byte{'w', 1, 2, 3}},
 		"big xlogdata":      {msgCopyData, append([]byte{'w'}, make([]byte, 24+replDataBytesMax+1)...)},
+		"identify as data":  {msgCopyData, []byte{'I'}},
+		"long identify":     {msgQuery, []byte{'I', 0}},
+		"history of tli 0":  {msgQuery, []byte{'H', 0, 0, 0, 0}},
+		"short history":     {msgCopyData, []byte{'h', 2, 0, 0}},
+		"big history":       {msgCopyData, append([]byte{'h', 2, 0, 0, 0}, make([]byte, replHistoryBytesMax+1)...)},
+		"end of tli 0":      {msgCopyData, append([]byte{'e', 0, 0, 0, 0}, make([]byte, 8)...)},
+		"short end of tli":  {msgCopyData, []byte{'e', 2, 0, 0, 0, 1}},
 	}
 	for name, c := range cases {
 		if _, err := DecodeRepl(c.typ, c.body); !errors.Is(err, ErrBadReplMsg) {
@@ -91,6 +103,11 @@ func FuzzDecodeRepl(f *testing.F) {
 		{Kind: ReplXLogData, Start: 64, End: 128, Data: []byte{1, 2, 3}},
 		{Kind: ReplKeepalive, End: 64, ReplyRequested: true},
 		{Kind: ReplStatus, Write: 64, Flush: 64, Apply: 64},
+		{Kind: ReplIdentify},
+		{Kind: ReplIdentified, Timeline: 2, Start: 64},
+		{Kind: ReplHistoryReq, Timeline: 2},
+		{Kind: ReplHistory, Timeline: 2, Data: []byte("1\t0/40\n")},
+		{Kind: ReplEndOfTimeline, Timeline: 2, Start: 64},
 	} {
 		b := AppendRepl(nil, m)
 		f.Add(b[0], b[headerBytes:])

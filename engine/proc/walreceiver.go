@@ -75,7 +75,9 @@ func WalReceiverMain(e *env.Env, d *db.DB, primary env.Addr, cfg WalReceiverConf
 	served, from := -1, wal.InvalidLSN
 	for {
 		start, gen, ok := rcv.Wanted()
-		if !ok {
+		if !ok || rcv.Ended(gen) {
+			// No request, or the stream reached the end of its
+			// timeline: wait for new orders (WalRcvWaitForStartPosition).
 			rcv.WaitWanted(served, cfg.RetryInterval)
 			continue
 		}
@@ -109,7 +111,19 @@ func walRcvStream(e *env.Env, d *db.DB, rcv *db.WalRcv, primary env.Addr, cfg Wa
 		return from, fmt.Errorf("could not connect to the primary server: %w", err)
 	}
 	defer c.Close()
-	if !c.sendRepl(ReplMsg{Kind: ReplStart, Start: from, Timeline: 1}) {
+	tli := rcv.WantedTimeline()
+	if rcv.Refused() {
+		// After a refused START_REPLICATION, IDENTIFY_SYSTEM and the
+		// history files of the primary's newer timelines
+		// (WalRcvFetchTimeLineHistoryFiles), so that the startup
+		// process can rescan. PostgreSQL asks on every connection;
+		// asking only after a refusal keeps the message sequence of a
+		// standby whose primary never switched timelines.
+		if err := walRcvFetchHistories(e, d, rcv, c, tli); err != nil {
+			return from, err
+		}
+	}
+	if !c.sendRepl(ReplMsg{Kind: ReplStart, Start: from, Timeline: tli}) {
 		return from, errors.New("could not send START_REPLICATION")
 	}
 	c.nc.SetReadDeadline(e.Clock.Now() + cfg.Timeout)
@@ -118,14 +132,18 @@ func walRcvStream(e *env.Env, d *db.DB, rcv *db.WalRcv, primary env.Addr, cfg Wa
 	case err != nil:
 		return from, fmt.Errorf("could not start WAL streaming: %w", err)
 	case typ == msgError:
+		rcv.SetRefused(true)
 		return from, fmt.Errorf("could not start WAL streaming: %w", decodeReplError(body))
 	case typ != msgCopyBoth:
 		return from, fmt.Errorf("unexpected message %q after START_REPLICATION", typ)
 	}
+	rcv.SetRefused(false)
+	d.PrepareTimelineSegment(tli, from) // the new timeline's copy of from's segment
 	w, err := wal.NewReceiver(e, d.Config().WAL, from)
 	if err != nil {
 		return from, err
 	}
+	w.TLI = tli
 	defer w.Close()
 	e.Logf("walreceiver: started streaming WAL from primary at %s", from)
 	e.Sometimes("walreceiver-streaming")
@@ -215,6 +233,22 @@ func walRcvStream(e *env.Env, d *db.DB, rcv *db.WalRcv, primary env.Addr, cfg Wa
 					return walRcvDie(rcv, gen, w), errors.New("could not send a status update")
 				}
 			}
+		case ReplEndOfTimeline:
+			// The primary has no more WAL on this timeline
+			// (walrcv_endstreaming): fetch the next timeline's history
+			// and wait for the startup process's new orders.
+			if m.Timeline <= tli || m.Start < w.Written() {
+				return walRcvDie(rcv, gen, w), fmt.Errorf("invalid end of timeline %d: next timeline %d at %s", tli, m.Timeline, m.Start)
+			}
+			end := walRcvDie(rcv, gen, w)
+			e.Logf("walreceiver: end of WAL reached on timeline %d at %s", tli, m.Start)
+			e.Sometimes("walreceiver-end-of-timeline")
+			if err := walRcvFetchHistory(e, d, c, m.Timeline); err != nil {
+				return end, err
+			}
+			rcv.HistoryFetched()
+			rcv.EndOfTimeline(gen)
+			return end, nil
 		case ReplKeepalive:
 			if m.ReplyRequested && !c.sendStatus(e, d, w) {
 				return walRcvDie(rcv, gen, w), errors.New("could not send a status update")
@@ -224,6 +258,74 @@ func walRcvStream(e *env.Env, d *db.DB, rcv *db.WalRcv, primary env.Addr, cfg Wa
 		}
 	}
 	return walRcvDie(rcv, gen, w), nil
+}
+
+// walRcvFetchHistories is IDENTIFY_SYSTEM and
+// WalRcvFetchTimeLineHistoryFiles: the history files of the primary's
+// timelines after tli that pg_wal lacks.
+func walRcvFetchHistories(e *env.Env, d *db.DB, rcv *db.WalRcv, c *Conn, tli uint32) error {
+	if !c.sendRepl(ReplMsg{Kind: ReplIdentify}) {
+		return errors.New("could not send IDENTIFY_SYSTEM")
+	}
+	m, err := walRcvAnswer(e, c, ReplIdentified)
+	if err != nil {
+		return err
+	}
+	if m.Timeline < tli {
+		return fmt.Errorf("highest timeline %d of the primary is behind recovery timeline %d", m.Timeline, tli)
+	}
+	for t := tli + 1; t <= m.Timeline && t <= tli+64; t++ {
+		if d.HasTimeLineHistory(t) {
+			continue
+		}
+		if err := walRcvFetchHistory(e, d, c, t); err != nil {
+			return err
+		}
+	}
+	if m.Timeline > tli {
+		// The primary is on a newer timeline: the startup process
+		// rescans (rescanLatestTimeLine after a failed stream).
+		rcv.HistoryFetched()
+	}
+	return nil
+}
+
+// walRcvFetchHistory fetches timeline tli's history file with
+// TIMELINE_HISTORY and writes it into pg_wal (writeTimeLineHistoryFile).
+func walRcvFetchHistory(e *env.Env, d *db.DB, c *Conn, tli uint32) error {
+	if !c.sendRepl(ReplMsg{Kind: ReplHistoryReq, Timeline: tli}) {
+		return errors.New("could not send TIMELINE_HISTORY")
+	}
+	m, err := walRcvAnswer(e, c, ReplHistory)
+	if err != nil {
+		return err
+	}
+	if m.Timeline != tli {
+		return fmt.Errorf("primary sent the history of timeline %d, asked for %d", m.Timeline, tli)
+	}
+	e.Logf("walreceiver: fetching timeline history file for timeline %d from primary server", tli)
+	return d.WriteTimeLineHistoryFile(tli, m.Data)
+}
+
+// walRcvAnswer reads the answer of kind want to a command.
+func walRcvAnswer(e *env.Env, c *Conn, want ReplKind) (ReplMsg, error) {
+	c.nc.SetReadDeadline(e.Clock.Now() + walSndStartWait)
+	typ, body, err := c.readMsg()
+	if err != nil {
+		return ReplMsg{}, fmt.Errorf("could not receive a reply from the primary: %w", err)
+	}
+	if typ == msgError {
+		return ReplMsg{}, fmt.Errorf("the primary refused: %w", decodeReplError(body))
+	}
+	m, err := DecodeRepl(typ, body)
+	if err != nil {
+		return ReplMsg{}, err
+	}
+	if m.Kind != want {
+		return ReplMsg{}, fmt.Errorf("unexpected replication message %q, want %q", m.Kind, want)
+	}
+	m.Data = append([]byte(nil), m.Data...) // it aliased the connection's buffer
+	return m, nil
 }
 
 // walRcvDie is WalRcvDie's XLogWalRcvFlush(true): however a stream

@@ -48,52 +48,105 @@ func WalSenderMain(e *env.Env, d *db.DB, c *Conn) {
 	defer d.WalSndRelease(slot)
 	ws := d.WalSndSlot(slot)
 
-	c.nc.SetReadDeadline(e.Clock.Now() + walSndStartWait)
-	typ, body, err := c.readMsg()
-	if err != nil {
-		return
+	// A replication connection takes commands until it streams
+	// (exec_replication_command): IDENTIFY_SYSTEM and TIMELINE_HISTORY
+	// are answered, START_REPLICATION streams, and a stream of a historic
+	// timeline ends at its switch point with the connection open for the
+	// next command.
+	for i := 0; i < walSndCommandsMax; i++ {
+		c.nc.SetReadDeadline(e.Clock.Now() + walSndStartWait)
+		typ, body, err := c.readMsg()
+		if err != nil {
+			return
+		}
+		m, err := DecodeRepl(typ, body)
+		switch {
+		case err == nil && m.Kind == ReplIdentify:
+			// IdentifySystem: the server's timeline and flush position.
+			if !c.sendRepl(ReplMsg{Kind: ReplIdentified, Timeline: max(d.TimeLineID(), 1), Start: d.WAL.Flushed()}) {
+				return
+			}
+		case err == nil && m.Kind == ReplHistoryReq:
+			// SendTimeLineHistory.
+			b, err := d.TimeLineHistoryFile(m.Timeline)
+			if err == nil && len(b) > replHistoryBytesMax {
+				err = pgerr.New(pgerr.ProgramLimitExceeded, "history file of timeline %d too long", m.Timeline)
+			}
+			if err != nil {
+				c.sendError(err)
+				return
+			}
+			if !c.sendRepl(ReplMsg{Kind: ReplHistory, Timeline: m.Timeline, Data: b}) {
+				return
+			}
+		case err == nil && m.Kind == ReplStatus:
+			// A status update the standby sent before it saw a
+			// historic timeline's stream end (PostgreSQL's
+			// ProcessRepliesIfAny takes them until the CopyDone).
+			i--
+			if i < -walSndCommandsMax {
+				return
+			}
+		case err == nil && m.Kind == ReplStart:
+			if !walSndStream(e, d, c, slot, ws, m) {
+				return
+			}
+		default:
+			c.sendError(pgerr.New(pgerr.ProtocolViolation, "expected START_REPLICATION: %v", err))
+			return
+		}
 	}
-	m, err := DecodeRepl(typ, body)
-	if err != nil || m.Kind != ReplStart {
-		c.sendError(pgerr.New(pgerr.ProtocolViolation, "expected START_REPLICATION: %v", err))
-		return
-	}
+}
+
+// walSndCommandsMax bounds the commands one replication connection takes.
+const walSndCommandsMax = 64
+
+// walSndStream is StartReplication and WalSndLoop for request m. It
+// reports true when the stream ended at the end of a historic timeline
+// (the connection then takes another command), false when the connection
+// is done.
+func walSndStream(e *env.Env, d *db.DB, c *Conn, slot int, ws *db.WalSnd, m ReplMsg) bool {
 	cfg := d.Config()
 	flushed := d.WAL.Flushed()
-	first, err := wal.FirstSegmentStart(e, cfg.WAL)
+	first, err := wal.FirstSegmentStartAnyTLI(e, cfg.WAL)
+	var tl *db.SendTimeLine
+	if err == nil {
+		tl, err = d.StartReplicationTimeLine(m.Timeline, m.Start)
+	}
 	switch {
 	case err != nil:
 		c.sendError(err)
-		return
-	case m.Timeline != 1:
-		c.sendError(pgerr.New(pgerr.UndefinedObject, "requested timeline %d is not in this server's history", m.Timeline))
-		return
+		return false
 	case m.Start > flushed:
 		// StartReplication: "requested starting point is ahead of the
 		// WAL flush position of this server".
 		c.sendError(pgerr.New(pgerr.ObjectNotInPrerequisiteState, "requested starting point %s is ahead of the WAL flush position of this server %s", m.Start, flushed))
-		return
+		return false
 	case m.Start < first:
-		c.sendError(pgerr.New(pgerr.UndefinedFile, "requested WAL segment %s has already been removed", wal.SegmentName(cfg.WAL, uint64(m.Start)/uint64(cfg.WAL.SegmentSize))))
-		return
+		c.sendError(pgerr.New(pgerr.UndefinedFile, "requested WAL segment %s has already been removed", wal.SegmentNameTLI(cfg.WAL, tl.FileTLI(uint64(m.Start)/uint64(cfg.WAL.SegmentSize)), uint64(m.Start)/uint64(cfg.WAL.SegmentSize))))
+		return false
 	}
 	e.Logf("walsender: streaming from %s", m.Start)
 	e.Sometimes("walsender-streaming")
+	if tl.Historic {
+		e.Sometimes("walsender-historic-timeline")
+	}
 	c.wbuf = appendFrame(c.wbuf[:0], msgCopyBoth, nil)
 	if _, err := c.nc.Write(c.wbuf); err != nil {
-		return
+		return false
 	}
 	sent := m.Start
 	ws.Sent = sent
 	ws.AppName, ws.Streaming = c.appName, true
 	ws.LastReplyAt = e.Clock.Now()
 	pingedFor := time.Duration(-1) // the LastReplyAt a keepalive asked past
+	segSize := uint64(cfg.WAL.SegmentSize)
 	var buf []byte
 	// One pass sends one chunk or waits walSndPoll at most, so the loop's
 	// bound is the connection's life; it ends with the standby.
 	for {
 		if !c.pollStatus(e, d, slot, ws) {
-			return
+			return false
 		}
 		now := e.Clock.Now()
 		if timeout := cfg.WalSenderTimeout; timeout > 0 {
@@ -101,18 +154,31 @@ func WalSenderMain(e *env.Env, d *db.DB, c *Conn) {
 				// WalSndCheckTimeOut.
 				e.Logf("terminating walsender process due to replication timeout")
 				e.Sometimes("walsender-timeout")
-				return
+				return false
 			}
 			if now-ws.LastReplyAt >= timeout/2 && pingedFor != ws.LastReplyAt {
 				// WalSndKeepaliveIfNecessary: ask for a reply before
 				// the timeout.
 				pingedFor = ws.LastReplyAt
 				if !c.sendRepl(ReplMsg{Kind: ReplKeepalive, End: d.WAL.Flushed(), SendTime: now, ReplyRequested: true}) {
-					return
+					return false
 				}
 			}
 		}
 		flushed := d.WAL.Flushed()
+		if tl.Historic {
+			// XLogSendPhysical: a historic timeline's WAL ends at its
+			// switch point; once it is all sent the stream ends with
+			// the next timeline (WalSndDone, then StartReplication's
+			// result set: next_tli, next_tli_startpos).
+			flushed = min(flushed, tl.SwitchAt)
+			if sent >= tl.SwitchAt {
+				e.Logf("walsender: end of timeline %d at %s, next timeline %d", tl.TLI, tl.SwitchAt, tl.Next)
+				e.Sometimes("walsender-end-of-timeline")
+				ws.Streaming = false
+				return c.sendRepl(ReplMsg{Kind: ReplEndOfTimeline, Timeline: tl.Next, Start: tl.SwitchAt})
+			}
+		}
 		unflushed := cfg.Bugs.Has(bugs.WalSenderUnflushed)
 		if unflushed {
 			// Planted bug walsender-unflushed: send what the segment
@@ -124,16 +190,16 @@ func WalSenderMain(e *env.Env, d *db.DB, c *Conn) {
 			d.WAL.WaitFlushed(sent, walSndPoll)
 			continue
 		}
-		data, next, err := wal.ReadStream(e, cfg.WAL, sent, flushed, replDataBytesMax, buf)
+		data, next, err := wal.ReadStreamTLI(e, cfg.WAL, tl.FileTLI(uint64(sent)/segSize), sent, flushed, replDataBytesMax, buf)
 		if err != nil {
 			e.Logf("walsender: %v", err)
 			c.sendError(pgerr.New(pgerr.UndefinedFile, "%v", err))
-			return
+			return false
 		}
 		buf = data[:0]
 		if len(data) > 0 {
 			if !c.sendRepl(ReplMsg{Kind: ReplXLogData, Start: sent, End: flushed, SendTime: e.Clock.Now(), Data: data}) {
-				return
+				return false
 			}
 		}
 		if next <= sent || next > flushed && !unflushed {

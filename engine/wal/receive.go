@@ -21,6 +21,9 @@ type Receiver struct {
 	cfg Config
 	seg uint64
 	f   env.File // the segment written last, nil before the first write
+	// TLI is the timeline whose segment names the received WAL goes
+	// under (walreceiver.c's recvFileTLI): 0 or 1 is timeline 1.
+	TLI uint32
 	// written is the end of the bytes written so far, flushed the end of
 	// those fsynced (LogstreamResult.Write and .Flush).
 	written LSN
@@ -105,9 +108,10 @@ func (r *Receiver) open(seg uint64) error {
 		r.f.Close()
 		r.f = nil
 	}
-	f, err := r.e.Disk.Open(SegmentPath(r.cfg, seg), env.OpenExisting)
+	path := SegmentPathTLI(r.cfg, max(r.TLI, 1), seg)
+	f, err := r.e.Disk.Open(path, env.OpenExisting)
 	if errors.Is(err, env.ErrNotExist) {
-		f, err = createSegment(r.e, r.cfg, seg)
+		f, err = createSegmentAt(r.e, r.cfg, seg, path)
 	}
 	if err != nil {
 		return fmt.Errorf("could not open WAL segment %d: %w", seg, err)
@@ -132,15 +136,22 @@ func (r *Receiver) Close() {
 // next, the first position after that gap, and no bytes. It returns the
 // bytes read (at start) and the position after them.
 func ReadStream(e *env.Env, c Config, start, limit LSN, maxBytes int, buf []byte) (data []byte, next LSN, err error) {
+	return ReadStreamTLI(e, c, 1, start, limit, maxBytes, buf)
+}
+
+// ReadStreamTLI is ReadStream from timeline tli's copy of start's segment
+// (WalSndSegmentOpen opens the file of the timeline it sends, or the next
+// timeline's for a historic timeline's last segment).
+func ReadStreamTLI(e *env.Env, c Config, tli uint32, start, limit LSN, maxBytes int, buf []byte) (data []byte, next LSN, err error) {
 	if start >= limit || maxBytes <= 0 {
 		return buf[:0], start, nil
 	}
 	seg := c.segOf(start)
 	segEnd := c.segStart(seg + 1)
 	want := min(limit, segEnd, start+LSN(maxBytes)) - start
-	f, err := e.Disk.Open(SegmentPath(c, seg), env.OpenExisting)
+	f, err := e.Disk.Open(SegmentPathTLI(c, tli, seg), env.OpenExisting)
 	if err != nil {
-		return nil, start, fmt.Errorf("requested WAL segment %s has already been removed: %w", SegmentName(c, seg), err)
+		return nil, start, fmt.Errorf("requested WAL segment %s has already been removed: %w", SegmentNameTLI(c, tli, seg), err)
 	}
 	defer f.Close()
 	size, err := f.Size()
@@ -189,4 +200,25 @@ func SegmentFileEnd(e *env.Env, c Config, lsn LSN) LSN {
 		return InvalidLSN
 	}
 	return c.segStart(seg) + LSN(size)
+}
+
+// FirstSegmentStartAnyTLI is FirstSegmentStart over the segments of every
+// timeline (a promoted standby's oldest segments are its parent
+// timeline's, the later ones its own): the first record position of the
+// oldest segment pg_wal holds.
+func FirstSegmentStartAnyTLI(e *env.Env, c Config) (LSN, error) {
+	names, err := e.Disk.List(Dir)
+	if err != nil {
+		return InvalidLSN, err
+	}
+	first, found := uint64(0), false
+	for _, n := range names {
+		if _, seg, ok := ParseSegmentNameTLI(c, n); ok && (!found || seg < first) {
+			first, found = seg, true
+		}
+	}
+	if !found {
+		return InvalidLSN, errors.New("wal: no WAL segments")
+	}
+	return c.segStart(first) + SegHdrSize, nil
 }

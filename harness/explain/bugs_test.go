@@ -136,6 +136,20 @@ var bugCases = map[string]bugCase{
 		hints: []uint64{93, 105},
 		says:  []string{"consistent before it had replayed past the pages on its disk"},
 	},
+	// A standby re-pointed at the promoted standby follows its new
+	// timeline although it forked before the standby's replay position:
+	// the standby checker finds it short of, or unlike, the new primary.
+	// The account names the broken rule (replay reproduces the primary's
+	// state), not yet the fork: the checker does not see timelines.
+	"timeline-follow-past-fork": {
+		config: func(seed uint64) simtest.Config {
+			c := simtest.DefaultConfig(seed)
+			c.Standbys, c.Failover = 2, true
+			return c
+		},
+		hints: []uint64{153, 156},
+		says:  []string{"did not reproduce the primary's committed state"},
+	},
 	"standby-no-snapshot-conflict": {
 		config: func(seed uint64) simtest.Config {
 			c := simtest.DefaultConfig(seed)
