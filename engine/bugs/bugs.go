@@ -50,6 +50,7 @@ const (
 	SyncRepReleaseAtWrite
 	ArchiverDoneBeforeDurable
 	RestoreWrongTimeline
+	StandbyArchiveSourceSkips
 	numBugs
 )
 
@@ -157,6 +158,10 @@ var registry = [numBugs]Bug{
 	RestoreWrongTimeline: {
 		Name: "restore-wrong-timeline",
 		What: "Archive recovery reads each segment from the oldest timeline that has it rather than the newest one whose history covers it; violates XLogFileReadAnyTLI's newest-first walk of expectedTLEs, so a recovery that follows a newer timeline replays the old timeline's WAL past the switch point.",
+	},
+	StandbyArchiveSourceSkips: {
+		Name: "standby-archive-source-skips",
+		What: "A standby that read WAL from the archive asks for streaming from the start of the segment after the one replay is in rather than from its replay position; violates WaitForWALToBecomeAvailable's RequestXLogStreaming from the record it needs, so the tail of that segment is never streamed and the standby stalls or fails on it.",
 	},
 }
 

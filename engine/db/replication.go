@@ -225,6 +225,12 @@ type WalRcv struct {
 	// pg_wal; stopping says the startup process waits for it to leave
 	// (ShutdownWalRcv, promote.go).
 	running, stopping bool
+	// runningGen is the request the receiver's stream serves, and
+	// failures counts the streams that ended while their request was
+	// still the current one (the receiver could not connect, or the
+	// connection failed): WalRcvStreaming() turning false under the
+	// startup process (standby_archive.go).
+	runningGen, failures int
 }
 
 // InitWalRcv makes the WAL receiver's shared memory (WalRcvShmemInit), on

@@ -122,6 +122,9 @@ var Conditions = []Condition{
 	{"pitr-promoted", "targeted recovery ends at its target on a new timeline (recovery_target_action)"},
 	{"wal-new-timeline-segment", "the end of an archive recovery copies the last segment to the new timeline's name and renames the old one .partial (XLogInitNewTimeline)"},
 	{"pitr-follows-timeline", "archive recovery follows a timeline history from the archive to a timeline after the backup's (recovery_target_timeline = latest)"},
+	{"standby-segment-from-archive", "a standby's startup process restores a WAL segment from the archive with restore_command (WaitForWALToBecomeAvailable's XLOG_FROM_ARCHIVE)"},
+	{"standby-stream-failed-to-archive", "a standby's stream fails (no connection, a broken one, or the segment already removed) and its startup process goes back to the archive (XLOG_FROM_STREAM to XLOG_FROM_ARCHIVE)"},
+	{"standby-archive-to-stream", "a standby that restored WAL from the archive runs out of it and streams again from its replay position (XLOG_FROM_PG_WAL to XLOG_FROM_STREAM)"},
 }
 
 // condIndex maps a condition's name to its bit.
