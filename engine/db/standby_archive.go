@@ -129,17 +129,20 @@ func (s *standbySource) leaveStreaming() {
 // streamStart is where streaming is asked to start after the archive and
 // pg_wal ran out: the replay position.
 func (db *DB) streamStart(s *standbySource, next wal.LSN) wal.LSN {
-	if s.restore == nil || !s.restored {
+	if s.restore == nil {
 		return next
 	}
-	s.db.e.Sometimes("standby-archive-to-stream")
-	// Planted bug standby-archive-source-skips: after WAL came from the
-	// archive, streaming is asked from the start of the segment after
+	if s.restored {
+		db.e.Sometimes("standby-archive-to-stream")
+	}
+	// Planted bug standby-archive-source-skips: coming from the archive
+	// source, streaming is asked from the start of the segment after
 	// the one replay is in (readSegNo + 1) rather than from the replay
-	// position, as if the segment being read were complete because the
-	// archive source was used for it. RequestXLogStreaming rounds the
-	// start to a segment boundary, so the off-by-one segment is an easy
-	// slip; the tail of the current segment is never streamed.
+	// position. RequestXLogStreaming rounds the start to a segment
+	// boundary (recptr -= XLogSegmentOffset(recptr)), so rounding the
+	// wrong way, as if the segment being read were complete because
+	// the archive source had been tried for it, is an easy slip: the
+	// tail of that segment is never streamed.
 	if db.cfg.Bugs.Has(bugs.StandbyArchiveSourceSkips) {
 		segSize := uint64(db.cfg.WAL.SegmentSize)
 		if off := uint64(next) % segSize; off != 0 {
