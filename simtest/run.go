@@ -182,6 +182,10 @@ type Config struct {
 	// PITR pins the point-in-time recovery (pitr.go) on or off; ""
 	// draws it from the seed under Swarm.
 	PITR string `json:"pitr,omitempty"`
+	// StandbyArchive pins restore_command on the standbys
+	// (standby_archive.go) on or off; "" draws it from the seed under
+	// Swarm on seeds with standbys that archive.
+	StandbyArchive string `json:"standby_archive,omitempty"`
 
 	// TraceOut, when set, receives the readable trace.
 	TraceOut io.Writer `json:"-"`
@@ -302,6 +306,9 @@ func (c Config) Validate() error {
 	if err := c.validateSyncRep(); err != nil {
 		return err
 	}
+	if err := c.validateStandbyArchive(); err != nil {
+		return err
+	}
 	if err := c.validatePITR(); err != nil {
 		return err
 	}
@@ -329,17 +336,18 @@ type resolved struct {
 	// 0's transactions come between its VACUUMs; longReads makes a
 	// REPEATABLE READ bank read linger between its statements, so its
 	// snapshot outlives other clients' commits and a vacuum.
-	bulk        bool
-	vacuumEvery int
-	longReads   bool
-	vary        variety // workload_variety.go
-	script      bool    // the last client is a script (script_client.go)
-	ranges      rangeStmts
-	follow      bool         // follow reads (follow_reads.go)
-	standbys    int          // standby nodes (standby.go)
-	failover    failoverPlan // failover.go
-	syncRep     syncRepPlan  // syncrep.go
-	pitr        pitrPlan     // pitr.go
+	bulk           bool
+	vacuumEvery    int
+	longReads      bool
+	vary           variety // workload_variety.go
+	script         bool    // the last client is a script (script_client.go)
+	ranges         rangeStmts
+	follow         bool               // follow reads (follow_reads.go)
+	standbys       int                // standby nodes (standby.go)
+	failover       failoverPlan       // failover.go
+	syncRep        syncRepPlan        // syncrep.go
+	pitr           pitrPlan           // pitr.go
+	standbyArchive standbyArchivePlan // standby_archive.go
 	// asyncShare is the share of insert transactions and bank transfers
 	// that commit asynchronously (async_share.go).
 	asyncShare float64
@@ -413,6 +421,7 @@ func resolve(c Config, rng *world.Rand) resolved {
 	resolveSerializable(c, &r)
 	resolveSyncRep(c, &r)
 	resolvePITR(c, &r)
+	resolveStandbyArchive(c, &r)
 	// The postmaster's copy of the engine's settings, taken by
 	// resolveSettings before the draws above that change them.
 	r.server.DB = r.engine
@@ -459,7 +468,7 @@ func swarmShape(seed uint64) shape {
 }
 
 func (r resolved) String() string {
-	return r.stringDB() + r.stringSettings() + r.stringDataChecksums() + " scheduler=" + world.SchedulerName(r.sched.PCTDepth) + r.stringVariety() + fmt.Sprintf(" script_client=%v", r.script) + r.stringAsync() + r.stringRanges() + r.stringFollow() + r.stringStandbys() + r.stringFailover() + r.stringStandbyReads() + r.stringSerializable() + r.stringSyncRep() + r.stringPITR()
+	return r.stringDB() + r.stringSettings() + r.stringDataChecksums() + " scheduler=" + world.SchedulerName(r.sched.PCTDepth) + r.stringVariety() + fmt.Sprintf(" script_client=%v", r.script) + r.stringAsync() + r.stringRanges() + r.stringFollow() + r.stringStandbys() + r.stringFailover() + r.stringStandbyReads() + r.stringSerializable() + r.stringSyncRep() + r.stringPITR() + r.stringStandbyArchive()
 }
 
 // Result is what a run found.

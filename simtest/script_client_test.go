@@ -57,6 +57,12 @@ func TestScriptClientDrawnOnItsOwnStream(t *testing.T) {
 		a, b := DefaultConfig(seed), DefaultConfig(seed)
 		b.ScriptClient = VarietyOff
 		ra, rb := resolve(a, world.NewRand(seed).Fork(3)), resolve(b, world.NewRand(seed).Fork(3))
+		if ra.failover.on != rb.failover.on {
+			// Pinning the script client rules the failover out
+			// (failoverDrawn), and a run without one may give its
+			// standbys restore_command (standby_archive.go).
+			continue
+		}
 		require.Equal(t, ra.engine, rb.engine, "seed %d", seed)
 		require.Equal(t, ra.sched, rb.sched, "seed %d", seed)
 	}

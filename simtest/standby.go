@@ -269,6 +269,7 @@ func (s *standbySet) standbyConfig() pgproc.Config {
 	// A standby's own synchronous_standby_names is empty: once promoted
 	// it has no standby of its own to wait for (syncrep.go).
 	cfg.DB.SynchronousStandbyNames = ""
+	s.standbyRestoreConfig(&cfg.DB) // standby_archive.go
 	cfg.WalReceiver = pgproc.WalReceiverConfig{RetryInterval: 10 * time.Millisecond, StatusInterval: 10 * time.Millisecond, Timeout: 40 * time.Millisecond, ConnectTimeout: 20 * time.Millisecond}
 	return cfg
 }

@@ -51,6 +51,7 @@ const (
 	ArchiverDoneBeforeDurable
 	RestoreWrongTimeline
 	TimelineFollowPastFork
+	StandbyArchiveSourceSkips
 	numBugs
 )
 
@@ -162,6 +163,10 @@ var registry = [numBugs]Bug{
 	TimelineFollowPastFork: {
 		Name: "timeline-follow-past-fork",
 		What: "A standby's startup process follows a new timeline even when it forked off before the standby's replay position; violates rescanLatestTimeLine's check (\"new timeline forked off current database system timeline before current recovery point\"), so the standby splices the new timeline's WAL after records the new primary never had and diverges from it.",
+	},
+	StandbyArchiveSourceSkips: {
+		Name: "standby-archive-source-skips",
+		What: "A standby that read WAL from the archive asks for streaming from the start of the segment after the one replay is in rather than from its replay position; violates WaitForWALToBecomeAvailable's RequestXLogStreaming from the record it needs, so the tail of that segment is never streamed and the standby stalls or fails on it.",
 	},
 }
 

@@ -414,6 +414,12 @@ func (db *DB) pitrRedo(redo wal.LSN, nextXid *xact.XID, st *RecoveryStats) (end,
 			return rec.LSN, rec.Prev
 		}
 		db.replayRecord(rec, r.End(), nextXid, st)
+		// CheckRecoveryConsistency after each record, as in standby
+		// mode: the backup's XLOG_BACKUP_END only marks its end
+		// reached (redoBackupEnd), and the merge of hot standby left
+		// targeted recovery never consistent.
+		db.replayed = r.End()
+		db.checkRecoveryConsistency()
 		e.Inject(PointAfterRedoRecord)
 		if db.pitr.stopsAfter(e, rec) {
 			return r.End(), r.Last()

@@ -154,13 +154,16 @@ func (w *WalRcv) Begin(gen int) bool {
 	if !w.wanted || w.gen != gen {
 		return false
 	}
-	w.running = true
+	w.running, w.runningGen = true, gen
 	return true
 }
 
 // End is the receiver leaving its stream (WalRcvDie's WALRCV_STOPPED).
 func (w *WalRcv) End() {
 	w.running = false
+	if w.wanted && w.gen == w.runningGen {
+		w.failures++
+	}
 	if w.stopping {
 		w.mu.Lock()
 		w.cv.Broadcast()

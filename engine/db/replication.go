@@ -232,6 +232,12 @@ type WalRcv struct {
 	tli                      uint32
 	ended, refused           bool
 	histories, historiesSeen int
+	// runningGen is the request the receiver's stream serves, and
+	// failures counts the streams that ended while their request was
+	// still the current one (the receiver could not connect, or the
+	// connection failed): WalRcvStreaming() turning false under the
+	// startup process (standby_archive.go).
+	runningGen, failures int
 }
 
 // InitWalRcv makes the WAL receiver's shared memory (WalRcvShmemInit), on

@@ -31,13 +31,26 @@ const standbyPoll = 100 * time.Millisecond
 type standbySource struct {
 	db        *DB
 	streaming bool // streaming was requested: read only up to flushedUpto
+	// The archive as a source (standby_archive.go): restore is
+	// restore_command (nil: none), fromArchive says the next pass reads
+	// XLOG_FROM_ARCHIVE, restored that this cycle restored a segment,
+	// failuresSeen the receiver's failed streams when streaming was
+	// requested, lastFail the last failure's time.
+	restore      RestoreCommand
+	fromArchive  bool
+	restored     bool
+	failuresSeen int
+	lastFail     time.Duration
 }
 
 func (db *DB) newStandbySource() *standbySource {
 	if db.walRcv == nil {
 		db.e.Panicf("standby mode needs a WAL receiver: primary_conninfo is not set")
 	}
-	return &standbySource{db: db}
+	// InitWalRecovery: in archive recovery the first source is the
+	// archive (currentSource = XLOG_FROM_ARCHIVE).
+	restore := db.standbyRestore()
+	return &standbySource{db: db, restore: restore, fromArchive: restore != nil}
 }
 
 // open opens a reader at start (prev: the record before it, or
@@ -76,6 +89,13 @@ func (s *standbySource) stream(start wal.LSN) {
 		panic("db: streaming requested twice")
 	}
 	s.streaming = true
+	s.restored = false
+	if s.restore != nil {
+		w := s.db.walRcv
+		w.mu.Lock()
+		s.failuresSeen = w.failures
+		w.mu.Unlock()
+	}
 	s.db.e.Logf("started streaming WAL from primary at %s", start)
 	s.db.e.Sometimes("standby-streaming-requested")
 	s.db.walRcv.requestOn(s.db.streamTimeline(start), start) // timeline_follow.go
@@ -106,7 +126,17 @@ func (s *standbySource) recordAt(lsn, from wal.LSN) wal.Record {
 			}
 		}
 		if !s.streaming {
+			if s.fromArchive {
+				s.fromArchive = false
+				if db.restoreStandbySegment(uint64(lsn) / uint64(db.cfg.WAL.SegmentSize)) {
+					continue
+				}
+			}
 			s.stream(from)
+			continue
+		}
+		if s.restore != nil && s.streamFailed() {
+			s.leaveStreaming()
 			continue
 		}
 		s.wait(max(limit, lsn))
@@ -123,11 +153,15 @@ func (db *DB) standbyRedo(s *standbySource, redo wal.LSN, nextXid *xact.XID, st 
 	e := db.e
 	next, prev := redo, wal.InvalidLSN
 	for {
+		if s.fromArchive {
+			s.fromArchive = false
+			next, prev = db.standbyArchivePass(s, next, prev, nextXid, st)
+		}
 		var limit wal.LSN
 		next, prev, limit = db.standbyPass(s, next, prev, nextXid, st)
 		if !s.streaming {
 			e.Logf("end of WAL in pg_wal at %s", next)
-			s.stream(next)
+			s.stream(db.streamStart(s, next))
 			continue
 		}
 		// WaitForWALToBecomeAvailable looks for a promote request each
@@ -140,6 +174,10 @@ func (db *DB) standbyRedo(s *standbySource, redo wal.LSN, nextXid *xact.XID, st 
 				prev = wal.InvalidLSN // read back from the switch point
 			}
 			next = n
+			continue
+		}
+		if s.restore != nil && s.streamFailed() {
+			s.leaveStreaming()
 			continue
 		}
 		e.Sometimes("standby-waited-for-wal")

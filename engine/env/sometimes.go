@@ -128,6 +128,9 @@ var Conditions = []Condition{
 	{"walreceiver-history-fetched", "a WAL receiver writes a timeline history file the primary sent (WalRcvFetchTimeLineHistoryFiles, writeTimeLineHistoryFile)"},
 	{"standby-followed-timeline", "a standby's startup process follows a new timeline (rescanLatestTimeLine)"},
 	{"standby-timeline-forked-before-replay", "a standby refuses a new timeline that forked off before its replay position (rescanLatestTimeLine)"},
+	{"standby-segment-from-archive", "a standby's startup process restores a WAL segment from the archive with restore_command (WaitForWALToBecomeAvailable's XLOG_FROM_ARCHIVE)"},
+	{"standby-stream-failed-to-archive", "a standby's stream fails (no connection, a broken one, or the segment already removed) and its startup process goes back to the archive (XLOG_FROM_STREAM to XLOG_FROM_ARCHIVE)"},
+	{"standby-archive-to-stream", "a standby that restored WAL from the archive runs out of it and streams again from its replay position (XLOG_FROM_PG_WAL to XLOG_FROM_STREAM)"},
 }
 
 // condIndex maps a condition's name to its bit.

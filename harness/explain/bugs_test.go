@@ -68,6 +68,19 @@ var bugCases = map[string]bugCase{
 		hints: []uint64{93},
 		says:  []string{"standby replayed WAL before its WAL receiver had flushed it"},
 	},
+	// A standby coming from the archive source streams from the next
+	// segment boundary: it never catches up. The account names the
+	// failure (the standby's replay did not reproduce the primary), not
+	// yet the skipped segment tail.
+	"standby-archive-source-skips": {
+		config: func(seed uint64) simtest.Config {
+			c := simtest.DefaultConfig(seed)
+			c.Standbys, c.StandbyArchive = 1, simtest.VarietyOn
+			return c
+		},
+		hints: []uint64{7},
+		says:  []string{"did not catch up", "did not reproduce the primary's committed state"},
+	},
 	// A standby holds WAL the primary's power loss took back: slow WAL
 	// fsyncs widen the window between a write and its fsync, in which
 	// the bug streams the written WAL.
