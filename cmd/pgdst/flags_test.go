@@ -63,6 +63,7 @@ func TestBadFlagValues(t *testing.T) {
 		{[]string{"run", "--range-statements", "sometimes"}, "-range-statements: want on or off"},
 		{[]string{"run", "--follow-reads", "sometimes"}, "-follow-reads: want on or off"},
 		{[]string{"run", "--standby-reads", "maybe"}, "-standby-reads: want on or off"},
+		{[]string{"run", "--standby-archive", "maybe"}, "-standby-archive: want on or off"},
 		{[]string{"run", "--pitr", "sometimes"}, "-pitr: want on or off"},
 		{[]string{"run", "--pitr", "on", "--failover", "--standbys", "1"}, "pitr and failover are not judged together yet"},
 		{[]string{"run", "--workload", "bank", "--script-client", "on"}, "a script client needs a workload with inserts"},

@@ -80,7 +80,7 @@ var guidedKnobs = []knob{
 // knob of one, and the synchronous-replication flags act only with the
 // standbys it fixes (a setting naming standbys a run lacks is refused).
 var guidedFixed = []string{"bug", "faults", "fault", "no-faults", "crash-step", "standbys", "pitr",
-	"synchronous-standby-names", "syncrep-cancel", "failover-standby-power-loss"}
+	"synchronous-standby-names", "syncrep-cancel", "failover-standby-power-loss", "standby-archive"}
 
 // mutator derives runs; it holds what every derivation reads.
 type mutator struct {
