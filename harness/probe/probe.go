@@ -135,6 +135,9 @@ const (
 	// reconnectMax is how long a client keeps trying to reconnect
 	// before it gives up (and the final read how long it waits).
 	reconnectMax = 2 * time.Minute
+	// setupMax is how long the probe waits for the server at the start:
+	// long enough for one that is starting, short for a wrong URL.
+	setupMax = 15 * time.Second
 	// faultCmdTimeout bounds one run of the fault command.
 	faultCmdTimeout = 5 * time.Minute
 	// porcupineTimeout bounds the linearizability search; a history it
@@ -265,7 +268,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	p := &prober{o: o, stop: make(chan struct{})}
-	setupCtx, cancel := context.WithTimeout(ctx, reconnectMax)
+	setupCtx, cancel := context.WithTimeout(ctx, setupMax)
 	err := setupTables(setupCtx, o.Target, o.Workload)
 	cancel()
 	if err != nil {
