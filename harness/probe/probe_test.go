@@ -122,7 +122,7 @@ func TestPlantedClientBugsAreCaught(t *testing.T) {
 	s := pg(t)
 	for _, c := range []struct {
 		unsafe, workload, iso string
-		checkers          []string // one of them must fail
+		checkers              []string // one of them must fail
 	}{
 		{UnsafeTransfers, simtest.WorkloadBank, simtest.IsoReadCommitted, []string{simtest.CheckBank}},
 		{UnsafeAppends, simtest.WorkloadAppend, simtest.IsoReadCommitted, []string{simtest.CheckIsolation, simtest.CheckDurability}},
