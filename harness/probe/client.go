@@ -273,7 +273,6 @@ func (c *client) registerOp(ctx context.Context) {
 		if err == nil && tag.RowsAffected() != 1 {
 			// UPDATE 0: the row is gone; the write took no effect, and
 			// the reads will show the missing row.
-			err = fmt.Errorf("UPDATE %d", tag.RowsAffected())
 			op.Return, op.Outcome = c.p.now(), lin.Failed
 			c.regs = append(c.regs, op)
 			return

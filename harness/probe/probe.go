@@ -317,7 +317,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		res.add(c)
 	}
 	res.sortHistories()
-	finalCtx, cancelFinal := context.WithTimeout(ctx, reconnectMax)
+	// The final read happens even after an interrupt: the histories so
+	// far deserve their verdict.
+	finalCtx, cancelFinal := context.WithTimeout(context.WithoutCancel(ctx), reconnectMax)
 	defer cancelFinal()
 	final, err := readFinal(finalCtx, o.Target, o.Workload)
 	if err != nil {
