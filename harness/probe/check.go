@@ -232,22 +232,6 @@ func readFinal(ctx context.Context, target, workload string) (*finalState, error
 	return f, nil
 }
 
-// registerValueName says what a register value is, as the simulator's
-// explanations do: a client's write is (client+1)<<32 | the probe's
-// count of register writes so far, a missing row reads as MaxUint64, and
-// the opening rows hold 0.
-func registerValueName(v uint64) string {
-	switch {
-	case v == regNone:
-		return "no row"
-	case v == 0:
-		return "0 (the opening value)"
-	case v>>32 == 0 || v>>32 > 1<<16:
-		return fmt.Sprintf("%d (no client writes it)", v)
-	}
-	return fmt.Sprintf("client %d's value %d", v>>32-1, v&0xffffffff)
-}
-
 // level is the isolation checker's level for the probe's.
 func level(iso string) lin.Level {
 	switch iso {
@@ -286,7 +270,7 @@ func (r *Result) checkRegisters(f *finalState, at int64) {
 		}
 		r.Registers = append(r.Registers, lin.RegOp{Client: lin.FinalReader, Call: at, Return: at + 1, Kind: lin.RegRead, Key: k, Result: v, Outcome: lin.OK})
 	}
-	res := lin.CheckRegistersNamed(r.Registers, porcupineTimeout, lin.Names{Value: registerValueName, Deletes: func(v uint64) bool { return v == regNone }})
+	res := lin.CheckRegistersNamed(r.Registers, porcupineTimeout, lin.Names{Value: simtest.RegisterValueName, Deletes: func(v uint64) bool { return v == regNone }})
 	r.Linearizability = res
 	c := Check{Name: simtest.CheckLinearizability, Verdict: VerdictOK}
 	ok, failed, unknown := countOutcomes(r.Registers, func(o lin.RegOp) lin.Outcome { return o.Outcome })

@@ -114,17 +114,17 @@ const (
 	DefaultOpTimeout  = 10 * time.Second
 )
 
-// The shapes of the workloads' tables: the simulator's (simtest's
+// The shapes of the workloads' tables are the simulator's (simtest's
 // workload.go), so that a probe's histories look like a simulated run's.
 const (
-	registerKeys = 4
-	bankAccounts = 5
-	bankBalance  = 100
+	registerKeys = simtest.RegisterKeys
+	bankAccounts = simtest.BankAccounts
+	bankBalance  = simtest.BankBalance
 	bankTotal    = bankAccounts * bankBalance
-	listKeys     = 8
-	listMopsMax  = 4
-	abortOneIn   = 16 // list-append transactions rolled back on purpose
-	maxAmount    = 20 // a transfer moves 1..maxAmount
+	listKeys     = simtest.ListKeys
+	listMopsMax  = simtest.ListMopsMax
+	abortOneIn   = 16 // list-append transactions rolled back on purpose, as in the simulator
+	maxAmount    = 20 // a transfer moves 1..maxAmount, as in the simulator
 )
 
 // Bounds on waiting for the server.
