@@ -7,7 +7,9 @@
 # PGDST is a built pgdst, DATADIR the server's data directory (for
 # pg_ctl restart), URL its connection URL. Each probe writes OUTDIR/NAME.json
 # and OUTDIR/NAME.txt; the last lines summarise. Run it as the server's
-# owner, or as root with RUNAS=postgres.
+# owner, or as root with RUNAS=postgres. CLIENTS (default 8), FAULTS
+# ("none restarts" by default) and EVERY (the mean time between restarts,
+# default 2s) vary the runs.
 set -uo pipefail
 pgdst=$1 data=$2 url=$3 runs=$4 secs=$5 out=$6
 bin=${PG_BIN:-/usr/lib/postgresql/15/bin}
@@ -16,14 +18,14 @@ if [ -n "${RUNAS:-}" ]; then
 	restart="runuser -u $RUNAS -- $restart"
 fi
 mkdir -p "$out"
-for faults in none restarts; do
+for faults in ${FAULTS:-none restarts}; do
 	for iso in read-committed repeatable-read serializable; do
 		pass=0 fail=0
 		for i in $(seq 1 "$runs"); do
 			name="$iso-$faults-$i"
-			args=(probe -q --target "$url" --isolation "$iso" --duration "${secs}s" --seed "$i" --json "$out/$name.json")
+			args=(probe -q --target "$url" --isolation "$iso" --clients "${CLIENTS:-8}" --duration "${secs}s" --seed "$i" --json "$out/$name.json")
 			if [ "$faults" = restarts ]; then
-				args+=(--fault-cmd "$restart" --fault-every 2s)
+				args+=(--fault-cmd "$restart" --fault-every "${EVERY:-2s}")
 			fi
 			if "$pgdst" "${args[@]}" >"$out/$name.txt" 2>&1; then
 				pass=$((pass + 1))
