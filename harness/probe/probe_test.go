@@ -2,6 +2,7 @@ package probe
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -160,6 +161,16 @@ func TestArtifacts(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, string(b), `"verdict": "fail"`)
 	require.Contains(t, string(b), `"checker": "linearizability"`)
+
+	// history.json is the checkers' input as it was: judged again, it
+	// gives the same verdict.
+	b, err = os.ReadFile(dir + "/history.json")
+	require.NoError(t, err)
+	var h History
+	require.NoError(t, json.Unmarshal(b, &h))
+	require.Equal(t, len(res.Registers), len(h.Registers))
+	again := lin.CheckRegisters(h.Registers, porcupineTimeout)
+	require.Equal(t, lin.VerdictIllegal, again.Verdict)
 }
 
 func TestValidate(t *testing.T) {
