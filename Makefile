@@ -3,7 +3,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: all build test test-short bench lint fuzz campaign mutants screenshots clean
+.PHONY: all build test test-short bench lint fuzz campaign mutants screenshots clean deps
 
 all: build test
 
@@ -69,6 +69,13 @@ mutants:
 # Chromium (Debian's chromium package).
 screenshots:
 	$(GO) test ./harness/report -run '^TestBrowserShowsTheFailure$$' -count=1 -v -args -screenshots $(CURDIR)/docs
+
+# What the tests drive besides Go, from Debian's packages, installed when
+# missing: chromium for the browser test, postgresql-15 and
+# postgresql-client-15 for the probe tests, which start their own server
+# (internal/pgtest). .ci/run does it before the tests.
+deps:
+	./.ci/run deps
 
 clean:
 	rm -rf bin

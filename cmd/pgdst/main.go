@@ -45,6 +45,7 @@ commands:
   bugs      list the planted bugs that --bug switches on
   faults    the fault plan language that --faults and --fault take
   points    the injection points, and what a crash at each means
+  probe     the workloads and checkers against any PostgreSQL server: pgdst probe --target postgres://...
   version   the build id that repro files record (also --version)
 
 'pgdst <command> -h' lists a command's flags.`
@@ -105,6 +106,8 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 		return cmdReport(args[1:], stdout, stderr)
 	case "explain":
 		return cmdExplain(args[1:], stdout, stderr)
+	case "probe":
+		return cmdProbe(args[1:], stdout, stderr)
 	case "bugs":
 		return cmdBugs(args[1:], stdout)
 	case "faults":
@@ -120,7 +123,7 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "pgdst %s %s\n", repro.BuildID(), runtime.Version())
 		return nil
 	default:
-		return cli.Usage("pgdst: unknown command %q (want run, campaign, merge, replay, shrink, report, explain, bugs, faults, points or version)", args[0])
+		return cli.Usage("pgdst: unknown command %q (want run, campaign, merge, replay, shrink, report, explain, probe, bugs, faults, points or version)", args[0])
 	}
 }
 
