@@ -233,6 +233,15 @@ var plantedBugCases = map[string]struct {
 	"syncrep-release-at-write": {seeds: 60, tweak: func(c *Config) {
 		c.Standbys, c.SyncStandbyNames, c.SyncCommit = 1, "FIRST 1 (standby1)", "on"
 	}, checkers: []string{CheckSyncRep}, minCaught: 15},
+	// Replay of a commit on the standby leaves latestCompletedXid (and
+	// so standby snapshots' xmax) behind: a remote_apply commit the
+	// primary acknowledged is missing from the writer's read on the
+	// synchronous standby right after (the sync-rep checker's
+	// remote_apply half); the standby-read checker sometimes sees the
+	// lagging snapshot split a transaction's rows too.
+	"standby-latest-completed-stale": {seeds: 100, tweak: func(c *Config) {
+		c.Standbys, c.SyncStandbyNames, c.SyncCommit, c.StandbyReads = 1, "FIRST 1 (standby1)", "remote_apply", VarietyOn
+	}, checkers: []string{CheckSyncRep, CheckStandbyReads}, minCaught: 8},
 }
 
 // ssiAimed pins a serializable run's draws to lists made by their first
