@@ -66,8 +66,10 @@ type failoverPlan struct {
 	at              time.Duration
 	crash, endCrash world.CrashMode
 	// planned: the fault plan has a promote action, which picks the
-	// moment instead of at.
+	// moment instead of at; node is the standby its node= names ("":
+	// standby 1, n2).
 	planned bool
+	node    string
 	// standbyPowerLoss: standby1's machine loses power with the
 	// primary's, by standbyCrash, and boots before its promotion
 	// (syncrep.go draws it for synchronous runs).
@@ -106,6 +108,9 @@ func (c Config) validateFailover() error {
 			return errors.New("a promote action needs --failover (and --standbys)")
 		}
 		return nil
+	}
+	if err := validatePromoteNode(c.Faults, c.Standbys); err != nil {
+		return err
 	}
 	switch {
 	case c.Standbys < 1:
@@ -187,6 +192,7 @@ func resolveFailover(c Config, r *resolved) {
 		p.crash, p.endCrash = min(p.crash, world.CrashRandomSubset), min(p.endCrash, world.CrashRandomSubset)
 	}
 	p.planned = planPromotes(c.Faults)
+	p.node, _ = planPromoteNode(c.Faults) // Validate has checked it
 	r.failover = p
 	r.Workload = WorkloadInsert
 	r.asyncShare, r.bulk, r.longReads, r.script, r.follow = 0, false, false, false, false
@@ -197,7 +203,7 @@ func (r resolved) stringFailover() string {
 	if !r.failover.on {
 		return ""
 	}
-	return fmt.Sprintf(" failover=%v/%s/%s", r.failover.at, r.failover.crash, r.failover.endCrash)
+	return fmt.Sprintf(" failover=%v/%s/%s", r.failover.at, r.failover.crash, r.failover.endCrash) + r.stringPromoteNode()
 }
 
 // failover is a run's failover in progress.
@@ -228,7 +234,7 @@ func startFailover(res *Result, rc resolved, sim *world.Sim, primary *world.Node
 	if !rc.failover.on || s == nil || len(s.nodes) == 0 {
 		return nil
 	}
-	f := &failover{p: rc.failover, res: res, primary: primary, pm: pm, sb: s.nodes[0], standbys: s, rng: world.NewRand(rc.Seed ^ failoverStream).Fork(1)}
+	f := &failover{p: rc.failover, res: res, primary: primary, pm: pm, sb: s.promoteTarget(rc.failover.node), standbys: s, rng: world.NewRand(rc.Seed ^ failoverStream).Fork(1)}
 	f.proc = sim.SpawnAs(env.RoleOther, "failover", func() { f.run(sim, pmProc, w) })
 	return f
 }

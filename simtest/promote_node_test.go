@@ -1,0 +1,48 @@
+package simtest
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestFailoverPlanPromoteNode: a plan's `promote node=n3` promotes standby
+// 2, not standby 1; the clients follow it (commits acknowledged after the
+// failover survive on n3), standby 1 is re-pointed at it and follows its
+// timeline, and the run passes.
+func TestFailoverPlanPromoteNode(t *testing.T) {
+	promoted, followed := 0, 0
+	for _, r := range runSeeds(8, func(seed uint64) Config {
+		c := standbyConfig(seed, 2)
+		c.Failover = true
+		c.Faults = "promote node=n3 when time>=60ms"
+		return c
+	}) {
+		require.True(t, r.OK, "seed %d: %v", r.Seed, r.Failures)
+		if f := r.Failover; f != nil && f.PromotedAt != 0 {
+			require.Equal(t, "n3", f.Node, "seed %d", r.Seed)
+			require.EqualValues(t, 2, f.NewTLI, "seed %d", r.Seed)
+			promoted++
+			followed += f.Followed
+		}
+	}
+	require.Greater(t, promoted, 0)
+	require.Greater(t, followed, 0, "standby 1 never followed the promoted standby 2")
+}
+
+// TestPromoteNodeValidate: node= must name a standby of the run, and two
+// promote actions must agree on it.
+func TestPromoteNodeValidate(t *testing.T) {
+	c := standbyConfig(1, 2)
+	c.Failover = true
+	c.Faults = "promote node=n4 when time>=60ms"
+	require.EqualError(t, c.Validate(), "promote node=n4: no such standby (this run's are n2 to n3)")
+	c.Faults = "promote node=n2 when time>=60ms\npromote node=n3 when time>=70ms"
+	require.ErrorContains(t, c.Validate(), "promote actions name different standbys")
+	c.Faults = "promote node=n3 when time>=60ms\npromote node=n3 when time>=70ms"
+	require.NoError(t, c.Validate())
+	c.Faults = "promote node=n2 when time>=60ms"
+	p, err := planPromoteNode(c.Faults)
+	require.NoError(t, err)
+	require.Equal(t, "n2", p)
+}
