@@ -3,6 +3,8 @@ package simtest
 import (
 	"testing"
 
+	"github.com/pgdst/pgdst/engine/bugs"
+
 	"github.com/stretchr/testify/require"
 )
 
@@ -45,4 +47,37 @@ func TestPromoteNodeValidate(t *testing.T) {
 	p, err := planPromoteNode(c.Faults)
 	require.NoError(t, err)
 	require.Equal(t, "n2", p)
+}
+
+// TestFailoverBankAcrossFailover: a failover run of the mixed workload
+// runs bank transfers too (workloadFailoverMixed), on the old primary and
+// then on the promoted one, and the bank checker judges snapshot reads
+// made after the promotion; with the planted bug snapshot-no-inprogress
+// it fails such runs, which judged no bank read before.
+func TestFailoverBankAcrossFailover(t *testing.T) {
+	after := 0
+	for _, r := range runSeeds(10, failoverConfig) {
+		require.True(t, r.OK, "seed %d: %v", r.Seed, r.Failures)
+		f := r.Failover
+		if f == nil || f.PromotedAt == 0 {
+			continue
+		}
+		for _, rd := range r.History.BankReads {
+			if rd.Call > int64(f.PromotedAt) && rd.Client >= 0 {
+				after++
+			}
+		}
+	}
+	require.Greater(t, after, 0, "no bank read on a promoted standby")
+	caught := 0
+	for _, r := range runSeeds(40, func(seed uint64) Config {
+		c := failoverConfig(seed)
+		c.Bugs = bugs.Set(0).With(bugs.SnapshotNoInProgress)
+		return c
+	}) {
+		if !r.OK && r.Checker == CheckBank {
+			caught++
+		}
+	}
+	require.Greater(t, caught, 0)
 }
