@@ -56,7 +56,12 @@ func TestPromoteNodeValidate(t *testing.T) {
 // it fails such runs, which judged no bank read before.
 func TestFailoverBankAcrossFailover(t *testing.T) {
 	after := 0
-	for _, r := range runSeeds(10, failoverConfig) {
+	mixed := func(seed uint64) Config {
+		c := failoverConfig(seed)
+		c.Workload = WorkloadMixed
+		return c
+	}
+	for _, r := range runSeeds(10, mixed) {
 		require.True(t, r.OK, "seed %d: %v", r.Seed, r.Failures)
 		f := r.Failover
 		if f == nil || f.PromotedAt == 0 {
@@ -71,7 +76,7 @@ func TestFailoverBankAcrossFailover(t *testing.T) {
 	require.Greater(t, after, 0, "no bank read on a promoted standby")
 	caught := 0
 	for _, r := range runSeeds(40, func(seed uint64) Config {
-		c := failoverConfig(seed)
+		c := mixed(seed)
 		c.Bugs = bugs.Set(0).With(bugs.SnapshotNoInProgress)
 		return c
 	}) {

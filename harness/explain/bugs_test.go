@@ -168,7 +168,8 @@ var bugCases = map[string]bugCase{
 	"timeline-follow-past-fork": {
 		config: func(seed uint64) simtest.Config {
 			c := simtest.DefaultConfig(seed)
-			c.Standbys, c.Failover = 2, true
+			// The insert workload the hints were found with.
+			c.Standbys, c.Failover, c.Workload = 2, true, simtest.WorkloadInsert
 			return c
 		},
 		hints: []uint64{153, 156},
