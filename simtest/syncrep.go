@@ -360,7 +360,7 @@ func judgeSyncAck(res *Result, rc resolved, cands []*standby, names []string, d 
 		at = append(at, fmt.Sprintf("%s at %s", sb.node.Name, pos))
 	}
 	if have < p.cfg.Num && have+reset >= p.cfg.Num {
-		res.Online.skipped(countSyncRepAcks, "a synchronous standby crash-restarted", 1)
+		res.Online.skipped(countSyncRepAcks, "a synchronous standby restarted (its positions reset)", 1)
 		return
 	}
 	res.Online.judged(countSyncRepAcks, 1)
