@@ -245,7 +245,7 @@ func (h *standbyReads) writer(l *pgproc.Listener, w int, rng *world.Rand) {
 		}
 		mask := byte(1 + rng.Intn(1<<hsKeys-1))
 		tok := []byte{byte(w), byte(t >> 8), byte(t), mask}
-		gen, call := h.applyGen(), e.Clock.Now()
+		gen, call := h.applyGen()
 		if h.writeTxn(c, tok, rng) {
 			h.readAfterAck(&sc, tok, gen, call)
 		}

@@ -154,10 +154,12 @@ func hasToken(log, tok []byte) bool {
 	return false
 }
 
-// applyGen is the synchronous standby's lifetime now (zero without one).
-func (h *standbyReads) applyGen() standbyGen {
+// applyGen is the synchronous standby's lifetime and the time now,
+// before a writer's transaction (zero without such a standby: the clock
+// is not read, so that runs without this half trace as before).
+func (h *standbyReads) applyGen() (standbyGen, time.Duration) {
 	if h.applySb == nil {
-		return standbyGen{}
+		return standbyGen{}, 0
 	}
-	return genOf(h.applySb)
+	return genOf(h.applySb), h.node.Env.Clock.Now()
 }
