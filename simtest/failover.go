@@ -166,8 +166,8 @@ const failoverDrawStream = 0x6661696c7377726d
 // on a seed whose standbys it drew itself (a count given with --standbys
 // keeps its runs as they were), and only where nothing given pins what a
 // failover run must leave out (resolveFailover narrows the run to
-// synchronous inserts, since the other workloads' checkers assume an
-// acknowledged commit survives): the mixed or insert workload, no
+// synchronous inserts and bank transfers, since the other workloads'
+// checkers assume an acknowledged commit survives): the mixed or insert workload, no
 // asynchronous commit and no pinned workload shape. A plan given does not
 // matter: a repro file carries the plan its run drew, and replaying it
 // must fail over again.
@@ -188,9 +188,10 @@ func failoverDrawn(c Config, r resolved) bool {
 // resolveFailover draws the failover from its own stream: the moment the
 // primary loses power, 20 to 120 ms into the run (the workload's
 // stretch, once a standby has had time to be made), and the two crash
-// modes. The clients run the insert workload alone, with no asynchronous
-// commits, bulk reads, range statements, follow reads or script client:
-// the other workloads' checkers assume that an acknowledged commit
+// modes. The clients run inserts, and of the mixed workload bank
+// transfers too (workloadFailoverMixed), with no asynchronous commits,
+// bulk reads, range statements, follow reads or script client: the
+// other workloads' checkers assume that an acknowledged commit
 // survives, which an asynchronous failover does not promise.
 func resolveFailover(c Config, r *resolved) {
 	if !c.Failover && !failoverDrawn(c, *r) {
