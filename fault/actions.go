@@ -105,7 +105,8 @@ const (
 	ActLatency
 	ActClockSkew
 	// ActPromote is a failover (simtest's failover.go): the primary
-	// loses power and standby 1 is promoted. The swarm never draws it.
+	// loses power and a standby is promoted (node=NAME picks it, else
+	// standby 1). The swarm never draws it.
 	ActPromote
 
 	numActionKinds = iota
@@ -209,6 +210,10 @@ type Action struct {
 	Bits int
 	// By is the misdirection offset in bytes (misdirected-write).
 	By int64
+	// Node names the standby to promote (promote; empty: the run's first
+	// standby). Which names exist is the run's business (simtest checks
+	// it against its standbys); here it is only a name.
+	Node string
 }
 
 // Validate reports whether a is a well-formed action: a known kind, the
@@ -280,6 +285,13 @@ func (a Action) Validate() error {
 			return fmt.Errorf("misdirected-write: by must be non-zero and within ±%d, got %d", maxMisdirectBy, a.By)
 		}
 		used.By = a.By
+	case ActPromote:
+		if a.Node != "" {
+			if err := checkName(a.Node); err != nil {
+				return fmt.Errorf("promote: node=: %v", err)
+			}
+		}
+		used.Node = a.Node
 	}
 	if used != a {
 		return fmt.Errorf("%s: fields set that %s does not take", a.Kind, a.Kind)
@@ -370,6 +382,11 @@ func (a *Action) setArg(key, val string) error {
 			return bad(fmt.Errorf("not a number: %q", val))
 		}
 		a.By = n
+	case key == "node" && a.Kind == ActPromote:
+		if err := checkName(val); err != nil {
+			return bad(err)
+		}
+		a.Node = val
 	default:
 		return fmt.Errorf("%s: unknown argument %q", a.Kind, key)
 	}
@@ -416,6 +433,11 @@ func (a Action) appendArgs(b []byte) []byte {
 		if a.By != DefaultMisdirectBy {
 			b = append(b, " by="...)
 			b = strconv.AppendInt(b, a.By, 10)
+		}
+	case ActPromote:
+		if a.Node != "" {
+			b = append(b, " node="...)
+			b = append(b, a.Node...)
 		}
 	}
 	return b

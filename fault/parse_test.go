@@ -72,6 +72,8 @@ func TestParseValid(t *testing.T) {
 		{in: "pause for=1500us", want: Fault{Action: Action{Kind: ActPause, For: 1500 * time.Microsecond}, Times: 1}, canon: "pause for=1.5ms"},
 		{in: "pause for=3µs", want: Fault{Action: Action{Kind: ActPause, For: 3 * time.Microsecond}, Times: 1}, canon: "pause for=3us"},
 		{in: "read-eio", want: Fault{Action: Action{Kind: ActReadEIO}, Times: 1}},
+		{in: "promote when time>=90ms", want: Fault{Action: Action{Kind: ActPromote}, When: atom(Atom{Kind: AtomTimeGE, Dur: 90 * time.Millisecond}), Times: 1}},
+		{in: "promote node=n3 when time>=90ms", want: Fault{Action: Action{Kind: ActPromote, Node: "n3"}, When: atom(Atom{Kind: AtomTimeGE, Dur: 90 * time.Millisecond}), Times: 1}},
 		{in: "write-eio\t when\top=write", want: Fault{Action: Action{Kind: ActWriteEIO}, When: atom(Atom{Kind: AtomOp, Op: OpWrite}), Times: 1}, canon: "write-eio when op=write"},
 		{in: "enospc when path=base/*/1[0-9]*", want: Fault{Action: Action{Kind: ActENOSPC}, When: atom(Atom{Kind: AtomPath, Name: "base/*/1[0-9]*"}), Times: 1}},
 		{in: "torn-write when proc=bgwriter", want: Fault{Action: Action{Kind: ActTornWrite}, When: atom(Atom{Kind: AtomProc, Name: "bgwriter"}), Times: 1}},
@@ -137,6 +139,8 @@ func TestParseErrors(t *testing.T) {
 		{"crash\nfsync-eio for=1ms", `line 2: fsync-eio: unknown argument "for"`},
 		{"\n\n\n\ncrash when (point=a or point=b", `line 5: expected ")" after expression, found end of line`},
 		{"pause", `line 1: pause needs for=DURATION`},
+		{"promote node=", `line 1: node=: missing value`},
+		{"crash node=n2", `line 1: crash: unknown argument "node"`},
 		{"pause role=bgwriter", `line 1: pause needs for=DURATION`},
 		{"latency", `line 1: latency needs for=DURATION`},
 		{"clock-skew", `line 1: clock-skew needs max=DURATION`},
@@ -240,6 +244,8 @@ func TestValidate(t *testing.T) {
 		want string
 	}{
 		{"zero action", Fault{}, "invalid action kind 0"},
+		{"promote node with a space", Fault{Action: Action{Kind: ActPromote, Node: "n 2"}}, `promote: node=: bad character ' ' in name "n 2"`},
+		{"node on kill", Fault{Action: Action{Kind: ActKill, Node: "n2"}}, "kill: fields set that kill does not take"},
 		{"unused field", Fault{Action: Action{Kind: ActFsyncEIO, Bits: 3}}, "fsync-eio: fields set that fsync-eio does not take"},
 		{"role without HasRole", Fault{Action: Action{Kind: ActKill, Role: RoleBgwriter}}, "kill: fields set that kill does not take"},
 		{"bitflip zero bits", Fault{Action: Action{Kind: ActBitFlip}}, "bitflip: bits must be in 1..65536, got 0"},

@@ -127,6 +127,10 @@ var genAction = rapid.Custom(func(t *rapid.T) Action {
 		if a.By == 0 {
 			a.By = 1
 		}
+	case ActPromote:
+		if rapid.Bool().Draw(t, "hasnode") {
+			a.Node = genName.Draw(t, "node")
+		}
 	}
 	return a
 })

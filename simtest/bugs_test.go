@@ -184,8 +184,9 @@ var plantedBugCases = map[string]struct {
 	// point splices the new timeline's WAL after it and never catches up
 	// with (or differs from) the new primary; the standby checker's
 	// catch-up sees it. About 1 seed in 120 with two standbys and a
-	// failover has such a standby (these are the first five of 600).
-	"timeline-follow-past-fork": {seedList: []uint64{153, 156, 165, 190, 384}, tweak: func(c *Config) { c.Standbys, c.Failover = 2, true }, checkers: []string{CheckStandby}, minCaught: 4},
+	// failover has such a standby (these are the first five of 600,
+	// found with the insert workload failover runs had then).
+	"timeline-follow-past-fork": {seedList: []uint64{153, 156, 165, 190, 384}, tweak: func(c *Config) { c.Standbys, c.Failover, c.Workload = 2, true, WorkloadInsert }, checkers: []string{CheckStandby}, minCaught: 4},
 	// A standby coming from the archive source asks for streaming from
 	// the next segment boundary rather than its replay position: the
 	// segment's tail is never streamed, and the standby checker sees it
@@ -233,6 +234,15 @@ var plantedBugCases = map[string]struct {
 	"syncrep-release-at-write": {seeds: 60, tweak: func(c *Config) {
 		c.Standbys, c.SyncStandbyNames, c.SyncCommit = 1, "FIRST 1 (standby1)", "on"
 	}, checkers: []string{CheckSyncRep}, minCaught: 15},
+	// Replay of a commit on the standby leaves latestCompletedXid (and
+	// so standby snapshots' xmax) behind: a remote_apply commit the
+	// primary acknowledged is missing from the writer's read on the
+	// synchronous standby right after (the sync-rep checker's
+	// remote_apply half); the standby-read checker sometimes sees the
+	// lagging snapshot split a transaction's rows too.
+	"standby-latest-completed-stale": {seeds: 100, tweak: func(c *Config) {
+		c.Standbys, c.SyncStandbyNames, c.SyncCommit, c.StandbyReads = 1, "FIRST 1 (standby1)", "remote_apply", VarietyOn
+	}, checkers: []string{CheckSyncRep, CheckStandbyReads}, minCaught: 8},
 }
 
 // ssiAimed pins a serializable run's draws to lists made by their first

@@ -66,8 +66,10 @@ type failoverPlan struct {
 	at              time.Duration
 	crash, endCrash world.CrashMode
 	// planned: the fault plan has a promote action, which picks the
-	// moment instead of at.
+	// moment instead of at; node is the standby its node= names ("":
+	// standby 1, n2).
 	planned bool
+	node    string
 	// standbyPowerLoss: standby1's machine loses power with the
 	// primary's, by standbyCrash, and boots before its promotion
 	// (syncrep.go draws it for synchronous runs).
@@ -107,11 +109,14 @@ func (c Config) validateFailover() error {
 		}
 		return nil
 	}
+	if err := validatePromoteNode(c.Faults, c.Standbys); err != nil {
+		return err
+	}
 	switch {
 	case c.Standbys < 1:
 		return errors.New("failover needs a standby to promote (--standbys 1 or more)")
-	case c.Workload != WorkloadInsert && c.Workload != WorkloadMixed:
-		return fmt.Errorf("failover needs the insert workload: the %s workload's checkers do not yet judge across a failover", c.Workload)
+	case c.Workload != WorkloadInsert && c.Workload != WorkloadMixed && c.Workload != WorkloadBank:
+		return fmt.Errorf("failover needs the insert, bank or mixed workload: the %s workload's checker assumes no commit another client saw is lost, which a failover does not promise", c.Workload)
 	case c.AsyncCommit:
 		return errors.New("failover and synchronous_commit=off are not judged together yet")
 	}
@@ -135,6 +140,20 @@ func planPromotes(text string) bool {
 	return false
 }
 
+// workloadFailoverMixed is the mixed workload of a failover run: inserts
+// and bank transfers. The bank checker needs no acknowledged commit to
+// survive (every snapshot read, on the old primary or the new one, must
+// hold the accounts' total, and a lost transfer is lost whole), so it
+// judges the whole lifetime across an asynchronous failover too. The
+// register and list-append checkers stay out: a commit another client
+// saw may be lost by a failover, even a synchronous one (a sync-rep wait
+// the canceller ended, or a commit a crash-restart of the primary
+// recovered before its standby had it, is visible on the old primary
+// and not promised on the standby), and a history with a read of a
+// write that then vanishes is neither linearizable nor a valid list
+// history, though PostgreSQL allowed it.
+const workloadFailoverMixed = "insert+bank"
+
 // failoverSeedsPer: of the seeds whose standbys the swarm drew, one in
 // failoverSeedsPer also fails over, so that the plain campaign reaches
 // promotion and the failover checker without being aimed at them.
@@ -147,8 +166,8 @@ const failoverDrawStream = 0x6661696c7377726d
 // on a seed whose standbys it drew itself (a count given with --standbys
 // keeps its runs as they were), and only where nothing given pins what a
 // failover run must leave out (resolveFailover narrows the run to
-// synchronous inserts, since the other workloads' checkers assume an
-// acknowledged commit survives): the mixed or insert workload, no
+// synchronous inserts and bank transfers, since the other workloads'
+// checkers assume an acknowledged commit survives): the mixed or insert workload, no
 // asynchronous commit and no pinned workload shape. A plan given does not
 // matter: a repro file carries the plan its run drew, and replaying it
 // must fail over again.
@@ -169,9 +188,10 @@ func failoverDrawn(c Config, r resolved) bool {
 // resolveFailover draws the failover from its own stream: the moment the
 // primary loses power, 20 to 120 ms into the run (the workload's
 // stretch, once a standby has had time to be made), and the two crash
-// modes. The clients run the insert workload alone, with no asynchronous
-// commits, bulk reads, range statements, follow reads or script client:
-// the other workloads' checkers assume that an acknowledged commit
+// modes. The clients run inserts, and of the mixed workload bank
+// transfers too (workloadFailoverMixed), with no asynchronous commits,
+// bulk reads, range statements, follow reads or script client: the
+// other workloads' checkers assume that an acknowledged commit
 // survives, which an asynchronous failover does not promise.
 func resolveFailover(c Config, r *resolved) {
 	if !c.Failover && !failoverDrawn(c, *r) {
@@ -187,8 +207,16 @@ func resolveFailover(c Config, r *resolved) {
 		p.crash, p.endCrash = min(p.crash, world.CrashRandomSubset), min(p.endCrash, world.CrashRandomSubset)
 	}
 	p.planned = planPromotes(c.Faults)
+	p.node, _ = planPromoteNode(c.Faults) // Validate has checked it
 	r.failover = p
-	r.Workload = WorkloadInsert
+	switch c.Workload {
+	case WorkloadMixed:
+		r.Workload = workloadFailoverMixed
+	case WorkloadBank:
+		r.Workload = WorkloadBank
+	default:
+		r.Workload = WorkloadInsert
+	}
 	r.asyncShare, r.bulk, r.longReads, r.script, r.follow = 0, false, false, false, false
 	r.ranges = rangeStmts{}
 }
@@ -197,7 +225,7 @@ func (r resolved) stringFailover() string {
 	if !r.failover.on {
 		return ""
 	}
-	return fmt.Sprintf(" failover=%v/%s/%s", r.failover.at, r.failover.crash, r.failover.endCrash)
+	return fmt.Sprintf(" failover=%v/%s/%s", r.failover.at, r.failover.crash, r.failover.endCrash) + r.stringPromoteNode()
 }
 
 // failover is a run's failover in progress.
@@ -228,7 +256,7 @@ func startFailover(res *Result, rc resolved, sim *world.Sim, primary *world.Node
 	if !rc.failover.on || s == nil || len(s.nodes) == 0 {
 		return nil
 	}
-	f := &failover{p: rc.failover, res: res, primary: primary, pm: pm, sb: s.nodes[0], standbys: s, rng: world.NewRand(rc.Seed ^ failoverStream).Fork(1)}
+	f := &failover{p: rc.failover, res: res, primary: primary, pm: pm, sb: s.promoteTarget(rc.failover.node), standbys: s, rng: world.NewRand(rc.Seed ^ failoverStream).Fork(1)}
 	f.proc = sim.SpawnAs(env.RoleOther, "failover", func() { f.run(sim, pmProc, w) })
 	return f
 }
@@ -447,6 +475,7 @@ func (f *failover) final(res *Result, sim *world.Sim, w *workload, runner *world
 		}
 		f.judgeTimelines(res, d)
 		w.checkDB(d, res)
+		w.checkHistories(d, res) // the bank's, across the failover (workloadFailoverMixed)
 		w.checkEngineErrors(res)
 		newPrimary = d
 	})

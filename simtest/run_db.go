@@ -368,6 +368,7 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 	if standbys != nil && standbys.primaryRows != nil {
 		hsReads.judge(res, standbys.primaryRows[hsTable], len(res.Destructive) > 0)
 	}
+	hsReads.judgeApplyReads(res, len(res.Destructive) > 0)
 	res.judgeBeyondLimits()
 }
 

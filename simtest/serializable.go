@@ -46,7 +46,7 @@ const serializableStream = 0x73657269616c697a // "serializ"
 // not given, and the predicate lock limits of a serializable run.
 func resolveSerializable(c Config, r *resolved) {
 	rng := world.NewRand(c.Seed ^ serializableStream)
-	ks := kinds(c.Workload)
+	ks := kinds(r.Workload) // a failover narrows it (failover.go)
 	judged := kindsHave(ks, WorkloadAppend) || kindsHave(ks, WorkloadBank)
 	if c.Isolation == "" && c.Swarm && judged && rng.Intn(serializablePer) == 0 {
 		// Only where a checker judges transaction blocks at the run's

@@ -234,7 +234,7 @@ func newStandbys(rc resolved, primary *world.Node) *standbySet {
 	s := &standbySet{rc: rc, primary: primary}
 	for i := 0; i < rc.standbys; i++ {
 		offset := time.Duration(rng.Intn(10001)-5000) * time.Microsecond
-		n := primary.NewPeer(fmt.Sprintf("n%d", i+2), rng.Fork(uint64(i+1)), offset)
+		n := primary.NewPeer(standbyNodeName(i), rng.Fork(uint64(i+1)), offset)
 		n.FixedClass = fixedFileClass
 		// The fault plan and the online checkers hang on the scheduler's
 		// injection points, and aim at the primary: a standby's points

@@ -144,6 +144,11 @@ type standbyReads struct {
 	// workload's other clients were first seen all done (0: not yet).
 	readers      int
 	othersDoneAt time.Duration
+	// applySb is the standby every acknowledgement promises a
+	// remote_apply commit is replayed on (nil: none), and applyReads
+	// the writers' reads there after their acks (syncrep_apply_read.go).
+	applySb    *standby
+	applyReads []applyRead
 }
 
 // overtime reports whether the readers have gone on hsGrace past the
@@ -165,7 +170,7 @@ func startStandbyReads(rc resolved, node *world.Node, l *pgproc.Listener, s *sta
 	if s == nil || !standbyReadsOn(rc) {
 		return nil
 	}
-	h := &standbyReads{rc: rc, node: node, w: w, rng: world.NewRand(rc.Seed ^ standbyReadsStream).Fork(2)}
+	h := &standbyReads{rc: rc, node: node, w: w, rng: world.NewRand(rc.Seed ^ standbyReadsStream).Fork(2), applySb: applyReadStandby(rc, s)}
 	h.readers = len(s.nodes) * hsReadersPer
 	w.running += h.readers
 	rng := world.NewRand(rc.Seed ^ standbyReadsStream).Fork(1)
@@ -215,7 +220,7 @@ func (h *standbyReads) setup(c *pgproc.Conn) bool {
 // both append tokens until the workload stops.
 func (h *standbyReads) writer(l *pgproc.Listener, w int, rng *world.Rand) {
 	e := h.node.Env
-	var c *pgproc.Conn
+	var c, sc *pgproc.Conn // sc: on the synchronous standby (readAfterAck)
 	for i := 0; w != 0 && !h.ready && i < hsTxnsMax; i++ {
 		e.Clock.Sleep(2 * time.Millisecond) // writer 0 makes the table
 	}
@@ -240,7 +245,10 @@ func (h *standbyReads) writer(l *pgproc.Listener, w int, rng *world.Rand) {
 		}
 		mask := byte(1 + rng.Intn(1<<hsKeys-1))
 		tok := []byte{byte(w), byte(t >> 8), byte(t), mask}
-		h.writeTxn(c, tok, rng)
+		gen, call := h.applyGen()
+		if h.writeTxn(c, tok, rng) {
+			h.readAfterAck(&sc, tok, gen, call)
+		}
 		if w == 0 && t%hsVacuumEvery == hsVacuumEvery-1 {
 			// VACUUM hs: its prune records, replayed, conflict with
 			// the standby snapshots that may still need the versions
@@ -252,15 +260,19 @@ func (h *standbyReads) writer(l *pgproc.Listener, w int, rng *world.Rand) {
 	if c != nil {
 		c.Close()
 	}
+	if sc != nil {
+		sc.Close()
+	}
 }
 
 // writeTxn appends tok to the log row, then to its data rows, with a
 // pause between (an application's work inside its transaction), and
 // commits. Any error rolls back (the connection may be gone: the next
-// transaction dials again).
-func (h *standbyReads) writeTxn(c *pgproc.Conn, tok []byte, rng *world.Rand) {
+// transaction dials again). It reports whether the primary acknowledged
+// the commit (a reply with no sync-rep WARNING).
+func (h *standbyReads) writeTxn(c *pgproc.Conn, tok []byte, rng *world.Rand) bool {
 	if _, err := hsCall(c, pgproc.Request{Op: pgproc.OpBegin, Iso: db.ReadCommitted}); err != nil {
-		return
+		return false
 	}
 	ok := true
 	for k := uint64(0); k <= hsKeys && ok; k++ {
@@ -277,9 +289,10 @@ func (h *standbyReads) writeTxn(c *pgproc.Conn, tok []byte, rng *world.Rand) {
 		if !c.Terminated() {
 			_, _ = hsCall(c, pgproc.Request{Op: pgproc.OpRollback})
 		}
-		return
+		return false
 	}
-	_, _ = hsCall(c, pgproc.Request{Op: pgproc.OpCommit})
+	resp, err := hsCall(c, pgproc.Request{Op: pgproc.OpCommit})
+	return err == nil && resp.Warning == ""
 }
 
 // reader is one reader on standby sb: a read transaction after another,

@@ -142,6 +142,17 @@ func TestSyncRepRegressions(t *testing.T) {
 		{"one standby's two WAL senders meet FIRST 2", 186, func(c *Config) {
 			c.Standbys, c.SyncStandbyNames, c.SyncCommit = 2, "FIRST 2 (standby1, standby2)", "on"
 		}},
+		// The WAL sender released a remote_apply wait on the standby's
+		// report; the standby's machine then lost power (a net fault of
+		// standby.go) before the backend's reply, so at the ack the
+		// standby had no positions at all: not judged, as after a
+		// crash-restart.
+		{"the harness restarts the standby between release and ack", 379, func(c *Config) {
+			c.SyncStandbyNames, c.SyncCommit, c.StandbyReads = "FIRST 1 (standby1)", "remote_apply", VarietyOn
+		}},
+		{"the harness restarts the standby between release and ack", 321, func(c *Config) {
+			c.SyncStandbyNames, c.SyncCommit, c.StandbyReads = "FIRST 1 (standby1)", "remote_apply", VarietyOn
+		}},
 	} {
 		c := DefaultConfig(tc.seed)
 		c.Standbys = 1

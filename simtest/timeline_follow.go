@@ -44,7 +44,7 @@ type followJudge struct {
 // whose server is down (a restart in progress) starts with the new
 // primary_conninfo when it comes back.
 func (f *failover) repoint(sim *world.Sim) {
-	for _, sb := range f.standbys.nodes[1:] {
+	for _, sb := range f.others() {
 		sb.primaryNode = f.sb.node.Name
 		// The WAL the standby needs next: where its received WAL ends,
 		// or, when it has received none yet, its base backup's start.
@@ -78,13 +78,13 @@ func (f *failover) repoint(sim *world.Sim) {
 // the re-pointed standbys, against the new primary d (recovered by
 // final) serving on the promoted standby's socket.
 func (f *failover) convergeFollowers(res *Result, sim *world.Sim, d *db.DB) {
-	if !f.done || len(f.standbys.nodes) < 2 || d == nil || d.WAL == nil {
+	if !f.done || len(f.others()) == 0 || d == nil || d.WAL == nil {
 		return
 	}
 	// A standby the new primary cannot serve is not started again: its
 	// startup process would find garbage where it needs WAL.
 	var nodes []*standby
-	for _, sb := range f.standbys.nodes[1:] {
+	for _, sb := range f.others() {
 		if !slices.Contains(f.unservable, sb) {
 			nodes = append(nodes, sb)
 		}

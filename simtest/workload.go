@@ -92,6 +92,9 @@ func kinds(workload string) []string {
 	if workload == WorkloadMixed {
 		return []string{WorkloadInsert, WorkloadRegister, WorkloadBank, WorkloadAppend}
 	}
+	if workload == workloadFailoverMixed {
+		return []string{WorkloadInsert, WorkloadBank} // failover.go
+	}
 	return []string{workload}
 }
 

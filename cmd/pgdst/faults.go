@@ -32,7 +32,8 @@ Actions:
     bitflip [bits=N]                             latent corruption of what a read covers
     latency for=DURATION                         a disk operation takes longer
     clock-skew max=DURATION                      timers fire early or late
-    promote                                      failover: the primary loses power, standby 1 is promoted
+    promote [node=NAME]                          failover: the primary loses power, standby NAME (n2, n3, n4;
+                                                 default n2, standby 1) is promoted and the clients follow it
                                                  (needs --standbys and --failover; the swarm never draws it)
 
 Triggers combine with and, or, not and parentheses:

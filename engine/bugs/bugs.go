@@ -52,6 +52,7 @@ const (
 	RestoreWrongTimeline
 	TimelineFollowPastFork
 	StandbyArchiveSourceSkips
+	StandbyLatestCompletedStale
 	numBugs
 )
 
@@ -167,6 +168,10 @@ var registry = [numBugs]Bug{
 	StandbyArchiveSourceSkips: {
 		Name: "standby-archive-source-skips",
 		What: "A standby that read WAL from the archive asks for streaming from the start of the segment after the one replay is in rather than from its replay position; violates WaitForWALToBecomeAvailable's RequestXLogStreaming from the record it needs, so the tail of that segment is never streamed and the standby stalls or fails on it.",
+	},
+	StandbyLatestCompletedStale: {
+		Name: "standby-latest-completed-stale",
+		What: "A hot standby's replay of a commit or abort removes the xid from KnownAssignedXids without advancing latestCompletedXid; violates ExpireTreeKnownAssignedTransactionIds's MaintainLatestCompletedXidRecovery, so standby snapshots keep the xmax of the last running-xacts record and a commit the standby has replayed stays invisible to its queries: a synchronous_commit = remote_apply commit acknowledged to the client is missing from a read on the synchronous standby that follows the acknowledgement (caught only by runs with a synchronous standby at remote_apply and standby reads).",
 	},
 }
 

@@ -3,6 +3,8 @@ package xact
 import (
 	"fmt"
 	"slices"
+
+	"github.com/pgdst/pgdst/engine/bugs"
 )
 
 // Hot standby's transaction tracking (procarray.c's KnownAssignedXids,
@@ -153,7 +155,10 @@ func (pa *ProcArray) ExpireKnownAssigned(xid XID) {
 	if i, found := slices.BinarySearch(k.xids, xid); found {
 		k.xids = slices.Delete(k.xids, i, i+1)
 	}
-	if xid > pa.latestCompleted {
+	// Planted bug standby-latest-completed-stale: latestCompletedXid
+	// stays where the last running-xacts record put it, and snapshots'
+	// xmax with it.
+	if xid > pa.latestCompleted && !pa.Bugs.Has(bugs.StandbyLatestCompletedStale) {
 		pa.latestCompleted = xid
 	}
 }

@@ -106,6 +106,17 @@ var bugCases = map[string]bugCase{
 		hints: []uint64{3},
 		says:  []string{"released before its standbys confirmed"},
 	},
+	// Replay of a commit leaves latestCompletedXid behind: the writer's
+	// read on the remote_apply standby after its ack misses the commit.
+	"standby-latest-completed-stale": {
+		config: func(seed uint64) simtest.Config {
+			c := simtest.DefaultConfig(seed)
+			c.Standbys, c.SyncStandbyNames, c.SyncCommit, c.StandbyReads = 1, "FIRST 1 (standby1)", "remote_apply", simtest.VarietyOn
+			return c
+		},
+		hints: []uint64{8},
+		says:  []string{"not visible to a read on the standby begun after the remote_apply acknowledgement"},
+	},
 	// The archiver marks a segment done before its copy is fsynced; the
 	// archive checker sees the copy not durable at the .done rename. The
 	// mutant 39-archive-done-before-fsync makes the same slip.
@@ -157,7 +168,8 @@ var bugCases = map[string]bugCase{
 	"timeline-follow-past-fork": {
 		config: func(seed uint64) simtest.Config {
 			c := simtest.DefaultConfig(seed)
-			c.Standbys, c.Failover = 2, true
+			// The insert workload the hints were found with.
+			c.Standbys, c.Failover, c.Workload = 2, true, simtest.WorkloadInsert
 			return c
 		},
 		hints: []uint64{153, 156},
