@@ -52,6 +52,7 @@ const (
 	RestoreWrongTimeline
 	TimelineFollowPastFork
 	StandbyArchiveSourceSkips
+	SSISafeSnapshotXidOnly
 	numBugs
 )
 
@@ -167,6 +168,10 @@ var registry = [numBugs]Bug{
 	StandbyArchiveSourceSkips: {
 		Name: "standby-archive-source-skips",
 		What: "A standby that read WAL from the archive asks for streaming from the start of the segment after the one replay is in rather than from its replay position; violates WaitForWALToBecomeAvailable's RequestXLogStreaming from the record it needs, so the tail of that segment is never streamed and the standby stalls or fails on it.",
+	},
+	SSISafeSnapshotXidOnly: {
+		Name: "ssi-safe-snapshot-xid-only",
+		What: "A READ ONLY serializable transaction counts as possible unsafe conflicts only the concurrent read-write transactions that already have an xid, not every active one; violates GetSerializableTransactionSnapshotInt's SetPossibleUnsafeConflict over the active list, so a writer that has only read so far, with a rw-conflict out to a transaction that committed before the snapshot, is overlooked: the snapshot is declared safe at once, the reader runs without SSI, and the read-only anomaly commits.",
 	},
 }
 
