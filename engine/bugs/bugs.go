@@ -52,7 +52,7 @@ const (
 	RestoreWrongTimeline
 	TimelineFollowPastFork
 	StandbyArchiveSourceSkips
-	SSISafeSnapshotXidOnly
+	SSIROSafeBeforeConflictOut
 	numBugs
 )
 
@@ -169,9 +169,9 @@ var registry = [numBugs]Bug{
 		Name: "standby-archive-source-skips",
 		What: "A standby that read WAL from the archive asks for streaming from the start of the segment after the one replay is in rather than from its replay position; violates WaitForWALToBecomeAvailable's RequestXLogStreaming from the record it needs, so the tail of that segment is never streamed and the standby stalls or fails on it.",
 	},
-	SSISafeSnapshotXidOnly: {
-		Name: "ssi-safe-snapshot-xid-only",
-		What: "A READ ONLY serializable transaction counts as possible unsafe conflicts only the concurrent read-write transactions that already have an xid, not every active one; violates GetSerializableTransactionSnapshotInt's SetPossibleUnsafeConflict over the active list, so a writer that has only read so far, with a rw-conflict out to a transaction that committed before the snapshot, is overlooked: the snapshot is declared safe at once, the reader runs without SSI, and the read-only anomaly commits.",
+	SSIROSafeBeforeConflictOut: {
+		Name: "ssi-ro-safe-before-conflict-out",
+		What: "A committing read-write serializable transaction judges the concurrent READ ONLY transactions' snapshots before it has set its own rw-conflict-out flag; violates ReleasePredicateLocks' order (the outConflicts loop that sets SXACT_FLAG_CONFLICT_OUT and earliestOutConflictCommit comes before the possibleUnsafeConflicts loop that calls FlagSxactUnsafe), so a pivot with a conflict out to a transaction that committed before the reader's snapshot leaves the reader safe: it drops its SIREAD locks and conflict checks, and the read-only anomaly commits.",
 	},
 }
 

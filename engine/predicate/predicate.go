@@ -145,7 +145,7 @@ type Sxact struct {
 	// finishedBefore is nextXid when it ended: every transaction that
 	// takes a snapshot with xmin at or past it saw it finished.
 	finishedBefore xact.XID
-	in, out        []*Sxact          // rw-conflicts: readers of what it wrote; writers of what it read
+	in, out        []*Sxact // rw-conflicts: readers of what it wrote; writers of what it read
 	// possibleUnsafe is possibleUnsafeConflicts: for a READ ONLY
 	// transaction, the read-write ones that were running at its
 	// snapshot and have not ended; for a read-write one, those READ ONLY
@@ -826,6 +826,14 @@ func (m *Manager) Release(s *Sxact, commit bool) {
 	if declaredReadOnly {
 		m.forgetPossibleUnsafe(s)
 	} else {
+		if m.cfg.Bugs.Has(bugs.SSIROSafeBeforeConflictOut) {
+			// Planted bug ssi-ro-safe-before-conflict-out: the
+			// concurrent READ ONLY transactions are judged here,
+			// with the other read-write bookkeeping, before this
+			// commit's SXACT_FLAG_CONFLICT_OUT is set below: a
+			// committing pivot never looks unsafe.
+			m.judgeReadOnly(s, commit)
+		}
 		m.writableCount--
 		if m.writableCount < 0 {
 			panic("predicate: negative count of writable transactions")
@@ -854,7 +862,10 @@ func (m *Manager) Release(s *Sxact, commit bool) {
 			releaseConflict(r, s)
 		}
 	}
-	if !declaredReadOnly {
+	if !declaredReadOnly && !m.cfg.Bugs.Has(bugs.SSIROSafeBeforeConflictOut) {
+		// After the out-conflict loop above, which makes
+		// SXACT_FLAG_CONFLICT_OUT and earliestOutConflictCommit final
+		// (ReleasePredicateLocks' order).
 		m.judgeReadOnly(s, commit)
 	}
 	needToClear := false

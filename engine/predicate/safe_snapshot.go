@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/pgdst/pgdst/engine/bugs"
 	"github.com/pgdst/pgdst/engine/xact"
 )
 
@@ -39,15 +38,6 @@ func (m *Manager) optOut(snap *xact.Snapshot) *Sxact {
 func (m *Manager) registerPossibleUnsafe(ro *Sxact) bool {
 	for _, w := range m.active {
 		if w.has(flagCommitted) || w.has(flagDoomed) || w.has(flagReadOnly) {
-			continue
-		}
-		if m.cfg.Bugs.Has(bugs.SSISafeSnapshotXidOnly) && w.xid == xact.InvalidXID {
-			// Planted bug ssi-safe-snapshot-xid-only: only the
-			// writers that have an xid (that have written) count, as if
-			// the list came from SerializableXidHash rather than the
-			// active list; a writer that has only read so far is
-			// overlooked, though it may already have a rw-conflict out
-			// to a transaction that committed before this snapshot.
 			continue
 		}
 		ro.possibleUnsafe = append(ro.possibleUnsafe, w)

@@ -108,13 +108,14 @@ func (o Op) String() string {
 }
 
 // Request is one protocol message from client to backend (a statement).
-// Which fields matter depends on Op: Iso for OpBegin, Table and Key for
+// Which fields matter depends on Op: Iso and Mode for OpBegin, Table and Key for
 // the row operations, Val for OpInsert, OpUpdate, OpAppend and OpCAS,
 // Expect for OpCAS, Delta for OpAdd, Lo and Hi for OpScan, Lo, Hi and
 // Delta for OpInsertSelect and OpUpdateRange.
 type Request struct {
 	Op     Op
 	Iso    db.Isolation
+	Mode   db.TxnMode // READ ONLY, DEFERRABLE
 	Table  string
 	Key    uint64
 	Val    []byte
@@ -684,7 +685,7 @@ func appendBool(b []byte, v bool) []byte {
 }
 
 func appendRequest(b []byte, r Request) []byte {
-	b = append(b, byte(r.Op), byte(r.Iso))
+	b = append(b, byte(r.Op), byte(r.Iso), byte(r.Mode))
 	b = appendBytes(b, []byte(r.Table))
 	b = appendU64(b, r.Key)
 	b = appendBytes(b, r.Val)
@@ -788,7 +789,7 @@ func (d *decoder) done() {
 // case), and becomes this one's.
 func decodeRequest(b []byte, table *string) Request {
 	d := decoder{b}
-	r := Request{Op: Op(d.u8()), Iso: db.Isolation(d.u8())}
+	r := Request{Op: Op(d.u8()), Iso: db.Isolation(d.u8()), Mode: db.TxnMode(d.u8())}
 	if n := d.u32(); n != nilBytes {
 		name := d.take(int(n))
 		if string(name) != *table {
