@@ -225,6 +225,12 @@ var plantedBugCases = map[string]struct {
 	// reader never conflicts with.
 	"ssi-split-no-transfer": {workload: WorkloadAppend, isolation: IsoSerializable, seeds: 400, tweak: ssiAimed,
 		checkers: []string{CheckIsolation}, minCaught: 2, anomalies: []string{"G2-item", "G2"}},
+	// The safe-snapshot opt-out (GetSerializableTransactionSnapshotInt)
+	// taken by a read-write transaction that starts while no other one
+	// runs: it takes no SIREAD locks, nor does any transaction after it
+	// (it is not counted as writable), and write skew commits.
+	"ssi-opt-out-not-read-only": {workload: WorkloadAppend, isolation: IsoSerializable, seeds: 100, tweak: ssiAimed,
+		checkers: []string{CheckIsolation}, minCaught: 10, anomalies: []string{"G2-item", "G2"}},
 	// SyncRepReleaseWaiters releases an 'on' commit by its standby's
 	// write position: the sync-rep checker's online half sees the commit
 	// acknowledged while the standby has not fsynced it (and, after a

@@ -52,7 +52,7 @@ const (
 	RestoreWrongTimeline
 	TimelineFollowPastFork
 	StandbyArchiveSourceSkips
-	SSIROSafeBeforeConflictOut
+	SSIOptOutNotReadOnly
 	numBugs
 )
 
@@ -169,9 +169,9 @@ var registry = [numBugs]Bug{
 		Name: "standby-archive-source-skips",
 		What: "A standby that read WAL from the archive asks for streaming from the start of the segment after the one replay is in rather than from its replay position; violates WaitForWALToBecomeAvailable's RequestXLogStreaming from the record it needs, so the tail of that segment is never streamed and the standby stalls or fails on it.",
 	},
-	SSIROSafeBeforeConflictOut: {
-		Name: "ssi-ro-safe-before-conflict-out",
-		What: "A committing read-write serializable transaction judges the concurrent READ ONLY transactions' snapshots before it has set its own rw-conflict-out flag; violates ReleasePredicateLocks' order (the outConflicts loop that sets SXACT_FLAG_CONFLICT_OUT and earliestOutConflictCommit comes before the possibleUnsafeConflicts loop that calls FlagSxactUnsafe), so a pivot with a conflict out to a transaction that committed before the reader's snapshot leaves the reader safe: it drops its SIREAD locks and conflict checks, and the read-only anomaly commits.",
+	SSIOptOutNotReadOnly: {
+		Name: "ssi-opt-out-not-read-only",
+		What: "A serializable transaction that starts while no read-write serializable transaction runs opts out of SSI whether or not it is READ ONLY; violates GetSerializableTransactionSnapshotInt's opt-out (XactReadOnly && WritableSxactCount == 0), which is safe only for a read-only transaction: a read-write one then takes no SIREAD locks and checks no rw-conflicts, so write skew with a transaction that starts after it commits under SERIALIZABLE.",
 	},
 }
 

@@ -61,7 +61,10 @@ type safeSnapshotWait struct {
 
 func (db *DB) safeSnapshotWaiters() *safeSnapshotWait {
 	if db.safeSnap == nil {
-		mu := db.e.Sched.NewMutex("SafeSnapshot")
+		// In the LockManager tranche: predicate.c is part of the lock
+		// manager (storage/lmgr), and a tranche of its own would move
+		// every seed whose lock pause draws a tranche.
+		mu := db.e.Sched.NewMutex("LockManager SafeSnapshot")
 		db.safeSnap = &safeSnapshotWait{mu: mu, cv: db.e.Sched.NewCond("SafeSnapshot", mu)}
 	}
 	return db.safeSnap

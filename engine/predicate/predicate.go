@@ -257,9 +257,15 @@ func (m *Manager) Register(snap *xact.Snapshot, readOnly bool) *Sxact {
 			panic(fmt.Sprintf("predicate: %d transaction records, none committed", len(m.active)))
 		}
 	}
-	if readOnly && m.writableCount == 0 {
+	if (readOnly || m.cfg.Bugs.Has(bugs.SSIOptOutNotReadOnly)) && m.writableCount == 0 {
 		// No read-write serializable transaction runs: the READ ONLY
 		// one opts out of SSI at once (safe_snapshot.go).
+		//
+		// Planted bug ssi-opt-out-not-read-only: the opt-out is
+		// taken without asking whether the new transaction is READ
+		// ONLY, so a read-write transaction that starts while no
+		// other one runs takes no SIREAD locks and checks no
+		// conflicts, and write skew with the next one commits.
 		return m.optOut(snap)
 	}
 	s := &Sxact{id: m.nextID, xmin: snap.Xmin, snap: snap, lastCommitBeforeSnapshot: m.lastCommitSeqNo,
@@ -286,8 +292,8 @@ func (m *Manager) Register(snap *xact.Snapshot, readOnly bool) *Sxact {
 // RegisterXid is RegisterPredicateLockingXid: the transaction's xid, once
 // assigned, names it to readers' conflict-out checks.
 func (m *Manager) RegisterXid(s *Sxact, xid xact.XID) {
-	if s.xid != xact.InvalidXID {
-		return
+	if s.xid != xact.InvalidXID || s.released {
+		return // or MySerializableXact is InvalidSerializableXact
 	}
 	s.xid = xid
 	m.xids[xid] = s
@@ -826,14 +832,6 @@ func (m *Manager) Release(s *Sxact, commit bool) {
 	if declaredReadOnly {
 		m.forgetPossibleUnsafe(s)
 	} else {
-		if m.cfg.Bugs.Has(bugs.SSIROSafeBeforeConflictOut) {
-			// Planted bug ssi-ro-safe-before-conflict-out: the
-			// concurrent READ ONLY transactions are judged here,
-			// with the other read-write bookkeeping, before this
-			// commit's SXACT_FLAG_CONFLICT_OUT is set below: a
-			// committing pivot never looks unsafe.
-			m.judgeReadOnly(s, commit)
-		}
 		m.writableCount--
 		if m.writableCount < 0 {
 			panic("predicate: negative count of writable transactions")
@@ -862,7 +860,7 @@ func (m *Manager) Release(s *Sxact, commit bool) {
 			releaseConflict(r, s)
 		}
 	}
-	if !declaredReadOnly && !m.cfg.Bugs.Has(bugs.SSIROSafeBeforeConflictOut) {
+	if !declaredReadOnly {
 		// After the out-conflict loop above, which makes
 		// SXACT_FLAG_CONFLICT_OUT and earliestOutConflictCommit final
 		// (ReleasePredicateLocks' order).
