@@ -65,8 +65,11 @@ func (c Config) validateSSIReadOnly() error {
 	return fmt.Errorf("ssi-read-only must be off, read-only, deferrable or mixed, got %q", c.SSIReadOnly)
 }
 
+// stringSSIReadOnly is the dimension in the run's config line, left out
+// when off, so that a serializable run without READ ONLY readers prints
+// (and traces) exactly what it did before the dimension existed.
 func (r resolved) stringSSIReadOnly() string {
-	if r.iso != db.Serializable {
+	if r.iso != db.Serializable || r.ssiReadOnly == SSIReadOnlyOff {
 		return ""
 	}
 	return " ssi_read_only=" + r.ssiReadOnly
