@@ -80,6 +80,11 @@ type Config struct {
 	// first append (an upsert) and its B-tree pages are scaled down:
 	// "on", "off", or "" to draw it from the seed (serializable.go).
 	ListInserts string `json:"list_inserts,omitempty"`
+	// SSIReadOnly is whether a serializable run's reading transactions
+	// begin READ ONLY, DEFERRABLE too, or either: "off", "read-only",
+	// "deferrable", "mixed", or "" to draw it from the seed
+	// (ssi_read_only.go).
+	SSIReadOnly string `json:"ssi_read_only,omitempty"`
 	// Autocommit makes every insert transaction one INSERT of one row
 	// outside a transaction block, as psql sends a script's lines
 	// (PostgreSQL commits each statement on its own: exec_simple_query's
@@ -236,6 +241,9 @@ func (c Config) Validate() error {
 	if err := c.validateListInserts(); err != nil {
 		return err
 	}
+	if err := c.validateSSIReadOnly(); err != nil {
+		return err
+	}
 	if err := c.validateLockPause(); err != nil {
 		return err
 	}
@@ -356,6 +364,8 @@ type resolved struct {
 	// listInserts: some lists start missing and appends upsert
 	// (serializable.go).
 	listInserts bool
+	// ssiReadOnly is the run's READ ONLY readers (ssi_read_only.go).
+	ssiReadOnly string
 }
 
 // swarmRowBytes are the row sizes the swarm draws from: 1000 most often,
@@ -419,6 +429,7 @@ func resolve(c Config, rng *world.Rand) resolved {
 	resolveStandbys(c, &r)
 	resolveFailover(c, &r)
 	resolveSerializable(c, &r)
+	resolveSSIReadOnly(c, &r)
 	resolveSyncRep(c, &r)
 	resolvePITR(c, &r)
 	resolveStandbyArchive(c, &r)

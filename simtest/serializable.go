@@ -213,5 +213,5 @@ func (r resolved) stringSerializable() string {
 	if r.engine.PredicateLocks.MaxPredLocksPerTransaction != 0 {
 		locks = PredLocksScaled
 	}
-	return fmt.Sprintf(" pred_locks=%s list_inserts=%s", locks, map[bool]string{true: "on", false: "off"}[r.listInserts])
+	return fmt.Sprintf(" pred_locks=%s list_inserts=%s", locks, map[bool]string{true: "on", false: "off"}[r.listInserts]) + r.stringSSIReadOnly()
 }

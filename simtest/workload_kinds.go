@@ -154,7 +154,7 @@ func (s *session) bankTxn() bool {
 			return false
 		}
 		call := w.now()
-		_, err := s.call(pgproc.Request{Op: pgproc.OpBegin, Iso: w.rc.iso})
+		_, err := s.call(pgproc.Request{Op: pgproc.OpBegin, Iso: w.rc.iso, Mode: s.ssiBankMode(read)})
 		async := false
 		if err == nil && !read {
 			async, err = s.setLocalAsync()
@@ -250,10 +250,15 @@ func (s *session) appendTxn() bool {
 		// Other clients append to the history while this one waits, so
 		// the entry is looked up afresh after every call, never held.
 		txn := func() *lin.Txn { return &w.hist.Lists[id] }
-		_, err := s.call(pgproc.Request{Op: pgproc.OpBegin, Iso: w.rc.iso})
-		for i := 0; i < n && err == nil; i++ {
+		readOnly, mode := s.ssiReadOnlyAppendTxn()
+		_, err := s.call(pgproc.Request{Op: pgproc.OpBegin, Iso: w.rc.iso, Mode: mode})
+		for i := 0; i < s.ssiMops(n, readOnly) && err == nil; i++ {
 			key := w.listKey(uint64(s.rng.Intn(listKeys)))
-			if s.rng.Intn(2) == 0 {
+			if readOnly {
+				key = w.listKey(uint64(i)) // every list, in order (ssi_read_only.go)
+			}
+			s.ssiPause(readOnly)
+			if s.rng.Intn(2) == 0 || readOnly {
 				key = s.followKey(WorkloadAppend, key)
 				if w.rc.listInserts && s.rng.Intn(2) == 0 {
 					err = s.readListRange(txn, key)

@@ -53,6 +53,7 @@ const (
 	TimelineFollowPastFork
 	StandbyArchiveSourceSkips
 	StandbyLatestCompletedStale
+	SSIOptOutNotReadOnly
 	numBugs
 )
 
@@ -172,6 +173,10 @@ var registry = [numBugs]Bug{
 	StandbyLatestCompletedStale: {
 		Name: "standby-latest-completed-stale",
 		What: "A hot standby's replay of a commit or abort removes the xid from KnownAssignedXids without advancing latestCompletedXid; violates ExpireTreeKnownAssignedTransactionIds's MaintainLatestCompletedXidRecovery, so standby snapshots keep the xmax of the last running-xacts record and a commit the standby has replayed stays invisible to its queries: a synchronous_commit = remote_apply commit acknowledged to the client is missing from a read on the synchronous standby that follows the acknowledgement (caught only by runs with a synchronous standby at remote_apply and standby reads).",
+	},
+	SSIOptOutNotReadOnly: {
+		Name: "ssi-opt-out-not-read-only",
+		What: "A serializable transaction that starts while no read-write serializable transaction runs opts out of SSI whether or not it is READ ONLY; violates GetSerializableTransactionSnapshotInt's opt-out (XactReadOnly && WritableSxactCount == 0), which is safe only for a read-only transaction: a read-write one then takes no SIREAD locks and checks no rw-conflicts, so write skew with a transaction that starts after it commits under SERIALIZABLE.",
 	},
 }
 

@@ -207,6 +207,8 @@ type DB struct {
 	Xacts   *xact.Manager
 	Catalog *catalog.Catalog
 	pred    *predicate.Manager // SERIALIZABLE's predicate locks (serializable.go)
+	// safeSnap is where DEFERRABLE transactions wait (safe_snapshot.go).
+	safeSnap *safeSnapshotWait
 
 	relMu  env.Mutex // guards tables
 	tables map[string]*table

@@ -78,16 +78,24 @@ func (r ssiReader) Xmin() xact.XID { return r.s.sx.Xmin() }
 // Other levels take no SIREAD locks and check no conflicts, not even on
 // their writes: PostgreSQL's SerializationNeededForWrite asks only
 // whether the writer is serializable, so SERIALIZABLE's guarantee holds
-// among serializable transactions only.
-func (s *Session) ssiStatement(tx *heapam.Tx, snap *xact.Snapshot) {
+// among serializable transactions only. A READ ONLY DEFERRABLE
+// transaction's first snapshot waits until it is safe, and may be
+// replaced by a later one (GetSafeSnapshot, safe_snapshot.go): the
+// statement runs with the snapshot returned.
+func (s *Session) ssiStatement(tx *heapam.Tx, snap *xact.Snapshot) *xact.Snapshot {
 	if s.iso != Serializable {
 		tx.SSI = nil
-		return
+		return snap
 	}
 	if s.sx == nil {
-		s.sx = s.db.predicateLocks().Register(snap, s.readOnly)
+		if s.readOnly && s.deferrable {
+			snap = s.getSafeSnapshot(snap)
+		} else {
+			s.sx = s.db.predicateLocks().Register(snap, s.readOnly)
+		}
 	}
 	tx.SSI = ssiReader{s}
+	return snap
 }
 
 // ssiWritable is RegisterPredicateLockingXid: the transaction's new xid
@@ -114,6 +122,7 @@ func (s *Session) ssiRelease(commit bool) {
 	if s.sx != nil {
 		s.db.predicateLocks().Release(s.sx, commit)
 		s.sx = nil
+		s.ssiWakeSafeSnapshotWaiters()
 	}
 }
 
@@ -162,13 +171,7 @@ func (s *Session) ssiHeapScan(t *table) {
 // BeginReadOnly is BEGIN ISOLATION LEVEL iso READ ONLY: the transaction
 // may not write (25006), and a SERIALIZABLE one gets SSI's read-only
 // optimizations.
-func (s *Session) BeginReadOnly(iso Isolation) error {
-	if err := s.Begin(iso); err != nil {
-		return err
-	}
-	s.readOnly = true
-	return nil
-}
+func (s *Session) BeginReadOnly(iso Isolation) error { return s.BeginMode(iso, ModeReadOnly) }
 
 // errReadOnly is the 25006 of a write in a READ ONLY transaction.
 func errReadOnly() error {

@@ -130,9 +130,10 @@ type Session struct {
 	txInUse bool
 	// sx is the SERIALIZABLE transaction's predicate lock record, from
 	// its first snapshot to its end; readOnly is READ ONLY
-	// (serializable.go).
-	sx       *predicate.Sxact
-	readOnly bool
+	// (serializable.go), deferrable DEFERRABLE (safe_snapshot.go).
+	sx         *predicate.Sxact
+	readOnly   bool
+	deferrable bool
 }
 
 // statementTx is the heap transaction of a statement about to run: the
@@ -219,7 +220,7 @@ func (s *Session) start(iso Isolation) {
 	s.snap = nil
 	s.failed = false
 	s.combos = s.combos[:0]
-	s.sx, s.readOnly = nil, false
+	s.sx, s.readOnly, s.deferrable = nil, false, false
 }
 
 // Commit ends the transaction block; a failed transaction rolls back and
@@ -287,7 +288,7 @@ func (s *Session) statement(fn func(tx *heapam.Tx, snap *xact.Snapshot) error) e
 		}
 	}
 	tx := s.statementTx()
-	s.ssiStatement(tx, snap)
+	snap = s.ssiStatement(tx, snap)
 	s.db.e.Inject(PointAfterSnapshot)
 	err := fn(tx, snap)
 	if s.hs.readOnly {

@@ -166,11 +166,14 @@ func (h *transcript) exec(s *db.Session, stmt string) string {
 				iso = db.Serializable
 			}
 		}
+		var mode db.TxnMode
 		if len(f) > 3 && f[2] == "read" && f[3] == "only" {
-			err = s.BeginReadOnly(iso)
-		} else {
-			err = s.Begin(iso)
+			mode |= db.ModeReadOnly
 		}
+		if f[len(f)-1] == "deferrable" {
+			mode |= db.ModeDeferrable
+		}
+		err = s.BeginMode(iso, mode)
 	case "commit":
 		err = s.Commit()
 	case "rollback":
@@ -249,6 +252,9 @@ func (h *transcript) exec(s *db.Session, stmt string) string {
 		res = fmt.Sprintf("%d rows %s sum %d", len(keys), keyRuns(keys), sum)
 	case "locks": // the SIREAD locks of the session's serializable transaction
 		res = s.PredicateLocks()
+		if s.SerializableReadOnlySafe() {
+			res += " (safe snapshot)"
+		}
 	default:
 		res = "unknown statement"
 	}

@@ -131,6 +131,10 @@ var Conditions = []Condition{
 	{"standby-segment-from-archive", "a standby's startup process restores a WAL segment from the archive with restore_command (WaitForWALToBecomeAvailable's XLOG_FROM_ARCHIVE)"},
 	{"standby-stream-failed-to-archive", "a standby's stream fails (no connection, a broken one, or the segment already removed) and its startup process goes back to the archive (XLOG_FROM_STREAM to XLOG_FROM_ARCHIVE)"},
 	{"standby-archive-to-stream", "a standby that restored WAL from the archive runs out of it and streams again from its replay position (XLOG_FROM_PG_WAL to XLOG_FROM_STREAM)"},
+	// Safe snapshots of READ ONLY serializable transactions (issue 20).
+	{"ssi-ro-safe", "a READ ONLY serializable transaction's snapshot is safe: it opts out of SSI at once or drops its SIREAD locks mid-transaction (GetSerializableTransactionSnapshotInt, ReleasePredicateLocks(false, true))"},
+	{"ssi-ro-unsafe", "a read-write transaction commits with a rw-conflict out to a transaction that committed before a concurrent READ ONLY one's snapshot, which is unsafe (FlagSxactUnsafe)"},
+	{"ssi-deferrable-waited", "a SERIALIZABLE READ ONLY DEFERRABLE transaction waits for a safe snapshot (GetSafeSnapshot)"},
 }
 
 // condIndex maps a condition's name to its bit.

@@ -26,9 +26,12 @@
 // as in PostgreSQL, where they live in shared memory only. Prepared
 // transactions do not exist here, so SxactIsPrepared means "passed
 // PreCommit_CheckForSerializationFailure", as it does for PostgreSQL's
-// non-2PC transactions. READ ONLY DEFERRABLE (safe snapshots) is not
-// built: a READ ONLY transaction gets the read-only optimizations of the
-// conflict tests, but never releases its locks early.
+// non-2PC transactions. READ ONLY transactions get the read-only
+// optimizations of the conflict tests and safe snapshots: one whose
+// concurrent read-write transactions all end without a conflict out to
+// an earlier committer drops its locks and stops tracking conflicts, and
+// a DEFERRABLE one waits for such a snapshot before it reads
+// (safe_snapshot.go).
 //
 // Concurrency: the simulator runs one process at a time and switches only
 // at scheduling points, none of which is reached inside this package, so
@@ -107,8 +110,7 @@ const (
 
 type flag uint16
 
-// The SXACT_FLAG_* bits that matter without two-phase commit and
-// deferrable transactions.
+// The SXACT_FLAG_* bits that matter without two-phase commit.
 const (
 	flagCommitted flag = 1 << iota
 	flagPrepared
@@ -118,6 +120,12 @@ const (
 	flagReadOnly
 	flagSummaryConflictIn
 	flagSummaryConflictOut
+	// The safe-snapshot bits of a READ ONLY transaction (safe_snapshot.go):
+	// SXACT_FLAG_RO_SAFE, SXACT_FLAG_RO_UNSAFE and
+	// SXACT_FLAG_DEFERRABLE_WAITING.
+	flagROSafe
+	flagROUnsafe
+	flagDeferrableWaiting
 )
 
 // Sxact is a SERIALIZABLEXACT: one serializable transaction, kept past its
@@ -137,7 +145,12 @@ type Sxact struct {
 	// finishedBefore is nextXid when it ended: every transaction that
 	// takes a snapshot with xmin at or past it saw it finished.
 	finishedBefore xact.XID
-	in, out        []*Sxact          // rw-conflicts: readers of what it wrote; writers of what it read
+	in, out        []*Sxact // rw-conflicts: readers of what it wrote; writers of what it read
+	// possibleUnsafe is possibleUnsafeConflicts: for a READ ONLY
+	// transaction, the read-write ones that were running at its
+	// snapshot and have not ended; for a read-write one, those READ ONLY
+	// transactions (safe_snapshot.go).
+	possibleUnsafe []*Sxact
 	locks          map[Target]uint64 // its SIREAD locks (and, for the old-committed dummy, their commitSeqNo)
 	local          map[Target]*localLock
 	didWrite       bool // MyXactDidWrite
@@ -203,6 +216,10 @@ type Manager struct {
 	globalXmin                xact.XID // SxactGlobalXmin
 	globalXminCount           int
 	writableCount             int // WritableSxactCount
+	// wake is set when a DEFERRABLE transaction waiting for a safe
+	// snapshot learns that its snapshot is safe or unsafe; the caller
+	// signals the waiters (TakeWakeup).
+	wake bool
 	// Summarized counts SummarizeOldestCommittedSxact calls; Promoted
 	// counts promotions to a coarser lock.
 	Summarized, Promoted int
@@ -240,11 +257,25 @@ func (m *Manager) Register(snap *xact.Snapshot, readOnly bool) *Sxact {
 			panic(fmt.Sprintf("predicate: %d transaction records, none committed", len(m.active)))
 		}
 	}
+	if (readOnly || m.cfg.Bugs.Has(bugs.SSIOptOutNotReadOnly)) && m.writableCount == 0 {
+		// No read-write serializable transaction runs: the READ ONLY
+		// one opts out of SSI at once (safe_snapshot.go).
+		//
+		// Planted bug ssi-opt-out-not-read-only: the opt-out is
+		// taken without asking whether the new transaction is READ
+		// ONLY, so a read-write transaction that starts while no
+		// other one runs takes no SIREAD locks and checks no
+		// conflicts, and write skew with the next one commits.
+		return m.optOut(snap)
+	}
 	s := &Sxact{id: m.nextID, xmin: snap.Xmin, snap: snap, lastCommitBeforeSnapshot: m.lastCommitSeqNo,
 		locks: map[Target]uint64{}, local: map[Target]*localLock{}}
 	m.nextID++
 	if readOnly {
 		s.flags |= flagReadOnly
+		if !m.registerPossibleUnsafe(s) {
+			return m.optOut(snap)
+		}
 	} else {
 		m.writableCount++
 	}
@@ -261,8 +292,8 @@ func (m *Manager) Register(snap *xact.Snapshot, readOnly bool) *Sxact {
 // RegisterXid is RegisterPredicateLockingXid: the transaction's xid, once
 // assigned, names it to readers' conflict-out checks.
 func (m *Manager) RegisterXid(s *Sxact, xid xact.XID) {
-	if s.xid != xact.InvalidXID {
-		return
+	if s.xid != xact.InvalidXID || s.released {
+		return // or MySerializableXact is InvalidSerializableXact
 	}
 	s.xid = xid
 	m.xids[xid] = s
@@ -311,8 +342,19 @@ func (m *Manager) LockTID(s *Sxact, rel, blk uint32, off uint16, tupleXid xact.X
 	m.acquire(s, TupleTarget(rel, blk, off))
 }
 
-// neededForRead is SerializationNeededForRead.
-func (m *Manager) neededForRead(s *Sxact) bool { return s != nil && !s.released }
+// neededForRead is SerializationNeededForRead: a READ ONLY transaction
+// whose snapshot has become safe releases its locks and conflicts at its
+// next read, and reads on without SSI from then on.
+func (m *Manager) neededForRead(s *Sxact) bool {
+	if s == nil || s.released {
+		return false
+	}
+	if s.has(flagROSafe) {
+		m.releaseSafe(s)
+		return false
+	}
+	return true
+}
 
 // acquire is PredicateLockAcquire.
 func (m *Manager) acquire(s *Sxact, t Target) {
@@ -787,7 +829,9 @@ func (m *Manager) Release(s *Sxact, commit bool) {
 		s.flags |= flagDoomed | flagRolledBack
 		s.flags &^= flagPrepared
 	}
-	if !declaredReadOnly {
+	if declaredReadOnly {
+		m.forgetPossibleUnsafe(s)
+	} else {
 		m.writableCount--
 		if m.writableCount < 0 {
 			panic("predicate: negative count of writable transactions")
@@ -815,6 +859,12 @@ func (m *Manager) Release(s *Sxact, commit bool) {
 		if !commit || r.has(flagCommitted) || r.has(flagReadOnly) {
 			releaseConflict(r, s)
 		}
+	}
+	if !declaredReadOnly {
+		// After the out-conflict loop above, which makes
+		// SXACT_FLAG_CONFLICT_OUT and earliestOutConflictCommit final
+		// (ReleasePredicateLocks' order).
+		m.judgeReadOnly(s, commit)
 	}
 	needToClear := false
 	if s.xmin == m.globalXmin {

@@ -86,7 +86,7 @@ func execute(d *db.DB, s *db.Session, r Request) Response {
 	}
 	switch r.Op {
 	case OpBegin:
-		resp.Err = s.Begin(r.Iso)
+		resp.Err = s.BeginMode(r.Iso, r.Mode)
 	case OpGet:
 		resp.Val, resp.Found, resp.Err = s.Get(r.Table, r.Key)
 	case OpInsert:

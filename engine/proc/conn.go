@@ -108,13 +108,14 @@ func (o Op) String() string {
 }
 
 // Request is one protocol message from client to backend (a statement).
-// Which fields matter depends on Op: Iso for OpBegin, Table and Key for
+// Which fields matter depends on Op: Iso and Mode for OpBegin, Table and Key for
 // the row operations, Val for OpInsert, OpUpdate, OpAppend and OpCAS,
 // Expect for OpCAS, Delta for OpAdd, Lo and Hi for OpScan, Lo, Hi and
 // Delta for OpInsertSelect and OpUpdateRange.
 type Request struct {
 	Op     Op
 	Iso    db.Isolation
+	Mode   db.TxnMode // READ ONLY, DEFERRABLE
 	Table  string
 	Key    uint64
 	Val    []byte
@@ -684,7 +685,13 @@ func appendBool(b []byte, v bool) []byte {
 }
 
 func appendRequest(b []byte, r Request) []byte {
-	b = append(b, byte(r.Op), byte(r.Iso))
+	// The modes share the level's byte (its high half), so that a
+	// request is as long as before they existed: message sizes, and
+	// with them every run's timing, stay as they were.
+	if r.Iso > 0xf || r.Mode > 0xf {
+		panic(fmt.Sprintf("proc: isolation %d or modes %d do not fit half a byte", r.Iso, r.Mode))
+	}
+	b = append(b, byte(r.Op), byte(r.Iso)|byte(r.Mode)<<4)
 	b = appendBytes(b, []byte(r.Table))
 	b = appendU64(b, r.Key)
 	b = appendBytes(b, r.Val)
@@ -788,7 +795,9 @@ func (d *decoder) done() {
 // case), and becomes this one's.
 func decodeRequest(b []byte, table *string) Request {
 	d := decoder{b}
-	r := Request{Op: Op(d.u8()), Iso: db.Isolation(d.u8())}
+	r := Request{Op: Op(d.u8())}
+	isoMode := d.u8()
+	r.Iso, r.Mode = db.Isolation(isoMode&0xf), db.TxnMode(isoMode>>4)
 	if n := d.u32(); n != nilBytes {
 		name := d.take(int(n))
 		if string(name) != *table {

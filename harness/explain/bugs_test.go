@@ -57,6 +57,9 @@ var bugCases = map[string]bugCase{
 	"ssi-read-no-siread":    {config: ssiAimed, hints: []uint64{10}, says: []string{"G2-item"}},
 	"ssi-no-t3-first-check": {config: ssiAimed, hints: []uint64{12}, says: []string{"G2-item"}},
 	"ssi-split-no-transfer": {config: ssiAimed, hints: []uint64{14}, says: []string{"G2-item"}},
+	// A read-write transaction that starts alone opts out of SSI as
+	// only a READ ONLY one may: write skew commits.
+	"ssi-opt-out-not-read-only": {config: ssiAimed, hints: []uint64{1}, says: []string{"G2-item"}},
 	// The default campaign's config with one standby (follow reads as the
 	// seed draws them): its seed 93 fails.
 	"standby-applies-unflushed": {
