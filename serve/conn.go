@@ -26,6 +26,7 @@ const startupTimeout = time.Minute
 type backend struct {
 	s    *Server
 	nc   env.Conn
+	r    *eofReader
 	be   *pgproto3.Backend
 	pid  uint32
 	key  []byte
@@ -76,6 +77,21 @@ func (b *backend) fatal(code, msg string) {
 	_ = b.be.Flush()
 }
 
+// eofReader remembers whether the socket itself ended or failed, to
+// tell a client that went away from a malformed message.
+type eofReader struct {
+	r      io.Reader
+	failed bool
+}
+
+func (e *eofReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil {
+		e.failed = true
+	}
+	return n, err
+}
+
 // readStartup reads the startup packet, answering SSLRequest and
 // GSSENCRequest with 'N' (no encryption) as PostgreSQL without SSL does.
 // It returns the startup message, or a cancel request, or an error.
@@ -101,7 +117,8 @@ func readStartup(be *pgproto3.Backend, w io.Writer) (pgproto3.FrontendMessage, e
 // serves a cancel request or starts a backend process for it.
 func (s *Server) startConn(nc env.Conn) {
 	nc.SetReadDeadline(s.e.Clock.Now() + startupTimeout)
-	be := pgproto3.NewBackend(nc, nc)
+	r := &eofReader{r: nc}
+	be := pgproto3.NewBackend(r, nc)
 	be.SetMaxBodyLen(maxMessageBytes)
 	msg, err := readStartup(be, nc)
 	if err != nil {
@@ -127,7 +144,7 @@ func (s *Server) startConn(nc env.Conn) {
 			return
 		}
 		s.nextPID++
-		b := &backend{s: s, nc: nc, be: be, pid: s.nextPID, key: key, stmts: map[string]*prepared{}, portals: map[string]*portal{}}
+		b := &backend{s: s, nc: nc, r: r, be: be, pid: s.nextPID, key: key, stmts: map[string]*prepared{}, portals: map[string]*portal{}}
 		s.backends[b.pid] = b
 		s.mu.Unlock()
 		done := make(chan struct{})
@@ -205,7 +222,10 @@ func (b *backend) main(m *pgproto3.StartupMessage) {
 	for {
 		msg, err := b.be.Receive()
 		if err != nil {
-			if !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) && !errors.Is(err, env.ErrNetClosed) {
+			// The socket's end or failure ends the session quietly;
+			// anything else is a malformed message (pgproto3 reports
+			// a truncated body as a bare io.EOF too).
+			if !b.r.failed {
 				b.protocolError("invalid frontend message: %v", err)
 			}
 			return
@@ -262,8 +282,10 @@ func (b *backend) handle(msg pgproto3.FrontendMessage) bool {
 	return true
 }
 
-// sendError sends a statement's ErrorResponse (its notices first).
+// sendError sends a statement's ErrorResponse (its notices first). Any
+// error in a transaction block aborts the block.
 func (b *backend) sendError(err error) {
+	b.x.MarkFailed()
 	b.sendNotices()
 	e := sqlexec.AsError(err)
 	sev := e.Severity

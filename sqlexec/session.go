@@ -103,6 +103,14 @@ func (x *Session) Status() byte {
 	return 'T'
 }
 
+// MarkFailed records that an error was reported: in a transaction block
+// it aborts the block (only ROLLBACK or COMMIT are accepted after it).
+func (x *Session) MarkFailed() {
+	if x.inBlock() {
+		x.failed = true
+	}
+}
+
 func (x *Session) inBlock() bool {
 	open, _ := x.s.InTransactionBlock()
 	return open
