@@ -55,7 +55,7 @@ func FuzzFrontendDecode(f *testing.F) {
 	st := startupPacket("alice")
 	seeds := [][]byte{
 		st,
-		append([]byte{0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f}, st...), // SSLRequest, then startup
+		append([]byte{0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f}, st...),     // SSLRequest, then startup
 		{0, 0, 0, 16, 0x04, 0xd2, 0x16, 0x2e, 0, 0, 0, 1, 1, 2, 3, 4}, // CancelRequest
 		append(append([]byte{}, st...), frame('Q', []byte("SELECT 1\x00"))...),
 		append(append([]byte{}, st...), frame('P', []byte("s\x00SELECT $1\x00\x00\x01\x00\x00\x00\x17"))...),

@@ -458,7 +458,7 @@ func (x *Session) planSelect(p *Plan, ss *pg.SelectStmt) error {
 	if t != nil {
 		acc = chooseAccess(t, where)
 	}
-	p.implicit = t != nil && (lock || !(acc.eq != nil && len(acc.eq) == 1))
+	p.implicit = t != nil && (lock || len(acc.eq) != 1)
 	p.run = func(params []Value) (*Result, error) {
 		env := &evalEnv{params: params}
 		lim, off, err := limits(limit, offset, env)
@@ -796,7 +796,7 @@ func (x *Session) planUpdate(p *Plan, us *pg.UpdateStmt) error {
 		p.Cols = cols(ret)
 	}
 	acc := chooseAccess(t, where)
-	p.implicit = !(acc.eq != nil && len(acc.eq) == 1)
+	p.implicit = len(acc.eq) != 1
 	p.run = func(params []Value) (*Result, error) {
 		env := &evalEnv{params: params}
 		// The keys to update: by key directly, else what the scan
