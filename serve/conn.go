@@ -2,6 +2,7 @@ package serve
 
 import (
 	"crypto/rand"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -55,7 +56,10 @@ type portal struct {
 // shutdown's SIGTERM to each backend).
 func (b *backend) terminate() {
 	b.once.Do(func() {
-		if x := b.x; x != nil {
+		b.s.mu.Lock()
+		x := b.x
+		b.s.mu.Unlock()
+		if x != nil {
 			x.Cancel()
 		}
 		_ = b.nc.Close()
@@ -175,12 +179,16 @@ func (s *Server) startConn(nc env.Conn) {
 func (s *Server) cancel(pid uint32, key []byte) {
 	s.mu.Lock()
 	b, ok := s.backends[pid]
+	var x *sqlexec.Session
+	if ok {
+		x = b.x
+	}
 	s.mu.Unlock()
-	if !ok || string(b.key) != string(key) || b.x == nil {
+	if !ok || subtle.ConstantTimeCompare(b.key, key) != 1 || x == nil {
 		return
 	}
 	s.e.Logf("canceling the statement of backend %d", pid)
-	b.x.Cancel()
+	x.Cancel()
 }
 
 // main is the backend: authentication (trust), the session's parameters,
