@@ -519,3 +519,7 @@ func TestRestartKeepsData(t *testing.T) {
 	}
 	require.Equal(t, []string{"-5 neg", "7 pos"}, got)
 }
+
+func pgxConnect(s *Server) (*pgx.Conn, error) {
+	return pgx.Connect(context.Background(), connString(s, "bench"))
+}

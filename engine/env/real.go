@@ -12,7 +12,6 @@
 package env
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -23,7 +22,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -283,8 +281,8 @@ func (f *osFile) Path() string { return f.path }
 
 // RealScheduler runs processes as goroutines.
 //
-// Self finds the calling process through a registry keyed by goroutine id
-// (parsed from runtime.Stack), since the Scheduler interface passes no
+// Self finds the calling process through a registry keyed by goroutine
+// (gkey: its g pointer), since the Scheduler interface passes no
 // context. Self from a goroutine that was not started by Spawn (such as a
 // test's or main's goroutine) returns a process with ID 0 named "main".
 // Goroutines started by other means inside a process are not that process.
@@ -329,22 +327,6 @@ func (p *realProc) Name() string { return p.name }
 
 var mainProc = &realProc{id: 0, name: "main"}
 
-// goid returns the current goroutine's id, parsed from the header line
-// "goroutine 123 [running]:" of runtime.Stack.
-func goid() uint64 {
-	var buf [64]byte
-	b := buf[:runtime.Stack(buf[:], false)]
-	b = bytes.TrimPrefix(b, []byte("goroutine "))
-	if i := bytes.IndexByte(b, ' '); i >= 0 {
-		b = b[:i]
-	}
-	id, err := strconv.ParseUint(string(b), 10, 64)
-	if err != nil {
-		panic("env: cannot parse goroutine id: " + err.Error())
-	}
-	return id
-}
-
 // Spawn starts fn in a new goroutine as a process named name. IDs start at
 // 1 and increase.
 func (s *RealScheduler) Spawn(name string, fn func()) Proc {
@@ -357,7 +339,7 @@ func (s *RealScheduler) Spawn(name string, fn func()) Proc {
 }
 
 func (s *RealScheduler) run(p *realProc, fn func()) {
-	id := goid()
+	id := gkey()
 	s.mu.Lock()
 	s.procs[id] = p
 	s.mu.Unlock()
@@ -397,7 +379,7 @@ func (s *RealScheduler) run(p *realProc, fn func()) {
 func (s *RealScheduler) Self() Proc { return s.self() }
 
 func (s *RealScheduler) self() *realProc {
-	id := goid()
+	id := gkey()
 	s.mu.Lock()
 	p, ok := s.procs[id]
 	s.mu.Unlock()
