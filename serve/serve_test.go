@@ -212,6 +212,8 @@ func TestTransactionStatus(t *testing.T) {
 	require.Equal(t, "23505", pgCode(exec("INSERT INTO t VALUES (1, 1)")))
 	require.Equal(t, byte('E'), pc.TxStatus())
 	require.Equal(t, "25P02", pgCode(exec("SELECT 1")))
+	require.Equal(t, "25P02", pgCode(exec("BEGIN")))
+	require.Equal(t, "25P02", pgCode(exec("SET application_name = 'x'")))
 	res, err := pc.Exec(ctx(t), "COMMIT").ReadAll()
 	require.NoError(t, err)
 	require.Equal(t, "ROLLBACK", res[0].CommandTag.String()) // COMMIT of an aborted block

@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -8,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -64,6 +66,31 @@ func TestPsqlAndPgbench(t *testing.T) {
 	eout, err := cmd.CombinedOutput()
 	require.Error(t, err)
 	require.Contains(t, string(eout), "42P01")
+
+	// psql's Ctrl-C: SIGINT makes psql send a CancelRequest for its
+	// statement, blocked here on a row another transaction updated.
+	holder := connect(t, s)
+	tx, err := holder.Begin(ctx(t))
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx(t), "UPDATE acct SET bal = bal WHERE id = 1")
+	require.NoError(t, err)
+	var psqlOut bytes.Buffer
+	blocked := exec.Command(psql, "-X", "-c", "UPDATE acct SET bal = bal + 1 WHERE id = 1")
+	blocked.Env, blocked.Stdout, blocked.Stderr = env, &psqlOut, &psqlOut
+	require.NoError(t, blocked.Start())
+	time.Sleep(time.Second)
+	require.NoError(t, blocked.Process.Signal(syscall.SIGINT))
+	waitErr := make(chan error, 1)
+	go func() { waitErr <- blocked.Wait() }()
+	select {
+	case err := <-waitErr:
+		require.Error(t, err, "psql: %s", psqlOut.String())
+	case <-time.After(20 * time.Second):
+		_ = blocked.Process.Kill()
+		t.Fatalf("psql's Ctrl-C did not cancel its blocked UPDATE: %s", psqlOut.String())
+	}
+	require.Contains(t, psqlOut.String(), "canceling statement due to user request")
+	require.NoError(t, tx.Rollback(ctx(t)))
 
 	script := filepath.Join(t.TempDir(), "script.sql")
 	require.NoError(t, os.WriteFile(script, []byte(PgbenchScript(100)), 0o600))

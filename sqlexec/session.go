@@ -204,8 +204,10 @@ type Plan struct {
 	Params []Type
 	Cols   []ResultCol
 	// txControl: the statement is BEGIN, COMMIT, ROLLBACK and the like,
-	// accepted in a failed transaction block.
+	// which do not count as the block's queries; endsBlock: COMMIT or
+	// ROLLBACK, the only statements a failed block accepts.
 	txControl bool
+	endsBlock bool
 	// implicit: the statement makes several engine calls that must be
 	// one transaction; outside a block it gets an implicit one.
 	implicit bool
@@ -246,7 +248,7 @@ func (x *Session) Prepare(raw *RawStmt, paramOIDs []uint32) (*Plan, error) {
 func (x *Session) Execute(p *Plan, params []Value) (*Result, error) {
 	x.canceled.Store(false)
 	x.s.ClearCancel()
-	if x.Status() == 'E' && !p.txControl {
+	if x.Status() == 'E' && !p.endsBlock {
 		return nil, newErr(CodeInFailedTransaction, "current transaction is aborted, commands ignored until end of transaction block")
 	}
 	if p.table != nil {
@@ -290,7 +292,7 @@ func (x *Session) Execute(p *Plan, params []Value) (*Result, error) {
 func (x *Session) plan(p *Plan) error {
 	n := p.Raw.node
 	if x.Status() == 'E' {
-		if ts := n.GetTransactionStmt(); ts == nil {
+		if ts := n.GetTransactionStmt(); ts == nil || (ts.Kind != pg.TransactionStmtKind_TRANS_STMT_COMMIT && ts.Kind != pg.TransactionStmtKind_TRANS_STMT_ROLLBACK) {
 			return newErr(CodeInFailedTransaction, "current transaction is aborted, commands ignored until end of transaction block")
 		}
 	}
@@ -417,6 +419,7 @@ func (x *Session) planTransaction(p *Plan, ts *pg.TransactionStmt) error {
 			return &Result{Tag: tag}, x.begin(iso, readOnly)
 		}
 	case pg.TransactionStmtKind_TRANS_STMT_COMMIT:
+		p.endsBlock = true
 		if ts.Chain {
 			return unsupported("COMMIT AND CHAIN")
 		}
@@ -435,6 +438,7 @@ func (x *Session) planTransaction(p *Plan, ts *pg.TransactionStmt) error {
 			return &Result{Tag: "COMMIT"}, x.s.Commit()
 		}
 	case pg.TransactionStmtKind_TRANS_STMT_ROLLBACK:
+		p.endsBlock = true
 		if ts.Chain {
 			return unsupported("ROLLBACK AND CHAIN")
 		}
