@@ -14,6 +14,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pgdst/pgdst/engine/db"
+	"github.com/pgdst/pgdst/engine/env"
 )
 
 // startServer starts pgdst serve on a fresh data directory and a free
@@ -524,4 +527,32 @@ func TestRestartKeepsData(t *testing.T) {
 
 func pgxConnect(s *Server) (*pgx.Conn, error) {
 	return pgx.Connect(context.Background(), connString(s, "bench"))
+}
+
+// TestPanicStopsServer: a PANIC in a backend stops the whole server (no
+// crash-restart: restart_after_crash = off), closing every connection,
+// with the PANIC as its error.
+func TestPanicStopsServer(t *testing.T) {
+	s := startServer(t, "", 0)
+	a, b := connect(t, s), connect(t, s)
+	_, err := a.Exec(ctx(t), "CREATE TABLE t (id int PRIMARY KEY)")
+	require.NoError(t, err)
+	inj, ok := s.e.Points.(*env.RealInjector)
+	require.True(t, ok)
+	inj.SetHook(func(point string) {
+		if point == db.PointAfterSnapshot {
+			s.e.Panicf("test PANIC at %s", point)
+		}
+	})
+	_, err = a.Exec(ctx(t), "INSERT INTO t VALUES (1)")
+	require.Error(t, err)
+	select {
+	case <-s.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the server did not stop after a backend's PANIC")
+	}
+	require.ErrorContains(t, s.Err(), "test PANIC")
+	require.Error(t, b.Ping(ctx(t)), "another session survived the PANIC")
+	_, err = pgx.Connect(ctx(t), connString(s, "late"))
+	require.Error(t, err)
 }
