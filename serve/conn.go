@@ -353,6 +353,20 @@ func (b *backend) simpleQuery(q string) {
 		b.be.Send(&pgproto3.EmptyQueryResponse{})
 		return
 	}
+	// Several data statements in one message are one transaction, as in
+	// PostgreSQL; a message that also holds DDL, transaction control or
+	// utility statements runs each statement on its own (README).
+	if len(stmts) > 1 && b.x.Status() == 'I' && sqlexec.AllDML(stmts) {
+		if err := b.x.BeginImplicit(); err != nil {
+			b.sendError(err)
+			return
+		}
+		defer func() {
+			if err := b.x.EndImplicit(); err != nil {
+				b.sendError(err)
+			}
+		}()
+	}
 	for _, raw := range stmts {
 		plan, err := b.x.Prepare(raw, nil)
 		if err == nil && len(plan.Params) > 0 {

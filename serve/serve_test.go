@@ -247,6 +247,17 @@ func TestTransactionStatus(t *testing.T) {
 	rows, err = pc.Exec(ctx(t), "SELECT x FROM t WHERE id = 4").ReadAll()
 	require.NoError(t, err)
 	require.Len(t, rows[0].Rows, 1)
+	// Several data statements in one message are one transaction: the
+	// second's error rolls the first back.
+	require.Equal(t, "23505", pgCode(exec("INSERT INTO t VALUES (10, 1); INSERT INTO t VALUES (10, 2)")))
+	require.Equal(t, byte('I'), pc.TxStatus())
+	rows, err = pc.Exec(ctx(t), "SELECT x FROM t WHERE id = 10").ReadAll()
+	require.NoError(t, err)
+	require.Empty(t, rows[0].Rows)
+	require.NoError(t, exec("INSERT INTO t VALUES (11, 1); UPDATE t SET x = 5 WHERE id = 11"))
+	rows, err = pc.Exec(ctx(t), "SELECT x FROM t WHERE id = 11").ReadAll()
+	require.NoError(t, err)
+	require.Equal(t, "5", string(rows[0].Rows[0][0]))
 	// Warnings, not errors.
 	var notices []string
 	cfg, err := pgx.ParseConfig(connString(s, "bob"))

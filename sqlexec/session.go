@@ -184,6 +184,52 @@ func Parse(query string) ([]*RawStmt, error) {
 	return out, nil
 }
 
+// AllDML reports whether every statement is a SELECT, INSERT, UPDATE or
+// DELETE: a message of several such statements runs as one implicit
+// transaction (BeginImplicit).
+func AllDML(stmts []*RawStmt) bool {
+	for _, st := range stmts {
+		n := st.node
+		if n.GetSelectStmt() == nil && n.GetInsertStmt() == nil && n.GetUpdateStmt() == nil && n.GetDeleteStmt() == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// BeginImplicit starts the implicit transaction block of a simple Query
+// message with several statements (exec_simple_query's
+// BeginImplicitTransactionBlock): they commit together, or an error rolls
+// all of them back.
+func (x *Session) BeginImplicit() error {
+	if err := x.s.Begin(db.ReadCommitted); err != nil {
+		return err
+	}
+	x.failed, x.queries, x.iso, x.readOnly = false, 0, db.ReadCommitted, false
+	return nil
+}
+
+// EndImplicit ends the implicit block: commit, or roll back after an
+// error.
+func (x *Session) EndImplicit() error {
+	if !x.inBlock() {
+		return nil
+	}
+	if x.Status() == 'E' {
+		x.failed = false
+		return x.s.Rollback()
+	}
+	return AsErrorOrNil(x.s.Commit())
+}
+
+// AsErrorOrNil is AsError, keeping nil.
+func AsErrorOrNil(err error) error {
+	if err == nil {
+		return nil
+	}
+	return AsError(err)
+}
+
 // ResultCol is one column of a statement's result.
 type ResultCol struct {
 	Name string
