@@ -40,6 +40,9 @@ type backend struct {
 	// skipping: an error in the extended protocol; messages are
 	// discarded until Sync.
 	skipping bool
+	// extImplicit: the data statements Executed since the last Sync run
+	// in one implicit transaction, which Sync ends.
+	extImplicit bool
 }
 
 type prepared struct {
@@ -277,6 +280,7 @@ func (b *backend) handle(msg pgproto3.FrontendMessage) bool {
 		}
 		b.be.Send(&pgproto3.CloseComplete{})
 	case *pgproto3.Sync:
+		b.endExtImplicit()
 		b.skipping = false
 		delete(b.portals, "")
 		b.be.Send(&pgproto3.ReadyForQuery{TxStatus: b.x.Status()})
@@ -523,6 +527,21 @@ func (b *backend) describe(m *pgproto3.Describe) {
 	b.be.Send(rowDescription(pt.plan.Cols, pt.formats))
 }
 
+// endExtImplicit ends the extended protocol's implicit transaction, if
+// one is open: commit, or roll back after an error. It reports whether
+// the commit succeeded.
+func (b *backend) endExtImplicit() bool {
+	if !b.extImplicit {
+		return true
+	}
+	b.extImplicit = false
+	if err := b.x.EndImplicit(); err != nil {
+		b.extError(err)
+		return false
+	}
+	return true
+}
+
 func (b *backend) execute(m *pgproto3.Execute) {
 	pt, ok := b.portals[m.Portal]
 	if !ok {
@@ -531,6 +550,20 @@ func (b *backend) execute(m *pgproto3.Execute) {
 	}
 	if pt.plan == nil {
 		b.be.Send(&pgproto3.EmptyQueryResponse{})
+		return
+	}
+	// The data statements up to Sync are one implicit transaction, as
+	// PostgreSQL's extended protocol makes them (a pgx batch commits or
+	// fails as a whole); any other statement first ends it.
+	if pt.plan.IsDML() {
+		if !b.extImplicit && b.x.Status() == 'I' {
+			if err := b.x.BeginImplicit(); err != nil {
+				b.extError(err)
+				return
+			}
+			b.extImplicit = true
+		}
+	} else if !b.endExtImplicit() {
 		return
 	}
 	res, err := b.x.Execute(pt.plan, pt.params)

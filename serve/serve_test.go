@@ -312,6 +312,22 @@ func TestExtendedProtocolModes(t *testing.T) {
 	require.NoError(t, br.QueryRow().Scan(&v))
 	require.Equal(t, "v0!", v)
 	require.NoError(t, br.Close())
+	// A batch is one implicit transaction (everything up to Sync): its
+	// second INSERT's 23505 rolls its first back.
+	b = &pgx.Batch{}
+	b.Queue("INSERT INTO kv VALUES ($1, 'batch')", 100)
+	b.Queue("INSERT INTO kv VALUES ($1, 'batch')", 100)
+	err = c.SendBatch(ctx(t), b).Close()
+	require.Equal(t, "23505", pgCode(err), "%v", err)
+	require.Equal(t, byte('I'), c.PgConn().TxStatus())
+	var n int
+	rows, err = c.Query(ctx(t), "SELECT k FROM kv WHERE k = 100")
+	require.NoError(t, err)
+	for rows.Next() {
+		n++
+	}
+	require.NoError(t, rows.Err())
+	require.Zero(t, n, "the batch's first INSERT survived its second's error")
 	// An error in the extended protocol is reported, and the connection goes on.
 	_, err = c.Exec(ctx(t), "SELECT v FROM kv WHERE k = $1", "not a number")
 	require.Error(t, err)

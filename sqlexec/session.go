@@ -184,6 +184,9 @@ func Parse(query string) ([]*RawStmt, error) {
 	return out, nil
 }
 
+// IsDML reports whether the plan is a SELECT, INSERT, UPDATE or DELETE.
+func (p *Plan) IsDML() bool { return AllDML([]*RawStmt{p.Raw}) }
+
 // AllDML reports whether every statement is a SELECT, INSERT, UPDATE or
 // DELETE: a message of several such statements runs as one implicit
 // transaction (BeginImplicit).
