@@ -298,6 +298,11 @@ type RealScheduler struct {
 	procs    map[uint64]*realProc
 	running  int
 	failures []Failure
+	// main is the process of every goroutine Spawn did not start, this
+	// scheduler's own: its ended children (Reap) are guarded by mu, so
+	// two schedulers in one OS process (two servers in one test) must
+	// not share it.
+	main *realProc
 }
 
 // Failure records a process that died with a PANIC.
@@ -309,7 +314,7 @@ type Failure struct {
 
 // NewRealScheduler returns an empty scheduler.
 func NewRealScheduler() *RealScheduler {
-	s := &RealScheduler{procs: make(map[uint64]*realProc)}
+	s := &RealScheduler{procs: make(map[uint64]*realProc), main: &realProc{id: 0, name: "main"}}
 	s.idle = sync.NewCond(&s.mu)
 	return s
 }
@@ -324,8 +329,6 @@ type realProc struct {
 
 func (p *realProc) ID() int      { return p.id }
 func (p *realProc) Name() string { return p.name }
-
-var mainProc = &realProc{id: 0, name: "main"}
 
 // Spawn starts fn in a new goroutine as a process named name. IDs start at
 // 1 and increase.
@@ -384,7 +387,7 @@ func (s *RealScheduler) self() *realProc {
 	p, ok := s.procs[id]
 	s.mu.Unlock()
 	if !ok {
-		return mainProc
+		return s.main
 	}
 	return p
 }
@@ -402,7 +405,7 @@ func (s *RealScheduler) Yield() {
 // then reports it abnormal. Under the simulator, Kill is immediate.
 func (s *RealScheduler) Kill(p Proc) {
 	rp, ok := p.(*realProc)
-	if !ok || rp == mainProc {
+	if !ok || rp == s.main {
 		return
 	}
 	rp.killed.Store(true)
