@@ -79,3 +79,16 @@ deps:
 
 clean:
 	rm -rf bin
+
+# pgdst serve against PostgreSQL 15 with pgbench (a benchmark, not a test):
+# SERVE_CLIENTS clients for SERVE_SECONDS seconds each.
+SERVE_CLIENTS ?= 4
+SERVE_SECONDS ?= 10
+.PHONY: bench-serve
+bench-serve:
+	bench/pgbench_serve.sh $(SERVE_CLIENTS) $(SERVE_SECONDS)
+
+# pgdst serve's wire decoder, briefly (FUZZTIME as for fuzz).
+.PHONY: fuzz-serve
+fuzz-serve:
+	$(GO) test ./serve -run '^$$' -fuzz '^FuzzFrontendDecode$$' -fuzztime $(FUZZTIME)

@@ -46,6 +46,7 @@ commands:
   faults    the fault plan language that --faults and --fault take
   points    the injection points, and what a crash at each means
   probe     the workloads and checkers against any PostgreSQL server: pgdst probe --target postgres://...
+  serve     the engine on real files for real PostgreSQL clients: pgdst serve --data DIR [--listen 127.0.0.1:5432]
   version   the build id that repro files record (also --version)
 
 'pgdst <command> -h' lists a command's flags.`
@@ -114,6 +115,8 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 		return cmdFaults(args[1:], stdout)
 	case "points":
 		return cmdPoints(args[1:], stdout)
+	case "serve":
+		return cmdServe(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprintln(stdout, usage)
 		return nil
@@ -123,7 +126,7 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "pgdst %s %s\n", repro.BuildID(), runtime.Version())
 		return nil
 	default:
-		return cli.Usage("pgdst: unknown command %q (want run, campaign, merge, replay, shrink, report, explain, probe, bugs, faults, points or version)", args[0])
+		return cli.Usage("pgdst: unknown command %q (want run, campaign, merge, replay, shrink, report, explain, probe, serve, bugs, faults, points or version)", args[0])
 	}
 }
 

@@ -12,7 +12,6 @@
 package env
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -23,7 +22,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -283,8 +281,8 @@ func (f *osFile) Path() string { return f.path }
 
 // RealScheduler runs processes as goroutines.
 //
-// Self finds the calling process through a registry keyed by goroutine id
-// (parsed from runtime.Stack), since the Scheduler interface passes no
+// Self finds the calling process through a registry keyed by goroutine
+// (gkey: its g pointer), since the Scheduler interface passes no
 // context. Self from a goroutine that was not started by Spawn (such as a
 // test's or main's goroutine) returns a process with ID 0 named "main".
 // Goroutines started by other means inside a process are not that process.
@@ -300,6 +298,11 @@ type RealScheduler struct {
 	procs    map[uint64]*realProc
 	running  int
 	failures []Failure
+	// main is the process of every goroutine Spawn did not start, this
+	// scheduler's own: its ended children (Reap) are guarded by mu, so
+	// two schedulers in one OS process (two servers in one test) must
+	// not share it.
+	main *realProc
 }
 
 // Failure records a process that died with a PANIC.
@@ -311,7 +314,7 @@ type Failure struct {
 
 // NewRealScheduler returns an empty scheduler.
 func NewRealScheduler() *RealScheduler {
-	s := &RealScheduler{procs: make(map[uint64]*realProc)}
+	s := &RealScheduler{procs: make(map[uint64]*realProc), main: &realProc{id: 0, name: "main"}}
 	s.idle = sync.NewCond(&s.mu)
 	return s
 }
@@ -327,24 +330,6 @@ type realProc struct {
 func (p *realProc) ID() int      { return p.id }
 func (p *realProc) Name() string { return p.name }
 
-var mainProc = &realProc{id: 0, name: "main"}
-
-// goid returns the current goroutine's id, parsed from the header line
-// "goroutine 123 [running]:" of runtime.Stack.
-func goid() uint64 {
-	var buf [64]byte
-	b := buf[:runtime.Stack(buf[:], false)]
-	b = bytes.TrimPrefix(b, []byte("goroutine "))
-	if i := bytes.IndexByte(b, ' '); i >= 0 {
-		b = b[:i]
-	}
-	id, err := strconv.ParseUint(string(b), 10, 64)
-	if err != nil {
-		panic("env: cannot parse goroutine id: " + err.Error())
-	}
-	return id
-}
-
 // Spawn starts fn in a new goroutine as a process named name. IDs start at
 // 1 and increase.
 func (s *RealScheduler) Spawn(name string, fn func()) Proc {
@@ -357,7 +342,7 @@ func (s *RealScheduler) Spawn(name string, fn func()) Proc {
 }
 
 func (s *RealScheduler) run(p *realProc, fn func()) {
-	id := goid()
+	id := gkey()
 	s.mu.Lock()
 	s.procs[id] = p
 	s.mu.Unlock()
@@ -397,12 +382,12 @@ func (s *RealScheduler) run(p *realProc, fn func()) {
 func (s *RealScheduler) Self() Proc { return s.self() }
 
 func (s *RealScheduler) self() *realProc {
-	id := goid()
+	id := gkey()
 	s.mu.Lock()
 	p, ok := s.procs[id]
 	s.mu.Unlock()
 	if !ok {
-		return mainProc
+		return s.main
 	}
 	return p
 }
@@ -420,7 +405,7 @@ func (s *RealScheduler) Yield() {
 // then reports it abnormal. Under the simulator, Kill is immediate.
 func (s *RealScheduler) Kill(p Proc) {
 	rp, ok := p.(*realProc)
-	if !ok || rp == mainProc {
+	if !ok || rp == s.main {
 		return
 	}
 	rp.killed.Store(true)

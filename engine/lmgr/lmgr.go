@@ -30,6 +30,9 @@ type Manager struct {
 	cv      env.Cond    // broadcast whenever an xid is released
 	holder  map[XID]int // xid -> backend id holding it
 	waiting map[int]XID // backend id -> xid it waits for
+	// canceled holds the backends a query cancel aims at (cancel.go);
+	// nil until the first cancel, which only the real server sends.
+	canceled map[int]bool
 	// DeadlockTimeout is deadlock_timeout (PostgreSQL's default is 1s).
 	DeadlockTimeout time.Duration
 	// Checks counts deadlock checks run, for tests and traces.
@@ -103,6 +106,11 @@ func (m *Manager) Wait(backend int, xid XID) error {
 			delete(m.waiting, backend)
 			m.e.LockWaitEnded(backend, xid, false)
 			return nil
+		}
+		if m.canceled[backend] {
+			delete(m.waiting, backend)
+			m.e.LockWaitEnded(backend, xid, true)
+			return errCanceled()
 		}
 		m.waiting[backend] = xid
 		m.e.Sometimes("lock-wait")
