@@ -210,9 +210,11 @@ func Run(ctx context.Context, m *Mutant, o Options) (res Result) {
 	res.Applied = true
 
 	// -trimpath keeps the build cache's keys free of the temporary path,
-	// so only the mutated package and those above it are compiled again.
+	// so only the mutated package and those above it are compiled again;
+	// -tags nosql leaves pgdst serve's SQL layer (cgo) out of the binary
+	// (cmd/pgdst/serve_nosql.go): a mutant is judged by the simulator.
 	bin := filepath.Join(tmp, "pgdst")
-	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin, "./cmd/pgdst")
+	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-tags", "nosql", "-o", bin, "./cmd/pgdst")
 	build.Dir = tree
 	out, err := build.CombinedOutput()
 	res.BuildNS = int64(time.Since(start))

@@ -63,7 +63,7 @@ func TestExplainMutantRuns(t *testing.T) {
 				t.Fatal(err)
 			}
 			bin := filepath.Join(tree, "pgdst-explain-test")
-			build := exec.Command("go", "build", "-trimpath", "-o", bin, "./cmd/pgdst")
+			build := exec.Command("go", "build", "-trimpath", "-tags", "nosql", "-o", bin, "./cmd/pgdst")
 			build.Dir = tree
 			if out, err := build.CombinedOutput(); err != nil {
 				t.Fatalf("build: %v\n%s", err, out)
