@@ -230,6 +230,13 @@ var plantedBugCases = map[string]struct {
 	// taken by a read-write transaction that starts while no other one
 	// runs: it takes no SIREAD locks, nor does any transaction after it
 	// (it is not counted as writable), and write skew commits.
+	// PostgreSQL 12.3's G2-item (Jepsen's Elle, fixed in 12.4): a read
+	// that misses a concurrent insert of a list and a concurrent append
+	// to it conflicts out to the appender only. Its window needs three
+	// transactions over one new list, so it is rare even aimed (4 of
+	// 3000 seeds of this campaign; 0 of 2000 plain): the seeds it failed.
+	"ssi-conflict-out-updater": {workload: WorkloadAppend, isolation: IsoSerializable, seedList: []uint64{269, 1421, 1450, 1699},
+		tweak: func(c *Config) { c.ListInserts = "on" }, checkers: []string{CheckIsolation}, minCaught: 3, anomalies: []string{"G2-item"}},
 	"ssi-opt-out-not-read-only": {workload: WorkloadAppend, isolation: IsoSerializable, seeds: 100, tweak: ssiAimed,
 		checkers: []string{CheckIsolation}, minCaught: 10, anomalies: []string{"G2-item", "G2"}},
 	// SyncRepReleaseWaiters releases an 'on' commit by its standby's
@@ -313,7 +320,7 @@ func TestPlantedBugsAreCaught(t *testing.T) {
 			require.GreaterOrEqual(t, caught, tc.minCaught, "%s must be caught", name)
 			if len(tc.anomalies) > 0 {
 				require.GreaterOrEqual(t, named, tc.minCaught/2, "%s must be named %v", name, tc.anomalies)
-				t.Logf("%s: caught on %d of %d seeds, %d of them named %v", name, caught, tc.seeds, named, tc.anomalies)
+				t.Logf("%s: caught on %d of %d seeds, %d of them named %v", name, caught, max(tc.seeds, len(tc.seedList)), named, tc.anomalies)
 			} else {
 				t.Logf("%s: caught on %d of %d seeds", name, caught, max(tc.seeds, len(tc.seedList)))
 			}

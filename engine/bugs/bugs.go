@@ -54,6 +54,7 @@ const (
 	StandbyArchiveSourceSkips
 	StandbyLatestCompletedStale
 	SSIOptOutNotReadOnly
+	SSIConflictOutUpdater
 	numBugs
 )
 
@@ -177,6 +178,10 @@ var registry = [numBugs]Bug{
 	SSIOptOutNotReadOnly: {
 		Name: "ssi-opt-out-not-read-only",
 		What: "A serializable transaction that starts while no read-write serializable transaction runs opts out of SSI whether or not it is READ ONLY; violates GetSerializableTransactionSnapshotInt's opt-out (XactReadOnly && WritableSxactCount == 0), which is safe only for a read-only transaction: a read-write one then takes no SIREAD locks and checks no rw-conflicts, so write skew with a transaction that starts after it commits under SERIALIZABLE.",
+	},
+	SSIConflictOutUpdater: {
+		Name: "ssi-conflict-out-updater",
+		What: "A serializable read that misses both a concurrent insert and a concurrent update of the inserted version conflicts out to the updater only, never to the inserter; PostgreSQL 12.3's HeapCheckForSerializableConflictOut bug (the G2-item Jepsen's Elle found, fixed in 12.4 by commit 5940ffb221, \"Avoid update conflict out serialization anomalies\"), so a reader and the inserter can each miss the other's write and both commit.",
 	},
 }
 

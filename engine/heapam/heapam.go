@@ -449,7 +449,7 @@ func (r *Relation) Scan(tx *Tx, snap *xact.Snapshot, fn func(tid TID, data []byt
 				if tx.SSI != nil {
 					// heapgetpage's HeapCheckForSerializableConflictOut;
 					// the scan's relation lock covers the tuples.
-					if xid := conflictOutXid(tx, t, seen); xid != xact.InvalidXID {
+					if xid := conflictOutXid(tx, t, seen, r.cfg.Bugs); xid != xact.InvalidXID {
 						if err := tx.SSI.ConflictOut(xid); err != nil {
 							r.cfg.Pool.UnlockReleaseBuffer(buf)
 							return err

@@ -1,6 +1,7 @@
 package heapam
 
 import (
+	"github.com/pgdst/pgdst/engine/bugs"
 	"github.com/pgdst/pgdst/engine/page"
 	"github.com/pgdst/pgdst/engine/xact"
 )
@@ -28,7 +29,7 @@ type Serializable interface {
 // visible one, as heapam_fetch and heapgetpage do for a serializable
 // transaction (tx.SSI set).
 func (r *Relation) checkSerializable(tx *Tx, t page.HeapTuple, tid TID, visible bool) error {
-	if xid := conflictOutXid(tx, t, visible); xid != xact.InvalidXID {
+	if xid := conflictOutXid(tx, t, visible, r.cfg.Bugs); xid != xact.InvalidXID {
 		if err := tx.SSI.ConflictOut(xid); err != nil {
 			return err
 		}
@@ -51,7 +52,7 @@ func (r *Relation) checkSerializable(tx *Tx, t page.HeapTuple, tid TID, visible 
 //   - dead (inserter aborted): none.
 //
 // An xid before the reader's TransactionXmin, or its own, is none.
-func conflictOutXid(tx *Tx, t page.HeapTuple, visible bool) xact.XID {
+func conflictOutXid(tx *Tx, t page.HeapTuple, visible bool, planted bugs.Set) xact.XID {
 	o := tx.Oracle
 	mask := t.Infomask()
 	xmin := xact.XID(t.Xmin())
@@ -88,8 +89,12 @@ func conflictOutXid(tx *Tx, t page.HeapTuple, visible bool) xact.XID {
 			// update of it never conflicted out to the inserter --
 			// the G2-item Jepsen's Elle found in 12.3, fixed by
 			// commit 5940ffb221 ("Avoid update conflict out
-			// serialization anomalies").
+			// serialization anomalies"). Planted bug
+			// ssi-conflict-out-updater brings 12.3 back.
 			xid = xmin
+			if planted.Has(bugs.SSIConflictOutUpdater) {
+				xid = xmax
+			}
 		}
 	}
 	if xid < tx.SSI.Xmin() || o.IsCurrent(xid) {

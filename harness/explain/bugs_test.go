@@ -59,6 +59,17 @@ var bugCases = map[string]bugCase{
 	"ssi-split-no-transfer": {config: ssiAimed, hints: []uint64{14}, says: []string{"G2-item"}},
 	// A read-write transaction that starts alone opts out of SSI as
 	// only a READ ONLY one may: write skew commits.
+	// PostgreSQL 12.3's bug: a read that missed a concurrent insert and
+	// a concurrent update of it conflicts out to the updater only.
+	"ssi-conflict-out-updater": {
+		config: func(seed uint64) simtest.Config {
+			c := simtest.DefaultConfig(seed)
+			c.Workload, c.Isolation, c.ListInserts = simtest.WorkloadAppend, simtest.IsoSerializable, "on"
+			return c
+		},
+		hints: []uint64{269, 1421},
+		says:  []string{"G2-item"},
+	},
 	"ssi-opt-out-not-read-only": {config: ssiAimed, hints: []uint64{1}, says: []string{"G2-item"}},
 	// The default campaign's config with one standby (follow reads as the
 	// seed draws them): its seed 93 fails.
