@@ -52,6 +52,7 @@ const (
 	RestoreWrongTimeline
 	TimelineFollowPastFork
 	StandbyArchiveSourceSkips
+	NoOverwriteContrecord
 	numBugs
 )
 
@@ -167,6 +168,10 @@ var registry = [numBugs]Bug{
 	StandbyArchiveSourceSkips: {
 		Name: "standby-archive-source-skips",
 		What: "A standby that read WAL from the archive asks for streaming from the start of the segment after the one replay is in rather than from its replay position; violates WaitForWALToBecomeAvailable's RequestXLogStreaming from the record it needs, so the tail of that segment is never streamed and the standby stalls or fails on it.",
+	},
+	NoOverwriteContrecord: {
+		Name: "no-overwrite-contrecord",
+		What: "The end of recovery with an incomplete record (its continuation missing) writes new WAL from the record's start, rewriting the tail of a segment that may be complete and archived, with no XLOG_OVERWRITE_CONTRECORD; violates StartupXLOG's missingContrecPtr and CreateOverwriteContrecordRecord (PostgreSQL 14.1, the 2021 fix), so the archive's or a standby's old tail and the new WAL disagree and can be spliced.",
 	},
 }
 

@@ -123,7 +123,15 @@ func walRcvStream(e *env.Env, d *db.DB, rcv *db.WalRcv, primary env.Addr, cfg Wa
 			return from, err
 		}
 	}
-	if !c.sendRepl(ReplMsg{Kind: ReplStart, Start: from, Timeline: tli}) {
+	// A request's first stream starts at from's page, so that the page's
+	// header comes with it even where this node has no copy of the
+	// segment (RequestXLogStreaming starts at the segment's start for
+	// that reason; WalRcv's flushed position starts there); a stream
+	// that resumes where the last one flushed has the page already. The
+	// new timeline's copy is made up to from itself.
+	_, flushed := rcv.Positions()
+	begin := max(wal.StreamStart(from), min(flushed, from))
+	if !c.sendRepl(ReplMsg{Kind: ReplStart, Start: begin, Timeline: tli}) {
 		return from, errors.New("could not send START_REPLICATION")
 	}
 	c.nc.SetReadDeadline(e.Clock.Now() + cfg.Timeout)
@@ -139,7 +147,7 @@ func walRcvStream(e *env.Env, d *db.DB, rcv *db.WalRcv, primary env.Addr, cfg Wa
 	}
 	rcv.SetRefused(false)
 	d.PrepareTimelineSegment(tli, from) // the new timeline's copy of from's segment
-	w, err := wal.NewReceiver(e, d.Config().WAL, from)
+	w, err := wal.NewReceiver(e, d.Config().WAL, begin)
 	if err != nil {
 		return from, err
 	}

@@ -30,13 +30,19 @@ type Receiver struct {
 	flushed LSN
 }
 
+// StreamStart is where streaming that must reach lsn starts: the start of
+// lsn's page, so that the page's header is received with it even when
+// this node has no copy of the segment (RequestXLogStreaming starts at
+// the segment's start for the same reason).
+func StreamStart(lsn LSN) LSN { return pageStart(lsn) }
+
 // NewReceiver starts receiving at start: nothing before it is written or
 // flushed by this receiver.
 func NewReceiver(e *env.Env, c Config, start LSN) (*Receiver, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	if start < FirstLSN || c.segOff(start) < SegHdrSize || uint64(start)%Align != 0 {
+	if !c.validPos(start) {
 		return nil, fmt.Errorf("wal: cannot receive WAL from %s, not a record position", start)
 	}
 	return &Receiver{e: e, cfg: c, written: start, flushed: start}, nil
@@ -50,8 +56,8 @@ func (r *Receiver) Flushed() LSN { return r.flushed }
 
 // Write writes data, the stream's bytes from start on. Chunks come in
 // order; one may begin past the end of the last (the primary skips the
-// unused rest of a segment a switch record ended, and the next segment's
-// header), never before it. A chunk never holds a segment header.
+// unused rest of a segment a switch record ended), never before it.
+// Chunks hold page headers like any other bytes of the stream.
 func (r *Receiver) Write(start LSN, data []byte) error {
 	if start < r.written {
 		return fmt.Errorf("wal: received WAL at %s, before the end %s already written", start, r.written)
@@ -61,9 +67,6 @@ func (r *Receiver) Write(start LSN, data []byte) error {
 	}
 	for pos := start; pos < start+LSN(len(data)); {
 		seg := r.cfg.segOf(pos)
-		if r.cfg.segOff(pos) < SegHdrSize {
-			return fmt.Errorf("wal: received WAL at %s, inside segment %d's header", pos, seg)
-		}
 		end := min(start+LSN(len(data)), r.cfg.segStart(seg+1))
 		if err := r.open(seg); err != nil {
 			return err
@@ -161,11 +164,12 @@ func ReadStreamTLI(e *env.Env, c Config, tli uint32, start, limit LSN, maxBytes 
 	have := max(0, size-c.segOff(start))
 	if have == 0 {
 		// The gap after a switch record: the next segment's first
-		// record comes next.
-		if limit <= segEnd {
+		// page comes next, or, when the durable WAL (or a historic
+		// timeline) ends at the segment's end, nothing.
+		if limit < segEnd {
 			return nil, start, fmt.Errorf("wal: segment %d ends at %d, before the durable WAL at %s", seg, size, limit)
 		}
-		return buf[:0], segEnd + SegHdrSize, nil
+		return buf[:0], segEnd, nil
 	}
 	n := min(int64(want), have)
 	if cap(buf) < int(n) {
@@ -176,13 +180,7 @@ func ReadStreamTLI(e *env.Env, c Config, tli uint32, start, limit LSN, maxBytes 
 	if int64(got) != n {
 		return nil, start, fmt.Errorf("could not read WAL segment %q at %s: %d of %d bytes: %v", f.Path(), start, got, n, err)
 	}
-	next = start + LSN(n)
-	if next == segEnd {
-		// A switch record that ends exactly at the segment's end: the
-		// next record is after the next segment's header.
-		next += SegHdrSize
-	}
-	return buf, next, nil
+	return buf, start + LSN(n), nil
 }
 
 // SegmentFileEnd is the LSN just past the bytes the file of lsn's segment
@@ -202,10 +200,10 @@ func SegmentFileEnd(e *env.Env, c Config, lsn LSN) LSN {
 	return c.segStart(seg) + LSN(size)
 }
 
-// FirstSegmentStartAnyTLI is FirstSegmentStart over the segments of every
-// timeline (a promoted standby's oldest segments are its parent
-// timeline's, the later ones its own): the first record position of the
-// oldest segment pg_wal holds.
+// FirstSegmentStartAnyTLI is the start of the oldest segment of any
+// timeline pg_wal holds (a promoted standby's oldest segments are its
+// parent timeline's, the later ones its own): the first byte a WAL sender
+// can send.
 func FirstSegmentStartAnyTLI(e *env.Env, c Config) (LSN, error) {
 	names, err := e.Disk.List(Dir)
 	if err != nil {
@@ -220,5 +218,5 @@ func FirstSegmentStartAnyTLI(e *env.Env, c Config) (LSN, error) {
 	if !found {
 		return InvalidLSN, errors.New("wal: no WAL segments")
 	}
-	return c.segStart(first) + SegHdrSize, nil
+	return c.segStart(first), nil
 }
