@@ -341,7 +341,25 @@ func (w *WAL) NeedsFlush(lsn LSN) bool { return lsn > w.Flushed() }
 // commit). A failed write or fsync is a PANIC, as in XLogWrite and
 // issue_xlog_fsync: after a failed fsync the kernel may have dropped the
 // dirty pages, so retrying could report durability that does not exist.
-func (w *WAL) Flush(upto LSN) {
+func (w *WAL) Flush(upto LSN) { w.flush(upto, false) }
+
+// BackgroundFlush is XLogBackgroundFlush, the WAL writer's flush: the
+// completed pages first (up to the last page boundary, which may be in
+// the middle of a record that crosses it), and only when those are
+// flushed already, everything inserted (PostgreSQL's asyncXactLSN, which
+// the insert position stands for here).
+func (w *WAL) BackgroundFlush() {
+	ins := w.InsertLSN()
+	if upto := pageStart(ins); upto > w.Flushed() {
+		w.flush(upto, true)
+		return
+	}
+	w.flush(ins, false)
+}
+
+// flush is XLogWrite and its fsync up to upto: everything inserted when
+// exact is false, else upto alone.
+func (w *WAL) flush(upto LSN, exact bool) {
 	if !w.NeedsFlush(upto) {
 		return
 	}
@@ -353,6 +371,9 @@ func (w *WAL) Flush(upto LSN) {
 	w.insertMu.Lock()
 	from := w.written
 	to := w.insertLSN
+	if exact {
+		to = min(to, upto)
+	}
 	switches := append([]LSN(nil), w.switchEnds...)
 	// The slice stays valid: Insert only appends (possibly reallocating
 	// w.buf, but never changing bytes already in it), and only this
