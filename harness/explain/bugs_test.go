@@ -56,7 +56,7 @@ var bugCases = map[string]bugCase{
 	// rw cycle commit.
 	"ssi-read-no-siread":    {config: ssiAimed, hints: []uint64{10}, says: []string{"G2-item"}},
 	"ssi-no-t3-first-check": {config: ssiAimed, hints: []uint64{12}, says: []string{"G2-item"}},
-	"ssi-split-no-transfer": {config: ssiAimed, hints: []uint64{14}, says: []string{"G2-item"}},
+	"ssi-split-no-transfer": {config: ssiAimed, hints: []uint64{74, 237}, says: []string{"G2-item"}},
 	// The default campaign's config with one standby (follow reads as the
 	// seed draws them): its seed 93 fails.
 	"standby-applies-unflushed": {
@@ -255,7 +255,19 @@ var bugCases = map[string]bugCase{
 		hints:  []uint64{33},
 		says:   []string{"clog lost the transaction's commit status", "the clog says committed are not visible"},
 	},
-	"end-of-recovery-ckpt-early-control": {
+	// A process killed just after a flush made the next segment, before
+	// it wrote the record that continues there: recovery ends inside the
+	// completed (archived) segment, and the bug writes over its tail.
+	"no-overwrite-contrecord": {
+		config: func(seed uint64) simtest.Config {
+			c := simtest.DefaultConfig(seed)
+			c.Faults = "kill when point=wal-after-segment-create"
+			return c
+		},
+		hints: []uint64{28},
+		says:  []string{"inside completed segment"},
+	},
+		"end-of-recovery-ckpt-early-control": {
 		config: small("", nil),
 		hints:  []uint64{1},
 		says:   []string{"end-of-recovery checkpoint updated the control file before it wrote the buffers"},
