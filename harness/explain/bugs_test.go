@@ -267,7 +267,7 @@ var bugCases = map[string]bugCase{
 		hints: []uint64{28},
 		says:  []string{"inside completed segment"},
 	},
-		"end-of-recovery-ckpt-early-control": {
+	"end-of-recovery-ckpt-early-control": {
 		config: small("", nil),
 		hints:  []uint64{1},
 		says:   []string{"end-of-recovery checkpoint updated the control file before it wrote the buffers"},
