@@ -261,9 +261,7 @@ func (w *WalRcv) RequestStreaming(start wal.LSN) {
 	w.mu.Lock()
 	w.wanted, w.start = true, start
 	w.gen++
-	// The receiver starts at start's page (wal.StreamStart), so that the
-	// page's header comes with it.
-	w.written, w.flushed = wal.StreamStart(start), wal.StreamStart(start)
+	w.written, w.flushed = start, start
 	w.cv.Broadcast()
 	w.mu.Unlock()
 }

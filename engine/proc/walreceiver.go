@@ -123,14 +123,12 @@ func walRcvStream(e *env.Env, d *db.DB, rcv *db.WalRcv, primary env.Addr, cfg Wa
 			return from, err
 		}
 	}
-	// A request's first stream starts at from's page, so that the page's
-	// header comes with it even where this node has no copy of the
-	// segment (RequestXLogStreaming starts at the segment's start for
-	// that reason; WalRcv's flushed position starts there); a stream
-	// that resumes where the last one flushed has the page already. The
-	// new timeline's copy is made up to from itself.
-	_, flushed := rcv.Positions()
-	begin := max(wal.StreamStart(from), min(flushed, from))
+	// Streaming starts at from's page, so that the page's header comes
+	// with it even where this node has no copy of the segment
+	// (RequestXLogStreaming starts at the segment's start for that
+	// reason); the positions reported stay at from until the stream
+	// passes it. The new timeline's copy is made up to from itself.
+	begin := wal.StreamStart(from)
 	if !c.sendRepl(ReplMsg{Kind: ReplStart, Start: begin, Timeline: tli}) {
 		return from, errors.New("could not send START_REPLICATION")
 	}
@@ -151,6 +149,7 @@ func walRcvStream(e *env.Env, d *db.DB, rcv *db.WalRcv, primary env.Addr, cfg Wa
 	if err != nil {
 		return from, err
 	}
+	w.Holds(from)
 	w.TLI = tli
 	defer w.Close()
 	e.Logf("walreceiver: started streaming WAL from primary at %s", from)

@@ -28,6 +28,9 @@ type Receiver struct {
 	// those fsynced (LogstreamResult.Write and .Flush).
 	written LSN
 	flushed LSN
+	// floor is where the WAL this node held already ends when streaming
+	// starts before it (StreamStart): the positions never report less.
+	floor LSN
 }
 
 // StreamStart is where streaming that must reach lsn starts: the start of
@@ -49,10 +52,16 @@ func NewReceiver(e *env.Env, c Config, start LSN) (*Receiver, error) {
 }
 
 // Written is the end of the WAL written (not necessarily durable).
-func (r *Receiver) Written() LSN { return r.written }
+func (r *Receiver) Written() LSN { return max(r.written, r.floor) }
 
 // Flushed is the end of the WAL written and fsynced.
-func (r *Receiver) Flushed() LSN { return r.flushed }
+func (r *Receiver) Flushed() LSN { return max(r.flushed, r.floor) }
+
+// Holds says this node holds the WAL before at already (the end of what
+// its startup process read from pg_wal), so that a receiver that starts
+// at at's page (StreamStart) reports nothing less than at, as it did
+// before it asked.
+func (r *Receiver) Holds(at LSN) { r.floor = max(r.floor, at) }
 
 // Write writes data, the stream's bytes from start on. Chunks come in
 // order; one may begin past the end of the last (the primary skips the
