@@ -123,12 +123,12 @@ func walRcvStream(e *env.Env, d *db.DB, rcv *db.WalRcv, primary env.Addr, cfg Wa
 			return from, err
 		}
 	}
-	// Streaming starts at from's page, so that the page's header comes
-	// with it even where this node has no copy of the segment
+	// Where this node has no copy of from's page, streaming starts at
+	// the page's start, so that its header comes along
 	// (RequestXLogStreaming starts at the segment's start for that
 	// reason); the positions reported stay at from until the stream
 	// passes it. The new timeline's copy is made up to from itself.
-	begin := wal.StreamStart(from)
+	begin := wal.ReceiveStart(e, d.Config().WAL, tli, from)
 	if !c.sendRepl(ReplMsg{Kind: ReplStart, Start: begin, Timeline: tli}) {
 		return from, errors.New("could not send START_REPLICATION")
 	}

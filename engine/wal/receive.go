@@ -39,6 +39,35 @@ type Receiver struct {
 // the segment's start for the same reason).
 func StreamStart(lsn LSN) LSN { return pageStart(lsn) }
 
+// ReceiveStart is where a WAL receiver on timeline tli asks for streaming
+// that must reach lsn: lsn itself when this node's copy of lsn's segment
+// (on tli or an older timeline, which the new timeline's copy is made
+// from) holds a valid header for lsn's page, else StreamStart(lsn): a
+// crash may have left the segment's file with its size but not its bytes.
+func ReceiveStart(e *env.Env, c Config, tli uint32, lsn LSN) LSN {
+	p := pageStart(lsn)
+	if p == lsn {
+		return lsn
+	}
+	need := c.segOff(p) + c.pageHdrSize(p)
+	top := max(tli, 1)
+	for t := top; t >= 1 && t+64 > top; t-- { // bounded, as PrepareTimelineSegment's search
+		f, err := e.Disk.Open(SegmentPathTLI(c, t, c.segOf(lsn)), env.OpenExisting)
+		if err != nil {
+			continue
+		}
+		b := make([]byte, need-c.segOff(p))
+		n, _ := f.ReadAt(b, c.segOff(p))
+		f.Close()
+		if int64(n) == int64(len(b)) {
+			if _, err := c.validatePageHeader(p, b, 0); err == nil {
+				return lsn
+			}
+		}
+	}
+	return p
+}
+
 // NewReceiver starts receiving at start: nothing before it is written or
 // flushed by this receiver.
 func NewReceiver(e *env.Env, c Config, start LSN) (*Receiver, error) {
