@@ -40,11 +40,18 @@ type Receiver struct {
 func StreamStart(lsn LSN) LSN { return pageStart(lsn) }
 
 // ReceiveStart is where a WAL receiver on timeline tli asks for streaming
-// that must reach lsn: lsn itself when this node's copy of lsn's segment
+// that must reach lsn, a record's start: the first page of the record
+// this node's copy lacks, when it holds the record's first pages
+// (XLogPageRead asks for the page it needs, not the record: the
+// record's start may be in a segment the primary has removed since); else
+// lsn itself when this node's copy of lsn's segment
 // (on tli or an older timeline, which the new timeline's copy is made
 // from) holds a valid header for lsn's page, else StreamStart(lsn): a
 // crash may have left the segment's file with its size but not its bytes.
 func ReceiveStart(e *env.Env, c Config, tli uint32, lsn LSN) LSN {
+	if need := localContinuation(e, c, tli, lsn); need != InvalidLSN {
+		return need
+	}
 	p := pageStart(lsn)
 	if p == lsn {
 		return lsn
@@ -257,4 +264,30 @@ func FirstSegmentStartAnyTLI(e *env.Env, c Config) (LSN, error) {
 		return InvalidLSN, errors.New("wal: no WAL segments")
 	}
 	return c.segStart(first), nil
+}
+
+// localContinuation is the page where this node's copy of the record at
+// lsn stops (its continuation is not there), or InvalidLSN when the
+// copy does not hold the record's first page or holds all of it.
+func localContinuation(e *env.Env, c Config, tli uint32, lsn LSN) LSN {
+	top := max(tli, 1)
+	tlis := func(uint64) []uint32 {
+		var out []uint32
+		for t := top; t >= 1 && t+64 > top; t-- { // bounded, as ReceiveStart's search
+			out = append(out, t)
+		}
+		return out
+	}
+	r, err := NewRestoringReader(e, c, lsn, InvalidLSN, tlis, func(uint32, uint64) {})
+	if err != nil {
+		return InvalidLSN
+	}
+	defer r.Close()
+	if _, ok, err := r.Next(); err != nil || ok {
+		return InvalidLSN
+	}
+	if r.AbortedRecPtr != lsn || r.MissingContrecPtr <= lsn {
+		return InvalidLSN
+	}
+	return r.MissingContrecPtr
 }
