@@ -270,14 +270,9 @@ func FirstSegmentStartAnyTLI(e *env.Env, c Config) (LSN, error) {
 // lsn stops (its continuation is not there), or InvalidLSN when the
 // copy does not hold the record's first page or holds all of it.
 func localContinuation(e *env.Env, c Config, tli uint32, lsn LSN) LSN {
-	top := max(tli, 1)
-	tlis := func(uint64) []uint32 {
-		var out []uint32
-		for t := top; t >= 1 && t+64 > top; t-- { // bounded, as ReceiveStart's search
-			out = append(out, t)
-		}
-		return out
-	}
+	// Timeline tli's copy only: an older timeline's head of the record
+	// may differ from tli's, which forked inside it.
+	tlis := func(uint64) []uint32 { return []uint32{max(tli, 1)} }
 	r, err := NewRestoringReader(e, c, lsn, InvalidLSN, tlis, func(uint32, uint64) {})
 	if err != nil {
 		return InvalidLSN
