@@ -40,16 +40,19 @@ type Receiver struct {
 func StreamStart(lsn LSN) LSN { return pageStart(lsn) }
 
 // ReceiveStart is where a WAL receiver on timeline tli asks for streaming
-// that must reach lsn, a record's start: the first page of the record
-// this node's copy lacks, when it holds the record's first pages
-// (XLogPageRead asks for the page it needs, not the record: the
-// record's start may be in a segment the primary has removed since); else
+// that must reach lsn, a record's start: with continuation (the primary
+// refused the record's start, its segment removed), the first page of
+// the record this node's copy lacks, when it holds the record's first
+// pages (XLogPageRead asks for the page it needs); else
 // lsn itself when this node's copy of lsn's segment
 // (on tli or an older timeline, which the new timeline's copy is made
 // from) holds a valid header for lsn's page, else StreamStart(lsn): a
 // crash may have left the segment's file with its size but not its bytes.
-func ReceiveStart(e *env.Env, c Config, tli uint32, lsn LSN) LSN {
-	if need := localContinuation(e, c, tli, lsn); need != InvalidLSN {
+func ReceiveStart(e *env.Env, c Config, tli uint32, lsn LSN, continuation bool) LSN {
+	if !continuation {
+		// From the record's start when the primary still has it: the
+		// local head may be torn, and streaming it again repairs it.
+	} else if need := localContinuation(e, c, tli, lsn); need != InvalidLSN {
 		return need
 	}
 	p := pageStart(lsn)
