@@ -51,9 +51,6 @@ type archiveChecker struct {
 	removed map[uint64]bool
 }
 
-// switchRecordBytes is the size of a switch record in the stream.
-var switchRecordBytes = int((&wal.Record{Rmid: wal.RMXLog, Info: wal.InfoSwitch}).EncodedSize())
-
 // segDigest identifies a completed segment's content.
 type segDigest struct {
 	n   int
@@ -70,34 +67,43 @@ func newArchiveChecker(res *Result, disk *world.SimDisk, cfg wal.Config, dir str
 	return &archiveChecker{res: res, disk: disk, cfg: cfg, dir: dir, completed: map[uint64]segDigest{}, removed: map[uint64]bool{}}
 }
 
-// completeLen returns how much of b, a segment's content, its records fill
-// up to and including its switch record, and whether it has one: a
-// segment is complete once its switch record is written (wal.makeRoomLocked
-// ends every segment with one; the rest of the segment is never written).
-// Records are read as recovery reads them (wal.Decode checks each CRC); a
-// record that does not decode ends the segment's valid records.
+// completeLen returns how much of b, a segment's content, is the
+// complete segment, and whether it is complete: a segment is complete
+// once it is written to its end (records cross into the next segment) or
+// once its switch record is (the rest of the segment is never written).
+// Records are read as recovery reads them (wal.NewMemReader checks each
+// page header and CRC); a record that does not read ends the segment's
+// valid records.
 func (c *archiveChecker) completeLen(seg uint64, b []byte) (int, bool) {
-	start := uint64(seg) * uint64(c.cfg.SegmentSize)
-	// The common case, read at once: the file ends with its switch
-	// record (nothing is ever written after it).
-	if last := len(b) - switchRecordBytes; last >= wal.SegHdrSize && last%wal.Align == 0 {
-		rec, err := wal.Decode(b[last:], wal.LSN(start+uint64(last)), wal.InvalidLSN)
-		if err == nil && rec.Rmid == wal.RMXLog && rec.Info == wal.InfoSwitch && int(rec.EncodedSize()) == switchRecordBytes {
-			return len(b), true
+	if int64(len(b)) == c.cfg.SegmentSize {
+		return len(b), true
+	}
+	start, ok := wal.FirstRecordInSegment(c.cfg, seg, b)
+	if !ok {
+		return 0, false
+	}
+	r, err := wal.NewMemReader(c.cfg, func(s uint64) []byte {
+		if s == seg {
+			return b
+		}
+		return nil
+	}, start, wal.InvalidLSN)
+	if err != nil {
+		return 0, false
+	}
+	for i := 0; i < len(b); i++ { // each step reads a record of b
+		if _, ok, err := r.Next(); err != nil || !ok {
+			break
 		}
 	}
-	off := wal.SegHdrSize
-	for off < len(b) { // each step moves off forward by a record's size
-		rec, err := wal.Decode(b[off:], wal.LSN(start+uint64(off)), wal.InvalidLSN)
-		if err != nil {
-			return 0, false
-		}
-		off += int(rec.EncodedSize())
-		if rec.Rmid == wal.RMXLog && rec.Info == wal.InfoSwitch {
-			return off, true
-		}
+	if r.Switches == 0 {
+		return 0, false
 	}
-	return 0, false
+	n := int(uint64(r.SwitchEnd) - seg*uint64(c.cfg.SegmentSize))
+	if n <= 0 || n > len(b) {
+		return 0, false
+	}
+	return n, true
 }
 
 // segmentOf parses a path inside dir naming a segment, with an optional

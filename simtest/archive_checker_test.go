@@ -40,10 +40,10 @@ func newArchiveFixture(t *testing.T) *archiveFixture {
 	return f
 }
 
-// segment is the content of segment seg: a header's room, n records, and
+// segment is the content of segment seg: its first page's header, n records, and
 // with complete, the switch record that ends it.
 func (f *archiveFixture) segment(seg uint64, n int, complete bool) []byte {
-	b := make([]byte, wal.SegHdrSize)
+	b := wal.SegmentHeader(f.cfg, seg)
 	start := seg * uint64(f.cfg.SegmentSize)
 	prev := wal.LSN(0)
 	add := func(r *wal.Record) {

@@ -259,43 +259,43 @@ func (p *pitrRun) primaryWAL(seg uint64) map[uint64][]byte {
 func (p *pitrRun) commitsAfterBackup(segs map[uint64][]byte, seg uint64, start wal.LSN) (out []pitrRecord, walEnd wal.LSN) {
 	cfg := p.rc.engine.WAL
 	ended := false
-	prev := wal.InvalidLSN
 	defer func() {
 		if !ended {
 			walEnd = wal.InvalidLSN
 		}
 	}()
-	for s := seg; segs[s] != nil; s++ { // bounded by the segments read
-		b := segs[s]
-		base := s * uint64(cfg.SegmentSize)
-		switched := false
-		for off := wal.SegHdrSize; off < len(b); { // each step moves off forward by a record
-			rec, err := wal.Decode(b[off:], wal.LSN(base+uint64(off)), wal.InvalidLSN)
-			if err != nil {
-				return out, wal.LSN(base + uint64(off))
-			}
-			end := rec.LSN + wal.LSN(rec.EncodedSize())
-			switch {
-			case rec.Rmid == wal.RMXLog && rec.Info == wal.InfoSwitch:
-				switched = true
-			case rec.Rmid == wal.RMXLog && rec.Info == db.InfoBackupEnd && len(rec.Payload) == 8 && wal.LSN(binary.LittleEndian.Uint64(rec.Payload)) == start:
-				ended = true
-			case ended && rec.Rmid == xact.RMXact && rec.Info == xact.InfoCommit:
-				out = append(out, pitrRecord{lsn: rec.LSN, end: end, prev: prev, xid: rec.Xid})
-			}
-			prev = rec.LSN
-			off += int(rec.EncodedSize())
-			if switched {
-				break
-			}
+	if segs[seg] == nil {
+		return nil, wal.InvalidLSN
+	}
+	first, ok := wal.FirstRecordInSegment(cfg, seg, segs[seg])
+	if !ok {
+		return nil, first
+	}
+	// Read as recovery reads (page headers, continuation records, CRCs),
+	// from the first record that starts in seg.
+	r, err := wal.NewMemReader(cfg, func(s uint64) []byte { return segs[s] }, first, wal.InvalidLSN)
+	if err != nil {
+		return nil, first
+	}
+	defer r.Close()
+	for i := 0; ; i++ { // bounded by the segments' bytes
+		if i > len(segs)*int(cfg.SegmentSize) {
+			panic("simtest: pitr: the WAL does not end")
 		}
-		if !switched {
-			return out, wal.LSN(base + uint64(len(b)))
+		rec, ok, err := r.Next()
+		if err != nil || !ok {
+			// The WAL ends after the last record read: at the start of
+			// a segment after a switch record that ended the last one
+			// read (wal.Reader.Next), or where the records stop.
+			return out, r.End()
+		}
+		switch {
+		case rec.Rmid == wal.RMXLog && rec.Info == db.InfoBackupEnd && len(rec.Payload) == 8 && wal.LSN(binary.LittleEndian.Uint64(rec.Payload)) == start:
+			ended = true
+		case ended && rec.Rmid == xact.RMXact && rec.Info == xact.InfoCommit:
+			out = append(out, pitrRecord{lsn: rec.LSN, end: r.End(), prev: rec.Prev, xid: rec.Xid})
 		}
 	}
-	// The last segment read ends with a switch record: the WAL ends at
-	// the start of the next one, which does not exist (wal.Reader.Next).
-	return out, wal.LSN(uint64(seg+uint64(len(segs)))*uint64(cfg.SegmentSize) + wal.SegHdrSize)
 }
 
 // restore is the PITR and its checker, after the primary's final

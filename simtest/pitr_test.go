@@ -47,8 +47,13 @@ func TestPITRSeesArchiveGap(t *testing.T) {
 		return c
 	}
 	seen := 0
-	for _, r := range runSeeds(60, func(seed uint64) Config {
-		c := mk(seed)
+	// Seeds 293 and 324 are the first two of 400 whose PITR meets the
+	// gap (with the WAL's page format; the archive checker catches the
+	// bug on many more, and the PITR checker only where the backup's
+	// WAL runs through a segment whose copy is missing).
+	caughtSeeds := []uint64{293, 324}
+	for _, r := range runSeeds(len(caughtSeeds), func(i uint64) Config {
+		c := mk(caughtSeeds[i-1])
 		c.Bugs = c.Bugs.With(bugs.ArchiverDoneBeforeDurable)
 		return c
 	}) {
@@ -60,7 +65,10 @@ func TestPITRSeesArchiveGap(t *testing.T) {
 		}
 	}
 	require.Positive(t, seen, "the PITR checker never saw the archive's gap")
-	t.Logf("the PITR checker failed %d of 60 seeds", seen)
+	t.Logf("the PITR checker failed %d of %d seeds", seen, len(caughtSeeds))
+	for _, r := range runSeeds(len(caughtSeeds), func(i uint64) Config { return mk(caughtSeeds[i-1]) }) {
+		require.True(t, r.OK, "seed %d: false alarm without the bug: %v", r.Seed, r.Failures)
+	}
 	for _, r := range runSeeds(60, mk) {
 		require.True(t, r.OK, "seed %d: false alarm without the bug: %v", r.Seed, r.Failures)
 	}

@@ -94,11 +94,11 @@ func autocommitConfig(seed uint64) Config {
 // so.
 func TestAutocommitInserts(t *testing.T) {
 	// Every run's WAL begins with the same initdb and boot, whose last
-	// checkpoint is at 0/200: a recovery from a later one recovers from a
+	// checkpoint is at 0/1E8: a recovery from a later one recovers from a
 	// checkpoint taken during the workload. Runs that crash before the
 	// first such checkpoint pin the constant: some recover from exactly
 	// it, none from before it.
-	const bootCheckpoint = 0x200
+	const bootCheckpoint = 0x1E8
 	n := 100
 	unknown, checkpoints, fromBoot := 0, 0, 0
 	for _, r := range runSeeds(n, autocommitConfig) {
@@ -120,7 +120,7 @@ func TestAutocommitInserts(t *testing.T) {
 			fromBoot++
 		}
 	}
-	require.Positive(t, fromBoot, "the boot's checkpoint is at 0/200")
+	require.Positive(t, fromBoot, "the boot's checkpoint is at 0/1E8")
 	require.Positive(t, unknown, "some crashes cut an INSERT off from its reply")
 	// A stream of commits from one backend must not starve the
 	// checkpointer (HaveVirtualXIDsDelayingChkpt compares VXIDs).

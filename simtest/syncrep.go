@@ -343,6 +343,14 @@ func judgeSyncAck(res *Result, rc resolved, cands []*standby, names []string, d 
 		switch {
 		case pos >= lsn:
 			have += weight
+		case sb.pm == nil:
+			// The standby is down between a harness restart's kill
+			// and its start: its shared positions are gone, while
+			// the primary's WAL sender for it (not yet timed out)
+			// still holds the flush position it reported, which the
+			// primary rightly counts (what a receiver reports
+			// flushed is on its disk).
+			reset++
 		case sb.pm != nil && len(sb.pm.CrashTimes()) > 0, sb.restarts > 0:
 			// A standby that crash-restarted starts its shared
 			// positions again from where its streaming restarts:

@@ -55,6 +55,7 @@ const (
 	StandbyLatestCompletedStale
 	SSIOptOutNotReadOnly
 	SSIConflictOutUpdater
+	NoOverwriteContrecord
 	numBugs
 )
 
@@ -182,6 +183,10 @@ var registry = [numBugs]Bug{
 	SSIConflictOutUpdater: {
 		Name: "ssi-conflict-out-updater",
 		What: "A serializable read that misses both a concurrent insert and a concurrent update of the inserted version conflicts out to the updater only, never to the inserter; PostgreSQL 12.3's HeapCheckForSerializableConflictOut bug (the G2-item Jepsen's Elle found, fixed in 12.4 by commit 5940ffb221, \"Avoid update conflict out serialization anomalies\"), so a reader and the inserter can each miss the other's write and both commit.",
+	},
+	NoOverwriteContrecord: {
+		Name: "no-overwrite-contrecord",
+		What: "The end of recovery with an incomplete record (its continuation missing) writes new WAL from the record's start, rewriting the tail of a segment that may be complete and archived, with no XLOG_OVERWRITE_CONTRECORD; violates StartupXLOG's missingContrecPtr and CreateOverwriteContrecordRecord (PostgreSQL 14.1, the 2021 fix), so the archive's or a standby's old tail and the new WAL disagree and can be spliced.",
 	},
 }
 

@@ -3,6 +3,7 @@ package db
 import (
 	"errors"
 	"fmt"
+	"github.com/pgdst/pgdst/engine/bugs"
 	"io"
 
 	"github.com/pgdst/pgdst/engine/catalog"
@@ -21,6 +22,12 @@ type RecoveryStats struct {
 	EndReason  string
 	Records    int
 	Synced     int // files fsynced by SyncDataDirectory
+	// AbortedRecPtr and MissingContrecPtr: the WAL ended in a record
+	// whose continuation was missing (wal.Reader), so new WAL starts at
+	// MissingContrecPtr with an XLOG_OVERWRITE_CONTRECORD (StartupXLOG's
+	// abortedRecPtr / missingContrecPtr). Both invalid otherwise.
+	AbortedRecPtr     wal.LSN
+	MissingContrecPtr wal.LSN
 }
 
 // walRef lets the buffer pool flush through the WAL once it is open again.
@@ -249,6 +256,10 @@ func (db *DB) StartupXLOG(register func(*DB), underPostmaster bool) (RecoverySta
 	default:
 		e.Sometimes("recovery-end-other")
 	}
+	if r.AbortedRecPtr != wal.InvalidLSN {
+		e.Sometimes("recovery-end-incomplete-record")
+		st.AbortedRecPtr, st.MissingContrecPtr = r.AbortedRecPtr, r.MissingContrecPtr
+	}
 	if st.Records > 0 {
 		e.Sometimes("recovery-replayed")
 	}
@@ -269,8 +280,24 @@ func (db *DB) StartupXLOG(register func(*DB), underPostmaster bool) (RecoverySta
 func (db *DB) endRecovery(st *RecoveryStats, last wal.LSN, nextXid xact.XID, underPostmaster bool) error {
 	e, cfg := db.e, db.cfg
 	var err error
-	if db.WAL, err = wal.OpenOnTimeline(e, cfg.WAL, db.walTimeline(), st.End, last); err != nil {
+	// StartupXLOG: if the WAL ended in an incomplete record, new WAL
+	// starts after the pieces of it that persisted, at the page where its
+	// continuation is missing, and its first record says the record is
+	// abandoned (CreateOverwriteContrecordRecord). Starting at the
+	// record instead would rewrite a segment that may be complete,
+	// archived and streamed already, whose old tail a standby or the
+	// archive could then splice onto the new WAL's continuation.
+	walEnd := st.End
+	overwrite := st.MissingContrecPtr != wal.InvalidLSN && !cfg.Bugs.Has(bugs.NoOverwriteContrecord)
+	if overwrite {
+		walEnd = st.MissingContrecPtr
+	}
+	if db.WAL, err = wal.OpenOnTimeline(e, cfg.WAL, db.walTimeline(), walEnd, last); err != nil {
 		e.Panicf("%v", err)
+	}
+	if overwrite {
+		e.Logf("overwriting the missing contrecord of the record at %s from %s", st.AbortedRecPtr, st.MissingContrecPtr)
+		db.WAL.Flush(db.WAL.InsertOverwriteContrecord(st.AbortedRecPtr))
 	}
 	db.walRef.w = db.WAL
 	db.Catalog.SetWAL(db.WAL)
@@ -320,6 +347,11 @@ func (db *DB) redoOne(rec wal.Record, end wal.LSN) error {
 		}
 		if rec.Info == InfoBackupEnd {
 			return db.redoBackupEnd(rec)
+		}
+		if rec.Info == wal.InfoOverwriteContrecord {
+			// xlog_redo: the reader checked that it names the record
+			// whose continuation it replaced; nothing to replay.
+			return nil
 		}
 		return fmt.Errorf("unknown xlog record info %#x", rec.Info)
 	case xact.RMXact, xact.RMClog:

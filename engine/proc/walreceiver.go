@@ -7,6 +7,7 @@ import (
 
 	"github.com/pgdst/pgdst/engine/db"
 	"github.com/pgdst/pgdst/engine/env"
+	"github.com/pgdst/pgdst/engine/pgerr"
 	"github.com/pgdst/pgdst/engine/wal"
 )
 
@@ -73,6 +74,10 @@ func WalReceiverMain(e *env.Env, d *db.DB, primary env.Addr, cfg WalReceiverConf
 		panic("proc: a WAL receiver on a node without WAL receiver shared memory")
 	}
 	served, from := -1, wal.InvalidLSN
+	// continuation: the primary refused the record's start (its segment
+	// removed), so the next try asks for the first page of the record
+	// this node lacks (wal.ReceiveStart).
+	continuation := false
 	for {
 		start, gen, ok := rcv.Wanted()
 		if !ok || rcv.Ended(gen) {
@@ -82,10 +87,11 @@ func WalReceiverMain(e *env.Env, d *db.DB, primary env.Addr, cfg WalReceiverConf
 			continue
 		}
 		if gen != served {
-			served, from = gen, start
+			served, from, continuation = gen, start, false
 		}
 		var err error
-		from, err = walRcvStream(e, d, rcv, primary, cfg, gen, from)
+		from, err = walRcvStream(e, d, rcv, primary, cfg, gen, from, continuation)
+		continuation = pgerr.Is(err, pgerr.UndefinedFile)
 		if err != nil {
 			e.Logf("walreceiver: %v", err)
 			e.Sometimes("walreceiver-retry")
@@ -97,7 +103,7 @@ func WalReceiverMain(e *env.Env, d *db.DB, primary env.Addr, cfg WalReceiverConf
 // walRcvStream connects and streams from from for request gen, until
 // the connection fails (the error) or the startup process asks for
 // another start (nil). It returns where the flushed WAL ends.
-func walRcvStream(e *env.Env, d *db.DB, rcv *db.WalRcv, primary env.Addr, cfg WalReceiverConfig, gen int, from wal.LSN) (wal.LSN, error) {
+func walRcvStream(e *env.Env, d *db.DB, rcv *db.WalRcv, primary env.Addr, cfg WalReceiverConfig, gen int, from wal.LSN, continuation bool) (wal.LSN, error) {
 	if !rcv.Begin(gen) {
 		return from, nil // stopped or asked again meanwhile
 	}
@@ -123,7 +129,13 @@ func walRcvStream(e *env.Env, d *db.DB, rcv *db.WalRcv, primary env.Addr, cfg Wa
 			return from, err
 		}
 	}
-	if !c.sendRepl(ReplMsg{Kind: ReplStart, Start: from, Timeline: tli}) {
+	// Where this node has no copy of from's page, streaming starts at
+	// the page's start, so that its header comes along
+	// (RequestXLogStreaming starts at the segment's start for that
+	// reason); the positions reported stay at from until the stream
+	// passes it. The new timeline's copy is made up to from itself.
+	begin := wal.ReceiveStart(e, d.Config().WAL, tli, from, continuation)
+	if !c.sendRepl(ReplMsg{Kind: ReplStart, Start: begin, Timeline: tli}) {
 		return from, errors.New("could not send START_REPLICATION")
 	}
 	c.nc.SetReadDeadline(e.Clock.Now() + cfg.Timeout)
@@ -139,10 +151,11 @@ func walRcvStream(e *env.Env, d *db.DB, rcv *db.WalRcv, primary env.Addr, cfg Wa
 	}
 	rcv.SetRefused(false)
 	d.PrepareTimelineSegment(tli, from) // the new timeline's copy of from's segment
-	w, err := wal.NewReceiver(e, d.Config().WAL, from)
+	w, err := wal.NewReceiver(e, d.Config().WAL, begin)
 	if err != nil {
 		return from, err
 	}
+	w.Holds(from)
 	w.TLI = tli
 	defer w.Close()
 	e.Logf("walreceiver: started streaming WAL from primary at %s", from)

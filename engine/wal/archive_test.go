@@ -98,21 +98,17 @@ func TestArchiveNotifyAtSwitch(t *testing.T) {
 		simt.Must(wal.Create(e, archCfg))
 		w, err := wal.Open(e, archCfg, wal.FirstLSN, wal.InvalidLSN)
 		simt.Must(err)
-		// Two large records: the second does not fit, so a switch record
-		// ends segment 0.
-		big := archCfg.MaxRecordSize() - wal.HeaderSize - 4096
-		for i := 0; i < 2; i++ {
-			rec := wal.Record{Xid: 1, Rmid: 1, Payload: make([]byte, big)}
-			_, end := w.Insert(&rec)
-			if i == 0 {
-				w.Flush(end)
-				ready, err := wal.NewArchiveStatus(e, archCfg).ReadyList()
-				simt.Must(err)
-				simt.Check(len(ready) == 0, "segment 0 notified before it is complete: %v", ready)
-			}
-		}
-		w.Flush(w.InsertLSN())
+		// A record, then a switch record (pg_switch_wal) ends segment 0.
+		rec := wal.Record{Xid: 1, Rmid: 1, Payload: make([]byte, 4096)}
+		_, end := w.Insert(&rec)
+		w.Flush(end)
 		ready, err := wal.NewArchiveStatus(e, archCfg).ReadyList()
+		simt.Must(err)
+		simt.Check(len(ready) == 0, "segment 0 notified before it is complete: %v", ready)
+		end, switched := w.SwitchSegment()
+		simt.Check(switched, "no switch")
+		w.Flush(end)
+		ready, err = wal.NewArchiveStatus(e, archCfg).ReadyList()
 		simt.Must(err)
 		simt.Check(fmt.Sprint(ready) == "[0]", "ready list %v", ready)
 	})

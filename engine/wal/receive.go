@@ -28,6 +28,54 @@ type Receiver struct {
 	// those fsynced (LogstreamResult.Write and .Flush).
 	written LSN
 	flushed LSN
+	// floor is where the WAL this node held already ends when streaming
+	// starts before it (StreamStart): the positions never report less.
+	floor LSN
+}
+
+// StreamStart is where streaming that must reach lsn starts: the start of
+// lsn's page, so that the page's header is received with it even when
+// this node has no copy of the segment (RequestXLogStreaming starts at
+// the segment's start for the same reason).
+func StreamStart(lsn LSN) LSN { return pageStart(lsn) }
+
+// ReceiveStart is where a WAL receiver on timeline tli asks for streaming
+// that must reach lsn, a record's start: with continuation (the primary
+// refused the record's start, its segment removed), the first page of
+// the record this node's copy lacks, when it holds the record's first
+// pages (XLogPageRead asks for the page it needs); else
+// lsn itself when this node's copy of lsn's segment
+// (on tli or an older timeline, which the new timeline's copy is made
+// from) holds a valid header for lsn's page, else StreamStart(lsn): a
+// crash may have left the segment's file with its size but not its bytes.
+func ReceiveStart(e *env.Env, c Config, tli uint32, lsn LSN, continuation bool) LSN {
+	if !continuation {
+		// From the record's start when the primary still has it: the
+		// local head may be torn, and streaming it again repairs it.
+	} else if need := localContinuation(e, c, tli, lsn); need != InvalidLSN {
+		return need
+	}
+	p := pageStart(lsn)
+	if p == lsn {
+		return lsn
+	}
+	need := c.segOff(p) + c.pageHdrSize(p)
+	top := max(tli, 1)
+	for t := top; t >= 1 && t+64 > top; t-- { // bounded, as PrepareTimelineSegment's search
+		f, err := e.Disk.Open(SegmentPathTLI(c, t, c.segOf(lsn)), env.OpenExisting)
+		if err != nil {
+			continue
+		}
+		b := make([]byte, need-c.segOff(p))
+		n, _ := f.ReadAt(b, c.segOff(p))
+		f.Close()
+		if int64(n) == int64(len(b)) {
+			if _, err := c.validatePageHeader(p, b, 0); err == nil {
+				return lsn
+			}
+		}
+	}
+	return p
 }
 
 // NewReceiver starts receiving at start: nothing before it is written or
@@ -36,22 +84,28 @@ func NewReceiver(e *env.Env, c Config, start LSN) (*Receiver, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	if start < FirstLSN || c.segOff(start) < SegHdrSize || uint64(start)%Align != 0 {
+	if !c.validPos(start) {
 		return nil, fmt.Errorf("wal: cannot receive WAL from %s, not a record position", start)
 	}
 	return &Receiver{e: e, cfg: c, written: start, flushed: start}, nil
 }
 
 // Written is the end of the WAL written (not necessarily durable).
-func (r *Receiver) Written() LSN { return r.written }
+func (r *Receiver) Written() LSN { return max(r.written, r.floor) }
 
 // Flushed is the end of the WAL written and fsynced.
-func (r *Receiver) Flushed() LSN { return r.flushed }
+func (r *Receiver) Flushed() LSN { return max(r.flushed, r.floor) }
+
+// Holds says this node holds the WAL before at already (the end of what
+// its startup process read from pg_wal), so that a receiver that starts
+// at at's page (StreamStart) reports nothing less than at, as it did
+// before it asked.
+func (r *Receiver) Holds(at LSN) { r.floor = max(r.floor, at) }
 
 // Write writes data, the stream's bytes from start on. Chunks come in
 // order; one may begin past the end of the last (the primary skips the
-// unused rest of a segment a switch record ended, and the next segment's
-// header), never before it. A chunk never holds a segment header.
+// unused rest of a segment a switch record ended), never before it.
+// Chunks hold page headers like any other bytes of the stream.
 func (r *Receiver) Write(start LSN, data []byte) error {
 	if start < r.written {
 		return fmt.Errorf("wal: received WAL at %s, before the end %s already written", start, r.written)
@@ -61,9 +115,6 @@ func (r *Receiver) Write(start LSN, data []byte) error {
 	}
 	for pos := start; pos < start+LSN(len(data)); {
 		seg := r.cfg.segOf(pos)
-		if r.cfg.segOff(pos) < SegHdrSize {
-			return fmt.Errorf("wal: received WAL at %s, inside segment %d's header", pos, seg)
-		}
 		end := min(start+LSN(len(data)), r.cfg.segStart(seg+1))
 		if err := r.open(seg); err != nil {
 			return err
@@ -161,11 +212,12 @@ func ReadStreamTLI(e *env.Env, c Config, tli uint32, start, limit LSN, maxBytes 
 	have := max(0, size-c.segOff(start))
 	if have == 0 {
 		// The gap after a switch record: the next segment's first
-		// record comes next.
-		if limit <= segEnd {
+		// page comes next, or, when the durable WAL (or a historic
+		// timeline) ends at the segment's end, nothing.
+		if limit < segEnd {
 			return nil, start, fmt.Errorf("wal: segment %d ends at %d, before the durable WAL at %s", seg, size, limit)
 		}
-		return buf[:0], segEnd + SegHdrSize, nil
+		return buf[:0], segEnd, nil
 	}
 	n := min(int64(want), have)
 	if cap(buf) < int(n) {
@@ -176,13 +228,7 @@ func ReadStreamTLI(e *env.Env, c Config, tli uint32, start, limit LSN, maxBytes 
 	if int64(got) != n {
 		return nil, start, fmt.Errorf("could not read WAL segment %q at %s: %d of %d bytes: %v", f.Path(), start, got, n, err)
 	}
-	next = start + LSN(n)
-	if next == segEnd {
-		// A switch record that ends exactly at the segment's end: the
-		// next record is after the next segment's header.
-		next += SegHdrSize
-	}
-	return buf, next, nil
+	return buf, start + LSN(n), nil
 }
 
 // SegmentFileEnd is the LSN just past the bytes the file of lsn's segment
@@ -202,10 +248,10 @@ func SegmentFileEnd(e *env.Env, c Config, lsn LSN) LSN {
 	return c.segStart(seg) + LSN(size)
 }
 
-// FirstSegmentStartAnyTLI is FirstSegmentStart over the segments of every
-// timeline (a promoted standby's oldest segments are its parent
-// timeline's, the later ones its own): the first record position of the
-// oldest segment pg_wal holds.
+// FirstSegmentStartAnyTLI is the start of the oldest segment of any
+// timeline pg_wal holds (a promoted standby's oldest segments are its
+// parent timeline's, the later ones its own): the first byte a WAL sender
+// can send.
 func FirstSegmentStartAnyTLI(e *env.Env, c Config) (LSN, error) {
 	names, err := e.Disk.List(Dir)
 	if err != nil {
@@ -220,5 +266,26 @@ func FirstSegmentStartAnyTLI(e *env.Env, c Config) (LSN, error) {
 	if !found {
 		return InvalidLSN, errors.New("wal: no WAL segments")
 	}
-	return c.segStart(first) + SegHdrSize, nil
+	return c.segStart(first), nil
+}
+
+// localContinuation is the page where this node's copy of the record at
+// lsn stops (its continuation is not there), or InvalidLSN when the
+// copy does not hold the record's first page or holds all of it.
+func localContinuation(e *env.Env, c Config, tli uint32, lsn LSN) LSN {
+	// Timeline tli's copy only: an older timeline's head of the record
+	// may differ from tli's, which forked inside it.
+	tlis := func(uint64) []uint32 { return []uint32{max(tli, 1)} }
+	r, err := NewRestoringReader(e, c, lsn, InvalidLSN, tlis, func(uint32, uint64) {})
+	if err != nil {
+		return InvalidLSN
+	}
+	defer r.Close()
+	if _, ok, err := r.Next(); err != nil || ok {
+		return InvalidLSN
+	}
+	if r.AbortedRecPtr != lsn || r.MissingContrecPtr <= lsn {
+		return InvalidLSN
+	}
+	return r.MissingContrecPtr
 }

@@ -182,7 +182,7 @@ func openOnNewTimeline(e *env.Env, c Config, tli uint32, end, last LSN) (*WAL, e
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	if end < FirstLSN || uint64(end)%Align != 0 || c.segOff(end) < SegHdrSize {
+	if !c.validPos(end) {
 		return nil, fmt.Errorf("wal: invalid end of WAL %s", end)
 	}
 	if c.ArchiveMode {
@@ -229,14 +229,15 @@ func openOnNewTimeline(e *env.Env, c Config, tli uint32, end, last LSN) (*WAL, e
 	}
 	return &WAL{
 		e: e, cfg: c, tli: tli,
-		insertMu:  e.Sched.NewMutex("WALInsertLock"),
-		writeMu:   e.Sched.NewMutex("WALWriteLock"),
-		bufStart:  end,
-		insertLSN: end,
-		prevLSN:   last,
-		written:   end,
-		flushed:   end,
-		seg:       seg,
-		segFile:   f,
+		insertMu:   e.Sched.NewMutex("WALInsertLock"),
+		writeMu:    e.Sched.NewMutex("WALWriteLock"),
+		bufStart:   end,
+		insertLSN:  end,
+		curBytePos: c.recPtrToBytePos(end),
+		prevLSN:    last,
+		written:    end,
+		flushed:    end,
+		seg:        seg,
+		segFile:    f,
 	}, nil
 }

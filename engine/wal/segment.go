@@ -1,21 +1,19 @@
 package wal
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 
 	"github.com/pgdst/pgdst/engine/env"
 )
 
 // Segments. The WAL stream is cut into files of SegmentSize bytes named as
 // PostgreSQL names them (timeline 1): pg_wal/000000010000000000000003 holds
-// LSNs [3*SegmentSize, 4*SegmentSize). Each segment starts with a 64-byte
-// header (like XLogLongPageHeaderData: magic, version, segment size, segment
-// number) so that a file holding the wrong segment is never read as WAL.
-// Records never span segments: when the next record does not fit, a switch
-// record (XLOG_SWITCH) ends the segment and the record starts in the next.
+// LSNs [3*SegmentSize, 4*SegmentSize). Each segment is a sequence of pages
+// (page.go) whose first has the long page header, so that a file holding
+// the wrong segment is never read as WAL. Records cross page and segment
+// boundaries as continuation records; a switch record (XLOG_SWITCH) ends a
+// segment early only when asked (archive_timeout, pg_switch_wal).
 //
 // Deviation: PostgreSQL preallocates and zero-fills each segment (or, with
 // wal_init_zero=off, extends it) and recycles old ones. Here a new segment
@@ -23,18 +21,18 @@ import (
 // fsync it, rename it into place, fsync pg_wal), and old segments are
 // removed, not recycled. Stale bytes can therefore only follow the end of
 // WAL inside the last segment, which the end of recovery truncates away.
+// The unused rest of a segment after a switch record is never written
+// (PostgreSQL writes it as empty pages).
 const (
-	Dir          = "pg_wal"
-	SegHdrSize   = 64
-	segVersion   = 1
+	Dir = "pg_wal"
+	// SegHdrSize is the long page header that starts every segment: the
+	// first record of a fresh segment starts after it.
+	SegHdrSize   = LongPageHdrSize
 	segNameChars = 24
 	// RMXLog is the resource manager of WAL-internal records (RM_XLOG_ID).
 	RMXLog = 0
 	// InfoSwitch is XLOG_SWITCH: the rest of the segment is unused.
 	InfoSwitch = 0x40
-	// switchSize is the aligned size of a switch record, which always fits
-	// because an insert never leaves less room than this in a segment.
-	switchSize = (HeaderSize + Align - 1) &^ (Align - 1)
 	// SegmentSizeMin and SegmentSizeMax bound the segment size.
 	SegmentSizeMin = 64 << 10
 	SegmentSizeMax = 1 << 30
@@ -43,8 +41,6 @@ const (
 // FirstLSN is where the first record of a fresh WAL goes: just after the
 // header of segment 0.
 const FirstLSN LSN = SegHdrSize
-
-var segMagic = [8]byte{'P', 'G', 'D', 'S', 'T', 'W', 'A', 'L'}
 
 // Config is the WAL's configuration.
 type Config struct {
@@ -69,14 +65,9 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// MaxRecordSize is the largest record a segment can hold.
-func (c Config) MaxRecordSize() int {
-	m := c.SegmentSize - SegHdrSize - switchSize
-	if m > RecordSizeMax {
-		m = RecordSizeMax
-	}
-	return int(m)
-}
+// MaxRecordSize is the largest record the WAL takes (records cross
+// segments, so the segment size does not bound it).
+func (c Config) MaxRecordSize() int { return RecordSizeMax }
 
 func (c Config) segOf(l LSN) uint64      { return uint64(l) / uint64(c.SegmentSize) }
 func (c Config) segStart(seg uint64) LSN { return LSN(seg * uint64(c.SegmentSize)) }
@@ -129,31 +120,11 @@ func hex8(s string) (uint64, bool) {
 	return v, true
 }
 
-func segHeader(c Config, seg uint64) []byte {
-	b := make([]byte, SegHdrSize)
-	copy(b, segMagic[:])
-	binary.LittleEndian.PutUint32(b[8:], segVersion)
-	binary.LittleEndian.PutUint64(b[16:], uint64(c.SegmentSize))
-	binary.LittleEndian.PutUint64(b[24:], seg)
-	binary.LittleEndian.PutUint32(b[12:], crc32.Checksum(b[16:], castagnoli))
-	return b
-}
-
-// ErrBadSegment is a segment whose header does not name it.
+// ErrBadSegment is a segment whose first page header does not name it.
 var ErrBadSegment = errors.New("wal: invalid segment header")
 
-func checkSegHeader(c Config, seg uint64, b []byte) error {
-	if len(b) < SegHdrSize {
-		return fmt.Errorf("%w: short header in segment %d", ErrBadSegment, seg)
-	}
-	want := segHeader(c, seg)
-	if string(b[:SegHdrSize]) != string(want) {
-		return fmt.Errorf("%w: segment %d", ErrBadSegment, seg)
-	}
-	return nil
-}
-
-// createSegment makes segment seg durable and empty but for its header, by
+// createSegment makes segment seg durable and empty (its pages, headers
+// first, come with the first flush that reaches it), by
 // durable_rename: a temporary file is written and fsynced, renamed into
 // place, and pg_wal is fsynced, so the segment can never vanish at a crash
 // once a record in it has been flushed.
@@ -169,10 +140,6 @@ func createSegmentAt(e *env.Env, c Config, seg uint64, path string) (env.File, e
 	f, err := e.Disk.Open(tmp, env.OpenCreateExcl)
 	if err != nil {
 		return nil, fmt.Errorf("could not create file %q: %w", tmp, err)
-	}
-	if _, err := f.WriteAt(segHeader(c, seg), 0); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("could not write to file %q: %w", tmp, err)
 	}
 	if err := f.Sync(); err != nil {
 		e.Panicf("could not fsync file %q: %v", tmp, err)

@@ -4,13 +4,14 @@ package wal
 // switch record, so that the segment is complete (and archived) once the
 // returned position is flushed, and the next record goes to the next
 // segment. It switches nothing, and reports false, when no record has
-// gone into the current segment since its header: a switch there would
+// gone into the current segment (it is at the segment's start, or just
+// after the header of initdb's first segment): a switch there would
 // only waste a segment (CheckArchiveTimeout's GetLastImportantRecPtr
 // check).
 func (w *WAL) SwitchSegment() (end LSN, switched bool) {
 	w.insertMu.Lock()
 	defer w.insertMu.Unlock()
-	if w.cfg.segOff(w.insertLSN) == SegHdrSize {
+	if off := w.cfg.segOff(w.insertLSN); off == 0 || off == SegHdrSize {
 		return w.insertLSN, false
 	}
 	w.switchLocked()

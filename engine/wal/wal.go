@@ -26,12 +26,15 @@ type WAL struct {
 	writeMu  env.Mutex
 
 	// Guarded by insertMu. buf mirrors the stream from bufStart to
-	// insertLSN, including the (unused) bytes of segment headers and of the
+	// insertLSN, page headers included (the inserter writes them, as
+	// AdvanceXLInsertBuffer and CopyXLogRecordToWAL do), and the unused
 	// space after switch records, so that LSN arithmetic stays trivial.
-	buf       []byte
-	bufStart  LSN
-	insertLSN LSN // where the next record goes
-	prevLSN   LSN // the last inserted record
+	buf        []byte
+	bufStart   LSN
+	insertLSN  LSN    // the end of the last record (XLogBytePosToEndRecPtr of curBytePos)
+	curBytePos uint64 // where the next record goes, in usable bytes (Insert->CurrBytePos)
+	prevLSN    LSN    // the last inserted record
+	scratch    []byte // a record crossing pages is encoded here first
 	// switchEnds are the ends of switch records not yet flushed: the
 	// bytes after each, to its segment's end, are padding that is never
 	// written (XLogWrite does not write the rest of a switched segment).
@@ -72,6 +75,16 @@ func Create(e *env.Env, c Config) error {
 	if err != nil {
 		return err
 	}
+	// BootStrapXLOG writes the first page's header with the first
+	// record; here the header alone, so that Open(FirstLSN) continues a
+	// page whose header is durable.
+	if _, err := f.WriteAt(c.appendPageHeader(nil, 0, 1, 0, 0), 0); err != nil {
+		f.Close()
+		return fmt.Errorf("could not write to WAL segment %q: %w", f.Path(), err)
+	}
+	if err := f.Sync(); err != nil {
+		e.Panicf("could not fsync file %q: %v", f.Path(), err)
+	}
 	return f.Close()
 }
 
@@ -97,7 +110,7 @@ func OpenOnTimeline(e *env.Env, c Config, tli uint32, end, last LSN) (*WAL, erro
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	if end < FirstLSN || uint64(end)%Align != 0 || c.segOff(end) < SegHdrSize {
+	if !c.validPos(end) {
 		return nil, fmt.Errorf("wal: invalid end of WAL %s", end)
 	}
 	seg := c.segOf(end)
@@ -152,17 +165,18 @@ func OpenOnTimeline(e *env.Env, c Config, tli uint32, end, last LSN) (*WAL, erro
 		}
 	}
 	return &WAL{
-		e:         e,
-		cfg:       c,
-		insertMu:  e.Sched.NewMutex("WALInsertLock"),
-		writeMu:   e.Sched.NewMutex("WALWriteLock"),
-		bufStart:  end,
-		insertLSN: end,
-		prevLSN:   last,
-		written:   end,
-		flushed:   end,
-		seg:       seg,
-		segFile:   f,
+		e:          e,
+		cfg:        c,
+		insertMu:   e.Sched.NewMutex("WALInsertLock"),
+		writeMu:    e.Sched.NewMutex("WALWriteLock"),
+		bufStart:   end,
+		insertLSN:  end,
+		curBytePos: c.recPtrToBytePos(end),
+		prevLSN:    last,
+		written:    end,
+		flushed:    end,
+		seg:        seg,
+		segFile:    f,
 	}, nil
 }
 
@@ -207,55 +221,100 @@ func (w *WAL) WithInsertLock(fn func(next LSN)) {
 	w.insertMu.Unlock()
 }
 
-// makeRoomLocked ends the current segment with a switch record if a record
-// of size bytes would not fit before the room a switch record needs.
-func (w *WAL) makeRoomLocked(size uint64) {
-	if size > uint64(w.cfg.MaxRecordSize()) {
-		panic(fmt.Sprintf("wal: record of %d bytes exceeds the maximum %d", size, w.cfg.MaxRecordSize()))
-	}
-	segEnd := w.cfg.segStart(w.cfg.segOf(w.insertLSN) + 1)
-	if uint64(w.insertLSN)+size <= uint64(segEnd)-switchSize {
-		return
-	}
-	w.switchLocked()
-}
-
 // switchLocked ends the current segment with a switch record and skips
-// the rest of it and the next segment's header (switch.go's
-// SwitchSegment, and makeRoomLocked when a record does not fit).
+// the rest of it (RequestXLogSwitch, ReserveXLogSwitch): the next record
+// goes to the next segment. The skipped bytes are never written.
 func (w *WAL) switchLocked() {
 	segEnd := w.cfg.segStart(w.cfg.segOf(w.insertLSN) + 1)
 	sw := Record{Rmid: RMXLog, Info: InfoSwitch}
 	_, swEnd := w.appendLocked(&sw)
+	if w.cfg.segOff(swEnd) == 0 {
+		// The switch record itself ended the segment.
+		segEnd = swEnd
+	}
 	w.switchEnds = append(w.switchEnds, swEnd)
-	// The rest of the segment and the next segment's header are skipped.
 	// The padding is most of a segment when archive_timeout forces the
 	// switch, so it is made in place: one allocation at most (the buffer
 	// keeps its capacity after a flush compacts it), zeroed, not copied.
-	pad := int(segEnd-w.insertLSN) + SegHdrSize
+	pad := int(segEnd - w.insertLSN)
 	n := len(w.buf)
 	w.buf = slices.Grow(w.buf, pad)[:n+pad]
 	clear(w.buf[n:])
-	w.insertLSN = segEnd + SegHdrSize
+	w.insertLSN = segEnd
+	w.curBytePos = w.cfg.recPtrToBytePos(segEnd)
 }
 
 func (w *WAL) insertLocked(rec *Record) (start, end LSN) {
-	w.makeRoomLocked(rec.EncodedSize())
+	if size := rec.EncodedSize(); size > uint64(w.cfg.MaxRecordSize()) {
+		panic(fmt.Sprintf("wal: record of %d bytes exceeds the maximum %d", size, w.cfg.MaxRecordSize()))
+	}
 	return w.appendLocked(rec)
 }
 
+// appendLocked reserves the record's space (ReserveXLogInsertLocation)
+// and copies it into the buffers with the page headers of the pages it
+// reaches (CopyXLogRecordToWAL).
 func (w *WAL) appendLocked(rec *Record) (start, end LSN) {
-	start = w.insertLSN
+	size := rec.EncodedSize()
+	start = w.cfg.bytePosToRecPtr(w.curBytePos)
+	end = w.cfg.bytePosToEndRecPtr(w.curBytePos + size)
 	rec.Prev = w.prevLSN
 	rec.LSN = start
-	w.buf = rec.AppendEncoded(w.buf)
+	if w.insertLSN == start && pageStart(end-1) == pageStart(start) {
+		// The common case: the record fits on the current page, whose
+		// header is already in the buffers or on disk.
+		w.buf = rec.AppendEncoded(w.buf)
+	} else {
+		w.scratch = rec.AppendEncoded(w.scratch[:0])
+		w.copyLocked(w.scratch, start, uint32(HeaderSize+len(rec.Payload)))
+		if pageStart(end-1) != pageStart(start) {
+			w.e.Sometimes("wal-record-crosses-page")
+			if w.cfg.segOf(end-1) != w.cfg.segOf(start) {
+				w.e.Sometimes("wal-record-crosses-segment")
+			}
+		}
+	}
+	w.curBytePos += size
 	w.prevLSN = start
 	w.insertLSN = w.bufStart + LSN(len(w.buf))
-	if w.insertLSN <= start || w.cfg.segOf(w.insertLSN-1) != w.cfg.segOf(start) {
-		panic("wal: record crosses a segment boundary")
+	if w.insertLSN != end {
+		panic(fmt.Sprintf("wal: record at %s ends at %s, reserved to %s", start, w.insertLSN, end))
 	}
 	w.e.WALInserted(uint64(start), uint64(w.insertLSN), rec.Rmid, rec.Xid)
-	return start, w.insertLSN
+	return start, end
+}
+
+// copyLocked is CopyXLogRecordToWAL for a record that starts a page or
+// crosses one: b is the encoded record (aligned), total its unaligned
+// length (xl_tot_len). Each page it reaches gets its header: the first
+// one plain when the record starts it, the later ones with
+// XLP_FIRST_IS_CONTRECORD and the record's remaining length in
+// xlp_rem_len. The alignment padding never crosses a page.
+func (w *WAL) copyLocked(b []byte, start LSN, total uint32) {
+	pos := w.bufStart + LSN(len(w.buf))
+	if pos != start {
+		// The record starts a page whose header is not written yet.
+		if pageOff(pos) != 0 || pos+LSN(w.cfg.pageHdrSize(pos)) != start {
+			panic(fmt.Sprintf("wal: insert at %s, buffers end at %s", start, pos))
+		}
+		w.buf = w.cfg.appendPageHeader(w.buf, pos, w.timeline(), 0, 0)
+		pos = start
+	}
+	written := 0
+	for i := 0; ; i++ { // bounded: one step per page of the record
+		if i > RecordSizeMax/usablePageBytes+2 {
+			panic("wal: record copy does not end")
+		}
+		n := min(len(b)-written, int(PageSize-pageOff(pos)))
+		w.buf = append(w.buf, b[written:written+n]...)
+		written += n
+		pos += LSN(n)
+		if written == len(b) {
+			return
+		}
+		w.buf = w.cfg.appendPageHeader(w.buf, pos, w.timeline(), XLPFirstIsContRecord, total-uint32(written))
+		pos += LSN(w.cfg.pageHdrSize(pos))
+	}
 }
 
 // InsertLSN is the position the next record will take (GetXLogInsertRecPtr).
@@ -282,7 +341,25 @@ func (w *WAL) NeedsFlush(lsn LSN) bool { return lsn > w.Flushed() }
 // commit). A failed write or fsync is a PANIC, as in XLogWrite and
 // issue_xlog_fsync: after a failed fsync the kernel may have dropped the
 // dirty pages, so retrying could report durability that does not exist.
-func (w *WAL) Flush(upto LSN) {
+func (w *WAL) Flush(upto LSN) { w.flush(upto, false) }
+
+// BackgroundFlush is XLogBackgroundFlush, the WAL writer's flush: the
+// completed pages first (up to the last page boundary, which may be in
+// the middle of a record that crosses it), and only when those are
+// flushed already, everything inserted (PostgreSQL's asyncXactLSN, which
+// the insert position stands for here).
+func (w *WAL) BackgroundFlush() {
+	ins := w.InsertLSN()
+	if upto := pageStart(ins); upto > w.Flushed() {
+		w.flush(upto, true)
+		return
+	}
+	w.flush(ins, false)
+}
+
+// flush is XLogWrite and its fsync up to upto: everything inserted when
+// exact is false, else upto alone.
+func (w *WAL) flush(upto LSN, exact bool) {
 	if !w.NeedsFlush(upto) {
 		return
 	}
@@ -294,6 +371,9 @@ func (w *WAL) Flush(upto LSN) {
 	w.insertMu.Lock()
 	from := w.written
 	to := w.insertLSN
+	if exact {
+		to = min(to, upto)
+	}
 	switches := append([]LSN(nil), w.switchEnds...)
 	// The slice stays valid: Insert only appends (possibly reallocating
 	// w.buf, but never changing bytes already in it), and only this
@@ -311,9 +391,6 @@ func (w *WAL) Flush(upto LSN) {
 		chunkEnd := min(to, segEnd)
 		w.openSegment(seg)
 		lo := pos
-		if w.cfg.segOff(lo) < SegHdrSize {
-			lo = w.cfg.segStart(seg) + SegHdrSize // never overwrite the header
-		}
 		hi := chunkEnd
 		for _, sw := range switches {
 			if sw > lo && sw <= hi && w.cfg.segOf(sw-1) == seg {
@@ -436,10 +513,45 @@ func FirstSegmentStart(e *env.Env, c Config) (LSN, error) {
 	if len(segs) == 0 {
 		return InvalidLSN, errors.New("wal: no WAL segments")
 	}
-	return c.segStart(segs[0]) + SegHdrSize, nil
+	return firstRecordIn(e, c, segs[0])
 }
 
-// Reader scans the WAL from a start LSN to the end of valid WAL.
+// firstRecordIn is FirstRecordInSegment for pg_wal's segment seg.
+func firstRecordIn(e *env.Env, c Config, seg uint64) (LSN, error) {
+	f, err := e.Disk.Open(SegmentPath(c, seg), env.OpenExisting)
+	if err != nil {
+		return InvalidLSN, err
+	}
+	defer f.Close()
+	b := make([]byte, LongPageHdrSize)
+	n, _ := f.ReadAt(b, 0)
+	first, _ := FirstRecordInSegment(c, seg, b[:n])
+	return first, nil
+}
+
+// FirstRecordInSegment is XLogFindNextRecord from the start of segment
+// seg, whose bytes b begins with: the first record that starts in it,
+// after the rest of a record continued from the previous segment
+// (xlp_rem_len). A first page header that is not valid leaves the
+// position after it, where a reader then ends, and false.
+func FirstRecordInSegment(c Config, seg uint64, b []byte) (LSN, bool) {
+	p := c.segStart(seg)
+	h, err := c.validatePageHeader(p, b, 0)
+	if err != nil {
+		return p + SegHdrSize, false
+	}
+	if h.info&XLPFirstIsContRecord == 0 || h.remLen == 0 || h.remLen > RecordSizeMax {
+		return p + SegHdrSize, true
+	}
+	return LSN(AlignUp(uint64(c.recordEnd(p+SegHdrSize, h.remLen)))), true
+}
+
+// Reader scans the WAL from a start LSN to the end of valid WAL, as
+// xlogreader.c does: every page it reads has its header validated
+// (XLogReaderValidatePageHeader), every record its header, prev-link and
+// CRC (ValidXLogRecordHeader, ValidXLogRecord), and a record that crosses
+// pages is reassembled from the continuation pages, each of which must say
+// it continues it (XLP_FIRST_IS_CONTRECORD, xlp_rem_len).
 type Reader struct {
 	e     *env.Env
 	cfg   Config
@@ -450,6 +562,13 @@ type Reader struct {
 	prev  LSN
 	buf   []byte
 	bufAt LSN
+	// rec holds a record reassembled from several pages.
+	rec []byte
+	// pageOK is the start of the last page whose header was validated,
+	// pageTLI its timeline (latestPagePtr, latestPageTLI).
+	pageOK  LSN
+	pageTLI uint32
+	pageHdr pageHeader
 	// restore, when set, is called with each timeline and segment number
 	// before that segment is opened (NewRestoringReader); tlisFor, when
 	// set, lists the timelines whose copy of a segment to try, in order
@@ -457,8 +576,27 @@ type Reader struct {
 	restore func(tli uint32, seg uint64)
 	tlisFor func(seg uint64) []uint32
 	curTLI  uint32 // the timeline of the last segment file opened (curFileTLI)
-	// Switches counts the switch records crossed.
-	Switches int
+	// mem, when set, holds the segments to read instead of pg_wal
+	// (NewMemReader).
+	mem func(seg uint64) []byte
+	// AbortedRecPtr and MissingContrecPtr are set when the WAL ends in a
+	// record that crosses pages and could not be reassembled (a
+	// continuation missing or invalid): the record's start, and the start
+	// of the page where reading it failed. The end of recovery writes new
+	// WAL from MissingContrecPtr on, beginning with an
+	// XLOG_OVERWRITE_CONTRECORD (StartupXLOG, PostgreSQL 14.1+).
+	AbortedRecPtr     LSN
+	MissingContrecPtr LSN
+	// overwritten is the record whose continuation a page flagged
+	// XLP_FIRST_IS_OVERWRITE_CONTRECORD replaced (overwrittenRecPtr): the
+	// record read next must be the XLOG_OVERWRITE_CONTRECORD naming it.
+	overwritten LSN
+	// lastPage is the last page reassemble read.
+	lastPage LSN
+	// Switches counts the switch records crossed, SwitchEnd is where the
+	// last one ended.
+	Switches  int
+	SwitchEnd LSN
 	// EndErr is why the scan ended (nil until it has).
 	EndErr error
 	// Limit, when valid, is where the WAL known durable ends: a record
@@ -483,17 +621,41 @@ func NewReader(e *env.Env, c Config, start, prev LSN) (*Reader, error) {
 	return r, nil
 }
 
-// openSegment opens segment seg for reading. A missing segment or one whose
-// header is not this segment's is the end of the WAL (end true); any other
-// failure is an I/O error, which must never be taken for the end of the
-// WAL: redo would stop early and the end-of-recovery checkpoint would then
-// throw away acknowledged commits that a retry could have read.
+// NewMemReader is NewReader over segments held in memory: seg returns a
+// segment's bytes (nil when there is none). The simulator's checkers read
+// archived and durable WAL this way.
+func NewMemReader(c Config, seg func(seg uint64) []byte, start, prev LSN) (*Reader, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	r := &Reader{cfg: c, next: start, prev: prev, mem: seg}
+	if _, err := r.openSegment(c.segOf(start)); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// openSegment opens segment seg for reading. A missing segment is the end
+// of the WAL (end true); any other failure is an I/O error, which must
+// never be taken for the end of the WAL: redo would stop early and the
+// end-of-recovery checkpoint would then throw away acknowledged commits
+// that a retry could have read.
 func (r *Reader) openSegment(seg uint64) (end bool, err error) {
 	if r.f != nil {
 		r.f.Close()
 		r.f = nil
 	}
-	f, err := r.openFile(seg)
+	var f env.File
+	if r.mem != nil {
+		b := r.mem(seg)
+		if b == nil {
+			err = fmt.Errorf("segment %d: %w", seg, env.ErrNotExist)
+		} else {
+			f = memFile(b)
+		}
+	} else {
+		f, err = r.openFile(seg)
+	}
 	if err != nil {
 		return errors.Is(err, env.ErrNotExist), fmt.Errorf("wal: could not open WAL segment %d: %w", seg, err)
 	}
@@ -501,15 +663,6 @@ func (r *Reader) openSegment(seg uint64) (end bool, err error) {
 	if err != nil {
 		f.Close()
 		return false, fmt.Errorf("wal: could not read the size of WAL segment %d: %w", seg, err)
-	}
-	hdr := make([]byte, SegHdrSize)
-	if _, err := f.ReadAt(hdr, 0); err != nil && !errors.Is(err, io.EOF) {
-		f.Close()
-		return false, fmt.Errorf("wal: could not read segment header: %w", err)
-	}
-	if err := checkSegHeader(r.cfg, seg, hdr); err != nil {
-		f.Close()
-		return true, err
 	}
 	r.f, r.seg, r.size = f, seg, size
 	r.buf, r.bufAt = r.buf[:0], 0
@@ -531,69 +684,283 @@ func (r *Reader) Next() (Record, bool, error) {
 		if rec.Rmid != RMXLog || rec.Info != InfoSwitch {
 			return rec, true, nil
 		}
+		// The rest of the segment is unused: the next record starts
+		// the next segment (XLogReadRecord's XLOG_SWITCH handling).
 		r.Switches++
-		next := r.cfg.segStart(r.seg+1) + SegHdrSize
-		if end, err := r.openSegment(r.seg + 1); err != nil {
-			if !end {
-				return Record{}, false, err
-			}
-			// The switch record is durable but the next segment is not
-			// there: the WAL ends at the start of that segment.
-			r.EndErr = err
-			r.next = next
-			return Record{}, false, nil
-		}
-		r.next = next
+		r.SwitchEnd = r.next
+		r.next = r.cfg.segStart(r.cfg.segOf(rec.LSN) + 1)
 	}
 }
 
+// errNoPage is a page the file does not hold (yet).
+var errNoPage = errors.New("wal: page not in the segment")
+
+// page validates the header of the page starting at p, opening its
+// segment first if need be, and returns it. A page the segment does not
+// hold, or a missing segment, is errNoPage (end true).
+func (r *Reader) page(p LSN) (h pageHeader, end bool, err error) {
+	if p == r.pageOK && r.pageHdr.size != 0 && r.cfg.segOf(p) == r.seg {
+		return r.pageHdr, false, nil
+	}
+	if seg := r.cfg.segOf(p); seg != r.seg || r.f == nil {
+		if end, err := r.openSegment(seg); err != nil {
+			if !end {
+				return h, false, err
+			}
+			return h, true, fmt.Errorf("%w: %v", errNoPage, err)
+		}
+	}
+	n := int(r.cfg.pageHdrSize(p))
+	if r.cfg.segOff(p)+int64(n) > r.size {
+		return h, true, errNoPage
+	}
+	b, err := r.window(r.cfg.segOff(p), n)
+	if err != nil {
+		return h, false, err
+	}
+	if h, err = r.cfg.validatePageHeader(p, b, r.pageTLI); err != nil {
+		return h, true, err
+	}
+	r.pageOK, r.pageTLI, r.pageHdr = p, h.tli, h
+	return h, false, nil
+}
+
 func (r *Reader) readOne() (Record, bool, error) {
-	off := r.cfg.segOff(r.next)
-	if r.cfg.segOf(r.next) != r.seg || off < SegHdrSize {
-		r.EndErr = fmt.Errorf("wal: LSN %s is not a record position in segment %d", r.next, r.seg)
+	for i := 0; ; i++ { // bounded: one restart per overwritten contrecord
+		rec, ok, err := r.readRecord()
+		if err != nil || ok || r.EndErr != nil {
+			if ok && r.overwritten != InvalidLSN {
+				ok = r.checkOverwrite(rec)
+			}
+			return rec, ok, err
+		}
+		if i > 0 {
+			panic("wal: a restart after an overwritten contrecord restarted again")
+		}
+	}
+}
+
+// checkOverwrite checks the record read after a restart at a page flagged
+// XLP_FIRST_IS_OVERWRITE_CONTRECORD: it must be the XLOG_OVERWRITE_CONTRECORD
+// that names the record whose continuation is gone (xlog_redo's
+// "mismatching overwritten LSN"; PostgreSQL makes it a FATAL error in redo,
+// here it ends the WAL).
+func (r *Reader) checkOverwrite(rec Record) bool {
+	want := r.overwritten
+	r.overwritten = InvalidLSN
+	if rec.Rmid != RMXLog || rec.Info != InfoOverwriteContrecord || len(rec.Payload) != 8 {
+		r.EndErr = fmt.Errorf("%w: the record at %s after an overwritten contrecord is not XLOG_OVERWRITE_CONTRECORD", ErrBadPage, rec.LSN)
+		r.next, r.prev = rec.LSN, rec.Prev
+		return false
+	}
+	if got := LSN(binary.LittleEndian.Uint64(rec.Payload)); got != want {
+		r.EndErr = fmt.Errorf("%w: mismatching overwritten LSN %s -> %s", ErrBadPage, want, got)
+		r.next, r.prev = rec.LSN, rec.Prev
+		return false
+	}
+	return true
+}
+
+// readRecord reads the record at r.next. It returns no record and no
+// EndErr when the read must restart at r.next (an overwritten contrecord).
+func (r *Reader) readRecord() (Record, bool, error) {
+	pos := r.next
+	if !r.cfg.validPos(pos) {
+		r.EndErr = fmt.Errorf("%w: invalid record offset at %s", ErrBadAlignment, pos)
 		return Record{}, false, nil
 	}
-	if r.Limit != InvalidLSN && r.next >= r.Limit {
+	if r.Limit != InvalidLSN && pos >= r.Limit {
 		r.EndErr = ErrBeyondLimit
 		return Record{}, false, nil
 	}
+	// ReadPageInternal: the page holding the record's start, its header
+	// validated.
+	h, end, err := r.page(pageStart(pos))
+	if err != nil {
+		if !end {
+			return Record{}, false, err
+		}
+		if errors.Is(err, errNoPage) {
+			err = fmt.Errorf("%w: %v", io.EOF, err)
+		}
+		r.EndErr = err
+		return Record{}, false, nil
+	}
+	if pageOff(pos) == 0 {
+		// At a page's start: the record follows the header, and
+		// the page must not continue a record (ReadRecord's
+		// "contrecord is requested by").
+		if h.info&XLPFirstIsContRecord != 0 {
+			r.EndErr = fmt.Errorf("%w: contrecord is requested by %s", ErrBadPage, pos)
+			return Record{}, false, nil
+		}
+		pos += LSN(h.size)
+		if r.Limit != InvalidLSN && pos >= r.Limit {
+			r.EndErr = ErrBeyondLimit
+			return Record{}, false, nil
+		}
+	}
+	off := r.cfg.segOff(pos)
 	if off+4 > r.size {
 		r.EndErr = io.EOF
 		return Record{}, false, nil
 	}
-	b, err := r.window(off, HeaderSize)
+	onPage := int(PageSize - pageOff(pos))
+	b, err := r.window(off, min(onPage, HeaderSize))
 	if err != nil {
 		return Record{}, false, err
 	}
-	need := HeaderSize
-	if len(b) >= 4 {
-		if total := binary.LittleEndian.Uint32(b); total >= HeaderSize && total <= RecordSizeMax {
-			need = int(total)
-		}
+	b = b[:min(len(b), onPage, HeaderSize)] // the window may run past the page
+	total := binary.LittleEndian.Uint32(b)
+	if total == 0 {
+		r.EndErr = fmt.Errorf("%w at %s", ErrZeroRecord, pos)
+		return Record{}, false, nil
 	}
-	if b, err = r.window(off, need); err != nil {
-		return Record{}, false, err
+	if total < HeaderSize || total > RecordSizeMax {
+		r.EndErr = fmt.Errorf("%w at %s: expected at least %d, got %d", ErrBadLength, pos, HeaderSize, total)
+		return Record{}, false, nil
 	}
-	rec, err := Decode(b, r.next, r.prev)
-	if r.Limit != InvalidLSN && (err != nil && uint64(r.next)+uint64(need) > uint64(r.Limit) || err == nil && rec.LSN+LSN(rec.EncodedSize()) > r.Limit) {
+	recEnd := r.cfg.recordEnd(pos, total)
+	if r.Limit != InvalidLSN && recEnd > r.Limit && int(total) <= onPage {
 		// The record is not wholly durable yet: what follows the limit
 		// is not WAL to judge, valid or not (a record cut short by the
-		// limit is the common case, not an end of valid WAL).
+		// limit is the common case, not an end of valid WAL). A record
+		// that crosses pages is checked page by page (reassemble): a
+		// continuation page within the limit may say the record was
+		// abandoned, whatever length the record claims.
 		r.EndErr = ErrBeyondLimit
 		return Record{}, false, nil
 	}
+	if len(b) >= HeaderSize && r.prev != InvalidLSN {
+		// ValidXLogRecordHeader, before the continuation is read.
+		if got := LSN(binary.LittleEndian.Uint64(b[8:])); got != r.prev {
+			r.EndErr = fmt.Errorf("%w at %s: %s, want %s", ErrBadPrev, pos, got, r.prev)
+			return Record{}, false, nil
+		}
+	}
+	var rb []byte
+	if int(total) <= onPage {
+		if int64(off)+int64(total) > r.size {
+			r.EndErr = fmt.Errorf("%w at %s", ErrShortRecord, pos)
+			return Record{}, false, nil
+		}
+		if rb, err = r.window(off, int(total)); err != nil {
+			return Record{}, false, err
+		}
+	} else if rb, err = r.reassemble(pos, total); err != nil || rb == nil {
+		return Record{}, false, err
+	}
+	rec, err := Decode(rb, pos, r.prev)
 	if err != nil {
+		if int(total) > onPage {
+			r.AbortedRecPtr, r.MissingContrecPtr = pos, r.lastPage
+		}
 		r.EndErr = err
 		return Record{}, false, nil
 	}
-	if r.cfg.segOf(rec.LSN+LSN(rec.EncodedSize())-1) != r.seg {
-		r.EndErr = fmt.Errorf("wal: record at %s crosses a segment boundary", rec.LSN)
-		return Record{}, false, nil
-	}
 	r.prev = rec.LSN
-	r.next = rec.LSN + LSN(rec.EncodedSize())
+	r.next = LSN(AlignUp(uint64(recEnd)))
 	rec.Payload = append([]byte(nil), rec.Payload...) // the window is reused
 	return rec, true, nil
+}
+
+// recordEnd is the position just after the last byte of a record of total
+// bytes starting at pos, past the page headers it crosses.
+func (c Config) recordEnd(pos LSN, total uint32) LSN {
+	first := PageSize - pageOff(pos)
+	if int64(total) <= first {
+		return pos + LSN(total)
+	}
+	rem := uint64(total) - uint64(first)
+	p := pageStart(pos) + PageSize
+	for i := 0; ; i++ { // bounded: one step per page of the record
+		if i > RecordSizeMax/usablePageBytes+2 {
+			panic("wal: record end does not converge")
+		}
+		usable := uint64(PageSize - c.pageHdrSize(p))
+		if rem <= usable {
+			return p + LSN(c.pageHdrSize(p)) + LSN(rem)
+		}
+		rem -= usable
+		p += PageSize
+	}
+}
+
+// reassemble reads a record of total bytes starting at pos that crosses
+// pages: each continuation page must have XLP_FIRST_IS_CONTRECORD and say
+// how much of the record remains (XLogDecodeNextRecord's "there is no
+// contrecord flag" and "invalid contrecord length"). A continuation that
+// is not there ends the WAL before the record (nil, with EndErr set).
+func (r *Reader) reassemble(pos LSN, total uint32) ([]byte, error) {
+	r.rec = r.rec[:0]
+	p := pos
+	// aborted ends the WAL inside the record once a continuation page
+	// was reached (XLogDecodeNextRecord's "assembled" error path).
+	aborted := func(err error) ([]byte, error) {
+		r.EndErr = err
+		r.AbortedRecPtr, r.MissingContrecPtr = pos, pageStart(p)
+		return nil, nil
+	}
+	for i := 0; ; i++ { // bounded: one step per page of the record
+		if i > RecordSizeMax/usablePageBytes+2 {
+			panic("wal: record reassembly does not end")
+		}
+		n := min(int(total)-len(r.rec), int(PageSize-pageOff(p)))
+		off := r.cfg.segOff(p)
+		r.lastPage = pageStart(p)
+		if r.Limit != InvalidLSN && p+LSN(n) > r.Limit {
+			r.EndErr = ErrBeyondLimit // XLogPageRead waits for it
+			return nil, nil
+		}
+		if off+int64(n) > r.size {
+			if i > 0 {
+				return aborted(fmt.Errorf("%w at %s: its continuation at %s is cut short", ErrShortRecord, pos, pageStart(p)))
+			}
+			r.EndErr = fmt.Errorf("%w at %s", ErrShortRecord, pos)
+			return nil, nil
+		}
+		b, err := r.window(off, n)
+		if err != nil {
+			return nil, err
+		}
+		r.rec = append(r.rec, b[:n]...)
+		if len(r.rec) == int(total) {
+			return r.rec, nil
+		}
+		p = pageStart(p) + PageSize
+		if r.Limit != InvalidLSN && p+LSN(r.cfg.pageHdrSize(p)) > r.Limit {
+			r.EndErr = ErrBeyondLimit
+			return nil, nil
+		}
+		h, end, err := r.page(p)
+		if err != nil {
+			if !end {
+				return nil, err
+			}
+			if errors.Is(err, errNoPage) {
+				err = fmt.Errorf("%w at %s: the continuation at %s is missing: %v", ErrShortRecord, pos, p, err)
+			}
+			return aborted(err)
+		}
+		if h.info&XLPFirstIsOverwriteContRecord != 0 {
+			// The continuation was overwritten by new WAL after a
+			// recovery that found it missing: read on from this page,
+			// whose first record must say so (XLogDecodeNextRecord's
+			// overwrittenRecPtr).
+			if r.e != nil {
+				r.e.Sometimes("wal-read-overwritten-contrecord")
+			}
+			r.overwritten, r.next = pos, p
+			return nil, nil
+		}
+		if h.info&XLPFirstIsContRecord == 0 {
+			return aborted(fmt.Errorf("%w: there is no contrecord flag at %s", ErrBadPage, p))
+		}
+		if want := int(total) - len(r.rec); int(h.remLen) != want {
+			return aborted(fmt.Errorf("%w: invalid contrecord length %d (expected %d) at %s", ErrBadPage, h.remLen, want, p))
+		}
+		p += LSN(h.size)
+	}
 }
 
 // End is the LSN after the last valid record read so far.

@@ -56,7 +56,7 @@ var bugCases = map[string]bugCase{
 	// rw cycle commit.
 	"ssi-read-no-siread":    {config: ssiAimed, hints: []uint64{10}, says: []string{"G2-item"}},
 	"ssi-no-t3-first-check": {config: ssiAimed, hints: []uint64{12}, says: []string{"G2-item"}},
-	"ssi-split-no-transfer": {config: ssiAimed, hints: []uint64{14}, says: []string{"G2-item"}},
+	"ssi-split-no-transfer": {config: ssiAimed, hints: []uint64{74, 237}, says: []string{"G2-item"}},
 	// A read-write transaction that starts alone opts out of SSI as
 	// only a READ ONLY one may: write skew commits.
 	// PostgreSQL 12.3's bug: a read that missed a concurrent insert and
@@ -280,6 +280,18 @@ var bugCases = map[string]bugCase{
 		config: small("", func(c *simtest.Config) { c.Scheduler = "random" }),
 		hints:  []uint64{33},
 		says:   []string{"clog lost the transaction's commit status", "the clog says committed are not visible"},
+	},
+	// A process killed just after a flush made the next segment, before
+	// it wrote the record that continues there: recovery ends inside the
+	// completed (archived) segment, and the bug writes over its tail.
+	"no-overwrite-contrecord": {
+		config: func(seed uint64) simtest.Config {
+			c := simtest.DefaultConfig(seed)
+			c.Faults = "kill when point=wal-after-segment-create"
+			return c
+		},
+		hints: []uint64{28},
+		says:  []string{"inside completed segment"},
 	},
 	"end-of-recovery-ckpt-early-control": {
 		config: small("", nil),

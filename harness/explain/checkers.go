@@ -2,6 +2,7 @@ package explain
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -138,6 +139,13 @@ func (a *account) archive(f *simtest.Finding) {
 		a.say("The crash came at %s (%s), which left unsynced writes %s.", ms(crash.Time), crash.Name, crashModeWords(a.crashMode(crash)))
 	}
 
+	// A recovery that ended inside the segment after it was completed
+	// rewrote its tail (the archive's copy is the segment as completed).
+	var overwritten *env.Event
+	if f.Copy == simtest.CopyDiffers || f.Copy == simtest.CopySize {
+		overwritten = a.recoveryEndInside(seg)
+	}
+
 	// The mechanism, from the order of the steps.
 	switch {
 	case f.Archive == simtest.ArchiveReadyEarly || f.Archive == simtest.ArchiveDoneNeverComplete:
@@ -158,6 +166,10 @@ func (a *account) archive(f *simtest.Finding) {
 	}) == nil:
 		a.cause(fmt.Sprintf("the archiver marked segment %s done before the rename of its copy into place was durable", seg),
 			"a copy is archived once durable_rename has fsynced the file and then its directory; only then may the .done be written")
+	case overwritten != nil:
+		a.mark(overwritten, "recovery ended inside the completed segment")
+		a.cause(fmt.Sprintf("recovery ended at %X/%08X, inside completed segment %s, in a record whose continuation was missing, and wrote new WAL over the segment's tail", overwritten.LSN2>>32, uint32(overwritten.LSN2), seg),
+			"StartupXLOG starts new WAL at the page where the continuation is missing (missingContrecPtr), beginning with an XLOG_OVERWRITE_CONTRECORD, so that a completed segment, archived or streamed already, is never rewritten (PostgreSQL 14.1)")
 	case f.Copy != "":
 		a.cause(fmt.Sprintf("the archive's durable copy of segment %s is not the segment as it was completed", seg),
 			"a segment may leave pg_wal only once an identical, durable copy is in the archive: archive_command's success promises exactly that")
@@ -500,4 +512,43 @@ func (a *account) liveness(f *simtest.Finding) {
 		a.cause(fmt.Sprintf("%s stopped before every process finished", where),
 			"a run ends when its processes finish; a stop for any other reason means a process could not go on")
 	}
+}
+
+// recoveryEndInside is the last end of recovery that fell inside segment
+// seg (a file name), past its start, or nil.
+func (a *account) recoveryEndInside(seg string) *env.Event {
+	size := segmentSizeOf(a.res.Config)
+	if size == 0 || len(seg) != 24 {
+		return nil
+	}
+	hi, err1 := strconv.ParseUint(seg[8:16], 16, 32)
+	lo, err2 := strconv.ParseUint(seg[16:24], 16, 32)
+	if err1 != nil || err2 != nil {
+		return nil
+	}
+	start := (hi*(1<<32/size) + lo) * size
+	var out *env.Event
+	for i := range a.m.evs {
+		e := &a.m.evs[i]
+		if e.Kind == env.EvRecoveryEnd && e.LSN2 > start && e.LSN2 < start+size {
+			out = e
+		}
+	}
+	return out
+}
+
+// segmentSizeOf reads wal_segment_size from a run's resolved config.
+func segmentSizeOf(config string) uint64 {
+	for _, f := range strings.Fields(config) {
+		v, ok := strings.CutPrefix(f, "wal_segment_size=")
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseUint(strings.TrimSuffix(v, "kB"), 10, 64)
+		if err != nil || !strings.HasSuffix(v, "kB") {
+			return 0
+		}
+		return n << 10
+	}
+	return 0
 }
