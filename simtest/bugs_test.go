@@ -234,10 +234,10 @@ var plantedBugCases = map[string]struct {
 	// PostgreSQL 12.3's G2-item (Jepsen's Elle, fixed in 12.4): a read
 	// that misses a concurrent insert of a list and a concurrent append
 	// to it conflicts out to the appender only. Its window needs three
-	// transactions over one new list, so it is rare even aimed (4 of
-	// 3000 seeds of this campaign; 0 of 2000 plain): the seeds it failed.
-	"ssi-conflict-out-updater": {workload: WorkloadAppend, isolation: IsoSerializable, seedList: []uint64{269, 1421, 1450, 1699},
-		tweak: func(c *Config) { c.ListInserts = "on" }, checkers: []string{CheckIsolation}, minCaught: 3, anomalies: []string{"G2-item"}},
+	// transactions over one new list, so it is rare even aimed (2 of
+	// 4000 seeds of this campaign; 0 of 2000 plain): the seeds it failed.
+	"ssi-conflict-out-updater": {workload: WorkloadAppend, isolation: IsoSerializable, seedList: []uint64{1197, 1421},
+		tweak: func(c *Config) { c.ListInserts = "on" }, checkers: []string{CheckIsolation}, minCaught: 2, anomalies: []string{"G2-item"}},
 	"ssi-opt-out-not-read-only": {workload: WorkloadAppend, isolation: IsoSerializable, seeds: 100, tweak: ssiAimed,
 		checkers: []string{CheckIsolation}, minCaught: 10, anomalies: []string{"G2-item", "G2"}},
 	// SyncRepReleaseWaiters releases an 'on' commit by its standby's

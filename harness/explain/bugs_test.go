@@ -67,7 +67,7 @@ var bugCases = map[string]bugCase{
 			c.Workload, c.Isolation, c.ListInserts = simtest.WorkloadAppend, simtest.IsoSerializable, "on"
 			return c
 		},
-		hints: []uint64{269, 1421},
+		hints: []uint64{1197, 1421},
 		says:  []string{"G2-item"},
 	},
 	"ssi-opt-out-not-read-only": {config: ssiAimed, hints: []uint64{1}, says: []string{"G2-item"}},
