@@ -78,6 +78,7 @@ func (p *pitrRun) restoreAcrossFailover(res *Result, sim *world.Sim, f *failover
 		return
 	}
 	segs, tliOf := p.failoverWAL(f, seg, switchSeg)
+	first := res.Finding == nil
 	p.restoreFrom(res, sim, pitrSource{segs: segs, seg: seg, tlis: []uint32{f.oldTLI, f.newTLI}, switches: []wal.LSN{f.switchAt}, prefer: f.switchAt,
 		copyIn: func(e *env.Env) error {
 			for s := seg; segs[s] != nil; s++ { // bounded by the segments read
@@ -94,7 +95,15 @@ func (p *pitrRun) restoreAcrossFailover(res *Result, sim *world.Sim, f *failover
 	if res.PITR != "" {
 		res.PITR = fmt.Sprintf("across the failover (timeline %d from %s): %s", f.newTLI, f.switchAt, res.PITR)
 	}
+	if first && res.Finding != nil && res.Finding.Checker == CheckPITR {
+		// explain tells a restore across a failover by this prefix.
+		res.Finding.Detail = fmt.Sprintf("%s timeline %d from %s: %s", PITRAcrossFailover, f.newTLI, f.switchAt, res.Finding.Detail)
+	}
 }
+
+// PITRAcrossFailover starts the Detail of a CheckPITR finding of a
+// restore across a failover.
+const PITRAcrossFailover = "across the failover to"
 
 // failoverWAL is the commit order's WAL across the failover, segment by
 // segment from seg on: before the switch segment the old timeline's (the
