@@ -275,7 +275,7 @@ var plantedBugCases = map[string]struct {
 	// of its target. Plain campaign: 7 of 2000 seeds (every archiving
 	// failover seed draws a PITR across it), the first five pinned.
 	"promote-no-history-archive": {seedList: []uint64{8, 1033, 1174, 1389, 1444}, checkers: []string{CheckPITR}, minCaught: 4},
-	"no-overwrite-contrecord": {plan: "kill when point=wal-after-segment-create", seeds: 200, checkers: []string{CheckArchive, CheckPITR}, minCaught: 3},
+	"no-overwrite-contrecord":    {plan: "kill when point=wal-after-segment-create", seeds: 200, checkers: []string{CheckArchive, CheckPITR}, minCaught: 3},
 }
 
 // ssiAimed pins a serializable run's draws to lists made by their first

@@ -61,11 +61,6 @@ const (
 	doneSuffix  = ".done"
 )
 
-// statusPath is StatusFilePath for segment seg of timeline 1.
-func statusPath(c Config, seg uint64, suffix string) string {
-	return statusPathOf(SegmentName(c, seg), suffix)
-}
-
 // statusPathOf is StatusFilePath for any file archive_status tracks: a
 // segment of any timeline, an old timeline's last segment renamed
 // .partial, or a timeline history file (xlogarchive.c keys the status by

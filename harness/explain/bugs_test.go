@@ -154,8 +154,8 @@ var bugCases = map[string]bugCase{
 			c.Standbys, c.StandbysSet, c.Failover, c.PITR = 1, true, true, simtest.VarietyOn
 			return c
 		},
-		hints:  []uint64{4, 9},
-		says:   []string{"did not follow the failover's new timeline"},
+		hints: []uint64{4, 9},
+		says:  []string{"did not follow the failover's new timeline"},
 	},
 	"walsender-unflushed": {
 		config: small("", func(c *simtest.Config) {
