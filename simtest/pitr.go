@@ -44,6 +44,9 @@ import (
 // missing or emptied) shows as a restore that ends before its target or
 // holds fewer rows.
 //
+// A run that also fails over restores across the failover instead
+// (pitr_failover.go).
+//
 // Deviations: the target is drawn after the run, not before the restore
 // is configured by an operator who knows it; recovery_target_time is
 // not drawn (commit records carry no timestamp here); the shutdown

@@ -13,8 +13,8 @@ import (
 // segments under the new timeline's names, and a reader that knows the
 // timeline history (expectedTLEs) opens each segment under the name of
 // the timeline that owns it (XLogFileReadAnyTLI). A standby's promotion
-// still continues its switch segment in place on timeline 1's names
-// (engine/db/promote.go).
+// does the same (engine/db/promote.go), and with archive mode both keep
+// archive status for the new timeline's files (archive.go).
 
 // SegmentNameTLI is the file name of segment seg of timeline tli.
 func SegmentNameTLI(c Config, tli uint32, seg uint64) string {
