@@ -248,6 +248,10 @@ type failover struct {
 	// unservable are the standbys re-pointed that need WAL the new
 	// primary never had (timeline_follow.go).
 	unservable []*standby
+	// recovered: the new primary's final recovery succeeded and was
+	// judged; archived says what its archiver did after it.
+	recovered bool
+	archived  string
 }
 
 // startFailover spawns the failover's process when the run draws one; nil
@@ -453,9 +457,15 @@ func (f *failover) final(res *Result, sim *world.Sim, w *workload, runner *world
 	f.sb.node.Watch = nil
 	f.sb.node.Disk.Crash(f.rng.Fork(2), f.p.endCrash)
 	sim.HarnessEvent(env.Event{Kind: env.EvCrash, Node: f.sb.node.Name, Name: "power-loss " + f.p.endCrash.String()})
+	scfg := f.standbys.standbyConfig()
+	if scfg.ArchiveMode && f.done {
+		// The new primary's archive writes that it had not fsynced
+		// are lost with it (pitr_failover.go: the shared archive).
+		f.primary.Disk.Crash(f.rng.Fork(3), f.p.endCrash)
+	}
 	w.crashAt = sim.Now()
 	w.crashTimes = append(slices.Clone(w.crashTimes), w.failoverAt)
-	cfg := f.standbys.standbyConfig().DB
+	cfg := scfg.DB
 	cfg.ArchiveRecovery = false
 	var openErr error
 	var newPrimary *db.DB
@@ -477,6 +487,19 @@ func (f *failover) final(res *Result, sim *world.Sim, w *workload, runner *world
 		w.checkDB(d, res)
 		w.checkHistories(d, res) // the bank's, across the failover (workloadFailoverMixed)
 		w.checkEngineErrors(res)
+		if scfg.ArchiveMode && f.done {
+			// The restarted server's archiver catches up: one pass
+			// over what the power loss left .ready (pgarch.c), so that
+			// a PITR across the failover finds the new timeline's
+			// history and WAL in the archive.
+			acfg := scfg.Archiver
+			acfg.Bugs = cfg.Bugs
+			n, err := pgproc.ArchiveReady(f.sb.node.Env, acfg)
+			f.archived = fmt.Sprintf("%d files archived after the final recovery", n)
+			if err != nil {
+				f.archived += fmt.Sprintf(" (stopped: %v)", err)
+			}
+		}
 		newPrimary = d
 	})
 	st := sim.Run()
@@ -492,6 +515,7 @@ func (f *failover) final(res *Result, sim *world.Sim, w *workload, runner *world
 		res.fail(CheckLiveness, "recovery of the promoted standby stopped: %s", st)
 	default:
 		sim.KillAll()
+		f.recovered = newPrimary != nil
 		f.convergeFollowers(res, sim, newPrimary) // timeline_follow.go
 	}
 	sim.KillAll()

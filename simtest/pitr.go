@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/pgdst/pgdst/engine/db"
@@ -43,6 +44,9 @@ import (
 // missing or emptied) shows as a restore that ends before its target or
 // holds fewer rows.
 //
+// A run that also fails over restores across the failover instead
+// (pitr_failover.go).
+//
 // Deviations: the target is drawn after the run, not before the restore
 // is configured by an operator who knows it; recovery_target_time is
 // not drawn (commit records carry no timestamp here); the shutdown
@@ -55,6 +59,11 @@ const CheckPITR = "pitr"
 // the swarm (about one seed in 32: a PITR run costs a base backup and two
 // recoveries more).
 const pitrSeedsPer = 16
+
+// pitrFailoverSeedsPer: of the archive_mode seeds that fail over, one in
+// pitrFailoverSeedsPer draws a PITR across the failover, so that the
+// plain campaign's few failover seeds reach it.
+const pitrFailoverSeedsPer = 1
 
 // pitrDrawStream keys the swarm's PITR draw ("pitrdraw"), pitrStream the
 // PITR's own draws ("pitrplan").
@@ -126,15 +135,13 @@ func (c Config) validatePITR() error {
 	default:
 		return fmt.Errorf("pitr must be on or off, got %q", c.PITR)
 	}
-	if c.PITR == VarietyOn && c.Failover {
-		return errors.New("pitr and failover are not judged together yet")
-	}
 	return nil
 }
 
 // resolvePITR draws the PITR: pinned by PITR, else on one archive_mode
-// seed in pitrSeedsPer under Swarm, never with a failover. A PITR run has
-// archive_mode on (the archive is what it restores from).
+// seed in pitrSeedsPer under Swarm, and on one in pitrFailoverSeedsPer of
+// those that fail over (a PITR across the failover, pitr_failover.go). A
+// PITR run has archive_mode on (the archive is what it restores from).
 func resolvePITR(c Config, r *resolved) {
 	on := false
 	switch c.PITR {
@@ -142,16 +149,20 @@ func resolvePITR(c Config, r *resolved) {
 		on = true
 	case VarietyOff:
 	default:
-		on = c.Swarm && r.server.ArchiveMode && !r.failover.on && world.NewRand(c.Seed^pitrDrawStream).Intn(pitrSeedsPer) == 0
+		per := pitrSeedsPer
+		if r.failover.on {
+			per = pitrFailoverSeedsPer
+		}
+		on = c.Swarm && r.server.ArchiveMode && world.NewRand(c.Seed^pitrDrawStream).Intn(per) == 0
 	}
-	if !on || r.failover.on {
+	if !on {
 		return
 	}
 	rng := world.NewRand(c.Seed ^ pitrStream)
 	r.pitr = pitrPlan{on: true, backupAt: time.Duration(rng.Intn(int(pitrBackupAtMax/time.Millisecond))) * time.Millisecond,
 		kind: []int{db.TargetLSN, db.TargetLSN, db.TargetXid, db.TargetXid, db.TargetNone}[rng.Intn(5)], inclusive: rng.Intn(3) != 0,
 		action: []int{db.ActionPause, db.ActionPromote}[rng.Intn(2)], pick: uint32(rng.Intn(1 << 30)), mid: rng.Intn(2) == 0}
-	r.pitr.twice = rng.Intn(2) == 0
+	r.pitr.twice = rng.Intn(2) == 0 && !r.failover.on
 	r.engine.WAL.ArchiveMode = true
 	r.server.ArchiveMode = true
 	r.server.Archiver.WAL = r.engine.WAL
@@ -314,10 +325,48 @@ func (p *pitrRun) restore(res *Result, sim *world.Sim) {
 	cfg := p.rc.engine.WAL
 	seg := uint64(p.backup.start) / uint64(cfg.SegmentSize)
 	segs := p.primaryWAL(seg)
+	p.restoreFrom(res, sim, pitrSource{segs: segs, seg: seg, tlis: []uint32{1}, prefer: wal.InvalidLSN, branch: true,
+		copyIn: func(e *env.Env) error { return p.copyUnarchived(e, segs, seg) }})
+}
+
+// pitrSource is the WAL a PITR restores and is judged against: segs, the
+// reference's WAL from segment seg on under timeline 1's names (the
+// primary's, or, across a failover, the old timeline's spliced with the
+// new one's at the switch point); copyIn, the DBA's copy of what the
+// archive lacks into the restored node's pg_wal; tlis and switches, the
+// history the restored node's new timeline must name before the timeline
+// it stopped on (whose switch point is the cut); prefer, when valid, the
+// LSN past which the target is drawn if any commit lies there; branch,
+// whether the plan's second restore across a timeline switch may run.
+type pitrSource struct {
+	segs     map[uint64][]byte
+	seg      uint64
+	copyIn   func(e *env.Env) error
+	tlis     []uint32
+	switches []wal.LSN
+	prefer   wal.LSN
+	branch   bool
+}
+
+// restoreFrom is the PITR of the base backup and its judgement, from src.
+func (p *pitrRun) restoreFrom(res *Result, sim *world.Sim, src pitrSource) {
+	cfg := p.rc.engine.WAL
+	segs, seg := src.segs, src.seg
 	commits, walEnd := p.commitsAfterBackup(segs, seg, p.backup.start)
 	if walEnd == wal.InvalidLSN || len(commits) == 0 && p.rc.pitr.kind != db.TargetNone {
 		res.PITR = "no commit after the base backup's end to restore to"
 		return
+	}
+	if src.prefer != wal.InvalidLSN {
+		var later []pitrRecord
+		for _, c := range commits {
+			if c.lsn >= src.prefer {
+				later = append(later, c)
+			}
+		}
+		if len(later) > 0 {
+			commits = later
+		}
 	}
 	if !p.backup.node.Disk.Quiescent() {
 		panic("simtest: pitr: the backup's disk has unsynced operations")
@@ -337,6 +386,9 @@ func (p *pitrRun) restore(res *Result, sim *world.Sim) {
 			cut = c.end
 		}
 		what = fmt.Sprintf("%s %s", map[bool]string{true: "after", false: "before"}[plan.inclusive], map[int]string{db.TargetLSN: "LSN " + target.LSN.String(), db.TargetXid: fmt.Sprintf("transaction %d", c.xid)}[plan.kind])
+	}
+	if src.prefer != wal.InvalidLSN && cut > src.prefer {
+		what += " on the new timeline"
 	}
 
 	// The reference: the same backup, the primary's WAL cut at the
@@ -407,13 +459,13 @@ func (p *pitrRun) restore(res *Result, sim *world.Sim) {
 	pcfg.PITR = target
 	n := p.backup.node
 	var br *pitrBranch
-	if plan.twice {
+	if plan.twice && src.branch {
 		br = p.newBranch(cut)
 	}
 	var openErr error
 	sim.SpawnAs(env.RoleStartup, "pitr startup", func() {
 		e := n.Env
-		if err := p.copyUnarchived(e, segs, seg); err != nil {
+		if err := src.copyIn(e); err != nil {
 			openErr = err
 			return
 		}
@@ -427,7 +479,7 @@ func (p *pitrRun) restore(res *Result, sim *world.Sim) {
 		}
 		// The new timeline branches off exactly at the cut
 		// (writeTimeLineHistory's switch point is where redo stopped).
-		if why := pitrSwitchPoint(e, d.TimeLineID(), []uint32{1}, []wal.LSN{cut}); why != "" {
+		if why := pitrSwitchPoint(e, d.TimeLineID(), src.tlis, append(slices.Clone(src.switches), cut)); why != "" {
 			res.found(Finding{Checker: CheckPITR, Node: n.Name, Detail: why})
 			res.fail(CheckPITR, "restored to %s, the WAL should end at %s: %s", what, cut, why)
 			return

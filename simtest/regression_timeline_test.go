@@ -17,6 +17,10 @@ import (
 func TestRegressionSeed3517PromotionUnrecorded(t *testing.T) {
 	c := DefaultConfig(3517)
 	c.Standbys, c.Failover = 1, true
+	// The PITR across the failover, drawn on every archiving failover
+	// seed since, would take a second base backup beside the standby's
+	// and change the run.
+	c.PITR = VarietyOff
 	r := Run(c)
 	require.True(t, r.OK, "%v", r.Failures)
 	require.NotNil(t, r.Failover)

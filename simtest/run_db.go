@@ -260,6 +260,9 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 	for attempt := 0; ; attempt++ {
 		if fo.promoted() {
 			fo.final(res, sim, wl, runner) // the new primary's end, not the old one's (failover.go)
+			if pitr != nil {
+				pitr.restoreAcrossFailover(res, sim, fo) // pitr_failover.go
+			}
 			break
 		}
 		if st.Kind == world.StopFault && runner.StopAction.Kind == fault.ActCrash {

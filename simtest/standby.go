@@ -269,6 +269,18 @@ func (s *standbySet) standbyConfig() pgproc.Config {
 	// A standby's own synchronous_standby_names is empty: once promoted
 	// it has no standby of its own to wait for (syncrep.go).
 	cfg.DB.SynchronousStandbyNames = ""
+	if s.rc.failover.on && s.rc.server.ArchiveMode {
+		// archive_mode = on, from the primary's configuration, in a run
+		// that fails over: a standby does not archive (its WAL
+		// receiver marks what it streams archived, XLogWalRcvClose),
+		// and once promoted its archiver copies into the same archive
+		// the old primary used, on the old primary's machine's disk
+		// (pitr_failover.go says why there).
+		cfg.DB.WAL.ArchiveMode = true
+		cfg.ArchiveMode = true
+		cfg.Archiver.WAL = cfg.DB.WAL
+		cfg.Archiver.ArchiveDisk = s.primary.Disk
+	}
 	s.standbyRestoreConfig(&cfg.DB) // standby_archive.go
 	cfg.WalReceiver = pgproc.WalReceiverConfig{RetryInterval: 10 * time.Millisecond, StatusInterval: 10 * time.Millisecond, Timeout: 40 * time.Millisecond, ConnectTimeout: 20 * time.Millisecond}
 	return cfg

@@ -66,7 +66,6 @@ func TestBadFlagValues(t *testing.T) {
 		{[]string{"run", "--standby-reads", "maybe"}, "-standby-reads: want on or off"},
 		{[]string{"run", "--standby-archive", "maybe"}, "-standby-archive: want on or off"},
 		{[]string{"run", "--pitr", "sometimes"}, "-pitr: want on or off"},
-		{[]string{"run", "--pitr", "on", "--failover", "--standbys", "1"}, "pitr and failover are not judged together yet"},
 		{[]string{"run", "--workload", "bank", "--script-client", "on"}, "a script client needs a workload with inserts"},
 		{[]string{"run", "--bug", "no-such-bug"}, `-bug: unknown bug "no-such-bug"`},
 		{[]string{"run", "--faults", ""}, "-faults: want a file name"},

@@ -56,6 +56,7 @@ const (
 	SSIOptOutNotReadOnly
 	SSIConflictOutUpdater
 	NoOverwriteContrecord
+	PromoteNoHistoryArchive
 	numBugs
 )
 
@@ -187,6 +188,10 @@ var registry = [numBugs]Bug{
 	NoOverwriteContrecord: {
 		Name: "no-overwrite-contrecord",
 		What: "The end of recovery with an incomplete record (its continuation missing) writes new WAL from the record's start, rewriting the tail of a segment that may be complete and archived, with no XLOG_OVERWRITE_CONTRECORD; violates StartupXLOG's missingContrecPtr and CreateOverwriteContrecordRecord (PostgreSQL 14.1, the 2021 fix), so the archive's or a standby's old tail and the new WAL disagree and can be spliced.",
+	},
+	PromoteNoHistoryArchive: {
+		Name: "promote-no-history-archive",
+		What: "A promoted standby with archive_mode = on writes its new timeline's history file but never notifies it for archiving; violates writeTimeLineHistory's XLogArchiveNotify, so the archive holds the new timeline's WAL without its history and a point-in-time recovery from the archive with recovery_target_timeline = latest never finds the new timeline: it stops at the old timeline's end (or reads the old primary's WAL past the switch point), losing the commits made after the failover.",
 	},
 }
 

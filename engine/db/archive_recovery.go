@@ -133,7 +133,7 @@ func (db *DB) markPartial() {
 	if db.partial == nil {
 		return
 	}
-	if err := wal.MarkPartial(db.e, db.cfg.WAL, db.partial.tli, db.partial.end); err != nil {
+	if _, err := wal.MarkPartial(db.e, db.cfg.WAL, db.partial.tli, db.partial.end); err != nil {
 		db.e.Panicf("%v", err)
 	}
 	db.partial = nil
@@ -452,6 +452,7 @@ func (db *DB) finishPITR(end wal.LSN) {
 	old := p.targetTLI
 	newTLI := max(findNewestTimeLine(e, old), db.newestArchivedTimeLine(old)) + 1
 	writeTimeLineHistory(e, newTLI, old, end)
+	db.archiveTimeLineHistory(newTLI)
 	// The timeline whose copy of the last segment was read (the first
 	// of XLogFileReadAnyTLI's order that pg_wal holds) is the one
 	// XLogInitNewTimeline copies from.

@@ -250,6 +250,23 @@ func writeTimeLineHistory(e *env.Env, newTLI, parentTLI uint32, switchPoint wal.
 	}
 }
 
+// archiveTimeLineHistory is the end of writeTimeLineHistory: with
+// archive_mode = on (XLogArchivingActive) the new history file is notified
+// for archiving (XLogArchiveNotify), so that the archive learns of the new
+// timeline before any of its WAL (the archiver takes history files first).
+// A failed notification is logged: PostgreSQL's is too, and nothing
+// re-creates it.
+func (db *DB) archiveTimeLineHistory(tli uint32) {
+	if !db.cfg.WAL.ArchiveMode {
+		return
+	}
+	if err := wal.NewArchiveStatus(db.e, db.cfg.WAL).NotifyFile(wal.HistoryFileName(tli)); err != nil {
+		db.e.Logf("could not notify %s for archiving: %v", wal.HistoryFileName(tli), err)
+		return
+	}
+	db.e.Sometimes("archive-history-notified")
+}
+
 // ParseHistory parses a timeline history file: for each parent timeline,
 // its ID and the LSN where the next one branched off (readTimeLineHistory).
 func ParseHistory(b []byte) (tlis []uint32, switches []wal.LSN, err error) {
@@ -285,6 +302,11 @@ func (db *DB) promote(end wal.LSN) {
 		newTLI = old
 	} else {
 		writeTimeLineHistory(e, newTLI, old, end)
+		// Planted bug promote-no-history-archive: the history file is
+		// never notified for archiving.
+		if !db.cfg.Bugs.Has(bugs.PromoteNoHistoryArchive) {
+			db.archiveTimeLineHistory(newTLI)
+		}
 		db.newTimeline(old, newTLI, end) // XLogInitNewTimeline (archive_recovery.go)
 	}
 	db.timeline = newTLI

@@ -8,7 +8,10 @@ package proc
 // built-in archive command that behaves like the documented
 // "test ! -f archive/%f && cp pg_wal/%p archive/%f", made durable):
 //
-//  1. take the oldest pg_wal/archive_status/<seg>.ready (pgarch_readyXlog);
+//  1. take the first pg_wal/archive_status/<seg>.ready (pgarch_readyXlog:
+//     a timeline history file first, else the oldest segment; <seg> may
+//     also be a segment of a later timeline or an old timeline's last
+//     segment renamed <seg>.partial at a promotion);
 //  2. if archive/<seg> already holds an identical copy, fsync it and the
 //     archive directory and go to 8; if it holds a different one, fail (a
 //     safe archive_command never overwrites an archived file);
@@ -93,8 +96,15 @@ type ArchiverConfig struct {
 	// until archived.
 	WAL wal.Config
 	// ArchiveDir is where copies go, relative to the data directory (the
-	// destination of archive_command).
+	// destination of archive_command), or to ArchiveDisk's root.
 	ArchiveDir string
+	// ArchiveDisk, when set, is the disk the archive is on: shared
+	// storage that archive_command reaches from this node, as the
+	// archive of a primary and of the standby promoted after it must be
+	// one (the simulation's failover gives the promoted standby the
+	// disk of the old primary's machine, where the archive always was).
+	// Nil is the data directory's own disk.
+	ArchiveDisk env.Disk
 	// Delay is how long the archiver sleeps between passes. PostgreSQL's
 	// archiver waits on its latch, which a completed segment sets, with a
 	// 60 s timeout (PGARCH_AUTOWAKE_INTERVAL); here it simply wakes every
@@ -133,6 +143,7 @@ func (c ArchiverConfig) Validate() error {
 // archiver is one archiver process's state.
 type archiver struct {
 	e        *env.Env
+	ad       env.Disk // the archive's disk (ArchiveDisk, or e.Disk)
 	cfg      ArchiverConfig
 	dir      string
 	st       *wal.ArchiveStatus
@@ -144,7 +155,11 @@ func newArchiver(e *env.Env, cfg ArchiverConfig) *archiver {
 	if err := cfg.Validate(); err != nil {
 		panic("proc: archiver: " + err.Error())
 	}
-	return &archiver{e: e, cfg: cfg, dir: path.Clean(cfg.ArchiveDir), st: wal.NewArchiveStatus(e, cfg.WAL)}
+	ad := cfg.ArchiveDisk
+	if ad == nil {
+		ad = e.Disk
+	}
+	return &archiver{e: e, ad: ad, cfg: cfg, dir: path.Clean(cfg.ArchiveDir), st: wal.NewArchiveStatus(e, cfg.WAL)}
 }
 
 // ArchiverMain is the archiver process (PgArchiverMain, pgarch_MainLoop):
@@ -174,7 +189,7 @@ func (a *archiver) prepare() error {
 	if a.dirReady {
 		return nil
 	}
-	if err := a.e.Disk.MkdirAll(a.dir); err != nil {
+	if err := a.ad.MkdirAll(a.dir); err != nil {
 		return fmt.Errorf("could not create archive directory %q: %w", a.dir, err)
 	}
 	for d := a.dir; d != "." && d != ""; d = path.Dir(d) { // bounded by the depth
@@ -182,7 +197,7 @@ func (a *archiver) prepare() error {
 		if parent == "." {
 			parent = ""
 		}
-		if err := a.e.Disk.SyncDir(parent); err != nil {
+		if err := a.ad.SyncDir(parent); err != nil {
 			return fmt.Errorf("could not fsync directory %q: %w", parent, err)
 		}
 	}
@@ -192,7 +207,7 @@ func (a *archiver) prepare() error {
 
 // removeTemps removes the copies in progress a crash left behind.
 func (a *archiver) removeTemps() {
-	names, err := a.e.Disk.List(a.dir)
+	names, err := a.ad.List(a.dir)
 	if err != nil {
 		a.e.Logf("archiver: could not read directory %q: %v", a.dir, err)
 		return
@@ -200,7 +215,7 @@ func (a *archiver) removeTemps() {
 	removed := false
 	for _, n := range names {
 		if strings.HasSuffix(n, archiveTempSuffix) {
-			if err := a.e.Disk.Remove(a.dir + "/" + n); err != nil && !errors.Is(err, env.ErrNotExist) {
+			if err := a.ad.Remove(a.dir + "/" + n); err != nil && !errors.Is(err, env.ErrNotExist) {
 				a.e.Logf("archiver: could not remove file %q: %v", a.dir+"/"+n, err)
 				continue
 			}
@@ -208,21 +223,23 @@ func (a *archiver) removeTemps() {
 		}
 	}
 	if removed {
-		if err := a.e.Disk.SyncDir(a.dir); err != nil {
+		if err := a.ad.SyncDir(a.dir); err != nil {
 			a.e.Logf("archiver: could not fsync directory %q: %v", a.dir, err)
 		}
 	}
 }
 
-// copyLoop is pgarch_ArchiverCopyLoop: archive every ready segment, oldest
-// first, stopping at the first failure (which is logged) so that segments
-// are archived in order. It is bounded by the ready list's length.
+// copyLoop is pgarch_ArchiverCopyLoop: archive every ready file in
+// pgarch_readyXlog's order (timeline history files first, then segments
+// oldest first, wal.ArchiveStatus.ReadyFiles), stopping at the first
+// failure (which is logged) so that segments are archived in order. It is
+// bounded by the ready list's length.
 func (a *archiver) copyLoop() (int, error) {
 	if err := a.prepare(); err != nil {
 		a.e.Logf("archiver: %v", err)
 		return 0, err
 	}
-	ready, err := a.st.ReadyList()
+	ready, err := a.st.ReadyFiles()
 	if err != nil {
 		a.e.Logf("archiver: %v", err)
 		return 0, err
@@ -231,10 +248,10 @@ func (a *archiver) copyLoop() (int, error) {
 		a.e.Sometimes("archiver-behind")
 	}
 	n := 0
-	for _, seg := range ready {
-		if err := a.archiveSegment(seg); err != nil {
+	for _, name := range ready {
+		if err := a.archiveSegment(name); err != nil {
 			a.e.Sometimes("archiver-failed")
-			err = fmt.Errorf("archiving write-ahead log file %q failed: %w", wal.SegmentName(a.cfg.WAL, seg), err)
+			err = fmt.Errorf("archiving write-ahead log file %q failed: %w", name, err)
 			a.e.Logf("archiver: %v; will retry", err)
 			return n, err
 		}
@@ -244,17 +261,18 @@ func (a *archiver) copyLoop() (int, error) {
 }
 
 // archiveSegment is pgarch_archiveXlog followed by pgarch_archiveDone, for
-// one segment (steps 1 to 8 of the header comment).
-func (a *archiver) archiveSegment(seg uint64) error {
+// one file of pg_wal (steps 1 to 8 of the header comment): a segment of
+// any timeline, an old timeline's last segment renamed .partial, or a
+// timeline history file.
+func (a *archiver) archiveSegment(name string) error {
 	e := a.e
-	name := wal.SegmentName(a.cfg.WAL, seg)
-	srcPath := wal.SegmentPath(a.cfg.WAL, seg)
+	srcPath := wal.Dir + "/" + name
 	dstPath := a.dir + "/" + name
 	src, err := e.Disk.Open(srcPath, env.OpenExisting)
 	if errors.Is(err, env.ErrNotExist) {
 		// The segment is gone (removed after a .done that a crash turned
 		// back into .ready): the status file is an orphan.
-		if err := a.st.Cleanup(seg); err != nil {
+		if err := a.st.CleanupFile(name); err != nil {
 			return err
 		}
 		if err := e.Disk.SyncDir(wal.StatusDir); err != nil {
@@ -277,10 +295,10 @@ func (a *archiver) archiveSegment(seg uint64) error {
 		if err != nil {
 			return err
 		}
-		if err := e.Disk.SyncDir(a.dir); err != nil {
+		if err := a.ad.SyncDir(a.dir); err != nil {
 			return fmt.Errorf("could not fsync directory %q: %w", a.dir, err)
 		}
-		if err := a.st.MarkDone(seg); err != nil {
+		if err := a.st.MarkDoneFile(name); err != nil {
 			return err
 		}
 		e.Logf("archiver: %q was already archived", name)
@@ -289,10 +307,10 @@ func (a *archiver) archiveSegment(seg uint64) error {
 
 	// Steps 3 to 5: a fresh, durable, verified copy under a temporary name.
 	tmpPath := dstPath + archiveTempSuffix
-	if err := e.Disk.Remove(tmpPath); err != nil && !errors.Is(err, env.ErrNotExist) {
+	if err := a.ad.Remove(tmpPath); err != nil && !errors.Is(err, env.ErrNotExist) {
 		return fmt.Errorf("could not remove file %q: %w", tmpPath, err)
 	}
-	dst, err := e.Disk.Open(tmpPath, env.OpenCreateExcl)
+	dst, err := a.ad.Open(tmpPath, env.OpenCreateExcl)
 	if err != nil {
 		return fmt.Errorf("could not create file %q: %w", tmpPath, err)
 	}
@@ -321,15 +339,15 @@ func (a *archiver) archiveSegment(seg uint64) error {
 	}
 
 	// Steps 6 and 7: durable_rename into place.
-	if err := e.Disk.Rename(tmpPath, dstPath); err != nil {
+	if err := a.ad.Rename(tmpPath, dstPath); err != nil {
 		return fmt.Errorf("could not rename file %q to %q: %w", tmpPath, dstPath, err)
 	}
-	if err := e.Disk.SyncDir(a.dir); err != nil {
+	if err := a.ad.SyncDir(a.dir); err != nil {
 		return fmt.Errorf("could not fsync directory %q: %w", a.dir, err)
 	}
 
 	// Step 8.
-	if err := a.st.MarkDone(seg); err != nil {
+	if err := a.st.MarkDoneFile(name); err != nil {
 		return err
 	}
 	e.Logf("archiver: archived write-ahead log file %q", name)
@@ -340,7 +358,7 @@ func (a *archiver) archiveSegment(seg uint64) error {
 // (fsyncing it, so that the copy is durable before it is marked done). A
 // different file there is an error: it is never overwritten.
 func (a *archiver) alreadyArchived(src env.File, size int64, dstPath string) (bool, error) {
-	dst, err := a.e.Disk.Open(dstPath, env.OpenExisting)
+	dst, err := a.ad.Open(dstPath, env.OpenExisting)
 	if errors.Is(err, env.ErrNotExist) {
 		return false, nil
 	}

@@ -61,9 +61,24 @@ const (
 	doneSuffix  = ".done"
 )
 
-// statusPath is StatusFilePath.
-func statusPath(c Config, seg uint64, suffix string) string {
-	return StatusDir + "/" + SegmentName(c, seg) + suffix
+// statusPathOf is StatusFilePath for any file archive_status tracks: a
+// segment of any timeline, an old timeline's last segment renamed
+// .partial, or a timeline history file (xlogarchive.c keys the status by
+// the file's name, whatever it holds).
+func statusPathOf(name, suffix string) string { return StatusDir + "/" + name + suffix }
+
+// HistoryFileName is TLHistoryFileName: the name of timeline tli's history
+// file in pg_wal and in the archive.
+func HistoryFileName(tli uint32) string { return fmt.Sprintf("%08X.history", tli) }
+
+// isHistoryFileName is IsTLHistoryFileName.
+func isHistoryFileName(name string) bool {
+	base, ok := strings.CutSuffix(name, ".history")
+	if !ok || len(base) != 8 {
+		return false
+	}
+	_, ok = hex8(base)
+	return ok
 }
 
 // ArchiveStatus reads and changes the archive status files of one data
@@ -79,12 +94,17 @@ func NewArchiveStatus(e *env.Env, c Config) *ArchiveStatus {
 	return &ArchiveStatus{e: e, cfg: c}
 }
 
-// Notify creates <seg>.ready durably (XLogArchiveNotify): create the file,
-// fsync it, fsync archive_status. The directory is created durably on first
-// use. An existing .ready is kept. Failure is returned; callers log it, as
-// PostgreSQL does, because a missing .ready is re-created later.
-func (a *ArchiveStatus) Notify(seg uint64) error {
-	path := statusPath(a.cfg, seg, readySuffix)
+// Notify is NotifyFile for segment seg of timeline 1.
+func (a *ArchiveStatus) Notify(seg uint64) error { return a.NotifyFile(SegmentName(a.cfg, seg)) }
+
+// NotifyFile creates <name>.ready durably (XLogArchiveNotify): create the
+// file, fsync it, fsync archive_status. The directory is created durably on
+// first use. An existing .ready is kept. Failure is returned; callers log
+// it, as PostgreSQL does, because a missing .ready of a segment is
+// re-created later (a history file's or a .partial's is not, in
+// PostgreSQL either).
+func (a *ArchiveStatus) NotifyFile(name string) error {
+	path := statusPathOf(name, readySuffix)
 	f, err := a.e.Disk.Open(path, env.OpenCreate)
 	if errors.Is(err, env.ErrNotExist) {
 		if err := a.makeDir(); err != nil {
@@ -117,6 +137,43 @@ func (a *ArchiveStatus) makeDir() error {
 	return nil
 }
 
+// ForceDone is XLogArchiveForceDone: mark name archived without archiving
+// it, for a segment that this node did not produce and must not archive
+// with archive_mode = on (a standby's streamed segments, XLogWalRcvClose;
+// segments restored from the archive, KeepFileRestoredFromArchive). An
+// existing .ready is renamed to .done, else .done is created; both
+// durably.
+func (a *ArchiveStatus) ForceDone(name string) error {
+	ready, done := statusPathOf(name, readySuffix), statusPathOf(name, doneSuffix)
+	if err := a.e.Disk.Rename(ready, done); err == nil {
+		if err := a.e.Disk.SyncDir(StatusDir); err != nil {
+			return fmt.Errorf("could not fsync directory %q: %w", StatusDir, err)
+		}
+		return nil
+	} else if !errors.Is(err, env.ErrNotExist) {
+		return fmt.Errorf("could not rename file %q to %q: %w", ready, done, err)
+	}
+	f, err := a.e.Disk.Open(done, env.OpenCreate)
+	if errors.Is(err, env.ErrNotExist) {
+		if err := a.makeDir(); err != nil {
+			return err
+		}
+		f, err = a.e.Disk.Open(done, env.OpenCreate)
+	}
+	if err != nil {
+		return fmt.Errorf("could not create archive status file %q: %w", done, err)
+	}
+	serr := f.Sync()
+	f.Close()
+	if serr != nil {
+		return fmt.Errorf("could not fsync archive status file %q: %w", done, serr)
+	}
+	if err := a.e.Disk.SyncDir(StatusDir); err != nil {
+		return fmt.Errorf("could not fsync directory %q: %w", StatusDir, err)
+	}
+	return nil
+}
+
 // statusFiles lists archive_status as a set of names (empty if the
 // directory does not exist yet).
 func (a *ArchiveStatus) statusFiles() (map[string]bool, []string, error) {
@@ -134,46 +191,77 @@ func (a *ArchiveStatus) statusFiles() (map[string]bool, []string, error) {
 	return set, names, nil
 }
 
-// parseStatus splits a status file name into its segment and suffix.
-func (a *ArchiveStatus) parseStatus(name string) (uint64, string, bool) {
+// parseStatus splits a status file name into the segment file it names
+// (of any timeline) and its suffix; it reports false for any other file's
+// status (a .partial's, a history file's).
+func (a *ArchiveStatus) parseStatus(name string) (segFile, string, bool) {
 	for _, suffix := range []string{readySuffix, doneSuffix} {
 		if base, ok := strings.CutSuffix(name, suffix); ok {
-			if seg, ok := ParseSegmentName(a.cfg, base); ok {
-				return seg, suffix, true
+			if tli, seg, ok := ParseSegmentNameTLI(a.cfg, base); ok {
+				return segFile{tli: tli, seg: seg, name: base}, suffix, true
 			}
 		}
 	}
-	return 0, "", false
+	return segFile{}, "", false
 }
 
-// ReadyList returns the segments that have a .ready file, oldest first
-// (pgarch_readyXlog picks the oldest). A segment that also has .done is
-// included: the archiver finds its copy already archived and marks it done.
+// ReadyList returns the segments of timeline 1 that have a .ready file,
+// oldest first (ReadyFiles, for tests).
 func (a *ArchiveStatus) ReadyList() ([]uint64, error) {
-	_, names, err := a.statusFiles()
+	names, err := a.ReadyFiles()
 	if err != nil {
 		return nil, err
 	}
 	var out []uint64
 	for _, n := range names {
-		if seg, suffix, ok := a.parseStatus(n); ok && suffix == readySuffix {
+		if seg, ok := ParseSegmentName(a.cfg, n); ok {
 			out = append(out, seg)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
 	return out, nil
 }
 
-// MarkDone renames <seg>.ready to <seg>.done and fsyncs archive_status
-// (pgarch_archiveDone, a durable_rename). It is idempotent: with .ready
-// already gone and .done present it only makes sure .done is durable.
-func (a *ArchiveStatus) MarkDone(seg uint64) error {
-	ready, done := statusPath(a.cfg, seg, readySuffix), statusPath(a.cfg, seg, doneSuffix)
+// ReadyFiles returns the files that have a .ready file, in the order
+// pgarch_readyXlog hands them to the archiver (ready_file_comparator):
+// timeline history files first, so that a new timeline's history reaches
+// the archive before its WAL, then by name, which for segments is oldest
+// first and, within a segment number, the older timeline first. A file
+// that also has .done is included: the archiver finds its copy already
+// archived and marks it done.
+func (a *ArchiveStatus) ReadyFiles() ([]string, error) {
+	_, names, err := a.statusFiles()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, n := range names {
+		if base, ok := strings.CutSuffix(n, readySuffix); ok && base != "" {
+			out = append(out, base)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if hi, hj := isHistoryFileName(out[i]), isHistoryFileName(out[j]); hi != hj {
+			return hi
+		}
+		return out[i] < out[j]
+	})
+	return out, nil
+}
+
+// MarkDone is MarkDoneFile for segment seg of timeline 1.
+func (a *ArchiveStatus) MarkDone(seg uint64) error { return a.MarkDoneFile(SegmentName(a.cfg, seg)) }
+
+// MarkDoneFile renames <name>.ready to <name>.done and fsyncs
+// archive_status (pgarch_archiveDone, a durable_rename). It is idempotent:
+// with .ready already gone and .done present it only makes sure .done is
+// durable.
+func (a *ArchiveStatus) MarkDoneFile(name string) error {
+	ready, done := statusPathOf(name, readySuffix), statusPathOf(name, doneSuffix)
 	if err := a.e.Disk.Rename(ready, done); err != nil {
 		if !errors.Is(err, env.ErrNotExist) {
 			return fmt.Errorf("could not rename file %q to %q: %w", ready, done, err)
 		}
-		if ok, derr := a.IsDone(seg); derr != nil || !ok {
+		if ok, derr := a.IsDoneFile(name); derr != nil || !ok {
 			return fmt.Errorf("could not rename file %q to %q: %w", ready, done, err)
 		}
 	}
@@ -183,9 +271,14 @@ func (a *ArchiveStatus) MarkDone(seg uint64) error {
 	return nil
 }
 
-// IsDone reports whether <seg>.done exists: the segment is archived.
+// IsDone is IsDoneFile for segment seg of timeline 1.
 func (a *ArchiveStatus) IsDone(seg uint64) (bool, error) {
-	f, err := a.e.Disk.Open(statusPath(a.cfg, seg, doneSuffix), env.OpenExisting)
+	return a.IsDoneFile(SegmentName(a.cfg, seg))
+}
+
+// IsDoneFile reports whether <name>.done exists: the file is archived.
+func (a *ArchiveStatus) IsDoneFile(name string) (bool, error) {
+	f, err := a.e.Disk.Open(statusPathOf(name, doneSuffix), env.OpenExisting)
 	if errors.Is(err, env.ErrNotExist) {
 		return false, nil
 	}
@@ -196,12 +289,15 @@ func (a *ArchiveStatus) IsDone(seg uint64) (bool, error) {
 	return true, nil
 }
 
-// Cleanup removes both status files of seg, if present, without fsyncing
-// the directory (XLogArchiveCleanup; the caller fsyncs).
-func (a *ArchiveStatus) Cleanup(seg uint64) error {
+// Cleanup is CleanupFile for segment seg of timeline 1.
+func (a *ArchiveStatus) Cleanup(seg uint64) error { return a.CleanupFile(SegmentName(a.cfg, seg)) }
+
+// CleanupFile removes both status files of name, if present, without
+// fsyncing the directory (XLogArchiveCleanup; the caller fsyncs).
+func (a *ArchiveStatus) CleanupFile(name string) error {
 	var first error
 	for _, suffix := range []string{readySuffix, doneSuffix} {
-		p := statusPath(a.cfg, seg, suffix)
+		p := statusPathOf(name, suffix)
 		if err := a.e.Disk.Remove(p); err != nil && !errors.Is(err, env.ErrNotExist) && first == nil {
 			first = fmt.Errorf("could not remove file %q: %w", p, err)
 		}
@@ -216,42 +312,52 @@ func (a *ArchiveStatus) Cleanup(seg uint64) error {
 // naming the newest segment or a later one is stale (that segment is not
 // complete) and is removed; a .done whose segment is gone is an orphan and
 // is removed; where both .ready and .done exist, .ready is removed. A
-// no-op unless c.ArchiveMode. Open calls it, so the startup need not.
+// no-op unless c.ArchiveMode. Open and OpenOnTimeline call it (renotify),
+// so the startup need not.
 func RenotifyArchive(e *env.Env, c Config) error {
 	if !c.ArchiveMode {
 		return nil
 	}
-	segs, err := listSegments(e, c)
+	files, err := listSegmentFiles(e, c)
 	if err != nil {
 		return err
 	}
-	if len(segs) == 0 {
+	if len(files) == 0 {
 		return nil
 	}
-	return renotify(e, c, segs, segs[len(segs)-1])
+	last := files[len(files)-1]
+	return renotify(e, c, files, last.seg, last.tli)
 }
 
-// renotify is RenotifyArchive given pg_wal's segments and the one the WAL
-// is filling (cur).
-func renotify(e *env.Env, c Config, segs []uint64, cur uint64) error {
+// renotify is RenotifyArchive given pg_wal's segment files and the
+// segment the WAL is filling (cur) on its timeline tli. Only tli's own
+// segments are notified: a segment of an older timeline in pg_wal was
+// streamed or restored from the archive, which PostgreSQL marks .done at
+// once (XLogWalRcvClose, KeepFileRestoredFromArchive with archive_mode =
+// on), so a missing status there (a crash before XLogArchiveForceDone)
+// is taken as done too rather than archived by this node. (PostgreSQL's
+// XLogArchiveCheckDone would notify it; here a standby's first streamed
+// segment may begin at a page, not at the segment's start, and must not
+// reach the archive.)
+func renotify(e *env.Env, c Config, files []segFile, cur uint64, tli uint32) error {
 	a := NewArchiveStatus(e, c)
 	set, names, err := a.statusFiles()
 	if err != nil {
 		return err
 	}
-	present := make(map[uint64]bool, len(segs))
-	for _, s := range segs {
-		present[s] = true
+	present := make(map[string]bool, len(files))
+	for _, f := range files {
+		present[f.name] = true
 	}
 	removed := 0
 	for _, n := range names { // sorted, so the removals are in a fixed order
-		seg, suffix, ok := a.parseStatus(n)
+		f, suffix, ok := a.parseStatus(n)
 		if !ok {
-			continue
+			continue // a .partial's or a history file's status
 		}
-		stale := seg >= cur ||
-			(suffix == doneSuffix && !present[seg]) ||
-			(suffix == readySuffix && set[SegmentName(c, seg)+doneSuffix])
+		stale := f.seg >= cur ||
+			(suffix == doneSuffix && !present[f.name]) ||
+			(suffix == readySuffix && set[f.name+doneSuffix])
 		if !stale {
 			continue
 		}
@@ -266,41 +372,43 @@ func renotify(e *env.Env, c Config, segs []uint64, cur uint64) error {
 			return fmt.Errorf("could not fsync directory %q: %w", StatusDir, err)
 		}
 	}
-	for _, s := range segs {
-		if s >= cur {
+	for _, f := range files {
+		if f.seg >= cur {
 			break
 		}
-		name := SegmentName(c, s)
-		if set[name+readySuffix] || set[name+doneSuffix] {
+		if f.tli != tli || set[f.name+readySuffix] || set[f.name+doneSuffix] {
 			continue
 		}
-		if err := a.Notify(s); err != nil {
+		if err := a.NotifyFile(f.name); err != nil {
 			return err
 		}
-		e.Logf("re-notified WAL segment %s for archiving", name)
+		e.Logf("re-notified WAL segment %s for archiving", f.name)
 	}
 	return nil
 }
 
-// notifyArchive is XLogArchiveNotifySeg for the WAL writer: a failure is
-// logged, not raised (the startup and the next checkpoint re-notify).
+// notifyArchive is XLogArchiveNotifySeg for the WAL writer: segment seg of
+// the WAL's timeline is complete. A failure is logged, not raised (the
+// startup and the next checkpoint re-notify).
 func (w *WAL) notifyArchive(seg uint64) {
-	if err := NewArchiveStatus(w.e, w.cfg).Notify(seg); err != nil {
-		w.e.Logf("could not notify WAL segment %s for archiving: %v", SegmentName(w.cfg, seg), err)
+	name := SegmentNameTLI(w.cfg, w.timeline(), seg)
+	if err := NewArchiveStatus(w.e, w.cfg).NotifyFile(name); err != nil {
+		w.e.Logf("could not notify WAL segment %s for archiving: %v", name, err)
 	}
 }
 
-// archivedPrefix returns how many of segs (ascending) may be removed: the
-// leading run of complete (wholly flushed) segments whose .done exists
-// (XLogArchiveCheckDone). The
-// first segment without .done stops the run, so that pg_wal never has a
-// hole (PostgreSQL checks each segment on its own; the archiver goes oldest
-// first, so the two differ only after a lost status file). A segment with
-// neither .ready nor .done is re-notified. Without archive mode every
+// archivedPrefix returns how many of files (ascending by segment) may be
+// removed: the leading run of complete (wholly flushed) segments whose
+// .done exists (XLogArchiveCheckDone). The first segment without .done
+// stops the run, so that pg_wal never has a hole (PostgreSQL checks each
+// segment on its own; the archiver goes oldest first, so the two differ
+// only after a lost status file). A segment of the WAL's timeline with
+// neither .ready nor .done is re-notified; one of an older timeline with
+// neither is taken as done (renotify says why). Without archive mode every
 // segment may go.
-func (w *WAL) archivedPrefix(segs []uint64) int {
+func (w *WAL) archivedPrefix(files []segFile) int {
 	if !w.cfg.ArchiveMode {
-		return len(segs)
+		return len(files)
 	}
 	a := NewArchiveStatus(w.e, w.cfg)
 	set, _, err := a.statusFiles()
@@ -309,32 +417,31 @@ func (w *WAL) archivedPrefix(segs []uint64) int {
 		return 0
 	}
 	complete := w.cfg.segOf(w.Flushed()) // segments before it are complete
-	for i, s := range segs {
-		if s >= complete {
+	for i, f := range files {
+		if f.seg >= complete {
 			return i // never notify a segment the writer has not finished
 		}
-		name := SegmentName(w.cfg, s)
-		if set[name+doneSuffix] {
+		if set[f.name+doneSuffix] || f.tli != w.timeline() && !set[f.name+readySuffix] {
 			continue
 		}
-		if !set[name+readySuffix] {
-			w.notifyArchive(s)
+		if !set[f.name+readySuffix] {
+			w.notifyArchive(f.seg)
 		}
 		return i
 	}
-	return len(segs)
+	return len(files)
 }
 
 // cleanupArchiveStatus removes the status files of removed segments and
 // fsyncs archive_status. Failures are logged: an orphan .done is harmless
 // and RenotifyArchive removes it.
-func (w *WAL) cleanupArchiveStatus(removed []uint64) {
+func (w *WAL) cleanupArchiveStatus(removed []segFile) {
 	if !w.cfg.ArchiveMode || len(removed) == 0 {
 		return
 	}
 	a := NewArchiveStatus(w.e, w.cfg)
-	for _, s := range removed {
-		if err := a.Cleanup(s); err != nil {
+	for _, f := range removed {
+		if err := a.CleanupFile(f.name); err != nil {
 			w.e.Logf("%v", err)
 		}
 	}

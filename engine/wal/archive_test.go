@@ -318,3 +318,81 @@ func TestArchiveStatusAcrossCrashes(t *testing.T) {
 		}
 	}
 }
+
+// Archive status on a timeline after 1 (a promoted standby, the end of a
+// PITR): the new timeline's segments are notified under their own names
+// as they complete, the old timeline's last segment is notified as
+// .partial, a history file is archived before any segment
+// (pgarch_readyXlog's order), the checkpoint removes a segment of either
+// timeline only once it is done, and a lost .ready of the new timeline
+// is re-created when the WAL is opened again.
+func TestArchiveStatusOnTimeline2(t *testing.T) {
+	tl2 := func(seg uint64) string { return wal.SegmentNameTLI(archCfg, 2, seg) }
+	node := simt.Sim(t, 1, func(e *env.Env) {
+		simt.Must(wal.Create(e, archCfg))
+		w, err := wal.Open(e, archCfg, wal.FirstLSN, wal.InvalidLSN)
+		simt.Must(err)
+		fillSegments(w, 2)
+		rec := wal.Record{Xid: 99, Rmid: 1, Payload: make([]byte, 100)}
+		last, end := w.Insert(&rec)
+		w.Flush(end)
+		simt.Must(w.Close())
+		st := wal.NewArchiveStatus(e, archCfg)
+		simt.Must(st.MarkDone(0))
+		simt.Must(st.MarkDone(1))
+
+		// The switch to timeline 2 at end, in segment 2.
+		simt.Must(wal.InitNewTimeline(e, archCfg, 1, 2, end))
+		w, err = wal.OpenOnTimeline(e, archCfg, 2, end, last)
+		simt.Must(err)
+		partial, err := wal.MarkPartial(e, archCfg, 1, end)
+		simt.Must(err)
+		simt.Check(partial == wal.SegmentName(archCfg, 2)+".partial", "partial %q", partial)
+		simt.Must(writeFile(e, wal.Dir+"/"+wal.HistoryFileName(2), []byte("1\t0/0\tno recovery target specified\n")))
+		simt.Must(st.NotifyFile(wal.HistoryFileName(2)))
+		fillSegments(w, 5)
+		ready, err := st.ReadyFiles()
+		simt.Must(err)
+		simt.Check(fmt.Sprint(ready) == fmt.Sprint([]string{"00000002.history", partial, tl2(2), tl2(3), tl2(4)}), "ready files %v", ready)
+
+		// Timeline 1's archived segments go; timeline 2's wait.
+		n, err := w.RemoveSegmentsBefore(w.Flushed())
+		simt.Must(err)
+		simt.Check(n == 2, "removed %d segments, want timeline 1's two", n)
+		simt.Must(st.MarkDoneFile(tl2(2)))
+		simt.Must(st.MarkDoneFile(tl2(3)))
+		n, err = w.RemoveSegmentsBefore(w.Flushed())
+		simt.Must(err)
+		simt.Check(n == 2, "removed %d segments, want timeline 2's two done", n)
+		for _, name := range []string{tl2(2), tl2(3)} {
+			done, err := st.IsDoneFile(name)
+			simt.Must(err)
+			simt.Check(!done, "%s's status outlived it", name)
+		}
+		end = w.Flushed()
+		simt.Must(w.Close())
+
+		// A crash lost segment 4's .ready: opening the WAL again on
+		// timeline 2 re-creates it (a .partial's status is left alone).
+		simt.Must(e.Disk.Remove(wal.StatusDir + "/" + tl2(4) + ".ready"))
+		w, err = wal.OpenOnTimeline(e, archCfg, 2, end, wal.InvalidLSN)
+		simt.Must(err)
+		simt.Must(w.Close())
+		ready, err = st.ReadyFiles()
+		simt.Must(err)
+		simt.Check(fmt.Sprint(ready) == fmt.Sprint([]string{"00000002.history", partial, tl2(4)}), "ready files after reopening %v", ready)
+	})
+	require.NotNil(t, node)
+}
+
+func writeFile(e *env.Env, path string, b []byte) error {
+	f, err := e.Disk.Open(path, env.OpenCreate)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(b, 0); err != nil {
+		return err
+	}
+	return f.Sync()
+}

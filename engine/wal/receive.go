@@ -158,6 +158,19 @@ func (r *Receiver) open(seg uint64) error {
 		}
 		r.f.Close()
 		r.f = nil
+		if r.cfg.ArchiveMode && seg > r.seg {
+			// XLogWalRcvClose: with archive_mode = on (not always)
+			// the finished segment is marked archived at once
+			// (XLogArchiveForceDone), so that once promoted this node
+			// never archives WAL the primary produced and archives
+			// itself. A failure is logged as PostgreSQL logs it.
+			name := SegmentNameTLI(r.cfg, max(r.TLI, 1), r.seg)
+			if err := NewArchiveStatus(r.e, r.cfg).ForceDone(name); err != nil {
+				r.e.Logf("could not mark %s archived: %v", name, err)
+			} else {
+				r.e.Sometimes("walreceiver-segment-force-done")
+			}
+		}
 	}
 	path := SegmentPathTLI(r.cfg, max(r.TLI, 1), seg)
 	f, err := r.e.Disk.Open(path, env.OpenExisting)

@@ -13,8 +13,8 @@ import (
 // segments under the new timeline's names, and a reader that knows the
 // timeline history (expectedTLEs) opens each segment under the name of
 // the timeline that owns it (XLogFileReadAnyTLI). A standby's promotion
-// still continues its switch segment in place on timeline 1's names
-// (engine/db/promote.go).
+// does the same (engine/db/promote.go), and with archive mode both keep
+// archive status for the new timeline's files (archive.go).
 
 // SegmentNameTLI is the file name of segment seg of timeline tli.
 func SegmentNameTLI(c Config, tli uint32, seg uint64) string {
@@ -158,35 +158,55 @@ func InitNewTimeline(e *env.Env, c Config, oldTLI, newTLI uint32, end LSN) error
 // MarkPartial renames the old timeline's copy of the segment holding end
 // to .partial (CleanupAfterArchiveRecovery), once the end-of-recovery
 // checkpoint has put the new timeline in the control file: a crash
-// before then recovers on the old timeline, from that very file.
-func MarkPartial(e *env.Env, c Config, oldTLI uint32, end LSN) error {
+// before then recovers on the old timeline, from that very file. It
+// returns the .partial file's name, "" when there was no such copy. With
+// archive mode the .partial is then notified for archiving (XLogArchiveCleanup
+// of any status it had, the rename, XLogArchiveNotify), so that the old
+// timeline's last WAL reaches the archive under a name recovery never
+// reads by itself, and cannot collide with the complete segment the old
+// timeline's server may still archive. (PostgreSQL keeps the old name,
+// and archives it as it is, when the segment already had .ready or .done:
+// it was complete; here the switch point's segment never is.)
+func MarkPartial(e *env.Env, c Config, oldTLI uint32, end LSN) (string, error) {
 	from := SegmentPathTLI(c, oldTLI, c.segOf(end))
+	name := SegmentNameTLI(c, oldTLI, c.segOf(end)) + ".partial"
+	if c.ArchiveMode {
+		a := NewArchiveStatus(e, c)
+		if err := a.CleanupFile(name); err != nil {
+			return "", err
+		}
+	}
 	if err := e.Disk.Rename(from, from+".partial"); err != nil {
 		if errors.Is(err, env.ErrNotExist) {
-			return nil
+			return "", nil
 		}
-		return fmt.Errorf("could not rename file %q to %q: %w", from, from+".partial", err)
+		return "", fmt.Errorf("could not rename file %q to %q: %w", from, from+".partial", err)
 	}
 	if err := e.Disk.SyncDir(Dir); err != nil {
 		e.Panicf("could not fsync directory %q: %v", Dir, err)
 	}
-	return nil
+	if c.ArchiveMode {
+		if err := NewArchiveStatus(e, c).NotifyFile(name); err != nil {
+			e.Logf("could not notify %s for archiving: %v", name, err)
+		} else {
+			e.Sometimes("archive-partial-notified")
+		}
+	}
+	return name, nil
 }
 
 // openOnNewTimeline is OpenOnTimeline for tli > 1: every segment file
 // after end's, of any timeline, is removed (they hold WAL past the end of
 // recovery, restored from the archive or left by an old timeline), and
 // end's segment of timeline tli is opened (InitNewTimeline made it) or
-// created, and cut at end. Archive status is not kept for such a WAL.
+// created, and cut at end. With archive mode, the archive status is
+// repaired as Open repairs it, for this timeline's segments (renotify).
 func openOnNewTimeline(e *env.Env, c Config, tli uint32, end, last LSN) (*WAL, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
 	if !c.validPos(end) {
 		return nil, fmt.Errorf("wal: invalid end of WAL %s", end)
-	}
-	if c.ArchiveMode {
-		return nil, errors.New("wal: archive mode on a timeline after 1 is not supported")
 	}
 	seg := c.segOf(end)
 	names, err := e.Disk.List(Dir)
@@ -225,6 +245,15 @@ func openOnNewTimeline(e *env.Env, c Config, tli uint32, end, last LSN) (*WAL, e
 	if removed {
 		if err := e.Disk.SyncDir(Dir); err != nil {
 			e.Panicf("could not fsync directory %q: %v", Dir, err)
+		}
+	}
+	if c.ArchiveMode {
+		files, err := listSegmentFiles(e, c)
+		if err == nil {
+			err = renotify(e, c, files, seg, tli)
+		}
+		if err != nil {
+			e.Logf("could not repair archive status: %v", err)
 		}
 	}
 	return &WAL{

@@ -3,6 +3,7 @@ package wal
 import (
 	"errors"
 	"fmt"
+	"sort"
 
 	"github.com/pgdst/pgdst/engine/env"
 )
@@ -168,5 +169,36 @@ func listSegments(e *env.Env, c Config) ([]uint64, error) {
 			out = append(out, seg)
 		}
 	}
+	return out, nil
+}
+
+// segFile is a segment file in pg_wal: its timeline, segment number and
+// name.
+type segFile struct {
+	tli  uint32
+	seg  uint64
+	name string
+}
+
+// listSegmentFiles returns the segment files of every timeline in pg_wal,
+// by segment number and, for one number, oldest timeline first (on a
+// single timeline this is listSegments' order).
+func listSegmentFiles(e *env.Env, c Config) ([]segFile, error) {
+	names, err := e.Disk.List(Dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []segFile
+	for _, n := range names {
+		if tli, seg, ok := ParseSegmentNameTLI(c, n); ok {
+			out = append(out, segFile{tli: tli, seg: seg, name: n})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].seg != out[j].seg {
+			return out[i].seg < out[j].seg
+		}
+		return out[i].tli < out[j].tli
+	})
 	return out, nil
 }

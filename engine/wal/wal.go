@@ -157,8 +157,9 @@ func OpenOnTimeline(e *env.Env, c Config, tli uint32, end, last LSN) (*WAL, erro
 	if c.ArchiveMode {
 		// Segments before seg are complete: re-notify any whose .ready was
 		// lost (XLogArchiveCheckDone), drop stale status files.
-		if segs, err = listSegments(e, c); err == nil {
-			err = renotify(e, c, segs, seg)
+		var files []segFile
+		if files, err = listSegmentFiles(e, c); err == nil {
+			err = renotify(e, c, files, seg, 1)
 		}
 		if err != nil {
 			e.Logf("could not repair archive status: %v", err)
@@ -463,24 +464,26 @@ func (w *WAL) openSegment(seg uint64) {
 // after pg_wal is fsynced (XLogArchiveCleanup), so a durable .done never
 // disappears before its segment does.
 func (w *WAL) RemoveSegmentsBefore(keep LSN) (int, error) {
-	segs, err := listSegments(w.e, w.cfg)
+	// Every timeline's segments before keep's go, as RemoveOldXlogFiles
+	// compares only the segment part of each name.
+	files, err := listSegmentFiles(w.e, w.cfg)
 	if err != nil {
 		return 0, err
 	}
-	old := len(segs)
-	for i, s := range segs {
-		if s >= w.cfg.segOf(keep) {
+	old := len(files)
+	for i, f := range files {
+		if f.seg >= w.cfg.segOf(keep) {
 			old = i
 			break
 		}
 	}
-	segs = segs[:w.archivedPrefix(segs[:old])]
-	if len(segs) < old {
+	files = files[:w.archivedPrefix(files[:old])]
+	if len(files) < old {
 		w.e.Sometimes("wal-removal-held-by-archive")
 	}
 	n := 0
-	for _, s := range segs {
-		if err := w.e.Disk.Remove(SegmentPath(w.cfg, s)); err != nil {
+	for _, f := range files {
+		if err := w.e.Disk.Remove(Dir + "/" + f.name); err != nil {
 			return n, err // .done files stay: RenotifyArchive drops orphans
 		}
 		n++
@@ -491,7 +494,7 @@ func (w *WAL) RemoveSegmentsBefore(keep LSN) (int, error) {
 			w.e.Panicf("could not fsync directory %q: %v", Dir, err)
 		}
 	}
-	w.cleanupArchiveStatus(segs)
+	w.cleanupArchiveStatus(files)
 	return n, nil
 }
 

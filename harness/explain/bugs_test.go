@@ -146,6 +146,17 @@ var bugCases = map[string]bugCase{
 		hints:  []uint64{3},
 		says:   []string{"did not follow the timeline history"},
 	},
+	// A promoted standby never archives its timeline history file: the
+	// PITR across the failover finds no timeline 2 in the archive.
+	"promote-no-history-archive": {
+		config: func(seed uint64) simtest.Config {
+			c := simtest.DefaultConfig(seed)
+			c.Standbys, c.StandbysSet, c.Failover, c.PITR = 1, true, true, simtest.VarietyOn
+			return c
+		},
+		hints: []uint64{4, 9},
+		says:  []string{"did not follow the failover's new timeline"},
+	},
 	"walsender-unflushed": {
 		config: small("", func(c *simtest.Config) {
 			c.Standbys = 1

@@ -16,6 +16,11 @@ func (a *account) pitr(f *simtest.Finding) {
 		where = " in table " + f.Table
 	}
 	a.say("A base backup restored from the archive on node %s disagreed with the primary's WAL cut at its target%s: %s.", f.Node, where, f.Detail)
+	if strings.HasPrefix(f.Detail, simtest.PITRAcrossFailover) {
+		a.cause("archive recovery did not follow the failover's new timeline",
+			"a standby promoted with archive_mode = on archives its new timeline's history file as soon as it writes it (writeTimeLineHistory's XLogArchiveNotify; the archiver takes history files first), then the old timeline's last segment as .partial (CleanupAfterArchiveRecovery) and the new timeline's segments as they complete; a recovery from that archive with recovery_target_timeline = latest finds the newest history file there and reads past the switch point from the new timeline (XLogFileReadAnyTLI), so that it reaches a target set after the failover with exactly the commits made before it on either side")
+		return
+	}
 	if strings.Contains(f.Detail, "history has switch points") && f.Node == "pitr2" {
 		a.cause("archive recovery did not follow the timeline history",
 			"a recovery that follows a newer timeline (recovery_target_timeline = latest) reads each segment from the newest timeline of the history (expectedTLEs) that begins at or before it (XLogFileReadAnyTLI), so that past the switch point it replays the new timeline's WAL, never the old one's")
