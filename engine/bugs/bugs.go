@@ -56,6 +56,7 @@ const (
 	SSIOptOutNotReadOnly
 	SSIConflictOutUpdater
 	NoOverwriteContrecord
+	ControlTwoSectorsNoCRC
 	numBugs
 )
 
@@ -187,6 +188,10 @@ var registry = [numBugs]Bug{
 	NoOverwriteContrecord: {
 		Name: "no-overwrite-contrecord",
 		What: "The end of recovery with an incomplete record (its continuation missing) writes new WAL from the record's start, rewriting the tail of a segment that may be complete and archived, with no XLOG_OVERWRITE_CONTRECORD; violates StartupXLOG's missingContrecPtr and CreateOverwriteContrecordRecord (PostgreSQL 14.1, the 2021 fix), so the archive's or a standby's old tail and the new WAL disagree and can be spliced.",
+	},
+	ControlTwoSectorsNoCRC: {
+		Name: "control-two-sectors-no-crc",
+		What: "The control file is written as two 512-byte sectors (ControlFileData grown past PG_CONTROL_MAX_SAFE_SIZE, its checkPointCopy in the second) and read without its CRC check; violates the one-sector rule of WriteControlFile/update_controlfile and ReadControlFile's \"incorrect checksum in control file\", so a power loss that tears it between the sectors leaves a new checkpoint location with an old REDO pointer (or the reverse), and the startup process believes it.",
 	},
 }
 
