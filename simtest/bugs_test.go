@@ -267,6 +267,18 @@ var plantedBugCases = map[string]struct {
 	// completed segment change, or a PITR from the archive meets the old
 	// tail where the new WAL has its records (0 of 2000 plain).
 	"no-overwrite-contrecord": {plan: "kill when point=wal-after-segment-create", seeds: 200, checkers: []string{CheckArchive, CheckPITR}, minCaught: 3},
+	// The control file written as two sectors and read without its CRC:
+	// a power loss between its write and its fsync (a crash drawn at
+	// control-file-before-fsync, or the run's last power loss striking
+	// while a checkpoint's fsync of it waits on the disk) in torn mode
+	// keeps one sector of each version, and startup follows a checkpoint
+	// location whose record names another REDO pointer than the file
+	// (recovery: "invalid checkpoint record"), or a standby torn so
+	// never starts (standby: "did not catch up"). The plain campaign:
+	// 12 of seeds 1-2000, these; aimed ("crash mode=torn when
+	// point=control-file-before-fsync#2"), 67 of 200.
+	"control-two-sectors-no-crc": {seedList: []uint64{68, 127, 365, 401, 423, 719, 921, 1192, 1458, 1628, 1770, 1880},
+		checkers: []string{CheckRecovery, CheckStandby}, minCaught: 10},
 }
 
 // ssiAimed pins a serializable run's draws to lists made by their first

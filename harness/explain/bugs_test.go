@@ -293,6 +293,14 @@ var bugCases = map[string]bugCase{
 		hints: []uint64{28},
 		says:  []string{"inside completed segment"},
 	},
+	// The plain campaign's seed 68: the run's last power loss strikes
+	// while the checkpointer waits on its fsync of the two-sector control
+	// file, and keeps one sector of each version.
+	"control-two-sectors-no-crc": {
+		config: simtest.DefaultConfig,
+		hints:  []uint64{68},
+		says:   []string{"tore the control file between its sectors"},
+	},
 	"end-of-recovery-ckpt-early-control": {
 		config: small("", nil),
 		hints:  []uint64{1},
