@@ -74,8 +74,11 @@ func TestFailoverBankAcrossFailover(t *testing.T) {
 		}
 	}
 	require.Greater(t, after, 0, "no bank read on a promoted standby")
+	// 60 seeds: the bug's first failing seed here is 44 since the
+	// control file's and the WAL's mid-record injection points moved the
+	// runs (3 before them), and 7 of these 60 fail.
 	caught := 0
-	for _, r := range runSeeds(40, func(seed uint64) Config {
+	for _, r := range runSeeds(60, func(seed uint64) Config {
 		c := mixed(seed)
 		c.Bugs = bugs.Set(0).With(bugs.SnapshotNoInProgress)
 		return c

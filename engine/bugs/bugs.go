@@ -57,6 +57,7 @@ const (
 	SSIConflictOutUpdater
 	NoOverwriteContrecord
 	PromoteNoHistoryArchive
+	ControlTwoSectorsNoCRC
 	numBugs
 )
 
@@ -192,6 +193,10 @@ var registry = [numBugs]Bug{
 	PromoteNoHistoryArchive: {
 		Name: "promote-no-history-archive",
 		What: "A promoted standby with archive_mode = on writes its new timeline's history file but never notifies it for archiving; violates writeTimeLineHistory's XLogArchiveNotify, so the archive holds the new timeline's WAL without its history and a point-in-time recovery from the archive with recovery_target_timeline = latest never finds the new timeline: it stops at the old timeline's end (or reads the old primary's WAL past the switch point), losing the commits made after the failover.",
+	},
+	ControlTwoSectorsNoCRC: {
+		Name: "control-two-sectors-no-crc",
+		What: "The control file is written as two 512-byte sectors (ControlFileData grown past PG_CONTROL_MAX_SAFE_SIZE, its checkPointCopy in the second) and read without its CRC check; violates the one-sector rule of WriteControlFile/update_controlfile and ReadControlFile's \"incorrect checksum in control file\", so a power loss that tears it between the sectors leaves a new checkpoint location with an old REDO pointer (or the reverse), and the startup process believes it.",
 	},
 }
 

@@ -92,10 +92,7 @@ func (db *DB) createCheckPoint(flags CheckpointFlags) error {
 	// so the control file names a REDO pointer past changes that redo
 	// left only in shared buffers.
 	if flags&CheckpointEndOfRecovery != 0 && db.cfg.Bugs.Has(bugs.EndOfRecoveryCkptEarlyControl) {
-		start, err := db.logCheckpoint(redo)
-		if err != nil {
-			return err
-		}
+		start := db.logCheckpoint(redo)
 		if err := db.checkPointGuts(); err != nil {
 			return err
 		}
@@ -109,10 +106,7 @@ func (db *DB) createCheckPoint(flags CheckpointFlags) error {
 	if lateRedo {
 		takeRedo()
 	}
-	start, err := db.logCheckpoint(redo)
-	if err != nil {
-		return err
-	}
+	start := db.logCheckpoint(redo)
 	if err := db.removeOldWAL(redo, start); err != nil {
 		return err
 	}
@@ -142,8 +136,10 @@ func (db *DB) checkPointGuts() error {
 }
 
 // logCheckpoint is steps 4 and 5: the checkpoint record, flushed, then the
-// control file naming it and its REDO pointer.
-func (db *DB) logCheckpoint(redo wal.LSN) (start wal.LSN, err error) {
+// control file naming it and its REDO pointer. A failure to write the
+// control file is a PANIC in writeControl (update_controlfile), so a
+// checkpoint that returns has made it durable.
+func (db *DB) logCheckpoint(redo wal.LSN) (start wal.LSN) {
 	e := db.e
 	nextXid := db.Procs.NextXID()
 	rec := checkpointRecord(redo, nextXid)
@@ -152,13 +148,10 @@ func (db *DB) logCheckpoint(redo wal.LSN) (start wal.LSN, err error) {
 	db.WAL.Flush(end)
 	e.Inject(PointAfterFlush)
 	db.ctlMu.Lock()
-	err = writeControl(e, controlData{state: StateInProduction, checkpoint: start, redo: redo, nextXid: nextXid, segSize: db.cfg.WAL.SegmentSize, dataChecksumVersion: db.cfg.dataChecksumVersion(), timeline: db.timeline})
+	writeControl(e, db.cfg.Bugs, controlData{state: StateInProduction, checkpoint: start, redo: redo, nextXid: nextXid, segSize: db.cfg.WAL.SegmentSize, dataChecksumVersion: db.cfg.dataChecksumVersion(), timeline: db.timeline})
 	db.ctlMu.Unlock()
-	if err != nil {
-		return start, err
-	}
 	e.CheckpointEnded(uint64(start), uint64(redo))
-	return start, nil
+	return start
 }
 
 // removeOldWAL is step 6: WAL segments older than the REDO pointer go,

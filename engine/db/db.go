@@ -31,13 +31,17 @@ import (
 
 // The checkpoint's injection points, in order.
 const (
-	PointAfterRedo          = "checkpointer-after-redo"
-	PointAfterDelayWait     = "checkpointer-after-delay-wait"
-	PointAfterClog          = "checkpointer-after-clog"
-	PointAfterBuffers       = "checkpointer-after-buffers"
-	PointAfterSync          = "checkpointer-after-fsyncs"
-	PointAfterRecord        = "checkpointer-after-record"
-	PointAfterFlush         = "checkpointer-after-flush"
+	PointAfterRedo      = "checkpointer-after-redo"
+	PointAfterDelayWait = "checkpointer-after-delay-wait"
+	PointAfterClog      = "checkpointer-after-clog"
+	PointAfterBuffers   = "checkpointer-after-buffers"
+	PointAfterSync      = "checkpointer-after-fsyncs"
+	PointAfterRecord    = "checkpointer-after-record"
+	PointAfterFlush     = "checkpointer-after-flush"
+	// PointControlBeforeFsync is inside every control file update
+	// (update_controlfile between its write and its pg_fsync), the
+	// checkpoint's and the startup process's alike.
+	PointControlBeforeFsync = "control-file-before-fsync"
 	PointAfterControl       = "checkpointer-after-control"
 	PointAfterRemoveSegment = "checkpointer-after-segment-removal"
 	PointAfterRedoRecord    = "startup-after-redo-record"
@@ -366,9 +370,7 @@ func InitDB(e *env.Env, cfg Config) error {
 	start, end := w.Insert(&rec)
 	w.Flush(end)
 	w.Close()
-	if err := writeControl(e, controlData{state: StateShutdowned, checkpoint: start, redo: wal.FirstLSN, nextXid: xact.FirstNormalXID, segSize: cfg.WAL.SegmentSize, dataChecksumVersion: cfg.dataChecksumVersion()}); err != nil {
-		return err
-	}
+	writeControl(e, cfg.Bugs, controlData{state: StateShutdowned, checkpoint: start, redo: wal.FirstLSN, nextXid: xact.FirstNormalXID, segSize: cfg.WAL.SegmentSize, dataChecksumVersion: cfg.dataChecksumVersion()})
 	for _, d := range []string{"", "global", smgr.BaseDir} {
 		if err := e.Disk.SyncDir(d); err != nil {
 			return err

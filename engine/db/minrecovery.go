@@ -44,15 +44,10 @@ func (db *DB) updateMinRecoveryPoint(lsn wal.LSN) {
 	if lsn <= db.minRecoveryPoint {
 		return
 	}
-	ctl, err := readControl(db.e)
-	if err != nil {
-		db.e.Panicf("%v", err)
-	}
+	ctl := readControl(db.e, db.cfg.Bugs)
 	newMin := max(lsn, db.replayed)
 	ctl.minRecoveryPoint = newMin
-	if err := writeControl(db.e, ctl); err != nil {
-		db.e.Panicf("could not update minRecoveryPoint: %v", err)
-	}
+	writeControl(db.e, db.cfg.Bugs, ctl)
 	if db.minRecoveryPoint == wal.InvalidLSN {
 		db.e.Sometimes("standby-min-recovery-point")
 	}

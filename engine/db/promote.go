@@ -320,14 +320,9 @@ func (db *DB) promote(end wal.LSN) {
 	// sync rep moved its timing; TestPromotionCrashBeforeEndOfRecovery-
 	// Checkpoint). A crash before the signal's removal comes back a
 	// standby, to be promoted again, as in PostgreSQL.
-	ctl, err := readControl(e)
-	if err != nil {
-		e.Panicf("%v", err)
-	}
+	ctl := readControl(e, db.cfg.Bugs)
 	ctl.timeline = newTLI
-	if err := writeControl(e, ctl); err != nil {
-		e.Panicf("%v", err)
-	}
+	writeControl(e, db.cfg.Bugs, ctl)
 	for _, p := range []string{StandbySignalPath} {
 		if err := e.Disk.Remove(p); err != nil && !errors.Is(err, env.ErrNotExist) {
 			e.Panicf("could not remove file %q: %v", p, err)

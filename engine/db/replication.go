@@ -60,10 +60,7 @@ func (db *DB) BackupStart() (start, checkpoint wal.LSN, err error) {
 	if err := db.RequestCheckpointWait(CheckpointForce); err != nil {
 		return 0, 0, fmt.Errorf("base backup: checkpoint: %w", err)
 	}
-	ctl, err := readControl(db.e)
-	if err != nil {
-		return 0, 0, fmt.Errorf("base backup: %w", err)
-	}
+	ctl := readControl(db.e, db.cfg.Bugs) // do_pg_backup_start reads ControlFile under ControlFileLock
 	if ctl.redo == wal.InvalidLSN || ctl.checkpoint < ctl.redo {
 		panic(fmt.Sprintf("db: control file names checkpoint %s before its REDO %s", ctl.checkpoint, ctl.redo))
 	}

@@ -121,10 +121,7 @@ func (db *DB) StartupXLOG(register func(*DB), underPostmaster bool) (RecoverySta
 	if !db.inRecovery || db.WAL != nil {
 		panic("db: StartupXLOG on shared memory that has already recovered")
 	}
-	ctl, err := readControl(e)
-	if err != nil {
-		e.Panicf("%v", err)
-	}
+	ctl := readControl(e, cfg.Bugs)
 	if ctl.segSize != cfg.WAL.SegmentSize {
 		e.Panicf("WAL segment size %d in the control file, %d configured", ctl.segSize, cfg.WAL.SegmentSize)
 	}
@@ -142,6 +139,7 @@ func (db *DB) StartupXLOG(register func(*DB), underPostmaster bool) (RecoverySta
 	if ctl.state != StateShutdowned {
 		// SyncDataDirectory: the OS may still hold unsynced WAL and data
 		// from before the crash; make it durable before trusting it.
+		var err error
 		if st.Synced, err = syncDataDirectory(e); err != nil {
 			e.Panicf("could not sync the data directory: %v", err)
 		}
@@ -150,9 +148,7 @@ func (db *DB) StartupXLOG(register func(*DB), underPostmaster bool) (RecoverySta
 	if standby || targeted {
 		ctl.state = StateInArchiveRecovery
 	}
-	if err := writeControl(e, ctl); err != nil {
-		e.Panicf("%v", err)
-	}
+	writeControl(e, cfg.Bugs, ctl)
 	if hasLabel {
 		removeBackupLabel(e)
 	}

@@ -43,13 +43,19 @@ type Point struct {
 var (
 	reachBackend    = env.NewRoleSet(env.RoleBackend)
 	reachPageChange = env.NewRoleSet(env.RoleBackend, env.RoleAutovacuumWorker)
-	reachWALWrite   = env.NewRoleSet(env.RoleBackend, env.RoleBgwriter, env.RoleCheckpointer, env.RoleWalwriter, env.RoleStartup, env.RoleAutovacuumWorker)
-	reachPageWrite  = env.NewRoleSet(env.RoleBackend, env.RoleBgwriter, env.RoleCheckpointer, env.RoleStartup, env.RoleAutovacuumWorker)
-	reachCheckpoint = env.NewRoleSet(env.RoleCheckpointer, env.RoleStartup)
-	reachStartup    = env.NewRoleSet(env.RoleStartup)
-	reachVacuum     = env.NewRoleSet(env.RoleBackend, env.RoleAutovacuumWorker)
-	reachArchiver   = env.NewRoleSet(env.RoleArchiver)
-	reachEvict      = env.NewRoleSet(env.RoleBackend, env.RoleAutovacuumWorker, env.RoleStartup)
+	reachWALWriter  = env.NewRoleSet(env.RoleWalwriter)
+	// reachWALWriteRunning are the WAL writers of a running server: the
+	// startup process's one flush (the end-of-recovery checkpoint's
+	// record) does not span a segment boundary inside a record in the
+	// runs sampled.
+	reachWALWriteRunning = env.NewRoleSet(env.RoleBackend, env.RoleBgwriter, env.RoleCheckpointer, env.RoleWalwriter, env.RoleAutovacuumWorker)
+	reachWALWrite        = env.NewRoleSet(env.RoleBackend, env.RoleBgwriter, env.RoleCheckpointer, env.RoleWalwriter, env.RoleStartup, env.RoleAutovacuumWorker)
+	reachPageWrite       = env.NewRoleSet(env.RoleBackend, env.RoleBgwriter, env.RoleCheckpointer, env.RoleStartup, env.RoleAutovacuumWorker)
+	reachCheckpoint      = env.NewRoleSet(env.RoleCheckpointer, env.RoleStartup)
+	reachStartup         = env.NewRoleSet(env.RoleStartup)
+	reachVacuum          = env.NewRoleSet(env.RoleBackend, env.RoleAutovacuumWorker)
+	reachArchiver        = env.NewRoleSet(env.RoleArchiver)
+	reachEvict           = env.NewRoleSet(env.RoleBackend, env.RoleAutovacuumWorker, env.RoleStartup)
 )
 
 // Points lists every injection point of the engine, in the order a
@@ -66,6 +72,8 @@ var Points = []Point{
 	{"walwriter-before-write", reachWALWrite, "WAL is about to be written to the segment: nothing of it is on disk"},
 	{"walwriter-before-fsync", reachWALWrite, "WAL is written but not fsynced: a power loss may keep any part of it, torn at sectors"},
 	{"walwriter-after-fsync", reachWALWrite, "WAL is durable up to the flush point"},
+	{"walwriter-after-fsync-mid-record", reachWALWriter, "the WAL writer flushed its completed pages only (XLogBackgroundFlush): the durable WAL ends at a page boundary inside a record whose last pages are not written; a power loss leaves it incomplete at the end of WAL, and recovery must write XLOG_OVERWRITE_CONTRECORD past it"},
+	{"walwriter-after-segment-fsync-mid-record", reachWALWriteRunning, "a segment is fsynced (XLogWrite's finishing_seg) whose last record continues in the next segment, not yet written: a power loss leaves the record's head alone at the end of one segment"},
 	{"wal-after-segment-create", reachWALWrite, "a new WAL segment has just been made durable by durable_rename"},
 	{"bufmgr-before-write", reachPageWrite, "a dirty page is about to be written, its WAL flushed (FlushBuffer)"},
 	{"bufmgr-after-write", reachPageWrite, "a page is written to the OS, not fsynced: a power loss may tear it"},
@@ -82,6 +90,7 @@ var Points = []Point{
 	{"clog-after-fsync", reachCheckpoint, "a clog segment is fsynced"},
 	{"checkpointer-after-record", reachCheckpoint, "the checkpoint record is in the WAL buffers"},
 	{"checkpointer-after-flush", reachCheckpoint, "the checkpoint record is durable but the control file still names the previous checkpoint"},
+	{"control-file-before-fsync", reachCheckpoint, "the control file's one sector is written in place, not fsynced (update_controlfile between write and pg_fsync): a power loss keeps the old control file or the new one, never a mix, since ControlFileData fits PG_CONTROL_MAX_SAFE_SIZE"},
 	{"checkpointer-after-control", reachCheckpoint, "the control file names the new checkpoint: recovery now starts at its REDO"},
 	{"checkpointer-after-segment-removal", reachCheckpoint, "WAL before REDO is removed: from now on nothing before it can be replayed"},
 	{"startup-after-redo-record", reachStartup, "one WAL record is redone: a crash in the middle of recovery, which must be restartable"},

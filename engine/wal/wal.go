@@ -381,6 +381,13 @@ func (w *WAL) flush(upto LSN, exact bool) {
 	// function, under writeMu and after its last use of data, moves the
 	// bytes (compacting the front away).
 	data := w.buf[from-w.bufStart : to-w.bufStart]
+	// Where the flush leaves a record half durable: a segment boundary it
+	// crosses or reaches with a record continuing past it, and its own
+	// end, when that is a page boundary inside a record (the WAL writer's
+	// flush of completed pages only). Read here, under the insertion
+	// lock, from the page headers the inserters wrote.
+	contSegEnd := w.contSegEnds(from, to)
+	midRecord := to < w.insertLSN && pageOff(to) == 0 && w.contAt(to)
 	w.insertMu.Unlock()
 	if upto > to {
 		panic(fmt.Sprintf("wal: flush request %s beyond insert position %s", upto, to))
@@ -413,11 +420,29 @@ func (w *WAL) flush(upto LSN, exact bool) {
 			if chunkEnd == segEnd && w.cfg.ArchiveMode {
 				w.notifyArchive(seg) // XLogArchiveNotifySeg: seg is complete
 			}
+			if chunkEnd == segEnd && slices.Contains(contSegEnd, segEnd) {
+				// XLogWrite's finishing_seg: this segment is durable
+				// and its last record goes on in the next one, not
+				// yet written. A power loss here leaves the record's
+				// head alone at the end of WAL, in another segment
+				// than the rest would have been.
+				w.e.Sometimes("wal-segment-durable-mid-record")
+				w.e.Inject(PointSegmentDurableMidRecord)
+			}
 		}
 		pos = chunkEnd
 	}
 	w.written = to
 	w.e.Inject("walwriter-after-fsync")
+	if midRecord {
+		// XLogBackgroundFlush wrote the completed pages only: the
+		// durable WAL ends at a page boundary inside a record whose
+		// last pages are not written. A power loss here leaves an
+		// incomplete record at the end of WAL, which recovery must
+		// end before and overwrite (XLOG_OVERWRITE_CONTRECORD).
+		w.e.Sometimes("wal-flush-ends-mid-record")
+		w.e.Inject(PointFlushedMidRecord)
+	}
 
 	w.insertMu.Lock()
 	w.flushed = to
@@ -434,6 +459,43 @@ func (w *WAL) flush(upto LSN, exact bool) {
 	}
 	w.insertMu.Unlock()
 	w.e.WALFlushed(uint64(to))
+}
+
+// The injection points a flush reaches with a record only partly durable
+// (issue 22: a power loss in the middle of a multi-page record, and at a
+// segment boundary inside one).
+const (
+	// PointFlushedMidRecord: the flush ended at a page boundary inside a
+	// record, its first pages durable, its last not written.
+	PointFlushedMidRecord = "walwriter-after-fsync-mid-record"
+	// PointSegmentDurableMidRecord: a segment was fsynced whose last
+	// record continues in the next segment, not yet written.
+	PointSegmentDurableMidRecord = "walwriter-after-segment-fsync-mid-record"
+)
+
+// contAt reports whether the page at p, a page boundary inside the
+// buffers whose header is written, begins with the continuation of a
+// record (XLP_FIRST_IS_CONTRECORD). Called with insertMu held.
+func (w *WAL) contAt(p LSN) bool {
+	off := p - w.bufStart
+	if pageOff(p) != 0 || p < w.bufStart || int(off)+ShortPageHdrSize > len(w.buf) {
+		panic(fmt.Sprintf("wal: page header at %s is not in the buffers [%s, %s)", p, w.bufStart, w.insertLSN))
+	}
+	return binary.LittleEndian.Uint16(w.buf[off+2:])&XLPFirstIsContRecord != 0
+}
+
+// contSegEnds lists the segment boundaries in (from, to] that a record
+// continues across (the next segment's first page is a continuation),
+// among those whose next page the inserters have begun. Called with
+// insertMu held; bounded by the segments the flush spans.
+func (w *WAL) contSegEnds(from, to LSN) []LSN {
+	var out []LSN
+	for b := w.cfg.segStart(w.cfg.segOf(from) + 1); b <= to && b < w.insertLSN; b = w.cfg.segStart(w.cfg.segOf(b) + 1) {
+		if w.contAt(b) {
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 // openSegment makes seg the open segment, creating it durably if needed.

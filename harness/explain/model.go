@@ -63,7 +63,7 @@ func (m *model) add(e env.Event) {
 			m.syncEnd[i] = e.Time
 		}
 	}
-	if e.Kind == env.EvDiskSync && len(m.evs) < maxEvents && (e.Class == env.FileHeap || e.Class == env.FileIndex || e.Class == env.FileWAL || e.Class == env.FileArchive) {
+	if e.Kind == env.EvDiskSync && len(m.evs) < maxEvents && keptDiskClass(e.Class) {
 		m.pendingSync[e.Pid] = len(m.evs) // the index it is about to get
 	}
 	switch e.Kind {
@@ -88,7 +88,7 @@ func (m *model) add(e env.Event) {
 		env.EvCommit, env.EvCommitAck, env.EvRecoveryBegin, env.EvRecoveryEnd, env.EvPageInvalid,
 		env.EvLockWait, env.EvLockWaitEnd, env.EvLockRelease:
 	case env.EvDiskWrite, env.EvDiskSync:
-		if e.Class != env.FileHeap && e.Class != env.FileIndex && e.Class != env.FileWAL && e.Class != env.FileArchive {
+		if !keptDiskClass(e.Class) {
 			return
 		}
 	case env.EvDiskOpen, env.EvDiskRename, env.EvDiskRemove, env.EvDiskSyncDir:
@@ -109,6 +109,14 @@ func (m *model) add(e env.Event) {
 		return
 	}
 	m.evs = append(m.evs, e)
+}
+
+// keptDiskClass reports whether writes and fsyncs of files of class c are
+// kept: the data files', WAL's and archive's (pages, records, archived
+// segments) and the control file's (a crash between its write and its
+// fsync).
+func keptDiskClass(c env.FileClass) bool {
+	return c == env.FileHeap || c == env.FileIndex || c == env.FileWAL || c == env.FileArchive || c == env.FileControl
 }
 
 // completes reports whether an event of kind k shows that its process's

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/pgdst/pgdst/engine/db"
 	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/page"
 	"github.com/pgdst/pgdst/engine/smgr"
@@ -13,6 +14,7 @@ import (
 	"github.com/pgdst/pgdst/fault"
 	lin "github.com/pgdst/pgdst/linearizability"
 	"github.com/pgdst/pgdst/simtest"
+	"github.com/pgdst/pgdst/simtest/world"
 )
 
 // fsyncFailures: a failed fsync the server survived without a PANIC. It
@@ -413,6 +415,7 @@ func (a *account) recovery() {
 				a.say("Recovery replayed %s from %s to %s.", plural(int(end.A), "WAL record"), lsn(end.LSN), lsn(end.LSN2))
 			}
 		}
+		a.controlFileUnsynced()
 		return
 	}
 	a.mark(inv, "invalid page read")
@@ -501,6 +504,38 @@ func (a *account) recovery() {
 	a.say("Redo (from REDO %s to %s, done at %s) never rewrote the page: no WAL record from REDO on restored it whole.", lsn(re.LSN), lsn(re.LSN2), ms(re.Time))
 	a.cause("a page torn by the crash was never repaired, because the change written to it after the checkpoint logged no full-page image",
 		"every change that reaches a page after a checkpoint must be restorable by redo: the first WAL-logged change logs the whole page (full_page_writes), and with data checksums so does the first hint-bit change (MarkBufferDirtyHint, XLogSaveBufferForHint)")
+}
+
+// controlFileUnsynced tells of the first crash that struck between a
+// control file write and the end of its fsync (update_controlfile), and
+// what the crash kept of that write: one sector is kept or lost whole, a
+// write of two can come back half old, half new.
+func (a *account) controlFileUnsynced() {
+	m := a.m
+	for i := range m.evs {
+		crash := &m.evs[i]
+		if crash.Kind != env.EvCrash && crash.Kind != env.EvRecoveryCrash {
+			continue
+		}
+		w := m.lastBefore(crash.Time, func(e *env.Event) bool { return e.Kind == env.EvDiskWrite && e.Name == db.ControlPath })
+		if w == nil {
+			continue
+		}
+		if s := m.firstAfter(w.Time, true, func(e *env.Event) bool {
+			return e.Kind == env.EvDiskSync && e.Name == db.ControlPath && e.Time <= crash.Time
+		}); s != nil && m.syncedBy(s, crash.Time) {
+			continue
+		}
+		mode := a.crashMode(crash)
+		a.mark(w, "control file written, not fsynced")
+		a.say("%s had written the control file (%d bytes at offset %d) at %s, and the crash at %s (%s) struck before its fsync completed, which left that unsynced write %s.",
+			upperFirst(m.who(w.Pid)), w.B, w.A, ms(w.Time), ms(crash.Time), crash.Name, crashModeWords(mode))
+		if mode == fault.ModeTorn && w.B > world.DiskSectorSize {
+			a.cause("a power loss tore the control file between its sectors, and the startup process believed the mix of two versions (a checkpoint location from one, its REDO pointer from the other)",
+				"ControlFileData must fit one 512-byte sector (PG_CONTROL_MAX_SAFE_SIZE) so that its update is atomic, and ReadControlFile must refuse a control file whose CRC does not match (\"incorrect checksum in control file\")")
+		}
+		return
+	}
 }
 
 // crashMode is what crash kept of unsynced writes: the mode of the
