@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/pgdst/pgdst/engine/bugs"
 )
 
 // WAL pages, as PostgreSQL lays them out (src/include/access/xlog_internal.h).
@@ -56,6 +58,10 @@ const (
 
 // ErrBadPage is a page header that XLogReaderValidatePageHeader rejects.
 var ErrBadPage = errors.New("wal: invalid page header")
+
+// ErrUnexpectedPageAddr is a page header whose xlp_pageaddr names another
+// position: most often a recycled segment's stale page (recycle.go).
+var ErrUnexpectedPageAddr = errors.New("unexpected pageaddr")
 
 // pageHdrSize is the header size of the page starting at p.
 func (c Config) pageHdrSize(p LSN) int64 {
@@ -223,8 +229,11 @@ func (c Config) validatePageHeader(p LSN, b []byte, latestTLI uint32) (pageHeade
 			return h, fmt.Errorf("%w: WAL file is from different database system: incorrect XLOG_BLCKSZ in page header", bad)
 		}
 	}
-	if addr := LSN(binary.LittleEndian.Uint64(b[8:])); addr != p {
-		return h, fmt.Errorf("%w: unexpected pageaddr %s in WAL segment %d, LSN %s, offset %d", bad, addr, seg, p, off)
+	// The check that keeps a recycled segment's stale pages, which name
+	// the segment it was, from being read as WAL (recycle.go). The
+	// planted bug no-pageaddr-check skips it.
+	if addr := LSN(binary.LittleEndian.Uint64(b[8:])); addr != p && !c.Bugs.Has(bugs.NoPageAddrCheck) {
+		return h, fmt.Errorf("%w: %w %s in log segment %s, offset %d", bad, ErrUnexpectedPageAddr, addr, SegmentNameTLI(c, max(latestTLI, 1), seg), off)
 	}
 	if h.tli == 0 || h.tli < latestTLI {
 		return h, fmt.Errorf("%w: out-of-sequence timeline ID %d (after %d) in WAL segment %d, LSN %s, offset %d", bad, h.tli, latestTLI, seg, p, off)
