@@ -56,7 +56,6 @@ const (
 	SSIOptOutNotReadOnly
 	SSIConflictOutUpdater
 	NoOverwriteContrecord
-	NoPageAddrCheck
 	RecycleBeforeArchived
 	numBugs
 )
@@ -189,10 +188,6 @@ var registry = [numBugs]Bug{
 	NoOverwriteContrecord: {
 		Name: "no-overwrite-contrecord",
 		What: "The end of recovery with an incomplete record (its continuation missing) writes new WAL from the record's start, rewriting the tail of a segment that may be complete and archived, with no XLOG_OVERWRITE_CONTRECORD; violates StartupXLOG's missingContrecPtr and CreateOverwriteContrecordRecord (PostgreSQL 14.1, the 2021 fix), so the archive's or a standby's old tail and the new WAL disagree and can be spliced.",
-	},
-	NoPageAddrCheck: {
-		Name: "no-pageaddr-check",
-		What: "The WAL reader does not check a page header's xlp_pageaddr; violates XLogReaderValidatePageHeader (\"unexpected pageaddr\"), the check that keeps a recycled segment's stale pages, which still name the segment they were, from being read as WAL.",
 	},
 	RecycleBeforeArchived: {
 		Name: "recycle-before-archived",

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-
-	"github.com/pgdst/pgdst/engine/bugs"
 )
 
 // WAL pages, as PostgreSQL lays them out (src/include/access/xlog_internal.h).
@@ -230,9 +228,11 @@ func (c Config) validatePageHeader(p LSN, b []byte, latestTLI uint32) (pageHeade
 		}
 	}
 	// The check that keeps a recycled segment's stale pages, which name
-	// the segment it was, from being read as WAL (recycle.go). The
-	// planted bug no-pageaddr-check skips it.
-	if addr := LSN(binary.LittleEndian.Uint64(b[8:])); addr != p && !c.Bugs.Has(bugs.NoPageAddrCheck) {
+	// the segment they were, from being read as WAL (recycle.go). The
+	// prev-link check (ValidXLogRecordHeader) would reject a stale
+	// record after it, and the CRC a stale continuation; this one stops
+	// the reader at the page, before any of its bytes are taken.
+	if addr := LSN(binary.LittleEndian.Uint64(b[8:])); addr != p {
 		return h, fmt.Errorf("%w: %w %s in log segment %s, offset %d", bad, ErrUnexpectedPageAddr, addr, SegmentNameTLI(c, max(latestTLI, 1), seg), off)
 	}
 	if h.tli == 0 || h.tli < latestTLI {
