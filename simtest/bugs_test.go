@@ -266,6 +266,13 @@ var plantedBugCases = map[string]struct {
 	// writes over the segment's tail, and the archive checker sees the
 	// completed segment change, or a PITR from the archive meets the old
 	// tail where the new WAL has its records (0 of 2000 plain).
+	// The plain campaign: a checkpoint (or the final recovery's
+	// end-of-recovery checkpoint) recycles a completed segment whose
+	// .ready the archiver has not turned into .done yet; the archive
+	// checker judges the rename as the segment leaving pg_wal. 39 of
+	// 2000 plain seeds, first seed 38 (archive mode is on in half the
+	// swarm's runs, recycling happens in about one run in five).
+	"recycle-before-archived": {seeds: 300, checkers: []string{CheckArchive}, minCaught: 4},
 	"no-overwrite-contrecord": {plan: "kill when point=wal-after-segment-create", seeds: 200, checkers: []string{CheckArchive, CheckPITR}, minCaught: 3},
 }
 

@@ -293,6 +293,13 @@ var bugCases = map[string]bugCase{
 		hints: []uint64{28},
 		says:  []string{"inside completed segment"},
 	},
+	// The plain campaign's seeds: a completed segment recycled before its
+	// .done exists.
+	"recycle-before-archived": {
+		config: simtest.DefaultConfig,
+		hints:  []uint64{38, 127},
+		says:   []string{"recycled (renamed into a future segment's name) before the archiver had archived it"},
+	},
 	"end-of-recovery-ckpt-early-control": {
 		config: small("", nil),
 		hints:  []uint64{1},
