@@ -92,7 +92,7 @@ var bugCases = map[string]bugCase{
 			c.Standbys, c.StandbyArchive = 1, simtest.VarietyOn
 			return c
 		},
-		hints: []uint64{7},
+		hints: []uint64{26},
 		says:  []string{"did not catch up", "did not reproduce the primary's committed state"},
 	},
 	// A standby holds WAL the primary's power loss took back: slow WAL
@@ -278,7 +278,7 @@ var bugCases = map[string]bugCase{
 	},
 	"clog-status-lost-update": {
 		config: small("", func(c *simtest.Config) { c.Scheduler = "random" }),
-		hints:  []uint64{33},
+		hints:  []uint64{26},
 		says:   []string{"clog lost the transaction's commit status", "the clog says committed are not visible"},
 	},
 	// A process killed just after a flush made the next segment, before
@@ -290,7 +290,7 @@ var bugCases = map[string]bugCase{
 			c.Faults = "kill when point=wal-after-segment-create"
 			return c
 		},
-		hints: []uint64{28},
+		hints: []uint64{143},
 		says:  []string{"inside completed segment"},
 	},
 	// The plain campaign's seeds: a completed segment recycled before its
