@@ -275,7 +275,7 @@ var plantedBugCases = map[string]struct {
 	// checker judges the rename as the segment leaving pg_wal. 39 of
 	// 2000 plain seeds, first seed 38 (archive mode is on in half the
 	// swarm's runs, recycling happens in about one run in five).
-	"recycle-before-archived": {seeds: 300, checkers: []string{CheckArchive}, minCaught: 4},
+	"recycle-before-archived": {seeds: 200, checkers: []string{CheckArchive}, minCaught: 3},
 	"no-overwrite-contrecord": {plan: "kill when point=wal-after-segment-create", seeds: 200, checkers: []string{CheckArchive, CheckPITR}, minCaught: 3},
 }
 
