@@ -180,6 +180,11 @@ func (db *DB) removeOldWAL(ckptRedo, start wal.LSN) error {
 	if _, err := db.WAL.RemoveOldXlogFiles(redo, db.WAL.Flushed(), db.cfg.WALRecycle, slop); err != nil {
 		return fmt.Errorf("checkpoint: removing old WAL: %w", err)
 	}
+	// Make more segments if needed, after recycling, which may supply
+	// them (CreateCheckPoint's PreallocXlogFiles).
+	if db.cfg.WALPrealloc {
+		db.WAL.PreallocXlogFiles(db.WAL.Flushed())
+	}
 	e.Inject(PointAfterRemoveSegment)
 	e.Logf("checkpoint complete: redo %s, record %s", ckptRedo, start)
 	return nil

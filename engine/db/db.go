@@ -75,8 +75,13 @@ type Config struct {
 	// segments into future ones up to this much WAL past its REDO pointer
 	// at least, whatever the recent WAL rate (XLOGfileslop). WALRecycle
 	// is wal_recycle: off, old segments are deleted, never recycled.
-	MinWALSize      int64
-	WALRecycle      bool
+	MinWALSize int64
+	WALRecycle bool
+	// WALPrealloc makes each checkpoint create the next WAL segment once
+	// the WAL fills three quarters of the current one (PreallocXlogFiles,
+	// which PostgreSQL always runs; off by default here, so that runs
+	// keep creating segments in the WAL writer's and backends' flushes).
+	WALPrealloc     bool
 	BgwriterDelay   time.Duration
 	BgwriterLRUMax  int
 	WalWriterDelay  time.Duration

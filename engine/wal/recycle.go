@@ -225,3 +225,40 @@ func PageNamed(c Config, seg uint64, b []byte, off int64) bool {
 	h := b[off:]
 	return binary.LittleEndian.Uint16(h[0:]) == PageMagic && LSN(binary.LittleEndian.Uint64(h[8:])) == c.segStart(seg)+LSN(off)
 }
+
+// PreallocXlogFiles is PreallocXlogFiles: once the WAL up to end (the end
+// of a checkpoint's record) fills three quarters of its segment, the
+// next segment is made now (XLogFileInitInternal), by the checkpoint,
+// rather than by whichever backend's XLogFlush first crosses into it. A
+// recycled segment installed there already is kept. It reports whether
+// it created the segment. pgdst makes it an option (db.Config.WALPrealloc,
+// off by default); PostgreSQL runs it at every checkpoint.
+func (w *WAL) PreallocXlogFiles(end LSN) bool {
+	if end == InvalidLSN {
+		return false
+	}
+	if w.cfg.segOff(end-1) < w.cfg.SegmentSize/4*3 {
+		return false
+	}
+	seg := w.cfg.segOf(end-1) + 1
+	w.writeMu.Lock()
+	defer w.writeMu.Unlock()
+	if w.cfg.segStart(seg) < pageStart(w.written) {
+		return false // the WAL writer is past it already
+	}
+	f, err := w.e.Disk.Open(w.segmentPath(seg), env.OpenExisting)
+	if err == nil {
+		f.Close()
+		return false
+	}
+	if !errors.Is(err, env.ErrNotExist) {
+		w.e.Logf("could not stat file %q: %v", w.segmentPath(seg), err)
+		return false
+	}
+	if f, err = w.createSegment(seg); err != nil {
+		w.e.Logf("could not preallocate WAL segment %d: %v", seg, err)
+		return false
+	}
+	f.Close()
+	return true
+}

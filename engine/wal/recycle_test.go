@@ -324,3 +324,35 @@ func FuzzRecycledSegment(f *testing.F) {
 		}
 	})
 }
+
+// PreallocXlogFiles makes the next segment once the WAL fills three
+// quarters of the current one, and only then; a segment already there (a
+// recycled one) is kept.
+func TestPreallocXlogFiles(t *testing.T) {
+	e := newRealEnv(t)
+	require.NoError(t, Create(e, testCfg))
+	w, err := Open(e, testCfg, FirstLSN, InvalidLSN)
+	require.NoError(t, err)
+	rec := Record{Xid: 1, Rmid: 1, Payload: make([]byte, 20000)}
+	_, end := w.Insert(&rec)
+	w.Flush(end)
+	require.Less(t, testCfg.segOff(end), testCfg.SegmentSize/4*3)
+	require.False(t, w.PreallocXlogFiles(w.Flushed()))
+	require.Equal(t, []uint64{0}, segmentsOn(t, e, testCfg))
+	for testCfg.segOff(w.Flushed()) < testCfg.SegmentSize/4*3 {
+		_, end = w.Insert(&Record{Xid: 2, Rmid: 1, Payload: make([]byte, 2000)})
+		w.Flush(end)
+	}
+	require.Equal(t, uint64(0), testCfg.segOf(w.Flushed()))
+	require.True(t, w.PreallocXlogFiles(w.Flushed()))
+	require.Equal(t, []uint64{0, 1}, segmentsOn(t, e, testCfg))
+	require.False(t, w.PreallocXlogFiles(w.Flushed()), "segment 1 is there already")
+	// The WAL writer takes the preallocated segment on.
+	fillTo(t, w, 2)
+	first, err := FirstSegmentStart(e, testCfg)
+	require.NoError(t, err)
+	recs, r := readAll(t, e, first)
+	require.NotEmpty(t, recs)
+	require.Equal(t, w.Flushed(), r.End())
+	require.NoError(t, w.Close())
+}
