@@ -44,6 +44,7 @@ FUZZTIME ?= 20s
 fuzz:
 	$(GO) test ./engine/wal -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./engine/wal -run '^$$' -fuzz '^FuzzDecodeBody$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./engine/wal -run '^$$' -fuzz '^FuzzRecycledSegment$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./engine/proc -run '^$$' -fuzz '^FuzzDecodeRepl$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./engine/db -run '^$$' -fuzz '^FuzzParseBackupLabel$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./engine/catalog -run '^$$' -fuzz '^FuzzDecodeMap$$' -fuzztime $(FUZZTIME)

@@ -25,7 +25,8 @@ import (
 //     judged at the rename;
 //   - a completed segment leaves pg_wal only once archived
 //     (RemoveOldXlogFiles asks XLogArchiveCheckDone): judged at the
-//     removal, which needs a .done and a durable, equal copy;
+//     removal, or at the rename that recycles it into a future
+//     segment's name, which needs a .done and a durable, equal copy;
 //   - after the crash and recovery (afterRecovery): every segment whose
 //     .done is durable is in the archive, durably, complete and equal to
 //     the segment the engine completed, and no segment older than pg_wal's
@@ -75,7 +76,11 @@ func newArchiveChecker(res *Result, disk *world.SimDisk, cfg wal.Config, dir str
 // page header and CRC); a record that does not read ends the segment's
 // valid records.
 func (c *archiveChecker) completeLen(seg uint64, b []byte) (int, bool) {
-	if int64(len(b)) == c.cfg.SegmentSize {
+	full := int64(len(b)) == c.cfg.SegmentSize
+	if full && wal.PageNamed(c.cfg, seg, b, c.cfg.SegmentSize-wal.PageSize) {
+		// Written to its last page. A recycled segment (wal/recycle.go)
+		// is as long before it is written, but its last page still
+		// names the segment it was.
 		return len(b), true
 	}
 	start, ok := wal.FirstRecordInSegment(c.cfg, seg, b)
@@ -102,6 +107,12 @@ func (c *archiveChecker) completeLen(seg uint64, b []byte) (int, bool) {
 	n := int(uint64(r.SwitchEnd) - seg*uint64(c.cfg.SegmentSize))
 	if n <= 0 || n > len(b) {
 		return 0, false
+	}
+	if full {
+		// A recycled segment ended by a switch record: the engine
+		// writes its padding to the end, and the segment is the whole
+		// file, as PostgreSQL's always is.
+		return len(b), true
 	}
 	return n, true
 }
@@ -240,6 +251,7 @@ func (c *archiveChecker) diskOp(op world.DiskOp) {
 	case world.OpRename:
 		seg, ok := c.segmentOf(op.Path2, wal.StatusDir, ".done")
 		if !ok {
+			c.segmentLeaves(op)
 			return
 		}
 		c.res.Online.judged(countArchiveDone, 1)
@@ -258,36 +270,55 @@ func (c *archiveChecker) diskOp(op world.DiskOp) {
 			c.res.fail(CheckArchive, "segment %s is marked archived (%s), but %s", wal.SegmentName(c.cfg, seg), op.Path2, why)
 		}
 	case world.OpRemove:
-		seg, ok := c.segmentOf(op.Path, wal.Dir, "")
+		c.segmentLeaves(op)
+	}
+}
+
+// segmentLeaves judges a segment leaving pg_wal, removed or, renamed
+// into a future segment's name, recycled (RemoveOldXlogFiles): a
+// completed segment may leave only once archived.
+func (c *archiveChecker) segmentLeaves(op world.DiskOp) {
+	seg, ok := c.segmentOf(op.Path, wal.Dir, "")
+	if !ok {
+		return
+	}
+	if op.Kind == world.OpRename {
+		// Recycling (RemoveXlogFile, InstallXLogFileSegment): the
+		// segment leaves pg_wal under its name exactly as if it
+		// were removed, and the name it takes is a new segment.
+		to, ok := c.segmentOf(op.Path2, wal.Dir, "")
 		if !ok {
 			return
 		}
-		cur, _, exists := c.disk.Contents(op.Path)
-		if _, complete := c.completeLen(seg, cur); !exists || !complete {
-			// A segment past the end of WAL that recovery removes
-			// (wal.Open) holds no completed WAL.
-			return
+		if _, seen := c.completed[to]; seen {
+			c.removed[to] = true
 		}
-		c.res.Online.judged(countArchiveRemoved, 1)
-		want, _ := c.durableComplete(seg)
-		defer func() { c.removed[seg] = true }()
-		// XLogArchiveCheckDone asks whether .done exists, not whether
-		// its rename is durable yet: the checkpoint may remove the
-		// segment between pgarch_archiveDone's rename and its directory
-		// fsync. That is safe because the copy was durable before the
-		// rename (judged next); a crash that loses the rename leaves a
-		// .ready for a segment that is gone, which the archiver drops.
-		done := wal.StatusDir + "/" + wal.SegmentName(c.cfg, seg) + ".done"
-		if _, _, ok := c.disk.Contents(done); !ok {
-			c.res.found(c.archiveFinding(ArchiveRemovedNotDone, seg, archiveCopy{}))
-			c.res.fail(CheckArchive, "completed segment %s is removed from pg_wal, but %s does not exist (it was never archived)",
-				wal.SegmentName(c.cfg, seg), done)
-			return
-		}
-		if why := c.archivedCopy(seg, want); why.bad() {
-			c.res.found(c.archiveFinding(ArchiveRemovedBadCopy, seg, why))
-			c.res.fail(CheckArchive, "completed segment %s is removed from pg_wal, but %s", wal.SegmentName(c.cfg, seg), why)
-		}
+	}
+	cur, _, exists := c.disk.Contents(op.Path)
+	if _, complete := c.completeLen(seg, cur); !exists || !complete {
+		// A segment past the end of WAL that recovery removes
+		// (wal.Open) holds no completed WAL.
+		return
+	}
+	c.res.Online.judged(countArchiveRemoved, 1)
+	want, _ := c.durableComplete(seg)
+	defer func() { c.removed[seg] = true }()
+	// XLogArchiveCheckDone asks whether .done exists, not whether
+	// its rename is durable yet: the checkpoint may remove the
+	// segment between pgarch_archiveDone's rename and its directory
+	// fsync. That is safe because the copy was durable before the
+	// rename (judged next); a crash that loses the rename leaves a
+	// .ready for a segment that is gone, which the archiver drops.
+	done := wal.StatusDir + "/" + wal.SegmentName(c.cfg, seg) + ".done"
+	if _, _, ok := c.disk.Contents(done); !ok {
+		c.res.found(c.archiveFinding(ArchiveRemovedNotDone, seg, archiveCopy{}))
+		c.res.fail(CheckArchive, "completed segment %s is removed from pg_wal, but %s does not exist (it was never archived)",
+			wal.SegmentName(c.cfg, seg), done)
+		return
+	}
+	if why := c.archivedCopy(seg, want); why.bad() {
+		c.res.found(c.archiveFinding(ArchiveRemovedBadCopy, seg, why))
+		c.res.fail(CheckArchive, "completed segment %s is removed from pg_wal, but %s", wal.SegmentName(c.cfg, seg), why)
 	}
 }
 

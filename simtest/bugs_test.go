@@ -195,8 +195,9 @@ var plantedBugCases = map[string]struct {
 	// A standby coming from the archive source asks for streaming from
 	// the next segment boundary rather than its replay position: the
 	// segment's tail is never streamed, and the standby checker sees it
-	// fail to catch up (9 of seeds 1..60 aimed; 8 of 2000 plain).
-	"standby-archive-source-skips": {seeds: 60, tweak: func(c *Config) { c.Standbys, c.StandbyArchive = 1, VarietyOn }, checkers: []string{CheckStandby}, minCaught: 6},
+	// fail to catch up (since segment recycling 5 of seeds 1..60
+	// aimed, was 9; 2 of 2000 plain, was 8).
+	"standby-archive-source-skips": {seeds: 60, tweak: func(c *Config) { c.Standbys, c.StandbyArchive = 1, VarietyOn }, checkers: []string{CheckStandby}, minCaught: 5},
 	"clog-status-lost-update": {seeds: 200, tweak: func(c *Config) { c.Scheduler = "random" },
 		checkers: []string{CheckDurability, CheckBank, CheckLinearizability, CheckIsolation, CheckUnique}, minCaught: 9},
 	// A hot standby records only observed xids: a writer of hs that
@@ -294,6 +295,13 @@ var plantedBugCases = map[string]struct {
 	// point=control-file-before-fsync#2"), 67 of 200.
 	"control-two-sectors-no-crc": {seedList: []uint64{68, 127, 365, 401, 423, 719, 921, 1192, 1458, 1628, 1770, 1880},
 		checkers: []string{CheckRecovery, CheckStandby}, minCaught: 10},
+	// The plain campaign: a checkpoint (or the final recovery's
+	// end-of-recovery checkpoint) recycles a completed segment whose
+	// .ready the archiver has not turned into .done yet; the archive
+	// checker judges the rename as the segment leaving pg_wal. 39 of
+	// 2000 plain seeds, first seed 38 (archive mode is on in half the
+	// swarm's runs, recycling happens in about one run in five).
+	"recycle-before-archived": {seeds: 200, checkers: []string{CheckArchive}, minCaught: 3},
 }
 
 // ssiAimed pins a serializable run's draws to lists made by their first

@@ -90,7 +90,11 @@ func resolveDB(c Config, rng *world.Rand, r *resolved) {
 		r.engine.CheckpointTimeout, r.engine.BgwriterDelay, r.engine.BgwriterLRUMax, r.engine.WalWriterDelay = d.CheckpointTimeout, d.BgwriterDelay, d.BgwriterLRUMax, d.WalWriterDelay
 	}
 	// max_wal_size: a few segments, so the WAL writer requests checkpoints.
+	// min_wal_size: PostgreSQL's least (two segments), so checkpoints
+	// recycle old segments into future ones up to XLOGfileslop's horizon
+	// and delete the rest (wal/recycle.go).
 	r.engine.MaxWALSize = 4 * r.engine.WAL.SegmentSize
+	r.engine.MinWALSize = 2 * r.engine.WAL.SegmentSize
 	r.server = pgproc.DefaultConfig()
 	r.server.AutovacuumConf.Naptime = 20 * time.Millisecond
 	if c.Swarm {

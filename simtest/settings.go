@@ -168,6 +168,7 @@ func resolveSettings(c Config, r *resolved) {
 	if c.WALSegmentSize != 0 {
 		r.engine.WAL.SegmentSize = c.WALSegmentSize
 		r.engine.MaxWALSize = 4 * r.engine.WAL.SegmentSize // as resolveDB
+		r.engine.MinWALSize = 2 * r.engine.WAL.SegmentSize
 	}
 	r.server.DB = r.engine
 	r.server.Archiver.WAL = r.engine.WAL

@@ -58,6 +58,7 @@ const (
 	NoOverwriteContrecord
 	PromoteNoHistoryArchive
 	ControlTwoSectorsNoCRC
+	RecycleBeforeArchived
 	numBugs
 )
 
@@ -197,6 +198,10 @@ var registry = [numBugs]Bug{
 	ControlTwoSectorsNoCRC: {
 		Name: "control-two-sectors-no-crc",
 		What: "The control file is written as two 512-byte sectors (ControlFileData grown past PG_CONTROL_MAX_SAFE_SIZE, its checkPointCopy in the second) and read without its CRC check; violates the one-sector rule of WriteControlFile/update_controlfile and ReadControlFile's \"incorrect checksum in control file\", so a power loss that tears it between the sectors leaves a new checkpoint location with an old REDO pointer (or the reverse), and the startup process believes it.",
+	},
+	RecycleBeforeArchived: {
+		Name: "recycle-before-archived",
+		What: "A checkpoint recycles an old WAL segment into a future segment's name whether or not the archiver has archived it; violates RemoveOldXlogFiles's XLogArchiveCheckDone, so the archive misses the segment and archive recovery, PITR or a standby fed from the archive cannot get past it.",
 	},
 }
 

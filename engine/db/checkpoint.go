@@ -155,16 +155,48 @@ func (db *DB) logCheckpoint(redo wal.LSN) (start wal.LSN) {
 }
 
 // removeOldWAL is step 6: WAL segments older than the REDO pointer go,
-// but for the wal_keep_size kept for standbys (keepLogSeg).
+// but for the wal_keep_size kept for standbys (keepLogSeg): recycled into
+// future segments up to XLOGfileslop's horizon, deleted past it
+// (RemoveOldXlogFiles, wal/recycle.go), after the estimate of the WAL
+// between checkpoints is updated (CreateCheckPoint's
+// UpdateCheckPointDistanceEstimate).
 func (db *DB) removeOldWAL(ckptRedo, start wal.LSN) error {
 	e := db.e
+	if db.priorRedo != wal.InvalidLSN && ckptRedo > db.priorRedo {
+		db.updateCheckPointDistanceEstimate(float64(ckptRedo - db.priorRedo))
+	}
+	db.priorRedo = ckptRedo
 	redo := db.keepLogSeg(ckptRedo)
-	if _, err := db.WAL.RemoveSegmentsBefore(redo); err != nil {
+	slop := wal.XLogFileSlop(db.cfg.WAL, ckptRedo, db.cfg.MinWALSize, db.cfg.MaxWALSize, db.ckptDistance, checkPointCompletionTarget)
+	// The end of the checkpoint record is flushed: the first name a
+	// recycled segment may take is the flushed end's segment (endptr).
+	if _, err := db.WAL.RemoveOldXlogFiles(redo, db.WAL.Flushed(), db.cfg.WALRecycle, slop); err != nil {
 		return fmt.Errorf("checkpoint: removing old WAL: %w", err)
+	}
+	// Make more segments if needed, after recycling, which may supply
+	// them (CreateCheckPoint's PreallocXlogFiles).
+	if db.cfg.WALPrealloc {
+		db.WAL.PreallocXlogFiles(db.WAL.Flushed())
 	}
 	e.Inject(PointAfterRemoveSegment)
 	e.Logf("checkpoint complete: redo %s, record %s", ckptRedo, start)
 	return nil
+}
+
+// checkPointCompletionTarget is checkpoint_completion_target's default:
+// pgdst's checkpoints are not spread, but XLOGfileslop still counts on
+// the next checkpoint taking this fraction of the interval to complete.
+const checkPointCompletionTarget = 0.9
+
+// updateCheckPointDistanceEstimate is UpdateCheckPointDistanceEstimate: a
+// moving average of the WAL between two checkpoints that rises at once
+// and decays slowly.
+func (db *DB) updateCheckPointDistanceEstimate(nbytes float64) {
+	if db.ckptDistance < nbytes {
+		db.ckptDistance = nbytes
+		return
+	}
+	db.ckptDistance = 0.90*db.ckptDistance + 0.10*nbytes
 }
 
 // keepLogSeg is KeepLogSeg: the oldest WAL position to keep, redo or,

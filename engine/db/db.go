@@ -74,7 +74,18 @@ type Config struct {
 	CheckpointTimeout time.Duration
 	// MaxWALSize is max_wal_size in bytes: this much WAL since the last
 	// REDO pointer requests a checkpoint.
-	MaxWALSize      int64
+	MaxWALSize int64
+	// MinWALSize is min_wal_size in bytes: a checkpoint recycles old
+	// segments into future ones up to this much WAL past its REDO pointer
+	// at least, whatever the recent WAL rate (XLOGfileslop). WALRecycle
+	// is wal_recycle: off, old segments are deleted, never recycled.
+	MinWALSize int64
+	WALRecycle bool
+	// WALPrealloc makes each checkpoint create the next WAL segment once
+	// the WAL fills three quarters of the current one (PreallocXlogFiles,
+	// which PostgreSQL always runs; off by default here, so that runs
+	// keep creating segments in the WAL writer's and backends' flushes).
+	WALPrealloc     bool
 	BgwriterDelay   time.Duration
 	BgwriterLRUMax  int
 	WalWriterDelay  time.Duration
@@ -154,6 +165,8 @@ func DefaultConfig() Config {
 		HintBitsDirty:     true,
 		CheckpointTimeout: 5 * time.Minute,
 		MaxWALSize:        1 << 30,
+		MinWALSize:        80 << 20,
+		WALRecycle:        true,
 		BgwriterDelay:     200 * time.Millisecond,
 		BgwriterLRUMax:    100,
 		WalWriterDelay:    200 * time.Millisecond,
@@ -177,8 +190,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("max_connections must be in [1, 10000], got %d", c.MaxConnections)
 	case c.CheckpointTimeout <= 0 || c.BgwriterDelay <= 0 || c.WalWriterDelay <= 0 || c.DeadlockTimeout <= 0:
 		return errors.New("checkpoint_timeout, bgwriter_delay, wal_writer_delay and deadlock_timeout must be positive")
-	case c.MaxWALSize < 0:
-		return errors.New("max_wal_size must not be negative")
+	case c.MaxWALSize < 0 || c.MinWALSize < 0:
+		return errors.New("max_wal_size and min_wal_size must not be negative")
 	case c.ArchiveTimeout < 0:
 		return errors.New("archive_timeout must not be negative")
 	case c.MaxWalSenders < 0 || c.MaxWalSenders > 100:
@@ -267,6 +280,15 @@ type DB struct {
 	standbyMode  bool
 	restartPoint restartPoint
 	restartRedo  wal.LSN
+	// priorRedo is the REDO pointer of the last checkpoint this instance
+	// made, ckptDistance CheckPointDistanceEstimate: the WAL between two
+	// checkpoints, which XLOGfileslop uses to choose how many old
+	// segments to recycle (checkpoint.go). Both are the checkpointer's,
+	// and start unset at each start (PostgreSQL takes the prior REDO
+	// pointer from the control file, so its first checkpoint after a
+	// start already updates the estimate).
+	priorRedo    wal.LSN
+	ckptDistance float64
 	walSnds      []WalSnd
 	// syncRep is synchronous replication's shared state (syncrep.go),
 	// nil when no commit waits for a standby.

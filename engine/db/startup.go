@@ -60,6 +60,7 @@ func NewShared(e *env.Env, cfg Config) (*DB, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	cfg.WAL.Bugs = cfg.Bugs // the WAL's planted bugs (recycle-before-archived)
 	db := &DB{e: e, cfg: cfg, ckptMu: e.Sched.NewMutex("CheckpointLock"), relMu: e.Sched.NewMutex("RelCache"), tables: map[string]*table{}}
 	db.ckptReqMu = e.Sched.NewMutex("CheckpointerComm")
 	db.ckptReqCV = e.Sched.NewCond("CheckpointerComm", db.ckptReqMu)

@@ -92,6 +92,8 @@ var Points = []Point{
 	{"checkpointer-after-flush", reachCheckpoint, "the checkpoint record is durable but the control file still names the previous checkpoint"},
 	{"control-file-before-fsync", reachCheckpoint, "the control file's one sector is written in place, not fsynced (update_controlfile between write and pg_fsync): a power loss keeps the old control file or the new one, never a mix, since ControlFileData fits PG_CONTROL_MAX_SAFE_SIZE"},
 	{"checkpointer-after-control", reachCheckpoint, "the control file names the new checkpoint: recovery now starts at its REDO"},
+	{"wal-before-segment-recycle", reachCheckpoint, "a checkpoint is about to rename an old segment into a future one's name (RemoveXlogFile's InstallXLogFileSegment): a power loss keeps the old name"},
+	{"wal-after-segment-recycle", reachCheckpoint, "an old segment is durably renamed into a future one's name, its stale pages intact: only xlp_pageaddr tells them from WAL"},
 	{"checkpointer-after-segment-removal", reachCheckpoint, "WAL before REDO is removed: from now on nothing before it can be replayed"},
 	{"startup-after-redo-record", reachStartup, "one WAL record is redone: a crash in the middle of recovery, which must be restartable"},
 	{"vacuum-after-heap-prune", reachVacuum, "vacuum removed dead tuples from the heap but not yet their index entries"},

@@ -57,6 +57,10 @@ const (
 // ErrBadPage is a page header that XLogReaderValidatePageHeader rejects.
 var ErrBadPage = errors.New("wal: invalid page header")
 
+// ErrUnexpectedPageAddr is a page header whose xlp_pageaddr names another
+// position: most often a recycled segment's stale page (recycle.go).
+var ErrUnexpectedPageAddr = errors.New("unexpected pageaddr")
+
 // pageHdrSize is the header size of the page starting at p.
 func (c Config) pageHdrSize(p LSN) int64 {
 	if c.segOff(p) == 0 {
@@ -223,8 +227,13 @@ func (c Config) validatePageHeader(p LSN, b []byte, latestTLI uint32) (pageHeade
 			return h, fmt.Errorf("%w: WAL file is from different database system: incorrect XLOG_BLCKSZ in page header", bad)
 		}
 	}
+	// The check that keeps a recycled segment's stale pages, which name
+	// the segment they were, from being read as WAL (recycle.go). The
+	// prev-link check (ValidXLogRecordHeader) would reject a stale
+	// record after it, and the CRC a stale continuation; this one stops
+	// the reader at the page, before any of its bytes are taken.
 	if addr := LSN(binary.LittleEndian.Uint64(b[8:])); addr != p {
-		return h, fmt.Errorf("%w: unexpected pageaddr %s in WAL segment %d, LSN %s, offset %d", bad, addr, seg, p, off)
+		return h, fmt.Errorf("%w: %w %s in log segment %s, offset %d", bad, ErrUnexpectedPageAddr, addr, SegmentNameTLI(c, max(latestTLI, 1), seg), off)
 	}
 	if h.tli == 0 || h.tli < latestTLI {
 		return h, fmt.Errorf("%w: out-of-sequence timeline ID %d (after %d) in WAL segment %d, LSN %s, offset %d", bad, h.tli, latestTLI, seg, p, off)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/pgdst/pgdst/engine/bugs"
 	"github.com/pgdst/pgdst/engine/env"
 )
 
@@ -16,14 +17,17 @@ import (
 // boundaries as continuation records; a switch record (XLOG_SWITCH) ends a
 // segment early only when asked (archive_timeout, pg_switch_wal).
 //
-// Deviation: PostgreSQL preallocates and zero-fills each segment (or, with
-// wal_init_zero=off, extends it) and recycles old ones. Here a new segment
-// is an empty file made durable by durable_rename (create a temporary file,
-// fsync it, rename it into place, fsync pg_wal), and old segments are
-// removed, not recycled. Stale bytes can therefore only follow the end of
-// WAL inside the last segment, which the end of recovery truncates away.
-// The unused rest of a segment after a switch record is never written
-// (PostgreSQL writes it as empty pages).
+// Old segments are recycled into future names by the checkpoint, as
+// PostgreSQL does (recycle.go): a segment file may therefore hold stale
+// pages of the segment it was, which the pageaddr check rejects.
+//
+// Deviation: PostgreSQL preallocates and zero-fills each new segment (or,
+// with wal_init_zero=off, extends it). Here a new segment is an empty file
+// made durable by durable_rename (create a temporary file, fsync it,
+// rename it into place, fsync pg_wal). The unused rest of a new segment
+// after a switch record is never written (PostgreSQL writes it as empty
+// pages); in a recycled segment it is written as zeros, so that an
+// archived copy never carries the stale pages after a switch.
 const (
 	Dir = "pg_wal"
 	// SegHdrSize is the long page header that starts every segment: the
@@ -52,6 +56,9 @@ type Config struct {
 	// the archiver (pg_wal/archive_status/<segment>.ready) and is removed
 	// only once archived (.done). See archive.go. Default off.
 	ArchiveMode bool
+	// Bugs are the planted bugs switched on (engine/bugs): the engine's
+	// own copy carries the node's; a checker's copy carries none.
+	Bugs bugs.Set `json:"-"`
 }
 
 // DefaultConfig is PostgreSQL's default.

@@ -43,9 +43,12 @@ type WAL struct {
 	written LSN // guarded by writeMu
 	flushed LSN // written under writeMu and insertMu; read under either
 
-	// The open segment, guarded by writeMu.
-	seg     uint64
-	segFile env.File
+	// The open segment, guarded by writeMu. segStale is how many bytes
+	// the file held when it was opened: a recycled segment's stale pages
+	// (recycle.go), which the padding after a switch record overwrites.
+	seg      uint64
+	segFile  env.File
+	segStale int64
 
 	// flushCV wakes the WAL senders waiting for a flush (flushwait.go);
 	// nil until one waits. Guarded by insertMu.
@@ -401,8 +404,13 @@ func (w *WAL) flush(upto LSN, exact bool) {
 		lo := pos
 		hi := chunkEnd
 		for _, sw := range switches {
-			if sw > lo && sw <= hi && w.cfg.segOf(sw-1) == seg {
-				hi = sw // padding after a switch record is not written
+			if sw > lo && sw <= hi && w.cfg.segOf(sw-1) == seg && w.segStale <= w.cfg.segOff(sw) {
+				// Padding after a switch record is not written, but
+				// in a recycled segment: there it replaces the stale
+				// pages, so that the complete segment, and its
+				// archived copy, holds none (PostgreSQL writes the
+				// padding always).
+				hi = sw
 			}
 		}
 		if lo < hi {
@@ -515,49 +523,23 @@ func (w *WAL) openSegment(seg uint64) {
 	if err != nil {
 		w.e.Panicf("could not open WAL segment %d: %v", seg, err)
 	}
-	w.seg, w.segFile = seg, f
+	size, err := f.Size()
+	if err != nil {
+		w.e.Panicf("could not stat WAL segment %q: %v", f.Path(), err)
+	}
+	if size > 0 {
+		w.e.Sometimes("wal-recycled-segment-reused")
+	}
+	w.seg, w.segFile, w.segStale = seg, f, size
 }
 
-// RemoveSegmentsBefore removes every segment that ends at or before the
-// segment holding keep (RemoveOldXlogFiles), then fsyncs pg_wal. It returns
-// how many it removed. In archive mode it removes only the oldest segments
-// already archived (.done, XLogArchiveCheckDone) and keeps the first one
-// that is not and all after it; the removed segments' status files go
-// after pg_wal is fsynced (XLogArchiveCleanup), so a durable .done never
-// disappears before its segment does.
+// RemoveSegmentsBefore is RemoveOldXlogFiles with wal_recycle = off:
+// every segment that ends at or before the segment holding keep is
+// removed, archived ones only in archive mode (recycle.go). It returns how
+// many it removed.
 func (w *WAL) RemoveSegmentsBefore(keep LSN) (int, error) {
-	// Every timeline's segments before keep's go, as RemoveOldXlogFiles
-	// compares only the segment part of each name.
-	files, err := listSegmentFiles(w.e, w.cfg)
-	if err != nil {
-		return 0, err
-	}
-	old := len(files)
-	for i, f := range files {
-		if f.seg >= w.cfg.segOf(keep) {
-			old = i
-			break
-		}
-	}
-	files = files[:w.archivedPrefix(files[:old])]
-	if len(files) < old {
-		w.e.Sometimes("wal-removal-held-by-archive")
-	}
-	n := 0
-	for _, f := range files {
-		if err := w.e.Disk.Remove(Dir + "/" + f.name); err != nil {
-			return n, err // .done files stay: RenotifyArchive drops orphans
-		}
-		n++
-	}
-	if n > 0 {
-		w.e.Sometimes("wal-segment-removed")
-		if err := w.e.Disk.SyncDir(Dir); err != nil {
-			w.e.Panicf("could not fsync directory %q: %v", Dir, err)
-		}
-	}
-	w.cleanupArchiveStatus(files)
-	return n, nil
+	st, err := w.RemoveOldXlogFiles(keep, w.Flushed(), false, 0)
+	return st.Removed, err
 }
 
 // Close closes the WAL. Unflushed records are lost, as at a crash.
@@ -784,6 +766,9 @@ func (r *Reader) page(p LSN) (h pageHeader, end bool, err error) {
 		return h, false, err
 	}
 	if h, err = r.cfg.validatePageHeader(p, b, r.pageTLI); err != nil {
+		if r.e != nil && errors.Is(err, ErrUnexpectedPageAddr) {
+			r.e.Sometimes("wal-read-unexpected-pageaddr")
+		}
 		return h, true, err
 	}
 	r.pageOK, r.pageTLI, r.pageHdr = p, h.tli, h

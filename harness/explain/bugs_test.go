@@ -92,7 +92,7 @@ var bugCases = map[string]bugCase{
 			c.Standbys, c.StandbyArchive = 1, simtest.VarietyOn
 			return c
 		},
-		hints: []uint64{7},
+		hints: []uint64{26},
 		says:  []string{"did not catch up", "did not reproduce the primary's committed state"},
 	},
 	// A standby holds WAL the primary's power loss took back: slow WAL
@@ -311,6 +311,13 @@ var bugCases = map[string]bugCase{
 		config: simtest.DefaultConfig,
 		hints:  []uint64{68},
 		says:   []string{"tore the control file between its sectors"},
+	},
+	// The plain campaign's seeds: a completed segment recycled before its
+	// .done exists.
+	"recycle-before-archived": {
+		config: simtest.DefaultConfig,
+		hints:  []uint64{38, 127},
+		says:   []string{"recycled (renamed into a future segment's name) before the archiver had archived it"},
 	},
 	"end-of-recovery-ckpt-early-control": {
 		config: small("", nil),

@@ -8,6 +8,7 @@ import (
 
 	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/page"
+	"github.com/pgdst/pgdst/engine/wal"
 	"github.com/pgdst/pgdst/simtest"
 )
 
@@ -44,7 +45,13 @@ func (a *account) archive(f *simtest.Finding) {
 	done := m.firstAfter(0, true, func(e *env.Event) bool {
 		return e.Kind == env.EvDiskRename && isStatus(e.Name2) && strings.HasSuffix(e.Name2, "/"+seg+".done")
 	})
-	removed := m.firstAfter(0, true, func(e *env.Event) bool { return e.Kind == env.EvDiskRemove && e.Class == env.FileWAL && isSeg(e, "") })
+	// A segment leaves pg_wal removed, or recycled: renamed into a
+	// future segment's name (RemoveXlogFile's InstallXLogFileSegment).
+	removed := m.firstAfter(0, true, func(e *env.Event) bool {
+		return (e.Kind == env.EvDiskRemove || e.Kind == env.EvDiskRename && strings.HasPrefix(e.Name2, wal.Dir+"/") && !isStatus(e.Name2)) &&
+			e.Class == env.FileWAL && isSeg(e, "")
+	})
+	recycled := removed != nil && removed.Kind == env.EvDiskRename
 	firstWrite := m.firstAfter(0, true, func(e *env.Event) bool { return e.Kind == env.EvDiskWrite && copyFile(e) })
 	placed := m.firstAfter(0, true, func(e *env.Event) bool {
 		return e.Kind == env.EvDiskRename && e.Class == env.FileArchive && !isStatus(e.Name2) && strings.HasSuffix(e.Name2, "/"+seg)
@@ -82,7 +89,11 @@ func (a *account) archive(f *simtest.Finding) {
 	case simtest.ArchiveDoneBadCopy:
 		a.say("Segment %s was marked archived (.done), but at that moment %s.", seg, copyWords)
 	case simtest.ArchiveRemovedNotDone:
-		a.say("Completed segment %s was removed from pg_wal although no .done said it was archived.", seg)
+		how := "was removed from pg_wal"
+		if recycled {
+			how = "left pg_wal, recycled,"
+		}
+		a.say("Completed segment %s %s although no .done said it was archived.", seg, how)
 	case simtest.ArchiveRemovedBadCopy:
 		a.say("Completed segment %s was removed from pg_wal, but %s.", seg, copyWords)
 	case simtest.ArchiveRecoveredDoneBadCopy:
@@ -124,7 +135,10 @@ func (a *account) archive(f *simtest.Finding) {
 		a.mark(done, seg+".done")
 		a.say("%s renamed %s to %s at %s: the segment counts as archived from then on.", upperFirst(m.who(done.Pid)), done.Name, done.Name2, ms(done.Time))
 	}
-	if removed != nil {
+	if recycled {
+		a.mark(removed, seg+" recycled")
+		a.say("%s recycled %s at %s: renamed it to %s, a future segment's name.", upperFirst(m.who(removed.Pid)), seg, ms(removed.Time), removed.Name2)
+	} else if removed != nil {
 		a.mark(removed, seg+" removed from pg_wal")
 		a.say("%s removed %s from pg_wal at %s.", upperFirst(m.who(removed.Pid)), seg, ms(removed.Time))
 	}
@@ -151,6 +165,9 @@ func (a *account) archive(f *simtest.Finding) {
 	case f.Archive == simtest.ArchiveReadyEarly || f.Archive == simtest.ArchiveDoneNeverComplete:
 		a.cause(fmt.Sprintf("segment %s was notified for archiving before it was complete, so the archiver copies a partial segment", seg),
 			"XLogWrite calls XLogArchiveNotifySeg only when it has written and fsynced a segment to its end (the segment switch); the archiver copies whatever the file holds when it runs")
+	case recycled && (f.Archive == simtest.ArchiveRemovedNotDone || done == nil && f.Copy == simtest.CopyMissing):
+		a.cause(fmt.Sprintf("segment %s was recycled (renamed into a future segment's name) before the archiver had archived it", seg),
+			"in archive mode RemoveOldXlogFiles recycles or removes a segment only when XLogArchiveCheckDone finds its .done file; until then the segment stays in pg_wal under its own name, however old")
 	case f.Archive == simtest.ArchiveRemovedNotDone || removed != nil && done == nil && f.Copy == simtest.CopyMissing:
 		a.cause(fmt.Sprintf("segment %s was removed from pg_wal before the archiver had archived it", seg),
 			"in archive mode RemoveOldXlogFiles removes a segment only when XLogArchiveCheckDone finds its .done file; until then the segment stays in pg_wal, however old")

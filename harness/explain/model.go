@@ -93,8 +93,11 @@ func (m *model) add(e env.Event) {
 		}
 	case env.EvDiskOpen, env.EvDiskRename, env.EvDiskRemove, env.EvDiskSyncDir:
 		// The archive's files and its status files, and pg_wal's
-		// segments removed: the archive account's steps.
-		if e.Class != env.FileArchive && !(e.Kind == env.EvDiskRemove && e.Class == env.FileWAL) && e.Kind != env.EvDiskSyncDir {
+		// segments removed or recycled (renamed into a future
+		// segment's name; not a new segment renamed into place): the
+		// archive account's steps.
+		recycled := e.Kind == env.EvDiskRename && e.Class == env.FileWAL && !strings.HasSuffix(e.Name, "/xlogtemp")
+		if e.Class != env.FileArchive && !(e.Kind == env.EvDiskRemove && e.Class == env.FileWAL) && !recycled && e.Kind != env.EvDiskSyncDir {
 			return
 		}
 	case env.EvInject:
