@@ -54,7 +54,9 @@ import (
 	"time"
 
 	"github.com/cockroachdb/datadriven"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/stretchr/testify/require"
 
 	"github.com/pgdst/pgdst/internal/pgtest"
 )
@@ -391,4 +393,83 @@ func (r *trunner) normalize(s string) string {
 		s = regexp.MustCompile(`\b`+fmt.Sprint(n.pid)+`\b`).ReplaceAllString(s, n.name)
 	}
 	return s
+}
+
+// TestIsolationTestSessionIsBlocked: pgdst serve's
+// pg_isolation_test_session_is_blocked, which the conformance runner asks,
+// says true exactly while a session waits for a lock one of the given
+// sessions holds; a deadlock's detail names the sessions' PIDs (those of
+// pg_backend_pid) and a per-session deadlock_timeout picks the victim.
+// Needs no PostgreSQL.
+func TestIsolationTestSessionIsBlocked(t *testing.T) {
+	s := startServer(t, "", 0)
+	a, b, mon := connect(t, s), connect(t, s), connect(t, s)
+	_, err := a.Exec(ctx(t), "CREATE TABLE t (id int PRIMARY KEY, v int)")
+	require.NoError(t, err)
+	_, err = a.Exec(ctx(t), "INSERT INTO t VALUES (1, 0), (2, 0)")
+	require.NoError(t, err)
+	pa, pb := a.PgConn().PID(), b.PgConn().PID()
+	blocked := func(pid uint32, others ...uint32) bool {
+		strs := make([]string, len(others))
+		for i, o := range others {
+			strs[i] = fmt.Sprint(o)
+		}
+		var v bool
+		require.NoError(t, mon.QueryRow(ctx(t), fmt.Sprintf("SELECT pg_isolation_test_session_is_blocked(%d, '{%s}')", pid, strings.Join(strs, ","))).Scan(&v))
+		return v
+	}
+	require.False(t, blocked(pb, pa))
+	_, err = a.Exec(ctx(t), "SET deadlock_timeout = '30s'")
+	require.NoError(t, err)
+	_, err = b.Exec(ctx(t), "SET deadlock_timeout = 200")
+	require.NoError(t, err)
+	for _, c := range []*pgx.Conn{a, b} {
+		_, err = c.Exec(ctx(t), "BEGIN")
+		require.NoError(t, err)
+	}
+	_, err = a.Exec(ctx(t), "UPDATE t SET v = 1 WHERE id = 1")
+	require.NoError(t, err)
+	_, err = b.Exec(ctx(t), "UPDATE t SET v = 2 WHERE id = 2")
+	require.NoError(t, err)
+	aDone := make(chan error, 1)
+	go func() { _, err := a.Exec(context.Background(), "UPDATE t SET v = 1 WHERE id = 2"); aDone <- err }()
+	require.Eventually(t, func() bool { return blocked(pa, pb) }, 10*time.Second, 5*time.Millisecond)
+	require.False(t, blocked(pa), "blocked by none of no sessions")
+	require.False(t, blocked(pa, pa+1000), "blocked by a session not in the list")
+	require.False(t, blocked(pb, pa))
+	// b closes the cycle; with 200 ms against a's 30 s, b is the victim.
+	_, err = b.Exec(ctx(t), "UPDATE t SET v = 2 WHERE id = 1")
+	var pe *pgconn.PgError
+	require.ErrorAs(t, err, &pe)
+	require.Equal(t, "40P01", pe.Code)
+	require.Equal(t, "deadlock detected", pe.Message)
+	require.Equal(t, fmt.Sprintf("Process %d waits for ShareLock on transaction", pb), pe.Detail[:len(fmt.Sprintf("Process %d waits for ShareLock on transaction", pb))])
+	require.Contains(t, pe.Detail, fmt.Sprintf("blocked by process %d.\nProcess %d waits", pa, pa))
+	require.Equal(t, "See server log for query details.", pe.Hint)
+	_, err = b.Exec(ctx(t), "ROLLBACK")
+	require.NoError(t, err)
+	select {
+	case err := <-aDone:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("a still waits after b rolled back")
+	}
+	require.False(t, blocked(pa, pb))
+	_, err = a.Exec(ctx(t), "COMMIT")
+	require.NoError(t, err)
+
+	for q, code := range map[string]string{
+		"SELECT pg_isolation_test_session_is_blocked(1, '{1,x}')": "22P02",
+		"SELECT pg_isolation_test_session_is_blocked(1, '1,2')":   "22P02",
+		"SET deadlock_timeout = '0'":                              "22023",
+		"SET deadlock_timeout = '5 fortnights'":                   "22023",
+	} {
+		_, err := mon.Exec(ctx(t), q)
+		require.Equal(t, code, pgCode(err), "%s: %v", q, err)
+	}
+	var v string
+	_, err = mon.Exec(ctx(t), "SET deadlock_timeout = '2s'")
+	require.NoError(t, err)
+	require.NoError(t, mon.QueryRow(ctx(t), "SHOW deadlock_timeout").Scan(&v))
+	require.Equal(t, "2s", v)
 }
