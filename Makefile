@@ -18,6 +18,9 @@ build:
 test:
 	$(GO) vet $(PKGS)
 	$(GO) test -count=1 -timeout 15m $(PKGS)
+	# Real-mode processes run in parallel: the race detector watches the
+	# test that shares the buffer pool's flush path between them (a few s).
+	$(GO) test -race -count=1 -run 'TestParallelFlushesWriteTheirOwnPages' ./engine/buffer
 	@mkdir -p bin
 	@echo "every benchmark once (output in bin/bench-once.log)"
 	@$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x $(PKGS) >bin/bench-once.log 2>&1 || { grep -v '^ok\|^Benchmark\|^goos\|^goarch\|^pkg\|^cpu\|^PASS\|no test files' bin/bench-once.log; exit 1; }

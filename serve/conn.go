@@ -218,6 +218,7 @@ func (b *backend) main(m *pgproto3.StartupMessage) {
 	}
 	defer ses.Close()
 	x := sqlexec.NewSession(b.s.d, ses, b.s.cat, int(b.pid), user, m.Parameters["application_name"])
+	defer x.Close()
 	b.s.mu.Lock()
 	b.x = x
 	b.s.mu.Unlock()

@@ -123,6 +123,9 @@ type Catalog struct {
 	mu     sync.Mutex
 	tables map[string]*Table
 	nextID uint64
+	// status is the server's sessions (backend_status.go), shared as
+	// the catalog is.
+	status backendStatus
 }
 
 // LoadCatalog creates CatalogTable on a fresh cluster and reads every

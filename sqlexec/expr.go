@@ -608,7 +608,59 @@ func (c *compiler) funcCall(f *pg.FuncCall) (expr, error) {
 			return &funcExpr{f: func() Value { return Int(int64(pid)) }, t: TypeInt4}, nil
 		}
 	}
+	if name == "pg_isolation_test_session_is_blocked" && len(f.Args) == 2 && !f.AggStar && !f.FuncVariadic {
+		return c.isBlockedCall(f)
+	}
 	return nil, unsupported("function %s()", name).at(f.Location, c.base)
+}
+
+// isBlockedExpr is pg_isolation_test_session_is_blocked(pid, interesting):
+// the second argument is an int[] literal's text ('{1,2}'), the form
+// isolationtester sends it in; pgdst serve has no array type.
+type isBlockedExpr struct {
+	cat              *Catalog
+	pid, interesting expr
+}
+
+func (b *isBlockedExpr) typ() Type { return TypeBool }
+func (b *isBlockedExpr) eval(env *evalEnv) (Value, error) {
+	pid, err := b.pid.eval(env)
+	if err != nil {
+		return Null, err
+	}
+	arr, err := b.interesting.eval(env)
+	if err != nil {
+		return Null, err
+	}
+	if pid.IsNull() || arr.IsNull() {
+		return Null, nil // strict
+	}
+	pids, err := parseIntArray(arr.String())
+	if err != nil {
+		return Null, err
+	}
+	return Bool(b.cat.isolationTestSessionIsBlocked(int(pid.i), pids)), nil
+}
+
+func (c *compiler) isBlockedCall(f *pg.FuncCall) (expr, error) {
+	pid, err := c.compile(f.Args[0], TypeInt4)
+	if err != nil {
+		return nil, err
+	}
+	if pid, err = c.resolveUnknown(pid, TypeInt4, nodeLocation(f.Args[0])); err != nil {
+		return nil, err
+	}
+	if !isInt(pid.typ()) {
+		return nil, newErr(CodeUndefinedFunction, "function pg_isolation_test_session_is_blocked(%s, ...) does not exist", pid.typ()).at(f.Location, c.base)
+	}
+	arr, err := c.compile(f.Args[1], TypeText)
+	if err != nil {
+		return nil, err
+	}
+	if t := arr.typ(); t != TypeText && t != TypeUnknown {
+		return nil, newErr(CodeUndefinedFunction, "function pg_isolation_test_session_is_blocked(integer, %s) does not exist", t).at(f.Location, c.base)
+	}
+	return &isBlockedExpr{cat: c.sess.cat, pid: pid, interesting: arr}, nil
 }
 
 // nodeName names a parse node's kind for an error message.

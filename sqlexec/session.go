@@ -2,14 +2,18 @@ package sqlexec
 
 import (
 	"fmt"
+	"math"
 	"sort"
+	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	pg "github.com/pganalyze/pg_query_go/v6"
 	pgparser "github.com/pganalyze/pg_query_go/v6/parser"
 
 	"github.com/pgdst/pgdst/engine/db"
+	"github.com/pgdst/pgdst/engine/pgerr"
 )
 
 // ServerVersion is what server_version reports: PostgreSQL 15's protocol
@@ -86,8 +90,11 @@ func NewSession(d *db.DB, s *db.Session, cat *Catalog, pid int, user, app string
 		"lc_collate":                    "C",
 		"lc_ctype":                      "C",
 		"extra_float_digits":            "1",
+		"deadlock_timeout":              "1s",
 	}
-	return &Session{PID: pid, d: d, s: s, cat: cat, settings: settings}
+	x := &Session{PID: pid, d: d, s: s, cat: cat, settings: settings}
+	cat.status.add(x)
+	return x
 }
 
 // Status is ReadyForQuery's transaction status: 'I' idle, 'T' in a
@@ -332,7 +339,11 @@ func (x *Session) Execute(p *Plan, params []Value) (*Result, error) {
 		x.queries++
 	}
 	if err != nil {
-		return nil, AsError(err)
+		e := AsError(err)
+		if e.Code == string(pgerr.DeadlockDetected) {
+			e.Detail = x.cat.deadlockDetail(e.Detail)
+		}
+		return nil, e
 	}
 	return res, nil
 }
@@ -602,6 +613,21 @@ func (x *Session) planSet(p *Plan, vs *pg.VariableSetStmt) error {
 			val = "UTF8"
 		case "server_version", "server_encoding", "integer_datetimes", "is_superuser", "max_connections", "server_version_num":
 			return nil, newErr("55P02", "parameter \"%s\" cannot be changed", name)
+		case "deadlock_timeout":
+			// A session's own deadlock_timeout: its lock waits run the
+			// deadlock check after it (the engine's lock manager).
+			d := time.Duration(0)
+			if vs.Kind == pg.VariableSetKind_VAR_SET_VALUE {
+				var err error
+				if d, err = parseMilliseconds(name, val); err != nil {
+					return nil, err
+				}
+			}
+			x.s.SetDeadlockTimeout(d)
+			if d == 0 {
+				x.settings[name] = "1s" // the server's, PostgreSQL's default
+				return &Result{Tag: "SET"}, nil
+			}
 		}
 		if vs.Kind != pg.VariableSetKind_VAR_SET_VALUE {
 			return &Result{Tag: "SET"}, nil // DEFAULT and RESET keep pgdst's value
@@ -616,6 +642,30 @@ func (x *Session) planSet(p *Plan, vs *pg.VariableSetStmt) error {
 		return &Result{Tag: "SET"}, nil
 	}
 	return nil
+}
+
+// parseMilliseconds reads a time setting whose unit is milliseconds
+// (deadlock_timeout's GUC_UNIT_MS): a number of milliseconds, or a number
+// with one of PostgreSQL's time units (parse_int with memory units aside).
+// Zero or less, or more than INT_MAX milliseconds, is out of range.
+func parseMilliseconds(name, val string) (time.Duration, error) {
+	v := strings.TrimSpace(val)
+	i := 0
+	for i < len(v) && (v[i] >= '0' && v[i] <= '9') {
+		i++
+	}
+	n, err := strconv.ParseInt(v[:i], 10, 64)
+	unit := strings.TrimSpace(v[i:])
+	mult := map[string]time.Duration{"": time.Millisecond, "us": time.Microsecond, "ms": time.Millisecond, "s": time.Second, "min": time.Minute, "h": time.Hour, "d": 24 * time.Hour}
+	m, ok := mult[unit]
+	if err != nil || !ok {
+		return 0, newErr(CodeInvalidParameterValue, "invalid value for parameter \"%s\": \"%s\"", name, val)
+	}
+	d := time.Duration(n) * m
+	if n <= 0 || n > math.MaxInt32 || d < time.Millisecond || d > time.Duration(math.MaxInt32)*time.Millisecond {
+		return 0, newErr(CodeInvalidParameterValue, "%d%s is outside the valid range for parameter \"%s\" (1 .. 2147483647)", n, unit, name)
+	}
+	return d, nil
 }
 
 func (x *Session) planShow(p *Plan, vs *pg.VariableShowStmt) error {

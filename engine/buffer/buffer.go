@@ -194,11 +194,11 @@ type Pool struct {
 	// first use: a run opens the database several times and seldom
 	// touches every buffer.
 	pages [][]byte
+	mu    env.Mutex // the header lock; see the package comment
 	// scratch are BLCKSZ buffers for flushBuffer's private copies, reused
-	// once a write is done (a process killed mid-write drops its own).
-	scratch [][]byte
-
-	mu         env.Mutex // the header lock; see the package comment
+	// once a write is done (a process killed mid-write drops its own);
+	// guarded by mu.
+	scratch    [][]byte
 	descs      []bufferDesc
 	table      map[Tag]int // buf_table.c: tag -> buf_id
 	freeList   []int       // never-used or invalidated buffers, FIFO
@@ -757,12 +757,18 @@ func (p *Pool) flushBuffer(d *bufferDesc) error {
 		d.dirty, d.ckptNeeded = false, false
 	}
 	tag := d.tag
-	p.mu.Unlock()
-
+	// The private copy comes from the pool's scratch buffers, taken and
+	// given back under the header lock: pgdst serve's processes flush in
+	// parallel, and two flushers that took the same scratch buffer wrote
+	// one page's bytes to the other's block (checksum failures, index
+	// tuples pointing past the heap's end, redo failing on a full page).
 	var buf []byte
 	if n := len(p.scratch); n > 0 {
 		buf, p.scratch = p.scratch[n-1], p.scratch[:n-1]
-	} else {
+	}
+	p.mu.Unlock()
+
+	if buf == nil {
 		buf = make([]byte, BLCKSZ)
 	}
 	copy(buf, p.page(d.id))
@@ -777,7 +783,6 @@ func (p *Pool) flushBuffer(d *bufferDesc) error {
 	}
 	p.e.Inject(PointBeforeWrite)
 	err := p.cfg.SMgr.Write(tag.Rel, tag.Fork, tag.Block, buf)
-	p.scratch = append(p.scratch, buf) // the disk keeps no reference
 	if err == nil {
 		p.e.BufferWritten(uint32(tag.Rel), uint32(tag.Block), uint64(PageGetLSN(buf))) // buf is intact: nothing ran since the write
 		if hintOnly {
@@ -791,6 +796,7 @@ func (p *Pool) flushBuffer(d *bufferDesc) error {
 
 	// TerminateBufferIO / AbortBufferIO.
 	p.mu.Lock()
+	p.scratch = append(p.scratch, buf) // the disk keeps no reference
 	d.ioInProgress = false
 	if err != nil {
 		d.ioError = true

@@ -134,6 +134,9 @@ type Session struct {
 	sx         *predicate.Sxact
 	readOnly   bool
 	deferrable bool
+	// ownDeadlockTimeout says SET deadlock_timeout gave the session's
+	// backend a deadlock_timeout of its own (cancel.go).
+	ownDeadlockTimeout bool
 }
 
 // statementTx is the heap transaction of a statement about to run: the
@@ -195,6 +198,11 @@ func (s *Session) Close() {
 		s.ssiRelease(false)
 		s.atEOXactPgStat(false)
 		s.txn = nil
+	}
+	if s.ownDeadlockTimeout {
+		// The slot's next session starts with the server's
+		// deadlock_timeout.
+		s.db.Locks.SetDeadlockTimeout(s.proc.Slot(), 0)
 	}
 	s.db.Procs.Unregister(s.proc)
 }

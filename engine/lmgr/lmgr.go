@@ -14,6 +14,7 @@ package lmgr
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/pgdst/pgdst/engine/env"
@@ -35,6 +36,9 @@ type Manager struct {
 	canceled map[int]bool
 	// DeadlockTimeout is deadlock_timeout (PostgreSQL's default is 1s).
 	DeadlockTimeout time.Duration
+	// timeouts are the backends' own deadlock_timeout, set by SET in
+	// their session (a user-settable GUC); nil until the first.
+	timeouts map[int]time.Duration
 	// Checks counts deadlock checks run, for tests and traces.
 	Checks int
 }
@@ -100,7 +104,11 @@ func (m *Manager) Wait(backend int, xid XID) error {
 	// once, before its loop): every release broadcasts, and a timer
 	// re-armed at each wakeup would put off the check of a real deadlock
 	// for as long as other transactions keep ending (seed 9888).
-	deadline := m.e.Clock.Now() + m.DeadlockTimeout
+	timeout := m.DeadlockTimeout
+	if d, ok := m.timeouts[backend]; ok {
+		timeout = d
+	}
+	deadline := m.e.Clock.Now() + timeout
 	for {
 		if _, running := m.holder[xid]; !running {
 			delete(m.waiting, backend)
@@ -127,11 +135,16 @@ func (m *Manager) Wait(backend int, xid XID) error {
 		m.Checks++
 		m.e.Sometimes("deadlock-check-ran")
 		if cycle := m.cycleFrom(backend); cycle != nil {
-			msg := m.describe(cycle) // before the victim's edge goes
+			detail := m.describe(cycle) // before the victim's edge goes
 			delete(m.waiting, backend)
 			m.e.LockWaitEnded(backend, xid, true)
 			m.e.Sometimes("deadlock-detected")
-			return pgerr.New(pgerr.DeadlockDetected, "deadlock detected: %s", msg)
+			// DeadLockReport: the message alone, the cycle in the
+			// detail, the hint PostgreSQL gives.
+			err := pgerr.New(pgerr.DeadlockDetected, "deadlock detected")
+			err.Detail = detail
+			err.Hint = "See server log for query details."
+			return err
 		}
 	}
 }
@@ -163,14 +176,45 @@ func (m *Manager) cycleFrom(start int) []int {
 	return nil
 }
 
+// describe is DeadLockReport's detail: one line per edge of the cycle,
+// starting at the victim, in PostgreSQL's words (a transaction's end is
+// waited for with a ShareLock on its xid, XactLockTableWait). The process
+// numbers are backend ids; pgdst serve shows them as its PIDs.
 func (m *Manager) describe(cycle []int) string {
-	s := ""
-	for i, b := range cycle {
+	lines := make([]string, 0, len(cycle))
+	for _, b := range cycle {
 		xid := m.waiting[b]
-		s += fmt.Sprintf("process %d waits for transaction %d held by process %d", b, xid, m.holder[xid])
-		if i < len(cycle)-1 {
-			s += "; "
-		}
+		lines = append(lines, fmt.Sprintf("Process %d waits for ShareLock on transaction %d; blocked by process %d.", b, xid, m.holder[xid]))
 	}
-	return s
+	return strings.Join(lines, "\n")
+}
+
+// SetDeadlockTimeout sets backend's own deadlock_timeout (SET
+// deadlock_timeout); d <= 0 returns it to the server's.
+func (m *Manager) SetDeadlockTimeout(backend int, d time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if d <= 0 {
+		delete(m.timeouts, backend)
+		return
+	}
+	if m.timeouts == nil {
+		m.timeouts = make(map[int]time.Duration)
+	}
+	m.timeouts[backend] = d
+}
+
+// BlockedBy is the backend that blocks backend's lock wait: the holder of
+// the xid it waits for (pg_blocking_pids for a transaction lock). ok is
+// false when backend is not waiting, or the xid it waits for has just
+// been released and it has yet to wake up: it is no longer blocked.
+func (m *Manager) BlockedBy(backend int) (holder int, ok bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	xid, waiting := m.waiting[backend]
+	if !waiting {
+		return 0, false
+	}
+	holder, ok = m.holder[xid]
+	return holder, ok
 }

@@ -94,25 +94,33 @@ func TestDeadlockThreeWayAndChain(t *testing.T) {
 // The deadlock message names every edge of the cycle correctly, the
 // victim's own included.
 func TestDeadlockMessage(t *testing.T) {
-	var msg string
+	var got *pgerr.Error
+	var victim int
 	st, _ := world.InSim(1, func(e *env.Env) {
 		m := lmgr.New(e, time.Second)
 		m.Hold(1, 10)
 		m.Hold(2, 20)
 		e.Sched.Spawn("b2", func() {
 			if err := m.Wait(2, 10); err != nil {
-				msg = err.Error()
+				got, victim = err.(*pgerr.Error), 2
 			}
 			m.Release(20)
 		})
 		if err := m.Wait(1, 20); err != nil {
-			msg = err.Error()
+			got, victim = err.(*pgerr.Error), 1
 		}
 		m.Release(10)
 	})
 	require.Equal(t, world.StopAllDone, st.Kind, st.String())
-	require.Contains(t, msg, "waits for transaction 20 held by process 2")
-	require.Contains(t, msg, "waits for transaction 10 held by process 1")
+	require.NotNil(t, got)
+	// DeadLockReport's message, detail (the victim's edge first) and hint.
+	require.Equal(t, "deadlock detected", got.Msg)
+	require.Equal(t, "See server log for query details.", got.Hint)
+	lines := map[int]string{
+		1: "Process 1 waits for ShareLock on transaction 20; blocked by process 2.",
+		2: "Process 2 waits for ShareLock on transaction 10; blocked by process 1.",
+	}
+	require.Equal(t, lines[victim]+"\n"+lines[3-victim], got.Detail)
 }
 
 // TestDeadlockCheckNotPutOffByWakeups: the deadlock check comes

@@ -33,10 +33,15 @@
 // a DEFERRABLE one waits for such a snapshot before it reads
 // (safe_snapshot.go).
 //
-// Concurrency: the simulator runs one process at a time and switches only
-// at scheduling points, none of which is reached inside this package, so
-// each entry point is atomic, as PostgreSQL's SerializableXactHashLock and
-// partition locks make it.
+// Concurrency: every entry point holds the manager's lock (a spinlock
+// standing for PostgreSQL's SerializableXactHashLock and the predicate
+// lock partition locks) except while Release reads the next xid, which
+// takes XidGenLock, a scheduling point. The simulator runs one process at
+// a time, so there the lock is never contended and is no scheduling point
+// either: it changes no simulated run. pgdst serve's processes run in
+// parallel, and without it two backends committing SERIALIZABLE
+// transactions at once wrote the lock table's maps concurrently and
+// killed the server ("concurrent map writes", found by pgdst probe).
 package predicate
 
 import (
@@ -198,8 +203,10 @@ func DefaultConfig(procs int, nextXID func() xact.XID) Config {
 // Manager is the shared predicate lock state (PredXact, the target and
 // lock hashes, SerializableXidHash, the finished list and pg_serial).
 type Manager struct {
-	e       *env.Env
-	cfg     Config
+	e   *env.Env
+	cfg Config
+	// mu guards everything below (see the package comment).
+	mu      env.Mutex
 	targets map[Target][]*Sxact // the lock holders of each target, in lock order
 	xids    map[xact.XID]*Sxact // SerializableXidHash
 	active  []*Sxact            // every transaction record, in creation order
@@ -231,11 +238,22 @@ func New(e *env.Env, cfg Config) *Manager {
 	if cfg.MaxSxacts < 2 || cfg.MaxPredLocksPerXact < 1 || cfg.MaxPredLocksPerPage < 0 || cfg.NextXID == nil {
 		panic(fmt.Sprintf("predicate: bad config %+v", cfg))
 	}
-	m := &Manager{e: e, cfg: cfg, targets: map[Target][]*Sxact{}, xids: map[xact.XID]*Sxact{}, serial: map[xact.XID]uint64{},
+	var mu env.Mutex = unitTestLock{}
+	if e != nil {
+		mu = e.Sched.NewSpinLock("SerializableXactHashLock")
+	}
+	m := &Manager{e: e, cfg: cfg, mu: mu, targets: map[Target][]*Sxact{}, xids: map[xact.XID]*Sxact{}, serial: map[xact.XID]uint64{},
 		lastCommitSeqNo: firstNormalSeqNo - 1}
 	m.old = &Sxact{id: -1, flags: flagCommitted | flagPrepared | flagReadOnly, locks: map[Target]uint64{}, commitSeqNo: firstNormalSeqNo - 1}
 	return m
 }
+
+// unitTestLock is the lock of a manager made without an Env, which only
+// this package's unit tests do, calling it from one goroutine.
+type unitTestLock struct{}
+
+func (unitTestLock) Lock()   {}
+func (unitTestLock) Unlock() {}
 
 // failure is a 40001 with PostgreSQL's message, detail and hint.
 func failure(detail string, args ...any) error {
@@ -250,6 +268,8 @@ func failure(detail string, args ...any) error {
 // scheduling point in between, as PostgreSQL holds
 // SerializableXactHashLock across both). readOnly is READ ONLY.
 func (m *Manager) Register(snap *xact.Snapshot, readOnly bool) *Sxact {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	for i := 0; len(m.active) >= m.cfg.MaxSxacts; i++ {
 		if i > m.cfg.MaxSxacts || !m.summarizeOldestCommitted() {
 			// Every record is an active transaction: more than
@@ -292,6 +312,8 @@ func (m *Manager) Register(snap *xact.Snapshot, readOnly bool) *Sxact {
 // RegisterXid is RegisterPredicateLockingXid: the transaction's xid, once
 // assigned, names it to readers' conflict-out checks.
 func (m *Manager) RegisterXid(s *Sxact, xid xact.XID) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if s.xid != xact.InvalidXID || s.released {
 		return // or MySerializableXact is InvalidSerializableXact
 	}
@@ -307,6 +329,8 @@ func (s *Sxact) xidIsConcurrent(xid xact.XID) bool { return s.snap.InProgress(xi
 
 // LockRelation is PredicateLockRelation (a sequential scan).
 func (m *Manager) LockRelation(s *Sxact, rel uint32) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if m.neededForRead(s) {
 		m.acquire(s, RelationTarget(rel))
 	}
@@ -315,6 +339,8 @@ func (m *Manager) LockRelation(s *Sxact, rel uint32) {
 // LockPage is PredicateLockPage (an index scan's leaf pages, so that an
 // insert into the scanned range conflicts).
 func (m *Manager) LockPage(s *Sxact, rel, blk uint32) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if m.neededForRead(s) {
 		m.acquire(s, PageTarget(rel, blk))
 	}
@@ -323,6 +349,8 @@ func (m *Manager) LockPage(s *Sxact, rel, blk uint32) {
 // LockTID is PredicateLockTID: a tuple the transaction read. One it wrote
 // itself needs none (its write lock covers it).
 func (m *Manager) LockTID(s *Sxact, rel, blk uint32, off uint16, tupleXid xact.XID) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if !m.neededForRead(s) {
 		return
 	}
@@ -524,6 +552,8 @@ func cmpU32(a, b uint32) int {
 // locked the page before the split still conflicts with inserts into
 // the keys that moved.
 func (m *Manager) PageSplit(rel, oldBlk, newBlk uint32) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if m.globalXmin == xact.InvalidXID {
 		return // no serializable transaction is running
 	}
@@ -557,6 +587,8 @@ func (m *Manager) transfer(from, to Target) {
 // HeapCheckForSerializableConflictOut's filters (its own xid, an xid
 // before its xmin).
 func (m *Manager) ConflictOut(s *Sxact, xid xact.XID) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if !m.neededForRead(s) {
 		return nil
 	}
@@ -614,6 +646,8 @@ func (m *Manager) ConflictOut(s *Sxact, xid xact.XID) error {
 // page or the relation is a rw-conflict into s. Finest first, so that a
 // promotion between the checks cannot hide a lock.
 func (m *Manager) ConflictIn(s *Sxact, rel, blk uint32, off uint16) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if s == nil || s.released {
 		return nil // SerializationNeededForWrite
 	}
@@ -782,6 +816,8 @@ func seqFirst(t *Sxact, b bugs.Set) uint64 {
 // running; the pivot is doomed (so that retrying makes progress). Then
 // s is prepared: past this point it cannot be made to fail.
 func (m *Manager) PreCommit(s *Sxact) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if s == nil || s.released {
 		return nil
 	}
@@ -812,12 +848,24 @@ func (m *Manager) PreCommit(s *Sxact) error {
 // Release is ReleasePredicateLocks at the end of s (commit true: after
 // the commit is recorded and the xid left the proc array).
 func (m *Manager) Release(s *Sxact, commit bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.release(s, commit)
+}
+
+func (m *Manager) release(s *Sxact, commit bool) {
 	if s == nil || s.released {
 		return
 	}
 	s.released = true
 	declaredReadOnly := s.has(flagReadOnly)
-	s.finishedBefore = m.cfg.NextXID()
+	// XidGenLock is an LWLock, a scheduling point: it is not taken
+	// under the manager's spinlock. s is marked released already, so
+	// nothing another process does meanwhile releases it twice.
+	m.mu.Unlock()
+	next := m.cfg.NextXID()
+	m.mu.Lock()
+	s.finishedBefore = next
 	if commit {
 		s.flags |= flagCommitted
 		m.lastCommitSeqNo++
@@ -1024,11 +1072,15 @@ type Stats struct {
 
 // Stats reports the manager's size.
 func (m *Manager) Stats() Stats {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	return Stats{Sxacts: len(m.active), Finished: len(m.finished), Targets: len(m.targets), OldLocks: len(m.old.locks), Serial: len(m.serial)}
 }
 
 // Locks lists s's SIREAD locks in order, for transcripts.
 func (m *Manager) Locks(s *Sxact) []Target {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if s == nil {
 		return nil
 	}

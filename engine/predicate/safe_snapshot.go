@@ -117,7 +117,7 @@ func (m *Manager) releaseSafe(s *Sxact) {
 	if !s.has(flagReadOnly) || !s.has(flagROSafe) || len(s.possibleUnsafe) != 0 {
 		panic(fmt.Sprintf("predicate: transaction %d released as safe but not read-only and safe", s.id))
 	}
-	m.Release(s, false)
+	m.release(s, false)
 	m.e.Sometimes("ssi-ro-safe")
 }
 
@@ -131,6 +131,8 @@ func (s *Sxact) ReadOnlySafe() bool { return s.has(flagROSafe) && s.released }
 // yet: GetSafeSnapshot's wait condition (possibleUnsafeConflicts empty,
 // or SxactIsROUnsafe). One that opted out at once is decided and safe.
 func (m *Manager) SafeSnapshotVerdict(s *Sxact) (decided, safe bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if s.released {
 		return true, s.has(flagROSafe)
 	}
@@ -154,12 +156,14 @@ func (m *Manager) SafeSnapshotVerdict(s *Sxact) (decided, safe bool) {
 // released, and the caller takes a new snapshot and registers again
 // (ReleasePredicateLocks(false, false)). It reports safe.
 func (m *Manager) EndSafeSnapshotWait(s *Sxact) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if s.released {
 		return s.has(flagROSafe)
 	}
 	s.flags &^= flagDeferrableWaiting
 	if s.has(flagROUnsafe) {
-		m.Release(s, false)
+		m.release(s, false)
 		return false
 	}
 	s.flags |= flagROSafe
@@ -171,6 +175,8 @@ func (m *Manager) EndSafeSnapshotWait(s *Sxact) bool {
 // a safe snapshot has learned its verdict since the last call: its
 // backend must be woken.
 func (m *Manager) TakeWakeup() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	w := m.wake
 	m.wake = false
 	return w
