@@ -78,7 +78,10 @@ func TestPsqlAndPgbench(t *testing.T) {
 	blocked := exec.Command(psql, "-X", "-c", "UPDATE acct SET bal = bal + 1 WHERE id = 1")
 	blocked.Env, blocked.Stdout, blocked.Stderr = env, &psqlOut, &psqlOut
 	require.NoError(t, blocked.Start())
-	time.Sleep(time.Second)
+	// SIGINT before psql's UPDATE waits would end psql itself, not
+	// cancel a statement: wait until the server sees a session blocked
+	// by the holder, as isolationtester does.
+	waitBlockedBy(t, s, holder.PgConn().PID())
 	require.NoError(t, blocked.Process.Signal(syscall.SIGINT))
 	waitErr := make(chan error, 1)
 	go func() { waitErr <- blocked.Wait() }()
@@ -127,4 +130,31 @@ UPDATE acct SET bal = bal + :delta WHERE id = :id;
 SELECT bal FROM acct WHERE id = :id;
 INSERT INTO hist (hid, aid, delta) VALUES (:hid, :id, :delta);
 `, accounts)
+}
+
+// waitBlockedBy waits (at most 30 s) until some session of s waits for a
+// lock held by the session with process id holder, asking
+// pg_isolation_test_session_is_blocked about every session the server has.
+func waitBlockedBy(t *testing.T, s *Server, holder uint32) {
+	t.Helper()
+	probe := connect(t, s)
+	defer probe.Close(ctx(t))
+	for i := 0; i < 600; i++ {
+		s.mu.Lock()
+		pids := make([]uint32, 0, len(s.backends))
+		for pid := range s.backends {
+			pids = append(pids, pid)
+		}
+		s.mu.Unlock()
+		for _, pid := range pids {
+			var blocked bool
+			q := fmt.Sprintf("SELECT pg_isolation_test_session_is_blocked(%d, '{%d}')", pid, holder)
+			require.NoError(t, probe.QueryRow(ctx(t), q).Scan(&blocked))
+			if blocked {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("no session became blocked by process %d within 30 s", holder)
 }
