@@ -16,7 +16,8 @@ const delayWaitMax = 10000
 
 // Checkpoint is CreateCheckPoint, in PostgreSQL's order:
 //
-//  1. take the REDO pointer under the WAL insert lock;
+//  1. take the REDO pointer under the WAL insert lock, then read nextXid
+//     for the checkpoint record;
 //  2. wait for transactions inside their commit critical section
 //     (DELAY_CHKPT_START): a commit record before REDO whose clog update
 //     is still to come must reach the clog before the clog is flushed;
