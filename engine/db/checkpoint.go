@@ -6,6 +6,7 @@ import (
 
 	"github.com/pgdst/pgdst/engine/bugs"
 	"github.com/pgdst/pgdst/engine/wal"
+	"github.com/pgdst/pgdst/engine/xact"
 )
 
 // delayWaitMax bounds the checkpointer's wait for commits in their
@@ -15,7 +16,8 @@ const delayWaitMax = 10000
 
 // Checkpoint is CreateCheckPoint, in PostgreSQL's order:
 //
-//  1. take the REDO pointer under the WAL insert lock;
+//  1. take the REDO pointer under the WAL insert lock, then read nextXid
+//     for the checkpoint record;
 //  2. wait for transactions inside their commit critical section
 //     (DELAY_CHKPT_START): a commit record before REDO whose clog update
 //     is still to come must reach the clog before the clog is flushed;
@@ -48,11 +50,25 @@ func (db *DB) createCheckPoint(flags CheckpointFlags) error {
 	e := db.e
 	e.CheckpointBegan(int64(flags))
 	var redo wal.LSN
+	var nextXid xact.XID
 	takeRedo := func() {
 		db.WAL.WithInsertLock(func(next wal.LSN) {
 			redo = next
 			db.redoPtr = next
 		})
+		// nextXid is read here, just after the REDO pointer and before
+		// CheckPointGuts, as CreateCheckPoint reads it ("Get the other
+		// info we need for the checkpoint record"), not when the record
+		// is inserted: a hot standby starting at this checkpoint observes
+		// xids from it on (ProcArrayInitRecovery), so an xid assigned
+		// after REDO (whose records replay will meet) must be at or past
+		// it. Read at the record, it would skip the xids assigned while
+		// the guts ran: if a running-xacts record from before their
+		// assignment then readies the standby's snapshot, replay never
+		// adds them to KnownAssignedXids, and a standby read takes them
+		// for aborted while they run. (Not under the insert lock:
+		// LogRunningXacts takes XidGenLock before it.)
+		nextXid = db.Procs.NextXID()
 		e.CheckpointRedo(uint64(redo))
 		if e.Collecting() && db.Procs.AnyRunningUnlocked() {
 			e.Sometimes("checkpoint-with-open-xact")
@@ -92,7 +108,7 @@ func (db *DB) createCheckPoint(flags CheckpointFlags) error {
 	// so the control file names a REDO pointer past changes that redo
 	// left only in shared buffers.
 	if flags&CheckpointEndOfRecovery != 0 && db.cfg.Bugs.Has(bugs.EndOfRecoveryCkptEarlyControl) {
-		start := db.logCheckpoint(redo)
+		start := db.logCheckpoint(redo, nextXid)
 		if err := db.checkPointGuts(); err != nil {
 			return err
 		}
@@ -106,7 +122,7 @@ func (db *DB) createCheckPoint(flags CheckpointFlags) error {
 	if lateRedo {
 		takeRedo()
 	}
-	start := db.logCheckpoint(redo)
+	start := db.logCheckpoint(redo, nextXid)
 	if err := db.removeOldWAL(redo, start); err != nil {
 		return err
 	}
@@ -135,13 +151,13 @@ func (db *DB) checkPointGuts() error {
 	return nil
 }
 
-// logCheckpoint is steps 4 and 5: the checkpoint record, flushed, then the
-// control file naming it and its REDO pointer. A failure to write the
-// control file is a PANIC in writeControl (update_controlfile), so a
-// checkpoint that returns has made it durable.
-func (db *DB) logCheckpoint(redo wal.LSN) (start wal.LSN) {
+// logCheckpoint is steps 4 and 5: the checkpoint record (with nextXid as
+// it was at the REDO pointer), flushed, then the control file naming it
+// and its REDO pointer. A failure to write the control file is a PANIC in
+// writeControl (update_controlfile), so a checkpoint that returns has
+// made it durable.
+func (db *DB) logCheckpoint(redo wal.LSN, nextXid xact.XID) (start wal.LSN) {
 	e := db.e
-	nextXid := db.Procs.NextXID()
 	rec := checkpointRecord(redo, nextXid)
 	start, end := db.WAL.Insert(&rec)
 	e.Inject(PointAfterRecord)

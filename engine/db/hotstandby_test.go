@@ -33,6 +33,17 @@ func hotStandbyConfig() Config {
 // in the simulator once the standby accepts read-only sessions.
 func startHotStandby(t *testing.T, test func(d *DB)) {
 	t.Helper()
+	startHotStandbyAfter(t, func(_ *env.Env, p *DB) {
+		if err := p.Checkpoint(); err != nil {
+			panic(err)
+		}
+	}, test)
+}
+
+// startHotStandbyAfter is startHotStandby with primary run in place of
+// its checkpoint: the standby starts at the last checkpoint primary made.
+func startHotStandbyAfter(t *testing.T, primary func(e *env.Env, p *DB), test func(d *DB)) {
+	t.Helper()
 	node := world.NewNode(world.NewRand(3), world.NewTrace(nil), world.DefaultSchedConfig, world.DefaultLatency)
 	node.Sim.SetTimeLimit(time.Minute)
 	e := node.Env
@@ -56,9 +67,7 @@ func startHotStandby(t *testing.T, test func(d *DB)) {
 		if err := s.Insert("t", 1, []byte("a")); err != nil {
 			panic(err)
 		}
-		if err := p.Checkpoint(); err != nil {
-			panic(err)
-		}
+		primary(e, p)
 		f, err := e.Disk.Open(StandbySignalPath, env.OpenCreate)
 		if err != nil {
 			panic(err)
@@ -163,5 +172,81 @@ func TestHotStandbySnapshotConflict(t *testing.T) {
 		require.NoError(t, err)
 		require.Empty(t, d.Procs.ConflictingProcs(xact.FirstNormalXID-1))
 		require.NoError(t, s.Commit())
+	})
+}
+
+// afterRedo runs hook, once, when the checkpointer reaches
+// PointAfterRedo (after it took the REDO pointer, before CheckPointGuts).
+type afterRedo struct {
+	inner env.Injector
+	hook  func()
+}
+
+func (a *afterRedo) Inject(point string) {
+	a.inner.Inject(point)
+	if point == PointAfterRedo && a.hook != nil {
+		h := a.hook
+		a.hook = nil
+		h()
+	}
+}
+
+// TestHotStandbyXidAssignedDuringCheckpoint: an xid assigned while a
+// checkpoint runs (after its REDO pointer), after a running-xacts record
+// that the background writer logged meanwhile, is running to a standby
+// that starts at that checkpoint. The checkpoint record's nextXid is the
+// one at the REDO pointer (CreateCheckPoint), the standby observes xids
+// from it (ProcArrayInitRecovery), and the first running-xacts record
+// readies its snapshot with that xid still to come: replay adds it to
+// KnownAssignedXids (RecordKnownAssignedTransactionIds). With nextXid
+// read when the record is inserted (pgdst before the fix, found by
+// seed 7190 of the append campaign with list inserts), the standby
+// started past that xid, never recorded it, and a read after a later
+// commit took its rows for aborted (and hinted them so, hiding them for
+// good once it committed).
+func TestHotStandbyXidAssignedDuringCheckpoint(t *testing.T) {
+	var x xact.XID
+	var end wal.LSN
+	startHotStandbyAfter(t, func(e *env.Env, p *DB) {
+		s2, err := p.Connect()
+		require.NoError(t, err)
+		s3, err := p.Connect()
+		require.NoError(t, err)
+		inner := e.Points
+		e.Points = &afterRedo{inner: inner, hook: func() {
+			// The background writer's LogStandbySnapshot, with
+			// nothing running, then a transaction whose xid and first
+			// record come after it.
+			p.logStandbySnapshot()
+			require.NoError(t, s2.Begin(ReadCommitted))
+			require.NoError(t, s2.Insert("t", 2, []byte("b")))
+			x = p.Procs.NextXID() - 1
+		}}
+		require.NoError(t, p.Checkpoint())
+		e.Points = inner
+		require.True(t, x.IsNormal(), "the hook ran")
+		// A later transaction commits, so that standby snapshots'
+		// xmax passes x: x must be in their xip.
+		require.NoError(t, s3.Insert("t", 3, []byte("c")))
+		end = p.WAL.InsertLSN()
+	}, func(d *DB) {
+		for i := 0; i < 1000 && d.replayed < end; i++ {
+			d.e.Clock.Sleep(time.Millisecond)
+		}
+		require.GreaterOrEqual(t, d.replayed, end, "the standby replayed the primary's WAL")
+		snap := d.Procs.GetSnapshot(nil)
+		require.Greater(t, snap.Xmax, x, "the standby replayed the commit after x")
+		require.Contains(t, snap.Xip, x, "x runs on the primary: a standby snapshot counts it running")
+		known, _ := d.Procs.KnownAssignedXids()
+		require.Contains(t, known, x)
+		s, err := d.Connect()
+		require.NoError(t, err)
+		defer s.Close()
+		_, ok, err := s.Get("t", 2)
+		require.NoError(t, err)
+		require.False(t, ok, "x has not committed")
+		_, ok, err = s.Get("t", 3)
+		require.NoError(t, err)
+		require.True(t, ok)
 	})
 }
