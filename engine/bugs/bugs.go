@@ -56,6 +56,7 @@ const (
 	SSIOptOutNotReadOnly
 	SSIConflictOutUpdater
 	NoOverwriteContrecord
+	FlushNoWaitInsertions
 	numBugs
 )
 
@@ -187,6 +188,10 @@ var registry = [numBugs]Bug{
 	NoOverwriteContrecord: {
 		Name: "no-overwrite-contrecord",
 		What: "The end of recovery with an incomplete record (its continuation missing) writes new WAL from the record's start, rewriting the tail of a segment that may be complete and archived, with no XLOG_OVERWRITE_CONTRECORD; violates StartupXLOG's missingContrecPtr and CreateOverwriteContrecordRecord (PostgreSQL 14.1, the 2021 fix), so the archive's or a standby's old tail and the new WAL disagree and can be spliced.",
+	},
+	FlushNoWaitInsertions: {
+		Name: "flush-no-wait-insertions",
+		What: "XLogFlush and XLogWrite write and mark flushed the WAL up to the reserved insert position without WaitXLogInsertionsToFinish, so a record another backend is still copying into the WAL buffers (CopyXLogRecordToWAL, its bytes zero or partial) is written torn and never rewritten; a commit after it is acknowledged as flushed, and recovery ends at the torn record and loses it.",
 	},
 }
 

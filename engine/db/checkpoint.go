@@ -49,7 +49,7 @@ func (db *DB) createCheckPoint(flags CheckpointFlags) error {
 	e.CheckpointBegan(int64(flags))
 	var redo wal.LSN
 	takeRedo := func() {
-		db.WAL.WithInsertLock(func(next wal.LSN) {
+		db.WAL.WithInsertLockExclusive(func(next wal.LSN) {
 			redo = next
 			db.redoPtr = next
 		})
