@@ -293,6 +293,13 @@ var bugCases = map[string]bugCase{
 		hints: []uint64{28},
 		says:  []string{"inside completed segment"},
 	},
+	// The plain campaign: a flush wrote a record still being copied,
+	// torn, and recovery stopped there before an acknowledged commit.
+	"flush-no-wait-insertions": {
+		config: simtest.DefaultConfig,
+		hints:  []uint64{5},
+		says:   []string{"was still copying into the WAL buffers"},
+	},
 	"end-of-recovery-ckpt-early-control": {
 		config: small("", nil),
 		hints:  []uint64{1},
