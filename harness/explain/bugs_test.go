@@ -67,7 +67,7 @@ var bugCases = map[string]bugCase{
 			c.Workload, c.Isolation, c.ListInserts = simtest.WorkloadAppend, simtest.IsoSerializable, "on"
 			return c
 		},
-		hints: []uint64{1197, 1421},
+		hints: []uint64{778, 1450, 1639},
 		says:  []string{"G2-item"},
 	},
 	"ssi-opt-out-not-read-only": {config: ssiAimed, hints: []uint64{1}, says: []string{"G2-item"}},
@@ -186,7 +186,7 @@ var bugCases = map[string]bugCase{
 			c.Standbys, c.Failover, c.Workload = 2, true, simtest.WorkloadInsert
 			return c
 		},
-		hints: []uint64{153, 156},
+		hints: []uint64{151, 165},
 		says:  []string{"did not reproduce the primary's committed state"},
 	},
 	"standby-no-snapshot-conflict": {
@@ -278,7 +278,7 @@ var bugCases = map[string]bugCase{
 	},
 	"clog-status-lost-update": {
 		config: small("", func(c *simtest.Config) { c.Scheduler = "random" }),
-		hints:  []uint64{33},
+		hints:  []uint64{105},
 		says:   []string{"clog lost the transaction's commit status", "the clog says committed are not visible"},
 	},
 	// A process killed just after a flush made the next segment, before
@@ -290,7 +290,7 @@ var bugCases = map[string]bugCase{
 			c.Faults = "kill when point=wal-after-segment-create"
 			return c
 		},
-		hints: []uint64{28},
+		hints: []uint64{143, 145},
 		says:  []string{"inside completed segment"},
 	},
 	// The plain campaign: a flush wrote a record still being copied,
