@@ -88,13 +88,14 @@ func (w *WAL) myInsertLock() *insertLock {
 	return &w.locks[i]
 }
 
-// insertLockAcquire is WALInsertLockAcquire.
+// insertLockAcquire is WALInsertLockAcquire. The lock counts as held for
+// a flush (held) from the holder's reservation on, in the same critical
+// section: before it, whatever the holder inserts lands after the
+// reserved position a flush reads first, so the flush need not wait for
+// it (PostgreSQL's flush waits for it all the same).
 func (w *WAL) insertLockAcquire() *insertLock {
 	l := w.myInsertLock()
 	l.mu.Lock()
-	w.posLck.Lock()
-	l.held, l.insertingAt = true, InvalidLSN
-	w.posLck.Unlock()
 	return l
 }
 
@@ -195,6 +196,7 @@ func (w *WAL) waitInsertionsToFinish(upto LSN) LSN {
 // (aligned), under posLck: its start and end, and the previous record's
 // LSN (xl_prev). It maps the buffer pages the record reaches for l.
 func (w *WAL) reserveLocked(l *insertLock, size uint64) (start, end, prev LSN) {
+	l.held, l.insertingAt = true, InvalidLSN
 	startPos := w.curBytePos
 	w.curBytePos += size
 	prev = w.prevLSN
