@@ -130,3 +130,34 @@ func TestFlushStopsAtAdvertisedInsertingAt(t *testing.T) {
 	require.Greater(t, flushed, a)
 	require.Equal(t, []wal.LSN{b}, durable, "only the committer's record was flushed")
 }
+
+// Taking every insertion lock (WALInsertLockAcquireExclusive, as the
+// checkpointer does for its REDO pointer) waits for an insertion paused in
+// the middle of its copy: the position it sees is past that record, never
+// inside it.
+func TestExclusiveInsertLockWaitsForCopy(t *testing.T) {
+	node := world.NewNode(world.NewRand(1), world.NewTrace(nil), world.SchedConfig{StepCost: time.Microsecond}, world.DefaultLatency)
+	st := node.Reboot(func(e *env.Env) { simt.Must(wal.Create(e, insertCfg)) })
+	require.Equal(t, world.StopAllDone, st.Kind, "%s", st)
+	var end, next wal.LSN
+	var at time.Duration
+	st = node.Reboot(func(e *env.Env) {
+		e.Points = &copyPauser{next: e.Points, e: e, k: 2, pause: 10 * time.Millisecond}
+		w := simt.RecoverWAL(e, insertCfg)
+		g := world.NewGroup(e, 2)
+		e.Sched.Spawn("inserter", func() {
+			defer g.Done()
+			_, end = w.Insert(&wal.Record{Xid: 1, Rmid: 1, Payload: make([]byte, 2*wal.PageSize)})
+		})
+		e.Sched.Spawn("checkpointer", func() {
+			defer g.Done()
+			e.Clock.Sleep(time.Millisecond)
+			w.WithInsertLockExclusive(func(n wal.LSN) { next, at = n, e.Clock.Now() })
+		})
+		g.Wait()
+		simt.Must(w.Close())
+	})
+	require.Equal(t, world.StopAllDone, st.Kind, "%s", st)
+	require.GreaterOrEqual(t, at, 10*time.Millisecond, "the exclusive acquisition waited for the copy")
+	require.Equal(t, end, next, "the next position is the paused record's end")
+}
