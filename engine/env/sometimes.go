@@ -52,6 +52,7 @@ var Conditions = []Condition{
 	{"wal-switch-forced", "archive_timeout passed and the checkpointer ends a WAL segment that holds records, so it is archived (CheckArchiveTimeout, RequestXLogSwitch)"},
 	{"wal-record-crosses-page", "a WAL record does not fit on its page and continues on the next, after a page header flagged XLP_FIRST_IS_CONTRECORD (CopyXLogRecordToWAL)"},
 	{"wal-record-crosses-segment", "a WAL record continues into the next segment (CopyXLogRecordToWAL at a segment's end)"},
+	{"wal-switch-crosses-segment", "a switch record does not fit in its segment and ends in the next, which is then written whole (ReserveXLogSwitch's EndPos rounded to the end of the segment it ends in)"},
 	{"wal-flush-waited-for-insertion", "a WAL flush waits for an insertion still copying its record below the flush request (WaitXLogInsertionsToFinish's LWLockWaitForVar)"},
 	{"wal-overwrite-contrecord-written", "the end of recovery writes XLOG_OVERWRITE_CONTRECORD at the page where a record's continuation was missing (CreateOverwriteContrecordRecord)"},
 	{"wal-read-overwritten-contrecord", "a reader finds a record's continuation page flagged XLP_FIRST_IS_OVERWRITE_CONTRECORD and skips the abandoned record (XLogDecodeNextRecord's overwrittenRecPtr)"},

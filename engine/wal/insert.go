@@ -208,12 +208,25 @@ func (w *WAL) reserveLocked(l *insertLock, size uint64) (start, end, prev LSN) {
 	return start, end, prev
 }
 
-// mapPagesLocked initializes the buffer pages up to end that are not yet
-// (AdvanceXLInsertBuffer: zeroed, with a plain page header) and gives l
-// the pages from start's to end's.
+// mapPagesLocked initializes the buffer pages up to end and gives l the
+// pages from start's to end's.
 func (w *WAL) mapPagesLocked(l *insertLock, start, end LSN) {
-	for i := 0; w.initUpto < end; i++ { // bounded: one step per page of the record
-		if i > RecordSizeMax/usablePageBytes+2 {
+	w.initPagesLocked(end)
+	l.pages = l.pages[:0]
+	for p := pageStart(start); p < end; p += PageSize {
+		pg := w.pages[(p-w.pagesStart)/PageSize]
+		if pg == nil {
+			panic(fmt.Sprintf("wal: record at %s reaches page %s, unmapped", start, p))
+		}
+		l.pages = append(l.pages, pg)
+	}
+}
+
+// initPagesLocked initializes the buffer pages up to end that are not yet
+// (AdvanceXLInsertBuffer: zeroed, with a plain page header).
+func (w *WAL) initPagesLocked(end LSN) {
+	for i := 0; w.initUpto < end; i++ { // bounded: one step per page of a record or a segment
+		if i > max(RecordSizeMax/usablePageBytes+2, int(w.cfg.SegmentSize/PageSize)) {
 			panic("wal: page initialization does not end")
 		}
 		var pg []byte
@@ -227,14 +240,6 @@ func (w *WAL) mapPagesLocked(l *insertLock, start, end LSN) {
 		w.cfg.appendPageHeader(pg[:0], w.initUpto, w.timeline(), 0, 0)
 		w.pages = append(w.pages, pg)
 		w.initUpto += PageSize
-	}
-	l.pages = l.pages[:0]
-	for p := pageStart(start); p < end; p += PageSize {
-		pg := w.pages[(p-w.pagesStart)/PageSize]
-		if pg == nil {
-			panic(fmt.Sprintf("wal: record at %s reaches page %s, unmapped", start, p))
-		}
-		l.pages = append(l.pages, pg)
 	}
 }
 
@@ -306,13 +311,23 @@ func (w *WAL) switchExclusive(l *insertLock) {
 	if w.cfg.segOff(swEnd) != 0 {
 		segEnd = w.cfg.segStart(w.cfg.segOf(swEnd) + 1)
 	}
-	w.switchEnds = append(w.switchEnds, swEnd)
 	w.insertLSN = segEnd
 	w.curBytePos = w.cfg.recPtrToBytePos(segEnd)
-	// The pages of the padding are never written: they are not mapped.
-	for w.initUpto < segEnd {
-		w.pages = append(w.pages, nil)
-		w.initUpto += PageSize
+	if w.cfg.segOf(swEnd-1) != w.cfg.segOf(start) {
+		// The record crossed into the segment it ends: nothing else is
+		// in that segment, and it is written whole, the rest as
+		// initialized empty pages, as PostgreSQL writes the rest of every
+		// switched segment. Otherwise the file would end inside the
+		// segment with no switch record starting in it to say why.
+		w.e.Sometimes("wal-switch-crosses-segment")
+		w.initPagesLocked(segEnd)
+	} else {
+		// The rest is never written: its pages are not mapped.
+		w.switchEnds = append(w.switchEnds, swEnd)
+		for w.initUpto < segEnd {
+			w.pages = append(w.pages, nil)
+			w.initUpto += PageSize
+		}
 	}
 	w.posLck.Unlock()
 	sw.Prev, sw.LSN = prev, start

@@ -606,11 +606,15 @@ func (r *Reader) Next() (Record, bool, error) {
 		if rec.Rmid != RMXLog || rec.Info != InfoSwitch {
 			return rec, true, nil
 		}
-		// The rest of the segment is unused: the next record starts
-		// the next segment (XLogReadRecord's XLOG_SWITCH handling).
+		// The rest of the segment the switch record ends in is unused:
+		// the next record starts the next segment (XLogReadRecord's
+		// XLOG_SWITCH handling, which rounds the record's end up; the
+		// record may have crossed into that segment).
 		r.Switches++
 		r.SwitchEnd = r.next
-		r.next = r.cfg.segStart(r.cfg.segOf(rec.LSN) + 1)
+		if r.cfg.segOff(r.next) != 0 {
+			r.next = r.cfg.segStart(r.cfg.segOf(r.next) + 1)
+		}
 	}
 }
 
