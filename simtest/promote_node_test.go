@@ -61,7 +61,7 @@ func TestFailoverBankAcrossFailover(t *testing.T) {
 		c.Workload = WorkloadMixed
 		return c
 	}
-	for _, r := range runSeeds(10, mixed) {
+	for _, r := range runSeeds(20, mixed) {
 		require.True(t, r.OK, "seed %d: %v", r.Seed, r.Failures)
 		f := r.Failover
 		if f == nil || f.PromotedAt == 0 {

@@ -59,6 +59,7 @@ const (
 	PromoteNoHistoryArchive
 	ControlTwoSectorsNoCRC
 	RecycleBeforeArchived
+	FlushNoWaitInsertions
 	numBugs
 )
 
@@ -202,6 +203,10 @@ var registry = [numBugs]Bug{
 	RecycleBeforeArchived: {
 		Name: "recycle-before-archived",
 		What: "A checkpoint recycles an old WAL segment into a future segment's name whether or not the archiver has archived it; violates RemoveOldXlogFiles's XLogArchiveCheckDone, so the archive misses the segment and archive recovery, PITR or a standby fed from the archive cannot get past it.",
+	},
+	FlushNoWaitInsertions: {
+		Name: "flush-no-wait-insertions",
+		What: "XLogFlush and XLogWrite write and mark flushed the WAL up to the reserved insert position without WaitXLogInsertionsToFinish, so a record another backend is still copying into the WAL buffers (CopyXLogRecordToWAL, its bytes zero or partial) is written torn and never rewritten; a commit after it is acknowledged as flushed, and recovery ends at the torn record and loses it.",
 	},
 }
 

@@ -52,7 +52,7 @@ func (db *DB) createCheckPoint(flags CheckpointFlags) error {
 	var redo wal.LSN
 	var nextXid xact.XID
 	takeRedo := func() {
-		db.WAL.WithInsertLock(func(next wal.LSN) {
+		db.WAL.WithInsertLockExclusive(func(next wal.LSN) {
 			redo = next
 			db.redoPtr = next
 		})

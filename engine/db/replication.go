@@ -56,7 +56,7 @@ func (db *DB) BackupStart() (start, checkpoint wal.LSN, err error) {
 	if db.RecoveryInProgress() {
 		return 0, 0, pgerr.New(pgerr.ObjectNotInPrerequisiteState, "recovery is in progress; a base backup from a standby is not supported")
 	}
-	db.WAL.WithInsertLock(func(wal.LSN) { db.runningBackups++ })
+	db.WAL.WithInsertLockExclusive(func(wal.LSN) { db.runningBackups++ })
 	if err := db.RequestCheckpointWait(CheckpointForce); err != nil {
 		return 0, 0, fmt.Errorf("base backup: checkpoint: %w", err)
 	}
@@ -84,7 +84,7 @@ func (db *DB) BackupStop(start wal.LSN) wal.LSN {
 		_, end = db.WAL.Insert(&wal.Record{Rmid: wal.RMXLog, Info: InfoBackupEnd, Payload: p})
 		db.WAL.Flush(end)
 	}
-	db.WAL.WithInsertLock(func(wal.LSN) { db.runningBackups-- })
+	db.WAL.WithInsertLockExclusive(func(wal.LSN) { db.runningBackups-- })
 	return end
 }
 

@@ -292,6 +292,7 @@ func (db *DB) endRecovery(st *RecoveryStats, last wal.LSN, nextXid xact.XID, und
 	if db.WAL, err = wal.OpenOnTimeline(e, cfg.WAL, db.walTimeline(), walEnd, last); err != nil {
 		e.Panicf("%v", err)
 	}
+	db.WAL.PlantBugs(cfg.Bugs)
 	if overwrite {
 		e.Logf("overwriting the missing contrecord of the record at %s from %s", st.AbortedRecPtr, st.MissingContrecPtr)
 		db.WAL.Flush(db.WAL.InsertOverwriteContrecord(st.AbortedRecPtr))

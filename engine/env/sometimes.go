@@ -54,6 +54,8 @@ var Conditions = []Condition{
 	{"wal-record-crosses-segment", "a WAL record continues into the next segment (CopyXLogRecordToWAL at a segment's end)"},
 	{"wal-flush-ends-mid-record", "the WAL writer's flush of completed pages ends at a page boundary inside a record, its last pages not yet written (XLogBackgroundFlush backing off to the last completed page)"},
 	{"wal-segment-durable-mid-record", "a segment is fsynced whose last record continues in the next segment, not yet written (XLogWrite's finishing_seg inside a record)"},
+	{"wal-switch-crosses-segment", "a switch record does not fit in its segment and ends in the next, which is then written whole (ReserveXLogSwitch's EndPos rounded to the end of the segment it ends in)"},
+	{"wal-flush-waited-for-insertion", "a WAL flush waits for an insertion still copying its record below the flush request (WaitXLogInsertionsToFinish's LWLockWaitForVar)"},
 	{"wal-overwrite-contrecord-written", "the end of recovery writes XLOG_OVERWRITE_CONTRECORD at the page where a record's continuation was missing (CreateOverwriteContrecordRecord)"},
 	{"wal-read-overwritten-contrecord", "a reader finds a record's continuation page flagged XLP_FIRST_IS_OVERWRITE_CONTRECORD and skips the abandoned record (XLogDecodeNextRecord's overwrittenRecPtr)"},
 	{"recovery-end-incomplete-record", "recovery ends in a record that crosses pages whose continuation is missing or invalid (XLogDecodeNextRecord's abortedRecPtr / missingContrecPtr)"},

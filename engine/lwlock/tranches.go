@@ -33,7 +33,7 @@ var Tranches = []Tranche{
 	{"ProcArrayLock", env.NewRoleSet(trBackend, trBgwriter, trCheckpointer), "the proc array of running transactions and latestCompletedXid: taken to publish an xid, to take a snapshot and to end a transaction, and by the background writer's running-xacts record on a primary with standbys (ProcArrayLock, LogStandbySnapshot)"},
 	{"XidGenLock", env.NewRoleSet(trBackend, trBgwriter, trCheckpointer), "the next transaction id, and the clog extension for it (XidGenLock, GetNewTransactionId)"},
 	{"CLogControlLock", env.NewRoleSet(trBackend, trCheckpointer), "the clog's pages in memory: commit and abort status updates and lookups (XactSLRULock, once CLogControlLock)"},
-	{"WALInsertLock", env.NewRoleSet(trBackend, trBgwriter, trCheckpointer, trWalwriter), "the WAL insert position and buffers (WALInsertLocks)"},
+	{"WALInsertLock", env.NewRoleSet(trBackend, trBgwriter, trCheckpointer), "one of the NUM_XLOGINSERT_LOCKS WAL insertion locks, held while a record is copied into the WAL buffers, all of them to take a checkpoint's REDO pointer or switch segments (WALInsertLocks, WALInsertLockAcquireExclusive)"},
 	{"WALWriteLock", env.NewRoleSet(trBackend, trBgwriter, trCheckpointer, trWalwriter), "writing and flushing WAL (WALWriteLock, XLogWrite)"},
 	{"BufferContent", env.NewRoleSet(trBackend, trBgwriter, trCheckpointer), "one shared buffer's page contents (the buffer content lock)"},
 	{"extend", env.NewRoleSet(trBackend), "extending one relation fork by a block (the relation extension lock, LockRelationForExtension)"},

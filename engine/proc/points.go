@@ -56,6 +56,7 @@ var (
 	reachVacuum          = env.NewRoleSet(env.RoleBackend, env.RoleAutovacuumWorker)
 	reachArchiver        = env.NewRoleSet(env.RoleArchiver)
 	reachEvict           = env.NewRoleSet(env.RoleBackend, env.RoleAutovacuumWorker, env.RoleStartup)
+	reachWALInsert       = env.NewRoleSet(env.RoleBackend, env.RoleAutovacuumWorker, env.RoleBgwriter, env.RoleCheckpointer, env.RoleStartup)
 )
 
 // Points lists every injection point of the engine, in the order a
@@ -105,6 +106,7 @@ var Points = []Point{
 	// here): each costs a scheduler step, so only where the order of two
 	// processes' steps matters.
 	{"xact-after-xid-assign", reachBackend, "a transaction has its xid in the proc array and holds its lock, with nothing in the WAL: a stall here makes later xids commit first, out of xid order, and holds the xmin horizon back"},
+	{"wal-insert-copy", reachWALInsert, "a WAL insertion has reserved its record's space and holds its insertion lock, with the record not (or, at a page it goes on to, not wholly) copied into the WAL buffers: a flush now must wait for it (WaitXLogInsertionsToFinish), or it writes a torn record"},
 	{"bufmgr-after-victim-write", reachEvict, "an eviction (a backend's, an autovacuum worker's, the startup process's in redo) wrote its dirty victim and has not looked at it again: others may pin it, dirty it again or load the wanted block elsewhere, which BufferAlloc must then notice"},
 }
 

@@ -20,16 +20,24 @@ const InfoOverwriteContrecord = 0xD0
 // (archived, streamed) is never rewritten. It returns the record's end,
 // which the caller flushes.
 func (w *WAL) InsertOverwriteContrecord(aborted LSN) LSN {
-	w.insertMu.Lock()
-	defer w.insertMu.Unlock()
-	if pageOff(w.insertLSN) != 0 || w.bufStart+LSN(len(w.buf)) != w.insertLSN || aborted >= w.insertLSN {
-		panic(fmt.Sprintf("wal: overwrite contrecord for %s at %s, not a fresh page after it", aborted, w.insertLSN))
-	}
-	w.buf = w.cfg.appendPageHeader(w.buf, w.insertLSN, w.timeline(), XLPFirstIsOverwriteContRecord, 0)
-	w.insertLSN = w.bufStart + LSN(len(w.buf))
+	l := w.insertLockAcquireExclusive()
+	defer w.insertLockReleaseExclusive()
 	p := make([]byte, 8)
 	binary.LittleEndian.PutUint64(p, uint64(aborted))
-	_, end := w.appendLocked(&Record{Rmid: RMXLog, Info: InfoOverwriteContrecord, Payload: p})
+	rec := Record{Rmid: RMXLog, Info: InfoOverwriteContrecord, Payload: p}
+	w.posLck.Lock()
+	if pageOff(w.insertLSN) != 0 || w.initUpto != w.insertLSN || aborted >= w.insertLSN {
+		w.posLck.Unlock()
+		panic(fmt.Sprintf("wal: overwrite contrecord for %s at %s, not a fresh page after it", aborted, w.insertLSN))
+	}
+	start, end, prev := w.reserveLocked(l, rec.EncodedSize())
+	w.posLck.Unlock()
+	// The page is new: no other record is on it yet (AdvanceXLInsertBuffer
+	// sets the flag on the page at missingContrecPtr).
+	hdr := l.pages[0]
+	binary.LittleEndian.PutUint16(hdr[2:], binary.LittleEndian.Uint16(hdr[2:])|XLPFirstIsOverwriteContRecord)
+	rec.Prev, rec.LSN = prev, start
+	w.copyRecord(l, &rec, start, end)
 	w.e.Sometimes("wal-overwrite-contrecord-written")
 	return end
 }

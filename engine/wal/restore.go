@@ -256,17 +256,5 @@ func openOnNewTimeline(e *env.Env, c Config, tli uint32, end, last LSN) (*WAL, e
 			e.Logf("could not repair archive status: %v", err)
 		}
 	}
-	return &WAL{
-		e: e, cfg: c, tli: tli,
-		insertMu:   e.Sched.NewMutex("WALInsertLock"),
-		writeMu:    e.Sched.NewMutex("WALWriteLock"),
-		bufStart:   end,
-		insertLSN:  end,
-		curBytePos: c.recPtrToBytePos(end),
-		prevLSN:    last,
-		written:    end,
-		flushed:    end,
-		seg:        seg,
-		segFile:    f,
-	}, nil
+	return newWAL(e, c, tli, end, last, seg, f), nil
 }

@@ -7,13 +7,15 @@ package wal
 // gone into the current segment (it is at the segment's start, or just
 // after the header of initdb's first segment): a switch there would
 // only waste a segment (CheckArchiveTimeout's GetLastImportantRecPtr
-// check).
+// check). Like XLogInsertRecord for an XLOG_SWITCH, it holds every
+// insertion lock.
 func (w *WAL) SwitchSegment() (end LSN, switched bool) {
-	w.insertMu.Lock()
-	defer w.insertMu.Unlock()
-	if off := w.cfg.segOff(w.insertLSN); off == 0 || off == SegHdrSize {
-		return w.insertLSN, false
+	l := w.insertLockAcquireExclusive()
+	defer w.insertLockReleaseExclusive()
+	ins := w.InsertLSN()
+	if off := w.cfg.segOff(ins); off == 0 || off == SegHdrSize {
+		return ins, false
 	}
-	w.switchLocked()
-	return w.insertLSN, true
+	w.switchExclusive(l)
+	return w.InsertLSN(), true
 }

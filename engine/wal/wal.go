@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 
+	"github.com/pgdst/pgdst/engine/bugs"
 	"github.com/pgdst/pgdst/engine/env"
 )
 
@@ -16,46 +17,97 @@ const readChunk = 64 << 10
 // WAL is the log of one running node: its in-memory WAL buffers, the insert
 // position, and how far the log is written and flushed.
 //
-// Locking mirrors PostgreSQL's: insertMu is the WAL insertion lock (reserving
-// space and copying the record into the buffers), writeMu is WALWriteLock
-// (writing and fsyncing). Insert never waits for I/O.
+// Locking mirrors PostgreSQL's (insert.go): an inserter holds one of the
+// insertion locks while it copies its record into the buffers and
+// reserves the record's space under posLck (insertpos_lck); writeMu is
+// WALWriteLock (writing and fsyncing), and a writer first waits for the
+// insertions still copying below what it writes. Insert never waits for
+// I/O.
 type WAL struct {
-	e        *env.Env
-	cfg      Config
-	insertMu env.Mutex
-	writeMu  env.Mutex
+	e       *env.Env
+	cfg     Config
+	locks   [NumInsertLocks]insertLock
+	posLck  env.Mutex
+	writeMu env.Mutex
 
-	// Guarded by insertMu. buf mirrors the stream from bufStart to
-	// insertLSN, page headers included (the inserter writes them, as
-	// AdvanceXLInsertBuffer and CopyXLogRecordToWAL do), and the unused
-	// space after switch records, so that LSN arithmetic stays trivial.
-	buf        []byte
-	bufStart   LSN
-	insertLSN  LSN    // the end of the last record (XLogBytePosToEndRecPtr of curBytePos)
+	// Guarded by posLck, which plays insertpos_lck, info_lck and the
+	// insertion locks' wait lists at once (a spinlock: taking it is no
+	// scheduling point).
+	insertLSN  LSN    // the end of the reserved WAL (XLogBytePosToEndRecPtr of CurrBytePos)
 	curBytePos uint64 // where the next record goes, in usable bytes (Insert->CurrBytePos)
-	prevLSN    LSN    // the last inserted record
-	scratch    []byte // a record crossing pages is encoded here first
+	prevLSN    LSN    // the last reserved record (Insert->PrevBytePos)
+	// pages are the WAL buffers (XLogCtl->pages): pages[i] holds the
+	// page at pagesStart+i*PageSize, up to initUpto (InitializedUpto);
+	// nil for the unused rest of a switched segment. The page holding
+	// the end of WAL found at startup is mapped blank: its header and
+	// the bytes before that end are on disk already and never rewritten.
+	pages      [][]byte
+	pagesStart LSN
+	initUpto   LSN
+	freePages  [][]byte
 	// switchEnds are the ends of switch records not yet flushed: the
 	// bytes after each, to its segment's end, are padding that is never
 	// written (XLogWrite does not write the rest of a switched segment).
 	switchEnds []LSN
-
-	written LSN // guarded by writeMu
-	flushed LSN // written under writeMu and insertMu; read under either
-
-	// The open segment, guarded by writeMu. segStale is how many bytes
-	// the file held when it was opened: a recycled segment's stale pages
-	// (recycle.go), which the padding after a switch record overwrites.
-	seg      uint64
-	segFile  env.File
-	segStale int64
-
+	flushed    LSN // written under writeMu and posLck; read under either
+	// insertCV wakes a flush waiting for insertions (LWLockWaitForVar),
+	// insertWaiters counts its sleepers.
+	insertCV      env.Cond
+	insertWaiters int
 	// flushCV wakes the WAL senders waiting for a flush (flushwait.go);
-	// nil until one waits. Guarded by insertMu.
+	// nil until one waits.
 	flushCV env.Cond
+
+	// Guarded by writeMu.
+	written LSN
+	seg     uint64
+	segFile env.File
+	// segStale is how many bytes the open segment held when it was
+	// opened: a recycled segment's stale pages (recycle.go), which the
+	// padding after a switch record overwrites.
+	segStale   int64
+	flushPages [][]byte // the pages a flush writes
+	writeBuf   []byte   // a chunk gathered from them
 
 	// tli names the segments this WAL writes (0: timeline 1; restore.go).
 	tli uint32
+	// noWaitInsertions is planted bug flush-no-wait-insertions.
+	noWaitInsertions bool
+}
+
+// newWAL is the WAL of a node whose valid WAL ends at end, after the
+// record last, with segment seg open as f.
+func newWAL(e *env.Env, c Config, tli uint32, end, last LSN, seg uint64, f env.File) *WAL {
+	w := &WAL{
+		e:          e,
+		cfg:        c,
+		tli:        tli,
+		posLck:     e.Sched.NewSpinLock("insertpos_lck"),
+		writeMu:    e.Sched.NewMutex("WALWriteLock"),
+		insertLSN:  end,
+		curBytePos: c.recPtrToBytePos(end),
+		prevLSN:    last,
+		pagesStart: pageStart(end),
+		initUpto:   pageStart(end),
+		written:    end,
+		flushed:    end,
+		seg:        seg,
+		segFile:    f,
+	}
+	for i := range w.locks {
+		w.locks[i].mu = e.Sched.NewMutex(fmt.Sprintf("WALInsertLock %d", i))
+	}
+	w.insertCV = e.Sched.NewCond("WALInsertLock insertingAt", w.posLck)
+	if pageOff(end) != 0 {
+		w.pages = append(w.pages, make([]byte, PageSize))
+		w.initUpto += PageSize
+	}
+	return w
+}
+
+// PlantBugs switches on the planted bugs of the WAL itself.
+func (w *WAL) PlantBugs(s bugs.Set) {
+	w.noWaitInsertions = s.Has(bugs.FlushNoWaitInsertions)
 }
 
 // Create makes a fresh WAL (initdb): pg_wal and its first segment, durable.
@@ -168,174 +220,11 @@ func OpenOnTimeline(e *env.Env, c Config, tli uint32, end, last LSN) (*WAL, erro
 			e.Logf("could not repair archive status: %v", err)
 		}
 	}
-	return &WAL{
-		e:          e,
-		cfg:        c,
-		insertMu:   e.Sched.NewMutex("WALInsertLock"),
-		writeMu:    e.Sched.NewMutex("WALWriteLock"),
-		bufStart:   end,
-		insertLSN:  end,
-		curBytePos: c.recPtrToBytePos(end),
-		prevLSN:    last,
-		written:    end,
-		flushed:    end,
-		seg:        seg,
-		segFile:    f,
-	}, nil
+	return newWAL(e, c, 1, end, last, seg, f), nil
 }
 
 // Config is the WAL's configuration.
 func (w *WAL) Config() Config { return w.cfg }
-
-// Insert appends a record to the WAL buffers and returns its start LSN and
-// the end LSN a commit must flush to. It does no I/O (XLogInsert).
-func (w *WAL) Insert(rec *Record) (start, end LSN) {
-	w.insertMu.Lock()
-	start, end = w.insertLocked(rec)
-	w.insertMu.Unlock()
-	return start, end
-}
-
-// InsertWith inserts the record build returns and then calls placed with
-// its start and end LSN, both under the insert lock. Callers that must
-// order a page change with its record use both: build decides full-page
-// images against the REDO pointer; placed stamps the record's end LSN on
-// the page (PageSetLSN after XLogInsert, with the buffer still locked).
-// The page must be changed and its buffer marked dirty before the call
-// (the transam README's "Write-Ahead Log Coding"), so that a checkpoint
-// that takes its REDO pointer after the record finds the buffer dirty.
-// placed may be nil.
-func (w *WAL) InsertWith(build func() *Record, placed func(start, end LSN)) (start, end LSN) {
-	w.insertMu.Lock()
-	rec := build()
-	start, end = w.insertLocked(rec)
-	if placed != nil {
-		placed(start, end)
-	}
-	w.insertMu.Unlock()
-	return start, end
-}
-
-// WithInsertLock runs fn with the insert lock held and the position the next
-// record will take. The checkpointer takes its REDO pointer this way, so
-// that no record can slip between reading the position and publishing it.
-func (w *WAL) WithInsertLock(fn func(next LSN)) {
-	w.insertMu.Lock()
-	fn(w.insertLSN)
-	w.insertMu.Unlock()
-}
-
-// switchLocked ends the current segment with a switch record and skips
-// the rest of it (RequestXLogSwitch, ReserveXLogSwitch): the next record
-// goes to the next segment. The skipped bytes are never written.
-func (w *WAL) switchLocked() {
-	segEnd := w.cfg.segStart(w.cfg.segOf(w.insertLSN) + 1)
-	sw := Record{Rmid: RMXLog, Info: InfoSwitch}
-	_, swEnd := w.appendLocked(&sw)
-	if w.cfg.segOff(swEnd) == 0 {
-		// The switch record itself ended the segment.
-		segEnd = swEnd
-	}
-	w.switchEnds = append(w.switchEnds, swEnd)
-	// The padding is most of a segment when archive_timeout forces the
-	// switch, so it is made in place: one allocation at most (the buffer
-	// keeps its capacity after a flush compacts it), zeroed, not copied.
-	pad := int(segEnd - w.insertLSN)
-	n := len(w.buf)
-	w.buf = slices.Grow(w.buf, pad)[:n+pad]
-	clear(w.buf[n:])
-	w.insertLSN = segEnd
-	w.curBytePos = w.cfg.recPtrToBytePos(segEnd)
-}
-
-func (w *WAL) insertLocked(rec *Record) (start, end LSN) {
-	if size := rec.EncodedSize(); size > uint64(w.cfg.MaxRecordSize()) {
-		panic(fmt.Sprintf("wal: record of %d bytes exceeds the maximum %d", size, w.cfg.MaxRecordSize()))
-	}
-	return w.appendLocked(rec)
-}
-
-// appendLocked reserves the record's space (ReserveXLogInsertLocation)
-// and copies it into the buffers with the page headers of the pages it
-// reaches (CopyXLogRecordToWAL).
-func (w *WAL) appendLocked(rec *Record) (start, end LSN) {
-	size := rec.EncodedSize()
-	start = w.cfg.bytePosToRecPtr(w.curBytePos)
-	end = w.cfg.bytePosToEndRecPtr(w.curBytePos + size)
-	rec.Prev = w.prevLSN
-	rec.LSN = start
-	if w.insertLSN == start && pageStart(end-1) == pageStart(start) {
-		// The common case: the record fits on the current page, whose
-		// header is already in the buffers or on disk.
-		w.buf = rec.AppendEncoded(w.buf)
-	} else {
-		w.scratch = rec.AppendEncoded(w.scratch[:0])
-		w.copyLocked(w.scratch, start, uint32(HeaderSize+len(rec.Payload)))
-		if pageStart(end-1) != pageStart(start) {
-			w.e.Sometimes("wal-record-crosses-page")
-			if w.cfg.segOf(end-1) != w.cfg.segOf(start) {
-				w.e.Sometimes("wal-record-crosses-segment")
-			}
-		}
-	}
-	w.curBytePos += size
-	w.prevLSN = start
-	w.insertLSN = w.bufStart + LSN(len(w.buf))
-	if w.insertLSN != end {
-		panic(fmt.Sprintf("wal: record at %s ends at %s, reserved to %s", start, w.insertLSN, end))
-	}
-	w.e.WALInserted(uint64(start), uint64(w.insertLSN), rec.Rmid, rec.Xid)
-	return start, end
-}
-
-// copyLocked is CopyXLogRecordToWAL for a record that starts a page or
-// crosses one: b is the encoded record (aligned), total its unaligned
-// length (xl_tot_len). Each page it reaches gets its header: the first
-// one plain when the record starts it, the later ones with
-// XLP_FIRST_IS_CONTRECORD and the record's remaining length in
-// xlp_rem_len. The alignment padding never crosses a page.
-func (w *WAL) copyLocked(b []byte, start LSN, total uint32) {
-	pos := w.bufStart + LSN(len(w.buf))
-	if pos != start {
-		// The record starts a page whose header is not written yet.
-		if pageOff(pos) != 0 || pos+LSN(w.cfg.pageHdrSize(pos)) != start {
-			panic(fmt.Sprintf("wal: insert at %s, buffers end at %s", start, pos))
-		}
-		w.buf = w.cfg.appendPageHeader(w.buf, pos, w.timeline(), 0, 0)
-		pos = start
-	}
-	written := 0
-	for i := 0; ; i++ { // bounded: one step per page of the record
-		if i > RecordSizeMax/usablePageBytes+2 {
-			panic("wal: record copy does not end")
-		}
-		n := min(len(b)-written, int(PageSize-pageOff(pos)))
-		w.buf = append(w.buf, b[written:written+n]...)
-		written += n
-		pos += LSN(n)
-		if written == len(b) {
-			return
-		}
-		w.buf = w.cfg.appendPageHeader(w.buf, pos, w.timeline(), XLPFirstIsContRecord, total-uint32(written))
-		pos += LSN(w.cfg.pageHdrSize(pos))
-	}
-}
-
-// InsertLSN is the position the next record will take (GetXLogInsertRecPtr).
-func (w *WAL) InsertLSN() LSN {
-	w.insertMu.Lock()
-	l := w.insertLSN
-	w.insertMu.Unlock()
-	return l
-}
-
-// Flushed is how far the WAL is known durable (GetFlushRecPtr).
-func (w *WAL) Flushed() LSN {
-	w.insertMu.Lock()
-	l := w.flushed
-	w.insertMu.Unlock()
-	return l
-}
 
 // NeedsFlush reports whether lsn is beyond the durable WAL (XLogNeedsFlush).
 func (w *WAL) NeedsFlush(lsn LSN) bool { return lsn > w.Flushed() }
@@ -361,8 +250,11 @@ func (w *WAL) BackgroundFlush() {
 	w.flush(ins, false)
 }
 
-// flush is XLogWrite and its fsync up to upto: everything inserted when
-// exact is false, else upto alone.
+// flush is XLogFlush and XLogWrite up to upto: everything whose
+// insertion has finished when exact is false (at least upto), else upto
+// alone. It first waits for the insertions still copying a record below
+// upto (WaitXLogInsertionsToFinish), so that it never writes a record
+// that is not wholly in the buffers.
 func (w *WAL) flush(upto LSN, exact bool) {
 	if !w.NeedsFlush(upto) {
 		return
@@ -372,29 +264,37 @@ func (w *WAL) flush(upto LSN, exact bool) {
 	if upto <= w.flushed {
 		return // another process flushed it while we waited
 	}
-	w.insertMu.Lock()
-	from := w.written
-	to := w.insertLSN
+	var to LSN
+	if w.noWaitInsertions {
+		// Planted bug flush-no-wait-insertions: everything reserved,
+		// records still being copied included.
+		to = w.InsertLSN()
+		if upto > to {
+			panic(fmt.Sprintf("wal: flush request %s beyond insert position %s", upto, to))
+		}
+	} else {
+		to = w.waitInsertionsToFinish(upto)
+	}
 	if exact {
 		to = min(to, upto)
 	}
+	from := w.written
+	w.posLck.Lock()
 	switches := append([]LSN(nil), w.switchEnds...)
-	// The slice stays valid: Insert only appends (possibly reallocating
-	// w.buf, but never changing bytes already in it), and only this
-	// function, under writeMu and after its last use of data, moves the
-	// bytes (compacting the front away).
-	data := w.buf[from-w.bufStart : to-w.bufStart]
+	// The pages stay valid after posLck is let go: only this function,
+	// under writeMu, unmaps pages, and the bytes before to are final.
+	w.flushPages = w.flushPages[:0]
+	for p := pageStart(from); p < to; p += PageSize {
+		w.flushPages = append(w.flushPages, w.pages[(p-w.pagesStart)/PageSize])
+	}
 	// Where the flush leaves a record half durable: a segment boundary it
 	// crosses or reaches with a record continuing past it, and its own
 	// end, when that is a page boundary inside a record (the WAL writer's
-	// flush of completed pages only). Read here, under the insertion
-	// lock, from the page headers the inserters wrote.
+	// flush of completed pages only). Read here, under posLck, from the
+	// page headers the reservations initialized.
 	contSegEnd := w.contSegEnds(from, to)
 	midRecord := to < w.insertLSN && pageOff(to) == 0 && w.contAt(to)
-	w.insertMu.Unlock()
-	if upto > to {
-		panic(fmt.Sprintf("wal: flush request %s beyond insert position %s", upto, to))
-	}
+	w.posLck.Unlock()
 	w.e.Inject("walwriter-before-write")
 	for pos := from; pos < to; {
 		seg := w.cfg.segOf(pos)
@@ -414,7 +314,7 @@ func (w *WAL) flush(upto LSN, exact bool) {
 			}
 		}
 		if lo < hi {
-			chunk := data[lo-from : hi-from]
+			chunk := w.gather(pageStart(from), lo, hi)
 			if _, err := w.segFile.WriteAt(chunk, w.cfg.segOff(lo)); err != nil {
 				w.e.Panicf("could not write to WAL segment %q at %s: %v", w.segFile.Path(), lo, err)
 			}
@@ -452,20 +352,29 @@ func (w *WAL) flush(upto LSN, exact bool) {
 		w.e.Inject(PointFlushedMidRecord)
 	}
 
-	w.insertMu.Lock()
+	w.posLck.Lock()
 	w.flushed = to
 	for len(w.switchEnds) > 0 && w.switchEnds[0] <= to {
 		w.switchEnds = w.switchEnds[1:]
 	}
-	// Compact in place: this flusher is done with data, no other flusher
-	// runs (writeMu), and inserters touch w.buf only under insertMu.
-	drop := int(w.flushed - w.bufStart)
-	w.buf = w.buf[:copy(w.buf, w.buf[drop:])]
-	w.bufStart = w.flushed
+	// Unmap the pages wholly flushed: no insertion copies into them any
+	// more (each one in progress has copied past to). With the planted
+	// bug one may, so they are not reused then.
+	drop := int((pageStart(to) - w.pagesStart) / PageSize)
+	for _, pg := range w.pages[:drop] {
+		if pg != nil && !w.noWaitInsertions && len(w.freePages) < freePagesMax {
+			w.freePages = append(w.freePages, pg)
+		}
+	}
+	n := copy(w.pages, w.pages[drop:])
+	clear(w.pages[n:])
+	w.pages = w.pages[:n]
+	w.pagesStart = pageStart(to)
 	if w.flushCV != nil {
 		w.flushCV.Broadcast() // WalSndWakeup
 	}
-	w.insertMu.Unlock()
+	w.posLck.Unlock()
+	clear(w.flushPages)
 	w.e.WALFlushed(uint64(to))
 }
 
@@ -481,21 +390,25 @@ const (
 	PointSegmentDurableMidRecord = "walwriter-after-segment-fsync-mid-record"
 )
 
-// contAt reports whether the page at p, a page boundary inside the
-// buffers whose header is written, begins with the continuation of a
-// record (XLP_FIRST_IS_CONTRECORD). Called with insertMu held.
+// contAt reports whether the page at p, a page boundary the
+// reservations have initialized, begins with the continuation of a
+// record (XLP_FIRST_IS_CONTRECORD). A page not mapped (the unused rest of
+// a switched segment) begins none. Called with posLck held.
 func (w *WAL) contAt(p LSN) bool {
-	off := p - w.bufStart
-	if pageOff(p) != 0 || p < w.bufStart || int(off)+ShortPageHdrSize > len(w.buf) {
-		panic(fmt.Sprintf("wal: page header at %s is not in the buffers [%s, %s)", p, w.bufStart, w.insertLSN))
+	if pageOff(p) != 0 || p < w.pagesStart {
+		panic(fmt.Sprintf("wal: page header at %s is not in the buffers [%s, %s)", p, w.pagesStart, w.initUpto))
 	}
-	return binary.LittleEndian.Uint16(w.buf[off+2:])&XLPFirstIsContRecord != 0
+	if p >= w.initUpto {
+		return false
+	}
+	pg := w.pages[(p-w.pagesStart)/PageSize]
+	return pg != nil && binary.LittleEndian.Uint16(pg[2:])&XLPFirstIsContRecord != 0
 }
 
 // contSegEnds lists the segment boundaries in (from, to] that a record
 // continues across (the next segment's first page is a continuation),
-// among those whose next page the inserters have begun. Called with
-// insertMu held; bounded by the segments the flush spans.
+// among those whose next page the reservations have initialized. Called
+// with posLck held; bounded by the segments the flush spans.
 func (w *WAL) contSegEnds(from, to LSN) []LSN {
 	var out []LSN
 	for b := w.cfg.segStart(w.cfg.segOf(from) + 1); b <= to && b < w.insertLSN; b = w.cfg.segStart(w.cfg.segOf(b) + 1) {
@@ -504,6 +417,21 @@ func (w *WAL) contSegEnds(from, to LSN) []LSN {
 		}
 	}
 	return out
+}
+
+// gather returns the bytes from lo to hi of the pages a flush writes,
+// which start at first, in one piece.
+func (w *WAL) gather(first, lo, hi LSN) []byte {
+	w.writeBuf = w.writeBuf[:0]
+	for p := pageStart(lo); p < hi; p += PageSize {
+		pg := w.flushPages[(p-first)/PageSize]
+		if pg == nil {
+			panic(fmt.Sprintf("wal: flush of %s..%s reaches the unmapped page %s", lo, hi, p))
+		}
+		a, b := max(lo, p), min(hi, p+PageSize)
+		w.writeBuf = append(w.writeBuf, pg[a-p:b-p]...)
+	}
+	return w.writeBuf
 }
 
 // openSegment makes seg the open segment, creating it durably if needed.
@@ -731,11 +659,15 @@ func (r *Reader) Next() (Record, bool, error) {
 		if rec.Rmid != RMXLog || rec.Info != InfoSwitch {
 			return rec, true, nil
 		}
-		// The rest of the segment is unused: the next record starts
-		// the next segment (XLogReadRecord's XLOG_SWITCH handling).
+		// The rest of the segment the switch record ends in is unused:
+		// the next record starts the next segment (XLogReadRecord's
+		// XLOG_SWITCH handling, which rounds the record's end up; the
+		// record may have crossed into that segment).
 		r.Switches++
 		r.SwitchEnd = r.next
-		r.next = r.cfg.segStart(r.cfg.segOf(rec.LSN) + 1)
+		if r.cfg.segOff(r.next) != 0 {
+			r.next = r.cfg.segStart(r.cfg.segOf(r.next) + 1)
+		}
 	}
 }
 

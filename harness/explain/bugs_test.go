@@ -319,6 +319,13 @@ var bugCases = map[string]bugCase{
 		hints:  []uint64{38, 127},
 		says:   []string{"recycled (renamed into a future segment's name) before the archiver had archived it"},
 	},
+	// The plain campaign: a flush wrote a record still being copied,
+	// torn, and recovery stopped there before an acknowledged commit.
+	"flush-no-wait-insertions": {
+		config: simtest.DefaultConfig,
+		hints:  []uint64{5},
+		says:   []string{"was still copying into the WAL buffers"},
+	},
 	"end-of-recovery-ckpt-early-control": {
 		config: small("", nil),
 		hints:  []uint64{1},
