@@ -303,18 +303,23 @@ func (w *WAL) flush(upto LSN, exact bool) {
 		w.openSegment(seg)
 		lo := pos
 		hi := chunkEnd
+		padFrom := hi // the unmapped pages from here on are written as zeros
 		for _, sw := range switches {
-			if sw > lo && sw <= hi && w.cfg.segOf(sw-1) == seg && w.segStale <= w.cfg.segOff(sw) {
-				// Padding after a switch record is not written, but
-				// in a recycled segment: there it replaces the stale
-				// pages, so that the complete segment, and its
-				// archived copy, holds none (PostgreSQL writes the
-				// padding always).
-				hi = sw
+			if sw > lo && sw <= hi && w.cfg.segOf(sw-1) == seg {
+				if w.segStale <= w.cfg.segOff(sw) {
+					// Padding after a switch record is not written,
+					// but in a recycled segment: there it replaces
+					// the stale pages, so that the complete segment,
+					// and its archived copy, holds none (PostgreSQL
+					// writes the padding always).
+					hi = sw
+				} else {
+					padFrom = sw
+				}
 			}
 		}
 		if lo < hi {
-			chunk := w.gather(pageStart(from), lo, hi)
+			chunk := w.gather(pageStart(from), lo, hi, padFrom)
 			if _, err := w.segFile.WriteAt(chunk, w.cfg.segOff(lo)); err != nil {
 				w.e.Panicf("could not write to WAL segment %q at %s: %v", w.segFile.Path(), lo, err)
 			}
@@ -420,15 +425,20 @@ func (w *WAL) contSegEnds(from, to LSN) []LSN {
 }
 
 // gather returns the bytes from lo to hi of the pages a flush writes,
-// which start at first, in one piece.
-func (w *WAL) gather(first, lo, hi LSN) []byte {
+// which start at first, in one piece. Pages past padFrom, a switch
+// record's end, may be unmapped: the padding after it, zeros.
+func (w *WAL) gather(first, lo, hi, padFrom LSN) []byte {
 	w.writeBuf = w.writeBuf[:0]
 	for p := pageStart(lo); p < hi; p += PageSize {
+		a, b := max(lo, p), min(hi, p+PageSize)
 		pg := w.flushPages[(p-first)/PageSize]
 		if pg == nil {
-			panic(fmt.Sprintf("wal: flush of %s..%s reaches the unmapped page %s", lo, hi, p))
+			if p < padFrom {
+				panic(fmt.Sprintf("wal: flush of %s..%s reaches the unmapped page %s", lo, hi, p))
+			}
+			w.writeBuf = append(w.writeBuf, make([]byte, b-a)...)
+			continue
 		}
-		a, b := max(lo, p), min(hi, p+PageSize)
 		w.writeBuf = append(w.writeBuf, pg[a-p:b-p]...)
 	}
 	return w.writeBuf
