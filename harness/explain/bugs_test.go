@@ -67,7 +67,7 @@ var bugCases = map[string]bugCase{
 			c.Workload, c.Isolation, c.ListInserts = simtest.WorkloadAppend, simtest.IsoSerializable, "on"
 			return c
 		},
-		hints: []uint64{1421, 4247},
+		hints: []uint64{3383, 4081},
 		says:  []string{"G2-item"},
 	},
 	"ssi-opt-out-not-read-only": {config: ssiAimed, hints: []uint64{1}, says: []string{"G2-item"}},
@@ -289,7 +289,7 @@ var bugCases = map[string]bugCase{
 	},
 	"clog-status-lost-update": {
 		config: small("", func(c *simtest.Config) { c.Scheduler = "random" }),
-		hints:  []uint64{49},
+		hints:  []uint64{36},
 		says:   []string{"clog lost the transaction's commit status", "the clog says committed are not visible"},
 	},
 	// A process killed just after a flush made the next segment, before
@@ -304,12 +304,12 @@ var bugCases = map[string]bugCase{
 		hints: []uint64{143},
 		says:  []string{"inside completed segment"},
 	},
-	// The plain campaign's seed 68: the run's last power loss strikes
+	// The plain campaign's seed 441: the run's last power loss strikes
 	// while the checkpointer waits on its fsync of the two-sector control
 	// file, and keeps one sector of each version.
 	"control-two-sectors-no-crc": {
 		config: simtest.DefaultConfig,
-		hints:  []uint64{68},
+		hints:  []uint64{441},
 		says:   []string{"tore the control file between its sectors"},
 	},
 	// The plain campaign's seeds: a completed segment recycled before its
