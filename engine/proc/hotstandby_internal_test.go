@@ -7,7 +7,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pgdst/pgdst/engine/db"
-	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/pgerr"
 	"github.com/pgdst/pgdst/simtest/world"
 )
@@ -31,27 +30,12 @@ func TestHotStandbySessionsAcrossPromotion(t *testing.T) {
 	var setupErr error
 	var inRecovery bool
 	node.Sim.Spawn("test", func() {
-		cfg := DefaultConfig()
-		cfg.DB.WAL.SegmentSize = 64 << 10
-		cfg.DB.ArchiveRecovery = true
+		cfg := unreachableStandbyConfig()
 		cfg.DB.HotStandby = true
-		cfg.Autovacuum = false
-		cfg.PrimaryConninfo = env.Addr{Node: "nowhere", Port: DefaultPort}
-		cfg.WalReceiver = WalReceiverConfig{RetryInterval: 10 * time.Millisecond, StatusInterval: 10 * time.Millisecond, Timeout: 40 * time.Millisecond, ConnectTimeout: 5 * time.Millisecond}
-		if setupErr = db.InitDB(e, cfg.DB); setupErr != nil {
-			return
-		}
-		file, err := e.Disk.Open(db.StandbySignalPath, env.OpenCreate)
+		pm, l, err := startStandby(e, cfg)
 		if setupErr = err; err != nil {
 			return
 		}
-		file.Close()
-		l := NewListener(e)
-		pm, err := NewPostmaster(e, cfg, l)
-		if setupErr = err; err != nil {
-			return
-		}
-		e.SpawnAs(env.RolePostmaster, "postmaster", pm.Main)
 		e.Clock.Sleep(50 * time.Millisecond)
 		c1, err := l.Dial()
 		if setupErr = err; err != nil {

@@ -7,8 +7,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pgdst/pgdst/engine/bugs"
-	"github.com/pgdst/pgdst/engine/db"
-	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/wal"
 	"github.com/pgdst/pgdst/simtest/world"
 )
@@ -26,34 +24,15 @@ func promoteArchiving(t *testing.T, set bugs.Set) (archive, status []string, par
 	var setupErr, callErr error
 	var pm *Postmaster
 	node.Sim.Spawn("test", func() {
-		cfg := DefaultConfig()
-		cfg.DB.WAL.SegmentSize = 64 << 10
+		cfg := unreachableStandbyConfig()
 		cfg.DB.WAL.ArchiveMode = true
-		cfg.DB.ArchiveRecovery = true
 		cfg.DB.Bugs = set
-		cfg.Autovacuum = false
 		cfg.ArchiveMode = true
 		cfg.Archiver = ArchiverConfig{WAL: cfg.DB.WAL, ArchiveDir: "archive", ArchiveDisk: shared.Disk, Delay: 5 * time.Millisecond}
-		cfg.PrimaryConninfo = env.Addr{Node: "nowhere", Port: DefaultPort}
-		cfg.WalReceiver = WalReceiverConfig{RetryInterval: 10 * time.Millisecond, StatusInterval: 10 * time.Millisecond, Timeout: 40 * time.Millisecond, ConnectTimeout: 5 * time.Millisecond}
-		if setupErr = db.InitDB(e, cfg.DB); setupErr != nil {
+		var l *Listener
+		if pm, l, setupErr = startPromotedStandby(e, cfg); setupErr != nil {
 			return
 		}
-		file, err := e.Disk.Open(db.StandbySignalPath, env.OpenCreate)
-		if setupErr = err; err != nil {
-			return
-		}
-		file.Close()
-		l := NewListener(e)
-		if pm, setupErr = NewPostmaster(e, cfg, l); setupErr != nil {
-			return
-		}
-		e.SpawnAs(env.RolePostmaster, "postmaster", pm.Main)
-		e.Clock.Sleep(100 * time.Millisecond)
-		if setupErr = pm.Shared().RequestPromote(); setupErr != nil {
-			return
-		}
-		e.Clock.Sleep(300 * time.Millisecond)
 		c, err := l.Dial()
 		if callErr = err; err != nil {
 			node.Sim.RequestStop("test done")

@@ -25,25 +25,9 @@ func TestPromotionCrashBeforeEndOfRecoveryCheckpoint(t *testing.T) {
 	var setupErr error
 	var acceptingAtCrash bool
 	node.Sim.Spawn("test", func() {
-		cfg := DefaultConfig()
-		cfg.DB.WAL.SegmentSize = 64 << 10
-		cfg.DB.ArchiveRecovery = true
-		cfg.Autovacuum = false
-		cfg.PrimaryConninfo = env.Addr{Node: "nowhere", Port: DefaultPort}
-		cfg.WalReceiver = WalReceiverConfig{RetryInterval: 10 * time.Millisecond, StatusInterval: 10 * time.Millisecond, Timeout: 40 * time.Millisecond, ConnectTimeout: 5 * time.Millisecond}
-		if setupErr = db.InitDB(e, cfg.DB); setupErr != nil {
+		if pm, _, setupErr = startStandby(e, unreachableStandbyConfig()); setupErr != nil {
 			return
 		}
-		file, err := e.Disk.Open(db.StandbySignalPath, env.OpenCreate)
-		if setupErr = err; err != nil {
-			return
-		}
-		file.Close()
-		l := NewListener(e)
-		if pm, setupErr = NewPostmaster(e, cfg, l); setupErr != nil {
-			return
-		}
-		e.SpawnAs(env.RolePostmaster, "postmaster", pm.Main)
 		e.Clock.Sleep(100 * time.Millisecond)
 		if setupErr = pm.Shared().RequestPromote(); setupErr != nil {
 			return

@@ -28,26 +28,11 @@ func TestStandbyPromotes(t *testing.T) {
 	var got Response
 	var tliBefore uint32
 	node.Sim.Spawn("test", func() {
-		cfg := DefaultConfig()
-		cfg.DB.WAL.SegmentSize = 64 << 10
-		cfg.DB.ArchiveRecovery = true
-		cfg.Autovacuum = false
-		cfg.PrimaryConninfo = env.Addr{Node: "nowhere", Port: DefaultPort}
-		cfg.WalReceiver = WalReceiverConfig{RetryInterval: 10 * time.Millisecond, StatusInterval: 10 * time.Millisecond, Timeout: 40 * time.Millisecond, ConnectTimeout: 5 * time.Millisecond}
-		if setupErr = db.InitDB(e, cfg.DB); setupErr != nil {
+		cfg := unreachableStandbyConfig()
+		var l *Listener
+		if pm, l, setupErr = startStandby(e, cfg); setupErr != nil {
 			return
 		}
-		// No backup label: the control file's checkpoint, consistent at once.
-		file, err := e.Disk.Open(db.StandbySignalPath, env.OpenCreate)
-		if setupErr = err; err != nil {
-			return
-		}
-		file.Close()
-		l := NewListener(e)
-		if pm, setupErr = NewPostmaster(e, cfg, l); setupErr != nil {
-			return
-		}
-		e.SpawnAs(env.RolePostmaster, "postmaster", pm.Main)
 		e.Clock.Sleep(100 * time.Millisecond)
 		tliBefore = pm.Shared().TimeLineID()
 		if setupErr = pm.Shared().RequestPromote(); setupErr != nil {

@@ -24,12 +24,7 @@ func TestStandbyRefusesClientsAndRetries(t *testing.T) {
 	var pm *Postmaster
 	var dialErr, setupErr error
 	node.Sim.Spawn("test", func() {
-		cfg := DefaultConfig()
-		cfg.DB.WAL.SegmentSize = 64 << 10
-		cfg.DB.ArchiveRecovery = true
-		cfg.Autovacuum = false
-		cfg.PrimaryConninfo = env.Addr{Node: "nowhere", Port: DefaultPort}
-		cfg.WalReceiver = WalReceiverConfig{RetryInterval: 10 * time.Millisecond, StatusInterval: 10 * time.Millisecond, Timeout: 40 * time.Millisecond, ConnectTimeout: 5 * time.Millisecond}
+		cfg := unreachableStandbyConfig()
 		if setupErr = db.InitDB(e, cfg.DB); setupErr != nil {
 			return
 		}

@@ -8,7 +8,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pgdst/pgdst/engine/db"
-	"github.com/pgdst/pgdst/engine/env"
 	"github.com/pgdst/pgdst/engine/wal"
 	"github.com/pgdst/pgdst/simtest/world"
 )
@@ -31,31 +30,12 @@ func TestWalSenderServesHistoricTimeline(t *testing.T) {
 	var end, hist, ident ReplMsg
 	node.Sim.Spawn("test", func() {
 		defer node.Sim.RequestStop("test done")
-		cfg := DefaultConfig()
-		cfg.DB.WAL.SegmentSize = 64 << 10
-		cfg.DB.ArchiveRecovery = true
+		cfg := unreachableStandbyConfig()
 		cfg.DB.MaxWalSenders = 4
-		cfg.Autovacuum = false
-		cfg.PrimaryConninfo = env.Addr{Node: "nowhere", Port: DefaultPort}
-		cfg.WalReceiver = WalReceiverConfig{RetryInterval: 10 * time.Millisecond, StatusInterval: 10 * time.Millisecond, Timeout: 40 * time.Millisecond, ConnectTimeout: 5 * time.Millisecond}
-		if setupErr = db.InitDB(e, cfg.DB); setupErr != nil {
+		var l *Listener
+		if pm, l, setupErr = startPromotedStandby(e, cfg); setupErr != nil {
 			return
 		}
-		f, err := e.Disk.Open(db.StandbySignalPath, env.OpenCreate)
-		if setupErr = err; err != nil {
-			return
-		}
-		f.Close()
-		l := NewListener(e)
-		if pm, setupErr = NewPostmaster(e, cfg, l); setupErr != nil {
-			return
-		}
-		e.SpawnAs(env.RolePostmaster, "postmaster", pm.Main)
-		e.Clock.Sleep(100 * time.Millisecond)
-		if setupErr = pm.Shared().RequestPromote(); setupErr != nil {
-			return
-		}
-		e.Clock.Sleep(300 * time.Millisecond)
 		c, err := DialReplication(e, l.Addr(), 0)
 		if streamErr = err; err != nil {
 			return
