@@ -194,8 +194,9 @@ func (s *Server) cancel(pid uint32, key []byte) {
 	x.Cancel()
 }
 
-// main is the backend: authentication (trust), the session's parameters,
-// then the message loop (PostgresMain).
+// main is the backend: authentication (trust, or SCRAM-SHA-256 with a
+// password file), the session's parameters, then the message loop
+// (PostgresMain).
 func (b *backend) main(m *pgproto3.StartupMessage) {
 	if m.ProtocolVersion != pgproto3.ProtocolVersion30 {
 		// NegotiateProtocolVersion: pgdst speaks 3.0.
@@ -217,6 +218,11 @@ func (b *backend) main(m *pgproto3.StartupMessage) {
 		return
 	}
 	defer ses.Close()
+	// Authentication after InitProcess, as in PostgreSQL (InitPostgres ->
+	// PerformAuthentication): a client still authenticating holds a slot.
+	if b.s.passwords != nil && !b.authenticate(user) {
+		return
+	}
 	x := sqlexec.NewSession(b.s.d, ses, b.s.cat, int(b.pid), user, m.Parameters["application_name"])
 	defer x.Close()
 	b.s.mu.Lock()

@@ -89,3 +89,31 @@ func TestDecodeSeeds(t *testing.T) {
 		t.Fatalf("a truncated Parse decoded as %d messages", n)
 	}
 }
+
+// FuzzScramMessages: the SASL parsers and the exchange over arbitrary
+// client-first and client-final messages never panic, and a message they
+// accept has the shape they promise.
+func FuzzScramMessages(f *testing.F) {
+	f.Add([]byte("n,,n=user,r=rOprNGfwEbeRWgbNEkqO"), []byte("c=biws,r=rOprNGfwEbeRWgbNEkqO,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="))
+	f.Add([]byte("y,,n=,r=abc,x=ext"), []byte("c=eSws,r=abc,e=1,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="))
+	f.Add([]byte("p=tls-server-end-point,,n=,r=x"), []byte("c=biws,r=x,p=,"))
+	f.Add([]byte("n,a=bob,n=,r=x"), []byte("p="))
+	f.Add([]byte(""), []byte(""))
+	f.Add([]byte("n,,m=ext,n=,r=x"), []byte("c=biws,r=x,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=,"))
+	secret := scramSecret{iterations: 1, salt: []byte("salt")}
+	secret.storedKey, secret.serverKey = scramKeys("pw", secret.salt, 1)
+	f.Fuzz(func(t *testing.T, first, final []byte) {
+		if cf, err := parseClientFirst(first); err == nil {
+			if cf.nonce == "" || !isScramPrintable(cf.nonce) || (cf.cbindFlag != 'n' && cf.cbindFlag != 'y') {
+				t.Fatalf("accepted %q with nonce %q flag %q", first, cf.nonce, cf.cbindFlag)
+			}
+		}
+		if cf, err := parseClientFinal(final); err == nil && len(cf.proof) != scramKeyBytes {
+			t.Fatalf("accepted %q with a %d-byte proof", final, len(cf.proof))
+		}
+		x := &scramExchange{user: "u", secret: secret, known: true}
+		if _, err := x.start(first); err == nil {
+			_, _, _ = x.finish(final)
+		}
+	})
+}

@@ -41,6 +41,9 @@ type Config struct {
 	Log io.Writer
 	// StartTimeout bounds initdb and recovery (0: 10 minutes).
 	StartTimeout time.Duration
+	// PasswordFile, when set, makes every connection authenticate with
+	// SCRAM-SHA-256 against it (see LoadPasswordFile); empty: trust.
+	PasswordFile string
 }
 
 // Server is a running pgdst serve.
@@ -52,6 +55,9 @@ type Server struct {
 	cat  *sqlexec.Catalog
 	ln   env.Listener
 	addr string
+
+	// passwords: nil under trust authentication.
+	passwords *Passwords
 
 	mu       sync.Mutex
 	backends map[uint32]*backend // by process id
@@ -86,10 +92,21 @@ func Start(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("--listen %q: bad port", cfg.Listen)
 	}
 	if !IsLoopback(host) && !cfg.ListenAny {
+		if cfg.PasswordFile != "" {
+			return nil, fmt.Errorf("--listen %q is not a loopback address: pgdst serve has no SSL (passwords are SCRAM-SHA-256, but the session is not encrypted), so listening beyond this machine needs --listen-any", cfg.Listen)
+		}
 		return nil, fmt.Errorf("--listen %q is not a loopback address: pgdst serve trusts every client (no password), so listening beyond this machine needs --listen-any", cfg.Listen)
 	}
 	if cfg.DataDir == "" {
 		return nil, errors.New("--data is required")
+	}
+	var passwords *Passwords
+	if cfg.PasswordFile != "" {
+		// Before initdb or recovery: a bad file fails fast and touches
+		// nothing.
+		if passwords, err = LoadPasswordFile(cfg.PasswordFile); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.MaxConnections == 0 {
 		cfg.MaxConnections = 100
@@ -139,7 +156,7 @@ func Start(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	pm.OnReady(func(d *db.DB) { ready <- d })
-	s := &Server{cfg: cfg, e: e, pm: pm, backends: map[uint32]*backend{}, done: make(chan struct{}), started: make(chan struct{}), exits: make(chan env.Exit, 64), nextPID: 1000}
+	s := &Server{cfg: cfg, e: e, passwords: passwords, pm: pm, backends: map[uint32]*backend{}, done: make(chan struct{}), started: make(chan struct{}), exits: make(chan env.Exit, 64), nextPID: 1000}
 	go s.reap()
 	e.SpawnAs(env.RolePostmaster, "postmaster", pm.Main)
 	gone := s.postmasterGone()

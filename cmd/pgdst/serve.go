@@ -25,6 +25,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	listenAny := fs.Bool("listen-any", false, "allow --listen on a non-loopback address: every client is trusted without a password")
 	data := fs.String("data", "", "the data directory: initdb'd when empty, crash-recovered when not (required)")
 	maxConns := cli.Int(fs, "max-connections", 100, 1, 10000, "max_connections: further connections get SQLSTATE 53300")
+	passwordFile := fs.String("password-file", "", "SCRAM-SHA-256 authentication for every connection: lines user:password or user:SCRAM-SHA-256$<iter>:<salt>$<StoredKey>:<ServerKey> (default: trust)")
 	quiet := fs.Bool("q", false, "do not log to stderr")
 	if err := cli.ParseFlags(fs, args, stdout); err != nil {
 		return err
@@ -36,7 +37,11 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		return cli.Usage("pgdst serve: --data DIR is required")
 	}
 	if host, _, err := net.SplitHostPort(*listen); err == nil && !serve.IsLoopback(host) && *listenAny {
-		fmt.Fprintf(stderr, "WARNING: listening on %s, beyond this machine: pgdst serve trusts every client (trust authentication, no password, no SSL)\n", *listen)
+		if *passwordFile == "" {
+			fmt.Fprintf(stderr, "WARNING: listening on %s, beyond this machine: pgdst serve trusts every client (trust authentication, no password, no SSL)\n", *listen)
+		} else {
+			fmt.Fprintf(stderr, "WARNING: listening on %s, beyond this machine: SCRAM-SHA-256 passwords, but no SSL\n", *listen)
+		}
 	}
 	if parseOnly {
 		return errParseOnly
@@ -50,7 +55,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sig)
-	s, err := serve.Start(serve.Config{Listen: *listen, ListenAny: *listenAny, DataDir: *data, MaxConnections: *maxConns, Log: logw})
+	s, err := serve.Start(serve.Config{Listen: *listen, ListenAny: *listenAny, DataDir: *data, MaxConnections: *maxConns, Log: logw, PasswordFile: *passwordFile})
 	if err != nil {
 		return cli.Failed("pgdst serve: " + cli.OneLine(err.Error()))
 	}
