@@ -56,6 +56,12 @@ fuzz:
 	$(GO) test ./fault -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./harness/repro -run '^$$' -fuzz '^FuzzParseRepro$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./harness/cli -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./engine/wal -run '^$$' -fuzz '^FuzzReadPages$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./engine/db -run '^$$' -fuzz '^FuzzParseHistory$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./engine/heapam -run '^$$' -fuzz '^FuzzRedoDecoders$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./engine/nbtree -run '^$$' -fuzz '^FuzzDecodeRecord$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./serve -run '^$$' -fuzz '^FuzzFrontendDecode$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./serve -run '^$$' -fuzz '^FuzzScramMessages$$' -fuzztime $(FUZZTIME)
 
 campaign:
 	$(GO) run ./cmd/pgdst campaign --seeds 200
