@@ -325,6 +325,33 @@ func cols(ts []target) []ResultCol {
 	return out
 }
 
+// returning compiles a DML statement's RETURNING list (empty without
+// one) and makes its targets the plan's result columns.
+func (c *compiler) returning(p *Plan, list []*pg.Node) ([]target, error) {
+	ret, err := c.targets(list)
+	if err != nil {
+		return nil, err
+	}
+	if len(ret) > 0 {
+		p.Cols = cols(ret)
+	}
+	return ret, nil
+}
+
+// appendReturning adds the RETURNING row of a row the statement changed,
+// vals, to res; without a RETURNING list it adds nothing.
+func (res *Result) appendReturning(ret []target, vals []Value, env *evalEnv) error {
+	if len(ret) == 0 {
+		return nil
+	}
+	out, err := project(ret, vals, env)
+	if err != nil {
+		return err
+	}
+	res.Rows = append(res.Rows, out)
+	return nil
+}
+
 func project(ts []target, vals []Value, env *evalEnv) ([]Value, error) {
 	e := *env
 	e.row = vals
@@ -691,12 +718,9 @@ func (x *Session) planInsert(p *Plan, is *pg.InsertStmt) error {
 		rows = append(rows, r)
 	}
 	rc := &compiler{t: t, alias: alias, params: &p.Params, base: base, sess: x}
-	ret, err := rc.targets(is.ReturningList)
+	ret, err := rc.returning(p, is.ReturningList)
 	if err != nil {
 		return err
-	}
-	if len(ret) > 0 {
-		p.Cols = cols(ret)
 	}
 	p.implicit = len(rows) > 1
 	p.run = func(params []Value) (*Result, error) {
@@ -721,12 +745,8 @@ func (x *Session) planInsert(p *Plan, is *pg.InsertStmt) error {
 			if err := x.s.Insert(t.Engine, key, encodeRow(t, vals)); err != nil {
 				return nil, uniqueViolation(t, vals, err)
 			}
-			if len(ret) > 0 {
-				out, err := project(ret, vals, env)
-				if err != nil {
-					return nil, err
-				}
-				res.Rows = append(res.Rows, out)
+			if err := res.appendReturning(ret, vals, env); err != nil {
+				return nil, err
 			}
 		}
 		res.Tag = fmt.Sprintf("INSERT 0 %d", len(rows))
@@ -788,12 +808,9 @@ func (x *Session) planUpdate(p *Plan, us *pg.UpdateStmt) error {
 			return err
 		}
 	}
-	ret, err := c.targets(us.ReturningList)
+	ret, err := c.returning(p, us.ReturningList)
 	if err != nil {
 		return err
-	}
-	if len(ret) > 0 {
-		p.Cols = cols(ret)
 	}
 	acc := chooseAccess(t, where)
 	p.implicit = len(acc.eq) != 1
@@ -868,12 +885,8 @@ func (x *Session) planUpdate(p *Plan, us *pg.UpdateStmt) error {
 				continue
 			}
 			n++
-			if len(ret) > 0 {
-				out, err := project(ret, newVals, env)
-				if err != nil {
-					return nil, err
-				}
-				res.Rows = append(res.Rows, out)
+			if err := res.appendReturning(ret, newVals, env); err != nil {
+				return nil, err
 			}
 		}
 		res.Tag = fmt.Sprintf("UPDATE %d", n)
@@ -905,12 +918,9 @@ func (x *Session) planDelete(p *Plan, ds *pg.DeleteStmt) error {
 			return err
 		}
 	}
-	ret, err := c.targets(ds.ReturningList)
+	ret, err := c.returning(p, ds.ReturningList)
 	if err != nil {
 		return err
-	}
-	if len(ret) > 0 {
-		p.Cols = cols(ret)
 	}
 	acc := chooseAccess(t, where)
 	direct := acc.exact && len(acc.eq) == 1 && len(ret) == 0
@@ -949,12 +959,8 @@ func (x *Session) planDelete(p *Plan, ds *pg.DeleteStmt) error {
 				continue
 			}
 			n++
-			if len(ret) > 0 {
-				out, err := project(ret, r.vals, env)
-				if err != nil {
-					return nil, err
-				}
-				res.Rows = append(res.Rows, out)
+			if err := res.appendReturning(ret, r.vals, env); err != nil {
+				return nil, err
 			}
 		}
 		res.Tag = fmt.Sprintf("DELETE %d", n)
