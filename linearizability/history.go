@@ -97,6 +97,22 @@ type Txn struct {
 	CommitCall int64
 }
 
+// AppendsKept counts t's appends and how many of them a final read kept,
+// kept holding the (key, element) pairs the final read returned: the
+// durability and atomicity checks of a list-append history compare the
+// two (all of an acknowledged transaction's, none of a failed one's).
+func (t *Txn) AppendsKept(kept map[[2]uint64]bool) (n, appends int) {
+	for _, m := range t.Mops {
+		if m.Kind == MopAppend {
+			appends++
+			if kept[[2]uint64{m.Key, m.Value}] {
+				n++
+			}
+		}
+	}
+	return n, appends
+}
+
 func (t *Txn) String() string {
 	m := make([]string, len(t.Mops))
 	for i, mop := range t.Mops {

@@ -194,15 +194,7 @@ func (w *workload) checkLists(rows map[uint64][]byte, at int64, res *Result) {
 	}
 	for i := range h.Lists {
 		t := &h.Lists[i]
-		n, appends := 0, 0
-		for _, m := range t.Mops {
-			if m.Kind == lin.MopAppend {
-				appends++
-				if kept[[2]uint64{m.Key, m.Value}] {
-					n++
-				}
-			}
-		}
+		n, appends := t.AppendsKept(kept)
 		switch {
 		case t.Outcome == lin.OK && n != appends:
 			res.found(listFinding(t, CheckDurability, appends, n))

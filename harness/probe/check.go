@@ -323,15 +323,7 @@ func (r *Result) checkLists(f *finalState, at int64) {
 	atom := Check{Name: simtest.CheckAtomicity, Verdict: VerdictOK}
 	for i := range r.Lists {
 		t := &r.Lists[i]
-		n, appends := 0, 0
-		for _, m := range t.Mops {
-			if m.Kind == lin.MopAppend {
-				appends++
-				if kept[[2]uint64{m.Key, m.Value}] {
-					n++
-				}
-			}
-		}
+		n, appends := t.AppendsKept(kept)
 		switch {
 		case t.Outcome == lin.OK && n != appends:
 			dur.fail("acknowledged list-append %s: %d of %d appends missing from the final read", t, appends-n, appends)
