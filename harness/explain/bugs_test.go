@@ -1,6 +1,7 @@
 package explain
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"sort"
@@ -350,7 +351,7 @@ func TestExplainNamesEachPlantedBug(t *testing.T) {
 			}
 			cfg, res := firstFailing(tc, id)
 			if res == nil {
-				t.Fatalf("%s: no failing run among the hints %v and seeds 1..%d", b.Name, tc.hints, scanSeeds)
+				t.Fatalf("%s: no failing run among the hints %v and seeds 1..%d%s", b.Name, tc.hints, scanSeeds, repinHints(tc, id))
 			}
 			// The run as the campaign found it, then shrunk as `pgdst
 			// shrink` would (bounded: a test must stay fast).
@@ -372,7 +373,7 @@ func TestExplainNamesEachPlantedBug(t *testing.T) {
 					t.Fatalf("%s seed %d (%s): the account names no mechanism:\n%s", c.what, c.cfg.Seed, res.Checker, acc)
 				}
 				if !saysOneOf(acc.Mechanism, tc.says) {
-					t.Fatalf("%s seed %d (%s): the mechanism %q says none of %q", c.what, c.cfg.Seed, res.Checker, acc.Mechanism, tc.says)
+					t.Fatalf("%s seed %d (%s): the mechanism %q says none of %q%s", c.what, c.cfg.Seed, res.Checker, acc.Mechanism, tc.says, repinHints(tc, id))
 				}
 			}
 		})
@@ -396,6 +397,32 @@ func saysOneOf(s string, phrases []string) bool {
 
 // firstFailing runs the case's hints, then seeds 1..scanSeeds, with bug
 // id on, and returns the first failing run's config and result.
+// repinSeeds is a maintenance aid, not a test: with -repin=N, a case whose
+// hints no longer fail as the case says (a change moved every run) names
+// the seeds of 1..N whose failing run explain accounts for in the case's
+// words, to paste as its hints.
+var repinSeeds = flag.Int("repin", 0, "search seeds 1..N for a bug case whose hints moved, and print the hints to pin")
+
+// repinHints is the hint for a failed case: under -repin, the seeds to
+// pin (the first few of 1..N whose failing run says the case's words);
+// otherwise how to find them.
+func repinHints(tc bugCase, id bugs.ID) string {
+	if *repinSeeds <= 0 {
+		return " (a change moved every run? -repin=N searches seeds 1..N for new hints)"
+	}
+	var found []string
+	for s := uint64(1); s <= uint64(*repinSeeds) && len(found) < 3; s++ {
+		c := tc.config(s)
+		c.Bugs = c.Bugs.With(id)
+		rec := NewRecorder()
+		c.Events = rec
+		if r := simtest.Run(c); !r.OK && saysOneOf(Explain(r, rec).Mechanism, tc.says) {
+			found = append(found, fmt.Sprint(s))
+		}
+	}
+	return fmt.Sprintf("; pin instead hints: []uint64{%s} (%d found in seeds 1..%d)", strings.Join(found, ", "), len(found), *repinSeeds)
+}
+
 func firstFailing(tc bugCase, id bugs.ID) (simtest.Config, *simtest.Result) {
 	seeds := append([]uint64(nil), tc.hints...)
 	for s := uint64(1); s <= scanSeeds; s++ {
