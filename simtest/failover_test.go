@@ -131,6 +131,9 @@ func TestFailoverLossBound(t *testing.T) {
 		// One acknowledged after the failover, by the new primary: not
 		// the old primary's, never counted.
 		late := &Op{Client: 0, Index: 9, Return: 200, Keys: []uint64{99}, Outcome: OK}
+		// Client 0 reconnected to the new primary before it
+		// (servedByNew), client 1 never did.
+		w.fo = &failover{standbys: &standbySet{}, dials: [][]dialRec{{{from: 0}, {from: len(w.hist.Ops), toNew: true}}, {{from: 0}}}}
 		w.hist.Ops = append(w.hist.Ops, late)
 		return w, pres, res
 	}
