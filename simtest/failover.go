@@ -286,14 +286,14 @@ type failover struct {
 	fencedAt  time.Duration
 	// dials are each client's connections, for servedByNew
 	// (failover_partition.go).
-	dials [][]dialRec
-	byNew map[*Op]bool // servedByNew by op, for splitRead
-	done      bool     // the promotion ended
-	oldTLI    uint32
-	newTLI    uint32
-	switchAt  wal.LSN
-	rng       *world.Rand
-	runner    *world.PlanRunner // the plan's runner (attach), nil before
+	dials    [][]dialRec
+	byNew    map[*Op]bool // servedByNew by op, for splitRead
+	done     bool         // the promotion ended
+	oldTLI   uint32
+	newTLI   uint32
+	switchAt wal.LSN
+	rng      *world.Rand
+	runner   *world.PlanRunner // the plan's runner (attach), nil before
 	// unservable are the standbys re-pointed that need WAL the new
 	// primary never had (timeline_follow.go).
 	unservable []*standby
