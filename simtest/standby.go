@@ -566,6 +566,13 @@ func (s *standbySet) baseBackup(sb *standby, l *pgproc.Listener) error {
 			return err
 		}
 	}
+	if s.partitioned {
+		// pg_basebackup streams the copy over the network from the
+		// standby's machine, which a partition failover cut off from
+		// this primary (failover_partition.go): a backup that had
+		// not ended by then fails, as its connection would.
+		return errors.New("the failover's partition cut the backup's connection to the primary")
+	}
 	sb.made, sb.start = true, start
 	return nil
 }
