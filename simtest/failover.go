@@ -15,33 +15,88 @@ import (
 )
 
 // Failover (issue 19, slice 2): with --failover, at a moment drawn from
-// the seed, the primary's machine loses power (every process of its
-// server killed, its unsynced writes dropped or torn by a drawn crash
-// mode), standby 1 is promoted (pg_promote: engine/db/promote.go) and the
-// clients are redirected to it: they reconnect, as a connection pool
-// with the new primary's address does, and carry on with their
-// transactions. The old primary is left off: nothing rebuilds it (no
-// pg_rewind, no new base backup), so it never rejoins. When the workload
-// ends the new primary's machine loses power too, and its data directory
-// is recovered and judged.
+// the seed, once standby 1 is consistent, the primary fails, standby 1
+// is promoted (pg_promote: engine/db/promote.go) and the clients are
+// redirected to it: they reconnect, as a connection pool with the new
+// primary's address does, and carry on with their transactions. The old
+// primary never rejoins: nothing rebuilds it (no pg_rewind, no new base
+// backup). When the workload ends the new primary's machine loses power
+// too, and its data directory is recovered and judged.
 //
-// The checker (CheckFailover) judges what a failover may and may not do:
-//   - split brain: two nodes that accepted writes on the same timeline
-//     (each node's acknowledged commits, and the timeline it was on when
-//     it acknowledged them) are a failure: a promoted standby must move
-//     to a new timeline (findNewestTimeLine + 1) and say where it
-//     branched off in the timeline history file;
-//   - the async loss bound: with asynchronous replication the promoted
-//     standby may lack commits the old primary acknowledged, but only a
-//     suffix of the old primary's commit order: a lost commit followed
-//     by a kept one is a hole. Each client's transactions are one after
-//     the other, so its commits are in the primary's commit order, and a
-//     hole within one client's is a hole in that order. The loss is
-//     counted (FailoverResult.Lost), not failed, and a lost commit
-//     becomes an unknown outcome for the history checkers, which judge
-//     the rest of the lifetime as ever: a commit the new primary
-//     acknowledged must survive its power loss, and no data may appear
-//     that no transaction wrote.
+// How the primary fails is the failover's kind, drawn from the
+// failover's own stream after its older draws (so a power-off failover
+// keeps its moment and crash modes) or pinned by --failover-kind:
+//   - power-off: the primary's machine loses power (every process of its
+//     server killed, its sockets reset, its unsynced writes dropped or
+//     torn by a drawn crash mode) before the promotion;
+//   - partition (failover_partition.go), the failover Jepsen tests: the
+//     network cuts the old primary off from every standby and from the
+//     clients' host, both ways (world.SimNet.Partition: segments wait,
+//     TCP retransmits, nothing heals it); the old primary keeps running.
+//     Standby 1 is promoted; at its end the address moves to it (a
+//     virtual IP: the redirected clients' hung connections to the old
+//     primary are reset, and they reconnect to the new one). A drawn
+//     share of the clients (1 to half), on a host of their own on the
+//     old primary's side of the partition, keep its address, as a stale
+//     connection pool does, and go on writing to it; a drawn 5 to 60 ms
+//     after the redirection the failover manager fences the old primary:
+//     its machine loses power as in a power-off failover, and the stale
+//     clients reconnect to the new primary. A base backup the partition
+//     cuts off fails (standby.go), as pg_basebackup's stream would.
+//
+// What PostgreSQL does across a partition, and so what the checker
+// (CheckFailover) allows and fails, over the whole lifetime of both
+// primaries (each acknowledgement is the node's whose connection carried
+// it: servedByNew):
+//   - split brain, two nodes that acknowledged commits on the same
+//     timeline, always fails: a promoted standby must move to a new
+//     timeline (findNewestTimeLine + 1) and say where it branched off in
+//     the timeline history file. A partition failover lets the checker
+//     see it as it happens in production, both primaries acknowledging
+//     at once ("while both were primaries").
+//   - two primaries acknowledging at once on different timelines is
+//     PostgreSQL's behaviour, not a bug: it has no fencing of its own,
+//     and a primary that lost its standbys commits and acknowledges as
+//     before (RecordTransactionCommit waits only for its own flush when
+//     replication is asynchronous). What the old primary acknowledged
+//     past the promoted standby's received WAL, before the partition or
+//     in its stale clients' window, is lost: the async loss bound
+//     requires the loss to be a suffix of each client's commits on the
+//     old primary (a lost commit followed by a kept one is a hole and
+//     fails); the loss is counted (FailoverResult.Lost, and how many of
+//     the old primary's acknowledgements came after the partition and
+//     after the promotion) and the lost commits become unknown outcomes
+//     for the history checkers, which judge the rest of the lifetime as
+//     ever: every commit the NEW primary acknowledged must survive its
+//     power loss, and no data may appear that no transaction wrote. A
+//     stale client's read on the old primary may miss what the new one
+//     acknowledged (splitRead), which nothing in PostgreSQL prevents
+//     either. This loss is why failover managers fence (Patroni's
+//     watchdog, STONITH).
+//   - with synchronous replication that promises every acknowledged
+//     commit to the promoted standby (it is the one candidate needed,
+//     synchronous_commit remote_write, on or remote_apply: syncrep.go's
+//     guarantees), the partitioned old primary acknowledges no commit
+//     its standby lacks: a commit after the partition is flushed and in
+//     the old primary's clog but waits in SyncRepWaitForLSN for a reply
+//     that never comes; when the canceller, the client's timeout or the
+//     fence ends the wait, the client has PostgreSQL's WARNING ("the
+//     transaction has already committed locally, but might not have
+//     been replicated") or a lost connection: an unknown outcome, not a
+//     loss. The old primary may still acknowledge, after the partition
+//     began, commits whose flush its WAL sender heard of before it (a
+//     reply in flight): those are on the standby. An acknowledged commit
+//     the new primary lacks fails the sync-rep checker (syncRepLost);
+//     its online half skips acknowledgements while the candidate is
+//     being promoted (its receiver's positions are gone).
+//   - the new timeline's history file names the old timeline as its
+//     parent with the switch point the promotion chose.
+//
+// Not modelled: the old primary rejoining (pg_rewind); the stale
+// clients being cut off from the new primary too (they reach it once the
+// old one is fenced, as a reconfigured pool does); the archive, which
+// stays on the old primary's disk (pitr_failover.go), is not cut off:
+// the old primary's archiver may archive timeline 1's WAL of its window.
 
 // CheckFailover judges a failover (failover.go).
 const CheckFailover = "failover"
