@@ -208,6 +208,9 @@ func TestFailoverRegressionAckAtPowerOff(t *testing.T) {
 		{Client: 0, Index: 1, Return: at, Keys: []uint64{2}, Outcome: OK}, // at the very instant
 		{Client: 1, Index: 0, Return: at + time.Millisecond, Keys: []uint64{3}, Outcome: OK},
 	}}, failoverAt: at}
+	// Client 1 connected to the new primary (servedByNew: the node is
+	// the connection's, not the time's).
+	w.fo = &failover{standbys: &standbySet{}, dials: [][]dialRec{{{from: 0}}, {{from: 2, toNew: true}}}}
 	res := &Result{OK: true, Failover: &FailoverResult{}}
 	present := map[*Op]int{w.hist.Ops[0]: 1}
 	w.failoverLoss(present, res)
