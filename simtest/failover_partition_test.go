@@ -28,10 +28,9 @@ func partitionConfig(seed uint64, sync string) Config {
 // survives. Enough seeds must have both primaries acknowledge, and lose
 // commits, for this to mean something.
 func TestFailoverPartitionAsync(t *testing.T) {
+	// Under a second: -short runs them all too (a fifth of the seeds
+	// promote, too few of 20 to hold the bounds below).
 	n := 60
-	if testing.Short() {
-		n = 20
-	}
 	promoted, both, lost := 0, 0, 0
 	for _, r := range runSeeds(n, func(seed uint64) Config { return partitionConfig(seed, "") }) {
 		require.True(t, r.OK, "seed %d: %v", r.Seed, r.Failures)
@@ -62,10 +61,9 @@ func TestFailoverPartitionAsync(t *testing.T) {
 // fence ends the wait, an unknown outcome each. No acknowledged commit
 // is lost, and every run passes.
 func TestFailoverPartitionSync(t *testing.T) {
+	// Under a second: -short runs them all too (a fifth of the seeds
+	// promote, too few of 20 to hold the bounds below).
 	n := 60
-	if testing.Short() {
-		n = 24
-	}
 	promoted, waited := 0, 0
 	for _, r := range runSeeds(n, func(seed uint64) Config { return partitionConfig(seed, "FIRST 1 (standby1)") }) {
 		require.True(t, r.OK, "seed %d: %v", r.Seed, r.Failures)
