@@ -15,33 +15,88 @@ import (
 )
 
 // Failover (issue 19, slice 2): with --failover, at a moment drawn from
-// the seed, the primary's machine loses power (every process of its
-// server killed, its unsynced writes dropped or torn by a drawn crash
-// mode), standby 1 is promoted (pg_promote: engine/db/promote.go) and the
-// clients are redirected to it: they reconnect, as a connection pool
-// with the new primary's address does, and carry on with their
-// transactions. The old primary is left off: nothing rebuilds it (no
-// pg_rewind, no new base backup), so it never rejoins. When the workload
-// ends the new primary's machine loses power too, and its data directory
-// is recovered and judged.
+// the seed, once standby 1 is consistent, the primary fails, standby 1
+// is promoted (pg_promote: engine/db/promote.go) and the clients are
+// redirected to it: they reconnect, as a connection pool with the new
+// primary's address does, and carry on with their transactions. The old
+// primary never rejoins: nothing rebuilds it (no pg_rewind, no new base
+// backup). When the workload ends the new primary's machine loses power
+// too, and its data directory is recovered and judged.
 //
-// The checker (CheckFailover) judges what a failover may and may not do:
-//   - split brain: two nodes that accepted writes on the same timeline
-//     (each node's acknowledged commits, and the timeline it was on when
-//     it acknowledged them) are a failure: a promoted standby must move
-//     to a new timeline (findNewestTimeLine + 1) and say where it
-//     branched off in the timeline history file;
-//   - the async loss bound: with asynchronous replication the promoted
-//     standby may lack commits the old primary acknowledged, but only a
-//     suffix of the old primary's commit order: a lost commit followed
-//     by a kept one is a hole. Each client's transactions are one after
-//     the other, so its commits are in the primary's commit order, and a
-//     hole within one client's is a hole in that order. The loss is
-//     counted (FailoverResult.Lost), not failed, and a lost commit
-//     becomes an unknown outcome for the history checkers, which judge
-//     the rest of the lifetime as ever: a commit the new primary
-//     acknowledged must survive its power loss, and no data may appear
-//     that no transaction wrote.
+// How the primary fails is the failover's kind, drawn from the
+// failover's own stream after its older draws (so a power-off failover
+// keeps its moment and crash modes) or pinned by --failover-kind:
+//   - power-off: the primary's machine loses power (every process of its
+//     server killed, its sockets reset, its unsynced writes dropped or
+//     torn by a drawn crash mode) before the promotion;
+//   - partition (failover_partition.go), the failover Jepsen tests: the
+//     network cuts the old primary off from every standby and from the
+//     clients' host, both ways (world.SimNet.Partition: segments wait,
+//     TCP retransmits, nothing heals it); the old primary keeps running.
+//     Standby 1 is promoted; at its end the address moves to it (a
+//     virtual IP: the redirected clients' hung connections to the old
+//     primary are reset, and they reconnect to the new one). A drawn
+//     share of the clients (1 to half), on a host of their own on the
+//     old primary's side of the partition, keep its address, as a stale
+//     connection pool does, and go on writing to it; a drawn 5 to 60 ms
+//     after the redirection the failover manager fences the old primary:
+//     its machine loses power as in a power-off failover, and the stale
+//     clients reconnect to the new primary. A base backup the partition
+//     cuts off fails (standby.go), as pg_basebackup's stream would.
+//
+// What PostgreSQL does across a partition, and so what the checker
+// (CheckFailover) allows and fails, over the whole lifetime of both
+// primaries (each acknowledgement is the node's whose connection carried
+// it: servedByNew):
+//   - split brain, two nodes that acknowledged commits on the same
+//     timeline, always fails: a promoted standby must move to a new
+//     timeline (findNewestTimeLine + 1) and say where it branched off in
+//     the timeline history file. A partition failover lets the checker
+//     see it as it happens in production, both primaries acknowledging
+//     at once ("while both were primaries").
+//   - two primaries acknowledging at once on different timelines is
+//     PostgreSQL's behaviour, not a bug: it has no fencing of its own,
+//     and a primary that lost its standbys commits and acknowledges as
+//     before (RecordTransactionCommit waits only for its own flush when
+//     replication is asynchronous). What the old primary acknowledged
+//     past the promoted standby's received WAL, before the partition or
+//     in its stale clients' window, is lost: the async loss bound
+//     requires the loss to be a suffix of each client's commits on the
+//     old primary (a lost commit followed by a kept one is a hole and
+//     fails); the loss is counted (FailoverResult.Lost, and how many of
+//     the old primary's acknowledgements came after the partition and
+//     after the promotion) and the lost commits become unknown outcomes
+//     for the history checkers, which judge the rest of the lifetime as
+//     ever: every commit the NEW primary acknowledged must survive its
+//     power loss, and no data may appear that no transaction wrote. A
+//     stale client's read on the old primary may miss what the new one
+//     acknowledged (splitRead), which nothing in PostgreSQL prevents
+//     either. This loss is why failover managers fence (Patroni's
+//     watchdog, STONITH).
+//   - with synchronous replication that promises every acknowledged
+//     commit to the promoted standby (it is the one candidate needed,
+//     synchronous_commit remote_write, on or remote_apply: syncrep.go's
+//     guarantees), the partitioned old primary acknowledges no commit
+//     its standby lacks: a commit after the partition is flushed and in
+//     the old primary's clog but waits in SyncRepWaitForLSN for a reply
+//     that never comes; when the canceller, the client's timeout or the
+//     fence ends the wait, the client has PostgreSQL's WARNING ("the
+//     transaction has already committed locally, but might not have
+//     been replicated") or a lost connection: an unknown outcome, not a
+//     loss. The old primary may still acknowledge, after the partition
+//     began, commits whose flush its WAL sender heard of before it (a
+//     reply in flight): those are on the standby. An acknowledged commit
+//     the new primary lacks fails the sync-rep checker (syncRepLost);
+//     its online half skips acknowledgements while the candidate is
+//     being promoted (its receiver's positions are gone).
+//   - the new timeline's history file names the old timeline as its
+//     parent with the switch point the promotion chose.
+//
+// Not modelled: the old primary rejoining (pg_rewind); the stale
+// clients being cut off from the new primary too (they reach it once the
+// old one is fenced, as a reconfigured pool does); the archive, which
+// stays on the old primary's disk (pitr_failover.go), is not cut off:
+// the old primary's archiver may archive timeline 1's WAL of its window.
 
 // CheckFailover judges a failover (failover.go).
 const CheckFailover = "failover"
@@ -79,11 +134,22 @@ type failoverPlan struct {
 	// consistent, so that a synchronous primary acknowledges commits
 	// with its standby before it fails (syncrep.go draws it).
 	afterReady time.Duration
+	// kind is FailoverPowerOff or FailoverPartition; a partition
+	// failover's last stale clients stay with the old primary until it
+	// is fenced, window after the redirection (failover_partition.go).
+	kind   string
+	stale  int
+	window time.Duration
 }
 
 // FailoverResult is what a failover did.
 type FailoverResult struct {
-	At         time.Duration // when the primary lost power
+	Kind string // FailoverPowerOff or FailoverPartition
+	// At is when the failover began: the old primary lost power, or
+	// (partition) was cut off from its standbys and the redirected
+	// clients; FencedAt when a partitioned old primary was powered off.
+	At         time.Duration
+	FencedAt   time.Duration `json:",omitempty"`
 	PromotedAt time.Duration `json:",omitempty"` // when the promotion ended (0: it did not)
 	Node       string        // the promoted standby
 	OldTLI     uint32
@@ -93,6 +159,12 @@ type FailoverResult struct {
 	// promoted standby lacks (the async loss, a suffix), Kept those it
 	// holds.
 	Lost, Kept int
+	// OldAckedLate counts the commits a partitioned old primary
+	// acknowledged after the partition began, OldAckedPromoted those
+	// after the new primary's promotion ended (both primaries accepting
+	// writes): with asynchronous replication they are lost, by design.
+	OldAckedLate     int `json:",omitempty"`
+	OldAckedPromoted int `json:",omitempty"`
 	// Followed counts the other standbys that followed the new timeline
 	// and matched the new primary, LeftOut those that could not follow
 	// (their replay was past the switch point; timeline_follow.go).
@@ -119,6 +191,19 @@ func (c Config) validateFailover() error {
 		return fmt.Errorf("failover needs the insert, bank or mixed workload: the %s workload's checker assumes no commit another client saw is lost, which a failover does not promise", c.Workload)
 	case c.AsyncCommit:
 		return errors.New("failover and synchronous_commit=off are not judged together yet")
+	}
+	return nil
+}
+
+// validateFailoverKind checks --failover-kind (it needs --failover).
+func (c Config) validateFailoverKind() error {
+	switch {
+	case c.FailoverKind == "":
+		return nil
+	case !slices.Contains(FailoverKinds, c.FailoverKind):
+		return fmt.Errorf("failover kind: want power-off or partition, got %q", c.FailoverKind)
+	case !c.Failover:
+		return errors.New("a failover kind needs --failover (and --standbys)")
 	}
 	return nil
 }
@@ -206,6 +291,13 @@ func resolveFailover(c Config, r *resolved) {
 		// only report (settings.go): not what this checker judges.
 		p.crash, p.endCrash = min(p.crash, world.CrashRandomSubset), min(p.endCrash, world.CrashRandomSubset)
 	}
+	// The kind and a partition's draws come after the older draws, so
+	// that a power-off failover's moment and crash modes stay put.
+	p.kind = FailoverKinds[rng.Intn(len(FailoverKinds))]
+	p.stale, p.window = drawPartition(rng, c.Clients)
+	if c.FailoverKind != "" {
+		p.kind = c.FailoverKind
+	}
 	p.planned = planPromotes(c.Faults)
 	p.node, _ = planPromoteNode(c.Faults) // Validate has checked it
 	r.failover = p
@@ -225,7 +317,11 @@ func (r resolved) stringFailover() string {
 	if !r.failover.on {
 		return ""
 	}
-	return fmt.Sprintf(" failover=%v/%s/%s", r.failover.at, r.failover.crash, r.failover.endCrash) + r.stringPromoteNode()
+	s := fmt.Sprintf(" failover=%v/%s/%s failover_kind=%s", r.failover.at, r.failover.crash, r.failover.endCrash, r.failover.kind)
+	if r.failover.kind == FailoverPartition {
+		s += fmt.Sprintf(" failover_stale_clients=%d failover_stale_window=%v", r.failover.stale, r.failover.window)
+	}
+	return s + r.stringPromoteNode()
 }
 
 // failover is a run's failover in progress.
@@ -234,17 +330,25 @@ type failover struct {
 	res       *Result
 	primary   *world.Node
 	pm        *pgproc.Postmaster
+	pmProc    env.Proc // the old primary's postmaster
+	clients   int
 	sb        *standby
 	standbys  *standbySet
 	proc      env.Proc // the failover's process
 	triggered bool     // the plan's promote action fired
-	killed    bool     // the primary lost power
-	done      bool     // the promotion ended
-	oldTLI    uint32
-	newTLI    uint32
-	switchAt  wal.LSN
-	rng       *world.Rand
-	runner    *world.PlanRunner // the plan's runner (attach), nil before
+	began     bool     // the primary lost power, or was partitioned
+	fenced    bool     // the old primary lost power
+	fencedAt  time.Duration
+	// dials are each client's connections, for servedByNew
+	// (failover_partition.go).
+	dials    [][]dialRec
+	byNew    map[*Op]bool // servedByNew by op, for splitRead
+	done     bool         // the promotion ended
+	oldTLI   uint32
+	newTLI   uint32
+	switchAt wal.LSN
+	rng      *world.Rand
+	runner   *world.PlanRunner // the plan's runner (attach), nil before
 	// unservable are the standbys re-pointed that need WAL the new
 	// primary never had (timeline_follow.go).
 	unservable []*standby
@@ -260,8 +364,8 @@ func startFailover(res *Result, rc resolved, sim *world.Sim, primary *world.Node
 	if !rc.failover.on || s == nil || len(s.nodes) == 0 {
 		return nil
 	}
-	f := &failover{p: rc.failover, res: res, primary: primary, pm: pm, sb: s.promoteTarget(rc.failover.node), standbys: s, rng: world.NewRand(rc.Seed ^ failoverStream).Fork(1)}
-	f.proc = sim.SpawnAs(env.RoleOther, "failover", func() { f.run(sim, pmProc, w) })
+	f := &failover{p: rc.failover, res: res, primary: primary, pm: pm, pmProc: pmProc, clients: rc.Clients, sb: s.promoteTarget(rc.failover.node), standbys: s, rng: world.NewRand(rc.Seed ^ failoverStream).Fork(1)}
+	f.proc = sim.SpawnAs(env.RoleOther, "failover", func() { f.run(sim, w) })
 	return f
 }
 
@@ -280,8 +384,8 @@ func (f *failover) attach(r *world.PlanRunner) {
 // processes too), for the lock-wait checker.
 func (f *failover) crashTimes() []time.Duration {
 	out := slices.Clone(f.pm.CrashTimes())
-	if f.killed {
-		out = append(out, f.res.Failover.At)
+	if f.fenced {
+		out = append(out, f.fencedAt)
 	}
 	if f.sb.pm != nil {
 		out = append(out, f.sb.pm.CrashTimes()...)
@@ -297,15 +401,21 @@ func (f *failover) trigger() {
 	}
 }
 
-// promoted reports whether the failover began: the primary lost power.
-func (f *failover) promoted() bool { return f != nil && f.killed }
+// promoted reports whether the failover began: the primary lost power,
+// or was partitioned.
+func (f *failover) promoted() bool { return f != nil && f.began }
+
+// oldPrimaryUp reports whether the old primary still runs: no failover,
+// or a partitioned one not yet fenced (the sync-rep canceller keeps
+// cancelling its waits).
+func (f *failover) oldPrimaryUp() bool { return f == nil || !f.fenced }
 
 // run is the failover's process: at the drawn moment, once standby 1 is
 // consistent (or not at all), power off the primary, promote the standby
 // and redirect the clients. It counts as a client while it works, so
 // that the workload does not end between the power-off and the
 // redirection.
-func (f *failover) run(sim *world.Sim, pmProc env.Proc, w *workload) {
+func (f *failover) run(sim *world.Sim, w *workload) {
 	e := f.primary.Env
 	if f.p.planned {
 		// The plan's promote action picks the moment: look every
@@ -354,19 +464,23 @@ func (f *failover) run(sim *world.Sim, pmProc env.Proc, w *workload) {
 	if d := f.pm.Shared(); d != nil && d.TimeLineID() != 0 {
 		f.oldTLI = d.TimeLineID()
 	}
-	// The primary's machine loses power: its server's processes die,
-	// its sockets with them, and its disk keeps what it had synced.
-	sim.KillTree(pmProc)
-	f.primary.Net.CrashNode(f.primary.Name)
-	f.primary.Disk.Crash(f.rng.Fork(1), f.p.crash)
-	f.killed = true
 	w.failoverAt = e.Clock.Now()
-	f.res.Failover = &FailoverResult{At: w.failoverAt, Node: f.sb.node.Name, OldTLI: f.oldTLI}
-	sim.HarnessEvent(env.Event{Kind: env.EvCrash, Node: f.primary.Name, Name: "failover: power-loss " + f.p.crash.String()})
+	f.began = true
+	f.res.Failover = &FailoverResult{Kind: f.p.kind, At: w.failoverAt, Node: f.sb.node.Name, OldTLI: f.oldTLI}
+	if f.isPartition() {
+		// The old primary stays up, cut off (failover_partition.go).
+		f.cut(sim)
+	} else {
+		// The primary's machine loses power: its server's processes
+		// die, its sockets with them, and its disk keeps what it had
+		// synced.
+		f.powerOff(sim, "power-loss")
+	}
 	f.sb.promoted = true
 	if f.p.standbyPowerLoss {
 		if sd = f.crashStandby(sim); sd == nil {
 			f.fail("standby %s did not become consistent again within %v of its power loss", f.sb.node.Name, failoverReadyMax)
+			f.powerOff(sim, "fence: power-loss")
 			w.running--
 			if w.running == 0 {
 				w.quietTail()
@@ -430,7 +544,17 @@ func (f *failover) run(sim *world.Sim, pmProc env.Proc, w *workload) {
 		f.res.Failover.PromotedAt, f.res.Failover.NewTLI, f.res.Failover.Switch = e.Clock.Now(), f.newTLI, uint64(f.switchAt)
 		sim.HarnessEvent(env.Event{Kind: env.EvNote, Name: fmt.Sprintf("failover: %s promoted on timeline %d at %s; clients redirected", f.sb.node.Name, f.newTLI, f.switchAt)})
 		w.redirect = f.sb.l
+		if f.isPartition() {
+			f.moveAddress()
+		}
 		f.repoint(sim) // timeline_follow.go
+	}
+	if f.isPartition() {
+		// The stale clients write to the old primary for the window,
+		// then the failover manager fences it: a power-off, and it
+		// never rejoins.
+		e.Clock.Sleep(f.p.window)
+		f.powerOff(sim, "fence: power-loss")
 	}
 	w.running--
 	if w.running == 0 {
@@ -453,6 +577,15 @@ func (f *failover) final(res *Result, sim *world.Sim, w *workload, runner *world
 	// The plan aims at the old primary: its faults end with the workload.
 	runner.Uninstall()
 	sim.KillAll()
+	if !f.fenced {
+		// A partition failover the run's stop interrupted before its
+		// fence: the old primary loses power with everything else.
+		f.primary.Net.CrashNode(f.primary.Name)
+		f.primary.Disk.Crash(f.rng.Fork(1), f.p.crash)
+		f.fenced, f.fencedAt = true, sim.Now()
+		f.res.Failover.FencedAt = f.fencedAt
+		sim.HarnessEvent(env.Event{Kind: env.EvCrash, Node: f.primary.Name, Name: "failover: fence: power-loss " + f.p.crash.String()})
+	}
 	f.primary.Net.HealAll()
 	f.sb.node.Watch = nil
 	f.sb.node.Disk.Crash(f.rng.Fork(2), f.p.endCrash)
@@ -464,7 +597,7 @@ func (f *failover) final(res *Result, sim *world.Sim, w *workload, runner *world
 		f.primary.Disk.Crash(f.rng.Fork(3), f.p.endCrash)
 	}
 	w.crashAt = sim.Now()
-	w.crashTimes = append(slices.Clone(w.crashTimes), w.failoverAt)
+	w.crashTimes = append(slices.Clone(w.crashTimes), f.fencedAt)
 	cfg := scfg.DB
 	cfg.ArchiveRecovery = false
 	var openErr error
@@ -523,27 +656,43 @@ func (f *failover) final(res *Result, sim *world.Sim, w *workload, runner *world
 
 // judgeTimelines is the split-brain half of the failover checker, on the
 // recovered new primary d: the old primary accepted writes on its
-// timeline until it lost power, the new one on the timeline it was
-// promoted to; if both acknowledged commits, the timelines must differ,
-// and the new timeline's history file must name the old one as its
-// parent with the switch point the promotion chose (readTimeLineHistory).
+// timeline until it lost power (a partitioned one, until its fence:
+// concurrently with the new one), the new one on the timeline it was
+// promoted to; each acknowledged commit is the node's whose connection
+// carried it (servedByNew). If both acknowledged commits, the timelines
+// must differ, and the new timeline's history file must name the old
+// one as its parent with the switch point the promotion chose
+// (readTimeLineHistory).
 func (f *failover) judgeTimelines(res *Result, d *db.DB) {
 	if !f.done {
 		return
 	}
-	oldAcked, newAcked := 0, 0
-	for _, op := range res.History.Ops {
+	oldAcked, newAcked, late, both := 0, 0, 0, 0
+	byNew := f.servedByNew(res.History.Ops)
+	for i, op := range res.History.Ops {
 		if op.Outcome != OK {
 			continue
 		}
-		if op.Return <= res.Failover.At {
-			oldAcked++
-		} else if op.Return >= res.Failover.PromotedAt {
+		switch {
+		case byNew[i]:
 			newAcked++
+		default:
+			oldAcked++
+			if op.Return > res.Failover.At {
+				late++
+			}
+			if op.Return >= res.Failover.PromotedAt {
+				both++
+			}
 		}
 	}
+	res.Failover.OldAckedLate, res.Failover.OldAckedPromoted = late, both
 	if oldAcked > 0 && newAcked > 0 && f.oldTLI == f.newTLI {
-		f.fail("split brain: %s and %s both accepted writes on timeline %d (%d and %d acknowledged commits)", f.primary.Name, f.sb.node.Name, f.newTLI, oldAcked, newAcked)
+		detail := ""
+		if both > 0 {
+			detail = fmt.Sprintf(", %d of %s's while both were primaries", both, f.primary.Name)
+		}
+		f.fail("split brain: %s and %s both accepted writes on timeline %d (%d and %d acknowledged commits%s)", f.primary.Name, f.sb.node.Name, f.newTLI, oldAcked, newAcked, detail)
 		return
 	}
 	if d.TimeLineID() != f.newTLI {
@@ -578,11 +727,12 @@ func (w *workload) failoverLoss(present map[*Op]int, res *Result) {
 		return
 	}
 	lost := map[int]*Op{} // each client's first lost transaction
-	for _, op := range w.hist.Ops {
-		// An acknowledgement at the very instant of the power-off is
-		// the old primary's: the new one acknowledges nothing before
-		// its promotion ends, later.
-		if op.Outcome != OK || op.Return > w.failoverAt {
+	byNew := w.fo.servedByNew(w.hist.Ops)
+	for i, op := range w.hist.Ops {
+		// The old primary's acknowledgements: before its power-off,
+		// or, partitioned, until its fence (an acknowledgement at the
+		// very instant of a power-off is the old primary's too).
+		if op.Outcome != OK || byNew[i] {
 			continue
 		}
 		n := present[op]

@@ -131,6 +131,9 @@ func TestFailoverLossBound(t *testing.T) {
 		// One acknowledged after the failover, by the new primary: not
 		// the old primary's, never counted.
 		late := &Op{Client: 0, Index: 9, Return: 200, Keys: []uint64{99}, Outcome: OK}
+		// Client 0 reconnected to the new primary before it
+		// (servedByNew), client 1 never did.
+		w.fo = &failover{standbys: &standbySet{}, dials: [][]dialRec{{{from: 0}, {from: len(w.hist.Ops), toNew: true}}, {{from: 0}}}}
 		w.hist.Ops = append(w.hist.Ops, late)
 		return w, pres, res
 	}
@@ -205,6 +208,9 @@ func TestFailoverRegressionAckAtPowerOff(t *testing.T) {
 		{Client: 0, Index: 1, Return: at, Keys: []uint64{2}, Outcome: OK}, // at the very instant
 		{Client: 1, Index: 0, Return: at + time.Millisecond, Keys: []uint64{3}, Outcome: OK},
 	}}, failoverAt: at}
+	// Client 1 connected to the new primary (servedByNew: the node is
+	// the connection's, not the time's).
+	w.fo = &failover{standbys: &standbySet{}, dials: [][]dialRec{{{from: 0}}, {{from: 2, toNew: true}}}}
 	res := &Result{OK: true, Failover: &FailoverResult{}}
 	present := map[*Op]int{w.hist.Ops[0]: 1}
 	w.failoverLoss(present, res)

@@ -173,6 +173,11 @@ type Config struct {
 	// off, the default, the run is as it was (and the field out of the
 	// JSON).
 	Failover bool `json:"failover,omitempty"`
+	// FailoverKind pins how a failover happens: FailoverPowerOff (the
+	// old primary loses power first) or FailoverPartition (it is cut
+	// off, keeps stale clients, and is fenced later); "" draws it
+	// (failover.go).
+	FailoverKind string `json:"failover_kind,omitempty"`
 	// SyncStandbyNames is the primary's synchronous_standby_names
 	// (syncrep.go; SyncStandbyNamesSet pins it even empty), SyncCommit
 	// its synchronous_commit (local, remote_write, on, remote_apply),
@@ -306,6 +311,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := c.validateFailover(); err != nil {
+		return err
+	}
+	if err := c.validateFailoverKind(); err != nil {
 		return err
 	}
 	if err := c.validateStandbyReads(); err != nil {
@@ -891,7 +899,11 @@ func (r *Result) Summary() string {
 		fmt.Fprintf(&b, "synchronous_commit=off: %d acknowledged transactions lost, within the bound\n", r.AsyncLost)
 	}
 	if f := r.Failover; f != nil {
-		fmt.Fprintf(&b, "failover: primary powered off at %v, %s promoted at %v from timeline %d to %d (switch %s); %d acknowledged commits lost, %d kept\n", f.At, f.Node, f.PromotedAt, f.OldTLI, f.NewTLI, wal.LSN(f.Switch), f.Lost, f.Kept)
+		if f.Kind == FailoverPartition {
+			fmt.Fprintf(&b, "failover: primary partitioned at %v, %s promoted at %v from timeline %d to %d (switch %s), old primary fenced at %v after %d acknowledged commits past the partition (%d while both were primaries); %d acknowledged commits lost, %d kept\n", f.At, f.Node, f.PromotedAt, f.OldTLI, f.NewTLI, wal.LSN(f.Switch), f.FencedAt, f.OldAckedLate, f.OldAckedPromoted, f.Lost, f.Kept)
+		} else {
+			fmt.Fprintf(&b, "failover: primary powered off at %v, %s promoted at %v from timeline %d to %d (switch %s); %d acknowledged commits lost, %d kept\n", f.At, f.Node, f.PromotedAt, f.OldTLI, f.NewTLI, wal.LSN(f.Switch), f.Lost, f.Kept)
+		}
 		if f.Followed+f.LeftOut+f.Unservable > 0 {
 			fmt.Fprintf(&b, "failover: %d other standbys followed timeline %d, %d left out (replayed past the switch point), %d left out (needed WAL from before the new primary's base backup)\n", f.Followed, f.NewTLI, f.LeftOut, f.Unservable)
 		}

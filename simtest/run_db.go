@@ -607,16 +607,18 @@ func (w *workload) startClients(l *pgproc.Listener) {
 
 // dial connects through the postmaster, retrying while it is starting up
 // or recovering (57P03), as a client's connection pool does.
-func (w *workload) dial(l *pgproc.Listener) (*pgproc.Conn, error) {
+func (w *workload) dial(l0 *pgproc.Listener, client int) (*pgproc.Conn, error) {
 	clock := w.node.Env.Clock
 	deadline := clock.Now() + dialBudget
 	pause := time.Millisecond
 	for {
-		if w.redirect != nil {
-			l = w.redirect // a failover moved the clients to the new primary (failover.go)
-		}
-		c, err := l.DialFrom(w.node.Clients)
+		// A failover moves the clients to the new primary
+		// (failover.go), a partition failover's stale ones only once
+		// it fenced the old one (failover_partition.go).
+		l, from := w.route(l0, client)
+		c, err := l.DialFrom(from)
 		if err == nil {
+			w.noteDial(l, client)
 			return c, nil
 		}
 		if w.pm.Fatal() != nil || clock.Now() >= deadline {

@@ -216,6 +216,10 @@ type standbySet struct {
 	// (timeline_follow.go), nil otherwise.
 	follow *followJudge
 	notes  []string
+	// partitioned: a partition failover cut the primary off for good
+	// (failover_partition.go); the link faults below neither heal nor
+	// add to it.
+	partitioned bool
 	// primaryEnd is where the primary's final recovery found its WAL
 	// ended.
 	primaryEnd wal.LSN
@@ -393,6 +397,9 @@ func (s *standbySet) applyNetFaults(sim *world.Sim, sb *standby) {
 			e.Clock.Sleep(f.At - now)
 		}
 		p, st := s.primary.Name, sb.node.Name
+		if s.partitioned {
+			return
+		}
 		switch f.Kind {
 		case netDrop:
 			net.DropConnections(p, st)
@@ -410,6 +417,9 @@ func (s *standbySet) applyNetFaults(sim *world.Sim, sb *standby) {
 			continue // restartStandby's
 		}
 		e.Clock.Sleep(f.For)
+		if s.partitioned {
+			return
+		}
 		if f.Kind == netLatency {
 			net.SetLatency(p, st, 0)
 			net.SetLatency(st, p, 0)
@@ -555,6 +565,13 @@ func (s *standbySet) baseBackup(sb *standby, l *pgproc.Listener) error {
 		if err := dst.Disk.SyncDir(dir); err != nil {
 			return err
 		}
+	}
+	if s.partitioned {
+		// pg_basebackup streams the copy over the network from the
+		// standby's machine, which a partition failover cut off from
+		// this primary (failover_partition.go): a backup that had
+		// not ended by then fails, as its connection would.
+		return errors.New("the failover's partition cut the backup's connection to the primary")
 	}
 	sb.made, sb.start = true, start
 	return nil

@@ -278,11 +278,13 @@ func startSyncRep(res *Result, rc resolved, sim *world.Sim, node *world.Node, pm
 	e := node.Env
 	sim.SpawnAs(env.RoleOther, "syncrep canceller", func() {
 		poll := max(p.cancelAfter/4, time.Millisecond)
-		// One pass per poll; it ends with the workload or the failover.
-		for w.running > 0 && !fo.promoted() {
+		// One pass per poll; it ends with the workload or the old
+		// primary's power-off (a partitioned one's waits are still
+		// cancelled until it is fenced: failover_partition.go).
+		for w.running > 0 && fo.oldPrimaryUp() {
 			e.Clock.Sleep(poll)
 			d := pm.Shared()
-			if d == nil || fo.promoted() {
+			if d == nil || !fo.oldPrimaryUp() {
 				continue
 			}
 			now := e.Clock.Now()
@@ -314,7 +316,7 @@ func judgeSyncAck(res *Result, rc resolved, cands []*standby, names []string, d 
 		res.Online.skipped(countSyncRepAcks, "transactions with SET LOCAL synchronous_commit = off", 1)
 		return
 	}
-	have, reset := 0, 0
+	have, reset, promoting := 0, 0, 0
 	var at []string
 	senders := map[string]int{}
 	if d != nil {
@@ -343,6 +345,16 @@ func judgeSyncAck(res *Result, rc resolved, cands []*standby, names []string, d 
 		switch {
 		case pos >= lsn:
 			have += weight
+		case sb.promoted:
+			// A partition failover promotes it while the old
+			// primary still runs (failover_partition.go): its
+			// receiver is shut down and its positions gone, while
+			// the old primary may still release a wait on the
+			// report its WAL sender had before the partition.
+			// Whether such a commit is on the promoted standby is
+			// judged at the end, against the new primary's data
+			// (syncRepLost).
+			promoting++
 		case sb.pm == nil:
 			// The standby is down between a harness restart's kill
 			// and its start: its shared positions are gone, while
@@ -366,6 +378,10 @@ func judgeSyncAck(res *Result, rc resolved, cands []*standby, names []string, d 
 			reset++
 		}
 		at = append(at, fmt.Sprintf("%s at %s", sb.node.Name, pos))
+	}
+	if have < p.cfg.Num && promoting > 0 && have+reset+promoting >= p.cfg.Num {
+		res.Online.skipped(countSyncRepAcks, "a synchronous standby was being promoted (a partition failover; judged against the new primary's data)", 1)
+		return
 	}
 	if have < p.cfg.Num && have+reset >= p.cfg.Num {
 		res.Online.skipped(countSyncRepAcks, "a synchronous standby restarted (its positions reset)", 1)

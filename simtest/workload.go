@@ -153,7 +153,7 @@ func (s *session) connect() bool {
 	if s.conn != nil {
 		return true
 	}
-	conn, err := s.w.dial(s.l)
+	conn, err := s.w.dial(s.l, s.c)
 	if err != nil {
 		return false
 	}

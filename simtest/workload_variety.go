@@ -466,7 +466,9 @@ func (w *workload) judgeKeyReads(kw keyWriters, res *Result) {
 				op := x.op
 				// An asynchronous commit lost at a crash-restart before the
 				// read is allowed to be missing (judgeContended says why).
-				if op.Outcome == OK && op.Return < rd.Call && !((w.rc.AsyncCommit || op.Async) && w.crashBetween(op.Call, rd.Call)) {
+				// So is a write the new primary acknowledged, from a
+				// read on a partitioned old primary (splitRead).
+				if op.Outcome == OK && op.Return < rd.Call && !((w.rc.AsyncCommit || op.Async) && w.crashBetween(op.Call, rd.Call)) && !w.splitRead(i, op) {
 					res.fail(CheckDurability, "%s did not find key %d of %s, acknowledged before the read began", rd, k, op)
 					break
 				}

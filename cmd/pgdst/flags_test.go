@@ -54,6 +54,7 @@ func TestBadFlagValues(t *testing.T) {
 		{[]string{"run", "--pg-timings=2"}, "-pg-timings: want true or false"},
 		{[]string{"run", "--autocommit=yes"}, "-autocommit: want true or false"},
 		{[]string{"run", "--failover=yes"}, "-failover: want true or false"},
+		{[]string{"run", "--failover-kind", "stonith"}, "-failover-kind: want power-off or partition"},
 		{[]string{"run", "--deletes", "maybe"}, "-deletes: want on or off"},
 		{[]string{"run", "--contended-keys", "1"}, "-contended-keys: want on or off"},
 		{[]string{"run", "--bulk-reads", "yes"}, "-bulk-reads: want on or off"},

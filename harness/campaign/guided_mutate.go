@@ -79,9 +79,10 @@ var guidedKnobs = []knob{
 // define what is tested, and the plan flags are mutated as a plan;
 // --standbys and --pitr (issue 19) change which nodes a run has, not a
 // knob of one, and the synchronous-replication flags act only with the
-// standbys it fixes (a setting naming standbys a run lacks is refused).
+// standbys it fixes (a setting naming standbys a run lacks is refused),
+// as --failover-kind acts only with the --failover it needs.
 var guidedFixed = []string{"bug", "faults", "fault", "no-faults", "crash-step", "standbys", "pitr",
-	"synchronous-standby-names", "syncrep-cancel", "failover-standby-power-loss", "standby-archive"}
+	"synchronous-standby-names", "syncrep-cancel", "failover-standby-power-loss", "standby-archive", "failover-kind"}
 
 // mutator derives runs; it holds what every derivation reads.
 type mutator struct {

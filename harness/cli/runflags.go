@@ -205,6 +205,9 @@ var RunFlags = []RunFlag{
 		func(c *simtest.Config) *string { return &c.PITR }, simtest.PITROf),
 	boolFlag("failover", "failover", "at a moment drawn from the seed, power off the primary, promote standby 1 and redirect the clients to it; the old primary stays off (issue 19; needs --standbys)",
 		func(c *simtest.Config) *bool { return &c.Failover }, false),
+	enumFlag("failover-kind", "failover_kind", simtest.FailoverKinds, nil,
+		"how a failover happens: power-off (the old primary loses power, then standby 1 is promoted) or partition (the old primary is cut off from its standbys and most clients, standby 1 is promoted, a drawn share of clients keeps writing to the old primary until it is fenced by a power-off a drawn window later); default: drawn from the seed (needs --failover)",
+		func(c *simtest.Config) *string { return &c.FailoverKind }, nil),
 	{
 		Name: "synchronous-standby-names", JSON: []string{"synchronous_standby_names", "synchronous_standby_names_set"},
 		Help: "the primary's synchronous_standby_names, PostgreSQL's grammar over the standbys' names standby1, standby2, ...: 'FIRST 1 (standby1)', 'ANY 1 (standby1, standby2)', 'standby1', '*'; '' pins asynchronous replication (default: drawn from the seed on half the seeds that draw standbys, else asynchronous)",
