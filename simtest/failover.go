@@ -708,6 +708,8 @@ func (f *failover) judgeTimelines(res *Result, d *db.DB) {
 	switch {
 	case err != nil:
 		f.fail("timeline %d's history file: %v", f.newTLI, err)
+	case len(tlis) == 0:
+		f.fail("timeline %d's history file names no parent timeline", f.newTLI)
 	case tlis[len(tlis)-1] != f.oldTLI || tlis[len(tlis)-1] >= f.newTLI:
 		f.fail("timeline %d's history file names timeline %d as its parent, the old primary was on %d", f.newTLI, tlis[len(tlis)-1], f.oldTLI)
 	case f.switchAt != wal.InvalidLSN && switches[len(switches)-1] != f.switchAt:

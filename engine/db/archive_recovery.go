@@ -220,8 +220,11 @@ func (db *DB) initTimelines() {
 		e.Panicf("invalid data in history file %q: %v", path, err)
 	}
 	// expectedTLEs, newest first: each timeline begins where its parent
-	// switched off.
-	db.tles[0].begin = switches[len(switches)-1]
+	// switched off. A history without entries (an empty file) is a
+	// timeline without parents, as readTimeLineHistory reads it.
+	if len(tlis) > 0 {
+		db.tles[0].begin = switches[len(switches)-1]
+	}
 	for i := len(tlis) - 1; i >= 0; i-- {
 		begin := wal.InvalidLSN
 		if i > 0 {

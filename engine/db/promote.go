@@ -269,10 +269,15 @@ func (db *DB) archiveTimeLineHistory(tli uint32) {
 
 // ParseHistory parses a timeline history file: for each parent timeline,
 // its ID and the LSN where the next one branched off (readTimeLineHistory).
+// As readTimeLineHistory does, it skips blank lines and comments ('#'), so
+// an empty file is a timeline without parents, not a syntax error.
 func ParseHistory(b []byte) (tlis []uint32, switches []wal.LSN, err error) {
-	for i, line := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+	for i, line := range strings.Split(string(b), "\n") {
 		if i >= historyFilesMax {
 			return nil, nil, errors.New("timeline history too long")
+		}
+		if t := strings.TrimSpace(line); t == "" || t[0] == '#' {
+			continue
 		}
 		var tli uint32
 		var hi, lo uint32
