@@ -188,3 +188,34 @@ func TestAsyncCommitLosesOnlyASuffix(t *testing.T) {
 	}
 	require.True(t, lostSome, "synchronous_commit=off must be able to lose acknowledged commits")
 }
+
+// FuzzDecodeXactRecord: a commit or abort record's payload either
+// decodes, and encodes back to the same bytes, or is refused with an
+// error; it never panics.
+func FuzzDecodeXactRecord(f *testing.F) {
+	f.Add(xact.XactRecord{TimeUS: 1234567, Xid: 42}.Encode())
+	f.Add(xact.XactRecord{TimeUS: -5000, Xid: 3}.Encode())
+	f.Add([]byte{1, 2, 3, 4, 5, 6, 7, 8})
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		x, err := xact.DecodeXactRecord(b)
+		if err != nil {
+			if len(b) == 16 {
+				t.Fatalf("a payload of the right length refused: %v", err)
+			}
+			return
+		}
+		if got := x.Encode(); string(got) != string(b) {
+			t.Fatalf("decode then encode: %x, not %x", got, b)
+		}
+		_ = xact.FormatTimestamp(x.TimeUS)
+	})
+}
+
+// TestFormatTimestamp: xact_time is printed as timestamptz_to_str
+// would, counted from PostgreSQL's epoch.
+func TestFormatTimestamp(t *testing.T) {
+	if got := xact.FormatTimestamp(1_500_000); got != "2000-01-01 00:00:01.500000+00" {
+		t.Fatalf("xact.FormatTimestamp(1.5s) = %q", got)
+	}
+}
