@@ -281,8 +281,17 @@ var plantedBugCases = map[string]struct {
 	// timeline 2's, the old one's archived as .partial), or stops short
 	// of its target. Plain campaign: 7 of 2000 seeds (every archiving
 	// failover seed draws a PITR across it), the first five pinned.
-	"promote-no-history-archive": {seedList: []uint64{8, 834, 1033, 1174, 1444}, checkers: []string{CheckPITR}, minCaught: 4},
-	"no-overwrite-contrecord":    {plan: "kill when point=wal-after-segment-create", seeds: 200, checkers: []string{CheckArchive, CheckPITR}, minCaught: 3},
+	// Archive recovery to a recovery_target_time with the inclusive
+	// test inverted: an inclusive restore to a commit's very microsecond
+	// loses that commit (and every transaction end sharing it), an
+	// exclusive one keeps them, and the new timeline branches off before
+	// or after the record the PITR checker's own reading of
+	// recoveryStopsBefore names. Only PITR seeds that draw a time target
+	// at a commit's microsecond reach it: plain campaign 5 of 2000, all
+	// pinned.
+	"pitr-time-inclusive-inverted": {seedList: []uint64{479, 642, 768, 1033, 1138}, checkers: []string{CheckPITR}, minCaught: 4},
+	"promote-no-history-archive":   {seedList: []uint64{8, 834, 1033, 1174, 1444}, checkers: []string{CheckPITR}, minCaught: 4},
+	"no-overwrite-contrecord":      {plan: "kill when point=wal-after-segment-create", seeds: 200, checkers: []string{CheckArchive, CheckPITR}, minCaught: 3},
 	// The control file written as two sectors and read without its CRC:
 	// a power loss between its write and its fsync (a crash drawn at
 	// control-file-before-fsync, or the run's last power loss striking

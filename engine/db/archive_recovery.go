@@ -96,8 +96,8 @@ type PITRConfig struct {
 	LSN       wal.LSN
 	Xid       xact.XID
 	TimeUS    int64 // recovery_target_time, in xact_time's microseconds
-	Inclusive bool // recovery_target_inclusive (PostgreSQL's default: true)
-	Action    int  // ActionPause or ActionPromote
+	Inclusive bool  // recovery_target_inclusive (PostgreSQL's default: true)
+	Action    int   // ActionPause or ActionPromote
 }
 
 // pitrState is the startup process's progress towards the target.

@@ -14,11 +14,11 @@ import (
 
 // Resource managers and record types of transactions (RM_XACT_ID, RM_CLOG_ID).
 const (
-	RMXact        = 1
-	RMClog        = 3
-	InfoCommit    = 0x00 // XLOG_XACT_COMMIT
-	InfoAbort     = 0x20 // XLOG_XACT_ABORT
-	InfoZeroPage  = 0x00 // CLOG_ZEROPAGE
+	RMXact       = 1
+	RMClog       = 3
+	InfoCommit   = 0x00 // XLOG_XACT_COMMIT
+	InfoAbort    = 0x20 // XLOG_XACT_ABORT
+	InfoZeroPage = 0x00 // CLOG_ZEROPAGE
 	// xactRecordLen is a commit or abort record's payload: xact_time
 	// (xl_xact_commit.xact_time, xl_xact_abort.xact_time) and the xid.
 	xactRecordLen = 16
