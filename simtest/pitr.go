@@ -204,7 +204,11 @@ func (r resolved) stringPITR() string {
 	if !r.pitr.on {
 		return "" // runs without it print, and hash, as before
 	}
-	return fmt.Sprintf(" pitr=%v/%s/%v/%d/twice=%v", r.pitr.backupAt, pitrKindName[r.pitr.kind], map[bool]string{true: "inclusive", false: "exclusive"}[r.pitr.inclusive], r.pitr.action, r.pitr.twice)
+	kind := pitrKindName[r.pitr.kind]
+	if r.pitr.kind == db.TargetTime {
+		kind += []string{"@commit", "@commit-1us", "@halfway"}[r.pitr.timeAt]
+	}
+	return fmt.Sprintf(" pitr=%v/%s/%v/%d/twice=%v", r.pitr.backupAt, kind, map[bool]string{true: "inclusive", false: "exclusive"}[r.pitr.inclusive], r.pitr.action, r.pitr.twice)
 }
 
 // pitrRun is a run's PITR in progress.
