@@ -60,6 +60,7 @@ fuzz:
 	$(GO) test ./engine/db -run '^$$' -fuzz '^FuzzParseHistory$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./engine/heapam -run '^$$' -fuzz '^FuzzRedoDecoders$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./engine/nbtree -run '^$$' -fuzz '^FuzzDecodeRecord$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./engine/xact -run '^$$' -fuzz '^FuzzDecodeXactRecord$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./serve -run '^$$' -fuzz '^FuzzFrontendDecode$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./serve -run '^$$' -fuzz '^FuzzScramMessages$$' -fuzztime $(FUZZTIME)
 

@@ -289,7 +289,16 @@ var plantedBugCases = map[string]struct {
 	// (7 before the partition failover: seed 1174 now draws one whose
 	// plan crash ends the run before the promotion does).
 	"promote-no-history-archive": {seedList: []uint64{8, 834, 1033, 1444, 1618}, checkers: []string{CheckPITR}, minCaught: 4},
-	"no-overwrite-contrecord":    {plan: "kill when point=wal-after-segment-create", seeds: 200, checkers: []string{CheckArchive, CheckPITR}, minCaught: 3},
+	// Archive recovery to a recovery_target_time with the inclusive
+	// test inverted: an inclusive restore to a commit's very microsecond
+	// loses that commit (and every transaction end sharing it), an
+	// exclusive one keeps them, and the new timeline branches off before
+	// or after the record the PITR checker's own reading of
+	// recoveryStopsBefore names. Only PITR seeds that draw a time target
+	// at a commit's microsecond reach it: plain campaign 5 of 2000, all
+	// pinned.
+	"pitr-time-inclusive-inverted": {seedList: []uint64{479, 642, 768, 1033, 1138}, checkers: []string{CheckPITR}, minCaught: 4},
+	"no-overwrite-contrecord":      {plan: "kill when point=wal-after-segment-create", seeds: 200, checkers: []string{CheckArchive, CheckPITR}, minCaught: 3},
 	// The control file written as two sectors and read without its CRC:
 	// a power loss between its write and its fsync (a crash drawn at
 	// control-file-before-fsync, or the run's last power loss striking
@@ -298,11 +307,12 @@ var plantedBugCases = map[string]struct {
 	// location whose record names another REDO pointer than the file
 	// (recovery: "invalid checkpoint record"), or a standby torn so
 	// never starts (standby: "did not catch up"). The plain campaign:
-	// 4 of seeds 1-2000, these, at the end of issue 22's round (12 when
-	// the bug was planted, before parallel WAL insertion and recycling
-	// moved every run); aimed ("crash mode=torn when
-	// point=control-file-before-fsync#2"), 67 of 200.
-	"control-two-sectors-no-crc": {seedList: []uint64{441, 1404, 1770, 1868},
+	// 3 of seeds 1-2000 and 16 of 1-5000 since commit records carry
+	// xact_time (4 of 2000 at the end of issue 22's round, 12 when the
+	// bug was planted, before parallel WAL insertion and recycling
+	// moved every run), the first four pinned; aimed ("crash mode=torn
+	// when point=control-file-before-fsync#2"), 67 of 200.
+	"control-two-sectors-no-crc": {seedList: []uint64{441, 1770, 1868, 2595},
 		checkers: []string{CheckRecovery, CheckStandby}, minCaught: 4},
 	// The plain campaign: a checkpoint (or the final recovery's
 	// end-of-recovery checkpoint) recycles a completed segment whose

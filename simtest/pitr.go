@@ -20,8 +20,9 @@ import (
 // while the workload runs, with recovery.signal in place of
 // standby.signal. After the run (the primary's final recovery), a
 // recovery target is drawn among the commits the primary's WAL holds
-// after the backup's end (recovery_target_lsn or recovery_target_xid,
-// inclusive or not, action pause or promote), and the backup is
+// after the backup's end (recovery_target_lsn, recovery_target_xid or
+// recovery_target_time, inclusive or not, action pause or promote), and
+// the backup is
 // restored to it: the engine's startup process restores the primary's
 // archived segments with restore_command (a simulated command that
 // copies archive/<file> from the primary's disk, where the archiver
@@ -40,7 +41,25 @@ import (
 // WAL, exact whatever the clients learned (a transaction of unknown
 // outcome is in or out by its commit record). The restored node must
 // reach its target, hold exactly the reference's tables and rows, and
-// pass the engine's self-check. A shortfall of the archive (a segment
+// pass the engine's self-check.
+//
+// A time target is drawn from the commit times the primary stamped in
+// its commit records (xact_time): a commit after the backup's end is
+// picked, and the target is its very microsecond, the microsecond
+// before it, or halfway back to the transaction end before it. The cut
+// is then worked out here, apart from the engine's recoveryStopsBefore:
+// before the first commit or abort record from the backup's start on
+// whose xact_time is past the target (inclusive) or at or past it (not
+// inclusive), in WAL order. The restored node must hold exactly the
+// commits before that record, so a restore to a time target yields
+// exactly the transactions stamped before it (up to the first one
+// stamped past it). Under the simulator many transactions share a
+// microsecond (virtual time stands still while processes run), so the
+// inclusive boundary is met often. A target whose cut would fall before
+// the backup's end (recovery would refuse it as before the consistent
+// point) is passed over for the next commit's.
+//
+// A shortfall of the archive (a segment
 // missing or emptied) shows as a restore that ends before its target or
 // holds fewer rows.
 //
@@ -48,9 +67,8 @@ import (
 // (pitr_failover.go).
 //
 // Deviations: the target is drawn after the run, not before the restore
-// is configured by an operator who knows it; recovery_target_time is
-// not drawn (commit records carry no timestamp here); the shutdown
-// action is not modelled (archive_recovery.go).
+// is configured by an operator who knows it; the shutdown action is not
+// modelled (archive_recovery.go).
 
 // CheckPITR judges point-in-time recovery (pitr.go).
 const CheckPITR = "pitr"
@@ -117,11 +135,15 @@ func wipeTree(e *env.Env, dir string, depth int) error {
 type pitrPlan struct {
 	on        bool
 	backupAt  time.Duration // when the base backup starts
-	kind      int           // db.TargetLSN or db.TargetXid
+	kind      int           // db.TargetLSN, db.TargetXid, db.TargetTime or db.TargetNone
 	inclusive bool
 	action    int    // db.ActionPause or db.ActionPromote
 	pick      uint32 // which commit after the backup's end (modulo their count)
 	mid       bool   // an LSN target just after the start of the record before the commit
+	// timeAt is a time target's place: the picked commit's xact_time
+	// (0), the microsecond before it (1), or halfway back to the
+	// transaction end before it in the WAL (2).
+	timeAt int
 	// twice: the restored node then commits a few rows on its new
 	// timeline and archives it, and a second copy of the backup is
 	// restored to the end of the archive, across the timeline switch
@@ -160,9 +182,12 @@ func resolvePITR(c Config, r *resolved) {
 	}
 	rng := world.NewRand(c.Seed ^ pitrStream)
 	r.pitr = pitrPlan{on: true, backupAt: time.Duration(rng.Intn(int(pitrBackupAtMax/time.Millisecond))) * time.Millisecond,
-		kind: []int{db.TargetLSN, db.TargetLSN, db.TargetXid, db.TargetXid, db.TargetNone}[rng.Intn(5)], inclusive: rng.Intn(3) != 0,
+		kind: []int{db.TargetLSN, db.TargetLSN, db.TargetXid, db.TargetXid, db.TargetTime, db.TargetTime, db.TargetTime, db.TargetNone}[rng.Intn(8)], inclusive: rng.Intn(3) != 0,
 		action: []int{db.ActionPause, db.ActionPromote}[rng.Intn(2)], pick: uint32(rng.Intn(1 << 30)), mid: rng.Intn(2) == 0}
 	r.pitr.twice = rng.Intn(2) == 0 && !r.failover.on
+	// Half of the time targets are a commit's very microsecond, where
+	// inclusive and exclusive part.
+	r.pitr.timeAt = max(rng.Intn(4)-1, 0)
 	r.engine.WAL.ArchiveMode = true
 	r.server.ArchiveMode = true
 	r.server.Archiver.WAL = r.engine.WAL
@@ -172,11 +197,18 @@ func resolvePITR(c Config, r *resolved) {
 // time, as resolve decides.
 func PITROf(c Config) bool { return resolve(c, world.NewRand(c.Seed).Fork(3)).pitr.on }
 
+// pitrKindName names a target kind in the run's config line.
+var pitrKindName = map[int]string{db.TargetLSN: "lsn", db.TargetXid: "xid", db.TargetTime: "time", db.TargetNone: "end"}
+
 func (r resolved) stringPITR() string {
 	if !r.pitr.on {
 		return "" // runs without it print, and hash, as before
 	}
-	return fmt.Sprintf(" pitr=%v/%s/%v/%d/twice=%v", r.pitr.backupAt, map[int]string{db.TargetLSN: "lsn", db.TargetXid: "xid", db.TargetNone: "end"}[r.pitr.kind], map[bool]string{true: "inclusive", false: "exclusive"}[r.pitr.inclusive], r.pitr.action, r.pitr.twice)
+	kind := pitrKindName[r.pitr.kind]
+	if r.pitr.kind == db.TargetTime {
+		kind += []string{"@commit", "@commit-1us", "@halfway"}[r.pitr.timeAt]
+	}
+	return fmt.Sprintf(" pitr=%v/%s/%v/%d/twice=%v", r.pitr.backupAt, kind, map[bool]string{true: "inclusive", false: "exclusive"}[r.pitr.inclusive], r.pitr.action, r.pitr.twice)
 }
 
 // pitrRun is a run's PITR in progress.
@@ -239,10 +271,16 @@ func startPITR(rc resolved, sim *world.Sim, primary *world.Node, l *pgproc.Liste
 	return p
 }
 
-// pitrRecord is a record of the primary's WAL the target may name.
+// pitrRecord is a commit or abort record of the primary's WAL, which a
+// target may name or a time target stop before.
 type pitrRecord struct {
 	lsn, end, prev wal.LSN
 	xid            uint64
+	commit         bool
+	timeUS         int64 // xact_time, as the primary stamped it
+	// afterEnd: the record follows the backup's XLOG_BACKUP_END, so
+	// recovery is consistent when it reaches it.
+	afterEnd bool
 }
 
 // primaryWAL is the primary's WAL after its final recovery, segment by
@@ -263,11 +301,12 @@ func (p *pitrRun) primaryWAL(seg uint64) map[uint64][]byte {
 	}
 }
 
-// commitsAfterBackup reads the segments' records from seg on and returns
-// the commit records after the XLOG_BACKUP_END of the backup that started
-// at start (none if that record is not found), and where the WAL ends
+// xactEndsAfterBackup reads the segments' records from seg on and returns
+// the commit and abort records from start (the backup's start, where its
+// recovery begins) on, those after the XLOG_BACKUP_END of the backup
+// that started at start marked afterEnd, and where the WAL ends
 // (InvalidLSN if it ends before that record).
-func (p *pitrRun) commitsAfterBackup(segs map[uint64][]byte, seg uint64, start wal.LSN) (out []pitrRecord, walEnd wal.LSN) {
+func (p *pitrRun) xactEndsAfterBackup(segs map[uint64][]byte, seg uint64, start wal.LSN) (out []pitrRecord, walEnd wal.LSN) {
 	cfg := p.rc.engine.WAL
 	ended := false
 	defer func() {
@@ -303,8 +342,13 @@ func (p *pitrRun) commitsAfterBackup(segs map[uint64][]byte, seg uint64, start w
 		switch {
 		case rec.Rmid == wal.RMXLog && rec.Info == db.InfoBackupEnd && len(rec.Payload) == 8 && wal.LSN(binary.LittleEndian.Uint64(rec.Payload)) == start:
 			ended = true
-		case ended && rec.Rmid == xact.RMXact && rec.Info == xact.InfoCommit:
-			out = append(out, pitrRecord{lsn: rec.LSN, end: r.End(), prev: rec.Prev, xid: rec.Xid})
+		case rec.LSN >= start && rec.Rmid == xact.RMXact && (rec.Info == xact.InfoCommit || rec.Info == xact.InfoAbort):
+			x, err := xact.DecodeXactRecord(rec.Payload)
+			if err != nil {
+				panic(fmt.Sprintf("simtest: pitr: the primary's xact record at %s: %v", rec.LSN, err))
+			}
+			out = append(out, pitrRecord{lsn: rec.LSN, end: r.End(), prev: rec.Prev, xid: uint64(x.Xid),
+				commit: rec.Info == xact.InfoCommit, timeUS: x.TimeUS, afterEnd: ended})
 		}
 	}
 }
@@ -352,7 +396,13 @@ type pitrSource struct {
 func (p *pitrRun) restoreFrom(res *Result, sim *world.Sim, src pitrSource) {
 	cfg := p.rc.engine.WAL
 	segs, seg := src.segs, src.seg
-	commits, walEnd := p.commitsAfterBackup(segs, seg, p.backup.start)
+	ends, walEnd := p.xactEndsAfterBackup(segs, seg, p.backup.start)
+	var commits []pitrRecord
+	for _, r := range ends {
+		if r.commit && r.afterEnd {
+			commits = append(commits, r)
+		}
+	}
 	if walEnd == wal.InvalidLSN || len(commits) == 0 && p.rc.pitr.kind != db.TargetNone {
 		res.PITR = "no commit after the base backup's end to restore to"
 		return
@@ -375,7 +425,17 @@ func (p *pitrRun) restoreFrom(res *Result, sim *world.Sim, src pitrSource) {
 	target := &db.PITRConfig{Target: plan.kind, Inclusive: plan.inclusive, Action: plan.action}
 	var c pitrRecord
 	cut, what := walEnd, "the end of the archived WAL"
-	if plan.kind != db.TargetNone {
+	switch plan.kind {
+	case db.TargetTime:
+		at, stop, ok := pitrTimeTarget(ends, commits, plan)
+		if !ok {
+			res.PITR = "no time target after the base backup's end to restore to"
+			return
+		}
+		target.TimeUS, cut = at, stop.lsn
+		what = fmt.Sprintf("%s time %s (the first transaction end past it: %s of transaction %d at %s, %s)", map[bool]string{true: "inclusive", false: "exclusive"}[plan.inclusive],
+			xact.FormatTimestamp(at), map[bool]string{true: "commit", false: "abort"}[stop.commit], stop.xid, stop.lsn, xact.FormatTimestamp(stop.timeUS))
+	case db.TargetLSN, db.TargetXid:
 		c = commits[int(plan.pick%uint32(len(commits)))]
 		target.Xid, target.LSN = xact.XID(c.xid), c.lsn
 		if plan.kind == db.TargetLSN && plan.mid && c.prev != wal.InvalidLSN {
@@ -389,6 +449,16 @@ func (p *pitrRun) restoreFrom(res *Result, sim *world.Sim, src pitrSource) {
 	}
 	if src.prefer != wal.InvalidLSN && cut > src.prefer {
 		what += " on the new timeline"
+	}
+	if plan.kind == db.TargetTime {
+		// explain tells a restore to a time target by this prefix
+		// (after PITRAcrossFailover's, when both apply).
+		first := res.Finding == nil
+		defer func() {
+			if first && res.Finding != nil && res.Finding.Checker == CheckPITR {
+				res.Finding.Detail = fmt.Sprintf("%s %s (%s): %s", PITRTimeTarget, xact.FormatTimestamp(target.TimeUS), map[bool]string{true: "inclusive", false: "exclusive"}[plan.inclusive], res.Finding.Detail)
+			}
+		}()
 	}
 
 	// The reference: the same backup, the primary's WAL cut at the
@@ -627,4 +697,51 @@ func copyAcross(src, dst *env.Env, from, to string) (bool, error) {
 		return false, err
 	}
 	return true, nil
+}
+
+// PITRTimeTarget starts the Detail of a CheckPITR finding of a restore
+// to a recovery_target_time.
+const PITRTimeTarget = "recovery_target_time"
+
+// pitrTimeTarget draws a recovery_target_time (pitrPlan.timeAt) from the
+// commit picked among commits, and returns it with the transaction end
+// recovery must stop before: the first of ends, in WAL order, stamped
+// past the target (inclusive) or at or past it (not inclusive). This is
+// the checker's own reading of recoveryStopsBefore's time test, written
+// apart from the engine's. A target whose stop falls before the backup's
+// end (recovery would end before its consistent point), or that no
+// record passes (the target is never reached), is passed over for the
+// next commit's; ok is false when none is left.
+func pitrTimeTarget(ends, commits []pitrRecord, plan pitrPlan) (at int64, stop pitrRecord, ok bool) {
+	for k := range commits { // bounded by the commits
+		c := commits[(int(plan.pick%uint32(len(commits)))+k)%len(commits)]
+		at = c.timeUS
+		switch plan.timeAt {
+		case 1:
+			at = c.timeUS - 1
+		case 2:
+			// Halfway back to the transaction end just before c.
+			before := c.timeUS - 2
+			for _, r := range ends {
+				if r.lsn >= c.lsn {
+					break
+				}
+				before = r.timeUS
+			}
+			if before < c.timeUS {
+				at = c.timeUS - (c.timeUS-before+1)/2
+			}
+		}
+		for _, r := range ends {
+			past := r.timeUS > at || !plan.inclusive && r.timeUS == at
+			if !past {
+				continue
+			}
+			if r.afterEnd {
+				return at, r, true
+			}
+			break
+		}
+	}
+	return 0, pitrRecord{}, false
 }

@@ -10,11 +10,11 @@ import (
 
 // TestPITRRestoresToTarget: with --pitr on, the seeds whose base backup
 // completes are restored to their target and found equal to the
-// primary's WAL cut there, over both target kinds and both
+// primary's WAL cut there, over the three target kinds and both
 // inclusivities; no seed fails.
 func TestPITRRestoresToTarget(t *testing.T) {
 	restored := map[string]int{}
-	for _, r := range runSeeds(40, func(seed uint64) Config {
+	for _, r := range runSeeds(80, func(seed uint64) Config {
 		c := DefaultConfig(seed)
 		c.PITR = VarietyOn
 		return c
@@ -25,12 +25,12 @@ func TestPITRRestoresToTarget(t *testing.T) {
 		}
 		require.NotEmpty(t, r.PITR, "seed %d: the PITR says nothing", r.Seed)
 		if strings.HasPrefix(r.PITR, "restored to ") {
-			kind := strings.Fields(r.PITR)[2:4] // "after LSN", "before transaction"
+			kind := strings.Fields(r.PITR)[2:4] // "after LSN", "before transaction", "inclusive time"
 			restored[strings.Join(kind, " ")]++
 		}
 	}
 	t.Logf("restored: %v", restored)
-	for _, k := range []string{"after LSN", "before LSN", "after transaction", "before transaction"} {
+	for _, k := range []string{"after LSN", "before LSN", "after transaction", "before transaction", "inclusive time", "exclusive time"} {
 		require.Positive(t, restored[k], "no seed restored %s a target", k)
 	}
 }

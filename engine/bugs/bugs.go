@@ -60,6 +60,7 @@ const (
 	ControlTwoSectorsNoCRC
 	RecycleBeforeArchived
 	FlushNoWaitInsertions
+	PITRTimeInclusiveInverted
 	numBugs
 )
 
@@ -207,6 +208,10 @@ var registry = [numBugs]Bug{
 	FlushNoWaitInsertions: {
 		Name: "flush-no-wait-insertions",
 		What: "XLogFlush and XLogWrite write and mark flushed the WAL up to the reserved insert position without WaitXLogInsertionsToFinish, so a record another backend is still copying into the WAL buffers (CopyXLogRecordToWAL, its bytes zero or partial) is written torn and never rewritten; a commit after it is acknowledged as flushed, and recovery ends at the torn record and loses it.",
+	},
+	PITRTimeInclusiveInverted: {
+		Name: "pitr-time-inclusive-inverted",
+		What: "Archive recovery to a recovery_target_time compares a commit or abort record's xact_time with the target the wrong way round for recovery_target_inclusive: >= when inclusive and > when not; violates recoveryStopsBefore's time test, so an inclusive restore loses the transactions that committed in the target's very microsecond and an exclusive one keeps them.",
 	},
 }
 

@@ -28,9 +28,19 @@ import (
 //   - Targets (recoveryStopsBefore, recoveryStopsAfter): recovery_target_lsn
 //     stops before (exclusive) or after (inclusive, the default) the first
 //     record that starts at or past the LSN; recovery_target_xid stops
-//     before or after the commit or abort record of that transaction.
-//     recovery_target_time is not modelled: commit records here carry no
-//     timestamp (xact_time), and adding one would change every run's WAL.
+//     before or after the commit or abort record of that transaction;
+//     recovery_target_time stops before the first commit or abort record
+//     whose xact_time is past the target (inclusive, the default) or at
+//     or past it (not inclusive): transactions sharing the target's
+//     microsecond are all kept, or all cut off. As in PostgreSQL, a time
+//     target never stops after a record, and the stop is at the first
+//     such record in WAL order, not at the last commit before the time:
+//     a commit stamped earlier by a clock that runs behind (a promoted
+//     standby's, under the simulator's per-node offsets) after a record
+//     that stops recovery is lost with it. xact_time is the committing
+//     node's env clock (xact.XactRecord); under the real environment that
+//     clock counts from the server's start, so a time target is only
+//     meaningful within one server lifetime there.
 //   - Timelines (InitWalRecovery, readTimeLineHistory, XLogFileReadAnyTLI):
 //     recovery_target_timeline is latest: the newest timeline whose history
 //     file pg_wal or the archive holds. Its history gives expectedTLEs, and
@@ -70,6 +80,7 @@ const (
 	TargetNone = iota
 	TargetLSN
 	TargetXid
+	TargetTime
 )
 
 // Recovery target actions (recovery_target_action).
@@ -81,11 +92,12 @@ const (
 // PITRConfig is the targeted archive recovery's configuration.
 type PITRConfig struct {
 	Restore   RestoreCommand
-	Target    int // TargetNone, TargetLSN or TargetXid
+	Target    int // TargetNone, TargetLSN, TargetXid or TargetTime
 	LSN       wal.LSN
 	Xid       xact.XID
-	Inclusive bool // recovery_target_inclusive (PostgreSQL's default: true)
-	Action    int  // ActionPause or ActionPromote
+	TimeUS    int64 // recovery_target_time, in xact_time's microseconds
+	Inclusive bool  // recovery_target_inclusive (PostgreSQL's default: true)
+	Action    int   // ActionPause or ActionPromote
 }
 
 // pitrState is the startup process's progress towards the target.
@@ -167,6 +179,8 @@ func (p *pitrState) describe() string {
 		return fmt.Sprintf("WAL location (LSN) %q", p.cfg.LSN.String())
 	case TargetXid:
 		return fmt.Sprintf("XID %d", p.cfg.Xid)
+	case TargetTime:
+		return xact.FormatTimestamp(p.cfg.TimeUS)
 	}
 	return "the end of the archived WAL"
 }
@@ -325,65 +339,103 @@ func (db *DB) restoreArchivedFile(file, dst string) bool {
 	return true
 }
 
-// isXactEnd reports whether rec ends a transaction (a commit or abort
-// record), and which.
-func isXactEnd(rec wal.Record) (commit, ok bool) {
+// xactEnd is a commit or abort record's kind and payload (the part of
+// recoveryStopsBefore that reads xact_info, and getRecordTimestamp).
+// ok is false for any other record, and for a commit or abort record
+// whose payload does not decode (redo reports that damage).
+func xactEnd(rec wal.Record) (commit bool, x xact.XactRecord, ok bool) {
 	if rec.Rmid != xact.RMXact {
-		return false, false
+		return false, x, false
 	}
 	switch rec.Info {
 	case xact.InfoCommit:
-		return true, true
+		commit = true
 	case xact.InfoAbort:
-		return false, true
+	default:
+		return false, x, false
 	}
-	return false, false
+	x, err := xact.DecodeXactRecord(rec.Payload)
+	if err != nil {
+		return false, x, false
+	}
+	return commit, x, true
+}
+
+// commitOrAbort names a transaction's end as the stop's log line does.
+func commitOrAbort(commit bool) string {
+	if commit {
+		return "commit"
+	}
+	return "abort"
+}
+
+// TimeTargetStops is recoveryStopsBefore's time test: whether a commit
+// or abort record stamped recordUS stops recovery before it, for the
+// target targetUS. Many transactions may share a commit time: inclusive
+// stops after the last of them, not inclusive at the first.
+func TimeTargetStops(recordUS, targetUS int64, inclusive bool) bool {
+	if inclusive {
+		return recordUS > targetUS
+	}
+	return recordUS >= targetUS
 }
 
 // stopsBefore is recoveryStopsBefore: whether redo must stop before
 // replaying rec.
-func (p *pitrState) stopsBefore(e *env.Env, rec wal.Record) bool {
-	if p.cfg.Inclusive {
+func (p *pitrState) stopsBefore(e *env.Env, rec wal.Record, b bugs.Set) bool {
+	if p.cfg.Target == TargetLSN && !p.cfg.Inclusive && rec.LSN >= p.cfg.LSN {
+		p.reason = fmt.Sprintf("before LSN %s", p.cfg.LSN)
+		e.Logf("recovery stopping before WAL location (LSN) %q", rec.LSN.String())
+		return p.stop(e)
+	}
+	// Otherwise only a commit or abort record may stop recovery.
+	commit, x, ok := xactEnd(rec)
+	if !ok {
 		return false
 	}
-	switch p.cfg.Target {
-	case TargetLSN:
-		if rec.LSN >= p.cfg.LSN {
-			p.reason = fmt.Sprintf("before LSN %s", p.cfg.LSN)
-			e.Logf("recovery stopping before WAL location (LSN) %q", rec.LSN.String())
-			return p.stop(e)
+	stopsHere := false
+	switch {
+	case p.cfg.Target == TargetXid && !p.cfg.Inclusive:
+		stopsHere = x.Xid == p.cfg.Xid
+	case p.cfg.Target == TargetTime:
+		inclusive := p.cfg.Inclusive
+		// Planted bug pitr-time-inclusive-inverted: the two tests are
+		// swapped, so an inclusive target cuts off the transactions
+		// stamped with its very microsecond and an exclusive one keeps
+		// them.
+		if b.Has(bugs.PITRTimeInclusiveInverted) {
+			inclusive = !inclusive
 		}
-	case TargetXid:
-		if commit, ok := isXactEnd(rec); ok && xact.XID(rec.Xid) == p.cfg.Xid {
-			p.reason = fmt.Sprintf("before transaction %d", rec.Xid)
-			e.Logf("recovery stopping before %s of transaction %d", map[bool]string{true: "commit", false: "abort"}[commit], rec.Xid)
-			return p.stop(e)
-		}
+		stopsHere = TimeTargetStops(x.TimeUS, p.cfg.TimeUS, inclusive)
 	}
-	return false
+	if !stopsHere {
+		return false
+	}
+	if p.cfg.Target == TargetTime {
+		p.reason = "before " + xact.FormatTimestamp(x.TimeUS)
+		e.Sometimes("pitr-time-target-reached")
+	} else {
+		p.reason = fmt.Sprintf("before transaction %d", x.Xid)
+	}
+	e.Logf("recovery stopping before %s of transaction %d, time %s", commitOrAbort(commit), x.Xid, xact.FormatTimestamp(x.TimeUS))
+	return p.stop(e)
 }
 
 // stopsAfter is recoveryStopsAfter: whether redo must stop after rec,
-// which was just replayed.
+// which was just replayed. A time target never stops here.
 func (p *pitrState) stopsAfter(e *env.Env, rec wal.Record) bool {
-	if !p.cfg.Inclusive {
+	if p.cfg.Target == TargetLSN && p.cfg.Inclusive && rec.LSN >= p.cfg.LSN {
+		p.reason = fmt.Sprintf("at LSN %s", p.cfg.LSN)
+		e.Logf("recovery stopping after WAL location (LSN) %q", rec.LSN.String())
+		return p.stop(e)
+	}
+	commit, x, ok := xactEnd(rec)
+	if !ok || p.cfg.Target != TargetXid || !p.cfg.Inclusive || x.Xid != p.cfg.Xid {
 		return false
 	}
-	switch p.cfg.Target {
-	case TargetLSN:
-		if rec.LSN >= p.cfg.LSN {
-			p.reason = fmt.Sprintf("at LSN %s", p.cfg.LSN)
-			e.Logf("recovery stopping after WAL location (LSN) %q", rec.LSN.String())
-			return p.stop(e)
-		}
-	case TargetXid:
-		if commit, ok := isXactEnd(rec); ok && xact.XID(rec.Xid) == p.cfg.Xid {
-			p.reason = fmt.Sprintf("after transaction %d", rec.Xid)
-			e.Logf("recovery stopping after %s of transaction %d", map[bool]string{true: "commit", false: "abort"}[commit], rec.Xid)
-			return p.stop(e)
-		}
-	}
-	return false
+	p.reason = fmt.Sprintf("after transaction %d", x.Xid)
+	e.Logf("recovery stopping after %s of transaction %d, time %s", commitOrAbort(commit), x.Xid, xact.FormatTimestamp(x.TimeUS))
+	return p.stop(e)
 }
 
 func (p *pitrState) stop(e *env.Env) bool {
@@ -411,7 +463,7 @@ func (db *DB) pitrRedo(redo wal.LSN, nextXid *xact.XID, st *RecoveryStats) (end,
 		if !ok {
 			break
 		}
-		if db.pitr.stopsBefore(e, rec) {
+		if db.pitr.stopsBefore(e, rec, db.cfg.Bugs) {
 			// The WAL kept ends where rec starts: rec and everything
 			// after it are cut off at the end of recovery.
 			return rec.LSN, rec.Prev

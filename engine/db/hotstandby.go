@@ -222,10 +222,14 @@ func (db *DB) hotStandbyBeforeRedo(rec wal.Record) {
 // hotStandbyAfterRedo expires the xid of a replayed commit or abort, after
 // redo marked the clog (xact_redo_commit, xact_redo_abort).
 func (db *DB) hotStandbyAfterRedo(rec wal.Record) {
-	if !db.hotStandby() || rec.Rmid != xact.RMXact || len(rec.Payload) != 8 {
+	if !db.hotStandby() || rec.Rmid != xact.RMXact {
 		return
 	}
-	db.Procs.ExpireKnownAssigned(xact.XID(binary.LittleEndian.Uint64(rec.Payload)))
+	x, err := xact.DecodeXactRecord(rec.Payload)
+	if err != nil {
+		return // redo reported the damage
+	}
+	db.Procs.ExpireKnownAssigned(x.Xid)
 }
 
 // redoStandby replays RM_STANDBY records (standby_redo): a running-xacts

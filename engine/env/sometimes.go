@@ -134,6 +134,7 @@ var Conditions = []Condition{
 	{"pitr-segment-restored", "targeted recovery restores a WAL segment from the archive with restore_command (XLOG_FROM_ARCHIVE, RestoreArchivedFile)"},
 	{"pitr-segment-from-pg-wal", "the archive lacks a segment targeted recovery needs, which reads pg_wal's copy (XLOG_FROM_PG_WAL)"},
 	{"pitr-target-reached", "targeted recovery reaches its recovery target (recoveryStopsBefore or recoveryStopsAfter)"},
+	{"pitr-time-target-reached", "targeted recovery stops before the first commit or abort record whose xact_time passes recovery_target_time (recoveryStopsBefore)"},
 	{"pitr-promoted", "targeted recovery ends at its target on a new timeline (recovery_target_action)"},
 	{"wal-new-timeline-segment", "the end of an archive recovery copies the last segment to the new timeline's name and renames the old one .partial (XLogInitNewTimeline)"},
 	{"pitr-follows-timeline", "archive recovery follows a timeline history from the archive to a timeline after the backup's (recovery_target_timeline = latest)"},

@@ -3,6 +3,7 @@ package xact
 import (
 	"encoding/binary"
 	"fmt"
+	"time"
 
 	"github.com/pgdst/pgdst/engine/bugs"
 	"github.com/pgdst/pgdst/engine/clog"
@@ -13,12 +14,14 @@ import (
 
 // Resource managers and record types of transactions (RM_XACT_ID, RM_CLOG_ID).
 const (
-	RMXact        = 1
-	RMClog        = 3
-	InfoCommit    = 0x00 // XLOG_XACT_COMMIT
-	InfoAbort     = 0x20 // XLOG_XACT_ABORT
-	InfoZeroPage  = 0x00 // CLOG_ZEROPAGE
-	xactRecordLen = 8
+	RMXact       = 1
+	RMClog       = 3
+	InfoCommit   = 0x00 // XLOG_XACT_COMMIT
+	InfoAbort    = 0x20 // XLOG_XACT_ABORT
+	InfoZeroPage = 0x00 // CLOG_ZEROPAGE
+	// xactRecordLen is a commit or abort record's payload: xact_time
+	// (xl_xact_commit.xact_time, xl_xact_abort.xact_time) and the xid.
+	xactRecordLen = 16
 )
 
 // The injection points of a commit, in order (see Commit).
@@ -134,10 +137,55 @@ func (t *Txn) AssignXID() (XID, error) {
 	return xid, nil
 }
 
-func xactPayload(xid XID) []byte {
+// XactRecord is a commit or abort record's payload: xl_xact_commit /
+// xl_xact_abort's xact_time, then the transaction's xid (which
+// PostgreSQL keeps in the record header; here the header's xid is also
+// set, and the payload's is what redo trusts).
+type XactRecord struct {
+	// TimeUS is xact_time, GetCurrentTransactionStopTimestamp: the
+	// committing node's clock (env.Clock.Now, under the simulator the
+	// run's virtual time plus the node's offset) in microseconds, as a
+	// TimestampTz counts them. Its zero is the clock's zero, which the
+	// log lines print as PostgreSQL's epoch, 2000-01-01 00:00:00+00.
+	TimeUS int64
+	Xid    XID
+}
+
+// Encode is the record's payload (XactLogCommitRecord's xl_xact_commit).
+func (r XactRecord) Encode() []byte {
 	b := make([]byte, xactRecordLen)
-	binary.LittleEndian.PutUint64(b, uint64(xid))
+	binary.LittleEndian.PutUint64(b[0:8], uint64(r.TimeUS))
+	binary.LittleEndian.PutUint64(b[8:16], uint64(r.Xid))
 	return b
+}
+
+// DecodeXactRecord reads a commit or abort record's payload
+// (ParseCommitRecord, ParseAbortRecord); a payload of the wrong length
+// is an error, never a panic.
+func DecodeXactRecord(payload []byte) (XactRecord, error) {
+	if len(payload) != xactRecordLen {
+		return XactRecord{}, fmt.Errorf("bad length %d, want %d", len(payload), xactRecordLen)
+	}
+	return XactRecord{
+		TimeUS: int64(binary.LittleEndian.Uint64(payload[0:8])),
+		Xid:    XID(binary.LittleEndian.Uint64(payload[8:16])),
+	}, nil
+}
+
+// pgEpochUnixS is 2000-01-01 00:00:00 UTC in Unix seconds
+// (POSTGRES_EPOCH_JDATE), the zero a TimestampTz counts from.
+const pgEpochUnixS = 946684800
+
+// FormatTimestamp is timestamptz_to_str for a xact_time: the clock's
+// zero printed as PostgreSQL's epoch, in UTC.
+func FormatTimestamp(us int64) string {
+	return time.Unix(pgEpochUnixS, 0).UTC().Add(time.Duration(us) * time.Microsecond).Format("2006-01-02 15:04:05.000000-07")
+}
+
+// stopTimestamp is GetCurrentTransactionStopTimestamp: the node's clock
+// now, in microseconds.
+func (m *Manager) stopTimestamp() int64 {
+	return int64(m.e.Clock.Now() / time.Microsecond)
 }
 
 // Commit is CommitTransaction with RecordTransactionCommit's order: inside
@@ -157,7 +205,11 @@ func (t *Txn) Commit() (commitLSN wal.LSN, err error) {
 		return wal.InvalidLSN, nil
 	}
 	m.Procs.SetDelayCheckpoint(t.proc, true)
-	_, end := m.WAL.Insert(&wal.Record{Xid: uint64(t.xid), Rmid: RMXact, Info: InfoCommit, Payload: xactPayload(t.xid)})
+	// RecordTransactionCommit's SetCurrentTransactionStopTimestamp:
+	// xact_time is read inside the critical section, just before the
+	// record is inserted.
+	rec := XactRecord{TimeUS: m.stopTimestamp(), Xid: t.xid}
+	_, end := m.WAL.Insert(&wal.Record{Xid: uint64(t.xid), Rmid: RMXact, Info: InfoCommit, Payload: rec.Encode()})
 	m.e.Inject(PointAfterCommitInsert)
 	groupLSN := wal.InvalidLSN
 	if m.SynchronousCommit && !t.asyncCommit {
@@ -199,7 +251,8 @@ func (t *Txn) Abort() error {
 	t.done = true
 	m := t.m
 	if t.xid != InvalidXID {
-		m.WAL.Insert(&wal.Record{Xid: uint64(t.xid), Rmid: RMXact, Info: InfoAbort, Payload: xactPayload(t.xid)})
+		rec := XactRecord{TimeUS: m.stopTimestamp(), Xid: t.xid}
+		m.WAL.Insert(&wal.Record{Xid: uint64(t.xid), Rmid: RMXact, Info: InfoAbort, Payload: rec.Encode()})
 		if err := m.Clog.SetStatus(uint64(t.xid), clog.Aborted, wal.InvalidLSN); err != nil {
 			m.e.Panicf("could not mark transaction %d aborted: %v", t.xid, err)
 		}
@@ -216,10 +269,11 @@ func (t *Txn) Abort() error {
 func Redo(c *clog.CLOG, rec wal.Record, end wal.LSN) (handled bool, err error) {
 	switch rec.Rmid {
 	case RMXact:
-		if len(rec.Payload) != xactRecordLen {
-			return true, fmt.Errorf("xact record at %s: bad length %d", rec.LSN, len(rec.Payload))
+		x, err := DecodeXactRecord(rec.Payload)
+		if err != nil {
+			return true, fmt.Errorf("xact record at %s: %v", rec.LSN, err)
 		}
-		xid := binary.LittleEndian.Uint64(rec.Payload)
+		xid := uint64(x.Xid)
 		switch rec.Info {
 		case InfoCommit:
 			return true, c.RedoSetStatus(xid, clog.Committed, end)

@@ -21,6 +21,9 @@ type outcome struct {
 	xid   xact.XID
 	acked bool // Commit returned
 	abort bool // Abort was called
+	// fromUS and toUS are the node's clock, in microseconds, just
+	// before Commit or Abort was called and just after it returned.
+	fromUS, toUS int64
 }
 
 // runWorkload boots a fresh cluster, runs backends that commit or abort,
@@ -84,14 +87,17 @@ func runWorkload(t *testing.T, seed uint64, sync bool, crashAt uint64) (*world.N
 					o := &outcome{xid: xid}
 					outs = append(outs, o)
 					e.Clock.Sleep(time.Duration(e.Rand.Intn(300)) * time.Microsecond)
+					o.fromUS = int64(e.Clock.Now() / time.Microsecond)
 					if e.Rand.Intn(4) == 0 {
 						o.abort = true
 						txn.Abort()
+						o.toUS = int64(e.Clock.Now() / time.Microsecond)
 						continue
 					}
 					if _, err := txn.Commit(); err != nil {
 						panic(err)
 					}
+					o.toUS = int64(e.Clock.Now() / time.Microsecond)
 					o.acked = true
 				}
 			})
@@ -187,4 +193,76 @@ func TestAsyncCommitLosesOnlyASuffix(t *testing.T) {
 		}
 	}
 	require.True(t, lostSome, "synchronous_commit=off must be able to lose acknowledged commits")
+}
+
+// FuzzDecodeXactRecord: a commit or abort record's payload either
+// decodes, and encodes back to the same bytes, or is refused with an
+// error; it never panics.
+func FuzzDecodeXactRecord(f *testing.F) {
+	f.Add(xact.XactRecord{TimeUS: 1234567, Xid: 42}.Encode())
+	f.Add(xact.XactRecord{TimeUS: -5000, Xid: 3}.Encode())
+	f.Add([]byte{1, 2, 3, 4, 5, 6, 7, 8})
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		x, err := xact.DecodeXactRecord(b)
+		if err != nil {
+			if len(b) == 16 {
+				t.Fatalf("a payload of the right length refused: %v", err)
+			}
+			return
+		}
+		if got := x.Encode(); string(got) != string(b) {
+			t.Fatalf("decode then encode: %x, not %x", got, b)
+		}
+		_ = xact.FormatTimestamp(x.TimeUS)
+	})
+}
+
+// TestFormatTimestamp: xact_time is printed as timestamptz_to_str
+// would, counted from PostgreSQL's epoch.
+func TestFormatTimestamp(t *testing.T) {
+	if got := xact.FormatTimestamp(1_500_000); got != "2000-01-01 00:00:01.500000+00" {
+		t.Fatalf("xact.FormatTimestamp(1.5s) = %q", got)
+	}
+}
+
+// TestXactTimeIsTheStopTimestamp: every commit and abort record carries
+// xact_time, the node's clock read while Commit or Abort ran
+// (GetCurrentTransactionStopTimestamp), and the same xid as its header.
+func TestXactTimeIsTheStopTimestamp(t *testing.T) {
+	node, outs := runWorkload(t, 7, true, 40000)
+	byXid := map[xact.XID]*outcome{}
+	for _, o := range outs {
+		byXid[o.xid] = o
+	}
+	seen := 0
+	st := node.Reboot(func(e *env.Env) {
+		r, err := wal.NewReader(e, walCfg, wal.FirstLSN, wal.InvalidLSN)
+		if err != nil {
+			panic(err)
+		}
+		for {
+			rec, ok, err := r.Next()
+			if err != nil {
+				panic(err)
+			}
+			if !ok {
+				break
+			}
+			if rec.Rmid != xact.RMXact {
+				continue
+			}
+			x, err := xact.DecodeXactRecord(rec.Payload)
+			require.NoError(t, err)
+			require.Equal(t, rec.Xid, uint64(x.Xid))
+			o := byXid[x.Xid]
+			require.NotNil(t, o, "xid %d", x.Xid)
+			require.Equal(t, o.abort, rec.Info == xact.InfoAbort, "xid %d", x.Xid)
+			// toUS is 0 for the transaction the step limit cut short.
+			require.True(t, o.fromUS <= x.TimeUS && (x.TimeUS <= o.toUS || o.toUS == 0), "xid %d: xact_time %d outside [%d, %d]", x.Xid, x.TimeUS, o.fromUS, o.toUS)
+			seen++
+		}
+	})
+	require.Equal(t, world.StopAllDone, st.Kind, "%s\n%s", st, st.Stack)
+	require.Greater(t, seen, 100, "commit and abort records read")
 }

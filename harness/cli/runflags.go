@@ -201,7 +201,7 @@ var RunFlags = []RunFlag{
 		func(c *simtest.Config) *string { return &c.StandbyReads }, standbyReadsOn),
 	varietyFlag("standby-archive", "standby_archive", "give the standbys restore_command reading the primary's archive (the archive as a standby's WAL source, before pg_wal and streaming, and after a failed stream), and on some seeds a small wal_keep_size so that a lagging standby must restore from it; needs standbys, turns archive_mode on (issue 19)",
 		func(c *simtest.Config) *string { return &c.StandbyArchive }, simtest.StandbyArchiveOf),
-	varietyFlag("pitr", "pitr", "take a base backup with recovery.signal while the workload runs, and after it restore the backup from the archive to a recovery target drawn among the commits (recovery_target_lsn or _xid, inclusive or not), judged by the PITR checker against the primary's WAL cut at the target; archive_mode on (issue 19)",
+	varietyFlag("pitr", "pitr", "take a base backup with recovery.signal while the workload runs, and after it restore the backup from the archive to a recovery target drawn among the commits (recovery_target_lsn, _xid or _time, inclusive or not), judged by the PITR checker against the primary's WAL cut at the target; archive_mode on (issue 19)",
 		func(c *simtest.Config) *string { return &c.PITR }, simtest.PITROf),
 	boolFlag("failover", "failover", "at a moment drawn from the seed, power off the primary, promote standby 1 and redirect the clients to it; the old primary stays off (issue 19; needs --standbys)",
 		func(c *simtest.Config) *bool { return &c.Failover }, false),

@@ -158,6 +158,13 @@ var bugCases = map[string]bugCase{
 		hints: []uint64{4, 9},
 		says:  []string{"did not follow the failover's new timeline"},
 	},
+	// An inclusive restore to a time target loses the commits of the
+	// target's microsecond (plain campaign seeds).
+	"pitr-time-inclusive-inverted": {
+		config: simtest.DefaultConfig,
+		hints:  []uint64{479, 642},
+		says:   []string{"did not stop at the first transaction end past the recovery target time"},
+	},
 	"walsender-unflushed": {
 		config: small("", func(c *simtest.Config) {
 			c.Standbys = 1

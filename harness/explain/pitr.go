@@ -16,6 +16,14 @@ func (a *account) pitr(f *simtest.Finding) {
 		where = " in table " + f.Table
 	}
 	a.say("A base backup restored from the archive on node %s disagreed with the primary's WAL cut at its target%s: %s.", f.Node, where, f.Detail)
+	// A restore to a time target that reached it but branched off
+	// elsewhere, or holds other rows, stopped at the wrong record (a
+	// restore across a failover included).
+	if strings.Contains(f.Detail, simtest.PITRTimeTarget) && (strings.Contains(f.Detail, "history has switch points") || f.Table != "") {
+		a.cause("archive recovery did not stop at the first transaction end past the recovery target time",
+			"a recovery to recovery_target_time stops before the first commit or abort record, in WAL order, whose xact_time is past the target when recovery_target_inclusive is on, or at or past it when off (recoveryStopsBefore's time test): the transactions that committed in the target's very microsecond are all kept when inclusive and all cut off when not, and the new timeline branches off where that record starts")
+		return
+	}
 	if strings.HasPrefix(f.Detail, simtest.PITRAcrossFailover) {
 		a.cause("archive recovery did not follow the failover's new timeline",
 			"a standby promoted with archive_mode = on archives its new timeline's history file as soon as it writes it (writeTimeLineHistory's XLogArchiveNotify; the archiver takes history files first), then the old timeline's last segment as .partial (CleanupAfterArchiveRecovery) and the new timeline's segments as they complete; a recovery from that archive with recovery_target_timeline = latest finds the newest history file there and reads past the switch point from the new timeline (XLogFileReadAnyTLI), so that it reaches a target set after the failover with exactly the commits made before it on either side")
