@@ -60,6 +60,7 @@ const (
 	ControlTwoSectorsNoCRC
 	RecycleBeforeArchived
 	FlushNoWaitInsertions
+	SyncQueueFullNoFsync
 	numBugs
 )
 
@@ -207,6 +208,10 @@ var registry = [numBugs]Bug{
 	FlushNoWaitInsertions: {
 		Name: "flush-no-wait-insertions",
 		What: "XLogFlush and XLogWrite write and mark flushed the WAL up to the reserved insert position without WaitXLogInsertionsToFinish, so a record another backend is still copying into the WAL buffers (CopyXLogRecordToWAL, its bytes zero or partial) is written torn and never rewritten; a commit after it is acknowledged as flushed, and recovery ends at the torn record and loses it.",
+	},
+	SyncQueueFullNoFsync: {
+		Name: "sync-queue-full-no-fsync",
+		What: "A writer that finds the checkpointer's fsync request queue full goes on without fsyncing the segment itself; violates register_dirty_segment's fallback when ForwardSyncRequest fails (\"could not forward fsync request because request queue is full\", then FileSync), so the next checkpoint completes without the write durable and a power loss after it loses a change before the checkpoint's REDO pointer.",
 	},
 }
 

@@ -580,8 +580,16 @@ func (s *SMgr) registerLocked(t SegTag, f env.File) error {
 		s.pending[t] = struct{}{}
 		return nil
 	}
-	s.stats.WriterFsyncs++
 	s.e.Sometimes("fsync-queue-full")
+	if s.cfg.Bugs.Has(bugs.SyncQueueFullNoFsync) {
+		// Planted bug sync-queue-full-no-fsync: the writer takes the
+		// failed ForwardSyncRequest for a request made, and neither
+		// queues the segment nor fsyncs it. The next checkpoint then
+		// completes without the write durable, and a power loss after it
+		// loses a change its REDO pointer says is on disk.
+		return nil
+	}
+	s.stats.WriterFsyncs++
 	if err := f.Sync(); err != nil {
 		s.e.Sometimes("fsync-eio-panic")
 		s.e.Panicf("could not fsync file %q: %v", t.path(), err)

@@ -327,6 +327,14 @@ var bugCases = map[string]bugCase{
 		hints:  []uint64{5},
 		says:   []string{"was still copying into the WAL buffers"},
 	},
+	// The plain campaign, on a seed that draws a small fsync request
+	// queue: a write neither queued nor fsynced is below a checkpoint's
+	// REDO and not on disk.
+	"sync-queue-full-no-fsync": {
+		config: simtest.DefaultConfig,
+		hints:  []uint64{7},
+		says:   []string{"passed a change whose page was not written"},
+	},
 	"end-of-recovery-ckpt-early-control": {
 		config: small("", nil),
 		hints:  []uint64{1},
