@@ -24,11 +24,13 @@ import (
 //
 // What is not modelled: PostgreSQL's queue and the checkpointer's
 // pendingOps table are two things, the checkpointer absorbing the first
-// into the second whenever it wakes (AbsorbSyncRequests), and the
-// checkpointer's own writes never go through the queue. Here they are
+// into the second whenever it wakes (AbsorbSyncRequests). Here they are
 // one table, so the queue is full exactly when that many distinct
-// segments await the next checkpoint's fsync, and the checkpointer's own
-// writes may take the fallback too (an fsync more, never one fewer).
+// segments await the next checkpoint's fsync. The checkpointer's own
+// requests never meet the bound, as in PostgreSQL, and neither do the
+// startup process's, which runs the end-of-recovery checkpoint here
+// (smgr's registerLocked): its redo writes, which PostgreSQL 15 forwards
+// to the checkpointer, never take the fallback.
 //
 // The draw has a stream of its own, so that a seed that does not draw a
 // small queue runs exactly as before, and the configuration line names

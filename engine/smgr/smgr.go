@@ -576,7 +576,16 @@ func (s *SMgr) registerLocked(t SegTag, f env.File) error {
 	if _, ok := s.pending[t]; ok {
 		return nil
 	}
-	if len(s.pending) < s.cfg.MaxPendingSyncs {
+	// The checkpointer's own requests go straight to its pendingOps
+	// (RegisterSyncRequest calls RememberSyncRequest in the checkpointer,
+	// ForwardSyncRequest elsewhere): only the others' can meet a full
+	// queue. The startup process counts as the checkpointer here, as it
+	// runs the end-of-recovery checkpoint that PostgreSQL 15's startup
+	// process asks the checkpointer for (PerformRecoveryXLogAction's
+	// RequestCheckpoint); its redo writes, which PostgreSQL 15 forwards,
+	// are then never refused either. The role is asked only when the
+	// table is full, which the default bound never is.
+	if len(s.pending) < s.cfg.MaxPendingSyncs || s.ownsPendingOps() {
 		s.pending[t] = struct{}{}
 		return nil
 	}
@@ -595,6 +604,13 @@ func (s *SMgr) registerLocked(t SegTag, f env.File) error {
 		s.e.Panicf("could not fsync file %q: %v", t.path(), err)
 	}
 	return nil
+}
+
+// ownsPendingOps reports whether the calling process keeps the pending
+// table itself rather than forwarding to it (see registerLocked).
+func (s *SMgr) ownsPendingOps() bool {
+	r := s.e.SelfRole()
+	return r == env.RoleCheckpointer || r == env.RoleStartup
 }
 
 // PendingSyncs returns the segments waiting for an fsync, sorted.

@@ -19,9 +19,11 @@ func nextXidFlag() RunFlag {
 	const off = 3 // initdb's own first xid
 	return RunFlag{
 		Name: "next-xid", JSON: []string{"next_xid"},
-		Help: fmt.Sprintf("the cluster's first xid, as pg_resetwal -x sets it after initdb (pg_upgrade does, with the old cluster's), in [%d, %d] (default: drawn from the seed, a few xids below clog page 1 or segment 0001 on one seed in eight, else %d; with --no-swarm, %d)", off, uint64(simtest.NextXidMax), off, off),
+		Help:  fmt.Sprintf("the cluster's first xid, as pg_resetwal -x sets it after initdb (pg_upgrade does, with the old cluster's), in [%d, %d] (default: drawn from the seed, a few xids below clog page 1 or segment 0001 on one seed in eight, else %d; with --no-swarm, %d)", off, uint64(simtest.NextXidMax), off, off),
 		Check: func(v string) error { _, err := uintNumber.in(v, off, simtest.NextXidMax); return err },
-		Apply: func(c *simtest.Config, vals []string) { c.NextXid, _ = uintNumber.in(last(vals), off, simtest.NextXidMax) },
+		Apply: func(c *simtest.Config, vals []string) {
+			c.NextXid, _ = uintNumber.in(last(vals), off, simtest.NextXidMax)
+		},
 		Words: func(c simtest.Config) []string {
 			return wordsIf(c.NextXid != 0, "--next-xid", strconv.FormatUint(c.NextXid, 10))
 		},
@@ -38,9 +40,11 @@ func nextXidFlag() RunFlag {
 func fsyncQueueFlag() RunFlag {
 	return RunFlag{
 		Name: "fsync-queue", JSON: []string{"fsync_queue"},
-		Help: fmt.Sprintf("the checkpointer's fsync request queue, in distinct segments, in [1, %d]: a backend or the bgwriter that finds it full fsyncs the segment itself (default: drawn from the seed, 1 to 4 on one seed in eight, else %d; with --no-swarm, %d)", simtest.FsyncQueueMax, simtest.FsyncQueueMax, simtest.FsyncQueueMax),
+		Help:  fmt.Sprintf("the checkpointer's fsync request queue, in distinct segments, in [1, %d]: a backend or the bgwriter that finds it full fsyncs the segment itself (default: drawn from the seed, 1 to 4 on one seed in eight, else %d; with --no-swarm, %d)", simtest.FsyncQueueMax, simtest.FsyncQueueMax, simtest.FsyncQueueMax),
 		Check: func(v string) error { _, err := parseInt(v, 1, simtest.FsyncQueueMax); return err },
-		Apply: func(c *simtest.Config, vals []string) { c.FsyncQueue, _ = parseInt(last(vals), 1, simtest.FsyncQueueMax) },
+		Apply: func(c *simtest.Config, vals []string) {
+			c.FsyncQueue, _ = parseInt(last(vals), 1, simtest.FsyncQueueMax)
+		},
 		Words: func(c simtest.Config) []string {
 			return wordsIf(c.FsyncQueue != 0, "--fsync-queue", strconv.Itoa(c.FsyncQueue))
 		},
@@ -58,9 +62,11 @@ func maxWalSendersFlag() RunFlag {
 	const def = 10
 	return RunFlag{
 		Name: "max-wal-senders", JSON: []string{"max_wal_senders"},
-		Help: fmt.Sprintf("max_wal_senders, in [1, %d], at least the standbys (default: drawn from the seed, the number of standbys on half the seeds with standbys, else %d; with --no-swarm, %d)", simtest.MaxWalSendersMax, def, def),
+		Help:  fmt.Sprintf("max_wal_senders, in [1, %d], at least the standbys (default: drawn from the seed, the number of standbys on half the seeds with standbys, else %d; with --no-swarm, %d)", simtest.MaxWalSendersMax, def, def),
 		Check: func(v string) error { _, err := parseInt(v, 1, simtest.MaxWalSendersMax); return err },
-		Apply: func(c *simtest.Config, vals []string) { c.MaxWalSenders, _ = parseInt(last(vals), 1, simtest.MaxWalSendersMax) },
+		Apply: func(c *simtest.Config, vals []string) {
+			c.MaxWalSenders, _ = parseInt(last(vals), 1, simtest.MaxWalSendersMax)
+		},
 		Words: func(c simtest.Config) []string {
 			return wordsIf(c.MaxWalSenders != 0, "--max-wal-senders", strconv.Itoa(c.MaxWalSenders))
 		},
