@@ -27,7 +27,9 @@
 // and the first xid ever assigned is FirstNormalXid = 3. GetStatus answers for
 // the special xids without reading any page, as TransactionLogFetch does:
 // the bootstrap and frozen xids are committed, the invalid xid is aborted.
-// Because xids never wrap, page 0 is created once by Bootstrap and
+// Because xids never wrap, the page of the first xid is created once by
+// Bootstrap (page 0; BootstrapAt for a cluster started elsewhere, as
+// pg_resetwal -x starts one) and
 // ExtendCLOG zeroes a page only when the first xid of that page is assigned
 // (PostgreSQL also zeroes page 0 again when FirstNormalTransactionId comes
 // round after a wraparound, which cannot happen here).
