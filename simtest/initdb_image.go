@@ -48,6 +48,9 @@ type imageKey struct {
 	lat       world.Latency
 	// dataChecksums: initdb records them in the control file.
 	dataChecksums bool
+	// nextXid is pg_resetwal -x's after initdb (clog_start.go), 0 for
+	// initdb's own.
+	nextXid uint64
 }
 
 // initdbImage is a built image: the quiescent disk and where the build's
@@ -82,7 +85,7 @@ var images struct {
 }
 
 func imageKeyOf(rc resolved) imageKey {
-	return imageKey{wal: rc.engine.WAL, segBlocks: rc.engine.SegBlocks, bugs: rc.engine.Bugs, workload: rc.Workload, lat: rc.lat, dataChecksums: rc.engine.DataChecksums}
+	return imageKey{wal: rc.engine.WAL, segBlocks: rc.engine.SegBlocks, bugs: rc.engine.Bugs, workload: rc.Workload, lat: rc.lat, dataChecksums: rc.engine.DataChecksums, nextXid: rc.engine.InitNextXid}
 }
 
 // imageFor returns the image for rc, from the cache or built now (into
@@ -115,6 +118,7 @@ func buildImage(k imageKey, trace *world.Trace) *initdbImage {
 	cfg := db.DefaultConfig()
 	cfg.WAL, cfg.SegBlocks, cfg.Bugs = k.wal, k.segBlocks, k.bugs
 	cfg.DataChecksums = k.dataChecksums
+	cfg.InitNextXid = k.nextXid
 	node := newNode(world.NewRand(imageSeed), trace, world.DefaultSchedConfig, k.lat)
 	img := &initdbImage{disk: node.Disk}
 	var initErr error

@@ -196,6 +196,17 @@ type Config struct {
 	// (standby_archive.go) on or off; "" draws it from the seed under
 	// Swarm on seeds with standbys that archive.
 	StandbyArchive string `json:"standby_archive,omitempty"`
+	// NextXid is the first xid of the cluster's initdb image, as
+	// pg_resetwal -x (pg_upgrade) sets it; 0 draws it from the seed
+	// under Swarm (clog_start.go), 3 pins initdb's own.
+	NextXid uint64 `json:"next_xid,omitempty"`
+	// FsyncQueue bounds the checkpointer's fsync request queue; 0 draws
+	// it from the seed under Swarm (fsync_queue.go), 4096 pins the
+	// default.
+	FsyncQueue int `json:"fsync_queue,omitempty"`
+	// MaxWalSenders is max_wal_senders; 0 draws it from the seed under
+	// Swarm on runs with standbys (wal_senders.go) and is 10 otherwise.
+	MaxWalSenders int `json:"max_wal_senders,omitempty"`
 
 	// TraceOut, when set, receives the readable trace.
 	TraceOut io.Writer `json:"-"`
@@ -328,6 +339,15 @@ func (c Config) Validate() error {
 	if err := c.validatePITR(); err != nil {
 		return err
 	}
+	if err := c.validateNextXid(); err != nil {
+		return err
+	}
+	if err := c.validateFsyncQueue(); err != nil {
+		return err
+	}
+	if err := c.validateMaxWalSenders(); err != nil {
+		return err
+	}
 	return c.validateVariety()
 }
 
@@ -441,6 +461,9 @@ func resolve(c Config, rng *world.Rand) resolved {
 	resolveSyncRep(c, &r)
 	resolvePITR(c, &r)
 	resolveStandbyArchive(c, &r)
+	resolveNextXid(c, &r)
+	resolveFsyncQueue(c, &r)
+	resolveMaxWalSenders(c, &r)
 	// The postmaster's copy of the engine's settings, taken by
 	// resolveSettings before the draws above that change them.
 	r.server.DB = r.engine
@@ -487,7 +510,7 @@ func swarmShape(seed uint64) shape {
 }
 
 func (r resolved) String() string {
-	return r.stringDB() + r.stringSettings() + r.stringDataChecksums() + " scheduler=" + world.SchedulerName(r.sched.PCTDepth) + r.stringVariety() + fmt.Sprintf(" script_client=%v", r.script) + r.stringAsync() + r.stringRanges() + r.stringFollow() + r.stringStandbys() + r.stringFailover() + r.stringStandbyReads() + r.stringSerializable() + r.stringSyncRep() + r.stringPITR() + r.stringStandbyArchive()
+	return r.stringDB() + r.stringSettings() + r.stringDataChecksums() + " scheduler=" + world.SchedulerName(r.sched.PCTDepth) + r.stringVariety() + fmt.Sprintf(" script_client=%v", r.script) + r.stringAsync() + r.stringRanges() + r.stringFollow() + r.stringStandbys() + r.stringFailover() + r.stringStandbyReads() + r.stringSerializable() + r.stringSyncRep() + r.stringPITR() + r.stringStandbyArchive() + r.stringNextXid() + r.stringFsyncQueue() + r.stringMaxWalSenders()
 }
 
 // Result is what a run found.

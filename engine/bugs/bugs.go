@@ -61,6 +61,8 @@ const (
 	RecycleBeforeArchived
 	FlushNoWaitInsertions
 	PITRTimeInclusiveInverted
+	SyncQueueFullNoFsync
+	ClogZeroPageNotLogged
 	numBugs
 )
 
@@ -212,6 +214,14 @@ var registry = [numBugs]Bug{
 	PITRTimeInclusiveInverted: {
 		Name: "pitr-time-inclusive-inverted",
 		What: "Archive recovery to a recovery_target_time compares a commit or abort record's xact_time with the target the wrong way round for recovery_target_inclusive: >= when inclusive and > when not; violates recoveryStopsBefore's time test, so an inclusive restore loses the transactions that committed in the target's very microsecond and an exclusive one keeps them.",
+	},
+	SyncQueueFullNoFsync: {
+		Name: "sync-queue-full-no-fsync",
+		What: "A writer that finds the checkpointer's fsync request queue full goes on without fsyncing the segment itself; violates register_dirty_segment's fallback when ForwardSyncRequest fails (\"could not forward fsync request because request queue is full\", then FileSync), so the next checkpoint completes without the write durable and a power loss after it loses a change before the checkpoint's REDO pointer.",
+	},
+	ClogZeroPageNotLogged: {
+		Name: "clog-zeropage-not-logged",
+		What: "ExtendCLOG zeroes a new clog page in memory but inserts no CLOG_ZEROPAGE record; violates ZeroCLOGPage's WriteZeroPageXlogRec, so after a crash before the page reached disk, redo of a commit on it finds the page missing from its segment (could not access status of transaction) or stale, instead of first writing it zeroed (clog_redo).",
 	},
 }
 

@@ -27,7 +27,9 @@
 // and the first xid ever assigned is FirstNormalXid = 3. GetStatus answers for
 // the special xids without reading any page, as TransactionLogFetch does:
 // the bootstrap and frozen xids are committed, the invalid xid is aborted.
-// Because xids never wrap, page 0 is created once by Bootstrap and
+// Because xids never wrap, the page of the first xid is created once by
+// Bootstrap (page 0; BootstrapAt for a cluster started elsewhere, as
+// pg_resetwal -x starts one) and
 // ExtendCLOG zeroes a page only when the first xid of that page is assigned
 // (PostgreSQL also zeroes page 0 again when FirstNormalTransactionId comes
 // round after a wraparound, which cannot happen here).
@@ -248,17 +250,32 @@ func Open(e *env.Env, w WALFlusher, cfg Config) (*CLOG, error) {
 // Bootstrap creates pg_xact with its first segment holding a zeroed page 0,
 // durably (BootStrapCLOG, run once by initdb). The special xids below
 // FirstNormalXid live on page 0 but are never looked up in it.
-func Bootstrap(e *env.Env) error {
+func Bootstrap(e *env.Env) error { return BootstrapAt(e, FirstNormalXid) }
+
+// BootstrapAt is Bootstrap for a cluster whose first xid is nextXid, as
+// initdb followed by pg_resetwal -x leaves it (pg_upgrade runs exactly
+// that, after copying the old cluster's pg_xact): the zeroed page is the
+// one holding nextXid, in its segment, at its offset, so that TrimCLOG
+// (EndRecovery) finds it when nextXid is not the first xid of its page.
+// Earlier pages are never read: no tuple carries an xid below nextXid.
+// A segment written at a later page's offset reads as zeroes before it,
+// as a sparse file does.
+func BootstrapAt(e *env.Env, nextXid uint64) error {
+	if nextXid < FirstNormalXid {
+		return fmt.Errorf("clog: bootstrap with nextXid %d below the first normal xid", nextXid)
+	}
 	if err := e.Disk.MkdirAll(Dir); err != nil {
 		return fmt.Errorf("clog: could not create directory %q: %w", Dir, err)
 	}
-	path := SegmentPath(0)
+	pageno := PageOf(nextXid)
+	path := SegmentPath(SegmentOf(pageno))
 	f, err := e.Disk.Open(path, env.OpenCreateExcl)
 	if err != nil {
 		return fmt.Errorf("clog: could not create file %q: %w", path, err)
 	}
 	defer f.Close()
-	if _, err := f.WriteAt(make([]byte, PageSize), 0); err != nil {
+	off := int64(pageno%PagesPerSegment) * PageSize
+	if _, err := f.WriteAt(make([]byte, PageSize), off); err != nil {
 		return fmt.Errorf("clog: could not write to file %q: %w", path, err)
 	}
 	if err := f.Sync(); err != nil {

@@ -612,3 +612,52 @@ func TestFsyncFailurePanicsAndInjectionPoints(t *testing.T) {
 	require.Equal(t, uint64(2), hits["clog-after-write"])
 	require.Equal(t, uint64(1), hits["clog-after-fsync"])
 }
+
+// A cluster whose first xid is just below segment 0001 (pg_resetwal -x
+// after initdb): BootstrapAt zeroes that xid's page, page 31 of segment
+// 0000, so TrimCLOG can read it; the first xid of page 32 is extended,
+// and the checkpoint creates segment 0001 with it.
+func TestBootstrapAtCrossesSegment(t *testing.T) {
+	next := uint64(clog.XactsPerSegment - 2)
+	st, _ := world.InSim(1, func(e *env.Env) {
+		if err := clog.BootstrapAt(e, next); err != nil {
+			panic(err)
+		}
+		f, err := e.Disk.Open(clog.SegmentPath(0), env.OpenExisting)
+		if err != nil {
+			panic(err)
+		}
+		if n, _ := f.Size(); n != clog.PagesPerSegment*clog.PageSize {
+			panic(fmt.Sprintf("segment 0000 is %d bytes, want its 32 pages", n))
+		}
+		_ = f.Close()
+		w := &fakeWAL{}
+		c, err := clog.Open(e, nil, clog.Config{InRecovery: true})
+		if err != nil {
+			panic(err)
+		}
+		if err := c.EndRecovery(w, next); err != nil {
+			panic(err)
+		}
+		for xid := next; xid < next+3; xid++ {
+			created, err := c.ExtendCLOG(xid)
+			if err != nil {
+				panic(err)
+			}
+			if created != (xid == clog.XactsPerSegment) {
+				panic(fmt.Sprintf("xid %d: ExtendCLOG created %v", xid, created))
+			}
+			if err := c.SetStatus(xid, clog.Committed, wal.InvalidLSN); err != nil {
+				panic(err)
+			}
+		}
+		if err := c.Checkpoint(); err != nil {
+			panic(err)
+		}
+		if _, err := e.Disk.Open(clog.SegmentPath(1), env.OpenExisting); err != nil {
+			panic(fmt.Sprintf("segment 0001 after the checkpoint: %v", err))
+		}
+	})
+	checkStop(t, st)
+	require.Error(t, clog.BootstrapAt(nil, 2), "nextXid 2 is below the first normal xid")
+}

@@ -111,6 +111,19 @@ type Config struct {
 	// MaxWalSenders is max_wal_senders: the WAL senders that may run at
 	// once (replication.go).
 	MaxWalSenders int
+	// InitNextXid is the first xid the cluster InitDB makes hands out, as
+	// pg_resetwal -x sets it after initdb (pg_upgrade does so with the old
+	// cluster's nextXid, its pg_xact copied over): the checkpoint record
+	// and the control file carry it, and pg_xact holds its page zeroed
+	// (clog.BootstrapAt). 0 is initdb's own, FirstNormalXID. Only InitDB
+	// reads it.
+	InitNextXid uint64
+	// SyncRequestsMax bounds the checkpointer's fsync request queue
+	// (CheckpointerShmem's max_requests, NBuffers in PostgreSQL; here the
+	// smgr's pending-sync table, smgr.Config.MaxPendingSyncs): a writer
+	// that finds it full fsyncs the segment itself. 0 is
+	// smgr.DefaultMaxPendingSyncs.
+	SyncRequestsMax int
 	// WalSenderTimeout is wal_sender_timeout: a WAL sender whose standby
 	// says nothing for this long ends its connection.
 	WalSenderTimeout time.Duration
@@ -200,6 +213,10 @@ func (c Config) Validate() error {
 		return errors.New("hot standby needs a positive snapshot interval and a non-negative max_standby_streaming_delay")
 	case c.WalSenderTimeout < 0 || c.WALKeepSize < 0:
 		return errors.New("wal_sender_timeout and wal_keep_size must not be negative")
+	case c.InitNextXid != 0 && (c.InitNextXid < uint64(xact.FirstNormalXID) || c.InitNextXid > InitNextXidMax):
+		return fmt.Errorf("initdb's next xid must be in [%d, %d], got %d", xact.FirstNormalXID, InitNextXidMax, c.InitNextXid)
+	case c.SyncRequestsMax < 0 || c.SyncRequestsMax > smgr.DefaultMaxPendingSyncs:
+		return fmt.Errorf("the fsync request queue must hold [1, %d] requests, got %d", smgr.DefaultMaxPendingSyncs, c.SyncRequestsMax)
 	}
 	if err := c.validateSyncRep(); err != nil {
 		return err
@@ -378,7 +395,11 @@ func InitDB(e *env.Env, cfg Config) error {
 	if err := wal.Create(e, cfg.WAL); err != nil {
 		return fmt.Errorf("initdb: %w", err)
 	}
-	if err := clog.Bootstrap(e); err != nil {
+	nextXid := xact.FirstNormalXID
+	if cfg.InitNextXid != 0 {
+		nextXid = xact.XID(cfg.InitNextXid)
+	}
+	if err := clog.BootstrapAt(e, uint64(nextXid)); err != nil {
 		return fmt.Errorf("initdb: %w", err)
 	}
 	if err := catalog.Init(e); err != nil {
@@ -388,11 +409,11 @@ func InitDB(e *env.Env, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	rec := checkpointRecord(wal.FirstLSN, xact.FirstNormalXID)
+	rec := checkpointRecord(wal.FirstLSN, nextXid)
 	start, end := w.Insert(&rec)
 	w.Flush(end)
 	w.Close()
-	writeControl(e, cfg.Bugs, controlData{state: StateShutdowned, checkpoint: start, redo: wal.FirstLSN, nextXid: xact.FirstNormalXID, segSize: cfg.WAL.SegmentSize, dataChecksumVersion: cfg.dataChecksumVersion()})
+	writeControl(e, cfg.Bugs, controlData{state: StateShutdowned, checkpoint: start, redo: wal.FirstLSN, nextXid: nextXid, segSize: cfg.WAL.SegmentSize, dataChecksumVersion: cfg.dataChecksumVersion()})
 	for _, d := range []string{"", "global", smgr.BaseDir} {
 		if err := e.Disk.SyncDir(d); err != nil {
 			return err
@@ -403,7 +424,7 @@ func InitDB(e *env.Env, cfg Config) error {
 
 func (db *DB) newPool(w buffer.WAL) error {
 	var err error
-	db.SMgr, err = smgr.New(db.e, smgr.Config{SegBlocks: db.cfg.SegBlocks, Bugs: db.cfg.Bugs})
+	db.SMgr, err = smgr.New(db.e, smgr.Config{SegBlocks: db.cfg.SegBlocks, MaxPendingSyncs: db.cfg.SyncRequestsMax, Bugs: db.cfg.Bugs})
 	if err != nil {
 		return err
 	}
@@ -424,3 +445,7 @@ func (db *DB) newPool(w buffer.WAL) error {
 	db.Pool, err = buffer.NewPool(db.e, bc)
 	return err
 }
+
+// InitNextXidMax bounds Config.InitNextXid: 2^40 xids, far beyond any run,
+// keep clog segment names short.
+const InitNextXidMax = 1 << 40

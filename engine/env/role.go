@@ -176,6 +176,20 @@ func (e *Env) SpawnAs(role Role, name string, fn func()) Proc {
 	return e.Sched.Spawn(name, fn)
 }
 
+// RoleProc is a Proc that knows its role (the simulator's processes do).
+type RoleProc interface {
+	Role() Role
+}
+
+// SelfRole is the calling process's role, RoleOther where the scheduler
+// keeps none.
+func (e *Env) SelfRole() Role {
+	if p, ok := e.Sched.Self().(RoleProc); ok {
+		return p.Role()
+	}
+	return RoleOther
+}
+
 // ClassifyFile tells the environment what the file at path holds.
 func (e *Env) ClassifyFile(path string, class FileClass) {
 	if e.Files != nil {

@@ -576,17 +576,41 @@ func (s *SMgr) registerLocked(t SegTag, f env.File) error {
 	if _, ok := s.pending[t]; ok {
 		return nil
 	}
-	if len(s.pending) < s.cfg.MaxPendingSyncs {
+	// The checkpointer's own requests go straight to its pendingOps
+	// (RegisterSyncRequest calls RememberSyncRequest in the checkpointer,
+	// ForwardSyncRequest elsewhere): only the others' can meet a full
+	// queue. The startup process counts as the checkpointer here, as it
+	// runs the end-of-recovery checkpoint that PostgreSQL 15's startup
+	// process asks the checkpointer for (PerformRecoveryXLogAction's
+	// RequestCheckpoint); its redo writes, which PostgreSQL 15 forwards,
+	// are then never refused either. The role is asked only when the
+	// table is full, which the default bound never is.
+	if len(s.pending) < s.cfg.MaxPendingSyncs || s.ownsPendingOps() {
 		s.pending[t] = struct{}{}
 		return nil
 	}
-	s.stats.WriterFsyncs++
 	s.e.Sometimes("fsync-queue-full")
+	if s.cfg.Bugs.Has(bugs.SyncQueueFullNoFsync) {
+		// Planted bug sync-queue-full-no-fsync: the writer takes the
+		// failed ForwardSyncRequest for a request made, and neither
+		// queues the segment nor fsyncs it. The next checkpoint then
+		// completes without the write durable, and a power loss after it
+		// loses a change its REDO pointer says is on disk.
+		return nil
+	}
+	s.stats.WriterFsyncs++
 	if err := f.Sync(); err != nil {
 		s.e.Sometimes("fsync-eio-panic")
 		s.e.Panicf("could not fsync file %q: %v", t.path(), err)
 	}
 	return nil
+}
+
+// ownsPendingOps reports whether the calling process keeps the pending
+// table itself rather than forwarding to it (see registerLocked).
+func (s *SMgr) ownsPendingOps() bool {
+	r := s.e.SelfRole()
+	return r == env.RoleCheckpointer || r == env.RoleStartup
 }
 
 // PendingSyncs returns the segments waiting for an fsync, sorted.

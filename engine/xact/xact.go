@@ -117,7 +117,11 @@ func (t *Txn) AssignXID() (XID, error) {
 			extErr = err
 			return
 		}
-		if created {
+		if created && !m.Bugs.Has(bugs.ClogZeroPageNotLogged) {
+			// Planted bug clog-zeropage-not-logged skips the record: redo
+			// then never writes the page before replaying the statuses
+			// on it (clog.RedoZeroPage), and finds it missing from its
+			// segment, or stale.
 			page := make([]byte, 8)
 			binary.LittleEndian.PutUint64(page, clog.PageOf(uint64(x)))
 			// PostgreSQL's WriteZeroPageXlogRec: inserted, not flushed.

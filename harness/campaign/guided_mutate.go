@@ -73,6 +73,12 @@ var guidedKnobs = []knob{
 	{flag: "pred-locks", values: []string{"", simtest.PredLocksDefault, simtest.PredLocksScaled}},
 	{flag: "list-inserts", values: []string{"", "on", "off"}},
 	{flag: "ssi-read-only", values: []string{"", simtest.SSIReadOnlyOff, simtest.SSIReadOnlyOn, simtest.SSIReadOnlyDeferrable, simtest.SSIReadOnlyMixed}},
+	// The coverage draws (simtest/clog_start.go, fsync_queue.go,
+	// wal_senders.go); max_wal_senders never below the three standbys a
+	// run may have, which Validate refuses.
+	{flag: "next-xid", values: []string{"", "3", "32760", "1048560"}},
+	{flag: "fsync-queue", values: []string{"", "1", "4", "4096"}},
+	{flag: "max-wal-senders", values: []string{"", "3", "10"}},
 }
 
 // guidedFixed are the run flags that are not knobs: the planted bugs

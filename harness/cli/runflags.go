@@ -379,6 +379,10 @@ var RunFlags = []RunFlag{
 	walSegmentSizeFlag(),
 	autovacuumThresholdFlag(),
 	autovacuumScaleFactorFlag(),
+	// The coverage draws (runflags_coverage.go).
+	nextXidFlag(),
+	fsyncQueueFlag(),
+	maxWalSendersFlag(),
 }
 
 // Lookup is the RunFlag named name (nil if none).

@@ -334,6 +334,27 @@ var bugCases = map[string]bugCase{
 		hints:  []uint64{5},
 		says:   []string{"was still copying into the WAL buffers"},
 	},
+	// The plain campaign, on a seed that draws a small fsync request
+	// queue: a write neither queued nor fsynced is below a checkpoint's
+	// REDO and not on disk. explain's mechanism names the change's record
+	// before REDO rightly, but blames the dirty-marking rule: it does not
+	// yet tell a page written and never fsynced from one never written.
+	"sync-queue-full-no-fsync": {
+		config: simtest.DefaultConfig,
+		hints:  []uint64{1061},
+		says:   []string{"inserted before the checkpoint's REDO pointer"},
+	},
+	// The plain campaign, on a seed that starts near a clog page
+	// boundary: redo of a commit on the new page reads past the end of
+	// its segment. explain's account quotes that error ("could not
+	// access status of transaction 32768 ... pg_xact/0000 at offset
+	// 8192"); its mechanism names only the failed redo, not the missing
+	// CLOG_ZEROPAGE record.
+	"clog-zeropage-not-logged": {
+		config: simtest.DefaultConfig,
+		hints:  []uint64{7},
+		says:   []string{"could not replay the WAL the crash left"},
+	},
 	"end-of-recovery-ckpt-early-control": {
 		config: small("", nil),
 		hints:  []uint64{1},

@@ -188,6 +188,9 @@ type proc struct {
 func (p *proc) ID() int      { return p.id }
 func (p *proc) Name() string { return p.name }
 
+// Role is what the process is, from its spawn (env.RoleProc).
+func (p *proc) Role() env.Role { return p.role }
+
 // waitOn is what a blocked process waits for: a plain reason, or a mutex
 // (and who held it) or a condition variable. The string is built only for
 // a deadlock report or a readable trace.
