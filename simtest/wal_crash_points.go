@@ -118,7 +118,8 @@ func resolveWALCrash(c Config) *fault.Fault {
 
 // withWALCrash puts the run's WAL crash in a drawn plan in place of the
 // plan's workload crash (fault.Generate's first fault: at a step, a
-// point's hit or a data page write), after its other faults.
+// point's hit or a data page write), so that the plan's other faults keep
+// their lines and what follows them (the lock pause) stays after them.
 func withWALCrash(p fault.Plan, rc resolved) fault.Plan {
 	if rc.walCrash == nil {
 		return p
@@ -126,6 +127,6 @@ func withWALCrash(p fault.Plan, rc resolved) fault.Plan {
 	if len(p.Faults) == 0 || p.Faults[0].Action.Kind != fault.ActCrash {
 		panic("simtest: a drawn plan begins with its workload crash")
 	}
-	p.Faults = append(p.Faults[1:], *rc.walCrash)
+	p.Faults = append([]fault.Fault{*rc.walCrash}, p.Faults[1:]...)
 	return p
 }
