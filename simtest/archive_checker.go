@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"hash/crc32"
+	"slices"
 	"strings"
 
 	"github.com/pgdst/pgdst/engine/wal"
@@ -29,9 +30,11 @@ import (
 //     segment's name, which needs a .done and a durable, equal copy;
 //   - after the crash and recovery (afterRecovery): every segment whose
 //     .done is durable is in the archive, durably, complete and equal to
-//     the segment the engine completed, and no segment older than pg_wal's
-//     oldest is missing from the archive (archive_mode is on from initdb,
-//     so every segment ever removed had to be archived first).
+//     the segment the engine completed, every completed segment still in
+//     pg_wal durably holds what it held when completed, and no segment
+//     older than pg_wal's oldest is missing from the archive (archive_mode
+//     is on from initdb, so every segment ever removed had to be archived
+//     first).
 //
 // "Equal" is against the content the segment had when it was first seen
 // complete (its CRC is remembered), which no later write may change: a
@@ -357,6 +360,7 @@ func (c *archiveChecker) afterRecovery() {
 			c.res.fail(CheckArchive, "after recovery segment %s is durably marked archived, but %s", base, why)
 		}
 	}
+	c.judgeRewritten(judged)
 	for seg := uint64(0); seg < oldest; seg++ { // bounded by pg_wal's oldest segment number
 		if judged[seg] {
 			continue
@@ -368,4 +372,38 @@ func (c *archiveChecker) afterRecovery() {
 		}
 	}
 	c.res.Online.judged(countArchiveAfterRecovery, uint64(len(judged)))
+}
+
+// judgeRewritten judges, after recovery, every segment seen complete that
+// is still in pg_wal under its name: its durable content must begin with
+// the segment as completed. A notified segment may be copied by the
+// archiver, or streamed by a walsender, at any moment from then on, so a
+// recovery that ends in a record continuing past it must not write over
+// its tail (StartupXLOG's missingContrecPtr: new WAL starts at the page
+// where the continuation is missing, with XLOG_OVERWRITE_CONTRECORD). The
+// copies judge this only once the archiver has copied the segment again
+// and a checkpoint removed it; this judges it when a crash in the
+// recovery, or the run's end, comes first. The segments are judged in
+// order (sorted), which bounds the loop by the run's segments.
+func (c *archiveChecker) judgeRewritten(judged map[uint64]bool) {
+	segs := make([]uint64, 0, len(c.completed))
+	for seg := range c.completed {
+		if !c.removed[seg] {
+			segs = append(segs, seg)
+		}
+	}
+	slices.Sort(segs)
+	for _, seg := range segs {
+		dur, ok := c.disk.DurableFile(wal.SegmentPath(c.cfg, seg))
+		if !ok {
+			continue // gone from pg_wal: its archived copy is judged
+		}
+		judged[seg] = true
+		d := c.completed[seg]
+		if len(dur) >= d.n && digestOf(dur[:d.n]) == d {
+			continue
+		}
+		c.res.found(Finding{Checker: CheckArchive, Archive: ArchiveRecoveredRewritten, Segment: wal.SegmentName(c.cfg, seg), CopyBytes: len(dur), WantBytes: d.n})
+		c.res.fail(CheckArchive, "after recovery completed segment %s in pg_wal durably holds other bytes than when it was completed (a completed segment is never written again)", wal.SegmentName(c.cfg, seg))
+	}
 }

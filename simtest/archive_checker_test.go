@@ -182,6 +182,44 @@ func TestArchiveCheckerRemoveUnarchived(t *testing.T) {
 	g.requireFail("the archive holds no durable")
 }
 
+// TestArchiveCheckerCompletedRewritten: a recovery that writes over the
+// tail of a completed, notified segment still in pg_wal (planted bug
+// no-overwrite-contrecord) fails after recovery, whether or not the
+// archiver had copied it (a copy made before is judged against pg_wal's
+// segment too); the same segment left as completed passes.
+func TestArchiveCheckerCompletedRewritten(t *testing.T) {
+	for _, archived := range []bool{false, true} {
+		f := newArchiveFixture(t)
+		f.write(f.seg(0), f.segment(0, 5, true), true)
+		f.write(f.status(0, ".ready"), nil, true)
+		if archived {
+			f.archive(0, false)
+		}
+		f.write(f.seg(1), f.segment(1, 1, false), true)
+		f.disk.Crash(world.NewRand(1), world.CrashDropAll)
+		f.c.afterRecovery()
+		f.requireOK()
+
+		g := newArchiveFixture(t)
+		g.write(g.seg(0), g.segment(0, 5, true), true)
+		g.write(g.status(0, ".ready"), nil, true)
+		if archived {
+			g.archive(0, false)
+		}
+		g.disk.Crash(world.NewRand(1), world.CrashDropAll)
+		g.write(g.seg(0), g.segment(0, 3, true), true) // the end of recovery writes over its tail
+		g.c.afterRecovery()
+		if archived {
+			// The copy, the segment as completed, is judged first.
+			g.requireFail("differs from the completed segment in pg_wal")
+			require.Contains(t, g.res.Failures[1], "durably holds other bytes than when it was completed")
+			continue
+		}
+		g.requireFail("durably holds other bytes than when it was completed")
+		require.Equal(t, ArchiveRecoveredRewritten, g.res.Finding.Archive)
+	}
+}
+
 // TestArchiveCheckerRuns: in real runs with archive_mode and a short
 // archive_timeout, the checker judges every kind of event and passes.
 func TestArchiveCheckerRuns(t *testing.T) {

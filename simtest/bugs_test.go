@@ -271,13 +271,6 @@ var plantedBugCases = map[string]struct {
 	"standby-latest-completed-stale": {seeds: 100, tweak: func(c *Config) {
 		c.Standbys, c.SyncStandbyNames, c.SyncCommit, c.StandbyReads = 1, "FIRST 1 (standby1)", "remote_apply", VarietyOn
 	}, checkers: []string{CheckSyncRep, CheckStandbyReads}, minCaught: 8},
-	// A process killed just after a flush made the next segment, before
-	// it wrote the record that continues there: recovery ends in that
-	// record, inside the completed segment, which archive mode has
-	// notified or archived already. With the bug the end of recovery
-	// writes over the segment's tail, and the archive checker sees the
-	// completed segment change, or a PITR from the archive meets the old
-	// tail where the new WAL has its records (0 of 2000 plain).
 	// A promoted standby writes its timeline history file but never
 	// notifies it for archiving (writeTimeLineHistory's
 	// XLogArchiveNotify): a PITR across the failover, restored from the
@@ -298,7 +291,19 @@ var plantedBugCases = map[string]struct {
 	// at a commit's microsecond reach it: plain campaign 5 of 2000, all
 	// pinned.
 	"pitr-time-inclusive-inverted": {seedList: []uint64{479, 642, 768, 1033, 1138}, checkers: []string{CheckPITR}, minCaught: 4},
-	"no-overwrite-contrecord":      {plan: "kill when point=wal-after-segment-create", seeds: 200, checkers: []string{CheckArchive, CheckPITR}, minCaught: 3},
+	// A process killed, or the power lost, just after a flush finished a
+	// segment whose last record continues in the next one, not yet
+	// written (the swarm's WAL crash, wal_crash_points.go, at
+	// wal-after-segment-create or walwriter-after-segment-fsync-mid-
+	// record): recovery ends in that record, inside the completed
+	// segment, which archive mode has notified or archived already. With
+	// the bug the end of recovery writes over the segment's tail, and the
+	// archive checker sees the completed segment change, in pg_wal or in
+	// its archived copy. The plain campaign: 9 of seeds 1-2000 (42 of
+	// 10000), the first five pinned; before the WAL crash dimension 0 of
+	// 10000, and aimed ("kill when point=wal-after-segment-create") 10 of
+	// 400.
+	"no-overwrite-contrecord": {seedList: []uint64{443, 751, 1238, 1687, 1729}, checkers: []string{CheckArchive, CheckPITR}, minCaught: 4},
 	// The control file written as two sectors and read without its CRC:
 	// a power loss between its write and its fsync (a crash drawn at
 	// control-file-before-fsync, or the run's last power loss striking

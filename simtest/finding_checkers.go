@@ -32,6 +32,9 @@ const (
 	// ArchiveRecoveredGoneBadCopy: after recovery a segment gone from
 	// pg_wal has no good durable copy in the archive.
 	ArchiveRecoveredGoneBadCopy = "recovered-gone-bad-copy"
+	// ArchiveRecoveredRewritten: after recovery a completed segment still
+	// in pg_wal durably holds other bytes than when it was completed.
+	ArchiveRecoveredRewritten = "recovered-rewritten"
 )
 
 // What was wrong with the archive's durable copy (Finding.Copy).

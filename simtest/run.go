@@ -388,6 +388,7 @@ type resolved struct {
 	// that commit asynchronously (async_share.go).
 	asyncShare float64
 	lockPause  *fault.Fault // the drawn plan's pause at LWLock acquisitions (lock_pauses.go)
+	walCrash   *fault.Fault // the drawn plan's crash at a WAL boundary point (wal_crash_points.go)
 
 	// listInserts: some lists start missing and appends upsert
 	// (serializable.go).
@@ -453,6 +454,7 @@ func resolve(c Config, rng *world.Rand) resolved {
 	r.asyncShare = resolveAsyncShare(c)
 	r.engine.HintBitsDirty = resolveHintBits(c)
 	r.lockPause = resolveLockPause(c)
+	r.walCrash = resolveWALCrash(c)
 	resolveDataChecksums(c, &r)
 	resolveStandbys(c, &r)
 	resolveFailover(c, &r)

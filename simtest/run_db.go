@@ -493,7 +493,7 @@ func dbPlan(c Config, rc resolved, rng *world.Rand, stepsSoFar uint64) fault.Pla
 	if c.Faults != "" || c.CrashStep != 0 {
 		return plan
 	}
-	return withLockPause(fault.Generate(rng, fault.Gen{
+	return withWALCrash(withLockPause(fault.Generate(rng, fault.Gen{
 		Points:        planPoints,
 		PausePoints:   pausePoints,
 		RacePoints:    racePoints,
@@ -503,7 +503,7 @@ func dbPlan(c Config, rc resolved, rng *world.Rand, stepsSoFar uint64) fault.Pla
 		CrashSteps:    crashSteps(rc),
 		Intensity:     rc.faultIntensity,
 		Fork:          func(label uint64) fault.Rand { return rng.Fork(label) },
-	}), rc)
+	}), rc), rc)
 }
 
 // crashSteps estimates the workload's steps, over which a step crash is

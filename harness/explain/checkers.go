@@ -100,6 +100,8 @@ func (a *account) archive(f *simtest.Finding) {
 		a.say("After the crash and recovery segment %s is durably marked archived (.done), but %s.", seg, copyWords)
 	case simtest.ArchiveRecoveredGoneBadCopy:
 		a.say("After the crash and recovery segment %s is gone from pg_wal, and %s.", seg, copyWords)
+	case simtest.ArchiveRecoveredRewritten:
+		a.say("After the crash and recovery completed segment %s, still in pg_wal, durably holds other bytes than when it was completed and notified for archiving.", seg)
 	}
 
 	// The steps, in order.
@@ -148,7 +150,10 @@ func (a *account) archive(f *simtest.Finding) {
 	} else if firstWrite != nil {
 		crash = m.crashAfter(firstWrite.Time)
 	}
-	if crash != nil && (f.Archive == simtest.ArchiveRecoveredDoneBadCopy || f.Archive == simtest.ArchiveRecoveredGoneBadCopy) {
+	if crash == nil && ready != nil && f.Archive == simtest.ArchiveRecoveredRewritten {
+		crash = m.crashAfter(ready.Time)
+	}
+	if crash != nil && (f.Archive == simtest.ArchiveRecoveredDoneBadCopy || f.Archive == simtest.ArchiveRecoveredGoneBadCopy || f.Archive == simtest.ArchiveRecoveredRewritten) {
 		a.mark(crash, "crash")
 		a.say("The crash came at %s (%s), which left unsynced writes %s.", ms(crash.Time), crash.Name, crashModeWords(a.crashMode(crash)))
 	}
@@ -156,7 +161,7 @@ func (a *account) archive(f *simtest.Finding) {
 	// A recovery that ended inside the segment after it was completed
 	// rewrote its tail (the archive's copy is the segment as completed).
 	var overwritten *env.Event
-	if f.Copy == simtest.CopyDiffers || f.Copy == simtest.CopySize {
+	if f.Copy == simtest.CopyDiffers || f.Copy == simtest.CopySize || f.Archive == simtest.ArchiveRecoveredRewritten {
 		overwritten = a.recoveryEndInside(seg)
 	}
 
