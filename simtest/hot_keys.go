@@ -24,6 +24,9 @@ import (
 // it (a few hot rows, a report or batch job beside short OLTP
 // transactions):
 //
+//   - every client's transactions are list-append ones (insert, register
+//     and bank transactions become appends: serializable.go's
+//     listInsertsKind), so that all of them crowd the lists;
 //   - its list-append transactions draw from four lists, or on half of
 //     the hot seeds the usual eight, half of them new lists made by their
 //     first append (list inserts are on), which move on as the run goes:
@@ -57,7 +60,7 @@ const hotKeysPer = 8
 // lists' rows over more heap and B-tree pages, so that a rw-conflict is
 // less often also flagged through a page lock (and a bug that misses one
 // less often hidden by another); neither width caught more than the
-// other in measurements (README, SERIALIZABLE).
+// other in measurements (README, SERIALIZABLE), so both are drawn.
 var hotListKeys = [...]int{4, listKeys}
 
 // hotPauseMax bounds a long client's pause before each statement of a
