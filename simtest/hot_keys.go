@@ -78,16 +78,11 @@ func drawHotKeys(c Config, ks []string) (hot bool, keys int) {
 	return hot && c.Swarm && kindsHave(ks, WorkloadAppend), keys
 }
 
-// resolveHotKeys sets r.hot and r.hotKeys on a serializable run: the
-// seed's draw, or the flag.
-func resolveHotKeys(c Config, r *resolved, drawn bool, keys int) {
-	r.hot, r.hotKeys = drawn, keys
-	switch c.HotKeys {
-	case VarietyOn:
-		r.hot = true
-	case VarietyOff:
-		r.hot = false
-	}
+// resolveHotKeys sets r.hot and r.hotKeys on a serializable run: hot
+// is the seed's draw or the flag (pinned off, a seed runs as it did
+// before the dimension existed, its level included).
+func resolveHotKeys(c Config, r *resolved, hot bool, keys int) {
+	r.hot, r.hotKeys = hot, keys
 	if r.iso != db.Serializable || !kindsHave(kinds(r.Workload), WorkloadAppend) {
 		r.hot = false
 	}

@@ -54,6 +54,9 @@ func resolveSerializable(c Config, r *resolved) {
 		r.iso = db.Serializable
 	}
 	hot, hotKeys := drawHotKeys(c, ks)
+	if c.HotKeys != VarietyDraw {
+		hot = c.HotKeys == VarietyOn
+	}
 	if c.Isolation == "" && hot {
 		r.iso = db.Serializable // hot seeds add to the share (hot_keys.go)
 	}
