@@ -85,6 +85,11 @@ type Config struct {
 	// "deferrable", "mixed", or "" to draw it from the seed
 	// (ssi_read_only.go).
 	SSIReadOnly string `json:"ssi_read_only,omitempty"`
+	// HotKeys is whether a serializable run's list-append transactions
+	// crowd onto a few lists, new ones among them, with long
+	// transactions beside short ones: "on", "off", or "" to draw it from
+	// the seed, a hot seed then running at SERIALIZABLE (hot_keys.go).
+	HotKeys string `json:"hot_keys,omitempty"`
 	// Autocommit makes every insert transaction one INSERT of one row
 	// outside a transaction block, as psql sends a script's lines
 	// (PostgreSQL commits each statement on its own: exec_simple_query's
@@ -260,6 +265,9 @@ func (c Config) Validate() error {
 	if err := c.validateSSIReadOnly(); err != nil {
 		return err
 	}
+	if err := c.validateHotKeys(); err != nil {
+		return err
+	}
 	if err := c.validateLockPause(); err != nil {
 		return err
 	}
@@ -395,6 +403,10 @@ type resolved struct {
 	listInserts bool
 	// ssiReadOnly is the run's READ ONLY readers (ssi_read_only.go).
 	ssiReadOnly string
+	// hot: list-append transactions crowd onto a few lists, with long
+	// transactions beside short ones (hot_keys.go).
+	hot     bool
+	hotKeys int
 }
 
 // swarmRowBytes are the row sizes the swarm draws from: 1000 most often,

@@ -53,6 +53,14 @@ func resolveSerializable(c Config, r *resolved) {
 		// level: the list-append and bank workloads.
 		r.iso = db.Serializable
 	}
+	hot, hotKeys := drawHotKeys(c, ks)
+	if c.HotKeys != VarietyDraw {
+		hot = c.HotKeys == VarietyOn
+	}
+	if c.Isolation == "" && hot {
+		r.iso = db.Serializable // hot seeds add to the share (hot_keys.go)
+	}
+	resolveHotKeys(c, r, hot, hotKeys)
 	if r.iso != db.Serializable {
 		return
 	}
@@ -66,7 +74,7 @@ func resolveSerializable(c Config, r *resolved) {
 	if scaled {
 		r.engine.PredicateLocks = db.PredicateLockConfig{MaxPredLocksPerTransaction: 8, MaxSerializableXacts: r.engine.MaxConnections + 2}
 	}
-	r.listInserts = rng.Intn(4) != 0
+	r.listInserts = rng.Intn(4) != 0 || r.hot
 	switch c.ListInserts {
 	case "on":
 		r.listInserts = true
@@ -110,10 +118,17 @@ const (
 	maxLists      = 256
 )
 
-// isListKey reports whether the workload can make list key.
+// isListKey reports whether key is a list: one of the listKeys lists
+// initdb made (on list-inserts runs the odd ones stay empty, since appends
+// to an odd key go to the moving new lists), or a new list the workload
+// can make. A range read over the first lists meets the odd ones, which it
+// records as the empty lists they are: before they counted as no list, so
+// that every range read from an even key failed its transaction with a
+// client-side error, and half of a list-inserts run's range-reading
+// transactions rolled back.
 func (r resolved) isListKey(key uint64) bool {
 	if key < listKeys {
-		return !r.listInserts || key%2 == 0
+		return true
 	}
 	return r.listInserts && key%2 == 1 && key < maxLists
 }
@@ -126,6 +141,9 @@ func (r resolved) isListKey(key uint64) bool {
 func (r resolved) listInsertsKind(kind string) string {
 	if r.listInserts && (kind == WorkloadRegister || kind == WorkloadBank) {
 		return WorkloadAppend
+	}
+	if r.hot && kind == WorkloadInsert {
+		return WorkloadAppend // every client crowds the lists (hot_keys.go)
 	}
 	return kind
 }
@@ -213,5 +231,5 @@ func (r resolved) stringSerializable() string {
 	if r.engine.PredicateLocks.MaxPredLocksPerTransaction != 0 {
 		locks = PredLocksScaled
 	}
-	return fmt.Sprintf(" pred_locks=%s list_inserts=%s", locks, map[bool]string{true: "on", false: "off"}[r.listInserts]) + r.stringSSIReadOnly()
+	return fmt.Sprintf(" pred_locks=%s list_inserts=%s", locks, map[bool]string{true: "on", false: "off"}[r.listInserts]) + r.stringSSIReadOnly() + r.stringHotKeys()
 }

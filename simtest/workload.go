@@ -145,6 +145,7 @@ type session struct {
 	rng     *world.Rand
 	lastReg [registerKeys]uint64 // the register values this client last saw, for its CASes
 	ssiRng  *world.Rand          // READ ONLY readers' draws (ssi_read_only.go)
+	hotRng  *world.Rand          // hot runs' long clients' pauses (hot_keys.go)
 }
 
 // connect makes sure there is a connection; false means the server is gone

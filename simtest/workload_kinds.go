@@ -253,11 +253,12 @@ func (s *session) appendTxn() bool {
 		readOnly, mode := s.ssiReadOnlyAppendTxn()
 		_, err := s.call(pgproc.Request{Op: pgproc.OpBegin, Iso: w.rc.iso, Mode: mode})
 		for i := 0; i < s.ssiMops(n, readOnly) && err == nil; i++ {
-			key := w.listKey(uint64(s.rng.Intn(listKeys)))
+			key := w.listKey(uint64(s.rng.Intn(w.rc.listKeysDrawn())))
 			if readOnly {
 				key = w.listKey(uint64(i)) // every list, in order (ssi_read_only.go)
 			}
 			s.ssiPause(readOnly)
+			s.hotPause()
 			if s.rng.Intn(2) == 0 || readOnly {
 				key = s.followKey(WorkloadAppend, key)
 				if w.rc.listInserts && s.rng.Intn(2) == 0 {

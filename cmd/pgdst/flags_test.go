@@ -45,6 +45,7 @@ func TestBadFlagValues(t *testing.T) {
 		{[]string{"run", "--isolation", "snapshot"}, "-isolation: want read-committed, repeatable-read or serializable"},
 		{[]string{"run", "--pred-locks", "tiny"}, "-pred-locks: want default or scaled"},
 		{[]string{"run", "--list-inserts", "maybe"}, "-list-inserts: want on or off"},
+		{[]string{"run", "--hot-keys", "maybe"}, "-hot-keys: want on or off"},
 		{[]string{"run", "--ssi-read-only", "sometimes"}, "-ssi-read-only: want off, read-only, deferrable or mixed"},
 		{[]string{"run", "--synchronous-commit", "maybe"}, "-synchronous-commit: want off, local, remote_write, on or remote_apply"},
 		{[]string{"run", "--synchronous-standby-names", "FIRST 0 (standby1)"}, "-synchronous-standby-names: want FIRST n (names), ANY n (names), a list of names, or *"},

@@ -72,6 +72,7 @@ var guidedKnobs = []knob{
 	{flag: "standby-reads", values: []string{"", "on", "off"}},
 	{flag: "pred-locks", values: []string{"", simtest.PredLocksDefault, simtest.PredLocksScaled}},
 	{flag: "list-inserts", values: []string{"", "on", "off"}},
+	{flag: "hot-keys", values: []string{"", "on", "off"}},
 	{flag: "ssi-read-only", values: []string{"", simtest.SSIReadOnlyOff, simtest.SSIReadOnlyOn, simtest.SSIReadOnlyDeferrable, simtest.SSIReadOnlyMixed}},
 	// The coverage draws (simtest/clog_start.go, fsync_queue.go,
 	// wal_senders.go); max_wal_senders never below the three standbys a
