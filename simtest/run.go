@@ -433,6 +433,7 @@ func resolve(c Config, rng *world.Rand) resolved {
 	resolveSyncRep(c, &r)
 	resolvePITR(c, &r)
 	resolveStandbyArchive(c, &r)
+	resolveWALBuffers(c, &r)
 	// The postmaster's copy of the engine's settings, taken by
 	// resolveSettings before the draws above that change them.
 	r.server.DB = r.engine

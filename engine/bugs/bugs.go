@@ -60,6 +60,7 @@ const (
 	ControlTwoSectorsNoCRC
 	RecycleBeforeArchived
 	FlushNoWaitInsertions
+	WALBufferReuseUnwritten
 	numBugs
 )
 
@@ -207,6 +208,10 @@ var registry = [numBugs]Bug{
 	FlushNoWaitInsertions: {
 		Name: "flush-no-wait-insertions",
 		What: "XLogFlush and XLogWrite write and mark flushed the WAL up to the reserved insert position without WaitXLogInsertionsToFinish, so a record another backend is still copying into the WAL buffers (CopyXLogRecordToWAL, its bytes zero or partial) is written torn and never rewritten; a commit after it is acknowledged as flushed, and recovery ends at the torn record and loses it.",
+	},
+	WALBufferReuseUnwritten: {
+		Name: "wal-buffer-reuse-unwritten",
+		What: "AdvanceXLInsertBuffer reuses a WAL buffer page for a new page without first writing out the page it held (no WaitXLogInsertionsToFinish and XLogWrite up to OldPageRqstPtr when LogwrtResult.Write is behind it), so the old page's records, commits among them, are overwritten in the ring before they reach disk; the next flush writes the new page's bytes at the old page's place, acknowledges the commits, and recovery ends at the page whose xlp_pageaddr is wrong and loses them.",
 	},
 }
 

@@ -75,6 +75,7 @@ var Points = []Point{
 	{"walwriter-after-fsync", reachWALWrite, "WAL is durable up to the flush point"},
 	{"walwriter-after-fsync-mid-record", reachWALWriter, "the WAL writer flushed its completed pages only (XLogBackgroundFlush): the durable WAL ends at a page boundary inside a record whose last pages are not written; a power loss leaves it incomplete at the end of WAL, and recovery must write XLOG_OVERWRITE_CONTRECORD past it"},
 	{"walwriter-after-segment-fsync-mid-record", reachWALWriteRunning, "a segment is fsynced (XLogWrite's finishing_seg) whose last record continues in the next segment, not yet written: a power loss leaves the record's head alone at the end of one segment"},
+	{"wal-buffers-full-after-write", reachWALInsert, "an insertion found the WAL buffer page it needs still holding an older page and wrote the WAL out up to that page's end itself, without fsync (AdvanceXLInsertBuffer's XLogWrite), before reusing the slot: the WAL on disk runs ahead of the WAL flushed, and a power loss may keep any part of it"},
 	{"wal-after-segment-create", reachWALWrite, "a new WAL segment has just been made durable by durable_rename"},
 	{"bufmgr-before-write", reachPageWrite, "a dirty page is about to be written, its WAL flushed (FlushBuffer)"},
 	{"bufmgr-after-write", reachPageWrite, "a page is written to the OS, not fsynced: a power loss may tear it"},
