@@ -48,6 +48,7 @@ type WAL struct {
 	// XLogCtl publishes it), buffersFull counts wal_buffers_full.
 	writtenPub  LSN
 	buffersFull uint64
+	writeBusy   bool // writeMu is held
 	// switchEnds are the ends of switch records not yet flushed: the
 	// bytes after each, to its segment's end, are padding that is never
 	// written (XLogWrite does not write the rest of a switched segment).
@@ -263,31 +264,67 @@ func (w *WAL) BackgroundFlush() {
 // upto (WaitXLogInsertionsToFinish), so that it never writes a record
 // that is not wholly in the buffers, and only then takes WALWriteLock:
 // an insertion may need WALWriteLock to write out a full WAL buffer
-// (AdvanceXLInsertBuffer) before it can finish.
+// (AdvanceXLInsertBuffer) before it can finish. When WALWriteLock is
+// busy it waits for it to be free and looks again, without taking it
+// (LWLockAcquireOrWait): the holder may have flushed this request, and
+// otherwise more insertions have finished meanwhile, which this flush
+// then takes along (group commit).
 func (w *WAL) flush(upto LSN, exact bool) {
-	if !w.NeedsFlush(upto) {
+	for i := 0; ; i++ {
+		if i > flushRetriesMax {
+			panic("wal: XLogFlush does not end")
+		}
+		if !w.NeedsFlush(upto) {
+			return
+		}
+		var to LSN
+		if w.noWaitInsertions {
+			// Planted bug flush-no-wait-insertions: everything reserved,
+			// records still being copied included.
+			to = w.InsertLSN()
+			if upto > to {
+				panic(fmt.Sprintf("wal: flush request %s beyond insert position %s", upto, to))
+			}
+		} else {
+			to = w.waitInsertionsToFinish(upto)
+		}
+		if exact {
+			to = min(to, upto)
+		}
+		w.posLck.Lock()
+		busy := w.writeBusy
+		w.posLck.Unlock()
+		w.writeLock()
+		if busy {
+			w.writeUnlock() // LWLockAcquireOrWait: free now, look again
+			continue
+		}
+		if upto > w.flushed {
+			w.xlogWrite(to, true)
+		}
+		w.writeUnlock()
 		return
 	}
-	var to LSN
-	if w.noWaitInsertions {
-		// Planted bug flush-no-wait-insertions: everything reserved,
-		// records still being copied included.
-		to = w.InsertLSN()
-		if upto > to {
-			panic(fmt.Sprintf("wal: flush request %s beyond insert position %s", upto, to))
-		}
-	} else {
-		to = w.waitInsertionsToFinish(upto)
-	}
-	if exact {
-		to = min(to, upto)
-	}
+}
+
+// flushRetriesMax bounds XLogFlush's looks at WALWriteLock: each is
+// another process's write.
+const flushRetriesMax = 1 << 20
+
+// writeLock takes WALWriteLock, writeUnlock lets it go; writeBusy says it
+// is held, for LWLockAcquireOrWait.
+func (w *WAL) writeLock() {
 	w.writeMu.Lock()
-	defer w.writeMu.Unlock()
-	if upto <= w.flushed {
-		return // another process flushed it while we waited
-	}
-	w.xlogWrite(to, true)
+	w.posLck.Lock()
+	w.writeBusy = true
+	w.posLck.Unlock()
+}
+
+func (w *WAL) writeUnlock() {
+	w.posLck.Lock()
+	w.writeBusy = false
+	w.posLck.Unlock()
+	w.writeMu.Unlock()
 }
 
 // xlogWrite is XLogWrite, with writeMu held: it writes the WAL from where

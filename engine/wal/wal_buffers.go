@@ -202,13 +202,13 @@ func (w *WAL) writeOldPage(old LSN) {
 	}
 	w.posLck.Unlock()
 	w.waitInsertionsToFinish(req)
-	w.writeMu.Lock()
+	w.writeLock()
 	if w.written >= req {
-		w.writeMu.Unlock() // another process wrote it already
+		w.writeUnlock() // another process wrote it already
 		return
 	}
 	w.xlogWrite(req, false)
-	w.writeMu.Unlock()
+	w.writeUnlock()
 	w.posLck.Lock()
 	w.buffersFull++ // PendingWalStats.wal_buffers_full
 	w.posLck.Unlock()

@@ -326,6 +326,14 @@ var bugCases = map[string]bugCase{
 		hints:  []uint64{5},
 		says:   []string{"was still copying into the WAL buffers"},
 	},
+	// The plain campaign: a WAL buffer slot reused before its page was
+	// written out, and recovery stopped at the page before an
+	// acknowledged commit.
+	"wal-buffer-reuse-unwritten": {
+		config: simtest.DefaultConfig,
+		hints:  []uint64{5},
+		says:   []string{"redo must replay every durable WAL record up to the end of valid WAL"},
+	},
 	"end-of-recovery-ckpt-early-control": {
 		config: small("", nil),
 		hints:  []uint64{1},
