@@ -490,10 +490,12 @@ type Result struct {
 	Checker  string   // the checker that failed ("" when OK)
 	Failures []string // what it found, first few
 	Config   string   // the resolved configuration
-	Trace    uint64
-	Events   uint64
-	Steps    uint64
-	Virtual  time.Duration
+	// WALBuffers is the run's wal_buffers in pages (wal_buffers.go).
+	WALBuffers int
+	Trace      uint64
+	Events     uint64
+	Steps      uint64
+	Virtual    time.Duration
 
 	CrashKind   string // "power-loss" or "crash-restart"
 	CrashDetail string
@@ -682,6 +684,7 @@ func Run(c Config) *Result {
 	defer trace.Flush()
 	rc := resolve(c, rng.Fork(3))
 	res.Config = rc.String()
+	res.WALBuffers = rc.engine.WAL.ResolveBuffers(rc.engine.SharedBuffers).WALBuffers
 	trace.Emit(&env.Event{Kind: env.EvNote, Role: env.RoleOther, Name: "seed " + fmt.Sprint(c.Seed) + " config " + res.Config})
 	node := newNode(rng, trace, rc.sched, rc.lat)
 	sim := node.Sim

@@ -331,8 +331,8 @@ var bugCases = map[string]bugCase{
 	// acknowledged commit.
 	"wal-buffer-reuse-unwritten": {
 		config: simtest.DefaultConfig,
-		hints:  []uint64{5},
-		says:   []string{"redo must replay every durable WAL record up to the end of valid WAL"},
+		hints:  []uint64{25},
+		says:   []string{"reused for a newer page before the page it held was written out"},
 	},
 	"end-of-recovery-ckpt-early-control": {
 		config: small("", nil),
