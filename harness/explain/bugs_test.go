@@ -289,7 +289,7 @@ var bugCases = map[string]bugCase{
 	},
 	"clog-status-lost-update": {
 		config: small("", func(c *simtest.Config) { c.Scheduler = "random" }),
-		hints:  []uint64{36},
+		hints:  []uint64{52},
 		says:   []string{"clog lost the transaction's commit status", "the clog says committed are not visible"},
 	},
 	// A process killed just after a flush made the next segment, before
@@ -323,7 +323,7 @@ var bugCases = map[string]bugCase{
 	// torn, and recovery stopped there before an acknowledged commit.
 	"flush-no-wait-insertions": {
 		config: simtest.DefaultConfig,
-		hints:  []uint64{5},
+		hints:  []uint64{209},
 		says:   []string{"was still copying into the WAL buffers"},
 	},
 	// The plain campaign: a WAL buffer slot reused before its page was
