@@ -424,9 +424,10 @@ func (w *WAL) xlogWrite(to LSN, flush bool) {
 		w.e.Inject("walwriter-after-fsync")
 	}
 	if midRecord {
-		// XLogBackgroundFlush wrote the completed pages only: the
-		// durable WAL ends at a page boundary inside a record whose
-		// last pages are not written. A power loss here leaves an
+		// XLogBackgroundFlush wrote the completed pages only, or the
+		// flush stopped at an insertion copying a record across
+		// pages: the durable WAL ends at a page boundary inside a
+		// record whose last pages are not written. A power loss here leaves an
 		// incomplete record at the end of WAL, which recovery must
 		// end before and overwrite (XLOG_OVERWRITE_CONTRECORD).
 		w.e.Sometimes("wal-flush-ends-mid-record")
