@@ -124,6 +124,9 @@ type Config struct {
 	SharedBuffers     int           `json:"shared_buffers"`
 	CheckpointTimeout time.Duration `json:"checkpoint_timeout_ns"`
 	WALSegmentSize    int64         `json:"wal_segment_size"`
+	// WALBuffers is wal_buffers in pages; 0 draws it under Swarm
+	// (wal_buffers.go) and is -1 (chosen from shared_buffers) otherwise.
+	WALBuffers int `json:"wal_buffers,omitempty"`
 	// ArchiveTimeout is archive_timeout; 0 draws it under Swarm (set on
 	// one seed in three) and is off otherwise.
 	ArchiveTimeout time.Duration `json:"archive_timeout_ns"`

@@ -25,10 +25,14 @@ func walBuffersSmallDraw(seed uint64) bool {
 	return world.NewRand(seed^0x77616c6275667273).Intn(walBuffersSmallPer) == 0 // "walbufrs"
 }
 
-// resolveWALBuffers sets the run's wal_buffers: the swarm's draw, else
-// -1 (0: chosen from shared_buffers when the WAL is opened).
+// resolveWALBuffers sets the run's wal_buffers: Config.WALBuffers, else
+// the swarm's draw, else -1 (0: chosen from shared_buffers when the WAL
+// is opened).
 func resolveWALBuffers(c Config, r *resolved) {
-	if c.Swarm && walBuffersSmallDraw(c.Seed) {
+	switch {
+	case c.WALBuffers != 0:
+		r.engine.WAL.WALBuffers = c.WALBuffers
+	case c.Swarm && walBuffersSmallDraw(c.Seed):
 		r.engine.WAL.WALBuffers = walBuffersSmall
 	}
 }

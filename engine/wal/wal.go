@@ -393,7 +393,13 @@ func (w *WAL) xlogWrite(to LSN, flush bool) {
 		}
 		if chunkEnd == segEnd || (flush && chunkEnd == to) {
 			w.syncSegment()
-			durable = chunkEnd
+			if flush {
+				// A write of full WAL buffers that completes a
+				// segment fsyncs it (finishing_seg) but does not
+				// move the flushed position: see the deviation
+				// in wal_buffers.go.
+				durable = chunkEnd
+			}
 			if chunkEnd == segEnd && w.cfg.ArchiveMode {
 				w.notifyArchive(seg) // XLogArchiveNotifySeg: seg is complete
 			}
