@@ -13,6 +13,13 @@ import "github.com/pgdst/pgdst/simtest/world"
 // draws the floor on one seed in walBuffersSmallPer, from a stream of its
 // own, so that every other draw of a seed is what it was before.
 
+// The bounds of --wal-buffers: check_wal_buffers' floor for a value set
+// by hand, and a segment's pages at the largest segment size.
+const (
+	WALBuffersMin = 4
+	WALBuffersMax = WALSegmentSizeMax / 8192
+)
+
 // walBuffersSmallPer: one swarm seed in walBuffersSmallPer runs with
 // walBuffersSmall WAL buffers.
 const (

@@ -79,6 +79,7 @@ func TestBadFlagValues(t *testing.T) {
 		{[]string{"run", "--data-checksums", "maybe"}, "-data-checksums: want on or off"},
 		{[]string{"run", "--data-checksums", "off", "--full-page-writes", "off"}, "data checksums off with full_page_writes off: a torn page could be neither repaired nor detected"},
 		{[]string{"run", "--shared-buffers", "8"}, "-shared-buffers: must be in [16, 4096]"},
+		{[]string{"run", "--wal-buffers", "2"}, "-wal-buffers: must be in [4, 2048]"},
 		{[]string{"run", "--checkpoint-timeout", "0s"}, "-checkpoint-timeout: must be in [1ms, 1h0m0s]"},
 		{[]string{"run", "--archive-timeout", "2h"}, "-archive-timeout: must be in [1ms, 1h0m0s]"},
 		{[]string{"run", "--deadlock-timeout", "0s"}, "-deadlock-timeout: must be in [1ms, 1h0m0s]"},

@@ -43,7 +43,6 @@ type Point struct {
 var (
 	reachBackend    = env.NewRoleSet(env.RoleBackend)
 	reachPageChange = env.NewRoleSet(env.RoleBackend, env.RoleAutovacuumWorker)
-	reachWALWriter  = env.NewRoleSet(env.RoleWalwriter)
 	// reachFlushMidRecord: the WAL writer's flush of its completed pages,
 	// and the flushes that take WALWriteLock after WaitXLogInsertionsToFinish
 	// stopped them at an insertion crossing a page (the copier flags the

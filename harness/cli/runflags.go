@@ -370,6 +370,7 @@ var RunFlags = []RunFlag{
 	fullPageWritesFlag(),
 	dataChecksumsFlag(),
 	sharedBuffersFlag(),
+	walBuffersFlag(),
 	checkpointTimeoutFlag(),
 	archiveTimeoutFlag(),
 	deadlockTimeoutFlag(),
