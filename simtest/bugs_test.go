@@ -87,8 +87,10 @@ var plantedBugCases = map[string]struct {
 	// the checkpoint checker sees the page, or a power loss after the
 	// checkpoint loses acknowledged commits, or the self-check after
 	// recovery finds a page of the table created mid-run that redo never
-	// initialised.
-	"redo-after-flush": {seeds: 200, checkers: []string{CheckCheckpoint, CheckDurability, CheckSelf}, minCaught: 8},
+	// initialised, or redo itself fails on a later record of a page whose
+	// change was lost (recovery: "invalid lp", 1 of 200 since the WAL
+	// buffers became a ring).
+	"redo-after-flush": {seeds: 200, checkers: []string{CheckCheckpoint, CheckDurability, CheckSelf, CheckRecovery}, minCaught: 8},
 	// One client's back-to-back autocommit INSERTs (psql running a
 	// script) keep its backend in a commit critical section whenever the
 	// checkpointer looks, so the bug's wait never ends: the checkpoint
@@ -195,8 +197,9 @@ var plantedBugCases = map[string]struct {
 	// catch-up sees it. About 1 seed in 120 with two standbys and a
 	// failover has such a standby: the first five of 1500 with the
 	// insert workload (failover runs of the mixed workload now add bank
-	// transfers): 22 of 1500 at the end of issue 22's round.
-	"timeline-follow-past-fork": {seedList: []uint64{3, 151, 156, 165, 181}, tweak: func(c *Config) { c.Standbys, c.Failover, c.Workload = 2, true, WorkloadInsert }, checkers: []string{CheckStandby}, minCaught: 4},
+	// transfers): 22 of 1500 at the end of issue 22's round, 30 since the
+	// WAL buffers became a ring.
+	"timeline-follow-past-fork": {seedList: []uint64{26, 151, 156, 190, 217}, tweak: func(c *Config) { c.Standbys, c.Failover, c.Workload = 2, true, WorkloadInsert }, checkers: []string{CheckStandby}, minCaught: 4},
 	// A standby coming from the archive source asks for streaming from
 	// the next segment boundary rather than its replay position: the
 	// segment's tail is never streamed, and the standby checker sees it
@@ -323,12 +326,12 @@ var plantedBugCases = map[string]struct {
 	// location whose record names another REDO pointer than the file
 	// (recovery: "invalid checkpoint record"), or a standby torn so
 	// never starts (standby: "did not catch up"). The plain campaign:
-	// 3 of seeds 1-2000 and 16 of 1-5000 since commit records carry
-	// xact_time (4 of 2000 at the end of issue 22's round, 12 when the
-	// bug was planted, before parallel WAL insertion and recycling
-	// moved every run), the first four pinned; aimed ("crash mode=torn
-	// when point=control-file-before-fsync#2"), 67 of 200.
-	"control-two-sectors-no-crc": {seedList: []uint64{441, 1770, 1868, 2595},
+	// 6 of seeds 1-2000, these, since the WAL buffers became a ring of
+	// wal_buffers pages (4 at the end of issue 22's round, 12 when the
+	// bug was planted, before parallel WAL insertion and recycling moved
+	// every run); aimed ("crash mode=torn when
+	// point=control-file-before-fsync#2"), 67 of 200.
+	"control-two-sectors-no-crc": {seedList: []uint64{401, 441, 1353, 1770, 1880, 1976},
 		checkers: []string{CheckRecovery, CheckStandby}, minCaught: 4},
 	// The plain campaign: a checkpoint (or the final recovery's
 	// end-of-recovery checkpoint) recycles a completed segment whose
@@ -342,7 +345,9 @@ var plantedBugCases = map[string]struct {
 	// wal-insert-copy, a scheduling point of every insertion): torn on
 	// disk, it ends valid WAL, and the commits after it are lost at the
 	// next power loss, or a checkpoint record past it cannot be found;
-	// the plain campaign (81 of 2000 seeds, first 5; 11 of seeds 1..300).
+	// the plain campaign (50 of 2000 seeds, first 5, 7 of seeds 1..300,
+	// since the WAL buffers became a ring and a flush waits for the
+	// insertions before WALWriteLock; 81 of 2000 before).
 	"flush-no-wait-insertions": {seeds: 300, checkers: []string{CheckDurability, CheckSelf, CheckRecovery, CheckLinearizability, CheckIsolation, CheckBank, CheckArchive, CheckStandby}, minCaught: 5},
 	// A writer that finds the fsync request queue full neither queues
 	// nor fsyncs: the checkpoint checker sees a page before REDO that
@@ -359,6 +364,14 @@ var plantedBugCases = map[string]struct {
 	// clog page boundary (clog_start.go, one in eight); the plain
 	// campaign: 38 of 2000 seeds, first 7.
 	"clog-zeropage-not-logged": {seedList: []uint64{7, 75, 125, 133, 142, 171}, checkers: []string{CheckRecovery, CheckPITR}, minCaught: 5},
+	// A WAL buffer slot reused before the page it held was written out
+	// (AdvanceXLInsertBuffer): the next flush writes the newer page's
+	// bytes at the older page's place, so recovery ends there before
+	// acknowledged commits, the archive gets a segment that is not the
+	// one pg_wal completed, or a data page's LSN is past the end of WAL.
+	// The plain campaign (142 of 2000 seeds, first 14; the swarm's
+	// wal_buffers is 8 pages, 4 on a third of its seeds).
+	"wal-buffer-reuse-unwritten": {seeds: 100, checkers: []string{CheckDurability, CheckSelf, CheckRecovery, CheckLinearizability, CheckIsolation, CheckBank, CheckArchive, CheckStandby}, minCaught: 3},
 }
 
 // ssiAimed pins a serializable run's draws to lists made by their first

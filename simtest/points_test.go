@@ -2,6 +2,7 @@ package simtest
 
 import (
 	"fmt"
+	"github.com/pgdst/pgdst/engine/wal"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -35,6 +36,12 @@ func TestCrashAtEveryInjectionPoint(t *testing.T) {
 				{"kill", "killed"},
 			} {
 				c := pointsConfig(1)
+				if p.Name == wal.PointBuffersFullWrite {
+					// The WAL writer keeps ahead of this workload's
+					// commits at 8 WAL buffers: PostgreSQL's floor, 4,
+					// and asynchronous commits let insertions outrun it.
+					c.WALBuffers, c.AsyncCommit = 4, true
+				}
 				c.Faults = fmt.Sprintf("%s when point=%s#1\n", tc.action, p.Name)
 				r := Run(c)
 				require.True(t, r.OK, "%s at %s: %v\n%s", tc.action, p.Name, r.Failures, r.Summary())

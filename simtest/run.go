@@ -129,6 +129,9 @@ type Config struct {
 	SharedBuffers     int           `json:"shared_buffers"`
 	CheckpointTimeout time.Duration `json:"checkpoint_timeout_ns"`
 	WALSegmentSize    int64         `json:"wal_segment_size"`
+	// WALBuffers is wal_buffers in pages; 0 draws it under Swarm
+	// (wal_buffers.go) and is -1 (chosen from shared_buffers) otherwise.
+	WALBuffers int `json:"wal_buffers,omitempty"`
 	// ArchiveTimeout is archive_timeout; 0 draws it under Swarm (set on
 	// one seed in three) and is off otherwise.
 	ArchiveTimeout time.Duration `json:"archive_timeout_ns"`
@@ -478,6 +481,7 @@ func resolve(c Config, rng *world.Rand) resolved {
 	resolveNextXid(c, &r)
 	resolveFsyncQueue(c, &r)
 	resolveMaxWalSenders(c, &r)
+	resolveWALBuffers(c, &r)
 	// The postmaster's copy of the engine's settings, taken by
 	// resolveSettings before the draws above that change them.
 	r.server.DB = r.engine
@@ -534,10 +538,12 @@ type Result struct {
 	Checker  string   // the checker that failed ("" when OK)
 	Failures []string // what it found, first few
 	Config   string   // the resolved configuration
-	Trace    uint64
-	Events   uint64
-	Steps    uint64
-	Virtual  time.Duration
+	// WALBuffers is the run's wal_buffers in pages (wal_buffers.go).
+	WALBuffers int
+	Trace      uint64
+	Events     uint64
+	Steps      uint64
+	Virtual    time.Duration
 
 	CrashKind   string // "power-loss" or "crash-restart"
 	CrashDetail string
@@ -726,6 +732,7 @@ func Run(c Config) *Result {
 	defer trace.Flush()
 	rc := resolve(c, rng.Fork(3))
 	res.Config = rc.String()
+	res.WALBuffers = rc.engine.WAL.ResolveBuffers(rc.engine.SharedBuffers).WALBuffers
 	trace.Emit(&env.Event{Kind: env.EvNote, Role: env.RoleOther, Name: "seed " + fmt.Sprint(c.Seed) + " config " + res.Config})
 	node := newNode(rng, trace, rc.sched, rc.lat)
 	sim := node.Sim

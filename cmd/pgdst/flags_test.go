@@ -85,6 +85,7 @@ func TestBadFlagValues(t *testing.T) {
 		{[]string{"run", "--fsync-queue", "0"}, "-fsync-queue: must be in [1, 4096]"},
 		{[]string{"run", "--max-wal-senders", "101"}, "-max-wal-senders: must be in [1, 100]"},
 		{[]string{"run", "--standbys", "2", "--max-wal-senders", "1"}, "max_wal_senders 1 is below the 2 standbys"},
+		{[]string{"run", "--wal-buffers", "2"}, "-wal-buffers: must be in [4, 2048]"},
 		{[]string{"run", "--checkpoint-timeout", "0s"}, "-checkpoint-timeout: must be in [1ms, 1h0m0s]"},
 		{[]string{"run", "--archive-timeout", "2h"}, "-archive-timeout: must be in [1ms, 1h0m0s]"},
 		{[]string{"run", "--deadlock-timeout", "0s"}, "-deadlock-timeout: must be in [1ms, 1h0m0s]"},

@@ -63,6 +63,7 @@ const (
 	PITRTimeInclusiveInverted
 	SyncQueueFullNoFsync
 	ClogZeroPageNotLogged
+	WALBufferReuseUnwritten
 	numBugs
 )
 
@@ -222,6 +223,10 @@ var registry = [numBugs]Bug{
 	ClogZeroPageNotLogged: {
 		Name: "clog-zeropage-not-logged",
 		What: "ExtendCLOG zeroes a new clog page in memory but inserts no CLOG_ZEROPAGE record; violates ZeroCLOGPage's WriteZeroPageXlogRec, so after a crash before the page reached disk, redo of a commit on it finds the page missing from its segment (could not access status of transaction) or stale, instead of first writing it zeroed (clog_redo).",
+	},
+	WALBufferReuseUnwritten: {
+		Name: "wal-buffer-reuse-unwritten",
+		What: "AdvanceXLInsertBuffer reuses a WAL buffer page for a new page without first writing out the page it held (no WaitXLogInsertionsToFinish and XLogWrite up to OldPageRqstPtr when LogwrtResult.Write is behind it), so the old page's records, commits among them, are overwritten in the ring before they reach disk; the next flush writes the new page's bytes at the old page's place, acknowledges the commits, and recovery ends at the page whose xlp_pageaddr is wrong and loses them.",
 	},
 }
 

@@ -405,7 +405,7 @@ func InitDB(e *env.Env, cfg Config) error {
 	if err := catalog.Init(e); err != nil {
 		return fmt.Errorf("initdb: %w", err)
 	}
-	w, err := wal.Open(e, cfg.WAL, wal.FirstLSN, wal.InvalidLSN)
+	w, err := wal.Open(e, cfg.WAL.ResolveBuffers(cfg.SharedBuffers), wal.FirstLSN, wal.InvalidLSN)
 	if err != nil {
 		return err
 	}

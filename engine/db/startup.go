@@ -289,7 +289,8 @@ func (db *DB) endRecovery(st *RecoveryStats, last wal.LSN, nextXid xact.XID, und
 	if overwrite {
 		walEnd = st.MissingContrecPtr
 	}
-	if db.WAL, err = wal.OpenOnTimeline(e, cfg.WAL, db.walTimeline(), walEnd, last); err != nil {
+	// wal_buffers = -1 is chosen from shared_buffers (check_wal_buffers).
+	if db.WAL, err = wal.OpenOnTimeline(e, cfg.WAL.ResolveBuffers(cfg.SharedBuffers), db.walTimeline(), walEnd, last); err != nil {
 		e.Panicf("%v", err)
 	}
 	db.WAL.PlantBugs(cfg.Bugs)

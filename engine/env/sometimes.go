@@ -151,6 +151,7 @@ var Conditions = []Condition{
 	{"ssi-ro-safe", "a READ ONLY serializable transaction's snapshot is safe: it opts out of SSI at once or drops its SIREAD locks mid-transaction (GetSerializableTransactionSnapshotInt, ReleasePredicateLocks(false, true))"},
 	{"ssi-ro-unsafe", "a read-write transaction commits with a rw-conflict out to a transaction that committed before a concurrent READ ONLY one's snapshot, which is unsafe (FlagSxactUnsafe)"},
 	{"ssi-deferrable-waited", "a SERIALIZABLE READ ONLY DEFERRABLE transaction waits for a safe snapshot (GetSafeSnapshot)"},
+	{"wal-buffers-full-write", "a WAL insertion needs a WAL buffer page whose slot still holds an older page not yet written, and writes the WAL out up to that page's end itself before reusing the slot (AdvanceXLInsertBuffer's XLogWrite: pg_stat_wal.wal_buffers_full)"},
 }
 
 // condIndex maps a condition's name to its bit.

@@ -43,7 +43,15 @@ type Point struct {
 var (
 	reachBackend    = env.NewRoleSet(env.RoleBackend)
 	reachPageChange = env.NewRoleSet(env.RoleBackend, env.RoleAutovacuumWorker)
-	reachWALWriter  = env.NewRoleSet(env.RoleWalwriter)
+	// reachFlushMidRecord: the WAL writer's flush of its completed pages,
+	// and the flushes that take WALWriteLock after WaitXLogInsertionsToFinish
+	// stopped them at an insertion crossing a page (the copier flags the
+	// next page meanwhile); an autovacuum worker's flushes are too few in
+	// the runs sampled. A full WAL buffer is written out by the heap and
+	// B-tree changes' insertions (reachPageChange): the bgwriter's,
+	// checkpointer's and startup process's few records never outrun the
+	// WAL writer by wal_buffers pages in the runs sampled.
+	reachFlushMidRecord = env.NewRoleSet(env.RoleWalwriter, env.RoleBackend, env.RoleBgwriter, env.RoleCheckpointer)
 	// reachWALWriteRunning are the WAL writers of a running server: the
 	// startup process's one flush (the end-of-recovery checkpoint's
 	// record) does not span a segment boundary inside a record in the
@@ -73,8 +81,9 @@ var Points = []Point{
 	{"walwriter-before-write", reachWALWrite, "WAL is about to be written to the segment: nothing of it is on disk"},
 	{"walwriter-before-fsync", reachWALWrite, "WAL is written but not fsynced: a power loss may keep any part of it, torn at sectors"},
 	{"walwriter-after-fsync", reachWALWrite, "WAL is durable up to the flush point"},
-	{"walwriter-after-fsync-mid-record", reachWALWriter, "the WAL writer flushed its completed pages only (XLogBackgroundFlush): the durable WAL ends at a page boundary inside a record whose last pages are not written; a power loss leaves it incomplete at the end of WAL, and recovery must write XLOG_OVERWRITE_CONTRECORD past it"},
+	{"walwriter-after-fsync-mid-record", reachFlushMidRecord, "a flush ended at a page boundary inside a record whose last pages are not written: the WAL writer's flush of its completed pages (XLogBackgroundFlush), or any XLogFlush that found an insertion copying a record across pages there (WaitXLogInsertionsToFinish returns its insertingAt); a power loss leaves the record incomplete at the end of WAL, and recovery must write XLOG_OVERWRITE_CONTRECORD past it"},
 	{"walwriter-after-segment-fsync-mid-record", reachWALWriteRunning, "a segment is fsynced (XLogWrite's finishing_seg) whose last record continues in the next segment, not yet written: a power loss leaves the record's head alone at the end of one segment"},
+	{"wal-buffers-full-after-write", reachPageChange, "an insertion found the WAL buffer page it needs still holding an older page and wrote the WAL out up to that page's end itself, without fsync (AdvanceXLInsertBuffer's XLogWrite), before reusing the slot: the WAL on disk runs ahead of the WAL flushed, and a power loss may keep any part of it"},
 	{"wal-after-segment-create", reachWALWrite, "a new WAL segment has just been made durable by durable_rename"},
 	{"bufmgr-before-write", reachPageWrite, "a dirty page is about to be written, its WAL flushed (FlushBuffer)"},
 	{"bufmgr-after-write", reachPageWrite, "a page is written to the OS, not fsynced: a power loss may tear it"},

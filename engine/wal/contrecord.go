@@ -34,7 +34,7 @@ func (w *WAL) InsertOverwriteContrecord(aborted LSN) LSN {
 	w.posLck.Unlock()
 	// The page is new: no other record is on it yet (AdvanceXLInsertBuffer
 	// sets the flag on the page at missingContrecPtr).
-	hdr := l.pages[0]
+	hdr := w.getXLogBuffer(l, start)
 	binary.LittleEndian.PutUint16(hdr[2:], binary.LittleEndian.Uint16(hdr[2:])|XLPFirstIsOverwriteContRecord)
 	rec.Prev, rec.LSN = prev, start
 	w.copyRecord(l, &rec, start, end)

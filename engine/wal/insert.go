@@ -35,18 +35,19 @@ import (
 // Under the simulator the copy is a scheduling point (the injection point
 // PointInsertCopy) before its first byte and before each page it goes on
 // to, so that another process can run, and flush, in the middle of a copy.
-// (In PostgreSQL a copy can be preempted anywhere, and really sleeps in
-// AdvanceXLInsertBuffer when the buffer page it needs is not written out
-// yet.)
+// (In PostgreSQL a copy can be preempted anywhere.) The copy takes each
+// buffer page from the ring of wal_buffers pages (GetXLogBuffer,
+// wal_buffers.go): a page not yet initialized is initialized then
+// (AdvanceXLInsertBuffer), after the page its slot held is written out,
+// by this inserter itself when nobody has yet.
 //
-// Deviations: the WAL buffers grow as records are reserved instead of
-// wrapping around XLOGbuffers pages, so an insertion never waits for a
-// buffer page to be written; the reserver maps and initializes (page
-// header) the pages its record reaches when it reserves them, which
-// AdvanceXLInsertBuffer does when the copy first reaches them; and a
-// process always takes the insertion lock its process number picks
-// (MyProc->pgprocno % NUM_XLOGINSERT_LOCKS) without moving on to the next
-// after a contended acquisition, as WALInsertLockAcquire's lockToTry does.
+// Deviations: the reserver takes, under the spinlock, the pages of its
+// record that are initialized already, where GetXLogBuffer looks each up
+// as the copy reaches it (the same pages: a page is not replaced while an
+// insertion into it is in progress); and a process always takes the
+// insertion lock its process number picks (MyProc->pgprocno %
+// NUM_XLOGINSERT_LOCKS) without moving on to the next after a contended
+// acquisition, as WALInsertLockAcquire's lockToTry does.
 
 // NumInsertLocks is NUM_XLOGINSERT_LOCKS.
 const NumInsertLocks = 8
@@ -67,7 +68,8 @@ type insertLock struct {
 	held        bool
 	insertingAt LSN
 	// Owned by the holder: the encoded record when it crosses pages, and
-	// the buffer pages the reserved space maps to.
+	// the buffer pages of the reserved space that were initialized when it
+	// was reserved (the first ones; copyRecord gets the rest).
 	scratch []byte
 	pages   [][]byte
 }
@@ -75,9 +77,6 @@ type insertLock struct {
 // maxLSN is PG_UINT64_MAX as an advertised insertingAt: that lock's holder
 // inserts nothing.
 const maxLSN = ^LSN(0)
-
-// freePagesMax bounds the WAL buffer pages kept for reuse.
-const freePagesMax = 16
 
 // myInsertLock is the insertion lock the calling process takes.
 func (w *WAL) myInsertLock() *insertLock {
@@ -208,39 +207,26 @@ func (w *WAL) reserveLocked(l *insertLock, size uint64) (start, end, prev LSN) {
 	return start, end, prev
 }
 
-// mapPagesLocked initializes the buffer pages up to end and gives l the
-// pages from start's to end's.
+// mapPagesLocked gives l the buffer pages from start's to end's that are
+// initialized already, up to the first that is not.
 func (w *WAL) mapPagesLocked(l *insertLock, start, end LSN) {
-	w.initPagesLocked(end)
 	l.pages = l.pages[:0]
 	for p := pageStart(start); p < end; p += PageSize {
-		pg := w.pages[(p-w.pagesStart)/PageSize]
+		pg := w.bufPage(p)
 		if pg == nil {
-			panic(fmt.Sprintf("wal: record at %s reaches page %s, unmapped", start, p))
+			return
 		}
 		l.pages = append(l.pages, pg)
 	}
 }
 
-// initPagesLocked initializes the buffer pages up to end that are not yet
-// (AdvanceXLInsertBuffer: zeroed, with a plain page header).
-func (w *WAL) initPagesLocked(end LSN) {
-	for i := 0; w.initUpto < end; i++ { // bounded: one step per page of a record or a segment
-		if i > max(RecordSizeMax/usablePageBytes+2, int(w.cfg.SegmentSize/PageSize)) {
-			panic("wal: page initialization does not end")
-		}
-		var pg []byte
-		if n := len(w.freePages); n > 0 {
-			pg = w.freePages[n-1]
-			w.freePages = w.freePages[:n-1]
-			clear(pg)
-		} else {
-			pg = make([]byte, PageSize)
-		}
-		w.cfg.appendPageHeader(pg[:0], w.initUpto, w.timeline(), 0, 0)
-		w.pages = append(w.pages, pg)
-		w.initUpto += PageSize
+// pageOf is the buffer page the i-th page of l's record, holding pos,
+// is copied into: mapped at reservation, else from GetXLogBuffer.
+func (w *WAL) pageOf(l *insertLock, i int, pos LSN) []byte {
+	if i < len(l.pages) {
+		return l.pages[i]
 	}
+	return w.getXLogBuffer(l, pos)
 }
 
 // Insert appends a record to the WAL buffers and returns its start LSN and
@@ -313,25 +299,33 @@ func (w *WAL) switchExclusive(l *insertLock) {
 	}
 	w.insertLSN = segEnd
 	w.curBytePos = w.cfg.recPtrToBytePos(segEnd)
-	if w.cfg.segOf(swEnd-1) != w.cfg.segOf(start) {
+	crosses := w.cfg.segOf(swEnd-1) != w.cfg.segOf(start)
+	if !crosses {
+		w.switchEnds = append(w.switchEnds, swEnd)
+	}
+	w.posLck.Unlock()
+	sw.Prev, sw.LSN = prev, start
+	w.copyRecord(l, &sw, start, swEnd)
+	if crosses {
 		// The record crossed into the segment it ends: nothing else is
 		// in that segment, and it is written whole, the rest as
 		// initialized empty pages, as PostgreSQL writes the rest of every
 		// switched segment. Otherwise the file would end inside the
 		// segment with no switch record starting in it to say why.
 		w.e.Sometimes("wal-switch-crosses-segment")
-		w.initPagesLocked(segEnd)
-	} else {
-		// The rest is never written: its pages are not mapped.
-		w.switchEnds = append(w.switchEnds, swEnd)
-		for w.initUpto < segEnd {
-			w.pages = append(w.pages, nil)
-			w.initUpto += PageSize
+		for p := pageStart(swEnd-1) + PageSize; p < segEnd; p += PageSize {
+			w.getXLogBuffer(l, p)
 		}
+		return
 	}
+	// The rest is never written: its pages take no buffers.
+	w.posLck.Lock()
+	if w.initUpto != pageStart(swEnd-1)+PageSize {
+		w.posLck.Unlock()
+		panic(fmt.Sprintf("wal: switch record ending at %s leaves the buffers initialized to %s", swEnd, w.initUpto))
+	}
+	w.initUpto = max(w.initUpto, segEnd)
 	w.posLck.Unlock()
-	sw.Prev, sw.LSN = prev, start
-	w.copyRecord(l, &sw, start, swEnd)
 }
 
 // copyRecord is CopyXLogRecordToWAL: it encodes the record (its CRC covers
@@ -344,7 +338,7 @@ func (w *WAL) copyRecord(l *insertLock, rec *Record, start, end LSN) {
 		// The common case: the record fits on its page, and is encoded
 		// there in place.
 		off := pageOff(start)
-		pg := l.pages[0]
+		pg := w.pageOf(l, 0, start)
 		if out := rec.AppendEncoded(pg[off:off:PageSize]); len(out) != int(end-start) || &out[0] != &pg[off] {
 			panic(fmt.Sprintf("wal: record at %s encoded off its page", start))
 		}
@@ -365,11 +359,11 @@ func (w *WAL) copyRecord(l *insertLock, rec *Record, start, end LSN) {
 func (w *WAL) copyAcrossPages(l *insertLock, b []byte, start, end LSN, total uint32) {
 	pos := start
 	written := 0
+	pg := w.pageOf(l, 0, start)
 	for i := 0; ; i++ { // bounded: one step per page of the record
-		if i >= len(l.pages) {
-			panic(fmt.Sprintf("wal: record at %s runs past its %d pages", start, len(l.pages)))
+		if pageStart(pos) >= end {
+			panic(fmt.Sprintf("wal: record at %s runs past its end %s", start, end))
 		}
-		pg := l.pages[i]
 		n := min(len(b)-written, int(PageSize-pageOff(pos)))
 		copy(pg[pageOff(pos):], b[written:written+n])
 		written += n
@@ -382,7 +376,8 @@ func (w *WAL) copyAcrossPages(l *insertLock, b []byte, start, end LSN, total uin
 		// AdvanceXLInsertBuffer).
 		w.updateInsertingAt(l, pos)
 		w.e.Inject(PointInsertCopy)
-		next := l.pages[i+1]
+		next := w.pageOf(l, i+1, pos+LSN(w.cfg.pageHdrSize(pos)))
+		pg = next
 		binary.LittleEndian.PutUint16(next[2:], binary.LittleEndian.Uint16(next[2:])|XLPFirstIsContRecord)
 		binary.LittleEndian.PutUint32(next[16:], total-uint32(written))
 		pos += LSN(w.cfg.pageHdrSize(pos))

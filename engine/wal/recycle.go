@@ -173,8 +173,8 @@ func (w *WAL) syncRemovals(removed bool) {
 // create the segment between the look and the rename: the rename would
 // replace a file holding flushed WAL.
 func (w *WAL) installRecycled(old segFile, slot, maxSeg uint64) (uint64, bool, error) {
-	w.writeMu.Lock()
-	defer w.writeMu.Unlock()
+	w.writeLock()
+	defer w.writeUnlock()
 	seg := slot
 	for i := 0; ; i++ { // bounded: one step per name up to maxSeg
 		if seg > maxSeg {
@@ -241,8 +241,8 @@ func (w *WAL) PreallocXlogFiles(end LSN) bool {
 		return false
 	}
 	seg := w.cfg.segOf(end-1) + 1
-	w.writeMu.Lock()
-	defer w.writeMu.Unlock()
+	w.writeLock()
+	defer w.writeUnlock()
 	if w.cfg.segStart(seg) < pageStart(w.written) {
 		return false // the WAL writer is past it already
 	}

@@ -56,6 +56,10 @@ type Config struct {
 	// the archiver (pg_wal/archive_status/<segment>.ready) and is removed
 	// only once archived (.done). See archive.go. Default off.
 	ArchiveMode bool
+	// WALBuffers is wal_buffers in pages (wal_buffers.go): 0 is -1, chosen
+	// from shared_buffers by ResolveBuffers (XLOGChooseNumBuffers); a
+	// value below WALBuffersSetMin counts as WALBuffersSetMin.
+	WALBuffers int
 	// Bugs are the planted bugs switched on (engine/bugs): the engine's
 	// own copy carries the node's; a checker's copy carries none.
 	Bugs bugs.Set `json:"-"`
@@ -69,6 +73,9 @@ func (c Config) Validate() error {
 	s := c.SegmentSize
 	if s < SegmentSizeMin || s > SegmentSizeMax || s&(s-1) != 0 {
 		return fmt.Errorf("wal segment size must be a power of two in [%d, %d], got %d", SegmentSizeMin, SegmentSizeMax, s)
+	}
+	if c.WALBuffers < 0 || c.WALBuffers > WALBuffersMax {
+		return fmt.Errorf("wal_buffers must be in [0, %d] pages (0: chosen from shared_buffers), got %d", WALBuffersMax, c.WALBuffers)
 	}
 	return nil
 }

@@ -36,15 +36,19 @@ type WAL struct {
 	insertLSN  LSN    // the end of the reserved WAL (XLogBytePosToEndRecPtr of CurrBytePos)
 	curBytePos uint64 // where the next record goes, in usable bytes (Insert->CurrBytePos)
 	prevLSN    LSN    // the last reserved record (Insert->PrevBytePos)
-	// pages are the WAL buffers (XLogCtl->pages): pages[i] holds the
-	// page at pagesStart+i*PageSize, up to initUpto (InitializedUpto);
-	// nil for the unused rest of a switched segment. The page holding
-	// the end of WAL found at startup is mapped blank: its header and
-	// the bytes before that end are on disk already and never rewritten.
-	pages      [][]byte
-	pagesStart LSN
-	initUpto   LSN
-	freePages  [][]byte
+	// The WAL buffers (wal_buffers.go): ring holds the pages, ends[i]
+	// the end of the page in ring[i] (xlblocks), initUpto is
+	// InitializedUpTo. The page holding the end of WAL found at startup
+	// is mapped blank: its header and the bytes before that end are on
+	// disk already and never rewritten.
+	ring     [][]byte
+	ends     []LSN
+	initUpto LSN
+	// writtenPub is how far the WAL is written (LogwrtResult.Write as
+	// XLogCtl publishes it), buffersFull counts wal_buffers_full.
+	writtenPub  LSN
+	buffersFull uint64
+	writeBusy   bool // writeMu is held
 	// switchEnds are the ends of switch records not yet flushed: the
 	// bytes after each, to its segment's end, are padding that is never
 	// written (XLogWrite does not write the rest of a switched segment).
@@ -66,13 +70,15 @@ type WAL struct {
 	// opened: a recycled segment's stale pages (recycle.go), which the
 	// padding after a switch record overwrites.
 	segStale   int64
-	flushPages [][]byte // the pages a flush writes
+	flushPages [][]byte // the pages a write takes
 	writeBuf   []byte   // a chunk gathered from them
 
 	// tli names the segments this WAL writes (0: timeline 1; restore.go).
 	tli uint32
-	// noWaitInsertions is planted bug flush-no-wait-insertions.
+	// noWaitInsertions is planted bug flush-no-wait-insertions,
+	// reuseUnwritten planted bug wal-buffer-reuse-unwritten.
 	noWaitInsertions bool
+	reuseUnwritten   bool
 }
 
 // newWAL is the WAL of a node whose valid WAL ends at end, after the
@@ -87,9 +93,9 @@ func newWAL(e *env.Env, c Config, tli uint32, end, last LSN, seg uint64, f env.F
 		insertLSN:  end,
 		curBytePos: c.recPtrToBytePos(end),
 		prevLSN:    last,
-		pagesStart: pageStart(end),
 		initUpto:   pageStart(end),
 		written:    end,
+		writtenPub: end,
 		flushed:    end,
 		seg:        seg,
 		segFile:    f,
@@ -98,8 +104,9 @@ func newWAL(e *env.Env, c Config, tli uint32, end, last LSN, seg uint64, f env.F
 		w.locks[i].mu = e.Sched.NewMutex(fmt.Sprintf("WALInsertLock %d", i))
 	}
 	w.insertCV = e.Sched.NewCond("WALInsertLock insertingAt", w.posLck)
+	w.initBuffers()
 	if pageOff(end) != 0 {
-		w.pages = append(w.pages, make([]byte, PageSize))
+		w.ends[w.slot(end)] = pageStart(end) + PageSize
 		w.initUpto += PageSize
 	}
 	return w
@@ -108,6 +115,7 @@ func newWAL(e *env.Env, c Config, tli uint32, end, last LSN, seg uint64, f env.F
 // PlantBugs switches on the planted bugs of the WAL itself.
 func (w *WAL) PlantBugs(s bugs.Set) {
 	w.noWaitInsertions = s.Has(bugs.FlushNoWaitInsertions)
+	w.reuseUnwritten = s.Has(bugs.WALBufferReuseUnwritten)
 }
 
 // Create makes a fresh WAL (initdb): pg_wal and its first segment, durable.
@@ -254,48 +262,107 @@ func (w *WAL) BackgroundFlush() {
 // insertion has finished when exact is false (at least upto), else upto
 // alone. It first waits for the insertions still copying a record below
 // upto (WaitXLogInsertionsToFinish), so that it never writes a record
-// that is not wholly in the buffers.
+// that is not wholly in the buffers, and only then takes WALWriteLock:
+// an insertion may need WALWriteLock to write out a full WAL buffer
+// (AdvanceXLInsertBuffer) before it can finish. When WALWriteLock is
+// busy it waits for it to be free and looks again, without taking it
+// (LWLockAcquireOrWait): the holder may have flushed this request, and
+// otherwise more insertions have finished meanwhile, which this flush
+// then takes along (group commit).
 func (w *WAL) flush(upto LSN, exact bool) {
-	if !w.NeedsFlush(upto) {
+	for i := 0; ; i++ {
+		if i > flushRetriesMax {
+			panic("wal: XLogFlush does not end")
+		}
+		if !w.NeedsFlush(upto) {
+			return
+		}
+		var to LSN
+		if w.noWaitInsertions {
+			// Planted bug flush-no-wait-insertions: everything reserved,
+			// records still being copied included.
+			to = w.InsertLSN()
+			if upto > to {
+				panic(fmt.Sprintf("wal: flush request %s beyond insert position %s", upto, to))
+			}
+		} else {
+			to = w.waitInsertionsToFinish(upto)
+		}
+		if exact {
+			to = min(to, upto)
+		}
+		w.posLck.Lock()
+		busy := w.writeBusy
+		w.posLck.Unlock()
+		w.writeLock()
+		if busy {
+			w.writeUnlock() // LWLockAcquireOrWait: free now, look again
+			continue
+		}
+		if upto > w.flushed {
+			w.xlogWrite(to, true)
+		}
+		w.writeUnlock()
 		return
 	}
+}
+
+// flushRetriesMax bounds XLogFlush's looks at WALWriteLock: each is
+// another process's write.
+const flushRetriesMax = 1 << 20
+
+// writeLock takes WALWriteLock, writeUnlock lets it go; writeBusy says it
+// is held, for LWLockAcquireOrWait.
+func (w *WAL) writeLock() {
 	w.writeMu.Lock()
-	defer w.writeMu.Unlock()
-	if upto <= w.flushed {
-		return // another process flushed it while we waited
-	}
-	var to LSN
-	if w.noWaitInsertions {
-		// Planted bug flush-no-wait-insertions: everything reserved,
-		// records still being copied included.
-		to = w.InsertLSN()
-		if upto > to {
-			panic(fmt.Sprintf("wal: flush request %s beyond insert position %s", upto, to))
-		}
-	} else {
-		to = w.waitInsertionsToFinish(upto)
-	}
-	if exact {
-		to = min(to, upto)
-	}
+	w.posLck.Lock()
+	w.writeBusy = true
+	w.posLck.Unlock()
+}
+
+func (w *WAL) writeUnlock() {
+	w.posLck.Lock()
+	w.writeBusy = false
+	w.posLck.Unlock()
+	w.writeMu.Unlock()
+}
+
+// xlogWrite is XLogWrite, with writeMu held: it writes the WAL from where
+// it is written up to to, a position every insertion has copied past, and
+// with flush fsyncs it, up to to or to where it was written already if
+// that is further (WriteRqst.Flush). Without flush (AdvanceXLInsertBuffer
+// writing out a full buffer) it fsyncs only the segments it completes
+// (finishing_seg), which are then durable.
+func (w *WAL) xlogWrite(to LSN, flush bool) {
 	from := w.written
+	to = max(to, from)
 	w.posLck.Lock()
 	switches := append([]LSN(nil), w.switchEnds...)
-	// The pages stay valid after posLck is let go: only this function,
-	// under writeMu, unmaps pages, and the bytes before to are final.
+	// The pages stay valid after posLck is let go: a slot is reused only
+	// once its page is written, which needs writeMu, and the bytes
+	// before to are final.
 	w.flushPages = w.flushPages[:0]
 	for p := pageStart(from); p < to; p += PageSize {
-		w.flushPages = append(w.flushPages, w.pages[(p-w.pagesStart)/PageSize])
+		pg := w.bufPage(p)
+		if pg == nil && (w.reuseUnwritten || w.noWaitInsertions) && !w.inPaddingLocked(p) {
+			// With a planted bug the slot may hold another page, or
+			// not yet this one: XLogWrite writes whatever it holds.
+			pg = w.ring[w.slot(p)]
+		}
+		w.flushPages = append(w.flushPages, pg)
 	}
 	// Where the flush leaves a record half durable: a segment boundary it
 	// crosses or reaches with a record continuing past it, and its own
 	// end, when that is a page boundary inside a record (the WAL writer's
 	// flush of completed pages only). Read here, under posLck, from the
-	// page headers the reservations initialized.
+	// page headers in the buffers.
 	contSegEnd := w.contSegEnds(from, to)
-	midRecord := to < w.insertLSN && pageOff(to) == 0 && w.contAt(to)
+	midRecord := flush && to < w.insertLSN && pageOff(to) == 0 && w.contAt(to)
 	w.posLck.Unlock()
-	w.e.Inject("walwriter-before-write")
+	if from < to {
+		w.e.Inject("walwriter-before-write")
+	}
+	durable := InvalidLSN // how far this call fsynced
 	for pos := from; pos < to; {
 		seg := w.cfg.segOf(pos)
 		segEnd := w.cfg.segStart(seg + 1)
@@ -305,7 +372,7 @@ func (w *WAL) flush(upto LSN, exact bool) {
 		hi := chunkEnd
 		padFrom := hi // the unmapped pages from here on are written as zeros
 		for _, sw := range switches {
-			if sw > lo && sw <= hi && w.cfg.segOf(sw-1) == seg {
+			if sw >= lo && sw <= hi && sw > w.cfg.segStart(seg) && w.cfg.segOf(sw-1) == seg {
 				if w.segStale <= w.cfg.segOff(sw) {
 					// Padding after a switch record is not written,
 					// but in a recycled segment: there it replaces
@@ -324,11 +391,14 @@ func (w *WAL) flush(upto LSN, exact bool) {
 				w.e.Panicf("could not write to WAL segment %q at %s: %v", w.segFile.Path(), lo, err)
 			}
 		}
-		if chunkEnd == segEnd || chunkEnd == to {
-			w.e.Inject("walwriter-before-fsync")
-			if err := w.segFile.Sync(); err != nil {
-				w.e.Sometimes("wal-fsync-panic")
-				w.e.Panicf("could not fsync WAL segment %q: %v", w.segFile.Path(), err)
+		if chunkEnd == segEnd || (flush && chunkEnd == to) {
+			w.syncSegment()
+			if flush {
+				// A write of full WAL buffers that completes a
+				// segment fsyncs it (finishing_seg) but does not
+				// move the flushed position: see the deviation
+				// in wal_buffers.go.
+				durable = chunkEnd
 			}
 			if chunkEnd == segEnd && w.cfg.ArchiveMode {
 				w.notifyArchive(seg) // XLogArchiveNotifySeg: seg is complete
@@ -345,12 +415,25 @@ func (w *WAL) flush(upto LSN, exact bool) {
 		}
 		pos = chunkEnd
 	}
+	if flush && durable < to && w.Flushed() < to {
+		// Nothing left to write, but WAL written before without fsync
+		// (a full WAL buffer written out) is not durable yet: it is all
+		// in the open segment, since a completed segment is fsynced.
+		if w.segFile == nil || w.cfg.segOf(to-1) != w.seg {
+			panic(fmt.Sprintf("wal: flush to %s finds segment %d open", to, w.seg))
+		}
+		w.syncSegment()
+		durable = to
+	}
 	w.written = to
-	w.e.Inject("walwriter-after-fsync")
+	if flush {
+		w.e.Inject("walwriter-after-fsync")
+	}
 	if midRecord {
-		// XLogBackgroundFlush wrote the completed pages only: the
-		// durable WAL ends at a page boundary inside a record whose
-		// last pages are not written. A power loss here leaves an
+		// XLogBackgroundFlush wrote the completed pages only, or the
+		// flush stopped at an insertion copying a record across
+		// pages: the durable WAL ends at a page boundary inside a
+		// record whose last pages are not written. A power loss here leaves an
 		// incomplete record at the end of WAL, which recovery must
 		// end before and overwrite (XLOG_OVERWRITE_CONTRECORD).
 		w.e.Sometimes("wal-flush-ends-mid-record")
@@ -358,29 +441,45 @@ func (w *WAL) flush(upto LSN, exact bool) {
 	}
 
 	w.posLck.Lock()
-	w.flushed = to
-	for len(w.switchEnds) > 0 && w.switchEnds[0] <= to {
+	w.writtenPub = to
+	advanced := durable > w.flushed
+	if advanced {
+		w.flushed = durable
+	}
+	// A switch's padding is behind once the WAL is written past the
+	// switch record (a write ending at it exactly still has it ahead).
+	for len(w.switchEnds) > 0 && w.switchEnds[0] < to {
 		w.switchEnds = w.switchEnds[1:]
 	}
-	// Unmap the pages wholly flushed: no insertion copies into them any
-	// more (each one in progress has copied past to). With the planted
-	// bug one may, so they are not reused then.
-	drop := int((pageStart(to) - w.pagesStart) / PageSize)
-	for _, pg := range w.pages[:drop] {
-		if pg != nil && !w.noWaitInsertions && len(w.freePages) < freePagesMax {
-			w.freePages = append(w.freePages, pg)
-		}
-	}
-	n := copy(w.pages, w.pages[drop:])
-	clear(w.pages[n:])
-	w.pages = w.pages[:n]
-	w.pagesStart = pageStart(to)
-	if w.flushCV != nil {
+	if advanced && w.flushCV != nil {
 		w.flushCV.Broadcast() // WalSndWakeup
 	}
 	w.posLck.Unlock()
 	clear(w.flushPages)
-	w.e.WALFlushed(uint64(to))
+	if advanced {
+		w.e.WALFlushed(uint64(durable))
+	}
+}
+
+// inPaddingLocked reports whether the page at p is in the unused rest of a
+// switched segment not yet written past. Called with posLck held.
+func (w *WAL) inPaddingLocked(p LSN) bool {
+	for _, sw := range w.switchEnds {
+		if p >= pageStart(sw-1)+PageSize && p < w.cfg.segStart(w.cfg.segOf(sw-1)+1) {
+			return true
+		}
+	}
+	return false
+}
+
+// syncSegment fsyncs the open segment (issue_xlog_fsync): a failure is a
+// PANIC.
+func (w *WAL) syncSegment() {
+	w.e.Inject("walwriter-before-fsync")
+	if err := w.segFile.Sync(); err != nil {
+		w.e.Sometimes("wal-fsync-panic")
+		w.e.Panicf("could not fsync WAL segment %q: %v", w.segFile.Path(), err)
+	}
 }
 
 // The injection points a flush reaches with a record only partly durable
@@ -395,24 +494,21 @@ const (
 	PointSegmentDurableMidRecord = "walwriter-after-segment-fsync-mid-record"
 )
 
-// contAt reports whether the page at p, a page boundary the
-// reservations have initialized, begins with the continuation of a
-// record (XLP_FIRST_IS_CONTRECORD). A page not mapped (the unused rest of
-// a switched segment) begins none. Called with posLck held.
+// contAt reports whether the page at p, a page boundary, begins with the
+// continuation of a record (XLP_FIRST_IS_CONTRECORD). A page not in the
+// buffers (not initialized yet, or the unused rest of a switched segment)
+// begins none. Called with posLck held.
 func (w *WAL) contAt(p LSN) bool {
-	if pageOff(p) != 0 || p < w.pagesStart {
-		panic(fmt.Sprintf("wal: page header at %s is not in the buffers [%s, %s)", p, w.pagesStart, w.initUpto))
+	if pageOff(p) != 0 {
+		panic(fmt.Sprintf("wal: page header asked at %s, not a page boundary", p))
 	}
-	if p >= w.initUpto {
-		return false
-	}
-	pg := w.pages[(p-w.pagesStart)/PageSize]
+	pg := w.bufPage(p)
 	return pg != nil && binary.LittleEndian.Uint16(pg[2:])&XLPFirstIsContRecord != 0
 }
 
 // contSegEnds lists the segment boundaries in (from, to] that a record
 // continues across (the next segment's first page is a continuation),
-// among those whose next page the reservations have initialized. Called
+// among those whose next page is in the buffers. Called
 // with posLck held; bounded by the segments the flush spans.
 func (w *WAL) contSegEnds(from, to LSN) []LSN {
 	var out []LSN

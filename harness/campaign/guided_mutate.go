@@ -53,6 +53,7 @@ var guidedKnobs = []knob{
 	{flag: "full-page-writes", values: []string{"", "on", "off"}},
 	{flag: "data-checksums", values: []string{"", "on", "off"}},
 	{flag: "shared-buffers", values: []string{"", "16", "32", "128"}},
+	{flag: "wal-buffers", values: []string{"", "4", "8", "16"}},
 	{flag: "checkpoint-timeout", values: []string{"", "2ms", "10ms", "60ms"}},
 	{flag: "archive-timeout", values: []string{"", "off", "2ms", "20ms"}},
 	{flag: "deadlock-timeout", values: []string{"", "1ms", "10ms", "1s"}},

@@ -376,6 +376,7 @@ var RunFlags = []RunFlag{
 	fullPageWritesFlag(),
 	dataChecksumsFlag(),
 	sharedBuffersFlag(),
+	walBuffersFlag(),
 	checkpointTimeoutFlag(),
 	archiveTimeoutFlag(),
 	deadlockTimeoutFlag(),

@@ -40,6 +40,13 @@ func sharedBuffersFlag() RunFlag {
 		func(c *simtest.Config) *int { return &c.SharedBuffers })
 }
 
+// walBuffersFlag is --wal-buffers N (pages).
+func walBuffersFlag() RunFlag {
+	return drawnIntFlag("wal-buffers", "wal_buffers", simtest.WALBuffersMin, simtest.WALBuffersMax,
+		fmt.Sprintf("wal_buffers in 8kB pages, in [%d, %d] (default: -1, 1/32 of shared_buffers and at least 8; the swarm draws 4 on one seed in three)", simtest.WALBuffersMin, simtest.WALBuffersMax),
+		func(c *simtest.Config) *int { return &c.WALBuffers })
+}
+
 // checkpointTimeoutFlag is --checkpoint-timeout D.
 func checkpointTimeoutFlag() RunFlag {
 	f := durationFlag("checkpoint-timeout", "checkpoint_timeout_ns", simtest.CheckpointTimeoutMin, simtest.CheckpointTimeoutMax,

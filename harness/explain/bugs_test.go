@@ -299,7 +299,7 @@ var bugCases = map[string]bugCase{
 	},
 	"clog-status-lost-update": {
 		config: small("", func(c *simtest.Config) { c.Scheduler = "random" }),
-		hints:  []uint64{36},
+		hints:  []uint64{52},
 		says:   []string{"clog lost the transaction's commit status", "the clog says committed are not visible"},
 	},
 	// The plain campaign's seed 443: the swarm's WAL crash kills a
@@ -331,7 +331,7 @@ var bugCases = map[string]bugCase{
 	// torn, and recovery stopped there before an acknowledged commit.
 	"flush-no-wait-insertions": {
 		config: simtest.DefaultConfig,
-		hints:  []uint64{5},
+		hints:  []uint64{209},
 		says:   []string{"was still copying into the WAL buffers"},
 	},
 	// The plain campaign, on a seed that draws a small fsync request
@@ -354,6 +354,14 @@ var bugCases = map[string]bugCase{
 		config: simtest.DefaultConfig,
 		hints:  []uint64{7},
 		says:   []string{"could not replay the WAL the crash left"},
+	},
+	// The plain campaign: a WAL buffer slot reused before its page was
+	// written out, and recovery stopped at the page before an
+	// acknowledged commit.
+	"wal-buffer-reuse-unwritten": {
+		config: simtest.DefaultConfig,
+		hints:  []uint64{25},
+		says:   []string{"reused for a newer page before the page it held was written out"},
 	},
 	"end-of-recovery-ckpt-early-control": {
 		config: small("", nil),

@@ -148,6 +148,9 @@ func (a *account) lostDurableCommit(crash, end *env.Event, commitLSN, xid uint64
 		if a.tornRecordCause(end.LSN2, crash.Time, fmt.Sprintf("recovery stopped at %s, before the durable commit record at %s", lsn(end.LSN2), lsn(commitLSN))) {
 			return
 		}
+		if a.overwrittenPageCause(end.LSN2, crash.Time, fmt.Sprintf("recovery stopped at %s, before the durable commit record at %s", lsn(end.LSN2), lsn(commitLSN))) {
+			return
+		}
 		a.cause(fmt.Sprintf("recovery stopped at %s, before the durable commit record at %s", lsn(end.LSN2), lsn(commitLSN)),
 			"redo must replay every durable WAL record up to the end of valid WAL")
 		return
