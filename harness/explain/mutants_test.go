@@ -42,7 +42,7 @@ func TestExplainMutantRuns(t *testing.T) {
 		{"buf-just-dirtied-ignored", 1044, []string{"--hot-keys", "off"}, "self-check", "changed without MarkBufferDirty"},
 		{"archive-remove-unarchived", 41, nil, "archive", "was removed from pg_wal before the archiver had archived it"},
 		{"hint-ignores-async-commit-lsn", 53, []string{"--bulk-reads", "on", "--async-share", "1", "--hint-bits", "dirty", "--data-checksums", "off", "--isolation", "repeatable-read"},
-			"hint-before-commit", "a hint bit marked asynchronously committed xid 21 committed on a page written before its commit record was durable"},
+			"hint-before-commit", "a hint bit marked asynchronously committed xid 20 committed on a page written before its commit record was durable"},
 		{"nbtree-scan-stops-at-highkey", 12, nil, "self-check", "a B-tree search from the root missed a key the leaf level holds"},
 	} {
 		t.Run(tc.mutant, func(t *testing.T) {
