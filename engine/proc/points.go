@@ -46,12 +46,12 @@ var (
 	// reachFlushMidRecord: the WAL writer's flush of its completed pages,
 	// and the flushes that take WALWriteLock after WaitXLogInsertionsToFinish
 	// stopped them at an insertion crossing a page (the copier flags the
-	// next page meanwhile); an autovacuum worker's flushes are too few in
-	// the runs sampled. A full WAL buffer is written out by the heap and
+	// next page meanwhile), an autovacuum worker's too (its VACUUM's
+	// flushes are few, but the runs sampled reach it). A full WAL buffer is written out by the heap and
 	// B-tree changes' insertions (reachPageChange): the bgwriter's,
 	// checkpointer's and startup process's few records never outrun the
 	// WAL writer by wal_buffers pages in the runs sampled.
-	reachFlushMidRecord = env.NewRoleSet(env.RoleWalwriter, env.RoleBackend, env.RoleBgwriter, env.RoleCheckpointer)
+	reachFlushMidRecord = env.NewRoleSet(env.RoleWalwriter, env.RoleBackend, env.RoleBgwriter, env.RoleCheckpointer, env.RoleAutovacuumWorker)
 	// reachWALWriteRunning are the WAL writers of a running server: the
 	// startup process's one flush (the end-of-recovery checkpoint's
 	// record) does not span a segment boundary inside a record in the
