@@ -56,7 +56,7 @@ var bugCases = map[string]bugCase{
 	// serializable seeds, simtest/hot_keys.go): the first seeds it
 	// failed.
 	"ssi-read-no-siread":    {config: plain, hints: []uint64{12}, says: []string{"G2-item"}},
-	"ssi-no-t3-first-check": {config: plain, hints: []uint64{398, 1004}, says: []string{"G2-item"}},
+	"ssi-no-t3-first-check": {config: plain, hints: []uint64{162}, says: []string{"G2-item"}},
 	// The list-append workload at serializable with lists made by their
 	// first append and PostgreSQL's predicate lock limits.
 	"ssi-split-no-transfer": {config: ssiAimed, hints: []uint64{133, 327}, says: []string{"G2-item"}},
@@ -207,7 +207,7 @@ var bugCases = map[string]bugCase{
 			c.Standbys, c.Failover, c.Workload = 2, true, simtest.WorkloadInsert
 			return c
 		},
-		hints: []uint64{52},
+		hints: []uint64{151, 156},
 		says:  []string{"did not reproduce the primary's committed state"},
 	},
 	"standby-no-snapshot-conflict": {
