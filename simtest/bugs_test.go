@@ -199,7 +199,7 @@ var plantedBugCases = map[string]struct {
 	// insert workload (failover runs of the mixed workload now add bank
 	// transfers): 22 of 1500 at the end of issue 22's round, 30 since the
 	// WAL buffers became a ring.
-	"timeline-follow-past-fork": {seedList: []uint64{151, 153, 156, 166, 190, 289, 306}, tweak: func(c *Config) { c.Standbys, c.Failover, c.Workload = 2, true, WorkloadInsert }, checkers: []string{CheckStandby}, minCaught: 4},
+	"timeline-follow-past-fork": {seedList: []uint64{151, 153, 156, 190, 289, 306, 313}, tweak: func(c *Config) { c.Standbys, c.Failover, c.Workload = 2, true, WorkloadInsert }, checkers: []string{CheckStandby}, minCaught: 4},
 	// A standby coming from the archive source asks for streaming from
 	// the next segment boundary rather than its replay position: the
 	// segment's tail is never streamed, and the standby checker sees it
@@ -331,7 +331,7 @@ var plantedBugCases = map[string]struct {
 	// bug was planted, before parallel WAL insertion and recycling moved
 	// every run); aimed ("crash mode=torn when
 	// point=control-file-before-fsync#2"), 67 of 200.
-	"control-two-sectors-no-crc": {seedList: []uint64{348, 441, 845, 1770, 1868, 1880, 2205, 2981},
+	"control-two-sectors-no-crc": {seedList: []uint64{348, 441, 845, 1770, 1868, 1880, 2981},
 		checkers: []string{CheckRecovery, CheckStandby}, minCaught: 4},
 	// The plain campaign: a checkpoint (or the final recovery's
 	// end-of-recovery checkpoint) recycles a completed segment whose

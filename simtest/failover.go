@@ -339,6 +339,9 @@ type failover struct {
 	began     bool     // the primary lost power, or was partitioned
 	fenced    bool     // the old primary lost power
 	fencedAt  time.Duration
+	// newPrimaryEnds follows the record ends of the promoted standby's
+	// final recovery, for its followers' catch-up (standby_target.go).
+	newPrimaryEnds *recordEnds
 	// dials are each client's connections, for servedByNew
 	// (failover_partition.go).
 	dials    [][]dialRec
@@ -604,6 +607,8 @@ func (f *failover) final(res *Result, sim *world.Sim, w *workload, runner *world
 	var newPrimary *db.DB
 	sim.SpawnAs(env.RoleStartup, "startup "+f.sb.node.Name, func() {
 		d, err := db.NewShared(f.sb.node.Env, cfg)
+		// The followers' catch-up target (standby_target.go).
+		f.newPrimaryEnds = watchRecordEnds(f.sb.node)
 		var stats db.RecoveryStats
 		if err == nil {
 			stats, err = d.StartupXLOG(db.RegisterAccessMethods, false)
@@ -650,6 +655,9 @@ func (f *failover) final(res *Result, sim *world.Sim, w *workload, runner *world
 		sim.KillAll()
 		f.recovered = newPrimary != nil
 		f.convergeFollowers(res, sim, newPrimary) // timeline_follow.go
+	}
+	if f.newPrimaryEnds != nil {
+		f.sb.node.WatchEvents = f.newPrimaryEnds.prev
 	}
 	sim.KillAll()
 }

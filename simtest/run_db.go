@@ -310,6 +310,14 @@ func runDB(res *Result, rc resolved, node *world.Node, rng *world.Rand, trace *w
 			// memory the online checkers watch from the start.
 			d, err := db.NewShared(node.Env, rc.engine)
 			finalDB = d
+			if standbys != nil {
+				// The standby checker's catch-up target
+				// (standby_target.go).
+				if standbys.primaryEnds == nil {
+					standbys.primaryEnds = watchRecordEnds(node)
+				}
+				standbys.primaryEnds.reset()
+			}
 			var stats db.RecoveryStats
 			if err == nil {
 				stats, err = d.StartupXLOG(db.RegisterAccessMethods, false)

@@ -223,6 +223,10 @@ type standbySet struct {
 	// primaryEnd is where the primary's final recovery found its WAL
 	// ended.
 	primaryEnd wal.LSN
+	// primaryEnds follows the record ends of the database recovered last
+	// on the primary's node: the catch-up target is the last of them at
+	// or before its flushed position (standby_target.go).
+	primaryEnds *recordEnds
 	// primaryRows are the recovered primary's rows, by table, read by
 	// converge (the standby-read checker's truth, standby_reads.go).
 	primaryRows map[string][]pgproc.Row
@@ -744,8 +748,13 @@ func (s *standbySet) converge(res *Result, sim *world.Sim, d *db.DB, l *pgproc.L
 		return
 	}
 	s.primaryRows = want
-	target := d.WAL.Flushed()
 	s.primaryEnd = res.RecoveryDB.End
+	flushed := d.WAL.Flushed()
+	target := s.primaryEnds.replayable(flushed, s.primaryEnd)
+	targetWhy := ""
+	if target != flushed {
+		targetWhy = fmt.Sprintf(", inside a record: complete records end at %s", target)
+	}
 	pe := s.primary.Env
 	sim.SpawnAs(env.RolePostmaster, "replication server", func() {
 		// The recovered primary serves replication connections on the
@@ -803,7 +812,7 @@ func (s *standbySet) converge(res *Result, sim *world.Sim, d *db.DB, l *pgproc.L
 				why = fmt.Sprintf("; its postmaster gave up: %v", err)
 			}
 			res.found(s.finding(sb, Finding{Detail: fmt.Sprintf("%s replayed to %s", sb.node.Name, replayed)}))
-			res.fail(CheckStandby, "standby %s did not catch up within %v: it replayed to %s, the primary's WAL is flushed to %s%s", sb.node.Name, standbyCatchUpMax, replayed, target, why)
+			res.fail(CheckStandby, "standby %s did not catch up within %v: it replayed to %s, the primary's WAL is flushed to %s%s%s", sb.node.Name, standbyCatchUpMax, replayed, flushed, targetWhy, why)
 			continue
 		}
 		s.compare(res, sim, sb, tables, want)

@@ -6,6 +6,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pgdst/pgdst/engine/bugs"
+	"github.com/pgdst/pgdst/engine/env"
+	"github.com/pgdst/pgdst/engine/wal"
 )
 
 // standbyConfig is the default run with n standbys, without standby
@@ -111,4 +113,49 @@ func TestStandbyRegressionSwitchAtSegmentEnd(t *testing.T) {
 	require.True(t, r.OK, "%v", r.Failures)
 	require.Equal(t, 1, r.StandbysMade)
 	require.Equal(t, 1, r.StandbysConverged)
+}
+
+// TestStandbyRegressionFlushedInsideRecord: seed 1186 with two standbys, a
+// failover and wal_buffers = 4. After the promoted standby's final
+// recovery, the checks that read its tables insert hint full-page images
+// until the WAL buffers are full; the write that makes room completes
+// segment 0 and, as XLogWrite does (finishing_seg), moves the flushed
+// position to 0/00010000, inside the record at 0/0000FB40, whose rest is
+// only in the buffers. The follower replays to 0/0000FB40 and waits for
+// that rest, as a PostgreSQL standby does; the checker's catch-up target
+// was the flushed position ("did not catch up within 5s: it replayed to
+// 0/0000FB40, the primary's WAL is flushed to 0/00010000") and is now the
+// end of the last complete record at or before it (standby_target.go).
+func TestStandbyRegressionFlushedInsideRecord(t *testing.T) {
+	c := standbyConfig(1186, 2)
+	c.StandbysSet, c.Failover, c.WALBuffers = true, true, 4
+	r := Run(c)
+	require.True(t, r.OK, "%v", r.Failures)
+	require.Equal(t, 1, r.Failover.Followed)
+}
+
+// TestStandbyTargetIsLastCompleteRecord: the catch-up target is the
+// flushed position when that ends a record, else the end of the last
+// record at or before it, whether its flush was seen or not.
+func TestStandbyTargetIsLastCompleteRecord(t *testing.T) {
+	r := &recordEnds{}
+	r.reset()
+	see := func(evs ...env.Event) {
+		for _, ev := range evs {
+			r.event(&ev)
+		}
+	}
+	see(env.Event{Kind: env.EvWALInsert, LSN: 0x100, LSN2: 0x180})
+	require.Equal(t, wal.LSN(0x100), r.replayable(0x100, 0x100), "nothing inserted is flushed")
+	see(env.Event{Kind: env.EvWALFlush, LSN: 0x180},
+		env.Event{Kind: env.EvWALInsert, LSN: 0x180, LSN2: 0xFB40},
+		env.Event{Kind: env.EvWALInsert, LSN: 0xFB40, LSN2: 0x11000}, // crosses 0/00010000
+		env.Event{Kind: env.EvWALInsert, LSN: 0x11000, LSN2: 0x11200})
+	require.Equal(t, wal.LSN(0x180), r.replayable(0x180, 0x100))
+	require.Equal(t, wal.LSN(0xFB40), r.replayable(0x10000, 0x100), "a flush inside a record")
+	require.Equal(t, wal.LSN(0x11200), r.replayable(0x11200, 0x100), "a flush not seen as an event")
+	r.reset()
+	require.Equal(t, wal.LSN(0x200), r.replayable(0x10000, 0x200), "ends forgotten at a new database")
+	r.overflow = true
+	require.Equal(t, wal.LSN(0x10000), r.replayable(0x10000, 0x200), "past the bound, the flushed position")
 }

@@ -93,7 +93,7 @@ func (f *failover) convergeFollowers(res *Result, sim *world.Sim, d *db.DB) {
 	if len(nodes) == 0 {
 		return
 	}
-	s := &standbySet{rc: f.standbys.rc, primary: f.sb.node, nodes: nodes}
+	s := &standbySet{rc: f.standbys.rc, primary: f.sb.node, nodes: nodes, primaryEnds: f.newPrimaryEnds}
 	s.follow = &followJudge{newTLI: f.newTLI, switchAt: f.switchAt, left: map[*standby]bool{}, res: res}
 	s.converge(res, sim, d, f.sb.l)
 	for _, sb := range s.nodes {

@@ -332,7 +332,8 @@ func (w *WAL) writeUnlock() {
 // with flush fsyncs it, up to to or to where it was written already if
 // that is further (WriteRqst.Flush). Without flush (AdvanceXLInsertBuffer
 // writing out a full buffer) it fsyncs only the segments it completes
-// (finishing_seg), which are then durable.
+// (finishing_seg), which are then durable, the flushed position at
+// their end.
 func (w *WAL) xlogWrite(to LSN, flush bool) {
 	from := w.written
 	to = max(to, from)
@@ -393,13 +394,14 @@ func (w *WAL) xlogWrite(to LSN, flush bool) {
 		}
 		if chunkEnd == segEnd || (flush && chunkEnd == to) {
 			w.syncSegment()
-			if flush {
-				// A write of full WAL buffers that completes a
-				// segment fsyncs it (finishing_seg) but does not
-				// move the flushed position: see the deviation
-				// in wal_buffers.go.
-				durable = chunkEnd
-			}
+			// XLogWrite: LogwrtResult.Flush = LogwrtResult.Write,
+			// for a write of full WAL buffers that completes a
+			// segment (finishing_seg) as for a flush. The flushed
+			// position may then be inside a record whose rest is
+			// not written: WAL senders stream up to it and a
+			// standby replays to that record's start (see
+			// wal_buffers.go).
+			durable = chunkEnd
 			if chunkEnd == segEnd && w.cfg.ArchiveMode {
 				w.notifyArchive(seg) // XLogArchiveNotifySeg: seg is complete
 			}

@@ -32,13 +32,19 @@ import "fmt"
 // pre-initializes pages (AdvanceXLInsertBuffer's opportunistic mode, which
 // XLogBackgroundFlush calls); and the unused rest of a switched segment
 // takes no slots (the switcher does not walk it, see switchExclusive),
-// where PostgreSQL initializes and writes each of its pages. A write of
-// full buffers that completes a segment fsyncs it (finishing_seg) but
-// leaves the flushed position where it was, where XLogWrite sets
-// LogwrtResult.Flush to the segment's end: moving it there made 4 of
-// 1500 runs with two standbys and a failover fail the standby checker's
-// catch-up (the primary flushed to a segment boundary inside a record, a
-// standby replayed to the record's start), not yet understood.
+// where PostgreSQL initializes and writes each of its pages.
+//
+// A write of full buffers that completes a segment fsyncs it and moves
+// the flushed position to the segment's end, as XLogWrite does
+// (finishing_seg: LogwrtResult.Flush = LogwrtResult.Write). That position
+// can be inside a record that goes on in the next segment, still only in
+// the buffers: a WAL sender streams up to it and a standby replays up to
+// that record's start, then waits for its rest. The standby checker's
+// catch-up target is therefore the end of the last complete record at or
+// before the primary's flushed position (simtest/standby_target.go); it
+// was the flushed position itself, which failed runs where the recovered
+// primary's hint full-page images filled the buffers and nothing flushed
+// the rest (seed 1186 with two standbys, a failover and wal_buffers = 4).
 
 // The bounds of wal_buffers, in pages. WALBuffersSetMin is
 // check_wal_buffers' clamp for a value set by hand; WALBuffersAutoMin is

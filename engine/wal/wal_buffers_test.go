@@ -18,7 +18,12 @@ import (
 // WAL's wal_buffers_full and flushed position just before the flush, the
 // records' LSNs, and the records a power loss after the flush leaves.
 func ringFill(t *testing.T, set bugs.Set, walBuffers, n, payload int) (full uint64, flushedBefore wal.LSN, lsns, durable []wal.LSN) {
-	c := wal.Config{SegmentSize: 256 << 10, WALBuffers: walBuffers}
+	return ringFillSeg(t, set, 256<<10, walBuffers, n, payload)
+}
+
+// ringFillSeg is ringFill with segments of segSize bytes.
+func ringFillSeg(t *testing.T, set bugs.Set, segSize int64, walBuffers, n, payload int) (full uint64, flushedBefore wal.LSN, lsns, durable []wal.LSN) {
+	c := wal.Config{SegmentSize: segSize, WALBuffers: walBuffers}
 	node := world.NewNode(world.NewRand(1), world.NewTrace(nil), world.SchedConfig{StepCost: time.Microsecond}, world.DefaultLatency)
 	st := node.Reboot(func(e *env.Env) { simt.Must(wal.Create(e, c)) })
 	require.Equal(t, world.StopAllDone, st.Kind, "%s", st)
@@ -79,6 +84,23 @@ func TestBuffersFullWritesOut(t *testing.T) {
 	for i, l := range durable {
 		require.Equal(t, lsns[i], l)
 	}
+}
+
+// A write of full WAL buffers that completes a segment fsyncs it and
+// moves the flushed position to the segment's end (XLogWrite's
+// finishing_seg: LogwrtResult.Flush = LogwrtResult.Write), even when a
+// record goes on in the next segment, not yet written.
+func TestBuffersFullCompletingSegmentMovesFlushed(t *testing.T) {
+	const segSize, n, payload = 64 << 10, 120, 800 // about 12 pages of 8kB, a segment is 8
+	full, before, lsns, durable := ringFillSeg(t, 0, segSize, 4, n, payload)
+	require.Greater(t, full, uint64(0), "the inserter wrote full buffers out")
+	require.Equal(t, wal.LSN(segSize), before, "the flushed position is segment 0's end")
+	inside := false
+	for i := 1; i < len(lsns); i++ {
+		inside = inside || (lsns[i-1] < wal.LSN(segSize) && lsns[i] > wal.LSN(segSize)+wal.LongPageHdrSize)
+	}
+	require.True(t, inside, "a record crosses the segment boundary: the flushed position is inside it")
+	require.Equal(t, lsns, durable, "every record is durable after the flush")
 }
 
 // ResolveBuffers is check_wal_buffers: -1 (0) takes 1/32 of
