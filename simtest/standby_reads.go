@@ -225,7 +225,7 @@ func (h *standbyReads) writer(l *pgproc.Listener, w int, rng *world.Rand) {
 		e.Clock.Sleep(2 * time.Millisecond) // writer 0 makes the table
 	}
 	for t := 0; t < hsTxnsMax; t++ {
-		if c == nil || c.Terminated() {
+		if c == nil || c.Gone() {
 			if c != nil {
 				c.Close()
 			}
@@ -286,7 +286,7 @@ func (h *standbyReads) writeTxn(c *pgproc.Conn, tok []byte, rng *world.Rand) boo
 		}
 	}
 	if !ok {
-		if !c.Terminated() {
+		if !c.Gone() {
 			_, _ = hsCall(c, pgproc.Request{Op: pgproc.OpRollback})
 		}
 		return false
@@ -303,7 +303,7 @@ func (h *standbyReads) reader(sb *standby, rng *world.Rand) {
 	conn, done := 0, 0
 	for t := 0; t < hsTxnsMax && done < hsReadsTarget && e.Clock.Now() < hsReadBudget && !h.overtime(); t++ {
 		e.Clock.Sleep(time.Duration(500+rng.Intn(2500)) * time.Microsecond)
-		if c == nil || c.Terminated() {
+		if c == nil || c.Gone() {
 			if c != nil {
 				c.Close()
 				c = nil
@@ -373,7 +373,7 @@ func (h *standbyReads) readTxn(c *pgproc.Conn, sb *standby, conn int) bool {
 		err = werr
 	}
 	if err != nil {
-		if !c.Terminated() {
+		if !c.Gone() {
 			_, _ = hsCall(c, pgproc.Request{Op: pgproc.OpRollback})
 		}
 		return false

@@ -107,3 +107,16 @@ func TestStandbyReadsSeed233(t *testing.T) {
 	require.NotNil(t, r.StandbyReads)
 	require.Positive(t, r.StandbyReads.Reads)
 }
+
+// TestStandbyReadsRegressionWriterAfterTimeout: on seed 547 with two
+// standbys and wal_buffers = 4, a hot-standby writer's call timed out,
+// which closes the connection on the client's side without terminating
+// it, and the writer, redialing only on Terminated, called on it again
+// ("Call on connection 84 after Close": the liveness checker's engine
+// bug). The hot-standby clients now redial when the connection is Gone.
+func TestStandbyReadsRegressionWriterAfterTimeout(t *testing.T) {
+	c := DefaultConfig(547)
+	c.Standbys, c.WALBuffers = 2, 4
+	r := Run(c)
+	require.True(t, r.OK, "%s: %v", r.Checker, r.Failures)
+}

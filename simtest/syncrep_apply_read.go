@@ -93,7 +93,7 @@ func (h *standbyReads) readAfterAck(sc **pgproc.Conn, tok []byte, gen standbyGen
 		return
 	}
 	ack := e.Clock.Now()
-	if *sc != nil && (*sc).Terminated() {
+	if *sc != nil && (*sc).Gone() {
 		(*sc).Close()
 		*sc = nil
 	}

@@ -407,6 +407,12 @@ func (c *Conn) Terminated() bool {
 	return t
 }
 
+// Gone reports whether the connection can carry no more calls: the
+// server ended it (Terminated), or the client closed it, itself or by
+// giving up on a CallTimeout. A client that redials only when Terminated
+// would call again on a connection its own timeout closed.
+func (c *Conn) Gone() bool { return c.closed || c.Terminated() }
+
 // lose is the client learning that the server ended the connection: it
 // closes its socket at once, as libpq's pqDropConnection does.
 func (c *Conn) lose() {

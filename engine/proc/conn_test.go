@@ -355,6 +355,8 @@ func TestCallTimeoutAbandons(t *testing.T) {
 		simt.Check(errors.Is(err, proc.ErrClientTimeout), "CallTimeout: %v", err)
 		waited := e.Clock.Now() - start
 		simt.Check(waited >= 10*time.Millisecond && waited < 11*time.Millisecond, "gave up after %v", waited)
+		// Abandoned, not terminated: Gone tells a client to redial.
+		simt.Check(c.Gone() && !c.Terminated(), "after a client timeout: gone %v terminated %v", c.Gone(), c.Terminated())
 		c.Close() // closing an abandoned connection does nothing
 		g.Wait()
 		simt.Check(finished && !c.Terminated(), "finished %v terminated %v", finished, c.Terminated())
