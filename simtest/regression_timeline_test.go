@@ -25,3 +25,20 @@ func TestRegressionSeed3517PromotionUnrecorded(t *testing.T) {
 	require.True(t, r.OK, "%v", r.Failures)
 	require.NotNil(t, r.Failover)
 }
+
+// TestRegressionSeed1618TimelineGap: on a partition failover, standby 1's
+// first promotion wrote timeline 2's history file and crashed before it
+// ended; the next promotion took timeline 3 (findNewestTimeLine + 1, as
+// PostgreSQL does). Standby 2's WAL receiver, told at the end of timeline
+// 1 that the next is 3, fetched timeline 3's history only, and its
+// startup process's findNewestTimeLine stopped at the missing timeline 2:
+// it never followed, and the standby checker found it stuck at the switch
+// point. The receiver now fetches every history it lacks up to the
+// primary's timeline (WalRcvFetchTimeLineHistoryFiles).
+func TestRegressionSeed1618TimelineGap(t *testing.T) {
+	c := DefaultConfig(1618)
+	c.Standbys, c.Failover, c.FailoverKind = 2, true, FailoverPartition
+	r := Run(c)
+	require.True(t, r.OK, "%s: %v", r.Checker, r.Failures)
+	require.Equal(t, 1, r.StandbysConverged, "standby 2 must follow timeline 3 and catch up")
+}

@@ -256,7 +256,14 @@ func walRcvStream(e *env.Env, d *db.DB, rcv *db.WalRcv, primary env.Addr, cfg Wa
 			end := walRcvDie(rcv, gen, w)
 			e.Logf("walreceiver: end of WAL reached on timeline %d at %s", tli, m.Start)
 			e.Sometimes("walreceiver-end-of-timeline")
-			if err := walRcvFetchHistory(e, d, c, m.Timeline); err != nil {
+			// WalRcvFetchTimeLineHistoryFiles(startpointTLI,
+			// primaryTLI): every history the primary has that pg_wal
+			// lacks, not only the next timeline's. A promotion that
+			// crashed after writing its history file leaves a gap
+			// (the next one picks findNewestTimeLine + 1), and the
+			// startup process's findNewestTimeLine stops at the first
+			// timeline without a history.
+			if err := walRcvFetchMissingHistories(e, d, c, tli, m.Timeline); err != nil {
 				return end, err
 			}
 			rcv.HistoryFetched()
@@ -287,18 +294,28 @@ func walRcvFetchHistories(e *env.Env, d *db.DB, rcv *db.WalRcv, c *Conn, tli uin
 	if m.Timeline < tli {
 		return fmt.Errorf("highest timeline %d of the primary is behind recovery timeline %d", m.Timeline, tli)
 	}
-	for t := tli + 1; t <= m.Timeline && t <= tli+64; t++ {
+	if err := walRcvFetchMissingHistories(e, d, c, tli, m.Timeline); err != nil {
+		return err
+	}
+	if m.Timeline > tli {
+		// The primary is on a newer timeline: the startup process
+		// rescans (rescanLatestTimeLine after a failed stream).
+		rcv.HistoryFetched()
+	}
+	return nil
+}
+
+// walRcvFetchMissingHistories is WalRcvFetchTimeLineHistoryFiles: the
+// history files of the timelines after tli up to last that pg_wal lacks,
+// fetched from the primary (at most 64 timelines ahead).
+func walRcvFetchMissingHistories(e *env.Env, d *db.DB, c *Conn, tli, last uint32) error {
+	for t := tli + 1; t <= last && t <= tli+64; t++ {
 		if d.HasTimeLineHistory(t) {
 			continue
 		}
 		if err := walRcvFetchHistory(e, d, c, t); err != nil {
 			return err
 		}
-	}
-	if m.Timeline > tli {
-		// The primary is on a newer timeline: the startup process
-		// rescans (rescanLatestTimeLine after a failed stream).
-		rcv.HistoryFetched()
 	}
 	return nil
 }
