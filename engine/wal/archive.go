@@ -104,7 +104,13 @@ func (a *ArchiveStatus) Notify(seg uint64) error { return a.NotifyFile(SegmentNa
 // re-created later (a history file's or a .partial's is not, in
 // PostgreSQL either).
 func (a *ArchiveStatus) NotifyFile(name string) error {
-	path := statusPathOf(name, readySuffix)
+	return a.createStatusFile(statusPathOf(name, readySuffix))
+}
+
+// createStatusFile creates the status file path durably: create it (and
+// archive_status first, durably, if it is missing), fsync it, fsync
+// archive_status. An existing file is kept.
+func (a *ArchiveStatus) createStatusFile(path string) error {
 	f, err := a.e.Disk.Open(path, env.OpenCreate)
 	if errors.Is(err, env.ErrNotExist) {
 		if err := a.makeDir(); err != nil {
@@ -153,25 +159,7 @@ func (a *ArchiveStatus) ForceDone(name string) error {
 	} else if !errors.Is(err, env.ErrNotExist) {
 		return fmt.Errorf("could not rename file %q to %q: %w", ready, done, err)
 	}
-	f, err := a.e.Disk.Open(done, env.OpenCreate)
-	if errors.Is(err, env.ErrNotExist) {
-		if err := a.makeDir(); err != nil {
-			return err
-		}
-		f, err = a.e.Disk.Open(done, env.OpenCreate)
-	}
-	if err != nil {
-		return fmt.Errorf("could not create archive status file %q: %w", done, err)
-	}
-	serr := f.Sync()
-	f.Close()
-	if serr != nil {
-		return fmt.Errorf("could not fsync archive status file %q: %w", done, serr)
-	}
-	if err := a.e.Disk.SyncDir(StatusDir); err != nil {
-		return fmt.Errorf("could not fsync directory %q: %w", StatusDir, err)
-	}
-	return nil
+	return a.createStatusFile(done)
 }
 
 // statusFiles lists archive_status as a set of names (empty if the
