@@ -111,6 +111,25 @@ func runWorkload(t *testing.T, seed uint64, sync bool, crashAt uint64) (*world.N
 	return node, outs
 }
 
+// eachRecord reads the whole WAL from its start, handing each record and
+// its end to fn.
+func eachRecord(e *env.Env, fn func(rec wal.Record, end wal.LSN)) {
+	r, err := wal.NewReader(e, walCfg, wal.FirstLSN, wal.InvalidLSN)
+	if err != nil {
+		panic(err)
+	}
+	for {
+		rec, ok, err := r.Next()
+		if err != nil {
+			panic(err)
+		}
+		if !ok {
+			return
+		}
+		fn(rec, r.End())
+	}
+}
+
 // recoverClog replays the whole WAL into the clog, as the startup process
 // would, and returns each xid's recovered status.
 func recoverClog(t *testing.T, node *world.Node) map[xact.XID]clog.Status {
@@ -120,24 +139,13 @@ func recoverClog(t *testing.T, node *world.Node) map[xact.XID]clog.Status {
 		if err != nil {
 			panic(err)
 		}
-		r, err := wal.NewReader(e, walCfg, wal.FirstLSN, wal.InvalidLSN)
-		if err != nil {
-			panic(err)
-		}
 		maxXid := uint64(0)
-		for {
-			rec, ok, err := r.Next()
-			if err != nil {
-				panic(err)
-			}
-			if !ok {
-				break
-			}
-			if _, err := xact.Redo(c, rec, r.End()); err != nil {
+		eachRecord(e, func(rec wal.Record, end wal.LSN) {
+			if _, err := xact.Redo(c, rec, end); err != nil {
 				panic(err)
 			}
 			maxXid = max(maxXid, rec.Xid)
-		}
+		})
 		for x := uint64(xact.FirstNormalXID); x <= maxXid+5; x++ {
 			s, _, err := c.GetStatus(x)
 			if err != nil {
@@ -237,20 +245,9 @@ func TestXactTimeIsTheStopTimestamp(t *testing.T) {
 	}
 	seen := 0
 	st := node.Reboot(func(e *env.Env) {
-		r, err := wal.NewReader(e, walCfg, wal.FirstLSN, wal.InvalidLSN)
-		if err != nil {
-			panic(err)
-		}
-		for {
-			rec, ok, err := r.Next()
-			if err != nil {
-				panic(err)
-			}
-			if !ok {
-				break
-			}
+		eachRecord(e, func(rec wal.Record, _ wal.LSN) {
 			if rec.Rmid != xact.RMXact {
-				continue
+				return
 			}
 			x, err := xact.DecodeXactRecord(rec.Payload)
 			require.NoError(t, err)
@@ -261,7 +258,7 @@ func TestXactTimeIsTheStopTimestamp(t *testing.T) {
 			// toUS is 0 for the transaction the step limit cut short.
 			require.True(t, o.fromUS <= x.TimeUS && (x.TimeUS <= o.toUS || o.toUS == 0), "xid %d: xact_time %d outside [%d, %d]", x.Xid, x.TimeUS, o.fromUS, o.toUS)
 			seen++
-		}
+		})
 	})
 	require.Equal(t, world.StopAllDone, st.Kind, "%s\n%s", st, st.Stack)
 	require.Greater(t, seen, 100, "commit and abort records read")
